@@ -1,0 +1,135 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+	"github.com/urfave/cli/v2"
+)
+
+// env is what run was given: the environment and the output streams. Every
+// command takes it instead of reaching for os.*.
+type env struct {
+	getenv   func(string) string
+	stdout   io.Writer
+	stderr   io.Writer
+	notFound error
+}
+
+// envName is the environment variable of a flag: SIDEHOOK_ + upper snake.
+func envName(flag string) string {
+	return "SIDEHOOK_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// withEnv names each flag's environment variable in its help text. The value
+// is read by applyEnv through the injected getenv, not by urfave/cli (which
+// would read the real process environment and leak it into in-process tests).
+func (e *env) withEnv(flags []cli.Flag) []cli.Flag {
+	for _, f := range flags {
+		name := f.Names()[0]
+		if name == "help" || name == "version" {
+			continue
+		}
+		suffix := " [$" + envName(name) + "]"
+		switch f := f.(type) {
+		case *cli.StringFlag:
+			if !strings.HasSuffix(f.Usage, suffix) {
+				f.Usage += suffix
+			}
+		case *cli.StringSliceFlag:
+			if !strings.HasSuffix(f.Usage, suffix) {
+				f.Usage += suffix
+			}
+		case *cli.BoolFlag:
+			if !strings.HasSuffix(f.Usage, suffix) {
+				f.Usage += suffix
+			}
+		case *cli.IntFlag:
+			if !strings.HasSuffix(f.Usage, suffix) {
+				f.Usage += suffix
+			}
+		case *cli.Float64Flag:
+			if !strings.HasSuffix(f.Usage, suffix) {
+				f.Usage += suffix
+			}
+		case *cli.DurationFlag:
+			if !strings.HasSuffix(f.Usage, suffix) {
+				f.Usage += suffix
+			}
+		}
+	}
+	return flags
+}
+
+// applyEnv sets every flag not given on the command line from its
+// SIDEHOOK_<FLAG> variable. A slice flag takes a comma-separated list.
+func (e *env) applyEnv(c *cli.Context) error {
+	if c.Command == nil {
+		return nil
+	}
+	return e.applyEnvFlags(c, c.Command.Flags)
+}
+
+// applyGlobalEnv is applyEnv for the app's own flags.
+func (e *env) applyGlobalEnv(c *cli.Context) error {
+	return e.applyEnvFlags(c, c.App.Flags)
+}
+
+func (e *env) applyEnvFlags(c *cli.Context, flags []cli.Flag) error {
+	for _, f := range flags {
+		name := f.Names()[0]
+		if c.IsSet(name) {
+			continue
+		}
+		v := e.getenv(envName(name))
+		if v == "" {
+			continue
+		}
+		values := []string{v}
+		if _, ok := f.(*cli.StringSliceFlag); ok {
+			values = strings.Split(v, ",")
+		}
+		for _, val := range values {
+			if err := c.Set(name, strings.TrimSpace(val)); err != nil {
+				return usageErrorf("%s=%q: %v", envName(name), v, err)
+			}
+		}
+	}
+	return nil
+}
+
+func logFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "log-format", Usage: "console or json (default: console on a terminal, json otherwise)"},
+		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+	}
+}
+
+// logger builds the one logger of the process from the global flags.
+func (e *env) logger(c *cli.Context) (zerolog.Logger, error) {
+	level, err := zerolog.ParseLevel(c.String("log-level"))
+	if err != nil || c.String("log-level") == "" {
+		return zerolog.Nop(), usageErrorf("--log-level %q: want debug, info, warn or error", c.String("log-level"))
+	}
+	var w io.Writer = e.stderr
+	switch format := c.String("log-format"); format {
+	case "":
+		if f, ok := e.stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+			w = zerolog.ConsoleWriter{Out: e.stderr}
+		}
+	case "console":
+		w = zerolog.ConsoleWriter{Out: e.stderr, NoColor: true}
+	case "json":
+	default:
+		return zerolog.Nop(), usageErrorf("--log-format %q: want console or json", format)
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Logger(), nil
+}
+
+func (e *env) printf(format string, args ...any) {
+	fmt.Fprintf(e.stdout, format, args...)
+}

@@ -1,0 +1,582 @@
+package auth
+
+import (
+	"container/heap"
+	"context"
+	"crypto"
+	"crypto/hmac"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Verdict statuses.
+const (
+	StatusValid      = "valid"
+	StatusInvalid    = "invalid"
+	StatusUnverified = "unverified"
+)
+
+// DefaultMaxJTIs bounds the jti replay cache of a Verifier.
+const DefaultMaxJTIs = 100_000
+
+// maxTokenLen bounds a token before any parsing: ours are well under 2 KiB,
+// and a larger one is only there to make the verifier work.
+const maxTokenLen = 16 << 10
+
+// VerifyConfig says which schemes a Verifier checks and with what keys.
+// Every scheme with a key configured is checked; a request must carry and
+// pass all of them.
+type VerifyConfig struct {
+	// WebioSecret enables webio-token (when non-nil): an HS256 token in
+	// x-webio-token. Org, when set, must equal its org claim, and
+	// WebioIssuer, when set, its iss claim.
+	WebioSecret []byte
+	Org         string
+	// WebioIssuer is separate from Issuer on purpose: a Webio token is
+	// minted by whoever holds the organisation's secret (the platform, or
+	// sidehook's token API) while Issuer names the per-attempt JWT's
+	// signer, and one receiver may check both.
+	WebioIssuer string
+
+	// jwt is enabled by any of: JWTSecret (HS256), JWTPublicKey (its
+	// algorithm is JWTPublicAlg, or derived from the key type when empty),
+	// JWKS (the key named by the token's kid). An HS256 token is checked
+	// with JWTSecret only; any other with the JWKS key of its kid, else
+	// JWTPublicKey. The token must carry exp: a per-attempt token that
+	// never expires could be replayed forever.
+	JWTSecret    []byte
+	JWTPublicKey crypto.PublicKey
+	JWTPublicAlg Algorithm
+	JWKS         *JWKSFetcher
+	// Leeway is the clock skew allowed on exp and nbf (both schemes).
+	Leeway time.Duration
+	// Audience and Issuer are checked against the jwt's aud and iss when
+	// non-empty.
+	Audience, Issuer string
+	// RequireSHA256 rejects a jwt without a sha256 claim; when present the
+	// claim is always checked.
+	RequireSHA256 bool
+
+	// StandardSecrets enable standard; a signature by any of them passes.
+	StandardSecrets   [][]byte
+	StandardTolerance time.Duration // default DefaultStandardTolerance
+
+	Now func() time.Time
+
+	// MaxJTIs caps the jti replay cache (default DefaultMaxJTIs; negative
+	// disables replay detection). When full, the entries closest to
+	// expiry are dropped first.
+	MaxJTIs int
+	// ReplayWindow, when > 0, caps how long a jti is remembered; by default
+	// it is remembered until its token expires (exp + Leeway), after which
+	// the token is refused as expired anyway.
+	ReplayWindow time.Duration
+}
+
+// Verdict is the outcome of verifying one request, as captures store it.
+type Verdict struct {
+	// Status is StatusValid, StatusInvalid or StatusUnverified.
+	Status string `json:"status"`
+	// Scheme is the failing scheme when invalid; when valid, the schemes
+	// checked, comma-separated in checking order (webio-token, jwt,
+	// standard).
+	Scheme string `json:"scheme"`
+	// Reason is a short human reason when invalid.
+	Reason string `json:"reason"`
+	// Claims are the decoded claims of the last token checked, even when
+	// it failed, as long as they could be decoded.
+	Claims map[string]any `json:"claims,omitempty"`
+}
+
+// Verifier checks inbound requests against a VerifyConfig. It is safe for
+// concurrent use; it holds the jti replay cache.
+type Verifier struct {
+	cfg         VerifyConfig
+	now         func() time.Time
+	webioParser *jwt.Parser
+	jwtParser   *jwt.Parser
+	jwtMethods  []string
+	// Claims the parsers require, in the order a missing one is reported.
+	jwtRequired, webioRequired []string
+	jwtEnabled                 bool
+	jtis                       *jtiCache // nil when replay detection is off
+}
+
+// NewVerifier checks the configuration and builds a Verifier. It does no
+// I/O: a JWKS is first fetched by the first token that needs it.
+func NewVerifier(cfg VerifyConfig) (*Verifier, error) {
+	if cfg.WebioSecret != nil && len(cfg.WebioSecret) < MinSecretLen {
+		return nil, fmt.Errorf("webio secret: %w", ErrWeakSecret)
+	}
+	if cfg.JWTSecret != nil && len(cfg.JWTSecret) < MinSecretLen {
+		return nil, fmt.Errorf("jwt secret: %w", ErrWeakSecret)
+	}
+	if cfg.JWTPublicKey != nil {
+		alg, err := algorithmFor(cfg.JWTPublicKey)
+		if err != nil {
+			return nil, fmt.Errorf("auth: jwt public key: %w", err)
+		}
+		if cfg.JWTPublicAlg != "" && cfg.JWTPublicAlg != alg {
+			return nil, fmt.Errorf("auth: jwt public key is for %s, not %s", alg, cfg.JWTPublicAlg)
+		}
+		cfg.JWTPublicAlg = alg
+	} else if cfg.JWTPublicAlg != "" {
+		return nil, errors.New("auth: jwt public key algorithm given without a key")
+	}
+	for i, s := range cfg.StandardSecrets {
+		if len(s) < MinStandardSecretLen {
+			return nil, fmt.Errorf("auth: standard secret %d: must be at least %d bytes", i+1, MinStandardSecretLen)
+		}
+	}
+	if cfg.Leeway < 0 || cfg.StandardTolerance < 0 || cfg.ReplayWindow < 0 {
+		return nil, errors.New("auth: negative leeway, tolerance or replay window")
+	}
+	if cfg.StandardTolerance == 0 {
+		cfg.StandardTolerance = DefaultStandardTolerance
+	}
+	v := &Verifier{cfg: cfg, now: cfg.Now}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	// Strict decoding refuses non-canonical base64 (stray padding bits), so
+	// a token verifies only in the exact form it was signed in.
+	common := []jwt.ParserOption{jwt.WithLeeway(cfg.Leeway), jwt.WithTimeFunc(v.now), jwt.WithStrictDecoding()}
+	if cfg.WebioSecret != nil {
+		opts := append([]jwt.ParserOption{jwt.WithValidMethods([]string{string(HS256)})}, common...)
+		if cfg.WebioIssuer != "" {
+			opts = append(opts, jwt.WithIssuer(cfg.WebioIssuer))
+			v.webioRequired = []string{"iss"}
+		}
+		v.webioParser = jwt.NewParser(opts...)
+	}
+	if cfg.JWTSecret != nil {
+		v.jwtMethods = append(v.jwtMethods, string(HS256))
+	}
+	if cfg.JWTPublicKey != nil {
+		v.jwtMethods = append(v.jwtMethods, string(cfg.JWTPublicAlg))
+	}
+	if cfg.JWKS != nil {
+		v.jwtMethods = append(v.jwtMethods, string(RS256), string(ES256), string(EdDSA))
+	}
+	if len(v.jwtMethods) > 0 {
+		v.jwtEnabled = true
+		// exp is required: a per-attempt token that never expires could be
+		// replayed forever, and the replay cache could never forget its jti.
+		opts := append([]jwt.ParserOption{jwt.WithValidMethods(v.jwtMethods), jwt.WithExpirationRequired()}, common...)
+		v.jwtRequired = []string{"exp"}
+		if cfg.Audience != "" {
+			opts = append(opts, jwt.WithAudience(cfg.Audience))
+			v.jwtRequired = append(v.jwtRequired, "aud")
+		}
+		if cfg.Issuer != "" {
+			opts = append(opts, jwt.WithIssuer(cfg.Issuer))
+			v.jwtRequired = append(v.jwtRequired, "iss")
+		}
+		v.jwtParser = jwt.NewParser(opts...)
+		if cfg.MaxJTIs >= 0 {
+			limit := cfg.MaxJTIs
+			if limit == 0 {
+				limit = DefaultMaxJTIs
+			}
+			v.jtis = &jtiCache{max: limit, until: make(map[string]time.Time)}
+		}
+	}
+	return v, nil
+}
+
+// Enabled reports whether any scheme is configured; with none, every
+// request is unverified.
+func (v *Verifier) Enabled() bool {
+	return v != nil && (v.webioParser != nil || v.jwtEnabled || len(v.cfg.StandardSecrets) > 0)
+}
+
+// Verify checks every configured scheme on r, in the order webio-token,
+// jwt, standard, and stops at the first failure. body is the exact body
+// bytes (r.Body is not read); a GET's jwt sha256 claim covers
+// r.URL.RawQuery instead. A jwt's jti is recorded only when the whole
+// request passes, so a request refused for another reason can be retried.
+func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte) Verdict {
+	if !v.Enabled() {
+		return Verdict{Status: StatusUnverified}
+	}
+	if r == nil {
+		return Verdict{Status: StatusInvalid, Reason: "no request"}
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	var (
+		checked []string
+		claims  map[string]any
+		replay  *jtiRecord
+	)
+	if v.webioParser != nil {
+		c, reason := v.verifyWebio(r)
+		if c != nil {
+			claims = c
+		}
+		if reason != "" {
+			return Verdict{Status: StatusInvalid, Scheme: SchemeWebioToken, Reason: reason, Claims: claims}
+		}
+		checked = append(checked, SchemeWebioToken)
+	}
+	if v.jwtEnabled {
+		c, rec, reason := v.verifyJWT(ctx, r, body)
+		if c != nil {
+			claims = c
+		}
+		if reason != "" {
+			return Verdict{Status: StatusInvalid, Scheme: SchemeJWT, Reason: reason, Claims: claims}
+		}
+		replay = rec
+		checked = append(checked, SchemeJWT)
+	}
+	if len(v.cfg.StandardSecrets) > 0 {
+		reason := VerifyStandard(v.cfg.StandardSecrets,
+			r.Header.Get(HeaderWebhookID), r.Header.Get(HeaderTimestamp), r.Header.Get(HeaderSignature),
+			body, v.now(), v.cfg.StandardTolerance)
+		if reason != "" {
+			return Verdict{Status: StatusInvalid, Scheme: SchemeStandard, Reason: reason, Claims: claims}
+		}
+		checked = append(checked, SchemeStandard)
+	}
+	// Check-and-record in one step: of two concurrent requests with the
+	// same jti, exactly one passes.
+	if replay != nil && !v.jtis.add(replay.key, replay.until, v.now()) {
+		return Verdict{Status: StatusInvalid, Scheme: SchemeJWT, Reason: "jti already used", Claims: claims}
+	}
+	return Verdict{Status: StatusValid, Scheme: strings.Join(checked, ","), Claims: claims}
+}
+
+func (v *Verifier) verifyWebio(r *http.Request) (map[string]any, string) {
+	raw := strings.TrimSpace(r.Header.Get(HeaderWebioToken))
+	if raw == "" {
+		return nil, "missing x-webio-token header"
+	}
+	// Tolerate a "Bearer " prefix some senders add to every token header.
+	if tok, ok := bearerToken(raw); ok {
+		raw = tok
+	}
+	if len(raw) > maxTokenLen {
+		return nil, "token too large"
+	}
+	mc := jwt.MapClaims{}
+	tok, err := v.webioParser.ParseWithClaims(raw, mc, func(t *jwt.Token) (any, error) {
+		if err := checkHeader(t); err != nil {
+			return nil, err
+		}
+		// WithValidMethods already limits this parser to HS256; checking
+		// again here keeps the secret from ever meeting another algorithm.
+		if t.Method.Alg() != string(HS256) {
+			return nil, &reasonError{reason: "unexpected signing method " + clip(t.Method.Alg())}
+		}
+		return v.cfg.WebioSecret, nil
+	})
+	claims := decodedClaims(mc, err)
+	if err != nil {
+		return claims, tokenReason(err, tok, []string{string(HS256)}, v.webioRequired)
+	}
+	if v.cfg.Org != "" {
+		org, ok := mc["org"].(string)
+		if !ok {
+			return claims, "missing org claim"
+		}
+		if org != v.cfg.Org {
+			return claims, "wrong org"
+		}
+	}
+	return claims, ""
+}
+
+// jtiRecord is a jti to remember once the whole request has passed.
+type jtiRecord struct {
+	key   string
+	until time.Time
+}
+
+func (v *Verifier) verifyJWT(ctx context.Context, r *http.Request, body []byte) (map[string]any, *jtiRecord, string) {
+	authz := strings.TrimSpace(r.Header.Get(HeaderAuthorization))
+	if authz == "" {
+		return nil, nil, "missing authorization header"
+	}
+	raw, ok := bearerToken(authz)
+	if !ok || raw == "" {
+		return nil, nil, "authorization header is not a bearer token"
+	}
+	if len(raw) > maxTokenLen {
+		return nil, nil, "token too large"
+	}
+	mc := jwt.MapClaims{}
+	tok, err := v.jwtParser.ParseWithClaims(raw, mc, v.keyFunc(ctx))
+	claims := decodedClaims(mc, err)
+	if err != nil {
+		return claims, nil, tokenReason(err, tok, v.jwtMethods, v.jwtRequired)
+	}
+
+	covered, what := body, "body"
+	if r.Method == http.MethodGet {
+		covered, what = nil, "query"
+		if r.URL != nil {
+			covered = []byte(r.URL.RawQuery)
+		}
+	}
+	if sum, present := mc["sha256"]; present {
+		s, _ := sum.(string)
+		if !hmac.Equal([]byte(s), []byte(BodyHash(covered))) {
+			return claims, nil, "sha256 claim does not match " + what
+		}
+	} else if v.cfg.RequireSHA256 {
+		return claims, nil, "missing sha256 claim"
+	}
+
+	if v.jtis == nil {
+		return claims, nil, ""
+	}
+	rawJTI, present := mc["jti"]
+	if !present {
+		return claims, nil, ""
+	}
+	jti, ok := rawJTI.(string)
+	if !ok || jti == "" {
+		return claims, nil, "invalid jti claim"
+	}
+	// A jti is unique per issuer (RFC 7519 §4.1.7).
+	iss, _ := mc["iss"].(string)
+	key := iss + "\x00" + jti
+	now := v.now()
+	if v.jtis.seen(key, now) {
+		return claims, nil, "jti already used"
+	}
+	exp, err := mc.GetExpirationTime()
+	if err != nil || exp == nil {
+		// Unreachable: the parser requires a valid exp.
+		return claims, nil, "missing exp claim"
+	}
+	until := exp.Add(v.cfg.Leeway)
+	if v.cfg.ReplayWindow > 0 && now.Add(v.cfg.ReplayWindow).Before(until) {
+		until = now.Add(v.cfg.ReplayWindow)
+	}
+	return claims, &jtiRecord{key: key, until: until}, ""
+}
+
+// keyFunc picks the verification key and pins the algorithm to it: the
+// token's alg must be the one algorithm the selected key type allows, so an
+// HS256 token can never be checked with an RSA public key as its secret.
+func (v *Verifier) keyFunc(ctx context.Context) jwt.Keyfunc {
+	return func(t *jwt.Token) (any, error) {
+		if err := checkHeader(t); err != nil {
+			return nil, err
+		}
+		alg := t.Method.Alg()
+		if alg == string(HS256) {
+			if v.cfg.JWTSecret == nil {
+				return nil, &reasonError{reason: "unexpected signing method HS256"}
+			}
+			return v.cfg.JWTSecret, nil
+		}
+		kid, ok := t.Header["kid"].(string)
+		if !ok && t.Header["kid"] != nil {
+			return nil, &reasonError{reason: "invalid kid header"}
+		}
+		var (
+			pub    crypto.PublicKey
+			keyAlg Algorithm
+		)
+		switch {
+		case v.cfg.JWKS != nil && (kid != "" || v.cfg.JWTPublicKey == nil):
+			var err error
+			pub, keyAlg, err = v.cfg.JWKS.Key(ctx, kid)
+			switch {
+			case errors.Is(err, ErrUnknownKID) && kid == "":
+				return nil, &reasonError{reason: "missing kid header", err: err}
+			case errors.Is(err, ErrUnknownKID):
+				return nil, &reasonError{reason: "unknown key id", err: err}
+			case err != nil:
+				return nil, &reasonError{reason: "jwks unavailable", err: err}
+			}
+		case v.cfg.JWTPublicKey != nil:
+			pub, keyAlg = v.cfg.JWTPublicKey, v.cfg.JWTPublicAlg
+		default:
+			return nil, &reasonError{reason: "unexpected signing method " + clip(alg)}
+		}
+		if Algorithm(alg) != keyAlg {
+			return nil, &reasonError{reason: "unexpected signing method " + clip(alg)}
+		}
+		return pub, nil
+	}
+}
+
+// checkHeader refuses a "crit" header: RFC 7515 §4.1.11 requires
+// rejecting extensions the verifier does not understand, and sidehook
+// understands none.
+func checkHeader(t *jwt.Token) error {
+	if _, ok := t.Header["crit"]; ok {
+		return &reasonError{reason: "unsupported crit header"}
+	}
+	return nil
+}
+
+// reasonError carries a verdict reason out of a jwt.Keyfunc.
+type reasonError struct {
+	reason string
+	err    error
+}
+
+func (e *reasonError) Error() string {
+	if e.err != nil {
+		return e.reason + ": " + e.err.Error()
+	}
+	return e.reason
+}
+
+func (e *reasonError) Unwrap() error { return e.err }
+
+// tokenReason turns a parse error into the short reason of a Verdict.
+// methods are the algorithms the parser accepts, required the claims it
+// insists on.
+func tokenReason(err error, tok *jwt.Token, methods, required []string) string {
+	var re *reasonError
+	if errors.As(err, &re) {
+		return re.reason
+	}
+	if errors.Is(err, jwt.ErrTokenMalformed) {
+		return "malformed token"
+	}
+	if tok != nil && (errors.Is(err, jwt.ErrTokenUnverifiable) || errors.Is(err, jwt.ErrTokenSignatureInvalid)) {
+		alg, ok := tok.Header["alg"].(string)
+		if !ok || alg == "" {
+			return "missing alg header"
+		}
+		allowed := false
+		for _, m := range methods {
+			allowed = allowed || m == alg
+		}
+		if !allowed {
+			return "unexpected signing method " + clip(alg)
+		}
+	}
+	switch {
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return "signature mismatch"
+	case errors.Is(err, jwt.ErrTokenUnverifiable):
+		return "unverifiable token"
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		if tok != nil {
+			if mc, ok := tok.Claims.(jwt.MapClaims); ok {
+				for _, name := range required {
+					if v, present := mc[name]; !present || v == "" {
+						return "missing " + name + " claim"
+					}
+				}
+			}
+		}
+		return "missing required claim"
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return "token expired"
+	case errors.Is(err, jwt.ErrTokenNotValidYet):
+		return "token not yet valid"
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return "wrong audience"
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		return "wrong issuer"
+	case errors.Is(err, jwt.ErrInvalidType):
+		return "invalid claim type"
+	}
+	return "invalid token"
+}
+
+// decodedClaims returns the claims for the verdict when they decoded, even
+// if the token failed later; a malformed token may have left them half
+// filled, so those are dropped.
+func decodedClaims(mc jwt.MapClaims, err error) map[string]any {
+	if len(mc) == 0 || errors.Is(err, jwt.ErrTokenMalformed) {
+		return nil
+	}
+	return map[string]any(mc)
+}
+
+// bearerToken extracts the token of an "Authorization: Bearer" value; the
+// scheme name is case-insensitive (RFC 9110 §11.1).
+func bearerToken(h string) (string, bool) {
+	const prefix = "bearer "
+	if len(h) < len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return "", false
+	}
+	return strings.TrimSpace(h[len(prefix):]), true
+}
+
+// clip keeps attacker-chosen text in a reason short.
+func clip(s string) string {
+	const limit = 32
+	if len(s) > limit {
+		return strings.ToValidUTF8(s[:limit], "") + "…"
+	}
+	return strings.ToValidUTF8(s, "�")
+}
+
+// jtiCache remembers the jtis of accepted tokens until they expire, within
+// a fixed count, so replay detection costs bounded memory.
+type jtiCache struct {
+	mu    sync.Mutex
+	max   int
+	until map[string]time.Time
+	order expiryHeap
+}
+
+func (c *jtiCache) seen(key string, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	until, ok := c.until[key]
+	return ok && now.Before(until)
+}
+
+// add records key until the given time, or reports false when it is
+// already recorded and not yet expired.
+func (c *jtiCache) add(key string, until, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for len(c.order) > 0 && !now.Before(c.order[0].until) {
+		c.pop()
+	}
+	if u, ok := c.until[key]; ok && now.Before(u) {
+		return false
+	}
+	for len(c.until) >= c.max && len(c.order) > 0 {
+		c.pop()
+	}
+	c.until[key] = until
+	heap.Push(&c.order, expiryEntry{key: key, until: until})
+	return true
+}
+
+// pop drops the entry closest to expiry; must be called with c.mu held.
+func (c *jtiCache) pop() {
+	e := heap.Pop(&c.order).(expiryEntry)
+	if u, ok := c.until[e.key]; ok && u.Equal(e.until) {
+		delete(c.until, e.key)
+	}
+}
+
+type expiryEntry struct {
+	key   string
+	until time.Time
+}
+
+type expiryHeap []expiryEntry
+
+func (h expiryHeap) Len() int           { return len(h) }
+func (h expiryHeap) Less(i, j int) bool { return h[i].until.Before(h[j].until) }
+func (h expiryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *expiryHeap) Push(x any)        { *h = append(*h, x.(expiryEntry)) }
+func (h *expiryHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
+}

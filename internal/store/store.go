@@ -1,0 +1,476 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+	"github.com/rs/zerolog"
+)
+
+var (
+	// ErrNotFound is returned by Get for a missing or expired key.
+	ErrNotFound = errors.New("store: not found")
+	// ErrClosed is returned by every method called after Close has begun.
+	ErrClosed = errors.New("store: closed")
+	// ErrStop is returned by a Scan callback to stop early without error.
+	ErrStop = errors.New("store: stop iteration")
+	// ErrDiskFull is returned by Write when the filesystem holding Dir has
+	// less than Options.MinFreeBytes left. It wraps syscall.ENOSPC, so
+	// errors.Is(err, syscall.ENOSPC) holds too.
+	ErrDiskFull = fmt.Errorf("store: disk full: %w", syscall.ENOSPC)
+)
+
+// Defaults for the zero values of Options.
+const (
+	DefaultMaxBatchOps   = 10_000
+	DefaultMaxBatchBytes = 4 << 20
+	DefaultGCInterval    = time.Minute
+	DefaultMemTableSize  = 8 << 20
+	DefaultMinFreeBytes  = 128 << 20
+)
+
+// Badger tuning that is not worth an option. See the package comment for
+// the measurements behind these numbers.
+const (
+	valueThreshold   = 256      // larger values go to the value log, keeping the LSM tree small
+	valueLogFileSize = 64 << 20 // GC rewrites one file at a time: small files keep a rewrite short
+	numMemtables     = 2
+	indexCacheSize   = 8 << 20
+	baseTableSize    = 2 << 20
+	numCompactors    = 2 // Badger's minimum when compaction is on
+	gcDiscardRatio   = 0.5
+	maxKeySize       = 65000 // Badger's limit
+)
+
+// Options configure Open.
+type Options struct {
+	Dir      string         // data directory; ignored when InMemory
+	InMemory bool           // no files at all (tests, --in-memory)
+	Logger   zerolog.Logger // Badger's own logs are routed here, its INFO at debug level
+
+	// MaxBatchOps and MaxBatchBytes bound one group commit (defaults
+	// DefaultMaxBatchOps, DefaultMaxBatchBytes). A single Write larger than
+	// the bounds still goes through, alone.
+	MaxBatchOps   int
+	MaxBatchBytes int64
+
+	// GCInterval is how often the value log GC runs in the background
+	// (default DefaultGCInterval; negative disables it).
+	GCInterval time.Duration
+
+	// MemTableSize is the size of one of Badger's two memtables (default
+	// DefaultMemTableSize). It dominates resident memory.
+	MemTableSize int64
+
+	// MinFreeBytes is the free space below which Write fails with
+	// ErrDiskFull instead of writing (default DefaultMinFreeBytes; negative
+	// disables the check). Badger writes through mmap, and a write to a
+	// full filesystem through a mapping is a SIGBUS that kills the process,
+	// so this headroom is what turns a full disk into an error. It must
+	// cover a memtable flush and a compaction.
+	MinFreeBytes int64
+
+	// badgerDefaults opens Badger with its stock options (apart from
+	// SyncWrites and the logger), for the comparison benchmarks.
+	badgerDefaults bool
+	// valueLogFileSize overrides valueLogFileSize, for tests of the GC.
+	valueLogFileSize int64
+}
+
+func (o *Options) setDefaults() {
+	if o.MaxBatchOps <= 0 {
+		o.MaxBatchOps = DefaultMaxBatchOps
+	}
+	if o.MaxBatchBytes <= 0 {
+		o.MaxBatchBytes = DefaultMaxBatchBytes
+	}
+	if o.GCInterval == 0 {
+		o.GCInterval = DefaultGCInterval
+	}
+	if o.MemTableSize <= 0 {
+		o.MemTableSize = DefaultMemTableSize
+	}
+	if o.MinFreeBytes == 0 {
+		o.MinFreeBytes = DefaultMinFreeBytes
+	}
+}
+
+func (o *Options) vlogFileSize() int64 {
+	if o.valueLogFileSize > 0 {
+		return o.valueLogFileSize
+	}
+	return valueLogFileSize
+}
+
+func (o *Options) badgerOptions() badger.Options {
+	dir := o.Dir
+	if o.InMemory {
+		dir = ""
+	}
+	bo := badger.DefaultOptions(dir).
+		WithInMemory(o.InMemory).
+		WithLogger(badgerLogger{log: o.Logger}).
+		// We sync once per group commit ourselves (see Store.sync).
+		WithSyncWrites(false).
+		// Only the writer goroutine writes, so there is nothing to conflict.
+		WithDetectConflicts(false).
+		// Badger's metrics are process-wide expvars; we keep our own.
+		WithMetricsEnabled(false)
+	if o.badgerDefaults {
+		return bo
+	}
+	return bo.
+		WithMemTableSize(o.MemTableSize).
+		WithNumMemtables(numMemtables).
+		WithNumLevelZeroTables(2).
+		WithNumLevelZeroTablesStall(8).
+		WithValueThreshold(valueThreshold).
+		WithValueLogFileSize(o.vlogFileSize()).
+		WithBaseTableSize(baseTableSize).
+		WithCompression(options.None).
+		// Without compression or encryption Badger reads blocks straight
+		// from the mmapped tables: a block cache would only duplicate them.
+		WithBlockCacheSize(0).
+		WithIndexCacheSize(indexCacheSize).
+		WithNumCompactors(numCompactors)
+}
+
+// Store is a durable key-value store with a group-commit writer. All methods
+// are safe for concurrent use.
+type Store struct {
+	db   *badger.DB
+	opts Options
+	log  zerolog.Logger
+
+	mu      sync.Mutex
+	closed  bool
+	queue   []*request
+	readers sync.WaitGroup // Get, Scan and Stats in flight
+
+	wake       chan struct{} // cap 1: something was queued
+	closing    chan struct{} // closed when Close begins
+	writerDone chan struct{}
+	gcStop     context.CancelFunc
+	gcDone     chan struct{}
+
+	closeOnce sync.Once
+	closeErr  error
+
+	syncMu sync.Mutex // serialises sync between the writer and the GC
+	files  fileState  // guarded by syncMu
+
+	stats counters
+}
+
+type counters struct {
+	writes, ops, failed, diskFull  atomic.Uint64
+	groups, txns, syncs, walSweeps atomic.Uint64
+	gcRuns, gcRewrites, gcErrors   atomic.Uint64
+	queueHighWater, maxGroup       atomic.Int64
+}
+
+// Open opens (or creates) the store and starts its writer and GC goroutines.
+func Open(opts Options) (*Store, error) {
+	opts.setDefaults()
+	if !opts.InMemory {
+		if opts.Dir == "" {
+			return nil, errors.New("store: open: empty Dir and not InMemory")
+		}
+		if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+			return nil, fmt.Errorf("store: open: %w", err)
+		}
+	}
+	db, err := badger.Open(opts.badgerOptions())
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", opts.Dir, err)
+	}
+	s := &Store{
+		db:         db,
+		opts:       opts,
+		log:        opts.Logger,
+		wake:       make(chan struct{}, 1),
+		closing:    make(chan struct{}),
+		writerDone: make(chan struct{}),
+		gcDone:     make(chan struct{}),
+	}
+	if !opts.InMemory {
+		// Start from what is on disk so that the first rotation is noticed.
+		if err := s.files.scan(opts.Dir); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("store: open: %w", err)
+		}
+	}
+	gcCtx, gcStop := context.WithCancel(context.Background())
+	s.gcStop = gcStop
+	go s.runWriter()
+	go s.runGC(gcCtx)
+	return s, nil
+}
+
+// Close flushes the writes already queued, stops the GC and closes Badger.
+// Writes that arrive after Close has begun fail with ErrClosed. Close waits
+// for Scans in progress, so it must not be called from a Scan callback. It is
+// safe to call more than once; every call returns the first call's result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		close(s.closing)
+		<-s.writerDone
+		s.gcStop()
+		<-s.gcDone
+		s.readers.Wait()
+		if err := s.db.Close(); err != nil {
+			s.closeErr = fmt.Errorf("store: close: %w", err)
+		}
+	})
+	return s.closeErr
+}
+
+// acquire registers a reader, so that Close waits for it before closing
+// Badger. A reader that starts after Close has begun gets ErrClosed, which
+// also keeps a Get inside a Scan callback from deadlocking with Close.
+func (s *Store) acquire() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.readers.Add(1)
+	return nil
+}
+
+// Get returns a copy of the value stored under key, or ErrNotFound.
+func (s *Store) Get(key []byte) ([]byte, error) {
+	if len(key) == 0 {
+		return nil, errors.New("store: get: empty key")
+	}
+	if err := s.acquire(); err != nil {
+		return nil, err
+	}
+	defer s.readers.Done()
+	var val []byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(key)
+		if err != nil {
+			return err
+		}
+		val, err = item.ValueCopy(nil)
+		return err
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: get: %w", err)
+	}
+	return val, nil
+}
+
+// ScanOptions select the keys Scan visits.
+type ScanOptions struct {
+	Prefix   []byte
+	Reverse  bool   // newest-first when keys embed ULIDs/timestamps
+	After    []byte // exclusive cursor: start strictly after this key in the scan direction (nil = from the start)
+	Limit    int    // 0 = no limit
+	KeysOnly bool   // don't fetch values (fast key-only iteration); fn gets a nil value
+}
+
+// Scan calls fn for each live key selected by opts, in key order (or reverse
+// key order), over one consistent snapshot. key and value are valid only
+// during fn. fn returns ErrStop to end the scan early; Scan then returns nil.
+// Any other error from fn ends the scan and is returned as is.
+func (s *Store) Scan(ctx context.Context, opts ScanOptions, fn func(key, value []byte) error) error {
+	if opts.Limit < 0 {
+		return fmt.Errorf("store: scan: negative limit %d", opts.Limit)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.acquire(); err != nil {
+		return err
+	}
+	defer s.readers.Done()
+	err := s.db.View(func(txn *badger.Txn) error {
+		return scan(ctx, txn, opts, fn)
+	})
+	if errors.Is(err, ErrStop) {
+		return nil
+	}
+	return err
+}
+
+func scan(ctx context.Context, txn *badger.Txn, opts ScanOptions, fn func(key, value []byte) error) error {
+	io := badger.DefaultIteratorOptions
+	io.Reverse = opts.Reverse
+	io.Prefix = opts.Prefix
+	io.PrefetchValues = !opts.KeysOnly
+	if opts.Limit > 0 && opts.Limit < io.PrefetchSize {
+		io.PrefetchSize = opts.Limit
+	}
+	if opts.Reverse {
+		// In reverse, Badger's Rewind seeks to the prefix itself (finding
+		// nothing after it), and its Valid hides the key our reverse Seek
+		// lands on, just past the prefix, that we must step over. The
+		// prefix is only a table filter for Badger: we check it ourselves.
+		io.Prefix = nil
+	}
+	it := txn.NewIterator(io)
+	defer it.Close()
+
+	if !opts.Reverse {
+		start := opts.Prefix
+		if opts.After != nil {
+			// The smallest key strictly greater than After.
+			next := append(bytes.Clone(opts.After), 0)
+			if bytes.Compare(next, start) > 0 {
+				start = next
+			}
+		}
+		it.Seek(start)
+	} else {
+		// Keys must be strictly below bound; nil means unbounded.
+		bound := prefixEnd(opts.Prefix)
+		if opts.After != nil && (bound == nil || bytes.Compare(opts.After, bound) < 0) {
+			bound = opts.After
+		}
+		if bound == nil {
+			it.Rewind()
+		} else {
+			// In reverse, Seek lands on the largest key <= bound.
+			it.Seek(bound)
+			if it.Valid() && bytes.Equal(it.Item().Key(), bound) {
+				it.Next()
+			}
+		}
+	}
+
+	n := 0
+	for ; it.ValidForPrefix(opts.Prefix); it.Next() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		item := it.Item()
+		var err error
+		if opts.KeysOnly {
+			err = fn(item.Key(), nil)
+		} else {
+			err = item.Value(func(v []byte) error { return fn(item.Key(), v) })
+		}
+		if err != nil {
+			return err
+		}
+		n++
+		if opts.Limit > 0 && n >= opts.Limit {
+			return nil
+		}
+	}
+	return nil
+}
+
+// prefixEnd returns the smallest key greater than every key with prefix p,
+// or nil when there is none (p empty or all 0xFF).
+func prefixEnd(p []byte) []byte {
+	end := bytes.Clone(p)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xFF {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+// deletePrefixChunk bounds one Write of DeletePrefix, so that deleting a
+// large prefix never makes a transaction too big or holds a huge key list.
+const deletePrefixChunk = 1000
+
+// DeletePrefix deletes every key with the given (non-empty) prefix, in
+// chunks through the group-commit writer; the deletions are durable when it
+// returns nil. It is not atomic: keys written under the prefix concurrently
+// may survive, and an error leaves a part deleted.
+func (s *Store) DeletePrefix(ctx context.Context, prefix []byte) error {
+	if len(prefix) == 0 {
+		return errors.New("store: delete prefix: empty prefix")
+	}
+	var after []byte
+	for {
+		ops := make([]Op, 0, deletePrefixChunk)
+		err := s.Scan(ctx, ScanOptions{Prefix: prefix, After: after, Limit: deletePrefixChunk, KeysOnly: true},
+			func(key, _ []byte) error {
+				ops = append(ops, Delete(bytes.Clone(key)))
+				return nil
+			})
+		if err != nil {
+			return fmt.Errorf("store: delete prefix: %w", err)
+		}
+		if len(ops) == 0 {
+			return nil
+		}
+		if err := s.Write(ctx, ops...); err != nil {
+			return fmt.Errorf("store: delete prefix: %w", err)
+		}
+		if len(ops) < deletePrefixChunk {
+			return nil
+		}
+		after = ops[len(ops)-1].Key
+	}
+}
+
+// Stats is a snapshot of the store's counters and sizes.
+type Stats struct {
+	LSMBytes  int64 // SST files
+	VLogBytes int64 // value log files (allocated, not preallocated, size)
+	WALBytes  int64 // memtable write-ahead logs (allocated size)
+
+	Writes       uint64 // Write calls committed
+	Ops          uint64 // ops in those Writes
+	FailedWrites uint64 // Write calls the writer answered with an error
+	DiskFull     uint64 // Write calls refused with ErrDiskFull
+	Groups       uint64 // group commits (one sync each)
+	Txns         uint64 // Badger transactions committed
+	Syncs        uint64 // db.Sync calls (writer and GC)
+	WALSweeps    uint64 // extra fsyncs of rotated memtable WALs and vlogs
+	MaxGroup     int64  // largest group commit, in Write calls
+	QueuedMax    int64  // most Write calls ever waiting at once
+
+	GCRuns     uint64 // GC passes
+	GCRewrites uint64 // value log files rewritten by GC
+	GCErrors   uint64
+}
+
+// Stats returns the current counters. Sizes are zero in memory and after
+// Close.
+func (s *Store) Stats() Stats {
+	st := Stats{
+		Writes:       s.stats.writes.Load(),
+		Ops:          s.stats.ops.Load(),
+		FailedWrites: s.stats.failed.Load(),
+		DiskFull:     s.stats.diskFull.Load(),
+		Groups:       s.stats.groups.Load(),
+		Txns:         s.stats.txns.Load(),
+		Syncs:        s.stats.syncs.Load(),
+		WALSweeps:    s.stats.walSweeps.Load(),
+		MaxGroup:     s.stats.maxGroup.Load(),
+		QueuedMax:    s.stats.queueHighWater.Load(),
+		GCRuns:       s.stats.gcRuns.Load(),
+		GCRewrites:   s.stats.gcRewrites.Load(),
+		GCErrors:     s.stats.gcErrors.Load(),
+	}
+	if s.opts.InMemory || s.acquire() != nil {
+		return st
+	}
+	defer s.readers.Done()
+	st.LSMBytes, st.VLogBytes, st.WALBytes = dirSizes(s.opts.Dir)
+	return st
+}

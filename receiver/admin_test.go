@@ -1,0 +1,511 @@
+package receiver_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sidehook/sidehook/internal/auth"
+	"github.com/sidehook/sidehook/internal/event"
+	"github.com/sidehook/sidehook/receiver"
+	"github.com/sidehook/sidehook/replay"
+)
+
+// seed captures a mix of requests: 3 payments (valid-looking), 2 inbound
+// messages, 1 custom-value GET.
+func seed(t *testing.T, srv *receiver.Server) {
+	t.Helper()
+	for i := 0; i < 3; i++ {
+		send(t, "POST", srv.URL()+"/hooks/pay", []byte(`{"type":"payment"}`), map[string]string{"webhook-id": fmt.Sprintf("evt_p%d", i)})
+	}
+	for i := 0; i < 2; i++ {
+		send(t, "POST", srv.URL()+"/hooks/in", []byte(`{"type":"inboundMessage"}`), map[string]string{"webhook-id": "evt_in"})
+	}
+	send(t, "GET", srv.URL()+"/values?fields=fullname", nil, nil)
+}
+
+func TestListFilters(t *testing.T) {
+	srv := start(t, receiver.Config{})
+	seed(t, srv)
+	tests := []struct {
+		query string
+		want  int
+	}{
+		{"", 6},
+		{"event=payment", 3},
+		{"event=inbound_message", 2},
+		{"path=/hooks/*", 5},
+		{"path=/hooks*", 5},
+		{"path=/values", 1},
+		{"method=get", 1},
+		{"method=POST", 5},
+		{"verdict=unverified", 6},
+		{"verdict=valid", 0},
+		{"webhook_id=evt_in", 2},
+		{"event=payment&webhook_id=evt_p1", 1},
+		{"since=5m", 6},
+		{"since=" + time.Now().Add(time.Hour).UTC().Format(time.RFC3339), 0},
+		{"since=" + time.Now().Add(-time.Hour).UTC().Format(time.RFC3339), 6},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			caps, next := list(t, srv, tt.query)
+			if len(caps) != tt.want || next != "" {
+				t.Errorf("got %d (next %q), want %d", len(caps), next, tt.want)
+			}
+			var n map[string]int
+			send(t, "GET", srv.URL()+"/_sidehook/requests/count?"+tt.query, nil, nil).json(t, &n)
+			if n["count"] != tt.want {
+				t.Errorf("count: got %d, want %d", n["count"], tt.want)
+			}
+		})
+	}
+	caps, _ := list(t, srv, "")
+	for i := 1; i < len(caps); i++ {
+		if caps[i-1].ID <= caps[i].ID {
+			t.Fatalf("not newest first: %s before %s", caps[i-1].ID, caps[i].ID)
+		}
+	}
+	for _, bad := range []string{"verdict=maybe", "since=yesterday", "limit=0", "limit=x", "path=[", "cursor=nope"} {
+		if r := send(t, "GET", srv.URL()+"/_sidehook/requests?"+bad, nil, nil); r.status != 400 || !strings.Contains(string(r.body), `"error":"bad_request"`) {
+			t.Errorf("%s: got %d %s, want 400", bad, r.status, r.body)
+		}
+	}
+}
+
+func TestListPaging(t *testing.T) {
+	srv := start(t, receiver.Config{})
+	for i := 0; i < 7; i++ {
+		send(t, "POST", srv.URL()+fmt.Sprintf("/p/%d", i), nil, nil)
+	}
+	var paths []string
+	cursor, pages := "", 0
+	for {
+		caps, next := list(t, srv, "limit=3&cursor="+cursor)
+		pages++
+		for _, c := range caps {
+			paths = append(paths, c.Path)
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+		if pages > 5 {
+			t.Fatal("paging does not end")
+		}
+	}
+	want := "/p/6 /p/5 /p/4 /p/3 /p/2 /p/1 /p/0"
+	if got := strings.Join(paths, " "); got != want || pages != 3 {
+		t.Errorf("got %q in %d pages, want %q in 3", got, pages, want)
+	}
+	// A page that ends exactly at the last capture says there is no more.
+	if _, next := list(t, srv, "limit=7"); next != "" {
+		t.Errorf("full page: next %q, want none", next)
+	}
+	// limit is capped, not refused.
+	if caps, _ := list(t, srv, "limit=5000"); len(caps) != 7 {
+		t.Errorf("limit=5000: got %d", len(caps))
+	}
+}
+
+func TestGetCapture(t *testing.T) {
+	srv := start(t, receiver.Config{})
+	if r := send(t, "GET", srv.URL()+"/_sidehook/requests/"+event.NewCaptureID(), nil, nil); r.status != 404 || !strings.Contains(string(r.body), `"error":"not_found"`) {
+		t.Errorf("unknown id: got %d %s, want 404", r.status, r.body)
+	}
+	if r := send(t, "GET", srv.URL()+"/_sidehook/requests/evt_nope", nil, nil); r.status != 400 {
+		t.Errorf("malformed id: got %d %s, want 400", r.status, r.body)
+	}
+	if r := send(t, "GET", srv.URL()+"/_sidehook/nothing", nil, nil); r.status != 404 {
+		t.Errorf("unknown admin route: got %d, want 404", r.status)
+	}
+	if caps, _ := list(t, srv, ""); len(caps) != 0 {
+		t.Errorf("admin requests were captured: %d", len(caps))
+	}
+}
+
+func TestWait(t *testing.T) {
+	srv := start(t, receiver.Config{})
+	send(t, "POST", srv.URL()+"/w", []byte(`{"type":"payment"}`), nil)
+
+	type result struct {
+		status int
+		body   struct {
+			Error    string             `json:"error"`
+			Count    int                `json:"count"`
+			Requests []receiver.Capture `json:"requests"`
+		}
+	}
+	wait := func(query string) chan result {
+		ch := make(chan result, 1)
+		go func() {
+			resp, err := http.Get(srv.URL() + "/_sidehook/requests/wait?" + query)
+			var res result
+			if err == nil {
+				defer resp.Body.Close()
+				res.status = resp.StatusCode
+				jsonDecode(resp, &res.body)
+			}
+			ch <- res
+		}()
+		return ch
+	}
+
+	t.Run("OK", func(t *testing.T) {
+		ch := wait("event=payment&count=3&timeout=10s")
+		// Let the waiter look at the store first; the rest must come
+		// through the feed.
+		time.Sleep(100 * time.Millisecond)
+		send(t, "POST", srv.URL()+"/w", []byte(`{"type":"inboundMessage"}`), nil)
+		send(t, "POST", srv.URL()+"/w", []byte(`{"type":"payment"}`), nil)
+		send(t, "POST", srv.URL()+"/w", []byte(`{"type":"payment"}`), nil)
+		select {
+		case res := <-ch:
+			if res.status != 200 || res.body.Count != 3 || len(res.body.Requests) != 3 {
+				t.Fatalf("got %d count %d (%d requests), want 200 and 3", res.status, res.body.Count, len(res.body.Requests))
+			}
+			for _, c := range res.body.Requests {
+				if c.Event != "payment" {
+					t.Errorf("got a %s capture", c.Event)
+				}
+			}
+		case <-time.After(8 * time.Second):
+			t.Fatal("wait did not return")
+		}
+	})
+	t.Run("AlreadyThere", func(t *testing.T) {
+		res := <-wait("event=payment&count=2")
+		if res.status != 200 || res.body.Count != 2 {
+			t.Errorf("got %d count %d, want 200 and 2", res.status, res.body.Count)
+		}
+	})
+	t.Run("Timeout", func(t *testing.T) {
+		begin := time.Now()
+		res := <-wait("event=payment&count=10&timeout=300ms")
+		if res.status != 408 || res.body.Error != "timeout" || res.body.Count != 3 {
+			t.Errorf("got %d %q count %d, want 408 timeout 3", res.status, res.body.Error, res.body.Count)
+		}
+		if d := time.Since(begin); d < 300*time.Millisecond || d > 5*time.Second {
+			t.Errorf("answered after %v, want about 300ms", d)
+		}
+	})
+	t.Run("BadParams", func(t *testing.T) {
+		for _, q := range []string{"count=0", "count=x", "timeout=2m", "timeout=soon"} {
+			if res := <-wait(q); res.status != 400 {
+				t.Errorf("%s: got %d, want 400", q, res.status)
+			}
+		}
+	})
+}
+
+func TestExport(t *testing.T) {
+	srv := start(t, receiver.Config{})
+	send(t, "POST", srv.URL()+"/hooks?x=1", []byte(`{"type":"payment","note":"it's"}`), map[string]string{"Content-Type": "application/json", "webhook-id": "evt_x"})
+	send(t, "PUT", srv.URL()+"/bin", []byte{0xff, 0x00, 'a', '\''}, nil)
+	send(t, "GET", srv.URL()+"/values?fields=fullname", nil, nil)
+
+	t.Run("NDJSON", func(t *testing.T) {
+		r := send(t, "GET", srv.URL()+"/_sidehook/requests/export?format=ndjson", nil, nil)
+		lines := strings.Split(strings.TrimSpace(string(r.body)), "\n")
+		if r.status != 200 || len(lines) != 3 {
+			t.Fatalf("got %d with %d lines, want 200 and 3", r.status, len(lines))
+		}
+		var first receiver.Capture
+		if err := first.UnmarshalJSON([]byte(lines[0])); err != nil || first.Path != "/hooks" {
+			t.Errorf("first line (oldest first): got %s, %v", first.Path, err)
+		}
+		if filtered := send(t, "GET", srv.URL()+"/_sidehook/requests/export?method=GET", nil, nil); strings.Count(string(filtered.body), "\n") != 1 {
+			t.Errorf("filtered export: got %q", filtered.body)
+		}
+	})
+	t.Run("HAR", func(t *testing.T) {
+		r := send(t, "GET", srv.URL()+"/_sidehook/requests/export?format=har", nil, nil)
+		var har struct {
+			Log struct {
+				Version string `json:"version"`
+				Creator struct {
+					Name string `json:"name"`
+				} `json:"creator"`
+				Entries []map[string]any `json:"entries"`
+			} `json:"log"`
+		}
+		r.json(t, &har)
+		if har.Log.Version != "1.2" || har.Log.Creator.Name != "sidehook" || len(har.Log.Entries) != 3 {
+			t.Fatalf("got version %q creator %q %d entries", har.Log.Version, har.Log.Creator.Name, len(har.Log.Entries))
+		}
+		for _, e := range har.Log.Entries {
+			for _, k := range []string{"startedDateTime", "time", "request", "response", "cache", "timings"} {
+				if _, ok := e[k]; !ok {
+					t.Errorf("entry lacks %s", k)
+				}
+			}
+			req := e["request"].(map[string]any)
+			for _, k := range []string{"method", "url", "httpVersion", "cookies", "headers", "queryString", "headersSize", "bodySize"} {
+				if _, ok := req[k]; !ok {
+					t.Errorf("request lacks %s", k)
+				}
+			}
+			resp := e["response"].(map[string]any)
+			for _, k := range []string{"status", "statusText", "httpVersion", "cookies", "headers", "content", "redirectURL", "headersSize", "bodySize"} {
+				if _, ok := resp[k]; !ok {
+					t.Errorf("response lacks %s", k)
+				}
+			}
+			if _, err := time.Parse(time.RFC3339Nano, e["startedDateTime"].(string)); err != nil {
+				t.Errorf("startedDateTime: %v", err)
+			}
+		}
+		first := har.Log.Entries[0]["request"].(map[string]any)
+		post := first["postData"].(map[string]any)
+		if first["url"] != srv.URL()+"/hooks?x=1" || post["text"] != `{"type":"payment","note":"it's"}` || post["mimeType"] != "application/json" {
+			t.Errorf("first request: got %v", first)
+		}
+	})
+	t.Run("Curl", func(t *testing.T) {
+		r := send(t, "GET", srv.URL()+"/_sidehook/requests/export?format=curl", nil, nil)
+		text := string(r.body)
+		if strings.Count(text, "curl -sS") != 3 {
+			t.Fatalf("got %q, want 3 curl commands", text)
+		}
+		if !strings.Contains(text, `--data-binary '{"type":"payment","note":"it'\''s"}'`) {
+			t.Errorf("text body not quoted for the shell: %s", text)
+		}
+		if !strings.Contains(text, `printf '\377\000\141\047' | curl`) {
+			t.Errorf("binary body not fed through printf: %s", text)
+		}
+		if _, err := exec.LookPath("sh"); err == nil {
+			// The script is valid shell.
+			if out, err := exec.Command("sh", "-n", "-c", text).CombinedOutput(); err != nil {
+				t.Errorf("sh -n: %v: %s", err, out)
+			}
+		}
+	})
+	t.Run("CurlRuns", func(t *testing.T) {
+		if _, err := exec.LookPath("curl"); err != nil {
+			t.Skip("no curl on this machine")
+		}
+		target := start(t, receiver.Config{})
+		r := send(t, "GET", srv.URL()+"/_sidehook/requests/export?format=curl&base="+target.URL(), nil, nil)
+		if out, err := exec.Command("sh", "-c", string(r.body)).CombinedOutput(); err != nil {
+			t.Fatalf("running the export: %v: %s", err, out)
+		}
+		caps, _ := list(t, target, "")
+		if len(caps) != 3 {
+			t.Fatalf("curl replays captured: got %d, want 3", len(caps))
+		}
+		for _, c := range caps {
+			if c.Path == "/bin" && !bytes.Equal(c.Body, []byte{0xff, 0x00, 'a', '\''}) {
+				t.Errorf("binary body through curl: got %x", c.Body)
+			}
+			if c.Path == "/hooks" && (string(c.Body) != `{"type":"payment","note":"it's"}` || c.WebhookID != "evt_x") {
+				t.Errorf("text body through curl: got %q %q", c.Body, c.WebhookID)
+			}
+		}
+	})
+	if r := send(t, "GET", srv.URL()+"/_sidehook/requests/export?format=xml", nil, nil); r.status != 400 {
+		t.Errorf("format=xml: got %d, want 400", r.status)
+	}
+}
+
+func TestDeleteAndReset(t *testing.T) {
+	srv := start(t, receiver.Config{})
+	seed(t, srv)
+	if r := send(t, "DELETE", srv.URL()+"/_sidehook/requests", nil, nil); r.status != 204 {
+		t.Fatalf("DELETE: got %d", r.status)
+	}
+	if caps, _ := list(t, srv, ""); len(caps) != 0 {
+		t.Errorf("after DELETE: %d captures", len(caps))
+	}
+	// The webhook-id index went too: the next delivery is a first again.
+	send(t, "POST", srv.URL()+"/x", nil, map[string]string{"webhook-id": "evt_in"})
+	if c := only(t, srv); c.DuplicateOf != "" {
+		t.Errorf("after DELETE: duplicate_of %q, want a first capture", c.DuplicateOf)
+	}
+	send(t, "POST", srv.URL()+"/_sidehook/rules", []byte(`{"respond":{"status":500}}`), nil)
+	if r := send(t, "POST", srv.URL()+"/_sidehook/reset", nil, nil); r.status != 204 {
+		t.Fatalf("reset: got %d", r.status)
+	}
+	if caps, _ := list(t, srv, ""); len(caps) != 0 {
+		t.Errorf("after reset: %d captures", len(caps))
+	}
+	if s := send(t, "POST", srv.URL()+"/x", nil, nil).status; s != 200 {
+		t.Errorf("after reset the API rule still answers: %d", s)
+	}
+}
+
+func TestAdminToken(t *testing.T) {
+	if _, err := receiver.New(receiver.Config{Listen: "0.0.0.0:0", InMemory: true}); !errors.Is(err, receiver.ErrAdminTokenRequired) {
+		t.Errorf("beyond loopback without a token: got %v, want ErrAdminTokenRequired", err)
+	}
+	srv := start(t, receiver.Config{AdminToken: "s3cret"})
+	send(t, "POST", srv.URL()+"/x", nil, nil) // capturing needs no token
+	tests := []struct {
+		name   string
+		path   string
+		auth   string
+		status int
+	}{
+		{"Missing", "/_sidehook/requests", "", 401},
+		{"Wrong", "/_sidehook/requests", "Bearer nope", 401},
+		{"NotBearer", "/_sidehook/requests", "s3cret", 401},
+		{"OK", "/_sidehook/requests", "Bearer s3cret", 200},
+		{"Rules", "/_sidehook/rules", "", 401},
+		{"Metrics", "/_sidehook/metrics", "", 401},
+		{"Unknown", "/_sidehook/nope", "", 401},
+		{"HealthzOpen", "/_sidehook/healthz", "", 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hdr := map[string]string{}
+			if tt.auth != "" {
+				hdr["Authorization"] = tt.auth
+			}
+			r := send(t, "GET", srv.URL()+tt.path, nil, hdr)
+			if r.status != tt.status {
+				t.Errorf("got %d %s, want %d", r.status, r.body, tt.status)
+			}
+			if r.status == 401 && !strings.Contains(string(r.body), `"error":"unauthorized"`) {
+				t.Errorf("401 body: %s", r.body)
+			}
+		})
+	}
+}
+
+func TestCloseDrains(t *testing.T) {
+	rules, _ := receiver.ParseRules([]byte(`[{"respond":{"status":202,"delay":"400ms"}}]`))
+	srv, err := receiver.New(receiver.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Rules: rules})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	url := srv.URL()
+	var wg sync.WaitGroup
+	status := make(chan int, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		resp, err := http.Post(url+"/slow", "text/plain", strings.NewReader("x"))
+		if err != nil {
+			status <- -1
+			return
+		}
+		resp.Body.Close()
+		status <- resp.StatusCode
+	}()
+	waitCount(t, srv, 1)
+	if err := srv.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-status; got != 202 {
+		t.Errorf("in-flight request: got %d, want its 202 before the stop", got)
+	}
+	wg.Wait()
+	if _, err := http.Get(url + "/after"); err == nil {
+		t.Error("still serving after Close")
+	}
+}
+
+func TestReplayEndpoint(t *testing.T) {
+	srv := start(t, receiver.Config{Verify: auth.VerifyConfig{JWTSecret: []byte(testSecret)}})
+	body := []byte(`{"type":"payment","amount":"50.00"}`)
+	send(t, "POST", srv.URL()+"/hooks?src=1", body, map[string]string{
+		"authorization": "Bearer " + jwtToken(t, testSecret, body, time.Now()),
+		"webhook-id":    "evt_r",
+	})
+	orig := only(t, srv)
+
+	t.Run("ToSelfSigned", func(t *testing.T) {
+		var res replay.Result
+		r := send(t, "POST", srv.URL()+"/_sidehook/requests/"+orig.ID+"/replay", []byte(`{"sign":["jwt"]}`), nil)
+		r.json(t, &res)
+		if r.status != 200 || res.Status != 200 || res.Target != srv.URL()+"/hooks?src=1" {
+			t.Fatalf("got %d %+v", r.status, res)
+		}
+		caps, _ := list(t, srv, "limit=1")
+		c := caps[0]
+		if c.Verdict.Status != auth.StatusValid || !bytes.Equal(c.Body, body) || c.DuplicateOf != orig.ID {
+			t.Errorf("replayed capture: verdict %+v body %q duplicate_of %q", c.Verdict, c.Body, c.DuplicateOf)
+		}
+		if got := c.Headers["sidehook-replay-of"]; len(got) != 1 || got[0] != orig.ID {
+			t.Errorf("sidehook-replay-of: got %v, want %s", got, orig.ID)
+		}
+	})
+	t.Run("UnsignedIsRefused", func(t *testing.T) {
+		var res replay.Result
+		send(t, "POST", srv.URL()+"/_sidehook/requests/"+orig.ID+"/replay", nil, nil).json(t, &res)
+		if res.Status != 401 {
+			t.Errorf("without sign the stale token is dropped: got %d, want 401", res.Status)
+		}
+	})
+	t.Run("ElsewhereEdited", func(t *testing.T) {
+		got := make(chan *http.Request, 1)
+		gotBody := make(chan string, 1)
+		other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b := new(bytes.Buffer)
+			b.ReadFrom(r.Body)
+			got <- r
+			gotBody <- b.String()
+			w.WriteHeader(204)
+		}))
+		t.Cleanup(other.Close)
+		var res replay.Result
+		send(t, "POST", srv.URL()+"/_sidehook/requests/"+orig.ID+"/replay",
+			[]byte(`{"to":"`+other.URL+`","body":"{\"edited\":true}"}`), nil).json(t, &res)
+		if res.Status != 204 {
+			t.Fatalf("got %+v", res)
+		}
+		r := <-got
+		if r.URL.Path != "/hooks" || r.URL.RawQuery != "src=1" || <-gotBody != `{"edited":true}` || r.Header.Get("webhook-id") != "evt_r" {
+			t.Errorf("got %s %s", r.URL, r.Header)
+		}
+	})
+	t.Run("Errors", func(t *testing.T) {
+		for _, tt := range []struct{ id, body string }{
+			{orig.ID, `{"sign":["standard"]}`}, // no standard secret here
+			{orig.ID, `{"sign":["magic"]}`},
+			{orig.ID, `{"to":"ftp://x"}`},
+			{orig.ID, `{"nope":1}`},
+			{"cap_bad", `{}`},
+		} {
+			if r := send(t, "POST", srv.URL()+"/_sidehook/requests/"+tt.id+"/replay", []byte(tt.body), nil); r.status != 400 {
+				t.Errorf("%s: got %d %s, want 400", tt.body, r.status, r.body)
+			}
+		}
+	})
+}
+
+func TestMetrics(t *testing.T) {
+	srv := start(t, receiver.Config{Verify: auth.VerifyConfig{JWTSecret: []byte(testSecret)}})
+	send(t, "POST", srv.URL()+"/x", nil, nil)
+	r := send(t, "GET", srv.URL()+"/_sidehook/metrics", nil, nil)
+	text := string(r.body)
+	for _, want := range []string{
+		`sidehook_receiver_captures_total{verdict="invalid"} 1`,
+		`sidehook_receiver_responses_total{status="401"} 1`,
+		`sidehook_receiver_capture_duration_seconds_count 1`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	// Two receivers in one process have separate registries.
+	other := start(t, receiver.Config{})
+	if strings.Contains(string(send(t, "GET", other.URL()+"/_sidehook/metrics", nil, nil).body), `verdict="invalid"} 1`) {
+		t.Error("metrics shared between receivers")
+	}
+}
+
+func jsonDecode(resp *http.Response, v any) {
+	json.NewDecoder(resp.Body).Decode(v)
+}

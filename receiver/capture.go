@@ -1,0 +1,225 @@
+package receiver
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/sidehook/sidehook/internal/auth"
+)
+
+// Body encodings of a capture's body in its JSON form.
+const (
+	EncodingUTF8   = "utf8"
+	EncodingBase64 = "base64"
+)
+
+// timeLayout is received_at's format: RFC 3339 in UTC with exactly six
+// fractional digits, so captures sort as text and every one has the same
+// width (time.RFC3339Nano drops trailing zeros).
+const timeLayout = "2006-01-02T15:04:05.000000Z07:00"
+
+// Capture is one request the receiver saw, as the admin API returns it
+// (SPEC §5). Body holds the exact bytes received; its JSON form is text when
+// they are valid UTF-8 and base64 otherwise.
+type Capture struct {
+	ID         string
+	ReceivedAt time.Time
+	Method     string
+	Path       string
+	Query      string
+	RemoteAddr string
+	// Headers has lower-case keys and the values as received.
+	Headers map[string][]string
+	Body    []byte
+	// BodyTruncated is set when the body was over the limit and was not
+	// kept (the request was answered 413); BodySize is then the number of
+	// bytes read before giving up, at least limit+1.
+	BodyTruncated bool
+	BodySize      int64
+	Event         string
+	WebhookID     string
+	DuplicateOf   string
+	Verdict       auth.Verdict
+	Response      CaptureResponse
+}
+
+// CaptureResponse is what the receiver answered.
+type CaptureResponse struct {
+	// Status is the HTTP status sent; 0 when a fault answered nothing.
+	Status int `json:"status"`
+	// Rule is the id of the rule that answered, "" for the default answer.
+	Rule string `json:"rule"`
+	// Fault names the fault injected (reset, timeout, close), if any.
+	Fault string `json:"fault,omitempty"`
+}
+
+// captureMeta is a capture's JSON without the body: it is both the stored
+// metadata (the body follows it as raw bytes) and, with the body fields
+// filled, the API's JSON.
+type captureMeta struct {
+	ID            string              `json:"id"`
+	ReceivedAt    string              `json:"received_at"`
+	Method        string              `json:"method"`
+	Path          string              `json:"path"`
+	Query         string              `json:"query"`
+	RemoteAddr    string              `json:"remote_addr"`
+	Headers       map[string][]string `json:"headers"`
+	Body          *string             `json:"body,omitempty"`
+	BodyEncoding  string              `json:"body_encoding,omitempty"`
+	BodyTruncated bool                `json:"body_truncated,omitempty"`
+	BodySize      int64               `json:"body_size"`
+	Event         string              `json:"event"`
+	WebhookID     string              `json:"webhook_id"`
+	DuplicateOf   string              `json:"duplicate_of"`
+	Verdict       auth.Verdict        `json:"verdict"`
+	Response      CaptureResponse     `json:"response"`
+}
+
+func (c *Capture) meta() captureMeta {
+	h := c.Headers
+	if h == nil {
+		h = map[string][]string{}
+	}
+	return captureMeta{
+		ID:            c.ID,
+		ReceivedAt:    c.ReceivedAt.UTC().Format(timeLayout),
+		Method:        c.Method,
+		Path:          c.Path,
+		Query:         c.Query,
+		RemoteAddr:    c.RemoteAddr,
+		Headers:       h,
+		BodyTruncated: c.BodyTruncated,
+		BodySize:      c.BodySize,
+		Event:         c.Event,
+		WebhookID:     c.WebhookID,
+		DuplicateOf:   c.DuplicateOf,
+		Verdict:       c.Verdict,
+		Response:      c.Response,
+	}
+}
+
+func (m *captureMeta) capture() (Capture, error) {
+	at, err := time.Parse(time.RFC3339Nano, m.ReceivedAt)
+	if err != nil {
+		return Capture{}, fmt.Errorf("received_at: %w", err)
+	}
+	return Capture{
+		ID:            m.ID,
+		ReceivedAt:    at.UTC(),
+		Method:        m.Method,
+		Path:          m.Path,
+		Query:         m.Query,
+		RemoteAddr:    m.RemoteAddr,
+		Headers:       m.Headers,
+		BodyTruncated: m.BodyTruncated,
+		BodySize:      m.BodySize,
+		Event:         m.Event,
+		WebhookID:     m.WebhookID,
+		DuplicateOf:   m.DuplicateOf,
+		Verdict:       m.Verdict,
+		Response:      m.Response,
+	}, nil
+}
+
+// BodyText returns the body as the JSON form carries it and its encoding.
+func (c *Capture) BodyText() (body, encoding string) {
+	if utf8.Valid(c.Body) {
+		return string(c.Body), EncodingUTF8
+	}
+	return base64.StdEncoding.EncodeToString(c.Body), EncodingBase64
+}
+
+// MarshalJSON writes the capture in the shape of SPEC §5.
+func (c Capture) MarshalJSON() ([]byte, error) {
+	m := c.meta()
+	body, enc := c.BodyText()
+	m.Body, m.BodyEncoding = &body, enc
+	return json.Marshal(m)
+}
+
+// UnmarshalJSON reads the shape MarshalJSON writes (an NDJSON export, an
+// admin API answer).
+func (c *Capture) UnmarshalJSON(b []byte) error {
+	var m captureMeta
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	got, err := m.capture()
+	if err != nil {
+		return err
+	}
+	if m.Body != nil {
+		switch m.BodyEncoding {
+		case EncodingUTF8, "":
+			got.Body = []byte(*m.Body)
+		case EncodingBase64:
+			got.Body, err = base64.StdEncoding.DecodeString(*m.Body)
+			if err != nil {
+				return fmt.Errorf("body: %w", err)
+			}
+		default:
+			return fmt.Errorf("unknown body_encoding %q", m.BodyEncoding)
+		}
+	}
+	*c = got
+	return nil
+}
+
+// The stored form of a capture is
+//
+//	version (1 byte) | uvarint len(meta) | meta JSON | body bytes
+//
+// so the body is written as received, never escaped into a JSON string on
+// the capture path, and read back without decoding.
+const encodingV1 = 1
+
+// maxMetaLen bounds the metadata length a stored value may claim, so a
+// corrupt length cannot make the decoder allocate gigabytes.
+const maxMetaLen = 64 << 20
+
+// ErrBadCapture is returned when stored bytes are not a capture.
+var ErrBadCapture = errors.New("receiver: malformed stored capture")
+
+// encodeCapture returns the stored form of c.
+func encodeCapture(c *Capture) ([]byte, error) {
+	meta, err := json.Marshal(c.meta())
+	if err != nil {
+		return nil, fmt.Errorf("encode capture: %w", err)
+	}
+	out := make([]byte, 0, 1+binary.MaxVarintLen64+len(meta)+len(c.Body))
+	out = append(out, encodingV1)
+	out = binary.AppendUvarint(out, uint64(len(meta)))
+	out = append(out, meta...)
+	return append(out, c.Body...), nil
+}
+
+// decodeCapture parses the stored form. It copies what it keeps, so b may
+// be reused by the caller (a store scan's value is valid only in its
+// callback), and it never panics on arbitrary input.
+func decodeCapture(b []byte) (Capture, error) {
+	if len(b) < 2 || b[0] != encodingV1 {
+		return Capture{}, fmt.Errorf("%w: unknown version", ErrBadCapture)
+	}
+	n, k := binary.Uvarint(b[1:])
+	if k <= 0 || n > maxMetaLen || n > uint64(len(b)-1-k) {
+		return Capture{}, fmt.Errorf("%w: bad metadata length", ErrBadCapture)
+	}
+	meta := b[1+k : 1+k+int(n)]
+	var m captureMeta
+	if err := json.Unmarshal(meta, &m); err != nil {
+		return Capture{}, fmt.Errorf("%w: %v", ErrBadCapture, err)
+	}
+	c, err := m.capture()
+	if err != nil {
+		return Capture{}, fmt.Errorf("%w: %v", ErrBadCapture, err)
+	}
+	if body := b[1+k+int(n):]; len(body) > 0 {
+		c.Body = append([]byte(nil), body...)
+	}
+	return c, nil
+}

@@ -1,0 +1,482 @@
+package receiver_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"maps"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sidehook/sidehook/fixtures"
+	"github.com/sidehook/sidehook/internal/auth"
+	"github.com/sidehook/sidehook/internal/event"
+	"github.com/sidehook/sidehook/receiver"
+)
+
+var standardKey = []byte("whsec-test-key-of-32-bytes-long!")
+
+func webioToken(tb testing.TB, secret, org string) string {
+	tb.Helper()
+	tok, err := auth.MintWebioToken([]byte(secret), auth.WebioClaims{Org: org, IssuedAt: time.Now()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tok
+}
+
+func jwtToken(tb testing.TB, secret string, body []byte, iat time.Time) string {
+	tb.Helper()
+	tok, err := auth.SignAttempt(auth.SigningKey{Alg: auth.HS256, Secret: []byte(secret)}, auth.AttemptClaims{
+		Subject: testOrg, Audience: "crm", Event: "payment", SHA256: auth.BodyHash(body), IssuedAt: iat,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tok
+}
+
+func TestVerification(t *testing.T) {
+	body := []byte(`{"type":"payment","amount":"50.00"}`)
+	webio := auth.VerifyConfig{WebioSecret: []byte(testSecret), Org: testOrg}
+	jwtCfg := auth.VerifyConfig{JWTSecret: []byte(testSecret)}
+	std := auth.VerifyConfig{StandardSecrets: [][]byte{standardKey}}
+	all := auth.VerifyConfig{WebioSecret: []byte(testSecret), Org: testOrg, JWTSecret: []byte(testSecret), StandardSecrets: [][]byte{standardKey}}
+	now := time.Now()
+	stdHeaders := func(key []byte, ts time.Time) map[string]string {
+		return map[string]string{
+			"webhook-id":        "evt_1",
+			"webhook-timestamp": fmt.Sprint(ts.Unix()),
+			"webhook-signature": auth.SignStandard(key, "evt_1", ts, body),
+		}
+	}
+	with := func(a, b map[string]string) map[string]string {
+		out := maps.Clone(a)
+		maps.Copy(out, b)
+		return out
+	}
+	tests := []struct {
+		name       string
+		verify     auth.VerifyConfig
+		headers    map[string]string
+		wantScheme string // of the verdict
+		wantReason string // "" means the request is accepted
+		wantStatus string
+	}{
+		{"Unverified", auth.VerifyConfig{}, nil, "", "", auth.StatusUnverified},
+		{"WebioOK", webio, map[string]string{"x-webio-token": webioToken(t, testSecret, testOrg)}, "webio-token", "", auth.StatusValid},
+		{"WebioErrMissing", webio, nil, "webio-token", "missing x-webio-token header", auth.StatusInvalid},
+		{"WebioErrWrongSecret", webio, map[string]string{"x-webio-token": webioToken(t, strings.Repeat("x", 32), testOrg)}, "webio-token", "signature mismatch", auth.StatusInvalid},
+		{"WebioErrWrongOrg", webio, map[string]string{"x-webio-token": webioToken(t, testSecret, "other")}, "webio-token", "wrong org", auth.StatusInvalid},
+		{"WebioErrMalformed", webio, map[string]string{"x-webio-token": "not.a.token"}, "webio-token", "malformed token", auth.StatusInvalid},
+		{"JWTOK", jwtCfg, map[string]string{"authorization": "Bearer " + jwtToken(t, testSecret, body, now)}, "jwt", "", auth.StatusValid},
+		{"JWTErrExpired", jwtCfg, map[string]string{"authorization": "Bearer " + jwtToken(t, testSecret, body, now.Add(-time.Hour))}, "jwt", "token expired", auth.StatusInvalid},
+		{"JWTErrTamperedBody", jwtCfg, map[string]string{"authorization": "Bearer " + jwtToken(t, testSecret, []byte(`{"type":"payment","amount":"5000.00"}`), now)}, "jwt", "sha256 claim does not match body", auth.StatusInvalid},
+		{"JWTErrNotBearer", jwtCfg, map[string]string{"authorization": "Basic Zm9vOmJhcg=="}, "jwt", "authorization header is not a bearer token", auth.StatusInvalid},
+		{"StandardOK", std, stdHeaders(standardKey, now), "standard", "", auth.StatusValid},
+		{"StandardErrSignature", std, stdHeaders([]byte("another-key-of-thirty-two-bytes!"), now), "standard", "signature mismatch", auth.StatusInvalid},
+		{"StandardErrTooOld", std, stdHeaders(standardKey, now.Add(-10*time.Minute)), "standard", "timestamp too old", auth.StatusInvalid},
+		{"AllOK", all, with(stdHeaders(standardKey, now), map[string]string{
+			"x-webio-token": webioToken(t, testSecret, testOrg),
+			"authorization": "Bearer " + jwtToken(t, testSecret, body, now),
+		}), "webio-token,jwt,standard", "", auth.StatusValid},
+		{"AllErrOneMissing", all, map[string]string{
+			"x-webio-token": webioToken(t, testSecret, testOrg),
+			"authorization": "Bearer " + jwtToken(t, testSecret, body, now),
+		}, "standard", "missing webhook-id header", auth.StatusInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := start(t, receiver.Config{Verify: tt.verify})
+			r := send(t, "POST", srv.URL()+"/webhooks", body, tt.headers)
+			if tt.wantReason == "" {
+				if r.status != 200 {
+					t.Fatalf("got %d %s, want 200", r.status, r.body)
+				}
+			} else {
+				if r.status != 401 {
+					t.Fatalf("got %d %s, want 401", r.status, r.body)
+				}
+				var got map[string]string
+				r.json(t, &got)
+				want := map[string]string{"error": "invalid_token", "reason": tt.wantScheme + ": " + tt.wantReason}
+				if !maps.Equal(got, want) {
+					t.Errorf("401 body: got %v, want %v", got, want)
+				}
+			}
+			c := only(t, srv)
+			if c.Verdict.Status != tt.wantStatus || c.Verdict.Scheme != tt.wantScheme || c.Verdict.Reason != tt.wantReason {
+				t.Errorf("verdict: got %+v, want status %q scheme %q reason %q", c.Verdict, tt.wantStatus, tt.wantScheme, tt.wantReason)
+			}
+			if !bytes.Equal(c.Body, body) {
+				t.Errorf("body: got %q, want %q", c.Body, body)
+			}
+			wantCode := 200
+			if tt.wantReason != "" {
+				wantCode = 401
+			}
+			if c.Response.Status != wantCode {
+				t.Errorf("response status: got %d, want %d", c.Response.Status, wantCode)
+			}
+		})
+	}
+}
+
+func TestVerificationReplayedJTI(t *testing.T) {
+	srv := start(t, receiver.Config{Verify: auth.VerifyConfig{JWTSecret: []byte(testSecret)}})
+	body := []byte(`{"type":"payment"}`)
+	hdr := map[string]string{"authorization": "Bearer " + jwtToken(t, testSecret, body, time.Now())}
+	if r := send(t, "POST", srv.URL()+"/w", body, hdr); r.status != 200 {
+		t.Fatalf("first: got %d %s, want 200", r.status, r.body)
+	}
+	r := send(t, "POST", srv.URL()+"/w", body, hdr)
+	if r.status != 401 || !strings.Contains(string(r.body), `"jwt: jti already used"`) {
+		t.Fatalf("replay: got %d %s, want 401 jti already used", r.status, r.body)
+	}
+	caps, _ := list(t, srv, "verdict=invalid")
+	if len(caps) != 1 {
+		t.Errorf("invalid captures: got %d, want 1", len(caps))
+	}
+}
+
+func TestCaptureShape(t *testing.T) {
+	srv := start(t, receiver.Config{})
+	body := []byte(`{"type":"payment","amount":"50.00"}`)
+	r := send(t, "POST", srv.URL()+"/webhooks?a=1&b=two", body, map[string]string{
+		"Content-Type": "application/json",
+		"Webhook-Id":   "evt_01JDEMO",
+		"X-Team":       "billing",
+	})
+	if r.status != 200 {
+		t.Fatalf("got %d %s", r.status, r.body)
+	}
+	var ans map[string]string
+	r.json(t, &ans)
+	if _, err := event.ParseID(event.PrefixCapture, ans["id"]); err != nil {
+		t.Fatalf("default answer: got %s, want {\"id\":\"cap_…\"}", r.body)
+	}
+
+	// The raw JSON of the API, field by field.
+	g := send(t, "GET", srv.URL()+"/_sidehook/requests/"+ans["id"], nil, nil)
+	var raw map[string]any
+	g.json(t, &raw)
+	for _, k := range []string{"id", "received_at", "method", "path", "query", "remote_addr", "headers", "body",
+		"body_encoding", "event", "webhook_id", "duplicate_of", "verdict", "response"} {
+		if _, ok := raw[k]; !ok {
+			t.Errorf("capture JSON lacks %q: %s", k, g.body)
+		}
+	}
+	want := map[string]any{
+		"id": ans["id"], "method": "POST", "path": "/webhooks", "query": "a=1&b=two",
+		"body": string(body), "body_encoding": "utf8", "event": "payment",
+		"webhook_id": "evt_01JDEMO", "duplicate_of": "",
+	}
+	for k, v := range want {
+		if raw[k] != v {
+			t.Errorf("%s: got %v, want %v", k, raw[k], v)
+		}
+	}
+	at, _ := raw["received_at"].(string)
+	if _, err := time.Parse("2006-01-02T15:04:05.000000Z", at); err != nil {
+		t.Errorf("received_at %q: want RFC 3339 UTC with microseconds: %v", at, err)
+	}
+	headers, _ := raw["headers"].(map[string]any)
+	if v, _ := headers["x-team"].([]any); len(v) != 1 || v[0] != "billing" {
+		t.Errorf("headers[x-team]: got %v, want [billing] under a lower-case key", headers["x-team"])
+	}
+	if !strings.HasPrefix(raw["remote_addr"].(string), "127.0.0.1:") {
+		t.Errorf("remote_addr: got %v", raw["remote_addr"])
+	}
+	verdict, _ := raw["verdict"].(map[string]any)
+	resp, _ := raw["response"].(map[string]any)
+	if verdict["status"] != "unverified" || resp["status"] != float64(200) || resp["rule"] != "" {
+		t.Errorf("verdict/response: got %v %v", verdict, resp)
+	}
+}
+
+func TestCaptureBinaryBody(t *testing.T) {
+	srv := start(t, receiver.Config{})
+	body := []byte{0xff, 0xfe, 0x00, 0x01, 'h', 'i'}
+	send(t, "PUT", srv.URL()+"/bin", body, map[string]string{"Content-Type": "application/octet-stream"})
+	r := send(t, "GET", srv.URL()+"/_sidehook/requests", nil, nil)
+	var raw struct {
+		Requests []map[string]any `json:"requests"`
+	}
+	r.json(t, &raw)
+	got := raw.Requests[0]
+	if got["body_encoding"] != "base64" || got["body"] != base64.StdEncoding.EncodeToString(body) {
+		t.Errorf("got body %v (%v), want base64 of the bytes", got["body"], got["body_encoding"])
+	}
+	if c := only(t, srv); !bytes.Equal(c.Body, body) {
+		t.Errorf("decoded body: got %x, want %x", c.Body, body)
+	}
+}
+
+func TestCaptureBodyTooLarge(t *testing.T) {
+	srv := start(t, receiver.Config{MaxBody: 64})
+	t.Run("ContentLength", func(t *testing.T) {
+		r := send(t, "POST", srv.URL()+"/big", bytes.Repeat([]byte("a"), 65), nil)
+		if r.status != 413 || !strings.Contains(string(r.body), `"error":"body_too_large"`) {
+			t.Fatalf("got %d %s, want 413 body_too_large", r.status, r.body)
+		}
+	})
+	t.Run("Chunked", func(t *testing.T) {
+		req, _ := http.NewRequest("POST", srv.URL()+"/big", struct{ *bytes.Reader }{bytes.NewReader(bytes.Repeat([]byte("a"), 100))})
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 413 {
+			t.Fatalf("got %d, want 413", resp.StatusCode)
+		}
+	})
+	send(t, "POST", srv.URL()+"/small", bytes.Repeat([]byte("a"), 64), nil)
+	caps, _ := list(t, srv, "path=/big")
+	if len(caps) != 2 {
+		t.Fatalf("got %d captures of /big, want 2", len(caps))
+	}
+	for _, c := range caps {
+		if !c.BodyTruncated || len(c.Body) != 0 || c.Response.Status != 413 || c.BodySize <= 64 {
+			t.Errorf("got truncated=%v body=%d bytes status=%d size=%d, want truncated, no body, 413, size > 64",
+				c.BodyTruncated, len(c.Body), c.Response.Status, c.BodySize)
+		}
+	}
+	if caps, _ := list(t, srv, "path=/small"); len(caps) != 1 || len(caps[0].Body) != 64 || caps[0].BodyTruncated {
+		t.Errorf("a body at the limit must be kept whole")
+	}
+}
+
+func TestCaptureDurable(t *testing.T) {
+	dir := t.TempDir()
+	cfg := receiver.Config{DataDir: dir, Listen: "127.0.0.1:0"}
+	srv, err := receiver.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r := send(t, "POST", srv.URL()+"/durable", []byte(`{"type":"payment"}`), map[string]string{"webhook-id": "evt_keep"})
+	if r.status != 200 {
+		t.Fatalf("got %d", r.status)
+	}
+	if err := srv.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Close(context.Background()); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+
+	again := start(t, cfg)
+	c := only(t, again)
+	if c.Path != "/durable" || c.Event != "payment" {
+		t.Errorf("after restart: got %s %s, want /durable payment", c.Path, c.Event)
+	}
+	// The webhook-id index survives too: a redelivery after the restart
+	// is still a duplicate of the first capture.
+	send(t, "POST", again.URL()+"/durable", []byte(`{}`), map[string]string{"webhook-id": "evt_keep"})
+	caps, _ := list(t, again, "webhook_id=evt_keep")
+	if len(caps) != 2 || caps[0].DuplicateOf != c.ID {
+		t.Errorf("duplicate after restart: got %+v, want duplicate_of %s", caps, c.ID)
+	}
+}
+
+func TestDuplicateOf(t *testing.T) {
+	srv := start(t, receiver.Config{})
+	// Concurrent first deliveries of one webhook-id: exactly one is first.
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			send(t, "POST", srv.URL()+"/w", []byte(`{}`), map[string]string{"webhook-id": "evt_same"})
+		}()
+	}
+	wg.Wait()
+	send(t, "POST", srv.URL()+"/w", []byte(`{}`), map[string]string{"webhook-id": "evt_other"})
+	send(t, "POST", srv.URL()+"/w", []byte(`{}`), nil)
+
+	caps, _ := list(t, srv, "webhook_id=evt_same")
+	if len(caps) != 8 {
+		t.Fatalf("got %d captures, want 8", len(caps))
+	}
+	var first []string
+	for _, c := range caps {
+		if c.DuplicateOf == "" {
+			first = append(first, c.ID)
+		}
+	}
+	if len(first) != 1 {
+		t.Fatalf("got %d first captures, want 1", len(first))
+	}
+	for _, c := range caps {
+		if c.ID != first[0] && c.DuplicateOf != first[0] {
+			t.Errorf("%s: duplicate_of %q, want %q", c.ID, c.DuplicateOf, first[0])
+		}
+	}
+	others, _ := list(t, srv, "webhook_id=evt_other")
+	for _, c := range others {
+		if c.DuplicateOf != "" {
+			t.Errorf("another webhook-id marked duplicate of %s", c.DuplicateOf)
+		}
+	}
+}
+
+func TestEventDerivation(t *testing.T) {
+	srv := start(t, receiver.Config{})
+	tests := []struct {
+		name   string
+		method string
+		target string
+		body   string
+		header map[string]string
+		want   string
+	}{
+		{"Header", "POST", "/e", `{"type":"payment"}`, map[string]string{"sidehook-event": "order.created"}, "order.created"},
+		{"PayloadInbound", "POST", "/e", `{"type":"inboundMessage"}`, nil, "inbound_message"},
+		{"PayloadSend", "POST", "/e", `{"type":"messageSend"}`, nil, "message_send"},
+		{"PayloadReport", "POST", "/e", `{"type":"messageStatusUpdate"}`, nil, "delivery_report"},
+		{"PayloadPayment", "POST", "/e", `{"type":"payment"}`, nil, "payment"},
+		{"CustomValues", "GET", "/e?customerUID=1&fields=a,b", ``, nil, "custom_value_request"},
+		{"GetWithoutFields", "GET", "/e?customerUID=1", ``, nil, ""},
+		{"PostWithFields", "POST", "/e?fields=a", `{}`, nil, ""},
+		{"NoType", "POST", "/e", `{"a":"b"}`, nil, ""},
+		{"NotJSON", "POST", "/e", `type=payment`, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var body []byte
+			if tt.body != "" {
+				body = []byte(tt.body)
+			}
+			r := send(t, tt.method, srv.URL()+tt.target, body, tt.header)
+			if r.status != 200 {
+				t.Fatalf("got %d", r.status)
+			}
+			caps, _ := list(t, srv, "limit=1")
+			if caps[0].Event != tt.want {
+				t.Errorf("event: got %q, want %q", caps[0].Event, tt.want)
+			}
+		})
+	}
+}
+
+func TestCustomValues(t *testing.T) {
+	vals, err := fixtures.ParseValues([]byte(`{"default":{"fullname":"there"},
+		"channels":{"447700900123":{"fullname":"Jane Doe","arrangementamount":"50.00","currency":"GBP"}},
+		"customers":{"ACC-10023":{"fullname":"Jane Customer","duedate":"2026-12-01"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := start(t, receiver.Config{Values: vals})
+	tests := []struct {
+		name  string
+		query string
+		want  map[string]*string
+	}{
+		{"Customer", "customerUID=ACC-10023&channelId=447700900123&fields=fullname,duedate,currency",
+			map[string]*string{"fullname": ptr("Jane Customer"), "duedate": ptr("2026-12-01"), "currency": ptr("GBP")}},
+		{"Channel", "customerUID=&channelId=447700900123&fields=arrangementamount,fullname",
+			map[string]*string{"arrangementamount": ptr("50.00"), "fullname": ptr("Jane Doe")}},
+		{"Default", "channelId=999&fields=fullname", map[string]*string{"fullname": ptr("there")}},
+		{"Unknown", "customerUID=ACC-10023&fields=nope,fullname", map[string]*string{"nope": nil, "fullname": ptr("Jane Customer")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := send(t, "GET", srv.URL()+"/custom-values?conversationId=97847&"+tt.query, nil, nil)
+			if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {
+				t.Fatalf("got %d %s %s", r.status, r.header.Get("Content-Type"), r.body)
+			}
+			var got map[string]*string
+			r.json(t, &got)
+			if len(got) != len(tt.want) {
+				t.Errorf("got %d fields %s, want %d", len(got), r.body, len(tt.want))
+			}
+			for k, w := range tt.want {
+				g, ok := got[k]
+				if !ok || (g == nil) != (w == nil) || (g != nil && *g != *w) {
+					t.Errorf("%s: got %s, want %v", k, r.body, deref(w))
+				}
+			}
+		})
+	}
+	t.Run("DemoValuesByDefault", func(t *testing.T) {
+		demo := start(t, receiver.Config{})
+		r := send(t, "GET", demo.URL()+"/cv?customerUID=ACC-10023&fields=fullname", nil, nil)
+		if string(bytes.TrimSpace(r.body)) != `{"fullname":"Jane Doe"}` {
+			t.Errorf("got %s, want the demo values", r.body)
+		}
+	})
+}
+
+func ptr(s string) *string { return &s }
+
+func deref(p *string) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+func TestSubscribe(t *testing.T) {
+	srv := start(t, receiver.Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	sub := srv.Subscribe(ctx, 4)
+	send(t, "POST", srv.URL()+"/live", []byte(`{"type":"payment"}`), nil)
+	select {
+	case c := <-sub.C():
+		if c.Path != "/live" {
+			t.Errorf("got %s, want /live", c.Path)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no capture published")
+	}
+	// A full subscriber drops instead of blocking the capture path.
+	for i := 0; i < 6; i++ {
+		send(t, "POST", srv.URL()+"/fill", nil, nil)
+	}
+	if sub.Dropped() != 2 {
+		t.Errorf("dropped: got %d, want 2", sub.Dropped())
+	}
+	cancel()
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case _, ok := <-sub.C():
+			if !ok {
+				return
+			}
+		case <-deadline:
+			t.Fatal("channel not closed after the context ended")
+		}
+	}
+}
+
+func TestNotStartedHandler(t *testing.T) {
+	srv, err := receiver.New(receiver.Config{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(context.Background())
+	rec := &recorder{header: http.Header{}}
+	req, _ := http.NewRequest("POST", "/x", nil)
+	srv.Handler().ServeHTTP(rec, req)
+	if rec.status != 503 {
+		t.Errorf("got %d, want 503 before Start", rec.status)
+	}
+}
+
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header         { return r.header }
+func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
+func (r *recorder) WriteHeader(code int)        { r.status = code }

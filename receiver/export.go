@@ -1,0 +1,346 @@
+package receiver
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"unicode/utf8"
+)
+
+// Export formats of GET /_sidehook/requests/export.
+const (
+	FormatNDJSON = "ndjson"
+	FormatHAR    = "har"
+	FormatCurl   = "curl"
+)
+
+// handleExport streams every capture matching the filter, oldest first,
+// as NDJSON (one capture JSON per line, the API's shape), a HAR 1.2 log, or
+// a shell script of curl commands. base= sets the URL the HAR entries and
+// curl commands point at (default: this receiver).
+func handleExport(s *Server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		f, err := parseFilter(q, s.now())
+		if err != nil {
+			s.writeError(w, r, badRequest(err.Error()))
+			return
+		}
+		base := strings.TrimRight(q.Get("base"), "/")
+		if base == "" {
+			base = s.URL()
+		} else if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			s.writeError(w, r, badRequest("base: want an http:// or https:// URL"))
+			return
+		}
+		format := q.Get("format")
+		if format == "" {
+			format = FormatNDJSON
+		}
+		var ex exporter
+		switch format {
+		case FormatNDJSON:
+			w.Header().Set("Content-Type", "application/x-ndjson")
+			ex = &ndjsonExporter{}
+		case FormatHAR:
+			w.Header().Set("Content-Type", "application/json")
+			ex = &harExporter{base: base, version: s.cfg.Version}
+		case FormatCurl:
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			ex = &curlExporter{base: base}
+		default:
+			s.writeError(w, r, badRequest("format: want ndjson, har or curl"))
+			return
+		}
+		if _, err := s.store(); err != nil {
+			s.writeError(w, r, storeError(err))
+			return
+		}
+		bw := bufio.NewWriterSize(w, 32<<10)
+		var werr error
+		if werr = ex.begin(bw); werr == nil {
+			err = s.scan(r.Context(), f, "", false, func(c Capture) bool {
+				werr = ex.write(bw, &c)
+				return werr == nil
+			})
+		}
+		if werr == nil && err == nil {
+			werr = ex.end(bw)
+		}
+		if werr == nil {
+			werr = bw.Flush()
+		}
+		// The status is sent; a failure now can only cut the stream short.
+		if err != nil {
+			s.log.Error().Err(err).Msg("export")
+		}
+	})
+}
+
+type exporter interface {
+	begin(w io.Writer) error
+	write(w io.Writer, c *Capture) error
+	end(w io.Writer) error
+}
+
+type ndjsonExporter struct{}
+
+func (ndjsonExporter) begin(io.Writer) error { return nil }
+func (ndjsonExporter) end(io.Writer) error   { return nil }
+func (ndjsonExporter) write(w io.Writer, c *Capture) error {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// HAR 1.2 (http://www.softwareishard.com/blog/har-12-spec/): the fields
+// every reader requires are always present.
+type harNV struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+type harPostData struct {
+	MimeType string  `json:"mimeType"`
+	Params   []harNV `json:"params"`
+	Text     string  `json:"text"`
+	// Encoding "base64" marks a binary body (as HAR's content.encoding).
+	Encoding string `json:"encoding,omitempty"`
+}
+
+type harRequest struct {
+	Method      string       `json:"method"`
+	URL         string       `json:"url"`
+	HTTPVersion string       `json:"httpVersion"`
+	Cookies     []harNV      `json:"cookies"`
+	Headers     []harNV      `json:"headers"`
+	QueryString []harNV      `json:"queryString"`
+	PostData    *harPostData `json:"postData,omitempty"`
+	HeadersSize int          `json:"headersSize"`
+	BodySize    int64        `json:"bodySize"`
+}
+
+type harContent struct {
+	Size     int    `json:"size"`
+	MimeType string `json:"mimeType"`
+}
+
+type harResponse struct {
+	Status      int        `json:"status"`
+	StatusText  string     `json:"statusText"`
+	HTTPVersion string     `json:"httpVersion"`
+	Cookies     []harNV    `json:"cookies"`
+	Headers     []harNV    `json:"headers"`
+	Content     harContent `json:"content"`
+	RedirectURL string     `json:"redirectURL"`
+	HeadersSize int        `json:"headersSize"`
+	BodySize    int        `json:"bodySize"`
+}
+
+type harTimings struct {
+	Send    float64 `json:"send"`
+	Wait    float64 `json:"wait"`
+	Receive float64 `json:"receive"`
+}
+
+type harEntry struct {
+	StartedDateTime string      `json:"startedDateTime"`
+	Time            float64     `json:"time"`
+	Request         harRequest  `json:"request"`
+	Response        harResponse `json:"response"`
+	Cache           struct{}    `json:"cache"`
+	Timings         harTimings  `json:"timings"`
+	Comment         string      `json:"comment,omitempty"`
+}
+
+type harExporter struct {
+	base    string
+	version string
+	n       int
+}
+
+func (h *harExporter) begin(w io.Writer) error {
+	creator, err := json.Marshal(map[string]string{"name": "sidehook", "version": h.version})
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, `{"log":{"version":"1.2","creator":%s,"entries":[`, creator)
+	return err
+}
+
+func (h *harExporter) end(w io.Writer) error {
+	_, err := io.WriteString(w, "]}}\n")
+	return err
+}
+
+func (h *harExporter) write(w io.Writer, c *Capture) error {
+	e := harEntry{
+		StartedDateTime: c.ReceivedAt.UTC().Format(timeLayout),
+		Request: harRequest{
+			Method:      c.Method,
+			URL:         requestURL(h.base, c),
+			HTTPVersion: "HTTP/1.1",
+			Cookies:     []harNV{},
+			Headers:     []harNV{},
+			QueryString: []harNV{},
+			HeadersSize: -1,
+			BodySize:    int64(len(c.Body)),
+		},
+		Response: harResponse{
+			Status:      c.Response.Status,
+			StatusText:  http.StatusText(c.Response.Status),
+			HTTPVersion: "HTTP/1.1",
+			Cookies:     []harNV{},
+			Headers:     []harNV{},
+			Content:     harContent{MimeType: ""},
+			HeadersSize: -1,
+			BodySize:    -1,
+		},
+		Timings: harTimings{Send: 0, Wait: 0, Receive: 0},
+		Comment: c.ID,
+	}
+	if c.Response.Fault != "" {
+		e.Response.StatusText = "fault: " + c.Response.Fault
+	}
+	for _, name := range sortedHeaderNames(c.Headers) {
+		for _, v := range c.Headers[name] {
+			e.Request.Headers = append(e.Request.Headers, harNV{Name: name, Value: v})
+		}
+	}
+	if q, err := url.ParseQuery(c.Query); err == nil {
+		for _, k := range sortedKeysOf(q) {
+			for _, v := range q[k] {
+				e.Request.QueryString = append(e.Request.QueryString, harNV{Name: k, Value: v})
+			}
+		}
+	}
+	if len(c.Body) > 0 {
+		text, enc := c.BodyText()
+		pd := &harPostData{MimeType: firstHeader(c.Headers, "content-type"), Params: []harNV{}, Text: text}
+		if enc == EncodingBase64 {
+			pd.Encoding = EncodingBase64
+		}
+		e.Request.PostData = pd
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	if h.n > 0 {
+		if _, err := io.WriteString(w, ","); err != nil {
+			return err
+		}
+	}
+	h.n++
+	_, err = w.Write(b)
+	return err
+}
+
+// curlExporter writes one runnable curl command per capture, preceded by a
+// comment naming it.
+type curlExporter struct{ base string }
+
+func (curlExporter) begin(w io.Writer) error {
+	_, err := io.WriteString(w, "#!/bin/sh\n# sidehook capture export: one curl command per capture, oldest first.\n")
+	return err
+}
+func (curlExporter) end(io.Writer) error { return nil }
+
+func (e curlExporter) write(w io.Writer, c *Capture) error {
+	_, err := io.WriteString(w, "\n# "+c.ID+"\n"+CurlCommand(e.base, c)+"\n")
+	return err
+}
+
+// skippedCurlHeaders are left to curl: it computes them, and a stale one
+// would break the request.
+var skippedCurlHeaders = map[string]bool{
+	"host": true, "content-length": true, "connection": true,
+	"transfer-encoding": true, "keep-alive": true, "te": true,
+	"trailer": true, "upgrade": true, "proxy-connection": true,
+}
+
+// CurlCommand renders a capture as one POSIX shell command that resends it
+// to base + path + query: the headers as captured (auth included, so a
+// replay by hand passes where the token still does), the body byte for
+// byte: quoted for text, fed through printf with octal escapes when it is
+// not UTF-8 or holds a NUL.
+func CurlCommand(base string, c *Capture) string {
+	var b strings.Builder
+	binary := len(c.Body) > 0 && (!utf8.Valid(c.Body) || strings.IndexByte(string(c.Body), 0) >= 0)
+	if binary {
+		b.WriteString("printf '")
+		for _, ch := range c.Body {
+			fmt.Fprintf(&b, "\\%03o", ch)
+		}
+		b.WriteString("' | ")
+	}
+	b.WriteString("curl -sS")
+	if c.Method == http.MethodHead {
+		b.WriteString(" --head")
+	} else {
+		b.WriteString(" -X " + shellQuote(c.Method))
+	}
+	b.WriteString(" " + shellQuote(requestURL(base, c)))
+	for _, name := range sortedHeaderNames(c.Headers) {
+		if skippedCurlHeaders[name] {
+			continue
+		}
+		for _, v := range c.Headers[name] {
+			b.WriteString(" -H " + shellQuote(name+": "+v))
+		}
+	}
+	switch {
+	case binary:
+		b.WriteString(" --data-binary @-")
+	case len(c.Body) > 0:
+		b.WriteString(" --data-binary " + shellQuote(string(c.Body)))
+	}
+	return b.String()
+}
+
+// shellQuote wraps s in single quotes, the one quoting where nothing but
+// the quote itself is special.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func requestURL(base string, c *Capture) string {
+	u := base + c.Path
+	if c.Query != "" {
+		u += "?" + c.Query
+	}
+	return u
+}
+
+func sortedHeaderNames(h map[string][]string) []string {
+	names := make([]string, 0, len(h))
+	for k := range h {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func sortedKeysOf(q url.Values) []string {
+	keys := make([]string, 0, len(q))
+	for k := range q {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func firstHeader(h map[string][]string, name string) string {
+	if v := h[name]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}

@@ -1,0 +1,354 @@
+package receiver
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/sidehook/sidehook/internal/auth"
+	"github.com/sidehook/sidehook/internal/event"
+	"github.com/sidehook/sidehook/replay"
+)
+
+func handleHealthz(s *Server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := s.store(); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "starting"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+}
+
+func handleAdminNotFound() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, errorBody{Error: codeNotFound, Reason: "no admin route " + r.Method + " " + r.URL.Path})
+	})
+}
+
+// listResponse is GET /_sidehook/requests's answer.
+type listResponse struct {
+	Requests []Capture `json:"requests"`
+	Next     string    `json:"next,omitempty"`
+}
+
+func handleList(s *Server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		f, err := parseFilter(q, s.now())
+		if err != nil {
+			s.writeError(w, r, badRequest(err.Error()))
+			return
+		}
+		limit, err := parseLimit(q.Get("limit"))
+		if err != nil {
+			s.writeError(w, r, badRequest(err.Error()))
+			return
+		}
+		caps, next, err := s.List(r.Context(), f, limit, q.Get("cursor"))
+		if err != nil {
+			s.writeError(w, r, storeError(err))
+			return
+		}
+		if caps == nil {
+			caps = []Capture{}
+		}
+		writeJSON(w, http.StatusOK, listResponse{Requests: caps, Next: next})
+	})
+}
+
+// storeError maps an error of a store read to its answer.
+func storeError(err error) error {
+	switch {
+	case errors.Is(err, errCursor):
+		return badRequest(err.Error())
+	case errors.Is(err, errNotStarted):
+		return &apiError{Status: http.StatusServiceUnavailable, Code: codeUnavailable, Reason: "receiver not started", Err: err}
+	case errors.Is(err, context.Canceled):
+		return &apiError{Status: http.StatusServiceUnavailable, Code: codeUnavailable, Reason: "request canceled", Err: err}
+	}
+	return err
+}
+
+func handleCount(s *Server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f, err := parseFilter(r.URL.Query(), s.now())
+		if err != nil {
+			s.writeError(w, r, badRequest(err.Error()))
+			return
+		}
+		n, err := s.Count(r.Context(), f)
+		if err != nil {
+			s.writeError(w, r, storeError(err))
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]int{"count": n})
+	})
+}
+
+// waitResponse is GET /_sidehook/requests/wait's answer, both on success
+// (200) and on timeout (408, with Error and Reason set).
+type waitResponse struct {
+	Error    string    `json:"error,omitempty"`
+	Reason   string    `json:"reason,omitempty"`
+	Count    int       `json:"count"`
+	Requests []Capture `json:"requests"`
+}
+
+func handleWait(s *Server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		f, err := parseFilter(q, s.now())
+		if err != nil {
+			s.writeError(w, r, badRequest(err.Error()))
+			return
+		}
+		n := 1
+		if v := q.Get("count"); v != "" {
+			n, err = strconv.Atoi(v)
+			if err != nil || n < 1 || n > MaxLimit {
+				s.writeError(w, r, badRequest("count: want a number from 1 to "+strconv.Itoa(MaxLimit)))
+				return
+			}
+		}
+		timeout := DefaultWaitTimeout
+		if v := q.Get("timeout"); v != "" {
+			timeout, err = time.ParseDuration(v)
+			if err != nil || timeout <= 0 || timeout > MaxWaitTimeout {
+				s.writeError(w, r, badRequest("timeout: want a duration up to "+MaxWaitTimeout.String()+", such as 5s"))
+				return
+			}
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), timeout)
+		defer cancel()
+		caps, err := s.Wait(ctx, f, n)
+		if caps == nil {
+			caps = []Capture{}
+		}
+		switch {
+		case errors.Is(err, ErrWaitTimeout):
+			writeJSON(w, http.StatusRequestTimeout, waitResponse{
+				Error:    codeTimeout,
+				Reason:   "only " + strconv.Itoa(len(caps)) + " of " + strconv.Itoa(n) + " matching requests within " + timeout.String(),
+				Count:    len(caps),
+				Requests: caps,
+			})
+		case err != nil:
+			s.writeError(w, r, storeError(err))
+		default:
+			writeJSON(w, http.StatusOK, waitResponse{Count: len(caps), Requests: caps})
+		}
+	})
+}
+
+func handleGet(s *Server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := s.Get(r.Context(), r.PathValue("id"))
+		if err != nil {
+			s.writeError(w, r, getError(err))
+			return
+		}
+		writeJSON(w, http.StatusOK, c)
+	})
+}
+
+func getError(err error) error {
+	switch {
+	case errors.Is(err, event.ErrBadID):
+		return badRequest("malformed capture id: want cap_ followed by a ULID")
+	case errors.Is(err, ErrNotFound):
+		return &apiError{Status: http.StatusNotFound, Code: codeNotFound, Reason: "no such capture"}
+	}
+	return storeError(err)
+}
+
+func handleDeleteAll(s *Server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.DeleteCaptures(r.Context()); err != nil {
+			s.writeError(w, r, storeError(err))
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+func handleReset(s *Server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.Reset(r.Context()); err != nil {
+			s.writeError(w, r, storeError(err))
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+func handleListRules(s *Server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string][]Rule{"rules": s.Rules()})
+	})
+}
+
+// handleAddRules takes one rule (answers {"id"}) or a list ({"ids"}), in
+// JSON or YAML, validated as strictly as the rules file.
+func handleAddRules(s *Server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		data, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if err != nil {
+			s.writeError(w, r, badRequest("read body: "+err.Error()))
+			return
+		}
+		rules, single, err := parseRules(data)
+		if err != nil {
+			s.writeError(w, r, badRequest(err.Error()))
+			return
+		}
+		if len(rules) == 0 {
+			s.writeError(w, r, badRequest("no rule in the body"))
+			return
+		}
+		added, err := s.AddRules(rules...)
+		if err != nil {
+			s.writeError(w, r, badRequest(err.Error()))
+			return
+		}
+		if single {
+			writeJSON(w, http.StatusCreated, map[string]string{"id": added[0].ID})
+			return
+		}
+		ids := make([]string, len(added))
+		for i, a := range added {
+			ids[i] = a.ID
+		}
+		writeJSON(w, http.StatusCreated, map[string][]string{"ids": ids})
+	})
+}
+
+func handleDeleteRules(s *Server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.URL.Query().Get("id")
+		if !s.DeleteRule(id) {
+			s.writeError(w, r, &apiError{Status: http.StatusNotFound, Code: codeNotFound, Reason: "no rule " + strconv.Quote(id)})
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// replayRequest is POST /_sidehook/requests/{id}/replay's body.
+type replayRequest struct {
+	// To is where to send (default: this receiver's URL and the
+	// capture's path and query).
+	To string `json:"to"`
+	// Body, when present, replaces the captured body.
+	Body *string `json:"body"`
+	// Sign lists the schemes to sign with, using this receiver's own
+	// verification secrets (webio-token mints a token with the webio
+	// secret and org; jwt signs HS256 with the jwt secret; standard signs
+	// with the standard secrets).
+	Sign []string `json:"sign"`
+}
+
+func handleReplay(s *Server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := s.Get(r.Context(), r.PathValue("id"))
+		if err != nil {
+			s.writeError(w, r, getError(err))
+			return
+		}
+		var req replayRequest
+		if r.ContentLength != 0 {
+			if err := decodeJSON(r, &req); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+		}
+		keys, schemes, err := s.outboundKeys(req.Sign)
+		if err != nil {
+			s.writeError(w, r, badRequest(err.Error()))
+			return
+		}
+		opts := replay.Options{
+			To:        req.To,
+			Schemes:   schemes,
+			Keys:      keys,
+			Now:       s.now,
+			UserAgent: "sidehook/" + s.cfg.Version,
+			Client:    &http.Client{Timeout: replay.DefaultTimeout},
+		}
+		if req.Body != nil {
+			opts.Body = []byte(*req.Body)
+		}
+		item := c.ReplayItem(s.URL())
+		if _, err := replay.Build(r.Context(), item, opts); err != nil {
+			s.writeError(w, r, badRequest(err.Error()))
+			return
+		}
+		writeJSON(w, http.StatusOK, replay.Send(r.Context(), item, opts))
+	})
+}
+
+// ReplayItem turns a capture into a replay item aimed at base (a
+// receiver's URL) plus the captured path and query.
+func (c *Capture) ReplayItem(base string) replay.Item {
+	target := ""
+	if base != "" {
+		target = base + c.Path
+		if c.Query != "" {
+			target += "?" + c.Query
+		}
+	}
+	return replay.Item{
+		ID:        c.ID,
+		Method:    c.Method,
+		Target:    target,
+		Path:      c.Path,
+		RawQuery:  c.Query,
+		Header:    http.Header(c.Headers),
+		Body:      c.Body,
+		WebhookID: c.WebhookID,
+		Event:     c.Event,
+	}
+}
+
+// outboundKeys are this receiver's verification secrets turned into
+// signing keys for the schemes asked.
+func (s *Server) outboundKeys(names []string) (k auth.OutboundKeys, schemes []string, err error) {
+	v := s.cfg.Verify
+	k = auth.OutboundKeys{Issuer: v.Issuer, Audience: v.Audience, Org: v.Org}
+	for _, name := range names {
+		scheme, err := auth.ParseScheme(name)
+		if err != nil {
+			return k, nil, errors.New("sign: " + err.Error())
+		}
+		schemes = append(schemes, scheme)
+		switch scheme {
+		case auth.SchemeWebioToken:
+			if v.WebioSecret == nil {
+				return k, nil, errors.New("sign: webio-token: this receiver has no webio secret")
+			}
+			org := v.Org
+			if org == "" {
+				org = auth.DefaultIssuer
+			}
+			tok, err := auth.MintWebioToken(v.WebioSecret, auth.WebioClaims{Issuer: v.WebioIssuer, Org: org, IssuedAt: s.now()})
+			if err != nil {
+				return k, nil, errors.New("sign: webio-token: " + err.Error())
+			}
+			k.WebioToken = tok
+		case auth.SchemeJWT:
+			if v.JWTSecret == nil {
+				return k, nil, errors.New("sign: jwt: this receiver has no jwt secret (only HS256 can be re-signed here)")
+			}
+			k.JWT = &auth.SigningKey{Alg: auth.HS256, Secret: v.JWTSecret}
+		case auth.SchemeStandard:
+			if len(v.StandardSecrets) == 0 {
+				return k, nil, errors.New("sign: standard: this receiver has no standard secret")
+			}
+			k.Standard = v.StandardSecrets
+		}
+	}
+	return k, schemes, nil
+}

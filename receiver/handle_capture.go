@@ -1,0 +1,324 @@
+package receiver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sidehook/sidehook/internal/auth"
+	"github.com/sidehook/sidehook/internal/event"
+	"github.com/sidehook/sidehook/internal/store"
+)
+
+// Headers the receiver reads.
+const (
+	headerEvent     = "sidehook-event"
+	headerWebhookID = "webhook-id"
+)
+
+// reply is what the receiver is going to answer.
+type reply struct {
+	status int
+	header map[string]string
+	body   []byte
+	json   bool
+	rule   string
+	fault  string
+	delay  time.Duration
+}
+
+// handleCapture is the capture path: read, verify, decide the answer,
+// store the capture (one durable write), publish it, answer. The capture is
+// committed before the first byte of the answer, so a client that got an
+// answer can always find its capture.
+func handleCapture(s *Server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		st := s.st.Load()
+		if st == nil {
+			s.writeError(w, r, &apiError{Status: http.StatusServiceUnavailable, Code: codeUnavailable, Reason: "receiver not started"})
+			return
+		}
+		body, tooLarge, size, readErr := readBody(w, r, s.cfg.MaxBody)
+		now := s.now()
+		c := Capture{
+			ID:            event.NewID(event.PrefixCapture, now),
+			ReceivedAt:    now,
+			Method:        r.Method,
+			Path:          r.URL.Path,
+			Query:         r.URL.RawQuery,
+			RemoteAddr:    r.RemoteAddr,
+			Headers:       lowerHeaders(r.Header),
+			Body:          body,
+			BodyTruncated: tooLarge,
+			BodySize:      size,
+			WebhookID:     r.Header.Get(headerWebhookID),
+			Event:         deriveEvent(r, body),
+		}
+
+		var rep reply
+		switch {
+		case tooLarge:
+			c.Verdict = auth.Verdict{Status: auth.StatusUnverified}
+			if s.verifier.Enabled() {
+				c.Verdict.Reason = "body over the size limit: not verified"
+			}
+			rep = errorReply(http.StatusRequestEntityTooLarge, codeBodyTooLarge,
+				"body is over the limit of "+strconv.FormatInt(s.cfg.MaxBody, 10)+" bytes")
+		case readErr != nil:
+			c.Verdict = auth.Verdict{Status: auth.StatusUnverified, Reason: "body not read: not verified"}
+			rep = errorReply(http.StatusBadRequest, codeBadRequest, "read body: "+readErr.Error())
+		default:
+			c.Verdict = s.verifier.Verify(r.Context(), r, body)
+			rep = s.decide(r, &c)
+		}
+		c.Response = CaptureResponse{Status: rep.status, Rule: rep.rule, Fault: rep.fault}
+		if rep.fault != "" {
+			c.Response.Status = 0
+		}
+
+		mine := false
+		if c.WebhookID != "" {
+			var first string
+			first, mine = s.dedupe.first(c.WebhookID, c.ID)
+			if !mine {
+				c.DuplicateOf = first
+			}
+		}
+		if err := s.save(r.Context(), st, &c, mine); err != nil {
+			if mine {
+				s.dedupe.forget(c.WebhookID, c.ID)
+			}
+			s.metrics.responses.WithLabelValues("503").Inc()
+			s.writeError(w, r, &apiError{Status: http.StatusServiceUnavailable, Code: codeUnavailable, Reason: "capture not stored", Err: err})
+			return
+		}
+		s.metrics.observe(&c, time.Since(start))
+		s.bc.Publish(c)
+		if e := s.log.Debug(); e.Enabled() {
+			e.Str("id", c.ID).Str("method", c.Method).Str("path", c.Path).Str("event", c.Event).
+				Str("verdict", c.Verdict.Status).Int("status", c.Response.Status).Msg("captured")
+		}
+		s.respond(w, r, rep)
+	})
+}
+
+// save writes the capture, and its webhook-id index entry when it is the
+// first of its webhook-id, in one durable write. The client going away
+// does not abandon the write: its capture is wanted all the same.
+func (s *Server) save(ctx context.Context, st *store.Store, c *Capture, first bool) error {
+	enc, err := encodeCapture(c)
+	if err != nil {
+		return err
+	}
+	ops := make([]store.Op, 1, 2)
+	ops[0] = store.Set(captureKey(c.ID), enc)
+	if first {
+		ops = append(ops, store.Set(webhookKey(c.WebhookID), []byte(c.ID)))
+	}
+	return st.Write(context.WithoutCancel(ctx), ops...)
+}
+
+// decide picks the answer of a request whose body was read: 401 when it
+// failed verification (before any rule: a rule never makes a forged request
+// look accepted), else the first matching rule, else custom values for a
+// GET with fields, else 200 {"id"}.
+func (s *Server) decide(r *http.Request, c *Capture) reply {
+	if c.Verdict.Status == auth.StatusInvalid {
+		reason := c.Verdict.Reason
+		if c.Verdict.Scheme != "" {
+			reason = c.Verdict.Scheme + ": " + reason
+		}
+		return errorReply(http.StatusUnauthorized, codeInvalidToken, reason)
+	}
+	if a, ok := s.rules.match(ruleInput{method: r.Method, path: c.Path, event: c.Event, header: r.Header, webhookID: c.WebhookID}); ok {
+		return reply{status: a.status, header: a.headers, body: []byte(a.body), rule: a.rule, fault: a.fault, delay: a.delay}
+	}
+	if r.Method == http.MethodGet && hasQueryKey(r.URL.RawQuery, "fields") {
+		q := r.URL.Query()
+		var fields []string
+		for _, f := range strings.Split(q.Get("fields"), ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				fields = append(fields, f)
+			}
+		}
+		vals := s.values.Lookup(q.Get("customerUID"), q.Get("channelId"), fields)
+		b, err := json.Marshal(vals)
+		if err != nil {
+			return errorReply(http.StatusInternalServerError, codeInternal, "encode values")
+		}
+		return reply{status: http.StatusOK, body: b, json: true}
+	}
+	return reply{status: http.StatusOK, body: []byte(`{"id":"` + c.ID + `"}`), json: true}
+}
+
+func errorReply(status int, code, reason string) reply {
+	b, _ := json.Marshal(errorBody{Error: code, Reason: reason})
+	return reply{status: status, body: b, json: true}
+}
+
+// respond sends the reply after its delay, or injects its fault.
+func (s *Server) respond(w http.ResponseWriter, r *http.Request, rep reply) {
+	if rep.delay > 0 {
+		t := time.NewTimer(rep.delay)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		case <-s.kill:
+			t.Stop()
+			return
+		}
+	}
+	if rep.fault != "" {
+		s.fault(w, rep.fault)
+		return
+	}
+	h := w.Header()
+	for k, v := range rep.header {
+		h.Set(k, v)
+	}
+	if rep.json && h.Get("Content-Type") == "" {
+		h.Set("Content-Type", "application/json")
+	}
+	if rep.status == http.StatusRequestEntityTooLarge {
+		h.Set("Connection", "close")
+	}
+	w.WriteHeader(rep.status)
+	if len(rep.body) > 0 {
+		w.Write(rep.body)
+	}
+}
+
+// fault breaks the connection the way the rule asked. It needs HTTP/1's
+// hijacking; on a connection that cannot be hijacked (HTTP/2) the handler
+// aborts, which resets the stream.
+func (s *Server) fault(w http.ResponseWriter, kind string) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	switch kind {
+	case FaultReset:
+		// Linger 0 makes close send RST instead of FIN.
+		if tc, ok := conn.(*net.TCPConn); ok {
+			tc.SetLinger(0)
+		}
+		conn.Close()
+	case FaultClose:
+		conn.Close()
+	case FaultTimeout:
+		s.hold(conn)
+	}
+}
+
+// hold keeps a hijacked connection open, answering nothing, until the
+// client closes it or the receiver stops.
+func (s *Server) hold(conn net.Conn) {
+	// Registering under holdMu, after checking stopping, keeps Add from
+	// racing Close's Wait.
+	s.holdMu.Lock()
+	select {
+	case <-s.stopping:
+		s.holdMu.Unlock()
+		conn.Close()
+		return
+	default:
+	}
+	s.holds.Add(1)
+	s.holdMu.Unlock()
+	defer s.holds.Done()
+	released := make(chan struct{})
+	defer close(released)
+	go func() {
+		select {
+		case <-s.stopping:
+		case <-released:
+		}
+		conn.Close()
+	}()
+	buf := make([]byte, 512)
+	for {
+		// Whatever the client sends is ignored; a read error is the
+		// client (or Close) ending the connection.
+		if _, err := conn.Read(buf); err != nil {
+			return
+		}
+	}
+}
+
+// readBody reads at most max bytes. A body declared or found to be larger
+// is not kept: tooLarge is set and size is its declared length, or max+1
+// when it had none.
+func readBody(w http.ResponseWriter, r *http.Request, max int64) (body []byte, tooLarge bool, size int64, err error) {
+	if r.ContentLength > max {
+		return nil, true, r.ContentLength, nil
+	}
+	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+		return nil, false, 0, nil
+	}
+	rd := http.MaxBytesReader(w, r.Body, max)
+	if r.ContentLength > 0 {
+		body = make([]byte, r.ContentLength)
+		n, err := io.ReadFull(rd, body)
+		return body[:n], false, int64(n), err
+	}
+	body, err = io.ReadAll(rd)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, true, max + 1, nil
+	}
+	return body, false, int64(len(body)), err
+}
+
+// deriveEvent is a capture's event (SPEC §5): the sidehook-event header,
+// else the payload's type mapped to an event type, else
+// custom_value_request for a GET with fields, else "".
+func deriveEvent(r *http.Request, body []byte) string {
+	if v := r.Header.Get(headerEvent); v != "" {
+		return v
+	}
+	if t, ok := event.FromPayload(body); ok {
+		return string(t)
+	}
+	if r.Method == http.MethodGet && hasQueryKey(r.URL.RawQuery, "fields") {
+		return string(event.CustomValueRequest)
+	}
+	return ""
+}
+
+// hasQueryKey reports whether the raw query has the key, without parsing
+// the whole query into a map.
+func hasQueryKey(raw, key string) bool {
+	for raw != "" {
+		var part string
+		part, raw, _ = strings.Cut(raw, "&")
+		k, _, _ := strings.Cut(part, "=")
+		if k == key {
+			return true
+		}
+	}
+	return false
+}
+
+// lowerHeaders copies the header map with lower-case names; the values are
+// shared, net/http does not reuse them.
+func lowerHeaders(h http.Header) map[string][]string {
+	out := make(map[string][]string, len(h))
+	for k, v := range h {
+		lk := strings.ToLower(k)
+		if prev, ok := out[lk]; ok {
+			out[lk] = append(prev[:len(prev):len(prev)], v...)
+		} else {
+			out[lk] = v
+		}
+	}
+	return out
+}

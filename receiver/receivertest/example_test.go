@@ -1,0 +1,55 @@
+package receivertest_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sidehook/sidehook/receiver"
+	"github.com/sidehook/sidehook/receiver/receivertest"
+)
+
+// The code under test posts a payment webhook; the test waits for it and
+// checks what arrived. A rule makes the first delivery fail, as a flaky
+// customer system would.
+func Example() {
+	t := &testing.T{} // in a real test, the test's own t
+	rcv := receivertest.NewServer(t,
+		receivertest.WithRules(receiver.Rule{
+			Match:   receiver.Match{Path: "/webhooks"},
+			Respond: receiver.Respond{Status: 503, Times: 1},
+		}),
+	)
+	defer rcv.Close()
+
+	post := func() int {
+		resp, err := http.Post(rcv.URL+"/webhooks", "application/json",
+			strings.NewReader(`{"type":"payment","amount":"50.00"}`))
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	fmt.Println("first delivery:", post())
+	fmt.Println("retry:", post())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	caps, err := rcv.Wait(ctx, receivertest.Filter{Event: "payment"}, 2)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, c := range caps {
+		fmt.Println(c.Method, c.Path, c.Event, c.Verdict.Status, c.Response.Status)
+	}
+	// Output:
+	// first delivery: 503
+	// retry: 200
+	// POST /webhooks payment unverified 200
+	// POST /webhooks payment unverified 503
+}

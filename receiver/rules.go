@@ -1,0 +1,619 @@
+package receiver
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/sidehook/sidehook/internal/event"
+)
+
+// Faults a rule can inject instead of an answer.
+const (
+	// FaultReset resets the TCP connection (RST): the client sees
+	// "connection reset by peer".
+	FaultReset = "reset"
+	// FaultTimeout answers nothing and holds the connection open until the
+	// client gives up or the receiver stops.
+	FaultTimeout = "timeout"
+	// FaultClose closes the connection without answering: the client sees
+	// an EOF.
+	FaultClose = "close"
+)
+
+// Sequence scopes.
+const (
+	PerGlobal    = "global"
+	PerWebhookID = "webhook-id"
+)
+
+// RuleIDPrefix starts the ids the receiver gives rules.
+const RuleIDPrefix = "rule_"
+
+// maxDelay bounds a rule's delay: a longer one is a typo, and would hold a
+// graceful stop for as long.
+const maxDelay = time.Hour
+
+// maxPerWebhookID bounds the per-webhook-id sequence positions a rule
+// remembers; past it they start again (a test suite never gets near it).
+const maxPerWebhookID = 100_000
+
+// Rule scripts the receiver's answer to the requests it matches (SPEC §5).
+// Rules are evaluated in order and the first match answers; requests that
+// fail verification are answered 401 before any rule is looked at, so a
+// rule can never make an unauthenticated request look accepted.
+type Rule struct {
+	// ID names the rule in captures and in DELETE /_sidehook/rules?id=;
+	// one is assigned ("rule_" + ULID) when empty.
+	ID      string  `json:"id,omitempty"`
+	Match   Match   `json:"match"`
+	Respond Respond `json:"respond"`
+}
+
+// Match selects requests; every field set must match, an empty one matches
+// anything.
+type Match struct {
+	// Method is compared case-insensitively.
+	Method string `json:"method,omitempty"`
+	// Path is a glob (see matchGlob): path.Match, plus a final '*' that
+	// matches the rest of the path across '/'.
+	Path string `json:"path,omitempty"`
+	// Event is the capture's event type.
+	Event string `json:"event,omitempty"`
+	// Headers maps a header name (any case) to the value one of its values
+	// must equal exactly; the value "*" only requires the header.
+	Headers map[string]string `json:"headers,omitempty"`
+	// WebhookID is the webhook-id header's exact value.
+	WebhookID string `json:"webhook_id,omitempty"`
+}
+
+// Respond is how a matched request is answered.
+type Respond struct {
+	// Status is the status sent (default 200); Sequence overrides it.
+	Status  int               `json:"status,omitempty"`
+	Headers map[string]string `json:"headers,omitempty"`
+	Body    string            `json:"body,omitempty"`
+	// Delay waits before answering (or before the fault).
+	Delay time.Duration `json:"delay,omitempty"`
+	// Sequence answers its statuses in turn, then repeats the last one:
+	// [500, 500, 200] fails twice, then succeeds.
+	Sequence []int `json:"sequence,omitempty"`
+	// Per scopes the sequence: PerGlobal (default) or PerWebhookID (each
+	// webhook-id walks its own sequence, as a relay's retries do).
+	Per string `json:"per,omitempty"`
+	// Times limits how often the rule answers (0 = always); after that it
+	// no longer matches and later rules get the request.
+	Times int `json:"times,omitempty"`
+	// Fault, when set, replaces the answer: FaultReset, FaultTimeout or
+	// FaultClose. Status, Sequence, Headers and Body are then unused.
+	Fault string `json:"fault,omitempty"`
+}
+
+// MarshalJSON writes the delay as a duration string ("250ms"), the form
+// the rules file uses.
+func (r Respond) MarshalJSON() ([]byte, error) {
+	type plain Respond
+	out := struct {
+		plain
+		Delay string `json:"delay,omitempty"`
+	}{plain: plain(r)}
+	if r.Delay > 0 {
+		out.Delay = r.Delay.String()
+	}
+	return json.Marshal(out)
+}
+
+// The wire forms of a rule, decoded from YAML (which reads JSON too).
+type ruleWire struct {
+	ID      string      `yaml:"id"`
+	Match   matchWire   `yaml:"match"`
+	Respond respondWire `yaml:"respond"`
+}
+
+type matchWire struct {
+	Method    string            `yaml:"method"`
+	Path      string            `yaml:"path"`
+	Event     string            `yaml:"event"`
+	Headers   map[string]string `yaml:"headers"`
+	WebhookID string            `yaml:"webhook_id"`
+}
+
+type respondWire struct {
+	Status   int               `yaml:"status"`
+	Headers  map[string]string `yaml:"headers"`
+	Body     string            `yaml:"body"`
+	Delay    string            `yaml:"delay"`
+	Sequence []int             `yaml:"sequence"`
+	Per      string            `yaml:"per"`
+	Times    int               `yaml:"times"`
+	Fault    string            `yaml:"fault"`
+}
+
+// known lists the fields of each object of a rule, so a typo ("stauts")
+// stops the parse instead of silently matching everything.
+var knownRuleFields = map[string][]string{
+	"rule":    {"id", "match", "respond"},
+	"match":   {"method", "path", "event", "headers", "webhook_id"},
+	"respond": {"status", "headers", "body", "delay", "sequence", "per", "times", "fault"},
+}
+
+// ParseRules reads a rules file: a JSON or YAML list of rules (a single
+// rule object is accepted too). Errors name the rule (1-based) and the
+// field. It assigns no ids; the receiver does when it loads them.
+func ParseRules(data []byte) ([]Rule, error) {
+	rules, _, err := parseRules(data)
+	return rules, err
+}
+
+// parseRules also reports whether the document was a single object.
+func parseRules(data []byte) (rules []Rule, single bool, err error) {
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, false, nil // an empty file: no rules
+		}
+		return nil, false, fmt.Errorf("invalid rules: %s", oneLine(err))
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, false, errors.New("invalid rules: more than one document")
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	var items []*yaml.Node
+	switch root.Kind {
+	case yaml.SequenceNode:
+		items = root.Content
+	case yaml.MappingNode:
+		items, single = []*yaml.Node{root}, true
+	case yaml.ScalarNode:
+		if root.Tag == "!!null" {
+			return nil, false, nil
+		}
+		return nil, false, errors.New("invalid rules: want a list of rules")
+	default:
+		return nil, false, errors.New("invalid rules: want a list of rules")
+	}
+	ids := make(map[string]int)
+	for i, item := range items {
+		r, err := parseRule(item)
+		if err != nil {
+			return nil, false, fmt.Errorf("rule %d: %w", i+1, err)
+		}
+		if r.ID != "" {
+			if j, dup := ids[r.ID]; dup {
+				return nil, false, fmt.Errorf("rule %d: id %q already used by rule %d", i+1, r.ID, j)
+			}
+			ids[r.ID] = i + 1
+		}
+		rules = append(rules, r)
+	}
+	return rules, single, nil
+}
+
+func parseRule(n *yaml.Node) (Rule, error) {
+	if err := checkFields(n, "rule", ""); err != nil {
+		return Rule{}, err
+	}
+	var w ruleWire
+	if err := n.Decode(&w); err != nil {
+		return Rule{}, errors.New(oneLine(err))
+	}
+	r := Rule{
+		ID: w.ID,
+		Match: Match{
+			Method: w.Match.Method, Path: w.Match.Path, Event: w.Match.Event,
+			Headers: w.Match.Headers, WebhookID: w.Match.WebhookID,
+		},
+		Respond: Respond{
+			Status: w.Respond.Status, Headers: w.Respond.Headers, Body: w.Respond.Body,
+			Sequence: w.Respond.Sequence, Per: w.Respond.Per, Times: w.Respond.Times,
+			Fault: w.Respond.Fault,
+		},
+	}
+	if w.Respond.Delay != "" {
+		d, err := time.ParseDuration(w.Respond.Delay)
+		if err != nil {
+			return Rule{}, fmt.Errorf("respond.delay: %q is not a duration (e.g. 250ms)", w.Respond.Delay)
+		}
+		r.Respond.Delay = d
+	}
+	if err := r.validate(); err != nil {
+		return Rule{}, err
+	}
+	return r, nil
+}
+
+// checkFields walks a rule's mapping nodes and refuses unknown keys and
+// values of the wrong kind.
+func checkFields(n *yaml.Node, kind, at string) error {
+	name := kind
+	if at != "" {
+		name = at
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("%s: want an object", name)
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key, val := n.Content[i].Value, n.Content[i+1]
+		field := key
+		if at != "" {
+			field = at + "." + key
+		}
+		if !contains(knownRuleFields[kind], key) {
+			return fmt.Errorf("unknown field %q", field)
+		}
+		switch {
+		case kind == "rule" && (key == "match" || key == "respond"):
+			if err := checkFields(val, key, key); err != nil {
+				return err
+			}
+		case key == "headers":
+			if val.Kind == yaml.ScalarNode && val.Tag == "!!null" {
+				continue
+			}
+			if val.Kind != yaml.MappingNode {
+				return fmt.Errorf("%s: want an object of header: value", field)
+			}
+			for j := 0; j+1 < len(val.Content); j += 2 {
+				if val.Content[j+1].Kind != yaml.ScalarNode {
+					return fmt.Errorf("%s.%s: want a string", field, val.Content[j].Value)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// validate checks a rule's fields, naming the first bad one, and
+// normalises method and header names.
+func (r *Rule) validate() error {
+	if r.ID != "" && !validRuleID(r.ID) {
+		return fmt.Errorf("id: %q: want 1 to 64 of [A-Za-z0-9_.-]", r.ID)
+	}
+	m := &r.Match
+	if m.Method != "" {
+		if !validToken(m.Method) {
+			return fmt.Errorf("match.method: %q is not an HTTP method", m.Method)
+		}
+		m.Method = strings.ToUpper(m.Method)
+	}
+	if err := checkGlob(m.Path); err != nil {
+		return fmt.Errorf("match.path: %w", err)
+	}
+	if m.Event != "" && !event.ValidName(m.Event) {
+		return fmt.Errorf("match.event: %q is not an event type name", m.Event)
+	}
+	if len(m.Headers) > 0 {
+		h := make(map[string]string, len(m.Headers))
+		for k, v := range m.Headers {
+			if !validToken(k) {
+				return fmt.Errorf("match.headers: %q is not a header name", k)
+			}
+			h[strings.ToLower(k)] = v
+		}
+		m.Headers = h
+	}
+	p := &r.Respond
+	if p.Status != 0 && (p.Status < 100 || p.Status > 599) {
+		return fmt.Errorf("respond.status: %d is not between 100 and 599", p.Status)
+	}
+	for i, s := range p.Sequence {
+		if s < 100 || s > 599 {
+			return fmt.Errorf("respond.sequence[%d]: %d is not between 100 and 599", i, s)
+		}
+	}
+	for k := range p.Headers {
+		if !validToken(k) {
+			return fmt.Errorf("respond.headers: %q is not a header name", k)
+		}
+	}
+	if p.Delay < 0 || p.Delay > maxDelay {
+		return fmt.Errorf("respond.delay: %v is not between 0 and %v", p.Delay, maxDelay)
+	}
+	switch p.Per {
+	case "", PerGlobal, PerWebhookID:
+	default:
+		return fmt.Errorf("respond.per: %q: want %q or %q", p.Per, PerGlobal, PerWebhookID)
+	}
+	if p.Times < 0 {
+		return fmt.Errorf("respond.times: %d is negative", p.Times)
+	}
+	switch p.Fault {
+	case "", FaultReset, FaultTimeout, FaultClose:
+	default:
+		return fmt.Errorf("respond.fault: %q: want %q, %q or %q", p.Fault, FaultReset, FaultTimeout, FaultClose)
+	}
+	return nil
+}
+
+func validRuleID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// validToken reports whether s is an RFC 9110 token (methods, header
+// names).
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// ReadRulesFile reads and parses a rules file; errors name the file.
+func ReadRulesFile(path string) ([]Rule, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	rules, err := ParseRules(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return rules, nil
+}
+
+// oneLine flattens a multi-line parser error for a one-line message.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
+}
+
+// request is what rules match on.
+type ruleInput struct {
+	method    string
+	path      string
+	event     string
+	header    http.Header
+	webhookID string
+}
+
+// answer is the outcome of matching: what to send.
+type answer struct {
+	rule    string
+	status  int
+	headers map[string]string
+	body    string
+	delay   time.Duration
+	fault   string
+}
+
+type ruleState struct {
+	Rule
+	used   int
+	global int
+	perWID map[string]int
+}
+
+// ruleSet holds the live rules and their counters. Its mutex is held only
+// for matching, which is all in memory.
+type ruleSet struct {
+	mu      sync.Mutex
+	initial []Rule // what reset restores: the file's rules
+	rules   []*ruleState
+	now     func() time.Time
+}
+
+func newRuleSet(initial []Rule, now func() time.Time) (*ruleSet, error) {
+	rs := &ruleSet{now: now}
+	withIDs, err := rs.prepare(initial, nil)
+	if err != nil {
+		return nil, err
+	}
+	rs.initial = withIDs
+	rs.reset()
+	return rs, nil
+}
+
+// prepare validates rules and assigns ids, refusing ids already in use.
+func (rs *ruleSet) prepare(rules []Rule, taken map[string]bool) ([]Rule, error) {
+	out := make([]Rule, len(rules))
+	seen := make(map[string]bool)
+	for i, r := range rules {
+		r.Match.Headers = cloneMap(r.Match.Headers)
+		r.Respond.Headers = cloneMap(r.Respond.Headers)
+		r.Respond.Sequence = append([]int(nil), r.Respond.Sequence...)
+		if err := r.validate(); err != nil {
+			return nil, fmt.Errorf("rule %d: %w", i+1, err)
+		}
+		if r.ID == "" {
+			r.ID = event.NewID(RuleIDPrefix, rs.now())
+		}
+		if seen[r.ID] || taken[r.ID] {
+			return nil, fmt.Errorf("rule %d: id %q already in use", i+1, r.ID)
+		}
+		seen[r.ID] = true
+		out[i] = r
+	}
+	return out, nil
+}
+
+func cloneMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// reset restores the initial rules with fresh counters.
+func (rs *ruleSet) reset() {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.rules = rs.rules[:0]
+	for _, r := range rs.initial {
+		rs.rules = append(rs.rules, &ruleState{Rule: r})
+	}
+}
+
+// set replaces every rule.
+func (rs *ruleSet) set(rules []Rule) ([]Rule, error) {
+	prepared, err := rs.prepare(rules, nil)
+	if err != nil {
+		return nil, err
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.rules = rs.rules[:0]
+	for _, r := range prepared {
+		rs.rules = append(rs.rules, &ruleState{Rule: r})
+	}
+	return prepared, nil
+}
+
+// add appends rules after the existing ones.
+func (rs *ruleSet) add(rules []Rule) ([]Rule, error) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	taken := make(map[string]bool, len(rs.rules))
+	for _, r := range rs.rules {
+		taken[r.ID] = true
+	}
+	prepared, err := rs.prepare(rules, taken)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range prepared {
+		rs.rules = append(rs.rules, &ruleState{Rule: r})
+	}
+	return prepared, nil
+}
+
+// remove deletes the rule with that id, or every rule when id is "".
+func (rs *ruleSet) remove(id string) bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if id == "" {
+		rs.rules = rs.rules[:0]
+		return true
+	}
+	for i, r := range rs.rules {
+		if r.ID == id {
+			rs.rules = append(rs.rules[:i], rs.rules[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// list returns a copy of the live rules.
+func (rs *ruleSet) list() []Rule {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	out := make([]Rule, len(rs.rules))
+	for i, r := range rs.rules {
+		out[i] = r.Rule
+	}
+	return out
+}
+
+// match finds the first rule for in, counts the use and returns its
+// answer.
+func (rs *ruleSet) match(in ruleInput) (answer, bool) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	for _, r := range rs.rules {
+		if r.Respond.Times > 0 && r.used >= r.Respond.Times {
+			continue
+		}
+		if !r.matches(in) {
+			continue
+		}
+		r.used++
+		p := &r.Respond
+		a := answer{rule: r.ID, status: p.Status, headers: p.Headers, body: p.Body, delay: p.Delay, fault: p.Fault}
+		if a.status == 0 {
+			a.status = http.StatusOK
+		}
+		if len(p.Sequence) > 0 {
+			var n int
+			if p.Per == PerWebhookID {
+				if r.perWID == nil || len(r.perWID) >= maxPerWebhookID {
+					r.perWID = make(map[string]int)
+				}
+				n = r.perWID[in.webhookID]
+				r.perWID[in.webhookID] = n + 1
+			} else {
+				n = r.global
+				r.global++
+			}
+			a.status = p.Sequence[min(n, len(p.Sequence)-1)]
+		}
+		return a, true
+	}
+	return answer{}, false
+}
+
+func (r *ruleState) matches(in ruleInput) bool {
+	m := &r.Match
+	if m.Method != "" && !strings.EqualFold(m.Method, in.method) {
+		return false
+	}
+	if m.Event != "" && m.Event != in.event {
+		return false
+	}
+	if m.WebhookID != "" && m.WebhookID != in.webhookID {
+		return false
+	}
+	if !matchGlob(m.Path, in.path) {
+		return false
+	}
+	for name, want := range m.Headers {
+		vals := in.header.Values(name)
+		if want == "*" && len(vals) > 0 {
+			continue
+		}
+		found := false
+		for _, v := range vals {
+			if v == want {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}

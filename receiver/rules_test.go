@@ -1,0 +1,355 @@
+package receiver_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sidehook/sidehook/internal/auth"
+	"github.com/sidehook/sidehook/receiver"
+)
+
+func TestParseRules(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		wantN   int
+		wantErr string
+	}{
+		{"JSONList", `[{"match":{"method":"POST","path":"/flaky*","event":"payment","headers":{"x-team":"billing"}},
+			"respond":{"status":200,"headers":{},"body":"ok","delay":"250ms","sequence":[500,503,200],"per":"webhook-id","times":0,"fault":""}}]`, 1, ""},
+		{"YAMLList", "- match: {path: /a}\n  respond: {status: 503}\n- respond: {fault: reset}\n", 2, ""},
+		{"SingleObject", `{"respond":{"status":204}}`, 1, ""},
+		{"Empty", ``, 0, ""},
+		{"ErrUnknownField", `[{"respond":{"stauts":500}}]`, 0, `rule 1: unknown field "respond.stauts"`},
+		{"ErrUnknownTop", `[{"respond":{}}, {"mach":{}}]`, 0, `rule 2: unknown field "mach"`},
+		{"ErrStatus", `[{"respond":{"status":600}}]`, 0, "rule 1: respond.status: 600 is not between 100 and 599"},
+		{"ErrStatusType", `[{"respond":{"status":"ok"}}]`, 0, "rule 1:"},
+		{"ErrSequence", `[{"respond":{"sequence":[500,42]}}]`, 0, "rule 1: respond.sequence[1]"},
+		{"ErrDelay", `[{"respond":{"delay":"soon"}}]`, 0, `rule 1: respond.delay: "soon" is not a duration`},
+		{"ErrNegativeDelay", `[{"respond":{"delay":"-1s"}}]`, 0, "rule 1: respond.delay"},
+		{"ErrFault", `[{"respond":{"fault":"explode"}}]`, 0, `rule 1: respond.fault: "explode"`},
+		{"ErrPer", `[{"respond":{"per":"customer"}}]`, 0, `rule 1: respond.per: "customer"`},
+		{"ErrTimes", `[{"respond":{"times":-1}}]`, 0, "rule 1: respond.times"},
+		{"ErrPath", `[{"match":{"path":"/a["}}]`, 0, "rule 1: match.path"},
+		{"ErrEvent", `[{"match":{"event":"Payment Made"}}]`, 0, "rule 1: match.event"},
+		{"ErrMethod", `[{"match":{"method":"PO ST"}}]`, 0, "rule 1: match.method"},
+		{"ErrHeaderName", `[{"match":{"headers":{"x team":"a"}}}]`, 0, "rule 1: match.headers"},
+		{"ErrDuplicateID", `[{"id":"a"},{"id":"a"}]`, 0, `rule 2: id "a" already used by rule 1`},
+		{"ErrScalar", `42`, 0, "want a list of rules"},
+		{"ErrSyntax", `[{"match":`, 0, "invalid rules"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rules, err := receiver.ParseRules([]byte(tt.in))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("got %v, want an error containing %q", err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), "\n") {
+					t.Errorf("error spans lines: %q", err)
+				}
+				return
+			}
+			if err != nil || len(rules) != tt.wantN {
+				t.Fatalf("got %d rules, %v; want %d", len(rules), err, tt.wantN)
+			}
+		})
+	}
+	rules, _ := receiver.ParseRules([]byte(`[{"respond":{"delay":"250ms","sequence":[500,200],"per":"webhook-id"}}]`))
+	if rules[0].Respond.Delay != 250*time.Millisecond || rules[0].Respond.Per != receiver.PerWebhookID {
+		t.Errorf("got %+v", rules[0].Respond)
+	}
+}
+
+// rulesServer starts a receiver with the rules given as a JSON list.
+func rulesServer(t *testing.T, rulesJSON string) *receiver.Server {
+	t.Helper()
+	rules, err := receiver.ParseRules([]byte(rulesJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return start(t, receiver.Config{Rules: rules})
+}
+
+func TestRulesRespond(t *testing.T) {
+	srv := rulesServer(t, `[
+		{"id":"teapot","match":{"method":"post","path":"/tea*","headers":{"x-team":"billing"}},
+		 "respond":{"status":418,"headers":{"x-rule":"yes","content-type":"text/plain"},"body":"short and stout"}},
+		{"id":"pay","match":{"event":"payment"},"respond":{"status":202,"body":"paid"}},
+		{"id":"wid","match":{"webhook_id":"evt_special"},"respond":{"status":409}},
+		{"id":"fallback","match":{"path":"/tea/*"},"respond":{"status":500}}
+	]`)
+	tests := []struct {
+		name       string
+		method     string
+		path       string
+		body       string
+		header     map[string]string
+		wantStatus int
+		wantRule   string
+		wantBody   string
+	}{
+		{"AllMatch", "POST", "/tea/pot/big", "", map[string]string{"x-team": "billing"}, 418, "teapot", "short and stout"},
+		{"HeaderMismatch", "POST", "/tea/pot", "", map[string]string{"x-team": "ops"}, 500, "fallback", ""},
+		{"MethodMismatch", "PUT", "/teapot", "", map[string]string{"x-team": "billing"}, 200, "", ""},
+		{"Event", "POST", "/x", `{"type":"payment"}`, nil, 202, "pay", "paid"},
+		{"WebhookID", "POST", "/x", `{}`, map[string]string{"webhook-id": "evt_special"}, 409, "wid", ""},
+		{"NoMatch", "POST", "/other", `{}`, nil, 200, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var body []byte
+			if tt.body != "" {
+				body = []byte(tt.body)
+			}
+			r := send(t, tt.method, srv.URL()+tt.path, body, tt.header)
+			if r.status != tt.wantStatus {
+				t.Fatalf("got %d %s, want %d", r.status, r.body, tt.wantStatus)
+			}
+			if tt.wantBody != "" && string(r.body) != tt.wantBody {
+				t.Errorf("body: got %q, want %q", r.body, tt.wantBody)
+			}
+			caps, _ := list(t, srv, "limit=1")
+			if caps[0].Response.Rule != tt.wantRule || caps[0].Response.Status != tt.wantStatus {
+				t.Errorf("capture response: got %+v, want rule %q status %d", caps[0].Response, tt.wantRule, tt.wantStatus)
+			}
+		})
+	}
+	if r := send(t, "POST", srv.URL()+"/teapot", nil, map[string]string{"x-team": "billing"}); r.header.Get("x-rule") != "yes" {
+		t.Errorf("rule headers not sent: %v", r.header)
+	}
+}
+
+func TestRulesSequence(t *testing.T) {
+	srv := rulesServer(t, `[
+		{"match":{"path":"/global"},"respond":{"sequence":[500,503,200]}},
+		{"match":{"path":"/per"},"respond":{"sequence":[500,200],"per":"webhook-id"}}
+	]`)
+	var got []int
+	for i := 0; i < 5; i++ {
+		got = append(got, send(t, "POST", srv.URL()+"/global", nil, map[string]string{"webhook-id": "evt_" + string(rune('a'+i))}).status)
+	}
+	if want := []int{500, 503, 200, 200, 200}; !equalInts(got, want) {
+		t.Errorf("global: got %v, want %v", got, want)
+	}
+	got = nil
+	for _, wid := range []string{"evt_1", "evt_2", "evt_1", "evt_2", "evt_1"} {
+		got = append(got, send(t, "POST", srv.URL()+"/per", nil, map[string]string{"webhook-id": wid}).status)
+	}
+	if want := []int{500, 500, 200, 200, 200}; !equalInts(got, want) {
+		t.Errorf("per webhook-id: got %v, want %v", got, want)
+	}
+	// Reset starts the sequences again.
+	if r := send(t, "POST", srv.URL()+"/_sidehook/reset", nil, nil); r.status != 204 {
+		t.Fatalf("reset: got %d", r.status)
+	}
+	if s := send(t, "POST", srv.URL()+"/global", nil, nil).status; s != 500 {
+		t.Errorf("after reset: got %d, want 500", s)
+	}
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestRulesTimes(t *testing.T) {
+	srv := rulesServer(t, `[
+		{"match":{"path":"/t"},"respond":{"status":503,"times":2}},
+		{"match":{"path":"/t"},"respond":{"status":201}}
+	]`)
+	var got []int
+	for i := 0; i < 4; i++ {
+		got = append(got, send(t, "POST", srv.URL()+"/t", nil, nil).status)
+	}
+	if want := []int{503, 503, 201, 201}; !equalInts(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+func TestRulesDelay(t *testing.T) {
+	srv := rulesServer(t, `[{"match":{"path":"/slow"},"respond":{"status":200,"delay":"200ms"}}]`)
+	begin := time.Now()
+	send(t, "GET", srv.URL()+"/slow", nil, nil)
+	if d := time.Since(begin); d < 200*time.Millisecond {
+		t.Errorf("answered after %v, want at least 200ms", d)
+	}
+}
+
+func TestRulesFaults(t *testing.T) {
+	srv := rulesServer(t, `[
+		{"match":{"path":"/reset"},"respond":{"fault":"reset"}},
+		{"match":{"path":"/close"},"respond":{"fault":"close"}},
+		{"match":{"path":"/timeout"},"respond":{"fault":"timeout"}}
+	]`)
+	noKeepAlive := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	post := func(client *http.Client, path string) error {
+		req, _ := http.NewRequest("POST", srv.URL()+path, strings.NewReader(`{"type":"payment"}`))
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			return errors.New("got an answer: " + resp.Status)
+		}
+		return err
+	}
+	t.Run("Reset", func(t *testing.T) {
+		err := post(noKeepAlive, "/reset")
+		if !errors.Is(err, syscall.ECONNRESET) {
+			t.Errorf("got %v, want connection reset", err)
+		}
+	})
+	t.Run("Close", func(t *testing.T) {
+		err := post(noKeepAlive, "/close")
+		if !errors.Is(err, io.EOF) {
+			t.Errorf("got %v, want EOF", err)
+		}
+	})
+	t.Run("Timeout", func(t *testing.T) {
+		client := &http.Client{Timeout: 300 * time.Millisecond, Transport: &http.Transport{DisableKeepAlives: true}}
+		err := post(client, "/timeout")
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			t.Errorf("got %v, want a client timeout", err)
+		}
+	})
+	caps, _ := list(t, srv, "")
+	faults := map[string]bool{}
+	for _, c := range caps {
+		if c.Response.Status != 0 {
+			t.Errorf("%s: response status %d, want 0 for a fault", c.Path, c.Response.Status)
+		}
+		faults[c.Response.Fault] = true
+	}
+	if len(caps) != 3 || !faults["reset"] || !faults["close"] || !faults["timeout"] {
+		t.Errorf("got %d captures with faults %v, want the three", len(caps), faults)
+	}
+}
+
+// A held connection ends when the receiver stops: Close does not wait for
+// the client to give up.
+func TestRulesTimeoutReleasedByClose(t *testing.T) {
+	rules, _ := receiver.ParseRules([]byte(`[{"respond":{"fault":"timeout"}}]`))
+	srv, err := receiver.New(receiver.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Rules: rules})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		resp, err := http.Post(srv.URL()+"/hold", "text/plain", strings.NewReader("x"))
+		if err == nil {
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	waitCount(t, srv, 1)
+	begin := time.Now()
+	if err := srv.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(begin); d > 2*time.Second {
+		t.Errorf("Close took %v with a held connection", d)
+	}
+	select {
+	case err := <-errc:
+		if err == nil {
+			t.Error("held request got an answer")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("held client still waiting after Close")
+	}
+}
+
+// waitCount blocks until the receiver holds n captures.
+func waitCount(t *testing.T, srv *receiver.Server, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := srv.Wait(ctx, receiver.Filter{}, n); err != nil {
+		t.Fatalf("waiting for %d captures: %v", n, err)
+	}
+}
+
+func TestRulesAPI(t *testing.T) {
+	srv := rulesServer(t, `[{"id":"file","match":{"path":"/file"},"respond":{"status":418}}]`)
+	post := send(t, "POST", srv.URL()+"/_sidehook/rules", []byte(`{"match":{"path":"/api"},"respond":{"status":503}}`), nil)
+	if post.status != 201 {
+		t.Fatalf("POST: got %d %s", post.status, post.body)
+	}
+	var added map[string]string
+	post.json(t, &added)
+	if !strings.HasPrefix(added["id"], receiver.RuleIDPrefix) {
+		t.Errorf("POST: got %s, want {\"id\":\"rule_…\"}", post.body)
+	}
+	if s := send(t, "POST", srv.URL()+"/api", nil, nil).status; s != 503 {
+		t.Errorf("posted rule: got %d, want 503", s)
+	}
+	var listed struct {
+		Rules []receiver.Rule `json:"rules"`
+	}
+	send(t, "GET", srv.URL()+"/_sidehook/rules", nil, nil).json(t, &listed)
+	if len(listed.Rules) != 2 || listed.Rules[0].ID != "file" || listed.Rules[1].ID != added["id"] {
+		t.Errorf("GET: got %+v", listed.Rules)
+	}
+
+	bad := send(t, "POST", srv.URL()+"/_sidehook/rules", []byte(`{"respond":{"status":99}}`), nil)
+	var e map[string]string
+	bad.json(t, &e)
+	if bad.status != 400 || e["error"] != "bad_request" || !strings.Contains(e["reason"], "respond.status") {
+		t.Errorf("invalid rule: got %d %s, want 400 naming respond.status", bad.status, bad.body)
+	}
+
+	if r := send(t, "DELETE", srv.URL()+"/_sidehook/rules?id="+added["id"], nil, nil); r.status != 204 {
+		t.Errorf("DELETE one: got %d", r.status)
+	}
+	if r := send(t, "DELETE", srv.URL()+"/_sidehook/rules?id=nope", nil, nil); r.status != 404 {
+		t.Errorf("DELETE unknown: got %d, want 404", r.status)
+	}
+	if s := send(t, "POST", srv.URL()+"/api", nil, nil).status; s != 200 {
+		t.Errorf("deleted rule still answers: %d", s)
+	}
+	send(t, "DELETE", srv.URL()+"/_sidehook/rules", nil, nil)
+	if s := send(t, "POST", srv.URL()+"/file", nil, nil).status; s != 200 {
+		t.Errorf("DELETE all: file rule still answers %d", s)
+	}
+	// Reset brings back the file's rules.
+	send(t, "POST", srv.URL()+"/_sidehook/reset", nil, nil)
+	if s := send(t, "POST", srv.URL()+"/file", nil, nil).status; s != 418 {
+		t.Errorf("after reset: got %d, want the file rule's 418", s)
+	}
+}
+
+// A request that fails verification is answered 401 whatever the rules
+// say: a rule must not make a forged delivery look accepted.
+func TestRulesAfterVerification(t *testing.T) {
+	rules, _ := receiver.ParseRules([]byte(`[{"respond":{"status":202}}]`))
+	srv := start(t, receiver.Config{Rules: rules, Verify: auth.VerifyConfig{JWTSecret: []byte(testSecret)}})
+	if s := send(t, "POST", srv.URL()+"/x", nil, nil).status; s != 401 {
+		t.Errorf("got %d, want 401", s)
+	}
+}
+
+// Rules come before custom values, so a custom-value endpoint's failures
+// can be scripted too.
+func TestRulesBeforeValues(t *testing.T) {
+	srv := rulesServer(t, `[{"match":{"event":"custom_value_request"},"respond":{"status":500}}]`)
+	if s := send(t, "GET", srv.URL()+"/cv?fields=fullname", nil, nil).status; s != 500 {
+		t.Errorf("got %d, want 500", s)
+	}
+}

@@ -1,0 +1,472 @@
+package relay_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/sidehook/sidehook/internal/auth"
+	"github.com/sidehook/sidehook/relay"
+	"github.com/sidehook/sidehook/relay/config"
+)
+
+func TestIngestErrors(t *testing.T) {
+	rcv := newSink(t, nil, nil)
+	cfg := orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL()})
+	cfg.Limits.MaxBody = 64
+	r := startRelay(t, cfg, relay.Options{})
+	tests := []struct {
+		name   string
+		path   string
+		key    string
+		body   string
+		header map[string]string
+		status int
+		code   string
+	}{
+		{"NoKey", "/v1/events", "", `{"type":"payment"}`, nil, 401, "unauthorized"},
+		{"WrongKey", "/v1/events", "nope", `{"type":"payment"}`, nil, 401, "unauthorized"},
+		{"BrokenJSON", "/v1/events", apiKey, `{"type":`, nil, 400, "invalid_json"},
+		{"EmptyBody", "/v1/events", apiKey, ``, nil, 400, "empty_body"},
+		{"NoType", "/v1/events", apiKey, `{"a":"b"}`, nil, 400, "no_event_type"},
+		{"UnknownPayloadType", "/v1/events", apiKey, `{"type":"Nope!"}`, nil, 400, "no_event_type"},
+		{"BadTypeHeader", "/v1/events", apiKey, `{}`, map[string]string{"sidehook-event": "Bad Type"}, 400, "invalid_event_type"},
+		{"CustomValueRequestPosted", "/v1/events", apiKey, `{}`, map[string]string{"sidehook-event": "custom_value_request"}, 400, "invalid_event_type"},
+		{"BadID", "/v1/events", apiKey, `{"type":"payment"}`, map[string]string{"webhook-id": "a/b"}, 400, "invalid_id"},
+		{"TooLarge", "/v1/events", apiKey, `{"type":"payment","x":"` + strings.Repeat("a", 100) + `"}`, nil, 413, "too_large"},
+		{"UnknownOrg", "/in/nope", "", `{"type":"payment"}`, nil, 404, "unknown_organisation"},
+		{"UnknownRoute", "/v2/nothing", apiKey, `{}`, nil, 404, "not_found"},
+		{"WrongMethod", "/healthz", apiKey, `{}`, nil, 405, "method_not_allowed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := call(t, "POST", r.URL()+tt.path, tt.key, []byte(tt.body), tt.header)
+			var e struct{ Error, Reason string }
+			a.decode(t, &e)
+			if a.Status != tt.status || e.Error != tt.code || e.Reason == "" {
+				t.Errorf("got %d %s, want %d {error: %s, reason: …}", a.Status, a.Body, tt.status, tt.code)
+			}
+		})
+	}
+	t.Run("TypeFromQuery", func(t *testing.T) {
+		a := call(t, "POST", r.URL()+"/v1/events?type=order.created", apiKey, []byte(`{"id":"1"}`), nil)
+		var ans ingestAnswer
+		a.decode(t, &ans)
+		if a.Status != 202 || ans.Type != "order.created" {
+			t.Errorf("got %d %s", a.Status, a.Body)
+		}
+	})
+	t.Run("PublicURL", func(t *testing.T) {
+		a := call(t, "POST", r.URL()+"/in/demo", "", []byte(`{"type":"messageSend"}`), nil)
+		var ans ingestAnswer
+		a.decode(t, &ans)
+		if a.Status != 202 || ans.Type != "message_send" || len(ans.Deliveries) != 1 {
+			t.Errorf("got %d %s", a.Status, a.Body)
+		}
+	})
+}
+
+func TestInboundAuth(t *testing.T) {
+	f := config.File{Listen: "127.0.0.1:0", Data: t.TempDir(), Organisations: []config.RawOrg{{ID: "demo", APIKeys: []string{apiKey}, SecretKey: secretKey, InboundAuth: "webio-token"}}}
+	cfg, err := f.Validate(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startRelay(t, cfg, relay.Options{})
+	if a := call(t, "POST", r.URL()+"/in/demo", "", []byte(`{"type":"payment"}`), nil); a.Status != 401 {
+		t.Errorf("no token: got %d %s, want 401", a.Status, a.Body)
+	}
+	tok, _ := auth.MintWebioToken([]byte(secretKey), auth.WebioClaims{Org: "demo"})
+	if a := call(t, "POST", r.URL()+"/in/demo", "", []byte(`{"type":"payment"}`), map[string]string{"x-webio-token": tok}); a.Status != 202 {
+		t.Errorf("valid token: got %d %s, want 202", a.Status, a.Body)
+	}
+}
+
+func TestIdempotency(t *testing.T) {
+	rcv := newSink(t, nil, nil)
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL()}), relay.Options{})
+	h := map[string]string{"webhook-id": "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"}
+	first := call(t, "POST", r.URL()+"/v1/events", apiKey, []byte(`{"type":"payment"}`), h)
+	again := call(t, "POST", r.URL()+"/v1/events", apiKey, []byte(`{"type":"payment"}`), h)
+	if first.Status != 202 || again.Status != 200 || string(first.Body) != string(again.Body) {
+		t.Errorf("repeat: got %d %s then %d %s, want 202 then 200 with the same answer", first.Status, first.Body, again.Status, again.Body)
+	}
+	other := call(t, "POST", r.URL()+"/v1/events", apiKey, []byte(`{"type":"payment","x":"1"}`), map[string]string{"Idempotency-Key": h["webhook-id"]})
+	if other.Status != 409 {
+		t.Errorf("different body: got %d %s, want 409", other.Status, other.Body)
+	}
+	reqs := rcv.wait(t, 5*time.Second, func(c []captured) bool { return len(c) >= 1 })
+	time.Sleep(50 * time.Millisecond)
+	if n := len(rcv.requests()); n != 1 || reqs[0].Header.Get("webhook-id") != h["webhook-id"] {
+		t.Errorf("receiver: got %d requests, want 1 with the producer's id", n)
+	}
+}
+
+func TestQueueFull(t *testing.T) {
+	rcv := newSink(t, nil, func(*http.Request, int) int { return 500 })
+	cfg := orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL(), Retry: &config.RawRetry{Schedule: []string{"1h"}}})
+	cfg.Limits.MaxQueue = 3
+	r := startRelay(t, cfg, relay.Options{})
+	for i := 0; i < 3; i++ {
+		ingest(t, r, `{"type":"payment"}`, nil)
+	}
+	a := call(t, "POST", r.URL()+"/v1/events", apiKey, []byte(`{"type":"payment"}`), nil)
+	if a.Status != 429 || a.Header.Get("Retry-After") == "" {
+		t.Errorf("over max_queue: got %d %s, want 429 with Retry-After", a.Status, a.Body)
+	}
+}
+
+func TestManagementAPI(t *testing.T) {
+	var failing atomic.Bool
+	failing.Store(true)
+	rcv := newSink(t, nil, func(r *http.Request, n int) int {
+		if failing.Load() && r.URL.Path == "/flaky" {
+			return 400
+		}
+		return 200
+	})
+	r := startRelay(t, orgConfig(t,
+		config.RawEndpoint{ID: "crm", URL: rcv.URL() + "/crm", Events: []string{"payment"}},
+		config.RawEndpoint{ID: "flaky", URL: rcv.URL() + "/flaky", Events: []string{"*"}},
+	), relay.Options{})
+	var ids []string
+	for i := 0; i < 5; i++ {
+		typ := "payment"
+		if i%2 == 1 {
+			typ = "inboundMessage"
+		}
+		ids = append(ids, ingest(t, r, fmt.Sprintf(`{"type":%q,"n":"%d"}`, typ, i), nil).ID)
+	}
+	rcv.wait(t, 5*time.Second, func(c []captured) bool { return len(c) == 8 })
+	waitCount(t, r, "status=dead&endpoint=flaky", 5)
+	waitCount(t, r, "status=delivered", 3)
+
+	t.Run("GetEvent", func(t *testing.T) {
+		var ev struct {
+			ID, Type, Organisation, Body string
+			Deliveries                   []deliveryView
+		}
+		call(t, "GET", r.URL()+"/v1/events/"+ids[0], apiKey, nil, nil).decode(t, &ev)
+		if ev.ID != ids[0] || ev.Type != "payment" || ev.Organisation != "demo" || ev.Body != `{"type":"payment","n":"0"}` || len(ev.Deliveries) != 2 {
+			t.Errorf("got %+v", ev)
+		}
+		if a := call(t, "GET", r.URL()+"/v1/events/evt_nope", apiKey, nil, nil); a.Status != 404 {
+			t.Errorf("missing event: got %d", a.Status)
+		}
+	})
+	t.Run("ListEventsPaged", func(t *testing.T) {
+		var got []string
+		cursor := ""
+		for page := 0; page < 5; page++ {
+			var l struct {
+				Events []struct{ ID string }
+				Next   *string
+			}
+			call(t, "GET", r.URL()+"/v1/events?limit=2&cursor="+cursor, apiKey, nil, nil).decode(t, &l)
+			for _, e := range l.Events {
+				got = append(got, e.ID)
+			}
+			if l.Next == nil {
+				break
+			}
+			cursor = *l.Next
+		}
+		want := []string{ids[4], ids[3], ids[2], ids[1], ids[0]}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("newest first, paged:\n got %v\nwant %v", got, want)
+		}
+		var l struct{ Events []struct{ Type string } }
+		call(t, "GET", r.URL()+"/v1/events?type=inbound_message", apiKey, nil, nil).decode(t, &l)
+		if len(l.Events) != 2 {
+			t.Errorf("type filter: got %d events, want 2", len(l.Events))
+		}
+	})
+	t.Run("ListDeliveriesFiltered", func(t *testing.T) {
+		var l struct {
+			Deliveries []deliveryView
+			Next       *string
+		}
+		call(t, "GET", r.URL()+"/v1/deliveries?status=dead&endpoint=flaky", apiKey, nil, nil).decode(t, &l)
+		if len(l.Deliveries) != 5 {
+			t.Fatalf("dead at flaky: got %d, want 5", len(l.Deliveries))
+		}
+		for _, d := range l.Deliveries {
+			if d.EventID == "" || d.Status != "dead" || d.Endpoint != "flaky" {
+				t.Errorf("got %+v", d)
+			}
+		}
+		var all struct {
+			Deliveries []deliveryView
+			Next       *string
+		}
+		call(t, "GET", r.URL()+"/v1/deliveries?limit=3", apiKey, nil, nil).decode(t, &all)
+		if len(all.Deliveries) != 3 || all.Next == nil {
+			t.Errorf("limit 3: got %d, next %v", len(all.Deliveries), all.Next)
+		}
+		if a := call(t, "GET", r.URL()+"/v1/deliveries?status=weird", apiKey, nil, nil); a.Status != 400 {
+			t.Errorf("bad status filter: got %d", a.Status)
+		}
+	})
+	failing.Store(false)
+	t.Run("Retry", func(t *testing.T) {
+		var l struct{ Deliveries []deliveryView }
+		call(t, "GET", r.URL()+"/v1/deliveries?status=dead&limit=1", apiKey, nil, nil).decode(t, &l)
+		id := l.Deliveries[0].ID
+		if a := call(t, "POST", r.URL()+"/v1/deliveries/"+id+"/retry", apiKey, nil, nil); a.Status != 202 {
+			t.Fatalf("retry: got %d %s", a.Status, a.Body)
+		}
+		d := waitDelivery(t, r, id, "delivered", 5*time.Second)
+		if len(d.Attempts) != 2 {
+			t.Errorf("attempts after retry: got %d, want 2", len(d.Attempts))
+		}
+	})
+	t.Run("ReplayEnqueue", func(t *testing.T) {
+		a := call(t, "POST", r.URL()+"/v1/replay", apiKey, []byte(`{"filter":{"status":"dead","endpoint":"flaky"}}`), nil)
+		var ans struct{ Enqueued int }
+		a.decode(t, &ans)
+		if a.Status != 202 || ans.Enqueued != 4 {
+			t.Fatalf("replay: got %d %s, want 4 enqueued", a.Status, a.Body)
+		}
+		var l struct{ Deliveries []deliveryView }
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			call(t, "GET", r.URL()+"/v1/deliveries?status=dead", apiKey, nil, nil).decode(t, &l)
+			if len(l.Deliveries) == 0 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if len(l.Deliveries) != 0 {
+			t.Errorf("dead after replay: got %d, want 0", len(l.Deliveries))
+		}
+	})
+	t.Run("ReplayTo", func(t *testing.T) {
+		other := newSink(t, nil, nil)
+		a := call(t, "POST", r.URL()+"/v1/replay", apiKey, []byte(`{"filter":{"ids":["`+ids[0]+`"],"endpoint":"crm"},"to":"`+other.URL()+`/x"}`), nil)
+		var ans struct {
+			Replayed int
+			Results  []struct {
+				OK     bool
+				Status int
+			}
+		}
+		a.decode(t, &ans)
+		if a.Status != 200 || ans.Replayed != 1 || !ans.Results[0].OK {
+			t.Fatalf("replay to: got %d %s", a.Status, a.Body)
+		}
+		c := other.requests()[0]
+		if c.Header.Get("webhook-id") != ids[0] || c.Header.Get("sidehook-replay-of") == "" || string(c.Body) != `{"type":"payment","n":"0"}` {
+			t.Errorf("replayed request: got headers %v body %s", c.Header, c.Body)
+		}
+	})
+}
+
+func TestEndpointsAPI(t *testing.T) {
+	rcv := newSink(t, nil, nil)
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "values", URL: rcv.URL(), Events: []string{"custom_value_request"}}), relay.Options{})
+	tests := []struct {
+		name, method, path, body string
+		status                   int
+	}{
+		{"Create", "POST", "/v1/endpoints", `{"id":"crm","url":"` + rcv.URL() + `/crm","events":["payment"],"rate":"10/s","timeout":"2s"}`, 201},
+		{"CreateAgain", "POST", "/v1/endpoints", `{"id":"crm","url":"` + rcv.URL() + `/crm"}`, 409},
+		{"InvalidURL", "POST", "/v1/endpoints", `{"id":"bad","url":"ftp://x"}`, 400},
+		{"RelativeURL", "POST", "/v1/endpoints", `{"id":"bad","url":"/hook"}`, 400},
+		{"Tunnel", "POST", "/v1/endpoints", `{"id":"tun","url":"tunnel://laptop"}`, 400},
+		{"BadEvent", "POST", "/v1/endpoints", `{"id":"bad","url":"http://x","events":["Nope"]}`, 400},
+		{"UnknownField", "POST", "/v1/endpoints", `{"id":"bad","url":"http://x","colour":"red"}`, 400},
+		{"SecondCustomValues", "POST", "/v1/endpoints", `{"id":"values2","url":"http://x","events":["custom_value_request"]}`, 409},
+		{"Get", "GET", "/v1/endpoints/crm", ``, 200},
+		{"Update", "PUT", "/v1/endpoints/crm", `{"url":"` + rcv.URL() + `/crm2","events":["*"]}`, 200},
+		{"UpdateMissing", "PUT", "/v1/endpoints/nope", `{"url":"http://x"}`, 404},
+		{"UpdateFileEndpoint", "PUT", "/v1/endpoints/values", `{"url":"http://elsewhere"}`, 409},
+		{"DeleteFileEndpoint", "DELETE", "/v1/endpoints/values", ``, 409},
+		{"Delete", "DELETE", "/v1/endpoints/crm", ``, 204},
+		{"GetDeleted", "GET", "/v1/endpoints/crm", ``, 404},
+	}
+	for _, tt := range tests {
+		a := call(t, tt.method, r.URL()+tt.path, apiKey, []byte(tt.body), nil)
+		if a.Status != tt.status {
+			t.Errorf("%s: got %d %s, want %d", tt.name, a.Status, a.Body, tt.status)
+		}
+		if a.Status >= 400 {
+			var e struct{ Error, Reason string }
+			if json.Unmarshal(a.Body, &e); e.Error == "" || e.Reason == "" {
+				t.Errorf("%s: error body %s, want {error, reason}", tt.name, a.Body)
+			}
+		}
+	}
+}
+
+func TestEndpointsSurviveRestart(t *testing.T) {
+	rcv := newSink(t, nil, nil)
+	cfg := orgConfig(t)
+	r1 := startRelay(t, cfg, relay.Options{})
+	if a := call(t, "POST", r1.URL()+"/v1/endpoints", apiKey, []byte(`{"id":"crm","url":"`+rcv.URL()+`"}`), nil); a.Status != 201 {
+		t.Fatalf("create: %d %s", a.Status, a.Body)
+	}
+	tok1 := webioToken(t, rcv, r1)
+	if err := r1.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	r2 := startRelay(t, cfg, relay.Options{})
+	if a := call(t, "GET", r2.URL()+"/v1/endpoints/crm", apiKey, nil, nil); a.Status != 200 {
+		t.Fatalf("after restart: got %d %s", a.Status, a.Body)
+	}
+	if tok2 := webioToken(t, rcv, r2); tok2 != tok1 {
+		t.Errorf("webio token changed across a restart")
+	}
+	// POST /v1/tokens regenerates it.
+	a := call(t, "POST", r2.URL()+"/v1/tokens", apiKey, []byte(`{"secret_key":"`+secretKey+`"}`), nil)
+	var tok struct{ Token string }
+	a.decode(t, &tok)
+	if a.Status != 200 || tok.Token == "" || tok.Token == tok1 {
+		t.Fatalf("regenerate: got %d %s", a.Status, a.Body)
+	}
+	if tok3 := webioToken(t, rcv, r2); tok3 != tok.Token {
+		t.Errorf("deliveries use %q, want the regenerated token", tok3)
+	}
+	if a := call(t, "POST", r2.URL()+"/v1/tokens", apiKey, []byte(`{"secret_key":"wrong-wrong-wrong-wrong-wrong-wrong"}`), nil); a.Status != 403 {
+		t.Errorf("wrong secret: got %d", a.Status)
+	}
+}
+
+// webioToken delivers one event and returns the x-webio-token it carried.
+func webioToken(t *testing.T, rcv *sink, r *relay.Relay) string {
+	t.Helper()
+	n := len(rcv.requests())
+	ans := ingest(t, r, `{"type":"payment"}`, nil)
+	reqs := rcv.wait(t, 5*time.Second, func(c []captured) bool { return len(c) > n })
+	c := reqs[len(reqs)-1]
+	if c.Header.Get("webhook-id") != ans.ID {
+		t.Fatalf("unexpected request %v", c.Header)
+	}
+	tok := c.Header.Get("x-webio-token")
+	claims := jwt.MapClaims{}
+	if _, err := jwt.ParseWithClaims(tok, claims, func(*jwt.Token) (any, error) { return []byte(secretKey), nil }, jwt.WithValidMethods([]string{"HS256"})); err != nil {
+		t.Fatalf("x-webio-token does not verify: %v", err)
+	}
+	if claims["org"] != "demo" || claims["iss"] != "sidehook" || claims["jti"] == nil || claims["iat"] == nil || claims["exp"] != nil {
+		t.Errorf("claims: got %v", claims)
+	}
+	return tok
+}
+
+func TestKeyRotationKeepsOldKeyPublished(t *testing.T) {
+	f := config.File{Listen: "127.0.0.1:0", Data: t.TempDir(), Organisations: []config.RawOrg{{ID: "demo", APIKeys: []string{apiKey}}}}
+	f.Organisations[0].JWT.Algorithm = "EdDSA"
+	cfg, err := f.Validate(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startRelay(t, cfg, relay.Options{})
+	kids := func() []string {
+		var set auth.JWKS
+		call(t, "GET", r.URL()+"/.well-known/jwks.json", "", nil, nil).decode(t, &set)
+		var out []string
+		for _, k := range set.Keys {
+			out = append(out, k.Kid)
+		}
+		return out
+	}
+	before := kids()
+	if len(before) != 1 {
+		t.Fatalf("jwks: got %v, want one key", before)
+	}
+	if err := r.RotateKey(auth.EdDSA); err != nil {
+		t.Fatal(err)
+	}
+	after := kids()
+	if len(after) != 2 || after[1] != before[0] {
+		t.Errorf("after rotation: got %v, want the new key and the old %s", after, before[0])
+	}
+	if err := r.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	r = startRelay(t, cfg, relay.Options{})
+	if again := kids(); fmt.Sprint(again) != fmt.Sprint(after) {
+		t.Errorf("after restart: got %v, want %v (keys kept in the data dir)", again, after)
+	}
+}
+
+func TestOperations(t *testing.T) {
+	rcv := newSink(t, nil, nil)
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL()}), relay.Options{})
+	ans := ingest(t, r, `{"type":"payment"}`, nil)
+	waitDelivery(t, r, ans.Deliveries[0].ID, "delivered", 5*time.Second)
+	time.Sleep(50 * time.Millisecond) // the metrics follow the write the API reads
+	for _, p := range []string{"/healthz", "/readyz"} {
+		if a := call(t, "GET", r.URL()+p, "", nil, nil); a.Status != 200 {
+			t.Errorf("%s: got %d", p, a.Status)
+		}
+	}
+	m := string(call(t, "GET", r.URL()+"/metrics", "", nil, nil).Body)
+	for _, want := range []string{
+		`sidehook_relay_events_ingested_total{organisation="demo",type="payment"} 1`,
+		`sidehook_relay_deliveries_total{endpoint="crm",organisation="demo",outcome="delivered"} 1`,
+		`sidehook_relay_attempt_duration_seconds_count{endpoint="crm",organisation="demo"} 1`,
+		`sidehook_relay_queue_depth{endpoint="crm",organisation="demo"} 0`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics: missing %s in\n%s", want, m)
+		}
+	}
+}
+
+func TestSubscribe(t *testing.T) {
+	rcv := newSink(t, nil, nil)
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL()}), relay.Options{})
+	sub := r.Subscribe(t.Context())
+	defer sub.Close()
+	ans := ingest(t, r, `{"type":"payment"}`, nil)
+	var got []string
+	timeout := time.After(5 * time.Second)
+	for len(got) < 3 {
+		select {
+		case c := <-sub.C():
+			if c.EventID != ans.ID {
+				t.Fatalf("change for another event: %+v", c)
+			}
+			got = append(got, c.Kind+":"+c.Status)
+		case <-timeout:
+			t.Fatalf("changes: got %v, want 3", got)
+		}
+	}
+	if want := "[event: delivery:pending delivery:delivered]"; fmt.Sprint(got) != want {
+		t.Errorf("changes: got %v, want %s", got, want)
+	}
+}
+
+// waitCount polls GET /v1/deliveries?query until it lists n deliveries.
+func waitCount(t *testing.T, r *relay.Relay, query string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, cursor := 0, ""
+		for {
+			var l struct {
+				Deliveries []deliveryView
+				Next       *string
+			}
+			call(t, "GET", r.URL()+"/v1/deliveries?limit=1000&"+query+"&cursor="+cursor, apiKey, nil, nil).decode(t, &l)
+			got += len(l.Deliveries)
+			if l.Next == nil {
+				break
+			}
+			cursor = *l.Next
+		}
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deliveries?%s: got %d, want %d", query, got, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

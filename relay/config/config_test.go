@@ -1,0 +1,143 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sidehook/sidehook/internal/auth"
+	"github.com/sidehook/sidehook/relay/config"
+)
+
+func env(m map[string]string) config.Getenv { return func(k string) string { return m[k] } }
+
+func TestLoadSpecExample(t *testing.T) {
+	c, err := config.Load("testdata/sidehook.yaml", env(map[string]string{
+		"SIDEHOOK_API_KEY": "key-1", "SIDEHOOK_SECRET_KEY": strings.Repeat("s", 32),
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := c.Organisations[0]
+	if o.APIKeys[0] != "key-1" || string(o.SecretKey) != strings.Repeat("s", 32) || o.JWTAlgorithm != auth.ES256 || len(o.StandardSecret) == 0 {
+		t.Errorf("organisation: got %+v", o)
+	}
+	crm := o.Endpoints[0]
+	if crm.Rate.PerSecond != 50 || crm.Timeout != 15*time.Second || crm.Retry.Schedule[1] != 200*time.Millisecond || crm.Headers["x-team"] != "billing" || !crm.Enabled {
+		t.Errorf("crm: got %+v", crm)
+	}
+	if c.Limits.MaxBody != 1<<20 || c.Retention != 72*time.Hour || len(c.Retry.Schedule) != 7 {
+		t.Errorf("relay-wide: got %+v", c)
+	}
+	if v := o.Endpoints[1]; !v.CustomValues() || len(v.Auth) != 1 || v.Auth[0] != "webio-token" {
+		t.Errorf("values endpoint: got %+v, want default auth webio-token", v)
+	}
+}
+
+func TestErrorsNameTheKey(t *testing.T) {
+	base := "organisations:\n  - id: demo\n    api_keys: [k]\n    secret_key: " + strings.Repeat("s", 32) + "\n"
+	tests := []struct{ name, yaml, want string }{
+		{"Empty", "", "organisations is required"},
+		{"NoOrgs", "listen: x\n", "organisations: at least one"},
+		{"UnknownKey", base + "    colour: red\n", "field colour not found"},
+		{"BadURL", base + "    endpoints:\n      - {id: a, url: http://x}\n      - {id: b, url: /relative}\n", "organisations[0].endpoints[1].url: \"/relative\" is not an absolute http(s) URL"},
+		{"Tunnel", base + "    endpoints:\n      - {id: a, url: tunnel://laptop}\n", "organisations[0].endpoints[0].url: tunnel endpoints are not supported yet"},
+		{"MissingEnv", "organisations:\n  - id: demo\n    secret_key: env:NOPE\n", "organisations[0].secret_key: environment variable NOPE is not set"},
+		{"ShortSecret", "organisations:\n  - id: demo\n    secret_key: short\n", "organisations[0].secret_key: 5 bytes, need at least 32"},
+		{"BadDuration", base + "retention: forever\n", "retention: \"forever\" is not a positive duration"},
+		{"BadSize", base + "limits: {max_body: lots}\n", "limits.max_body"},
+		{"BadRate", base + "    endpoints:\n      - {id: a, url: http://x, rate: fast}\n", "organisations[0].endpoints[0].rate"},
+		{"BadScheme", base + "    endpoints:\n      - {id: a, url: http://x, auth: [magic]}\n", "organisations[0].endpoints[0].auth[0]"},
+		{"SchemeWithoutKey", "organisations:\n  - id: demo\n    endpoints:\n      - {id: a, url: http://x, auth: [standard]}\n", "standard needs the organisation's standard_secret"},
+		{"TwoCustomValueEndpoints", base + "    endpoints:\n      - {id: a, url: http://x, events: [custom_value_request]}\n      - {id: b, url: http://y, events: [custom_value_request]}\n", "organisations[0].endpoints[1].events: endpoint \"a\" already answers custom_value_request"},
+		{"DuplicateEndpoint", base + "    endpoints:\n      - {id: a, url: http://x}\n      - {id: a, url: http://y}\n", "organisations[0].endpoints[1].id: \"a\" is used"},
+		{"DuplicateOrg", base + "  - id: demo\n", "organisations[1].id: \"demo\" is used"},
+		{"BadID", "organisations:\n  - id: a/b\n", "organisations[0].id"},
+		{"BadEvent", base + "    endpoints:\n      - {id: a, url: http://x, events: [Payment]}\n", "organisations[0].endpoints[0].events[0]"},
+		{"BadJitter", base + "retry: {jitter: 2}\n", "retry.jitter"},
+		{"BadInFlight", base + "    endpoints:\n      - {id: a, url: http://x, max_in_flight: -1}\n", "max_in_flight"},
+		{"ReservedHeader", base + "    endpoints:\n      - {id: a, url: http://x, headers: {webhook-id: x}}\n", "headers"},
+		{"InboundAuthNoSecret", "organisations:\n  - id: demo\n    inbound_auth: webio-token\n", "inbound_auth: webio-token needs secret_key"},
+		{"BadAlgorithm", base + "    jwt: {algorithm: none}\n", "organisations[0].jwt.algorithm"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Parse([]byte(tt.yaml), env(nil))
+			if err == nil {
+				t.Fatalf("got no error, want one containing %q", tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("got %q, want one line containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := config.Parse([]byte("organisations:\n  - id: demo\n    endpoints:\n      - {id: a, url: http://x}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := c.Organisations[0].Endpoints[0]
+	if c.Listen != config.DefaultListen || c.Data != config.DefaultData || c.Retry.Jitter != 0.2 || c.Limits.MaxQueue != 1_000_000 ||
+		e.MaxInFlight != 16 || len(e.Auth) != 0 || e.Events[0] != "*" || !e.Enabled {
+		t.Errorf("got %+v / %+v", c, e)
+	}
+}
+
+func TestUnits(t *testing.T) {
+	sizes := map[string]int64{"1MiB": 1 << 20, "512KiB": 512 << 10, "2MB": 2e6, "65536": 65536, "1 GiB": 1 << 30}
+	for s, want := range sizes {
+		if got, err := config.ParseSize(s); err != nil || got != want {
+			t.Errorf("ParseSize(%q): got %d, %v, want %d", s, got, err, want)
+		}
+	}
+	rates := map[string]float64{"50/s": 50, "10/m": 10.0 / 60, "3600/h": 1, "5/10s": 0.5}
+	for s, want := range rates {
+		if got, err := config.ParseRate(s); err != nil || got.PerSecond != want {
+			t.Errorf("ParseRate(%q): got %v, %v, want %v", s, got.PerSecond, err, want)
+		}
+	}
+	for _, bad := range []string{"50", "x/s", "-1/s", "5/yr"} {
+		if _, err := config.ParseRate(bad); err == nil {
+			t.Errorf("ParseRate(%q): got no error", bad)
+		}
+	}
+	if d, err := config.ParseDuration("3d"); err != nil || d != 72*time.Hour {
+		t.Errorf("ParseDuration(3d): got %v, %v", d, err)
+	}
+}
+
+func TestOneOrg(t *testing.T) {
+	c, err := config.FromOneOrg(config.OneOrg{APIKeys: []string{"k"}, SecretKey: strings.Repeat("s", 32), Endpoints: []string{"http://127.0.0.1:8081/hook"}, CustomValues: "http://127.0.0.1:8081/values"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := c.Organisations[0]
+	if o.ID != "demo" || len(o.Endpoints) != 2 || o.Endpoints[0].Events[0] != "*" || !o.Endpoints[1].CustomValues() {
+		t.Errorf("got %+v", o)
+	}
+	if _, err := config.FromOneOrg(config.OneOrg{}); err == nil {
+		t.Error("no API key: got no error")
+	}
+	if _, err := config.FromOneOrg(config.OneOrg{APIKeys: []string{"k"}, Endpoints: []string{"nope"}}); err == nil {
+		t.Error("bad endpoint URL: got no error")
+	}
+}
+
+func TestRawRoundTrip(t *testing.T) {
+	c, err := config.Load("testdata/sidehook.yaml", env(map[string]string{"SIDEHOOK_API_KEY": "k", "SIDEHOOK_SECRET_KEY": strings.Repeat("s", 32)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := c.Organisations[0]
+	for _, e := range o.Endpoints {
+		back, err := e.Raw().Validate("", &o)
+		if err != nil {
+			t.Fatalf("%s: %v", e.ID, err)
+		}
+		if back.Rate != e.Rate || back.Timeout != e.Timeout || back.Enabled != e.Enabled || len(back.Auth) != len(e.Auth) {
+			t.Errorf("%s: got %+v, want %+v", e.ID, back, e)
+		}
+	}
+}

@@ -1,0 +1,259 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/sidehook/sidehook/internal/event"
+	"github.com/sidehook/sidehook/internal/store"
+	"github.com/sidehook/sidehook/relay/config"
+)
+
+// maxCustomAnswer bounds a custom-value endpoint's answer.
+const maxCustomAnswer = 1 << 20
+
+// exchange is one custom-value request and its answer.
+type exchange struct {
+	res        result
+	eventID    string
+	deliveryID string
+}
+
+// customRequest sends a custom-value GET with rawQuery to the
+// organisation's custom-value endpoint, synchronously, once (a bot is
+// waiting), and records the exchange.
+func (r *Relay) customRequest(ctx context.Context, o *orgState, rawQuery string) (*exchange, error) {
+	e := o.customEndpoint()
+	if e == nil {
+		return nil, apiErrorf(http.StatusBadGateway, "no_custom_value_endpoint",
+			"organisation %s has no endpoint subscribed to custom_value_request", o.id)
+	}
+	if !e.enabled() {
+		return nil, apiErrorf(http.StatusBadGateway, "endpoint_disabled", "custom-value endpoint %q is disabled", e.cfg.ID)
+	}
+	now := r.clock.Now()
+	x := &exchange{eventID: event.NewID(event.PrefixEvent, now), deliveryID: event.NewID(event.PrefixDelivery, now)}
+	timeout := e.cfg.Timeout
+	if timeout == 0 {
+		timeout = config.DefaultCustomTimeout
+	}
+	x.res = r.send(ctx, o, e.cfg, outbound{method: http.MethodGet, url: e.cfg.URL, query: rawQuery,
+		eventID: x.eventID, eventType: string(event.CustomValueRequest), deliveryID: x.deliveryID, attempt: 1}, timeout, maxCustomAnswer)
+	status := StatusDelivered
+	if classify(x.res) != outDelivered {
+		status = StatusDead
+	}
+	ev := &eventRecord{ID: x.eventID, Type: string(event.CustomValueRequest), Org: o.id, ReceivedAt: now, Query: rawQuery,
+		Hash: bodyHash([]byte(rawQuery)), Deliveries: []deliveryRef{{ID: x.deliveryID, Endpoint: e.cfg.ID}}}
+	d := &deliveryRecord{ID: x.deliveryID, EventID: x.eventID, Org: o.id, Endpoint: e.cfg.ID, Type: ev.Type, Status: status, CreatedAt: now,
+		Attempts: []attempt{{N: 1, At: now, Status: x.res.status, LatencyMS: float64(x.res.latency.Microseconds()) / 1000,
+			Error: errText(x.res), Response: truncateResponse(x.res.body)}}}
+	eb, err := encodeEvent(ev)
+	if err == nil {
+		var db []byte
+		if db, err = json.Marshal(d); err == nil {
+			err = r.store.Write(ctx, store.Set(eventKey(o.id, ev.ID), eb), store.Set(eventTimeKey(o.id, now, ev.ID), []byte{}),
+				store.Set(deliveryKey(o.id, d.ID), db))
+		}
+	}
+	if err != nil {
+		// The bot's answer matters more than the record of it.
+		r.log.Error().Err(err).Str(logOrg, o.id).Msg("record custom-value exchange")
+	} else {
+		r.hub.publish(Change{Kind: ChangeEvent, Org: o.id, EventID: ev.ID, Type: ev.Type, At: now},
+			Change{Kind: ChangeDelivery, Org: o.id, EventID: ev.ID, DeliveryID: d.ID, Endpoint: d.Endpoint, Type: ev.Type,
+				Status: status, Attempt: 1, HTTPStatus: x.res.status, At: now})
+	}
+	r.metrics.deliveries.WithLabelValues(o.id, e.cfg.ID, status).Inc()
+	r.metrics.latency.WithLabelValues(o.id, e.cfg.ID).Observe(x.res.latency.Seconds())
+	return x, nil
+}
+
+// ParseValues reads a custom-value answer: a JSON object whose requested
+// fields are strings, or absent/null for no value. Numbers and booleans
+// are taken as their JSON text; objects and arrays are not values.
+func ParseValues(body []byte, fields []string) (map[string]*string, error) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(bytes.TrimSpace(body), &raw); err != nil {
+		return nil, fmt.Errorf("the answer is not a JSON object: %v", err)
+	}
+	out := make(map[string]*string, len(fields))
+	for _, f := range fields {
+		v, ok := raw[f]
+		out[f] = nil
+		if !ok {
+			continue
+		}
+		v = bytes.TrimSpace(v)
+		switch {
+		case len(v) == 0 || string(v) == "null":
+		case v[0] == '"':
+			var s string
+			if err := json.Unmarshal(v, &s); err != nil {
+				return nil, fmt.Errorf("field %q: %v", f, err)
+			}
+			out[f] = &s
+		case v[0] == '{' || v[0] == '[':
+			return nil, fmt.Errorf("field %q: a value must be a string, not %s", f, map[byte]string{'{': "an object", '[': "an array"}[v[0]])
+		default:
+			s := string(v)
+			out[f] = &s
+		}
+	}
+	return out, nil
+}
+
+// valuesRequest is the body of POST /v1/custom-values.
+type valuesRequest struct {
+	CustomerUID    string   `json:"customer_uid"`
+	ChannelID      string   `json:"channel_id"`
+	ConversationID string   `json:"conversation_id"`
+	Fields         []string `json:"fields"`
+}
+
+func (v valuesRequest) query() string {
+	// Webio's order: customerUID, channelId, conversationId, fields.
+	parts := []string{"customerUID=" + url.QueryEscape(v.CustomerUID), "channelId=" + url.QueryEscape(v.ChannelID)}
+	if v.ConversationID != "" {
+		parts = append(parts, "conversationId="+url.QueryEscape(v.ConversationID))
+	}
+	fs := make([]string, len(v.Fields))
+	for i, f := range v.Fields {
+		fs[i] = url.QueryEscape(f)
+	}
+	parts = append(parts, "fields="+strings.Join(fs, ","))
+	return strings.Join(parts, "&")
+}
+
+// fetchValues asks for fields and parses the answer; every failure is a
+// 502 with the reason, so a bot can take its failure route.
+func (r *Relay) fetchValues(ctx context.Context, o *orgState, vr valuesRequest) (map[string]*string, error) {
+	x, err := r.customRequest(ctx, o, vr.query())
+	if err != nil {
+		return nil, err
+	}
+	if x.res.err != nil {
+		return nil, apiErrorf(http.StatusBadGateway, "custom_values_failed", "custom-value endpoint: %v", x.res.err)
+	}
+	if x.res.status/100 != 2 {
+		return nil, apiErrorf(http.StatusBadGateway, "custom_values_failed", "custom-value endpoint answered HTTP %d", x.res.status)
+	}
+	vals, err := ParseValues(x.res.body, vr.Fields)
+	if err != nil {
+		return nil, apiErrorf(http.StatusBadGateway, "custom_values_failed", "custom-value endpoint: %v", err)
+	}
+	return vals, nil
+}
+
+func checkFields(fields []string) error {
+	if len(fields) == 0 {
+		return apiErrorf(http.StatusBadRequest, "invalid_body", "fields: at least one field is required")
+	}
+	for _, f := range fields {
+		if !validField(f) {
+			return apiErrorf(http.StatusBadRequest, "invalid_body", "fields: %q is not a field name (letters, digits, '_', '-', '.')", f)
+		}
+	}
+	return nil
+}
+
+// handleCustomValues is POST /v1/custom-values.
+func (r *Relay) handleCustomValues() http.Handler {
+	return r.handle(func(w http.ResponseWriter, req *http.Request) error {
+		o := orgFrom(req.Context())
+		var vr valuesRequest
+		if err := decodeJSON(w, req, &vr); err != nil {
+			return err
+		}
+		if err := checkFields(vr.Fields); err != nil {
+			return err
+		}
+		vals, err := r.fetchValues(req.Context(), o, vr)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"values": vals})
+		return nil
+	})
+}
+
+// renderRequest is the body of POST /v1/render.
+type renderRequest struct {
+	Template       string `json:"template"`
+	CustomerUID    string `json:"customer_uid"`
+	ChannelID      string `json:"channel_id"`
+	ConversationID string `json:"conversation_id"`
+}
+
+// RenderAnswer is the answer of POST /v1/render.
+type RenderAnswer struct {
+	Text    string             `json:"text"`
+	Values  map[string]*string `json:"values"`
+	Missing []string           `json:"missing"`
+}
+
+// handleRender is POST /v1/render.
+func (r *Relay) handleRender() http.Handler {
+	return r.handle(func(w http.ResponseWriter, req *http.Request) error {
+		o := orgFrom(req.Context())
+		var rr renderRequest
+		if err := decodeJSON(w, req, &rr); err != nil {
+			return err
+		}
+		segs := ParseTemplate(rr.Template)
+		fields := TemplateFields(segs)
+		vals := map[string]*string{}
+		if len(fields) > 0 {
+			var err error
+			vals, err = r.fetchValues(req.Context(), o, valuesRequest{CustomerUID: rr.CustomerUID, ChannelID: rr.ChannelID,
+				ConversationID: rr.ConversationID, Fields: fields})
+			if err != nil {
+				return err
+			}
+		}
+		text, missing := Render(segs, vals)
+		if missing == nil {
+			missing = []string{}
+		}
+		writeJSON(w, http.StatusOK, RenderAnswer{Text: text, Values: vals, Missing: missing})
+		return nil
+	})
+}
+
+// handleInboundGet is GET /in/{org}: the platform's custom-value request,
+// proxied with its query as is; the endpoint's answer is returned.
+func (r *Relay) handleInboundGet() http.Handler {
+	return r.handle(func(w http.ResponseWriter, req *http.Request) error {
+		o := r.orgs[req.PathValue("org")]
+		if o == nil {
+			return apiErrorf(http.StatusNotFound, "unknown_organisation", "no organisation %q", req.PathValue("org"))
+		}
+		if o.verifier != nil {
+			if v := o.verifier.Verify(req.Context(), req, nil); v.Status != "valid" {
+				return apiErrorf(http.StatusUnauthorized, "invalid_token", "%s: %s", v.Scheme, v.Reason)
+			}
+		}
+		x, err := r.customRequest(req.Context(), o, req.URL.RawQuery)
+		if err != nil {
+			return err
+		}
+		if x.res.err != nil {
+			return apiErrorf(http.StatusBadGateway, "custom_values_failed", "custom-value endpoint: %v", x.res.err)
+		}
+		ct := x.res.header.Get("Content-Type")
+		if ct == "" {
+			ct = "application/json"
+		}
+		w.Header().Set("Content-Type", ct)
+		w.Header().Set(hdrWebhookID, x.eventID)
+		w.Header().Set(hdrDelivery, x.deliveryID)
+		w.WriteHeader(x.res.status)
+		w.Write(x.res.body)
+		return nil
+	})
+}

@@ -1,0 +1,152 @@
+package relay_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sidehook/sidehook/internal/auth"
+	"github.com/sidehook/sidehook/relay"
+	"github.com/sidehook/sidehook/relay/config"
+)
+
+func TestCustomValues(t *testing.T) {
+	rcv := newSink(t, &auth.VerifyConfig{WebioSecret: []byte(secretKey), Org: "demo"}, nil)
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "values", URL: rcv.URL() + "/values", Events: []string{"custom_value_request"}}), relay.Options{})
+
+	t.Run("ProxyGET", func(t *testing.T) {
+		q := "customerUID=ACC-10023&channelId=447700900123&conversationId=97847&fields=fullname,currency"
+		a := call(t, "GET", r.URL()+"/in/demo?"+q, "", nil, nil)
+		if a.Status != 200 || !strings.Contains(string(a.Body), "Jane Doe") {
+			t.Fatalf("got %d %s", a.Status, a.Body)
+		}
+		c := rcv.requests()[len(rcv.requests())-1]
+		if c.Method != "GET" || c.Query != q || c.Verdict.Status != "valid" || c.Header.Get("sidehook-event") != "custom_value_request" {
+			t.Errorf("request: got %s ?%s verdict %+v", c.Method, c.Query, c.Verdict)
+		}
+		// The exchange is recorded.
+		var l struct {
+			Events []struct{ ID, Type, Query string }
+		}
+		call(t, "GET", r.URL()+"/v1/events?type=custom_value_request", apiKey, nil, nil).decode(t, &l)
+		if len(l.Events) == 0 || l.Events[0].Query != q {
+			t.Errorf("recorded: got %+v", l.Events)
+		}
+	})
+	t.Run("Values", func(t *testing.T) {
+		a := call(t, "POST", r.URL()+"/v1/custom-values", apiKey, []byte(`{"customer_uid":"ACC-10023","channel_id":"447700900123","fields":["fullname","currency","other"]}`), nil)
+		var ans struct{ Values map[string]*string }
+		a.decode(t, &ans)
+		if a.Status != 200 || ans.Values["fullname"] == nil || *ans.Values["fullname"] != "Jane Doe" || ans.Values["currency"] != nil || ans.Values["other"] != nil {
+			t.Errorf("got %d %s", a.Status, a.Body)
+		}
+		c := rcv.requests()[len(rcv.requests())-1]
+		q, _ := url.ParseQuery(c.Query)
+		if q.Get("customerUID") != "ACC-10023" || q.Get("channelId") != "447700900123" || q.Get("fields") != "fullname,currency,other" {
+			t.Errorf("query: got %s", c.Query)
+		}
+	})
+	t.Run("Render", func(t *testing.T) {
+		a := call(t, "POST", r.URL()+"/v1/render", apiKey, []byte(`{"template":"Hi <<fullname>>, you owe <<arrangementamount|an amount>> <<currency>> by <<duedate|soon>>","customer_uid":"ACC-10023","channel_id":"447700900123"}`), nil)
+		var ans relay.RenderAnswer
+		a.decode(t, &ans)
+		if want := "Hi Jane Doe, you owe 50.00 null by soon"; a.Status != 200 || ans.Text != want {
+			t.Errorf("got %d %q, want %q", a.Status, ans.Text, want)
+		}
+		if strings.Join(ans.Missing, ",") != "currency,duedate" {
+			t.Errorf("missing: got %v", ans.Missing)
+		}
+	})
+	t.Run("RenderFails502", func(t *testing.T) {
+		rcv.handle(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(500) })
+		defer rcv.handle(nil)
+		a := call(t, "POST", r.URL()+"/v1/render", apiKey, []byte(`{"template":"Hi <<fullname>>"}`), nil)
+		var e struct{ Error, Reason string }
+		a.decode(t, &e)
+		if a.Status != 502 || !strings.Contains(e.Reason, "500") {
+			t.Errorf("got %d %s, want 502 with the reason", a.Status, a.Body)
+		}
+	})
+}
+
+func TestCustomValuesTimeout(t *testing.T) {
+	rcv := newSink(t, nil, func(*http.Request, int) int { time.Sleep(300 * time.Millisecond); return 200 })
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "values", URL: rcv.URL(), Events: []string{"custom_value_request"}, Timeout: "50ms"}), relay.Options{})
+	a := call(t, "POST", r.URL()+"/v1/render", apiKey, []byte(`{"template":"<<fullname>>"}`), nil)
+	if a.Status != 502 || !strings.Contains(string(a.Body), "timeout") {
+		t.Errorf("got %d %s, want 502 timeout", a.Status, a.Body)
+	}
+	time.Sleep(400 * time.Millisecond)
+	if n := len(rcv.requests()); n != 1 {
+		t.Errorf("requests: got %d, want 1 (no retry)", n)
+	}
+}
+
+func TestConnectionTest(t *testing.T) {
+	rcv := newSink(t, &auth.VerifyConfig{WebioSecret: []byte(secretKey), Org: "demo"}, func(r *http.Request, _ int) int {
+		if r.Header.Get("sidehook-event") == "delivery_report" {
+			return 500
+		}
+		return 200
+	})
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL()}), relay.Options{})
+	a := call(t, "POST", r.URL()+"/v1/endpoints/crm/test", apiKey, nil, nil)
+	var ans struct{ Results []relay.TestResult }
+	a.decode(t, &ans)
+	if a.Status != 200 || len(ans.Results) != 5 {
+		t.Fatalf("got %d %s", a.Status, a.Body)
+	}
+	for _, res := range ans.Results {
+		wantOK := res.Event != "delivery_report"
+		if res.OK != wantOK {
+			t.Errorf("%s: ok %v, want %v (%+v)", res.Event, res.OK, wantOK, res)
+		}
+		if res.Event == "custom_value_request" && (res.Values["fullname"] == nil || *res.Values["fullname"] != "Jane Doe") {
+			t.Errorf("custom_value_request values: got %v", res.Values)
+		}
+	}
+	for _, c := range rcv.requests() {
+		if c.Header.Get("sidehook-test") != "true" || c.Verdict.Status != "valid" {
+			t.Errorf("test request: sidehook-test %q, verdict %+v", c.Header.Get("sidehook-test"), c.Verdict)
+		}
+	}
+	if n := len(rcv.requests()); n != 5 {
+		t.Errorf("requests: got %d, want 5 (once each, no retry)", n)
+	}
+	a = call(t, "POST", r.URL()+"/v1/endpoints/crm/test", apiKey, []byte(`{"event":"payment"}`), nil)
+	a.decode(t, &ans)
+	if len(ans.Results) != 1 || ans.Results[0].Event != "payment" || !ans.Results[0].OK {
+		t.Errorf("one test: got %s", a.Body)
+	}
+	// Nothing is stored by a test.
+	var l struct{ Events []any }
+	call(t, "GET", r.URL()+"/v1/events", apiKey, nil, nil).decode(t, &l)
+	if len(l.Events) != 0 {
+		t.Errorf("events after tests: got %d, want 0", len(l.Events))
+	}
+}
+
+func TestTemplate(t *testing.T) {
+	v := func(s string) *string { return &s }
+	vals := map[string]*string{"name": v("Jane"), "amt": v("50.00"), "empty": v("")}
+	tests := []struct{ tmpl, want, missing string }{
+		{"Hi <<name>>", "Hi Jane", ""},
+		{"<<amt|0>> <<due|soon>>", "50.00 soon", "due"},
+		{"<<gone>> and <<gone>>", "null and null", "gone"},
+		{"<<empty|x>>", "", ""},
+		{"no fields", "no fields", ""},
+		{"<<not a field>> <<name>>", "<<not a field>> Jane", ""},
+		{"<<<name>>>", "<Jane>", ""},
+		{"<<name", "<<name", ""},
+		{"<<|x>>", "<<|x>>", ""},
+		{"<< name >>", "Jane", ""},
+	}
+	for _, tt := range tests {
+		text, missing := relay.Render(relay.ParseTemplate(tt.tmpl), vals)
+		if text != tt.want || strings.Join(missing, ",") != tt.missing {
+			t.Errorf("%q: got %q missing %v, want %q missing %q", tt.tmpl, text, missing, tt.want, tt.missing)
+		}
+	}
+}

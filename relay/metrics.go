@@ -1,0 +1,53 @@
+package relay
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics live in a registry of their own, so two relays in one process
+// (tests, `sidehook dev`) never collide.
+type metrics struct {
+	reg        *prometheus.Registry
+	ingested   *prometheus.CounterVec
+	deliveries *prometheus.CounterVec
+	latency    *prometheus.HistogramVec
+}
+
+func newMetrics(depth func() map[[2]string]int64) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		ingested: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sidehook_relay_events_ingested_total",
+			Help: "Events accepted (answered 202), by organisation and event type.",
+		}, []string{"organisation", "type"}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sidehook_relay_deliveries_total",
+			Help: "Delivery attempts by outcome: delivered, failed (will retry) or dead.",
+		}, []string{"organisation", "endpoint", "outcome"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "sidehook_relay_attempt_duration_seconds",
+			Help:    "Latency of delivery attempts, from sending the request to reading the answer.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 15},
+		}, []string{"organisation", "endpoint"}),
+	}
+	m.reg.MustRegister(m.ingested, m.deliveries, m.latency,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		depthCollector{desc: prometheus.NewDesc("sidehook_relay_queue_depth",
+			"Deliveries waiting (pending or failed) per endpoint.", []string{"organisation", "endpoint"}, nil), depth: depth})
+	return m
+}
+
+// depthCollector reads the dispatcher's counters at scrape time.
+type depthCollector struct {
+	desc  *prometheus.Desc
+	depth func() map[[2]string]int64
+}
+
+func (c depthCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c depthCollector) Collect(ch chan<- prometheus.Metric) {
+	for k, v := range c.depth() {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(v), k[0], k[1])
+	}
+}

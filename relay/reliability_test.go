@@ -1,0 +1,384 @@
+package relay_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sidehook/sidehook/relay"
+	"github.com/sidehook/sidehook/relay/config"
+)
+
+// buildBinary builds sidehook once per test binary run.
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "sidehook-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "sidehook")
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, "go", "build", "-o", binPath, "..").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// proc is a relay running as a real process.
+type proc struct {
+	cmd *exec.Cmd
+	url string
+}
+
+// startProc runs `sidehook relay --config cfgPath` and waits for its ready
+// line, which carries the address it listens on.
+func startProc(t *testing.T, bin, cfgPath string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, "--log-format", "json", "relay", "--config", cfgPath, "--grace", "1s")
+	cmd.Env = append(os.Environ(), "SIDEHOOK_API_KEY="+apiKey)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var line struct{ Message, Listen string }
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Message == "ready" {
+				ready <- line.Listen
+			}
+		}
+	}()
+	select {
+	case u := <-ready:
+		return &proc{cmd: cmd, url: u}
+	case <-time.After(20 * time.Second):
+		t.Fatal("relay process not ready within 20s")
+	}
+	return nil
+}
+
+// TestCrashKeepsAcknowledged kill -9s the relay in the middle of a load of
+// concurrent ingests and restarts it on the same data: every event it
+// answered 202 reaches the receiver (duplicates allowed, losses not).
+func TestCrashKeepsAcknowledged(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := buildBinary(t)
+	rcv := newSink(t, nil, func(*http.Request, int) int {
+		time.Sleep(time.Duration(rand.IntN(3)) * time.Millisecond)
+		return 200
+	})
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "sidehook.yaml")
+	yaml := fmt.Sprintf(`listen: 127.0.0.1:0
+data: %s
+retry: {schedule: [20ms, 50ms, 100ms, 200ms, 500ms]}
+organisations:
+  - id: demo
+    api_keys: [env:SIDEHOOK_API_KEY]
+    endpoints:
+      - {id: crm, url: %s/hook, max_in_flight: 8}
+`, filepath.Join(dir, "data"), rcv.URL())
+	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startProc(t, bin, cfgPath)
+
+	var (
+		mu    sync.Mutex
+		acked []string
+		n     atomic.Int64
+		wg    sync.WaitGroup
+	)
+	client := &http.Client{Timeout: 5 * time.Second}
+	killed := make(chan struct{})
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-killed:
+					return
+				default:
+				}
+				id := fmt.Sprintf("evt_w%d_%d", w, i)
+				req, _ := http.NewRequest("POST", p.url+"/v1/events", strings.NewReader(`{"type":"payment","amount":"1.00"}`))
+				req.Header.Set("Authorization", "Bearer "+apiKey)
+				req.Header.Set("webhook-id", id)
+				resp, err := client.Do(req)
+				if err != nil {
+					continue // the process is gone: not acknowledged
+				}
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusAccepted {
+					mu.Lock()
+					acked = append(acked, id)
+					mu.Unlock()
+					n.Add(1)
+				}
+			}
+		}(w)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for n.Load() < 400 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Wait()
+	close(killed)
+	wg.Wait()
+	if len(acked) < 50 {
+		t.Fatalf("only %d events acknowledged before the kill", len(acked))
+	}
+	t.Logf("%d acknowledged before kill -9; %d had arrived", len(acked), len(delivered(rcv.requests())))
+
+	startProc(t, bin, cfgPath)
+	rcv.wait(t, 30*time.Second, func(c []captured) bool {
+		got := delivered(c)
+		for _, id := range acked {
+			if got[id] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	dups := 0
+	for _, c := range delivered(rcv.requests()) {
+		dups += c - 1
+	}
+	t.Logf("all %d acknowledged events delivered after restart (%d duplicates)", len(acked), dups)
+}
+
+// TestReceiverDownThenUp: deliveries fail while the receiver is down and
+// arrive once it is back, following the schedule.
+func TestReceiverDownThenUp(t *testing.T) {
+	var down atomic.Bool
+	down.Store(true)
+	rcv := newSink(t, nil, func(*http.Request, int) int {
+		if down.Load() {
+			return 0 // connection dropped
+		}
+		return 200
+	})
+	cfg := orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL(), Retry: &config.RawRetry{Schedule: []string{"50ms", "100ms", "200ms", "400ms", "800ms", "1600ms", "3s"}}})
+	r := startRelay(t, cfg, relay.Options{})
+	var ids []string
+	for i := 0; i < 20; i++ {
+		ids = append(ids, ingest(t, r, `{"type":"payment"}`, nil).Deliveries[0].ID)
+	}
+	time.Sleep(500 * time.Millisecond)
+	down.Store(false)
+	for _, id := range ids {
+		d := waitDelivery(t, r, id, "delivered", 10*time.Second)
+		if len(d.Attempts) < 3 {
+			t.Errorf("%s: %d attempts, want at least 3 while down for 500ms", id, len(d.Attempts))
+		}
+		for i, a := range d.Attempts[:len(d.Attempts)-1] {
+			if a.Error == "" {
+				t.Errorf("%s attempt %d: no error recorded for a dropped connection", id, i+1)
+			}
+		}
+	}
+}
+
+// TestRandomFailures: a receiver answering 500 half of the time still
+// gets everything.
+func TestRandomFailures(t *testing.T) {
+	rcv := newSink(t, nil, func(*http.Request, int) int {
+		if rand.IntN(2) == 0 {
+			return 500
+		}
+		return 200
+	})
+	sched := make([]string, 24)
+	for i := range sched {
+		sched[i] = "5ms"
+	}
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL(), Retry: &config.RawRetry{Schedule: sched}}), relay.Options{})
+	var ids []string
+	for i := 0; i < 200; i++ {
+		ids = append(ids, ingest(t, r, fmt.Sprintf(`{"type":"payment","n":"%d"}`, i), nil).ID)
+	}
+	rcv.wait(t, 20*time.Second, func(c []captured) bool {
+		got := delivered(c)
+		for _, id := range ids {
+			if got[id] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	waitCount(t, r, "status=delivered", 200)
+}
+
+// TestDiskFull fills a small tmpfs under the relay's data: ingest answers
+// 503, what was acknowledged before is delivered, and ingest recovers when
+// space returns.
+func TestDiskFull(t *testing.T) {
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=192m", "tmpfs", dir).CombinedOutput(); err != nil {
+		msg := fmt.Sprintf("cannot mount a tmpfs (%v: %s)", err, strings.TrimSpace(string(out)))
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+
+	// Retrying every 500ms for half a minute: long enough to outlast filling the
+	// disk on a slow machine.
+	slowSchedule := make([]string, 60)
+	for i := range slowSchedule {
+		slowSchedule[i] = "500ms"
+	}
+	var down atomic.Bool
+	down.Store(true)
+	rcv := newSink(t, nil, func(*http.Request, int) int {
+		if down.Load() {
+			return 503
+		}
+		return 200
+	})
+	cfg := orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL(), Retry: &config.RawRetry{Schedule: slowSchedule}})
+	cfg.Data = filepath.Join(dir, "relay")
+	cfg.Limits.MinFreeDisk = 48 << 20
+	r := startRelay(t, cfg, relay.Options{})
+	var before []string
+	for i := 0; i < 10; i++ {
+		before = append(before, ingest(t, r, `{"type":"payment"}`, nil).ID)
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	free := int64(st.Bavail) * int64(st.Bsize)
+	filler := filepath.Join(dir, "filler")
+	if err := os.WriteFile(filler, make([]byte, free-(24<<20)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := call(t, "POST", r.URL()+"/v1/events", apiKey, []byte(`{"type":"payment"}`), nil)
+	var e struct{ Error, Reason string }
+	a.decode(t, &e)
+	if a.Status != http.StatusServiceUnavailable || !strings.Contains(e.Reason, "disk") {
+		t.Fatalf("disk full: got %d %s, want 503 naming the disk", a.Status, a.Body)
+	}
+	if a := call(t, "GET", r.URL()+"/v1/events/"+before[0], apiKey, nil, nil); a.Status != 200 {
+		t.Errorf("reading an acknowledged event while full: got %d", a.Status)
+	}
+	os.Remove(filler)
+	down.Store(false)
+	after := ingest(t, r, `{"type":"payment"}`, nil).ID
+	rcv.wait(t, 10*time.Second, func(c []captured) bool {
+		got := delivered(c)
+		for _, id := range append(before, after) {
+			if got[id] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// TestGracefulStop stops the relay while attempts are in flight: they
+// finish and are recorded; whatever was still waiting is delivered after
+// the next start, with no duplicates.
+func TestGracefulStop(t *testing.T) {
+	rcv := newSink(t, nil, func(*http.Request, int) int {
+		time.Sleep(100 * time.Millisecond)
+		return 200
+	})
+	cfg := orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL(), MaxInFlight: 4})
+	r := startRelay(t, cfg, relay.Options{Grace: 5 * time.Second})
+	var ids []string
+	for i := 0; i < 40; i++ {
+		ids = append(ids, ingest(t, r, `{"type":"payment"}`, nil).ID)
+	}
+	time.Sleep(150 * time.Millisecond)
+	start := time.Now()
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Errorf("close took %s with 4 attempts of 100ms in flight", el)
+	}
+	got := delivered(rcv.requests())
+	if len(got) == 0 || len(got) == len(ids) {
+		t.Fatalf("delivered before stop: %d of %d, want some but not all", len(got), len(ids))
+	}
+	t.Logf("%d of %d delivered before the stop", len(got), len(ids))
+	r2 := startRelay(t, cfg, relay.Options{})
+	rcv.wait(t, 10*time.Second, func(c []captured) bool { return len(delivered(c)) == len(ids) })
+	waitCount(t, r2, "status=delivered", len(ids))
+	for id, n := range delivered(rcv.requests()) {
+		if n != 1 {
+			t.Errorf("%s delivered %d times, want once (in-flight attempts were drained, not abandoned)", id, n)
+		}
+	}
+}
+
+// TestGraceExpires: an attempt that outlives the grace period is abandoned
+// and tried again on the next start.
+func TestGraceExpires(t *testing.T) {
+	var slow atomic.Bool
+	slow.Store(true)
+	rcv := newSink(t, nil, func(*http.Request, int) int {
+		if slow.Load() {
+			time.Sleep(2 * time.Second)
+		}
+		return 200
+	})
+	cfg := orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL()})
+	r := startRelay(t, cfg, relay.Options{Grace: 200 * time.Millisecond})
+	ans := ingest(t, r, `{"type":"payment"}`, nil)
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	r.Close(context.Background())
+	if el := time.Since(start); el > time.Second {
+		t.Errorf("close took %s, want about the 200ms grace", el)
+	}
+	slow.Store(false)
+	r2 := startRelay(t, cfg, relay.Options{})
+	d := waitDelivery(t, r2, ans.Deliveries[0].ID, "delivered", 10*time.Second)
+	if len(d.Attempts) != 1 {
+		t.Errorf("attempts: got %d, want 1 (the abandoned one is not an attempt)", len(d.Attempts))
+	}
+}

@@ -1,0 +1,556 @@
+package web_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"github.com/sidehook/sidehook/web"
+)
+
+// findChromium returns the browser to drive. Under CI=true a missing browser
+// fails the test: .ci/run installs it, so its absence is a broken pipeline,
+// not a reason to skip.
+func findChromium(tb testing.TB) string {
+	tb.Helper()
+	candidates := []string{os.Getenv("SIDEHOOK_CHROMIUM"), "/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"}
+	for _, c := range candidates {
+		if c == "" {
+			continue
+		}
+		if p, err := exec.LookPath(c); err == nil {
+			return p
+		}
+	}
+	msg := "no chromium found (apt-get install -y chromium, or set SIDEHOOK_CHROMIUM)"
+	if os.Getenv("CI") == "true" {
+		tb.Fatal(msg)
+	}
+	tb.Skip(msg)
+	return ""
+}
+
+// browser is one headless chromium shared by the tests of this package:
+// starting one costs seconds, a fresh incognito-like context per test costs
+// milliseconds and isolates cookies just as well.
+type browser struct {
+	once    sync.Once
+	ctx     context.Context
+	stop    func()
+	dataDir string
+	err     error
+}
+
+var shared browser // test-only; closed by TestMain
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.stop != nil {
+		shared.stop() // waits for chromium to exit
+	}
+	if shared.dataDir != "" {
+		_ = os.RemoveAll(shared.dataDir)
+	}
+	os.Exit(code)
+}
+
+func (b *browser) start(path string) {
+	b.dataDir, b.err = os.MkdirTemp("", "sidehook-chromium-")
+	if b.err != nil {
+		return
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(b.dataDir),
+		chromedp.WindowSize(1280, 800),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	bctx, cancel := chromedp.NewContext(actx)
+	b.ctx = bctx
+	b.stop = func() { cancel(); cancelAlloc() }
+	// The first action starts the browser: no timeout on it, or the
+	// timeout would end the browser too (see chromedp.Run).
+	if err := chromedp.Do(bctx); err != nil {
+		b.err = fmt.Errorf("start chromium %s: %w", path, err)
+	}
+}
+
+// newBrowser returns a tab at 1280×800 in a fresh browser context of the
+// shared chromium, closed by t.Cleanup. Keep it reusable: the end-to-end
+// tests of the receiver and relay dashboards drive it the same way.
+func newBrowser(tb testing.TB) context.Context {
+	tb.Helper()
+	path := findChromium(tb)
+	shared.once.Do(func() { shared.start(path) })
+	if shared.err != nil {
+		tb.Fatal(shared.err)
+	}
+	ctx, cancel := chromedp.NewContext(shared.ctx, chromedp.WithNewBrowserContext())
+	tb.Cleanup(cancel)
+	// The first action opens the tab and binds it to its context, so it
+	// runs without the deadline that do adds.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800)); err != nil {
+		tb.Fatalf("open a tab: %v", err)
+	}
+	return ctx
+}
+
+// do runs browser steps with a deadline, failing the test with what was
+// being done.
+func do(tb testing.TB, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		tb.Fatalf("%s: %v", what, err)
+	}
+}
+
+// get runs one browser action that returns a value.
+func get[T any](tb testing.TB, ctx context.Context, what string, a chromedp.Action[T]) T {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		tb.Fatalf("%s: %v", what, err)
+	}
+	return v
+}
+
+// js evaluates a script in the page and decodes its result.
+func js[T any](tb testing.TB, ctx context.Context, expr string) T {
+	tb.Helper()
+	return get(tb, ctx, "evaluate "+expr, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+}
+
+// button finds a button by its accessible text, as a user would.
+func button(name string) chromedp.Search {
+	return chromedp.Search(fmt.Sprintf(`//button[normalize-space()=%q]`, name))
+}
+
+// screenshot saves the page when SIDEHOOK_SCREENSHOTS names a directory;
+// for looking at the dashboard during development.
+func screenshot(tb testing.TB, ctx context.Context, name string) {
+	tb.Helper()
+	dir := os.Getenv("SIDEHOOK_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	png := get(tb, ctx, "screenshot", chromedp.CaptureScreenshot())
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// recorder is a fake server endpoint that keeps what the page sent.
+type recorder struct {
+	mu   sync.Mutex
+	reqs []recorded
+	got  chan recorded
+}
+
+type recorded struct {
+	Method, Path, Auth string
+	Body               map[string]any
+}
+
+func newRecorder() *recorder { return &recorder{got: make(chan recorded, 16)} }
+
+func (rc *recorder) handler(answer string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		rec := recorded{Method: r.Method, Path: r.URL.Path, Auth: r.Header.Get("Authorization")}
+		if len(b) > 0 {
+			_ = json.Unmarshal(b, &rec.Body)
+		}
+		rc.mu.Lock()
+		rc.reqs = append(rc.reqs, rec)
+		rc.mu.Unlock()
+		rc.got <- rec
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, answer)
+	}
+}
+
+func (rc *recorder) next(tb testing.TB) recorded {
+	tb.Helper()
+	select {
+	case r := <-rc.got:
+		return r
+	case <-time.After(10 * time.Second):
+		tb.Fatal("the page sent nothing within 10s")
+		return recorded{}
+	}
+}
+
+func jwtFor(claims string) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc([]byte(claims)) + ".c2lnbmF0dXJlLXNlY3JldC1wYXJ0"
+}
+
+func captureItem(id string, at time.Time, status string, data map[string]any) web.Item {
+	raw, _ := json.Marshal(data)
+	return web.Item{Kind: web.KindCapture, ID: id, Time: at, Event: fmt.Sprint(data["event"]), Method: fmt.Sprint(data["method"]),
+		Path: fmt.Sprint(data["path"]), Status: status, Data: raw}
+}
+
+func TestBrowserReceiver(t *testing.T) {
+	ctx := newBrowser(t)
+	replays := newRecorder()
+	d := startDashboard(t, dashOptions{
+		Role:         web.RoleReceiver,
+		ClientBuffer: 16384,
+		Routes: func(mux *http.ServeMux) {
+			mux.Handle("POST /_sidehook/requests/{id}/replay", replays.handler(`{"id":"cap_replayed","status":200}`))
+		},
+	})
+	base := time.Now().Add(-time.Minute).UTC()
+	for i, ev := range []string{"inbound_message", "message_send", "delivery_report"} {
+		d.Log.add(captureItem(fmt.Sprintf("cap_seed%d", i), base.Add(time.Duration(i)*time.Second), "valid", map[string]any{
+			"event": ev, "method": "POST", "path": "/webhooks", "headers": map[string][]string{"content-type": {"application/json"}},
+			"body": `{"type":"x"}`, "body_encoding": "utf8", "verdict": map[string]any{"status": "valid", "scheme": "webio-token"},
+		}))
+	}
+
+	do(t, ctx, "open the dashboard",
+		chromedp.Navigate(d.URL+web.UIPath),
+		chromedp.WaitVisible(chromedp.CSS(`#conn[data-state="live"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-id="cap_seed2"]`)),
+	)
+
+	webio := jwtFor(`{"iss":"sidehook","org":"demo","iat":1764064800,"jti":"j-1"}`)
+	bearer := jwtFor(`{"iss":"sidehook","sub":"demo","aud":"crm","exp":1764065100,"evt":"payment"}`)
+	body := `{"type":"payment","amount":"50.00","currency":"GBP","reference":"it's 100%"}`
+	d.publish(captureItem("cap_live1", time.Now().UTC(), "invalid", map[string]any{
+		"id": "cap_live1", "event": "payment", "method": "POST", "path": "/webhooks", "query": "a=1",
+		"headers": map[string][]string{
+			"content-type": {"application/json"}, "authorization": {"Bearer " + bearer}, "x-webio-token": {webio},
+			"webhook-signature": {"v1,c2VjcmV0"}, "cookie": {"session=hunter2"}, "webhook-id": {"evt_01TEST"},
+		},
+		"body": body, "body_encoding": "utf8", "webhook_id": "evt_01TEST",
+		"verdict":  map[string]any{"status": "invalid", "scheme": "jwt", "reason": "token expired at 2025-11-25T10:05:00Z"},
+		"response": map[string]any{"status": 401},
+	}))
+
+	do(t, ctx, "see the published item without reload and open it",
+		chromedp.WaitVisible(chromedp.CSS(`[data-id="cap_live1"]`)),
+		chromedp.Click(chromedp.CSS(`[data-id="cap_live1"]`)),
+		chromedp.WaitVisible(chromedp.ID(`replay-to`)),
+	)
+	headers := js[map[string]string](t, ctx, `Object.fromEntries([...document.querySelectorAll('table.headers tbody tr')].map(r => [r.querySelector('th').textContent, r.querySelector('td').textContent]))`)
+	pretty := get(t, ctx, "read the body", chromedp.Text(chromedp.CSS(`pre.body`)))
+	reason := get(t, ctx, "read the reason", chromedp.Text(chromedp.CSS(`dd.reason`)))
+	claims := js[string](t, ctx, `[...document.querySelectorAll('table.claims')].map(e => e.innerText).join('\n')`)
+	pageText := js[string](t, ctx, `document.body.innerText + [...document.querySelectorAll('input,textarea')].map(e => e.value).join(' ')`)
+
+	for name, want := range map[string]string{
+		"authorization": "Bearer [redacted]", "x-webio-token": "[redacted]", "webhook-signature": "[redacted]",
+		"cookie": "[redacted]", "webhook-id": "evt_01TEST",
+	} {
+		if headers[name] != want {
+			t.Errorf("header %s shows %q, want %q", name, headers[name], want)
+		}
+	}
+	for _, secret := range []string{webio, bearer, "hunter2", "c2lnbmF0dXJlLXNlY3JldC1wYXJ0"} {
+		if strings.Contains(pageText, secret) {
+			t.Errorf("page shows the secret %q", secret)
+		}
+	}
+	// Pretty-printed, in the sender's key order.
+	wantPretty := "{\n  \"type\": \"payment\",\n  \"amount\": \"50.00\",\n  \"currency\": \"GBP\",\n  \"reference\": \"it's 100%\"\n}"
+	if strings.TrimSpace(pretty) != wantPretty {
+		t.Errorf("body shows %q, want pretty JSON %q", pretty, wantPretty)
+	}
+	if reason != "token expired at 2025-11-25T10:05:00Z" {
+		t.Errorf("reason shows %q", reason)
+	}
+	for _, c := range []string{"org", "demo", "aud", "crm", "jti", "2025-11-25T10:00:00.000Z"} {
+		if !strings.Contains(claims, c) {
+			t.Errorf("decoded claims %q lack %q", claims, c)
+		}
+	}
+	screenshot(t, ctx, "receiver-detail")
+
+	if label := js[string](t, ctx, `document.querySelector('label[for="replay-to"]').textContent`); label != "Target URL" {
+		t.Errorf("the target field is labelled %q, want %q", label, "Target URL")
+	}
+	do(t, ctx, "replay to a typed Target URL",
+		chromedp.SendKeys(chromedp.ID(`replay-to`), "http://127.0.0.1:9/elsewhere"),
+		chromedp.Click(button("Replay")),
+	)
+	got := replays.next(t)
+	if got.Path != "/_sidehook/requests/cap_live1/replay" || got.Body["to"] != "http://127.0.0.1:9/elsewhere" {
+		t.Fatalf("page sent %+v, want a replay of cap_live1 to the typed URL", got)
+	}
+	if _, edited := got.Body["body"]; edited {
+		t.Errorf("page sent a body %v although none was edited", got.Body["body"])
+	}
+	do(t, ctx, "see the replay result", chromedp.WaitVisible(chromedp.CSS(`.result.ok`)))
+	if result := get(t, ctx, "read the result", chromedp.Text(chromedp.CSS(`.result`))); !strings.Contains(result, "HTTP 200") {
+		t.Errorf("result shows %q, want the status", result)
+	}
+
+	do(t, ctx, "replay with an edited body to the original target",
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('replay-to').value = ''`),
+		chromedp.Click(chromedp.CSS(`details.edit-body summary`)),
+		chromedp.SetValue(chromedp.ID(`replay-body`), `{"type":"payment","amount":"99.00"}`),
+		chromedp.Click(button("Replay")),
+	)
+	got = replays.next(t)
+	if _, has := got.Body["to"]; has || got.Body["body"] != `{"type":"payment","amount":"99.00"}` {
+		t.Fatalf("page sent %+v, want the edited body and no target", got.Body)
+	}
+
+	do(t, ctx, "copy as curl",
+		chromedp.Click(button("Copy as curl")),
+		chromedp.Poll[chromedp.Void](`document.querySelector('textarea.curl').value !== ''`, chromedp.WithPollingTimeout(5*time.Second)),
+	)
+	curl := get(t, ctx, "read the curl command", chromedp.Value(chromedp.CSS(`textarea.curl`)))
+	for _, part := range []string{"curl \\\n  -X 'POST' \\\n  '" + d.URL + "/webhooks?a=1'", `'{"type":"payment","amount":"50.00","currency":"GBP","reference":"it'\''s 100%"}'`, "-H 'x-webio-token: " + webio + "'"} {
+		if !strings.Contains(curl, part) {
+			t.Errorf("curl command %q lacks %q", curl, part)
+		}
+	}
+
+	do(t, ctx, "filter by verdict",
+		chromedp.SetValue(chromedp.ID(`f-status`), "invalid"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('f-status').dispatchEvent(new Event('change'))`),
+		chromedp.Poll[chromedp.Void](`document.querySelectorAll('#list .row').length === 1`, chromedp.WithPollingTimeout(5*time.Second)),
+		chromedp.Click(button("Clear filters")),
+		chromedp.Poll[chromedp.Void](`document.querySelectorAll('#list .row').length === 4`, chromedp.WithPollingTimeout(5*time.Second)),
+	)
+
+	// 10,500 more items: the page keeps its cap of 10,000, renders only
+	// what is in view, and still answers.
+	for i := range 10500 {
+		d.Hub.Publish(captureItem(fmt.Sprintf("cap_bulk%05d", i), time.Now().UTC(), "valid", map[string]any{
+			"event": "payment", "method": "POST", "path": fmt.Sprintf("/bulk/%d", i), "body": `{"n":1}`,
+		}))
+	}
+	do(t, ctx, "hold 10,000 items",
+		chromedp.Poll[chromedp.Void](`window.sidehook.store.size === 10000 && window.sidehook.store.get('cap_bulk10499') !== undefined`, chromedp.WithPollingTimeout(10*time.Second)))
+	stored := js[int](t, ctx, `window.sidehook.store.size`)
+	rows := js[int](t, ctx, `document.querySelectorAll('#list .row').length`)
+	filterMs := js[float64](t, ctx, `(() => {
+		const t0 = performance.now();
+		const el = document.getElementById('f-text');
+		el.value = 'bulk/104';
+		el.dispatchEvent(new Event('input'));
+		window.sidehook.list.setItems(window.sidehook.store.filter(it => it.haystack.includes('bulk/104')));
+		return performance.now() - t0;
+	})()`)
+	scrollMs := js[float64](t, ctx, `(() => {
+		const l = document.getElementById('list');
+		window.sidehook.list.setItems(window.sidehook.store.filter(() => true));
+		const t0 = performance.now();
+		for (let y = 0; y < 30000; y += 3000) { l.scrollTop = y; window.sidehook.list.render(); }
+		return performance.now() - t0;
+	})()`)
+	if stored != web.MaxItems {
+		t.Errorf("page holds %d items, want the cap %d", stored, web.MaxItems)
+	}
+	if rows == 0 || rows > 80 {
+		t.Errorf("page renders %d rows, want only those in view", rows)
+	}
+	t.Logf("10,000 items: %d rows in the DOM; filtering all took %.1f ms; 10 scroll jumps took %.1f ms", rows, filterMs, scrollMs)
+	screenshot(t, ctx, "receiver-10k")
+}
+
+func TestBrowserRelay(t *testing.T) {
+	ctx := newBrowser(t)
+	actions := newRecorder()
+	d := startDashboard(t, dashOptions{
+		Role: web.RoleRelay,
+		Routes: func(mux *http.ServeMux) {
+			mux.Handle("POST /_sidehook/replay", actions.handler(`{"results":[{"id":"dlv_1","ok":true}]}`))
+			mux.Handle("POST /_sidehook/deliveries/{id}/retry", actions.handler(`{"id":"dlv_dead1","status":"pending"}`))
+		},
+	})
+	data, _ := json.Marshal(map[string]any{
+		"id": "dlv_dead1", "event_id": "evt_01", "endpoint": "crm", "status": "dead", "url": "http://127.0.0.1:8081/webhooks",
+		"headers": map[string][]string{"content-type": {"application/json"}, "webhook-id": {"evt_01"}},
+		"body":    `{"type":"payment"}`, "body_encoding": "utf8",
+		"attempts": []map[string]any{
+			{"n": 1, "at": "2025-11-25T10:00:00Z", "status": 500, "latency_ms": 12, "error": "", "response": `{"error":"boom"}`},
+			{"n": 2, "at": "2025-11-25T10:00:05Z", "status": 0, "latency_ms": 15000, "error": "context deadline exceeded"},
+		},
+	})
+	d.Log.add(web.Item{Kind: web.KindDelivery, ID: "dlv_dead1", Time: time.Now().UTC(), Event: "payment", Method: "POST", Path: "/webhooks", Status: "dead", Data: data})
+
+	do(t, ctx, "open a dead delivery with the keyboard",
+		chromedp.Navigate(d.URL+web.UIPath),
+		chromedp.WaitVisible(chromedp.CSS(`[data-id="dlv_dead1"]`)),
+		chromedp.Focus(chromedp.ID(`list`)),
+		chromedp.KeyEvent(kb.ArrowDown),
+		chromedp.WaitVisible(chromedp.CSS(`ol.timeline`)),
+	)
+	timeline := get(t, ctx, "read the timeline", chromedp.Text(chromedp.CSS(`ol.timeline`)))
+	for _, part := range []string{"#1", "HTTP 500", "12 ms", "#2", "no response", "context deadline exceeded"} {
+		if !strings.Contains(timeline, part) {
+			t.Errorf("timeline %q lacks %q", timeline, part)
+		}
+	}
+	screenshot(t, ctx, "relay-detail")
+
+	do(t, ctx, "retry", chromedp.Click(button("Retry")))
+	if got := actions.next(t); got.Path != "/_sidehook/deliveries/dlv_dead1/retry" {
+		t.Fatalf("retry went to %s", got.Path)
+	}
+	do(t, ctx, "replay", chromedp.SendKeys(chromedp.ID(`replay-to`), "http://127.0.0.1:9/x"), chromedp.Click(button("Replay")))
+	got := actions.next(t)
+	ids, _ := got.Body["ids"].([]any)
+	if got.Path != "/_sidehook/replay" || len(ids) != 1 || ids[0] != "dlv_dead1" || got.Body["to"] != "http://127.0.0.1:9/x" {
+		t.Fatalf("replay sent %+v", got)
+	}
+
+	// A delivery moving on is an update of the same row.
+	data2 := strings.Replace(string(data), `"status":"dead"`, `"status":"delivered"`, 1)
+	d.Hub.Publish(web.Item{Kind: web.KindDelivery, ID: "dlv_dead1", Time: time.Now().UTC(), Event: "payment", Method: "POST", Path: "/webhooks", Status: "delivered", Data: json.RawMessage(data2)})
+	do(t, ctx, "see the update in place", chromedp.WaitVisible(chromedp.CSS(`[data-id="dlv_dead1"] .s-delivered`)))
+	rows := js[int](t, ctx, `document.querySelectorAll('#list .row').length`)
+	retryHidden := js[bool](t, ctx, `[...document.querySelectorAll('button')].find(b => b.textContent === 'Retry').hidden`)
+	if rows != 1 || !retryHidden {
+		t.Errorf("got %d rows and retry hidden=%v, want 1 row and no retry for a delivered delivery", rows, retryHidden)
+	}
+}
+
+// TestBrowserFormat checks the page's pure helpers where they run.
+func TestBrowserFormat(t *testing.T) {
+	ctx := newBrowser(t)
+	d := startDashboard(t, dashOptions{})
+	do(t, ctx, "open the dashboard",
+		chromedp.Navigate(d.URL+web.UIPath),
+		chromedp.WaitVisible(chromedp.CSS(`#conn[data-state="live"]`)),
+	)
+	res := js[map[string]string](t, ctx, `(async () => {
+		const f = await import('/_sidehook/ui/js/format.js');
+		return {
+			quote: f.shellQuote("it's"),
+			curlGet: f.buildCurl({method: 'GET', url: 'http://h/x?a=[1]', headers: {Host: ['h'], 'X-A': "b'c"}}),
+			curlBin: f.buildCurl({method: 'POST', url: 'http://h/', body: 'AAEC', bodyEncoding: 'base64'}),
+			bad: f.decodeJWT('abc').error || '',
+			b64: f.bodyView('AAEC', 'base64').note,
+			text: f.bodyView('a=1&b=2', 'utf8').kind,
+			red: f.redactHeaders({Authorization: ['Basic x y']}, ['authorization'], '[redacted]')[0][1][0],
+		};
+	})()`)
+	want := map[string]string{
+		"quote":   `'it'\''s'`,
+		"curlGet": "curl \\\n  --globoff \\\n  'http://h/x?a=[1]' \\\n  -H 'X-A: b'\\''c'",
+		"curlBin": "printf %s 'AAEC' | base64 -d | curl \\\n  -X 'POST' \\\n  'http://h/' \\\n  --data-binary @-",
+		"bad":     "not a JWT (want 3 dot-separated parts, got 1)",
+		"b64":     "binary, shown as base64 (3 bytes)",
+		"text":    "text",
+		"red":     "Basic [redacted]",
+	}
+	for k, w := range want {
+		if res[k] != w {
+			t.Errorf("%s: got %q, want %q", k, res[k], w)
+		}
+	}
+}
+
+// TestBrowserSignIn: beyond loopback the page asks for the token once, then
+// the websocket and the page's API calls carry it.
+func TestBrowserSignIn(t *testing.T) {
+	ctx := newBrowser(t)
+	replays := newRecorder()
+	d := startDashboard(t, dashOptions{
+		Authorize: bearerAuth("s3cret"),
+		Routes: func(mux *http.ServeMux) {
+			mux.Handle("POST /_sidehook/requests/{id}/replay", replays.handler(`{"id":"cap_2"}`))
+		},
+	})
+	d.Log.add(captureItem("cap_1", time.Now().UTC(), "valid", map[string]any{"event": "payment", "method": "POST", "path": "/webhooks", "body": "{}"}))
+
+	do(t, ctx, "open the page without a token",
+		chromedp.Navigate(d.URL+web.UIPath),
+		chromedp.WaitVisible(chromedp.ID(`token`)),
+	)
+	screenshot(t, ctx, "sign-in")
+	do(t, ctx, "a wrong token is refused",
+		chromedp.SendKeys(chromedp.ID(`token`), "nope"),
+		chromedp.Click(button("Sign in")),
+		chromedp.WaitVisible(chromedp.Search(`//p[contains(., "was refused")]`)),
+	)
+	do(t, ctx, "sign in and see live items",
+		chromedp.SendKeys(chromedp.ID(`token`), "s3cret"),
+		chromedp.Click(button("Sign in")),
+		chromedp.WaitVisible(chromedp.CSS(`#conn[data-state="live"]`)),
+		chromedp.Click(chromedp.CSS(`[data-id="cap_1"]`)),
+		chromedp.Click(button("Replay")),
+	)
+	if loc := get(t, ctx, "read the address", chromedp.Location()); strings.Contains(loc, "s3cret") {
+		t.Errorf("the token stayed in the address bar: %s", loc)
+	}
+	if got := replays.next(t); got.Auth != "Bearer s3cret" {
+		t.Errorf("the replay call carried %q, want the token", got.Auth)
+	}
+}
+
+// TestBrowserReconnects: when the server goes away the page says so and
+// retries; a client that fell behind is told items were skipped.
+func TestBrowserReconnects(t *testing.T) {
+	ctx := newBrowser(t)
+	d := startDashboard(t, dashOptions{})
+	var current atomic.Pointer[http.Handler]
+	current.Store(&d.Inner)
+	mux := http.NewServeMux()
+	mux.Handle("/_sidehook/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*current.Load()).ServeHTTP(w, r) }))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	do(t, ctx, "open the dashboard",
+		chromedp.Navigate(srv.URL+web.UIPath),
+		chromedp.WaitVisible(chromedp.CSS(`#conn[data-state="live"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`.empty-list`)),
+	)
+	screenshot(t, ctx, "empty")
+
+	// The server restarts: its hub closes (ending the connection) and a new
+	// one, too small for a burst, takes over.
+	next := startDashboard(t, dashOptions{ClientBuffer: 1})
+	current.Store(&next.Inner)
+	_ = d.Hub.Close()
+	do(t, ctx, "see the page reconnect",
+		chromedp.WaitVisible(chromedp.CSS(`#conn[data-state="reconnecting"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#conn[data-state="live"]`)),
+	)
+	waitFor(t, "the page to subscribe again", func() bool { return next.Hub.Subscribers() == 1 })
+	for i := range 2000 {
+		next.publish(captureItem(fmt.Sprintf("cap_burst%04d", i), time.Now().UTC(), "valid", map[string]any{
+			"event": "payment", "method": "POST", "path": "/burst", "body": strings.Repeat("x", 512),
+		}))
+	}
+	do(t, ctx, "be told about skipped items and hold the newest",
+		chromedp.WaitVisible(chromedp.Search(`//div[@id="notice"]//span[contains(., "skipped")]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-id="cap_burst1999"]`)),
+	)
+	screenshot(t, ctx, "dropped")
+}

@@ -1,0 +1,55 @@
+// Package web is sidehook's live dashboard: the embedded page served at
+// /_sidehook/ui/ by both the mock receiver and the relay, and the websocket
+// hub at /_sidehook/ws that feeds it.
+//
+// web knows nothing of captures or deliveries. The receiver and the relay
+// each turn what they store into an [Item] (Kind "capture" or "delivery",
+// Data the object exactly as their own API returns it), call
+// [Hub.Publish] after the write is durable, and mount [NewHandler] with a
+// Recent function that reads their newest items.
+//
+// # Wire protocol
+//
+// The websocket at /_sidehook/ws only speaks; text frames from the browser
+// are read (to see pongs and close frames) and ignored. Every frame is one
+// JSON object with a "type":
+//
+//	{"type":"snapshot","items":[Item, …]}   newest first, at most 200
+//	{"type":"item","item":Item}             one publish
+//	{"type":"dropped","count":n}            n publishes were not sent to you
+//	{"type":"error","error":"…"}           the server could not do something
+//
+// A connection starts with a snapshot. Items follow as they are published;
+// an item whose ID the page already holds is an update of it (a delivery
+// moving from pending to delivered), so the page upserts by ID. The hub
+// subscribes before it reads the snapshot, so an item may arrive both in the
+// snapshot and right after it: upserting makes that harmless.
+//
+// A browser that cannot keep up never slows a publisher: once its buffer
+// (HubOptions.ClientBuffer items) is full, further items for it are dropped
+// and counted. When it has caught up it is sent {"type":"dropped"} and then
+// a fresh snapshot, which the page merges into what it holds: the dropped
+// updates are coalesced into the newest state of the newest 200 items.
+//
+// # Item data the page reads
+//
+// For a capture, Data is the capture JSON of SPEC §5 (headers, body,
+// body_encoding, query, verdict, response, webhook_id, duplicate_of).
+// For a delivery, Data is the delivery JSON of SPEC §4 (id, event_id,
+// endpoint, status, next_attempt_at, attempts[{n, at, status, latency_ms,
+// error, response}]) plus what the page needs to show and copy the request:
+// "body", "body_encoding" ("utf8" or "base64"), "headers" (lower-case keys,
+// lists of values) and "url" (the endpoint URL the delivery goes to).
+//
+// # Access
+//
+// Config.Authorize guards the page and the websocket (the scripts and the
+// stylesheet are the binary's own files, carry no data, and are served to
+// anyone so the sign-in form can be styled). Browsers
+// cannot put headers on a page load or a websocket handshake, so a token is
+// also taken from ?token= (on the first page load: it is moved into a
+// SameSite=Strict cookie and the address is cleaned) and from that cookie,
+// and handed to Authorize as "Authorization: Bearer <token>". The page sends
+// the same token in an Authorization header on its own API calls (replay,
+// retry).
+package web

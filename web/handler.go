@@ -1,0 +1,246 @@
+package web
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gorilla/websocket"
+	"github.com/rs/zerolog"
+)
+
+// Roles a dashboard plays; the page offers the actions of its role and
+// calls that server's API.
+const (
+	RoleReceiver = "receiver"
+	RoleRelay    = "relay"
+)
+
+// Paths the handler answers. Servers mount the handler on both (it ignores
+// anything else with 404).
+const (
+	UIPath = "/_sidehook/ui/"
+	WSPath = "/_sidehook/ws"
+)
+
+// SnapshotSize is how many of the newest items a connection starts with.
+const SnapshotSize = 200
+
+// MaxItems is how many items the page keeps; older ones are dropped from
+// the browser's memory (the server still has them).
+const MaxItems = 10000
+
+// Config is what a server gives its dashboard.
+type Config struct {
+	// Role is RoleReceiver or RoleRelay; empty means RoleReceiver.
+	Role string
+	// Hub feeds live items. Servers Close it on shutdown, which ends every
+	// websocket connection.
+	Hub *Hub
+	// Recent returns the newest n items, newest first; nil means none.
+	Recent func(ctx context.Context, n int) ([]Item, error)
+	// Authorize decides whether a request may see the dashboard; nil means
+	// everyone may (a loopback listener). The request it sees carries any
+	// token the browser sent as "Authorization: Bearer <token>".
+	Authorize func(r *http.Request) bool
+	Logger    zerolog.Logger
+}
+
+//go:embed static
+var staticFiles embed.FS
+
+// pageConfig is handed to the page's script as JSON.
+type pageConfig struct {
+	Role         string   `json:"role"`
+	WSPath       string   `json:"wsPath"`
+	TokenCookie  string   `json:"tokenCookie"`
+	Redact       []string `json:"redact"`
+	RedactedText string   `json:"redactedText"`
+	MaxItems     int      `json:"maxItems"`
+	SnapshotSize int      `json:"snapshotSize"`
+}
+
+type server struct {
+	cfg      Config
+	log      zerolog.Logger
+	setupErr error
+	assets   fs.FS
+	pages    *template.Template
+	page     pageConfig
+	upgrader websocket.Upgrader
+}
+
+// NewHandler returns the dashboard: GET /_sidehook/ui/ (the page and its
+// assets) and GET /_sidehook/ws (the websocket, see the package doc for its
+// protocol).
+func NewHandler(cfg Config) http.Handler {
+	s := &server{
+		cfg: cfg,
+		log: cfg.Logger.With().Str("component", "dashboard").Logger(),
+		// Origin is checked (gorilla's default: same host) so another site
+		// open in the same browser cannot ride the token cookie into the
+		// websocket.
+		upgrader: websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 16 << 10},
+	}
+	if s.cfg.Role == "" {
+		s.cfg.Role = RoleReceiver
+	}
+	if s.cfg.Role != RoleReceiver && s.cfg.Role != RoleRelay {
+		s.setupErr = fmt.Errorf("unknown dashboard role %q (want %q or %q)", s.cfg.Role, RoleReceiver, RoleRelay)
+	}
+	if s.cfg.Hub == nil {
+		s.log.Error().Msg("dashboard has no hub: the websocket will answer 503")
+	}
+	sub, err := fs.Sub(staticFiles, "static")
+	if err != nil {
+		// Only a broken embed directive gets here, and the tests would
+		// fail; still, answer 500 rather than crash a server.
+		s.setupErr = errors.Join(s.setupErr, fmt.Errorf("open embedded assets: %w", err))
+	}
+	s.assets = sub
+	if s.pages, err = template.ParseFS(staticFiles, "static/index.html", "static/login.html"); err != nil {
+		s.setupErr = errors.Join(s.setupErr, fmt.Errorf("parse embedded pages: %w", err))
+	}
+	if s.setupErr != nil {
+		s.log.Error().Err(s.setupErr).Msg("dashboard disabled")
+	}
+	s.page = pageConfig{
+		Role:         s.cfg.Role,
+		WSPath:       WSPath,
+		TokenCookie:  s.tokenCookie(),
+		Redact:       RedactedHeaderNames(),
+		RedactedText: RedactedValue,
+		MaxItems:     MaxItems,
+		SnapshotSize: SnapshotSize,
+	}
+	return s.routes()
+}
+
+func (s *server) tokenCookie() string { return "sidehook_" + s.cfg.Role + "_token" }
+
+// token finds the credential a browser sent: the Authorization header, else
+// ?token=, else the dashboard's cookie.
+func (s *server) token(r *http.Request) (tok string, fromQuery bool) {
+	if r.Header.Get("Authorization") != "" {
+		return "", false
+	}
+	if t := r.URL.Query().Get("token"); t != "" {
+		return t, true
+	}
+	if c, err := r.Cookie(s.tokenCookie()); err == nil && c.Value != "" {
+		return c.Value, false
+	}
+	return "", false
+}
+
+// authorized runs Config.Authorize on r, with a query or cookie token
+// presented as a Bearer header so servers need only one check.
+func (s *server) authorized(r *http.Request) bool {
+	if s.cfg.Authorize == nil {
+		return true
+	}
+	if tok, _ := s.token(r); tok != "" {
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", "Bearer "+tok)
+	}
+	return s.cfg.Authorize(r)
+}
+
+// requireAuth guards data-bearing routes; deny answers the refusal.
+func (s *server) requireAuth(next http.Handler, deny http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.authorized(r) {
+			deny(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *server) handleIndex() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tok, fromQuery := s.token(r); fromQuery && s.cfg.Authorize != nil {
+			// Move the token out of the address bar (and history, and
+			// Referer) into a cookie the page and websocket can use.
+			http.SetCookie(w, &http.Cookie{
+				Name:     s.tokenCookie(),
+				Value:    tok,
+				Path:     "/_sidehook/",
+				SameSite: http.SameSiteStrictMode,
+				Secure:   r.TLS != nil,
+			})
+			q := r.URL.Query()
+			q.Del("token")
+			u := url.URL{Path: r.URL.Path, RawQuery: q.Encode()}
+			http.Redirect(w, r, u.String(), http.StatusSeeOther)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if err := s.pages.ExecuteTemplate(w, "index.html", s.page); err != nil {
+			s.log.Error().Err(err).Msg("render dashboard page")
+		}
+	})
+}
+
+// denyPage answers an unauthorised page load with a form asking for the
+// token rather than a bare 401, so a browser user can get in.
+func (s *server) denyPage(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusUnauthorized)
+	tok, _ := s.token(r)
+	data := struct {
+		Role  string
+		Tried bool
+	}{s.cfg.Role, tok != "" || r.Header.Get("Authorization") != ""}
+	if err := s.pages.ExecuteTemplate(w, "login.html", data); err != nil {
+		s.log.Error().Err(err).Msg("render dashboard login page")
+	}
+}
+
+func denyPlain(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="sidehook"`)
+	http.Error(w, "unauthorized: this dashboard needs the admin token (receiver) or an API key (relay)", http.StatusUnauthorized)
+}
+
+func (s *server) handleAssets() http.Handler {
+	files := http.StripPrefix(strings.TrimSuffix(UIPath, "/"), http.FileServerFS(s.assets))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := strings.TrimPrefix(r.URL.Path, UIPath)
+		// The HTML files are templates, rendered by handleIndex only.
+		if strings.HasSuffix(name, ".html") || strings.HasSuffix(name, "/") {
+			http.NotFound(w, r)
+			return
+		}
+		// Embedded files have no modification time, so revalidate always
+		// rather than let a browser run a stale script after an upgrade.
+		w.Header().Set("Cache-Control", "no-cache")
+		files.ServeHTTP(w, r)
+	})
+}
+
+// secureHeaders keeps captured data (which is attacker-controlled) from
+// ever running as script, and the page from being framed.
+func (s *server) secureHeaders(next http.Handler) http.Handler {
+	const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+		"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", csp)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		if s.setupErr != nil {
+			http.Error(w, "dashboard misconfigured: "+s.setupErr.Error(), http.StatusInternalServerError)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

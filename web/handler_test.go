@@ -1,0 +1,187 @@
+package web_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sidehook/sidehook/web"
+)
+
+func httpGet(tb testing.TB, url string, header http.Header) (*http.Response, string) {
+	tb.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		tb.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatalf("read %s: %v", url, err)
+	}
+	return resp, string(b)
+}
+
+var configRE = regexp.MustCompile(`(?s)<script type="application/json" id="sidehook-config">(.*?)</script>`)
+
+func pageConfig(tb testing.TB, html string) map[string]any {
+	tb.Helper()
+	m := configRE.FindStringSubmatch(html)
+	if m == nil {
+		tb.Fatalf("no config block in page")
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal([]byte(m[1]), &cfg); err != nil {
+		tb.Fatalf("config block %q: %v", m[1], err)
+	}
+	return cfg
+}
+
+func TestPage(t *testing.T) {
+	for _, role := range []string{web.RoleReceiver, web.RoleRelay} {
+		t.Run(role, func(t *testing.T) {
+			d := startDashboard(t, dashOptions{Role: role})
+			resp, body := httpGet(t, d.URL+web.UIPath, nil)
+			if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+				t.Fatalf("got %d %s, want 200 text/html", resp.StatusCode, resp.Header.Get("Content-Type"))
+			}
+			if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
+				t.Fatalf("got CSP %q, want scripts from the server only", csp)
+			}
+			cfg := pageConfig(t, body)
+			if cfg["role"] != role || cfg["wsPath"] != web.WSPath {
+				t.Fatalf("got config %v, want role %s", cfg, role)
+			}
+			redact, _ := cfg["redact"].([]any)
+			if len(redact) != len(web.RedactedHeaderNames()) {
+				t.Fatalf("page redacts %v, want %v", redact, web.RedactedHeaderNames())
+			}
+			for _, label := range []string{`<label for="f-event">Event</label>`, `<label for="f-text">Search</label>`} {
+				if !strings.Contains(body, label) {
+					t.Fatalf("page lacks %s", label)
+				}
+			}
+			if strings.Contains(body, "http://") || strings.Contains(body, "https://") {
+				t.Fatal("page refers to another site; everything must be served from the binary")
+			}
+		})
+	}
+}
+
+func TestAssets(t *testing.T) {
+	d := startDashboard(t, dashOptions{Authorize: bearerAuth("s3cret")})
+	tests := []struct {
+		path string
+		want int
+		ct   string
+	}{
+		{"js/app.js", http.StatusOK, "text/javascript"},
+		{"js/format.js", http.StatusOK, "text/javascript"},
+		{"app.css", http.StatusOK, "text/css"},
+		{"index.html", http.StatusNotFound, ""},
+		{"login.html", http.StatusNotFound, ""},
+		{"js/", http.StatusNotFound, ""},
+		{"nope.js", http.StatusNotFound, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			resp, body := httpGet(t, d.URL+web.UIPath+tt.path, nil)
+			if resp.StatusCode != tt.want {
+				t.Fatalf("got %d, want %d", resp.StatusCode, tt.want)
+			}
+			if tt.ct != "" && !strings.HasPrefix(resp.Header.Get("Content-Type"), tt.ct) {
+				t.Fatalf("got %q, want %s", resp.Header.Get("Content-Type"), tt.ct)
+			}
+			if tt.want == http.StatusOK && (strings.Contains(body, "://cdn") || strings.Contains(body, "https://")) {
+				t.Fatalf("%s loads something from the network", tt.path)
+			}
+		})
+	}
+}
+
+func TestPageAuth(t *testing.T) {
+	d := startDashboard(t, dashOptions{Authorize: bearerAuth("s3cret")})
+
+	t.Run("NoTokenGetsSignInForm", func(t *testing.T) {
+		resp, body := httpGet(t, d.URL+web.UIPath, nil)
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, `<label for="token">Admin token</label>`) {
+			t.Fatalf("got %d, want 401 with a labelled token field", resp.StatusCode)
+		}
+		if strings.Contains(body, "refused") {
+			t.Fatal("says refused before any token was tried")
+		}
+	})
+	t.Run("WrongTokenRefused", func(t *testing.T) {
+		resp, body := httpGet(t, d.URL+web.UIPath+"?token=nope", nil)
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "refused") {
+			t.Fatalf("got %d, want 401 saying refused", resp.StatusCode)
+		}
+	})
+	t.Run("QueryTokenBecomesCookie", func(t *testing.T) {
+		resp, _ := httpGet(t, d.URL+web.UIPath+"?token=s3cret&x=1", nil)
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/_sidehook/ui/?x=1" {
+			t.Fatalf("got %d to %q, want 303 to the address without the token", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		var cookie *http.Cookie
+		for _, c := range resp.Cookies() {
+			if c.Name == "sidehook_receiver_token" {
+				cookie = c
+			}
+		}
+		if cookie == nil || cookie.Value != "s3cret" || cookie.SameSite != http.SameSiteStrictMode || cookie.Path != "/_sidehook/" {
+			t.Fatalf("got cookie %+v, want a SameSite=Strict token cookie on /_sidehook/", cookie)
+		}
+		resp, body := httpGet(t, d.URL+web.UIPath, http.Header{"Cookie": {cookie.String()}})
+		if resp.StatusCode != http.StatusOK || pageConfig(t, body)["tokenCookie"] != "sidehook_receiver_token" {
+			t.Fatalf("got %d with the cookie, want the page", resp.StatusCode)
+		}
+	})
+	t.Run("HeaderToken", func(t *testing.T) {
+		resp, _ := httpGet(t, d.URL+web.UIPath, http.Header{"Authorization": {"Bearer s3cret"}})
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("got %d, want 200", resp.StatusCode)
+		}
+	})
+	t.Run("RedirectKeepsQuery", func(t *testing.T) {
+		resp, _ := httpGet(t, d.URL+"/_sidehook/ui?token=s3cret", nil)
+		if resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != "/_sidehook/ui/?token=s3cret" {
+			t.Fatalf("got %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+	})
+}
+
+func TestUnknownRole(t *testing.T) {
+	h := web.NewHandler(web.Config{Role: "proxy", Hub: web.NewHub(web.HubOptions{}), Logger: zerolog.Nop()})
+	for _, path := range []string{web.UIPath, web.WSPath, web.UIPath + "app.css"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), `"proxy"`) {
+			t.Fatalf("%s: got %d %q, want 500 naming the role", path, rec.Code, rec.Body.String())
+		}
+	}
+}
+
+func TestOtherPathsNotFound(t *testing.T) {
+	h := web.NewHandler(web.Config{Hub: web.NewHub(web.HubOptions{}), Logger: zerolog.Nop()})
+	for _, tc := range []struct{ method, path string }{{"GET", "/"}, {"GET", "/webhooks"}, {"POST", web.UIPath}, {"POST", web.WSPath}} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
+		if rec.Code != http.StatusNotFound && rec.Code != http.StatusMethodNotAllowed {
+			t.Fatalf("%s %s: got %d, want 404 or 405", tc.method, tc.path, rec.Code)
+		}
+	}
+}

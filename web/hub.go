@@ -1,0 +1,232 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+)
+
+// Item kinds.
+const (
+	KindCapture  = "capture"
+	KindDelivery = "delivery"
+)
+
+// Item is one row of the dashboard: a capture of the mock receiver or a
+// delivery of the relay. Publishing an Item with an ID the page already
+// holds replaces that row.
+type Item struct {
+	Kind   string          `json:"kind"`   // KindCapture or KindDelivery
+	ID     string          `json:"id"`     // cap_… or dlv_…
+	Time   time.Time       `json:"time"`   // when it was received (stays the same across updates)
+	Event  string          `json:"event"`  // event type, may be empty
+	Method string          `json:"method"` // HTTP method
+	Path   string          `json:"path"`   // request path (capture) or endpoint path (delivery)
+	Status string          `json:"status"` // valid|invalid|unverified, or pending|delivering|delivered|failed|dead
+	Data   json.RawMessage `json:"data"`   // the full object as that server's API returns it
+}
+
+// DefaultClientBuffer is how many items a subscriber may fall behind before
+// items are dropped for it.
+const DefaultClientBuffer = 256
+
+// HubOptions configures a Hub. The zero value is usable.
+type HubOptions struct {
+	// ClientBuffer is each subscriber's queue length; <= 0 means
+	// DefaultClientBuffer.
+	ClientBuffer int
+	Logger       zerolog.Logger
+	// Registerer receives sidehook_dashboard_dropped_messages_total and
+	// sidehook_websocket_clients; nil registers nothing. When a hub of the
+	// same process already registered them there (relay and receiver in one
+	// `sidehook dev`), the existing collectors are shared.
+	Registerer prometheus.Registerer
+}
+
+// Hub fans items out to subscribers without ever waiting for one: a full
+// subscriber loses the item and is told how many it lost (see
+// Subscription.TakeDropped).
+type Hub struct {
+	log     zerolog.Logger
+	buf     int
+	dropped prometheus.Counter
+	clients prometheus.Gauge
+
+	mu     sync.Mutex
+	subs   map[*Subscription]struct{}
+	closed bool
+}
+
+// NewHub returns a running hub. It starts no goroutine; Close it to end
+// every subscription.
+func NewHub(opts HubOptions) *Hub {
+	buf := opts.ClientBuffer
+	if buf <= 0 {
+		buf = DefaultClientBuffer
+	}
+	h := &Hub{
+		log:  opts.Logger.With().Str("component", "dashboard-hub").Logger(),
+		buf:  buf,
+		subs: make(map[*Subscription]struct{}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sidehook_dashboard_dropped_messages_total",
+			Help: "Dashboard messages dropped because a websocket client fell behind.",
+		}),
+		clients: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sidehook_websocket_clients",
+			Help: "Dashboard websocket clients connected.",
+		}),
+	}
+	if opts.Registerer != nil {
+		h.dropped = register(opts.Registerer, h.dropped, h.log)
+		h.clients = register(opts.Registerer, h.clients, h.log)
+	}
+	return h
+}
+
+// register registers c, or returns the collector already registered under
+// its name so two hubs in one process share one series instead of failing.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C, log zerolog.Logger) C {
+	err := reg.Register(c)
+	if err == nil {
+		return c
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing
+		}
+	}
+	log.Warn().Err(err).Msg("dashboard metric not registered")
+	return c
+}
+
+// Publish hands it to every subscriber. It never blocks: a subscriber whose
+// buffer is full loses it and has its dropped count raised. Publishing on a
+// closed hub does nothing.
+func (h *Hub) Publish(it Item) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	for s := range h.subs {
+		select {
+		case s.c <- it:
+		default:
+			s.dropped++
+			h.dropped.Inc()
+			select {
+			case s.lagged <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// Subscribe returns a subscription that receives every item published from
+// now on until ctx ends or it is closed. On a closed hub the subscription
+// comes back already closed.
+func (h *Hub) Subscribe(ctx context.Context) *Subscription {
+	s := &Subscription{
+		hub:    h,
+		c:      make(chan Item, h.buf),
+		lagged: make(chan struct{}, 1),
+		done:   make(chan struct{}),
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		s.closeLocked()
+		return s
+	}
+	h.subs[s] = struct{}{}
+	go func() {
+		select {
+		case <-ctx.Done():
+			s.Close()
+		case <-s.done:
+		}
+	}()
+	return s
+}
+
+// Close ends every subscription (their channels close, so websocket writers
+// say goodbye and return) and makes later Publish calls no-ops. It is safe
+// to call more than once.
+func (h *Hub) Close() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil
+	}
+	h.closed = true
+	for s := range h.subs {
+		s.closeLocked()
+	}
+	return nil
+}
+
+// Subscribers reports how many subscriptions are open.
+func (h *Hub) Subscribers() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs)
+}
+
+// Subscription is one subscriber's view of a Hub.
+type Subscription struct {
+	hub    *Hub
+	c      chan Item
+	lagged chan struct{}
+	done   chan struct{}
+
+	// Guarded by hub.mu.
+	dropped int
+	closed  bool
+}
+
+// C delivers published items in order; it is closed when the subscription
+// ends.
+func (s *Subscription) C() <-chan Item { return s.c }
+
+// Lagged is signalled (without blocking the publisher) when items were
+// dropped for this subscriber. It is a hint to call TakeDropped once C has
+// been drained.
+func (s *Subscription) Lagged() <-chan struct{} { return s.lagged }
+
+// Done is closed when the subscription ends.
+func (s *Subscription) Done() <-chan struct{} { return s.done }
+
+// TakeDropped returns how many items were dropped since the last call and
+// resets the count.
+func (s *Subscription) TakeDropped() int {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	n := s.dropped
+	s.dropped = 0
+	return n
+}
+
+// Close ends the subscription and closes C. It is safe to call more than
+// once and from any goroutine.
+func (s *Subscription) Close() {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	s.closeLocked()
+}
+
+func (s *Subscription) closeLocked() {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	delete(s.hub.subs, s)
+	close(s.c)
+	close(s.done)
+}

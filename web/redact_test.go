@@ -1,0 +1,109 @@
+package web_test
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/sidehook/sidehook/web"
+)
+
+func TestRedactHeaders(t *testing.T) {
+	tests := []struct {
+		name string
+		in   map[string][]string
+		want map[string][]string
+	}{
+		{"Nil", nil, nil},
+		{"BearerKeepsScheme",
+			map[string][]string{"authorization": {"Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig"}},
+			map[string][]string{"authorization": {"Bearer [redacted]"}}},
+		{"BasicKeepsScheme",
+			map[string][]string{"Authorization": {"Basic dXNlcjpwYXNz"}},
+			map[string][]string{"Authorization": {"Basic [redacted]"}}},
+		{"BareAuthorizationValue",
+			map[string][]string{"authorization": {"s3cr3t"}},
+			map[string][]string{"authorization": {"[redacted]"}}},
+		{"SchemeWithoutCredential",
+			map[string][]string{"authorization": {"Bearer "}},
+			map[string][]string{"authorization": {"[redacted]"}}},
+		{"SecretWithSpaceNotHalfShown",
+			map[string][]string{"authorization": {"pa=ss word"}},
+			map[string][]string{"authorization": {"[redacted]"}}},
+		{"WebioToken",
+			map[string][]string{"x-webio-token": {"eyJ.eyJ.sig"}},
+			map[string][]string{"x-webio-token": {"[redacted]"}}},
+		{"MixedCaseNamesAndSeveralValues",
+			map[string][]string{"Webhook-Signature": {"v1,abc v1,def", "v1,ghi"}, "COOKIE": {"a=b"}},
+			map[string][]string{"Webhook-Signature": {"[redacted]", "[redacted]"}, "COOKIE": {"[redacted]"}}},
+		{"OtherHeadersUntouched",
+			map[string][]string{"content-type": {"application/json"}, "webhook-id": {"evt_1"}},
+			map[string][]string{"content-type": {"application/json"}, "webhook-id": {"evt_1"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var before map[string][]string
+			if tt.in != nil {
+				before = deepCopy(tt.in)
+			}
+			got := web.RedactHeaders(tt.in)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("got %v, want %v", got, tt.want)
+			}
+			if !reflect.DeepEqual(tt.in, before) {
+				t.Fatalf("input changed to %v, want it left whole (%v)", tt.in, before)
+			}
+		})
+	}
+}
+
+func TestRedactHeadersCopies(t *testing.T) {
+	in := map[string][]string{"x-team": {"billing"}}
+	out := web.RedactHeaders(in)
+	out["x-team"][0] = "changed"
+	if in["x-team"][0] != "billing" {
+		t.Fatalf("got %q in the input after editing the output, want %q", in["x-team"][0], "billing")
+	}
+}
+
+func deepCopy(h map[string][]string) map[string][]string {
+	out := make(map[string][]string, len(h))
+	for k, v := range h {
+		out[k] = append([]string(nil), v...)
+	}
+	return out
+}
+
+// FuzzRedactHeaders: header names and values come straight off the wire.
+// Whatever they are, no secret value survives redaction.
+func FuzzRedactHeaders(f *testing.F) {
+	f.Add("authorization", "Bearer abc.def.ghi")
+	f.Add("x-webio-token", "eyJ0eXAiOiJKV1QifQ.e30.x")
+	f.Add("Cookie", "session=1; other=2")
+	f.Add("webhook-signature", "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=")
+	f.Add("content-type", "application/json")
+	f.Fuzz(func(t *testing.T, name, value string) {
+		got := web.RedactHeaders(map[string][]string{name: {value}})
+		vs, ok := got[name]
+		if !ok || len(vs) != 1 {
+			t.Fatalf("got %v, want one value under %q", got, name)
+		}
+		secret := false
+		for _, n := range web.RedactedHeaderNames() {
+			secret = secret || strings.EqualFold(n, name)
+		}
+		if !secret {
+			if vs[0] != value {
+				t.Fatalf("got %q for a plain header, want %q", vs[0], value)
+			}
+			return
+		}
+		if !strings.HasSuffix(vs[0], web.RedactedValue) {
+			t.Fatalf("got %q, want it to end in %q", vs[0], web.RedactedValue)
+		}
+		scheme := strings.TrimSuffix(vs[0], web.RedactedValue)
+		if len(scheme) > 34 || strings.ContainsAny(strings.TrimSpace(scheme), " \t") {
+			t.Fatalf("got %q: more than a scheme name kept", vs[0])
+		}
+	})
+}

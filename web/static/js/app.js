@@ -1,0 +1,149 @@
+import { API } from './api.js';
+import { Live } from './conn.js';
+import { Detail } from './detail.js';
+import { VirtualList } from './list.js';
+import { ItemStore } from './store.js';
+
+const cfg = JSON.parse(document.getElementById('sidehook-config').textContent);
+const relay = cfg.role === 'relay';
+const $ = (id) => document.getElementById(id);
+
+function readCookie(name) {
+  for (const part of document.cookie.split(';')) {
+    const [k, ...v] = part.trim().split('=');
+    if (k === name) return decodeURIComponent(v.join('='));
+  }
+  return '';
+}
+const token = readCookie(cfg.tokenCookie);
+
+const statusLabel = (it) => it.status || (relay ? '—' : 'unverified');
+
+const store = new ItemStore(cfg.maxItems);
+const api = new API({ role: cfg.role, token });
+const detail = new Detail($('detail'), { cfg, api, statusLabel });
+const list = new VirtualList($('list'), {
+  rowHeight: 30,
+  statusLabel,
+  onSelect: (it) => detail.show(it),
+});
+
+// Filters.
+const fEvent = $('f-event');
+const fStatus = $('f-status');
+const fText = $('f-text');
+let knownEvents = 0;
+let textTimer = 0;
+fEvent.addEventListener('change', schedule);
+fStatus.addEventListener('change', schedule);
+fText.addEventListener('input', () => { clearTimeout(textTimer); textTimer = setTimeout(schedule, 120); });
+$('filters').addEventListener('reset', () => setTimeout(schedule));
+$('filters').addEventListener('submit', (e) => e.preventDefault());
+
+function predicate() {
+  const ev = fEvent.value;
+  const st = fStatus.value;
+  const words = fText.value.toLowerCase().split(/\s+/).filter(Boolean);
+  return (it) => (!ev || it.event === ev || (ev === '(none)' && !it.event))
+    && (!st || it.status === st)
+    && words.every((w) => it.haystack.includes(w));
+}
+
+function syncEventOptions() {
+  if (store.events.size === knownEvents) return;
+  knownEvents = store.events.size;
+  const cur = fEvent.value;
+  const opts = [...store.events].sort();
+  fEvent.replaceChildren(new Option('All events', ''), ...opts.map((e) => new Option(e, e)));
+  fEvent.value = cur;
+}
+
+// Incoming items are applied once per frame, however fast they come.
+let pending = [];
+let frame = 0;
+function schedule() {
+  if (frame) return;
+  frame = requestAnimationFrame(apply);
+}
+
+function apply() {
+  frame = 0;
+  if (pending.length) {
+    const batch = pending;
+    pending = [];
+    store.upsert(batch);
+  }
+  syncEventOptions();
+  const shown = store.filter(predicate());
+  list.setItems(shown);
+  const sel = detail.item && store.get(detail.item.id);
+  if (sel && sel !== detail.item) detail.show(sel);
+  const fmt = (n) => n.toLocaleString();
+  $('counts').textContent = shown.length === store.size
+    ? `${fmt(store.size)} ${relay ? (store.size === 1 ? 'delivery' : 'deliveries') : (store.size === 1 ? 'request' : 'requests')}`
+    : `${fmt(shown.length)} of ${fmt(store.size)} shown`;
+  const empty = $('list-empty');
+  empty.hidden = shown.length > 0;
+  empty.textContent = store.size === 0
+    ? (relay ? 'No deliveries yet. Send an event (POST /v1/events) and it shows up here.'
+      : `Waiting for requests. Send one to ${location.origin}/anything and it shows up here.`)
+    : 'Nothing matches these filters.';
+}
+
+// Notices.
+function notice(text) {
+  $('notice-text').textContent = text;
+  $('notice').hidden = false;
+}
+$('notice-close').addEventListener('click', () => { $('notice').hidden = true; });
+
+// Connection status.
+const connEl = $('conn');
+const connText = $('conn-text');
+const reconnect = $('reconnect');
+function onState(s) {
+  connEl.dataset.state = s.state;
+  reconnect.hidden = s.state !== 'reconnecting';
+  switch (s.state) {
+    case 'connecting': connText.textContent = 'Connecting…'; break;
+    case 'live': connText.textContent = 'Live'; break;
+    case 'reconnecting':
+      connText.textContent = s.inMs !== undefined
+        ? `Reconnecting in ${Math.ceil(s.inMs / 1000)} s (attempt ${s.attempt})`
+        : `Reconnecting (attempt ${s.attempt})…`;
+      break;
+    case 'unauthorized':
+      connText.textContent = 'Not signed in';
+      notice(relay ? 'This dashboard needs an API key: reload the page to sign in.' : 'This dashboard needs the admin token: reload the page to sign in.');
+      break;
+  }
+}
+
+function onMessage(msg) {
+  switch (msg.type) {
+    case 'snapshot':
+      // Merged, not replaced: after a reconnect or a drop the page keeps
+      // what it had and takes the newest state of the newest items.
+      if (Array.isArray(msg.items)) pending.push(...msg.items);
+      schedule();
+      break;
+    case 'item':
+      if (msg.item) pending.push(msg.item);
+      schedule();
+      break;
+    case 'dropped':
+      notice(`This tab fell behind and the server skipped ${Number(msg.count).toLocaleString()} update${msg.count === 1 ? '' : 's'}; the newest ${cfg.snapshotSize} items were reloaded.`);
+      break;
+    case 'error':
+      notice('Server: ' + msg.error);
+      break;
+  }
+}
+
+const live = new Live({ path: cfg.wsPath, token, onMessage, onState });
+reconnect.addEventListener('click', () => live.now());
+live.start();
+schedule();
+
+// For the browser test and for curious developers in the console.
+window.sidehook = { store, list, detail, live, config: cfg };

@@ -1,0 +1,151 @@
+// Pure helpers: no DOM, no network. Everything here is exported so the
+// browser test can check it directly.
+
+// shellQuote wraps s in single quotes for a POSIX shell; a single quote
+// inside becomes '\'' (close, escaped quote, reopen).
+export function shellQuote(s) {
+  return "'" + String(s).replaceAll("'", "'\\''") + "'";
+}
+
+// Headers curl computes itself, or that would make it misbehave when copied
+// (accept-encoding without --compressed prints gzip to the terminal).
+const CURL_SKIP = new Set(['host', 'content-length', 'connection', 'transfer-encoding', 'accept-encoding', 'keep-alive', 'upgrade']);
+
+// buildCurl returns a shell command that sends the request again.
+// headers: {name: [values]}; bodyEncoding: "utf8" | "base64".
+export function buildCurl({ method = 'GET', url = '', headers = {}, body = '', bodyEncoding = 'utf8' }) {
+  const parts = ['curl'];
+  const m = String(method || 'GET').toUpperCase();
+  if (m !== 'GET' || body) parts.push('-X ' + shellQuote(m));
+  // curl reads [] and {} in URLs as ranges unless told not to.
+  if (/[[\]{}]/.test(url)) parts.push('--globoff');
+  parts.push(shellQuote(url));
+  for (const [name, values] of sortedHeaders(headers)) {
+    if (CURL_SKIP.has(name.toLowerCase())) continue;
+    for (const v of values) parts.push('-H ' + shellQuote(`${name}: ${v}`));
+  }
+  let prefix = '';
+  if (body) {
+    if (bodyEncoding === 'base64') {
+      // Binary bytes cannot sit in a shell string; decode them on the fly.
+      prefix = 'printf %s ' + shellQuote(body) + ' | base64 -d | ';
+      parts.push('--data-binary @-');
+    } else {
+      parts.push('--data-binary ' + shellQuote(body));
+    }
+  }
+  return prefix + parts.join(' \\\n  ');
+}
+
+// normalizeHeaders accepts {name: [values]} or {name: value} and returns
+// [[name, [values]]] sorted by name.
+export function sortedHeaders(headers) {
+  if (!headers || typeof headers !== 'object') return [];
+  return Object.entries(headers)
+    .map(([k, v]) => [k, Array.isArray(v) ? v.map(String) : [String(v)]])
+    .sort((a, b) => a[0].localeCompare(b[0]));
+}
+
+// redactValue mirrors web.RedactHeaders in Go: credentials hidden, an
+// Authorization scheme kept.
+export function redactValue(name, value, text) {
+  const n = name.toLowerCase();
+  if (n === 'authorization' || n === 'proxy-authorization') {
+    const v = String(value).trim();
+    const i = v.indexOf(' ');
+    if (i > 0 && i <= 32 && /^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$/.test(v.slice(0, i)) && v.slice(i + 1).trim() !== '') {
+      return v.slice(0, i) + ' ' + text;
+    }
+  }
+  return text;
+}
+
+export function redactHeaders(headers, names, text) {
+  const secret = new Set(names.map((n) => n.toLowerCase()));
+  return sortedHeaders(headers).map(([k, vs]) => [k, secret.has(k.toLowerCase()) ? vs.map((v) => redactValue(k, v, text)) : vs]);
+}
+
+function headerValues(headers, name) {
+  for (const [k, vs] of sortedHeaders(headers)) {
+    if (k.toLowerCase() === name) return vs;
+  }
+  return [];
+}
+
+function base64urlDecode(s) {
+  let b = s.replaceAll('-', '+').replaceAll('_', '/');
+  while (b.length % 4) b += '=';
+  const bin = atob(b);
+  const bytes = Uint8Array.from(bin, (c) => c.charCodeAt(0));
+  return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+}
+
+// decodeJWT reads a compact JWT's header and claims without verifying it:
+// the server's verdict says whether it was valid.
+export function decodeJWT(token) {
+  const parts = String(token).trim().split('.');
+  if (parts.length !== 3) return { error: 'not a JWT (want 3 dot-separated parts, got ' + parts.length + ')' };
+  try {
+    const header = JSON.parse(base64urlDecode(parts[0]));
+    const claims = JSON.parse(base64urlDecode(parts[1]));
+    if (typeof claims !== 'object' || claims === null) return { error: 'claims are not a JSON object' };
+    return { header, claims };
+  } catch (e) {
+    return { error: 'cannot decode: ' + e.message };
+  }
+}
+
+// tokensIn finds the JWTs a request carried: Authorization: Bearer and
+// x-webio-token.
+export function tokensIn(headers) {
+  const out = [];
+  for (const v of headerValues(headers, 'authorization')) {
+    const m = /^\s*bearer\s+(\S+)\s*$/i.exec(v);
+    if (m) out.push({ source: 'authorization (Bearer)', ...decodeJWT(m[1]) });
+  }
+  for (const v of headerValues(headers, 'x-webio-token')) {
+    out.push({ source: 'x-webio-token', ...decodeJWT(v) });
+  }
+  return out;
+}
+
+// bodyView decides how to show a body: pretty JSON, raw text, or base64
+// bytes (noted as such).
+export function bodyView(body, encoding) {
+  if (body === undefined || body === null || body === '') return { kind: 'empty', text: '', note: 'no body' };
+  if (encoding === 'base64') {
+    let n = 0;
+    try { n = atob(body).length; } catch { n = Math.floor(body.length * 3 / 4); }
+    return { kind: 'base64', text: body, note: `binary, shown as base64 (${n.toLocaleString()} bytes)` };
+  }
+  const text = String(body);
+  const t = text.trimStart();
+  if (t.startsWith('{') || t.startsWith('[')) {
+    try {
+      return { kind: 'json', text: JSON.stringify(JSON.parse(text), null, 2), note: `JSON, ${byteLength(text).toLocaleString()} bytes` };
+    } catch { /* not JSON after all: shown raw below */ }
+  }
+  return { kind: 'text', text, note: `text, ${byteLength(text).toLocaleString()} bytes` };
+}
+
+function byteLength(s) { return new TextEncoder().encode(s).length; }
+
+const pad = (n, w = 2) => String(n).padStart(w, '0');
+
+// formatTime is the list's clock: local HH:MM:SS.mmm, with the date when it
+// is not today.
+export function formatTime(iso, now = new Date()) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return '';
+  const t = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+  if (d.toDateString() === now.toDateString()) return t;
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${t}`;
+}
+
+// claimTime renders numeric date claims (iat, nbf, exp) readably.
+export function claimValue(name, v) {
+  if (['iat', 'nbf', 'exp', 'auth_time'].includes(name) && typeof v === 'number') {
+    return `${v} (${new Date(v * 1000).toISOString()})`;
+  }
+  return typeof v === 'string' ? v : JSON.stringify(v);
+}

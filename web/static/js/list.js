@@ -1,0 +1,155 @@
+// VirtualList renders only the rows in view (plus a few), so 10,000 items
+// cost the same to scroll as 20. Rows have one fixed height.
+
+const OVERSCAN = 8;
+
+export class VirtualList {
+  constructor(root, { rowHeight, statusLabel, onSelect }) {
+    this.root = root;
+    this.rowHeight = rowHeight;
+    this.statusLabel = statusLabel;
+    this.onSelect = onSelect;
+    this.items = [];
+    this.selectedId = null;
+    this.spacer = document.createElement('div');
+    this.spacer.className = 'spacer';
+    this.spacer.setAttribute('role', 'presentation');
+    root.append(this.spacer);
+    this.rows = new Map(); // seq → element
+    this.frame = 0;
+    root.addEventListener('scroll', () => this.schedule());
+    new ResizeObserver(() => this.schedule()).observe(root);
+    root.addEventListener('keydown', (e) => this.key(e));
+    root.addEventListener('click', (e) => {
+      const row = e.target.closest('[data-id]');
+      if (row) this.select(row.dataset.id, { scroll: false });
+    });
+  }
+
+  // setItems replaces the (already filtered, newest first) rows, keeping the
+  // row the user is looking at in place when newer ones arrive above it.
+  setItems(items) {
+    const h = this.rowHeight;
+    const top = this.root.scrollTop;
+    let anchor = null;
+    if (top > 0) {
+      const first = this.items[Math.floor(top / h)];
+      if (first) anchor = { id: first.id, offset: top - Math.floor(top / h) * h };
+    }
+    this.items = items;
+    this.spacer.style.height = items.length * h + 'px';
+    if (anchor) {
+      const i = this.indexOf(anchor.id);
+      if (i >= 0) this.root.scrollTop = i * h + anchor.offset;
+    }
+    this.render();
+  }
+
+  // indexOf is a scan, not a map kept per update: it is needed on a key
+  // press or a scroll anchor, while updates can come 60 times a second.
+  indexOf(id) {
+    if (id === null || id === undefined) return -1;
+    return this.items.findIndex((it) => it.id === id);
+  }
+
+  schedule() {
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => { this.frame = 0; this.render(); });
+  }
+
+  render() {
+    const h = this.rowHeight;
+    const view = this.root.clientHeight || 600;
+    const first = Math.max(0, Math.floor(this.root.scrollTop / h) - OVERSCAN);
+    const last = Math.min(this.items.length, Math.ceil((this.root.scrollTop + view) / h) + OVERSCAN);
+    const keep = new Set();
+    let active = null;
+    for (let i = first; i < last; i++) {
+      const it = this.items[i];
+      keep.add(it.seq);
+      let row = this.rows.get(it.seq);
+      if (!row || row._item !== it) {
+        const fresh = this.makeRow(it);
+        if (row) row.replaceWith(fresh); else this.root.append(fresh);
+        row = fresh;
+        this.rows.set(it.seq, row);
+      }
+      row.style.transform = `translateY(${i * h}px)`;
+      row.setAttribute('aria-posinset', String(i + 1));
+      row.setAttribute('aria-setsize', String(this.items.length));
+      const sel = it.id === this.selectedId;
+      if (sel) active = row;
+      row.classList.toggle('selected', sel);
+      row.setAttribute('aria-selected', sel ? 'true' : 'false');
+    }
+    for (const [seq, row] of this.rows) {
+      if (!keep.has(seq)) { row.remove(); this.rows.delete(seq); }
+    }
+    if (active) this.root.setAttribute('aria-activedescendant', active.id);
+    else this.root.removeAttribute('aria-activedescendant');
+  }
+
+  makeRow(it) {
+    const row = document.createElement('div');
+    row._item = it;
+    row.id = 'row-' + it.seq;
+    row.className = 'row';
+    row.dataset.id = it.id;
+    row.setAttribute('role', 'option');
+    const cell = (cls, text, title) => {
+      const c = document.createElement('span');
+      c.className = 'cell ' + cls;
+      c.textContent = text;
+      if (title) c.title = title;
+      row.append(c);
+      return c;
+    };
+    cell('c-event', it.event || '—');
+    cell('c-method', it.method || '');
+    const d = it.data && typeof it.data === 'object' ? it.data : {};
+    const path = (it.path || '') + (d.query ? '?' + d.query : '');
+    cell('c-path', path, path);
+    const st = cell('c-status', '');
+    const chip = document.createElement('span');
+    chip.className = 'chip s-' + (it.status || 'none');
+    chip.textContent = this.statusLabel(it);
+    st.append(chip);
+    cell('c-time', it.displayTime || '', it.time);
+    return row;
+  }
+
+  select(id, { scroll = true } = {}) {
+    this.selectedId = id;
+    const i = this.indexOf(id);
+    if (scroll && i >= 0) this.scrollToIndex(i);
+    this.render();
+    if (i >= 0) this.onSelect(this.items[i]);
+  }
+
+  scrollToIndex(i) {
+    const h = this.rowHeight;
+    const top = i * h;
+    const view = this.root.clientHeight;
+    if (top < this.root.scrollTop) this.root.scrollTop = top;
+    else if (top + h > this.root.scrollTop + view) this.root.scrollTop = top + h - view;
+  }
+
+  key(e) {
+    if (this.items.length === 0) return;
+    const cur = this.indexOf(this.selectedId);
+    const page = Math.max(1, Math.floor(this.root.clientHeight / this.rowHeight) - 1);
+    let next;
+    switch (e.key) {
+      case 'ArrowDown': next = cur + 1; break;
+      case 'ArrowUp': next = cur < 0 ? 0 : cur - 1; break;
+      case 'PageDown': next = cur + page; break;
+      case 'PageUp': next = cur - page; break;
+      case 'Home': next = 0; break;
+      case 'End': next = this.items.length - 1; break;
+      default: return;
+    }
+    e.preventDefault();
+    next = Math.max(0, Math.min(this.items.length - 1, next));
+    this.select(this.items[next].id);
+  }
+}

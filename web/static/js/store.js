@@ -1,0 +1,103 @@
+// ItemStore holds at most max items, oldest dropped first, upserted by ID.
+// Items are kept oldest → newest so the usual arrival (a newer item) is a
+// push, not an O(n) insert at the front.
+
+import { formatTime } from './format.js';
+
+let seq = 0;
+
+export class ItemStore {
+  constructor(max) {
+    this.max = max;
+    this.items = []; // ascending by (time, id)
+    this.byId = new Map();
+    this.events = new Set();
+    this.version = 0;
+  }
+
+  get size() { return this.items.length; }
+
+  // upsert adds or replaces items; it returns how many were new.
+  upsert(list) {
+    let added = 0;
+    for (const raw of list) {
+      if (!raw || typeof raw.id !== 'string' || raw.id === '') continue;
+      const it = prepare(raw);
+      const old = this.byId.get(it.id);
+      if (old) {
+        it.seq = old.seq;
+        // Updates keep their place: a delivery's time is its event's.
+        const i = this.indexOf(old);
+        if (i >= 0) this.items[i] = it;
+      } else {
+        it.seq = ++seq;
+        this.insert(it);
+        added++;
+      }
+      this.byId.set(it.id, it);
+      if (it.event) this.events.add(it.event);
+    }
+    const over = this.items.length - this.max;
+    if (over > 0) {
+      for (const gone of this.items.splice(0, over)) this.byId.delete(gone.id);
+    }
+    this.version++;
+    return added;
+  }
+
+  get(id) { return this.byId.get(id); }
+
+  insert(it) {
+    const a = this.items;
+    if (a.length === 0 || cmp(a[a.length - 1], it) <= 0) {
+      a.push(it);
+      return;
+    }
+    let lo = 0, hi = a.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cmp(a[mid], it) <= 0) lo = mid + 1; else hi = mid;
+    }
+    a.splice(lo, 0, it);
+  }
+
+  indexOf(it) {
+    const a = this.items;
+    let lo = 0, hi = a.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cmp(a[mid], it) < 0) lo = mid + 1; else hi = mid;
+    }
+    for (let i = lo; i < a.length && cmp(a[i], it) === 0; i++) {
+      if (a[i].id === it.id) return i;
+    }
+    return a.findIndex((x) => x.id === it.id);
+  }
+
+  // filter returns matching items newest first.
+  filter(pred) {
+    const out = [];
+    for (let i = this.items.length - 1; i >= 0; i--) {
+      if (pred(this.items[i])) out.push(this.items[i]);
+    }
+    return out;
+  }
+}
+
+function cmp(a, b) {
+  if (a.ts !== b.ts) return a.ts - b.ts;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+// prepare adds what the list needs often: a numeric time and one lower-case
+// string to search (bounded, so 10,000 items stay cheap to filter).
+function prepare(raw) {
+  const it = { ...raw };
+  it.ts = Date.parse(it.time) || 0;
+  it.displayTime = formatTime(it.time);
+  const d = it.data && typeof it.data === 'object' ? it.data : {};
+  const body = typeof d.body === 'string' ? d.body.slice(0, 2048) : '';
+  it.haystack = [it.id, it.event, it.method, it.path, it.status, d.query, d.webhook_id, d.event_id, d.endpoint, d.url,
+    d.verdict && d.verdict.reason, body].filter(Boolean).join('\n').toLowerCase();
+  return it;
+}

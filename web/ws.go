@@ -1,0 +1,243 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/rs/zerolog"
+)
+
+// Connection timing, as in gorilla's chat example.
+const (
+	// writeWait bounds every write, so a stalled browser costs one blocked
+	// writer goroutine for at most this long, never the publisher.
+	writeWait = 10 * time.Second
+	// pongWait is how long a silent browser is trusted.
+	pongWait   = 60 * time.Second
+	pingPeriod = pongWait * 9 / 10
+	// readLimit: the page sends nothing but control frames.
+	readLimit = 4 << 10
+)
+
+// Message types of the wire protocol (see the package doc).
+const (
+	MsgSnapshot = "snapshot"
+	MsgItem     = "item"
+	MsgDropped  = "dropped"
+	MsgError    = "error"
+)
+
+type snapshotMsg struct {
+	Type  string `json:"type"`
+	Items []Item `json:"items"`
+}
+
+type itemMsg struct {
+	Type string `json:"type"`
+	Item Item   `json:"item"`
+}
+
+type droppedMsg struct {
+	Type  string `json:"type"`
+	Count int    `json:"count"`
+}
+
+type errorMsg struct {
+	Type  string `json:"type"`
+	Error string `json:"error"`
+}
+
+func (s *server) handleWS() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hub := s.cfg.Hub
+		if hub == nil {
+			http.Error(w, "dashboard hub not configured", http.StatusServiceUnavailable)
+			return
+		}
+		if !websocket.IsWebSocketUpgrade(r) {
+			// The page probes this URL with fetch to tell "needs a token"
+			// (401, above) from "server down" after a failed handshake,
+			// which browsers do not explain.
+			w.Header().Set("Upgrade", "websocket")
+			http.Error(w, "this is the dashboard's websocket: connect with a websocket client", http.StatusUpgradeRequired)
+			return
+		}
+		conn, err := s.upgrader.Upgrade(w, r, nil)
+		if err != nil {
+			// Upgrade has answered the client already.
+			s.log.Debug().Err(err).Msg("websocket upgrade")
+			return
+		}
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		// Subscribe before reading the snapshot so nothing published in
+		// between is missed (it may come twice; the page upserts by ID).
+		sub := hub.Subscribe(ctx)
+		defer sub.Close()
+		hub.clients.Inc()
+		defer hub.clients.Dec()
+
+		c := &wsConn{conn: conn, sub: sub, recent: s.cfg.Recent, log: s.log.With().Str("remote", r.RemoteAddr).Logger()}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			c.writePump(ctx)
+			// Unblock the reader if the writer ended first (hub closed,
+			// write failed).
+			conn.Close()
+		}()
+		c.readPump()
+		cancel()
+		conn.Close()
+		<-done
+	})
+}
+
+// wsConn is one browser: readPump on the handler's goroutine, writePump on
+// its own; only writePump writes data frames.
+type wsConn struct {
+	conn   *websocket.Conn
+	sub    *Subscription
+	recent func(context.Context, int) ([]Item, error)
+	log    zerolog.Logger
+}
+
+func (c *wsConn) readPump() {
+	c.conn.SetReadLimit(readLimit)
+	_ = c.conn.SetReadDeadline(time.Now().Add(pongWait))
+	c.conn.SetPongHandler(func(string) error {
+		return c.conn.SetReadDeadline(time.Now().Add(pongWait))
+	})
+	for {
+		if _, _, err := c.conn.ReadMessage(); err != nil {
+			if websocket.IsUnexpectedCloseError(err, websocket.CloseGoingAway, websocket.CloseNormalClosure, websocket.CloseNoStatusReceived) &&
+				!errors.Is(err, websocket.ErrCloseSent) {
+				c.log.Debug().Err(err).Msg("websocket read")
+			}
+			return
+		}
+	}
+}
+
+func (c *wsConn) writePump(ctx context.Context) {
+	ticker := time.NewTicker(pingPeriod)
+	defer ticker.Stop()
+	if err := c.sendSnapshot(ctx); err != nil {
+		c.log.Debug().Err(err).Msg("websocket snapshot")
+		return
+	}
+	for {
+		select {
+		case it, ok := <-c.sub.C():
+			if !ok {
+				// Hub closed: the server is stopping.
+				_ = c.conn.SetWriteDeadline(time.Now().Add(writeWait))
+				_ = c.conn.WriteMessage(websocket.CloseMessage,
+					websocket.FormatCloseMessage(websocket.CloseGoingAway, "server stopping"))
+				return
+			}
+			if err := c.send(itemMsg{Type: MsgItem, Item: it}); err != nil {
+				c.log.Debug().Err(err).Msg("websocket write")
+				return
+			}
+			if err := c.catchUp(ctx); err != nil {
+				c.log.Debug().Err(err).Msg("websocket write")
+				return
+			}
+		case <-c.sub.Lagged():
+			if err := c.catchUp(ctx); err != nil {
+				c.log.Debug().Err(err).Msg("websocket write")
+				return
+			}
+		case <-ticker.C:
+			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
+				return
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// catchUp tells a browser that has drained its queue how many items it
+// missed, then resends the newest items so it holds their latest state.
+// While its queue is not empty it is still behind, and the next write
+// checks again.
+func (c *wsConn) catchUp(ctx context.Context) error {
+	if len(c.sub.C()) > 0 {
+		return nil
+	}
+	n := c.sub.TakeDropped()
+	if n == 0 {
+		return nil
+	}
+	if err := c.send(droppedMsg{Type: MsgDropped, Count: n}); err != nil {
+		return err
+	}
+	return c.sendSnapshot(ctx)
+}
+
+func (c *wsConn) sendSnapshot(ctx context.Context) error {
+	items := []Item{}
+	if c.recent != nil {
+		got, err := c.recent(ctx, SnapshotSize)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			c.log.Error().Err(err).Msg("read recent items for the dashboard")
+			if err := c.send(errorMsg{Type: MsgError, Error: "could not load recent items; showing live items only"}); err != nil {
+				return err
+			}
+		}
+		if len(got) > SnapshotSize {
+			got = got[:SnapshotSize]
+		}
+		if got != nil {
+			items = got
+		}
+	}
+	return c.send(snapshotMsg{Type: MsgSnapshot, Items: items})
+}
+
+func (c *wsConn) send(msg any) error {
+	b, err := json.Marshal(msg)
+	if err != nil {
+		// Only an item whose Data is not JSON gets here: show it without
+		// its data rather than lose the connection or the other items.
+		c.log.Warn().Err(err).Msg("dashboard item with invalid data")
+		b, err = json.Marshal(withoutBadData(msg))
+		if err != nil {
+			return fmt.Errorf("encode %T: %w", msg, err)
+		}
+	}
+	_ = c.conn.SetWriteDeadline(time.Now().Add(writeWait))
+	return c.conn.WriteMessage(websocket.TextMessage, b)
+}
+
+func withoutBadData(msg any) any {
+	fix := func(it Item) Item {
+		if !json.Valid(it.Data) {
+			it.Data = nil
+		}
+		return it
+	}
+	switch m := msg.(type) {
+	case itemMsg:
+		m.Item = fix(m.Item)
+		return m
+	case snapshotMsg:
+		items := make([]Item, len(m.Items))
+		for i, it := range m.Items {
+			items[i] = fix(it)
+		}
+		m.Items = items
+		return m
+	}
+	return msg
+}
