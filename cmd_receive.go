@@ -162,7 +162,8 @@ func receiveConfig(c *cli.Context) (receiver.Config, error) {
 	if path := c.String("values"); path != "" {
 		vals, err := fixtures.ReadValuesFile(path)
 		if err != nil {
-			return cfg, usageErrorf("receive: --values: %v", err)
+			// One line, whatever the parser's message looks like.
+			return cfg, usageErrorf("receive: --values: %s", strings.Join(strings.Fields(err.Error()), " "))
 		}
 		cfg.Values = vals
 	}

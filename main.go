@@ -62,6 +62,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // commands lists every command; one is registered only once it works.
 func commands(e *env) []*cli.Command {
 	return []*cli.Command{
+		devCommand(e),
 		versionCommand(e),
 		tokenCommand(e),
 		relayCommand(e),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -16,14 +17,14 @@ import (
 // checks what arrived. A rule makes the first delivery fail, as a flaky
 // customer system would.
 func Example() {
-	t := &testing.T{} // in a real test, the test's own t
+	t := &exampleT{} // in a real test: the test's own t
+	defer t.finish()
 	rcv := receivertest.NewServer(t,
 		receivertest.WithRules(receiver.Rule{
 			Match:   receiver.Match{Path: "/webhooks"},
 			Respond: receiver.Respond{Status: 503, Times: 1},
 		}),
 	)
-	defer rcv.Close()
 
 	post := func() int {
 		resp, err := http.Post(rcv.URL+"/webhooks", "application/json",
@@ -52,4 +53,32 @@ func Example() {
 	// retry: 200
 	// POST /webhooks payment unverified 200
 	// POST /webhooks payment unverified 503
+}
+
+// exampleT stands in for the *testing.T a test function has and an
+// Example function lacks: it runs the cleanups (closing the receiver,
+// removing its temp dir) when the example ends.
+type exampleT struct {
+	testing.TB
+	cleanups []func()
+}
+
+func (t *exampleT) Helper()                      {}
+func (t *exampleT) Cleanup(f func())             { t.cleanups = append(t.cleanups, f) }
+func (t *exampleT) Errorf(f string, args ...any) { fmt.Printf(f+"\n", args...) }
+func (t *exampleT) Fatalf(f string, args ...any) { panic(fmt.Sprintf(f, args...)) }
+
+func (t *exampleT) TempDir() string {
+	dir, err := os.MkdirTemp("", "receivertest-example-")
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+func (t *exampleT) finish() {
+	for i := len(t.cleanups) - 1; i >= 0; i-- {
+		t.cleanups[i]()
+	}
 }
