@@ -70,6 +70,7 @@ func commands(e *env) []*cli.Command {
 		renderCommand(e),
 		testCommand(e),
 		receiveCommand(e),
+		replayCommand(e),
 	}
 }
 

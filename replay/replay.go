@@ -48,6 +48,11 @@ type Item struct {
 	Body           []byte
 	WebhookID      string
 	Event          string
+	// BodyMissing says the original body was not kept (a capture over the
+	// receiver's size limit): Build refuses it unless Options.Body
+	// replaces it, rather than send an empty body as if it were the
+	// original.
+	BodyMissing bool
 }
 
 // Options say where and how to replay.
@@ -94,6 +99,9 @@ var dropped = map[string]bool{
 	"proxy-authenticate": true, "proxy-authorization": true, "te": true,
 	"trailer": true, "transfer-encoding": true, "upgrade": true,
 	"host": true, "content-length": true,
+	// net/http asks for gzip itself and then decompresses; a copied
+	// accept-encoding would hand back compressed bytes as the answer.
+	"accept-encoding":     true,
 	"authorization":       true,
 	auth.HeaderWebioToken: true,
 	auth.HeaderSignature:  true,
@@ -115,6 +123,8 @@ func Build(ctx context.Context, item Item, opts Options) (*http.Request, error) 
 	body := item.Body
 	if opts.Body != nil {
 		body = opts.Body
+	} else if item.BodyMissing {
+		return nil, errBodyMissing
 	}
 	now := time.Now
 	if opts.Now != nil {
@@ -169,6 +179,9 @@ func Build(ctx context.Context, item Item, opts Options) (*http.Request, error) 
 	req.Header = h
 	return req, nil
 }
+
+// errBodyMissing is Build's answer to an item whose body was not kept.
+var errBodyMissing = errors.New("replay: the original body was not kept (it was over the receiver's limit): give a body to send instead")
 
 // resolveTarget applies Options.To to the item.
 func resolveTarget(item Item, to string) (*url.URL, error) {
