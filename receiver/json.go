@@ -1,7 +1,6 @@
 package receiver
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"io"
@@ -98,10 +97,8 @@ func (s *Server) requireAdmin(next http.Handler) http.Handler {
 	if s.cfg.AdminToken == "" {
 		return next
 	}
-	want := []byte(s.cfg.AdminToken)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, ok := bearer(r.Header.Get("Authorization"))
-		if !ok || subtle.ConstantTimeCompare([]byte(got), want) != 1 {
+		if !s.adminOK(r) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="sidehook"`)
 			s.writeError(w, r, &apiError{Status: http.StatusUnauthorized, Code: codeUnauthorized, Reason: "admin token required"})
 			return

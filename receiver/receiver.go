@@ -25,6 +25,7 @@ import (
 	"github.com/sidehook/sidehook/fixtures"
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/internal/store"
+	"github.com/sidehook/sidehook/web"
 )
 
 // Defaults of Config's zero values.
@@ -94,6 +95,10 @@ type Server struct {
 	values   *fixtures.Values
 	bc       *Broadcaster
 	metrics  *metrics
+	// hub feeds the dashboard's websockets; feedDone is closed when the
+	// goroutine feeding it from bc has ended.
+	hub      *web.Hub
+	feedDone chan struct{}
 	handler  http.Handler
 	dedupe   *dedupe
 
@@ -172,6 +177,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.dedupe = newDedupe(cfg.DedupeCache, s.getIndex)
 	s.metrics = newMetrics(s.bc)
+	s.hub = web.NewHub(web.HubOptions{Logger: cfg.Logger, Registerer: s.metrics.reg})
 	s.handler = s.routes()
 	return s, nil
 }
@@ -231,6 +237,9 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.serveDone = make(chan struct{})
 	s.started = true
+	// Subscribed before serving, so the dashboard sees every capture.
+	s.feedDone = make(chan struct{})
+	go s.feedDashboard(s.bc.Subscribe(context.Background(), dashboardFeedBuffer))
 	go func() {
 		defer close(s.serveDone)
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -278,9 +287,10 @@ func baseURL(addr string) string {
 // answers 503 until Start has opened the store.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Close stops the receiver: held connections are let go, in-flight
-// requests are drained within ShutdownGrace, subscribers are ended and the
-// store is closed last. It is safe to call more than once; later calls
+// Close stops the receiver: held connections are let go, dashboard
+// websockets are closed (cut after a second if a browser stopped reading),
+// in-flight requests are drained within ShutdownGrace, subscribers are
+// ended and the store is closed last. It is safe to call more than once; later calls
 // return the first one's result.
 func (s *Server) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
@@ -288,9 +298,17 @@ func (s *Server) Close(ctx context.Context) error {
 		close(s.stopping)
 		s.holdMu.Unlock()
 		s.mu.Lock()
-		srv, done := s.srv, s.serveDone
+		srv, done, feedDone := s.srv, s.serveDone, s.feedDone
 		s.mu.Unlock()
 		var errs []error
+		// Dashboards first: http.Server.Shutdown does not wait for
+		// hijacked websockets, and they must not read the store after
+		// it is closed below.
+		dctx, cancel := context.WithTimeout(ctx, dashboardShutdownWait)
+		if err := s.hub.Shutdown(dctx); err != nil {
+			s.log.Debug().Err(err).Msg("dashboard shutdown")
+		}
+		cancel()
 		if srv != nil {
 			grace, cancel := context.WithTimeout(ctx, s.cfg.ShutdownGrace)
 			err := srv.Shutdown(grace)
@@ -305,6 +323,9 @@ func (s *Server) Close(ctx context.Context) error {
 		}
 		s.holds.Wait()
 		s.bc.Close()
+		if feedDone != nil {
+			<-feedDone
+		}
 		if st := s.st.Load(); st != nil {
 			if err := st.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("receiver: close store: %w", err))

@@ -29,6 +29,13 @@ func (s *Server) routes() http.Handler {
 	admin.Handle("POST /_sidehook/rules", guard(handleAddRules(s)))
 	admin.Handle("DELETE /_sidehook/rules", guard(handleDeleteRules(s)))
 
+	// The dashboard checks the admin token itself: a browser cannot put
+	// it in a header on a page load or a websocket handshake.
+	dash := s.newDashboard()
+	admin.Handle("/_sidehook/ui", dash)
+	admin.Handle("/_sidehook/ui/", dash)
+	admin.Handle("/_sidehook/ws", dash)
+
 	admin.Handle("/_sidehook/", guard(handleAdminNotFound()))
 
 	capture := handleCapture(s)

@@ -118,25 +118,34 @@ const orgKey ctxKey = 0
 // organisation in the context.
 func (r *Relay) requireKey(next http.Handler) http.Handler {
 	return r.handle(func(w http.ResponseWriter, req *http.Request) error {
-		key, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
-		if !ok || key == "" {
+		o, sent := r.keyOrg(req)
+		if !sent {
 			return apiErrorf(http.StatusUnauthorized, "unauthorized", "missing API key: send Authorization: Bearer <key>")
 		}
-		sum := sha256.Sum256([]byte(strings.TrimSpace(key)))
-		var found *orgState
-		for _, o := range r.orgList {
-			// Every organisation is checked even after a match, so the time
-			// taken does not say which one holds the key.
-			if o.checkKey(sum) && found == nil {
-				found = o
-			}
-		}
-		if found == nil {
+		if o == nil {
 			return apiErrorf(http.StatusUnauthorized, "unauthorized", "invalid API key")
 		}
-		next.ServeHTTP(w, req.WithContext(context.WithValue(req.Context(), orgKey, found)))
+		next.ServeHTTP(w, req.WithContext(context.WithValue(req.Context(), orgKey, o)))
 		return nil
 	})
+}
+
+// keyOrg returns the organisation whose API key req carries as a Bearer
+// token; sent reports whether it carried one at all.
+func (r *Relay) keyOrg(req *http.Request) (o *orgState, sent bool) {
+	key, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
+	if !ok || strings.TrimSpace(key) == "" {
+		return nil, false
+	}
+	sum := sha256.Sum256([]byte(strings.TrimSpace(key)))
+	for _, org := range r.orgList {
+		// Every organisation is checked even after a match, so the time
+		// taken does not say which one holds the key.
+		if org.checkKey(sum) && o == nil {
+			o = org
+		}
+	}
+	return o, true
 }
 
 func orgFrom(ctx context.Context) *orgState {

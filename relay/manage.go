@@ -509,7 +509,7 @@ func (r *Relay) handleReplay() http.Handler {
 		}
 		results := []ReplayResult{}
 		for _, d := range selected {
-			results = append(results, r.replayTo(req.Context(), o, d, rr.To))
+			results = append(results, r.replayTo(req.Context(), o, d, rr.To, nil))
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"replayed": len(results), "results": results})
 		return nil
@@ -568,8 +568,9 @@ func (r *Relay) selectDeliveries(ctx context.Context, o *orgState, f *deliveryFi
 }
 
 // replayTo sends a stored delivery once to another URL, signed as its
-// endpoint signs, bytes unchanged. It is not recorded as an attempt.
-func (r *Relay) replayTo(ctx context.Context, o *orgState, d *deliveryRecord, to string) ReplayResult {
+// endpoint signs, bytes unchanged unless body is not nil (an edit from the
+// dashboard). It is not recorded as an attempt.
+func (r *Relay) replayTo(ctx context.Context, o *orgState, d *deliveryRecord, to string, body []byte) ReplayResult {
 	res := ReplayResult{DeliveryID: d.ID, EventID: d.EventID}
 	ev, err := r.getEvent(o.id, d.EventID)
 	if err != nil {
@@ -585,6 +586,9 @@ func (r *Relay) replayTo(ctx context.Context, o *orgState, d *deliveryRecord, to
 		eventID: ev.ID, eventType: ev.Type, deliveryID: d.ID, attempt: len(d.Attempts) + 1, replayOf: d.ID}
 	if ob.method != http.MethodGet {
 		ob.query = ""
+	}
+	if body != nil {
+		ob.body = body
 	}
 	out := r.send(ctx, o, cfg, ob, cfg.Timeout, maxResponse)
 	res.Status, res.LatencyMS = out.status, float64(out.latency.Microseconds())/1000

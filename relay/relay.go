@@ -26,6 +26,7 @@ import (
 	"github.com/sidehook/sidehook/fixtures"
 	"github.com/sidehook/sidehook/internal/store"
 	"github.com/sidehook/sidehook/relay/config"
+	"github.com/sidehook/sidehook/web"
 )
 
 // Defaults of Options.
@@ -71,8 +72,13 @@ type Relay struct {
 	disp    *dispatcher
 	hub     *hub
 	metrics *metrics
-	client  *http.Client
-	handler http.Handler
+	// dash feeds the dashboard's websockets, from hub through the
+	// goroutine whose end closes feedDone; dashOpen: no key needed.
+	dash     *web.Hub
+	dashOpen bool
+	feedDone chan struct{}
+	client   *http.Client
+	handler  http.Handler
 
 	idem [64]sync.Mutex
 
@@ -135,6 +141,8 @@ func New(cfg *config.Config, opts Options) (*Relay, error) {
 	r.client = newHTTPClient(opts.Transport)
 	r.disp = newDispatcher(r)
 	r.metrics = newMetrics(r.disp.depths)
+	r.dash = web.NewHub(web.HubOptions{Logger: opts.Logger, Registerer: r.metrics.reg})
+	r.dashOpen = loopbackOnly(cfg.Listen)
 	r.handler = r.routes()
 	return r, nil
 }
@@ -159,6 +167,9 @@ func (r *Relay) Start(ctx context.Context) error {
 		return fmt.Errorf("relay: listen: %w", err)
 	}
 	r.ln = ln
+	// Subscribed before serving, so the dashboard sees every change.
+	r.feedDone = make(chan struct{})
+	go r.feedDashboard(r.hub.subscribe(context.Background()))
 	r.srv = &http.Server{
 		Handler:           r.handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -252,7 +263,8 @@ func (r *Relay) Ready() bool {
 	return r.started.Load() && !r.closing.Load() && r.store != nil && r.disp.running.Load()
 }
 
-// Close stops the relay in order: ingest stops (in-flight requests finish
+// Close stops the relay in order: dashboard websockets close (cut after a
+// second if a browser stopped reading), ingest stops (in-flight requests finish
 // within the grace period), the dispatcher stops taking work and waits for
 // in-flight attempts until ctx is done or the grace period passes (the rest
 // are retried on the next start), and the store is closed last. Safe to
@@ -263,6 +275,14 @@ func (r *Relay) Close(ctx context.Context) error {
 		grace, cancel := context.WithTimeout(ctx, r.opts.Grace)
 		defer cancel()
 		var errs []error
+		// Dashboards first: http.Server.Shutdown does not wait for
+		// hijacked websockets, and they must not read the store after
+		// it is closed below.
+		dctx, dcancel := context.WithTimeout(ctx, dashboardShutdownWait)
+		if err := r.dash.Shutdown(dctx); err != nil {
+			r.log.Debug().Err(err).Msg("dashboard shutdown")
+		}
+		dcancel()
 		if r.srv != nil {
 			if err := r.srv.Shutdown(grace); err != nil {
 				errs = append(errs, fmt.Errorf("relay: stop http: %w", err))
@@ -275,6 +295,9 @@ func (r *Relay) Close(ctx context.Context) error {
 		}
 		r.bg.Wait()
 		r.hub.close()
+		if r.feedDone != nil {
+			<-r.feedDone
+		}
 		if err := r.closeStore(); err != nil {
 			errs = append(errs, err)
 		}

@@ -33,6 +33,16 @@ func (r *Relay) routes() http.Handler {
 	mux.Handle("POST /v1/custom-values", key(r.handleCustomValues()))
 	mux.Handle("POST /v1/render", key(r.handleRender()))
 
+	// Dashboard (SPEC §6): the page and its websocket check access
+	// themselves (a browser cannot send a header on a page load or a
+	// websocket handshake); its actions are guarded the same way.
+	dash := r.newDashboard()
+	mux.Handle("/_sidehook/ui", dash)
+	mux.Handle("/_sidehook/ui/", dash)
+	mux.Handle("/_sidehook/ws", dash)
+	mux.Handle("POST /_sidehook/replay", r.requireDashboard(r.handleDashboardReplay()))
+	mux.Handle("POST /_sidehook/deliveries/{id}/retry", r.requireDashboard(r.handleDashboardRetry()))
+
 	// Operations.
 	mux.Handle("GET /.well-known/jwks.json", r.handleJWKS())
 	mux.Handle("GET /healthz", r.handleHealthz())

@@ -102,8 +102,31 @@ func (r *Relay) send(ctx context.Context, o *orgState, e config.Endpoint, ob out
 	if err != nil {
 		return result{err: fmt.Errorf("build request: %w", err)}
 	}
-	ts := r.clock.Now()
-	h := req.Header
+	h, err := r.requestHeaders(o, e, ob, r.clock.Now())
+	if err != nil {
+		return result{err: err}
+	}
+	req.Header = h
+	start := time.Now()
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return result{latency: time.Since(start), err: describeNetError(err, timeout)}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, keepBody))
+	lat := time.Since(start)
+	io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
+	res := result{status: resp.StatusCode, header: resp.Header, body: b, latency: lat}
+	if err != nil && resp.StatusCode/100 != 2 {
+		res.err = fmt.Errorf("read answer: %w", err)
+	}
+	return res
+}
+
+// requestHeaders are the headers of one request to an endpoint at ts:
+// the endpoint's own, those of SPEC §3, and its authentication.
+func (r *Relay) requestHeaders(o *orgState, e config.Endpoint, ob outbound, ts time.Time) (http.Header, error) {
+	h := make(http.Header, 12)
 	for k, v := range e.Headers {
 		h.Set(k, v)
 	}
@@ -139,22 +162,9 @@ func (r *Relay) send(ctx context.Context, o *orgState, e config.Endpoint, ob out
 	if err := auth.SignRequest(h, e.Auth, keys, auth.Outbound{
 		Method: ob.method, WebhookID: ob.eventID, Event: ob.eventType, RawQuery: ob.query, Body: ob.body, Timestamp: ts,
 	}); err != nil {
-		return result{err: fmt.Errorf("sign: %w", err)}
+		return nil, fmt.Errorf("sign: %w", err)
 	}
-	start := time.Now()
-	resp, err := r.client.Do(req)
-	if err != nil {
-		return result{latency: time.Since(start), err: describeNetError(err, timeout)}
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, keepBody))
-	lat := time.Since(start)
-	io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
-	res := result{status: resp.StatusCode, header: resp.Header, body: b, latency: lat}
-	if err != nil && resp.StatusCode/100 != 2 {
-		res.err = fmt.Errorf("read answer: %w", err)
-	}
-	return res
+	return h, nil
 }
 
 func describeNetError(err error, timeout time.Duration) error {

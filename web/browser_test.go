@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,151 +19,43 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/sidehook/sidehook/web"
+	"github.com/sidehook/sidehook/web/webtest"
 )
 
-// findChromium returns the browser to drive. Under CI=true a missing browser
-// fails the test: .ci/run installs it, so its absence is a broken pipeline,
-// not a reason to skip.
-func findChromium(tb testing.TB) string {
-	tb.Helper()
-	candidates := []string{os.Getenv("SIDEHOOK_CHROMIUM"), "/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"}
-	for _, c := range candidates {
-		if c == "" {
-			continue
-		}
-		if p, err := exec.LookPath(c); err == nil {
-			return p
-		}
-	}
-	msg := "no chromium found (apt-get install -y chromium, or set SIDEHOOK_CHROMIUM)"
-	if os.Getenv("CI") == "true" {
-		tb.Fatal(msg)
-	}
-	tb.Skip(msg)
-	return ""
-}
-
-// browser is one headless chromium shared by the tests of this package:
-// starting one costs seconds, a fresh incognito-like context per test costs
-// milliseconds and isolates cookies just as well.
-type browser struct {
-	once    sync.Once
-	ctx     context.Context
-	stop    func()
-	dataDir string
-	err     error
-}
-
-var shared browser // test-only; closed by TestMain
+// shared is one chromium for this package's tests (see webtest.Shared);
+// TestMain stops it.
+var shared webtest.Shared
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if shared.stop != nil {
-		shared.stop() // waits for chromium to exit
-	}
-	if shared.dataDir != "" {
-		_ = os.RemoveAll(shared.dataDir)
-	}
+	shared.Close()
 	os.Exit(code)
 }
 
-func (b *browser) start(path string) {
-	b.dataDir, b.err = os.MkdirTemp("", "sidehook-chromium-")
-	if b.err != nil {
-		return
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(path),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(b.dataDir),
-		chromedp.WindowSize(1280, 800),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	bctx, cancel := chromedp.NewContext(actx)
-	b.ctx = bctx
-	b.stop = func() { cancel(); cancelAlloc() }
-	// The first action starts the browser: no timeout on it, or the
-	// timeout would end the browser too (see chromedp.Run).
-	if err := chromedp.Do(bctx); err != nil {
-		b.err = fmt.Errorf("start chromium %s: %w", path, err)
-	}
-}
+// The helpers below are webtest's, under the short names these tests use.
 
-// newBrowser returns a tab at 1280×800 in a fresh browser context of the
-// shared chromium, closed by t.Cleanup. Keep it reusable: the end-to-end
-// tests of the receiver and relay dashboards drive it the same way.
-func newBrowser(tb testing.TB) context.Context {
-	tb.Helper()
-	path := findChromium(tb)
-	shared.once.Do(func() { shared.start(path) })
-	if shared.err != nil {
-		tb.Fatal(shared.err)
-	}
-	ctx, cancel := chromedp.NewContext(shared.ctx, chromedp.WithNewBrowserContext())
-	tb.Cleanup(cancel)
-	// The first action opens the tab and binds it to its context, so it
-	// runs without the deadline that do adds.
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800)); err != nil {
-		tb.Fatalf("open a tab: %v", err)
-	}
-	return ctx
-}
+func newBrowser(tb testing.TB) context.Context { tb.Helper(); return shared.NewTab(tb) }
 
-// do runs browser steps with a deadline, failing the test with what was
-// being done.
 func do(tb testing.TB, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	if err := chromedp.Do(ctx, steps...); err != nil {
-		tb.Fatalf("%s: %v", what, err)
-	}
+	webtest.Do(tb, ctx, what, steps...)
 }
 
-// get runs one browser action that returns a value.
 func get[T any](tb testing.TB, ctx context.Context, what string, a chromedp.Action[T]) T {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	v, err := chromedp.Run(ctx, a)
-	if err != nil {
-		tb.Fatalf("%s: %v", what, err)
-	}
-	return v
+	return webtest.Get(tb, ctx, what, a)
 }
 
-// js evaluates a script in the page and decodes its result.
 func js[T any](tb testing.TB, ctx context.Context, expr string) T {
 	tb.Helper()
-	return get(tb, ctx, "evaluate "+expr, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	return webtest.JS[T](tb, ctx, expr)
 }
 
-// button finds a button by its accessible text, as a user would.
-func button(name string) chromedp.Search {
-	return chromedp.Search(fmt.Sprintf(`//button[normalize-space()=%q]`, name))
-}
+func button(name string) chromedp.Search { return webtest.Button(name) }
 
-// screenshot saves the page when SIDEHOOK_SCREENSHOTS names a directory;
-// for looking at the dashboard during development.
 func screenshot(tb testing.TB, ctx context.Context, name string) {
 	tb.Helper()
-	dir := os.Getenv("SIDEHOOK_SCREENSHOTS")
-	if dir == "" {
-		return
-	}
-	png := get(tb, ctx, "screenshot", chromedp.CaptureScreenshot())
-	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
-		tb.Fatal(err)
-	}
+	webtest.Screenshot(tb, ctx, name)
 }
 
 // recorder is a fake server endpoint that keeps what the page sent.

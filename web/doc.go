@@ -41,6 +41,12 @@
 // "body", "body_encoding" ("utf8" or "base64"), "headers" (lower-case keys,
 // lists of values) and "url" (the endpoint URL the delivery goes to).
 //
+// Servers put bodies in Data through [ItemBody], which cuts them to
+// [MaxItemBody] so a snapshot stays small; a cut body is marked
+// "body_preview": true beside "body_size" (the whole length), and the page
+// then says so and neither edits nor copies it (a replay sends the whole
+// body from the server's store).
+//
 // # Access
 //
 // Config.Authorize guards the page and the websocket (the scripts and the

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 )
@@ -60,6 +62,12 @@ type Hub struct {
 	mu     sync.Mutex
 	subs   map[*Subscription]struct{}
 	closed bool
+	// conns are the websocket connections being served, each with a
+	// channel closed when its handler has returned (see Shutdown).
+	conns map[*websocket.Conn]chan struct{}
+	// cut is set once Shutdown stopped waiting: a connection arriving
+	// later is closed at once.
+	cut bool
 }
 
 // NewHub returns a running hub. It starts no goroutine; Close it to end
@@ -70,9 +78,10 @@ func NewHub(opts HubOptions) *Hub {
 		buf = DefaultClientBuffer
 	}
 	h := &Hub{
-		log:  opts.Logger.With().Str("component", "dashboard-hub").Logger(),
-		buf:  buf,
-		subs: make(map[*Subscription]struct{}),
+		log:   opts.Logger.With().Str("component", "dashboard-hub").Logger(),
+		buf:   buf,
+		subs:  make(map[*Subscription]struct{}),
+		conns: make(map[*websocket.Conn]chan struct{}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sidehook_dashboard_dropped_messages_total",
 			Help: "Dashboard messages dropped because a websocket client fell behind.",
@@ -170,6 +179,72 @@ func (h *Hub) Close() error {
 		s.closeLocked()
 	}
 	return nil
+}
+
+// Shutdown closes the hub (see Close) and waits until every websocket
+// connection has ended or ctx is done. A browser that stopped reading can
+// hold its connection's writer in a write for up to the write timeout, so
+// once ctx is done the connections still open are cut (closed without a
+// goodbye) and Shutdown waits only for their handlers to return, which
+// they then do at once. Servers call it before their http.Server.Shutdown,
+// which does not track hijacked connections: afterwards no dashboard
+// handler is left to read a store that is being closed. It reports how
+// many connections were cut as an error; calling it again is harmless.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	_ = h.Close()
+wait:
+	for _, done := range h.connDones() {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			break wait
+		}
+	}
+	h.mu.Lock()
+	h.cut = true
+	open := make(map[*websocket.Conn]chan struct{}, len(h.conns))
+	for c, done := range h.conns {
+		open[c] = done
+	}
+	h.mu.Unlock()
+	for c := range open {
+		_ = c.Close()
+	}
+	for _, done := range open {
+		<-done
+	}
+	if len(open) > 0 {
+		return fmt.Errorf("dashboard: %d websocket connections cut: %w", len(open), context.Cause(ctx))
+	}
+	return nil
+}
+
+func (h *Hub) connDones() []chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]chan struct{}, 0, len(h.conns))
+	for _, done := range h.conns {
+		out = append(out, done)
+	}
+	return out
+}
+
+// track registers a connection being served until the returned func is
+// called, when its handler is done with it.
+func (h *Hub) track(c *websocket.Conn) (untrack func()) {
+	done := make(chan struct{})
+	h.mu.Lock()
+	h.conns[c] = done
+	if h.cut {
+		_ = c.Close()
+	}
+	h.mu.Unlock()
+	return func() {
+		h.mu.Lock()
+		delete(h.conns, c)
+		h.mu.Unlock()
+		close(done)
+	}
 }
 
 // Subscribers reports how many subscriptions are open.

@@ -73,6 +73,8 @@ func (s *server) handleWS() http.Handler {
 			s.log.Debug().Err(err).Msg("websocket upgrade")
 			return
 		}
+		// Deferred first, so it runs last: Hub.Shutdown waits for this.
+		defer hub.track(conn)()
 		ctx, cancel := context.WithCancel(r.Context())
 		defer cancel()
 		// Subscribe before reading the snapshot so nothing published in

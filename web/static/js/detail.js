@@ -50,7 +50,11 @@ export class Detail {
     } else {
       url = location.origin + (it.path || '/') + (d.query ? '?' + d.query : '');
     }
-    return { method: it.method || d.method || 'POST', url, headers, body, bodyEncoding };
+    // body_preview: the server sent only the first bytes of a large body
+    // (body_size is the whole); a replay still sends all of it.
+    const preview = d.body_preview === true || ev.body_preview === true;
+    const bodySize = Number(d.body_size ?? ev.body_size) || 0;
+    return { method: it.method || d.method || 'POST', url, headers, body, bodyEncoding, preview, bodySize };
   }
 
   build() {
@@ -62,8 +66,9 @@ export class Detail {
       placeholder: relay ? 'empty: the endpoint it was delivered to' : 'empty: the original target' });
     this.bodyEdit = h('textarea', { id: 'replay-body', name: 'body', rows: '8', spellcheck: 'false' });
     const binary = req.bodyEncoding === 'base64';
-    this.bodyEdit.value = binary ? '' : req.body;
-    this.bodyEdit.disabled = binary;
+    const fixed = binary || req.preview;
+    this.bodyEdit.value = fixed ? '' : req.body;
+    this.bodyEdit.disabled = fixed;
     this.result = h('div', { class: 'result', role: 'status', 'aria-live': 'polite' });
     this.curl = h('textarea', { class: 'curl', readonly: true, rows: '5', 'aria-label': 'curl command', hidden: true });
     this.replayBtn = h('button', { type: 'submit', class: 'primary', text: 'Replay' });
@@ -80,7 +85,9 @@ export class Detail {
         this.bodyEdit,
         h('p', { class: 'hint', text: binary
           ? 'This body is binary: it is replayed unchanged.'
-          : 'Unchanged, the original bytes are sent. Replays are re-signed and carry sidehook-replay-of.' })),
+          : req.preview
+            ? 'This body is too large to edit here: it is replayed unchanged.'
+            : 'Unchanged, the original bytes are sent. Replays are re-signed and carry sidehook-replay-of.' })),
       h('div', { class: 'buttons' }, this.replayBtn, this.curlBtn, this.retryBtn));
 
     this.info = h('div', { class: 'info' });
@@ -204,8 +211,10 @@ export class Detail {
 
   bodySection(req) {
     const v = bodyView(req.body, req.bodyEncoding);
+    // A cut body is not valid JSON: say why it shows raw.
+    const note = req.preview ? `first part only, of ${req.bodySize.toLocaleString()} bytes: replay sends them all` : v.note;
     return h('section', { class: 'block' },
-      h('h3', {}, 'Body ', h('span', { class: 'note', text: v.note })),
+      h('h3', {}, 'Body ', h('span', { class: 'note', text: note })),
       v.kind === 'empty' ? null : h('pre', { class: 'code body ' + v.kind, tabindex: '0', 'aria-label': 'Body', text: v.text }));
   }
 
@@ -249,6 +258,10 @@ export class Detail {
     const req = this.request();
     if (!req.url) {
       this.setResult(false, 'This item has no URL to build a curl command from.');
+      return;
+    }
+    if (req.preview) {
+      this.setResult(false, 'This body is too large for the dashboard, which holds only its first part: use Replay, or export the request from the API.');
       return;
     }
     const cmd = buildCurl(req);

@@ -1,0 +1,309 @@
+package receiver_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/sidehook/sidehook/receiver"
+	"github.com/sidehook/sidehook/web"
+)
+
+// wsMsg is any message of the dashboard's websocket protocol.
+type wsMsg struct {
+	Type  string     `json:"type"`
+	Items []web.Item `json:"items"`
+	Item  *web.Item  `json:"item"`
+	Count int        `json:"count"`
+	Error string     `json:"error"`
+}
+
+func wsURL(srv *receiver.Server) string {
+	return "ws" + strings.TrimPrefix(srv.URL(), "http") + web.WSPath
+}
+
+// dialDashboard opens the dashboard's websocket, closed at cleanup.
+func dialDashboard(tb testing.TB, srv *receiver.Server, header http.Header) *websocket.Conn {
+	tb.Helper()
+	c, resp, err := websocket.DefaultDialer.DialContext(tb.Context(), wsURL(srv), header)
+	if err != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		tb.Fatalf("dial %s: %v (HTTP %d)", wsURL(srv), err, status)
+	}
+	tb.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func readWS(tb testing.TB, c *websocket.Conn) wsMsg {
+	tb.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, b, err := c.ReadMessage()
+	if err != nil {
+		tb.Fatalf("read websocket: %v", err)
+	}
+	var m wsMsg
+	if err := json.Unmarshal(b, &m); err != nil {
+		tb.Fatalf("decode %q: %v", b, err)
+	}
+	return m
+}
+
+// metric returns the value of an unlabelled series at /_sidehook/metrics.
+func metric(tb testing.TB, srv *receiver.Server, name string, hdr map[string]string) string {
+	tb.Helper()
+	r := send(tb, "GET", srv.URL()+"/_sidehook/metrics", nil, hdr)
+	if r.status != 200 {
+		tb.Fatalf("metrics: got %d %s", r.status, r.body)
+	}
+	for _, line := range strings.Split(string(r.body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return v
+		}
+	}
+	tb.Fatalf("metrics lack %s:\n%s", name, r.body)
+	return ""
+}
+
+// waitMetric polls a metric until it has the value want.
+func waitMetric(tb testing.TB, srv *receiver.Server, name, want string, hdr map[string]string) {
+	tb.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := metric(tb, srv, name, hdr)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s: got %s, want %s", name, got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestDashboardSnapshotThenLive(t *testing.T) {
+	srv := start(t, receiver.Config{})
+	first := send(t, "POST", srv.URL()+"/webhooks?a=1", []byte(`{"type":"payment","amount":"50.00"}`),
+		map[string]string{"webhook-id": "evt_1", "x-webio-token": "tok"})
+	if first.status != 200 {
+		t.Fatalf("capture: got %d %s", first.status, first.body)
+	}
+	stored := only(t, srv)
+
+	c := dialDashboard(t, srv, nil)
+	snap := readWS(t, c)
+	if snap.Type != web.MsgSnapshot || len(snap.Items) != 1 {
+		t.Fatalf("got %+v, want a snapshot of 1 item", snap)
+	}
+	it := snap.Items[0]
+	want := web.Item{Kind: web.KindCapture, ID: stored.ID, Event: "payment", Method: "POST", Path: "/webhooks", Status: "unverified"}
+	if it.Kind != want.Kind || it.ID != want.ID || it.Event != want.Event || it.Method != want.Method || it.Path != want.Path ||
+		it.Status != want.Status || !it.Time.Equal(stored.ReceivedAt) {
+		t.Errorf("got item %+v, want %+v at %v", it, want, stored.ReceivedAt)
+	}
+	// Data is the capture as the admin API returns it.
+	api := send(t, "GET", srv.URL()+"/_sidehook/requests/"+stored.ID, nil, nil)
+	var fromAPI, fromWS map[string]any
+	api.json(t, &fromAPI)
+	if err := json.Unmarshal(it.Data, &fromWS); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range fromAPI {
+		if fmt.Sprint(fromWS[k]) != fmt.Sprint(v) {
+			t.Errorf("data %s: got %v, want %v as the API has it", k, fromWS[k], v)
+		}
+	}
+	if _, ok := fromWS["body_preview"]; ok {
+		t.Errorf("a small body is marked body_preview: %s", it.Data)
+	}
+
+	// The browser is subscribed once it has its snapshot; the next capture
+	// arrives live.
+	waitMetric(t, srv, "sidehook_websocket_clients", "1", nil)
+	send(t, "PUT", srv.URL()+"/other", []byte("\xff\xfe"), map[string]string{"sidehook-event": "order.created"})
+	live := readWS(t, c)
+	if live.Type != web.MsgItem || live.Item == nil {
+		t.Fatalf("got %+v, want a live item", live)
+	}
+	if live.Item.Method != "PUT" || live.Item.Path != "/other" || live.Item.Event != "order.created" || live.Item.ID == stored.ID {
+		t.Errorf("got live item %+v, want the PUT to /other", live.Item)
+	}
+	var data struct {
+		Body         string `json:"body"`
+		BodyEncoding string `json:"body_encoding"`
+	}
+	if err := json.Unmarshal(live.Item.Data, &data); err != nil {
+		t.Fatal(err)
+	}
+	if data.Body != "//4=" || data.BodyEncoding != "base64" {
+		t.Errorf("binary body: got %q (%s), want base64 //4=", data.Body, data.BodyEncoding)
+	}
+}
+
+func TestDashboardLargeBodyIsCut(t *testing.T) {
+	srv := start(t, receiver.Config{})
+	big := bytes.Repeat([]byte("é"), 100_000) // 200,000 bytes of UTF-8
+	send(t, "POST", srv.URL()+"/big", big, nil)
+	c := dialDashboard(t, srv, nil)
+	snap := readWS(t, c)
+	if len(snap.Items) != 1 {
+		t.Fatalf("got %d items, want 1", len(snap.Items))
+	}
+	var data struct {
+		Body         string `json:"body"`
+		BodyEncoding string `json:"body_encoding"`
+		BodySize     int    `json:"body_size"`
+		BodyPreview  bool   `json:"body_preview"`
+	}
+	if err := json.Unmarshal(snap.Items[0].Data, &data); err != nil {
+		t.Fatal(err)
+	}
+	if !data.BodyPreview || data.BodySize != len(big) || data.BodyEncoding != "utf8" ||
+		len(data.Body) > web.MaxItemBody || !bytes.HasPrefix(big, []byte(data.Body)) || len(data.Body) < web.MaxItemBody-4 {
+		t.Errorf("got preview=%v size=%d encoding=%s body of %d bytes, want the first %d bytes of %d",
+			data.BodyPreview, data.BodySize, data.BodyEncoding, len(data.Body), web.MaxItemBody, len(big))
+	}
+	// The API and the store keep it whole.
+	if got := only(t, srv); !bytes.Equal(got.Body, big) {
+		t.Errorf("stored body has %d bytes, want %d", len(got.Body), len(big))
+	}
+}
+
+func TestDashboardAccess(t *testing.T) {
+	const token = "s3cret-admin"
+	srv := start(t, receiver.Config{AdminToken: token})
+	bearer := map[string]string{"Authorization": "Bearer " + token}
+	tests := []struct {
+		name string
+		path string
+		hdr  map[string]string
+		want int
+	}{
+		{"PageNoToken", web.UIPath, nil, http.StatusUnauthorized},
+		{"PageWrongToken", web.UIPath, map[string]string{"Authorization": "Bearer nope"}, http.StatusUnauthorized},
+		{"PageToken", web.UIPath, bearer, http.StatusOK},
+		{"WebsocketNoToken", web.WSPath, nil, http.StatusUnauthorized},
+		{"WebsocketWrongQueryToken", web.WSPath + "?token=nope", nil, http.StatusUnauthorized},
+		// Authorized, but not a websocket handshake.
+		{"WebsocketToken", web.WSPath, bearer, http.StatusUpgradeRequired},
+		{"WebsocketQueryToken", web.WSPath + "?token=" + token, nil, http.StatusUpgradeRequired},
+		{"AssetsAreOpen", web.UIPath + "app.css", nil, http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if r := send(t, "GET", srv.URL()+tt.path, nil, tt.hdr); r.status != tt.want {
+				t.Errorf("GET %s: got %d, want %d", tt.path, r.status, tt.want)
+			}
+		})
+	}
+	t.Run("WebsocketHandshake", func(t *testing.T) {
+		_, resp, err := websocket.DefaultDialer.Dial(wsURL(srv), nil)
+		if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("dial without token: got %v (%v), want 401", err, resp)
+		}
+		c := dialDashboard(t, srv, http.Header{"Authorization": {"Bearer " + token}})
+		if m := readWS(t, c); m.Type != web.MsgSnapshot {
+			t.Fatalf("got %+v, want a snapshot", m)
+		}
+		waitMetric(t, srv, "sidehook_websocket_clients", "1", bearer)
+		metric(t, srv, "sidehook_dashboard_dropped_messages_total", bearer)
+	})
+}
+
+// TestDashboardStalledClientNeverSlowsCapture: a browser that connects and
+// then never reads while thousands of requests are captured costs the
+// capture path nothing: every capture succeeds and is stored, the hub drops
+// for that browser instead, and Close does not wait out its write timeout.
+func TestDashboardStalledClientNeverSlowsCapture(t *testing.T) {
+	const (
+		n       = 3000
+		workers = 32
+	)
+	srv := start(t, receiver.Config{})
+	// A client that never reads, with a small receive buffer so the
+	// server's writes to it block early (a stalled browser tab).
+	dialer := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if tc, ok := conn.(*net.TCPConn); ok {
+			_ = tc.SetReadBuffer(4 << 10)
+		}
+		return conn, err
+	}}
+	c, _, err := dialer.DialContext(t.Context(), wsURL(srv), nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer c.Close()
+	waitMetric(t, srv, "sidehook_websocket_clients", "1", nil)
+
+	body := []byte(`{"type":"payment","pad":"` + strings.Repeat("x", 1<<10) + `"}`)
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	next := make(chan int)
+	began := time.Now()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range next {
+				resp, err := http.Post(srv.URL()+"/stall", "application/json", bytes.NewReader(body))
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	took := time.Since(began)
+	t.Logf("%d captures with a stalled dashboard client took %s (%.0f/s)", n, took, n/took.Seconds())
+
+	if f := failed.Load(); f != 0 {
+		t.Fatalf("%d of %d captures failed", f, n)
+	}
+	// Generous: only a capture path blocked on the browser misses it.
+	if took > 90*time.Second {
+		t.Fatalf("capturing %d requests took %s: the capture path waited on the stalled client", n, took)
+	}
+	count := send(t, "GET", srv.URL()+"/_sidehook/requests/count", nil, nil)
+	var got struct{ Count int }
+	count.json(t, &got)
+	if got.Count != n {
+		t.Fatalf("store holds %d captures, want %d", got.Count, n)
+	}
+	if d := metric(t, srv, "sidehook_dashboard_dropped_messages_total", nil); d == "0" {
+		t.Errorf("no dashboard message was dropped: the client was not stalled (the test proves nothing)")
+	} else {
+		t.Logf("dropped for the stalled client: %s", d)
+	}
+
+	closing := time.Now()
+	if err := srv.Close(t.Context()); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	// The hub's write timeout is 10s; Close cuts the stalled websocket
+	// after a second instead of waiting it out.
+	if d := time.Since(closing); d > 8*time.Second {
+		t.Errorf("Close took %s with a stalled dashboard client", d)
+	}
+}

@@ -1,0 +1,287 @@
+package relay_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/sidehook/sidehook/internal/auth"
+	"github.com/sidehook/sidehook/relay"
+	"github.com/sidehook/sidehook/relay/config"
+	"github.com/sidehook/sidehook/web"
+)
+
+type wsMsg struct {
+	Type  string     `json:"type"`
+	Items []web.Item `json:"items"`
+	Item  *web.Item  `json:"item"`
+}
+
+func dialDashboard(tb testing.TB, base string, header http.Header) *websocket.Conn {
+	tb.Helper()
+	u := "ws" + strings.TrimPrefix(base, "http") + web.WSPath
+	c, resp, err := websocket.DefaultDialer.DialContext(tb.Context(), u, header)
+	if err != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		tb.Fatalf("dial %s: %v (HTTP %d)", u, err, status)
+	}
+	tb.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func readWS(tb testing.TB, c *websocket.Conn) wsMsg {
+	tb.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, b, err := c.ReadMessage()
+	if err != nil {
+		tb.Fatalf("read websocket: %v", err)
+	}
+	var m wsMsg
+	if err := json.Unmarshal(b, &m); err != nil {
+		tb.Fatalf("decode %q: %v", b, err)
+	}
+	return m
+}
+
+// dashData is what the page reads of a delivery item.
+type dashData struct {
+	ID           string              `json:"id"`
+	EventID      string              `json:"event_id"`
+	Endpoint     string              `json:"endpoint"`
+	Status       string              `json:"status"`
+	Attempts     []json.RawMessage   `json:"attempts"`
+	URL          string              `json:"url"`
+	Headers      map[string][]string `json:"headers"`
+	Body         string              `json:"body"`
+	BodyEncoding string              `json:"body_encoding"`
+}
+
+func TestDashboardSnapshotThenLive(t *testing.T) {
+	rcv := newSink(t, nil, nil)
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL() + "/hooks/crm"}), relay.Options{})
+	body := `{"type":"payment",  "amount":"50.00"}`
+	first := ingest(t, r, body, nil)
+	dlv := first.Deliveries[0].ID
+	waitDelivery(t, r, dlv, "delivered", 5*time.Second)
+
+	c := dialDashboard(t, r.URL(), nil)
+	snap := readWS(t, c)
+	if snap.Type != web.MsgSnapshot || len(snap.Items) != 1 {
+		t.Fatalf("got %+v, want a snapshot of 1 item", snap)
+	}
+	it := snap.Items[0]
+	if it.Kind != web.KindDelivery || it.ID != dlv || it.Event != "payment" || it.Method != "POST" || it.Path != "/hooks/crm" || it.Status != "delivered" {
+		t.Errorf("got item %+v, want the delivered payment to /hooks/crm", it)
+	}
+	var d dashData
+	if err := json.Unmarshal(it.Data, &d); err != nil {
+		t.Fatal(err)
+	}
+	// The delivery as GET /v1/deliveries/{id} has it…
+	api := call(t, "GET", r.URL()+"/v1/deliveries/"+dlv, apiKey, nil, nil)
+	var fromAPI, fromWS map[string]any
+	api.decode(t, &fromAPI)
+	_ = json.Unmarshal(it.Data, &fromWS)
+	for k, v := range fromAPI {
+		if b1, _ := json.Marshal(v); string(b1) != mustJSON(fromWS[k]) {
+			t.Errorf("data %s: got %v, want %v as the API has it", k, fromWS[k], v)
+		}
+	}
+	// …plus the request it makes.
+	if d.URL != rcv.URL()+"/hooks/crm" || d.Body != body || d.BodyEncoding != "utf8" || len(d.Attempts) != 1 {
+		t.Errorf("got url %q body %q (%s), %d attempts", d.URL, d.Body, d.BodyEncoding, len(d.Attempts))
+	}
+	for k, want := range map[string]string{"webhook-id": first.ID, "sidehook-delivery": dlv, "sidehook-event": "payment",
+		"sidehook-attempt": "1", "content-type": "application/json"} {
+		if got := d.Headers[k]; len(got) != 1 || got[0] != want {
+			t.Errorf("header %s: got %v, want %q", k, got, want)
+		}
+	}
+	if tok := d.Headers["x-webio-token"]; len(tok) != 1 || tok[0] == "" {
+		t.Errorf("x-webio-token: got %v, want the organisation's token (the page redacts it)", tok)
+	}
+
+	// A new event arrives live: pending, then delivered, as updates of
+	// one row.
+	second := ingest(t, r, `{"type":"payment","n":"2"}`, nil)
+	want := second.Deliveries[0].ID
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m := readWS(t, c)
+		if m.Type == web.MsgItem && m.Item.ID == want && m.Item.Status == "delivered" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no live delivered item for %s", want)
+		}
+	}
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+type dashResults struct {
+	Replayed int `json:"replayed"`
+	Enqueued int `json:"enqueued"`
+	Results  []struct {
+		DeliveryID string `json:"delivery_id"`
+		OK         bool   `json:"ok"`
+		Status     int    `json:"status"`
+		Error      string `json:"error"`
+	} `json:"results"`
+}
+
+func TestDashboardActions(t *testing.T) {
+	flaky := newSink(t, nil, func(*http.Request, int) int { return http.StatusBadRequest })
+	other := newSink(t, &auth.VerifyConfig{WebioSecret: []byte(secretKey), Org: "demo"}, nil)
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "flaky", URL: flaky.URL() + "/in"}), relay.Options{})
+	ans := ingest(t, r, `{"type":"payment","amount":"1.00"}`, nil)
+	dlv := ans.Deliveries[0].ID
+	waitDelivery(t, r, dlv, "dead", 5*time.Second)
+
+	t.Run("Retry", func(t *testing.T) {
+		a := call(t, "POST", r.URL()+"/_sidehook/deliveries/"+dlv+"/retry", "", nil, nil)
+		var v deliveryView
+		a.decode(t, &v)
+		if a.Status != http.StatusAccepted || v.ID != dlv {
+			t.Fatalf("got %d %s, want 202 with the delivery", a.Status, a.Body)
+		}
+		waitDelivery(t, r, dlv, "dead", 5*time.Second)
+		if n := len(flaky.requests()); n != 2 {
+			t.Errorf("endpoint saw %d attempts, want 2", n)
+		}
+	})
+	t.Run("ReplayEditedToTarget", func(t *testing.T) {
+		edited := `{"type":"payment","amount":"2.00"}`
+		req, _ := json.Marshal(map[string]any{"ids": []string{dlv}, "to": other.URL() + "/elsewhere", "body": edited})
+		a := call(t, "POST", r.URL()+"/_sidehook/replay", "", req, nil)
+		var res dashResults
+		a.decode(t, &res)
+		if a.Status != http.StatusOK || res.Replayed != 1 || len(res.Results) != 1 || !res.Results[0].OK || res.Results[0].Status != 200 {
+			t.Fatalf("got %d %s, want 200 with one ok result", a.Status, a.Body)
+		}
+		got := other.requests()
+		if len(got) != 1 {
+			t.Fatalf("target got %d requests, want 1", len(got))
+		}
+		c := got[0]
+		if string(c.Body) != edited || c.Path != "/elsewhere" || c.Header.Get("sidehook-replay-of") != dlv ||
+			c.Header.Get("webhook-id") != ans.ID || c.Verdict.Status != auth.StatusValid {
+			t.Errorf("target got %s %q replay-of %q webhook-id %q verdict %+v, want the edited body, re-signed, marked as a replay of %s",
+				c.Path, c.Body, c.Header.Get("sidehook-replay-of"), c.Header.Get("webhook-id"), c.Verdict, dlv)
+		}
+	})
+	t.Run("ReplayToOriginalEnqueues", func(t *testing.T) {
+		before := len(flaky.requests())
+		req, _ := json.Marshal(map[string]any{"ids": []string{dlv}})
+		a := call(t, "POST", r.URL()+"/_sidehook/replay", "", req, nil)
+		var res dashResults
+		a.decode(t, &res)
+		if a.Status != http.StatusAccepted || res.Enqueued != 1 {
+			t.Fatalf("got %d %s, want 202 with one enqueued", a.Status, a.Body)
+		}
+		flaky.wait(t, 5*time.Second, func(c []captured) bool { return len(c) > before })
+	})
+	t.Run("ReplayFailedTarget", func(t *testing.T) {
+		waitDelivery(t, r, dlv, "dead", 5*time.Second)
+		req, _ := json.Marshal(map[string]any{"ids": []string{dlv}, "to": flaky.URL() + "/x"})
+		a := call(t, "POST", r.URL()+"/_sidehook/replay", "", req, nil)
+		var res dashResults
+		a.decode(t, &res)
+		if a.Status != http.StatusBadGateway || len(res.Results) != 1 || res.Results[0].OK || res.Results[0].Status != 400 {
+			t.Fatalf("got %d %s, want 502 with the target's 400", a.Status, a.Body)
+		}
+	})
+	for _, tt := range []struct {
+		name, path, body string
+		status           int
+		code             string
+	}{
+		{"NoIDs", "/_sidehook/replay", `{"ids":[]}`, 400, "invalid_body"},
+		{"NotADeliveryID", "/_sidehook/replay", `{"ids":["evt_1"]}`, 400, "invalid_id"},
+		{"UnknownDelivery", "/_sidehook/replay", `{"ids":["dlv_01ARZ3NDEKTSV4RRFFQ69G5FAV"]}`, 404, "not_found"},
+		{"BadTarget", "/_sidehook/replay", `{"ids":["` + dlv + `"],"to":"ftp://x"}`, 400, "invalid_to"},
+		{"UnknownField", "/_sidehook/replay", `{"ids":["` + dlv + `"],"filter":{}}`, 400, "invalid_json"},
+		{"RetryUnknown", "/_sidehook/deliveries/dlv_01ARZ3NDEKTSV4RRFFQ69G5FAV/retry", ``, 404, "not_found"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := call(t, "POST", r.URL()+tt.path, "", []byte(tt.body), nil)
+			var e struct{ Error, Reason string }
+			a.decode(t, &e)
+			if a.Status != tt.status || e.Error != tt.code || e.Reason == "" {
+				t.Errorf("got %d %s, want %d %s", a.Status, a.Body, tt.status, tt.code)
+			}
+		})
+	}
+}
+
+// TestDashboardNeedsKeyBeyondLoopback: a relay configured to listen on
+// every interface serves its dashboard and the dashboard's actions only to
+// API-key holders. Its handler is served here on loopback without starting
+// it: access is decided before anything is read.
+func TestDashboardNeedsKeyBeyondLoopback(t *testing.T) {
+	cfg := orgConfig(t)
+	cfg.Listen = "0.0.0.0:8080"
+	r, err := relay.New(cfg, relay.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close(context.Background()) })
+	srv := httptest.NewServer(r.Handler())
+	t.Cleanup(srv.Close)
+
+	tests := []struct {
+		name, method, path, key, body string
+		want                          int
+	}{
+		{"PageNoKey", "GET", web.UIPath, "", "", http.StatusUnauthorized},
+		{"PageWrongKey", "GET", web.UIPath, "nope", "", http.StatusUnauthorized},
+		{"PageKey", "GET", web.UIPath, apiKey, "", http.StatusOK},
+		{"WebsocketNoKey", "GET", web.WSPath, "", "", http.StatusUnauthorized},
+		{"WebsocketWrongKey", "GET", web.WSPath + "?token=nope", "", "", http.StatusUnauthorized},
+		{"WebsocketKey", "GET", web.WSPath + "?token=" + apiKey, "", "", http.StatusUpgradeRequired},
+		{"ReplayNoKey", "POST", "/_sidehook/replay", "", `{"ids":["x"]}`, http.StatusUnauthorized},
+		{"ReplayWrongKey", "POST", "/_sidehook/replay", "nope", `{"ids":["x"]}`, http.StatusUnauthorized},
+		{"ReplayKey", "POST", "/_sidehook/replay", apiKey, `{"ids":["x"]}`, http.StatusBadRequest},
+		{"RetryNoKey", "POST", "/_sidehook/deliveries/dlv_x/retry", "", "", http.StatusUnauthorized},
+		{"RetryKey", "POST", "/_sidehook/deliveries/dlv_x/retry", apiKey, "", http.StatusBadRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if a := call(t, tt.method, srv.URL+tt.path, tt.key, []byte(tt.body), nil); a.Status != tt.want {
+				t.Errorf("%s %s: got %d %s, want %d", tt.method, tt.path, a.Status, a.Body, tt.want)
+			}
+		})
+	}
+}
+
+func TestDashboardMetrics(t *testing.T) {
+	r := startRelay(t, orgConfig(t), relay.Options{})
+	c := dialDashboard(t, r.URL(), nil)
+	if m := readWS(t, c); m.Type != web.MsgSnapshot {
+		t.Fatalf("got %+v, want a snapshot", m)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		a := call(t, "GET", r.URL()+"/metrics", "", nil, nil)
+		body := string(a.Body)
+		if strings.Contains(body, "\nsidehook_websocket_clients 1\n") && strings.Contains(body, "\nsidehook_dashboard_dropped_messages_total 0\n") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics lack the dashboard's series:\n%s", body)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
