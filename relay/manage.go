@@ -15,6 +15,8 @@ import (
 
 	"github.com/sidehook/sidehook/internal/event"
 	"github.com/sidehook/sidehook/internal/store"
+	"github.com/sidehook/sidehook/relay/config"
+	"github.com/sidehook/sidehook/replay"
 )
 
 // Listing bounds.
@@ -567,9 +569,10 @@ func (r *Relay) selectDeliveries(ctx context.Context, o *orgState, f *deliveryFi
 	return out, err
 }
 
-// replayTo sends a stored delivery once to another URL, signed as its
-// endpoint signs, bytes unchanged unless body is not nil (an edit from the
-// dashboard). It is not recorded as an attempt.
+// replayTo sends a stored delivery once to another URL through package
+// replay (as the receiver and `sidehook replay` do): signed as its endpoint
+// signs, sidehook-replay-of naming the delivery, bytes unchanged unless body
+// is not nil (an edit from the dashboard). It is not recorded as an attempt.
 func (r *Relay) replayTo(ctx context.Context, o *orgState, d *deliveryRecord, to string, body []byte) ReplayResult {
 	res := ReplayResult{DeliveryID: d.ID, EventID: d.EventID}
 	ev, err := r.getEvent(o.id, d.EventID)
@@ -581,19 +584,39 @@ func (r *Relay) replayTo(ctx context.Context, o *orgState, d *deliveryRecord, to
 	if e := o.endpoint(d.Endpoint); e != nil {
 		cfg = e.cfg
 	}
-	cfg.URL = to
-	ob := outbound{method: event.Type(ev.Type).Method(), url: to, body: ev.Body, query: ev.Query, contentType: ev.ContentType,
-		eventID: ev.ID, eventType: ev.Type, deliveryID: d.ID, attempt: len(d.Attempts) + 1, replayOf: d.ID}
-	if ob.method != http.MethodGet {
-		ob.query = ""
+	ob := outbound{method: event.Type(ev.Type).Method(), body: ev.Body, contentType: ev.ContentType,
+		eventID: ev.ID, eventType: ev.Type, deliveryID: d.ID, attempt: len(d.Attempts) + 1}
+	target := to
+	if ob.method == http.MethodGet && ev.Query != "" {
+		sep := "?"
+		if strings.Contains(target, "?") {
+			sep = "&"
+		}
+		target += sep + ev.Query
 	}
-	if body != nil {
-		ob.body = body
+	timeout := cfg.Timeout
+	if timeout <= 0 {
+		timeout = config.DefaultTimeout
 	}
-	out := r.send(ctx, o, cfg, ob, cfg.Timeout, maxResponse)
-	res.Status, res.LatencyMS = out.status, float64(out.latency.Microseconds())/1000
-	res.OK = out.err == nil && out.status/100 == 2
-	res.Error = errText(out)
+	out := replay.Send(ctx, replay.Item{
+		ID:        d.ID,
+		Method:    ob.method,
+		Target:    target,
+		Header:    r.plainHeaders(cfg, ob, r.clock.Now()),
+		Body:      ev.Body,
+		WebhookID: ev.ID,
+		Event:     ev.Type,
+	}, replay.Options{
+		Schemes:   cfg.Auth,
+		Keys:      r.outboundKeys(o, cfg),
+		Body:      body,
+		Client:    &http.Client{Transport: r.client.Transport, Timeout: timeout},
+		Now:       r.clock.Now,
+		UserAgent: r.userAgent(),
+	})
+	res.Status, res.LatencyMS = out.Status, float64(out.LatencyMS)
+	res.OK = out.OK()
+	res.Error = out.Error
 	return res
 }
 

@@ -126,11 +126,22 @@ func (r *Relay) send(ctx context.Context, o *orgState, e config.Endpoint, ob out
 // requestHeaders are the headers of one request to an endpoint at ts:
 // the endpoint's own, those of SPEC §3, and its authentication.
 func (r *Relay) requestHeaders(o *orgState, e config.Endpoint, ob outbound, ts time.Time) (http.Header, error) {
+	h := r.plainHeaders(e, ob, ts)
+	if err := auth.SignRequest(h, e.Auth, r.outboundKeys(o, e), auth.Outbound{
+		Method: ob.method, WebhookID: ob.eventID, Event: ob.eventType, RawQuery: ob.query, Body: ob.body, Timestamp: ts,
+	}); err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	return h, nil
+}
+
+// plainHeaders are requestHeaders without the authentication.
+func (r *Relay) plainHeaders(e config.Endpoint, ob outbound, ts time.Time) http.Header {
 	h := make(http.Header, 12)
 	for k, v := range e.Headers {
 		h.Set(k, v)
 	}
-	h.Set("User-Agent", "sidehook/"+r.opts.Version)
+	h.Set("User-Agent", r.userAgent())
 	h.Set(hdrWebhookID, ob.eventID)
 	h.Set(hdrTimestamp, strconv.FormatInt(ts.Unix(), 10))
 	h.Set(hdrEvent, ob.eventType)
@@ -149,6 +160,13 @@ func (r *Relay) requestHeaders(o *orgState, e config.Endpoint, ob outbound, ts t
 		}
 		h.Set("Content-Type", ct)
 	}
+	return h
+}
+
+func (r *Relay) userAgent() string { return "sidehook/" + r.opts.Version }
+
+// outboundKeys are the keys an endpoint of o is signed with.
+func (r *Relay) outboundKeys(o *orgState, e config.Endpoint) auth.OutboundKeys {
 	keys := auth.OutboundKeys{
 		WebioToken: *o.token.Load(),
 		Issuer:     r.cfg.Issuer,
@@ -159,12 +177,7 @@ func (r *Relay) requestHeaders(o *orgState, e config.Endpoint, ob outbound, ts t
 	if o.cfg.StandardSecret != nil {
 		keys.Standard = [][]byte{o.cfg.StandardSecret}
 	}
-	if err := auth.SignRequest(h, e.Auth, keys, auth.Outbound{
-		Method: ob.method, WebhookID: ob.eventID, Event: ob.eventType, RawQuery: ob.query, Body: ob.body, Timestamp: ts,
-	}); err != nil {
-		return nil, fmt.Errorf("sign: %w", err)
-	}
-	return h, nil
+	return keys
 }
 
 func describeNetError(err error, timeout time.Duration) error {
