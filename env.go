@@ -35,31 +35,24 @@ func (e *env) withEnv(flags []cli.Flag) []cli.Flag {
 			continue
 		}
 		suffix := " [$" + envName(name) + "]"
+		var usage *string
 		switch f := f.(type) {
 		case *cli.StringFlag:
-			if !strings.HasSuffix(f.Usage, suffix) {
-				f.Usage += suffix
-			}
+			usage = &f.Usage
 		case *cli.StringSliceFlag:
-			if !strings.HasSuffix(f.Usage, suffix) {
-				f.Usage += suffix
-			}
+			usage = &f.Usage
 		case *cli.BoolFlag:
-			if !strings.HasSuffix(f.Usage, suffix) {
-				f.Usage += suffix
-			}
+			usage = &f.Usage
 		case *cli.IntFlag:
-			if !strings.HasSuffix(f.Usage, suffix) {
-				f.Usage += suffix
-			}
+			usage = &f.Usage
 		case *cli.Float64Flag:
-			if !strings.HasSuffix(f.Usage, suffix) {
-				f.Usage += suffix
-			}
+			usage = &f.Usage
 		case *cli.DurationFlag:
-			if !strings.HasSuffix(f.Usage, suffix) {
-				f.Usage += suffix
-			}
+			usage = &f.Usage
+		}
+		// Idempotent, so preparing a command twice does no harm.
+		if usage != nil && !strings.HasSuffix(*usage, suffix) {
+			*usage += suffix
 		}
 	}
 	return flags

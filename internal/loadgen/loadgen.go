@@ -187,13 +187,13 @@ type ClosedLoop struct {
 
 // workerStats is one worker's tally; only that worker writes it.
 type workerStats struct {
-	samples                  []time.Duration
-	requests, ok, non2xx     int64
-	errors                   int64
-	firstError, firstNon2xx  string
-	firstErrAt, firstNon2xxA time.Time
-	exhausted                bool
-	last                     time.Time
+	samples                   []time.Duration
+	requests, ok, non2xx      int64
+	errors                    int64
+	firstError, firstNon2xx   string
+	firstErrAt, firstNon2xxAt time.Time
+	exhausted                 bool
+	last                      time.Time
 }
 
 // Run sends src's requests to base (an http:// or https:// URL) until the
@@ -254,8 +254,8 @@ func (c ClosedLoop) Run(ctx context.Context, base string, src Source) (Result, e
 		if s.firstError != "" && (firstErrAt.IsZero() || s.firstErrAt.Before(firstErrAt)) {
 			res.FirstError, firstErrAt = s.firstError, s.firstErrAt
 		}
-		if s.firstNon2xx != "" && (firstNon2xxAt.IsZero() || s.firstNon2xxA.Before(firstNon2xxAt)) {
-			res.FirstNon2xx, firstNon2xxAt = s.firstNon2xx, s.firstNon2xxA
+		if s.firstNon2xx != "" && (firstNon2xxAt.IsZero() || s.firstNon2xxAt.Before(firstNon2xxAt)) {
+			res.FirstNon2xx, firstNon2xxAt = s.firstNon2xx, s.firstNon2xxAt
 		}
 		if s.last.After(last) {
 			last = s.last
@@ -302,7 +302,7 @@ func (c ClosedLoop) work(ctx context.Context, client *http.Client, base string, 
 		s.non2xx++
 		if s.firstNon2xx == "" {
 			s.firstNon2xx = fmt.Sprintf("%d %s", status, clip(body))
-			s.firstNon2xxA = now
+			s.firstNon2xxAt = now
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,6 +66,32 @@ func BenchmarkWriteParallel(b *testing.B) {
 			b.ReportMetric(float64(st.Syncs)/float64(st.Writes), "syncs/write")
 		})
 	}
+}
+
+// BenchmarkWriteSerial measures the latency of one acknowledged 1 KB write
+// at a time: what a lone request waits for its fsync.
+func BenchmarkWriteSerial(b *testing.B) {
+	val := bytes.Repeat([]byte("s"), 1024)
+	s, err := store.Open(store.Options{Dir: b.TempDir(), GCInterval: -1, MinFreeBytes: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	lat := make([]time.Duration, 0, b.N)
+	b.SetBytes(int64(len(val)))
+	i := 0
+	for b.Loop() {
+		i++
+		k := fmt.Appendf(nil, "serial/%012d", i)
+		t0 := time.Now()
+		if err := s.Write(context.Background(), store.Set(k, val)); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-us")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-us")
 }
 
 // BenchmarkPeakRSS writes 150,000 1 KB values from 64 goroutines into a

@@ -28,6 +28,7 @@ func crashValue(key string) []byte {
 // acknowledged it. The parent kill -9s the child mid-stream, reopens the
 // directory and checks that every acknowledged key is there.
 func TestKill9Durability(t *testing.T) {
+	t.Parallel()
 	if dir := os.Getenv(crashDirEnv); dir != "" {
 		crashChild(dir)
 		return

@@ -43,6 +43,7 @@ func mountTmpfs(tb testing.TB, size string) string {
 // Badger's mmapped writes; after the filesystem grows, writes succeed again
 // and every acknowledged write is there.
 func TestDiskFull(t *testing.T) {
+	t.Parallel()
 	mnt := mountTmpfs(t, "8m")
 	dir := filepath.Join(mnt, "db")
 	opts := store.Options{Dir: dir, MemTableSize: 1 << 20, MinFreeBytes: 2 << 20, GCInterval: -1}

@@ -13,3 +13,10 @@ func WithValueLogFileSize(o Options, n int64) Options {
 	o.valueLogFileSize = n
 	return o
 }
+
+// WithWALSegmentBytes sets the WAL size that triggers a checkpoint, so that
+// a test can make checkpoints happen under load.
+func WithWALSegmentBytes(o Options, n int64) Options {
+	o.walSegmentBytes = n
+	return o
+}

@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 )
 
@@ -17,81 +16,26 @@ const (
 	sstExt  = ".sst"
 )
 
-// fileState remembers the newest memtable WAL and value log seen at the last
-// sync, to notice rotations.
-type fileState struct {
-	maxMem, maxVlog int
-}
-
-type dirListing struct {
-	mems            []int
-	maxMem, maxVlog int
-}
-
-func list(dir string) (dirListing, error) {
-	l := dirListing{maxMem: -1, maxVlog: -1}
+// syncBadgerFiles fsyncs every memtable WAL and value log file in dir, and
+// dir itself. db.Sync msyncs only the active memtable WAL and value log:
+// with SyncWrites off, Badger (v4.9) never syncs a memtable WAL when it
+// rotates to a new memtable (its tail is durable only once the memtable is
+// flushed to an L0 table, later and in the background), the old value log
+// file only when it has to truncate it, and no new file's directory entry.
+// A checkpoint may drop the WAL segments only once all of that is on disk.
+func syncBadgerFiles(dir string) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return l, fmt.Errorf("list %s: %w", dir, err)
-	}
-	for _, e := range entries {
-		name := e.Name()
-		switch {
-		case strings.HasSuffix(name, memExt):
-			if fid, err := strconv.Atoi(strings.TrimSuffix(name, memExt)); err == nil {
-				l.mems = append(l.mems, fid)
-				l.maxMem = max(l.maxMem, fid)
-			}
-		case strings.HasSuffix(name, vlogExt):
-			if fid, err := strconv.Atoi(strings.TrimSuffix(name, vlogExt)); err == nil {
-				l.maxVlog = max(l.maxVlog, fid)
-			}
-		}
-	}
-	return l, nil
-}
-
-func (f *fileState) scan(dir string) error {
-	l, err := list(dir)
-	if err != nil {
-		return err
-	}
-	f.maxMem, f.maxVlog = l.maxMem, l.maxVlog
-	return nil
-}
-
-// sweep fsyncs what db.Sync misses when files rotated since the last call.
-//
-// With SyncWrites off, Badger (v4.9) never syncs a memtable WAL when it
-// rotates to a new memtable: the old WAL's tail is durable only once the
-// memtable is flushed to an L0 table, later and in the background. That
-// tail can hold acknowledged writes: those of an earlier transaction of the
-// same group commit, or of a request Badger batched together with a value
-// log GC rewrite. Likewise the old value log file is msynced on rotation only
-// when Badger has to truncate it, and neither new file's directory entry is
-// synced. So on a rotation we fsync every WAL, the value log files that were
-// active since the last sweep, and the directory.
-func (f *fileState) sweep(dir string) (bool, error) {
-	l, err := list(dir)
-	if err != nil {
-		return false, err
-	}
-	if l.maxMem == f.maxMem && l.maxVlog == f.maxVlog {
-		return false, nil
+		return fmt.Errorf("list %s: %w", dir, err)
 	}
 	var errs []error
-	for _, fid := range l.mems {
-		errs = append(errs, fsyncFile(filepath.Join(dir, fmt.Sprintf("%05d%s", fid, memExt))))
-	}
-	for fid := max(f.maxVlog, 0); fid < l.maxVlog; fid++ {
-		errs = append(errs, fsyncFile(filepath.Join(dir, fmt.Sprintf("%06d%s", fid, vlogExt))))
+	for _, e := range entries {
+		if name := e.Name(); strings.HasSuffix(name, memExt) || strings.HasSuffix(name, vlogExt) {
+			errs = append(errs, fsyncFile(filepath.Join(dir, name)))
+		}
 	}
 	errs = append(errs, fsyncFile(dir))
-	if err := errors.Join(errs...); err != nil {
-		return true, err
-	}
-	f.maxMem, f.maxVlog = l.maxMem, l.maxVlog
-	return true, nil
+	return errors.Join(errs...)
 }
 
 // fsyncFile syncs a file or directory. A file Badger deleted meanwhile (a
@@ -114,26 +58,29 @@ func fsyncFile(path string) error {
 	return nil
 }
 
-// dirSizes reports the space Badger's files take. WALs and value logs are
-// preallocated sparse files, so their allocated size is what counts.
-func dirSizes(dir string) (lsm, vlog, wal int64) {
+// dirSizes reports the space the store's files take. Badger's WALs and
+// value logs and our WAL segments are preallocated, so their allocated size
+// is what counts.
+func dirSizes(dir string) (lsm, vlog, wal, log int64) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return 0, 0, 0
+		return 0, 0, 0, 0
 	}
 	for _, e := range entries {
 		fi, err := e.Info()
 		if err != nil {
 			continue
 		}
-		switch filepath.Ext(e.Name()) {
-		case sstExt:
+		switch name := e.Name(); {
+		case strings.HasPrefix(name, walPrefix):
+			log += allocated(fi)
+		case filepath.Ext(name) == sstExt:
 			lsm += fi.Size()
-		case vlogExt:
+		case filepath.Ext(name) == vlogExt:
 			vlog += allocated(fi)
-		case memExt:
+		case filepath.Ext(name) == memExt:
 			wal += allocated(fi)
 		}
 	}
-	return lsm, vlog, wal
+	return lsm, vlog, wal, log
 }

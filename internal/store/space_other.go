@@ -2,9 +2,21 @@
 
 package store
 
-import "os"
+import (
+	"fmt"
+	"os"
+)
 
 // freeBytes does not know free space outside Linux: the guard is off there.
 func freeBytes(string) (int64, bool, error) { return 0, false, nil }
 
 func allocated(fi os.FileInfo) int64 { return fi.Size() }
+
+func fdatasync(f *os.File) error {
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", f.Name(), err)
+	}
+	return nil
+}
+
+func preallocate(*os.File, int64) {}

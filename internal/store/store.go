@@ -27,6 +27,9 @@ var (
 	// less than Options.MinFreeBytes left. It wraps syscall.ENOSPC, so
 	// errors.Is(err, syscall.ENOSPC) holds too.
 	ErrDiskFull = fmt.Errorf("store: disk full: %w", syscall.ENOSPC)
+	// ErrValueTooLarge is returned by Write for a value above the limit:
+	// MaxInMemoryValue in memory, the value log file size (64 MiB) on disk.
+	ErrValueTooLarge = errors.New("store: value too large")
 )
 
 // Defaults for the zero values of Options.
@@ -36,6 +39,12 @@ const (
 	DefaultGCInterval    = time.Minute
 	DefaultMemTableSize  = 8 << 20
 	DefaultMinFreeBytes  = 128 << 20
+
+	// MaxInMemoryValue is the largest value an InMemory store takes.
+	// Without a value log Badger keeps every value in its LSM tree, below
+	// 1 MiB; the store splits larger ones into chunks (see chunk.go), and
+	// a Write must fit one transaction, 15% of the 16 MiB memtable.
+	MaxInMemoryValue = 2 << 20
 )
 
 // Badger tuning that is not worth an option. See the package comment for
@@ -49,6 +58,18 @@ const (
 	numCompactors    = 2 // Badger's minimum when compaction is on
 	gcDiscardRatio   = 0.5
 	maxKeySize       = 65000 // Badger's limit
+
+	// In memory every value stays in the LSM tree, and a transaction may
+	// hold 15% of a memtable: 16 MiB takes a MaxInMemoryValue value with
+	// room for the other ops of its Write. It costs little extra, as all
+	// the data is in memory anyway (and the arena's pages are touched only
+	// as it fills).
+	inMemoryMemTableSize = 16 << 20
+
+	// The WAL is checkpointed when its segment reaches walSegmentBytes (the
+	// size it is preallocated to) or every checkpointInterval.
+	walSegmentBytes    = 64 << 20
+	checkpointInterval = 30 * time.Second
 )
 
 // Options configure Open.
@@ -84,6 +105,44 @@ type Options struct {
 	badgerDefaults bool
 	// valueLogFileSize overrides valueLogFileSize, for tests of the GC.
 	valueLogFileSize int64
+	// walSegmentBytes and checkpointInterval override the constants, for
+	// tests of the checkpoint.
+	walSegmentBytes    int64
+	checkpointInterval time.Duration
+	// clock replaces time.Now for TTLs, for tests of expiry in replay.
+	clock func() time.Time
+}
+
+func (o *Options) segmentBytes() int64 {
+	if o.walSegmentBytes > 0 {
+		return o.walSegmentBytes
+	}
+	return walSegmentBytes
+}
+
+func (o *Options) checkpointEvery() time.Duration {
+	if o.checkpointInterval > 0 {
+		return o.checkpointInterval
+	}
+	return checkpointInterval
+}
+
+func (o *Options) now() time.Time {
+	if o.clock != nil {
+		return o.clock()
+	}
+	return time.Now()
+}
+
+// maxValueSize is the largest value Badger accepts.
+func (o *Options) maxValueSize() int64 {
+	if o.InMemory {
+		return MaxInMemoryValue
+	}
+	if o.badgerDefaults {
+		return badger.DefaultOptions("").ValueLogFileSize
+	}
+	return o.vlogFileSize()
 }
 
 func (o *Options) setDefaults() {
@@ -125,6 +184,21 @@ func (o *Options) badgerOptions() badger.Options {
 		WithDetectConflicts(false).
 		// Badger's metrics are process-wide expvars; we keep our own.
 		WithMetricsEnabled(false)
+	if o.InMemory {
+		// Badger keeps values in the LSM tree in memory, but still refuses
+		// those from ValueThreshold up: raise it to Badger's maximum, above
+		// the chunks.
+		bo = bo.WithValueThreshold(1 << 20).
+			WithMemTableSize(max(o.MemTableSize, inMemoryMemTableSize))
+		if o.badgerDefaults {
+			return bo
+		}
+		return bo.WithNumMemtables(numMemtables).
+			WithCompression(options.None).
+			WithBlockCacheSize(0).
+			WithIndexCacheSize(indexCacheSize).
+			WithNumCompactors(numCompactors)
+	}
 	if o.badgerDefaults {
 		return bo
 	}
@@ -165,20 +239,35 @@ type Store struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	syncMu sync.Mutex // serialises sync between the writer and the GC
-	files  fileState  // guarded by syncMu
+	wal      walState
+	ckptMu   sync.Mutex    // one checkpoint at a time
+	ckptWake chan struct{} // cap 1: the writer found the segment full
+	ckptStop context.CancelFunc
+	ckptDone chan struct{}
+
+	syncMu sync.Mutex // serialises full Badger syncs (checkpoints, GC)
 
 	stats counters
+	hooks testHooks
+}
+
+// testHooks let internal tests simulate a crash.
+type testHooks struct {
+	skipApply    atomic.Bool // log groups to the WAL but leave Badger alone
+	noCheckpoint atomic.Bool // Close keeps the WAL, as a crash would
+	failCommit   atomic.Bool // Badger commits fail after the WAL append
 }
 
 type counters struct {
-	writes, ops, failed, diskFull  atomic.Uint64
-	groups, txns, syncs, walSweeps atomic.Uint64
-	gcRuns, gcRewrites, gcErrors   atomic.Uint64
-	queueHighWater, maxGroup       atomic.Int64
+	writes, ops, failed, diskFull    atomic.Uint64
+	groups, txns, syncs, badgerSyncs atomic.Uint64
+	checkpoints, replayed            atomic.Uint64
+	gcRuns, gcRewrites, gcErrors     atomic.Uint64
+	queueHighWater, maxGroup         atomic.Int64
 }
 
-// Open opens (or creates) the store and starts its writer and GC goroutines.
+// Open opens (or creates) the store, replays the WAL left by a crash, and
+// starts the writer, checkpoint and GC goroutines.
 func Open(opts Options) (*Store, error) {
 	opts.setDefaults()
 	if !opts.InMemory {
@@ -201,25 +290,54 @@ func Open(opts Options) (*Store, error) {
 		closing:    make(chan struct{}),
 		writerDone: make(chan struct{}),
 		gcDone:     make(chan struct{}),
+		ckptWake:   make(chan struct{}, 1),
+		ckptDone:   make(chan struct{}),
 	}
 	if !opts.InMemory {
-		// Start from what is on disk so that the first rotation is noticed.
-		if err := s.files.scan(opts.Dir); err != nil {
+		if err := s.openWAL(); err != nil {
 			_ = db.Close()
-			return nil, fmt.Errorf("store: open: %w", err)
+			return nil, fmt.Errorf("store: open %s: %w", opts.Dir, err)
 		}
 	}
 	gcCtx, gcStop := context.WithCancel(context.Background())
 	s.gcStop = gcStop
+	ckptCtx, ckptStop := context.WithCancel(context.Background())
+	s.ckptStop = ckptStop
 	go s.runWriter()
 	go s.runGC(gcCtx)
+	go s.runCheckpoints(ckptCtx)
 	return s, nil
 }
 
-// Close flushes the writes already queued, stops the GC and closes Badger.
-// Writes that arrive after Close has begun fail with ErrClosed. Close waits
-// for Scans in progress, so it must not be called from a Scan callback. It is
-// safe to call more than once; every call returns the first call's result.
+// openWAL replays what a crash left in the WAL, makes it durable in Badger,
+// and starts a new segment for the writer.
+func (s *Store) openWAL() error {
+	w := &s.wal
+	w.dir, w.segSize = s.opts.Dir, s.opts.segmentBytes()
+	lastNum, lastSeq, err := s.replay()
+	if err != nil {
+		return err
+	}
+	w.seq, w.nextNum = lastSeq, lastNum+1
+	if lastNum > 0 {
+		if err := s.syncBadger(); err != nil {
+			return err
+		}
+		// The last segment becomes the spare the new one reuses.
+		if err := w.retire(w.nextNum); err != nil {
+			return err
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.rotate()
+}
+
+// Close flushes the writes already queued, stops the GC, checkpoints (so
+// that the next Open has no WAL to replay) and closes Badger. Writes that
+// arrive after Close has begun fail with ErrClosed. Close waits for Scans in
+// progress, so it must not be called from a Scan callback. It is safe to
+// call more than once; every call returns the first call's result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
@@ -229,12 +347,35 @@ func (s *Store) Close() error {
 		<-s.writerDone
 		s.gcStop()
 		<-s.gcDone
+		s.ckptStop()
+		<-s.ckptDone
 		s.readers.Wait()
-		if err := s.db.Close(); err != nil {
+		var errs []error
+		if !s.opts.InMemory {
+			errs = append(errs, s.closeWAL())
+		}
+		errs = append(errs, s.db.Close())
+		if err := errors.Join(errs...); err != nil {
 			s.closeErr = fmt.Errorf("store: close: %w", err)
 		}
 	})
 	return s.closeErr
+}
+
+// closeWAL syncs Badger and retires every WAL segment. If the sync fails
+// the WAL stays, for the next Open to replay.
+func (s *Store) closeWAL() error {
+	w := &s.wal
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	err := w.seg.close()
+	if s.hooks.noCheckpoint.Load() {
+		return err
+	}
+	if err := s.syncBadger(); err != nil {
+		return err
+	}
+	return errors.Join(err, w.retire(w.nextNum))
 }
 
 // acquire registers a reader, so that Close waits for it before closing
@@ -265,8 +406,10 @@ func (s *Store) Get(key []byte) ([]byte, error) {
 		if err != nil {
 			return err
 		}
-		val, err = item.ValueCopy(nil)
-		return err
+		return itemValue(txn, item, func(v []byte) error {
+			val = bytes.Clone(v)
+			return nil
+		})
 	})
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return nil, ErrNotFound
@@ -361,11 +504,14 @@ func scan(ctx context.Context, txn *badger.Txn, opts ScanOptions, fn func(key, v
 			return err
 		}
 		item := it.Item()
+		if isReserved(item.Key()) {
+			continue // the chunks of an in-memory store's large values
+		}
 		var err error
 		if opts.KeysOnly {
 			err = fn(item.Key(), nil)
 		} else {
-			err = item.Value(func(v []byte) error { return fn(item.Key(), v) })
+			err = itemValue(txn, item, func(v []byte) error { return fn(item.Key(), v) })
 		}
 		if err != nil {
 			return err
@@ -431,16 +577,19 @@ func (s *Store) DeletePrefix(ctx context.Context, prefix []byte) error {
 type Stats struct {
 	LSMBytes  int64 // SST files
 	VLogBytes int64 // value log files (allocated, not preallocated, size)
-	WALBytes  int64 // memtable write-ahead logs (allocated size)
+	WALBytes  int64 // Badger's memtable write-ahead logs (allocated size)
+	LogBytes  int64 // our WAL segments, sidehook.wal.* (allocated size)
 
 	Writes       uint64 // Write calls committed
 	Ops          uint64 // ops in those Writes
 	FailedWrites uint64 // Write calls the writer answered with an error
 	DiskFull     uint64 // Write calls refused with ErrDiskFull
-	Groups       uint64 // group commits (one sync each)
+	Groups       uint64 // group commits (one WAL record and sync each)
 	Txns         uint64 // Badger transactions committed
-	Syncs        uint64 // db.Sync calls (writer and GC)
-	WALSweeps    uint64 // extra fsyncs of rotated memtable WALs and vlogs
+	Syncs        uint64 // WAL appends, each synced: what acknowledges writes
+	WALSweeps    uint64 // full Badger syncs (every WAL, value log and the dir): checkpoints, GC, Open, Close
+	Checkpoints  uint64 // WAL segments retired after a full Badger sync
+	Replayed     uint64 // WAL records applied by Open
 	MaxGroup     int64  // largest group commit, in Write calls
 	QueuedMax    int64  // most Write calls ever waiting at once
 
@@ -460,7 +609,9 @@ func (s *Store) Stats() Stats {
 		Groups:       s.stats.groups.Load(),
 		Txns:         s.stats.txns.Load(),
 		Syncs:        s.stats.syncs.Load(),
-		WALSweeps:    s.stats.walSweeps.Load(),
+		WALSweeps:    s.stats.badgerSyncs.Load(),
+		Checkpoints:  s.stats.checkpoints.Load(),
+		Replayed:     s.stats.replayed.Load(),
 		MaxGroup:     s.stats.maxGroup.Load(),
 		QueuedMax:    s.stats.queueHighWater.Load(),
 		GCRuns:       s.stats.gcRuns.Load(),
@@ -471,6 +622,6 @@ func (s *Store) Stats() Stats {
 		return st
 	}
 	defer s.readers.Done()
-	st.LSMBytes, st.VLogBytes, st.WALBytes = dirSizes(s.opts.Dir)
+	st.LSMBytes, st.VLogBytes, st.WALBytes, st.LogBytes = dirSizes(s.opts.Dir)
 	return st
 }

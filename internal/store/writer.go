@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -39,15 +41,24 @@ type request struct {
 	done chan error // cap 1: the writer never blocks on a waiter that left
 }
 
-func validate(ops []Op) error {
+// validate refuses what Badger would refuse, so that no op reaches Badger's
+// own checks: its error for an oversized value slices the value to 1 KiB for
+// a hex dump and panics when the value is shorter than that (an in-memory
+// store refuses values above its value threshold).
+func (s *Store) validate(ops []Op) error {
+	maxValue := s.opts.maxValueSize()
 	for i, op := range ops {
 		switch {
+		case int64(len(op.Value)) > maxValue:
+			return fmt.Errorf("store: write: op %d: %w: %d bytes, limit %d", i, ErrValueTooLarge, len(op.Value), maxValue)
 		case len(op.Key) == 0:
 			return fmt.Errorf("store: write: op %d: empty key", i)
 		case len(op.Key) > maxKeySize:
 			return fmt.Errorf("store: write: op %d: key of %d bytes exceeds %d", i, len(op.Key), maxKeySize)
 		case bytes.HasPrefix(op.Key, []byte("!badger!")):
 			return fmt.Errorf("store: write: op %d: key uses the reserved !badger! prefix", i)
+		case isReserved(op.Key):
+			return fmt.Errorf("store: write: op %d: key uses the reserved %s prefix", i, reservedPrefix)
 		case op.TTL < 0:
 			return fmt.Errorf("store: write: op %d: negative ttl %v", i, op.TTL)
 		case op.Delete && (op.TTL != 0 || op.Value != nil):
@@ -88,7 +99,7 @@ func (s *Store) Write(ctx context.Context, ops ...Op) error {
 	if len(ops) == 0 {
 		return nil
 	}
-	if err := validate(ops); err != nil {
+	if err := s.validate(ops); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -172,8 +183,17 @@ func (s *Store) take() []*request {
 	return batch
 }
 
-// commitGroup commits batch in as few Badger transactions as possible, syncs
-// once, and answers every waiter.
+// pendingTxn is a Badger transaction built for part of a group, and the
+// indexes of the requests in it.
+type pendingTxn struct {
+	txn     *badger.Txn
+	members []int
+}
+
+// commitGroup logs batch to the WAL as one record and syncs it, applies it
+// to Badger and answers every waiter. Nothing of a request is visible before
+// its record is durable, and a request that fails leaves nothing visible
+// (nor replayable).
 func (s *Store) commitGroup(batch []*request) {
 	s.stats.groups.Add(1)
 	storeMax(&s.stats.maxGroup, int64(len(batch)))
@@ -188,23 +208,87 @@ func (s *Store) commitGroup(batch []*request) {
 		return
 	}
 
+	// Building the transactions first finds what Badger would refuse (a
+	// request larger than a transaction), so that it never reaches the WAL.
+	now := s.opts.now()
+	if s.opts.InMemory {
+		// No WAL: commit each transaction as soon as it is full, so that the
+		// next one sees it (an in-memory write reads what it overwrites).
+		s.buildTxns(batch, errs, now, func(t pendingTxn) { s.applyTxns([]pendingTxn{t}, errs) })
+		return
+	}
+	var txns []pendingTxn
+	s.buildTxns(batch, errs, now, func(t pendingTxn) { txns = append(txns, t) })
+	if len(txns) == 0 {
+		return
+	}
+	// The WAL lock is held until the group is applied: a checkpoint must
+	// not drop a segment whose records Badger has not yet seen.
+	s.wal.mu.Lock()
+	defer s.wal.mu.Unlock()
+	var reqs []int
+	for _, t := range txns {
+		reqs = append(reqs, t.members...)
+	}
+	seq, err := s.wal.appendGroup(batch, reqs, now)
+	s.stats.syncs.Add(1)
+	if err != nil {
+		if errors.Is(err, syscall.ENOSPC) {
+			err = fmt.Errorf("%w: %w", ErrDiskFull, err)
+			s.stats.diskFull.Add(uint64(len(reqs)))
+		} else {
+			err = fmt.Errorf("store: commit: %w", err)
+		}
+		for _, t := range txns {
+			t.txn.Discard()
+			for _, i := range t.members {
+				errs[i] = err
+			}
+		}
+		return
+	}
+	if s.hooks.skipApply.Load() {
+		for _, t := range txns {
+			t.txn.Discard()
+		}
+		return
+	}
+	if failed := s.applyTxns(txns, errs); len(failed) > 0 {
+		// The record is durable but these requests failed: mark them so
+		// that a replay skips them.
+		aborts := make([]walAbort, 0, len(failed))
+		for _, i := range failed {
+			aborts = append(aborts, walAbort{seq: seq, req: uint32(slices.Index(reqs, i))})
+		}
+		if err := s.wal.abort(aborts, now); err != nil {
+			s.log.Error().Err(err).Msg("store: failed writes stay in the wal until an abort record is written")
+		}
+	}
+	if s.wal.seg.off >= s.opts.segmentBytes() {
+		select {
+		case s.ckptWake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// buildTxns puts the group in as few Badger transactions as possible, each
+// request whole in one, and hands each to full once no more fits. Requests
+// Badger refuses get their error in errs.
+func (s *Store) buildTxns(batch []*request, errs []error, now time.Time, full func(pendingTxn)) {
+	addOps := addOps
+	if s.opts.InMemory {
+		addOps = addOpsChunked
+	}
 	txn := s.db.NewTransaction(true)
 	var members []int // indexes of the requests in txn
-	commit := func() {
+	flush := func() {
 		if len(members) == 0 {
 			txn.Discard()
-			return
-		}
-		err := txn.Commit()
-		if err != nil {
-			err = fmt.Errorf("store: commit: %w", err)
 		} else {
-			s.stats.txns.Add(1)
+			full(pendingTxn{txn: txn, members: members})
 		}
-		for _, i := range members {
-			errs[i] = err
-		}
-		members = nil
+		txn, members = s.db.NewTransaction(true), nil
 	}
 	// A failed add leaves part of a request in txn: start over with the
 	// members only. They fitted before, so adding them again cannot fail;
@@ -213,11 +297,11 @@ func (s *Store) commitGroup(batch []*request) {
 		txn.Discard()
 		txn = s.db.NewTransaction(true)
 		for _, i := range members {
-			if err := addOps(txn, batch[i].ops); err != nil {
+			if err := addOps(txn, batch[i].ops, now); err != nil {
 				txn.Discard()
 				txn = s.db.NewTransaction(true)
 				for _, j := range members {
-					errs[j] = fmt.Errorf("store: commit: %w", err)
+					errs[j] = fmt.Errorf("store: write: %w", err)
 				}
 				members = nil
 				return
@@ -225,7 +309,7 @@ func (s *Store) commitGroup(batch []*request) {
 		}
 	}
 	for i, r := range batch {
-		err := addOps(txn, r.ops)
+		err := addOps(txn, r.ops, now)
 		if err == nil {
 			members = append(members, i)
 			continue
@@ -233,9 +317,8 @@ func (s *Store) commitGroup(batch []*request) {
 		rebuild()
 		if errors.Is(err, badger.ErrTxnTooBig) && len(members) > 0 {
 			// Split between callers, never inside one.
-			commit()
-			txn = s.db.NewTransaction(true)
-			if err = addOps(txn, r.ops); err == nil {
+			flush()
+			if err = addOps(txn, r.ops, now); err == nil {
 				members = append(members, i)
 				continue
 			}
@@ -243,23 +326,32 @@ func (s *Store) commitGroup(batch []*request) {
 		}
 		errs[i] = fmt.Errorf("store: write: %w", err)
 	}
-	commit()
+	flush()
+	txn.Discard()
+}
 
-	if s.opts.InMemory {
-		return
-	}
-	for _, err := range errs {
+// applyTxns commits the transactions in order and returns the indexes of
+// the requests whose commit failed.
+func (s *Store) applyTxns(txns []pendingTxn, errs []error) []int {
+	var failed []int
+	for _, t := range txns {
+		var err error
+		if s.hooks.failCommit.Load() {
+			t.txn.Discard()
+			err = errors.New("injected commit failure")
+		} else {
+			err = t.txn.Commit()
+		}
 		if err == nil {
-			if err := s.sync(); err != nil {
-				for i := range errs {
-					if errs[i] == nil {
-						errs[i] = err
-					}
-				}
-			}
-			return
+			s.stats.txns.Add(1)
+			continue
+		}
+		for _, i := range t.members {
+			errs[i] = fmt.Errorf("store: commit: %w", err)
+			failed = append(failed, i)
 		}
 	}
+	return failed
 }
 
 func (s *Store) answer(batch []*request, errs []error) {
@@ -274,16 +366,16 @@ func (s *Store) answer(batch []*request, errs []error) {
 	}
 }
 
-func addOps(txn *badger.Txn, ops []Op) error {
+// addOps adds ops to txn. A TTL becomes the same absolute expiry that the
+// WAL record holds.
+func addOps(txn *badger.Txn, ops []Op, now time.Time) error {
 	for _, op := range ops {
 		var err error
 		if op.Delete {
 			err = txn.Delete(op.Key)
 		} else {
 			e := badger.NewEntry(op.Key, op.Value)
-			if op.TTL > 0 {
-				e = e.WithTTL(op.TTL)
-			}
+			e.ExpiresAt = expiresAt(now, op.TTL)
 			err = txn.SetEntry(e)
 		}
 		if err != nil {
@@ -294,7 +386,8 @@ func addOps(txn *badger.Txn, ops []Op) error {
 }
 
 // checkSpace refuses a group that would leave less than MinFreeBytes free.
-// Each op is written twice at worst (value log and memtable WAL).
+// Each op is written three times at worst (our WAL, Badger's value log and
+// its memtable WAL).
 func (s *Store) checkSpace(batch []*request) error {
 	if s.opts.InMemory || s.opts.MinFreeBytes < 0 {
 		return nil
@@ -311,28 +404,10 @@ func (s *Store) checkSpace(batch []*request) error {
 	}
 	var need int64
 	for _, r := range batch {
-		need += 2 * r.size
+		need += 3 * r.size
 	}
 	if free-need < s.opts.MinFreeBytes {
 		return fmt.Errorf("%w: %d bytes free, %d needed plus %d reserved", ErrDiskFull, free, need, s.opts.MinFreeBytes)
-	}
-	return nil
-}
-
-// sync makes everything committed so far durable. db.Sync msyncs only the
-// active memtable WAL and the active value log file; sweep covers the files
-// that rotated out since the last sync.
-func (s *Store) sync() error {
-	s.syncMu.Lock()
-	defer s.syncMu.Unlock()
-	s.stats.syncs.Add(1)
-	err := s.db.Sync()
-	swept, serr := s.files.sweep(s.opts.Dir)
-	if swept {
-		s.stats.walSweeps.Add(1)
-	}
-	if err = errors.Join(err, serr); err != nil {
-		return fmt.Errorf("store: sync: %w", err)
 	}
 	return nil
 }
@@ -382,7 +457,7 @@ func (s *Store) gc(ctx context.Context) error {
 	var rewrites uint64
 	var gcErr error
 	for ctx.Err() == nil {
-		err := s.db.RunValueLogGC(gcDiscardRatio)
+		err := s.gcOnce()
 		if err == nil {
 			rewrites++
 			continue
@@ -393,11 +468,22 @@ func (s *Store) gc(ctx context.Context) error {
 		}
 		break
 	}
-	if rewrites == 0 {
-		return gcErr
-	}
 	s.stats.gcRewrites.Add(rewrites)
-	// The rewritten entries were written without a sync, and Badger has
-	// already deleted the files they came from.
-	return errors.Join(gcErr, s.sync())
+	return gcErr
+}
+
+// gcOnce rewrites one value log file. The entries it moves may be older than
+// the WAL, so the file they came from must outlive their new copies'
+// reaching the disk: Badger defers deleting a rewritten file while an
+// iterator is open, so one is held open until the sync is done.
+func (s *Store) gcOnce() error {
+	txn := s.db.NewTransaction(false)
+	it := txn.NewIterator(badger.IteratorOptions{})
+	err := s.db.RunValueLogGC(gcDiscardRatio)
+	if err == nil {
+		err = s.syncBadger()
+	}
+	it.Close() // deletes the rewritten file
+	txn.Discard()
+	return err
 }
