@@ -108,8 +108,9 @@ func (p *Pool) Rewind() {
 }
 
 // Precompute builds n requests with build(i) for i in [0, n), spread over
-// workers goroutines (at least one).
-func Precompute(n, workers int, build func(i int) (Request, error)) ([]Request, error) {
+// workers goroutines (at least one). It stops early with ctx's error when
+// ctx ends: a million JWTs take a while.
+func Precompute(ctx context.Context, n, workers int, build func(i int) (Request, error)) ([]Request, error) {
 	if n < 0 {
 		return nil, fmt.Errorf("loadgen: precompute: negative count %d", n)
 	}
@@ -124,6 +125,10 @@ func Precompute(n, workers int, build func(i int) (Request, error)) ([]Request, 
 		go func() {
 			defer wg.Done()
 			for i := w; i < n; i += workers {
+				if i%1024 < workers && ctx.Err() != nil {
+					errs[w] = ctx.Err()
+					return
+				}
 				r, err := build(i)
 				if err != nil {
 					errs[w] = fmt.Errorf("loadgen: precompute request %d: %w", i, err)
@@ -134,6 +139,9 @@ func Precompute(n, workers int, build func(i int) (Request, error)) ([]Request, 
 		}()
 	}
 	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}

@@ -39,7 +39,7 @@ func ok(int64) int { return http.StatusOK }
 
 func webhooks(tb testing.TB, n int) []loadgen.Request {
 	tb.Helper()
-	reqs, err := loadgen.Precompute(n, 2, func(i int) (loadgen.Request, error) {
+	reqs, err := loadgen.Precompute(context.Background(), n, 2, func(i int) (loadgen.Request, error) {
 		return loadgen.DeliveryRequest("/webhooks", int64(i), 256, nil, time.Now())
 	})
 	if err != nil {
@@ -206,7 +206,7 @@ func TestBadBaseURL(t *testing.T) {
 }
 
 func TestPrecompute(t *testing.T) {
-	reqs, err := loadgen.Precompute(10, 3, func(i int) (loadgen.Request, error) {
+	reqs, err := loadgen.Precompute(context.Background(), 10, 3, func(i int) (loadgen.Request, error) {
 		return loadgen.Request{ID: fmt.Sprint(i)}, nil
 	})
 	if err != nil {
@@ -217,7 +217,7 @@ func TestPrecompute(t *testing.T) {
 			t.Errorf("request %d got id %q, want %d", i, r.ID, i)
 		}
 	}
-	_, err = loadgen.Precompute(10, 3, func(i int) (loadgen.Request, error) {
+	_, err = loadgen.Precompute(context.Background(), 10, 3, func(i int) (loadgen.Request, error) {
 		if i == 7 {
 			return loadgen.Request{}, errors.New("no")
 		}
@@ -226,7 +226,13 @@ func TestPrecompute(t *testing.T) {
 	if err == nil {
 		t.Error("got nil error from a failing builder, want one")
 	}
-	if _, err := loadgen.Precompute(-1, 1, nil); err == nil {
+	if _, err := loadgen.Precompute(context.Background(), -1, 1, nil); err == nil {
 		t.Error("got nil error for a negative count, want one")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = loadgen.Precompute(ctx, 5000, 2, func(i int) (loadgen.Request, error) { return loadgen.Request{}, nil })
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: got %v, want context.Canceled", err)
 	}
 }

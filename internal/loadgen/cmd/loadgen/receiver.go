@@ -229,7 +229,7 @@ func runReceiver(ctx context.Context, args []string, stdout, stderr io.Writer) e
 
 	n := c.poolSize(warmBare)
 	p.printf("precomputing %d requests (one JWT each)", n)
-	reqs, err := loadgen.Precompute(n, runtime.NumCPU(), func(int) (loadgen.Request, error) { return build() })
+	reqs, err := loadgen.Precompute(ctx, n, runtime.NumCPU(), func(int) (loadgen.Request, error) { return build() })
 	if err != nil {
 		return err
 	}

@@ -255,7 +255,7 @@ func (b *relayBench) direct(ctx context.Context) (*directReport, error) {
 	}
 	n := b.poolSize(warm)
 	b.p.printf("direct: precomputing %d requests", n)
-	reqs, err := loadgen.Precompute(n, runtime.NumCPU(), func(int) (loadgen.Request, error) { return gen() })
+	reqs, err := loadgen.Precompute(ctx, n, runtime.NumCPU(), func(int) (loadgen.Request, error) { return gen() })
 	if err != nil {
 		return nil, err
 	}
