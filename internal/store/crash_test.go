@@ -78,7 +78,11 @@ func TestKill9Durability(t *testing.T) {
 			t.Fatalf("acknowledged %s: got %d bytes, want its value", k, len(v))
 		}
 	}
-	t.Logf("%d acknowledged writes survived kill -9", len(acked))
+	// The child died without a checkpoint: the reopen went through the WAL.
+	if st := s.Stats(); st.Replayed == 0 {
+		t.Error("no wal record was replayed after kill -9")
+	}
+	t.Logf("%d acknowledged writes survived kill -9 (%d wal records replayed)", len(acked), s.Stats().Replayed)
 }
 
 // crashChild writes until it is killed (or a bound is reached, which the

@@ -89,7 +89,8 @@ type Options struct {
 	GCInterval time.Duration
 
 	// MemTableSize is the size of one of Badger's two memtables (default
-	// DefaultMemTableSize). It dominates resident memory.
+	// DefaultMemTableSize). It dominates resident memory. In memory it is
+	// at least 16 MiB, so that a Write of MaxInMemoryValue fits.
 	MemTableSize int64
 
 	// MinFreeBytes is the free space below which Write fails with
@@ -245,6 +246,12 @@ type Store struct {
 	ckptStop context.CancelFunc
 	ckptDone chan struct{}
 
+	applyCh     chan applyJob // cap 1: the writer runs one group ahead
+	applierDone chan struct{}
+	applyMu     sync.Mutex
+	applyCond   *sync.Cond // signalled when applied grows
+	applied     uint64     // groups applied (guarded by applyMu)
+
 	syncMu sync.Mutex // serialises full Badger syncs (checkpoints, GC)
 
 	stats counters
@@ -283,16 +290,19 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("store: open %s: %w", opts.Dir, err)
 	}
 	s := &Store{
-		db:         db,
-		opts:       opts,
-		log:        opts.Logger,
-		wake:       make(chan struct{}, 1),
-		closing:    make(chan struct{}),
-		writerDone: make(chan struct{}),
-		gcDone:     make(chan struct{}),
-		ckptWake:   make(chan struct{}, 1),
-		ckptDone:   make(chan struct{}),
+		db:          db,
+		opts:        opts,
+		log:         opts.Logger,
+		wake:        make(chan struct{}, 1),
+		closing:     make(chan struct{}),
+		writerDone:  make(chan struct{}),
+		gcDone:      make(chan struct{}),
+		ckptWake:    make(chan struct{}, 1),
+		ckptDone:    make(chan struct{}),
+		applyCh:     make(chan applyJob, 1),
+		applierDone: make(chan struct{}),
 	}
+	s.applyCond = sync.NewCond(&s.applyMu)
 	if !opts.InMemory {
 		if err := s.openWAL(); err != nil {
 			_ = db.Close()

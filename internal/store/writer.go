@@ -5,12 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/skl"
 )
 
 // Op is one change in a Write.
@@ -136,10 +136,18 @@ func storeMax(v *atomic.Int64, n int64) {
 	}
 }
 
-// runWriter is the only goroutine that writes to Badger. It commits whatever
-// is queued as one group, and drains the queue before Close closes Badger.
+// runWriter takes whatever is queued as one group and logs it; the applier
+// applies it to Badger (see commitGroup). Both drain what is queued before
+// Close closes Badger.
 func (s *Store) runWriter() {
 	defer close(s.writerDone)
+	if !s.opts.InMemory {
+		go s.runApplier()
+		defer func() {
+			close(s.applyCh)
+			<-s.applierDone
+		}()
+	}
 	for {
 		if batch := s.take(); len(batch) > 0 {
 			s.commitGroup(batch)
@@ -183,54 +191,71 @@ func (s *Store) take() []*request {
 	return batch
 }
 
-// pendingTxn is a Badger transaction built for part of a group, and the
-// indexes of the requests in it.
-type pendingTxn struct {
-	txn     *badger.Txn
-	members []int
+// applyJob is a group whose WAL record is durable, on its way to Badger.
+type applyJob struct {
+	batch []*request
+	errs  []error
+	reqs  []int // the requests in the record
+	seq   uint64
+	now   time.Time
 }
 
-// commitGroup logs batch to the WAL as one record and syncs it, applies it
-// to Badger and answers every waiter. Nothing of a request is visible before
-// its record is durable, and a request that fails leaves nothing visible
-// (nor replayable).
+// commitGroup logs batch to the WAL as one record, syncs it and hands it to
+// the applier, which applies it to Badger and answers every waiter. Nothing
+// of a request is visible before its record is durable, and a request that
+// fails leaves nothing visible (nor replayable).
+//
+// The two stages overlap: while the applier commits group N to Badger, the
+// writer logs and syncs group N+1. Badger applies the groups in order, and
+// a checkpoint waits for the applier before it syncs Badger (see
+// checkpoint).
 func (s *Store) commitGroup(batch []*request) {
 	s.stats.groups.Add(1)
 	storeMax(&s.stats.maxGroup, int64(len(batch)))
 	errs := make([]error, len(batch))
-	defer s.answer(batch, errs)
 
 	if err := s.checkSpace(batch); err != nil {
 		for i := range errs {
 			errs[i] = err
 		}
 		s.stats.diskFull.Add(uint64(len(batch)))
+		s.answer(batch, errs)
 		return
 	}
-
-	// Building the transactions first finds what Badger would refuse (a
-	// request larger than a transaction), so that it never reaches the WAL.
 	now := s.opts.now()
+	all := make([]int, 0, len(batch))
+	for i := range batch {
+		all = append(all, i)
+	}
 	if s.opts.InMemory {
 		// No WAL: commit each transaction as soon as it is full, so that the
 		// next one sees it (an in-memory write reads what it overwrites).
-		s.buildTxns(batch, errs, now, func(t pendingTxn) { s.applyTxns([]pendingTxn{t}, errs) })
+		s.buildTxns(batch, all, errs, now)
+		s.answer(batch, errs)
 		return
 	}
-	var txns []pendingTxn
-	s.buildTxns(batch, errs, now, func(t pendingTxn) { txns = append(txns, t) })
-	if len(txns) == 0 {
+
+	// What Badger would refuse must never reach the WAL.
+	reqs := all[:0]
+	for i, r := range batch {
+		if err := s.fitsTxn(r); err != nil {
+			errs[i] = err
+			continue
+		}
+		reqs = append(reqs, i)
+	}
+	if len(reqs) == 0 {
+		s.answer(batch, errs)
 		return
 	}
-	// The WAL lock is held until the group is applied: a checkpoint must
-	// not drop a segment whose records Badger has not yet seen.
-	s.wal.mu.Lock()
-	defer s.wal.mu.Unlock()
-	var reqs []int
-	for _, t := range txns {
-		reqs = append(reqs, t.members...)
+	w := &s.wal
+	w.mu.Lock()
+	seq, err := w.appendGroup(batch, reqs, now)
+	if err == nil {
+		w.appended++
 	}
-	seq, err := s.wal.appendGroup(batch, reqs, now)
+	full := w.seg.off >= w.segSize
+	w.mu.Unlock()
 	s.stats.syncs.Add(1)
 	if err != nil {
 		if errors.Is(err, syscall.ENOSPC) {
@@ -239,43 +264,101 @@ func (s *Store) commitGroup(batch []*request) {
 		} else {
 			err = fmt.Errorf("store: commit: %w", err)
 		}
-		for _, t := range txns {
-			t.txn.Discard()
-			for _, i := range t.members {
-				errs[i] = err
-			}
+		for _, i := range reqs {
+			errs[i] = err
 		}
+		s.answer(batch, errs)
 		return
 	}
-	if s.hooks.skipApply.Load() {
-		for _, t := range txns {
-			t.txn.Discard()
-		}
-		return
-	}
-	if failed := s.applyTxns(txns, errs); len(failed) > 0 {
-		// The record is durable but these requests failed: mark them so
-		// that a replay skips them.
-		aborts := make([]walAbort, 0, len(failed))
-		for _, i := range failed {
-			aborts = append(aborts, walAbort{seq: seq, req: uint32(slices.Index(reqs, i))})
-		}
-		if err := s.wal.abort(aborts, now); err != nil {
-			s.log.Error().Err(err).Msg("store: failed writes stay in the wal until an abort record is written")
-		}
-	}
-	if s.wal.seg.off >= s.opts.segmentBytes() {
+	if full {
 		select {
 		case s.ckptWake <- struct{}{}:
 		default:
 		}
 	}
+	s.applyCh <- applyJob{batch: batch, errs: errs, reqs: reqs, seq: seq, now: now}
 }
 
-// buildTxns puts the group in as few Badger transactions as possible, each
-// request whole in one, and hands each to full once no more fits. Requests
-// Badger refuses get their error in errs.
-func (s *Store) buildTxns(batch []*request, errs []error, now time.Time, full func(pendingTxn)) {
+// runApplier applies logged groups to Badger in order and answers their
+// waiters.
+func (s *Store) runApplier() {
+	defer close(s.applierDone)
+	for j := range s.applyCh {
+		s.apply(j)
+		s.answer(j.batch, j.errs)
+		s.applyMu.Lock()
+		s.applied++
+		s.applyCond.Broadcast()
+		s.applyMu.Unlock()
+	}
+}
+
+func (s *Store) apply(j applyJob) {
+	if s.hooks.skipApply.Load() {
+		return
+	}
+	s.buildTxns(j.batch, j.reqs, j.errs, j.now)
+	var aborts []walAbort
+	for k, i := range j.reqs {
+		if j.errs[i] != nil {
+			aborts = append(aborts, walAbort{seq: j.seq, req: uint32(k)})
+		}
+	}
+	if len(aborts) == 0 {
+		return
+	}
+	// The record is durable but these requests failed: mark them so that
+	// a replay skips them.
+	s.wal.mu.Lock()
+	err := s.wal.abort(aborts, j.now)
+	s.wal.mu.Unlock()
+	if err != nil {
+		s.log.Error().Err(err).Msg("store: failed writes stay in the wal until an abort record is written")
+	}
+}
+
+// waitApplied waits until the applier has applied n groups.
+func (s *Store) waitApplied(n uint64) {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	for s.applied < n {
+		s.applyCond.Wait()
+	}
+}
+
+// maxWriteBytes bounds one Write, which is one WAL record (values in the
+// value log count only as pointers in a Badger transaction).
+const maxWriteBytes = walMaxRecord / 2
+
+// fitsTxn refuses a request too large for one WAL record or one Badger
+// transaction, the way Badger's Txn.checkSize would (v4.9). Were Badger to count differently,
+// the applier would still catch it, at the cost of an abort record.
+func (s *Store) fitsTxn(r *request) error {
+	if r.size > maxWriteBytes {
+		return fmt.Errorf("store: write: %w: a write of %d bytes, limit %d", ErrValueTooLarge, r.size, maxWriteBytes)
+	}
+	bo := s.db.Opts()
+	maxSize := 15 * bo.MemTableSize / 100
+	maxCount := maxSize / int64(skl.MaxNodeSize)
+	var size int64
+	for _, op := range r.ops {
+		v := int64(len(op.Value))
+		if v >= bo.ValueThreshold {
+			v = 12 // a value pointer
+		}
+		size += int64(len(op.Key)) + v + 2 + 10
+	}
+	if int64(len(r.ops)) >= maxCount || size >= maxSize {
+		return fmt.Errorf("store: write: %w: %d ops, about %d bytes in the LSM tree, limit %d", badger.ErrTxnTooBig, len(r.ops), size, maxSize)
+	}
+	return nil
+}
+
+// buildTxns commits the requests of batch at the indexes in reqs in as few
+// Badger transactions as possible, each request whole in one. Each
+// transaction is committed once no more fits, so that the next one sees it.
+// Requests that fail get their error in errs.
+func (s *Store) buildTxns(batch []*request, reqs []int, errs []error, now time.Time) {
 	addOps := addOps
 	if s.opts.InMemory {
 		addOps = addOpsChunked
@@ -286,7 +369,7 @@ func (s *Store) buildTxns(batch []*request, errs []error, now time.Time, full fu
 		if len(members) == 0 {
 			txn.Discard()
 		} else {
-			full(pendingTxn{txn: txn, members: members})
+			s.commitTxn(txn, members, errs)
 		}
 		txn, members = s.db.NewTransaction(true), nil
 	}
@@ -308,7 +391,8 @@ func (s *Store) buildTxns(batch []*request, errs []error, now time.Time, full fu
 			}
 		}
 	}
-	for i, r := range batch {
+	for _, i := range reqs {
+		r := batch[i]
 		err := addOps(txn, r.ops, now)
 		if err == nil {
 			members = append(members, i)
@@ -330,28 +414,22 @@ func (s *Store) buildTxns(batch []*request, errs []error, now time.Time, full fu
 	txn.Discard()
 }
 
-// applyTxns commits the transactions in order and returns the indexes of
-// the requests whose commit failed.
-func (s *Store) applyTxns(txns []pendingTxn, errs []error) []int {
-	var failed []int
-	for _, t := range txns {
-		var err error
-		if s.hooks.failCommit.Load() {
-			t.txn.Discard()
-			err = errors.New("injected commit failure")
-		} else {
-			err = t.txn.Commit()
-		}
-		if err == nil {
-			s.stats.txns.Add(1)
-			continue
-		}
-		for _, i := range t.members {
-			errs[i] = fmt.Errorf("store: commit: %w", err)
-			failed = append(failed, i)
-		}
+// commitTxn commits txn, whose requests are members.
+func (s *Store) commitTxn(txn *badger.Txn, members []int, errs []error) {
+	var err error
+	if s.hooks.failCommit.Load() {
+		txn.Discard()
+		err = errors.New("injected commit failure")
+	} else {
+		err = txn.Commit()
 	}
-	return failed
+	if err != nil {
+		for _, i := range members {
+			errs[i] = fmt.Errorf("store: commit: %w", err)
+		}
+		return
+	}
+	s.stats.txns.Add(1)
 }
 
 func (s *Store) answer(batch []*request, errs []error) {
