@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -56,8 +55,8 @@ func Example() {
 }
 
 // exampleT stands in for the *testing.T a test function has and an
-// Example function lacks: it runs the cleanups (closing the receiver,
-// removing its temp dir) when the example ends.
+// Example function lacks: it runs the cleanups (closing the receiver) when
+// the example ends.
 type exampleT struct {
 	testing.TB
 	cleanups []func()
@@ -67,15 +66,6 @@ func (t *exampleT) Helper()                      {}
 func (t *exampleT) Cleanup(f func())             { t.cleanups = append(t.cleanups, f) }
 func (t *exampleT) Errorf(f string, args ...any) { fmt.Printf(f+"\n", args...) }
 func (t *exampleT) Fatalf(f string, args ...any) { panic(fmt.Sprintf(f, args...)) }
-
-func (t *exampleT) TempDir() string {
-	dir, err := os.MkdirTemp("", "receivertest-example-")
-	if err != nil {
-		t.Fatalf("%v", err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
 
 func (t *exampleT) finish() {
 	for i := len(t.cleanups) - 1; i >= 0; i-- {

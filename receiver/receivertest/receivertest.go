@@ -108,15 +108,13 @@ func WithLogger(l zerolog.Logger) Option {
 }
 
 // NewServer starts a mock receiver for the test on 127.0.0.1 and a free
-// port, its captures in tb.TempDir(), closed by tb.Cleanup. A bad option fails the
+// port, its captures in memory, closed by tb.Cleanup. A bad option fails the
 // test at once.
 func NewServer(tb testing.TB, opts ...Option) *Server {
 	tb.Helper()
 	c := &config{cfg: receiver.Config{
-		Listen: "127.0.0.1:0",
-		// A temp dir rather than the store's in-memory mode, which cannot
-		// hold values over its value threshold (a Badger limitation).
-		DataDir:       tb.TempDir(),
+		Listen:        "127.0.0.1:0",
+		InMemory:      true,
 		Logger:        zerolog.Nop(),
 		Version:       "receivertest",
 		ShutdownGrace: 5 * time.Second,
