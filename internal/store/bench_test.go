@@ -28,6 +28,9 @@ var benchConfigs = []struct {
 	{"tuned", func(dir string) store.Options {
 		return store.Options{Dir: dir, GCInterval: -1, MinFreeBytes: -1}
 	}},
+	{"tuned-no-release", func(dir string) store.Options {
+		return store.Options{Dir: dir, GCInterval: -1, MinFreeBytes: -1, ReleaseInterval: -1}
+	}},
 	{"tuned-16MiB-memtable", func(dir string) store.Options {
 		return store.Options{Dir: dir, GCInterval: -1, MinFreeBytes: -1, MemTableSize: 16 << 20}
 	}},
@@ -113,7 +116,7 @@ func BenchmarkPeakRSS(b *testing.B) {
 				debug.FreeOSMemory()
 				resetPeakRSS(b)
 				dir := b.TempDir()
-				stopSampling := sampleAnonRSS(b)
+				stopSampling := sampleRSS(b)
 				b.StartTimer()
 				s, err := store.Open(c.opts(dir))
 				if err != nil {
@@ -140,7 +143,9 @@ func BenchmarkPeakRSS(b *testing.B) {
 				if err := s.Close(); err != nil {
 					b.Fatal(err)
 				}
-				b.ReportMetric(float64(stopSampling())/(1<<20), "peak-anon-MiB")
+				anon, file := stopSampling()
+				b.ReportMetric(float64(anon)/(1<<20), "peak-anon-MiB")
+				b.ReportMetric(float64(file)/(1<<20), "peak-file-MiB")
 				b.ReportMetric(float64(peakRSS(b))/(1<<20), "peak-RSS-MiB")
 				b.ReportMetric(float64(st.Syncs)/float64(st.Writes), "syncs/write")
 				b.ReportMetric(float64(dirBytes(b, dir))/(1<<20), "disk-MiB")
@@ -183,14 +188,15 @@ func peakRSS(tb testing.TB) int64 {
 	return v
 }
 
-// sampleAnonRSS polls RssAnon (heap, stacks, Badger's skiplists and caches:
-// memory the kernel cannot reclaim) every 10ms; the returned func stops it
-// and returns the highest value seen.
-func sampleAnonRSS(tb testing.TB) func() int64 {
+// sampleRSS polls RssAnon (heap, stacks, Badger's skiplists and caches:
+// memory the kernel cannot reclaim) and RssFile (mapped pages of Badger's
+// files) every 10ms; the returned func stops it and returns the highest
+// values seen.
+func sampleRSS(tb testing.TB) func() (anon, file int64) {
 	if _, err := procStatus("RssAnon:"); err != nil {
 		tb.Skip(err)
 	}
-	var peak atomic.Int64
+	var peak, peakFile atomic.Int64
 	done := make(chan struct{})
 	stopped := make(chan struct{})
 	go func() {
@@ -201,6 +207,9 @@ func sampleAnonRSS(tb testing.TB) func() int64 {
 			if v, err := procStatus("RssAnon:"); err == nil && v > peak.Load() {
 				peak.Store(v)
 			}
+			if v, err := procStatus("RssFile:"); err == nil && v > peakFile.Load() {
+				peakFile.Store(v)
+			}
 			select {
 			case <-done:
 				return
@@ -208,10 +217,10 @@ func sampleAnonRSS(tb testing.TB) func() int64 {
 			}
 		}
 	}()
-	return func() int64 {
+	return func() (int64, int64) {
 		close(done)
 		<-stopped
-		return peak.Load()
+		return peak.Load(), peakFile.Load()
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -270,6 +272,11 @@ func (s *Store) commitGroup(batch []*request) {
 		s.answer(batch, errs)
 		return
 	}
+	var logged int64
+	for _, i := range reqs {
+		logged += batch[i].size
+	}
+	s.noteWritten(logged)
 	if full {
 		select {
 		case s.ckptWake <- struct{}{}:
@@ -297,7 +304,11 @@ func (s *Store) apply(j applyJob) {
 	if s.hooks.skipApply.Load() {
 		return
 	}
+	// Badger's writes can rotate its value log and memtable files: the
+	// release of mapped pages must not run meanwhile (release.go).
+	s.mapMu.Lock()
 	s.buildTxns(j.batch, j.reqs, j.errs, j.now)
+	s.mapMu.Unlock()
 	var aborts []walAbort
 	for k, i := range j.reqs {
 		if j.errs[i] != nil {
@@ -555,13 +566,60 @@ func (s *Store) gc(ctx context.Context) error {
 // reaching the disk: Badger defers deleting a rewritten file while an
 // iterator is open, so one is held open until the sync is done.
 func (s *Store) gcOnce() error {
+	// The GC writes to the value log and deletes a file of it: see release.
+	s.vlogMu.Lock()
+	defer s.vlogMu.Unlock()
+	if !s.vlogDeleted() {
+		return badger.ErrRejected // the last rewritten file is still there
+	}
+	before := vlogFiles(s.opts.Dir)
 	txn := s.db.NewTransaction(false)
 	it := txn.NewIterator(badger.IteratorOptions{})
 	err := s.db.RunValueLogGC(gcDiscardRatio)
 	if err == nil {
 		err = s.syncBadger()
 	}
-	it.Close() // deletes the rewritten file
+	it.Close() // deletes the rewritten file, unless a Scan holds an iterator
 	txn.Discard()
+	if err == nil {
+		s.vlogPending = before
+		deadline := time.Now().Add(vlogDeleteWait)
+		for !s.vlogDeleted() && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
 	return err
+}
+
+// vlogDeleteWait bounds how long gcOnce waits for a Scan to end, so that
+// the file it rewrote is deleted while it still excludes a release.
+const vlogDeleteWait = 2 * time.Second
+
+// vlogDeleted reports whether the file of the last rewrite has been
+// deleted: Badger defers that to the end of the last iterator, whichever
+// goroutine ends it, and unmaps the file before it removes it. Until then a
+// release leaves the value log alone. Called with vlogMu held.
+func (s *Store) vlogDeleted() bool {
+	if s.vlogPending == nil {
+		return true
+	}
+	now := vlogFiles(s.opts.Dir)
+	for name := range s.vlogPending {
+		if !now[name] {
+			s.vlogPending = nil
+			return true
+		}
+	}
+	return false
+}
+
+func vlogFiles(dir string) map[string]bool {
+	entries, _ := os.ReadDir(dir) // unreadable: nothing looks deleted, so nothing is advised
+	files := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".vlog") {
+			files[e.Name()] = true
+		}
+	}
+	return files
 }
