@@ -54,7 +54,7 @@ func devCommand(e *env) *cli.Command {
 			&cli.BoolFlag{Name: "no-send", Usage: "do not send the five demo events"},
 		},
 		Action: func(c *cli.Context) error {
-			log, err := e.logger(c)
+			log, err := e.serverSetup(c)
 			if err != nil {
 				return err
 			}

@@ -52,7 +52,7 @@ func receiveCommand(e *env) *cli.Command {
 			&cli.DurationFlag{Name: "shutdown-grace", Value: receiver.DefaultShutdownGrace, Usage: "how long a stop waits for in-flight requests"},
 		},
 		Action: func(c *cli.Context) error {
-			log, err := e.logger(c)
+			log, err := e.serverSetup(c)
 			if err != nil {
 				return err
 			}

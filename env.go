@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/mattn/go-isatty"
@@ -99,7 +100,37 @@ func logFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "log-format", Usage: "console or json (default: console on a terminal, json otherwise)"},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+		&cli.StringFlag{Name: "memory-limit", Value: defaultMemoryLimit,
+			Usage: "soft limit of the Go heap for relay, receive and dev (e.g. 192MiB; 0 for none; GOMEMLIMIT, when set, wins)"},
 	}
+}
+
+// defaultMemoryLimit keeps a sidecar's RSS near its target: without a
+// limit the Go runtime lets the heap grow to twice what is live before it
+// collects, and Badger's compactions make a lot of short-lived garbage.
+const defaultMemoryLimit = "160MiB"
+
+// serverSetup is what every long-running command does first: build the
+// logger and apply --memory-limit.
+func (e *env) serverSetup(c *cli.Context) (zerolog.Logger, error) {
+	log, err := e.logger(c)
+	if err != nil {
+		return log, err
+	}
+	if e.getenv("GOMEMLIMIT") != "" {
+		return log, nil // the runtime has already applied it
+	}
+	if v := strings.TrimSpace(c.String("memory-limit")); v == "0" || v == "" {
+		return log, nil
+	}
+	limit, err := parseSize(c.String("memory-limit"))
+	if err != nil {
+		return log, usageErrorf("--memory-limit %q: %v", c.String("memory-limit"), err)
+	}
+	if limit > 0 {
+		debug.SetMemoryLimit(limit)
+	}
+	return log, nil
 }
 
 // logger builds the one logger of the process from the global flags.

@@ -41,6 +41,7 @@ func TestUsageErrors(t *testing.T) {
 		{"TokenMissingFlags", []string{"token"}, "--secret and --org are required"},
 		{"TokenShortSecret", []string{"token", "--secret", "short", "--org", "demo"}, "need at least 32"},
 		{"BadLogLevel", []string{"--log-level", "loud", "version"}, ""},
+		{"BadMemoryLimit", []string{"--memory-limit", "lots", "receive", "--in-memory", "--listen", "127.0.0.1:0"}, `--memory-limit "lots"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
