@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -15,24 +14,6 @@ import (
 	"time"
 )
 
-// receiveOutput is a writer the command's goroutine and the test share.
-type receiveOutput struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (o *receiveOutput) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.Write(p)
-}
-
-func (o *receiveOutput) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.String()
-}
-
 // startReceive runs `sidehook receive` in-process and returns its URL from
 // the ready line, and a stop function that cancels it and returns its
 // result.
@@ -42,7 +23,7 @@ func startReceive(t *testing.T, getenv func(string) string, args ...string) (url
 		getenv = func(string) string { return "" }
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &receiveOutput{}
+	logs := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, append([]string{"sidehook", "--log-format", "json", "receive", "--listen", "127.0.0.1:0"}, args...),
