@@ -111,7 +111,7 @@ func (d *devRun) run(ctx context.Context) error {
 			RequireSHA256:   true,
 			StandardSecrets: [][]byte{standard},
 		},
-		Logger:  d.log.With().Str("component", "receiver").Logger(),
+		Logger:  d.log,
 		Version: Version,
 	})
 	if err != nil {
@@ -131,7 +131,7 @@ func (d *devRun) run(ctx context.Context) error {
 		return fmt.Errorf("dev: embedded configuration: %w", err)
 	}
 	cfg.InMemory = d.inMemory
-	rel, err := relay.New(cfg, relay.Options{Logger: d.log.With().Str("component", "relay").Logger(), Version: Version})
+	rel, err := relay.New(cfg, relay.Options{Logger: d.log, Version: Version})
 	if err != nil {
 		return fmt.Errorf("dev: relay: %w", err)
 	}
