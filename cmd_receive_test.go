@@ -1,68 +1,18 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 )
 
-// startReceive runs `sidehook receive` in-process and returns its URL from
-// the ready line, and a stop function that cancels it and returns its
-// result.
+// startReceive runs `sidehook receive` in-process on a free port.
 func startReceive(t *testing.T, getenv func(string) string, args ...string) (url string, stop func() error) {
 	t.Helper()
-	if getenv == nil {
-		getenv = func(string) string { return "" }
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncBuffer{}
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, append([]string{"sidehook", "--log-format", "json", "receive", "--listen", "127.0.0.1:0"}, args...),
-			getenv, io.Discard, logs)
-	}()
-	var once sync.Once
-	var result error
-	stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case result = <-done:
-			case <-time.After(10 * time.Second):
-				t.Fatal("receive did not stop")
-			}
-		})
-		return result
-	}
-	t.Cleanup(func() { stop() })
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		sc := bufio.NewScanner(strings.NewReader(logs.String()))
-		for sc.Scan() {
-			var line struct {
-				Message string `json:"message"`
-				URL     string `json:"url"`
-			}
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Message == "ready" && line.URL != "" {
-				return line.URL, stop
-			}
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("receive exited: %v; logs: %s", err, logs.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	t.Fatalf("no ready line; logs: %s", logs.String())
-	return "", nil
+	return startCommand(t, getenv, append([]string{"receive", "--listen", "127.0.0.1:0"}, args...)...)
 }
 
 func TestReceiveCommand(t *testing.T) {

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,45 +13,11 @@ import (
 )
 
 // startRelayCLI runs `sidehook relay …` in-process until the test ends and
-// returns its URL, read from the ready line.
+// returns its URL.
 func startRelayCLI(t *testing.T, getenv func(string) string, args ...string) string {
 	t.Helper()
-	if getenv == nil {
-		getenv = func(string) string { return "" }
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	stderr := &syncBuffer{}
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, append([]string{"sidehook", "--log-format", "json", "relay"}, args...), getenv, io.Discard, stderr)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil && !errors.Is(err, context.Canceled) {
-				t.Errorf("relay: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("relay did not stop within 15s")
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		for _, line := range strings.Split(stderr.String(), "\n") {
-			var l struct{ Message, Listen string }
-			if json.Unmarshal([]byte(line), &l) == nil && l.Message == "ready" {
-				return l.Listen
-			}
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("relay exited: %v\n%s", err, stderr.String())
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	t.Fatalf("relay not ready: %s", stderr.String())
-	return ""
+	url, _ := startCommand(t, getenv, append([]string{"relay"}, args...)...)
+	return url
 }
 
 // hookSink records the webhook-ids it receives.

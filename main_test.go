@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -117,4 +120,55 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// startCommand runs a long-running command (`sidehook receive`, `sidehook
+// relay`) in-process with JSON logs and returns its URL, read from its
+// ready line, and a stop function that cancels it and returns its result
+// (also called by t.Cleanup).
+func startCommand(t *testing.T, getenv func(string) string, args ...string) (url string, stop func() error) {
+	t.Helper()
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, append([]string{"sidehook", "--log-format", "json"}, args...), getenv, io.Discard, logs)
+	}()
+	var once sync.Once
+	var result error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case result = <-done:
+			case <-time.After(15 * time.Second):
+				t.Errorf("%s did not stop within 15s", args[0])
+			}
+		})
+		return result
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("%s: %v", args[0], err)
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, l := range strings.Split(logs.String(), "\n") {
+			var line struct{ Message, URL string }
+			if json.Unmarshal([]byte(l), &line) == nil && line.Message == "ready" && line.URL != "" {
+				return line.URL, stop
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("%s exited: %v; logs: %s", args[0], err, logs.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.Fatalf("%s not ready within 10s; logs: %s", args[0], logs.String())
+	return "", nil
 }

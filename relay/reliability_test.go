@@ -77,9 +77,9 @@ func startProc(t *testing.T, bin, cfgPath string) *proc {
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			var line struct{ Message, Listen string }
+			var line struct{ Message, URL string }
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Message == "ready" {
-				ready <- line.Listen
+				ready <- line.URL
 			}
 		}
 	}()
