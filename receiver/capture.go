@@ -1,21 +1,20 @@
 package receiver
 
 import (
-	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
-	"unicode/utf8"
 
 	"github.com/sidehook/sidehook/internal/auth"
+	"github.com/sidehook/sidehook/internal/event"
 )
 
 // Body encodings of a capture's body in its JSON form.
 const (
-	EncodingUTF8   = "utf8"
-	EncodingBase64 = "base64"
+	EncodingUTF8   = event.BodyUTF8
+	EncodingBase64 = event.BodyBase64
 )
 
 // timeLayout is received_at's format: RFC 3339 in UTC with exactly six
@@ -128,10 +127,7 @@ func (m *captureMeta) capture() (Capture, error) {
 
 // BodyText returns the body as the JSON form carries it and its encoding.
 func (c *Capture) BodyText() (body, encoding string) {
-	if utf8.Valid(c.Body) {
-		return string(c.Body), EncodingUTF8
-	}
-	return base64.StdEncoding.EncodeToString(c.Body), EncodingBase64
+	return event.EncodeBody(c.Body)
 }
 
 // MarshalJSON writes the capture in the shape of SPEC §5.
@@ -154,16 +150,8 @@ func (c *Capture) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	if m.Body != nil {
-		switch m.BodyEncoding {
-		case EncodingUTF8, "":
-			got.Body = []byte(*m.Body)
-		case EncodingBase64:
-			got.Body, err = base64.StdEncoding.DecodeString(*m.Body)
-			if err != nil {
-				return fmt.Errorf("body: %w", err)
-			}
-		default:
-			return fmt.Errorf("unknown body_encoding %q", m.BodyEncoding)
+		if got.Body, err = event.DecodeBody(*m.Body, m.BodyEncoding); err != nil {
+			return err
 		}
 	}
 	*c = got

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/sidehook/sidehook/internal/event"
 	"github.com/sidehook/sidehook/internal/store"
@@ -79,10 +78,9 @@ func (r *Relay) viewDelivery(d *deliveryRecord) DeliveryView {
 
 func (r *Relay) viewEvent(ev *eventRecord) (EventView, error) {
 	v := EventView{ID: ev.ID, Type: ev.Type, Organisation: ev.Org, ReceivedAt: ev.ReceivedAt, Query: ev.Query, Deliveries: []DeliveryView{}}
-	if utf8.Valid(ev.Body) {
-		v.Body = string(ev.Body)
-	} else {
-		v.Body, v.BodyEncoding = base64.StdEncoding.EncodeToString(ev.Body), "base64"
+	v.Body, v.BodyEncoding = event.EncodeBody(ev.Body)
+	if v.BodyEncoding == event.BodyUTF8 {
+		v.BodyEncoding = "" // omitted: text is the default
 	}
 	for _, ref := range ev.Deliveries {
 		d, err := r.getDelivery(ev.Org, ref.ID)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/sidehook/sidehook/internal/event"
 )
@@ -160,14 +159,7 @@ const maxResponse = 4 << 10
 // truncateResponse keeps the first 4 KiB, cut at a rune boundary so the
 // text stays valid UTF-8 when it was.
 func truncateResponse(b []byte) string {
-	if len(b) <= maxResponse {
-		return string(b)
-	}
-	b = b[:maxResponse]
-	for i := 0; i < utf8.UTFMax && len(b) > 0 && !utf8.Valid(b); i++ {
-		b = b[:len(b)-1]
-	}
-	return string(b)
+	return string(event.CutText(b, maxResponse))
 }
 
 func newULID(t time.Time) string {

@@ -3,7 +3,6 @@ package replay
 import (
 	"bufio"
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +10,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/sidehook/sidehook/internal/event"
 )
 
 // Capture is what replay reads of a mock receiver's capture JSON (SPEC §5):
@@ -104,16 +105,8 @@ func ParseCapture(b []byte) (Capture, error) {
 		}
 	}
 	if m.Body != nil {
-		switch m.BodyEncoding {
-		case "", "utf8":
-			c.Body = []byte(*m.Body)
-		case "base64":
-			c.Body, err = base64.StdEncoding.DecodeString(*m.Body)
-			if err != nil {
-				return Capture{}, fmt.Errorf("capture %s: body is not valid base64", c.ID)
-			}
-		default:
-			return Capture{}, fmt.Errorf("capture %s: unknown body_encoding %q (want utf8 or base64)", c.ID, m.BodyEncoding)
+		if c.Body, err = event.DecodeBody(*m.Body, m.BodyEncoding); err != nil {
+			return Capture{}, fmt.Errorf("capture %s: %w", c.ID, err)
 		}
 	}
 	return c, nil

@@ -3,6 +3,8 @@ package web
 import (
 	"encoding/base64"
 	"unicode/utf8"
+
+	"github.com/sidehook/sidehook/internal/event"
 )
 
 // MaxItemBody is how many bytes of a request body an Item's Data carries.
@@ -24,18 +26,13 @@ const (
 // MaxItemBody bytes (at a rune boundary for text). cut reports whether
 // anything was left out.
 func ItemBody(b []byte) (body, encoding string, cut bool) {
-	valid := utf8.Valid(b)
-	if len(b) > MaxItemBody {
-		b, cut = b[:MaxItemBody], true
-		if valid {
-			// Back off to the start of the rune the cut split.
-			for i := 0; i < utf8.UTFMax && len(b) > 0 && !utf8.Valid(b); i++ {
-				b = b[:len(b)-1]
-			}
+	// The encoding is decided on the whole body, before the cut.
+	if !utf8.Valid(b) {
+		if len(b) > MaxItemBody {
+			b, cut = b[:MaxItemBody], true
 		}
+		return base64.StdEncoding.EncodeToString(b), event.BodyBase64, cut
 	}
-	if valid {
-		return string(b), "utf8", cut
-	}
-	return base64.StdEncoding.EncodeToString(b), "base64", cut
+	kept := event.CutText(b, MaxItemBody)
+	return string(kept), event.BodyUTF8, len(kept) < len(b)
 }
