@@ -17,48 +17,14 @@ import (
 
 	"github.com/sidehook/sidehook/receiver"
 	"github.com/sidehook/sidehook/web"
+	"github.com/sidehook/sidehook/web/webtest"
 )
 
-// wsMsg is any message of the dashboard's websocket protocol.
-type wsMsg struct {
-	Type  string     `json:"type"`
-	Items []web.Item `json:"items"`
-	Item  *web.Item  `json:"item"`
-	Count int        `json:"count"`
-	Error string     `json:"error"`
-}
+func wsURL(srv *receiver.Server) string { return webtest.WSURL(srv.URL()) }
 
-func wsURL(srv *receiver.Server) string {
-	return "ws" + strings.TrimPrefix(srv.URL(), "http") + web.WSPath
-}
-
-// dialDashboard opens the dashboard's websocket, closed at cleanup.
 func dialDashboard(tb testing.TB, srv *receiver.Server, header http.Header) *websocket.Conn {
 	tb.Helper()
-	c, resp, err := websocket.DefaultDialer.DialContext(tb.Context(), wsURL(srv), header)
-	if err != nil {
-		status := 0
-		if resp != nil {
-			status = resp.StatusCode
-		}
-		tb.Fatalf("dial %s: %v (HTTP %d)", wsURL(srv), err, status)
-	}
-	tb.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
-func readWS(tb testing.TB, c *websocket.Conn) wsMsg {
-	tb.Helper()
-	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	_, b, err := c.ReadMessage()
-	if err != nil {
-		tb.Fatalf("read websocket: %v", err)
-	}
-	var m wsMsg
-	if err := json.Unmarshal(b, &m); err != nil {
-		tb.Fatalf("decode %q: %v", b, err)
-	}
-	return m
+	return webtest.DialWS(tb, srv.URL(), header)
 }
 
 // metric returns the value of an unlabelled series at /_sidehook/metrics.
@@ -103,7 +69,7 @@ func TestDashboardSnapshotThenLive(t *testing.T) {
 	stored := only(t, srv)
 
 	c := dialDashboard(t, srv, nil)
-	snap := readWS(t, c)
+	snap := webtest.ReadWS(t, c)
 	if snap.Type != web.MsgSnapshot || len(snap.Items) != 1 {
 		t.Fatalf("got %+v, want a snapshot of 1 item", snap)
 	}
@@ -133,7 +99,7 @@ func TestDashboardSnapshotThenLive(t *testing.T) {
 	// arrives live.
 	waitMetric(t, srv, "sidehook_websocket_clients", "1", nil)
 	send(t, "PUT", srv.URL()+"/other", []byte("\xff\xfe"), map[string]string{"sidehook-event": "order.created"})
-	live := readWS(t, c)
+	live := webtest.ReadWS(t, c)
 	if live.Type != web.MsgItem || live.Item == nil {
 		t.Fatalf("got %+v, want a live item", live)
 	}
@@ -157,7 +123,7 @@ func TestDashboardLargeBodyIsCut(t *testing.T) {
 	big := bytes.Repeat([]byte("é"), 100_000) // 200,000 bytes of UTF-8
 	send(t, "POST", srv.URL()+"/big", big, nil)
 	c := dialDashboard(t, srv, nil)
-	snap := readWS(t, c)
+	snap := webtest.ReadWS(t, c)
 	if len(snap.Items) != 1 {
 		t.Fatalf("got %d items, want 1", len(snap.Items))
 	}
@@ -214,7 +180,7 @@ func TestDashboardAccess(t *testing.T) {
 			t.Fatalf("dial without token: got %v (%v), want 401", err, resp)
 		}
 		c := dialDashboard(t, srv, http.Header{"Authorization": {"Bearer " + token}})
-		if m := readWS(t, c); m.Type != web.MsgSnapshot {
+		if m := webtest.ReadWS(t, c); m.Type != web.MsgSnapshot {
 			t.Fatalf("got %+v, want a snapshot", m)
 		}
 		waitMetric(t, srv, "sidehook_websocket_clients", "1", bearer)

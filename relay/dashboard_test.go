@@ -9,48 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/relay"
 	"github.com/sidehook/sidehook/relay/config"
 	"github.com/sidehook/sidehook/web"
+	"github.com/sidehook/sidehook/web/webtest"
 )
-
-type wsMsg struct {
-	Type  string     `json:"type"`
-	Items []web.Item `json:"items"`
-	Item  *web.Item  `json:"item"`
-}
-
-func dialDashboard(tb testing.TB, base string, header http.Header) *websocket.Conn {
-	tb.Helper()
-	u := "ws" + strings.TrimPrefix(base, "http") + web.WSPath
-	c, resp, err := websocket.DefaultDialer.DialContext(tb.Context(), u, header)
-	if err != nil {
-		status := 0
-		if resp != nil {
-			status = resp.StatusCode
-		}
-		tb.Fatalf("dial %s: %v (HTTP %d)", u, err, status)
-	}
-	tb.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
-func readWS(tb testing.TB, c *websocket.Conn) wsMsg {
-	tb.Helper()
-	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	_, b, err := c.ReadMessage()
-	if err != nil {
-		tb.Fatalf("read websocket: %v", err)
-	}
-	var m wsMsg
-	if err := json.Unmarshal(b, &m); err != nil {
-		tb.Fatalf("decode %q: %v", b, err)
-	}
-	return m
-}
 
 // dashData is what the page reads of a delivery item.
 type dashData struct {
@@ -73,8 +37,8 @@ func TestDashboardSnapshotThenLive(t *testing.T) {
 	dlv := first.Deliveries[0].ID
 	waitDelivery(t, r, dlv, "delivered", 5*time.Second)
 
-	c := dialDashboard(t, r.URL(), nil)
-	snap := readWS(t, c)
+	c := webtest.DialWS(t, r.URL(), nil)
+	snap := webtest.ReadWS(t, c)
 	if snap.Type != web.MsgSnapshot || len(snap.Items) != 1 {
 		t.Fatalf("got %+v, want a snapshot of 1 item", snap)
 	}
@@ -116,7 +80,7 @@ func TestDashboardSnapshotThenLive(t *testing.T) {
 	want := second.Deliveries[0].ID
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		m := readWS(t, c)
+		m := webtest.ReadWS(t, c)
 		if m.Type == web.MsgItem && m.Item.ID == want && m.Item.Status == "delivered" {
 			break
 		}
@@ -268,8 +232,8 @@ func TestDashboardNeedsKeyBeyondLoopback(t *testing.T) {
 
 func TestDashboardMetrics(t *testing.T) {
 	r := startRelay(t, orgConfig(t), relay.Options{})
-	c := dialDashboard(t, r.URL(), nil)
-	if m := readWS(t, c); m.Type != web.MsgSnapshot {
+	c := webtest.DialWS(t, r.URL(), nil)
+	if m := webtest.ReadWS(t, c); m.Type != web.MsgSnapshot {
 		t.Fatalf("got %+v, want a snapshot", m)
 	}
 	deadline := time.Now().Add(5 * time.Second)
