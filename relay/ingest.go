@@ -66,9 +66,7 @@ func parseIngest(header http.Header, rawQuery string, body []byte) (*ingestReque
 		}
 		isJSON = mt == "application/json" || strings.HasSuffix(mt, "+json")
 	}
-	if isJSON && !json.Valid(body) {
-		return nil, apiErrorf(http.StatusBadRequest, "invalid_json", "the body is not valid JSON")
-	}
+	invalidJSON := apiErrorf(http.StatusBadRequest, "invalid_json", "the body is not valid JSON")
 	var name string
 	switch {
 	case header.Get(headerEvent) != "":
@@ -80,13 +78,20 @@ func parseIngest(header http.Header, rawQuery string, body []byte) (*ingestReque
 		}
 		name = q.Get("type")
 	}
+	// The body is scanned once: FromPayload's decode validates all of it,
+	// so json.Valid runs only where it did not, or to say why it failed.
 	if name != "" {
 		if !event.ValidName(name) {
 			return nil, apiErrorf(http.StatusBadRequest, "invalid_event_type", "%q is not an event type name ([a-z][a-z0-9_.]{0,63})", name)
 		}
+		if isJSON && !json.Valid(body) {
+			return nil, invalidJSON
+		}
 		in.Type = event.Type(name)
 	} else if t, ok := event.FromPayload(body); ok {
 		in.Type = t
+	} else if isJSON && !json.Valid(body) {
+		return nil, invalidJSON
 	} else {
 		return nil, apiErrorf(http.StatusBadRequest, "no_event_type",
 			"no event type: send the sidehook-event header, ?type=, or a payload with a known \"type\" field")
