@@ -132,10 +132,7 @@ func (c *Capture) BodyText() (body, encoding string) {
 
 // MarshalJSON writes the capture in the shape of SPEC §5.
 func (c Capture) MarshalJSON() ([]byte, error) {
-	m := c.meta()
-	body, enc := c.BodyText()
-	m.Body, m.BodyEncoding = &body, enc
-	return json.Marshal(m)
+	return appendMeta(make([]byte, 0, captureMetaSizeHint(&c)+len(c.Body)+len(c.Body)/4), &c, true)
 }
 
 // UnmarshalJSON reads the shape MarshalJSON writes (an NDJSON export, an
@@ -175,15 +172,35 @@ var ErrBadCapture = errors.New("receiver: malformed stored capture")
 
 // encodeCapture returns the stored form of c.
 func encodeCapture(c *Capture) ([]byte, error) {
-	meta, err := json.Marshal(c.meta())
+	// The metadata is written after room for its length, then moved up
+	// behind the length's actual size: one buffer, one copy.
+	const room = 1 + binary.MaxVarintLen64
+	out := make([]byte, room, room+captureMetaSizeHint(c)+len(c.Body))
+	out, err := appendMeta(out, c, false)
 	if err != nil {
 		return nil, fmt.Errorf("encode capture: %w", err)
 	}
-	out := make([]byte, 0, 1+binary.MaxVarintLen64+len(meta)+len(c.Body))
-	out = append(out, encodingV1)
-	out = binary.AppendUvarint(out, uint64(len(meta)))
-	out = append(out, meta...)
+	n := len(out) - room
+	var hdr [room]byte
+	hdr[0] = encodingV1
+	k := 1 + binary.PutUvarint(hdr[1:], uint64(n))
+	copy(out[k:], out[room:])
+	copy(out, hdr[:k])
+	out = out[:k+n]
 	return append(out, c.Body...), nil
+}
+
+// captureMetaSizeHint estimates the metadata's JSON length, so that
+// encodeCapture allocates once.
+func captureMetaSizeHint(c *Capture) int {
+	n := 512 + len(c.Path) + len(c.Query)
+	for k, vs := range c.Headers {
+		n += len(k) + 8
+		for _, v := range vs {
+			n += len(v) + 4
+		}
+	}
+	return n + 48*len(c.Verdict.Claims)
 }
 
 // decodeCapture parses the stored form. It copies what it keeps, so b may

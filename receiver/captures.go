@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bits-and-blooms/bloom/v3"
 	"github.com/oklog/ulid/v2"
 
 	"github.com/sidehook/sidehook/internal/event"
@@ -228,9 +229,11 @@ func (s *Server) newest(ctx context.Context, f Filter, n int) ([]Capture, error)
 }
 
 // dedupe decides duplicate_of: the first capture of each webhook-id. A
-// bounded in-memory map answers most lookups; a miss costs one store Get,
-// and concurrent requests with the same new webhook-id share that one
-// lookup, so exactly one of them is the first.
+// bounded in-memory map answers most lookups, and concurrent requests with
+// the same new webhook-id share one lookup, so exactly one of them is the
+// first. A miss would cost one store Get, which is most of the cost of a
+// webhook-id never seen before, the common case: a Bloom filter of every
+// webhook-id the store may hold answers "not there" without it.
 type dedupe struct {
 	mu     sync.Mutex
 	max    int
@@ -238,7 +241,22 @@ type dedupe struct {
 	ring   []string // insertion order, for eviction
 	next   int
 	lookup func(wid string) (string, bool)
+
+	// known holds every webhook-id claimed by this process (added when
+	// claimed, before its write, so a failed write only leaves a false
+	// positive) and, once complete, every one stored before it started.
+	// It is never cleared: after a reset its stale entries only cost a
+	// Get each, whereas clearing it could race with a claim in flight.
+	known    *bloom.BloomFilter
+	complete bool
 }
+
+// Sizing of the known filter: about 1.2 MiB. Past knownIDs webhook-ids the
+// false positives rise, and each costs one store Get, as before the filter.
+const (
+	knownIDs           = 1_000_000
+	knownFalsePositive = 0.01
+)
 
 type dedupeEntry struct {
 	ready chan struct{}
@@ -246,7 +264,40 @@ type dedupeEntry struct {
 }
 
 func newDedupe(max int, lookup func(string) (string, bool)) *dedupe {
-	return &dedupe{max: max, m: make(map[string]*dedupeEntry), ring: make([]string, max), lookup: lookup}
+	return &dedupe{
+		max: max, m: make(map[string]*dedupeEntry), ring: make([]string, max), lookup: lookup,
+		known: bloom.NewWithEstimates(knownIDs, knownFalsePositive),
+	}
+}
+
+// load adds the webhook-ids of st's index to the filter and marks it
+// complete; until then every miss asks the store. An error leaves it
+// incomplete, which is only slower.
+func (d *dedupe) load(ctx context.Context, st *store.Store) error {
+	var batch []string
+	flush := func() {
+		d.mu.Lock()
+		for _, wid := range batch {
+			d.known.AddString(wid)
+		}
+		d.mu.Unlock()
+		batch = batch[:0]
+	}
+	err := st.Scan(ctx, store.ScanOptions{Prefix: prefixWebhook, KeysOnly: true}, func(key, _ []byte) error {
+		batch = append(batch, string(key[len(prefixWebhook):]))
+		if len(batch) == 1024 {
+			flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("receiver: load webhook-id index: %w", err)
+	}
+	flush()
+	d.mu.Lock()
+	d.complete = true
+	d.mu.Unlock()
+	return nil
 }
 
 // first returns the id of the first capture of wid; mine reports that it
@@ -266,12 +317,14 @@ func (d *dedupe) first(wid, id string) (first string, mine bool) {
 	d.ring[d.next] = wid
 	d.next = (d.next + 1) % d.max
 	d.m[wid] = e
+	mayBeStored := d.known.TestOrAddString(wid) || !d.complete
 	d.mu.Unlock()
 
-	if prev, ok := d.lookup(wid); ok {
-		e.first = prev
-	} else {
-		e.first = id
+	e.first = id
+	if mayBeStored {
+		if prev, ok := d.lookup(wid); ok {
+			e.first = prev
+		}
 	}
 	close(e.ready)
 	return e.first, e.first == id
@@ -292,6 +345,8 @@ func (d *dedupe) forget(wid, id string) {
 	}
 }
 
+// clear forgets the cached answers (the captures were deleted); the filter
+// stays, see known.
 func (d *dedupe) clear() {
 	d.mu.Lock()
 	defer d.mu.Unlock()

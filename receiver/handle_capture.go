@@ -313,7 +313,7 @@ func hasQueryKey(raw, key string) bool {
 func lowerHeaders(h http.Header) map[string][]string {
 	out := make(map[string][]string, len(h))
 	for k, v := range h {
-		lk := strings.ToLower(k)
+		lk := lowerName(k)
 		if prev, ok := out[lk]; ok {
 			out[lk] = append(prev[:len(prev):len(prev)], v...)
 		} else {
@@ -321,4 +321,36 @@ func lowerHeaders(h http.Header) map[string][]string {
 		}
 	}
 	return out
+}
+
+// lowerName is strings.ToLower without an allocation for the names a
+// webhook nearly always carries, as net/http canonicalises them.
+func lowerName(k string) string {
+	switch k {
+	case "Accept":
+		return "accept"
+	case "Accept-Encoding":
+		return "accept-encoding"
+	case "Authorization":
+		return "authorization"
+	case "Content-Length":
+		return "content-length"
+	case "Content-Type":
+		return "content-type"
+	case "Sidehook-Attempt":
+		return "sidehook-attempt"
+	case "Sidehook-Event":
+		return "sidehook-event"
+	case "User-Agent":
+		return "user-agent"
+	case "Webhook-Id":
+		return "webhook-id"
+	case "Webhook-Signature":
+		return "webhook-signature"
+	case "Webhook-Timestamp":
+		return "webhook-timestamp"
+	case "X-Webio-Token":
+		return "x-webio-token"
+	}
+	return strings.ToLower(k)
 }

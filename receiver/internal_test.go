@@ -3,10 +3,12 @@ package receiver
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/sidehook/sidehook/internal/auth"
+	"github.com/sidehook/sidehook/internal/store"
 )
 
 func TestNeedsAdminToken(t *testing.T) {
@@ -114,6 +116,86 @@ func FuzzDecodeCapture(f *testing.F) {
 		if _, err := decodeCapture(again); err != nil {
 			t.Fatalf("re-encoded capture does not decode: %v", err)
 		}
+		checkMetaMatchesJSON(t, &got)
+	})
+}
+
+// checkMetaMatchesJSON asserts that the hand-written encoder writes what
+// json.Marshal writes for the same capture, with and without the body.
+func checkMetaMatchesJSON(t *testing.T, c *Capture) {
+	t.Helper()
+	m := c.meta()
+	want, err := json.Marshal(m)
+	if err != nil {
+		t.Fatalf("json.Marshal(meta): %v", err)
+	}
+	got, err := appendMeta(nil, c, false)
+	if err != nil {
+		t.Fatalf("appendMeta: %v", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("appendMeta differs from json.Marshal:\n got %s\nwant %s", got, want)
+	}
+	body, enc := c.BodyText()
+	m.Body, m.BodyEncoding = &body, enc
+	if want, err = json.Marshal(m); err != nil {
+		t.Fatalf("json.Marshal(meta with body): %v", err)
+	}
+	if got, err = json.Marshal(*c); err != nil {
+		t.Fatalf("Capture.MarshalJSON: %v", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("MarshalJSON differs from json.Marshal:\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestAppendMetaMatchesJSON(t *testing.T) {
+	at := time.Date(2026, 11, 25, 10, 0, 0, 123456789, time.FixedZone("x", 3600))
+	tests := []struct {
+		name string
+		c    Capture
+	}{
+		{"empty", Capture{}},
+		{"typical", Capture{
+			ID: "cap_01", ReceivedAt: at, Method: "POST", Path: "/webhooks", Query: "a=1&b=<2>",
+			RemoteAddr: "127.0.0.1:5000",
+			Headers:    map[string][]string{"content-type": {"application/json"}, "x-b": {"1", "2"}, "a": {"z"}},
+			Body:       []byte(`{"type":"inboundMessage"}`), BodySize: 25, Event: "inbound_message",
+			WebhookID: "evt_1", DuplicateOf: "cap_00",
+			Verdict: auth.Verdict{Status: auth.StatusValid, Scheme: "jwt", Claims: map[string]any{
+				"iss": "webio", "aud": []any{"crm", "x"}, "iat": float64(1764064800), "nbf": 1.5,
+				"big": 1e21, "tiny": 1e-7, "neg": -3.25, "zero": float64(0), "ok": true, "none": nil,
+				"obj": map[string]any{"k": "v&<>"},
+			}},
+			Response: CaptureResponse{Status: 200, Rule: "r1"},
+		}},
+		{"escapes", Capture{
+			ID: "\"quoted\" \\ back", Path: "/\u2028\u2029\x00\x1f\b\f\n\r\t",
+			Headers: map[string][]string{"bad\xff": {"\xc3\x28", "\xed\xa0\x80"}, "nil": nil, "empty": {}},
+			Body:    []byte{0xff, 0x00, 0x01}, BodyTruncated: true, BodySize: 1 << 40,
+			Verdict:  auth.Verdict{Status: auth.StatusInvalid, Reason: "bad\x7f<b>", Claims: map[string]any{}},
+			Response: CaptureResponse{Fault: FaultReset},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { checkMetaMatchesJSON(t, &tt.c) })
+	}
+}
+
+// FuzzAppendString: header values and claims are untrusted bytes; their
+// encoding must be encoding/json's, byte for byte.
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"", "plain", "\"\\<>&", "\x00\x1f\x7f", "\u2028\u2029", "\xff\xfe", "é€𝄞", "\xed\xa0\x80"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendString(nil, s); !bytes.Equal(got, want) {
+			t.Fatalf("appendString(%q) = %s, want %s", s, got, want)
+		}
 	})
 }
 
@@ -143,4 +225,67 @@ func FuzzParseRules(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDedupeKnownFilter: once the filter is loaded, a webhook-id never
+// seen costs no store lookup, and one stored before the start still does
+// (and is found).
+func TestDedupeKnownFilter(t *testing.T) {
+	st, err := store.Open(store.Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Write(t.Context(), store.Set(webhookKey("evt_old"), []byte("cap_old"))); err != nil {
+		t.Fatal(err)
+	}
+	var lookups []string
+	d := newDedupe(2, func(wid string) (string, bool) {
+		lookups = append(lookups, wid)
+		v, err := st.Get(webhookKey(wid))
+		return string(v), err == nil
+	})
+
+	steps := []struct {
+		load       bool // load the filter before this step
+		clear      bool // forget the cached answers before this step
+		wid, id    string
+		wantFirst  string
+		wantLookup bool
+	}{
+		{wid: "evt_a", id: "cap_1", wantFirst: "cap_1", wantLookup: true}, // not loaded yet: asks the store
+		{load: true, wid: "evt_b", id: "cap_2", wantFirst: "cap_2"},       // loaded: a new id is not looked up
+		{wid: "evt_b", id: "cap_3", wantFirst: "cap_2"},                   // cached answer
+		{wid: "evt_old", id: "cap_4", wantFirst: "cap_old", wantLookup: true},
+		{clear: true, wid: "evt_b", id: "cap_5", wantFirst: "cap_5", wantLookup: true}, // claimed before: may be stored
+		{wid: "evt_new", id: "cap_6", wantFirst: "cap_6"},
+	}
+	for i, s := range steps {
+		if s.load {
+			if err := d.load(t.Context(), st); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if s.clear {
+			d.clear()
+		}
+		lookups = nil
+		first, mine := d.first(s.wid, s.id)
+		if first != s.wantFirst || mine != (s.wantFirst == s.id) {
+			t.Errorf("step %d: first(%s, %s) = %s, %v; want %s", i, s.wid, s.id, first, mine, s.wantFirst)
+		}
+		if got := len(lookups) > 0; got != s.wantLookup {
+			t.Errorf("step %d: store lookup %v, want %v", i, got, s.wantLookup)
+		}
+	}
+}
+
+func TestLowerName(t *testing.T) {
+	for _, k := range []string{"Accept", "Accept-Encoding", "Authorization", "Content-Length", "Content-Type",
+		"Sidehook-Attempt", "Sidehook-Event", "User-Agent", "Webhook-Id", "Webhook-Signature",
+		"Webhook-Timestamp", "X-Webio-Token", "X-Other", "already-lower", "ÉTÉ"} {
+		if got, want := lowerName(k), strings.ToLower(k); got != want {
+			t.Errorf("lowerName(%q) = %q, want %q", k, got, want)
+		}
+	}
 }

@@ -101,6 +101,10 @@ type Server struct {
 	feedDone chan struct{}
 	handler  http.Handler
 	dedupe   *dedupe
+	// indexStop ends the load of the webhook-id filter (dedupe.load) and
+	// indexDone is closed when it has ended, before the store closes.
+	indexStop context.CancelFunc
+	indexDone chan struct{}
 
 	st atomic.Pointer[store.Store]
 
@@ -237,6 +241,16 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.serveDone = make(chan struct{})
 	s.started = true
+	// The webhook-id filter loads while the receiver already serves: until
+	// it is complete, a new webhook-id costs a store Get, as without it.
+	ictx, istop := context.WithCancel(context.Background())
+	s.indexStop, s.indexDone = istop, make(chan struct{})
+	go func() {
+		defer close(s.indexDone)
+		if err := s.dedupe.load(ictx, st); err != nil && ictx.Err() == nil {
+			s.log.Warn().Err(err).Msg("duplicate detection stays on store lookups")
+		}
+	}()
 	// Subscribed before serving, so the dashboard sees every capture.
 	s.feedDone = make(chan struct{})
 	go s.feedDashboard(s.bc.Subscribe(context.Background(), dashboardFeedBuffer))
@@ -299,7 +313,12 @@ func (s *Server) Close(ctx context.Context) error {
 		s.holdMu.Unlock()
 		s.mu.Lock()
 		srv, done, feedDone := s.srv, s.serveDone, s.feedDone
+		indexStop, indexDone := s.indexStop, s.indexDone
 		s.mu.Unlock()
+		if indexStop != nil {
+			indexStop()
+			<-indexDone
+		}
 		var errs []error
 		// Dashboards first: http.Server.Shutdown does not wait for
 		// hijacked websockets, and they must not read the store after

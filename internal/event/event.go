@@ -118,22 +118,27 @@ func FromPayloadType(s string) (Type, bool) {
 // maps it to an event type. A payload that is not a JSON object, has no
 // string "type", or names an unknown payload type yields false. When the
 // value is itself a valid event type name (a producer that already uses
-// sidehook's names, or a custom type), it is returned as is.
+// sidehook's names, or a custom type), it is returned as is. The whole
+// payload is validated, so true also means the body is valid JSON.
+//
+// The field is picked as json.Unmarshal into a struct field tagged "type"
+// would pick it (the last member named "type" in any letter case), but
+// with one validating pass and one light walk over the top level instead
+// of a full decode: it runs on every webhook without a sidehook-event
+// header.
 func FromPayload(body []byte) (Type, bool) {
 	body = bytes.TrimSpace(body)
-	if len(body) == 0 || body[0] != '{' {
+	if len(body) == 0 || body[0] != '{' || !json.Valid(body) {
 		return "", false
 	}
-	// Decode only the one field: a struct with a single RawMessage keeps the
-	// cost independent of the rest of the payload's shape.
-	var p struct {
-		Type json.RawMessage `json:"type"`
-	}
-	if err := json.Unmarshal(body, &p); err != nil || len(p.Type) == 0 {
+	raw, ok := typeMember(body)
+	if !ok || len(raw) < 2 || raw[0] != '"' {
 		return "", false
 	}
 	var s string
-	if err := json.Unmarshal(p.Type, &s); err != nil {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		s = string(raw[1 : len(raw)-1])
+	} else if err := json.Unmarshal(raw, &s); err != nil {
 		return "", false
 	}
 	if t, ok := FromPayloadType(s); ok {
@@ -143,6 +148,94 @@ func FromPayload(body []byte) (Type, bool) {
 		return Type(s), true
 	}
 	return "", false
+}
+
+// typeMember returns the value of the last member of obj, a valid JSON
+// object, whose name is "type" in any case (encoding/json's matching; no
+// other rune folds to t, y, p or e).
+func typeMember(obj []byte) (val []byte, found bool) {
+	i := skipSpace(obj, 1)
+	for i < len(obj) && obj[i] == '"' {
+		kEnd := endOfString(obj, i)
+		key := obj[i:kEnd]
+		i = skipSpace(obj, skipSpace(obj, kEnd)+1) // past ':'
+		vEnd := endOfValue(obj, i)
+		if isTypeName(key) {
+			val, found = obj[i:vEnd], true
+		}
+		i = skipSpace(obj, vEnd)
+		if i >= len(obj) || obj[i] != ',' {
+			break
+		}
+		i = skipSpace(obj, i+1)
+	}
+	return val, found
+}
+
+// isTypeName reports whether key, a quoted JSON string, names "type".
+func isTypeName(key []byte) bool {
+	name := key[1 : len(key)-1]
+	if bytes.IndexByte(name, '\\') >= 0 {
+		var s string
+		if json.Unmarshal(key, &s) != nil {
+			return false
+		}
+		name = []byte(s)
+	}
+	return bytes.EqualFold(name, []byte("type"))
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// endOfString returns the index just past the string starting at b[i].
+func endOfString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(b)
+}
+
+// endOfValue returns the index just past the valid JSON value at b[i].
+func endOfValue(b []byte, i int) int {
+	if i >= len(b) {
+		return i
+	}
+	switch b[i] {
+	case '"':
+		return endOfString(b, i)
+	case '{', '[':
+		depth := 0
+		for i < len(b) {
+			switch b[i] {
+			case '"':
+				i = endOfString(b, i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return i
+	}
+	for i < len(b) && b[i] != ',' && b[i] != '}' && b[i] != ']' && b[i] != ' ' && b[i] != '\t' && b[i] != '\n' && b[i] != '\r' {
+		i++
+	}
+	return i
 }
 
 // Matches reports whether an endpoint subscribed to subs receives events of

@@ -1,6 +1,8 @@
 package event_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -141,17 +143,64 @@ func TestIDs(t *testing.T) {
 	}
 }
 
+// fromPayloadDecode is FromPayload as a full json.Unmarshal, the
+// reference the one-pass walk must agree with.
+func fromPayloadDecode(body []byte) (event.Type, bool) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || body[0] != '{' {
+		return "", false
+	}
+	var p struct {
+		Type json.RawMessage `json:"type"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil || len(p.Type) == 0 {
+		return "", false
+	}
+	var s string
+	if err := json.Unmarshal(p.Type, &s); err != nil {
+		return "", false
+	}
+	if t, ok := event.FromPayloadType(s); ok {
+		return t, true
+	}
+	if event.ValidName(s) {
+		return event.Type(s), true
+	}
+	return "", false
+}
+
+// FuzzFromPayload: payloads are untrusted; FromPayload must never panic
+// and must pick the type exactly as a json.Unmarshal into a struct would.
 func FuzzFromPayload(f *testing.F) {
-	f.Add([]byte(`{"type":"inboundMessage"}`))
-	f.Add([]byte(`{"type":"order.created","x":{"type":"payment"}}`))
-	f.Add([]byte(`{"type":"\u0070ayment"}`))
+	for _, s := range []string{
+		`{"type":"inboundMessage","body":"hi"}`, `{"a":{"type":"payment"},"type":"messageSend"}`,
+		`{"TYPE":"payment"}`, `{"type":"payment","Type":"messageSend"}`, `{"\u0074ype":"payment"}`,
+		`{"type":"pay\u006dent"}`, `{"type":"payment"} `, `{"type":null}`, `{"type":["payment"]}`,
+		`{"x":"\"type\":\"payment\"","y":[1,{"type":2}],"type" : "order.created" }`,
+		`{"type":"order.created","x":{"type":"payment"}}`, `{"type":"\u0070ayment"}`,
+		`{"type":"payment"`, `{"type":"payment"}{}`, "{\"type\":\"\xff\"}", `{}`, `[]`, ``,
+	} {
+		f.Add([]byte(s))
+	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		typ, ok := event.FromPayload(body)
-		if ok && !typ.Valid() {
-			t.Fatalf("accepted invalid type %q", typ)
+		got, ok := event.FromPayload(body)
+		if ok && !got.Valid() {
+			t.Fatalf("accepted invalid type %q", got)
 		}
-		if !ok && typ != "" {
-			t.Fatalf("rejected but returned %q", typ)
+		want, wantOK := fromPayloadDecode(body)
+		if got != want || ok != wantOK {
+			t.Fatalf("FromPayload(%q) = %q, %v; json.Unmarshal gives %q, %v", body, got, ok, want, wantOK)
 		}
 	})
+}
+
+func BenchmarkFromPayload(b *testing.B) {
+	body := []byte(`{"conversationId":"97847","communicationActionId":"ca_0001","outboundChannelAddress":"447700900123",` +
+		`"body":"` + strings.Repeat("lorem ipsum ", 70) + `","type":"inboundMessage","dateCreated":"2026-11-25 10:00:00.000"}`)
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, ok := event.FromPayload(body); !ok {
+			b.Fatal("no type")
+		}
+	}
 }

@@ -1,0 +1,206 @@
+package receiver
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/sidehook/sidehook/internal/auth"
+)
+
+// appendMeta appends the JSON of c.meta(), with the body fields when
+// withBody, byte for byte as json.Marshal writes it (field order, sorted map
+// keys, encoding/json's string escaping and number format). Every capture
+// is encoded once on its way to the store, and reflection over the headers
+// and claims maps was the largest cost of that write.
+func appendMeta(b []byte, c *Capture, withBody bool) ([]byte, error) {
+	b = append(b, `{"id":`...)
+	b = appendString(b, c.ID)
+	b = append(b, `,"received_at":`...)
+	b = append(b, '"')
+	b = c.ReceivedAt.UTC().AppendFormat(b, timeLayout)
+	b = append(b, '"')
+	b = append(b, `,"method":`...)
+	b = appendString(b, c.Method)
+	b = append(b, `,"path":`...)
+	b = appendString(b, c.Path)
+	b = append(b, `,"query":`...)
+	b = appendString(b, c.Query)
+	b = append(b, `,"remote_addr":`...)
+	b = appendString(b, c.RemoteAddr)
+	b = append(b, `,"headers":`...)
+	b = appendHeaders(b, c.Headers)
+	if withBody {
+		body, enc := c.BodyText()
+		b = append(b, `,"body":`...)
+		b = appendString(b, body)
+		if enc != "" {
+			b = append(b, `,"body_encoding":`...)
+			b = appendString(b, enc)
+		}
+	}
+	if c.BodyTruncated {
+		b = append(b, `,"body_truncated":true`...)
+	}
+	b = append(b, `,"body_size":`...)
+	b = strconv.AppendInt(b, c.BodySize, 10)
+	b = append(b, `,"event":`...)
+	b = appendString(b, c.Event)
+	b = append(b, `,"webhook_id":`...)
+	b = appendString(b, c.WebhookID)
+	b = append(b, `,"duplicate_of":`...)
+	b = appendString(b, c.DuplicateOf)
+	b = append(b, `,"verdict":`...)
+	b, err := appendVerdict(b, &c.Verdict)
+	if err != nil {
+		return nil, err
+	}
+	b = append(b, `,"response":{"status":`...)
+	b = strconv.AppendInt(b, int64(c.Response.Status), 10)
+	b = append(b, `,"rule":`...)
+	b = appendString(b, c.Response.Rule)
+	if c.Response.Fault != "" {
+		b = append(b, `,"fault":`...)
+		b = appendString(b, c.Response.Fault)
+	}
+	return append(b, "}}"...), nil
+}
+
+// appendHeaders writes a nil map as {} (meta's convention) and a nil value
+// as null (json.Marshal's).
+func appendHeaders(b []byte, h map[string][]string) []byte {
+	b = append(b, '{')
+	for i, k := range sortedKeys(h) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, ':')
+		vs := h[k]
+		if vs == nil {
+			b = append(b, "null"...)
+			continue
+		}
+		b = append(b, '[')
+		for j, v := range vs {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, v)
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}')
+}
+
+func appendVerdict(b []byte, v *auth.Verdict) ([]byte, error) {
+	b = append(b, `{"status":`...)
+	b = appendString(b, v.Status)
+	b = append(b, `,"scheme":`...)
+	b = appendString(b, v.Scheme)
+	b = append(b, `,"reason":`...)
+	b = appendString(b, v.Reason)
+	if len(v.Claims) > 0 {
+		b = append(b, `,"claims":{`...)
+		for i, k := range sortedKeys(v.Claims) {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, k)
+			b = append(b, ':')
+			var err error
+			if b, err = appendValue(b, v.Claims[k]); err != nil {
+				return nil, fmt.Errorf("claim %q: %w", k, err)
+			}
+		}
+		b = append(b, '}')
+	}
+	return append(b, '}'), nil
+}
+
+// appendValue writes the claim values a token's JSON decodes to without
+// reflection, and leaves the rest (objects, arrays, numbers json.Marshal
+// writes with an exponent) to json.Marshal.
+func appendValue(b []byte, v any) ([]byte, error) {
+	switch x := v.(type) {
+	case string:
+		return appendString(b, x), nil
+	case bool:
+		return strconv.AppendBool(b, x), nil
+	case nil:
+		return append(b, "null"...), nil
+	case float64:
+		if abs := math.Abs(x); abs == 0 || abs >= 1e-6 && abs < 1e21 {
+			return strconv.AppendFloat(b, x, 'f', -1, 64), nil
+		}
+	}
+	enc, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, enc...), nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// appendString is encoding/json's string encoding with its defaults: HTML
+// characters, U+2028 and U+2029 escaped, invalid UTF-8 replaced by U+FFFD.
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '\\', '"':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
