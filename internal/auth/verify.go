@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto"
 	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -28,6 +30,16 @@ const DefaultMaxJTIs = 100_000
 // maxTokenLen bounds a token before any parsing: ours are well under 2 KiB,
 // and a larger one is only there to make the verifier work.
 const maxTokenLen = 16 << 10
+
+// The Header* names in canonical form, for http.Header.Get, which would
+// otherwise canonicalise a lower-case name, allocating, on every request.
+const (
+	canonicalWebioToken    = "X-Webio-Token"
+	canonicalAuthorization = "Authorization"
+	canonicalWebhookID     = "Webhook-Id"
+	canonicalTimestamp     = "Webhook-Timestamp"
+	canonicalSignature     = "Webhook-Signature"
+)
 
 // VerifyConfig says which schemes a Verifier checks and with what keys.
 // Every scheme with a key configured is checked; a request must carry and
@@ -97,15 +109,14 @@ type Verdict struct {
 // Verifier checks inbound requests against a VerifyConfig. It is safe for
 // concurrent use; it holds the jti replay cache.
 type Verifier struct {
-	cfg         VerifyConfig
-	now         func() time.Time
-	webioParser *jwt.Parser
-	jwtParser   *jwt.Parser
-	jwtMethods  []string
-	// Claims the parsers require, in the order a missing one is reported.
-	jwtRequired, webioRequired []string
-	jwtEnabled                 bool
-	jtis                       *jtiCache // nil when replay detection is off
+	cfg   VerifyConfig
+	now   func() time.Time
+	webio *tokenCheck // nil unless webio-token is enabled
+	jwt   *tokenCheck // nil unless jwt is enabled
+	jtis  *jtiCache   // nil when replay detection is off
+	// The HMAC secrets as the keys handed to golang-jwt, converted once:
+	// making an any of a []byte allocates.
+	webioSecret, jwtSecret any
 }
 
 // NewVerifier checks the configuration and builds a Verifier. It does no
@@ -140,7 +151,7 @@ func NewVerifier(cfg VerifyConfig) (*Verifier, error) {
 	if cfg.StandardTolerance == 0 {
 		cfg.StandardTolerance = DefaultStandardTolerance
 	}
-	v := &Verifier{cfg: cfg, now: cfg.Now}
+	v := &Verifier{cfg: cfg, now: cfg.Now, webioSecret: cfg.WebioSecret, jwtSecret: cfg.JWTSecret}
 	if v.now == nil {
 		v.now = time.Now
 	}
@@ -148,37 +159,39 @@ func NewVerifier(cfg VerifyConfig) (*Verifier, error) {
 	// a token verifies only in the exact form it was signed in.
 	common := []jwt.ParserOption{jwt.WithLeeway(cfg.Leeway), jwt.WithTimeFunc(v.now), jwt.WithStrictDecoding()}
 	if cfg.WebioSecret != nil {
-		opts := append([]jwt.ParserOption{jwt.WithValidMethods([]string{string(HS256)})}, common...)
+		methods := []string{string(HS256)}
+		opts := append([]jwt.ParserOption{jwt.WithValidMethods(methods)}, common...)
+		var required []string
 		if cfg.WebioIssuer != "" {
 			opts = append(opts, jwt.WithIssuer(cfg.WebioIssuer))
-			v.webioRequired = []string{"iss"}
+			required = []string{"iss"}
 		}
-		v.webioParser = jwt.NewParser(opts...)
+		v.webio = newTokenCheck(opts, methods, required, v.webioKey)
 	}
+	var methods []string
 	if cfg.JWTSecret != nil {
-		v.jwtMethods = append(v.jwtMethods, string(HS256))
+		methods = append(methods, string(HS256))
 	}
 	if cfg.JWTPublicKey != nil {
-		v.jwtMethods = append(v.jwtMethods, string(cfg.JWTPublicAlg))
+		methods = append(methods, string(cfg.JWTPublicAlg))
 	}
 	if cfg.JWKS != nil {
-		v.jwtMethods = append(v.jwtMethods, string(RS256), string(ES256), string(EdDSA))
+		methods = append(methods, string(RS256), string(ES256), string(EdDSA))
 	}
-	if len(v.jwtMethods) > 0 {
-		v.jwtEnabled = true
+	if len(methods) > 0 {
 		// exp is required: a per-attempt token that never expires could be
 		// replayed forever, and the replay cache could never forget its jti.
-		opts := append([]jwt.ParserOption{jwt.WithValidMethods(v.jwtMethods), jwt.WithExpirationRequired()}, common...)
-		v.jwtRequired = []string{"exp"}
+		opts := append([]jwt.ParserOption{jwt.WithValidMethods(methods), jwt.WithExpirationRequired()}, common...)
+		required := []string{"exp"}
 		if cfg.Audience != "" {
 			opts = append(opts, jwt.WithAudience(cfg.Audience))
-			v.jwtRequired = append(v.jwtRequired, "aud")
+			required = append(required, "aud")
 		}
 		if cfg.Issuer != "" {
 			opts = append(opts, jwt.WithIssuer(cfg.Issuer))
-			v.jwtRequired = append(v.jwtRequired, "iss")
+			required = append(required, "iss")
 		}
-		v.jwtParser = jwt.NewParser(opts...)
+		v.jwt = newTokenCheck(opts, methods, required, v.jwtKey)
 		if cfg.MaxJTIs >= 0 {
 			limit := cfg.MaxJTIs
 			if limit == 0 {
@@ -193,7 +206,7 @@ func NewVerifier(cfg VerifyConfig) (*Verifier, error) {
 // Enabled reports whether any scheme is configured; with none, every
 // request is unverified.
 func (v *Verifier) Enabled() bool {
-	return v != nil && (v.webioParser != nil || v.jwtEnabled || len(v.cfg.StandardSecrets) > 0)
+	return v != nil && (v.webio != nil || v.jwt != nil || len(v.cfg.StandardSecrets) > 0)
 }
 
 // Verify checks every configured scheme on r, in the order webio-token,
@@ -212,12 +225,12 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte) Ver
 		ctx = context.Background()
 	}
 	var (
-		checked []string
+		checked = make([]string, 0, 3)
 		claims  map[string]any
 		replay  *jtiRecord
 	)
-	if v.webioParser != nil {
-		c, reason := v.verifyWebio(r)
+	if v.webio != nil {
+		c, reason := v.verifyWebio(ctx, r)
 		if c != nil {
 			claims = c
 		}
@@ -226,7 +239,7 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte) Ver
 		}
 		checked = append(checked, SchemeWebioToken)
 	}
-	if v.jwtEnabled {
+	if v.jwt != nil {
 		c, rec, reason := v.verifyJWT(ctx, r, body)
 		if c != nil {
 			claims = c
@@ -239,7 +252,7 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte) Ver
 	}
 	if len(v.cfg.StandardSecrets) > 0 {
 		reason := VerifyStandard(v.cfg.StandardSecrets,
-			r.Header.Get(HeaderWebhookID), r.Header.Get(HeaderTimestamp), r.Header.Get(HeaderSignature),
+			r.Header.Get(canonicalWebhookID), r.Header.Get(canonicalTimestamp), r.Header.Get(canonicalSignature),
 			body, v.now(), v.cfg.StandardTolerance)
 		if reason != "" {
 			return Verdict{Status: StatusInvalid, Scheme: SchemeStandard, Reason: reason, Claims: claims}
@@ -254,8 +267,8 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte) Ver
 	return Verdict{Status: StatusValid, Scheme: strings.Join(checked, ","), Claims: claims}
 }
 
-func (v *Verifier) verifyWebio(r *http.Request) (map[string]any, string) {
-	raw := strings.TrimSpace(r.Header.Get(HeaderWebioToken))
+func (v *Verifier) verifyWebio(ctx context.Context, r *http.Request) (map[string]any, string) {
+	raw := strings.TrimSpace(r.Header.Get(canonicalWebioToken))
 	if raw == "" {
 		return nil, "missing x-webio-token header"
 	}
@@ -266,24 +279,12 @@ func (v *Verifier) verifyWebio(r *http.Request) (map[string]any, string) {
 	if len(raw) > maxTokenLen {
 		return nil, "token too large"
 	}
-	mc := jwt.MapClaims{}
-	tok, err := v.webioParser.ParseWithClaims(raw, mc, func(t *jwt.Token) (any, error) {
-		if err := checkHeader(t); err != nil {
-			return nil, err
-		}
-		// WithValidMethods already limits this parser to HS256; checking
-		// again here keeps the secret from ever meeting another algorithm.
-		if t.Method.Alg() != string(HS256) {
-			return nil, &reasonError{reason: "unexpected signing method " + clip(t.Method.Alg())}
-		}
-		return v.cfg.WebioSecret, nil
-	})
-	claims := decodedClaims(mc, err)
-	if err != nil {
-		return claims, tokenReason(err, tok, []string{string(HS256)}, v.webioRequired)
+	claims, reason := v.webio.parse(ctx, raw)
+	if reason != "" {
+		return claims, reason
 	}
 	if v.cfg.Org != "" {
-		org, ok := mc["org"].(string)
+		org, ok := claims["org"].(string)
 		if !ok {
 			return claims, "missing org claim"
 		}
@@ -301,7 +302,7 @@ type jtiRecord struct {
 }
 
 func (v *Verifier) verifyJWT(ctx context.Context, r *http.Request, body []byte) (map[string]any, *jtiRecord, string) {
-	authz := strings.TrimSpace(r.Header.Get(HeaderAuthorization))
+	authz := strings.TrimSpace(r.Header.Get(canonicalAuthorization))
 	if authz == "" {
 		return nil, nil, "missing authorization header"
 	}
@@ -312,12 +313,12 @@ func (v *Verifier) verifyJWT(ctx context.Context, r *http.Request, body []byte) 
 	if len(raw) > maxTokenLen {
 		return nil, nil, "token too large"
 	}
-	mc := jwt.MapClaims{}
-	tok, err := v.jwtParser.ParseWithClaims(raw, mc, v.keyFunc(ctx))
-	claims := decodedClaims(mc, err)
-	if err != nil {
-		return claims, nil, tokenReason(err, tok, v.jwtMethods, v.jwtRequired)
+	claims, reason := v.jwt.parse(ctx, raw)
+	if reason != "" {
+		return claims, nil, reason
 	}
+	// The parser insists on exp, so the claims are never empty here.
+	mc := jwt.MapClaims(claims)
 
 	covered, what := body, "body"
 	if r.Method == http.MethodGet {
@@ -328,7 +329,7 @@ func (v *Verifier) verifyJWT(ctx context.Context, r *http.Request, body []byte) 
 	}
 	if sum, present := mc["sha256"]; present {
 		s, _ := sum.(string)
-		if !hmac.Equal([]byte(s), []byte(BodyHash(covered))) {
+		if !isBodyHash(s, covered) {
 			return claims, nil, "sha256 claim does not match " + what
 		}
 	} else if v.cfg.RequireSHA256 {
@@ -365,64 +366,74 @@ func (v *Verifier) verifyJWT(ctx context.Context, r *http.Request, body []byte) 
 	return claims, &jtiRecord{key: key, until: until}, ""
 }
 
-// keyFunc picks the verification key and pins the algorithm to it: the
+// webioKey returns the webio secret for a token with the given header.
+func (v *Verifier) webioKey(_ context.Context, header map[string]any, alg string) (any, error) {
+	if err := checkHeader(header); err != nil {
+		return nil, err
+	}
+	// WithValidMethods already limits this check to HS256; checking again
+	// here keeps the secret from ever meeting another algorithm.
+	if alg != string(HS256) {
+		return nil, &reasonError{reason: "unexpected signing method " + clip(alg)}
+	}
+	return v.webioSecret, nil
+}
+
+// jwtKey picks the verification key and pins the algorithm to it: the
 // token's alg must be the one algorithm the selected key type allows, so an
 // HS256 token can never be checked with an RSA public key as its secret.
-func (v *Verifier) keyFunc(ctx context.Context) jwt.Keyfunc {
-	return func(t *jwt.Token) (any, error) {
-		if err := checkHeader(t); err != nil {
-			return nil, err
-		}
-		alg := t.Method.Alg()
-		if alg == string(HS256) {
-			if v.cfg.JWTSecret == nil {
-				return nil, &reasonError{reason: "unexpected signing method HS256"}
-			}
-			return v.cfg.JWTSecret, nil
-		}
-		kid, ok := t.Header["kid"].(string)
-		if !ok && t.Header["kid"] != nil {
-			return nil, &reasonError{reason: "invalid kid header"}
-		}
-		var (
-			pub    crypto.PublicKey
-			keyAlg Algorithm
-		)
-		switch {
-		case v.cfg.JWKS != nil && (kid != "" || v.cfg.JWTPublicKey == nil):
-			var err error
-			pub, keyAlg, err = v.cfg.JWKS.Key(ctx, kid)
-			switch {
-			case errors.Is(err, ErrUnknownKID) && kid == "":
-				return nil, &reasonError{reason: "missing kid header", err: err}
-			case errors.Is(err, ErrUnknownKID):
-				return nil, &reasonError{reason: "unknown key id", err: err}
-			case err != nil:
-				return nil, &reasonError{reason: "jwks unavailable", err: err}
-			}
-		case v.cfg.JWTPublicKey != nil:
-			pub, keyAlg = v.cfg.JWTPublicKey, v.cfg.JWTPublicAlg
-		default:
-			return nil, &reasonError{reason: "unexpected signing method " + clip(alg)}
-		}
-		if Algorithm(alg) != keyAlg {
-			return nil, &reasonError{reason: "unexpected signing method " + clip(alg)}
-		}
-		return pub, nil
+func (v *Verifier) jwtKey(ctx context.Context, header map[string]any, alg string) (any, error) {
+	if err := checkHeader(header); err != nil {
+		return nil, err
 	}
+	if alg == string(HS256) {
+		if v.cfg.JWTSecret == nil {
+			return nil, &reasonError{reason: "unexpected signing method HS256"}
+		}
+		return v.jwtSecret, nil
+	}
+	kid, ok := header["kid"].(string)
+	if !ok && header["kid"] != nil {
+		return nil, &reasonError{reason: "invalid kid header"}
+	}
+	var (
+		pub    crypto.PublicKey
+		keyAlg Algorithm
+	)
+	switch {
+	case v.cfg.JWKS != nil && (kid != "" || v.cfg.JWTPublicKey == nil):
+		var err error
+		pub, keyAlg, err = v.cfg.JWKS.Key(ctx, kid)
+		switch {
+		case errors.Is(err, ErrUnknownKID) && kid == "":
+			return nil, &reasonError{reason: "missing kid header", err: err}
+		case errors.Is(err, ErrUnknownKID):
+			return nil, &reasonError{reason: "unknown key id", err: err}
+		case err != nil:
+			return nil, &reasonError{reason: "jwks unavailable", err: err}
+		}
+	case v.cfg.JWTPublicKey != nil:
+		pub, keyAlg = v.cfg.JWTPublicKey, v.cfg.JWTPublicAlg
+	default:
+		return nil, &reasonError{reason: "unexpected signing method " + clip(alg)}
+	}
+	if Algorithm(alg) != keyAlg {
+		return nil, &reasonError{reason: "unexpected signing method " + clip(alg)}
+	}
+	return pub, nil
 }
 
 // checkHeader refuses a "crit" header: RFC 7515 §4.1.11 requires
 // rejecting extensions the verifier does not understand, and sidehook
 // understands none.
-func checkHeader(t *jwt.Token) error {
-	if _, ok := t.Header["crit"]; ok {
+func checkHeader(header map[string]any) error {
+	if _, ok := header["crit"]; ok {
 		return &reasonError{reason: "unsupported crit header"}
 	}
 	return nil
 }
 
-// reasonError carries a verdict reason out of a jwt.Keyfunc.
+// reasonError carries a verdict reason out of a key function.
 type reasonError struct {
 	reason string
 	err    error
@@ -499,6 +510,15 @@ func decodedClaims(mc jwt.MapClaims, err error) map[string]any {
 		return nil
 	}
 	return map[string]any(mc)
+}
+
+// isBodyHash reports whether claim is BodyHash(b), in constant time and
+// without allocating.
+func isBodyHash(claim string, b []byte) bool {
+	sum := sha256.Sum256(b)
+	var want [(sha256.Size*8 + 5) / 6]byte // unpadded base64 of the sum
+	base64.RawURLEncoding.Encode(want[:], sum[:])
+	return hmac.Equal([]byte(claim), want[:])
 }
 
 // bearerToken extracts the token of an "Authorization: Bearer" value; the
