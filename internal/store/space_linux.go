@@ -5,6 +5,7 @@ package store
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -38,6 +39,32 @@ func fdatasync(f *os.File) error {
 			return fmt.Errorf("fdatasync %s: %w", f.Name(), err)
 		}
 		return nil
+	}
+}
+
+// fdatasyncKeepP is fdatasync without handing the calling goroutine's P to
+// the scheduler while the call blocks (a raw system call). Through the
+// scheduler, a busy process gives the P away during the call, and the
+// writer, back from the kernel, queues behind every runnable request
+// handler before it can answer the group it just made durable: that wait,
+// paid by every request of every group, was most of the receiver's commit
+// latency under load (see docs/BENCHMARKS.md). The price is a P idle for
+// the call's duration, and a stop-the-world that waits for it; callers use
+// it only while syncs are short, and never with a single P, which would
+// stall the whole process.
+func fdatasyncKeepP(f *os.File) error {
+	if runtime.GOMAXPROCS(0) < 2 {
+		return fdatasync(f)
+	}
+	for {
+		_, _, errno := unix.RawSyscall(unix.SYS_FDATASYNC, f.Fd(), 0, 0)
+		switch errno {
+		case 0:
+			return nil
+		case unix.EINTR:
+			continue
+		}
+		return fmt.Errorf("fdatasync %s: %w", f.Name(), errno)
 	}
 }
 

@@ -369,6 +369,8 @@ type segment struct {
 	num uint64
 	f   *os.File
 	off int64 // end of the last record
+	// syncSlow is set while this segment's syncs take slowSync or more.
+	syncSlow bool
 }
 
 // createSegment creates segment num, preallocates size bytes (so that
@@ -400,7 +402,7 @@ func (sg *segment) append(rec []byte) (broken bool, err error) {
 	frame(rec, sg.num)
 	_, err = sg.f.WriteAt(rec, sg.off)
 	if err == nil {
-		err = fdatasync(sg.f)
+		err = sg.sync()
 	}
 	if err == nil {
 		sg.off += int64(len(rec))
@@ -412,6 +414,26 @@ func (sg *segment) append(rec []byte) (broken bool, err error) {
 		return true, fmt.Errorf("wal append: %w (and cutting it back: %v)", err, terr)
 	}
 	return false, fmt.Errorf("wal append: %w", err)
+}
+
+// slowSync is the sync time from which a segment's appends go back to
+// syncing through the scheduler: a P held in the kernel that long (a
+// saturated or failing disk) would cost the rest of the process more than
+// the scheduling latency it saves.
+const slowSync = 20 * time.Millisecond
+
+// sync makes the appended records durable, keeping the writer's P while
+// syncs are fast (see fdatasyncKeepP).
+func (sg *segment) sync() error {
+	start := time.Now()
+	var err error
+	if sg.syncSlow {
+		err = fdatasync(sg.f)
+	} else {
+		err = fdatasyncKeepP(sg.f)
+	}
+	sg.syncSlow = time.Since(start) >= slowSync
+	return err
 }
 
 func (sg *segment) close() error { return sg.f.Close() }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -63,5 +64,25 @@ func TestSegmentAppendENOSPC(t *testing.T) {
 	}
 	if _, err := sg.append(appendRecord(nil, written+1, nil, batch, []int{0}, time.Now())); err != nil {
 		t.Fatalf("append after space returned: %v", err)
+	}
+}
+
+// TestFdatasyncKeepP: the raw system call syncs like the scheduled one and
+// reports errors the same way.
+func TestFdatasyncKeepP(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "sync"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("record")); err != nil {
+		t.Fatal(err)
+	}
+	if err := fdatasyncKeepP(f); err != nil {
+		t.Fatalf("sync: %v", err)
+	}
+	f.Close()
+	err = fdatasyncKeepP(f)
+	if err == nil || !strings.Contains(err.Error(), f.Name()) {
+		t.Fatalf("sync of a closed file: got %v, want an error naming it", err)
 	}
 }
