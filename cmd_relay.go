@@ -33,7 +33,7 @@ func relayCommand(e *env) *cli.Command {
 			&cli.DurationFlag{Name: "grace", Value: relay.DefaultGrace, Usage: "how long a stop waits for in-flight deliveries"},
 		},
 		Action: func(c *cli.Context) error {
-			log, err := e.serverSetup(c)
+			log, err := e.serverSetupLimit(c, relayMemoryLimit)
 			if err != nil {
 				return err
 			}

@@ -249,9 +249,13 @@ func (s *Store) replay() (lastNum, lastSeq uint64, err error) {
 	lastSeq = prev
 
 	now := s.opts.now()
+	// Badger's open has just read its newest value log file end to end
+	// and replayed its memtable logs through their mappings.
+	s.releaseDuringOpen()
 	wb := s.db.NewWriteBatch()
-	defer wb.Cancel()
+	defer func() { wb.Cancel() }()
 	var records uint64
+	var batched int64 // bytes of ops in wb
 	for _, n := range nums {
 		path := filepath.Join(dir, segmentName(n))
 		_, err := readSegment(dir, n, func(r walRecord) error {
@@ -267,8 +271,22 @@ func (s *Store) replay() (lastNum, lastSeq uint64, err error) {
 					if err := replayOp(wb, op, now); err != nil {
 						return err
 					}
+					batched += int64(len(op.key) + len(op.value))
 				}
 			}
+			if batched < s.opts.replayBatchBytes() {
+				return nil
+			}
+			// A segment holds up to 64 MiB: applied in one batch, its
+			// records, Badger's pending transactions and the value log
+			// and memtable pages the batch writes through their mappings
+			// all stay resident until the end. Flushing and releasing
+			// every batch bounds that.
+			if err := wb.Flush(); err != nil {
+				return err
+			}
+			s.releaseDuringOpen()
+			wb, batched = s.db.NewWriteBatch(), 0
 			return nil
 		})
 		if err != nil {

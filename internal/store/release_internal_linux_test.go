@@ -7,11 +7,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/dgraph-io/badger/v4"
+	"golang.org/x/sys/unix"
 )
 
 // TestReleaseSkipsValueLogUntilGCDeletion holds a Scan open while the GC
@@ -99,5 +103,130 @@ func TestReleaseSkipsValueLogUntilGCDeletion(t *testing.T) {
 	}
 	if err := s.RunGC(context.Background()); err != nil {
 		t.Errorf("gc after the deletion: %v", err)
+	}
+}
+
+// TestReleaseTrigger walks the trigger through sequences of resident sizes:
+// only growth of releaseGrowth or more since the last reset releases, and
+// what stays resident after a release raises the base instead of
+// triggering again.
+func TestReleaseTrigger(t *testing.T) {
+	t.Parallel()
+	const g = 10
+	type step struct {
+		reset    bool // the release ran and measured resident afterwards
+		resident int64
+		want     bool // due (ignored for a reset)
+	}
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"below the growth", []step{{reset: true, resident: 100}, {resident: 105}, {resident: 109}}},
+		{"exactly the growth", []step{{reset: true, resident: 100}, {resident: 110, want: true}}},
+		{"shrinking", []step{{reset: true, resident: 100}, {resident: 40}, {resident: 109}}},
+		{"unreleased pages raise the base", []step{
+			{reset: true, resident: 100}, {resident: 130, want: true},
+			{reset: true, resident: 125}, {resident: 130}, {resident: 135, want: true},
+		}},
+		{"a release that frees everything lowers it", []step{
+			{reset: true, resident: 100}, {resident: 130, want: true},
+			{reset: true, resident: 20}, {resident: 30, want: true},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			trig := releaseTrigger{growth: g}
+			for i, st := range tt.steps {
+				if st.reset {
+					trig.reset(st.resident)
+					continue
+				}
+				if got := trig.due(st.resident); got != st.want {
+					t.Errorf("step %d: due(%d) after base %d = %v, want %v", i, st.resident, trig.base, got, st.want)
+				}
+			}
+		})
+	}
+}
+
+// TestResidentFileBytes maps a file and touches it: the resident
+// file-backed size must grow by at least what was touched, and a release
+// of the range must shrink it again.
+func TestResidentFileBytes(t *testing.T) {
+	const size = 8 << 20
+	f, err := os.Create(filepath.Join(t.TempDir(), "000001.vlog"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	data, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(data)
+	before, err := residentFileBytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < size; i += os.Getpagesize() {
+		data[i] = 1
+	}
+	touched, err := residentFileBytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if touched-before < size {
+		t.Fatalf("resident file bytes grew by %d after touching %d", touched-before, size)
+	}
+	m := mapping{start: uintptr(unsafe.Pointer(&data[0])), name: "000001.vlog"}
+	m.end = m.start + size
+	if err := dontNeed(m); err != nil {
+		t.Fatal(err)
+	}
+	released, err := residentFileBytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if touched-released < size/2 {
+		t.Errorf("resident file bytes %d after the release, %d before: the mapping was not released", released, touched)
+	}
+}
+
+// TestAdviseTable: a release advises the tables pinned by its iterator and
+// those a compaction or flush is writing (newer than the tree), never one
+// that left the tree meanwhile or was replaced before it.
+func TestAdviseTable(t *testing.T) {
+	t.Parallel()
+	set := func(ids ...uint64) map[uint64]bool {
+		m := make(map[uint64]bool, len(ids))
+		for _, id := range ids {
+			m[id] = true
+		}
+		return m
+	}
+	tests := []struct {
+		name          string
+		id            uint64
+		before, after map[uint64]bool
+		want          bool
+	}{
+		{"pinned", 5, set(4, 5, 6), set(4, 5, 6), true},
+		{"compacted away meanwhile", 5, set(4, 5, 6), set(4, 6, 7), false},
+		{"joined meanwhile", 7, set(4, 5, 6), set(4, 6, 7), false},
+		{"replaced before, still mapped", 3, set(4, 5, 6), set(4, 5, 6), false},
+		{"being written", 8, set(4, 5, 6), set(4, 6, 7), true},
+		{"empty tree", 1, set(), set(), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			newest := newestTable(tt.before, tt.after)
+			if got := adviseTable(tt.id, tt.before, tt.after, newest); got != tt.want {
+				t.Errorf("adviseTable(%d, %v, %v, %d) = %v, want %v", tt.id, tt.before, tt.after, newest, got, tt.want)
+			}
+		})
 	}
 }

@@ -13,5 +13,7 @@ func dirMappings(string) ([]mapping, error) { return nil, nil }
 
 func dontNeed(mapping) error { return errors.New("madvise: not supported") }
 
+func residentFileBytes() (int64, error) { return 0, errors.New("resident size: not supported") }
+
 // Elsewhere the release loop does not run: no /proc/self/maps to read.
 const releaseSupported = false

@@ -70,6 +70,9 @@ const (
 	// size it is preallocated to) or every checkpointInterval.
 	walSegmentBytes    = 64 << 20
 	checkpointInterval = 30 * time.Second
+	// Open replays the WAL into Badger in batches of about this many
+	// bytes of keys and values, releasing mapped pages after each.
+	replayBatchBytes = 8 << 20
 )
 
 // Options configure Open.
@@ -104,8 +107,9 @@ type Options struct {
 	// ReleaseInterval is how often the store drops its page-table entries
 	// for Badger's mmapped files, which otherwise keep every page of the
 	// value log it has touched in our RSS (default DefaultReleaseInterval;
-	// negative disables it). The writer also triggers a release after each
-	// 16 MiB it logs. Linux only; off in memory.
+	// negative disables it). A release also runs whenever the process's
+	// resident file-backed memory has grown by 24 MiB since the last one.
+	// Linux only; off in memory.
 	ReleaseInterval time.Duration
 
 	// badgerDefaults opens Badger with its stock options (apart from
@@ -117,6 +121,8 @@ type Options struct {
 	// tests of the checkpoint.
 	walSegmentBytes    int64
 	checkpointInterval time.Duration
+	// replayBatch overrides replayBatchBytes, for tests of the replay.
+	replayBatch int64
 	// clock replaces time.Now for TTLs, for tests of expiry in replay.
 	clock func() time.Time
 }
@@ -126,6 +132,13 @@ func (o *Options) segmentBytes() int64 {
 		return o.walSegmentBytes
 	}
 	return walSegmentBytes
+}
+
+func (o *Options) replayBatchBytes() int64 {
+	if o.replayBatch > 0 {
+		return o.replayBatch
+	}
+	return replayBatchBytes
 }
 
 func (o *Options) checkpointEvery() time.Duration {
@@ -273,13 +286,11 @@ type Store struct {
 
 	// The release of mapped pages (release.go) holds mapMu against the
 	// applier's Badger commits, and vlogMu against the value log GC.
-	mapMu        sync.Mutex
-	vlogMu       sync.Mutex
-	releaseWake  chan struct{} // cap 1: the writer logged releaseEveryBytes
-	releaseStop  context.CancelFunc
-	releaseDone  chan struct{}
-	sinceRelease atomic.Int64    // bytes logged since the last wake
-	vlogPending  map[string]bool // value log files before a rewrite whose file is not yet deleted (guarded by vlogMu)
+	mapMu       sync.Mutex
+	vlogMu      sync.Mutex
+	releaseStop context.CancelFunc
+	releaseDone chan struct{}
+	vlogPending map[string]bool // value log files before a rewrite whose file is not yet deleted (guarded by vlogMu)
 
 	stats counters
 	hooks testHooks
@@ -330,7 +341,6 @@ func Open(opts Options) (*Store, error) {
 		ckptDone:    make(chan struct{}),
 		applyCh:     make(chan applyJob, 1),
 		applierDone: make(chan struct{}),
-		releaseWake: make(chan struct{}, 1),
 		releaseDone: make(chan struct{}),
 	}
 	s.applyCond = sync.NewCond(&s.applyMu)

@@ -469,3 +469,52 @@ func TestRecordRoundTrip(t *testing.T) {
 		t.Errorf("got %s, want %s", got, want)
 	}
 }
+
+// TestReplayInBatches replays a WAL in batches of several sizes: every
+// record must come back whatever the batch boundaries, a later record
+// winning over an earlier one in another batch, and the mapped pages must
+// be released between batches.
+func TestReplayInBatches(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		batch int64
+	}{
+		{"record by record", 1},
+		{"a few records", 4 << 10},
+		{"default", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			s := openInternal(t, Options{Dir: dir})
+			s.hooks.skipApply.Store(true)
+			val := func(i, round int) []byte { return bytes.Repeat([]byte{byte(i), byte(round)}, 500) }
+			for round := range 3 {
+				for i := range 20 {
+					write(t, s, Set(fmt.Appendf(nil, "k/%02d", i), val(i, round)))
+				}
+			}
+			for i := range 5 {
+				write(t, s, Delete(fmt.Appendf(nil, "k/%02d", i)))
+			}
+			crash(t, s)
+
+			s = openInternal(t, Options{Dir: dir, replayBatch: tt.batch})
+			st := s.Stats()
+			if st.Replayed != 65 {
+				t.Errorf("got %d records replayed, want 65", st.Replayed)
+			}
+			if releaseSupported && tt.batch == 1 && st.Releases < 65 {
+				t.Errorf("got %d releases, want one after each of the 65 batches", st.Releases)
+			}
+			for i := range 5 {
+				wantMissing(t, s, fmt.Sprintf("k/%02d", i))
+			}
+			for i := 5; i < 20; i++ {
+				wantValue(t, s, fmt.Sprintf("k/%02d", i), string(val(i, 2)))
+			}
+		})
+	}
+}

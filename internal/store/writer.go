@@ -272,11 +272,6 @@ func (s *Store) commitGroup(batch []*request) {
 		s.answer(batch, errs)
 		return
 	}
-	var logged int64
-	for _, i := range reqs {
-		logged += batch[i].size
-	}
-	s.noteWritten(logged)
 	if full {
 		select {
 		case s.ckptWake <- struct{}{}:
