@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -380,5 +381,32 @@ func TestGraceExpires(t *testing.T) {
 	d := waitDelivery(t, r2, ans.Deliveries[0].ID, "delivered", 10*time.Second)
 	if len(d.Attempts) != 1 {
 		t.Errorf("attempts: got %d, want 1 (the abandoned one is not an attempt)", len(d.Attempts))
+	}
+}
+
+// TestStopWithSpareConnection: a client's connection that never sent a
+// request (a spare keep-alive dial) does not hold the stop beyond the
+// grace, which net/http alone would for its first five seconds.
+func TestStopWithSpareConnection(t *testing.T) {
+	cfg := orgConfig(t)
+	r, err := relay.New(cfg, relay.Options{Grace: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", r.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	// The server has accepted it once a request on another connection is
+	// answered: the accept loop runs in order.
+	if a := call(t, "GET", r.URL()+"/healthz", "", nil, nil); a.Status != 200 {
+		t.Fatalf("healthz: %d", a.Status)
+	}
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatalf("close with a spare connection open: %v", err)
 	}
 }
