@@ -24,6 +24,7 @@ import (
 
 	"github.com/sidehook/sidehook/fixtures"
 	"github.com/sidehook/sidehook/internal/auth"
+	"github.com/sidehook/sidehook/internal/freshconn"
 	"github.com/sidehook/sidehook/internal/store"
 	"github.com/sidehook/sidehook/web"
 )
@@ -101,6 +102,7 @@ type Server struct {
 	feedDone chan struct{}
 	handler  http.Handler
 	dedupe   *dedupe
+	fresh    freshconn.Tracker
 	// indexStop ends the load of the webhook-id filter (dedupe.load) and
 	// indexDone is closed when it has ended, before the store closes.
 	indexStop context.CancelFunc
@@ -238,6 +240,7 @@ func (s *Server) Start(ctx context.Context) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          newStdLogger(s.log),
+		ConnState:         s.fresh.Track,
 	}
 	s.serveDone = make(chan struct{})
 	s.started = true
@@ -330,6 +333,7 @@ func (s *Server) Close(ctx context.Context) error {
 		cancel()
 		if srv != nil {
 			grace, cancel := context.WithTimeout(ctx, s.cfg.ShutdownGrace)
+			s.fresh.CloseAll()
 			err := srv.Shutdown(grace)
 			cancel()
 			if err != nil {

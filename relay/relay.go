@@ -24,6 +24,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sidehook/sidehook/fixtures"
+	"github.com/sidehook/sidehook/internal/freshconn"
 	"github.com/sidehook/sidehook/internal/store"
 	"github.com/sidehook/sidehook/relay/config"
 	"github.com/sidehook/sidehook/web"
@@ -60,7 +61,7 @@ type Options struct {
 
 // Relay is one relay: its store, keys, dispatcher and HTTP server.
 type Relay struct {
-	fresh   freshConns
+	fresh   freshconn.Tracker
 	cfg     *config.Config
 	opts    Options
 	log     zerolog.Logger
@@ -178,7 +179,7 @@ func (r *Relay) Start(ctx context.Context) error {
 		WriteTimeout:      time.Minute,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		ConnState:         r.fresh.track,
+		ConnState:         r.fresh.Track,
 	}
 	go func() {
 		if err := r.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -286,7 +287,7 @@ func (r *Relay) Close(ctx context.Context) error {
 		}
 		dcancel()
 		if r.srv != nil {
-			r.fresh.closeAll()
+			r.fresh.CloseAll()
 			if err := r.srv.Shutdown(grace); err != nil {
 				errs = append(errs, fmt.Errorf("relay: stop http: %w", err))
 				r.srv.Close()
@@ -335,38 +336,3 @@ const (
 	logEndpoint = "endpoint"
 	logDelivery = "delivery"
 )
-
-// freshConns tracks the connections that have not begun a request.
-// http.Server.Shutdown counts such a connection as busy for its first five
-// seconds (a client's spare keep-alive connection, dialed and never used),
-// so a stop would wait for it, or fail a shorter grace; having received
-// nothing, it can be closed at once.
-type freshConns struct {
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
-}
-
-func (f *freshConns) track(c net.Conn, st http.ConnState) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if st != http.StateNew {
-		delete(f.conns, c)
-		return
-	}
-	if f.conns == nil {
-		f.conns = make(map[net.Conn]struct{})
-	}
-	f.conns[c] = struct{}{}
-}
-
-// closeAll closes the connections that have still sent nothing. One whose
-// first request is arriving meanwhile is cut before any answer, so its
-// client knows the request was not taken.
-func (f *freshConns) closeAll() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for c := range f.conns {
-		c.Close()
-		delete(f.conns, c)
-	}
-}
