@@ -2,6 +2,7 @@ package auth_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"testing"
 
@@ -20,13 +21,28 @@ func BenchmarkVerifyES256(b *testing.B) { benchVerify(b, auth.ES256) }
 func BenchmarkVerifyEdDSA(b *testing.B) { benchVerify(b, auth.EdDSA) }
 func BenchmarkVerifyRS256(b *testing.B) { benchVerify(b, auth.RS256) }
 
+// BenchmarkVerifyHS256AudienceArray verifies tokens whose aud is an array,
+// the form golang-jwt's RegisteredClaims and most other signers write.
+func BenchmarkVerifyHS256AudienceArray(b *testing.B) {
+	benchVerifyTokens(b, auth.HS256, func(i int) string {
+		c := goodClaims()
+		c["aud"] = []string{"crm"}
+		c["jti"] = fmt.Sprintf("jti-%d", i)
+		return jwtHS256(b, c)
+	})
+}
+
 func benchVerify(b *testing.B, alg auth.Algorithm) {
 	k := signingKey(b, alg)
+	benchVerifyTokens(b, alg, func(int) string { return attempt(b, k, body, nil) })
+}
+
+func benchVerifyTokens(b *testing.B, alg auth.Algorithm, token func(i int) string) {
 	v := newVerifier(b, jwtConfig(b, alg))
 	const pool = 4096
 	reqs := make([]*http.Request, pool)
 	for i := range reqs {
-		reqs[i] = request(http.MethodPost, "/hook", body, bearer(attempt(b, k, body, nil)))
+		reqs[i] = request(http.MethodPost, "/hook", body, bearer(token(i)))
 	}
 	ctx := context.Background()
 	b.ReportAllocs()

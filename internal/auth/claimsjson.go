@@ -30,7 +30,8 @@ func decodeClaims(b []byte) (map[string]any, error) {
 }
 
 // decodeFlatObject decodes a JSON object whose member values are strings,
-// numbers, booleans or null, and whose keys and strings are valid UTF-8
+// numbers, booleans, null or arrays of those, and whose keys and strings
+// are valid UTF-8
 // with no escapes. It reports false for anything else, valid JSON or not;
 // when it reports true the map equals what json.Unmarshal would make.
 // Keys and string values share one copy of b.
@@ -56,7 +57,7 @@ func decodeFlatObject(b []byte) (map[string]any, bool) {
 		if i == len(s) || s[i] != ':' {
 			return nil, false
 		}
-		val, j, ok := scanScalar(s, skipSpace(s, i+1))
+		val, j, ok := scanValue(s, skipSpace(s, i+1))
 		if !ok {
 			return nil, false
 		}
@@ -108,6 +109,40 @@ func scanString(s string, i int) (string, int, bool) {
 		}
 	}
 	return "", 0, false
+}
+
+// scanValue reads a scalar (see scanScalar) or an array of scalars, such
+// as a jwt's aud in its array form (golang-jwt and most signers write a
+// single audience as ["endpoint"]), and returns it as encoding/json would
+// decode it into an any: an array as []any.
+func scanValue(s string, i int) (any, int, bool) {
+	if i == len(s) || s[i] != '[' {
+		return scanScalar(s, i)
+	}
+	arr := []any{}
+	i = skipSpace(s, i+1)
+	if i < len(s) && s[i] == ']' {
+		return arr, i + 1, true
+	}
+	for {
+		v, j, ok := scanScalar(s, i)
+		if !ok {
+			return nil, 0, false
+		}
+		arr = append(arr, v)
+		i = skipSpace(s, j)
+		if i == len(s) {
+			return nil, 0, false
+		}
+		switch s[i] {
+		case ',':
+			i = skipSpace(s, i+1)
+		case ']':
+			return arr, i + 1, true
+		default:
+			return nil, 0, false
+		}
+	}
 }
 
 // scanScalar reads a string, number, boolean or null starting at s[i] and

@@ -394,7 +394,8 @@ func FuzzDecodeClaims(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	for _, s := range []string{string(attempt), `{}`, `{"iss":"sidehook","org":"demo","iat":1800000000,"jti":"01J"}`} {
+	for _, s := range []string{string(attempt), `{}`, `{"iss":"sidehook","org":"demo","iat":1800000000,"jti":"01J"}`,
+		`{"aud":["crm","billing"],"exp":1800000300}`, `{"a":[],"b":[1,"x",false,null]}`, `{"a":[1,]}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -426,8 +427,13 @@ func TestDecodeFlatObject(t *testing.T) {
 		{name: "OKEmpty", in: ` {} `, want: true},
 		{name: "OKUnicode", in: `{"evt":"reçu ✓"}`, want: true},
 		{name: "FallbackEscape", in: `{"evt":"pay\u006dent"}`},
-		{name: "FallbackArray", in: `{"aud":["crm"]}`},
+		{name: "OKAudienceArray", in: `{"aud":["crm"],"iat":1800000000}`, want: true},
+		{name: "OKArrays", in: `{"a":[ "x" , 1.5,true,null ],"b":[],"c":[ ]}`, want: true},
+		{name: "FallbackNestedArray", in: `{"aud":[["crm"]]}`},
+		{name: "FallbackArrayOfObjects", in: `{"aud":[{}]}`},
 		{name: "FallbackObject", in: `{"x":{}}`},
+		{name: "ErrArrayTrailingComma", in: `{"aud":["crm",]}`},
+		{name: "ErrArrayUnclosed", in: `{"aud":["crm"}`},
 		{name: "FallbackInvalidUTF8", in: "{\"evt\":\"\xff\"}"},
 		{name: "FallbackOverflow", in: `{"exp":1e400}`},
 		{name: "FallbackNull", in: `null`},
