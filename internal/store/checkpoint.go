@@ -155,6 +155,7 @@ func (s *Store) checkpoint() error {
 	// Every record in the retired segments must be in Badger before the
 	// sync that makes them redundant.
 	s.waitApplied(appended)
+	s.writeBack()
 	if err := s.syncBadger(); err != nil {
 		return fmt.Errorf("store: checkpoint: %w", err)
 	}

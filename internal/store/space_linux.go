@@ -73,3 +73,20 @@ func fdatasyncKeepP(f *os.File) error {
 func preallocate(f *os.File, size int64) {
 	_ = unix.Fallocate(int(f.Fd()), 0, 0, size)
 }
+
+// writeBackRange writes the range's dirty pages back and waits for them
+// (sync_file_range): data only, no metadata, no cache flush. It is not
+// a sync; it only leaves less for the next one to write.
+func writeBackRange(f *os.File, off, n int64) error {
+	for {
+		err := unix.SyncFileRange(int(f.Fd()), off, n,
+			unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("sync_file_range %s: %w", f.Name(), err)
+		}
+		return nil
+	}
+}
