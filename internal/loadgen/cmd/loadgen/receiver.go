@@ -237,7 +237,7 @@ func runReceiver(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	timed := loadgen.ClosedLoop{Workers: c.conns, Duration: c.duration, SampleHint: n}
 
 	p.printf("bare handler: %v", c.duration)
-	bare, err := timed.Run(ctx, bareURL, pool)
+	bare, err := withoutGC(func() (loadgen.Result, error) { return timed.Run(ctx, bareURL, pool) })
 	if err != nil {
 		return err
 	}
@@ -246,7 +246,7 @@ func runReceiver(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	pool.Rewind()
 
 	p.printf("sidehook receive: %v", c.duration)
-	res, err := timed.Run(ctx, recvURL, pool)
+	res, err := withoutGC(func() (loadgen.Result, error) { return timed.Run(ctx, recvURL, pool) })
 	if err != nil {
 		return err
 	}

@@ -264,7 +264,9 @@ func (b *relayBench) direct(ctx context.Context) (*directReport, error) {
 	}
 	pool := loadgen.NewPool(reqs, gen)
 	b.p.printf("direct: %v", b.duration)
-	res, err := loadgen.ClosedLoop{Workers: b.conns, Duration: b.duration, SampleHint: n}.Run(ctx, b.sinkURL, pool)
+	res, err := withoutGC(func() (loadgen.Result, error) {
+		return loadgen.ClosedLoop{Workers: b.conns, Duration: b.duration, SampleHint: n}.Run(ctx, b.sinkURL, pool)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -364,7 +366,9 @@ func (b *relayBench) throughput(ctx context.Context, relayURL string) (*delivery
 	}
 	pool := loadgen.NewPool(reqs, b.ingestGen())
 	b.p.printf("relay: %v of ingest, then until the sink has every accepted event", b.duration)
-	res, err := loadgen.ClosedLoop{Workers: b.conns, Duration: b.duration, SampleHint: len(reqs)}.Run(ctx, relayURL, pool)
+	res, err := withoutGC(func() (loadgen.Result, error) {
+		return loadgen.ClosedLoop{Workers: b.conns, Duration: b.duration, SampleHint: len(reqs)}.Run(ctx, relayURL, pool)
+	})
 	if err != nil {
 		return nil, err
 	}
