@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -232,40 +231,6 @@ func TestAdviseTable(t *testing.T) {
 	}
 }
 
-// dirtyMapped sums the dirty bytes of the shared mappings of files in dir,
-// from /proc/self/smaps.
-func dirtyMapped(t *testing.T, dir string) int64 {
-	t.Helper()
-	abs, err := filepath.EvalSymlinks(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile("/proc/self/smaps")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dirty int64
-	inDir := false // the mapping being read is one of dir's files
-	for _, line := range strings.Split(string(data), "\n") {
-		if _, ok := parseMapsLine(line, abs); ok {
-			inDir = true
-			continue
-		}
-		f := strings.Fields(line)
-		switch {
-		case len(f) >= 5 && !strings.HasSuffix(f[0], ":"):
-			inDir = false // a mapping of something else
-		case inDir && len(f) >= 2 && (f[0] == "Shared_Dirty:" || f[0] == "Private_Dirty:"):
-			kb, err := strconv.ParseInt(f[1], 10, 64)
-			if err != nil {
-				t.Fatalf("smaps: %q: %v", line, err)
-			}
-			dirty += kb << 10
-		}
-	}
-	return dirty
-}
-
 // TestWriteBack: what Badger wrote through its mappings is dirty until
 // writeBack, and clean after it.
 func TestWriteBack(t *testing.T) {
@@ -281,12 +246,12 @@ func TestWriteBack(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	before := dirtyMapped(t, dir)
+	before := smapsBytes(t, dir, "Shared_Dirty:", "Private_Dirty:")
 	if before < 1<<20 {
 		t.Fatalf("%d dirty bytes after writing 2 MB: want them in the mappings", before)
 	}
 	s.writeBack()
-	after := dirtyMapped(t, dir)
+	after := smapsBytes(t, dir, "Shared_Dirty:", "Private_Dirty:")
 	t.Logf("dirty bytes in the mappings: %d before, %d after", before, after)
 	if after > before/16 {
 		t.Errorf("%d of %d dirty bytes left after writeBack", after, before)

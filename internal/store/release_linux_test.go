@@ -3,14 +3,9 @@
 package store_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -171,41 +166,8 @@ func checkRelease(t *testing.T, s *store.Store, n int) {
 	}
 }
 
-// mappedRSS sums the resident pages of the mappings of dir's files, from
-// /proc/self/smaps.
+// mappedRSS sums the resident pages of the mappings of dir's files.
 func mappedRSS(t *testing.T, dir string) int64 {
 	t.Helper()
-	dir, err := filepath.EvalSymlinks(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open("/proc/self/smaps")
-	if err != nil {
-		t.Skip(err)
-	}
-	defer f.Close()
-	var total int64
-	in := false
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) == 0 {
-			continue
-		}
-		if strings.Contains(fields[0], "-") && len(fields) >= 5 {
-			in = len(fields) >= 6 && filepath.Dir(fields[5]) == dir
-			continue
-		}
-		if in && fields[0] == "Rss:" && len(fields) >= 2 {
-			kb, err := strconv.ParseInt(fields[1], 10, 64)
-			if err != nil {
-				t.Fatalf("smaps: %v", err)
-			}
-			total += kb << 10
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return total
+	return store.SmapsBytes(t, dir, "Rss:")
 }
