@@ -43,8 +43,9 @@ const writeBackChunk = 1 << 20
 
 // writeBack writes back the dirty pages of Badger's value log and memtable
 // files, writeBackChunk at a time, waiting for each chunk. Badger writes
-// them through their mappings and nothing writes them back before a
-// checkpoint's syncs, which then wrote 40-60 MiB at once; a WAL append's
+// them through their mappings, and the kernel writes dirty pages back only
+// once they are 30 s old, so a checkpoint's syncs wrote the 40-60 MiB
+// since the last one at once; a WAL append's
 // fdatasync queued behind that on the disk, and stalled every waiting
 // request for 50-120 ms every few seconds under load. In chunks, an
 // append waits for one chunk at most. Errors only cost that: the syncs
