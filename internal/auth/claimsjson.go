@@ -30,11 +30,10 @@ func decodeClaims(b []byte) (map[string]any, error) {
 }
 
 // decodeFlatObject decodes a JSON object whose member values are strings,
-// numbers, booleans, null or arrays of those, and whose keys and strings
-// are valid UTF-8 with no escapes. It reports false for anything else,
-// valid JSON or not;
-// when it reports true the map equals what json.Unmarshal would make.
-// Keys and string values share one copy of b.
+// numbers, booleans, null or arrays of those, and whose keys and strings are
+// valid UTF-8 with no escapes. It reports false for anything else, valid
+// JSON or not; when it reports true the map equals what json.Unmarshal would
+// make. Keys and string values share one copy of b.
 func decodeFlatObject(b []byte) (map[string]any, bool) {
 	s := string(b)
 	i := skipSpace(s, 0)

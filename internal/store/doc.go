@@ -41,13 +41,13 @@
 // stalled every waiting request for 50-120 ms), syncs all of Badger
 // (db.Sync, then an fsync of every memtable WAL and value log file and of
 // the directory: Badger never syncs a memtable WAL when it rotates, nor old
-// value log files), and only then removes the old segments, oldest first.
-// A removed segment is kept as the spare that the next segment reuses:
-// appends then overwrite blocks
-// already written, so fdatasync writes the data alone, without the journal
-// commit that extending a file or writing a fallocated extent takes (0.5 ms
-// against 0.9-2.5 ms per sync while other engineers loaded this disk). The
-// segment number is part of each record's checksum, so the records of the
+// value log files), and only then removes the old segments, oldest first. A
+// removed segment is kept as the spare that the next segment reuses: appends
+// then overwrite blocks already written, so fdatasync writes the data alone,
+// without the journal commit that extending a file or writing a fallocated
+// extent takes (0.5 ms against 0.9-2.5 ms per sync while other engineers
+// loaded this disk). The segment number is part of each record's checksum,
+// so the records of the
 // spare's previous life do not check out. A new data dir's first segment is
 // fallocated to 64 MiB instead.
 //
