@@ -47,9 +47,8 @@
 // without the journal commit that extending a file or writing a fallocated
 // extent takes (0.5 ms against 0.9-2.5 ms per sync while other engineers
 // loaded this disk). The segment number is part of each record's checksum,
-// so the records of the
-// spare's previous life do not check out. A new data dir's first segment is
-// fallocated to 64 MiB instead.
+// so the records of the spare's previous life do not check out. A new data
+// dir's first segment is fallocated to 64 MiB instead.
 //
 // Open replays every segment in order into Badger, syncs Badger and retires
 // them. Reading a segment stops at the end of the file, at zeros (space
