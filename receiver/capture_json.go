@@ -17,29 +17,22 @@ import (
 // is encoded once on its way to the store, and reflection over the headers
 // and claims maps was the largest cost of that write.
 func appendMeta(b []byte, c *Capture, withBody bool) ([]byte, error) {
-	b = append(b, `{"id":`...)
-	b = appendString(b, c.ID)
+	b = appendField(b, `{"id":`, c.ID)
 	b = append(b, `,"received_at":`...)
 	b = append(b, '"')
 	b = c.ReceivedAt.UTC().AppendFormat(b, timeLayout)
 	b = append(b, '"')
-	b = append(b, `,"method":`...)
-	b = appendString(b, c.Method)
-	b = append(b, `,"path":`...)
-	b = appendString(b, c.Path)
-	b = append(b, `,"query":`...)
-	b = appendString(b, c.Query)
-	b = append(b, `,"remote_addr":`...)
-	b = appendString(b, c.RemoteAddr)
+	b = appendField(b, `,"method":`, c.Method)
+	b = appendField(b, `,"path":`, c.Path)
+	b = appendField(b, `,"query":`, c.Query)
+	b = appendField(b, `,"remote_addr":`, c.RemoteAddr)
 	b = append(b, `,"headers":`...)
 	b = appendHeaders(b, c.Headers)
 	if withBody {
 		body, enc := c.BodyText()
-		b = append(b, `,"body":`...)
-		b = appendString(b, body)
+		b = appendField(b, `,"body":`, body)
 		if enc != "" {
-			b = append(b, `,"body_encoding":`...)
-			b = appendString(b, enc)
+			b = appendField(b, `,"body_encoding":`, enc)
 		}
 	}
 	if c.BodyTruncated {
@@ -47,12 +40,9 @@ func appendMeta(b []byte, c *Capture, withBody bool) ([]byte, error) {
 	}
 	b = append(b, `,"body_size":`...)
 	b = strconv.AppendInt(b, c.BodySize, 10)
-	b = append(b, `,"event":`...)
-	b = appendString(b, c.Event)
-	b = append(b, `,"webhook_id":`...)
-	b = appendString(b, c.WebhookID)
-	b = append(b, `,"duplicate_of":`...)
-	b = appendString(b, c.DuplicateOf)
+	b = appendField(b, `,"event":`, c.Event)
+	b = appendField(b, `,"webhook_id":`, c.WebhookID)
+	b = appendField(b, `,"duplicate_of":`, c.DuplicateOf)
 	b = append(b, `,"verdict":`...)
 	b, err := appendVerdict(b, &c.Verdict)
 	if err != nil {
@@ -60,13 +50,17 @@ func appendMeta(b []byte, c *Capture, withBody bool) ([]byte, error) {
 	}
 	b = append(b, `,"response":{"status":`...)
 	b = strconv.AppendInt(b, int64(c.Response.Status), 10)
-	b = append(b, `,"rule":`...)
-	b = appendString(b, c.Response.Rule)
+	b = appendField(b, `,"rule":`, c.Response.Rule)
 	if c.Response.Fault != "" {
-		b = append(b, `,"fault":`...)
-		b = appendString(b, c.Response.Fault)
+		b = appendField(b, `,"fault":`, c.Response.Fault)
 	}
 	return append(b, "}}"...), nil
+}
+
+// appendField appends key (the member's name with its colon and any comma
+// or brace before it) and v as a JSON string.
+func appendField(b []byte, key, v string) []byte {
+	return appendString(append(b, key...), v)
 }
 
 // appendHeaders writes a nil map as {} (meta's convention) and a nil value
@@ -97,12 +91,9 @@ func appendHeaders(b []byte, h map[string][]string) []byte {
 }
 
 func appendVerdict(b []byte, v *auth.Verdict) ([]byte, error) {
-	b = append(b, `{"status":`...)
-	b = appendString(b, v.Status)
-	b = append(b, `,"scheme":`...)
-	b = appendString(b, v.Scheme)
-	b = append(b, `,"reason":`...)
-	b = appendString(b, v.Reason)
+	b = appendField(b, `{"status":`, v.Status)
+	b = appendField(b, `,"scheme":`, v.Scheme)
+	b = appendField(b, `,"reason":`, v.Reason)
 	if len(v.Claims) > 0 {
 		b = append(b, `,"claims":{`...)
 		for i, k := range sortedKeys(v.Claims) {
@@ -122,8 +113,8 @@ func appendVerdict(b []byte, v *auth.Verdict) ([]byte, error) {
 }
 
 // appendValue writes the claim values a token's JSON decodes to without
-// reflection, and leaves the rest (objects, arrays, numbers json.Marshal
-// writes with an exponent) to json.Marshal.
+// reflection, arrays included, and leaves the rest (objects, numbers
+// json.Marshal writes with an exponent) to json.Marshal.
 func appendValue(b []byte, v any) ([]byte, error) {
 	switch x := v.(type) {
 	case string:
@@ -132,6 +123,22 @@ func appendValue(b []byte, v any) ([]byte, error) {
 		return strconv.AppendBool(b, x), nil
 	case nil:
 		return append(b, "null"...), nil
+	case []any:
+		// A jwt's aud comes as an array: one json.Marshal per capture.
+		if x == nil {
+			return append(b, "null"...), nil
+		}
+		b = append(b, '[')
+		for i, e := range x {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var err error
+			if b, err = appendValue(b, e); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, ']'), nil
 	case float64:
 		if abs := math.Abs(x); abs == 0 || abs >= 1e-6 && abs < 1e21 {
 			return strconv.AppendFloat(b, x, 'f', -1, 64), nil

@@ -165,7 +165,8 @@ func TestAppendMetaMatchesJSON(t *testing.T) {
 			Verdict: auth.Verdict{Status: auth.StatusValid, Scheme: "jwt", Claims: map[string]any{
 				"iss": "webio", "aud": []any{"crm", "x"}, "iat": float64(1764064800), "nbf": 1.5,
 				"big": 1e21, "tiny": 1e-7, "neg": -3.25, "zero": float64(0), "ok": true, "none": nil,
-				"obj": map[string]any{"k": "v&<>"},
+				"obj": map[string]any{"k": "v&<>"}, "empty": []any{}, "nilarr": []any(nil),
+				"nested": []any{[]any{1e22, "y"}, map[string]any{"a": []any{}}, nil, false},
 			}},
 			Response: CaptureResponse{Status: 200, Rule: "r1"},
 		}},
