@@ -33,6 +33,17 @@ func openInternal(tb testing.TB, opts Options) *Store {
 	return s
 }
 
+// openUnapplied opens a store in a new directory whose writes reach the WAL
+// and never Badger, as if the process died after each group's sync: what
+// reopening dir finds comes from the replay alone.
+func openUnapplied(tb testing.TB) (s *Store, dir string) {
+	tb.Helper()
+	dir = tb.TempDir()
+	s = openInternal(tb, Options{Dir: dir})
+	s.hooks.skipApply.Store(true)
+	return s, dir
+}
+
 // crash closes s the way a crash would leave it: Badger without the
 // skipped groups, the WAL in place.
 func crash(tb testing.TB, s *Store) {
@@ -147,9 +158,7 @@ func TestReplayDamagedTail(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			dir := t.TempDir()
-			s := openInternal(t, Options{Dir: dir})
-			s.hooks.skipApply.Store(true)
+			s, dir := openUnapplied(t)
 			var offs []int64
 			for i := range n {
 				write(t, s, Set(fmt.Appendf(nil, "k/%02d", i), fmt.Appendf(nil, "value %d", i)))
@@ -497,9 +506,7 @@ func TestReplayInBatches(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			dir := t.TempDir()
-			s := openInternal(t, Options{Dir: dir})
-			s.hooks.skipApply.Store(true)
+			s, dir := openUnapplied(t)
 			val := func(i, round int) []byte { return bytes.Repeat([]byte{byte(i), byte(round)}, 500) }
 			for round := range 3 {
 				for i := range 20 {
