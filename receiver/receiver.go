@@ -223,6 +223,11 @@ func (s *Server) Start(ctx context.Context) error {
 		Dir:      s.cfg.DataDir,
 		InMemory: s.cfg.InMemory,
 		Logger:   s.log.With().Str("component", "store").Logger(),
+		// A capture is answered once it is in the WAL, not after Badger
+		// has it too: every webhook writes, only the admin API reads, and
+		// its reads still see every capture answered before them. See
+		// docs/BENCHMARKS.md for what it changed.
+		AnswerOnSync: true,
 	})
 	if err != nil {
 		return fmt.Errorf("receiver: open store: %w", err)

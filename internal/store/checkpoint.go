@@ -125,6 +125,9 @@ func (s *Store) runCheckpoints(ctx context.Context) {
 func (s *Store) checkpoint() error {
 	s.ckptMu.Lock()
 	defer s.ckptMu.Unlock()
+	if err := s.unappliedErr(); err != nil {
+		return fmt.Errorf("store: checkpoint: %w", err)
+	}
 	w := &s.wal
 	w.mu.Lock()
 	if w.seg.off == 0 && !w.retired {
@@ -155,6 +158,10 @@ func (s *Store) checkpoint() error {
 	// Every record in the retired segments must be in Badger before the
 	// sync that makes them redundant.
 	s.waitApplied(appended)
+	if err := s.unappliedErr(); err != nil {
+		// The retired segments hold answered writes Badger does not.
+		return fmt.Errorf("store: checkpoint: %w", err)
+	}
 	s.writeBack()
 	if err := s.syncBadger(); err != nil {
 		return fmt.Errorf("store: checkpoint: %w", err)

@@ -16,7 +16,10 @@ import (
 	"github.com/sidehook/sidehook/internal/store"
 )
 
-const crashDirEnv = "SIDEHOOK_STORE_CRASH_DIR"
+const (
+	crashDirEnv  = "SIDEHOOK_STORE_CRASH_DIR"
+	crashModeEnv = "SIDEHOOK_STORE_CRASH_ANSWER_ON_SYNC" // "1": the child sets AnswerOnSync
+)
 
 func crashValue(key string) []byte {
 	// Above the value threshold, so values go through the value log too.
@@ -26,19 +29,36 @@ func crashValue(key string) []byte {
 // TestKill9Durability runs a child process (this test binary again) that
 // writes keys from 16 goroutines and prints each key once Write has
 // acknowledged it. The parent kill -9s the child mid-stream, reopens the
-// directory and checks that every acknowledged key is there.
+// directory and checks that every acknowledged key is there: with writes
+// answered after Badger has them, and with writes answered on the WAL's
+// sync (AnswerOnSync), where Badger never had the last ones.
 func TestKill9Durability(t *testing.T) {
 	t.Parallel()
 	if dir := os.Getenv(crashDirEnv); dir != "" {
-		crashChild(dir)
+		crashChild(dir, os.Getenv(crashModeEnv) == "1")
 		return
 	}
+	for _, tt := range []struct {
+		name         string
+		answerOnSync string
+	}{
+		{"AnswerAfterApply", "0"},
+		{"AnswerOnSync", "1"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			kill9(t, tt.answerOnSync)
+		})
+	}
+}
+
+func kill9(t *testing.T, answerOnSync string) {
 	const killAfter = 6000 // acknowledged writes; a few memtable rotations
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestKill9Durability$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir)
+	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashModeEnv+"="+answerOnSync)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -87,9 +107,9 @@ func TestKill9Durability(t *testing.T) {
 
 // crashChild writes until it is killed (or a bound is reached, which the
 // parent reports as a failure).
-func crashChild(dir string) {
+func crashChild(dir string, answerOnSync bool) {
 	// A small memtable, so memtable WALs rotate during the run.
-	s, err := store.Open(store.Options{Dir: dir, MemTableSize: 256 << 10, MinFreeBytes: -1})
+	s, err := store.Open(store.Options{Dir: dir, MemTableSize: 256 << 10, MinFreeBytes: -1, AnswerOnSync: answerOnSync})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child open:", err)
 		os.Exit(2)

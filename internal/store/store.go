@@ -30,6 +30,10 @@ var (
 	// ErrValueTooLarge is returned by Write for a value above the limit:
 	// MaxInMemoryValue in memory, the value log file size (64 MiB) on disk.
 	ErrValueTooLarge = errors.New("store: value too large")
+	// ErrUnapplied is returned, with Options.AnswerOnSync, by every Write,
+	// Get and Scan once a write already answered could not be committed to
+	// Badger. Its WAL record is kept: reopening the store replays it.
+	ErrUnapplied = errors.New("store: an answered write could not be applied; reopen the store to replay it")
 )
 
 // Defaults for the zero values of Options.
@@ -103,6 +107,18 @@ type Options struct {
 	// so this headroom is what turns a full disk into an error. It must
 	// cover a memtable flush and a compaction.
 	MinFreeBytes int64
+
+	// AnswerOnSync answers a Write once its WAL record is synced, before
+	// Badger has it, instead of after; Get and Scan first wait until Badger
+	// has every write answered so far, so a read still sees every write
+	// whose Write has returned. Writes then do not wait on Badger's
+	// commits, which stall now and then for tens of milliseconds (page
+	// faults in its mappings, the release of mapped pages); reads do,
+	// which suits a store written far more often than read. If Badger then
+	// fails to commit an answered write, the store fails every later call
+	// with ErrUnapplied and keeps the WAL for the next Open. Ignored in
+	// memory, where there is no WAL.
+	AnswerOnSync bool
 
 	// ReleaseInterval is how often the store drops its page-table entries
 	// for Badger's mmapped files, which otherwise keep every page of the
@@ -281,6 +297,10 @@ type Store struct {
 	applyMu     sync.Mutex
 	applyCond   *sync.Cond // signalled when applied grows
 	applied     uint64     // groups applied (guarded by applyMu)
+	// logged mirrors wal.appended for readers with AnswerOnSync, which
+	// must not wait for wal.mu, held through every append's sync.
+	logged    atomic.Uint64
+	unapplied atomic.Pointer[error] // set once, with AnswerOnSync: see ErrUnapplied
 
 	syncMu sync.Mutex // serialises full Badger syncs (checkpoints, GC)
 
@@ -301,6 +321,9 @@ type testHooks struct {
 	skipApply    atomic.Bool // log groups to the WAL but leave Badger alone
 	noCheckpoint atomic.Bool // Close keeps the WAL, as a crash would
 	failCommit   atomic.Bool // Badger commits fail after the WAL append
+	// beforeApply, when set before the first Write, runs in the applier
+	// before each group: a test holds it to see what is answered first.
+	beforeApply func()
 }
 
 type counters struct {
@@ -428,10 +451,34 @@ func (s *Store) closeWAL() error {
 	if s.hooks.noCheckpoint.Load() {
 		return err
 	}
+	if uerr := s.unappliedErr(); uerr != nil {
+		return errors.Join(err, uerr) // the WAL stays, to be replayed
+	}
 	if err := s.syncBadger(); err != nil {
 		return err
 	}
 	return errors.Join(err, w.retire(w.nextNum))
+}
+
+// answerOnSync says whether writes are answered before Badger has them.
+func (s *Store) answerOnSync() bool { return s.opts.AnswerOnSync && !s.opts.InMemory }
+
+// readBarrier, with AnswerOnSync, waits until Badger has every group
+// answered so far, and reports a write that never reached it.
+func (s *Store) readBarrier() error {
+	if !s.answerOnSync() {
+		return nil
+	}
+	s.waitApplied(s.logged.Load())
+	return s.unappliedErr()
+}
+
+// unappliedErr is the error that ErrUnapplied wraps, once there is one.
+func (s *Store) unappliedErr() error {
+	if p := s.unapplied.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // acquire registers a reader, so that Close waits for it before closing
@@ -456,6 +503,9 @@ func (s *Store) Get(key []byte) ([]byte, error) {
 		return nil, err
 	}
 	defer s.readers.Done()
+	if err := s.readBarrier(); err != nil {
+		return nil, err
+	}
 	var val []byte
 	err := s.db.View(func(txn *badger.Txn) error {
 		item, err := txn.Get(key)
@@ -500,6 +550,9 @@ func (s *Store) Scan(ctx context.Context, opts ScanOptions, fn func(key, value [
 		return err
 	}
 	defer s.readers.Done()
+	if err := s.readBarrier(); err != nil {
+		return err
+	}
 	err := s.db.View(func(txn *badger.Txn) error {
 		return scan(ctx, txn, opts, fn)
 	})

@@ -107,6 +107,9 @@ func (s *Store) Write(ctx context.Context, ops ...Op) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if err := s.unappliedErr(); err != nil {
+		return err
+	}
 	r := newRequest(ops)
 	s.mu.Lock()
 	if s.closed {
@@ -195,11 +198,12 @@ func (s *Store) take() []*request {
 
 // applyJob is a group whose WAL record is durable, on its way to Badger.
 type applyJob struct {
-	batch []*request
-	errs  []error
-	reqs  []int // the requests in the record
-	seq   uint64
-	now   time.Time
+	batch    []*request
+	errs     []error
+	reqs     []int // the requests in the record
+	seq      uint64
+	now      time.Time
+	answered bool // with AnswerOnSync: the writer has answered the batch
 }
 
 // commitGroup logs batch to the WAL as one record, syncs it and hands it to
@@ -255,6 +259,7 @@ func (s *Store) commitGroup(batch []*request) {
 	seq, err := w.appendGroup(batch, reqs, now)
 	if err == nil {
 		w.appended++
+		s.logged.Store(w.appended)
 	}
 	full := w.seg.off >= w.segSize
 	w.mu.Unlock()
@@ -278,7 +283,14 @@ func (s *Store) commitGroup(batch []*request) {
 		default:
 		}
 	}
-	s.applyCh <- applyJob{batch: batch, errs: errs, reqs: reqs, seq: seq, now: now}
+	j := applyJob{batch: batch, errs: errs, reqs: reqs, seq: seq, now: now}
+	if s.answerOnSync() {
+		// The record is durable: the callers need not wait for Badger. The
+		// applier gets its own errs, as the answered ones are the callers'.
+		s.answer(batch, errs)
+		j.errs, j.answered = make([]error, len(batch)), true
+	}
+	s.applyCh <- j
 }
 
 // runApplier applies logged groups to Badger in order and answers their
@@ -286,8 +298,13 @@ func (s *Store) commitGroup(batch []*request) {
 func (s *Store) runApplier() {
 	defer close(s.applierDone)
 	for j := range s.applyCh {
+		if s.hooks.beforeApply != nil {
+			s.hooks.beforeApply()
+		}
 		s.apply(j)
-		s.answer(j.batch, j.errs)
+		if !j.answered {
+			s.answer(j.batch, j.errs)
+		}
 		s.applyMu.Lock()
 		s.applied++
 		s.applyCond.Broadcast()
@@ -304,6 +321,10 @@ func (s *Store) apply(j applyJob) {
 	s.mapMu.Lock()
 	s.buildTxns(j.batch, j.reqs, j.errs, j.now)
 	s.mapMu.Unlock()
+	if j.answered {
+		s.failAnswered(j)
+		return
+	}
 	var aborts []walAbort
 	for k, i := range j.reqs {
 		if j.errs[i] != nil {
@@ -320,6 +341,24 @@ func (s *Store) apply(j applyJob) {
 	s.wal.mu.Unlock()
 	if err != nil {
 		s.log.Error().Err(err).Msg("store: failed writes stay in the wal until an abort record is written")
+	}
+}
+
+// failAnswered handles the Badger errors of a group its callers have had
+// nil for: their writes are in the WAL, so the store keeps the WAL (no abort
+// record, no checkpoint) and fails from now on, for the next Open to replay
+// them.
+func (s *Store) failAnswered(j applyJob) {
+	for _, i := range j.reqs {
+		err := j.errs[i]
+		if err == nil {
+			continue
+		}
+		err = fmt.Errorf("%w: %w", ErrUnapplied, err)
+		if s.unapplied.CompareAndSwap(nil, &err) {
+			s.log.Error().Err(err).Msg("store: an answered write did not reach badger; the store fails until it is reopened")
+		}
+		return
 	}
 }
 
