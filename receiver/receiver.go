@@ -224,8 +224,9 @@ func (s *Server) Start(ctx context.Context) error {
 		InMemory: s.cfg.InMemory,
 		Logger:   s.log.With().Str("component", "store").Logger(),
 		// A capture is answered once it is in the WAL, not after Badger
-		// has it too: every webhook writes, only the admin API reads, and
-		// its reads still see every capture answered before them. See
+		// has it too. Every webhook writes; reads are rare (the admin API,
+		// and the duplicate check of a webhook-id the filter may have
+		// seen), and still see every capture answered before them. See
 		// docs/BENCHMARKS.md for what it changed.
 		AnswerOnSync: true,
 	})
