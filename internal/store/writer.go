@@ -91,8 +91,10 @@ func newRequest(ops []Op) *request {
 	return &request{ops: cp, size: int64(n + len(ops)*opOverhead), done: make(chan error, 1)}
 }
 
-// Write applies ops atomically. When it returns nil the ops are committed and
-// synced to disk (unless InMemory), so they survive a crash of the process.
+// Write applies ops atomically. When it returns nil the ops are synced to
+// disk (unless InMemory), so they survive a crash of the process, and every
+// Get and Scan that starts after it sees them (with AnswerOnSync, by waiting
+// for Badger to have them).
 //
 // Writes from concurrent callers are group-committed: see the package
 // comment. Canceling ctx only abandons the wait: the ops are then either
