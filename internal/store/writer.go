@@ -287,10 +287,11 @@ func (s *Store) commitGroup(batch []*request) {
 	}
 	j := applyJob{batch: batch, errs: errs, reqs: reqs, seq: seq, now: now}
 	if s.answerOnSync() {
-		// The record is durable: the callers need not wait for Badger. The
-		// applier gets its own errs, as the answered ones are the callers'.
+		// The record is durable: the callers need not wait for Badger.
+		// They have their errors by value, so the applier may go on
+		// filling errs (nil so far for every request in the record).
 		s.answer(batch, errs)
-		j.errs, j.answered = make([]error, len(batch)), true
+		j.answered = true
 	}
 	s.applyCh <- j
 }
