@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -15,9 +16,12 @@ import (
 type walState struct {
 	// mu is held by the writer to append a group, by the applier to append
 	// aborts and by a checkpoint to switch segments.
-	mu       sync.Mutex
-	spareMu  sync.Mutex // serialises openSegment and retireSegments
-	appended uint64     // groups logged and handed to the applier
+	mu      sync.Mutex
+	spareMu sync.Mutex // serialises openSegment and retireSegments
+	// appended counts the groups logged and handed to the applier. It is
+	// written under mu, and atomic for readers with AnswerOnSync, which
+	// must not wait for mu: it is held through every append's sync.
+	appended atomic.Uint64
 	dir      string
 	segSize  int64
 	seg      *segment
@@ -152,7 +156,7 @@ func (s *Store) checkpoint() error {
 		// append): this one stays empty, and goes with the old ones.
 		_ = next.close()
 	}
-	active, appended := w.seg.num, w.appended
+	active, appended := w.seg.num, w.appended.Load()
 	w.mu.Unlock()
 
 	// Every record in the retired segments must be in Badger before the

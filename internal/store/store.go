@@ -295,12 +295,9 @@ type Store struct {
 	applyCh     chan applyJob // cap 1: the writer runs one group ahead
 	applierDone chan struct{}
 	applyMu     sync.Mutex
-	applyCond   *sync.Cond // signalled when applied grows
-	applied     uint64     // groups applied (guarded by applyMu)
-	// logged mirrors wal.appended for readers with AnswerOnSync, which
-	// must not wait for wal.mu, held through every append's sync.
-	logged    atomic.Uint64
-	unapplied atomic.Pointer[error] // set once, with AnswerOnSync: see ErrUnapplied
+	applyCond   *sync.Cond            // signalled when applied grows
+	applied     uint64                // groups applied (guarded by applyMu)
+	unapplied   atomic.Pointer[error] // set once, with AnswerOnSync: see ErrUnapplied
 
 	syncMu sync.Mutex // serialises full Badger syncs (checkpoints, GC)
 
@@ -469,7 +466,7 @@ func (s *Store) readBarrier() error {
 	if !s.answerOnSync() {
 		return nil
 	}
-	s.waitApplied(s.logged.Load())
+	s.waitApplied(s.wal.appended.Load())
 	return s.unappliedErr()
 }
 

@@ -260,8 +260,7 @@ func (s *Store) commitGroup(batch []*request) {
 	w.mu.Lock()
 	seq, err := w.appendGroup(batch, reqs, now)
 	if err == nil {
-		w.appended++
-		s.logged.Store(w.appended)
+		w.appended.Add(1)
 	}
 	full := w.seg.off >= w.segSize
 	w.mu.Unlock()
