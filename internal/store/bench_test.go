@@ -28,6 +28,9 @@ var benchConfigs = []struct {
 	{"tuned", func(dir string) store.Options {
 		return store.Options{Dir: dir, GCInterval: -1, MinFreeBytes: -1}
 	}},
+	{"tuned-space-guard", func(dir string) store.Options {
+		return store.Options{Dir: dir, GCInterval: -1} // the default reserve, as sidehook runs
+	}},
 	{"tuned-no-release", func(dir string) store.Options {
 		return store.Options{Dir: dir, GCInterval: -1, MinFreeBytes: -1, ReleaseInterval: -1}
 	}},

@@ -309,6 +309,8 @@ type Store struct {
 	releaseDone chan struct{}
 	vlogPending map[string]bool // value log files before a rewrite whose file is not yet deleted (guarded by vlogMu)
 
+	space *spaceGuard // nil when the free space is not guarded; the writer's
+
 	stats counters
 	hooks testHooks
 }
@@ -364,6 +366,9 @@ func Open(opts Options) (*Store, error) {
 		releaseDone: make(chan struct{}),
 	}
 	s.applyCond = sync.NewCond(&s.applyMu)
+	if !opts.InMemory && opts.MinFreeBytes >= 0 {
+		s.space = newSpaceGuard(opts.Dir, opts.MinFreeBytes)
+	}
 	if !opts.InMemory {
 		if err := s.openWAL(); err != nil {
 			_ = db.Close()

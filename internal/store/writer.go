@@ -514,27 +514,18 @@ func addOps(txn *badger.Txn, ops []Op, now time.Time) error {
 // Each op is written three times at worst (our WAL, Badger's value log and
 // its memtable WAL).
 func (s *Store) checkSpace(batch []*request) error {
-	if s.opts.InMemory || s.opts.MinFreeBytes < 0 {
-		return nil
-	}
-	free, ok, err := freeBytes(s.opts.Dir)
-	if err != nil {
-		// Not knowing is no reason to refuse a write; Badger will report
-		// what it can.
-		s.log.Warn().Err(err).Msg("store: statfs")
-		return nil
-	}
-	if !ok {
+	if s.space == nil {
 		return nil
 	}
 	var need int64
 	for _, r := range batch {
 		need += 3 * r.size
 	}
-	if free-need < s.opts.MinFreeBytes {
-		return fmt.Errorf("%w: %d bytes free, %d needed plus %d reserved", ErrDiskFull, free, need, s.opts.MinFreeBytes)
+	refused, statErr := s.space.admit(need)
+	if statErr != nil {
+		s.log.Warn().Err(statErr).Msg("store: statfs")
 	}
-	return nil
+	return refused
 }
 
 // runGC runs the value log GC every GCInterval until ctx is canceled.
