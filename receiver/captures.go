@@ -2,6 +2,7 @@ package receiver
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -234,12 +235,20 @@ func (s *Server) newest(ctx context.Context, f Filter, n int) ([]Capture, error)
 // first. A miss would cost one store Get, which is most of the cost of a
 // webhook-id never seen before, the common case: a Bloom filter of every
 // webhook-id the store may hold answers "not there" without it.
+//
+// The map and its eviction ring hold no pointers (keys are hashes, ids are
+// inline), so the garbage collector never scans them: with strings, a
+// channel and an entry per webhook-id, a full map was some 300,000 objects
+// for every collection to mark (docs/BENCHMARKS.md).
 type dedupe struct {
 	mu     sync.Mutex
+	ready  *sync.Cond // broadcast whenever a claim resolves, or the map is cleared
 	max    int
-	m      map[string]*dedupeEntry
-	ring   []string // insertion order, for eviction
+	m      map[widKey]dedupeEntry
+	ring   []widKey // insertion order, for eviction
+	filled int      // entries of ring in use
 	next   int
+	claims uint64 // claims made, to tell a claim from a later one for the same key
 	lookup func(wid string) (string, bool)
 
 	// known holds every webhook-id claimed by this process (added when
@@ -258,16 +267,36 @@ const (
 	knownFalsePositive = 0.01
 )
 
-type dedupeEntry struct {
-	ready chan struct{}
-	first string
+// widKey is a webhook-id in the map: the first 16 bytes of its SHA-256.
+// Two webhook-ids share a key only by a SHA-256 collision.
+type widKey [16]byte
+
+func newWidKey(wid string) widKey {
+	sum := sha256.Sum256([]byte(wid))
+	return widKey(sum[:len(widKey{})])
 }
 
+// maxInlineID bounds the capture ids the map holds (ours are 30 bytes);
+// the answer for a longer one, only ever read from a foreign store, is not
+// kept.
+const maxInlineID = 32
+
+type dedupeEntry struct {
+	claim   uint64 // the claim that made it
+	pending bool   // its claim is still looking the first capture up
+	n       uint8
+	first   [maxInlineID]byte
+}
+
+func (e *dedupeEntry) firstID() string { return string(e.first[:e.n]) }
+
 func newDedupe(max int, lookup func(string) (string, bool)) *dedupe {
-	return &dedupe{
-		max: max, m: make(map[string]*dedupeEntry), ring: make([]string, max), lookup: lookup,
+	d := &dedupe{
+		max: max, m: make(map[widKey]dedupeEntry), ring: make([]widKey, max), lookup: lookup,
 		known: bloom.NewWithEstimates(knownIDs, knownFalsePositive),
 	}
+	d.ready = sync.NewCond(&d.mu)
+	return d
 }
 
 // load adds the webhook-ids of st's index to the filter and marks it
@@ -304,44 +333,61 @@ func (d *dedupe) load(ctx context.Context, st *store.Store) error {
 // is id itself (the caller then writes the index entry). forget undoes a
 // claim whose capture could not be stored.
 func (d *dedupe) first(wid, id string) (first string, mine bool) {
+	k := newWidKey(wid)
 	d.mu.Lock()
-	if e, ok := d.m[wid]; ok {
-		d.mu.Unlock()
-		<-e.ready
-		return e.first, e.first == id
+	for {
+		e, ok := d.m[k]
+		if !ok {
+			break
+		}
+		if !e.pending {
+			d.mu.Unlock()
+			first = e.firstID()
+			return first, first == id
+		}
+		d.ready.Wait() // another request with wid is looking it up
 	}
-	e := &dedupeEntry{ready: make(chan struct{})}
-	if old := d.ring[d.next]; old != "" {
-		delete(d.m, old)
+	if d.filled == d.max {
+		delete(d.m, d.ring[d.next])
+	} else {
+		d.filled++
 	}
-	d.ring[d.next] = wid
+	d.ring[d.next] = k
 	d.next = (d.next + 1) % d.max
-	d.m[wid] = e
+	d.claims++
+	claim := d.claims
+	d.m[k] = dedupeEntry{claim: claim, pending: true}
 	mayBeStored := d.known.TestOrAddString(wid) || !d.complete
 	d.mu.Unlock()
 
-	e.first = id
+	first = id
 	if mayBeStored {
 		if prev, ok := d.lookup(wid); ok {
-			e.first = prev
+			first = prev
 		}
 	}
-	close(e.ready)
-	return e.first, e.first == id
+
+	d.mu.Lock()
+	if e, ok := d.m[k]; ok && e.claim == claim { // not evicted or cleared meanwhile
+		if len(first) <= maxInlineID {
+			e.pending, e.n = false, uint8(copy(e.first[:], first))
+			d.m[k] = e
+		} else {
+			delete(d.m, k)
+		}
+	}
+	d.ready.Broadcast()
+	d.mu.Unlock()
+	return first, first == id
 }
 
 // forget drops wid's entry if it names id (its capture was not stored).
 func (d *dedupe) forget(wid, id string) {
+	k := newWidKey(wid)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if e, ok := d.m[wid]; ok {
-		select {
-		case <-e.ready:
-			if e.first == id {
-				delete(d.m, wid)
-			}
-		default:
-		}
+	if e, ok := d.m[k]; ok && !e.pending && e.firstID() == id {
+		delete(d.m, k)
 	}
 }
 
@@ -351,6 +397,6 @@ func (d *dedupe) clear() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	clear(d.m)
-	clear(d.ring)
-	d.next = 0
+	d.filled, d.next = 0, 0
+	d.ready.Broadcast() // waiters find no entry and claim wid themselves
 }

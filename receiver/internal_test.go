@@ -3,7 +3,10 @@ package receiver
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -288,5 +291,78 @@ func TestLowerName(t *testing.T) {
 		if got, want := lowerName(k), strings.ToLower(k); got != want {
 			t.Errorf("lowerName(%q) = %q, want %q", k, got, want)
 		}
+	}
+}
+
+// TestDedupeWaitersShareTheLookup holds the first claim's store lookup:
+// requests with the same webhook-id wait for it rather than look up
+// themselves, and all of them get its answer.
+func TestDedupeWaitersShareTheLookup(t *testing.T) {
+	release := make(chan struct{})
+	var lookups atomic.Int32
+	d := newDedupe(4, func(string) (string, bool) {
+		lookups.Add(1)
+		<-release
+		return "", false
+	})
+	type answer struct {
+		first string
+		mine  bool
+	}
+	answers := make(chan answer, 5)
+	ask := func(id string) {
+		first, mine := d.first("evt_x", id)
+		answers <- answer{first, mine}
+	}
+	go ask("cap_0")
+	for lookups.Load() == 0 {
+		runtime.Gosched()
+	}
+	for i := 1; i < 5; i++ {
+		go ask(fmt.Sprintf("cap_%d", i))
+	}
+	close(release)
+	mine := 0
+	for range 5 {
+		a := <-answers
+		if a.first != "cap_0" {
+			t.Errorf("first = %q, want cap_0", a.first)
+		}
+		if a.mine {
+			mine++
+		}
+	}
+	if mine != 1 || lookups.Load() != 1 {
+		t.Errorf("%d answers were mine and %d lookups were made, want 1 and 1", mine, lookups.Load())
+	}
+}
+
+func TestDedupeEvictionAndLongIDs(t *testing.T) {
+	stored := map[string]string{}
+	d := newDedupe(2, func(wid string) (string, bool) {
+		id, ok := stored[wid]
+		return id, ok
+	})
+	long := "cap_" + strings.Repeat("x", maxInlineID)
+	stored["evt_long"] = long
+	if first, mine := d.first("evt_long", "cap_1"); first != long || mine {
+		t.Fatalf("first = %q, %v; want the stored long id", first, mine)
+	}
+	if _, ok := d.m[newWidKey("evt_long")]; ok {
+		t.Error("an id over maxInlineID was kept")
+	}
+	d.first("evt_a", "cap_a")
+	d.first("evt_b", "cap_b")
+	d.first("evt_c", "cap_c") // evicts evt_a
+	if _, ok := d.m[newWidKey("evt_a")]; ok || len(d.m) != 2 {
+		t.Errorf("after a third webhook-id in a map of 2: %d entries, evt_a kept = %v", len(d.m), ok)
+	}
+	d.forget("evt_c", "cap_other") // names another capture: kept
+	d.forget("evt_b", "cap_b")
+	if _, ok := d.m[newWidKey("evt_c")]; !ok {
+		t.Error("forget dropped an entry naming another capture")
+	}
+	if _, ok := d.m[newWidKey("evt_b")]; ok {
+		t.Error("forget kept the entry of a capture that was not stored")
 	}
 }
