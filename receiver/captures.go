@@ -238,7 +238,7 @@ func (s *Server) newest(ctx context.Context, f Filter, n int) ([]Capture, error)
 //
 // The map and its eviction ring hold no pointers (keys are hashes, ids are
 // inline), so the garbage collector never scans them: with strings, a
-// channel and an entry per webhook-id, a full map was some 300,000 objects
+// channel and an entry per webhook-id, a full map was some 200,000 objects
 // for every collection to mark (docs/BENCHMARKS.md).
 type dedupe struct {
 	mu     sync.Mutex

@@ -17,8 +17,9 @@ const spaceRecheck = 50 * time.Millisecond
 // the request handlers, up to 5 ms (docs/BENCHMARKS.md). Far from the
 // reserve the guard trusts its last reading, less what it has let through
 // since, for up to spaceRecheck; within 2×min of the reserve it reads the
-// free space for every group, as before. What others write meanwhile
-// (Badger's new files among them) comes out of the reserve's first half.
+// free space for every group, as before. So what others write between two
+// readings (Badger's new files among them) eats into a margin as large as
+// the reserve, above it, before the reserve itself.
 type spaceGuard struct {
 	dir    string
 	min    int64
