@@ -22,6 +22,16 @@ import (
 	"github.com/sidehook/sidehook/relay/config"
 )
 
+// TestMain removes the binary buildBinary built: a temporary directory
+// of some 24 MiB that every run of these tests would otherwise leave.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		_ = os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
 // buildBinary builds sidehook once per test binary run.
 var (
 	buildOnce sync.Once
