@@ -24,18 +24,32 @@ const (
 // file only when it has to truncate it, and no new file's directory entry.
 // A checkpoint may drop the WAL segments only once all of that is on disk.
 func syncBadgerFiles(dir string) error {
-	entries, err := os.ReadDir(dir)
+	paths, err := badgerLogs(dir)
 	if err != nil {
-		return fmt.Errorf("list %s: %w", dir, err)
+		return err
 	}
 	var errs []error
-	for _, e := range entries {
-		if name := e.Name(); strings.HasSuffix(name, memExt) || strings.HasSuffix(name, vlogExt) {
-			errs = append(errs, fsyncFile(filepath.Join(dir, name)))
-		}
+	for _, path := range paths {
+		errs = append(errs, fsyncFile(path))
 	}
 	errs = append(errs, fsyncFile(dir))
 	return errors.Join(errs...)
+}
+
+// badgerLogs lists the paths of Badger's memtable WALs and value logs in
+// dir: the files it writes through mappings.
+func badgerLogs(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", dir, err)
+	}
+	var paths []string
+	for _, e := range entries {
+		if name := e.Name(); strings.HasSuffix(name, memExt) || strings.HasSuffix(name, vlogExt) {
+			paths = append(paths, filepath.Join(dir, name))
+		}
+	}
+	return paths, nil
 }
 
 // writeBackChunk is how much of a file writeBack writes back at a time.
@@ -45,20 +59,15 @@ const writeBackChunk = 1 << 20
 // files, writeBackChunk at a time, waiting for each chunk. Badger writes
 // them through their mappings, and the kernel writes dirty pages back only
 // once they are 30 s old, so a checkpoint's syncs wrote the 40-60 MiB
-// since the last one at once; a WAL append's
-// fdatasync queued behind that on the disk, and stalled every waiting
-// request for 50-120 ms every few seconds under load. In chunks, an
-// append waits for one chunk at most. Errors only cost that: the syncs
-// after it write what it could not, and report failures.
+// since the last one at once; a WAL append's fdatasync queued behind that
+// on the disk, and stalled every waiting request for 50-120 ms every few
+// seconds under load. In chunks, an append waits for one chunk at most.
+// Errors only cost that: the syncs after it write what it could not, and
+// report failures.
 func (s *Store) writeBack() {
-	entries, err := os.ReadDir(s.opts.Dir)
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		if name := e.Name(); strings.HasSuffix(name, memExt) || strings.HasSuffix(name, vlogExt) {
-			writeBackFile(filepath.Join(s.opts.Dir, name))
-		}
+	paths, _ := badgerLogs(s.opts.Dir) // unlisted: the syncs write it all
+	for _, path := range paths {
+		writeBackFile(path)
 	}
 }
 
