@@ -124,7 +124,8 @@ func appendValue(b []byte, v any) ([]byte, error) {
 	case nil:
 		return append(b, "null"...), nil
 	case []any:
-		// A jwt's aud comes as an array: one json.Marshal per capture.
+		// A jwt's aud often comes as an array: left to json.Marshal, that
+		// would be one reflective encode per capture.
 		if x == nil {
 			return append(b, "null"...), nil
 		}
