@@ -33,16 +33,32 @@ type Subscription struct {
 	dropped atomic.Uint64
 	once    sync.Once
 	stop    func() bool
+	// wanted, when set, is asked at every Publish; a subscriber that does
+	// not want captures right now is passed over, without the channel send
+	// that would wake its goroutine.
+	wanted func() bool
 }
 
 // Subscribe registers a subscriber with a channel of the given capacity
 // (DefaultSubscriptionBuffer when <= 0). It ends when ctx is done, Close
 // is called or the broadcaster closes; its channel is then closed.
 func (b *Broadcaster) Subscribe(ctx context.Context, buffer int) *Subscription {
+	return b.subscribe(ctx, buffer, nil)
+}
+
+// subscribeWhen is Subscribe for a subscriber that only wants the captures
+// published while wanted reports true; the others it never sees, and they
+// do not count as dropped. wanted runs on the capture path, under the
+// broadcaster's read lock: it must be cheap and must not call back into b.
+func (b *Broadcaster) subscribeWhen(ctx context.Context, buffer int, wanted func() bool) *Subscription {
+	return b.subscribe(ctx, buffer, wanted)
+}
+
+func (b *Broadcaster) subscribe(ctx context.Context, buffer int, wanted func() bool) *Subscription {
 	if buffer <= 0 {
 		buffer = DefaultSubscriptionBuffer
 	}
-	s := &Subscription{b: b, c: make(chan Capture, buffer)}
+	s := &Subscription{b: b, c: make(chan Capture, buffer), wanted: wanted}
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -86,6 +102,9 @@ func (b *Broadcaster) Publish(c Capture) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	for s := range b.subs {
+		if s.wanted != nil && !s.wanted() {
+			continue
+		}
 		select {
 		case s.c <- c:
 		default:

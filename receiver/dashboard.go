@@ -74,6 +74,13 @@ func (s *Server) recentItems(ctx context.Context, n int) ([]web.Item, error) {
 
 var errStopping = errors.New("receiver: stopping")
 
+// dashboardWatched gates the dashboard feed: with no browser open, the
+// capture path hands it nothing, so no goroutine is woken per capture for
+// an empty page. Nothing is missed when a browser opens: its websocket
+// subscribes to the hub before reading its snapshot, and a capture passed
+// over here was committed before that subscription, so the snapshot has it.
+func (s *Server) dashboardWatched() bool { return s.hub.Subscribers() > 0 }
+
 // feedDashboard turns committed captures into dashboard items until the
 // subscription ends (Close). It runs beside the capture path, never in it:
 // the broadcaster drops for it rather than wait, and the hub drops for
@@ -81,8 +88,8 @@ var errStopping = errors.New("receiver: stopping")
 func (s *Server) feedDashboard(sub *Subscription) {
 	defer close(s.feedDone)
 	for c := range sub.C() {
-		if s.hub.Subscribers() == 0 {
-			// Nobody is watching: skip the encoding.
+		if !s.dashboardWatched() {
+			// The last browser left while this capture was queued.
 			continue
 		}
 		it, err := dashboardItem(&c)

@@ -366,3 +366,41 @@ func TestDedupeEvictionAndLongIDs(t *testing.T) {
 		t.Error("forget kept the entry of a capture that was not stored")
 	}
 }
+
+// TestSubscribeWhen: a gated subscriber is passed over while it does not
+// want captures (nothing queued, nothing counted as dropped) and gets them
+// again once it does; ungated subscribers get every capture throughout.
+func TestSubscribeWhen(t *testing.T) {
+	b := NewBroadcaster()
+	t.Cleanup(b.Close)
+	var want atomic.Bool
+	gated := b.subscribeWhen(t.Context(), 4, want.Load)
+	all := b.Subscribe(t.Context(), 4)
+
+	b.Publish(Capture{ID: "cap_1"})
+	want.Store(true)
+	b.Publish(Capture{ID: "cap_2"})
+	want.Store(false)
+	b.Publish(Capture{ID: "cap_3"})
+
+	ids := func(s *Subscription) []string {
+		var got []string
+		for {
+			select {
+			case c := <-s.C():
+				got = append(got, c.ID)
+			default:
+				return got
+			}
+		}
+	}
+	if got := ids(gated); fmt.Sprint(got) != "[cap_2]" {
+		t.Errorf("gated subscriber got %v, want [cap_2]", got)
+	}
+	if got := ids(all); fmt.Sprint(got) != "[cap_1 cap_2 cap_3]" {
+		t.Errorf("subscriber got %v, want [cap_1 cap_2 cap_3]", got)
+	}
+	if d := gated.Dropped() + b.Dropped(); d != 0 {
+		t.Errorf("dropped %d, want 0: a capture passed over is not lost", d)
+	}
+}

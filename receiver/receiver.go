@@ -262,7 +262,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}()
 	// Subscribed before serving, so the dashboard sees every capture.
 	s.feedDone = make(chan struct{})
-	go s.feedDashboard(s.bc.Subscribe(context.Background(), dashboardFeedBuffer))
+	go s.feedDashboard(s.bc.subscribeWhen(context.Background(), dashboardFeedBuffer, s.dashboardWatched))
 	go func() {
 		defer close(s.serveDone)
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
