@@ -72,6 +72,50 @@ func ParseMemStatus(r io.Reader) (MemStatus, error) {
 	return m, nil
 }
 
+// userHZ is the unit of the CPU times in /proc/PID/stat: the kernel's
+// USER_HZ, 100 on every architecture Linux reports to user space with.
+const userHZ = 100
+
+// ReadCPUTime reads the CPU time, user and system, that a process has used
+// since it started, from /proc/PID/stat (Linux only; 10 ms resolution).
+func ReadCPUTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, fmt.Errorf("loadgen: read cpu time of pid %d: %w", pid, err)
+	}
+	d, err := ParseCPUTime(b)
+	if err != nil {
+		return 0, fmt.Errorf("loadgen: read cpu time of pid %d: %w", pid, err)
+	}
+	return d, nil
+}
+
+// ParseCPUTime reads utime and stime from the text of a /proc/PID/stat
+// file. The command name in its second field may hold spaces and
+// parentheses, so the fields are counted from the last ')'.
+func ParseCPUTime(stat []byte) (time.Duration, error) {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, errors.New("malformed stat: no ')' after the command name")
+	}
+	// After the name: state (field 3), then fields 4..; utime and stime are
+	// fields 14 and 15.
+	fields := strings.Fields(string(stat[i+1:]))
+	const utime = 14 - 3
+	if len(fields) <= utime+1 {
+		return 0, fmt.Errorf("malformed stat: %d fields after the command name", len(fields))
+	}
+	var ticks uint64
+	for _, f := range fields[utime : utime+2] {
+		n, err := strconv.ParseUint(f, 10, 64)
+		if err != nil || n > 1<<40 {
+			return 0, fmt.Errorf("malformed stat: cpu time %q", f)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * (time.Second / userHZ), nil
+}
+
 // Command describes a child process.
 type Command struct {
 	Name string // label for errors and reports
@@ -219,6 +263,17 @@ func (p *Process) MemStatus() (MemStatus, error) {
 	default:
 	}
 	return ReadMemStatus(p.PID())
+}
+
+// CPUTime reads the CPU time the child has used so far (it must not have
+// exited).
+func (p *Process) CPUTime() (time.Duration, error) {
+	select {
+	case <-p.done:
+		return 0, fmt.Errorf("loadgen: %s has exited: %v%s", p.name, p.err, p.logHint())
+	default:
+	}
+	return ReadCPUTime(p.PID())
 }
 
 // Kill sends SIGKILL and waits for the child to exit.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -74,6 +75,55 @@ func TestParseMemStatus(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestParseCPUTime(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    time.Duration
+		wantErr bool
+	}{
+		{"OK", "4242 (sidehook) S 1 4242 4242 0 -1 4194560 1200 0 0 0 250 130 0 0 20 0 9 0 100 1000 200", 3800 * time.Millisecond, false},
+		{"NameWithSpacesAndParens", "7 (a) b (c)) R 1 7 7 0 -1 0 0 0 0 0 3 4 0 0", 70 * time.Millisecond, false},
+		{"ErrNoName", "4242 sidehook S 1", 0, true},
+		{"ErrShort", "4242 (x) S 1 2 3", 0, true},
+		{"ErrNumber", "1 (x) S 1 1 1 0 -1 0 0 0 0 0 lots 1 0 0", 0, true},
+		{"ErrNegative", "1 (x) S 1 1 1 0 -1 0 0 0 0 0 -5 1 0 0", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := loadgen.ParseCPUTime([]byte(tt.in))
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Errorf("got %v, %v; want %v, error %v", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestReadCPUTimeSelf: this process's CPU time grows while it spins.
+func TestReadCPUTimeSelf(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("/proc/PID/stat is Linux's")
+	}
+	before, err := loadgen.ReadCPUTime(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Bounded by wall time only as a guard: on a loaded machine the spin
+	// may get the CPU late, which must not fail the test.
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		after, err := loadgen.ReadCPUTime(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after >= before+20*time.Millisecond {
+			return
+		}
+		for spin := time.Now(); time.Since(spin) < 5*time.Millisecond; {
+		}
+	}
+	t.Errorf("cpu time still about %v after spinning for 30 s", before)
 }
 
 func TestReadMemStatusSelf(t *testing.T) {

@@ -70,8 +70,8 @@ func TestRunHelp(t *testing.T) {
 
 func TestTargets(t *testing.T) {
 	rep := receiverReport{
-		Bare:     runReport{Requests: 100, OKPerSec: 100},
-		Receiver: runReport{Requests: 40, OKPerSec: 40, P99Ms: 25},
+		Bare:     runReport{Name: "bare net/http", Requests: 100, OKPerSec: 100, ServerCPUus: 41.25},
+		Receiver: runReport{Name: "sidehook receive", Requests: 40, OKPerSec: 40, P99Ms: 25, ServerCPUus: 128},
 		Ratio:    0.4,
 		Captures: 40, Client2xx: 40, AllCaptured: true,
 	}
@@ -95,6 +95,9 @@ func TestTargets(t *testing.T) {
 	printReceiver(&buf, rep)
 	if !strings.Contains(buf.String(), "ratio receiver/bare (2xx/s): 0.40") {
 		t.Errorf("report got %q, want the ratio line", buf.String())
+	}
+	if !strings.Contains(buf.String(), "server CPU per 2xx (user+system of the server process): bare net/http 41.2 µs, sidehook receive 128.0 µs\n") {
+		t.Errorf("report got %q, want the server CPU line", buf.String())
 	}
 
 	rr := relayReport{Paced: &pacedReport{Rate: 50, Matched: 500, EndToEnd: latencyReport{P50Ms: 1.5, P99Ms: 12}}}

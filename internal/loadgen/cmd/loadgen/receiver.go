@@ -183,7 +183,7 @@ func runReceiver(ctx context.Context, args []string, stdout, stderr io.Writer) e
 
 	sctx, cancel := context.WithTimeout(ctx, c.startTimeout)
 	defer cancel()
-	_, bareURL, err := g.StartServer(sctx, loadgen.Command{
+	bareProc, bareURL, err := g.StartServer(sctx, loadgen.Command{
 		Name: "bare handler", Path: self, Args: []string{"serve-bare"}, Log: filepath.Join(dir, "bare.log"),
 	})
 	if err != nil {
@@ -237,20 +237,26 @@ func runReceiver(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	timed := loadgen.ClosedLoop{Workers: c.conns, Duration: c.duration, SampleHint: n}
 
 	p.printf("bare handler: %v", c.duration)
-	bare, err := withoutGC(func() (loadgen.Result, error) { return timed.Run(ctx, bareURL, pool) })
+	bare, bareCPU, err := withServerCPU(bareProc, func() (loadgen.Result, error) {
+		return withoutGC(func() (loadgen.Result, error) { return timed.Run(ctx, bareURL, pool) })
+	})
 	if err != nil {
 		return err
 	}
 	rep.Bare = newRunReport("bare net/http", bare)
+	rep.Bare.ServerCPUus = bareCPU
 	rep.Bare.Generated = pool.Generated()
 	pool.Rewind()
 
 	p.printf("sidehook receive: %v", c.duration)
-	res, err := withoutGC(func() (loadgen.Result, error) { return timed.Run(ctx, recvURL, pool) })
+	res, recvCPU, err := withServerCPU(recv, func() (loadgen.Result, error) {
+		return withoutGC(func() (loadgen.Result, error) { return timed.Run(ctx, recvURL, pool) })
+	})
 	if err != nil {
 		return err
 	}
 	rep.Receiver = newRunReport("sidehook receive", res)
+	rep.Receiver.ServerCPUus = recvCPU
 	rep.Receiver.Generated = pool.Generated()
 	client2xx += res.OK
 	reqs, pool = nil, nil // the fill phase builds its own; let the GC have these
@@ -368,6 +374,24 @@ func printReceiver(w io.Writer, r receiverReport) {
 	}
 	fmt.Fprintln(w)
 	printTargets(w, r.Targets)
+}
+
+// withServerCPU runs a timed run and returns, with its result, the CPU
+// time (user and system) the server process used during it per 2xx answer,
+// in µs: the server's own cost per request, which a busy machine changes
+// less than it changes the p99. It is 0 where the CPU time cannot be read
+// (outside Linux); the run itself does not depend on it.
+func withServerCPU(server *loadgen.Process, run func() (loadgen.Result, error)) (loadgen.Result, float64, error) {
+	before, errBefore := server.CPUTime()
+	res, err := run()
+	if err != nil {
+		return res, 0, err
+	}
+	after, errAfter := server.CPUTime()
+	if errBefore != nil || errAfter != nil || res.OK == 0 {
+		return res, 0, nil
+	}
+	return res, float64((after - before).Microseconds()) / float64(res.OK), nil
 }
 
 func captureCount(ctx context.Context, base string) (int64, error) {

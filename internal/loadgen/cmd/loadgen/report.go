@@ -65,20 +65,23 @@ func loadAvg() string {
 // runReport is a loadgen.Result for people and for JSON: times in
 // milliseconds.
 type runReport struct {
-	Name        string  `json:"name"`
-	Requests    int64   `json:"requests"`
-	OK          int64   `json:"ok"`
-	Non2xx      int64   `json:"non_2xx"`
-	Errors      int64   `json:"errors"`
-	ElapsedS    float64 `json:"elapsed_s"`
-	RPS         float64 `json:"rps"`
-	OKPerSec    float64 `json:"ok_per_s"`
-	MeanMs      float64 `json:"mean_ms"`
-	P50Ms       float64 `json:"p50_ms"`
-	P90Ms       float64 `json:"p90_ms"`
-	P99Ms       float64 `json:"p99_ms"`
-	MaxMs       float64 `json:"max_ms"`
-	Generated   int64   `json:"generated_in_window,omitempty"` // requests the client built during the window
+	Name      string  `json:"name"`
+	Requests  int64   `json:"requests"`
+	OK        int64   `json:"ok"`
+	Non2xx    int64   `json:"non_2xx"`
+	Errors    int64   `json:"errors"`
+	ElapsedS  float64 `json:"elapsed_s"`
+	RPS       float64 `json:"rps"`
+	OKPerSec  float64 `json:"ok_per_s"`
+	MeanMs    float64 `json:"mean_ms"`
+	P50Ms     float64 `json:"p50_ms"`
+	P90Ms     float64 `json:"p90_ms"`
+	P99Ms     float64 `json:"p99_ms"`
+	MaxMs     float64 `json:"max_ms"`
+	Generated int64   `json:"generated_in_window,omitempty"` // requests the client built during the window
+	// ServerCPUus is the server process's CPU time (user and system) over
+	// the run per 2xx, in µs; 0 when not measured.
+	ServerCPUus float64 `json:"server_cpu_per_2xx_us,omitempty"`
 	FirstError  string  `json:"first_error,omitempty"`
 	FirstNon2xx string  `json:"first_non_2xx,omitempty"`
 }
@@ -140,6 +143,15 @@ func printRuns(w io.Writer, runs ...runReport) {
 			r.Name, r.Requests, r.OKPerSec, r.P50Ms, r.P90Ms, r.P99Ms, r.MaxMs, r.Non2xx, r.Errors)
 	}
 	tw.Flush()
+	var cpu []string
+	for _, r := range runs {
+		if r.ServerCPUus > 0 {
+			cpu = append(cpu, fmt.Sprintf("%s %.1f µs", r.Name, r.ServerCPUus))
+		}
+	}
+	if len(cpu) > 0 {
+		fmt.Fprintf(w, "server CPU per 2xx (user+system of the server process): %s\n", strings.Join(cpu, ", "))
+	}
 	for _, r := range runs {
 		if r.Generated > 0 {
 			fmt.Fprintf(w, "  note: %s ran out of precomputed requests; %d were built in the window\n", r.Name, r.Generated)
