@@ -15,8 +15,14 @@ import (
 
 func handleHealthz(s *Server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, err := s.store(); err != nil {
+		st, err := s.store()
+		if err != nil {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "starting"})
+			return
+		}
+		if st.Failed() != nil {
+			// Every capture now fails: a restart replays the log.
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "failed"})
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -71,6 +71,9 @@ func TestAnswerOnSyncUnappliedReplays(t *testing.T) {
 	s := openInternal(t, Options{Dir: dir, AnswerOnSync: true})
 	write(t, s, Set([]byte("before"), []byte("b")))
 	wantValue(t, s, "before", "b") // in Badger, before its commits fail
+	if err := s.Failed(); err != nil {
+		t.Fatalf("Failed before any failure: %v", err)
+	}
 	s.hooks.failCommit.Store(true)
 	write(t, s, Set([]byte("answered"), []byte("a"))) // answered on sync, then fails in Badger
 
@@ -82,6 +85,9 @@ func TestAnswerOnSyncUnappliedReplays(t *testing.T) {
 	}
 	if err := s.Write(context.Background(), Set([]byte("later"), []byte("l"))); !errors.Is(err, ErrUnapplied) {
 		t.Fatalf("Write after the failed commit: %v, want ErrUnapplied", err)
+	}
+	if err := s.Failed(); !errors.Is(err, ErrUnapplied) {
+		t.Fatalf("Failed after the failed commit: %v, want ErrUnapplied", err)
 	}
 	if err := s.checkpoint(); !errors.Is(err, ErrUnapplied) {
 		t.Fatalf("checkpoint after the failed commit: %v, want ErrUnapplied", err)

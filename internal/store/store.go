@@ -475,6 +475,12 @@ func (s *Store) readBarrier() error {
 	return s.unappliedErr()
 }
 
+// Failed returns the error that has failed the store until it is reopened
+// (one wrapping ErrUnapplied: an answered write that Badger did not take),
+// or nil. A server reports itself unhealthy on it, so that it is restarted
+// and the next Open replays the write.
+func (s *Store) Failed() error { return s.unappliedErr() }
+
 // unappliedErr is the error that ErrUnapplied wraps, once there is one.
 func (s *Store) unappliedErr() error {
 	if p := s.unapplied.Load(); p != nil {
