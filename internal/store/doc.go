@@ -33,9 +33,9 @@
 //
 // With Options.AnswerOnSync (the receiver's and the relay's stores) the
 // writer answers a group as soon as its record is synced, and the applier
-// commits it to Badger after. Get and Scan first wait until the applier has applied every
-// group logged so far, so a read still sees every write answered before it
-// began. The writer still runs at most one group ahead of the applier, so
+// commits it to Badger after. Get and Scan first wait until the applier has
+// applied every group logged so far, so a read still sees every write
+// answered before it began. The writer still runs at most one group ahead of the applier, so
 // that wait is short, but the answer no longer waits on Badger's commit,
 // whose stalls (a page fault in its mappings, the release of mapped pages
 // holding it) held up every request in flight: in the receiver's benchmark,
