@@ -43,18 +43,15 @@ type Subscription struct {
 // (DefaultSubscriptionBuffer when <= 0). It ends when ctx is done, Close
 // is called or the broadcaster closes; its channel is then closed.
 func (b *Broadcaster) Subscribe(ctx context.Context, buffer int) *Subscription {
-	return b.subscribe(ctx, buffer, nil)
+	return b.subscribeWhen(ctx, buffer, nil)
 }
 
 // subscribeWhen is Subscribe for a subscriber that only wants the captures
 // published while wanted reports true; the others it never sees, and they
 // do not count as dropped. wanted runs on the capture path, under the
 // broadcaster's read lock: it must be cheap and must not call back into b.
+// A nil wanted wants every capture.
 func (b *Broadcaster) subscribeWhen(ctx context.Context, buffer int, wanted func() bool) *Subscription {
-	return b.subscribe(ctx, buffer, wanted)
-}
-
-func (b *Broadcaster) subscribe(ctx context.Context, buffer int, wanted func() bool) *Subscription {
 	if buffer <= 0 {
 		buffer = DefaultSubscriptionBuffer
 	}
