@@ -25,11 +25,8 @@ func (r *Relay) handleHealthz() http.Handler {
 
 func (r *Relay) handleReadyz() http.Handler {
 	return r.handle(func(w http.ResponseWriter, req *http.Request) error {
-		if !r.Ready() {
-			if r.started.Load() && r.store != nil && r.store.Failed() != nil {
-				return apiErrorf(http.StatusServiceUnavailable, "not_ready", "the store has failed; restart the relay to replay its log")
-			}
-			return apiErrorf(http.StatusServiceUnavailable, "not_ready", "the store is not open or the dispatcher is not running")
+		if why := r.notReady(); why != "" {
+			return apiErrorf(http.StatusServiceUnavailable, "not_ready", "%s", why)
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 		return nil

@@ -270,8 +270,17 @@ func (r *Relay) Subscribe(ctx context.Context) *Subscription { return r.hub.subs
 
 // Ready reports whether the relay serves: store open and not failed (see
 // store.Store.Failed), dispatcher running.
-func (r *Relay) Ready() bool {
-	return r.started.Load() && !r.closing.Load() && r.store != nil && r.store.Failed() == nil && r.disp.running.Load()
+func (r *Relay) Ready() bool { return r.notReady() == "" }
+
+// notReady says why the relay does not serve, or "" when it does.
+func (r *Relay) notReady() string {
+	switch {
+	case !r.started.Load() || r.closing.Load() || r.store == nil || !r.disp.running.Load():
+		return "the store is not open or the dispatcher is not running"
+	case r.store.Failed() != nil:
+		return "the store has failed; restart the relay to replay its log"
+	}
+	return ""
 }
 
 // Close stops the relay in order: dashboard websockets close (cut after a
