@@ -121,12 +121,15 @@ type receiverReport struct {
 	Ratio float64 `json:"ratio"`
 	// Captures is what the receiver holds after the timed run; Client2xx
 	// what the client saw answered 2xx in total (warm-up included).
-	Captures    int64    `json:"captures"`
-	Client2xx   int64    `json:"client_2xx"`
-	AllCaptured bool     `json:"every_2xx_captured"`
-	PeakRSSMiB  float64  `json:"peak_rss_mib"`
-	Fill        *fill    `json:"fill,omitempty"`
-	Targets     []target `json:"targets"`
+	Captures    int64   `json:"captures"`
+	Client2xx   int64   `json:"client_2xx"`
+	AllCaptured bool    `json:"every_2xx_captured"`
+	PeakRSSMiB  float64 `json:"peak_rss_mib"`
+	// KdamondCPU is the share of one CPU, in percent, DAMON's kernel
+	// threads used during the receiver's timed run (see readDAMON).
+	KdamondCPU float64  `json:"kdamond_cpu_percent,omitempty"`
+	Fill       *fill    `json:"fill,omitempty"`
+	Targets    []target `json:"targets"`
 }
 
 // fill is the phase that grows the receiver to a capture count.
@@ -237,26 +240,28 @@ func runReceiver(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	timed := loadgen.ClosedLoop{Workers: c.conns, Duration: c.duration, SampleHint: n}
 
 	p.printf("bare handler: %v", c.duration)
-	bare, bareCPU, err := withServerCPU(bareProc, func() (loadgen.Result, error) {
+	bare, bareCPU, err := withCPU(bareProc, func() (loadgen.Result, error) {
 		return withoutGC(func() (loadgen.Result, error) { return timed.Run(ctx, bareURL, pool) })
 	})
 	if err != nil {
 		return err
 	}
 	rep.Bare = newRunReport("bare net/http", bare)
-	rep.Bare.ServerCPUus = bareCPU
+	rep.Bare.ServerCPUus, rep.Bare.ClientCPUus = bareCPU.server, bareCPU.client
 	rep.Bare.Generated = pool.Generated()
 	pool.Rewind()
 
 	p.printf("sidehook receive: %v", c.duration)
-	res, recvCPU, err := withServerCPU(recv, func() (loadgen.Result, error) {
+	kdamond := startKdamondMeter(damonAdmin)
+	res, recvCPU, err := withCPU(recv, func() (loadgen.Result, error) {
 		return withoutGC(func() (loadgen.Result, error) { return timed.Run(ctx, recvURL, pool) })
 	})
 	if err != nil {
 		return err
 	}
 	rep.Receiver = newRunReport("sidehook receive", res)
-	rep.Receiver.ServerCPUus = recvCPU
+	rep.KdamondCPU = kdamond.share()
+	rep.Receiver.ServerCPUus, rep.Receiver.ClientCPUus = recvCPU.server, recvCPU.client
 	rep.Receiver.Generated = pool.Generated()
 	client2xx += res.OK
 	reqs, pool = nil, nil // the fill phase builds its own; let the GC have these
@@ -367,6 +372,9 @@ func printReceiver(w io.Writer, r receiverReport) {
 	fmt.Fprintf(w, "\nratio receiver/bare (2xx/s): %.2f\n", r.Ratio)
 	fmt.Fprintf(w, "captures after the run: %d, client 2xx (warm-up included): %d\n", r.Captures, r.Client2xx)
 	fmt.Fprintf(w, "receiver peak RSS after the run: %.1f MiB\n", r.PeakRSSMiB)
+	if r.KdamondCPU > 0 {
+		fmt.Fprintf(w, "DAMON's kdamond threads during the receiver's run: %.2f%% of one CPU\n", r.KdamondCPU)
+	}
 	if f := r.Fill; f != nil {
 		fmt.Fprintf(w, "fill to %d captures: %d captures, client 2xx %d, %.1f s (%.0f 2xx/s, %d non-2xx, %d errors)\n",
 			f.Target, f.Captures, f.Client2xx, f.ElapsedS, f.OKPerSec, f.Non2xx, f.Errors)
@@ -376,23 +384,35 @@ func printReceiver(w io.Writer, r receiverReport) {
 	printTargets(w, r.Targets)
 }
 
-// withServerCPU runs a timed run and returns, with its result, the CPU
-// time (user and system) the server process used during it per 2xx answer,
-// in µs: the server's own cost per request, which a busy machine changes
-// less than it changes the p99. It is 0 where the CPU time cannot be read
-// (outside Linux); the run itself does not depend on it.
-func withServerCPU(server *loadgen.Process, run func() (loadgen.Result, error)) (loadgen.Result, float64, error) {
-	before, errBefore := server.CPUTime()
+// withCPU runs a timed run and returns, with its result, the CPU time
+// (user and system) the server process and this load generator used during
+// it per 2xx answer: the server's own cost per request, which a busy
+// machine changes less than it changes the p99, and what the client took
+// from the cores they share. A figure is 0 where the CPU time cannot be
+// read (outside Linux); the run itself does not depend on it.
+func withCPU(server *loadgen.Process, run func() (loadgen.Result, error)) (loadgen.Result, cpuPer2xx, error) {
+	srvBefore, errSrv := server.CPUTime()
+	cliBefore, errCli := loadgen.ReadCPUTime(os.Getpid())
 	res, err := run()
 	if err != nil {
-		return res, 0, err
+		return res, cpuPer2xx{}, err
 	}
-	after, errAfter := server.CPUTime()
-	if errBefore != nil || errAfter != nil || res.OK == 0 {
-		return res, 0, nil
+	var cpu cpuPer2xx
+	if res.OK == 0 {
+		return res, cpu, nil
 	}
-	return res, float64((after - before).Microseconds()) / float64(res.OK), nil
+	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(res.OK) }
+	if after, err := server.CPUTime(); err == nil && errSrv == nil {
+		cpu.server = per(after - srvBefore)
+	}
+	if after, err := loadgen.ReadCPUTime(os.Getpid()); err == nil && errCli == nil {
+		cpu.client = per(after - cliBefore)
+	}
+	return res, cpu, nil
 }
+
+// cpuPer2xx is withCPU's result, in µs per 2xx.
+type cpuPer2xx struct{ server, client float64 }
 
 func captureCount(ctx context.Context, base string) (int64, error) {
 	var out struct {

@@ -27,6 +27,9 @@ type machine struct {
 	OS         string `json:"os"`
 	LoadBefore string `json:"load_before"` // /proc/loadavg at the start: others' work on the same cores
 	LoadAfter  string `json:"load_after"`
+	// DAMON says whether the kernel's DAMON threads ran ("on (...)",
+	// "off", or "" without DAMON): see readDAMON.
+	DAMON string `json:"damon,omitempty"`
 }
 
 func readMachine() machine {
@@ -35,6 +38,7 @@ func readMachine() machine {
 		GoVersion:  runtime.Version(),
 		OS:         runtime.GOOS + "/" + runtime.GOARCH,
 		LoadBefore: loadAvg(),
+		DAMON:      readDAMON(damonAdmin),
 	}
 	if f, err := os.Open("/proc/cpuinfo"); err == nil {
 		sc := bufio.NewScanner(f)
@@ -82,6 +86,8 @@ type runReport struct {
 	// ServerCPUus is the server process's CPU time (user and system) over
 	// the run per 2xx, in µs; 0 when not measured.
 	ServerCPUus float64 `json:"server_cpu_per_2xx_us,omitempty"`
+	// ClientCPUus is the same for the load generator's own process.
+	ClientCPUus float64 `json:"client_cpu_per_2xx_us,omitempty"`
 	FirstError  string  `json:"first_error,omitempty"`
 	FirstNon2xx string  `json:"first_non_2xx,omitempty"`
 }
@@ -143,14 +149,20 @@ func printRuns(w io.Writer, runs ...runReport) {
 			r.Name, r.Requests, r.OKPerSec, r.P50Ms, r.P90Ms, r.P99Ms, r.MaxMs, r.Non2xx, r.Errors)
 	}
 	tw.Flush()
-	var cpu []string
+	var srv, cli []string
 	for _, r := range runs {
 		if r.ServerCPUus > 0 {
-			cpu = append(cpu, fmt.Sprintf("%s %.1f µs", r.Name, r.ServerCPUus))
+			srv = append(srv, fmt.Sprintf("%s %.1f µs", r.Name, r.ServerCPUus))
+		}
+		if r.ClientCPUus > 0 {
+			cli = append(cli, fmt.Sprintf("%s %.1f µs", r.Name, r.ClientCPUus))
 		}
 	}
-	if len(cpu) > 0 {
-		fmt.Fprintf(w, "server CPU per 2xx (user+system of the server process): %s\n", strings.Join(cpu, ", "))
+	if len(srv) > 0 {
+		fmt.Fprintf(w, "server CPU per 2xx (user+system of the server process): %s\n", strings.Join(srv, ", "))
+	}
+	if len(cli) > 0 {
+		fmt.Fprintf(w, "client CPU per 2xx (user+system of this load generator): %s\n", strings.Join(cli, ", "))
 	}
 	for _, r := range runs {
 		if r.Generated > 0 {
@@ -177,6 +189,9 @@ func printTargets(w io.Writer, targets []target) {
 func printMachine(w io.Writer, m machine) {
 	fmt.Fprintf(w, "machine: %d CPUs, %s, %s, %s; load average before %s, after %s\n",
 		m.CPUs, m.CPUModel, m.GoVersion, m.OS, m.LoadBefore, m.LoadAfter)
+	if m.DAMON != "" {
+		fmt.Fprintf(w, "DAMON: %s\n", m.DAMON)
+	}
 }
 
 func writeJSON(w io.Writer, v any) error {
