@@ -22,58 +22,67 @@ const damonAdmin = "/sys/kernel/mm/damon/admin/kdamonds"
 // fdatasync by 10-20 ms every half second here and set the p99 (see
 // docs/BENCHMARKS.md), so a report must say whether it ran.
 func readDAMON(root string) string {
-	entries, err := os.ReadDir(root)
-	if err != nil {
+	if _, err := os.Stat(root); err != nil {
 		return ""
 	}
 	var on []string
-	for _, e := range entries {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
-			continue // nr_kdamonds
+	for _, k := range numberedDirs(root) {
+		dir := filepath.Join(root, k)
+		if sysfsValue(dir, "state") == "on" {
+			on = append(on, "kdamond "+k+": "+describeContexts(filepath.Join(dir, "contexts")))
 		}
-		dir := filepath.Join(root, e.Name())
-		if sysfsValue(dir, "state") != "on" {
-			continue
-		}
-		on = append(on, "kdamond "+e.Name()+": "+describeContexts(filepath.Join(dir, "contexts")))
 	}
 	if len(on) == 0 {
 		return "off"
 	}
-	slices.Sort(on)
 	return "on (" + strings.Join(on, "; ") + ")"
 }
 
 // describeContexts is what a kdamond monitors, how often it samples and
 // what its schemes do: "paddr every 500ms, pageout".
 func describeContexts(dir string) string {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return "unreadable"
-	}
 	var out []string
-	for _, e := range entries {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
-			continue
-		}
-		ctx := filepath.Join(dir, e.Name())
+	for _, c := range numberedDirs(dir) {
+		ctx := filepath.Join(dir, c)
 		d := sysfsValue(ctx, "operations")
 		if us, err := strconv.ParseInt(sysfsValue(ctx, "monitoring_attrs/intervals/sample_us"), 10, 64); err == nil {
 			d += fmt.Sprintf(" every %v", time.Duration(us)*time.Microsecond)
 		}
-		schemes, _ := os.ReadDir(filepath.Join(ctx, "schemes"))
 		var actions []string
-		for _, s := range schemes {
-			if _, err := strconv.Atoi(s.Name()); err == nil {
-				actions = append(actions, sysfsValue(filepath.Join(ctx, "schemes", s.Name()), "action"))
-			}
+		for _, sc := range numberedDirs(filepath.Join(ctx, "schemes")) {
+			actions = append(actions, sysfsValue(filepath.Join(ctx, "schemes", sc), "action"))
 		}
 		if len(actions) > 0 {
 			d += ", " + strings.Join(actions, "+")
 		}
 		out = append(out, d)
 	}
+	if len(out) == 0 {
+		return "no contexts"
+	}
 	return strings.Join(out, ", ")
+}
+
+// numberedDirs lists the entries of a DAMON sysfs directory that are
+// numbered (kdamonds, contexts, schemes: "0", "1", …), in numeric order;
+// the others are counters such as nr_kdamonds.
+func numberedDirs(dir string) []string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var nums []int
+	for _, e := range entries {
+		if n, err := strconv.Atoi(e.Name()); err == nil {
+			nums = append(nums, n)
+		}
+	}
+	slices.Sort(nums)
+	names := make([]string, len(nums))
+	for i, n := range nums {
+		names[i] = strconv.Itoa(n)
+	}
+	return names
 }
 
 func sysfsValue(dir, name string) string {
@@ -86,13 +95,9 @@ func sysfsValue(dir, name string) string {
 
 // damonPIDs lists the pids of the kdamonds that are on.
 func damonPIDs(root string) []int {
-	entries, err := os.ReadDir(root)
-	if err != nil {
-		return nil
-	}
 	var pids []int
-	for _, e := range entries {
-		dir := filepath.Join(root, e.Name())
+	for _, k := range numberedDirs(root) {
+		dir := filepath.Join(root, k)
 		if sysfsValue(dir, "state") != "on" {
 			continue
 		}

@@ -67,6 +67,14 @@ func TestReadDAMON(t *testing.T) {
 			},
 			want: "on (kdamond 0: vaddr every 5ms; kdamond 1: paddr, lru_prio+pageout)",
 		},
+		{
+			name: "numeric order, nothing to describe",
+			files: map[string]string{
+				"10/state": "on",
+				"2/state":  "on",
+			},
+			want: "on (kdamond 2: no contexts; kdamond 10: no contexts)",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
