@@ -19,7 +19,7 @@ const damonAdmin = "/sys/kernel/mm/damon/admin/kdamonds"
 // readDAMON describes the DAMON kernel threads running on this machine, or
 // "" when the kernel has no DAMON sysfs interface. Some VMs run DAMON to
 // reclaim memory for the host; its sampling stalled the receiver's
-// fdatasync by 10-20 ms every half second here and set the p99 (see
+// commits by 10-25 ms every half second here and set the p99 (see
 // docs/BENCHMARKS.md), so a report must say whether it ran.
 func readDAMON(root string) string {
 	if _, err := os.Stat(root); err != nil {
@@ -111,33 +111,32 @@ func damonPIDs(root string) []int {
 // kdamondMeter measures the share of one CPU the kdamonds running at its
 // start use until share is called: what DAMON took from the run.
 type kdamondMeter struct {
-	pids  []int
-	cpu   time.Duration
+	cpu   map[int]time.Duration // by pid, at the start
 	start time.Time
 }
 
 func startKdamondMeter(root string) kdamondMeter {
-	m := kdamondMeter{pids: damonPIDs(root), start: time.Now()}
-	m.cpu = m.total()
+	m := kdamondMeter{cpu: make(map[int]time.Duration), start: time.Now()}
+	for _, pid := range damonPIDs(root) {
+		if t, err := loadgen.ReadCPUTime(pid); err == nil {
+			m.cpu[pid] = t
+		}
+	}
 	return m
 }
 
-func (m kdamondMeter) total() time.Duration {
-	var d time.Duration
-	for _, pid := range m.pids {
-		if t, err := loadgen.ReadCPUTime(pid); err == nil {
-			d += t
-		}
-	}
-	return d
-}
-
 // share is the kdamonds' CPU time since the start, in percent of one CPU;
-// 0 when none ran.
+// 0 when none ran. A kdamond stopped meanwhile is left out.
 func (m kdamondMeter) share() float64 {
 	el := time.Since(m.start)
-	if len(m.pids) == 0 || el <= 0 {
+	if len(m.cpu) == 0 || el <= 0 {
 		return 0
 	}
-	return 100 * float64(m.total()-m.cpu) / float64(el)
+	var used time.Duration
+	for pid, before := range m.cpu {
+		if now, err := loadgen.ReadCPUTime(pid); err == nil && now >= before {
+			used += now - before
+		}
+	}
+	return 100 * float64(used) / float64(el)
 }
