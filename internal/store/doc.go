@@ -35,16 +35,16 @@
 // writer answers a group as soon as its record is synced, and the applier
 // commits it to Badger after. Get and Scan first wait until the applier has
 // applied every group logged so far, so a read still sees every write
-// answered before it began. The writer still runs at most one group ahead of the applier, so
-// that wait is short, but the answer no longer waits on Badger's commit,
-// whose stalls (a page fault in its mappings, the release of mapped pages
-// holding it) held up every request in flight: in the receiver's benchmark,
-// p99 21.5-26.4 ms against 25.0-29.7 ms and 6,229-7,006 against 5,048-6,514
-// requests/s (four pairs, alternated). A Badger commit that fails after its
-// callers had nil cannot be aborted: the store records the error, fails
-// every later Write, Get, Scan and checkpoint with ErrUnapplied (Failed
-// reports it, for health checks), and leaves the WAL in place for the next
-// Open to replay.
+// answered before it began. The writer still runs at most one group ahead
+// of the applier, so that wait is short, but the answer no longer waits on
+// Badger's commit, whose stalls (a page fault in its mappings, the release
+// of mapped pages holding it) held up every request in flight: in the
+// receiver's benchmark, p99 21.5-26.4 ms against 25.0-29.7 ms and
+// 6,229-7,006 against 5,048-6,514 requests/s (four pairs, alternated). A
+// Badger commit that fails after its callers had nil cannot be aborted:
+// the store records the error, fails every later Write, Get, Scan and
+// checkpoint with ErrUnapplied (Failed reports it, for health checks), and
+// leaves the WAL in place for the next Open to replay.
 //
 // # Checkpoints
 //
