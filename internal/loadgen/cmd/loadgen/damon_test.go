@@ -10,19 +10,22 @@ import (
 	"github.com/sidehook/sidehook/internal/loadgen"
 )
 
-func TestReadDAMON(t *testing.T) {
-	write := func(t *testing.T, root string, files map[string]string) {
-		t.Helper()
-		for name, v := range files {
-			p := filepath.Join(root, name)
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(p, []byte(v+"\n"), 0o644); err != nil {
-				t.Fatal(err)
-			}
+// writeSysfs writes files, by path under root, each holding its value
+// and a newline, as sysfs shows them.
+func writeSysfs(t *testing.T, root string, files map[string]string) {
+	t.Helper()
+	for name, v := range files {
+		p := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(v+"\n"), 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
+}
+
+func TestReadDAMON(t *testing.T) {
 	tests := []struct {
 		name  string
 		files map[string]string
@@ -79,7 +82,7 @@ func TestReadDAMON(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			root := t.TempDir()
-			write(t, root, tt.files)
+			writeSysfs(t, root, tt.files)
 			if got := readDAMON(root); got != tt.want {
 				t.Errorf("readDAMON = %q, want %q", got, tt.want)
 			}
@@ -93,19 +96,11 @@ func TestReadDAMON(t *testing.T) {
 func TestKdamondMeter(t *testing.T) {
 	root := t.TempDir()
 	self := strconv.Itoa(os.Getpid())
-	for name, v := range map[string]string{
+	writeSysfs(t, root, map[string]string{
 		"0/state": "on", "0/pid": self, // this process stands in for a kdamond
 		"1/state": "off", "1/pid": "1",
 		"2/state": "on", // starting: no pid yet
-	} {
-		p := filepath.Join(root, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(v+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 	if got := damonPIDs(root); len(got) != 1 || got[0] != os.Getpid() {
 		t.Fatalf("damonPIDs = %v, want [%d]", got, os.Getpid())
 	}
