@@ -34,15 +34,6 @@ const (
 	pfxToken     = "tok/"
 )
 
-// Delivery states of SPEC §4.
-const (
-	StatusPending    = "pending"
-	StatusDelivering = "delivering"
-	StatusDelivered  = "delivered"
-	StatusFailed     = "failed"
-	StatusDead       = "dead"
-)
-
 func finalStatus(s string) bool { return s == StatusDelivered || s == StatusDead }
 
 func eventKey(org, id string) []byte    { return []byte(pfxEvent + org + "/" + id) }

@@ -1,0 +1,236 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+)
+
+// Store is what the relay needs of its storage, in the relay's words. Three
+// implementations exist: relay/badgerstore (the durable default),
+// relay/memstore (--in-memory, tests) and relay/natsstore (several relays on
+// one NATS JetStream). relay/storetest is the conformance suite each passes.
+//
+// Every write method is durable when it returns nil, and once begun it is not
+// cut short by ctx: a caller whose context ends may get ctx's error, but the
+// write either lands whole or not at all, and the caller must treat a
+// non-nil error from Accept as "maybe stored" (the relay re-reads by id).
+//
+// Times are stored with nanosecond precision and returned in UTC.
+type Store interface {
+	// Accept stores ev with its deliveries (each pending, due at its
+	// NextAttemptAt) in one atomic durable write. When ev.Org already has an
+	// event with ev.ID, nothing is written and Accept returns the stored
+	// event and ErrDuplicate (idempotency by webhook-id; the relay compares
+	// hashes). Otherwise it returns ev.
+	Accept(ctx context.Context, ev *Event, ds []*Delivery) (*Event, error)
+
+	// Event and Delivery read one record, or return ErrNotFound.
+	Event(ctx context.Context, org, id string) (*Event, error)
+	Delivery(ctx context.Context, org, id string) (*Delivery, error)
+	// Events lists an organisation's events, newest first.
+	Events(ctx context.Context, org string, f EventFilter) (Page[*Event], error)
+	// Deliveries lists an organisation's deliveries, newest first.
+	Deliveries(ctx context.Context, org string, f DeliveryFilter) (Page[*Delivery], error)
+
+	// Take leases up to n deliveries of one endpoint that are due at now
+	// (NextAttemptAt <= now), in due order: by NextAttemptAt then id, or by
+	// creation then id when the endpoint is ordered (see Endpoint). A leased
+	// delivery is not returned by Take again until Record or Release ends
+	// its lease (or, for a shared store, its lease times out). Leases of a
+	// local store do not outlive the process: after a restart everything
+	// waiting is due again. Next is the earliest NextAttemptAt among the
+	// endpoint's unleased waiting deliveries that are not due yet (zero
+	// when there are none); the dispatcher sleeps until then unless woken.
+	Take(ctx context.Context, ref EndpointRef, now time.Time, n int) (deliveries []*Delivery, next time.Time, err error)
+	// Record stores a leased delivery's new state (its Attempts with the
+	// new one appended, Status, NextAttemptAt) and ends the lease. Status
+	// failed keeps it waiting until NextAttemptAt (an ordered endpoint keeps
+	// its place at the head); delivered and dead take it out of the
+	// endpoint's queue. When disable is not empty the endpoint is marked
+	// disabled with that reason in the same write (an answer 410).
+	Record(ctx context.Context, d *Delivery, disable string) error
+	// Release ends a lease without an attempt (the relay is stopping): the
+	// delivery is due again as it was.
+	Release(ctx context.Context, d *Delivery) error
+	// Requeue makes one delivery, whatever its state, pending and due at
+	// now, with Base set to its number of attempts so the retry schedule
+	// starts again (manual retry, replay to the original target). A leased
+	// delivery is requeued once its lease ends: it is never attempted twice
+	// at once.
+	Requeue(ctx context.Context, org, id string, now time.Time) (*Delivery, error)
+	// Expedite makes every failed delivery of the endpoint that waits for a
+	// later retry due at now (a tunnel client connected) and returns how
+	// many it moved. Ordered endpoints keep their order.
+	Expedite(ctx context.Context, ref EndpointRef, now time.Time) (int, error)
+	// Waiting counts each endpoint's waiting deliveries (pending, failed or
+	// leased, not final). The relay reads it once at start and keeps the
+	// counts in memory after that; a shared store may answer approximately.
+	Waiting(ctx context.Context) (map[EndpointRef]int64, error)
+
+	// Endpoints returns the endpoints created through the API and the
+	// run-time disabled marks of an organisation.
+	Endpoints(ctx context.Context, org string) ([]StoredEndpoint, error)
+	// PutEndpoint stores an API endpoint's document (config.RawEndpoint as
+	// JSON) and clears its disabled mark.
+	PutEndpoint(ctx context.Context, org, id string, doc []byte) error
+	// SetDisabled marks an endpoint disabled with a reason, or clears the
+	// mark when reason is empty. It applies to file endpoints too.
+	SetDisabled(ctx context.Context, org, id, reason string) error
+	// DeleteEndpoint removes an API endpoint, its disabled mark and its
+	// queue: its waiting deliveries stay readable but are no longer sent.
+	DeleteEndpoint(ctx context.Context, org, id string) error
+
+	// Token returns an organisation's current Webio token ("" when none).
+	Token(ctx context.Context, org string) (string, error)
+	// PutToken stores an organisation's Webio token.
+	PutToken(ctx context.Context, org, token string) error
+
+	// SigningKeys returns every stored signing key document, by name.
+	SigningKeys(ctx context.Context) (map[string][]byte, error)
+	// CreateSigningKey stores doc under name unless a document already has
+	// that name, and returns the one stored (so relays sharing a store that
+	// start at once agree on one key).
+	CreateSigningKey(ctx context.Context, name string, doc []byte) ([]byte, error)
+	// PutSigningKey stores or replaces a key document; DeleteSigningKey
+	// removes one (missing is not an error).
+	PutSigningKey(ctx context.Context, name string, doc []byte) error
+	DeleteSigningKey(ctx context.Context, name string) error
+
+	// Purge deletes events received before cutoff whose deliveries are all
+	// final (delivered or dead), with their deliveries, and returns how
+	// many events it deleted. It works in bounded batches and stops early
+	// when ctx ends.
+	Purge(ctx context.Context, cutoff time.Time) (int, error)
+
+	// Health is nil while the store accepts writes; otherwise why not
+	// (ErrDiskFull wrapped, a lost connection, …).
+	Health() error
+	// Close releases the store. Writes that returned nil stay durable.
+	Close() error
+}
+
+// Errors of a Store. Implementations wrap them; callers use errors.Is.
+var (
+	ErrNotFound  = errors.New("not found")
+	ErrDuplicate = errors.New("an event with this id already exists")
+	ErrDiskFull  = errors.New("disk full")
+	// ErrUnavailable: the store cannot be reached or written now (a lost
+	// NATS connection, a closed store); the relay answers 503.
+	ErrUnavailable = errors.New("store unavailable")
+)
+
+// EndpointRef names one endpoint of one organisation.
+type EndpointRef struct {
+	Org      string
+	Endpoint string
+}
+
+func (r EndpointRef) String() string { return r.Org + "/" + r.Endpoint }
+
+// Delivery states of SPEC §4.
+const (
+	StatusPending    = "pending"
+	StatusDelivering = "delivering"
+	StatusDelivered  = "delivered"
+	StatusFailed     = "failed"
+	StatusDead       = "dead"
+)
+
+// Final reports whether a delivery in this state is never attempted again
+// (unless requeued by hand).
+func Final(status string) bool { return status == StatusDelivered || status == StatusDead }
+
+// Event is an accepted event. Body is stored once, as received, and never
+// re-encoded (bytes in, bytes out).
+type Event struct {
+	ID          string        `json:"id"`
+	Type        string        `json:"type"`
+	Org         string        `json:"org"`
+	ReceivedAt  time.Time     `json:"received_at"`
+	ContentType string        `json:"content_type,omitempty"`
+	Hash        string        `json:"hash"`            // hex SHA-256 of Body, for idempotency
+	Query       string        `json:"query,omitempty"` // custom-value requests: the query instead of a body
+	Deliveries  []DeliveryRef `json:"deliveries"`
+	Body        []byte        `json:"-"`
+}
+
+// DeliveryRef names one delivery of an event.
+type DeliveryRef struct {
+	ID       string `json:"id"`
+	Endpoint string `json:"endpoint"`
+}
+
+// Delivery is one event × one endpoint.
+type Delivery struct {
+	ID        string    `json:"id"`
+	EventID   string    `json:"event_id"`
+	Org       string    `json:"org"`
+	Endpoint  string    `json:"endpoint"`
+	Type      string    `json:"type"`
+	Status    string    `json:"status"`
+	CreatedAt time.Time `json:"created_at"`
+	// Ordered: the endpoint was FIFO when the delivery was made; its place
+	// in the queue is its creation, not its due time.
+	Ordered       bool       `json:"ordered,omitempty"`
+	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
+	Attempts      []Attempt  `json:"attempts"`
+	// Base is the number of attempts before the last manual retry: the
+	// schedule starts again from there.
+	Base int `json:"base,omitempty"`
+}
+
+// Attempt is one try, as SPEC §4 lists it, with the request as it was sent
+// (auth values are redacted when shown, not when stored).
+type Attempt struct {
+	N         int         `json:"n"`
+	At        time.Time   `json:"at"`
+	Status    int         `json:"status"`
+	LatencyMS float64     `json:"latency_ms"`
+	Error     string      `json:"error"`
+	Response  string      `json:"response"`
+	Request   http.Header `json:"request_headers,omitempty"`
+}
+
+// StoredEndpoint is what the store keeps of one endpoint: the API document
+// (nil for a file endpoint that only has a disabled mark) and the mark.
+type StoredEndpoint struct {
+	ID       string
+	Doc      []byte
+	Disabled string
+}
+
+// Page is one page of a list, newest first. Next is the opaque cursor of
+// the following page ("" at the end).
+type Page[T any] struct {
+	Items []T
+	Next  string
+}
+
+// EventFilter selects events. Zero fields select everything. Cursor is a
+// Next from an earlier page of the same filter. Since and Until bound
+// ReceivedAt (inclusive).
+type EventFilter struct {
+	Type   string
+	Since  time.Time
+	Until  time.Time
+	Limit  int
+	Cursor string
+}
+
+// DeliveryFilter selects deliveries by their fields. Since and Until bound
+// CreatedAt (inclusive); IDs, when set, selects those deliveries only.
+type DeliveryFilter struct {
+	Status   string
+	Endpoint string
+	Type     string
+	Since    time.Time
+	Until    time.Time
+	IDs      []string
+	Limit    int
+	Cursor   string
+}
+
+// ErrBadCursor is returned (wrapped) for a cursor the store did not make.
+var ErrBadCursor = errors.New("not a cursor from a previous answer")
