@@ -49,7 +49,24 @@ type Config struct {
 	// everyone may (a loopback listener). The request it sees carries any
 	// token the browser sent as "Authorization: Bearer <token>".
 	Authorize func(r *http.Request) bool
-	Logger    zerolog.Logger
+	// Scope names the one organisation an authorized request may see ("":
+	// everything, the admin's or a loopback developer's view). It sees the
+	// same request as Authorize. Recent finds it with ScopeFrom.
+	Scope  func(r *http.Request) string
+	Logger zerolog.Logger
+}
+
+type scopeKey struct{}
+
+// ScopeFrom returns the organisation a Recent call is limited to ("": all).
+func ScopeFrom(ctx context.Context) string {
+	s, _ := ctx.Value(scopeKey{}).(string)
+	return s
+}
+
+// WithScope returns ctx limited to org, as the websocket hands it to Recent.
+func WithScope(ctx context.Context, org string) context.Context {
+	return context.WithValue(ctx, scopeKey{}, org)
 }
 
 //go:embed static
@@ -145,11 +162,23 @@ func (s *server) authorized(r *http.Request) bool {
 	if s.cfg.Authorize == nil {
 		return true
 	}
+	return s.cfg.Authorize(s.withBearer(r))
+}
+
+// scope is Config.Scope of an authorized request.
+func (s *server) scope(r *http.Request) string {
+	if s.cfg.Scope == nil {
+		return ""
+	}
+	return s.cfg.Scope(s.withBearer(r))
+}
+
+func (s *server) withBearer(r *http.Request) *http.Request {
 	if tok, _ := s.token(r); tok != "" {
 		r = r.Clone(r.Context())
 		r.Header.Set("Authorization", "Bearer "+tok)
 	}
-	return s.cfg.Authorize(r)
+	return r
 }
 
 // requireAuth guards data-bearing routes; deny answers the refusal.

@@ -23,12 +23,20 @@ type itemLog struct {
 	mu    sync.Mutex
 	items []web.Item
 	err   error
+	// scoped: Recent honours web.ScopeFrom, as servers must.
+	scoped bool
 }
 
 func (l *itemLog) add(it web.Item) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.items = append(l.items, it)
+}
+
+func (l *itemLog) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.items)
 }
 
 func (l *itemLog) Recent(ctx context.Context, n int) ([]web.Item, error) {
@@ -38,7 +46,11 @@ func (l *itemLog) Recent(ctx context.Context, n int) ([]web.Item, error) {
 		return nil, l.err
 	}
 	out := make([]web.Item, 0, n)
+	scope := web.ScopeFrom(ctx)
 	for i := len(l.items) - 1; i >= 0 && len(out) < n; i-- {
+		if l.scoped && scope != "" && l.items[i].Org != scope {
+			continue
+		}
 		out = append(out, l.items[i])
 	}
 	return out, nil
@@ -48,6 +60,7 @@ type dashOptions struct {
 	Role         string
 	ClientBuffer int
 	Authorize    func(*http.Request) bool
+	Scope        func(*http.Request) string
 	NoHub        bool
 	// Routes adds the server's own endpoints (replay, retry) beside the
 	// dashboard, as the receiver and the relay do.
@@ -74,7 +87,7 @@ func startDashboard(tb testing.TB, o dashOptions) *dashboard {
 	}
 	d.Hub = hub
 	d.Inner = web.NewHandler(web.Config{
-		Role: o.Role, Hub: hub, Recent: d.Log.Recent, Authorize: o.Authorize, Logger: zerolog.Nop(),
+		Role: o.Role, Hub: hub, Recent: d.Log.Recent, Authorize: o.Authorize, Scope: o.Scope, Logger: zerolog.Nop(),
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/_sidehook/ui/", d.Inner)

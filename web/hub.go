@@ -31,6 +31,9 @@ type Item struct {
 	Path   string          `json:"path"`   // request path (capture) or endpoint path (delivery)
 	Status string          `json:"status"` // valid|invalid|unverified, or pending|delivering|delivered|failed|dead
 	Data   json.RawMessage `json:"data"`   // the full object as that server's API returns it
+	// Org is the organisation the item belongs to; a viewer scoped to one
+	// organisation (Config.Scope) sees only its items. Never sent.
+	Org string `json:"-"`
 }
 
 // DefaultClientBuffer is how many items a subscriber may fall behind before
@@ -119,6 +122,8 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C, log zerolo
 // buffer is full loses it and has its dropped count raised. Publishing on a
 // closed hub does nothing.
 func (h *Hub) Publish(it Item) {
+	// Once per item, not per viewer: nothing secret is queued for a browser.
+	it.Data = RedactJSON(it.Data)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {

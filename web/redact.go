@@ -1,6 +1,10 @@
 package web
 
-import "strings"
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+)
 
 // RedactedValue replaces a secret header value on the dashboard.
 const RedactedValue = "[redacted]"
@@ -14,6 +18,7 @@ func RedactedHeaderNames() []string {
 		"proxy-authorization",
 		"x-webio-token",
 		"webhook-signature",
+		"svix-signature",
 		"cookie",
 		"set-cookie",
 	}
@@ -76,4 +81,66 @@ func isToken(s string) bool {
 		}
 	}
 	return true
+}
+
+// RedactJSON returns data with every credential header value replaced, at
+// any depth: an object member named like a credential header (any case)
+// whose value is a string or a list of strings is redacted. Servers keep
+// their stores whole; what leaves for a browser goes through here, so no
+// page and no script ever receives a secret, whatever its JavaScript does.
+// Numbers are kept as written; data that is not JSON comes back unchanged.
+func RedactJSON(data json.RawMessage) json.RawMessage {
+	if len(data) == 0 || !needsRedaction(data) {
+		return data
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return data
+	}
+	out, err := json.Marshal(redactValueTree(v))
+	if err != nil {
+		return data
+	}
+	return out
+}
+
+// needsRedaction is a cheap pre-check: a document that never names a
+// credential header needs no decode.
+func needsRedaction(data []byte) bool {
+	lower := bytes.ToLower(data)
+	for _, n := range RedactedHeaderNames() {
+		if bytes.Contains(lower, []byte(`"`+n+`"`)) {
+			return true
+		}
+	}
+	return false
+}
+
+func redactValueTree(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, val := range t {
+			if !isRedacted(k) {
+				t[k] = redactValueTree(val)
+				continue
+			}
+			switch vv := val.(type) {
+			case string:
+				t[k] = redactValue(k, vv)
+			case []any:
+				for i, e := range vv {
+					if s, ok := e.(string); ok {
+						vv[i] = redactValue(k, s)
+					}
+				}
+			}
+		}
+	case []any:
+		for i, e := range t {
+			t[i] = redactValueTree(e)
+		}
+	}
+	return v
 }

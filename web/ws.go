@@ -75,7 +75,8 @@ func (s *server) handleWS() http.Handler {
 		}
 		// Deferred first, so it runs last: Hub.Shutdown waits for this.
 		defer hub.track(conn)()
-		ctx, cancel := context.WithCancel(r.Context())
+		scope := s.scope(r)
+		ctx, cancel := context.WithCancel(WithScope(r.Context(), scope))
 		defer cancel()
 		// Subscribe before reading the snapshot so nothing published in
 		// between is missed (it may come twice; the page upserts by ID).
@@ -84,7 +85,7 @@ func (s *server) handleWS() http.Handler {
 		hub.clients.Inc()
 		defer hub.clients.Dec()
 
-		c := &wsConn{conn: conn, sub: sub, recent: s.cfg.Recent, log: s.log.With().Str("remote", r.RemoteAddr).Logger()}
+		c := &wsConn{conn: conn, sub: sub, scope: scope, recent: s.cfg.Recent, log: s.log.With().Str("remote", r.RemoteAddr).Logger()}
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
@@ -105,6 +106,7 @@ func (s *server) handleWS() http.Handler {
 type wsConn struct {
 	conn   *websocket.Conn
 	sub    *Subscription
+	scope  string // "" or the one organisation this viewer may see
 	recent func(context.Context, int) ([]Item, error)
 	log    zerolog.Logger
 }
@@ -142,6 +144,9 @@ func (c *wsConn) writePump(ctx context.Context) {
 				_ = c.conn.WriteMessage(websocket.CloseMessage,
 					websocket.FormatCloseMessage(websocket.CloseGoingAway, "server stopping"))
 				return
+			}
+			if c.scope != "" && it.Org != c.scope {
+				continue
 			}
 			if err := c.send(itemMsg{Type: MsgItem, Item: it}); err != nil {
 				c.log.Debug().Err(err).Msg("websocket write")
@@ -200,8 +205,12 @@ func (c *wsConn) sendSnapshot(ctx context.Context) error {
 		if len(got) > SnapshotSize {
 			got = got[:SnapshotSize]
 		}
-		if got != nil {
-			items = got
+		for _, it := range got {
+			if c.scope != "" && it.Org != c.scope {
+				continue
+			}
+			it.Data = RedactJSON(it.Data)
+			items = append(items, it)
 		}
 	}
 	return c.send(snapshotMsg{Type: MsgSnapshot, Items: items})
