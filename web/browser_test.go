@@ -222,10 +222,13 @@ func TestBrowserReceiver(t *testing.T) {
 		chromedp.Poll[chromedp.Void](`document.querySelector('textarea.curl').value !== ''`, chromedp.WithPollingTimeout(5*time.Second)),
 	)
 	curl := get(t, ctx, "read the curl command", chromedp.Value(chromedp.CSS(`textarea.curl`)))
-	for _, part := range []string{"curl \\\n  -X 'POST' \\\n  '" + d.URL + "/webhooks?a=1'", `'{"type":"payment","amount":"50.00","currency":"GBP","reference":"it'\''s 100%"}'`, "-H 'x-webio-token: " + webio + "'"} {
+	for _, part := range []string{"curl \\\n  -X 'POST' \\\n  '" + d.URL + "/_sidehook/requests/cap_live1/replay'", "-H 'content-type: application/json'", "--data-binary '{}'"} {
 		if !strings.Contains(curl, part) {
 			t.Errorf("curl command %q lacks %q", curl, part)
 		}
+	}
+	if strings.Contains(curl, webio) {
+		t.Errorf("curl command %q carries the original token, want a server-side replay", curl)
 	}
 
 	do(t, ctx, "filter by verdict",

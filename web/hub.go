@@ -11,6 +11,8 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+
+	"github.com/sidehook/sidehook/internal/pubsub"
 )
 
 // Item kinds.
@@ -53,18 +55,17 @@ type HubOptions struct {
 	Registerer prometheus.Registerer
 }
 
-// Hub fans items out to subscribers without ever waiting for one: a full
-// subscriber loses the item and is told how many it lost (see
-// Subscription.TakeDropped).
+// Hub fans items out to the dashboard's websockets without ever waiting
+// for one (an internal/pubsub hub of Items), and tracks the connections it
+// serves so Shutdown can end them.
 type Hub struct {
 	log     zerolog.Logger
 	buf     int
 	dropped prometheus.Counter
 	clients prometheus.Gauge
+	ps      *pubsub.Hub[Item]
 
-	mu     sync.Mutex
-	subs   map[*Subscription]struct{}
-	closed bool
+	mu sync.Mutex
 	// conns are the websocket connections being served, each with a
 	// channel closed when its handler has returned (see Shutdown).
 	conns map[*websocket.Conn]chan struct{}
@@ -72,6 +73,9 @@ type Hub struct {
 	// later is closed at once.
 	cut bool
 }
+
+// Subscription is one viewer's feed: see pubsub.Subscription.
+type Subscription = pubsub.Subscription[Item]
 
 // NewHub returns a running hub. It starts no goroutine; Close it to end
 // every subscription.
@@ -83,7 +87,6 @@ func NewHub(opts HubOptions) *Hub {
 	h := &Hub{
 		log:   opts.Logger.With().Str("component", "dashboard-hub").Logger(),
 		buf:   buf,
-		subs:  make(map[*Subscription]struct{}),
 		conns: make(map[*websocket.Conn]chan struct{}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sidehook_dashboard_dropped_messages_total",
@@ -98,6 +101,7 @@ func NewHub(opts HubOptions) *Hub {
 		h.dropped = register(opts.Registerer, h.dropped, h.log)
 		h.clients = register(opts.Registerer, h.clients, h.log)
 	}
+	h.ps = pubsub.New[Item](h.dropped.Inc)
 	return h
 }
 
@@ -124,65 +128,21 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C, log zerolo
 func (h *Hub) Publish(it Item) {
 	// Once per item, not per viewer: nothing secret is queued for a browser.
 	it.Data = RedactJSON(it.Data)
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return
-	}
-	for s := range h.subs {
-		select {
-		case s.c <- it:
-		default:
-			s.dropped++
-			h.dropped.Inc()
-			select {
-			case s.lagged <- struct{}{}:
-			default:
-			}
-		}
-	}
+	h.ps.Publish(it)
 }
 
 // Subscribe returns a subscription that receives every item published from
 // now on until ctx ends or it is closed. On a closed hub the subscription
 // comes back already closed.
 func (h *Hub) Subscribe(ctx context.Context) *Subscription {
-	s := &Subscription{
-		hub:    h,
-		c:      make(chan Item, h.buf),
-		lagged: make(chan struct{}, 1),
-		done:   make(chan struct{}),
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		s.closeLocked()
-		return s
-	}
-	h.subs[s] = struct{}{}
-	go func() {
-		select {
-		case <-ctx.Done():
-			s.Close()
-		case <-s.done:
-		}
-	}()
-	return s
+	return h.ps.Subscribe(ctx, pubsub.Options{Buffer: h.buf})
 }
 
 // Close ends every subscription (their channels close, so websocket writers
 // say goodbye and return) and makes later Publish calls no-ops. It is safe
 // to call more than once.
 func (h *Hub) Close() error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return nil
-	}
-	h.closed = true
-	for s := range h.subs {
-		s.closeLocked()
-	}
+	h.ps.Close()
 	return nil
 }
 
@@ -253,60 +213,4 @@ func (h *Hub) track(c *websocket.Conn) (untrack func()) {
 }
 
 // Subscribers reports how many subscriptions are open.
-func (h *Hub) Subscribers() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.subs)
-}
-
-// Subscription is one subscriber's view of a Hub.
-type Subscription struct {
-	hub    *Hub
-	c      chan Item
-	lagged chan struct{}
-	done   chan struct{}
-
-	// Guarded by hub.mu.
-	dropped int
-	closed  bool
-}
-
-// C delivers published items in order; it is closed when the subscription
-// ends.
-func (s *Subscription) C() <-chan Item { return s.c }
-
-// Lagged is signalled (without blocking the publisher) when items were
-// dropped for this subscriber. It is a hint to call TakeDropped once C has
-// been drained.
-func (s *Subscription) Lagged() <-chan struct{} { return s.lagged }
-
-// Done is closed when the subscription ends.
-func (s *Subscription) Done() <-chan struct{} { return s.done }
-
-// TakeDropped returns how many items were dropped since the last call and
-// resets the count.
-func (s *Subscription) TakeDropped() int {
-	s.hub.mu.Lock()
-	defer s.hub.mu.Unlock()
-	n := s.dropped
-	s.dropped = 0
-	return n
-}
-
-// Close ends the subscription and closes C. It is safe to call more than
-// once and from any goroutine.
-func (s *Subscription) Close() {
-	s.hub.mu.Lock()
-	defer s.hub.mu.Unlock()
-	s.closeLocked()
-}
-
-func (s *Subscription) closeLocked() {
-	if s.closed {
-		return
-	}
-	s.closed = true
-	delete(s.hub.subs, s)
-	close(s.c)
-	close(s.done)
-}
+func (h *Hub) Subscribers() int { return h.ps.Subscribers() }

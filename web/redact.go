@@ -61,10 +61,36 @@ func redactValue(name, v string) string {
 	if strings.EqualFold(name, "authorization") || strings.EqualFold(name, "proxy-authorization") {
 		v = strings.TrimSpace(v)
 		if scheme, rest, ok := strings.Cut(v, " "); ok && isToken(scheme) && strings.TrimSpace(rest) != "" {
-			return scheme + " " + RedactedValue
+			return scheme + " " + unsignedJWT(strings.TrimSpace(rest))
 		}
 	}
+	if strings.EqualFold(name, "x-webio-token") {
+		return unsignedJWT(strings.TrimSpace(v))
+	}
 	return RedactedValue
+}
+
+// unsignedJWT keeps a JWT's header and claims, which are not secret and are
+// what a developer debugging a 401 reads, and drops its signature, without
+// which the token proves nothing and cannot be replayed. Anything that is
+// not a JWT is redacted whole.
+func unsignedJWT(v string) string {
+	parts := strings.Split(v, ".")
+	if len(parts) != 3 || !isBase64URL(parts[0]) || !isBase64URL(parts[1]) || parts[0] == "" || parts[1] == "" {
+		return RedactedValue
+	}
+	return parts[0] + "." + parts[1] + "." + RedactedValue
+}
+
+func isBase64URL(s string) bool {
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // isToken reports whether s looks like an auth scheme name (RFC 9110

@@ -15,9 +15,9 @@ func TestRedactHeaders(t *testing.T) {
 		want map[string][]string
 	}{
 		{"Nil", nil, nil},
-		{"BearerKeepsScheme",
+		{"BearerKeepsSchemeAndClaims",
 			map[string][]string{"authorization": {"Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig"}},
-			map[string][]string{"authorization": {"Bearer [redacted]"}}},
+			map[string][]string{"authorization": {"Bearer eyJhbGciOiJIUzI1NiJ9.e30.[redacted]"}}},
 		{"BasicKeepsScheme",
 			map[string][]string{"Authorization": {"Basic dXNlcjpwYXNz"}},
 			map[string][]string{"Authorization": {"Basic [redacted]"}}},
@@ -30,8 +30,11 @@ func TestRedactHeaders(t *testing.T) {
 		{"SecretWithSpaceNotHalfShown",
 			map[string][]string{"authorization": {"pa=ss word"}},
 			map[string][]string{"authorization": {"[redacted]"}}},
-		{"WebioToken",
+		{"WebioTokenLosesSignature",
 			map[string][]string{"x-webio-token": {"eyJ.eyJ.sig"}},
+			map[string][]string{"x-webio-token": {"eyJ.eyJ.[redacted]"}}},
+		{"WebioTokenNotAJWT",
+			map[string][]string{"x-webio-token": {"s3cr3t"}},
 			map[string][]string{"x-webio-token": {"[redacted]"}}},
 		{"MixedCaseNamesAndSeveralValues",
 			map[string][]string{"Webhook-Signature": {"v1,abc v1,def", "v1,ghi"}, "COOKIE": {"a=b"}},
@@ -101,9 +104,18 @@ func FuzzRedactHeaders(f *testing.F) {
 		if !strings.HasSuffix(vs[0], web.RedactedValue) {
 			t.Fatalf("got %q, want it to end in %q", vs[0], web.RedactedValue)
 		}
-		scheme := strings.TrimSuffix(vs[0], web.RedactedValue)
-		if len(scheme) > 34 || strings.ContainsAny(strings.TrimSpace(scheme), " \t") {
-			t.Fatalf("got %q: more than a scheme name kept", vs[0])
+		// What is kept: at most a scheme name, then at most a JWT's header
+		// and claims (never its signature), all taken from the input.
+		kept := strings.TrimSuffix(vs[0], web.RedactedValue)
+		scheme, jwtHead, hasScheme := strings.Cut(kept, " ")
+		if !hasScheme {
+			scheme, jwtHead = "", kept
+		}
+		if len(scheme) > 32 || strings.ContainsAny(jwtHead, " \t") {
+			t.Fatalf("got %q: more than a scheme name and a JWT's head kept", vs[0])
+		}
+		if jwtHead != "" && (strings.Count(jwtHead, ".") != 2 || !strings.HasSuffix(jwtHead, ".") || !strings.Contains(value, jwtHead)) {
+			t.Fatalf("got %q: kept %q, want only the input JWT's header and claims", vs[0], jwtHead)
 		}
 	})
 }

@@ -35,6 +35,15 @@ export class API {
     return this.post(`/_sidehook/requests/${encodeURIComponent(item.id)}/replay`, req);
   }
 
+  // replayRequest is the call replay makes, as {path, body}: Copy as curl
+  // hands it to a shell, so the copy is re-signed by the server and still
+  // verifies (a copy of the original headers would carry a used jti and
+  // the redacted credentials only).
+  replayRequest(item) {
+    if (this.role === 'relay') return { path: '/_sidehook/replay', body: { ids: [item.id] } };
+    return { path: `/_sidehook/requests/${encodeURIComponent(item.id)}/replay`, body: {} };
+  }
+
   retry(item) {
     return this.post(`/_sidehook/deliveries/${encodeURIComponent(item.id)}/retry`);
   }

@@ -255,24 +255,17 @@ export class Detail {
   }
 
   async copyCurl() {
-    const req = this.request();
-    if (!req.url) {
-      this.setResult(false, 'This item has no URL to build a curl command from.');
-      return;
-    }
-    if (req.preview) {
-      this.setResult(false, 'This body is too large for the dashboard, which holds only its first part: use Replay, or export the request from the API.');
-      return;
-    }
-    const cmd = buildCurl(req);
-    // The command carries the request's real credentials (that is what
-    // makes it replayable), so it is put on screen only when it cannot go
-    // to the clipboard.
+    // The server keeps the credentials and re-signs: the command asks it to
+    // replay this item, so it verifies wherever the original did.
+    const { path, body } = this.api.replayRequest(this.item);
+    const headers = { 'content-type': ['application/json'] };
+    if (this.api.token) headers.authorization = ['Bearer ' + this.api.token];
+    const cmd = buildCurl({ method: 'POST', url: location.origin + path, headers, body: JSON.stringify(body) });
     this.curl.value = cmd;
     this.curl.hidden = true;
     try {
       await navigator.clipboard.writeText(cmd);
-      this.setResult(true, 'Copied the curl command to the clipboard.');
+      this.setResult(true, 'Copied a curl command that replays this request, re-signed by the server.');
     } catch {
       // No clipboard here (plain http beyond loopback): select it instead.
       this.curl.hidden = false;

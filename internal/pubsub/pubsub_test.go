@@ -1,0 +1,124 @@
+package pubsub_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/sidehook/sidehook/internal/pubsub"
+)
+
+func TestPublishReachesEverySubscriber(t *testing.T) {
+	h := pubsub.New[int](nil)
+	a := h.Subscribe(context.Background(), pubsub.Options{Buffer: 4})
+	b := h.Subscribe(context.Background(), pubsub.Options{Buffer: 4})
+	h.Publish(1, 2)
+	for _, s := range []*pubsub.Subscription[int]{a, b} {
+		for _, want := range []int{1, 2} {
+			if got := <-s.C(); got != want {
+				t.Fatalf("got %d, want %d", got, want)
+			}
+		}
+	}
+}
+
+func TestSlowSubscriberLosesAndIsTold(t *testing.T) {
+	var onDrop int
+	h := pubsub.New[int](func() { onDrop++ })
+	s := h.Subscribe(context.Background(), pubsub.Options{Buffer: 2})
+	h.Publish(1, 2, 3, 4, 5)
+	select {
+	case <-s.Lagged():
+	default:
+		t.Fatal("got no Lagged signal, want one after a drop")
+	}
+	if got := s.TakeDropped(); got != 3 {
+		t.Fatalf("got %d dropped, want 3", got)
+	}
+	if got := s.TakeDropped(); got != 0 {
+		t.Fatalf("got %d dropped after taking, want 0", got)
+	}
+	if s.Dropped() != 3 || h.Dropped() != 3 || onDrop != 3 {
+		t.Fatalf("got subscription %d, hub %d, onDrop %d, want 3 each", s.Dropped(), h.Dropped(), onDrop)
+	}
+}
+
+func TestUnwantedIsSkippedNotDropped(t *testing.T) {
+	h := pubsub.New[int](nil)
+	var want bool
+	s := h.Subscribe(context.Background(), pubsub.Options{Buffer: 1, Wanted: func() bool { return want }})
+	h.Publish(1, 2, 3)
+	if s.Dropped() != 0 || len(s.C()) != 0 {
+		t.Fatalf("got %d dropped and %d queued, want neither", s.Dropped(), len(s.C()))
+	}
+	want = true
+	h.Publish(4)
+	if got := <-s.C(); got != 4 {
+		t.Fatalf("got %d, want 4", got)
+	}
+}
+
+func TestSubscriptionEnds(t *testing.T) {
+	cases := []struct {
+		name string
+		end  func(h *pubsub.Hub[int], s *pubsub.Subscription[int], cancel context.CancelFunc)
+	}{
+		{"Close", func(_ *pubsub.Hub[int], s *pubsub.Subscription[int], _ context.CancelFunc) { s.Close(); s.Close() }},
+		{"ContextDone", func(_ *pubsub.Hub[int], _ *pubsub.Subscription[int], cancel context.CancelFunc) { cancel() }},
+		{"HubClosed", func(h *pubsub.Hub[int], _ *pubsub.Subscription[int], _ context.CancelFunc) { h.Close(); h.Close() }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := pubsub.New[int](nil)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			s := h.Subscribe(ctx, pubsub.Options{})
+			tc.end(h, s, cancel)
+			<-s.Done()
+			if _, ok := <-s.C(); ok {
+				t.Fatal("got an item, want C closed")
+			}
+			h.Publish(1) // must not panic on a closed channel
+			if n := h.Subscribers(); n != 0 {
+				t.Fatalf("got %d subscribers, want 0", n)
+			}
+		})
+	}
+}
+
+func TestSubscribeOnClosedHub(t *testing.T) {
+	h := pubsub.New[string](nil)
+	h.Close()
+	s := h.Subscribe(context.Background(), pubsub.Options{})
+	if _, ok := <-s.C(); ok {
+		t.Fatal("got an item, want a closed subscription")
+	}
+}
+
+// TestConcurrentPublishAndClose is for the race detector: publishers,
+// subscribers coming and going, and a closing hub never send on a closed
+// channel.
+func TestConcurrentPublishAndClose(t *testing.T) {
+	h := pubsub.New[int](nil)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for i := range 1000 {
+				h.Publish(i)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for range 100 {
+				ctx, cancel := context.WithCancel(context.Background())
+				s := h.Subscribe(ctx, pubsub.Options{Buffer: 1})
+				cancel()
+				<-s.Done()
+			}
+		}()
+	}
+	h.Close()
+	wg.Wait()
+}
