@@ -1,0 +1,170 @@
+// Package httpjson is the HTTP JSON plumbing every sidehook server shares:
+// the client-facing error and its {"error","reason"} shape, JSON in and
+// out, the Bearer credential, the loopback check. One place, so the relay,
+// the receiver and the tunnel cannot disagree on an empty body or on the
+// case of "Bearer".
+package httpjson
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/rs/zerolog"
+)
+
+// Error is an answer that is an error: Code and Reason go to the client,
+// Err (the internal cause) is logged and never sent (tailscale's
+// tsweb.HTTPError shape).
+type Error struct {
+	Status int
+	Code   string
+	Reason string
+	Err    error
+	// RetryAfter, when > 0, is sent as the Retry-After header (seconds).
+	RetryAfter int
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Reason, e.Err)
+	}
+	return e.Code + ": " + e.Reason
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf makes an Error with a formatted reason.
+func Errorf(status int, code, format string, args ...any) *Error {
+	return &Error{Status: status, Code: code, Reason: fmt.Sprintf(format, args...)}
+}
+
+// Body is the shape of every error answer.
+type Body struct {
+	Error  string `json:"error"`
+	Reason string `json:"reason"`
+}
+
+// Write answers v as JSON with status.
+func Write(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"error":"internal","reason":"encode answer"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// WriteError answers err in the {"error","reason"} shape. Anything that is
+// not an *Error is a 500 whose cause is logged, not sent; 5xx causes are
+// logged at error, except a client that went away (debug).
+func WriteError(w http.ResponseWriter, r *http.Request, log zerolog.Logger, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		e = &Error{Status: http.StatusInternalServerError, Code: "internal", Reason: "internal error", Err: err}
+	}
+	if e.Status >= 500 {
+		ev := log.Error()
+		if r.Context().Err() != nil {
+			ev = log.Debug()
+		}
+		ev.Err(err).Str("method", r.Method).Str("path", r.URL.Path).Msg("request failed")
+	}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", fmt.Sprint(e.RetryAfter))
+	}
+	Write(w, e.Status, Body{Error: e.Code, Reason: e.Reason})
+}
+
+// Handler is a handler that returns its error; ServeHTTP writes it with
+// WriteError.
+type Handler struct {
+	Log zerolog.Logger
+	Fn  func(w http.ResponseWriter, r *http.Request) error
+}
+
+func (h Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := h.Fn(w, r); err != nil {
+		WriteError(w, r, h.Log, err)
+	}
+}
+
+// MaxRequest bounds JSON request bodies.
+const MaxRequest = 1 << 20
+
+// Decode reads one JSON value from r's body into v. Unknown fields are
+// errors, so a typo does not silently do nothing. An empty body is an
+// error unless emptyOK, when v is left as is. Errors are *Error (400 or
+// 413) with a reason that says what was expected.
+func Decode(w http.ResponseWriter, r *http.Request, v any, emptyOK bool) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequest))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return Errorf(http.StatusRequestEntityTooLarge, "too_large", "request body above %d bytes", mbe.Limit)
+		}
+		return Errorf(http.StatusBadRequest, "invalid_body", "read body: %v", err)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		if emptyOK {
+			return nil
+		}
+		return Errorf(http.StatusBadRequest, "invalid_json", "empty body: want a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return Errorf(http.StatusBadRequest, "invalid_json", "want a JSON object: %v", err)
+	}
+	if dec.More() {
+		return Errorf(http.StatusBadRequest, "invalid_json", "more than one JSON value")
+	}
+	return nil
+}
+
+// Bearer returns the credential of an "Authorization: Bearer <token>"
+// header value; the scheme is case-insensitive (RFC 9110 §11.1).
+func Bearer(header string) (string, bool) {
+	scheme, rest, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "bearer") {
+		return "", false
+	}
+	tok := strings.TrimSpace(rest)
+	return tok, tok != ""
+}
+
+// IsLoopback reports whether a listen address ("127.0.0.1:8080",
+// "localhost:0", "[::1]:80") only accepts connections from this machine.
+// An empty host ("":8080) listens everywhere.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// StdLogger routes net/http's own error log (TLS noise, broken
+// connections) to zerolog at debug level: it is about clients, not us.
+func StdLogger(l zerolog.Logger) *log.Logger {
+	return log.New(stdWriter{l}, "", 0)
+}
+
+type stdWriter struct{ l zerolog.Logger }
+
+func (w stdWriter) Write(p []byte) (int, error) {
+	w.l.Debug().Msg(strings.TrimSpace(string(p)))
+	return len(p), nil
+}

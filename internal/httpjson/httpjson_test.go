@@ -1,0 +1,113 @@
+package httpjson_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sidehook/sidehook/internal/httpjson"
+)
+
+func TestBearer(t *testing.T) {
+	cases := []struct {
+		in, want string
+		ok       bool
+	}{
+		{"Bearer abc", "abc", true},
+		{"bearer abc", "abc", true},
+		{"BEARER  abc ", "abc", true},
+		{"Basic abc", "", false},
+		{"Bearer ", "", false},
+		{"Bearerabc", "", false},
+		{"", "", false},
+	}
+	for _, tc := range cases {
+		got, ok := httpjson.Bearer(tc.in)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("Bearer(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestIsLoopback(t *testing.T) {
+	cases := map[string]bool{
+		"127.0.0.1:8080": true, "localhost:0": true, "[::1]:80": true, "127.9.9.9:1": true,
+		":8080": false, "0.0.0.0:80": false, "[::]:80": false, "example.com:80": false, "10.0.0.1:80": false,
+	}
+	for addr, want := range cases {
+		if got := httpjson.IsLoopback(addr); got != want {
+			t.Errorf("IsLoopback(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}
+
+func TestDecode(t *testing.T) {
+	type doc struct {
+		A string `json:"a"`
+	}
+	cases := []struct {
+		name    string
+		body    string
+		emptyOK bool
+		status  int // 0: no error
+	}{
+		{"OK", `{"a":"x"}`, false, 0},
+		{"EmptyRefused", ``, false, 400},
+		{"EmptyAllowed", "  \n", true, 0},
+		{"UnknownField", `{"b":1}`, false, 400},
+		{"TwoValues", `{"a":"x"}{}`, false, 400},
+		{"NotJSON", `a=1`, false, 400},
+		{"TooLarge", `{"a":"` + strings.Repeat("x", httpjson.MaxRequest) + `"}`, false, 413},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/", strings.NewReader(tc.body))
+			var d doc
+			err := httpjson.Decode(httptest.NewRecorder(), r, &d, tc.emptyOK)
+			var he *httpjson.Error
+			switch {
+			case tc.status == 0 && err != nil:
+				t.Fatalf("got %v, want no error", err)
+			case tc.status != 0 && (!errors.As(err, &he) || he.Status != tc.status):
+				t.Fatalf("got %v, want an *Error with status %d", err, tc.status)
+			}
+		})
+	}
+}
+
+func TestWriteErrorHidesTheCause(t *testing.T) {
+	cases := []struct {
+		name       string
+		err        error
+		status     int
+		code       string
+		retryAfter string
+	}{
+		{"ClientError", httpjson.Errorf(400, "invalid_query", "limit %q", "x"), 400, "invalid_query", ""},
+		{"Internal", errors.New("badger: secret path /var/x"), 500, "internal", ""},
+		{"Unavailable", &httpjson.Error{Status: 503, Code: "store_unavailable", Reason: "disk full", Err: errors.New("x"), RetryAfter: 1}, 503, "store_unavailable", "1"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			r := httptest.NewRequest("GET", "/", nil).WithContext(context.Background())
+			httpjson.Handler{Log: zerolog.Nop(), Fn: func(http.ResponseWriter, *http.Request) error { return tc.err }}.ServeHTTP(w, r)
+			var b httpjson.Body
+			if err := json.Unmarshal(w.Body.Bytes(), &b); err != nil {
+				t.Fatal(err)
+			}
+			if w.Code != tc.status || b.Error != tc.code || strings.Contains(w.Body.String(), "badger") {
+				t.Fatalf("got %d %s, want %d with code %s and no internal cause", w.Code, w.Body, tc.status, tc.code)
+			}
+			if got := w.Header().Get("Retry-After"); got != tc.retryAfter {
+				t.Fatalf("got Retry-After %q, want %q", got, tc.retryAfter)
+			}
+		})
+	}
+}
