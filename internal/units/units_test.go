@@ -1,0 +1,117 @@
+package units_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/sidehook/sidehook/internal/units"
+)
+
+func TestParseSize(t *testing.T) {
+	cases := []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"65536", 65536, true},
+		{"1MiB", 1 << 20, true},
+		{"512 KiB", 512 << 10, true},
+		{"2MB", 2e6, true},
+		{"1mib", 1 << 20, true},
+		{"-1", 0, false},
+		{"1XB", 0, false},
+		{"", 0, false},
+		{"2PiB", 0, false},
+	}
+	for _, tc := range cases {
+		got, err := units.ParseSize(tc.in)
+		if got != tc.want || (err == nil) != tc.ok {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d, ok %v", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	cases := []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"90s", 90 * time.Second, true},
+		{"3d", 72 * time.Hour, true},
+		{"1.5d", 36 * time.Hour, true},
+		{"-5s", 0, false},
+		{"NaNd", 0, false},
+		{"soon", 0, false},
+	}
+	for _, tc := range cases {
+		got, err := units.ParseDuration(tc.in)
+		if got != tc.want || (err == nil) != tc.ok {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v, ok %v", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestParseRate(t *testing.T) {
+	cases := []struct {
+		in        string
+		perSecond float64
+		burst     int
+		ok        bool
+	}{
+		{"50/s", 50, 50, true},
+		{"10/m", 10.0 / 60, 1, true},
+		{"5/10s", 0.5, 1, true},
+		{"0/s", 0, 0, false},
+		{"NaN/s", 0, 0, false},
+		{"5", 0, 0, false},
+		{"5/fortnight", 0, 0, false},
+		{"2000000/s", 0, 0, false},
+	}
+	for _, tc := range cases {
+		got, err := units.ParseRate(tc.in)
+		if (err == nil) != tc.ok || (tc.ok && (got.PerSecond != tc.perSecond || got.Burst != tc.burst)) {
+			t.Errorf("ParseRate(%q) = %+v, %v; want %v/s burst %d, ok %v", tc.in, got, err, tc.perSecond, tc.burst, tc.ok)
+		}
+	}
+}
+
+func TestParseSince(t *testing.T) {
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	cases := []struct {
+		in   string
+		want time.Time
+		ok   bool
+	}{
+		{"", time.Time{}, true},
+		{"2026-12-01T10:00:00Z", time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC), true},
+		{"1764842400", time.Unix(1764842400, 0), true},
+		{"15m", now.Add(-15 * time.Minute), true},
+		{"2d", now.Add(-48 * time.Hour), true},
+		{"yesterday", time.Time{}, false},
+	}
+	for _, tc := range cases {
+		got, err := units.ParseSince(tc.in, now)
+		if !got.Equal(tc.want) || (err == nil) != tc.ok {
+			t.Errorf("ParseSince(%q) = %v, %v; want %v, ok %v", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"1MiB", "50/s", "3d", "15m", "2026-12-01T10:00:00Z"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if n, err := units.ParseSize(s); err == nil && (n < 0 || n > units.MaxSize) {
+			t.Fatalf("ParseSize(%q) = %d out of range", s, n)
+		}
+		if d, err := units.ParseDuration(s); err == nil && d < 0 {
+			t.Fatalf("ParseDuration(%q) = %v negative", s, d)
+		}
+		if r, err := units.ParseRate(s); err == nil && (r.PerSecond <= 0 || r.PerSecond > units.MaxRate || r.Burst < 1) {
+			t.Fatalf("ParseRate(%q) = %+v out of range", s, r)
+		}
+		_, _ = units.ParseSince(s, time.Now())
+	})
+}
