@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -173,7 +173,7 @@ func runReplay(c *cli.Context, e *env) error {
 	}
 	switch {
 	case runErr != nil:
-		// Not wrapped: an interrupted replay is a failure, and exitCode
+		// Not wrapped: an interrupted replay is a failure, and ExitCode
 		// would take a wrapped context.Canceled for a clean stop.
 		return fmt.Errorf("replay: stopped after %d of %d (%d failed): %v", len(results), len(items), report.Failed, runErr)
 	case report.Failed > 0:

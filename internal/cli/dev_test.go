@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -15,7 +15,7 @@ func TestDevCommand(t *testing.T) {
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"sidehook", "--log-format", "json", "dev",
+		done <- Run(ctx, []string{"sidehook", "--log-format", "json", "dev",
 			"--relay-listen", "127.0.0.1:0", "--receiver-listen", "127.0.0.1:0",
 			"--data", t.TempDir()}, func(string) string { return "" }, stdout, stderr)
 	}()

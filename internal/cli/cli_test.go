@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -22,8 +22,8 @@ func runCLI(tb testing.TB, getenv func(string) string, args ...string) (code int
 		getenv = func(string) string { return "" }
 	}
 	var out, errOut bytes.Buffer
-	err := run(context.Background(), append([]string{"sidehook"}, args...), getenv, &out, &errOut)
-	code = exitCode(err, &errOut)
+	err := Run(context.Background(), append([]string{"sidehook"}, args...), getenv, &out, &errOut)
+	code = ExitCode(err, &errOut)
 	return code, out.String(), errOut.String()
 }
 
@@ -135,7 +135,7 @@ func startCommand(t *testing.T, getenv func(string) string, args ...string) (url
 	logs := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, append([]string{"sidehook", "--log-format", "json"}, args...), getenv, io.Discard, logs)
+		done <- Run(ctx, append([]string{"sidehook", "--log-format", "json"}, args...), getenv, io.Discard, logs)
 	}()
 	var once sync.Once
 	var result error
