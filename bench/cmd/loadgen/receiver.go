@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sidehook/sidehook/internal/loadgen"
+	"github.com/sidehook/sidehook/bench/loadgen"
 )
 
 // common are the flags both benchmarks share.
@@ -121,15 +121,12 @@ type receiverReport struct {
 	Ratio float64 `json:"ratio"`
 	// Captures is what the receiver holds after the timed run; Client2xx
 	// what the client saw answered 2xx in total (warm-up included).
-	Captures    int64   `json:"captures"`
-	Client2xx   int64   `json:"client_2xx"`
-	AllCaptured bool    `json:"every_2xx_captured"`
-	PeakRSSMiB  float64 `json:"peak_rss_mib"`
-	// KdamondCPU is the share of one CPU, in percent, DAMON's kernel
-	// threads used during the receiver's timed run (see readDAMON).
-	KdamondCPU float64  `json:"kdamond_cpu_percent,omitempty"`
-	Fill       *fill    `json:"fill,omitempty"`
-	Targets    []target `json:"targets"`
+	Captures    int64    `json:"captures"`
+	Client2xx   int64    `json:"client_2xx"`
+	AllCaptured bool     `json:"every_2xx_captured"`
+	PeakRSSMiB  float64  `json:"peak_rss_mib"`
+	Fill        *fill    `json:"fill,omitempty"`
+	Targets     []target `json:"targets"`
 }
 
 // fill is the phase that grows the receiver to a capture count.
@@ -252,7 +249,6 @@ func runReceiver(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	pool.Rewind()
 
 	p.printf("sidehook receive: %v", c.duration)
-	kdamond := startKdamondMeter(damonAdmin)
 	res, recvCPU, err := withCPU(recv, func() (loadgen.Result, error) {
 		return withoutGC(func() (loadgen.Result, error) { return timed.Run(ctx, recvURL, pool) })
 	})
@@ -260,7 +256,6 @@ func runReceiver(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	rep.Receiver = newRunReport("sidehook receive", res)
-	rep.KdamondCPU = kdamond.share()
 	rep.Receiver.ServerCPUus, rep.Receiver.ClientCPUus = recvCPU.server, recvCPU.client
 	rep.Receiver.Generated = pool.Generated()
 	client2xx += res.OK
@@ -372,9 +367,6 @@ func printReceiver(w io.Writer, r receiverReport) {
 	fmt.Fprintf(w, "\nratio receiver/bare (2xx/s): %.2f\n", r.Ratio)
 	fmt.Fprintf(w, "captures after the run: %d, client 2xx (warm-up included): %d\n", r.Captures, r.Client2xx)
 	fmt.Fprintf(w, "receiver peak RSS after the run: %.1f MiB\n", r.PeakRSSMiB)
-	if r.KdamondCPU > 0 {
-		fmt.Fprintf(w, "DAMON's kdamond threads during the receiver's run: %.2f%% of one CPU\n", r.KdamondCPU)
-	}
 	if f := r.Fill; f != nil {
 		fmt.Fprintf(w, "fill to %d captures: %d captures, client 2xx %d, %.1f s (%.0f 2xx/s, %d non-2xx, %d errors)\n",
 			f.Target, f.Captures, f.Client2xx, f.ElapsedS, f.OKPerSec, f.Non2xx, f.Errors)

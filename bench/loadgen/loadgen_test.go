@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sidehook/sidehook/internal/loadgen"
+	"github.com/sidehook/sidehook/bench/loadgen"
 )
 
 // newServer starts a loopback test server answering with status(n) for

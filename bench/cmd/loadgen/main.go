@@ -21,7 +21,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/sidehook/sidehook/internal/loadgen"
+	"github.com/sidehook/sidehook/bench/loadgen"
 )
 
 func main() {

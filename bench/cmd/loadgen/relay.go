@@ -15,7 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sidehook/sidehook/internal/loadgen"
+	"github.com/sidehook/sidehook/bench/loadgen"
 )
 
 // relayReport is the result of `loadgen relay`; a phase not run is nil.

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sidehook/sidehook/internal/loadgen"
+	"github.com/sidehook/sidehook/bench/loadgen"
 )
 
 func TestPaced(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sidehook/sidehook/internal/loadgen"
+	"github.com/sidehook/sidehook/bench/loadgen"
 )
 
 func newJSONServer(tb testing.TB, body string) string {

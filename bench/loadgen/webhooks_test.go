@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sidehook/sidehook/bench/loadgen"
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/internal/event"
-	"github.com/sidehook/sidehook/internal/loadgen"
 )
 
 func TestWebhookBody(t *testing.T) {

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sidehook/sidehook/internal/loadgen"
+	"github.com/sidehook/sidehook/bench/loadgen"
 )
 
 func TestPercentile(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/sidehook/sidehook/internal/loadgen"
+	"github.com/sidehook/sidehook/bench/loadgen"
 )
 
 // machine is where a benchmark ran: enough to judge whether two reports
@@ -27,9 +27,6 @@ type machine struct {
 	OS         string `json:"os"`
 	LoadBefore string `json:"load_before"` // /proc/loadavg at the start: others' work on the same cores
 	LoadAfter  string `json:"load_after"`
-	// DAMON says whether the kernel's DAMON threads ran ("on (...)",
-	// "off", or "" without DAMON): see readDAMON.
-	DAMON string `json:"damon,omitempty"`
 }
 
 func readMachine() machine {
@@ -38,7 +35,6 @@ func readMachine() machine {
 		GoVersion:  runtime.Version(),
 		OS:         runtime.GOOS + "/" + runtime.GOARCH,
 		LoadBefore: loadAvg(),
-		DAMON:      readDAMON(damonAdmin),
 	}
 	if f, err := os.Open("/proc/cpuinfo"); err == nil {
 		sc := bufio.NewScanner(f)
@@ -189,9 +185,6 @@ func printTargets(w io.Writer, targets []target) {
 func printMachine(w io.Writer, m machine) {
 	fmt.Fprintf(w, "machine: %d CPUs, %s, %s, %s; load average before %s, after %s\n",
 		m.CPUs, m.CPUModel, m.GoVersion, m.OS, m.LoadBefore, m.LoadAfter)
-	if m.DAMON != "" {
-		fmt.Fprintf(w, "DAMON: %s\n", m.DAMON)
-	}
 }
 
 func writeJSON(w io.Writer, v any) error {

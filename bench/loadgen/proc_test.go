@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sidehook/sidehook/internal/loadgen"
+	"github.com/sidehook/sidehook/bench/loadgen"
 )
 
 // childEnv makes the test binary act as a child process for proc tests.
