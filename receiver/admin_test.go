@@ -17,6 +17,7 @@ import (
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/internal/event"
 	"github.com/sidehook/sidehook/receiver"
+	"github.com/sidehook/sidehook/receiver/memstore"
 	"github.com/sidehook/sidehook/replay"
 )
 
@@ -343,7 +344,7 @@ func TestDeleteAndReset(t *testing.T) {
 }
 
 func TestAdminToken(t *testing.T) {
-	if _, err := receiver.New(receiver.Config{Listen: "0.0.0.0:0", InMemory: true}); !errors.Is(err, receiver.ErrAdminTokenRequired) {
+	if _, err := receiver.New(receiver.Config{Listen: "0.0.0.0:0", Store: memstore.New()}); !errors.Is(err, receiver.ErrAdminTokenRequired) {
 		t.Errorf("beyond loopback without a token: got %v, want ErrAdminTokenRequired", err)
 	}
 	srv := start(t, receiver.Config{AdminToken: "s3cret"})
@@ -382,7 +383,7 @@ func TestAdminToken(t *testing.T) {
 
 func TestCloseDrains(t *testing.T) {
 	rules, _ := receiver.ParseRules([]byte(`[{"respond":{"status":202,"delay":"400ms"}}]`))
-	srv, err := receiver.New(receiver.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Rules: rules})
+	srv, err := receiver.New(receiver.Config{Store: memstore.New(), Listen: "127.0.0.1:0", Rules: rules})
 	if err != nil {
 		t.Fatal(err)
 	}

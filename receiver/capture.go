@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/internal/event"
 )
 
@@ -43,7 +42,7 @@ type Capture struct {
 	Event         string
 	WebhookID     string
 	DuplicateOf   string
-	Verdict       auth.Verdict
+	Verdict       Verdict
 	Response      CaptureResponse
 }
 
@@ -75,7 +74,7 @@ type captureMeta struct {
 	Event         string              `json:"event"`
 	WebhookID     string              `json:"webhook_id"`
 	DuplicateOf   string              `json:"duplicate_of"`
-	Verdict       auth.Verdict        `json:"verdict"`
+	Verdict       Verdict             `json:"verdict"`
 	Response      CaptureResponse     `json:"response"`
 }
 
@@ -120,7 +119,7 @@ func (m *captureMeta) capture() (Capture, error) {
 		Event:         m.Event,
 		WebhookID:     m.WebhookID,
 		DuplicateOf:   m.DuplicateOf,
-		Verdict:       m.Verdict,
+		Verdict:       Verdict{Status: m.Verdict.Status, Scheme: m.Verdict.Scheme, Reason: m.Verdict.Reason, Claims: intClaims(m.Verdict.Claims)},
 		Response:      m.Response,
 	}, nil
 }
@@ -201,6 +200,21 @@ func captureMetaSizeHint(c *Capture) int {
 		}
 	}
 	return n + 48*len(c.Verdict.Claims)
+}
+
+// MarshalBinary returns the compact form a Store keeps: the metadata as
+// JSON and the body as raw bytes, never escaped.
+func (c *Capture) MarshalBinary() ([]byte, error) { return encodeCapture(c) }
+
+// UnmarshalBinary reads what MarshalBinary wrote. It copies what it keeps
+// and never panics on arbitrary input.
+func (c *Capture) UnmarshalBinary(b []byte) error {
+	got, err := decodeCapture(b)
+	if err != nil {
+		return err
+	}
+	*c = got
+	return nil
 }
 
 // decodeCapture parses the stored form. It copies what it keeps, so b may

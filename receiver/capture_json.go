@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"unicode/utf8"
-
-	"github.com/sidehook/sidehook/internal/auth"
 )
 
 // appendMeta appends the JSON of c.meta(), with the body fields when
@@ -90,7 +88,7 @@ func appendHeaders(b []byte, h map[string][]string) []byte {
 	return append(b, '}')
 }
 
-func appendVerdict(b []byte, v *auth.Verdict) ([]byte, error) {
+func appendVerdict(b []byte, v *Verdict) ([]byte, error) {
 	b = appendField(b, `{"status":`, v.Status)
 	b = appendField(b, `,"scheme":`, v.Scheme)
 	b = appendField(b, `,"reason":`, v.Reason)
@@ -121,6 +119,8 @@ func appendValue(b []byte, v any) ([]byte, error) {
 		return appendString(b, x), nil
 	case bool:
 		return strconv.AppendBool(b, x), nil
+	case int64:
+		return strconv.AppendInt(b, x, 10), nil
 	case nil:
 		return append(b, "null"...), nil
 	case []any:

@@ -16,6 +16,8 @@ import (
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/internal/event"
 	"github.com/sidehook/sidehook/receiver"
+	"github.com/sidehook/sidehook/receiver/badgerstore"
+	"github.com/sidehook/sidehook/receiver/memstore"
 )
 
 var standardKey = []byte("whsec-test-key-of-32-bytes-long!")
@@ -253,7 +255,11 @@ func TestCaptureBodyTooLarge(t *testing.T) {
 
 func TestCaptureDurable(t *testing.T) {
 	dir := t.TempDir()
-	cfg := receiver.Config{DataDir: dir, Listen: "127.0.0.1:0"}
+	st, err := badgerstore.Open(badgerstore.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := receiver.Config{Store: st, Listen: "127.0.0.1:0"}
 	srv, err := receiver.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -271,7 +277,11 @@ func TestCaptureDurable(t *testing.T) {
 	if err := srv.Close(context.Background()); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
 
+	cfg.Store = openStore(t, dir)
 	again := start(t, cfg)
 	c := only(t, again)
 	if c.Path != "/durable" || c.Event != "payment" {
@@ -457,17 +467,23 @@ func TestSubscribe(t *testing.T) {
 	}
 }
 
-func TestNotStartedHandler(t *testing.T) {
-	srv, err := receiver.New(receiver.Config{InMemory: true})
+// TestHandlerWithoutStart: the handler mounted elsewhere captures into
+// the store without the receiver listening itself.
+func TestHandlerWithoutStart(t *testing.T) {
+	st := memstore.New()
+	srv, err := receiver.New(receiver.Config{Store: st})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Close(context.Background())
 	rec := &recorder{header: http.Header{}}
-	req, _ := http.NewRequest("POST", "/x", nil)
+	req, _ := http.NewRequest("POST", "/x", strings.NewReader(`{"type":"payment"}`))
 	srv.Handler().ServeHTTP(rec, req)
-	if rec.status != 503 {
-		t.Errorf("got %d, want 503 before Start", rec.status)
+	if rec.status != 200 {
+		t.Errorf("got %d %s, want 200", rec.status, rec.body.String())
+	}
+	if n, err := st.Count(t.Context(), receiver.Filter{Path: "/x", Event: "payment"}); n != 1 || err != nil {
+		t.Errorf("captured: %d, %v; want 1", n, err)
 	}
 }
 

@@ -57,15 +57,11 @@ func handleExport(s *Server) http.Handler {
 			s.writeError(w, r, badRequest("format: want ndjson, har or curl"))
 			return
 		}
-		if _, err := s.store(); err != nil {
-			s.writeError(w, r, storeError(err))
-			return
-		}
 		bw := bufio.NewWriterSize(w, 32<<10)
 		var werr error
 		if werr = ex.begin(bw); werr == nil {
-			err = s.scan(r.Context(), f, "", false, func(c Capture) bool {
-				werr = ex.write(bw, &c)
+			err = s.each(r.Context(), f, func(c *Capture) bool {
+				werr = ex.write(bw, c)
 				return werr == nil
 			})
 		}

@@ -15,14 +15,12 @@ import (
 
 func handleHealthz(s *Server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		st, err := s.store()
-		if err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "starting"})
-			return
-		}
-		if st.Failed() != nil {
-			// Every capture now fails: a restart replays the log.
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "failed"})
+		if err := s.st.Err(); err != nil {
+			status := "failed" // every capture now fails: only a restart helps
+			if errors.Is(err, ErrDiskFull) {
+				status = "disk full"
+			}
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": status, "reason": err.Error()})
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -71,8 +69,6 @@ func storeError(err error) error {
 	switch {
 	case errors.Is(err, errCursor):
 		return badRequest(err.Error())
-	case errors.Is(err, errNotStarted):
-		return &apiError{Status: http.StatusServiceUnavailable, Code: codeUnavailable, Reason: "receiver not started", Err: err}
 	case errors.Is(err, context.Canceled):
 		return &apiError{Status: http.StatusServiceUnavailable, Code: codeUnavailable, Reason: "request canceled", Err: err}
 	}

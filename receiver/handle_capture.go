@@ -1,7 +1,6 @@
 package receiver
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/internal/event"
-	"github.com/sidehook/sidehook/internal/store"
 )
 
 // Headers the receiver reads.
@@ -40,11 +38,6 @@ type reply struct {
 func handleCapture(s *Server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		st := s.st.Load()
-		if st == nil {
-			s.writeError(w, r, &apiError{Status: http.StatusServiceUnavailable, Code: codeUnavailable, Reason: "receiver not started"})
-			return
-		}
 		body, tooLarge, size, readErr := readBody(w, r, s.cfg.MaxBody)
 		now := s.now()
 		c := Capture{
@@ -65,17 +58,17 @@ func handleCapture(s *Server) http.Handler {
 		var rep reply
 		switch {
 		case tooLarge:
-			c.Verdict = auth.Verdict{Status: auth.StatusUnverified}
+			c.Verdict = Verdict{Status: VerdictUnverified}
 			if s.verifier.Enabled() {
 				c.Verdict.Reason = "body over the size limit: not verified"
 			}
 			rep = errorReply(http.StatusRequestEntityTooLarge, codeBodyTooLarge,
 				"body is over the limit of "+strconv.FormatInt(s.cfg.MaxBody, 10)+" bytes")
 		case readErr != nil:
-			c.Verdict = auth.Verdict{Status: auth.StatusUnverified, Reason: "body not read: not verified"}
+			c.Verdict = Verdict{Status: VerdictUnverified, Reason: "body not read: not verified"}
 			rep = errorReply(http.StatusBadRequest, codeBadRequest, "read body: "+readErr.Error())
 		default:
-			c.Verdict = s.verifier.Verify(r.Context(), r, body)
+			c.Verdict = verdictOf(s.verifier.Verify(r.Context(), r, body))
 			rep = s.decide(r, &c)
 		}
 		c.Response = CaptureResponse{Status: rep.status, Rule: rep.rule, Fault: rep.fault}
@@ -83,20 +76,13 @@ func handleCapture(s *Server) http.Handler {
 			c.Response.Status = 0
 		}
 
-		mine := false
-		if c.WebhookID != "" {
-			var first string
-			first, mine = s.dedupe.first(c.WebhookID, c.ID)
-			if !mine {
-				c.DuplicateOf = first
-			}
-		}
-		if err := s.save(r.Context(), st, &c, mine); err != nil {
-			if mine {
-				s.dedupe.forget(c.WebhookID, c.ID)
+		if err := s.st.Append(r.Context(), &c); err != nil {
+			reason := "capture not stored"
+			if errors.Is(err, ErrDiskFull) {
+				reason += ": disk full"
 			}
 			s.metrics.responses.WithLabelValues("503").Inc()
-			s.writeError(w, r, &apiError{Status: http.StatusServiceUnavailable, Code: codeUnavailable, Reason: "capture not stored", Err: err})
+			s.writeError(w, r, &apiError{Status: http.StatusServiceUnavailable, Code: codeUnavailable, Reason: reason, Err: err})
 			return
 		}
 		s.metrics.observe(&c, time.Since(start))
@@ -107,22 +93,6 @@ func handleCapture(s *Server) http.Handler {
 		}
 		s.respond(w, r, rep)
 	})
-}
-
-// save writes the capture, and its webhook-id index entry when it is the
-// first of its webhook-id, in one durable write. The client going away
-// does not abandon the write: its capture is wanted all the same.
-func (s *Server) save(ctx context.Context, st *store.Store, c *Capture, first bool) error {
-	enc, err := encodeCapture(c)
-	if err != nil {
-		return err
-	}
-	ops := make([]store.Op, 1, 2)
-	ops[0] = store.Set(captureKey(c.ID), enc)
-	if first {
-		ops = append(ops, store.Set(webhookKey(c.WebhookID), []byte(c.ID)))
-	}
-	return st.Write(context.WithoutCancel(ctx), ops...)
 }
 
 // decide picks the answer of a request whose body was read: 401 when it

@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sidehook/sidehook/receiver"
+	"github.com/sidehook/sidehook/receiver/badgerstore"
 )
 
 const (
@@ -19,15 +20,31 @@ const (
 	testOrg    = "demo"
 )
 
-// start runs a receiver for the test on a loopback port with a real store
-// in a temp dir (unless cfg names one). Close runs at cleanup.
+// openStore opens the durable store in dir, closed at cleanup (after the
+// receivers started later, as cleanups run last first).
+func openStore(tb testing.TB, dir string) *badgerstore.Store {
+	tb.Helper()
+	st, err := badgerstore.Open(badgerstore.Options{Dir: dir, Logger: zerolog.Nop()})
+	if err != nil {
+		tb.Fatalf("open store: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			tb.Errorf("close store: %v", err)
+		}
+	})
+	return st
+}
+
+// start runs a receiver for the test on a loopback port with a durable
+// store in a temp dir (unless cfg has a store). Close runs at cleanup.
 func start(tb testing.TB, cfg receiver.Config) *receiver.Server {
 	tb.Helper()
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:0"
 	}
-	if cfg.DataDir == "" && !cfg.InMemory {
-		cfg.DataDir = tb.TempDir()
+	if cfg.Store == nil {
+		cfg.Store = openStore(tb, tb.TempDir())
 	}
 	if cfg.ShutdownGrace == 0 {
 		cfg.ShutdownGrace = 5 * time.Second

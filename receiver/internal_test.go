@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/sidehook/sidehook/internal/auth"
-	"github.com/sidehook/sidehook/internal/store"
 )
 
 func TestNeedsAdminToken(t *testing.T) {
@@ -72,7 +70,7 @@ func TestCaptureEncoding(t *testing.T) {
 		Method: "POST", Path: "/p", Query: "a=1", RemoteAddr: "127.0.0.1:1",
 		Headers: map[string][]string{"x-a": {"1", "2"}}, Body: []byte{0, 1, 0xff},
 		Event: "payment", WebhookID: "evt_1", DuplicateOf: "cap_0",
-		Verdict:  auth.Verdict{Status: auth.StatusValid, Scheme: "jwt", Claims: map[string]any{"sub": "demo"}},
+		Verdict:  Verdict{Status: auth.StatusValid, Scheme: "jwt", Claims: map[string]any{"sub": "demo"}},
 		Response: CaptureResponse{Status: 200, Rule: "r"},
 	}
 	enc, err := encodeCapture(&c)
@@ -165,7 +163,7 @@ func TestAppendMetaMatchesJSON(t *testing.T) {
 			Headers:    map[string][]string{"content-type": {"application/json"}, "x-b": {"1", "2"}, "a": {"z"}},
 			Body:       []byte(`{"type":"inboundMessage"}`), BodySize: 25, Event: "inbound_message",
 			WebhookID: "evt_1", DuplicateOf: "cap_00",
-			Verdict: auth.Verdict{Status: auth.StatusValid, Scheme: "jwt", Claims: map[string]any{
+			Verdict: Verdict{Status: auth.StatusValid, Scheme: "jwt", Claims: map[string]any{
 				"iss": "webio", "aud": []any{"crm", "x"}, "iat": float64(1764064800), "nbf": 1.5,
 				"big": 1e21, "tiny": 1e-7, "neg": -3.25, "zero": float64(0), "ok": true, "none": nil,
 				"obj": map[string]any{"k": "v&<>"}, "empty": []any{}, "nilarr": []any(nil),
@@ -177,7 +175,7 @@ func TestAppendMetaMatchesJSON(t *testing.T) {
 			ID: "\"quoted\" \\ back", Path: "/\u2028\u2029\x00\x1f\b\f\n\r\t",
 			Headers: map[string][]string{"bad\xff": {"\xc3\x28", "\xed\xa0\x80"}, "nil": nil, "empty": {}},
 			Body:    []byte{0xff, 0x00, 0x01}, BodyTruncated: true, BodySize: 1 << 40,
-			Verdict:  auth.Verdict{Status: auth.StatusInvalid, Reason: "bad\x7f<b>", Claims: map[string]any{}},
+			Verdict:  Verdict{Status: auth.StatusInvalid, Reason: "bad\x7f<b>", Claims: map[string]any{}},
 			Response: CaptureResponse{Fault: FaultReset},
 		}},
 	}
@@ -231,59 +229,6 @@ func FuzzParseRules(f *testing.F) {
 	})
 }
 
-// TestDedupeKnownFilter: once the filter is loaded, a webhook-id never
-// seen costs no store lookup, and one stored before the start still does
-// (and is found).
-func TestDedupeKnownFilter(t *testing.T) {
-	st, err := store.Open(store.Options{InMemory: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Write(t.Context(), store.Set(webhookKey("evt_old"), []byte("cap_old"))); err != nil {
-		t.Fatal(err)
-	}
-	var lookups []string
-	d := newDedupe(2, func(wid string) (string, bool) {
-		lookups = append(lookups, wid)
-		v, err := st.Get(webhookKey(wid))
-		return string(v), err == nil
-	})
-
-	steps := []struct {
-		load       bool // load the filter before this step
-		clear      bool // forget the cached answers before this step
-		wid, id    string
-		wantFirst  string
-		wantLookup bool
-	}{
-		{wid: "evt_a", id: "cap_1", wantFirst: "cap_1", wantLookup: true}, // not loaded yet: asks the store
-		{load: true, wid: "evt_b", id: "cap_2", wantFirst: "cap_2"},       // loaded: a new id is not looked up
-		{wid: "evt_b", id: "cap_3", wantFirst: "cap_2"},                   // cached answer
-		{wid: "evt_old", id: "cap_4", wantFirst: "cap_old", wantLookup: true},
-		{clear: true, wid: "evt_b", id: "cap_5", wantFirst: "cap_5", wantLookup: true}, // claimed before: may be stored
-		{wid: "evt_new", id: "cap_6", wantFirst: "cap_6"},
-	}
-	for i, s := range steps {
-		if s.load {
-			if err := d.load(t.Context(), st); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if s.clear {
-			d.clear()
-		}
-		lookups = nil
-		first, mine := d.first(s.wid, s.id)
-		if first != s.wantFirst || mine != (s.wantFirst == s.id) {
-			t.Errorf("step %d: first(%s, %s) = %s, %v; want %s", i, s.wid, s.id, first, mine, s.wantFirst)
-		}
-		if got := len(lookups) > 0; got != s.wantLookup {
-			t.Errorf("step %d: store lookup %v, want %v", i, got, s.wantLookup)
-		}
-	}
-}
-
 func TestLowerName(t *testing.T) {
 	for _, k := range []string{"Accept", "Accept-Encoding", "Authorization", "Content-Length", "Content-Type",
 		"Sidehook-Attempt", "Sidehook-Event", "User-Agent", "Webhook-Id", "Webhook-Signature",
@@ -291,79 +236,6 @@ func TestLowerName(t *testing.T) {
 		if got, want := lowerName(k), strings.ToLower(k); got != want {
 			t.Errorf("lowerName(%q) = %q, want %q", k, got, want)
 		}
-	}
-}
-
-// TestDedupeWaitersShareTheLookup holds the first claim's store lookup:
-// requests with the same webhook-id wait for it rather than look up
-// themselves, and all of them get its answer.
-func TestDedupeWaitersShareTheLookup(t *testing.T) {
-	release := make(chan struct{})
-	var lookups atomic.Int32
-	d := newDedupe(4, func(string) (string, bool) {
-		lookups.Add(1)
-		<-release
-		return "", false
-	})
-	type answer struct {
-		first string
-		mine  bool
-	}
-	answers := make(chan answer, 5)
-	ask := func(id string) {
-		first, mine := d.first("evt_x", id)
-		answers <- answer{first, mine}
-	}
-	go ask("cap_0")
-	for lookups.Load() == 0 {
-		runtime.Gosched()
-	}
-	for i := 1; i < 5; i++ {
-		go ask(fmt.Sprintf("cap_%d", i))
-	}
-	close(release)
-	mine := 0
-	for range 5 {
-		a := <-answers
-		if a.first != "cap_0" {
-			t.Errorf("first = %q, want cap_0", a.first)
-		}
-		if a.mine {
-			mine++
-		}
-	}
-	if mine != 1 || lookups.Load() != 1 {
-		t.Errorf("%d answers were mine and %d lookups were made, want 1 and 1", mine, lookups.Load())
-	}
-}
-
-func TestDedupeEvictionAndLongIDs(t *testing.T) {
-	stored := map[string]string{}
-	d := newDedupe(2, func(wid string) (string, bool) {
-		id, ok := stored[wid]
-		return id, ok
-	})
-	long := "cap_" + strings.Repeat("x", maxInlineID)
-	stored["evt_long"] = long
-	if first, mine := d.first("evt_long", "cap_1"); first != long || mine {
-		t.Fatalf("first = %q, %v; want the stored long id", first, mine)
-	}
-	if _, ok := d.m[newWidKey("evt_long")]; ok {
-		t.Error("an id over maxInlineID was kept")
-	}
-	d.first("evt_a", "cap_a")
-	d.first("evt_b", "cap_b")
-	d.first("evt_c", "cap_c") // evicts evt_a
-	if _, ok := d.m[newWidKey("evt_a")]; ok || len(d.m) != 2 {
-		t.Errorf("after a third webhook-id in a map of 2: %d entries, evt_a kept = %v", len(d.m), ok)
-	}
-	d.forget("evt_c", "cap_other") // names another capture: kept
-	d.forget("evt_b", "cap_b")
-	if _, ok := d.m[newWidKey("evt_c")]; !ok {
-		t.Error("forget dropped an entry naming another capture")
-	}
-	if _, ok := d.m[newWidKey("evt_b")]; ok {
-		t.Error("forget kept the entry of a capture that was not stored")
 	}
 }
 

@@ -4,9 +4,9 @@
 // plays scripted responses and faults, and offers an admin API under
 // /_sidehook/ to list, wait for, export and replay captures.
 //
-// A Server is made with New (no I/O), started with Start (opens the store,
-// listens, serves) and stopped with Close (drains in-flight requests, then
-// closes the store).
+// A Server is made with New (no I/O) on a Store its caller opened, started
+// with Start (listens, serves) and stopped with Close (drains in-flight
+// requests); the caller closes the store after that.
 package receiver
 
 import (
@@ -17,7 +17,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -25,7 +24,6 @@ import (
 	"github.com/sidehook/sidehook/fixtures"
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/internal/freshconn"
-	"github.com/sidehook/sidehook/internal/store"
 	"github.com/sidehook/sidehook/web"
 )
 
@@ -37,9 +35,6 @@ const (
 	// DefaultWaitTimeout and MaxWaitTimeout bound GET /_sidehook/requests/wait.
 	DefaultWaitTimeout = 5 * time.Second
 	MaxWaitTimeout     = 60 * time.Second
-	// DefaultDedupeCache is how many webhook-ids the duplicate detection
-	// keeps in memory; older ones are looked up in the store.
-	DefaultDedupeCache = 100_000
 )
 
 // AdminPrefix is the path prefix of the admin API; requests under it are
@@ -56,9 +51,9 @@ type Config struct {
 	// Listen is the address to listen on (DefaultListen when empty);
 	// "127.0.0.1:0" picks a free port.
 	Listen string
-	// DataDir holds the captures; required unless InMemory.
-	DataDir  string
-	InMemory bool
+	// Store keeps the captures; required. The receiver neither opens nor
+	// closes it.
+	Store Store
 	// MaxBody is the largest body captured (DefaultMaxBody when 0); a
 	// larger one is answered 413 and captured without its body.
 	MaxBody int64
@@ -81,9 +76,6 @@ type Config struct {
 	// ShutdownGrace bounds how long Close waits for in-flight requests
 	// (DefaultShutdownGrace when 0).
 	ShutdownGrace time.Duration
-	// DedupeCache is how many webhook-ids are kept in memory for
-	// duplicate_of (DefaultDedupeCache when 0).
-	DedupeCache int
 }
 
 // Server is a mock receiver.
@@ -101,14 +93,8 @@ type Server struct {
 	hub      *web.Hub
 	feedDone chan struct{}
 	handler  http.Handler
-	dedupe   *dedupe
 	fresh    freshconn.Tracker
-	// indexStop ends the load of the webhook-id filter (dedupe.load) and
-	// indexDone is closed when it has ended, before the store closes.
-	indexStop context.CancelFunc
-	indexDone chan struct{}
-
-	st atomic.Pointer[store.Store]
+	st       Store
 
 	// stopping is closed when Close begins: held connections (the timeout
 	// fault) and waiters let go. kill is closed when the grace is over:
@@ -143,17 +129,14 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = DefaultShutdownGrace
 	}
-	if cfg.DedupeCache <= 0 {
-		cfg.DedupeCache = DefaultDedupeCache
-	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	if cfg.Verify.Now == nil {
 		cfg.Verify.Now = cfg.Now
 	}
-	if !cfg.InMemory && cfg.DataDir == "" {
-		return nil, errors.New("receiver: a data directory is required unless in memory")
+	if cfg.Store == nil {
+		return nil, errors.New("receiver: a store is required")
 	}
 	if cfg.AdminToken == "" && needsAdminToken(cfg.Listen) {
 		return nil, fmt.Errorf("%w (listen %s)", ErrAdminTokenRequired, cfg.Listen)
@@ -178,10 +161,10 @@ func New(cfg Config) (*Server, error) {
 		rules:    rules,
 		values:   values,
 		bc:       NewBroadcaster(),
+		st:       cfg.Store,
 		stopping: make(chan struct{}),
 		kill:     make(chan struct{}),
 	}
-	s.dedupe = newDedupe(cfg.DedupeCache, s.getIndex)
 	s.metrics = newMetrics(s.bc)
 	s.hub = web.NewHub(web.HubOptions{Logger: cfg.Logger, Registerer: s.metrics.reg})
 	s.handler = s.routes()
@@ -203,7 +186,7 @@ func needsAdminToken(addr string) bool {
 	return ip == nil || !ip.IsLoopback()
 }
 
-// Start opens the store and starts serving. Listen errors are returned
+// Start starts serving. Listen errors are returned
 // here, not later; the ready line is logged once listening.
 func (s *Server) Start(ctx context.Context) error {
 	s.mu.Lock()
@@ -219,27 +202,11 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	st, err := store.Open(store.Options{
-		Dir:      s.cfg.DataDir,
-		InMemory: s.cfg.InMemory,
-		Logger:   s.log.With().Str("component", "store").Logger(),
-		// A capture is answered once it is in the WAL, not after Badger
-		// has it too. Every webhook writes; reads are rare (the admin API,
-		// and the duplicate check of a webhook-id the filter may have
-		// seen), and still see every capture answered before them. See
-		// docs/BENCHMARKS.md for what it changed.
-		AnswerOnSync: true,
-	})
-	if err != nil {
-		return fmt.Errorf("receiver: open store: %w", err)
-	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", s.cfg.Listen)
 	if err != nil {
-		st.Close()
 		return fmt.Errorf("receiver: listen: %w", err)
 	}
-	s.st.Store(st)
 	s.ln = ln
 	s.srv = &http.Server{
 		Handler:           s.handler,
@@ -250,16 +217,6 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.serveDone = make(chan struct{})
 	s.started = true
-	// The webhook-id filter loads while the receiver already serves: until
-	// it is complete, a new webhook-id costs a store Get, as without it.
-	ictx, istop := context.WithCancel(context.Background())
-	s.indexStop, s.indexDone = istop, make(chan struct{})
-	go func() {
-		defer close(s.indexDone)
-		if err := s.dedupe.load(ictx, st); err != nil && ictx.Err() == nil {
-			s.log.Warn().Err(err).Msg("duplicate detection stays on store lookups")
-		}
-	}()
 	// Subscribed before serving, so the dashboard sees every capture.
 	s.feedDone = make(chan struct{})
 	go s.feedDashboard(s.bc.subscribeWhen(context.Background(), dashboardFeedBuffer, s.dashboardWatched))
@@ -306,15 +263,15 @@ func baseURL(addr string) string {
 	return "http://" + net.JoinHostPort(host, port)
 }
 
-// Handler is the receiver's whole HTTP surface, for mounting elsewhere; it
-// answers 503 until Start has opened the store.
+// Handler is the receiver's whole HTTP surface, for mounting elsewhere
+// instead of calling Start.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Close stops the receiver: held connections are let go, dashboard
 // websockets are closed (cut after a second if a browser stopped reading),
-// in-flight requests are drained within ShutdownGrace, subscribers are
-// ended and the store is closed last. It is safe to call more than once; later calls
-// return the first one's result.
+// in-flight requests are drained within ShutdownGrace and subscribers are
+// ended; the store is left open, for its owner to close. It is safe to call
+// more than once; later calls return the first one's result.
 func (s *Server) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		s.holdMu.Lock()
@@ -322,13 +279,7 @@ func (s *Server) Close(ctx context.Context) error {
 		s.holdMu.Unlock()
 		s.mu.Lock()
 		srv, done, feedDone := s.srv, s.serveDone, s.feedDone
-		indexStop, indexDone := s.indexStop, s.indexDone
 		s.mu.Unlock()
-		if indexStop != nil {
-			indexStop()
-			<-indexDone
-		}
-		var errs []error
 		// Dashboards first: http.Server.Shutdown does not wait for
 		// hijacked websockets, and they must not read the store after
 		// it is closed below.
@@ -355,12 +306,6 @@ func (s *Server) Close(ctx context.Context) error {
 		if feedDone != nil {
 			<-feedDone
 		}
-		if st := s.st.Load(); st != nil {
-			if err := st.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("receiver: close store: %w", err))
-			}
-		}
-		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr
 }
@@ -373,17 +318,6 @@ func (s *Server) Subscribe(ctx context.Context, buffer int) *Subscription {
 
 // Broadcaster is the server's capture feed, for a dashboard hub.
 func (s *Server) Broadcaster() *Broadcaster { return s.bc }
-
-// store returns the open store or an error before Start.
-func (s *Server) store() (*store.Store, error) {
-	st := s.st.Load()
-	if st == nil {
-		return nil, errNotStarted
-	}
-	return st, nil
-}
-
-var errNotStarted = errors.New("receiver: not started")
 
 // Rules returns the live rules in evaluation order.
 func (s *Server) Rules() []Rule { return s.rules.list() }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/receiver"
+	"github.com/sidehook/sidehook/receiver/memstore"
 )
 
 func TestParseRules(t *testing.T) {
@@ -243,7 +244,7 @@ func TestRulesFaults(t *testing.T) {
 // the client to give up.
 func TestRulesTimeoutReleasedByClose(t *testing.T) {
 	rules, _ := receiver.ParseRules([]byte(`[{"respond":{"fault":"timeout"}}]`))
-	srv, err := receiver.New(receiver.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Rules: rules})
+	srv, err := receiver.New(receiver.Config{Store: memstore.New(), Listen: "127.0.0.1:0", Rules: rules})
 	if err != nil {
 		t.Fatal(err)
 	}

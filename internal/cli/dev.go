@@ -99,10 +99,14 @@ func (d *devRun) run(ctx context.Context) error {
 		return fmt.Errorf("dev: embedded standard secret: %w", err)
 	}
 
+	captures, err := openCaptures(filepath.Join(d.data, "receiver"), d.inMemory, d.log)
+	if err != nil {
+		return fmt.Errorf("dev: receiver: %w", err)
+	}
+	defer captures.Close()
 	recv, err := receiver.New(receiver.Config{
-		Listen:   d.recvListen,
-		DataDir:  filepath.Join(d.data, "receiver"),
-		InMemory: d.inMemory,
+		Listen: d.recvListen,
+		Store:  captures,
 		Verify: auth.VerifyConfig{
 			WebioSecret:     []byte(devSecretKey),
 			Org:             devOrg,

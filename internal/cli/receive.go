@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -11,11 +12,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
 	"github.com/sidehook/sidehook/fixtures"
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/receiver"
+	"github.com/sidehook/sidehook/receiver/badgerstore"
+	"github.com/sidehook/sidehook/receiver/memstore"
 )
 
 // defaultLeeway is the clock skew allowed on a jwt's exp and nbf: enough
@@ -61,20 +65,49 @@ func receiveCommand(e *env) *cli.Command {
 				return err
 			}
 			cfg.Logger = log
+			st, err := openCaptures(c.String("data"), c.Bool("in-memory"), log)
+			if err != nil {
+				return fmt.Errorf("receive: %w", err)
+			}
+			cfg.Store = st
 			srv, err := receiver.New(cfg)
 			if err != nil {
+				st.Close()
 				return usageErrorf("receive: %v", err)
 			}
 			if err := srv.Start(c.Context); err != nil {
+				st.Close()
 				return fmt.Errorf("receive: %w", err)
 			}
 			<-c.Context.Done()
 			log.Info().Msg("stopping")
 			drain, cancel := drainContext()
 			defer cancel()
-			return srv.Close(drain)
+			return errors.Join(srv.Close(drain), st.Close())
 		},
 	}
+}
+
+// captureStore is a receiver's store as its opener holds it.
+type captureStore interface {
+	receiver.Store
+	Close() error
+}
+
+// openCaptures opens the receiver's capture store: in memory, or durable
+// in dir.
+func openCaptures(dir string, inMemory bool, log zerolog.Logger) (captureStore, error) {
+	if inMemory {
+		return memstore.New(), nil
+	}
+	if dir == "" {
+		return nil, usageErrorf("a data directory is required unless in memory")
+	}
+	st, err := badgerstore.Open(badgerstore.Options{Dir: dir, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
 }
 
 // drainContext is canceled by a second SIGINT/SIGTERM: the first one
@@ -99,8 +132,6 @@ func drainContext() (context.Context, context.CancelFunc) {
 func receiveConfig(c *cli.Context) (receiver.Config, error) {
 	cfg := receiver.Config{
 		Listen:        c.String("listen"),
-		DataDir:       c.String("data"),
-		InMemory:      c.Bool("in-memory"),
 		AdminToken:    c.String("admin-token"),
 		Version:       Version,
 		ShutdownGrace: c.Duration("shutdown-grace"),

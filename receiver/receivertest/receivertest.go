@@ -19,6 +19,7 @@ import (
 	"github.com/sidehook/sidehook/fixtures"
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/receiver"
+	"github.com/sidehook/sidehook/receiver/memstore"
 )
 
 // Filter selects captures: the fields of the admin API's filter.
@@ -114,7 +115,7 @@ func NewServer(tb testing.TB, opts ...Option) *Server {
 	tb.Helper()
 	c := &config{cfg: receiver.Config{
 		Listen:        "127.0.0.1:0",
-		InMemory:      true,
+		Store:         memstore.New(),
 		Logger:        zerolog.Nop(),
 		Version:       "receivertest",
 		ShutdownGrace: 5 * time.Second,
