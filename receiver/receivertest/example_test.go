@@ -74,4 +74,3 @@ func (t *exampleT) finish() {
 		t.cleanups[i]()
 	}
 }
-
