@@ -7,43 +7,12 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sidehook/sidehook/receiver"
 )
-
-// eventually waits until cond holds, checking every few milliseconds, and
-// fails the test after 10 s.
-func eventually(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// bodyBytesInFlight reads the receiver's gauge of bodies being read.
-func bodyBytesInFlight(tb testing.TB, srv *receiver.Server) int64 {
-	tb.Helper()
-	r := send(tb, "GET", srv.URL()+"/_sidehook/metrics", nil, nil)
-	for line := range strings.Lines(string(r.body)) {
-		if v, ok := strings.CutPrefix(line, "sidehook_receiver_body_bytes_in_flight "); ok {
-			n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err != nil {
-				tb.Fatalf("gauge %q: %v", line, err)
-			}
-			return int64(n)
-		}
-	}
-	tb.Fatalf("no sidehook_receiver_body_bytes_in_flight in the metrics:\n%s", r.body)
-	return 0
-}
 
 // slowUpload opens a connection and sends the headers of a POST with a
 // declared length and the first part of its body, then stops.
@@ -92,7 +61,7 @@ func TestSlowBodyTimedOut(t *testing.T) {
 func TestBodyBudget(t *testing.T) {
 	srv := start(t, receiver.Config{MaxBody: 800, MaxBodiesInFlight: 1000})
 	slow := slowUpload(t, srv, "/slow", 800, strings.Repeat("a", 100))
-	eventually(t, "the slow upload's reservation", func() bool { return bodyBytesInFlight(t, srv) == 800 })
+	waitMetric(t, srv, "sidehook_receiver_body_bytes_in_flight", "800", nil)
 
 	r := send(t, "POST", srv.URL()+"/declared", bytes.Repeat([]byte("b"), 500), nil)
 	if r.status != http.StatusServiceUnavailable || !strings.Contains(string(r.body), `"error":"busy"`) ||
@@ -121,7 +90,7 @@ func TestBodyBudget(t *testing.T) {
 		t.Fatalf("the slow upload, completed: %v %v", resp, err)
 	}
 	resp.Body.Close()
-	eventually(t, "the budget given back", func() bool { return bodyBytesInFlight(t, srv) == 0 })
+	waitMetric(t, srv, "sidehook_receiver_body_bytes_in_flight", "0", nil)
 	if r := send(t, "POST", srv.URL()+"/declared", bytes.Repeat([]byte("b"), 500), nil); r.status != 200 {
 		t.Errorf("after the slow upload: got %d %s, want 200", r.status, r.body)
 	}
