@@ -103,9 +103,11 @@ func handleCapture(s *Server) http.Handler {
 		rb.release()
 		s.metrics.observe(&c, time.Since(start))
 		s.bc.Publish(c)
-		if e := s.log.Debug(); e.Enabled() {
-			e.Str("id", c.ID).Str("method", c.Method).Str("path", c.Path).Str("event", c.Event).
-				Str("verdict", c.Verdict.Status).Int("status", c.Response.Status).Msg("captured")
+		// One line per capture, as stripe listen prints one per event; the
+		// logger adds the time.
+		if e := s.log.Info(); e.Enabled() {
+			e.Str("method", c.Method).Str("path", c.Path).Str("event", c.Event).
+				Str("verdict", c.Verdict.Status).Int("status", c.Response.Status).Str("id", c.ID).Msg("captured")
 		}
 		s.respond(w, r, rep)
 	})

@@ -82,7 +82,8 @@ type Config struct {
 	Values *fixtures.Values
 	// Rules are the scripted responses a reset returns to.
 	Rules []Rule
-	// Logger gets the ready line and errors; captures are logged at debug.
+	// Logger gets the ready line, one info line per capture and errors
+	// (none when zero).
 	Logger zerolog.Logger
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
