@@ -134,9 +134,30 @@ func TestGetCapture(t *testing.T) {
 	}
 }
 
+// listSignal is a store that says when a List has answered, so a test
+// knows that a waiter has looked at the store.
+type listSignal struct {
+	receiver.Store
+	listed chan struct{}
+}
+
+func (s *listSignal) List(ctx context.Context, q receiver.Query) ([]receiver.Capture, string, error) {
+	caps, next, err := s.Store.List(ctx, q)
+	select {
+	case s.listed <- struct{}{}:
+	default:
+	}
+	return caps, next, err
+}
+
 func TestWait(t *testing.T) {
-	srv := start(t, receiver.Config{})
-	send(t, "POST", srv.URL()+"/w", []byte(`{"type":"payment"}`), nil)
+	st := &listSignal{Store: memstore.New(), listed: make(chan struct{}, 1)}
+	srv := start(t, receiver.Config{Store: st})
+	first := send(t, "POST", srv.URL()+"/w", []byte(`{"type":"payment"}`), nil)
+	var firstID struct {
+		ID string `json:"id"`
+	}
+	first.json(t, &firstID)
 
 	type result struct {
 		status int
@@ -162,10 +183,19 @@ func TestWait(t *testing.T) {
 	}
 
 	t.Run("OK", func(t *testing.T) {
-		ch := wait("event=payment&count=3&timeout=10s")
-		// Let the waiter look at the store first; the rest must come
-		// through the feed.
-		time.Sleep(100 * time.Millisecond)
+		select {
+		case <-st.listed: // nothing has listed yet; drop any stale signal
+		default:
+		}
+		ch := wait("event=payment&count=3&timeout=5s")
+		// The waiter looks at the store first and finds the one payment
+		// there; the other two are captured only after that, so they can
+		// reach it only through the feed.
+		select {
+		case <-st.listed:
+		case res := <-ch:
+			t.Fatalf("the waiter answered %d before looking at the store", res.status)
+		}
 		send(t, "POST", srv.URL()+"/w", []byte(`{"type":"inboundMessage"}`), nil)
 		send(t, "POST", srv.URL()+"/w", []byte(`{"type":"payment"}`), nil)
 		send(t, "POST", srv.URL()+"/w", []byte(`{"type":"payment"}`), nil)
@@ -178,6 +208,9 @@ func TestWait(t *testing.T) {
 				if c.Event != "payment" {
 					t.Errorf("got a %s capture", c.Event)
 				}
+			}
+			if oldest := res.body.Requests[2].ID; oldest != firstID.ID {
+				t.Errorf("oldest of the three: %s, want %s, found in the store", oldest, firstID.ID)
 			}
 		case <-time.After(8 * time.Second):
 			t.Fatal("wait did not return")

@@ -34,9 +34,11 @@ type Capture struct {
 	// Headers has lower-case keys and the values as received.
 	Headers map[string][]string
 	Body    []byte
-	// BodyTruncated is set when the body was over the limit and was not
-	// kept (the request was answered 413); BodySize is then the number of
-	// bytes read before giving up, at least limit+1.
+	// BodyTruncated is set when the body was not kept: it was over the
+	// limit (the request was answered 413; BodySize is then its declared
+	// length, or limit+1), or the receiver was reading too many bodies at
+	// once (answered 503; BodySize is its declared length or the bytes
+	// read before giving up).
 	BodyTruncated bool
 	BodySize      int64
 	Event         string

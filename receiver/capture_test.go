@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
@@ -11,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/sidehook/sidehook/fixtures"
 	"github.com/sidehook/sidehook/internal/auth"
@@ -496,3 +499,62 @@ type recorder struct {
 func (r *recorder) Header() http.Header         { return r.header }
 func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
 func (r *recorder) WriteHeader(code int)        { r.status = code }
+
+// TestCaptureLogLine: each capture is one info line with its method, path,
+// event, verdict and answer, and the time; nothing else is logged at info
+// for it.
+func TestCaptureLogLine(t *testing.T) {
+	var buf syncBuffer
+	log := zerolog.New(&buf).Level(zerolog.InfoLevel).With().Timestamp().Logger()
+	srv := start(t, receiver.Config{Logger: log, Verify: auth.VerifyConfig{WebioSecret: []byte(testSecret)}})
+	send(t, "POST", srv.URL()+"/hooks", []byte(`{"type":"payment"}`), nil)
+	send(t, "GET", srv.URL()+"/values?fields=fullname", nil, map[string]string{"x-webio-token": webioToken(t, testSecret, testOrg)})
+	caps, _ := list(t, srv, "")
+
+	var lines []map[string]any
+	for line := range strings.Lines(buf.String()) {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if m["message"] == "captured" {
+			lines = append(lines, m)
+		}
+	}
+	if len(lines) != 2 {
+		t.Fatalf("%d capture lines, want 2:\n%s", len(lines), buf.String())
+	}
+	want := []map[string]any{
+		{"level": "info", "method": "POST", "path": "/hooks", "event": "payment", "verdict": "invalid", "status": float64(401), "id": caps[1].ID},
+		{"level": "info", "method": "GET", "path": "/values", "event": "custom_value_request", "verdict": "valid", "status": float64(200), "id": caps[0].ID},
+	}
+	for i, w := range want {
+		for k, v := range w {
+			if lines[i][k] != v {
+				t.Errorf("line %d: %s = %v, want %v", i, k, lines[i][k], v)
+			}
+		}
+		if _, err := time.Parse(time.RFC3339, fmt.Sprint(lines[i]["time"])); err != nil {
+			t.Errorf("line %d: time %v: %v", i, lines[i]["time"], err)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines to write
+// while the test reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

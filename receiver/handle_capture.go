@@ -3,7 +3,6 @@ package receiver
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -29,6 +28,8 @@ type reply struct {
 	rule   string
 	fault  string
 	delay  time.Duration
+	// closeConn ends the connection after the answer.
+	closeConn bool
 }
 
 // handleCapture is the capture path: read, verify, decide the answer,
@@ -38,7 +39,9 @@ type reply struct {
 func handleCapture(s *Server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		body, tooLarge, size, readErr := readBody(w, r, s.cfg.MaxBody)
+		rb := s.readBody(w, r)
+		defer rb.release()
+		body, tooLarge, size, readErr := rb.body, rb.tooLarge, rb.size, rb.err
 		now := s.now()
 		c := Capture{
 			ID:            event.NewID(event.PrefixCapture, now),
@@ -49,7 +52,7 @@ func handleCapture(s *Server) http.Handler {
 			RemoteAddr:    r.RemoteAddr,
 			Headers:       lowerHeaders(r.Header),
 			Body:          body,
-			BodyTruncated: tooLarge,
+			BodyTruncated: tooLarge || rb.busy,
 			BodySize:      size,
 			WebhookID:     r.Header.Get(headerWebhookID),
 			Event:         deriveEvent(r, body),
@@ -64,6 +67,17 @@ func handleCapture(s *Server) http.Handler {
 			}
 			rep = errorReply(http.StatusRequestEntityTooLarge, codeBodyTooLarge,
 				"body is over the limit of "+strconv.FormatInt(s.cfg.MaxBody, 10)+" bytes")
+			rep.closeConn = true
+		case rb.busy:
+			c.Verdict = Verdict{Status: VerdictUnverified, Reason: "body not read: the receiver was busy"}
+			rep = errorReply(http.StatusServiceUnavailable, codeBusy, "over "+strconv.FormatInt(s.bodies.max, 10)+
+				" bytes of request bodies are being received at once; retry later")
+			rep.header = map[string]string{"Retry-After": "1"}
+			rep.closeConn = true
+		case isTimeout(readErr):
+			c.Verdict = Verdict{Status: VerdictUnverified, Reason: "body not read: not verified"}
+			rep = errorReply(http.StatusRequestTimeout, codeTimeout, "body not received within "+s.cfg.ReadTimeout.String())
+			rep.closeConn = true
 		case readErr != nil:
 			c.Verdict = Verdict{Status: VerdictUnverified, Reason: "body not read: not verified"}
 			rep = errorReply(http.StatusBadRequest, codeBadRequest, "read body: "+readErr.Error())
@@ -85,11 +99,15 @@ func handleCapture(s *Server) http.Handler {
 			s.writeError(w, r, &apiError{Status: http.StatusServiceUnavailable, Code: codeUnavailable, Reason: reason, Err: err})
 			return
 		}
+		// The body is in the store now; the budget was for reading it.
+		rb.release()
 		s.metrics.observe(&c, time.Since(start))
 		s.bc.Publish(c)
-		if e := s.log.Debug(); e.Enabled() {
-			e.Str("id", c.ID).Str("method", c.Method).Str("path", c.Path).Str("event", c.Event).
-				Str("verdict", c.Verdict.Status).Int("status", c.Response.Status).Msg("captured")
+		// One line per capture, as stripe listen prints one per event; the
+		// logger adds the time.
+		if e := s.log.Info(); e.Enabled() {
+			e.Str("method", c.Method).Str("path", c.Path).Str("event", c.Event).
+				Str("verdict", c.Verdict.Status).Int("status", c.Response.Status).Str("id", c.ID).Msg("captured")
 		}
 		s.respond(w, r, rep)
 	})
@@ -158,7 +176,9 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, rep reply) {
 	if rep.json && h.Get("Content-Type") == "" {
 		h.Set("Content-Type", "application/json")
 	}
-	if rep.status == http.StatusRequestEntityTooLarge {
+	if rep.closeConn {
+		// The body was not read: the connection cannot carry another
+		// request.
 		h.Set("Connection", "close")
 	}
 	w.WriteHeader(rep.status)
@@ -204,6 +224,9 @@ func (s *Server) hold(conn net.Conn) {
 	}
 	s.holds.Add(1)
 	s.holdMu.Unlock()
+	// The server's read timeout does not apply to a held connection: it
+	// stays until the client or Close ends it.
+	conn.SetReadDeadline(time.Time{})
 	defer s.holds.Done()
 	released := make(chan struct{})
 	defer close(released)
@@ -222,30 +245,6 @@ func (s *Server) hold(conn net.Conn) {
 			return
 		}
 	}
-}
-
-// readBody reads at most max bytes. A body declared or found to be larger
-// is not kept: tooLarge is set and size is its declared length, or max+1
-// when it had none.
-func readBody(w http.ResponseWriter, r *http.Request, max int64) (body []byte, tooLarge bool, size int64, err error) {
-	if r.ContentLength > max {
-		return nil, true, r.ContentLength, nil
-	}
-	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
-		return nil, false, 0, nil
-	}
-	rd := http.MaxBytesReader(w, r.Body, max)
-	if r.ContentLength > 0 {
-		body = make([]byte, r.ContentLength)
-		n, err := io.ReadFull(rd, body)
-		return body[:n], false, int64(n), err
-	}
-	body, err = io.ReadAll(rd)
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return nil, true, max + 1, nil
-	}
-	return body, false, int64(len(body)), err
 }
 
 // deriveEvent is a capture's event (SPEC §5): the sidehook-event header,

@@ -49,7 +49,6 @@ func start(tb testing.TB, cfg receiver.Config) *receiver.Server {
 	if cfg.ShutdownGrace == 0 {
 		cfg.ShutdownGrace = 5 * time.Second
 	}
-	cfg.Logger = zerolog.Nop()
 	srv, err := receiver.New(cfg)
 	if err != nil {
 		tb.Fatalf("New: %v", err)

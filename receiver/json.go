@@ -20,6 +20,7 @@ const (
 	codeUnauthorized = "unauthorized"
 	codeTimeout      = "timeout"
 	codeUnavailable  = "unavailable"
+	codeBusy         = "busy"
 	codeInternal     = "internal"
 	codeReplayFailed = "replay_failed"
 )

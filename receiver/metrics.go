@@ -23,7 +23,7 @@ type metrics struct {
 	byVerdict map[string]prometheus.Counter
 }
 
-func newMetrics(bc *Broadcaster) *metrics {
+func newMetrics(bc *Broadcaster, bodies *bodyBudget) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		captures: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -49,6 +49,10 @@ func newMetrics(bc *Broadcaster) *metrics {
 			Name: "sidehook_receiver_subscriber_dropped_total",
 			Help: "Captures a slow subscriber (dashboard, waiter) did not receive.",
 		}, func() float64 { return float64(bc.Dropped()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "sidehook_receiver_body_bytes_in_flight",
+			Help: "Bytes of request bodies being read, bounded by the receiver's budget.",
+		}, func() float64 { return float64(bodies.used.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "sidehook_receiver_subscribers",
 			Help: "Live capture subscriptions.",

@@ -32,6 +32,12 @@ const (
 	DefaultListen        = "127.0.0.1:8081"
 	DefaultMaxBody       = 1 << 20
 	DefaultShutdownGrace = 10 * time.Second
+	// DefaultReadTimeout bounds reading a whole request, body included,
+	// as the relay's does: a client that sends slowly is cut off.
+	DefaultReadTimeout = time.Minute
+	// DefaultMaxBodiesInFlight bounds the bytes of request bodies being
+	// read at once.
+	DefaultMaxBodiesInFlight = 64 << 20
 	// DefaultWaitTimeout and MaxWaitTimeout bound GET /_sidehook/requests/wait.
 	DefaultWaitTimeout = 5 * time.Second
 	MaxWaitTimeout     = 60 * time.Second
@@ -57,6 +63,15 @@ type Config struct {
 	// MaxBody is the largest body captured (DefaultMaxBody when 0); a
 	// larger one is answered 413 and captured without its body.
 	MaxBody int64
+	// ReadTimeout bounds reading a request, headers and body
+	// (DefaultReadTimeout when 0); a capture whose body is not received
+	// within it is answered 408.
+	ReadTimeout time.Duration
+	// MaxBodiesInFlight bounds the bytes of request bodies being read at
+	// once (DefaultMaxBodiesInFlight when 0, and never below MaxBody); a
+	// request that would go over it is answered 503 and captured without
+	// its body.
+	MaxBodiesInFlight int64
 	// AdminToken guards /_sidehook/ (except healthz) as a Bearer token.
 	// Required when Listen is not a loopback address; checked whenever set.
 	AdminToken string
@@ -67,7 +82,8 @@ type Config struct {
 	Values *fixtures.Values
 	// Rules are the scripted responses a reset returns to.
 	Rules []Rule
-	// Logger gets the ready line and errors; captures are logged at debug.
+	// Logger gets the ready line, one info line per capture and errors
+	// (none when zero).
 	Logger zerolog.Logger
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
@@ -95,6 +111,7 @@ type Server struct {
 	handler  http.Handler
 	fresh    freshconn.Tracker
 	st       Store
+	bodies   *bodyBudget
 
 	// stopping is closed when Close begins: held connections (the timeout
 	// fault) and waiters let go. kill is closed when the grace is over:
@@ -126,6 +143,16 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxBody < 0 {
 		return nil, fmt.Errorf("receiver: negative max body %d", cfg.MaxBody)
 	}
+	if cfg.ReadTimeout < 0 || cfg.MaxBodiesInFlight < 0 {
+		return nil, errors.New("receiver: negative read timeout or bodies in flight")
+	}
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = DefaultReadTimeout
+	}
+	if cfg.MaxBodiesInFlight == 0 {
+		cfg.MaxBodiesInFlight = DefaultMaxBodiesInFlight
+	}
+	cfg.MaxBodiesInFlight = max(cfg.MaxBodiesInFlight, cfg.MaxBody)
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = DefaultShutdownGrace
 	}
@@ -162,10 +189,11 @@ func New(cfg Config) (*Server, error) {
 		values:   values,
 		bc:       NewBroadcaster(),
 		st:       cfg.Store,
+		bodies:   &bodyBudget{max: cfg.MaxBodiesInFlight},
 		stopping: make(chan struct{}),
 		kill:     make(chan struct{}),
 	}
-	s.metrics = newMetrics(s.bc)
+	s.metrics = newMetrics(s.bc, s.bodies)
 	s.hub = web.NewHub(web.HubOptions{Logger: cfg.Logger, Registerer: s.metrics.reg})
 	s.handler = s.routes()
 	return s, nil
@@ -211,9 +239,12 @@ func (s *Server) Start(ctx context.Context) error {
 	s.srv = &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          newStdLogger(s.log),
-		ConnState:         s.fresh.Track,
+		// The held connections of the timeout fault and the dashboard's
+		// websockets are hijacked and set their own deadlines.
+		ReadTimeout: s.cfg.ReadTimeout,
+		IdleTimeout: 2 * time.Minute,
+		ErrorLog:    newStdLogger(s.log),
+		ConnState:   s.fresh.Track,
 	}
 	s.serveDone = make(chan struct{})
 	s.started = true

@@ -494,10 +494,13 @@ func TestReplayCommandJWTKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pubPEM, err := auth.MarshalPublicKeyPEM(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
 	src := receivertest.NewServer(t)
-	dst := receivertest.NewServer(t, receivertest.WithVerify(auth.VerifyConfig{
-		JWTPublicKey: pub, Issuer: "replayer", Audience: "crm", RequireSHA256: true,
-	}))
+	dst := receivertest.NewServer(t, receivertest.WithJWTPublicKey(pubPEM), receivertest.WithIssuer("replayer"),
+		receivertest.WithAudience("crm"), receivertest.WithRequireSHA256())
 	postTo(t, src.URL+"/hooks", `{"type":"payment"}`, map[string]string{"webhook-id": "evt_K"})
 	orig := waitFor(t, src, receivertest.Filter{}, 1)[0]
 	code, stdout, stderr := runCLI(t, nil, "replay", "--receiver", src.URL, "--id", orig.ID, "--to", dst.URL,

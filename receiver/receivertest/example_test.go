@@ -3,8 +3,6 @@ package receivertest_test
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -12,13 +10,16 @@ import (
 	"github.com/sidehook/sidehook/receiver/receivertest"
 )
 
-// The code under test posts a payment webhook; the test waits for it and
-// checks what arrived. A rule makes the first delivery fail, as a flaky
-// customer system would.
+// The code under test posts a payment webhook signed with the
+// organisation's Webio token; the test waits for it and checks what
+// arrived. A rule makes the first delivery fail, as a flaky customer
+// system would.
 func Example() {
 	t := &exampleT{} // in a real test: the test's own t
 	defer t.finish()
+	const secret = "0123456789abcdef0123456789abcdef"
 	rcv := receivertest.NewServer(t,
+		receivertest.WithWebioSecret(secret, "demo"),
 		receivertest.WithRules(receiver.Rule{
 			Match:   receiver.Match{Path: "/webhooks"},
 			Respond: receiver.Respond{Status: 503, Times: 1},
@@ -26,8 +27,9 @@ func Example() {
 	)
 
 	post := func() int {
-		resp, err := http.Post(rcv.URL+"/webhooks", "application/json",
-			strings.NewReader(`{"type":"payment","amount":"50.00"}`))
+		req := receivertest.NewRequest(t, "POST", rcv.URL+"/webhooks",
+			[]byte(`{"type":"payment","amount":"50.00"}`), receivertest.WebioToken(secret, "demo"))
+		resp, err := rcv.Client().Do(req)
 		if err != nil {
 			return 0
 		}
@@ -45,13 +47,13 @@ func Example() {
 		return
 	}
 	for _, c := range caps {
-		fmt.Println(c.Method, c.Path, c.Event, c.Verdict.Status, c.Response.Status)
+		fmt.Println(c.Method, c.Path, c.Event, c.Verdict.Status, c.Verdict.Claims["org"], c.Response.Status)
 	}
 	// Output:
 	// first delivery: 503
 	// retry: 200
-	// POST /webhooks payment unverified 200
-	// POST /webhooks payment unverified 503
+	// POST /webhooks payment valid demo 200
+	// POST /webhooks payment valid demo 503
 }
 
 // exampleT stands in for the *testing.T a test function has and an

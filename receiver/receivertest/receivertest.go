@@ -1,16 +1,21 @@
 // Package receivertest runs a sidehook mock receiver inside a Go test, the
 // way net/http/httptest runs a server: NewServer starts one on a loopback
-// port, with its captures in a temp dir, and t.Cleanup closes it.
+// port, with its captures in memory, and t.Cleanup closes it. The signing
+// helpers (WebioToken, JWT, StandardWebhooks) build requests the receiver
+// accepts, so a test of a webhook consumer, or of this receiver's options,
+// needs nothing from sidehook's internal packages.
 //
 //	rcv := receivertest.NewServer(t, receivertest.WithWebioSecret(secret, "demo"))
-//	// point the code under test at rcv.URL, then:
-//	caps, err := rcv.Wait(ctx, receivertest.Filter{Event: "payment"}, 1)
+//	req := receivertest.NewRequest(t, "POST", rcv.URL+"/hooks", body, receivertest.WebioToken(secret, "demo"))
+//	resp, err := rcv.Client().Do(req)
+//	caps, err := rcv.Wait(ctx, receivertest.Filter{Path: "/hooks"}, 1)
 package receivertest
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
@@ -25,6 +30,20 @@ import (
 // Filter selects captures: the fields of the admin API's filter.
 type Filter = receiver.Filter
 
+// Capture is one request the receiver saw.
+type Capture = receiver.Capture
+
+// Verdict is the outcome of a capture's verification; its Claims hold
+// integer times (exp, iat, nbf) as int64.
+type Verdict = receiver.Verdict
+
+// Verdict statuses.
+const (
+	VerdictValid      = receiver.VerdictValid
+	VerdictInvalid    = receiver.VerdictInvalid
+	VerdictUnverified = receiver.VerdictUnverified
+)
+
 // Server is a started mock receiver.
 type Server struct {
 	// URL is the base URL, "http://127.0.0.1:port", with no trailing slash.
@@ -33,7 +52,8 @@ type Server struct {
 	// wrap (Subscribe, Rules, Count…).
 	Receiver *receiver.Server
 
-	tb testing.TB
+	tb     testing.TB
+	client *http.Client
 }
 
 // Option configures NewServer.
@@ -44,7 +64,8 @@ type config struct {
 }
 
 // WithWebioSecret makes the receiver check x-webio-token with the
-// organisation's secret (and its org claim when org is not empty).
+// organisation's secret (and its org claim when org is not empty), as
+// sidehook receive --webio-secret --org does.
 func WithWebioSecret(secret, org string) Option {
 	return func(c *config) error {
 		c.cfg.Verify.WebioSecret = []byte(secret)
@@ -53,7 +74,8 @@ func WithWebioSecret(secret, org string) Option {
 	}
 }
 
-// WithJWTSecret makes the receiver check an HS256 Bearer JWT.
+// WithJWTSecret makes the receiver check an HS256 Bearer JWT
+// (--jwt-secret).
 func WithJWTSecret(secret string) Option {
 	return func(c *config) error {
 		c.cfg.Verify.JWTSecret = []byte(secret)
@@ -61,8 +83,67 @@ func WithJWTSecret(secret string) Option {
 	}
 }
 
+// WithJWTPublicKey makes the receiver check a Bearer JWT signed by the key
+// pair whose public key is in pem: a PKIX "PUBLIC KEY", an "RSA PUBLIC KEY"
+// or a certificate (--jwt-public-key). Key.PublicKeyPEM gives one.
+func WithJWTPublicKey(pem []byte) Option {
+	return func(c *config) error {
+		key, alg, err := auth.ParsePublicKeyPEM(pem)
+		if err != nil {
+			return err
+		}
+		c.cfg.Verify.JWTPublicKey, c.cfg.Verify.JWTPublicAlg = key, alg
+		return nil
+	}
+}
+
+// WithJWKSURL makes the receiver check a Bearer JWT with the key its kid
+// names in the JSON Web Key Set at url (--jwks-url). ServeJWKS serves one.
+func WithJWKSURL(url string) Option {
+	return func(c *config) error {
+		c.cfg.Verify.JWKS = auth.NewJWKSFetcher(url, nil, auth.JWKSOptions{})
+		return nil
+	}
+}
+
+// WithIssuer makes the receiver require a JWT's iss (--issuer).
+func WithIssuer(iss string) Option {
+	return func(c *config) error {
+		c.cfg.Verify.Issuer = iss
+		return nil
+	}
+}
+
+// WithAudience makes the receiver require a JWT's aud (--audience).
+func WithAudience(aud string) Option {
+	return func(c *config) error {
+		c.cfg.Verify.Audience = aud
+		return nil
+	}
+}
+
+// WithLeeway sets the clock skew allowed on exp and nbf (--leeway).
+func WithLeeway(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("negative leeway %s", d)
+		}
+		c.cfg.Verify.Leeway = d
+		return nil
+	}
+}
+
+// WithRequireSHA256 makes the receiver refuse a JWT without a sha256 claim
+// (--require-sha256); a claim present is always checked.
+func WithRequireSHA256() Option {
+	return func(c *config) error {
+		c.cfg.Verify.RequireSHA256 = true
+		return nil
+	}
+}
+
 // WithStandardSecret makes the receiver check Standard Webhooks signatures
-// with a "whsec_…" secret; repeat it for a rotation.
+// with a "whsec_…" secret (--standard-secret); repeat it for a rotation.
 func WithStandardSecret(secret string) Option {
 	return func(c *config) error {
 		key, err := auth.ParseStandardSecret(secret)
@@ -70,15 +151,6 @@ func WithStandardSecret(secret string) Option {
 			return err
 		}
 		c.cfg.Verify.StandardSecrets = append(c.cfg.Verify.StandardSecrets, key)
-		return nil
-	}
-}
-
-// WithVerify sets the whole verification config (issuer, audience,
-// leeway, public keys…), for what the other options do not cover.
-func WithVerify(v auth.VerifyConfig) Option {
-	return func(c *config) error {
-		c.cfg.Verify = v
 		return nil
 	}
 }
@@ -113,9 +185,10 @@ func WithLogger(l zerolog.Logger) Option {
 // test at once.
 func NewServer(tb testing.TB, opts ...Option) *Server {
 	tb.Helper()
+	st := memstore.New()
 	c := &config{cfg: receiver.Config{
 		Listen:        "127.0.0.1:0",
-		Store:         memstore.New(),
+		Store:         st,
 		Logger:        zerolog.Nop(),
 		Version:       "receivertest",
 		ShutdownGrace: 5 * time.Second,
@@ -132,19 +205,28 @@ func NewServer(tb testing.TB, opts ...Option) *Server {
 	if err := srv.Start(context.Background()); err != nil {
 		tb.Fatalf("receivertest: %v", err)
 	}
+	s := &Server{
+		URL: srv.URL(), Receiver: srv, tb: tb,
+		client: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()},
+	}
 	tb.Cleanup(func() {
-		if err := srv.Close(context.Background()); err != nil {
-			tb.Errorf("receivertest: close: %v", err)
-		}
+		s.Close()
+		s.client.CloseIdleConnections()
+		st.Close()
 	})
-	return &Server{URL: srv.URL(), Receiver: srv, tb: tb}
+	return s
 }
+
+// Client returns an HTTP client for requests to the receiver, as
+// httptest.Server.Client does: its idle connections are closed with the
+// server.
+func (s *Server) Client() *http.Client { return s.client }
 
 // Requests returns every capture matching f, newest first. An error fails
 // the test.
-func (s *Server) Requests(f Filter) []receiver.Capture {
+func (s *Server) Requests(f Filter) []Capture {
 	s.tb.Helper()
-	var all []receiver.Capture
+	var all []Capture
 	cursor := ""
 	for {
 		page, next, err := s.Receiver.List(context.Background(), f, receiver.MaxLimit, cursor)
@@ -163,7 +245,7 @@ func (s *Server) Requests(f Filter) []receiver.Capture {
 // Wait blocks until n captures match f and returns the n newest, newest
 // first. When ctx ends first it returns those found so far and an error
 // saying how many.
-func (s *Server) Wait(ctx context.Context, f Filter, n int) ([]receiver.Capture, error) {
+func (s *Server) Wait(ctx context.Context, f Filter, n int) ([]Capture, error) {
 	caps, err := s.Receiver.Wait(ctx, f, n)
 	if errors.Is(err, receiver.ErrWaitTimeout) {
 		cause := context.Cause(ctx)

@@ -3,31 +3,151 @@ package receivertest_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/sidehook/sidehook/fixtures"
-	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/receiver"
 	"github.com/sidehook/sidehook/receiver/receivertest"
 )
 
-const secret = "0123456789abcdef0123456789abcdef"
+const (
+	secret = "0123456789abcdef0123456789abcdef"
+	other  = "fedcba9876543210fedcba9876543210"
+)
 
-func post(t *testing.T, url string, hdr map[string]string) int {
+var body = []byte(`{"type":"payment"}`)
+
+// do sends req with the server's client and returns the status.
+func do(t *testing.T, rcv *receivertest.Server, req *http.Request) int {
 	t.Helper()
-	req, _ := http.NewRequest("POST", url, strings.NewReader(`{"type":"payment"}`))
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := rcv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
+	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+func post(t *testing.T, rcv *receivertest.Server, path string, signers ...receivertest.Signer) int {
+	t.Helper()
+	return do(t, rcv, receivertest.NewRequest(t, "POST", rcv.URL+path, body, signers...))
+}
+
+func newKey(t *testing.T, alg string) receivertest.Key {
+	t.Helper()
+	k, err := receivertest.GenerateKey(alg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func publicPEM(t *testing.T, k receivertest.Key) []byte {
+	t.Helper()
+	pem, err := k.PublicKeyPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem
+}
+
+// unsignedSHA256 signs a JWT without a sha256 claim, which the helpers
+// never make: only WithRequireSHA256 refuses it.
+func unsignedSHA256(req *http.Request, _ []byte) error {
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"iss": "webio", "exp": time.Now().Add(time.Minute).Unix(), "jti": time.Now().String(),
+	}).SignedString([]byte(secret))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	return err
+}
+
+// TestVerifyOptions: for each verification option of the CLI, a request
+// signed with the helpers passes and a wrong one is refused with an
+// invalid verdict.
+func TestVerifyOptions(t *testing.T) {
+	es, ed, rs := newKey(t, "ES256"), newKey(t, "EdDSA"), newKey(t, "RS256")
+	whsec := receivertest.NewStandardSecret()
+	expired := func(ago time.Duration) receivertest.JWTClaims {
+		return receivertest.JWTClaims{IssuedAt: time.Now().Add(-time.Minute - ago), TTL: time.Minute}
+	}
+	tests := []struct {
+		name      string
+		opts      []receivertest.Option
+		good, bad receivertest.Signer
+		badReason string
+	}{
+		{"WebioSecret", []receivertest.Option{receivertest.WithWebioSecret(secret, "demo")},
+			receivertest.WebioToken(secret, "demo"), receivertest.WebioToken(other, "demo"), "signature"},
+		{"WebioOrg", []receivertest.Option{receivertest.WithWebioSecret(secret, "demo")},
+			receivertest.WebioToken(secret, "demo"), receivertest.WebioToken(secret, "acme"), "org"},
+		{"JWTSecret", []receivertest.Option{receivertest.WithJWTSecret(secret)},
+			receivertest.JWT(receivertest.SecretKey(secret), receivertest.JWTClaims{}),
+			receivertest.JWT(receivertest.SecretKey(other), receivertest.JWTClaims{}), "signature"},
+		{"JWTPublicKey", []receivertest.Option{receivertest.WithJWTPublicKey(publicPEM(t, es))},
+			receivertest.JWT(es, receivertest.JWTClaims{}), receivertest.JWT(newKey(t, "ES256"), receivertest.JWTClaims{}), "signature"},
+		{"JWKS", []receivertest.Option{receivertest.WithJWKSURL(receivertest.ServeJWKS(t, ed, rs))},
+			receivertest.JWT(rs, receivertest.JWTClaims{}), receivertest.JWT(newKey(t, "EdDSA"), receivertest.JWTClaims{}), "key id"},
+		{"Issuer", []receivertest.Option{receivertest.WithJWTSecret(secret), receivertest.WithIssuer("acme")},
+			receivertest.JWT(receivertest.SecretKey(secret), receivertest.JWTClaims{Issuer: "acme"}),
+			receivertest.JWT(receivertest.SecretKey(secret), receivertest.JWTClaims{Issuer: "evil"}), "issuer"},
+		{"Audience", []receivertest.Option{receivertest.WithJWTSecret(secret), receivertest.WithAudience("ep_1")},
+			receivertest.JWT(receivertest.SecretKey(secret), receivertest.JWTClaims{Audience: "ep_1"}),
+			receivertest.JWT(receivertest.SecretKey(secret), receivertest.JWTClaims{Audience: "ep_2"}), "audience"},
+		{"Leeway", []receivertest.Option{receivertest.WithJWTSecret(secret), receivertest.WithLeeway(time.Minute)},
+			receivertest.JWT(receivertest.SecretKey(secret), expired(30*time.Second)),
+			receivertest.JWT(receivertest.SecretKey(secret), expired(2*time.Minute)), "expired"},
+		{"RequireSHA256", []receivertest.Option{receivertest.WithJWTSecret(secret), receivertest.WithRequireSHA256()},
+			receivertest.JWT(receivertest.SecretKey(secret), receivertest.JWTClaims{}), unsignedSHA256, "sha256"},
+		{"StandardSecret", []receivertest.Option{receivertest.WithStandardSecret(whsec)},
+			receivertest.StandardWebhooks(whsec, "msg_1"), receivertest.StandardWebhooks(receivertest.NewStandardSecret(), "msg_2"), "signature"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rcv := receivertest.NewServer(t, tt.opts...)
+			if s := post(t, rcv, "/good", tt.good); s != 200 {
+				t.Errorf("signed with the helpers: got %d, want 200", s)
+			}
+			if s := post(t, rcv, "/bad", tt.bad); s != 401 {
+				t.Errorf("signed wrong: got %d, want 401", s)
+			}
+			good := rcv.Requests(receivertest.Filter{Path: "/good"})
+			if len(good) != 1 || good[0].Verdict.Status != receivertest.VerdictValid {
+				t.Fatalf("good: %+v", good)
+			}
+			bad := rcv.Requests(receivertest.Filter{Path: "/bad"})
+			if len(bad) != 1 || bad[0].Verdict.Status != receivertest.VerdictInvalid || !strings.Contains(bad[0].Verdict.Reason, tt.badReason) {
+				t.Errorf("bad: got %+v, want invalid with a reason naming %q", bad, tt.badReason)
+			}
+		})
+	}
+	// The option without its key material stays off: the same unsigned
+	// token passes without WithRequireSHA256.
+	rcv := receivertest.NewServer(t, receivertest.WithJWTSecret(secret))
+	if s := post(t, rcv, "/x", unsignedSHA256); s != 200 {
+		t.Errorf("a jwt without sha256 and no WithRequireSHA256: got %d, want 200", s)
+	}
+}
+
+// TestClaims: a capture's claims carry integer times as int64.
+func TestClaims(t *testing.T) {
+	rcv := receivertest.NewServer(t, receivertest.WithJWTSecret(secret))
+	at := time.Now().Truncate(time.Second)
+	post(t, rcv, "/c", receivertest.JWT(receivertest.SecretKey(secret), receivertest.JWTClaims{Subject: "demo", IssuedAt: at, TTL: time.Minute}))
+	c := rcv.Requests(receivertest.Filter{})[0]
+	exp, ok := c.Verdict.Claims["exp"].(int64)
+	if !ok || exp != at.Add(time.Minute).Unix() {
+		t.Errorf("exp: got %T %v, want int64 %d", c.Verdict.Claims["exp"], c.Verdict.Claims["exp"], at.Add(time.Minute).Unix())
+	}
+	if sub, _ := c.Verdict.Claims["sub"].(string); sub != "demo" {
+		t.Errorf("sub: got %v", c.Verdict.Claims["sub"])
+	}
 }
 
 func TestServer(t *testing.T) {
@@ -35,14 +155,14 @@ func TestServer(t *testing.T) {
 	if !strings.HasPrefix(rcv.URL, "http://127.0.0.1:") {
 		t.Fatalf("URL: got %q", rcv.URL)
 	}
-	tok, _ := auth.MintWebioToken([]byte(secret), auth.WebioClaims{Org: "demo"})
-	if s := post(t, rcv.URL+"/ok", map[string]string{"x-webio-token": tok}); s != 200 {
+	tok := receivertest.WebioToken(secret, "demo")
+	if s := post(t, rcv, "/ok", tok); s != 200 {
 		t.Errorf("valid token: got %d", s)
 	}
-	if s := post(t, rcv.URL+"/bad", nil); s != 401 {
+	if s := post(t, rcv, "/bad"); s != 401 {
 		t.Errorf("no token: got %d", s)
 	}
-	if got := rcv.Requests(receivertest.Filter{Verdict: auth.StatusValid}); len(got) != 1 || got[0].Path != "/ok" {
+	if got := rcv.Requests(receivertest.Filter{Verdict: receivertest.VerdictValid}); len(got) != 1 || got[0].Path != "/ok" {
 		t.Errorf("Requests(valid): got %d", len(got))
 	}
 	if got := rcv.Requests(receivertest.Filter{}); len(got) != 2 {
@@ -52,7 +172,7 @@ func TestServer(t *testing.T) {
 	if err := rcv.SetRules(receiver.Rule{Respond: receiver.Respond{Status: 500}}); err != nil {
 		t.Fatal(err)
 	}
-	if s := post(t, rcv.URL+"/x", map[string]string{"x-webio-token": tok}); s != 500 {
+	if s := post(t, rcv, "/x", tok); s != 500 {
 		t.Errorf("after SetRules: got %d", s)
 	}
 	if err := rcv.SetRules(receiver.Rule{Respond: receiver.Respond{Status: 42}}); err == nil {
@@ -63,14 +183,14 @@ func TestServer(t *testing.T) {
 	if got := rcv.Requests(receivertest.Filter{}); len(got) != 0 {
 		t.Errorf("after Reset: %d captures", len(got))
 	}
-	if s := post(t, rcv.URL+"/x", map[string]string{"x-webio-token": tok}); s != 200 {
+	if s := post(t, rcv, "/x", tok); s != 200 {
 		t.Errorf("after Reset the rule is gone: got %d", s)
 	}
 }
 
 func TestWaitTimeout(t *testing.T) {
 	rcv := receivertest.NewServer(t)
-	post(t, rcv.URL+"/one", nil)
+	post(t, rcv, "/one")
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	caps, err := rcv.Wait(ctx, receivertest.Filter{}, 2)
@@ -80,17 +200,52 @@ func TestWaitTimeout(t *testing.T) {
 }
 
 func TestOptions(t *testing.T) {
-	vals, _ := fixtures.ParseValues([]byte(`{"default":{"greeting":"hi"}}`))
+	vals, err := fixtures.ParseValues([]byte(`{"default":{"greeting":"hi"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
 	rcv := receivertest.NewServer(t,
 		receivertest.WithJWTSecret(secret),
-		receivertest.WithStandardSecret(auth.FormatStandardSecret([]byte("a-standard-secret-of-32-bytes!!!"))),
+		receivertest.WithStandardSecret(receivertest.NewStandardSecret()),
 		receivertest.WithValues(vals),
 	)
-	if s := post(t, rcv.URL+"/x", nil); s != 401 {
+	if s := post(t, rcv, "/x"); s != 401 {
 		t.Errorf("jwt and standard configured, none sent: got %d", s)
 	}
 	c := rcv.Requests(receivertest.Filter{})[0]
-	if c.Verdict.Scheme != auth.SchemeJWT {
+	if c.Verdict.Scheme != "jwt" {
 		t.Errorf("first failing scheme: got %q", c.Verdict.Scheme)
 	}
+}
+
+// TestBadOption: an option that cannot apply fails the test at once.
+func TestBadOption(t *testing.T) {
+	for name, opt := range map[string]receivertest.Option{
+		"PublicKey": receivertest.WithJWTPublicKey([]byte("not a pem")),
+		"Standard":  receivertest.WithStandardSecret("whsec_!"),
+		"Leeway":    receivertest.WithLeeway(-time.Second),
+	} {
+		t.Run(name, func(t *testing.T) {
+			ft := &fatalT{TB: t}
+			func() {
+				defer func() { recover() }()
+				receivertest.NewServer(ft, opt)
+			}()
+			if !ft.failed {
+				t.Error("NewServer did not fail the test")
+			}
+		})
+	}
+}
+
+// fatalT records a Fatalf instead of ending the test that runs it.
+type fatalT struct {
+	testing.TB
+	failed bool
+}
+
+func (t *fatalT) Helper() {}
+func (t *fatalT) Fatalf(string, ...any) {
+	t.failed = true
+	panic("fatal")
 }

@@ -301,7 +301,9 @@ func testCursors(t *testing.T, st receiver.Store) {
 		})
 	}
 	// A cursor names a position, whether or not its capture is stored.
-	gone := newID(caps[10].ReceivedAt.Add(time.Microsecond * 500))
+	// The greatest id of caps[10]'s millisecond sorts after it and before
+	// caps[11], a millisecond later.
+	gone := "cap_" + ulid.MustNew(ulid.Timestamp(caps[10].ReceivedAt), bytes.NewReader(bytes.Repeat([]byte{0xff}, 10))).String()
 	page, _, err := st.List(t.Context(), receiver.Query{After: gone, Limit: 2})
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,79 @@
+// Package extmod is a module of its own that uses receivertest as any
+// other project would: through its exported API only, with none of
+// sidehook's internal packages.
+package extmod
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/sidehook/sidehook/receiver/receivertest"
+)
+
+// TestSignedRequestVerifiedWithJWKS builds signed requests with the
+// exported helpers and has them verified through a JWKS, with the
+// issuer, audience, leeway and body hash checked, and a Standard Webhooks
+// signature on top.
+func TestSignedRequestVerifiedWithJWKS(t *testing.T) {
+	key, err := receivertest.GenerateKey("ES256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	whsec := receivertest.NewStandardSecret()
+	rcv := receivertest.NewServer(t,
+		receivertest.WithJWKSURL(receivertest.ServeJWKS(t, key)),
+		receivertest.WithIssuer("acme"),
+		receivertest.WithAudience("ep_orders"),
+		receivertest.WithLeeway(5*time.Second),
+		receivertest.WithRequireSHA256(),
+		receivertest.WithStandardSecret(whsec),
+	)
+	claims := receivertest.JWTClaims{Issuer: "acme", Audience: "ep_orders", Subject: "org_1", Event: "payment"}
+	body := []byte(`{"type":"payment","amount":"12.00"}`)
+
+	req := receivertest.NewRequest(t, http.MethodPost, rcv.URL+"/orders", body,
+		receivertest.JWT(key, claims), receivertest.StandardWebhooks(whsec, "msg_ext_1"))
+	if status := send(t, rcv, req); status != http.StatusOK {
+		t.Fatalf("signed request: got %d, want 200", status)
+	}
+
+	// The same token on another body fails its sha256 claim.
+	forged := receivertest.NewRequest(t, http.MethodPost, rcv.URL+"/orders", []byte(`{"amount":"9999.00"}`),
+		receivertest.JWT(key, claims), receivertest.StandardWebhooks(whsec, "msg_ext_2"))
+	forged.Header.Set("Authorization", req.Header.Get("Authorization"))
+	if status := send(t, rcv, forged); status != http.StatusUnauthorized {
+		t.Fatalf("token of another body: got %d, want 401", status)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	caps, err := rcv.Wait(ctx, receivertest.Filter{Path: "/orders"}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ok, refused receivertest.Verdict = caps[1].Verdict, caps[0].Verdict
+	if ok.Status != receivertest.VerdictValid || ok.Scheme != "jwt,standard" {
+		t.Errorf("signed request: verdict %+v, want valid by jwt,standard", ok)
+	}
+	if exp, isInt := ok.Claims["exp"].(int64); !isInt || exp <= time.Now().Unix() {
+		t.Errorf("exp claim: got %T %v, want a future int64", ok.Claims["exp"], ok.Claims["exp"])
+	}
+	if refused.Status != receivertest.VerdictInvalid || refused.Scheme != "jwt" {
+		t.Errorf("forged request: verdict %+v, want invalid by jwt", refused)
+	}
+	if caps[1].WebhookID != "msg_ext_1" {
+		t.Errorf("webhook-id: got %q", caps[1].WebhookID)
+	}
+}
+
+func send(t *testing.T, rcv *receivertest.Server, req *http.Request) int {
+	t.Helper()
+	resp, err := rcv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
