@@ -20,8 +20,9 @@ import (
 	"github.com/sidehook/sidehook/internal/store"
 )
 
-// benchConfigs are the store as tests run it (no reserve) and as sidehook
-// runs it (the default reserve: a statfs every few groups).
+// benchConfigs are the store as tests run it (no reserve), as sidehook
+// runs it (the default reserve: a statfs per group), and without the
+// release of mapped pages (release.go).
 var benchConfigs = []struct {
 	name string
 	opts func(dir string) store.Options
@@ -31,6 +32,9 @@ var benchConfigs = []struct {
 	}},
 	{"tuned-reserve", func(dir string) store.Options {
 		return store.Options{Dir: dir, GCInterval: -1}
+	}},
+	{"tuned-no-release", func(dir string) store.Options {
+		return store.WithoutRelease(store.Options{Dir: dir, GCInterval: -1, Reserve: -1})
 	}},
 }
 

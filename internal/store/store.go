@@ -90,6 +90,8 @@ type Options struct {
 	// (default DefaultGCInterval; negative disables it).
 	GCInterval time.Duration
 
+	noRelease bool // no release of mapped pages (release.go), for a benchmark
+
 	// Test hooks, set by internal tests before the first Write.
 	failSync   func() error // replaces Badger's sync
 	beforeSync func(n int)  // runs in the writer before each sync, with the group's size
@@ -200,6 +202,9 @@ type Store struct {
 	gcStop     context.CancelFunc
 	gcDone     chan struct{}
 
+	releaseStop context.CancelFunc
+	releaseDone chan struct{}
+
 	closeOnce sync.Once
 	closeErr  error
 
@@ -225,12 +230,13 @@ type counters struct {
 func Open(opts Options) (*Store, error) {
 	opts.setDefaults()
 	s := &Store{
-		opts:       opts,
-		log:        opts.Logger,
-		wake:       make(chan struct{}, 1),
-		closing:    make(chan struct{}),
-		writerDone: make(chan struct{}),
-		gcDone:     make(chan struct{}),
+		opts:        opts,
+		log:         opts.Logger,
+		wake:        make(chan struct{}, 1),
+		closing:     make(chan struct{}),
+		writerDone:  make(chan struct{}),
+		gcDone:      make(chan struct{}),
+		releaseDone: make(chan struct{}),
 	}
 	if !opts.InMemory {
 		if err := s.prepareDir(); err != nil {
@@ -256,8 +262,11 @@ func Open(opts Options) (*Store, error) {
 	}
 	gcCtx, gcStop := context.WithCancel(context.Background())
 	s.gcStop = gcStop
+	relCtx, relStop := context.WithCancel(context.Background())
+	s.releaseStop = relStop
 	go s.runWriter()
 	go s.runGC(gcCtx)
+	go s.runRelease(relCtx)
 	return s, nil
 }
 
@@ -309,6 +318,8 @@ func (s *Store) Close() error {
 		<-s.writerDone
 		s.gcStop()
 		<-s.gcDone
+		s.releaseStop()
+		<-s.releaseDone
 		s.readers.Wait()
 		if s.space != nil {
 			if free, ok, err := freeBytes(s.opts.Dir); err == nil && ok && free < flushBytes(s.opts)+flushSlack {

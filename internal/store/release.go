@@ -1,0 +1,57 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Releasing the pages of Badger's files that are mapped into the process.
+// Badger maps its value log, memtable logs and tables with MAP_SHARED, and
+// every page it writes or reads stays in our page tables, so counted in our
+// RSS, until the kernel needs the memory: 166 MiB after 150,000 writes of
+// 1 KiB, and a peak of 211 MiB against the receiver's target of 200 MiB.
+// It is page cache, but a container limit or an RSS alarm does not know.
+const (
+	releaseEvery  = 5 * time.Second
+	releasePoll   = 100 * time.Millisecond
+	releaseGrowth = 24 << 20 // resident file-backed bytes that trigger a release
+)
+
+// runRelease releases every releaseEvery, and whenever the process's
+// resident file-backed memory has grown by releaseGrowth since the last
+// release (reads map pages as fast as writes do, so the trigger is the
+// resident size, not what was written).
+func (s *Store) runRelease(ctx context.Context) {
+	defer close(s.releaseDone)
+	if s.opts.InMemory || s.opts.noRelease || !releaseSupported {
+		return
+	}
+	every := time.NewTicker(releaseEvery)
+	defer every.Stop()
+	poll := time.NewTicker(releasePoll)
+	defer poll.Stop()
+	var base int64 // resident file-backed bytes after the last release
+	release := func() {
+		if err := releaseMappings(s.opts.Dir); err != nil {
+			s.log.Debug().Err(err).Msg("store: release mapped pages")
+		}
+		// What cannot be released (the binary's own pages) stays: measure
+		// after the release, so that it does not trigger one every poll.
+		if n, err := residentFileBytes(); err == nil {
+			base = n
+		}
+	}
+	release() // what Open read
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-every.C:
+		case <-poll.C:
+			if n, err := residentFileBytes(); err != nil || n-base < releaseGrowth {
+				continue
+			}
+		}
+		release()
+	}
+}
