@@ -3,117 +3,132 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 )
 
-// With AnswerOnSync a Write returns while Badger does not have it yet, and
-// a read waits until it does.
-func TestAnswerOnSyncReadsWaitForBadger(t *testing.T) {
+func openInternal(tb testing.TB, opts Options) *Store {
+	tb.Helper()
+	if !opts.InMemory && opts.Dir == "" {
+		opts.Dir = tb.TempDir()
+	}
+	if opts.Reserve == 0 {
+		opts.Reserve = -1 // the machine's disk may be fuller than the default
+	}
+	s, err := Open(opts)
+	if err != nil {
+		tb.Fatalf("open: %v", err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+// A Write is answered only after the sync of its group: when the writer
+// syncs, no write of the group has been answered yet.
+func TestWriteAnsweredAfterSync(t *testing.T) {
 	t.Parallel()
-	held := make(chan struct{})
-	release := make(chan struct{})
-	s := openInternal(t, Options{Dir: t.TempDir(), AnswerOnSync: true})
-	var first atomic.Bool
-	s.hooks.beforeApply = func() {
-		if first.CompareAndSwap(false, true) { // the first group only
-			close(held)
-			<-release
+	type syncPoint struct{ answered, before uint64 }
+	var (
+		mu     sync.Mutex
+		syncs  []syncPoint
+		groups uint64 // writes in the groups synced so far
+	)
+	var s *Store
+	s = openInternal(t, Options{beforeSync: func(group int) {
+		mu.Lock()
+		defer mu.Unlock()
+		syncs = append(syncs, syncPoint{answered: s.stats.writes.Load() + s.stats.failed.Load(), before: groups})
+		groups += uint64(group)
+	}})
+	var wg sync.WaitGroup
+	const writers = 16
+	for g := range writers {
+		wg.Go(func() {
+			k := fmt.Appendf(nil, "k/%02d", g)
+			if err := s.Write(context.Background(), Set(k, k)); err != nil {
+				t.Errorf("write: %v", err)
+				return
+			}
+			// Read your write: visible as soon as Write returned.
+			if v, err := s.Get(k); err != nil || string(v) != string(k) {
+				t.Errorf("get %s after its write: got %q, %v", k, v, err)
+			}
+		})
+	}
+	wg.Wait()
+	st := s.Stats()
+	mu.Lock()
+	defer mu.Unlock()
+	if uint64(len(syncs)) != st.Syncs || st.Syncs != st.Groups {
+		t.Errorf("got %d syncs seen, %d counted, %d groups; want one per group", len(syncs), st.Syncs, st.Groups)
+	}
+	// At each sync, exactly the writes of the earlier groups are answered.
+	for i, p := range syncs {
+		if p.answered != p.before {
+			t.Errorf("sync %d: got %d writes answered, want %d (those of the groups before it)", i, p.answered, p.before)
 		}
 	}
-
-	var once sync.Once
-	unblock := func() { once.Do(func() { close(release) }) }
-	t.Cleanup(unblock) // before Close, which drains the applier
-
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := s.Write(ctx, Set([]byte("k"), []byte("v"))); err != nil {
-		t.Fatalf("Write with Badger's commit held: %v (it waited for Badger)", err)
-	}
-	<-held
-	// Write has returned and the applier holds the group: Badger cannot
-	// have it.
-	type result struct {
-		v   []byte
-		err error
-	}
-	got := make(chan result, 1)
-	go func() {
-		v, err := s.Get([]byte("k"))
-		got <- result{v, err}
-	}()
-	select {
-	case r := <-got:
-		t.Fatalf("Get returned %q, %v before Badger had the write", r.v, r.err)
-	case <-time.After(50 * time.Millisecond):
-	}
-	unblock()
-	if r := <-got; r.err != nil || string(r.v) != "v" {
-		t.Fatalf("Get = %q, %v; want v", r.v, r.err)
-	}
-	var keys []string
-	if err := s.Scan(context.Background(), ScanOptions{}, func(k, _ []byte) error {
-		keys = append(keys, string(k))
-		return nil
-	}); err != nil || len(keys) != 1 || keys[0] != "k" {
-		t.Fatalf("Scan = %v, %v; want [k]", keys, err)
+	if groups != writers {
+		t.Errorf("got %d writes in synced groups, want %d", groups, writers)
 	}
 }
 
-// A write answered before Badger failed to commit it is not lost: the
-// store fails from then on and keeps its WAL, and the next Open replays it.
-func TestAnswerOnSyncUnappliedReplays(t *testing.T) {
+// A failed sync fails every write of its group and the store, until it is
+// reopened; what was synced before stays.
+func TestSyncFailure(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	s := openInternal(t, Options{Dir: dir, AnswerOnSync: true})
-	write(t, s, Set([]byte("before"), []byte("b")))
-	wantValue(t, s, "before", "b") // in Badger, before its commits fail
+	var failing sync.Mutex // held: syncs fail
+	broken := false
+	s := openInternal(t, Options{Dir: dir, failSync: func() error {
+		failing.Lock()
+		defer failing.Unlock()
+		if broken {
+			return errors.New("EIO")
+		}
+		return nil
+	}})
+	ctx := context.Background()
+	if err := s.Write(ctx, Set([]byte("before"), []byte("b"))); err != nil {
+		t.Fatalf("write: %v", err)
+	}
 	if err := s.Failed(); err != nil {
-		t.Fatalf("Failed before any failure: %v", err)
+		t.Fatalf("Failed before any failure: got %v, want nil", err)
 	}
-	s.hooks.failCommit.Store(true)
-	write(t, s, Set([]byte("answered"), []byte("a"))) // answered on sync, then fails in Badger
+	failing.Lock()
+	broken = true
+	failing.Unlock()
 
-	if _, err := s.Get([]byte("answered")); !errors.Is(err, ErrUnapplied) {
-		t.Fatalf("Get after the failed commit: %v, want ErrUnapplied", err)
+	if err := s.Write(ctx, Set([]byte("lost"), []byte("l"))); err == nil || !strings.Contains(err.Error(), "EIO") {
+		t.Fatalf("write with a failing sync: got %v, want the sync's error", err)
 	}
-	if err := s.Scan(context.Background(), ScanOptions{}, func(_, _ []byte) error { return nil }); !errors.Is(err, ErrUnapplied) {
-		t.Fatalf("Scan after the failed commit: %v, want ErrUnapplied", err)
+	failed := s.Failed()
+	if failed == nil || !strings.Contains(failed.Error(), "reopened") {
+		t.Fatalf("Failed after a failed sync: got %v, want the sync's error", failed)
 	}
-	if err := s.Write(context.Background(), Set([]byte("later"), []byte("l"))); !errors.Is(err, ErrUnapplied) {
-		t.Fatalf("Write after the failed commit: %v, want ErrUnapplied", err)
+	failing.Lock()
+	broken = false // the disk is back, but the store stays failed
+	failing.Unlock()
+	if err := s.Write(ctx, Set([]byte("later"), []byte("x"))); err == nil {
+		t.Fatal("write after a failed sync: got nil, want an error")
 	}
-	if err := s.Failed(); !errors.Is(err, ErrUnapplied) {
-		t.Fatalf("Failed after the failed commit: %v, want ErrUnapplied", err)
+	if v, err := s.Get([]byte("before")); err != nil || string(v) != "b" {
+		t.Errorf("get before: got %q, %v; want b", v, err)
 	}
-	if err := s.checkpoint(); !errors.Is(err, ErrUnapplied) {
-		t.Fatalf("checkpoint after the failed commit: %v, want ErrUnapplied", err)
-	}
-	if err := s.Close(); !errors.Is(err, ErrUnapplied) {
-		t.Fatalf("Close after the failed commit: %v, want ErrUnapplied", err)
+	if err := s.Close(); err != nil {
+		t.Fatalf("close: %v", err)
 	}
 
-	s = openInternal(t, Options{Dir: dir, AnswerOnSync: true})
-	wantValue(t, s, "before", "b")
-	wantValue(t, s, "answered", "a")
-	wantMissing(t, s, "later")
-	if st := s.Stats(); st.Replayed == 0 {
-		t.Error("nothing was replayed: the answered write came from elsewhere")
+	s = openInternal(t, Options{Dir: dir})
+	if err := s.Failed(); err != nil {
+		t.Fatalf("Failed after reopening: got %v, want nil", err)
 	}
-	write(t, s, Set([]byte("after"), []byte("x")))
-	wantValue(t, s, "after", "x")
-}
-
-// In memory there is no WAL to answer from: the option changes nothing.
-func TestAnswerOnSyncInMemory(t *testing.T) {
-	t.Parallel()
-	s := openInternal(t, Options{InMemory: true, AnswerOnSync: true})
-	if s.answerOnSync() {
-		t.Fatal("answerOnSync in memory")
+	if v, err := s.Get([]byte("before")); err != nil || string(v) != "b" {
+		t.Errorf("get before after reopening: got %q, %v; want b", v, err)
 	}
-	write(t, s, Set([]byte("k"), []byte("v")))
-	wantValue(t, s, "k", "v")
+	if err := s.Write(ctx, Set([]byte("after"), []byte("a"))); err != nil {
+		t.Errorf("write after reopening: %v", err)
+	}
 }

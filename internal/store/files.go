@@ -6,92 +6,102 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
-// Badger's file names: memtable WALs are %05d.mem, value logs %06d.vlog.
+// Badger's file names: memtable logs are %05d.mem, value logs %06d.vlog,
+// each numbered one above the last.
 const (
 	memExt  = ".mem"
 	vlogExt = ".vlog"
 	sstExt  = ".sst"
 )
 
-// syncBadgerFiles fsyncs every memtable WAL and value log file in dir, and
-// dir itself. db.Sync msyncs only the active memtable WAL and value log:
-// with SyncWrites off, Badger (v4.9) never syncs a memtable WAL when it
-// rotates to a new memtable (its tail is durable only once the memtable is
-// flushed to an L0 table, later and in the background), the old value log
-// file only when it has to truncate it, and no new file's directory entry.
-// A checkpoint may drop the WAL segments only once all of that is on disk.
-func syncBadgerFiles(dir string) error {
-	paths, err := badgerLogs(dir)
+// logFiles covers what Badger's Sync leaves out with SyncWrites off (v4.9):
+// Sync syncs the current memtable log and value log file only, and Badger
+// syncs neither the memtable log it leaves when a memtable fills (its tail
+// is durable only once the memtable is flushed to a table, in the
+// background) nor the directory entries of the files it creates. A group
+// commit that made Badger move to a new log must sync those too.
+type logFiles struct {
+	dir       string
+	mem, vlog int // the newest memtable log and value log numbers seen
+}
+
+// rotated reports whether Badger has created a memtable log or a value log
+// file since the last syncAll: one stat each, for every group commit.
+func (l *logFiles) rotated() bool {
+	return exists(filepath.Join(l.dir, fmt.Sprintf("%05d%s", l.mem+1, memExt))) ||
+		exists(filepath.Join(l.dir, fmt.Sprintf("%06d%s", l.vlog+1, vlogExt)))
+}
+
+// syncAll fsyncs every memtable log and the directory, and notes the newest
+// logs. A value log file is synced by Badger when it moves to the next.
+func (l *logFiles) syncAll() error {
+	entries, err := os.ReadDir(l.dir)
 	if err != nil {
 		return err
 	}
 	var errs []error
-	for _, path := range paths {
-		errs = append(errs, fsyncFile(path))
+	for _, e := range entries {
+		name := e.Name()
+		switch ext := filepath.Ext(name); ext {
+		case memExt:
+			l.mem = max(l.mem, fileNumber(name, ext))
+			errs = append(errs, fsyncFile(filepath.Join(l.dir, name)))
+		case vlogExt:
+			l.vlog = max(l.vlog, fileNumber(name, ext))
+		}
 	}
-	errs = append(errs, fsyncFile(dir))
+	errs = append(errs, fsyncFile(l.dir))
 	return errors.Join(errs...)
 }
 
-// badgerLogs lists the paths of Badger's memtable WALs and value logs in
-// dir: the files it writes through mappings.
-func badgerLogs(dir string) ([]string, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", dir, err)
-	}
-	var paths []string
-	for _, e := range entries {
-		if name := e.Name(); strings.HasSuffix(name, memExt) || strings.HasSuffix(name, vlogExt) {
-			paths = append(paths, filepath.Join(dir, name))
-		}
-	}
-	return paths, nil
+func fileNumber(name, ext string) int {
+	n, _ := strconv.Atoi(strings.TrimSuffix(name, ext)) // not Badger's: ignored
+	return n
 }
 
-// writeBackChunk is how much of a file writeBack writes back at a time.
-const writeBackChunk = 1 << 20
-
-// writeBack writes back the dirty pages of Badger's value log and memtable
-// files, writeBackChunk at a time, waiting for each chunk. Badger writes
-// them through their mappings, and the kernel writes dirty pages back only
-// once they are 30 s old, so a checkpoint's syncs wrote the 40-60 MiB
-// since the last one at once; a WAL append's fdatasync queued behind that
-// on the disk, and stalled every waiting request for 50-120 ms every few
-// seconds under load. In chunks, an append waits for one chunk at most.
-// Errors only cost that: the syncs after it write what it could not, and
-// report failures.
-func (s *Store) writeBack() {
-	paths, _ := badgerLogs(s.opts.Dir) // unlisted: the syncs write it all
-	for _, path := range paths {
-		writeBackFile(path)
-	}
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
 }
 
-// writeBackFile writes back a file's dirty pages a chunk at a time. A file
-// Badger deleted meanwhile has nothing to write.
-func writeBackFile(path string) {
-	f, err := os.Open(path)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return
-	}
-	for off := int64(0); off < fi.Size(); off += writeBackChunk {
-		if writeBackRange(f, off, writeBackChunk) != nil {
-			return
+// makeDir creates dir and its missing parents, and syncs each new entry in
+// its parent, so that a new data directory survives a power loss.
+func makeDir(dir string) error {
+	dir = filepath.Clean(dir)
+	var missing []string // deepest first
+	for d := dir; ; d = filepath.Dir(d) {
+		_, err := os.Stat(d)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
 		}
 	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := fsyncFile(filepath.Dir(missing[i])); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // fsyncFile syncs a file or directory. A file Badger deleted meanwhile (a
-// flushed WAL, a collected value log) needs no sync.
+// flushed memtable's log) needs no sync.
 func fsyncFile(path string) error {
 	fh, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -110,29 +120,26 @@ func fsyncFile(path string) error {
 	return nil
 }
 
-// dirSizes reports the space the store's files take. Badger's WALs and
-// value logs and our WAL segments are preallocated, so their allocated size
-// is what counts.
-func dirSizes(dir string) (lsm, vlog, wal, log int64) {
+// dirSizes reports the space Badger's files take. Its logs are preallocated
+// sparse files, so their allocated size is what counts.
+func dirSizes(dir string) (lsm, vlog, wal int64) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return 0, 0, 0, 0
+		return 0, 0, 0
 	}
 	for _, e := range entries {
 		fi, err := e.Info()
 		if err != nil {
 			continue
 		}
-		switch name := e.Name(); {
-		case strings.HasPrefix(name, walPrefix):
-			log += allocated(fi)
-		case filepath.Ext(name) == sstExt:
+		switch filepath.Ext(e.Name()) {
+		case sstExt:
 			lsm += fi.Size()
-		case filepath.Ext(name) == vlogExt:
+		case vlogExt:
 			vlog += allocated(fi)
-		case filepath.Ext(name) == memExt:
+		case memExt:
 			wal += allocated(fi)
 		}
 	}
-	return lsm, vlog, wal, log
+	return lsm, vlog, wal
 }

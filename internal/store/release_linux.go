@@ -5,6 +5,7 @@ package store
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,80 +15,70 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// mapping is one line of /proc/self/maps that maps a file of the data dir.
-type mapping struct {
-	start, end uintptr
-	name       string // base name: 000012.vlog, 000034.sst, 00005.mem
-}
+const releaseSupported = true
 
-// dirMappings lists the shared mappings of the files directly inside dir.
-// Private mappings are left out: they are not Badger's files' pages but
-// copy-on-write copies, which paging out would only move to swap.
-func dirMappings(dir string) ([]mapping, error) {
+// releaseMappings asks the kernel to reclaim the pages of every shared
+// mapping of a file directly in dir (madvise MADV_PAGEOUT): they leave our
+// page tables now; dirty ones stay dirty in the page cache until written
+// back; the next access faults them in again. It takes no lock against
+// Badger: should Badger unmap a file between the read of /proc/self/maps
+// and the madvise, and the range be reused meanwhile, PAGEOUT at worst
+// pages out memory that is in use (it never discards data, unlike
+// MADV_DONTNEED), and a range no longer mapped is an error skipped.
+func releaseMappings(dir string) error {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if real, err := filepath.EvalSymlinks(abs); err == nil {
 		abs = real // the kernel prints resolved paths
 	}
 	data, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var out []mapping
+	var errs []error
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	for sc.Scan() {
-		m, ok := parseMapsLine(sc.Text(), abs)
-		if ok {
-			out = append(out, m)
+		start, end, ok := parseMapsLine(sc.Text(), abs)
+		if !ok {
+			continue
+		}
+		if _, _, errno := unix.Syscall(unix.SYS_MADVISE, start, end-start, unix.MADV_PAGEOUT); errno != 0 && errno != unix.ENOMEM {
+			errs = append(errs, fmt.Errorf("madvise: %w", errno))
 		}
 	}
-	return out, sc.Err()
+	return errors.Join(append(errs, sc.Err())...)
 }
 
 // parseMapsLine parses "start-end perms offset dev inode path" and keeps
-// shared mappings of regular files directly in dir.
-func parseMapsLine(line, dir string) (mapping, bool) {
+// shared mappings of files directly in dir. Private mappings are not
+// Badger's files' pages but copies, which paging out would move to swap.
+func parseMapsLine(line, dir string) (start, end uintptr, ok bool) {
 	f := strings.Fields(line)
 	if len(f) < 6 || len(f[1]) < 4 || f[1][3] != 's' {
-		return mapping{}, false
+		return 0, 0, false
 	}
 	path := strings.Join(f[5:], " ")
-	if filepath.Dir(path) != dir {
-		return mapping{}, false // also "(deleted)" files, anonymous and special mappings
+	if strings.HasSuffix(path, " (deleted)") || filepath.Dir(path) != dir {
+		return 0, 0, false // also anonymous and special mappings
 	}
-	lo, hi, ok := strings.Cut(f[0], "-")
-	if !ok {
-		return mapping{}, false
+	lo, hi, found := strings.Cut(f[0], "-")
+	if !found {
+		return 0, 0, false
 	}
-	start, err1 := strconv.ParseUint(lo, 16, 64)
-	end, err2 := strconv.ParseUint(hi, 16, 64)
-	if err1 != nil || err2 != nil || end <= start {
-		return mapping{}, false
+	s, err1 := strconv.ParseUint(lo, 16, 64)
+	e, err2 := strconv.ParseUint(hi, 16, 64)
+	if err1 != nil || err2 != nil || e <= s {
+		return 0, 0, false
 	}
-	return mapping{start: uintptr(start), end: uintptr(end), name: filepath.Base(path)}, true
+	return uintptr(s), uintptr(e), true
 }
-
-// dontNeed drops the range's page-table entries. For a shared file mapping
-// the pages stay in the page cache (dirty ones keep their dirty bit and are
-// written back as usual) and the next access maps them again: see
-// madvise(2), "repopulating the memory contents from the up-to-date contents
-// of the underlying mapped file".
-func dontNeed(m mapping) error {
-	_, _, errno := unix.Syscall(unix.SYS_MADVISE, m.start, m.end-m.start, unix.MADV_PAGEOUT)
-	if errno != 0 {
-		return fmt.Errorf("madvise %s: %w", m.name, errno)
-	}
-	return nil
-}
-
-const releaseSupported = true
 
 // residentFileBytes is how much file-backed (and shared) memory of the
-// process is resident: the third field of /proc/self/statm, which the
-// kernel keeps as a counter, so reading it is cheap enough to poll.
+// process is resident: the third field of /proc/self/statm, a counter the
+// kernel keeps, cheap enough to poll.
 func residentFileBytes() (int64, error) {
 	data, err := os.ReadFile("/proc/self/statm")
 	if err != nil {

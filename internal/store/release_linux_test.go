@@ -1,173 +1,117 @@
 //go:build linux
 
-package store_test
+package store
 
 import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
-
-	"github.com/sidehook/sidehook/internal/store"
 )
 
-// releaseValue is a distinct 1 KB value per key, so that a page refaulted
-// from the wrong place or zeroed cannot pass for another key's.
-func releaseValue(i int) []byte {
-	v := bytes.Repeat(fmt.Appendf(nil, "%08d|", i), 1024/9+1)
-	return v[:1024]
+func TestParseMapsLine(t *testing.T) {
+	const dir = "/data/db"
+	tests := []struct {
+		name       string
+		line       string
+		start, end uintptr
+		ok         bool
+	}{
+		{"SharedFileInDir", "7f0000000000-7f0000400000 rw-s 00000000 fd:01 1234 /data/db/000001.vlog", 0x7f0000000000, 0x7f0000400000, true},
+		{"PathWithSpace", "1000-2000 r--s 00000000 fd:01 1 /data/db/a b", 0x1000, 0x2000, true},
+		{"Private", "1000-2000 rw-p 00000000 fd:01 1234 /data/db/000001.vlog", 0, 0, false},
+		{"OtherDir", "1000-2000 rw-s 00000000 fd:01 1234 /data/other/000001.vlog", 0, 0, false},
+		{"Subdir", "1000-2000 rw-s 00000000 fd:01 1234 /data/db/sub/x", 0, 0, false},
+		{"Anonymous", "1000-2000 rw-s 00000000 00:00 0", 0, 0, false},
+		{"Deleted", "1000-2000 rw-s 00000000 fd:01 1234 /data/db/00001.mem (deleted)", 0, 0, false},
+		{"BadRange", "2000-1000 rw-s 00000000 fd:01 1234 /data/db/000001.vlog", 0, 0, false},
+		{"NotHex", "zz-1000 rw-s 00000000 fd:01 1234 /data/db/000001.vlog", 0, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start, end, ok := parseMapsLine(tt.line, dir)
+			if ok != tt.ok || start != tt.start || end != tt.end {
+				t.Errorf("got %#x-%#x %v, want %#x-%#x %v", start, end, ok, tt.start, tt.end, tt.ok)
+			}
+		})
+	}
 }
 
-// TestReleaseKeepsData drops the mapped pages of a store full of data, and
-// reads everything back from the page cache, then from a reopened store.
-func TestReleaseKeepsData(t *testing.T) {
-	dir := t.TempDir()
-	opts := store.WithValueLogFileSize(store.Options{
-		Dir: dir, GCInterval: -1, ReleaseInterval: -1, MinFreeBytes: -1, MemTableSize: 1 << 20,
-	}, 4<<20)
-	s, err := store.Open(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const n = 8000
-	for i := 0; i < n; i += 100 {
-		ops := make([]store.Op, 0, 100)
-		for j := i; j < i+100; j++ {
-			ops = append(ops, store.Set(fmt.Appendf(nil, "r/%06d", j), releaseValue(j)))
-		}
-		mustWrite(t, s, ops...)
-	}
-	before := mappedRSS(t, dir)
-	if err := s.Release(); err != nil {
-		t.Fatalf("release: %v", err)
-	}
-	after := mappedRSS(t, dir)
-	st := s.Stats()
-	t.Logf("resident pages of the store's files: %d KiB -> %d KiB; %d releases, %d bytes advised", before>>10, after>>10, st.Releases, st.ReleasedBytes)
-	if st.Releases != 1 || st.ReleasedBytes == 0 || st.ReleaseErrors != 0 {
-		t.Errorf("stats after a release: %+v", st)
-	}
-	if before > 4<<20 && after >= before/2 {
-		t.Errorf("release left %d of %d resident bytes", after, before)
-	}
-	checkRelease(t, s, n)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Release(); err != nil {
-		t.Errorf("release after close: %v", err)
-	}
-	s2 := openStore(t, opts)
-	checkRelease(t, s2, n)
-}
-
-// TestReleaseConcurrent runs releases back to back while writers, readers
-// and the value log GC work, with small memtables and value log files so
-// that flushes, compactions and rotations happen throughout.
-func TestReleaseConcurrent(t *testing.T) {
+// TestReleaseMappings writes 16 MiB through Badger's value log, whose
+// pages stay mapped and resident, and releases them.
+func TestReleaseMappings(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	opts := store.WithValueLogFileSize(store.Options{
-		Dir: dir, GCInterval: -1, ReleaseInterval: time.Millisecond, MinFreeBytes: -1, MemTableSize: 256 << 10,
-	}, 1<<20)
-	s, err := store.Open(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const writers, perWriter = 4, 300
-	var written atomic.Int64 // keys below written are all acknowledged
+	s := openInternal(t, Options{Dir: dir, GCInterval: -1, noRelease: true})
+	val := bytes.Repeat([]byte("r"), 1024)
 	var wg sync.WaitGroup
-	var done atomic.Int32
-	for w := range writers {
+	for g := range 16 {
 		wg.Go(func() {
-			defer done.Add(1)
-			for i := range perWriter {
-				k := w*perWriter + i
-				if err := s.Write(context.Background(), store.Set(fmt.Appendf(nil, "r/%06d", k), releaseValue(k))); err != nil {
-					t.Errorf("write %d: %v", k, err)
-					return
+			for i := range 64 {
+				ops := make([]Op, 16)
+				for j := range ops {
+					ops[j] = Set(fmt.Appendf(nil, "r/%02d/%02d/%02d", g, i, j), val)
 				}
-				if w == 0 {
-					written.Store(int64(i))
+				if err := s.Write(context.Background(), ops...); err != nil {
+					t.Errorf("write: %v", err)
+					return
 				}
 			}
 		})
 	}
-	stop := func() bool { return done.Load() == writers }
-	wg.Go(func() { // reader of writer 0's acknowledged keys
-		for !stop() {
-			for i := range int(written.Load()) {
-				v, err := s.Get(fmt.Appendf(nil, "r/%06d", i))
-				if err != nil || !bytes.Equal(v, releaseValue(i)) {
-					t.Errorf("get r/%06d while releasing: %d bytes, %v", i, len(v), err)
-					return
-				}
-			}
-		}
-	})
-	wg.Go(func() { // explicit releases besides the 1ms loop
-		for !stop() {
-			if err := s.Release(); err != nil {
-				t.Errorf("release: %v", err)
-				return
-			}
-		}
-	})
-	wg.Go(func() { // overwrites make garbage for the GC to rewrite
-		for i := 0; !stop(); i = (i + 1) % 200 {
-			k := fmt.Appendf(nil, "g/%04d", i)
-			if err := s.Write(context.Background(), store.Set(k, releaseValue(i))); err != nil {
-				t.Errorf("write %s: %v", k, err)
-				return
-			}
-			if i == 0 {
-				if err := s.RunGC(context.Background()); err != nil {
-					t.Errorf("gc: %v", err)
-					return
-				}
-			}
-		}
-	})
 	wg.Wait()
-	st := s.Stats()
-	t.Logf("%d releases (%d MiB advised), %d gc rewrites", st.Releases, st.ReleasedBytes>>20, st.GCRewrites)
-	if st.ReleaseErrors != 0 {
-		t.Errorf("%d release errors", st.ReleaseErrors)
+	before := mappedRss(t, dir)
+	if before < 8<<20 {
+		t.Fatalf("got %d bytes of the data dir resident, want at least 8 MiB: nothing to release", before)
 	}
-	checkRelease(t, s, writers*perWriter)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
+	if err := releaseMappings(dir); err != nil {
+		t.Fatalf("release: %v", err)
 	}
-	checkRelease(t, openStore(t, opts), writers*perWriter)
-}
-
-func TestReleaseInMemory(t *testing.T) {
-	t.Parallel()
-	s := openStore(t, store.Options{InMemory: true})
-	mustWrite(t, s, store.Set([]byte("k"), releaseValue(1)))
-	if err := s.Release(); err != nil {
-		t.Fatal(err)
+	after := mappedRss(t, dir)
+	t.Logf("resident mapped pages of the data dir: %d KiB before, %d KiB after", before>>10, after>>10)
+	if after > before/4 {
+		t.Errorf("got %d bytes resident after the release, want at most a quarter of %d", after, before)
 	}
-	if st := s.Stats(); st.Releases != 0 {
-		t.Errorf("in memory: %d releases", st.Releases)
+	if v, err := s.Get([]byte("r/00/00/00")); err != nil || !bytes.Equal(v, val) {
+		t.Errorf("read after the release: got %d bytes, %v", len(v), err)
 	}
 }
 
-func checkRelease(t *testing.T, s *store.Store, n int) {
-	t.Helper()
-	for i := range n {
-		v, err := s.Get(fmt.Appendf(nil, "r/%06d", i))
-		if err != nil || !bytes.Equal(v, releaseValue(i)) {
-			t.Fatalf("r/%06d: %d bytes, %v", i, len(v), err)
+// mappedRss sums the Rss of the shared mappings of dir's files, from
+// /proc/self/smaps.
+func mappedRss(tb testing.TB, dir string) int64 {
+	tb.Helper()
+	abs, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	data, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var total int64
+	inDir := false
+	for _, line := range strings.Split(string(data), "\n") {
+		if _, _, ok := parseMapsLine(line, abs); ok {
+			inDir = true
+			continue
+		}
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 5 && !strings.HasSuffix(f[0], ":"):
+			inDir = false // a mapping of something else
+		case inDir && len(f) >= 2 && f[0] == "Rss:":
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				tb.Fatalf("smaps: %q: %v", line, err)
+			}
+			total += kb << 10
 		}
 	}
-}
-
-// mappedRSS sums the resident pages of the mappings of dir's files.
-func mappedRSS(t *testing.T, dir string) int64 {
-	t.Helper()
-	return store.SmapsBytes(t, dir, "Rss:")
+	return total
 }

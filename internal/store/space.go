@@ -2,54 +2,52 @@ package store
 
 import (
 	"fmt"
-	"time"
+	"sync/atomic"
 )
 
-// spaceRecheck is how long the writer trusts a reading of the free space
-// while it is far from the reserve.
-const spaceRecheck = 50 * time.Millisecond
-
-// spaceGuard refuses groups that would leave less than min bytes free. It
-// belongs to the writer goroutine.
-//
-// A statfs per group put a system call through the scheduler on every
-// group's path: under load the writer, back from it, waited for a P behind
-// the request handlers, up to 5 ms (docs/BENCHMARKS.md). Far from the
-// reserve the guard trusts its last reading, less what it has let through
-// since, for up to spaceRecheck; within 2×min of the reserve it reads the
-// free space for every group, as before. So what others write between two
-// readings (Badger's new files among them) eats into a margin as large as
-// the reserve, above it, before the reserve itself.
+// spaceGuard refuses writes that would leave less than min bytes free on
+// the filesystem holding dir. It reads the free space for every group: a
+// statfs is a few microseconds beside the group's sync, and a reading
+// trusted for longer would let a group through onto a disk another process
+// has just filled, where Badger's writes through its mappings are a SIGBUS.
 type spaceGuard struct {
 	dir    string
 	min    int64
 	statfs func(dir string) (free int64, ok bool, err error)
-	now    func() time.Time
 
-	free int64     // at the last reading, less what was let through since
-	at   time.Time // of the last reading; zero when there is none to trust
+	// refused is the size of the last group, if it was refused for want of
+	// space (0 once a group is let through): until that much fits above
+	// the reserve, check reports the disk full too.
+	refused atomic.Int64
 }
 
 func newSpaceGuard(dir string, min int64) *spaceGuard {
-	return &spaceGuard{dir: dir, min: min, statfs: freeBytes, now: time.Now}
+	return &spaceGuard{dir: dir, min: min, statfs: freeBytes}
 }
 
 // admit reports whether need more bytes may be written. A failure to read
 // the free space admits the write (Badger reports what it can) and comes
 // back as statErr, for the caller to log.
 func (g *spaceGuard) admit(need int64) (refused, statErr error) {
-	now := g.now()
-	if g.at.IsZero() || now.Sub(g.at) >= spaceRecheck || g.free-need < 2*g.min {
-		free, ok, err := g.statfs(g.dir)
-		if err != nil || !ok {
-			g.at = time.Time{}
-			return nil, err
-		}
-		g.free, g.at = free, now
+	free, ok, err := g.statfs(g.dir)
+	if err != nil || !ok {
+		return nil, err
 	}
-	if g.free-need < g.min {
-		return fmt.Errorf("%w: %d bytes free, %d needed plus %d reserved", ErrDiskFull, g.free, need, g.min), nil
+	if free-need < g.min {
+		g.refused.Store(max(need, 1))
+		return fmt.Errorf("%w: %s free in %s, %s needed and %s kept in reserve", ErrDiskFull, mib(free), g.dir, mib(need), mib(g.min)), nil
 	}
-	g.free -= need
+	g.refused.Store(0)
 	return nil, nil
+}
+
+// check reads the free space now and reports the disk full when it is
+// below the reserve, or too little above it for the last group refused.
+// A filesystem whose free space cannot be read passes.
+func (g *spaceGuard) check() error {
+	free, ok, err := g.statfs(g.dir)
+	if err != nil || !ok || free-g.refused.Load() >= g.min {
+		return nil
+	}
+	return fmt.Errorf("%w: %s free in %s, below the reserve of %s", ErrDiskFull, mib(free), g.dir, mib(g.min))
 }
