@@ -278,6 +278,9 @@ func (s *Store) finish(ctx context.Context, d *relay.Delivery, disable string, r
 			// entry is found in it.
 			r, err := s.record(d.Org, d.ID)
 			if err != nil {
+				q.mu.Lock()
+				delete(q.leases, d.ID)
+				q.mu.Unlock()
 				return fmt.Errorf("badgerstore: %s: %w", what, err)
 			}
 			if release {
