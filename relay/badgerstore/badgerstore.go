@@ -76,10 +76,10 @@ type Options struct {
 	// Dir holds Badger's files; it is created if missing.
 	Dir    string
 	Logger zerolog.Logger
-	// MinFreeBytes is the free space below which writes fail with
+	// Reserve is the free space below which writes fail with
 	// relay.ErrDiskFull instead of filling the disk (0: internal/store's
 	// default; negative: no check).
-	MinFreeBytes int64
+	Reserve int64
 }
 
 // Store is the Badger relay.Store. Open makes one; Close releases it.
@@ -111,7 +111,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("badgerstore: open: no directory")
 	}
-	db, err := store.Open(store.Options{Dir: opts.Dir, Logger: opts.Logger, MinFreeBytes: opts.MinFreeBytes})
+	db, err := store.Open(store.Options{Dir: opts.Dir, Logger: opts.Logger, Reserve: opts.Reserve})
 	if err != nil {
 		return nil, fmt.Errorf("badgerstore: open %s: %w", opts.Dir, err)
 	}

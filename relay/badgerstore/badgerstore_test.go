@@ -16,7 +16,7 @@ import (
 // open opens a store in dir, closed when the test ends.
 func open(t testing.TB, dir string) *badgerstore.Store {
 	t.Helper()
-	s, err := badgerstore.Open(context.Background(), badgerstore.Options{Dir: dir, Logger: zerolog.Nop(), MinFreeBytes: -1})
+	s, err := badgerstore.Open(context.Background(), badgerstore.Options{Dir: dir, Logger: zerolog.Nop(), Reserve: -1})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -85,7 +85,7 @@ func TestLeasesEndWithTheProcess(t *testing.T) {
 // TestDiskFull: below the free-space reserve a write fails with
 // relay.ErrDiskFull, and Health says so.
 func TestDiskFull(t *testing.T) {
-	s, err := badgerstore.Open(context.Background(), badgerstore.Options{Dir: t.TempDir(), Logger: zerolog.Nop(), MinFreeBytes: 1 << 62})
+	s, err := badgerstore.Open(context.Background(), badgerstore.Options{Dir: t.TempDir(), Logger: zerolog.Nop(), Reserve: 1 << 62})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 func crashChild(dir string) int {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	s, err := badgerstore.Open(ctx, badgerstore.Options{Dir: dir, Logger: zerolog.Nop(), MinFreeBytes: -1})
+	s, err := badgerstore.Open(ctx, badgerstore.Options{Dir: dir, Logger: zerolog.Nop(), Reserve: -1})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

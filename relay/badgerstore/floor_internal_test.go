@@ -15,7 +15,7 @@ import (
 // the first Take leaves behind is not above it.
 func TestFloorWriteDuringScan(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, Options{Dir: t.TempDir(), Logger: zerolog.Nop(), MinFreeBytes: -1})
+	s, err := Open(ctx, Options{Dir: t.TempDir(), Logger: zerolog.Nop(), Reserve: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
