@@ -45,9 +45,12 @@ type attempter struct {
 func (a *attempter) attempt(q *queue, e config.Endpoint, d *Delivery) {
 	o := q.org
 	if Final(d.Status) {
-		// Not for the queue (a recorded custom-value exchange): record it
-		// as it is, which takes it out.
-		if err := a.store.Record(context.WithoutCancel(a.ctx), d, ""); err != nil {
+		// Not for the queue (a recorded custom-value exchange, which a
+		// store may queue like any delivery): record it as it is, which
+		// takes it out.
+		cp := *d
+		cp.NextAttemptAt = nil
+		if err := a.store.Record(context.WithoutCancel(a.ctx), &cp, ""); err != nil {
 			a.release(q, d, "record final delivery", err)
 		}
 		return

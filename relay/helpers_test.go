@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/sidehook/sidehook/relay"
 	"github.com/sidehook/sidehook/relay/config"
+	"github.com/sidehook/sidehook/relay/memstore"
 )
 
 const (
@@ -40,9 +42,39 @@ func orgConfig(tb testing.TB, endpoints ...config.RawEndpoint) *config.Config {
 	return cfg
 }
 
-// startRelay starts a relay closed by t.Cleanup.
+// stores holds the store of each test's data directory, so that a relay
+// started again on the same configuration finds what the one before it
+// stored, as it would on disk.
+var stores sync.Map // cfg.Data → relay.Store
+
+// storeFor returns the store of cfg's data directory, opening it on first
+// use; it is closed when the test ends, after the relays on it.
+func storeFor(tb testing.TB, cfg *config.Config) relay.Store {
+	tb.Helper()
+	if cfg.Data == "" {
+		tb.Fatal("storeFor: the configuration has no data directory to name its store")
+	}
+	if st, ok := stores.Load(cfg.Data); ok {
+		return st.(relay.Store)
+	}
+	st := memstore.New()
+	stores.Store(cfg.Data, st)
+	tb.Cleanup(func() {
+		stores.Delete(cfg.Data)
+		if err := st.Close(); err != nil {
+			tb.Errorf("close store: %v", err)
+		}
+	})
+	return st
+}
+
+// startRelay starts a relay closed by t.Cleanup, on the store of cfg's
+// data directory unless opts names one.
 func startRelay(tb testing.TB, cfg *config.Config, opts relay.Options) *relay.Relay {
 	tb.Helper()
+	if opts.Store == nil {
+		opts.Store = storeFor(tb, cfg)
+	}
 	if opts.Grace == 0 {
 		opts.Grace = 2 * time.Second
 	}

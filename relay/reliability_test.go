@@ -399,7 +399,7 @@ func TestGraceExpires(t *testing.T) {
 // grace, which net/http alone would for its first five seconds.
 func TestStopWithSpareConnection(t *testing.T) {
 	cfg := orgConfig(t)
-	r, err := relay.New(cfg, relay.Options{Grace: time.Second})
+	r, err := relay.New(cfg, relay.Options{Store: storeFor(t, cfg), Grace: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
