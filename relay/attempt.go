@@ -51,12 +51,12 @@ func (a *attempter) attempt(q *queue, e config.Endpoint, d *Delivery) {
 		cp := *d
 		cp.NextAttemptAt = nil
 		if err := a.store.Record(context.WithoutCancel(a.ctx), &cp, ""); err != nil {
-			a.release(q, d, "record final delivery", err)
+			a.release(d, "record final delivery", err)
 		}
 		return
 	}
 	if cur := o.endpoint(e.ID); cur == nil || !cur.enabled() {
-		a.release(q, d, "", nil)
+		a.release(d, "", nil)
 		return
 	}
 	ev, err := a.event(o.id, d.EventID)
@@ -65,7 +65,7 @@ func (a *attempter) attempt(q *queue, e config.Endpoint, d *Delivery) {
 	case errors.Is(err, ErrNotFound):
 		res = result{err: errors.New("the event is missing from the store")}
 	case err != nil:
-		a.release(q, d, "read event", err)
+		a.release(d, "read event", err)
 		q.pause(storeRetryMax)
 		return
 	default:
@@ -77,7 +77,7 @@ func (a *attempter) attempt(q *queue, e config.Endpoint, d *Delivery) {
 		res = a.sender.send(a.ctx, o, e, ob, e.Timeout, maxResponse)
 		if res.err != nil && a.ctx.Err() != nil {
 			// Stopped by shutdown, not by the endpoint: not an attempt.
-			a.release(q, d, "", nil)
+			a.release(d, "", nil)
 			return
 		}
 	}
@@ -86,7 +86,7 @@ func (a *attempter) attempt(q *queue, e config.Endpoint, d *Delivery) {
 	if disable != "" && o.markDisabled(e.ID, disable) {
 		a.log.Warn().Str(logOrg, o.id).Str(logEndpoint, e.ID).Str("reason", disable).Msg("endpoint disabled")
 	}
-	if !a.record(q, e, next, disable) {
+	if !a.record(e, next, disable) {
 		return
 	}
 	final := Final(next.Status)
@@ -160,7 +160,7 @@ func (a *attempter) policy(e config.Endpoint) config.Retry {
 // kept here and tried again, waiting as the retry schedule says (at most
 // maxRecordWait): the delivery is not sent again meanwhile, and its lease
 // keeps it from being taken. It reports whether the outcome was recorded.
-func (a *attempter) record(q *queue, e config.Endpoint, d *Delivery, disable string) bool {
+func (a *attempter) record(e config.Endpoint, d *Delivery, disable string) bool {
 	policy := a.policy(e)
 	for try := 0; ; try++ {
 		err := a.store.Record(context.WithoutCancel(a.ctx), d, disable)
@@ -198,7 +198,7 @@ func (a *attempter) record(q *queue, e config.Endpoint, d *Delivery, disable str
 }
 
 // release gives a taken delivery back without an attempt.
-func (a *attempter) release(q *queue, d *Delivery, what string, cause error) {
+func (a *attempter) release(d *Delivery, what string, cause error) {
 	if cause != nil {
 		a.log.Error().Err(cause).Str(logDelivery, d.ID).Msg(what)
 	}

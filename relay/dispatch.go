@@ -30,12 +30,11 @@ const (
 // attempt's end. Nothing of the queue is held in memory but counts: the
 // store is the only index of what waits.
 type dispatcher struct {
-	store   Store
-	dir     *directory
-	att     *attempter
-	clock   Clock
-	metrics *metrics
-	log     zerolog.Logger
+	store Store
+	dir   *directory
+	att   *attempter
+	clock Clock
+	log   zerolog.Logger
 
 	mu     sync.Mutex
 	queues map[EndpointRef]*queue
@@ -51,8 +50,8 @@ type dispatcher struct {
 	inflight sync.Map // delivery id → EndpointRef: shown as "delivering"
 }
 
-func newDispatcher(st Store, dir *directory, att *attempter, clock Clock, m *metrics, log zerolog.Logger) *dispatcher {
-	d := &dispatcher{store: st, dir: dir, att: att, clock: clock, metrics: m, log: log, queues: make(map[EndpointRef]*queue)}
+func newDispatcher(st Store, dir *directory, att *attempter, clock Clock, log zerolog.Logger) *dispatcher {
+	d := &dispatcher{store: st, dir: dir, att: att, clock: clock, log: log, queues: make(map[EndpointRef]*queue)}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	d.attemptCtx, d.cancelAttempts = context.WithCancel(context.Background())
 	return d

@@ -36,8 +36,8 @@ func (m *metrics) depths() map[[2]string]int64 {
 
 // newMetrics registers the relay's series; the queue-depth gauge reads
 // the function given to setDepth at scrape time.
-func newMetrics(depth func() map[[2]string]int64) *metrics {
-	m := &metrics{depth: depth,
+func newMetrics() *metrics {
+	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		ingested: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sidehook_relay_events_ingested_total",

@@ -141,12 +141,12 @@ func New(cfg *config.Config, opts Options) (*Relay, error) {
 	r.http = newHTTPTransport(opts.Transport)
 	snd := &sender{signer: &signer{keys: r.keys, issuer: cfg.Issuer, userAgent: "sidehook/" + opts.Version},
 		http: r.http, tunnels: opts.Tunnels, clock: clock}
-	m := newMetrics(nil)
+	m := newMetrics()
 	cache := newEventCache()
 
 	att := &attempter{store: st, sender: snd, cache: cache, hub: r.hub, metrics: m, clock: clock,
 		retry: cfg.Retry, maxRetryAfter: opts.MaxRetryAfter, log: logger("dispatcher")}
-	r.disp = newDispatcher(st, dir, att, clock, m, logger("dispatcher"))
+	r.disp = newDispatcher(st, dir, att, clock, logger("dispatcher"))
 	att.ctx = r.disp.attemptCtx
 	m.setDepth(r.disp.depths)
 
