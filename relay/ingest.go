@@ -259,13 +259,12 @@ func (in *ingester) accept(ctx context.Context, o *orgState, r *ingestRequest) (
 			return 0, nil, storeError(err)
 		}
 		in.log.Warn().Err(err).Str(logOrg, o.id).Str("event", id).Msg("accept reported an error but the event is stored")
-		in.disp.accepted(o, ds, true)
 		ev = got
-	default:
-		in.disp.accepted(o, ds, true)
 	}
-	// Durable from here on: tell the subscribers.
+	// Durable from here on. Cached before the dispatcher is told, so the
+	// first attempt finds the event without reading it back.
 	in.cache.add(ev)
+	in.disp.accepted(o, ds, true)
 	changes := make([]Change, 0, 1+len(ds))
 	changes = append(changes, Change{Kind: ChangeEvent, Org: o.id, EventID: id, Type: ev.Type, At: now, event: ev})
 	for _, d := range ds {
