@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sidehook/sidehook/relay"
+	"github.com/sidehook/sidehook/relay/badgerstore"
 	"github.com/sidehook/sidehook/relay/config"
 	"github.com/sidehook/sidehook/relay/memstore"
 )
@@ -59,6 +61,27 @@ func storeFor(tb testing.TB, cfg *config.Config) relay.Store {
 	}
 	st := memstore.New()
 	stores.Store(cfg.Data, st)
+	tb.Cleanup(func() {
+		stores.Delete(cfg.Data)
+		if err := st.Close(); err != nil {
+			tb.Errorf("close store: %v", err)
+		}
+	})
+	return st
+}
+
+// diskStore opens a Badger store in cfg's data directory (with its
+// free-space floor) as the store of that directory, for the tests that
+// need a disk; it is closed when the test ends, after the relays on it.
+func diskStore(tb testing.TB, cfg *config.Config) relay.Store {
+	tb.Helper()
+	st, err := badgerstore.Open(context.Background(), badgerstore.Options{Dir: filepath.Join(cfg.Data, "db"), MinFreeBytes: cfg.Limits.MinFreeDisk})
+	if err != nil {
+		tb.Fatalf("open badger store: %v", err)
+	}
+	if _, loaded := stores.LoadOrStore(cfg.Data, relay.Store(st)); loaded {
+		tb.Fatalf("diskStore: %s has a store already", cfg.Data)
+	}
 	tb.Cleanup(func() {
 		stores.Delete(cfg.Data)
 		if err := st.Close(); err != nil {

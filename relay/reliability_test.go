@@ -292,7 +292,7 @@ func TestDiskFull(t *testing.T) {
 	cfg := orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL(), Retry: &config.RawRetry{Schedule: slowSchedule}})
 	cfg.Data = filepath.Join(dir, "relay")
 	cfg.Limits.MinFreeDisk = 48 << 20
-	r := startRelay(t, cfg, relay.Options{})
+	r := startRelay(t, cfg, relay.Options{Store: diskStore(t, cfg)})
 	var before []string
 	for i := 0; i < 10; i++ {
 		before = append(before, ingest(t, r, `{"type":"payment"}`, nil).ID)

@@ -58,10 +58,22 @@ func waitDelivered(tb testing.TB, rcv *sink, within time.Duration, ids map[strin
 // the request's context, and a canceled write that landed was never
 // dispatched).
 func TestCancelledIngestIsDelivered(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		open func(testing.TB, *config.Config) relay.Store
+	}{
+		{"Memory", storeFor},
+		{"Badger", diskStore},
+	} {
+		t.Run(tt.name, func(t *testing.T) { testCancelledIngest(t, tt.open) })
+	}
+}
+
+func testCancelledIngest(t *testing.T, open func(testing.TB, *config.Config) relay.Store) {
 	const n = 2000
 	rcv := newSink(t, nil, nil)
 	cfg := orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL(), MaxInFlight: 32})
-	st := storeFor(t, cfg)
+	st := open(t, cfg)
 	r := startRelay(t, cfg, relay.Options{Store: st})
 	addr := r.Addr().String()
 
