@@ -180,10 +180,12 @@ func (a *attempter) record(e config.Endpoint, d *Delivery, disable string) bool 
 			lv = a.log.Error()
 		}
 		lv.Err(err).Str(logDelivery, d.ID).Int("tries", try+1).Msg("record attempt; keeping the outcome to record again")
-		wait := maxRecordWait
+		// Without a schedule (no retries at all), back off exponentially.
+		wait := storeRetryMin << min(try, 10)
 		if len(policy.Schedule) > 0 {
-			wait = min(jitter(policy.Schedule[min(try, len(policy.Schedule)-1)], policy.Jitter), maxRecordWait)
+			wait = jitter(policy.Schedule[min(try, len(policy.Schedule)-1)], policy.Jitter)
 		}
+		wait = min(wait, maxRecordWait)
 		t := a.clock.NewTimer(max(wait, time.Millisecond))
 		select {
 		case <-a.ctx.Done():

@@ -219,6 +219,13 @@ func (r *Relay) open(ctx context.Context) error {
 		if err := loadEndpoints(ctx, r.store, o, r.log); err != nil {
 			return fmt.Errorf("relay: organisation %s: %w", o.id, err)
 		}
+		if r.opts.Tunnels == nil {
+			for _, e := range o.endpoints() {
+				if _, _, ok := parseTunnelURL(e.cfg.URL); ok {
+					r.log.Warn().Str(logOrg, o.id).Str(logEndpoint, e.cfg.ID).Msg("tunnel endpoint on a relay that serves no tunnels: its deliveries fail until one does")
+				}
+			}
+		}
 	}
 	if err := r.disp.start(ctx); err != nil {
 		return fmt.Errorf("relay: count waiting deliveries: %w", err)
