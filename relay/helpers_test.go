@@ -75,7 +75,7 @@ func storeFor(tb testing.TB, cfg *config.Config) relay.Store {
 // need a disk; it is closed when the test ends, after the relays on it.
 func diskStore(tb testing.TB, cfg *config.Config) relay.Store {
 	tb.Helper()
-	st, err := badgerstore.Open(context.Background(), badgerstore.Options{Dir: filepath.Join(cfg.Data, "db"), MinFreeBytes: cfg.Limits.MinFreeDisk})
+	st, err := badgerstore.Open(context.Background(), badgerstore.Options{Dir: filepath.Join(cfg.Data, "db"), Reserve: cfg.Limits.MinFreeDisk})
 	if err != nil {
 		tb.Fatalf("open badger store: %v", err)
 	}

@@ -266,7 +266,7 @@ func TestRandomFailures(t *testing.T) {
 // space returns.
 func TestDiskFull(t *testing.T) {
 	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=192m", "tmpfs", dir).CombinedOutput(); err != nil {
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=256m", "tmpfs", dir).CombinedOutput(); err != nil {
 		msg := fmt.Sprintf("cannot mount a tmpfs (%v: %s)", err, strings.TrimSpace(string(out)))
 		if os.Getenv("CI") == "true" {
 			t.Fatal(msg)
@@ -291,7 +291,7 @@ func TestDiskFull(t *testing.T) {
 	})
 	cfg := orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL(), Retry: &config.RawRetry{Schedule: slowSchedule}})
 	cfg.Data = filepath.Join(dir, "relay")
-	cfg.Limits.MinFreeDisk = 48 << 20
+	cfg.Limits.MinFreeDisk = 96 << 20
 	r := startRelay(t, cfg, relay.Options{Store: diskStore(t, cfg)})
 	var before []string
 	for i := 0; i < 10; i++ {

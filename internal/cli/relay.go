@@ -127,7 +127,7 @@ func openRelayStore(ctx context.Context, cfg *config.Config, log zerolog.Logger)
 	st, err := badgerstore.Open(ctx, badgerstore.Options{
 		Dir:          filepath.Join(cfg.Data, "db"),
 		Logger:       log.With().Str("component", "store").Logger(),
-		MinFreeBytes: cfg.Limits.MinFreeDisk,
+		Reserve: cfg.Limits.MinFreeDisk,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)

@@ -113,7 +113,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	db, err := store.Open(store.Options{Dir: opts.Dir, Logger: opts.Logger, Reserve: opts.Reserve})
 	if err != nil {
-		return nil, fmt.Errorf("badgerstore: open %s: %w", opts.Dir, err)
+		return nil, (&Store{}).wrap("open "+opts.Dir, err)
 	}
 	return &Store{db: db, log: opts.Logger, queues: make(map[relay.EndpointRef]*queue)}, nil
 }
