@@ -39,6 +39,9 @@ const (
 	canonicalWebhookID     = "Webhook-Id"
 	canonicalTimestamp     = "Webhook-Timestamp"
 	canonicalSignature     = "Webhook-Signature"
+	canonicalSvixID        = "Svix-Id"
+	canonicalSvixTimestamp = "Svix-Timestamp"
+	canonicalSvixSignature = "Svix-Signature"
 )
 
 // VerifyConfig says which schemes a Verifier checks and with what keys.
@@ -66,7 +69,8 @@ type VerifyConfig struct {
 	JWTPublicKey crypto.PublicKey
 	JWTPublicAlg Algorithm
 	JWKS         *JWKSFetcher
-	// Leeway is the clock skew allowed on exp and nbf (both schemes).
+	// Leeway is the clock skew allowed on exp, nbf and iat (both schemes):
+	// a token whose iat is later than now + Leeway is refused.
 	Leeway time.Duration
 	// Audience and Issuer are checked against the jwt's aud and iss when
 	// non-empty.
@@ -76,6 +80,10 @@ type VerifyConfig struct {
 	RequireSHA256 bool
 
 	// StandardSecrets enable standard; a signature by any of them passes.
+	// The headers are webhook-id, webhook-timestamp and webhook-signature,
+	// or, when none of those is present, Svix's svix-id, svix-timestamp
+	// and svix-signature (the same scheme under Svix's names, which Svix's
+	// own library accepts too).
 	StandardSecrets   [][]byte
 	StandardTolerance time.Duration // default DefaultStandardTolerance
 
@@ -156,8 +164,11 @@ func NewVerifier(cfg VerifyConfig) (*Verifier, error) {
 		v.now = time.Now
 	}
 	// Strict decoding refuses non-canonical base64 (stray padding bits), so
-	// a token verifies only in the exact form it was signed in.
-	common := []jwt.ParserOption{jwt.WithLeeway(cfg.Leeway), jwt.WithTimeFunc(v.now), jwt.WithStrictDecoding()}
+	// a token verifies only in the exact form it was signed in. An iat
+	// beyond now + leeway is refused: a token "issued" in the future was
+	// minted by a clock or a signer that cannot be trusted, and a webio
+	// token, which has no exp, would otherwise carry that date forever.
+	common := []jwt.ParserOption{jwt.WithLeeway(cfg.Leeway), jwt.WithTimeFunc(v.now), jwt.WithStrictDecoding(), jwt.WithIssuedAt()}
 	if cfg.WebioSecret != nil {
 		methods := []string{string(HS256)}
 		opts := append([]jwt.ParserOption{jwt.WithValidMethods(methods)}, common...)
@@ -251,9 +262,7 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte) Ver
 		checked = append(checked, SchemeJWT)
 	}
 	if len(v.cfg.StandardSecrets) > 0 {
-		reason := VerifyStandard(v.cfg.StandardSecrets,
-			r.Header.Get(canonicalWebhookID), r.Header.Get(canonicalTimestamp), r.Header.Get(canonicalSignature),
-			body, v.now(), v.cfg.StandardTolerance)
+		reason := verifyStandard(v.cfg.StandardSecrets, standardHeadersOf(r.Header), body, v.now(), v.cfg.StandardTolerance)
 		if reason != "" {
 			return Verdict{Status: StatusInvalid, Scheme: SchemeStandard, Reason: reason, Claims: claims}
 		}
@@ -492,6 +501,8 @@ func tokenReason(err error, tok *jwt.Token, methods, required []string) string {
 		return "token expired"
 	case errors.Is(err, jwt.ErrTokenNotValidYet):
 		return "token not yet valid"
+	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return "token issued in the future"
 	case errors.Is(err, jwt.ErrTokenInvalidAudience):
 		return "wrong audience"
 	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
