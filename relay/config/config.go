@@ -703,7 +703,7 @@ func ValidURL(s string) error {
 		return fmt.Errorf("%q is not an absolute http(s) URL or tunnel://NAME[/PATH]", s)
 	}
 	if u.User != nil {
-		return fmt.Errorf("%q: credentials in a URL would be logged and shown; use headers or auth instead", s)
+		return fmt.Errorf("%q: credentials in a URL would be logged and shown; use headers or auth instead", u.Redacted())
 	}
 	return nil
 }

@@ -48,12 +48,15 @@ func ParseStoreServers(s string) ([]string, error) {
 
 func validNATSURL(s string) error {
 	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Hostname() == "" ||
-		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("%q is not a NATS URL like nats://host:4222", s)
+	if err != nil {
+		return fmt.Errorf("not a NATS URL like nats://host:4222")
 	}
 	if u.User != nil {
-		return fmt.Errorf("%q: put credentials in store.token or store.credentials, not in the URL", s)
+		return fmt.Errorf("%q: put credentials in store.token or store.credentials, not in the URL", u.Redacted())
+	}
+	if (u.Scheme != "nats" && u.Scheme != "tls") || u.Hostname() == "" ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("%q is not a NATS URL like nats://host:4222", s)
 	}
 	return nil
 }
