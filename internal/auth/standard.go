@@ -113,20 +113,22 @@ type standardHeaders struct {
 	id, timestamp, sig string
 }
 
-// standardHeadersOf reads the webhook-* headers, or Svix's svix-* names
-// for the same three values when no webhook-* header is present: Svix
-// sends its own names, and its library accepts either set.
+// standardHeadersOf picks the header set as Svix's library does: the
+// svix-* names when all three are present, else the webhook-* names. A
+// request that carries only some svix-* headers and no webhook-* header
+// is read under the svix-* names, so its reason names what is missing.
 func standardHeadersOf(h http.Header) standardHeaders {
-	s := standardHeaders{prefix: "webhook-",
+	svix := standardHeaders{prefix: "svix-",
+		id: h.Get(canonicalSvixID), timestamp: h.Get(canonicalSvixTimestamp), sig: h.Get(canonicalSvixSignature)}
+	std := standardHeaders{prefix: "webhook-",
 		id: h.Get(canonicalWebhookID), timestamp: h.Get(canonicalTimestamp), sig: h.Get(canonicalSignature)}
-	if s.id == "" && s.timestamp == "" && s.sig == "" {
-		svix := standardHeaders{prefix: "svix-",
-			id: h.Get(canonicalSvixID), timestamp: h.Get(canonicalSvixTimestamp), sig: h.Get(canonicalSvixSignature)}
-		if svix.id != "" || svix.timestamp != "" || svix.sig != "" {
-			return svix
-		}
+	switch {
+	case svix.id != "" && svix.timestamp != "" && svix.sig != "":
+		return svix
+	case std.id == "" && std.timestamp == "" && std.sig == "" && (svix.id != "" || svix.timestamp != "" || svix.sig != ""):
+		return svix
 	}
-	return s
+	return std
 }
 
 // VerifyStandard checks a Standard Webhooks request: the timestamp within

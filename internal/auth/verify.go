@@ -81,9 +81,8 @@ type VerifyConfig struct {
 
 	// StandardSecrets enable standard; a signature by any of them passes.
 	// The headers are webhook-id, webhook-timestamp and webhook-signature,
-	// or, when none of those is present, Svix's svix-id, svix-timestamp
-	// and svix-signature (the same scheme under Svix's names, which Svix's
-	// own library accepts too).
+	// or Svix's svix-id, svix-timestamp and svix-signature: the same scheme
+	// under Svix's names, chosen between as Svix's own library does.
 	StandardSecrets   [][]byte
 	StandardTolerance time.Duration // default DefaultStandardTolerance
 

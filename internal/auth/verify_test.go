@@ -422,6 +422,11 @@ func TestVerify_StandardFailures(t *testing.T) {
 		{name: "ErrSvixTampered", header: svix("evt_1", ts, sigAt(t0)), body: []byte(`{}`), want: "signature mismatch"},
 		{name: "ErrSvixMissingTimestamp", header: svix("evt_1", "", sigAt(t0)), want: "missing svix-timestamp header"},
 		{name: "ErrSvixStale", header: svix("evt_1", stampAt(old), sigAt(old)), want: "timestamp too old"},
+		{name: "OKSvixPreferredWhenComplete", header: func() http.Header {
+			h := svix("evt_1", ts, sigAt(t0))
+			h.Set("webhook-id", "evt_other")
+			return h
+		}()},
 		{name: "ErrMixedNamesNotCombined", header: func() http.Header {
 			h := headers("evt_1", "", "")
 			h.Set("svix-timestamp", ts)
