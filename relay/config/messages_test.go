@@ -41,7 +41,7 @@ func TestParse_Messages(t *testing.T) {
 		{name: "ErrSyntaxLine", yaml: "listen: x\n  data: y\n", want: `line 2: not valid YAML: mapping values are not allowed in this context`},
 		{name: "ErrTabs", yaml: "listen: x\n\tdata: y\n", want: `line 2: not valid YAML: found a tab character`},
 		{name: "ErrSecondDocument", yaml: org + "---\nlisten: 0.0.0.0:8080\n", want: `line 4: a second YAML document starts here: a configuration is one document`},
-		{name: "ErrNotAMapping", yaml: "- a\n- b\n", want: `want a mapping of keys (key: value), got a list`},
+		{name: "ErrNotAMapping", yaml: "- a\n- b\n", want: `line 1: the configuration: want a mapping of keys (key: value), got a list`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

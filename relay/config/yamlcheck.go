@@ -212,6 +212,9 @@ func editDistance(a, b string) int {
 }
 
 func mismatch(n *yaml.Node, path, want string) error {
+	if path == "" {
+		path = "the configuration"
+	}
 	return fmt.Errorf("line %d: %s: want %s, got %s", n.Line, path, want, describe(n))
 }
 
