@@ -322,7 +322,7 @@ func (f *File) Validate(getenv Getenv) (*Config, error) {
 			*list.dst = append(*list.dst, strings.TrimSpace(r))
 		}
 	}
-	if err := validTLS(f.TLSCert, f.TLSKey); err != nil {
+	if err := ValidTLS(f.TLSCert, f.TLSKey); err != nil {
 		return nil, err
 	}
 	c.TLSCert, c.TLSKey = f.TLSCert, f.TLSKey
@@ -482,9 +482,9 @@ func (ro RawOrg) validateInbound(key string, o *Org, getenv Getenv) error {
 	return nil
 }
 
-// validTLS checks that the certificate and key are given together and
+// ValidTLS checks that the certificate and key are given together and
 // load as a pair, so a bad path fails at start, not at the first client.
-func validTLS(cert, key string) error {
+func ValidTLS(cert, key string) error {
 	switch {
 	case cert == "" && key == "":
 		return nil
