@@ -37,8 +37,9 @@ func nonCanonicalHS256(claims string) string {
 // TestVerify_OddTokens pins the verdicts on tokens at the edges of JWS and
 // JSON, signed with the right secret: the ones a hand-written decoder is
 // likely to read differently from golang-jwt. They were recorded when a
-// fast path still sat in front of the parser and agreed with it, and must
-// not move now that the parser reads every token alone.
+// fast path still sat in front of the parser and agreed with it, and did
+// not move when the parser came to read every token alone, except for the
+// out-of-range times below.
 func TestVerify_OddTokens(t *testing.T) {
 	t.Parallel()
 	const hdr = `{"alg":"HS256","typ":"JWT"}`
@@ -76,7 +77,14 @@ func TestVerify_OddTokens(t *testing.T) {
 		{name: "ErrExpNull", token: rawHS256(hdr, "{"+good+`,"exp":null}`), want: "invalid claim type"},
 		{name: "ErrExpZero", token: rawHS256(hdr, "{"+good+`,"exp":0}`), want: "missing required claim"},
 		{name: "ErrExpOverflow", token: rawHS256(hdr, "{"+good+`,"exp":1e400}`), want: "malformed token"},
-		{name: "ErrExpHugeNegative", token: rawHS256(hdr, "{"+good+`,"exp":-1e300}`), want: "token expired"},
+		// Time claims beyond years 1 to 9999 are refused as invalid rather
+		// than read: golang-jwt's int64 conversion wraps them, so 1e20
+		// read as a date long past (an iat or nbf far in the future
+		// passed; -1e300 was "token expired").
+		{name: "ErrExpHugeNegative", token: rawHS256(hdr, "{"+good+`,"exp":-1e300}`), want: "invalid claim type"},
+		{name: "ErrIatOverflow", token: rawHS256(hdr, "{"+good+`,"iat":1e20}`), want: "invalid claim type"},
+		{name: "ErrNbfOverflow", token: rawHS256(hdr, "{"+good+`,"nbf":1e20}`), want: "invalid claim type"},
+		{name: "ErrIatAfterYear9999", token: rawHS256(hdr, "{"+good+`,"iat":253402300800}`), want: "invalid claim type"},
 		{name: "OKExpExponent", token: rawHS256(hdr, "{"+good+`,"exp":18000003e2}`)},
 		{name: "OKExpFraction", token: rawHS256(hdr, "{"+good+`,"exp":1800000300.999999999}`)},
 		{name: "ErrExpLeadingZero", token: rawHS256(hdr, "{"+good+`,"exp":01800000300}`), want: "malformed token"},

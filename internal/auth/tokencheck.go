@@ -2,6 +2,8 @@ package auth
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -29,13 +31,58 @@ func newTokenCheck(opts []jwt.ParserOption, methods, required []string, key keyF
 // parse verifies raw and returns its decoded claims (nil when there are
 // none or they did not decode) and, when it fails, the reason.
 func (c *tokenCheck) parse(ctx context.Context, raw string) (map[string]any, string) {
-	mc := jwt.MapClaims{}
-	tok, err := c.parser.ParseWithClaims(raw, mc, func(t *jwt.Token) (any, error) {
+	bc := boundedClaims{}
+	tok, err := c.parser.ParseWithClaims(raw, &bc, func(t *jwt.Token) (any, error) {
 		return c.key(ctx, t.Header, t.Method.Alg())
 	})
-	claims := decodedClaims(mc, err)
+	claims := decodedClaims(jwt.MapClaims(bc), err)
 	if err != nil {
-		return claims, tokenReason(err, tok, c.methods, c.required)
+		return claims, tokenReason(err, tok, bc, c.methods, c.required)
 	}
 	return claims, ""
+}
+
+// Time claims must fall within years 1 to 9999. golang-jwt converts a
+// claim's float seconds to int64 without a range check, so 1e20 wraps to
+// a date in the distant past: an iat or nbf that far in the future would
+// pass as long ago.
+var (
+	minClaimTime = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	maxClaimTime = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC).Unix()
+)
+
+// boundedClaims are jwt.MapClaims whose time claims are refused, as an
+// invalid claim type, outside minClaimTime..maxClaimTime. The parser
+// decodes and validates them as it does MapClaims.
+type boundedClaims map[string]any
+
+func (c *boundedClaims) GetExpirationTime() (*jwt.NumericDate, error) {
+	return bounded("exp", c.m().GetExpirationTime)
+}
+
+func (c *boundedClaims) GetIssuedAt() (*jwt.NumericDate, error) {
+	return bounded("iat", c.m().GetIssuedAt)
+}
+
+func (c *boundedClaims) GetNotBefore() (*jwt.NumericDate, error) {
+	return bounded("nbf", c.m().GetNotBefore)
+}
+
+func (c *boundedClaims) GetIssuer() (string, error)             { return c.m().GetIssuer() }
+func (c *boundedClaims) GetSubject() (string, error)            { return c.m().GetSubject() }
+func (c *boundedClaims) GetAudience() (jwt.ClaimStrings, error) { return c.m().GetAudience() }
+
+func (c *boundedClaims) m() jwt.MapClaims { return jwt.MapClaims(*c) }
+
+func bounded(name string, get func() (*jwt.NumericDate, error)) (*jwt.NumericDate, error) {
+	d, err := get()
+	if err != nil || d == nil {
+		return d, err
+	}
+	// The float itself, not the wrapped time: the conversion is what
+	// overflows.
+	if sec := d.Unix(); sec < minClaimTime || sec > maxClaimTime {
+		return nil, fmt.Errorf("%s claim out of range: %w", name, jwt.ErrInvalidType)
+	}
+	return d, nil
 }

@@ -457,9 +457,9 @@ func (e *reasonError) Error() string {
 func (e *reasonError) Unwrap() error { return e.err }
 
 // tokenReason turns a parse error into the short reason of a Verdict.
-// methods are the algorithms the parser accepts, required the claims it
-// insists on.
-func tokenReason(err error, tok *jwt.Token, methods, required []string) string {
+// claims are the token's decoded claims, methods the algorithms the
+// parser accepts, required the claims it insists on.
+func tokenReason(err error, tok *jwt.Token, claims map[string]any, methods, required []string) string {
 	var re *reasonError
 	if errors.As(err, &re) {
 		return re.reason
@@ -486,13 +486,9 @@ func tokenReason(err error, tok *jwt.Token, methods, required []string) string {
 	case errors.Is(err, jwt.ErrTokenUnverifiable):
 		return "unverifiable token"
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-		if tok != nil {
-			if mc, ok := tok.Claims.(jwt.MapClaims); ok {
-				for _, name := range required {
-					if v, present := mc[name]; !present || v == "" {
-						return "missing " + name + " claim"
-					}
-				}
+		for _, name := range required {
+			if v, present := claims[name]; !present || v == "" {
+				return "missing " + name + " claim"
 			}
 		}
 		return "missing required claim"

@@ -212,6 +212,8 @@ func TestVerify_JWTFailures(t *testing.T) {
 		// have none), and a webio token has no exp to end it.
 		{name: "ErrIssuedInFuture", alg: auth.HS256,
 			header: bearer(jwtHS256(t, map[string]any{"iat": t0.Add(time.Hour).Unix(), "exp": t0.Add(2 * time.Hour).Unix()})), want: "token issued in the future"},
+		{name: "ErrIssuedFarInFuture", alg: auth.HS256,
+			header: bearer(jwtHS256(t, map[string]any{"iat": 1e19, "exp": t0.Add(time.Hour).Unix()})), want: "invalid claim type"},
 		{name: "OKIssuedInFutureWithinLeeway", alg: auth.HS256, cfg: func(c *auth.VerifyConfig) { c.Leeway = 2 * time.Minute },
 			header: bearer(jwtHS256(t, map[string]any{"iat": t0.Add(time.Minute).Unix(), "exp": t0.Add(time.Hour).Unix()}))},
 		{name: "ErrMissingHeader", alg: auth.HS256, header: http.Header{}, want: "missing authorization header"},
@@ -341,6 +343,7 @@ func TestVerify_WebioFailures(t *testing.T) {
 		{name: "ErrExpired", cfg: auth.VerifyConfig{WebioSecret: secret}, header: http.Header{"X-Webio-Token": {mint(auth.WebioClaims{IssuedAt: t0.Add(-2 * time.Hour), TTL: time.Hour}, secret)}}, want: "token expired"},
 		{name: "ErrIssuedInFuture", cfg: auth.VerifyConfig{WebioSecret: secret}, header: http.Header{"X-Webio-Token": {mint(auth.WebioClaims{IssuedAt: t0.Add(24 * time.Hour)}, secret)}}, want: "token issued in the future"},
 		{name: "ErrIssuedInFutureBeyondLeeway", cfg: auth.VerifyConfig{WebioSecret: secret, Leeway: time.Minute}, header: http.Header{"X-Webio-Token": {mint(auth.WebioClaims{IssuedAt: t0.Add(2 * time.Minute)}, secret)}}, want: "token issued in the future"},
+		{name: "ErrIssuedFarInFuture", cfg: auth.VerifyConfig{WebioSecret: secret}, header: http.Header{"X-Webio-Token": {jwtHS256(t, map[string]any{"org": "demo", "iat": 1e19})}}, want: "invalid claim type"},
 		{name: "OKIssuedInFutureWithinLeeway", cfg: auth.VerifyConfig{WebioSecret: secret, Leeway: time.Minute}, header: http.Header{"X-Webio-Token": {mint(auth.WebioClaims{IssuedAt: t0.Add(30 * time.Second)}, secret)}}},
 		{name: "OKExpiredWithinLeeway", cfg: auth.VerifyConfig{WebioSecret: secret, Leeway: 2 * time.Hour}, header: http.Header{"X-Webio-Token": {mint(auth.WebioClaims{IssuedAt: t0.Add(-2 * time.Hour), TTL: time.Hour}, secret)}}},
 		{name: "ErrAlgHS512", cfg: auth.VerifyConfig{WebioSecret: secret}, header: http.Header{"X-Webio-Token": {forge(map[string]any{"alg": "HS512"}, map[string]any{"org": "demo"}, hmacSign(secret))}}, want: "unexpected signing method HS512"},
