@@ -34,6 +34,10 @@ const (
 	HeaderWebhookID     = "webhook-id"
 	HeaderTimestamp     = "webhook-timestamp"
 	HeaderAuthorization = "authorization"
+	// Svix's names for webhook-id, webhook-timestamp and webhook-signature.
+	HeaderSvixID        = "svix-id"
+	HeaderSvixTimestamp = "svix-timestamp"
+	HeaderSvixSignature = "svix-signature"
 )
 
 // MinSecretLen is the shortest secret key accepted for HMAC tokens: HS256

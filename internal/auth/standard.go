@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -80,10 +81,20 @@ func standardMAC(secret []byte, id, ts string, body []byte) []byte {
 // (a future v1a must not break v1 receivers); an entry that claims v1 but
 // does not decode is skipped too. At most maxStandardSignatures are kept.
 func ParseStandardSignatures(header string) [][]byte {
-	var sigs [][]byte
+	sigs, _ := parseStandardSignatures(header)
+	return sigs
+}
+
+// parseStandardSignatures is ParseStandardSignatures that also counts the
+// v1 entries left unchecked past the limit, so a refusal can say so.
+func parseStandardSignatures(header string) (sigs [][]byte, unchecked int) {
 	for _, entry := range strings.Fields(header) {
 		version, value, ok := strings.Cut(entry, ",")
 		if !ok || version != "v1" {
+			continue
+		}
+		if len(sigs) == maxStandardSignatures {
+			unchecked++
 			continue
 		}
 		mac, err := base64.StdEncoding.Strict().DecodeString(value)
@@ -91,28 +102,54 @@ func ParseStandardSignatures(header string) [][]byte {
 			continue
 		}
 		sigs = append(sigs, mac)
-		if len(sigs) == maxStandardSignatures {
-			break
-		}
 	}
-	return sigs
+	return sigs, unchecked
+}
+
+// standardHeaders are the three header values of a Standard Webhooks
+// request and the names they came under, for the reasons.
+type standardHeaders struct {
+	prefix             string // "webhook-" or "svix-"
+	id, timestamp, sig string
+}
+
+// standardHeadersOf picks the header set as Svix's library does: the
+// svix-* names when all three are present, else the webhook-* names. A
+// request that carries only some svix-* headers and no webhook-* header
+// is read under the svix-* names, so its reason names what is missing.
+func standardHeadersOf(h http.Header) standardHeaders {
+	svix := standardHeaders{prefix: "svix-",
+		id: h.Get(canonicalSvixID), timestamp: h.Get(canonicalSvixTimestamp), sig: h.Get(canonicalSvixSignature)}
+	std := standardHeaders{prefix: "webhook-",
+		id: h.Get(canonicalWebhookID), timestamp: h.Get(canonicalTimestamp), sig: h.Get(canonicalSignature)}
+	switch {
+	case svix.id != "" && svix.timestamp != "" && svix.sig != "":
+		return svix
+	case std.id == "" && std.timestamp == "" && std.sig == "" && (svix.id != "" || svix.timestamp != "" || svix.sig != ""):
+		return svix
+	}
+	return std
 }
 
 // VerifyStandard checks a Standard Webhooks request: the timestamp within
 // tolerance of now, and any v1 signature matching any secret. It returns a
 // short reason when the request does not pass, "" when it does.
 func VerifyStandard(secrets [][]byte, id, timestamp, signature string, body []byte, now time.Time, tolerance time.Duration) string {
+	return verifyStandard(secrets, standardHeaders{prefix: "webhook-", id: id, timestamp: timestamp, sig: signature}, body, now, tolerance)
+}
+
+func verifyStandard(secrets [][]byte, h standardHeaders, body []byte, now time.Time, tolerance time.Duration) string {
 	switch {
-	case id == "":
-		return "missing webhook-id header"
-	case timestamp == "":
-		return "missing webhook-timestamp header"
-	case signature == "":
-		return "missing webhook-signature header"
+	case h.id == "":
+		return "missing " + h.prefix + "id header"
+	case h.timestamp == "":
+		return "missing " + h.prefix + "timestamp header"
+	case h.sig == "":
+		return "missing " + h.prefix + "signature header"
 	}
-	ts, err := strconv.ParseInt(timestamp, 10, 64)
+	ts, err := strconv.ParseInt(h.timestamp, 10, 64)
 	if err != nil {
-		return "invalid webhook-timestamp header"
+		return "invalid " + h.prefix + "timestamp header"
 	}
 	if tolerance <= 0 {
 		tolerance = DefaultStandardTolerance
@@ -120,24 +157,29 @@ func VerifyStandard(secrets [][]byte, id, timestamp, signature string, body []by
 	tol := int64(tolerance / time.Second)
 	n := now.Unix()
 	// Arithmetic only on now and the tolerance, never on the untrusted
-	// timestamp, so extreme values cannot overflow past the check.
-	if ts < n-tol {
+	// timestamp, so extreme values cannot overflow past the check. A
+	// timestamp exactly the tolerance old is refused, as the reference
+	// libraries refuse it (their clocks read past the whole second).
+	if ts <= n-tol {
 		return "timestamp too old"
 	}
 	if ts > n+tol {
 		return "timestamp too new"
 	}
-	sigs := ParseStandardSignatures(signature)
+	sigs, unchecked := parseStandardSignatures(h.sig)
 	if len(sigs) == 0 {
-		return "no v1 signature in webhook-signature header"
+		return "no v1 signature in " + h.prefix + "signature header"
 	}
 	for _, secret := range secrets {
-		want := standardMAC(secret, id, timestamp, body)
+		want := standardMAC(secret, h.id, h.timestamp, body)
 		for _, sig := range sigs {
 			if hmac.Equal(sig, want) {
 				return ""
 			}
 		}
+	}
+	if unchecked > 0 {
+		return fmt.Sprintf("signature mismatch in the first %d v1 signatures; %d more were not checked", maxStandardSignatures, unchecked)
 	}
 	return "signature mismatch"
 }

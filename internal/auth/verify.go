@@ -39,6 +39,9 @@ const (
 	canonicalWebhookID     = "Webhook-Id"
 	canonicalTimestamp     = "Webhook-Timestamp"
 	canonicalSignature     = "Webhook-Signature"
+	canonicalSvixID        = "Svix-Id"
+	canonicalSvixTimestamp = "Svix-Timestamp"
+	canonicalSvixSignature = "Svix-Signature"
 )
 
 // VerifyConfig says which schemes a Verifier checks and with what keys.
@@ -66,7 +69,8 @@ type VerifyConfig struct {
 	JWTPublicKey crypto.PublicKey
 	JWTPublicAlg Algorithm
 	JWKS         *JWKSFetcher
-	// Leeway is the clock skew allowed on exp and nbf (both schemes).
+	// Leeway is the clock skew allowed on exp, nbf and iat (both schemes):
+	// a token whose iat is later than now + Leeway is refused.
 	Leeway time.Duration
 	// Audience and Issuer are checked against the jwt's aud and iss when
 	// non-empty.
@@ -76,6 +80,9 @@ type VerifyConfig struct {
 	RequireSHA256 bool
 
 	// StandardSecrets enable standard; a signature by any of them passes.
+	// The headers are webhook-id, webhook-timestamp and webhook-signature,
+	// or Svix's svix-id, svix-timestamp and svix-signature: the same scheme
+	// under Svix's names, chosen between as Svix's own library does.
 	StandardSecrets   [][]byte
 	StandardTolerance time.Duration // default DefaultStandardTolerance
 
@@ -156,8 +163,11 @@ func NewVerifier(cfg VerifyConfig) (*Verifier, error) {
 		v.now = time.Now
 	}
 	// Strict decoding refuses non-canonical base64 (stray padding bits), so
-	// a token verifies only in the exact form it was signed in.
-	common := []jwt.ParserOption{jwt.WithLeeway(cfg.Leeway), jwt.WithTimeFunc(v.now), jwt.WithStrictDecoding()}
+	// a token verifies only in the exact form it was signed in. An iat
+	// beyond now + leeway is refused: a token "issued" in the future was
+	// minted by a clock or a signer that cannot be trusted, and a webio
+	// token, which has no exp, would otherwise carry that date forever.
+	common := []jwt.ParserOption{jwt.WithLeeway(cfg.Leeway), jwt.WithTimeFunc(v.now), jwt.WithStrictDecoding(), jwt.WithIssuedAt()}
 	if cfg.WebioSecret != nil {
 		methods := []string{string(HS256)}
 		opts := append([]jwt.ParserOption{jwt.WithValidMethods(methods)}, common...)
@@ -251,9 +261,7 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte) Ver
 		checked = append(checked, SchemeJWT)
 	}
 	if len(v.cfg.StandardSecrets) > 0 {
-		reason := VerifyStandard(v.cfg.StandardSecrets,
-			r.Header.Get(canonicalWebhookID), r.Header.Get(canonicalTimestamp), r.Header.Get(canonicalSignature),
-			body, v.now(), v.cfg.StandardTolerance)
+		reason := verifyStandard(v.cfg.StandardSecrets, standardHeadersOf(r.Header), body, v.now(), v.cfg.StandardTolerance)
 		if reason != "" {
 			return Verdict{Status: StatusInvalid, Scheme: SchemeStandard, Reason: reason, Claims: claims}
 		}
@@ -449,9 +457,9 @@ func (e *reasonError) Error() string {
 func (e *reasonError) Unwrap() error { return e.err }
 
 // tokenReason turns a parse error into the short reason of a Verdict.
-// methods are the algorithms the parser accepts, required the claims it
-// insists on.
-func tokenReason(err error, tok *jwt.Token, methods, required []string) string {
+// claims are the token's decoded claims, methods the algorithms the
+// parser accepts, required the claims it insists on.
+func tokenReason(err error, tok *jwt.Token, claims map[string]any, methods, required []string) string {
 	var re *reasonError
 	if errors.As(err, &re) {
 		return re.reason
@@ -478,13 +486,9 @@ func tokenReason(err error, tok *jwt.Token, methods, required []string) string {
 	case errors.Is(err, jwt.ErrTokenUnverifiable):
 		return "unverifiable token"
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-		if tok != nil {
-			if mc, ok := tok.Claims.(jwt.MapClaims); ok {
-				for _, name := range required {
-					if v, present := mc[name]; !present || v == "" {
-						return "missing " + name + " claim"
-					}
-				}
+		for _, name := range required {
+			if v, present := claims[name]; !present || v == "" {
+				return "missing " + name + " claim"
 			}
 		}
 		return "missing required claim"
@@ -492,6 +496,8 @@ func tokenReason(err error, tok *jwt.Token, methods, required []string) string {
 		return "token expired"
 	case errors.Is(err, jwt.ErrTokenNotValidYet):
 		return "token not yet valid"
+	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return "token issued in the future"
 	case errors.Is(err, jwt.ErrTokenInvalidAudience):
 		return "wrong audience"
 	case errors.Is(err, jwt.ErrTokenInvalidIssuer):

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -207,6 +208,14 @@ func TestVerify_JWTFailures(t *testing.T) {
 			return hmacSHA256(secret, in)
 		})), want: "unsupported crit header"},
 		{name: "ErrMissingExp", alg: auth.HS256, header: bearer(jwtHS256(t, map[string]any{"iss": "sidehook", "sha256": auth.BodyHash(body)})), want: "missing exp claim"},
+		// iat beyond now + leeway: nbf alone would not catch it (a token may
+		// have none), and a webio token has no exp to end it.
+		{name: "ErrIssuedInFuture", alg: auth.HS256,
+			header: bearer(jwtHS256(t, map[string]any{"iat": t0.Add(time.Hour).Unix(), "exp": t0.Add(2 * time.Hour).Unix()})), want: "token issued in the future"},
+		{name: "ErrIssuedFarInFuture", alg: auth.HS256,
+			header: bearer(jwtHS256(t, map[string]any{"iat": 1e19, "exp": t0.Add(time.Hour).Unix()})), want: "invalid claim type"},
+		{name: "OKIssuedInFutureWithinLeeway", alg: auth.HS256, cfg: func(c *auth.VerifyConfig) { c.Leeway = 2 * time.Minute },
+			header: bearer(jwtHS256(t, map[string]any{"iat": t0.Add(time.Minute).Unix(), "exp": t0.Add(time.Hour).Unix()}))},
 		{name: "ErrMissingHeader", alg: auth.HS256, header: http.Header{}, want: "missing authorization header"},
 		{name: "ErrNotBearer", alg: auth.HS256, header: http.Header{"Authorization": {"Basic dXNlcjpwYXNz"}}, want: "authorization header is not a bearer token"},
 		{name: "ErrMalformedOneSegment", alg: auth.HS256, header: bearer("abc"), want: "malformed token"},
@@ -332,6 +341,10 @@ func TestVerify_WebioFailures(t *testing.T) {
 		{name: "ErrMissingHeader", cfg: auth.VerifyConfig{WebioSecret: secret}, header: bearer(good), want: "missing x-webio-token header"},
 		{name: "ErrWrongSecret", cfg: auth.VerifyConfig{WebioSecret: otherSecret}, header: http.Header{"X-Webio-Token": {good}}, want: "signature mismatch"},
 		{name: "ErrExpired", cfg: auth.VerifyConfig{WebioSecret: secret}, header: http.Header{"X-Webio-Token": {mint(auth.WebioClaims{IssuedAt: t0.Add(-2 * time.Hour), TTL: time.Hour}, secret)}}, want: "token expired"},
+		{name: "ErrIssuedInFuture", cfg: auth.VerifyConfig{WebioSecret: secret}, header: http.Header{"X-Webio-Token": {mint(auth.WebioClaims{IssuedAt: t0.Add(24 * time.Hour)}, secret)}}, want: "token issued in the future"},
+		{name: "ErrIssuedInFutureBeyondLeeway", cfg: auth.VerifyConfig{WebioSecret: secret, Leeway: time.Minute}, header: http.Header{"X-Webio-Token": {mint(auth.WebioClaims{IssuedAt: t0.Add(2 * time.Minute)}, secret)}}, want: "token issued in the future"},
+		{name: "ErrIssuedFarInFuture", cfg: auth.VerifyConfig{WebioSecret: secret}, header: http.Header{"X-Webio-Token": {jwtHS256(t, map[string]any{"org": "demo", "iat": 1e19})}}, want: "invalid claim type"},
+		{name: "OKIssuedInFutureWithinLeeway", cfg: auth.VerifyConfig{WebioSecret: secret, Leeway: time.Minute}, header: http.Header{"X-Webio-Token": {mint(auth.WebioClaims{IssuedAt: t0.Add(30 * time.Second)}, secret)}}},
 		{name: "OKExpiredWithinLeeway", cfg: auth.VerifyConfig{WebioSecret: secret, Leeway: 2 * time.Hour}, header: http.Header{"X-Webio-Token": {mint(auth.WebioClaims{IssuedAt: t0.Add(-2 * time.Hour), TTL: time.Hour}, secret)}}},
 		{name: "ErrAlgHS512", cfg: auth.VerifyConfig{WebioSecret: secret}, header: http.Header{"X-Webio-Token": {forge(map[string]any{"alg": "HS512"}, map[string]any{"org": "demo"}, hmacSign(secret))}}, want: "unexpected signing method HS512"},
 		{name: "ErrAlgNone", cfg: auth.VerifyConfig{WebioSecret: secret}, header: http.Header{"X-Webio-Token": {forge(map[string]any{"alg": "none"}, map[string]any{"org": "demo"}, nil)}}, want: "unexpected signing method none"},
@@ -377,6 +390,19 @@ func TestVerify_StandardFailures(t *testing.T) {
 	sigAt := func(at time.Time) string { return auth.SignStandard(std, "evt_1", at, body) }
 	stampAt := func(at time.Time) string { return strconv.FormatInt(at.Unix(), 10) }
 	old, soon := t0.Add(-6*time.Minute), t0.Add(6*time.Minute)
+	edge := t0.Add(-auth.DefaultStandardTolerance)
+	svix := func(id, stamp, sig string) http.Header {
+		h := http.Header{}
+		for name, v := range map[string]string{"svix-id": id, "svix-timestamp": stamp, "svix-signature": sig} {
+			if v != "" {
+				h.Set(name, v)
+			}
+		}
+		return h
+	}
+	bogus := func(n int) string {
+		return strings.TrimSpace(strings.Repeat("v1,"+base64.StdEncoding.EncodeToString(make([]byte, 32))+" ", n))
+	}
 	tests := []struct {
 		name   string
 		header http.Header
@@ -388,6 +414,28 @@ func TestVerify_StandardFailures(t *testing.T) {
 		{name: "OKWithinToleranceFuture", header: headers("evt_1", stampAt(t0.Add(4*time.Minute)), sigAt(t0.Add(4*time.Minute)))},
 		{name: "OKUnknownVersionSkipped", header: headers("evt_1", ts, "v1a,AAAA "+sigAt(t0))},
 		{name: "ErrStale", header: headers("evt_1", stampAt(old), sigAt(old)), want: "timestamp too old"},
+		// Exactly the tolerance old is too old, as in the reference
+		// libraries; a second younger passes.
+		{name: "ErrExactlyToleranceOld", header: headers("evt_1", stampAt(edge), sigAt(edge)), want: "timestamp too old"},
+		{name: "OKJustWithinTolerance", header: headers("evt_1", stampAt(edge.Add(time.Second)), sigAt(edge.Add(time.Second)))},
+		{name: "OKGoodAmongFirst16", header: headers("evt_1", ts, bogus(15)+" "+sigAt(t0)+" "+bogus(10))},
+		{name: "ErrGoodPastFirst16", header: headers("evt_1", ts, bogus(16)+" "+sigAt(t0)+" "+bogus(3)),
+			want: "signature mismatch in the first 16 v1 signatures; 4 more were not checked"},
+		{name: "OKSvixHeaders", header: svix("evt_1", ts, sigAt(t0))},
+		{name: "ErrSvixTampered", header: svix("evt_1", ts, sigAt(t0)), body: []byte(`{}`), want: "signature mismatch"},
+		{name: "ErrSvixMissingTimestamp", header: svix("evt_1", "", sigAt(t0)), want: "missing svix-timestamp header"},
+		{name: "ErrSvixStale", header: svix("evt_1", stampAt(old), sigAt(old)), want: "timestamp too old"},
+		{name: "OKSvixPreferredWhenComplete", header: func() http.Header {
+			h := svix("evt_1", ts, sigAt(t0))
+			h.Set("webhook-id", "evt_other")
+			return h
+		}()},
+		{name: "ErrMixedNamesNotCombined", header: func() http.Header {
+			h := headers("evt_1", "", "")
+			h.Set("svix-timestamp", ts)
+			h.Set("svix-signature", sigAt(t0))
+			return h
+		}(), want: "missing webhook-timestamp header"},
 		{name: "ErrFuture", header: headers("evt_1", stampAt(soon), sigAt(soon)), want: "timestamp too new"},
 		{name: "ErrHugeTimestamp", header: headers("evt_1", "9223372036854775807", sigAt(t0)), want: "timestamp too new"},
 		{name: "ErrNegativeTimestamp", header: headers("evt_1", "-9223372036854775808", sigAt(t0)), want: "timestamp too old"},

@@ -6,12 +6,13 @@
 package config
 
 import (
-	"bytes"
+	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/internal/event"
+	"github.com/sidehook/sidehook/internal/target"
 )
 
 // Defaults of SPEC §4.
@@ -50,15 +52,32 @@ func DefaultSchedule() []time.Duration {
 
 // Config is a validated relay configuration.
 type Config struct {
-	Listen        string
-	Data          string
-	InMemory      bool // no files at all: tests and `sidehook dev --in-memory`
-	Issuer        string
-	Retry         Retry
-	Retention     time.Duration
-	Limits        Limits
+	Listen    string
+	Data      string
+	InMemory  bool // no files at all: tests and `sidehook dev --in-memory`
+	Issuer    string
+	Retry     Retry
+	Retention time.Duration
+	Limits    Limits
+	// AdminToken opens the whole-relay view (every organisation) of the
+	// dashboard and API; "" when not set.
+	AdminToken string
+	// AllowTargets and DenyTargets are target.Options rules for outbound
+	// URLs (endpoints and replay targets), each checked by
+	// target.ParseRule.
+	AllowTargets, DenyTargets []string
+	// TLSCert and TLSKey are PEM files to serve HTTPS with; both or
+	// neither, and they were loaded once as a pair during validation.
+	TLSCert, TLSKey string
+	// Store, when set, keeps the relay's data in NATS JetStream instead
+	// of the embedded store under Data.
+	Store         *Store
 	Organisations []Org
 }
+
+// MinAdminTokenLen is the shortest admin token accepted: it guards every
+// organisation's data, so it must not be guessable.
+const MinAdminTokenLen = 16
 
 // Retry is a retry policy: Schedule[i] is the wait after attempt i+1.
 type Retry struct {
@@ -77,13 +96,32 @@ type Limits struct {
 
 // Org is one organisation: its keys and endpoints.
 type Org struct {
-	ID             string
-	APIKeys        []string
-	SecretKey      []byte
-	StandardSecret []byte
-	JWTAlgorithm   auth.Algorithm
-	InboundAuth    string
-	Endpoints      []Endpoint
+	ID        string
+	APIKeys   []string
+	SecretKey []byte
+	// StandardSecrets sign every standard delivery, each adding a
+	// signature, so receivers holding any one of them verify during a
+	// rotation (SPEC §3).
+	StandardSecrets [][]byte
+	JWTAlgorithm    auth.Algorithm
+	InboundAuth     string
+	// InboundSecret verifies the x-webio-token of POST/GET /in/{org} when
+	// InboundAuth is webio-token. It is never SecretKey: the relay sends
+	// tokens signed with SecretKey to every endpoint and replay target,
+	// and those must not be able to post events back in.
+	InboundSecret []byte
+	// InboundIssuer, when set, must be the iss claim of inbound tokens.
+	InboundIssuer string
+	Endpoints     []Endpoint
+}
+
+// InboundVerify is the verifier configuration for the organisation's
+// inbound tokens, and false when it does not check them.
+func (o Org) InboundVerify() (auth.VerifyConfig, bool) {
+	if o.InboundAuth != InboundAuthWebioToken {
+		return auth.VerifyConfig{}, false
+	}
+	return auth.VerifyConfig{WebioSecret: o.InboundSecret, Org: o.ID, WebioIssuer: o.InboundIssuer}, true
 }
 
 // Endpoint is one validated delivery target.
@@ -141,7 +179,13 @@ type File struct {
 		MaxQueue    *int   `yaml:"max_queue"`
 		MinFreeDisk string `yaml:"min_free_disk"`
 	} `yaml:"limits"`
-	Organisations []RawOrg `yaml:"organisations"`
+	AdminToken    string    `yaml:"admin_token"`
+	AllowTargets  []string  `yaml:"allow_targets"`
+	DenyTargets   []string  `yaml:"deny_targets"`
+	TLSCert       string    `yaml:"tls_cert"`
+	TLSKey        string    `yaml:"tls_key"`
+	Store         *RawStore `yaml:"store"`
+	Organisations []RawOrg  `yaml:"organisations"`
 }
 
 // RawRetry is a retry policy as written.
@@ -152,15 +196,35 @@ type RawRetry struct {
 
 // RawOrg is an organisation as written.
 type RawOrg struct {
-	ID             string   `yaml:"id"`
-	APIKeys        []string `yaml:"api_keys"`
-	SecretKey      string   `yaml:"secret_key"`
-	StandardSecret string   `yaml:"standard_secret"`
+	ID        string   `yaml:"id"`
+	APIKeys   []string `yaml:"api_keys"`
+	SecretKey string   `yaml:"secret_key"`
+	// StandardSecret is one whsec_ secret or, during a rotation, a list.
+	StandardSecret Secrets `yaml:"standard_secret"`
 	JWT            struct {
 		Algorithm string `yaml:"algorithm"`
 	} `yaml:"jwt"`
-	InboundAuth string        `yaml:"inbound_auth"`
-	Endpoints   []RawEndpoint `yaml:"endpoints"`
+	InboundAuth   string        `yaml:"inbound_auth"`
+	InboundSecret string        `yaml:"inbound_secret"`
+	InboundIssuer string        `yaml:"inbound_issuer"`
+	Endpoints     []RawEndpoint `yaml:"endpoints"`
+}
+
+// Secrets is a list of secrets that YAML may also write as one string.
+type Secrets []string
+
+// UnmarshalYAML reads a string or a list of strings.
+func (s *Secrets) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		*s = Secrets{n.Value}
+		return nil
+	}
+	var list []string
+	if err := n.Decode(&list); err != nil {
+		return err
+	}
+	*s = list
+	return nil
 }
 
 // RawEndpoint is an endpoint as written in YAML or sent to the API; the API
@@ -179,28 +243,14 @@ type RawEndpoint struct {
 	Enabled     *bool             `yaml:"enabled" json:"enabled,omitempty"`
 }
 
-// Parse decodes and validates a YAML configuration. Unknown keys are errors.
+// Parse decodes and validates a YAML configuration: one document, every
+// key known. Errors are one line and name the key.
 func Parse(data []byte, getenv Getenv) (*Config, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
 	var f File
-	if err := dec.Decode(&f); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, errors.New("empty configuration: organisations is required")
-		}
-		return nil, errors.New(oneLine(err.Error()))
+	if err := decodeFile(data, &f); err != nil {
+		return nil, err
 	}
 	return f.Validate(getenv)
-}
-
-// oneLine joins yaml's multi-line type errors so every error is one line.
-func oneLine(s string) string {
-	s = strings.ReplaceAll(s, "yaml: unmarshal errors:\n", "")
-	lines := strings.Split(s, "\n")
-	for i := range lines {
-		lines[i] = strings.TrimSpace(lines[i])
-	}
-	return strings.Join(lines, "; ")
 }
 
 // Validate checks f and returns the configuration with defaults applied.
@@ -250,6 +300,39 @@ func (f *File) Validate(getenv Getenv) (*Config, error) {
 		}
 		c.Limits.MinFreeDisk = n
 	}
+	if f.AdminToken != "" {
+		v, err := secret("admin_token", f.AdminToken, getenv)
+		if err != nil {
+			return nil, err
+		}
+		if len(v) < MinAdminTokenLen {
+			return nil, fmt.Errorf("admin_token: %d bytes, need at least %d", len(v), MinAdminTokenLen)
+		}
+		c.AdminToken = v
+	}
+	for _, list := range []struct {
+		key   string
+		rules []string
+		dst   *[]string
+	}{{"allow_targets", f.AllowTargets, &c.AllowTargets}, {"deny_targets", f.DenyTargets, &c.DenyTargets}} {
+		for i, r := range list.rules {
+			if _, err := target.ParseRule(r); err != nil {
+				return nil, fmt.Errorf("%s[%d]: %w", list.key, i, err)
+			}
+			*list.dst = append(*list.dst, strings.TrimSpace(r))
+		}
+	}
+	if err := ValidTLS(f.TLSCert, f.TLSKey); err != nil {
+		return nil, err
+	}
+	c.TLSCert, c.TLSKey = f.TLSCert, f.TLSKey
+	if f.Store != nil {
+		st, err := f.Store.validate("store", getenv)
+		if err != nil {
+			return nil, err
+		}
+		c.Store = st
+	}
 	if len(f.Organisations) == 0 {
 		return nil, errors.New("organisations: at least one organisation is required")
 	}
@@ -267,6 +350,20 @@ func (f *File) Validate(getenv Getenv) (*Config, error) {
 		c.Organisations = append(c.Organisations, *o)
 	}
 	return c, nil
+}
+
+// CheckTargets checks every endpoint URL of c against the outbound policy,
+// naming the endpoint's key, so a relay refuses to start with an endpoint
+// it would never be allowed to reach.
+func (c *Config) CheckTargets(p *target.Policy) error {
+	for i, o := range c.Organisations {
+		for j, e := range o.Endpoints {
+			if err := p.CheckURL(e.URL); err != nil {
+				return fmt.Errorf("organisations[%d].endpoints[%d].url: %w", i, j, err)
+			}
+		}
+	}
+	return nil
 }
 
 func (ro RawOrg) validate(key string, getenv Getenv) (*Org, error) {
@@ -294,16 +391,20 @@ func (ro RawOrg) validate(key string, getenv Getenv) (*Org, error) {
 		}
 		o.SecretKey = []byte(v)
 	}
-	if ro.StandardSecret != "" {
-		v, err := secret(key+".standard_secret", ro.StandardSecret, getenv)
+	for i, sec := range ro.StandardSecret {
+		k := key + ".standard_secret"
+		if len(ro.StandardSecret) > 1 {
+			k = fmt.Sprintf("%s[%d]", k, i)
+		}
+		v, err := secret(k, sec, getenv)
 		if err != nil {
 			return nil, err
 		}
 		b, err := auth.ParseStandardSecret(v)
 		if err != nil {
-			return nil, fmt.Errorf("%s.standard_secret: %v", key, err)
+			return nil, fmt.Errorf("%s: %v", k, strings.TrimPrefix(err.Error(), "auth: "))
 		}
-		o.StandardSecret = b
+		o.StandardSecrets = append(o.StandardSecrets, b)
 	}
 	switch {
 	case ro.JWT.Algorithm != "":
@@ -320,16 +421,8 @@ func (ro RawOrg) validate(key string, getenv Getenv) (*Org, error) {
 	default:
 		o.JWTAlgorithm = auth.ES256
 	}
-	switch ro.InboundAuth {
-	case "", InboundAuthNone:
-		o.InboundAuth = InboundAuthNone
-	case InboundAuthWebioToken:
-		if o.SecretKey == nil {
-			return nil, fmt.Errorf("%s.inbound_auth: webio-token needs secret_key", key)
-		}
-		o.InboundAuth = InboundAuthWebioToken
-	default:
-		return nil, fmt.Errorf("%s.inbound_auth: %q: want none or webio-token", key, ro.InboundAuth)
+	if err := ro.validateInbound(key, o, getenv); err != nil {
+		return nil, err
 	}
 	ids := map[string]bool{}
 	custom := ""
@@ -352,6 +445,64 @@ func (ro RawOrg) validate(key string, getenv Getenv) (*Org, error) {
 		o.Endpoints = append(o.Endpoints, *e)
 	}
 	return o, nil
+}
+
+// validateInbound checks how POST/GET /in/{org} is authenticated. The
+// inbound secret must differ from secret_key: with one secret for both,
+// the token the relay sends every endpoint and replay target is also a
+// credential to post events in as the platform.
+func (ro RawOrg) validateInbound(key string, o *Org, getenv Getenv) error {
+	switch ro.InboundAuth {
+	case "", InboundAuthNone:
+		o.InboundAuth = InboundAuthNone
+		if ro.InboundSecret != "" || ro.InboundIssuer != "" {
+			return fmt.Errorf("%s.inbound_auth: inbound_secret or inbound_issuer is set but inbound_auth is none; set inbound_auth: webio-token to check inbound tokens", key)
+		}
+		return nil
+	case InboundAuthWebioToken:
+		o.InboundAuth = InboundAuthWebioToken
+	default:
+		return fmt.Errorf("%s.inbound_auth: %q: want none or webio-token", key, ro.InboundAuth)
+	}
+	if ro.InboundSecret == "" {
+		return fmt.Errorf("%s.inbound_secret: inbound_auth webio-token needs inbound_secret, the secret the platform signs its tokens with (not secret_key, which signs the tokens the relay sends out)", key)
+	}
+	v, err := secret(key+".inbound_secret", ro.InboundSecret, getenv)
+	if err != nil {
+		return err
+	}
+	if len(v) < auth.MinSecretLen {
+		return fmt.Errorf("%s.inbound_secret: %d bytes, need at least %d", key, len(v), auth.MinSecretLen)
+	}
+	if o.SecretKey != nil && subtle.ConstantTimeCompare([]byte(v), o.SecretKey) == 1 {
+		return fmt.Errorf("%s.inbound_secret: must differ from secret_key: every endpoint receives tokens signed with secret_key and could post them back to /in/%s", key, o.ID)
+	}
+	o.InboundSecret = []byte(v)
+	o.InboundIssuer = ro.InboundIssuer
+	return nil
+}
+
+// ValidTLS checks that the certificate and key are given together and
+// load as a pair, so a bad path fails at start, not at the first client.
+func ValidTLS(cert, key string) error {
+	switch {
+	case cert == "" && key == "":
+		return nil
+	case key == "":
+		return errors.New("tls_key: tls_cert is set without it; give both or neither")
+	case cert == "":
+		return errors.New("tls_cert: tls_key is set without it; give both or neither")
+	}
+	if err := regularFile(cert); err != nil {
+		return fmt.Errorf("tls_cert: %w", err)
+	}
+	if err := regularFile(key); err != nil {
+		return fmt.Errorf("tls_key: %w", err)
+	}
+	if _, err := tls.LoadX509KeyPair(cert, key); err != nil {
+		return fmt.Errorf("tls_cert, tls_key: not a PEM certificate and its private key: %v", strings.TrimPrefix(err.Error(), "tls: "))
+	}
+	return nil
 }
 
 // Validate checks an endpoint of organisation o; key prefixes the errors
@@ -396,7 +547,7 @@ func (re RawEndpoint) Validate(key string, o *Org) (*Endpoint, error) {
 			return nil, fmt.Errorf("%s[%d]: webio-token needs the organisation's secret_key", k("auth"), i)
 		case scheme == auth.SchemeJWT && o.JWTAlgorithm == auth.HS256 && o.SecretKey == nil:
 			return nil, fmt.Errorf("%s[%d]: jwt with HS256 needs the organisation's secret_key", k("auth"), i)
-		case scheme == auth.SchemeStandard && o.StandardSecret == nil:
+		case scheme == auth.SchemeStandard && len(o.StandardSecrets) == 0:
 			return nil, fmt.Errorf("%s[%d]: standard needs the organisation's standard_secret", k("auth"), i)
 		}
 		e.Auth = append(e.Auth, scheme)
@@ -494,8 +645,10 @@ func (rr RawRetry) parse(key string, base Retry) (*Retry, error) {
 		}
 	}
 	if rr.Jitter != nil {
-		if *rr.Jitter < 0 || *rr.Jitter >= 1 {
-			return nil, fmt.Errorf("%s.jitter: %v is not in [0, 1)", key, *rr.Jitter)
+		// Written as a negated range so NaN, which compares false with
+		// everything, fails it too: a NaN jitter made every retry at once.
+		if j := *rr.Jitter; !(j >= 0 && j < 1) {
+			return nil, fmt.Errorf("%s.jitter: %v is not a number from 0 up to (not including) 1, e.g. 0.2 for ±20%%", key, j)
 		}
 		r.Jitter = *rr.Jitter
 	}
@@ -538,20 +691,86 @@ func ValidID(id string) error {
 	return nil
 }
 
-// ErrTunnel is returned for tunnel:// endpoint URLs until the tunnel
-// server exists.
-var ErrTunnel = errors.New("tunnel endpoints are not supported yet")
-
-// ValidURL checks an endpoint URL: absolute http(s) with a host.
+// ValidURL checks an endpoint URL: absolute http(s) with a host and no
+// credentials, or tunnel://NAME[/PATH] (SPEC §8).
 func ValidURL(s string) error {
-	if strings.HasPrefix(strings.ToLower(s), "tunnel://") {
-		return ErrTunnel
+	if rest, ok := cutTunnel(s); ok {
+		_, _, err := parseTunnel(rest)
+		return err
 	}
 	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-		return fmt.Errorf("%q is not an absolute http(s) URL", s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute http(s) URL or tunnel://NAME[/PATH]", s)
+	}
+	if u.User != nil {
+		return fmt.Errorf("%q: credentials in a URL would be logged and shown; use headers or auth instead", u.Redacted())
 	}
 	return nil
+}
+
+// Tunnel returns the tunnel name and path of a tunnel://NAME[/PATH]
+// endpoint; ok is false for an http(s) endpoint. The path is "" or starts
+// with "/", as written (escapes kept), to be appended to the tunnel
+// client's --forward URL.
+func (e Endpoint) Tunnel() (name, path string, ok bool) {
+	rest, ok := cutTunnel(e.URL)
+	if !ok {
+		return "", "", false
+	}
+	name, path, err := parseTunnel(rest)
+	if err != nil {
+		return "", "", false
+	}
+	return name, path, true
+}
+
+const tunnelScheme = "tunnel://"
+
+func cutTunnel(s string) (string, bool) {
+	if len(s) < len(tunnelScheme) || !strings.EqualFold(s[:len(tunnelScheme)], tunnelScheme) {
+		return "", false
+	}
+	return s[len(tunnelScheme):], true
+}
+
+// tunnelName is a tunnel's name as a client registers it.
+var tunnelName = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
+
+// maxTunnelPath bounds the path of a tunnel URL.
+const maxTunnelPath = 1024
+
+// parseTunnel splits "NAME[/PATH]" and checks both.
+func parseTunnel(rest string) (name, path string, err error) {
+	name, path = rest, ""
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		name, path = rest[:i], rest[i:]
+	}
+	if !tunnelName.MatchString(name) {
+		return "", "", fmt.Errorf("tunnel name %q: use 1 to 63 of a-z, 0-9, '_', '.' and '-', starting with a letter or digit (tunnel://NAME[/PATH])", name)
+	}
+	if path == "" {
+		return name, "", nil
+	}
+	if len(path) > maxTunnelPath {
+		return "", "", fmt.Errorf("tunnel path: longer than %d bytes", maxTunnelPath)
+	}
+	if strings.ContainsAny(path, "?#") {
+		return "", "", fmt.Errorf("tunnel path %q: no query or fragment: the path is appended to the client's --forward URL", path)
+	}
+	for i := 0; i < len(path); i++ {
+		if c := path[i]; c <= ' ' || c >= 0x7f || c == '\\' {
+			return "", "", fmt.Errorf("tunnel path %q: percent-encode spaces, control and non-ASCII characters", path)
+		}
+	}
+	if _, err := url.PathUnescape(path); err != nil {
+		return "", "", fmt.Errorf("tunnel path %q: bad percent-encoding", path)
+	}
+	for _, seg := range strings.Split(path[1:], "/") {
+		if seg == "." || seg == ".." {
+			return "", "", fmt.Errorf("tunnel path %q: no \".\" or \"..\" segments", path)
+		}
+	}
+	return name, path, nil
 }
 
 func validHeaderName(s string) bool {

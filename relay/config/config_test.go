@@ -19,7 +19,7 @@ func TestLoadSpecExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := c.Organisations[0]
-	if o.APIKeys[0] != "key-1" || string(o.SecretKey) != strings.Repeat("s", 32) || o.JWTAlgorithm != auth.ES256 || len(o.StandardSecret) == 0 {
+	if o.APIKeys[0] != "key-1" || string(o.SecretKey) != strings.Repeat("s", 32) || o.JWTAlgorithm != auth.ES256 || len(o.StandardSecrets) != 1 {
 		t.Errorf("organisation: got %+v", o)
 	}
 	crm := o.Endpoints[0]
@@ -39,9 +39,9 @@ func TestErrorsNameTheKey(t *testing.T) {
 	tests := []struct{ name, yaml, want string }{
 		{"Empty", "", "organisations is required"},
 		{"NoOrgs", "listen: x\n", "organisations: at least one"},
-		{"UnknownKey", base + "    colour: red\n", "field colour not found"},
+		{"UnknownKey", base + "    colour: red\n", `line 5: unknown key "colour" in organisations[0]; valid keys are api_keys, endpoints, id,`},
 		{"BadURL", base + "    endpoints:\n      - {id: a, url: http://x}\n      - {id: b, url: /relative}\n", "organisations[0].endpoints[1].url: \"/relative\" is not an absolute http(s) URL"},
-		{"Tunnel", base + "    endpoints:\n      - {id: a, url: tunnel://laptop}\n", "organisations[0].endpoints[0].url: tunnel endpoints are not supported yet"},
+		{"BadTunnelName", base + "    endpoints:\n      - {id: a, url: tunnel://Laptop}\n", "organisations[0].endpoints[0].url: tunnel name \"Laptop\""},
 		{"MissingEnv", "organisations:\n  - id: demo\n    secret_key: env:NOPE\n", "organisations[0].secret_key: environment variable NOPE is not set"},
 		{"ShortSecret", "organisations:\n  - id: demo\n    secret_key: short\n", "organisations[0].secret_key: 5 bytes, need at least 32"},
 		{"BadDuration", base + "retention: forever\n", "retention: \"forever\" is not a positive duration"},
@@ -57,7 +57,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"BadJitter", base + "retry: {jitter: 2}\n", "retry.jitter"},
 		{"BadInFlight", base + "    endpoints:\n      - {id: a, url: http://x, max_in_flight: -1}\n", "max_in_flight"},
 		{"ReservedHeader", base + "    endpoints:\n      - {id: a, url: http://x, headers: {webhook-id: x}}\n", "headers"},
-		{"InboundAuthNoSecret", "organisations:\n  - id: demo\n    inbound_auth: webio-token\n", "inbound_auth: webio-token needs secret_key"},
+		{"InboundAuthNoSecret", "organisations:\n  - id: demo\n    inbound_auth: webio-token\n", "organisations[0].inbound_secret: inbound_auth webio-token needs inbound_secret"},
 		{"BadAlgorithm", base + "    jwt: {algorithm: none}\n", "organisations[0].jwt.algorithm"},
 	}
 	for _, tt := range tests {

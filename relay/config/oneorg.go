@@ -17,6 +17,14 @@ type OneOrg struct {
 	StandardSecret string   // optional, whsec_…
 	JWTAlgorithm   string   // optional
 	InboundAuth    string   // optional: none or webio-token
+	InboundSecret  string   // with webio-token: the platform's secret, not SecretKey
+	InboundIssuer  string   // optional: the iss inbound tokens must carry
+	AdminToken     string   // optional, >= 16 bytes
+	// AllowTargets and DenyTargets are outbound target rules (CIDR, IP or
+	// host name).
+	AllowTargets, DenyTargets []string
+	TLSCert, TLSKey           string    // optional, both or neither
+	Store                     *RawStore // optional: NATS JetStream
 	// Endpoints are URLs subscribed to "*" with the default auth, named
 	// ep1, ep2, …
 	Endpoints []string
@@ -33,11 +41,15 @@ func FromOneOrg(o OneOrg) (*Config, error) {
 		return nil, errors.New("api-key: at least one API key is required")
 	}
 	org := RawOrg{
-		ID:             o.Org,
-		APIKeys:        o.APIKeys,
-		SecretKey:      o.SecretKey,
-		StandardSecret: o.StandardSecret,
-		InboundAuth:    o.InboundAuth,
+		ID:            o.Org,
+		APIKeys:       o.APIKeys,
+		SecretKey:     o.SecretKey,
+		InboundAuth:   o.InboundAuth,
+		InboundSecret: o.InboundSecret,
+		InboundIssuer: o.InboundIssuer,
+	}
+	if o.StandardSecret != "" {
+		org.StandardSecret = Secrets{o.StandardSecret}
 	}
 	if org.ID == "" {
 		org.ID = "demo"
@@ -49,7 +61,8 @@ func FromOneOrg(o OneOrg) (*Config, error) {
 	if o.CustomValues != "" {
 		org.Endpoints = append(org.Endpoints, RawEndpoint{ID: "values", URL: o.CustomValues, Events: []string{"custom_value_request"}})
 	}
-	f := File{Listen: o.Listen, Data: o.Data, Organisations: []RawOrg{org}}
+	f := File{Listen: o.Listen, Data: o.Data, AdminToken: o.AdminToken, AllowTargets: o.AllowTargets, DenyTargets: o.DenyTargets,
+		TLSCert: o.TLSCert, TLSKey: o.TLSKey, Store: o.Store, Organisations: []RawOrg{org}}
 	if o.Schedule != nil {
 		f.Retry = &RawRetry{Schedule: o.Schedule}
 	}

@@ -1,0 +1,134 @@
+package auth_test
+
+import (
+	"encoding/base64"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sidehook/sidehook/internal/auth"
+)
+
+// rawHS256 signs a token whose header and claims are raw JSON text, so a
+// test can send what json.Marshal never writes.
+func rawHS256(header, claims string) string {
+	enc := base64.RawURLEncoding
+	input := enc.EncodeToString([]byte(header)) + "." + enc.EncodeToString([]byte(claims))
+	return input + "." + enc.EncodeToString(hmacSHA256(secret, input))
+}
+
+// nonCanonicalHS256 signs claims whose base64 has non-zero padding bits:
+// a lax decoder reads the same bytes, a strict one refuses the segment.
+func nonCanonicalHS256(claims string) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	enc := base64.RawURLEncoding
+	for len(enc.EncodeToString([]byte(claims)))%4 == 0 {
+		claims = " " + claims
+	}
+	seg := enc.EncodeToString([]byte(claims))
+	last := strings.IndexByte(alphabet, seg[len(seg)-1])
+	seg = seg[:len(seg)-1] + string(alphabet[last^1])
+	input := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + seg
+	return input + "." + enc.EncodeToString(hmacSHA256(secret, input))
+}
+
+// TestVerify_OddTokens pins the verdicts on tokens at the edges of JWS and
+// JSON, signed with the right secret: the ones a hand-written decoder is
+// likely to read differently from golang-jwt. They were recorded when a
+// fast path still sat in front of the parser and agreed with it, and did
+// not move when the parser came to read every token alone, except for the
+// out-of-range times below.
+func TestVerify_OddTokens(t *testing.T) {
+	t.Parallel()
+	const hdr = `{"alg":"HS256","typ":"JWT"}`
+	exp := strconv.FormatInt(t0.Add(5*time.Minute).Unix(), 10)
+	good := `"iss":"sidehook","sub":"demo","aud":"crm","iat":1800000000,"nbf":1800000000,"exp":` + exp +
+		`,"jti":"odd","evt":"payment","wid":"evt_1","sha256":"` + auth.BodyHash(body) + `"`
+	valid := attempt(t, signingKey(t, auth.HS256), body, nil)
+	parts := strings.Split(valid, ".")
+	tests := []struct {
+		name, token, want string // want "": valid
+	}{
+		{name: "OKSurroundingSpace", token: " " + valid + " "},
+		{name: "OKMinimalHeader", token: rawHS256(`{"alg":"HS256"}`, "{"+good+"}")},
+		{name: "OKWhitespaceEverywhere", token: rawHS256(` { "alg" : "HS256" } `, " { "+strings.ReplaceAll(good, ",", " ,\n\t")+" } ")},
+		{name: "OKDuplicateAlgLastWins", token: rawHS256(`{"alg":"none","alg":"HS256"}`, "{"+good+"}")},
+		{name: "ErrDuplicateAlgLastNone", token: rawHS256(`{"alg":"HS256","alg":"none"}`, "{"+good+"}"), want: "unexpected signing method none"},
+		{name: "OKKidNotAStringForHMAC", token: rawHS256(`{"alg":"HS256","kid":7}`, "{"+good+"}")},
+		{name: "ErrCrit", token: rawHS256(`{"alg":"HS256","crit":["exp"]}`, "{"+good+"}"), want: "unsupported crit header"},
+		{name: "ErrCritNull", token: rawHS256(`{"alg":"HS256","crit":null}`, "{"+good+"}"), want: "unsupported crit header"},
+		{name: "ErrAlgNoneSigned", token: rawHS256(`{"alg":"none"}`, "{"+good+"}"), want: "unexpected signing method none"},
+		{name: "ErrAlgLowerCase", token: rawHS256(`{"alg":"hs256"}`, "{"+good+"}"), want: "unexpected signing method hs256"},
+		{name: "ErrAlgNull", token: rawHS256(`{"alg":null}`, "{"+good+"}"), want: "missing alg header"},
+		{name: "ErrHeaderNull", token: rawHS256(`null`, "{"+good+"}"), want: "missing alg header"},
+		{name: "ErrHeaderArray", token: rawHS256(`["HS256"]`, "{"+good+"}"), want: "malformed token"},
+		{name: "ErrHeaderTrailingBytes", token: rawHS256(`{"alg":"HS256"}x`, "{"+good+"}"), want: "malformed token"},
+		{name: "OKDuplicateClaimLastWins", token: rawHS256(hdr, "{"+good+`,"exp":1,"exp":`+exp+"}")},
+		{name: "ErrDuplicateClaimLastExpired", token: rawHS256(hdr, "{"+good+`,"exp":`+exp+`,"exp":1}`), want: "token expired"},
+		{name: "OKClaimsTrailingSpace", token: rawHS256(hdr, "{"+good+"} ")},
+		{name: "ErrClaimsTrailingBytes", token: rawHS256(hdr, "{"+good+"}x"), want: "malformed token"},
+		{name: "ErrClaimsTwoObjects", token: rawHS256(hdr, "{"+good+"}{}"), want: "malformed token"},
+		{name: "ErrByteOrderMark", token: rawHS256(hdr, "\ufeff{"+good+"}"), want: "malformed token"},
+		{name: "ErrTrailingComma", token: rawHS256(hdr, "{"+good+",}"), want: "malformed token"},
+		{name: "OKAudienceArray", token: rawHS256(hdr, "{"+good+`,"aud":["crm","billing"]}`)},
+		{name: "ErrExpString", token: rawHS256(hdr, "{"+good+`,"exp":"`+exp+`"}`), want: "invalid claim type"},
+		{name: "ErrExpNull", token: rawHS256(hdr, "{"+good+`,"exp":null}`), want: "invalid claim type"},
+		{name: "ErrExpZero", token: rawHS256(hdr, "{"+good+`,"exp":0}`), want: "missing required claim"},
+		{name: "ErrExpOverflow", token: rawHS256(hdr, "{"+good+`,"exp":1e400}`), want: "malformed token"},
+		// Time claims beyond years 1 to 9999 are refused as invalid rather
+		// than read: golang-jwt's int64 conversion wraps them, so 1e20
+		// read as a date long past (an iat or nbf far in the future
+		// passed; -1e300 was "token expired").
+		{name: "ErrExpHugeNegative", token: rawHS256(hdr, "{"+good+`,"exp":-1e300}`), want: "invalid claim type"},
+		{name: "ErrIatOverflow", token: rawHS256(hdr, "{"+good+`,"iat":1e20}`), want: "invalid claim type"},
+		{name: "ErrNbfOverflow", token: rawHS256(hdr, "{"+good+`,"nbf":1e20}`), want: "invalid claim type"},
+		{name: "ErrIatAfterYear9999", token: rawHS256(hdr, "{"+good+`,"iat":253402300800}`), want: "invalid claim type"},
+		{name: "OKExpExponent", token: rawHS256(hdr, "{"+good+`,"exp":18000003e2}`)},
+		{name: "OKExpFraction", token: rawHS256(hdr, "{"+good+`,"exp":1800000300.999999999}`)},
+		{name: "ErrExpLeadingZero", token: rawHS256(hdr, "{"+good+`,"exp":01800000300}`), want: "malformed token"},
+		{name: "ErrExpHex", token: rawHS256(hdr, "{"+good+`,"exp":0x6B49D42C}`), want: "malformed token"},
+		{name: "ErrSHA256Null", token: rawHS256(hdr, "{"+good+`,"sha256":null}`), want: "sha256 claim does not match body"},
+		{name: "OKEscapes", token: rawHS256(hdr, "{"+good+`,"e\u0076t":"pay\u006dent"}`)},
+		{name: "OKInvalidUTF8", token: rawHS256(hdr, "{"+good+",\"evt\":\"pay\xffment\"}")},
+		{name: "ErrControlCharacter", token: rawHS256(hdr, "{"+good+",\"evt\":\"tab\there\"}"), want: "malformed token"},
+		{name: "OKNested", token: rawHS256(hdr, "{"+good+`,"x":{"y":[1,{}]}}`)},
+		{name: "ErrBadLiteral", token: rawHS256(hdr, "{"+good+`,"x":tru}`), want: "malformed token"},
+		{name: "ErrUnterminated", token: rawHS256(hdr, "{"+good), want: "malformed token"},
+		{name: "ErrClaimsNull", token: rawHS256(hdr, "null"), want: "missing exp claim"},
+		{name: "ErrClaimsArray", token: rawHS256(hdr, "[]"), want: "malformed token"},
+		{name: "ErrClaimsEmpty", token: rawHS256(hdr, ""), want: "malformed token"},
+		{name: "ErrNonCanonicalBase64", token: nonCanonicalHS256("{" + good + "}"), want: "malformed token"},
+		{name: "ErrNoSignature", token: parts[0] + "." + parts[1] + ".", want: "signature mismatch"},
+		{name: "ErrPaddedSignature", token: valid + "=", want: "malformed token"},
+		{name: "ErrFourSegments", token: valid + ".", want: "malformed token"},
+		{name: "ErrBearerTwice", token: "Bearer " + valid, want: "malformed token"},
+		{name: "ErrDots", token: "..", want: "malformed token"},
+	}
+	v := newVerifier(t, auth.VerifyConfig{JWTSecret: secret, MaxJTIs: -1})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := verify(v, request(http.MethodPost, "/hook", body, bearer(tt.token)), body)
+			if tt.want == "" {
+				if got.Status != auth.StatusValid {
+					t.Fatalf("got %+v, want valid", got)
+				}
+				return
+			}
+			if got.Status != auth.StatusInvalid || got.Reason != tt.want {
+				t.Fatalf("got %+v, want invalid %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCanonicalHeaders(t *testing.T) {
+	t.Parallel()
+	for name, canonical := range auth.CanonicalHeaders {
+		if want := http.CanonicalHeaderKey(name); canonical != want {
+			t.Errorf("%s: got %q, want %q", name, canonical, want)
+		}
+	}
+}
