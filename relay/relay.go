@@ -186,7 +186,7 @@ func (r *Relay) Start(ctx context.Context) error {
 			r.log.Error().Err(err).Msg("serve")
 		}
 	}()
-	r.log.Info().Str("addr", r.Addr().String()).Str("url", r.URL()).Str("data", r.dataDir()).Int("organisations", len(r.orgList)).Msg("ready")
+	r.log.Info().Str("addr", r.Addr().String()).Str("url", r.URL()).Str("dashboard", r.URL()+"/_sidehook/ui/").Str("data", r.dataDir()).Int("organisations", len(r.orgList)).Msg("ready")
 	return nil
 }
 

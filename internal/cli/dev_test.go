@@ -17,7 +17,7 @@ func TestDevCommand(t *testing.T) {
 	go func() {
 		done <- Run(ctx, []string{"sidehook", "--log-format", "json", "dev",
 			"--relay-listen", "127.0.0.1:0", "--receiver-listen", "127.0.0.1:0",
-			"--data", t.TempDir()}, func(string) string { return "" }, stdout, stderr)
+			"--data", t.TempDir()}, func(string) string { return "" }, strings.NewReader(""), stdout, stderr)
 	}()
 	stopped := false
 	stop := func() {

@@ -29,6 +29,7 @@ import (
 )
 
 func replayCommand(e *env) *cli.Command {
+	secretKey := &cli.StringFlag{Name: "secret-key", Usage: "sign with a Webio token minted from the organisation's secret key (needs --org)"}
 	return &cli.Command{
 		Name:      "replay",
 		Usage:     "resend captured requests or stored deliveries, re-signed, with the bytes kept",
@@ -64,7 +65,8 @@ func replayCommand(e *env) *cli.Command {
 			&cli.BoolFlag{Name: "dry-run", Usage: "print what would be sent and send nothing"},
 			&cli.BoolFlag{Name: "json", Usage: "print the results as JSON"},
 
-			&cli.StringFlag{Name: "webio-secret", Usage: "sign with a Webio token minted from this secret key (needs --org)"},
+			secretKey,
+			oldName("webio-secret", "secret-key", secretKey),
 			&cli.StringFlag{Name: "org", Usage: "the organisation id: the webio token's org claim, the jwt's sub"},
 			&cli.StringFlag{Name: "jwt-secret", Usage: "sign a per-request Bearer JWT, HS256 with this secret"},
 			&cli.StringFlag{Name: "jwt-key", Usage: "sign a per-request Bearer JWT with this PEM private key `FILE` (RS256, ES256 or EdDSA)"},
@@ -133,7 +135,7 @@ func runReplay(c *cli.Context, e *env) error {
 		return usageErrorf("replay: %v%s; nothing sent", err, hint)
 	}
 	if len(cfg.opts.Schemes) == 0 && !cfg.json {
-		fmt.Fprintln(e.stderr, "replay: no keys given: requests go without authentication (see --webio-secret, --jwt-secret, --standard-secret)")
+		fmt.Fprintln(e.stderr, "replay: no keys given: requests go without authentication (see --secret-key, --jwt-secret, --standard-secret)")
 	}
 	if cfg.dryRun {
 		return printDryRun(ctx, e, items, cfg)
@@ -230,7 +232,7 @@ func replayFlags(c *cli.Context, e *env) (*replayConfig, error) {
 
 	cfg.opts = replay.Options{
 		To:        c.String("to"),
-		UserAgent: "sidehook/" + Version,
+		UserAgent: e.build.UserAgent(),
 		Client: &http.Client{
 			Timeout: timeout,
 			// A redirect would turn the POST into a GET without its body:
@@ -331,13 +333,13 @@ func replaySelection(c *cli.Context) (replay.Selection, error) {
 func replayKeys(c *cli.Context) ([]string, auth.OutboundKeys, error) {
 	keys := auth.OutboundKeys{Issuer: c.String("issuer"), Audience: c.String("audience"), Org: c.String("org")}
 	var have []string
-	if s := c.String("webio-secret"); s != "" {
+	if s := c.String("secret-key"); s != "" {
 		if keys.Org == "" {
-			return nil, keys, usageErrorf("replay: --webio-secret needs --org (the token's org claim)")
+			return nil, keys, usageErrorf("replay: --secret-key needs --org (the token's org claim)")
 		}
 		tok, err := auth.MintWebioToken([]byte(s), auth.WebioClaims{Issuer: keys.Issuer, Org: keys.Org})
 		if err != nil {
-			return nil, keys, usageErrorf("replay: --webio-secret: %v", err)
+			return nil, keys, usageErrorf("replay: --secret-key: %v", err)
 		}
 		keys.WebioToken = tok
 		have = append(have, auth.SchemeWebioToken)
@@ -387,7 +389,7 @@ func replayKeys(c *cli.Context) ([]string, auth.OutboundKeys, error) {
 				return nil, keys, usageErrorf("replay: --sign: %v", err)
 			}
 			missing := map[string]string{
-				auth.SchemeWebioToken: "--webio-secret and --org",
+				auth.SchemeWebioToken: "--secret-key and --org",
 				auth.SchemeJWT:        "--jwt-secret or --jwt-key",
 				auth.SchemeStandard:   "--standard-secret",
 			}[scheme]

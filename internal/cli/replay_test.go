@@ -30,7 +30,7 @@ const (
 // replaySigning are the flags that sign with all three schemes, as
 // verifyingReceiver checks them.
 func replaySigning() []string {
-	return []string{"--webio-secret", replaySecret, "--org", "demo", "--jwt-secret", replaySecret, "--standard-secret", replayWhsec}
+	return []string{"--secret-key", replaySecret, "--org", "demo", "--jwt-secret", replaySecret, "--standard-secret", replayWhsec}
 }
 
 func verifyingReceiver(t *testing.T) *receivertest.Server {
@@ -197,7 +197,7 @@ func TestReplayCommandDefaultTarget(t *testing.T) {
 	src := receivertest.NewServer(t)
 	postTo(t, src.URL+"/hooks?x=1", `{"a":1}`, map[string]string{"webhook-id": "evt_D"})
 	orig := waitFor(t, src, receivertest.Filter{}, 1)[0]
-	env := map[string]string{"SIDEHOOK_RECEIVER": src.URL, "SIDEHOOK_ID": orig.ID}
+	env := map[string]string{"SIDEHOOK_REPLAY_RECEIVER": src.URL, "SIDEHOOK_REPLAY_ID": orig.ID}
 	code, stdout, stderr := runCLI(t, func(k string) string { return env[k] }, "replay")
 	if code != 0 {
 		t.Fatalf("exit %d: %s %s", code, stdout, stderr)
