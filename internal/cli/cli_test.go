@@ -179,3 +179,35 @@ func startCommandReady(t *testing.T, getenv func(string) string, args ...string)
 	t.Fatalf("%s not ready within 10s; logs: %s", args[0], logs.String())
 	return "", "", nil
 }
+
+func TestTokenJSON(t *testing.T) {
+	secret := "0123456789abcdef0123456789abcdef"
+	code, out, stderr := runCLI(t, nil, "token", "--secret-key", secret, "--org", "demo", "--ttl", "10m", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var got struct {
+		Token, Header, Org, Issuer string
+		IssuedAt                   time.Time  `json:"issued_at"`
+		ExpiresAt                  *time.Time `json:"expires_at"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("got %q: %v", out, err)
+	}
+	tok, err := jwt.Parse(got.Token, func(*jwt.Token) (any, error) { return []byte(secret), nil }, jwt.WithValidMethods([]string{"HS256"}))
+	if err != nil {
+		t.Fatalf("token does not verify: %v", err)
+	}
+	claims := tok.Claims.(jwt.MapClaims)
+	iat, _ := claims.GetIssuedAt()
+	exp, _ := claims.GetExpirationTime()
+	if got.Header != "x-webio-token" || got.Org != "demo" || got.Issuer != "sidehook" || claims["org"] != "demo" ||
+		iat == nil || !got.IssuedAt.Equal(iat.Time) || exp == nil || got.ExpiresAt == nil || !got.ExpiresAt.Equal(exp.Time) {
+		t.Errorf("got %+v, claims %v: want the token's own claims", got, claims)
+	}
+	// Without --ttl there is no expiry to report.
+	_, out, _ = runCLI(t, nil, "token", "--secret-key", secret, "--org", "demo", "--json")
+	if strings.Contains(out, "expires_at") {
+		t.Errorf("no --ttl: got %q, want no expires_at", out)
+	}
+}

@@ -172,6 +172,8 @@ func (e *env) withEnv(cmd string, flags []cli.Flag) []cli.Flag {
 			usage = &f.Usage
 		case *cli.DurationFlag:
 			usage = &f.Usage
+		case *cli.GenericFlag:
+			usage = &f.Usage
 		}
 		// Idempotent, so preparing a command twice does no harm.
 		if usage != nil && !strings.HasSuffix(*usage, suffix) {

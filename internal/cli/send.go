@@ -105,7 +105,7 @@ func sendCommand(e *env) *cli.Command {
 		Flags: append(relayFlags(),
 			&cli.StringFlag{Name: "event", Usage: "the event type (inbound_message, message_send, delivery_report, payment, or any name)"},
 			&cli.StringFlag{Name: "file", Usage: "send this payload `FILE` instead of the fixture (- for standard input)"},
-			&cli.StringSliceFlag{Name: "set", Usage: "set a field of the JSON payload: `PATH=TEXT` (a string) or PATH:=JSON (a number, true, an object…); PATH is dotted for nested fields (repeatable)"},
+			&cli.GenericFlag{Name: "set", Value: &assignments{}, Usage: "set a field of the JSON payload: `PATH=TEXT` (a string) or PATH:=JSON (a number, true, an object…); PATH is dotted for nested fields (repeatable)"},
 			&cli.StringFlag{Name: "id", Usage: "the webhook-id (idempotency key); default: the relay makes one"},
 		),
 		Action: func(c *cli.Context) error {
@@ -144,7 +144,7 @@ func sendCommand(e *env) *cli.Command {
 			default:
 				return usageErrorf("send: give --event TYPE (a fixture) or --file FILE")
 			}
-			if sets := c.StringSlice("set"); len(sets) > 0 {
+			if sets := *c.Generic("set").(*assignments); len(sets) > 0 {
 				if body, err = setFields(body, sets); err != nil {
 					return usageErrorf("send: %v", err)
 				}
@@ -165,6 +165,13 @@ func sendCommand(e *env) *cli.Command {
 		},
 	}
 }
+
+// assignments are the values of --set, each kept whole: a StringSlice
+// would split "lines:=[1,2]" at its comma.
+type assignments []string
+
+func (a *assignments) Set(s string) error { *a = append(*a, s); return nil }
+func (a *assignments) String() string     { return strings.Join(*a, " ") }
 
 // setFields applies --set assignments to a JSON object: PATH=TEXT sets a
 // string, PATH:=JSON any JSON value; a dotted PATH reaches into nested
