@@ -21,12 +21,10 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	e := newEnv(getenv, stdin, stdout, stderr)
-	e.args = args
-	app := newApp(e)
-	err := app.RunContext(ctx, args)
+	e := newEnv(args, getenv, stdin, stdout, stderr)
+	err := newApp(e).RunContext(ctx, args)
 	var exit cli.ExitCoder
-	if errors.As(err, &exit) && !errors.As(err, new(*usageError)) {
+	if errors.As(err, &exit) {
 		// urfave/cli's own failures ("No help topic for …") are mistakes
 		// in how sidehook was called.
 		return usageErrorf("%v", err)

@@ -58,7 +58,7 @@ func TestManPage(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, ".nh\n.TH sidehook 1") {
 		t.Fatalf("got %d %q %q, want a roff page in section 1", code, out[:min(len(out), 80)], stderr)
 	}
-	app := newApp(newEnv(envOf(nil), strings.NewReader(""), nil, nil))
+	app := newApp(newEnv(nil, envOf(nil), strings.NewReader(""), nil, nil))
 	for _, c := range app.Commands {
 		if !strings.Contains(out, "\n.SH "+c.Name+"\n") {
 			t.Errorf("man page lacks the command %s", c.Name)

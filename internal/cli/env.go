@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
@@ -27,8 +28,9 @@ type env struct {
 	notFound error
 }
 
-func newEnv(getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) *env {
+func newEnv(args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) *env {
 	return &env{
+		args:    args,
 		getenv:  getenv,
 		stdin:   stdin,
 		stdout:  stdout,
@@ -97,6 +99,15 @@ func memoryLimit(flag, def string) (int64, error) {
 // deliveries a few milliseconds apart must be told apart.
 const consoleTime = "15:04:05.000"
 
+// millisecondTime stamps each line with its time to the millisecond.
+// zerolog's Timestamp writes whole seconds unless its package-wide
+// TimeFieldFormat is changed, which is not this package's to change.
+type millisecondTime struct{}
+
+func (millisecondTime) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
+	e.Str(zerolog.TimestampFieldName, time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00"))
+}
+
 // logger builds the one logger of the process from the global flags.
 func (e *env) logger(c *cli.Context) (zerolog.Logger, error) {
 	level, err := zerolog.ParseLevel(c.String("log-level"))
@@ -115,7 +126,7 @@ func (e *env) logger(c *cli.Context) (zerolog.Logger, error) {
 	default:
 		return zerolog.Nop(), usageErrorf("--log-format %q: want console or json", format)
 	}
-	return zerolog.New(w).Level(level).With().Timestamp().Logger(), nil
+	return zerolog.New(w).Level(level).Hook(millisecondTime{}), nil
 }
 
 func (e *env) printf(format string, args ...any) {

@@ -95,7 +95,7 @@ func TestStrayArguments(t *testing.T) {
 // flagEnvs lists every flag of every command with its variable.
 func flagEnvs(t *testing.T) map[string][]string {
 	t.Helper()
-	app := newApp(newEnv(envOf(nil), strings.NewReader(""), nil, nil))
+	app := newApp(newEnv(nil, envOf(nil), strings.NewReader(""), nil, nil))
 	byName := map[string][]string{} // variable → "command --flag"
 	add := func(cmd string, flags []cli.Flag) {
 		for _, f := range flags {
