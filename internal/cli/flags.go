@@ -230,3 +230,12 @@ func (e *env) applyEnvFlags(c *cli.Context, cmd string, flags []cli.Flag) error 
 func (e *env) given(c *cli.Context, flag string) bool {
 	return c.IsSet(flag) && !e.fromEnv[c.Command.Name+" "+flag]
 }
+
+// source names where a flag's value came from, for an error about it: the
+// flag, or its variable.
+func (e *env) source(c *cli.Context, flag string) string {
+	if e.fromEnv[c.Command.Name+" "+flag] {
+		return envName(c.Command.Name, flag)
+	}
+	return "--" + flag
+}

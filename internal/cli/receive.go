@@ -109,7 +109,7 @@ func receiveConfig(c *cli.Context, e *env) (receiver.Config, error) {
 	if s := c.String("secret-key"); s != "" {
 		v.WebioSecret = []byte(s)
 	} else if v.Org != "" {
-		return cfg, usageErrorf("receive: --org needs --secret-key")
+		return cfg, usageErrorf("receive: %s needs --secret-key", e.source(c, "org"))
 	}
 	if s := c.String("jwt-secret"); s != "" {
 		v.JWTSecret = []byte(s)

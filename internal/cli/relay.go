@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -91,8 +92,17 @@ func checkRelayConfig(c *cli.Context, e *env, cfg *config.Config) error {
 	for _, o := range cfg.Organisations {
 		endpoints += len(o.Endpoints)
 	}
-	e.printf("%s: valid: %d organisations, %d endpoints, listen %s\n", c.String("config"), len(cfg.Organisations), endpoints, cfg.Listen)
+	e.printf("%s: valid: %s, %s, listen %s\n", c.String("config"),
+		count(len(cfg.Organisations), "organisation"), count(endpoints, "endpoint"), cfg.Listen)
 	return nil
+}
+
+// count is "1 endpoint" or "2 endpoints".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // relayConfig reads --config or builds the one-organisation setup; every
@@ -140,12 +150,14 @@ func relayConfig(c *cli.Context, e *env) (*config.Config, error) {
 			return nil, usageErrorf("relay: %v", err)
 		}
 	}
-	where := "relay: listen in " + c.String("config")
-	if c.IsSet("listen") {
+	// The address comes from --listen, else the file, else the default.
+	where := "relay: listen"
+	switch {
+	case c.IsSet("listen"):
 		cfg.Listen = c.String("listen")
 		where = "relay: --listen"
-	} else if c.String("config") == "" {
-		where = "relay: listen"
+	case c.String("config") != "":
+		where = "relay: listen in " + c.String("config")
 	}
 	if err := checkListen(where, cfg.Listen); err != nil {
 		return nil, err

@@ -130,7 +130,7 @@ func exampleEnv() func(string) string {
 func TestExampleConfig(t *testing.T) {
 	const example = "../../sidehook.example.yaml"
 	code, out, stderr := runCLI(t, exampleEnv(), "relay", "--config", example, "--check-config")
-	if code != 0 || out != example+": valid: 1 organisations, 2 endpoints, listen 127.0.0.1:8080\n" {
+	if code != 0 || out != example+": valid: 1 organisation, 2 endpoints, listen 127.0.0.1:8080\n" {
 		t.Fatalf("--check-config: got %d %q %q", code, out, stderr)
 	}
 	cfg, err := config.Load(example, exampleEnv())

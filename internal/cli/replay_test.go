@@ -211,6 +211,24 @@ func TestReplayCommandDefaultTarget(t *testing.T) {
 	}
 }
 
+// TestReplayCommandSourceFromFlagBeatsVariable: SIDEHOOK_RELAY_URL, set
+// for send and test, does not make --receiver two sources; two sources
+// given as flags still are.
+func TestReplayCommandSourceFromFlagBeatsVariable(t *testing.T) {
+	src := receivertest.NewServer(t)
+	postTo(t, src.URL+"/hooks", `{"a":1}`, map[string]string{"webhook-id": "evt_S"})
+	orig := waitFor(t, src, receivertest.Filter{}, 1)[0]
+	env := envOf(map[string]string{"SIDEHOOK_RELAY_URL": "http://127.0.0.1:1", "SIDEHOOK_API_KEY": "k"})
+	code, stdout, stderr := runCLI(t, env, "replay", "--receiver", src.URL, "--id", orig.ID, "--dry-run", "--json")
+	if code != 0 || !strings.Contains(stdout, `"dry_run": true`) || !strings.Contains(stdout, orig.ID) {
+		t.Errorf("--receiver with SIDEHOOK_RELAY_URL set: got %d %q %q", code, stdout, stderr)
+	}
+	code, _, stderr = runCLI(t, env, "replay", "--receiver", src.URL, "--relay", "http://127.0.0.1:1", "--all")
+	if code != 2 || !strings.Contains(stderr, "give one source") {
+		t.Errorf("two sources as flags: got %d %q, want 2", code, stderr)
+	}
+}
+
 func TestReplayCommandFile(t *testing.T) {
 	src := receivertest.NewServer(t)
 	dst := verifyingReceiver(t)
