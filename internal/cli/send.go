@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/urfave/cli/v2"
 
@@ -210,6 +211,10 @@ func setFields(body []byte, sets []string) ([]byte, error) {
 
 // parseSet reads one --set assignment.
 func parseSet(s string) (path string, value any, err error) {
+	// JSON would turn invalid bytes into U+FFFD without a word.
+	if !utf8.ValidString(s) {
+		return "", nil, fmt.Errorf("--set %q: not valid UTF-8", s)
+	}
 	i := strings.IndexByte(s, '=')
 	if i <= 0 {
 		return "", nil, fmt.Errorf("--set %q: want PATH=TEXT or PATH:=JSON", s)

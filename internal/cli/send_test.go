@@ -129,3 +129,36 @@ func TestSetFields(t *testing.T) {
 		})
 	}
 }
+
+// FuzzSetFields: any payload and assignment either fails with an error or
+// gives a JSON object that carries the assignment.
+func FuzzSetFields(f *testing.F) {
+	f.Add(`{"a":1}`, "a=2")
+	f.Add(`{"a":{"b":[1,2]}}`, "a.b:=[3]")
+	f.Add(`{"id":12345678901234567890}`, "x.y.z:=null")
+	f.Add(`[]`, "a=b")
+	f.Add(`{"a":"x"}`, "a.b=c")
+	f.Fuzz(func(t *testing.T, body, set string) {
+		got, err := setFields([]byte(body), []string{set})
+		if err != nil {
+			return
+		}
+		var doc map[string]any
+		if err := decodeJSON(got, &doc); err != nil {
+			t.Fatalf("setFields(%q, %q) = %q: not a JSON object: %v", body, set, got, err)
+		}
+		path, _, _ := parseSet(set)
+		obj := doc
+		keys := strings.Split(path, ".")
+		for _, k := range keys[:len(keys)-1] {
+			next, ok := obj[k].(map[string]any)
+			if !ok {
+				t.Fatalf("setFields(%q, %q) = %q: %s is not an object", body, set, got, k)
+			}
+			obj = next
+		}
+		if _, ok := obj[keys[len(keys)-1]]; !ok {
+			t.Fatalf("setFields(%q, %q) = %q: %s not set", body, set, got, path)
+		}
+	})
+}
