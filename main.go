@@ -11,6 +11,6 @@ import (
 )
 
 func main() {
-	err := cli.Run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr)
+	err := cli.Run(context.Background(), os.Args, os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	os.Exit(cli.ExitCode(err, os.Stderr))
 }

@@ -258,7 +258,7 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}()
 	addr := ln.Addr().String()
-	s.log.Info().Str("addr", addr).Str("url", baseURL(addr)).Msg("ready")
+	s.log.Info().Str("addr", addr).Str("url", baseURL(addr)).Str("dashboard", baseURL(addr)+"/_sidehook/ui/").Msg("ready")
 	return nil
 }
 

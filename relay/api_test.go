@@ -72,8 +72,13 @@ func TestIngestErrors(t *testing.T) {
 	})
 }
 
+// TestInboundAuth: /in/{org} takes the platform's token, signed with the
+// inbound secret, and refuses the token the relay itself sends to its
+// endpoints (issue 14: outbound tokens are not inbound credentials).
 func TestInboundAuth(t *testing.T) {
-	f := config.File{Listen: "127.0.0.1:0", Data: t.TempDir(), Organisations: []config.RawOrg{{ID: "demo", APIKeys: []string{apiKey}, SecretKey: secretKey, InboundAuth: "webio-token"}}}
+	const platformSecret = "platform-secret-0123456789abcdefghijklmnop"
+	f := config.File{Listen: "127.0.0.1:0", Data: t.TempDir(), Organisations: []config.RawOrg{{ID: "demo", APIKeys: []string{apiKey},
+		SecretKey: secretKey, InboundAuth: "webio-token", InboundSecret: platformSecret}}}
 	cfg, err := f.Validate(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -82,9 +87,13 @@ func TestInboundAuth(t *testing.T) {
 	if a := call(t, "POST", r.URL()+"/in/demo", "", []byte(`{"type":"payment"}`), nil); a.Status != 401 {
 		t.Errorf("no token: got %d %s, want 401", a.Status, a.Body)
 	}
-	tok, _ := auth.MintWebioToken([]byte(secretKey), auth.WebioClaims{Org: "demo"})
+	outbound, _ := auth.MintWebioToken([]byte(secretKey), auth.WebioClaims{Org: "demo"})
+	if a := call(t, "POST", r.URL()+"/in/demo", "", []byte(`{"type":"payment"}`), map[string]string{"x-webio-token": outbound}); a.Status != 401 {
+		t.Errorf("the relay's own outbound token: got %d %s, want 401", a.Status, a.Body)
+	}
+	tok, _ := auth.MintWebioToken([]byte(platformSecret), auth.WebioClaims{Org: "demo"})
 	if a := call(t, "POST", r.URL()+"/in/demo", "", []byte(`{"type":"payment"}`), map[string]string{"x-webio-token": tok}); a.Status != 202 {
-		t.Errorf("valid token: got %d %s, want 202", a.Status, a.Body)
+		t.Errorf("the platform's token: got %d %s, want 202", a.Status, a.Body)
 	}
 }
 

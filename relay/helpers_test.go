@@ -32,7 +32,7 @@ func orgConfig(tb testing.TB, endpoints ...config.RawEndpoint) *config.Config {
 	f := config.File{
 		Listen:        "127.0.0.1:0",
 		Retry:         &config.RawRetry{Schedule: []string{"10ms", "20ms", "30ms"}},
-		Organisations: []config.RawOrg{{ID: "demo", APIKeys: []string{apiKey}, SecretKey: secretKey, StandardSecret: whsec, Endpoints: endpoints}},
+		Organisations: []config.RawOrg{{ID: "demo", APIKeys: []string{apiKey}, SecretKey: secretKey, StandardSecret: config.Secrets{whsec}, Endpoints: endpoints}},
 	}
 	cfg, err := f.Validate(nil)
 	if err != nil {

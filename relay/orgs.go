@@ -96,8 +96,10 @@ func newOrgState(c config.Org) (*orgState, error) {
 		}
 		o.hmac = &k
 	}
-	if c.InboundAuth == config.InboundAuthWebioToken {
-		v, err := auth.NewVerifier(auth.VerifyConfig{WebioSecret: c.SecretKey, Org: c.ID})
+	if vc, ok := c.InboundVerify(); ok {
+		// The platform's secret, never the one the relay signs its own
+		// deliveries with: an endpoint must not be able to post events.
+		v, err := auth.NewVerifier(vc)
 		if err != nil {
 			return nil, fmt.Errorf("inbound auth: %w", err)
 		}

@@ -202,7 +202,7 @@ func (r *Relay) Start(ctx context.Context) error {
 			r.log.Error().Err(err).Msg("serve")
 		}
 	}()
-	r.log.Info().Str("addr", r.Addr().String()).Str("url", r.URL()).Int("organisations", len(r.dir.list)).Msg("ready")
+	r.log.Info().Str("addr", r.Addr().String()).Str("url", r.URL()).Str("dashboard", r.URL()+"/_sidehook/ui/").Int("organisations", len(r.dir.list)).Msg("ready")
 	return nil
 }
 

@@ -134,9 +134,8 @@ func errText(res result) string {
 const tunnelScheme = "tunnel://"
 
 // parseTunnelURL splits tunnel://NAME[/PATH][?QUERY] into the tunnel's
-// name and the path (with its query) the client is asked for.
-//
-// TODO(tunnel): use config.Endpoint.Tunnel once relay/config offers it.
+// name and the path (with its query) the client is asked for, at send time
+// (relay/config validated the endpoint's URL when it was loaded).
 func parseTunnelURL(s string) (name, path string, ok bool) {
 	if len(s) < len(tunnelScheme) || !strings.EqualFold(s[:len(tunnelScheme)], tunnelScheme) {
 		return "", "", false

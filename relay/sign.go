@@ -107,9 +107,8 @@ func (s *signer) outboundKeys(o *orgState, e config.Endpoint) auth.OutboundKeys 
 		Audience:   e.ID,
 		JWT:        s.signingKey(o),
 	}
-	if o.cfg.StandardSecret != nil {
-		keys.Standard = [][]byte{o.cfg.StandardSecret}
-	}
+	// Several during a rotation: each signature verifies with its secret.
+	keys.Standard = o.cfg.StandardSecrets
 	return keys
 }
 

@@ -15,33 +15,46 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// Version is set at build time with
-// -ldflags "-X github.com/sidehook/sidehook/internal/cli.Version=…".
-var Version = "dev"
-
 // Run is the whole program behind main, with its environment injected so
 // every command can be tested in-process.
-func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func Run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	e := &env{getenv: getenv, stdout: stdout, stderr: stderr}
+	e := newEnv(args, getenv, stdin, stdout, stderr)
+	err := newApp(e).RunContext(ctx, args)
+	var exit cli.ExitCoder
+	if errors.As(err, &exit) {
+		// urfave/cli's own failures ("No help topic for …") are mistakes
+		// in how sidehook was called.
+		return usageErrorf("%v", err)
+	}
+	if err != nil {
+		return err
+	}
+	return e.notFound
+}
+
+// newApp is the whole command line, every command prepared by
+// prepareCommand. The man page and the completions are generated from it.
+func newApp(e *env) *cli.App {
 	app := &cli.App{
 		Name:    "sidehook",
 		Usage:   "a durable webhook relay and a mock receiver for Webio-style webhooks",
-		Version: Version,
-		Writer:  stdout,
+		Version: e.build.Version,
+		Writer:  e.stdout,
 		// ErrWriter takes urfave's own messages; ours go through ExitCode.
-		ErrWriter:       stderr,
-		Flags:           e.withEnv(logFlags()),
-		Commands:        commands(e),
-		HideHelpCommand: true,
+		ErrWriter:            e.stderr,
+		Flags:                e.withEnv("", globalFlags("")),
+		Commands:             commands(e),
+		EnableBashCompletion: true,
+		BashComplete:         e.completer(nil),
 		// urfave/cli calls os.Exit for errors that carry an exit code unless
 		// this is set; exit codes are decided in main alone.
 		ExitErrHandler: func(*cli.Context, error) {},
 		Before:         e.applyGlobalEnv,
 		CommandNotFound: func(c *cli.Context, name string) {
-			e.notFound = usageErrorf("unknown command %q (see 'sidehook --help')", name)
+			e.notFound = usageErrorf("unknown command %q (see 'sidehook help')", name)
 		},
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
 			return usageErrorf("%v", err)
@@ -50,33 +63,43 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	for _, c := range app.Commands {
 		prepareCommand(e, c)
 	}
-	if err := app.RunContext(ctx, args); err != nil {
-		return err
-	}
-	return e.notFound
+	return app
 }
 
 // commands lists every command; one is registered only once it works.
 func commands(e *env) []*cli.Command {
 	return []*cli.Command{
 		devCommand(e),
-		versionCommand(e),
-		tokenCommand(e),
 		relayCommand(e),
-		sendCommand(e),
-		renderCommand(e),
-		testCommand(e),
 		receiveCommand(e),
+		sendCommand(e),
+		testCommand(e),
+		renderCommand(e),
 		replayCommand(e),
+		tokenCommand(e),
+		versionCommand(e),
+		completionCommand(e),
+		manCommand(e),
 	}
 }
 
-// prepareCommand gives every command (and subcommand) the shared behaviour:
-// SIDEHOOK_<FLAG> environment variables and usage errors with exit code 2.
+// prepareCommand gives every command the shared behaviour: the global flags
+// also after the command's name, the old names of renamed flags, an
+// environment variable per flag, and usage errors (exit code 2) for an
+// unknown flag or a stray argument.
 func prepareCommand(e *env, c *cli.Command) {
-	c.Flags = e.withEnv(c.Flags)
+	c.Flags = e.withEnv(c.Name, append(c.Flags, globalFlags(globalCategory)...))
 	before := c.Before
 	c.Before = func(ctx *cli.Context) error {
+		if err := readAliases(ctx); err != nil {
+			return err
+		}
+		if err := inheritGlobals(ctx); err != nil {
+			return err
+		}
+		if c.ArgsUsage == "" && ctx.Args().Present() {
+			return usageErrorf("%s: unexpected argument %q (flags are written --name value)", c.Name, ctx.Args().First())
+		}
 		if err := e.applyEnv(ctx); err != nil {
 			return err
 		}
@@ -88,9 +111,7 @@ func prepareCommand(e *env, c *cli.Command) {
 	c.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
 		return usageErrorf("%s: %v", c.Name, err)
 	}
-	for _, sub := range c.Subcommands {
-		prepareCommand(e, sub)
-	}
+	c.BashComplete = e.completer(c)
 }
 
 // usageError is a mistake in how sidehook was called: exit code 2.

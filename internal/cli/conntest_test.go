@@ -41,4 +41,10 @@ func TestTestCommand(t *testing.T) {
 	if code, _, _ := runCLI(t, nil, "test", "--relay", url, "--api-key", "k"); code != 2 {
 		t.Errorf("no --endpoint: got %d, want 2", code)
 	}
+	// Everything from the variables: the shared relay URL and key, and the
+	// test command's own endpoint.
+	env := map[string]string{"SIDEHOOK_RELAY_URL": url, "SIDEHOOK_API_KEY": "k", "SIDEHOOK_TEST_ENDPOINT": "ep1", "SIDEHOOK_TEST_EVENT": "payment"}
+	if code, out, stderr := runCLI(t, envOf(env), "test"); code != 0 || strings.Count(out, " ok ") != 1 {
+		t.Errorf("from variables: got %d %q %q, want the payment test passed", code, out, stderr)
+	}
 }

@@ -45,15 +45,22 @@ func devCommand(e *env) *cli.Command {
 		Description: "Starts a relay and a mock receiver on an embedded configuration: the receiver checks\n" +
 			"every scheme the relay signs with (webio-token, ES256 jwt through the relay's JWKS,\n" +
 			"Standard Webhooks). Sends one event of each of the five kinds, shows how each arrived,\n" +
-			"then prints the dashboards, the API key and the secrets, and runs until interrupted.",
+			"then prints the dashboards, the API key and the secrets, and runs until interrupted.\n" +
+			"With --json, all of that is one JSON object on one line of standard output.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "relay-listen", Value: "127.0.0.1:8080", Usage: "the relay's address"},
 			&cli.StringFlag{Name: "receiver-listen", Value: "127.0.0.1:8081", Usage: "the receiver's address"},
 			&cli.StringFlag{Name: "data", Value: "./.sidehook/dev", Usage: "data `DIR` (relay/ and receiver/ under it)"},
 			&cli.BoolFlag{Name: "in-memory", Usage: "keep nothing on disk"},
 			&cli.BoolFlag{Name: "no-send", Usage: "do not send the five demo events"},
+			&cli.BoolFlag{Name: "json", Usage: "print the URLs, keys, secrets and what was sent as one JSON object"},
 		},
 		Action: func(c *cli.Context) error {
+			for _, name := range []string{"relay-listen", "receiver-listen"} {
+				if err := checkListen("dev: --"+name, c.String(name)); err != nil {
+					return err
+				}
+			}
 			log, err := e.serverSetup(c)
 			if err != nil {
 				return err
@@ -66,6 +73,7 @@ func devCommand(e *env) *cli.Command {
 				data:         c.String("data"),
 				inMemory:     c.Bool("in-memory"),
 				send:         !c.Bool("no-send"),
+				json:         c.Bool("json"),
 				fixtures:     fixtures.Default(),
 				eventTimeout: 10 * time.Second,
 			}
@@ -82,6 +90,7 @@ type devRun struct {
 	data         string
 	inMemory     bool
 	send         bool
+	json         bool
 	fixtures     *fixtures.Set
 	eventTimeout time.Duration
 }
@@ -91,7 +100,7 @@ func (d *devRun) run(ctx context.Context) error {
 	// receiver's URL: fix the relay's port first so both are known.
 	relayAddr, err := resolvePort(d.relayListen)
 	if err != nil {
-		return usageErrorf("dev: --relay-listen: %v", err)
+		return busyPort(fmt.Errorf("dev: --relay-listen: %w", err), "dev", d.relayListen, listenFlagHint("dev", "relay-listen"))
 	}
 	relayURL := "http://" + relayAddr
 	standard, err := auth.ParseStandardSecret(devStandardSecret)
@@ -116,13 +125,13 @@ func (d *devRun) run(ctx context.Context) error {
 			StandardSecrets: [][]byte{standard},
 		},
 		Logger:  d.log,
-		Version: Version,
+		Version: d.env.build.Version,
 	})
 	if err != nil {
-		return fmt.Errorf("dev: receiver: %w", err)
+		return err
 	}
 	if err := recv.Start(ctx); err != nil {
-		return fmt.Errorf("dev: receiver: %w", err)
+		return busyPort(err, "dev", d.recvListen, listenFlagHint("dev", "receiver-listen"))
 	}
 	defer closeWithin(recv.Close)
 
@@ -137,51 +146,80 @@ func (d *devRun) run(ctx context.Context) error {
 	cfg.InMemory = d.inMemory
 	st, err := openRelayStore(ctx, cfg, d.log)
 	if err != nil {
-		return fmt.Errorf("dev: relay: %w", err)
+		return err
 	}
 	defer st.Close()
-	rel, err := relay.New(cfg, relay.Options{Store: st, Logger: d.log, Version: Version})
+	rel, err := relay.New(cfg, relay.Options{Store: st, Logger: d.log, Version: d.env.build.Version})
 	if err != nil {
-		return fmt.Errorf("dev: relay: %w", err)
+		return err
 	}
 	if err := rel.Start(ctx); err != nil {
-		return fmt.Errorf("dev: relay: %w", err)
+		return busyPort(err, "dev", relayAddr, listenFlagHint("dev", "relay-listen"))
 	}
 	defer closeWithin(rel.Close)
 
+	var sent []devSent
 	if d.send {
-		if err := d.sendAll(ctx, rel.URL(), recv); err != nil {
+		if sent, err = d.sendAll(ctx, rel.URL(), recv); err != nil {
 			return err
 		}
 	}
-	d.printInfo(rel.URL(), recv.URL())
+	if d.json {
+		if err := d.printJSON(rel.URL(), recv.URL(), sent); err != nil {
+			return err
+		}
+	} else {
+		d.printInfo(rel.URL(), recv.URL())
+	}
 	<-ctx.Done()
 	d.log.Info().Msg("stopping")
 	return nil
 }
 
-// sendAll sends one event of each kind through the relay and prints how each
-// arrived at the receiver.
-func (d *devRun) sendAll(ctx context.Context, relayURL string, recv *receiver.Server) error {
+// devSent is how one demo event arrived at the receiver.
+type devSent struct {
+	Event   string `json:"event"`
+	ID      string `json:"id,omitempty"`
+	Arrived bool   `json:"arrived"`
+	Method  string `json:"method,omitempty"`
+	Path    string `json:"path,omitempty"`
+	Status  int    `json:"status,omitempty"`
+	Verdict string `json:"verdict,omitempty"`
+	Scheme  string `json:"scheme,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// sendAll sends one event of each kind through the relay and reports how
+// each arrived at the receiver (printed as it goes, without --json).
+func (d *devRun) sendAll(ctx context.Context, relayURL string, recv *receiver.Server) ([]devSent, error) {
 	out := d.env.stdout
+	if d.json {
+		out = io.Discard
+	}
 	fmt.Fprintf(out, "Sending one event of each kind through the relay (%s) to the receiver (%s):\n", relayURL, recv.URL())
 	client := &http.Client{Timeout: d.eventTimeout}
+	var all []devSent
 	for _, t := range d.fixtures.Types() {
 		// A receiver on a kept data dir still holds earlier runs'
 		// captures: wait for this one by its webhook-id, or its time.
 		sent := time.Now().Add(-time.Millisecond)
 		id, err := d.sendOne(ctx, client, relayURL, t)
 		if err != nil {
-			return fmt.Errorf("dev: send %s: %w", t, err)
+			return nil, fmt.Errorf("dev: send %s: %w", t, err)
 		}
 		wctx, cancel := context.WithTimeout(ctx, d.eventTimeout)
 		caps, err := recv.Wait(wctx, receiver.Filter{Event: string(t), WebhookID: id, Since: sent}, 1)
 		cancel()
 		if err != nil || len(caps) == 0 {
+			all = append(all, devSent{Event: string(t), ID: id})
 			fmt.Fprintf(out, "  %-22s %s  NOT ARRIVED within %s\n", t, id, d.eventTimeout)
 			continue
 		}
 		cp := caps[len(caps)-1]
+		all = append(all, devSent{
+			Event: string(t), ID: id, Arrived: true, Method: cp.Method, Path: cp.Path, Status: cp.Response.Status,
+			Verdict: cp.Verdict.Status, Scheme: cp.Verdict.Scheme, Reason: cp.Verdict.Reason,
+		})
 		verdict := cp.Verdict.Status
 		if cp.Verdict.Scheme != "" {
 			verdict += " (" + cp.Verdict.Scheme + ")"
@@ -191,7 +229,7 @@ func (d *devRun) sendAll(ctx context.Context, relayURL string, recv *receiver.Se
 		}
 		fmt.Fprintf(out, "  %-22s %-4s %-16s -> %d  %s\n", t, cp.Method, cp.Path, cp.Response.Status, verdict)
 	}
-	return nil
+	return all, nil
 }
 
 func (d *devRun) sendOne(ctx context.Context, client *http.Client, relayURL string, t event.Type) (string, error) {
@@ -249,6 +287,42 @@ Press Ctrl-C to stop.
 `, relayURL, recvURL, devOrg, devAPIKey, devSecretKey, devStandardSecret)
 }
 
+// printJSON is --json: everything printInfo says, as one object on one
+// line, so a script can read it while dev keeps running.
+func (d *devRun) printJSON(relayURL, recvURL string, sent []devSent) error {
+	type server struct {
+		URL       string `json:"url"`
+		Dashboard string `json:"dashboard"`
+	}
+	if sent == nil {
+		sent = []devSent{}
+	}
+	return json.NewEncoder(d.env.stdout).Encode(struct {
+		Relay          server    `json:"relay"`
+		Receiver       server    `json:"receiver"`
+		Organisation   string    `json:"organisation"`
+		APIKey         string    `json:"api_key"`
+		SecretKey      string    `json:"secret_key"`
+		StandardSecret string    `json:"standard_secret"`
+		JWTAlgorithm   string    `json:"jwt_algorithm"`
+		JWKSURL        string    `json:"jwks_url"`
+		Sent           []devSent `json:"sent"`
+	}{
+		Relay:          server{relayURL, relayURL + dashboardPath},
+		Receiver:       server{recvURL, recvURL + dashboardPath},
+		Organisation:   devOrg,
+		APIKey:         devAPIKey,
+		SecretKey:      devSecretKey,
+		StandardSecret: devStandardSecret,
+		JWTAlgorithm:   "ES256",
+		JWKSURL:        relayURL + "/.well-known/jwks.json",
+		Sent:           sent,
+	})
+}
+
+// dashboardPath is where relay and receiver serve their dashboards.
+const dashboardPath = "/_sidehook/ui/"
+
 // resolvePort turns a :0 port into a free one, so the relay's URL is known
 // before it starts. Fixed ports are returned as given.
 func resolvePort(addr string) (string, error) {
@@ -265,12 +339,4 @@ func resolvePort(addr string) (string, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().String(), nil
-}
-
-// closeWithin stops a component with a bounded drain (a second signal cuts
-// it short).
-func closeWithin(close func(context.Context) error) {
-	ctx, cancel := drainContext()
-	defer cancel()
-	_ = close(ctx)
 }

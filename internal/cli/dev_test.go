@@ -17,7 +17,7 @@ func TestDevCommand(t *testing.T) {
 	go func() {
 		done <- Run(ctx, []string{"sidehook", "--log-format", "json", "dev",
 			"--relay-listen", "127.0.0.1:0", "--receiver-listen", "127.0.0.1:0",
-			"--data", t.TempDir()}, func(string) string { return "" }, stdout, stderr)
+			"--data", t.TempDir()}, func(string) string { return "" }, strings.NewReader(""), stdout, stderr)
 	}()
 	stopped := false
 	stop := func() {
@@ -85,4 +85,79 @@ func lineWith(s, sub string) string {
 		}
 	}
 	return ""
+}
+
+// TestDevCommandJSON: with --json, dev prints one JSON object, on one line,
+// and nothing else on standard output.
+func TestDevCommandJSON(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, []string{"sidehook", "dev", "--log-format", "json", "--json", "--in-memory",
+			"--relay-listen", "127.0.0.1:0", "--receiver-listen", "127.0.0.1:0"},
+			func(string) string { return "" }, strings.NewReader(""), stdout, stderr)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("dev: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Error("dev did not stop within 20s")
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.HasSuffix(stdout.String(), "\n") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no JSON within 30s:\n%s\n%s", stdout, stderr)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("dev exited early: %v\n%s", err, stderr)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	out := stdout.String()
+	if strings.Count(out, "\n") != 1 {
+		t.Fatalf("got %q, want one line", out)
+	}
+	var got struct {
+		Relay, Receiver struct{ URL, Dashboard string }
+		Organisation    string
+		APIKey          string `json:"api_key"`
+		SecretKey       string `json:"secret_key"`
+		StandardSecret  string `json:"standard_secret"`
+		JWKSURL         string `json:"jwks_url"`
+		Sent            []devSent
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("got %q: %v", out, err)
+	}
+	if got.Organisation != devOrg || got.APIKey != devAPIKey || got.SecretKey != devSecretKey || got.StandardSecret != devStandardSecret ||
+		got.Relay.Dashboard != got.Relay.URL+"/_sidehook/ui/" || got.Receiver.Dashboard != got.Receiver.URL+"/_sidehook/ui/" ||
+		got.JWKSURL != got.Relay.URL+"/.well-known/jwks.json" {
+		t.Errorf("got %+v", got)
+	}
+	if len(got.Sent) != 5 {
+		t.Fatalf("sent: got %d, want the five events", len(got.Sent))
+	}
+	for _, s := range got.Sent {
+		if !s.Arrived || s.Status != 200 || s.Verdict != "valid" || s.Scheme != "webio-token,jwt,standard" {
+			t.Errorf("%s: got %+v, want delivered and verified by every scheme", s.Event, s)
+		}
+	}
+	// The relay at the printed URL takes the printed API key.
+	req, _ := http.NewRequest(http.MethodGet, got.Relay.URL+"/v1/events", nil)
+	req.Header.Set("Authorization", "Bearer "+got.APIKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /v1/events with the printed key: %d", resp.StatusCode)
+	}
 }

@@ -6,103 +6,37 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 )
 
-// env is what run was given: the environment and the output streams. Every
-// command takes it instead of reaching for os.*.
+// env is what Run was given: the environment, the streams and the build.
+// Every command takes it instead of reaching for os.* or a global.
 type env struct {
-	getenv   func(string) string
-	stdout   io.Writer
-	stderr   io.Writer
+	getenv func(string) string
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	build  buildInfo
+	args   []string // the command line, for completion
+	// fromEnv holds "command flag" for each flag set from its variable,
+	// not the command line.
+	fromEnv  map[string]bool
 	notFound error
 }
 
-// envName is the environment variable of a flag: SIDEHOOK_ + upper snake.
-func envName(flag string) string {
-	return "SIDEHOOK_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
-}
-
-// withEnv names each flag's environment variable in its help text. The value
-// is read by applyEnv through the injected getenv, not by urfave/cli (which
-// would read the real process environment and leak it into in-process tests).
-func (e *env) withEnv(flags []cli.Flag) []cli.Flag {
-	for _, f := range flags {
-		name := f.Names()[0]
-		if name == "help" || name == "version" {
-			continue
-		}
-		suffix := " [$" + envName(name) + "]"
-		var usage *string
-		switch f := f.(type) {
-		case *cli.StringFlag:
-			usage = &f.Usage
-		case *cli.StringSliceFlag:
-			usage = &f.Usage
-		case *cli.BoolFlag:
-			usage = &f.Usage
-		case *cli.IntFlag:
-			usage = &f.Usage
-		case *cli.Float64Flag:
-			usage = &f.Usage
-		case *cli.DurationFlag:
-			usage = &f.Usage
-		}
-		// Idempotent, so preparing a command twice does no harm.
-		if usage != nil && !strings.HasSuffix(*usage, suffix) {
-			*usage += suffix
-		}
-	}
-	return flags
-}
-
-// applyEnv sets every flag not given on the command line from its
-// SIDEHOOK_<FLAG> variable. A slice flag takes a comma-separated list.
-func (e *env) applyEnv(c *cli.Context) error {
-	if c.Command == nil {
-		return nil
-	}
-	return e.applyEnvFlags(c, c.Command.Flags)
-}
-
-// applyGlobalEnv is applyEnv for the app's own flags.
-func (e *env) applyGlobalEnv(c *cli.Context) error {
-	return e.applyEnvFlags(c, c.App.Flags)
-}
-
-func (e *env) applyEnvFlags(c *cli.Context, flags []cli.Flag) error {
-	for _, f := range flags {
-		name := f.Names()[0]
-		if c.IsSet(name) {
-			continue
-		}
-		v := e.getenv(envName(name))
-		if v == "" {
-			continue
-		}
-		values := []string{v}
-		if _, ok := f.(*cli.StringSliceFlag); ok {
-			values = strings.Split(v, ",")
-		}
-		for _, val := range values {
-			if err := c.Set(name, strings.TrimSpace(val)); err != nil {
-				return usageErrorf("%s=%q: %v", envName(name), v, err)
-			}
-		}
-	}
-	return nil
-}
-
-func logFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "log-format", Usage: "console or json (default: console on a terminal, json otherwise)"},
-		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
-		&cli.StringFlag{Name: "memory-limit",
-			Usage: "soft limit of the Go heap for relay, receive and dev (e.g. 192MiB; 0 for none; default " +
-				relayMemoryLimit + " for relay, " + defaultMemoryLimit + " for receive and dev; GOMEMLIMIT, when set, wins)"},
+func newEnv(args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) *env {
+	return &env{
+		args:    args,
+		getenv:  getenv,
+		stdin:   stdin,
+		stdout:  stdout,
+		stderr:  stderr,
+		build:   readBuildInfo(debug.ReadBuildInfo()),
+		fromEnv: make(map[string]bool),
 	}
 }
 
@@ -161,6 +95,19 @@ func memoryLimit(flag, def string) (int64, error) {
 	return limit, nil
 }
 
+// consoleTime is the console log's clock: to the millisecond, as two
+// deliveries a few milliseconds apart must be told apart.
+const consoleTime = "15:04:05.000"
+
+// millisecondTime stamps each line with its time to the millisecond.
+// zerolog's Timestamp writes whole seconds unless its package-wide
+// TimeFieldFormat is changed, which is not this package's to change.
+type millisecondTime struct{}
+
+func (millisecondTime) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
+	e.Str(zerolog.TimestampFieldName, time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00"))
+}
+
 // logger builds the one logger of the process from the global flags.
 func (e *env) logger(c *cli.Context) (zerolog.Logger, error) {
 	level, err := zerolog.ParseLevel(c.String("log-level"))
@@ -171,15 +118,15 @@ func (e *env) logger(c *cli.Context) (zerolog.Logger, error) {
 	switch format := c.String("log-format"); format {
 	case "":
 		if f, ok := e.stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
-			w = zerolog.ConsoleWriter{Out: e.stderr}
+			w = zerolog.ConsoleWriter{Out: e.stderr, TimeFormat: consoleTime}
 		}
 	case "console":
-		w = zerolog.ConsoleWriter{Out: e.stderr, NoColor: true}
+		w = zerolog.ConsoleWriter{Out: e.stderr, NoColor: true, TimeFormat: consoleTime}
 	case "json":
 	default:
 		return zerolog.Nop(), usageErrorf("--log-format %q: want console or json", format)
 	}
-	return zerolog.New(w).Level(level).With().Timestamp().Logger(), nil
+	return zerolog.New(w).Level(level).Hook(millisecondTime{}), nil
 }
 
 func (e *env) printf(format string, args ...any) {

@@ -1,6 +1,12 @@
 package cli
 
-import "testing"
+import (
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/urfave/cli/v2"
+)
 
 func TestMemoryLimit(t *testing.T) {
 	t.Parallel()
@@ -27,5 +33,32 @@ func TestMemoryLimit(t *testing.T) {
 				t.Errorf("memoryLimit(%q, %q) = %d, want %d", tt.flag, tt.def, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestLoggerTime: every line carries its time to the millisecond, in JSON
+// and on the console.
+func TestLoggerTime(t *testing.T) {
+	for _, format := range []string{"json", "console"} {
+		var out strings.Builder
+		e := newEnv(nil, envOf(nil), strings.NewReader(""), nil, &out)
+		app := &cli.App{Flags: globalFlags(""), Action: func(c *cli.Context) error {
+			log, err := e.logger(c)
+			if err != nil {
+				return err
+			}
+			log.Info().Msg("hello")
+			return nil
+		}}
+		if err := app.Run([]string{"sidehook", "--log-format", format}); err != nil {
+			t.Fatal(err)
+		}
+		want := regexp.MustCompile(`"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"`)
+		if format == "console" {
+			want = regexp.MustCompile(`^\d\d:\d\d:\d\d\.\d{3} INF hello`)
+		}
+		if !want.MatchString(out.String()) {
+			t.Errorf("%s: got %q, want it to match %s", format, out.String(), want)
+		}
 	}
 }

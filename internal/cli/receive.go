@@ -1,15 +1,12 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/url"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -28,6 +25,7 @@ import (
 const defaultLeeway = 30 * time.Second
 
 func receiveCommand(e *env) *cli.Command {
+	secretKey := &cli.StringFlag{Name: "secret-key", Usage: "check x-webio-token with the organisation's secret key (at least 32 bytes)"}
 	return &cli.Command{
 		Name:  "receive",
 		Usage: "run a mock receiver: verify, capture and script answers to webhooks",
@@ -39,8 +37,9 @@ func receiveCommand(e *env) *cli.Command {
 			&cli.StringFlag{Name: "listen", Value: receiver.DefaultListen, Usage: "address to listen on"},
 			&cli.StringFlag{Name: "data", Value: "./.sidehook/receiver", Usage: "directory of the captures"},
 			&cli.BoolFlag{Name: "in-memory", Usage: "keep captures in memory only"},
-			&cli.StringFlag{Name: "webio-secret", Usage: "check x-webio-token with this secret key (at least 32 bytes)"},
-			&cli.StringFlag{Name: "org", Usage: "with --webio-secret: the org claim required"},
+			secretKey,
+			oldName("webio-secret", "secret-key", secretKey),
+			&cli.StringFlag{Name: "org", Usage: "with --secret-key: the org claim required"},
 			&cli.StringFlag{Name: "jwt-secret", Usage: "check a Bearer JWT signed HS256 with this secret"},
 			&cli.StringFlag{Name: "jwt-public-key", Usage: "check a Bearer JWT with this PEM public key `FILE` (RS256, ES256 or EdDSA by key type)"},
 			&cli.StringFlag{Name: "jwks-url", Usage: "check a Bearer JWT with the keys at this JWKS `URL`"},
@@ -60,7 +59,7 @@ func receiveCommand(e *env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			cfg, err := receiveConfig(c)
+			cfg, err := receiveConfig(c, e)
 			if err != nil {
 				return err
 			}
@@ -73,11 +72,11 @@ func receiveCommand(e *env) *cli.Command {
 			srv, err := receiver.New(cfg)
 			if err != nil {
 				st.Close()
-				return usageErrorf("receive: %v", err)
+				return usageErrorf("%v", err)
 			}
 			if err := srv.Start(c.Context); err != nil {
 				st.Close()
-				return fmt.Errorf("receive: %w", err)
+				return busyPort(err, "receive", cfg.Listen, listenHint(c, "receive"))
 			}
 			<-c.Context.Done()
 			log.Info().Msg("stopping")
@@ -110,31 +109,17 @@ func openCaptures(dir string, inMemory bool, log zerolog.Logger) (captureStore, 
 	return st, nil
 }
 
-// drainContext is canceled by a second SIGINT/SIGTERM: the first one
-// started a graceful stop, the second skips the drain.
-func drainContext() (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(context.Background())
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		defer signal.Stop(sig)
-		select {
-		case <-sig:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, cancel
-}
-
 // receiveConfig turns the flags into a receiver config; any bad value or
 // file is a usage error naming it.
-func receiveConfig(c *cli.Context) (receiver.Config, error) {
+func receiveConfig(c *cli.Context, e *env) (receiver.Config, error) {
 	cfg := receiver.Config{
 		Listen:        c.String("listen"),
 		AdminToken:    c.String("admin-token"),
-		Version:       Version,
+		Version:       e.build.Version,
 		ShutdownGrace: c.Duration("shutdown-grace"),
+	}
+	if err := checkListen("receive: --listen", cfg.Listen); err != nil {
+		return cfg, err
 	}
 	maxBody, err := parseSize(c.String("max-body"))
 	if err != nil {
@@ -152,10 +137,10 @@ func receiveConfig(c *cli.Context) (receiver.Config, error) {
 		Issuer:        c.String("issuer"),
 		RequireSHA256: c.Bool("require-sha256"),
 	}
-	if s := c.String("webio-secret"); s != "" {
+	if s := c.String("secret-key"); s != "" {
 		v.WebioSecret = []byte(s)
 	} else if v.Org != "" {
-		return cfg, usageErrorf("receive: --org needs --webio-secret")
+		return cfg, usageErrorf("receive: %s needs --secret-key", e.source(c, "org"))
 	}
 	if s := c.String("jwt-secret"); s != "" {
 		v.JWTSecret = []byte(s)

@@ -19,9 +19,9 @@ func TestReceiveCommand(t *testing.T) {
 	dir := t.TempDir()
 	rules := filepath.Join(dir, "rules.yaml")
 	os.WriteFile(rules, []byte("- match: {path: /flaky}\n  respond: {status: 503}\n"), 0o600)
-	env := map[string]string{"SIDEHOOK_MAX_BODY": "64B"}
+	env := map[string]string{"SIDEHOOK_RECEIVE_MAX_BODY": "64B"}
 	url, stop := startReceive(t, func(k string) string { return env[k] },
-		"--data", filepath.Join(dir, "data"), "--rules", rules, "--webio-secret", "0123456789abcdef0123456789abcdef", "--org", "demo")
+		"--data", filepath.Join(dir, "data"), "--rules", rules, "--secret-key", "0123456789abcdef0123456789abcdef", "--org", "demo")
 
 	post := func(path string, body string) int {
 		resp, err := http.Post(url+path, "application/json", strings.NewReader(body))
@@ -34,7 +34,7 @@ func TestReceiveCommand(t *testing.T) {
 	if s := post("/hooks", `{"type":"payment"}`); s != 401 {
 		t.Errorf("no token: got %d, want 401", s)
 	}
-	code, tok, _ := runCLI(t, nil, "token", "--secret", "0123456789abcdef0123456789abcdef", "--org", "demo")
+	code, tok, _ := runCLI(t, nil, "token", "--secret-key", "0123456789abcdef0123456789abcdef", "--org", "demo")
 	if code != 0 {
 		t.Fatal("token command failed")
 	}
@@ -49,7 +49,7 @@ func TestReceiveCommand(t *testing.T) {
 		t.Errorf("rules file: got %d, want 503", resp.StatusCode)
 	}
 	if s := post("/big", strings.Repeat("x", 65)); s != 413 {
-		t.Errorf("SIDEHOOK_MAX_BODY=64B: got %d, want 413", s)
+		t.Errorf("SIDEHOOK_RECEIVE_MAX_BODY=64B: got %d, want 413", s)
 	}
 	resp, err = http.Get(url + "/_sidehook/requests/count")
 	if err != nil {
@@ -81,10 +81,10 @@ func TestReceiveUsageErrors(t *testing.T) {
 		{"MissingRules", []string{"--rules", filepath.Join(dir, "nope.yaml")}, "nope.yaml"},
 		{"BadValues", []string{"--values", badValues}, badValues},
 		{"BadMaxBody", []string{"--max-body", "lots"}, "--max-body"},
-		{"WeakSecret", []string{"--webio-secret", "short"}, "at least 32 bytes"},
+		{"WeakSecret", []string{"--secret-key", "short"}, "at least 32 bytes"},
 		{"BadStandardSecret", []string{"--standard-secret", "nope"}, "--standard-secret 1"},
 		{"AdminTokenBeyondLoopback", []string{"--listen", "0.0.0.0:0"}, "admin token is required"},
-		{"OrgWithoutSecret", []string{"--org", "demo"}, "--org needs --webio-secret"},
+		{"OrgWithoutSecret", []string{"--org", "demo"}, "--org needs --secret-key"},
 		{"BadJWKS", []string{"--jwks-url", "file:///etc/passwd"}, "--jwks-url"},
 		{"MissingKeyFile", []string{"--jwt-public-key", filepath.Join(dir, "none.pem")}, "--jwt-public-key"},
 	}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
+
+	"github.com/urfave/cli/v2"
 
 	"github.com/rs/zerolog"
-	"github.com/urfave/cli/v2"
 
 	"github.com/sidehook/sidehook/relay"
 	"github.com/sidehook/sidehook/relay/badgerstore"
@@ -15,15 +17,18 @@ import (
 )
 
 func relayCommand(e *env) *cli.Command {
+	grace := &cli.DurationFlag{Name: "shutdown-grace", Value: relay.DefaultGrace, Usage: "how long a stop waits for in-flight deliveries"}
 	return &cli.Command{
 		Name:  "relay",
 		Usage: "run the durable webhook relay",
 		Description: "Accepts events (POST /v1/events with an API key, or POST /in/{org} as the platform's\n" +
 			"public URL), stores them durably and delivers each to every subscribed endpoint, signed,\n" +
-			"retrying until delivered or dead. Configure it with --config FILE (SPEC §4), or for one\n" +
-			"organisation with --org, --api-key, --secret-key and --endpoint flags.",
+			"retrying until delivered or dead. Configure it with --config FILE (SPEC §4; see\n" +
+			"sidehook.example.yaml), or for one organisation with --org, --api-key, --secret-key and\n" +
+			"--endpoint. --check-config validates the file and exits.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "config", Usage: "configuration `FILE` (YAML)"},
+			&cli.BoolFlag{Name: "check-config", Usage: "validate the configuration and exit (0 when it is valid, 2 when not)"},
 			&cli.StringFlag{Name: "listen", Usage: "address to listen on (default " + config.DefaultListen + ")"},
 			&cli.StringFlag{Name: "data", Usage: "data directory (default " + config.DefaultData + ")"},
 			&cli.BoolFlag{Name: "in-memory", Usage: "keep nothing on disk (events are lost at exit)"},
@@ -35,20 +40,24 @@ func relayCommand(e *env) *cli.Command {
 			&cli.StringFlag{Name: "inbound-auth", Usage: "without --config: none or webio-token (for /in/{org})"},
 			&cli.StringSliceFlag{Name: "endpoint", Usage: "without --config: an endpoint `URL` subscribed to every event (repeatable)"},
 			&cli.StringFlag{Name: "custom-values", Usage: "without --config: the custom-value endpoint `URL`"},
-			&cli.DurationFlag{Name: "grace", Value: relay.DefaultGrace, Usage: "how long a stop waits for in-flight deliveries"},
+			grace,
+			oldName("grace", "shutdown-grace", grace),
 		},
 		Action: func(c *cli.Context) error {
-			log, err := e.serverSetupLimit(c, relayMemoryLimit)
+			cfg, err := relayConfig(c, e)
 			if err != nil {
 				return err
 			}
-			cfg, err := relayConfig(c, e)
+			if c.Bool("check-config") {
+				return checkRelayConfig(c, e, cfg)
+			}
+			log, err := e.serverSetupLimit(c, relayMemoryLimit)
 			if err != nil {
 				return err
 			}
 			st, err := openRelayStore(c.Context, cfg, log)
 			if err != nil {
-				return fmt.Errorf("relay: %w", err)
+				return err
 			}
 			// Deferred first, so it runs last: after the relay's Close.
 			defer func() {
@@ -56,12 +65,12 @@ func relayCommand(e *env) *cli.Command {
 					log.Error().Err(err).Msg("close store")
 				}
 			}()
-			r, err := relay.New(cfg, relay.Options{Store: st, Logger: log, Version: Version, Grace: c.Duration("grace")})
+			r, err := relay.New(cfg, relay.Options{Store: st, Logger: log, Version: e.build.Version, Grace: c.Duration("shutdown-grace")})
 			if err != nil {
-				return usageErrorf("relay: %v", err)
+				return usageErrorf("%v", err)
 			}
 			if err := r.Start(c.Context); err != nil {
-				return fmt.Errorf("relay: %w", err)
+				return busyPort(err, "relay", cfg.Listen, listenHint(c, "relay"))
 			}
 			<-c.Context.Done()
 			log.Info().Msg("stopping")
@@ -72,6 +81,47 @@ func relayCommand(e *env) *cli.Command {
 	}
 }
 
+// listenHint names what changes a server's address: the flag, its
+// variable, or the configuration file's listen key.
+func listenHint(c *cli.Context, cmd string) string {
+	if path := c.String("config"); cmd == "relay" && path != "" && !c.IsSet("listen") {
+		return "listen: in " + path + " or --listen"
+	}
+	return listenFlagHint(cmd, "listen")
+}
+
+// listenFlagHint is "--flag (or SIDEHOOK_CMD_FLAG)".
+func listenFlagHint(cmd, flag string) string {
+	return "--" + flag + " (or " + envName(cmd, flag) + ")"
+}
+
+// checkRelayConfig is --check-config: everything the relay checks before
+// it opens its store or listens, then one line saying what was found.
+func checkRelayConfig(c *cli.Context, e *env, cfg *config.Config) error {
+	if c.String("config") == "" {
+		return usageErrorf("relay: --check-config checks a --config FILE")
+	}
+	// A store the check never opens: New only wants one to exist.
+	if _, err := relay.New(cfg, relay.Options{Store: memstore.New(), Version: e.build.Version}); err != nil {
+		return usageErrorf("%v", err)
+	}
+	endpoints := 0
+	for _, o := range cfg.Organisations {
+		endpoints += len(o.Endpoints)
+	}
+	e.printf("%s: valid: %s, %s, listen %s\n", c.String("config"),
+		count(len(cfg.Organisations), "organisation"), count(endpoints, "endpoint"), cfg.Listen)
+	return nil
+}
+
+// count is "1 endpoint" or "2 endpoints".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
 // relayConfig reads --config or builds the one-organisation setup; every
 // mistake is a usage error naming the key or flag.
 func relayConfig(c *cli.Context, e *env) (*config.Config, error) {
@@ -79,15 +129,27 @@ func relayConfig(c *cli.Context, e *env) (*config.Config, error) {
 		cfg *config.Config
 		err error
 	)
-	// With --config the one-organisation flags are ignored: their
-	// environment variables (SIDEHOOK_API_KEY, SIDEHOOK_SECRET_KEY) are
-	// the ones a configuration file names with env:, so they are often set.
 	if path := c.String("config"); path != "" {
+		// The one-organisation flags' variables (SIDEHOOK_API_KEY,
+		// SIDEHOOK_SECRET_KEY) are often the ones the file names with
+		// env:, so only a flag on the command line is a mistake here.
+		var ignored []string
+		for _, name := range []string{"org", "api-key", "secret-key", "standard-secret", "jwt-algorithm", "inbound-auth", "endpoint", "custom-values"} {
+			if e.given(c, name) {
+				ignored = append(ignored, "--"+name)
+			}
+		}
+		if len(ignored) > 0 {
+			return nil, usageErrorf("relay: %s would be ignored with --config: set the organisation in %s", strings.Join(ignored, ", "), path)
+		}
 		cfg, err = config.Load(path, e.getenv)
 		if err != nil {
 			return nil, usageErrorf("relay: %v", err)
 		}
 	} else {
+		if c.Bool("check-config") {
+			return nil, usageErrorf("relay: --check-config checks a --config FILE")
+		}
 		if len(c.StringSlice("api-key")) == 0 {
 			return nil, usageErrorf("relay: give --config FILE, or --api-key (with --org, --endpoint …) for a one-organisation relay")
 		}
@@ -105,28 +167,38 @@ func relayConfig(c *cli.Context, e *env) (*config.Config, error) {
 			return nil, usageErrorf("relay: %v", err)
 		}
 	}
-	if c.IsSet("listen") {
+	// The address comes from --listen, else the file, else the default.
+	where := "relay: listen"
+	switch {
+	case c.IsSet("listen"):
 		cfg.Listen = c.String("listen")
+		where = "relay: --listen"
+	case c.String("config") != "":
+		where = "relay: listen in " + c.String("config")
+	}
+	if err := checkListen(where, cfg.Listen); err != nil {
+		return nil, err
 	}
 	if c.IsSet("data") {
 		cfg.Data = c.String("data")
 	}
 	cfg.InMemory = c.Bool("in-memory")
-	if c.Duration("grace") <= 0 {
-		return nil, usageErrorf("relay: --grace must be positive")
+	if c.Duration("shutdown-grace") <= 0 {
+		return nil, usageErrorf("relay: --shutdown-grace must be positive")
 	}
 	return cfg, nil
 }
 
 // openRelayStore opens the relay's store: in memory, or Badger under the
-// data directory. The caller closes it after the relay.
+// data directory. Failing to open it (a full disk, a locked directory) is
+// a runtime failure, exit 1, in one line.
 func openRelayStore(ctx context.Context, cfg *config.Config, log zerolog.Logger) (relay.Store, error) {
 	if cfg.InMemory {
 		return memstore.New(), nil
 	}
 	st, err := badgerstore.Open(ctx, badgerstore.Options{
-		Dir:          filepath.Join(cfg.Data, "db"),
-		Logger:       log.With().Str("component", "store").Logger(),
+		Dir:     filepath.Join(cfg.Data, "db"),
+		Logger:  log.With().Str("component", "store").Logger(),
 		Reserve: cfg.Limits.MinFreeDisk,
 	})
 	if err != nil {

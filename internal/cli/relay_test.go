@@ -2,6 +2,7 @@ package cli
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sidehook/sidehook/relay/config"
 )
 
 // startRelayCLI runs `sidehook relay …` in-process until the test ends and
@@ -114,5 +117,134 @@ func TestRelayCommandUsageErrors(t *testing.T) {
 				t.Errorf("got exit %d %q, want 2 and %q", code, stderr, tt.want)
 			}
 		})
+	}
+}
+
+// exampleEnv is what sidehook.example.yaml reads with env:.
+func exampleEnv() func(string) string {
+	return envOf(map[string]string{"SIDEHOOK_API_KEY": "sk_example", "SIDEHOOK_SECRET_KEY": "0123456789abcdef0123456789abcdef"})
+}
+
+// TestExampleConfig: the copyable example at the root is valid as it
+// stands, every key of it is read, and --check-config says so and exits.
+func TestExampleConfig(t *testing.T) {
+	const example = "../../sidehook.example.yaml"
+	code, out, stderr := runCLI(t, exampleEnv(), "relay", "--config", example, "--check-config")
+	if code != 0 || out != example+": valid: 1 organisation, 2 endpoints, listen 127.0.0.1:8080\n" {
+		t.Fatalf("--check-config: got %d %q %q", code, out, stderr)
+	}
+	cfg, err := config.Load(example, exampleEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	crm := cfg.Organisations[0].Endpoints[0]
+	if cfg.Retention != 72*time.Hour || crm.Rate.PerSecond != 50 || crm.MaxInFlight != 16 || crm.Headers["x-team"] != "billing" ||
+		len(crm.Auth) != 2 || crm.Retry == nil || len(crm.Retry.Schedule) != 3 || cfg.Organisations[0].APIKeys[0] != "sk_example" {
+		t.Errorf("the example's keys were not all read: %+v", cfg)
+	}
+	// Without the variables it names, it is not valid: the check says why.
+	code, _, stderr = runCLI(t, nil, "relay", "--config", example, "--check-config")
+	if code != 2 || !strings.Contains(stderr, "SIDEHOOK_API_KEY is not set") {
+		t.Errorf("--check-config without the variables: got %d %q", code, stderr)
+	}
+}
+
+func TestRelayCommandCheckConfig(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("listen: nope\norganisations:\n  - id: demo\n"), 0o600)
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"NoConfig", []string{"--check-config", "--api-key", "k"}, "--check-config checks a --config FILE"},
+		{"BadListenInFile", []string{"--check-config", "--config", bad}, `relay: listen in ` + bad + ` "nope": want HOST:PORT`},
+		{"BadListenFlag", []string{"--check-config", "--config", "../../sidehook.example.yaml", "--listen", "127.0.0.1:99999"}, `relay: --listen "127.0.0.1:99999": the port must be a number`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, stderr := runCLI(t, exampleEnv(), append([]string{"relay"}, tt.args...)...)
+			if code != 2 || out != "" || !strings.Contains(stderr, tt.want) {
+				t.Errorf("got %d %q %q, want 2 and %q", code, out, stderr, tt.want)
+			}
+		})
+	}
+}
+
+func TestRelayCommandOneOrgFlagsWithConfig(t *testing.T) {
+	const example = "../../sidehook.example.yaml"
+	code, _, stderr := runCLI(t, exampleEnv(), "relay", "--config", example, "--api-key", "k", "--org", "acme", "--check-config")
+	if code != 2 || !strings.Contains(stderr, "relay: --org, --api-key would be ignored with --config: set the organisation in "+example) {
+		t.Errorf("flags: got %d %q", code, stderr)
+	}
+	// The same values from the variables a file names with env: are not a
+	// mistake: the file decides.
+	env := map[string]string{"SIDEHOOK_API_KEY": "sk_example", "SIDEHOOK_SECRET_KEY": "0123456789abcdef0123456789abcdef", "SIDEHOOK_ORG": "acme"}
+	if code, _, stderr := runCLI(t, envOf(env), "relay", "--config", example, "--check-config"); code != 0 {
+		t.Errorf("variables: got %d %q, want 0", code, stderr)
+	}
+}
+
+// TestServerListenErrors: a malformed address is a usage error naming the
+// flag; a busy one names the flag to change; no message repeats its
+// prefix.
+func TestServerListenErrors(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { busy.Close() })
+	addr := busy.Addr().String()
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"RelayBad", []string{"relay", "--api-key", "k", "--in-memory", "--listen", "nope"}, 2, `relay: --listen "nope": want HOST:PORT`},
+		{"ReceiveBad", []string{"receive", "--in-memory", "--listen", "localhost"}, 2, `receive: --listen "localhost": want HOST:PORT`},
+		{"DevBad", []string{"dev", "--in-memory", "--receiver-listen", ":http"}, 2, `dev: --receiver-listen ":http": the port must be a number`},
+		{"RelayBusy", []string{"relay", "--api-key", "k", "--in-memory", "--listen", addr}, 1, "relay: " + addr + " is already in use: choose another address with --listen (or SIDEHOOK_RELAY_LISTEN)"},
+		{"ReceiveBusy", []string{"receive", "--in-memory", "--listen", addr}, 1, "receive: " + addr + " is already in use: choose another address with --listen (or SIDEHOOK_RECEIVE_LISTEN)"},
+		{"DevRelayBusy", []string{"dev", "--in-memory", "--no-send", "--relay-listen", addr, "--receiver-listen", "127.0.0.1:0"}, 1, "dev: " + addr + " is already in use: choose another address with --relay-listen (or SIDEHOOK_DEV_RELAY_LISTEN)"},
+		{"DevReceiverBusy", []string{"dev", "--in-memory", "--no-send", "--relay-listen", "127.0.0.1:0", "--receiver-listen", addr}, 1, "dev: " + addr + " is already in use: choose another address with --receiver-listen (or SIDEHOOK_DEV_RECEIVER_LISTEN)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := runCLI(t, nil, append([]string{"--log-format", "json", "--log-level", "error"}, tt.args...)...)
+			if code != tt.code || !strings.Contains(stderr, tt.want) {
+				t.Errorf("got %d %q, want %d and %q", code, stderr, tt.code, tt.want)
+			}
+			last := strings.TrimSpace(stderr[strings.LastIndex(strings.TrimSpace(stderr), "\n")+1:])
+			words := strings.Fields(last)
+			for i := 1; i < len(words); i++ {
+				if strings.HasSuffix(words[i], ":") && strings.TrimSuffix(words[i-1], ":") == strings.TrimSuffix(words[i], ":") {
+					t.Errorf("repeated prefix %q in %q", words[i], last)
+				}
+			}
+		})
+	}
+}
+
+// TestReadyLineDashboard: relay and receive name their dashboard in the
+// ready line.
+func TestReadyLineDashboard(t *testing.T) {
+	for _, args := range [][]string{
+		{"relay", "--api-key", "k", "--in-memory", "--listen", "127.0.0.1:0"},
+		{"receive", "--in-memory", "--listen", "127.0.0.1:0"},
+	} {
+		url, dashboard, _ := startCommandReady(t, nil, args...)
+		if dashboard != url+"/_sidehook/ui/" {
+			t.Errorf("%s: ready line dashboard %q, want %q", args[0], dashboard, url+"/_sidehook/ui/")
+		}
+		resp, err := http.Get(dashboard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s: GET %s: %d", args[0], dashboard, resp.StatusCode)
+		}
 	}
 }

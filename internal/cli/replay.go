@@ -29,6 +29,7 @@ import (
 )
 
 func replayCommand(e *env) *cli.Command {
+	secretKey := &cli.StringFlag{Name: "secret-key", Usage: "sign with a Webio token minted from the organisation's secret key (needs --org)"}
 	return &cli.Command{
 		Name:      "replay",
 		Usage:     "resend captured requests or stored deliveries, re-signed, with the bytes kept",
@@ -64,7 +65,8 @@ func replayCommand(e *env) *cli.Command {
 			&cli.BoolFlag{Name: "dry-run", Usage: "print what would be sent and send nothing"},
 			&cli.BoolFlag{Name: "json", Usage: "print the results as JSON"},
 
-			&cli.StringFlag{Name: "webio-secret", Usage: "sign with a Webio token minted from this secret key (needs --org)"},
+			secretKey,
+			oldName("webio-secret", "secret-key", secretKey),
 			&cli.StringFlag{Name: "org", Usage: "the organisation id: the webio token's org claim, the jwt's sub"},
 			&cli.StringFlag{Name: "jwt-secret", Usage: "sign a per-request Bearer JWT, HS256 with this secret"},
 			&cli.StringFlag{Name: "jwt-key", Usage: "sign a per-request Bearer JWT with this PEM private key `FILE` (RS256, ES256 or EdDSA)"},
@@ -133,7 +135,7 @@ func runReplay(c *cli.Context, e *env) error {
 		return usageErrorf("replay: %v%s; nothing sent", err, hint)
 	}
 	if len(cfg.opts.Schemes) == 0 && !cfg.json {
-		fmt.Fprintln(e.stderr, "replay: no keys given: requests go without authentication (see --webio-secret, --jwt-secret, --standard-secret)")
+		fmt.Fprintln(e.stderr, "replay: no keys given: requests go without authentication (see --secret-key, --jwt-secret, --standard-secret)")
 	}
 	if cfg.dryRun {
 		return printDryRun(ctx, e, items, cfg)
@@ -192,22 +194,17 @@ func replayFlags(c *cli.Context, e *env) (*replayConfig, error) {
 	}
 	apiClient := &http.Client{Timeout: timeout}
 
-	sources := 0
-	for _, name := range []string{"receiver", "relay", "file"} {
-		if c.String(name) != "" {
-			sources++
-		}
+	source, err := replaySource(c, e)
+	if err != nil {
+		return nil, err
 	}
-	if sources != 1 {
-		return nil, usageErrorf("replay: give one source: --receiver URL, --relay URL (with --api-key) or --file FILE")
-	}
-	switch {
-	case c.String("receiver") != "":
+	switch source {
+	case "receiver":
 		if err := checkHTTPURL(c.String("receiver")); err != nil {
 			return nil, usageErrorf("replay: --receiver %q: %v", c.String("receiver"), err)
 		}
 		cfg.src = &replay.ReceiverSource{URL: c.String("receiver"), Token: c.String("admin-token"), Client: apiClient}
-	case c.String("relay") != "":
+	case "relay":
 		if err := checkHTTPURL(c.String("relay")); err != nil {
 			return nil, usageErrorf("replay: --relay %q: %v", c.String("relay"), err)
 		}
@@ -222,7 +219,7 @@ func replayFlags(c *cli.Context, e *env) (*replayConfig, error) {
 		cfg.src = &replay.FileSource{Path: c.String("file")}
 	}
 
-	sel, err := replaySelection(c)
+	sel, err := replaySelection(c, source)
 	if err != nil {
 		return nil, err
 	}
@@ -230,7 +227,7 @@ func replayFlags(c *cli.Context, e *env) (*replayConfig, error) {
 
 	cfg.opts = replay.Options{
 		To:        c.String("to"),
-		UserAgent: "sidehook/" + Version,
+		UserAgent: e.build.UserAgent(),
 		Client: &http.Client{
 			Timeout: timeout,
 			// A redirect would turn the POST into a GET without its body:
@@ -243,7 +240,7 @@ func replayFlags(c *cli.Context, e *env) (*replayConfig, error) {
 			return nil, usageErrorf("replay: --to %q: %v", to, err)
 		}
 	}
-	if cfg.opts.Schemes, cfg.opts.Keys, err = replayKeys(c); err != nil {
+	if cfg.opts.Schemes, cfg.opts.Keys, err = replayKeys(c, e); err != nil {
 		return nil, err
 	}
 
@@ -271,8 +268,33 @@ func replayFlags(c *cli.Context, e *env) (*replayConfig, error) {
 	return cfg, nil
 }
 
+// replaySource names the one source to replay from: receiver, relay or
+// file. One given on the command line wins over the variables, so
+// SIDEHOOK_RELAY_URL, set for send and test, does not stand in the way of
+// --receiver.
+func replaySource(c *cli.Context, e *env) (string, error) {
+	names := []string{"receiver", "relay", "file"}
+	pick := func(set func(string) bool) []string {
+		var got []string
+		for _, name := range names {
+			if c.String(name) != "" && set(name) {
+				got = append(got, name)
+			}
+		}
+		return got
+	}
+	given := pick(func(name string) bool { return e.given(c, name) })
+	if len(given) == 0 {
+		given = pick(func(string) bool { return true })
+	}
+	if len(given) != 1 {
+		return "", usageErrorf("replay: give one source: --receiver URL, --relay URL (with --api-key) or --file FILE")
+	}
+	return given[0], nil
+}
+
 // replaySelection reads the selection flags.
-func replaySelection(c *cli.Context) (replay.Selection, error) {
+func replaySelection(c *cli.Context, source string) (replay.Selection, error) {
 	sel := replay.Selection{Event: c.String("event"), Status: c.String("status"), Verdict: c.String("verdict"), Max: c.Int("max")}
 	for _, v := range c.StringSlice("id") {
 		for _, id := range strings.Split(v, ",") {
@@ -292,7 +314,7 @@ func replaySelection(c *cli.Context) (replay.Selection, error) {
 	default:
 		return sel, usageErrorf("replay: --status %q: want pending, delivering, delivered, failed or dead", sel.Status)
 	}
-	if sel.Status != "" && c.String("relay") == "" {
+	if sel.Status != "" && source != "relay" {
 		return sel, usageErrorf("replay: --status filters relay deliveries; captures have --verdict")
 	}
 	switch sel.Verdict {
@@ -300,7 +322,7 @@ func replaySelection(c *cli.Context) (replay.Selection, error) {
 	default:
 		return sel, usageErrorf("replay: --verdict %q: want valid, invalid or unverified", sel.Verdict)
 	}
-	if sel.Verdict != "" && c.String("relay") != "" {
+	if sel.Verdict != "" && source == "relay" {
 		return sel, usageErrorf("replay: --verdict filters captures; relay deliveries have --status")
 	}
 	now := time.Now()
@@ -320,7 +342,7 @@ func replaySelection(c *cli.Context) (replay.Selection, error) {
 		return sel, usageErrorf("replay: --until is before --since")
 	}
 	filtered := len(sel.IDs) > 0 || sel.Event != "" || sel.Status != "" || sel.Verdict != "" || !sel.Since.IsZero() || !sel.Until.IsZero()
-	if !filtered && !c.Bool("all") && c.String("file") == "" {
+	if !filtered && !c.Bool("all") && source != "file" {
 		return sel, usageErrorf("replay: say what to replay: --id, --event, --since, --until, --status or --verdict (or --all for everything)")
 	}
 	return sel, nil
@@ -328,16 +350,16 @@ func replaySelection(c *cli.Context) (replay.Selection, error) {
 
 // replayKeys turns the key flags into signing keys and the schemes to
 // sign with: those of --sign, or else every scheme a key was given for.
-func replayKeys(c *cli.Context) ([]string, auth.OutboundKeys, error) {
+func replayKeys(c *cli.Context, e *env) ([]string, auth.OutboundKeys, error) {
 	keys := auth.OutboundKeys{Issuer: c.String("issuer"), Audience: c.String("audience"), Org: c.String("org")}
 	var have []string
-	if s := c.String("webio-secret"); s != "" {
+	if s := c.String("secret-key"); s != "" {
 		if keys.Org == "" {
-			return nil, keys, usageErrorf("replay: --webio-secret needs --org (the token's org claim)")
+			return nil, keys, usageErrorf("replay: %s needs --org (the token's org claim)", e.source(c, "secret-key"))
 		}
 		tok, err := auth.MintWebioToken([]byte(s), auth.WebioClaims{Issuer: keys.Issuer, Org: keys.Org})
 		if err != nil {
-			return nil, keys, usageErrorf("replay: --webio-secret: %v", err)
+			return nil, keys, usageErrorf("replay: --secret-key: %v", err)
 		}
 		keys.WebioToken = tok
 		have = append(have, auth.SchemeWebioToken)
@@ -387,7 +409,7 @@ func replayKeys(c *cli.Context) ([]string, auth.OutboundKeys, error) {
 				return nil, keys, usageErrorf("replay: --sign: %v", err)
 			}
 			missing := map[string]string{
-				auth.SchemeWebioToken: "--webio-secret and --org",
+				auth.SchemeWebioToken: "--secret-key and --org",
 				auth.SchemeJWT:        "--jwt-secret or --jwt-key",
 				auth.SchemeStandard:   "--standard-secret",
 			}[scheme]

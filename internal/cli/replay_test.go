@@ -31,7 +31,7 @@ const (
 // replaySigning are the flags that sign with all three schemes, as
 // verifyingReceiver checks them.
 func replaySigning() []string {
-	return []string{"--webio-secret", replaySecret, "--org", "demo", "--jwt-secret", replaySecret, "--standard-secret", replayWhsec}
+	return []string{"--secret-key", replaySecret, "--org", "demo", "--jwt-secret", replaySecret, "--standard-secret", replayWhsec}
 }
 
 func verifyingReceiver(t *testing.T) *receivertest.Server {
@@ -200,7 +200,7 @@ func TestReplayCommandDefaultTarget(t *testing.T) {
 	src := receivertest.NewServer(t)
 	postTo(t, src.URL+"/hooks?x=1", `{"a":1}`, map[string]string{"webhook-id": "evt_D"})
 	orig := waitFor(t, src, receivertest.Filter{}, 1)[0]
-	env := map[string]string{"SIDEHOOK_RECEIVER": src.URL, "SIDEHOOK_ID": orig.ID}
+	env := map[string]string{"SIDEHOOK_REPLAY_RECEIVER": src.URL, "SIDEHOOK_REPLAY_ID": orig.ID}
 	code, stdout, stderr := runCLI(t, func(k string) string { return env[k] }, "replay")
 	if code != 0 {
 		t.Fatalf("exit %d: %s %s", code, stdout, stderr)
@@ -211,6 +211,24 @@ func TestReplayCommandDefaultTarget(t *testing.T) {
 	again := waitFor(t, src, receivertest.Filter{WebhookID: "evt_D"}, 2)[0]
 	if again.Path != "/hooks" || again.Query != "x=1" || string(again.Body) != `{"a":1}` || again.Headers["sidehook-replay-of"][0] != orig.ID {
 		t.Errorf("got %s?%s %q %v", again.Path, again.Query, again.Body, again.Headers)
+	}
+}
+
+// TestReplayCommandSourceFromFlagBeatsVariable: SIDEHOOK_RELAY_URL, set
+// for send and test, does not make --receiver two sources; two sources
+// given as flags still are.
+func TestReplayCommandSourceFromFlagBeatsVariable(t *testing.T) {
+	src := receivertest.NewServer(t)
+	postTo(t, src.URL+"/hooks", `{"a":1}`, map[string]string{"webhook-id": "evt_S"})
+	orig := waitFor(t, src, receivertest.Filter{}, 1)[0]
+	env := envOf(map[string]string{"SIDEHOOK_RELAY_URL": "http://127.0.0.1:1", "SIDEHOOK_API_KEY": "k"})
+	code, stdout, stderr := runCLI(t, env, "replay", "--receiver", src.URL, "--id", orig.ID, "--dry-run", "--json")
+	if code != 0 || !strings.Contains(stdout, `"dry_run": true`) || !strings.Contains(stdout, orig.ID) {
+		t.Errorf("--receiver with SIDEHOOK_RELAY_URL set: got %d %q %q", code, stdout, stderr)
+	}
+	code, _, stderr = runCLI(t, env, "replay", "--receiver", src.URL, "--relay", "http://127.0.0.1:1", "--all")
+	if code != 2 || !strings.Contains(stderr, "give one source") {
+		t.Errorf("two sources as flags: got %d %q, want 2", code, stderr)
 	}
 }
 

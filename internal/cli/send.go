@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/urfave/cli/v2"
 
@@ -19,6 +21,10 @@ import (
 )
 
 const defaultRelayURL = "http://127.0.0.1:8080"
+
+// maxSendBody bounds what send reads from standard input: far above the
+// relay's default body limit, so the relay's 413 is what a user sees.
+const maxSendBody = 64 << 20
 
 // relayFlags are the flags of every command that talks to a relay.
 func relayFlags() []cli.Flag {
@@ -93,11 +99,14 @@ func sendCommand(e *env) *cli.Command {
 	return &cli.Command{
 		Name:  "send",
 		Usage: "post an event to a relay (a fixture by event name, or a file)",
-		Description: "Posts the embedded fixture payload of --event (or the bytes of --file) to the relay's\n" +
-			"POST /v1/events and prints its answer: 202 {\"id\",\"type\",\"deliveries\":[…]}.",
+		Description: "Posts the embedded fixture payload of --event (or the bytes of --file; - reads standard\n" +
+			"input) to the relay's POST /v1/events and prints its answer: 202 {\"id\",\"type\",\"deliveries\":[…]}.\n" +
+			"--set changes a field of the payload first (as stripe trigger --override does):\n\n" +
+			"   sidehook send --event payment --set amount=12.50 --set customer.name=Ada --set retries:=3",
 		Flags: append(relayFlags(),
 			&cli.StringFlag{Name: "event", Usage: "the event type (inbound_message, message_send, delivery_report, payment, or any name)"},
-			&cli.StringFlag{Name: "file", Usage: "send this payload `FILE` instead of the fixture"},
+			&cli.StringFlag{Name: "file", Usage: "send this payload `FILE` instead of the fixture (- for standard input)"},
+			&cli.GenericFlag{Name: "set", Value: &assignments{}, Usage: "set a field of the JSON payload: `PATH=TEXT` (a string) or PATH:=JSON (a number, true, an object…); PATH is dotted for nested fields (repeatable)"},
 			&cli.StringFlag{Name: "id", Usage: "the webhook-id (idempotency key); default: the relay makes one"},
 		),
 		Action: func(c *cli.Context) error {
@@ -114,6 +123,14 @@ func sendCommand(e *env) *cli.Command {
 			}
 			var body []byte
 			switch {
+			case c.String("file") == "-":
+				body, err = io.ReadAll(io.LimitReader(e.stdin, maxSendBody+1))
+				if err != nil {
+					return fmt.Errorf("send: read standard input: %w", err)
+				}
+				if len(body) > maxSendBody {
+					return usageErrorf("send: --file -: standard input is over %d bytes", maxSendBody)
+				}
 			case c.String("file") != "":
 				body, err = os.ReadFile(c.String("file"))
 				if err != nil {
@@ -127,6 +144,11 @@ func sendCommand(e *env) *cli.Command {
 				body = p
 			default:
 				return usageErrorf("send: give --event TYPE (a fixture) or --file FILE")
+			}
+			if sets := *c.Generic("set").(*assignments); len(sets) > 0 {
+				if body, err = setFields(body, sets); err != nil {
+					return usageErrorf("send: %v", err)
+				}
 			}
 			h := http.Header{}
 			if typ != "" {
@@ -143,4 +165,86 @@ func sendCommand(e *env) *cli.Command {
 			return nil
 		},
 	}
+}
+
+// assignments are the values of --set, each kept whole: a StringSlice
+// would split "lines:=[1,2]" at its comma.
+type assignments []string
+
+func (a *assignments) Set(s string) error { *a = append(*a, s); return nil }
+func (a *assignments) String() string     { return strings.Join(*a, " ") }
+
+// setFields applies --set assignments to a JSON object: PATH=TEXT sets a
+// string, PATH:=JSON any JSON value; a dotted PATH reaches into nested
+// objects, making the missing ones. The object is written back with its
+// keys sorted; numbers keep their digits (json.Number), so a 64-bit id
+// survives.
+func setFields(body []byte, sets []string) ([]byte, error) {
+	var doc map[string]any
+	if err := decodeJSON(body, &doc); err != nil || doc == nil {
+		return nil, errors.New("--set needs a payload that is a JSON object")
+	}
+	for _, s := range sets {
+		path, value, err := parseSet(s)
+		if err != nil {
+			return nil, err
+		}
+		keys := strings.Split(path, ".")
+		obj := doc
+		for i, k := range keys[:len(keys)-1] {
+			next, ok := obj[k]
+			if !ok || next == nil {
+				m := map[string]any{}
+				obj[k], obj = m, m
+				continue
+			}
+			m, ok := next.(map[string]any)
+			if !ok {
+				return nil, fmt.Errorf("--set %s: %s is not an object", s, strings.Join(keys[:i+1], "."))
+			}
+			obj = m
+		}
+		obj[keys[len(keys)-1]] = value
+	}
+	return json.Marshal(doc)
+}
+
+// parseSet reads one --set assignment.
+func parseSet(s string) (path string, value any, err error) {
+	// JSON would turn invalid bytes into U+FFFD without a word.
+	if !utf8.ValidString(s) {
+		return "", nil, fmt.Errorf("--set %q: not valid UTF-8", s)
+	}
+	i := strings.IndexByte(s, '=')
+	if i <= 0 {
+		return "", nil, fmt.Errorf("--set %q: want PATH=TEXT or PATH:=JSON", s)
+	}
+	path, raw := s[:i], s[i+1:]
+	isJSON := strings.HasSuffix(path, ":")
+	path = strings.TrimSuffix(path, ":")
+	for _, k := range strings.Split(path, ".") {
+		if k == "" {
+			return "", nil, fmt.Errorf("--set %q: empty field name in %q", s, path)
+		}
+	}
+	if !isJSON {
+		return path, raw, nil
+	}
+	if err := decodeJSON([]byte(raw), &value); err != nil {
+		return "", nil, fmt.Errorf("--set %q: %q is not JSON (use %s=TEXT for a string)", s, raw, path)
+	}
+	return path, value, nil
+}
+
+// decodeJSON is json.Unmarshal with numbers kept as written.
+func decodeJSON(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("more than one JSON value")
+	}
+	return nil
 }

@@ -1,10 +1,16 @@
 package cli
 
 import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestSendCommand(t *testing.T) {
@@ -38,4 +44,121 @@ func TestSendCommand(t *testing.T) {
 	if h[0].Get("sidehook-event") == "" {
 		t.Errorf("delivery headers: %v", h[0])
 	}
+}
+
+// TestSendStdinAndSet: --file - reads standard input; --set changes the
+// payload's fields before it is posted, and the endpoint gets those bytes.
+func TestSendStdinAndSet(t *testing.T) {
+	bodies := make(chan []byte, 4)
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		bodies <- b
+	}))
+	t.Cleanup(sink.Close)
+	url := startRelayCLI(t, nil, "--listen", "127.0.0.1:0", "--in-memory", "--api-key", "k", "--endpoint", sink.URL)
+	send := []string{"send", "--relay", url, "--api-key", "k"}
+	tests := []struct {
+		name  string
+		stdin string
+		args  []string
+		want  map[string]any
+	}{
+		{"Stdin", `{"order":"A-2","id":9007199254740993}`, []string{"--event", "order.created", "--file", "-"},
+			map[string]any{"order": "A-2", "id": json.Number("9007199254740993")}},
+		{"StdinSet", `{"order":"A-3"}`, []string{"--event", "order.created", "--file", "-", "--set", "order=B-3", "--set", "lines:=[1,2]"},
+			map[string]any{"order": "B-3", "lines": []any{json.Number("1"), json.Number("2")}}},
+		{"FixtureSet", "", []string{"--event", "payment", "--set", "amount=12.50", "--set", "meta.source:=\"cli\""},
+			map[string]any{"amount": "12.50", "meta": map[string]any{"source": "cli"}, "type": "payment"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, stderr := runCLIInput(t, nil, tt.stdin, append(send, tt.args...)...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s %s", code, out, stderr)
+			}
+			var got map[string]any
+			select {
+			case b := <-bodies:
+				if err := decodeJSON(b, &got); err != nil {
+					t.Fatalf("delivered %q: %v", b, err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("nothing delivered within 10s")
+			}
+			for k, v := range tt.want {
+				if !reflect.DeepEqual(got[k], v) {
+					t.Errorf("%s: got %#v, want %#v", k, got[k], v)
+				}
+			}
+		})
+	}
+}
+
+func TestSetFields(t *testing.T) {
+	tests := []struct {
+		name, body string
+		sets       []string
+		want       string
+		wantErr    string
+	}{
+		{"String", `{"a":1}`, []string{"a=2"}, `{"a":"2"}`, ""},
+		{"JSON", `{"a":"x"}`, []string{"a:=2.50"}, `{"a":2.50}`, ""},
+		{"Nested", `{"a":{"b":1}}`, []string{"a.c=d"}, `{"a":{"b":1,"c":"d"}}`, ""},
+		{"Creates", `{}`, []string{"a.b.c:=true"}, `{"a":{"b":{"c":true}}}`, ""},
+		{"ValueWithEquals", `{}`, []string{"q=a=b"}, `{"q":"a=b"}`, ""},
+		{"BigInt", `{"id":12345678901234567890}`, []string{"x=y"}, `{"id":12345678901234567890,"x":"y"}`, ""},
+		{"NotObject", `[1]`, []string{"a=b"}, "", "JSON object"},
+		{"ThroughScalar", `{"a":1}`, []string{"a.b=c"}, "", "a is not an object"},
+		{"NoEquals", `{}`, []string{"a"}, "", "want PATH=TEXT"},
+		{"EmptyKey", `{}`, []string{"a..b=c"}, "", "empty field name"},
+		{"BadJSON", `{}`, []string{"a:=nope"}, "", "is not JSON"},
+		{"TwoJSONValues", `{}`, []string{"a:=1 2"}, "", "is not JSON"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := setFields([]byte(tt.body), tt.sets)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("got %s, %v; want an error with %q", got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || string(got) != tt.want {
+				t.Errorf("got %s, %v; want %s", got, err, tt.want)
+			}
+		})
+	}
+}
+
+// FuzzSetFields: any payload and assignment either fails with an error or
+// gives a JSON object that carries the assignment.
+func FuzzSetFields(f *testing.F) {
+	f.Add(`{"a":1}`, "a=2")
+	f.Add(`{"a":{"b":[1,2]}}`, "a.b:=[3]")
+	f.Add(`{"id":12345678901234567890}`, "x.y.z:=null")
+	f.Add(`[]`, "a=b")
+	f.Add(`{"a":"x"}`, "a.b=c")
+	f.Fuzz(func(t *testing.T, body, set string) {
+		got, err := setFields([]byte(body), []string{set})
+		if err != nil {
+			return
+		}
+		var doc map[string]any
+		if err := decodeJSON(got, &doc); err != nil {
+			t.Fatalf("setFields(%q, %q) = %q: not a JSON object: %v", body, set, got, err)
+		}
+		path, _, _ := parseSet(set)
+		obj := doc
+		keys := strings.Split(path, ".")
+		for _, k := range keys[:len(keys)-1] {
+			next, ok := obj[k].(map[string]any)
+			if !ok {
+				t.Fatalf("setFields(%q, %q) = %q: %s is not an object", body, set, got, k)
+			}
+			obj = next
+		}
+		if _, ok := obj[keys[len(keys)-1]]; !ok {
+			t.Fatalf("setFields(%q, %q) = %q: %s not set", body, set, got, path)
+		}
+	})
 }

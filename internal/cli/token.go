@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -9,40 +10,60 @@ import (
 )
 
 func tokenCommand(e *env) *cli.Command {
+	secretKey := &cli.StringFlag{Name: "secret-key", Usage: "the organisation's secret key (at least 32 bytes)"}
 	return &cli.Command{
 		Name:  "token",
 		Usage: "mint a Webio-style token (x-webio-token) for an organisation",
 		Description: "Prints an HS256 token with the claims iss, org, iat and jti (and exp with --ttl),\n" +
 			"as the platform sends in x-webio-token. Use it to call a receiver by hand:\n\n" +
-			"   curl -H \"x-webio-token: $(sidehook token --secret $SECRET --org demo)\" ...",
+			"   curl -H \"x-webio-token: $(sidehook token --secret-key $SECRET --org demo)\" ...",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "secret", Usage: "the organisation's secret key (at least 32 bytes)"},
+			secretKey,
+			oldName("secret", "secret-key", secretKey),
 			&cli.StringFlag{Name: "org", Usage: "the organisation id"},
 			&cli.DurationFlag{Name: "ttl", Usage: "token lifetime (default: no expiry, as Webio's tokens)"},
 			&cli.StringFlag{Name: "issuer", Value: "sidehook", Usage: "the iss claim"},
+			&cli.BoolFlag{Name: "json", Usage: "print the token and its claims as one JSON object"},
 		},
 		Action: func(c *cli.Context) error {
-			secret, org := c.String("secret"), c.String("org")
+			secret, org := c.String("secret-key"), c.String("org")
 			if secret == "" || org == "" {
-				return usageErrorf("token: --secret and --org are required")
+				return usageErrorf("token: --secret-key and --org are required")
 			}
 			if len(secret) < auth.MinSecretLen {
-				return usageErrorf("token: --secret is %d bytes, need at least %d", len(secret), auth.MinSecretLen)
+				return usageErrorf("token: --secret-key is %d bytes, need at least %d", len(secret), auth.MinSecretLen)
 			}
 			if c.Duration("ttl") < 0 {
 				return usageErrorf("token: --ttl must not be negative")
 			}
-			tok, err := auth.MintWebioToken([]byte(secret), auth.WebioClaims{
+			now := time.Now()
+			claims := auth.WebioClaims{
 				Issuer:   c.String("issuer"),
 				Org:      org,
-				IssuedAt: time.Now(),
+				IssuedAt: now,
 				TTL:      c.Duration("ttl"),
-			})
+			}
+			tok, err := auth.MintWebioToken([]byte(secret), claims)
 			if err != nil {
 				return err
 			}
-			e.printf("%s\n", tok)
-			return nil
+			if !c.Bool("json") {
+				e.printf("%s\n", tok)
+				return nil
+			}
+			out := struct {
+				Token     string     `json:"token"`
+				Header    string     `json:"header"`
+				Org       string     `json:"org"`
+				Issuer    string     `json:"issuer"`
+				IssuedAt  time.Time  `json:"issued_at"`
+				ExpiresAt *time.Time `json:"expires_at,omitempty"`
+			}{Token: tok, Header: "x-webio-token", Org: org, Issuer: claims.Issuer, IssuedAt: now.UTC().Truncate(time.Second)}
+			if ttl := c.Duration("ttl"); ttl > 0 {
+				exp := out.IssuedAt.Add(ttl)
+				out.ExpiresAt = &exp
+			}
+			return json.NewEncoder(e.stdout).Encode(out)
 		},
 	}
 }

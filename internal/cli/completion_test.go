@@ -1,0 +1,75 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestCompletion(t *testing.T) {
+	tests := []struct {
+		shell string
+		want  []string
+	}{
+		{"bash", []string{"complete -o bashdefault", "--generate-bash-completion", "_sidehook_complete"}},
+		{"zsh", []string{"#compdef sidehook", "--generate-bash-completion"}},
+		{"fish", []string{"complete -c sidehook", "receive", "-l listen", "-l shutdown-grace"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.shell, func(t *testing.T) {
+			code, out, stderr := runCLI(t, nil, "completion", tt.shell)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("got a script without %q", w)
+				}
+			}
+			if strings.Contains(out, "webio-secret") {
+				t.Error("the script offers a renamed flag's old name")
+			}
+		})
+	}
+	for _, args := range [][]string{{"completion"}, {"completion", "tcsh"}, {"completion", "bash", "zsh"}} {
+		if code, _, stderr := runCLI(t, nil, args...); code != 2 || !strings.Contains(stderr, "completion: ") {
+			t.Errorf("%v: got %d %q, want a usage error", args, code, stderr)
+		}
+	}
+	// What the bash and zsh scripts ask the binary for: the commands.
+	code, out, _ := runCLI(t, nil, "--generate-bash-completion")
+	for _, cmd := range []string{"dev", "relay", "receive", "send", "test", "render", "replay", "token", "version", "completion", "man"} {
+		if code != 0 || !strings.Contains("\n"+out, "\n"+cmd+"\n") {
+			t.Errorf("completion words: got %d %q, want %q", code, out, cmd)
+		}
+	}
+	// A flag being completed: the command's flags with that prefix, the
+	// hidden old names left out.
+	code, out, _ = runCLI(t, nil, "receive", "--s", "--generate-bash-completion")
+	if code != 0 || out != "--secret-key\n--standard-secret\n--shutdown-grace\n" {
+		t.Errorf("receive --s: got %d %q", code, out)
+	}
+	if _, out, _ = runCLI(t, nil, "--log", "--generate-bash-completion"); out != "--log-format\n--log-level\n" {
+		t.Errorf("--log: got %q", out)
+	}
+}
+
+func TestManPage(t *testing.T) {
+	code, out, stderr := runCLI(t, nil, "man")
+	if code != 0 || !strings.HasPrefix(out, ".nh\n.TH sidehook 1") {
+		t.Fatalf("got %d %q %q, want a roff page in section 1", code, out[:min(len(out), 80)], stderr)
+	}
+	app := newApp(newEnv(nil, envOf(nil), strings.NewReader(""), nil, nil))
+	for _, c := range app.Commands {
+		if !strings.Contains(out, "\n.SH "+c.Name+"\n") {
+			t.Errorf("man page lacks the command %s", c.Name)
+		}
+	}
+	for _, want := range []string{"--shutdown-grace", "SIDEHOOK_RELAY_LISTEN", "--check-config"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("man page lacks %q", want)
+		}
+	}
+	if strings.Contains(out, "webio-secret") {
+		t.Error("man page documents a renamed flag's old name")
+	}
+}

@@ -1,0 +1,241 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+)
+
+// globalCategory heads the global flags in a command's help.
+const globalCategory = "GLOBAL"
+
+// globalFlags are the flags of the whole program. urfave/cli takes an app's
+// flags only before the command's name, so every command declares them too
+// (fresh copies, in category) and inheritGlobals reconciles the two.
+func globalFlags(category string) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "log-format", Category: category, Usage: "console or json (default: console on a terminal, json otherwise)"},
+		&cli.StringFlag{Name: "log-level", Category: category, Value: "info", Usage: "debug, info, warn or error"},
+		&cli.StringFlag{Name: "memory-limit", Category: category,
+			Usage: "soft limit of the Go heap for relay, receive and dev (e.g. 192MiB; 0 for none; default " +
+				relayMemoryLimit + " for relay, " + defaultMemoryLimit + " for receive and dev; GOMEMLIMIT, when set, wins)"},
+	}
+}
+
+// inheritGlobals gives a command's copy of each global flag the value given
+// before the command's name, unless it was given after it too (the later,
+// more specific one wins).
+func inheritGlobals(c *cli.Context) error {
+	for _, f := range globalFlags("") {
+		name := f.Names()[0]
+		if c.IsSet(name) {
+			continue
+		}
+		// The app's flags live in an ancestor context; which one depends
+		// on urfave/cli's internals, so look in each.
+		for _, parent := range c.Lineage()[1:] {
+			if parent.NumFlags() == 0 || !parent.IsSet(name) {
+				continue
+			}
+			if err := c.Set(name, parent.String(name)); err != nil {
+				return usageErrorf("--%s: %v", name, err)
+			}
+			break
+		}
+	}
+	return nil
+}
+
+// renamed is the old name of a renamed flag: hidden from help, man page and
+// completions (it implements none of their interfaces), and read into the
+// new name by readAliases, so scripts written for the old name still work.
+type renamed struct {
+	cli.Flag
+	to string
+}
+
+// oldName keeps old as a hidden alias of the flag now called to. kind is a
+// flag of the same type as the new one; only its type matters.
+func oldName(old, to string, kind cli.Flag) cli.Flag {
+	var f cli.Flag
+	switch kind.(type) {
+	case *cli.DurationFlag:
+		f = &cli.DurationFlag{Name: old, Hidden: true}
+	case *cli.StringSliceFlag:
+		f = &cli.StringSliceFlag{Name: old, Hidden: true}
+	default:
+		f = &cli.StringFlag{Name: old, Hidden: true}
+	}
+	return &renamed{Flag: f, to: to}
+}
+
+// readAliases moves each renamed flag's value to its new name; giving both
+// names is a usage error.
+func readAliases(c *cli.Context) error {
+	for _, f := range c.Command.Flags {
+		r, ok := f.(*renamed)
+		if !ok {
+			continue
+		}
+		old := r.Names()[0]
+		if !c.IsSet(old) {
+			continue
+		}
+		if c.IsSet(r.to) {
+			return usageErrorf("%s: give --%s only (--%s is its old name)", c.Command.Name, r.to, old)
+		}
+		var values []string
+		switch v := c.Value(old).(type) {
+		case time.Duration:
+			values = []string{v.String()}
+		case cli.StringSlice:
+			values = v.Value()
+		default:
+			values = []string{fmt.Sprint(v)}
+		}
+		for _, v := range values {
+			if err := c.Set(r.to, v); err != nil {
+				return usageErrorf("%s: --%s %q: %v", c.Command.Name, old, v, err)
+			}
+		}
+	}
+	return nil
+}
+
+// sharedEnv names the flags that mean the same thing in every command that
+// has them, so one variable serves them all: the global flags, and what
+// identifies the organisation and the servers (SIDEHOOK_API_KEY is the key
+// the relay accepts and the key send, test, render and replay present).
+// Every other flag's variable carries its command's name, as
+// SIDEHOOK_RELAY_LISTEN and SIDEHOOK_RECEIVE_LISTEN do.
+func sharedEnv(flag string) (string, bool) {
+	switch flag {
+	case "log-format", "log-level", "memory-limit",
+		"org", "api-key", "secret-key", "standard-secret", "jwt-secret",
+		"issuer", "audience", "admin-token":
+		return "SIDEHOOK_" + envWord(flag), true
+	case "relay":
+		// Not SIDEHOOK_RELAY: that is the prefix of the relay command's own.
+		return "SIDEHOOK_RELAY_URL", true
+	}
+	return "", false
+}
+
+// envName is the environment variable of command cmd's flag ("" for the
+// app's own flags, which are all shared).
+func envName(cmd, flag string) string {
+	if name, ok := sharedEnv(flag); ok || cmd == "" {
+		if !ok {
+			name = "SIDEHOOK_" + envWord(flag)
+		}
+		return name
+	}
+	return "SIDEHOOK_" + envWord(cmd) + "_" + envWord(flag)
+}
+
+func envWord(s string) string {
+	return strings.ToUpper(strings.ReplaceAll(s, "-", "_"))
+}
+
+// hasEnv says whether a flag reads a variable: not help, version, or a
+// renamed flag's old name.
+func hasEnv(f cli.Flag) bool {
+	if _, ok := f.(*renamed); ok {
+		return false
+	}
+	name := f.Names()[0]
+	return name != "help" && name != "version"
+}
+
+// withEnv names each flag's environment variable in its help text. The value
+// is read by applyEnv through the injected getenv, not by urfave/cli (which
+// would read the real process environment and leak it into in-process tests).
+func (e *env) withEnv(cmd string, flags []cli.Flag) []cli.Flag {
+	for _, f := range flags {
+		if !hasEnv(f) {
+			continue
+		}
+		suffix := " [$" + envName(cmd, f.Names()[0]) + "]"
+		var usage *string
+		switch f := f.(type) {
+		case *cli.StringFlag:
+			usage = &f.Usage
+		case *cli.StringSliceFlag:
+			usage = &f.Usage
+		case *cli.BoolFlag:
+			usage = &f.Usage
+		case *cli.IntFlag:
+			usage = &f.Usage
+		case *cli.Float64Flag:
+			usage = &f.Usage
+		case *cli.DurationFlag:
+			usage = &f.Usage
+		case *cli.GenericFlag:
+			usage = &f.Usage
+		}
+		// Idempotent, so preparing a command twice does no harm.
+		if usage != nil && !strings.HasSuffix(*usage, suffix) {
+			*usage += suffix
+		}
+	}
+	return flags
+}
+
+// applyEnv sets every flag of the command not given on the command line
+// from its environment variable. A slice flag takes a comma-separated list.
+func (e *env) applyEnv(c *cli.Context) error {
+	if c.Command == nil {
+		return nil
+	}
+	return e.applyEnvFlags(c, c.Command.Name, c.Command.Flags)
+}
+
+// applyGlobalEnv is applyEnv for the app's own flags.
+func (e *env) applyGlobalEnv(c *cli.Context) error {
+	return e.applyEnvFlags(c, "", c.App.Flags)
+}
+
+func (e *env) applyEnvFlags(c *cli.Context, cmd string, flags []cli.Flag) error {
+	for _, f := range flags {
+		if !hasEnv(f) {
+			continue
+		}
+		name := f.Names()[0]
+		if c.IsSet(name) {
+			continue
+		}
+		variable := envName(cmd, name)
+		v := e.getenv(variable)
+		if v == "" {
+			continue
+		}
+		values := []string{v}
+		if _, ok := f.(*cli.StringSliceFlag); ok {
+			values = strings.Split(v, ",")
+		}
+		for _, val := range values {
+			if err := c.Set(name, strings.TrimSpace(val)); err != nil {
+				return usageErrorf("%s=%q: %v", variable, v, err)
+			}
+		}
+		e.fromEnv[cmd+" "+name] = true
+	}
+	return nil
+}
+
+// given says whether flag was given on the command line, not read from
+// its environment variable.
+func (e *env) given(c *cli.Context, flag string) bool {
+	return c.IsSet(flag) && !e.fromEnv[c.Command.Name+" "+flag]
+}
+
+// source names where a flag's value came from, for an error about it: the
+// flag, or its variable.
+func (e *env) source(c *cli.Context, flag string) string {
+	if e.fromEnv[c.Command.Name+" "+flag] {
+		return envName(c.Command.Name, flag)
+	}
+	return "--" + flag
+}

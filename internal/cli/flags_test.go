@@ -1,0 +1,224 @@
+package cli
+
+import (
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/urfave/cli/v2"
+)
+
+// env maps a test's environment variables to a getenv.
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+// TestGlobalFlagsAnywhere: the global flags work before the command, after
+// it and from their variables; the one nearest the command wins. The
+// receiver builds its logger, then applies --memory-limit, so which of the
+// two a usage error names says which value was read.
+func TestGlobalFlagsAnywhere(t *testing.T) {
+	recv := []string{"receive", "--in-memory", "--listen", "127.0.0.1:0"}
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"Before", nil, append([]string{"--log-level", "loud"}, recv...), `--log-level "loud"`},
+		{"After", nil, append(recv, "--log-level", "loud"), `--log-level "loud"`},
+		{"AfterWins", nil, append(append([]string{"--log-level", "loud"}, recv...), "--log-level", "info", "--memory-limit", "lots"), `--memory-limit "lots"`},
+		{"FormatAfter", nil, append(recv, "--log-format", "yaml"), `--log-format "yaml"`},
+		{"Env", map[string]string{"SIDEHOOK_LOG_LEVEL": "loud"}, recv, `--log-level "loud"`},
+		{"FlagBeatsEnv", map[string]string{"SIDEHOOK_LOG_LEVEL": "loud"}, append(recv, "--log-level", "warn", "--memory-limit", "lots"), `--memory-limit "lots"`},
+		{"BeforeBeatsEnv", map[string]string{"SIDEHOOK_LOG_LEVEL": "loud"}, append([]string{"--log-level", "warn"}, append(recv, "--memory-limit", "lots")...), `--memory-limit "lots"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := runCLI(t, envOf(tt.env), tt.args...)
+			if code != 2 || !strings.Contains(stderr, tt.want) {
+				t.Errorf("got exit %d %q, want 2 and %q", code, stderr, tt.want)
+			}
+		})
+	}
+}
+
+func TestRenamedFlags(t *testing.T) {
+	secret := "0123456789abcdef0123456789abcdef"
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"TokenOldName", []string{"token", "--secret", secret, "--org", "demo"}, 0, "."},
+		{"TokenBothNames", []string{"token", "--secret", secret, "--secret-key", secret, "--org", "demo"}, 2, "token: give --secret-key only (--secret is its old name)"},
+		{"RelayOldGrace", []string{"relay", "--api-key", "k", "--in-memory", "--grace", "0s"}, 2, "--shutdown-grace must be positive"},
+		{"ReceiveOldSecret", []string{"receive", "--in-memory", "--listen", "127.0.0.1:0", "--webio-secret", "short"}, 2, "at least 32 bytes"},
+		{"ReplayOldSecret", []string{"replay", "--receiver", "http://127.0.0.1:1", "--all", "--webio-secret", secret}, 2, "--secret-key needs --org"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, stderr := runCLI(t, nil, tt.args...)
+			if code != tt.code || !strings.Contains(out+stderr, tt.want) {
+				t.Errorf("got exit %d %q %q, want %d and %q", code, out, stderr, tt.code, tt.want)
+			}
+		})
+	}
+	// The old names are not advertised.
+	for cmd, old := range map[string]string{"token": "--secret ", "receive": "--webio-secret", "replay": "--webio-secret", "relay": " --grace"} {
+		_, out, _ := runCLI(t, nil, "help", cmd)
+		if strings.Contains(out, old) {
+			t.Errorf("help %s shows the old name %q:\n%s", cmd, old, out)
+		}
+	}
+}
+
+func TestStrayArguments(t *testing.T) {
+	for _, args := range [][]string{
+		{"receive", "--in-memory", "extra"},
+		{"token", "--org", "demo", "extra"},
+		{"version", "extra"},
+		{"man", "extra"},
+		{"relay", "--api-key", "k", "sidehook.yaml"},
+	} {
+		code, _, stderr := runCLI(t, nil, args...)
+		want := args[0] + `: unexpected argument "`
+		if code != 2 || !strings.Contains(stderr, want) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("%v: got exit %d %q, want 2 and one line with %q", args, code, stderr, want)
+		}
+	}
+}
+
+// flagEnvs lists every flag of every command with its variable.
+func flagEnvs(t *testing.T) map[string][]string {
+	t.Helper()
+	app := newApp(newEnv(nil, envOf(nil), strings.NewReader(""), nil, nil))
+	byName := map[string][]string{} // variable → "command --flag"
+	add := func(cmd string, flags []cli.Flag) {
+		for _, f := range flags {
+			if hasEnv(f) {
+				v := envName(cmd, f.Names()[0])
+				byName[v] = append(byName[v], strings.TrimSpace(cmd+" --"+f.Names()[0]))
+			}
+		}
+	}
+	add("", app.Flags)
+	for _, c := range app.Commands {
+		add(c.Name, c.Flags)
+	}
+	return byName
+}
+
+// TestEnvNamesDoNotCollide: a variable serves several flags only when they
+// are the same flag (one name, in sharedEnv); every other is its command's.
+func TestEnvNamesDoNotCollide(t *testing.T) {
+	for v, users := range flagEnvs(t) {
+		flags := map[string]bool{}
+		for _, u := range users {
+			_, flag, _ := strings.Cut(u, "--")
+			flags[flag] = true
+		}
+		if len(flags) > 1 {
+			t.Errorf("%s serves different flags: %v", v, users)
+		}
+		for flag := range flags {
+			if _, shared := sharedEnv(flag); len(users) > 1 && !shared {
+				t.Errorf("%s is shared by %v without being in sharedEnv", v, users)
+			}
+		}
+	}
+	for _, tt := range []struct{ cmd, flag, want string }{
+		{"relay", "listen", "SIDEHOOK_RELAY_LISTEN"},
+		{"receive", "listen", "SIDEHOOK_RECEIVE_LISTEN"},
+		{"dev", "relay-listen", "SIDEHOOK_DEV_RELAY_LISTEN"},
+		{"relay", "endpoint", "SIDEHOOK_RELAY_ENDPOINT"},
+		{"test", "endpoint", "SIDEHOOK_TEST_ENDPOINT"},
+		{"send", "relay", "SIDEHOOK_RELAY_URL"},
+		{"relay", "api-key", "SIDEHOOK_API_KEY"},
+		{"", "log-level", "SIDEHOOK_LOG_LEVEL"},
+	} {
+		if got := envName(tt.cmd, tt.flag); got != tt.want {
+			t.Errorf("envName(%q, %q) = %q, want %q", tt.cmd, tt.flag, got, tt.want)
+		}
+	}
+}
+
+// TestEnvPerCommand: a variable of one command is not read by another.
+func TestEnvPerCommand(t *testing.T) {
+	env := map[string]string{"SIDEHOOK_RELAY_ENDPOINT": "http://127.0.0.1:9/hook", "SIDEHOOK_API_KEY": "k"}
+	code, _, stderr := runCLI(t, envOf(env), "test", "--relay", "http://127.0.0.1:1")
+	if code != 2 || !strings.Contains(stderr, "--endpoint is required") {
+		t.Errorf("test with SIDEHOOK_RELAY_ENDPOINT: got %d %q, want 2 and --endpoint is required", code, stderr)
+	}
+	code, _, stderr = runCLI(t, envOf(map[string]string{"SIDEHOOK_RECEIVE_LISTEN": "nope"}), "receive", "--in-memory")
+	if code != 2 || !strings.Contains(stderr, `receive: --listen "nope"`) {
+		t.Errorf("SIDEHOOK_RECEIVE_LISTEN=nope: got %d %q", code, stderr)
+	}
+	// An error about a value from a variable names the variable.
+	code, _, stderr = runCLI(t, envOf(map[string]string{"SIDEHOOK_ORG": "demo"}), "receive", "--in-memory", "--listen", "127.0.0.1:0")
+	if code != 2 || !strings.Contains(stderr, "receive: SIDEHOOK_ORG needs --secret-key") {
+		t.Errorf("SIDEHOOK_ORG alone: got %d %q", code, stderr)
+	}
+	code, _, stderr = runCLI(t, envOf(map[string]string{"SIDEHOOK_RELAY_LISTEN": "nope"}), "receive", "--in-memory", "--rules", "/nonexistent/rules.yaml")
+	if code != 2 || !strings.Contains(stderr, "--rules") {
+		t.Errorf("receive with SIDEHOOK_RELAY_LISTEN=nope: got %d %q, want the --rules error only", code, stderr)
+	}
+}
+
+// TestREADMEListsSharedVariables keeps the README's table of the shared
+// variables and the command line the same; every other variable is
+// SIDEHOOK_<COMMAND>_<FLAG>, as TestEnvNamesDoNotCollide checks.
+func TestREADMEListsSharedVariables(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `(SIDEHOOK_[A-Z_]+)`").FindAllStringSubmatch(string(readme), -1) {
+		documented[m[1]] = true
+	}
+	shared := map[string]bool{}
+	for v, users := range flagEnvs(t) {
+		_, flag, _ := strings.Cut(users[0], "--")
+		if _, ok := sharedEnv(flag); ok {
+			shared[v] = true
+		}
+	}
+	var missing, extra []string
+	for v := range shared {
+		if !documented[v] {
+			missing = append(missing, v)
+		}
+	}
+	for v := range documented {
+		if !shared[v] {
+			extra = append(extra, v)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(extra)
+	if len(missing) > 0 || len(extra) > 0 {
+		t.Errorf("README's table of shared variables: missing %v, not shared %v", missing, extra)
+	}
+}
+
+func TestHelp(t *testing.T) {
+	code, out, _ := runCLI(t, nil, "help", "receive")
+	for _, want := range []string{"sidehook receive", "--listen", "SIDEHOOK_RECEIVE_LISTEN", "GLOBAL", "--log-level"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("help receive: got %d, want %q in:\n%s", code, want, out)
+		}
+	}
+	code, out, _ = runCLI(t, nil, "help")
+	for _, want := range []string{"dev", "relay", "receive", "replay", "completion", "man", "version"} {
+		if code != 0 || !strings.Contains(out, "   "+want) {
+			t.Errorf("help: got %d, want %q in:\n%s", code, want, out)
+		}
+	}
+	if code, _, stderr := runCLI(t, nil, "help", "nope"); code != 2 || !strings.Contains(stderr, "nope") {
+		t.Errorf("help nope: got %d %q, want 2", code, stderr)
+	}
+}
