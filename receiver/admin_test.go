@@ -377,8 +377,14 @@ func TestDeleteAndReset(t *testing.T) {
 }
 
 func TestAdminToken(t *testing.T) {
-	if _, err := receiver.New(receiver.Config{Listen: "0.0.0.0:0", Store: memstore.New()}); !errors.Is(err, receiver.ErrAdminTokenRequired) {
-		t.Errorf("beyond loopback without a token: got %v, want ErrAdminTokenRequired", err)
+	for addr, needs := range map[string]bool{
+		"127.0.0.1:0": false, "127.0.0.2:0": false, "[::1]:0": false, "localhost:0": false, "LOCALHOST:1": false,
+		":8081": true, "0.0.0.0:0": true, "[::]:0": true, "192.168.1.10:0": true, "example.com:80": true,
+	} {
+		_, err := receiver.New(receiver.Config{Listen: addr, Store: memstore.New()})
+		if got := errors.Is(err, receiver.ErrAdminTokenRequired); got != needs {
+			t.Errorf("listen %s without a token: got %v, want a token required: %v", addr, err, needs)
+		}
 	}
 	srv := start(t, receiver.Config{AdminToken: "s3cret"})
 	send(t, "POST", srv.URL()+"/x", nil, nil) // capturing needs no token

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sidehook/sidehook/internal/pubsub"
 	"slices"
 	"strings"
 
@@ -109,7 +110,7 @@ func (s *Server) Wait(ctx context.Context, f Filter, n int) ([]Capture, error) {
 	}
 	// Subscribe before looking at the store, so nothing committed in
 	// between is missed; ids already seen are not counted twice.
-	sub := s.bc.Subscribe(ctx, 1024)
+	sub := s.bc.Subscribe(ctx, pubsub.Options{Buffer: 1024})
 	defer sub.Close()
 	found, err := s.newest(ctx, f, n)
 	if err != nil {

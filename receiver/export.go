@@ -26,7 +26,7 @@ const (
 func handleExport(s *Server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		f, err := parseFilter(q, s.now())
+		f, err := parseFilter(q, s.now(), "format", "base")
 		if err != nil {
 			s.writeError(w, r, badRequest(err.Error()))
 			return

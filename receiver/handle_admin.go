@@ -3,6 +3,7 @@ package receiver
 import (
 	"context"
 	"errors"
+	"github.com/sidehook/sidehook/internal/httpjson"
 	"io"
 	"net/http"
 	"strconv"
@@ -20,16 +21,16 @@ func handleHealthz(s *Server) http.Handler {
 			if errors.Is(err, ErrDiskFull) {
 				status = "disk full"
 			}
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": status, "reason": err.Error()})
+			httpjson.Write(w, http.StatusServiceUnavailable, map[string]string{"status": status, "reason": err.Error()})
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 }
 
 func handleAdminNotFound() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, errorBody{Error: codeNotFound, Reason: "no admin route " + r.Method + " " + r.URL.Path})
+		httpjson.Write(w, http.StatusNotFound, httpjson.Body{Error: codeNotFound, Reason: "no admin route " + r.Method + " " + r.URL.Path})
 	})
 }
 
@@ -42,7 +43,7 @@ type listResponse struct {
 func handleList(s *Server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		f, err := parseFilter(q, s.now())
+		f, err := parseFilter(q, s.now(), "limit", "cursor")
 		if err != nil {
 			s.writeError(w, r, badRequest(err.Error()))
 			return
@@ -60,7 +61,7 @@ func handleList(s *Server) http.Handler {
 		if caps == nil {
 			caps = []Capture{}
 		}
-		writeJSON(w, http.StatusOK, listResponse{Requests: caps, Next: next})
+		httpjson.Write(w, http.StatusOK, listResponse{Requests: caps, Next: next})
 	})
 }
 
@@ -70,7 +71,7 @@ func storeError(err error) error {
 	case errors.Is(err, errCursor):
 		return badRequest(err.Error())
 	case errors.Is(err, context.Canceled):
-		return &apiError{Status: http.StatusServiceUnavailable, Code: codeUnavailable, Reason: "request canceled", Err: err}
+		return &httpjson.Error{Status: http.StatusServiceUnavailable, Code: codeUnavailable, Reason: "request canceled", Err: err}
 	}
 	return err
 }
@@ -87,7 +88,7 @@ func handleCount(s *Server) http.Handler {
 			s.writeError(w, r, storeError(err))
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]int{"count": n})
+		httpjson.Write(w, http.StatusOK, map[string]int{"count": n})
 	})
 }
 
@@ -103,7 +104,7 @@ type waitResponse struct {
 func handleWait(s *Server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		f, err := parseFilter(q, s.now())
+		f, err := parseFilter(q, s.now(), "count", "timeout")
 		if err != nil {
 			s.writeError(w, r, badRequest(err.Error()))
 			return
@@ -132,7 +133,7 @@ func handleWait(s *Server) http.Handler {
 		}
 		switch {
 		case errors.Is(err, ErrWaitTimeout):
-			writeJSON(w, http.StatusRequestTimeout, waitResponse{
+			httpjson.Write(w, http.StatusRequestTimeout, waitResponse{
 				Error:    codeTimeout,
 				Reason:   "only " + strconv.Itoa(len(caps)) + " of " + strconv.Itoa(n) + " matching requests within " + timeout.String(),
 				Count:    len(caps),
@@ -141,7 +142,7 @@ func handleWait(s *Server) http.Handler {
 		case err != nil:
 			s.writeError(w, r, storeError(err))
 		default:
-			writeJSON(w, http.StatusOK, waitResponse{Count: len(caps), Requests: caps})
+			httpjson.Write(w, http.StatusOK, waitResponse{Count: len(caps), Requests: caps})
 		}
 	})
 }
@@ -153,7 +154,7 @@ func handleGet(s *Server) http.Handler {
 			s.writeError(w, r, getError(err))
 			return
 		}
-		writeJSON(w, http.StatusOK, c)
+		httpjson.Write(w, http.StatusOK, c)
 	})
 }
 
@@ -162,7 +163,7 @@ func getError(err error) error {
 	case errors.Is(err, event.ErrBadID):
 		return badRequest("malformed capture id: want cap_ followed by a ULID")
 	case errors.Is(err, ErrNotFound):
-		return &apiError{Status: http.StatusNotFound, Code: codeNotFound, Reason: "no such capture"}
+		return &httpjson.Error{Status: http.StatusNotFound, Code: codeNotFound, Reason: "no such capture"}
 	}
 	return storeError(err)
 }
@@ -189,7 +190,7 @@ func handleReset(s *Server) http.Handler {
 
 func handleListRules(s *Server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string][]Rule{"rules": s.Rules()})
+		httpjson.Write(w, http.StatusOK, map[string][]Rule{"rules": s.Rules()})
 	})
 }
 
@@ -217,14 +218,14 @@ func handleAddRules(s *Server) http.Handler {
 			return
 		}
 		if single {
-			writeJSON(w, http.StatusCreated, map[string]string{"id": added[0].ID})
+			httpjson.Write(w, http.StatusCreated, map[string]string{"id": added[0].ID})
 			return
 		}
 		ids := make([]string, len(added))
 		for i, a := range added {
 			ids[i] = a.ID
 		}
-		writeJSON(w, http.StatusCreated, map[string][]string{"ids": ids})
+		httpjson.Write(w, http.StatusCreated, map[string][]string{"ids": ids})
 	})
 }
 
@@ -232,7 +233,7 @@ func handleDeleteRules(s *Server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.URL.Query().Get("id")
 		if !s.DeleteRule(id) {
-			s.writeError(w, r, &apiError{Status: http.StatusNotFound, Code: codeNotFound, Reason: "no rule " + strconv.Quote(id)})
+			s.writeError(w, r, &httpjson.Error{Status: http.StatusNotFound, Code: codeNotFound, Reason: "no rule " + strconv.Quote(id)})
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -261,11 +262,9 @@ func handleReplay(s *Server) http.Handler {
 			return
 		}
 		var req replayRequest
-		if r.ContentLength != 0 {
-			if err := decodeJSON(r, &req); err != nil {
-				s.writeError(w, r, err)
-				return
-			}
+		if err := httpjson.Decode(w, r, &req, true); err != nil {
+			s.writeError(w, r, err)
+			return
 		}
 		keys, schemes, err := s.outboundKeys(req.Sign)
 		if err != nil {
@@ -288,7 +287,7 @@ func handleReplay(s *Server) http.Handler {
 			s.writeError(w, r, badRequest(err.Error()))
 			return
 		}
-		writeJSON(w, http.StatusOK, replay.Send(r.Context(), item, opts))
+		httpjson.Write(w, http.StatusOK, replay.Send(r.Context(), item, opts))
 	})
 }
 

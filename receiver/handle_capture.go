@@ -3,6 +3,7 @@ package receiver
 import (
 	"encoding/json"
 	"errors"
+	"github.com/sidehook/sidehook/internal/httpjson"
 	"net"
 	"net/http"
 	"strconv"
@@ -96,7 +97,7 @@ func handleCapture(s *Server) http.Handler {
 				reason += ": disk full"
 			}
 			s.metrics.responses.WithLabelValues("503").Inc()
-			s.writeError(w, r, &apiError{Status: http.StatusServiceUnavailable, Code: codeUnavailable, Reason: reason, Err: err})
+			s.writeError(w, r, &httpjson.Error{Status: http.StatusServiceUnavailable, Code: codeUnavailable, Reason: reason, Err: err})
 			return
 		}
 		// The body is in the store now; the budget was for reading it.
@@ -147,7 +148,7 @@ func (s *Server) decide(r *http.Request, c *Capture) reply {
 }
 
 func errorReply(status int, code, reason string) reply {
-	b, _ := json.Marshal(errorBody{Error: code, Reason: reason})
+	b, _ := json.Marshal(httpjson.Body{Error: code, Reason: reason})
 	return reply{status: status, body: b, json: true}
 }
 

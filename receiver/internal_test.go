@@ -3,38 +3,12 @@ package receiver
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/sidehook/sidehook/internal/auth"
 )
-
-func TestNeedsAdminToken(t *testing.T) {
-	tests := []struct {
-		addr string
-		want bool
-	}{
-		{"127.0.0.1:8081", false},
-		{"127.0.0.2:0", false},
-		{"[::1]:8081", false},
-		{"localhost:8081", false},
-		{"LOCALHOST:1", false},
-		{":8081", true},
-		{"0.0.0.0:8081", true},
-		{"[::]:8081", true},
-		{"192.168.1.10:8081", true},
-		{"example.com:80", true},
-		{"garbage", true},
-	}
-	for _, tt := range tests {
-		if got := needsAdminToken(tt.addr); got != tt.want {
-			t.Errorf("needsAdminToken(%q): got %v, want %v", tt.addr, got, tt.want)
-		}
-	}
-}
 
 func TestMatchGlob(t *testing.T) {
 	tests := []struct {
@@ -236,43 +210,5 @@ func TestLowerName(t *testing.T) {
 		if got, want := lowerName(k), strings.ToLower(k); got != want {
 			t.Errorf("lowerName(%q) = %q, want %q", k, got, want)
 		}
-	}
-}
-
-// TestSubscribeWhen: a gated subscriber is passed over while it does not
-// want captures (nothing queued, nothing counted as dropped) and gets them
-// again once it does; ungated subscribers get every capture throughout.
-func TestSubscribeWhen(t *testing.T) {
-	b := NewBroadcaster()
-	t.Cleanup(b.Close)
-	var want atomic.Bool
-	gated := b.subscribeWhen(t.Context(), 4, want.Load)
-	all := b.Subscribe(t.Context(), 4)
-
-	b.Publish(Capture{ID: "cap_1"})
-	want.Store(true)
-	b.Publish(Capture{ID: "cap_2"})
-	want.Store(false)
-	b.Publish(Capture{ID: "cap_3"})
-
-	ids := func(s *Subscription) []string {
-		var got []string
-		for {
-			select {
-			case c := <-s.C():
-				got = append(got, c.ID)
-			default:
-				return got
-			}
-		}
-	}
-	if got := ids(gated); fmt.Sprint(got) != "[cap_2]" {
-		t.Errorf("gated subscriber got %v, want [cap_2]", got)
-	}
-	if got := ids(all); fmt.Sprint(got) != "[cap_1 cap_2 cap_3]" {
-		t.Errorf("subscriber got %v, want [cap_1 cap_2 cap_3]", got)
-	}
-	if d := gated.Dropped() + b.Dropped(); d != 0 {
-		t.Errorf("dropped %d, want 0: a capture passed over is not lost", d)
 	}
 }

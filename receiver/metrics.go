@@ -1,6 +1,7 @@
 package receiver
 
 import (
+	"github.com/sidehook/sidehook/internal/pubsub"
 	"net/http"
 	"strconv"
 	"time"
@@ -23,7 +24,7 @@ type metrics struct {
 	byVerdict map[string]prometheus.Counter
 }
 
-func newMetrics(bc *Broadcaster, bodies *bodyBudget) *metrics {
+func newMetrics(bc *pubsub.Hub[Capture], bodies *bodyBudget) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		captures: prometheus.NewCounterVec(prometheus.CounterOpts{

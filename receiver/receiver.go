@@ -13,9 +13,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sidehook/sidehook/internal/httpjson"
+	"github.com/sidehook/sidehook/internal/pubsub"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -102,7 +103,7 @@ type Server struct {
 	verifier *auth.Verifier
 	rules    *ruleSet
 	values   *fixtures.Values
-	bc       *Broadcaster
+	bc       *pubsub.Hub[Capture]
 	metrics  *metrics
 	// hub feeds the dashboard's websockets; feedDone is closed when the
 	// goroutine feeding it from bc has ended.
@@ -165,7 +166,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("receiver: a store is required")
 	}
-	if cfg.AdminToken == "" && needsAdminToken(cfg.Listen) {
+	if cfg.AdminToken == "" && !httpjson.IsLoopback(cfg.Listen) {
 		return nil, fmt.Errorf("%w (listen %s)", ErrAdminTokenRequired, cfg.Listen)
 	}
 	v, err := auth.NewVerifier(cfg.Verify)
@@ -187,7 +188,7 @@ func New(cfg Config) (*Server, error) {
 		verifier: v,
 		rules:    rules,
 		values:   values,
-		bc:       NewBroadcaster(),
+		bc:       pubsub.New[Capture](nil),
 		st:       cfg.Store,
 		bodies:   &bodyBudget{max: cfg.MaxBodiesInFlight},
 		stopping: make(chan struct{}),
@@ -197,21 +198,6 @@ func New(cfg Config) (*Server, error) {
 	s.hub = web.NewHub(web.HubOptions{Logger: cfg.Logger, Registerer: s.metrics.reg})
 	s.handler = s.routes()
 	return s, nil
-}
-
-// needsAdminToken reports whether listening on addr exposes the admin API
-// beyond this machine: anything but a loopback IP or "localhost", including
-// an empty host (every interface) and names that could resolve anywhere.
-func needsAdminToken(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return true
-	}
-	if strings.EqualFold(host, "localhost") {
-		return false
-	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip == nil || !ip.IsLoopback()
 }
 
 // Start starts serving. Listen errors are returned
@@ -243,14 +229,14 @@ func (s *Server) Start(ctx context.Context) error {
 		// websockets are hijacked and set their own deadlines.
 		ReadTimeout: s.cfg.ReadTimeout,
 		IdleTimeout: 2 * time.Minute,
-		ErrorLog:    newStdLogger(s.log),
+		ErrorLog:    httpjson.StdLogger(s.log),
 		ConnState:   s.fresh.Track,
 	}
 	s.serveDone = make(chan struct{})
 	s.started = true
 	// Subscribed before serving, so the dashboard sees every capture.
 	s.feedDone = make(chan struct{})
-	go s.feedDashboard(s.bc.subscribeWhen(context.Background(), dashboardFeedBuffer, s.dashboardWatched))
+	go s.feedDashboard(s.bc.Subscribe(context.Background(), pubsub.Options{Buffer: dashboardFeedBuffer, Wanted: s.dashboardWatched}))
 	go func() {
 		defer close(s.serveDone)
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -341,14 +327,15 @@ func (s *Server) Close(ctx context.Context) error {
 	return s.closeErr
 }
 
-// Subscribe returns a subscription to captures as they are committed; see
-// Broadcaster. buffer <= 0 takes DefaultSubscriptionBuffer.
-func (s *Server) Subscribe(ctx context.Context, buffer int) *Subscription {
-	return s.bc.Subscribe(ctx, buffer)
-}
+// Subscription receives the captures committed after it was made; a
+// subscriber whose buffer is full loses captures, counted on it (Dropped).
+type Subscription = pubsub.Subscription[Capture]
 
-// Broadcaster is the server's capture feed, for a dashboard hub.
-func (s *Server) Broadcaster() *Broadcaster { return s.bc }
+// Subscribe returns a subscription to captures as they are committed.
+// buffer <= 0 takes pubsub.DefaultBuffer.
+func (s *Server) Subscribe(ctx context.Context, buffer int) *Subscription {
+	return s.bc.Subscribe(ctx, pubsub.Options{Buffer: buffer})
+}
 
 // Rules returns the live rules in evaluation order.
 func (s *Server) Rules() []Rule { return s.rules.list() }
