@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/sidehook/sidehook/internal/pubsub"
+	"github.com/sidehook/sidehook/web"
 	"slices"
 	"strings"
 
@@ -151,4 +152,20 @@ func (s *Server) newest(ctx context.Context, f Filter, n int) ([]Capture, error)
 		return nil, fmt.Errorf("receiver: list captures: %w", err)
 	}
 	return caps, nil
+}
+
+// redacted is c as the admin API shows it: credentials without their
+// signatures (web.RedactHeaders, the dashboard's one list), so no list,
+// wait or export hands out a token that still verifies. The store keeps c
+// whole: the replay endpoint re-signs from it.
+func redacted(c Capture) Capture {
+	c.Headers = web.RedactHeaders(c.Headers)
+	return c
+}
+
+func redactAll(caps []Capture) []Capture {
+	for i := range caps {
+		caps[i] = redacted(caps[i])
+	}
+	return caps
 }

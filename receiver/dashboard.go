@@ -103,7 +103,8 @@ type dashboardCapture struct {
 // dashboardItem is one row of the dashboard: the capture's JSON (body cut
 // when large, so a snapshot of 200 stays small).
 func dashboardItem(c *Capture) (web.Item, error) {
-	d := dashboardCapture{captureMeta: c.meta()}
+	rc := redacted(*c)
+	d := dashboardCapture{captureMeta: rc.meta()}
 	body, enc, cut := web.ItemBody(c.Body)
 	d.Body, d.BodyEncoding, d.BodyPreview = &body, enc, cut
 	data, err := json.Marshal(d)

@@ -61,7 +61,8 @@ func handleExport(s *Server) http.Handler {
 		var werr error
 		if werr = ex.begin(bw); werr == nil {
 			err = s.each(r.Context(), f, func(c *Capture) bool {
-				werr = ex.write(bw, c)
+				rc := redacted(*c)
+				werr = ex.write(bw, &rc)
 				return werr == nil
 			})
 		}
@@ -264,8 +265,9 @@ var skippedCurlHeaders = map[string]bool{
 }
 
 // CurlCommand renders a capture as one POSIX shell command that resends it
-// to base + path + query: the headers as captured (auth included, so a
-// replay by hand passes where the token still does), the body byte for
+// to base + path + query: the headers as given (an export's are redacted:
+// its credentials no longer verify, POST /_sidehook/requests/{id}/replay
+// re-signs), the body byte for
 // byte: quoted for text, fed through printf with octal escapes when it is
 // not UTF-8 or holds a NUL.
 func CurlCommand(base string, c *Capture) string {

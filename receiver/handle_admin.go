@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"github.com/sidehook/sidehook/internal/httpjson"
+	"github.com/sidehook/sidehook/web"
 	"io"
 	"net/http"
 	"strconv"
 	"time"
 
-	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/internal/event"
 	"github.com/sidehook/sidehook/replay"
 )
@@ -61,7 +61,7 @@ func handleList(s *Server) http.Handler {
 		if caps == nil {
 			caps = []Capture{}
 		}
-		httpjson.Write(w, http.StatusOK, listResponse{Requests: caps, Next: next})
+		httpjson.Write(w, http.StatusOK, listResponse{Requests: redactAll(caps), Next: next})
 	})
 }
 
@@ -131,6 +131,7 @@ func handleWait(s *Server) http.Handler {
 		if caps == nil {
 			caps = []Capture{}
 		}
+		caps = redactAll(caps)
 		switch {
 		case errors.Is(err, ErrWaitTimeout):
 			httpjson.Write(w, http.StatusRequestTimeout, waitResponse{
@@ -154,7 +155,7 @@ func handleGet(s *Server) http.Handler {
 			s.writeError(w, r, getError(err))
 			return
 		}
-		httpjson.Write(w, http.StatusOK, c)
+		httpjson.Write(w, http.StatusOK, redacted(c))
 	})
 }
 
@@ -247,11 +248,28 @@ type replayRequest struct {
 	To string `json:"to"`
 	// Body, when present, replaces the captured body.
 	Body *string `json:"body"`
-	// Sign lists the schemes to sign with, using this receiver's own
-	// verification secrets (webio-token mints a token with the webio
-	// secret and org; jwt signs HS256 with the jwt secret; standard signs
-	// with the standard secrets).
+	// Sign lists the schemes to sign with, using this receiver's own keys.
+	// Absent, every scheme the original carried is re-signed; [] sends
+	// the replay unsigned.
 	Sign []string `json:"sign"`
+}
+
+// replayAnswer is the replay endpoint's answer: the target's real answer,
+// whatever its status (the endpoint's own status is 200 once the request
+// was sent; 502 when it could not be).
+type replayAnswer struct {
+	ID     string   `json:"id"`
+	Target string   `json:"target"`
+	Method string   `json:"method"`
+	Signed []string `json:"signed"`
+	// Status, Headers and Body (its first replay.MaxResultBody bytes) are
+	// the target's answer; credentials in its headers are redacted.
+	Status        int                 `json:"status"`
+	Headers       map[string][]string `json:"headers"`
+	Body          string              `json:"body"`
+	BodyEncoding  string              `json:"body_encoding,omitempty"`
+	BodyTruncated bool                `json:"body_truncated,omitempty"`
+	DurationMS    int64               `json:"duration_ms"`
 }
 
 func handleReplay(s *Server) http.Handler {
@@ -266,9 +284,9 @@ func handleReplay(s *Server) http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		keys, schemes, err := s.outboundKeys(req.Sign)
+		schemes, keys, err := s.replaySigning(&c, req.Sign)
 		if err != nil {
-			s.writeError(w, r, badRequest(err.Error()))
+			s.writeError(w, r, err)
 			return
 		}
 		opts := replay.Options{
@@ -277,18 +295,57 @@ func handleReplay(s *Server) http.Handler {
 			Keys:      keys,
 			Now:       s.now,
 			UserAgent: "sidehook/" + s.cfg.Version,
-			Client:    &http.Client{Timeout: replay.DefaultTimeout},
 		}
 		if req.Body != nil {
 			opts.Body = []byte(*req.Body)
 		}
 		item := c.ReplayItem(s.URL())
-		if _, err := replay.Build(r.Context(), item, opts); err != nil {
+		item.Header = replayHeaders(&c, schemes)
+		if item.WebhookID == "" {
+			item.WebhookID = first(c.Headers, "svix-id")
+		}
+		out, err := replay.Build(r.Context(), item, opts)
+		if err != nil {
 			s.writeError(w, r, badRequest(err.Error()))
 			return
 		}
-		httpjson.Write(w, http.StatusOK, replay.Send(r.Context(), item, opts))
+		ans, err := s.sendReplay(out)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		ans.ID, ans.Signed = c.ID, schemes
+		if ans.Signed == nil {
+			ans.Signed = []string{}
+		}
+		httpjson.Write(w, http.StatusOK, ans)
 	})
+}
+
+// sendReplay sends a built replay and reads the target's answer. A replay
+// outlives a dashboard that stops waiting: it is sent once begun.
+func (s *Server) sendReplay(req *http.Request) (replayAnswer, error) {
+	req = req.WithContext(context.WithoutCancel(req.Context()))
+	ans := replayAnswer{Target: req.URL.String(), Method: req.Method}
+	client := &http.Client{Timeout: replay.DefaultTimeout}
+	start := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		return ans, &httpjson.Error{Status: http.StatusBadGateway, Code: codeReplayFailed, Reason: "send to " + ans.Target + ": " + err.Error(), Err: err}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, replay.MaxResultBody+1))
+	ans.DurationMS = time.Since(start).Milliseconds()
+	if err != nil {
+		return ans, &httpjson.Error{Status: http.StatusBadGateway, Code: codeReplayFailed, Reason: "read the answer of " + ans.Target + ": " + err.Error(), Err: err}
+	}
+	if len(b) > replay.MaxResultBody {
+		b, ans.BodyTruncated = b[:replay.MaxResultBody], true
+	}
+	ans.Status = resp.StatusCode
+	ans.Headers = web.RedactHeaders(lowerHeaders(resp.Header))
+	ans.Body, ans.BodyEncoding = event.EncodeBody(b)
+	return ans, nil
 }
 
 // ReplayItem turns a capture into a replay item aimed at base (a
@@ -312,44 +369,4 @@ func (c *Capture) ReplayItem(base string) replay.Item {
 		WebhookID: c.WebhookID,
 		Event:     c.Event,
 	}
-}
-
-// outboundKeys are this receiver's verification secrets turned into
-// signing keys for the schemes asked.
-func (s *Server) outboundKeys(names []string) (k auth.OutboundKeys, schemes []string, err error) {
-	v := s.cfg.Verify
-	k = auth.OutboundKeys{Issuer: v.Issuer, Audience: v.Audience, Org: v.Org}
-	for _, name := range names {
-		scheme, err := auth.ParseScheme(name)
-		if err != nil {
-			return k, nil, errors.New("sign: " + err.Error())
-		}
-		schemes = append(schemes, scheme)
-		switch scheme {
-		case auth.SchemeWebioToken:
-			if v.WebioSecret == nil {
-				return k, nil, errors.New("sign: webio-token: this receiver has no webio secret")
-			}
-			org := v.Org
-			if org == "" {
-				org = auth.DefaultIssuer
-			}
-			tok, err := auth.MintWebioToken(v.WebioSecret, auth.WebioClaims{Issuer: v.WebioIssuer, Org: org, IssuedAt: s.now()})
-			if err != nil {
-				return k, nil, errors.New("sign: webio-token: " + err.Error())
-			}
-			k.WebioToken = tok
-		case auth.SchemeJWT:
-			if v.JWTSecret == nil {
-				return k, nil, errors.New("sign: jwt: this receiver has no jwt secret (only HS256 can be re-signed here)")
-			}
-			k.JWT = &auth.SigningKey{Alg: auth.HS256, Secret: v.JWTSecret}
-		case auth.SchemeStandard:
-			if len(v.StandardSecrets) == 0 {
-				return k, nil, errors.New("sign: standard: this receiver has no standard secret")
-			}
-			k.Standard = v.StandardSecrets
-		}
-	}
-	return k, schemes, nil
 }

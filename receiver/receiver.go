@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sidehook/sidehook/internal/httpguard"
 	"github.com/sidehook/sidehook/internal/httpjson"
 	"github.com/sidehook/sidehook/internal/pubsub"
 	"net"
@@ -73,12 +74,23 @@ type Config struct {
 	// request that would go over it is answered 503 and captured without
 	// its body.
 	MaxBodiesInFlight int64
+	// AllowHosts are Host names besides localhost, 127.0.0.1 and [::1]
+	// that a loopback receiver's admin API and dashboard answer (a name
+	// from /etc/hosts); any other is refused 421, so a page on another
+	// site rebound to 127.0.0.1 cannot read them. Capture paths answer any
+	// Host.
+	AllowHosts []string
 	// AdminToken guards /_sidehook/ (except healthz) as a Bearer token.
 	// Required when Listen is not a loopback address; checked whenever set.
 	AdminToken string
 	// Verify says which schemes are checked; none configured means every
 	// request is accepted and captured as unverified.
 	Verify auth.VerifyConfig
+	// ReplayKey, when set, signs the JWTs of replays whose original was
+	// signed with an asymmetric key of its algorithm (--jwt-private-key):
+	// the receiver verifies with the public half and cannot sign with it.
+	// HS256 replays sign with Verify.JWTSecret.
+	ReplayKey *auth.SigningKey
 	// Values answers custom-value GETs (the embedded demo values when nil).
 	Values *fixtures.Values
 	// Rules are the scripted responses a reset returns to.
@@ -110,6 +122,7 @@ type Server struct {
 	hub      *web.Hub
 	feedDone chan struct{}
 	handler  http.Handler
+	guard    *httpguard.Guard
 	fresh    freshconn.Tracker
 	st       Store
 	bodies   *bodyBudget
@@ -173,6 +186,10 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("receiver: %w", err)
 	}
+	guard, err := httpguard.New(httpguard.Options{Loopback: httpguard.LoopbackAddr(cfg.Listen), AllowedHosts: cfg.AllowHosts})
+	if err != nil {
+		return nil, fmt.Errorf("receiver: %w", err)
+	}
 	rules, err := newRuleSet(cfg.Rules, cfg.Now)
 	if err != nil {
 		return nil, fmt.Errorf("receiver: %w", err)
@@ -191,6 +208,7 @@ func New(cfg Config) (*Server, error) {
 		bc:       pubsub.New[Capture](nil),
 		st:       cfg.Store,
 		bodies:   &bodyBudget{max: cfg.MaxBodiesInFlight},
+		guard:    guard,
 		stopping: make(chan struct{}),
 		kill:     make(chan struct{}),
 	}
