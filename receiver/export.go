@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/sidehook/sidehook/internal/event"
 	"io"
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -128,6 +130,9 @@ type harRequest struct {
 type harContent struct {
 	Size     int    `json:"size"`
 	MimeType string `json:"mimeType"`
+	Text     string `json:"text,omitempty"`
+	Encoding string `json:"encoding,omitempty"`
+	Comment  string `json:"comment,omitempty"`
 }
 
 type harResponse struct {
@@ -139,7 +144,7 @@ type harResponse struct {
 	Content     harContent `json:"content"`
 	RedirectURL string     `json:"redirectURL"`
 	HeadersSize int        `json:"headersSize"`
-	BodySize    int        `json:"bodySize"`
+	BodySize    int64      `json:"bodySize"`
 }
 
 type harTimings struct {
@@ -197,12 +202,38 @@ func (h *harExporter) write(w io.Writer, c *Capture) error {
 			HTTPVersion: "HTTP/1.1",
 			Cookies:     []harNV{},
 			Headers:     []harNV{},
-			Content:     harContent{MimeType: ""},
+			Content:     harContent{MimeType: firstHeader(c.Response.Headers, "content-type"), Text: c.Response.Body},
 			HeadersSize: -1,
 			BodySize:    -1,
 		},
-		Timings: harTimings{Send: 0, Wait: 0, Receive: 0},
+		// The receiver knows when the request arrived and when its answer
+		// was due: all of it is the wait for the answer.
+		Time:    float64(c.Response.DurationMS),
+		Timings: harTimings{Send: 0, Wait: float64(c.Response.DurationMS), Receive: 0},
 		Comment: c.ID,
+	}
+	if c.Response.Fault == "" {
+		rb, err := event.DecodeBody(c.Response.Body, c.Response.BodyEncoding)
+		if err != nil {
+			return fmt.Errorf("capture %s: response body: %w", c.ID, err)
+		}
+		e.Response.Content.Size = len(rb)
+		e.Response.BodySize = int64(len(rb))
+		if n, err := strconv.ParseInt(firstHeader(c.Response.Headers, "content-length"), 10, 64); err == nil {
+			e.Response.BodySize = n
+			e.Response.Content.Size = int(n)
+		}
+		if c.Response.BodyEncoding == EncodingBase64 {
+			e.Response.Content.Encoding = EncodingBase64
+		}
+		if c.Response.BodyTruncated {
+			e.Response.Content.Comment = "body cut to its first " + strconv.Itoa(MaxResponseBody) + " bytes"
+		}
+	}
+	for _, name := range sortedHeaderNames(c.Response.Headers) {
+		for _, v := range c.Response.Headers[name] {
+			e.Response.Headers = append(e.Response.Headers, harNV{Name: name, Value: v})
+		}
 	}
 	if c.Response.Fault != "" {
 		e.Response.StatusText = "fault: " + c.Response.Fault

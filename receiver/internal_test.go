@@ -145,6 +145,11 @@ func TestAppendMetaMatchesJSON(t *testing.T) {
 			}},
 			Response: CaptureResponse{Status: 200, Rule: "r1"},
 		}},
+		{"answered", Capture{
+			ID: "cap_02", ReceivedAt: at,
+			Response: CaptureResponse{Status: 418, Rule: "tea", Headers: map[string][]string{"content-type": {"text/plain"}, "x-<b>": {"1", "\u2028"}},
+				Body: "c2hvcnQ=", BodyEncoding: EncodingBase64, BodyTruncated: true, DurationMS: 1234},
+		}},
 		{"escapes", Capture{
 			ID: "\"quoted\" \\ back", Path: "/\u2028\u2029\x00\x1f\b\f\n\r\t",
 			Headers: map[string][]string{"bad\xff": {"\xc3\x28", "\xed\xa0\x80"}, "nil": nil, "empty": {}},
