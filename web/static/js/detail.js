@@ -203,6 +203,11 @@ export class Detail {
   attemptsSection(d) {
     const attempts = Array.isArray(d.attempts) ? d.attempts : [];
     const list = h('ol', { class: 'timeline' });
+    // Times read as offsets from the delivery's creation (or its first
+    // attempt, if that is earlier): "+5.00 s" says more than a clock.
+    const first = attempts.length ? Date.parse(attempts[0].at) : NaN;
+    const created = Date.parse(this.item.time);
+    const base = Number.isNaN(created) || created > first ? attempts[0] && attempts[0].at : this.item.time;
     for (const a of attempts) {
       const code = Number(a.status) || 0;
       const ok = code >= 200 && code < 300;
@@ -210,8 +215,8 @@ export class Detail {
         h('span', { class: 'att-n', text: '#' + (a.n ?? '?') }),
         h('span', { class: 'att-status ' + (ok ? 'ok' : 'bad'), text: code ? 'HTTP ' + code : 'no response' }),
         h('span', { class: 'att-lat', text: a.latency_ms !== undefined ? `${a.latency_ms} ms` : '' }),
-        h('time', { class: 'att-time', text: relativeTime(a.at, this.item.time) || a.at || '', datetime: a.at || undefined,
-          title: a.at ? `${a.at} (after the delivery was created)` : undefined }));
+        h('time', { class: 'att-time', text: relativeTime(a.at, base) || a.at || '', datetime: a.at || undefined,
+          title: a.at || undefined }));
       const li = h('li', { class: ok ? 'ok' : 'bad' }, head);
       if (a.error) li.append(h('p', { class: 'att-error', text: a.error }));
       if (a.response) {
