@@ -252,3 +252,55 @@ window.attack = (async () => {
 		t.Errorf("a capture is answered %d, want 200: no rule was installed", r.status)
 	}
 }
+
+// TestDashboardBrowserTools: the list loads older captures when scrolled
+// to its end (beyond the snapshot), the rules in force are viewable, the
+// exports are links to the export API, and Clear (twice) deletes every
+// capture on the server and the page.
+func TestDashboardBrowserTools(t *testing.T) {
+	srv := rulesServer(t, `[{"id":"slow-crm","match":{"path":"/crm"},"respond":{"status":503}}]`)
+	total := web.SnapshotSize + 50
+	for i := range total {
+		send(t, "POST", fmt.Sprintf("%s/n/%d", srv.URL(), i), []byte(`{}`), nil)
+	}
+	ctx := browser.NewTab(t)
+	webtest.Do(t, ctx, "open the dashboard",
+		chromedp.Navigate(srv.URL()+web.UIPath),
+		chromedp.WaitVisible(chromedp.CSS(`#conn[data-state="live"]`)),
+		chromedp.Poll[chromedp.Void](fmt.Sprintf(`window.sidehook.store.size === %d`, web.SnapshotSize), chromedp.WithPollingTimeout(10*time.Second)),
+	)
+	webtest.Do(t, ctx, "scroll to the end and get the older captures",
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('list').scrollTop = 1e9`),
+		chromedp.Poll[chromedp.Void](fmt.Sprintf(`window.sidehook.store.size === %d && document.getElementById('list-more').textContent.includes('All requests loaded')`, total),
+			chromedp.WithPollingTimeout(10*time.Second)),
+		chromedp.WaitVisible(chromedp.CSS(`.row[data-id]`)),
+	)
+	if oldest := webtest.JS[string](t, ctx, `window.sidehook.store.oldest().path`); oldest != "/n/0" {
+		t.Errorf("oldest item held is %q, want /n/0", oldest)
+	}
+
+	webtest.Do(t, ctx, "view the rules", chromedp.Click(webtest.Button("Rules")),
+		chromedp.Poll[chromedp.Void](`document.getElementById('rules-text').textContent.includes('slow-crm')`, chromedp.WithPollingTimeout(5*time.Second)))
+	rules := webtest.JS[string](t, ctx, `document.getElementById('rules-text').textContent`)
+	if !strings.Contains(rules, `"status": 503`) || !strings.Contains(rules, `"/crm"`) {
+		t.Errorf("rules dialog shows %q", rules)
+	}
+	webtest.Do(t, ctx, "close the rules", chromedp.Click(webtest.Button("Close")))
+
+	for id, format := range map[string]string{"export-ndjson": "ndjson", "export-har": "har"} {
+		href := webtest.JS[string](t, ctx, `document.getElementById('`+id+`').href`)
+		r := send(t, "GET", href, nil, nil)
+		if r.status != 200 || !strings.Contains(href, "format="+format) || !strings.Contains(string(r.body), "/n/0") {
+			t.Errorf("%s links to %s: %d, want the %s export", id, href, r.status, format)
+		}
+	}
+
+	webtest.Do(t, ctx, "clear: once arms, twice deletes",
+		chromedp.Click(webtest.Button("Clear")),
+		chromedp.Click(webtest.Button("Click again to delete all")),
+		chromedp.Poll[chromedp.Void](`window.sidehook.store.size === 0 && document.querySelectorAll('#list .row').length === 0`, chromedp.WithPollingTimeout(5*time.Second)),
+	)
+	if caps, _ := list(t, srv, ""); len(caps) != 0 {
+		t.Errorf("%d captures on the server after Clear, want 0", len(caps))
+	}
+}
