@@ -146,6 +146,11 @@ func TestDashboardBrowserSignedReplay(t *testing.T) {
 	if c := caps[0]; c.ID == orig.ID || c.Verdict.Status != auth.StatusValid || c.Verdict.Claims["jti"] == orig.Verdict.Claims["jti"] {
 		t.Errorf("the replay was captured as %s %+v, want a new valid capture with a fresh jti", c.ID, c.Verdict)
 	}
+	webtest.Do(t, ctx, "see the replay marked in the list",
+		chromedp.WaitVisible(chromedp.CSS(`[data-id="`+caps[0].ID+`"] .mark.replayed`)))
+	if title := webtest.JS[string](t, ctx, `document.querySelector('[data-id="`+caps[0].ID+`"] .mark.replayed').title`); title != "replay of "+orig.ID {
+		t.Errorf("replay mark says %q, want replay of %s", title, orig.ID)
+	}
 	webtest.Screenshot(t, ctx, "receiver-replay-signed")
 
 	class, text = replayFromPage(t, ctx, other.URL())

@@ -122,7 +122,7 @@ export class VirtualList {
     }
     if (it.replayOf) {
       const mark = document.createElement('span');
-      mark.className = 'mark replay';
+      mark.className = 'mark replayed';
       mark.textContent = 'replay';
       mark.title = 'replay of ' + it.replayOf;
       pc.prepend(mark);
