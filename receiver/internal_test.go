@@ -3,6 +3,9 @@ package receiver
 import (
 	"bytes"
 	"encoding/json"
+	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -216,4 +219,29 @@ func TestLowerName(t *testing.T) {
 			t.Errorf("lowerName(%q) = %q, want %q", k, got, want)
 		}
 	}
+}
+
+// FuzzParseFilter: a query string is untrusted; parsing never panics, and
+// a refusal of a parameter names it.
+func FuzzParseFilter(f *testing.F) {
+	for _, s := range []string{"", "event=x&since=5m", "since=1700000000", "since=2026-01-01T00:00:00Z", "verdict=nope", "evnt=1", "path=/a/*&limit=3", "since=-5m", "%zz"} {
+		f.Add(s)
+	}
+	now := time.Unix(1_800_000_000, 0)
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		_, err = parseFilter(q, now, "limit", "cursor")
+		if err == nil {
+			return
+		}
+		for name := range q {
+			if strings.Contains(err.Error(), strconv.Quote(name)) || slices.Contains(filterParams, name) || name == "limit" || name == "cursor" {
+				return
+			}
+		}
+		t.Errorf("parseFilter(%q): %v names no parameter of the query", raw, err)
+	})
 }
