@@ -302,7 +302,7 @@ func handleReplay(s *Server) http.Handler {
 		item := c.ReplayItem(s.URL())
 		item.Header = replayHeaders(&c, schemes)
 		if item.WebhookID == "" {
-			item.WebhookID = first(c.Headers, "svix-id")
+			item.WebhookID = first(c.Headers, svixID)
 		}
 		out, err := replay.Build(r.Context(), item, opts)
 		if err != nil {

@@ -137,3 +137,30 @@ func TestReplayAnswerIsTheTargets(t *testing.T) {
 		t.Errorf("unreachable target: got %d %s, want 502 replay_failed", r.status, r.body)
 	}
 }
+
+// TestReplaySvixOriginal: an original signed under Svix's header names is
+// re-signed as Standard Webhooks (webhook-*), its id kept, and carries no
+// stale svix-* credential.
+func TestReplaySvixOriginal(t *testing.T) {
+	srv := start(t, receiver.Config{Verify: auth.VerifyConfig{StandardSecrets: [][]byte{standardKey}}})
+	body := []byte(`{"type":"payment"}`)
+	now := time.Now()
+	send(t, "POST", srv.URL()+"/svix", body, map[string]string{
+		"svix-id": "msg_1", "svix-timestamp": fmt.Sprint(now.Unix()), "svix-signature": auth.SignStandard(standardKey, "msg_1", now, body),
+	})
+	orig := only(t, srv)
+	r, ans := replayOf(t, srv, orig.ID, "")
+	if r.status != 200 || ans.Status != 200 || !slices.Equal(ans.Signed, []string{auth.SchemeStandard}) {
+		t.Fatalf("got %d %s, want a 200 signed standard", r.status, r.body)
+	}
+	caps, _ := list(t, srv, "limit=1")
+	c := caps[0]
+	if c.Verdict.Status != auth.StatusValid || c.WebhookID != "msg_1" {
+		t.Errorf("replay: verdict %+v webhook-id %q, want valid with msg_1", c.Verdict, c.WebhookID)
+	}
+	for _, h := range []string{"svix-id", "svix-timestamp", "svix-signature"} {
+		if v, ok := c.Headers[h]; ok {
+			t.Errorf("replay carries %s: %v", h, v)
+		}
+	}
+}

@@ -16,10 +16,15 @@ import (
 // no key for.
 const codeCannotSign = "cannot_sign"
 
-// svixHeaders are Standard Webhooks headers under Svix's names. A
-// re-signed replay carries webhook-*; stale svix-* copies would be checked
-// first by a Svix-aware verifier and fail.
-var svixHeaders = []string{"svix-id", "svix-timestamp", "svix-signature"}
+// Standard Webhooks headers under Svix's names. A replay never carries a
+// stale signature or timestamp under them (replay drops only the webhook-*
+// ones); a re-signed one carries webhook-id, so svix-id goes too: a
+// Svix-aware verifier would read the svix-* set first and fail.
+const (
+	svixID        = "svix-id"
+	svixTimestamp = "svix-timestamp"
+	svixSignature = "svix-signature"
+)
 
 // schemesOf lists the schemes a captured request carried, by its headers,
 // in auth's checking order; what it carried is what a replay re-signs,
@@ -32,7 +37,7 @@ func schemesOf(h map[string][]string) []string {
 	if _, ok := httpjson.Bearer(first(h, auth.HeaderAuthorization)); ok {
 		out = append(out, auth.SchemeJWT)
 	}
-	if first(h, auth.HeaderSignature) != "" || first(h, "svix-signature") != "" {
+	if first(h, auth.HeaderSignature) != "" || first(h, svixSignature) != "" {
 		out = append(out, auth.SchemeStandard)
 	}
 	return out
@@ -92,14 +97,17 @@ func (s *Server) replaySigning(c *Capture, asked []string) ([]string, auth.Outbo
 	cannot := func(format string, args ...any) error {
 		return &httpjson.Error{Status: http.StatusBadRequest, Code: codeCannotSign, Reason: fmt.Sprintf(format, args...)}
 	}
-	for i, name := range schemes {
+	parsed := make([]string, 0, len(schemes))
+	for _, name := range schemes {
 		scheme, err := auth.ParseScheme(name)
 		if err != nil {
 			return nil, k, badRequest("sign: " + err.Error())
 		}
-		schemes[i] = scheme
+		if !slices.Contains(parsed, scheme) {
+			parsed = append(parsed, scheme)
+		}
 	}
-	schemes = slices.Compact(schemes)
+	schemes = parsed
 	for _, scheme := range schemes {
 		switch scheme {
 		case auth.SchemeWebioToken:
@@ -128,7 +136,7 @@ func (s *Server) replaySigning(c *Capture, asked []string) ([]string, auth.Outbo
 			if len(v.StandardSecrets) == 0 {
 				return nil, k, cannot("standard cannot be re-signed: this receiver has no standard secret (start it with --standard-secret)")
 			}
-			if c.WebhookID == "" && first(c.Headers, "svix-id") == "" {
+			if c.WebhookID == "" && first(c.Headers, svixID) == "" {
 				return nil, k, cannot("standard cannot be re-signed: the original has no webhook-id to sign")
 			}
 			k.Standard = v.StandardSecrets
@@ -172,13 +180,19 @@ func firstOf(vals ...string) string {
 	return ""
 }
 
-// replayHeaders is c's headers as a replay starts from them: without the
-// Svix-named signature headers when standard is re-signed.
+// replayHeaders is c's headers as a replay starts from them: without
+// Svix-named credentials, and without svix-id when standard is re-signed.
 func replayHeaders(c *Capture, schemes []string) http.Header {
+	resign := slices.Contains(schemes, auth.SchemeStandard)
 	h := make(http.Header, len(c.Headers))
 	for k, v := range c.Headers {
-		if slices.Contains(schemes, auth.SchemeStandard) && slices.Contains(svixHeaders, strings.ToLower(k)) {
+		switch strings.ToLower(k) {
+		case svixSignature, svixTimestamp:
 			continue
+		case svixID:
+			if resign {
+				continue
+			}
 		}
 		h[k] = v
 	}
