@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/sidehook/sidehook/internal/pubsub"
-	"github.com/sidehook/sidehook/web"
 	"slices"
 	"strings"
 
 	"github.com/sidehook/sidehook/internal/event"
+	"github.com/sidehook/sidehook/internal/pubsub"
+	"github.com/sidehook/sidehook/web"
 )
 
 // Get returns one capture.

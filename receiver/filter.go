@@ -2,7 +2,6 @@ package receiver
 
 import (
 	"fmt"
-	"github.com/sidehook/sidehook/internal/units"
 	"maps"
 	"net/url"
 	"slices"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sidehook/sidehook/internal/auth"
+	"github.com/sidehook/sidehook/internal/units"
 )
 
 // List limits of the requests API.

@@ -3,15 +3,15 @@ package receiver
 import (
 	"context"
 	"errors"
-	"github.com/sidehook/sidehook/internal/httpjson"
-	"github.com/sidehook/sidehook/web"
 	"io"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/sidehook/sidehook/internal/event"
+	"github.com/sidehook/sidehook/internal/httpjson"
 	"github.com/sidehook/sidehook/replay"
+	"github.com/sidehook/sidehook/web"
 )
 
 func handleHealthz(s *Server) http.Handler {

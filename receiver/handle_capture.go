@@ -3,7 +3,6 @@ package receiver
 import (
 	"encoding/json"
 	"errors"
-	"github.com/sidehook/sidehook/internal/httpjson"
 	"net"
 	"net/http"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/internal/event"
+	"github.com/sidehook/sidehook/internal/httpjson"
 )
 
 // Headers the receiver reads.

@@ -1,7 +1,6 @@
 package receiver
 
 import (
-	"github.com/sidehook/sidehook/internal/pubsub"
 	"net/http"
 	"strconv"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sidehook/sidehook/internal/auth"
+	"github.com/sidehook/sidehook/internal/pubsub"
 )
 
 // metrics are the receiver's Prometheus metrics, in a registry of its own:

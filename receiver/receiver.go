@@ -13,9 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/sidehook/sidehook/internal/httpguard"
-	"github.com/sidehook/sidehook/internal/httpjson"
-	"github.com/sidehook/sidehook/internal/pubsub"
 	"net"
 	"net/http"
 	"sync"
@@ -26,6 +23,9 @@ import (
 	"github.com/sidehook/sidehook/fixtures"
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/internal/freshconn"
+	"github.com/sidehook/sidehook/internal/httpguard"
+	"github.com/sidehook/sidehook/internal/httpjson"
+	"github.com/sidehook/sidehook/internal/pubsub"
 	"github.com/sidehook/sidehook/web"
 )
 
