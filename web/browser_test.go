@@ -359,6 +359,8 @@ func TestBrowserFormat(t *testing.T) {
 			dur: [f.formatDuration(12), f.formatDuration(1250), f.formatDuration(125000)].join('|'),
 			rel: [f.relativeTime('2025-01-01T00:00:05Z', '2025-01-01T00:00:00Z'), f.relativeTime('x', 'y')].join('|'),
 			cls: [200, 302, 401, 0].map(f.statusClass).join(' '),
+			dated: String(/^2020-01-0[12] \d\d:\d\d:05\.000$/.test(f.formatTime('2020-01-02T00:00:05Z'))),
+			today: String(/^\d\d:\d\d:\d\d\.\d{3}$/.test(f.formatTime(new Date().toISOString()))),
 			item: JSON.stringify(f.captureItem({id: 'cap_1', received_at: 't', event: 'e', method: 'POST', path: '/p', verdict: {status: 'valid'}})),
 		};
 	})()`)
@@ -375,6 +377,8 @@ func TestBrowserFormat(t *testing.T) {
 		"dur":     "12 ms|1.25 s|2 min 5 s",
 		"rel":     "+5.00 s|",
 		"cls":     "ok warn bad bad",
+		"dated":   "true",
+		"today":   "true",
 		"item":    `{"kind":"capture","id":"cap_1","time":"t","event":"e","method":"POST","path":"/p","status":"valid","data":{"id":"cap_1","received_at":"t","event":"e","method":"POST","path":"/p","verdict":{"status":"valid"}}}`,
 	}
 	for k, w := range want {
