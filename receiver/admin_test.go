@@ -18,7 +18,6 @@ import (
 	"github.com/sidehook/sidehook/internal/event"
 	"github.com/sidehook/sidehook/receiver"
 	"github.com/sidehook/sidehook/receiver/memstore"
-	"github.com/sidehook/sidehook/replay"
 )
 
 // seed captures a mix of requests: 3 payments (valid-looking), 2 inbound
@@ -364,7 +363,7 @@ func TestDeleteAndReset(t *testing.T) {
 	if c := only(t, srv); c.DuplicateOf != "" {
 		t.Errorf("after DELETE: duplicate_of %q, want a first capture", c.DuplicateOf)
 	}
-	send(t, "POST", srv.URL()+"/_sidehook/rules", []byte(`{"respond":{"status":500}}`), nil)
+	send(t, "POST", srv.URL()+"/_sidehook/rules", []byte(`{"respond":{"status":500}}`), jsonHeader)
 	if r := send(t, "POST", srv.URL()+"/_sidehook/reset", nil, nil); r.status != 204 {
 		t.Fatalf("reset: got %d", r.status)
 	}
@@ -377,8 +376,14 @@ func TestDeleteAndReset(t *testing.T) {
 }
 
 func TestAdminToken(t *testing.T) {
-	if _, err := receiver.New(receiver.Config{Listen: "0.0.0.0:0", Store: memstore.New()}); !errors.Is(err, receiver.ErrAdminTokenRequired) {
-		t.Errorf("beyond loopback without a token: got %v, want ErrAdminTokenRequired", err)
+	for addr, needs := range map[string]bool{
+		"127.0.0.1:0": false, "127.0.0.2:0": false, "[::1]:0": false, "localhost:0": false, "LOCALHOST:1": false,
+		":8081": true, "0.0.0.0:0": true, "[::]:0": true, "192.168.1.10:0": true, "example.com:80": true,
+	} {
+		_, err := receiver.New(receiver.Config{Listen: addr, Store: memstore.New()})
+		if got := errors.Is(err, receiver.ErrAdminTokenRequired); got != needs {
+			t.Errorf("listen %s without a token: got %v, want a token required: %v", addr, err, needs)
+		}
 	}
 	srv := start(t, receiver.Config{AdminToken: "s3cret"})
 	send(t, "POST", srv.URL()+"/x", nil, nil) // capturing needs no token
@@ -450,6 +455,33 @@ func TestCloseDrains(t *testing.T) {
 	}
 }
 
+// replayAnswer is the replay endpoint's answer as a client reads it.
+type replayAnswer struct {
+	ID, Target, Method string
+	Signed             []string
+	Status             int
+	Headers            map[string][]string
+	Body               string
+	DurationMS         *int64 `json:"duration_ms"`
+}
+
+// replayOf asks srv to replay capture id with the JSON request body given.
+func replayOf(t *testing.T, srv *receiver.Server, id, req string) (response, replayAnswer) {
+	t.Helper()
+	var b []byte
+	if req != "" {
+		b = []byte(req)
+	}
+	r := send(t, "POST", srv.URL()+"/_sidehook/requests/"+id+"/replay", b, jsonHeader)
+	var ans replayAnswer
+	if r.status == 200 {
+		r.json(t, &ans)
+	}
+	return r, ans
+}
+
+var jsonHeader = map[string]string{"content-type": "application/json"}
+
 func TestReplayEndpoint(t *testing.T) {
 	srv := start(t, receiver.Config{Verify: auth.VerifyConfig{JWTSecret: []byte(testSecret)}})
 	body := []byte(`{"type":"payment","amount":"50.00"}`)
@@ -460,11 +492,9 @@ func TestReplayEndpoint(t *testing.T) {
 	orig := only(t, srv)
 
 	t.Run("ToSelfSigned", func(t *testing.T) {
-		var res replay.Result
-		r := send(t, "POST", srv.URL()+"/_sidehook/requests/"+orig.ID+"/replay", []byte(`{"sign":["jwt"]}`), nil)
-		r.json(t, &res)
+		r, res := replayOf(t, srv, orig.ID, `{"sign":["jwt"]}`)
 		if r.status != 200 || res.Status != 200 || res.Target != srv.URL()+"/hooks?src=1" {
-			t.Fatalf("got %d %+v", r.status, res)
+			t.Fatalf("got %d %s", r.status, r.body)
 		}
 		caps, _ := list(t, srv, "limit=1")
 		c := caps[0]
@@ -475,11 +505,10 @@ func TestReplayEndpoint(t *testing.T) {
 			t.Errorf("sidehook-replay-of: got %v, want %s", got, orig.ID)
 		}
 	})
-	t.Run("UnsignedIsRefused", func(t *testing.T) {
-		var res replay.Result
-		send(t, "POST", srv.URL()+"/_sidehook/requests/"+orig.ID+"/replay", nil, nil).json(t, &res)
-		if res.Status != 401 {
-			t.Errorf("without sign the stale token is dropped: got %d, want 401", res.Status)
+	t.Run("UnsignedOnRequest", func(t *testing.T) {
+		r, res := replayOf(t, srv, orig.ID, `{"sign":[]}`)
+		if r.status != 200 || res.Status != 401 || len(res.Signed) != 0 {
+			t.Errorf("sign [] sends no credentials: got %d %s, want the target's 401", r.status, r.body)
 		}
 	})
 	t.Run("ElsewhereEdited", func(t *testing.T) {
@@ -493,9 +522,7 @@ func TestReplayEndpoint(t *testing.T) {
 			w.WriteHeader(204)
 		}))
 		t.Cleanup(other.Close)
-		var res replay.Result
-		send(t, "POST", srv.URL()+"/_sidehook/requests/"+orig.ID+"/replay",
-			[]byte(`{"to":"`+other.URL+`","body":"{\"edited\":true}"}`), nil).json(t, &res)
+		_, res := replayOf(t, srv, orig.ID, `{"to":"`+other.URL+`","body":"{\"edited\":true}"}`)
 		if res.Status != 204 {
 			t.Fatalf("got %+v", res)
 		}
@@ -512,7 +539,7 @@ func TestReplayEndpoint(t *testing.T) {
 			{orig.ID, `{"nope":1}`},
 			{"cap_bad", `{}`},
 		} {
-			if r := send(t, "POST", srv.URL()+"/_sidehook/requests/"+tt.id+"/replay", []byte(tt.body), nil); r.status != 400 {
+			if r, _ := replayOf(t, srv, tt.id, tt.body); r.status != 400 {
 				t.Errorf("%s: got %d %s, want 400", tt.body, r.status, r.body)
 			}
 		}

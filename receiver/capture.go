@@ -56,7 +56,21 @@ type CaptureResponse struct {
 	Rule string `json:"rule"`
 	// Fault names the fault injected (reset, timeout, close), if any.
 	Fault string `json:"fault,omitempty"`
+	// Headers are those the receiver set, lower-case (net/http adds Date).
+	Headers map[string][]string `json:"headers,omitempty"`
+	// Body is the first MaxResponseBody bytes of the answer's body, as
+	// text, or base64 when BodyEncoding says so; BodyTruncated marks a cut.
+	Body          string `json:"body,omitempty"`
+	BodyEncoding  string `json:"body_encoding,omitempty"`
+	BodyTruncated bool   `json:"body_truncated,omitempty"`
+	// DurationMS is how long the request took from its arrival to its
+	// answer: the handling until the capture was stored plus any scripted
+	// delay (the capture is stored before the answer goes out).
+	DurationMS int64 `json:"duration_ms"`
 }
+
+// MaxResponseBody is how much of the answer's body a capture keeps.
+const MaxResponseBody = 4 << 10
 
 // captureMeta is a capture's JSON without the body: it is both the stored
 // metadata (the body follows it as raw bytes) and, with the body fields

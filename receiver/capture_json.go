@@ -52,6 +52,21 @@ func appendMeta(b []byte, c *Capture, withBody bool) ([]byte, error) {
 	if c.Response.Fault != "" {
 		b = appendField(b, `,"fault":`, c.Response.Fault)
 	}
+	if len(c.Response.Headers) > 0 {
+		b = append(b, `,"headers":`...)
+		b = appendHeaders(b, c.Response.Headers)
+	}
+	if c.Response.Body != "" {
+		b = appendField(b, `,"body":`, c.Response.Body)
+	}
+	if c.Response.BodyEncoding != "" {
+		b = appendField(b, `,"body_encoding":`, c.Response.BodyEncoding)
+	}
+	if c.Response.BodyTruncated {
+		b = append(b, `,"body_truncated":true`...)
+	}
+	b = append(b, `,"duration_ms":`...)
+	b = strconv.AppendInt(b, c.Response.DurationMS, 10)
 	return append(b, "}}"...), nil
 }
 

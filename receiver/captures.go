@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/sidehook/sidehook/internal/event"
+	"github.com/sidehook/sidehook/internal/pubsub"
+	"github.com/sidehook/sidehook/web"
 )
 
 // Get returns one capture.
@@ -109,7 +111,7 @@ func (s *Server) Wait(ctx context.Context, f Filter, n int) ([]Capture, error) {
 	}
 	// Subscribe before looking at the store, so nothing committed in
 	// between is missed; ids already seen are not counted twice.
-	sub := s.bc.Subscribe(ctx, 1024)
+	sub := s.bc.Subscribe(ctx, pubsub.Options{Buffer: 1024})
 	defer sub.Close()
 	found, err := s.newest(ctx, f, n)
 	if err != nil {
@@ -150,4 +152,20 @@ func (s *Server) newest(ctx context.Context, f Filter, n int) ([]Capture, error)
 		return nil, fmt.Errorf("receiver: list captures: %w", err)
 	}
 	return caps, nil
+}
+
+// redacted is c as the admin API shows it: credentials without their
+// signatures (web.RedactHeaders, the dashboard's one list), so no list,
+// wait or export hands out a token that still verifies. The store keeps c
+// whole: the replay endpoint re-signs from it.
+func redacted(c Capture) Capture {
+	c.Headers = web.RedactHeaders(c.Headers)
+	return c
+}
+
+func redactAll(caps []Capture) []Capture {
+	for i := range caps {
+		caps[i] = redacted(caps[i])
+	}
+	return caps
 }

@@ -8,8 +8,11 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/sidehook/sidehook/internal/event"
 )
 
 // Export formats of GET /_sidehook/requests/export.
@@ -26,7 +29,7 @@ const (
 func handleExport(s *Server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		f, err := parseFilter(q, s.now())
+		f, err := parseFilter(q, s.now(), "format", "base")
 		if err != nil {
 			s.writeError(w, r, badRequest(err.Error()))
 			return
@@ -61,7 +64,8 @@ func handleExport(s *Server) http.Handler {
 		var werr error
 		if werr = ex.begin(bw); werr == nil {
 			err = s.each(r.Context(), f, func(c *Capture) bool {
-				werr = ex.write(bw, c)
+				rc := redacted(*c)
+				werr = ex.write(bw, &rc)
 				return werr == nil
 			})
 		}
@@ -127,6 +131,9 @@ type harRequest struct {
 type harContent struct {
 	Size     int    `json:"size"`
 	MimeType string `json:"mimeType"`
+	Text     string `json:"text,omitempty"`
+	Encoding string `json:"encoding,omitempty"`
+	Comment  string `json:"comment,omitempty"`
 }
 
 type harResponse struct {
@@ -138,7 +145,7 @@ type harResponse struct {
 	Content     harContent `json:"content"`
 	RedirectURL string     `json:"redirectURL"`
 	HeadersSize int        `json:"headersSize"`
-	BodySize    int        `json:"bodySize"`
+	BodySize    int64      `json:"bodySize"`
 }
 
 type harTimings struct {
@@ -196,12 +203,38 @@ func (h *harExporter) write(w io.Writer, c *Capture) error {
 			HTTPVersion: "HTTP/1.1",
 			Cookies:     []harNV{},
 			Headers:     []harNV{},
-			Content:     harContent{MimeType: ""},
+			Content:     harContent{MimeType: firstHeader(c.Response.Headers, "content-type"), Text: c.Response.Body},
 			HeadersSize: -1,
 			BodySize:    -1,
 		},
-		Timings: harTimings{Send: 0, Wait: 0, Receive: 0},
+		// The receiver knows when the request arrived and when its answer
+		// was due: all of it is the wait for the answer.
+		Time:    float64(c.Response.DurationMS),
+		Timings: harTimings{Send: 0, Wait: float64(c.Response.DurationMS), Receive: 0},
 		Comment: c.ID,
+	}
+	if c.Response.Fault == "" {
+		rb, err := event.DecodeBody(c.Response.Body, c.Response.BodyEncoding)
+		if err != nil {
+			return fmt.Errorf("capture %s: response body: %w", c.ID, err)
+		}
+		e.Response.Content.Size = len(rb)
+		e.Response.BodySize = int64(len(rb))
+		if n, err := strconv.ParseInt(firstHeader(c.Response.Headers, "content-length"), 10, 64); err == nil {
+			e.Response.BodySize = n
+			e.Response.Content.Size = int(n)
+		}
+		if c.Response.BodyEncoding == EncodingBase64 {
+			e.Response.Content.Encoding = EncodingBase64
+		}
+		if c.Response.BodyTruncated {
+			e.Response.Content.Comment = "body cut to its first " + strconv.Itoa(MaxResponseBody) + " bytes"
+		}
+	}
+	for _, name := range sortedHeaderNames(c.Response.Headers) {
+		for _, v := range c.Response.Headers[name] {
+			e.Response.Headers = append(e.Response.Headers, harNV{Name: name, Value: v})
+		}
 	}
 	if c.Response.Fault != "" {
 		e.Response.StatusText = "fault: " + c.Response.Fault
@@ -264,8 +297,9 @@ var skippedCurlHeaders = map[string]bool{
 }
 
 // CurlCommand renders a capture as one POSIX shell command that resends it
-// to base + path + query: the headers as captured (auth included, so a
-// replay by hand passes where the token still does), the body byte for
+// to base + path + query: the headers as given (an export's are redacted:
+// its credentials no longer verify, POST /_sidehook/requests/{id}/replay
+// re-signs), the body byte for
 // byte: quoted for text, fed through printf with octal escapes when it is
 // not UTF-8 or holds a NUL.
 func CurlCommand(base string, c *Capture) string {

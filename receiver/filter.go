@@ -2,12 +2,15 @@ package receiver
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/sidehook/sidehook/internal/auth"
+	"github.com/sidehook/sidehook/internal/units"
 )
 
 // List limits of the requests API.
@@ -54,9 +57,19 @@ func (f Filter) Match(c *Capture) bool {
 // empty reports whether the filter selects everything.
 func (f Filter) empty() bool { return f == Filter{} }
 
-// parseFilter reads a filter from an admin API query. since is RFC 3339
-// or a duration meaning "that long ago" (5m).
-func parseFilter(q url.Values, now time.Time) (Filter, error) {
+// filterParams are the query parameters of a Filter.
+var filterParams = []string{"event", "path", "method", "verdict", "webhook_id", "since"}
+
+// parseFilter reads a filter from an admin API query whose other
+// parameters may be only those named in extra: a misspelt parameter is an
+// error naming it, not a filter silently ignored. since is an RFC 3339
+// time, unix seconds or a duration meaning "that long ago" (5m).
+func parseFilter(q url.Values, now time.Time, extra ...string) (Filter, error) {
+	for _, name := range slices.Sorted(maps.Keys(q)) {
+		if !slices.Contains(filterParams, name) && !slices.Contains(extra, name) {
+			return Filter{}, fmt.Errorf("unknown query parameter %q: want one of %s", name, strings.Join(append(slices.Clone(filterParams), extra...), ", "))
+		}
+	}
 	f := Filter{
 		Event:     q.Get("event"),
 		Path:      q.Get("path"),
@@ -73,24 +86,13 @@ func parseFilter(q url.Values, now time.Time) (Filter, error) {
 		return Filter{}, fmt.Errorf("verdict: %q: want valid, invalid or unverified", f.Verdict)
 	}
 	if s := q.Get("since"); s != "" {
-		t, err := parseSince(s, now)
+		t, err := units.ParseSince(s, now)
 		if err != nil {
-			return Filter{}, err
+			return Filter{}, fmt.Errorf("since: %w", err)
 		}
 		f.Since = t
 	}
 	return f, nil
-}
-
-func parseSince(s string, now time.Time) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return time.Time{}, fmt.Errorf("since: %q: want an RFC 3339 time or a duration such as 5m", s)
-	}
-	return now.Add(-d), nil
 }
 
 // parseLimit reads limit: DefaultLimit when absent, at most MaxLimit.

@@ -8,9 +8,10 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/internal/event"
+	"github.com/sidehook/sidehook/internal/httpjson"
 	"github.com/sidehook/sidehook/replay"
+	"github.com/sidehook/sidehook/web"
 )
 
 func handleHealthz(s *Server) http.Handler {
@@ -20,16 +21,16 @@ func handleHealthz(s *Server) http.Handler {
 			if errors.Is(err, ErrDiskFull) {
 				status = "disk full"
 			}
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": status, "reason": err.Error()})
+			httpjson.Write(w, http.StatusServiceUnavailable, map[string]string{"status": status, "reason": err.Error()})
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 }
 
 func handleAdminNotFound() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, errorBody{Error: codeNotFound, Reason: "no admin route " + r.Method + " " + r.URL.Path})
+		httpjson.Write(w, http.StatusNotFound, httpjson.Body{Error: codeNotFound, Reason: "no admin route " + r.Method + " " + r.URL.Path})
 	})
 }
 
@@ -42,7 +43,7 @@ type listResponse struct {
 func handleList(s *Server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		f, err := parseFilter(q, s.now())
+		f, err := parseFilter(q, s.now(), "limit", "cursor")
 		if err != nil {
 			s.writeError(w, r, badRequest(err.Error()))
 			return
@@ -60,7 +61,7 @@ func handleList(s *Server) http.Handler {
 		if caps == nil {
 			caps = []Capture{}
 		}
-		writeJSON(w, http.StatusOK, listResponse{Requests: caps, Next: next})
+		httpjson.Write(w, http.StatusOK, listResponse{Requests: redactAll(caps), Next: next})
 	})
 }
 
@@ -70,7 +71,7 @@ func storeError(err error) error {
 	case errors.Is(err, errCursor):
 		return badRequest(err.Error())
 	case errors.Is(err, context.Canceled):
-		return &apiError{Status: http.StatusServiceUnavailable, Code: codeUnavailable, Reason: "request canceled", Err: err}
+		return &httpjson.Error{Status: http.StatusServiceUnavailable, Code: codeUnavailable, Reason: "request canceled", Err: err}
 	}
 	return err
 }
@@ -87,7 +88,7 @@ func handleCount(s *Server) http.Handler {
 			s.writeError(w, r, storeError(err))
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]int{"count": n})
+		httpjson.Write(w, http.StatusOK, map[string]int{"count": n})
 	})
 }
 
@@ -103,7 +104,7 @@ type waitResponse struct {
 func handleWait(s *Server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		f, err := parseFilter(q, s.now())
+		f, err := parseFilter(q, s.now(), "count", "timeout")
 		if err != nil {
 			s.writeError(w, r, badRequest(err.Error()))
 			return
@@ -130,9 +131,10 @@ func handleWait(s *Server) http.Handler {
 		if caps == nil {
 			caps = []Capture{}
 		}
+		caps = redactAll(caps)
 		switch {
 		case errors.Is(err, ErrWaitTimeout):
-			writeJSON(w, http.StatusRequestTimeout, waitResponse{
+			httpjson.Write(w, http.StatusRequestTimeout, waitResponse{
 				Error:    codeTimeout,
 				Reason:   "only " + strconv.Itoa(len(caps)) + " of " + strconv.Itoa(n) + " matching requests within " + timeout.String(),
 				Count:    len(caps),
@@ -141,7 +143,7 @@ func handleWait(s *Server) http.Handler {
 		case err != nil:
 			s.writeError(w, r, storeError(err))
 		default:
-			writeJSON(w, http.StatusOK, waitResponse{Count: len(caps), Requests: caps})
+			httpjson.Write(w, http.StatusOK, waitResponse{Count: len(caps), Requests: caps})
 		}
 	})
 }
@@ -153,7 +155,7 @@ func handleGet(s *Server) http.Handler {
 			s.writeError(w, r, getError(err))
 			return
 		}
-		writeJSON(w, http.StatusOK, c)
+		httpjson.Write(w, http.StatusOK, redacted(c))
 	})
 }
 
@@ -162,7 +164,7 @@ func getError(err error) error {
 	case errors.Is(err, event.ErrBadID):
 		return badRequest("malformed capture id: want cap_ followed by a ULID")
 	case errors.Is(err, ErrNotFound):
-		return &apiError{Status: http.StatusNotFound, Code: codeNotFound, Reason: "no such capture"}
+		return &httpjson.Error{Status: http.StatusNotFound, Code: codeNotFound, Reason: "no such capture"}
 	}
 	return storeError(err)
 }
@@ -189,7 +191,7 @@ func handleReset(s *Server) http.Handler {
 
 func handleListRules(s *Server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string][]Rule{"rules": s.Rules()})
+		httpjson.Write(w, http.StatusOK, map[string][]Rule{"rules": s.Rules()})
 	})
 }
 
@@ -217,14 +219,14 @@ func handleAddRules(s *Server) http.Handler {
 			return
 		}
 		if single {
-			writeJSON(w, http.StatusCreated, map[string]string{"id": added[0].ID})
+			httpjson.Write(w, http.StatusCreated, map[string]string{"id": added[0].ID})
 			return
 		}
 		ids := make([]string, len(added))
 		for i, a := range added {
 			ids[i] = a.ID
 		}
-		writeJSON(w, http.StatusCreated, map[string][]string{"ids": ids})
+		httpjson.Write(w, http.StatusCreated, map[string][]string{"ids": ids})
 	})
 }
 
@@ -232,7 +234,7 @@ func handleDeleteRules(s *Server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.URL.Query().Get("id")
 		if !s.DeleteRule(id) {
-			s.writeError(w, r, &apiError{Status: http.StatusNotFound, Code: codeNotFound, Reason: "no rule " + strconv.Quote(id)})
+			s.writeError(w, r, &httpjson.Error{Status: http.StatusNotFound, Code: codeNotFound, Reason: "no rule " + strconv.Quote(id)})
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -246,11 +248,28 @@ type replayRequest struct {
 	To string `json:"to"`
 	// Body, when present, replaces the captured body.
 	Body *string `json:"body"`
-	// Sign lists the schemes to sign with, using this receiver's own
-	// verification secrets (webio-token mints a token with the webio
-	// secret and org; jwt signs HS256 with the jwt secret; standard signs
-	// with the standard secrets).
+	// Sign lists the schemes to sign with, using this receiver's own keys.
+	// Absent, every scheme the original carried is re-signed; [] sends
+	// the replay unsigned.
 	Sign []string `json:"sign"`
+}
+
+// replayAnswer is the replay endpoint's answer: the target's real answer,
+// whatever its status (the endpoint's own status is 200 once the request
+// was sent; 502 when it could not be).
+type replayAnswer struct {
+	ID     string   `json:"id"`
+	Target string   `json:"target"`
+	Method string   `json:"method"`
+	Signed []string `json:"signed"`
+	// Status, Headers and Body (its first replay.MaxResultBody bytes) are
+	// the target's answer; credentials in its headers are redacted.
+	Status        int                 `json:"status"`
+	Headers       map[string][]string `json:"headers"`
+	Body          string              `json:"body"`
+	BodyEncoding  string              `json:"body_encoding,omitempty"`
+	BodyTruncated bool                `json:"body_truncated,omitempty"`
+	DurationMS    int64               `json:"duration_ms"`
 }
 
 func handleReplay(s *Server) http.Handler {
@@ -261,15 +280,13 @@ func handleReplay(s *Server) http.Handler {
 			return
 		}
 		var req replayRequest
-		if r.ContentLength != 0 {
-			if err := decodeJSON(r, &req); err != nil {
-				s.writeError(w, r, err)
-				return
-			}
+		if err := httpjson.Decode(w, r, &req, true); err != nil {
+			s.writeError(w, r, err)
+			return
 		}
-		keys, schemes, err := s.outboundKeys(req.Sign)
+		schemes, keys, err := s.replaySigning(&c, req.Sign)
 		if err != nil {
-			s.writeError(w, r, badRequest(err.Error()))
+			s.writeError(w, r, err)
 			return
 		}
 		opts := replay.Options{
@@ -278,18 +295,57 @@ func handleReplay(s *Server) http.Handler {
 			Keys:      keys,
 			Now:       s.now,
 			UserAgent: "sidehook/" + s.cfg.Version,
-			Client:    &http.Client{Timeout: replay.DefaultTimeout},
 		}
 		if req.Body != nil {
 			opts.Body = []byte(*req.Body)
 		}
 		item := c.ReplayItem(s.URL())
-		if _, err := replay.Build(r.Context(), item, opts); err != nil {
+		item.Header = replayHeaders(&c, schemes)
+		if item.WebhookID == "" {
+			item.WebhookID = first(c.Headers, svixID)
+		}
+		out, err := replay.Build(r.Context(), item, opts)
+		if err != nil {
 			s.writeError(w, r, badRequest(err.Error()))
 			return
 		}
-		writeJSON(w, http.StatusOK, replay.Send(r.Context(), item, opts))
+		ans, err := s.sendReplay(out)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		ans.ID, ans.Signed = c.ID, schemes
+		if ans.Signed == nil {
+			ans.Signed = []string{}
+		}
+		httpjson.Write(w, http.StatusOK, ans)
 	})
+}
+
+// sendReplay sends a built replay and reads the target's answer. A replay
+// outlives a dashboard that stops waiting: it is sent once begun.
+func (s *Server) sendReplay(req *http.Request) (replayAnswer, error) {
+	req = req.WithContext(context.WithoutCancel(req.Context()))
+	ans := replayAnswer{Target: req.URL.String(), Method: req.Method}
+	client := &http.Client{Timeout: replay.DefaultTimeout}
+	start := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		return ans, &httpjson.Error{Status: http.StatusBadGateway, Code: codeReplayFailed, Reason: "send to " + ans.Target + ": " + err.Error(), Err: err}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, replay.MaxResultBody+1))
+	ans.DurationMS = time.Since(start).Milliseconds()
+	if err != nil {
+		return ans, &httpjson.Error{Status: http.StatusBadGateway, Code: codeReplayFailed, Reason: "read the answer of " + ans.Target + ": " + err.Error(), Err: err}
+	}
+	if len(b) > replay.MaxResultBody {
+		b, ans.BodyTruncated = b[:replay.MaxResultBody], true
+	}
+	ans.Status = resp.StatusCode
+	ans.Headers = web.RedactHeaders(lowerHeaders(resp.Header))
+	ans.Body, ans.BodyEncoding = event.EncodeBody(b)
+	return ans, nil
 }
 
 // ReplayItem turns a capture into a replay item aimed at base (a
@@ -313,44 +369,4 @@ func (c *Capture) ReplayItem(base string) replay.Item {
 		WebhookID: c.WebhookID,
 		Event:     c.Event,
 	}
-}
-
-// outboundKeys are this receiver's verification secrets turned into
-// signing keys for the schemes asked.
-func (s *Server) outboundKeys(names []string) (k auth.OutboundKeys, schemes []string, err error) {
-	v := s.cfg.Verify
-	k = auth.OutboundKeys{Issuer: v.Issuer, Audience: v.Audience, Org: v.Org}
-	for _, name := range names {
-		scheme, err := auth.ParseScheme(name)
-		if err != nil {
-			return k, nil, errors.New("sign: " + err.Error())
-		}
-		schemes = append(schemes, scheme)
-		switch scheme {
-		case auth.SchemeWebioToken:
-			if v.WebioSecret == nil {
-				return k, nil, errors.New("sign: webio-token: this receiver has no webio secret")
-			}
-			org := v.Org
-			if org == "" {
-				org = auth.DefaultIssuer
-			}
-			tok, err := auth.MintWebioToken(v.WebioSecret, auth.WebioClaims{Issuer: v.WebioIssuer, Org: org, IssuedAt: s.now()})
-			if err != nil {
-				return k, nil, errors.New("sign: webio-token: " + err.Error())
-			}
-			k.WebioToken = tok
-		case auth.SchemeJWT:
-			if v.JWTSecret == nil {
-				return k, nil, errors.New("sign: jwt: this receiver has no jwt secret (only HS256 can be re-signed here)")
-			}
-			k.JWT = &auth.SigningKey{Alg: auth.HS256, Secret: v.JWTSecret}
-		case auth.SchemeStandard:
-			if len(v.StandardSecrets) == 0 {
-				return k, nil, errors.New("sign: standard: this receiver has no standard secret")
-			}
-			k.Standard = v.StandardSecrets
-		}
-	}
-	return k, schemes, nil
 }

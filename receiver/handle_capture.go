@@ -11,6 +11,7 @@ import (
 
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/internal/event"
+	"github.com/sidehook/sidehook/internal/httpjson"
 )
 
 // Headers the receiver reads.
@@ -88,7 +89,15 @@ func handleCapture(s *Server) http.Handler {
 		c.Response = CaptureResponse{Status: rep.status, Rule: rep.rule, Fault: rep.fault}
 		if rep.fault != "" {
 			c.Response.Status = 0
+		} else {
+			c.Response.Headers = rep.headers()
+			sent := rep.body
+			if len(sent) > MaxResponseBody {
+				sent, c.Response.BodyTruncated = sent[:MaxResponseBody], true
+			}
+			c.Response.Body, c.Response.BodyEncoding = event.EncodeBody(sent)
 		}
+		c.Response.DurationMS = (time.Since(start) + rep.delay).Milliseconds()
 
 		if err := s.st.Append(r.Context(), &c); err != nil {
 			reason := "capture not stored"
@@ -96,7 +105,7 @@ func handleCapture(s *Server) http.Handler {
 				reason += ": disk full"
 			}
 			s.metrics.responses.WithLabelValues("503").Inc()
-			s.writeError(w, r, &apiError{Status: http.StatusServiceUnavailable, Code: codeUnavailable, Reason: reason, Err: err})
+			s.writeError(w, r, &httpjson.Error{Status: http.StatusServiceUnavailable, Code: codeUnavailable, Reason: reason, Err: err})
 			return
 		}
 		// The body is in the store now; the budget was for reading it.
@@ -146,8 +155,29 @@ func (s *Server) decide(r *http.Request, c *Capture) reply {
 	return reply{status: http.StatusOK, body: []byte(`{"id":"` + c.ID + `"}`), json: true}
 }
 
+// headers are the reply's headers, lower-case, as sent and as the
+// capture records them.
+func (rep reply) headers() map[string][]string {
+	h := make(map[string][]string, len(rep.header)+3)
+	for k, v := range rep.header {
+		h[strings.ToLower(k)] = []string{v}
+	}
+	if rep.json && h["content-type"] == nil {
+		h["content-type"] = []string{"application/json"}
+	}
+	if len(rep.body) > 0 || rep.status >= 200 && rep.status != http.StatusNoContent && rep.status != http.StatusNotModified {
+		h["content-length"] = []string{strconv.Itoa(len(rep.body))}
+	}
+	if rep.closeConn {
+		// The body was not read: the connection cannot carry another
+		// request.
+		h["connection"] = []string{"close"}
+	}
+	return h
+}
+
 func errorReply(status int, code, reason string) reply {
-	b, _ := json.Marshal(errorBody{Error: code, Reason: reason})
+	b, _ := json.Marshal(httpjson.Body{Error: code, Reason: reason})
 	return reply{status: status, body: b, json: true}
 }
 
@@ -170,16 +200,8 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, rep reply) {
 		return
 	}
 	h := w.Header()
-	for k, v := range rep.header {
-		h.Set(k, v)
-	}
-	if rep.json && h.Get("Content-Type") == "" {
-		h.Set("Content-Type", "application/json")
-	}
-	if rep.closeConn {
-		// The body was not read: the connection cannot carry another
-		// request.
-		h.Set("Connection", "close")
+	for k, v := range rep.headers() {
+		h[http.CanonicalHeaderKey(k)] = v
 	}
 	w.WriteHeader(rep.status)
 	if len(rep.body) > 0 {

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sidehook/sidehook/internal/auth"
+	"github.com/sidehook/sidehook/internal/pubsub"
 )
 
 // metrics are the receiver's Prometheus metrics, in a registry of its own:
@@ -23,7 +24,7 @@ type metrics struct {
 	byVerdict map[string]prometheus.Counter
 }
 
-func newMetrics(bc *Broadcaster, bodies *bodyBudget) *metrics {
+func newMetrics(bc *pubsub.Hub[Capture], bodies *bodyBudget) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		captures: prometheus.NewCounterVec(prometheus.CounterOpts{

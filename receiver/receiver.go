@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +23,9 @@ import (
 	"github.com/sidehook/sidehook/fixtures"
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/internal/freshconn"
+	"github.com/sidehook/sidehook/internal/httpguard"
+	"github.com/sidehook/sidehook/internal/httpjson"
+	"github.com/sidehook/sidehook/internal/pubsub"
 	"github.com/sidehook/sidehook/web"
 )
 
@@ -72,12 +74,23 @@ type Config struct {
 	// request that would go over it is answered 503 and captured without
 	// its body.
 	MaxBodiesInFlight int64
+	// AllowHosts are Host names besides localhost, 127.0.0.1 and [::1]
+	// that a loopback receiver's admin API and dashboard answer (a name
+	// from /etc/hosts); any other is refused 421, so a page on another
+	// site rebound to 127.0.0.1 cannot read them. Capture paths answer any
+	// Host.
+	AllowHosts []string
 	// AdminToken guards /_sidehook/ (except healthz) as a Bearer token.
 	// Required when Listen is not a loopback address; checked whenever set.
 	AdminToken string
 	// Verify says which schemes are checked; none configured means every
 	// request is accepted and captured as unverified.
 	Verify auth.VerifyConfig
+	// ReplayKey, when set, signs the JWTs of replays whose original was
+	// signed with an asymmetric key of its algorithm (--jwt-private-key):
+	// the receiver verifies with the public half and cannot sign with it.
+	// HS256 replays sign with Verify.JWTSecret.
+	ReplayKey *auth.SigningKey
 	// Values answers custom-value GETs (the embedded demo values when nil).
 	Values *fixtures.Values
 	// Rules are the scripted responses a reset returns to.
@@ -102,13 +115,14 @@ type Server struct {
 	verifier *auth.Verifier
 	rules    *ruleSet
 	values   *fixtures.Values
-	bc       *Broadcaster
+	bc       *pubsub.Hub[Capture]
 	metrics  *metrics
 	// hub feeds the dashboard's websockets; feedDone is closed when the
 	// goroutine feeding it from bc has ended.
 	hub      *web.Hub
 	feedDone chan struct{}
 	handler  http.Handler
+	guard    *httpguard.Guard
 	fresh    freshconn.Tracker
 	st       Store
 	bodies   *bodyBudget
@@ -165,10 +179,14 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("receiver: a store is required")
 	}
-	if cfg.AdminToken == "" && needsAdminToken(cfg.Listen) {
+	if cfg.AdminToken == "" && !httpjson.IsLoopback(cfg.Listen) {
 		return nil, fmt.Errorf("%w (listen %s)", ErrAdminTokenRequired, cfg.Listen)
 	}
 	v, err := auth.NewVerifier(cfg.Verify)
+	if err != nil {
+		return nil, fmt.Errorf("receiver: %w", err)
+	}
+	guard, err := httpguard.New(httpguard.Options{Loopback: httpguard.LoopbackAddr(cfg.Listen), AllowedHosts: cfg.AllowHosts})
 	if err != nil {
 		return nil, fmt.Errorf("receiver: %w", err)
 	}
@@ -187,9 +205,10 @@ func New(cfg Config) (*Server, error) {
 		verifier: v,
 		rules:    rules,
 		values:   values,
-		bc:       NewBroadcaster(),
+		bc:       pubsub.New[Capture](nil),
 		st:       cfg.Store,
 		bodies:   &bodyBudget{max: cfg.MaxBodiesInFlight},
+		guard:    guard,
 		stopping: make(chan struct{}),
 		kill:     make(chan struct{}),
 	}
@@ -197,21 +216,6 @@ func New(cfg Config) (*Server, error) {
 	s.hub = web.NewHub(web.HubOptions{Logger: cfg.Logger, Registerer: s.metrics.reg})
 	s.handler = s.routes()
 	return s, nil
-}
-
-// needsAdminToken reports whether listening on addr exposes the admin API
-// beyond this machine: anything but a loopback IP or "localhost", including
-// an empty host (every interface) and names that could resolve anywhere.
-func needsAdminToken(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return true
-	}
-	if strings.EqualFold(host, "localhost") {
-		return false
-	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip == nil || !ip.IsLoopback()
 }
 
 // Start starts serving. Listen errors are returned
@@ -243,14 +247,14 @@ func (s *Server) Start(ctx context.Context) error {
 		// websockets are hijacked and set their own deadlines.
 		ReadTimeout: s.cfg.ReadTimeout,
 		IdleTimeout: 2 * time.Minute,
-		ErrorLog:    newStdLogger(s.log),
+		ErrorLog:    httpjson.StdLogger(s.log),
 		ConnState:   s.fresh.Track,
 	}
 	s.serveDone = make(chan struct{})
 	s.started = true
 	// Subscribed before serving, so the dashboard sees every capture.
 	s.feedDone = make(chan struct{})
-	go s.feedDashboard(s.bc.subscribeWhen(context.Background(), dashboardFeedBuffer, s.dashboardWatched))
+	go s.feedDashboard(s.bc.Subscribe(context.Background(), pubsub.Options{Buffer: dashboardFeedBuffer, Wanted: s.dashboardWatched}))
 	go func() {
 		defer close(s.serveDone)
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -341,14 +345,15 @@ func (s *Server) Close(ctx context.Context) error {
 	return s.closeErr
 }
 
-// Subscribe returns a subscription to captures as they are committed; see
-// Broadcaster. buffer <= 0 takes DefaultSubscriptionBuffer.
-func (s *Server) Subscribe(ctx context.Context, buffer int) *Subscription {
-	return s.bc.Subscribe(ctx, buffer)
-}
+// Subscription receives the captures committed after it was made; a
+// subscriber whose buffer is full loses captures, counted on it (Dropped).
+type Subscription = pubsub.Subscription[Capture]
 
-// Broadcaster is the server's capture feed, for a dashboard hub.
-func (s *Server) Broadcaster() *Broadcaster { return s.bc }
+// Subscribe returns a subscription to captures as they are committed.
+// buffer <= 0 takes pubsub.DefaultBuffer.
+func (s *Server) Subscribe(ctx context.Context, buffer int) *Subscription {
+	return s.bc.Subscribe(ctx, pubsub.Options{Buffer: buffer})
+}
 
 // Rules returns the live rules in evaluation order.
 func (s *Server) Rules() []Rule { return s.rules.list() }

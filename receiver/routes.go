@@ -38,10 +38,14 @@ func (s *Server) routes() http.Handler {
 
 	admin.Handle("/_sidehook/", guard(handleAdminNotFound()))
 
+	// The admin API and the dashboard refuse other sites' pages (DNS
+	// rebinding, cross-site POSTs); capture paths take any request, as the
+	// system they stand in for would.
+	guarded := s.guard.Handler(admin)
 	capture := handleCapture(s)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, AdminPrefix) {
-			admin.ServeHTTP(w, r)
+			guarded.ServeHTTP(w, r)
 			return
 		}
 		capture.ServeHTTP(w, r)

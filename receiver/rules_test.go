@@ -289,7 +289,7 @@ func waitCount(t *testing.T, srv *receiver.Server, n int) {
 
 func TestRulesAPI(t *testing.T) {
 	srv := rulesServer(t, `[{"id":"file","match":{"path":"/file"},"respond":{"status":418}}]`)
-	post := send(t, "POST", srv.URL()+"/_sidehook/rules", []byte(`{"match":{"path":"/api"},"respond":{"status":503}}`), nil)
+	post := send(t, "POST", srv.URL()+"/_sidehook/rules", []byte(`{"match":{"path":"/api"},"respond":{"status":503}}`), jsonHeader)
 	if post.status != 201 {
 		t.Fatalf("POST: got %d %s", post.status, post.body)
 	}
@@ -309,7 +309,7 @@ func TestRulesAPI(t *testing.T) {
 		t.Errorf("GET: got %+v", listed.Rules)
 	}
 
-	bad := send(t, "POST", srv.URL()+"/_sidehook/rules", []byte(`{"respond":{"status":99}}`), nil)
+	bad := send(t, "POST", srv.URL()+"/_sidehook/rules", []byte(`{"respond":{"status":99}}`), jsonHeader)
 	var e map[string]string
 	bad.json(t, &e)
 	if bad.status != 400 || e["error"] != "bad_request" || !strings.Contains(e["reason"], "respond.status") {

@@ -304,10 +304,13 @@ func TestBrowserRelay(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`ol.timeline`)),
 	)
 	timeline := get(t, ctx, "read the timeline", chromedp.Text(chromedp.CSS(`ol.timeline`)))
-	for _, part := range []string{"#1", "HTTP 500", "12 ms", "#2", "no response", "context deadline exceeded"} {
+	for _, part := range []string{"#1", "HTTP 500", "12 ms", "+0 ms", "#2", "no response", "context deadline exceeded", "+5.00 s"} {
 		if !strings.Contains(timeline, part) {
 			t.Errorf("timeline %q lacks %q", timeline, part)
 		}
+	}
+	if row := get(t, ctx, "read the row", chromedp.Text(chromedp.CSS(`[data-id="dlv_dead1"]`))); !strings.Contains(row, "crm · 2 attempts") || !strings.Contains(row, "15.0 s") {
+		t.Errorf("row %q lacks the endpoint, attempt count and last attempt's duration", row)
 	}
 	screenshot(t, ctx, "relay-detail")
 
@@ -351,6 +354,14 @@ func TestBrowserFormat(t *testing.T) {
 			b64: f.bodyView('AAEC', 'base64').note,
 			text: f.bodyView('a=1&b=2', 'utf8').kind,
 			red: f.redactHeaders({Authorization: ['Basic x y']}, ['authorization'], '[redacted]')[0][1][0],
+			hl: JSON.stringify(f.highlightJSON('{\n  "k": "a\\"1",\n  "n": -1.5e3,\n  "t": [true, null]\n}')),
+			hlJoin: f.highlightJSON('{"a":"{\\"b\\":1}"}').map(r => r[1]).join(''),
+			dur: [f.formatDuration(12), f.formatDuration(1250), f.formatDuration(125000)].join('|'),
+			rel: [f.relativeTime('2025-01-01T00:00:05Z', '2025-01-01T00:00:00Z'), f.relativeTime('x', 'y')].join('|'),
+			cls: [200, 302, 401, 0].map(f.statusClass).join(' '),
+			dated: String(/^2020-01-0[12] \d\d:\d\d:05\.000$/.test(f.formatTime('2020-01-02T00:00:05Z'))),
+			today: String(/^\d\d:\d\d:\d\d\.\d{3}$/.test(f.formatTime(new Date().toISOString()))),
+			item: JSON.stringify(f.captureItem({id: 'cap_1', received_at: 't', event: 'e', method: 'POST', path: '/p', verdict: {status: 'valid'}})),
 		};
 	})()`)
 	want := map[string]string{
@@ -361,6 +372,14 @@ func TestBrowserFormat(t *testing.T) {
 		"b64":     "binary, shown as base64 (3 bytes)",
 		"text":    "text",
 		"red":     "Basic [redacted]",
+		"hl":      `[["","{\n  "],["j-key","\"k\""],["",":"],[""," "],["j-str","\"a\\\"1\""],["",",\n  "],["j-key","\"n\""],["",":"],[""," "],["j-num","-1.5e3"],["",",\n  "],["j-key","\"t\""],["",":"],[""," ["],["j-bool","true"],["",", "],["j-null","null"],["","]\n}"]]`,
+		"hlJoin":  `{"a":"{\"b\":1}"}`,
+		"dur":     "12 ms|1.25 s|2 min 5 s",
+		"rel":     "+5.00 s|",
+		"cls":     "ok warn bad bad",
+		"dated":   "true",
+		"today":   "true",
+		"item":    `{"kind":"capture","id":"cap_1","time":"t","event":"e","method":"POST","path":"/p","status":"valid","data":{"id":"cap_1","received_at":"t","event":"e","method":"POST","path":"/p","verdict":{"status":"valid"}}}`,
 	}
 	for k, w := range want {
 		if res[k] != w {

@@ -34,7 +34,9 @@
 // # Item data the page reads
 //
 // For a capture, Data is the capture JSON of SPEC §5 (headers, body,
-// body_encoding, query, verdict, response, webhook_id, duplicate_of).
+// body_encoding, query, verdict, webhook_id, duplicate_of, and response:
+// status, rule, fault, headers, body, duration_ms), shown in the detail
+// pane; a sidehook-replay-of header marks the row as a replay.
 // For a delivery, Data is the delivery JSON of SPEC §4 (id, event_id,
 // endpoint, status, next_attempt_at, attempts[{n, at, status, latency_ms,
 // error, response}]) plus what the page needs to show and copy the request:
@@ -58,4 +60,16 @@
 // and handed to Authorize as "Authorization: Bearer <token>". The page sends
 // the same token in an Authorization header on its own API calls (replay,
 // retry).
+//
+// # Calls the page makes
+//
+// Both roles: POST to replay (the receiver answers with the target's own
+// status, headers, body and duration, which the page shows coloured by
+// that status) and, on the relay, retry. The receiver's page also pages
+// back through older captures when its list is scrolled to the end (GET
+// /_sidehook/requests?cursor=…, the oldest id it holds), links the NDJSON
+// and HAR exports, shows the rules in force (GET /_sidehook/rules) and
+// deletes every capture on Clear (DELETE /_sidehook/requests). The relay's
+// page shows what its snapshot and feed gave: the relay offers its
+// dashboard no older pages.
 package web

@@ -42,6 +42,7 @@ func receiveCommand(e *env) *cli.Command {
 			&cli.StringFlag{Name: "org", Usage: "with --secret-key: the org claim required"},
 			&cli.StringFlag{Name: "jwt-secret", Usage: "check a Bearer JWT signed HS256 with this secret"},
 			&cli.StringFlag{Name: "jwt-public-key", Usage: "check a Bearer JWT with this PEM public key `FILE` (RS256, ES256 or EdDSA by key type)"},
+			&cli.StringFlag{Name: "jwt-private-key", Usage: "sign the JWTs of replays whose original was RS256, ES256 or EdDSA with this PEM private key `FILE`"},
 			&cli.StringFlag{Name: "jwks-url", Usage: "check a Bearer JWT with the keys at this JWKS `URL`"},
 			&cli.DurationFlag{Name: "leeway", Value: defaultLeeway, Usage: "clock skew allowed on exp and nbf"},
 			&cli.StringFlag{Name: "audience", Usage: "the aud a JWT must carry"},
@@ -51,6 +52,7 @@ func receiveCommand(e *env) *cli.Command {
 			&cli.StringFlag{Name: "values", Usage: "custom values `FILE` (JSON or YAML; default: the embedded demo values)"},
 			&cli.StringFlag{Name: "rules", Usage: "scripted responses `FILE` (a JSON or YAML list)"},
 			&cli.StringFlag{Name: "max-body", Value: "1MiB", Usage: "largest body captured (e.g. 1MiB, 512KiB, 2MB, 65536); larger is 413"},
+			&cli.StringSliceFlag{Name: "allow-host", Usage: "a Host `NAME` the admin API and dashboard answer on loopback, besides localhost, 127.0.0.1 and [::1] (repeatable)"},
 			&cli.StringFlag{Name: "admin-token", Usage: "Bearer token for /_sidehook/ (required when listening beyond loopback)"},
 			&cli.DurationFlag{Name: "shutdown-grace", Value: receiver.DefaultShutdownGrace, Usage: "how long a stop waits for in-flight requests"},
 		},
@@ -115,6 +117,7 @@ func receiveConfig(c *cli.Context, e *env) (receiver.Config, error) {
 	cfg := receiver.Config{
 		Listen:        c.String("listen"),
 		AdminToken:    c.String("admin-token"),
+		AllowHosts:    c.StringSlice("allow-host"),
 		Version:       e.build.Version,
 		ShutdownGrace: c.Duration("shutdown-grace"),
 	}
@@ -155,6 +158,17 @@ func receiveConfig(c *cli.Context, e *env) (receiver.Config, error) {
 			return cfg, usageErrorf("receive: --jwt-public-key %s: %v", path, err)
 		}
 		v.JWTPublicKey, v.JWTPublicAlg = key, alg
+	}
+	if path := c.String("jwt-private-key"); path != "" {
+		pem, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, usageErrorf("receive: --jwt-private-key: %v", err)
+		}
+		key, err := auth.ParseKey(pem)
+		if err != nil {
+			return cfg, usageErrorf("receive: --jwt-private-key %s: %v", path, err)
+		}
+		cfg.ReplayKey = &key
 	}
 	if raw := c.String("jwks-url"); raw != "" {
 		u, err := url.Parse(raw)

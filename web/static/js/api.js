@@ -7,24 +7,34 @@ export class API {
     this.token = token;
   }
 
-  async post(path, body) {
-    const headers = { Accept: 'application/json' };
-    if (body !== undefined) headers['Content-Type'] = 'application/json';
-    if (this.token) headers.Authorization = 'Bearer ' + this.token;
+  headers(json) {
+    const h = { Accept: 'application/json' };
+    if (json) h['Content-Type'] = 'application/json';
+    if (this.token) h.Authorization = 'Bearer ' + this.token;
+    return h;
+  }
+
+  // call returns {ok, status, json (undefined when the answer is not
+  // JSON), text (pretty when JSON, cut at 4,000 characters)}.
+  async call(method, path, body) {
     const r = await fetch(path, {
-      method: 'POST',
-      headers,
+      method,
+      headers: this.headers(body !== undefined),
       body: body === undefined ? undefined : JSON.stringify(body),
       cache: 'no-store',
     });
     let text = await r.text();
-    try { text = JSON.stringify(JSON.parse(text), null, 2); } catch { /* not JSON: shown as is */ }
+    let json;
+    try { json = JSON.parse(text); text = JSON.stringify(json, null, 2); } catch { /* not JSON: shown as is */ }
     if (text.length > 4000) text = text.slice(0, 4000) + '\n…';
-    return { ok: r.ok, status: r.status, text };
+    return { ok: r.ok, status: r.status, json, text };
   }
 
+  post(path, body) { return this.call('POST', path, body); }
+
   // replay sends the item again; to "" means its original target, body
-  // undefined means its original bytes.
+  // undefined means its original bytes. The receiver re-signs every
+  // scheme the original had and answers with the target's answer.
   replay(item, to, body) {
     const req = {};
     if (to) req.to = to;
@@ -46,5 +56,37 @@ export class API {
 
   retry(item) {
     return this.post(`/_sidehook/deliveries/${encodeURIComponent(item.id)}/retry`);
+  }
+
+  // older returns the page of captures after cursor (a capture id), oldest
+  // last, and the cursor of the next page ('' at the end). Receiver only:
+  // the relay's dashboard has no such call.
+  async older(cursor, limit = 100) {
+    const q = new URLSearchParams({ limit: String(limit) });
+    if (cursor) q.set('cursor', cursor);
+    const r = await this.call('GET', '/_sidehook/requests?' + q);
+    if (!r.ok || !r.json || !Array.isArray(r.json.requests)) {
+      throw new Error(`HTTP ${r.status}${r.json && r.json.reason ? ': ' + r.json.reason : ''}`);
+    }
+    return { captures: r.json.requests, next: r.json.next || '' };
+  }
+
+  rules() { return this.call('GET', '/_sidehook/rules'); }
+
+  clear() { return this.call('DELETE', '/_sidehook/requests'); }
+
+  // download fetches an export with the token and hands it to the browser
+  // as a file: a plain link cannot carry the Authorization header.
+  async download(path, name) {
+    const r = await fetch(path, { headers: this.headers(false), cache: 'no-store' });
+    if (!r.ok) throw new Error(`HTTP ${r.status}`);
+    const url = URL.createObjectURL(await r.blob());
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = name;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
   }
 }

@@ -3,6 +3,8 @@ import { Live } from './conn.js';
 import { Detail } from './detail.js';
 import { VirtualList } from './list.js';
 import { ItemStore } from './store.js';
+import { captureItem, highlightJSON } from './format.js';
+import { h } from './dom.js';
 
 const cfg = JSON.parse(document.getElementById('sidehook-config').textContent);
 const relay = cfg.role === 'relay';
@@ -25,8 +27,33 @@ const detail = new Detail($('detail'), { cfg, api, statusLabel });
 const list = new VirtualList($('list'), {
   rowHeight: 30,
   statusLabel,
-  onSelect: (it) => detail.show(it),
+  onSelect: (it) => detail.show(it, { selected: true }),
+  onNearEnd: () => loadOlder(),
 });
+
+// Older items, a page at a time, when the list is scrolled to its end
+// (receiver: GET /_sidehook/requests?cursor=…). The relay's dashboard has
+// no such call: it shows what its snapshot and live feed gave.
+const more = $('list-more');
+let olderState = relay ? 'none' : 'idle'; // idle | loading | done | none
+let snapshotSeen = false;
+async function loadOlder() {
+  // Not while filtered: a filter matching little would page through
+  // everything.
+  if (olderState !== 'idle' || !snapshotSeen || store.size === 0 || list.items.length !== store.size) return;
+  olderState = 'loading';
+  more.textContent = 'Loading older requests…';
+  try {
+    const { captures, next } = await api.older(store.oldest().id);
+    pending.push(...captures.map(captureItem));
+    olderState = next ? 'idle' : 'done';
+    more.textContent = next ? '' : 'All requests loaded.';
+    schedule();
+  } catch (e) {
+    more.textContent = 'Could not load older requests: ' + e.message;
+    olderState = 'done';
+  }
+}
 
 // Filters.
 const fEvent = $('f-event');
@@ -122,6 +149,10 @@ function onState(s) {
 function onMessage(msg) {
   switch (msg.type) {
     case 'snapshot':
+      snapshotSeen = true;
+      if (Array.isArray(msg.items) && msg.items.length < cfg.snapshotSize && olderState === 'idle') {
+        olderState = 'done';
+      }
       // Merged, not replaced: after a reconnect or a drop the page keeps
       // what it had and takes the newest state of the newest items.
       if (Array.isArray(msg.items)) pending.push(...msg.items);
@@ -144,6 +175,61 @@ const live = new Live({ path: cfg.wsPath, token, onMessage, onState });
 reconnect.addEventListener('click', () => live.now());
 live.start();
 schedule();
+
+// Receiver tools: exports, the rules in force, clearing every capture.
+if (!relay) {
+  for (const [id, name] of [['export-ndjson', 'sidehook-requests.ndjson'], ['export-har', 'sidehook-requests.har']]) {
+    const a = $(id);
+    a.addEventListener('click', (e) => {
+      if (!token) return; // the plain link works without a token
+      e.preventDefault();
+      api.download(a.getAttribute('href'), name).catch((err) => notice('Export failed: ' + err.message));
+    });
+  }
+  const dialog = $('rules-dialog');
+  $('rules-close').addEventListener('click', () => dialog.close());
+  $('show-rules').addEventListener('click', async () => {
+    const pre = $('rules-text');
+    pre.replaceChildren('Loading…');
+    dialog.showModal();
+    try {
+      const r = await api.rules();
+      if (!r.ok) throw new Error(`HTTP ${r.status}`);
+      const rules = r.json && Array.isArray(r.json.rules) ? r.json.rules : [];
+      const text = rules.length ? JSON.stringify(rules, null, 2) : '[]';
+      pre.replaceChildren(...highlightJSON(text).map(([cls, t]) => (cls ? h('span', { class: cls, text: t }) : t)));
+      if (!rules.length) pre.append('\n\nNo rules: every request gets the default answer (200, or 401 when a verification fails).');
+    } catch (e) {
+      pre.replaceChildren('Could not load the rules: ' + e.message);
+    }
+  });
+  const clearBtn = $('clear-all');
+  let armed = 0;
+  clearBtn.addEventListener('click', async () => {
+    // Two clicks, so a stray one loses nothing.
+    if (!armed) {
+      clearBtn.textContent = 'Click again to delete all';
+      armed = setTimeout(() => { armed = 0; clearBtn.textContent = 'Clear'; }, 4000);
+      return;
+    }
+    clearTimeout(armed);
+    armed = 0;
+    clearBtn.textContent = 'Clear';
+    try {
+      const r = await api.clear();
+      if (!r.ok) throw new Error(`HTTP ${r.status}${r.json && r.json.reason ? ': ' + r.json.reason : ''}`);
+      pending = [];
+      store.clear();
+      knownEvents = -1;
+      detail.empty();
+      olderState = 'done';
+      more.textContent = '';
+      schedule();
+    } catch (e) {
+      notice('Clear failed: ' + e.message);
+    }
+  });
+}
 
 // For the browser test and for curious developers in the console.
 window.sidehook = { store, list, detail, live, config: cfg };

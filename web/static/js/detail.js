@@ -1,5 +1,5 @@
 import { h } from './dom.js';
-import { bodyView, buildCurl, claimValue, redactHeaders, tokensIn } from './format.js';
+import { bodyView, buildCurl, claimValue, formatDuration, highlightJSON, redactHeaders, relativeTime, replayOf, sortedHeaders, statusClass, tokensIn } from './format.js';
 
 const RETRYABLE = new Set(['failed', 'dead']);
 
@@ -12,6 +12,9 @@ export class Detail {
     this.api = api;
     this.statusLabel = statusLabel;
     this.item = null;
+    // Bodies show pretty (and coloured) JSON unless the user asks for the
+    // bytes as sent; the choice holds from item to item.
+    this.raw = false;
     this.empty();
   }
 
@@ -24,10 +27,13 @@ export class Detail {
       h('p', { class: 'hint', text: 'Keyboard: focus the list, then ↑ ↓ PgUp PgDn Home End.' })));
   }
 
-  show(item) {
+  // show displays item; selected says the user picked it (rather than a
+  // live update of the one shown), which clears the last action's result.
+  show(item, { selected = false } = {}) {
     const same = this.item && this.item.id === item.id;
     this.item = item;
     if (!same) this.build();
+    else if (selected) this.setResult('', '');
     this.refresh();
   }
 
@@ -114,6 +120,8 @@ export class Detail {
       add('Webhook ID', d.webhook_id);
       add('Remote', d.remote_addr);
       add('Duplicate of', d.duplicate_of);
+      add('Replay of', replayOf(d.headers));
+      add('Took', it.displayDuration);
     }
     const target = relay ? (req.url || it.path || '') : (it.path || '/') + (d.query ? '?' + d.query : '');
     this.head.replaceChildren(
@@ -129,7 +137,7 @@ export class Detail {
     }
 
     const sections = [];
-    if (!relay) sections.push(this.verdictSection(d));
+    if (!relay) sections.push(this.verdictSection(d), this.responseSection(d));
     if (relay) sections.push(this.attemptsSection(d));
     sections.push(this.headersSection(req.headers));
     sections.push(this.tokensSection(req.headers, d));
@@ -139,19 +147,67 @@ export class Detail {
 
   verdictSection(d) {
     const v = d.verdict || {};
-    const r = d.response || {};
     const rows = [];
     const add = (k, val, cls) => { if (val !== undefined && val !== null && val !== '') rows.push(h('dt', { text: k }), h('dd', { class: cls, text: String(val) })); };
     add('Verdict', v.status || 'unverified');
     add('Scheme', v.scheme);
     add('Reason', v.reason, 'reason');
-    if (r.status) add('Answered', r.status + (r.rule ? ` (rule ${r.rule})` : ''));
     return h('section', { class: 'block' }, h('h3', { text: 'Verdict' }), h('dl', { class: 'kv' }, rows));
+  }
+
+  // responseSection shows what the receiver answered: status, rule or
+  // fault, time taken, headers and body.
+  responseSection(d) {
+    const r = d.response;
+    if (!r || typeof r !== 'object') return null;
+    const code = Number(r.status) || 0;
+    const bits = [];
+    if (r.rule) bits.push(`rule ${r.rule}`);
+    if (r.fault) bits.push(`fault: ${r.fault}`);
+    if (r.duration_ms !== undefined) bits.push(formatDuration(r.duration_ms));
+    const out = [
+      h('h3', { text: 'Response' }),
+      h('p', { class: 'resp-line' },
+        h('span', { class: 'resp-status ' + statusClass(code), text: code ? `HTTP ${code}` : 'no answer' }),
+        bits.length ? h('span', { class: 'resp-bits', text: ' · ' + bits.join(' · ') }) : null),
+    ];
+    const hdrs = sortedHeaders(r.headers);
+    if (hdrs.length) {
+      out.push(h('table', { class: 'headers resp-headers' },
+        h('tbody', {}, hdrs.flatMap(([k, vs]) => vs.map((v) => h('tr', {}, h('th', { scope: 'row', text: k }), h('td', { text: v })))))));
+    }
+    if (r.body) {
+      const note = r.body_truncated ? 'first 4 KiB only' : '';
+      out.push(this.bodyBlock(r.body, r.body_encoding || 'utf8', 'resp-body', 'Response body', note));
+    }
+    return h('section', { class: 'block response' }, out);
+  }
+
+  // bodyBlock is a body with its raw/pretty toggle; JSON shows coloured.
+  bodyBlock(body, encoding, cls, label, extraNote) {
+    const v = bodyView(body, encoding);
+    const json = v.kind === 'json';
+    const pre = h('pre', { class: `code ${cls} ${v.kind}`, tabindex: '0', 'aria-label': label });
+    const fill = () => {
+      if (json && !this.raw) pre.replaceChildren(...highlightJSON(v.text).map(([c, t]) => (c ? h('span', { class: c, text: t }) : t)));
+      else pre.textContent = json ? String(body) : v.text;
+    };
+    fill();
+    const note = h('span', { class: 'note', text: extraNote || v.note });
+    const toggle = json ? h('button', { type: 'button', class: 'small toggle', text: this.raw ? 'Pretty' : 'Raw',
+      'aria-pressed': this.raw ? 'true' : 'false',
+      onclick: () => { this.raw = !this.raw; this.refresh(); } }) : null;
+    return h('div', { class: 'body-block' }, h('div', { class: 'body-head' }, note, toggle), v.kind === 'empty' ? null : pre);
   }
 
   attemptsSection(d) {
     const attempts = Array.isArray(d.attempts) ? d.attempts : [];
     const list = h('ol', { class: 'timeline' });
+    // Times read as offsets from the delivery's creation (or its first
+    // attempt, if that is earlier): "+5.00 s" says more than a clock.
+    const first = attempts.length ? Date.parse(attempts[0].at) : NaN;
+    const created = Date.parse(this.item.time);
+    const base = Number.isNaN(created) || created > first ? attempts[0] && attempts[0].at : this.item.time;
     for (const a of attempts) {
       const code = Number(a.status) || 0;
       const ok = code >= 200 && code < 300;
@@ -159,7 +215,8 @@ export class Detail {
         h('span', { class: 'att-n', text: '#' + (a.n ?? '?') }),
         h('span', { class: 'att-status ' + (ok ? 'ok' : 'bad'), text: code ? 'HTTP ' + code : 'no response' }),
         h('span', { class: 'att-lat', text: a.latency_ms !== undefined ? `${a.latency_ms} ms` : '' }),
-        h('time', { class: 'att-time', text: a.at || '', datetime: a.at || undefined }));
+        h('time', { class: 'att-time', text: relativeTime(a.at, base) || a.at || '', datetime: a.at || undefined,
+          title: a.at || undefined }));
       const li = h('li', { class: ok ? 'ok' : 'bad' }, head);
       if (a.error) li.append(h('p', { class: 'att-error', text: a.error }));
       if (a.response) {
@@ -210,17 +267,41 @@ export class Detail {
   }
 
   bodySection(req) {
-    const v = bodyView(req.body, req.bodyEncoding);
     // A cut body is not valid JSON: say why it shows raw.
-    const note = req.preview ? `first part only, of ${req.bodySize.toLocaleString()} bytes: replay sends them all` : v.note;
-    return h('section', { class: 'block' },
-      h('h3', {}, 'Body ', h('span', { class: 'note', text: note })),
-      v.kind === 'empty' ? null : h('pre', { class: 'code body ' + v.kind, tabindex: '0', 'aria-label': 'Body', text: v.text }));
+    const note = req.preview ? `first part only, of ${req.bodySize.toLocaleString()} bytes: replay sends them all` : '';
+    return h('section', { class: 'block' }, h('h3', { text: 'Body' }), this.bodyBlock(req.body, req.bodyEncoding, 'body', 'Body', note));
   }
 
-  setResult(ok, text) {
-    this.result.className = 'result ' + (ok ? 'ok' : 'bad');
-    this.result.textContent = text;
+  // setResult shows an action's outcome; cls is ok, warn, bad or '' (none).
+  setResult(cls, text, ...extra) {
+    this.result.className = 'result ' + (cls === true ? 'ok' : cls === false ? 'bad' : cls);
+    this.result.replaceChildren(text, ...extra);
+  }
+
+  // showReplay shows a replay's outcome: the target's own answer, coloured
+  // by its status, when the server relays it; else the server's answer.
+  showReplay(r) {
+    const j = r.json;
+    if (r.ok && j && typeof j.status === 'number' && j.target !== undefined) {
+      const signed = Array.isArray(j.signed) ? (j.signed.length ? 'signed: ' + j.signed.join(', ') : 'sent unsigned') : '';
+      const head = `Target answered HTTP ${j.status}` + (j.duration_ms !== undefined ? ` in ${formatDuration(j.duration_ms)}` : '') +
+        `\n${j.method || ''} ${j.target}` + (signed ? ` · ${signed}` : '');
+      const extra = [];
+      const hdrs = sortedHeaders(j.headers);
+      if (hdrs.length) {
+        extra.push(h('details', { class: 'answer-headers' }, h('summary', { text: `Answer headers (${hdrs.length})` }),
+          h('pre', { text: hdrs.map(([k, vs]) => vs.map((v) => `${k}: ${v}`).join('\n')).join('\n') })));
+      }
+      if (j.body) extra.push(h('pre', { class: 'answer-body', text: bodyView(j.body, j.body_encoding || 'utf8').text }));
+      this.setResult(statusClass(j.status), head, ...extra);
+      return;
+    }
+    if (!r.ok) {
+      const why = j && j.reason ? `${j.error}: ${j.reason}` : r.text;
+      this.setResult('bad', `Replay not sent: HTTP ${r.status}${why ? '\n' + why : ''}`);
+      return;
+    }
+    this.setResult('ok', `Replay sent: HTTP ${r.status}${r.text ? '\n' + r.text : ''}`);
   }
 
   async replay() {
@@ -229,10 +310,10 @@ export class Detail {
     const edited = !this.bodyEdit.disabled && this.bodyEdit.value !== req.body;
     const btn = this.replayBtn;
     btn.disabled = true;
-    this.setResult(true, 'Replaying…');
+    this.setResult('', 'Replaying…');
     try {
       const r = await this.api.replay(this.item, to, edited ? this.bodyEdit.value : undefined);
-      this.setResult(r.ok, `Replay ${r.ok ? 'sent' : 'failed'}: HTTP ${r.status}${r.text ? '\n' + r.text : ''}`);
+      this.showReplay(r);
     } catch (e) {
       this.setResult(false, 'Replay failed: ' + e.message);
     } finally {
@@ -275,3 +356,4 @@ export class Detail {
     }
   }
 }
+

@@ -149,3 +149,76 @@ export function claimValue(name, v) {
   }
   return typeof v === 'string' ? v : JSON.stringify(v);
 }
+
+// JSON_TOKEN finds the tokens of JSON text: strings (a key when a colon
+// follows), numbers, literals. Strings are matched first, so nothing
+// inside one is taken for a number.
+const JSON_TOKEN = /("(?:[^"\\\n]|\\.)*")(\s*:)?|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)|\b(true|false|null)\b/g;
+
+// highlightJSON splits JSON text into [class, text] runs for syntax
+// colouring ('' for punctuation and space). Joined, the runs are the text
+// unchanged; the page sets each as text, never as HTML.
+export function highlightJSON(text) {
+  const out = [];
+  let last = 0;
+  for (const m of String(text).matchAll(JSON_TOKEN)) {
+    if (m.index > last) out.push(['', text.slice(last, m.index)]);
+    if (m[1] !== undefined) {
+      out.push([m[2] ? 'j-key' : 'j-str', m[1]]);
+      if (m[2]) out.push(['', m[2]]);
+    } else if (m[3] !== undefined) {
+      out.push(['j-num', m[3]]);
+    } else {
+      out.push([m[4] === 'null' ? 'j-null' : 'j-bool', m[4]]);
+    }
+    last = m.index + m[0].length;
+  }
+  if (last < text.length) out.push(['', text.slice(last)]);
+  return out;
+}
+
+// formatDuration is a duration in ms as people read it: 12 ms, 1.25 s, 2 min 5 s.
+export function formatDuration(ms) {
+  const n = Number(ms);
+  if (!Number.isFinite(n) || n < 0) return '';
+  if (n < 1000) return `${Math.round(n)} ms`;
+  if (n < 60000) return `${(n / 1000).toFixed(n < 10000 ? 2 : 1)} s`;
+  const s = Math.round(n / 1000);
+  return `${Math.floor(s / 60)} min ${s % 60} s`;
+}
+
+// relativeTime says how long after base iso was ("+5.00 s"), or before
+// ("−1.00 s"); '' when either is not a time.
+export function relativeTime(iso, base) {
+  const a = Date.parse(iso);
+  const b = Date.parse(base);
+  if (Number.isNaN(a) || Number.isNaN(b)) return '';
+  const d = a - b;
+  return (d < 0 ? '−' : '+') + formatDuration(Math.abs(d));
+}
+
+// statusClass colours an HTTP status: ok for 2xx, warn for 3xx, bad for
+// the rest (0: no answer at all).
+export function statusClass(code) {
+  const n = Number(code) || 0;
+  if (n >= 200 && n < 300) return 'ok';
+  if (n >= 300 && n < 400) return 'warn';
+  return 'bad';
+}
+
+// replayOf is the id a request replays (its sidehook-replay-of header), or ''.
+export function replayOf(headers) {
+  for (const [k, vs] of sortedHeaders(headers)) {
+    if (k.toLowerCase() === 'sidehook-replay-of' && vs.length) return vs[0];
+  }
+  return '';
+}
+
+// captureItem turns a capture as the receiver's API lists it into a
+// dashboard item, as the server makes them for the websocket.
+export function captureItem(c) {
+  return {
+    kind: 'capture', id: c.id, time: c.received_at, event: c.event, method: c.method, path: c.path,
+    status: (c.verdict && c.verdict.status) || 'unverified', data: c,
+  };
+}

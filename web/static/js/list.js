@@ -4,8 +4,9 @@
 const OVERSCAN = 8;
 
 export class VirtualList {
-  constructor(root, { rowHeight, statusLabel, onSelect }) {
+  constructor(root, { rowHeight, statusLabel, onSelect, onNearEnd }) {
     this.root = root;
+    this.onNearEnd = onNearEnd;
     this.rowHeight = rowHeight;
     this.statusLabel = statusLabel;
     this.onSelect = onSelect;
@@ -87,6 +88,8 @@ export class VirtualList {
     }
     if (active) this.root.setAttribute('aria-activedescendant', active.id);
     else this.root.removeAttribute('aria-activedescendant');
+    // The oldest rows are in view: time to fetch older ones, if any.
+    if (this.onNearEnd && last >= this.items.length - OVERSCAN) this.onNearEnd();
   }
 
   makeRow(it) {
@@ -108,12 +111,28 @@ export class VirtualList {
     cell('c-method', it.method || '');
     const d = it.data && typeof it.data === 'object' ? it.data : {};
     const path = (it.path || '') + (d.query ? '?' + d.query : '');
-    cell('c-path', path, path);
+    const pc = cell('c-path', path, path);
+    if (it.kind === 'delivery' && it.endpoint) {
+      const n = it.attemptCount || 0;
+      const sub = document.createElement('span');
+      sub.className = 'sub';
+      sub.textContent = `${it.endpoint} · ${n} attempt${n === 1 ? '' : 's'}`;
+      pc.prepend(sub);
+      pc.title = `${it.endpoint}, ${n} attempt${n === 1 ? '' : 's'}: ${path}`;
+    }
+    if (it.replayOf) {
+      const mark = document.createElement('span');
+      mark.className = 'mark replayed';
+      mark.textContent = 'replay';
+      mark.title = 'replay of ' + it.replayOf;
+      pc.prepend(mark);
+    }
     const st = cell('c-status', '');
     const chip = document.createElement('span');
     chip.className = 'chip s-' + (it.status || 'none');
     chip.textContent = this.statusLabel(it);
     st.append(chip);
+    cell('c-dur', it.displayDuration || '', it.durationMs !== undefined ? `${it.durationMs} ms` : '');
     cell('c-time', it.displayTime || '', it.time);
     return row;
   }

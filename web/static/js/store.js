@@ -2,7 +2,7 @@
 // Items are kept oldest → newest so the usual arrival (a newer item) is a
 // push, not an O(n) insert at the front.
 
-import { formatTime } from './format.js';
+import { formatDuration, formatTime, replayOf } from './format.js';
 
 let seq = 0;
 
@@ -46,6 +46,16 @@ export class ItemStore {
   }
 
   get(id) { return this.byId.get(id); }
+
+  // oldest is the oldest item held, the cursor for loading older ones.
+  oldest() { return this.items[0]; }
+
+  clear() {
+    this.items = [];
+    this.byId.clear();
+    this.events.clear();
+    this.version++;
+  }
 
   insert(it) {
     const a = this.items;
@@ -96,6 +106,17 @@ function prepare(raw) {
   it.ts = Date.parse(it.time) || 0;
   it.displayTime = formatTime(it.time);
   const d = it.data && typeof it.data === 'object' ? it.data : {};
+  it.replayOf = replayOf(d.headers || (d.event && d.event.headers));
+  if (Array.isArray(d.attempts)) {
+    // A delivery: its endpoint and attempts, and the last attempt's time.
+    it.endpoint = d.endpoint || '';
+    it.attemptCount = d.attempts.length;
+    const last = d.attempts[d.attempts.length - 1];
+    it.durationMs = last && last.latency_ms !== undefined ? Number(last.latency_ms) : undefined;
+  } else if (d.response && d.response.duration_ms !== undefined) {
+    it.durationMs = Number(d.response.duration_ms);
+  }
+  it.displayDuration = it.durationMs === undefined ? '' : formatDuration(it.durationMs);
   const body = typeof d.body === 'string' ? d.body.slice(0, 2048) : '';
   it.haystack = [it.id, it.event, it.method, it.path, it.status, d.query, d.webhook_id, d.event_id, d.endpoint, d.url,
     d.verdict && d.verdict.reason, body].filter(Boolean).join('\n').toLowerCase();

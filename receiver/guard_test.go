@@ -1,0 +1,97 @@
+package receiver_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/sidehook/sidehook/receiver"
+	"github.com/sidehook/sidehook/receiver/memstore"
+)
+
+// TestGuards: on loopback, the admin API and the dashboard answer only
+// loopback Host names and those allowed (DNS rebinding), and refuse
+// cross-site state changes; capture paths take any request.
+func TestGuards(t *testing.T) {
+	srv := start(t, receiver.Config{AllowHosts: []string{"hooks.test"}})
+	send(t, "POST", srv.URL()+"/keep", []byte(`{}`), nil)
+	port := srv.URL()[strings.LastIndex(srv.URL(), ":"):]
+	tests := []struct {
+		name, method, path string
+		hdr                map[string]string
+		body               string
+		status             int
+	}{
+		{"RebindList", "GET", "/_sidehook/requests", map[string]string{"Host": "evil.example" + port}, "", 421},
+		{"RebindUI", "GET", "/_sidehook/ui/", map[string]string{"Host": "evil.example" + port}, "", 421},
+		{"RebindWS", "GET", "/_sidehook/ws", map[string]string{"Host": "evil.example"}, "", 421},
+		{"AllowedHost", "GET", "/_sidehook/requests", map[string]string{"Host": "hooks.test" + port}, "", 200},
+		{"Localhost", "GET", "/_sidehook/requests", map[string]string{"Host": "localhost" + port}, "", 200},
+		{"CaptureAnyHost", "POST", "/other", map[string]string{"Host": "evil.example"}, "", 200},
+		{"CrossSiteReset", "POST", "/_sidehook/reset", map[string]string{"Content-Type": "text/plain", "Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"}, "x", 403},
+		{"CrossSiteNoBodyReset", "POST", "/_sidehook/reset", map[string]string{"Origin": "http://evil.example"}, "", 403},
+		{"TextPlainRules", "POST", "/_sidehook/rules", map[string]string{"Content-Type": "text/plain"}, `{"respond":{"status":500}}`, 415},
+		{"CrossSiteDelete", "DELETE", "/_sidehook/requests", map[string]string{"Sec-Fetch-Site": "cross-site"}, "", 403},
+		{"CrossSiteWS", "GET", "/_sidehook/ws", map[string]string{"Upgrade": "websocket", "Connection": "Upgrade", "Origin": "http://evil.example"}, "", 403},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var body []byte
+			if tt.body != "" {
+				body = []byte(tt.body)
+			}
+			req, err := http.NewRequest(tt.method, srv.URL()+tt.path, strings.NewReader(string(body)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range tt.hdr {
+				if k == "Host" {
+					req.Host = v
+					continue
+				}
+				req.Header.Set(k, v)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Errorf("got %d, want %d", resp.StatusCode, tt.status)
+			}
+		})
+	}
+	caps, _ := list(t, srv, "")
+	if len(caps) != 2 {
+		t.Errorf("%d captures after the refused resets and deletes, want the 2 kept", len(caps))
+	}
+	if r := send(t, "POST", srv.URL()+"/x", nil, nil); r.status != 200 {
+		t.Errorf("a refused rules POST installed a rule: capture answered %d", r.status)
+	}
+}
+
+// TestNewRejectsBadAllowHost: an allowed host is a name, not a URL.
+func TestNewRejectsBadAllowHost(t *testing.T) {
+	_, err := receiver.New(receiver.Config{Listen: "127.0.0.1:0", Store: memstore.New(), AllowHosts: []string{"http://x"}})
+	if err == nil || !strings.Contains(err.Error(), "http://x") {
+		t.Errorf("New with an allowed host with a scheme: got %v, want an error naming it", err)
+	}
+}
+
+// TestAPIRedactsCredentials: list, get, wait and export give the
+// credential headers as the dashboard does (a JWT without its signature),
+// so none of them hands out a token that verifies.
+func TestAPIRedactsCredentials(t *testing.T) {
+	srv := start(t, receiver.Config{})
+	tok := webioToken(t, testSecret, testOrg)
+	send(t, "POST", srv.URL()+"/x", []byte(`{}`), map[string]string{"x-webio-token": tok, "cookie": "s=1", "webhook-id": "evt_red"})
+	unsigned := tok[:strings.LastIndex(tok, ".")] + ".[redacted]"
+	c := only(t, srv)
+	for _, path := range []string{"/_sidehook/requests", "/_sidehook/requests/" + c.ID, "/_sidehook/requests/wait", "/_sidehook/requests/export", "/_sidehook/requests/export?format=har", "/_sidehook/requests/export?format=curl"} {
+		body := string(send(t, "GET", srv.URL()+path, nil, nil).body)
+		sig := tok[strings.LastIndex(tok, ".")+1:]
+		if strings.Contains(body, sig) || strings.Contains(body, "s=1") || !strings.Contains(body, unsigned) {
+			t.Errorf("%s: the token's signature or the cookie left the server, or the unsigned token is missing:\n%s", path, body)
+		}
+	}
+}

@@ -1,0 +1,46 @@
+package receiver_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/sidehook/sidehook/receiver"
+)
+
+// TestUnknownQueryParameter: a misspelt or foreign parameter on a list,
+// count, wait or export is a 400 naming it, not a filter silently ignored;
+// each endpoint's own parameters are accepted.
+func TestUnknownQueryParameter(t *testing.T) {
+	srv := start(t, receiver.Config{})
+	send(t, "POST", srv.URL()+"/x", []byte(`{}`), nil)
+	tests := []struct {
+		name, path, query string
+		bad               string // the parameter named, "" for a 200
+	}{
+		{"ListTypo", "/_sidehook/requests", "evnt=payment", "evnt"},
+		{"ListRelayName", "/_sidehook/requests", "status=valid", "status"},
+		{"ListOwn", "/_sidehook/requests", "event=x&limit=5&since=5m&verdict=unverified", ""},
+		{"CountLimit", "/_sidehook/requests/count", "limit=3", "limit"},
+		{"CountOwn", "/_sidehook/requests/count", "path=/x&method=post&webhook_id=a", ""},
+		{"WaitFormat", "/_sidehook/requests/wait", "format=har", "format"},
+		{"WaitOwn", "/_sidehook/requests/wait", "count=1&timeout=1s&path=/x", ""},
+		{"ExportCursor", "/_sidehook/requests/export", "cursor=cap_x", "cursor"},
+		{"ExportOwn", "/_sidehook/requests/export", "format=har&since=1700000000", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := send(t, "GET", srv.URL()+tt.path+"?"+tt.query, nil, nil)
+			if tt.bad == "" {
+				if r.status != 200 {
+					t.Fatalf("got %d %s, want 200", r.status, r.body)
+				}
+				return
+			}
+			var e struct{ Error, Reason string }
+			r.json(t, &e)
+			if r.status != 400 || e.Error != "bad_request" || !strings.Contains(e.Reason, `"`+tt.bad+`"`) {
+				t.Fatalf("got %d %s, want 400 bad_request naming %q", r.status, r.body, tt.bad)
+			}
+		})
+	}
+}

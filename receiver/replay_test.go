@@ -1,0 +1,166 @@
+package receiver_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sidehook/sidehook/internal/auth"
+	"github.com/sidehook/sidehook/receiver"
+)
+
+// TestReplayResignsEveryScheme: a replay asked for with no body carries a
+// valid signature for every scheme the original had, made with the keys
+// the receiver verifies with, so replaying to the receiver itself is
+// valid, each time with a fresh jti.
+func TestReplayResignsEveryScheme(t *testing.T) {
+	srv := start(t, receiver.Config{Verify: auth.VerifyConfig{
+		WebioSecret: []byte(testSecret), Org: testOrg, JWTSecret: []byte(testSecret),
+		Audience: "crm", StandardSecrets: [][]byte{standardKey},
+	}})
+	body := []byte(`{"type":"payment","amount":"50.00"}`)
+	now := time.Now()
+	r := send(t, "POST", srv.URL()+"/hooks", body, map[string]string{
+		"x-webio-token":     webioToken(t, testSecret, testOrg),
+		"authorization":     "Bearer " + jwtToken(t, testSecret, body, now),
+		"webhook-id":        "evt_all",
+		"webhook-timestamp": fmt.Sprint(now.Unix()),
+		"webhook-signature": auth.SignStandard(standardKey, "evt_all", now, body),
+	})
+	orig := only(t, srv)
+	if r.status != 200 || orig.Verdict.Status != auth.StatusValid {
+		t.Fatalf("original: %d %+v", r.status, orig.Verdict)
+	}
+	jtis := []any{orig.Verdict.Claims["jti"]}
+	for i := range 2 {
+		r, ans := replayOf(t, srv, orig.ID, "")
+		want := []string{auth.SchemeWebioToken, auth.SchemeJWT, auth.SchemeStandard}
+		if r.status != 200 || ans.Status != 200 || !slices.Equal(ans.Signed, want) {
+			t.Fatalf("replay %d: got %d %s, want 200 signed %v answered 200", i, r.status, r.body, want)
+		}
+		caps, _ := list(t, srv, "limit=1")
+		c := caps[0]
+		if c.Verdict.Status != auth.StatusValid || c.Verdict.Scheme != "webio-token,jwt,standard" {
+			t.Fatalf("replay %d verdict: %+v, want valid on every scheme", i, c.Verdict)
+		}
+		jti := c.Verdict.Claims["jti"]
+		if jti == nil || slices.Contains(jtis, jti) {
+			t.Errorf("replay %d jti %v, want a fresh one (seen %v)", i, jti, jtis)
+		}
+		jtis = append(jtis, jti)
+	}
+}
+
+// TestReplayAsymmetricJWT: an ES256 original is re-signed with the key
+// given as ReplayKey (--jwt-private-key); without one, the answer says
+// which scheme cannot be re-signed and which flag gives the key, and
+// nothing is sent.
+func TestReplayAsymmetricJWT(t *testing.T) {
+	key, err := auth.GenerateKey(auth.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := key.Public()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"type":"payment"}`)
+	tok, err := auth.SignAttempt(key, auth.AttemptClaims{Subject: testOrg, SHA256: auth.BodyHash(body), IssuedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verify := auth.VerifyConfig{JWTPublicKey: pub, JWTPublicAlg: auth.ES256}
+	for _, tt := range []struct {
+		name string
+		key  *auth.SigningKey
+	}{{"WithKey", &key}, {"WithoutKey", nil}} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := start(t, receiver.Config{Verify: verify, ReplayKey: tt.key})
+			send(t, "POST", srv.URL()+"/es", body, map[string]string{"authorization": "Bearer " + tok})
+			orig := only(t, srv)
+			r, ans := replayOf(t, srv, orig.ID, "")
+			if tt.key == nil {
+				var e struct{ Error, Reason string }
+				r.json(t, &e)
+				if r.status != 400 || e.Error != "cannot_sign" || !strings.Contains(e.Reason, "jwt") || !strings.Contains(e.Reason, "--jwt-private-key") {
+					t.Fatalf("got %d %s, want 400 cannot_sign naming jwt and --jwt-private-key", r.status, r.body)
+				}
+				if caps, _ := list(t, srv, ""); len(caps) != 1 {
+					t.Errorf("%d captures, want only the original: nothing is sent unsigned", len(caps))
+				}
+				return
+			}
+			if r.status != 200 || ans.Status != 200 {
+				t.Fatalf("got %d %s", r.status, r.body)
+			}
+			caps, _ := list(t, srv, "limit=1")
+			if v := caps[0].Verdict; v.Status != auth.StatusValid || v.Claims["sub"] != testOrg {
+				t.Errorf("replay verdict %+v, want valid with the original's sub", v)
+			}
+		})
+	}
+}
+
+// TestReplayAnswerIsTheTargets: the answer carries the target's status,
+// headers (credentials redacted), body and duration, whatever the status.
+func TestReplayAnswerIsTheTargets(t *testing.T) {
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Why", "no token")
+		w.Header().Set("Set-Cookie", "session=secret")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprint(w, `{"error":"invalid_token"}`)
+	}))
+	t.Cleanup(target.Close)
+	srv := start(t, receiver.Config{})
+	send(t, "POST", srv.URL()+"/x", []byte(`{}`), nil)
+	orig := only(t, srv)
+	r, ans := replayOf(t, srv, orig.ID, `{"to":"`+target.URL+`"}`)
+	if r.status != 200 || ans.Status != 401 || ans.Body != `{"error":"invalid_token"}` || ans.DurationMS == nil {
+		t.Fatalf("got %d %s, want the target's 401, its body and a duration", r.status, r.body)
+	}
+	if got := ans.Headers["x-why"]; len(got) != 1 || got[0] != "no token" {
+		t.Errorf("x-why: got %v", got)
+	}
+	if got := ans.Headers["set-cookie"]; len(got) != 1 || strings.Contains(got[0], "secret") {
+		t.Errorf("set-cookie: got %v, want it redacted", got)
+	}
+
+	// A target that cannot be reached is a 502 that says so.
+	target.Close()
+	r, _ = replayOf(t, srv, orig.ID, `{"to":"`+target.URL+`"}`)
+	if r.status != 502 || !strings.Contains(string(r.body), "replay_failed") {
+		t.Errorf("unreachable target: got %d %s, want 502 replay_failed", r.status, r.body)
+	}
+}
+
+// TestReplaySvixOriginal: an original signed under Svix's header names is
+// re-signed as Standard Webhooks (webhook-*), its id kept, and carries no
+// stale svix-* credential.
+func TestReplaySvixOriginal(t *testing.T) {
+	srv := start(t, receiver.Config{Verify: auth.VerifyConfig{StandardSecrets: [][]byte{standardKey}}})
+	body := []byte(`{"type":"payment"}`)
+	now := time.Now()
+	send(t, "POST", srv.URL()+"/svix", body, map[string]string{
+		"svix-id": "msg_1", "svix-timestamp": fmt.Sprint(now.Unix()), "svix-signature": auth.SignStandard(standardKey, "msg_1", now, body),
+	})
+	orig := only(t, srv)
+	r, ans := replayOf(t, srv, orig.ID, "")
+	if r.status != 200 || ans.Status != 200 || !slices.Equal(ans.Signed, []string{auth.SchemeStandard}) {
+		t.Fatalf("got %d %s, want a 200 signed standard", r.status, r.body)
+	}
+	caps, _ := list(t, srv, "limit=1")
+	c := caps[0]
+	if c.Verdict.Status != auth.StatusValid || c.WebhookID != "msg_1" {
+		t.Errorf("replay: verdict %+v webhook-id %q, want valid with msg_1", c.Verdict, c.WebhookID)
+	}
+	for _, h := range []string{"svix-id", "svix-timestamp", "svix-signature"} {
+		if v, ok := c.Headers[h]; ok {
+			t.Errorf("replay carries %s: %v", h, v)
+		}
+	}
+}
