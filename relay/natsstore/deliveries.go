@@ -1,0 +1,244 @@
+package natsstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/sidehook/sidehook/relay"
+)
+
+// state is a delivery's record: the delivery and what the lease needs.
+type state struct {
+	relay.Delivery
+	// Prev is the status before Take made it delivering: Release puts it
+	// back.
+	Prev string `json:"prev,omitempty"`
+	// Requeued: Requeue ran while the delivery was leased; Record makes it
+	// pending and due at NextAttemptAt instead of what the attempt said.
+	Requeued bool `json:"requeued,omitempty"`
+}
+
+func (st *state) encode() ([]byte, error) {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return nil, fmt.Errorf("encode delivery %s: %w", st.ID, err)
+	}
+	return b, nil
+}
+
+// out is the delivery as callers see it, times in UTC.
+func (st *state) out() *relay.Delivery {
+	d := st.Delivery
+	d.CreatedAt = d.CreatedAt.UTC()
+	if d.NextAttemptAt != nil {
+		t := d.NextAttemptAt.UTC()
+		d.NextAttemptAt = &t
+	}
+	d.Attempts = slices.Clone(d.Attempts)
+	for i := range d.Attempts {
+		d.Attempts[i].At = d.Attempts[i].At.UTC()
+	}
+	return &d
+}
+
+// due is when the delivery may be attempted (zero: now).
+func (st *state) due() time.Time {
+	if st.NextAttemptAt == nil {
+		return time.Time{}
+	}
+	return *st.NextAttemptAt
+}
+
+// state reads a delivery's record and its revision (stream sequence).
+func (s *Store) state(ctx context.Context, org, id string) (*state, uint64, error) {
+	m, err := s.get(ctx, s.subj.delivery(org, id))
+	if err != nil {
+		return nil, 0, err
+	}
+	if m == nil {
+		return nil, 0, fmt.Errorf("delivery %s: %w", id, relay.ErrNotFound)
+	}
+	var st state
+	if err := json.Unmarshal(m.Data, &st); err != nil {
+		return nil, 0, fmt.Errorf("decode delivery %s: %w", id, err)
+	}
+	return &st, m.Sequence, nil
+}
+
+// putState writes a delivery's record if its revision is still rev, plus
+// extra records in the same atomic batch; it returns the new revision.
+func (s *Store) putState(ctx context.Context, st *state, rev uint64, extra ...*nats.Msg) (uint64, error) {
+	b, err := st.encode()
+	if err != nil {
+		return 0, err
+	}
+	msgs := append([]*nats.Msg{msg(s.subj.delivery(st.Org, st.ID), b, int64(rev))}, extra...)
+	seq, err := s.publish(ctx, msgs)
+	if err != nil {
+		return 0, fmt.Errorf("write delivery %s: %w", st.ID, err)
+	}
+	return seq, nil
+}
+
+// Delivery reads one delivery.
+func (s *Store) Delivery(ctx context.Context, org, id string) (*relay.Delivery, error) {
+	st, _, err := s.state(ctx, org, id)
+	if err != nil {
+		return nil, err
+	}
+	return st.out(), nil
+}
+
+// Deliveries lists an organisation's deliveries, newest first.
+func (s *Store) Deliveries(ctx context.Context, org string, f relay.DeliveryFilter) (relay.Page[*relay.Delivery], error) {
+	var entries []indexEntry
+	if f.IDs != nil {
+		for _, id := range f.IDs {
+			st, _, err := s.state(ctx, org, id)
+			if errors.Is(err, relay.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return relay.Page[*relay.Delivery]{}, fmt.Errorf("deliveries: %w", err)
+			}
+			entries = append(entries, indexEntry{key: stamp(st.CreatedAt) + tok(id), at: time.Unix(0, st.CreatedAt.UnixNano()).UTC(), id: id})
+		}
+		slices.SortFunc(entries, func(a, b indexEntry) int {
+			if c := a.at.Compare(b.at); c != 0 {
+				return -c
+			}
+			return -strings.Compare(a.id, b.id)
+		})
+		entries = slices.CompactFunc(entries, func(a, b indexEntry) bool { return a.id == b.id })
+	} else {
+		var err error
+		if entries, err = s.index(ctx, s.subj.deliveryIndexOrg(org)); err != nil {
+			return relay.Page[*relay.Delivery]{}, fmt.Errorf("deliveries: %w", err)
+		}
+	}
+	p, err := page(ctx, entries, f.Cursor, f.Limit, f.Since, f.Until, func(ctx context.Context, e indexEntry) (*relay.Delivery, bool, error) {
+		st, _, err := s.state(ctx, org, e.id)
+		if errors.Is(err, relay.ErrNotFound) {
+			return nil, false, nil
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		ok := (f.Status == "" || st.Status == f.Status) &&
+			(f.Endpoint == "" || st.Endpoint == f.Endpoint) &&
+			(f.Type == "" || st.Type == f.Type)
+		return st.out(), ok, nil
+	})
+	if err != nil {
+		return p, fmt.Errorf("deliveries: %w", err)
+	}
+	return p, nil
+}
+
+// Requeue makes a delivery pending and due at now, its schedule starting
+// again. A final delivery gets a new work item in the same write; a leased
+// one is marked, and Record applies the mark when the lease ends.
+func (s *Store) Requeue(ctx context.Context, org, id string, now time.Time) (*relay.Delivery, error) {
+	ctx, cancel := writeCtx(ctx)
+	defer cancel()
+	for {
+		st, rev, err := s.state(ctx, org, id)
+		if err != nil {
+			return nil, fmt.Errorf("requeue: %w", err)
+		}
+		now := now.UTC()
+		st.NextAttemptAt = &now
+		st.Base = len(st.Attempts)
+		var extra []*nats.Msg
+		switch {
+		case st.Status == relay.StatusDelivering:
+			st.Requeued = true
+		case relay.Final(st.Status):
+			st.Status = relay.StatusPending
+			if _, err := s.ensureConsumer(ctx, relay.EndpointRef{Org: org, Endpoint: st.Endpoint}, st.Ordered); err != nil {
+				return nil, fmt.Errorf("requeue: %w", err)
+			}
+			extra = append(extra, msg(s.subj.work(org, st.Endpoint, id), nil, -1))
+		default:
+			st.Status = relay.StatusPending
+		}
+		_, err = s.putState(ctx, st, rev, extra...)
+		if casConflict(err) {
+			continue // changed since read: read again
+		}
+		if err != nil {
+			return nil, fmt.Errorf("requeue: %w", err)
+		}
+		return st.out(), nil
+	}
+}
+
+// Expedite makes the endpoint's failed deliveries that wait for a later
+// retry due at now. Their work items keep their places, so an ordered
+// endpoint keeps its order.
+func (s *Store) Expedite(ctx context.Context, ref relay.EndpointRef, now time.Time) (int, error) {
+	subs, err := s.list(ctx, s.subj.workOf(ref.Org, ref.Endpoint))
+	if err != nil {
+		return 0, fmt.Errorf("expedite: %w", err)
+	}
+	ctx, cancel := writeCtx(ctx)
+	defer cancel()
+	n := 0
+	for _, subj := range subs {
+		id, err := untok(lastToken(subj))
+		if err != nil {
+			continue
+		}
+		for {
+			st, rev, err := s.state(ctx, ref.Org, id)
+			if errors.Is(err, relay.ErrNotFound) {
+				break
+			}
+			if err != nil {
+				return n, fmt.Errorf("expedite: %w", err)
+			}
+			if st.Status != relay.StatusFailed || !st.due().After(now) {
+				break
+			}
+			now := now.UTC()
+			st.NextAttemptAt = &now
+			_, err = s.putState(ctx, st, rev)
+			if casConflict(err) {
+				continue
+			}
+			if err != nil {
+				return n, fmt.Errorf("expedite: %w", err)
+			}
+			n++
+			break
+		}
+	}
+	if n > 0 {
+		s.notify(ref)
+	}
+	return n, nil
+}
+
+// Waiting counts each endpoint's work items: its deliveries not final.
+func (s *Store) Waiting(ctx context.Context) (map[relay.EndpointRef]int64, error) {
+	subs, err := s.list(ctx, s.subj.workAll())
+	if err != nil {
+		return nil, fmt.Errorf("waiting: %w", err)
+	}
+	out := map[relay.EndpointRef]int64{}
+	for _, subj := range subs {
+		org, ep, _, err := s.subj.parseWork(subj)
+		if err != nil {
+			continue
+		}
+		out[relay.EndpointRef{Org: org, Endpoint: ep}]++
+	}
+	return out, nil
+}

@@ -1,0 +1,72 @@
+// Package natsstore keeps the relay's store (relay.Store) in NATS
+// JetStream, so that any number of relays share one set of events,
+// deliveries, endpoints, keys and tokens.
+//
+// # Layout
+//
+// One stream, named by the prefix P (default "sidehook"), holds every record
+// of the data path under subjects P.>, with at most one message per subject:
+// a subject is a key, its last message the value (what a JetStream KV bucket
+// is, without the bucket's own stream). Keeping them in one stream is what
+// lets Accept write an event, its deliveries, their list indexes and their
+// work items as one JetStream atomic batch: all or nothing, acknowledged
+// once, after replication when Replicas is 3.
+//
+//	P.e.{org}.{event}             event record (meta JSON + body bytes)
+//	P.ei.{org}.{ns}{event}        event list index, empty
+//	P.d.{org}.{delivery}          delivery state and attempts (JSON)
+//	P.di.{org}.{ns}{delivery}     delivery list index, empty
+//	P.q.{org}.{endpoint}.{deliv}  work item of a waiting delivery, empty
+//
+// Tokens that are not plain [A-Za-z0-9_-] are written "=" + base64url, and
+// {ns} is 16 hex digits of unix nanoseconds, so subject order is time order.
+// Endpoint documents, disabled marks, Webio tokens and signing keys live in
+// the KV bucket P_ctl, so every relay serves the same JWKS and token;
+// CreateSigningKey is a KV Create, so the first relay to write wins.
+//
+// # Work and leases
+//
+// Each endpoint has a durable pull consumer over its work items. Take
+// fetches (no wait) what the consumer offers, reads each delivery's state,
+// and leases those due at the caller's now: a leased message stays
+// unacknowledged (the consumer gives it to no other relay) and this store
+// sends in-progress heartbeats every AckWait/3 while it is held. A relay
+// that dies stops the heartbeats, and after AckWait the consumer offers the
+// delivery to another relay. Messages that are not due are given back with a
+// plain Nak: the consumer's redelivery is never an attempt (the state's
+// NextAttemptAt decides, and the consumer's delivery count is unlimited), so
+// the usual trap of a Nak burning attempts does not apply. Record writes the
+// new state (compare-and-set against the state written at Take, so a
+// Requeue made during the attempt is kept) and then acknowledges and deletes
+// the work item (delivered, dead) or gives it back (failed).
+//
+// What holds across relays:
+//   - each attempt is made by one relay (the consumer's single lease);
+//   - ordered endpoints are FIFO across relays: their consumer has
+//     MaxAckPending 1, so the head is held by one relay at a time and a
+//     failed head stays at the head (the Nak puts it first again);
+//   - max_in_flight is per relay (Take's n): other endpoints' consumers keep
+//     MaxAckPending unlimited, because a waiting retry given back with Nak
+//     would otherwise count against it. N relays make at most
+//     N × max_in_flight concurrent attempts on one endpoint.
+//   - idempotency by webhook-id: the event subject is written with an
+//     expected last subject sequence of 0 and the message id org/id, so the
+//     second Accept of an id, on any relay, fails and reads the first.
+//
+// Take reads every waiting delivery of the endpoint on each call (to find
+// the due ones in order and the next due time): correct, not fast.
+//
+// # Waking other relays
+//
+// Wake returns a channel of endpoints that may have new due work: it hears
+// every work item written by any relay (a plain NATS subscription on
+// P.q.>) and, every AckWait, names each endpoint it has seen, so a retry
+// given back by a relay that then died is found again. The dispatcher reads
+// it through an optional interface (a type assertion on the store).
+//
+// # Retention
+//
+// Purge deletes events received before the cutoff whose deliveries are all
+// final, with their deliveries, indexes and work items. The stream has no
+// MaxAge: an event that still waits must never expire.
+package natsstore
