@@ -14,15 +14,30 @@ import (
 	"github.com/sidehook/sidehook/relay"
 )
 
-// state is a delivery's record: the delivery and what the lease needs.
+// state is a delivery's record: the delivery as callers see it, and what
+// the lease needs. Taking a delivery does not change what callers see.
 type state struct {
 	relay.Delivery
-	// Prev is the status before Take made it delivering: Release puts it
-	// back.
-	Prev string `json:"prev,omitempty"`
-	// Requeued: Requeue ran while the delivery was leased; Record makes it
-	// pending and due at NextAttemptAt instead of what the attempt said.
-	Requeued bool `json:"requeued,omitempty"`
+	// Leased: a relay took it and has not recorded it yet (or died; the
+	// consumer then offers it again after AckWait).
+	Leased bool `json:"leased,omitempty"`
+	// RequeueAt: Requeue ran during the lease; the lease's end makes the
+	// delivery pending and due then.
+	RequeueAt *time.Time `json:"requeue_at,omitempty"`
+}
+
+// requeued sets d pending and due at at, its schedule starting again.
+func requeued(d *relay.Delivery, at time.Time) {
+	at = at.UTC()
+	d.Status, d.NextAttemptAt, d.Base = relay.StatusPending, &at, len(d.Attempts)
+}
+
+// settle ends what a lease left on the record: a pending requeue applies.
+func (st *state) settle() {
+	if st.RequeueAt != nil {
+		requeued(&st.Delivery, *st.RequeueAt)
+	}
+	st.Leased, st.RequeueAt = false, nil
 }
 
 func (st *state) encode() ([]byte, error) {
@@ -144,7 +159,8 @@ func (s *Store) Deliveries(ctx context.Context, org string, f relay.DeliveryFilt
 
 // Requeue makes a delivery pending and due at now, its schedule starting
 // again. A final delivery gets a new work item in the same write; a leased
-// one is marked, and Record applies the mark when the lease ends.
+// one is marked, and the lease's end (Record, Release, or a Take after it
+// timed out) applies the mark.
 func (s *Store) Requeue(ctx context.Context, org, id string, now time.Time) (*relay.Delivery, error) {
 	ctx, cancel := writeCtx(ctx)
 	defer cancel()
@@ -153,21 +169,21 @@ func (s *Store) Requeue(ctx context.Context, org, id string, now time.Time) (*re
 		if err != nil {
 			return nil, fmt.Errorf("requeue: %w", err)
 		}
-		now := now.UTC()
-		st.NextAttemptAt = &now
-		st.Base = len(st.Attempts)
+		view := st.out()
+		requeued(view, now)
 		var extra []*nats.Msg
 		switch {
-		case st.Status == relay.StatusDelivering:
-			st.Requeued = true
+		case st.Leased:
+			at := now.UTC()
+			st.RequeueAt = &at
 		case relay.Final(st.Status):
-			st.Status = relay.StatusPending
 			if _, err := s.ensureConsumer(ctx, relay.EndpointRef{Org: org, Endpoint: st.Endpoint}, st.Ordered); err != nil {
 				return nil, fmt.Errorf("requeue: %w", err)
 			}
 			extra = append(extra, msg(s.subj.work(org, st.Endpoint, id), nil, -1))
+			st.Delivery = *view
 		default:
-			st.Status = relay.StatusPending
+			st.Delivery = *view
 		}
 		_, err = s.putState(ctx, st, rev, extra...)
 		if casConflict(err) {
@@ -176,7 +192,10 @@ func (s *Store) Requeue(ctx context.Context, org, id string, now time.Time) (*re
 		if err != nil {
 			return nil, fmt.Errorf("requeue: %w", err)
 		}
-		return st.out(), nil
+		if !st.Leased {
+			s.notify(relay.EndpointRef{Org: org, Endpoint: st.Endpoint})
+		}
+		return view, nil
 	}
 }
 
@@ -204,7 +223,7 @@ func (s *Store) Expedite(ctx context.Context, ref relay.EndpointRef, now time.Ti
 			if err != nil {
 				return n, fmt.Errorf("expedite: %w", err)
 			}
-			if st.Status != relay.StatusFailed || !st.due().After(now) {
+			if st.Leased || st.Status != relay.StatusFailed || !st.due().After(now) {
 				break
 			}
 			now := now.UTC()

@@ -71,6 +71,7 @@ func (s *Store) Take(ctx context.Context, ref relay.EndpointRef, now time.Time, 
 				back = append(back, m)
 				continue
 			}
+			st.settle() // a lease that timed out, with its requeue mark
 			at := st.due()
 			if at.After(now) {
 				back = append(back, m)
@@ -122,25 +123,18 @@ func (s *Store) Take(ctx context.Context, ref relay.EndpointRef, now time.Time, 
 		}
 		out = append(out, d)
 	}
-	for _, m := range back {
-		if err := m.Nak(); err != nil {
-			s.log.Debug().Err(err).Msg("give back a work item")
-		}
-	}
+	s.giveBack(ctx, back...)
 	if ferr != nil {
 		return out, next, fmt.Errorf("take %s: %w", ref, ferr)
 	}
 	return out, next, nil
 }
 
-// lease marks a due delivery delivering (compare-and-set on the revision
-// Take read) and keeps its work item unacknowledged.
+// lease marks a due delivery leased (compare-and-set on the revision Take
+// read) and keeps its work item unacknowledged.
 func (s *Store) lease(ctx context.Context, ref relay.EndpointRef, cd candidate) (*relay.Delivery, error) {
 	st := cd.st
-	if st.Status != relay.StatusDelivering {
-		st.Prev = st.Status
-	} // else: a lease that timed out; keep the status it had before
-	st.Status = relay.StatusDelivering
+	st.Leased = true
 	wctx, cancel := writeCtx(ctx)
 	defer cancel()
 	rev, err := s.putState(wctx, st, cd.rev)
@@ -153,14 +147,11 @@ func (s *Store) lease(ctx context.Context, ref relay.EndpointRef, cd candidate) 
 	return st.out(), nil
 }
 
-func (s *Store) takeLease(d *relay.Delivery) (*lease, error) {
+// leaseOf is this store's lease of d, or nil.
+func (s *Store) leaseOf(d *relay.Delivery) *lease {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	l := s.leases[d.Org+"/"+d.ID]
-	if l == nil {
-		return nil, fmt.Errorf("delivery %s: not leased by this store: %w", d.ID, relay.ErrNotFound)
-	}
-	return l, nil
+	return s.leases[d.Org+"/"+d.ID]
 }
 
 func (s *Store) dropLease(d *relay.Delivery) {
@@ -176,9 +167,8 @@ func (s *Store) dropLease(d *relay.Delivery) {
 // time instead. The disabled mark is written first: if the relay dies in
 // between, the endpoint is disabled and the delivery is retaken later.
 func (s *Store) Record(ctx context.Context, d *relay.Delivery, disable string) error {
-	l, err := s.takeLease(d)
-	if err != nil {
-		return fmt.Errorf("record: %w", err)
+	if !relay.Final(d.Status) && d.NextAttemptAt == nil {
+		return fmt.Errorf("record: delivery %s is %s without next_attempt_at", d.ID, d.Status)
 	}
 	ctx, cancel := writeCtx(ctx)
 	defer cancel()
@@ -187,8 +177,16 @@ func (s *Store) Record(ctx context.Context, d *relay.Delivery, disable string) e
 			return fmt.Errorf("record: %w", err)
 		}
 	}
+	l := s.leaseOf(d)
+	var rev uint64
+	if l != nil {
+		rev = l.rev
+	} else if _, r, err := s.state(ctx, d.Org, d.ID); err != nil {
+		return fmt.Errorf("record: %w", err)
+	} else {
+		rev = r
+	}
 	st := &state{Delivery: *d}
-	rev := l.rev
 	for {
 		_, err := s.putState(ctx, st, rev)
 		if err == nil {
@@ -201,21 +199,23 @@ func (s *Store) Record(ctx context.Context, d *relay.Delivery, disable string) e
 		if rerr != nil {
 			return fmt.Errorf("record: %w", rerr)
 		}
-		if cur.Requeued {
-			st.Status = relay.StatusPending
-			st.NextAttemptAt = cur.NextAttemptAt
-			st.Base = len(st.Attempts)
+		if cur.RequeueAt != nil {
+			requeued(&st.Delivery, *cur.RequeueAt)
 		}
 		rev = crev
 	}
 	s.dropLease(d)
-	if relay.Final(st.Status) {
+	switch {
+	case l == nil && relay.Final(st.Status):
+		// Not leased here: the work item, if any, is nobody's to ack.
+		if err := s.remove(ctx, s.subj.work(d.Org, d.Endpoint, d.ID)); err != nil {
+			s.log.Debug().Err(err).Str("delivery", d.ID).Msg("delete a work item")
+		}
+	case l == nil:
+	case relay.Final(st.Status):
 		s.finish(ctx, l.msg)
-		return nil
-	}
-	if err := l.msg.Nak(); err != nil {
-		// The state is written; the lease times out after AckWait instead.
-		s.log.Debug().Err(err).Str("delivery", d.ID).Msg("give back a work item")
+	default:
+		s.giveBack(ctx, l.msg) // on failure the lease times out after AckWait
 	}
 	return nil
 }
@@ -235,11 +235,13 @@ func (s *Store) finish(ctx context.Context, m jetstream.Msg) {
 	}
 }
 
-// Release ends a lease without an attempt: the delivery is back as it was.
+// Release ends a lease without an attempt: the delivery is due again as it
+// was (or as a Requeue during the lease says). Without a lease here it does
+// nothing.
 func (s *Store) Release(ctx context.Context, d *relay.Delivery) error {
-	l, err := s.takeLease(d)
-	if err != nil {
-		return fmt.Errorf("release: %w", err)
+	l := s.leaseOf(d)
+	if l == nil {
+		return nil
 	}
 	ctx, cancel := writeCtx(ctx)
 	defer cancel()
@@ -248,16 +250,7 @@ func (s *Store) Release(ctx context.Context, d *relay.Delivery) error {
 		if err != nil {
 			return fmt.Errorf("release: %w", err)
 		}
-		switch {
-		case cur.Requeued:
-			cur.Status = relay.StatusPending
-		case cur.Status == relay.StatusDelivering:
-			cur.Status = cur.Prev
-			if cur.Status == "" {
-				cur.Status = relay.StatusPending
-			}
-		}
-		cur.Prev, cur.Requeued = "", false
+		cur.settle()
 		_, err = s.putState(ctx, cur, rev)
 		if casConflict(err) {
 			continue
@@ -268,8 +261,26 @@ func (s *Store) Release(ctx context.Context, d *relay.Delivery) error {
 		break
 	}
 	s.dropLease(d)
-	if err := l.msg.Nak(); err != nil {
-		s.log.Debug().Err(err).Str("delivery", d.ID).Msg("give back a work item")
-	}
+	s.giveBack(ctx, l.msg)
 	return nil
+}
+
+// giveBack naks work items so the consumer offers them again (to any
+// relay) at once. The server handles a consumer's acks in order, and the
+// last nak waits for its answer, so when giveBack returns every one of
+// them is offered again: the next Take sees them.
+func (s *Store) giveBack(ctx context.Context, msgs ...jetstream.Msg) {
+	for i, m := range msgs {
+		var err error
+		if i < len(msgs)-1 {
+			err = m.Nak()
+		} else {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opTimeout)
+			_, err = s.nc.RequestWithContext(rctx, m.Reply(), []byte("-NAK"))
+			cancel()
+		}
+		if err != nil {
+			s.log.Debug().Err(err).Msg("give back a work item")
+		}
+	}
 }
