@@ -41,6 +41,7 @@ func (st *state) settle() {
 }
 
 func (st *state) encode() ([]byte, error) {
+	st.Delivery = *st.out() // stored in UTC, so read back in UTC
 	b, err := json.Marshal(st)
 	if err != nil {
 		return nil, fmt.Errorf("encode delivery %s: %w", st.ID, err)

@@ -15,20 +15,53 @@ import (
 	"github.com/sidehook/sidehook/relay"
 )
 
-// encodeEvent lays out an event as a 4-byte meta length, the meta JSON and
-// the body, which is never re-encoded.
-func encodeEvent(ev *relay.Event) ([]byte, error) {
-	meta, err := json.Marshal(ev)
+// eventMeta is an event's meta as stored: the event and how many records
+// its body takes (a body larger than the server's max payload is split).
+type eventMeta struct {
+	*relay.Event
+	Parts int `json:"parts,omitempty"`
+}
+
+// headroom is what a record keeps free of the max payload for its subject,
+// headers and meta length.
+const headroom = 8 << 10
+
+// encodeEvent lays out an event as records: the first is a 4-byte meta
+// length, the meta JSON and the body's start; the others the rest of the
+// body. The body is never re-encoded.
+func encodeEvent(ev *relay.Event, maxPayload int) ([][]byte, error) {
+	c := *ev
+	c.ReceivedAt = c.ReceivedAt.UTC()
+	size := maxPayload - headroom
+	meta, err := json.Marshal(eventMeta{Event: &c})
 	if err != nil {
 		return nil, fmt.Errorf("encode event: %w", err)
+	}
+	if len(meta)+4+len(ev.Body) > size {
+		if len(meta)+4 >= size {
+			return nil, fmt.Errorf("encode event: meta of %d bytes", len(meta))
+		}
+		first := size - 4 - len(meta) - 16 // room for the parts field
+		parts := 1 + (len(ev.Body)-first+size-1)/size
+		if meta, err = json.Marshal(eventMeta{Event: &c, Parts: parts}); err != nil {
+			return nil, fmt.Errorf("encode event: %w", err)
+		}
 	}
 	b := make([]byte, 4, 4+len(meta)+len(ev.Body))
 	binary.BigEndian.PutUint32(b, uint32(len(meta)))
 	b = append(b, meta...)
-	return append(b, ev.Body...), nil
+	first := min(len(ev.Body), size-len(b))
+	out := [][]byte{append(b, ev.Body[:first]...)}
+	for rest := ev.Body[first:]; len(rest) > 0; {
+		n := min(len(rest), size)
+		out = append(out, rest[:n])
+		rest = rest[n:]
+	}
+	return out, nil
 }
 
-func decodeEvent(b []byte) (*relay.Event, error) {
+// decodeEvent reads the first record; more reads the others by number.
+func decodeEvent(b []byte, more func(i int) ([]byte, error)) (*relay.Event, error) {
 	if len(b) < 4 {
 		return nil, errors.New("decode event: short record")
 	}
@@ -37,11 +70,23 @@ func decodeEvent(b []byte) (*relay.Event, error) {
 		return nil, errors.New("decode event: bad meta length")
 	}
 	var ev relay.Event
-	if err := json.Unmarshal(b[4:4+n], &ev); err != nil {
+	m := eventMeta{Event: &ev}
+	if err := json.Unmarshal(b[4:4+n], &m); err != nil {
 		return nil, fmt.Errorf("decode event: %w", err)
 	}
 	ev.ReceivedAt = ev.ReceivedAt.UTC()
 	ev.Body = b[4+n:]
+	if m.Parts > 1 {
+		body := slices.Clone(ev.Body)
+		for i := 1; i < m.Parts; i++ {
+			p, err := more(i)
+			if err != nil {
+				return nil, fmt.Errorf("decode event: part %d: %w", i, err)
+			}
+			body = append(body, p...)
+		}
+		ev.Body = body
+	}
 	return &ev, nil
 }
 
@@ -58,13 +103,16 @@ func (s *Store) Accept(ctx context.Context, ev *relay.Event, ds []*relay.Deliver
 	} else if !errors.Is(err, relay.ErrNotFound) {
 		return nil, fmt.Errorf("accept %s: %w", ev.ID, err)
 	}
-	body, err := encodeEvent(ev)
+	recs, err := encodeEvent(ev, int(s.nc.MaxPayload()))
 	if err != nil {
 		return nil, err
 	}
-	em := msg(s.subj.event(ev.Org, ev.ID), body, 0)
+	em := msg(s.subj.event(ev.Org, ev.ID), recs[0], 0)
 	em.Header.Set(nats.MsgIdHdr, ev.Org+"/"+ev.ID)
 	msgs := []*nats.Msg{em, msg(s.subj.eventIndex(ev.Org, ev.ReceivedAt, ev.ID), nil, -1)}
+	for i, r := range recs[1:] {
+		msgs = append(msgs, msg(s.subj.eventPart(ev.Org, ev.ID, i+1), r, -1))
+	}
 	wctx, cancel := writeCtx(ctx)
 	defer cancel()
 	for _, d := range ds {
@@ -102,7 +150,16 @@ func (s *Store) Event(ctx context.Context, org, id string) (*relay.Event, error)
 	if m == nil {
 		return nil, fmt.Errorf("event %s: %w", id, relay.ErrNotFound)
 	}
-	return decodeEvent(m.Data)
+	return decodeEvent(m.Data, func(i int) ([]byte, error) {
+		p, err := s.get(ctx, s.subj.eventPart(org, id, i))
+		if err != nil {
+			return nil, err
+		}
+		if p == nil {
+			return nil, relay.ErrNotFound
+		}
+		return p.Data, nil
+	})
 }
 
 // indexEntry is one index subject's last token, split.
@@ -303,6 +360,6 @@ func (s *Store) purgeOne(ctx context.Context, indexSubj string) (bool, error) {
 		subjects = append(subjects, s.subj.work(org, st.Endpoint, st.ID),
 			s.subj.deliveryIndex(org, st.CreatedAt, st.ID), s.subj.delivery(org, st.ID))
 	}
-	subjects = append(subjects, s.subj.event(org, id), indexSubj)
+	subjects = append(subjects, s.subj.eventParts(org, id), s.subj.event(org, id), indexSubj)
 	return true, s.remove(ctx, subjects...)
 }

@@ -65,6 +65,7 @@ type Store struct {
 	closed    bool
 	leases    map[string]*lease                   // by delivery org/id
 	consumers map[relay.EndpointRef]consumerState // known consumers
+	taking    map[relay.EndpointRef]*sync.Mutex   // one Take per endpoint at a time
 }
 
 type consumerState struct {
@@ -112,6 +113,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		stop:      make(chan struct{}),
 		leases:    map[string]*lease{},
 		consumers: map[relay.EndpointRef]consumerState{},
+		taking:    map[relay.EndpointRef]*sync.Mutex{},
 	}
 	if err := s.connect(ctx); err != nil {
 		return nil, fmt.Errorf("open nats store: %w", err)

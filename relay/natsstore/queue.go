@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -32,6 +33,11 @@ func (s *Store) Take(ctx context.Context, ref relay.EndpointRef, now time.Time, 
 	if err := s.ready(); err != nil {
 		return nil, next, fmt.Errorf("take %s: %w", ref, err)
 	}
+	// One Take per endpoint at a time in this store: a Take holds every
+	// waiting item while it reads them, so a second would see none.
+	mu := s.takeLock(ref)
+	mu.Lock()
+	defer mu.Unlock()
 	c, err := s.consumer(ctx, ref)
 	if err != nil || c == nil {
 		return nil, next, err
@@ -127,7 +133,18 @@ func (s *Store) Take(ctx context.Context, ref relay.EndpointRef, now time.Time, 
 	if ferr != nil {
 		return out, next, fmt.Errorf("take %s: %w", ref, ferr)
 	}
-	return out, next, nil
+	return out, next.UTC(), nil
+}
+
+func (s *Store) takeLock(ref relay.EndpointRef) *sync.Mutex {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	mu := s.taking[ref]
+	if mu == nil {
+		mu = &sync.Mutex{}
+		s.taking[ref] = mu
+	}
+	return mu
 }
 
 // lease marks a due delivery leased (compare-and-set on the revision Take

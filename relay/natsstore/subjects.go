@@ -72,6 +72,12 @@ type subjects struct{ p string }
 
 func (s subjects) all() string                 { return s.p + ".>" }
 func (s subjects) event(org, id string) string { return s.p + ".e." + tok(org) + "." + tok(id) }
+func (s subjects) eventPart(org, id string, i int) string {
+	return s.p + ".eb." + tok(org) + "." + tok(id) + "." + strconv.Itoa(i)
+}
+func (s subjects) eventParts(org, id string) string {
+	return s.p + ".eb." + tok(org) + "." + tok(id) + ".*"
+}
 func (s subjects) eventIndexOrg(org string) string {
 	return s.p + ".ei." + tok(org) + ".*"
 }
