@@ -163,3 +163,19 @@ func (s *Store) remove(ctx context.Context, subjects ...string) error {
 	}
 	return nil
 }
+
+// deleteWork deletes a work item by its sequence. A purge by subject would
+// do too, but the server then drops every given-back item of the matching
+// consumer from its redelivery queue (they would wait for AckWait).
+func (s *Store) deleteWork(ctx context.Context, subject string) error {
+	m, err := s.get(ctx, subject)
+	if err != nil || m == nil {
+		return err
+	}
+	ctx, cancel := writeCtx(ctx)
+	defer cancel()
+	if err := s.stream.DeleteMsg(ctx, m.Sequence); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return fmt.Errorf("delete %s: %w", subject, err)
+	}
+	return nil
+}

@@ -357,8 +357,10 @@ func (s *Store) purgeOne(ctx context.Context, indexSubj string) (bool, error) {
 		if !relay.Final(st.Status) {
 			return false, nil
 		}
-		subjects = append(subjects, s.subj.work(org, st.Endpoint, st.ID),
-			s.subj.deliveryIndex(org, st.CreatedAt, st.ID), s.subj.delivery(org, st.ID))
+		if err := s.deleteWork(ctx, s.subj.work(org, st.Endpoint, st.ID)); err != nil {
+			return false, err
+		}
+		subjects = append(subjects, s.subj.deliveryIndex(org, st.CreatedAt, st.ID), s.subj.delivery(org, st.ID))
 	}
 	subjects = append(subjects, s.subj.eventParts(org, id), s.subj.event(org, id), indexSubj)
 	return true, s.remove(ctx, subjects...)

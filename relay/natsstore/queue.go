@@ -225,7 +225,7 @@ func (s *Store) Record(ctx context.Context, d *relay.Delivery, disable string) e
 	switch {
 	case l == nil && relay.Final(st.Status):
 		// Not leased here: the work item, if any, is nobody's to ack.
-		if err := s.remove(ctx, s.subj.work(d.Org, d.Endpoint, d.ID)); err != nil {
+		if err := s.deleteWork(ctx, s.subj.work(d.Org, d.Endpoint, d.ID)); err != nil {
 			s.log.Debug().Err(err).Str("delivery", d.ID).Msg("delete a work item")
 		}
 	case l == nil:
