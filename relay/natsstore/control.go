@@ -151,7 +151,7 @@ func (s *Store) DeleteEndpoint(ctx context.Context, org, id string) error {
 	s.mu.Lock()
 	delete(s.consumers, ref)
 	s.mu.Unlock()
-	if err := s.remove(ctx, s.subj.workOf(org, id)); err != nil {
+	if err := s.remove(ctx, s.subj.workOf(org, id, false), s.subj.workOf(org, id, true), s.subj.lock(org, id)); err != nil {
 		return fmt.Errorf("delete endpoint: %w", err)
 	}
 	return nil

@@ -178,10 +178,12 @@ func (s *Store) Requeue(ctx context.Context, org, id string, now time.Time) (*re
 			at := now.UTC()
 			st.RequeueAt = &at
 		case relay.Final(st.Status):
-			if _, err := s.ensureConsumer(ctx, relay.EndpointRef{Org: org, Endpoint: st.Endpoint}, st.Ordered); err != nil {
-				return nil, fmt.Errorf("requeue: %w", err)
+			if !st.Ordered {
+				if _, err := s.ensureConsumer(ctx, relay.EndpointRef{Org: org, Endpoint: st.Endpoint}); err != nil {
+					return nil, fmt.Errorf("requeue: %w", err)
+				}
 			}
-			extra = append(extra, msg(s.subj.work(org, st.Endpoint, id), nil, -1))
+			extra = append(extra, msg(s.subj.work(org, st.Endpoint, id, st.Ordered), nil, -1))
 			st.Delivery = *view
 		default:
 			st.Delivery = *view
@@ -204,10 +206,15 @@ func (s *Store) Requeue(ctx context.Context, org, id string, now time.Time) (*re
 // retry due at now. Their work items keep their places, so an ordered
 // endpoint keeps its order.
 func (s *Store) Expedite(ctx context.Context, ref relay.EndpointRef, now time.Time) (int, error) {
-	subs, err := s.list(ctx, s.subj.workOf(ref.Org, ref.Endpoint))
+	subs, err := s.list(ctx, s.subj.workOf(ref.Org, ref.Endpoint, false))
 	if err != nil {
 		return 0, fmt.Errorf("expedite: %w", err)
 	}
+	osubs, err := s.list(ctx, s.subj.workOf(ref.Org, ref.Endpoint, true))
+	if err != nil {
+		return 0, fmt.Errorf("expedite: %w", err)
+	}
+	subs = append(subs, osubs...)
 	ctx, cancel := writeCtx(ctx)
 	defer cancel()
 	n := 0
@@ -248,10 +255,15 @@ func (s *Store) Expedite(ctx context.Context, ref relay.EndpointRef, now time.Ti
 
 // Waiting counts each endpoint's work items: its deliveries not final.
 func (s *Store) Waiting(ctx context.Context) (map[relay.EndpointRef]int64, error) {
-	subs, err := s.list(ctx, s.subj.workAll())
+	subs, err := s.list(ctx, s.subj.workAll(false))
 	if err != nil {
 		return nil, fmt.Errorf("waiting: %w", err)
 	}
+	osubs, err := s.list(ctx, s.subj.workAll(true))
+	if err != nil {
+		return nil, fmt.Errorf("waiting: %w", err)
+	}
+	subs = append(subs, osubs...)
 	out := map[relay.EndpointRef]int64{}
 	for _, subj := range subs {
 		org, ep, _, err := s.subj.parseWork(subj)

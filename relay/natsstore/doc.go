@@ -13,10 +13,13 @@
 // once, after replication when Replicas is 3.
 //
 //	P.e.{org}.{event}             event record (meta JSON + body bytes)
+//	P.eb.{org}.{event}.{n}        the rest of a body above the max payload
 //	P.ei.{org}.{ns}{event}        event list index, empty
 //	P.d.{org}.{delivery}          delivery state and attempts (JSON)
 //	P.di.{org}.{ns}{delivery}     delivery list index, empty
 //	P.q.{org}.{endpoint}.{deliv}  work item of a waiting delivery, empty
+//	P.o.{org}.{endpoint}.{deliv}  the same for an ordered delivery
+//	P.lk.{org}.{endpoint}         head lock of an ordered endpoint
 //
 // Tokens that are not plain [A-Za-z0-9_-] are written "=" + base64url, and
 // {ns} is 16 hex digits of unix nanoseconds, so subject order is time order.
@@ -26,35 +29,47 @@
 //
 // # Work and leases
 //
-// Each endpoint has a durable pull consumer over its work items. Take
-// fetches (no wait) what the consumer offers, reads each delivery's state,
-// and leases those due at the caller's now: a leased message stays
-// unacknowledged (the consumer gives it to no other relay) and this store
-// sends in-progress heartbeats every AckWait/3 while it is held. A relay
-// that dies stops the heartbeats, and after AckWait the consumer offers the
-// delivery to another relay. Messages that are not due are given back with a
-// plain Nak: the consumer's redelivery is never an attempt (the state's
-// NextAttemptAt decides, and the consumer's delivery count is unlimited), so
-// the usual trap of a Nak burning attempts does not apply. Record writes the
-// new state (compare-and-set against the state written at Take, so a
-// Requeue made during the attempt is kept) and then acknowledges and deletes
-// the work item (delivered, dead) or gives it back (failed).
+// Each endpoint has a durable pull consumer over its (unordered) work
+// items. Take fetches (no wait) what the consumer offers, reads each
+// delivery's state, and leases those due at the caller's now: a leased
+// message stays unacknowledged (the consumer gives it to no other relay)
+// and this store sends in-progress heartbeats every AckWait/3 while it
+// holds it. A relay that dies stops the heartbeats, and after AckWait the
+// consumer offers the delivery to another relay. Messages that are not due
+// are given back with a plain Nak: the consumer's redelivery is never an
+// attempt (the state's NextAttemptAt decides, against the caller's clock,
+// and the consumer's delivery count is unlimited), so the usual traps do
+// not apply: no attempt is burnt, and no BackOff or NakWithDelay hides a
+// delivery from a Take whose now says it is due. Record writes the new
+// state and then acknowledges and deletes the work item (delivered, dead)
+// or gives it back (failed). A Requeue during a lease is a mark on the
+// state that the lease's end applies.
+//
+// Ordered deliveries have no consumer: a consumer offers messages in
+// stream order, which is acceptance order, and FIFO is by creation. Take
+// lists the endpoint's ordered work items, finds the head (first by
+// creation, then id) and, when it is due, writes the endpoint's head lock
+// and the delivery's lease as one compare-and-set batch. The lock lasts
+// AckWait and the holder renews it with the heartbeats; Record frees it in
+// the same batch as the state. So one relay at a time attempts the head,
+// and a failed head stays the head: FIFO across relays.
 //
 // What holds across relays:
-//   - each attempt is made by one relay (the consumer's single lease);
-//   - ordered endpoints are FIFO across relays: their consumer has
-//     MaxAckPending 1, so the head is held by one relay at a time and a
-//     failed head stays at the head (the Nak puts it first again);
-//   - max_in_flight is per relay (Take's n): other endpoints' consumers keep
+//   - each attempt is made by one relay (one consumer lease, or the lock);
+//   - ordered endpoints are FIFO across relays, as above;
+//   - max_in_flight is per relay (Take's n): the consumers keep
 //     MaxAckPending unlimited, because a waiting retry given back with Nak
-//     would otherwise count against it. N relays make at most
-//     N × max_in_flight concurrent attempts on one endpoint.
+//     would otherwise hold a slot. N relays make at most N × max_in_flight
+//     concurrent attempts on one endpoint;
 //   - idempotency by webhook-id: the event subject is written with an
 //     expected last subject sequence of 0 and the message id org/id, so the
 //     second Accept of an id, on any relay, fails and reads the first.
 //
 // Take reads every waiting delivery of the endpoint on each call (to find
-// the due ones in order and the next due time): correct, not fast.
+// the due ones in order and the next due time): correct, not fast. Take
+// runs once at a time per endpoint in one store; while one relay's Take
+// reads, another relay's Take of the same endpoint sees fewer items, and
+// finds them on its next call (see Wake).
 //
 // # Waking other relays
 //

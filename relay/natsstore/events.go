@@ -125,10 +125,12 @@ func (s *Store) Accept(ctx context.Context, ev *relay.Event, ds []*relay.Deliver
 			msg(s.subj.delivery(d.Org, d.ID), b, -1),
 			msg(s.subj.deliveryIndex(d.Org, d.CreatedAt, d.ID), nil, -1))
 		if !relay.Final(d.Status) {
-			if _, err := s.ensureConsumer(wctx, relay.EndpointRef{Org: d.Org, Endpoint: d.Endpoint}, d.Ordered); err != nil {
-				return nil, fmt.Errorf("accept %s: %w", ev.ID, err)
+			if !d.Ordered {
+				if _, err := s.ensureConsumer(wctx, relay.EndpointRef{Org: d.Org, Endpoint: d.Endpoint}); err != nil {
+					return nil, fmt.Errorf("accept %s: %w", ev.ID, err)
+				}
 			}
-			msgs = append(msgs, msg(s.subj.work(d.Org, d.Endpoint, d.ID), nil, -1))
+			msgs = append(msgs, msg(s.subj.work(d.Org, d.Endpoint, d.ID, d.Ordered), nil, -1))
 		}
 	}
 	if _, err := s.publish(wctx, msgs); err != nil {
@@ -357,7 +359,7 @@ func (s *Store) purgeOne(ctx context.Context, indexSubj string) (bool, error) {
 		if !relay.Final(st.Status) {
 			return false, nil
 		}
-		if err := s.deleteWork(ctx, s.subj.work(org, st.Endpoint, st.ID)); err != nil {
+		if err := s.deleteWork(ctx, s.subj.work(org, st.Endpoint, st.ID, st.Ordered)); err != nil {
 			return false, err
 		}
 		subjects = append(subjects, s.subj.deliveryIndex(org, st.CreatedAt, st.ID), s.subj.delivery(org, st.ID))

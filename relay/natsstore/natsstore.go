@@ -69,16 +69,18 @@ type Store struct {
 }
 
 type consumerState struct {
-	c       jetstream.Consumer
-	ordered bool
+	c jetstream.Consumer // nil: an endpoint seen, its consumer not looked up
 }
 
 // lease is one delivery this store holds: the unacknowledged work item and
 // the stream sequence of the state written when it was taken.
 type lease struct {
-	msg jetstream.Msg
+	msg jetstream.Msg // the consumer's message; nil when ordered
 	ref relay.EndpointRef
 	rev uint64
+	// ordered: the lease is the endpoint's head lock, at revision lockRev.
+	ordered bool
+	lockRev uint64
 }
 
 var _ relay.Store = (*Store)(nil)
@@ -217,11 +219,11 @@ func (s *Store) setup(ctx context.Context) error {
 		return fmt.Errorf("create or update bucket %s_ctl: %w", s.cfg.Prefix, err)
 	}
 	s.ctl = kv
-	sub, err := s.nc.Subscribe(s.subj.workAll(), s.onWork)
-	if err != nil {
-		return fmt.Errorf("subscribe to work items: %w", err)
+	for _, ordered := range []bool{false, true} {
+		if _, err := s.nc.Subscribe(s.subj.workAll(ordered), s.onWork); err != nil {
+			return fmt.Errorf("subscribe to work items: %w", err)
+		}
 	}
-	s.wakeSub = sub
 	return nil
 }
 
@@ -316,13 +318,18 @@ func (s *Store) heartbeat() {
 			return
 		case <-t.C:
 			s.mu.Lock()
-			msgs := make([]jetstream.Msg, 0, len(s.leases))
-			for _, l := range s.leases {
-				msgs = append(msgs, l.msg)
+			leases := make(map[string]*lease, len(s.leases))
+			for k, l := range s.leases {
+				leases[k] = l
 			}
 			s.mu.Unlock()
-			for _, m := range msgs {
-				if err := m.InProgress(); err != nil {
+			for k, l := range leases {
+				if l.ordered {
+					_, id, _ := strings.Cut(k, "/")
+					s.renewLock(context.Background(), id, l)
+					continue
+				}
+				if err := l.msg.InProgress(); err != nil {
 					s.log.Debug().Err(err).Msg("lease heartbeat")
 				}
 			}
@@ -337,27 +344,23 @@ func (s *Store) consumerName(ref relay.EndpointRef) string {
 	return s.cfg.Prefix + "_q_" + hex.EncodeToString(h[:12])
 }
 
-// ensureConsumer creates or updates an endpoint's consumer: MaxAckPending 1
-// when ordered (FIFO across relays).
-func (s *Store) ensureConsumer(ctx context.Context, ref relay.EndpointRef, ordered bool) (jetstream.Consumer, error) {
+// ensureConsumer creates or updates the consumer of an endpoint's
+// unordered work items.
+func (s *Store) ensureConsumer(ctx context.Context, ref relay.EndpointRef) (jetstream.Consumer, error) {
 	s.mu.Lock()
-	cs, ok := s.consumers[ref]
+	cs := s.consumers[ref]
 	s.mu.Unlock()
-	if ok && cs.c != nil && cs.ordered == ordered {
+	if cs.c != nil {
 		return cs.c, nil
-	}
-	maxAck := -1
-	if ordered {
-		maxAck = 1
 	}
 	c, err := s.js.CreateOrUpdateConsumer(ctx, s.cfg.Prefix, jetstream.ConsumerConfig{
 		Durable:       s.consumerName(ref),
 		Description:   "sidehook deliveries to " + ref.String(),
-		FilterSubject: s.subj.workOf(ref.Org, ref.Endpoint),
+		FilterSubject: s.subj.workOf(ref.Org, ref.Endpoint, false),
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       s.cfg.AckWait,
 		MaxDeliver:    -1,
-		MaxAckPending: maxAck,
+		MaxAckPending: -1,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		Replicas:      s.cfg.Replicas,
 	})
@@ -365,14 +368,13 @@ func (s *Store) ensureConsumer(ctx context.Context, ref relay.EndpointRef, order
 		return nil, fmt.Errorf("consumer for %s: %w", ref, err)
 	}
 	s.mu.Lock()
-	s.consumers[ref] = consumerState{c: c, ordered: ordered}
+	s.consumers[ref] = consumerState{c: c}
 	s.mu.Unlock()
 	return c, nil
 }
 
 // consumer finds an endpoint's consumer, or nil when none was made (no
-// delivery was ever accepted for it). Take never creates one: only Accept
-// knows whether the endpoint is ordered.
+// unordered delivery was ever accepted for it).
 func (s *Store) consumer(ctx context.Context, ref relay.EndpointRef) (jetstream.Consumer, error) {
 	s.mu.Lock()
 	cs := s.consumers[ref]
@@ -388,7 +390,7 @@ func (s *Store) consumer(ctx context.Context, ref relay.EndpointRef) (jetstream.
 		return nil, fmt.Errorf("consumer for %s: %w", ref, err)
 	}
 	s.mu.Lock()
-	s.consumers[ref] = consumerState{c: c, ordered: c.CachedInfo().Config.MaxAckPending == 1}
+	s.consumers[ref] = consumerState{c: c}
 	s.mu.Unlock()
 	return c, nil
 }

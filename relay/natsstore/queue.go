@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sidehook/sidehook/relay"
@@ -21,23 +22,47 @@ type candidate struct {
 	msg jetstream.Msg
 	st  *state
 	rev uint64
-	key time.Time // due time, or creation for an ordered endpoint
+	key time.Time // due time
 }
 
-// Take leases up to n of the endpoint's deliveries due at now. It reads
-// every work item the consumer offers: the due ones are leased in due
-// order, the rest are given back (a plain Nak, which is not an attempt)
-// and the earliest of their due times is next.
+// Take leases up to n of the endpoint's deliveries due at now: the head
+// of its ordered deliveries (see takeOrdered), then those its consumer
+// offers (see takeQueued).
 func (s *Store) Take(ctx context.Context, ref relay.EndpointRef, now time.Time, n int) ([]*relay.Delivery, time.Time, error) {
-	var next time.Time
 	if err := s.ready(); err != nil {
-		return nil, next, fmt.Errorf("take %s: %w", ref, err)
+		return nil, time.Time{}, fmt.Errorf("take %s: %w", ref, err)
+	}
+	if n <= 0 {
+		return nil, time.Time{}, nil
 	}
 	// One Take per endpoint at a time in this store: a Take holds every
 	// waiting item while it reads them, so a second would see none.
 	mu := s.takeLock(ref)
 	mu.Lock()
 	defer mu.Unlock()
+	out, next, err := s.takeOrdered(ctx, ref, now)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("take %s: %w", ref, err)
+	}
+	more, qnext, err := s.takeQueued(ctx, ref, now, n-len(out))
+	out = append(out, more...)
+	if next.IsZero() || !qnext.IsZero() && qnext.Before(next) {
+		next = qnext
+	}
+	if err != nil {
+		return out, next.UTC(), fmt.Errorf("take %s: %w", ref, err)
+	}
+	return out, next.UTC(), nil
+}
+
+// takeQueued reads every work item the consumer offers: the due ones are
+// leased in due order, the rest are given back (a plain Nak, which is not
+// an attempt) and the earliest of their due times is next.
+func (s *Store) takeQueued(ctx context.Context, ref relay.EndpointRef, now time.Time, n int) ([]*relay.Delivery, time.Time, error) {
+	var next time.Time
+	if n <= 0 {
+		return nil, next, nil
+	}
 	c, err := s.consumer(ctx, ref)
 	if err != nil || c == nil {
 		return nil, next, err
@@ -86,11 +111,7 @@ func (s *Store) Take(ctx context.Context, ref relay.EndpointRef, now time.Time, 
 				}
 				continue
 			}
-			key := at
-			if st.Ordered {
-				key = st.CreatedAt
-			}
-			due = append(due, candidate{msg: m, st: st, rev: rev, key: key})
+			due = append(due, candidate{msg: m, st: st, rev: rev, key: at})
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
 			ferr = err
@@ -130,10 +151,7 @@ func (s *Store) Take(ctx context.Context, ref relay.EndpointRef, now time.Time, 
 		out = append(out, d)
 	}
 	s.giveBack(ctx, back...)
-	if ferr != nil {
-		return out, next, fmt.Errorf("take %s: %w", ref, ferr)
-	}
-	return out, next.UTC(), nil
+	return out, next, ferr
 }
 
 func (s *Store) takeLock(ref relay.EndpointRef) *sync.Mutex {
@@ -195,46 +213,66 @@ func (s *Store) Record(ctx context.Context, d *relay.Delivery, disable string) e
 		}
 	}
 	l := s.leaseOf(d)
-	var rev uint64
-	if l != nil {
-		rev = l.rev
-	} else if _, r, err := s.state(ctx, d.Org, d.ID); err != nil {
-		return fmt.Errorf("record: %w", err)
-	} else {
-		rev = r
-	}
-	st := &state{Delivery: *d}
-	for {
-		_, err := s.putState(ctx, st, rev)
-		if err == nil {
-			break
-		}
-		if !casConflict(err) {
-			return fmt.Errorf("record: %w", err)
-		}
-		cur, crev, rerr := s.state(ctx, d.Org, d.ID)
-		if rerr != nil {
-			return fmt.Errorf("record: %w", rerr)
-		}
+	st, err := s.endLease(ctx, d, l, func(cur *state) *state {
+		next := &state{Delivery: *d}
+		next.Endpoint, next.Ordered = cur.Endpoint, cur.Ordered
 		if cur.RequeueAt != nil {
-			requeued(&st.Delivery, *cur.RequeueAt)
+			requeued(&next.Delivery, *cur.RequeueAt)
 		}
-		rev = crev
+		return next
+	})
+	if err != nil {
+		return fmt.Errorf("record: %w", err)
 	}
-	s.dropLease(d)
 	switch {
-	case l == nil && relay.Final(st.Status):
-		// Not leased here: the work item, if any, is nobody's to ack.
-		if err := s.deleteWork(ctx, s.subj.work(d.Org, d.Endpoint, d.ID)); err != nil {
+	case (l == nil || l.ordered) && relay.Final(st.Status):
+		// No consumer message to acknowledge: delete the item.
+		if err := s.deleteWork(ctx, s.subj.work(d.Org, st.Endpoint, d.ID, st.Ordered)); err != nil {
 			s.log.Debug().Err(err).Str("delivery", d.ID).Msg("delete a work item")
 		}
-	case l == nil:
+	case l == nil || l.ordered:
 	case relay.Final(st.Status):
 		s.finish(ctx, l.msg)
 	default:
 		s.giveBack(ctx, l.msg) // on failure the lease times out after AckWait
 	}
 	return nil
+}
+
+// endLease writes the state next makes of the current one and, for an
+// ordered lease, frees the endpoint's head lock in the same batch; then it
+// forgets the lease.
+func (s *Store) endLease(ctx context.Context, d *relay.Delivery, l *lease, next func(*state) *state) (*state, error) {
+	for {
+		cur, rev, err := s.state(ctx, d.Org, d.ID)
+		if err != nil {
+			return nil, err
+		}
+		st := next(cur)
+		b, err := st.encode()
+		if err != nil {
+			return nil, err
+		}
+		msgs := []*nats.Msg{msg(s.subj.delivery(d.Org, d.ID), b, int64(rev))}
+		if l != nil && l.ordered {
+			lk, lrev, err := s.readLock(ctx, l.ref)
+			if err != nil {
+				return nil, err
+			}
+			if lk.ID == d.ID { // else the lease was lost, and the lock is another's
+				msgs = append(msgs, msg(s.subj.lock(l.ref.Org, l.ref.Endpoint), nil, int64(lrev)))
+			}
+		}
+		_, err = s.publish(ctx, msgs)
+		if casConflict(err) {
+			continue // changed since read: read again
+		}
+		if err != nil {
+			return nil, err
+		}
+		s.dropLease(d)
+		return st, nil
+	}
 }
 
 // finish acknowledges a work item and deletes it from the stream (by
@@ -262,23 +300,12 @@ func (s *Store) Release(ctx context.Context, d *relay.Delivery) error {
 	}
 	ctx, cancel := writeCtx(ctx)
 	defer cancel()
-	for {
-		cur, rev, err := s.state(ctx, d.Org, d.ID)
-		if err != nil {
-			return fmt.Errorf("release: %w", err)
-		}
-		cur.settle()
-		_, err = s.putState(ctx, cur, rev)
-		if casConflict(err) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("release: %w", err)
-		}
-		break
+	if _, err := s.endLease(ctx, d, l, func(cur *state) *state { cur.settle(); return cur }); err != nil {
+		return fmt.Errorf("release: %w", err)
 	}
-	s.dropLease(d)
-	s.giveBack(ctx, l.msg)
+	if !l.ordered {
+		s.giveBack(ctx, l.msg)
+	}
 	return nil
 }
 

@@ -92,15 +92,31 @@ func (s subjects) deliveryIndexOrg(org string) string {
 func (s subjects) deliveryIndex(org string, at time.Time, id string) string {
 	return s.p + ".di." + tok(org) + "." + stamp(at) + tok(id)
 }
-func (s subjects) work(org, ep, id string) string {
-	return s.p + ".q." + tok(org) + "." + tok(ep) + "." + tok(id)
+
+// Work items of ordered deliveries live under .o., the others under .q.:
+// only the latter go through a consumer.
+func queueToken(ordered bool) string {
+	if ordered {
+		return ".o."
+	}
+	return ".q."
 }
-func (s subjects) workOf(org, ep string) string { return s.p + ".q." + tok(org) + "." + tok(ep) + ".*" }
-func (s subjects) workAll() string              { return s.p + ".q.>" }
+
+func (s subjects) work(org, ep, id string, ordered bool) string {
+	return s.p + queueToken(ordered) + tok(org) + "." + tok(ep) + "." + tok(id)
+}
+func (s subjects) workOf(org, ep string, ordered bool) string {
+	return s.p + queueToken(ordered) + tok(org) + "." + tok(ep) + ".*"
+}
+func (s subjects) workAll(ordered bool) string { return s.p + queueToken(ordered) + ">" }
+func (s subjects) lock(org, ep string) string  { return s.p + ".lk." + tok(org) + "." + tok(ep) }
 
 // parseWork reads org, endpoint and delivery id from a work subject.
 func (s subjects) parseWork(subj string) (org, ep, id string, err error) {
 	rest, ok := strings.CutPrefix(subj, s.p+".q.")
+	if !ok {
+		rest, ok = strings.CutPrefix(subj, s.p+".o.")
+	}
 	parts := strings.Split(rest, ".")
 	if !ok || len(parts) != 3 {
 		return "", "", "", fmt.Errorf("not a work subject: %q", subj)
