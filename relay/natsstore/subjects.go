@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -63,6 +64,9 @@ func splitStamped(t string) (time.Time, string, error) {
 	ns, err := strconv.ParseUint(t[:nsLen], 16, 64)
 	if err != nil {
 		return time.Time{}, "", fmt.Errorf("index token time: %w", err)
+	}
+	if ns > math.MaxInt64 {
+		return time.Time{}, "", errors.New("index token time out of range")
 	}
 	return time.Unix(0, int64(ns)).UTC(), t[nsLen:], nil
 }
