@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
+
+	"github.com/sidehook/sidehook/relay"
 )
 
 // Headers of JetStream atomic batch publishing (server 2.12+), which the
@@ -22,6 +25,15 @@ const (
 
 // maxBatch is the server's default limit of messages in one atomic batch.
 const maxBatch = 1000
+
+// openBatches is how many atomic batches one store has open at once. The
+// server allows 50 per stream by default (max_batch_inflight_per_stream):
+// three relays stay below it; more relays need it raised.
+const openBatches = 16
+
+// errTooManyBatches is the server's answer when a stream has too many open
+// batches: the write is tried again.
+const errTooManyBatches jetstream.ErrorCode = 10210
 
 type pubReply struct {
 	Error  *jetstream.APIError `json:"error,omitempty"`
@@ -47,6 +59,27 @@ func (s *Store) publish(ctx context.Context, msgs []*nats.Msg) (uint64, error) {
 	if len(msgs) == 1 {
 		return s.request(ctx, msgs[0])
 	}
+	select {
+	case s.batches <- struct{}{}:
+		defer func() { <-s.batches }()
+	case <-ctx.Done():
+		return 0, fmt.Errorf("wait to write: %w", ctx.Err())
+	}
+	for {
+		seq, err := s.batch(ctx, msgs)
+		var ae *jetstream.APIError
+		if !errors.As(err, &ae) || ae.ErrorCode != errTooManyBatches {
+			return seq, err
+		}
+		select { // other relays' batches fill the stream's allowance
+		case <-time.After(10 * time.Millisecond):
+		case <-ctx.Done():
+			return 0, err
+		}
+	}
+}
+
+func (s *Store) batch(ctx context.Context, msgs []*nats.Msg) (uint64, error) {
 	id := nuid.Next()
 	for i, m := range msgs {
 		if m.Header == nil {
@@ -78,7 +111,7 @@ func (s *Store) publish(ctx context.Context, msgs []*nats.Msg) (uint64, error) {
 func (s *Store) request(ctx context.Context, m *nats.Msg) (uint64, error) {
 	r, err := s.nc.RequestMsgWithContext(ctx, m)
 	if err != nil {
-		return 0, fmt.Errorf("publish to %s: %w", m.Subject, err)
+		return 0, fmt.Errorf("publish to %s: %w", m.Subject, unavailable(err))
 	}
 	if len(r.Data) == 0 {
 		return 0, nil
@@ -88,7 +121,7 @@ func (s *Store) request(ctx context.Context, m *nats.Msg) (uint64, error) {
 		return 0, fmt.Errorf("publish to %s: answer: %w", m.Subject, err)
 	}
 	if rep.Error != nil {
-		return 0, fmt.Errorf("publish to %s: %w", m.Subject, rep.Error)
+		return 0, fmt.Errorf("publish to %s: %w", m.Subject, unavailable(rep.Error))
 	}
 	return rep.Seq, nil
 }
@@ -124,7 +157,7 @@ func (s *Store) get(ctx context.Context, subject string) (*jetstream.RawStreamMs
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", subject, err)
+		return nil, fmt.Errorf("read %s: %w", subject, unavailable(err))
 	}
 	return m, nil
 }
@@ -178,4 +211,24 @@ func (s *Store) deleteWork(ctx context.Context, subject string) error {
 		return fmt.Errorf("delete %s: %w", subject, err)
 	}
 	return nil
+}
+
+// unavailableError is an error of the transport or of a JetStream that
+// cannot answer now (a leader election, a lost connection): the relay
+// answers 503 and the producer retries.
+type unavailableError struct{ err error }
+
+func (e unavailableError) Error() string   { return e.err.Error() }
+func (e unavailableError) Unwrap() []error { return []error{e.err, relay.ErrUnavailable} }
+
+func unavailable(err error) error {
+	var ae *jetstream.APIError
+	switch {
+	case errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrNoResponders),
+		errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrConnectionReconnecting),
+		errors.Is(err, context.DeadlineExceeded),
+		errors.As(err, &ae) && ae.Code == 503:
+		return unavailableError{err}
+	}
+	return err
 }

@@ -57,9 +57,10 @@ type Store struct {
 	ctl     jetstream.KeyValue
 	wakeSub *nats.Subscription
 
-	wake chan relay.EndpointRef
-	stop chan struct{}
-	done sync.WaitGroup
+	wake    chan relay.EndpointRef
+	batches chan struct{} // a slot per open atomic batch
+	stop    chan struct{}
+	done    sync.WaitGroup
 
 	mu        sync.Mutex
 	closed    bool
@@ -112,6 +113,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		log:       cfg.Logger.With().Str("component", "natsstore").Logger(),
 		subj:      subjects{cfg.Prefix},
 		wake:      make(chan relay.EndpointRef, 1024),
+		batches:   make(chan struct{}, openBatches),
 		stop:      make(chan struct{}),
 		leases:    map[string]*lease{},
 		consumers: map[relay.EndpointRef]consumerState{},
