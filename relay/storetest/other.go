@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"sync"
@@ -116,6 +117,11 @@ func testPurge(t *testing.T, f Factory) {
 			}
 			record(t, s, attempted(d, cutoff, 200, st, at(2*time.Hour)), "")
 		}
+	}
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	if n, err := s.Purge(canceled, cutoff); !errors.Is(err, context.Canceled) || n != 0 {
+		t.Fatalf("Purge with an ended context: got %d, %v; want 0 and context.Canceled (it stops when ctx ends)", n, err)
 	}
 	n, err := s.Purge(ctx, cutoff)
 	if err != nil {

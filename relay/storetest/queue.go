@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -374,4 +375,110 @@ func testWaiting(t *testing.T, f Factory) {
 			t.Fatalf("Waiting[%s]: got %d, want 0", r, n)
 		}
 	}
+}
+
+// testTakeOutOfOrder: deliveries accepted concurrently with due times in
+// any order, some earlier than everything already waiting, while workers
+// take and record them: every Take after an Accept returned finds what it
+// made due. Each accepted delivery hands the workers a token, so a worker
+// holding one knows something is waiting for it.
+func testTakeOutOfOrder(t *testing.T, f Factory) {
+	s := f.New(t)
+	ctx := context.Background()
+	r := ref("acme", "a")
+	const producers, perProducer = 8, 25
+	total := producers * perProducer
+	// An entry that is never due keeps the queue from ever looking empty.
+	accept(t, s, evSpec{id: "anchor", eps: []string{"a"}, due: at(2 * time.Hour)})
+	tokens := make(chan struct{}, total)
+	var wg sync.WaitGroup
+	for p := range producers {
+		wg.Go(func() {
+			for i := range perProducer {
+				// Due times run backwards within a producer and interleave
+				// across producers.
+				due := at(-time.Duration(i*producers+p) * time.Millisecond)
+				ev, ds := makeEvent(evSpec{id: fmt.Sprintf("p%d-%02d", p, i), eps: []string{"a"}, received: due})
+				if _, err := s.Accept(ctx, ev, ds); err != nil {
+					t.Errorf("Accept: %v", err)
+					return
+				}
+				tokens <- struct{}{}
+			}
+		})
+	}
+	var mu sync.Mutex
+	seen := map[string]int{}
+	var takes atomic.Int64
+	var work sync.WaitGroup
+	for range 3 {
+		work.Go(func() {
+			for range tokens {
+				ds, _, err := s.Take(ctx, r, t0, 1)
+				if err != nil {
+					t.Errorf("Take: %v", err)
+					return
+				}
+				if len(ds) != 1 {
+					t.Errorf("Take: got %d deliveries, want 1 (an accepted due delivery is out of sight)", len(ds))
+					return
+				}
+				st, next := relay.StatusDelivered, time.Time{}
+				if takes.Add(1)%3 == 0 {
+					st, next = relay.StatusFailed, at(time.Hour) // moved back into the queue, far behind
+				}
+				if err := s.Record(ctx, attempted(ds[0], t0, 200, st, next), ""); err != nil {
+					t.Errorf("Record: %v", err)
+					return
+				}
+				mu.Lock()
+				seen[ds[0].ID]++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	close(tokens)
+	work.Wait()
+	if t.Failed() {
+		return
+	}
+	if len(seen) != total {
+		t.Fatalf("took %d distinct deliveries, want %d", len(seen), total)
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Fatalf("delivery %s taken %d times before its retry was due, want once", id, n)
+		}
+	}
+	got, next := take(t, s, r, t0, total+1)
+	wantIDs(t, "Take before the retries are due", ids(got), nil)
+	wantNext(t, next, at(time.Hour))
+}
+
+// testTakeBelowEverything: a delivery due before everything a Take has
+// seen so far is found by the next Take.
+func testTakeBelowEverything(t *testing.T, f Factory) {
+	s := f.New(t)
+	r := ref("acme", "a")
+	accept(t, s, evSpec{id: "anchor", eps: []string{"a"}, due: at(2 * time.Hour)})
+	accept(t, s, evSpec{id: "first", eps: []string{"a"}})
+	got, _ := take(t, s, r, t0, 5)
+	wantIDs(t, "Take", ids(got), []string{"first.a"})
+	record(t, s, attempted(got[0], t0, 500, relay.StatusFailed, at(time.Hour)), "")
+	for i := range 3 {
+		got, next := take(t, s, r, t0, 5)
+		wantIDs(t, "Take with nothing due", ids(got), nil)
+		wantNext(t, next, at(time.Hour))
+		id := fmt.Sprintf("earlier%d", i)
+		accept(t, s, evSpec{id: id, eps: []string{"a"}, due: at(-time.Duration(i+1) * time.Hour)})
+		got, _ = take(t, s, r, t0, 5)
+		wantIDs(t, "Take after accepting a delivery due before everything waiting", ids(got), []string{id + ".a"})
+		record(t, s, attempted(got[0], t0, 200, relay.StatusDelivered, time.Time{}), "")
+	}
+	if _, err := s.Requeue(context.Background(), "acme", "earlier0.a", at(-5*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = take(t, s, r, t0, 5)
+	wantIDs(t, "Take after requeueing a delivery due before everything waiting", ids(got), []string{"earlier0.a"})
 }

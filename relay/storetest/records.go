@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sidehook/sidehook/relay"
 )
@@ -18,7 +19,7 @@ func testAcceptRoundTrip(t *testing.T, f Factory) {
 	if err := s.Health(); err != nil {
 		t.Fatalf("Health of a fresh store: %v", err)
 	}
-	ev, ds := makeEvent(evSpec{id: "e1", eps: []string{"a", "b"}, body: []byte("\xff\x00not utf-8 \xc3\x28"), due: at(3)})
+	ev, ds := makeEvent(evSpec{id: "e1", eps: []string{"a", "b"}, body: []byte("\xff\x00not utf-8 \xc3\x28"), due: at(3 * time.Nanosecond)})
 	ev.ContentType = "application/octet-stream"
 	ev.Query = "x=1&y=%20"
 	got, err := s.Accept(ctx, ev, ds)
@@ -40,16 +41,16 @@ func testAttemptsRoundTrip(t *testing.T, f Factory) {
 		t.Fatalf("Take: got %v, want [%s]", ids(got), ds[0].ID)
 	}
 	wantDelivery(t, got[0], ds[0])
-	d1 := attempted(got[0], at(1e6), 500, relay.StatusFailed, at(5e9))
+	d1 := attempted(got[0], at(time.Millisecond), 500, relay.StatusFailed, at(5*sec))
 	d1.Attempts[0].Request = http.Header{"Webhook-Id": {"e1"}, "Webhook-Signature": {"v1,abc", "v1a,def"}, "X-Empty": {""}}
 	record(t, s, d1, "")
 	wantDelivery(t, getDelivery(t, s, "acme", ds[0].ID), d1)
-	got, _ = take(t, s, ref("acme", "a"), at(5e9), 1)
+	got, _ = take(t, s, ref("acme", "a"), at(5*sec), 1)
 	if len(got) != 1 {
 		t.Fatalf("Take after the retry's due time: got %v, want [%s]", ids(got), ds[0].ID)
 	}
 	wantDelivery(t, got[0], d1)
-	d2 := attempted(got[0], at(5e9+7), 200, relay.StatusDelivered, t0)
+	d2 := attempted(got[0], at(5*sec+7*time.Nanosecond), 200, relay.StatusDelivered, t0)
 	record(t, s, d2, "")
 	wantDelivery(t, getDelivery(t, s, "acme", ds[0].ID), d2)
 }
@@ -153,7 +154,7 @@ func testIsolation(t *testing.T, f Factory) {
 		t.Fatal(err)
 	}
 	ev.Body[0], ev.Type, ev.Deliveries[0].Endpoint = 'X', "changed", "changed"
-	ds[0].Status, ds[0].NextAttemptAt = relay.StatusDead, ptr(at(99))
+	ds[0].Status, ds[0].NextAttemptAt = relay.StatusDead, ptr(at(99*sec))
 	got := getEvent(t, s, "acme", "e1")
 	got.Body[0], got.Deliveries[0].ID = 'Y', "changed"
 	wantEvent(t, getEvent(t, s, "acme", "e1"), want)
@@ -161,14 +162,14 @@ func testIsolation(t *testing.T, f Factory) {
 	if len(taken) != 1 {
 		t.Fatalf("Take: got %v", ids(taken))
 	}
-	d := attempted(taken[0], t0, 500, relay.StatusFailed, at(1e9))
+	d := attempted(taken[0], t0, 500, relay.StatusFailed, at(sec))
 	record(t, s, d, "")
 	d.Attempts[0].Request.Set("Webhook-Id", "changed")
 	d.Attempts[0].Error = "changed"
-	*d.NextAttemptAt = at(5)
+	*d.NextAttemptAt = at(5 * sec)
 	gotD := getDelivery(t, s, "acme", wantDs[0].ID)
 	gotD.Attempts[0].Request.Set("Webhook-Id", "changed again")
-	wantDelivery(t, getDelivery(t, s, "acme", wantDs[0].ID), attempted(wantDs[0], t0, 500, relay.StatusFailed, at(1e9)))
+	wantDelivery(t, getDelivery(t, s, "acme", wantDs[0].ID), attempted(wantDs[0], t0, 500, relay.StatusFailed, at(sec)))
 }
 
 func testLargeBody(t *testing.T, f Factory) {

@@ -65,6 +65,8 @@ func Run(t *testing.T, f Factory) {
 		{"TakeNext", testTakeNext},
 		{"TakeLimit", testTakeLimit},
 		{"TakeLeasedOnce", testTakeLeasedOnce},
+		{"TakeOutOfOrder", testTakeOutOfOrder},
+		{"TakeBelowEverything", testTakeBelowEverything},
 		{"Release", testRelease},
 		{"Ordered", testOrdered},
 		{"RecordFailed", testRecordFailed},
