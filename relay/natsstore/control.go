@@ -148,9 +148,7 @@ func (s *Store) DeleteEndpoint(ctx context.Context, org, id string) error {
 	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return fmt.Errorf("delete endpoint: %w", err)
 	}
-	s.mu.Lock()
-	delete(s.consumers, ref)
-	s.mu.Unlock()
+	s.dropConsumer(ref)
 	if err := s.remove(ctx, s.subj.workOf(org, id, false), s.subj.workOf(org, id, true), s.subj.lock(org, id)); err != nil {
 		return fmt.Errorf("delete endpoint: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -271,5 +272,29 @@ func TestHealthAcrossAnOutage(t *testing.T) {
 	got, _ := take(t, s, relay.EndpointRef{Org: "acme", Endpoint: "a"}, t0, 10)
 	if len(got) != 2 {
 		t.Fatalf("took %v after the outage, want both", ids(got))
+	}
+}
+
+// An endpoint deleted by one relay and used again through another: the
+// second relay's cached consumer is gone, and its deliveries still go.
+func TestEndpointDeletedByAnotherRelay(t *testing.T) {
+	a, b := twoRelays(t, 5*time.Second)
+	ctx := context.Background()
+	ref := relay.EndpointRef{Org: "acme", Endpoint: "api"}
+	ev, ds := mkEvent("acme", "d1", t0, false, "api")
+	accept(t, b, ev, ds) // b caches the consumer
+	if err := a.DeleteEndpoint(ctx, "acme", "api"); err != nil {
+		t.Fatal(err)
+	}
+	ev, ds = mkEvent("acme", "d2", t0, false, "api")
+	accept(t, b, ev, ds)
+	var got []*relay.Delivery
+	waitFor(t, 10*time.Second, "the new delivery to be taken", func() bool {
+		more, _ := take(t, b, ref, t0, 10)
+		got = append(got, more...)
+		return len(got) > 0
+	})
+	if want := []string{"d2_api"}; !slices.Equal(ids(got), want) {
+		t.Fatalf("took %v, want %v (d1's queue was deleted with the endpoint)", ids(got), want)
 	}
 }

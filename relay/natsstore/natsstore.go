@@ -375,26 +375,12 @@ func (s *Store) ensureConsumer(ctx context.Context, ref relay.EndpointRef) (jets
 	return c, nil
 }
 
-// consumer finds an endpoint's consumer, or nil when none was made (no
-// unordered delivery was ever accepted for it).
-func (s *Store) consumer(ctx context.Context, ref relay.EndpointRef) (jetstream.Consumer, error) {
+// dropConsumer forgets a cached consumer that the server no longer has
+// (another relay deleted the endpoint).
+func (s *Store) dropConsumer(ref relay.EndpointRef) {
 	s.mu.Lock()
-	cs := s.consumers[ref]
+	delete(s.consumers, ref)
 	s.mu.Unlock()
-	if cs.c != nil {
-		return cs.c, nil
-	}
-	c, err := s.stream.Consumer(ctx, s.consumerName(ref))
-	if errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("consumer for %s: %w", ref, err)
-	}
-	s.mu.Lock()
-	s.consumers[ref] = consumerState{c: c}
-	s.mu.Unlock()
-	return c, nil
 }
 
 // writeCtx is the context of a durable write: it does not end with the

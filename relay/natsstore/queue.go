@@ -63,8 +63,10 @@ func (s *Store) takeQueued(ctx context.Context, ref relay.EndpointRef, now time.
 	if n <= 0 {
 		return nil, next, nil
 	}
-	c, err := s.consumer(ctx, ref)
-	if err != nil || c == nil {
+	// Made here too, not only by Accept: another relay may have deleted
+	// the endpoint (and its consumer) and then made it again.
+	c, err := s.ensureConsumer(ctx, ref)
+	if err != nil {
 		return nil, next, err
 	}
 	var (
@@ -120,11 +122,11 @@ func (s *Store) takeQueued(ctx context.Context, ref relay.EndpointRef, now time.
 			break
 		}
 	}
-	if errors.Is(ferr, jetstream.ErrConsumerNotFound) || errors.Is(ferr, jetstream.ErrConsumerDeleted) {
-		s.mu.Lock()
-		delete(s.consumers, ref)
-		s.mu.Unlock()
-		ferr = nil // the endpoint was deleted
+	// A pull request to a deleted consumer finds no responder.
+	if errors.Is(ferr, jetstream.ErrConsumerNotFound) || errors.Is(ferr, jetstream.ErrConsumerDeleted) ||
+		errors.Is(ferr, nats.ErrNoResponders) {
+		s.dropConsumer(ref) // the endpoint was deleted; the next Take makes it again
+		ferr = nil
 	}
 	slices.SortFunc(due, func(a, b candidate) int {
 		if c := a.key.Compare(b.key); c != 0 {
