@@ -49,8 +49,13 @@ func (s *Store) Take(ctx context.Context, ref relay.EndpointRef, now time.Time, 
 	if next.IsZero() || !qnext.IsZero() && qnext.Before(next) {
 		next = qnext
 	}
+	if err != nil && len(out) == 0 {
+		return nil, next.UTC(), fmt.Errorf("take %s: %w", ref, err)
+	}
 	if err != nil {
-		return out, next.UTC(), fmt.Errorf("take %s: %w", ref, err)
+		// What was leased is handed out: a caller that drops a Take's
+		// deliveries on error would leave their leases heartbeating.
+		s.log.Warn().Err(err).Str("endpoint", ref.String()).Msg("take: some waiting deliveries were not read")
 	}
 	return out, next.UTC(), nil
 }
