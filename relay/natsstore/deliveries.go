@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +25,9 @@ type state struct {
 	// RequeueAt: Requeue ran during the lease; the lease's end makes the
 	// delivery pending and due then.
 	RequeueAt *time.Time `json:"requeue_at,omitempty"`
+	// Gen is the generation of the delivery's current work item (its
+	// header): an older copy is never leased.
+	Gen uint64 `json:"gen,omitempty"`
 }
 
 // requeued sets d pending and due at at, its schedule starting again.
@@ -177,14 +181,16 @@ func (s *Store) Requeue(ctx context.Context, org, id string, now time.Time) (*re
 		case st.Leased:
 			at := now.UTC()
 			st.RequeueAt = &at
-		case relay.Final(st.Status):
+		case relay.Final(st.Status) || !st.Ordered:
+			// A new work item: a final delivery has none, and a waiting
+			// one's may be hidden until its old due time.
 			if !st.Ordered {
 				if _, err := s.ensureConsumer(ctx, relay.EndpointRef{Org: org, Endpoint: st.Endpoint}); err != nil {
 					return nil, fmt.Errorf("requeue: %w", err)
 				}
 			}
-			extra = append(extra, msg(s.subj.work(org, st.Endpoint, id, st.Ordered), nil, -1))
 			st.Delivery = *view
+			extra = append(extra, s.newWork(st))
 		default:
 			st.Delivery = *view
 		}
@@ -236,7 +242,11 @@ func (s *Store) Expedite(ctx context.Context, ref relay.EndpointRef, now time.Ti
 			}
 			now := now.UTC()
 			st.NextAttemptAt = &now
-			_, err = s.putState(ctx, st, rev)
+			var extra []*nats.Msg
+			if !st.Ordered { // its item is hidden until the old due time
+				extra = append(extra, s.newWork(st))
+			}
+			_, err = s.putState(ctx, st, rev, extra...)
 			if casConflict(err) {
 				continue
 			}
@@ -273,4 +283,13 @@ func (s *Store) Waiting(ctx context.Context) (map[relay.EndpointRef]int64, error
 		out[relay.EndpointRef{Org: org, Endpoint: ep}]++
 	}
 	return out, nil
+}
+
+// newWork is a new work item of st, a generation newer: written in the
+// same batch as st, it replaces the old item.
+func (s *Store) newWork(st *state) *nats.Msg {
+	st.Gen++
+	m := msg(s.subj.work(st.Org, st.Endpoint, st.ID, st.Ordered), nil, -1)
+	m.Header.Set(hdrGen, strconv.FormatUint(st.Gen, 10))
+	return m
 }

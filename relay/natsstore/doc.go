@@ -35,15 +35,23 @@
 // message stays unacknowledged (the consumer gives it to no other relay)
 // and this store sends in-progress heartbeats every AckWait/3 while it
 // holds it. A relay that dies stops the heartbeats, and after AckWait the
-// consumer offers the delivery to another relay. Messages that are not due
-// are given back with a plain Nak: the consumer's redelivery is never an
-// attempt (the state's NextAttemptAt decides, against the caller's clock,
-// and the consumer's delivery count is unlimited), so the usual traps do
-// not apply: no attempt is burnt, and no BackOff or NakWithDelay hides a
-// delivery from a Take whose now says it is due. Record writes the new
+// consumer offers the delivery to another relay. Record writes the new
 // state and then acknowledges and deletes the work item (delivered, dead)
 // or gives it back (failed). A Requeue during a lease is a mark on the
 // state that the lease's end applies.
+//
+// A work item that is not due is given back with a Nak delayed until its
+// NextAttemptAt by the real clock, so Takes in between do not read it; the
+// consumer's delivery count is unlimited and the state's NextAttemptAt,
+// against the caller's now, decides, so a redelivery never burns an
+// attempt and no consumer BackOff is used. When the caller's now is not
+// ahead of the real clock (the relay's case) that is exact; a caller whose
+// clock runs ahead sees a delivery once the real clock reaches its due
+// time. Requeue and Expedite write a new work item (a newer generation, in
+// the state and the item's header, in the same batch) that replaces the
+// hidden one, so they take effect at once on every relay; an older copy is
+// never leased. The store that hid an item counts its due time in Take's
+// next; other relays learn of it from Wake's tick.
 //
 // Ordered deliveries have no consumer: a consumer offers messages in
 // stream order, which is acceptance order, and FIFO is by creation. Take
@@ -65,11 +73,12 @@
 //     expected last subject sequence of 0 and the message id org/id, so the
 //     second Accept of an id, on any relay, fails and reads the first.
 //
-// Take reads every waiting delivery of the endpoint on each call (to find
-// the due ones in order and the next due time): correct, not fast. Take
-// runs once at a time per endpoint in one store; while one relay's Take
-// reads, another relay's Take of the same endpoint sees fewer items, and
-// finds them on its next call (see Wake).
+// Take reads every visible work item of the endpoint on each call (the
+// due ones, the new ones, and those whose retry is near): it leases the
+// due ones in due order and gives the rest back. Take runs once at a time
+// per endpoint in one store; while one relay's Take reads, another relay's
+// Take of the same endpoint sees fewer items and finds them on a later
+// call (see Wake).
 //
 // # Waking other relays
 //

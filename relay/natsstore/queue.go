@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -76,7 +77,7 @@ func (s *Store) takeQueued(ctx context.Context, ref relay.EndpointRef, now time.
 	}
 	var (
 		due  []candidate
-		back []jetstream.Msg
+		back []backItem
 		ferr error
 	)
 	seen := map[string]bool{}
@@ -95,7 +96,7 @@ func (s *Store) takeQueued(ctx context.Context, ref relay.EndpointRef, now time.
 				continue
 			}
 			if seen[id] {
-				back = append(back, m)
+				back = append(back, backItem{m: m})
 				continue
 			}
 			seen[id] = true
@@ -106,13 +107,18 @@ func (s *Store) takeQueued(ctx context.Context, ref relay.EndpointRef, now time.
 				continue
 			case err != nil:
 				ferr = err
-				back = append(back, m)
+				back = append(back, backItem{m: m})
+				continue
+			case workGen(m) != st.Gen:
+				// A copy replaced by a newer item (Requeue, Expedite): the
+				// stream no longer has it; only the newest may be leased.
+				_ = m.Term()
 				continue
 			}
 			st.settle() // a lease that timed out, with its requeue mark
 			at := st.due()
 			if at.After(now) {
-				back = append(back, m)
+				back = append(back, backItem{m: m, due: at})
 				if next.IsZero() || at.Before(next) {
 					next = at
 				}
@@ -142,12 +148,12 @@ func (s *Store) takeQueued(ctx context.Context, ref relay.EndpointRef, now time.
 	var out []*relay.Delivery
 	for _, cd := range due {
 		if len(out) >= n || ferr != nil {
-			back = append(back, cd.msg)
+			back = append(back, backItem{m: cd.msg})
 			continue
 		}
 		d, err := s.lease(ctx, ref, cd)
 		if err != nil {
-			back = append(back, cd.msg)
+			back = append(back, backItem{m: cd.msg})
 			if !casConflict(err) {
 				ferr = err
 			} else if next.IsZero() || now.Before(next) {
@@ -157,7 +163,10 @@ func (s *Store) takeQueued(ctx context.Context, ref relay.EndpointRef, now time.
 		}
 		out = append(out, d)
 	}
-	s.giveBack(ctx, back...)
+	s.giveBack(ctx, ref, back...)
+	if h := s.hiddenNext(ref, now); !h.IsZero() && (next.IsZero() || h.Before(next)) {
+		next = h
+	}
 	return out, next, ferr
 }
 
@@ -222,7 +231,7 @@ func (s *Store) Record(ctx context.Context, d *relay.Delivery, disable string) e
 	l := s.leaseOf(d)
 	st, err := s.endLease(ctx, d, l, func(cur *state) *state {
 		next := &state{Delivery: *d}
-		next.Endpoint, next.Ordered = cur.Endpoint, cur.Ordered
+		next.Endpoint, next.Ordered, next.Gen = cur.Endpoint, cur.Ordered, cur.Gen
 		if cur.RequeueAt != nil {
 			requeued(&next.Delivery, *cur.RequeueAt)
 		}
@@ -241,7 +250,7 @@ func (s *Store) Record(ctx context.Context, d *relay.Delivery, disable string) e
 	case relay.Final(st.Status):
 		s.finish(ctx, l.msg)
 	default:
-		s.giveBack(ctx, l.msg) // on failure the lease times out after AckWait
+		s.giveBack(ctx, l.ref, backItem{m: l.msg, due: st.due()}) // on failure the lease times out after AckWait
 	}
 	return nil
 }
@@ -307,31 +316,88 @@ func (s *Store) Release(ctx context.Context, d *relay.Delivery) error {
 	}
 	ctx, cancel := writeCtx(ctx)
 	defer cancel()
-	if _, err := s.endLease(ctx, d, l, func(cur *state) *state { cur.settle(); return cur }); err != nil {
+	st, err := s.endLease(ctx, d, l, func(cur *state) *state { cur.settle(); return cur })
+	if err != nil {
 		return fmt.Errorf("release: %w", err)
 	}
 	if !l.ordered {
-		s.giveBack(ctx, l.msg)
+		s.giveBack(ctx, l.ref, backItem{m: l.msg, due: st.due()})
 	}
 	return nil
 }
 
-// giveBack naks work items so the consumer offers them again (to any
-// relay) at once. The server handles a consumer's acks in order, and the
-// last nak waits for its answer, so when giveBack returns every one of
-// them is offered again: the next Take sees them.
-func (s *Store) giveBack(ctx context.Context, msgs ...jetstream.Msg) {
-	for i, m := range msgs {
+// backItem is a work item to give back, hidden until due (zero: at once).
+type backItem struct {
+	m   jetstream.Msg
+	due time.Time
+}
+
+// giveBack naks work items so the consumer offers them again, to any relay.
+// One due later is hidden until then by the real clock (a Nak with delay),
+// so Takes in between do not read it; this store remembers the time for
+// its next Takes' next, and other relays find it by Wake's tick. The
+// server handles a consumer's acks in order and the last nak waits for its
+// answer, so when giveBack returns every item is back: the next Take sees
+// those not hidden.
+func (s *Store) giveBack(ctx context.Context, ref relay.EndpointRef, items ...backItem) {
+	realNow := time.Now()
+	for i, it := range items {
+		body := []byte("-NAK")
+		if d := it.due.Sub(realNow); d > 0 {
+			body = fmt.Appendf(nil, `-NAK {"delay": %d}`, d.Nanoseconds())
+			s.hide(ref, it.due)
+		}
 		var err error
-		if i < len(msgs)-1 {
-			err = m.Nak()
+		if i < len(items)-1 {
+			err = s.nc.Publish(it.m.Reply(), body)
 		} else {
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opTimeout)
-			_, err = s.nc.RequestWithContext(rctx, m.Reply(), []byte("-NAK"))
+			_, err = s.nc.RequestWithContext(rctx, it.m.Reply(), body)
 			cancel()
 		}
 		if err != nil {
 			s.log.Debug().Err(err).Msg("give back a work item")
 		}
 	}
+}
+
+// hide remembers that an item of ref is hidden until due.
+func (s *Store) hide(ref relay.EndpointRef, due time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hidden[ref] = append(s.hidden[ref], due)
+}
+
+// hiddenNext is the earliest time an item this store hid becomes due
+// after now (zero: none); times passed are forgotten.
+func (s *Store) hiddenNext(ref relay.EndpointRef, now time.Time) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var next time.Time
+	keep := s.hidden[ref][:0]
+	for _, t := range s.hidden[ref] {
+		if !t.After(now) || !t.After(time.Now()) {
+			continue
+		}
+		keep = append(keep, t)
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	if len(keep) == 0 {
+		delete(s.hidden, ref)
+	} else {
+		s.hidden[ref] = keep
+	}
+	return next
+}
+
+// Header of a work item: the generation of its delivery's state that wrote
+// it. A Requeue or an Expedite writes a new item (the stream keeps one per
+// subject) to bring a hidden delivery forward, and a newer generation.
+const hdrGen = "Sidehook-Gen"
+
+func workGen(m jetstream.Msg) uint64 {
+	g, _ := strconv.ParseUint(m.Headers().Get(hdrGen), 10, 64)
+	return g
 }
