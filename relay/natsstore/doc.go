@@ -66,15 +66,16 @@
 //   - each attempt is made by one relay (one consumer lease, or the lock);
 //   - ordered endpoints are FIFO across relays, as above;
 //   - max_in_flight is per relay (Take's n): the consumers keep
-//     MaxAckPending unlimited, because a waiting retry given back with Nak
-//     would otherwise hold a slot. N relays make at most N × max_in_flight
+//     MaxAckPending unlimited, because a retry hidden by a delayed Nak stays
+//     pending on the consumer and would hold a slot until due. N relays make at most N × max_in_flight
 //     concurrent attempts on one endpoint;
 //   - idempotency by webhook-id: the event subject is written with an
 //     expected last subject sequence of 0 and the message id org/id, so the
 //     second Accept of an id, on any relay, fails and reads the first.
 //
-// Take reads every visible work item of the endpoint on each call (the
-// due ones, the new ones, and those whose retry is near): it leases the
+// Take reads every visible work item of the endpoint on each call (new
+// ones, and those whose retry time has come by the real clock; an ordered
+// endpoint's Take reads all its waiting items): it leases the
 // due ones in due order and gives the rest back. Take runs once at a time
 // per endpoint in one store; while one relay's Take reads, another relay's
 // Take of the same endpoint sees fewer items and finds them on a later
@@ -83,8 +84,8 @@
 // # Waking other relays
 //
 // Wake returns a channel of endpoints that may have new due work: it hears
-// every work item written by any relay (a plain NATS subscription on
-// P.q.>) and, every AckWait, names each endpoint it has seen, so a retry
+// every work item written by any relay (plain NATS subscriptions on
+// P.q.> and P.o.>) and, every AckWait, names each endpoint it has seen, so a retry
 // given back by a relay that then died is found again. The dispatcher reads
 // it through an optional interface (a type assertion on the store).
 //
