@@ -205,6 +205,12 @@ func TestSharedKeysAndTokens(t *testing.T) {
 
 func TestOpenErrors(t *testing.T) {
 	noJS := startServer(t, func(o *server.Options) { o.JetStream = false })
+	acc := server.NewAccount("NOJS")
+	noRights := startServer(t, func(o *server.Options) {
+		o.Accounts = []*server.Account{acc}
+		o.Users = []*server.User{{Username: "relay", Password: "pw", Account: acc}}
+	})
+	noRightsURL := strings.Replace(noRights.ClientURL(), "nats://", "nats://relay:pw@", 1)
 	dead := freePorts(t, 1)[0]
 	ctx := context.Background()
 	for _, c := range []struct {
@@ -214,6 +220,7 @@ func TestOpenErrors(t *testing.T) {
 	}{
 		{"unreachable", Config{Servers: []string{fmt.Sprintf("nats://127.0.0.1:%d", dead)}}, "connect to nats://127.0.0.1"},
 		{"no JetStream", Config{Servers: []string{noJS.ClientURL()}}, "does not have JetStream enabled"},
+		{"account without JetStream", Config{Servers: []string{noRightsURL}}, "not enabled for this account"},
 		{"no servers", Config{}, "no server URL"},
 		{"bad prefix", Config{Servers: []string{noJS.ClientURL()}, Prefix: "a.b"}, "prefix"},
 		{"bad replicas", Config{Servers: []string{noJS.ClientURL()}, Replicas: 2}, "replicas 2"},

@@ -131,6 +131,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s.done.Add(2)
 	go s.heartbeat()
 	go s.tick()
+	s.log.Info().Str("server", s.nc.ConnectedUrlRedacted()).Str("stream", cfg.Prefix).
+		Int("replicas", cfg.Replicas).Dur("ack_wait", cfg.AckWait).Msg("nats store open")
 	return s, nil
 }
 
