@@ -64,10 +64,10 @@ type Store struct {
 
 	mu        sync.Mutex
 	closed    bool
-	leases    map[string]*lease                   // by delivery org/id
-	consumers map[relay.EndpointRef]consumerState // known consumers
-	taking    map[relay.EndpointRef]*sync.Mutex   // one Take per endpoint at a time
-	hidden    map[relay.EndpointRef][]time.Time   // due times of items this store hid
+	leases    map[string]*lease                          // by delivery org/id
+	consumers map[relay.EndpointRef]consumerState        // known consumers
+	taking    map[relay.EndpointRef]*sync.Mutex          // one Take per endpoint at a time
+	hidden    map[relay.EndpointRef]map[string]time.Time // due times of deliveries this store hid
 }
 
 type consumerState struct {
@@ -119,7 +119,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		leases:    map[string]*lease{},
 		consumers: map[relay.EndpointRef]consumerState{},
 		taking:    map[relay.EndpointRef]*sync.Mutex{},
-		hidden:    map[relay.EndpointRef][]time.Time{},
+		hidden:    map[relay.EndpointRef]map[string]time.Time{},
 	}
 	if err := s.connect(ctx); err != nil {
 		return nil, fmt.Errorf("open nats store: %w", err)

@@ -100,6 +100,7 @@ func (s *Store) takeQueued(ctx context.Context, ref relay.EndpointRef, now time.
 				continue
 			}
 			seen[id] = true
+			s.unhide(ref, id)
 			st, rev, err := s.state(ctx, ref.Org, id)
 			switch {
 			case errors.Is(err, relay.ErrNotFound) || err == nil && relay.Final(st.Status):
@@ -118,7 +119,7 @@ func (s *Store) takeQueued(ctx context.Context, ref relay.EndpointRef, now time.
 			st.settle() // a lease that timed out, with its requeue mark
 			at := st.due()
 			if at.After(now) {
-				back = append(back, backItem{m: m, due: at})
+				back = append(back, backItem{m: m, id: id, due: at})
 				if next.IsZero() || at.Before(next) {
 					next = at
 				}
@@ -250,7 +251,7 @@ func (s *Store) Record(ctx context.Context, d *relay.Delivery, disable string) e
 	case relay.Final(st.Status):
 		s.finish(ctx, l.msg)
 	default:
-		s.giveBack(ctx, l.ref, backItem{m: l.msg, due: st.due()}) // on failure the lease times out after AckWait
+		s.giveBack(ctx, l.ref, backItem{m: l.msg, id: d.ID, due: st.due()}) // on failure the lease times out after AckWait
 	}
 	return nil
 }
@@ -321,7 +322,7 @@ func (s *Store) Release(ctx context.Context, d *relay.Delivery) error {
 		return fmt.Errorf("release: %w", err)
 	}
 	if !l.ordered {
-		s.giveBack(ctx, l.ref, backItem{m: l.msg, due: st.due()})
+		s.giveBack(ctx, l.ref, backItem{m: l.msg, id: d.ID, due: st.due()})
 	}
 	return nil
 }
@@ -329,6 +330,7 @@ func (s *Store) Release(ctx context.Context, d *relay.Delivery) error {
 // backItem is a work item to give back, hidden until due (zero: at once).
 type backItem struct {
 	m   jetstream.Msg
+	id  string
 	due time.Time
 }
 
@@ -343,9 +345,9 @@ func (s *Store) giveBack(ctx context.Context, ref relay.EndpointRef, items ...ba
 	realNow := time.Now()
 	for i, it := range items {
 		body := []byte("-NAK")
-		if d := it.due.Sub(realNow); d > 0 {
+		if d := it.due.Sub(realNow); d > 0 && it.id != "" {
 			body = fmt.Appendf(nil, `-NAK {"delay": %d}`, d.Nanoseconds())
-			s.hide(ref, it.due)
+			s.hide(ref, it.id, it.due)
 		}
 		var err error
 		if i < len(items)-1 {
@@ -361,33 +363,54 @@ func (s *Store) giveBack(ctx context.Context, ref relay.EndpointRef, items ...ba
 	}
 }
 
-// hide remembers that an item of ref is hidden until due.
-func (s *Store) hide(ref relay.EndpointRef, due time.Time) {
+// hide remembers that this store hid a delivery of ref until due.
+func (s *Store) hide(ref relay.EndpointRef, id string, due time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.hidden[ref] = append(s.hidden[ref], due)
+	if s.hidden[ref] == nil {
+		s.hidden[ref] = map[string]time.Time{}
+	}
+	s.hidden[ref][id] = due
 }
 
-// hiddenNext is the earliest time an item this store hid becomes due
-// after now (zero: none); times passed are forgotten.
+// unhide forgets a hidden delivery: a Take saw it again.
+func (s *Store) unhide(ref relay.EndpointRef, id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.hidden[ref], id)
+}
+
+// Hidden-item timing: the consumer brings an item back a little after its
+// delay; until hiddenGrace after its due time a Take that did not see it
+// asks to be called again after hiddenPoll.
+const (
+	hiddenGrace = 2 * time.Second
+	hiddenPoll  = 50 * time.Millisecond
+)
+
+// hiddenNext is when a Take should look again for the deliveries this
+// store hid (zero: none): the earliest due time after now, or shortly when
+// one is due but not back yet. Those long overdue are forgotten (another
+// relay took them, or they were deleted).
 func (s *Store) hiddenNext(ref relay.EndpointRef, now time.Time) time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	realNow := time.Now()
 	var next time.Time
-	keep := s.hidden[ref][:0]
-	for _, t := range s.hidden[ref] {
-		if !t.After(now) || !t.After(time.Now()) {
+	for id, t := range s.hidden[ref] {
+		if realNow.After(t.Add(hiddenGrace)) {
+			delete(s.hidden[ref], id)
 			continue
 		}
-		keep = append(keep, t)
+		if !t.After(now) {
+			t = now.Add(hiddenPoll)
+		}
 		if next.IsZero() || t.Before(next) {
 			next = t
 		}
 	}
-	if len(keep) == 0 {
+	if len(s.hidden[ref]) == 0 {
 		delete(s.hidden, ref)
-	} else {
-		s.hidden[ref] = keep
 	}
 	return next
 }
