@@ -74,12 +74,11 @@ type consumerState struct {
 	c jetstream.Consumer // nil: an endpoint seen, its consumer not looked up
 }
 
-// lease is one delivery this store holds: the unacknowledged work item and
-// the stream sequence of the state written when it was taken.
+// lease is one delivery this store holds: the unacknowledged work item,
+// or for an ordered delivery the endpoint's head lock.
 type lease struct {
 	msg jetstream.Msg // the consumer's message; nil when ordered
 	ref relay.EndpointRef
-	rev uint64
 	// ordered: the lease is the endpoint's head lock, at revision lockRev.
 	ordered bool
 	lockRev uint64

@@ -189,12 +189,11 @@ func (s *Store) lease(ctx context.Context, ref relay.EndpointRef, cd candidate) 
 	st.Leased = true
 	wctx, cancel := writeCtx(ctx)
 	defer cancel()
-	rev, err := s.putState(wctx, st, cd.rev)
-	if err != nil {
+	if _, err := s.putState(wctx, st, cd.rev); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
-	s.leases[ref.Org+"/"+st.ID] = &lease{msg: cd.msg, ref: ref, rev: rev}
+	s.leases[ref.Org+"/"+st.ID] = &lease{msg: cd.msg, ref: ref}
 	s.mu.Unlock()
 	return st.out(), nil
 }
