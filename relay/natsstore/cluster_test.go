@@ -1,0 +1,108 @@
+package natsstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/sidehook/sidehook/relay"
+)
+
+// acceptRetrying accepts like a producer that retries until answered: a
+// nil error or ErrDuplicate both mean the event is stored.
+func acceptRetrying(t *testing.T, s *Store, ev *relay.Event, ds []*relay.Delivery) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := s.Accept(context.Background(), ev, ds)
+		if err == nil || errors.Is(err, relay.ErrDuplicate) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("accept %s: still failing: %v", ev.ID, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestClusterLosesANode runs a three-node JetStream cluster with replicas
+// 3, stops the stream's leader mid-test, and checks that nothing
+// acknowledged is lost: every event accepted before and after is read
+// back, and every delivery is attempted exactly once.
+func TestClusterLosesANode(t *testing.T) {
+	nodes := startCluster(t)
+	urls := make([]string, len(nodes))
+	for i, n := range nodes {
+		urls[i] = n.ClientURL()
+	}
+	cfg := Config{Servers: urls, Replicas: 3, Prefix: "rep", AckWait: 2 * time.Second}
+	s := openStore(t, cfg)
+	ctx := context.Background()
+	const before, after = 40, 40
+	ref := relay.EndpointRef{Org: "acme", Endpoint: "a"}
+	var accepted []string
+	for i := range before {
+		ev, ds := mkEvent("acme", fmt.Sprintf("c%03d", i), t0.Add(time.Duration(i)*time.Millisecond), false, "a")
+		acceptRetrying(t, s, ev, ds)
+		accepted = append(accepted, ev.ID)
+	}
+	// Half the deliveries are attempted before the loss.
+	got, _ := take(t, s, ref, t0.Add(time.Hour), before/2)
+	attempts := map[string]int{}
+	for _, d := range got {
+		attempts[d.ID]++
+		if err := s.Record(ctx, attempt(d, relay.StatusDelivered, t0.Add(time.Hour), nil), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var leader *server.Server
+	waitFor(t, 10*time.Second, "a stream leader", func() bool {
+		for _, n := range nodes {
+			if n.JetStreamIsStreamLeader(server.DEFAULT_GLOBAL_ACCOUNT, "rep") {
+				leader = n
+				return true
+			}
+		}
+		return false
+	})
+	leader.Shutdown()
+	leader.WaitForShutdown()
+
+	for i := range after {
+		ev, ds := mkEvent("acme", fmt.Sprintf("c%03d", before+i), t0.Add(time.Duration(before+i)*time.Millisecond), false, "a")
+		acceptRetrying(t, s, ev, ds)
+		accepted = append(accepted, ev.ID)
+	}
+	for _, id := range accepted {
+		if _, err := s.Event(ctx, "acme", id); err != nil {
+			t.Fatalf("event %s acknowledged, then lost: %v", id, err)
+		}
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for len(attempts) < len(accepted) {
+		if time.Now().After(deadline) {
+			t.Fatalf("delivered %d of %d after the loss of a node", len(attempts), len(accepted))
+		}
+		ds, _, err := s.Take(ctx, ref, t0.Add(time.Hour), 20)
+		if err != nil {
+			time.Sleep(100 * time.Millisecond) // a leader election in progress
+			continue
+		}
+		for _, d := range ds {
+			attempts[d.ID]++
+			if err := s.Record(ctx, attempt(d, relay.StatusDelivered, t0.Add(time.Hour), nil), ""); err != nil {
+				t.Fatalf("record after the loss: %v", err)
+			}
+		}
+	}
+	for id, n := range attempts {
+		if n != 1 {
+			t.Fatalf("delivery %s attempted %d times", id, n)
+		}
+	}
+}

@@ -1,0 +1,237 @@
+package natsstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sidehook/sidehook/relay"
+)
+
+// kvGet reads a control key, or nil when it is absent.
+func (s *Store) kvGet(ctx context.Context, key string) ([]byte, error) {
+	if err := s.ready(); err != nil {
+		return nil, err
+	}
+	e, err := s.ctl.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	return e.Value(), nil
+}
+
+func (s *Store) kvPut(ctx context.Context, key string, v []byte) error {
+	if err := s.ready(); err != nil {
+		return err
+	}
+	ctx, cancel := writeCtx(ctx)
+	defer cancel()
+	if _, err := s.ctl.Put(ctx, key, v); err != nil {
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	return nil
+}
+
+func (s *Store) kvDelete(ctx context.Context, key string) error {
+	if err := s.ready(); err != nil {
+		return err
+	}
+	ctx, cancel := writeCtx(ctx)
+	defer cancel()
+	if err := s.ctl.Purge(ctx, key); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	return nil
+}
+
+// kvKeys lists the live keys matching a filter.
+func (s *Store) kvKeys(ctx context.Context, filter string) ([]string, error) {
+	if err := s.ready(); err != nil {
+		return nil, err
+	}
+	l, err := s.ctl.ListKeysFiltered(ctx, filter)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", filter, err)
+	}
+	var keys []string
+	for k := range l.Keys() {
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+// Endpoints returns an organisation's API endpoints and disabled marks.
+func (s *Store) Endpoints(ctx context.Context, org string) ([]relay.StoredEndpoint, error) {
+	byID := map[string]*relay.StoredEndpoint{}
+	var order []string
+	for _, pfx := range []string{"ep.", "dis."} {
+		keys, err := s.kvKeys(ctx, pfx+tok(org)+".*")
+		if err != nil {
+			return nil, fmt.Errorf("endpoints: %w", err)
+		}
+		for _, k := range keys {
+			id, err := untok(k[strings.LastIndexByte(k, '.')+1:])
+			if err != nil {
+				continue
+			}
+			v, err := s.kvGet(ctx, k)
+			if err != nil {
+				return nil, fmt.Errorf("endpoints: %w", err)
+			}
+			if v == nil {
+				continue
+			}
+			e := byID[id]
+			if e == nil {
+				e = &relay.StoredEndpoint{ID: id}
+				byID[id] = e
+				order = append(order, id)
+			}
+			if pfx == "ep." {
+				e.Doc = v
+			} else {
+				e.Disabled = string(v)
+			}
+		}
+	}
+	out := make([]relay.StoredEndpoint, 0, len(order))
+	for _, id := range order {
+		out = append(out, *byID[id])
+	}
+	return out, nil
+}
+
+// PutEndpoint stores an API endpoint and clears its disabled mark.
+func (s *Store) PutEndpoint(ctx context.Context, org, id string, doc []byte) error {
+	if err := s.kvPut(ctx, endpointKey(org, id), doc); err != nil {
+		return fmt.Errorf("put endpoint: %w", err)
+	}
+	if err := s.kvDelete(ctx, disabledKey(org, id)); err != nil {
+		return fmt.Errorf("put endpoint: %w", err)
+	}
+	return nil
+}
+
+// SetDisabled marks an endpoint disabled, or clears the mark.
+func (s *Store) SetDisabled(ctx context.Context, org, id, reason string) error {
+	var err error
+	if reason == "" {
+		err = s.kvDelete(ctx, disabledKey(org, id))
+	} else {
+		err = s.kvPut(ctx, disabledKey(org, id), []byte(reason))
+	}
+	if err != nil {
+		return fmt.Errorf("set disabled: %w", err)
+	}
+	return nil
+}
+
+// DeleteEndpoint removes an API endpoint, its mark, its consumer and its
+// work items; its deliveries stay readable.
+func (s *Store) DeleteEndpoint(ctx context.Context, org, id string) error {
+	if err := s.kvDelete(ctx, endpointKey(org, id)); err != nil {
+		return fmt.Errorf("delete endpoint: %w", err)
+	}
+	if err := s.kvDelete(ctx, disabledKey(org, id)); err != nil {
+		return fmt.Errorf("delete endpoint: %w", err)
+	}
+	ref := relay.EndpointRef{Org: org, Endpoint: id}
+	wctx, cancel := writeCtx(ctx)
+	defer cancel()
+	err := s.js.DeleteConsumer(wctx, s.cfg.Prefix, s.consumerName(ref))
+	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("delete endpoint: %w", err)
+	}
+	s.dropConsumer(ref)
+	if err := s.remove(ctx, s.subj.workOf(org, id, false), s.subj.workOf(org, id, true), s.subj.lock(org, id)); err != nil {
+		return fmt.Errorf("delete endpoint: %w", err)
+	}
+	return nil
+}
+
+// Token returns an organisation's Webio token, "" when none.
+func (s *Store) Token(ctx context.Context, org string) (string, error) {
+	v, err := s.kvGet(ctx, tokenKey(org))
+	if err != nil {
+		return "", fmt.Errorf("token: %w", err)
+	}
+	return string(v), nil
+}
+
+// PutToken stores an organisation's Webio token.
+func (s *Store) PutToken(ctx context.Context, org, token string) error {
+	if err := s.kvPut(ctx, tokenKey(org), []byte(token)); err != nil {
+		return fmt.Errorf("put token: %w", err)
+	}
+	return nil
+}
+
+// SigningKeys returns every signing key document by name.
+func (s *Store) SigningKeys(ctx context.Context) (map[string][]byte, error) {
+	keys, err := s.kvKeys(ctx, "key.*")
+	if err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	out := map[string][]byte{}
+	for _, k := range keys {
+		name, err := untok(strings.TrimPrefix(k, "key."))
+		if err != nil {
+			continue
+		}
+		v, err := s.kvGet(ctx, k)
+		if err != nil {
+			return nil, fmt.Errorf("signing keys: %w", err)
+		}
+		if v != nil {
+			out[name] = v
+		}
+	}
+	return out, nil
+}
+
+// CreateSigningKey stores doc under name unless a key has that name (a KV
+// Create: the first relay wins) and returns the stored one.
+func (s *Store) CreateSigningKey(ctx context.Context, name string, doc []byte) ([]byte, error) {
+	if err := s.ready(); err != nil {
+		return nil, fmt.Errorf("create signing key: %w", err)
+	}
+	wctx, cancel := writeCtx(ctx)
+	defer cancel()
+	_, err := s.ctl.Create(wctx, signingKey(name), doc)
+	if err == nil {
+		return doc, nil
+	}
+	if !errors.Is(err, jetstream.ErrKeyExists) {
+		return nil, fmt.Errorf("create signing key: %w", err)
+	}
+	v, err := s.kvGet(wctx, signingKey(name))
+	if err != nil {
+		return nil, fmt.Errorf("create signing key: %w", err)
+	}
+	if v == nil {
+		return nil, fmt.Errorf("create signing key %s: deleted while created", name)
+	}
+	return v, nil
+}
+
+// PutSigningKey stores or replaces a key document.
+func (s *Store) PutSigningKey(ctx context.Context, name string, doc []byte) error {
+	if err := s.kvPut(ctx, signingKey(name), doc); err != nil {
+		return fmt.Errorf("put signing key: %w", err)
+	}
+	return nil
+}
+
+// DeleteSigningKey removes a key document; missing is not an error.
+func (s *Store) DeleteSigningKey(ctx context.Context, name string) error {
+	if err := s.kvDelete(ctx, signingKey(name)); err != nil {
+		return fmt.Errorf("delete signing key: %w", err)
+	}
+	return nil
+}

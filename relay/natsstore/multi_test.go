@@ -1,0 +1,307 @@
+package natsstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/sidehook/sidehook/relay"
+)
+
+// twoRelays opens two stores (two relays) on one embedded server.
+func twoRelays(t *testing.T, ackWait time.Duration) (*Store, *Store) {
+	srv := startServer(t, nil)
+	cfg := Config{Servers: []string{srv.ClientURL()}, AckWait: ackWait}
+	return openStore(t, cfg), openStore(t, cfg)
+}
+
+func TestTwoRelaysShareWork(t *testing.T) {
+	a, b := twoRelays(t, 5*time.Second)
+	ctx := context.Background()
+	const events = 60
+	ref := relay.EndpointRef{Org: "acme", Endpoint: "a"}
+	for i := range events {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		ev, ds := mkEvent("acme", fmt.Sprintf("s%02d", i), t0.Add(time.Duration(i)*time.Millisecond), false, "a")
+		accept(t, s, ev, ds)
+	}
+	var mu sync.Mutex
+	attempts := map[string]int{}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		s := []*Store{a, b}[w%2]
+		wg.Go(func() {
+			for idle := 0; idle < 3; {
+				ds, _, err := s.Take(ctx, ref, t0.Add(time.Hour), 3)
+				if err != nil {
+					t.Errorf("take: %v", err)
+					return
+				}
+				if len(ds) == 0 {
+					idle++
+					continue
+				}
+				idle = 0
+				for _, d := range ds {
+					mu.Lock()
+					attempts[d.ID]++
+					mu.Unlock()
+					if err := s.Record(ctx, attempt(d, relay.StatusDelivered, t0.Add(time.Hour), nil), ""); err != nil {
+						t.Errorf("record: %v", err)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	// A Take may miss items another relay's Take was reading; pick up
+	// what is left, as the dispatcher does when woken.
+	for _, s := range []*Store{a, b} {
+		ds, _ := take(t, s, ref, t0.Add(time.Hour), events)
+		for _, d := range ds {
+			attempts[d.ID]++
+			if err := s.Record(ctx, attempt(d, relay.StatusDelivered, t0.Add(time.Hour), nil), ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if len(attempts) != events {
+		t.Fatalf("attempted %d deliveries, want %d", len(attempts), events)
+	}
+	for id, n := range attempts {
+		if n != 1 {
+			t.Fatalf("delivery %s attempted %d times", id, n)
+		}
+	}
+	if w, err := a.Waiting(ctx); err != nil || w[ref] != 0 {
+		t.Fatalf("waiting after all delivered: %v, %v", w, err)
+	}
+}
+
+func TestTwoRelaysIdempotency(t *testing.T) {
+	a, b := twoRelays(t, 5*time.Second)
+	ctx := context.Background()
+	for i := range 10 {
+		id := fmt.Sprintf("same-%d", i)
+		var wg sync.WaitGroup
+		results := make([]error, 2)
+		stored := make([]*relay.Event, 2)
+		for j, s := range []*Store{a, b} {
+			wg.Go(func() {
+				ev, ds := mkEvent("acme", id, t0, false, "a")
+				ev.Hash = fmt.Sprintf("relay-%d", j)
+				stored[j], results[j] = s.Accept(ctx, ev, ds)
+			})
+		}
+		wg.Wait()
+		won, dup := 0, 0
+		for _, err := range results {
+			switch {
+			case err == nil:
+				won++
+			case errors.Is(err, relay.ErrDuplicate):
+				dup++
+			default:
+				t.Fatalf("accept %s: %v", id, err)
+			}
+		}
+		if won != 1 || dup != 1 || stored[0].Hash != stored[1].Hash {
+			t.Fatalf("%s: %d accepted, %d duplicates, hashes %q %q; want one of each answering the same event",
+				id, won, dup, stored[0].Hash, stored[1].Hash)
+		}
+	}
+	p, err := b.Deliveries(ctx, "acme", relay.DeliveryFilter{})
+	if err != nil || len(p.Items) != 10 {
+		t.Fatalf("deliveries: %d, %v; want 10", len(p.Items), err)
+	}
+}
+
+func TestLeaseOfAClosedRelayIsRetaken(t *testing.T) {
+	for _, ordered := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ordered=%v", ordered), func(t *testing.T) {
+			a, b := twoRelays(t, time.Second)
+			ctx := context.Background()
+			ref := relay.EndpointRef{Org: "acme", Endpoint: "a"}
+			ev, ds := mkEvent("acme", "lost", t0, ordered, "a")
+			accept(t, a, ev, ds)
+			got, _ := take(t, a, ref, t0, 1)
+			if len(got) != 1 {
+				t.Fatal("relay A took nothing")
+			}
+			// While A lives, its heartbeats keep the lease past AckWait.
+			deadline := time.Now().Add(2500 * time.Millisecond)
+			for time.Now().Before(deadline) {
+				if ds, _ := take(t, b, ref, t0, 1); len(ds) != 0 {
+					t.Fatal("relay B took a delivery relay A holds")
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			a.Close() // dies without Record or Release
+			var retaken []*relay.Delivery
+			waitFor(t, 10*time.Second, "relay B to retake the delivery", func() bool {
+				retaken, _ = take(t, b, ref, t0, 1)
+				return len(retaken) == 1
+			})
+			if err := b.Record(ctx, attempt(retaken[0], relay.StatusDelivered, t0, nil), ""); err != nil {
+				t.Fatal(err)
+			}
+			d, err := b.Delivery(ctx, "acme", "lost_a")
+			if err != nil || d.Status != relay.StatusDelivered {
+				t.Fatalf("after the retake: %+v, %v", d, err)
+			}
+		})
+	}
+}
+
+func TestWakeHearsOtherRelays(t *testing.T) {
+	a, b := twoRelays(t, 5*time.Second)
+	ev, ds := mkEvent("acme", "w1", t0, false, "hooks")
+	accept(t, a, ev, ds)
+	select {
+	case ref := <-b.Wake():
+		if ref != (relay.EndpointRef{Org: "acme", Endpoint: "hooks"}) {
+			t.Fatalf("woken for %v", ref)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("relay B was not woken by relay A's accept")
+	}
+}
+
+func TestSharedKeysAndTokens(t *testing.T) {
+	a, b := twoRelays(t, 5*time.Second)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	got := make([][]byte, 2)
+	for i, s := range []*Store{a, b} {
+		wg.Go(func() {
+			var err error
+			if got[i], err = s.CreateSigningKey(ctx, "k1", []byte(fmt.Sprintf("doc-%d", i))); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if string(got[0]) != string(got[1]) {
+		t.Fatalf("relays created different keys: %q %q", got[0], got[1])
+	}
+	if err := a.PutToken(ctx, "acme", "whk_x"); err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := b.Token(ctx, "acme"); err != nil || tok != "whk_x" {
+		t.Fatalf("token on the other relay: %q, %v", tok, err)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	noJS := startServer(t, func(o *server.Options) { o.JetStream = false })
+	acc := server.NewAccount("NOJS")
+	noRights := startServer(t, func(o *server.Options) {
+		o.Accounts = []*server.Account{acc}
+		o.Users = []*server.User{{Username: "relay", Password: "pw", Account: acc}}
+	})
+	noRightsURL := strings.Replace(noRights.ClientURL(), "nats://", "nats://relay:pw@", 1)
+	dead := freePorts(t, 1)[0]
+	ctx := context.Background()
+	for _, c := range []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"unreachable", Config{Servers: []string{fmt.Sprintf("nats://127.0.0.1:%d", dead)}}, "connect to nats://127.0.0.1"},
+		{"no JetStream", Config{Servers: []string{noJS.ClientURL()}}, "does not have JetStream enabled"},
+		{"account without JetStream", Config{Servers: []string{noRightsURL}}, "not enabled for this account"},
+		{"no servers", Config{}, "no server URL"},
+		{"bad prefix", Config{Servers: []string{noJS.ClientURL()}, Prefix: "a.b"}, "prefix"},
+		{"bad replicas", Config{Servers: []string{noJS.ClientURL()}, Replicas: 2}, "replicas 2"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := Open(ctx, c.cfg)
+			if err == nil {
+				s.Close()
+				t.Fatal("Open succeeded")
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %q does not say %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestRedactServers(t *testing.T) {
+	got := redact([]string{"nats://user:secret@h1:4222", "nats://h2:4222"})
+	if strings.Contains(got, "secret") || !strings.Contains(got, "h2:4222") {
+		t.Fatalf("redact = %q", got)
+	}
+}
+
+func TestHealthAcrossAnOutage(t *testing.T) {
+	dir := t.TempDir()
+	port := freePorts(t, 1)[0]
+	opts := func() *server.Options {
+		return &server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true}
+	}
+	srv := runServer(t, opts())
+	s := openStore(t, Config{Servers: []string{srv.ClientURL()}})
+	ctx := context.Background()
+	ev, ds := mkEvent("acme", "before", t0, false, "a")
+	accept(t, s, ev, ds)
+	if err := s.Health(); err != nil {
+		t.Fatalf("health while connected: %v", err)
+	}
+
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	waitFor(t, 10*time.Second, "Health to report the lost connection", func() bool {
+		return errors.Is(s.Health(), relay.ErrUnavailable)
+	})
+	ev2, ds2 := mkEvent("acme", "during", t0, false, "a")
+	if _, err := s.Accept(ctx, ev2, ds2); !errors.Is(err, relay.ErrUnavailable) {
+		t.Fatalf("accept while NATS is down: %v, want ErrUnavailable", err)
+	}
+
+	runServer(t, opts())
+	waitFor(t, 20*time.Second, "Health to recover", func() bool { return s.Health() == nil })
+	if _, err := s.Event(ctx, "acme", "before"); err != nil {
+		t.Fatalf("event acknowledged before the outage: %v", err)
+	}
+	accept(t, s, ev2, ds2)
+	got, _ := take(t, s, relay.EndpointRef{Org: "acme", Endpoint: "a"}, t0, 10)
+	if len(got) != 2 {
+		t.Fatalf("took %v after the outage, want both", ids(got))
+	}
+}
+
+// An endpoint deleted by one relay and used again through another: the
+// second relay's cached consumer is gone, and its deliveries still go.
+func TestEndpointDeletedByAnotherRelay(t *testing.T) {
+	a, b := twoRelays(t, 5*time.Second)
+	ctx := context.Background()
+	ref := relay.EndpointRef{Org: "acme", Endpoint: "api"}
+	ev, ds := mkEvent("acme", "d1", t0, false, "api")
+	accept(t, b, ev, ds) // b caches the consumer
+	if err := a.DeleteEndpoint(ctx, "acme", "api"); err != nil {
+		t.Fatal(err)
+	}
+	ev, ds = mkEvent("acme", "d2", t0, false, "api")
+	accept(t, b, ev, ds)
+	var got []*relay.Delivery
+	waitFor(t, 10*time.Second, "the new delivery to be taken", func() bool {
+		more, _ := take(t, b, ref, t0, 10)
+		got = append(got, more...)
+		return len(got) > 0
+	})
+	if want := []string{"d2_api"}; !slices.Equal(ids(got), want) {
+		t.Fatalf("took %v, want %v (d1's queue was deleted with the endpoint)", ids(got), want)
+	}
+}

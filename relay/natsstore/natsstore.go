@@ -1,0 +1,397 @@
+package natsstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/sidehook/sidehook/relay"
+)
+
+// Config says where the JetStream is and how to lay out the store in it.
+type Config struct {
+	// Servers are NATS URLs (nats://host:4222); any one is enough to join.
+	Servers []string
+	// CredsFile (a .creds file) or Token authenticates; CAFile verifies a
+	// TLS server.
+	CredsFile, Token, CAFile string
+	// Replicas is 1 or 3 (0 means 1).
+	Replicas int
+	// Prefix names the stream, the bucket (Prefix_ctl) and the subjects
+	// ([A-Za-z0-9_-]; "" means "sidehook"). Relays sharing work share it.
+	Prefix string
+	Logger zerolog.Logger
+	// AckWait is how long a lease lasts without a heartbeat: after it a
+	// dead relay's deliveries go to another relay. 0 means 30s.
+	AckWait time.Duration
+}
+
+// DefaultPrefix names the stream and bucket when Config.Prefix is empty.
+const DefaultPrefix = "sidehook"
+
+// opTimeout bounds one JetStream request: a durable write runs to its end
+// whatever the caller's context, but never waits forever on a lost server.
+const opTimeout = 10 * time.Second
+
+var prefixRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// Store is a relay.Store on NATS JetStream. Open it, Close it.
+type Store struct {
+	cfg  Config
+	log  zerolog.Logger
+	subj subjects
+
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	stream  jetstream.Stream
+	ctl     jetstream.KeyValue
+	wakeSub *nats.Subscription
+
+	wake    chan relay.EndpointRef
+	batches chan struct{} // a slot per open atomic batch
+	stop    chan struct{}
+	done    sync.WaitGroup
+
+	mu        sync.Mutex
+	closed    bool
+	leases    map[string]*lease                          // by delivery org/id
+	consumers map[relay.EndpointRef]consumerState        // known consumers
+	taking    map[relay.EndpointRef]*sync.Mutex          // one Take per endpoint at a time
+	hidden    map[relay.EndpointRef]map[string]time.Time // due times of deliveries this store hid
+}
+
+type consumerState struct {
+	c jetstream.Consumer // nil: an endpoint seen, its consumer not looked up
+}
+
+// lease is one delivery this store holds: the unacknowledged work item,
+// or for an ordered delivery the endpoint's head lock.
+type lease struct {
+	msg jetstream.Msg // the consumer's message; nil when ordered
+	ref relay.EndpointRef
+	// ordered: the lease is the endpoint's head lock, at revision lockRev.
+	ordered bool
+	lockRev uint64
+}
+
+var _ relay.Store = (*Store)(nil)
+
+// Open connects, checks that the account has JetStream, and creates or
+// updates the stream and the bucket.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.Prefix == "" {
+		cfg.Prefix = DefaultPrefix
+	}
+	if !prefixRE.MatchString(cfg.Prefix) {
+		return nil, fmt.Errorf("open nats store: prefix %q: use 1 to 64 of A-Z a-z 0-9 _ -", cfg.Prefix)
+	}
+	switch cfg.Replicas {
+	case 0:
+		cfg.Replicas = 1
+	case 1, 3:
+	default:
+		return nil, fmt.Errorf("open nats store: replicas %d: use 1 or 3", cfg.Replicas)
+	}
+	if cfg.AckWait <= 0 {
+		cfg.AckWait = 30 * time.Second
+	}
+	if len(cfg.Servers) == 0 {
+		return nil, errors.New("open nats store: no server URL")
+	}
+	s := &Store{
+		cfg:       cfg,
+		log:       cfg.Logger.With().Str("component", "natsstore").Logger(),
+		subj:      subjects{cfg.Prefix},
+		wake:      make(chan relay.EndpointRef, 1024),
+		batches:   make(chan struct{}, openBatches),
+		stop:      make(chan struct{}),
+		leases:    map[string]*lease{},
+		consumers: map[relay.EndpointRef]consumerState{},
+		taking:    map[relay.EndpointRef]*sync.Mutex{},
+		hidden:    map[relay.EndpointRef]map[string]time.Time{},
+	}
+	if err := s.connect(ctx); err != nil {
+		return nil, fmt.Errorf("open nats store: %w", err)
+	}
+	if err := s.setup(ctx); err != nil {
+		s.nc.Close()
+		return nil, fmt.Errorf("open nats store: %w", err)
+	}
+	s.done.Add(2)
+	go s.heartbeat()
+	go s.tick()
+	s.log.Info().Str("server", s.nc.ConnectedUrlRedacted()).Str("stream", cfg.Prefix).
+		Int("replicas", cfg.Replicas).Dur("ack_wait", cfg.AckWait).Msg("nats store open")
+	return s, nil
+}
+
+func (s *Store) connect(ctx context.Context) error {
+	opts := []nats.Option{
+		nats.Name("sidehook-relay"),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.Timeout(5 * time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			s.log.Warn().Err(err).Msg("lost the NATS connection")
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			s.log.Info().Str("server", nc.ConnectedUrlRedacted()).Msg("NATS connection back")
+		}),
+	}
+	if s.cfg.CredsFile != "" {
+		opts = append(opts, nats.UserCredentials(s.cfg.CredsFile))
+	}
+	if s.cfg.Token != "" {
+		opts = append(opts, nats.Token(s.cfg.Token))
+	}
+	if s.cfg.CAFile != "" {
+		opts = append(opts, nats.RootCAs(s.cfg.CAFile))
+	}
+	nc, err := nats.Connect(strings.Join(s.cfg.Servers, ","), opts...)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", redact(s.cfg.Servers), err)
+	}
+	s.nc = nc
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	s.js = js
+	return nil
+}
+
+// redact drops credentials written into server URLs before they are shown.
+func redact(servers []string) string {
+	out := make([]string, len(servers))
+	for i, u := range servers {
+		if at := strings.LastIndexByte(u, '@'); at >= 0 {
+			scheme, _, _ := strings.Cut(u, "://")
+			u = scheme + "://***" + u[at:]
+		}
+		out[i] = u
+	}
+	return strings.Join(out, ",")
+}
+
+func (s *Store) setup(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := s.js.AccountInfo(ctx); err != nil {
+		switch {
+		case errors.Is(err, jetstream.ErrJetStreamNotEnabled):
+			return errors.New("the NATS server does not have JetStream enabled (start nats-server with -js)")
+		case errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
+			return errors.New("JetStream is not enabled for this account (give the account JetStream limits)")
+		default:
+			return fmt.Errorf("read JetStream account info (does the account have JetStream rights?): %w", err)
+		}
+	}
+	st, err := s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:               s.cfg.Prefix,
+		Description:        "sidehook relay: events, deliveries and their work items",
+		Subjects:           []string{s.subj.all()},
+		Retention:          jetstream.LimitsPolicy,
+		MaxMsgsPerSubject:  1,
+		Discard:            jetstream.DiscardOld,
+		Storage:            jetstream.FileStorage,
+		Replicas:           s.cfg.Replicas,
+		Duplicates:         2 * time.Minute,
+		AllowDirect:        true,
+		AllowAtomicPublish: true,
+	})
+	if err != nil {
+		return fmt.Errorf("create or update stream %s (does the account have rights to manage streams, and is the server 2.12 or later?): %w", s.cfg.Prefix, err)
+	}
+	s.stream = st
+	kv, err := s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      s.cfg.Prefix + "_ctl",
+		Description: "sidehook relay: endpoints, disabled marks, tokens, signing keys",
+		Storage:     jetstream.FileStorage,
+		Replicas:    s.cfg.Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("create or update bucket %s_ctl: %w", s.cfg.Prefix, err)
+	}
+	s.ctl = kv
+	for _, ordered := range []bool{false, true} {
+		if _, err := s.nc.Subscribe(s.subj.workAll(ordered), s.onWork); err != nil {
+			return fmt.Errorf("subscribe to work items: %w", err)
+		}
+	}
+	return nil
+}
+
+// Health is nil while connected to NATS.
+func (s *Store) Health() error {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return fmt.Errorf("%w: store closed", relay.ErrUnavailable)
+	}
+	if st := s.nc.Status(); st != nats.CONNECTED {
+		return fmt.Errorf("%w: NATS connection %s", relay.ErrUnavailable, strings.ToLower(st.String()))
+	}
+	return nil
+}
+
+// Close stops the heartbeats and closes the connection. Leases still held
+// are not given back: they time out after AckWait and go to another relay,
+// as when a relay dies. Close is safe to call twice.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	close(s.stop)
+	s.done.Wait()
+	s.nc.Close()
+	return nil
+}
+
+// Wake names endpoints that may have new due work, written by any relay.
+// Reading it is optional; nothing blocks when nobody does.
+func (s *Store) Wake() <-chan relay.EndpointRef { return s.wake }
+
+func (s *Store) notify(ref relay.EndpointRef) {
+	select {
+	case s.wake <- ref:
+	default: // the reader is behind; the periodic tick names it again
+	}
+}
+
+func (s *Store) onWork(m *nats.Msg) {
+	org, ep, _, err := s.subj.parseWork(m.Subject)
+	if err != nil {
+		return
+	}
+	ref := relay.EndpointRef{Org: org, Endpoint: ep}
+	s.mu.Lock()
+	if _, ok := s.consumers[ref]; !ok {
+		s.consumers[ref] = consumerState{}
+	}
+	s.mu.Unlock()
+	s.notify(ref)
+}
+
+// tick names every known endpoint each AckWait, so work given back by a
+// relay that died (or a retry whose time came) is looked at again.
+func (s *Store) tick() {
+	defer s.done.Done()
+	t := time.NewTicker(s.cfg.AckWait)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.mu.Lock()
+			refs := make([]relay.EndpointRef, 0, len(s.consumers))
+			for ref := range s.consumers {
+				refs = append(refs, ref)
+			}
+			s.mu.Unlock()
+			for _, ref := range refs {
+				s.notify(ref)
+			}
+		}
+	}
+}
+
+// heartbeat keeps this store's leases alive while it runs.
+func (s *Store) heartbeat() {
+	defer s.done.Done()
+	t := time.NewTicker(s.cfg.AckWait / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.mu.Lock()
+			leases := make(map[string]*lease, len(s.leases))
+			for k, l := range s.leases {
+				leases[k] = l
+			}
+			s.mu.Unlock()
+			for k, l := range leases {
+				if l.ordered {
+					_, id, _ := strings.Cut(k, "/")
+					s.renewLock(context.Background(), id, l)
+					continue
+				}
+				if err := l.msg.InProgress(); err != nil {
+					s.log.Debug().Err(err).Msg("lease heartbeat")
+				}
+			}
+		}
+	}
+}
+
+// consumerName is a durable name for an endpoint's consumer: names allow
+// fewer characters than ids, so it is a hash.
+func (s *Store) consumerName(ref relay.EndpointRef) string {
+	h := sha256.Sum256([]byte(ref.Org + "/" + ref.Endpoint))
+	return s.cfg.Prefix + "_q_" + hex.EncodeToString(h[:12])
+}
+
+// ensureConsumer creates or updates the consumer of an endpoint's
+// unordered work items.
+func (s *Store) ensureConsumer(ctx context.Context, ref relay.EndpointRef) (jetstream.Consumer, error) {
+	s.mu.Lock()
+	cs := s.consumers[ref]
+	s.mu.Unlock()
+	if cs.c != nil {
+		return cs.c, nil
+	}
+	c, err := s.js.CreateOrUpdateConsumer(ctx, s.cfg.Prefix, jetstream.ConsumerConfig{
+		Durable:       s.consumerName(ref),
+		Description:   "sidehook deliveries to " + ref.String(),
+		FilterSubject: s.subj.workOf(ref.Org, ref.Endpoint, false),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       s.cfg.AckWait,
+		MaxDeliver:    -1,
+		MaxAckPending: -1,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		Replicas:      s.cfg.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consumer for %s: %w", ref, err)
+	}
+	s.mu.Lock()
+	s.consumers[ref] = consumerState{c: c}
+	s.mu.Unlock()
+	return c, nil
+}
+
+// dropConsumer forgets a cached consumer that the server no longer has
+// (another relay deleted the endpoint).
+func (s *Store) dropConsumer(ref relay.EndpointRef) {
+	s.mu.Lock()
+	delete(s.consumers, ref)
+	s.mu.Unlock()
+}
+
+// writeCtx is the context of a durable write: it does not end with the
+// caller's, only after opTimeout.
+func writeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), opTimeout)
+}
+
+// ready fails fast while the connection is down, instead of letting a
+// write wait in the reconnect buffer.
+func (s *Store) ready() error { return s.Health() }
