@@ -64,13 +64,15 @@ func (c *serverConn) serve(base string, onConnect func()) {
 		c.ws.Close()
 		return
 	}
-	// The ready frame is queued before the writer starts and before the
-	// connection is registered, so it is the first frame the client reads.
+	// The ready frame is queued before the connection is registered, so it
+	// is the first frame the client reads; and registered before the
+	// writer sends it, so a client that has read ready can be sent to.
 	c.out <- frame
+	added := c.srv.add(c)
 	writerDone := make(chan struct{})
 	go func() { defer close(writerDone); c.writer() }()
 	defer func() { <-writerDone }()
-	if !c.srv.add(c) {
+	if !added {
 		c.kill(errors.New("relay is shutting down"), websocket.CloseGoingAway)
 		return
 	}
