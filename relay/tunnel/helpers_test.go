@@ -29,7 +29,7 @@ const (
 // fastServer are timers short enough for tests to see a dead peer in
 // milliseconds.
 func fastServer() tunnel.ServerOptions {
-	return tunnel.ServerOptions{PingInterval: 20 * time.Millisecond, PongWait: 150 * time.Millisecond, WriteWait: time.Second, HelloWait: time.Second}
+	return tunnel.ServerOptions{PingInterval: 50 * time.Millisecond, PongWait: time.Second, WriteWait: time.Second, HelloWait: time.Second}
 }
 
 // fakeRelay is the relay's side as the relay wires it: GET /v1/tunnel
@@ -178,7 +178,7 @@ func (rc *runningClient) stop(tb testing.TB) {
 func clientConfig(relayURL, forward string) tunnel.ClientConfig {
 	return tunnel.ClientConfig{RelayURL: relayURL, APIKey: testKey, Name: testName, Forward: forward, JSON: true,
 		Logger: zerolog.Nop(), BackoffMin: 5 * time.Millisecond, BackoffMax: 50 * time.Millisecond,
-		PingInterval: 20 * time.Millisecond, PongWait: 500 * time.Millisecond}
+		PingInterval: 50 * time.Millisecond, PongWait: time.Second}
 }
 
 // startClient runs a client and waits for its n-th ready line.
