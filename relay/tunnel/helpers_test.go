@@ -254,3 +254,20 @@ func (fr *fakeRelay) waitConnected(tb testing.TB, n int) {
 }
 
 func isNoClient(err error) bool { return errors.Is(err, tunnel.ErrNoClient) }
+
+// relayRequest builds an OutboundRequest to the test tunnel.
+type relayRequest struct {
+	method string
+	path   string
+	header http.Header
+	body   []byte
+}
+
+func (r relayRequest) req() *relay.OutboundRequest {
+	m := r.method
+	if m == "" {
+		m = http.MethodPost
+	}
+	return &relay.OutboundRequest{Method: m, URL: "tunnel://" + testName + r.path, Header: r.header, Body: r.body,
+		Org: testOrg, DeliveryID: "dlv_1", Attempt: 1}
+}

@@ -430,3 +430,36 @@ func TestParseURL(t *testing.T) {
 		}
 	}
 }
+
+func TestPrintSecret(t *testing.T) {
+	fr := newFakeRelay(t, fastServer())
+	out := newLines()
+	cfg := clientConfig(fr.URL, "http://127.0.0.1:1")
+	cfg.Stdout = out
+	cfg.JSON = false
+	c, err := tunnel.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PrintSecret(context.Background()); err != nil {
+		t.Fatalf("PrintSecret: %v", err)
+	}
+	text := strings.Join(out.all(), "\n")
+	for _, want := range []string{"POST " + fr.URL + "/in/acme", "endpoint crm", "webio-token", fr.URL + "/.well-known/jwks.json"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("PrintSecret output %q lacks %q", text, want)
+		}
+	}
+	if n := len(fr.tunnels().Tunnels("")); n != 0 {
+		t.Errorf("PrintSecret left %d clients registered", n)
+	}
+
+	cfg.APIKey = "wrong"
+	c, err = tunnel.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PrintSecret(context.Background()); !errors.Is(err, tunnel.ErrUnauthorized) {
+		t.Errorf("PrintSecret with a wrong key: got %v, want ErrUnauthorized", err)
+	}
+}
