@@ -131,7 +131,12 @@ func (d *devRun) run(ctx context.Context) error {
 		return fmt.Errorf("dev: embedded configuration: %w", err)
 	}
 	cfg.InMemory = d.inMemory
-	rel, err := relay.New(cfg, relay.Options{Logger: d.log, Version: Version})
+	st, err := openRelayStore(ctx, cfg, d.log)
+	if err != nil {
+		return fmt.Errorf("dev: relay: %w", err)
+	}
+	defer st.Close()
+	rel, err := relay.New(cfg, relay.Options{Store: st, Logger: d.log, Version: Version})
 	if err != nil {
 		return fmt.Errorf("dev: relay: %w", err)
 	}

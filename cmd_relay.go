@@ -1,12 +1,17 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"path/filepath"
 
+	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
 	"github.com/sidehook/sidehook/relay"
+	"github.com/sidehook/sidehook/relay/badgerstore"
 	"github.com/sidehook/sidehook/relay/config"
+	"github.com/sidehook/sidehook/relay/memstore"
 )
 
 func relayCommand(e *env) *cli.Command {
@@ -41,7 +46,17 @@ func relayCommand(e *env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			r, err := relay.New(cfg, relay.Options{Logger: log, Version: Version, Grace: c.Duration("grace")})
+			st, err := openRelayStore(c.Context, cfg, log)
+			if err != nil {
+				return fmt.Errorf("relay: %w", err)
+			}
+			// Deferred first, so it runs last: after the relay's Close.
+			defer func() {
+				if err := st.Close(); err != nil {
+					log.Error().Err(err).Msg("close store")
+				}
+			}()
+			r, err := relay.New(cfg, relay.Options{Store: st, Logger: log, Version: Version, Grace: c.Duration("grace")})
 			if err != nil {
 				return usageErrorf("relay: %v", err)
 			}
@@ -101,4 +116,21 @@ func relayConfig(c *cli.Context, e *env) (*config.Config, error) {
 		return nil, usageErrorf("relay: --grace must be positive")
 	}
 	return cfg, nil
+}
+
+// openRelayStore opens the relay's store: in memory, or Badger under the
+// data directory. The caller closes it after the relay.
+func openRelayStore(ctx context.Context, cfg *config.Config, log zerolog.Logger) (relay.Store, error) {
+	if cfg.InMemory {
+		return memstore.New(), nil
+	}
+	st, err := badgerstore.Open(ctx, badgerstore.Options{
+		Dir:          filepath.Join(cfg.Data, "db"),
+		Logger:       log.With().Str("component", "store").Logger(),
+		MinFreeBytes: cfg.Limits.MinFreeDisk,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	return st, nil
 }

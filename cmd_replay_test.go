@@ -18,6 +18,7 @@ import (
 	"github.com/sidehook/sidehook/receiver/receivertest"
 	"github.com/sidehook/sidehook/relay"
 	"github.com/sidehook/sidehook/relay/config"
+	"github.com/sidehook/sidehook/relay/memstore"
 	"github.com/sidehook/sidehook/replay"
 )
 
@@ -79,7 +80,9 @@ func startReplayRelay(t *testing.T, endpoints ...string) *relay.Relay {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := relay.New(cfg, relay.Options{Grace: 2 * time.Second})
+	st := memstore.New()
+	t.Cleanup(func() { st.Close() })
+	r, err := relay.New(cfg, relay.Options{Store: st, Grace: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,10 +76,6 @@ func BenchmarkIngest(b *testing.B) {
 	el := time.Since(start)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/el.Seconds(), "delivered/s")
-	st := r.StoreStats()
-	if st.Groups > 0 {
-		b.ReportMetric(float64(st.Writes)/float64(st.Groups), "writes/fsync")
-	}
 }
 
 // BenchmarkLatency paces single events and reports ingest-to-arrival

@@ -25,7 +25,11 @@ type TestResult struct {
 // when types is empty) to an endpoint once, synchronously, without retry,
 // with sidehook-test: true. Nothing is stored.
 func (r *Relay) ConnectionTest(ctx context.Context, org, endpoint string, types []event.Type) ([]TestResult, error) {
-	o := r.orgs[org]
+	return r.caller.connectionTest(ctx, org, endpoint, types)
+}
+
+func (c *caller) connectionTest(ctx context.Context, org, endpoint string, types []event.Type) ([]TestResult, error) {
+	o := c.dir.org(org)
 	if o == nil {
 		return nil, apiErrorf(http.StatusNotFound, "unknown_organisation", "no organisation %q", org)
 	}
@@ -38,20 +42,20 @@ func (r *Relay) ConnectionTest(ctx context.Context, org, endpoint string, types 
 	}
 	out := make([]TestResult, 0, len(types))
 	for _, t := range types {
-		out = append(out, r.testOne(ctx, o, e.cfg, t))
+		out = append(out, c.testOne(ctx, o, e.cfg, t))
 	}
 	return out, nil
 }
 
-func (r *Relay) testOne(ctx context.Context, o *orgState, e config.Endpoint, t event.Type) TestResult {
+func (c *caller) testOne(ctx context.Context, o *orgState, e config.Endpoint, t event.Type) TestResult {
 	tr := TestResult{Event: string(t)}
-	now := r.clock.Now()
+	now := c.clock.Now()
 	ob := outbound{method: t.Method(), url: e.URL, eventID: event.NewID(event.PrefixEvent, now), eventType: string(t),
 		deliveryID: event.NewID(event.PrefixDelivery, now), attempt: 1, test: true}
 	timeout := e.Timeout
 	var fields []string
 	if t == event.CustomValueRequest {
-		ob.query = r.opts.Fixtures.Query()
+		ob.query = c.fixtures.Query()
 		if q, err := url.ParseQuery(ob.query); err == nil {
 			fields = strings.Split(q.Get("fields"), ",")
 		}
@@ -59,14 +63,14 @@ func (r *Relay) testOne(ctx context.Context, o *orgState, e config.Endpoint, t e
 			timeout = config.DefaultCustomTimeout
 		}
 	} else {
-		p, ok := r.opts.Fixtures.Payload(t)
+		p, ok := c.fixtures.Payload(t)
 		if !ok {
 			tr.Error = "no fixture payload for " + string(t)
 			return tr
 		}
 		ob.body = p
 	}
-	res := r.send(ctx, o, e, ob, timeout, maxResponse)
+	res := c.sender.send(ctx, o, e, ob, timeout, maxResponse)
 	tr.Status, tr.LatencyMS, tr.Body = res.status, float64(res.latency.Microseconds())/1000, truncateResponse(res.body)
 	tr.OK = res.err == nil && res.status/100 == 2
 	if !tr.OK {
@@ -84,8 +88,8 @@ func (r *Relay) testOne(ctx context.Context, o *orgState, e config.Endpoint, t e
 }
 
 // handleTest is POST /v1/endpoints/{id}/test.
-func (r *Relay) handleTest() http.Handler {
-	return r.handle(func(w http.ResponseWriter, req *http.Request) error {
+func (c *caller) handleTest() http.Handler {
+	return c.handle(func(w http.ResponseWriter, req *http.Request) error {
 		o := orgFrom(req.Context())
 		var body struct {
 			Event string `json:"event"`
@@ -101,21 +105,11 @@ func (r *Relay) handleTest() http.Handler {
 			}
 			types = []event.Type{t}
 		}
-		results, err := r.ConnectionTest(req.Context(), o.id, req.PathValue("id"), types)
+		results, err := c.connectionTest(req.Context(), o.id, req.PathValue("id"), types)
 		if err != nil {
 			return err
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"results": results})
 		return nil
 	})
-}
-
-// defaultEndpoint is how a delivery of a removed endpoint is signed when
-// replayed elsewhere: the organisation's default auth.
-func defaultEndpoint(o *orgState, id string) config.Endpoint {
-	e := config.Endpoint{ID: id, Timeout: config.DefaultTimeout, Enabled: true}
-	if o.cfg.SecretKey != nil {
-		e.Auth = []string{"webio-token"}
-	}
-	return e
 }

@@ -9,8 +9,8 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/sidehook/sidehook/fixtures"
 	"github.com/sidehook/sidehook/internal/event"
-	"github.com/sidehook/sidehook/internal/store"
 	"github.com/sidehook/sidehook/relay/config"
 )
 
@@ -24,10 +24,23 @@ type exchange struct {
 	deliveryID string
 }
 
+// caller makes the synchronous requests to endpoints: custom-value
+// requests (a bot is waiting) and connection tests. Neither is retried.
+type caller struct {
+	responder
+	store    Store
+	dir      *directory
+	sender   *sender
+	hub      *hub
+	metrics  *metrics
+	clock    Clock
+	fixtures *fixtures.Set
+}
+
 // customRequest sends a custom-value GET with rawQuery to the
-// organisation's custom-value endpoint, synchronously, once (a bot is
-// waiting), and records the exchange.
-func (r *Relay) customRequest(ctx context.Context, o *orgState, rawQuery string) (*exchange, error) {
+// organisation's custom-value endpoint, synchronously, once, and records
+// the exchange.
+func (c *caller) customRequest(ctx context.Context, o *orgState, rawQuery string) (*exchange, error) {
 	e := o.customEndpoint()
 	if e == nil {
 		return nil, apiErrorf(http.StatusBadGateway, "no_custom_value_endpoint",
@@ -36,41 +49,36 @@ func (r *Relay) customRequest(ctx context.Context, o *orgState, rawQuery string)
 	if !e.enabled() {
 		return nil, apiErrorf(http.StatusBadGateway, "endpoint_disabled", "custom-value endpoint %q is disabled", e.cfg.ID)
 	}
-	now := r.clock.Now()
+	now := c.clock.Now()
 	x := &exchange{eventID: event.NewID(event.PrefixEvent, now), deliveryID: event.NewID(event.PrefixDelivery, now)}
 	timeout := e.cfg.Timeout
 	if timeout == 0 {
 		timeout = config.DefaultCustomTimeout
 	}
-	x.res = r.send(ctx, o, e.cfg, outbound{method: http.MethodGet, url: e.cfg.URL, query: rawQuery,
+	x.res = c.sender.send(ctx, o, e.cfg, outbound{method: http.MethodGet, url: e.cfg.URL, query: rawQuery,
 		eventID: x.eventID, eventType: string(event.CustomValueRequest), deliveryID: x.deliveryID, attempt: 1}, timeout, maxCustomAnswer)
 	status := StatusDelivered
 	if classify(x.res) != outDelivered {
 		status = StatusDead
 	}
-	ev := &eventRecord{ID: x.eventID, Type: string(event.CustomValueRequest), Org: o.id, ReceivedAt: now, Query: rawQuery,
-		Hash: bodyHash([]byte(rawQuery)), Deliveries: []deliveryRef{{ID: x.deliveryID, Endpoint: e.cfg.ID}}}
-	d := &deliveryRecord{ID: x.deliveryID, EventID: x.eventID, Org: o.id, Endpoint: e.cfg.ID, Type: ev.Type, Status: status, CreatedAt: now,
-		Attempts: []attempt{{N: 1, At: now, Status: x.res.status, LatencyMS: float64(x.res.latency.Microseconds()) / 1000,
-			Error: errText(x.res), Response: truncateResponse(x.res.body)}}}
-	eb, err := encodeEvent(ev)
-	if err == nil {
-		var db []byte
-		if db, err = json.Marshal(d); err == nil {
-			err = r.store.Write(ctx, store.Set(eventKey(o.id, ev.ID), eb), store.Set(eventTimeKey(o.id, now, ev.ID), []byte{}),
-				store.Set(deliveryKey(o.id, d.ID), db))
-		}
-	}
-	if err != nil {
+	ev := &Event{ID: x.eventID, Type: string(event.CustomValueRequest), Org: o.id, ReceivedAt: now, Query: rawQuery,
+		Hash: bodyHash([]byte(rawQuery)), Deliveries: []DeliveryRef{{ID: x.deliveryID, Endpoint: e.cfg.ID}}}
+	// Final already: should a store queue it like any delivery, the
+	// dispatcher takes it out unsent.
+	d := &Delivery{ID: x.deliveryID, EventID: x.eventID, Org: o.id, Endpoint: e.cfg.ID, Type: ev.Type, Status: status, CreatedAt: now,
+		NextAttemptAt: &now,
+		Attempts: []Attempt{{N: 1, At: now, Status: x.res.status, LatencyMS: float64(x.res.latency.Microseconds()) / 1000,
+			Error: errText(x.res), Response: truncateResponse(x.res.body), Request: x.res.request}}}
+	if _, err := c.store.Accept(context.WithoutCancel(ctx), ev, []*Delivery{d}); err != nil {
 		// The bot's answer matters more than the record of it.
-		r.log.Error().Err(err).Str(logOrg, o.id).Msg("record custom-value exchange")
+		c.log.Error().Err(err).Str(logOrg, o.id).Msg("record custom-value exchange")
 	} else {
-		r.hub.publish(Change{Kind: ChangeEvent, Org: o.id, EventID: ev.ID, Type: ev.Type, At: now},
+		c.hub.publish(Change{Kind: ChangeEvent, Org: o.id, EventID: ev.ID, Type: ev.Type, At: now, event: ev},
 			Change{Kind: ChangeDelivery, Org: o.id, EventID: ev.ID, DeliveryID: d.ID, Endpoint: d.Endpoint, Type: ev.Type,
-				Status: status, Attempt: 1, HTTPStatus: x.res.status, At: now})
+				Status: status, Attempt: 1, HTTPStatus: x.res.status, At: now, delivery: d, event: ev})
 	}
-	r.metrics.deliveries.WithLabelValues(o.id, e.cfg.ID, status).Inc()
-	r.metrics.latency.WithLabelValues(o.id, e.cfg.ID).Observe(x.res.latency.Seconds())
+	c.metrics.deliveries.WithLabelValues(o.id, e.cfg.ID, status).Inc()
+	c.metrics.latency.WithLabelValues(o.id, e.cfg.ID).Observe(x.res.latency.Seconds())
 	return x, nil
 }
 
@@ -132,8 +140,8 @@ func (v valuesRequest) query() string {
 
 // fetchValues asks for fields and parses the answer; every failure is a
 // 502 with the reason, so a bot can take its failure route.
-func (r *Relay) fetchValues(ctx context.Context, o *orgState, vr valuesRequest) (map[string]*string, error) {
-	x, err := r.customRequest(ctx, o, vr.query())
+func (c *caller) fetchValues(ctx context.Context, o *orgState, vr valuesRequest) (map[string]*string, error) {
+	x, err := c.customRequest(ctx, o, vr.query())
 	if err != nil {
 		return nil, err
 	}
@@ -163,8 +171,8 @@ func checkFields(fields []string) error {
 }
 
 // handleCustomValues is POST /v1/custom-values.
-func (r *Relay) handleCustomValues() http.Handler {
-	return r.handle(func(w http.ResponseWriter, req *http.Request) error {
+func (c *caller) handleCustomValues() http.Handler {
+	return c.handle(func(w http.ResponseWriter, req *http.Request) error {
 		o := orgFrom(req.Context())
 		var vr valuesRequest
 		if err := decodeJSON(w, req, &vr); err != nil {
@@ -173,7 +181,7 @@ func (r *Relay) handleCustomValues() http.Handler {
 		if err := checkFields(vr.Fields); err != nil {
 			return err
 		}
-		vals, err := r.fetchValues(req.Context(), o, vr)
+		vals, err := c.fetchValues(req.Context(), o, vr)
 		if err != nil {
 			return err
 		}
@@ -198,8 +206,8 @@ type RenderAnswer struct {
 }
 
 // handleRender is POST /v1/render.
-func (r *Relay) handleRender() http.Handler {
-	return r.handle(func(w http.ResponseWriter, req *http.Request) error {
+func (c *caller) handleRender() http.Handler {
+	return c.handle(func(w http.ResponseWriter, req *http.Request) error {
 		o := orgFrom(req.Context())
 		var rr renderRequest
 		if err := decodeJSON(w, req, &rr); err != nil {
@@ -210,7 +218,7 @@ func (r *Relay) handleRender() http.Handler {
 		vals := map[string]*string{}
 		if len(fields) > 0 {
 			var err error
-			vals, err = r.fetchValues(req.Context(), o, valuesRequest{CustomerUID: rr.CustomerUID, ChannelID: rr.ChannelID,
+			vals, err = c.fetchValues(req.Context(), o, valuesRequest{CustomerUID: rr.CustomerUID, ChannelID: rr.ChannelID,
 				ConversationID: rr.ConversationID, Fields: fields})
 			if err != nil {
 				return err
@@ -227,9 +235,9 @@ func (r *Relay) handleRender() http.Handler {
 
 // handleInboundGet is GET /in/{org}: the platform's custom-value request,
 // proxied with its query as is; the endpoint's answer is returned.
-func (r *Relay) handleInboundGet() http.Handler {
-	return r.handle(func(w http.ResponseWriter, req *http.Request) error {
-		o := r.orgs[req.PathValue("org")]
+func (c *caller) handleInboundGet() http.Handler {
+	return c.handle(func(w http.ResponseWriter, req *http.Request) error {
+		o := c.dir.org(req.PathValue("org"))
 		if o == nil {
 			return apiErrorf(http.StatusNotFound, "unknown_organisation", "no organisation %q", req.PathValue("org"))
 		}
@@ -238,7 +246,7 @@ func (r *Relay) handleInboundGet() http.Handler {
 				return apiErrorf(http.StatusUnauthorized, "invalid_token", "%s: %s", v.Scheme, v.Reason)
 			}
 		}
-		x, err := r.customRequest(req.Context(), o, req.URL.RawQuery)
+		x, err := c.customRequest(req.Context(), o, req.URL.RawQuery)
 		if err != nil {
 			return err
 		}

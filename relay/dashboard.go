@@ -8,13 +8,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/sidehook/sidehook/internal/event"
-	"github.com/sidehook/sidehook/internal/store"
-	"github.com/sidehook/sidehook/relay/config"
 	"github.com/sidehook/sidehook/web"
 )
 
@@ -26,14 +23,30 @@ const dashboardShutdownWait = time.Second
 // maxDashboardReplay bounds the ids of one dashboard replay.
 const maxDashboardReplay = 100
 
-// newDashboard builds the dashboard on the relay's web hub (SPEC §6).
-func (r *Relay) newDashboard() http.Handler {
+// dashboard is the relay's dashboard (SPEC §6): the page, its websocket
+// fed from the change hub, and its two actions.
+type dashboard struct {
+	responder
+	store Store
+	dir   *directory
+	mgr   *manager
+	cache *eventCache
+	web   *web.Hub
+	// open: on a loopback listener no key is needed.
+	open bool
+	// serving is false before Start and from Close on: the snapshot then
+	// does not read the store.
+	serving func() bool
+}
+
+// handler is the page and its websocket.
+func (db *dashboard) handler() http.Handler {
 	return web.NewHandler(web.Config{
 		Role:      web.RoleRelay,
-		Hub:       r.dash,
-		Recent:    r.recentItems,
-		Authorize: r.dashboardAuthorized,
-		Logger:    r.opts.Logger,
+		Hub:       db.web,
+		Recent:    db.recentItems,
+		Authorize: db.authorized,
+		Logger:    db.log,
 	})
 }
 
@@ -52,24 +65,24 @@ func loopbackOnly(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// dashboardAuthorized lets anyone in on a loopback listener, and beyond it
-// whoever holds an API key of any organisation: the dashboard shows the
-// whole relay, as /metrics does.
-func (r *Relay) dashboardAuthorized(req *http.Request) bool {
-	if r.dashOpen {
+// authorized lets anyone in on a loopback listener, and beyond it whoever
+// holds an API key of any organisation: the dashboard shows the whole
+// relay, as /metrics does.
+func (db *dashboard) authorized(req *http.Request) bool {
+	if db.open {
 		return true
 	}
-	o, _ := r.keyOrg(req)
+	o, _ := db.dir.keyOrg(req)
 	return o != nil
 }
 
-// requireDashboard guards the dashboard's actions as the dashboard is
-// guarded. A valid key limits them to its organisation's deliveries; on a
-// loopback listener a request without one acts on every organisation's.
-func (r *Relay) requireDashboard(next http.Handler) http.Handler {
-	return r.handle(func(w http.ResponseWriter, req *http.Request) error {
-		o, _ := r.keyOrg(req)
-		if o == nil && !r.dashOpen {
+// guard guards the dashboard's actions as the dashboard is guarded. A
+// valid key limits them to its organisation's deliveries; on a loopback
+// listener a request without one acts on every organisation's.
+func (db *dashboard) guard(next http.Handler) http.Handler {
+	return db.handle(func(w http.ResponseWriter, req *http.Request) error {
+		o, _ := db.dir.keyOrg(req)
+		if o == nil && !db.open {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="sidehook"`)
 			return apiErrorf(http.StatusUnauthorized, "unauthorized", "the dashboard beyond loopback needs an API key: send Authorization: Bearer <key>")
 		}
@@ -83,17 +96,17 @@ func (r *Relay) requireDashboard(next http.Handler) http.Handler {
 
 // findDelivery looks id up in the caller's organisation, or in every one
 // when the caller has none (loopback without a key).
-func (r *Relay) findDelivery(ctx context.Context, id string) (*orgState, *deliveryRecord, error) {
+func (db *dashboard) findDelivery(ctx context.Context, id string) (*orgState, *Delivery, error) {
 	if _, err := event.ParseID(event.PrefixDelivery, id); err != nil {
 		return nil, nil, apiErrorf(http.StatusBadRequest, "invalid_id", "%q is not a delivery id (dlv_ followed by a ULID)", id)
 	}
-	orgs := r.orgList
+	orgs := db.dir.list
 	if o := orgFrom(ctx); o != nil {
 		orgs = []*orgState{o}
 	}
 	for _, o := range orgs {
-		d, err := r.getDelivery(o.id, id)
-		if errors.Is(err, store.ErrNotFound) {
+		d, err := db.store.Delivery(ctx, o.id, id)
+		if errors.Is(err, ErrNotFound) {
 			continue
 		}
 		if err != nil {
@@ -104,18 +117,18 @@ func (r *Relay) findDelivery(ctx context.Context, id string) (*orgState, *delive
 	return nil, nil, apiErrorf(http.StatusNotFound, "not_found", "no delivery %q", id)
 }
 
-// handleDashboardRetry is POST /_sidehook/deliveries/{id}/retry: the same
-// as POST /v1/deliveries/{id}/retry.
-func (r *Relay) handleDashboardRetry() http.Handler {
-	return r.handle(func(w http.ResponseWriter, req *http.Request) error {
-		o, d, err := r.findDelivery(req.Context(), req.PathValue("id"))
+// handleRetry is POST /_sidehook/deliveries/{id}/retry: the same as POST
+// /v1/deliveries/{id}/retry.
+func (db *dashboard) handleRetry() http.Handler {
+	return db.handle(func(w http.ResponseWriter, req *http.Request) error {
+		o, d, err := db.findDelivery(req.Context(), req.PathValue("id"))
 		if err != nil {
 			return err
 		}
-		if d, err = r.requeue(req.Context(), o, d.ID); err != nil {
+		if d, err = db.mgr.requeue(req.Context(), o, d.ID); err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusAccepted, r.viewDelivery(d))
+		writeJSON(w, http.StatusAccepted, db.mgr.view(d))
 		return nil
 	})
 }
@@ -129,14 +142,14 @@ type dashboardReplayRequest struct {
 	Body *string `json:"body"`
 }
 
-// handleDashboardReplay is POST /_sidehook/replay, the dashboard's Replay
-// button. Without a target or an edited body the deliveries are enqueued
-// again, as POST /v1/replay does; otherwise each is sent once, now, to the
-// target (or its endpoint's URL), re-signed as its endpoint signs and
-// marked sidehook-replay-of. The answer is 2xx only when every one went
-// well, so the page can say so.
-func (r *Relay) handleDashboardReplay() http.Handler {
-	return r.handle(func(w http.ResponseWriter, req *http.Request) error {
+// handleReplay is POST /_sidehook/replay, the dashboard's Replay button.
+// Without a target or an edited body the deliveries are enqueued again, as
+// POST /v1/replay does; otherwise each is sent once, now, to the target (or
+// its endpoint's URL), re-signed as its endpoint signs and marked
+// sidehook-replay-of. The answer is 2xx only when every one went well, so
+// the page can say so.
+func (db *dashboard) handleReplay() http.Handler {
+	return db.handle(func(w http.ResponseWriter, req *http.Request) error {
 		var rr dashboardReplayRequest
 		if err := decodeJSON(w, req, &rr); err != nil {
 			return err
@@ -154,11 +167,11 @@ func (r *Relay) handleDashboardReplay() http.Handler {
 		}
 		type found struct {
 			o *orgState
-			d *deliveryRecord
+			d *Delivery
 		}
 		var sel []found
 		for _, id := range rr.IDs {
-			o, d, err := r.findDelivery(req.Context(), id)
+			o, d, err := db.findDelivery(req.Context(), id)
 			if err != nil {
 				return err
 			}
@@ -170,7 +183,7 @@ func (r *Relay) handleDashboardReplay() http.Handler {
 		if rr.To == "" && rr.Body == nil {
 			for _, f := range sel {
 				res := ReplayResult{DeliveryID: f.d.ID, EventID: f.d.EventID, OK: true}
-				if _, err := r.requeue(req.Context(), f.o, f.d.ID); err != nil {
+				if _, err := db.mgr.requeue(req.Context(), f.o, f.d.ID); err != nil {
 					res.OK, res.Error = false, clientText(err)
 				}
 				allOK = allOK && res.OK
@@ -191,7 +204,7 @@ func (r *Relay) handleDashboardReplay() http.Handler {
 		for _, f := range sel {
 			to := rr.To
 			if to == "" {
-				to = r.endpointConfig(f.o, f.d.Endpoint).URL
+				to = f.o.endpointConfig(f.d.Endpoint).URL
 				if err := validTarget(to); err != nil {
 					res := ReplayResult{DeliveryID: f.d.ID, EventID: f.d.EventID,
 						Error: fmt.Sprintf("endpoint %s (%s) cannot be sent an edited body from here: give a Target URL", f.d.Endpoint, to)}
@@ -200,7 +213,7 @@ func (r *Relay) handleDashboardReplay() http.Handler {
 					continue
 				}
 			}
-			res := r.replayTo(req.Context(), f.o, f.d, to, body)
+			res := db.mgr.replayTo(req.Context(), f.o, f.d, to, body)
 			allOK = allOK && res.OK
 			results = append(results, res)
 		}
@@ -232,49 +245,33 @@ func clientText(err error) string {
 	return "internal error"
 }
 
-// endpointConfig is a delivery's endpoint as configured now, or the
-// defaults when it no longer exists.
-func (r *Relay) endpointConfig(o *orgState, id string) (cfg config.Endpoint) {
-	if e := o.endpoint(id); e != nil {
-		return e.cfg
-	}
-	return defaultEndpoint(o, id)
-}
-
 // recentItems is the dashboard's snapshot: the newest n deliveries of
 // every organisation.
-func (r *Relay) recentItems(ctx context.Context, n int) ([]web.Item, error) {
-	if r.closing.Load() || r.store == nil {
+func (db *dashboard) recentItems(ctx context.Context, n int) ([]web.Item, error) {
+	if !db.serving() {
 		return nil, errors.New("relay: not serving")
 	}
-	type found struct {
-		o *orgState
-		d *deliveryRecord
-	}
-	var all []found
-	for _, o := range r.orgList {
-		err := r.store.Scan(ctx, store.ScanOptions{Prefix: []byte(pfxDelivery + o.id + "/"), Reverse: true, Limit: n}, func(_, v []byte) error {
-			var d deliveryRecord
-			if err := json.Unmarshal(v, &d); err != nil {
-				return nil
-			}
-			all = append(all, found{o, &d})
-			return nil
-		})
+	var all []*Delivery
+	for _, o := range db.dir.list {
+		page, err := db.store.Deliveries(ctx, o.id, DeliveryFilter{Limit: n})
 		if err != nil {
 			return nil, fmt.Errorf("list deliveries for the dashboard: %w", err)
 		}
+		all = append(all, page.Items...)
 	}
-	// Delivery ids are ULIDs: by id is by creation time.
-	slices.SortFunc(all, func(a, b found) int { return strings.Compare(b.d.ID, a.d.ID) })
+	sortNewestFirst(all)
 	if len(all) > n {
 		all = all[:n]
 	}
 	items := make([]web.Item, 0, len(all))
-	for _, f := range all {
-		it, err := r.deliveryItem(f.o, f.d)
+	for _, d := range all {
+		o := db.dir.org(d.Org)
+		if o == nil {
+			continue
+		}
+		it, err := db.item(ctx, o, d, nil)
 		if err != nil {
-			r.log.Debug().Err(err).Str(logDelivery, f.d.ID).Msg("delivery not shown on the dashboard")
+			db.log.Debug().Err(err).Str(logDelivery, d.ID).Msg("delivery not shown on the dashboard")
 			continue
 		}
 		items = append(items, it)
@@ -282,36 +279,34 @@ func (r *Relay) recentItems(ctx context.Context, n int) ([]web.Item, error) {
 	return items, nil
 }
 
-// feedDashboard turns delivery changes into dashboard items until the
-// subscription ends (Close). It runs beside ingest and dispatch, never in
-// their way: the change hub drops for it rather than wait, and the web hub
-// drops for browsers rather than wait for them.
-func (r *Relay) feedDashboard(sub *Subscription) {
-	defer close(r.feedDone)
+// feed turns delivery changes into dashboard items until the subscription
+// ends (Close). A change carries the records as written, so the feed reads
+// nothing back but, rarely, an event no longer in the cache. It runs beside
+// ingest and dispatch, never in their way: the change hub drops for it
+// rather than wait, and the web hub drops for browsers rather than wait
+// for them.
+func (db *dashboard) feed(sub *Subscription, done chan<- struct{}) {
+	defer close(done)
 	for ch := range sub.C() {
-		if ch.Kind != ChangeDelivery || r.dash.Subscribers() == 0 {
+		if ch.Kind != ChangeDelivery || ch.delivery == nil || db.web.Subscribers() == 0 {
 			continue
 		}
-		o := r.orgs[ch.Org]
+		o := db.dir.org(ch.Org)
 		if o == nil {
 			continue
 		}
-		d, err := r.getDelivery(o.id, ch.DeliveryID)
+		it, err := db.item(context.Background(), o, ch.delivery, ch.event)
 		if err != nil {
-			r.log.Debug().Err(err).Str(logDelivery, ch.DeliveryID).Msg("delivery not shown on the dashboard")
+			db.log.Debug().Err(err).Str(logDelivery, ch.DeliveryID).Msg("delivery not shown on the dashboard")
 			continue
 		}
-		it, err := r.deliveryItem(o, d)
-		if err != nil {
-			r.log.Debug().Err(err).Str(logDelivery, ch.DeliveryID).Msg("delivery not shown on the dashboard")
-			continue
-		}
-		r.dash.Publish(it)
+		db.web.Publish(it)
 	}
 }
 
 // dashboardDelivery is a delivery as the management API returns it plus
-// the request it makes, which the page shows and copies as curl.
+// the request its latest attempt made, which the page shows and copies as
+// curl.
 type dashboardDelivery struct {
 	DeliveryView
 	URL          string              `json:"url"`
@@ -322,36 +317,31 @@ type dashboardDelivery struct {
 	BodyPreview  bool                `json:"body_preview,omitempty"`
 }
 
-// deliveryItem is one row of the relay's dashboard.
-func (r *Relay) deliveryItem(o *orgState, d *deliveryRecord) (web.Item, error) {
-	ev, err := r.getEvent(o.id, d.EventID)
-	if err != nil {
-		return web.Item{}, fmt.Errorf("event %s of delivery %s: %w", d.EventID, d.ID, err)
-	}
-	view := r.viewDelivery(d)
-	cfg := r.endpointConfig(o, d.Endpoint)
-	method := event.Type(ev.Type).Method()
-	ob := outbound{method: method, url: cfg.URL, body: ev.Body, contentType: ev.ContentType,
-		eventID: ev.ID, eventType: ev.Type, deliveryID: d.ID, attempt: max(len(d.Attempts), 1)}
-	target := cfg.URL
-	if method == http.MethodGet && ev.Query != "" {
-		ob.query = ev.Query
-		target += "?" + ev.Query
-	}
-	// The headers its latest attempt carried, signed afresh: attempts do
-	// not keep their headers, and fresh tokens make Copy as curl usable.
-	h, err := r.requestHeaders(o, cfg, ob, r.clock.Now())
-	if err != nil {
-		// Show the request without its authentication rather than not
-		// at all; the reason is in the attempts.
-		cfg.Auth = nil
-		if h, err = r.requestHeaders(o, cfg, ob, r.clock.Now()); err != nil {
-			return web.Item{}, err
+// item is one row of the relay's dashboard; ev, when nil, is looked up.
+func (db *dashboard) item(ctx context.Context, o *orgState, d *Delivery, ev *Event) (web.Item, error) {
+	if ev == nil {
+		if ev = db.cache.get(o.id, d.EventID); ev == nil {
+			var err error
+			if ev, err = db.store.Event(ctx, o.id, d.EventID); err != nil {
+				return web.Item{}, fmt.Errorf("event %s of delivery %s: %w", d.EventID, d.ID, err)
+			}
 		}
 	}
-	headers := make(map[string][]string, len(h))
-	for k, v := range h {
-		headers[strings.ToLower(k)] = v
+	view := db.mgr.view(d)
+	cfg := o.endpointConfig(d.Endpoint)
+	method := event.Type(ev.Type).Method()
+	target := cfg.URL
+	if method == http.MethodGet {
+		target = appendQuery(target, ev.Query)
+	}
+	// The headers the latest attempt carried, as recorded, with their
+	// credentials redacted here: secrets never reach a browser. A
+	// delivery not attempted yet has sent none.
+	headers := map[string][]string{}
+	if n := len(d.Attempts); n > 0 {
+		for k, v := range web.RedactHeaders(d.Attempts[n-1].Request) {
+			headers[strings.ToLower(k)] = v
+		}
 	}
 	data := dashboardDelivery{DeliveryView: view, URL: target, Headers: headers, BodySize: len(ev.Body)}
 	data.Body, data.BodyEncoding, data.BodyPreview = web.ItemBody(ev.Body)

@@ -197,7 +197,7 @@ func TestDashboardActions(t *testing.T) {
 func TestDashboardNeedsKeyBeyondLoopback(t *testing.T) {
 	cfg := orgConfig(t)
 	cfg.Listen = "0.0.0.0:8080"
-	r, err := relay.New(cfg, relay.Options{})
+	r, err := relay.New(cfg, relay.Options{Store: storeFor(t, cfg)})
 	if err != nil {
 		t.Fatal(err)
 	}

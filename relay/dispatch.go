@@ -1,10 +1,7 @@
 package relay
 
 import (
-	"bytes"
 	"context"
-	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,43 +9,35 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
 
-	"github.com/sidehook/sidehook/internal/store"
 	"github.com/sidehook/sidehook/relay/config"
 )
 
-// windowSize bounds the deliveries an endpoint holds in memory; the rest
-// wait in the due index on disk and are read in as the window drains.
-const windowSize = 512
+// Waits of a queue.
+const (
+	// idleRecheck bounds how long a queue with nothing due sleeps: every
+	// change this relay makes wakes it, but another relay sharing the store
+	// cannot.
+	idleRecheck = 30 * time.Second
+	// Store errors of Take back off from storeRetryMin to storeRetryMax.
+	storeRetryMin = 50 * time.Millisecond
+	storeRetryMax = 5 * time.Second
+)
 
-// storeRetry is how long a queue waits after a store error before trying
-// again.
-const storeRetry = time.Second
-
-// item is one delivery in an endpoint's window.
-type item struct {
-	key []byte    // its due-index key
-	id  string    // delivery id
-	due time.Time // not before
-	// rec and ev, when set, are the delivery and its event as just
-	// written, so the attempt needs no read; entries read back from the
-	// index carry neither.
-	rec *deliveryRecord
-	ev  *eventRecord
-}
-
-// maxCarriedBody bounds the bodies kept with window entries: a window of
-// 512 entries then holds at most 8 MiB of bodies.
-const maxCarriedBody = 16 << 10
-
-// dispatcher owns one queue per endpoint. Each queue has one scheduling
-// goroutine that starts attempts (each in its own goroutine, at most
-// max_in_flight at once) when their due time comes, within the rate limit.
+// dispatcher runs one queue per endpoint. A queue's loop takes what is due
+// from the store (as many as the endpoint has free slots), starts an
+// attempt for each, and sleeps until the store's next due time or until it
+// is woken: after an ingest, a retry or replay, a tunnel connecting, or an
+// attempt's end. Nothing of the queue is held in memory but counts: the
+// store is the only index of what waits.
 type dispatcher struct {
-	r   *Relay
-	log zerolog.Logger
+	store Store
+	dir   *directory
+	att   *attempter
+	clock Clock
+	log   zerolog.Logger
 
 	mu     sync.Mutex
-	queues map[string]*queue // "org/endpoint"
+	queues map[EndpointRef]*queue
 
 	ctx            context.Context // scheduling; canceled by stop
 	cancel         context.CancelFunc
@@ -58,37 +47,47 @@ type dispatcher struct {
 	attempts       sync.WaitGroup
 	running        atomic.Bool
 
-	inflight sync.Map // delivery id → struct{}: shown as "delivering"
+	inflight sync.Map // delivery id → EndpointRef: shown as "delivering"
 }
 
-func newDispatcher(r *Relay) *dispatcher {
-	d := &dispatcher{r: r, log: r.opts.Logger.With().Str("component", "dispatcher").Logger(), queues: make(map[string]*queue)}
+func newDispatcher(st Store, dir *directory, att *attempter, clock Clock, log zerolog.Logger) *dispatcher {
+	d := &dispatcher{store: st, dir: dir, att: att, clock: clock, log: log, queues: make(map[EndpointRef]*queue)}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	d.attemptCtx, d.cancelAttempts = context.WithCancel(context.Background())
 	return d
 }
 
-// start makes a queue for every endpoint and counts the waiting
-// deliveries in the background: ready does not wait for a backlog.
-func (d *dispatcher) start() {
+// start counts what waits (the queue-depth gauges and max_queue start
+// from the store's count and are kept in memory after that) and starts a
+// queue for every endpoint.
+func (d *dispatcher) start(ctx context.Context) error {
+	waiting, err := d.store.Waiting(ctx)
+	if err != nil {
+		return err
+	}
 	// Running before the first queue loop looks at it: a loop that saw
 	// false would wait for a wake that may never come.
 	d.running.Store(true)
-	for _, o := range d.r.orgList {
+	for _, o := range d.dir.list {
 		for _, e := range o.endpoints() {
 			d.queue(o, e.cfg.ID)
 		}
 	}
-	d.loops.Add(1)
-	go func() {
-		defer d.loops.Done()
-		d.countDepths(d.ctx)
-	}()
+	for ref, n := range waiting {
+		o := d.dir.org(ref.Org)
+		if o == nil || o.endpoint(ref.Endpoint) == nil {
+			d.log.Warn().Str(logOrg, ref.Org).Str(logEndpoint, ref.Endpoint).Int64("deliveries", n).Msg("deliveries waiting for an endpoint that no longer exists")
+			continue
+		}
+		d.queue(o, ref.Endpoint).depth.Add(n)
+	}
+	return nil
 }
 
 // stop ends scheduling, then waits for in-flight attempts until ctx is
-// done; attempts still running then are canceled (and retried next start).
-func (d *dispatcher) stop(ctx context.Context, grace time.Duration) {
+// done; attempts still running then are canceled and released (tried
+// again on the next start).
+func (d *dispatcher) stop(ctx context.Context) {
 	d.running.Store(false)
 	d.cancel()
 	d.loops.Wait()
@@ -106,81 +105,87 @@ func (d *dispatcher) stop(ctx context.Context, grace time.Duration) {
 	d.cancelAttempts()
 }
 
-func queueName(org, ep string) string { return org + "/" + ep }
-
 // queue returns (creating and starting) the queue of an endpoint.
 func (d *dispatcher) queue(o *orgState, ep string) *queue {
+	ref := EndpointRef{Org: o.id, Endpoint: ep}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	name := queueName(o.id, ep)
-	if q := d.queues[name]; q != nil {
+	if q := d.queues[ref]; q != nil {
 		return q
 	}
-	q := &queue{d: d, org: o, ep: ep, prefix: queuePrefix(o.id, ep), ids: make(map[string]struct{}), wake: make(chan struct{}, 1)}
-	d.queues[name] = q
+	q := &queue{d: d, ref: ref, org: o, wake: make(chan struct{}, 1)}
+	q.ctx, q.cancel = context.WithCancel(d.ctx)
+	d.queues[ref] = q
 	if d.ctx.Err() == nil {
 		d.loops.Add(1)
 		go func() {
 			defer d.loops.Done()
-			q.run(d.ctx)
+			q.run()
 		}()
 	}
 	return q
 }
 
-func (d *dispatcher) lookup(org, ep string) *queue {
+func (d *dispatcher) lookup(ref EndpointRef) *queue {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.queues[queueName(org, ep)]
+	return d.queues[ref]
 }
 
-// enqueued is called after a delivery's due-index entry is durable.
-func (d *dispatcher) enqueued(o *orgState, ep string, it item) {
-	q := d.queue(o, ep)
-	q.depth.Add(1)
-	q.offer(it)
+// accepted is told of durable new deliveries (or, when the store could not
+// say, deliveries that may be durable: wake is always safe).
+func (d *dispatcher) accepted(o *orgState, ds []*Delivery, counted bool) {
+	for _, dl := range ds {
+		q := d.queue(o, dl.Endpoint)
+		if counted {
+			q.depth.Add(1)
+		}
+		q.poke()
+	}
 }
 
-// rescheduled is called after an existing delivery got a new due-index
-// entry (manual retry, replay).
-func (d *dispatcher) rescheduled(o *orgState, ep string, it item, wasFinal bool) {
-	q := d.queue(o, ep)
+// requeued is told of a delivery made due again by hand.
+func (d *dispatcher) requeued(o *orgState, dl *Delivery, wasFinal bool) {
+	q := d.queue(o, dl.Endpoint)
 	if wasFinal {
 		q.depth.Add(1)
 	}
-	q.mu.Lock()
-	// The entry the delivery had may still be in the window, with the
-	// record as it was: it must not be attempted.
-	for i, w := range q.window {
-		if w.id == it.id {
-			q.window = append(q.window[:i:i], q.window[i+1:]...)
-			delete(q.ids, it.id)
-			break
-		}
-	}
-	q.offerLocked(it)
-	q.mu.Unlock()
 	q.poke()
 }
 
-func (d *dispatcher) endpointChanged(o *orgState, ep string) {
-	d.queue(o, ep).poke()
-}
+// expedited wakes an endpoint whose retries were made due now.
+func (d *dispatcher) expedited(o *orgState, ep string) { d.queue(o, ep).poke() }
 
+func (d *dispatcher) endpointChanged(o *orgState, ep string) { d.queue(o, ep).poke() }
+
+// endpointRemoved stops the endpoint's queue; attempts in flight finish.
 func (d *dispatcher) endpointRemoved(o *orgState, ep string) {
+	ref := EndpointRef{Org: o.id, Endpoint: ep}
 	d.mu.Lock()
-	q := d.queues[queueName(o.id, ep)]
+	q := d.queues[ref]
+	delete(d.queues, ref)
 	d.mu.Unlock()
 	if q != nil {
-		q.mu.Lock()
-		for _, it := range q.window {
-			delete(q.ids, it.id)
-		}
-		q.window = nil
-		q.complete = true
-		q.mu.Unlock()
-		q.depth.Store(0)
+		q.cancel()
 	}
+}
+
+// inFlight reports whether a delivery is being attempted by this relay.
+func (d *dispatcher) inFlight(id string) bool {
+	_, ok := d.inflight.Load(id)
+	return ok
+}
+
+// inFlightIDs are the deliveries of org being attempted now.
+func (d *dispatcher) inFlightIDs(org string) []string {
+	var ids []string
+	d.inflight.Range(func(k, v any) bool {
+		if v.(EndpointRef).Org == org {
+			ids = append(ids, k.(string))
+		}
+		return true
+	})
+	return ids
 }
 
 // orgDepth is the number of deliveries waiting for the organisation.
@@ -188,9 +193,9 @@ func (d *dispatcher) orgDepth(org string) int64 {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var n int64
-	for _, q := range d.queues {
-		if q.org.id == org {
-			n += q.depth.Load()
+	for ref, q := range d.queues {
+		if ref.Org == org {
+			n += max(q.depth.Load(), 0)
 		}
 	}
 	return n
@@ -200,70 +205,34 @@ func (d *dispatcher) depths() map[[2]string]int64 {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	m := make(map[[2]string]int64, len(d.queues))
-	for _, q := range d.queues {
-		if q.org.endpoint(q.ep) != nil {
-			m[[2]string{q.org.id, q.ep}] = q.depth.Load()
+	for ref, q := range d.queues {
+		if q.org.endpoint(ref.Endpoint) != nil {
+			m[[2]string{ref.Org, ref.Endpoint}] = max(q.depth.Load(), 0)
 		}
 	}
 	return m
 }
 
-// countDepths counts the due index once, key by key, without values: the
-// queue-depth gauges and max_queue start from it. It runs after ready.
-func (d *dispatcher) countDepths(ctx context.Context) {
-	counts := map[string]int64{}
-	err := d.r.store.Scan(ctx, store.ScanOptions{Prefix: []byte(pfxQueue), KeysOnly: true}, func(k, _ []byte) error {
-		rest := k[len(pfxQueue):]
-		i := bytes.IndexByte(rest, '/')
-		if i < 0 {
-			return nil
-		}
-		j := bytes.IndexByte(rest[i+1:], '/')
-		if j < 0 {
-			return nil
-		}
-		counts[string(rest[:i+1+j])]++
-		return nil
-	})
-	if err != nil {
-		if ctx.Err() == nil {
-			d.log.Error().Err(err).Msg("count waiting deliveries")
-		}
-		return
-	}
-	for name, n := range counts {
-		org, ep, _ := strings.Cut(name, "/")
-		o := d.r.orgs[org]
-		if o == nil || o.endpoint(ep) == nil {
-			d.log.Warn().Str(logOrg, org).Str(logEndpoint, ep).Int64("deliveries", n).Msg("deliveries waiting for an endpoint that no longer exists")
-			continue
-		}
-		d.queue(o, ep).depth.Add(n)
-	}
-}
-
-// queue is one endpoint's share of the dispatcher. The window holds the
-// earliest entries of the endpoint's due index, sorted by key. Invariant:
-// while !complete, every index entry with key <= boundary is in the window,
-// in flight, or already gone; entries above boundary are read by refill.
+// queue is one endpoint's share of the dispatcher: its loop, its in-flight
+// count, its rate limiter and its waiting count.
 type queue struct {
 	d      *dispatcher
+	ref    EndpointRef
 	org    *orgState
-	ep     string
-	prefix []byte
-	depth  atomic.Int64
+	ctx    context.Context
+	cancel context.CancelFunc
 	wake   chan struct{}
+	depth  atomic.Int64 // waiting deliveries (approximate after a manual retry races an attempt)
 
-	mu       sync.Mutex
-	window   []item
-	ids      map[string]struct{} // in the window or in flight
-	inflight int
-	complete bool   // the window holds every index entry
-	boundary []byte // largest key read from the index (nil: none yet)
-	dropped  uint64 // offers left on disk; a refill racing them must not claim complete
+	inflight atomic.Int32
+	// notBefore (unix ns) holds the loop back after a store error seen by
+	// an attempt, so a failing store is not asked again at once.
+	notBefore atomic.Int64
 
+	// Used by the loop only.
 	limiter  *rate.Limiter
 	rateText string
+	failures int
 }
 
 func (q *queue) poke() {
@@ -273,163 +242,125 @@ func (q *queue) poke() {
 	}
 }
 
-// offer adds an entry that is durable in the index, or leaves it to the
-// next refill when it lies beyond what the window covers.
-func (q *queue) offer(it item) {
-	q.mu.Lock()
-	q.offerLocked(it)
-	q.mu.Unlock()
+// pause holds the loop back for d.
+func (q *queue) pause(d time.Duration) {
+	q.notBefore.Store(time.Now().Add(d).UnixNano())
 	q.poke()
 }
 
-func (q *queue) offerLocked(it item) {
-	if _, dup := q.ids[it.id]; dup {
-		return
-	}
-	if !q.complete && (q.boundary == nil || bytes.Compare(it.key, q.boundary) > 0) {
-		q.dropped++
-		return
-	}
-	i := sort.Search(len(q.window), func(i int) bool { return bytes.Compare(q.window[i].key, it.key) >= 0 })
-	q.window = append(q.window, item{})
-	copy(q.window[i+1:], q.window[i:])
-	q.window[i] = it
-	q.ids[it.id] = struct{}{}
-	if len(q.window) > windowSize {
-		last := q.window[len(q.window)-1]
-		q.window = q.window[:len(q.window)-1]
-		delete(q.ids, last.id)
-		q.complete = false
-		q.boundary = q.window[len(q.window)-1].key
-	}
-}
-
-// done ends an attempt; next, when set, is the delivery's new entry.
-func (q *queue) done(it item, next *item) {
-	q.mu.Lock()
-	q.inflight--
-	delete(q.ids, it.id)
-	if next != nil {
-		q.offerLocked(*next)
-	}
-	q.mu.Unlock()
-	q.poke()
-}
-
-func (q *queue) run(ctx context.Context) {
-	clock := q.d.r.clock
-	timer := clock.NewTimer(time.Hour)
+func (q *queue) run() {
+	timer := q.d.clock.NewTimer(time.Hour)
 	defer timer.Stop()
+	idle := time.NewTimer(idleRecheck)
+	defer idle.Stop()
 	for {
-		wait := time.Duration(-1)
-		if err := q.refill(ctx); err != nil {
-			if ctx.Err() != nil {
+		wait := q.step()
+		if wait == 0 {
+			if q.ctx.Err() != nil {
 				return
 			}
-			q.d.log.Error().Err(err).Str(logOrg, q.org.id).Str(logEndpoint, q.ep).Msg("read due deliveries")
-			wait = storeRetry
-		} else {
-			wait = q.dispatch()
+			continue
 		}
-		if wait >= 0 {
-			timer.Reset(max(wait, time.Millisecond))
+		if wait > 0 {
+			timer.Reset(wait)
 		} else {
 			timer.Reset(time.Hour)
 		}
+		idle.Reset(idleRecheck)
 		select {
-		case <-ctx.Done():
+		case <-q.ctx.Done():
 			return
 		case <-q.wake:
 		case <-timer.C():
+		case <-idle.C:
 		}
 	}
 }
 
-// refill reads the next entries of the due index when the window runs low.
-func (q *queue) refill(ctx context.Context) error {
-	q.mu.Lock()
-	if q.complete || len(q.window) >= windowSize/2 {
-		q.mu.Unlock()
-		return nil
-	}
-	after := q.boundary
-	want := windowSize - len(q.window)
-	gen := q.dropped
-	q.mu.Unlock()
-
-	var got []item
-	err := q.d.r.store.Scan(ctx, store.ScanOptions{Prefix: q.prefix, After: after, Limit: want}, func(k, v []byte) error {
-		due, ok := decodeTime(v)
-		if !ok {
-			return nil
-		}
-		id := string(k[len(q.prefix)+8:])
-		got = append(got, item{key: bytes.Clone(k), id: id, due: due})
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if !bytes.Equal(after, q.boundary) || q.complete {
-		// An eviction or a removal moved the boundary meanwhile: what was
-		// read may not join the window; the next round reads again.
-		return nil
-	}
-	for _, it := range got {
-		if _, dup := q.ids[it.id]; dup {
-			continue
-		}
-		q.window = append(q.window, it)
-		q.ids[it.id] = struct{}{}
-	}
-	if len(got) > 0 {
-		q.boundary = got[len(got)-1].key
-	}
-	sort.Slice(q.window, func(i, j int) bool { return bytes.Compare(q.window[i].key, q.window[j].key) < 0 })
-	if len(got) < want && q.dropped == gen {
-		q.complete = true
-	}
-	return nil
-}
-
-// dispatch starts every attempt that may start now and says how long until
-// the next one may (-1: nothing to do until woken).
-func (q *queue) dispatch() time.Duration {
-	e := q.org.endpoint(q.ep)
-	if e == nil || !e.enabled() || !q.d.running.Load() {
+// step starts every attempt that may start now and says how long until it
+// should look again (0: at once; -1: when woken).
+func (q *queue) step() time.Duration {
+	if !q.d.running.Load() || q.ctx.Err() != nil {
 		return -1
 	}
-	limit := e.cfg.MaxInFlight
-	if e.cfg.Ordered {
-		limit = 1
+	if nb := q.notBefore.Load(); nb != 0 {
+		if wait := time.Until(time.Unix(0, nb)); wait > 0 {
+			return wait
+		}
+		q.notBefore.Store(0)
 	}
-	now := q.d.r.clock.Now()
-	q.mu.Lock()
-	defer q.mu.Unlock()
+	e := q.org.endpoint(q.ref.Endpoint)
+	if e == nil || !e.enabled() {
+		return -1
+	}
+	inflight := int(q.inflight.Load())
+	free := e.cfg.MaxInFlight - inflight
+	if e.cfg.Ordered {
+		// FIFO: the next waits until the previous is delivered or dead,
+		// or failed and back at the head of the queue.
+		free = 0
+		if inflight == 0 {
+			free = 1
+		}
+	}
+	if free <= 0 {
+		return -1 // an attempt's end wakes the loop
+	}
+	now := q.d.clock.Now()
 	lim := q.rateLimiter(e.cfg.Rate)
-	for q.inflight < limit && len(q.window) > 0 {
-		it := q.window[0]
-		if it.due.After(now) {
-			return it.due.Sub(now)
+	if lim != nil {
+		tokens := lim.TokensAt(now)
+		if tokens < 1 {
+			return max(time.Duration((1-tokens)/float64(lim.Limit())*float64(time.Second)), time.Millisecond)
 		}
+		free = min(free, int(tokens))
+	}
+	ds, next, err := q.d.store.Take(q.ctx, q.ref, now, free)
+	if err != nil {
+		if q.ctx.Err() != nil {
+			return -1
+		}
+		return q.storeFailed(err)
+	}
+	if q.failures > 0 {
+		q.d.log.Info().Str(logOrg, q.ref.Org).Str(logEndpoint, q.ref.Endpoint).Int("failures", q.failures).Msg("reading due deliveries again")
+		q.failures = 0
+	}
+	for _, dl := range ds {
 		if lim != nil {
-			res := lim.ReserveN(now, 1)
-			if delay := res.DelayFrom(now); delay > 0 {
-				res.CancelAt(now)
-				return delay
-			}
+			lim.AllowN(now, 1)
 		}
-		q.window = q.window[1:]
-		q.inflight++
+		q.inflight.Add(1)
+		q.d.inflight.Store(dl.ID, q.ref)
 		q.d.attempts.Add(1)
 		go func() {
 			defer q.d.attempts.Done()
-			q.d.deliver(q, it)
+			defer q.poke()
+			defer q.inflight.Add(-1)
+			defer q.d.inflight.Delete(dl.ID)
+			q.d.att.attempt(q, e.cfg, dl)
 		}()
 	}
-	return -1
+	switch {
+	case len(ds) == free:
+		return 0 // more may be due: look again once slots free up
+	case next.IsZero():
+		return -1
+	}
+	return max(next.Sub(now), time.Millisecond)
+}
+
+// storeFailed logs a failed Take (the first of a run at error level) and
+// says how long to back off.
+func (q *queue) storeFailed(err error) time.Duration {
+	q.failures++
+	ev := q.d.log.Debug()
+	if q.failures == 1 {
+		ev = q.d.log.Error()
+	}
+	ev.Err(err).Str(logOrg, q.ref.Org).Str(logEndpoint, q.ref.Endpoint).Int("failures", q.failures).Msg("read due deliveries")
+	wait := storeRetryMin << min(q.failures-1, 10)
+	return min(wait, storeRetryMax)
 }
 
 func (q *queue) rateLimiter(r config.Rate) *rate.Limiter {
@@ -438,7 +369,7 @@ func (q *queue) rateLimiter(r config.Rate) *rate.Limiter {
 		return nil
 	}
 	if q.limiter == nil || q.rateText != r.Text {
-		q.limiter = rate.NewLimiter(rate.Limit(r.PerSecond), r.Burst)
+		q.limiter = rate.NewLimiter(rate.Limit(r.PerSecond), max(r.Burst, 1))
 		q.rateText = r.Text
 	}
 	return q.limiter

@@ -6,13 +6,17 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/sidehook/sidehook/relay"
+	"github.com/sidehook/sidehook/relay/badgerstore"
 	"github.com/sidehook/sidehook/relay/config"
+	"github.com/sidehook/sidehook/relay/memstore"
 )
 
 const (
@@ -40,9 +44,60 @@ func orgConfig(tb testing.TB, endpoints ...config.RawEndpoint) *config.Config {
 	return cfg
 }
 
-// startRelay starts a relay closed by t.Cleanup.
+// stores holds the store of each test's data directory, so that a relay
+// started again on the same configuration finds what the one before it
+// stored, as it would on disk.
+var stores sync.Map // cfg.Data → relay.Store
+
+// storeFor returns the store of cfg's data directory, opening it on first
+// use; it is closed when the test ends, after the relays on it.
+func storeFor(tb testing.TB, cfg *config.Config) relay.Store {
+	tb.Helper()
+	if cfg.Data == "" {
+		tb.Fatal("storeFor: the configuration has no data directory to name its store")
+	}
+	if st, ok := stores.Load(cfg.Data); ok {
+		return st.(relay.Store)
+	}
+	st := memstore.New()
+	stores.Store(cfg.Data, st)
+	tb.Cleanup(func() {
+		stores.Delete(cfg.Data)
+		if err := st.Close(); err != nil {
+			tb.Errorf("close store: %v", err)
+		}
+	})
+	return st
+}
+
+// diskStore opens a Badger store in cfg's data directory (with its
+// free-space floor) as the store of that directory, for the tests that
+// need a disk; it is closed when the test ends, after the relays on it.
+func diskStore(tb testing.TB, cfg *config.Config) relay.Store {
+	tb.Helper()
+	st, err := badgerstore.Open(context.Background(), badgerstore.Options{Dir: filepath.Join(cfg.Data, "db"), MinFreeBytes: cfg.Limits.MinFreeDisk})
+	if err != nil {
+		tb.Fatalf("open badger store: %v", err)
+	}
+	if _, loaded := stores.LoadOrStore(cfg.Data, relay.Store(st)); loaded {
+		tb.Fatalf("diskStore: %s has a store already", cfg.Data)
+	}
+	tb.Cleanup(func() {
+		stores.Delete(cfg.Data)
+		if err := st.Close(); err != nil {
+			tb.Errorf("close store: %v", err)
+		}
+	})
+	return st
+}
+
+// startRelay starts a relay closed by t.Cleanup, on the store of cfg's
+// data directory unless opts names one.
 func startRelay(tb testing.TB, cfg *config.Config, opts relay.Options) *relay.Relay {
 	tb.Helper()
+	if opts.Store == nil {
+		opts.Store = storeFor(tb, cfg)
+	}
 	if opts.Grace == 0 {
 		opts.Grace = 2 * time.Second
 	}

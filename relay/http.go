@@ -10,7 +10,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/sidehook/sidehook/internal/store"
+	"github.com/rs/zerolog"
 )
 
 // apiError is an error a client sees: Code and Reason go out, Err (the
@@ -39,7 +39,7 @@ func apiErrorf(status int, code, format string, args ...any) *apiError {
 // acknowledged, the client may retry.
 func storeError(err error) *apiError {
 	reason := "the relay could not store the request; retry later"
-	if errors.Is(err, store.ErrDiskFull) {
+	if errors.Is(err, ErrDiskFull) {
 		reason = "the relay's disk is full; retry later"
 	}
 	return &apiError{Status: http.StatusServiceUnavailable, Code: "store_unavailable", Reason: reason, Err: err}
@@ -48,22 +48,32 @@ func storeError(err error) *apiError {
 // apiHandler is a handler that returns its error; ServeHTTP writes it.
 type apiHandler func(w http.ResponseWriter, req *http.Request) error
 
-func (r *Relay) handle(h apiHandler) http.Handler {
+// responder turns a part's apiHandlers into http.Handlers that write
+// errors in the one shape, logging through the part's logger.
+type responder struct {
+	log zerolog.Logger
+}
+
+func (rs responder) handle(h apiHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if err := h(w, req); err != nil {
-			r.writeError(w, req, err)
+			rs.writeError(w, req, err)
 		}
 	})
 }
 
 // writeError is the one place errors are written: {"error","reason"}.
-func (r *Relay) writeError(w http.ResponseWriter, req *http.Request, err error) {
+func (rs responder) writeError(w http.ResponseWriter, req *http.Request, err error) {
 	var ae *apiError
 	if !errors.As(err, &ae) {
 		ae = &apiError{Status: http.StatusInternalServerError, Code: "internal", Reason: "internal error", Err: err}
 	}
-	if ae.Status >= 500 {
-		r.log.Error().Err(err).Str("method", req.Method).Str("path", req.URL.Path).Msg("request failed")
+	switch {
+	case ae.Status >= 500 && errors.Is(req.Context().Err(), context.Canceled):
+		// The client went away; what it asked for is not in doubt.
+		rs.log.Debug().Err(err).Str("method", req.Method).Str("path", req.URL.Path).Msg("request failed after the client left")
+	case ae.Status >= 500:
+		rs.log.Error().Err(err).Str("method", req.Method).Str("path", req.URL.Path).Msg("request failed")
 	}
 	if ae.Status == http.StatusServiceUnavailable || ae.Status == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", "1")
@@ -116,9 +126,13 @@ const orgKey ctxKey = 0
 
 // requireKey authenticates an API key (Authorization: Bearer) and puts its
 // organisation in the context.
-func (r *Relay) requireKey(next http.Handler) http.Handler {
-	return r.handle(func(w http.ResponseWriter, req *http.Request) error {
-		o, sent := r.keyOrg(req)
+func requireKey(dir *directory, rs responder) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler { return rs.handle(keyed(dir, next)) }
+}
+
+func keyed(dir *directory, next http.Handler) apiHandler {
+	return func(w http.ResponseWriter, req *http.Request) error {
+		o, sent := dir.keyOrg(req)
 		if !sent {
 			return apiErrorf(http.StatusUnauthorized, "unauthorized", "missing API key: send Authorization: Bearer <key>")
 		}
@@ -127,18 +141,18 @@ func (r *Relay) requireKey(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, req.WithContext(context.WithValue(req.Context(), orgKey, o)))
 		return nil
-	})
+	}
 }
 
 // keyOrg returns the organisation whose API key req carries as a Bearer
 // token; sent reports whether it carried one at all.
-func (r *Relay) keyOrg(req *http.Request) (o *orgState, sent bool) {
+func (d *directory) keyOrg(req *http.Request) (o *orgState, sent bool) {
 	key, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
 	if !ok || strings.TrimSpace(key) == "" {
 		return nil, false
 	}
 	sum := sha256.Sum256([]byte(strings.TrimSpace(key)))
-	for _, org := range r.orgList {
+	for _, org := range d.list {
 		// Every organisation is checked even after a match, so the time
 		// taken does not say which one holds the key.
 		if org.checkKey(sum) && o == nil {

@@ -26,6 +26,11 @@ type Change struct {
 	Attempt    int       `json:"attempt,omitempty"`
 	HTTPStatus int       `json:"http_status,omitempty"`
 	At         time.Time `json:"at"`
+
+	// The records as written, for the dashboard, so it need not read
+	// them back (nil when not at hand).
+	delivery *Delivery
+	event    *Event
 }
 
 // subscriptionBuffer is how many changes a subscriber may lag behind before

@@ -2,18 +2,18 @@ package relay
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"hash/fnv"
 	"io"
 	"mime"
 	"net/http"
 	"strings"
 
 	"github.com/sidehook/sidehook/internal/event"
-	"github.com/sidehook/sidehook/internal/store"
+	"github.com/sidehook/sidehook/relay/config"
 )
 
 // Ingest request headers.
@@ -28,7 +28,7 @@ const (
 type IngestAnswer struct {
 	ID         string        `json:"id"`
 	Type       string        `json:"type"`
-	Deliveries []deliveryRef `json:"deliveries"`
+	Deliveries []DeliveryRef `json:"deliveries"`
 }
 
 // ingestRequest is what ParseIngest makes of a request, before any store
@@ -146,22 +146,36 @@ func readBody(w http.ResponseWriter, req *http.Request, limit int64) ([]byte, er
 	return b, nil
 }
 
+// ingester is the way in: HTTP → one durable Accept → the dispatcher is
+// told → 202.
+type ingester struct {
+	responder
+	store   Store
+	dir     *directory
+	limits  config.Limits
+	clock   Clock
+	disp    *dispatcher
+	cache   *eventCache
+	hub     *hub
+	metrics *metrics
+}
+
 // handleIngest is POST /v1/events.
-func (r *Relay) handleIngest() http.Handler {
-	return r.handle(func(w http.ResponseWriter, req *http.Request) error {
-		return r.ingest(w, req, orgFrom(req.Context()))
+func (in *ingester) handleIngest() http.Handler {
+	return in.handle(func(w http.ResponseWriter, req *http.Request) error {
+		return in.ingest(w, req, orgFrom(req.Context()))
 	})
 }
 
 // handleInbound is POST /in/{org}: the platform's public URL.
-func (r *Relay) handleInbound() http.Handler {
-	return r.handle(func(w http.ResponseWriter, req *http.Request) error {
-		o := r.orgs[req.PathValue("org")]
+func (in *ingester) handleInbound() http.Handler {
+	return in.handle(func(w http.ResponseWriter, req *http.Request) error {
+		o := in.dir.org(req.PathValue("org"))
 		if o == nil {
 			return apiErrorf(http.StatusNotFound, "unknown_organisation", "no organisation %q", req.PathValue("org"))
 		}
 		if o.verifier != nil {
-			body, err := readBody(w, req, r.cfg.Limits.MaxBody)
+			body, err := readBody(w, req, in.limits.MaxBody)
 			if err != nil {
 				return err
 			}
@@ -170,20 +184,23 @@ func (r *Relay) handleInbound() http.Handler {
 			}
 			req.Body = io.NopCloser(bytes.NewReader(body))
 		}
-		return r.ingest(w, req, o)
+		return in.ingest(w, req, o)
 	})
 }
 
-func (r *Relay) ingest(w http.ResponseWriter, req *http.Request, o *orgState) error {
-	body, err := readBody(w, req, r.cfg.Limits.MaxBody)
+func (in *ingester) ingest(w http.ResponseWriter, req *http.Request, o *orgState) error {
+	body, err := readBody(w, req, in.limits.MaxBody)
 	if err != nil {
 		return err
 	}
-	in, err := parseIngest(req.Header, req.URL.RawQuery, body)
+	r, err := parseIngest(req.Header, req.URL.RawQuery, body)
 	if err != nil {
 		return err
 	}
-	status, ans, err := r.accept(req, o, in)
+	// From here the request's context no longer counts: a producer that
+	// hangs up once its body is read must not leave an event stored but
+	// never dispatched.
+	status, ans, err := in.accept(context.WithoutCancel(req.Context()), o, r)
 	if err != nil {
 		return err
 	}
@@ -192,94 +209,91 @@ func (r *Relay) ingest(w http.ResponseWriter, req *http.Request, o *orgState) er
 }
 
 // accept stores the event with its deliveries in one durable write and
-// hands the deliveries to the dispatcher.
-func (r *Relay) accept(req *http.Request, o *orgState, in *ingestRequest) (int, *IngestAnswer, error) {
-	ctx := req.Context()
-	hash := bodyHash(in.Body)
-	if in.ID != "" {
-		// Two requests with one id must not both pass the existence check:
-		// the stripe lock makes check-and-write atomic per id.
-		h := fnv.New32a()
-		h.Write([]byte(o.id + "/" + in.ID))
-		mu := &r.idem[h.Sum32()%uint32(len(r.idem))]
-		mu.Lock()
-		defer mu.Unlock()
-		b, err := r.store.Get(eventKey(o.id, in.ID))
-		switch {
-		case err == nil:
-			prev, err := decodeEvent(b)
-			if err != nil {
-				return 0, nil, err
-			}
-			if prev.Hash != hash || prev.Type != string(in.Type) {
-				return 0, nil, apiErrorf(http.StatusConflict, "idempotency_conflict",
-					"event %q was already accepted with a different body or type", in.ID)
-			}
-			return http.StatusOK, &IngestAnswer{ID: prev.ID, Type: prev.Type, Deliveries: prev.Deliveries}, nil
-		case !errors.Is(err, store.ErrNotFound):
-			return 0, nil, storeError(err)
-		}
-	}
-	now := r.clock.Now()
-	id := in.ID
+// tells the dispatcher, whatever the write's outcome: an Accept that
+// failed may still have stored the event.
+func (in *ingester) accept(ctx context.Context, o *orgState, r *ingestRequest) (int, *IngestAnswer, error) {
+	hash := bodyHash(r.Body)
+	now := in.clock.Now()
+	id := r.ID
 	if id == "" {
 		id = event.NewID(event.PrefixEvent, now)
 	}
 	var targets []*endpointState
 	for _, e := range o.endpoints() {
-		if e.enabled() && event.Matches(e.cfg.Events, in.Type) {
+		if e.enabled() && event.Matches(e.cfg.Events, r.Type) {
 			targets = append(targets, e)
 		}
 	}
 	if len(targets) > 0 {
-		if q := r.disp.orgDepth(o.id); q+int64(len(targets)) > int64(r.cfg.Limits.MaxQueue) {
+		if q := in.disp.orgDepth(o.id); q+int64(len(targets)) > int64(in.limits.MaxQueue) {
+			// A repeat of an accepted event is answered as one even now.
+			if r.ID != "" {
+				if prev, err := in.store.Event(ctx, o.id, r.ID); err == nil {
+					return repeat(prev, hash, r)
+				}
+			}
 			return 0, nil, apiErrorf(http.StatusTooManyRequests, "queue_full",
-				"organisation %s has %d deliveries waiting (max_queue %d); retry later", o.id, q, r.cfg.Limits.MaxQueue)
+				"organisation %s has %d deliveries waiting (max_queue %d); retry later", o.id, q, in.limits.MaxQueue)
 		}
 	}
-	rec := &eventRecord{ID: id, Type: string(in.Type), Org: o.id, ReceivedAt: now, ContentType: in.ContentType, Hash: hash, Body: in.Body, Deliveries: []deliveryRef{}}
-	ops := make([]store.Op, 0, 2+2*len(targets))
-	type queued struct {
-		ep string
-		it item
-	}
-	qs := make([]queued, 0, len(targets))
+	ev := &Event{ID: id, Type: string(r.Type), Org: o.id, ReceivedAt: now, ContentType: r.ContentType, Hash: hash, Body: r.Body,
+		Deliveries: make([]DeliveryRef, 0, len(targets))}
+	ds := make([]*Delivery, 0, len(targets))
 	for _, e := range targets {
 		did := event.NewID(event.PrefixDelivery, now)
-		rec.Deliveries = append(rec.Deliveries, deliveryRef{ID: did, Endpoint: e.cfg.ID})
-		key := queueKey(queuePrefix(o.id, e.cfg.ID), now, did)
+		ev.Deliveries = append(ev.Deliveries, DeliveryRef{ID: did, Endpoint: e.cfg.ID})
 		due := now
-		d := &deliveryRecord{ID: did, EventID: id, Org: o.id, Endpoint: e.cfg.ID, Type: string(in.Type),
-			Status: StatusPending, CreatedAt: now, NextAttemptAt: &due, Attempts: []attempt{}, QKey: key}
-		db, err := json.Marshal(d)
-		if err != nil {
-			return 0, nil, err
+		ds = append(ds, &Delivery{ID: did, EventID: id, Org: o.id, Endpoint: e.cfg.ID, Type: ev.Type,
+			Status: StatusPending, CreatedAt: now, Ordered: e.cfg.Ordered, NextAttemptAt: &due, Attempts: []Attempt{}})
+	}
+	stored, err := in.store.Accept(ctx, ev, ds)
+	switch {
+	case errors.Is(err, ErrDuplicate):
+		return repeat(stored, hash, r)
+	case err != nil:
+		// Maybe stored: the dispatcher looks in any case, and if the
+		// event is there as written, it was accepted after all.
+		got, rerr := in.store.Event(ctx, o.id, id)
+		if rerr != nil || got.Hash != hash || !sameDeliveries(got.Deliveries, ev.Deliveries) {
+			in.disp.accepted(o, ds, false)
+			return 0, nil, storeError(err)
 		}
-		ops = append(ops, store.Set(deliveryKey(o.id, did), db), store.Set(key, encodeTime(due)))
-		qs = append(qs, queued{ep: e.cfg.ID, it: item{key: key, id: did, due: due, rec: d}})
+		in.log.Warn().Err(err).Str(logOrg, o.id).Str("event", id).Msg("accept reported an error but the event is stored")
+		ev = got
 	}
-	eb, err := encodeEvent(rec)
-	if err != nil {
-		return 0, nil, err
+	// Durable from here on. Cached before the dispatcher is told, so the
+	// first attempt finds the event without reading it back.
+	in.cache.add(ev)
+	in.disp.accepted(o, ds, true)
+	changes := make([]Change, 0, 1+len(ds))
+	changes = append(changes, Change{Kind: ChangeEvent, Org: o.id, EventID: id, Type: ev.Type, At: now, event: ev})
+	for _, d := range ds {
+		changes = append(changes, Change{Kind: ChangeDelivery, Org: o.id, EventID: id, DeliveryID: d.ID,
+			Endpoint: d.Endpoint, Type: ev.Type, Status: StatusPending, At: now, delivery: d, event: ev})
 	}
-	ops = append(ops, store.Set(eventKey(o.id, id), eb), store.Set(eventTimeKey(o.id, now, id), []byte{}))
-	if err := r.store.Write(ctx, ops...); err != nil {
-		return 0, nil, storeError(err)
+	in.metrics.ingested.WithLabelValues(o.id, ev.Type).Inc()
+	in.hub.publish(changes...)
+	return http.StatusAccepted, &IngestAnswer{ID: id, Type: ev.Type, Deliveries: ev.Deliveries}, nil
+}
+
+// repeat answers an event id seen before: the original answer when the
+// body and type are the same, else 409.
+func repeat(prev *Event, hash string, r *ingestRequest) (int, *IngestAnswer, error) {
+	if prev.Hash != hash || prev.Type != string(r.Type) {
+		return 0, nil, apiErrorf(http.StatusConflict, "idempotency_conflict",
+			"event %q was already accepted with a different body or type", r.ID)
 	}
-	// Durable from here on: tell the dispatcher and the subscribers.
-	if len(in.Body) <= maxCarriedBody {
-		for i := range qs {
-			qs[i].it.ev = rec
+	return http.StatusOK, &IngestAnswer{ID: prev.ID, Type: prev.Type, Deliveries: prev.Deliveries}, nil
+}
+
+func sameDeliveries(a, b []DeliveryRef) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
 		}
 	}
-	changes := make([]Change, 0, 1+len(qs))
-	changes = append(changes, Change{Kind: ChangeEvent, Org: o.id, EventID: id, Type: rec.Type, At: now})
-	for _, q := range qs {
-		r.disp.enqueued(o, q.ep, q.it)
-		changes = append(changes, Change{Kind: ChangeDelivery, Org: o.id, EventID: id, DeliveryID: q.it.id,
-			Endpoint: q.ep, Type: rec.Type, Status: StatusPending, At: now})
-	}
-	r.metrics.ingested.WithLabelValues(o.id, rec.Type).Inc()
-	r.hub.publish(changes...)
-	return http.StatusAccepted, &IngestAnswer{ID: id, Type: rec.Type, Deliveries: rec.Deliveries}, nil
+	return true
 }

@@ -1,11 +1,8 @@
 package relay
 
 import (
-	"errors"
+	"context"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,14 +15,17 @@ import (
 // expires DefaultAttemptTTL after the rotation, plus a minute for clocks.
 const retiredFor = auth.DefaultAttemptTTL + time.Minute
 
+// retiredPrefix names retired key documents: retired-{until}-{alg}-{kid}.
+const retiredPrefix = "retired-"
+
 // keyring holds the relay's key pairs for jwt: one current key per
 // asymmetric algorithm in use, and the retired ones whose tokens may still
-// be alive. Keys live in files under dir ({alg}.pem, and
-// retired-{until}-{alg}.pem) so receivers' cached JWKS stay valid across
-// restarts; with no dir they live in memory only.
+// be alive. Keys are kept in the store (the current one under its
+// algorithm's name) so receivers' cached JWKS stay valid across restarts
+// and relays sharing a store sign with the same key.
 type keyring struct {
-	dir string
-	now func() time.Time
+	store Store
+	now   func() time.Time
 
 	mu      sync.RWMutex
 	cur     map[auth.Algorithm]*auth.SigningKey
@@ -35,102 +35,85 @@ type keyring struct {
 type retiredKey struct {
 	key   auth.SigningKey
 	until time.Time
-	file  string
 }
 
-func newKeyring(dir string, now func() time.Time) *keyring {
-	return &keyring{dir: dir, now: now, cur: make(map[auth.Algorithm]*auth.SigningKey)}
+func newKeyring(st Store, now func() time.Time) *keyring {
+	return &keyring{store: st, now: now, cur: make(map[auth.Algorithm]*auth.SigningKey)}
 }
 
 // load reads (or generates, on first start) the current key of each
-// algorithm and the retired keys still within their lifetime.
-func (k *keyring) load(algs []auth.Algorithm) error {
+// algorithm and the retired keys still within their lifetime; expired
+// ones are deleted.
+func (k *keyring) load(ctx context.Context, algs []auth.Algorithm) error {
+	docs, err := k.store.SigningKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("keys: %w", err)
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.dir != "" {
-		if err := os.MkdirAll(k.dir, 0o700); err != nil {
-			return fmt.Errorf("keys: %w", err)
+	now := k.now()
+	for name, doc := range docs {
+		rest, ok := strings.CutPrefix(name, retiredPrefix)
+		if !ok {
+			continue
 		}
-		if err := k.loadRetired(); err != nil {
-			return err
+		sec, _, _ := strings.Cut(rest, "-")
+		n, err := strconv.ParseInt(sec, 10, 64)
+		if err != nil || time.Unix(n, 0).Before(now) {
+			if err := k.store.DeleteSigningKey(ctx, name); err != nil {
+				return fmt.Errorf("keys: delete expired %s: %w", name, err)
+			}
+			continue
 		}
+		key, err := auth.ParseKey(doc)
+		if err != nil {
+			return fmt.Errorf("keys: %s: %w", name, err)
+		}
+		k.retired = append(k.retired, retiredKey{key: key, until: time.Unix(n, 0)})
 	}
 	for _, alg := range algs {
-		if k.dir != "" {
-			b, err := os.ReadFile(k.path(alg))
-			if err == nil {
-				key, err := auth.ParseKey(b)
-				if err != nil {
-					return fmt.Errorf("keys: %s: %w", k.path(alg), err)
-				}
-				if key.Alg != alg {
-					return fmt.Errorf("keys: %s holds a %s key", k.path(alg), key.Alg)
-				}
-				k.cur[alg] = &key
-				continue
-			}
-			if !errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("keys: %w", err)
+		doc, ok := docs[string(alg)]
+		if !ok {
+			if doc, err = k.create(ctx, alg); err != nil {
+				return err
 			}
 		}
-		key, err := k.generate(alg)
+		key, err := auth.ParseKey(doc)
 		if err != nil {
-			return err
+			return fmt.Errorf("keys: %s: %w", alg, err)
 		}
-		k.cur[alg] = key
+		if key.Alg != alg {
+			return fmt.Errorf("keys: the key stored as %s is a %s key", alg, key.Alg)
+		}
+		k.cur[alg] = &key
 	}
 	return nil
 }
 
-func (k *keyring) path(alg auth.Algorithm) string { return filepath.Join(k.dir, string(alg)+".pem") }
+// create generates a key and stores it unless another relay sharing the
+// store did first: the one stored is returned.
+func (k *keyring) create(ctx context.Context, alg auth.Algorithm) ([]byte, error) {
+	doc, err := generateKey(alg)
+	if err != nil {
+		return nil, err
+	}
+	stored, err := k.store.CreateSigningKey(ctx, string(alg), doc)
+	if err != nil {
+		return nil, fmt.Errorf("keys: store %s: %w", alg, err)
+	}
+	return stored, nil
+}
 
-func (k *keyring) generate(alg auth.Algorithm) (*auth.SigningKey, error) {
+func generateKey(alg auth.Algorithm) ([]byte, error) {
 	key, err := auth.GenerateKey(alg)
 	if err != nil {
 		return nil, fmt.Errorf("keys: %w", err)
 	}
-	if k.dir != "" {
-		b, err := auth.MarshalKey(key)
-		if err != nil {
-			return nil, fmt.Errorf("keys: %w", err)
-		}
-		if err := writeFileAtomic(k.path(alg), b); err != nil {
-			return nil, fmt.Errorf("keys: %w", err)
-		}
-	}
-	return &key, nil
-}
-
-func (k *keyring) loadRetired() error {
-	entries, err := os.ReadDir(k.dir)
+	b, err := auth.MarshalKey(key)
 	if err != nil {
-		return fmt.Errorf("keys: %w", err)
+		return nil, fmt.Errorf("keys: %w", err)
 	}
-	now := k.now()
-	for _, e := range entries {
-		name := e.Name()
-		rest, ok := strings.CutPrefix(name, "retired-")
-		if !ok || !strings.HasSuffix(name, ".pem") {
-			continue
-		}
-		p := filepath.Join(k.dir, name)
-		sec, _, _ := strings.Cut(rest, "-")
-		n, err := strconv.ParseInt(sec, 10, 64)
-		if err != nil || time.Unix(n, 0).Before(now) {
-			os.Remove(p)
-			continue
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return fmt.Errorf("keys: %w", err)
-		}
-		key, err := auth.ParseKey(b)
-		if err != nil {
-			return fmt.Errorf("keys: %s: %w", p, err)
-		}
-		k.retired = append(k.retired, retiredKey{key: key, until: time.Unix(n, 0), file: p})
-	}
-	return nil
+	return b, nil
 }
 
 func (k *keyring) current(alg auth.Algorithm) *auth.SigningKey {
@@ -140,43 +123,49 @@ func (k *keyring) current(alg auth.Algorithm) *auth.SigningKey {
 }
 
 // rotate replaces the current key of alg; the old one stays published
-// until every token it signed has expired.
-func (k *keyring) rotate(alg auth.Algorithm) (*auth.SigningKey, error) {
+// until every token it signed has expired. The old key is stored as
+// retired before the new one replaces it, so a crash between the two
+// writes leaves both published rather than neither.
+func (k *keyring) rotate(ctx context.Context, alg auth.Algorithm) error {
 	if !alg.Asymmetric() {
-		return nil, fmt.Errorf("keys: %s has no key pair to rotate", alg)
+		return fmt.Errorf("keys: %s has no key pair to rotate", alg)
 	}
+	ctx = context.WithoutCancel(ctx)
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	old := k.cur[alg]
-	if old != nil {
+	if old := k.cur[alg]; old != nil {
 		until := k.now().Add(retiredFor)
-		rk := retiredKey{key: *old, until: until}
-		if k.dir != "" {
-			rk.file = filepath.Join(k.dir, fmt.Sprintf("retired-%d-%s-%s.pem", until.Unix(), alg, safeName(old.KID)))
-			b, err := auth.MarshalKey(*old)
-			if err != nil {
-				return nil, fmt.Errorf("keys: %w", err)
-			}
-			if err := writeFileAtomic(rk.file, b); err != nil {
-				return nil, fmt.Errorf("keys: %w", err)
-			}
+		name := fmt.Sprintf("%s%d-%s-%s", retiredPrefix, until.Unix(), alg, safeName(old.KID))
+		b, err := auth.MarshalKey(*old)
+		if err != nil {
+			return fmt.Errorf("keys: %w", err)
 		}
-		k.retired = append(k.retired, rk)
+		if err := k.store.PutSigningKey(ctx, name, b); err != nil {
+			return fmt.Errorf("keys: retire %s: %w", alg, err)
+		}
+		k.retired = append(k.retired, retiredKey{key: *old, until: until})
 	}
-	key, err := k.generate(alg)
+	doc, err := generateKey(alg)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	k.cur[alg] = key
-	return key, nil
+	if err := k.store.PutSigningKey(ctx, string(alg), doc); err != nil {
+		return fmt.Errorf("keys: store %s: %w", alg, err)
+	}
+	key, err := auth.ParseKey(doc)
+	if err != nil {
+		return fmt.Errorf("keys: %w", err)
+	}
+	k.cur[alg] = &key
+	return nil
 }
 
 // jwks is the public half of every current key and every retired key
-// still within its lifetime.
+// still within its lifetime (expired ones are deleted at the next start).
 func (k *keyring) jwks() auth.JWKS {
 	now := k.now()
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	k.mu.RLock()
+	defer k.mu.RUnlock()
 	set := auth.JWKS{Keys: []auth.JWK{}}
 	for _, alg := range []auth.Algorithm{auth.RS256, auth.ES256, auth.EdDSA} {
 		if key := k.cur[alg]; key != nil {
@@ -185,65 +174,22 @@ func (k *keyring) jwks() auth.JWKS {
 			}
 		}
 	}
-	live := k.retired[:0]
 	for _, rk := range k.retired {
 		if rk.until.Before(now) {
-			if rk.file != "" {
-				os.Remove(rk.file)
-			}
 			continue
 		}
-		live = append(live, rk)
 		if j, err := auth.PublicJWK(rk.key); err == nil {
 			set.Keys = append(set.Keys, j)
 		}
 	}
-	k.retired = live
 	return set
 }
 
 func safeName(s string) string {
 	return strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' {
 			return r
 		}
 		return '_'
 	}, s)
 }
-
-// writeFileAtomic writes through a temporary file and a rename, so a crash
-// never leaves half a key.
-func writeFileAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
-// RotateKey replaces the relay's key pair for alg (RS256, ES256 or EdDSA).
-// Tokens signed with the old key keep verifying: its public key stays in
-// the JWKS until they have expired.
-func (r *Relay) RotateKey(alg auth.Algorithm) error {
-	_, err := r.keys.rotate(alg)
-	return err
-}
-
-// JWKS returns the document served at /.well-known/jwks.json.
-func (r *Relay) JWKS() auth.JWKS { return r.keys.jwks() }

@@ -3,17 +3,16 @@ package relay
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sidehook/sidehook/internal/event"
-	"github.com/sidehook/sidehook/internal/store"
 	"github.com/sidehook/sidehook/relay/config"
 	"github.com/sidehook/sidehook/replay"
 )
@@ -22,9 +21,6 @@ import (
 const (
 	defaultLimit = 50
 	maxLimit     = 1000
-	// maxScan bounds the records one filtered listing reads; past it the
-	// answer carries a cursor to continue from.
-	maxScan = 100_000
 	// maxReplay bounds the deliveries one replay call touches.
 	maxReplay = 10_000
 )
@@ -64,60 +60,93 @@ type AttemptView struct {
 	Response  string    `json:"response"`
 }
 
-func (r *Relay) viewDelivery(d *deliveryRecord) DeliveryView {
+// viewDelivery is d as the API shows it; delivering says whether this
+// relay is attempting it right now.
+func viewDelivery(d *Delivery, delivering bool) DeliveryView {
 	v := DeliveryView{ID: d.ID, EventID: d.EventID, Endpoint: d.Endpoint, Type: d.Type, Status: d.Status,
 		NextAttemptAt: d.NextAttemptAt, Attempts: make([]AttemptView, 0, len(d.Attempts))}
-	if _, ok := r.disp.inflight.Load(d.ID); ok && !finalStatus(d.Status) {
+	if delivering && !Final(d.Status) {
 		v.Status = StatusDelivering
 	}
 	for _, a := range d.Attempts {
-		v.Attempts = append(v.Attempts, AttemptView(a))
+		v.Attempts = append(v.Attempts, AttemptView{N: a.N, At: a.At, Status: a.Status, LatencyMS: a.LatencyMS, Error: a.Error, Response: a.Response})
 	}
 	return v
 }
 
-func (r *Relay) viewEvent(ev *eventRecord) (EventView, error) {
+// manager is the management API of SPEC §4: events, deliveries, retries,
+// replays, tokens and endpoints.
+type manager struct {
+	responder
+	store   Store
+	dir     *directory
+	disp    *dispatcher
+	sender  *sender
+	http    *httpTransport
+	tokens  *tokens
+	tunnels TunnelServer
+	hub     *hub
+	clock   Clock
+
+	requeueMu sync.Mutex // one manual retry at a time keeps the waiting counts right
+}
+
+func (m *manager) view(d *Delivery) DeliveryView { return viewDelivery(d, m.disp.inFlight(d.ID)) }
+
+func (m *manager) viewEvent(ctx context.Context, ev *Event) (EventView, error) {
 	v := EventView{ID: ev.ID, Type: ev.Type, Organisation: ev.Org, ReceivedAt: ev.ReceivedAt, Query: ev.Query, Deliveries: []DeliveryView{}}
 	v.Body, v.BodyEncoding = event.EncodeBody(ev.Body)
 	if v.BodyEncoding == event.BodyUTF8 {
 		v.BodyEncoding = "" // omitted: text is the default
 	}
-	for _, ref := range ev.Deliveries {
-		d, err := r.getDelivery(ev.Org, ref.ID)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return v, err
-		}
-		v.Deliveries = append(v.Deliveries, r.viewDelivery(d))
+	ds, err := m.eventDeliveries(ctx, ev)
+	if err != nil {
+		return v, err
+	}
+	for _, d := range ds {
+		v.Deliveries = append(v.Deliveries, m.view(d))
 	}
 	return v, nil
 }
 
-func (r *Relay) getDelivery(org, id string) (*deliveryRecord, error) {
-	b, err := r.store.Get(deliveryKey(org, id))
+// eventDeliveries reads an event's deliveries in the event's order
+// (purged ones are left out).
+func (m *manager) eventDeliveries(ctx context.Context, ev *Event) ([]*Delivery, error) {
+	if len(ev.Deliveries) == 0 {
+		return nil, nil
+	}
+	ids := make([]string, len(ev.Deliveries))
+	for i, ref := range ev.Deliveries {
+		ids[i] = ref.ID
+	}
+	page, err := m.store.Deliveries(ctx, ev.Org, DeliveryFilter{IDs: ids, Limit: len(ids)})
 	if err != nil {
 		return nil, err
 	}
-	var d deliveryRecord
-	if err := json.Unmarshal(b, &d); err != nil {
-		return nil, err
+	byID := make(map[string]*Delivery, len(page.Items))
+	for _, d := range page.Items {
+		byID[d.ID] = d
 	}
-	return &d, nil
-}
-
-func (r *Relay) getEvent(org, id string) (*eventRecord, error) {
-	b, err := r.store.Get(eventKey(org, id))
-	if err != nil {
-		return nil, err
+	out := make([]*Delivery, 0, len(ids))
+	for _, id := range ids {
+		if d := byID[id]; d != nil {
+			out = append(out, d)
+		}
 	}
-	return decodeEvent(b)
+	return out, nil
 }
 
 func notFoundOr(err error, what, id string) error {
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, ErrNotFound) {
 		return apiErrorf(http.StatusNotFound, "not_found", "no %s %q", what, id)
+	}
+	return err
+}
+
+// listError turns a listing's store error into an answer.
+func listError(err error) error {
+	if errors.Is(err, ErrBadCursor) {
+		return apiErrorf(http.StatusBadRequest, "invalid_query", "cursor: %v", ErrBadCursor)
 	}
 	return err
 }
@@ -126,27 +155,20 @@ func notFoundOr(err error, what, id string) error {
 type listParams struct {
 	q      url.Values
 	limit  int
-	cursor []byte
+	cursor string
 	since  time.Time
 	until  time.Time
 }
 
 func parseList(req *http.Request) (*listParams, error) {
 	q := req.URL.Query()
-	p := &listParams{q: q, limit: defaultLimit}
+	p := &listParams{q: q, limit: defaultLimit, cursor: q.Get("cursor")}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n <= 0 {
 			return nil, apiErrorf(http.StatusBadRequest, "invalid_query", "limit %q is not a positive integer", s)
 		}
 		p.limit = min(n, maxLimit)
-	}
-	if s := q.Get("cursor"); s != "" {
-		b, err := base64.RawURLEncoding.DecodeString(s)
-		if err != nil {
-			return nil, apiErrorf(http.StatusBadRequest, "invalid_query", "cursor %q is not a cursor from a previous answer", s)
-		}
-		p.cursor = b
 	}
 	var err error
 	if p.since, err = parseTimeParam(q.Get("since")); err != nil {
@@ -175,64 +197,27 @@ func parseTimeParam(s string) (time.Time, error) {
 	return time.Time{}, errors.New("want RFC 3339, unix seconds or a duration ago like 15m")
 }
 
-func cursorOf(k []byte) string { return base64.RawURLEncoding.EncodeToString(k) }
-
 // handleListEvents is GET /v1/events, newest first.
-func (r *Relay) handleListEvents() http.Handler {
-	return r.handle(func(w http.ResponseWriter, req *http.Request) error {
+func (m *manager) handleListEvents() http.Handler {
+	return m.handle(func(w http.ResponseWriter, req *http.Request) error {
 		o := orgFrom(req.Context())
 		p, err := parseList(req)
 		if err != nil {
 			return err
 		}
-		typ := p.q.Get("type")
-		prefix := []byte(pfxEventTime + o.id + "/")
-		out := []EventView{}
-		next := ""
-		scanned := 0
-		err = r.store.Scan(req.Context(), store.ScanOptions{Prefix: prefix, Reverse: true, After: p.cursor, KeysOnly: true}, func(k, _ []byte) error {
-			scanned++
-			rest := k[len(prefix):]
-			if len(rest) < 8 {
-				return nil
-			}
-			at, _ := decodeTime(rest[:8])
-			if !p.until.IsZero() && at.After(p.until) {
-				return nil
-			}
-			if !p.since.IsZero() && at.Before(p.since) {
-				return store.ErrStop
-			}
-			if len(out) == p.limit || scanned > maxScan {
-				next = cursorOf(k[:len(k):len(k)])
-				return store.ErrStop
-			}
-			ev, err := r.getEvent(o.id, string(rest[8:]))
-			if errors.Is(err, store.ErrNotFound) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			if typ != "" && ev.Type != typ {
-				return nil
-			}
-			v, err := r.viewEvent(ev)
+		page, err := m.store.Events(req.Context(), o.id, EventFilter{Type: p.q.Get("type"), Since: p.since, Until: p.until, Limit: p.limit, Cursor: p.cursor})
+		if err != nil {
+			return listError(err)
+		}
+		out := make([]EventView, 0, len(page.Items))
+		for _, ev := range page.Items {
+			v, err := m.viewEvent(req.Context(), ev)
 			if err != nil {
 				return err
 			}
 			out = append(out, v)
-			return nil
-		})
-		if err != nil {
-			return err
 		}
-		if next != "" && len(out) == p.limit {
-			// The cursor is exclusive: continue after the last one returned.
-			last := out[len(out)-1]
-			next = cursorOf(eventTimeKey(o.id, last.ReceivedAt, last.ID))
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"events": out, "next": nullable(next)})
+		writeJSON(w, http.StatusOK, map[string]any{"events": out, "next": nullable(page.Next)})
 		return nil
 	})
 }
@@ -245,15 +230,15 @@ func nullable(s string) any {
 }
 
 // handleGetEvent is GET /v1/events/{id}.
-func (r *Relay) handleGetEvent() http.Handler {
-	return r.handle(func(w http.ResponseWriter, req *http.Request) error {
+func (m *manager) handleGetEvent() http.Handler {
+	return m.handle(func(w http.ResponseWriter, req *http.Request) error {
 		o := orgFrom(req.Context())
 		id := req.PathValue("id")
-		ev, err := r.getEvent(o.id, id)
+		ev, err := m.store.Event(req.Context(), o.id, id)
 		if err != nil {
 			return notFoundOr(err, "event", id)
 		}
-		v, err := r.viewEvent(ev)
+		v, err := m.viewEvent(req.Context(), ev)
 		if err != nil {
 			return err
 		}
@@ -290,63 +275,59 @@ func (f *deliveryFilter) parse() error {
 	return nil
 }
 
-func (r *Relay) matches(f *deliveryFilter, d *deliveryRecord, v DeliveryView) bool {
-	if f.Status != "" && v.Status != f.Status {
-		return false
+// store is the part of f the store applies: delivering is a state of
+// this relay, not of the store.
+func (f *deliveryFilter) store(limit int, cursor string) DeliveryFilter {
+	sf := DeliveryFilter{Endpoint: f.Endpoint, Type: f.Type, Since: f.since, Until: f.until, Limit: limit, Cursor: cursor}
+	if f.Status != StatusDelivering {
+		sf.Status = f.Status
 	}
-	if f.Endpoint != "" && d.Endpoint != f.Endpoint {
-		return false
-	}
-	if f.Type != "" && d.Type != f.Type {
-		return false
-	}
-	if !f.until.IsZero() && d.CreatedAt.After(f.until) {
+	return sf
+}
+
+func (f *deliveryFilter) matches(d *Delivery, v DeliveryView) bool {
+	switch {
+	case f.Status != "" && v.Status != f.Status,
+		f.Endpoint != "" && d.Endpoint != f.Endpoint,
+		f.Type != "" && d.Type != f.Type,
+		!f.since.IsZero() && d.CreatedAt.Before(f.since),
+		!f.until.IsZero() && d.CreatedAt.After(f.until):
 		return false
 	}
 	return true
 }
 
-// scanDeliveries visits an organisation's deliveries newest first; fn
-// returns false to stop. It returns the key to continue after when it
-// stopped at the scan bound.
-func (r *Relay) scanDeliveries(ctx context.Context, org string, after []byte, f *deliveryFilter, fn func(k []byte, d *deliveryRecord, v DeliveryView) bool) (string, error) {
-	prefix := []byte(pfxDelivery + org + "/")
-	scanned := 0
-	next := ""
-	err := r.store.Scan(ctx, store.ScanOptions{Prefix: prefix, Reverse: true, After: after}, func(k, val []byte) error {
-		scanned++
-		if scanned > maxScan {
-			next = cursorOf(append([]byte(nil), k...))
-			return store.ErrStop
+// listDeliveries is one page of an organisation's deliveries under f.
+// Deliveries being attempted show as delivering, so a page filtered by
+// pending or failed may be shorter than its limit.
+func (m *manager) listDeliveries(ctx context.Context, o *orgState, f *deliveryFilter, limit int, cursor string) ([]*Delivery, string, error) {
+	sf := f.store(limit, cursor)
+	if f.Status == StatusDelivering {
+		sf.IDs = m.disp.inFlightIDs(o.id)
+		sf.Cursor = ""
+		if len(sf.IDs) == 0 {
+			return nil, "", nil
 		}
-		id := string(k[len(prefix):])
-		if !f.since.IsZero() {
-			if t, err := event.IDTime(event.PrefixDelivery, id); err == nil && t.Before(f.since.Truncate(time.Millisecond)) {
-				return store.ErrStop
-			}
+	}
+	page, err := m.store.Deliveries(ctx, o.id, sf)
+	if err != nil {
+		return nil, "", listError(err)
+	}
+	out := page.Items[:0:0]
+	for _, d := range page.Items {
+		if f.matches(d, m.view(d)) {
+			out = append(out, d)
 		}
-		var d deliveryRecord
-		if err := json.Unmarshal(val, &d); err != nil {
-			return nil
-		}
-		if !f.since.IsZero() && d.CreatedAt.Before(f.since) {
-			return nil
-		}
-		v := r.viewDelivery(&d)
-		if !r.matches(f, &d, v) {
-			return nil
-		}
-		if !fn(k, &d, v) {
-			return store.ErrStop
-		}
-		return nil
-	})
-	return next, err
+	}
+	if f.Status == StatusDelivering {
+		page.Next = ""
+	}
+	return out, page.Next, nil
 }
 
 // handleListDeliveries is GET /v1/deliveries.
-func (r *Relay) handleListDeliveries() http.Handler {
-	return r.handle(func(w http.ResponseWriter, req *http.Request) error {
+func (m *manager) handleListDeliveries() http.Handler {
+	return m.handle(func(w http.ResponseWriter, req *http.Request) error {
 		o := orgFrom(req.Context())
 		p, err := parseList(req)
 		if err != nil {
@@ -357,23 +338,13 @@ func (r *Relay) handleListDeliveries() http.Handler {
 		if err := f.parse(); err != nil {
 			return err
 		}
-		out := []DeliveryView{}
-		next := ""
-		var lastKey []byte
-		bound, err := r.scanDeliveries(req.Context(), o.id, p.cursor, f, func(k []byte, _ *deliveryRecord, v DeliveryView) bool {
-			if len(out) == p.limit {
-				next = cursorOf(lastKey)
-				return false
-			}
-			out = append(out, v)
-			lastKey = append(lastKey[:0], k...)
-			return true
-		})
+		ds, next, err := m.listDeliveries(req.Context(), o, f, p.limit, p.cursor)
 		if err != nil {
 			return err
 		}
-		if next == "" {
-			next = bound
+		out := make([]DeliveryView, 0, len(ds))
+		for _, d := range ds {
+			out = append(out, m.view(d))
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"deliveries": out, "next": nullable(next)})
 		return nil
@@ -381,70 +352,62 @@ func (r *Relay) handleListDeliveries() http.Handler {
 }
 
 // handleGetDelivery is GET /v1/deliveries/{id}.
-func (r *Relay) handleGetDelivery() http.Handler {
-	return r.handle(func(w http.ResponseWriter, req *http.Request) error {
+func (m *manager) handleGetDelivery() http.Handler {
+	return m.handle(func(w http.ResponseWriter, req *http.Request) error {
 		o := orgFrom(req.Context())
 		id := req.PathValue("id")
-		d, err := r.getDelivery(o.id, id)
+		d, err := m.store.Delivery(req.Context(), o.id, id)
 		if err != nil {
 			return notFoundOr(err, "delivery", id)
 		}
-		writeJSON(w, http.StatusOK, r.viewDelivery(d))
+		writeJSON(w, http.StatusOK, m.view(d))
 		return nil
 	})
 }
 
 // requeue makes a delivery due now as a new series of attempts (the
 // schedule starts again). An attempt in flight is not interrupted.
-func (r *Relay) requeue(ctx context.Context, o *orgState, id string) (*deliveryRecord, error) {
-	mu := &r.idem[len(r.idem)-1]
-	mu.Lock()
-	defer mu.Unlock()
-	d, err := r.getDelivery(o.id, id)
+func (m *manager) requeue(ctx context.Context, o *orgState, id string) (*Delivery, error) {
+	ctx = context.WithoutCancel(ctx)
+	m.requeueMu.Lock()
+	defer m.requeueMu.Unlock()
+	d, err := m.store.Delivery(ctx, o.id, id)
 	if err != nil {
 		return nil, notFoundOr(err, "delivery", id)
 	}
-	if _, busy := r.disp.inflight.Load(id); busy {
+	if m.disp.inFlight(id) {
 		return nil, apiErrorf(http.StatusConflict, "delivering", "delivery %s is being attempted right now", id)
 	}
-	e := o.endpoint(d.Endpoint)
-	if e == nil {
+	if o.endpoint(d.Endpoint) == nil {
 		return nil, apiErrorf(http.StatusConflict, "endpoint_gone", "endpoint %q of delivery %s no longer exists", d.Endpoint, id)
 	}
 	if d.Type == string(event.CustomValueRequest) {
 		return nil, apiErrorf(http.StatusConflict, "not_retryable", "custom-value requests are synchronous and are not retried")
 	}
-	wasFinal := finalStatus(d.Status)
-	now := r.clock.Now()
-	key := queueKey(queuePrefix(o.id, d.Endpoint), now, d.ID)
-	ops := []store.Op{}
-	if d.QKey != nil {
-		ops = append(ops, store.Delete(d.QKey))
-	}
-	d.Status, d.NextAttemptAt, d.QKey, d.Base = StatusPending, &now, key, len(d.Attempts)
-	b, err := json.Marshal(d)
+	wasFinal := Final(d.Status)
+	now := m.clock.Now()
+	nd, err := m.store.Requeue(ctx, o.id, id, now)
 	if err != nil {
-		return nil, err
-	}
-	ops = append(ops, store.Set(key, encodeTime(now)), store.Set(deliveryKey(o.id, d.ID), b))
-	if err := r.store.Write(ctx, ops...); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil, notFoundOr(err, "delivery", id)
+		}
 		return nil, storeError(err)
 	}
-	r.disp.rescheduled(o, d.Endpoint, item{key: key, id: d.ID, due: now, rec: d}, wasFinal)
-	r.hub.publish(Change{Kind: ChangeDelivery, Org: o.id, EventID: d.EventID, DeliveryID: d.ID, Endpoint: d.Endpoint,
-		Type: d.Type, Status: StatusPending, At: now})
-	return d, nil
+	m.disp.requeued(o, nd, wasFinal)
+	m.hub.publish(Change{Kind: ChangeDelivery, Org: o.id, EventID: nd.EventID, DeliveryID: nd.ID, Endpoint: nd.Endpoint,
+		Type: nd.Type, Status: StatusPending, At: now, delivery: nd})
+	return nd, nil
 }
 
 // handleRetry is POST /v1/deliveries/{id}/retry.
-func (r *Relay) handleRetry() http.Handler {
-	return r.handle(func(w http.ResponseWriter, req *http.Request) error {
+func (m *manager) handleRetry() http.Handler {
+	return m.handle(func(w http.ResponseWriter, req *http.Request) error {
 		o := orgFrom(req.Context())
-		d, err := r.requeue(req.Context(), o, req.PathValue("id"))
+		d, err := m.requeue(req.Context(), o, req.PathValue("id"))
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusAccepted, r.viewDelivery(d))
+		writeJSON(w, http.StatusAccepted, m.view(d))
 		return nil
 	})
 }
@@ -468,8 +431,8 @@ type ReplayResult struct {
 // handleReplay is POST /v1/replay: the selected deliveries are enqueued
 // again as new attempts, or, with "to", sent once to that URL right now,
 // re-signed, with sidehook-replay-of naming the original delivery.
-func (r *Relay) handleReplay() http.Handler {
-	return r.handle(func(w http.ResponseWriter, req *http.Request) error {
+func (m *manager) handleReplay() http.Handler {
+	return m.handle(func(w http.ResponseWriter, req *http.Request) error {
 		o := orgFrom(req.Context())
 		var rr replayRequest
 		if err := decodeJSON(w, req, &rr); err != nil {
@@ -484,32 +447,31 @@ func (r *Relay) handleReplay() http.Handler {
 				return apiErrorf(http.StatusBadRequest, "invalid_to", "to: %v", err)
 			}
 		}
-		selected, err := r.selectDeliveries(req.Context(), o, f)
+		selected, err := m.selectDeliveries(req.Context(), o, f)
 		if err != nil {
 			return err
 		}
+		results := []ReplayResult{}
 		if rr.To == "" {
-			ids := []string{}
-			results := []ReplayResult{}
+			enqueued := 0
 			for _, d := range selected {
 				res := ReplayResult{DeliveryID: d.ID, EventID: d.EventID, OK: true}
-				if _, err := r.requeue(req.Context(), o, d.ID); err != nil {
+				if _, err := m.requeue(req.Context(), o, d.ID); err != nil {
 					res.OK, res.Error = false, err.Error()
 					var ae *apiError
 					if errors.As(err, &ae) {
 						res.Error = ae.Reason
 					}
 				} else {
-					ids = append(ids, d.ID)
+					enqueued++
 				}
 				results = append(results, res)
 			}
-			writeJSON(w, http.StatusAccepted, map[string]any{"enqueued": len(ids), "results": results})
+			writeJSON(w, http.StatusAccepted, map[string]any{"enqueued": enqueued, "results": results})
 			return nil
 		}
-		results := []ReplayResult{}
 		for _, d := range selected {
-			results = append(results, r.replayTo(req.Context(), o, d, rr.To, nil))
+			results = append(results, m.replayTo(req.Context(), o, d, rr.To, nil))
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"replayed": len(results), "results": results})
 		return nil
@@ -525,72 +487,72 @@ func validTarget(s string) error {
 }
 
 // selectDeliveries applies a replay filter: ids (event or delivery ids)
-// first, else a scan.
-func (r *Relay) selectDeliveries(ctx context.Context, o *orgState, f *deliveryFilter) ([]*deliveryRecord, error) {
-	var out []*deliveryRecord
+// first, else the listing, page by page, up to maxReplay.
+func (m *manager) selectDeliveries(ctx context.Context, o *orgState, f *deliveryFilter) ([]*Delivery, error) {
+	var out []*Delivery
 	if len(f.IDs) > 0 {
 		if len(f.IDs) > maxReplay {
 			return nil, apiErrorf(http.StatusBadRequest, "too_many", "at most %d ids", maxReplay)
 		}
 		for _, id := range f.IDs {
-			switch {
-			case strings.HasPrefix(id, event.PrefixDelivery):
-				d, err := r.getDelivery(o.id, id)
+			if strings.HasPrefix(id, event.PrefixDelivery) {
+				d, err := m.store.Delivery(ctx, o.id, id)
 				if err != nil {
 					return nil, notFoundOr(err, "delivery", id)
 				}
-				if r.matches(f, d, r.viewDelivery(d)) {
+				if f.matches(d, m.view(d)) {
 					out = append(out, d)
 				}
-			default:
-				ev, err := r.getEvent(o.id, id)
-				if err != nil {
-					return nil, notFoundOr(err, "event", id)
-				}
-				for _, ref := range ev.Deliveries {
-					d, err := r.getDelivery(o.id, ref.ID)
-					if err != nil {
-						continue
-					}
-					if r.matches(f, d, r.viewDelivery(d)) {
-						out = append(out, d)
-					}
+				continue
+			}
+			ev, err := m.store.Event(ctx, o.id, id)
+			if err != nil {
+				return nil, notFoundOr(err, "event", id)
+			}
+			ds, err := m.eventDeliveries(ctx, ev)
+			if err != nil {
+				return nil, err
+			}
+			for _, d := range ds {
+				if f.matches(d, m.view(d)) {
+					out = append(out, d)
 				}
 			}
 		}
 		return out, nil
 	}
-	_, err := r.scanDeliveries(ctx, o.id, nil, f, func(_ []byte, d *deliveryRecord, _ DeliveryView) bool {
-		out = append(out, d)
-		return len(out) < maxReplay
-	})
-	return out, err
+	cursor := ""
+	for len(out) < maxReplay {
+		ds, next, err := m.listDeliveries(ctx, o, f, min(maxLimit, maxReplay-len(out)), cursor)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ds...)
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	return out, nil
 }
 
 // replayTo sends a stored delivery once to another URL through package
 // replay (as the receiver and `sidehook replay` do): signed as its endpoint
 // signs, sidehook-replay-of naming the delivery, bytes unchanged unless body
 // is not nil (an edit from the dashboard). It is not recorded as an attempt.
-func (r *Relay) replayTo(ctx context.Context, o *orgState, d *deliveryRecord, to string, body []byte) ReplayResult {
+func (m *manager) replayTo(ctx context.Context, o *orgState, d *Delivery, to string, body []byte) ReplayResult {
 	res := ReplayResult{DeliveryID: d.ID, EventID: d.EventID}
-	ev, err := r.getEvent(o.id, d.EventID)
+	ev, err := m.store.Event(ctx, o.id, d.EventID)
 	if err != nil {
 		res.Error = "event missing: " + err.Error()
 		return res
 	}
-	cfg := defaultEndpoint(o, d.Endpoint)
-	if e := o.endpoint(d.Endpoint); e != nil {
-		cfg = e.cfg
-	}
+	cfg := o.endpointConfig(d.Endpoint)
 	ob := outbound{method: event.Type(ev.Type).Method(), body: ev.Body, contentType: ev.ContentType,
 		eventID: ev.ID, eventType: ev.Type, deliveryID: d.ID, attempt: len(d.Attempts) + 1}
 	target := to
-	if ob.method == http.MethodGet && ev.Query != "" {
-		sep := "?"
-		if strings.Contains(target, "?") {
-			sep = "&"
-		}
-		target += sep + ev.Query
+	if ob.method == http.MethodGet {
+		target = appendQuery(target, ev.Query)
 	}
 	timeout := cfg.Timeout
 	if timeout <= 0 {
@@ -600,17 +562,17 @@ func (r *Relay) replayTo(ctx context.Context, o *orgState, d *deliveryRecord, to
 		ID:        d.ID,
 		Method:    ob.method,
 		Target:    target,
-		Header:    r.plainHeaders(cfg, ob, r.clock.Now()),
+		Header:    m.sender.signer.plainHeaders(cfg, ob, m.clock.Now()),
 		Body:      ev.Body,
 		WebhookID: ev.ID,
 		Event:     ev.Type,
 	}, replay.Options{
 		Schemes:   cfg.Auth,
-		Keys:      r.outboundKeys(o, cfg),
+		Keys:      m.sender.signer.outboundKeys(o, cfg),
 		Body:      body,
-		Client:    &http.Client{Transport: r.client.Transport, Timeout: timeout},
-		Now:       r.clock.Now,
-		UserAgent: r.userAgent(),
+		Client:    &http.Client{Transport: m.http.client.Transport, CheckRedirect: m.http.client.CheckRedirect, Timeout: timeout},
+		Now:       m.clock.Now,
+		UserAgent: m.sender.signer.userAgent,
 	})
 	res.Status, res.LatencyMS = out.Status, float64(out.LatencyMS)
 	res.OK = out.OK()
@@ -620,8 +582,8 @@ func (r *Relay) replayTo(ctx context.Context, o *orgState, d *deliveryRecord, to
 
 // handleToken is POST /v1/tokens: a new Webio token for the organisation,
 // used by deliveries from the next attempt on.
-func (r *Relay) handleToken() http.Handler {
-	return r.handle(func(w http.ResponseWriter, req *http.Request) error {
+func (m *manager) handleToken() http.Handler {
+	return m.handle(func(w http.ResponseWriter, req *http.Request) error {
 		o := orgFrom(req.Context())
 		var body struct {
 			SecretKey string `json:"secret_key"`
@@ -638,11 +600,16 @@ func (r *Relay) handleToken() http.Handler {
 		if subtle.ConstantTimeCompare([]byte(body.SecretKey), o.cfg.SecretKey) != 1 {
 			return apiErrorf(http.StatusForbidden, "invalid_secret_key", "secret_key is not the organisation's secret key")
 		}
-		tok, err := r.mintToken(req.Context(), o)
+		tok, err := m.tokens.mint(req.Context(), o)
 		if err != nil {
 			return storeError(err)
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"token": tok})
 		return nil
 	})
+}
+
+// sortNewestFirst orders deliveries by id, newest first (ids are ULIDs).
+func sortNewestFirst(ds []*Delivery) {
+	slices.SortFunc(ds, func(a, b *Delivery) int { return strings.Compare(b.ID, a.ID) })
 }

@@ -1,6 +1,8 @@
 package relay
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -12,9 +14,29 @@ type metrics struct {
 	ingested   *prometheus.CounterVec
 	deliveries *prometheus.CounterVec
 	latency    *prometheus.HistogramVec
+	depthMu    sync.Mutex
+	depth      func() map[[2]string]int64
 }
 
-func newMetrics(depth func() map[[2]string]int64) *metrics {
+func (m *metrics) setDepth(f func() map[[2]string]int64) {
+	m.depthMu.Lock()
+	defer m.depthMu.Unlock()
+	m.depth = f
+}
+
+func (m *metrics) depths() map[[2]string]int64 {
+	m.depthMu.Lock()
+	f := m.depth
+	m.depthMu.Unlock()
+	if f == nil {
+		return nil
+	}
+	return f()
+}
+
+// newMetrics registers the relay's series; the queue-depth gauge reads
+// the function given to setDepth at scrape time.
+func newMetrics() *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		ingested: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -34,7 +56,7 @@ func newMetrics(depth func() map[[2]string]int64) *metrics {
 	m.reg.MustRegister(m.ingested, m.deliveries, m.latency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		depthCollector{desc: prometheus.NewDesc("sidehook_relay_queue_depth",
-			"Deliveries waiting (pending or failed) per endpoint.", []string{"organisation", "endpoint"}, nil), depth: depth})
+			"Deliveries waiting (pending or failed) per endpoint.", []string{"organisation", "endpoint"}, nil), depth: m.depths})
 	return m
 }
 

@@ -5,19 +5,16 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net/http"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/rs/zerolog"
 
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/internal/event"
-	"github.com/sidehook/sidehook/internal/store"
 	"github.com/sidehook/sidehook/relay/config"
 )
 
@@ -26,6 +23,43 @@ const (
 	sourceConfig = "config"
 	sourceAPI    = "api"
 )
+
+// directory is the relay's organisations at run time: every part looks
+// organisations and endpoints up here. The set of organisations is fixed
+// by the configuration; their endpoints and tokens change.
+type directory struct {
+	byID map[string]*orgState
+	list []*orgState
+}
+
+func newDirectory(cfg *config.Config) (*directory, error) {
+	d := &directory{byID: make(map[string]*orgState)}
+	for _, oc := range cfg.Organisations {
+		o, err := newOrgState(oc)
+		if err != nil {
+			return nil, fmt.Errorf("organisation %s: %w", oc.ID, err)
+		}
+		d.byID[oc.ID] = o
+		d.list = append(d.list, o)
+	}
+	return d, nil
+}
+
+func (d *directory) org(id string) *orgState { return d.byID[id] }
+
+// algorithms are the asymmetric JWT algorithms in use: the keyring holds
+// one key pair of each.
+func (d *directory) algorithms() []auth.Algorithm {
+	var algs []auth.Algorithm
+	seen := map[auth.Algorithm]bool{}
+	for _, o := range d.list {
+		if a := o.cfg.JWTAlgorithm; a.Asymmetric() && !seen[a] {
+			seen[a] = true
+			algs = append(algs, a)
+		}
+	}
+	return algs
+}
 
 // orgState is an organisation at run time. Its endpoint list is copied on
 // write so ingest reads it without a lock.
@@ -123,43 +157,59 @@ func (o *orgState) customEndpoint() *endpointState {
 	return nil
 }
 
-// signingKey is the key of the jwt scheme.
-func (r *Relay) signingKey(o *orgState) *auth.SigningKey {
-	if o.cfg.JWTAlgorithm == auth.HS256 {
-		return o.hmac
+// markDisabled records a 410 in memory: no new event is routed to the
+// endpoint even before the mark is durable. It reports whether the mark is
+// new.
+func (o *orgState) markDisabled(id, reason string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	e := o.endpoint(id)
+	if e == nil || e.disabled != "" {
+		return false
 	}
-	return r.keys.current(o.cfg.JWTAlgorithm)
+	cp := *e
+	cp.disabled = reason
+	o.replace(id, &cp)
+	return true
 }
 
-func (r *Relay) algorithms() []auth.Algorithm {
-	var algs []auth.Algorithm
-	seen := map[auth.Algorithm]bool{}
-	for _, o := range r.orgList {
-		if a := o.cfg.JWTAlgorithm; a.Asymmetric() && !seen[a] {
-			seen[a] = true
-			algs = append(algs, a)
-		}
+// endpointConfig is an endpoint as configured now, or the defaults when it
+// no longer exists (how a delivery of a removed endpoint is signed when
+// replayed elsewhere: the organisation's default auth).
+func (o *orgState) endpointConfig(id string) config.Endpoint {
+	if e := o.endpoint(id); e != nil {
+		return e.cfg
 	}
-	return algs
+	e := config.Endpoint{ID: id, Timeout: config.DefaultTimeout, Enabled: true}
+	if o.cfg.SecretKey != nil {
+		e.Auth = []string{auth.SchemeWebioToken}
+	}
+	return e
 }
 
-// loadToken restores the organisation's Webio token, minting one on the
-// first start (or when the secret key changed, so the old one no longer
+// tokens keeps the organisations' Webio tokens in the store.
+type tokens struct {
+	store  Store
+	issuer string
+	clock  Clock
+}
+
+// load restores the organisation's Webio token, minting one on the first
+// start (or when the secret key changed, so the old one no longer
 // verifies).
-func (r *Relay) loadToken(ctx context.Context, o *orgState) error {
+func (t *tokens) load(ctx context.Context, o *orgState) error {
 	if o.cfg.SecretKey == nil {
 		return nil
 	}
-	b, err := r.store.Get(tokenKey(o.id))
-	if err == nil && tokenValid(string(b), o) {
-		s := string(b)
-		o.token.Store(&s)
-		return nil
-	}
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	tok, err := t.store.Token(ctx, o.id)
+	if err != nil {
 		return fmt.Errorf("load token: %w", err)
 	}
-	_, err = r.mintToken(ctx, o)
+	if tok != "" && tokenValid(tok, o) {
+		o.token.Store(&tok)
+		return nil
+	}
+	_, err = t.mint(ctx, o)
 	return err
 }
 
@@ -171,14 +221,14 @@ func tokenValid(tok string, o *orgState) bool {
 	return err == nil && claims["org"] == o.id
 }
 
-// mintToken makes and stores a new Webio token; deliveries use it from the
-// next attempt on.
-func (r *Relay) mintToken(ctx context.Context, o *orgState) (string, error) {
-	tok, err := auth.MintWebioToken(o.cfg.SecretKey, auth.WebioClaims{Issuer: r.cfg.Issuer, Org: o.id, IssuedAt: r.clock.Now()})
+// mint makes and stores a new Webio token; deliveries use it from the next
+// attempt on.
+func (t *tokens) mint(ctx context.Context, o *orgState) (string, error) {
+	tok, err := auth.MintWebioToken(o.cfg.SecretKey, auth.WebioClaims{Issuer: t.issuer, Org: o.id, IssuedAt: t.clock.Now()})
 	if err != nil {
 		return "", fmt.Errorf("mint token: %w", err)
 	}
-	if err := r.store.Write(ctx, store.Set(tokenKey(o.id), []byte(tok))); err != nil {
+	if err := t.store.PutToken(context.WithoutCancel(ctx), o.id, tok); err != nil {
 		return "", fmt.Errorf("store token: %w", err)
 	}
 	o.token.Store(&tok)
@@ -187,46 +237,51 @@ func (r *Relay) mintToken(ctx context.Context, o *orgState) (string, error) {
 
 // loadEndpoints installs the file's endpoints, then those created through
 // the API, then the run-time disabled marks.
-func (r *Relay) loadEndpoints(ctx context.Context, o *orgState) error {
+func loadEndpoints(ctx context.Context, st Store, o *orgState, log zerolog.Logger) error {
+	stored, err := st.Endpoints(ctx, o.id)
+	if err != nil {
+		return fmt.Errorf("load endpoints: %w", err)
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, e := range o.cfg.Endpoints {
 		o.replace(e.ID, &endpointState{cfg: e, source: sourceConfig})
 	}
-	err := r.store.Scan(ctx, store.ScanOptions{Prefix: []byte(pfxEndpoint + o.id + "/")}, func(k, v []byte) error {
+	for _, se := range stored {
+		if se.Doc == nil {
+			continue
+		}
 		var re config.RawEndpoint
-		if err := json.Unmarshal(v, &re); err != nil {
-			r.log.Error().Err(err).Str("key", string(k)).Msg("skip unreadable stored endpoint")
-			return nil
+		if err := json.Unmarshal(se.Doc, &re); err != nil {
+			log.Error().Err(err).Str(logOrg, o.id).Str(logEndpoint, se.ID).Msg("skip unreadable stored endpoint")
+			continue
 		}
 		if o.endpoint(re.ID) != nil {
-			r.log.Warn().Str(logOrg, o.id).Str(logEndpoint, re.ID).Msg("stored endpoint shadowed by the configuration file")
-			return nil
+			log.Warn().Str(logOrg, o.id).Str(logEndpoint, re.ID).Msg("stored endpoint shadowed by the configuration file")
+			continue
 		}
 		if o.customEndpoint() != nil && hasCustom(re.Events) {
-			r.log.Warn().Str(logOrg, o.id).Str(logEndpoint, re.ID).Msg("stored endpoint skipped: the organisation already has a custom-value endpoint")
-			return nil
+			log.Warn().Str(logOrg, o.id).Str(logEndpoint, re.ID).Msg("stored endpoint skipped: the organisation already has a custom-value endpoint")
+			continue
 		}
 		e, err := re.Validate("", &o.cfg)
 		if err != nil {
-			r.log.Error().Err(err).Str(logOrg, o.id).Str(logEndpoint, re.ID).Msg("stored endpoint no longer valid; skipped")
-			return nil
+			log.Error().Err(err).Str(logOrg, o.id).Str(logEndpoint, re.ID).Msg("stored endpoint no longer valid; skipped")
+			continue
 		}
 		o.replace(e.ID, &endpointState{cfg: *e, source: sourceAPI})
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("load endpoints: %w", err)
 	}
-	return r.store.Scan(ctx, store.ScanOptions{Prefix: []byte(pfxDisabled + o.id + "/")}, func(k, v []byte) error {
-		id := strings.TrimPrefix(string(k), pfxDisabled+o.id+"/")
-		if e := o.endpoint(id); e != nil {
-			cp := *e
-			cp.disabled = string(v)
-			o.replace(id, &cp)
+	for _, se := range stored {
+		if se.Disabled == "" {
+			continue
 		}
-		return nil
-	})
+		if e := o.endpoint(se.ID); e != nil {
+			cp := *e
+			cp.disabled = se.Disabled
+			o.replace(se.ID, &cp)
+		}
+	}
+	return nil
 }
 
 func hasCustom(events []string) bool {
@@ -236,114 +291,4 @@ func hasCustom(events []string) bool {
 		}
 	}
 	return false
-}
-
-// EndpointView is an endpoint as the API shows it.
-type EndpointView struct {
-	config.RawEndpoint
-	Source         string `json:"source"`
-	DisabledReason string `json:"disabled_reason,omitempty"`
-}
-
-func viewEndpoint(e *endpointState) EndpointView {
-	raw := e.cfg.Raw()
-	en := e.enabled()
-	raw.Enabled = &en
-	return EndpointView{RawEndpoint: raw, Source: e.source, DisabledReason: e.disabled}
-}
-
-// putEndpoint creates (create=true) or replaces an endpoint from an API
-// document.
-func (r *Relay) putEndpoint(ctx context.Context, o *orgState, raw config.RawEndpoint, create bool) (*endpointState, error) {
-	e, err := raw.Validate("", &o.cfg)
-	if err != nil {
-		if errors.Is(err, config.ErrTunnel) {
-			return nil, apiErrorf(http.StatusBadRequest, "unsupported_endpoint", "%v", err)
-		}
-		return nil, apiErrorf(http.StatusBadRequest, "invalid_endpoint", "%v", err)
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	old := o.endpoint(e.ID)
-	switch {
-	case create && old != nil:
-		return nil, apiErrorf(http.StatusConflict, "endpoint_exists", "endpoint %q already exists", e.ID)
-	case !create && old == nil:
-		return nil, apiErrorf(http.StatusNotFound, "not_found", "no endpoint %q", e.ID)
-	}
-	if c := o.customEndpoint(); c != nil && c.cfg.ID != e.ID && e.CustomValues() {
-		return nil, apiErrorf(http.StatusConflict, "custom_value_endpoint_exists",
-			"endpoint %q already answers custom_value_request; an organisation has at most one", c.cfg.ID)
-	}
-	ops := []store.Op{}
-	next := &endpointState{cfg: *e, source: sourceAPI}
-	if old != nil && old.source == sourceConfig {
-		// A file endpoint is the file's: through the API only its run-time
-		// enabled state can change (to re-enable it after a 410).
-		a, b := old.cfg.Raw(), e.Raw()
-		a.Enabled, b.Enabled = nil, nil
-		ja, _ := json.Marshal(a)
-		jb, _ := json.Marshal(b)
-		if string(ja) != string(jb) {
-			return nil, apiErrorf(http.StatusConflict, "endpoint_in_config",
-				"endpoint %q is defined in the configuration file: edit the file (only enabled can change here)", e.ID)
-		}
-		next = &endpointState{cfg: old.cfg, source: sourceConfig, disabled: old.disabled}
-		if e.Enabled {
-			next.disabled = ""
-			ops = append(ops, store.Delete(disabledKey(o.id, e.ID)))
-		} else {
-			next.disabled = "disabled through the API"
-			ops = append(ops, store.Set(disabledKey(o.id, e.ID), []byte(next.disabled)))
-		}
-	} else {
-		doc, err := json.Marshal(e.Raw())
-		if err != nil {
-			return nil, fmt.Errorf("encode endpoint: %w", err)
-		}
-		ops = append(ops, store.Set(endpointKey(o.id, e.ID), doc), store.Delete(disabledKey(o.id, e.ID)))
-	}
-	if err := r.store.Write(ctx, ops...); err != nil {
-		return nil, storeError(err)
-	}
-	o.replace(e.ID, next)
-	r.disp.endpointChanged(o, e.ID)
-	return next, nil
-}
-
-// deleteEndpoint removes an API endpoint and its queue. Its deliveries stay
-// readable; the ones still waiting are no longer sent.
-func (r *Relay) deleteEndpoint(ctx context.Context, o *orgState, id string) error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	old := o.endpoint(id)
-	if old == nil {
-		return apiErrorf(http.StatusNotFound, "not_found", "no endpoint %q", id)
-	}
-	if old.source == sourceConfig {
-		return apiErrorf(http.StatusConflict, "endpoint_in_config", "endpoint %q is defined in the configuration file: remove it there", id)
-	}
-	if err := r.store.Write(ctx, store.Delete(endpointKey(o.id, id)), store.Delete(disabledKey(o.id, id))); err != nil {
-		return storeError(err)
-	}
-	o.replace(id, nil)
-	r.disp.endpointRemoved(o, id)
-	if err := r.store.DeletePrefix(ctx, queuePrefix(o.id, id)); err != nil {
-		r.log.Error().Err(err).Str(logOrg, o.id).Str(logEndpoint, id).Msg("delete queue of removed endpoint")
-	}
-	return nil
-}
-
-// disableEndpoint records a 410: no more deliveries until re-enabled.
-func (r *Relay) disableEndpoint(o *orgState, id, reason string) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	e := o.endpoint(id)
-	if e == nil || e.disabled != "" {
-		return
-	}
-	cp := *e
-	cp.disabled = reason
-	o.replace(id, &cp)
-	r.log.Warn().Str(logOrg, o.id).Str(logEndpoint, id).Str("reason", reason).Msg("endpoint disabled")
 }

@@ -1,13 +1,16 @@
 // Package relay is sidehook's durable webhook relay: it accepts events over
-// HTTP, keeps them in the store with their deliveries, and delivers each one,
+// HTTP, keeps them in a Store with their deliveries, and delivers each one,
 // signed, to every subscribed endpoint until it is delivered or dead. It also
 // proxies custom-value requests, renders <<field>> templates, runs connection
 // tests and serves the management API of SPEC §4.
 //
-// An event's way: ingest → one store write {event, deliveries, due-index
-// entries} through the group-commit writer → 202 → the dispatcher is told in
-// memory → a worker of the endpoint sends it → the outcome (and the next due
-// time) is written through the same writer → subscribers are told.
+// The relay is in parts along an event's way, each with its dependencies
+// passed in: the ingester (HTTP → one durable Store.Accept → the dispatcher
+// is told → 202), the dispatcher (a loop per endpoint takes what is due from
+// the store → the attempter sends it through a Transport → records the
+// outcome → the change hub tells subscribers), and the management API (the
+// manager, the caller of synchronous requests, the dashboard). Relay only
+// builds the parts, starts them and stops them in order.
 package relay
 
 import (
@@ -16,7 +19,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,8 +26,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sidehook/sidehook/fixtures"
+	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/internal/freshconn"
-	"github.com/sidehook/sidehook/internal/store"
 	"github.com/sidehook/sidehook/relay/config"
 	"github.com/sidehook/sidehook/web"
 )
@@ -40,13 +42,20 @@ const (
 // Options are the relay's dependencies and tuning that do not belong in the
 // configuration file.
 type Options struct {
-	Logger zerolog.Logger
+	// Store keeps events, deliveries, endpoints, tokens and keys
+	// (required). The caller opens it before Start and closes it after
+	// Close: the relay never closes it.
+	Store Store
+	// Tunnels serves tunnel:// endpoints and GET /v1/tunnel (optional:
+	// without it tunnel endpoints are refused and the route answers 404).
+	Tunnels TunnelServer
+	Logger  zerolog.Logger
 	// Clock schedules deliveries (default RealClock).
 	Clock Clock
 	// Version goes into the user-agent header (sidehook/<version>).
 	Version string
 	// Grace bounds how long Close waits for in-flight attempts (default
-	// DefaultGrace); the rest are retried on the next start.
+	// DefaultGrace); the rest are released and retried on the next start.
 	Grace time.Duration
 	// PurgeInterval is how often finished events older than the retention
 	// are deleted (default DefaultPurgeInterval; negative disables).
@@ -55,37 +64,33 @@ type Options struct {
 	MaxRetryAfter time.Duration
 	// Fixtures are the payloads of connection tests (default the embedded).
 	Fixtures *fixtures.Set
-	// Transport, when set, sends every outbound request (tests).
+	// Transport, when set, sends every outbound HTTP request (tests).
 	Transport http.RoundTripper
 }
 
-// Relay is one relay: its store, keys, dispatcher and HTTP server.
+// Relay is one relay: its parts and their HTTP server.
 type Relay struct {
-	fresh   freshconn.Tracker
-	cfg     *config.Config
-	opts    Options
-	log     zerolog.Logger
-	clock   Clock
-	orgs    map[string]*orgState
-	orgList []*orgState
+	cfg   *config.Config
+	opts  Options
+	log   zerolog.Logger
+	store Store
+	dir   *directory
 
-	store   *store.Store
 	keys    *keyring
+	tokens  *tokens
+	http    *httpTransport
 	disp    *dispatcher
+	caller  *caller
+	dash    *dashboard
+	purger  *purger
 	hub     *hub
-	metrics *metrics
-	// dash feeds the dashboard's websockets, from hub through the
-	// goroutine whose end closes feedDone; dashOpen: no key needed.
-	dash     *web.Hub
-	dashOpen bool
+	webHub  *web.Hub
+	handler http.Handler
+
+	fresh    freshconn.Tracker
+	srv      *http.Server
+	ln       net.Listener
 	feedDone chan struct{}
-	client   *http.Client
-	handler  http.Handler
-
-	idem [64]sync.Mutex
-
-	srv *http.Server
-	ln  net.Listener
 
 	started   atomic.Bool
 	closing   atomic.Bool
@@ -96,10 +101,13 @@ type Relay struct {
 }
 
 // New checks the configuration and builds a relay. It does no I/O: Start
-// opens the store, loads the keys and listens.
+// loads keys, tokens and endpoints from the store and listens.
 func New(cfg *config.Config, opts Options) (*Relay, error) {
 	if cfg == nil || len(cfg.Organisations) == 0 {
 		return nil, errors.New("relay: configuration has no organisations")
+	}
+	if opts.Store == nil {
+		return nil, errors.New("relay: Options.Store is required")
 	}
 	if opts.Clock == nil {
 		opts.Clock = RealClock{}
@@ -119,37 +127,49 @@ func New(cfg *config.Config, opts Options) (*Relay, error) {
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
-	r := &Relay{
-		cfg:   cfg,
-		opts:  opts,
-		log:   opts.Logger.With().Str("component", "relay").Logger(),
-		clock: opts.Clock,
-		orgs:  make(map[string]*orgState),
-		hub:   newHub(),
+	dir, err := newDirectory(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
 	}
-	for _, oc := range cfg.Organisations {
-		o, err := newOrgState(oc)
-		if err != nil {
-			return nil, fmt.Errorf("relay: organisation %s: %w", oc.ID, err)
-		}
-		r.orgs[oc.ID] = o
-		r.orgList = append(r.orgList, o)
+	logger := func(component string) zerolog.Logger {
+		return opts.Logger.With().Str("component", component).Logger()
 	}
-	keyDir := ""
-	if !cfg.InMemory {
-		keyDir = filepath.Join(cfg.Data, "keys")
-	}
-	r.keys = newKeyring(keyDir, r.clock.Now)
-	r.client = newHTTPClient(opts.Transport)
-	r.disp = newDispatcher(r)
-	r.metrics = newMetrics(r.disp.depths)
-	r.dash = web.NewHub(web.HubOptions{Logger: opts.Logger, Registerer: r.metrics.reg})
-	r.dashOpen = loopbackOnly(cfg.Listen)
-	r.handler = r.routes()
+	st, clock := opts.Store, opts.Clock
+	r := &Relay{cfg: cfg, opts: opts, log: logger("relay"), store: st, dir: dir, hub: newHub()}
+	r.keys = newKeyring(st, clock.Now)
+	r.tokens = &tokens{store: st, issuer: cfg.Issuer, clock: clock}
+	r.http = newHTTPTransport(opts.Transport)
+	snd := &sender{signer: &signer{keys: r.keys, issuer: cfg.Issuer, userAgent: "sidehook/" + opts.Version},
+		http: r.http, tunnels: opts.Tunnels, clock: clock}
+	m := newMetrics()
+	cache := newEventCache()
+
+	att := &attempter{store: st, sender: snd, cache: cache, hub: r.hub, metrics: m, clock: clock,
+		retry: cfg.Retry, maxRetryAfter: opts.MaxRetryAfter, log: logger("dispatcher")}
+	r.disp = newDispatcher(st, dir, att, clock, logger("dispatcher"))
+	att.ctx = r.disp.attemptCtx
+	m.setDepth(r.disp.depths)
+
+	ing := &ingester{responder: responder{logger("ingest")}, store: st, dir: dir, limits: cfg.Limits, clock: clock,
+		disp: r.disp, cache: cache, hub: r.hub, metrics: m}
+	mgr := &manager{responder: responder{logger("api")}, store: st, dir: dir, disp: r.disp, sender: snd, http: r.http,
+		tokens: r.tokens, tunnels: opts.Tunnels, hub: r.hub, clock: clock}
+	r.caller = &caller{responder: responder{logger("api")}, store: st, dir: dir, sender: snd, hub: r.hub, metrics: m,
+		clock: clock, fixtures: opts.Fixtures}
+	r.webHub = web.NewHub(web.HubOptions{Logger: opts.Logger, Registerer: m.reg})
+	r.dash = &dashboard{responder: responder{logger("dashboard")}, store: st, dir: dir, mgr: mgr, cache: cache, web: r.webHub,
+		open: loopbackOnly(cfg.Listen), serving: r.serving}
+	r.purger = &purger{store: st, clock: clock, retention: cfg.Retention, interval: opts.PurgeInterval, log: logger("purge")}
+	r.handler = routes(parts{
+		dir: dir, ing: ing, mgr: mgr, call: r.caller, dash: r.dash, m: m,
+		tunnel: &tunnelRoute{responder: responder{logger("tunnel")}, tunnels: opts.Tunnels, store: st, disp: r.disp, clock: clock},
+		ops:    &ops{responder: responder{logger("relay")}, keys: r.keys, notReady: r.notReady},
+		rs:     responder{logger("relay")},
+	})
 	return r, nil
 }
 
-// Start opens the store, loads keys, tokens and endpoints, starts the
+// Start loads keys, tokens and endpoints from the store, starts the
 // dispatcher and listens on the configured address. Listen errors are
 // returned here; the server runs until Close.
 func (r *Relay) Start(ctx context.Context) error {
@@ -157,21 +177,18 @@ func (r *Relay) Start(ctx context.Context) error {
 		return errors.New("relay: already started")
 	}
 	if err := r.open(ctx); err != nil {
-		r.closeStore()
+		r.stopBackground(ctx)
 		return err
 	}
 	ln, err := net.Listen("tcp", r.cfg.Listen)
 	if err != nil {
-		r.disp.stop(ctx, 0)
-		r.bgCancel()
-		r.bg.Wait()
-		r.closeStore()
+		r.stopBackground(ctx)
 		return fmt.Errorf("relay: listen: %w", err)
 	}
 	r.ln = ln
 	// Subscribed before serving, so the dashboard sees every change.
 	r.feedDone = make(chan struct{})
-	go r.feedDashboard(r.hub.subscribe(context.Background()))
+	go r.dash.feed(r.hub.subscribe(context.Background()), r.feedDone)
 	r.srv = &http.Server{
 		Handler:           r.handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -186,61 +203,52 @@ func (r *Relay) Start(ctx context.Context) error {
 			r.log.Error().Err(err).Msg("serve")
 		}
 	}()
-	r.log.Info().Str("addr", r.Addr().String()).Str("url", r.URL()).Str("data", r.dataDir()).Int("organisations", len(r.orgList)).Msg("ready")
+	r.log.Info().Str("addr", r.Addr().String()).Str("url", r.URL()).Int("organisations", len(r.dir.list)).Msg("ready")
 	return nil
 }
 
-func (r *Relay) dataDir() string {
-	if r.cfg.InMemory {
-		return "(in memory)"
-	}
-	return r.cfg.Data
-}
-
-// open does Start's work up to listening; StartNoListen-style embedding uses
-// Handler after Start.
+// open does Start's work up to listening.
 func (r *Relay) open(ctx context.Context) error {
-	// An event is acknowledged once its WAL record is synced, before Badger
-	// has it; reads wait for Badger (store.Options.AnswerOnSync). Fresh
-	// deliveries carry their event, so dispatch reads nothing back. Ingest
-	// took 20 % more events/s this way (docs/BENCHMARKS.md, "21:50–22:10").
-	so := store.Options{
-		InMemory: r.cfg.InMemory, AnswerOnSync: true,
-		Logger: r.opts.Logger.With().Str("component", "store").Logger(),
-	}
-	if !r.cfg.InMemory {
-		so.Dir = filepath.Join(r.cfg.Data, "db")
-	}
-	if r.cfg.Limits.MinFreeDisk > 0 {
-		so.MinFreeBytes = r.cfg.Limits.MinFreeDisk
-	}
-	st, err := store.Open(so)
-	if err != nil {
-		return fmt.Errorf("relay: open store: %w", err)
-	}
-	r.store = st
-	if err := r.keys.load(r.algorithms()); err != nil {
+	if err := r.keys.load(ctx, r.dir.algorithms()); err != nil {
 		return fmt.Errorf("relay: %w", err)
 	}
-	for _, o := range r.orgList {
-		if err := r.loadToken(ctx, o); err != nil {
+	for _, o := range r.dir.list {
+		if err := r.tokens.load(ctx, o); err != nil {
 			return fmt.Errorf("relay: organisation %s: %w", o.id, err)
 		}
-		if err := r.loadEndpoints(ctx, o); err != nil {
+		if err := loadEndpoints(ctx, r.store, o, r.log); err != nil {
 			return fmt.Errorf("relay: organisation %s: %w", o.id, err)
+		}
+		if r.opts.Tunnels == nil {
+			for _, e := range o.endpoints() {
+				if _, _, ok := parseTunnelURL(e.cfg.URL); ok {
+					r.log.Warn().Str(logOrg, o.id).Str(logEndpoint, e.cfg.ID).Msg("tunnel endpoint on a relay that serves no tunnels: its deliveries fail until one does")
+				}
+			}
 		}
 	}
-	r.disp.start()
+	if err := r.disp.start(ctx); err != nil {
+		return fmt.Errorf("relay: count waiting deliveries: %w", err)
+	}
 	bg, cancel := context.WithCancel(context.Background())
 	r.bgCancel = cancel
 	if r.opts.PurgeInterval > 0 {
 		r.bg.Add(1)
 		go func() {
 			defer r.bg.Done()
-			r.purgeLoop(bg)
+			r.purger.run(bg)
 		}()
 	}
 	return nil
+}
+
+// stopBackground undoes open after a failed Start.
+func (r *Relay) stopBackground(ctx context.Context) {
+	r.disp.stop(ctx)
+	if r.bgCancel != nil {
+		r.bgCancel()
+	}
+	r.bg.Wait()
 }
 
 // Handler is the relay's whole HTTP surface, for embedding under another
@@ -268,27 +276,42 @@ func (r *Relay) URL() string {
 // done, the subscription is closed or the relay is closed.
 func (r *Relay) Subscribe(ctx context.Context) *Subscription { return r.hub.subscribe(ctx) }
 
-// Ready reports whether the relay serves: store open and not failed (see
-// store.Store.Failed), dispatcher running.
+// Ready reports whether the relay serves: started and not stopping, the
+// dispatcher running, the store taking writes.
 func (r *Relay) Ready() bool { return r.notReady() == "" }
+
+func (r *Relay) serving() bool { return r.started.Load() && !r.closing.Load() }
 
 // notReady says why the relay does not serve, or "" when it does.
 func (r *Relay) notReady() string {
-	switch {
-	case !r.started.Load() || r.closing.Load() || r.store == nil || !r.disp.running.Load():
-		return "the store is not open or the dispatcher is not running"
-	case r.store.Failed() != nil:
-		return "the store has failed; restart the relay to replay its log"
+	if !r.serving() || !r.disp.running.Load() {
+		return "the relay is starting or stopping"
+	}
+	if err := r.store.Health(); err != nil {
+		return "the store cannot take writes: " + err.Error()
 	}
 	return ""
 }
 
+// Purge deletes the events received before now − retention whose
+// deliveries are all delivered or dead, with their deliveries. It returns
+// how many events it deleted.
+func (r *Relay) Purge(ctx context.Context) (int, error) { return r.purger.purge(ctx) }
+
+// RotateKey replaces the relay's key pair for alg (RS256, ES256 or EdDSA).
+// Tokens signed with the old key keep verifying: its public key stays in
+// the JWKS until they have expired.
+func (r *Relay) RotateKey(alg auth.Algorithm) error { return r.keys.rotate(context.Background(), alg) }
+
+// JWKS returns the document served at /.well-known/jwks.json.
+func (r *Relay) JWKS() auth.JWKS { return r.keys.jwks() }
+
 // Close stops the relay in order: dashboard websockets close (cut after a
-// second if a browser stopped reading), ingest stops (in-flight requests finish
-// within the grace period), the dispatcher stops taking work and waits for
-// in-flight attempts until ctx is done or the grace period passes (the rest
-// are retried on the next start), and the store is closed last. Safe to
-// call more than once.
+// second if a browser stopped reading), ingest stops (in-flight requests
+// finish within the grace period), the dispatcher stops taking work and
+// waits for in-flight attempts until ctx is done or the grace period
+// passes (the rest are released and retried on the next start). The store
+// is left open for the caller to close. Safe to call more than once.
 func (r *Relay) Close(ctx context.Context) error {
 	r.closeOnce.Do(func() {
 		r.closing.Store(true)
@@ -297,9 +320,9 @@ func (r *Relay) Close(ctx context.Context) error {
 		var errs []error
 		// Dashboards first: http.Server.Shutdown does not wait for
 		// hijacked websockets, and they must not read the store after
-		// it is closed below.
+		// the caller closes it.
 		dctx, dcancel := context.WithTimeout(ctx, dashboardShutdownWait)
-		if err := r.dash.Shutdown(dctx); err != nil {
+		if err := r.webHub.Shutdown(dctx); err != nil {
 			r.log.Debug().Err(err).Msg("dashboard shutdown")
 		}
 		dcancel()
@@ -310,44 +333,19 @@ func (r *Relay) Close(ctx context.Context) error {
 				r.srv.Close()
 			}
 		}
-		r.disp.stop(grace, r.opts.Grace)
-		if r.bgCancel != nil {
-			r.bgCancel()
-		}
-		r.bg.Wait()
+		r.stopBackground(grace)
 		r.hub.close()
 		if r.feedDone != nil {
 			<-r.feedDone
 		}
-		if err := r.closeStore(); err != nil {
-			errs = append(errs, err)
-		}
-		r.client.CloseIdleConnections()
+		r.http.closeIdle()
 		r.closeErr = errors.Join(errs...)
 		r.log.Info().Msg("stopped")
 	})
 	return r.closeErr
 }
 
-func (r *Relay) closeStore() error {
-	if r.store == nil {
-		return nil
-	}
-	if err := r.store.Close(); err != nil {
-		return fmt.Errorf("relay: close store: %w", err)
-	}
-	return nil
-}
-
-// StoreStats exposes the store's counters (benchmarks, debugging).
-func (r *Relay) StoreStats() store.Stats {
-	if r.store == nil {
-		return store.Stats{}
-	}
-	return r.store.Stats()
-}
-
-// Log field keys shared by every component of the relay.
+// Log field keys shared by every part of the relay.
 const (
 	logOrg      = "org"
 	logEndpoint = "endpoint"

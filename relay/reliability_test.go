@@ -292,7 +292,7 @@ func TestDiskFull(t *testing.T) {
 	cfg := orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL(), Retry: &config.RawRetry{Schedule: slowSchedule}})
 	cfg.Data = filepath.Join(dir, "relay")
 	cfg.Limits.MinFreeDisk = 48 << 20
-	r := startRelay(t, cfg, relay.Options{})
+	r := startRelay(t, cfg, relay.Options{Store: diskStore(t, cfg)})
 	var before []string
 	for i := 0; i < 10; i++ {
 		before = append(before, ingest(t, r, `{"type":"payment"}`, nil).ID)
@@ -399,7 +399,7 @@ func TestGraceExpires(t *testing.T) {
 // grace, which net/http alone would for its first five seconds.
 func TestStopWithSpareConnection(t *testing.T) {
 	cfg := orgConfig(t)
-	r, err := relay.New(cfg, relay.Options{Grace: time.Second})
+	r, err := relay.New(cfg, relay.Options{Store: storeFor(t, cfg), Grace: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

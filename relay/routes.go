@@ -6,52 +6,66 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
+// parts are the relay's pieces that serve HTTP.
+type parts struct {
+	dir    *directory
+	ing    *ingester
+	mgr    *manager
+	call   *caller
+	dash   *dashboard
+	tunnel *tunnelRoute
+	ops    *ops
+	rs     responder
+	m      *metrics
+}
+
 // routes is the relay's whole HTTP surface (SPEC §4).
-func (r *Relay) routes() http.Handler {
+func routes(p parts) http.Handler {
 	mux := http.NewServeMux()
-	key := r.requireKey
+	key := requireKey(p.dir, p.rs)
 
 	// Ingest.
-	mux.Handle("POST /v1/events", key(r.handleIngest()))
-	mux.Handle("POST /in/{org}", r.handleInbound())
-	mux.Handle("GET /in/{org}", r.handleInboundGet())
+	mux.Handle("POST /v1/events", key(p.ing.handleIngest()))
+	mux.Handle("POST /in/{org}", p.ing.handleInbound())
+	mux.Handle("GET /in/{org}", p.call.handleInboundGet())
 
 	// Management.
-	mux.Handle("GET /v1/events", key(r.handleListEvents()))
-	mux.Handle("GET /v1/events/{id}", key(r.handleGetEvent()))
-	mux.Handle("GET /v1/deliveries", key(r.handleListDeliveries()))
-	mux.Handle("GET /v1/deliveries/{id}", key(r.handleGetDelivery()))
-	mux.Handle("POST /v1/deliveries/{id}/retry", key(r.handleRetry()))
-	mux.Handle("POST /v1/replay", key(r.handleReplay()))
-	mux.Handle("GET /v1/endpoints", key(r.handleListEndpoints()))
-	mux.Handle("POST /v1/endpoints", key(r.handleCreateEndpoint()))
-	mux.Handle("GET /v1/endpoints/{id}", key(r.handleGetEndpoint()))
-	mux.Handle("PUT /v1/endpoints/{id}", key(r.handlePutEndpoint()))
-	mux.Handle("DELETE /v1/endpoints/{id}", key(r.handleDeleteEndpoint()))
-	mux.Handle("POST /v1/endpoints/{id}/test", key(r.handleTest()))
-	mux.Handle("POST /v1/tokens", key(r.handleToken()))
-	mux.Handle("POST /v1/custom-values", key(r.handleCustomValues()))
-	mux.Handle("POST /v1/render", key(r.handleRender()))
+	mux.Handle("GET /v1/events", key(p.mgr.handleListEvents()))
+	mux.Handle("GET /v1/events/{id}", key(p.mgr.handleGetEvent()))
+	mux.Handle("GET /v1/deliveries", key(p.mgr.handleListDeliveries()))
+	mux.Handle("GET /v1/deliveries/{id}", key(p.mgr.handleGetDelivery()))
+	mux.Handle("POST /v1/deliveries/{id}/retry", key(p.mgr.handleRetry()))
+	mux.Handle("POST /v1/replay", key(p.mgr.handleReplay()))
+	mux.Handle("GET /v1/endpoints", key(p.mgr.handleListEndpoints()))
+	mux.Handle("POST /v1/endpoints", key(p.mgr.handleCreateEndpoint()))
+	mux.Handle("GET /v1/endpoints/{id}", key(p.mgr.handleGetEndpoint()))
+	mux.Handle("PUT /v1/endpoints/{id}", key(p.mgr.handlePutEndpoint()))
+	mux.Handle("DELETE /v1/endpoints/{id}", key(p.mgr.handleDeleteEndpoint()))
+	mux.Handle("POST /v1/endpoints/{id}/test", key(p.call.handleTest()))
+	mux.Handle("POST /v1/tokens", key(p.mgr.handleToken()))
+	mux.Handle("POST /v1/custom-values", key(p.call.handleCustomValues()))
+	mux.Handle("POST /v1/render", key(p.call.handleRender()))
+	mux.Handle("GET /v1/tunnel", key(p.tunnel.handleTunnel()))
 
 	// Dashboard (SPEC §6): the page and its websocket check access
 	// themselves (a browser cannot send a header on a page load or a
 	// websocket handshake); its actions are guarded the same way.
-	dash := r.newDashboard()
-	mux.Handle("/_sidehook/ui", dash)
-	mux.Handle("/_sidehook/ui/", dash)
-	mux.Handle("/_sidehook/ws", dash)
-	mux.Handle("POST /_sidehook/replay", r.requireDashboard(r.handleDashboardReplay()))
-	mux.Handle("POST /_sidehook/deliveries/{id}/retry", r.requireDashboard(r.handleDashboardRetry()))
+	page := p.dash.handler()
+	mux.Handle("/_sidehook/ui", page)
+	mux.Handle("/_sidehook/ui/", page)
+	mux.Handle("/_sidehook/ws", page)
+	mux.Handle("POST /_sidehook/replay", p.dash.guard(p.dash.handleReplay()))
+	mux.Handle("POST /_sidehook/deliveries/{id}/retry", p.dash.guard(p.dash.handleRetry()))
 
 	// Operations.
-	mux.Handle("GET /.well-known/jwks.json", r.handleJWKS())
-	mux.Handle("GET /healthz", r.handleHealthz())
-	mux.Handle("GET /readyz", r.handleReadyz())
-	mux.Handle("GET /metrics", promhttp.HandlerFor(r.metrics.reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /.well-known/jwks.json", p.ops.handleJWKS())
+	mux.Handle("GET /healthz", p.ops.handleHealthz())
+	mux.Handle("GET /readyz", p.ops.handleReadyz())
+	mux.Handle("GET /metrics", promhttp.HandlerFor(p.m.reg, promhttp.HandlerOpts{}))
 
 	// Everything else, in the same {"error","reason"} shape: a known path
 	// with another method is 405, anything else 404.
-	mux.Handle("/", r.handle(func(w http.ResponseWriter, req *http.Request) error {
+	mux.Handle("/", p.rs.handle(func(w http.ResponseWriter, req *http.Request) error {
 		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
 			probe := req.Clone(req.Context())
 			probe.Method = m

@@ -13,6 +13,7 @@ import (
 	"github.com/sidehook/sidehook/receiver/receivertest"
 	"github.com/sidehook/sidehook/relay"
 	"github.com/sidehook/sidehook/relay/config"
+	"github.com/sidehook/sidehook/relay/memstore"
 )
 
 const (
@@ -37,7 +38,9 @@ func startRelay(tb testing.TB, endpoints ...string) *relay.Relay {
 	if err != nil {
 		tb.Fatalf("relay config: %v", err)
 	}
-	r, err := relay.New(cfg, relay.Options{Grace: 2 * time.Second, Version: "test"})
+	st := memstore.New()
+	tb.Cleanup(func() { st.Close() })
+	r, err := relay.New(cfg, relay.Options{Store: st, Grace: 2 * time.Second, Version: "test"})
 	if err != nil {
 		tb.Fatalf("new relay: %v", err)
 	}

@@ -1,0 +1,241 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sidehook/sidehook/internal/event"
+	"github.com/sidehook/sidehook/relay/config"
+)
+
+// maxResponse is how much of an endpoint's answer an attempt keeps.
+const maxResponse = 4 << 10
+
+// maxRecordWait bounds the wait between tries to record an outcome, so a
+// long retry schedule does not keep a recovered store waiting for hours.
+const maxRecordWait = 30 * time.Second
+
+// attempter makes one attempt of a delivery taken from a queue and records
+// its outcome and next state.
+type attempter struct {
+	store         Store
+	sender        *sender
+	cache         *eventCache
+	hub           *hub
+	metrics       *metrics
+	clock         Clock
+	retry         config.Retry
+	maxRetryAfter time.Duration
+	log           zerolog.Logger
+	// ctx is the dispatcher's attempt context: canceled when the grace
+	// period of a stop ends.
+	ctx context.Context
+}
+
+// attempt sends d once and records the outcome. A delivery that is not
+// attempted (its endpoint went away, the relay is stopping) is released.
+func (a *attempter) attempt(q *queue, e config.Endpoint, d *Delivery) {
+	o := q.org
+	if Final(d.Status) {
+		// Not for the queue (a recorded custom-value exchange, which a
+		// store may queue like any delivery): record it as it is, which
+		// takes it out.
+		cp := *d
+		cp.NextAttemptAt = nil
+		if err := a.store.Record(context.WithoutCancel(a.ctx), &cp, ""); err != nil {
+			a.release(d, "record final delivery", err)
+		}
+		return
+	}
+	if cur := o.endpoint(e.ID); cur == nil || !cur.enabled() {
+		a.release(d, "", nil)
+		return
+	}
+	ev, err := a.event(o.id, d.EventID)
+	var res result
+	switch {
+	case errors.Is(err, ErrNotFound):
+		res = result{err: errors.New("the event is missing from the store")}
+	case err != nil:
+		a.release(d, "read event", err)
+		q.pause(storeRetryMax)
+		return
+	default:
+		ob := outbound{method: event.Type(ev.Type).Method(), url: e.URL, body: ev.Body, contentType: ev.ContentType,
+			eventID: ev.ID, eventType: ev.Type, deliveryID: d.ID, attempt: len(d.Attempts) + 1}
+		if ob.method == http.MethodGet {
+			ob.query = ev.Query
+		}
+		res = a.sender.send(a.ctx, o, e, ob, e.Timeout, maxResponse)
+		if res.err != nil && a.ctx.Err() != nil {
+			// Stopped by shutdown, not by the endpoint: not an attempt.
+			a.release(d, "", nil)
+			return
+		}
+	}
+	now := a.clock.Now()
+	next, disable := a.nextState(o, e, d, res, now)
+	if disable != "" && o.markDisabled(e.ID, disable) {
+		a.log.Warn().Str(logOrg, o.id).Str(logEndpoint, e.ID).Str("reason", disable).Msg("endpoint disabled")
+	}
+	if !a.record(e, next, disable) {
+		return
+	}
+	final := Final(next.Status)
+	if final {
+		q.depth.Add(-1)
+		a.cache.final(o.id, d.EventID)
+	}
+	a.metrics.deliveries.WithLabelValues(o.id, e.ID, next.Status).Inc()
+	a.metrics.latency.WithLabelValues(o.id, e.ID).Observe(res.latency.Seconds())
+	a.hub.publish(Change{Kind: ChangeDelivery, Org: o.id, EventID: next.EventID, DeliveryID: next.ID, Endpoint: next.Endpoint,
+		Type: next.Type, Status: next.Status, Attempt: len(next.Attempts), HTTPStatus: res.status, At: now,
+		delivery: next, event: ev})
+}
+
+// event is the delivery's event, from the cache of just-accepted events
+// or the store.
+func (a *attempter) event(org, id string) (*Event, error) {
+	if ev := a.cache.get(org, id); ev != nil {
+		return ev, nil
+	}
+	return a.store.Event(a.ctx, org, id)
+}
+
+// nextState is d after res: the attempt appended, and delivered, dead, or
+// failed until the next step of the retry schedule. disable is the reason
+// to disable the endpoint (410).
+func (a *attempter) nextState(o *orgState, e config.Endpoint, d *Delivery, res result, now time.Time) (next *Delivery, disable string) {
+	cp := *d
+	next = &cp
+	n := len(d.Attempts) + 1
+	next.Attempts = append(append(make([]Attempt, 0, n), d.Attempts...), Attempt{N: n, At: now, Status: res.status,
+		LatencyMS: float64(res.latency.Microseconds()) / 1000, Error: errText(res), Response: truncateResponse(res.body),
+		Request: res.request})
+	oc := classify(res)
+	if oc == outRetry {
+		policy := a.policy(e)
+		step := n - d.Base - 1
+		if step >= len(policy.Schedule) {
+			oc = outDead
+		} else {
+			delay := jitter(policy.Schedule[step], policy.Jitter)
+			if ra, ok := retryAfter(res.header, time.Now()); ok && res.err == nil {
+				delay = max(delay, min(ra, a.maxRetryAfter))
+			}
+			due := now.Add(delay)
+			next.Status, next.NextAttemptAt = StatusFailed, &due
+			return next, ""
+		}
+	}
+	next.NextAttemptAt = nil
+	switch oc {
+	case outDelivered:
+		next.Status = StatusDelivered
+	case outGone:
+		next.Status = StatusDead
+		disable = fmt.Sprintf("answered 410 Gone at %s (delivery %s)", now.UTC().Format(time.RFC3339), d.ID)
+	default:
+		next.Status = StatusDead
+	}
+	return next, disable
+}
+
+func (a *attempter) policy(e config.Endpoint) config.Retry {
+	if e.Retry != nil {
+		return *e.Retry
+	}
+	return a.retry
+}
+
+// record stores the outcome. While the store refuses it, the outcome is
+// kept here and tried again, waiting as the retry schedule says (at most
+// maxRecordWait): the delivery is not sent again meanwhile, and its lease
+// keeps it from being taken. It reports whether the outcome was recorded.
+func (a *attempter) record(e config.Endpoint, d *Delivery, disable string) bool {
+	policy := a.policy(e)
+	for try := 0; ; try++ {
+		err := a.store.Record(context.WithoutCancel(a.ctx), d, disable)
+		if err == nil {
+			if try > 0 {
+				a.log.Info().Str(logDelivery, d.ID).Int("tries", try+1).Msg("attempt recorded")
+			}
+			return true
+		}
+		if errors.Is(err, ErrNotFound) {
+			// Purged or its endpoint deleted meanwhile: nothing to record.
+			a.log.Debug().Err(err).Str(logDelivery, d.ID).Msg("attempt not recorded")
+			return false
+		}
+		lv := a.log.Debug()
+		if try == 0 {
+			lv = a.log.Error()
+		}
+		lv.Err(err).Str(logDelivery, d.ID).Int("tries", try+1).Msg("record attempt; keeping the outcome to record again")
+		// Without a schedule (no retries at all), back off exponentially.
+		wait := storeRetryMin << min(try, 10)
+		if len(policy.Schedule) > 0 {
+			wait = jitter(policy.Schedule[min(try, len(policy.Schedule)-1)], policy.Jitter)
+		}
+		wait = min(wait, maxRecordWait)
+		t := a.clock.NewTimer(max(wait, time.Millisecond))
+		select {
+		case <-a.ctx.Done():
+			t.Stop()
+			// Stopping: the outcome is lost, the lease with the process;
+			// the delivery is tried again after the next start (a
+			// duplicate, never a loss).
+			return false
+		case <-t.C():
+		}
+	}
+}
+
+// release gives a taken delivery back without an attempt.
+func (a *attempter) release(d *Delivery, what string, cause error) {
+	if cause != nil {
+		a.log.Error().Err(cause).Str(logDelivery, d.ID).Msg(what)
+	}
+	if err := a.store.Release(context.WithoutCancel(a.ctx), d); err != nil {
+		a.log.Error().Err(err).Str(logDelivery, d.ID).Msg("release delivery")
+	}
+}
+
+// truncateResponse keeps the first 4 KiB, cut at a rune boundary so the
+// text stays valid UTF-8 when it was.
+func truncateResponse(b []byte) string {
+	return string(event.CutText(b, maxResponse))
+}
+
+// retryAfter reads a Retry-After header (seconds or an HTTP date).
+func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0, false
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n < 0 {
+			return 0, false
+		}
+		return time.Duration(min(n, 1<<31)) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0), true
+	}
+	return 0, false
+}
+
+func jitter(d time.Duration, j float64) time.Duration {
+	if j <= 0 {
+		return d
+	}
+	return time.Duration(float64(d) * (1 + j*(2*rand.Float64()-1)))
+}

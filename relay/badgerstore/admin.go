@@ -1,0 +1,242 @@
+package badgerstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/sidehook/sidehook/internal/store"
+	"github.com/sidehook/sidehook/relay"
+)
+
+// Endpoints returns an organisation's API endpoints and disabled marks, by
+// id.
+func (s *Store) Endpoints(ctx context.Context, org string) ([]relay.StoredEndpoint, error) {
+	var out []relay.StoredEndpoint
+	docs := []byte(pfxEndpoint + org + "/")
+	err := s.scan(ctx, "endpoints", store.ScanOptions{Prefix: docs}, func(k, v []byte) error {
+		out = append(out, relay.StoredEndpoint{ID: string(k[len(docs):]), Doc: bytes.Clone(v)})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	marks := []byte(pfxDisabled + org + "/")
+	err = s.scan(ctx, "endpoints", store.ScanOptions{Prefix: marks}, func(k, v []byte) error {
+		id := string(k[len(marks):])
+		for i := range out {
+			if out[i].ID == id {
+				out[i].Disabled = string(v)
+				return nil
+			}
+		}
+		out = append(out, relay.StoredEndpoint{ID: id, Disabled: string(v)})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// PutEndpoint stores an API endpoint's document and clears its mark.
+func (s *Store) PutEndpoint(ctx context.Context, org, id string, doc []byte) error {
+	return s.write(ctx, "put endpoint", store.Set(endpointKey(org, id), doc), store.Delete(disabledKey(org, id)))
+}
+
+// SetDisabled sets or (reason "") clears an endpoint's disabled mark.
+func (s *Store) SetDisabled(ctx context.Context, org, id, reason string) error {
+	if reason == "" {
+		return s.write(ctx, "set disabled", store.Delete(disabledKey(org, id)))
+	}
+	return s.write(ctx, "set disabled", store.Set(disabledKey(org, id), []byte(reason)))
+}
+
+// DeleteEndpoint removes an API endpoint, its mark and its queue. Its
+// deliveries stay readable; one in flight ends without being queued again.
+func (s *Store) DeleteEndpoint(ctx context.Context, org, id string) error {
+	if err := s.write(ctx, "delete endpoint", store.Delete(endpointKey(org, id)), store.Delete(disabledKey(org, id))); err != nil {
+		return err
+	}
+	q := s.queue(relay.EndpointRef{Org: org, Endpoint: id})
+	// Exclusive: no Record is between reading its lease and writing.
+	q.delMu.Lock()
+	defer q.delMu.Unlock()
+	q.mu.Lock()
+	for _, l := range q.leases {
+		l.orphan = true
+	}
+	clear(q.requeue)
+	q.mu.Unlock()
+	if err := s.check("delete endpoint"); err != nil {
+		return err
+	}
+	if err := s.db.DeletePrefix(context.WithoutCancel(ctx), q.prefix); err != nil {
+		return s.wrap("delete endpoint queue", err)
+	}
+	return nil
+}
+
+// Token returns the organisation's Webio token, "" when none.
+func (s *Store) Token(_ context.Context, org string) (string, error) {
+	b, err := s.get("token", tokenKey(org))
+	if errors.Is(err, relay.ErrNotFound) {
+		return "", nil
+	}
+	return string(b), err
+}
+
+// PutToken stores the organisation's Webio token.
+func (s *Store) PutToken(ctx context.Context, org, token string) error {
+	return s.write(ctx, "put token", store.Set(tokenKey(org), []byte(token)))
+}
+
+// SigningKeys returns every signing key document by name.
+func (s *Store) SigningKeys(ctx context.Context) (map[string][]byte, error) {
+	out := make(map[string][]byte)
+	err := s.scan(ctx, "signing keys", store.ScanOptions{Prefix: []byte(pfxSigningKey)}, func(k, v []byte) error {
+		out[string(k[len(pfxSigningKey):])] = bytes.Clone(v)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// CreateSigningKey stores doc under name unless name exists, and returns
+// the stored document.
+func (s *Store) CreateSigningKey(ctx context.Context, name string, doc []byte) ([]byte, error) {
+	s.keyMu.Lock()
+	defer s.keyMu.Unlock()
+	prev, err := s.get("create signing key", signingKey(name))
+	switch {
+	case err == nil:
+		return prev, nil
+	case !errors.Is(err, relay.ErrNotFound):
+		return nil, err
+	}
+	if err := s.write(ctx, "create signing key", store.Set(signingKey(name), doc)); err != nil {
+		return nil, err
+	}
+	return bytes.Clone(doc), nil
+}
+
+// PutSigningKey stores or replaces a key document.
+func (s *Store) PutSigningKey(ctx context.Context, name string, doc []byte) error {
+	s.keyMu.Lock()
+	defer s.keyMu.Unlock()
+	return s.write(ctx, "put signing key", store.Set(signingKey(name), doc))
+}
+
+// DeleteSigningKey removes a key document; a missing one is no error.
+func (s *Store) DeleteSigningKey(ctx context.Context, name string) error {
+	s.keyMu.Lock()
+	defer s.keyMu.Unlock()
+	return s.write(ctx, "delete signing key", store.Delete(signingKey(name)))
+}
+
+// purgeBatch bounds the events one purge write deletes.
+const purgeBatch = 256
+
+// Purge deletes the events received before cutoff whose deliveries are all
+// final, with their deliveries, a batch per write.
+func (s *Store) Purge(ctx context.Context, cutoff time.Time) (int, error) {
+	total := 0
+	var after []byte
+	for {
+		// The next organisation with events: the first key past the last.
+		var org string
+		err := s.scan(ctx, "purge", store.ScanOptions{Prefix: []byte(pfxEventTime), After: after, Limit: 1, KeysOnly: true}, func(k, _ []byte) error {
+			org, _, _ = strings.Cut(string(k[len(pfxEventTime):]), "/")
+			return nil
+		})
+		if err != nil || org == "" {
+			return total, err
+		}
+		n, err := s.purgeOrg(ctx, org, cutoff)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		// Past every "et/{org}/…" key: '0' follows '/'.
+		after = []byte(pfxEventTime + org + "0")
+	}
+}
+
+func (s *Store) purgeOrg(ctx context.Context, org string, cutoff time.Time) (int, error) {
+	prefix := eventTimePrefix(org)
+	total := 0
+	var after []byte
+	for {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		var keys [][]byte
+		err := s.scan(ctx, "purge", store.ScanOptions{Prefix: prefix, After: after, Limit: purgeBatch, KeysOnly: true}, func(k, _ []byte) error {
+			if t, _, ok := splitTimeKey(prefix, k); !ok || !t.Before(cutoff) {
+				return store.ErrStop
+			}
+			keys = append(keys, bytes.Clone(k))
+			return nil
+		})
+		if err != nil || len(keys) == 0 {
+			return total, err
+		}
+		var ops []store.Op
+		n := 0
+		for _, k := range keys {
+			del, err := s.purgeOps(org, prefix, k)
+			if err != nil {
+				return total, err
+			}
+			if del != nil {
+				ops = append(ops, del...)
+				n++
+			}
+		}
+		if len(ops) > 0 {
+			if err := s.write(ctx, "purge", ops...); err != nil {
+				return total, err
+			}
+			total += n
+		}
+		if len(keys) < purgeBatch {
+			return total, nil
+		}
+		after = keys[len(keys)-1]
+	}
+}
+
+// purgeOps are the deletions of the event under listing key k, or nil
+// when one of its deliveries still waits.
+func (s *Store) purgeOps(org string, prefix, k []byte) ([]store.Op, error) {
+	_, id, _ := splitTimeKey(prefix, k)
+	ops := []store.Op{store.Delete(k), store.Delete(eventKey(org, id))}
+	ev, err := s.Event(context.Background(), org, id)
+	if errors.Is(err, relay.ErrNotFound) {
+		return ops, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, ref := range ev.Deliveries {
+		r, err := s.record(org, ref.ID)
+		if errors.Is(err, relay.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !relay.Final(r.Status) {
+			return nil, nil
+		}
+		ops = append(ops, store.Delete(deliveryKey(org, ref.ID)), store.Delete(timeKey(deliveryTimePrefix(org), r.CreatedAt, r.ID)))
+		if r.QKey != nil {
+			ops = append(ops, store.Delete(r.QKey))
+		}
+	}
+	return ops, nil
+}

@@ -1,0 +1,226 @@
+// Package badgerstore is the relay's durable relay.Store: BadgerDB through
+// internal/store, whose group-commit writer makes every write durable (one
+// sync for all the writes queued together) before it returns.
+//
+// # Layout
+//
+// Organisation and endpoint ids never contain '/', so every key splits
+// unambiguously; times are 8-byte big-endian unix nanoseconds, so byte
+// order is time order.
+//
+//	e/{org}/{event id}                event: 4-byte meta length, meta JSON, the body
+//	                                  bytes as received (never re-encoded)
+//	et/{org}/{received ns}{event id}  event listing, newest first by reverse scan;
+//	                                  value: the event type (the type filter reads no event)
+//	d/{org}/{delivery id}             delivery JSON, with "qk": its due-index key while it waits
+//	dt/{org}/{created ns}{delivery}   delivery listing, newest first by reverse scan
+//	q/{org}/{endpoint}/{ns}{delivery} due index; value: due ns, then "o" when ordered.
+//	                                  The key's time is the due time, or the creation
+//	                                  for an ordered delivery (FIFO)
+//	ep/{org}/{endpoint}               endpoint created through the API (its document)
+//	epd/{org}/{endpoint}              endpoint disabled at run time (the reason)
+//	tok/{org}                         the organisation's Webio token
+//	sk/{name}                         signing key document
+//
+// # Take and leases
+//
+// Leases live in memory, one set per endpoint, and die with the process:
+// after a restart everything in the due index is due again. Every Take
+// scans the endpoint's due index from its start, skipping leased entries,
+// and stops at the first entry not due yet (its due time is next) or at a
+// leased ordered one (the head of a FIFO in flight). So no due entry can
+// drop out of sight, whatever moved meanwhile.
+//
+// "From its start" skips what is known to be empty: the deletions at the
+// head of a busy queue stay in Badger as tombstones until a compaction, and
+// walking them on every Take would cost more the busier the queue. Each
+// queue keeps a floor (a key time) such that every live entry lies at or
+// above it, except entries whose writes are in flight; a write lowers the
+// floor before it starts and is counted until it ends. Take scans from the
+// lowest of the floor and the keys in flight, then raises the floor to the
+// first entry it saw, or to the lowest key written while it scanned, if
+// lower. (queue.go has the argument.)
+//
+// Entries that moved while a Take scanned are caught by reading the
+// delivery: Take leases an entry, then reads the record, and hands it out
+// only if the record's qk still names that entry.
+//
+// # Concurrency
+//
+// Accept's idempotency check and write hold a lock striped by org and id.
+// Record writes the delivery, the move of its due-index entry and the
+// disabled mark in one Write; a Requeue of a leased delivery is kept in
+// memory and written when the lease ends (if the process dies first, the
+// delivery is due again anyway, only without Base reset). Requeue and
+// Expedite hold the endpoint's queue lock across their writes, so that
+// Take cannot lease what they are moving. Every write runs under
+// context.WithoutCancel: a client that hangs up never cuts one short.
+package badgerstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sidehook/sidehook/internal/store"
+	"github.com/sidehook/sidehook/relay"
+)
+
+// Options configure Open.
+type Options struct {
+	// Dir holds Badger's files; it is created if missing.
+	Dir    string
+	Logger zerolog.Logger
+	// MinFreeBytes is the free space below which writes fail with
+	// relay.ErrDiskFull instead of filling the disk (0: internal/store's
+	// default; negative: no check).
+	MinFreeBytes int64
+}
+
+// Store is the Badger relay.Store. Open makes one; Close releases it.
+type Store struct {
+	db  *store.Store
+	log zerolog.Logger
+
+	closed   atomic.Bool
+	diskFull atomic.Pointer[error] // the last write's disk-full error, nil after a write that succeeded
+
+	stripes [1024]sync.Mutex // Accept's idempotency check and write, by org and event id
+	keyMu   sync.Mutex       // CreateSigningKey's check and write
+
+	mu     sync.Mutex
+	queues map[relay.EndpointRef]*queue
+}
+
+var _ relay.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the store in opts.Dir.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("badgerstore: open: %w", err)
+	}
+	if opts.Dir == "" {
+		return nil, errors.New("badgerstore: open: no directory")
+	}
+	db, err := store.Open(store.Options{Dir: opts.Dir, Logger: opts.Logger, MinFreeBytes: opts.MinFreeBytes})
+	if err != nil {
+		return nil, fmt.Errorf("badgerstore: open %s: %w", opts.Dir, err)
+	}
+	return &Store{db: db, log: opts.Logger, queues: make(map[relay.EndpointRef]*queue)}, nil
+}
+
+// Close closes Badger; every write that returned nil is on disk. Calling
+// it twice is safe.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("badgerstore: close: %w", err)
+	}
+	return nil
+}
+
+// Health is nil while the store takes writes.
+func (s *Store) Health() error {
+	if s.closed.Load() {
+		return fmt.Errorf("badgerstore: %w: closed", relay.ErrUnavailable)
+	}
+	if err := s.db.Failed(); err != nil {
+		return fmt.Errorf("badgerstore: %w: %w", relay.ErrUnavailable, err)
+	}
+	if p := s.diskFull.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// check fails a call on a closed store.
+func (s *Store) check(what string) error {
+	if s.closed.Load() {
+		return fmt.Errorf("badgerstore: %s: %w: closed", what, relay.ErrUnavailable)
+	}
+	return nil
+}
+
+// write commits ops durably, whatever happens to ctx meanwhile.
+func (s *Store) write(ctx context.Context, what string, ops ...store.Op) error {
+	if err := s.check(what); err != nil {
+		return err
+	}
+	err := s.db.Write(context.WithoutCancel(ctx), ops...)
+	if err == nil {
+		if s.diskFull.Load() != nil {
+			s.diskFull.Store(nil)
+		}
+		return nil
+	}
+	err = s.wrap(what, err)
+	if errors.Is(err, relay.ErrDiskFull) {
+		s.diskFull.Store(&err)
+	}
+	return err
+}
+
+// get reads one key; relay.ErrNotFound when missing.
+func (s *Store) get(what string, key []byte) ([]byte, error) {
+	if err := s.check(what); err != nil {
+		return nil, err
+	}
+	b, err := s.db.Get(key)
+	if err != nil {
+		return nil, s.wrap(what, err)
+	}
+	return b, nil
+}
+
+// scan runs a Scan, with the store's errors translated.
+func (s *Store) scan(ctx context.Context, what string, o store.ScanOptions, fn func(k, v []byte) error) error {
+	if err := s.check(what); err != nil {
+		return err
+	}
+	if err := s.db.Scan(ctx, o, fn); err != nil {
+		return s.wrap(what, err)
+	}
+	return nil
+}
+
+// wrap puts internal/store's errors in the relay's words.
+func (s *Store) wrap(what string, err error) error {
+	switch {
+	case errors.Is(err, relay.ErrNotFound), errors.Is(err, relay.ErrDiskFull), errors.Is(err, relay.ErrUnavailable):
+		return fmt.Errorf("badgerstore: %s: %w", what, err)
+	case errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("badgerstore: %s: %w", what, relay.ErrNotFound)
+	case errors.Is(err, store.ErrDiskFull):
+		return fmt.Errorf("badgerstore: %s: %w: %w", what, relay.ErrDiskFull, err)
+	case s.closed.Load():
+		return fmt.Errorf("badgerstore: %s: %w: %w", what, relay.ErrUnavailable, err)
+	}
+	return fmt.Errorf("badgerstore: %s: %w", what, err)
+}
+
+func (s *Store) stripe(org, id string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(org))
+	h.Write([]byte{'/'})
+	h.Write([]byte(id))
+	return &s.stripes[h.Sum32()%uint32(len(s.stripes))]
+}
+
+// queue returns the in-memory state of an endpoint's queue.
+func (s *Store) queue(ref relay.EndpointRef) *queue {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.queues[ref]
+	if q == nil {
+		q = newQueue(ref)
+		s.queues[ref] = q
+	}
+	return q
+}

@@ -1,0 +1,181 @@
+package relay
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/sidehook/sidehook/internal/event"
+	"github.com/sidehook/sidehook/relay/config"
+)
+
+// EndpointView is an endpoint as the API shows it.
+type EndpointView struct {
+	config.RawEndpoint
+	Source         string `json:"source"`
+	DisabledReason string `json:"disabled_reason,omitempty"`
+}
+
+func viewEndpoint(e *endpointState) EndpointView {
+	raw := e.cfg.Raw()
+	en := e.enabled()
+	raw.Enabled = &en
+	return EndpointView{RawEndpoint: raw, Source: e.source, DisabledReason: e.disabled}
+}
+
+func (m *manager) handleListEndpoints() http.Handler {
+	return m.handle(func(w http.ResponseWriter, req *http.Request) error {
+		o := orgFrom(req.Context())
+		out := []EndpointView{}
+		for _, e := range o.endpoints() {
+			out = append(out, viewEndpoint(e))
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"endpoints": out})
+		return nil
+	})
+}
+
+func (m *manager) handleGetEndpoint() http.Handler {
+	return m.handle(func(w http.ResponseWriter, req *http.Request) error {
+		o := orgFrom(req.Context())
+		e := o.endpoint(req.PathValue("id"))
+		if e == nil {
+			return apiErrorf(http.StatusNotFound, "not_found", "no endpoint %q", req.PathValue("id"))
+		}
+		writeJSON(w, http.StatusOK, viewEndpoint(e))
+		return nil
+	})
+}
+
+func (m *manager) handleCreateEndpoint() http.Handler {
+	return m.handle(func(w http.ResponseWriter, req *http.Request) error {
+		o := orgFrom(req.Context())
+		var raw config.RawEndpoint
+		if err := decodeJSON(w, req, &raw); err != nil {
+			return err
+		}
+		if raw.ID == "" {
+			raw.ID = "ep_" + strings.ToLower(strings.TrimPrefix(event.NewID("x_", m.clock.Now()), "x_"))
+		}
+		e, err := m.putEndpoint(req.Context(), o, raw, true)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusCreated, viewEndpoint(e))
+		return nil
+	})
+}
+
+func (m *manager) handlePutEndpoint() http.Handler {
+	return m.handle(func(w http.ResponseWriter, req *http.Request) error {
+		o := orgFrom(req.Context())
+		var raw config.RawEndpoint
+		if err := decodeJSON(w, req, &raw); err != nil {
+			return err
+		}
+		id := req.PathValue("id")
+		if raw.ID != "" && raw.ID != id {
+			return apiErrorf(http.StatusBadRequest, "invalid_endpoint", "id %q in the body differs from %q in the path", raw.ID, id)
+		}
+		raw.ID = id
+		e, err := m.putEndpoint(req.Context(), o, raw, false)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, viewEndpoint(e))
+		return nil
+	})
+}
+
+func (m *manager) handleDeleteEndpoint() http.Handler {
+	return m.handle(func(w http.ResponseWriter, req *http.Request) error {
+		if err := m.deleteEndpoint(req.Context(), orgFrom(req.Context()), req.PathValue("id")); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
+}
+
+// putEndpoint creates (create=true) or replaces an endpoint from an API
+// document.
+func (m *manager) putEndpoint(ctx context.Context, o *orgState, raw config.RawEndpoint, create bool) (*endpointState, error) {
+	ctx = context.WithoutCancel(ctx)
+	e, err := raw.Validate("", &o.cfg)
+	if err != nil {
+		if errors.Is(err, config.ErrTunnel) {
+			return nil, apiErrorf(http.StatusBadRequest, "unsupported_endpoint", "%v", err)
+		}
+		return nil, apiErrorf(http.StatusBadRequest, "invalid_endpoint", "%v", err)
+	}
+	if _, _, tunnel := parseTunnelURL(e.URL); tunnel && m.tunnels == nil {
+		return nil, apiErrorf(http.StatusBadRequest, "unsupported_endpoint", "url: %v", errNoTunnelServer)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	old := o.endpoint(e.ID)
+	switch {
+	case create && old != nil:
+		return nil, apiErrorf(http.StatusConflict, "endpoint_exists", "endpoint %q already exists", e.ID)
+	case !create && old == nil:
+		return nil, apiErrorf(http.StatusNotFound, "not_found", "no endpoint %q", e.ID)
+	}
+	if c := o.customEndpoint(); c != nil && c.cfg.ID != e.ID && e.CustomValues() {
+		return nil, apiErrorf(http.StatusConflict, "custom_value_endpoint_exists",
+			"endpoint %q already answers custom_value_request; an organisation has at most one", c.cfg.ID)
+	}
+	next := &endpointState{cfg: *e, source: sourceAPI}
+	if old != nil && old.source == sourceConfig {
+		// A file endpoint is the file's: through the API only its run-time
+		// enabled state can change (to re-enable it after a 410).
+		a, b := old.cfg.Raw(), e.Raw()
+		a.Enabled, b.Enabled = nil, nil
+		ja, _ := json.Marshal(a)
+		jb, _ := json.Marshal(b)
+		if string(ja) != string(jb) {
+			return nil, apiErrorf(http.StatusConflict, "endpoint_in_config",
+				"endpoint %q is defined in the configuration file: edit the file (only enabled can change here)", e.ID)
+		}
+		next = &endpointState{cfg: old.cfg, source: sourceConfig}
+		if !e.Enabled {
+			next.disabled = "disabled through the API"
+		}
+		if err := m.store.SetDisabled(ctx, o.id, e.ID, next.disabled); err != nil {
+			return nil, storeError(err)
+		}
+	} else {
+		doc, err := json.Marshal(e.Raw())
+		if err != nil {
+			return nil, fmt.Errorf("encode endpoint: %w", err)
+		}
+		if err := m.store.PutEndpoint(ctx, o.id, e.ID, doc); err != nil {
+			return nil, storeError(err)
+		}
+	}
+	o.replace(e.ID, next)
+	m.disp.endpointChanged(o, e.ID)
+	return next, nil
+}
+
+// deleteEndpoint removes an API endpoint and its queue. Its deliveries stay
+// readable; the ones still waiting are no longer sent.
+func (m *manager) deleteEndpoint(ctx context.Context, o *orgState, id string) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	old := o.endpoint(id)
+	if old == nil {
+		return apiErrorf(http.StatusNotFound, "not_found", "no endpoint %q", id)
+	}
+	if old.source == sourceConfig {
+		return apiErrorf(http.StatusConflict, "endpoint_in_config", "endpoint %q is defined in the configuration file: remove it there", id)
+	}
+	if err := m.store.DeleteEndpoint(context.WithoutCancel(ctx), o.id, id); err != nil {
+		return storeError(err)
+	}
+	o.replace(id, nil)
+	m.disp.endpointRemoved(o, id)
+	return nil
+}

@@ -1,0 +1,74 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/sidehook/sidehook/relay/config"
+)
+
+// drainLimit is how much of an answer beyond the kept bytes is read so the
+// connection can be reused; a larger answer costs a new connection.
+const drainLimit = 64 << 10
+
+// httpTransport sends over HTTP(S) with one shared client.
+type httpTransport struct {
+	client *http.Client
+}
+
+var _ Transport = (*httpTransport)(nil)
+
+// newHTTPTransport uses rt when set (tests), else a transport that keeps
+// as many idle connections per host as the largest max_in_flight, so a busy
+// endpoint does not open and close a connection per delivery.
+func newHTTPTransport(rt http.RoundTripper) *httpTransport {
+	if rt == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConns = 0 // no total bound: per host is the bound
+		t.MaxIdleConnsPerHost = config.MaxMaxInFlight
+		t.IdleConnTimeout = 90 * time.Second
+		// Bytes in, bytes out: never ask for or undo a content encoding.
+		t.DisableCompression = true
+		t.Proxy = nil
+		rt = t
+	}
+	return &httpTransport{client: &http.Client{
+		Transport: rt,
+		// A redirect is the endpoint's answer, not something to follow with
+		// a signed body.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+// Send makes one HTTP request; any answer is a Response.
+func (t *httpTransport) Send(ctx context.Context, r *OutboundRequest, keep int64) (*Response, error) {
+	var body io.Reader
+	if r.Body != nil {
+		body = bytes.NewReader(r.Body)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.Method, r.URL, body)
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
+	}
+	req.Header = r.Header
+	start := time.Now()
+	resp, err := t.client.Do(req)
+	if err != nil {
+		return &Response{Latency: time.Since(start)}, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, keep))
+	lat := time.Since(start)
+	io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
+	if err != nil && resp.StatusCode/100 != 2 {
+		return &Response{Latency: lat}, fmt.Errorf("read answer: %w", err)
+	}
+	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b, Latency: lat}, nil
+}
+
+// closeIdle closes idle connections (on Close).
+func (t *httpTransport) closeIdle() { t.client.CloseIdleConnections() }

@@ -1,0 +1,275 @@
+package relay_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sidehook/sidehook/relay"
+	"github.com/sidehook/sidehook/relay/config"
+	"github.com/sidehook/sidehook/relay/memstore"
+	"github.com/sidehook/sidehook/web"
+	"github.com/sidehook/sidehook/web/webtest"
+)
+
+// hookStore is a memstore whose Accept and Record can be replaced, and
+// which counts reads of single records.
+type hookStore struct {
+	relay.Store
+	accept func(ctx context.Context, ev *relay.Event, ds []*relay.Delivery) (*relay.Event, error)
+	record func(ctx context.Context, d *relay.Delivery, disable string) error
+	reads  atomic.Int64
+}
+
+var _ relay.Store = (*hookStore)(nil)
+
+func newHookStore(tb testing.TB) *hookStore {
+	st := memstore.New()
+	tb.Cleanup(func() { st.Close() })
+	return &hookStore{Store: st}
+}
+
+func (h *hookStore) Accept(ctx context.Context, ev *relay.Event, ds []*relay.Delivery) (*relay.Event, error) {
+	if h.accept != nil {
+		return h.accept(ctx, ev, ds)
+	}
+	return h.Store.Accept(ctx, ev, ds)
+}
+
+func (h *hookStore) Record(ctx context.Context, d *relay.Delivery, disable string) error {
+	if h.record != nil {
+		return h.record(ctx, d, disable)
+	}
+	return h.Store.Record(ctx, d, disable)
+}
+
+func (h *hookStore) Event(ctx context.Context, org, id string) (*relay.Event, error) {
+	h.reads.Add(1)
+	return h.Store.Event(ctx, org, id)
+}
+
+func (h *hookStore) Delivery(ctx context.Context, org, id string) (*relay.Delivery, error) {
+	h.reads.Add(1)
+	return h.Store.Delivery(ctx, org, id)
+}
+
+// TestAcceptErrorButStored: an Accept that reports an error after the
+// event landed (a lost acknowledgement) is found by id: the producer gets
+// 202 and the event is delivered.
+func TestAcceptErrorButStored(t *testing.T) {
+	rcv := newSink(t, nil, nil)
+	st := newHookStore(t)
+	st.accept = func(ctx context.Context, ev *relay.Event, ds []*relay.Delivery) (*relay.Event, error) {
+		if _, err := st.Store.Accept(ctx, ev, ds); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("the acknowledgement was lost: %w", relay.ErrUnavailable)
+	}
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL()}), relay.Options{Store: st})
+	ans := ingest(t, r, `{"type":"payment"}`, nil)
+	waitDelivery(t, r, ans.Deliveries[0].ID, "delivered", 5*time.Second)
+}
+
+// TestAcceptFailsIs503: an Accept that stored nothing is a 503 with the
+// reason, and nothing is sent.
+func TestAcceptFailsIs503(t *testing.T) {
+	rcv := newSink(t, nil, nil)
+	st := newHookStore(t)
+	st.accept = func(context.Context, *relay.Event, []*relay.Delivery) (*relay.Event, error) {
+		return nil, fmt.Errorf("write: %w", relay.ErrDiskFull)
+	}
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL()}), relay.Options{Store: st})
+	a := call(t, "POST", r.URL()+"/v1/events", apiKey, []byte(`{"type":"payment"}`), nil)
+	var e struct{ Error, Reason string }
+	a.decode(t, &e)
+	if a.Status != http.StatusServiceUnavailable || e.Error != "store_unavailable" || !strings.Contains(e.Reason, "disk") || a.Header.Get("Retry-After") == "" {
+		t.Errorf("got %d %s, want 503 store_unavailable naming the disk, with Retry-After", a.Status, a.Body)
+	}
+	if got := queueDepth(t, r, "crm"); got != 0 {
+		t.Errorf("queue depth: got %d, want 0", got)
+	}
+}
+
+// TestRecordFailureBacksOff: while an attempt's outcome cannot be
+// recorded, the delivery is not sent again (issue 14: it was re-sent about
+// once a second with a frozen attempt number); the outcome is recorded
+// once the store takes it, the tries spaced as the retry schedule says.
+func TestRecordFailureBacksOff(t *testing.T) {
+	rcv := newSink(t, nil, nil)
+	st := newHookStore(t)
+	var (
+		mu    sync.Mutex
+		tries []time.Time
+	)
+	st.record = func(ctx context.Context, d *relay.Delivery, disable string) error {
+		mu.Lock()
+		tries = append(tries, time.Now())
+		n := len(tries)
+		mu.Unlock()
+		if n <= 3 {
+			return fmt.Errorf("write: %w", relay.ErrUnavailable)
+		}
+		return st.Store.Record(ctx, d, disable)
+	}
+	sched := []string{"100ms", "200ms", "300ms", "400ms"}
+	zero := 0.0
+	cfg := orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL(), Retry: &config.RawRetry{Schedule: sched, Jitter: &zero}})
+	r := startRelay(t, cfg, relay.Options{Store: st})
+	ans := ingest(t, r, `{"type":"payment"}`, nil)
+	d := waitDelivery(t, r, ans.Deliveries[0].ID, "delivered", 5*time.Second)
+	if len(d.Attempts) != 1 {
+		t.Errorf("attempts: got %d, want 1", len(d.Attempts))
+	}
+	if n := len(rcv.requests()); n != 1 {
+		t.Errorf("requests to the endpoint: got %d, want 1 (not re-sent while the outcome waited to be recorded)", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(tries) != 4 {
+		t.Fatalf("record tries: got %d, want 4", len(tries))
+	}
+	for i, want := range []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 300 * time.Millisecond} {
+		if gap := tries[i+1].Sub(tries[i]); gap < want {
+			t.Errorf("wait before record try %d: got %s, want at least %s (the schedule)", i+2, gap, want)
+		}
+	}
+}
+
+// TestDashboardReadsNothingPerUpdate: with a browser watching, deliveries
+// reach the dashboard as their records were written: neither the attempts
+// (the event is cached) nor the feed read a record back.
+func TestDashboardReadsNothingPerUpdate(t *testing.T) {
+	rcv := newSink(t, nil, nil)
+	st := newHookStore(t)
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL()}), relay.Options{Store: st})
+	c := webtest.DialWS(t, r.URL(), nil)
+	if m := webtest.ReadWS(t, c); m.Type != web.MsgSnapshot {
+		t.Fatalf("got %+v, want a snapshot", m)
+	}
+	before := st.reads.Load()
+	const n = 20
+	want := map[string]bool{}
+	for i := 0; i < n; i++ {
+		ans := ingest(t, r, fmt.Sprintf(`{"type":"payment","n":"%d"}`, i), nil)
+		want[ans.Deliveries[0].ID] = true
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(want) > 0 {
+		m := webtest.ReadWS(t, c)
+		if m.Type == web.MsgItem && m.Item.Status == "delivered" {
+			delete(want, m.Item.ID)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d deliveries not shown delivered", len(want))
+		}
+	}
+	if got := st.reads.Load() - before; got != 0 {
+		t.Errorf("records read back for %d deliveries: got %d, want 0", n, got)
+	}
+}
+
+// TestDashboardShowsHeadersSent: the dashboard shows the headers the
+// latest attempt carried, as the endpoint received them, with credentials
+// redacted on the server; the API does not show them.
+func TestDashboardShowsHeadersSent(t *testing.T) {
+	rcv := newSink(t, nil, nil)
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL(), Auth: []string{"webio-token", "standard"}}), relay.Options{})
+	ans := ingest(t, r, `{"type":"payment"}`, nil)
+	waitDelivery(t, r, ans.Deliveries[0].ID, "delivered", 5*time.Second)
+	got := rcv.requests()[0].Header
+
+	c := webtest.DialWS(t, r.URL(), nil)
+	snap := webtest.ReadWS(t, c)
+	if len(snap.Items) != 1 {
+		t.Fatalf("snapshot: got %d items, want 1", len(snap.Items))
+	}
+	var d dashData
+	if err := json.Unmarshal(snap.Items[0].Data, &d); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"webhook-id", "webhook-timestamp", "sidehook-delivery", "sidehook-attempt", "user-agent", "content-type"} {
+		if fmt.Sprint(d.Headers[k]) != fmt.Sprint(got.Values(k)) {
+			t.Errorf("header %s: dashboard shows %v, endpoint received %v", k, d.Headers[k], got.Values(k))
+		}
+	}
+	for _, k := range []string{"x-webio-token", "webhook-signature"} {
+		if len(got.Values(k)) == 0 {
+			t.Fatalf("the endpoint received no %s", k)
+		}
+		if v := d.Headers[k]; len(v) != 1 || v[0] != web.RedactedValue {
+			t.Errorf("header %s: dashboard shows %v, want it redacted", k, v)
+		}
+	}
+	a := call(t, "GET", r.URL()+"/v1/deliveries/"+ans.Deliveries[0].ID, apiKey, nil, nil)
+	if strings.Contains(string(a.Body), "request_headers") || strings.Contains(string(a.Body), got.Get("x-webio-token")) {
+		t.Errorf("the API shows the request headers: %s", a.Body)
+	}
+}
+
+func TestTunnelRouteDisabled(t *testing.T) {
+	r := startRelay(t, orgConfig(t), relay.Options{})
+	for _, tt := range []struct {
+		name, key string
+		status    int
+		code      string
+	}{
+		{"NoKey", "", http.StatusUnauthorized, "unauthorized"},
+		{"NoTunnels", apiKey, http.StatusNotFound, "tunnels_disabled"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := call(t, "GET", r.URL()+"/v1/tunnel?name=laptop", tt.key, nil, nil)
+			var e struct{ Error, Reason string }
+			a.decode(t, &e)
+			if a.Status != tt.status || e.Error != tt.code {
+				t.Errorf("got %d %s, want %d %s", a.Status, a.Body, tt.status, tt.code)
+			}
+		})
+	}
+}
+
+// fakeTunnels is a TunnelServer that records who connected.
+type fakeTunnels struct {
+	mu    sync.Mutex
+	serve []string // org/name
+}
+
+var _ relay.TunnelServer = (*fakeTunnels)(nil)
+
+func (f *fakeTunnels) Send(context.Context, *relay.OutboundRequest, int64) (*relay.Response, error) {
+	return nil, errors.New("fakeTunnels: no client")
+}
+
+func (f *fakeTunnels) Serve(w http.ResponseWriter, _ *http.Request, org, name string, onConnect func()) {
+	f.mu.Lock()
+	f.serve = append(f.serve, org+"/"+name)
+	f.mu.Unlock()
+	onConnect()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (f *fakeTunnels) Tunnels(string) []relay.TunnelInfo { return nil }
+
+func TestTunnelRouteServes(t *testing.T) {
+	tun := &fakeTunnels{}
+	r := startRelay(t, orgConfig(t), relay.Options{Tunnels: tun})
+	if a := call(t, "GET", r.URL()+"/v1/tunnel?name=laptop", apiKey, nil, nil); a.Status != http.StatusNoContent {
+		t.Fatalf("connect: got %d %s, want the tunnel server's answer", a.Status, a.Body)
+	}
+	for _, bad := range []string{"", "a/b", strings.Repeat("x", 65)} {
+		if a := call(t, "GET", r.URL()+"/v1/tunnel?name="+bad, apiKey, nil, nil); a.Status != http.StatusBadRequest {
+			t.Errorf("name %q: got %d %s, want 400", bad, a.Status, a.Body)
+		}
+	}
+	tun.mu.Lock()
+	defer tun.mu.Unlock()
+	if fmt.Sprint(tun.serve) != "[demo/laptop]" {
+		t.Errorf("served: got %v, want [demo/laptop]", tun.serve)
+	}
+}

@@ -1,0 +1,211 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"testing"
+
+	"github.com/sidehook/sidehook/relay"
+)
+
+func testAcceptRoundTrip(t *testing.T, f Factory) {
+	s := f.New(t)
+	ctx := context.Background()
+	if err := s.Health(); err != nil {
+		t.Fatalf("Health of a fresh store: %v", err)
+	}
+	ev, ds := makeEvent(evSpec{id: "e1", eps: []string{"a", "b"}, body: []byte("\xff\x00not utf-8 \xc3\x28"), due: at(3)})
+	ev.ContentType = "application/octet-stream"
+	ev.Query = "x=1&y=%20"
+	got, err := s.Accept(ctx, ev, ds)
+	if err != nil {
+		t.Fatalf("Accept: %v", err)
+	}
+	wantEvent(t, inUTC(got), ev) // Accept returns ev as given
+	wantEvent(t, getEvent(t, s, "acme", "e1"), ev)
+	for _, d := range ds {
+		wantDelivery(t, getDelivery(t, s, "acme", d.ID), d)
+	}
+}
+
+func testAttemptsRoundTrip(t *testing.T, f Factory) {
+	s := f.New(t)
+	_, ds := accept(t, s, evSpec{id: "e1", eps: []string{"a"}})
+	got, _ := take(t, s, ref("acme", "a"), t0, 1)
+	if len(got) != 1 {
+		t.Fatalf("Take: got %v, want [%s]", ids(got), ds[0].ID)
+	}
+	wantDelivery(t, got[0], ds[0])
+	d1 := attempted(got[0], at(1e6), 500, relay.StatusFailed, at(5e9))
+	d1.Attempts[0].Request = http.Header{"Webhook-Id": {"e1"}, "Webhook-Signature": {"v1,abc", "v1a,def"}, "X-Empty": {""}}
+	record(t, s, d1, "")
+	wantDelivery(t, getDelivery(t, s, "acme", ds[0].ID), d1)
+	got, _ = take(t, s, ref("acme", "a"), at(5e9), 1)
+	if len(got) != 1 {
+		t.Fatalf("Take after the retry's due time: got %v, want [%s]", ids(got), ds[0].ID)
+	}
+	wantDelivery(t, got[0], d1)
+	d2 := attempted(got[0], at(5e9+7), 200, relay.StatusDelivered, t0)
+	record(t, s, d2, "")
+	wantDelivery(t, getDelivery(t, s, "acme", ds[0].ID), d2)
+}
+
+func testNotFound(t *testing.T, f Factory) {
+	s := f.New(t)
+	ctx := context.Background()
+	accept(t, s, evSpec{id: "e1", eps: []string{"a"}})
+	for _, org := range []string{"acme", "nobody"} {
+		_, err := s.Event(ctx, org, "missing")
+		wantErr(t, "Event of a missing id in "+org, err, relay.ErrNotFound)
+		_, err = s.Delivery(ctx, org, "missing")
+		wantErr(t, "Delivery of a missing id in "+org, err, relay.ErrNotFound)
+		_, err = s.Requeue(ctx, org, "missing", t0)
+		wantErr(t, "Requeue of a missing id in "+org, err, relay.ErrNotFound)
+	}
+	_, err := s.Event(ctx, "other", "e1")
+	wantErr(t, "Event of another organisation's id", err, relay.ErrNotFound)
+}
+
+func testDuplicate(t *testing.T, f Factory) {
+	s := f.New(t)
+	ctx := context.Background()
+	first, firstDs := accept(t, s, evSpec{id: "e1", eps: []string{"a"}, body: []byte(`{"n":1}`)})
+	ev, ds := makeEvent(evSpec{id: "e1", eps: []string{"b"}, body: []byte(`{"n":2}`), typ: "other.type"})
+	for i := range ds {
+		ds[i].ID = "second." + ds[i].ID
+	}
+	got, err := s.Accept(ctx, ev, ds)
+	wantErr(t, "Accept of an id already stored", err, relay.ErrDuplicate)
+	wantEvent(t, got, first)
+	wantEvent(t, getEvent(t, s, "acme", "e1"), first)
+	_, err = s.Delivery(ctx, "acme", ds[0].ID)
+	wantErr(t, "Delivery of the duplicate's delivery", err, relay.ErrNotFound)
+	if n := waiting(t, s, ref("acme", "b")); n != 0 {
+		t.Fatalf("Waiting of the duplicate's endpoint: got %d, want 0", n)
+	}
+	wantDelivery(t, getDelivery(t, s, "acme", firstDs[0].ID), firstDs[0])
+	// Idempotency is per organisation.
+	accept(t, s, evSpec{org: "other", id: "e1", eps: []string{"a"}})
+}
+
+func testDuplicateConcurrent(t *testing.T, f Factory) {
+	s := f.New(t)
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	gots := make([]*relay.Event, n)
+	evs := make([]*relay.Event, n)
+	dss := make([][]*relay.Delivery, n)
+	for i := range n {
+		evs[i], dss[i] = makeEvent(evSpec{id: "same", eps: []string{"a"}, body: fmt.Appendf(nil, `{"writer":%d}`, i)})
+		dss[i][0].ID = fmt.Sprintf("d%d", i)
+		evs[i].Deliveries[0].ID = dss[i][0].ID
+	}
+	for i := range n {
+		wg.Go(func() { gots[i], errs[i] = s.Accept(context.Background(), evs[i], dss[i]) })
+	}
+	wg.Wait()
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			if winner >= 0 {
+				t.Fatalf("Accept of one id from %d goroutines: writers %d and %d both won", n, winner, i)
+			}
+			winner = i
+		case !errors.Is(err, relay.ErrDuplicate):
+			t.Fatalf("Accept %d: got error %v, want nil or ErrDuplicate", i, err)
+		}
+	}
+	if winner < 0 {
+		t.Fatalf("Accept of one id from %d goroutines: nobody won", n)
+	}
+	for i := range n {
+		wantEvent(t, inUTC(gots[i]), evs[winner]) // the winner's is its ev as given
+	}
+	wantEvent(t, getEvent(t, s, "acme", "same"), evs[winner])
+	for i := range n {
+		_, err := s.Delivery(context.Background(), "acme", dss[i][0].ID)
+		if i == winner && err != nil {
+			t.Fatalf("the winner's delivery: %v", err)
+		}
+		if i != winner && !errors.Is(err, relay.ErrNotFound) {
+			t.Fatalf("a loser's delivery: got error %v, want ErrNotFound", err)
+		}
+	}
+	if got := waiting(t, s, ref("acme", "a")); got != 1 {
+		t.Fatalf("Waiting: got %d, want 1 (only the winner's delivery)", got)
+	}
+}
+
+// testIsolation: records are values: what a caller does to what it passed
+// or got does not change the store.
+func testIsolation(t *testing.T, f Factory) {
+	s := f.New(t)
+	ctx := context.Background()
+	ev, ds := makeEvent(evSpec{id: "e1", eps: []string{"a"}})
+	want, wantDs := makeEvent(evSpec{id: "e1", eps: []string{"a"}})
+	if _, err := s.Accept(ctx, ev, ds); err != nil {
+		t.Fatal(err)
+	}
+	ev.Body[0], ev.Type, ev.Deliveries[0].Endpoint = 'X', "changed", "changed"
+	ds[0].Status, ds[0].NextAttemptAt = relay.StatusDead, ptr(at(99))
+	got := getEvent(t, s, "acme", "e1")
+	got.Body[0], got.Deliveries[0].ID = 'Y', "changed"
+	wantEvent(t, getEvent(t, s, "acme", "e1"), want)
+	taken, _ := take(t, s, ref("acme", "a"), t0, 1)
+	if len(taken) != 1 {
+		t.Fatalf("Take: got %v", ids(taken))
+	}
+	d := attempted(taken[0], t0, 500, relay.StatusFailed, at(1e9))
+	record(t, s, d, "")
+	d.Attempts[0].Request.Set("Webhook-Id", "changed")
+	d.Attempts[0].Error = "changed"
+	*d.NextAttemptAt = at(5)
+	gotD := getDelivery(t, s, "acme", wantDs[0].ID)
+	gotD.Attempts[0].Request.Set("Webhook-Id", "changed again")
+	wantDelivery(t, getDelivery(t, s, "acme", wantDs[0].ID), attempted(wantDs[0], t0, 500, relay.StatusFailed, at(1e9)))
+}
+
+func testLargeBody(t *testing.T, f Factory) {
+	s := f.New(t)
+	ctx := context.Background()
+	body := make([]byte, 1<<20)
+	r := rand.NewChaCha8([32]byte{1})
+	r.Read(body)
+	body[0] = 0xff // never valid UTF-8
+	ev := accepted(t, s, evSpec{id: "big", eps: []string{"a", "b"}, body: body})
+	wantEvent(t, getEvent(t, s, "acme", "big"), ev)
+	dup, _ := makeEvent(evSpec{id: "big", eps: []string{"a"}, body: []byte("small")})
+	got, err := s.Accept(ctx, dup, nil)
+	wantErr(t, "Accept of a duplicate of a 1 MiB event", err, relay.ErrDuplicate)
+	wantEvent(t, got, ev)
+	p, err := s.Events(ctx, "acme", relay.EventFilter{Limit: 5})
+	if err != nil || len(p.Items) != 1 {
+		t.Fatalf("Events: got %d items, %v; want 1", len(p.Items), err)
+	}
+	wantEvent(t, p.Items[0], ev)
+}
+
+// accepted is accept returning the event as it should be read back.
+func accepted(t testing.TB, s relay.Store, sp evSpec) *relay.Event {
+	t.Helper()
+	ev, _ := accept(t, s, sp)
+	want, _ := makeEvent(sp)
+	want.Body = append([]byte(nil), ev.Body...)
+	return want
+}
+
+// inUTC is a copy of ev with its time in UTC.
+func inUTC(ev *relay.Event) *relay.Event {
+	if ev == nil {
+		return nil
+	}
+	cp := *ev
+	cp.ReceivedAt = cp.ReceivedAt.UTC()
+	return &cp
+}

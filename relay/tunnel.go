@@ -1,0 +1,70 @@
+package relay
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/rs/zerolog"
+)
+
+// maxTunnelName bounds a tunnel's name.
+const maxTunnelName = 64
+
+// tunnelRoute is GET /v1/tunnel: a tunnel client of an organisation
+// connects, and that organisation's tunnel://NAME endpoints get their
+// waiting retries made due at once.
+type tunnelRoute struct {
+	responder
+	tunnels TunnelServer // nil: the relay serves no tunnels
+	store   Store
+	disp    *dispatcher
+	clock   Clock
+}
+
+func (t *tunnelRoute) handleTunnel() http.Handler {
+	return t.handle(func(w http.ResponseWriter, req *http.Request) error {
+		if t.tunnels == nil {
+			return apiErrorf(http.StatusNotFound, "tunnels_disabled", "this relay serves no tunnels")
+		}
+		o := orgFrom(req.Context())
+		name := req.URL.Query().Get("name")
+		if !validTunnelName(name) {
+			return apiErrorf(http.StatusBadRequest, "invalid_query", "name %q: want 1 to %d letters, digits, '.', '_' or '-'", name, maxTunnelName)
+		}
+		t.tunnels.Serve(w, req, o.id, name, func() { t.connected(o, name) })
+		return nil
+	})
+}
+
+// connected makes the waiting deliveries of o's endpoints behind tunnel
+// name due now and wakes their queues.
+func (t *tunnelRoute) connected(o *orgState, name string) {
+	for _, e := range o.endpoints() {
+		n, _, ok := parseTunnelURL(e.cfg.URL)
+		if !ok || n != name {
+			continue
+		}
+		moved, err := t.store.Expedite(context.Background(), EndpointRef{Org: o.id, Endpoint: e.cfg.ID}, t.clock.Now())
+		var ev *zerolog.Event
+		if err != nil {
+			ev = t.log.Error().Err(err)
+		} else {
+			ev = t.log.Debug().Int("deliveries", moved)
+		}
+		ev.Str(logOrg, o.id).Str(logEndpoint, e.cfg.ID).Str("tunnel", name).Msg("tunnel connected: retries due now")
+		t.disp.expedited(o, e.cfg.ID)
+	}
+}
+
+func validTunnelName(s string) bool {
+	if s == "" || len(s) > maxTunnelName {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
