@@ -55,9 +55,11 @@ func (c *Client) target(f forwardReq) (string, error) {
 	}
 	// path is already escaped (the endpoint URL's escaped path): joined as
 	// text, so it reaches the app exactly as configured.
-	s := base.Scheme + "://" + base.Host + strings.TrimSuffix(base.EscapedPath(), "/") + f.path
-	if f.path == "" && base.EscapedPath() != "" {
-		s = base.Scheme + "://" + base.Host + base.EscapedPath()
+	// An endpoint without a path (tunnel://NAME or tunnel://NAME/) goes to
+	// the --forward URL as given.
+	s := base.Scheme + "://" + base.Host + base.EscapedPath()
+	if f.path != "" && f.path != "/" {
+		s = base.Scheme + "://" + base.Host + strings.TrimSuffix(base.EscapedPath(), "/") + f.path
 	}
 	if f.query != "" {
 		s += "?" + f.query
