@@ -162,17 +162,21 @@ func (l *lines) wait(tb testing.TB, what string, cond func() bool) {
 // test ends or stop is called.
 type runningClient struct {
 	*tunnel.Client
-	out    *lines
-	cancel context.CancelFunc
-	done   chan error
+	out     *lines
+	cancel  context.CancelFunc
+	done    chan error
+	stopped sync.Once
 }
 
+// stop cancels Run and waits for it; the test's cleanup calls it too.
 func (rc *runningClient) stop(tb testing.TB) {
 	tb.Helper()
-	rc.cancel()
-	if err := <-rc.done; err != nil {
-		tb.Errorf("Run after cancel: got %v, want nil", err)
-	}
+	rc.stopped.Do(func() {
+		rc.cancel()
+		if err := <-rc.done; err != nil {
+			tb.Errorf("Run after cancel: got %v, want nil", err)
+		}
+	})
 }
 
 func clientConfig(relayURL, forward string) tunnel.ClientConfig {
@@ -194,8 +198,7 @@ func startClient(tb testing.TB, cfg tunnel.ClientConfig) *runningClient {
 	ctx, cancel := context.WithCancel(context.Background())
 	rc := &runningClient{Client: c, out: out, cancel: cancel, done: make(chan error, 1)}
 	go func() { rc.done <- c.Run(ctx) }()
-	var stopped sync.Once
-	tb.Cleanup(func() { stopped.Do(func() { cancel(); <-rc.done }) })
+	tb.Cleanup(func() { rc.stop(tb) })
 	out.wait(tb, "the ready line", func() bool { return len(out.jsonLines(tb, "ready")) > 0 })
 	return rc
 }

@@ -328,18 +328,21 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 }
 
-// ValidName checks a tunnel name: what an event type name allows, plus
-// dashes, 1 to 64 characters.
+// ValidName checks a tunnel name as relay/config checks the NAME of a
+// tunnel://NAME endpoint (1 to 63 of a-z, 0-9, '_', '.' and '-', starting
+// with a letter or digit), so a client never waits under a name no
+// endpoint can have.
 func ValidName(name string) error {
 	if name == "" {
 		return errors.New("tunnel name is required (?name=NAME)")
 	}
-	if len(name) > 64 {
-		return fmt.Errorf("tunnel name %q is longer than 64 characters", name)
+	if len(name) > 63 {
+		return fmt.Errorf("tunnel name %q is longer than 63 characters", name)
 	}
-	for _, r := range name {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
-			return fmt.Errorf("tunnel name %q may hold only letters, digits, '-', '_' and '.'", name)
+	for i, r := range name {
+		ok := r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || i > 0 && (r == '-' || r == '_' || r == '.')
+		if !ok {
+			return fmt.Errorf("tunnel name %q may hold only a-z, 0-9, '_', '.' and '-', starting with a letter or digit", name)
 		}
 	}
 	return nil

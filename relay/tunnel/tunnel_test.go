@@ -463,3 +463,16 @@ func TestPrintSecret(t *testing.T) {
 		t.Errorf("PrintSecret with a wrong key: got %v, want ErrUnauthorized", err)
 	}
 }
+
+func TestValidName(t *testing.T) {
+	for _, ok := range []string{"laptop", "a", "dev-1.team_x", strings.Repeat("a", 63)} {
+		if err := tunnel.ValidName(ok); err != nil {
+			t.Errorf("ValidName(%q): %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "Laptop", "-a", ".a", "a/b", "a b", strings.Repeat("a", 64)} {
+		if err := tunnel.ValidName(bad); err == nil {
+			t.Errorf("ValidName(%q): got nil, want an error", bad)
+		}
+	}
+}
