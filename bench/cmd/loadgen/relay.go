@@ -1,0 +1,639 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/sidehook/sidehook/bench/loadgen"
+)
+
+// relayReport is the result of `loadgen relay`; a phase not run is nil.
+type relayReport struct {
+	Machine     machine         `json:"machine"`
+	Connections int             `json:"connections"`
+	BodyBytes   int             `json:"body_bytes"`
+	MaxInFlight int             `json:"endpoint_max_in_flight"`
+	Direct      *directReport   `json:"direct,omitempty"`
+	Relay       *deliveryReport `json:"relay,omitempty"`
+	Paced       *pacedReport    `json:"paced,omitempty"`
+	Backlog     *backlogReport  `json:"backlog,omitempty"`
+	Targets     []target        `json:"targets"`
+}
+
+// directReport is (a): the load posted straight to the sink.
+type directReport struct {
+	runReport
+	SinkUnique int64 `json:"sink_unique"`
+}
+
+// deliveryReport is (b): the same load through the relay, counted at the
+// sink from the start of ingest until the backlog has drained.
+type deliveryReport struct {
+	Ingest     runReport `json:"ingest"` // the producer's view: 202s
+	Accepted   int64     `json:"accepted"`
+	Delivered  int64     `json:"delivered"` // distinct webhook-ids at the sink
+	Duplicates int64     `json:"duplicates"`
+	Drained    bool      `json:"drained"`
+	// InWindowPerSec counts arrivals during the ingest window only;
+	// DeliveredPerSec every arrival, over the time from the start of
+	// ingest to the last arrival.
+	InWindow        int64   `json:"in_window"`
+	InWindowPerSec  float64 `json:"in_window_per_s"`
+	DrainS          float64 `json:"drain_after_window_s"`
+	DeliveredPerSec float64 `json:"delivered_per_s"`
+	Ratio           float64 `json:"ratio_to_direct"`
+}
+
+// pacedReport is (c): ingest-to-arrival latency at a steady rate.
+type pacedReport struct {
+	Rate      float64       `json:"rate"`
+	DurationS float64       `json:"duration_s"`
+	Sent      int           `json:"sent"`
+	Accepted  int64         `json:"accepted"`
+	Matched   int           `json:"matched"` // accepted events seen at the sink
+	Ingest    latencyReport `json:"ingest"`  // POST /v1/events answer time
+	EndToEnd  latencyReport `json:"end_to_end"`
+	LagMs     float64       `json:"client_lag_ms"`
+	FirstErr  string        `json:"first_error,omitempty"`
+}
+
+// backlogReport is (d): an endpoint down, a large backlog, a kill -9 and
+// a restart on the same data.
+type backlogReport struct {
+	Target         int64   `json:"target"`
+	Accepted       int64   `json:"accepted"`
+	Non2xx         int64   `json:"non_2xx"`
+	Errors         int64   `json:"errors"`
+	FirstNon2xx    string  `json:"first_non_2xx,omitempty"`
+	FirstError     string  `json:"first_error,omitempty"`
+	ElapsedS       float64 `json:"elapsed_s"`
+	IngestPerSec   float64 `json:"ingest_per_s"`
+	WorstChunkP99  float64 `json:"worst_chunk_p99_ms"`
+	PeakRSSMiB     float64 `json:"peak_rss_mib"`
+	RSSMiB         float64 `json:"rss_mib"`
+	DiskMiB        float64 `json:"disk_mib"`
+	RestartReadyS  float64 `json:"restart_ready_s"`
+	RestartPeakMiB float64 `json:"restart_peak_rss_mib"`
+}
+
+const relayUsage = `usage: loadgen relay --sidehook PATH [flags]
+
+Measures, in one run: (a) the load posted straight to a sink (a child
+process that answers 200 and records arrival times by webhook-id); (b) the
+same load through 'sidehook relay' to that sink, counted at the sink until
+the backlog drains; (c) a paced rate through the relay, ingest-to-arrival
+latency per event; (d) with the endpoint down, --backlog events ingested,
+the relay's peak RSS, then kill -9 and the time until a restart on the same
+data answers /readyz.
+`
+
+type relayFlags struct {
+	common
+	phases         string
+	maxInFlight    int
+	drainTimeout   time.Duration
+	rate           float64
+	pacedDuration  time.Duration
+	backlog        int64
+	backlogTimeout time.Duration
+	settle         time.Duration
+	restartTimeout time.Duration
+}
+
+func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var f relayFlags
+	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, relayUsage); fs.PrintDefaults() }
+	f.register(fs)
+	fs.StringVar(&f.phases, "phases", "direct,relay,paced,backlog", "phases to run, comma-separated")
+	fs.IntVar(&f.maxInFlight, "max-in-flight", 32, "the endpoint's max_in_flight (as many as the client's connections)")
+	fs.DurationVar(&f.drainTimeout, "drain-timeout", time.Minute, "bound on waiting for the relay to deliver what it accepted")
+	fs.Float64Var(&f.rate, "rate", 50, "events per second of the paced phase")
+	fs.DurationVar(&f.pacedDuration, "paced-duration", 10*time.Second, "length of the paced phase")
+	fs.Int64Var(&f.backlog, "backlog", 1_000_000, "events to queue for a down endpoint")
+	fs.DurationVar(&f.backlogTimeout, "backlog-timeout", 15*time.Minute, "bound on ingesting the backlog")
+	fs.DurationVar(&f.settle, "settle", 5*time.Second, "pause before the paced phase, and after the backlog and the restart before reading memory")
+	fs.DurationVar(&f.restartTimeout, "restart-timeout", time.Minute, "bound on waiting for the restarted relay's /readyz")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := f.check("relay"); err != nil {
+		return err
+	}
+	phases := map[string]bool{}
+	for _, ph := range strings.Split(f.phases, ",") {
+		ph = strings.TrimSpace(ph)
+		if !slices.Contains([]string{"direct", "relay", "paced", "backlog"}, ph) {
+			return usageErrorf("relay: --phases: unknown phase %q (want direct, relay, paced, backlog)", ph)
+		}
+		phases[ph] = true
+	}
+	switch {
+	case f.maxInFlight < 1:
+		return usageErrorf("relay: --max-in-flight must be positive")
+	case f.rate <= 0 || f.pacedDuration <= 0:
+		return usageErrorf("relay: --rate and --paced-duration must be positive")
+	case f.backlog < 1:
+		return usageErrorf("relay: --backlog must be positive (leave backlog out of --phases to skip it)")
+	case f.drainTimeout <= 0 || f.backlogTimeout <= 0 || f.settle < 0 || f.restartTimeout <= 0:
+		return usageErrorf("relay: timeouts must be positive")
+	}
+
+	p := progress{stderr}
+	dir, self, err := f.setup()
+	if err != nil {
+		return err
+	}
+	defer f.cleanup(dir, p)
+	var g loadgen.Group
+	defer g.Close()
+
+	b := &relayBench{relayFlags: f, p: p, g: &g, dir: dir, apiKey: "key_" + randomHex(16), secret: randomHex(32)}
+	rep := relayReport{Machine: readMachine(), Connections: f.conns, BodyBytes: f.bodySize, MaxInFlight: f.maxInFlight}
+
+	if phases["direct"] || phases["relay"] || phases["paced"] {
+		sctx, cancel := context.WithTimeout(ctx, f.startTimeout)
+		_, sinkURL, err := g.StartServer(sctx, loadgen.Command{
+			Name: "sink", Path: self, Args: []string{"serve-sink"}, Log: filepath.Join(dir, "sink.log"),
+		})
+		cancel()
+		if err != nil {
+			return err
+		}
+		if b.sink, err = loadgen.NewSinkClient(sinkURL); err != nil {
+			return err
+		}
+		b.sinkURL = sinkURL
+	}
+	if phases["direct"] {
+		if rep.Direct, err = b.direct(ctx); err != nil {
+			return err
+		}
+	}
+	if phases["relay"] || phases["paced"] {
+		relay, relayURL, err := b.startRelay(ctx, "relay", b.sinkURL+"/webhooks", 0)
+		if err != nil {
+			return err
+		}
+		if phases["relay"] {
+			if rep.Relay, err = b.throughput(ctx, relayURL); err != nil {
+				return err
+			}
+			if rep.Direct != nil && rep.Direct.OKPerSec > 0 {
+				rep.Relay.Ratio = rep.Relay.DeliveredPerSec / rep.Direct.OKPerSec
+			}
+		}
+		if phases["paced"] {
+			// Let the throughput phase's compactions finish: the paced
+			// phase measures a relay at rest, not one catching up.
+			sleepCtx(ctx, b.settle)
+			if rep.Paced, err = b.paced(ctx, relayURL); err != nil {
+				return err
+			}
+		}
+		relay.Stop(30 * time.Second)
+	}
+	if phases["backlog"] {
+		if rep.Backlog, err = b.backlogPhase(ctx); err != nil {
+			return err
+		}
+	}
+	rep.Machine.LoadAfter = loadAvg()
+	rep.Targets = relayTargets(rep)
+	if f.json {
+		return writeJSON(stdout, rep)
+	}
+	printRelay(stdout, rep)
+	return nil
+}
+
+// relayBench holds what the phases share.
+type relayBench struct {
+	relayFlags
+	p       progress
+	g       *loadgen.Group
+	dir     string
+	apiKey  string
+	secret  string
+	sink    *loadgen.SinkClient
+	sinkURL string
+	seq     atomic.Int64
+	bodies  [][]byte // the direct phase's bodies, sent again through the relay
+}
+
+func (b *relayBench) body() []byte { return loadgen.WebhookBody(b.seq.Add(1), b.bodySize) }
+
+func (b *relayBench) ingestGen() loadgen.SourceFunc {
+	return loadgen.SourceFunc(func() (loadgen.Request, error) {
+		return loadgen.IngestRequest(b.apiKey, b.body()), nil
+	})
+}
+
+func (b *relayBench) direct(ctx context.Context) (*directReport, error) {
+	gen := loadgen.SourceFunc(func() (loadgen.Request, error) {
+		return loadgen.DeliveryRequest("/webhooks", b.seq.Add(1), b.bodySize, nil, time.Now())
+	})
+	var warm loadgen.Result
+	var err error
+	if b.warmup > 0 {
+		b.p.printf("direct: warm-up %v", b.warmup)
+		if warm, err = (loadgen.ClosedLoop{Workers: b.conns, Duration: b.warmup}).Run(ctx, b.sinkURL, gen); err != nil {
+			return nil, err
+		}
+	}
+	n := b.poolSize(warm)
+	b.p.printf("direct: precomputing %d requests", n)
+	reqs, err := loadgen.Precompute(ctx, n, runtime.NumCPU(), func(int) (loadgen.Request, error) { return gen() })
+	if err != nil {
+		return nil, err
+	}
+	if err := b.sink.Reset(ctx); err != nil {
+		return nil, err
+	}
+	pool := loadgen.NewPool(reqs, gen)
+	b.p.printf("direct: %v", b.duration)
+	res, err := withoutGC(func() (loadgen.Result, error) {
+		return loadgen.ClosedLoop{Workers: b.conns, Duration: b.duration, SampleHint: n}.Run(ctx, b.sinkURL, pool)
+	})
+	if err != nil {
+		return nil, err
+	}
+	st, err := b.sink.Stats(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rep := &directReport{runReport: newRunReport("direct to sink", res), SinkUnique: st.Unique}
+	rep.Generated = pool.Generated()
+	b.bodies = make([][]byte, len(reqs))
+	for i, r := range reqs {
+		b.bodies[i] = r.Body
+	}
+	return rep, nil
+}
+
+// startRelay writes a one-organisation config (one endpoint, every event)
+// and starts `sidehook relay` on it, waiting for /readyz.
+func (b *relayBench) startRelay(ctx context.Context, name, endpointURL string, maxQueue int64) (*loadgen.Process, string, error) {
+	addr, err := loadgen.FreeAddr()
+	if err != nil {
+		return nil, "", err
+	}
+	cfg := filepath.Join(b.dir, name+".yaml")
+	if err := b.writeConfig(cfg, addr, filepath.Join(b.dir, name), endpointURL, maxQueue); err != nil {
+		return nil, "", err
+	}
+	cmd := b.sidehookCommand("sidehook relay", filepath.Join(b.dir, name+".log"), "relay", "--config", cfg)
+	proc, err := b.g.Start(cmd)
+	if err != nil {
+		return nil, "", err
+	}
+	url := "http://" + addr
+	sctx, cancel := context.WithTimeout(ctx, b.startTimeout)
+	defer cancel()
+	if _, err := proc.WaitHTTP(sctx, url+"/readyz"); err != nil {
+		return nil, "", err
+	}
+	b.p.printf("sidehook relay at %s (pid %d, data %s)", url, proc.PID(), filepath.Join(b.dir, name))
+	return proc, url, nil
+}
+
+func (b *relayBench) writeConfig(path, listen, data, endpointURL string, maxQueue int64) error {
+	q := strconv.Quote
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "listen: %s\ndata: %s\n", q(listen), q(data))
+	if maxQueue > 0 {
+		fmt.Fprintf(&sb, "limits:\n  max_queue: %d\n", maxQueue)
+	}
+	fmt.Fprintf(&sb, "organisations:\n  - id: bench\n    api_keys: [%s]\n    secret_key: %s\n", q(b.apiKey), q(b.secret))
+	fmt.Fprintf(&sb, "    endpoints:\n      - id: sink\n        url: %s\n        events: [\"*\"]\n        max_in_flight: %d\n",
+		q(endpointURL), b.maxInFlight)
+	if err := os.WriteFile(path, []byte(sb.String()), 0o600); err != nil {
+		return fmt.Errorf("write relay config: %w", err)
+	}
+	return nil
+}
+
+// drain waits until the sink holds n distinct webhook-ids, bounded.
+func (b *relayBench) drain(ctx context.Context, n int64) (loadgen.SinkStats, bool, error) {
+	dctx, cancel := context.WithTimeout(ctx, b.drainTimeout)
+	defer cancel()
+	st, err := b.sink.WaitUnique(dctx, n)
+	if err != nil && ctx.Err() != nil {
+		return st, false, ctx.Err()
+	}
+	if err != nil && dctx.Err() == nil {
+		return st, false, err
+	}
+	return st, st.Unique >= n, nil
+}
+
+func (b *relayBench) throughput(ctx context.Context, relayURL string) (*deliveryReport, error) {
+	var warm loadgen.Result
+	var err error
+	if b.warmup > 0 {
+		b.p.printf("relay: warm-up %v", b.warmup)
+		if warm, err = (loadgen.ClosedLoop{Workers: b.conns, Duration: b.warmup}).Run(ctx, relayURL, b.ingestGen()); err != nil {
+			return nil, err
+		}
+		if _, drained, err := b.drain(ctx, warm.OK); err != nil {
+			return nil, err
+		} else if !drained {
+			b.p.printf("relay: warm-up not delivered within %v", b.drainTimeout)
+		}
+	}
+	reqs := make([]loadgen.Request, 0, max(len(b.bodies), b.poolSize(warm)))
+	for _, body := range b.bodies {
+		reqs = append(reqs, loadgen.IngestRequest(b.apiKey, body))
+	}
+	for len(reqs) < cap(reqs) {
+		reqs = append(reqs, loadgen.IngestRequest(b.apiKey, b.body()))
+	}
+	b.bodies = nil // reqs holds them now; nothing after this phase needs them
+	if err := b.sink.Reset(ctx); err != nil {
+		return nil, err
+	}
+	pool := loadgen.NewPool(reqs, b.ingestGen())
+	b.p.printf("relay: %v of ingest, then until the sink has every accepted event", b.duration)
+	res, err := withoutGC(func() (loadgen.Result, error) {
+		return loadgen.ClosedLoop{Workers: b.conns, Duration: b.duration, SampleHint: len(reqs)}.Run(ctx, relayURL, pool)
+	})
+	if err != nil {
+		return nil, err
+	}
+	st, drained, err := b.drain(ctx, res.OK)
+	if err != nil {
+		return nil, err
+	}
+	arrivals, err := b.sink.Arrivals(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rep := &deliveryReport{
+		Ingest:     newRunReport("relay ingest (202)", res),
+		Accepted:   res.OK,
+		Delivered:  st.Unique,
+		Duplicates: st.Duplicates,
+		Drained:    drained,
+	}
+	rep.Ingest.Generated = pool.Generated()
+	start := res.Start.UnixNano()
+	end := res.Start.Add(b.duration).UnixNano()
+	var last int64
+	for _, a := range arrivals {
+		if a.At >= start && a.At <= end {
+			rep.InWindow++
+		}
+		last = max(last, a.At)
+	}
+	rep.InWindowPerSec = float64(rep.InWindow) / b.duration.Seconds()
+	if last > start {
+		rep.DeliveredPerSec = float64(len(arrivals)) / (float64(last-start) / 1e9)
+	}
+	if last > end {
+		rep.DrainS = float64(last-end) / 1e9
+	}
+	return rep, nil
+}
+
+func (b *relayBench) paced(ctx context.Context, relayURL string) (*pacedReport, error) {
+	if err := b.sink.Reset(ctx); err != nil {
+		return nil, err
+	}
+	b.p.printf("paced: %.0f events/s for %v", b.rate, b.pacedDuration)
+	res, err := loadgen.Paced{Rate: b.rate, Duration: b.pacedDuration, KeepBody: 4096}.Run(ctx, relayURL, b.ingestGen())
+	if err != nil {
+		return nil, err
+	}
+	rep := &pacedReport{
+		Rate: b.rate, DurationS: b.pacedDuration.Seconds(), Sent: len(res.Sent), Accepted: res.OK,
+		Ingest: newLatencyReport(res.Latency), LagMs: ms(res.Lag), FirstErr: res.FirstError,
+	}
+	if rep.FirstErr == "" {
+		rep.FirstErr = res.FirstNon2xx
+	}
+	if _, _, err := b.drain(ctx, res.OK); err != nil {
+		return nil, err
+	}
+	arrivals, err := b.sink.Arrivals(ctx)
+	if err != nil {
+		return nil, err
+	}
+	at := make(map[string]int64, len(arrivals))
+	for _, a := range arrivals {
+		at[a.ID] = a.At
+	}
+	var lat []time.Duration
+	for _, s := range res.Sent {
+		if s.Status/100 != 2 {
+			continue
+		}
+		var ans loadgen.IngestAnswer
+		if json.Unmarshal(s.Body, &ans) != nil || ans.ID == "" {
+			if rep.FirstErr == "" {
+				rep.FirstErr = fmt.Sprintf("202 without an id: %.200s", s.Body)
+			}
+			continue
+		}
+		if arrived, ok := at[ans.ID]; ok {
+			lat = append(lat, time.Duration(arrived-s.At.UnixNano()))
+		}
+	}
+	rep.Matched = len(lat)
+	rep.EndToEnd = newLatencyReport(loadgen.Summarize(lat))
+	return rep, nil
+}
+
+// chunk is how many backlog events go in one closed-loop round: a
+// progress line each, and a kill costs at most one round.
+const chunk = 100_000
+
+func (b *relayBench) backlogPhase(ctx context.Context) (*backlogReport, error) {
+	down, err := loadgen.FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	relay, relayURL, err := b.startRelay(ctx, "relay-backlog", "http://"+down+"/webhooks", max(1_000_000, 2*b.backlog))
+	if err != nil {
+		return nil, err
+	}
+	rep := &backlogReport{Target: b.backlog}
+	gen := b.ingestGen()
+	start := time.Now()
+	deadline := start.Add(b.backlogTimeout)
+	var sent int64
+	for sent < b.backlog {
+		left := time.Until(deadline)
+		if left <= 0 {
+			b.p.printf("backlog: timed out after %d events", rep.Accepted)
+			break
+		}
+		n := min(chunk, b.backlog-sent)
+		res, err := loadgen.ClosedLoop{Workers: b.conns, Duration: left, MaxRequests: n, SampleHint: int(n)}.Run(ctx, relayURL, gen)
+		if err != nil {
+			return nil, err
+		}
+		sent += res.Requests + res.Errors
+		rep.Accepted += res.OK
+		rep.Non2xx += res.Non2xx
+		rep.Errors += res.Errors
+		rep.WorstChunkP99 = max(rep.WorstChunkP99, ms(res.Latency.P99))
+		if rep.FirstNon2xx == "" {
+			rep.FirstNon2xx = res.FirstNon2xx
+		}
+		if rep.FirstError == "" {
+			rep.FirstError = res.FirstError
+		}
+		b.p.printf("backlog: %d of %d accepted (%.0f/s in this round, %d non-2xx, %d errors)",
+			rep.Accepted, b.backlog, res.OKPerSecond(), rep.Non2xx, rep.Errors)
+		if res.OK == 0 {
+			b.p.printf("backlog: nothing accepted in a round; stopping")
+			break
+		}
+	}
+	elapsed := time.Since(start)
+	rep.ElapsedS = elapsed.Seconds()
+	rep.IngestPerSec = float64(rep.Accepted) / elapsed.Seconds()
+	if b.settle > 0 {
+		b.p.printf("backlog: settling %v", b.settle)
+		sleepCtx(ctx, b.settle)
+	}
+	mem, err := relay.MemStatus()
+	if err != nil {
+		return nil, err
+	}
+	rep.PeakRSSMiB, rep.RSSMiB = mib(mem.HWM), mib(mem.RSS)
+	rep.DiskMiB = float64(dirSize(filepath.Join(b.dir, "relay-backlog"))) / (1 << 20)
+
+	b.p.printf("backlog: kill -9 and restart on the same data")
+	relay.Kill()
+	cmd := b.sidehookCommand("sidehook relay (restart)", filepath.Join(b.dir, "relay-backlog-restart.log"),
+		"relay", "--config", filepath.Join(b.dir, "relay-backlog.yaml"))
+	t0 := time.Now()
+	again, err := b.g.Start(cmd)
+	if err != nil {
+		return nil, err
+	}
+	rctx, cancel := context.WithTimeout(ctx, b.restartTimeout)
+	defer cancel()
+	if _, err := again.WaitHTTP(rctx, relayURL+"/readyz"); err != nil {
+		return nil, err
+	}
+	rep.RestartReadyS = time.Since(t0).Seconds()
+	if b.settle > 0 {
+		sleepCtx(ctx, b.settle)
+	}
+	if mem, err := again.MemStatus(); err == nil {
+		rep.RestartPeakMiB = mib(mem.HWM)
+	}
+	again.Stop(30 * time.Second)
+	return rep, ctx.Err()
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+func relayTargets(r relayReport) []target {
+	var ts []target
+	{
+		d := r.Relay
+		if d == nil {
+			d = &deliveryReport{}
+		}
+		ts = append(ts, newTarget("relay delivered/s ÷ direct", ">= 0.25", fmt.Sprintf("%.2f", d.Ratio),
+			d.Ratio >= 0.25, r.Relay != nil && r.Direct != nil),
+			newTarget("every accepted event delivered", "delivered = accepted",
+				fmt.Sprintf("%d = %d", d.Delivered, d.Accepted), d.Drained, r.Relay != nil))
+	}
+	{
+		pc := r.Paced
+		if pc == nil {
+			pc = &pacedReport{}
+		}
+		measured := r.Paced != nil && pc.Matched > 0
+		ts = append(ts,
+			newTarget(fmt.Sprintf("paced %.0f/s ingest→arrival p50", pc.Rate), "<= 2 ms",
+				fmt.Sprintf("%.2f ms", pc.EndToEnd.P50Ms), pc.EndToEnd.P50Ms <= 2, measured),
+			newTarget(fmt.Sprintf("paced %.0f/s ingest→arrival p99", pc.Rate), "<= 10 ms",
+				fmt.Sprintf("%.2f ms", pc.EndToEnd.P99Ms), pc.EndToEnd.P99Ms <= 10, measured))
+	}
+	{
+		bk := r.Backlog
+		if bk == nil {
+			bk = &backlogReport{}
+		}
+		full := r.Backlog != nil && bk.Accepted >= bk.Target
+		ts = append(ts,
+			newTarget(fmt.Sprintf("peak RSS, %d queued", bk.Target), "<= 256 MiB",
+				fmt.Sprintf("%.1f MiB", bk.PeakRSSMiB), bk.PeakRSSMiB <= 256, full),
+			newTarget("restart ready", "<= 5 s", fmt.Sprintf("%.2f s", bk.RestartReadyS), bk.RestartReadyS <= 5,
+				r.Backlog != nil && bk.RestartReadyS > 0))
+	}
+	return ts
+}
+
+func printRelay(w io.Writer, r relayReport) {
+	printMachine(w, r.Machine)
+	fmt.Fprintf(w, "load: %d keep-alive connections, %d-byte bodies; endpoint max_in_flight %d\n\n",
+		r.Connections, r.BodyBytes, r.MaxInFlight)
+	var runs []runReport
+	if r.Direct != nil {
+		runs = append(runs, r.Direct.runReport)
+	}
+	if r.Relay != nil {
+		runs = append(runs, r.Relay.Ingest)
+	}
+	if len(runs) > 0 {
+		printRuns(w, runs...)
+		fmt.Fprintln(w)
+	}
+	if d := r.Direct; d != nil {
+		fmt.Fprintf(w, "direct: %.0f 2xx/s, sink saw %d distinct webhook-ids\n", d.OKPerSec, d.SinkUnique)
+	}
+	if d := r.Relay; d != nil {
+		fmt.Fprintf(w, "relay: accepted %d, delivered %d (%d duplicates, drained %v), %.0f delivered/s end to end, ratio to direct %.2f\n",
+			d.Accepted, d.Delivered, d.Duplicates, d.Drained, d.DeliveredPerSec, d.Ratio)
+		fmt.Fprintf(w, "       %d arrived in the ingest window (%.0f/s); the rest %.2f s after it\n",
+			d.InWindow, d.InWindowPerSec, d.DrainS)
+	}
+	if pc := r.Paced; pc != nil {
+		fmt.Fprintf(w, "paced %.0f/s for %.0f s: sent %d, accepted %d, matched at the sink %d\n",
+			pc.Rate, pc.DurationS, pc.Sent, pc.Accepted, pc.Matched)
+		fmt.Fprintf(w, "       ingest→arrival p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms; ingest answer p50 %.2f ms, p99 %.2f ms\n",
+			pc.EndToEnd.P50Ms, pc.EndToEnd.P90Ms, pc.EndToEnd.P99Ms, pc.EndToEnd.MaxMs, pc.Ingest.P50Ms, pc.Ingest.P99Ms)
+		if pc.FirstErr != "" {
+			fmt.Fprintf(w, "       first problem: %s\n", pc.FirstErr)
+		}
+	}
+	if bk := r.Backlog; bk != nil {
+		fmt.Fprintf(w, "backlog (endpoint down): %d of %d accepted in %.1f s (%.0f/s, worst p99 %.1f ms), %d non-2xx, %d errors\n",
+			bk.Accepted, bk.Target, bk.ElapsedS, bk.IngestPerSec, bk.WorstChunkP99, bk.Non2xx, bk.Errors)
+		fmt.Fprintf(w, "       relay peak RSS %.1f MiB (RSS %.1f MiB), data %.1f MiB; after kill -9, ready in %.2f s (peak RSS %.1f MiB)\n",
+			bk.PeakRSSMiB, bk.RSSMiB, bk.DiskMiB, bk.RestartReadyS, bk.RestartPeakMiB)
+		if bk.FirstNon2xx != "" {
+			fmt.Fprintf(w, "       first non-2xx: %s\n", bk.FirstNon2xx)
+		}
+		if bk.FirstError != "" {
+			fmt.Fprintf(w, "       first error: %s\n", bk.FirstError)
+		}
+	}
+	fmt.Fprintln(w)
+	printTargets(w, r.Targets)
+}

@@ -1,0 +1,174 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// runCLI runs the whole program in-process and returns its exit code and
+// output, as a user at a shell would see them.
+func runCLI(tb testing.TB, getenv func(string) string, args ...string) (code int, stdout, stderr string) {
+	tb.Helper()
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	var out, errOut bytes.Buffer
+	err := Run(context.Background(), append([]string{"sidehook"}, args...), getenv, &out, &errOut)
+	code = ExitCode(err, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := runCLI(t, nil, "version")
+	if code != 0 || !strings.HasPrefix(out, "sidehook ") {
+		t.Fatalf("got %d %q, want 0 and the version", code, out)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"UnknownCommand", []string{"nope"}, `unknown command "nope"`},
+		{"UnknownFlag", []string{"token", "--nope"}, "flag provided but not defined"},
+		{"TokenMissingFlags", []string{"token"}, "--secret and --org are required"},
+		{"TokenShortSecret", []string{"token", "--secret", "short", "--org", "demo"}, "need at least 32"},
+		{"BadLogLevel", []string{"--log-level", "loud", "version"}, ""},
+		{"BadMemoryLimit", []string{"--memory-limit", "lots", "receive", "--in-memory", "--listen", "127.0.0.1:0"}, `--memory-limit "lots"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := runCLI(t, nil, tt.args...)
+			if tt.name == "BadLogLevel" {
+				// version does not log: a bad level only matters to
+				// commands that build a logger.
+				return
+			}
+			if code != 2 {
+				t.Errorf("exit code: got %d, want 2 (stderr %q)", code, stderr)
+			}
+			if !strings.Contains(stderr, tt.want) {
+				t.Errorf("stderr: got %q, want it to contain %q", stderr, tt.want)
+			}
+			if n := strings.Count(strings.TrimSpace(stderr), "\n"); tt.name != "UnknownFlag" && n != 0 {
+				t.Errorf("stderr: got %d lines, want one: %q", n+1, stderr)
+			}
+		})
+	}
+}
+
+func TestToken(t *testing.T) {
+	secret := "0123456789abcdef0123456789abcdef"
+	code, out, stderr := runCLI(t, nil, "token", "--secret", secret, "--org", "demo", "--ttl", "1h")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	tok, err := jwt.Parse(strings.TrimSpace(out), func(*jwt.Token) (any, error) { return []byte(secret), nil },
+		jwt.WithValidMethods([]string{"HS256"}))
+	if err != nil {
+		t.Fatalf("token does not verify: %v", err)
+	}
+	claims := tok.Claims.(jwt.MapClaims)
+	if claims["org"] != "demo" || claims["iss"] != "sidehook" || claims["jti"] == "" {
+		t.Errorf("claims: got %v", claims)
+	}
+	exp, err := claims.GetExpirationTime()
+	if err != nil || exp == nil || time.Until(exp.Time) < 59*time.Minute {
+		t.Errorf("exp: got %v %v, want about an hour from now", exp, err)
+	}
+}
+
+func TestTokenFromEnv(t *testing.T) {
+	env := map[string]string{
+		"SIDEHOOK_SECRET": "0123456789abcdef0123456789abcdef",
+		"SIDEHOOK_ORG":    "acme",
+	}
+	code, out, stderr := runCLI(t, func(k string) string { return env[k] }, "token")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	parts := strings.Split(strings.TrimSpace(out), ".")
+	if len(parts) != 3 {
+		t.Fatalf("got %q, want a JWT", out)
+	}
+}
+
+// syncBuffer is an output the command's goroutines and the test share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startCommand runs a long-running command (`sidehook receive`, `sidehook
+// relay`) in-process with JSON logs and returns its URL, read from its
+// ready line, and a stop function that cancels it and returns its result
+// (also called by t.Cleanup).
+func startCommand(t *testing.T, getenv func(string) string, args ...string) (url string, stop func() error) {
+	t.Helper()
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, append([]string{"sidehook", "--log-format", "json"}, args...), getenv, io.Discard, logs)
+	}()
+	var once sync.Once
+	var result error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case result = <-done:
+			case <-time.After(15 * time.Second):
+				t.Errorf("%s did not stop within 15s", args[0])
+			}
+		})
+		return result
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("%s: %v", args[0], err)
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, l := range strings.Split(logs.String(), "\n") {
+			var line struct{ Message, URL string }
+			if json.Unmarshal([]byte(l), &line) == nil && line.Message == "ready" && line.URL != "" {
+				return line.URL, stop
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("%s exited: %v; logs: %s", args[0], err, logs.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.Fatalf("%s not ready within 10s; logs: %s", args[0], logs.String())
+	return "", nil
+}

@@ -1,0 +1,126 @@
+package cli
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// startReceive runs `sidehook receive` in-process on a free port.
+func startReceive(t *testing.T, getenv func(string) string, args ...string) (url string, stop func() error) {
+	t.Helper()
+	return startCommand(t, getenv, append([]string{"receive", "--listen", "127.0.0.1:0"}, args...)...)
+}
+
+func TestReceiveCommand(t *testing.T) {
+	dir := t.TempDir()
+	rules := filepath.Join(dir, "rules.yaml")
+	os.WriteFile(rules, []byte("- match: {path: /flaky}\n  respond: {status: 503}\n"), 0o600)
+	env := map[string]string{"SIDEHOOK_MAX_BODY": "64B"}
+	url, stop := startReceive(t, func(k string) string { return env[k] },
+		"--data", filepath.Join(dir, "data"), "--rules", rules, "--webio-secret", "0123456789abcdef0123456789abcdef", "--org", "demo")
+
+	post := func(path string, body string) int {
+		resp, err := http.Post(url+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s := post("/hooks", `{"type":"payment"}`); s != 401 {
+		t.Errorf("no token: got %d, want 401", s)
+	}
+	code, tok, _ := runCLI(t, nil, "token", "--secret", "0123456789abcdef0123456789abcdef", "--org", "demo")
+	if code != 0 {
+		t.Fatal("token command failed")
+	}
+	req, _ := http.NewRequest("POST", url+"/flaky", strings.NewReader(`{}`))
+	req.Header.Set("x-webio-token", strings.TrimSpace(tok))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 {
+		t.Errorf("rules file: got %d, want 503", resp.StatusCode)
+	}
+	if s := post("/big", strings.Repeat("x", 65)); s != 413 {
+		t.Errorf("SIDEHOOK_MAX_BODY=64B: got %d, want 413", s)
+	}
+	resp, err = http.Get(url + "/_sidehook/requests/count")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n map[string]int
+	json.NewDecoder(resp.Body).Decode(&n)
+	resp.Body.Close()
+	if n["count"] != 3 {
+		t.Errorf("count: got %d, want 3", n["count"])
+	}
+	if err := stop(); err != nil {
+		t.Errorf("stop: got %v, want a clean exit", err)
+	}
+}
+
+func TestReceiveUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	badRules := filepath.Join(dir, "rules.json")
+	os.WriteFile(badRules, []byte(`[{"respond":{"status":700}}]`), 0o600)
+	badValues := filepath.Join(dir, "values.yaml")
+	os.WriteFile(badValues, []byte("defaults: {}\n"), 0o600)
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"BadRules", []string{"--rules", badRules}, badRules + ": rule 1: respond.status: 700"},
+		{"MissingRules", []string{"--rules", filepath.Join(dir, "nope.yaml")}, "nope.yaml"},
+		{"BadValues", []string{"--values", badValues}, badValues},
+		{"BadMaxBody", []string{"--max-body", "lots"}, "--max-body"},
+		{"WeakSecret", []string{"--webio-secret", "short"}, "at least 32 bytes"},
+		{"BadStandardSecret", []string{"--standard-secret", "nope"}, "--standard-secret 1"},
+		{"AdminTokenBeyondLoopback", []string{"--listen", "0.0.0.0:0"}, "admin token is required"},
+		{"OrgWithoutSecret", []string{"--org", "demo"}, "--org needs --webio-secret"},
+		{"BadJWKS", []string{"--jwks-url", "file:///etc/passwd"}, "--jwks-url"},
+		{"MissingKeyFile", []string{"--jwt-public-key", filepath.Join(dir, "none.pem")}, "--jwt-public-key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"receive", "--in-memory", "--listen", "127.0.0.1:0"}, tt.args...)
+			code, _, stderr := runCLI(t, nil, args...)
+			if code != 2 {
+				t.Errorf("exit code: got %d, want 2 (stderr %q)", code, stderr)
+			}
+			if !strings.Contains(stderr, tt.want) {
+				t.Errorf("stderr: got %q, want it to contain %q", stderr, tt.want)
+			}
+			if n := strings.Count(strings.TrimSpace(stderr), "\n"); n != 0 {
+				t.Errorf("stderr: got %d lines, want one: %q", n+1, stderr)
+			}
+		})
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+	}{
+		{"1MiB", 1 << 20}, {"512KiB", 512 << 10}, {"2MB", 2_000_000}, {"65536", 65536},
+		{"64B", 64}, {"1.5kib", 1536}, {"1 mib", 1 << 20}, {"1g", 1 << 30},
+	}
+	for _, tt := range tests {
+		if got, err := parseSize(tt.in); err != nil || got != tt.want {
+			t.Errorf("parseSize(%q): got %d %v, want %d", tt.in, got, err, tt.want)
+		}
+	}
+	for _, bad := range []string{"", "MiB", "-1", "0", "1XB", "1e3", "2TiB"} {
+		if _, err := parseSize(bad); err == nil {
+			t.Errorf("parseSize(%q): want an error", bad)
+		}
+	}
+}

@@ -1,0 +1,57 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+)
+
+func renderCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:  "render",
+		Usage: "fill a <<field>> template with custom values through a relay",
+		Description: "Asks the relay's POST /v1/render: the relay requests the template's fields from the\n" +
+			"organisation's custom-value endpoint and fills <<field>> and <<field|default>>; a field\n" +
+			"without a value renders as its default, else as null. Prints the text (--json: the answer).",
+		Flags: append(relayFlags(),
+			&cli.StringFlag{Name: "template", Usage: "the template, e.g. \"Hi <<fullname|there>>\""},
+			&cli.StringFlag{Name: "customer-uid", Usage: "the customer's UID"},
+			&cli.StringFlag{Name: "channel-id", Usage: "the customer's channel address"},
+			&cli.StringFlag{Name: "conversation-id", Usage: "the conversation id"},
+			&cli.BoolFlag{Name: "json", Usage: "print the whole answer as JSON"},
+		),
+		Action: func(c *cli.Context) error {
+			rc, err := newRelayClient(c, "render")
+			if err != nil {
+				return err
+			}
+			if !c.IsSet("template") {
+				return usageErrorf("render: --template is required")
+			}
+			body, err := json.Marshal(map[string]string{
+				"template": c.String("template"), "customer_uid": c.String("customer-uid"),
+				"channel_id": c.String("channel-id"), "conversation_id": c.String("conversation-id"),
+			})
+			if err != nil {
+				return err
+			}
+			var ans struct {
+				Text    string   `json:"text"`
+				Missing []string `json:"missing"`
+			}
+			_, raw, err := rc.do(c.Context, http.MethodPost, "/v1/render", nil, body, &ans)
+			if err != nil {
+				return fmt.Errorf("render: %w", err)
+			}
+			if c.Bool("json") {
+				e.printf("%s\n", strings.TrimSpace(string(raw)))
+				return nil
+			}
+			e.printf("%s\n", ans.Text)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,604 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode/utf8"
+
+	"github.com/mattn/go-isatty"
+	"github.com/schollz/progressbar/v3"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/time/rate"
+
+	"github.com/sidehook/sidehook/internal/auth"
+	"github.com/sidehook/sidehook/internal/event"
+	"github.com/sidehook/sidehook/relay/config"
+	"github.com/sidehook/sidehook/replay"
+)
+
+func replayCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:      "replay",
+		Usage:     "resend captured requests or stored deliveries, re-signed, with the bytes kept",
+		UsageText: "sidehook replay (--receiver URL | --relay URL --api-key K | --file captures.ndjson) [selection] [--to URL] [keys]",
+		Description: "Selects requests from a mock receiver's admin API (--receiver), a relay's management API\n" +
+			"(--relay, deliveries by dlv_ id or filter, or every delivery of an evt_ id) or a receiver's NDJSON\n" +
+			"export (--file), then resends each: same method, path, headers and body bytes (unless --body or\n" +
+			"--edit), the original webhook-id, a fresh webhook-timestamp, sidehook-replay-of naming the\n" +
+			"original, and fresh authentication from the keys given. The original's own auth headers are\n" +
+			"never resent. Everything is selected and checked before the first request goes out.\n" +
+			"Exit 0 when every replay got a 2xx, 1 when one did not, 2 on a usage error.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "receiver", Usage: "replay captures of the mock receiver at this `URL`"},
+			&cli.StringFlag{Name: "admin-token", Usage: "the receiver's admin token"},
+			&cli.StringFlag{Name: "relay", Usage: "replay deliveries of the relay at this `URL`"},
+			&cli.StringFlag{Name: "api-key", Usage: "with --relay: an API key of the organisation"},
+			&cli.StringFlag{Name: "file", Usage: "replay captures from this NDJSON export `FILE` (GET /_sidehook/requests/export)"},
+
+			&cli.StringSliceFlag{Name: "id", Usage: "a capture, delivery or event `ID` to replay (repeatable)"},
+			&cli.StringFlag{Name: "event", Usage: "only this event type"},
+			&cli.StringFlag{Name: "since", Usage: "only requests at or after this `TIME` (RFC 3339, or a duration ago: 15m)"},
+			&cli.StringFlag{Name: "until", Usage: "only requests at or before this `TIME` (RFC 3339, or a duration ago)"},
+			&cli.StringFlag{Name: "status", Usage: "with --relay: only deliveries in this status (pending, delivering, delivered, failed, dead)"},
+			&cli.StringFlag{Name: "verdict", Usage: "captures only: only this verdict (valid, invalid, unverified)"},
+			&cli.BoolFlag{Name: "all", Usage: "replay everything the source has (required to select with no id or filter)"},
+			&cli.IntFlag{Name: "max", Value: replay.DefaultMax, Usage: "refuse a selection of more than `N` requests"},
+
+			&cli.StringFlag{Name: "to", Usage: "send to this `URL` instead of the original target (a URL without a path keeps the original path)"},
+			&cli.StringFlag{Name: "body", Usage: "send the bytes of this `FILE` instead of the original body"},
+			&cli.BoolFlag{Name: "edit", Usage: "edit the body in $EDITOR before sending (one request, on a terminal)"},
+			&cli.StringFlag{Name: "rate", Usage: "send at most this many a second (e.g. 10/s, 100/m)"},
+			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "how long to wait for each API call and each replay"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "print what would be sent and send nothing"},
+			&cli.BoolFlag{Name: "json", Usage: "print the results as JSON"},
+
+			&cli.StringFlag{Name: "webio-secret", Usage: "sign with a Webio token minted from this secret key (needs --org)"},
+			&cli.StringFlag{Name: "org", Usage: "the organisation id: the webio token's org claim, the jwt's sub"},
+			&cli.StringFlag{Name: "jwt-secret", Usage: "sign a per-request Bearer JWT, HS256 with this secret"},
+			&cli.StringFlag{Name: "jwt-key", Usage: "sign a per-request Bearer JWT with this PEM private key `FILE` (RS256, ES256 or EdDSA)"},
+			&cli.StringSliceFlag{Name: "standard-secret", Usage: "sign Standard Webhooks signatures with this whsec_ secret (repeatable)"},
+			&cli.StringSliceFlag{Name: "sign", Usage: "the schemes to sign with: webio-token, jwt, standard (default: every scheme a key was given for)"},
+			&cli.StringFlag{Name: "issuer", Usage: "the iss of the tokens (default sidehook)"},
+			&cli.StringFlag{Name: "audience", Usage: "the aud of the jwt"},
+		},
+		Action: func(c *cli.Context) error { return runReplay(c, e) },
+	}
+}
+
+// replayConfig is the replay command's flags, checked.
+type replayConfig struct {
+	src     replay.Source
+	sel     replay.Selection
+	opts    replay.Options
+	limiter *rate.Limiter
+	edit    bool
+	dryRun  bool
+	json    bool
+}
+
+func runReplay(c *cli.Context, e *env) error {
+	cfg, err := replayFlags(c, e)
+	if err != nil {
+		return err
+	}
+	ctx := c.Context
+	items, err := cfg.src.Select(ctx, cfg.sel)
+	if err != nil {
+		var tooMany *replay.TooManyError
+		if errors.As(err, &tooMany) {
+			return fmt.Errorf("replay: the selection matches more than %d requests: narrow it or raise --max", tooMany.Max)
+		}
+		return fmt.Errorf("replay: %w", err)
+	}
+	if len(items) == 0 {
+		fmt.Fprintln(e.stderr, "replay: nothing matched the selection; nothing sent")
+		if cfg.json {
+			return writeReplayJSON(e.stdout, replayReport{Results: []replay.Result{}, DryRun: cfg.dryRun})
+		}
+		return nil
+	}
+	if cfg.edit {
+		if len(items) != 1 {
+			return usageErrorf("replay: --edit edits one request's body; the selection has %d (name one with --id)", len(items))
+		}
+		body := items[0].Body
+		if items[0].BodyMissing {
+			body = nil
+		}
+		edited, err := editBody(ctx, editorOf(e), body, os.Stdin, os.Stdout, os.Stderr)
+		if err != nil {
+			return fmt.Errorf("replay: %w", err)
+		}
+		cfg.opts.Body = edited
+	}
+
+	b := &replay.Batch{Options: cfg.opts, Limiter: cfg.limiter}
+	if err := b.Check(items); err != nil {
+		hint := ""
+		if cfg.opts.To == "" {
+			hint = " (give --to to choose a target)"
+		}
+		return usageErrorf("replay: %v%s; nothing sent", err, hint)
+	}
+	if len(cfg.opts.Schemes) == 0 && !cfg.json {
+		fmt.Fprintln(e.stderr, "replay: no keys given: requests go without authentication (see --webio-secret, --jwt-secret, --standard-secret)")
+	}
+	if cfg.dryRun {
+		return printDryRun(ctx, e, items, cfg)
+	}
+
+	var bar *progressbar.ProgressBar
+	if isTerminal(e.stderr) {
+		bar = progressbar.NewOptions(len(items),
+			progressbar.OptionSetWriter(e.stderr),
+			progressbar.OptionSetDescription("replaying"),
+			progressbar.OptionShowCount(),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionThrottle(65*time.Millisecond),
+			progressbar.OptionClearOnFinish(),
+		)
+		b.OnResult = func(int, int, replay.Result) { bar.Add(1) }
+	}
+	results, runErr := b.Run(ctx, items)
+	if bar != nil {
+		bar.Finish()
+	}
+	report := replayReport{Results: results, Total: len(items)}
+	for _, r := range results {
+		if r.OK() {
+			report.OK++
+		} else {
+			report.Failed++
+		}
+	}
+	report.Interrupted = runErr != nil
+	if cfg.json {
+		if err := writeReplayJSON(e.stdout, report); err != nil {
+			return err
+		}
+	} else {
+		writeReplayTable(e.stdout, report)
+	}
+	switch {
+	case runErr != nil:
+		// Not wrapped: an interrupted replay is a failure, and ExitCode
+		// would take a wrapped context.Canceled for a clean stop.
+		return fmt.Errorf("replay: stopped after %d of %d (%d failed): %v", len(results), len(items), report.Failed, runErr)
+	case report.Failed > 0:
+		return fmt.Errorf("replay: %d of %d failed", report.Failed, len(items))
+	}
+	return nil
+}
+
+// replayFlags reads and checks every flag; each mistake is a usage error
+// found before anything is selected or sent.
+func replayFlags(c *cli.Context, e *env) (*replayConfig, error) {
+	cfg := &replayConfig{edit: c.Bool("edit"), dryRun: c.Bool("dry-run"), json: c.Bool("json")}
+	timeout := c.Duration("timeout")
+	if timeout <= 0 {
+		return nil, usageErrorf("replay: --timeout must be positive")
+	}
+	apiClient := &http.Client{Timeout: timeout}
+
+	sources := 0
+	for _, name := range []string{"receiver", "relay", "file"} {
+		if c.String(name) != "" {
+			sources++
+		}
+	}
+	if sources != 1 {
+		return nil, usageErrorf("replay: give one source: --receiver URL, --relay URL (with --api-key) or --file FILE")
+	}
+	switch {
+	case c.String("receiver") != "":
+		if err := checkHTTPURL(c.String("receiver")); err != nil {
+			return nil, usageErrorf("replay: --receiver %q: %v", c.String("receiver"), err)
+		}
+		cfg.src = &replay.ReceiverSource{URL: c.String("receiver"), Token: c.String("admin-token"), Client: apiClient}
+	case c.String("relay") != "":
+		if err := checkHTTPURL(c.String("relay")); err != nil {
+			return nil, usageErrorf("replay: --relay %q: %v", c.String("relay"), err)
+		}
+		if c.String("api-key") == "" {
+			return nil, usageErrorf("replay: --relay needs --api-key")
+		}
+		cfg.src = &replay.RelaySource{URL: c.String("relay"), APIKey: c.String("api-key"), Client: apiClient}
+	default:
+		if c.String("to") == "" {
+			return nil, usageErrorf("replay: an export file has no receiver URL: give --to")
+		}
+		cfg.src = &replay.FileSource{Path: c.String("file")}
+	}
+
+	sel, err := replaySelection(c)
+	if err != nil {
+		return nil, err
+	}
+	cfg.sel = sel
+
+	cfg.opts = replay.Options{
+		To:        c.String("to"),
+		UserAgent: "sidehook/" + Version,
+		Client: &http.Client{
+			Timeout: timeout,
+			// A redirect would turn the POST into a GET without its body:
+			// it is reported as the answer instead.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}
+	if to := cfg.opts.To; to != "" {
+		if err := checkHTTPURL(to); err != nil {
+			return nil, usageErrorf("replay: --to %q: %v", to, err)
+		}
+	}
+	if cfg.opts.Schemes, cfg.opts.Keys, err = replayKeys(c); err != nil {
+		return nil, err
+	}
+
+	if c.String("body") != "" && cfg.edit {
+		return nil, usageErrorf("replay: give --body or --edit, not both")
+	}
+	if path := c.String("body"); path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, usageErrorf("replay: --body: %v", err)
+		}
+		cfg.opts.Body = b
+	}
+	if cfg.edit && !isatty.IsTerminal(os.Stdin.Fd()) && !isatty.IsCygwinTerminal(os.Stdin.Fd()) {
+		return nil, usageErrorf("replay: --edit needs a terminal on standard input; use --body FILE instead")
+	}
+	if s := c.String("rate"); s != "" {
+		r, err := config.ParseRate(s)
+		if err != nil {
+			return nil, usageErrorf("replay: --rate: %v", err)
+		}
+		// A burst of one paces evenly from the first request.
+		cfg.limiter = rate.NewLimiter(rate.Limit(r.PerSecond), 1)
+	}
+	return cfg, nil
+}
+
+// replaySelection reads the selection flags.
+func replaySelection(c *cli.Context) (replay.Selection, error) {
+	sel := replay.Selection{Event: c.String("event"), Status: c.String("status"), Verdict: c.String("verdict"), Max: c.Int("max")}
+	for _, v := range c.StringSlice("id") {
+		for _, id := range strings.Split(v, ",") {
+			if id = strings.TrimSpace(id); id != "" {
+				sel.IDs = append(sel.IDs, id)
+			}
+		}
+	}
+	if sel.Max <= 0 {
+		return sel, usageErrorf("replay: --max must be positive")
+	}
+	if sel.Event != "" && !event.ValidName(sel.Event) {
+		return sel, usageErrorf("replay: --event %q is not an event type name", sel.Event)
+	}
+	switch sel.Status {
+	case "", "pending", "delivering", "delivered", "failed", "dead":
+	default:
+		return sel, usageErrorf("replay: --status %q: want pending, delivering, delivered, failed or dead", sel.Status)
+	}
+	if sel.Status != "" && c.String("relay") == "" {
+		return sel, usageErrorf("replay: --status filters relay deliveries; captures have --verdict")
+	}
+	switch sel.Verdict {
+	case "", auth.StatusValid, auth.StatusInvalid, auth.StatusUnverified:
+	default:
+		return sel, usageErrorf("replay: --verdict %q: want valid, invalid or unverified", sel.Verdict)
+	}
+	if sel.Verdict != "" && c.String("relay") != "" {
+		return sel, usageErrorf("replay: --verdict filters captures; relay deliveries have --status")
+	}
+	now := time.Now()
+	for _, f := range []struct {
+		name string
+		dst  *time.Time
+	}{{"since", &sel.Since}, {"until", &sel.Until}} {
+		if s := c.String(f.name); s != "" {
+			t, err := replay.ParseTime(s, now)
+			if err != nil {
+				return sel, usageErrorf("replay: --%s %v", f.name, err)
+			}
+			*f.dst = t
+		}
+	}
+	if !sel.Since.IsZero() && !sel.Until.IsZero() && sel.Until.Before(sel.Since) {
+		return sel, usageErrorf("replay: --until is before --since")
+	}
+	filtered := len(sel.IDs) > 0 || sel.Event != "" || sel.Status != "" || sel.Verdict != "" || !sel.Since.IsZero() || !sel.Until.IsZero()
+	if !filtered && !c.Bool("all") && c.String("file") == "" {
+		return sel, usageErrorf("replay: say what to replay: --id, --event, --since, --until, --status or --verdict (or --all for everything)")
+	}
+	return sel, nil
+}
+
+// replayKeys turns the key flags into signing keys and the schemes to
+// sign with: those of --sign, or else every scheme a key was given for.
+func replayKeys(c *cli.Context) ([]string, auth.OutboundKeys, error) {
+	keys := auth.OutboundKeys{Issuer: c.String("issuer"), Audience: c.String("audience"), Org: c.String("org")}
+	var have []string
+	if s := c.String("webio-secret"); s != "" {
+		if keys.Org == "" {
+			return nil, keys, usageErrorf("replay: --webio-secret needs --org (the token's org claim)")
+		}
+		tok, err := auth.MintWebioToken([]byte(s), auth.WebioClaims{Issuer: keys.Issuer, Org: keys.Org})
+		if err != nil {
+			return nil, keys, usageErrorf("replay: --webio-secret: %v", err)
+		}
+		keys.WebioToken = tok
+		have = append(have, auth.SchemeWebioToken)
+	}
+	if c.String("jwt-secret") != "" && c.String("jwt-key") != "" {
+		return nil, keys, usageErrorf("replay: give --jwt-secret or --jwt-key, not both")
+	}
+	if s := c.String("jwt-secret"); s != "" {
+		k, err := auth.HMACKey([]byte(s))
+		if err != nil {
+			return nil, keys, usageErrorf("replay: --jwt-secret: %v", err)
+		}
+		keys.JWT = &k
+		have = append(have, auth.SchemeJWT)
+	}
+	if path := c.String("jwt-key"); path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, keys, usageErrorf("replay: --jwt-key: %v", err)
+		}
+		k, err := auth.ParseKey(data)
+		if err != nil {
+			return nil, keys, usageErrorf("replay: --jwt-key %s: %v", path, err)
+		}
+		keys.JWT = &k
+		have = append(have, auth.SchemeJWT)
+	}
+	for _, s := range c.StringSlice("standard-secret") {
+		k, err := auth.ParseStandardSecret(s)
+		if err != nil {
+			return nil, keys, usageErrorf("replay: --standard-secret: %v", err)
+		}
+		keys.Standard = append(keys.Standard, k)
+	}
+	if len(keys.Standard) > 0 {
+		have = append(have, auth.SchemeStandard)
+	}
+	asked := c.StringSlice("sign")
+	if len(asked) == 0 {
+		return have, keys, nil
+	}
+	var schemes []string
+	for _, v := range asked {
+		for _, name := range strings.Split(v, ",") {
+			scheme, err := auth.ParseScheme(name)
+			if err != nil {
+				return nil, keys, usageErrorf("replay: --sign: %v", err)
+			}
+			missing := map[string]string{
+				auth.SchemeWebioToken: "--webio-secret and --org",
+				auth.SchemeJWT:        "--jwt-secret or --jwt-key",
+				auth.SchemeStandard:   "--standard-secret",
+			}[scheme]
+			found := false
+			for _, h := range have {
+				found = found || h == scheme
+			}
+			if !found {
+				return nil, keys, usageErrorf("replay: --sign %s needs %s", scheme, missing)
+			}
+			schemes = append(schemes, scheme)
+		}
+	}
+	return schemes, keys, nil
+}
+
+func checkHTTPURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("not an absolute http:// or https:// URL")
+	}
+	return nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
+}
+
+// replayReport is the whole outcome, as --json prints it.
+type replayReport struct {
+	Results     []replay.Result `json:"results"`
+	Total       int             `json:"total"`
+	OK          int             `json:"ok"`
+	Failed      int             `json:"failed"`
+	Interrupted bool            `json:"interrupted,omitempty"`
+	DryRun      bool            `json:"dry_run,omitempty"`
+}
+
+func writeReplayJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func writeReplayTable(w io.Writer, r replayReport) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tMETHOD\tTARGET\tSTATUS\tLATENCY\tERROR")
+	for _, res := range r.Results {
+		status := "-"
+		if res.Status != 0 {
+			status = fmt.Sprint(res.Status)
+		}
+		latency := "-"
+		if res.Status != 0 || res.LatencyMS > 0 {
+			latency = fmt.Sprintf("%dms", res.LatencyMS)
+		}
+		errText := res.Error
+		if errText == "" && !res.OK() {
+			errText = oneLineText(res.Body, 60)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", res.ID, res.Method, res.Target, status, latency, oneLineText(errText, 200))
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "%d replayed: %d ok, %d failed", len(r.Results), r.OK, r.Failed)
+	if n := r.Total - len(r.Results); n > 0 {
+		fmt.Fprintf(w, ", %d not sent", n)
+	}
+	fmt.Fprintln(w)
+}
+
+// oneLineText keeps a table cell on one line and bounded.
+func oneLineText(s string, max int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > max {
+		cut := max
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return s
+}
+
+// requestPreview is one request a dry run shows.
+type requestPreview struct {
+	ID           string      `json:"id"`
+	Method       string      `json:"method"`
+	URL          string      `json:"url"`
+	Headers      http.Header `json:"headers"`
+	Body         string      `json:"body"`
+	BodyEncoding string      `json:"body_encoding"`
+}
+
+func printDryRun(ctx context.Context, e *env, items []replay.Item, cfg *replayConfig) error {
+	previews := make([]requestPreview, 0, len(items))
+	for _, it := range items {
+		req, err := replay.Build(ctx, it, cfg.opts)
+		if err != nil {
+			return fmt.Errorf("replay: %s: %w", it.ID, err)
+		}
+		var body []byte
+		if req.GetBody != nil {
+			rc, err := req.GetBody()
+			if err != nil {
+				return fmt.Errorf("replay: %s: %w", it.ID, err)
+			}
+			body, err = io.ReadAll(rc)
+			rc.Close()
+			if err != nil {
+				return fmt.Errorf("replay: %s: %w", it.ID, err)
+			}
+		}
+		// Bearer credentials: a dry run shows that they are there, not
+		// what they are.
+		h := req.Header.Clone()
+		for _, name := range []string{"Authorization", "X-Webio-Token"} {
+			if v := h.Get(name); v != "" {
+				scheme, _, ok := strings.Cut(v, " ")
+				if ok && strings.EqualFold(scheme, "bearer") {
+					h.Set(name, scheme+" <redacted>")
+				} else {
+					h.Set(name, "<redacted>")
+				}
+			}
+		}
+		p := requestPreview{ID: it.ID, Method: req.Method, URL: req.URL.String(), Headers: h, Body: string(body), BodyEncoding: "utf8"}
+		if !utf8.Valid(body) {
+			p.Body, p.BodyEncoding = base64.StdEncoding.EncodeToString(body), "base64"
+		}
+		previews = append(previews, p)
+	}
+	if cfg.json {
+		return writeReplayJSON(e.stdout, struct {
+			DryRun   bool             `json:"dry_run"`
+			Requests []requestPreview `json:"requests"`
+		}{true, previews})
+	}
+	var b bytes.Buffer
+	for _, p := range previews {
+		fmt.Fprintf(&b, "%s %s  (replay of %s)\n", p.Method, p.URL, p.ID)
+		if err := p.Headers.Write(&b); err != nil {
+			return err
+		}
+		b.WriteString("\n")
+		if p.BodyEncoding == "base64" {
+			fmt.Fprintf(&b, "<%d bytes, not UTF-8; base64: %s>\n", base64.StdEncoding.DecodedLen(len(p.Body)), p.Body)
+		} else if p.Body != "" {
+			b.WriteString(p.Body)
+			if !strings.HasSuffix(p.Body, "\n") {
+				b.WriteString("\n")
+			}
+		}
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "dry run: %d requests, nothing sent\n", len(previews))
+	_, err := e.stdout.Write(b.Bytes())
+	return err
+}
+
+// editorOf is the user's editor: $VISUAL, else $EDITOR, else vi.
+func editorOf(e *env) string {
+	for _, name := range []string{"VISUAL", "EDITOR"} {
+		if v := strings.TrimSpace(e.getenv(name)); v != "" {
+			return v
+		}
+	}
+	return "vi"
+}
+
+// editBody opens editor (a command line, "code --wait" works) on a temp
+// copy of body and returns what was saved. An emptied file cancels.
+func editBody(ctx context.Context, editor string, body []byte, stdin *os.File, stdout, stderr io.Writer) ([]byte, error) {
+	args := strings.Fields(editor)
+	if len(args) == 0 {
+		return nil, errors.New("edit: no editor: set $EDITOR")
+	}
+	pattern := "sidehook-replay-*.txt"
+	if json.Valid(body) {
+		pattern = "sidehook-replay-*.json"
+	}
+	f, err := os.CreateTemp("", pattern)
+	if err != nil {
+		return nil, fmt.Errorf("edit: %w", err)
+	}
+	path := f.Name()
+	defer os.Remove(path)
+	if _, err := f.Write(body); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("edit: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("edit: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, args[0], append(args[1:], path)...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("edit: %s: %w; nothing sent", args[0], err)
+	}
+	edited, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("edit: %w", err)
+	}
+	if len(bytes.TrimSpace(edited)) == 0 {
+		return nil, errors.New("edit: the body was emptied, so the replay is cancelled; nothing sent (use --body /dev/null to send an empty body)")
+	}
+	// Most editors end a saved file with a newline; one added to a body
+	// that had none is the editor's, not the user's, and would change the
+	// bytes of an otherwise untouched body.
+	if len(edited) == len(body)+1 && edited[len(body)] == '\n' && bytes.Equal(edited[:len(body)], body) {
+		return body, nil
+	}
+	return edited, nil
+}

@@ -1,0 +1,512 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sidehook/sidehook/internal/auth"
+	"github.com/sidehook/sidehook/receiver"
+	"github.com/sidehook/sidehook/receiver/receivertest"
+	"github.com/sidehook/sidehook/relay"
+	"github.com/sidehook/sidehook/relay/config"
+	"github.com/sidehook/sidehook/relay/memstore"
+	"github.com/sidehook/sidehook/replay"
+)
+
+const (
+	replaySecret = "0123456789abcdef0123456789abcdef"
+	replayWhsec  = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	replayAPIKey = "replay-cli-key"
+)
+
+// replaySigning are the flags that sign with all three schemes, as
+// verifyingReceiver checks them.
+func replaySigning() []string {
+	return []string{"--webio-secret", replaySecret, "--org", "demo", "--jwt-secret", replaySecret, "--standard-secret", replayWhsec}
+}
+
+func verifyingReceiver(t *testing.T) *receivertest.Server {
+	t.Helper()
+	return receivertest.NewServer(t,
+		receivertest.WithWebioSecret(replaySecret, "demo"),
+		receivertest.WithJWTSecret(replaySecret),
+		receivertest.WithStandardSecret(replayWhsec))
+}
+
+func postTo(t *testing.T, url, body string, header map[string]string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+}
+
+func waitFor(t *testing.T, rcv *receivertest.Server, f receivertest.Filter, n int) []receiver.Capture {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	caps, err := rcv.Wait(ctx, f, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return caps
+}
+
+// startReplayRelay starts a relay delivering every event to endpoints.
+func startReplayRelay(t *testing.T, endpoints ...string) *relay.Relay {
+	t.Helper()
+	cfg, err := config.FromOneOrg(config.OneOrg{
+		Listen: "127.0.0.1:0", Data: t.TempDir(), APIKeys: []string{replayAPIKey},
+		SecretKey: replaySecret, Endpoints: endpoints, Schedule: []string{"10ms"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := memstore.New()
+	t.Cleanup(func() { st.Close() })
+	r, err := relay.New(cfg, relay.Options{Store: st, Grace: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := r.Close(context.Background()); err != nil {
+			t.Errorf("close relay: %v", err)
+		}
+	})
+	return r
+}
+
+func relayIngest(t *testing.T, r *relay.Relay, typ, body string) (eventID string, deliveries []string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, r.URL()+"/v1/events", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+replayAPIKey)
+	req.Header.Set("sidehook-event", typ)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var ans struct {
+		ID         string `json:"id"`
+		Deliveries []struct {
+			ID string `json:"id"`
+		} `json:"deliveries"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&ans); err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("ingest: %d %v", resp.StatusCode, err)
+	}
+	for _, d := range ans.Deliveries {
+		deliveries = append(deliveries, d.ID)
+	}
+	return ans.ID, deliveries
+}
+
+// checkReplayed checks a replay arrived as the original, re-signed.
+func checkReplayed(t *testing.T, got, orig receiver.Capture) {
+	t.Helper()
+	if !bytes.Equal(got.Body, orig.Body) {
+		t.Errorf("body: got %q, want %q", got.Body, orig.Body)
+	}
+	if got.Verdict.Status != auth.StatusValid {
+		t.Errorf("verdict: got %+v, want valid", got.Verdict)
+	}
+	if r := got.Headers["sidehook-replay-of"]; len(r) != 1 || r[0] != orig.ID {
+		t.Errorf("sidehook-replay-of: got %v, want %s", r, orig.ID)
+	}
+	if got.WebhookID != orig.WebhookID || got.Path != orig.Path || got.Method != orig.Method {
+		t.Errorf("got %s %s webhook-id %q, want %s %s %q", got.Method, got.Path, got.WebhookID, orig.Method, orig.Path, orig.WebhookID)
+	}
+}
+
+func TestReplayCommandReceiver(t *testing.T) {
+	src := receivertest.NewServer(t)
+	dst := verifyingReceiver(t)
+	postTo(t, src.URL+"/webhooks", `{"type":"payment","amount":"50.00"}`, map[string]string{"webhook-id": "evt_P", "x-webio-token": "stale"})
+	postTo(t, src.URL+"/webhooks", `{"type":"inboundMessage","body":"hi"}`, map[string]string{"webhook-id": "evt_I"})
+	orig := waitFor(t, src, receivertest.Filter{Event: "payment"}, 1)[0]
+
+	code, stdout, stderr := runCLI(t, nil, append([]string{"replay", "--receiver", src.URL, "--event", "payment", "--to", dst.URL}, replaySigning()...)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	header := replayRow(stdout, "ID")
+	row := replayRow(stdout, orig.ID)
+	for _, col := range []string{"METHOD", "TARGET", "STATUS", "LATENCY", "ERROR"} {
+		if !strings.Contains(header, col) {
+			t.Errorf("table header %q lacks %s", header, col)
+		}
+	}
+	if !strings.Contains(row, "POST") || !strings.Contains(row, dst.URL+"/webhooks") || !strings.Contains(row, " 200 ") {
+		t.Errorf("row: got %q", row)
+	}
+	if !strings.Contains(stdout, "1 replayed: 1 ok, 0 failed") {
+		t.Errorf("summary: got %q", stdout)
+	}
+	got := waitFor(t, dst, receivertest.Filter{}, 1)
+	checkReplayed(t, got[0], orig)
+	if n := len(dst.Requests(receivertest.Filter{})); n != 1 {
+		t.Errorf("dst has %d requests, want only the payment", n)
+	}
+
+	// Again by id, as JSON, with a body from a file.
+	bodyFile := filepath.Join(t.TempDir(), "body.json")
+	os.WriteFile(bodyFile, []byte(`{"type":"payment","amount":"99.00"}`), 0o600)
+	code, stdout, stderr = runCLI(t, nil, append([]string{"replay", "--receiver", src.URL, "--id", orig.ID, "--to", dst.URL, "--json", "--body", bodyFile}, replaySigning()...)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var report struct {
+		Results []replay.Result `json:"results"`
+		Total   int             `json:"total"`
+		OK      int             `json:"ok"`
+		Failed  int             `json:"failed"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &report); err != nil {
+		t.Fatalf("--json: %v: %s", err, stdout)
+	}
+	if report.Total != 1 || report.OK != 1 || len(report.Results) != 1 || report.Results[0].ID != orig.ID || report.Results[0].Status != 200 {
+		t.Errorf("--json: got %+v", report)
+	}
+	edited := waitFor(t, dst, receivertest.Filter{}, 2)[0]
+	if string(edited.Body) != `{"type":"payment","amount":"99.00"}` || edited.Verdict.Status != auth.StatusValid || edited.WebhookID != "evt_P" {
+		t.Errorf("--body: got %q %+v %q", edited.Body, edited.Verdict, edited.WebhookID)
+	}
+}
+
+// Without --to, a capture goes back to the receiver it came from; the
+// environment can stand in for flags.
+func TestReplayCommandDefaultTarget(t *testing.T) {
+	src := receivertest.NewServer(t)
+	postTo(t, src.URL+"/hooks?x=1", `{"a":1}`, map[string]string{"webhook-id": "evt_D"})
+	orig := waitFor(t, src, receivertest.Filter{}, 1)[0]
+	env := map[string]string{"SIDEHOOK_RECEIVER": src.URL, "SIDEHOOK_ID": orig.ID}
+	code, stdout, stderr := runCLI(t, func(k string) string { return env[k] }, "replay")
+	if code != 0 {
+		t.Fatalf("exit %d: %s %s", code, stdout, stderr)
+	}
+	if !strings.Contains(stderr, "no keys given") {
+		t.Errorf("stderr: got %q, want the unsigned note", stderr)
+	}
+	again := waitFor(t, src, receivertest.Filter{WebhookID: "evt_D"}, 2)[0]
+	if again.Path != "/hooks" || again.Query != "x=1" || string(again.Body) != `{"a":1}` || again.Headers["sidehook-replay-of"][0] != orig.ID {
+		t.Errorf("got %s?%s %q %v", again.Path, again.Query, again.Body, again.Headers)
+	}
+}
+
+func TestReplayCommandFile(t *testing.T) {
+	src := receivertest.NewServer(t)
+	dst := verifyingReceiver(t)
+	postTo(t, src.URL+"/a", `{"type":"payment"}`, map[string]string{"webhook-id": "evt_1"})
+	postTo(t, src.URL+"/b", string([]byte{0xff, 0xfe, 0}), map[string]string{"webhook-id": "evt_2"})
+	caps := waitFor(t, src, receivertest.Filter{}, 2)
+
+	resp, err := http.Get(src.URL + "/_sidehook/requests/export?format=ndjson")
+	if err != nil {
+		t.Fatal(err)
+	}
+	export, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	file := filepath.Join(t.TempDir(), "captures.ndjson")
+	if err := os.WriteFile(file, export, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	code, stdout, stderr := runCLI(t, nil, append([]string{"replay", "--file", file, "--to", dst.URL, "--rate", "1000/s"}, replaySigning()...)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s %s", code, stdout, stderr)
+	}
+	got := waitFor(t, dst, receivertest.Filter{}, 2)
+	// Oldest first: the newest arrived last.
+	checkReplayed(t, got[0], caps[0])
+	checkReplayed(t, got[1], caps[1])
+
+	t.Run("BadLine", func(t *testing.T) {
+		bad := filepath.Join(t.TempDir(), "bad.ndjson")
+		lines := strings.SplitN(string(export), "\n", 2)
+		os.WriteFile(bad, []byte(lines[0]+"\n"+`{"id":"cap_x","method":`+"\n"+lines[1]), 0o600)
+		code, stdout, stderr := runCLI(t, nil, "replay", "--file", bad, "--to", dst.URL)
+		if code != 1 || !strings.Contains(stderr, "bad.ndjson: line 2:") {
+			t.Errorf("got %d %q %q, want exit 1 naming line 2", code, stdout, stderr)
+		}
+		if n := len(dst.Requests(receivertest.Filter{})); n != 2 {
+			t.Errorf("dst has %d requests, want the 2 from before: nothing sent", n)
+		}
+	})
+}
+
+func TestReplayCommandRelay(t *testing.T) {
+	rcv := receivertest.NewServer(t, receivertest.WithWebioSecret(replaySecret, "demo"))
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadURL := dead.URL
+	dead.Close()
+	r := startReplayRelay(t, rcv.URL+"/hooks", deadURL+"/hooks")
+	body := `{"type":"payment","paymentId":"pay_9","amount":"50.00"}`
+	evt, dlvs := relayIngest(t, r, "payment", body)
+	if len(dlvs) != 2 {
+		t.Fatalf("deliveries: %v", dlvs)
+	}
+	waitFor(t, rcv, receivertest.Filter{WebhookID: evt}, 1)
+
+	// The event's two deliveries, each to its endpoint: one answers, the
+	// other is unreachable. Both are reported, the replay fails.
+	code, stdout, stderr := runCLI(t, nil, "replay", "--relay", r.URL(), "--api-key", replayAPIKey, "--id", evt,
+		"--webio-secret", replaySecret, "--org", "demo")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1: %s %s", code, stdout, stderr)
+	}
+	if !strings.Contains(stderr, "1 of 2 failed") {
+		t.Errorf("stderr: got %q", stderr)
+	}
+	if row := replayRow(stdout, dlvs[0]); !strings.Contains(row, rcv.URL+"/hooks") || !strings.Contains(row, " 200 ") {
+		t.Errorf("live row: got %q", row)
+	}
+	if row := replayRow(stdout, dlvs[1]); !strings.Contains(row, deadURL+"/hooks") || !strings.Contains(row, "refused") {
+		t.Errorf("dead row: got %q", row)
+	}
+	if !strings.Contains(stdout, "2 replayed: 1 ok, 1 failed") {
+		t.Errorf("summary: got %q", stdout)
+	}
+	again := waitFor(t, rcv, receivertest.Filter{WebhookID: evt}, 2)[0]
+	if string(again.Body) != body || again.Verdict.Status != auth.StatusValid || again.Headers["sidehook-replay-of"][0] != dlvs[0] ||
+		again.Headers["sidehook-event"][0] != "payment" {
+		t.Errorf("replayed delivery: got %q %+v %v", again.Body, again.Verdict, again.Headers)
+	}
+
+	// By delivery id, elsewhere.
+	dst := receivertest.NewServer(t)
+	code, _, stderr = runCLI(t, nil, "replay", "--relay", r.URL(), "--api-key", replayAPIKey, "--id", dlvs[1], "--to", dst.URL)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if c := waitFor(t, dst, receivertest.Filter{}, 1)[0]; c.Path != "/hooks" || string(c.Body) != body || c.WebhookID != evt {
+		t.Errorf("got %s %q %s", c.Path, c.Body, c.WebhookID)
+	}
+}
+
+func TestReplayCommandDryRun(t *testing.T) {
+	src := receivertest.NewServer(t)
+	dst := receivertest.NewServer(t)
+	postTo(t, src.URL+"/webhooks", `{"type":"payment"}`, map[string]string{"webhook-id": "evt_X"})
+	orig := waitFor(t, src, receivertest.Filter{}, 1)[0]
+
+	code, stdout, stderr := runCLI(t, nil, append([]string{"replay", "--receiver", src.URL, "--all", "--to", dst.URL, "--dry-run"}, replaySigning()...)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"POST " + dst.URL + "/webhooks  (replay of " + orig.ID + ")", "Sidehook-Replay-Of: " + orig.ID,
+		"Webhook-Id: evt_X", "X-Webio-Token: <redacted>", "Authorization: Bearer <redacted>", "Webhook-Signature: v1,",
+		`{"type":"payment"}`, "dry run: 1 requests, nothing sent"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout)
+		}
+	}
+	if strings.Contains(stdout, "eyJ") {
+		t.Errorf("a token was printed:\n%s", stdout)
+	}
+
+	code, stdout, _ = runCLI(t, nil, "replay", "--receiver", src.URL, "--all", "--to", dst.URL, "--dry-run", "--json")
+	var out struct {
+		DryRun   bool `json:"dry_run"`
+		Requests []struct {
+			ID, Method, URL, Body string
+		} `json:"requests"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &out); code != 0 || err != nil || !out.DryRun || len(out.Requests) != 1 ||
+		out.Requests[0].URL != dst.URL+"/webhooks" || out.Requests[0].Body != `{"type":"payment"}` {
+		t.Errorf("--dry-run --json: got %d %v %s", code, err, stdout)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := len(dst.Requests(receivertest.Filter{})); n != 0 {
+		t.Errorf("a dry run sent %d requests", n)
+	}
+}
+
+func TestReplayCommandErrors(t *testing.T) {
+	src := receivertest.NewServer(t)
+	dst := receivertest.NewServer(t)
+	postTo(t, src.URL+"/webhooks", `{}`, nil)
+	c := waitFor(t, src, receivertest.Filter{}, 1)[0]
+	file := filepath.Join(t.TempDir(), "one.ndjson")
+	line, _ := json.Marshal(c)
+	os.WriteFile(file, append(line, '\n'), 0o600)
+	shortKey := filepath.Join(t.TempDir(), "key.pem")
+	os.WriteFile(shortKey, []byte("not a key"), 0o600)
+
+	rcv := []string{"replay", "--receiver", src.URL}
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"NoSource", []string{"replay", "--all"}, 2, "give one source"},
+		{"TwoSources", []string{"replay", "--receiver", src.URL, "--file", file, "--all"}, 2, "give one source"},
+		{"BadReceiver", []string{"replay", "--receiver", "localhost:8081", "--all"}, 2, "not an absolute http"},
+		{"RelayNoKey", []string{"replay", "--relay", "http://127.0.0.1:1", "--all"}, 2, "--api-key"},
+		{"FileNoTo", []string{"replay", "--file", file}, 2, "give --to"},
+		{"NoSelection", rcv, 2, "say what to replay"},
+		{"BadTo", append(rcv, "--all", "--to", "ftp://example.com"), 2, `--to "ftp://example.com": not an absolute http`},
+		{"RelativeTo", append(rcv, "--all", "--to", "/webhooks"), 2, "not an absolute http"},
+		{"NotURLTo", append(rcv, "--all", "--to", "http//x"), 2, "not an absolute http"},
+		{"StatusOnCaptures", append(rcv, "--status", "dead"), 2, "--status filters relay deliveries"},
+		{"VerdictOnRelay", []string{"replay", "--relay", "http://127.0.0.1:1", "--api-key", "k", "--verdict", "valid"}, 2, "--verdict filters captures"},
+		{"BadStatus", []string{"replay", "--relay", "http://127.0.0.1:1", "--api-key", "k", "--status", "lost"}, 2, "want pending"},
+		{"BadVerdict", append(rcv, "--verdict", "ok"), 2, "want valid, invalid or unverified"},
+		{"BadEvent", append(rcv, "--event", "Pay Ment"), 2, "not an event type name"},
+		{"BadSince", append(rcv, "--since", "yesterday"), 2, "--since"},
+		{"UntilBeforeSince", append(rcv, "--since", "1m", "--until", "1h"), 2, "--until is before --since"},
+		{"BadRate", append(rcv, "--all", "--rate", "fast"), 2, "--rate"},
+		{"BadMax", append(rcv, "--all", "--max", "0"), 2, "--max"},
+		{"WebioNoOrg", append(rcv, "--all", "--webio-secret", replaySecret), 2, "needs --org"},
+		{"ShortSecret", append(rcv, "--all", "--jwt-secret", "short"), 2, "--jwt-secret"},
+		{"BothJWT", append(rcv, "--all", "--jwt-secret", replaySecret, "--jwt-key", shortKey), 2, "not both"},
+		{"BadKeyFile", append(rcv, "--all", "--jwt-key", shortKey), 2, "no private key PEM block"},
+		{"BadStandard", append(rcv, "--all", "--standard-secret", "nope"), 2, "whsec_"},
+		{"SignWithoutKey", append(rcv, "--all", "--sign", "jwt"), 2, "--sign jwt needs --jwt-secret or --jwt-key"},
+		{"UnknownScheme", append(rcv, "--all", "--sign", "magic"), 2, "unknown scheme"},
+		{"MissingBody", append(rcv, "--all", "--body", "/nonexistent/body"), 2, "--body"},
+		{"UnknownID", append(rcv, "--id", c.ID, "--id", "cap_01JDQ0000000000000000000ZZ", "--to", dst.URL), 1, "unknown id: cap_01JDQ0000000000000000000ZZ"},
+		{"Unreachable", append(rcv, "--all", "--to", "http://127.0.0.1:1"), 1, "1 of 1 failed"},
+		{"TooMany", append(rcv, "--all", "--max", "1", "--to", dst.URL), 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.name == "TooMany" {
+				// One capture fits a maximum of one; a second does not.
+				postTo(t, src.URL+"/more", `{}`, nil)
+				waitFor(t, src, receivertest.Filter{}, 2)
+				tt.code, tt.want = 1, "more than 1 requests: narrow it or raise --max"
+			}
+			code, stdout, stderr := runCLI(t, nil, tt.args...)
+			if code != tt.code || !strings.Contains(stderr, tt.want) {
+				t.Errorf("got %d %q (stdout %q), want %d and %q", code, stderr, stdout, tt.code, tt.want)
+			}
+		})
+	}
+	if n := len(dst.Requests(receivertest.Filter{})); n != 0 {
+		t.Errorf("%d requests sent by failed commands, want none", n)
+	}
+}
+
+// --edit needs a terminal: with standard input a pipe it is a usage error
+// before anything is selected.
+func TestReplayCommandEditNotTerminal(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := os.Stdin
+	os.Stdin = r
+	t.Cleanup(func() { os.Stdin = saved; r.Close(); w.Close() })
+	code, _, stderr := runCLI(t, nil, "replay", "--receiver", "http://127.0.0.1:1", "--all", "--edit")
+	if code != 2 || !strings.Contains(stderr, "--edit needs a terminal") {
+		t.Errorf("got %d %q", code, stderr)
+	}
+}
+
+func TestEditBody(t *testing.T) {
+	dir := t.TempDir()
+	script := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	orig := []byte(`{"amount":"50.00"}`)
+	tests := []struct {
+		name   string
+		editor string
+		want   string
+		err    string
+	}{
+		{"Edited", script("edit.sh", `printf '{"amount":"99.00"}' > "$1"`), `{"amount":"99.00"}`, ""},
+		{"EditorNewlineIgnored", script("nl.sh", `printf '\n' >> "$1"`), string(orig), ""},
+		{"Untouched", script("noop.sh", `exit 0`), string(orig), ""},
+		{"Emptied", script("empty.sh", `: > "$1"`), "", "emptied"},
+		{"EditorFails", script("fail.sh", `exit 3`), "", "exit status 3"},
+		{"NoEditor", "  ", "", "no editor"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := editBody(context.Background(), tt.editor, orig, nil, io.Discard, io.Discard)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Errorf("got %q, %v; want an error containing %q", got, err, tt.err)
+				}
+				return
+			}
+			if err != nil || string(got) != tt.want {
+				t.Errorf("got %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+	e := &env{getenv: func(k string) string { return map[string]string{"EDITOR": "nano"}[k] }}
+	if got := editorOf(e); got != "nano" {
+		t.Errorf("editorOf: got %q", got)
+	}
+}
+
+// replayRow is the first line of out containing sub.
+func replayRow(out, sub string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, sub) {
+			return l
+		}
+	}
+	return ""
+}
+
+// --jwt-key signs with a key pair; --issuer and --audience reach the
+// claims the receiver checks.
+func TestReplayCommandJWTKey(t *testing.T) {
+	key, err := auth.GenerateKey(auth.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemBytes, err := auth.MarshalKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "key.pem")
+	if err := os.WriteFile(keyFile, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := key.Public()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := receivertest.NewServer(t)
+	dst := receivertest.NewServer(t, receivertest.WithVerify(auth.VerifyConfig{
+		JWTPublicKey: pub, Issuer: "replayer", Audience: "crm", RequireSHA256: true,
+	}))
+	postTo(t, src.URL+"/hooks", `{"type":"payment"}`, map[string]string{"webhook-id": "evt_K"})
+	orig := waitFor(t, src, receivertest.Filter{}, 1)[0]
+	code, stdout, stderr := runCLI(t, nil, "replay", "--receiver", src.URL, "--id", orig.ID, "--to", dst.URL,
+		"--jwt-key", keyFile, "--issuer", "replayer", "--audience", "crm", "--sign", "jwt")
+	if code != 0 {
+		t.Fatalf("exit %d: %s %s", code, stdout, stderr)
+	}
+	checkReplayed(t, waitFor(t, dst, receivertest.Filter{}, 1)[0], orig)
+}
