@@ -68,6 +68,7 @@ func commands(e *env) []*cli.Command {
 		testCommand(e),
 		receiveCommand(e),
 		replayCommand(e),
+		tunnelCommand(e),
 	}
 }
 
