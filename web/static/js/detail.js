@@ -130,6 +130,7 @@ export class Detail {
 
     const sections = [];
     if (!relay) sections.push(this.verdictSection(d));
+    if (!relay) sections.push(this.answerSection(d.response));
     if (relay) sections.push(this.attemptsSection(d));
     sections.push(this.headersSection(req.headers));
     sections.push(this.tokensSection(req.headers, d));
@@ -147,6 +148,25 @@ export class Detail {
     add('Reason', v.reason, 'reason');
     if (r.status) add('Answered', r.status + (r.rule ? ` (rule ${r.rule})` : ''));
     return h('section', { class: 'block' }, h('h3', { text: 'Verdict' }), h('dl', { class: 'kv' }, rows));
+  }
+
+  // answerSection shows what the app answered when the server kept it
+  // (the tunnel's inspector does; the receiver's own answer has no body).
+  answerSection(r) {
+    if (!r || (r.body === undefined && r.headers === undefined && !r.error)) return null;
+    const rows = [];
+    const add = (k, val, cls) => { if (val !== undefined && val !== null && val !== '') rows.push(h('dt', { text: k }), h('dd', { class: cls, text: String(val) })); };
+    add('Status', r.status || 'no answer');
+    if (r.duration_ms !== undefined) add('Duration', `${r.duration_ms} ms`);
+    add('Error', r.error, 'reason');
+    const out = [h('h3', { text: 'Answer' }), h('dl', { class: 'kv' }, rows)];
+    if (r.headers && Object.keys(r.headers).length) out.push(this.headersSection(r.headers));
+    if (r.body) {
+      const v = bodyView(r.body, r.body_encoding || 'utf8');
+      out.push(h('h4', {}, 'Body ', h('span', { class: 'note', text: r.truncated ? 'first 64 KiB only' : v.note })),
+        h('pre', { class: 'code body ' + v.kind, tabindex: '0', 'aria-label': 'Answer body', text: v.text }));
+    }
+    return h('section', { class: 'block' }, out);
   }
 
   attemptsSection(d) {
