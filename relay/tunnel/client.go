@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -379,8 +380,10 @@ func (c *Client) session(ctx context.Context) (ready bool, err error) {
 // read forwards deliveries until the connection fails.
 func (c *Client) read(ctx context.Context, p *peer) error {
 	p.watch()
+	var buf bytes.Buffer
 	for {
-		kind, data, err := p.ws.ReadMessage()
+		kind, err := p.readFrame(&buf)
+		data := buf.Bytes()
 		if err != nil {
 			var ce *websocket.CloseError
 			if errors.As(err, &ce) {

@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -110,11 +111,13 @@ func (c *serverConn) readHello() (*Message, error) {
 // is answered with an error message and the connection carries on.
 func (c *serverConn) read() error {
 	c.watch()
+	var buf bytes.Buffer
 	for {
-		kind, data, err := c.ws.ReadMessage()
+		kind, err := c.readFrame(&buf)
 		if err != nil {
 			return err
 		}
+		data := buf.Bytes()
 		c.extend()
 		if kind != websocket.TextMessage {
 			c.tell("binary frames are not part of the tunnel protocol: send JSON text frames")

@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -51,6 +52,19 @@ func (p *peer) watch() {
 		}
 		return nil
 	})
+}
+
+// readFrame reads the next data frame into buf, which the caller reuses
+// from frame to frame: gorilla's ReadMessage would grow a fresh slice for
+// each (Decode copies what it keeps).
+func (p *peer) readFrame(buf *bytes.Buffer) (kind int, err error) {
+	kind, r, err := p.ws.NextReader()
+	if err != nil {
+		return 0, err
+	}
+	buf.Reset()
+	_, err = buf.ReadFrom(r)
+	return kind, err
 }
 
 // send queues frame for the writer, waiting at most for ctx.
