@@ -18,9 +18,13 @@ import (
 	"github.com/sidehook/sidehook/web"
 )
 
-// inspectKeep is how many forwarded requests the inspector holds (whole
-// bodies, for exact replays); older ones are forgotten.
-const inspectKeep = 500
+// The inspector holds the last inspectKeep forwarded requests, whole (a
+// replay sends the exact bytes), within inspectBytes of bodies; older ones
+// are forgotten.
+const (
+	inspectKeep  = 500
+	inspectBytes = 64 << 20
+)
 
 // PrefixForward starts the id of a request the inspector shows.
 const PrefixForward = "fwd_"
@@ -43,6 +47,7 @@ type inspector struct {
 	mu      sync.Mutex
 	records []*inspected // oldest first, at most inspectKeep
 	byID    map[string]*inspected
+	size    int // bytes of the records' bodies and answers
 
 	closeOnce sync.Once
 	served    chan struct{}
@@ -133,11 +138,14 @@ func (in *inspector) add(m *Message, fw forwarded, replayOf string) *inspected {
 	in.mu.Lock()
 	in.records = append(in.records, r)
 	in.byID[r.ID] = r
-	if len(in.records) > inspectKeep {
+	in.size += r.size()
+	// The newest is kept even alone over the budget: it was just shown.
+	for len(in.records) > 1 && (len(in.records) > inspectKeep || in.size > inspectBytes) {
 		old := in.records[0]
 		in.records[0] = nil
 		in.records = in.records[1:]
 		delete(in.byID, old.ID)
+		in.size -= old.size()
 	}
 	in.mu.Unlock()
 	if in.hub.Subscribers() > 0 {
@@ -150,6 +158,8 @@ func (in *inspector) add(m *Message, fw forwarded, replayOf string) *inspected {
 	}
 	return r
 }
+
+func (r *inspected) size() int { return len(r.Body) + len(r.Answer.body) }
 
 func (in *inspector) get(id string) *inspected {
 	in.mu.Lock()
