@@ -35,14 +35,12 @@ type attempter struct {
 	retry         config.Retry
 	maxRetryAfter time.Duration
 	log           zerolog.Logger
-	// ctx is the dispatcher's attempt context: canceled when the grace
-	// period of a stop ends.
-	ctx context.Context
 }
 
 // attempt sends d once and records the outcome. A delivery that is not
 // attempted (its endpoint went away, the relay is stopping) is released.
-func (a *attempter) attempt(q *queue, e config.Endpoint, d *Delivery) {
+// ctx ends when the grace period of a stop does.
+func (a *attempter) attempt(ctx context.Context, q *queue, e config.Endpoint, d *Delivery) {
 	o := q.org
 	if Final(d.Status) {
 		// Not for the queue (a recorded custom-value exchange, which a
@@ -50,22 +48,22 @@ func (a *attempter) attempt(q *queue, e config.Endpoint, d *Delivery) {
 		// takes it out.
 		cp := *d
 		cp.NextAttemptAt = nil
-		if err := a.store.Record(context.WithoutCancel(a.ctx), &cp, ""); err != nil {
-			a.release(d, "record final delivery", err)
+		if err := a.store.Record(context.WithoutCancel(ctx), &cp, ""); err != nil {
+			a.release(ctx, d, "record final delivery", err)
 		}
 		return
 	}
 	if cur := o.endpoint(e.ID); cur == nil || !cur.enabled() {
-		a.release(d, "", nil)
+		a.release(ctx, d, "", nil)
 		return
 	}
-	ev, err := a.event(o.id, d.EventID)
+	ev, err := a.event(ctx, o.id, d.EventID)
 	var res result
 	switch {
 	case errors.Is(err, ErrNotFound):
 		res = result{err: errors.New("the event is missing from the store")}
 	case err != nil:
-		a.release(d, "read event", err)
+		a.release(ctx, d, "read event", err)
 		q.pause(storeRetryMax)
 		return
 	default:
@@ -74,10 +72,10 @@ func (a *attempter) attempt(q *queue, e config.Endpoint, d *Delivery) {
 		if ob.method == http.MethodGet {
 			ob.query = ev.Query
 		}
-		res = a.sender.send(a.ctx, o, e, ob, e.Timeout, maxResponse)
-		if res.err != nil && a.ctx.Err() != nil {
+		res = a.sender.send(ctx, o, e, ob, e.Timeout, maxResponse)
+		if res.err != nil && ctx.Err() != nil {
 			// Stopped by shutdown, not by the endpoint: not an attempt.
-			a.release(d, "", nil)
+			a.release(ctx, d, "", nil)
 			return
 		}
 	}
@@ -86,7 +84,7 @@ func (a *attempter) attempt(q *queue, e config.Endpoint, d *Delivery) {
 	if disable != "" && o.markDisabled(e.ID, disable) {
 		a.log.Warn().Str(logOrg, o.id).Str(logEndpoint, e.ID).Str("reason", disable).Msg("endpoint disabled")
 	}
-	if !a.record(e, next, disable) {
+	if !a.record(ctx, e, next, disable) {
 		return
 	}
 	final := Final(next.Status)
@@ -103,11 +101,11 @@ func (a *attempter) attempt(q *queue, e config.Endpoint, d *Delivery) {
 
 // event is the delivery's event, from the cache of just-accepted events
 // or the store.
-func (a *attempter) event(org, id string) (*Event, error) {
+func (a *attempter) event(ctx context.Context, org, id string) (*Event, error) {
 	if ev := a.cache.get(org, id); ev != nil {
 		return ev, nil
 	}
-	return a.store.Event(a.ctx, org, id)
+	return a.store.Event(ctx, org, id)
 }
 
 // nextState is d after res: the attempt appended, and delivered, dead, or
@@ -160,10 +158,10 @@ func (a *attempter) policy(e config.Endpoint) config.Retry {
 // kept here and tried again, waiting as the retry schedule says (at most
 // maxRecordWait): the delivery is not sent again meanwhile, and its lease
 // keeps it from being taken. It reports whether the outcome was recorded.
-func (a *attempter) record(e config.Endpoint, d *Delivery, disable string) bool {
+func (a *attempter) record(ctx context.Context, e config.Endpoint, d *Delivery, disable string) bool {
 	policy := a.policy(e)
 	for try := 0; ; try++ {
-		err := a.store.Record(context.WithoutCancel(a.ctx), d, disable)
+		err := a.store.Record(context.WithoutCancel(ctx), d, disable)
 		if err == nil {
 			if try > 0 {
 				a.log.Info().Str(logDelivery, d.ID).Int("tries", try+1).Msg("attempt recorded")
@@ -188,7 +186,7 @@ func (a *attempter) record(e config.Endpoint, d *Delivery, disable string) bool 
 		wait = min(wait, maxRecordWait)
 		t := a.clock.NewTimer(max(wait, time.Millisecond))
 		select {
-		case <-a.ctx.Done():
+		case <-ctx.Done():
 			t.Stop()
 			// Stopping: the outcome is lost, the lease with the process;
 			// the delivery is tried again after the next start (a
@@ -200,11 +198,11 @@ func (a *attempter) record(e config.Endpoint, d *Delivery, disable string) bool 
 }
 
 // release gives a taken delivery back without an attempt.
-func (a *attempter) release(d *Delivery, what string, cause error) {
+func (a *attempter) release(ctx context.Context, d *Delivery, what string, cause error) {
 	if cause != nil {
 		a.log.Error().Err(cause).Str(logDelivery, d.ID).Msg(what)
 	}
-	if err := a.store.Release(context.WithoutCancel(a.ctx), d); err != nil {
+	if err := a.store.Release(context.WithoutCancel(ctx), d); err != nil {
 		a.log.Error().Err(err).Str(logDelivery, d.ID).Msg("release delivery")
 	}
 }

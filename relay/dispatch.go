@@ -338,7 +338,7 @@ func (q *queue) step() time.Duration {
 			defer q.poke()
 			defer q.inflight.Add(-1)
 			defer q.d.inflight.Delete(dl.ID)
-			q.d.att.attempt(q, e.cfg, dl)
+			q.d.att.attempt(q.d.attemptCtx, q, e.cfg, dl)
 		}()
 	}
 	switch {

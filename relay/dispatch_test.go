@@ -116,7 +116,9 @@ func TestDefaultScheduleFastClock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := startRelay(t, cfg, relay.Options{Clock: relay.NewScaledClock(100_000)})
+	// No purge: on this clock the 72h retention passes in under 3s of a
+	// busy machine, and would take the dead delivery before it is read.
+	r := startRelay(t, cfg, relay.Options{Clock: relay.NewScaledClock(100_000), PurgeInterval: -1})
 	ans := ingest(t, r, `{"type":"payment"}`, nil)
 	waitDelivery(t, r, ans.Deliveries[0].ID, "dead", 20*time.Second)
 	var d struct {

@@ -3,7 +3,6 @@ package relay
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -106,9 +105,6 @@ func (m *manager) putEndpoint(ctx context.Context, o *orgState, raw config.RawEn
 	ctx = context.WithoutCancel(ctx)
 	e, err := raw.Validate("", &o.cfg)
 	if err != nil {
-		if errors.Is(err, config.ErrTunnel) {
-			return nil, apiErrorf(http.StatusBadRequest, "unsupported_endpoint", "%v", err)
-		}
 		return nil, apiErrorf(http.StatusBadRequest, "invalid_endpoint", "%v", err)
 	}
 	if _, _, tunnel := parseTunnelURL(e.URL); tunnel && m.tunnels == nil {

@@ -147,7 +147,6 @@ func New(cfg *config.Config, opts Options) (*Relay, error) {
 	att := &attempter{store: st, sender: snd, cache: cache, hub: r.hub, metrics: m, clock: clock,
 		retry: cfg.Retry, maxRetryAfter: opts.MaxRetryAfter, log: logger("dispatcher")}
 	r.disp = newDispatcher(st, dir, att, clock, logger("dispatcher"))
-	att.ctx = r.disp.attemptCtx
 	m.setDepth(r.disp.depths)
 
 	ing := &ingester{responder: responder{logger("ingest")}, store: st, dir: dir, limits: cfg.Limits, clock: clock,

@@ -164,17 +164,24 @@ func TestOutageThenUp(t *testing.T) {
 	r := startRelay(t, cfg, relay.Options{})
 
 	const (
-		rate    = 300 // events/s
-		outage  = 4 * time.Second
-		loading = outage + 500*time.Millisecond
+		rate   = 300 // events/s, when the machine keeps up
+		outage = 4 * time.Second
+		// The outage lasts until this many events wait, however slow
+		// the machine: more than the old window of 512.
+		minWaiting = 600
 	)
 	var (
 		mu    sync.Mutex
 		acked = map[string]bool{}
 		wg    sync.WaitGroup
 		seq   atomic.Int64
-		sent  atomic.Int64
+		stop  = make(chan struct{})
 	)
+	ackedCount := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked)
+	}
 	client := &http.Client{Timeout: 5 * time.Second}
 	start := time.Now()
 	const producers = 10
@@ -184,8 +191,12 @@ func TestOutageThenUp(t *testing.T) {
 			defer wg.Done()
 			tick := time.NewTicker(time.Second * producers / rate)
 			defer tick.Stop()
-			for time.Since(start) < loading {
-				<-tick.C
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
 				id := fmt.Sprintf("evt_outage_%d", seq.Add(1))
 				req, _ := http.NewRequest("POST", r.URL()+"/v1/events", strings.NewReader(`{"type":"payment"}`))
 				req.Header.Set("Authorization", "Bearer "+apiKey)
@@ -196,26 +207,38 @@ func TestOutageThenUp(t *testing.T) {
 					return
 				}
 				resp.Body.Close()
-				sent.Add(1)
-				if resp.StatusCode == http.StatusAccepted {
-					mu.Lock()
-					acked[id] = true
-					mu.Unlock()
+				if resp.StatusCode != http.StatusAccepted {
+					t.Errorf("ingest: got %d, want 202", resp.StatusCode)
+					return
 				}
+				mu.Lock()
+				acked[id] = true
+				mu.Unlock()
 			}
 		}()
 	}
-	time.Sleep(outage)
+	deadline := start.Add(20 * time.Second)
+	for time.Since(start) < outage || ackedCount() < minWaiting {
+		if time.Now().After(deadline) {
+			close(stop)
+			wg.Wait()
+			t.Fatalf("only %d events acknowledged in %s", ackedCount(), time.Since(start))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	depth := queueDepth(t, r, "crm")
 	down.Store(false)
+	// Events keep arriving for a while after the endpoint is back.
+	time.Sleep(500 * time.Millisecond)
+	close(stop)
 	wg.Wait()
-	t.Logf("%d events acknowledged of %d sent in %s; %d waiting when the endpoint came back", len(acked), sent.Load(), time.Since(start), depth)
+	t.Logf("%d events acknowledged in %s; %d waiting when the endpoint came back", len(acked), time.Since(start), depth)
 	if depth <= 512 {
 		t.Fatalf("queue depth at the end of the outage: got %d, want more than 512", depth)
 	}
 	waitDelivered(t, rcv, 20*time.Second, acked)
 	// The last outcomes are recorded just after their answers arrived.
-	deadline := time.Now().Add(5 * time.Second)
+	deadline = time.Now().Add(5 * time.Second)
 	for d := queueDepth(t, r, "crm"); d != 0; d = queueDepth(t, r, "crm") {
 		if time.Now().After(deadline) {
 			t.Fatalf("queue depth once all arrived: got %d, want 0", d)

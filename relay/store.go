@@ -40,9 +40,13 @@ type Store interface {
 	// delivery is not returned by Take again until Record or Release ends
 	// its lease (or, for a shared store, its lease times out). Leases of a
 	// local store do not outlive the process: after a restart everything
-	// waiting is due again. Next is the earliest NextAttemptAt among the
-	// endpoint's unleased waiting deliveries that are not due yet (zero
-	// when there are none); the dispatcher sleeps until then unless woken.
+	// waiting is due again. Nothing passes a waiting ordered delivery:
+	// while it is leased or not due yet, Take returns nothing after it in
+	// due order (the head of a FIFO in flight or waiting). Next is the
+	// earliest NextAttemptAt among the endpoint's unleased waiting
+	// deliveries that are not due yet (zero when there are none); the
+	// dispatcher sleeps until then unless woken. When Take returns n
+	// deliveries it may stop looking, and next may then be zero.
 	Take(ctx context.Context, ref EndpointRef, now time.Time, n int) (deliveries []*Delivery, next time.Time, err error)
 	// Record stores a leased delivery's new state (its Attempts with the
 	// new one appended, Status, NextAttemptAt) and ends the lease. Status

@@ -262,7 +262,7 @@ func TestTunnelRouteServes(t *testing.T) {
 	if a := call(t, "GET", r.URL()+"/v1/tunnel?name=laptop", apiKey, nil, nil); a.Status != http.StatusNoContent {
 		t.Fatalf("connect: got %d %s, want the tunnel server's answer", a.Status, a.Body)
 	}
-	for _, bad := range []string{"", "a/b", strings.Repeat("x", 65)} {
+	for _, bad := range []string{"", "a/b", "Laptop", "-x", strings.Repeat("x", 64)} {
 		if a := call(t, "GET", r.URL()+"/v1/tunnel?name="+bad, apiKey, nil, nil); a.Status != http.StatusBadRequest {
 			t.Errorf("name %q: got %d %s, want 400", bad, a.Status, a.Body)
 		}

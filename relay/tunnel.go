@@ -8,7 +8,7 @@ import (
 )
 
 // maxTunnelName bounds a tunnel's name.
-const maxTunnelName = 64
+const maxTunnelName = 63
 
 // tunnelRoute is GET /v1/tunnel: a tunnel client of an organisation
 // connects, and that organisation's tunnel://NAME endpoints get their
@@ -29,7 +29,7 @@ func (t *tunnelRoute) handleTunnel() http.Handler {
 		o := orgFrom(req.Context())
 		name := req.URL.Query().Get("name")
 		if !validTunnelName(name) {
-			return apiErrorf(http.StatusBadRequest, "invalid_query", "name %q: want 1 to %d letters, digits, '.', '_' or '-'", name, maxTunnelName)
+			return apiErrorf(http.StatusBadRequest, "invalid_query", "name %q: want 1 to %d of a-z, 0-9, '_', '.' and '-', starting with a letter or digit", name, maxTunnelName)
 		}
 		t.tunnels.Serve(w, req, o.id, name, func() { t.connected(o, name) })
 		return nil
@@ -56,13 +56,17 @@ func (t *tunnelRoute) connected(o *orgState, name string) {
 	}
 }
 
+// validTunnelName is the rule of relay/config for the NAME of
+// tunnel://NAME: 1 to 63 of a-z, 0-9, '_', '.' and '-', starting with a
+// letter or digit.
 func validTunnelName(s string) bool {
 	if s == "" || len(s) > maxTunnelName {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+		alnum := c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || c != '.' && c != '_' && c != '-') {
 			return false
 		}
 	}

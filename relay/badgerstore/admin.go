@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,10 +15,16 @@ import (
 // Endpoints returns an organisation's API endpoints and disabled marks, by
 // id.
 func (s *Store) Endpoints(ctx context.Context, org string) ([]relay.StoredEndpoint, error) {
-	var out []relay.StoredEndpoint
+	byID := map[string]*relay.StoredEndpoint{}
+	get := func(id string) *relay.StoredEndpoint {
+		if byID[id] == nil {
+			byID[id] = &relay.StoredEndpoint{ID: id}
+		}
+		return byID[id]
+	}
 	docs := []byte(pfxEndpoint + org + "/")
 	err := s.scan(ctx, "endpoints", store.ScanOptions{Prefix: docs}, func(k, v []byte) error {
-		out = append(out, relay.StoredEndpoint{ID: string(k[len(docs):]), Doc: bytes.Clone(v)})
+		get(string(k[len(docs):])).Doc = bytes.Clone(v)
 		return nil
 	})
 	if err != nil {
@@ -25,19 +32,17 @@ func (s *Store) Endpoints(ctx context.Context, org string) ([]relay.StoredEndpoi
 	}
 	marks := []byte(pfxDisabled + org + "/")
 	err = s.scan(ctx, "endpoints", store.ScanOptions{Prefix: marks}, func(k, v []byte) error {
-		id := string(k[len(marks):])
-		for i := range out {
-			if out[i].ID == id {
-				out[i].Disabled = string(v)
-				return nil
-			}
-		}
-		out = append(out, relay.StoredEndpoint{ID: id, Disabled: string(v)})
+		get(string(k[len(marks):])).Disabled = string(v)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	out := make([]relay.StoredEndpoint, 0, len(byID))
+	for _, e := range byID {
+		out = append(out, *e)
+	}
+	slices.SortFunc(out, func(a, b relay.StoredEndpoint) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
 }
 

@@ -95,6 +95,10 @@ type Store struct {
 
 	mu     sync.Mutex
 	queues map[relay.EndpointRef]*queue
+
+	// afterScan, when set (tests), runs after each scan of Take, before
+	// the floor moves.
+	afterScan func()
 }
 
 var _ relay.Store = (*Store)(nil)

@@ -2,7 +2,9 @@ package badgerstore_test
 
 import (
 	"context"
+	"errors"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -40,4 +42,77 @@ func TestConformance(t *testing.T) {
 			return r
 		},
 	})
+}
+
+func newEvent(id string, eps ...string) (*relay.Event, []*relay.Delivery) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	ev := &relay.Event{ID: id, Type: "order.created", Org: "acme", ReceivedAt: now, Hash: "h", Body: []byte("{}")}
+	var ds []*relay.Delivery
+	for _, ep := range eps {
+		due := now
+		ds = append(ds, &relay.Delivery{ID: id + "." + ep, EventID: id, Org: "acme", Endpoint: ep, Type: ev.Type,
+			Status: relay.StatusPending, CreatedAt: now, NextAttemptAt: &due})
+		ev.Deliveries = append(ev.Deliveries, relay.DeliveryRef{ID: id + "." + ep, Endpoint: ep})
+	}
+	return ev, ds
+}
+
+// TestLeasesEndWithTheProcess: what was leased when the store closed is
+// due again when it opens.
+func TestLeasesEndWithTheProcess(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := open(t, dir)
+	ev, ds := newEvent("e1", "a")
+	if _, err := s.Accept(ctx, ev, ds); err != nil {
+		t.Fatal(err)
+	}
+	r := relay.EndpointRef{Org: "acme", Endpoint: "a"}
+	now := ev.ReceivedAt
+	if got, _, err := s.Take(ctx, r, now, 5); err != nil || len(got) != 1 {
+		t.Fatalf("Take: got %d, %v; want 1", len(got), err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dir)
+	got, _, err := s.Take(ctx, r, now, 5)
+	if err != nil || len(got) != 1 || got[0].ID != "e1.a" {
+		t.Fatalf("Take after reopening: got %d, %v; want e1.a again", len(got), err)
+	}
+}
+
+// TestDiskFull: below the free-space reserve a write fails with
+// relay.ErrDiskFull, and Health says so.
+func TestDiskFull(t *testing.T) {
+	s, err := badgerstore.Open(context.Background(), badgerstore.Options{Dir: t.TempDir(), Logger: zerolog.Nop(), MinFreeBytes: 1 << 62})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ev, ds := newEvent("e1", "a")
+	_, err = s.Accept(context.Background(), ev, ds)
+	if !errors.Is(err, relay.ErrDiskFull) {
+		t.Fatalf("Accept on a full disk: got %v, want ErrDiskFull", err)
+	}
+	if err := s.Health(); !errors.Is(err, relay.ErrDiskFull) {
+		t.Fatalf("Health on a full disk: got %v, want ErrDiskFull", err)
+	}
+	if _, err := s.Event(context.Background(), "acme", "e1"); !errors.Is(err, relay.ErrNotFound) {
+		t.Fatalf("Event refused on a full disk: got %v, want ErrNotFound", err)
+	}
+}
+
+// TestCanceledContext: a write whose caller has gone still lands whole.
+func TestCanceledContext(t *testing.T) {
+	s := open(t, t.TempDir())
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	ev, ds := newEvent("e1", "a")
+	if _, err := s.Accept(ctx, ev, ds); err != nil {
+		t.Fatalf("Accept with a canceled context: %v (a durable write is not cut short)", err)
+	}
+	if _, err := s.Delivery(context.Background(), "acme", "e1.a"); err != nil {
+		t.Fatalf("the delivery of that Accept: %v", err)
+	}
 }

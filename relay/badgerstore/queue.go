@@ -93,6 +93,9 @@ func (s *Store) Take(ctx context.Context, ref relay.EndpointRef, now time.Time, 
 	if err := s.check("take"); err != nil {
 		return nil, time.Time{}, err
 	}
+	if n <= 0 {
+		return nil, time.Time{}, nil
+	}
 	q := s.queue(ref)
 	q.takeMu.Lock()
 	defer q.takeMu.Unlock()
@@ -164,6 +167,9 @@ func (s *Store) take(ctx context.Context, q *queue, now time.Time, n int) (out [
 		}
 		return nil
 	})
+	if s.afterScan != nil {
+		s.afterScan()
+	}
 	q.mu.Lock()
 	q.epochOpen = false
 	if err == nil {

@@ -1,0 +1,98 @@
+package relay_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sidehook/sidehook/relay"
+	"github.com/sidehook/sidehook/relay/config"
+)
+
+// tunnelServer is a TunnelServer whose one client is connected by GET
+// /v1/tunnel; until then Send fails as with no client.
+type tunnelServer struct {
+	mu        sync.Mutex
+	connected bool
+	sent      []*relay.OutboundRequest
+}
+
+var _ relay.TunnelServer = (*tunnelServer)(nil)
+
+func (s *tunnelServer) Send(_ context.Context, req *relay.OutboundRequest, _ int64) (*relay.Response, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.connected {
+		return nil, errors.New("no tunnel client connected")
+	}
+	s.sent = append(s.sent, req)
+	return &relay.Response{Status: http.StatusOK, Body: []byte(`{"ok":true}`), Latency: time.Millisecond}, nil
+}
+
+func (s *tunnelServer) Serve(w http.ResponseWriter, _ *http.Request, _, _ string, onConnect func()) {
+	s.mu.Lock()
+	s.connected = true
+	s.mu.Unlock()
+	onConnect()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *tunnelServer) Tunnels(string) []relay.TunnelInfo { return nil }
+
+func (s *tunnelServer) requests() []*relay.OutboundRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*relay.OutboundRequest(nil), s.sent...)
+}
+
+func tunnelEndpoint(url string) config.Endpoint {
+	return config.Endpoint{ID: "laptop", URL: url, Events: []string{"*"}, MaxInFlight: 4, Enabled: true,
+		Retry: &config.Retry{Schedule: []time.Duration{time.Hour}}}
+}
+
+// TestTunnelDelivery: a delivery to tunnel://NAME goes through the tunnel
+// server; one that failed while no client was connected is sent as soon
+// as a client connects, not an hour later as its schedule says.
+func TestTunnelDelivery(t *testing.T) {
+	tun := &tunnelServer{}
+	r := startRelay(t, orgConfig(t), relay.Options{Tunnels: tun})
+	relay.AddEndpoint(r, "demo", tunnelEndpoint("tunnel://laptop/hooks"))
+	ans := ingest(t, r, `{"type":"payment"}`, nil)
+	d := waitDelivery(t, r, ans.Deliveries[0].ID, "failed", 5*time.Second)
+	if len(d.Attempts) != 1 || !strings.Contains(d.Attempts[0].Error, "no tunnel client") {
+		t.Fatalf("attempts before the client connects: got %+v", d.Attempts)
+	}
+	if a := call(t, "GET", r.URL()+"/v1/tunnel?name=laptop", apiKey, nil, nil); a.Status != http.StatusNoContent {
+		t.Fatalf("connect: got %d %s", a.Status, a.Body)
+	}
+	d = waitDelivery(t, r, ans.Deliveries[0].ID, "delivered", 5*time.Second)
+	if len(d.Attempts) != 2 {
+		t.Errorf("attempts: got %d, want 2", len(d.Attempts))
+	}
+	reqs := tun.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("tunnel requests: got %d, want 1", len(reqs))
+	}
+	req := reqs[0]
+	if req.URL != "tunnel://laptop/hooks" || req.Org != "demo" || req.Method != "POST" || string(req.Body) != `{"type":"payment"}` ||
+		req.Header.Get("webhook-id") != ans.ID || req.DeliveryID != ans.Deliveries[0].ID || req.Attempt != 2 {
+		t.Errorf("tunnel request: got %s %s org %s body %s webhook-id %q delivery %s attempt %d",
+			req.Method, req.URL, req.Org, req.Body, req.Header.Get("webhook-id"), req.DeliveryID, req.Attempt)
+	}
+}
+
+// TestTunnelEndpointWithoutServer: on a relay that serves no tunnels an
+// attempt to a tunnel:// endpoint fails and says why.
+func TestTunnelEndpointWithoutServer(t *testing.T) {
+	r := startRelay(t, orgConfig(t), relay.Options{})
+	relay.AddEndpoint(r, "demo", tunnelEndpoint("tunnel://laptop"))
+	ans := ingest(t, r, `{"type":"payment"}`, nil)
+	d := waitDelivery(t, r, ans.Deliveries[0].ID, "failed", 5*time.Second)
+	if len(d.Attempts) != 1 || !strings.Contains(d.Attempts[0].Error, "no tunnel server") {
+		t.Errorf("attempts: got %+v, want one failed with no tunnel server", d.Attempts)
+	}
+}
