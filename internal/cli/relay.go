@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/sidehook/sidehook/relay/badgerstore"
 	"github.com/sidehook/sidehook/relay/config"
 	"github.com/sidehook/sidehook/relay/memstore"
+	"github.com/sidehook/sidehook/relay/tunnel"
 )
 
 func relayCommand(e *env) *cli.Command {
@@ -56,7 +58,8 @@ func relayCommand(e *env) *cli.Command {
 					log.Error().Err(err).Msg("close store")
 				}
 			}()
-			r, err := relay.New(cfg, relay.Options{Store: st, Logger: log, Version: Version, Grace: c.Duration("grace")})
+			tunnels := tunnel.NewServer(tunnel.ServerOptions{Logger: log})
+			r, err := relay.New(cfg, relay.Options{Store: st, Tunnels: tunnels, Logger: log, Version: Version, Grace: c.Duration("grace")})
 			if err != nil {
 				return usageErrorf("relay: %v", err)
 			}
@@ -67,7 +70,9 @@ func relayCommand(e *env) *cli.Command {
 			log.Info().Msg("stopping")
 			drain, cancel := drainContext()
 			defer cancel()
-			return r.Close(drain)
+			// Tunnel clients go after the drain: their in-flight
+			// attempts are among those it waits for.
+			return errors.Join(r.Close(drain), tunnels.Close(drain))
 		},
 	}
 }

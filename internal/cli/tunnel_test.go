@@ -131,3 +131,33 @@ func TestTunnelPrintSecret(t *testing.T) {
 		t.Errorf("--print-secret left %d clients connected", n)
 	}
 }
+
+func TestRelayCommandServesTunnels(t *testing.T) {
+	url := startRelayCLI(t, nil, "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--api-key", "k")
+	app, _ := hookSink(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, []string{"sidehook", "tunnel", "--relay", url, "--api-key", "k", "--name", "laptop",
+			"--forward", app.URL, "--json", "--inspect=false"}, func(string) string { return "" }, out, io.Discard)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), `"type":"ready"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no ready line from a tunnel to `sidehook relay` within 10s: %q", out.String())
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("tunnel exited: %v; output %q", err, out.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if !strings.Contains(out.String(), `"public_url":"`+url+`/in/`) {
+		t.Errorf("ready line %q lacks the relay's /in/ URL", out.String())
+	}
+	cancel()
+	if err := <-done; ExitCode(err, io.Discard) != 0 {
+		t.Errorf("tunnel after a signal: %v", err)
+	}
+}
