@@ -9,8 +9,8 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"syscall"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 

@@ -36,7 +36,13 @@ type serverConn struct {
 // serve runs the connection: hello, ready, then results until it ends.
 func (c *serverConn) serve(base string, onConnect func()) {
 	c.ws.SetReadLimit(maxResultFrame)
+	greeted, ok := c.srv.greet(c.ws)
+	if !ok {
+		c.ws.Close()
+		return
+	}
 	hello, err := c.readHello()
+	greeted()
 	if err != nil {
 		c.log.Info().Err(err).Msg("tunnel client refused")
 		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, closeReason(err)),

@@ -245,3 +245,24 @@ func TestProbe(t *testing.T) {
 	default:
 	}
 }
+
+func TestCloseCutsSilentClient(t *testing.T) {
+	opts := fastServer()
+	opts.HelloWait = time.Minute
+	fr := newFakeRelay(t, opts)
+	ws, _, err := dialRaw(t, fr, testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The upgrade is done before Dial returns; Serve is now waiting for a
+	// hello that never comes.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := fr.tunnels().Close(ctx); err != nil {
+		t.Fatalf("Close with a client that never said hello: %v", err)
+	}
+	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, _, err := ws.ReadMessage(); err == nil {
+		t.Errorf("read after Close: got a message, want the connection closed")
+	}
+}

@@ -68,8 +68,11 @@ type Server struct {
 
 	mu     sync.Mutex
 	groups map[groupKey][]*serverConn
-	turn   uint64
-	closed bool
+	// greeting are connections waiting for their hello: not yet in
+	// groups, and closed at once by Close.
+	greeting map[*websocket.Conn]struct{}
+	turn     uint64
+	closed   bool
 	// serving counts Serve calls in progress, so Close can wait for them.
 	serving sync.WaitGroup
 }
@@ -103,7 +106,8 @@ func NewServer(opts ServerOptions) *Server {
 			// no cookie rides along, so the Origin check protects nothing.
 			CheckOrigin: func(*http.Request) bool { return true },
 		},
-		groups: make(map[groupKey][]*serverConn),
+		groups:   make(map[groupKey][]*serverConn),
+		greeting: make(map[*websocket.Conn]struct{}),
 	}
 }
 
@@ -254,6 +258,22 @@ func (s *Server) publicURL(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
+// greet tracks a connection until its hello is read; it fails once the
+// server is closed. The returned func stops tracking it.
+func (s *Server) greet(ws *websocket.Conn) (done func(), ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, false
+	}
+	s.greeting[ws] = struct{}{}
+	return func() {
+		s.mu.Lock()
+		delete(s.greeting, ws)
+		s.mu.Unlock()
+	}, true
+}
+
 // add registers c as ready; it fails once the server is closed.
 func (s *Server) add(c *serverConn) bool {
 	s.mu.Lock()
@@ -313,6 +333,9 @@ func (s *Server) Close(ctx context.Context) error {
 	var all []*serverConn
 	for _, conns := range s.groups {
 		all = append(all, conns...)
+	}
+	for ws := range s.greeting {
+		ws.Close()
 	}
 	s.mu.Unlock()
 	for _, c := range all {
