@@ -254,3 +254,29 @@ func TestRelayCustomValuesThroughTunnel(t *testing.T) {
 		t.Fatalf("/v1/render through the tunnel: got %d %+v, want \"Hi Jane Doe, friend\"", code, rendered)
 	}
 }
+
+func TestRelayRecordsNoClient(t *testing.T) {
+	rr := newRealRelay(t, []string{"30s"})
+	rr.post(t, "payment", 1)
+	var list struct {
+		Deliveries []struct {
+			Attempts []struct {
+				Error string `json:"error"`
+			} `json:"attempts"`
+		} `json:"deliveries"`
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rr.api(t, http.MethodGet, "/v1/deliveries?status=failed", "", &list)
+		if len(list.Deliveries) == 1 && len(list.Deliveries[0].Attempts) == 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond) // polling the relay's API: it has no wait call
+	}
+	if len(list.Deliveries) != 1 || len(list.Deliveries[0].Attempts) != 1 {
+		t.Fatalf("failed deliveries: got %+v, want one with its attempt", list.Deliveries)
+	}
+	if got := list.Deliveries[0].Attempts[0].Error; got != "no tunnel client connected for "+testName {
+		t.Errorf("attempt error: got %q, want %q", got, "no tunnel client connected for "+testName)
+	}
+}

@@ -116,6 +116,14 @@ func NewServer(opts ServerOptions) *Server {
 // connection.
 var ErrNoClient = errors.New("no tunnel client connected")
 
+// noClientError says which tunnel had no client. It matches ErrNoClient
+// through Is rather than wrapping it, so a caller that reports only the
+// innermost cause (the relay does) still names the tunnel.
+type noClientError struct{ msg string }
+
+func (e *noClientError) Error() string        { return e.msg }
+func (e *noClientError) Is(target error) bool { return target == ErrNoClient }
+
 // ErrClosed is returned by Send once the server is closed.
 var ErrClosed = errors.New("tunnel server closed")
 
@@ -185,7 +193,7 @@ func (s *Server) pick(org, name, evt string) (*serverConn, error) {
 	}
 	conns := s.groups[groupKey{org, name}]
 	if len(conns) == 0 {
-		return nil, fmt.Errorf("%w for %s", ErrNoClient, name)
+		return nil, &noClientError{fmt.Sprintf("%v for %s", ErrNoClient, name)}
 	}
 	var best *serverConn
 	var bestN int64
@@ -203,8 +211,8 @@ func (s *Server) pick(org, name, evt string) (*serverConn, error) {
 		}
 	}
 	if best == nil {
-		return nil, fmt.Errorf("%w for %s that takes event %q (%d connected, each with an --events filter that leaves it out)",
-			ErrNoClient, name, evt, len(conns))
+		return nil, &noClientError{fmt.Sprintf("%v for %s that takes event %q (%d connected, each with an --events filter that leaves it out)",
+			ErrNoClient, name, evt, len(conns))}
 	}
 	best.inFlight.Add(1)
 	return best, nil
