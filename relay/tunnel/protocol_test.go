@@ -126,7 +126,7 @@ func TestHalfOpenRelay(t *testing.T) {
 	t.Cleanup(fr.Close)
 	t.Cleanup(func() { close(stall) })
 	cfg := clientConfig(fr.URL, a.URL)
-	cfg.PongWait = 200 * time.Millisecond
+	cfg.PongWait = 500 * time.Millisecond
 	rc := startClient(t, cfg)
 	fr.waitConnected(t, 1) // the second dial reached the real tunnel server
 	if n := len(rc.out.jsonLines(t, "disconnected")); n != 1 {
