@@ -262,7 +262,7 @@ func (c *Client) Run(ctx context.Context) error {
 		}
 		wait := c.backoff(failures)
 		failures++
-		c.out.disconnected(err, wait)
+		c.out.disconnected(err, wait, ready)
 		c.log.Debug().Err(err).Dur("retry_in", wait).Msg("tunnel disconnected")
 		t := time.NewTimer(wait)
 		select {
@@ -274,15 +274,14 @@ func (c *Client) Run(ctx context.Context) error {
 	}
 }
 
-// backoff is the wait after n failures in a row: min·2ⁿ, capped, ±20%.
+// backoff is the wait after n failures in a row: min·2ⁿ ±20%, capped.
 func (c *Client) backoff(n int) time.Duration {
 	d := c.cfg.BackoffMin
 	for i := 0; i < n && d < c.cfg.BackoffMax; i++ {
 		d *= 2
 	}
-	d = min(d, c.cfg.BackoffMax)
 	jitter := 0.8 + 0.4*rand.Float64()
-	return time.Duration(float64(d) * jitter)
+	return min(time.Duration(float64(d)*jitter), c.cfg.BackoffMax)
 }
 
 // permanentError is an end of Run that retrying would not change.

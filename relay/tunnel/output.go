@@ -115,7 +115,9 @@ func (p *printer) delivery(d deliveryLine) {
 	p.line(d, text)
 }
 
-func (p *printer) disconnected(err error, wait time.Duration) {
+// disconnected says a session ended (or a dial failed, when the tunnel was
+// never ready) and when the next dial is.
+func (p *printer) disconnected(err error, wait time.Duration, wasReady bool) {
 	reason := "connection lost"
 	if err != nil {
 		reason = err.Error()
@@ -125,7 +127,11 @@ func (p *printer) disconnected(err error, wait time.Duration) {
 		Error   string  `json:"error"`
 		RetryIn float64 `json:"retry_in_s"`
 	}{"disconnected", reason, wait.Seconds()}
-	p.line(v, fmt.Sprintf("disconnected: %s; reconnecting in %s", reason, wait.Round(time.Millisecond)))
+	what := "disconnected"
+	if !wasReady {
+		what = "cannot connect"
+	}
+	p.line(v, fmt.Sprintf("%s: %s; retrying in %s", what, reason, wait.Round(time.Millisecond)))
 }
 
 func orDash(s string) string {
