@@ -61,6 +61,15 @@ func TestInspector(t *testing.T) {
 		t.Errorf("ready inspector: got %v, want %s", ready["inspector"], rc.InspectorURL())
 	}
 
+	page, err := http.Get(rc.InspectorURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	page.Body.Close()
+	if page.StatusCode != http.StatusOK || !strings.HasPrefix(page.Header.Get("Content-Type"), "text/html") {
+		t.Errorf("inspector page: got %d %s, want the dashboard", page.StatusCode, page.Header.Get("Content-Type"))
+	}
+
 	// A browser opens the dashboard before the delivery comes.
 	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+web.WSPath, nil)
 	if err != nil {
