@@ -14,6 +14,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -99,6 +100,7 @@ type Client struct {
 	insp   *inspector
 
 	handlers sync.WaitGroup
+	running  atomic.Bool
 }
 
 // NewClient checks cfg and returns a Client; it does no I/O (Run reads the
@@ -237,7 +239,12 @@ func (c *Client) InspectorURL() string {
 // API key: an error wrapping ErrUnauthorized; an unknown route or a bad
 // name: an error saying so). A lost connection is dialled again with capped
 // exponential backoff and jitter.
+//
+// A Client runs once: a second Run returns an error.
 func (c *Client) Run(ctx context.Context) error {
+	if !c.running.CompareAndSwap(false, true) {
+		return errors.New("tunnel client: Run called twice")
+	}
 	if err := c.setup(); err != nil {
 		return err
 	}

@@ -342,6 +342,9 @@ func TestWrongAPIKey(t *testing.T) {
 	if ctx.Err() != nil {
 		t.Errorf("Run retried a refused key until the deadline")
 	}
+	if err := c.Run(ctx); err == nil || !strings.Contains(err.Error(), "twice") {
+		t.Errorf("a second Run: got %v, want refused", err)
+	}
 }
 
 func TestNewClientBadConfig(t *testing.T) {
