@@ -80,6 +80,7 @@ func commands(e *env) []*cli.Command {
 		versionCommand(e),
 		completionCommand(e),
 		manCommand(e),
+		tunnelCommand(e),
 	}
 }
 

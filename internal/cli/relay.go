@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/sidehook/sidehook/relay/badgerstore"
 	"github.com/sidehook/sidehook/relay/config"
 	"github.com/sidehook/sidehook/relay/memstore"
+	"github.com/sidehook/sidehook/relay/tunnel"
 )
 
 func relayCommand(e *env) *cli.Command {
@@ -65,7 +67,8 @@ func relayCommand(e *env) *cli.Command {
 					log.Error().Err(err).Msg("close store")
 				}
 			}()
-			r, err := relay.New(cfg, relay.Options{Store: st, Logger: log, Version: e.build.Version, Grace: c.Duration("shutdown-grace")})
+			tunnels := tunnel.NewServer(tunnel.ServerOptions{Logger: log})
+			r, err := relay.New(cfg, relay.Options{Store: st, Tunnels: tunnels, Logger: log, Version: e.build.Version, Grace: c.Duration("shutdown-grace")})
 			if err != nil {
 				return usageErrorf("%v", err)
 			}
@@ -76,7 +79,9 @@ func relayCommand(e *env) *cli.Command {
 			log.Info().Msg("stopping")
 			drain, cancel := drainContext()
 			defer cancel()
-			return r.Close(drain)
+			// Tunnel clients go after the drain: their in-flight
+			// attempts are among those it waits for.
+			return errors.Join(r.Close(drain), tunnels.Close(drain))
 		},
 	}
 }

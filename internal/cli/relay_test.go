@@ -108,7 +108,7 @@ func TestRelayCommandUsageErrors(t *testing.T) {
 		{"MissingFile", []string{"relay", "--config", filepath.Join(dir, "none.yaml")}, "no such file"},
 		{"InvalidConfig", []string{"relay", "--config", bad}, "organisations[0].endpoints[1].url"},
 		{"BadEndpointFlag", []string{"relay", "--api-key", "k", "--endpoint", "ftp://x"}, "not an absolute http(s) URL"},
-		{"TunnelEndpoint", []string{"relay", "--api-key", "k", "--endpoint", "tunnel://laptop"}, "tunnel endpoints are not supported yet"},
+		{"BadTunnelName", []string{"relay", "--api-key", "k", "--endpoint", "tunnel://-laptop"}, "tunnel name \"-laptop\""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -164,6 +164,8 @@ export class Detail {
     const bits = [];
     if (r.rule) bits.push(`rule ${r.rule}`);
     if (r.fault) bits.push(`fault: ${r.fault}`);
+    // The tunnel's inspector keeps the local app's error, if it gave none.
+    if (r.error) bits.push(`error: ${r.error}`);
     if (r.duration_ms !== undefined) bits.push(formatDuration(r.duration_ms));
     const out = [
       h('h3', { text: 'Response' }),
@@ -177,7 +179,7 @@ export class Detail {
         h('tbody', {}, hdrs.flatMap(([k, vs]) => vs.map((v) => h('tr', {}, h('th', { scope: 'row', text: k }), h('td', { text: v })))))));
     }
     if (r.body) {
-      const note = r.body_truncated ? 'first 4 KiB only' : '';
+      const note = r.body_truncated ? 'first 4 KiB only' : (r.truncated ? 'first 64 KiB only' : '');
       out.push(this.bodyBlock(r.body, r.body_encoding || 'utf8', 'resp-body', 'Response body', note));
     }
     return h('section', { class: 'block response' }, out);

@@ -1,0 +1,31 @@
+package tunnel
+
+import (
+	"testing"
+	"time"
+)
+
+func TestBackoff(t *testing.T) {
+	c, err := NewClient(ClientConfig{RelayURL: "http://relay", APIKey: "k", Name: "laptop", Forward: "http://localhost:3000",
+		BackoffMin: 100 * time.Millisecond, BackoffMax: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		failures int
+		lo, hi   time.Duration
+	}{
+		{0, 80 * time.Millisecond, 120 * time.Millisecond},
+		{1, 160 * time.Millisecond, 240 * time.Millisecond},
+		{3, 640 * time.Millisecond, 960 * time.Millisecond},
+		{4, 800 * time.Millisecond, time.Second},
+		{50, 800 * time.Millisecond, time.Second},
+	}
+	for _, tt := range tests {
+		for range 100 {
+			if d := c.backoff(tt.failures); d < tt.lo || d > tt.hi {
+				t.Fatalf("backoff(%d): got %v, want within [%v, %v]", tt.failures, d, tt.lo, tt.hi)
+			}
+		}
+	}
+}

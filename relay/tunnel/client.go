@@ -1,0 +1,461 @@
+package tunnel
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/rs/zerolog"
+)
+
+// Client defaults.
+const (
+	DefaultBackoffMin = 500 * time.Millisecond
+	DefaultBackoffMax = 30 * time.Second
+	// DefaultMaxMessage bounds a frame from the relay: a delivery carries
+	// the event's whole body (the relay's limit is 1 MiB by default) as
+	// base64.
+	DefaultMaxMessage = 64 << 20
+	// DefaultForwardTimeout bounds a forward when the relay sent no
+	// timeout.
+	DefaultForwardTimeout = 30 * time.Second
+)
+
+// TunnelPath is the relay's route that upgrades to a tunnel.
+const TunnelPath = "/v1/tunnel"
+
+// ClientConfig configures a Client.
+type ClientConfig struct {
+	// RelayURL is the relay's base URL, http:// or https://.
+	RelayURL string
+	// APIKey is the organisation's API key.
+	APIKey string
+	// Name is the tunnel's name: endpoints with url tunnel://NAME[/PATH]
+	// are delivered to this client.
+	Name string
+	// Forward is the local app's URL; a delivery's PATH is appended.
+	Forward string
+	// Events, when set, are the only event types this client takes.
+	Events []string
+	// JSON prints one JSON object per line instead of text.
+	JSON bool
+	// Inspect is the local inspector's listen address; "" turns it off.
+	Inspect string
+	// CA is a PEM file of the certificate authority the relay's
+	// certificate is checked against; "" means the system's.
+	CA string
+	// Stdout receives the ready line and one line per delivery.
+	Stdout io.Writer
+	Logger zerolog.Logger
+
+	// BackoffMin and BackoffMax bound the wait between reconnects (it
+	// doubles from min up to max, with ±20% jitter); zero means the
+	// Default of each.
+	BackoffMin time.Duration
+	BackoffMax time.Duration
+	// PingInterval, PongWait and WriteWait are the connection's timers;
+	// zero means the server's defaults.
+	PingInterval time.Duration
+	PongWait     time.Duration
+	WriteWait    time.Duration
+	// MaxMessage bounds a frame from the relay; zero means
+	// DefaultMaxMessage.
+	MaxMessage int64
+	// LocalTransport, when set, carries the requests to the local app
+	// (tests, benchmarks).
+	LocalTransport http.RoundTripper
+}
+
+// ErrUnauthorized is wrapped by Run's error when the relay refuses the API
+// key: retrying cannot help.
+var ErrUnauthorized = errors.New("the relay refused the API key")
+
+// Client is the laptop side of a tunnel: it holds a websocket to the relay
+// and forwards each delivery to the local app.
+type Client struct {
+	cfg     ClientConfig
+	log     zerolog.Logger
+	relay   *url.URL
+	forward *url.URL
+	wsURL   string
+	local   *http.Client
+	out     *printer
+
+	// Set by Run before the first dial.
+	api    *http.Client
+	dialer *websocket.Dialer
+	insp   *inspector
+
+	handlers sync.WaitGroup
+	running  atomic.Bool
+}
+
+// NewClient checks cfg and returns a Client; it does no I/O (Run reads the
+// CA file, listens and dials).
+func NewClient(cfg ClientConfig) (*Client, error) {
+	relayURL, err := baseURL("relay", cfg.RelayURL)
+	if err != nil {
+		return nil, err
+	}
+	forward, err := baseURL("forward", cfg.Forward)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.APIKey == "" {
+		return nil, errors.New("an API key is required")
+	}
+	if err := ValidName(cfg.Name); err != nil {
+		return nil, err
+	}
+	if err := validEvents(cfg.Events); err != nil {
+		return nil, err
+	}
+	if cfg.Stdout == nil {
+		cfg.Stdout = io.Discard
+	}
+	if cfg.BackoffMin <= 0 {
+		cfg.BackoffMin = DefaultBackoffMin
+	}
+	if cfg.BackoffMax <= 0 {
+		cfg.BackoffMax = DefaultBackoffMax
+	}
+	cfg.BackoffMax = max(cfg.BackoffMax, cfg.BackoffMin)
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = DefaultPingInterval
+	}
+	if cfg.PongWait <= 0 {
+		cfg.PongWait = DefaultPongWait
+	}
+	if cfg.WriteWait <= 0 {
+		cfg.WriteWait = DefaultWriteWait
+	}
+	if cfg.MaxMessage <= 0 {
+		cfg.MaxMessage = DefaultMaxMessage
+	}
+	ws := *relayURL
+	ws.Scheme = map[string]string{"http": "ws", "https": "wss"}[relayURL.Scheme]
+	ws.Path = strings.TrimSuffix(ws.Path, "/") + TunnelPath
+	ws.RawQuery = url.Values{"name": {cfg.Name}}.Encode()
+
+	lt := cfg.LocalTransport
+	if lt == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		// Bytes in, bytes out: the local app sees the encoding the relay
+		// sent and answers in its own.
+		t.DisableCompression = true
+		t.Proxy = nil
+		t.MaxIdleConnsPerHost = 64
+		lt = t
+	}
+	c := &Client{
+		cfg:     cfg,
+		log:     cfg.Logger.With().Str("component", "tunnel").Str("tunnel", cfg.Name).Logger(),
+		relay:   relayURL,
+		forward: forward,
+		wsURL:   ws.String(),
+		local: &http.Client{Transport: lt,
+			// A redirect is the app's answer, shown as it is.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		out: &printer{w: cfg.Stdout, json: cfg.JSON},
+	}
+	return c, nil
+}
+
+func baseURL(what, s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("%s URL %q: want http(s)://HOST[:PORT][/PATH]", what, s)
+	}
+	return u, nil
+}
+
+// setup makes the relay's HTTP client and dialer and starts the inspector.
+func (c *Client) setup() error {
+	if err := c.setupRelay(); err != nil {
+		return err
+	}
+	if c.cfg.Inspect != "" {
+		insp := newInspector(c, c.log)
+		if err := insp.start(c.cfg.Inspect); err != nil {
+			return err
+		}
+		c.insp = insp
+	}
+	return nil
+}
+
+// setupRelay makes the relay's HTTP client and websocket dialer, trusting
+// --ca when given.
+func (c *Client) setupRelay() error {
+	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.cfg.CA != "" {
+		pem, err := os.ReadFile(c.cfg.CA)
+		if err != nil {
+			return fmt.Errorf("read CA file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("CA file %s holds no PEM certificate", c.cfg.CA)
+		}
+		tlsConf.RootCAs = pool
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = tlsConf
+	c.api = &http.Client{Transport: t, Timeout: 10 * time.Second}
+	c.dialer = &websocket.Dialer{
+		Proxy:            http.ProxyFromEnvironment,
+		HandshakeTimeout: 15 * time.Second,
+		TLSClientConfig:  tlsConf,
+		ReadBufferSize:   64 << 10,
+		WriteBufferSize:  16 << 10,
+	}
+	return nil
+}
+
+// InspectorURL is the inspector's dashboard once Run has started it, else
+// "".
+func (c *Client) InspectorURL() string {
+	if c.insp == nil {
+		return ""
+	}
+	return c.insp.url()
+}
+
+// Run connects to the relay and forwards deliveries until ctx ends
+// (then it returns nil) or the relay refuses the client for good (wrong
+// API key: an error wrapping ErrUnauthorized; an unknown route or a bad
+// name: an error saying so). A lost connection is dialled again with capped
+// exponential backoff and jitter.
+//
+// A Client runs once: a second Run returns an error.
+func (c *Client) Run(ctx context.Context) error {
+	if !c.running.CompareAndSwap(false, true) {
+		return errors.New("tunnel client: Run called twice")
+	}
+	if err := c.setup(); err != nil {
+		return err
+	}
+	defer func() {
+		c.handlers.Wait()
+		if c.insp != nil {
+			c.insp.close()
+		}
+	}()
+	failures := 0
+	for {
+		ready, err := c.session(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var perm *permanentError
+		if errors.As(err, &perm) {
+			return perm.err
+		}
+		if ready {
+			failures = 0
+		}
+		wait := c.backoff(failures)
+		failures++
+		c.out.disconnected(err, wait, ready)
+		c.log.Debug().Err(err).Dur("retry_in", wait).Msg("tunnel disconnected")
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// backoff is the wait after n failures in a row: min·2ⁿ ±20%, capped.
+func (c *Client) backoff(n int) time.Duration {
+	d := c.cfg.BackoffMin
+	for i := 0; i < n && d < c.cfg.BackoffMax; i++ {
+		d *= 2
+	}
+	jitter := 0.8 + 0.4*rand.Float64()
+	return min(time.Duration(float64(d)*jitter), c.cfg.BackoffMax)
+}
+
+// permanentError is an end of Run that retrying would not change.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+
+// dial opens the websocket and exchanges hello and ready.
+func (c *Client) dial(ctx context.Context, probe bool) (*websocket.Conn, *Message, error) {
+	h := http.Header{"Authorization": {"Bearer " + c.cfg.APIKey}}
+	ws, resp, err := c.dialer.DialContext(ctx, c.wsURL, h)
+	if err != nil {
+		return nil, nil, c.dialError(resp, err)
+	}
+	ws.SetReadLimit(c.cfg.MaxMessage)
+	hello, err := Encode(&Message{Type: TypeHello, Version: ProtocolVersion, Events: c.cfg.Events, Probe: probe})
+	if err == nil {
+		ws.SetWriteDeadline(time.Now().Add(c.cfg.WriteWait))
+		err = ws.WriteMessage(websocket.TextMessage, hello)
+	}
+	if err != nil {
+		ws.Close()
+		return nil, nil, fmt.Errorf("send hello: %w", err)
+	}
+	ws.SetReadDeadline(time.Now().Add(c.cfg.PongWait))
+	_, data, err := ws.ReadMessage()
+	if err != nil {
+		ws.Close()
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) && ce.Code == websocket.ClosePolicyViolation {
+			return nil, nil, &permanentError{fmt.Errorf("the relay refused the tunnel: %s", ce.Text)}
+		}
+		return nil, nil, fmt.Errorf("read ready: %w", err)
+	}
+	m, err := Decode(data)
+	if err == nil && m.Type == TypeError {
+		err = fmt.Errorf("the relay says: %s", m.Error)
+	} else if err == nil && m.Type != TypeReady {
+		err = fmt.Errorf("the relay sent %s before ready", m.Type)
+	}
+	if err != nil {
+		ws.Close()
+		return nil, nil, err
+	}
+	return ws, m, nil
+}
+
+// dialError words a failed upgrade; a refusal retrying cannot fix is
+// permanent.
+func (c *Client) dialError(resp *http.Response, err error) error {
+	if resp == nil {
+		var unknown x509.UnknownAuthorityError
+		var invalid x509.CertificateInvalidError
+		var host x509.HostnameError
+		if errors.As(err, &unknown) || errors.As(err, &invalid) || errors.As(err, &host) {
+			return &permanentError{fmt.Errorf("the relay's TLS certificate is not trusted (give its CA with --ca FILE): %w", err)}
+		}
+		return fmt.Errorf("dial %s: %w", c.relay.Host, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	reason := strings.TrimSpace(string(b))
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		return &permanentError{fmt.Errorf("%w (HTTP %d from %s): check --api-key", ErrUnauthorized, resp.StatusCode, c.relay.Redacted())}
+	case resp.StatusCode == http.StatusNotFound:
+		return &permanentError{fmt.Errorf("%s has no tunnel route (HTTP 404): is it a sidehook relay? %s", c.relay.Redacted(), reason)}
+	case resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusRequestTimeout:
+		return &permanentError{fmt.Errorf("the relay refused the tunnel (HTTP %d): %s", resp.StatusCode, reason)}
+	default:
+		return fmt.Errorf("dial %s: HTTP %d: %s", c.relay.Host, resp.StatusCode, reason)
+	}
+}
+
+// session runs one connection: dial, ready, deliveries until it is lost.
+// ready reports whether the relay said ready (the backoff starts over).
+func (c *Client) session(ctx context.Context) (ready bool, err error) {
+	ws, rm, err := c.dial(ctx, false)
+	if err != nil {
+		return false, err
+	}
+	p := newPeer(ws, c.cfg.PingInterval, c.cfg.PongWait, c.cfg.WriteWait)
+	writerDone := make(chan struct{})
+	go func() { defer close(writerDone); p.writer() }()
+	defer func() { <-writerDone }()
+	stop := context.AfterFunc(ctx, func() { p.kill(errors.New("tunnel client stopping"), websocket.CloseGoingAway) })
+	defer stop()
+
+	c.out.ready(c.readyInfo(ctx, rm))
+	err = c.read(ctx, p)
+	p.kill(err, websocket.CloseNormalClosure)
+	return true, p.err
+}
+
+// read forwards deliveries until the connection fails.
+func (c *Client) read(ctx context.Context, p *peer) error {
+	p.watch()
+	var buf bytes.Buffer
+	for {
+		kind, err := p.readFrame(&buf)
+		data := buf.Bytes()
+		if err != nil {
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				return fmt.Errorf("the relay closed the tunnel: %s", ce.Text)
+			}
+			return err
+		}
+		p.extend()
+		if kind != websocket.TextMessage {
+			c.tell(p, "binary frames are not part of the tunnel protocol")
+			continue
+		}
+		m, err := Decode(data)
+		if err != nil {
+			c.tell(p, err.Error())
+			continue
+		}
+		switch m.Type {
+		case TypeDelivery:
+			c.handlers.Add(1)
+			go func() {
+				defer c.handlers.Done()
+				c.handle(ctx, p, m)
+			}()
+		case TypeError:
+			c.log.Warn().Str("error", m.Error).Msg("the relay reports an error")
+		default:
+			c.tell(p, fmt.Sprintf("unexpected %s message from the relay", m.Type))
+		}
+	}
+}
+
+func (c *Client) tell(p *peer, text string) {
+	c.log.Warn().Str("error", text).Msg("bad message from the relay")
+	if frame, err := Encode(&Message{Type: TypeError, Error: text}); err == nil {
+		p.trySend(frame)
+	}
+}
+
+// handle forwards one delivery and sends its result back.
+func (c *Client) handle(ctx context.Context, p *peer, m *Message) {
+	// The forward outlives a lost connection (the app is already working
+	// on it; the relay will retry anyway) but not a stopping client.
+	timeout := DefaultForwardTimeout
+	if m.TimeoutMS > 0 {
+		timeout = time.Duration(m.TimeoutMS) * time.Millisecond
+	}
+	fctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	fw := c.forwardRequest(fctx, forwardReq{method: m.Method, path: m.Path, query: m.Query, header: m.Headers, body: m.Body})
+	res := &Message{Type: TypeResult, ID: m.ID, DeliveryID: m.DeliveryID, Status: fw.status, Headers: fw.header,
+		Body: fw.body, Truncated: fw.truncated, DurationMS: ms(fw.duration)}
+	if fw.err != nil {
+		res.Error = fw.err.Error()
+	}
+	if frame, err := Encode(res); err != nil {
+		c.log.Error().Err(err).Msg("encode result")
+	} else if err := p.send(ctx, frame); err != nil {
+		c.log.Info().Err(err).Str("delivery", m.DeliveryID).Msg("result not sent: the relay will retry")
+	}
+	evt := m.Headers.Get(hdrEvent)
+	c.out.delivery(deliveryLine{Time: fw.start.UTC(), Event: evt, DeliveryID: m.DeliveryID, Attempt: m.Attempt, Method: m.Method,
+		Path: m.Path, Status: fw.status, DurationMS: ms(fw.duration), Truncated: fw.truncated, Error: res.Error})
+	if c.insp != nil {
+		c.insp.add(m, fw, "")
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

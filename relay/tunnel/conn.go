@@ -1,0 +1,194 @@
+package tunnel
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/rs/zerolog"
+)
+
+// serverConn is one tunnel client as the relay sees it. Its reader runs in
+// Serve's goroutine, its peer's writer in one of its own.
+type serverConn struct {
+	*peer
+	srv    *Server
+	log    zerolog.Logger
+	org    string
+	name   string
+	remote string
+	// since and events are set once before the connection is registered
+	// and only read after.
+	since  time.Time
+	events []string
+
+	inFlight atomic.Int64
+
+	mu      sync.Mutex
+	pending map[uint64]chan *Message // by Message.ID
+}
+
+// serve runs the connection: hello, ready, then results until it ends.
+func (c *serverConn) serve(base string, onConnect func()) {
+	c.ws.SetReadLimit(maxResultFrame)
+	greeted, ok := c.srv.greet(c.ws)
+	if !ok {
+		c.ws.Close()
+		return
+	}
+	hello, err := c.readHello()
+	greeted()
+	if err != nil {
+		c.log.Info().Err(err).Msg("tunnel client refused")
+		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, closeReason(err)),
+			time.Now().Add(c.writeWait))
+		c.ws.Close()
+		return
+	}
+	c.events = hello.Events
+	c.since = time.Now()
+	ready := &Message{Type: TypeReady, Version: ProtocolVersion, Org: c.org, Name: c.name, Events: c.events,
+		PublicURL: base + "/in/" + c.org, JWKSURL: base + "/.well-known/jwks.json", ClientID: formatID(c.srv.nextID.Add(1))}
+	frame, err := Encode(ready)
+	if err != nil {
+		c.log.Error().Err(err).Msg("tunnel ready message")
+		c.ws.Close()
+		return
+	}
+	if hello.Probe {
+		// Only the facts of ready: the client is never registered, so no
+		// delivery can be sent to a connection about to close.
+		c.ws.SetWriteDeadline(time.Now().Add(c.writeWait))
+		if err := c.ws.WriteMessage(websocket.TextMessage, frame); err == nil {
+			_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "probe answered"),
+				time.Now().Add(c.writeWait))
+		}
+		c.ws.Close()
+		return
+	}
+	// The ready frame is queued before the connection is registered, so it
+	// is the first frame the client reads; and registered before the
+	// writer sends it, so a client that has read ready can be sent to.
+	c.out <- frame
+	added := c.srv.add(c)
+	writerDone := make(chan struct{})
+	go func() { defer close(writerDone); c.writer() }()
+	defer func() { <-writerDone }()
+	if !added {
+		c.kill(errors.New("relay is shutting down"), websocket.CloseGoingAway)
+		return
+	}
+	c.log.Info().Strs("events", c.events).Msg("tunnel client connected")
+	if onConnect != nil {
+		// The relay may scan its store here; the reader must keep reading
+		// meanwhile so pongs are seen.
+		go onConnect()
+	}
+	err = c.read()
+	c.kill(err, websocket.CloseNormalClosure)
+	c.log.Info().AnErr("reason", c.err).Msg("tunnel client gone")
+}
+
+func (c *serverConn) readHello() (*Message, error) {
+	c.ws.SetReadDeadline(time.Now().Add(c.srv.opts.HelloWait))
+	kind, data, err := c.ws.ReadMessage()
+	if err != nil {
+		return nil, fmt.Errorf("read hello: %w", err)
+	}
+	if kind != websocket.TextMessage {
+		return nil, errors.New("the first message must be a hello text frame")
+	}
+	m, err := Decode(data)
+	if err != nil {
+		return nil, err
+	}
+	if m.Type != TypeHello {
+		return nil, fmt.Errorf("the first message must be a hello, not a %s", m.Type)
+	}
+	return m, nil
+}
+
+// read handles the client's frames until the connection fails. A bad frame
+// is answered with an error message and the connection carries on.
+func (c *serverConn) read() error {
+	c.watch()
+	var buf bytes.Buffer
+	for {
+		kind, err := c.readFrame(&buf)
+		if err != nil {
+			return err
+		}
+		data := buf.Bytes()
+		c.extend()
+		if kind != websocket.TextMessage {
+			c.tell("binary frames are not part of the tunnel protocol: send JSON text frames")
+			continue
+		}
+		m, err := Decode(data)
+		if err != nil {
+			c.tell(err.Error())
+			continue
+		}
+		switch m.Type {
+		case TypeResult:
+			c.deliver(m)
+		case TypeError:
+			c.log.Warn().Str("error", m.Error).Msg("tunnel client reports an error")
+		default:
+			c.tell(fmt.Sprintf("unexpected %s message from a tunnel client (send results)", m.Type))
+		}
+	}
+}
+
+// deliver hands a result to the Send waiting for it. A result nobody waits
+// for any more (its Send timed out) is dropped.
+func (c *serverConn) deliver(m *Message) {
+	c.mu.Lock()
+	ch := c.pending[m.ID]
+	delete(c.pending, m.ID)
+	c.mu.Unlock()
+	if ch == nil {
+		c.log.Debug().Uint64("id", m.ID).Str("delivery", m.DeliveryID).Msg("result for a request no longer waited for")
+		return
+	}
+	ch <- m
+}
+
+func (c *serverConn) tell(text string) {
+	c.log.Debug().Str("error", text).Msg("bad message from tunnel client")
+	if frame, err := Encode(&Message{Type: TypeError, Error: text}); err == nil {
+		c.trySend(frame)
+	}
+}
+
+// roundTrip sends one delivery frame and waits for the result with its id.
+func (c *serverConn) roundTrip(ctx context.Context, id uint64, frame []byte) (*Message, error) {
+	ch := make(chan *Message, 1)
+	c.mu.Lock()
+	c.pending[id] = ch
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.pending, id)
+		c.mu.Unlock()
+	}()
+	if err := c.send(ctx, frame); err != nil {
+		return nil, fmt.Errorf("client %s: %w", c.remote, err)
+	}
+	select {
+	case m := <-ch:
+		return m, nil
+	case <-c.done:
+		return nil, fmt.Errorf("client %s disconnected before answering: %w", c.remote, c.err)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("no result from client %s in time: %w", c.remote, ctx.Err())
+	}
+}
+
+// takes reports whether the client's --events filter lets evt through.
+func (c *serverConn) takes(evt string) bool { return takesEvent(c.events, evt) }

@@ -1,0 +1,126 @@
+package tunnel
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// hopHeaders describe one HTTP connection, not the request: they are not
+// carried to the local app (Content-Length is set from the exact body).
+var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length", "Host"}
+
+// drainLimit is how much of an answer beyond MaxResultBody is read so the
+// connection to the local app can be reused.
+const drainLimit = 256 << 10
+
+type forwardReq struct {
+	method string
+	path   string
+	query  string
+	header http.Header
+	body   []byte
+	// to replaces the --forward URL (an inspector replay to elsewhere).
+	to string
+}
+
+// forwarded is the local app's answer to one forward.
+type forwarded struct {
+	url       string
+	start     time.Time
+	status    int
+	header    http.Header
+	body      []byte // at most MaxResultBody
+	truncated bool
+	duration  time.Duration
+	err       error
+}
+
+// target is the URL a delivery goes to: the --forward URL with the
+// endpoint's PATH appended and the queries of both.
+func (c *Client) target(f forwardReq) (string, error) {
+	base := *c.forward
+	if f.to != "" {
+		u, err := baseURL("target", f.to)
+		if err != nil {
+			return "", err
+		}
+		base = *u
+	}
+	// path is already escaped (the endpoint URL's escaped path): joined as
+	// text, so it reaches the app exactly as configured.
+	// An endpoint without a path (tunnel://NAME or tunnel://NAME/) goes to
+	// the --forward URL as given.
+	s := base.Scheme + "://" + base.Host + base.EscapedPath()
+	if f.path != "" && f.path != "/" {
+		s = base.Scheme + "://" + base.Host + strings.TrimSuffix(base.EscapedPath(), "/") + f.path
+	}
+	if f.query != "" {
+		s += "?" + f.query
+	}
+	if _, err := url.Parse(s); err != nil {
+		return "", fmt.Errorf("target URL: %w", err)
+	}
+	return s, nil
+}
+
+// forwardRequest sends one request to the local app with the exact bytes
+// and headers it was given, and reads the first MaxResultBody bytes of the
+// answer.
+func (c *Client) forwardRequest(ctx context.Context, f forwardReq) forwarded {
+	fw := forwarded{start: time.Now()}
+	target, err := c.target(f)
+	if err != nil {
+		fw.err = err
+		return fw
+	}
+	fw.url = target
+	var body io.Reader
+	if len(f.body) > 0 || (f.method != http.MethodGet && f.method != http.MethodHead) {
+		body = bytes.NewReader(f.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, f.method, target, body)
+	if err != nil {
+		fw.err = fmt.Errorf("build request: %w", err)
+		return fw
+	}
+	req.Header = f.header.Clone()
+	if req.Header == nil {
+		req.Header = http.Header{}
+	}
+	for _, h := range hopHeaders {
+		req.Header.Del(h)
+	}
+	resp, err := c.local.Do(req)
+	if err != nil {
+		fw.duration = time.Since(fw.start)
+		fw.err = describeLocalError(err, target)
+		return fw
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxResultBody+1))
+	fw.duration = time.Since(fw.start)
+	fw.status, fw.header = resp.StatusCode, resp.Header
+	if len(b) > MaxResultBody {
+		b, fw.truncated = b[:MaxResultBody], true
+	}
+	fw.body = b
+	if err != nil && resp.StatusCode/100 != 2 {
+		fw.err = fmt.Errorf("read answer: %w", err)
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
+	return fw
+}
+
+func describeLocalError(err error, target string) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s did not answer within the endpoint's timeout", target)
+	}
+	return fmt.Errorf("forward to %s: %w", target, err)
+}

@@ -1,0 +1,92 @@
+package tunnel_test
+
+import (
+	"bytes"
+	"reflect"
+	"testing"
+
+	"github.com/sidehook/sidehook/relay/tunnel"
+)
+
+// FuzzDecode feeds the one frame decoder both ends use with anything a
+// peer might send: it must never panic, and what it accepts must survive
+// an encode and a second decode unchanged.
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte(`{"type":"hello","version":1}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := tunnel.Decode(data)
+		if err != nil {
+			if m != nil {
+				t.Fatalf("Decode returned a message with error %v", err)
+			}
+			return
+		}
+		b, err := tunnel.Encode(m)
+		if err != nil {
+			t.Fatalf("Encode of a decoded message: %v", err)
+		}
+		again, err := tunnel.Decode(b)
+		if err != nil {
+			t.Fatalf("Decode of %s (encoded from an accepted message): %v", b, err)
+		}
+		if !reflect.DeepEqual(normal(m), normal(again)) {
+			t.Fatalf("round trip changed the message:\n%+v\n%+v", m, again)
+		}
+	})
+}
+
+// normal makes empty and nil the same: omitempty drops both.
+func normal(m *tunnel.Message) tunnel.Message {
+	c := *m
+	if len(c.Body) == 0 {
+		c.Body = nil
+	}
+	if len(c.Events) == 0 {
+		c.Events = nil
+	}
+	if len(c.Headers) == 0 {
+		c.Headers = nil
+	}
+	for k, v := range c.Headers {
+		if len(v) == 0 {
+			c.Headers[k] = nil
+		}
+	}
+	return c
+}
+
+func TestDecode(t *testing.T) {
+	tests := []struct {
+		name, in, wantErr string
+	}{
+		{"Delivery", `{"type":"delivery","id":1,"method":"POST","path":"/a","body":"AP8="}`, ""},
+		{"NoMethod", `{"type":"delivery","id":1}`, "not an HTTP method"},
+		{"BadPath", `{"type":"delivery","id":1,"method":"GET","path":"a"}`, "does not start with /"},
+		{"PathWithQuery", `{"type":"delivery","id":1,"method":"GET","path":"/a?b"}`, "holds a ? or #"},
+		{"BadHeaderName", `{"type":"delivery","id":1,"method":"GET","headers":{"a b":["x"]}}`, "header name"},
+		{"HeaderNewline", `{"type":"delivery","id":1,"method":"GET","headers":{"a":["x\ny"]}}`, "line break"},
+		{"ResultBadStatus", `{"type":"result","id":1,"status":42}`, "not an HTTP status"},
+		{"ResultEmpty", `{"type":"result","id":1}`, "status or an error"},
+		{"ResultNegative", `{"type":"result","id":1,"status":200,"duration_ms":-1}`, "negative"},
+		{"ErrorEmpty", `{"type":"error"}`, "error text"},
+		{"ReadyNoOrg", `{"type":"ready","version":1,"name":"x"}`, "org and name"},
+		{"Array", `[1,2]`, "not a JSON message"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := tunnel.Decode([]byte(tt.in))
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("got %v, want no error", err)
+				}
+				if !bytes.Equal(m.Body, []byte{0, 0xff}) {
+					t.Errorf("body: got %v, want the base64-decoded bytes", m.Body)
+				}
+				return
+			}
+			if err == nil || !bytes.Contains([]byte(err.Error()), []byte(tt.wantErr)) {
+				t.Errorf("got %v, want an error saying %q", err, tt.wantErr)
+			}
+		})
+	}
+}

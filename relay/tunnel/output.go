@@ -1,0 +1,247 @@
+package tunnel
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// printer writes the client's lines to Stdout, as text or JSON lines, one
+// whole line per write so concurrent deliveries never interleave.
+type printer struct {
+	mu   sync.Mutex
+	w    io.Writer
+	json bool
+}
+
+func (p *printer) line(v any, text string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.json {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return
+		}
+		p.w.Write(append(b, '\n'))
+		return
+	}
+	io.WriteString(p.w, text+"\n")
+}
+
+// ReadyLine is the ready line, as --json prints it.
+type ReadyLine struct {
+	Type      string `json:"type"` // "ready"
+	Name      string `json:"name"`
+	Org       string `json:"org"`
+	Relay     string `json:"relay"`
+	Forward   string `json:"forward"`
+	PublicURL string `json:"public_url"`
+	// Events is the --events filter; empty means all.
+	Events    []string       `json:"events,omitempty"`
+	Endpoints []EndpointAuth `json:"endpoints"`
+	JWKSURL   string         `json:"jwks_url"`
+	Inspector string         `json:"inspector,omitempty"`
+	// Warning says why deliveries may not come (no endpoint uses the
+	// tunnel, or the endpoints could not be read).
+	Warning string `json:"warning,omitempty"`
+}
+
+// EndpointAuth is an endpoint of the tunnel and how the local app checks
+// its deliveries.
+type EndpointAuth struct {
+	ID     string   `json:"id"`
+	URL    string   `json:"url"`
+	Events []string `json:"events"`
+	Auth   []string `json:"auth"`
+	// Verify says, per scheme, what the app verifies with.
+	Verify []string `json:"verify"`
+}
+
+// deliveryLine is one forwarded delivery, as --json prints it.
+type deliveryLine struct {
+	Type       string    `json:"type"` // "delivery"
+	Time       time.Time `json:"time"`
+	Event      string    `json:"event"`
+	DeliveryID string    `json:"delivery_id"`
+	Attempt    int       `json:"attempt"`
+	Method     string    `json:"method"`
+	Path       string    `json:"path"`
+	Status     int       `json:"status"`
+	DurationMS float64   `json:"duration_ms"`
+	Truncated  bool      `json:"truncated,omitempty"`
+	Error      string    `json:"error,omitempty"`
+}
+
+func (p *printer) ready(r ReadyLine) {
+	r.Type = "ready"
+	var b strings.Builder
+	fmt.Fprintf(&b, "ready  tunnel %q of %s connected to %s, forwarding to %s", r.Name, r.Org, r.Relay, r.Forward)
+	if len(r.Events) > 0 {
+		fmt.Fprintf(&b, " (events: %s)", strings.Join(r.Events, ","))
+	}
+	fmt.Fprintf(&b, "\n       platforms post to: POST %s", r.PublicURL)
+	for _, e := range r.Endpoints {
+		fmt.Fprintf(&b, "\n       endpoint %s (%s): %s", e.ID, e.URL, strings.Join(e.Verify, "; "))
+	}
+	if r.Inspector != "" {
+		fmt.Fprintf(&b, "\n       inspector: %s", r.Inspector)
+	}
+	if r.Warning != "" {
+		fmt.Fprintf(&b, "\n       warning: %s", r.Warning)
+	}
+	p.line(r, b.String())
+}
+
+func (p *printer) delivery(d deliveryLine) {
+	d.Type = "delivery"
+	status := fmt.Sprint(d.Status)
+	if d.Status == 0 {
+		status = "ERR"
+	}
+	text := fmt.Sprintf("%s  %-20s %s  %7.1fms  attempt %d  %s %s  %s", d.Time.Format("15:04:05.000"), orDash(d.Event), status,
+		d.DurationMS, d.Attempt, d.Method, orDash(d.Path), d.DeliveryID)
+	if d.Truncated {
+		text += "  (answer cut at 64 KiB)"
+	}
+	if d.Error != "" {
+		text += "  " + d.Error
+	}
+	p.line(d, text)
+}
+
+// disconnected says a session ended (or a dial failed, when the tunnel was
+// never ready) and when the next dial is.
+func (p *printer) disconnected(err error, wait time.Duration, wasReady bool) {
+	reason := "connection lost"
+	if err != nil {
+		reason = err.Error()
+	}
+	v := struct {
+		Type    string  `json:"type"`
+		Error   string  `json:"error"`
+		RetryIn float64 `json:"retry_in_s"`
+	}{"disconnected", reason, wait.Seconds()}
+	what := "disconnected"
+	if !wasReady {
+		what = "cannot connect"
+	}
+	p.line(v, fmt.Sprintf("%s: %s; retrying in %s", what, reason, wait.Round(time.Millisecond)))
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// readyInfo gathers what the ready line says: the facts of the relay's
+// ready message and, from GET /v1/endpoints, the tunnel's endpoints and
+// their auth schemes.
+func (c *Client) readyInfo(ctx context.Context, rm *Message) ReadyLine {
+	r := ReadyLine{Name: rm.Name, Org: rm.Org, Relay: c.relay.Redacted(), Forward: c.forward.String(), PublicURL: rm.PublicURL,
+		Events: c.cfg.Events, JWKSURL: rm.JWKSURL, Inspector: c.InspectorURL(), Endpoints: []EndpointAuth{}}
+	eps, err := c.endpoints(ctx)
+	switch {
+	case err != nil:
+		r.Warning = "could not list the tunnel's endpoints: " + err.Error()
+	case len(eps) == 0:
+		r.Warning = fmt.Sprintf("no endpoint of %s has url tunnel://%s yet: nothing is delivered here until one does", rm.Org, c.cfg.Name)
+	default:
+		for _, e := range eps {
+			e.Verify = verifyHints(e.Auth, rm.JWKSURL)
+			r.Endpoints = append(r.Endpoints, e)
+		}
+	}
+	return r
+}
+
+// verifyHints says, for each auth scheme of SPEC §3, what a receiver
+// checks and with which key. Secrets are never printed: the relay's API
+// does not hand them out, and they are the organisation's own.
+func verifyHints(schemes []string, jwks string) []string {
+	if len(schemes) == 0 {
+		return []string{"unsigned (no auth scheme)"}
+	}
+	out := make([]string, 0, len(schemes))
+	for _, s := range schemes {
+		switch s {
+		case "webio-token":
+			out = append(out, "webio-token: x-webio-token, HS256 with the organisation's secret_key")
+		case "jwt":
+			out = append(out, "jwt: Authorization Bearer, keys at "+jwks+" (or the secret_key for HS256)")
+		case "standard":
+			out = append(out, "standard: webhook-signature, the organisation's standard_secret (whsec_…)")
+		default:
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// endpoints lists the organisation's endpoints whose url is this tunnel.
+func (c *Client) endpoints(ctx context.Context) ([]EndpointAuth, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	u := *c.relay
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/v1/endpoints"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.cfg.APIKey)
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.api.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("GET /v1/endpoints: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized {
+		return nil, fmt.Errorf("GET /v1/endpoints: %w", ErrUnauthorized)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /v1/endpoints: HTTP %d", resp.StatusCode)
+	}
+	var list struct {
+		Endpoints []EndpointAuth `json:"endpoints"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 8<<20)).Decode(&list); err != nil {
+		return nil, fmt.Errorf("GET /v1/endpoints: %w", err)
+	}
+	var out []EndpointAuth
+	for _, e := range list.Endpoints {
+		if name, _, _, err := ParseURL(e.URL); err == nil && name == c.cfg.Name {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// PrintSecret prints what the local app needs to verify the tunnel's
+// deliveries (its endpoints' auth schemes, the JWKS URL, the public URL)
+// and returns. It asks the relay without becoming a tunnel client, so no
+// delivery is sent its way.
+func (c *Client) PrintSecret(ctx context.Context) error {
+	if err := c.setupRelay(); err != nil {
+		return err
+	}
+	ws, rm, err := c.dial(ctx, true)
+	if err != nil {
+		var perm *permanentError
+		if errors.As(err, &perm) {
+			return perm.err
+		}
+		return err
+	}
+	ws.Close()
+	r := c.readyInfo(ctx, rm)
+	r.Inspector = ""
+	c.out.ready(r)
+	return nil
+}

@@ -1,0 +1,268 @@
+package tunnel_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/sidehook/sidehook/relay/tunnel"
+)
+
+// dialRaw opens a tunnel websocket by hand, to play a client that
+// misbehaves.
+func dialRaw(tb testing.TB, fr *fakeRelay, key string) (*websocket.Conn, *http.Response, error) {
+	tb.Helper()
+	u := "ws" + strings.TrimPrefix(fr.URL, "http") + tunnel.TunnelPath + "?name=" + testName
+	ws, resp, err := websocket.DefaultDialer.Dial(u, http.Header{"Authorization": {"Bearer " + key}})
+	if err == nil {
+		tb.Cleanup(func() { ws.Close() })
+	}
+	return ws, resp, err
+}
+
+func writeMsg(tb testing.TB, ws *websocket.Conn, m *tunnel.Message) {
+	tb.Helper()
+	b, err := tunnel.Encode(m)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := ws.WriteMessage(websocket.TextMessage, b); err != nil {
+		tb.Fatalf("write %s: %v", m.Type, err)
+	}
+}
+
+func readMsg(tb testing.TB, ws *websocket.Conn) *tunnel.Message {
+	tb.Helper()
+	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, data, err := ws.ReadMessage()
+	if err != nil {
+		tb.Fatalf("read: %v", err)
+	}
+	m, err := tunnel.Decode(data)
+	if err != nil {
+		tb.Fatalf("decode %s: %v", data, err)
+	}
+	return m
+}
+
+// rawReady dials and says hello, returning once ready came.
+func rawReady(tb testing.TB, fr *fakeRelay) *websocket.Conn {
+	tb.Helper()
+	ws, _, err := dialRaw(tb, fr, testKey)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	writeMsg(tb, ws, &tunnel.Message{Type: tunnel.TypeHello, Version: tunnel.ProtocolVersion})
+	if m := readMsg(tb, ws); m.Type != tunnel.TypeReady || m.Org != testOrg || m.Name != testName {
+		tb.Fatalf("after hello: got %+v, want ready for %s of %s", m, testName, testOrg)
+	}
+	fr.waitConnected(tb, 1)
+	return ws
+}
+
+func TestHalfOpenClient(t *testing.T) {
+	opts := fastServer()
+	fr := newFakeRelay(t, opts)
+	// A client that took a delivery and then stopped reading: it answers
+	// no ping, as a laptop asleep or a dead NAT entry would not.
+	rawReady(t, fr)
+
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := fr.send(ctx, "/", "payment", []byte("{}"))
+	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "disconnected before answering") {
+		t.Fatalf("Send to a half-open client: got %v, want it cut with its in-flight send failed", err)
+	}
+	if d := time.Since(start); d > 5*opts.PongWait {
+		t.Errorf("half-open client cut after %v, want about PongWait (%v)", d, opts.PongWait)
+	}
+	if n := len(fr.tunnels().Tunnels(testOrg)); n != 0 {
+		t.Errorf("Tunnels after the cut: got %d, want 0", n)
+	}
+
+	// The relay's retry goes to a healthy client of the same name.
+	a := newApp(t)
+	startClient(t, clientConfig(fr.URL, a.URL))
+	if _, err := fr.send(context.Background(), "/", "payment", []byte("{}")); err != nil {
+		t.Fatalf("retry on a healthy client: %v", err)
+	}
+	if n := len(a.requests()); n != 1 {
+		t.Errorf("healthy client's app got %d requests, want 1", n)
+	}
+}
+
+func TestHalfOpenRelay(t *testing.T) {
+	// The client's side: a relay that stops answering pings is given up
+	// within PongWait and dialled again.
+	fr := newFakeRelayHandler(t, fastServer())
+	a := newApp(t)
+	stall := make(chan struct{})
+	var stalled atomic.Bool
+	inner := fr.handler()
+	fr.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == tunnel.TunnelPath && stalled.CompareAndSwap(false, true) {
+			// Upgrade, answer the hello, then never read or write again.
+			ws, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+			if err != nil {
+				return
+			}
+			defer ws.Close()
+			ws.ReadMessage()
+			b, _ := tunnel.Encode(&tunnel.Message{Type: tunnel.TypeReady, Version: tunnel.ProtocolVersion, Org: testOrg, Name: testName})
+			ws.WriteMessage(websocket.TextMessage, b)
+			<-stall
+			return
+		}
+		inner.ServeHTTP(w, r)
+	}))
+	t.Cleanup(fr.Close)
+	t.Cleanup(func() { close(stall) })
+	cfg := clientConfig(fr.URL, a.URL)
+	cfg.PongWait = 500 * time.Millisecond
+	rc := startClient(t, cfg)
+	fr.waitConnected(t, 1) // the second dial reached the real tunnel server
+	if n := len(rc.out.jsonLines(t, "disconnected")); n != 1 {
+		t.Errorf("disconnected lines: got %d, want 1", n)
+	}
+	if _, err := fr.send(context.Background(), "/", "payment", []byte("{}")); err != nil {
+		t.Fatalf("Send after the client re-dialled: %v", err)
+	}
+}
+
+func TestMalformedMessages(t *testing.T) {
+	fr := newFakeRelay(t, fastServer())
+	ws := rawReady(t, fr)
+	bad := []struct {
+		name  string
+		frame string
+		want  string
+	}{
+		{"NotJSON", `{nope`, "not a JSON message"},
+		{"NoType", `{"id":1}`, "no type"},
+		{"UnknownType", `{"type":"gossip"}`, "unknown message type"},
+		{"BadBase64", `{"type":"result","id":1,"status":200,"body":"!!!"}`, "base64"},
+		{"ResultNoID", `{"type":"result","status":200}`, "id is required"},
+		{"HelloAgain", `{"type":"hello","version":1}`, "unexpected hello"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := ws.WriteMessage(websocket.TextMessage, []byte(tt.frame)); err != nil {
+				t.Fatal(err)
+			}
+			m := readMsg(t, ws)
+			if m.Type != tunnel.TypeError || !strings.Contains(m.Error, tt.want) {
+				t.Errorf("answer to %s: got %+v, want an error saying %q", tt.frame, m, tt.want)
+			}
+		})
+	}
+	// The connection survived all of that: it still takes a delivery.
+	done := make(chan error, 1)
+	go func() {
+		res, err := fr.send(context.Background(), "/x", "payment", []byte("{}"))
+		if err == nil && res.Status != http.StatusTeapot {
+			err = errors.New("wrong status")
+		}
+		done <- err
+	}()
+	m := readMsg(t, ws)
+	if m.Type != tunnel.TypeDelivery || m.Path != "/x" || string(m.Body) != "{}" {
+		t.Fatalf("got %+v, want the delivery", m)
+	}
+	writeMsg(t, ws, &tunnel.Message{Type: tunnel.TypeResult, ID: m.ID, DeliveryID: m.DeliveryID, Status: http.StatusTeapot})
+	if err := <-done; err != nil {
+		t.Fatalf("Send after malformed messages: %v", err)
+	}
+}
+
+func TestBadHello(t *testing.T) {
+	tests := []struct {
+		name  string
+		frame string
+		want  string
+	}{
+		{"WrongVersion", `{"type":"hello","version":99}`, "protocol version 99"},
+		{"NotHello", `{"type":"result","id":1,"status":200}`, "must be a hello"},
+		{"BadEvents", `{"type":"hello","version":1,"events":["NOT AN EVENT"]}`, "not an event type"},
+	}
+	fr := newFakeRelay(t, fastServer())
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ws, _, err := dialRaw(t, fr, testKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ws.WriteMessage(websocket.TextMessage, []byte(tt.frame))
+			ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_, _, err = ws.ReadMessage()
+			var ce *websocket.CloseError
+			if !errors.As(err, &ce) || ce.Code != websocket.ClosePolicyViolation || !strings.Contains(ce.Text, tt.want) {
+				t.Errorf("got %v, want a policy-violation close saying %q", err, tt.want)
+			}
+		})
+	}
+	if n := len(fr.tunnels().Tunnels("")); n != 0 {
+		t.Errorf("Tunnels after bad hellos: got %d, want 0", n)
+	}
+}
+
+func TestBadNameRefused(t *testing.T) {
+	fr := newFakeRelay(t, fastServer())
+	u := "ws" + strings.TrimPrefix(fr.URL, "http") + tunnel.TunnelPath + "?name=no/slash"
+	_, resp, err := websocket.DefaultDialer.Dial(u, http.Header{"Authorization": {"Bearer " + testKey}})
+	if err == nil || resp == nil || resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("dial with a bad name: got %v %v, want 400", resp, err)
+	}
+}
+
+func TestProbe(t *testing.T) {
+	fr := newFakeRelay(t, fastServer())
+	ws, _, err := dialRaw(t, fr, testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeMsg(t, ws, &tunnel.Message{Type: tunnel.TypeHello, Version: tunnel.ProtocolVersion, Probe: true})
+	if m := readMsg(t, ws); m.Type != tunnel.TypeReady || m.PublicURL != fr.URL+"/in/"+testOrg {
+		t.Fatalf("probe: got %+v, want ready with the public URL", m)
+	}
+	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, _, err := ws.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+		t.Errorf("after the probe's ready: got %v, want a normal close", err)
+	}
+	if n := len(fr.tunnels().Tunnels("")); n != 0 {
+		t.Errorf("a probe was registered as a client: %d", n)
+	}
+	select {
+	case <-fr.connected:
+		t.Errorf("a probe ran onConnect")
+	default:
+	}
+}
+
+func TestCloseCutsSilentClient(t *testing.T) {
+	opts := fastServer()
+	opts.HelloWait = time.Minute
+	fr := newFakeRelay(t, opts)
+	ws, _, err := dialRaw(t, fr, testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The upgrade is done before Dial returns; Serve is now waiting for a
+	// hello that never comes.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := fr.tunnels().Close(ctx); err != nil {
+		t.Fatalf("Close with a client that never said hello: %v", err)
+	}
+	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, _, err := ws.ReadMessage(); err == nil {
+		t.Errorf("read after Close: got a message, want the connection closed")
+	}
+}

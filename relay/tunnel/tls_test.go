@@ -1,0 +1,131 @@
+package tunnel_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"log"
+	"math/big"
+	"net"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sidehook/sidehook/relay/tunnel"
+)
+
+// testCA makes a certificate authority and a server certificate it signed
+// for 127.0.0.1, and writes the CA's PEM to a file.
+func testCA(tb testing.TB) (caFile string, cert tls.Certificate) {
+	tb.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sidehook test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	caCert, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	leafTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "relay"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
+	}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	caFile = filepath.Join(tb.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return caFile, tls.Certificate{Certificate: [][]byte{leafDER}, PrivateKey: key}
+}
+
+func newTLSRelay(tb testing.TB) (*fakeRelay, string) {
+	tb.Helper()
+	caFile, cert := testCA(tb)
+	fr := newFakeRelayHandler(tb, fastServer())
+	fr.Server = httptest.NewUnstartedServer(fr.handler())
+	fr.Server.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	// The untrusted-CA test makes handshakes fail on purpose.
+	fr.Server.Config.ErrorLog = log.New(io.Discard, "", 0)
+	fr.Server.StartTLS()
+	tb.Cleanup(fr.Close)
+	return fr, caFile
+}
+
+func TestTLSWithCA(t *testing.T) {
+	fr, caFile := newTLSRelay(t)
+	a := newApp(t)
+	cfg := clientConfig(fr.URL, a.URL)
+	cfg.CA = caFile
+	rc := startClient(t, cfg)
+	ready := rc.out.jsonLines(t, "ready")[0]
+	if want := fr.URL + "/in/" + testOrg; ready["public_url"] != want || !strings.HasPrefix(want, "https://") {
+		t.Errorf("public_url: got %v, want %s", ready["public_url"], want)
+	}
+	if eps, _ := ready["endpoints"].([]any); len(eps) != 1 {
+		t.Errorf("endpoints over TLS: got %v, want the tunnel's endpoint (warning %v)", ready["endpoints"], ready["warning"])
+	}
+	if _, err := fr.send(context.Background(), "/", "payment", []byte("{}")); err != nil {
+		t.Fatalf("Send over wss: %v", err)
+	}
+}
+
+func TestTLSUntrusted(t *testing.T) {
+	fr, _ := newTLSRelay(t)
+	c, err := tunnel.NewClient(clientConfig(fr.URL, "http://127.0.0.1:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = c.Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "not trusted") || !strings.Contains(err.Error(), "--ca") {
+		t.Fatalf("Run against an unknown CA: got %v, want an error saying to pass --ca", err)
+	}
+}
+
+func TestBadCAFile(t *testing.T) {
+	fr, _ := newTLSRelay(t)
+	bad := filepath.Join(t.TempDir(), "bad.pem")
+	os.WriteFile(bad, []byte("not a certificate"), 0o600)
+	for name, file := range map[string]string{"Missing": filepath.Join(t.TempDir(), "none.pem"), "NotPEM": bad} {
+		t.Run(name, func(t *testing.T) {
+			cfg := clientConfig(fr.URL, "http://127.0.0.1:1")
+			cfg.CA = file
+			c, err := tunnel.NewClient(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "CA file") {
+				t.Errorf("got %v, want an error about the CA file", err)
+			}
+		})
+	}
+}

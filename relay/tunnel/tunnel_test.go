@@ -1,0 +1,481 @@
+package tunnel_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sidehook/sidehook/relay"
+	"github.com/sidehook/sidehook/relay/tunnel"
+)
+
+func TestDeliveryRoundTrip(t *testing.T) {
+	fr := newFakeRelay(t, fastServer())
+	a := newApp(t)
+	a.answerWith(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-App", "yes")
+		w.WriteHeader(http.StatusAccepted)
+		io.WriteString(w, `{"ok":true}`)
+	})
+	rc := startClient(t, clientConfig(fr.URL, a.URL+"/base"))
+
+	// Not valid UTF-8, and JSON whose spacing a re-encoder would change:
+	// the app must get these exact bytes.
+	body := []byte("{ \"type\" : \"payment\",\n \"x\":\"\xff\xfe\" }")
+	h := http.Header{"Content-Type": {"application/json"}, "Sidehook-Event": {"payment"}, "Webhook-Id": {"evt_1"},
+		"X-Webio-Token": {"tok.en.sig"}, "Webhook-Signature": {"v1,abc v1,def"}}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := fr.tunnels().Send(ctx, &relay.OutboundRequest{Method: http.MethodPost, URL: "tunnel://" + testName + "/hooks/in?x=1&y=%20",
+		Header: h, Body: body, Org: testOrg, DeliveryID: "dlv_9", Attempt: 3}, 4096)
+	if err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	if res.Status != http.StatusAccepted || res.Header.Get("X-App") != "yes" || string(res.Body) != `{"ok":true}` {
+		t.Errorf("response: got %d %v %q, want 202 with X-App and the app's body", res.Status, res.Header, res.Body)
+	}
+	if res.Latency <= 0 {
+		t.Errorf("latency: got %v, want > 0", res.Latency)
+	}
+	got := a.requests()
+	if len(got) != 1 {
+		t.Fatalf("app got %d requests, want 1", len(got))
+	}
+	r := got[0]
+	if r.Method != http.MethodPost || r.Path != "/base/hooks/in" || r.Query != "x=1&y=%20" {
+		t.Errorf("request line: got %s %s?%s, want POST /base/hooks/in?x=1&y=%%20", r.Method, r.Path, r.Query)
+	}
+	if !bytes.Equal(r.Body, body) {
+		t.Errorf("body: got %q, want the exact bytes %q", r.Body, body)
+	}
+	for k, v := range h {
+		if got := r.Header.Values(k); strings.Join(got, "|") != strings.Join(v, "|") {
+			t.Errorf("header %s: got %q, want %q", k, got, v)
+		}
+	}
+	rc.out.wait(t, "the delivery line", func() bool { return len(rc.out.jsonLines(t, "delivery")) == 1 })
+	line := rc.out.jsonLines(t, "delivery")[0]
+	if line["event"] != "payment" || line["status"] != float64(202) || line["attempt"] != float64(3) || line["delivery_id"] != "dlv_9" {
+		t.Errorf("delivery line: got %v, want payment 202 attempt 3 dlv_9", line)
+	}
+}
+
+func TestReadyLine(t *testing.T) {
+	fr := newFakeRelay(t, fastServer())
+	a := newApp(t)
+	cfg := clientConfig(fr.URL, a.URL)
+	cfg.Events = []string{"payment"}
+	rc := startClient(t, cfg)
+	ready := rc.out.jsonLines(t, "ready")[0]
+	want := map[string]any{"name": testName, "org": testOrg, "public_url": fr.URL + "/in/" + testOrg, "jwks_url": fr.URL + "/.well-known/jwks.json", "forward": a.URL}
+	for k, v := range want {
+		if ready[k] != v {
+			t.Errorf("ready %s: got %v, want %v", k, ready[k], v)
+		}
+	}
+	eps, _ := ready["endpoints"].([]any)
+	if len(eps) != 1 || !strings.Contains(fmt.Sprint(eps[0]), "webio-token") || !strings.Contains(fmt.Sprint(eps[0]), "jwks.json") {
+		t.Errorf("ready endpoints: got %v, want crm with its webio-token and jwt hints", eps)
+	}
+	if fmt.Sprint(ready["events"]) != "[payment]" {
+		t.Errorf("ready events: got %v, want [payment]", ready["events"])
+	}
+}
+
+func TestReadyLineText(t *testing.T) {
+	fr := newFakeRelay(t, fastServer())
+	fr.endpoints = `{"endpoints":[{"id":"other","url":"http://example.com","events":["*"],"auth":[]}]}`
+	a := newApp(t)
+	out := newLines()
+	cfg := clientConfig(fr.URL, a.URL)
+	cfg.Stdout = out
+	cfg.JSON = false
+	c, err := tunnel.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	out.wait(t, "the ready line", func() bool { return strings.HasPrefix(out.all()[0], "ready") })
+	out.wait(t, "the whole ready text", func() bool { return strings.Contains(strings.Join(out.all(), "\n"), "warning") })
+	text := strings.Join(out.all(), "\n")
+	for _, want := range []string{"POST " + fr.URL + "/in/" + testOrg, "no endpoint of acme has url tunnel://laptop"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("ready text %q lacks %q", text, want)
+		}
+	}
+}
+
+func TestSendNoClient(t *testing.T) {
+	fr := newFakeRelay(t, fastServer())
+	start := time.Now()
+	_, err := fr.send(context.Background(), "/", "payment", []byte("{}"))
+	if !isNoClient(err) || !strings.Contains(err.Error(), "no tunnel client connected for "+testName) {
+		t.Fatalf("Send with no client: got %v, want ErrNoClient naming the tunnel", err)
+	}
+	if time.Since(start) > time.Second {
+		t.Errorf("Send with no client took %v, want at once", time.Since(start))
+	}
+}
+
+func TestSendLocalAnswers(t *testing.T) {
+	tests := []struct {
+		name       string
+		answer     http.HandlerFunc
+		wantStatus int
+		wantBody   int
+		truncated  bool
+	}{
+		{"ServerError", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "boom", 500) }, 500, len("boom\n"), false},
+		{"NotFound", func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) }, 404, len("404 page not found\n"), false},
+		{"Redirect", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/elsewhere", http.StatusFound) }, 302, -1, false},
+		{"OversizeCut", func(w http.ResponseWriter, r *http.Request) { w.Write(bytes.Repeat([]byte("a"), 100<<10)) }, 200, tunnel.MaxResultBody, true},
+		{"ExactlyMax", func(w http.ResponseWriter, r *http.Request) { w.Write(bytes.Repeat([]byte("a"), tunnel.MaxResultBody)) }, 200, tunnel.MaxResultBody, false},
+	}
+	fr := newFakeRelay(t, fastServer())
+	a := newApp(t)
+	rc := startClient(t, clientConfig(fr.URL, a.URL))
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a.answerWith(tt.answer)
+			res, err := fr.send(context.Background(), "/", "payment", []byte("{}"))
+			if err != nil {
+				t.Fatalf("Send: got %v, want a response (the relay applies its retry rules to it)", err)
+			}
+			if res.Status != tt.wantStatus {
+				t.Errorf("status: got %d, want %d", res.Status, tt.wantStatus)
+			}
+			if tt.wantBody >= 0 && len(res.Body) != tt.wantBody {
+				t.Errorf("body: got %d bytes, want %d", len(res.Body), tt.wantBody)
+			}
+			rc.out.wait(t, "the delivery line", func() bool { return len(rc.out.jsonLines(t, "delivery")) == i+1 })
+			line := rc.out.jsonLines(t, "delivery")[i]
+			if got := line["truncated"] == true; got != tt.truncated {
+				t.Errorf("line says truncated %v, want %v: %v", got, tt.truncated, line)
+			}
+		})
+	}
+}
+
+func TestSendKeepCutsBody(t *testing.T) {
+	fr := newFakeRelay(t, fastServer())
+	a := newApp(t)
+	startClient(t, clientConfig(fr.URL, a.URL))
+	res, err := fr.tunnels().Send(context.Background(), &relay.OutboundRequest{Method: http.MethodPost, URL: "tunnel://" + testName,
+		Header: http.Header{}, Body: []byte("x"), Org: testOrg}, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(res.Body) != `{"ok` {
+		t.Errorf("body with keep 4: got %q, want %q", res.Body, `{"ok`)
+	}
+}
+
+func TestSendAppDown(t *testing.T) {
+	fr := newFakeRelay(t, fastServer())
+	a := newApp(t)
+	rc := startClient(t, clientConfig(fr.URL, a.URL))
+	a.Close()
+	_, err := fr.send(context.Background(), "/", "payment", []byte("{}"))
+	if err == nil || !strings.Contains(err.Error(), "local app") || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("Send to a stopped app: got %v, want an error from the local app (a refused connection, retried)", err)
+	}
+	rc.out.wait(t, "the delivery line", func() bool { return len(rc.out.jsonLines(t, "delivery")) == 1 })
+	if line := rc.out.jsonLines(t, "delivery")[0]; line["status"] != float64(0) || line["error"] == nil {
+		t.Errorf("delivery line: got %v, want status 0 with the error", line)
+	}
+}
+
+func TestSendTimeout(t *testing.T) {
+	fr := newFakeRelay(t, fastServer())
+	a := newApp(t)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	a.answerWith(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	startClient(t, clientConfig(fr.URL, a.URL))
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := fr.send(ctx, "/", "payment", []byte("{}"))
+	// Either end may see the deadline first: the relay's context, or the
+	// client's forward, which is given the same timeout.
+	if !errors.Is(err, context.DeadlineExceeded) && (err == nil || !strings.Contains(err.Error(), "did not answer within the endpoint's timeout")) {
+		t.Fatalf("Send to a slow app: got %v, want the endpoint timeout", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Send to a slow app took %v, want about the 200ms timeout", d)
+	}
+}
+
+func TestEventsFilter(t *testing.T) {
+	fr := newFakeRelay(t, fastServer())
+	a := newApp(t)
+	cfg := clientConfig(fr.URL, a.URL)
+	cfg.Events = []string{"payment", "delivery_report"}
+	startClient(t, cfg)
+	if _, err := fr.send(context.Background(), "/", "payment", []byte("{}")); err != nil {
+		t.Errorf("payment: got %v, want delivered", err)
+	}
+	_, err := fr.send(context.Background(), "/", "inbound_message", []byte("{}"))
+	if !isNoClient(err) || !strings.Contains(err.Error(), `takes event "inbound_message"`) {
+		t.Errorf("inbound_message: got %v, want ErrNoClient saying no client takes it", err)
+	}
+	if n := len(a.requests()); n != 1 {
+		t.Errorf("app got %d requests, want 1 (the payment)", n)
+	}
+}
+
+func TestTwoClientsShare(t *testing.T) {
+	fr := newFakeRelay(t, fastServer())
+	a := newApp(t)
+	one := startClient(t, clientConfig(fr.URL, a.URL))
+	two := startClient(t, clientConfig(fr.URL, a.URL))
+	if n := len(fr.tunnels().Tunnels(testOrg)); n != 2 {
+		t.Fatalf("Tunnels: got %d clients, want 2", n)
+	}
+	const n = 100
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h := http.Header{"Sidehook-Event": {"payment"}, "Sidehook-Delivery": {fmt.Sprint("dlv_", i)}}
+			_, err := fr.tunnels().Send(context.Background(), &relay.OutboundRequest{Method: http.MethodPost, URL: "tunnel://" + testName,
+				Header: h, Body: []byte("{}"), Org: testOrg, DeliveryID: fmt.Sprint("dlv_", i), Attempt: 1}, 4096)
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("Send: %v", err)
+		}
+	}
+	seen := map[string]int{}
+	for _, r := range a.requests() {
+		seen[r.Header.Get("Sidehook-Delivery")]++
+	}
+	if len(seen) != n {
+		t.Errorf("app saw %d distinct deliveries, want %d", len(seen), n)
+	}
+	for id, c := range seen {
+		if c != 1 {
+			t.Errorf("delivery %s reached the app %d times, want once", id, c)
+		}
+	}
+	// A line is printed after its result is sent, so after Send returns.
+	count := func() (int, int) { return len(one.out.jsonLines(t, "delivery")), len(two.out.jsonLines(t, "delivery")) }
+	one.out.wait(t, "every delivery line", func() bool { l1, l2 := count(); return l1+l2 >= n })
+	l1, l2 := count()
+	if l1+l2 != n || l1 == 0 || l2 == 0 {
+		t.Errorf("clients forwarded %d and %d, want %d shared by both", l1, l2, n)
+	}
+}
+
+func TestTunnelsInFlight(t *testing.T) {
+	fr := newFakeRelay(t, fastServer())
+	a := newApp(t)
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	a.answerWith(func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-release
+	})
+	before := time.Now()
+	startClient(t, clientConfig(fr.URL, a.URL))
+	done := make(chan error, 1)
+	go func() { _, err := fr.send(context.Background(), "/", "payment", []byte("{}")); done <- err }()
+	<-entered
+	list := fr.tunnels().Tunnels(testOrg)
+	if len(list) != 1 {
+		t.Fatalf("Tunnels: got %v, want one client", list)
+	}
+	ti := list[0]
+	if ti.Name != testName || ti.Org != testOrg || ti.InFlight != 1 || ti.RemoteAddr == "" || ti.Since.Before(before.Add(-time.Second)) {
+		t.Errorf("Tunnels: got %+v, want %s of %s with 1 in flight, an address and a since", ti, testName, testOrg)
+	}
+	if other := fr.tunnels().Tunnels("someone-else"); len(other) != 0 {
+		t.Errorf("Tunnels of another org: got %v, want none", other)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := fr.tunnels().Tunnels("")[0].InFlight; n != 0 {
+		t.Errorf("in flight after the answer: got %d, want 0", n)
+	}
+}
+
+func TestWrongAPIKey(t *testing.T) {
+	fr := newFakeRelay(t, fastServer())
+	cfg := clientConfig(fr.URL, "http://127.0.0.1:1")
+	cfg.APIKey = "wrong"
+	c, err := tunnel.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = c.Run(ctx)
+	if !errors.Is(err, tunnel.ErrUnauthorized) {
+		t.Fatalf("Run with a wrong key: got %v, want ErrUnauthorized", err)
+	}
+	if msg := err.Error(); strings.Contains(msg, "\n") || !strings.Contains(msg, "401") || !strings.Contains(msg, "--api-key") {
+		t.Errorf("error %q: want one line naming the 401 and --api-key", msg)
+	}
+	if ctx.Err() != nil {
+		t.Errorf("Run retried a refused key until the deadline")
+	}
+	if err := c.Run(ctx); err == nil || !strings.Contains(err.Error(), "twice") {
+		t.Errorf("a second Run: got %v, want refused", err)
+	}
+}
+
+func TestNewClientBadConfig(t *testing.T) {
+	ok := clientConfig("http://relay.example", "http://localhost:3000")
+	tests := []struct {
+		name string
+		edit func(*tunnel.ClientConfig)
+		want string
+	}{
+		{"NoRelay", func(c *tunnel.ClientConfig) { c.RelayURL = "" }, "relay URL"},
+		{"RelayNotHTTP", func(c *tunnel.ClientConfig) { c.RelayURL = "ftp://x" }, "relay URL"},
+		{"NoForward", func(c *tunnel.ClientConfig) { c.Forward = "localhost:3000" }, "forward URL"},
+		{"NoKey", func(c *tunnel.ClientConfig) { c.APIKey = "" }, "API key"},
+		{"NoName", func(c *tunnel.ClientConfig) { c.Name = "" }, "name is required"},
+		{"BadName", func(c *tunnel.ClientConfig) { c.Name = "a/b" }, "may hold only"},
+		{"BadEvent", func(c *tunnel.ClientConfig) { c.Events = []string{"Payment!"} }, "not an event type"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := ok
+			tt.edit(&cfg)
+			_, err := tunnel.NewClient(cfg)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want an error saying %q", err, tt.want)
+			}
+		})
+	}
+	if _, err := tunnel.NewClient(ok); err != nil {
+		t.Errorf("a good config: got %v", err)
+	}
+}
+
+func TestReconnect(t *testing.T) {
+	fr := newFakeRelay(t, fastServer())
+	a := newApp(t)
+	rc := startClient(t, clientConfig(fr.URL, a.URL))
+	fr.waitConnected(t, 1)
+
+	// The relay restarts its tunnel side: the client is cut, dials again
+	// and its deliveries flow through the new server.
+	old := fr.srv.Swap(tunnel.NewServer(fastServer()))
+	if err := old.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	fr.waitConnected(t, 1)
+	if _, err := fr.send(context.Background(), "/", "payment", []byte("{}")); err != nil {
+		t.Fatalf("Send after the reconnect: %v", err)
+	}
+	if n := len(rc.out.jsonLines(t, "disconnected")); n == 0 {
+		t.Errorf("no disconnected line printed")
+	}
+	if n := len(rc.out.jsonLines(t, "ready")); n != 2 {
+		t.Errorf("ready lines: got %d, want 2", n)
+	}
+	if _, err := old.Send(context.Background(), &relay.OutboundRequest{URL: "tunnel://" + testName, Org: testOrg, Header: http.Header{}}, 0); !errors.Is(err, tunnel.ErrClosed) {
+		t.Errorf("Send on a closed server: got %v, want ErrClosed", err)
+	}
+}
+
+func TestParseURL(t *testing.T) {
+	tests := []struct {
+		in                string
+		name, path, query string
+		bad               bool
+	}{
+		{in: "tunnel://laptop", name: "laptop"},
+		{in: "tunnel://laptop/", name: "laptop", path: "/"},
+		{in: "tunnel://laptop/hooks/in?a=1", name: "laptop", path: "/hooks/in", query: "a=1"},
+		{in: "tunnel://laptop/a%2Fb", name: "laptop", path: "/a%2Fb"},
+		{in: "http://laptop/", bad: true},
+		{in: "tunnel://", bad: true},
+		{in: "tunnel://lap:80/", bad: true},
+		{in: "tunnel://u@lap/", bad: true},
+		{in: "tunnel://lap/#frag", bad: true},
+	}
+	for _, tt := range tests {
+		name, path, query, err := tunnel.ParseURL(tt.in)
+		if tt.bad {
+			if err == nil {
+				t.Errorf("ParseURL(%q): got nil error, want one", tt.in)
+			}
+			continue
+		}
+		if err != nil || name != tt.name || path != tt.path || query != tt.query {
+			t.Errorf("ParseURL(%q): got %q %q %q %v, want %q %q %q", tt.in, name, path, query, err, tt.name, tt.path, tt.query)
+		}
+	}
+}
+
+func TestPrintSecret(t *testing.T) {
+	fr := newFakeRelay(t, fastServer())
+	out := newLines()
+	cfg := clientConfig(fr.URL, "http://127.0.0.1:1")
+	cfg.Stdout = out
+	cfg.JSON = false
+	c, err := tunnel.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PrintSecret(context.Background()); err != nil {
+		t.Fatalf("PrintSecret: %v", err)
+	}
+	text := strings.Join(out.all(), "\n")
+	for _, want := range []string{"POST " + fr.URL + "/in/acme", "endpoint crm", "webio-token", fr.URL + "/.well-known/jwks.json"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("PrintSecret output %q lacks %q", text, want)
+		}
+	}
+	if n := len(fr.tunnels().Tunnels("")); n != 0 {
+		t.Errorf("PrintSecret left %d clients registered", n)
+	}
+
+	cfg.APIKey = "wrong"
+	c, err = tunnel.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PrintSecret(context.Background()); !errors.Is(err, tunnel.ErrUnauthorized) {
+		t.Errorf("PrintSecret with a wrong key: got %v, want ErrUnauthorized", err)
+	}
+}
+
+func TestValidName(t *testing.T) {
+	for _, ok := range []string{"laptop", "a", "dev-1.team_x", strings.Repeat("a", 63)} {
+		if err := tunnel.ValidName(ok); err != nil {
+			t.Errorf("ValidName(%q): %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "Laptop", "-a", ".a", "a/b", "a b", strings.Repeat("a", 64)} {
+		if err := tunnel.ValidName(bad); err == nil {
+			t.Errorf("ValidName(%q): got nil, want an error", bad)
+		}
+	}
+}
