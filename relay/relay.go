@@ -166,7 +166,9 @@ func New(cfg *config.Config, opts Options) (*Relay, error) {
 	r.disp = newDispatcher(st, dir, att, clock, logger("dispatcher"))
 	m.setDepth(r.disp.depths)
 
-	ing := &ingester{responder: responder{logger("ingest")}, store: st, dir: dir, limits: cfg.Limits, clock: clock,
+	// A full disk or a lost store refuses every ingest: about one line a
+	// second says so.
+	ing := &ingester{responder: responder{limitErrors(logger("ingest"), time.Second, time.Now)}, store: st, dir: dir, limits: cfg.Limits, clock: clock,
 		disp: r.disp, cache: cache, hub: r.hub, metrics: m}
 	mgr := &manager{responder: responder{logger("api")}, store: st, dir: dir, disp: r.disp, sender: snd, http: r.http,
 		tokens: r.tokens, tunnels: opts.Tunnels, hub: r.hub, clock: clock}
