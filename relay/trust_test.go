@@ -483,7 +483,23 @@ func TestMaxQueueExact(t *testing.T) {
 	cfg := orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL()})
 	const limit = 5
 	cfg.Limits.MaxQueue = limit
-	r := startRelay(t, cfg, relay.Options{})
+	// Accepts wait for company: one more than max_queue at once is what
+	// an inexact check lets through. An exact one never lets that many
+	// in, so they go on after a moment.
+	st := newHookStore(t)
+	var inAccept atomic.Int64
+	crowd := make(chan struct{})
+	st.accept = func(ctx context.Context, ev *relay.Event, ds []*relay.Delivery) (*relay.Event, error) {
+		if inAccept.Add(1) == limit+1 {
+			close(crowd)
+		}
+		select {
+		case <-crowd:
+		case <-time.After(300 * time.Millisecond):
+		}
+		return st.Store.Accept(ctx, ev, ds)
+	}
+	r := startRelay(t, cfg, relay.Options{Store: st})
 	t.Cleanup(func() { close(release) })
 
 	const producers = 48
