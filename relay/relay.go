@@ -281,6 +281,18 @@ func (r *Relay) setTargets(self net.Addr) error {
 	if err := r.cfg.CheckTargets(p); err != nil {
 		return fmt.Errorf("relay: %w (allow it with --allow-target or allow_targets:)", err)
 	}
+	// An endpoint added through the API before the rules changed stays:
+	// its deliveries fail at the dial until the rules allow it again.
+	for _, o := range r.dir.list {
+		for _, e := range o.endpoints() {
+			if e.source != sourceAPI {
+				continue
+			}
+			if err := p.CheckURL(e.cfg.URL); err != nil {
+				r.log.Warn().Err(err).Str(logOrg, o.id).Str(logEndpoint, e.cfg.ID).Msg("endpoint denied by the target rules: its deliveries fail until they allow it")
+			}
+		}
+	}
 	r.http.policy.Store(p)
 	return nil
 }

@@ -115,8 +115,16 @@ func checkRelayConfig(c *cli.Context, e *env, cfg *config.Config) error {
 		return usageErrorf("relay: --check-config checks a --config FILE")
 	}
 	// A store the check never opens: New only wants one to exist.
-	if _, err := relay.New(cfg, relay.Options{Store: memstore.New(), Version: e.build.Version}); err != nil {
+	if _, err := relay.New(cfg, relay.Options{Store: memstore.New(), Version: e.build.Version, AllowHosts: c.StringSlice("allow-host")}); err != nil {
 		return usageErrorf("%v", err)
+	}
+	// The relay's own address is checked at start, once it is bound.
+	p, err := target.New(target.Options{Allow: cfg.AllowTargets, Deny: cfg.DenyTargets})
+	if err != nil {
+		return usageErrorf("relay: %v", err)
+	}
+	if err := cfg.CheckTargets(p); err != nil {
+		return usageErrorf("relay: %v (allow it with --allow-target or allow_targets:)", err)
 	}
 	endpoints := 0
 	for _, o := range cfg.Organisations {
