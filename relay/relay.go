@@ -204,12 +204,12 @@ func (r *Relay) Start(ctx context.Context) error {
 		r.stopBackground(ctx)
 		return fmt.Errorf("relay: listen: %w", err)
 	}
-	r.ln = ln
 	if err := r.setTargets(ln.Addr()); err != nil {
 		ln.Close()
 		r.stopBackground(ctx)
 		return err
 	}
+	r.ln = ln
 	// Subscribed before serving, so the dashboard sees every change.
 	r.feedDone = make(chan struct{})
 	go r.dash.feed(r.hub.subscribe(context.Background()), r.feedDone)
