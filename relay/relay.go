@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,8 @@ import (
 	"github.com/sidehook/sidehook/fixtures"
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/internal/freshconn"
+	"github.com/sidehook/sidehook/internal/httpguard"
+	"github.com/sidehook/sidehook/internal/target"
 	"github.com/sidehook/sidehook/relay/config"
 	"github.com/sidehook/sidehook/web"
 )
@@ -64,8 +67,13 @@ type Options struct {
 	MaxRetryAfter time.Duration
 	// Fixtures are the payloads of connection tests (default the embedded).
 	Fixtures *fixtures.Set
-	// Transport, when set, sends every outbound HTTP request (tests).
+	// Transport, when set, sends every outbound HTTP request (tests);
+	// the target policy then checks URLs but not the addresses dialled.
 	Transport http.RoundTripper
+	// AllowHosts are more Host names a loopback relay serves its
+	// dashboard, /metrics and actions on (--allow-host), besides
+	// localhost, 127.0.0.1 and [::1].
+	AllowHosts []string
 }
 
 // Relay is one relay: its parts and their HTTP server.
@@ -131,6 +139,15 @@ func New(cfg *config.Config, opts Options) (*Relay, error) {
 	if err != nil {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
+	guard, err := httpguard.New(httpguard.Options{Loopback: httpguard.LoopbackAddr(cfg.Listen), AllowedHosts: opts.AllowHosts})
+	if err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	// The rules are checked here; Start builds the policy once it knows
+	// the relay's own address.
+	if _, err := target.New(target.Options{Allow: cfg.AllowTargets, Deny: cfg.DenyTargets}); err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
 	logger := func(component string) zerolog.Logger {
 		return opts.Logger.With().Str("component", component).Logger()
 	}
@@ -149,18 +166,21 @@ func New(cfg *config.Config, opts Options) (*Relay, error) {
 	r.disp = newDispatcher(st, dir, att, clock, logger("dispatcher"))
 	m.setDepth(r.disp.depths)
 
-	ing := &ingester{responder: responder{logger("ingest")}, store: st, dir: dir, limits: cfg.Limits, clock: clock,
+	// A full disk or a lost store refuses every ingest: about one line a
+	// second says so.
+	ing := &ingester{responder: responder{limitErrors(logger("ingest"), time.Second, time.Now)}, store: st, dir: dir, limits: cfg.Limits, clock: clock,
 		disp: r.disp, cache: cache, hub: r.hub, metrics: m}
 	mgr := &manager{responder: responder{logger("api")}, store: st, dir: dir, disp: r.disp, sender: snd, http: r.http,
 		tokens: r.tokens, tunnels: opts.Tunnels, hub: r.hub, clock: clock}
 	r.caller = &caller{responder: responder{logger("api")}, store: st, dir: dir, sender: snd, hub: r.hub, metrics: m,
 		clock: clock, fixtures: opts.Fixtures}
 	r.webHub = web.NewHub(web.HubOptions{Logger: opts.Logger, Registerer: m.reg})
+	acc := newAccess(dir, cfg.Listen, cfg.AdminToken)
 	r.dash = &dashboard{responder: responder{logger("dashboard")}, store: st, dir: dir, mgr: mgr, cache: cache, web: r.webHub,
-		open: loopbackOnly(cfg.Listen), serving: r.serving}
+		access: acc, serving: r.serving}
 	r.purger = &purger{store: st, clock: clock, retention: cfg.Retention, interval: opts.PurgeInterval, log: logger("purge")}
 	r.handler = routes(parts{
-		dir: dir, ing: ing, mgr: mgr, call: r.caller, dash: r.dash, m: m,
+		dir: dir, ing: ing, mgr: mgr, call: r.caller, dash: r.dash, m: m, guard: guard, access: acc, http: r.http,
 		tunnel: &tunnelRoute{responder: responder{logger("tunnel")}, tunnels: opts.Tunnels, store: st, disp: r.disp, clock: clock},
 		ops:    &ops{responder: responder{logger("relay")}, keys: r.keys, notReady: r.notReady},
 		rs:     responder{logger("relay")},
@@ -183,6 +203,11 @@ func (r *Relay) Start(ctx context.Context) error {
 	if err != nil {
 		r.stopBackground(ctx)
 		return fmt.Errorf("relay: listen: %w", err)
+	}
+	if err := r.setTargets(ln.Addr()); err != nil {
+		ln.Close()
+		r.stopBackground(ctx)
+		return err
 	}
 	r.ln = ln
 	// Subscribed before serving, so the dashboard sees every change.
@@ -241,6 +266,37 @@ func (r *Relay) open(ctx context.Context) error {
 	return nil
 }
 
+// setTargets builds the outbound policy now that the relay's own address
+// is known, and refuses a configured endpoint it denies: a relay must not
+// start with an endpoint it may never reach.
+func (r *Relay) setTargets(self net.Addr) error {
+	opts := target.Options{Allow: r.cfg.AllowTargets, Deny: r.cfg.DenyTargets}
+	if a, ok := self.(*net.TCPAddr); ok {
+		opts.Self = []netip.AddrPort{a.AddrPort()}
+	}
+	p, err := target.New(opts)
+	if err != nil {
+		return fmt.Errorf("relay: %w", err)
+	}
+	if err := r.cfg.CheckTargets(p); err != nil {
+		return fmt.Errorf("relay: %w (allow it with --allow-target or allow_targets:)", err)
+	}
+	// An endpoint added through the API before the rules changed stays:
+	// its deliveries fail at the dial until the rules allow it again.
+	for _, o := range r.dir.list {
+		for _, e := range o.endpoints() {
+			if e.source != sourceAPI {
+				continue
+			}
+			if err := p.CheckURL(e.cfg.URL); err != nil {
+				r.log.Warn().Err(err).Str(logOrg, o.id).Str(logEndpoint, e.cfg.ID).Msg("endpoint denied by the target rules: its deliveries fail until they allow it")
+			}
+		}
+	}
+	r.http.policy.Store(p)
+	return nil
+}
+
 // stopBackground undoes open after a failed Start.
 func (r *Relay) stopBackground(ctx context.Context) {
 	r.disp.stop(ctx)
@@ -287,6 +343,9 @@ func (r *Relay) notReady() string {
 		return "the relay is starting or stopping"
 	}
 	if err := r.store.Health(); err != nil {
+		if errors.Is(err, ErrDiskFull) {
+			return "disk full: the store cannot take writes: " + err.Error()
+		}
 		return "the store cannot take writes: " + err.Error()
 	}
 	return ""
