@@ -15,6 +15,7 @@ package relay
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -95,9 +96,11 @@ type Relay struct {
 	webHub  *web.Hub
 	handler http.Handler
 
-	fresh    freshconn.Tracker
-	srv      *http.Server
-	ln       net.Listener
+	fresh freshconn.Tracker
+	srv   *http.Server
+	ln    net.Listener
+	// scheme is "https" when the relay serves TLS (tls_cert, tls_key).
+	scheme   string
 	feedDone chan struct{}
 
 	started   atomic.Bool
@@ -199,6 +202,16 @@ func (r *Relay) Start(ctx context.Context) error {
 		r.stopBackground(ctx)
 		return err
 	}
+	var tlsCfg *tls.Config
+	if r.cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(r.cfg.TLSCert, r.cfg.TLSKey)
+		if err != nil {
+			r.stopBackground(ctx)
+			return fmt.Errorf("relay: tls_cert, tls_key: %w", err)
+		}
+		// HTTP/1.1 only: websocket upgrades (dashboard, tunnels) need it.
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}
+	}
 	ln, err := net.Listen("tcp", r.cfg.Listen)
 	if err != nil {
 		r.stopBackground(ctx)
@@ -210,6 +223,11 @@ func (r *Relay) Start(ctx context.Context) error {
 		return err
 	}
 	r.ln = ln
+	r.scheme = "http"
+	if tlsCfg != nil {
+		r.ln = tls.NewListener(ln, tlsCfg)
+		r.scheme = "https"
+	}
 	// Subscribed before serving, so the dashboard sees every change.
 	r.feedDone = make(chan struct{})
 	go r.dash.feed(r.hub.subscribe(context.Background()), r.feedDone)
@@ -223,7 +241,7 @@ func (r *Relay) Start(ctx context.Context) error {
 		ConnState:         r.fresh.Track,
 	}
 	go func() {
-		if err := r.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := r.srv.Serve(r.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			r.log.Error().Err(err).Msg("serve")
 		}
 	}()
@@ -323,7 +341,7 @@ func (r *Relay) URL() string {
 	if r.ln == nil {
 		return ""
 	}
-	return "http://" + r.ln.Addr().String()
+	return r.scheme + "://" + r.ln.Addr().String()
 }
 
 // Subscribe returns a subscription to changes (accepted events, delivery

@@ -22,6 +22,7 @@ import (
 	"github.com/sidehook/sidehook/internal/target"
 	"github.com/sidehook/sidehook/receiver"
 	"github.com/sidehook/sidehook/relay"
+	"github.com/sidehook/sidehook/relay/tunnel"
 	"github.com/sidehook/sidehook/relay/config"
 )
 
@@ -163,7 +164,10 @@ func (d *devRun) run(ctx context.Context) error {
 		return err
 	}
 	defer st.Close()
-	rel, err := relay.New(cfg, relay.Options{Store: st, Logger: d.log, Version: d.env.build.Version, AllowHosts: d.allowHosts})
+	// dev serves tunnels too: `sidehook tunnel` can join it with the API key.
+	tunnels := tunnel.NewServer(tunnel.ServerOptions{Logger: d.log})
+	defer closeWithin(tunnels.Close)
+	rel, err := relay.New(cfg, relay.Options{Store: st, Tunnels: tunnels, Logger: d.log, Version: d.env.build.Version, AllowHosts: d.allowHosts})
 	if err != nil {
 		return err
 	}

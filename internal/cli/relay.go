@@ -43,6 +43,8 @@ func relayCommand(e *env) *cli.Command {
 			&cli.StringFlag{Name: "inbound-auth", Usage: "without --config: none or webio-token (for /in/{org})"},
 			&cli.StringSliceFlag{Name: "endpoint", Usage: "without --config: an endpoint `URL` subscribed to every event (repeatable)"},
 			&cli.StringFlag{Name: "custom-values", Usage: "without --config: the custom-value endpoint `URL`"},
+			&cli.StringFlag{Name: "tls-cert", Usage: "serve HTTPS with this PEM certificate `FILE` (with --tls-key; overrides tls_cert:)"},
+			&cli.StringFlag{Name: "tls-key", Usage: "the PEM private key `FILE` of --tls-cert (overrides tls_key:)"},
 			&cli.StringFlag{Name: "admin-token", Usage: "Bearer token for the whole-relay dashboard and /metrics beyond loopback (>= 16 bytes; overrides admin_token:)"},
 			&cli.StringSliceFlag{Name: "allow-host", Usage: "a Host `NAME` the dashboard and /metrics answer on loopback, besides localhost, 127.0.0.1 and [::1] (repeatable)"},
 			&cli.StringSliceFlag{Name: "allow-target", Usage: "a `CIDR|host` endpoints and replays may reach although denied by default, e.g. 169.254.0.0/16 (repeatable; adds to allow_targets:)"},
@@ -246,6 +248,12 @@ func trustFlags(c *cli.Context, e *env, cfg *config.Config) error {
 			return usageErrorf("relay: --allow-target: %v", err)
 		}
 		cfg.AllowTargets = append(cfg.AllowTargets, strings.TrimSpace(r))
+	}
+	if c.IsSet("tls-cert") || c.IsSet("tls-key") {
+		if err := config.ValidTLS(c.String("tls-cert"), c.String("tls-key")); err != nil {
+			return usageErrorf("relay: --tls-cert, --tls-key: %v", err)
+		}
+		cfg.TLSCert, cfg.TLSKey = c.String("tls-cert"), c.String("tls-key")
 	}
 	return nil
 }
