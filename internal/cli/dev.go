@@ -22,8 +22,8 @@ import (
 	"github.com/sidehook/sidehook/internal/target"
 	"github.com/sidehook/sidehook/receiver"
 	"github.com/sidehook/sidehook/relay"
-	"github.com/sidehook/sidehook/relay/tunnel"
 	"github.com/sidehook/sidehook/relay/config"
+	"github.com/sidehook/sidehook/relay/tunnel"
 )
 
 // devConfig is the relay configuration `sidehook dev` runs on.
