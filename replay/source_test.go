@@ -1,7 +1,6 @@
 package replay_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sidehook/sidehook/receiver/receivertest"
 	"github.com/sidehook/sidehook/replay"
@@ -130,88 +128,3 @@ func TestReceiverSourceErrors(t *testing.T) {
 	}
 }
 
-func TestRelaySource(t *testing.T) {
-	rcv := receivertest.NewServer(t)
-	r := startRelay(t, rcv.URL+"/hooks")
-	body := `{"type":"payment","amount":"50.00","currency":"GBP"}`
-	ev1 := ingest(t, r, "payment", body)
-	waitCaptures(t, rcv, receivertest.Filter{WebhookID: ev1.ID}, 1)
-	ev2 := ingest(t, r, "inbound_message", `{"type":"inboundMessage","body":"hello"}`)
-	waitCaptures(t, rcv, receivertest.Filter{WebhookID: ev2.ID}, 1)
-	if len(ev1.Deliveries) != 1 || len(ev2.Deliveries) != 1 {
-		t.Fatalf("deliveries: got %+v %+v", ev1, ev2)
-	}
-	d1, d2 := ev1.Deliveries[0].ID, ev2.Deliveries[0].ID
-	waitDelivered(t, r, d1)
-	waitDelivered(t, r, d2)
-
-	src := &replay.RelaySource{URL: r.URL(), APIKey: apiKey, PageSize: 1}
-	tests := []struct {
-		name string
-		sel  replay.Selection
-		want string
-	}{
-		{"DeliveredOldestFirst", replay.Selection{Status: "delivered"}, d1 + " " + d2},
-		{"Type", replay.Selection{Event: "payment"}, d1},
-		{"Dead", replay.Selection{Status: "dead"}, ""},
-		{"DeliveryID", replay.Selection{IDs: []string{d2}}, d2},
-		{"EventID", replay.Selection{IDs: []string{ev1.ID}}, d1},
-		{"IDsFiltered", replay.Selection{IDs: []string{ev1.ID, d2}, Event: "inbound_message"}, d2},
-		{"Future", replay.Selection{Since: time.Now().Add(time.Hour)}, ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			items, err := src.Select(context.Background(), tt.sel)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := ids(items); got != tt.want {
-				t.Errorf("got %q, want %q", got, tt.want)
-			}
-		})
-	}
-
-	items, err := src.Select(context.Background(), replay.Selection{IDs: []string{d1}})
-	if err != nil || len(items) != 1 {
-		t.Fatalf("got %v, %v", items, err)
-	}
-	it := items[0]
-	if it.Target != rcv.URL+"/hooks" || it.Path != "/hooks" || it.Method != "POST" || it.WebhookID != ev1.ID || it.Event != "payment" ||
-		!bytes.Equal(it.Body, []byte(body)) || it.Header.Get("sidehook-event") != "payment" || it.Header.Get("sidehook-delivery") != d1 ||
-		it.Header.Get("Content-Type") != "application/json" {
-		t.Errorf("item: got %+v", it)
-	}
-
-	for name, tt := range map[string]struct {
-		src  replay.RelaySource
-		sel  replay.Selection
-		want string
-	}{
-		"UnknownIDs": {*src, replay.Selection{IDs: []string{"dlv_nope", d1, "evt_nope"}}, "2 unknown ids: dlv_nope, evt_nope"},
-		"Verdict":    {*src, replay.Selection{Verdict: "valid"}, "not supported"},
-		"BadKey":     {replay.RelaySource{URL: r.URL(), APIKey: "wrong"}, replay.Selection{}, "401"},
-		"NoKey":      {replay.RelaySource{URL: r.URL()}, replay.Selection{}, "API key is required"},
-		"BadStatus":  {*src, replay.Selection{Status: "lost"}, "relay answered 400"},
-	} {
-		t.Run(name, func(t *testing.T) {
-			items, err := tt.src.Select(context.Background(), tt.sel)
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("got %v (%d items), want an error containing %q", err, len(items), tt.want)
-			}
-		})
-	}
-}
-
-// An event no endpoint subscribed to has no delivery: its id still
-// selects it, with no default target.
-func TestRelaySourceEventWithoutDeliveries(t *testing.T) {
-	r := startRelay(t)
-	ev := ingest(t, r, "payment", `{"type":"payment"}`)
-	items, err := (&replay.RelaySource{URL: r.URL(), APIKey: apiKey}).Select(context.Background(), replay.Selection{IDs: []string{ev.ID}})
-	if err != nil || len(items) != 1 {
-		t.Fatalf("got %v, %v", items, err)
-	}
-	if it := items[0]; it.ID != ev.ID || it.Target != "" || string(it.Body) != `{"type":"payment"}` || it.WebhookID != ev.ID {
-		t.Errorf("got %+v", it)
-	}
-}
