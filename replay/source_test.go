@@ -127,4 +127,3 @@ func TestReceiverSourceErrors(t *testing.T) {
 		t.Error("a status filter on captures is not ErrUnsupportedFilter")
 	}
 }
-
