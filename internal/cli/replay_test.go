@@ -700,3 +700,40 @@ func TestReplayCommandJWTKey(t *testing.T) {
 	}
 	checkReplayed(t, waitFor(t, dst, receivertest.Filter{}, 1)[0], orig)
 }
+
+// One capture that cannot be signed does not stop the others; the hint
+// names the flag that would fix it. --fail-fast refuses the batch.
+func TestReplayCommandPerItem(t *testing.T) {
+	src := receivertest.NewServer(t)
+	dst := receivertest.NewServer(t, receivertest.WithStandardSecret(replayWhsec))
+	postTo(t, src.URL+"/a", `{"n":1}`, map[string]string{"webhook-id": "evt_A"})
+	waitFor(t, src, receivertest.Filter{}, 1)
+	postTo(t, src.URL+"/b", `{"n":2}`, nil)
+	caps := waitFor(t, src, receivertest.Filter{}, 2)
+	noID := caps[0].ID
+	if caps[0].WebhookID != "" {
+		noID = caps[1].ID
+	}
+	args := []string{"replay", "--receiver", src.URL, "--all", "--to", dst.URL, "--standard-secret", replayWhsec}
+
+	code, stdout, stderr := runCLI(t, nil, append(args, "--fail-fast")...)
+	if code != 2 || !strings.Contains(stderr, "no webhook-id") || !strings.Contains(stderr, "leave standard out of --sign") ||
+		!strings.Contains(stderr, "nothing sent") {
+		t.Errorf("--fail-fast: got %d %q %q", code, stdout, stderr)
+	}
+	if n := len(dst.Requests(receivertest.Filter{})); n != 0 {
+		t.Fatalf("--fail-fast sent %d requests", n)
+	}
+
+	code, stdout, stderr = runCLI(t, nil, args...)
+	if code != 1 || !strings.Contains(stdout, "2 replayed: 1 ok, 1 failed") || !strings.Contains(stderr, "leave standard out of --sign") {
+		t.Errorf("per item: got %d %q %q", code, stdout, stderr)
+	}
+	if row := replayRow(stdout, noID); !strings.Contains(row, "no webhook-id") {
+		t.Errorf("unsigned row: got %q", row)
+	}
+	got := waitFor(t, dst, receivertest.Filter{}, 1)
+	if len(got) != 1 || got[0].WebhookID != "evt_A" || got[0].Verdict.Status != auth.StatusValid {
+		t.Errorf("dst: got %+v", got)
+	}
+}
