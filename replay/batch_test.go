@@ -14,6 +14,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/sidehook/sidehook/internal/auth"
+	"github.com/sidehook/sidehook/receiver/receiverapi"
 	"github.com/sidehook/sidehook/receiver/receivertest"
 	"github.com/sidehook/sidehook/replay"
 )
@@ -55,7 +56,7 @@ func TestReplayReceiverToReceiver(t *testing.T) {
 	post(t, src.URL+"/raw", binary, map[string]string{"webhook-id": "evt_B"})
 	caps := waitCaptures(t, src, receivertest.Filter{}, 2)
 
-	items, err := (&replay.ReceiverSource{URL: src.URL}).Select(context.Background(), replay.Selection{})
+	items, err := (&receiverapi.Source{Client: receiverClient(t, src.URL)}).Select(context.Background(), replay.Selection{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,4 +278,13 @@ func TestBatchFailFastStops(t *testing.T) {
 	if n := len(dst.Requests(receivertest.Filter{})); n != 1 {
 		t.Errorf("dst got %d requests, want 1", n)
 	}
+}
+
+func receiverClient(t *testing.T, base string) *receiverapi.Client {
+	t.Helper()
+	c, err := receiverapi.New(base, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

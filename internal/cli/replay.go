@@ -24,6 +24,8 @@ import (
 
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/internal/event"
+	"github.com/sidehook/sidehook/internal/units"
+	"github.com/sidehook/sidehook/receiver/receiverapi"
 	"github.com/sidehook/sidehook/relay/config"
 	"github.com/sidehook/sidehook/relay/relayapi"
 	"github.com/sidehook/sidehook/replay"
@@ -328,7 +330,11 @@ func replayFlags(c *cli.Context, e *env) (*replayConfig, error) {
 		if err := checkHTTPURL(c.String("receiver")); err != nil {
 			return nil, usageErrorf("replay: --receiver %q: %v", c.String("receiver"), err)
 		}
-		cfg.src = &replay.ReceiverSource{URL: c.String("receiver"), Token: c.String("admin-token"), Client: apiClient}
+		api, err := receiverapi.New(c.String("receiver"), c.String("admin-token"), apiClient)
+		if err != nil {
+			return nil, usageErrorf("replay: --receiver: %v", err)
+		}
+		cfg.src = &receiverapi.Source{Client: api}
 	case "relay":
 		if err := checkHTTPURL(c.String("relay")); err != nil {
 			return nil, usageErrorf("replay: --relay %q: %v", c.String("relay"), err)
@@ -474,7 +480,7 @@ func replaySelection(c *cli.Context, source string) (replay.Selection, error) {
 		dst  *time.Time
 	}{{"since", &sel.Since}, {"until", &sel.Until}} {
 		if s := c.String(f.name); s != "" {
-			t, err := replay.ParseTime(s, now)
+			t, err := units.ParseSince(s, now)
 			if err != nil {
 				return sel, usageErrorf("replay: --%s %v", f.name, err)
 			}

@@ -1,4 +1,4 @@
-package replay_test
+package receiverapi_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sidehook/sidehook/receiver/receiverapi"
 	"github.com/sidehook/sidehook/receiver/receivertest"
 	"github.com/sidehook/sidehook/replay"
 )
@@ -22,7 +23,17 @@ func ids(items []replay.Item) string {
 	return strings.Join(s, " ")
 }
 
-func TestReceiverSource(t *testing.T) {
+// source is a replay source of the receiver at base.
+func source(t *testing.T, base, token string, pageSize int) *receiverapi.Source {
+	t.Helper()
+	c, err := receiverapi.New(base, token, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &receiverapi.Source{Client: c, PageSize: pageSize}
+}
+
+func TestSource(t *testing.T) {
 	rcv := receivertest.NewServer(t)
 	post(t, rcv.URL+"/webhooks?x=1", `{"type":"payment","amount":"50.00"}`, map[string]string{"webhook-id": "evt_A", "Content-Type": "application/json"})
 	post(t, rcv.URL+"/webhooks", `{"type":"inboundMessage","body":"hi"}`, map[string]string{"webhook-id": "evt_B"})
@@ -31,7 +42,7 @@ func TestReceiverSource(t *testing.T) {
 	first, second, third := caps[2], caps[1], caps[0]
 
 	// A page of one makes every listing walk the cursor.
-	src := &replay.ReceiverSource{URL: rcv.URL + "/", PageSize: 1}
+	src := source(t, rcv.URL+"/", "", 1)
 	tests := []struct {
 		name string
 		sel  replay.Selection
@@ -69,7 +80,7 @@ func TestReceiverSource(t *testing.T) {
 	}
 }
 
-func TestReceiverSourceErrors(t *testing.T) {
+func TestSourceErrors(t *testing.T) {
 	rcv := receivertest.NewServer(t)
 	post(t, rcv.URL+"/webhooks", `{}`, nil)
 	c := waitCaptures(t, rcv, receivertest.Filter{}, 1)[0]
@@ -90,15 +101,14 @@ func TestReceiverSourceErrors(t *testing.T) {
 
 	tests := []struct {
 		name string
-		src  replay.ReceiverSource
+		src  *receiverapi.Source
 		sel  replay.Selection
 		want string
 	}{
-		{"UnknownIDs", replay.ReceiverSource{URL: rcv.URL}, replay.Selection{IDs: []string{"cap_nope", c.ID, "cap_gone"}}, "2 unknown ids: cap_nope, cap_gone"},
-		{"Status", replay.ReceiverSource{URL: rcv.URL}, replay.Selection{Status: "dead"}, "not supported"},
-		{"NoToken", replay.ReceiverSource{URL: guarded.URL}, replay.Selection{}, "401 to GET /_sidehook/requests?limit=1000: admin token required"},
-		{"BadURL", replay.ReceiverSource{URL: "ftp://x"}, replay.Selection{}, "want an http:// or https:// URL"},
-		{"TooMany", replay.ReceiverSource{URL: rcv.URL}, replay.Selection{Max: 1, IDs: []string{c.ID, c.ID}}, ""},
+		{"UnknownIDs", source(t, rcv.URL, "", 0), replay.Selection{IDs: []string{"cap_nope", c.ID, "cap_gone"}}, "2 unknown ids: cap_nope, cap_gone"},
+		{"Status", source(t, rcv.URL, "", 0), replay.Selection{Status: "dead"}, "not supported"},
+		{"NoToken", source(t, guarded.URL, "", 0), replay.Selection{}, "401 unauthorized to GET /_sidehook/requests?limit=1000: admin token required"},
+		{"TooMany", source(t, rcv.URL, "", 0), replay.Selection{Max: 1, IDs: []string{c.ID, c.ID}}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -116,12 +126,12 @@ func TestReceiverSourceErrors(t *testing.T) {
 		})
 	}
 
-	items, err := (&replay.ReceiverSource{URL: guarded.URL, Token: "s3cret"}).Select(context.Background(), replay.Selection{IDs: []string{c.ID}})
+	items, err := source(t, guarded.URL, "s3cret", 0).Select(context.Background(), replay.Selection{IDs: []string{c.ID}})
 	if err != nil || len(items) != 1 || items[0].Target != guarded.URL+"/webhooks" {
 		t.Errorf("with the token: got %+v, %v", items, err)
 	}
 	if !errors.Is(func() error {
-		_, err := (&replay.ReceiverSource{URL: rcv.URL}).Select(context.Background(), replay.Selection{Status: "dead"})
+		_, err := source(t, rcv.URL, "", 0).Select(context.Background(), replay.Selection{Status: "dead"})
 		return err
 	}(), replay.ErrUnsupportedFilter) {
 		t.Error("a status filter on captures is not ErrUnsupportedFilter")
