@@ -280,17 +280,19 @@ func (c *Client) Replay(ctx context.Context, id string, r ReplayRequest) (Replay
 	return ans, err
 }
 
-// Rules is GET /_sidehook/rules, as the receiver answers it.
-func (c *Client) Rules(ctx context.Context) (json.RawMessage, error) {
-	var ans json.RawMessage
+// Rules is GET /_sidehook/rules: the rules in force, in order.
+func (c *Client) Rules(ctx context.Context) ([]receiver.Rule, error) {
+	var ans struct {
+		Rules []receiver.Rule `json:"rules"`
+	}
 	err := c.do(ctx, http.MethodGet, "/_sidehook/rules", nil, &ans)
-	return ans, err
+	return ans.Rules, err
 }
 
-// AddRules is POST /_sidehook/rules with rules in YAML or JSON (one rule
-// or a list), as a rules file holds them; it returns the ids they got.
+// AddRules is POST /_sidehook/rules with rules as JSON (one rule or a
+// list), in the shape of a rules file; it returns the ids they got.
 func (c *Client) AddRules(ctx context.Context, rules []byte) ([]string, error) {
-	resp, err := c.send(ctx, http.MethodPost, "/_sidehook/rules", bytes.NewReader(rules), "application/yaml")
+	resp, err := c.send(ctx, http.MethodPost, "/_sidehook/rules", bytes.NewReader(rules), "application/json")
 	if err != nil {
 		return nil, err
 	}
