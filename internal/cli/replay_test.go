@@ -16,6 +16,7 @@ import (
 
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/receiver"
+	"github.com/sidehook/sidehook/receiver/receiverapi"
 	"github.com/sidehook/sidehook/receiver/receivertest"
 	"github.com/sidehook/sidehook/relay"
 	"github.com/sidehook/sidehook/relay/config"
@@ -735,5 +736,59 @@ func TestReplayCommandPerItem(t *testing.T) {
 	got := waitFor(t, dst, receivertest.Filter{}, 1)
 	if len(got) != 1 || got[0].WebhookID != "evt_A" || got[0].Verdict.Status != auth.StatusValid {
 		t.Errorf("dst: got %+v", got)
+	}
+}
+
+// Under `dev --in-memory`, whose keys no one passes by hand, the printed
+// API key is enough: the relay signs the replay, the receiver finds it
+// valid.
+func TestReplayCommandRelayUnderDev(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, []string{"sidehook", "dev", "--json", "--in-memory", "--relay-listen", "127.0.0.1:0", "--receiver-listen", "127.0.0.1:0"},
+			func(string) string { return "" }, strings.NewReader(""), stdout, stderr)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Error("dev did not stop within 20s")
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.HasSuffix(stdout.String(), "\n") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no JSON within 30s:\n%s\n%s", stdout, stderr)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("dev exited early: %v\n%s", err, stderr)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	var dev struct {
+		Relay, Receiver struct{ URL string }
+		APIKey          string `json:"api_key"`
+	}
+	if err := json.Unmarshal([]byte(stdout.String()), &dev); err != nil {
+		t.Fatal(err)
+	}
+
+	code, out, errOut := runCLI(t, nil, "replay", "--relay", dev.Relay.URL, "--api-key", dev.APIKey, "--event", "payment", "--to", dev.Receiver.URL+"/replayed")
+	if code != 0 || !strings.Contains(out, "1 replayed: 1 ok, 0 failed") {
+		t.Fatalf("got %d %q %q", code, out, errOut)
+	}
+	rc, err := receiverapi.New(dev.Receiver.URL, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	caps, err := rc.Wait(wctx, receiver.Filter{Path: "/replayed"}, 1, 5*time.Second)
+	if err != nil || len(caps) != 1 || caps[0].Verdict.Status != auth.StatusValid || caps[0].Event != "payment" {
+		t.Errorf("replayed capture: got %+v, %v", caps, err)
 	}
 }
