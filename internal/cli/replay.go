@@ -364,9 +364,10 @@ func replayFlags(c *cli.Context, e *env) (*replayConfig, error) {
 			Type: sel.Event, Since: sel.Since, Until: sel.Until}
 		cfg.relay.max = sel.Max
 		// The relay signs and sends: what the CLI would sign with or
-		// send instead has no place there.
+		// send instead has no place there. Keys from the shared variables
+		// (set for other commands) are left alone.
 		for _, name := range []string{"secret-key", "webio-secret", "org", "jwt-secret", "jwt-key", "standard-secret", "sign", "issuer", "audience", "body", "edit"} {
-			if c.IsSet(name) {
+			if e.given(c, name) {
 				return nil, usageErrorf("replay: --%s does not apply to --relay: the relay replays its deliveries itself, signed as each endpoint signs, with their stored bytes", name)
 			}
 		}

@@ -419,7 +419,10 @@ func TestReplayCommandRelayRequests(t *testing.T) {
 
 	t.Run("All", func(t *testing.T) {
 		url, bodies := fakeRelay(t, []relay.DeliveryView{payment, older})
-		code, stdout, stderr := runCLI(t, nil, "replay", "--relay", url, "--api-key", "k", "--all", "--to", "http://127.0.0.1:9/x")
+		// Keys in the shared variables, set for other commands, do not
+		// stand in the way: the relay signs.
+		env := envOf(map[string]string{"SIDEHOOK_SECRET_KEY": replaySecret, "SIDEHOOK_ORG": "demo", "SIDEHOOK_STANDARD_SECRET": replayWhsec})
+		code, stdout, stderr := runCLI(t, env, "replay", "--relay", url, "--api-key", "k", "--all", "--to", "http://127.0.0.1:9/x")
 		got := bodies()
 		if code != 0 || len(got) != 1 || got[0]["all"] != true || got[0]["to"] != "http://127.0.0.1:9/x" {
 			t.Fatalf("got %d %q %q, bodies %v", code, stdout, stderr, got)
