@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -793,5 +794,37 @@ func TestReplayCommandRelayUnderDev(t *testing.T) {
 	caps, err := rc.Wait(wctx, receiver.Filter{Path: "/replayed"}, 1, 5*time.Second)
 	if err != nil || len(caps) != 1 || caps[0].Verdict.Status != auth.StatusValid || caps[0].Event != "payment" {
 		t.Errorf("replayed capture: got %+v, %v", caps, err)
+	}
+}
+
+// The hint names the flag that supplies what each item lacks, once each.
+func TestFixHint(t *testing.T) {
+	item := func(need replay.Need, scheme string) replay.ItemError {
+		return replay.ItemError{ID: "x", Err: &replay.NotReplayableError{Need: need, Scheme: scheme, Reason: "r"}}
+	}
+	tests := []struct {
+		name  string
+		items []replay.ItemError
+		want  string
+	}{
+		{"Target", []replay.ItemError{item(replay.NeedTarget, "")}, " (give --to URL)"},
+		{"Body", []replay.ItemError{item(replay.NeedBody, "")}, " (give --body FILE)"},
+		{"WebioKey", []replay.ItemError{item(replay.NeedKey, auth.SchemeWebioToken)}, " (give --secret-key and --org)"},
+		{"JWTKey", []replay.ItemError{item(replay.NeedKey, auth.SchemeJWT)}, " (give --jwt-secret or --jwt-key)"},
+		{"StandardKey", []replay.ItemError{item(replay.NeedKey, auth.SchemeStandard)}, " (give --standard-secret)"},
+		{"NoWebhookID", []replay.ItemError{item(replay.NeedWebhookID, auth.SchemeStandard)}, " (leave standard out of --sign)"},
+		{"Scheme", []replay.ItemError{item(replay.NeedScheme, "magic")}, " (fix --sign)"},
+		{"OnceEach", []replay.ItemError{item(replay.NeedTarget, ""), item(replay.NeedBody, ""), item(replay.NeedTarget, "")}, " (give --to URL; give --body FILE)"},
+		{"Unknown", []replay.ItemError{{ID: "x", Err: errors.New("other")}}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := fixHint(&replay.CheckError{Items: tt.items}); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+	if got := fixHint(errors.New("not a check error")); got != "" {
+		t.Errorf("other error: got %q", got)
 	}
 }
