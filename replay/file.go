@@ -43,7 +43,7 @@ func SelectCaptures(caps []Capture, sel Selection) ([]Item, error) {
 			byID[caps[i].ID] = append(byID[caps[i].ID], &caps[i])
 		}
 		var unknown []string
-		for _, id := range uniqueIDs(sel.IDs) {
+		for _, id := range UniqueIDs(sel.IDs) {
 			found, ok := byID[id]
 			if !ok {
 				unknown = append(unknown, id)

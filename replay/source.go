@@ -22,7 +22,8 @@ type Selection struct {
 	// Since and Until bound the original's time, both inclusive.
 	Since, Until time.Time
 	// Status is a relay delivery status (pending, delivering, delivered,
-	// failed, dead); only a relay source has it.
+	// failed, dead); only relay deliveries have it, and the relay applies
+	// it itself (POST /v1/replay).
 	Status string
 	// Verdict is a capture's verdict status (valid, invalid, unverified);
 	// only captures have it.
@@ -86,9 +87,9 @@ func (e *TooManyError) Error() string {
 // (a delivery status on captures, a verdict on relay deliveries).
 var ErrUnsupportedFilter = errors.New("replay: filter not supported by this source")
 
-// uniqueIDs drops repeats, keeping the first of each: naming an id twice
+// UniqueIDs drops repeats, keeping the first of each: naming an id twice
 // does not send it twice.
-func uniqueIDs(ids []string) []string {
+func UniqueIDs(ids []string) []string {
 	seen := make(map[string]bool, len(ids))
 	out := make([]string, 0, len(ids))
 	for _, id := range ids {

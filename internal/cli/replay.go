@@ -360,7 +360,7 @@ func replayFlags(c *cli.Context, e *env) (*replayConfig, error) {
 	}
 	cfg.sel = sel
 	if cfg.relay != nil {
-		cfg.relay.filter = relayapi.Filter{IDs: dedupe(sel.IDs), Status: sel.Status, Endpoint: c.String("endpoint"),
+		cfg.relay.filter = relayapi.Filter{IDs: replay.UniqueIDs(sel.IDs), Status: sel.Status, Endpoint: c.String("endpoint"),
 			Type: sel.Event, Since: sel.Since, Until: sel.Until}
 		cfg.relay.max = sel.Max
 		// The relay signs and sends: what the CLI would sign with or

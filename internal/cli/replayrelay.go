@@ -261,17 +261,3 @@ func relayErr(err error) error {
 	}
 	return err
 }
-
-// dedupe drops repeated ids, keeping the first of each: naming an id
-// twice does not replay it twice.
-func dedupe(ids []string) []string {
-	seen := make(map[string]bool, len(ids))
-	out := make([]string, 0, len(ids))
-	for _, id := range ids {
-		if !seen[id] {
-			seen[id] = true
-			out = append(out, id)
-		}
-	}
-	return out
-}

@@ -61,12 +61,7 @@ func replayable(c receiver.Capture) (replay.Capture, error) {
 func (s *Source) byID(ctx context.Context, sel replay.Selection) ([]replay.Capture, error) {
 	var out []replay.Capture
 	var unknown []string
-	seen := map[string]bool{}
-	for _, id := range sel.IDs {
-		if seen[id] {
-			continue
-		}
-		seen[id] = true
+	for _, id := range replay.UniqueIDs(sel.IDs) {
 		c, err := s.Client.Get(ctx, id)
 		var e *Error
 		// A malformed id is one more unknown id to a selection.
