@@ -67,7 +67,7 @@ func replayCommand(e *env) *cli.Command {
 			&cli.StringFlag{Name: "body", Usage: "send the bytes of this `FILE` instead of the original body"},
 			&cli.BoolFlag{Name: "edit", Usage: "edit the body in $EDITOR before sending (one request, on a terminal)"},
 			&cli.StringFlag{Name: "rate", Usage: "send at most this many a second (e.g. 10/s, 100/m)"},
-			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "how long to wait for each API call and each replay"},
+			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "how long to wait for each API call and each replay (a relay replaying N deliveries in one call: N times this)"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "print what would be sent and send nothing"},
 			&cli.BoolFlag{Name: "fail-fast", Usage: "stop at the first request that cannot be replayed or fails (default: report it and go on)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the results as JSON"},
@@ -346,7 +346,11 @@ func replayFlags(c *cli.Context, e *env) (*replayConfig, error) {
 		if err != nil {
 			return nil, usageErrorf("replay: --relay: %v", err)
 		}
-		cfg.relay = &relayReplay{api: api, to: c.String("to"), all: c.Bool("all")}
+		bulk, err := relayapi.New(c.String("relay"), c.String("api-key"), &http.Client{})
+		if err != nil {
+			return nil, usageErrorf("replay: --relay: %v", err)
+		}
+		cfg.relay = &relayReplay{api: api, bulk: bulk, timeout: timeout, to: c.String("to"), all: c.Bool("all")}
 	default:
 		if c.String("to") == "" {
 			return nil, usageErrorf("replay: an export file has no receiver URL: give --to")

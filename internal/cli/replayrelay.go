@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/sidehook/sidehook/internal/event"
 	"github.com/sidehook/sidehook/relay"
@@ -20,6 +21,11 @@ import (
 // are enough).
 type relayReplay struct {
 	api *relayapi.Client
+	// bulk makes the one call that replays a whole selection: it has no
+	// timeout of its own, as the relay sends every delivery before it
+	// answers; run bounds it by timeout for each delivery.
+	bulk    *relayapi.Client
+	timeout time.Duration
 	// filter is the selection as the relay reads it; all says an empty
 	// one was meant (--all).
 	filter relayapi.Filter
@@ -165,7 +171,9 @@ func (r *relayReplay) run(ctx context.Context, sel []selected, b *replay.Batch, 
 		oneByOne = oneByOne || s.skip != ""
 	}
 	if !oneByOne {
-		ans, err := r.api.Replay(ctx, relayapi.ReplayRequest{Filter: r.filter, To: r.to, All: r.all})
+		bctx, cancel := context.WithTimeout(ctx, r.timeout*time.Duration(len(sel)))
+		defer cancel()
+		ans, err := r.bulk.Replay(bctx, relayapi.ReplayRequest{Filter: r.filter, To: r.to, All: r.all})
 		if err != nil {
 			return nil, err
 		}
