@@ -172,8 +172,7 @@ func runRelayReplay(ctx context.Context, e *env, cfg *replayConfig) error {
 		return printRelayDryRun(e.stdout, r, sel, cfg.json)
 	}
 	bar := progress(e, len(sel))
-	b := &replay.Batch{Limiter: cfg.limiter, FailFast: cfg.failFast}
-	outcomes, runErr := r.run(ctx, sel, b, bar.add)
+	outcomes, runErr := r.run(ctx, sel, cfg.limiter, cfg.failFast, bar.add)
 	bar.finish()
 	if runErr != nil && outcomes == nil && ctx.Err() == nil {
 		return fmt.Errorf("replay: %v", relayErr(runErr))

@@ -9,6 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/sidehook/sidehook/internal/event"
 	"github.com/sidehook/sidehook/relay"
 	"github.com/sidehook/sidehook/relay/relayapi"
@@ -157,16 +159,15 @@ func (r *relayReplay) target(d relay.DeliveryView) string {
 
 // outcome is a replay.Result of d from the relay's answer.
 func (r *relayReplay) outcome(d relay.DeliveryView, res relay.ReplayResult) replayOutcome {
-	o := replayOutcome{Result: replay.Result{ID: d.ID, Target: r.target(d), Method: event.Type(d.Type).Method(),
+	return replayOutcome{Result: replay.Result{ID: d.ID, Target: r.target(d), Method: event.Type(d.Type).Method(),
 		Status: res.Status, LatencyMS: int64(res.LatencyMS), Error: res.Error}, EventID: d.EventID, Ok: res.OK, Queued: r.to == "" && res.OK}
-	return o
 }
 
 // run replays sel. One call carries the whole selection when nothing
 // needs the deliveries one at a time; pacing, fail-fast and skipped
 // deliveries send them one by one, by id, each under the same filter.
-func (r *relayReplay) run(ctx context.Context, sel []selected, b *replay.Batch, onDone func()) ([]replayOutcome, error) {
-	oneByOne := b.Limiter != nil || b.FailFast
+func (r *relayReplay) run(ctx context.Context, sel []selected, limiter *rate.Limiter, failFast bool, onDone func()) ([]replayOutcome, error) {
+	oneByOne := limiter != nil || failFast
 	for _, s := range sel {
 		oneByOne = oneByOne || s.skip != ""
 	}
@@ -201,8 +202,8 @@ func (r *relayReplay) run(ctx context.Context, sel []selected, b *replay.Batch, 
 			onDone()
 			continue
 		}
-		if b.Limiter != nil {
-			if err := b.Limiter.Wait(ctx); err != nil {
+		if limiter != nil {
+			if err := limiter.Wait(ctx); err != nil {
 				return out, context.Cause(ctx)
 			}
 		}
@@ -223,7 +224,7 @@ func (r *relayReplay) run(ctx context.Context, sel []selected, b *replay.Batch, 
 		}
 		out = append(out, o)
 		onDone()
-		if b.FailFast && !o.Ok {
+		if failFast && !o.Ok {
 			return out, replay.ErrStopped
 		}
 	}
