@@ -143,6 +143,7 @@ func (s *Store) runWriter() {
 	for {
 		if batch := s.take(); len(batch) > 0 {
 			s.commitGroup(batch)
+			s.maybeCheckpoint()
 			continue
 		}
 		select {
@@ -191,10 +192,7 @@ func (s *Store) commitGroup(batch []*request) {
 	if s.opts.InMemory {
 		return
 	}
-	if s.opts.beforeSync != nil {
-		s.opts.beforeSync(len(batch))
-	}
-	if err := s.sync(); err != nil {
+	if err := s.logGroup(batch, now); err != nil {
 		for _, r := range batch {
 			if r.err == nil {
 				r.err = err
@@ -259,26 +257,26 @@ func expiresAt(now time.Time, ttl time.Duration) uint64 {
 	return uint64(now.Add(ttl).Unix())
 }
 
-// sync makes every committed write durable: Badger's sync covers its
+// syncBadger makes every committed write durable in Badger: its sync covers its
 // current memtable log and value log file, and logFiles what Badger leaves
 // unsynced when it moves to new ones. A failed sync fails the store: what
 // it should have made durable is unknown.
-func (s *Store) sync() error {
+func (s *Store) syncBadger() error {
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
 	if err := s.syncFailure(); err != nil {
 		return err
 	}
-	s.stats.syncs.Add(1)
-	var err error
-	if s.opts.failSync != nil {
-		err = s.opts.failSync()
-	} else {
-		err = s.db.Sync()
-	}
+	err := s.db.Sync()
 	if err == nil && s.logs.rotated() {
 		err = s.logs.syncAll()
 	}
+	return s.failWith(err)
+}
+
+// failWith fails the store with a failed sync's error, if any: what the
+// sync should have made durable is unknown.
+func (s *Store) failWith(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -308,15 +306,20 @@ func (s *Store) answer(batch []*request) {
 }
 
 // checkSpace refuses a group that would leave less than the reserve free.
-// Each op is written twice at most: to a log (the value log or the
-// memtable's), then a table.
+// Each op is written three times at most: to the WAL, to a Badger log (the
+// value log or the memtable's), then a table; and the WAL may need a new
+// preallocated segment.
 func (s *Store) checkSpace(batch []*request) error {
 	if s.space == nil {
 		return nil
 	}
-	var need int64
+	var need, logged int64
 	for _, r := range batch {
 		need += 2 * r.size
+		logged += r.size
+	}
+	if s.wal != nil {
+		need += logged + s.wal.Grows(1, logged)
 	}
 	refused, statErr := s.space.admit(need)
 	if statErr != nil {
@@ -380,7 +383,7 @@ func (s *Store) gc(ctx context.Context) error {
 		// Badger has deleted the rewritten file already: sync the moved
 		// values at once, to keep the window in which a power loss could
 		// lose them short.
-		if err := s.sync(); err != nil {
+		if err := s.syncBadger(); err != nil {
 			return fmt.Errorf("store: gc: %w", err)
 		}
 	}
