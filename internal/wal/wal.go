@@ -17,7 +17,8 @@
 // recycled as the next new one (one spare is kept): rewriting blocks that
 // already hold data makes fdatasync write the data alone, with no journal
 // commit for new extents, and the segment number in the checksum makes the
-// old frames invalid.
+// old frames invalid: numbers are never reused, the spare (%016x.spare)
+// keeping its old one.
 package wal
 
 import (
@@ -34,8 +35,8 @@ import (
 )
 
 const (
-	segExt    = ".wal"
-	spareName = "spare" + segExt
+	segExt   = ".wal"
+	spareExt = ".spare" // a trimmed segment kept for reuse, under its old number
 
 	// HeaderSize is the framing each record costs.
 	HeaderSize = 8
@@ -53,9 +54,10 @@ type Log struct {
 	segSize int64
 
 	segs  []uint64 // segments on disk, oldest first; the last is cur's when cur is open
+	next  uint64   // the next new segment's number: above every number ever used here
 	cur   *os.File // nil until the first Append after Open or Rotate
 	off   int64    // write offset in cur
-	spare bool     // a trimmed segment waits to be recycled
+	spare uint64   // the number of the trimmed segment waiting to be recycled, or 0
 	buf   []byte
 }
 
@@ -77,22 +79,24 @@ func (l *Log) Open() error {
 	if err != nil {
 		return fmt.Errorf("wal: open: %w", err)
 	}
+	l.next = 1
 	for _, e := range entries {
 		name := e.Name()
-		if name == spareName {
-			l.spare = true
-			continue
+		if n, ok := segNumber(name, spareExt); ok && n > 0 {
+			l.spare = n
+			l.next = max(l.next, n+1)
 		}
-		if n, ok := segNumber(name); ok {
+		if n, ok := segNumber(name, segExt); ok && n > 0 {
 			l.segs = append(l.segs, n)
+			l.next = max(l.next, n+1)
 		}
 	}
 	slices.Sort(l.segs)
 	return nil
 }
 
-func segNumber(name string) (uint64, bool) {
-	hex, ok := strings.CutSuffix(name, segExt)
+func segNumber(name, ext string) (uint64, bool) {
+	hex, ok := strings.CutSuffix(name, ext)
 	if !ok || len(hex) != 16 {
 		return 0, false
 	}
@@ -101,6 +105,10 @@ func segNumber(name string) (uint64, bool) {
 }
 
 func (l *Log) path(n uint64) string { return filepath.Join(l.dir, fmt.Sprintf("%016x%s", n, segExt)) }
+
+func (l *Log) sparePath(n uint64) string {
+	return filepath.Join(l.dir, fmt.Sprintf("%016x%s", n, spareExt))
+}
 
 // Replay calls fn with the payload of every intact record, oldest first. A
 // segment's records end at its first frame that does not check out; the
@@ -198,7 +206,7 @@ func (l *Log) Grows(records int, payloadBytes int64) int64 {
 	if l.cur != nil && l.off+n <= l.segSize {
 		return 0
 	}
-	if l.spare {
+	if l.spare != 0 {
 		return max(0, n-l.segSize)
 	}
 	return max(n, l.segSize)
@@ -250,16 +258,13 @@ func (l *Log) startSegment() error {
 	if err := l.closeCur(); err != nil {
 		return err
 	}
-	var next uint64 = 1
-	if len(l.segs) > 0 {
-		next = l.segs[len(l.segs)-1] + 1
-	}
+	next := l.next
 	path := l.path(next)
-	if l.spare {
-		if err := os.Rename(filepath.Join(l.dir, spareName), path); err != nil {
+	if l.spare != 0 {
+		if err := os.Rename(l.sparePath(l.spare), path); err != nil {
 			return err
 		}
-		l.spare = false
+		l.spare = 0
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -278,6 +283,7 @@ func (l *Log) startSegment() error {
 	}
 	l.cur, l.off = f, 0
 	l.segs = append(l.segs, next)
+	l.next++
 	return nil
 }
 
@@ -298,10 +304,7 @@ func (l *Log) Rotate() (uint64, error) {
 	if err := l.closeCur(); err != nil {
 		return 0, fmt.Errorf("wal: rotate: %w", err)
 	}
-	if len(l.segs) == 0 {
-		return 1, nil
-	}
-	return l.segs[len(l.segs)-1] + 1, nil
+	return l.next, nil
 }
 
 // TrimBefore removes the segments numbered below seg (keeping one as the
@@ -316,9 +319,11 @@ func (l *Log) TrimBefore(seg uint64) error {
 			continue
 		}
 		var err error
-		if !l.spare {
-			err = os.Rename(l.path(n), filepath.Join(l.dir, spareName))
-			l.spare = err == nil
+		if l.spare == 0 {
+			err = os.Rename(l.path(n), l.sparePath(n))
+			if err == nil {
+				l.spare = n
+			}
 		} else {
 			err = os.Remove(l.path(n))
 		}
