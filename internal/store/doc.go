@@ -7,11 +7,13 @@
 // Write applies its ops atomically. When it returns nil they are durable
 // (synced to disk; not in memory) and visible to every Get and Scan that
 // starts after it. Writes from concurrent callers are group-committed: one
-// writer goroutine takes everything queued, commits it to Badger in as few
+// writer goroutine takes everything queued, prepares it in as few Badger
 // transactions as fit (each Write whole in one), appends the group's ops to
-// the WAL as one record, syncs the WAL once, and answers every waiter; the
-// groups grow with the load, with no timer. Badger has the ops before the
-// answer, so a caller reads its own write. A write once queued is carried
+// the WAL as one record, syncs the WAL once, commits the transactions and
+// answers every waiter; the groups grow with the load, with no timer.
+// Badger has the ops before the answer, so a caller reads its own write,
+// and after the WAL sync, so that the WAL always holds whatever Badger's
+// unsynced logs hold. A write once queued is carried
 // out whatever the caller's context does: canceling only abandons the wait,
 // and the write then lands in full or not at all, unseen by the caller.
 //
@@ -31,14 +33,15 @@
 //
 // # Crash semantics
 //
-//   - Killed before the WAL sync: no caller of the group was answered; the
-//     WAL keeps a prefix of its records (each a group) and Badger's recovery
-//     a prefix of its logs: a Write is there in full or not at all.
+//   - Killed before the WAL sync: no caller of the group was answered, and
+//     Badger never saw it; the WAL keeps a prefix of its records (each a
+//     group): a Write is there in full or not at all.
 //   - Killed after the WAL sync: Open replays the WAL into Badger, in order
 //     (records Badger already has are written again, to the same final
 //     state), syncs Badger and drops the WAL.
-//   - A failed sync fails its group and the store (Failed), until it is
-//     reopened: what it should have made durable is unknown.
+//   - A failed sync, or a Badger commit that fails after the WAL sync,
+//     fails its group and the store (Failed), until it is reopened: what
+//     it held may or may not be there after the next Open.
 //   - The value log GC deletes the file it rewrote before the store syncs
 //     the values it moved, right after: a power loss (not a crash of the
 //     process) in that window can lose them.

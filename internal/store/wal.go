@@ -139,9 +139,9 @@ func appendOps(buf []byte, ops []Op, now time.Time) []byte {
 	return buf
 }
 
-// logGroup appends the ops Badger took, as one record, and syncs the WAL
-// once: then the group can be answered. Badger took them first, so a
-// caller answered reads its own write.
+// logGroup appends the ops of the requests that fitted a transaction, as
+// one record, and syncs the WAL once. Badger commits them next, before the
+// answer, so a caller answered reads its own write.
 func (s *Store) logGroup(batch []*request, now time.Time) error {
 	s.recBuf = s.recBuf[:0]
 	for _, r := range batch {
