@@ -13,6 +13,8 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
 	"github.com/rs/zerolog"
+
+	"github.com/sidehook/sidehook/internal/wal"
 )
 
 var (
@@ -214,12 +216,20 @@ type Store struct {
 
 	space *spaceGuard // nil when the free space is not guarded; the writer's
 
+	// The writer's: the write-ahead log (nil in memory), and what it holds
+	// since the last checkpoint.
+	wal            *wal.Log
+	walBytes       int64
+	lastCheckpoint time.Time
+	recBuf         []byte
+
 	stats counters
 }
 
 type counters struct {
 	writes, ops, failed, diskFull atomic.Uint64
 	groups, txns, syncs           atomic.Uint64
+	checkpoints, replayed         atomic.Uint64
 	gcRuns, gcRewrites, gcErrors  atomic.Uint64
 	queueHighWater, maxGroup      atomic.Int64
 }
@@ -256,6 +266,10 @@ func Open(opts Options) (*Store, error) {
 		// creates: sync them once, and note its newest logs.
 		s.logs = &logFiles{dir: opts.Dir}
 		if err := s.logs.syncAll(); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("store: open %s: %w", opts.Dir, err)
+		}
+		if err := s.openWAL(); err != nil {
 			_ = db.Close()
 			return nil, fmt.Errorf("store: open %s: %w", opts.Dir, err)
 		}
@@ -325,10 +339,20 @@ func (s *Store) Close() error {
 			if free, ok, err := freeBytes(s.opts.Dir); err == nil && ok && free < flushBytes(s.opts)+flushSlack {
 				s.closeErr = fmt.Errorf("%w: close %s: %s free, a memtable flush needs %s: Badger left for the next open to recover",
 					ErrDiskFull, s.opts.Dir, mib(free), mib(flushBytes(s.opts)+flushSlack))
+				if s.wal != nil {
+					_ = s.wal.Close() // synced at every group: the next Open replays it
+				}
 				return
 			}
 		}
+		var errs []error
+		if s.wal != nil {
+			errs = append(errs, s.checkpoint(), s.wal.Close())
+		}
 		if err := s.db.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		if err := errors.Join(errs...); err != nil {
 			s.closeErr = fmt.Errorf("store: close: %w", err)
 		}
 	})
@@ -563,7 +587,9 @@ type Stats struct {
 	DiskFull     uint64 // Write calls refused with ErrDiskFull
 	Groups       uint64 // group commits
 	Txns         uint64 // Badger transactions committed
-	Syncs        uint64 // Badger syncs: one per group on disk, what acknowledges writes
+	Syncs        uint64 // WAL syncs: one per group on disk, what acknowledges writes
+	Checkpoints  uint64 // Badger syncs that let the WAL drop what it held
+	Replayed     uint64 // WAL records applied to Badger by Open
 	MaxGroup     int64  // largest group commit, in Write calls
 	QueuedMax    int64  // most Write calls ever waiting at once
 
@@ -583,6 +609,8 @@ func (s *Store) Stats() Stats {
 		Groups:       s.stats.groups.Load(),
 		Txns:         s.stats.txns.Load(),
 		Syncs:        s.stats.syncs.Load(),
+		Checkpoints:  s.stats.checkpoints.Load(),
+		Replayed:     s.stats.replayed.Load(),
 		MaxGroup:     s.stats.maxGroup.Load(),
 		QueuedMax:    s.stats.queueHighWater.Load(),
 		GCRuns:       s.stats.gcRuns.Load(),

@@ -143,6 +143,7 @@ func (s *Store) runWriter() {
 	for {
 		if batch := s.take(); len(batch) > 0 {
 			s.commitGroup(batch)
+			s.maybeCheckpoint()
 			continue
 		}
 		select {
@@ -168,8 +169,12 @@ func (s *Store) take() []*request {
 	return batch
 }
 
-// commitGroup commits batch to Badger in as few transactions as fit, each
-// request whole in one, syncs Badger once and answers every waiter.
+// commitGroup prepares batch in as few Badger transactions as fit, each
+// request whole in one, logs what fitted to the WAL as one record and syncs
+// it, then commits the transactions and answers every waiter. The WAL is
+// durable before Badger sees a write: Badger's unsynced logs reach the disk
+// in any order, and a group Badger kept but the WAL lost would be partly
+// undone by the replay of the groups before it.
 func (s *Store) commitGroup(batch []*request) {
 	s.stats.groups.Add(1)
 	storeMax(&s.stats.maxGroup, int64(len(batch)))
@@ -185,51 +190,68 @@ func (s *Store) commitGroup(batch []*request) {
 		return
 	}
 	now := time.Now()
+	var txns []preparedTxn
+	defer func() {
+		for _, t := range txns {
+			t.txn.Discard()
+		}
+	}()
 	for reqs := batch; len(reqs) > 0; {
-		reqs = reqs[s.commitFitting(reqs, now):]
+		t, n := s.prepare(reqs, now)
+		if t != nil {
+			txns = append(txns, preparedTxn{txn: t, reqs: reqs[:n]})
+		}
+		reqs = reqs[n:]
 	}
-	if s.opts.InMemory {
-		return
-	}
-	if s.opts.beforeSync != nil {
-		s.opts.beforeSync(len(batch))
-	}
-	if err := s.sync(); err != nil {
-		for _, r := range batch {
-			if r.err == nil {
-				r.err = err
+	if !s.opts.InMemory {
+		if err := s.logGroup(batch, now); err != nil {
+			for _, r := range batch {
+				if r.err == nil {
+					r.err = err
+				}
 			}
+			return
+		}
+	}
+	for _, t := range txns {
+		err := t.txn.Commit()
+		if err != nil {
+			// The WAL has what Badger refused: the store is failed, and
+			// the next Open replays it.
+			err = s.failWith(fmt.Errorf("store: commit: %w", err))
+		} else {
+			s.stats.txns.Add(1)
+		}
+		for _, r := range t.reqs {
+			r.err = err
 		}
 	}
 }
 
-// commitFitting commits the longest prefix of reqs that fits one Badger
-// transaction, and returns its length: at least one, as a request that
-// fits no transaction fails alone.
-func (s *Store) commitFitting(reqs []*request, now time.Time) int {
+// preparedTxn is a transaction holding requests, not yet committed.
+type preparedTxn struct {
+	txn  *badger.Txn
+	reqs []*request
+}
+
+// prepare adds the longest prefix of reqs that fits one Badger transaction
+// to a new one, and returns it with the prefix's length: at least one, as
+// a request that fits no transaction fails alone (with a nil txn).
+func (s *Store) prepare(reqs []*request, now time.Time) (*badger.Txn, int) {
 	txn := s.db.NewTransaction(true)
-	defer txn.Discard()
 	for i, r := range reqs {
 		if err := addOps(txn, r.ops, now); err != nil {
+			txn.Discard()
 			if i == 0 {
 				r.err = fmt.Errorf("store: write: %w", err)
-				return 1
+				return nil, 1
 			}
-			// txn holds part of r: commit the requests before it in a
+			// txn holds part of r: prepare the requests before it in a
 			// fresh one. They fitted, so that one takes them all.
-			return s.commitFitting(reqs[:i], now)
+			return s.prepare(reqs[:i], now)
 		}
 	}
-	err := txn.Commit()
-	if err != nil {
-		err = fmt.Errorf("store: commit: %w", err)
-	} else {
-		s.stats.txns.Add(1)
-	}
-	for _, r := range reqs {
-		r.err = err
-	}
-	return len(reqs)
+	return txn, len(reqs)
 }
 
 // addOps adds ops to txn, a TTL as an absolute expiry.
@@ -259,26 +281,26 @@ func expiresAt(now time.Time, ttl time.Duration) uint64 {
 	return uint64(now.Add(ttl).Unix())
 }
 
-// sync makes every committed write durable: Badger's sync covers its
-// current memtable log and value log file, and logFiles what Badger leaves
-// unsynced when it moves to new ones. A failed sync fails the store: what
+// syncBadger makes every committed write durable in Badger: its sync covers
+// its current memtable log and value log file, and logFiles what Badger
+// leaves unsynced when it moves to new ones. A failed sync fails the store: what
 // it should have made durable is unknown.
-func (s *Store) sync() error {
+func (s *Store) syncBadger() error {
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
 	if err := s.syncFailure(); err != nil {
 		return err
 	}
-	s.stats.syncs.Add(1)
-	var err error
-	if s.opts.failSync != nil {
-		err = s.opts.failSync()
-	} else {
-		err = s.db.Sync()
-	}
+	err := s.db.Sync()
 	if err == nil && s.logs.rotated() {
 		err = s.logs.syncAll()
 	}
+	return s.failWith(err)
+}
+
+// failWith fails the store with a failed sync's error, if any: what the
+// sync should have made durable is unknown.
+func (s *Store) failWith(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -308,15 +330,20 @@ func (s *Store) answer(batch []*request) {
 }
 
 // checkSpace refuses a group that would leave less than the reserve free.
-// Each op is written twice at most: to a log (the value log or the
-// memtable's), then a table.
+// Each op is written three times at most: to the WAL, to a Badger log (the
+// value log or the memtable's), then a table; and the WAL may need a new
+// preallocated segment.
 func (s *Store) checkSpace(batch []*request) error {
 	if s.space == nil {
 		return nil
 	}
-	var need int64
+	var need, logged int64
 	for _, r := range batch {
 		need += 2 * r.size
+		logged += r.size
+	}
+	if s.wal != nil {
+		need += logged + s.wal.Grows(1, logged)
 	}
 	refused, statErr := s.space.admit(need)
 	if statErr != nil {
@@ -380,7 +407,7 @@ func (s *Store) gc(ctx context.Context) error {
 		// Badger has deleted the rewritten file already: sync the moved
 		// values at once, to keep the window in which a power loss could
 		// lose them short.
-		if err := s.sync(); err != nil {
+		if err := s.syncBadger(); err != nil {
 			return fmt.Errorf("store: gc: %w", err)
 		}
 	}

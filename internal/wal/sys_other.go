@@ -1,0 +1,15 @@
+//go:build !linux
+
+package wal
+
+import "os"
+
+// preallocate extends f to size: a sparse file where that is all there is.
+func preallocate(f *os.File, size int64) error {
+	if fi, err := f.Stat(); err != nil || fi.Size() >= size {
+		return err
+	}
+	return f.Truncate(size)
+}
+
+func datasync(f *os.File) error { return f.Sync() }
