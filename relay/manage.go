@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sidehook/sidehook/internal/event"
+	"github.com/sidehook/sidehook/internal/units"
 	"github.com/sidehook/sidehook/relay/config"
 	"github.com/sidehook/sidehook/replay"
 )
@@ -171,30 +172,13 @@ func parseList(req *http.Request) (*listParams, error) {
 		p.limit = min(n, maxLimit)
 	}
 	var err error
-	if p.since, err = parseTimeParam(q.Get("since")); err != nil {
+	if p.since, err = units.ParseSince(q.Get("since"), time.Now()); err != nil {
 		return nil, apiErrorf(http.StatusBadRequest, "invalid_query", "since: %v", err)
 	}
-	if p.until, err = parseTimeParam(q.Get("until")); err != nil {
+	if p.until, err = units.ParseSince(q.Get("until"), time.Now()); err != nil {
 		return nil, apiErrorf(http.StatusBadRequest, "invalid_query", "until: %v", err)
 	}
 	return p, nil
-}
-
-// parseTimeParam reads RFC 3339, unix seconds, or a duration ago ("15m").
-func parseTimeParam(s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, nil
-	}
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return time.Unix(n, 0), nil
-	}
-	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
-		return time.Now().Add(-d), nil
-	}
-	return time.Time{}, errors.New("want RFC 3339, unix seconds or a duration ago like 15m")
 }
 
 // handleListEvents is GET /v1/events, newest first.
@@ -261,10 +245,10 @@ type deliveryFilter struct {
 
 func (f *deliveryFilter) parse() error {
 	var err error
-	if f.since, err = parseTimeParam(f.Since); err != nil {
+	if f.since, err = units.ParseSince(f.Since, time.Now()); err != nil {
 		return apiErrorf(http.StatusBadRequest, "invalid_filter", "since: %v", err)
 	}
-	if f.until, err = parseTimeParam(f.Until); err != nil {
+	if f.until, err = units.ParseSince(f.Until, time.Now()); err != nil {
 		return apiErrorf(http.StatusBadRequest, "invalid_filter", "until: %v", err)
 	}
 	switch f.Status {

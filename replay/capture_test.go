@@ -171,28 +171,6 @@ func TestFileSourceErrors(t *testing.T) {
 	}
 }
 
-func TestParseTime(t *testing.T) {
-	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	tests := []struct {
-		in   string
-		want time.Time
-		ok   bool
-	}{
-		{"2026-11-25T10:00:00Z", time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC), true},
-		{"15m", now.Add(-15 * time.Minute), true},
-		{"2h", now.Add(-2 * time.Hour), true},
-		{"-5m", time.Time{}, false},
-		{"yesterday", time.Time{}, false},
-		{"", time.Time{}, false},
-	}
-	for _, tt := range tests {
-		got, err := replay.ParseTime(tt.in, now)
-		if (err == nil) != tt.ok || !got.Equal(tt.want) {
-			t.Errorf("ParseTime(%q): got %v, %v; want %v, ok=%v", tt.in, got, err, tt.want, tt.ok)
-		}
-	}
-}
-
 // FuzzReadExport feeds arbitrary files to the export reader: it must never
 // panic, an error must name a line that exists, and every capture it
 // accepts must build into a request without error.

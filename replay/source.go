@@ -95,20 +95,6 @@ func (e *TooManyError) Error() string {
 // (a delivery status on captures, a verdict on relay deliveries).
 var ErrUnsupportedFilter = errors.New("replay: filter not supported by this source")
 
-// ParseTime reads a --since/--until value: an RFC 3339 time, or a
-// duration meaning that long before now ("15m", "2h").
-func ParseTime(s string, now time.Time) (time.Time, error) {
-	s = strings.TrimSpace(s)
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return time.Time{}, fmt.Errorf("%q: want an RFC 3339 time or a duration ago such as 15m", s)
-	}
-	return now.Add(-d), nil
-}
-
 // apiClient is the little both HTTP sources share: a base URL, a Bearer
 // credential and a JSON GET that turns an error answer into its reason.
 type apiClient struct {

@@ -24,7 +24,7 @@ import (
 
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/internal/event"
-	"github.com/sidehook/sidehook/relay/config"
+	"github.com/sidehook/sidehook/internal/units"
 	"github.com/sidehook/sidehook/replay"
 )
 
@@ -258,7 +258,7 @@ func replayFlags(c *cli.Context, e *env) (*replayConfig, error) {
 		return nil, usageErrorf("replay: --edit needs a terminal on standard input; use --body FILE instead")
 	}
 	if s := c.String("rate"); s != "" {
-		r, err := config.ParseRate(s)
+		r, err := units.ParseRate(s)
 		if err != nil {
 			return nil, usageErrorf("replay: --rate: %v", err)
 		}
@@ -331,7 +331,7 @@ func replaySelection(c *cli.Context, source string) (replay.Selection, error) {
 		dst  *time.Time
 	}{{"since", &sel.Since}, {"until", &sel.Until}} {
 		if s := c.String(f.name); s != "" {
-			t, err := replay.ParseTime(s, now)
+			t, err := units.ParseSince(s, now)
 			if err != nil {
 				return sel, usageErrorf("replay: --%s %v", f.name, err)
 			}
