@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sidehook/sidehook/internal/openapi"
 )
 
 // parts are the relay's pieces that serve HTTP.
@@ -62,6 +64,7 @@ func routes(p parts) http.Handler {
 	mux.Handle("GET /healthz", p.ops.handleHealthz())
 	mux.Handle("GET /readyz", p.ops.handleReadyz())
 	mux.Handle("GET /metrics", promhttp.HandlerFor(p.m.reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /openapi.json", openapi.Handler(openapiDoc))
 
 	// Everything else, in the same {"error","reason"} shape: a known path
 	// with another method is 405, anything else 404.
