@@ -27,8 +27,8 @@ func routes(p parts) http.Handler {
 	key := requireKey(p.dir, p.rs)
 
 	// Ingest.
-	mux.Handle("POST /v1/events", key(p.ing.handleIngest()))
-	mux.Handle("POST /in/{org}", p.ing.handleInbound())
+	mux.Handle("POST /v1/events", p.m.ingest.instrument("events", key(p.ing.handleIngest())))
+	mux.Handle("POST /in/{org}", p.m.ingest.instrument("inbound", p.ing.handleInbound()))
 	mux.Handle("GET /in/{org}", p.call.handleInboundGet())
 
 	// Management.
