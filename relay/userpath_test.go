@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -208,24 +207,10 @@ func grepLines(b []byte, s string) string {
 	return strings.Join(out, "")
 }
 
-// syncBuffer is a log sink the relay's goroutines write to while the test
-// reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) lines() []map[string]any {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// logLines reads the JSON log lines in b.
+func logLines(b []byte) []map[string]any {
 	var out []map[string]any
-	for l := range strings.Lines(s.b.String()) {
+	for l := range strings.Lines(string(b)) {
 		var m map[string]any
 		if json.Unmarshal([]byte(l), &m) == nil {
 			out = append(out, m)
@@ -242,10 +227,10 @@ func TestAttemptLogLine(t *testing.T) {
 		return http.StatusOK
 	})
 	cfg := orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL()})
-	var logs syncBuffer
+	var logs bytes.Buffer
 	// Built here rather than by startRelay, which logs to the test when
 	// verbose: this test reads the log.
-	r, err := relay.New(cfg, relay.Options{Store: storeFor(t, cfg), Grace: 2 * time.Second, Logger: zerolog.New(&logs).Level(zerolog.InfoLevel)})
+	r, err := relay.New(cfg, relay.Options{Store: storeFor(t, cfg), Grace: 2 * time.Second, Logger: zerolog.New(zerolog.SyncWriter(&logs)).Level(zerolog.InfoLevel)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,9 +245,13 @@ func TestAttemptLogLine(t *testing.T) {
 	ev := ingest(t, r, `{"type":"payment"}`, nil)
 	id := ev.Deliveries[0].ID
 	waitDelivery(t, r, id, relay.StatusDelivered, 10*time.Second)
+	// Stopped, the relay writes no more: the log can be read.
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 
 	var attempts []map[string]any
-	for _, l := range logs.lines() {
+	for _, l := range logLines(logs.Bytes()) {
 		if l["message"] == "attempt" && l["delivery"] == id {
 			attempts = append(attempts, l)
 		}
