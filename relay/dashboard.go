@@ -2,16 +2,18 @@ package relay
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/sidehook/sidehook/internal/event"
+	"github.com/sidehook/sidehook/internal/httpguard"
 	"github.com/sidehook/sidehook/web"
 )
 
@@ -27,13 +29,12 @@ const maxDashboardReplay = 100
 // fed from the change hub, and its two actions.
 type dashboard struct {
 	responder
-	store Store
-	dir   *directory
-	mgr   *manager
-	cache *eventCache
-	web   *web.Hub
-	// open: on a loopback listener no key is needed.
-	open bool
+	store  Store
+	dir    *directory
+	mgr    *manager
+	cache  *eventCache
+	web    *web.Hub
+	access *access
 	// serving is false before Start and from Close on: the snapshot then
 	// does not read the store.
 	serving func() bool
@@ -46,45 +47,80 @@ func (db *dashboard) handler() http.Handler {
 		Hub:       db.web,
 		Recent:    db.recentItems,
 		Authorize: db.authorized,
+		Scope:     db.scope,
 		Logger:    db.log,
 	})
 }
 
-// loopbackOnly reports whether listening on addr keeps the relay on this
-// machine: a loopback IP or "localhost", not an empty host (every
-// interface) nor a name that could resolve anywhere.
-func loopbackOnly(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip != nil && ip.IsLoopback()
+// access decides who sees the dashboard and /metrics: on a loopback
+// listener anyone (the developer's own machine), beyond it the admin token
+// (the whole relay) or an organisation's API key (that organisation only).
+type access struct {
+	dir *directory
+	// open: a loopback listener needs no credential.
+	open bool
+	// adminSum is the SHA-256 of the admin token; nil when none is set.
+	adminSum []byte
 }
 
-// authorized lets anyone in on a loopback listener, and beyond it whoever
-// holds an API key of any organisation: the dashboard shows the whole
-// relay, as /metrics does.
+func newAccess(dir *directory, listen, adminToken string) *access {
+	a := &access{dir: dir, open: httpguard.LoopbackAddr(listen)}
+	if adminToken != "" {
+		sum := sha256.Sum256([]byte(adminToken))
+		a.adminSum = sum[:]
+	}
+	return a
+}
+
+// who returns the organisation req is limited to (nil: every one) and
+// whether it may look at all. A key names its organisation even on
+// loopback, so a tenant's view is the same everywhere.
+func (a *access) who(req *http.Request) (o *orgState, ok bool) {
+	tok, sent := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
+	tok = strings.TrimSpace(tok)
+	if !sent || tok == "" {
+		return nil, a.open
+	}
+	if a.adminSum != nil {
+		sum := sha256.Sum256([]byte(tok))
+		if subtle.ConstantTimeCompare(sum[:], a.adminSum) == 1 {
+			return nil, true
+		}
+	}
+	if o, _ := a.dir.keyOrg(req); o != nil {
+		return o, true
+	}
+	// A stale token on loopback still sees what no token would.
+	return nil, a.open
+}
+
+// refuse answers a request who turned away.
+func (a *access) refuse(w http.ResponseWriter) error {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="sidehook"`)
+	return apiErrorf(http.StatusUnauthorized, "unauthorized",
+		"beyond loopback this needs the admin token or an organisation's API key: send Authorization: Bearer <token>")
+}
+
 func (db *dashboard) authorized(req *http.Request) bool {
-	if db.open {
-		return true
-	}
-	o, _ := db.dir.keyOrg(req)
-	return o != nil
+	_, ok := db.access.who(req)
+	return ok
 }
 
-// guard guards the dashboard's actions as the dashboard is guarded. A
-// valid key limits them to its organisation's deliveries; on a loopback
-// listener a request without one acts on every organisation's.
+// scope is the organisation an authorized viewer sees ("" for all).
+func (db *dashboard) scope(req *http.Request) string {
+	if o, _ := db.access.who(req); o != nil {
+		return o.id
+	}
+	return ""
+}
+
+// guard lets the dashboard's actions through for whoever may see the
+// dashboard, limited to the organisation of their key.
 func (db *dashboard) guard(next http.Handler) http.Handler {
 	return db.handle(func(w http.ResponseWriter, req *http.Request) error {
-		o, _ := db.dir.keyOrg(req)
-		if o == nil && !db.open {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="sidehook"`)
-			return apiErrorf(http.StatusUnauthorized, "unauthorized", "the dashboard beyond loopback needs an API key: send Authorization: Bearer <key>")
+		o, ok := db.access.who(req)
+		if !ok {
+			return db.access.refuse(w)
 		}
 		if o != nil {
 			req = req.WithContext(context.WithValue(req.Context(), orgKey, o))
@@ -95,7 +131,8 @@ func (db *dashboard) guard(next http.Handler) http.Handler {
 }
 
 // findDelivery looks id up in the caller's organisation, or in every one
-// when the caller has none (loopback without a key).
+// when the caller sees the whole relay (admin token, loopback without a
+// key). Another organisation's delivery is not found, not forbidden.
 func (db *dashboard) findDelivery(ctx context.Context, id string) (*orgState, *Delivery, error) {
 	if _, err := event.ParseID(event.PrefixDelivery, id); err != nil {
 		return nil, nil, apiErrorf(http.StatusBadRequest, "invalid_id", "%q is not a delivery id (dlv_ followed by a ULID)", id)
@@ -163,6 +200,9 @@ func (db *dashboard) handleReplay() http.Handler {
 		if rr.To != "" {
 			if err := validTarget(rr.To); err != nil {
 				return apiErrorf(http.StatusBadRequest, "invalid_to", "to: %v", err)
+			}
+			if err := db.mgr.http.checkTarget("to", rr.To); err != nil {
+				return err
 			}
 		}
 		type found struct {
@@ -245,14 +285,22 @@ func clientText(err error) string {
 	return "internal error"
 }
 
-// recentItems is the dashboard's snapshot: the newest n deliveries of
-// every organisation.
+// recentItems is the dashboard's snapshot: the newest n deliveries of the
+// viewer's organisation, or of every one.
 func (db *dashboard) recentItems(ctx context.Context, n int) ([]web.Item, error) {
 	if !db.serving() {
 		return nil, errors.New("relay: not serving")
 	}
+	orgs := db.dir.list
+	if scope := web.ScopeFrom(ctx); scope != "" {
+		o := db.dir.org(scope)
+		if o == nil {
+			return nil, nil
+		}
+		orgs = []*orgState{o}
+	}
 	var all []*Delivery
-	for _, o := range db.dir.list {
+	for _, o := range orgs {
 		page, err := db.store.Deliveries(ctx, o.id, DeliveryFilter{Limit: n})
 		if err != nil {
 			return nil, fmt.Errorf("list deliveries for the dashboard: %w", err)
@@ -355,6 +403,7 @@ func (db *dashboard) item(ctx context.Context, o *orgState, d *Delivery, ev *Eve
 	}
 	return web.Item{
 		Kind:   web.KindDelivery,
+		Org:    o.id,
 		ID:     d.ID,
 		Time:   d.CreatedAt,
 		Event:  d.Type,

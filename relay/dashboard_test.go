@@ -129,7 +129,7 @@ func TestDashboardActions(t *testing.T) {
 	t.Run("ReplayEditedToTarget", func(t *testing.T) {
 		edited := `{"type":"payment","amount":"2.00"}`
 		req, _ := json.Marshal(map[string]any{"ids": []string{dlv}, "to": other.URL() + "/elsewhere", "body": edited})
-		a := call(t, "POST", r.URL()+"/_sidehook/replay", "", req, nil)
+		a := call(t, "POST", r.URL()+"/_sidehook/replay", "", req, jsonType)
 		var res dashResults
 		a.decode(t, &res)
 		if a.Status != http.StatusOK || res.Replayed != 1 || len(res.Results) != 1 || !res.Results[0].OK || res.Results[0].Status != 200 {
@@ -149,7 +149,7 @@ func TestDashboardActions(t *testing.T) {
 	t.Run("ReplayToOriginalEnqueues", func(t *testing.T) {
 		before := len(flaky.requests())
 		req, _ := json.Marshal(map[string]any{"ids": []string{dlv}})
-		a := call(t, "POST", r.URL()+"/_sidehook/replay", "", req, nil)
+		a := call(t, "POST", r.URL()+"/_sidehook/replay", "", req, jsonType)
 		var res dashResults
 		a.decode(t, &res)
 		if a.Status != http.StatusAccepted || res.Enqueued != 1 {
@@ -160,7 +160,7 @@ func TestDashboardActions(t *testing.T) {
 	t.Run("ReplayFailedTarget", func(t *testing.T) {
 		waitDelivery(t, r, dlv, "dead", 5*time.Second)
 		req, _ := json.Marshal(map[string]any{"ids": []string{dlv}, "to": flaky.URL() + "/x"})
-		a := call(t, "POST", r.URL()+"/_sidehook/replay", "", req, nil)
+		a := call(t, "POST", r.URL()+"/_sidehook/replay", "", req, jsonType)
 		var res dashResults
 		a.decode(t, &res)
 		if a.Status != http.StatusBadGateway || len(res.Results) != 1 || res.Results[0].OK || res.Results[0].Status != 400 {
@@ -180,7 +180,7 @@ func TestDashboardActions(t *testing.T) {
 		{"RetryUnknown", "/_sidehook/deliveries/dlv_01ARZ3NDEKTSV4RRFFQ69G5FAV/retry", ``, 404, "not_found"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			a := call(t, "POST", r.URL()+tt.path, "", []byte(tt.body), nil)
+			a := call(t, "POST", r.URL()+tt.path, "", []byte(tt.body), jsonType)
 			var e struct{ Error, Reason string }
 			a.decode(t, &e)
 			if a.Status != tt.status || e.Error != tt.code || e.Reason == "" {
@@ -223,7 +223,7 @@ func TestDashboardNeedsKeyBeyondLoopback(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if a := call(t, tt.method, srv.URL+tt.path, tt.key, []byte(tt.body), nil); a.Status != tt.want {
+			if a := call(t, tt.method, srv.URL+tt.path, tt.key, []byte(tt.body), jsonType); a.Status != tt.want {
 				t.Errorf("%s %s: got %d %s, want %d", tt.method, tt.path, a.Status, a.Body, tt.want)
 			}
 		})

@@ -107,6 +107,9 @@ func (m *manager) putEndpoint(ctx context.Context, o *orgState, raw config.RawEn
 	if err != nil {
 		return nil, apiErrorf(http.StatusBadRequest, "invalid_endpoint", "%v", err)
 	}
+	if err := m.http.checkTarget("url", e.URL); err != nil {
+		return nil, err
+	}
 	if _, _, tunnel := parseTunnelURL(e.URL); tunnel && m.tunnels == nil {
 		return nil, apiErrorf(http.StatusBadRequest, "unsupported_endpoint", "url: %v", errNoTunnelServer)
 	}

@@ -5,9 +5,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
+	"github.com/sidehook/sidehook/internal/target"
 	"github.com/sidehook/sidehook/relay/config"
 )
 
@@ -18,6 +21,9 @@ const drainLimit = 64 << 10
 // httpTransport sends over HTTP(S) with one shared client.
 type httpTransport struct {
 	client *http.Client
+	// policy decides which addresses may be reached (set by Start, once
+	// the relay's own address is known; nil allows any).
+	policy atomic.Pointer[target.Policy]
 }
 
 var _ Transport = (*httpTransport)(nil)
@@ -26,6 +32,7 @@ var _ Transport = (*httpTransport)(nil)
 // as many idle connections per host as the largest max_in_flight, so a busy
 // endpoint does not open and close a connection per delivery.
 func newHTTPTransport(rt http.RoundTripper) *httpTransport {
+	ht := &httpTransport{}
 	if rt == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConns = 0 // no total bound: per host is the bound
@@ -33,15 +40,37 @@ func newHTTPTransport(rt http.RoundTripper) *httpTransport {
 		t.IdleConnTimeout = 90 * time.Second
 		// Bytes in, bytes out: never ask for or undo a content encoding.
 		t.DisableCompression = true
+		// No proxy: the policy checks the address actually dialled.
 		t.Proxy = nil
+		dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+		t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if p := ht.policy.Load(); p != nil {
+				return p.DialContext(dialer)(ctx, network, addr)
+			}
+			return dialer.DialContext(ctx, network, addr)
+		}
 		rt = t
 	}
-	return &httpTransport{client: &http.Client{
+	ht.client = &http.Client{
 		Transport: rt,
 		// A redirect is the endpoint's answer, not something to follow with
 		// a signed body.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
+	}
+	return ht
+}
+
+// checkTarget answers 400 target_denied for a URL the policy refuses, so
+// an API call says why before anything is sent.
+func (t *httpTransport) checkTarget(field, raw string) error {
+	p := t.policy.Load()
+	if p == nil {
+		return nil
+	}
+	if err := p.CheckURL(raw); err != nil {
+		return apiErrorf(http.StatusBadRequest, "target_denied", "%s: %v; allow it with --allow-target or allow_targets:", field, err)
+	}
+	return nil
 }
 
 // Send makes one HTTP request; any answer is a Response.

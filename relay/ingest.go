@@ -11,6 +11,10 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/sidehook/sidehook/internal/event"
 	"github.com/sidehook/sidehook/relay/config"
@@ -158,6 +162,36 @@ type ingester struct {
 	cache   *eventCache
 	hub     *hub
 	metrics *metrics
+
+	// reserved counts, per organisation, the deliveries of ingests
+	// between the max_queue check and the dispatcher counting them, so
+	// concurrent ingests cannot together pass max_queue.
+	reserveMu sync.Mutex
+	reserved  map[string]int64
+}
+
+// reserve takes n places in org's queue if max_queue allows, and says how
+// many deliveries wait.
+func (in *ingester) reserve(org string, n int) (waiting int64, ok bool) {
+	in.reserveMu.Lock()
+	defer in.reserveMu.Unlock()
+	waiting = in.disp.orgDepth(org) + in.reserved[org]
+	if waiting+int64(n) > int64(in.limits.MaxQueue) {
+		return waiting, false
+	}
+	if in.reserved == nil {
+		in.reserved = make(map[string]int64)
+	}
+	in.reserved[org] += int64(n)
+	return waiting, true
+}
+
+func (in *ingester) release(org string, n int) {
+	in.reserveMu.Lock()
+	defer in.reserveMu.Unlock()
+	if in.reserved[org] -= int64(n); in.reserved[org] <= 0 {
+		delete(in.reserved, org)
+	}
 }
 
 // handleIngest is POST /v1/events.
@@ -225,7 +259,8 @@ func (in *ingester) accept(ctx context.Context, o *orgState, r *ingestRequest) (
 		}
 	}
 	if len(targets) > 0 {
-		if q := in.disp.orgDepth(o.id); q+int64(len(targets)) > int64(in.limits.MaxQueue) {
+		q, ok := in.reserve(o.id, len(targets))
+		if !ok {
 			// A repeat of an accepted event is answered as one even now.
 			if r.ID != "" {
 				if prev, err := in.store.Event(ctx, o.id, r.ID); err == nil {
@@ -235,6 +270,9 @@ func (in *ingester) accept(ctx context.Context, o *orgState, r *ingestRequest) (
 			return 0, nil, apiErrorf(http.StatusTooManyRequests, "queue_full",
 				"organisation %s has %d deliveries waiting (max_queue %d); retry later", o.id, q, in.limits.MaxQueue)
 		}
+		// Released once the dispatcher counts them (or they were not
+		// stored): until then they are counted twice, never not at all.
+		defer in.release(o.id, len(targets))
 	}
 	ev := &Event{ID: id, Type: string(r.Type), Org: o.id, ReceivedAt: now, ContentType: r.ContentType, Hash: hash, Body: r.Body,
 		Deliveries: make([]DeliveryRef, 0, len(targets))}
@@ -256,7 +294,7 @@ func (in *ingester) accept(ctx context.Context, o *orgState, r *ingestRequest) (
 		got, rerr := in.store.Event(ctx, o.id, id)
 		if rerr != nil || got.Hash != hash || !sameDeliveries(got.Deliveries, ev.Deliveries) {
 			in.disp.accepted(o, ds, false)
-			return 0, nil, storeError(err)
+			return 0, nil, ingestStoreError(err)
 		}
 		in.log.Warn().Err(err).Str(logOrg, o.id).Str("event", id).Msg("accept reported an error but the event is stored")
 		ev = got
@@ -296,4 +334,67 @@ func sameDeliveries(a, b []DeliveryRef) bool {
 		}
 	}
 	return true
+}
+
+// ingestStoreError is the 503 of an ingest the store refused; a full disk
+// says so first, for the producer's logs and alerts.
+func ingestStoreError(err error) *apiError {
+	ae := storeError(err)
+	if errors.Is(err, ErrDiskFull) {
+		ae.Reason = "disk full: the relay cannot store the event; retry later"
+	}
+	return ae
+}
+
+// errorLimiter lets about one error line a period through a logger and
+// counts the ones it held back in the next that passes: a full disk or a
+// lost store refuses every ingest, and one line per refusal would bury
+// the log (and fill the disk that is already full). It is a zerolog
+// Sampler, which drops lines, and a Hook, which adds the count.
+type errorLimiter struct {
+	period time.Duration
+	now    func() time.Time
+
+	mu         sync.Mutex
+	next       time.Time // before it, error lines are held back
+	suppressed int       // held back since the last line let through
+	report     int       // to add to the line let through
+}
+
+// limitErrors returns log with its error lines limited to about one a
+// period.
+func limitErrors(log zerolog.Logger, period time.Duration, now func() time.Time) zerolog.Logger {
+	l := &errorLimiter{period: period, now: now}
+	return log.Sample(l).Hook(l)
+}
+
+// Sample implements zerolog.Sampler.
+func (l *errorLimiter) Sample(lvl zerolog.Level) bool {
+	if lvl != zerolog.ErrorLevel {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	if now.Before(l.next) {
+		l.suppressed++
+		return false
+	}
+	l.next = now.Add(l.period)
+	l.report, l.suppressed = l.suppressed, 0
+	return true
+}
+
+// Run implements zerolog.Hook.
+func (l *errorLimiter) Run(e *zerolog.Event, lvl zerolog.Level, _ string) {
+	if lvl != zerolog.ErrorLevel {
+		return
+	}
+	l.mu.Lock()
+	n := l.report
+	l.report = 0
+	l.mu.Unlock()
+	if n > 0 {
+		e.Int("suppressed", n)
+	}
 }

@@ -1,11 +1,14 @@
 package relay
 
 import (
+	"net/http"
 	"runtime/debug"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // metrics live in a registry of their own, so two relays in one process
@@ -76,4 +79,53 @@ func (c depthCollector) Collect(ch chan<- prometheus.Metric) {
 	for k, v := range c.depth() {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(v), k[0], k[1])
 	}
+}
+
+// orgLabel is the label that says which organisation a series is about.
+const orgLabel = "organisation"
+
+// handler is GET /metrics: every series for whoever sees the whole relay,
+// only the series labelled with their organisation for an API key (the
+// process's own series say nothing about a tenant, so they are left out).
+func (m *metrics) handler(a *access, rs responder) http.Handler {
+	all := promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	return rs.handle(func(w http.ResponseWriter, req *http.Request) error {
+		o, ok := a.who(req)
+		if !ok {
+			return a.refuse(w)
+		}
+		if o == nil {
+			all.ServeHTTP(w, req)
+			return nil
+		}
+		promhttp.HandlerFor(orgGatherer{m.reg, o.id}, promhttp.HandlerOpts{}).ServeHTTP(w, req)
+		return nil
+	})
+}
+
+// orgGatherer keeps the series of one organisation.
+type orgGatherer struct {
+	g   prometheus.Gatherer
+	org string
+}
+
+func (g orgGatherer) Gather() ([]*dto.MetricFamily, error) {
+	mfs, err := g.g.Gather()
+	out := mfs[:0]
+	for _, mf := range mfs {
+		kept := mf.Metric[:0]
+		for _, mt := range mf.Metric {
+			for _, l := range mt.GetLabel() {
+				if l.GetName() == orgLabel && l.GetValue() == g.org {
+					kept = append(kept, mt)
+					break
+				}
+			}
+		}
+		if len(kept) > 0 {
+			mf.Metric = kept
+			out = append(out, mf)
+		}
+	}
+	return out, err
 }

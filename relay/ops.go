@@ -29,12 +29,16 @@ func (p *ops) handleHealthz() http.Handler {
 }
 
 func (p *ops) handleReadyz() http.Handler {
-	return p.handle(func(w http.ResponseWriter, req *http.Request) error {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if why := p.notReady(); why != "" {
-			return apiErrorf(http.StatusServiceUnavailable, "not_ready", "%s", why)
+			// An answer, not a failure: a load balancer polls this, and
+			// an error line per poll would flood the log of a relay
+			// whose disk is full.
+			w.Header().Set("Retry-After", "1")
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "not_ready", "reason": why})
+			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-		return nil
 	})
 }
 

@@ -15,10 +15,12 @@ package relay
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +30,8 @@ import (
 	"github.com/sidehook/sidehook/fixtures"
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/internal/freshconn"
+	"github.com/sidehook/sidehook/internal/httpguard"
+	"github.com/sidehook/sidehook/internal/target"
 	"github.com/sidehook/sidehook/relay/config"
 	"github.com/sidehook/sidehook/web"
 )
@@ -64,8 +68,13 @@ type Options struct {
 	MaxRetryAfter time.Duration
 	// Fixtures are the payloads of connection tests (default the embedded).
 	Fixtures *fixtures.Set
-	// Transport, when set, sends every outbound HTTP request (tests).
+	// Transport, when set, sends every outbound HTTP request (tests);
+	// the target policy then checks URLs but not the addresses dialled.
 	Transport http.RoundTripper
+	// AllowHosts are more Host names a loopback relay serves its
+	// dashboard, /metrics and actions on (--allow-host), besides
+	// localhost, 127.0.0.1 and [::1].
+	AllowHosts []string
 }
 
 // Relay is one relay: its parts and their HTTP server.
@@ -87,9 +96,11 @@ type Relay struct {
 	webHub  *web.Hub
 	handler http.Handler
 
-	fresh    freshconn.Tracker
-	srv      *http.Server
-	ln       net.Listener
+	fresh freshconn.Tracker
+	srv   *http.Server
+	ln    net.Listener
+	// scheme is "https" when the relay serves TLS (tls_cert, tls_key).
+	scheme   string
 	feedDone chan struct{}
 
 	started   atomic.Bool
@@ -131,6 +142,15 @@ func New(cfg *config.Config, opts Options) (*Relay, error) {
 	if err != nil {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
+	guard, err := httpguard.New(httpguard.Options{Loopback: httpguard.LoopbackAddr(cfg.Listen), AllowedHosts: opts.AllowHosts})
+	if err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	// The rules are checked here; Start builds the policy once it knows
+	// the relay's own address.
+	if _, err := target.New(target.Options{Allow: cfg.AllowTargets, Deny: cfg.DenyTargets}); err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
 	logger := func(component string) zerolog.Logger {
 		return opts.Logger.With().Str("component", component).Logger()
 	}
@@ -149,18 +169,21 @@ func New(cfg *config.Config, opts Options) (*Relay, error) {
 	r.disp = newDispatcher(st, dir, att, clock, logger("dispatcher"))
 	m.setDepth(r.disp.depths)
 
-	ing := &ingester{responder: responder{logger("ingest")}, store: st, dir: dir, limits: cfg.Limits, clock: clock,
+	// A full disk or a lost store refuses every ingest: about one line a
+	// second says so.
+	ing := &ingester{responder: responder{limitErrors(logger("ingest"), time.Second, time.Now)}, store: st, dir: dir, limits: cfg.Limits, clock: clock,
 		disp: r.disp, cache: cache, hub: r.hub, metrics: m}
 	mgr := &manager{responder: responder{logger("api")}, store: st, dir: dir, disp: r.disp, sender: snd, http: r.http,
 		tokens: r.tokens, tunnels: opts.Tunnels, hub: r.hub, clock: clock}
 	r.caller = &caller{responder: responder{logger("api")}, store: st, dir: dir, sender: snd, hub: r.hub, metrics: m,
 		clock: clock, fixtures: opts.Fixtures}
 	r.webHub = web.NewHub(web.HubOptions{Logger: opts.Logger, Registerer: m.reg})
+	acc := newAccess(dir, cfg.Listen, cfg.AdminToken)
 	r.dash = &dashboard{responder: responder{logger("dashboard")}, store: st, dir: dir, mgr: mgr, cache: cache, web: r.webHub,
-		open: loopbackOnly(cfg.Listen), serving: r.serving}
+		access: acc, serving: r.serving}
 	r.purger = &purger{store: st, clock: clock, retention: cfg.Retention, interval: opts.PurgeInterval, log: logger("purge")}
 	r.handler = routes(parts{
-		dir: dir, ing: ing, mgr: mgr, call: r.caller, dash: r.dash, m: m,
+		dir: dir, ing: ing, mgr: mgr, call: r.caller, dash: r.dash, m: m, guard: guard, access: acc, http: r.http,
 		tunnel: &tunnelRoute{responder: responder{logger("tunnel")}, tunnels: opts.Tunnels, store: st, disp: r.disp, clock: clock},
 		ops:    &ops{responder: responder{logger("relay")}, keys: r.keys, notReady: r.notReady},
 		rs:     responder{logger("relay")},
@@ -179,12 +202,32 @@ func (r *Relay) Start(ctx context.Context) error {
 		r.stopBackground(ctx)
 		return err
 	}
+	var tlsCfg *tls.Config
+	if r.cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(r.cfg.TLSCert, r.cfg.TLSKey)
+		if err != nil {
+			r.stopBackground(ctx)
+			return fmt.Errorf("relay: tls_cert, tls_key: %w", err)
+		}
+		// HTTP/1.1 only: websocket upgrades (dashboard, tunnels) need it.
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}
+	}
 	ln, err := net.Listen("tcp", r.cfg.Listen)
 	if err != nil {
 		r.stopBackground(ctx)
 		return fmt.Errorf("relay: listen: %w", err)
 	}
+	if err := r.setTargets(ln.Addr()); err != nil {
+		ln.Close()
+		r.stopBackground(ctx)
+		return err
+	}
 	r.ln = ln
+	r.scheme = "http"
+	if tlsCfg != nil {
+		r.ln = tls.NewListener(ln, tlsCfg)
+		r.scheme = "https"
+	}
 	// Subscribed before serving, so the dashboard sees every change.
 	r.feedDone = make(chan struct{})
 	go r.dash.feed(r.hub.subscribe(context.Background()), r.feedDone)
@@ -198,7 +241,7 @@ func (r *Relay) Start(ctx context.Context) error {
 		ConnState:         r.fresh.Track,
 	}
 	go func() {
-		if err := r.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := r.srv.Serve(r.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			r.log.Error().Err(err).Msg("serve")
 		}
 	}()
@@ -241,6 +284,37 @@ func (r *Relay) open(ctx context.Context) error {
 	return nil
 }
 
+// setTargets builds the outbound policy now that the relay's own address
+// is known, and refuses a configured endpoint it denies: a relay must not
+// start with an endpoint it may never reach.
+func (r *Relay) setTargets(self net.Addr) error {
+	opts := target.Options{Allow: r.cfg.AllowTargets, Deny: r.cfg.DenyTargets}
+	if a, ok := self.(*net.TCPAddr); ok {
+		opts.Self = []netip.AddrPort{a.AddrPort()}
+	}
+	p, err := target.New(opts)
+	if err != nil {
+		return fmt.Errorf("relay: %w", err)
+	}
+	if err := r.cfg.CheckTargets(p); err != nil {
+		return fmt.Errorf("relay: %w (allow it with --allow-target or allow_targets:)", err)
+	}
+	// An endpoint added through the API before the rules changed stays:
+	// its deliveries fail at the dial until the rules allow it again.
+	for _, o := range r.dir.list {
+		for _, e := range o.endpoints() {
+			if e.source != sourceAPI {
+				continue
+			}
+			if err := p.CheckURL(e.cfg.URL); err != nil {
+				r.log.Warn().Err(err).Str(logOrg, o.id).Str(logEndpoint, e.cfg.ID).Msg("endpoint denied by the target rules: its deliveries fail until they allow it")
+			}
+		}
+	}
+	r.http.policy.Store(p)
+	return nil
+}
+
 // stopBackground undoes open after a failed Start.
 func (r *Relay) stopBackground(ctx context.Context) {
 	r.disp.stop(ctx)
@@ -267,7 +341,7 @@ func (r *Relay) URL() string {
 	if r.ln == nil {
 		return ""
 	}
-	return "http://" + r.ln.Addr().String()
+	return r.scheme + "://" + r.ln.Addr().String()
 }
 
 // Subscribe returns a subscription to changes (accepted events, delivery
@@ -287,6 +361,9 @@ func (r *Relay) notReady() string {
 		return "the relay is starting or stopping"
 	}
 	if err := r.store.Health(); err != nil {
+		if errors.Is(err, ErrDiskFull) {
+			return "disk full: the store cannot take writes: " + err.Error()
+		}
 		return "the store cannot take writes: " + err.Error()
 	}
 	return ""

@@ -1,10 +1,12 @@
 package relay
 
 import (
+	"bytes"
+	"encoding/json"
+	"io"
 	"net/http"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
+	"github.com/sidehook/sidehook/internal/httpguard"
 	"github.com/sidehook/sidehook/internal/openapi"
 )
 
@@ -19,6 +21,11 @@ type parts struct {
 	ops    *ops
 	rs     responder
 	m      *metrics
+	// guard keeps web pages of other sites off the dashboard, its
+	// actions and /metrics (DNS rebinding, cross-site POSTs).
+	guard  *httpguard.Guard
+	access *access
+	http   *httpTransport
 }
 
 // routes is the relay's whole HTTP surface (SPEC §4).
@@ -37,7 +44,7 @@ func routes(p parts) http.Handler {
 	mux.Handle("GET /v1/deliveries", key(p.mgr.handleListDeliveries()))
 	mux.Handle("GET /v1/deliveries/{id}", key(p.mgr.handleGetDelivery()))
 	mux.Handle("POST /v1/deliveries/{id}/retry", key(p.mgr.handleRetry()))
-	mux.Handle("POST /v1/replay", key(p.mgr.handleReplay()))
+	mux.Handle("POST /v1/replay", key(replayTarget(p.http, p.rs, p.mgr.handleReplay())))
 	mux.Handle("GET /v1/endpoints", key(p.mgr.handleListEndpoints()))
 	mux.Handle("POST /v1/endpoints", key(p.mgr.handleCreateEndpoint()))
 	mux.Handle("GET /v1/endpoints/{id}", key(p.mgr.handleGetEndpoint()))
@@ -52,18 +59,19 @@ func routes(p parts) http.Handler {
 	// Dashboard (SPEC §6): the page and its websocket check access
 	// themselves (a browser cannot send a header on a page load or a
 	// websocket handshake); its actions are guarded the same way.
-	page := p.dash.handler()
+	guard := p.guard.Handler
+	page := guard(p.dash.handler())
 	mux.Handle("/_sidehook/ui", page)
 	mux.Handle("/_sidehook/ui/", page)
 	mux.Handle("/_sidehook/ws", page)
-	mux.Handle("POST /_sidehook/replay", p.dash.guard(p.dash.handleReplay()))
-	mux.Handle("POST /_sidehook/deliveries/{id}/retry", p.dash.guard(p.dash.handleRetry()))
+	mux.Handle("POST /_sidehook/replay", guard(p.dash.guard(p.dash.handleReplay())))
+	mux.Handle("POST /_sidehook/deliveries/{id}/retry", guard(p.dash.guard(p.dash.handleRetry())))
 
 	// Operations.
 	mux.Handle("GET /.well-known/jwks.json", p.ops.handleJWKS())
 	mux.Handle("GET /healthz", p.ops.handleHealthz())
 	mux.Handle("GET /readyz", p.ops.handleReadyz())
-	mux.Handle("GET /metrics", promhttp.HandlerFor(p.m.reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", guard(p.m.handler(p.access, p.rs)))
 	mux.Handle("GET /openapi.json", openapi.Handler(openapiDoc))
 
 	// Everything else, in the same {"error","reason"} shape: a known path
@@ -79,4 +87,31 @@ func routes(p parts) http.Handler {
 		return apiErrorf(http.StatusNotFound, "not_found", "no route %s %s", req.Method, req.URL.Path)
 	}))
 	return mux
+}
+
+// maxReplayPeek bounds the replay body replayTarget reads; a larger one
+// is left to the handler to refuse.
+const maxReplayPeek = 1 << 20
+
+// replayTarget refuses a POST /v1/replay whose "to" the outbound policy
+// denies, with 400 target_denied, before the handler sends anything. The
+// dial is checked again whatever this finds.
+func replayTarget(t *httpTransport, rs responder, next http.Handler) http.Handler {
+	return rs.handle(func(w http.ResponseWriter, req *http.Request) error {
+		body, err := io.ReadAll(io.LimitReader(req.Body, maxReplayPeek+1))
+		if err != nil {
+			return apiErrorf(http.StatusBadRequest, "invalid_body", "read body: %v", err)
+		}
+		req.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), req.Body))
+		var rr struct {
+			To string `json:"to"`
+		}
+		if len(body) <= maxReplayPeek && json.Unmarshal(body, &rr) == nil && rr.To != "" {
+			if err := t.checkTarget("to", rr.To); err != nil {
+				return err
+			}
+		}
+		next.ServeHTTP(w, req)
+		return nil
+	})
 }

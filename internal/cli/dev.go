@@ -19,9 +19,11 @@ import (
 	"github.com/sidehook/sidehook/fixtures"
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/internal/event"
+	"github.com/sidehook/sidehook/internal/target"
 	"github.com/sidehook/sidehook/receiver"
 	"github.com/sidehook/sidehook/relay"
 	"github.com/sidehook/sidehook/relay/config"
+	"github.com/sidehook/sidehook/relay/tunnel"
 )
 
 // devConfig is the relay configuration `sidehook dev` runs on.
@@ -54,6 +56,8 @@ func devCommand(e *env) *cli.Command {
 			&cli.BoolFlag{Name: "in-memory", Usage: "keep nothing on disk"},
 			&cli.BoolFlag{Name: "no-send", Usage: "do not send the five demo events"},
 			&cli.BoolFlag{Name: "json", Usage: "print the URLs, keys, secrets and what was sent as one JSON object"},
+			&cli.StringSliceFlag{Name: "allow-host", Usage: "a Host `NAME` the dashboards and admin APIs answer, besides localhost, 127.0.0.1 and [::1] (repeatable)"},
+			&cli.StringSliceFlag{Name: "allow-target", Usage: "a `CIDR|host` endpoints and replays may reach although denied by default (repeatable)"},
 		},
 		Action: func(c *cli.Context) error {
 			for _, name := range []string{"relay-listen", "receiver-listen"} {
@@ -61,11 +65,18 @@ func devCommand(e *env) *cli.Command {
 					return err
 				}
 			}
+			for _, r := range c.StringSlice("allow-target") {
+				if _, err := target.ParseRule(r); err != nil {
+					return usageErrorf("dev: --allow-target: %v", err)
+				}
+			}
 			log, err := e.serverSetup(c)
 			if err != nil {
 				return err
 			}
 			d := &devRun{
+				allowHosts:   c.StringSlice("allow-host"),
+				allowTargets: c.StringSlice("allow-target"),
 				env:          e,
 				log:          log,
 				relayListen:  c.String("relay-listen"),
@@ -93,6 +104,8 @@ type devRun struct {
 	json         bool
 	fixtures     *fixtures.Set
 	eventTimeout time.Duration
+	allowHosts   []string
+	allowTargets []string
 }
 
 func (d *devRun) run(ctx context.Context) error {
@@ -124,8 +137,9 @@ func (d *devRun) run(ctx context.Context) error {
 			RequireSHA256:   true,
 			StandardSecrets: [][]byte{standard},
 		},
-		Logger:  d.log,
-		Version: d.env.build.Version,
+		AllowHosts: d.allowHosts,
+		Logger:     d.log,
+		Version:    d.env.build.Version,
 	})
 	if err != nil {
 		return err
@@ -144,12 +158,16 @@ func (d *devRun) run(ctx context.Context) error {
 		return fmt.Errorf("dev: embedded configuration: %w", err)
 	}
 	cfg.InMemory = d.inMemory
+	cfg.AllowTargets = append(cfg.AllowTargets, d.allowTargets...)
 	st, err := openRelayStore(ctx, cfg, d.log)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	rel, err := relay.New(cfg, relay.Options{Store: st, Logger: d.log, Version: d.env.build.Version})
+	// dev serves tunnels too: `sidehook tunnel` can join it with the API key.
+	tunnels := tunnel.NewServer(tunnel.ServerOptions{Logger: d.log})
+	defer closeWithin(tunnels.Close)
+	rel, err := relay.New(cfg, relay.Options{Store: st, Tunnels: tunnels, Logger: d.log, Version: d.env.build.Version, AllowHosts: d.allowHosts})
 	if err != nil {
 		return err
 	}

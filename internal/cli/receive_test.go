@@ -1,12 +1,15 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // startReceive runs `sidehook receive` in-process on a free port.
@@ -122,5 +125,30 @@ func TestParseSize(t *testing.T) {
 		if _, err := parseSize(bad); err == nil {
 			t.Errorf("parseSize(%q): want an error", bad)
 		}
+	}
+}
+
+// TestReceiveWarnsWithoutOrg: a Webio secret without --org accepts any
+// organisation's token; the receiver says so when it starts.
+func TestReceiveWarnsWithoutOrg(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logs := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, []string{"sidehook", "--log-format", "json", "receive", "--listen", "127.0.0.1:0", "--in-memory",
+			"--secret-key", "0123456789abcdef0123456789abcdef"}, func(string) string { return "" }, strings.NewReader(""), io.Discard, logs)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), `"ready"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready within 10s: %s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if !strings.Contains(logs.String(), "without --org") {
+		t.Fatalf("got logs %s, want a warning that any organisation is accepted", logs.String())
 	}
 }

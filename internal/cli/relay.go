@@ -11,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/sidehook/sidehook/internal/target"
 	"github.com/sidehook/sidehook/relay"
 	"github.com/sidehook/sidehook/relay/badgerstore"
 	"github.com/sidehook/sidehook/relay/config"
@@ -42,6 +43,11 @@ func relayCommand(e *env) *cli.Command {
 			&cli.StringFlag{Name: "inbound-auth", Usage: "without --config: none or webio-token (for /in/{org})"},
 			&cli.StringSliceFlag{Name: "endpoint", Usage: "without --config: an endpoint `URL` subscribed to every event (repeatable)"},
 			&cli.StringFlag{Name: "custom-values", Usage: "without --config: the custom-value endpoint `URL`"},
+			&cli.StringFlag{Name: "tls-cert", Usage: "serve HTTPS with this PEM certificate `FILE` (with --tls-key; overrides tls_cert:)"},
+			&cli.StringFlag{Name: "tls-key", Usage: "the PEM private key `FILE` of --tls-cert (overrides tls_key:)"},
+			&cli.StringFlag{Name: "admin-token", Usage: "Bearer token for the whole-relay dashboard and /metrics beyond loopback (>= 16 bytes; overrides admin_token:)"},
+			&cli.StringSliceFlag{Name: "allow-host", Usage: "a Host `NAME` the dashboard and /metrics answer on loopback, besides localhost, 127.0.0.1 and [::1] (repeatable)"},
+			&cli.StringSliceFlag{Name: "allow-target", Usage: "a `CIDR|host` endpoints and replays may reach although denied by default, e.g. 169.254.0.0/16 (repeatable; adds to allow_targets:)"},
 			grace,
 			oldName("grace", "shutdown-grace", grace),
 		},
@@ -68,11 +74,15 @@ func relayCommand(e *env) *cli.Command {
 				}
 			}()
 			tunnels := tunnel.NewServer(tunnel.ServerOptions{Logger: log})
-			r, err := relay.New(cfg, relay.Options{Store: st, Tunnels: tunnels, Logger: log, Version: e.build.Version, Grace: c.Duration("shutdown-grace")})
+			r, err := relay.New(cfg, relay.Options{Store: st, Tunnels: tunnels, Logger: log, Version: e.build.Version, Grace: c.Duration("shutdown-grace"),
+				AllowHosts: c.StringSlice("allow-host")})
 			if err != nil {
 				return usageErrorf("%v", err)
 			}
 			if err := r.Start(c.Context); err != nil {
+				if errors.Is(err, target.ErrDenied) {
+					return usageErrorf("%v", err)
+				}
 				return busyPort(err, "relay", cfg.Listen, listenHint(c, "relay"))
 			}
 			<-c.Context.Done()
@@ -107,8 +117,16 @@ func checkRelayConfig(c *cli.Context, e *env, cfg *config.Config) error {
 		return usageErrorf("relay: --check-config checks a --config FILE")
 	}
 	// A store the check never opens: New only wants one to exist.
-	if _, err := relay.New(cfg, relay.Options{Store: memstore.New(), Version: e.build.Version}); err != nil {
+	if _, err := relay.New(cfg, relay.Options{Store: memstore.New(), Version: e.build.Version, AllowHosts: c.StringSlice("allow-host")}); err != nil {
 		return usageErrorf("%v", err)
+	}
+	// The relay's own address is checked at start, once it is bound.
+	p, err := target.New(target.Options{Allow: cfg.AllowTargets, Deny: cfg.DenyTargets})
+	if err != nil {
+		return usageErrorf("relay: %v", err)
+	}
+	if err := cfg.CheckTargets(p); err != nil {
+		return usageErrorf("relay: %v (allow it with --allow-target or allow_targets:)", err)
 	}
 	endpoints := 0
 	for _, o := range cfg.Organisations {
@@ -188,6 +206,9 @@ func relayConfig(c *cli.Context, e *env) (*config.Config, error) {
 		cfg.Data = c.String("data")
 	}
 	cfg.InMemory = c.Bool("in-memory")
+	if err := trustFlags(c, e, cfg); err != nil {
+		return nil, err
+	}
 	if c.Duration("shutdown-grace") <= 0 {
 		return nil, usageErrorf("relay: --shutdown-grace must be positive")
 	}
@@ -210,4 +231,29 @@ func openRelayStore(ctx context.Context, cfg *config.Config, log zerolog.Logger)
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	return st, nil
+}
+
+// trustFlags applies --admin-token and --allow-target over the file's
+// admin_token: and allow_targets:.
+func trustFlags(c *cli.Context, e *env, cfg *config.Config) error {
+	if c.IsSet("admin-token") {
+		tok := c.String("admin-token")
+		if len(tok) < config.MinAdminTokenLen {
+			return usageErrorf("relay: %s: %d bytes, need at least %d", e.source(c, "admin-token"), len(tok), config.MinAdminTokenLen)
+		}
+		cfg.AdminToken = tok
+	}
+	for _, r := range c.StringSlice("allow-target") {
+		if _, err := target.ParseRule(r); err != nil {
+			return usageErrorf("relay: --allow-target: %v", err)
+		}
+		cfg.AllowTargets = append(cfg.AllowTargets, strings.TrimSpace(r))
+	}
+	if c.IsSet("tls-cert") || c.IsSet("tls-key") {
+		if err := config.ValidTLS(c.String("tls-cert"), c.String("tls-key")); err != nil {
+			return usageErrorf("relay: --tls-cert, --tls-key: %v", err)
+		}
+		cfg.TLSCert, cfg.TLSKey = c.String("tls-cert"), c.String("tls-key")
+	}
+	return nil
 }

@@ -108,6 +108,7 @@ func TestRelayCommandUsageErrors(t *testing.T) {
 		{"MissingFile", []string{"relay", "--config", filepath.Join(dir, "none.yaml")}, "no such file"},
 		{"InvalidConfig", []string{"relay", "--config", bad}, "organisations[0].endpoints[1].url"},
 		{"BadEndpointFlag", []string{"relay", "--api-key", "k", "--endpoint", "ftp://x"}, "not an absolute http(s) URL"},
+		{"TLSKeyWithoutCert", []string{"relay", "--api-key", "k", "--tls-key", filepath.Join(dir, "key.pem")}, "--tls-cert, --tls-key"},
 		{"BadTunnelName", []string{"relay", "--api-key", "k", "--endpoint", "tunnel://-laptop"}, "tunnel name \"-laptop\""},
 	}
 	for _, tt := range tests {

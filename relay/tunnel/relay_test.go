@@ -31,28 +31,27 @@ const (
 type realRelay struct {
 	*relay.Relay
 	tunnels *tunnel.Server
+	// client calls the relay's API (it trusts the relay's CA under TLS).
+	client *http.Client
 }
 
-func newRealRelay(tb testing.TB, retry []string) *realRelay {
+func newRealRelay(tb testing.TB, retry []string, edit ...func(*config.File)) *realRelay {
 	tb.Helper()
 	f := config.File{
 		Listen: "127.0.0.1:0",
 		Retry:  &config.RawRetry{Schedule: retry},
 		Organisations: []config.RawOrg{{ID: e2eOrg, APIKeys: []string{testKey}, SecretKey: e2eSecret, Endpoints: []config.RawEndpoint{
-			{ID: "crm", URL: "http://placeholder.invalid/webhooks", Events: []string{"*"}, Timeout: "2s"},
-			{ID: "values", URL: "http://placeholder.invalid/custom-values", Events: []string{"custom_value_request"}},
+			{ID: "crm", URL: "tunnel://" + testName + "/webhooks", Events: []string{"*"}, Timeout: "2s"},
+			{ID: "values", URL: "tunnel://" + testName + "/custom-values", Events: []string{"custom_value_request"}},
 		}}},
+	}
+	for _, e := range edit {
+		e(&f)
 	}
 	cfg, err := f.Validate(nil)
 	if err != nil {
 		tb.Fatalf("config: %v", err)
 	}
-	// relay/config on this branch does not take tunnel:// yet (branch
-	// trust-auth teaches it); the relay itself does, so the validated
-	// endpoints are pointed at the tunnel here.
-	eps := cfg.Organisations[0].Endpoints
-	eps[0].URL = "tunnel://" + testName + "/webhooks"
-	eps[1].URL = "tunnel://" + testName + "/custom-values"
 	cfg.InMemory = true
 
 	st := memstore.New()
@@ -75,7 +74,7 @@ func newRealRelay(tb testing.TB, retry []string) *realRelay {
 		}
 		st.Close()
 	})
-	return &realRelay{Relay: r, tunnels: ts}
+	return &realRelay{Relay: r, tunnels: ts, client: http.DefaultClient}
 }
 
 // api calls the relay's API with the key and decodes a JSON answer.
@@ -89,7 +88,7 @@ func (rr *realRelay) api(tb testing.TB, method, path, body string, out any) int 
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := rr.client.Do(req)
 	if err != nil {
 		tb.Fatal(err)
 	}

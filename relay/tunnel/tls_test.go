@@ -13,6 +13,7 @@ import (
 	"log"
 	"math/big"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -20,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sidehook/sidehook/receiver/receivertest"
+	"github.com/sidehook/sidehook/relay/config"
 	"github.com/sidehook/sidehook/relay/tunnel"
 )
 
@@ -127,5 +130,46 @@ func TestBadCAFile(t *testing.T) {
 				t.Errorf("got %v, want an error about the CA file", err)
 			}
 		})
+	}
+}
+
+// TestRelayServesTLS: a relay with tls_cert and tls_key serves HTTPS; a
+// tunnel client that trusts its CA (--ca) connects over wss and the
+// deliveries reach the local app with valid signatures.
+func TestRelayServesTLS(t *testing.T) {
+	caFile, cert := testCA(t)
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	keyDER, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rr := newRealRelay(t, []string{"50ms"}, func(f *config.File) { f.TLSCert, f.TLSKey = certFile, keyFile })
+	if !strings.HasPrefix(rr.URL(), "https://") {
+		t.Fatalf("relay URL %s, want https", rr.URL())
+	}
+	caPEM, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	rr.client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+
+	app := receiverApp(t)
+	cfg := clientConfig(rr.URL(), app.URL)
+	cfg.CA = caFile
+	startClient(t, cfg)
+	rr.post(t, "payment", 2)
+	for _, c := range waitCaptures(t, app, receivertest.Filter{Event: "payment"}, 2, 10*time.Second) {
+		if c.Verdict.Status != "valid" {
+			t.Errorf("capture %s: verdict %+v, want valid", c.ID, c.Verdict)
+		}
 	}
 }
