@@ -7,12 +7,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"golang.org/x/time/rate"
 
 	"github.com/sidehook/sidehook/internal/auth"
+	"github.com/sidehook/sidehook/receiver/receiverapi"
 	"github.com/sidehook/sidehook/receiver/receivertest"
 	"github.com/sidehook/sidehook/replay"
 )
@@ -54,7 +56,7 @@ func TestReplayReceiverToReceiver(t *testing.T) {
 	post(t, src.URL+"/raw", binary, map[string]string{"webhook-id": "evt_B"})
 	caps := waitCaptures(t, src, receivertest.Filter{}, 2)
 
-	items, err := (&replay.ReceiverSource{URL: src.URL}).Select(context.Background(), replay.Selection{})
+	items, err := (&receiverapi.Source{Client: receiverClient(t, src.URL)}).Select(context.Background(), replay.Selection{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,85 +133,60 @@ func TestReplayFreshJTI(t *testing.T) {
 
 // Deliveries replayed from a relay go by default to their endpoint, with
 // the event's bytes, the relay's headers and a valid fresh token.
-func TestReplayFromRelay(t *testing.T) {
-	first := receivertest.NewServer(t)
-	r := startRelay(t, first.URL+"/hooks")
-	body := `{"type":"payment","paymentId":"pay_1","amount":"50.00"}`
-	ev := ingest(t, r, "payment", body)
-	waitCaptures(t, first, receivertest.Filter{WebhookID: ev.ID}, 1)
-
-	items, err := (&replay.RelaySource{URL: r.URL(), APIKey: apiKey}).Select(context.Background(), replay.Selection{IDs: []string{ev.ID}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	schemes, keys := allKeys(t)
-	dst := verifyingReceiver(t)
-	for _, to := range []string{"", dst.URL} {
-		b := replay.Batch{Options: replay.Options{To: to, Schemes: schemes, Keys: keys}}
-		results, err := b.Run(context.Background(), items)
-		if err != nil || len(results) != 1 || !results[0].OK() {
-			t.Fatalf("to %q: got %+v, %v", to, results, err)
-		}
-	}
-	// The default target is the endpoint: the first receiver has the
-	// original and the replay.
-	again := waitCaptures(t, first, receivertest.Filter{WebhookID: ev.ID}, 2)[0]
-	c := waitCaptures(t, dst, receivertest.Filter{}, 1)[0]
-	for name, c := range map[string]struct {
-		path    string
-		body    []byte
-		headers map[string][]string
-	}{"endpoint": {again.Path, again.Body, again.Headers}, "to": {c.Path, c.Body, c.Headers}} {
-		if c.path != "/hooks" || string(c.body) != body {
-			t.Errorf("%s: got %s %q", name, c.path, c.body)
-		}
-		for k, want := range map[string]string{
-			"sidehook-replay-of": ev.Deliveries[0].ID,
-			"sidehook-delivery":  ev.Deliveries[0].ID,
-			"sidehook-event":     "payment",
-			"webhook-id":         ev.ID,
-			"content-type":       "application/json",
-		} {
-			if got := c.headers[k]; len(got) != 1 || got[0] != want {
-				t.Errorf("%s: %s = %v, want %q", name, k, got, want)
-			}
-		}
-	}
-	if c.Verdict.Status != auth.StatusValid {
-		t.Errorf("verdict %+v, want valid", c.Verdict)
-	}
-}
-
 func TestBatchCheck(t *testing.T) {
-	var hits int
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits++ }))
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
 	t.Cleanup(srv.Close)
 	ok := replay.Item{ID: "ok", Target: srv.URL, WebhookID: "evt_1"}
+	standard := replay.Options{Schemes: []string{auth.SchemeStandard}, Keys: auth.OutboundKeys{Standard: [][]byte{[]byte("k")}}}
 	tests := []struct {
 		name string
 		it   replay.Item
 		opts replay.Options
 		want string
+		need replay.Need
 	}{
-		{"NoTarget", replay.Item{ID: "a", Path: "/x"}, replay.Options{}, "a: no target"},
-		{"Tunnel", replay.Item{ID: "a", Target: "tunnel://laptop/hooks"}, replay.Options{}, "want an http:// or https:// URL"},
-		{"BodyMissing", replay.Item{ID: "a", Target: srv.URL, BodyMissing: true}, replay.Options{}, "body was not kept"},
-		{"StandardNoID", replay.Item{ID: "a", Target: srv.URL}, replay.Options{Schemes: []string{auth.SchemeStandard}, Keys: auth.OutboundKeys{Standard: [][]byte{[]byte("k")}}}, "no webhook-id"},
-		{"NoKey", ok, replay.Options{Schemes: []string{auth.SchemeWebioToken}}, "no webio token"},
-		{"UnknownScheme", ok, replay.Options{Schemes: []string{"magic"}}, "unknown scheme"},
+		{"NoTarget", replay.Item{ID: "a", Path: "/x"}, replay.Options{}, "no target", replay.NeedTarget},
+		{"Tunnel", replay.Item{ID: "a", Target: "tunnel://laptop/hooks"}, replay.Options{}, "want an http:// or https:// URL", replay.NeedTarget},
+		{"BodyMissing", replay.Item{ID: "a", Target: srv.URL, BodyMissing: true}, replay.Options{}, "body was not kept", replay.NeedBody},
+		{"StandardNoID", replay.Item{ID: "a", Target: srv.URL}, standard, "no webhook-id", replay.NeedWebhookID},
+		{"NoKey", replay.Item{ID: "a", Target: srv.URL}, replay.Options{Schemes: []string{auth.SchemeWebioToken}}, "no webio token", replay.NeedKey},
+		{"UnknownScheme", replay.Item{ID: "a", Target: srv.URL}, replay.Options{Schemes: []string{"magic"}}, "unknown scheme", replay.NeedScheme},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := replay.Batch{Options: tt.opts}
+			// Fail-fast: checked first, nothing sent.
+			before := hits.Load()
+			b := replay.Batch{Options: tt.opts, FailFast: true}
 			results, err := b.Run(context.Background(), []replay.Item{ok, tt.it})
 			var ce *replay.CheckError
 			if !errors.As(err, &ce) || !strings.Contains(err.Error(), tt.want) || len(results) != 0 {
-				t.Errorf("got %v, %v; want a *CheckError containing %q", results, err, tt.want)
+				t.Errorf("fail-fast: got %v, %v; want a *CheckError containing %q", results, err, tt.want)
+			}
+			if ce != nil {
+				last := ce.Items[len(ce.Items)-1]
+				var nr *replay.NotReplayableError
+				if last.ID != "a" || !errors.As(last.Err, &nr) || nr.Need != tt.need {
+					t.Errorf("fail-fast: items %+v, want a needing %s", ce.Items, tt.need)
+				}
+			}
+			if n := hits.Load() - before; n != 0 {
+				t.Errorf("fail-fast: %d requests sent, want none", n)
+			}
+
+			// Without: the good item goes, the bad one is reported unsent.
+			b.FailFast = false
+			results, err = b.Run(context.Background(), []replay.Item{ok, tt.it})
+			if err != nil || len(results) != 2 {
+				t.Fatalf("got %+v, %v; want two results", results, err)
+			}
+			if tt.need != replay.NeedKey && tt.need != replay.NeedScheme && !results[0].OK() {
+				t.Errorf("good item: got %+v", results[0])
+			}
+			if results[1].OK() || results[1].Status != 0 || !strings.Contains(results[1].Error, tt.want) {
+				t.Errorf("bad item: got %+v, want unsent with %q", results[1], tt.want)
 			}
 		})
-	}
-	if hits != 0 {
-		t.Errorf("%d requests sent, want none", hits)
 	}
 	// With a body to send instead, a missing body is fine.
 	b := replay.Batch{Options: replay.Options{Body: []byte("new")}}
@@ -281,4 +258,33 @@ func TestBatchRate(t *testing.T) {
 	if n := len(dst.Requests(receivertest.Filter{})); n != 1 {
 		t.Errorf("got %d requests, want 1", n)
 	}
+}
+
+// With FailFast, the first failed replay stops the batch.
+func TestBatchFailFastStops(t *testing.T) {
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadURL := dead.URL
+	dead.Close()
+	dst := receivertest.NewServer(t)
+	items := []replay.Item{
+		{ID: "a", Target: dst.URL + "/one"},
+		{ID: "b", Target: deadURL + "/two"},
+		{ID: "c", Target: dst.URL + "/three"},
+	}
+	results, err := (&replay.Batch{FailFast: true}).Run(context.Background(), items)
+	if !errors.Is(err, replay.ErrStopped) || len(results) != 2 || !results[0].OK() || results[1].OK() {
+		t.Fatalf("got %+v, %v; want two results and ErrStopped", results, err)
+	}
+	if n := len(dst.Requests(receivertest.Filter{})); n != 1 {
+		t.Errorf("dst got %d requests, want 1", n)
+	}
+}
+
+func receiverClient(t *testing.T, base string) *receiverapi.Client {
+	t.Helper()
+	c, err := receiverapi.New(base, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

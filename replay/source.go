@@ -2,12 +2,8 @@ package replay
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"strings"
 	"time"
 )
@@ -26,7 +22,8 @@ type Selection struct {
 	// Since and Until bound the original's time, both inclusive.
 	Since, Until time.Time
 	// Status is a relay delivery status (pending, delivering, delivered,
-	// failed, dead); only a relay source has it.
+	// failed, dead); only relay deliveries have it, and the relay applies
+	// it itself (POST /v1/replay).
 	Status string
 	// Verdict is a capture's verdict status (valid, invalid, unverified);
 	// only captures have it.
@@ -36,7 +33,8 @@ type Selection struct {
 	Max int
 }
 
-func (s Selection) max() int {
+// Limit is the most items the selection may hold.
+func (s Selection) Limit() int {
 	if s.Max > 0 {
 		return s.Max
 	}
@@ -51,8 +49,8 @@ func (s Selection) inRange(t time.Time) bool {
 	return s.Until.IsZero() || !t.After(s.Until)
 }
 
-// matchCapture applies the selection's filters (not its ids) to c.
-func (s Selection) matchCapture(c *Capture) bool {
+// MatchCapture applies the selection's filters (not its ids) to c.
+func (s Selection) MatchCapture(c *Capture) bool {
 	if s.Event != "" && c.Event != s.Event {
 		return false
 	}
@@ -70,12 +68,6 @@ type Source interface {
 
 // UnknownIDsError lists the ids a source does not have.
 type UnknownIDsError struct{ IDs []string }
-
-// unknownID reports whether err from a GET by id means there is no such id.
-func unknownID(err error) bool {
-	var bad *errBadID
-	return errors.Is(err, errNotFound) || errors.As(err, &bad)
-}
 
 func (e *UnknownIDsError) Error() string {
 	if len(e.IDs) == 1 {
@@ -95,89 +87,9 @@ func (e *TooManyError) Error() string {
 // (a delivery status on captures, a verdict on relay deliveries).
 var ErrUnsupportedFilter = errors.New("replay: filter not supported by this source")
 
-// apiClient is the little both HTTP sources share: a base URL, a Bearer
-// credential and a JSON GET that turns an error answer into its reason.
-type apiClient struct {
-	base   string
-	bearer string
-	client *http.Client
-	// what names the server in errors ("receiver", "relay").
-	what string
-}
-
-// errNotFound is a 404 from the API.
-var errNotFound = errors.New("not found")
-
-// errBadID is a 400 to a GET by id: the server says the id is malformed,
-// which for a selection is one more unknown id.
-type errBadID struct{ reason string }
-
-func (e *errBadID) Error() string { return e.reason }
-
-// maxAPIAnswer bounds one API answer read into memory: a page of a
-// thousand captures of up to 1 MiB each is the worst the receiver sends.
-const maxAPIAnswer = 2 << 30
-
-func newAPIClient(what, base, bearer string, client *http.Client) (*apiClient, error) {
-	base = strings.TrimRight(base, "/")
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("replay: %s URL %q: want an http:// or https:// URL", what, base)
-	}
-	if client == nil {
-		client = &http.Client{Timeout: DefaultTimeout}
-	}
-	return &apiClient{base: base, bearer: bearer, client: client, what: what}, nil
-}
-
-// get decodes the JSON answer to GET base+path into out.
-func (a *apiClient) get(ctx context.Context, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+path, nil)
-	if err != nil {
-		return fmt.Errorf("%s: %w", a.what, err)
-	}
-	if a.bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+a.bearer)
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := a.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s: %w", a.what, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound {
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		return errNotFound
-	}
-	if resp.StatusCode/100 != 2 {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-		reason := strings.TrimSpace(string(b))
-		var e struct{ Error, Reason string }
-		if json.Unmarshal(b, &e) == nil && e.Reason != "" {
-			reason = e.Reason
-		}
-		err := fmt.Errorf("%s answered %d to GET %s: %s", a.what, resp.StatusCode, path, reason)
-		if resp.StatusCode == http.StatusBadRequest && !strings.Contains(path, "?") {
-			return &errBadID{reason: err.Error()}
-		}
-		return err
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxAPIAnswer)).Decode(out); err != nil {
-		return fmt.Errorf("%s: GET %s: decode answer: %w", a.what, path, err)
-	}
-	return nil
-}
-
-// reverse puts a newest-first listing in replay order.
-func reverse[T any](s []T) {
-	for i, j := 0, len(s)-1; i < j; i, j = i+1, j-1 {
-		s[i], s[j] = s[j], s[i]
-	}
-}
-
-// uniqueIDs drops repeats, keeping the first of each: naming an id twice
+// UniqueIDs drops repeats, keeping the first of each: naming an id twice
 // does not send it twice.
-func uniqueIDs(ids []string) []string {
+func UniqueIDs(ids []string) []string {
 	seen := make(map[string]bool, len(ids))
 	out := make([]string, 0, len(ids))
 	for _, id := range ids {
@@ -187,11 +99,4 @@ func uniqueIDs(ids []string) []string {
 		}
 	}
 	return out
-}
-
-func pageSize(asked, most int) int {
-	if asked <= 0 || asked > most {
-		return most
-	}
-	return asked
 }

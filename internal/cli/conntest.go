@@ -3,8 +3,6 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/url"
 	"strings"
 	"text/tabwriter"
 
@@ -34,25 +32,11 @@ func testCommand(e *env) *cli.Command {
 			if ep == "" {
 				return usageErrorf("test: --endpoint is required")
 			}
-			req := map[string]string{}
-			if t := c.String("event"); t != "" {
-				if !event.Type(t).IsBuiltin() {
-					return usageErrorf("test: --event %q: want one of inbound_message, message_send, delivery_report, payment, custom_value_request", t)
-				}
-				req["event"] = t
+			t := c.String("event")
+			if t != "" && !event.Type(t).IsBuiltin() {
+				return usageErrorf("test: --event %q: want one of inbound_message, message_send, delivery_report, payment, custom_value_request", t)
 			}
-			body, _ := json.Marshal(req)
-			var ans struct {
-				Results []struct {
-					Event     string             `json:"event"`
-					OK        bool               `json:"ok"`
-					Status    int                `json:"status"`
-					LatencyMS float64            `json:"latency_ms"`
-					Error     string             `json:"error"`
-					Values    map[string]*string `json:"values"`
-				} `json:"results"`
-			}
-			_, raw, err := rc.do(c.Context, http.MethodPost, "/v1/endpoints/"+url.PathEscape(ep)+"/test", nil, body, &ans)
+			ans, raw, err := rc.Test(c.Context, ep, t)
 			if err != nil {
 				return fmt.Errorf("test: %w", err)
 			}

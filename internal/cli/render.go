@@ -1,12 +1,12 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/sidehook/sidehook/relay/relayapi"
 )
 
 func renderCommand(e *env) *cli.Command {
@@ -31,18 +31,8 @@ func renderCommand(e *env) *cli.Command {
 			if !c.IsSet("template") {
 				return usageErrorf("render: --template is required")
 			}
-			body, err := json.Marshal(map[string]string{
-				"template": c.String("template"), "customer_uid": c.String("customer-uid"),
-				"channel_id": c.String("channel-id"), "conversation_id": c.String("conversation-id"),
-			})
-			if err != nil {
-				return err
-			}
-			var ans struct {
-				Text    string   `json:"text"`
-				Missing []string `json:"missing"`
-			}
-			_, raw, err := rc.do(c.Context, http.MethodPost, "/v1/render", nil, body, &ans)
+			ans, raw, err := rc.Render(c.Context, c.String("template"), relayapi.Customer{
+				CustomerUID: c.String("customer-uid"), ChannelID: c.String("channel-id"), ConversationID: c.String("conversation-id")})
 			if err != nil {
 				return fmt.Errorf("render: %w", err)
 			}

@@ -25,6 +25,8 @@ import (
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/internal/event"
 	"github.com/sidehook/sidehook/internal/units"
+	"github.com/sidehook/sidehook/receiver/receiverapi"
+	"github.com/sidehook/sidehook/relay/relayapi"
 	"github.com/sidehook/sidehook/replay"
 )
 
@@ -34,12 +36,14 @@ func replayCommand(e *env) *cli.Command {
 		Name:      "replay",
 		Usage:     "resend captured requests or stored deliveries, re-signed, with the bytes kept",
 		UsageText: "sidehook replay (--receiver URL | --relay URL --api-key K | --file captures.ndjson) [selection] [--to URL] [keys]",
-		Description: "Selects requests from a mock receiver's admin API (--receiver), a relay's management API\n" +
-			"(--relay, deliveries by dlv_ id or filter, or every delivery of an evt_ id) or a receiver's NDJSON\n" +
-			"export (--file), then resends each: same method, path, headers and body bytes (unless --body or\n" +
-			"--edit), the original webhook-id, a fresh webhook-timestamp, sidehook-replay-of naming the\n" +
-			"original, and fresh authentication from the keys given. The original's own auth headers are\n" +
-			"never resent. Everything is selected and checked before the first request goes out.\n" +
+		Description: "Selects requests from a mock receiver's admin API (--receiver) or a receiver's NDJSON export\n" +
+			"(--file), then resends each: same method, path, headers and body bytes (unless --body or --edit),\n" +
+			"the original webhook-id, a fresh webhook-timestamp, sidehook-replay-of naming the original, and\n" +
+			"fresh authentication from the keys given. The original's own auth headers are never resent.\n" +
+			"With --relay, the relay replays its stored deliveries itself (POST /v1/replay), signed as each\n" +
+			"endpoint signs: --api-key is the only secret needed. Without --to, they are queued again as new\n" +
+			"attempts; with --to, each is sent once to that URL. Custom-value requests are never replayed.\n" +
+			"A request that cannot be replayed is reported and the rest go on (--fail-fast: stop at the first).\n" +
 			"Exit 0 when every replay got a 2xx, 1 when one did not, 2 on a usage error.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "receiver", Usage: "replay captures of the mock receiver at this `URL`"},
@@ -53,6 +57,7 @@ func replayCommand(e *env) *cli.Command {
 			&cli.StringFlag{Name: "since", Usage: "only requests at or after this `TIME` (RFC 3339, or a duration ago: 15m)"},
 			&cli.StringFlag{Name: "until", Usage: "only requests at or before this `TIME` (RFC 3339, or a duration ago)"},
 			&cli.StringFlag{Name: "status", Usage: "with --relay: only deliveries in this status (pending, delivering, delivered, failed, dead)"},
+			&cli.StringFlag{Name: "endpoint", Usage: "with --relay: only deliveries to this endpoint `ID`"},
 			&cli.StringFlag{Name: "verdict", Usage: "captures only: only this verdict (valid, invalid, unverified)"},
 			&cli.BoolFlag{Name: "all", Usage: "replay everything the source has (required to select with no id or filter)"},
 			&cli.IntFlag{Name: "max", Value: replay.DefaultMax, Usage: "refuse a selection of more than `N` requests"},
@@ -61,8 +66,9 @@ func replayCommand(e *env) *cli.Command {
 			&cli.StringFlag{Name: "body", Usage: "send the bytes of this `FILE` instead of the original body"},
 			&cli.BoolFlag{Name: "edit", Usage: "edit the body in $EDITOR before sending (one request, on a terminal)"},
 			&cli.StringFlag{Name: "rate", Usage: "send at most this many a second (e.g. 10/s, 100/m)"},
-			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "how long to wait for each API call and each replay"},
+			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "how long to wait for each API call and each replay (a relay replaying N deliveries in one call: N times this)"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "print what would be sent and send nothing"},
+			&cli.BoolFlag{Name: "fail-fast", Usage: "stop at the first request that cannot be replayed or fails (default: report it and go on)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the results as JSON"},
 
 			secretKey,
@@ -81,13 +87,15 @@ func replayCommand(e *env) *cli.Command {
 
 // replayConfig is the replay command's flags, checked.
 type replayConfig struct {
-	src     replay.Source
-	sel     replay.Selection
-	opts    replay.Options
-	limiter *rate.Limiter
-	edit    bool
-	dryRun  bool
-	json    bool
+	src      replay.Source
+	relay    *relayReplay // set for --relay: the relay replays, the CLI asks
+	sel      replay.Selection
+	opts     replay.Options
+	limiter  *rate.Limiter
+	edit     bool
+	dryRun   bool
+	json     bool
+	failFast bool
 }
 
 func runReplay(c *cli.Context, e *env) error {
@@ -95,21 +103,16 @@ func runReplay(c *cli.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	if cfg.relay != nil {
+		return runRelayReplay(c.Context, e, cfg)
+	}
 	ctx := c.Context
 	items, err := cfg.src.Select(ctx, cfg.sel)
 	if err != nil {
-		var tooMany *replay.TooManyError
-		if errors.As(err, &tooMany) {
-			return fmt.Errorf("replay: the selection matches more than %d requests: narrow it or raise --max", tooMany.Max)
-		}
-		return fmt.Errorf("replay: %w", err)
+		return selectError(err)
 	}
 	if len(items) == 0 {
-		fmt.Fprintln(e.stderr, "replay: nothing matched the selection; nothing sent")
-		if cfg.json {
-			return writeReplayJSON(e.stdout, replayReport{Results: []replay.Result{}, DryRun: cfg.dryRun})
-		}
-		return nil
+		return nothingMatched(e, cfg)
 	}
 	if cfg.edit {
 		if len(items) != 1 {
@@ -126,13 +129,10 @@ func runReplay(c *cli.Context, e *env) error {
 		cfg.opts.Body = edited
 	}
 
-	b := &replay.Batch{Options: cfg.opts, Limiter: cfg.limiter}
-	if err := b.Check(items); err != nil {
-		hint := ""
-		if cfg.opts.To == "" {
-			hint = " (give --to to choose a target)"
-		}
-		return usageErrorf("replay: %v%s; nothing sent", err, hint)
+	b := &replay.Batch{Options: cfg.opts, Limiter: cfg.limiter, FailFast: cfg.failFast}
+	checkErr := b.Check(items)
+	if checkErr != nil && cfg.failFast {
+		return usageErrorf("replay: %v%s; nothing sent", checkErr, fixHint(checkErr))
 	}
 	if len(cfg.opts.Schemes) == 0 && !cfg.json {
 		fmt.Fprintln(e.stderr, "replay: no keys given: requests go without authentication (see --secret-key, --jwt-secret, --standard-secret)")
@@ -140,54 +140,179 @@ func runReplay(c *cli.Context, e *env) error {
 	if cfg.dryRun {
 		return printDryRun(ctx, e, items, cfg)
 	}
-
-	var bar *progressbar.ProgressBar
-	if isTerminal(e.stderr) {
-		bar = progressbar.NewOptions(len(items),
-			progressbar.OptionSetWriter(e.stderr),
-			progressbar.OptionSetDescription("replaying"),
-			progressbar.OptionShowCount(),
-			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionThrottle(65*time.Millisecond),
-			progressbar.OptionClearOnFinish(),
-		)
-		b.OnResult = func(int, int, replay.Result) { bar.Add(1) }
-	}
+	bar := progress(e, len(items))
+	b.OnResult = func(int, int, replay.Result) { bar.add() }
 	results, runErr := b.Run(ctx, items)
-	if bar != nil {
-		bar.Finish()
+	bar.finish()
+	outcomes := make([]replayOutcome, len(results))
+	for i, r := range results {
+		outcomes[i] = replayOutcome{Result: r, Ok: r.OK()}
 	}
-	report := replayReport{Results: results, Total: len(items)}
-	for _, r := range results {
-		if r.OK() {
+	if err := reportReplay(e, cfg, outcomes, len(items), runErr); err != nil {
+		return err
+	}
+	if checkErr != nil {
+		fmt.Fprintf(e.stderr, "replay: %v%s\n", checkErr, fixHint(checkErr))
+	}
+	return replayExit(outcomes, len(items), runErr)
+}
+
+// runRelayReplay asks the relay to replay its own deliveries.
+func runRelayReplay(ctx context.Context, e *env, cfg *replayConfig) error {
+	r := cfg.relay
+	sel, err := r.selectDeliveries(ctx)
+	if err != nil {
+		return selectError(relayErr(err))
+	}
+	if len(sel) == 0 {
+		return nothingMatched(e, cfg)
+	}
+	if cfg.dryRun {
+		return printRelayDryRun(e.stdout, r, sel, cfg.json)
+	}
+	bar := progress(e, len(sel))
+	outcomes, runErr := r.run(ctx, sel, cfg.limiter, cfg.failFast, bar.add)
+	bar.finish()
+	if runErr != nil && outcomes == nil && ctx.Err() == nil {
+		return fmt.Errorf("replay: %v", relayErr(runErr))
+	}
+	if err := reportReplay(e, cfg, outcomes, len(sel), runErr); err != nil {
+		return err
+	}
+	return replayExit(outcomes, len(sel), runErr)
+}
+
+func selectError(err error) error {
+	var tooMany *replay.TooManyError
+	if errors.As(err, &tooMany) {
+		return fmt.Errorf("replay: the selection matches more than %d requests: narrow it or raise --max", tooMany.Max)
+	}
+	return fmt.Errorf("replay: %w", err)
+}
+
+func nothingMatched(e *env, cfg *replayConfig) error {
+	fmt.Fprintln(e.stderr, "replay: nothing matched the selection; nothing sent")
+	if cfg.json {
+		return writeReplayJSON(e.stdout, replayReport{Results: []replayOutcome{}, DryRun: cfg.dryRun})
+	}
+	return nil
+}
+
+// fixHint names the flags that would let the items of a *CheckError be
+// replayed, each once.
+func fixHint(err error) string {
+	var ce *replay.CheckError
+	if !errors.As(err, &ce) {
+		return ""
+	}
+	var hints []string
+	seen := map[string]bool{}
+	for _, it := range ce.Items {
+		var nr *replay.NotReplayableError
+		if !errors.As(it.Err, &nr) {
+			continue
+		}
+		h := map[replay.Need]string{
+			replay.NeedTarget:    "give --to URL",
+			replay.NeedBody:      "give --body FILE",
+			replay.NeedWebhookID: "leave " + nr.Scheme + " out of --sign",
+			replay.NeedScheme:    "fix --sign",
+		}[nr.Need]
+		if nr.Need == replay.NeedKey {
+			h = "give " + map[string]string{
+				auth.SchemeWebioToken: "--secret-key and --org",
+				auth.SchemeJWT:        "--jwt-secret or --jwt-key",
+				auth.SchemeStandard:   "--standard-secret",
+			}[nr.Scheme]
+		}
+		if h != "" && !seen[h] {
+			seen[h] = true
+			hints = append(hints, h)
+		}
+	}
+	if len(hints) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(hints, "; ") + ")"
+}
+
+// reportReplay prints the outcomes as a table or as JSON.
+func reportReplay(e *env, cfg *replayConfig, outcomes []replayOutcome, total int, runErr error) error {
+	report := replayReport{Results: outcomes, Total: total, Interrupted: runErr != nil}
+	if report.Results == nil {
+		report.Results = []replayOutcome{}
+	}
+	for _, o := range outcomes {
+		switch {
+		case o.Skipped != "":
+			report.Skipped++
+		case o.Ok:
 			report.OK++
-		} else {
+		default:
 			report.Failed++
 		}
 	}
-	report.Interrupted = runErr != nil
 	if cfg.json {
-		if err := writeReplayJSON(e.stdout, report); err != nil {
-			return err
+		return writeReplayJSON(e.stdout, report)
+	}
+	writeReplayTable(e.stdout, report)
+	return nil
+}
+
+// replayExit is the command's error: nil when every replay succeeded.
+func replayExit(outcomes []replayOutcome, total int, runErr error) error {
+	failed := 0
+	for _, o := range outcomes {
+		if !o.Ok && o.Skipped == "" {
+			failed++
 		}
-	} else {
-		writeReplayTable(e.stdout, report)
 	}
 	switch {
+	case errors.Is(runErr, replay.ErrStopped):
+		return fmt.Errorf("replay: stopped at the first failure (--fail-fast) after %d of %d", len(outcomes), total)
 	case runErr != nil:
 		// Not wrapped: an interrupted replay is a failure, and ExitCode
 		// would take a wrapped context.Canceled for a clean stop.
-		return fmt.Errorf("replay: stopped after %d of %d (%d failed): %v", len(results), len(items), report.Failed, runErr)
-	case report.Failed > 0:
-		return fmt.Errorf("replay: %d of %d failed", report.Failed, len(items))
+		return fmt.Errorf("replay: stopped after %d of %d (%d failed): %v", len(outcomes), total, failed, runErr)
+	case failed > 0:
+		return fmt.Errorf("replay: %d of %d failed", failed, total)
 	}
 	return nil
+}
+
+// bar is a progress bar on a terminal, nothing elsewhere.
+type bar struct{ pb *progressbar.ProgressBar }
+
+func progress(e *env, n int) *bar {
+	if !isTerminal(e.stderr) {
+		return &bar{}
+	}
+	return &bar{pb: progressbar.NewOptions(n,
+		progressbar.OptionSetWriter(e.stderr),
+		progressbar.OptionSetDescription("replaying"),
+		progressbar.OptionShowCount(),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionThrottle(65*time.Millisecond),
+		progressbar.OptionClearOnFinish(),
+	)}
+}
+
+func (b *bar) add() {
+	if b.pb != nil {
+		b.pb.Add(1)
+	}
+}
+
+func (b *bar) finish() {
+	if b.pb != nil {
+		b.pb.Finish()
+	}
 }
 
 // replayFlags reads and checks every flag; each mistake is a usage error
 // found before anything is selected or sent.
 func replayFlags(c *cli.Context, e *env) (*replayConfig, error) {
-	cfg := &replayConfig{edit: c.Bool("edit"), dryRun: c.Bool("dry-run"), json: c.Bool("json")}
+	cfg := &replayConfig{edit: c.Bool("edit"), dryRun: c.Bool("dry-run"), json: c.Bool("json"), failFast: c.Bool("fail-fast")}
 	timeout := c.Duration("timeout")
 	if timeout <= 0 {
 		return nil, usageErrorf("replay: --timeout must be positive")
@@ -203,7 +328,11 @@ func replayFlags(c *cli.Context, e *env) (*replayConfig, error) {
 		if err := checkHTTPURL(c.String("receiver")); err != nil {
 			return nil, usageErrorf("replay: --receiver %q: %v", c.String("receiver"), err)
 		}
-		cfg.src = &replay.ReceiverSource{URL: c.String("receiver"), Token: c.String("admin-token"), Client: apiClient}
+		api, err := receiverapi.New(c.String("receiver"), c.String("admin-token"), apiClient)
+		if err != nil {
+			return nil, usageErrorf("replay: --receiver: %v", err)
+		}
+		cfg.src = &receiverapi.Source{Client: api}
 	case "relay":
 		if err := checkHTTPURL(c.String("relay")); err != nil {
 			return nil, usageErrorf("replay: --relay %q: %v", c.String("relay"), err)
@@ -211,7 +340,15 @@ func replayFlags(c *cli.Context, e *env) (*replayConfig, error) {
 		if c.String("api-key") == "" {
 			return nil, usageErrorf("replay: --relay needs --api-key")
 		}
-		cfg.src = &replay.RelaySource{URL: c.String("relay"), APIKey: c.String("api-key"), Client: apiClient}
+		api, err := relayapi.New(c.String("relay"), c.String("api-key"), apiClient)
+		if err != nil {
+			return nil, usageErrorf("replay: --relay: %v", err)
+		}
+		bulk, err := relayapi.New(c.String("relay"), c.String("api-key"), &http.Client{})
+		if err != nil {
+			return nil, usageErrorf("replay: --relay: %v", err)
+		}
+		cfg.relay = &relayReplay{api: api, bulk: bulk, timeout: timeout, to: c.String("to"), all: c.Bool("all")}
 	default:
 		if c.String("to") == "" {
 			return nil, usageErrorf("replay: an export file has no receiver URL: give --to")
@@ -224,6 +361,21 @@ func replayFlags(c *cli.Context, e *env) (*replayConfig, error) {
 		return nil, err
 	}
 	cfg.sel = sel
+	if cfg.relay != nil {
+		cfg.relay.filter = relayapi.Filter{IDs: replay.UniqueIDs(sel.IDs), Status: sel.Status, Endpoint: c.String("endpoint"),
+			Type: sel.Event, Since: sel.Since, Until: sel.Until}
+		cfg.relay.max = sel.Max
+		// The relay signs and sends: what the CLI would sign with or
+		// send instead has no place there. Keys from the shared variables
+		// (set for other commands) are left alone.
+		for _, name := range []string{"secret-key", "webio-secret", "org", "jwt-secret", "jwt-key", "standard-secret", "sign", "issuer", "audience", "body", "edit"} {
+			if e.given(c, name) {
+				return nil, usageErrorf("replay: --%s does not apply to --relay: the relay replays its deliveries itself, signed as each endpoint signs, with their stored bytes", name)
+			}
+		}
+	} else if c.IsSet("endpoint") {
+		return nil, usageErrorf("replay: --endpoint filters relay deliveries (with --relay)")
+	}
 
 	cfg.opts = replay.Options{
 		To:        c.String("to"),
@@ -341,9 +493,10 @@ func replaySelection(c *cli.Context, source string) (replay.Selection, error) {
 	if !sel.Since.IsZero() && !sel.Until.IsZero() && sel.Until.Before(sel.Since) {
 		return sel, usageErrorf("replay: --until is before --since")
 	}
-	filtered := len(sel.IDs) > 0 || sel.Event != "" || sel.Status != "" || sel.Verdict != "" || !sel.Since.IsZero() || !sel.Until.IsZero()
+	filtered := len(sel.IDs) > 0 || sel.Event != "" || sel.Status != "" || sel.Verdict != "" || !sel.Since.IsZero() || !sel.Until.IsZero() ||
+		c.String("endpoint") != ""
 	if !filtered && !c.Bool("all") && source != "file" {
-		return sel, usageErrorf("replay: say what to replay: --id, --event, --since, --until, --status or --verdict (or --all for everything)")
+		return sel, usageErrorf("replay: say what to replay: --id, --event, --since, --until, --status, --endpoint or --verdict (or --all for everything)")
 	}
 	return sel, nil
 }
@@ -439,12 +592,24 @@ func isTerminal(w io.Writer) bool {
 	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
 }
 
+// replayOutcome is one request's outcome, as --json prints it.
+type replayOutcome struct {
+	replay.Result
+	EventID string `json:"event_id,omitempty"`
+	Ok      bool   `json:"ok"`
+	// Queued says the relay queued the delivery again rather than send it.
+	Queued bool `json:"queued,omitempty"`
+	// Skipped is why the request was not replayed, when it was skipped.
+	Skipped string `json:"skipped,omitempty"`
+}
+
 // replayReport is the whole outcome, as --json prints it.
 type replayReport struct {
-	Results     []replay.Result `json:"results"`
+	Results     []replayOutcome `json:"results"`
 	Total       int             `json:"total"`
 	OK          int             `json:"ok"`
 	Failed      int             `json:"failed"`
+	Skipped     int             `json:"skipped,omitempty"`
 	Interrupted bool            `json:"interrupted,omitempty"`
 	DryRun      bool            `json:"dry_run,omitempty"`
 }
@@ -460,7 +625,12 @@ func writeReplayTable(w io.Writer, r replayReport) {
 	fmt.Fprintln(tw, "ID\tMETHOD\tTARGET\tSTATUS\tLATENCY\tERROR")
 	for _, res := range r.Results {
 		status := "-"
-		if res.Status != 0 {
+		switch {
+		case res.Skipped != "":
+			status = "skipped"
+		case res.Queued:
+			status = "queued"
+		case res.Status != 0:
 			status = fmt.Sprint(res.Status)
 		}
 		latency := "-"
@@ -468,13 +638,18 @@ func writeReplayTable(w io.Writer, r replayReport) {
 			latency = fmt.Sprintf("%dms", res.LatencyMS)
 		}
 		errText := res.Error
-		if errText == "" && !res.OK() {
+		if res.Skipped != "" {
+			errText = res.Skipped
+		} else if errText == "" && !res.Ok {
 			errText = oneLineText(res.Body, 60)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", res.ID, res.Method, res.Target, status, latency, oneLineText(errText, 200))
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "%d replayed: %d ok, %d failed", len(r.Results), r.OK, r.Failed)
+	fmt.Fprintf(w, "%d replayed: %d ok, %d failed", r.OK+r.Failed, r.OK, r.Failed)
+	if r.Skipped > 0 {
+		fmt.Fprintf(w, ", %d skipped", r.Skipped)
+	}
 	if n := r.Total - len(r.Results); n > 0 {
 		fmt.Fprintf(w, ", %d not sent", n)
 	}
@@ -502,6 +677,8 @@ type requestPreview struct {
 	Headers      http.Header `json:"headers"`
 	Body         string      `json:"body"`
 	BodyEncoding string      `json:"body_encoding"`
+	// Error is why the request could not be built; nothing else is set.
+	Error string `json:"error,omitempty"`
 }
 
 func printDryRun(ctx context.Context, e *env, items []replay.Item, cfg *replayConfig) error {
@@ -509,7 +686,10 @@ func printDryRun(ctx context.Context, e *env, items []replay.Item, cfg *replayCo
 	for _, it := range items {
 		req, err := replay.Build(ctx, it, cfg.opts)
 		if err != nil {
-			return fmt.Errorf("replay: %s: %w", it.ID, err)
+			// Shown, not fatal: the rest of the dry run still says what
+			// would go out.
+			previews = append(previews, requestPreview{ID: it.ID, Method: it.Method, Error: err.Error()})
+			continue
 		}
 		var body []byte
 		if req.GetBody != nil {
@@ -550,6 +730,10 @@ func printDryRun(ctx context.Context, e *env, items []replay.Item, cfg *replayCo
 	}
 	var b bytes.Buffer
 	for _, p := range previews {
+		if p.Error != "" {
+			fmt.Fprintf(&b, "# %s cannot be replayed: %s\n\n", p.ID, p.Error)
+			continue
+		}
 		fmt.Fprintf(&b, "%s %s  (replay of %s)\n", p.Method, p.URL, p.ID)
 		if err := p.Headers.Write(&b); err != nil {
 			return err

@@ -2,13 +2,11 @@ package cli
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/sidehook/sidehook/fixtures"
 	"github.com/sidehook/sidehook/internal/event"
+	"github.com/sidehook/sidehook/relay/relayapi"
 )
 
 const defaultRelayURL = "http://127.0.0.1:8080"
@@ -35,64 +34,19 @@ func relayFlags() []cli.Flag {
 	}
 }
 
-// relayClient calls a relay's management API.
-type relayClient struct {
-	base   string
-	key    string
-	client *http.Client
-}
-
-func newRelayClient(c *cli.Context, cmd string) (*relayClient, error) {
-	base := strings.TrimRight(c.String("relay"), "/")
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, usageErrorf("%s: --relay %q is not an http(s) URL", cmd, c.String("relay"))
-	}
+// newRelayClient is the relay API client the relay flags describe.
+func newRelayClient(c *cli.Context, cmd string) (*relayapi.Client, error) {
 	if c.String("api-key") == "" {
 		return nil, usageErrorf("%s: --api-key is required", cmd)
 	}
 	if c.Duration("timeout") <= 0 {
 		return nil, usageErrorf("%s: --timeout must be positive", cmd)
 	}
-	return &relayClient{base: base, key: c.String("api-key"), client: &http.Client{Timeout: c.Duration("timeout")}}, nil
-}
-
-// do sends a request and decodes a 2xx JSON answer into out; any other
-// answer is an error carrying the relay's reason.
-func (rc *relayClient) do(ctx context.Context, method, path string, header http.Header, body []byte, out any) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, rc.base+path, bytes.NewReader(body))
+	rc, err := relayapi.New(c.String("relay"), c.String("api-key"), &http.Client{Timeout: c.Duration("timeout")})
 	if err != nil {
-		return 0, nil, err
+		return nil, usageErrorf("%s: --relay: %v", cmd, err)
 	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	req.Header.Set("Authorization", "Bearer "+rc.key)
-	if req.Header.Get("Content-Type") == "" && body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := rc.client.Do(req)
-	if err != nil {
-		return 0, nil, fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return resp.StatusCode, nil, fmt.Errorf("%s %s: read answer: %w", method, path, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		var e struct{ Error, Reason string }
-		if json.Unmarshal(b, &e) == nil && e.Error != "" {
-			return resp.StatusCode, b, fmt.Errorf("relay answered %d %s: %s", resp.StatusCode, e.Error, e.Reason)
-		}
-		return resp.StatusCode, b, fmt.Errorf("relay answered %d: %s", resp.StatusCode, strings.TrimSpace(string(b)))
-	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			return resp.StatusCode, b, fmt.Errorf("%s %s: decode answer: %w", method, path, err)
-		}
-	}
-	return resp.StatusCode, b, nil
+	return rc, nil
 }
 
 func sendCommand(e *env) *cli.Command {
@@ -150,18 +104,11 @@ func sendCommand(e *env) *cli.Command {
 					return usageErrorf("send: %v", err)
 				}
 			}
-			h := http.Header{}
-			if typ != "" {
-				h.Set("sidehook-event", typ)
-			}
-			if id := c.String("id"); id != "" {
-				h.Set("webhook-id", id)
-			}
-			_, b, err := rc.do(c.Context, http.MethodPost, "/v1/events", h, body, nil)
+			_, raw, err := rc.Ingest(c.Context, typ, c.String("id"), body)
 			if err != nil {
 				return fmt.Errorf("send: %w", err)
 			}
-			e.printf("%s\n", strings.TrimSpace(string(b)))
+			e.printf("%s\n", strings.TrimSpace(string(raw)))
 			return nil
 		},
 	}

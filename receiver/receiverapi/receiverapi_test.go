@@ -1,0 +1,131 @@
+package receiverapi_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sidehook/sidehook/receiver"
+	"github.com/sidehook/sidehook/receiver/receiverapi"
+	"github.com/sidehook/sidehook/receiver/receivertest"
+)
+
+func TestNew(t *testing.T) {
+	for _, base := range []string{"localhost:8081", "ftp://x", "http://", ""} {
+		if _, err := receiverapi.New(base, "", nil); err == nil || !strings.Contains(err.Error(), "want an http") {
+			t.Errorf("New(%q): got %v", base, err)
+		}
+	}
+}
+
+func TestClient(t *testing.T) {
+	rcv := receivertest.NewServer(t)
+	c, err := receiverapi.New(rcv.URL+"/", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	post(t, rcv.URL+"/a", `{"type":"payment"}`, map[string]string{"webhook-id": "evt_A"})
+	post(t, rcv.URL+"/b", `{"type":"payment"}`, map[string]string{"webhook-id": "evt_B"})
+	got, err := c.Wait(ctx, receiver.Filter{}, 2, 5*time.Second)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("wait: got %d, %v", len(got), err)
+	}
+
+	page, err := c.List(ctx, receiver.Filter{Event: "payment"}, 1, "")
+	if err != nil || len(page.Requests) != 1 || page.Requests[0].WebhookID != "evt_B" || page.Next == "" {
+		t.Fatalf("list: got %+v, %v", page, err)
+	}
+	page, err = c.List(ctx, receiver.Filter{Event: "payment"}, 1, page.Next)
+	if err != nil || len(page.Requests) != 1 || page.Requests[0].WebhookID != "evt_A" {
+		t.Errorf("second page: got %+v, %v", page, err)
+	}
+	one, err := c.Get(ctx, page.Requests[0].ID)
+	if err != nil || one.Path != "/a" || string(one.Body) != `{"type":"payment"}` {
+		t.Errorf("get: got %+v, %v", one, err)
+	}
+	if n, err := c.Count(ctx, receiver.Filter{WebhookID: "evt_A"}); err != nil || n != 1 {
+		t.Errorf("count: got %d, %v", n, err)
+	}
+
+	// Too few in time: the error holds those that came.
+	_, err = c.Wait(ctx, receiver.Filter{Event: "payment"}, 3, 50*time.Millisecond)
+	var wt *receiverapi.WaitTimeoutError
+	if !errors.As(err, &wt) || len(wt.Requests) != 2 || wt.Err.Status != http.StatusRequestTimeout {
+		t.Errorf("wait timeout: got %v", err)
+	}
+
+	ex, err := c.Export(ctx, receiver.Filter{}, "ndjson")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := 0
+	sc := bufio.NewScanner(ex)
+	for sc.Scan() {
+		lines++
+	}
+	ex.Close()
+	if lines != 2 {
+		t.Errorf("export: %d lines, want 2", lines)
+	}
+
+	dst := receivertest.NewServer(t)
+	ans, err := c.Replay(ctx, one.ID, receiverapi.ReplayRequest{To: dst.URL})
+	if err != nil || ans.Status != http.StatusOK || ans.Target != dst.URL+"/a" {
+		t.Errorf("replay: got %+v, %v", ans, err)
+	}
+
+	ids, err := c.AddRules(ctx, []byte(`[{"match":{"path":"/x"},"respond":{"status":503}},{"respond":{"status":202}}]`))
+	if err != nil || len(ids) != 2 {
+		t.Fatalf("add rules: got %v, %v", ids, err)
+	}
+	rules, err := c.Rules(ctx)
+	if err != nil || len(rules) != 2 || rules[0].ID != ids[0] || rules[0].Match.Path != "/x" {
+		t.Errorf("rules: got %+v, %v", rules, err)
+	}
+	if err := c.DeleteRules(ctx); err != nil {
+		t.Errorf("delete rules: %v", err)
+	}
+	if err := c.Reset(ctx); err != nil {
+		t.Errorf("reset: %v", err)
+	}
+	if n, err := c.Count(ctx, receiver.Filter{}); err != nil || n != 0 {
+		t.Errorf("count after reset: got %d, %v", n, err)
+	}
+	post(t, rcv.URL+"/c", `{}`, nil)
+	if _, err := c.Wait(ctx, receiver.Filter{}, 1, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteAll(ctx); err != nil {
+		t.Errorf("delete all: %v", err)
+	}
+	if n, _ := c.Count(ctx, receiver.Filter{}); n != 0 {
+		t.Errorf("count after delete: %d", n)
+	}
+}
+
+func TestClientErrors(t *testing.T) {
+	rcv := receivertest.NewServer(t)
+	c, err := receiverapi.New(rcv.URL, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var e *receiverapi.Error
+	if _, err := c.Get(ctx, "cap_01JDQ0000000000000000000ZZ"); !errors.As(err, &e) || e.Status != http.StatusNotFound || e.Code == "" {
+		t.Errorf("unknown id: got %v", err)
+	}
+	if _, err := c.Count(ctx, receiver.Filter{Verdict: "maybe"}); !errors.As(err, &e) || e.Status != http.StatusBadRequest || !strings.Contains(e.Reason, "verdict") {
+		t.Errorf("bad verdict: got %v", err)
+	}
+	if _, err := c.AddRules(ctx, []byte(`{"respond":{"status":99}}`)); !errors.As(err, &e) || e.Status != http.StatusBadRequest {
+		t.Errorf("bad rule: got %v", err)
+	}
+	if _, err := c.Export(ctx, receiver.Filter{}, "xml"); !errors.As(err, &e) || !strings.Contains(e.Reason, "format") {
+		t.Errorf("bad format: got %v", err)
+	}
+}
