@@ -228,20 +228,9 @@ func TestAttemptLogLine(t *testing.T) {
 	})
 	cfg := orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL()})
 	var logs bytes.Buffer
-	// Built here rather than by startRelay, which logs to the test when
-	// verbose: this test reads the log.
-	r, err := relay.New(cfg, relay.Options{Store: storeFor(t, cfg), Grace: 2 * time.Second, Logger: zerolog.New(zerolog.SyncWriter(&logs)).Level(zerolog.InfoLevel)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := r.Close(context.Background()); err != nil {
-			t.Errorf("close relay: %v", err)
-		}
-	})
+	// runRelay, not startRelay, which logs to the test when verbose: this
+	// test reads the log.
+	r := runRelay(t, cfg, relay.Options{Logger: zerolog.New(zerolog.SyncWriter(&logs)).Level(zerolog.InfoLevel)})
 	ev := ingest(t, r, `{"type":"payment"}`, nil)
 	id := ev.Deliveries[0].ID
 	waitDelivery(t, r, id, relay.StatusDelivered, 10*time.Second)
