@@ -3,6 +3,8 @@ package receiver
 import (
 	"net/http"
 	"strings"
+
+	"github.com/sidehook/sidehook/internal/openapi"
 )
 
 // routes is the receiver's whole HTTP surface. Every path outside
@@ -15,6 +17,7 @@ func (s *Server) routes() http.Handler {
 
 	admin.Handle("GET /_sidehook/healthz", handleHealthz(s))
 	admin.Handle("GET /_sidehook/metrics", guard(s.metrics.handler()))
+	admin.Handle("GET /_sidehook/openapi.json", openapi.Handler(openapiDoc))
 
 	admin.Handle("GET /_sidehook/requests", guard(handleList(s)))
 	admin.Handle("DELETE /_sidehook/requests", guard(handleDeleteAll(s)))

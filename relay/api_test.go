@@ -110,9 +110,17 @@ func TestIdempotency(t *testing.T) {
 	if other.Status != 409 {
 		t.Errorf("different body: got %d %s, want 409", other.Status, other.Body)
 	}
-	reqs := rcv.wait(t, 5*time.Second, func(c []captured) bool { return len(c) >= 1 })
-	time.Sleep(50 * time.Millisecond)
-	if n := len(rcv.requests()); n != 1 || reqs[0].Header.Get("webhook-id") != h["webhook-id"] {
+	// Once the one delivery is final, nothing more is sent: a repeat that
+	// made a second delivery would have reached the receiver by then too.
+	var ans ingestAnswer
+	first.decode(t, &ans)
+	if len(ans.Deliveries) != 1 {
+		t.Fatalf("first: got %d deliveries, want 1", len(ans.Deliveries))
+	}
+	waitDelivery(t, r, ans.Deliveries[0].ID, "delivered", 5*time.Second)
+	waitCount(t, r, "", 1)
+	reqs := rcv.requests()
+	if n := len(reqs); n != 1 || reqs[0].Header.Get("webhook-id") != h["webhook-id"] {
 		t.Errorf("receiver: got %d requests, want 1 with the producer's id", n)
 	}
 }
@@ -242,18 +250,7 @@ func TestManagementAPI(t *testing.T) {
 		if a.Status != 202 || ans.Enqueued != 4 {
 			t.Fatalf("replay: got %d %s, want 4 enqueued", a.Status, a.Body)
 		}
-		var l struct{ Deliveries []deliveryView }
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			call(t, "GET", r.URL()+"/v1/deliveries?status=dead", apiKey, nil, nil).decode(t, &l)
-			if len(l.Deliveries) == 0 || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		if len(l.Deliveries) != 0 {
-			t.Errorf("dead after replay: got %d, want 0", len(l.Deliveries))
-		}
+		waitCount(t, r, "status=dead", 0)
 	})
 	t.Run("ReplayTo", func(t *testing.T) {
 		other := newSink(t, nil, nil)
@@ -409,23 +406,27 @@ func TestOperations(t *testing.T) {
 	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL()}), relay.Options{})
 	ans := ingest(t, r, `{"type":"payment"}`, nil)
 	waitDelivery(t, r, ans.Deliveries[0].ID, "delivered", 5*time.Second)
-	time.Sleep(50 * time.Millisecond) // the metrics follow the write the API reads
 	for _, p := range []string{"/healthz", "/readyz"} {
 		if a := call(t, "GET", r.URL()+p, "", nil, nil); a.Status != 200 {
 			t.Errorf("%s: got %d", p, a.Status)
 		}
 	}
-	m := string(call(t, "GET", r.URL()+"/metrics", "", nil, nil).Body)
-	for _, want := range []string{
+	wants := []string{
 		`sidehook_relay_events_ingested_total{organisation="demo",type="payment"} 1`,
 		`sidehook_relay_deliveries_total{endpoint="crm",organisation="demo",outcome="delivered"} 1`,
 		`sidehook_relay_attempt_duration_seconds_count{endpoint="crm",organisation="demo"} 1`,
 		`sidehook_relay_queue_depth{endpoint="crm",organisation="demo"} 0`,
-	} {
-		if !strings.Contains(m, want) {
-			t.Errorf("metrics: missing %s in\n%s", want, m)
-		}
 	}
+	// The metrics follow the write the API reads.
+	eventually(t, 5*time.Second, func() error {
+		m := string(call(t, "GET", r.URL()+"/metrics", "", nil, nil).Body)
+		for _, want := range wants {
+			if !strings.Contains(m, want) {
+				return fmt.Errorf("metrics: missing %s in\n%s", want, m)
+			}
+		}
+		return nil
+	})
 }
 
 func TestSubscribe(t *testing.T) {
@@ -452,11 +453,10 @@ func TestSubscribe(t *testing.T) {
 	}
 }
 
-// waitCount polls GET /v1/deliveries?query until it lists n deliveries.
+// waitCount waits until GET /v1/deliveries?query lists n deliveries.
 func waitCount(t *testing.T, r *relay.Relay, query string, n int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	eventually(t, 5*time.Second, func() error {
 		got, cursor := 0, ""
 		for {
 			var l struct {
@@ -470,12 +470,9 @@ func waitCount(t *testing.T, r *relay.Relay, query string, n int) {
 			}
 			cursor = *l.Next
 		}
-		if got == n {
-			return
+		if got != n {
+			return fmt.Errorf("deliveries?%s: got %d, want %d", query, got, n)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("deliveries?%s: got %d, want %d", query, got, n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 }

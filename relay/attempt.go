@@ -94,9 +94,31 @@ func (a *attempter) attempt(ctx context.Context, q *queue, e config.Endpoint, d 
 	}
 	a.metrics.deliveries.WithLabelValues(o.id, e.ID, next.Status).Inc()
 	a.metrics.latency.WithLabelValues(o.id, e.ID).Observe(res.latency.Seconds())
+	a.logAttempt(o.id, next, res)
 	a.hub.publish(Change{Kind: ChangeDelivery, Org: o.id, EventID: next.EventID, DeliveryID: next.ID, Endpoint: next.Endpoint,
 		Type: next.Type, Status: next.Status, Attempt: len(next.Attempts), HTTPStatus: res.status, At: now,
 		delivery: next, event: ev})
+}
+
+// logAttempt writes the one console line of an attempt, as `stripe
+// listen` prints one per delivery: what was sent where, the answer, and
+// when the next try is due.
+func (a *attempter) logAttempt(org string, d *Delivery, res result) {
+	last := d.Attempts[len(d.Attempts)-1]
+	ev := a.log.Info()
+	if d.Status == StatusDead {
+		ev = a.log.Warn()
+	}
+	ev = ev.Time("at", last.At).Str(logOrg, org).Str("event", d.Type).Str("event_id", d.EventID).
+		Str(logDelivery, d.ID).Str(logEndpoint, d.Endpoint).Int("status", res.status).
+		Float64("latency_ms", last.LatencyMS).Int("attempt", last.N).Str("outcome", d.Status)
+	if last.Error != "" {
+		ev = ev.Str("error", last.Error)
+	}
+	if d.NextAttemptAt != nil {
+		ev = ev.Time("next_retry", *d.NextAttemptAt)
+	}
+	ev.Msg("attempt")
 }
 
 // event is the delivery's event, from the cache of just-accepted events

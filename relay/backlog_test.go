@@ -48,11 +48,14 @@ func TestBacklogBeyondWindow(t *testing.T) {
 	if err := r.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	before := len(rcv.requests())
 	r2 := startRelay(t, cfg, relay.Options{})
 	if a := call(t, "GET", r2.URL()+"/readyz", "", nil, nil); a.Status != 200 {
 		t.Fatalf("readyz after restart: %d", a.Status)
 	}
-	time.Sleep(200 * time.Millisecond)
+	// The restarted relay works on the backlog (and is refused) before
+	// the receiver comes back.
+	rcv.wait(t, 10*time.Second, func(c []captured) bool { return len(c) > before })
 	down.Store(false)
 	rcv.wait(t, 30*time.Second, func(c []captured) bool {
 		got := delivered(c)
@@ -79,12 +82,13 @@ func TestRetentionPurge(t *testing.T) {
 		config.RawEndpoint{ID: "ok", URL: rcv.URL() + "/ok", Events: []string{"payment"}},
 		config.RawEndpoint{ID: "down", URL: rcv.URL() + "/down", Events: []string{"message_send"}, Retry: &config.RawRetry{Schedule: []string{"1h"}}})
 	cfg.Retention = 100 * time.Millisecond
-	r := startRelay(t, cfg, relay.Options{PurgeInterval: -1})
+	clock := &shiftedClock{}
+	r := startRelay(t, cfg, relay.Options{PurgeInterval: -1, Clock: clock})
 	done := ingest(t, r, `{"type":"payment"}`, nil)
 	waiting := ingest(t, r, `{"type":"messageSend"}`, nil)
 	waitDelivery(t, r, done.Deliveries[0].ID, "delivered", 5*time.Second)
 	waitDelivery(t, r, waiting.Deliveries[0].ID, "failed", 5*time.Second)
-	time.Sleep(150 * time.Millisecond)
+	clock.advance(150 * time.Millisecond) // past the retention; the 1h retry still ahead
 	n, err := r.Purge(context.Background())
 	if err != nil || n != 1 {
 		t.Fatalf("purge: got %d, %v, want 1 event", n, err)

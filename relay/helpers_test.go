@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -95,14 +96,21 @@ func diskStore(tb testing.TB, cfg *config.Config) relay.Store {
 // data directory unless opts names one.
 func startRelay(tb testing.TB, cfg *config.Config, opts relay.Options) *relay.Relay {
 	tb.Helper()
+	if testing.Verbose() {
+		opts.Logger = zerolog.New(zerolog.NewTestWriter(tb)).Level(zerolog.InfoLevel)
+	}
+	return runRelay(tb, cfg, opts)
+}
+
+// runRelay is startRelay keeping opts.Logger: for a test that reads the
+// log.
+func runRelay(tb testing.TB, cfg *config.Config, opts relay.Options) *relay.Relay {
+	tb.Helper()
 	if opts.Store == nil {
 		opts.Store = storeFor(tb, cfg)
 	}
 	if opts.Grace == 0 {
 		opts.Grace = 2 * time.Second
-	}
-	if testing.Verbose() {
-		opts.Logger = zerolog.New(zerolog.NewTestWriter(tb)).Level(zerolog.InfoLevel)
 	}
 	r, err := relay.New(cfg, opts)
 	if err != nil {
@@ -181,26 +189,23 @@ type deliveryView struct {
 	} `json:"attempts"`
 }
 
-// waitDelivery polls a delivery until it reaches status or the deadline.
+// waitDelivery waits until a delivery reaches status, or fails after within.
 func waitDelivery(tb testing.TB, r *relay.Relay, id, status string, within time.Duration) deliveryView {
 	tb.Helper()
-	deadline := time.Now().Add(within)
 	var d deliveryView
-	for {
+	eventually(tb, within, func() error {
 		a := call(tb, "GET", r.URL()+"/v1/deliveries/"+id, apiKey, nil, nil)
 		if a.Status != 200 {
 			tb.Fatalf("get delivery: %d %s", a.Status, a.Body)
 		}
 		d = deliveryView{}
 		a.decode(tb, &d)
-		if d.Status == status {
-			return d
+		if d.Status != status {
+			return fmt.Errorf("delivery %s: got status %q, want %q (%+v)", id, d.Status, status, d)
 		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("delivery %s: got status %q after %s, want %q (%+v)", id, d.Status, within, status, d)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
+	return d
 }
 
 func ingest(tb testing.TB, r *relay.Relay, body string, header map[string]string) ingestAnswer {

@@ -2,9 +2,9 @@ package relay
 
 import (
 	"context"
-	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/sidehook/sidehook/internal/pubsub"
 )
 
 // Change kinds.
@@ -38,80 +38,20 @@ type Change struct {
 const subscriptionBuffer = 1024
 
 // Subscription receives changes until it is closed. A subscriber that does
-// not keep up loses changes (counted by Dropped) rather than slowing ingest.
-type Subscription struct {
-	c       chan Change
-	dropped atomic.Uint64
-	hub     *hub
-	once    sync.Once
-}
+// not keep up loses changes (counted by Dropped, announced on Lagged)
+// rather than slowing ingest.
+type Subscription = pubsub.Subscription[Change]
 
-// C is the channel of changes; it is closed when the subscription ends.
-func (s *Subscription) C() <-chan Change { return s.c }
+// hub is the relay's pubsub.Hub of Change, with the relay's buffer size.
+type hub struct{ ps *pubsub.Hub[Change] }
 
-// Dropped is how many changes this subscriber lost for being slow.
-func (s *Subscription) Dropped() uint64 { return s.dropped.Load() }
-
-// Close ends the subscription; safe to call more than once.
-func (s *Subscription) Close() { s.hub.unsubscribe(s) }
-
-type hub struct {
-	mu     sync.Mutex
-	subs   map[*Subscription]struct{}
-	closed bool
-}
-
-func newHub() *hub { return &hub{subs: make(map[*Subscription]struct{})} }
+func newHub() *hub { return &hub{ps: pubsub.New[Change](nil)} }
 
 func (h *hub) subscribe(ctx context.Context) *Subscription {
-	s := &Subscription{c: make(chan Change, subscriptionBuffer), hub: h}
-	h.mu.Lock()
-	if h.closed {
-		h.mu.Unlock()
-		close(s.c)
-		return s
-	}
-	h.subs[s] = struct{}{}
-	h.mu.Unlock()
-	if ctx.Done() != nil {
-		go func() {
-			<-ctx.Done()
-			h.unsubscribe(s)
-		}()
-	}
-	return s
-}
-
-func (h *hub) unsubscribe(s *Subscription) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if _, ok := h.subs[s]; ok {
-		delete(h.subs, s)
-		s.once.Do(func() { close(s.c) })
-	}
+	return h.ps.Subscribe(ctx, pubsub.Options{Buffer: subscriptionBuffer})
 }
 
 // publish never blocks: a full subscriber loses the change.
-func (h *hub) publish(cs ...Change) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for s := range h.subs {
-		for _, c := range cs {
-			select {
-			case s.c <- c:
-			default:
-				s.dropped.Add(1)
-			}
-		}
-	}
-}
+func (h *hub) publish(cs ...Change) { h.ps.Publish(cs...) }
 
-func (h *hub) close() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.closed = true
-	for s := range h.subs {
-		delete(h.subs, s)
-		s.once.Do(func() { close(s.c) })
-	}
-}
+func (h *hub) close() { h.ps.Close() }

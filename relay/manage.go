@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sidehook/sidehook/internal/event"
+	"github.com/sidehook/sidehook/internal/units"
 	"github.com/sidehook/sidehook/relay/config"
 	"github.com/sidehook/sidehook/replay"
 )
@@ -160,8 +162,19 @@ type listParams struct {
 	until  time.Time
 }
 
-func parseList(req *http.Request) (*listParams, error) {
+// listQuery are the query parameters every listing takes.
+var listQuery = []string{"limit", "cursor", "since", "until"}
+
+// parseList reads a listing's query; a parameter that is neither common
+// nor one of extra is an error naming it, not a filter silently ignored.
+func parseList(req *http.Request, extra ...string) (*listParams, error) {
 	q := req.URL.Query()
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		if !slices.Contains(listQuery, k) && !slices.Contains(extra, k) {
+			return nil, apiErrorf(http.StatusBadRequest, "invalid_query", "unknown query parameter %q: want one of %s",
+				k, strings.Join(append(slices.Clone(listQuery), extra...), ", "))
+		}
+	}
 	p := &listParams{q: q, limit: defaultLimit, cursor: q.Get("cursor")}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -171,37 +184,20 @@ func parseList(req *http.Request) (*listParams, error) {
 		p.limit = min(n, maxLimit)
 	}
 	var err error
-	if p.since, err = parseTimeParam(q.Get("since")); err != nil {
+	if p.since, err = units.ParseSince(q.Get("since"), time.Now()); err != nil {
 		return nil, apiErrorf(http.StatusBadRequest, "invalid_query", "since: %v", err)
 	}
-	if p.until, err = parseTimeParam(q.Get("until")); err != nil {
+	if p.until, err = units.ParseSince(q.Get("until"), time.Now()); err != nil {
 		return nil, apiErrorf(http.StatusBadRequest, "invalid_query", "until: %v", err)
 	}
 	return p, nil
-}
-
-// parseTimeParam reads RFC 3339, unix seconds, or a duration ago ("15m").
-func parseTimeParam(s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, nil
-	}
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return time.Unix(n, 0), nil
-	}
-	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
-		return time.Now().Add(-d), nil
-	}
-	return time.Time{}, errors.New("want RFC 3339, unix seconds or a duration ago like 15m")
 }
 
 // handleListEvents is GET /v1/events, newest first.
 func (m *manager) handleListEvents() http.Handler {
 	return m.handle(func(w http.ResponseWriter, req *http.Request) error {
 		o := orgFrom(req.Context())
-		p, err := parseList(req)
+		p, err := parseList(req, "type")
 		if err != nil {
 			return err
 		}
@@ -261,10 +257,10 @@ type deliveryFilter struct {
 
 func (f *deliveryFilter) parse() error {
 	var err error
-	if f.since, err = parseTimeParam(f.Since); err != nil {
+	if f.since, err = units.ParseSince(f.Since, time.Now()); err != nil {
 		return apiErrorf(http.StatusBadRequest, "invalid_filter", "since: %v", err)
 	}
-	if f.until, err = parseTimeParam(f.Until); err != nil {
+	if f.until, err = units.ParseSince(f.Until, time.Now()); err != nil {
 		return apiErrorf(http.StatusBadRequest, "invalid_filter", "until: %v", err)
 	}
 	switch f.Status {
@@ -329,11 +325,20 @@ func (m *manager) listDeliveries(ctx context.Context, o *orgState, f *deliveryFi
 func (m *manager) handleListDeliveries() http.Handler {
 	return m.handle(func(w http.ResponseWriter, req *http.Request) error {
 		o := orgFrom(req.Context())
-		p, err := parseList(req)
+		p, err := parseList(req, "status", "endpoint", "event", "type")
 		if err != nil {
 			return err
 		}
-		f := &deliveryFilter{Status: p.q.Get("status"), Endpoint: p.q.Get("endpoint"), Type: p.q.Get("type"),
+		// event= is the receiver's name for the filter; type= stays as an
+		// alias for the clients that use it.
+		typ := p.q.Get("event")
+		if t := p.q.Get("type"); t != "" {
+			if typ != "" && typ != t {
+				return apiErrorf(http.StatusBadRequest, "invalid_query", "event %q and type %q disagree: type is an alias of event, give one", typ, t)
+			}
+			typ = t
+		}
+		f := &deliveryFilter{Status: p.q.Get("status"), Endpoint: p.q.Get("endpoint"), Type: typ,
 			Since: p.q.Get("since"), Until: p.q.Get("until")}
 		if err := f.parse(); err != nil {
 			return err
@@ -381,7 +386,7 @@ func (m *manager) requeue(ctx context.Context, o *orgState, id string) (*Deliver
 	if o.endpoint(d.Endpoint) == nil {
 		return nil, apiErrorf(http.StatusConflict, "endpoint_gone", "endpoint %q of delivery %s no longer exists", d.Endpoint, id)
 	}
-	if d.Type == string(event.CustomValueRequest) {
+	if isCustomValue(d) {
 		return nil, apiErrorf(http.StatusConflict, "not_retryable", "custom-value requests are synchronous and are not retried")
 	}
 	wasFinal := Final(d.Status)
@@ -416,6 +421,24 @@ func (m *manager) handleRetry() http.Handler {
 type replayRequest struct {
 	Filter deliveryFilter `json:"filter"`
 	To     string         `json:"to"`
+	// All must be true when the filter is empty: an empty filter resends
+	// everything, which should never happen by leaving the filter out.
+	All bool `json:"all"`
+}
+
+// empty reports whether f selects every delivery.
+func (f *deliveryFilter) empty() bool {
+	return f.Status == "" && f.Endpoint == "" && f.Type == "" && f.Since == "" && f.Until == "" && len(f.IDs) == 0
+}
+
+// isCustomValue reports whether d records a custom-value exchange: a
+// synchronous request a bot waited for, never resent.
+func isCustomValue(d *Delivery) bool { return d.Type == string(event.CustomValueRequest) }
+
+// errNotReplayable names the custom-value deliveries a replay selected.
+func errNotReplayable(ids []string) error {
+	return apiErrorf(http.StatusBadRequest, "not_replayable",
+		"custom-value requests are synchronous and are not replayed: %s", strings.Join(ids, ", "))
 }
 
 // ReplayResult is one replayed delivery.
@@ -442,6 +465,9 @@ func (m *manager) handleReplay() http.Handler {
 		if err := f.parse(); err != nil {
 			return err
 		}
+		if f.empty() && !rr.All {
+			return apiErrorf(http.StatusBadRequest, "invalid_filter", `the filter is empty, which replays every delivery: send "all": true to mean it, or narrow the filter`)
+		}
 		if rr.To != "" {
 			if err := validTarget(rr.To); err != nil {
 				return apiErrorf(http.StatusBadRequest, "invalid_to", "to: %v", err)
@@ -450,6 +476,19 @@ func (m *manager) handleReplay() http.Handler {
 		selected, err := m.selectDeliveries(req.Context(), o, f)
 		if err != nil {
 			return err
+		}
+		// Named by id, a custom-value delivery is an error the caller
+		// should see; swept up by a filter, it is left out.
+		var custom []string
+		selected = slices.DeleteFunc(selected, func(d *Delivery) bool {
+			if isCustomValue(d) {
+				custom = append(custom, d.ID)
+				return true
+			}
+			return false
+		})
+		if len(custom) > 0 && len(f.IDs) > 0 {
+			return errNotReplayable(custom)
 		}
 		results := []ReplayResult{}
 		if rr.To == "" {
@@ -542,6 +581,10 @@ func (m *manager) selectDeliveries(ctx context.Context, o *orgState, f *delivery
 // is not nil (an edit from the dashboard). It is not recorded as an attempt.
 func (m *manager) replayTo(ctx context.Context, o *orgState, d *Delivery, to string, body []byte) ReplayResult {
 	res := ReplayResult{DeliveryID: d.ID, EventID: d.EventID}
+	if isCustomValue(d) {
+		res.Error = "custom-value requests are synchronous and are not replayed"
+		return res
+	}
 	ev, err := m.store.Event(ctx, o.id, d.EventID)
 	if err != nil {
 		res.Error = "event missing: " + err.Error()

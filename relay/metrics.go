@@ -2,6 +2,7 @@ package relay
 
 import (
 	"net/http"
+	"runtime/debug"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +18,7 @@ type metrics struct {
 	ingested   *prometheus.CounterVec
 	deliveries *prometheus.CounterVec
 	latency    *prometheus.HistogramVec
+	ingest     *ingestMetrics
 	depthMu    sync.Mutex
 	depth      func() map[[2]string]int64
 }
@@ -56,6 +58,8 @@ func newMetrics() *metrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 15},
 		}, []string{"organisation", "endpoint"}),
 	}
+	m.ingest = newIngestMetrics(m.reg)
+	m.reg.MustRegister(buildInfo(debug.ReadBuildInfo()))
 	m.reg.MustRegister(m.ingested, m.deliveries, m.latency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		depthCollector{desc: prometheus.NewDesc("sidehook_relay_queue_depth",

@@ -112,7 +112,7 @@ func TestCrashKeepsAcknowledged(t *testing.T) {
 	}
 	bin := buildBinary(t)
 	rcv := newSink(t, nil, func(*http.Request, int) int {
-		time.Sleep(time.Duration(rand.IntN(3)) * time.Millisecond)
+		time.Sleep(time.Duration(rand.IntN(3)) * time.Millisecond) // an endpoint of varying speed, not a wait
 		return 200
 	})
 	dir := t.TempDir()
@@ -139,6 +139,9 @@ organisations:
 	)
 	client := &http.Client{Timeout: 5 * time.Second}
 	killed := make(chan struct{})
+	// loaded is closed at the 400th acknowledgement: the kill comes in the
+	// middle of a load, not before it.
+	loaded := make(chan struct{})
 	for w := 0; w < 8; w++ {
 		wg.Add(1)
 		go func(w int) {
@@ -162,14 +165,17 @@ organisations:
 					mu.Lock()
 					acked = append(acked, id)
 					mu.Unlock()
-					n.Add(1)
+					if n.Add(1) == 400 {
+						close(loaded)
+					}
 				}
 			}
 		}(w)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for n.Load() < 400 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+	select {
+	case <-loaded:
+	case <-time.After(20 * time.Second):
+		// Killed anyway: fewer acknowledged events, the same claim.
 	}
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -212,16 +218,29 @@ func TestReceiverDownThenUp(t *testing.T) {
 	})
 	cfg := orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL(), Retry: &config.RawRetry{Schedule: []string{"50ms", "100ms", "200ms", "400ms", "800ms", "1600ms", "3s"}}})
 	r := startRelay(t, cfg, relay.Options{})
-	var ids []string
+	var ids, events []string
 	for i := 0; i < 20; i++ {
-		ids = append(ids, ingest(t, r, `{"type":"payment"}`, nil).Deliveries[0].ID)
+		ans := ingest(t, r, `{"type":"payment"}`, nil)
+		ids, events = append(ids, ans.Deliveries[0].ID), append(events, ans.ID)
 	}
-	time.Sleep(500 * time.Millisecond)
+	// Down until every delivery has failed three times.
+	rcv.wait(t, 10*time.Second, func(c []captured) bool {
+		tries := map[string]int{}
+		for _, r := range c {
+			tries[r.Header.Get("webhook-id")]++
+		}
+		for _, id := range events {
+			if tries[id] < 3 {
+				return false
+			}
+		}
+		return true
+	})
 	down.Store(false)
 	for _, id := range ids {
 		d := waitDelivery(t, r, id, "delivered", 10*time.Second)
 		if len(d.Attempts) < 3 {
-			t.Errorf("%s: %d attempts, want at least 3 while down for 500ms", id, len(d.Attempts))
+			t.Errorf("%s: %d attempts, want at least 3 while down", id, len(d.Attempts))
 		}
 		for i, a := range d.Attempts[:len(d.Attempts)-1] {
 			if a.Error == "" {
@@ -334,7 +353,7 @@ func TestDiskFull(t *testing.T) {
 // the next start, with no duplicates.
 func TestGracefulStop(t *testing.T) {
 	rcv := newSink(t, nil, func(*http.Request, int) int {
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // a slow endpoint, not a wait
 		return 200
 	})
 	cfg := orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL(), MaxInFlight: 4})
@@ -343,7 +362,9 @@ func TestGracefulStop(t *testing.T) {
 	for i := 0; i < 40; i++ {
 		ids = append(ids, ingest(t, r, `{"type":"payment"}`, nil).ID)
 	}
-	time.Sleep(150 * time.Millisecond)
+	// Stopped once the first answers are in and the next attempts in
+	// flight (the sink records a request when it has answered it).
+	rcv.wait(t, 10*time.Second, func(c []captured) bool { return len(c) > 0 })
 	start := time.Now()
 	if err := r.Close(context.Background()); err != nil {
 		t.Fatal(err)
@@ -371,16 +392,26 @@ func TestGracefulStop(t *testing.T) {
 func TestGraceExpires(t *testing.T) {
 	var slow atomic.Bool
 	slow.Store(true)
-	rcv := newSink(t, nil, func(*http.Request, int) int {
+	arrived := make(chan struct{}, 1)
+	rcv := newSink(t, nil, func(req *http.Request, _ int) int {
 		if slow.Load() {
-			time.Sleep(2 * time.Second)
+			select {
+			case arrived <- struct{}{}:
+			default:
+			}
+			// Answers only once the relay has given up on the request.
+			<-req.Context().Done()
 		}
 		return 200
 	})
 	cfg := orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL()})
 	r := startRelay(t, cfg, relay.Options{Grace: 200 * time.Millisecond})
 	ans := ingest(t, r, `{"type":"payment"}`, nil)
-	time.Sleep(100 * time.Millisecond)
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the attempt did not reach the receiver within 10s")
+	}
 	start := time.Now()
 	r.Close(context.Background())
 	if el := time.Since(start); el > time.Second {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/sidehook/sidehook/internal/httpguard"
+	"github.com/sidehook/sidehook/internal/openapi"
 )
 
 // parts are the relay's pieces that serve HTTP.
@@ -33,8 +34,8 @@ func routes(p parts) http.Handler {
 	key := requireKey(p.dir, p.rs)
 
 	// Ingest.
-	mux.Handle("POST /v1/events", key(p.ing.handleIngest()))
-	mux.Handle("POST /in/{org}", p.ing.handleInbound())
+	mux.Handle("POST /v1/events", p.m.ingest.instrument("events", key(p.ing.handleIngest())))
+	mux.Handle("POST /in/{org}", p.m.ingest.instrument("inbound", p.ing.handleInbound()))
 	mux.Handle("GET /in/{org}", p.call.handleInboundGet())
 
 	// Management.
@@ -71,6 +72,7 @@ func routes(p parts) http.Handler {
 	mux.Handle("GET /healthz", p.ops.handleHealthz())
 	mux.Handle("GET /readyz", p.ops.handleReadyz())
 	mux.Handle("GET /metrics", guard(p.m.handler(p.access, p.rs)))
+	mux.Handle("GET /openapi.json", openapi.Handler(openapiDoc))
 
 	// Everything else, in the same {"error","reason"} shape: a known path
 	// with another method is 405, anything else 404.

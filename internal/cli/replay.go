@@ -26,7 +26,6 @@ import (
 	"github.com/sidehook/sidehook/internal/event"
 	"github.com/sidehook/sidehook/internal/units"
 	"github.com/sidehook/sidehook/receiver/receiverapi"
-	"github.com/sidehook/sidehook/relay/config"
 	"github.com/sidehook/sidehook/relay/relayapi"
 	"github.com/sidehook/sidehook/replay"
 )
@@ -411,7 +410,7 @@ func replayFlags(c *cli.Context, e *env) (*replayConfig, error) {
 		return nil, usageErrorf("replay: --edit needs a terminal on standard input; use --body FILE instead")
 	}
 	if s := c.String("rate"); s != "" {
-		r, err := config.ParseRate(s)
+		r, err := units.ParseRate(s)
 		if err != nil {
 			return nil, usageErrorf("replay: --rate: %v", err)
 		}

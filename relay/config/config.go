@@ -21,6 +21,7 @@ import (
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/internal/event"
 	"github.com/sidehook/sidehook/internal/target"
+	"github.com/sidehook/sidehook/internal/units"
 )
 
 // Defaults of SPEC §4.
@@ -274,14 +275,14 @@ func (f *File) Validate(getenv Getenv) (*Config, error) {
 		c.Retry = *r
 	}
 	if f.Retention != "" {
-		d, err := ParseDuration(f.Retention)
+		d, err := units.ParseDuration(f.Retention)
 		if err != nil || d <= 0 {
 			return nil, fmt.Errorf("retention: %q is not a positive duration", f.Retention)
 		}
 		c.Retention = d
 	}
 	if f.Limits.MaxBody != "" {
-		n, err := ParseSize(f.Limits.MaxBody)
+		n, err := units.ParseSize(f.Limits.MaxBody)
 		if err != nil || n <= 0 {
 			return nil, fmt.Errorf("limits.max_body: %q is not a positive size (e.g. 1MiB)", f.Limits.MaxBody)
 		}
@@ -294,7 +295,7 @@ func (f *File) Validate(getenv Getenv) (*Config, error) {
 		c.Limits.MaxQueue = *f.Limits.MaxQueue
 	}
 	if f.Limits.MinFreeDisk != "" {
-		n, err := ParseSize(f.Limits.MinFreeDisk)
+		n, err := units.ParseSize(f.Limits.MinFreeDisk)
 		if err != nil || n < 0 {
 			return nil, fmt.Errorf("limits.min_free_disk: %q is not a size (e.g. 128MiB)", f.Limits.MinFreeDisk)
 		}
@@ -553,7 +554,7 @@ func (re RawEndpoint) Validate(key string, o *Org) (*Endpoint, error) {
 		e.Auth = append(e.Auth, scheme)
 	}
 	if re.Timeout != "" {
-		d, err := ParseDuration(re.Timeout)
+		d, err := units.ParseDuration(re.Timeout)
 		if err != nil || d <= 0 || d > maxTimeout {
 			return nil, fmt.Errorf("%s: %q is not a duration between 1ms and %s", k("timeout"), re.Timeout, maxTimeout)
 		}
@@ -566,7 +567,7 @@ func (re RawEndpoint) Validate(key string, o *Org) (*Endpoint, error) {
 		e.MaxInFlight = re.MaxInFlight
 	}
 	if re.Rate != "" {
-		r, err := ParseRate(re.Rate)
+		r, err := units.ParseRate(re.Rate)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %v", k("rate"), err)
 		}
@@ -637,7 +638,7 @@ func (rr RawRetry) parse(key string, base Retry) (*Retry, error) {
 		}
 		r.Schedule = make([]time.Duration, 0, len(rr.Schedule))
 		for i, s := range rr.Schedule {
-			d, err := ParseDuration(s)
+			d, err := units.ParseDuration(s)
 			if err != nil || d <= 0 || d > maxConfiguredRetryStep {
 				return nil, fmt.Errorf("%s.schedule[%d]: %q is not a positive duration (at most 168h)", key, i, s)
 			}

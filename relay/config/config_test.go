@@ -85,29 +85,6 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
-func TestUnits(t *testing.T) {
-	sizes := map[string]int64{"1MiB": 1 << 20, "512KiB": 512 << 10, "2MB": 2e6, "65536": 65536, "1 GiB": 1 << 30}
-	for s, want := range sizes {
-		if got, err := config.ParseSize(s); err != nil || got != want {
-			t.Errorf("ParseSize(%q): got %d, %v, want %d", s, got, err, want)
-		}
-	}
-	rates := map[string]float64{"50/s": 50, "10/m": 10.0 / 60, "3600/h": 1, "5/10s": 0.5}
-	for s, want := range rates {
-		if got, err := config.ParseRate(s); err != nil || got.PerSecond != want {
-			t.Errorf("ParseRate(%q): got %v, %v, want %v", s, got.PerSecond, err, want)
-		}
-	}
-	for _, bad := range []string{"50", "x/s", "-1/s", "5/yr"} {
-		if _, err := config.ParseRate(bad); err == nil {
-			t.Errorf("ParseRate(%q): got no error", bad)
-		}
-	}
-	if d, err := config.ParseDuration("3d"); err != nil || d != 72*time.Hour {
-		t.Errorf("ParseDuration(3d): got %v, %v", d, err)
-	}
-}
-
 func TestOneOrg(t *testing.T) {
 	c, err := config.FromOneOrg(config.OneOrg{APIKeys: []string{"k"}, SecretKey: strings.Repeat("s", 32), Endpoints: []string{"http://127.0.0.1:8081/hook"}, CustomValues: "http://127.0.0.1:8081/values"})
 	if err != nil {

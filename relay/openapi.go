@@ -1,0 +1,9 @@
+package relay
+
+import _ "embed"
+
+// openapiDoc describes the relay's HTTP API; relay/openapi_test.go checks
+// it against routes.go, so a route cannot be added without documenting it.
+//
+//go:embed openapi.yaml
+var openapiDoc []byte

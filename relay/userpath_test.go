@@ -1,0 +1,265 @@
+package relay_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sidehook/sidehook/internal/auth"
+	"github.com/sidehook/sidehook/relay"
+	"github.com/sidehook/sidehook/relay/config"
+)
+
+// errorBody is the {"error","reason"} shape of every refusal.
+type errorBody struct{ Error, Reason string }
+
+func TestBearerScheme(t *testing.T) {
+	r := startRelay(t, orgConfig(t), relay.Options{})
+	tests := []struct {
+		name   string
+		header string
+		status int
+		reason string
+	}{
+		{"Canonical", "Bearer " + apiKey, 200, ""},
+		{"Lower", "bearer " + apiKey, 200, ""},
+		{"Upper", "BEARER " + apiKey, 200, ""},
+		{"ExtraSpace", "Bearer   " + apiKey + " ", 200, ""},
+		{"OtherScheme", "Basic " + apiKey, 401, "missing API key"},
+		{"NoToken", "Bearer ", 401, "missing API key"},
+		{"WrongKey", "bearer nope", 401, "invalid API key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := call(t, "GET", r.URL()+"/v1/endpoints", "", nil, map[string]string{"Authorization": tt.header})
+			if a.Status != tt.status {
+				t.Fatalf("got %d %s, want %d", a.Status, a.Body, tt.status)
+			}
+			if tt.reason != "" {
+				var e errorBody
+				a.decode(t, &e)
+				if e.Error != "unauthorized" || !strings.Contains(e.Reason, tt.reason) {
+					t.Errorf("got %s, want unauthorized: %s", a.Body, tt.reason)
+				}
+			}
+		})
+	}
+}
+
+func TestListUnknownParameters(t *testing.T) {
+	r := startRelay(t, orgConfig(t), relay.Options{})
+	tests := []struct {
+		path  string
+		names string // what the reason must contain
+	}{
+		{"/v1/events?typo=1", `"typo"`},
+		{"/v1/events?type=a&status=dead", `"status"`},
+		{"/v1/deliveries?evnt=payment", `"evnt"`},
+		{"/v1/deliveries?event=a&type=b", "alias"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			a := call(t, "GET", r.URL()+tt.path, apiKey, nil, nil)
+			var e errorBody
+			a.decode(t, &e)
+			if a.Status != http.StatusBadRequest || e.Error != "invalid_query" || !strings.Contains(e.Reason, tt.names) {
+				t.Errorf("got %d %s, want 400 invalid_query naming %s", a.Status, a.Body, tt.names)
+			}
+		})
+	}
+}
+
+func TestDeliveriesEventFilter(t *testing.T) {
+	rcv := newSink(t, nil, nil)
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL()}), relay.Options{})
+	pay := ingest(t, r, `{"type":"payment"}`, nil)
+	ingest(t, r, `{"type":"order.created"}`, nil)
+	for _, q := range []string{"event=payment", "type=payment", "event=payment&type=payment"} {
+		t.Run(q, func(t *testing.T) {
+			var l struct{ Deliveries []deliveryView }
+			a := call(t, "GET", r.URL()+"/v1/deliveries?"+q, apiKey, nil, nil)
+			if a.Status != http.StatusOK {
+				t.Fatalf("got %d %s", a.Status, a.Body)
+			}
+			a.decode(t, &l)
+			if len(l.Deliveries) != 1 || l.Deliveries[0].EventID != pay.ID {
+				t.Errorf("got %+v, want the one delivery of %s", l.Deliveries, pay.ID)
+			}
+		})
+	}
+}
+
+func TestReplayNeedsAll(t *testing.T) {
+	rcv := newSink(t, nil, nil)
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL()}), relay.Options{})
+	ev := ingest(t, r, `{"type":"payment"}`, nil)
+	waitDelivery(t, r, ev.Deliveries[0].ID, relay.StatusDelivered, 10*time.Second)
+
+	for _, body := range []string{``, `{}`, `{"filter":{}}`, `{"filter":{},"all":false}`} {
+		a := call(t, "POST", r.URL()+"/v1/replay", apiKey, []byte(body), nil)
+		var e errorBody
+		a.decode(t, &e)
+		if a.Status != http.StatusBadRequest || e.Error != "invalid_filter" || !strings.Contains(e.Reason, `"all": true`) {
+			t.Errorf("body %q: got %d %s, want 400 asking for \"all\": true", body, a.Status, a.Body)
+		}
+	}
+	a := call(t, "POST", r.URL()+"/v1/replay", apiKey, []byte(`{"all":true}`), nil)
+	var ans struct {
+		Enqueued int
+		Results  []relay.ReplayResult
+	}
+	a.decode(t, &ans)
+	if a.Status != http.StatusAccepted || ans.Enqueued != 1 || ans.Results[0].DeliveryID != ev.Deliveries[0].ID {
+		t.Fatalf("all: got %d %s, want the one delivery enqueued", a.Status, a.Body)
+	}
+	d := waitDelivery(t, r, ev.Deliveries[0].ID, relay.StatusDelivered, 10*time.Second)
+	if len(d.Attempts) != 2 {
+		t.Errorf("after the replay: got %d attempts, want 2", len(d.Attempts))
+	}
+}
+
+func TestReplayRefusesCustomValues(t *testing.T) {
+	rcv := newSink(t, &auth.VerifyConfig{WebioSecret: []byte(secretKey), Org: "demo"}, nil)
+	r := startRelay(t, orgConfig(t,
+		config.RawEndpoint{ID: "values", URL: rcv.URL() + "/values", Events: []string{"custom_value_request"}},
+		config.RawEndpoint{ID: "crm", URL: rcv.URL(), Events: []string{"payment"}}), relay.Options{})
+	if a := call(t, "GET", r.URL()+"/in/demo?customerUID=ACC-1&fields=fullname", "", nil, nil); a.Status != http.StatusOK {
+		t.Fatalf("custom value: got %d %s", a.Status, a.Body)
+	}
+	var l struct{ Deliveries []deliveryView }
+	call(t, "GET", r.URL()+"/v1/deliveries?event=custom_value_request", apiKey, nil, nil).decode(t, &l)
+	if len(l.Deliveries) != 1 {
+		t.Fatalf("custom-value deliveries: got %+v, want one", l.Deliveries)
+	}
+	custom := l.Deliveries[0].ID
+	pay := ingest(t, r, `{"type":"payment"}`, nil)
+	waitDelivery(t, r, pay.Deliveries[0].ID, relay.StatusDelivered, 10*time.Second)
+
+	t.Run("ByID", func(t *testing.T) {
+		for _, to := range []string{"", rcv.URL() + "/again"} {
+			body, _ := json.Marshal(map[string]any{"filter": map[string]any{"ids": []string{custom, pay.Deliveries[0].ID}}, "to": to})
+			a := call(t, "POST", r.URL()+"/v1/replay", apiKey, body, nil)
+			var e errorBody
+			a.decode(t, &e)
+			if a.Status != http.StatusBadRequest || e.Error != "not_replayable" || !strings.Contains(e.Reason, custom) ||
+				strings.Contains(e.Reason, pay.Deliveries[0].ID) {
+				t.Errorf("to %q: got %d %s, want 400 not_replayable naming %s only", to, a.Status, a.Body, custom)
+			}
+		}
+	})
+	t.Run("SweptByFilterIsLeftOut", func(t *testing.T) {
+		a := call(t, "POST", r.URL()+"/v1/replay", apiKey, []byte(`{"all":true}`), nil)
+		var ans struct{ Results []relay.ReplayResult }
+		a.decode(t, &ans)
+		if a.Status != http.StatusAccepted || len(ans.Results) != 1 || ans.Results[0].DeliveryID != pay.Deliveries[0].ID {
+			t.Errorf("got %d %s, want only %s replayed", a.Status, a.Body, pay.Deliveries[0].ID)
+		}
+	})
+}
+
+func TestIngestMetrics(t *testing.T) {
+	rcv := newSink(t, nil, nil)
+	cfg := orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL()})
+	cfg.Limits.MaxBody = 64
+	r := startRelay(t, cfg, relay.Options{})
+	ingest(t, r, `{"type":"payment"}`, nil)
+	ingest(t, r, `{"type":"payment"}`, nil)
+	call(t, "POST", r.URL()+"/v1/events", "", []byte(`{"type":"payment"}`), nil)
+	call(t, "POST", r.URL()+"/v1/events", apiKey, []byte(`{"type":"payment","x":"`+strings.Repeat("a", 100)+`"}`), nil)
+	call(t, "POST", r.URL()+"/in/nobody", "", []byte(`{"type":"payment"}`), nil)
+
+	a := call(t, "GET", r.URL()+"/metrics", "", nil, nil)
+	if a.Status != http.StatusOK {
+		t.Fatalf("metrics: got %d", a.Status)
+	}
+	for _, want := range []string{
+		`sidehook_relay_ingest_requests_total{code="202",route="events"} 2`,
+		`sidehook_relay_ingest_requests_total{code="401",route="events"} 1`,
+		`sidehook_relay_ingest_requests_total{code="413",route="events"} 1`,
+		`sidehook_relay_ingest_requests_total{code="404",route="inbound"} 1`,
+		`sidehook_relay_ingest_duration_seconds_count{code="202",route="events"} 2`,
+		`sidehook_relay_ingest_duration_seconds_count{code="413",route="events"} 1`,
+	} {
+		if !bytes.Contains(a.Body, []byte(want+"\n")) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	// A test binary carries no module version: "dev" is what it reports.
+	if !regexp.MustCompile(`(?m)^sidehook_build_info\{revision="[0-9a-f]*",version="dev"\} 1$`).Match(a.Body) {
+		t.Errorf("metrics lack sidehook_build_info{revision,version} 1:\n%s", grepLines(a.Body, "build_info"))
+	}
+}
+
+func grepLines(b []byte, s string) string {
+	var out []string
+	for l := range strings.Lines(string(b)) {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "")
+}
+
+// logLines reads the JSON log lines in b.
+func logLines(b []byte) []map[string]any {
+	var out []map[string]any
+	for l := range strings.Lines(string(b)) {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func TestAttemptLogLine(t *testing.T) {
+	rcv := newSink(t, nil, func(_ *http.Request, n int) int {
+		if n == 0 { // the first request fails
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
+	cfg := orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL()})
+	var logs bytes.Buffer
+	// runRelay, not startRelay, which logs to the test when verbose: this
+	// test reads the log.
+	r := runRelay(t, cfg, relay.Options{Logger: zerolog.New(zerolog.SyncWriter(&logs)).Level(zerolog.InfoLevel)})
+	ev := ingest(t, r, `{"type":"payment"}`, nil)
+	id := ev.Deliveries[0].ID
+	waitDelivery(t, r, id, relay.StatusDelivered, 10*time.Second)
+	// Stopped, the relay writes no more: the log can be read.
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	var attempts []map[string]any
+	for _, l := range logLines(logs.Bytes()) {
+		if l["message"] == "attempt" && l["delivery"] == id {
+			attempts = append(attempts, l)
+		}
+	}
+	if len(attempts) != 2 {
+		t.Fatalf("got %d attempt lines for %s, want 2 (one per attempt): %v", len(attempts), id, attempts)
+	}
+	for i, want := range []struct {
+		status  float64
+		outcome string
+		retry   bool
+	}{{503, relay.StatusFailed, true}, {200, relay.StatusDelivered, false}} {
+		l := attempts[i]
+		_, hasRetry := l["next_retry"]
+		_, hasLatency := l["latency_ms"].(float64)
+		if l["level"] != "info" || l["at"] == nil || l["event"] != "payment" || l["endpoint"] != "crm" ||
+			l["status"] != want.status || l["attempt"] != float64(i+1) || l["outcome"] != want.outcome || !hasLatency || hasRetry != want.retry {
+			t.Errorf("attempt %d: got %v, want info, at, event payment, endpoint crm, status %v, attempt %d, outcome %s, latency_ms, next_retry %v",
+				i+1, l, want.status, i+1, want.outcome, want.retry)
+		}
+	}
+}
