@@ -380,9 +380,9 @@ func (m *manager) requeue(ctx context.Context, o *orgState, id string) (*Deliver
 	if err != nil {
 		return nil, notFoundOr(err, "delivery", id)
 	}
-	if m.disp.inFlight(id) {
-		return nil, apiErrorf(http.StatusConflict, "delivering", "delivery %s is being attempted right now", id)
-	}
+	// A delivery being attempted is requeued once that attempt is recorded
+	// (Store.Requeue's contract): never attempted twice at once, and no 409
+	// for a retry that lands as the attempt ends.
 	if o.endpoint(d.Endpoint) == nil {
 		return nil, apiErrorf(http.StatusConflict, "endpoint_gone", "endpoint %q of delivery %s no longer exists", d.Endpoint, id)
 	}

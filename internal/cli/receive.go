@@ -66,11 +66,6 @@ func receiveCommand(e *env) *cli.Command {
 				return err
 			}
 			cfg.Logger = log
-			if c.String("secret-key") != "" && c.String("org") == "" {
-				// The token's org claim is not checked: any organisation's
-				// token signed with this key passes.
-				log.Warn().Msg("--secret-key without --org: x-webio-token of any organisation is accepted; give --org to require one")
-			}
 			st, err := openCaptures(c.String("data"), c.Bool("in-memory"), log)
 			if err != nil {
 				return fmt.Errorf("receive: %w", err)
@@ -80,6 +75,11 @@ func receiveCommand(e *env) *cli.Command {
 			if err != nil {
 				st.Close()
 				return usageErrorf("%v", err)
+			}
+			if c.String("secret-key") != "" && c.String("org") == "" {
+				// The token's org claim is not checked: any organisation's
+				// token signed with this key passes.
+				log.Warn().Msg("--secret-key without --org: x-webio-token of any organisation is accepted; give --org to require one")
 			}
 			if err := srv.Start(c.Context); err != nil {
 				st.Close()
