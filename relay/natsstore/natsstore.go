@@ -141,7 +141,10 @@ func (s *Store) connect(ctx context.Context) error {
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.Timeout(5 * time.Second),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if nc.IsClosed() {
+				return // our own Close, or a failed Open: not news
+			}
 			s.log.Warn().Err(err).Msg("lost the NATS connection")
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
