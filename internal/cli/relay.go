@@ -7,7 +7,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-
 	"github.com/sidehook/sidehook/relay"
 	"github.com/sidehook/sidehook/relay/config"
 	"github.com/sidehook/sidehook/relay/memstore"
