@@ -131,7 +131,7 @@ func openStore(t testing.TB, servers []string, replicas int) *natsstore.Store {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	st, err := natsstore.Open(ctx, natsstore.Config{Servers: servers, Replicas: replicas, Logger: zerolog.Nop()})
+	st, err := natsstore.Open(ctx, natsstore.Config{Servers: servers, Replicas: replicas, Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
@@ -158,7 +158,7 @@ func orgConfig(t testing.TB, endpoints ...config.RawEndpoint) *config.Config {
 // returns its URL.
 func startRelay(t testing.TB, cfg *config.Config, st relay.Store) string {
 	t.Helper()
-	r, err := relay.New(cfg, relay.Options{Store: st, Logger: zerolog.Nop()})
+	r, err := relay.New(cfg, relay.Options{Store: st, Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)})
 	if err != nil {
 		t.Fatalf("relay: %v", err)
 	}
