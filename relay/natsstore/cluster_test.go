@@ -106,3 +106,27 @@ func TestClusterLosesANode(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenTogether opens three stores at once on a fresh three-node
+// cluster with replicas 3, as relays started together do: each asks to
+// create the same stream and bucket, and every one must open.
+func TestOpenTogether(t *testing.T) {
+	nodes := startCluster(t)
+	errs := make(chan error, len(nodes))
+	for _, n := range nodes {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			s, err := Open(ctx, Config{Servers: []string{n.ClientURL()}, Replicas: 3, AckWait: 2 * time.Second})
+			if err == nil {
+				t.Cleanup(func() { s.Close() })
+			}
+			errs <- err
+		}()
+	}
+	for range nodes {
+		if err := <-errs; err != nil {
+			t.Errorf("open: %v", err)
+		}
+	}
+}

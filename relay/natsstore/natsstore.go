@@ -200,28 +200,36 @@ func (s *Store) setup(ctx context.Context) error {
 			return fmt.Errorf("read JetStream account info (does the account have JetStream rights?): %w", err)
 		}
 	}
-	st, err := s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:               s.cfg.Prefix,
-		Description:        "sidehook relay: events, deliveries and their work items",
-		Subjects:           []string{s.subj.all()},
-		Retention:          jetstream.LimitsPolicy,
-		MaxMsgsPerSubject:  1,
-		Discard:            jetstream.DiscardOld,
-		Storage:            jetstream.FileStorage,
-		Replicas:           s.cfg.Replicas,
-		Duplicates:         2 * time.Minute,
-		AllowDirect:        true,
-		AllowAtomicPublish: true,
+	var st jetstream.Stream
+	err := retryCreate(ctx, func(ctx context.Context) (err error) {
+		st, err = s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:               s.cfg.Prefix,
+			Description:        "sidehook relay: events, deliveries and their work items",
+			Subjects:           []string{s.subj.all()},
+			Retention:          jetstream.LimitsPolicy,
+			MaxMsgsPerSubject:  1,
+			Discard:            jetstream.DiscardOld,
+			Storage:            jetstream.FileStorage,
+			Replicas:           s.cfg.Replicas,
+			Duplicates:         2 * time.Minute,
+			AllowDirect:        true,
+			AllowAtomicPublish: true,
+		})
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("create or update stream %s (does the account have rights to manage streams, and is the server 2.12 or later?): %w", s.cfg.Prefix, err)
 	}
 	s.stream = st
-	kv, err := s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      s.cfg.Prefix + "_ctl",
-		Description: "sidehook relay: endpoints, disabled marks, tokens, signing keys",
-		Storage:     jetstream.FileStorage,
-		Replicas:    s.cfg.Replicas,
+	var kv jetstream.KeyValue
+	err = retryCreate(ctx, func(ctx context.Context) (err error) {
+		kv, err = s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      s.cfg.Prefix + "_ctl",
+			Description: "sidehook relay: endpoints, disabled marks, tokens, signing keys",
+			Storage:     jetstream.FileStorage,
+			Replicas:    s.cfg.Replicas,
+		})
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("create or update bucket %s_ctl: %w", s.cfg.Prefix, err)
@@ -233,6 +241,26 @@ func (s *Store) setup(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// createTry bounds one create-or-update of a stream or bucket.
+const createTry = 3 * time.Second
+
+// retryCreate runs create, each try bounded by createTry, until it
+// succeeds, fails with an answer, or ctx ends. On a fresh cluster, relays
+// that start together each ask to create the same replicated stream, and
+// the server may answer none of them; asked again, it finds the stream
+// and updates it.
+func retryCreate(ctx context.Context, create func(context.Context) error) error {
+	for {
+		try, cancel := context.WithTimeout(ctx, createTry)
+		err := create(try)
+		cancel()
+		timedOut := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)
+		if err == nil || !timedOut || ctx.Err() != nil {
+			return err
+		}
+	}
 }
 
 // Health is nil while connected to NATS.
