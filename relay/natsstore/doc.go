@@ -27,6 +27,11 @@
 // the KV bucket P_ctl, so every relay serves the same JWKS and token;
 // CreateSigningKey is a KV Create, so the first relay to write wins.
 //
+// Open creates the stream and bucket, or updates them to this store's
+// settings; it never lowers their replicas (a relay asking for fewer is
+// refused with what to set), so one relay started with the default of 1
+// cannot drop the copies the others count on.
+//
 // # Work and leases
 //
 // Each endpoint has a durable pull consumer over its (unordered) work

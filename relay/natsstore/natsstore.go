@@ -200,6 +200,11 @@ func (s *Store) setup(ctx context.Context) error {
 			return fmt.Errorf("read JetStream account info (does the account have JetStream rights?): %w", err)
 		}
 	}
+	for _, name := range []string{s.cfg.Prefix, "KV_" + s.cfg.Prefix + "_ctl"} {
+		if err := s.checkReplicas(ctx, name); err != nil {
+			return err
+		}
+	}
 	var st jetstream.Stream
 	err := retryCreate(ctx, func(ctx context.Context) (err error) {
 		st, err = s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
@@ -239,6 +244,25 @@ func (s *Store) setup(ctx context.Context) error {
 		if _, err := s.nc.Subscribe(s.subj.workAll(ordered), s.onWork); err != nil {
 			return fmt.Errorf("subscribe to work items: %w", err)
 		}
+	}
+	return nil
+}
+
+// checkReplicas refuses to lower the replicas of an existing stream: a
+// relay started with store.replicas 1 (or --store alone) beside relays on
+// 3 would otherwise quietly drop the copies every relay counts on. Raising
+// them is an update like any other.
+func (s *Store) checkReplicas(ctx context.Context, name string) error {
+	st, err := s.js.Stream(ctx, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read stream %s: %w", name, err)
+	}
+	if have := st.CachedInfo().Config.Replicas; have > s.cfg.Replicas {
+		return fmt.Errorf("stream %s has %d replicas and this relay asks for %d: set store.replicas to %d in the configuration (a relay never lowers them)",
+			name, have, s.cfg.Replicas, have)
 	}
 	return nil
 }
