@@ -200,13 +200,11 @@ func (s *Store) setup(ctx context.Context) error {
 			return fmt.Errorf("read JetStream account info (does the account have JetStream rights?): %w", err)
 		}
 	}
-	for _, name := range []string{s.cfg.Prefix, "KV_" + s.cfg.Prefix + "_ctl"} {
-		if err := s.checkReplicas(ctx, name); err != nil {
-			return err
-		}
-	}
 	var st jetstream.Stream
 	err := retryCreate(ctx, func(ctx context.Context) (err error) {
+		if err := s.checkReplicas(ctx, s.cfg.Prefix); err != nil {
+			return err
+		}
 		st, err = s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 			Name:               s.cfg.Prefix,
 			Description:        "sidehook relay: events, deliveries and their work items",
@@ -222,12 +220,18 @@ func (s *Store) setup(ctx context.Context) error {
 		})
 		return err
 	})
+	if errors.Is(err, errNeverLower) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("create or update stream %s (does the account have rights to manage streams, and is the server 2.12 or later?): %w", s.cfg.Prefix, err)
 	}
 	s.stream = st
 	var kv jetstream.KeyValue
 	err = retryCreate(ctx, func(ctx context.Context) (err error) {
+		if err := s.checkReplicas(ctx, "KV_"+s.cfg.Prefix+"_ctl"); err != nil {
+			return err
+		}
 		kv, err = s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 			Bucket:      s.cfg.Prefix + "_ctl",
 			Description: "sidehook relay: endpoints, disabled marks, tokens, signing keys",
@@ -236,6 +240,9 @@ func (s *Store) setup(ctx context.Context) error {
 		})
 		return err
 	})
+	if errors.Is(err, errNeverLower) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("create or update bucket %s_ctl: %w", s.cfg.Prefix, err)
 	}
@@ -247,6 +254,9 @@ func (s *Store) setup(ctx context.Context) error {
 	}
 	return nil
 }
+
+// errNeverLower ends checkReplicas' error.
+var errNeverLower = errors.New("a relay never lowers them")
 
 // checkReplicas refuses to lower the replicas of an existing stream: a
 // relay started with store.replicas 1 (or --store alone) beside relays on
@@ -261,8 +271,8 @@ func (s *Store) checkReplicas(ctx context.Context, name string) error {
 		return fmt.Errorf("read stream %s: %w", name, err)
 	}
 	if have := st.CachedInfo().Config.Replicas; have > s.cfg.Replicas {
-		return fmt.Errorf("stream %s has %d replicas and this relay asks for %d: set store.replicas to %d in the configuration (a relay never lowers them)",
-			name, have, s.cfg.Replicas, have)
+		return fmt.Errorf("stream %s has %d replicas and this relay asks for %d: set store.replicas to %d in the configuration: %w",
+			name, have, s.cfg.Replicas, have, errNeverLower)
 	}
 	return nil
 }
