@@ -15,8 +15,8 @@ import (
 // Waits of a queue.
 const (
 	// idleRecheck bounds how long a queue with nothing due sleeps: every
-	// change this relay makes wakes it, but another relay sharing the store
-	// cannot.
+	// change this relay makes wakes it, and a store shared with other
+	// relays may say when they make one (waker), but nothing else does.
 	idleRecheck = 30 * time.Second
 	// Store errors of Take back off from storeRetryMin to storeRetryMax.
 	storeRetryMin = 50 * time.Millisecond
@@ -81,7 +81,40 @@ func (d *dispatcher) start(ctx context.Context) error {
 		}
 		d.queue(o, ref.Endpoint).depth.Add(n)
 	}
+	if w, ok := d.store.(waker); ok {
+		d.loops.Add(1)
+		go func() {
+			defer d.loops.Done()
+			d.hear(w.Wake())
+		}()
+	}
 	return nil
+}
+
+// waker is a store shared with other relays that says when one of them
+// may have made work due here (natsstore's Wake), so this relay need not
+// wait for its idle recheck.
+type waker interface {
+	Wake() <-chan EndpointRef
+}
+
+// hear wakes the queue of each endpoint the store names, until stop.
+func (d *dispatcher) hear(wake <-chan EndpointRef) {
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case ref, ok := <-wake:
+			if !ok {
+				return
+			}
+			o := d.dir.org(ref.Org)
+			if o == nil || o.endpoint(ref.Endpoint) == nil {
+				continue // not an endpoint of this relay's configuration
+			}
+			d.queue(o, ref.Endpoint).poke()
+		}
+	}
 }
 
 // stop ends scheduling, then waits for in-flight attempts until ctx is

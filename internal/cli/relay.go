@@ -1,19 +1,14 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/rs/zerolog"
-
 	"github.com/sidehook/sidehook/internal/target"
 	"github.com/sidehook/sidehook/relay"
-	"github.com/sidehook/sidehook/relay/badgerstore"
 	"github.com/sidehook/sidehook/relay/config"
 	"github.com/sidehook/sidehook/relay/memstore"
 	"github.com/sidehook/sidehook/relay/tunnel"
@@ -35,6 +30,7 @@ func relayCommand(e *env) *cli.Command {
 			&cli.StringFlag{Name: "listen", Usage: "address to listen on (default " + config.DefaultListen + ")"},
 			&cli.StringFlag{Name: "data", Usage: "data directory (default " + config.DefaultData + ")"},
 			&cli.BoolFlag{Name: "in-memory", Usage: "keep nothing on disk (events are lost at exit)"},
+			&cli.StringFlag{Name: "store", Usage: "keep the data in NATS JetStream, shared with every relay that names it: `URLS` like nats://h1:4222,nats://h2:4222 (replaces store.servers of --config)"},
 			&cli.StringFlag{Name: "org", Usage: "without --config: the organisation id (default demo)"},
 			&cli.StringSliceFlag{Name: "api-key", Usage: "without --config: an API key of the organisation"},
 			&cli.StringFlag{Name: "secret-key", Usage: "without --config: the organisation's secret key (>= 32 bytes; signs its Webio token)"},
@@ -206,6 +202,9 @@ func relayConfig(c *cli.Context, e *env) (*config.Config, error) {
 		cfg.Data = c.String("data")
 	}
 	cfg.InMemory = c.Bool("in-memory")
+	if err := applyStoreFlag(cfg, c.String("store")); err != nil {
+		return nil, err
+	}
 	if err := trustFlags(c, e, cfg); err != nil {
 		return nil, err
 	}
@@ -213,24 +212,6 @@ func relayConfig(c *cli.Context, e *env) (*config.Config, error) {
 		return nil, usageErrorf("relay: --shutdown-grace must be positive")
 	}
 	return cfg, nil
-}
-
-// openRelayStore opens the relay's store: in memory, or Badger under the
-// data directory. Failing to open it (a full disk, a locked directory) is
-// a runtime failure, exit 1, in one line.
-func openRelayStore(ctx context.Context, cfg *config.Config, log zerolog.Logger) (relay.Store, error) {
-	if cfg.InMemory {
-		return memstore.New(), nil
-	}
-	st, err := badgerstore.Open(ctx, badgerstore.Options{
-		Dir:     filepath.Join(cfg.Data, "db"),
-		Logger:  log.With().Str("component", "store").Logger(),
-		Reserve: cfg.Limits.MinFreeDisk,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
-	}
-	return st, nil
 }
 
 // trustFlags applies --admin-token and --allow-target over the file's

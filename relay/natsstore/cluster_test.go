@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,4 +106,48 @@ func TestClusterLosesANode(t *testing.T) {
 			t.Fatalf("delivery %s attempted %d times", id, n)
 		}
 	}
+}
+
+// TestOpenTogether opens three stores at once on a fresh three-node
+// cluster with replicas 3, as relays started together do: each asks to
+// create the same stream and bucket, and every one must open.
+func TestOpenTogether(t *testing.T) {
+	nodes := startCluster(t)
+	errs := make(chan error, len(nodes))
+	for _, n := range nodes {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			s, err := Open(ctx, Config{Servers: []string{n.ClientURL()}, Replicas: 3, AckWait: 2 * time.Second})
+			if err == nil {
+				t.Cleanup(func() { s.Close() })
+			}
+			errs <- err
+		}()
+	}
+	for range nodes {
+		if err := <-errs; err != nil {
+			t.Errorf("open: %v", err)
+		}
+	}
+}
+
+// TestReplicasNeverLowered: a store asking for fewer replicas than the
+// stream has is refused with what to set; one asking for as many opens.
+func TestReplicasNeverLowered(t *testing.T) {
+	nodes := startCluster(t)
+	url := []string{nodes[0].ClientURL()}
+	openStore(t, Config{Servers: url, Replicas: 3})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := Open(ctx, Config{Servers: url, Replicas: 1})
+	if err == nil {
+		s.Close()
+		t.Fatal("a store with replicas 1 opened beside one with 3")
+	}
+	want := "stream sidehook has 3 replicas and this relay asks for 1: set store.replicas to 3"
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q, want it to say %q", err, want)
+	}
+	openStore(t, Config{Servers: url, Replicas: 3})
 }

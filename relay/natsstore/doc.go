@@ -27,6 +27,11 @@
 // the KV bucket P_ctl, so every relay serves the same JWKS and token;
 // CreateSigningKey is a KV Create, so the first relay to write wins.
 //
+// Open creates the stream and bucket, or updates them to this store's
+// settings; it never lowers their replicas (a relay asking for fewer is
+// refused with what to set), so one relay started with the default of 1
+// cannot drop the copies the others count on.
+//
 // # Work and leases
 //
 // Each endpoint has a durable pull consumer over its (unordered) work
@@ -65,10 +70,17 @@
 // What holds across relays:
 //   - each attempt is made by one relay (one consumer lease, or the lock);
 //   - ordered endpoints are FIFO across relays, as above;
-//   - max_in_flight is per relay (Take's n): the consumers keep
-//     MaxAckPending unlimited, because a retry hidden by a delayed Nak stays
-//     pending on the consumer and would hold a slot until due. N relays make at most N × max_in_flight
-//     concurrent attempts on one endpoint;
+//   - max_in_flight and rate are each relay's share, not a total: every
+//     relay's dispatcher asks Take for at most its own free slots (Take's
+//     n) and runs its own rate limiter, so N relays make at most
+//     N × max_in_flight concurrent attempts, and up to N × rate attempts a
+//     second, on one endpoint. (An ordered endpoint is unaffected: its head
+//     lock allows one attempt in all.) The consumers keep MaxAckPending
+//     unlimited because a retry hidden by a delayed Nak stays pending on
+//     the consumer: a limit there would let waiting retries hold every slot
+//     and starve new deliveries until they fall due. To hold an endpoint to
+//     a total, set max_in_flight and rate to the total divided by the
+//     number of relays;
 //   - idempotency by webhook-id: the event subject is written with an
 //     expected last subject sequence of 0 and the message id org/id, so the
 //     second Accept of an id, on any relay, fails and reads the first.

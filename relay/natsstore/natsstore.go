@@ -141,7 +141,10 @@ func (s *Store) connect(ctx context.Context) error {
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.Timeout(5 * time.Second),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if nc.IsClosed() {
+				return // our own Close, or a failed Open: not news
+			}
 			s.log.Warn().Err(err).Msg("lost the NATS connection")
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
@@ -197,29 +200,49 @@ func (s *Store) setup(ctx context.Context) error {
 			return fmt.Errorf("read JetStream account info (does the account have JetStream rights?): %w", err)
 		}
 	}
-	st, err := s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:               s.cfg.Prefix,
-		Description:        "sidehook relay: events, deliveries and their work items",
-		Subjects:           []string{s.subj.all()},
-		Retention:          jetstream.LimitsPolicy,
-		MaxMsgsPerSubject:  1,
-		Discard:            jetstream.DiscardOld,
-		Storage:            jetstream.FileStorage,
-		Replicas:           s.cfg.Replicas,
-		Duplicates:         2 * time.Minute,
-		AllowDirect:        true,
-		AllowAtomicPublish: true,
+	var st jetstream.Stream
+	err := retryCreate(ctx, func(ctx context.Context) (err error) {
+		if err := s.checkReplicas(ctx, s.cfg.Prefix); err != nil {
+			return err
+		}
+		st, err = s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:               s.cfg.Prefix,
+			Description:        "sidehook relay: events, deliveries and their work items",
+			Subjects:           []string{s.subj.all()},
+			Retention:          jetstream.LimitsPolicy,
+			MaxMsgsPerSubject:  1,
+			Discard:            jetstream.DiscardOld,
+			Storage:            jetstream.FileStorage,
+			Replicas:           s.cfg.Replicas,
+			Duplicates:         2 * time.Minute,
+			AllowDirect:        true,
+			AllowAtomicPublish: true,
+		})
+		return err
 	})
+	if errors.Is(err, errNeverLower) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("create or update stream %s (does the account have rights to manage streams, and is the server 2.12 or later?): %w", s.cfg.Prefix, err)
 	}
 	s.stream = st
-	kv, err := s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      s.cfg.Prefix + "_ctl",
-		Description: "sidehook relay: endpoints, disabled marks, tokens, signing keys",
-		Storage:     jetstream.FileStorage,
-		Replicas:    s.cfg.Replicas,
+	var kv jetstream.KeyValue
+	err = retryCreate(ctx, func(ctx context.Context) (err error) {
+		if err := s.checkReplicas(ctx, "KV_"+s.cfg.Prefix+"_ctl"); err != nil {
+			return err
+		}
+		kv, err = s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      s.cfg.Prefix + "_ctl",
+			Description: "sidehook relay: endpoints, disabled marks, tokens, signing keys",
+			Storage:     jetstream.FileStorage,
+			Replicas:    s.cfg.Replicas,
+		})
+		return err
 	})
+	if errors.Is(err, errNeverLower) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("create or update bucket %s_ctl: %w", s.cfg.Prefix, err)
 	}
@@ -230,6 +253,48 @@ func (s *Store) setup(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// errNeverLower ends checkReplicas' error.
+var errNeverLower = errors.New("a relay never lowers them")
+
+// checkReplicas refuses to lower the replicas of an existing stream: a
+// relay started with store.replicas 1 (or --store alone) beside relays on
+// 3 would otherwise quietly drop the copies every relay counts on. Raising
+// them is an update like any other.
+func (s *Store) checkReplicas(ctx context.Context, name string) error {
+	st, err := s.js.Stream(ctx, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read stream %s: %w", name, err)
+	}
+	if have := st.CachedInfo().Config.Replicas; have > s.cfg.Replicas {
+		return fmt.Errorf("stream %s has %d replicas and this relay asks for %d: set store.replicas to %d in the configuration: %w",
+			name, have, s.cfg.Replicas, have, errNeverLower)
+	}
+	return nil
+}
+
+// createTry bounds one create-or-update of a stream or bucket.
+const createTry = 3 * time.Second
+
+// retryCreate runs create, each try bounded by createTry, until it
+// succeeds, fails with an answer, or ctx ends. On a fresh cluster, relays
+// that start together each ask to create the same replicated stream, and
+// the server may answer none of them; asked again, it finds the stream
+// and updates it.
+func retryCreate(ctx context.Context, create func(context.Context) error) error {
+	for {
+		try, cancel := context.WithTimeout(ctx, createTry)
+		err := create(try)
+		cancel()
+		timedOut := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)
+		if err == nil || !timedOut || ctx.Err() != nil {
+			return err
+		}
+	}
 }
 
 // Health is nil while connected to NATS.

@@ -1,0 +1,70 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sidehook/sidehook/relay"
+	"github.com/sidehook/sidehook/relay/badgerstore"
+	"github.com/sidehook/sidehook/relay/config"
+	"github.com/sidehook/sidehook/relay/memstore"
+	"github.com/sidehook/sidehook/relay/natsstore"
+)
+
+// openRelayStore opens the relay's store: NATS JetStream when the
+// configuration names servers, else in memory, else Badger under the data
+// directory. Failing to open it (NATS unreachable or without JetStream, a
+// full disk, a locked directory) is a runtime failure, exit 1, in one line.
+func openRelayStore(ctx context.Context, cfg *config.Config, log zerolog.Logger) (relay.Store, error) {
+	if cfg.Store != nil {
+		st, err := natsstore.Open(ctx, natsstore.Config{
+			Servers:   cfg.Store.Servers,
+			CredsFile: cfg.Store.Credentials,
+			Token:     cfg.Store.Token,
+			CAFile:    cfg.Store.TLSCA,
+			Replicas:  cfg.Store.Replicas,
+			Prefix:    cfg.Store.Prefix,
+			Logger:    log,
+		})
+		if err != nil {
+			// natsstore's errors already begin "open nats store".
+			return nil, err
+		}
+		return st, nil
+	}
+	if cfg.InMemory {
+		return memstore.New(), nil
+	}
+	st, err := badgerstore.Open(ctx, badgerstore.Options{
+		Dir:     filepath.Join(cfg.Data, "db"),
+		Logger:  log.With().Str("component", "store").Logger(),
+		Reserve: cfg.Limits.MinFreeDisk,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	return st, nil
+}
+
+// applyStoreFlag puts --store's servers (value; "" when not given) into
+// the configuration: they replace the file's store.servers and keep its
+// other store settings. A NATS store and --in-memory exclude each other.
+func applyStoreFlag(cfg *config.Config, value string) error {
+	if value != "" {
+		servers, err := config.ParseStoreServers(value)
+		if err != nil {
+			return usageErrorf("relay: --store: %v", err)
+		}
+		if cfg.Store == nil {
+			cfg.Store = &config.Store{Replicas: 1}
+		}
+		cfg.Store.Servers = servers
+	}
+	if cfg.Store != nil && cfg.InMemory {
+		return usageErrorf("relay: --in-memory and a NATS store (--store or store: in the file) exclude each other: give one")
+	}
+	return nil
+}

@@ -1,0 +1,110 @@
+package cli
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// startNATS runs an embedded NATS server (with JetStream unless noJS) on a
+// free loopback port until the test ends and returns its URL.
+func startNATS(t *testing.T, noJS bool) string {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: !noJS,
+		StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatalf("nats server: %v", err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		s.Shutdown()
+		t.Fatal("nats server not ready")
+	}
+	t.Cleanup(func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	})
+	return s.ClientURL()
+}
+
+// closedPort is a loopback address nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+func TestRelayStoreErrors(t *testing.T) {
+	noJS := startNATS(t, true)
+	down := "nats://" + closedPort(t)
+	dir := t.TempDir()
+	withStore := filepath.Join(dir, "store.yaml")
+	os.WriteFile(withStore, []byte("store: {servers: ["+down+"]}\norganisations:\n  - id: acme\n    api_keys: [k]\n"), 0o600)
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"Unreachable", []string{"--store", down}, 1, "open nats store: connect to " + down},
+		{"UnreachableFromFile", []string{"--config", withStore}, 1, "open nats store: connect to " + down},
+		{"NoJetStream", []string{"--store", noJS}, 1, "does not have JetStream enabled (start nats-server with -js)"},
+		{"NotAURL", []string{"--store", "http://x:4222"}, 2, `relay: --store: server 1: "http://x:4222" is not a NATS URL like nats://host:4222`},
+		{"SecondNotAURL", []string{"--store", down + ",nats://"}, 2, `relay: --store: server 2:`},
+		{"WithInMemory", []string{"--store", down, "--in-memory"}, 2, "--in-memory and a NATS store (--store or store: in the file) exclude each other"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := []string{"relay", "--listen", "127.0.0.1:0"}
+			if !strings.Contains(strings.Join(tt.args, " "), "--config") {
+				args = append(args, "--api-key", "k")
+			}
+			code, _, stderr := runCLI(t, nil, append(args, tt.args...)...)
+			if code != tt.code || !strings.Contains(stderr, tt.want) {
+				t.Fatalf("exit %d, stderr %q; want exit %d and %q", code, stderr, tt.code, tt.want)
+			}
+			if lines := strings.Count(strings.TrimSpace(stderr), "\n") + 1; lines != 1 {
+				t.Errorf("stderr has %d lines, want one: %q", lines, stderr)
+			}
+		})
+	}
+}
+
+// TestRelayStoreFlagAndEnv runs a relay on JetStream named by the flag's
+// variable and by the file, and delivers through each.
+func TestRelayStoreFlagAndEnv(t *testing.T) {
+	natsURL := startNATS(t, false)
+	srv, got := hookSink(t)
+	t.Run("Env", func(t *testing.T) {
+		env := map[string]string{"SIDEHOOK_API_KEY": "k1", "SIDEHOOK_RELAY_STORE": natsURL}
+		url := startRelayCLI(t, func(k string) string { return env[k] },
+			"--listen", "127.0.0.1:0", "--endpoint", srv.URL+"/hook")
+		if code, _, stderr := runCLI(t, nil, "send", "--relay", url, "--api-key", "k1", "--event", "payment", "--id", "evt_nats_env"); code != 0 {
+			t.Fatalf("send: exit %d: %s", code, stderr)
+		}
+		if h := waitHeaders(t, got, 1); h[0].Get("webhook-id") != "evt_nats_env" {
+			t.Errorf("delivered %q", h[0].Get("webhook-id"))
+		}
+	})
+	t.Run("File", func(t *testing.T) {
+		cfg := filepath.Join(t.TempDir(), "sidehook.yaml")
+		os.WriteFile(cfg, []byte("listen: 127.0.0.1:0\nstore:\n  servers: ["+natsURL+"]\n  prefix: filed\norganisations:\n  - id: acme\n    api_keys: [acme-key]\n    endpoints:\n      - {id: crm, url: "+srv.URL+"/hook}\n"), 0o600)
+		url := startRelayCLI(t, nil, "--config", cfg)
+		if code, _, stderr := runCLI(t, nil, "send", "--relay", url, "--api-key", "acme-key", "--event", "payment", "--id", "evt_nats_file"); code != 0 {
+			t.Fatalf("send: exit %d: %s", code, stderr)
+		}
+		if h := waitHeaders(t, got, 2); h[1].Get("webhook-id") != "evt_nats_file" {
+			t.Errorf("delivered %q", h[1].Get("webhook-id"))
+		}
+	})
+}
