@@ -22,6 +22,11 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	defer stop()
 
 	e := newEnv(args, getenv, stdin, stdout, stderr)
+	defer func() {
+		if e.logOut != nil {
+			_ = e.logOut.Flush()
+		}
+	}()
 	err := newApp(e).RunContext(ctx, args)
 	var exit cli.ExitCoder
 	if errors.As(err, &exit) {

@@ -26,6 +26,8 @@ type env struct {
 	// not the command line.
 	fromEnv  map[string]bool
 	notFound error
+	// logOut batches the log's writes to stderr; Run flushes it last.
+	logOut *batchWriter
 }
 
 func newEnv(args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) *env {
@@ -114,14 +116,17 @@ func (e *env) logger(c *cli.Context) (zerolog.Logger, error) {
 	if err != nil || c.String("log-level") == "" {
 		return zerolog.Nop(), usageErrorf("--log-level %q: want debug, info, warn or error", c.String("log-level"))
 	}
-	var w io.Writer = e.stderr
+	if e.logOut == nil {
+		e.logOut = newBatchWriter(e.stderr)
+	}
+	var w io.Writer = e.logOut
 	switch format := c.String("log-format"); format {
 	case "":
 		if f, ok := e.stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
-			w = zerolog.ConsoleWriter{Out: e.stderr, TimeFormat: consoleTime}
+			w = zerolog.ConsoleWriter{Out: e.logOut, TimeFormat: consoleTime}
 		}
 	case "console":
-		w = zerolog.ConsoleWriter{Out: e.stderr, NoColor: true, TimeFormat: consoleTime}
+		w = zerolog.ConsoleWriter{Out: e.logOut, NoColor: true, TimeFormat: consoleTime}
 	case "json":
 	default:
 		return zerolog.Nop(), usageErrorf("--log-format %q: want console or json", format)
