@@ -53,6 +53,7 @@ func TestLoggerTime(t *testing.T) {
 		if err := app.Run([]string{"sidehook", "--log-format", format}); err != nil {
 			t.Fatal(err)
 		}
+		e.logOut.Flush() // as Run does last
 		want := regexp.MustCompile(`"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"`)
 		if format == "console" {
 			want = regexp.MustCompile(`^\d\d:\d\d:\d\d\.\d{3} INF hello`)

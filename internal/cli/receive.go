@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 
 	"github.com/sidehook/sidehook/fixtures"
 	"github.com/sidehook/sidehook/internal/auth"
+	"github.com/sidehook/sidehook/internal/units"
 	"github.com/sidehook/sidehook/receiver"
 	"github.com/sidehook/sidehook/receiver/badgerstore"
 	"github.com/sidehook/sidehook/receiver/memstore"
@@ -212,29 +212,15 @@ func receiveConfig(c *cli.Context, e *env) (receiver.Config, error) {
 	return cfg, nil
 }
 
-// parseSize reads a byte size: a number of bytes, or a number with a unit
-// B, KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of 1024), any
-// case.
+// parseSize is units.ParseSize for a flag that sizes something: at least a
+// byte, at most 1 TiB.
 func parseSize(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	i := 0
-	for i < len(t) && (t[i] >= '0' && t[i] <= '9' || t[i] == '.') {
-		i++
+	n, err := units.ParseSize(s)
+	if err != nil {
+		return 0, err
 	}
-	num, unit := t[:i], strings.ToLower(strings.TrimSpace(t[i:]))
-	mult := map[string]float64{
-		"": 1, "b": 1,
-		"k": 1 << 10, "kb": 1e3, "kib": 1 << 10,
-		"m": 1 << 20, "mb": 1e6, "mib": 1 << 20,
-		"g": 1 << 30, "gb": 1e9, "gib": 1 << 30,
-	}[unit]
-	f, err := strconv.ParseFloat(num, 64)
-	if err != nil || mult == 0 {
-		return 0, fmt.Errorf("%q: want a size such as 1MiB, 512KiB, 2MB or 65536", s)
-	}
-	n := f * mult
 	if n < 1 || n > 1<<40 {
 		return 0, fmt.Errorf("%q: want a size from 1 byte to 1TiB", s)
 	}
-	return int64(n), nil
+	return n, nil
 }

@@ -114,7 +114,7 @@ func TestParseSize(t *testing.T) {
 		want int64
 	}{
 		{"1MiB", 1 << 20}, {"512KiB", 512 << 10}, {"2MB", 2_000_000}, {"65536", 65536},
-		{"64B", 64}, {"1.5kib", 1536}, {"1 mib", 1 << 20}, {"1g", 1 << 30},
+		{"64B", 64}, {"1.5kib", 1536}, {"1 mib", 1 << 20}, {"1g", 1_000_000_000}, {"1GiB", 1 << 30},
 	}
 	for _, tt := range tests {
 		if got, err := parseSize(tt.in); err != nil || got != tt.want {
