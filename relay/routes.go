@@ -55,6 +55,7 @@ func routes(p parts) http.Handler {
 	mux.Handle("POST /v1/custom-values", key(p.call.handleCustomValues()))
 	mux.Handle("POST /v1/render", key(p.call.handleRender()))
 	mux.Handle("GET /v1/tunnel", key(p.tunnel.handleTunnel()))
+	mux.Handle("GET /v1/tunnels", key(p.tunnel.handleList()))
 
 	// Dashboard (SPEC §6): the page and its websocket check access
 	// themselves (a browser cannot send a header on a page load or a
@@ -66,6 +67,7 @@ func routes(p parts) http.Handler {
 	mux.Handle("/_sidehook/ws", page)
 	mux.Handle("POST /_sidehook/replay", guard(p.dash.guard(p.dash.handleReplay())))
 	mux.Handle("POST /_sidehook/deliveries/{id}/retry", guard(p.dash.guard(p.dash.handleRetry())))
+	mux.Handle("GET /_sidehook/tunnels", guard(p.dash.guard(p.tunnel.handleList())))
 
 	// Operations.
 	mux.Handle("GET /.well-known/jwks.json", p.ops.handleJWKS())

@@ -36,6 +36,24 @@ func (t *tunnelRoute) handleTunnel() http.Handler {
 	})
 }
 
+// handleList is GET /v1/tunnels (an organisation's connected clients) and,
+// behind the dashboard's guard, GET /_sidehook/tunnels (the caller's
+// organisation, or every one for the admin and a loopback developer).
+func (t *tunnelRoute) handleList() http.Handler {
+	return t.handle(func(w http.ResponseWriter, req *http.Request) error {
+		org := ""
+		if o := orgFrom(req.Context()); o != nil {
+			org = o.id
+		}
+		list := []TunnelInfo{}
+		if t.tunnels != nil {
+			list = append(list, t.tunnels.Tunnels(org)...)
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"tunnels": list})
+		return nil
+	})
+}
+
 // connected makes the waiting deliveries of o's endpoints behind tunnel
 // name due now and wakes their queues.
 func (t *tunnelRoute) connected(o *orgState, name string) {

@@ -283,6 +283,10 @@ func TestBrowserRelay(t *testing.T) {
 		Routes: func(mux *http.ServeMux) {
 			mux.Handle("POST /_sidehook/replay", actions.handler(`{"results":[{"id":"dlv_1","ok":true}]}`))
 			mux.Handle("POST /_sidehook/deliveries/{id}/retry", actions.handler(`{"id":"dlv_dead1","status":"pending"}`))
+			mux.HandleFunc("GET /_sidehook/tunnels", func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				fmt.Fprint(w, `{"tunnels":[{"name":"laptop","org":"demo","remote_addr":"127.0.0.1:50123","since":"2026-12-04T10:00:00Z","in_flight":2}]}`)
+			})
 		},
 	})
 	data, _ := json.Marshal(map[string]any{
@@ -308,6 +312,10 @@ func TestBrowserRelay(t *testing.T) {
 		if !strings.Contains(timeline, part) {
 			t.Errorf("timeline %q lacks %q", timeline, part)
 		}
+	}
+	do(t, ctx, "see the connected tunnels", chromedp.WaitVisible(chromedp.CSS(`#tunnels .tunnel`)))
+	if strip := get(t, ctx, "read the tunnels", chromedp.Text(chromedp.ID(`tunnels`))); !strings.Contains(strip, "laptop (127.0.0.1:50123, 2 in flight)") {
+		t.Errorf("tunnels strip %q, want the connected client with its address and in-flight count", strip)
 	}
 	if row := get(t, ctx, "read the row", chromedp.Text(chromedp.CSS(`[data-id="dlv_dead1"]`))); !strings.Contains(row, "crm · 2 attempts") || !strings.Contains(row, "15.0 s") {
 		t.Errorf("row %q lacks the endpoint, attempt count and last attempt's duration", row)

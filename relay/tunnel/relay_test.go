@@ -279,3 +279,30 @@ func TestRelayRecordsNoClient(t *testing.T) {
 		t.Errorf("attempt error: got %q, want %q", got, "no tunnel client connected for "+testName)
 	}
 }
+
+// TestRelayListsTunnels: the API and the dashboard list the connected
+// clients (name, client address, since, in flight).
+func TestRelayListsTunnels(t *testing.T) {
+	rr := newRealRelay(t, []string{"50ms"})
+	app := receiverApp(t)
+	startClient(t, clientConfig(rr.URL(), app.URL))
+	var got struct {
+		Tunnels []relay.TunnelInfo `json:"tunnels"`
+	}
+	for _, path := range []string{"/v1/tunnels", "/_sidehook/tunnels"} {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if code := rr.api(t, http.MethodGet, path, "", &got); code != http.StatusOK {
+				t.Fatalf("GET %s: %d", path, code)
+			}
+			if len(got.Tunnels) == 1 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(10 * time.Millisecond) // the client is still saying hello
+		}
+		if len(got.Tunnels) != 1 || got.Tunnels[0].Name != testName || got.Tunnels[0].Org != e2eOrg ||
+			got.Tunnels[0].RemoteAddr == "" || got.Tunnels[0].Since.IsZero() {
+			t.Errorf("GET %s: got %+v, want the one client of %s", path, got.Tunnels, testName)
+		}
+	}
+}

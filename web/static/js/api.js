@@ -73,6 +73,13 @@ export class API {
 
   rules() { return this.call('GET', '/_sidehook/rules'); }
 
+  // tunnels lists the relay's connected tunnel clients.
+  async tunnels() {
+    const r = await this.call('GET', '/_sidehook/tunnels');
+    if (!r.ok || !r.json || !Array.isArray(r.json.tunnels)) throw new Error(`HTTP ${r.status}`);
+    return r.json.tunnels;
+  }
+
   clear() { return this.call('DELETE', '/_sidehook/requests'); }
 
   // download fetches an export with the token and hands it to the browser

@@ -231,5 +231,21 @@ if (!relay) {
   });
 }
 
+// The relay's connected tunnel clients, refreshed every few seconds: who is
+// listening on a laptop right now, and how much is in flight to each.
+if (relay) {
+  const strip = $('tunnels');
+  const showTunnels = async () => {
+    try {
+      const ts = await api.tunnels();
+      strip.replaceChildren(...(ts.length ? [h('span', { class: 'label', text: 'Tunnels:' })] : []),
+        ...ts.map((t) => h('span', { class: 'tunnel', title: `${t.org} · since ${new Date(t.since).toLocaleString()}`,
+          text: `${t.name} (${t.remote_addr}, ${t.in_flight} in flight)` })));
+    } catch { /* the list is a hint: a failed poll leaves the last one */ }
+  };
+  showTunnels();
+  setInterval(showTunnels, 3000);
+}
+
 // For the browser test and for curious developers in the console.
 window.sidehook = { store, list, detail, live, config: cfg };
