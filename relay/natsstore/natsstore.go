@@ -280,6 +280,11 @@ func (s *Store) checkReplicas(ctx context.Context, name string) error {
 // createTry bounds one create-or-update of a stream or bucket.
 const createTry = 3 * time.Second
 
+// errCodeNoPeers is JetStream's "no suitable peers for placement": a
+// cluster still forming (or a node restarting) cannot place the replicas
+// yet. Asked again a moment later, it can.
+const errCodeNoPeers jetstream.ErrorCode = 10005
+
 // retryCreate runs create, each try bounded by createTry, until it
 // succeeds, fails with an answer, or ctx ends. On a fresh cluster, relays
 // that start together each ask to create the same replicated stream, and
@@ -291,8 +296,17 @@ func retryCreate(ctx context.Context, create func(context.Context) error) error 
 		err := create(try)
 		cancel()
 		timedOut := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)
-		if err == nil || !timedOut || ctx.Err() != nil {
+		var apiErr *jetstream.APIError
+		forming := errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeNoPeers
+		if err == nil || !(timedOut || forming) || ctx.Err() != nil {
 			return err
+		}
+		if forming {
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(100 * time.Millisecond):
+			}
 		}
 	}
 }

@@ -263,7 +263,7 @@ organisations:
 		if len(accepted) != n {
 			t.Fatalf("%s: %d of %d accepted with nothing failing", name, len(accepted), n)
 		}
-		waitDelivered(t, hook, "/all", ids, 30*time.Second)
+		waitDelivered(t, hook, "/all", ids, 90*time.Second)
 		took := time.Since(t0)
 		cpu := -cpu0
 		for _, p := range procs {

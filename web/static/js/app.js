@@ -233,9 +233,10 @@ if (!relay) {
 
 // The relay's connected tunnel clients, refreshed every few seconds: who is
 // listening on a laptop right now, and how much is in flight to each.
+let showTunnels = async () => {};
 if (relay) {
   const strip = $('tunnels');
-  const showTunnels = async () => {
+  showTunnels = async () => {
     try {
       const ts = await api.tunnels();
       strip.replaceChildren(...(ts.length ? [h('span', { class: 'label', text: 'Tunnels:' })] : []),
@@ -248,4 +249,4 @@ if (relay) {
 }
 
 // For the browser test and for curious developers in the console.
-window.sidehook = { store, list, detail, live, config: cfg };
+window.sidehook = { store, list, detail, live, config: cfg, showTunnels };
