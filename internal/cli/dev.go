@@ -121,7 +121,7 @@ func (d *devRun) run(ctx context.Context) error {
 		return fmt.Errorf("dev: embedded standard secret: %w", err)
 	}
 
-	captures, err := openCaptures(filepath.Join(d.data, "receiver"), d.inMemory, d.log)
+	captures, err := openCaptures(filepath.Join(d.data, "receiver"), d.inMemory, 0, d.log)
 	if err != nil {
 		return fmt.Errorf("dev: receiver: %w", err)
 	}

@@ -52,6 +52,7 @@ func receiveCommand(e *env) *cli.Command {
 			&cli.StringFlag{Name: "values", Usage: "custom values `FILE` (JSON or YAML; default: the embedded demo values)"},
 			&cli.StringFlag{Name: "rules", Usage: "scripted responses `FILE` (a JSON or YAML list)"},
 			&cli.StringFlag{Name: "max-body", Value: "1MiB", Usage: "largest body captured (e.g. 1MiB, 512KiB, 2MB, 65536); larger is 413"},
+			&cli.StringFlag{Name: "min-free-disk", Usage: "refuse captures (503) while the data directory's disk has less than this `SIZE` free (default: a memtable flush's worth)"},
 			&cli.StringSliceFlag{Name: "allow-host", Usage: "a Host `NAME` the admin API and dashboard answer on loopback, besides localhost, 127.0.0.1 and [::1] (repeatable)"},
 			&cli.StringFlag{Name: "admin-token", Usage: "Bearer token for /_sidehook/ (required when listening beyond loopback)"},
 			&cli.DurationFlag{Name: "shutdown-grace", Value: receiver.DefaultShutdownGrace, Usage: "how long a stop waits for in-flight requests"},
@@ -66,7 +67,13 @@ func receiveCommand(e *env) *cli.Command {
 				return err
 			}
 			cfg.Logger = log
-			st, err := openCaptures(c.String("data"), c.Bool("in-memory"), log)
+			var reserve int64
+			if v := c.String("min-free-disk"); v != "" {
+				if reserve, err = parseSize(v); err != nil {
+					return usageErrorf("receive: --min-free-disk: %v", err)
+				}
+			}
+			st, err := openCaptures(c.String("data"), c.Bool("in-memory"), reserve, log)
 			if err != nil {
 				return fmt.Errorf("receive: %w", err)
 			}
@@ -102,14 +109,14 @@ type captureStore interface {
 
 // openCaptures opens the receiver's capture store: in memory, or durable
 // in dir.
-func openCaptures(dir string, inMemory bool, log zerolog.Logger) (captureStore, error) {
+func openCaptures(dir string, inMemory bool, reserve int64, log zerolog.Logger) (captureStore, error) {
 	if inMemory {
 		return memstore.New(), nil
 	}
 	if dir == "" {
 		return nil, usageErrorf("a data directory is required unless in memory")
 	}
-	st, err := badgerstore.Open(badgerstore.Options{Dir: dir, Logger: log})
+	st, err := badgerstore.Open(badgerstore.Options{Dir: dir, Logger: log, Reserve: reserve})
 	if err != nil {
 		return nil, err
 	}

@@ -152,3 +152,16 @@ func TestReceiveWarnsWithoutOrg(t *testing.T) {
 		t.Fatalf("got logs %s, want a warning that any organisation is accepted", logs.String())
 	}
 }
+
+// TestReceiveDiskReserve: a data directory whose disk has less free space
+// than --min-free-disk is refused at start, in one line, exit 1: the
+// receiver never starts filling a disk it cannot flush on.
+func TestReceiveDiskReserve(t *testing.T) {
+	code, _, stderr := runCLI(t, nil, "receive", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--min-free-disk", "1TiB")
+	if code != 1 || !strings.Contains(stderr, "disk full") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+		t.Fatalf("got exit %d, stderr %q; want 1 and one line saying disk full", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, nil, "receive", "--in-memory", "--min-free-disk", "lots"); code != 2 || !strings.Contains(stderr, "--min-free-disk") {
+		t.Fatalf("got exit %d, stderr %q; want a usage error naming the flag", code, stderr)
+	}
+}

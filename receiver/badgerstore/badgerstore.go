@@ -48,6 +48,10 @@ type Options struct {
 	// DedupeCache is how many webhook-ids are kept in memory for
 	// duplicate_of (DefaultDedupeCache when 0).
 	DedupeCache int
+	// Reserve is the free space below which captures are refused (503)
+	// rather than fill the disk (0: internal/store's default, which covers
+	// a memtable flush; negative: no check).
+	Reserve int64
 }
 
 // Store is the durable capture store. Open it, pass it to receiver.New, and
@@ -79,7 +83,7 @@ func Open(opts Options) (*Store, error) {
 	if opts.DedupeCache <= 0 {
 		opts.DedupeCache = DefaultDedupeCache
 	}
-	st, err := store.Open(store.Options{Dir: opts.Dir, Logger: opts.Logger.With().Str("component", "store").Logger()})
+	st, err := store.Open(store.Options{Dir: opts.Dir, Logger: opts.Logger.With().Str("component", "store").Logger(), Reserve: opts.Reserve})
 	if err != nil {
 		return nil, fmt.Errorf("badgerstore: open: %w", err)
 	}
