@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -288,6 +289,12 @@ func clientText(err error) string {
 // recentItems is the dashboard's snapshot: the newest n deliveries of the
 // viewer's organisation, or of every one.
 func (db *dashboard) recentItems(ctx context.Context, n int) ([]web.Item, error) {
+	return db.items(ctx, time.Time{}, n)
+}
+
+// items is the newest n deliveries created at or before until (zero: now)
+// of the organisation in ctx's scope, or of every one.
+func (db *dashboard) items(ctx context.Context, until time.Time, n int) ([]web.Item, error) {
 	if !db.serving() {
 		return nil, errors.New("relay: not serving")
 	}
@@ -301,7 +308,7 @@ func (db *dashboard) recentItems(ctx context.Context, n int) ([]web.Item, error)
 	}
 	var all []*Delivery
 	for _, o := range orgs {
-		page, err := db.store.Deliveries(ctx, o.id, DeliveryFilter{Limit: n})
+		page, err := db.store.Deliveries(ctx, o.id, DeliveryFilter{Until: until, Limit: n})
 		if err != nil {
 			return nil, fmt.Errorf("list deliveries for the dashboard: %w", err)
 		}
@@ -325,6 +332,45 @@ func (db *dashboard) recentItems(ctx context.Context, n int) ([]web.Item, error)
 		items = append(items, it)
 	}
 	return items, nil
+}
+
+// handleOlder is GET /_sidehook/deliveries?before=T&limit=N: the page's
+// older rows, when its list is scrolled past what the snapshot gave. The
+// bound is inclusive (deliveries of one event share their creation time),
+// so a page may repeat rows the browser holds; it upserts them by id. more
+// is false once a page comes back short.
+func (db *dashboard) handleOlder() http.Handler {
+	return db.handle(func(w http.ResponseWriter, req *http.Request) error {
+		q := req.URL.Query()
+		for k := range q {
+			if k != "before" && k != "limit" {
+				return apiErrorf(http.StatusBadRequest, "invalid_query", "unknown query parameter %q: want before and limit", k)
+			}
+		}
+		before, err := time.Parse(time.RFC3339Nano, q.Get("before"))
+		if err != nil {
+			return apiErrorf(http.StatusBadRequest, "invalid_query", "before %q: want an RFC 3339 time (the oldest row's)", q.Get("before"))
+		}
+		limit := web.SnapshotSize
+		if s := q.Get("limit"); s != "" {
+			if limit, err = strconv.Atoi(s); err != nil || limit < 1 || limit > 1000 {
+				return apiErrorf(http.StatusBadRequest, "invalid_query", "limit %q: want 1 to 1000", s)
+			}
+		}
+		ctx := req.Context()
+		if o := orgFrom(ctx); o != nil {
+			ctx = web.WithScope(ctx, o.id)
+		}
+		items, err := db.items(ctx, before, limit)
+		if err != nil {
+			return err
+		}
+		for i := range items {
+			items[i].Data = web.RedactJSON(items[i].Data)
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"items": items, "more": len(items) == limit})
+		return nil
+	})
 }
 
 // feed turns delivery changes into dashboard items until the subscription

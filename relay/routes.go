@@ -68,6 +68,7 @@ func routes(p parts) http.Handler {
 	mux.Handle("POST /_sidehook/replay", guard(p.dash.guard(p.dash.handleReplay())))
 	mux.Handle("POST /_sidehook/deliveries/{id}/retry", guard(p.dash.guard(p.dash.handleRetry())))
 	mux.Handle("GET /_sidehook/tunnels", guard(p.dash.guard(p.tunnel.handleList())))
+	mux.Handle("GET /_sidehook/deliveries", guard(p.dash.guard(p.dash.handleOlder())))
 
 	// Operations.
 	mux.Handle("GET /.well-known/jwks.json", p.ops.handleJWKS())

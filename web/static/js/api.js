@@ -71,6 +71,17 @@ export class API {
     return { captures: r.json.requests, next: r.json.next || '' };
   }
 
+  // olderDeliveries is the relay's page of deliveries created at or before
+  // the oldest row held (the bound is inclusive: rows may repeat).
+  async olderDeliveries(before, limit = 100) {
+    const q = new URLSearchParams({ before, limit: String(limit) });
+    const r = await this.call('GET', '/_sidehook/deliveries?' + q);
+    if (!r.ok || !r.json || !Array.isArray(r.json.items)) {
+      throw new Error(`HTTP ${r.status}${r.json && r.json.reason ? ': ' + r.json.reason : ''}`);
+    }
+    return { items: r.json.items, more: !!r.json.more };
+  }
+
   rules() { return this.call('GET', '/_sidehook/rules'); }
 
   // tunnels lists the relay's connected tunnel clients.

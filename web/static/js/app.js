@@ -32,25 +32,34 @@ const list = new VirtualList($('list'), {
 });
 
 // Older items, a page at a time, when the list is scrolled to its end
-// (receiver: GET /_sidehook/requests?cursor=…). The relay's dashboard has
-// no such call: it shows what its snapshot and live feed gave.
+// (receiver: GET /_sidehook/requests?cursor=…; relay:
+// GET /_sidehook/deliveries?before=…).
 const more = $('list-more');
-let olderState = relay ? 'none' : 'idle'; // idle | loading | done | none
+let olderState = 'idle'; // idle | loading | done
 let snapshotSeen = false;
 async function loadOlder() {
   // Not while filtered: a filter matching little would page through
   // everything.
   if (olderState !== 'idle' || !snapshotSeen || store.size === 0 || list.items.length !== store.size) return;
   olderState = 'loading';
-  more.textContent = 'Loading older requests…';
+  more.textContent = relay ? 'Loading older deliveries…' : 'Loading older requests…';
   try {
-    const { captures, next } = await api.older(store.oldest().id);
-    pending.push(...captures.map(captureItem));
+    let next;
+    if (relay) {
+      const { items, more: hasMore } = await api.olderDeliveries(store.oldest().time);
+      pending.push(...items);
+      // The bound is inclusive: a page of nothing new ends the paging too.
+      next = hasMore && items.some((it) => !store.get(it.id));
+    } else {
+      const { captures, next: cursor } = await api.older(store.oldest().id);
+      pending.push(...captures.map(captureItem));
+      next = !!cursor;
+    }
     olderState = next ? 'idle' : 'done';
-    more.textContent = next ? '' : 'All requests loaded.';
+    more.textContent = next ? '' : (relay ? 'All deliveries loaded.' : 'All requests loaded.');
     schedule();
   } catch (e) {
-    more.textContent = 'Could not load older requests: ' + e.message;
+    more.textContent = 'Could not load older items: ' + e.message;
     olderState = 'done';
   }
 }
