@@ -12,6 +12,7 @@ import (
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/relay"
 	"github.com/sidehook/sidehook/relay/config"
+	"github.com/sidehook/sidehook/relay/relayapi"
 	"github.com/sidehook/sidehook/web"
 	"github.com/sidehook/sidehook/web/webtest"
 )
@@ -51,9 +52,16 @@ func TestDashboardSnapshotThenLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The delivery as GET /v1/deliveries/{id} has it…
-	api := call(t, "GET", r.URL()+"/v1/deliveries/"+dlv, apiKey, nil, nil)
+	client, err := relayapi.New(r.URL(), apiKey, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	view, err := client.Delivery(t.Context(), dlv)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var fromAPI, fromWS map[string]any
-	api.decode(t, &fromAPI)
+	_ = json.Unmarshal([]byte(mustJSON(view)), &fromAPI)
 	_ = json.Unmarshal(it.Data, &fromWS)
 	for k, v := range fromAPI {
 		if b1, _ := json.Marshal(v); string(b1) != mustJSON(fromWS[k]) {
