@@ -241,8 +241,9 @@ func handleDeleteRules(s *Server) http.Handler {
 	})
 }
 
-// replayRequest is POST /_sidehook/requests/{id}/replay's body.
-type replayRequest struct {
+// ReplayRequest is POST /_sidehook/requests/{id}/replay's body (one wire
+// type, shared with receiverapi).
+type ReplayRequest struct {
 	// To is where to send (default: this receiver's URL and the
 	// capture's path and query).
 	To string `json:"to"`
@@ -254,10 +255,10 @@ type replayRequest struct {
 	Sign []string `json:"sign"`
 }
 
-// replayAnswer is the replay endpoint's answer: the target's real answer,
+// ReplayAnswer is the replay endpoint's answer: the target's real answer,
 // whatever its status (the endpoint's own status is 200 once the request
 // was sent; 502 when it could not be).
-type replayAnswer struct {
+type ReplayAnswer struct {
 	ID     string   `json:"id"`
 	Target string   `json:"target"`
 	Method string   `json:"method"`
@@ -279,7 +280,7 @@ func handleReplay(s *Server) http.Handler {
 			s.writeError(w, r, getError(err))
 			return
 		}
-		var req replayRequest
+		var req ReplayRequest
 		if err := httpjson.Decode(w, r, &req, true); err != nil {
 			s.writeError(w, r, err)
 			return
@@ -324,9 +325,9 @@ func handleReplay(s *Server) http.Handler {
 
 // sendReplay sends a built replay and reads the target's answer. A replay
 // outlives a dashboard that stops waiting: it is sent once begun.
-func (s *Server) sendReplay(req *http.Request) (replayAnswer, error) {
+func (s *Server) sendReplay(req *http.Request) (ReplayAnswer, error) {
 	req = req.WithContext(context.WithoutCancel(req.Context()))
-	ans := replayAnswer{Target: req.URL.String(), Method: req.Method}
+	ans := ReplayAnswer{Target: req.URL.String(), Method: req.Method}
 	client := &http.Client{Timeout: replay.DefaultTimeout}
 	start := time.Now()
 	resp, err := client.Do(req)

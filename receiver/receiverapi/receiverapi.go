@@ -249,29 +249,11 @@ func (c *Client) Export(ctx context.Context, f receiver.Filter, format string) (
 }
 
 // ReplayRequest is the body of POST /_sidehook/requests/{id}/replay.
-type ReplayRequest struct {
-	// To sends elsewhere (default: back to the receiver itself).
-	To string `json:"to,omitempty"`
-	// Body replaces the captured body when not nil.
-	Body *string `json:"body,omitempty"`
-	// Sign names the schemes to sign with (default: those the original had).
-	Sign []string `json:"sign,omitempty"`
-}
+type ReplayRequest = receiver.ReplayRequest
 
 // ReplayAnswer is the answer of a receiver replay: what was sent and the
 // target's answer.
-type ReplayAnswer struct {
-	ID            string              `json:"id"`
-	Target        string              `json:"target"`
-	Method        string              `json:"method"`
-	Signed        []string            `json:"signed"`
-	Status        int                 `json:"status"`
-	Headers       map[string][]string `json:"headers"`
-	Body          string              `json:"body"`
-	BodyEncoding  string              `json:"body_encoding,omitempty"`
-	BodyTruncated bool                `json:"body_truncated,omitempty"`
-	DurationMS    int64               `json:"duration_ms"`
-}
+type ReplayAnswer = receiver.ReplayAnswer
 
 // Replay is POST /_sidehook/requests/{id}/replay.
 func (c *Client) Replay(ctx context.Context, id string, r ReplayRequest) (ReplayAnswer, error) {
