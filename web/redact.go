@@ -132,14 +132,23 @@ func RedactJSON(data json.RawMessage) json.RawMessage {
 	return out
 }
 
-// needsRedaction is a cheap pre-check: a document that never names a
-// credential header needs no decode.
+// needsRedaction is a cheap pre-check, on every item published: a
+// document in which no string is a credential header's name needs no
+// decode. It looks only behind each quote, without allocating.
 func needsRedaction(data []byte) bool {
-	lower := bytes.ToLower(data)
-	for _, n := range RedactedHeaderNames() {
-		if bytes.Contains(lower, []byte(`"`+n+`"`)) {
-			return true
+	names := RedactedHeaderNames()
+	for i := bytes.IndexByte(data, '"'); i >= 0; {
+		rest := data[i+1:]
+		for _, n := range names {
+			if len(rest) > len(n) && rest[len(n)] == '"' && bytes.EqualFold(rest[:len(n)], []byte(n)) {
+				return true
+			}
 		}
+		j := bytes.IndexByte(rest, '"')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
 	}
 	return false
 }
