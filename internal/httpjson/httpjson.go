@@ -14,6 +14,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -167,4 +168,16 @@ type stdWriter struct{ l zerolog.Logger }
 func (w stdWriter) Write(p []byte) (int, error) {
 	w.l.Debug().Msg(strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// BaseURL checks the base URL of an API client (an http:// or https:// URL
+// with a host) and returns it without a final slash; what names the server
+// in the error ("relay URL …").
+func BaseURL(raw, what string) (string, error) {
+	base := strings.TrimRight(raw, "/")
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("%s URL %q: want an http:// or https:// URL", what, base)
+	}
+	return base, nil
 }

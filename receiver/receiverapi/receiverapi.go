@@ -51,10 +51,9 @@ type Client struct {
 // URL); token, when set, is the admin token. A nil hc is a client with a
 // 30 s timeout. New does no I/O.
 func New(base, token string, hc *http.Client) (*Client, error) {
-	base = strings.TrimRight(base, "/")
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("receiver URL %q: want an http:// or https:// URL", base)
+	base, err := httpjson.BaseURL(base, "receiver")
+	if err != nil {
+		return nil, err
 	}
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}

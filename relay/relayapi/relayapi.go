@@ -58,10 +58,9 @@ type Client struct {
 // New makes a client of the relay at base (an http:// or https:// URL).
 // A nil hc is a client with a 30 s timeout. New does no I/O.
 func New(base, apiKey string, hc *http.Client) (*Client, error) {
-	base = strings.TrimRight(base, "/")
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("relay URL %q: want an http:// or https:// URL", base)
+	base, err := httpjson.BaseURL(base, "relay")
+	if err != nil {
+		return nil, err
 	}
 	if apiKey == "" {
 		return nil, errors.New("relay: an API key is required")
