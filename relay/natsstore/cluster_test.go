@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/sidehook/sidehook/relay"
+	"github.com/sidehook/sidehook/relay/natsstore/natstest"
 )
 
 // acceptRetrying accepts like a producer that retries until answered: a
@@ -35,7 +36,7 @@ func acceptRetrying(t *testing.T, s *Store, ev *relay.Event, ds []*relay.Deliver
 // acknowledged is lost: every event accepted before and after is read
 // back, and every delivery is attempted exactly once.
 func TestClusterLosesANode(t *testing.T) {
-	nodes := startCluster(t)
+	nodes := natstest.Cluster(t)
 	urls := make([]string, len(nodes))
 	for i, n := range nodes {
 		urls[i] = n.ClientURL()
@@ -112,7 +113,7 @@ func TestClusterLosesANode(t *testing.T) {
 // cluster with replicas 3, as relays started together do: each asks to
 // create the same stream and bucket, and every one must open.
 func TestOpenTogether(t *testing.T) {
-	nodes := startCluster(t)
+	nodes := natstest.Cluster(t)
 	errs := make(chan error, len(nodes))
 	for _, n := range nodes {
 		go func() {
@@ -135,7 +136,7 @@ func TestOpenTogether(t *testing.T) {
 // TestReplicasNeverLowered: a store asking for fewer replicas than the
 // stream has is refused with what to set; one asking for as many opens.
 func TestReplicasNeverLowered(t *testing.T) {
-	nodes := startCluster(t)
+	nodes := natstest.Cluster(t)
 	url := []string{nodes[0].ClientURL()}
 	openStore(t, Config{Servers: url, Replicas: 3})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/sidehook/sidehook/relay"
+	"github.com/sidehook/sidehook/relay/natsstore/natstest"
 )
 
 // twoRelays opens two stores (two relays) on one embedded server.
@@ -211,7 +212,7 @@ func TestOpenErrors(t *testing.T) {
 		o.Users = []*server.User{{Username: "relay", Password: "pw", Account: acc}}
 	})
 	noRightsURL := strings.Replace(noRights.ClientURL(), "nats://", "nats://relay:pw@", 1)
-	dead := freePorts(t, 1)[0]
+	dead := natstest.FreePorts(t, 1)[0]
 	ctx := context.Background()
 	for _, c := range []struct {
 		name string
@@ -247,11 +248,11 @@ func TestRedactServers(t *testing.T) {
 
 func TestHealthAcrossAnOutage(t *testing.T) {
 	dir := t.TempDir()
-	port := freePorts(t, 1)[0]
+	port := natstest.FreePorts(t, 1)[0]
 	opts := func() *server.Options {
 		return &server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true}
 	}
-	srv := runServer(t, opts())
+	srv := natstest.Run(t, opts())
 	s := openStore(t, Config{Servers: []string{srv.ClientURL()}})
 	ctx := context.Background()
 	ev, ds := mkEvent("acme", "before", t0, false, "a")
@@ -270,7 +271,7 @@ func TestHealthAcrossAnOutage(t *testing.T) {
 		t.Fatalf("accept while NATS is down: %v, want ErrUnavailable", err)
 	}
 
-	runServer(t, opts())
+	natstest.Run(t, opts())
 	waitFor(t, 20*time.Second, "Health to recover", func() bool { return s.Health() == nil })
 	if _, err := s.Event(ctx, "acme", "before"); err != nil {
 		t.Fatalf("event acknowledged before the outage: %v", err)

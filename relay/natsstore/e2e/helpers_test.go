@@ -3,12 +3,9 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +16,7 @@ import (
 	"github.com/sidehook/sidehook/relay"
 	"github.com/sidehook/sidehook/relay/config"
 	"github.com/sidehook/sidehook/relay/natsstore"
+	"github.com/sidehook/sidehook/relay/natsstore/natstest"
 )
 
 const (
@@ -26,92 +24,16 @@ const (
 	secretKey = "0123456789abcdef0123456789abcdef"
 )
 
-// natsOptions are an embedded JetStream server's options on a loopback
-// port (-1: any free one) with its data under dir.
-func natsOptions(port int, dir string) *server.Options {
-	return &server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true}
-}
-
-// runNATS starts a NATS server, shut down when the test ends (stopping it
-// sooner is fine: Shutdown is safe twice).
-func runNATS(t testing.TB, o *server.Options) *server.Server {
-	t.Helper()
-	s, err := server.NewServer(o)
-	if err != nil {
-		t.Fatalf("nats server: %v", err)
-	}
-	go s.Start()
-	t.Cleanup(func() {
-		s.Shutdown()
-		s.WaitForShutdown()
-	})
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	return s
-}
-
 // startCluster runs a three-node JetStream cluster on loopback ports and
 // returns its nodes and their client URLs.
 func startCluster(t testing.TB) ([]*server.Server, []string) {
 	t.Helper()
-	ports := freePorts(t, 3)
-	routes := ""
-	for i, p := range ports {
-		if i > 0 {
-			routes += ","
-		}
-		routes += "nats-route://127.0.0.1:" + strconv.Itoa(p)
+	nodes := natstest.Cluster(t)
+	urls := make([]string, len(nodes))
+	for i, s := range nodes {
+		urls[i] = s.ClientURL()
 	}
-	var nodes []*server.Server
-	var urls []string
-	for i := range 3 {
-		o := natsOptions(-1, t.TempDir())
-		o.ServerName = fmt.Sprintf("n%d", i+1)
-		o.Cluster = server.ClusterOpts{Name: "sidehook-e2e", Host: "127.0.0.1", Port: ports[i]}
-		o.Routes = server.RoutesFromStr(routes)
-		s, err := server.NewServer(o)
-		if err != nil {
-			t.Fatalf("nats server %d: %v", i+1, err)
-		}
-		go s.Start()
-		t.Cleanup(func() {
-			s.Shutdown()
-			s.WaitForShutdown()
-		})
-		nodes = append(nodes, s)
-	}
-	for _, s := range nodes {
-		if !s.ReadyForConnections(10 * time.Second) {
-			t.Fatal("nats cluster node not ready")
-		}
-		urls = append(urls, s.ClientURL())
-	}
-	waitFor(t, 30*time.Second, "a JetStream meta leader", func() bool {
-		for _, s := range nodes {
-			if s.JetStreamIsLeader() {
-				return true
-			}
-		}
-		return false
-	})
 	return nodes, urls
-}
-
-// freePorts finds n free loopback ports (closed again before use: a
-// cluster's routes must be known before any node starts).
-func freePorts(t testing.TB, n int) []int {
-	t.Helper()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports
 }
 
 // waitFor polls cond until it holds or d has passed.

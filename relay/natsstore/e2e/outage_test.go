@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sidehook/sidehook/relay/config"
+	"github.com/sidehook/sidehook/relay/natsstore/natstest"
 )
 
 // TestNATSLostWhileRunning: with its only NATS server gone, a relay
@@ -16,7 +17,7 @@ import (
 // 202, before and after, is delivered.
 func TestNATSLostWhileRunning(t *testing.T) {
 	dir := t.TempDir()
-	srv := runNATS(t, natsOptions(-1, dir))
+	srv := natstest.Run(t, natstest.Options(-1, dir))
 	port := srv.Addr().(*net.TCPAddr).Port
 	hook := newSink(t)
 	cfg := orgConfig(t, config.RawEndpoint{ID: "crm", URL: hook.URL + "/hook"})
@@ -48,7 +49,7 @@ func TestNATSLostWhileRunning(t *testing.T) {
 	}
 
 	back := time.Now()
-	runNATS(t, natsOptions(port, dir))
+	natstest.Run(t, natstest.Options(port, dir))
 	waitFor(t, 20*time.Second, "/readyz 200 again", func() bool { return status(base, "/readyz") == http.StatusOK })
 	t.Logf("ready %v after NATS came back", time.Since(back).Round(time.Millisecond))
 	for i := range 3 {

@@ -10,6 +10,7 @@ import (
 	"github.com/sidehook/sidehook/relay"
 	"github.com/sidehook/sidehook/relay/config"
 	"github.com/sidehook/sidehook/relay/natsstore"
+	"github.com/sidehook/sidehook/relay/natsstore/natstest"
 )
 
 // noTake is a relay's store that accepts but never takes work, so what it
@@ -24,7 +25,7 @@ func (noTake) Take(context.Context, relay.EndpointRef, time.Time, int) ([]*relay
 // of A's deliveries only through its store's Wake (the stores' AckWait and
 // the dispatcher's idle recheck are both 30 s) and delivers each at once.
 func TestWakeAcrossRelays(t *testing.T) {
-	srv := runNATS(t, natsOptions(-1, t.TempDir()))
+	srv := natstest.Run(t, natstest.Options(-1, t.TempDir()))
 	hook := newSink(t)
 	cfg := orgConfig(t, config.RawEndpoint{ID: "crm", URL: hook.URL + "/hook"})
 	a := startRelay(t, cfg, noTake{openStore(t, []string{srv.ClientURL()}, 1)})
@@ -50,7 +51,7 @@ func TestWakeAcrossRelays(t *testing.T) {
 // TestAnyRelayAcceptsOneAttempts: events ingested on two relays are each
 // delivered once, by one of them.
 func TestAnyRelayAcceptsOneAttempts(t *testing.T) {
-	srv := runNATS(t, natsOptions(-1, t.TempDir()))
+	srv := natstest.Run(t, natstest.Options(-1, t.TempDir()))
 	hook := newSink(t)
 	var relays []string
 	for range 2 {

@@ -1,0 +1,94 @@
+// Package natstest starts embedded NATS JetStream servers for tests: one
+// node, or a three-node cluster, on loopback ports, each shut down when
+// the test ends. Only tests import it, so the sidehook binary never links
+// the NATS server.
+package natstest
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// Options are an embedded JetStream server's options on a loopback port
+// (-1: any free one) with its data under dir.
+func Options(port int, dir string) *server.Options {
+	return &server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true}
+}
+
+// Run starts a server and waits until it takes connections. It is shut
+// down when the test ends; stopping it sooner is fine (Shutdown is safe
+// twice).
+func Run(tb testing.TB, o *server.Options) *server.Server {
+	tb.Helper()
+	s, err := server.NewServer(o)
+	if err != nil {
+		tb.Fatalf("nats server: %v", err)
+	}
+	go s.Start()
+	tb.Cleanup(func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	})
+	if !s.ReadyForConnections(10 * time.Second) {
+		tb.Fatal("nats server not ready")
+	}
+	return s
+}
+
+// Cluster runs a three-node JetStream cluster on loopback ports and waits
+// for its meta leader, so streams with three replicas can be made at once.
+func Cluster(tb testing.TB) []*server.Server {
+	tb.Helper()
+	ports := FreePorts(tb, 3)
+	routes := make([]string, len(ports))
+	for i, p := range ports {
+		routes[i] = "nats-route://127.0.0.1:" + strconv.Itoa(p)
+	}
+	nodes := make([]*server.Server, 0, len(ports))
+	for i, p := range ports {
+		o := Options(-1, tb.TempDir())
+		o.ServerName = fmt.Sprintf("n%d", i+1)
+		o.Cluster = server.ClusterOpts{Name: "sidehook-test", Host: "127.0.0.1", Port: p}
+		o.Routes = server.RoutesFromStr(strings.Join(routes, ","))
+		nodes = append(nodes, Run(tb, o))
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !hasLeader(nodes) {
+		if time.Now().After(deadline) {
+			tb.Fatal("no JetStream meta leader within 30s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nodes
+}
+
+func hasLeader(nodes []*server.Server) bool {
+	for _, s := range nodes {
+		if s.JetStreamIsLeader() {
+			return true
+		}
+	}
+	return false
+}
+
+// FreePorts finds n free loopback ports (closed again before use: a
+// cluster's routes must be known before any node starts).
+func FreePorts(tb testing.TB, n int) []int {
+	tb.Helper()
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports
+}
