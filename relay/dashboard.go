@@ -428,12 +428,13 @@ func (db *dashboard) item(ctx context.Context, o *orgState, d *Delivery, ev *Eve
 	if method == http.MethodGet {
 		target = appendQuery(target, ev.Query)
 	}
-	// The headers the latest attempt carried, as recorded, with their
-	// credentials redacted here: secrets never reach a browser. A
-	// delivery not attempted yet has sent none.
+	// The headers the latest attempt carried, as recorded. web redacts
+	// their credentials, once, on the way to every browser (the feed, the
+	// snapshot; handleOlder does it itself). A delivery not attempted yet
+	// has sent none.
 	headers := map[string][]string{}
 	if n := len(d.Attempts); n > 0 {
-		for k, v := range web.RedactHeaders(d.Attempts[n-1].Request) {
+		for k, v := range d.Attempts[n-1].Request {
 			headers[strings.ToLower(k)] = v
 		}
 	}
