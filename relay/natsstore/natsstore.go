@@ -202,7 +202,15 @@ func (s *Store) setup(ctx context.Context) error {
 	}
 	var st jetstream.Stream
 	err := retryCreate(ctx, func(ctx context.Context) (err error) {
-		if err := s.checkReplicas(ctx, s.cfg.Prefix); err != nil {
+		have, err := s.checkReplicas(ctx, s.cfg.Prefix)
+		if err != nil {
+			return err
+		}
+		if have != nil && have.Config.Replicas == s.cfg.Replicas && have.Config.AllowAtomicPublish && have.Config.AllowDirect &&
+			have.Config.MaxMsgsPerSubject == 1 && len(have.Config.Subjects) == 1 && have.Config.Subjects[0] == s.subj.all() {
+			// Already as wanted: an update would only race the consumers
+			// other relays are making on it.
+			st, err = s.js.Stream(ctx, s.cfg.Prefix)
 			return err
 		}
 		st, err = s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
@@ -229,7 +237,12 @@ func (s *Store) setup(ctx context.Context) error {
 	s.stream = st
 	var kv jetstream.KeyValue
 	err = retryCreate(ctx, func(ctx context.Context) (err error) {
-		if err := s.checkReplicas(ctx, "KV_"+s.cfg.Prefix+"_ctl"); err != nil {
+		have, err := s.checkReplicas(ctx, "KV_"+s.cfg.Prefix+"_ctl")
+		if err != nil {
+			return err
+		}
+		if have != nil && have.Config.Replicas == s.cfg.Replicas {
+			kv, err = s.js.KeyValue(ctx, s.cfg.Prefix+"_ctl")
 			return err
 		}
 		kv, err = s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
@@ -261,20 +274,22 @@ var errNeverLower = errors.New("a relay never lowers them")
 // checkReplicas refuses to lower the replicas of an existing stream: a
 // relay started with store.replicas 1 (or --store alone) beside relays on
 // 3 would otherwise quietly drop the copies every relay counts on. Raising
-// them is an update like any other.
-func (s *Store) checkReplicas(ctx context.Context, name string) error {
+// them is an update like any other. It returns the stream's info, nil when
+// there is no such stream yet.
+func (s *Store) checkReplicas(ctx context.Context, name string) (*jetstream.StreamInfo, error) {
 	st, err := s.js.Stream(ctx, name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return fmt.Errorf("read stream %s: %w", name, err)
+		return nil, fmt.Errorf("read stream %s: %w", name, err)
 	}
-	if have := st.CachedInfo().Config.Replicas; have > s.cfg.Replicas {
-		return fmt.Errorf("stream %s has %d replicas and this relay asks for %d: set store.replicas to %d in the configuration: %w",
+	info := st.CachedInfo()
+	if have := info.Config.Replicas; have > s.cfg.Replicas {
+		return nil, fmt.Errorf("stream %s has %d replicas and this relay asks for %d: set store.replicas to %d in the configuration: %w",
 			name, have, s.cfg.Replicas, have, errNeverLower)
 	}
-	return nil
+	return info, nil
 }
 
 // createTry bounds one create-or-update of a stream or bucket.
