@@ -28,7 +28,8 @@
 // preallocated, recycled plain file is the cheaper sync (the A/B is in
 // docs/BENCHMARKS.md). So Badger is synced only at a checkpoint, every
 // memtable's worth of WAL or 5 s and at Close, after which the WAL drops
-// the segments it covers. The data directory holds Badger's files and the
+// the segments it covers; the sync runs beside the writer, so no write
+// waits for it. The data directory holds Badger's files and the
 // WAL's directory, wal/, nothing else.
 //
 // # Crash semantics

@@ -222,6 +222,7 @@ type Store struct {
 	walBytes       int64
 	lastCheckpoint time.Time
 	recBuf         []byte
+	ckpt           checkpointer
 
 	stats counters
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -171,21 +172,90 @@ func (s *Store) logGroup(batch []*request, now time.Time) error {
 	return s.failWith(err)
 }
 
-// maybeCheckpoint checkpoints when the WAL has grown or aged enough.
+// checkpointer syncs Badger for a checkpoint off the writer's goroutine:
+// the sync (an msync of the mapped logs) takes milliseconds to tens of
+// them, and every write waiting behind it would pay that in its latency.
+// The writer rotates the WAL and hands the new segment's number over; once
+// Badger is synced the writer trims what the segments before it held (the
+// WAL is the writer's alone).
+type checkpointer struct {
+	busy atomic.Bool   // a sync is running: no new checkpoint starts
+	trim atomic.Uint64 // a segment number to trim before, once synced; 0: none
+	next chan uint64   // to the syncing goroutine; nil in memory
+	done chan struct{}
+}
+
+// startCheckpointer starts the goroutine that syncs Badger for the writer.
+func (s *Store) startCheckpointer() {
+	s.ckpt.next = make(chan uint64, 1)
+	s.ckpt.done = make(chan struct{})
+	go func() {
+		defer close(s.ckpt.done)
+		for seg := range s.ckpt.next {
+			if err := s.syncBadger(); err != nil {
+				s.log.Error().Err(err).Msg("store: checkpoint")
+			} else {
+				s.ckpt.trim.Store(seg)
+			}
+			s.ckpt.busy.Store(false)
+			select {
+			case s.wake <- struct{}{}: // the writer trims, even when idle
+			default:
+			}
+		}
+	}()
+}
+
+// stopCheckpointer waits for a running sync; the writer calls it last.
+func (s *Store) stopCheckpointer() {
+	if s.ckpt.next == nil {
+		return
+	}
+	close(s.ckpt.next)
+	<-s.ckpt.done
+	s.trimSynced()
+}
+
+// maybeCheckpoint trims what a finished sync covers, and starts a
+// checkpoint when the WAL has grown or aged enough and none is running.
 func (s *Store) maybeCheckpoint() {
-	if s.wal == nil || s.walBytes == 0 || s.syncFailure() != nil {
+	if s.wal == nil || s.ckpt.next == nil {
+		return
+	}
+	s.trimSynced()
+	if s.walBytes == 0 || s.syncFailure() != nil || s.ckpt.busy.Load() {
 		return
 	}
 	if s.walBytes < s.opts.MemTableSize && time.Since(s.lastCheckpoint) < checkpointInterval {
 		return
 	}
-	if err := s.checkpoint(); err != nil {
-		s.log.Error().Err(err).Msg("store: checkpoint")
+	seg, err := s.wal.Rotate()
+	if err != nil {
+		s.log.Error().Err(s.failWith(err)).Msg("store: checkpoint")
+		return
 	}
+	s.walBytes = 0
+	s.lastCheckpoint = time.Now()
+	s.ckpt.busy.Store(true)
+	s.ckpt.next <- seg
 }
 
-// checkpoint syncs Badger and drops the WAL segments it covers: a new
-// segment takes the next records, and those before are all in Badger.
+// trimSynced drops the WAL segments a finished sync covers.
+func (s *Store) trimSynced() {
+	seg := s.ckpt.trim.Swap(0)
+	if seg == 0 {
+		return
+	}
+	if err := s.wal.TrimBefore(seg); err != nil {
+		s.log.Error().Err(err).Msg("store: checkpoint")
+		return
+	}
+	s.stats.checkpoints.Add(1)
+}
+
+// checkpoint syncs Badger and drops the WAL segments it covers, at once
+// (Close): a new segment takes the next records, and those before are all
+// in Badger.
 func (s *Store) checkpoint() error {
 	if err := s.syncFailure(); err != nil {
 		return nil // the WAL stays for the next Open

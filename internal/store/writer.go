@@ -140,10 +140,19 @@ func storeMax(v *atomic.Int64, n int64) {
 // Close; it drains the queue before Close closes Badger.
 func (s *Store) runWriter() {
 	defer close(s.writerDone)
+	if s.wal != nil {
+		s.startCheckpointer()
+		// Close checkpoints once the writer is done: no sync of ours may
+		// run then.
+		defer s.stopCheckpointer()
+	}
 	for {
-		if batch := s.take(); len(batch) > 0 {
+		batch := s.take()
+		if len(batch) > 0 {
 			s.commitGroup(batch)
-			s.maybeCheckpoint()
+		}
+		s.maybeCheckpoint()
+		if len(batch) > 0 {
 			continue
 		}
 		select {
