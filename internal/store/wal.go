@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -179,10 +180,11 @@ func (s *Store) logGroup(batch []*request, now time.Time) error {
 // Badger is synced the writer trims what the segments before it held (the
 // WAL is the writer's alone).
 type checkpointer struct {
-	busy atomic.Bool   // a sync is running: no new checkpoint starts
-	trim atomic.Uint64 // a segment number to trim before, once synced; 0: none
-	next chan uint64   // to the syncing goroutine; nil in memory
-	done chan struct{}
+	busy    atomic.Bool    // a sync is running: no new checkpoint starts
+	trim    atomic.Uint64  // a segment number to trim before, once synced; 0: none
+	next    chan uint64    // to the syncing goroutine; nil in memory
+	running sync.WaitGroup // the writer's: added before a hand-over
+	done    chan struct{}
 }
 
 // startCheckpointer starts the goroutine that syncs Badger for the writer.
@@ -198,6 +200,7 @@ func (s *Store) startCheckpointer() {
 				s.ckpt.trim.Store(seg)
 			}
 			s.ckpt.busy.Store(false)
+			s.ckpt.running.Done()
 			select {
 			case s.wake <- struct{}{}: // the writer trims, even when idle
 			default:
@@ -237,7 +240,18 @@ func (s *Store) maybeCheckpoint() {
 	s.walBytes = 0
 	s.lastCheckpoint = time.Now()
 	s.ckpt.busy.Store(true)
+	s.ckpt.running.Add(1)
 	s.ckpt.next <- seg
+}
+
+// finishCheckpoint waits for a running checkpoint and trims what it
+// covers: a full disk may have room once it has (the writer's).
+func (s *Store) finishCheckpoint() {
+	if s.ckpt.next == nil {
+		return
+	}
+	s.ckpt.running.Wait()
+	s.trimSynced()
 }
 
 // trimSynced drops the WAL segments a finished sync covers.

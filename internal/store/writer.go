@@ -355,6 +355,11 @@ func (s *Store) checkSpace(batch []*request) error {
 		need += logged + s.wal.Grows(1, logged)
 	}
 	refused, statErr := s.space.admit(need)
+	if refused != nil && s.ckpt.busy.Load() {
+		// Not full yet: the running checkpoint frees WAL segments.
+		s.finishCheckpoint()
+		refused, statErr = s.space.admit(need)
+	}
 	if statErr != nil {
 		s.log.Warn().Err(statErr).Msg("store: statfs")
 	}
