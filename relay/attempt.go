@@ -87,10 +87,11 @@ func (a *attempter) attempt(ctx context.Context, q *queue, e config.Endpoint, d 
 	if !a.record(ctx, e, next, disable) {
 		return
 	}
-	final := Final(next.Status)
-	if final {
+	if len(d.Attempts) == 0 {
+		a.cache.attempted(o.id, d.EventID)
+	}
+	if Final(next.Status) {
 		q.depth.Add(-1)
-		a.cache.final(o.id, d.EventID)
 	}
 	a.metrics.deliveries.WithLabelValues(o.id, e.ID, next.Status).Inc()
 	a.metrics.latency.WithLabelValues(o.id, e.ID).Observe(res.latency.Seconds())

@@ -7,32 +7,44 @@ const (
 	// maxCachedBody: larger events are read back from the store when
 	// their delivery is attempted.
 	maxCachedBody = 16 << 10
-	// maxCachedEvents bounds the cache at about 64 MiB of bodies.
-	maxCachedEvents = 4096
+	// maxCachedBytes bounds the bodies (and a per-event overhead) the
+	// cache holds: at full load the first attempts trail ingest by a
+	// backlog of seconds, and every miss is a store read and a decode on
+	// the attempt's path.
+	maxCachedBytes = 16 << 20
+	// cachedOverhead is what an entry costs beside its body: the event's
+	// fields, the map entry and the order slot.
+	cachedOverhead = 256
 )
 
 // eventCache keeps just-accepted events so that their first attempts do
 // not read them back from the store while it is busiest. An entry leaves
-// when every delivery of its event is final, or, oldest first, when the
-// cache is full; a miss costs one Store.Event.
+// once each delivery of its event has been attempted once (retries are
+// rarer and read the store, so a down endpoint's backlog is not kept in
+// memory), or, oldest first, when the cache is full; a miss costs one
+// Store.Event.
 type eventCache struct {
 	mu      sync.Mutex
 	entries map[cacheKey]*cacheEntry
 	order   []cacheKey // insertion order; may hold keys already gone
+	bytes   int
 }
 
 type cacheKey struct{ org, id string }
 
 type cacheEntry struct {
 	ev      *Event
-	waiting int // deliveries not final yet
+	waiting int // deliveries not attempted yet
 }
 
 func newEventCache() *eventCache {
 	return &eventCache{entries: make(map[cacheKey]*cacheEntry)}
 }
 
-// add keeps ev (when small enough) until its deliveries are final.
+func cachedSize(ev *Event) int { return len(ev.Body) + cachedOverhead }
+
+// add keeps ev (when small enough) until each of its deliveries has been
+// attempted.
 func (c *eventCache) add(ev *Event) {
 	if len(ev.Body) > maxCachedBody || len(ev.Deliveries) == 0 {
 		return
@@ -43,21 +55,30 @@ func (c *eventCache) add(ev *Event) {
 	if _, ok := c.entries[k]; ok {
 		return
 	}
-	for len(c.entries) >= maxCachedEvents && len(c.order) > 0 {
-		delete(c.entries, c.order[0])
+	for c.bytes+cachedSize(ev) > maxCachedBytes && len(c.order) > 0 {
+		c.remove(c.order[0])
 		c.order = c.order[1:]
 	}
 	c.entries[k] = &cacheEntry{ev: ev, waiting: len(ev.Deliveries)}
+	c.bytes += cachedSize(ev)
 	c.order = append(c.order, k)
-	if len(c.order) > 2*maxCachedEvents {
+	if len(c.order) > 2*len(c.entries)+1024 {
 		// Compact the keys of entries that left early.
-		live := c.order[:0]
+		live := make([]cacheKey, 0, len(c.entries))
 		for _, k := range c.order {
 			if _, ok := c.entries[k]; ok {
 				live = append(live, k)
 			}
 		}
-		c.order = append([]cacheKey(nil), live...)
+		c.order = live
+	}
+}
+
+// remove drops an entry; c.mu is held.
+func (c *eventCache) remove(k cacheKey) {
+	if e := c.entries[k]; e != nil {
+		c.bytes -= cachedSize(e.ev)
+		delete(c.entries, k)
 	}
 }
 
@@ -70,14 +91,15 @@ func (c *eventCache) get(org, id string) *Event {
 	return nil
 }
 
-// final notes that one delivery of the event will not be attempted again.
-func (c *eventCache) final(org, id string) {
+// attempted notes that one delivery of the event has had its first
+// attempt (or will never have one).
+func (c *eventCache) attempted(org, id string) {
 	k := cacheKey{org, id}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e := c.entries[k]; e != nil {
 		if e.waiting--; e.waiting <= 0 {
-			delete(c.entries, k)
+			c.remove(k)
 		}
 	}
 }

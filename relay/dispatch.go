@@ -341,6 +341,11 @@ func (q *queue) step() time.Duration {
 	}
 	now := q.d.clock.Now()
 	lim := q.rateLimiter(e.cfg.Rate)
+	if inflight > 0 && lim == nil && free < takeBatch(e.cfg.MaxInFlight) {
+		// Busy: wait until a few slots are free, so that one Take (a scan
+		// of the due index) starts several attempts rather than one.
+		return -1
+	}
 	if lim != nil {
 		tokens := lim.TokensAt(now)
 		if tokens < 1 {
@@ -382,6 +387,11 @@ func (q *queue) step() time.Duration {
 	}
 	return max(next.Sub(now), time.Millisecond)
 }
+
+// takeBatch is how many free slots a busy queue waits for before it takes
+// again: a quarter of max_in_flight, so the endpoint stays at least three
+// quarters busy.
+func takeBatch(maxInFlight int) int { return max(maxInFlight/4, 1) }
 
 // storeFailed logs a failed Take (the first of a run at error level) and
 // says how long to back off.

@@ -103,26 +103,37 @@ func TestEventCache(t *testing.T) {
 	if c.get("demo", "evt_1") != ev {
 		t.Fatal("a just-added event is not cached")
 	}
-	c.final("demo", "evt_1")
+	c.attempted("demo", "evt_1")
 	if c.get("demo", "evt_1") == nil {
-		t.Fatal("dropped while a delivery still waits")
+		t.Fatal("dropped while a delivery still waits for its first attempt")
 	}
-	c.final("demo", "evt_1")
+	c.attempted("demo", "evt_1")
 	if c.get("demo", "evt_1") != nil {
-		t.Error("kept after every delivery is final")
+		t.Error("kept after every delivery was attempted")
+	}
+	if c.bytes != 0 {
+		t.Errorf("bytes of an empty cache: got %d, want 0", c.bytes)
 	}
 	big := &Event{ID: "evt_big", Org: "demo", Body: make([]byte, maxCachedBody+1), Deliveries: []DeliveryRef{{ID: "d"}}}
 	c.add(big)
 	if c.get("demo", "evt_big") != nil {
 		t.Error("cached a body above the bound")
 	}
-	for i := 0; i < maxCachedEvents+10; i++ {
-		c.add(&Event{ID: "evt_" + strconv.Itoa(i), Org: "demo", Deliveries: []DeliveryRef{{ID: "d"}}})
+	body := make([]byte, 1024)
+	n := maxCachedBytes/(len(body)+cachedOverhead) + 10
+	for i := range n {
+		c.add(&Event{ID: "evt_" + strconv.Itoa(i), Org: "demo", Body: body, Deliveries: []DeliveryRef{{ID: "d"}}})
 	}
-	if n := len(c.entries); n > maxCachedEvents {
-		t.Errorf("entries: got %d, want at most %d", n, maxCachedEvents)
+	if c.bytes > maxCachedBytes {
+		t.Errorf("bytes: got %d, want at most %d", c.bytes, maxCachedBytes)
 	}
-	if c.get("demo", "evt_0") != nil || c.get("demo", "evt_"+strconv.Itoa(maxCachedEvents+9)) == nil {
+	if c.get("demo", "evt_0") != nil || c.get("demo", "evt_"+strconv.Itoa(n-1)) == nil {
 		t.Error("a full cache does not drop the oldest first")
+	}
+	for i := range n {
+		c.attempted("demo", "evt_"+strconv.Itoa(i))
+	}
+	if len(c.entries) != 0 || c.bytes != 0 {
+		t.Errorf("after every first attempt: %d entries, %d bytes; want none", len(c.entries), c.bytes)
 	}
 }

@@ -74,6 +74,7 @@ func (s *Store) DeleteEndpoint(ctx context.Context, org, id string) error {
 		l.orphan = true
 	}
 	clear(q.requeue)
+	clear(q.hot)
 	q.mu.Unlock()
 	if err := s.check("delete endpoint"); err != nil {
 		return err

@@ -27,8 +27,9 @@ func (s *Store) Accept(ctx context.Context, ev *relay.Event, ds []*relay.Deliver
 	ops = append(ops, store.Set(eventKey(ev.Org, ev.ID), eb),
 		store.Set(timeKey(eventTimePrefix(ev.Org), ev.ReceivedAt, ev.ID), []byte(ev.Type)))
 	type queued struct {
-		q  *queue
-		at time.Time
+		q   *queue
+		at  time.Time
+		rec *record
 	}
 	qs := make([]queued, 0, len(ds))
 	for _, d := range ds {
@@ -46,7 +47,7 @@ func (s *Store) Accept(ctx context.Context, ev *relay.Event, ds []*relay.Deliver
 		ops = append(ops, store.Set(deliveryKey(ev.Org, cp.ID), db),
 			store.Set(timeKey(deliveryTimePrefix(ev.Org), cp.CreatedAt, cp.ID), nil),
 			store.Set(qk, dueValue(&cp)))
-		qs = append(qs, queued{s.queue(ref), dueKey(&cp)})
+		qs = append(qs, queued{s.queue(ref), dueKey(&cp), &record{Delivery: inUTC(&cp), QKey: qk}})
 	}
 
 	mu := s.stripe(ev.Org, ev.ID)
@@ -64,11 +65,21 @@ func (s *Store) Accept(ctx context.Context, ev *relay.Event, ds []*relay.Deliver
 		return nil, err
 	}
 	for _, q := range qs {
-		q.q.beginWrite(q.at)
+		// Hot before the write: once its entry is visible it may be taken,
+		// and a Requeue right after the write replaces it.
+		q.q.mu.Lock()
+		q.q.beginWriteLocked(q.at)
+		q.q.setHot(q.rec)
+		q.q.mu.Unlock()
 	}
 	err = s.write(ctx, "accept", ops...)
 	for _, q := range qs {
-		q.q.endWrite(q.at)
+		q.q.mu.Lock()
+		q.q.endWriteLocked(q.at)
+		if err != nil {
+			delete(q.q.hot, q.rec.ID)
+		}
+		q.q.mu.Unlock()
 	}
 	if err != nil {
 		return nil, err

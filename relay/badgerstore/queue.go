@@ -42,6 +42,29 @@ type queue struct {
 	writing   map[int64]int // key times of writes in flight, counted
 	epochOpen bool
 	epochMin  int64
+	// hot holds the records this store last wrote of deliveries waiting
+	// in the queue, unleased, so that Take hands them out without reading
+	// and decoding them back (up to maxHot; others are read). An entry is
+	// set or dropped under mu by every write of its delivery before the
+	// delivery can be leased again, so it is never older than the stored
+	// record; Take still checks its QKey against the entry it leased.
+	hot map[string]*record
+}
+
+// maxHot bounds a queue's hot records: the just-accepted deliveries and
+// retries of a busy endpoint, not a backlog.
+const maxHot = 8192
+
+// setHot keeps r as the delivery's latest record, or drops it when it is
+// not queued; q.mu is held.
+func (q *queue) setHot(r *record) {
+	if r.QKey == nil {
+		delete(q.hot, r.ID)
+		return
+	}
+	if _, ok := q.hot[r.ID]; ok || len(q.hot) < maxHot {
+		q.hot[r.ID] = r
+	}
 }
 
 // lease is a delivery handed out by Take.
@@ -53,7 +76,8 @@ type lease struct {
 
 func newQueue(ref relay.EndpointRef) *queue {
 	return &queue{ref: ref, prefix: queuePrefix(ref), leases: make(map[string]*lease),
-		requeue: make(map[string]time.Time), writing: make(map[int64]int), floor: math.MinInt64}
+		requeue: make(map[string]time.Time), writing: make(map[int64]int), floor: math.MinInt64,
+		hot: make(map[string]*record)}
 }
 
 func (q *queue) beginWrite(at time.Time) {
@@ -187,6 +211,15 @@ func (s *Store) take(ctx context.Context, q *queue, now time.Time, n int) (out [
 	// deliveries whose record still names the entry.
 	out = make([]*relay.Delivery, 0, len(got))
 	for _, t := range got {
+		q.mu.Lock()
+		h := q.hot[t.id]
+		delete(q.hot, t.id) // leased: its end writes and sets it again
+		q.mu.Unlock()
+		if h != nil && bytes.Equal(h.QKey, t.key) {
+			d := h.Delivery
+			out = append(out, &d)
+			continue
+		}
 		r, err := s.record(q.ref.Org, t.id)
 		if err == nil && bytes.Equal(r.QKey, t.key) {
 			out = append(out, &r.Delivery)
@@ -211,6 +244,7 @@ func (s *Store) dropLease(ctx context.Context, q *queue, id string, stale []byte
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	delete(q.leases, id)
+	delete(q.hot, id)
 	at, requeued := q.requeue[id]
 	delete(q.requeue, id)
 	if stale != nil {
@@ -295,16 +329,18 @@ func (s *Store) finish(ctx context.Context, d *relay.Delivery, disable string, r
 			requeue(&cp, at)
 		}
 		queued := !relay.Final(cp.Status) && (l == nil || !l.orphan)
-		err := s.move(ctx, q, what, &cp, oldKey, queued, disable)
+		newKey, err := s.move(ctx, q, what, &cp, oldKey, queued, disable)
 		q.mu.Lock()
 		if err != nil {
 			// The entry as it was is still in the index: due again, a
 			// repeated attempt rather than a lost one (a Requeue made
 			// during the lease is dropped with it).
 			delete(q.leases, d.ID)
+			delete(q.hot, d.ID)
 			q.mu.Unlock()
 			return err
 		}
+		q.setHot(&record{Delivery: inUTC(&cp), QKey: newKey})
 		if _, again := q.requeue[d.ID]; !again || l == nil {
 			delete(q.leases, d.ID)
 			q.mu.Unlock()
@@ -329,11 +365,11 @@ func requeue(d *relay.Delivery, now time.Time) {
 
 // move writes d with its due-index entry moved from oldKey to where d's
 // state puts it (nowhere unless queued), and the disabled mark if any.
-// The caller holds no queue lock.
-func (s *Store) move(ctx context.Context, q *queue, what string, d *relay.Delivery, oldKey []byte, queued bool, disable string) error {
+// The caller holds no queue lock. It returns d's new due-index key.
+func (s *Store) move(ctx context.Context, q *queue, what string, d *relay.Delivery, oldKey []byte, queued bool, disable string) ([]byte, error) {
 	ops, newKey, err := moveOps(q, d, oldKey, queued)
 	if err != nil {
-		return fmt.Errorf("badgerstore: %s: %w", what, err)
+		return nil, fmt.Errorf("badgerstore: %s: %w", what, err)
 	}
 	if disable != "" {
 		ops = append(ops, store.Set(disabledKey(q.ref.Org, q.ref.Endpoint), []byte(disable)))
@@ -342,7 +378,7 @@ func (s *Store) move(ctx context.Context, q *queue, what string, d *relay.Delive
 		q.beginWrite(dueKey(d))
 		defer q.endWrite(dueKey(d))
 	}
-	return s.write(ctx, what, ops...)
+	return newKey, s.write(ctx, what, ops...)
 }
 
 func moveOps(q *queue, d *relay.Delivery, oldKey []byte, queued bool) (ops []store.Op, newKey []byte, err error) {
@@ -392,7 +428,7 @@ func (s *Store) requeueLocked(ctx context.Context, q *queue, id string, now time
 	}
 	cp := r.Delivery
 	requeue(&cp, now)
-	ops, _, err := moveOps(q, &cp, r.QKey, true)
+	ops, newKey, err := moveOps(q, &cp, r.QKey, true)
 	if err != nil {
 		return nil, fmt.Errorf("badgerstore: requeue: %w", err)
 	}
@@ -400,8 +436,10 @@ func (s *Store) requeueLocked(ctx context.Context, q *queue, id string, now time
 	err = s.write(ctx, "requeue", ops...)
 	q.endWriteLocked(dueKey(&cp))
 	if err != nil {
+		delete(q.hot, id)
 		return nil, err
 	}
+	q.setHot(&record{Delivery: inUTC(&cp), QKey: newKey})
 	return &cp, nil
 }
 
@@ -455,6 +493,7 @@ func (s *Store) expedite(ctx context.Context, q *queue, keys [][]byte, now time.
 		if r.Status != relay.StatusFailed || !bytes.Equal(r.QKey, k) || r.NextAttemptAt == nil || !r.NextAttemptAt.After(now) {
 			continue
 		}
+		delete(q.hot, id) // moved below: read again when taken
 		cp := r.Delivery
 		due := now.UTC()
 		cp.NextAttemptAt = &due

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/sidehook/sidehook/relay"
@@ -100,18 +101,7 @@ type record struct {
 }
 
 func encodeDelivery(d *relay.Delivery, qk []byte) ([]byte, error) {
-	r := record{Delivery: *d, QKey: qk}
-	r.CreatedAt = r.CreatedAt.UTC()
-	if r.NextAttemptAt != nil {
-		t := r.NextAttemptAt.UTC()
-		r.NextAttemptAt = &t
-	}
-	if r.Attempts != nil {
-		r.Attempts = append([]relay.Attempt(nil), r.Attempts...)
-		for i := range r.Attempts {
-			r.Attempts[i].At = r.Attempts[i].At.UTC()
-		}
-	}
+	r := record{Delivery: inUTC(d), QKey: qk}
 	b, err := json.Marshal(&r)
 	if err != nil {
 		return nil, fmt.Errorf("encode delivery %s: %w", d.ID, err)
@@ -119,19 +109,33 @@ func encodeDelivery(d *relay.Delivery, qk []byte) ([]byte, error) {
 	return b, nil
 }
 
-func decodeDelivery(b []byte) (*record, error) {
-	var r record
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("decode delivery: %w", err)
-	}
+// inUTC is a copy of d with its times in UTC, as the store returns them;
+// its attempts are copied only when one needs it.
+func inUTC(d *relay.Delivery) relay.Delivery {
+	r := *d
 	r.CreatedAt = r.CreatedAt.UTC()
 	if r.NextAttemptAt != nil {
 		t := r.NextAttemptAt.UTC()
 		r.NextAttemptAt = &t
 	}
 	for i := range r.Attempts {
-		r.Attempts[i].At = r.Attempts[i].At.UTC()
+		if r.Attempts[i].At.Location() != time.UTC {
+			r.Attempts = slices.Clone(r.Attempts)
+			for j := i; j < len(r.Attempts); j++ {
+				r.Attempts[j].At = r.Attempts[j].At.UTC()
+			}
+			break
+		}
 	}
+	return r
+}
+
+func decodeDelivery(b []byte) (*record, error) {
+	var r record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("decode delivery: %w", err)
+	}
+	r.Delivery = inUTC(&r.Delivery)
 	return &r, nil
 }
 
