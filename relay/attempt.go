@@ -39,8 +39,10 @@ type attempter struct {
 
 // attempt sends d once and records the outcome. A delivery that is not
 // attempted (its endpoint went away, the relay is stopping) is released.
-// ctx ends when the grace period of a stop does.
-func (a *attempter) attempt(ctx context.Context, q *queue, e config.Endpoint, d *Delivery) {
+// ctx ends when the grace period of a stop does. sent is called once the
+// endpoint has answered (or the request failed), before the outcome is
+// recorded.
+func (a *attempter) attempt(ctx context.Context, q *queue, e config.Endpoint, d *Delivery, sent func()) {
 	o := q.org
 	if Final(d.Status) {
 		// Not for the queue (a recorded custom-value exchange, which a
@@ -73,6 +75,7 @@ func (a *attempter) attempt(ctx context.Context, q *queue, e config.Endpoint, d 
 			ob.query = ev.Query
 		}
 		res = a.sender.send(ctx, o, e, ob, e.Timeout, maxResponse)
+		sent()
 		if res.err != nil && ctx.Err() != nil {
 			// Stopped by shutdown, not by the endpoint: not an attempt.
 			a.release(ctx, d, "", nil)

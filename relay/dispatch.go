@@ -48,10 +48,11 @@ type dispatcher struct {
 	running        atomic.Bool
 
 	inflight sync.Map // delivery id → EndpointRef: shown as "delivering"
+	workers  *workers
 }
 
 func newDispatcher(st Store, dir *directory, att *attempter, clock Clock, log zerolog.Logger) *dispatcher {
-	d := &dispatcher{store: st, dir: dir, att: att, clock: clock, log: log, queues: make(map[EndpointRef]*queue)}
+	d := &dispatcher{store: st, dir: dir, att: att, clock: clock, log: log, queues: make(map[EndpointRef]*queue), workers: newWorkers(workerIdle)}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	d.attemptCtx, d.cancelAttempts = context.WithCancel(context.Background())
 	return d
@@ -136,6 +137,7 @@ func (d *dispatcher) stop(ctx context.Context) {
 		<-done
 	}
 	d.cancelAttempts()
+	d.workers.stop()
 }
 
 // queue returns (creating and starting) the queue of an endpoint.
@@ -371,13 +373,24 @@ func (q *queue) step() time.Duration {
 		q.inflight.Add(1)
 		q.d.inflight.Store(dl.ID, q.ref)
 		q.d.attempts.Add(1)
-		go func() {
+		q.d.workers.run(func() {
 			defer q.d.attempts.Done()
 			defer q.poke()
-			defer q.inflight.Add(-1)
 			defer q.d.inflight.Delete(dl.ID)
-			q.d.att.attempt(q.d.attemptCtx, q, e.cfg, dl)
-		}()
+			// The slot is the endpoint's: it frees once the answer is
+			// in, and the next request goes out while this outcome is
+			// being recorded (the lease keeps the delivery from being
+			// taken again until then; FIFO waits for the record).
+			var once sync.Once
+			free := func() {
+				once.Do(func() {
+					q.inflight.Add(-1)
+					q.poke()
+				})
+			}
+			defer free()
+			q.d.att.attempt(q.d.attemptCtx, q, e.cfg, dl, free)
+		})
 	}
 	switch {
 	case len(ds) == free:
@@ -417,3 +430,50 @@ func (q *queue) rateLimiter(r config.Rate) *rate.Limiter {
 	}
 	return q.limiter
 }
+
+// workerIdle is how long an idle attempt worker waits for the next attempt
+// before it exits.
+const workerIdle = 10 * time.Second
+
+// workers runs attempts on goroutines that outlive one attempt: a new
+// goroutine's stack grows again through signing, sending and encoding the
+// record on every attempt, a few percent of the relay's CPU at full load.
+// There are as many as attempts run at once; idle ones exit after a while.
+type workers struct {
+	jobs chan func() // unbuffered: a send succeeds only to an idle worker
+	idle time.Duration
+	done chan struct{}
+	once sync.Once
+}
+
+func newWorkers(idle time.Duration) *workers {
+	return &workers{jobs: make(chan func()), idle: idle, done: make(chan struct{})}
+}
+
+// run starts job on an idle worker, or on a new one.
+func (w *workers) run(job func()) {
+	select {
+	case w.jobs <- job:
+	default:
+		go w.work(job)
+	}
+}
+
+func (w *workers) work(job func()) {
+	t := time.NewTimer(w.idle)
+	defer t.Stop()
+	for {
+		job()
+		t.Reset(w.idle)
+		select {
+		case job = <-w.jobs:
+		case <-t.C:
+			return
+		case <-w.done:
+			return
+		}
+	}
+}
+
+// stop lets idle workers exit; jobs already running finish.
+func (w *workers) stop() { w.once.Do(func() { close(w.done) }) }

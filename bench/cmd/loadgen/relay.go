@@ -53,6 +53,10 @@ type deliveryReport struct {
 	DrainS          float64 `json:"drain_after_window_s"`
 	DeliveredPerSec float64 `json:"delivered_per_s"`
 	Ratio           float64 `json:"ratio_to_direct"`
+	// CPUPerEventUs is the relay process's CPU time (user and system)
+	// from the start of ingest until the backlog drained, per event
+	// delivered: what one event costs, ingest and delivery together.
+	CPUPerEventUs float64 `json:"relay_cpu_per_event_us,omitempty"`
 }
 
 // pacedReport is (c): ingest-to-arrival latency at a steady rate.
@@ -188,7 +192,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		if phases["relay"] {
-			if rep.Relay, err = b.throughput(ctx, relayURL); err != nil {
+			if rep.Relay, err = b.throughput(ctx, relay, relayURL); err != nil {
 				return err
 			}
 			if rep.Direct != nil && rep.Direct.OKPerSec > 0 {
@@ -339,7 +343,7 @@ func (b *relayBench) drain(ctx context.Context, n int64) (loadgen.SinkStats, boo
 	return st, st.Unique >= n, nil
 }
 
-func (b *relayBench) throughput(ctx context.Context, relayURL string) (*deliveryReport, error) {
+func (b *relayBench) throughput(ctx context.Context, relay *loadgen.Process, relayURL string) (*deliveryReport, error) {
 	var warm loadgen.Result
 	var err error
 	if b.warmup > 0 {
@@ -366,6 +370,7 @@ func (b *relayBench) throughput(ctx context.Context, relayURL string) (*delivery
 	}
 	pool := loadgen.NewPool(reqs, b.ingestGen())
 	b.p.printf("relay: %v of ingest, then until the sink has every accepted event", b.duration)
+	cpuBefore, cpuErr := relay.CPUTime()
 	res, err := withoutGC(func() (loadgen.Result, error) {
 		return loadgen.ClosedLoop{Workers: b.conns, Duration: b.duration, SampleHint: len(reqs)}.Run(ctx, relayURL, pool)
 	})
@@ -376,6 +381,7 @@ func (b *relayBench) throughput(ctx context.Context, relayURL string) (*delivery
 	if err != nil {
 		return nil, err
 	}
+	cpuAfter, cpuErrAfter := relay.CPUTime()
 	arrivals, err := b.sink.Arrivals(ctx)
 	if err != nil {
 		return nil, err
@@ -388,6 +394,9 @@ func (b *relayBench) throughput(ctx context.Context, relayURL string) (*delivery
 		Drained:    drained,
 	}
 	rep.Ingest.Generated = pool.Generated()
+	if cpuErr == nil && cpuErrAfter == nil && st.Unique > 0 {
+		rep.CPUPerEventUs = float64((cpuAfter - cpuBefore).Microseconds()) / float64(st.Unique)
+	}
 	start := res.Start.UnixNano()
 	end := res.Start.Add(b.duration).UnixNano()
 	var last int64
@@ -612,6 +621,9 @@ func printRelay(w io.Writer, r relayReport) {
 			d.Accepted, d.Delivered, d.Duplicates, d.Drained, d.DeliveredPerSec, d.Ratio)
 		fmt.Fprintf(w, "       %d arrived in the ingest window (%.0f/s); the rest %.2f s after it\n",
 			d.InWindow, d.InWindowPerSec, d.DrainS)
+		if d.CPUPerEventUs > 0 {
+			fmt.Fprintf(w, "       relay CPU per event (user+system, ingest and delivery): %.1f µs\n", d.CPUPerEventUs)
+		}
 	}
 	if pc := r.Paced; pc != nil {
 		fmt.Fprintf(w, "paced %.0f/s for %.0f s: sent %d, accepted %d, matched at the sink %d\n",
