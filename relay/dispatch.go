@@ -444,6 +444,9 @@ type workers struct {
 	idle time.Duration
 	done chan struct{}
 	once sync.Once
+
+	started, exited atomic.Int64 // goroutines
+	waiting         atomic.Int64 // idle workers
 }
 
 func newWorkers(idle time.Duration) *workers {
@@ -455,21 +458,27 @@ func (w *workers) run(job func()) {
 	select {
 	case w.jobs <- job:
 	default:
+		w.started.Add(1)
 		go w.work(job)
 	}
 }
 
 func (w *workers) work(job func()) {
+	defer w.exited.Add(1)
 	t := time.NewTimer(w.idle)
 	defer t.Stop()
 	for {
 		job()
 		t.Reset(w.idle)
+		w.waiting.Add(1)
 		select {
 		case job = <-w.jobs:
+			w.waiting.Add(-1)
 		case <-t.C:
+			w.waiting.Add(-1)
 			return
 		case <-w.done:
+			w.waiting.Add(-1)
 			return
 		}
 	}
