@@ -107,7 +107,8 @@ func TestTargets(t *testing.T) {
 		}
 	}
 
-	rr := relayReport{Paced: &pacedReport{Rate: 50, Matched: 500, EndToEnd: latencyReport{P50Ms: 1.5, P99Ms: 12}}}
+	rr := relayReport{Paced: &pacedReport{Rate: 50, Matched: 500, EndToEnd: latencyReport{P50Ms: 0.9, P99Ms: 12},
+		Floor: latencyReport{P50Ms: 0.34, P99Ms: 0.72}}}
 	for _, tg := range relayTargets(rr) {
 		switch {
 		case strings.HasSuffix(tg.Name, "p50") && tg.Status != "met",
@@ -118,7 +119,9 @@ func TestTargets(t *testing.T) {
 	}
 	buf.Reset()
 	printRelay(&buf, rr)
-	if !strings.Contains(buf.String(), "paced 50/s") {
-		t.Errorf("report got %q, want the paced line", buf.String())
+	for _, line := range []string{"paced 50/s", "straight to the sink: send→arrival p50 0.34 ms, p99 0.72 ms"} {
+		if !strings.Contains(buf.String(), line) {
+			t.Errorf("report got %q, want the line %q", buf.String(), line)
+		}
 	}
 }
