@@ -301,10 +301,18 @@ func (e *noClientError) Error() string        { return e.msg }
 func (e *noClientError) Is(target error) bool { return target == tunnel.ErrNoClient }
 
 // remoteError is the holder's error text. It has no Unwrap, so the relay,
-// which reports an error's innermost cause, shows all of it.
-type remoteError struct{ msg string }
+// which reports an error's innermost cause, shows all of it; it matches
+// context.DeadlineExceeded when the timeout ran out at the holder, so the
+// relay calls it a timeout as it does for a local client.
+type remoteError struct {
+	msg     string
+	timeout bool
+}
 
 func (e *remoteError) Error() string { return e.msg }
+func (e *remoteError) Is(target error) bool {
+	return e.timeout && target == context.DeadlineExceeded
+}
 
 // Send delivers through a local client when there is one that takes the
 // request, and otherwise through whichever relay holds the tunnel.
@@ -353,7 +361,7 @@ func (s *Server) sendRemote(ctx context.Context, req *relay.OutboundRequest, kee
 	case rep.NoClient:
 		return nil, &noClientError{rep.Error}
 	case rep.Error != "":
-		return nil, &remoteError{rep.Error}
+		return nil, &remoteError{msg: rep.Error, timeout: rep.Timeout}
 	}
 	body := rep.Body
 	if keep >= 0 && int64(len(body)) > keep {
@@ -402,7 +410,7 @@ func (s *Server) answer(m *nats.Msg) *reply {
 	resp, err := s.local.Send(ctx, &relay.OutboundRequest{Method: req.Method, URL: req.URL, Header: req.Header, Body: req.Body,
 		Org: req.Org, DeliveryID: req.DeliveryID, Attempt: req.Attempt}, req.Keep)
 	if err != nil {
-		return &reply{Error: err.Error(), NoClient: errors.Is(err, tunnel.ErrNoClient)}
+		return &reply{Error: err.Error(), NoClient: errors.Is(err, tunnel.ErrNoClient), Timeout: errors.Is(err, context.DeadlineExceeded)}
 	}
 	return &reply{Status: resp.Status, Header: resp.Header, Body: resp.Body, LatencyUS: resp.Latency.Microseconds()}
 }

@@ -41,7 +41,8 @@ type request struct {
 }
 
 // reply is the holder's answer: a status, or an error when no answer came
-// back (NoClient: the holder has no client that takes it any more).
+// back (NoClient: the holder has no client that takes it any more;
+// Timeout: the endpoint's timeout ran out there).
 type reply struct {
 	V         int         `json:"v"`
 	Status    int         `json:"status,omitempty"`
@@ -49,6 +50,7 @@ type reply struct {
 	LatencyUS int64       `json:"latency_us,omitempty"`
 	Error     string      `json:"error,omitempty"`
 	NoClient  bool        `json:"no_client,omitempty"`
+	Timeout   bool        `json:"timeout,omitempty"`
 
 	Body []byte `json:"-"`
 }
@@ -97,6 +99,9 @@ func decodeRequest(data []byte) (*request, error) {
 		return nil, fmt.Errorf("tunnel request: %w", err)
 	}
 	r.Body = body
+	if len(r.Header) == 0 {
+		r.Header = nil
+	}
 	if err := r.validate(); err != nil {
 		return nil, fmt.Errorf("tunnel request: %w", err)
 	}
@@ -136,6 +141,9 @@ func decodeReply(data []byte) (*reply, error) {
 		return nil, fmt.Errorf("tunnel reply: %w", err)
 	}
 	r.Body = body
+	if len(r.Header) == 0 {
+		r.Header = nil // as omitempty writes it
+	}
 	if err := r.validate(); err != nil {
 		return nil, fmt.Errorf("tunnel reply: %w", err)
 	}
@@ -151,8 +159,8 @@ func (r *reply) validate() error {
 		return errors.New("a status or an error is required")
 	case r.Error != "" && (r.Status != 0 || r.Body != nil || r.Header != nil):
 		return errors.New("an error reply carries no status, header or body")
-	case r.Error == "" && r.NoClient:
-		return errors.New("no_client comes with an error")
+	case r.Error == "" && (r.NoClient || r.Timeout):
+		return errors.New("no_client and timeout come with an error")
 	case r.Status != 0 && (r.Status < 100 || r.Status > 999):
 		return fmt.Errorf("status %d is not an HTTP status", r.Status)
 	case r.LatencyUS < 0:
