@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 
 	"github.com/sidehook/sidehook/relay"
 	"github.com/sidehook/sidehook/relay/natstunnel"
@@ -272,4 +273,45 @@ func TestClosedRelayLeavesTheListAtOnce(t *testing.T) {
 	if _, err := send(b, post(nil), 5*time.Second); !errors.Is(err, tunnel.ErrNoClient) {
 		t.Errorf("send after the holder closed: got %v, want ErrNoClient", err)
 	}
+}
+
+// Anything on the account may publish on the subjects: a holder answers a
+// bad request with an error, and a sender reports a bad reply as one.
+func TestBadMessagesOnTheSubjects(t *testing.T) {
+	ns := startNATS(t)
+	a, b := newNode(t, ns, natstunnel.Options{}), newNode(t, ns, natstunnel.Options{})
+	connect(t, a, newApp(t, nil).URL)
+	subject := "_sidehook." + testPrefix + ".tun." + testOrg + "." + testName
+
+	t.Run("BadRequest", func(t *testing.T) {
+		for _, tt := range []struct{ name, data, want string }{
+			{"NotAFrame", "junk", "no newline"},
+			{"OtherOrg", "{\"v\":1,\"method\":\"POST\",\"url\":\"tunnel://" + testName + "/x\",\"org\":\"evil\",\"timeout_ms\":1000,\"keep\":0}\n", "came on subject"},
+			{"NotATunnelURL", "{\"v\":1,\"method\":\"POST\",\"url\":\"http://10.0.0.1/\",\"org\":\"" + testOrg + "\",\"timeout_ms\":1000,\"keep\":0}\n", "scheme is not tunnel"},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				m, err := b.nc.Request(subject, []byte(tt.data), 5*time.Second)
+				if err != nil {
+					t.Fatalf("request: %v", err)
+				}
+				if !strings.Contains(string(m.Data), `"error"`) || !strings.Contains(string(m.Data), tt.want) {
+					t.Fatalf("holder answered %q, want an error saying %q", m.Data, tt.want)
+				}
+			})
+		}
+	})
+	t.Run("BadReply", func(t *testing.T) {
+		sub, err := a.nc.Subscribe("_sidehook."+testPrefix+".tun."+testOrg+".rogue", func(m *nats.Msg) { m.Respond([]byte(`{"v":1,"status":7}` + "\n")) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Unsubscribe()
+		a.nc.Flush()
+		req := post(nil)
+		req.URL = "tunnel://rogue/hooks"
+		_, err = send(b, req, 5*time.Second)
+		if err == nil || !strings.Contains(err.Error(), "status 7 is not an HTTP status") {
+			t.Fatalf("send answered by a rogue: got %v, want the reply's fault", err)
+		}
+	})
 }
