@@ -11,7 +11,6 @@ import (
 	"github.com/sidehook/sidehook/relay"
 	"github.com/sidehook/sidehook/relay/config"
 	"github.com/sidehook/sidehook/relay/memstore"
-	"github.com/sidehook/sidehook/relay/tunnel"
 )
 
 func relayCommand(e *env) *cli.Command {
@@ -69,13 +68,18 @@ func relayCommand(e *env) *cli.Command {
 					log.Error().Err(err).Msg("close store")
 				}
 			}()
-			tunnels := tunnel.NewServer(tunnel.ServerOptions{Logger: log})
+			tunnels, err := openRelayTunnels(c.Context, st, log)
+			if err != nil {
+				return err
+			}
 			r, err := relay.New(cfg, relay.Options{Store: st, Tunnels: tunnels, Logger: log, Version: e.build.Version, Grace: c.Duration("shutdown-grace"),
 				AllowHosts: c.StringSlice("allow-host")})
 			if err != nil {
+				closeTunnels(tunnels, log)
 				return usageErrorf("%v", err)
 			}
 			if err := r.Start(c.Context); err != nil {
+				closeTunnels(tunnels, log)
 				if errors.Is(err, target.ErrDenied) {
 					return usageErrorf("%v", err)
 				}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -12,6 +13,8 @@ import (
 	"github.com/sidehook/sidehook/relay/config"
 	"github.com/sidehook/sidehook/relay/memstore"
 	"github.com/sidehook/sidehook/relay/natsstore"
+	"github.com/sidehook/sidehook/relay/natstunnel"
+	"github.com/sidehook/sidehook/relay/tunnel"
 )
 
 // openRelayStore opens the relay's store: NATS JetStream when the
@@ -67,4 +70,36 @@ func applyStoreFlag(cfg *config.Config, value string) error {
 		return usageErrorf("relay: --in-memory and a NATS store (--store or store: in the file) exclude each other: give one")
 	}
 	return nil
+}
+
+// relayTunnels is the relay's tunnel server as the CLI closes it.
+type relayTunnels interface {
+	relay.TunnelServer
+	Close(ctx context.Context) error
+}
+
+// openRelayTunnels makes the relay's tunnel server. On a NATS store it
+// serves the tunnels of every relay sharing the store (a client connected
+// here takes the deliveries any of them attempts, and the list shows
+// every relay's clients); otherwise only this relay's.
+func openRelayTunnels(ctx context.Context, st relay.Store, log zerolog.Logger) (relayTunnels, error) {
+	local := tunnel.NewServer(tunnel.ServerOptions{Logger: log})
+	ns, ok := st.(*natsstore.Store)
+	if !ok {
+		return local, nil
+	}
+	shared := natstunnel.New(local, ns.Conn(), ns.Prefix(), natstunnel.Options{Logger: log})
+	if err := shared.Start(ctx); err != nil {
+		return nil, err // natstunnel's errors already begin "start tunnels"
+	}
+	return shared, nil
+}
+
+// closeTunnels closes a tunnel server the relay never started serving.
+func closeTunnels(t relayTunnels, log zerolog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := t.Close(ctx); err != nil {
+		log.Error().Err(err).Msg("close tunnels")
+	}
 }

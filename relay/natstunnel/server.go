@@ -1,0 +1,439 @@
+package natstunnel
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+
+	"github.com/sidehook/sidehook/relay"
+	"github.com/sidehook/sidehook/relay/natsstore"
+	"github.com/sidehook/sidehook/relay/tunnel"
+)
+
+// Local is the relay's own tunnel server, relay/tunnel's *Server: the
+// clients connected to this relay.
+type Local interface {
+	relay.TunnelServer
+	Close(ctx context.Context) error
+}
+
+// DefaultPresenceEvery is how often a relay tells the others its tunnels
+// when Options.PresenceEvery is zero.
+const DefaultPresenceEvery = 5 * time.Second
+
+// defaultTimeout bounds a request whose context has no deadline (the relay
+// always sets the endpoint's timeout; a caller that does not still must
+// not wait forever for a relay that died).
+const defaultTimeout = tunnel.DefaultForwardTimeout
+
+// queueGroup makes one holder answer when several relays hold a name.
+const queueGroup = "holders"
+
+// Options configures a Server. The zero value is usable.
+type Options struct {
+	Logger zerolog.Logger
+	// PresenceEvery is how often this relay tells the others its tunnels;
+	// a relay's tunnels leave the others' lists 3 × PresenceEvery after
+	// its last word (at once when it closes). Zero means
+	// DefaultPresenceEvery.
+	PresenceEvery time.Duration
+}
+
+// Server is a relay.TunnelServer for relays sharing a NATS store: a
+// client connected to any of them takes the deliveries any of them
+// attempts. See the package doc.
+type Server struct {
+	local Local
+	nc    *nats.Conn
+	subj  subjects
+	id    string // this relay among those sharing the store
+	every time.Duration
+	log   zerolog.Logger
+
+	stop     chan struct{}
+	loopDone chan struct{}
+	// handlers are the requests of other relays being answered.
+	handlers sync.WaitGroup
+
+	mu      sync.Mutex
+	started bool
+	closed  bool
+	held    map[key]*holding
+	peers   map[string]peer
+	subs    []*nats.Subscription // presence and ask
+}
+
+var _ relay.TunnelServer = (*Server)(nil)
+
+type key struct{ org, name string }
+
+// holding counts the local clients of one name and holds its
+// subscription while there is one.
+type holding struct {
+	n   int
+	sub *nats.Subscription // nil when the subscribe failed or after Close
+}
+
+// peer is what another relay last said of its tunnels.
+type peer struct {
+	tunnels []relay.TunnelInfo
+	expires time.Time
+}
+
+// New wraps local so that its clients also take the deliveries of the
+// other relays on nc under the store prefix. It does no I/O: Start it,
+// then Close it (which closes local too). nc stays the caller's.
+func New(local Local, nc *nats.Conn, prefix string, opts Options) *Server {
+	if opts.PresenceEvery <= 0 {
+		opts.PresenceEvery = DefaultPresenceEvery
+	}
+	id := rand.Text()[:12]
+	return &Server{
+		local:    local,
+		nc:       nc,
+		subj:     subjects{root: "_sidehook." + prefix},
+		id:       id,
+		every:    opts.PresenceEvery,
+		log:      opts.Logger.With().Str("component", "natstunnel").Str("relay_id", id).Logger(),
+		stop:     make(chan struct{}),
+		loopDone: make(chan struct{}),
+		held:     map[key]*holding{},
+		peers:    map[string]peer{},
+	}
+}
+
+// subjects are core NATS subjects, never stored: the store's stream
+// captures only PREFIX.>, and these live under _sidehook.PREFIX.
+type subjects struct{ root string }
+
+func (s subjects) request(org, name string) string {
+	return s.root + ".tun." + natsstore.Token(org) + "." + natsstore.Token(name)
+}
+func (s subjects) presence() string { return s.root + ".tunnels" }
+func (s subjects) ask() string      { return s.root + ".tunnels.ask" }
+
+// Start listens to the other relays' presence, asks them for it at once
+// (so a relay just started lists every tunnel without waiting a period)
+// and tells them this relay's tunnels every PresenceEvery.
+func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.started {
+		return errors.New("start tunnels: already started or closed")
+	}
+	pres, err := s.nc.Subscribe(s.subj.presence(), s.onPresence)
+	if err != nil {
+		return fmt.Errorf("start tunnels: subscribe to presence: %w", err)
+	}
+	ask, err := s.nc.Subscribe(s.subj.ask(), func(*nats.Msg) { s.announce() })
+	if err != nil {
+		pres.Unsubscribe()
+		return fmt.Errorf("start tunnels: subscribe to presence requests: %w", err)
+	}
+	s.subs = []*nats.Subscription{pres, ask}
+	if err := s.nc.Publish(s.subj.ask(), nil); err != nil {
+		s.log.Warn().Err(err).Msg("ask the other relays for their tunnels")
+	}
+	s.started = true
+	go s.loop()
+	return nil
+}
+
+func (s *Server) loop() {
+	defer close(s.loopDone)
+	t := time.NewTicker(s.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.announce()
+			s.prune()
+		}
+	}
+}
+
+// Close stops answering other relays, waits (up to ctx) for the answers
+// in progress, tells the others this relay's tunnels are gone, and closes
+// the local server. Safe to call twice.
+func (s *Server) Close(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return s.local.Close(ctx)
+	}
+	s.closed = true
+	started := s.started
+	for _, h := range s.held {
+		if h.sub != nil {
+			h.sub.Unsubscribe()
+			h.sub = nil
+		}
+	}
+	for _, sub := range s.subs {
+		sub.Unsubscribe()
+	}
+	s.mu.Unlock()
+	if started {
+		close(s.stop)
+		<-s.loopDone
+		s.publish(&presence{Relay: s.id}) // TTL 0: forget this relay now
+	}
+	done := make(chan struct{})
+	go func() { s.handlers.Wait(); close(done) }()
+	var errs []error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		errs = append(errs, fmt.Errorf("close tunnels: answers to other relays: %w", ctx.Err()))
+	}
+	// After the answers, so a delivery another relay is making through a
+	// client here ends as it would on that relay.
+	if err := s.local.Close(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Serve serves a client on the local server and, while this relay holds
+// at least one client of (org, name), answers the other relays'
+// deliveries to it.
+func (s *Server) Serve(w http.ResponseWriter, r *http.Request, org, name string, onConnect func()) {
+	k := key{org, name}
+	// onConnect runs in its own goroutine and may come after the local
+	// Serve has returned; mu orders the two so a hold is always released.
+	var mu sync.Mutex
+	var held, gone bool
+	s.local.Serve(w, r, org, name, func() {
+		mu.Lock()
+		if gone {
+			mu.Unlock()
+			return
+		}
+		held = true
+		s.hold(k)
+		mu.Unlock()
+		// The subscription is at the server before the relay makes the
+		// tunnel's waiting deliveries due: another relay may take them.
+		if err := s.nc.FlushTimeout(time.Second); err != nil {
+			s.log.Debug().Err(err).Msg("flush the tunnel subscription")
+		}
+		s.announce()
+		if onConnect != nil {
+			onConnect()
+		}
+	})
+	mu.Lock()
+	gone = true
+	if held {
+		s.release(k)
+	}
+	mu.Unlock()
+	if held {
+		s.announce()
+	}
+}
+
+func (s *Server) hold(k key) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.held[k]
+	if h == nil {
+		h = &holding{}
+		s.held[k] = h
+	}
+	h.n++
+	if h.n > 1 || s.closed {
+		return
+	}
+	sub, err := s.nc.QueueSubscribe(s.subj.request(k.org, k.name), queueGroup, s.onRequest)
+	if err != nil {
+		// The client still takes this relay's own deliveries.
+		s.log.Error().Err(err).Str("org", k.org).Str("tunnel", k.name).Msg("tunnel not offered to the other relays")
+		return
+	}
+	h.sub = sub
+}
+
+func (s *Server) release(k key) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.held[k]
+	if h == nil {
+		return
+	}
+	if h.n--; h.n > 0 {
+		return
+	}
+	delete(s.held, k)
+	if h.sub != nil {
+		if err := h.sub.Unsubscribe(); err != nil {
+			s.log.Debug().Err(err).Str("org", k.org).Str("tunnel", k.name).Msg("unsubscribe tunnel")
+		}
+	}
+}
+
+// offered reports whether this relay answers other relays for (org, name).
+func (s *Server) offered(org, name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.held[key{org, name}]
+	return h != nil && h.sub != nil
+}
+
+// ErrTooLarge is wrapped by Send's error when a request to a tunnel held
+// by another relay does not fit in one NATS message.
+var ErrTooLarge = errors.New("request too large for the NATS max payload")
+
+// noClientError matches tunnel.ErrNoClient, as the local server's does,
+// so the relay treats "no client here" and "no client anywhere" alike.
+type noClientError struct{ msg string }
+
+func (e *noClientError) Error() string        { return e.msg }
+func (e *noClientError) Is(target error) bool { return target == tunnel.ErrNoClient }
+
+// remoteError is the holder's error text. It has no Unwrap, so the relay,
+// which reports an error's innermost cause, shows all of it; it matches
+// context.DeadlineExceeded when the timeout ran out at the holder, so the
+// relay calls it a timeout as it does for a local client.
+type remoteError struct {
+	msg     string
+	timeout bool
+}
+
+func (e *remoteError) Error() string { return e.msg }
+func (e *remoteError) Is(target error) bool {
+	return e.timeout && target == context.DeadlineExceeded
+}
+
+// Send delivers through a local client when there is one that takes the
+// request, and otherwise through whichever relay holds the tunnel.
+func (s *Server) Send(ctx context.Context, req *relay.OutboundRequest, keep int64) (*relay.Response, error) {
+	resp, err := s.local.Send(ctx, req, keep)
+	if err == nil || !errors.Is(err, tunnel.ErrNoClient) {
+		return resp, err
+	}
+	return s.sendRemote(ctx, req, keep)
+}
+
+func (s *Server) sendRemote(ctx context.Context, req *relay.OutboundRequest, keep int64) (*relay.Response, error) {
+	name, _, _, err := tunnel.ParseURL(req.URL)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, defaultTimeout)
+		defer cancel()
+	}
+	dl, _ := ctx.Deadline()
+	data, err := encodeRequest(&request{Method: req.Method, URL: req.URL, Header: req.Header, Org: req.Org,
+		DeliveryID: req.DeliveryID, Attempt: req.Attempt, TimeoutMS: max(time.Until(dl).Milliseconds(), 1), Keep: keep, Body: req.Body})
+	if err != nil {
+		return nil, fmt.Errorf("tunnel %s: encode request: %w", name, err)
+	}
+	if limit := s.nc.MaxPayload(); int64(len(data)) > limit {
+		return nil, fmt.Errorf("tunnel %s is not connected to this relay, and a request of %d bytes (body %d) is over the NATS max payload of %d bytes that carries it to another relay (raise max_payload on the NATS servers): %w",
+			name, len(data), len(req.Body), limit, ErrTooLarge)
+	}
+	msg, err := s.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: s.subj.request(req.Org, name), Data: data})
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return nil, &noClientError{fmt.Sprintf("%v for %s (on any relay)", tunnel.ErrNoClient, name)}
+	case errors.Is(err, nats.ErrMaxPayload):
+		return nil, fmt.Errorf("tunnel %s: %w: %w", name, ErrTooLarge, err)
+	case err != nil:
+		return nil, fmt.Errorf("tunnel %s on another relay: %w", name, err)
+	}
+	rep, err := decodeReply(msg.Data)
+	if err != nil {
+		return nil, fmt.Errorf("tunnel %s: the relay holding it answered: %w", name, err)
+	}
+	switch {
+	case rep.NoClient:
+		return nil, &noClientError{rep.Error}
+	case rep.Error != "":
+		return nil, &remoteError{msg: rep.Error, timeout: rep.Timeout}
+	}
+	body := rep.Body
+	if keep >= 0 && int64(len(body)) > keep {
+		body = body[:keep]
+	}
+	h := rep.Header
+	if h == nil {
+		h = http.Header{}
+	}
+	return &relay.Response{Status: rep.Status, Header: h, Body: body, Latency: time.Duration(rep.LatencyUS) * time.Microsecond}, nil
+}
+
+// onRequest is another relay's delivery to a tunnel held here. NATS calls
+// a subscription's handler one message at a time, so each is answered in
+// its own goroutine: a slow local app must not hold up the next delivery.
+func (s *Server) onRequest(m *nats.Msg) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		s.respond(m, &reply{Error: "relay holding the tunnel is shutting down"})
+		return
+	}
+	s.handlers.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.handlers.Done()
+		s.respond(m, s.answer(m))
+	}()
+}
+
+func (s *Server) answer(m *nats.Msg) *reply {
+	req, err := decodeRequest(m.Data)
+	if err != nil {
+		return &reply{Error: err.Error()}
+	}
+	name, _, _, _ := tunnel.ParseURL(req.URL) // checked by decodeRequest
+	if m.Subject != s.subj.request(req.Org, name) {
+		return &reply{Error: fmt.Sprintf("tunnel request for %s of %s came on subject %s", name, req.Org, m.Subject)}
+	}
+	timeout := defaultTimeout
+	if req.TimeoutMS > 0 {
+		timeout = time.Duration(req.TimeoutMS) * time.Millisecond
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	resp, err := s.local.Send(ctx, &relay.OutboundRequest{Method: req.Method, URL: req.URL, Header: req.Header, Body: req.Body,
+		Org: req.Org, DeliveryID: req.DeliveryID, Attempt: req.Attempt}, req.Keep)
+	if err != nil {
+		return &reply{Error: err.Error(), NoClient: errors.Is(err, tunnel.ErrNoClient), Timeout: errors.Is(err, context.DeadlineExceeded)}
+	}
+	return &reply{Status: resp.Status, Header: resp.Header, Body: resp.Body, LatencyUS: resp.Latency.Microseconds()}
+}
+
+// respond sends rep, cutting its body to fit the max payload: the sender
+// keeps only part of an answer's body anyway.
+func (s *Server) respond(m *nats.Msg, rep *reply) {
+	data, err := encodeReply(rep)
+	if err == nil {
+		if over := int64(len(data)) - s.nc.MaxPayload(); over > 0 {
+			if over >= int64(len(rep.Body)) {
+				data, err = encodeReply(&reply{Error: fmt.Sprintf("the local app's answer headers are over the NATS max payload of %d bytes", s.nc.MaxPayload())})
+			} else {
+				rep.Body = rep.Body[:int64(len(rep.Body))-over]
+				data, err = encodeReply(rep)
+			}
+		}
+	}
+	if err != nil {
+		s.log.Error().Err(err).Msg("encode tunnel reply")
+		return
+	}
+	if err := m.Respond(data); err != nil {
+		s.log.Debug().Err(err).Msg("answer a tunnel request")
+	}
+}
