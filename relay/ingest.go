@@ -275,7 +275,7 @@ func (in *ingester) accept(ctx context.Context, o *orgState, r *ingestRequest) (
 		defer in.release(o.id, len(targets))
 	}
 	ev := &Event{ID: id, Type: string(r.Type), Org: o.id, ReceivedAt: now, ContentType: r.ContentType, Hash: hash, Body: r.Body,
-		Deliveries: make([]DeliveryRef, 0, len(targets))}
+		Deliveries: make([]DeliveryRef, 0, len(targets)), Fresh: r.ID == ""}
 	ds := make([]*Delivery, 0, len(targets))
 	for _, e := range targets {
 		did := event.NewID(event.PrefixDelivery, now)

@@ -158,6 +158,9 @@ type Event struct {
 	Query       string        `json:"query,omitempty"` // custom-value requests: the query instead of a body
 	Deliveries  []DeliveryRef `json:"deliveries"`
 	Body        []byte        `json:"-"`
+	// Fresh: the relay assigned ID just now, so no earlier event can have
+	// it and Accept may skip looking for one. Never stored.
+	Fresh bool `json:"-"`
 }
 
 // DeliveryRef names one delivery of an event.

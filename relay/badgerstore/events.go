@@ -50,19 +50,21 @@ func (s *Store) Accept(ctx context.Context, ev *relay.Event, ds []*relay.Deliver
 		qs = append(qs, queued{s.queue(ref), dueKey(&cp), &record{Delivery: inUTC(&cp), QKey: qk}})
 	}
 
-	mu := s.stripe(ev.Org, ev.ID)
-	mu.Lock()
-	defer mu.Unlock()
-	b, err := s.get("accept", eventKey(ev.Org, ev.ID))
-	switch {
-	case err == nil:
-		prev, err := decodeEvent(b)
-		if err != nil {
-			return nil, fmt.Errorf("badgerstore: accept: %w", err)
+	if !ev.Fresh {
+		mu := s.stripe(ev.Org, ev.ID)
+		mu.Lock()
+		defer mu.Unlock()
+		b, err := s.get("accept", eventKey(ev.Org, ev.ID))
+		switch {
+		case err == nil:
+			prev, err := decodeEvent(b)
+			if err != nil {
+				return nil, fmt.Errorf("badgerstore: accept: %w", err)
+			}
+			return prev, relay.ErrDuplicate
+		case !errors.Is(err, relay.ErrNotFound):
+			return nil, err
 		}
-		return prev, relay.ErrDuplicate
-	case !errors.Is(err, relay.ErrNotFound):
-		return nil, err
 	}
 	for _, q := range qs {
 		// Hot before the write: once its entry is visible it may be taken,
