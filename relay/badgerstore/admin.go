@@ -75,6 +75,7 @@ func (s *Store) DeleteEndpoint(ctx context.Context, org, id string) error {
 	}
 	clear(q.requeue)
 	clear(q.hot)
+	q.complete = false
 	q.mu.Unlock()
 	if err := s.check("delete endpoint"); err != nil {
 		return err

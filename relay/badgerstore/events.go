@@ -72,14 +72,18 @@ func (s *Store) Accept(ctx context.Context, ev *relay.Event, ds []*relay.Deliver
 		q.q.mu.Lock()
 		q.q.beginWriteLocked(q.at)
 		q.q.setHot(q.rec)
+		q.q.pending[q.rec.ID] = true
 		q.q.mu.Unlock()
 	}
 	err = s.write(ctx, "accept", ops...)
 	for _, q := range qs {
 		q.q.mu.Lock()
 		q.q.endWriteLocked(q.at)
+		delete(q.q.pending, q.rec.ID)
 		if err != nil {
+			// Maybe stored: its entry may be in the index.
 			delete(q.q.hot, q.rec.ID)
+			q.q.complete = false
 		}
 		q.q.mu.Unlock()
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -49,11 +50,27 @@ type queue struct {
 	// delivery can be leased again, so it is never older than the stored
 	// record; Take still checks its QKey against the entry it leased.
 	hot map[string]*record
+	// pending are hot records whose write is in flight (Accept sets them
+	// first, so that a Requeue right after the write replaces them).
+	pending map[string]bool
+
+	// complete: hot holds every unleased entry of the due index, so Take
+	// picks from it without a scan. A scan that sees the whole index
+	// leased, with no write in flight or begun meanwhile, sets it; any
+	// entry that stays in the index without a hot record clears it (hot
+	// full or past maxComplete, a Release, a failed write), and Take scans
+	// again. So a queue that keeps up with ingest is not scanned at all.
+	complete    bool
+	epochQuiet  bool // no write was in flight when the epoch opened
+	epochWrites int  // writes begun during the open epoch
 }
 
 // maxHot bounds a queue's hot records: the just-accepted deliveries and
 // retries of a busy endpoint, not a backlog.
 const maxHot = 8192
+
+// maxComplete bounds the hot records Take sorts instead of scanning.
+const maxComplete = 256
 
 // setHot keeps r as the delivery's latest record, or drops it when it is
 // not queued; q.mu is held.
@@ -62,9 +79,59 @@ func (q *queue) setHot(r *record) {
 		delete(q.hot, r.ID)
 		return
 	}
-	if _, ok := q.hot[r.ID]; ok || len(q.hot) < maxHot {
-		q.hot[r.ID] = r
+	if _, ok := q.hot[r.ID]; !ok && len(q.hot) >= maxHot {
+		q.complete = false
+		return
 	}
+	q.hot[r.ID] = r
+	if len(q.hot) > maxComplete {
+		q.complete = false
+	}
+}
+
+// takeHot is Take without a scan, when hot holds the whole queue: the same
+// order and rules over the hot records. ok is false when it does not.
+func (q *queue) takeHot(now time.Time, n int) (out []*relay.Delivery, next time.Time, ok bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.complete {
+		return nil, time.Time{}, false
+	}
+	cands := make([]*record, 0, len(q.hot))
+	for id, r := range q.hot {
+		if !q.pending[id] { // not visible to a scan either
+			cands = append(cands, r)
+		}
+	}
+	slices.SortFunc(cands, func(a, b *record) int { return bytes.Compare(a.QKey, b.QKey) })
+	for _, r := range cands {
+		if len(out) == n || q.blockedBefore(r.QKey) {
+			break
+		}
+		if r.NextAttemptAt.After(now) {
+			next = *r.NextAttemptAt
+			break
+		}
+		q.leases[r.ID] = &lease{key: r.QKey, ordered: r.Ordered}
+		delete(q.hot, r.ID)
+		d := r.Delivery
+		out = append(out, &d)
+		if r.Ordered {
+			break // the head of a FIFO, now in flight
+		}
+	}
+	return out, next, true
+}
+
+// blockedBefore reports whether a lease stops a scan before key; q.mu is
+// held.
+func (q *queue) blockedBefore(key []byte) bool {
+	for _, l := range q.leases {
+		if q.blocking(l) && bytes.Compare(l.key, key) < 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // lease is a delivery handed out by Take.
@@ -77,7 +144,7 @@ type lease struct {
 func newQueue(ref relay.EndpointRef) *queue {
 	return &queue{ref: ref, prefix: queuePrefix(ref), leases: make(map[string]*lease),
 		requeue: make(map[string]time.Time), writing: make(map[int64]int), floor: math.MinInt64,
-		hot: make(map[string]*record)}
+		hot: make(map[string]*record), pending: make(map[string]bool)}
 }
 
 func (q *queue) beginWrite(at time.Time) {
@@ -92,6 +159,7 @@ func (q *queue) beginWriteLocked(at time.Time) {
 	q.floor = min(q.floor, ns)
 	if q.epochOpen {
 		q.epochMin = min(q.epochMin, ns)
+		q.epochWrites++
 	}
 }
 
@@ -123,6 +191,9 @@ func (s *Store) Take(ctx context.Context, ref relay.EndpointRef, now time.Time, 
 	q := s.queue(ref)
 	q.takeMu.Lock()
 	defer q.takeMu.Unlock()
+	if out, next, ok := q.takeHot(now, n); ok {
+		return out, next, nil
+	}
 	var out []*relay.Delivery
 	for {
 		got, next, dropped, err := s.take(ctx, q, now, n-len(out))
@@ -144,6 +215,7 @@ func (s *Store) Take(ctx context.Context, ref relay.EndpointRef, now time.Time, 
 func (s *Store) take(ctx context.Context, q *queue, now time.Time, n int) (out []*relay.Delivery, next time.Time, dropped int, err error) {
 	q.mu.Lock()
 	q.epochOpen, q.epochMin = true, math.MaxInt64
+	q.epochQuiet, q.epochWrites = len(q.writing) == 0, 0
 	for ns := range q.writing {
 		q.epochMin = min(q.epochMin, ns)
 	}
@@ -155,6 +227,7 @@ func (s *Store) take(ctx context.Context, q *queue, now time.Time, n int) (out [
 		id  string
 	}
 	var got []taken
+	stopped := false // the scan did not see the whole index
 	first := int64(math.MaxInt64)
 	opts := store.ScanOptions{Prefix: q.prefix}
 	if start != math.MinInt64 && start != math.MaxInt64 {
@@ -169,6 +242,7 @@ func (s *Store) take(ctx context.Context, q *queue, now time.Time, n int) (out [
 		if first == math.MaxInt64 {
 			first = kt.UnixNano()
 		}
+		stopped = true
 		if len(got) == n {
 			return store.ErrStop
 		}
@@ -178,6 +252,7 @@ func (s *Store) take(ctx context.Context, q *queue, now time.Time, n int) (out [
 			if q.blocking(l) {
 				return store.ErrStop
 			}
+			stopped = false
 			return nil
 		}
 		if due.After(now) {
@@ -189,6 +264,7 @@ func (s *Store) take(ctx context.Context, q *queue, now time.Time, n int) (out [
 		if ordered {
 			return store.ErrStop // the head of a FIFO, now in flight
 		}
+		stopped = false
 		return nil
 	})
 	if s.afterScan != nil {
@@ -198,6 +274,16 @@ func (s *Store) take(ctx context.Context, q *queue, now time.Time, n int) (out [
 	q.epochOpen = false
 	if err == nil {
 		q.floor = min(first, q.epochMin)
+		if !stopped && q.epochQuiet && q.epochWrites == 0 && len(q.pending) == 0 {
+			// Every entry is leased now: what hot holds beside the leases
+			// is not in the index.
+			for id := range q.hot {
+				if q.leases[id] == nil {
+					delete(q.hot, id)
+				}
+			}
+			q.complete = true
+		}
 	}
 	q.mu.Unlock()
 	if err != nil {
@@ -245,6 +331,7 @@ func (s *Store) dropLease(ctx context.Context, q *queue, id string, stale []byte
 	defer q.mu.Unlock()
 	delete(q.leases, id)
 	delete(q.hot, id)
+	q.complete = false // its entry stays, or moved, without a hot record
 	at, requeued := q.requeue[id]
 	delete(q.requeue, id)
 	if stale != nil {
@@ -298,6 +385,7 @@ func (s *Store) finish(ctx context.Context, d *relay.Delivery, disable string, r
 		delete(q.requeue, d.ID)
 		if release && (l == nil || !requeued) {
 			delete(q.leases, d.ID)
+			q.complete = false // its entry is due again, without a hot record
 			q.mu.Unlock()
 			return nil
 		}
@@ -314,6 +402,7 @@ func (s *Store) finish(ctx context.Context, d *relay.Delivery, disable string, r
 			if err != nil {
 				q.mu.Lock()
 				delete(q.leases, d.ID)
+				q.complete = false
 				q.mu.Unlock()
 				return fmt.Errorf("badgerstore: %s: %w", what, err)
 			}
@@ -337,6 +426,7 @@ func (s *Store) finish(ctx context.Context, d *relay.Delivery, disable string, r
 			// during the lease is dropped with it).
 			delete(q.leases, d.ID)
 			delete(q.hot, d.ID)
+			q.complete = false
 			q.mu.Unlock()
 			return err
 		}
@@ -437,6 +527,7 @@ func (s *Store) requeueLocked(ctx context.Context, q *queue, id string, now time
 	q.endWriteLocked(dueKey(&cp))
 	if err != nil {
 		delete(q.hot, id)
+		q.complete = false
 		return nil, err
 	}
 	q.setHot(&record{Delivery: inUTC(&cp), QKey: newKey})
@@ -478,6 +569,7 @@ func (s *Store) expedite(ctx context.Context, q *queue, keys [][]byte, now time.
 	defer q.mu.Unlock()
 	var ops []store.Op
 	var ats []time.Time
+	var moved []*record
 	for _, k := range keys {
 		_, id, _ := splitTimeKey(q.prefix, k)
 		if q.leases[id] != nil {
@@ -493,16 +585,16 @@ func (s *Store) expedite(ctx context.Context, q *queue, keys [][]byte, now time.
 		if r.Status != relay.StatusFailed || !bytes.Equal(r.QKey, k) || r.NextAttemptAt == nil || !r.NextAttemptAt.After(now) {
 			continue
 		}
-		delete(q.hot, id) // moved below: read again when taken
 		cp := r.Delivery
 		due := now.UTC()
 		cp.NextAttemptAt = &due
-		more, _, err := moveOps(q, &cp, r.QKey, true)
+		more, newKey, err := moveOps(q, &cp, r.QKey, true)
 		if err != nil {
 			return 0, err
 		}
 		ops = append(ops, more...)
 		ats = append(ats, dueKey(&cp))
+		moved = append(moved, &record{Delivery: cp, QKey: newKey})
 	}
 	if len(ats) == 0 {
 		return 0, nil
@@ -515,7 +607,14 @@ func (s *Store) expedite(ctx context.Context, q *queue, keys [][]byte, now time.
 		q.endWriteLocked(at)
 	}
 	if err != nil {
+		for _, r := range moved {
+			delete(q.hot, r.ID)
+		}
+		q.complete = false
 		return 0, err
+	}
+	for _, r := range moved {
+		q.setHot(r)
 	}
 	return len(ats), nil
 }
