@@ -260,6 +260,10 @@ type queue struct {
 	depth  atomic.Int64 // waiting deliveries (approximate after a manual retry races an attempt)
 
 	inflight atomic.Int32
+	// recording counts attempts answered whose outcome is being recorded:
+	// at most max_in_flight, so a store that refuses writes but still
+	// reads cannot have every due delivery sent and held in memory.
+	recording atomic.Int32
 	// notBefore (unix ns) holds the loop back after a store error seen by
 	// an attempt, so a failing store is not asked again at once.
 	notBefore atomic.Int64
@@ -330,6 +334,9 @@ func (q *queue) step() time.Duration {
 	}
 	inflight := int(q.inflight.Load())
 	free := e.cfg.MaxInFlight - inflight
+	if int(q.recording.Load()) >= e.cfg.MaxInFlight {
+		return -1 // a record's end wakes the loop
+	}
 	if e.cfg.Ordered {
 		// FIFO: the next waits until the previous is delivered or dead,
 		// or failed and back at the head of the queue.
@@ -384,11 +391,15 @@ func (q *queue) step() time.Duration {
 			var once sync.Once
 			free := func() {
 				once.Do(func() {
+					q.recording.Add(1)
 					q.inflight.Add(-1)
 					q.poke()
 				})
 			}
-			defer free()
+			defer func() {
+				free()
+				q.recording.Add(-1)
+			}()
 			q.d.att.attempt(q.d.attemptCtx, q, e.cfg, dl, free)
 		})
 	}

@@ -274,3 +274,45 @@ func TestTunnelRouteServes(t *testing.T) {
 		t.Errorf("served: got %v, want [demo/laptop]", tun.serve)
 	}
 }
+
+// TestRecordFailureBoundsSends: while no outcome can be recorded (a store
+// that still reads but refuses writes), an endpoint gets at most
+// max_in_flight requests in flight plus max_in_flight answered and waiting
+// to be recorded, not every due delivery.
+func TestRecordFailureBoundsSends(t *testing.T) {
+	rcv := newSink(t, nil, nil)
+	st := newHookStore(t)
+	var refuse atomic.Bool
+	refuse.Store(true)
+	var refused atomic.Int64
+	st.record = func(ctx context.Context, d *relay.Delivery, disable string) error {
+		if refuse.Load() {
+			refused.Add(1)
+			return fmt.Errorf("write: %w", relay.ErrDiskFull)
+		}
+		return st.Store.Record(ctx, d, disable)
+	}
+	const maxInFlight, events = 2, 20
+	sched := []string{"50ms"}
+	zero := 0.0
+	cfg := orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL(), MaxInFlight: maxInFlight,
+		Retry: &config.RawRetry{Schedule: sched, Jitter: &zero}})
+	r := startRelay(t, cfg, relay.Options{Store: st})
+	var ids []string
+	for i := range events {
+		ans := ingest(t, r, fmt.Sprintf(`{"type":"payment","n":%d}`, i), nil)
+		ids = append(ids, ans.Deliveries[0].ID)
+	}
+	// Wait until the relay is stuck: every slot waits to record.
+	deadline := time.Now().Add(5 * time.Second)
+	for refused.Load() < 3*maxInFlight && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := len(rcv.requests()); n > 2*maxInFlight {
+		t.Fatalf("requests while no outcome could be recorded: got %d, want at most %d", n, 2*maxInFlight)
+	}
+	refuse.Store(false)
+	for _, id := range ids {
+		waitDelivery(t, r, id, "delivered", 10*time.Second)
+	}
+}
