@@ -247,7 +247,7 @@ func TestBrowserReceiver(t *testing.T) {
 		}))
 	}
 	do(t, ctx, "hold 10,000 items",
-		chromedp.Poll[chromedp.Void](`window.sidehook.store.size === 10000 && window.sidehook.store.get('cap_bulk10499') !== undefined`, chromedp.WithPollingTimeout(10*time.Second)))
+		chromedp.Poll[chromedp.Void](`window.sidehook.store.size === 10000 && window.sidehook.store.get('cap_bulk10499') !== undefined`, chromedp.WithPollingTimeout(30*time.Second)))
 	stored := js[int](t, ctx, `window.sidehook.store.size`)
 	rows := js[int](t, ctx, `document.querySelectorAll('#list .row').length`)
 	filterMs := js[float64](t, ctx, `(() => {
