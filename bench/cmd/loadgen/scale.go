@@ -76,6 +76,20 @@ type scaleFlags struct {
 	configs string
 }
 
+func (f *scaleFlags) flagSet(stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("scale", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, scaleUsage); fs.PrintDefaults() }
+	f.register(fs)
+	fs.StringVar(&f.configs, "configs", "badger,js1,js2,js3", "configurations to run, comma-separated: badger, js1, js2, js3")
+	fs.IntVar(&f.maxInFlight, "max-in-flight", 32, "the endpoint's max_in_flight, per relay")
+	fs.DurationVar(&f.drainTimeout, "drain-timeout", time.Minute, "bound on waiting for the relays to deliver what they accepted")
+	fs.Float64Var(&f.rate, "rate", 50, "events per second of the paced phase, over all relays")
+	fs.DurationVar(&f.pacedDuration, "paced-duration", 10*time.Second, "length of the paced phase")
+	fs.DurationVar(&f.settle, "settle", 2*time.Second, "pause before each paced phase")
+	return fs
+}
+
 // validate checks the flags and returns the configurations to run.
 func (f *scaleFlags) validate() ([]scaleConfig, error) {
 	if err := f.check("scale"); err != nil {
@@ -148,17 +162,7 @@ type scaleResult struct {
 
 func runScale(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var f scaleFlags
-	fs := flag.NewFlagSet("scale", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, scaleUsage); fs.PrintDefaults() }
-	f.register(fs)
-	fs.StringVar(&f.configs, "configs", "badger,js1,js2,js3", "configurations to run, comma-separated: badger, js1, js2, js3")
-	fs.IntVar(&f.maxInFlight, "max-in-flight", 32, "the endpoint's max_in_flight, per relay")
-	fs.DurationVar(&f.drainTimeout, "drain-timeout", time.Minute, "bound on waiting for the relays to deliver what they accepted")
-	fs.Float64Var(&f.rate, "rate", 50, "events per second of the paced phase, over all relays")
-	fs.DurationVar(&f.pacedDuration, "paced-duration", 10*time.Second, "length of the paced phase")
-	fs.DurationVar(&f.settle, "settle", 2*time.Second, "pause before each paced phase")
-	if err := parse(fs, args); err != nil {
+	if err := parse(f.flagSet(stderr), args); err != nil {
 		return err
 	}
 	cfgs, err := f.validate()
@@ -288,13 +292,8 @@ func startScaleRelay(ctx context.Context, b *relayBench, name, store string) (*l
 		return nil, "", err
 	}
 	cfg := filepath.Join(b.dir, name+".yaml")
-	if err := b.writeConfig(cfg, addr, filepath.Join(b.dir, name), b.sinkURL+"/webhooks", 0); err != nil {
+	if err := writeScaleConfig(b, cfg, addr, name, store); err != nil {
 		return nil, "", err
-	}
-	if store != "" {
-		if err := appendFile(cfg, store); err != nil {
-			return nil, "", fmt.Errorf("write relay config: %w", err)
-		}
 	}
 	proc, err := b.g.Start(b.sidehookCommand("sidehook relay "+name, filepath.Join(b.dir, name+".log"), "relay", "--config", cfg))
 	if err != nil {
@@ -308,6 +307,21 @@ func startScaleRelay(ctx context.Context, b *relayBench, name, store string) (*l
 	}
 	b.p.printf("%s at %s (pid %d)", name, url, proc.PID())
 	return proc, url, nil
+}
+
+// writeScaleConfig writes the relay benchmark's configuration with a
+// store section (none when store is "").
+func writeScaleConfig(b *relayBench, path, listen, name, store string) error {
+	if err := b.writeConfig(path, listen, filepath.Join(b.dir, name), b.sinkURL+"/webhooks", 0); err != nil {
+		return err
+	}
+	if store == "" {
+		return nil
+	}
+	if err := appendFile(path, store); err != nil {
+		return fmt.Errorf("write relay config: %w", err)
+	}
+	return nil
 }
 
 func appendFile(path, text string) error {
