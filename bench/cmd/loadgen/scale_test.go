@@ -427,7 +427,7 @@ func TestIngestToArrival(t *testing.T) {
 	sent := []loadgen.Sent{
 		{Status: 202, At: t0, Body: []byte(`{"id":"evt_a"}`)},
 		{Status: 202, At: t0.Add(time.Millisecond), Body: []byte(`{"id":"evt_b"}`)}, // never arrived
-		{Status: 429, At: t0, Body: []byte(`{"id":"evt_c"}`)},                        // not accepted
+		{Status: 429, At: t0, Body: []byte(`{"id":"evt_c"}`)},                       // not accepted
 		{Status: 202, At: t0, Body: []byte(`{"error":"odd"}`)},
 		{Status: 202, At: t0.Add(2 * time.Millisecond), Body: []byte(`{"id":"evt_d"}`)},
 	}
