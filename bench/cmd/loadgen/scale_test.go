@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -442,5 +443,31 @@ func TestIngestToArrival(t *testing.T) {
 	}
 	if !strings.Contains(problem, `202 without an id: {"error":"odd"}`) {
 		t.Errorf("problem %q, want the 202 without an id", problem)
+	}
+}
+
+// The arrival counts are embedded in both reports; their JSON keys must
+// stay at the top level of each, as before they were shared.
+func TestReportJSONKeys(t *testing.T) {
+	for name, v := range map[string]any{
+		"relay": deliveryReport{arrivalCounts: arrivalCounts{DeliveredPerSec: 12}},
+		"scale": scaleResult{arrivalCounts: arrivalCounts{DeliveredPerSec: 12}},
+	} {
+		var buf bytes.Buffer
+		if err := writeJSON(&buf, v); err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{"in_window", "in_window_per_s", "drain_after_window_s", "delivered_per_s"} {
+			if _, ok := m[k]; !ok {
+				t.Errorf("%s report lacks %q: %s", name, k, buf.String())
+			}
+		}
+		if m["delivered_per_s"] != 12.0 {
+			t.Errorf("%s report: delivered_per_s = %v, want 12", name, m["delivered_per_s"])
+		}
 	}
 }
