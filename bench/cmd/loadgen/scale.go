@@ -154,8 +154,14 @@ type scaleResult struct {
 	RelayCPUPerEventUs float64 `json:"relay_cpu_per_event_us,omitempty"`
 	// LoadgenCPUPerEventUs is the same for this process: the client and,
 	// on JetStream, the NATS cluster.
-	LoadgenCPUPerEventUs float64      `json:"loadgen_cpu_per_event_us,omitempty"`
-	Paced                *pacedReport `json:"paced,omitempty"`
+	LoadgenCPUPerEventUs float64 `json:"loadgen_cpu_per_event_us,omitempty"`
+	// The same two over the paced phase, from its first send until the
+	// sink had every event: the cost of an event on a store without a
+	// backlog, the relays' idle work included (at 50/s, each millisecond
+	// of CPU a second they spend idle adds 20 µs per event).
+	PacedRelayCPUPerEventUs   float64      `json:"paced_relay_cpu_per_event_us,omitempty"`
+	PacedLoadgenCPUPerEventUs float64      `json:"paced_loadgen_cpu_per_event_us,omitempty"`
+	Paced                     *pacedReport `json:"paced,omitempty"`
 	// Ratio is delivered/s over N times js1's, for jsN when js1 ran.
 	Ratio *float64 `json:"ratio_to_n_js1,omitempty"`
 }
@@ -265,8 +271,7 @@ func scaleRun(ctx context.Context, b *relayBench, c scaleConfig) (scaleResult, e
 		}
 	}
 	sleepCtx(ctx, b.settle)
-	var err error
-	if res.Paced, err = scalePaced(ctx, b, c.Name, urls); err != nil {
+	if err := scalePaced(ctx, b, c.Name, relays, urls, &res); err != nil {
 		return res, err
 	}
 	if err := scaleThroughput(ctx, b, c.Name, relays, urls, &res); err != nil {
@@ -470,24 +475,32 @@ func perEventUs(d time.Duration, events int64) float64 {
 	return float64(d.Microseconds()) / float64(events)
 }
 
-// scalePaced is relayBench.paced over several relays.
-func scalePaced(ctx context.Context, b *relayBench, name string, urls []string) (*pacedReport, error) {
+// scalePaced is relayBench.paced over several relays, with the CPU per
+// event of a store without a backlog.
+func scalePaced(ctx context.Context, b *relayBench, name string, relays []*loadgen.Process, urls []string, res *scaleResult) error {
 	if err := b.sink.Reset(ctx); err != nil {
-		return nil, err
+		return err
 	}
 	b.p.printf("%s: paced %.0f events/s over %d relays for %v", name, b.rate, len(urls), b.pacedDuration)
+	relayBefore, selfBefore, cpuErr := cpuTimes(relays)
 	results, err := pacedAll(ctx, b, urls, b.pacedDuration)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	rep := mergePaced(results)
 	rep.Rate, rep.DurationS = b.rate, b.pacedDuration.Seconds()
-	if _, _, err := b.drain(ctx, rep.Accepted); err != nil {
-		return nil, err
+	st, _, err := b.drain(ctx, rep.Accepted)
+	if err != nil {
+		return err
+	}
+	relayAfter, selfAfter, cpuErrAfter := cpuTimes(relays)
+	if cpuErr == nil && cpuErrAfter == nil && st.Unique > 0 {
+		res.PacedRelayCPUPerEventUs = perEventUs(relayAfter-relayBefore, st.Unique)
+		res.PacedLoadgenCPUPerEventUs = perEventUs(selfAfter-selfBefore, st.Unique)
 	}
 	arrivals, err := b.sink.Arrivals(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	var sent []loadgen.Sent
 	for _, r := range results {
@@ -499,7 +512,8 @@ func scalePaced(ctx context.Context, b *relayBench, name string, urls []string) 
 	}
 	rep.Matched = len(lat)
 	rep.EndToEnd = newLatencyReport(loadgen.Summarize(lat))
-	return rep, nil
+	res.Paced = rep
+	return nil
 }
 
 // pacedAll runs the paced rate for d, split evenly over the relays, each
@@ -628,7 +642,8 @@ func printScale(w io.Writer, r scaleReport) {
 	fmt.Fprintln(w, scaleTable(r.Configs, r.Rate))
 	fmt.Fprintf(w, "paced floor, %.0f/s straight to the sink: send→arrival p50 %.2f ms, p99 %.2f ms\n",
 		r.Rate, r.PacedFloor.P50Ms, r.PacedFloor.P99Ms)
-	fmt.Fprintln(w, "relay CPU: every relay process, user+system, from the start of ingest until drained, per event delivered;")
+	fmt.Fprintln(w, "relay CPU: every relay process, user+system, from the start of ingest until drained (or the drain timeout),")
+	fmt.Fprintf(w, "per event delivered; at %.0f/s: the same over the paced phase, on a store without a backlog;\n", r.Rate)
 	fmt.Fprintln(w, "loadgen CPU: this process the same way: the client, and on JetStream the three NATS nodes")
 	for _, c := range r.Configs {
 		var per []string
@@ -665,7 +680,7 @@ func printScale(w io.Writer, r scaleReport) {
 func scaleTable(rs []scaleResult, rate float64) string {
 	var sb strings.Builder
 	tw := tabwriter.NewWriter(&sb, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "config\trelays\tstore\tingest/s\tdelivered/s\tdelivered÷ingest\tduplicates\tpaced %.0f/s p50 ms\tp99 ms\trelay CPU/event µs\tloadgen CPU/event µs\tdelivered ÷ (N × js1)\t\n", rate)
+	fmt.Fprintf(tw, "config\trelays\tstore\tingest/s\tdelivered/s\tdelivered÷ingest\tduplicates\tpaced %.0f/s p50 ms\tp99 ms\trelay CPU/event µs\tat %.0f/s\tloadgen CPU/event µs\tat %.0f/s\tdelivered ÷ (N × js1)\t\n", rate, rate, rate)
 	for _, r := range rs {
 		p50, p99 := "—", "—"
 		if r.Paced != nil && r.Paced.Matched > 0 {
@@ -675,9 +690,9 @@ func scaleTable(rs []scaleResult, rate float64) string {
 		if r.Ratio != nil {
 			ratio = fmt.Sprintf("%.2f", *r.Ratio)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%.0f\t%.0f\t%.2f\t%d\t%s\t%s\t%.1f\t%.1f\t%s\t\n",
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%.0f\t%.0f\t%.2f\t%d\t%s\t%s\t%.1f\t%.1f\t%.1f\t%.1f\t%s\t\n",
 			r.Name, r.Relays, r.Store, r.Ingest.OKPerSec, r.DeliveredPerSec, r.Kept, r.Duplicates,
-			p50, p99, r.RelayCPUPerEventUs, r.LoadgenCPUPerEventUs, ratio)
+			p50, p99, r.RelayCPUPerEventUs, r.PacedRelayCPUPerEventUs, r.LoadgenCPUPerEventUs, r.PacedLoadgenCPUPerEventUs, ratio)
 	}
 	tw.Flush()
 	return sb.String()

@@ -270,6 +270,7 @@ func sampleResults() []scaleResult {
 		r.DeliveredPerSec = delivered
 		r.Kept = delivered / ingest
 		r.RelayCPUPerEventUs, r.LoadgenCPUPerEventUs = 400, 100
+		r.PacedRelayCPUPerEventUs, r.PacedLoadgenCPUPerEventUs = 300, 50
 		r.Paced = &pacedReport{Matched: 250, EndToEnd: latencyReport{P50Ms: 1.5, P99Ms: 4.25}}
 		return r
 	}
@@ -337,11 +338,11 @@ func TestScaleTable(t *testing.T) {
 	}
 	wantRows := [][]string{
 		{"config", "relays", "store", "ingest/s", "delivered/s", "delivered÷ingest", "duplicates", "paced", "50/s", "p50", "ms", "p99", "ms",
-			"relay", "CPU/event", "µs", "loadgen", "CPU/event", "µs", "delivered", "÷", "(N", "×", "js1)"},
-		{"badger", "1", "badger", "3000", "2900", "0.97", "0", "1.50", "4.25", "400.0", "100.0", "—"},
-		{"js1", "1", "jetstream", "R3", "1000", "1000", "1.00", "0", "1.50", "4.25", "400.0", "100.0", "1.00"},
-		{"js2", "2", "jetstream", "R3", "1800", "1700", "0.94", "0", "1.50", "4.25", "400.0", "100.0", "0.85"},
-		{"js3", "3", "jetstream", "R3", "2000", "1800", "0.90", "7", "—", "—", "400.0", "100.0", "0.60"},
+			"relay", "CPU/event", "µs", "at", "50/s", "loadgen", "CPU/event", "µs", "at", "50/s", "delivered", "÷", "(N", "×", "js1)"},
+		{"badger", "1", "badger", "3000", "2900", "0.97", "0", "1.50", "4.25", "400.0", "300.0", "100.0", "50.0", "—"},
+		{"js1", "1", "jetstream", "R3", "1000", "1000", "1.00", "0", "1.50", "4.25", "400.0", "300.0", "100.0", "50.0", "1.00"},
+		{"js2", "2", "jetstream", "R3", "1800", "1700", "0.94", "0", "1.50", "4.25", "400.0", "300.0", "100.0", "50.0", "0.85"},
+		{"js3", "3", "jetstream", "R3", "2000", "1800", "0.90", "7", "—", "—", "400.0", "300.0", "100.0", "50.0", "0.60"},
 	}
 	for i, want := range wantRows {
 		if got := strings.Fields(lines[i]); !slices.Equal(got, want) {
