@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -54,12 +55,11 @@ func parseConfigs(s string) ([]scaleConfig, error) {
 	for name := range strings.SplitSeq(s, ",") {
 		name = strings.TrimSpace(name)
 		var c scaleConfig
-		switch n, err := strconv.Atoi(strings.TrimPrefix(name, "js")); {
-		case name == "badger":
+		if name == "badger" {
 			c = scaleConfig{Name: name, Relays: 1}
-		case strings.HasPrefix(name, "js") && err == nil && n >= 1 && n <= scaleRelaysMax && name == "js"+strconv.Itoa(n):
+		} else if n := jsRelays(name); n > 0 {
 			c = scaleConfig{Name: name, Relays: n, JetStream: true}
-		default:
+		} else {
 			return nil, fmt.Errorf("unknown configuration %q (want badger, js1, js2 or js3)", name)
 		}
 		if seen[name] {
@@ -71,6 +71,19 @@ func parseConfigs(s string) ([]scaleConfig, error) {
 	return cfgs, nil
 }
 
+// jsRelays is N of a name jsN with N from 1 to scaleRelaysMax, else 0.
+func jsRelays(name string) int {
+	for n := 1; n <= scaleRelaysMax; n++ {
+		if name == "js"+strconv.Itoa(n) {
+			return n
+		}
+	}
+	return 0
+}
+
+// scaleFlags are the relay benchmark's flags (its phase and backlog flags
+// unused: relayBench, whose methods scale reuses, holds them) and the
+// configurations.
 type scaleFlags struct {
 	relayFlags
 	configs string
@@ -108,7 +121,7 @@ func (f *scaleFlags) validate() ([]scaleConfig, error) {
 		return nil, usageErrorf("scale: --connections %d: want at least one per relay (%d)", f.conns, most)
 	case f.maxInFlight < 1:
 		return nil, usageErrorf("scale: --max-in-flight must be positive")
-	case f.rate <= 0 || f.pacedDuration <= 0:
+	case !(f.rate > 0) || math.IsInf(f.rate, 0) || f.pacedDuration <= 0:
 		return nil, usageErrorf("scale: --rate and --paced-duration must be positive")
 	case f.drainTimeout <= 0 || f.settle < 0:
 		return nil, usageErrorf("scale: --drain-timeout must be positive and --settle not negative")

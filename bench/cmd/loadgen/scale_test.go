@@ -77,6 +77,8 @@ func TestScaleUsageErrors(t *testing.T) {
 		{"FewerConnectionsThanRelays", []string{"--connections", "2"}, "--connections 2: want at least one per relay (3)"},
 		{"BadMaxInFlight", []string{"--max-in-flight", "0"}, "--max-in-flight"},
 		{"BadRate", []string{"--rate", "0"}, "--rate"},
+		{"NaNRate", []string{"--rate", "NaN"}, "--rate"},
+		{"InfiniteRate", []string{"--rate", "+Inf"}, "--rate"},
 		{"BadPacedDuration", []string{"--paced-duration", "-1s"}, "--paced-duration"},
 		{"BadDrainTimeout", []string{"--drain-timeout", "0s"}, "--drain-timeout"},
 		{"NegativeSettle", []string{"--settle", "-1s"}, "--settle"},
