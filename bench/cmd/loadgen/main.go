@@ -4,6 +4,7 @@
 //
 //	loadgen receiver --sidehook /tmp/sidehook   # sidehook receive vs a bare net/http handler
 //	loadgen relay --sidehook /tmp/sidehook      # sidehook relay vs posting straight to a sink
+//	loadgen scale --sidehook /tmp/sidehook      # one relay on Badger, 1-3 relays on JetStream
 //
 // The baselines run in child processes of this same binary (the hidden
 // modes serve-bare and serve-sink), so server and client never share a Go
@@ -44,6 +45,7 @@ const usage = `usage: loadgen <command> [flags]
 commands:
   receiver   sidehook receive (JWT verified, durable captures) vs a bare net/http handler
   relay      sidehook relay (ingest → durable → delivered) vs posting straight to a sink
+  scale      one relay on Badger, then 1, 2 and 3 relays on a three-node JetStream cluster
 
 Run 'loadgen <command> -h' for its flags. Every phase is bounded in time and
 every child process is killed on exit.
@@ -62,6 +64,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runReceiver(ctx, rest, stdout, stderr)
 	case "relay":
 		return runRelay(ctx, rest, stdout, stderr)
+	case "scale":
+		return runScale(ctx, rest, stdout, stderr)
 	case "serve-bare":
 		return serve(ctx, rest, loadgen.BareHandler(), stdout, stderr)
 	case "serve-sink":

@@ -45,14 +45,8 @@ type deliveryReport struct {
 	Delivered  int64     `json:"delivered"` // distinct webhook-ids at the sink
 	Duplicates int64     `json:"duplicates"`
 	Drained    bool      `json:"drained"`
-	// InWindowPerSec counts arrivals during the ingest window only;
-	// DeliveredPerSec every arrival, over the time from the start of
-	// ingest to the last arrival.
-	InWindow        int64   `json:"in_window"`
-	InWindowPerSec  float64 `json:"in_window_per_s"`
-	DrainS          float64 `json:"drain_after_window_s"`
-	DeliveredPerSec float64 `json:"delivered_per_s"`
-	Ratio           float64 `json:"ratio_to_direct"`
+	arrivalCounts
+	Ratio float64 `json:"ratio_to_direct"`
 	// CPUPerEventUs is the relay process's CPU time (user and system)
 	// from the start of ingest until the backlog drained, per event
 	// delivered: what one event costs, ingest and delivery together.
@@ -71,9 +65,9 @@ type pacedReport struct {
 	// Floor is the same rate posted straight to the sink, send to
 	// arrival: one HTTP hop between two processes, where the relay's path
 	// has two and a durable write between them.
-	Floor latencyReport `json:"direct_floor"`
-	LagMs     float64       `json:"client_lag_ms"`
-	FirstErr  string        `json:"first_error,omitempty"`
+	Floor    latencyReport `json:"direct_floor"`
+	LagMs    float64       `json:"client_lag_ms"`
+	FirstErr string        `json:"first_error,omitempty"`
 }
 
 // backlogReport is (d): an endpoint down, a large backlog, a kill -9 and
@@ -401,23 +395,42 @@ func (b *relayBench) throughput(ctx context.Context, relay *loadgen.Process, rel
 	if cpuErr == nil && cpuErrAfter == nil && st.Unique > 0 {
 		rep.CPUPerEventUs = float64((cpuAfter - cpuBefore).Microseconds()) / float64(st.Unique)
 	}
-	start := res.Start.UnixNano()
-	end := res.Start.Add(b.duration).UnixNano()
+	rep.arrivalCounts = countArrivals(arrivals, res.Start, b.duration)
+	return rep, nil
+}
+
+// arrivalCounts is the sink's side of a throughput run.
+type arrivalCounts struct {
+	// InWindowPerSec counts arrivals during the ingest window only;
+	// DeliveredPerSec every arrival, over the time from the start of
+	// ingest to the last arrival.
+	InWindow        int64   `json:"in_window"`
+	InWindowPerSec  float64 `json:"in_window_per_s"`
+	DrainS          float64 `json:"drain_after_window_s"`
+	DeliveredPerSec float64 `json:"delivered_per_s"`
+}
+
+// countArrivals counts a throughput run's arrivals at the sink, its ingest
+// window of length window having begun at start.
+func countArrivals(arrivals []loadgen.Arrival, start time.Time, window time.Duration) arrivalCounts {
+	var d arrivalCounts
+	from := start.UnixNano()
+	end := start.Add(window).UnixNano()
 	var last int64
 	for _, a := range arrivals {
-		if a.At >= start && a.At <= end {
-			rep.InWindow++
+		if a.At >= from && a.At <= end {
+			d.InWindow++
 		}
 		last = max(last, a.At)
 	}
-	rep.InWindowPerSec = float64(rep.InWindow) / b.duration.Seconds()
-	if last > start {
-		rep.DeliveredPerSec = float64(len(arrivals)) / (float64(last-start) / 1e9)
+	d.InWindowPerSec = float64(d.InWindow) / window.Seconds()
+	if last > from {
+		d.DeliveredPerSec = float64(len(arrivals)) / (float64(last-from) / 1e9)
 	}
 	if last > end {
-		rep.DrainS = float64(last-end) / 1e9
+		d.DrainS = float64(last-end) / 1e9
 	}
-	return rep, nil
+	return d
 }
 
 func (b *relayBench) paced(ctx context.Context, relayURL string) (*pacedReport, error) {
@@ -450,19 +463,35 @@ func (b *relayBench) paced(ctx context.Context, relayURL string) (*pacedReport, 
 	if err != nil {
 		return nil, err
 	}
+	lat, problem := ingestToArrival(res.Sent, arrivals)
+	if rep.FirstErr == "" {
+		rep.FirstErr = problem
+	}
+	rep.Matched = len(lat)
+	rep.EndToEnd = newLatencyReport(loadgen.Summarize(lat))
+	rep.Floor = floor
+	return rep, nil
+}
+
+// ingestToArrival matches the ingest requests the relay accepted with
+// their arrivals at the sink, by the id of the relay's answer: the time
+// from each send to its arrival, and the first accepted answer without an
+// id ("" when none).
+func ingestToArrival(sent []loadgen.Sent, arrivals []loadgen.Arrival) ([]time.Duration, string) {
 	at := make(map[string]int64, len(arrivals))
 	for _, a := range arrivals {
 		at[a.ID] = a.At
 	}
 	var lat []time.Duration
-	for _, s := range res.Sent {
+	var problem string
+	for _, s := range sent {
 		if s.Status/100 != 2 {
 			continue
 		}
 		var ans loadgen.IngestAnswer
 		if json.Unmarshal(s.Body, &ans) != nil || ans.ID == "" {
-			if rep.FirstErr == "" {
-				rep.FirstErr = fmt.Sprintf("202 without an id: %.200s", s.Body)
+			if problem == "" {
+				problem = fmt.Sprintf("202 without an id: %.200s", s.Body)
 			}
 			continue
 		}
@@ -470,10 +499,7 @@ func (b *relayBench) paced(ctx context.Context, relayURL string) (*pacedReport, 
 			lat = append(lat, time.Duration(arrived-s.At.UnixNano()))
 		}
 	}
-	rep.Matched = len(lat)
-	rep.EndToEnd = newLatencyReport(loadgen.Summarize(lat))
-	rep.Floor = floor
-	return rep, nil
+	return lat, problem
 }
 
 // pacedFloor posts the paced rate straight to the sink and measures send
