@@ -232,3 +232,21 @@ func unavailable(err error) error {
 	}
 	return err
 }
+
+// removeBefore deletes a subject's records below sequence seq (0: all of
+// them), so a record written since a state was read at seq stays.
+func (s *Store) removeBefore(ctx context.Context, subject string, seq uint64) error {
+	if err := s.ready(); err != nil {
+		return err
+	}
+	ctx, cancel := writeCtx(ctx)
+	defer cancel()
+	opts := []jetstream.StreamPurgeOpt{jetstream.WithPurgeSubject(subject)}
+	if seq > 0 {
+		opts = append(opts, jetstream.WithPurgeSequence(seq))
+	}
+	if err := s.stream.Purge(ctx, opts...); err != nil {
+		return fmt.Errorf("delete %s: %w", subject, err)
+	}
+	return nil
+}

@@ -141,4 +141,4 @@ func benchAccept(b *testing.B, s *Store, prefix string, n int, now time.Time) {
 }
 
 // limitInFlight tells the store the endpoint's max_in_flight.
-func limitInFlight(s *Store, ref relay.EndpointRef, n int) {}
+func limitInFlight(s *Store, ref relay.EndpointRef, n int) { s.SetMaxInFlight(ref, n) }
