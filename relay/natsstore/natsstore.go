@@ -64,7 +64,7 @@ type Store struct {
 
 	mu        sync.Mutex
 	closed    bool
-	leases    map[string]*lease                          // by delivery org/id
+	leases    map[string]*lease                   // by delivery org/id
 	consumers map[relay.EndpointRef]consumerState // known consumers
 	taking    map[relay.EndpointRef]*sync.Mutex   // one Take per endpoint at a time
 	// limits are the endpoints' max_in_flight as the relay told them

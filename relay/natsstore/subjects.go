@@ -120,8 +120,10 @@ func (s subjects) lock(org, ep string) string  { return s.p + ".lk." + tok(org) 
 func (s subjects) retry(org, ep string, due time.Time, id string) string {
 	return s.p + ".r." + tok(org) + "." + tok(ep) + "." + stamp(due) + tok(id)
 }
-func (s subjects) retryOf(org, ep string) string { return s.p + ".r." + tok(org) + "." + tok(ep) + ".*" }
-func (s subjects) retryAll() string              { return s.p + ".r.>" }
+func (s subjects) retryOf(org, ep string) string {
+	return s.p + ".r." + tok(org) + "." + tok(ep) + ".*"
+}
+func (s subjects) retryAll() string { return s.p + ".r.>" }
 
 // parseRetry reads org, endpoint, due time and delivery id from a retry
 // subject.
