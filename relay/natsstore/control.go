@@ -152,6 +152,7 @@ func (s *Store) DeleteEndpoint(ctx context.Context, org, id string) error {
 	if err := s.remove(ctx, s.subj.workOf(org, id, false), s.subj.workOf(org, id, true), s.subj.retryOf(org, id), s.subj.lock(org, id)); err != nil {
 		return fmt.Errorf("delete endpoint: %w", err)
 	}
+	s.forgetRetries(ref)
 	return nil
 }
 

@@ -218,6 +218,9 @@ func (s *Store) dropRetry(ctx context.Context, subject string, seq uint64) {
 	if subject == "" {
 		return
 	}
+	if org, ep, _, _, err := s.subj.parseRetry(subject); err == nil {
+		s.forgetRetries(relay.EndpointRef{Org: org, Endpoint: ep})
+	}
 	if err := s.removeBefore(ctx, subject, seq); err != nil {
 		s.log.Debug().Err(err).Str("subject", subject).Msg("delete a stale retry item")
 	}

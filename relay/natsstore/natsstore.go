@@ -69,7 +69,8 @@ type Store struct {
 	taking    map[relay.EndpointRef]*sync.Mutex   // one Take per endpoint at a time
 	// limits are the endpoints' max_in_flight as the relay told them
 	// (SetMaxInFlight); -1 is unlimited.
-	limits map[relay.EndpointRef]int
+	limits  map[relay.EndpointRef]int
+	retries map[relay.EndpointRef]retryView // what this store knows of each endpoint's retry items
 }
 
 type consumerState struct {
@@ -88,6 +89,10 @@ type lease struct {
 	// ordered: the lease is the endpoint's head lock, at revision lockRev.
 	ordered bool
 	lockRev uint64
+	// st is the delivery's state as leased, at revision rev: Record and
+	// Release write over it without reading it again.
+	st  *state
+	rev uint64
 }
 
 var _ relay.Store = (*Store)(nil)
@@ -125,6 +130,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		consumers: map[relay.EndpointRef]consumerState{},
 		taking:    map[relay.EndpointRef]*sync.Mutex{},
 		limits:    map[relay.EndpointRef]int{},
+		retries:   map[relay.EndpointRef]retryView{},
 	}
 	if err := s.connect(ctx); err != nil {
 		return nil, fmt.Errorf("open nats store: %w", err)
@@ -271,6 +277,9 @@ func (s *Store) setup(ctx context.Context) error {
 			return fmt.Errorf("subscribe to work items: %w", err)
 		}
 	}
+	if _, err := s.nc.Subscribe(s.subj.retryAll(), s.onRetry); err != nil {
+		return fmt.Errorf("subscribe to retry items: %w", err)
+	}
 	return nil
 }
 
@@ -386,6 +395,18 @@ func (s *Store) onWork(m *nats.Msg) {
 	}
 	s.mu.Unlock()
 	s.notify(ref)
+}
+
+// onRetry hears a retry item written by any relay: a Take here lists the
+// endpoint's retries again by its due time. Nothing is woken: the relay
+// that wrote it takes it when due, and if that relay dies, the tick
+// names the endpoint to the others.
+func (s *Store) onRetry(m *nats.Msg) {
+	org, ep, due, _, err := s.subj.parseRetry(m.Subject)
+	if err != nil {
+		return
+	}
+	s.noteRetry(relay.EndpointRef{Org: org, Endpoint: ep}, due)
 }
 
 // tick names every known endpoint each AckWait, so work given back by a

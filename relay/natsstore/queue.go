@@ -237,6 +237,7 @@ func (s *Store) park(ctx context.Context, m jetstream.Msg, st *state, rev uint64
 	if _, err := s.putState(wctx, st, rev, s.retryItem(st)); err != nil {
 		return err
 	}
+	s.noteRetry(relay.EndpointRef{Org: st.Org, Endpoint: st.Endpoint}, st.due())
 	s.finish(wctx, m)
 	return nil
 }
@@ -264,6 +265,63 @@ func (s *Store) retryOf(st *state) string {
 // when some due ones are left. Retry items are named by their due time,
 // so one listing tells which are due and nothing waiting is read.
 func (s *Store) promote(ctx context.Context, ref relay.EndpointRef, now time.Time) (time.Time, error) {
+	if next, ok := s.retriesQuiet(ref, now); ok {
+		return next, nil
+	}
+	listed := time.Now()
+	next, err := s.promoteListed(ctx, ref, now)
+	if err == nil && !next.Equal(now) {
+		s.mu.Lock()
+		s.retries[ref] = retryView{next: next, listed: listed}
+		s.mu.Unlock()
+	}
+	return next, err
+}
+
+// retryView is what a store knows of an endpoint's retry items since it
+// last listed them: the earliest due time then not due, lowered by every
+// retry item written since (heard on P.r.>, or written here). It may name
+// an item moved since (a wasted listing), never miss one it heard of.
+type retryView struct {
+	next   time.Time // zero: none
+	listed time.Time // by the real clock
+}
+
+// retriesQuiet reports whether no retry of ref can be due at now by what
+// this store knows, and the earliest due time it knows. A view older than
+// AckWait is not trusted: the subscription may have missed a write while
+// the connection was down.
+func (s *Store) retriesQuiet(ref relay.EndpointRef, now time.Time) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.retries[ref]
+	if !ok || time.Since(v.listed) >= s.cfg.AckWait || !v.next.IsZero() && !now.Before(v.next) {
+		return time.Time{}, false
+	}
+	return v.next, true
+}
+
+// noteRetry lowers ref's view to a retry item due at due, written by any
+// relay.
+func (s *Store) noteRetry(ref relay.EndpointRef, due time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v, ok := s.retries[ref]; ok {
+		v.next = earliest(v.next, due)
+		s.retries[ref] = v
+	}
+}
+
+// forgetRetries drops ref's view, so the next Take lists its retries:
+// this store moved one, and its due time must not be Take's next.
+func (s *Store) forgetRetries(ref relay.EndpointRef) {
+	s.mu.Lock()
+	delete(s.retries, ref)
+	s.mu.Unlock()
+}
+
+// promoteListed lists the endpoint's retry items and moves those due.
+func (s *Store) promoteListed(ctx context.Context, ref relay.EndpointRef, now time.Time) (time.Time, error) {
 	subs, err := s.list(ctx, s.subj.retryOf(ref.Org, ref.Endpoint))
 	if err != nil || len(subs) == 0 {
 		return time.Time{}, err
@@ -355,11 +413,12 @@ func (s *Store) lease(ctx context.Context, ref relay.EndpointRef, cd candidate) 
 	st.Leased = true
 	wctx, cancel := writeCtx(ctx)
 	defer cancel()
-	if _, err := s.putState(wctx, st, cd.rev); err != nil {
+	rev, err := s.putState(wctx, st, cd.rev)
+	if err != nil {
 		return err
 	}
 	s.mu.Lock()
-	s.leases[ref.Org+"/"+st.ID] = &lease{msg: cd.msg, ref: ref}
+	s.leases[ref.Org+"/"+st.ID] = &lease{msg: cd.msg, ref: ref, st: st, rev: rev}
 	s.mu.Unlock()
 	return nil
 }
@@ -450,10 +509,20 @@ func (s *Store) queued(ctx context.Context, l *lease, cur *state) bool {
 // one and, for an ordered lease, frees the endpoint's head lock in the
 // same batch; then it forgets the lease.
 func (s *Store) endLease(ctx context.Context, d *relay.Delivery, l *lease, next func(*state) (*state, []*nats.Msg)) (*state, error) {
+	var cur *state
+	var rev uint64
+	if l != nil {
+		// The state as leased: a change since (a Requeue's mark) fails
+		// the compare-and-set, and the loop reads it.
+		c := *l.st
+		cur, rev = &c, l.rev
+	}
 	for {
-		cur, rev, err := s.state(ctx, d.Org, d.ID)
-		if err != nil {
-			return nil, err
+		if cur == nil {
+			var err error
+			if cur, rev, err = s.state(ctx, d.Org, d.ID); err != nil {
+				return nil, err
+			}
 		}
 		st, extra := next(cur)
 		b, err := st.encode()
@@ -472,12 +541,16 @@ func (s *Store) endLease(ctx context.Context, d *relay.Delivery, l *lease, next 
 		}
 		_, err = s.publish(ctx, msgs)
 		if casConflict(err) {
-			continue // changed since read: read again
+			cur = nil // changed since read: read again
+			continue
 		}
 		if err != nil {
 			return nil, err
 		}
 		s.dropLease(d)
+		if st.Retry {
+			s.noteRetry(relay.EndpointRef{Org: d.Org, Endpoint: st.Endpoint}, st.due())
+		}
 		return st, nil
 	}
 }
