@@ -32,7 +32,9 @@ type Config struct {
 	Prefix string
 	Logger zerolog.Logger
 	// AckWait is how long a lease lasts without a heartbeat: after it a
-	// dead relay's deliveries go to another relay. 0 means 30s.
+	// dead relay's deliveries go to another relay. 0 means 30s. It is
+	// the consumers' ack wait, so every relay sharing the prefix must use
+	// the same (store.ack_wait in the configuration).
 	AckWait time.Duration
 }
 
