@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -132,4 +133,94 @@ func TestRetryOfADeadRelay(t *testing.T) {
 			t.Fatalf("retried %s: %d attempts, %s", d.ID, len(d.Attempts), d.Status)
 		}
 	}
+}
+
+// Two relays with two takers each share an endpoint limited to three in
+// flight: never more than three are held at once, and each delivery is
+// attempted once.
+func TestMaxInFlightUnderLoad(t *testing.T) {
+	a, b := twoRelays(t, 5*time.Second)
+	ctx := context.Background()
+	ref := relay.EndpointRef{Org: "acme", Endpoint: "a"}
+	const limit, events = 3, 60
+	for _, s := range []*Store{a, b} {
+		s.SetMaxInFlight(ref, limit)
+	}
+	for i := range events {
+		ev, ds := mkEvent("acme", fmt.Sprintf("l%02d", i), t0, false, "a")
+		accept(t, []*Store{a, b}[i%2], ev, ds)
+	}
+	var (
+		mu        sync.Mutex
+		held, top int
+		attempts  = map[string]int{}
+		done      = make(chan struct{})
+		slowest   time.Duration
+		wg        sync.WaitGroup
+	)
+	for w := range 4 {
+		s := []*Store{a, b}[w%2]
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				start := time.Now()
+				ds, next, err := s.Take(ctx, ref, t0, 2)
+				if err != nil {
+					t.Errorf("take: %v", err)
+					return
+				}
+				mu.Lock()
+				slowest = max(slowest, time.Since(start))
+				held += len(ds)
+				top = max(top, held)
+				for _, d := range ds {
+					attempts[d.ID]++
+				}
+				mu.Unlock()
+				if len(ds) == 0 && !next.IsZero() {
+					// As the dispatcher does: wait for the next look.
+					select {
+					case <-done:
+						return
+					case <-time.After(next.Sub(t0)):
+					}
+				}
+				for _, d := range ds {
+					mu.Lock()
+					held-- // before the slot is freed
+					mu.Unlock()
+					if err := s.Record(ctx, attempt(d, relay.StatusDelivered, t0, nil), ""); err != nil {
+						t.Errorf("record: %v", err)
+						return
+					}
+				}
+				mu.Lock()
+				if len(attempts) == events {
+					select {
+					case <-done:
+					default:
+						close(done)
+					}
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	if top > limit {
+		t.Fatalf("%d deliveries held at once across relays, limit %d", top, limit)
+	}
+	for id, n := range attempts {
+		if n != 1 {
+			t.Fatalf("%s attempted %d times", id, n)
+		}
+	}
+	t.Logf("at most %d held at once; slowest Take %v", top, slowest)
 }
