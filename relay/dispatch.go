@@ -101,7 +101,7 @@ type waker interface {
 // inFlightLimiter is a store shared with other relays that holds an
 // endpoint's max_in_flight across all of them (natsstore: its consumer's
 // max ack pending). Each queue tells it the value before its first Take
-// and whenever it changes (an API PUT, a configuration reload).
+// and whenever it changes (an API PUT).
 type inFlightLimiter interface {
 	SetMaxInFlight(ref EndpointRef, n int)
 }

@@ -89,8 +89,8 @@
 //     waiting retry holds no slot: it is outside the consumer. A Take asks
 //     the consumer how many slots are free before it fetches (a pull past
 //     them would wait for one); when other relays hold them all, its next
-//     is shortly after now. A new value (an API PUT, a configuration
-//     reload) updates the consumer at the next Take; relays told different
+//     is shortly after now. A new value (an API PUT) updates the
+//     consumer at the next Take of the relay told it; relays told different
 //     values leave the last one's. A relay that dies holds its slots until
 //     AckWait. (An ordered endpoint's head lock allows one attempt in all.)
 //   - rate is each relay's share, not a total: every relay runs its own

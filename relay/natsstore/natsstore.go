@@ -477,8 +477,8 @@ func (s *Store) consumerName(ref relay.EndpointRef) string {
 // it bounds the attempts of all relays together; the consumer is updated
 // by the next Take or Accept. The relay's dispatcher calls it (an optional
 // interface) before its first Take of an endpoint and whenever the value
-// changes (an API PUT, a configuration reload). Relays that disagree, as
-// during a rolling change, leave the value of the last one told.
+// changes (an API PUT). Relays that disagree, as during a rolling change,
+// leave the value of the last one told.
 func (s *Store) SetMaxInFlight(ref relay.EndpointRef, n int) {
 	if n <= 0 {
 		n = -1
