@@ -19,16 +19,18 @@ const benchInFlight = 64
 // JetStream: b.N deliveries are accepted (not timed), then taken and
 // recorded delivered as the dispatcher does it, max_in_flight at a time,
 // until all are delivered. "retries" has 500 more deliveries waiting for
-// a retry an hour away, which every Take must not read.
+// a retry an hour away, which every Take must not read; in "failonce"
+// each delivery's first attempt fails, due again at once.
 //
 //	go test ./relay/natsstore -run '^$' -bench Deliver -benchtime 3000x
 func BenchmarkDeliver(b *testing.B) {
 	srv := startServer(b, nil)
 	var prefix atomic.Int64
 	for _, bc := range []struct {
-		name    string
-		waiting int
-	}{{"fresh", 0}, {"retries", 500}} {
+		name     string
+		waiting  int
+		failOnce bool
+	}{{"fresh", 0, false}, {"retries", 500, false}, {"failonce", 0, true}} {
 		b.Run(bc.name, func(b *testing.B) {
 			s := openStore(b, Config{Servers: []string{srv.ClientURL()}, Prefix: fmt.Sprintf("bench%d", prefix.Add(1)), AckWait: 30 * time.Second})
 			ctx := context.Background()
@@ -68,18 +70,20 @@ func BenchmarkDeliver(b *testing.B) {
 				}
 				free := benchInFlight - inflight
 				var ds []*relay.Delivery
+				var next time.Time
 				if free > 0 {
 					var err error
-					if ds, _, err = s.Take(ctx, ref, time.Now(), free); err != nil {
+					if ds, next, err = s.Take(ctx, ref, time.Now(), free); err != nil {
 						b.Fatal(err)
 					}
 				}
 				if len(ds) == 0 {
 					if inflight == 0 {
-						if delivered.Load() < int64(b.N) {
-							b.Fatalf("nothing to take and nothing in flight with %d of %d delivered", delivered.Load(), b.N)
+						if next.IsZero() {
+							b.Fatalf("nothing to take, nothing in flight and nothing due later with %d of %d delivered", delivered.Load(), b.N)
 						}
-						break
+						time.Sleep(time.Until(next)) // as the dispatcher waits
+						continue
 					}
 					<-freed // wait for an attempt's end, as the dispatcher does
 					inflight--
@@ -89,14 +93,21 @@ func BenchmarkDeliver(b *testing.B) {
 				for _, d := range ds {
 					wg.Go(func() {
 						defer func() { freed <- struct{}{} }()
-						if err := s.Record(ctx, attempt(d, relay.StatusDelivered, time.Now(), nil), ""); err != nil {
+						status, next := relay.StatusDelivered, (*time.Time)(nil)
+						if bc.failOnce && len(d.Attempts) == 0 {
+							t := time.Now()
+							status, next = relay.StatusFailed, &t
+						}
+						if err := s.Record(ctx, attempt(d, status, time.Now(), next), ""); err != nil {
 							select {
 							case errs <- err:
 							default:
 							}
 							return
 						}
-						delivered.Add(1)
+						if status == relay.StatusDelivered {
+							delivered.Add(1)
+						}
 					})
 				}
 				select {

@@ -270,12 +270,19 @@ func (s *Store) promote(ctx context.Context, ref relay.EndpointRef, now time.Tim
 	}
 	listed := time.Now()
 	next, err := s.promoteListed(ctx, ref, now)
-	if err == nil && !next.Equal(now) {
-		s.mu.Lock()
-		s.retries[ref] = retryView{next: next, listed: listed}
-		s.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.retries[ref]
+	if !old.heard.Before(listed) {
+		// Heard of while listing: maybe not in the listing.
+		next = earliest(next, old.next)
 	}
-	return next, err
+	if err != nil || next.Equal(now) {
+		delete(s.retries, ref)
+		return next, err
+	}
+	s.retries[ref] = retryView{next: next, listed: listed}
+	return next, nil
 }
 
 // retryView is what a store knows of an endpoint's retry items since it
@@ -284,7 +291,8 @@ func (s *Store) promote(ctx context.Context, ref relay.EndpointRef, now time.Tim
 // an item moved since (a wasted listing), never miss one it heard of.
 type retryView struct {
 	next   time.Time // zero: none
-	listed time.Time // by the real clock
+	listed time.Time // by the real clock; zero: not listed, not trusted
+	heard  time.Time // the last noteRetry, by the real clock
 }
 
 // retriesQuiet reports whether no retry of ref can be due at now by what
@@ -302,14 +310,13 @@ func (s *Store) retriesQuiet(ref relay.EndpointRef, now time.Time) (time.Time, b
 }
 
 // noteRetry lowers ref's view to a retry item due at due, written by any
-// relay.
+// relay. A Take listing at the same time keeps it (see promote).
 func (s *Store) noteRetry(ref relay.EndpointRef, due time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if v, ok := s.retries[ref]; ok {
-		v.next = earliest(v.next, due)
-		s.retries[ref] = v
-	}
+	v := s.retries[ref]
+	v.next, v.heard = earliest(v.next, due), time.Now()
+	s.retries[ref] = v
 }
 
 // forgetRetries drops ref's view, so the next Take lists its retries:
