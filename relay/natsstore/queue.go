@@ -227,14 +227,17 @@ func (s *Store) freeSlots(ctx context.Context, c jetstream.Consumer) (int, error
 }
 
 // park takes a work item that is not due yet out of the consumer: its
-// delivery's state gets a retry item in the same batch (a generation
-// newer, so the old item is stale), then the old item is acknowledged and
-// deleted. A slot of the endpoint's max_in_flight is never held by a
-// delivery that waits.
+// delivery gets a retry item and a state a generation newer that names
+// it (see writeRetry), then the old item is acknowledged and deleted. A
+// slot of the endpoint's max_in_flight is never held by a delivery that
+// waits.
 func (s *Store) park(ctx context.Context, m jetstream.Msg, st *state, rev uint64) error {
 	wctx, cancel := writeCtx(ctx)
 	defer cancel()
-	if _, err := s.putState(wctx, st, rev, s.retryItem(st)); err != nil {
+	if err := s.writeRetry(wctx, s.retryItem(st)); err != nil {
+		return err
+	}
+	if _, err := s.putState(wctx, st, rev); err != nil {
 		return err
 	}
 	s.noteRetry(relay.EndpointRef{Org: st.Org, Endpoint: st.Endpoint}, st.due())
@@ -242,12 +245,28 @@ func (s *Store) park(ctx context.Context, m jetstream.Msg, st *state, rev uint64
 	return nil
 }
 
-// retryItem marks st as waiting on a retry item, a generation newer, and
-// returns the item, to be written in the same batch as st.
+// retryItem marks st as waiting on a retry item, a generation newer (its
+// work item is stale), and returns the item.
 func (s *Store) retryItem(st *state) *nats.Msg {
 	st.Gen++
 	st.Retry = true
 	return msg(s.subj.retry(st.Org, st.Endpoint, st.due(), st.ID), nil, -1)
+}
+
+// writeRetry writes a retry item before the state that names it, each one
+// record: an atomic batch costs the server far more than two records (on
+// one replica it makes a file store per batch). The order keeps it safe:
+// until the state lands, the item is above the state's revision, and a
+// Take deletes a retry item as stale only below the revision of a state
+// that does not name it (promoteOne); the work item stays until the state
+// lands. So a crash in between costs an attempt's record at worst, as a
+// relay dying mid-attempt does, and leaves an item that the delivery's
+// next state makes stale.
+func (s *Store) writeRetry(ctx context.Context, item *nats.Msg) error {
+	if _, err := s.publish(ctx, []*nats.Msg{item}); err != nil {
+		return fmt.Errorf("write retry item: %w", err)
+	}
+	return nil
 }
 
 // retryOf is the subject of st's retry item, "" when it has none.
@@ -259,11 +278,11 @@ func (s *Store) retryOf(st *state) string {
 }
 
 // promote moves the endpoint's retries due at now back into its consumer,
-// in due order, at most promoteBatch of them: each delivery's state and a
-// new work item in one batch, then the retry item is deleted. It returns
+// in due order, at most promoteBatch of them (see promoteOne). It returns
 // when to look again: the earliest retry not due yet (zero: none), or now
 // when some due ones are left. Retry items are named by their due time,
-// so one listing tells which are due and nothing waiting is read.
+// so one listing tells which are due and nothing waiting is read; between
+// listings the store's view of them (retryView) spares the listing.
 func (s *Store) promote(ctx context.Context, ref relay.EndpointRef, now time.Time) (time.Time, error) {
 	if next, ok := s.retriesQuiet(ref, now); ok {
 		return next, nil
@@ -376,9 +395,11 @@ func (s *Store) promoteListed(ctx context.Context, ref relay.EndpointRef, now ti
 	return next, nil
 }
 
-// promoteOne moves one due retry into the consumer, or deletes a retry
-// item its delivery no longer waits on (a Record, Requeue or Purge cut
-// short). It reports whether it moved one.
+// promoteOne moves one due retry into the consumer: a work item of the
+// delivery's generation, then the retry item is deleted. It deletes a
+// retry item its delivery no longer waits on instead (a Record, Requeue or
+// Purge cut short, or a move whose delete was). It reports whether it
+// moved one.
 func (s *Store) promoteOne(ctx context.Context, ref relay.EndpointRef, subj, id string) (bool, error) {
 	st, rev, err := s.state(ctx, ref.Org, id)
 	if errors.Is(err, relay.ErrNotFound) {
@@ -392,12 +413,34 @@ func (s *Store) promoteOne(ctx context.Context, ref relay.EndpointRef, subj, id 
 		// newer item on the same subject stays.
 		return false, s.removeBefore(ctx, subj, rev)
 	}
-	st.Retry = false
-	seq, err := s.putState(ctx, st, rev, s.newWork(st))
-	if err != nil {
-		return false, err
+	// A work item of the state's generation, one record: the subject must
+	// be empty, so of two relays moving it at once one writes it. The
+	// state keeps naming the retry item until the delivery is leased
+	// (lease clears Retry); until then a second move finds the work item
+	// there and does nothing.
+	work := s.subj.work(ref.Org, st.Endpoint, st.ID, false)
+	for try := 0; ; try++ {
+		m := msg(work, nil, 0)
+		m.Header.Set(hdrGen, strconv.FormatUint(st.Gen, 10))
+		seq, err := s.publish(ctx, []*nats.Msg{m})
+		if err == nil {
+			return true, s.removeBefore(ctx, subj, seq)
+		}
+		if !casConflict(err) || try > 0 {
+			return false, err
+		}
+		have, err := s.get(ctx, work)
+		if err != nil || have == nil {
+			return false, err // gone since: the next Take moves it
+		}
+		if g, _ := strconv.ParseUint(have.Header.Get(hdrGen), 10, 64); g == st.Gen {
+			return false, nil // moved already
+		}
+		// A stale item left by a Record cut short: it blocks the subject.
+		if err := s.stream.DeleteMsg(ctx, have.Sequence); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+			return false, fmt.Errorf("delete %s: %w", work, err)
+		}
 	}
-	return true, s.removeBefore(ctx, subj, seq)
 }
 
 func (s *Store) takeLock(ref relay.EndpointRef) *sync.Mutex {
@@ -417,7 +460,7 @@ func (s *Store) takeLock(ref relay.EndpointRef) *sync.Mutex {
 // AckWait passes.
 func (s *Store) lease(ctx context.Context, ref relay.EndpointRef, cd candidate) error {
 	st := cd.st
-	st.Leased = true
+	st.Leased, st.Retry = true, false // a moved retry's item is stale now
 	wctx, cancel := writeCtx(ctx)
 	defer cancel()
 	rev, err := s.putState(wctx, st, cd.rev)
@@ -445,10 +488,10 @@ func (s *Store) dropLease(d *relay.Delivery) {
 
 // Record writes the attempt's outcome, then ends the lease by
 // acknowledging and deleting the work item. A delivery that waits again
-// (failed, or requeued during the attempt) gets a retry item in the same
-// write as its state, named by its due time, outside the consumer: it
-// holds no slot of the endpoint's max_in_flight while it waits, and a Take
-// moves it back when due. The disabled mark is written first: if the
+// (failed, or requeued during the attempt) first gets a retry item named
+// by its due time, outside the consumer (see writeRetry): it holds no slot
+// of the endpoint's max_in_flight while it waits, and a Take moves it back
+// when due. The disabled mark is written first: if the
 // relay dies in between, the endpoint is disabled and the delivery is
 // retaken later.
 func (s *Store) Record(ctx context.Context, d *relay.Delivery, disable string) error {
@@ -463,7 +506,7 @@ func (s *Store) Record(ctx context.Context, d *relay.Delivery, disable string) e
 		}
 	}
 	l := s.leaseOf(d)
-	st, err := s.endLease(ctx, d, l, func(cur *state) (*state, []*nats.Msg) {
+	st, err := s.endLease(ctx, d, l, func(cur *state) (*state, *nats.Msg) {
 		next := &state{Delivery: *d}
 		next.Endpoint, next.Ordered, next.Gen = cur.Endpoint, cur.Ordered, cur.Gen
 		if cur.RequeueAt != nil {
@@ -472,7 +515,7 @@ func (s *Store) Record(ctx context.Context, d *relay.Delivery, disable string) e
 		if !next.Ordered && !relay.Final(next.Status) && s.queued(ctx, l, cur) {
 			// Also without this store's lease (it was lost): the new
 			// item makes any older one stale.
-			return next, []*nats.Msg{s.retryItem(next)}
+			return next, s.retryItem(next)
 		}
 		return next, nil
 	})
@@ -512,10 +555,11 @@ func (s *Store) queued(ctx context.Context, l *lease, cur *state) bool {
 	return err != nil || m != nil
 }
 
-// endLease writes the state (and extra records) next makes of the current
-// one and, for an ordered lease, frees the endpoint's head lock in the
-// same batch; then it forgets the lease.
-func (s *Store) endLease(ctx context.Context, d *relay.Delivery, l *lease, next func(*state) (*state, []*nats.Msg)) (*state, error) {
+// endLease writes the state next makes of the current one, after the
+// retry item next may return (see writeRetry), and for an ordered lease
+// frees the endpoint's head lock in the same batch; then it forgets the
+// lease.
+func (s *Store) endLease(ctx context.Context, d *relay.Delivery, l *lease, next func(*state) (*state, *nats.Msg)) (*state, error) {
 	var cur *state
 	var rev uint64
 	if l != nil {
@@ -531,12 +575,17 @@ func (s *Store) endLease(ctx context.Context, d *relay.Delivery, l *lease, next 
 				return nil, err
 			}
 		}
-		st, extra := next(cur)
+		st, item := next(cur)
+		if item != nil {
+			if err := s.writeRetry(ctx, item); err != nil {
+				return nil, err
+			}
+		}
 		b, err := st.encode()
 		if err != nil {
 			return nil, err
 		}
-		msgs := append([]*nats.Msg{msg(s.subj.delivery(d.Org, d.ID), b, int64(rev))}, extra...)
+		msgs := []*nats.Msg{msg(s.subj.delivery(d.Org, d.ID), b, int64(rev))}
 		if l != nil && l.ordered {
 			lk, lrev, err := s.readLock(ctx, l.ref)
 			if err != nil {
@@ -587,7 +636,7 @@ func (s *Store) Release(ctx context.Context, d *relay.Delivery) error {
 	}
 	ctx, cancel := writeCtx(ctx)
 	defer cancel()
-	_, err := s.endLease(ctx, d, l, func(cur *state) (*state, []*nats.Msg) { cur.settle(); return cur, nil })
+	_, err := s.endLease(ctx, d, l, func(cur *state) (*state, *nats.Msg) { cur.settle(); return cur, nil })
 	if err != nil {
 		return fmt.Errorf("release: %w", err)
 	}
