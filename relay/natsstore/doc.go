@@ -46,24 +46,29 @@
 // then acknowledges and deletes the work item.
 //
 // A delivery that waits (failed, requeued during its attempt, or accepted
-// due later than the Take's now) leaves the consumer: its state and a
-// retry item named by its due time are written in one batch, a generation
-// newer (so the old work item, acknowledged and deleted next, is stale if
-// it survives a crash; a Take drops a stale item). Take first lists the
+// due later than the Take's now) leaves the consumer: a retry item named
+// by its due time is written, then its state, a generation newer, naming
+// it (so the old work item, acknowledged and deleted next, is stale if it
+// survives a crash; a Take drops a stale item). Take first lists the
 // endpoint's retry items (subjects only: their names say when each is
-// due, against the caller's now) and moves the due ones back, in due
-// order, as new work items: state and item in one compare-and-set batch,
-// so of two relays only one moves each; then the retry item is deleted
-// (a leftover is found stale and deleted by the next listing). Between
-// listings a store keeps the earliest due time it knows, lowered by every
-// retry item any relay writes (a plain subscription on P.r.>), and lists
-// again when that time comes, or after AckWait at the latest. So a Take
-// reads only what it leases, however many deliveries wait, and the
-// earliest retry due is its next. Requeue and Expedite write a new work
-// item (a newer generation) in the same batch as the state, so they take
-// effect at once on every relay; the retry item they leave is stale. (The
-// server's delayed messages, Nats-Schedule, would move retries by the real
-// clock; Take decides by the caller's now, so the store moves them.)
+// due, against the caller's now) and moves each due one back, in due
+// order, as a work item of the state's generation written only if the
+// work subject is empty, so of two relays only one moves it; then the
+// retry item is deleted, and the lease that follows clears the state's
+// mark. A retry item is deleted as stale only below the revision of a
+// state that does not name it, so one written just before its state is
+// never taken for stale. These are single records, not atomic batches:
+// on one replica the server makes a file store for each batch, and a
+// batch costs it far more than the records. Between listings a store
+// keeps the earliest due time it knows, lowered by every retry item any
+// relay writes (a plain subscription on P.r.>), and lists again when that
+// time comes, or after AckWait at the latest. So a Take reads only what
+// it leases, however many deliveries wait, and the earliest retry due is
+// its next. Requeue and Expedite write a new work item (a newer
+// generation) in the same batch as the state, so they take effect at once
+// on every relay; the retry item they leave is stale. (The server's
+// delayed messages, Nats-Schedule, would move retries by the real clock;
+// Take decides by the caller's now, so the store moves them.)
 //
 // Take leases in the consumer's order: acceptance order for new
 // deliveries, and the order of their move for retries (moved in due order
