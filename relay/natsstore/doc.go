@@ -93,8 +93,9 @@
 //     so all relays together hold at most max_in_flight leases of it. A
 //     waiting retry holds no slot: it is outside the consumer. A Take asks
 //     the consumer how many slots are free before it fetches (a pull past
-//     them would wait for one); when other relays hold them all, its next
-//     is shortly after now. A new value (an API PUT) updates the
+//     them would wait for one; another relay's fetch in between can still
+//     make it wait, up to a second); when other relays hold them all, its
+//     next is shortly after now. A new value (an API PUT) updates the
 //     consumer at the next Take of the relay told it; relays told different
 //     values leave the last one's. A relay that dies holds its slots until
 //     AckWait. (An ordered endpoint's head lock allows one attempt in all.)
