@@ -539,6 +539,7 @@ func (s *Store) Record(ctx context.Context, d *relay.Delivery, disable string) e
 // on: the leased work item, or without a lease here, any work or retry
 // item. It has none once its endpoint was deleted (DeleteEndpoint drops
 // the items): an attempt in flight then ends without queueing it again.
+// When unsure, it is queued.
 func (s *Store) queued(ctx context.Context, l *lease, cur *state) bool {
 	if cur.Retry {
 		return true
@@ -548,8 +549,8 @@ func (s *Store) queued(ctx context.Context, l *lease, cur *state) bool {
 		if err != nil {
 			return true
 		}
-		_, err = s.stream.GetMsg(ctx, meta.Sequence.Stream)
-		return !errors.Is(err, jetstream.ErrMsgNotFound) // when unsure, keep it
+		found, err := s.stored(ctx, meta.Sequence.Stream)
+		return found || err != nil
 	}
 	m, err := s.get(ctx, s.subj.work(cur.Org, cur.Endpoint, cur.ID, false))
 	return err != nil || m != nil
