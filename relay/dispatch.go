@@ -99,6 +99,14 @@ type waker interface {
 	Wake() <-chan EndpointRef
 }
 
+// inFlightLimiter is a store shared with other relays that holds an
+// endpoint's max_in_flight across all of them (natsstore: its consumer's
+// max ack pending). Each queue tells it the value before its first Take
+// and whenever it changes (an API PUT).
+type inFlightLimiter interface {
+	SetMaxInFlight(ref EndpointRef, n int)
+}
+
 // hear wakes the queue of each endpoint the store names, until stop.
 func (d *dispatcher) hear(wake <-chan EndpointRef) {
 	for {
@@ -272,6 +280,7 @@ type queue struct {
 	limiter  *rate.Limiter
 	rateText string
 	failures int
+	told     int // the max_in_flight last told to an inFlightLimiter store
 }
 
 func (q *queue) poke() {
@@ -331,6 +340,10 @@ func (q *queue) step() time.Duration {
 	e := q.org.endpoint(q.ref.Endpoint)
 	if e == nil || !e.enabled() {
 		return -1
+	}
+	if l, ok := q.d.store.(inFlightLimiter); ok && q.told != e.cfg.MaxInFlight {
+		l.SetMaxInFlight(q.ref, e.cfg.MaxInFlight)
+		q.told = e.cfg.MaxInFlight
 	}
 	inflight := int(q.inflight.Load())
 	free := e.cfg.MaxInFlight - inflight

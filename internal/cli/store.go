@@ -30,6 +30,7 @@ func openRelayStore(ctx context.Context, cfg *config.Config, log zerolog.Logger)
 			CAFile:    cfg.Store.TLSCA,
 			Replicas:  cfg.Store.Replicas,
 			Prefix:    cfg.Store.Prefix,
+			AckWait:   cfg.Store.AckWait,
 			Logger:    log,
 		})
 		if err != nil {

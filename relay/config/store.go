@@ -7,6 +7,9 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
+
+	"github.com/sidehook/sidehook/internal/units"
 )
 
 // Store is where a relay keeps its data when not in the embedded store:
@@ -19,6 +22,10 @@ type Store struct {
 	TLSCA       string   // a PEM file of CAs that verify the servers, or ""
 	Replicas    int      // 1 or 3
 	Prefix      string   // names the stream, bucket and subjects; "" for the store's default
+	// AckWait is how long a lease lasts without a heartbeat before another
+	// relay takes the delivery; 0 for the store's default (30s). Every
+	// relay sharing the store must use the same.
+	AckWait time.Duration
 }
 
 // RawStore is the store section as written.
@@ -29,7 +36,14 @@ type RawStore struct {
 	TLSCA       string   `yaml:"tls_ca"`
 	Replicas    *int     `yaml:"replicas"`
 	Prefix      string   `yaml:"prefix"`
+	AckWait     string   `yaml:"ack_wait"`
 }
+
+// Bounds of store.ack_wait.
+const (
+	minAckWait = time.Second
+	maxAckWait = time.Hour
+)
 
 var storePrefix = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
@@ -98,6 +112,13 @@ func (rs RawStore) validate(key string, getenv Getenv) (*Store, error) {
 	}
 	if s.Prefix != "" && !storePrefix.MatchString(s.Prefix) {
 		return nil, fmt.Errorf("%s.prefix: %q: use 1 to 64 of letters, digits, '_' and '-'", key, s.Prefix)
+	}
+	if rs.AckWait != "" {
+		d, err := units.ParseDuration(rs.AckWait)
+		if err != nil || d < minAckWait || d > maxAckWait {
+			return nil, fmt.Errorf("%s.ack_wait: %q is not a duration between %s and %s", key, rs.AckWait, minAckWait, maxAckWait)
+		}
+		s.AckWait = d
 	}
 	return s, nil
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sidehook/sidehook/relay/config"
 )
@@ -41,6 +42,10 @@ func TestStore(t *testing.T) {
 		{name: "ErrReplicas", yaml: "store: {servers: ['nats://a'], replicas: 2}\n", want: "store.replicas: 2: want 1 or 3"},
 		{name: "ErrReplicasWord", yaml: "store: {servers: ['nats://a'], replicas: three}\n", want: `store.replicas: want a whole number, got "three"`},
 		{name: "ErrPrefix", yaml: "store: {servers: ['nats://a'], prefix: 'a.b'}\n", want: `store.prefix: "a.b": use 1 to 64 of letters`},
+		{name: "OKAckWait", yaml: "store: {servers: ['nats://a'], ack_wait: 2m}\n",
+			check: func(s *config.Store) bool { return s.AckWait == 2*time.Minute }},
+		{name: "ErrAckWaitShort", yaml: "store: {servers: ['nats://a'], ack_wait: 10ms}\n", want: `store.ack_wait: "10ms" is not a duration between 1s and 1h0m0s`},
+		{name: "ErrAckWaitWord", yaml: "store: {servers: ['nats://a'], ack_wait: soon}\n", want: `store.ack_wait: "soon" is not a duration`},
 		{name: "ErrTokenEnvUnset", yaml: "store: {servers: ['nats://a'], token: 'env:NOPE'}\n", want: "store.token: environment variable NOPE is not set"},
 	}
 	for _, tt := range tests {

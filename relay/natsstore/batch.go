@@ -232,3 +232,48 @@ func unavailable(err error) error {
 	}
 	return err
 }
+
+// removeBefore deletes a subject's records below sequence seq (0: all of
+// them), so a record written since a state was read at seq stays.
+func (s *Store) removeBefore(ctx context.Context, subject string, seq uint64) error {
+	if err := s.ready(); err != nil {
+		return err
+	}
+	ctx, cancel := writeCtx(ctx)
+	defer cancel()
+	opts := []jetstream.StreamPurgeOpt{jetstream.WithPurgeSubject(subject)}
+	if seq > 0 {
+		opts = append(opts, jetstream.WithPurgeSequence(seq))
+	}
+	if err := s.stream.Purge(ctx, opts...); err != nil {
+		return fmt.Errorf("delete %s: %w", subject, err)
+	}
+	return nil
+}
+
+// errCodeNoMessage is the stream's answer to a get of a missing message.
+const errCodeNoMessage jetstream.ErrorCode = 10037
+
+// stored reports whether the stream holds the message at seq, as its
+// leader says: a direct get, which any replica answers, may lag behind.
+func (s *Store) stored(ctx context.Context, seq uint64) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	r, err := s.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+s.cfg.Prefix, fmt.Appendf(nil, `{"seq":%d}`, seq))
+	if err != nil {
+		return false, fmt.Errorf("read message %d: %w", seq, unavailable(err))
+	}
+	var rep struct {
+		Error *jetstream.APIError `json:"error,omitempty"`
+	}
+	if err := json.Unmarshal(r.Data, &rep); err != nil {
+		return false, fmt.Errorf("read message %d: answer: %w", seq, err)
+	}
+	switch {
+	case rep.Error == nil:
+		return true, nil
+	case rep.Error.ErrorCode == errCodeNoMessage:
+		return false, nil
+	}
+	return false, fmt.Errorf("read message %d: %w", seq, unavailable(rep.Error))
+}

@@ -133,7 +133,7 @@ func (s *Store) SetDisabled(ctx context.Context, org, id, reason string) error {
 }
 
 // DeleteEndpoint removes an API endpoint, its mark, its consumer and its
-// work items; its deliveries stay readable.
+// work and retry items; its deliveries stay readable.
 func (s *Store) DeleteEndpoint(ctx context.Context, org, id string) error {
 	if err := s.kvDelete(ctx, endpointKey(org, id)); err != nil {
 		return fmt.Errorf("delete endpoint: %w", err)
@@ -149,9 +149,10 @@ func (s *Store) DeleteEndpoint(ctx context.Context, org, id string) error {
 		return fmt.Errorf("delete endpoint: %w", err)
 	}
 	s.dropConsumer(ref)
-	if err := s.remove(ctx, s.subj.workOf(org, id, false), s.subj.workOf(org, id, true), s.subj.lock(org, id)); err != nil {
+	if err := s.remove(ctx, s.subj.workOf(org, id, false), s.subj.workOf(org, id, true), s.subj.retryOf(org, id), s.subj.lock(org, id)); err != nil {
 		return fmt.Errorf("delete endpoint: %w", err)
 	}
+	s.forgetRetries(ref)
 	return nil
 }
 

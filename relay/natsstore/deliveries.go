@@ -28,6 +28,9 @@ type state struct {
 	// Gen is the generation of the delivery's current work item (its
 	// header): an older copy is never leased.
 	Gen uint64 `json:"gen,omitempty"`
+	// Retry: the delivery waits outside its consumer, on a retry item
+	// named by NextAttemptAt (see retryItem), until a Take finds it due.
+	Retry bool `json:"retry,omitempty"`
 }
 
 // requeued sets d pending and due at at, its schedule starting again.
@@ -163,9 +166,10 @@ func (s *Store) Deliveries(ctx context.Context, org string, f relay.DeliveryFilt
 }
 
 // Requeue makes a delivery pending and due at now, its schedule starting
-// again. A final delivery gets a new work item in the same write; a leased
-// one is marked, and the lease's end (Record, Release, or a Take after it
-// timed out) applies the mark.
+// again. A delivery that is not leased gets a new work item in the same
+// write (it has none when final; a waiting one's retry item goes stale);
+// a leased one is marked, and the lease's end (Record, Release, or a Take
+// after it timed out) applies the mark.
 func (s *Store) Requeue(ctx context.Context, org, id string, now time.Time) (*relay.Delivery, error) {
 	ctx, cancel := writeCtx(ctx)
 	defer cancel()
@@ -176,25 +180,24 @@ func (s *Store) Requeue(ctx context.Context, org, id string, now time.Time) (*re
 		}
 		view := st.out()
 		requeued(view, now)
+		stale := s.retryOf(st)
 		var extra []*nats.Msg
 		switch {
 		case st.Leased:
 			at := now.UTC()
 			st.RequeueAt = &at
 		case relay.Final(st.Status) || !st.Ordered:
-			// A new work item: a final delivery has none, and a waiting
-			// one's may be hidden until its old due time.
 			if !st.Ordered {
-				if _, err := s.ensureConsumer(ctx, relay.EndpointRef{Org: org, Endpoint: st.Endpoint}); err != nil {
+				if _, _, err := s.ensureConsumer(ctx, relay.EndpointRef{Org: org, Endpoint: st.Endpoint}); err != nil {
 					return nil, fmt.Errorf("requeue: %w", err)
 				}
 			}
-			st.Delivery = *view
+			st.Delivery, st.Retry = *view, false
 			extra = append(extra, s.newWork(st))
 		default:
 			st.Delivery = *view
 		}
-		_, err = s.putState(ctx, st, rev, extra...)
+		seq, err := s.putState(ctx, st, rev, extra...)
 		if casConflict(err) {
 			continue // changed since read: read again
 		}
@@ -202,33 +205,60 @@ func (s *Store) Requeue(ctx context.Context, org, id string, now time.Time) (*re
 			return nil, fmt.Errorf("requeue: %w", err)
 		}
 		if !st.Leased {
+			s.dropRetry(ctx, stale, seq)
 			s.notify(relay.EndpointRef{Org: org, Endpoint: st.Endpoint})
 		}
 		return view, nil
 	}
 }
 
+// dropRetry deletes a retry item that a write at seq made stale (a Take
+// would delete it too, later).
+func (s *Store) dropRetry(ctx context.Context, subject string, seq uint64) {
+	if subject == "" {
+		return
+	}
+	if org, ep, _, _, err := s.subj.parseRetry(subject); err == nil {
+		s.forgetRetries(relay.EndpointRef{Org: org, Endpoint: ep})
+	}
+	if err := s.removeBefore(ctx, subject, seq); err != nil {
+		s.log.Debug().Err(err).Str("subject", subject).Msg("delete a stale retry item")
+	}
+}
+
 // Expedite makes the endpoint's failed deliveries that wait for a later
-// retry due at now. Their work items keep their places, so an ordered
-// endpoint keeps its order.
+// retry due at now: an unordered one leaves its retry item for a new work
+// item, at the end of the consumer's queue; an ordered one keeps its place,
+// so an ordered endpoint keeps its order.
 func (s *Store) Expedite(ctx context.Context, ref relay.EndpointRef, now time.Time) (int, error) {
-	subs, err := s.list(ctx, s.subj.workOf(ref.Org, ref.Endpoint, false))
+	retries, err := s.list(ctx, s.subj.retryOf(ref.Org, ref.Endpoint))
 	if err != nil {
 		return 0, fmt.Errorf("expedite: %w", err)
 	}
-	osubs, err := s.list(ctx, s.subj.workOf(ref.Org, ref.Endpoint, true))
+	subs, err := s.list(ctx, s.subj.workOf(ref.Org, ref.Endpoint, true))
 	if err != nil {
 		return 0, fmt.Errorf("expedite: %w", err)
 	}
-	subs = append(subs, osubs...)
+	ids := make([]string, 0, len(retries)+len(subs))
+	for _, subj := range retries {
+		if _, _, due, id, err := s.subj.parseRetry(subj); err == nil && due.After(now) {
+			ids = append(ids, id)
+		}
+	}
+	for _, subj := range subs {
+		if id, err := untok(lastToken(subj)); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	if len(retries) > 0 {
+		if _, _, err := s.ensureConsumer(ctx, ref); err != nil {
+			return 0, fmt.Errorf("expedite: %w", err)
+		}
+	}
 	ctx, cancel := writeCtx(ctx)
 	defer cancel()
 	n := 0
-	for _, subj := range subs {
-		id, err := untok(lastToken(subj))
-		if err != nil {
-			continue
-		}
+	for _, id := range ids {
 		for {
 			st, rev, err := s.state(ctx, ref.Org, id)
 			if errors.Is(err, relay.ErrNotFound) {
@@ -237,22 +267,25 @@ func (s *Store) Expedite(ctx context.Context, ref relay.EndpointRef, now time.Ti
 			if err != nil {
 				return n, fmt.Errorf("expedite: %w", err)
 			}
-			if st.Leased || st.Status != relay.StatusFailed || !st.due().After(now) {
+			if st.Leased || st.Status != relay.StatusFailed || !st.due().After(now) || !st.Ordered && !st.Retry {
 				break
 			}
+			stale := s.retryOf(st)
 			now := now.UTC()
 			st.NextAttemptAt = &now
 			var extra []*nats.Msg
-			if !st.Ordered { // its item is hidden until the old due time
+			if !st.Ordered {
+				st.Retry = false
 				extra = append(extra, s.newWork(st))
 			}
-			_, err = s.putState(ctx, st, rev, extra...)
+			seq, err := s.putState(ctx, st, rev, extra...)
 			if casConflict(err) {
 				continue
 			}
 			if err != nil {
 				return n, fmt.Errorf("expedite: %w", err)
 			}
+			s.dropRetry(ctx, stale, seq)
 			n++
 			break
 		}
@@ -263,24 +296,33 @@ func (s *Store) Expedite(ctx context.Context, ref relay.EndpointRef, now time.Ti
 	return n, nil
 }
 
-// Waiting counts each endpoint's work items: its deliveries not final.
+// Waiting counts each endpoint's deliveries that have a work or retry
+// item: those not final. A delivery caught between two items (a write cut
+// short) is counted once.
 func (s *Store) Waiting(ctx context.Context) (map[relay.EndpointRef]int64, error) {
-	subs, err := s.list(ctx, s.subj.workAll(false))
-	if err != nil {
-		return nil, fmt.Errorf("waiting: %w", err)
+	type key struct {
+		ref relay.EndpointRef
+		id  string
 	}
-	osubs, err := s.list(ctx, s.subj.workAll(true))
-	if err != nil {
-		return nil, fmt.Errorf("waiting: %w", err)
-	}
-	subs = append(subs, osubs...)
-	out := map[relay.EndpointRef]int64{}
-	for _, subj := range subs {
-		org, ep, _, err := s.subj.parseWork(subj)
+	seen := map[key]bool{}
+	for _, filter := range []string{s.subj.workAll(false), s.subj.workAll(true), s.subj.retryAll()} {
+		subs, err := s.list(ctx, filter)
 		if err != nil {
-			continue
+			return nil, fmt.Errorf("waiting: %w", err)
 		}
-		out[relay.EndpointRef{Org: org, Endpoint: ep}]++
+		for _, subj := range subs {
+			org, ep, id, err := s.subj.parseWork(subj)
+			if err != nil {
+				if org, ep, _, id, err = s.subj.parseRetry(subj); err != nil {
+					continue
+				}
+			}
+			seen[key{relay.EndpointRef{Org: org, Endpoint: ep}, id}] = true
+		}
+	}
+	out := map[relay.EndpointRef]int64{}
+	for k := range seen {
+		out[k.ref]++
 	}
 	return out, nil
 }

@@ -19,6 +19,7 @@
 //	P.di.{org}.{ns}{delivery}     delivery list index, empty
 //	P.q.{org}.{endpoint}.{deliv}  work item of a waiting delivery, empty
 //	P.o.{org}.{endpoint}.{deliv}  the same for an ordered delivery
+//	P.r.{org}.{endpoint}.{ns}{deliv}  retry item: a delivery waiting until {ns}
 //	P.lk.{org}.{endpoint}         head lock of an ordered endpoint
 //
 // Tokens that are not plain [A-Za-z0-9_-] are written "=" + base64url, and
@@ -35,28 +36,44 @@
 // # Work and leases
 //
 // Each endpoint has a durable pull consumer over its (unordered) work
-// items. Take fetches (no wait) what the consumer offers, reads each
-// delivery's state, and leases those due at the caller's now: a leased
-// message stays unacknowledged (the consumer gives it to no other relay)
-// and this store sends in-progress heartbeats every AckWait/3 while it
-// holds it. A relay that dies stops the heartbeats, and after AckWait the
-// consumer offers the delivery to another relay. Record writes the new
-// state and then acknowledges and deletes the work item (delivered, dead)
-// or gives it back (failed). A Requeue during a lease is a mark on the
-// state that the lease's end applies.
+// items, and it holds only deliveries that are due, or were when written:
+// new ones, and retries whose time has come. Take fetches at most the n it
+// may lease, reads each delivery's state and leases it: a leased message
+// stays unacknowledged (the consumer gives it to no other relay) and this
+// store sends in-progress heartbeats every AckWait/3 while it holds it. A
+// relay that dies stops the heartbeats, and after AckWait the consumer
+// offers the delivery to another relay. Record writes the new state and
+// then acknowledges and deletes the work item.
 //
-// A work item that is not due is given back with a Nak delayed until its
-// NextAttemptAt by the real clock, so Takes in between do not read it; the
-// consumer's delivery count is unlimited and the state's NextAttemptAt,
-// against the caller's now, decides, so a redelivery never burns an
-// attempt and no consumer BackOff is used. When the caller's now is not
-// ahead of the real clock (the relay's case) that is exact; a caller whose
-// clock runs ahead sees a delivery once the real clock reaches its due
-// time. Requeue and Expedite write a new work item (a newer generation, in
-// the state and the item's header, in the same batch) that replaces the
-// hidden one, so they take effect at once on every relay; an older copy is
-// never leased. The store that hid an item counts its due time in Take's
-// next; other relays learn of it from Wake's tick.
+// A delivery that waits (failed, requeued during its attempt, or accepted
+// due later than the Take's now) leaves the consumer: a retry item named
+// by its due time is written, then its state, a generation newer, naming
+// it (so the old work item, acknowledged and deleted next, is stale if it
+// survives a crash; a Take drops a stale item). Take first lists the
+// endpoint's retry items (subjects only: their names say when each is
+// due, against the caller's now) and moves each due one back, in due
+// order, as a work item of the state's generation written only if the
+// work subject is empty, so of two relays only one moves it; then the
+// retry item is deleted, and the lease that follows clears the state's
+// mark. A retry item is deleted as stale only below the revision of a
+// state that does not name it, so one written just before its state is
+// never taken for stale. These are single records, not atomic batches:
+// on one replica the server makes a file store for each batch, and a
+// batch costs it far more than the records. Between listings a store
+// keeps the earliest due time it knows, lowered by every retry item any
+// relay writes (a plain subscription on P.r.>), and lists again when that
+// time comes, or after AckWait at the latest. So a Take reads only what
+// it leases, however many deliveries wait, and the earliest retry due is
+// its next. Requeue and Expedite write a new work item (a newer
+// generation) in the same batch as the state, so they take effect at once
+// on every relay; the retry item they leave is stale. (The server's
+// delayed messages, Nats-Schedule, would move retries by the real clock;
+// Take decides by the caller's now, so the store moves them.)
+//
+// Take leases in the consumer's order: acceptance order for new
+// deliveries, and the order of their move for retries (moved in due order
+// when due), which is due order when deliveries are accepted due, as the
+// relay accepts them; what one Take reads is leased in due order.
 //
 // Ordered deliveries have no consumer: a consumer offers messages in
 // stream order, which is acceptance order, and FIFO is by creation. Take
@@ -70,40 +87,45 @@
 // What holds across relays:
 //   - each attempt is made by one relay (one consumer lease, or the lock);
 //   - ordered endpoints are FIFO across relays, as above;
-//   - max_in_flight and rate are each relay's share, not a total: every
-//     relay's dispatcher asks Take for at most its own free slots (Take's
-//     n) and runs its own rate limiter, so N relays make at most
-//     N × max_in_flight concurrent attempts, and up to N × rate attempts a
-//     second, on one endpoint. (An ordered endpoint is unaffected: its head
-//     lock allows one attempt in all.) The consumers keep MaxAckPending
-//     unlimited because a retry hidden by a delayed Nak stays pending on
-//     the consumer: a limit there would let waiting retries hold every slot
-//     and starve new deliveries until they fall due. To hold an endpoint to
-//     a total, set max_in_flight and rate to the total divided by the
-//     number of relays;
+//   - max_in_flight is a total across relays: the relay's dispatcher tells
+//     the store each endpoint's value (SetMaxInFlight, an optional
+//     interface) and it is the MaxAckPending of the endpoint's consumer,
+//     so all relays together hold at most max_in_flight leases of it. A
+//     waiting retry holds no slot: it is outside the consumer. A Take asks
+//     the consumer how many slots are free before it fetches (a pull past
+//     them would wait for one; another relay's fetch in between can still
+//     make it wait, up to a second); when other relays hold them all, its
+//     next is shortly after now. A new value (an API PUT) updates the
+//     consumer at the next Take of the relay told it; relays told different
+//     values leave the last one's. A relay that dies holds its slots until
+//     AckWait. (An ordered endpoint's head lock allows one attempt in all.)
+//   - rate is each relay's share, not a total: every relay runs its own
+//     rate limiter, so N relays make up to N × rate attempts a second on
+//     one endpoint. To hold an endpoint to a total rate, set rate to the
+//     total divided by the number of relays;
+//   - AckWait (Config.AckWait, store.ack_wait) must be the same on every
+//     relay: it is the consumers' ack wait, the lease and lock lifetime,
+//     and the heartbeat period's base;
 //   - idempotency by webhook-id: the event subject is written with an
 //     expected last subject sequence of 0 and the message id org/id, so the
 //     second Accept of an id, on any relay, fails and reads the first.
 //
-// Take reads every visible work item of the endpoint on each call (new
-// ones, and those whose retry time has come by the real clock; an ordered
-// endpoint's Take reads all its waiting items): it leases the
-// due ones in due order and gives the rest back. Take runs once at a time
-// per endpoint in one store; while one relay's Take reads, another relay's
-// Take of the same endpoint sees fewer items and finds them on a later
-// call (see Wake).
+// An ordered endpoint's Take lists its waiting items and reads each one's
+// state to find the head. Take runs once at a time per endpoint in one
+// store.
 //
 // # Waking other relays
 //
 // Wake returns a channel of endpoints that may have new due work: it hears
 // every work item written by any relay (plain NATS subscriptions on
-// P.q.> and P.o.>) and, every AckWait, names each endpoint it has seen, so a retry
-// given back by a relay that then died is found again. The dispatcher reads
+// P.q.> and P.o.>) and, every AckWait, names each endpoint it has seen, so
+// a retry written by a relay that then died is found again. The dispatcher reads
 // it through an optional interface (a type assertion on the store).
 //
 // # Retention
 //
 // Purge deletes events received before the cutoff whose deliveries are all
-// final, with their deliveries, indexes and work items. The stream has no
+// final, with their deliveries, indexes and work items (a final delivery
+// has no retry item; a stale one is deleted when a Take lists it). The stream has no
 // MaxAge: an event that still waits must never expire.
 package natsstore

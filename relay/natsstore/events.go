@@ -126,7 +126,7 @@ func (s *Store) Accept(ctx context.Context, ev *relay.Event, ds []*relay.Deliver
 			msg(s.subj.deliveryIndex(d.Org, d.CreatedAt, d.ID), nil, -1))
 		if !relay.Final(d.Status) {
 			if !d.Ordered {
-				if _, err := s.ensureConsumer(wctx, relay.EndpointRef{Org: d.Org, Endpoint: d.Endpoint}); err != nil {
+				if _, _, err := s.ensureConsumer(wctx, relay.EndpointRef{Org: d.Org, Endpoint: d.Endpoint}); err != nil {
 					return nil, fmt.Errorf("accept %s: %w", ev.ID, err)
 				}
 			}

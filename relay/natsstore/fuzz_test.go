@@ -74,3 +74,31 @@ func TestEventSplitAcrossRecords(t *testing.T) {
 		}
 	}
 }
+
+// A retry subject reads back as what made it, whatever the ids; anything
+// else under the prefix is refused.
+func FuzzRetrySubject(f *testing.F) {
+	for _, s := range []string{"acme", "a.b", "=x", "", "ünï", "*>"} {
+		f.Add(s, s+"ep", s+"id", int64(t0.UnixNano()))
+	}
+	sj := subjects{"pfx"}
+	f.Fuzz(func(t *testing.T, org, ep, id string, ns int64) {
+		if ns < 0 { // stamps start at 1970
+			ns = -(ns + 1)
+		}
+		due := time.Unix(0, ns).UTC()
+		subj := sj.retry(org, ep, due, id)
+		gotOrg, gotEp, gotDue, gotID, err := sj.parseRetry(subj)
+		if err != nil || gotOrg != org || gotEp != ep || !gotDue.Equal(due) || gotID != id {
+			t.Fatalf("%q read as %q %q %v %q, %v; want %q %q %v %q", subj, gotOrg, gotEp, gotDue, gotID, err, org, ep, due, id)
+		}
+		if _, _, _, err := sj.parseWork(subj); err == nil {
+			t.Fatalf("retry subject %q read as a work subject", subj)
+		}
+		for _, bad := range []string{sj.work(org, ep, id, false), sj.delivery(org, id), "pfx.r." + tok(org) + "." + tok(ep)} {
+			if _, _, _, _, err := sj.parseRetry(bad); err == nil {
+				t.Fatalf("%q read as a retry subject", bad)
+			}
+		}
+	})
+}

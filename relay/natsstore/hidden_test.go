@@ -8,8 +8,8 @@ import (
 	"github.com/sidehook/sidehook/relay"
 )
 
-// On the real clock a retry is hidden from every Take until it is due (a
-// Nak with delay), and a Requeue or an Expedite brings it forward at once.
+// On the real clock a retry waits, out of every relay's Takes, until it is
+// due, and a Requeue or an Expedite brings it forward at once.
 func TestRetryHiddenUntilDue(t *testing.T) {
 	a, b := twoRelays(t, 5*time.Second)
 	ctx := context.Background()

@@ -32,7 +32,9 @@ type Config struct {
 	Prefix string
 	Logger zerolog.Logger
 	// AckWait is how long a lease lasts without a heartbeat: after it a
-	// dead relay's deliveries go to another relay. 0 means 30s.
+	// dead relay's deliveries go to another relay. 0 means 30s. It is
+	// the consumers' ack wait, so every relay sharing the prefix must use
+	// the same (store.ack_wait in the configuration).
 	AckWait time.Duration
 }
 
@@ -64,14 +66,21 @@ type Store struct {
 
 	mu        sync.Mutex
 	closed    bool
-	leases    map[string]*lease                          // by delivery org/id
-	consumers map[relay.EndpointRef]consumerState        // known consumers
-	taking    map[relay.EndpointRef]*sync.Mutex          // one Take per endpoint at a time
-	hidden    map[relay.EndpointRef]map[string]time.Time // due times of deliveries this store hid
+	leases    map[string]*lease                   // by delivery org/id
+	consumers map[relay.EndpointRef]consumerState // known consumers
+	taking    map[relay.EndpointRef]*sync.Mutex   // one Take per endpoint at a time
+	// limits are the endpoints' max_in_flight as the relay told them
+	// (SetMaxInFlight); -1 is unlimited.
+	limits  map[relay.EndpointRef]int
+	retries map[relay.EndpointRef]retryView // what this store knows of each endpoint's retry items
 }
 
 type consumerState struct {
 	c jetstream.Consumer // nil: an endpoint seen, its consumer not looked up
+	// limit is the max_in_flight applied to c (0: none told); limited,
+	// whether c has a MaxAckPending, set by this relay or another.
+	limit   int
+	limited bool
 }
 
 // lease is one delivery this store holds: the unacknowledged work item,
@@ -82,6 +91,10 @@ type lease struct {
 	// ordered: the lease is the endpoint's head lock, at revision lockRev.
 	ordered bool
 	lockRev uint64
+	// st is the delivery's state as leased, at revision rev: Record and
+	// Release write over it without reading it again.
+	st  *state
+	rev uint64
 }
 
 var _ relay.Store = (*Store)(nil)
@@ -118,7 +131,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		leases:    map[string]*lease{},
 		consumers: map[relay.EndpointRef]consumerState{},
 		taking:    map[relay.EndpointRef]*sync.Mutex{},
-		hidden:    map[relay.EndpointRef]map[string]time.Time{},
+		limits:    map[relay.EndpointRef]int{},
+		retries:   map[relay.EndpointRef]retryView{},
 	}
 	if err := s.connect(ctx); err != nil {
 		return nil, fmt.Errorf("open nats store: %w", err)
@@ -265,6 +279,9 @@ func (s *Store) setup(ctx context.Context) error {
 			return fmt.Errorf("subscribe to work items: %w", err)
 		}
 	}
+	if _, err := s.nc.Subscribe(s.subj.retryAll(), s.onRetry); err != nil {
+		return fmt.Errorf("subscribe to retry items: %w", err)
+	}
 	return nil
 }
 
@@ -382,6 +399,18 @@ func (s *Store) onWork(m *nats.Msg) {
 	s.notify(ref)
 }
 
+// onRetry hears a retry item written by any relay: a Take here lists the
+// endpoint's retries again by its due time. Nothing is woken: the relay
+// that wrote it takes it when due, and if that relay dies, the tick
+// names the endpoint to the others.
+func (s *Store) onRetry(m *nats.Msg) {
+	org, ep, due, _, err := s.subj.parseRetry(m.Subject)
+	if err != nil {
+		return
+	}
+	s.noteRetry(relay.EndpointRef{Org: org, Endpoint: ep}, due)
+}
+
 // tick names every known endpoint each AckWait, so work given back by a
 // relay that died (or a retry whose time came) is looked at again.
 func (s *Store) tick() {
@@ -443,33 +472,93 @@ func (s *Store) consumerName(ref relay.EndpointRef) string {
 	return s.cfg.Prefix + "_q_" + hex.EncodeToString(h[:12])
 }
 
-// ensureConsumer creates or updates the consumer of an endpoint's
-// unordered work items.
-func (s *Store) ensureConsumer(ctx context.Context, ref relay.EndpointRef) (jetstream.Consumer, error) {
-	s.mu.Lock()
-	cs := s.consumers[ref]
-	s.mu.Unlock()
-	if cs.c != nil {
-		return cs.c, nil
+// SetMaxInFlight tells the store an endpoint's max_in_flight (n <= 0:
+// unlimited). It becomes the MaxAckPending of the endpoint's consumer, so
+// it bounds the attempts of all relays together; the consumer is updated
+// by the next Take or Accept. The relay's dispatcher calls it (an optional
+// interface) before its first Take of an endpoint and whenever the value
+// changes (an API PUT). Relays that disagree, as during a rolling change,
+// leave the value of the last one told.
+func (s *Store) SetMaxInFlight(ref relay.EndpointRef, n int) {
+	if n <= 0 {
+		n = -1
 	}
-	c, err := s.js.CreateOrUpdateConsumer(ctx, s.cfg.Prefix, jetstream.ConsumerConfig{
+	s.mu.Lock()
+	s.limits[ref] = n
+	s.mu.Unlock()
+}
+
+func (s *Store) consumerConfig(ref relay.EndpointRef, maxAckPending int) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
 		Durable:       s.consumerName(ref),
 		Description:   "sidehook deliveries to " + ref.String(),
 		FilterSubject: s.subj.workOf(ref.Org, ref.Endpoint, false),
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       s.cfg.AckWait,
 		MaxDeliver:    -1,
-		MaxAckPending: -1,
+		MaxAckPending: maxAckPending,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		Replicas:      s.cfg.Replicas,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("consumer for %s: %w", ref, err)
 	}
+}
+
+// sameConsumer reports whether a consumer already has the settings this
+// store wants of it.
+func sameConsumer(have, want jetstream.ConsumerConfig) bool {
+	return have.FilterSubject == want.FilterSubject && have.AckPolicy == want.AckPolicy &&
+		have.AckWait == want.AckWait && have.MaxDeliver == want.MaxDeliver &&
+		have.MaxAckPending == want.MaxAckPending && have.DeliverPolicy == want.DeliverPolicy &&
+		have.Replicas == want.Replicas
+}
+
+// ensureConsumer returns the consumer of an endpoint's unordered work
+// items, made or updated to this store's settings, and whether it limits
+// its pending messages. Its MaxAckPending is the endpoint's max_in_flight
+// once the relay told it; before that, a consumer that exists keeps its
+// own (another relay's) and a new one is unlimited. An existing consumer
+// as wanted is not updated: an update races other relays' use of it.
+func (s *Store) ensureConsumer(ctx context.Context, ref relay.EndpointRef) (jetstream.Consumer, bool, error) {
 	s.mu.Lock()
-	s.consumers[ref] = consumerState{c: c}
+	cs := s.consumers[ref]
+	want := s.limits[ref]
 	s.mu.Unlock()
-	return c, nil
+	if cs.c != nil && cs.limit == want {
+		return cs.c, cs.limited, nil
+	}
+	cfg := s.consumerConfig(ref, want)
+	if want == 0 {
+		cfg.MaxAckPending = -1
+	}
+	var c jetstream.Consumer
+	var err error
+	for try := 0; try < 2; try++ {
+		c, err = s.js.Consumer(ctx, s.cfg.Prefix, cfg.Durable)
+		switch {
+		case err == nil:
+			have := c.CachedInfo().Config
+			if want == 0 {
+				cfg.MaxAckPending = have.MaxAckPending
+			}
+			if !sameConsumer(have, cfg) {
+				c, err = s.js.UpdateConsumer(ctx, s.cfg.Prefix, cfg)
+			}
+		case errors.Is(err, jetstream.ErrConsumerNotFound):
+			// Another relay making it at once with other settings fails
+			// this: look it up again.
+			c, err = s.js.CreateConsumer(ctx, s.cfg.Prefix, cfg)
+		}
+		if !errors.Is(err, jetstream.ErrConsumerExists) {
+			break
+		}
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("consumer for %s: %w", ref, err)
+	}
+	limited := c.CachedInfo().Config.MaxAckPending > 0
+	s.mu.Lock()
+	s.consumers[ref] = consumerState{c: c, limit: want, limited: limited}
+	s.mu.Unlock()
+	return c, limited, nil
 }
 
 // dropConsumer forgets a cached consumer that the server no longer has

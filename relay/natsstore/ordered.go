@@ -106,7 +106,7 @@ func (s *Store) takeOrdered(ctx context.Context, ref relay.EndpointRef, now time
 	s.mu.Lock()
 	// A batch is stored in one run of sequences: the lock is just before
 	// the state.
-	s.leases[ref.Org+"/"+head.ID] = &lease{ref: ref, ordered: true, lockRev: seq - 1}
+	s.leases[ref.Org+"/"+head.ID] = &lease{ref: ref, ordered: true, lockRev: seq - 1, st: head, rev: seq}
 	s.mu.Unlock()
 	return []*relay.Delivery{head.out()}, next, nil
 }

@@ -16,8 +16,16 @@ import (
 	"github.com/sidehook/sidehook/relay"
 )
 
-// fetchBatch is how many work items one fetch asks for.
-const fetchBatch = 256
+// Limits of one Take: how many work items one fetch asks for, and how many
+// due retries it moves back to the consumer (the rest wait for the next).
+const (
+	fetchBatch   = 256
+	promoteBatch = 256
+)
+
+// fullPoll is how soon a Take that found every slot of the endpoint's
+// consumer held by other relays asks to be called again.
+const fullPoll = 100 * time.Millisecond
 
 type candidate struct {
 	msg jetstream.Msg
@@ -36,8 +44,8 @@ func (s *Store) Take(ctx context.Context, ref relay.EndpointRef, now time.Time, 
 	if n <= 0 {
 		return nil, time.Time{}, nil
 	}
-	// One Take per endpoint at a time in this store: a Take holds every
-	// waiting item while it reads them, so a second would see none.
+	// One Take per endpoint at a time in this store: two would move the
+	// same due retries and fetch past each other's slots.
 	mu := s.takeLock(ref)
 	mu.Lock()
 	defer mu.Unlock()
@@ -47,9 +55,7 @@ func (s *Store) Take(ctx context.Context, ref relay.EndpointRef, now time.Time, 
 	}
 	more, qnext, err := s.takeQueued(ctx, ref, now, n-len(out))
 	out = append(out, more...)
-	if next.IsZero() || !qnext.IsZero() && qnext.Before(next) {
-		next = qnext
-	}
+	next = earliest(next, qnext)
 	if err != nil && len(out) == 0 {
 		return nil, next.UTC(), fmt.Errorf("take %s: %w", ref, err)
 	}
@@ -61,46 +67,77 @@ func (s *Store) Take(ctx context.Context, ref relay.EndpointRef, now time.Time, 
 	return out, next.UTC(), nil
 }
 
-// takeQueued reads every work item the consumer offers: the due ones are
-// leased in due order, the rest are given back (a plain Nak, which is not
-// an attempt) and the earliest of their due times is next.
+// earliest is the earlier of two times, zero meaning none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || !b.IsZero() && b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// takeQueued moves the endpoint's due retries into its consumer (see
+// promote), then fetches at most the n it may lease: a due delivery is
+// leased, one not due yet is parked on a retry item (see park), a stale
+// copy is dropped. When the consumer limits its pending messages (the
+// endpoint's max_in_flight, across relays) it asks for no more than the
+// free slots, since a pull beyond them would wait for a slot.
 func (s *Store) takeQueued(ctx context.Context, ref relay.EndpointRef, now time.Time, n int) ([]*relay.Delivery, time.Time, error) {
-	var next time.Time
 	if n <= 0 {
-		return nil, next, nil
+		return nil, time.Time{}, nil
 	}
 	// Made here too, not only by Accept: another relay may have deleted
 	// the endpoint (and its consumer) and then made it again.
-	c, err := s.ensureConsumer(ctx, ref)
+	c, limited, err := s.ensureConsumer(ctx, ref)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	next, err := s.promote(ctx, ref, now)
 	if err != nil {
 		return nil, next, err
 	}
 	var (
-		due  []candidate
-		back []backItem
+		out  []candidate
+		back []jetstream.Msg
 		ferr error
 	)
 	seen := map[string]bool{}
-	for ferr == nil {
-		batch, err := c.FetchNoWait(fetchBatch)
+	for ferr == nil && len(out) < n {
+		k := min(n-len(out), fetchBatch)
+		if limited {
+			free, err := s.freeSlots(ctx, c)
+			if err != nil {
+				ferr = err
+				break
+			}
+			if free <= 0 {
+				next = earliest(next, now.Add(fullPoll))
+				break
+			}
+			k = min(k, free)
+		}
+		batch, err := c.FetchNoWait(k)
 		if err != nil {
 			ferr = err
 			break
 		}
-		count := 0
+		got := 0
+		var due []candidate
 		for m := range batch.Messages() {
-			count++
+			got++
+			if ferr != nil {
+				back = append(back, m)
+				continue
+			}
 			_, _, id, err := s.subj.parseWork(m.Subject())
 			if err != nil {
 				_ = m.Term() // not ours to read
 				continue
 			}
 			if seen[id] {
-				back = append(back, backItem{m: m})
+				back = append(back, m)
 				continue
 			}
 			seen[id] = true
-			s.unhide(ref, id)
 			st, rev, err := s.state(ctx, ref.Org, id)
 			switch {
 			case errors.Is(err, relay.ErrNotFound) || err == nil && relay.Final(st.Status):
@@ -108,29 +145,49 @@ func (s *Store) takeQueued(ctx context.Context, ref relay.EndpointRef, now time.
 				continue
 			case err != nil:
 				ferr = err
-				back = append(back, backItem{m: m})
+				back = append(back, m)
 				continue
 			case workGen(m) != st.Gen:
-				// A copy replaced by a newer item (Requeue, Expedite): the
-				// stream no longer has it; only the newest may be leased.
-				_ = m.Term()
+				// A copy replaced by a newer item (parked, requeued,
+				// expedited): only the newest may be leased.
+				s.finish(ctx, m)
 				continue
 			}
 			st.settle() // a lease that timed out, with its requeue mark
 			at := st.due()
 			if at.After(now) {
-				back = append(back, backItem{m: m, id: id, due: at})
-				if next.IsZero() || at.Before(next) {
-					next = at
+				if err := s.park(ctx, m, st, rev); err != nil {
+					back = append(back, m)
+					if !casConflict(err) {
+						ferr = err
+					}
+					next = earliest(next, now) // changed under us: look again soon
+					continue
 				}
+				next = earliest(next, at)
 				continue
 			}
 			due = append(due, candidate{msg: m, st: st, rev: rev, key: at})
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && ferr == nil {
 			ferr = err
 		}
-		if count < fetchBatch {
+		for _, cd := range due {
+			if ferr != nil {
+				back = append(back, cd.msg)
+				continue
+			}
+			if err := s.lease(ctx, ref, cd); err != nil {
+				back = append(back, cd.msg)
+				if !casConflict(err) {
+					ferr = err
+				}
+				next = earliest(next, now)
+				continue
+			}
+			out = append(out, cd)
+		}
+		if got < k {
 			break
 		}
 	}
@@ -140,35 +197,250 @@ func (s *Store) takeQueued(ctx context.Context, ref relay.EndpointRef, now time.
 		s.dropConsumer(ref) // the endpoint was deleted; the next Take makes it again
 		ferr = nil
 	}
-	slices.SortFunc(due, func(a, b candidate) int {
+	s.giveBack(ctx, back...)
+	slices.SortFunc(out, func(a, b candidate) int {
 		if c := a.key.Compare(b.key); c != 0 {
 			return c
 		}
 		return strings.Compare(a.st.ID, b.st.ID)
 	})
-	var out []*relay.Delivery
-	for _, cd := range due {
-		if len(out) >= n || ferr != nil {
-			back = append(back, backItem{m: cd.msg})
-			continue
-		}
-		d, err := s.lease(ctx, ref, cd)
+	ds := make([]*relay.Delivery, len(out))
+	for i, cd := range out {
+		ds[i] = cd.st.out()
+	}
+	return ds, next, ferr
+}
+
+// freeSlots is how many more messages the consumer hands out before its
+// MaxAckPending stops it, counting every relay's leases.
+func (s *Store) freeSlots(ctx context.Context, c jetstream.Consumer) (int, error) {
+	ictx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	info, err := c.Info(ictx)
+	if err != nil {
+		return 0, fmt.Errorf("read consumer: %w", unavailable(err))
+	}
+	if info.Config.MaxAckPending <= 0 {
+		return fetchBatch, nil
+	}
+	return info.Config.MaxAckPending - info.NumAckPending, nil
+}
+
+// park takes a work item that is not due yet out of the consumer: its
+// delivery gets a retry item and a state a generation newer that names
+// it (see writeRetry), then the old item is acknowledged and deleted. A
+// slot of the endpoint's max_in_flight is never held by a delivery that
+// waits.
+func (s *Store) park(ctx context.Context, m jetstream.Msg, st *state, rev uint64) error {
+	wctx, cancel := writeCtx(ctx)
+	defer cancel()
+	if err := s.writeRetry(wctx, s.retryItem(st)); err != nil {
+		return err
+	}
+	if _, err := s.putState(wctx, st, rev); err != nil {
+		return err
+	}
+	s.noteRetry(relay.EndpointRef{Org: st.Org, Endpoint: st.Endpoint}, st.due())
+	s.finish(wctx, m)
+	return nil
+}
+
+// retryItem marks st as waiting on a retry item, a generation newer (its
+// work item is stale), and returns the item.
+func (s *Store) retryItem(st *state) *nats.Msg {
+	st.Gen++
+	st.Retry = true
+	return msg(s.subj.retry(st.Org, st.Endpoint, st.due(), st.ID), nil, -1)
+}
+
+// writeRetry writes a retry item before the state that names it, each one
+// record: an atomic batch costs the server far more than two records (on
+// one replica it makes a file store per batch). The order keeps it safe:
+// until the state lands, the item is above the state's revision, and a
+// Take deletes a retry item as stale only below the revision of a state
+// that does not name it (promoteOne); the work item stays until the state
+// lands. So a crash in between costs an attempt's record at worst, as a
+// relay dying mid-attempt does, and leaves an item that the delivery's
+// next state makes stale.
+func (s *Store) writeRetry(ctx context.Context, item *nats.Msg) error {
+	if _, err := s.publish(ctx, []*nats.Msg{item}); err != nil {
+		return fmt.Errorf("write retry item: %w", err)
+	}
+	return nil
+}
+
+// retryOf is the subject of st's retry item, "" when it has none.
+func (s *Store) retryOf(st *state) string {
+	if !st.Retry {
+		return ""
+	}
+	return s.subj.retry(st.Org, st.Endpoint, st.due(), st.ID)
+}
+
+// promote moves the endpoint's retries due at now back into its consumer,
+// in due order, at most promoteBatch of them (see promoteOne). It returns
+// when to look again: the earliest retry not due yet (zero: none), or now
+// when some due ones are left. Retry items are named by their due time,
+// so one listing tells which are due and nothing waiting is read; between
+// listings the store's view of them (retryView) spares the listing.
+func (s *Store) promote(ctx context.Context, ref relay.EndpointRef, now time.Time) (time.Time, error) {
+	if next, ok := s.retriesQuiet(ref, now); ok {
+		return next, nil
+	}
+	listed := time.Now()
+	next, err := s.promoteListed(ctx, ref, now)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.retries[ref]
+	if !old.heard.Before(listed) {
+		// Heard of while listing: maybe not in the listing.
+		next = earliest(next, old.next)
+	}
+	if err != nil || next.Equal(now) {
+		delete(s.retries, ref)
+		return next, err
+	}
+	s.retries[ref] = retryView{next: next, listed: listed}
+	return next, nil
+}
+
+// retryView is what a store knows of an endpoint's retry items since it
+// last listed them: the earliest due time then not due, lowered by every
+// retry item written since (heard on P.r.>, or written here). It may name
+// an item moved since (a wasted listing), never miss one it heard of.
+type retryView struct {
+	next   time.Time // zero: none
+	listed time.Time // by the real clock; zero: not listed, not trusted
+	heard  time.Time // the last noteRetry, by the real clock
+}
+
+// retriesQuiet reports whether no retry of ref can be due at now by what
+// this store knows, and the earliest due time it knows. A view older than
+// AckWait is not trusted: the subscription may have missed a write while
+// the connection was down.
+func (s *Store) retriesQuiet(ref relay.EndpointRef, now time.Time) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.retries[ref]
+	if !ok || time.Since(v.listed) >= s.cfg.AckWait || !v.next.IsZero() && !now.Before(v.next) {
+		return time.Time{}, false
+	}
+	return v.next, true
+}
+
+// noteRetry lowers ref's view to a retry item due at due, written by any
+// relay. A Take listing at the same time keeps it (see promote).
+func (s *Store) noteRetry(ref relay.EndpointRef, due time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := s.retries[ref]
+	v.next, v.heard = earliest(v.next, due), time.Now()
+	s.retries[ref] = v
+}
+
+// forgetRetries drops ref's view, so the next Take lists its retries:
+// this store moved one, and its due time must not be Take's next.
+func (s *Store) forgetRetries(ref relay.EndpointRef) {
+	s.mu.Lock()
+	delete(s.retries, ref)
+	s.mu.Unlock()
+}
+
+// promoteListed lists the endpoint's retry items and moves those due.
+func (s *Store) promoteListed(ctx context.Context, ref relay.EndpointRef, now time.Time) (time.Time, error) {
+	subs, err := s.list(ctx, s.subj.retryOf(ref.Org, ref.Endpoint))
+	if err != nil || len(subs) == 0 {
+		return time.Time{}, err
+	}
+	type item struct {
+		subj string
+		due  time.Time
+		id   string
+	}
+	items := make([]item, 0, len(subs))
+	for _, subj := range subs {
+		_, _, due, id, err := s.subj.parseRetry(subj)
 		if err != nil {
-			back = append(back, backItem{m: cd.msg})
-			if !casConflict(err) {
-				ferr = err
-			} else if next.IsZero() || now.Before(next) {
-				next = now // changed under us: look again soon
-			}
 			continue
 		}
-		out = append(out, d)
+		items = append(items, item{subj, due, id})
 	}
-	s.giveBack(ctx, ref, back...)
-	if h := s.hiddenNext(ref, now); !h.IsZero() && (next.IsZero() || h.Before(next)) {
-		next = h
+	slices.SortFunc(items, func(a, b item) int {
+		if c := a.due.Compare(b.due); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	var next time.Time
+	moved := 0
+	for _, it := range items {
+		if it.due.After(now) {
+			return earliest(next, it.due), nil
+		}
+		if moved == promoteBatch {
+			return now, nil
+		}
+		ok, err := s.promoteOne(ctx, ref, it.subj, it.id)
+		if casConflict(err) {
+			next = now // changed under us: look again soon
+			continue
+		}
+		if err != nil {
+			return next, err
+		}
+		if ok {
+			moved++
+		}
 	}
-	return out, next, ferr
+	return next, nil
+}
+
+// promoteOne moves one due retry into the consumer: a work item of the
+// delivery's generation, then the retry item is deleted. It deletes a
+// retry item its delivery no longer waits on instead (a Record, Requeue or
+// Purge cut short, or a move whose delete was). It reports whether it
+// moved one.
+func (s *Store) promoteOne(ctx context.Context, ref relay.EndpointRef, subj, id string) (bool, error) {
+	st, rev, err := s.state(ctx, ref.Org, id)
+	if errors.Is(err, relay.ErrNotFound) {
+		return false, s.removeBefore(ctx, subj, 0)
+	}
+	if err != nil {
+		return false, err
+	}
+	if st.Leased || relay.Final(st.Status) || s.retryOf(st) != subj {
+		// Stale: written with an older state than rev, so below it; a
+		// newer item on the same subject stays.
+		return false, s.removeBefore(ctx, subj, rev)
+	}
+	// A work item of the state's generation, one record: the subject must
+	// be empty, so of two relays moving it at once one writes it. The
+	// state keeps naming the retry item until the delivery is leased
+	// (lease clears Retry); until then a second move finds the work item
+	// there and does nothing.
+	work := s.subj.work(ref.Org, st.Endpoint, st.ID, false)
+	for try := 0; ; try++ {
+		m := msg(work, nil, 0)
+		m.Header.Set(hdrGen, strconv.FormatUint(st.Gen, 10))
+		seq, err := s.publish(ctx, []*nats.Msg{m})
+		if err == nil {
+			return true, s.removeBefore(ctx, subj, seq)
+		}
+		if !casConflict(err) || try > 0 {
+			return false, err
+		}
+		have, err := s.get(ctx, work)
+		if err != nil || have == nil {
+			return false, err // gone since: the next Take moves it
+		}
+		if g, _ := strconv.ParseUint(have.Header.Get(hdrGen), 10, 64); g == st.Gen {
+			return false, nil // moved already
+		}
+		// A stale item left by a Record cut short: it blocks the subject.
+		if err := s.stream.DeleteMsg(ctx, have.Sequence); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+			return false, fmt.Errorf("delete %s: %w", work, err)
+		}
+	}
 }
 
 func (s *Store) takeLock(ref relay.EndpointRef) *sync.Mutex {
@@ -183,19 +455,22 @@ func (s *Store) takeLock(ref relay.EndpointRef) *sync.Mutex {
 }
 
 // lease marks a due delivery leased (compare-and-set on the revision Take
-// read) and keeps its work item unacknowledged.
-func (s *Store) lease(ctx context.Context, ref relay.EndpointRef, cd candidate) (*relay.Delivery, error) {
+// read) and keeps its work item unacknowledged: it holds one of the
+// consumer's slots until Record or Release, or until the relay dies and
+// AckWait passes.
+func (s *Store) lease(ctx context.Context, ref relay.EndpointRef, cd candidate) error {
 	st := cd.st
-	st.Leased = true
+	st.Leased, st.Retry = true, false // a moved retry's item is stale now
 	wctx, cancel := writeCtx(ctx)
 	defer cancel()
-	if _, err := s.putState(wctx, st, cd.rev); err != nil {
-		return nil, err
+	rev, err := s.putState(wctx, st, cd.rev)
+	if err != nil {
+		return err
 	}
 	s.mu.Lock()
-	s.leases[ref.Org+"/"+st.ID] = &lease{msg: cd.msg, ref: ref}
+	s.leases[ref.Org+"/"+st.ID] = &lease{msg: cd.msg, ref: ref, st: st, rev: rev}
 	s.mu.Unlock()
-	return st.out(), nil
+	return nil
 }
 
 // leaseOf is this store's lease of d, or nil.
@@ -211,12 +486,14 @@ func (s *Store) dropLease(d *relay.Delivery) {
 	s.mu.Unlock()
 }
 
-// Record writes the attempt's outcome, then ends the lease: a final
-// delivery's work item is acknowledged and deleted, a failed one's is
-// given back and waits, leased by nobody, until NextAttemptAt. When the
-// delivery was requeued during the attempt, it is pending at the requeue's
-// time instead. The disabled mark is written first: if the relay dies in
-// between, the endpoint is disabled and the delivery is retaken later.
+// Record writes the attempt's outcome, then ends the lease by
+// acknowledging and deleting the work item. A delivery that waits again
+// (failed, or requeued during the attempt) first gets a retry item named
+// by its due time, outside the consumer (see writeRetry): it holds no slot
+// of the endpoint's max_in_flight while it waits, and a Take moves it back
+// when due. The disabled mark is written first: if the
+// relay dies in between, the endpoint is disabled and the delivery is
+// retaken later.
 func (s *Store) Record(ctx context.Context, d *relay.Delivery, disable string) error {
 	if !relay.Final(d.Status) && d.NextAttemptAt == nil {
 		return fmt.Errorf("record: delivery %s is %s without next_attempt_at", d.ID, d.Status)
@@ -229,13 +506,18 @@ func (s *Store) Record(ctx context.Context, d *relay.Delivery, disable string) e
 		}
 	}
 	l := s.leaseOf(d)
-	st, err := s.endLease(ctx, d, l, func(cur *state) *state {
+	st, err := s.endLease(ctx, d, l, func(cur *state) (*state, *nats.Msg) {
 		next := &state{Delivery: *d}
 		next.Endpoint, next.Ordered, next.Gen = cur.Endpoint, cur.Ordered, cur.Gen
 		if cur.RequeueAt != nil {
 			requeued(&next.Delivery, *cur.RequeueAt)
 		}
-		return next
+		if !next.Ordered && !relay.Final(next.Status) && s.queued(ctx, l, cur) {
+			// Also without this store's lease (it was lost): the new
+			// item makes any older one stale.
+			return next, s.retryItem(next)
+		}
+		return next, nil
 	})
 	if err != nil {
 		return fmt.Errorf("record: %w", err)
@@ -247,24 +529,59 @@ func (s *Store) Record(ctx context.Context, d *relay.Delivery, disable string) e
 			s.log.Debug().Err(err).Str("delivery", d.ID).Msg("delete a work item")
 		}
 	case l == nil || l.ordered:
-	case relay.Final(st.Status):
-		s.finish(ctx, l.msg)
 	default:
-		s.giveBack(ctx, l.ref, backItem{m: l.msg, id: d.ID, due: st.due()}) // on failure the lease times out after AckWait
+		s.finish(ctx, l.msg) // on failure the item is stale: a Take drops it
 	}
 	return nil
 }
 
-// endLease writes the state next makes of the current one and, for an
-// ordered lease, frees the endpoint's head lock in the same batch; then it
-// forgets the lease.
-func (s *Store) endLease(ctx context.Context, d *relay.Delivery, l *lease, next func(*state) *state) (*state, error) {
-	for {
-		cur, rev, err := s.state(ctx, d.Org, d.ID)
+// queued reports whether an unordered delivery still has an item to wait
+// on: the leased work item, or without a lease here, any work or retry
+// item. It has none once its endpoint was deleted (DeleteEndpoint drops
+// the items): an attempt in flight then ends without queueing it again.
+// When unsure, it is queued.
+func (s *Store) queued(ctx context.Context, l *lease, cur *state) bool {
+	if cur.Retry {
+		return true
+	}
+	if l != nil && !l.ordered {
+		meta, err := l.msg.Metadata()
 		if err != nil {
-			return nil, err
+			return true
 		}
-		st := next(cur)
+		found, err := s.stored(ctx, meta.Sequence.Stream)
+		return found || err != nil
+	}
+	m, err := s.get(ctx, s.subj.work(cur.Org, cur.Endpoint, cur.ID, false))
+	return err != nil || m != nil
+}
+
+// endLease writes the state next makes of the current one, after the
+// retry item next may return (see writeRetry), and for an ordered lease
+// frees the endpoint's head lock in the same batch; then it forgets the
+// lease.
+func (s *Store) endLease(ctx context.Context, d *relay.Delivery, l *lease, next func(*state) (*state, *nats.Msg)) (*state, error) {
+	var cur *state
+	var rev uint64
+	if l != nil {
+		// The state as leased: a change since (a Requeue's mark) fails
+		// the compare-and-set, and the loop reads it.
+		c := *l.st
+		cur, rev = &c, l.rev
+	}
+	for {
+		if cur == nil {
+			var err error
+			if cur, rev, err = s.state(ctx, d.Org, d.ID); err != nil {
+				return nil, err
+			}
+		}
+		st, item := next(cur)
+		if item != nil {
+			if err := s.writeRetry(ctx, item); err != nil {
+				return nil, err
+			}
+		}
 		b, err := st.encode()
 		if err != nil {
 			return nil, err
@@ -281,12 +598,16 @@ func (s *Store) endLease(ctx context.Context, d *relay.Delivery, l *lease, next 
 		}
 		_, err = s.publish(ctx, msgs)
 		if casConflict(err) {
-			continue // changed since read: read again
+			cur = nil // changed since read: read again
+			continue
 		}
 		if err != nil {
 			return nil, err
 		}
 		s.dropLease(d)
+		if st.Retry {
+			s.noteRetry(relay.EndpointRef{Org: d.Org, Endpoint: st.Endpoint}, st.due())
+		}
 		return st, nil
 	}
 }
@@ -316,44 +637,28 @@ func (s *Store) Release(ctx context.Context, d *relay.Delivery) error {
 	}
 	ctx, cancel := writeCtx(ctx)
 	defer cancel()
-	st, err := s.endLease(ctx, d, l, func(cur *state) *state { cur.settle(); return cur })
+	_, err := s.endLease(ctx, d, l, func(cur *state) (*state, *nats.Msg) { cur.settle(); return cur, nil })
 	if err != nil {
 		return fmt.Errorf("release: %w", err)
 	}
 	if !l.ordered {
-		s.giveBack(ctx, l.ref, backItem{m: l.msg, id: d.ID, due: st.due()})
+		s.giveBack(ctx, l.msg)
 	}
 	return nil
 }
 
-// backItem is a work item to give back, hidden until due (zero: at once).
-type backItem struct {
-	m   jetstream.Msg
-	id  string
-	due time.Time
-}
-
-// giveBack naks work items so the consumer offers them again, to any relay.
-// One due later is hidden until then by the real clock (a Nak with delay),
-// so Takes in between do not read it; this store remembers the time for
-// its next Takes' next, and other relays find it by Wake's tick. The
-// server handles a consumer's acks in order and the last nak waits for its
-// answer, so when giveBack returns every item is back: the next Take sees
-// those not hidden.
-func (s *Store) giveBack(ctx context.Context, ref relay.EndpointRef, items ...backItem) {
-	realNow := time.Now()
-	for i, it := range items {
-		body := []byte("-NAK")
-		if d := it.due.Sub(realNow); d > 0 && it.id != "" {
-			body = fmt.Appendf(nil, `-NAK {"delay": %d}`, d.Nanoseconds())
-			s.hide(ref, it.id, it.due)
-		}
+// giveBack naks work items so the consumer offers them again at once, to
+// any relay; a Take parks one that is not due. The server handles a
+// consumer's acks in order and the last nak waits for its answer, so when
+// giveBack returns every item is back.
+func (s *Store) giveBack(ctx context.Context, msgs ...jetstream.Msg) {
+	for i, m := range msgs {
 		var err error
-		if i < len(items)-1 {
-			err = s.nc.Publish(it.m.Reply(), body)
+		if i < len(msgs)-1 {
+			err = s.nc.Publish(m.Reply(), []byte("-NAK"))
 		} else {
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opTimeout)
-			_, err = s.nc.RequestWithContext(rctx, it.m.Reply(), body)
+			_, err = s.nc.RequestWithContext(rctx, m.Reply(), []byte("-NAK"))
 			cancel()
 		}
 		if err != nil {
@@ -362,61 +667,10 @@ func (s *Store) giveBack(ctx context.Context, ref relay.EndpointRef, items ...ba
 	}
 }
 
-// hide remembers that this store hid a delivery of ref until due.
-func (s *Store) hide(ref relay.EndpointRef, id string, due time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.hidden[ref] == nil {
-		s.hidden[ref] = map[string]time.Time{}
-	}
-	s.hidden[ref][id] = due
-}
-
-// unhide forgets a hidden delivery: a Take saw it again.
-func (s *Store) unhide(ref relay.EndpointRef, id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.hidden[ref], id)
-}
-
-// Hidden-item timing: the consumer brings an item back a little after its
-// delay; until hiddenGrace after its due time a Take that did not see it
-// asks to be called again after hiddenPoll.
-const (
-	hiddenGrace = 2 * time.Second
-	hiddenPoll  = 50 * time.Millisecond
-)
-
-// hiddenNext is when a Take should look again for the deliveries this
-// store hid (zero: none): the earliest due time after now, or shortly when
-// one is due but not back yet. Those long overdue are forgotten (another
-// relay took them, or they were deleted).
-func (s *Store) hiddenNext(ref relay.EndpointRef, now time.Time) time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	realNow := time.Now()
-	var next time.Time
-	for id, t := range s.hidden[ref] {
-		if realNow.After(t.Add(hiddenGrace)) {
-			delete(s.hidden[ref], id)
-			continue
-		}
-		if !t.After(now) {
-			t = now.Add(hiddenPoll)
-		}
-		if next.IsZero() || t.Before(next) {
-			next = t
-		}
-	}
-	if len(s.hidden[ref]) == 0 {
-		delete(s.hidden, ref)
-	}
-	return next
-}
-
 // Header of a work item: the generation of its delivery's state that wrote
-// it. A Requeue or an Expedite writes a new item (the stream keeps one per
-// subject) to bring a hidden delivery forward, and a newer generation.
+// it. Parking, a Requeue or an Expedite makes the state a generation newer
+// (and a Requeue or Expedite writes a new item, which replaces the old one
+// on its subject); an older copy is never leased.
 const hdrGen = "Sidehook-Gen"
 
 func workGen(m jetstream.Msg) uint64 {

@@ -104,14 +104,15 @@ func TestTakeRecordRetry(t *testing.T) {
 		ev, ds := mkEvent("acme", fmt.Sprintf("e%d", i), t0.Add(time.Duration(2-i)*time.Second), false, "a")
 		accept(t, s, ev, ds)
 	}
-	// Due order is by NextAttemptAt: e2 (t0), e1, e0.
+	// The consumer offers them in acceptance order (e0, e1, e2); what
+	// one Take reads is leased in due order: e1 (due before e0), e0.
 	got, _ := take(t, s, ref, t0.Add(time.Minute), 2)
-	if want := []string{"e2_a", "e1_a"}; !slices.Equal(ids(got), want) {
+	if want := []string{"e1_a", "e0_a"}; !slices.Equal(ids(got), want) {
 		t.Fatalf("took %v, want %v", ids(got), want)
 	}
 	// Leased ones are not taken again.
 	rest, _ := take(t, s, ref, t0.Add(time.Minute), 10)
-	if want := []string{"e0_a"}; !slices.Equal(ids(rest), want) {
+	if want := []string{"e2_a"}; !slices.Equal(ids(rest), want) {
 		t.Fatalf("took %v, want %v", ids(rest), want)
 	}
 	if err := s.Record(ctx, attempt(got[0], relay.StatusDelivered, t0.Add(time.Minute), nil), ""); err != nil {
@@ -124,10 +125,10 @@ func TestTakeRecordRetry(t *testing.T) {
 	if err := s.Release(ctx, rest[0]); err != nil {
 		t.Fatal(err)
 	}
-	// e0 is due again as it was; e1 waits for its retry.
+	// e2 is due again as it was; e0 waits for its retry.
 	again, next := take(t, s, ref, t0.Add(2*time.Minute), 10)
-	if !slices.Equal(ids(again), []string{"e0_a"}) || !next.Equal(retry) {
-		t.Fatalf("took %v next %v, want [e0_a] next %v", ids(again), next, retry)
+	if !slices.Equal(ids(again), []string{"e2_a"}) || !next.Equal(retry) {
+		t.Fatalf("took %v next %v, want [e2_a] next %v", ids(again), next, retry)
 	}
 	if err := s.Record(ctx, attempt(again[0], relay.StatusDead, t0.Add(2*time.Minute), nil), "gone"); err != nil {
 		t.Fatal(err)
@@ -141,16 +142,16 @@ func TestTakeRecordRetry(t *testing.T) {
 		t.Fatalf("before the retry: took %v next %v", ids(none), next)
 	}
 	due, next := take(t, s, ref, retry, 10)
-	if !slices.Equal(ids(due), []string{"e1_a"}) || !next.IsZero() || len(due[0].Attempts) != 1 {
+	if !slices.Equal(ids(due), []string{"e0_a"}) || !next.IsZero() || len(due[0].Attempts) != 1 {
 		t.Fatalf("at the retry: took %+v next %v", due, next)
 	}
-	d, _ := s.Delivery(ctx, "acme", "e2_a")
+	d, _ := s.Delivery(ctx, "acme", "e1_a")
 	if d.Status != relay.StatusDelivered || len(d.Attempts) != 1 || d.NextAttemptAt != nil {
 		t.Fatalf("delivered delivery: %+v", d)
 	}
 	w, err := s.Waiting(ctx)
 	if err != nil || w[ref] != 1 {
-		t.Fatalf("waiting = %v, %v; want 1 (e1 leased)", w, err)
+		t.Fatalf("waiting = %v, %v; want 1 (e0 leased)", w, err)
 	}
 }
 

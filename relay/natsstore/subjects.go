@@ -115,6 +115,40 @@ func (s subjects) workOf(org, ep string, ordered bool) string {
 func (s subjects) workAll(ordered bool) string { return s.p + queueToken(ordered) + ">" }
 func (s subjects) lock(org, ep string) string  { return s.p + ".lk." + tok(org) + "." + tok(ep) }
 
+// A retry item is named by its due time, so listing an endpoint's retries
+// tells which are due without reading them.
+func (s subjects) retry(org, ep string, due time.Time, id string) string {
+	return s.p + ".r." + tok(org) + "." + tok(ep) + "." + stamp(due) + tok(id)
+}
+func (s subjects) retryOf(org, ep string) string {
+	return s.p + ".r." + tok(org) + "." + tok(ep) + ".*"
+}
+func (s subjects) retryAll() string { return s.p + ".r.>" }
+
+// parseRetry reads org, endpoint, due time and delivery id from a retry
+// subject.
+func (s subjects) parseRetry(subj string) (org, ep string, due time.Time, id string, err error) {
+	rest, ok := strings.CutPrefix(subj, s.p+".r.")
+	parts := strings.Split(rest, ".")
+	if !ok || len(parts) != 3 {
+		return "", "", time.Time{}, "", fmt.Errorf("not a retry subject: %q", subj)
+	}
+	if org, err = untok(parts[0]); err != nil {
+		return "", "", time.Time{}, "", err
+	}
+	if ep, err = untok(parts[1]); err != nil {
+		return "", "", time.Time{}, "", err
+	}
+	due, t, err := splitStamped(parts[2])
+	if err != nil {
+		return "", "", time.Time{}, "", err
+	}
+	if id, err = untok(t); err != nil {
+		return "", "", time.Time{}, "", err
+	}
+	return org, ep, due, id, nil
+}
+
 // parseWork reads org, endpoint and delivery id from a work subject.
 func (s subjects) parseWork(subj string) (org, ep, id string, err error) {
 	rest, ok := strings.CutPrefix(subj, s.p+".q.")
