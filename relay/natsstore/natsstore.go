@@ -274,6 +274,9 @@ func (s *Store) setup(ctx context.Context) error {
 		return fmt.Errorf("create or update bucket %s_ctl: %w", s.cfg.Prefix, err)
 	}
 	s.ctl = kv
+	if err := s.waitReadable(ctx); err != nil {
+		return err
+	}
 	for _, ordered := range []bool{false, true} {
 		if _, err := s.nc.Subscribe(s.subj.workAll(ordered), s.onWork); err != nil {
 			return fmt.Errorf("subscribe to work items: %w", err)
@@ -281,6 +284,50 @@ func (s *Store) setup(ctx context.Context) error {
 	}
 	if _, err := s.nc.Subscribe(s.subj.retryAll(), s.onRetry); err != nil {
 		return fmt.Errorf("subscribe to retry items: %w", err)
+	}
+	return nil
+}
+
+// waitReadable waits until the stream and the bucket answer reads: just
+// after a replicated stream is made, its direct gets may have no responder
+// yet ("no responders available"), and a relay must not fail its start on
+// that.
+func (s *Store) waitReadable(ctx context.Context) error {
+	probe := s.subj.p + ".ready" // no record lives there
+	reads := []struct {
+		what string
+		read func(context.Context) error
+	}{
+		{"stream " + s.cfg.Prefix, func(ctx context.Context) error {
+			_, err := s.stream.GetLastMsgForSubject(ctx, probe)
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				return nil
+			}
+			return err
+		}},
+		{"bucket " + s.cfg.Prefix + "_ctl", func(ctx context.Context) error {
+			_, err := s.ctl.Get(ctx, "ready")
+			if errors.Is(err, jetstream.ErrKeyNotFound) {
+				return nil
+			}
+			return err
+		}},
+	}
+	for _, r := range reads {
+		for wait := 10 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
+			err := r.read(ctx)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, nats.ErrNoResponders) && !errors.Is(err, jetstream.ErrNoStreamResponse) {
+				return fmt.Errorf("read %s: %w", r.what, err)
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("read %s: no replica answers yet: %w", r.what, err)
+			case <-time.After(wait):
+			}
+		}
 	}
 	return nil
 }
