@@ -425,6 +425,35 @@ func (s *Store) Get(key []byte) ([]byte, error) {
 	return val, nil
 }
 
+// Exists reports, over one consistent snapshot, which of keys are live: a
+// point lookup each, without reading a value.
+func (s *Store) Exists(keys [][]byte) ([]bool, error) {
+	if err := s.acquire(); err != nil {
+		return nil, err
+	}
+	defer s.readers.Done()
+	out := make([]bool, len(keys))
+	err := s.db.View(func(txn *badger.Txn) error {
+		for i, k := range keys {
+			if len(k) == 0 {
+				return errors.New("empty key")
+			}
+			_, err := txn.Get(k)
+			switch {
+			case err == nil:
+				out[i] = true
+			case !errors.Is(err, badger.ErrKeyNotFound):
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: exists: %w", err)
+	}
+	return out, nil
+}
+
 // ScanOptions select the keys Scan visits.
 type ScanOptions struct {
 	Prefix   []byte
