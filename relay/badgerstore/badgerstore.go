@@ -74,6 +74,13 @@ import (
 	"github.com/sidehook/sidehook/relay"
 )
 
+// memTableSize is half internal/store's default. A memtable is an arena in
+// the heap (two of them, and the garbage of the last flushed one), and
+// its log is what a start after kill -9 replays, with the WAL of as much:
+// a relay's records are small and its bodies go to the value log, so a
+// smaller memtable costs only more frequent (smaller) flushes.
+const memTableSize = 4 << 20
+
 // Options configure Open.
 type Options struct {
 	// Dir holds Badger's files; it is created if missing.
@@ -116,7 +123,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("badgerstore: open: no directory")
 	}
-	db, err := store.Open(store.Options{Dir: opts.Dir, Logger: opts.Logger, Reserve: opts.Reserve})
+	db, err := store.Open(store.Options{Dir: opts.Dir, Logger: opts.Logger, Reserve: opts.Reserve, MemTableSize: memTableSize})
 	if err != nil {
 		return nil, (&Store{}).wrap("open "+opts.Dir, err)
 	}
