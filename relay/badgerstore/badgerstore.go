@@ -58,6 +58,9 @@
 // Expedite hold the endpoint's queue lock across their writes, so that
 // Take cannot lease what they are moving. Every write runs under
 // context.WithoutCancel: a client that hangs up never cuts one short.
+// Every write that adds or removes due-index entries carries its change
+// to the waiting counts, so that a start need not count the due index
+// (waiting.go).
 package badgerstore
 
 import (

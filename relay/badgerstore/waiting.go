@@ -331,7 +331,9 @@ func (s *Store) runFolds(ctx context.Context) {
 		case <-t.C:
 		case <-c.kick:
 		}
-		if err := s.fold(ctx); err != nil && ctx.Err() == nil {
+		// A full disk refuses the fold like any write, and Health says so:
+		// the deltas wait for the next fold.
+		if err := s.fold(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, relay.ErrDiskFull) {
 			s.log.Warn().Err(err).Msg("fold the waiting counts")
 		}
 	}
