@@ -47,12 +47,14 @@ func newEnv(args []string, getenv func(string) string, stdin io.Reader, stdout, 
 // collects, and Badger's compactions make a lot of short-lived garbage.
 const defaultMemoryLimit = "160MiB"
 
-// relayMemoryLimit is lower: the relay's target is 256 MiB of RSS with a
+// relayMemoryLimit is lower: the relay's target is 128 MiB of RSS with a
 // backlog of a million events, and its resident value log and tables come
 // on top of the heap. With 160MiB its anonymous memory peaked at 133 MiB
 // and its RSS at 241 MiB; with 128MiB at 111 and 217 MiB, for the same
-// GC time.
-const relayMemoryLimit = "128MiB"
+// GC time. With 72MiB (and the store sized for a relay) at 85 and 148 MiB,
+// against 122 and 182 MiB for 128MiB in the same run (loadgen's backlog
+// phase, 2 cores).
+const relayMemoryLimit = "72MiB"
 
 // serverSetup is what every long-running command does first: build the
 // logger and apply --memory-limit (defaultMemoryLimit when not given).

@@ -15,10 +15,10 @@ func TestMemoryLimit(t *testing.T) {
 		want            int64
 		wantErr         bool
 	}{
-		{name: "relay default", def: relayMemoryLimit, want: 128 << 20},
+		{name: "relay default", def: relayMemoryLimit, want: 72 << 20},
 		{name: "server default", def: defaultMemoryLimit, want: 160 << 20},
 		{name: "given wins", flag: "192MiB", def: relayMemoryLimit, want: 192 << 20},
-		{name: "blank is the default", flag: "  ", def: relayMemoryLimit, want: 128 << 20},
+		{name: "blank is the default", flag: "  ", def: relayMemoryLimit, want: 72 << 20},
 		{name: "zero is none", flag: "0", def: relayMemoryLimit, want: 0},
 		{name: "zero default is none", def: "0", want: 0},
 		{name: "bad", flag: "lots", def: relayMemoryLimit, wantErr: true},

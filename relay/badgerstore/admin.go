@@ -80,10 +80,34 @@ func (s *Store) DeleteEndpoint(ctx context.Context, org, id string) error {
 	if err := s.check("delete endpoint"); err != nil {
 		return err
 	}
-	if err := s.db.DeletePrefix(context.WithoutCancel(ctx), q.prefix); err != nil {
-		return s.wrap("delete endpoint queue", err)
+	return s.deleteQueue(context.WithoutCancel(ctx), q.prefix)
+}
+
+// deleteChunk bounds the due-index entries one write of deleteQueue deletes.
+const deleteChunk = 1000
+
+// deleteQueue deletes a due index in chunks, each through write so that
+// the waiting counts follow. Entries written meanwhile may survive.
+func (s *Store) deleteQueue(ctx context.Context, prefix []byte) error {
+	var after []byte
+	for {
+		ops := make([]store.Op, 0, deleteChunk)
+		err := s.scan(ctx, "delete endpoint queue", store.ScanOptions{Prefix: prefix, After: after, Limit: deleteChunk, KeysOnly: true},
+			func(k, _ []byte) error {
+				ops = append(ops, store.Delete(bytes.Clone(k)))
+				return nil
+			})
+		if err != nil || len(ops) == 0 {
+			return err
+		}
+		if err := s.write(ctx, "delete endpoint queue", ops...); err != nil {
+			return err
+		}
+		if len(ops) < deleteChunk {
+			return nil
+		}
+		after = ops[len(ops)-1].Key
 	}
-	return nil
 }
 
 // Token returns the organisation's Webio token, "" when none.

@@ -618,25 +618,3 @@ func (s *Store) expedite(ctx context.Context, q *queue, keys [][]byte, now time.
 	}
 	return len(ats), nil
 }
-
-// Waiting counts the entries of every due index.
-func (s *Store) Waiting(ctx context.Context) (map[relay.EndpointRef]int64, error) {
-	out := make(map[relay.EndpointRef]int64)
-	err := s.scan(ctx, "waiting", store.ScanOptions{Prefix: []byte(pfxQueue), KeysOnly: true}, func(k, _ []byte) error {
-		rest := k[len(pfxQueue):]
-		i := bytes.IndexByte(rest, '/')
-		if i < 0 {
-			return nil
-		}
-		j := bytes.IndexByte(rest[i+1:], '/')
-		if j < 0 {
-			return nil
-		}
-		out[relay.EndpointRef{Org: string(rest[:i]), Endpoint: string(rest[i+1 : i+1+j])}]++
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
