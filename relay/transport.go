@@ -3,6 +3,8 @@ package relay
 import (
 	"context"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -59,4 +61,18 @@ type TunnelInfo struct {
 	RemoteAddr string    `json:"remote_addr"`
 	Since      time.Time `json:"since"`
 	InFlight   int       `json:"in_flight"`
+}
+
+// SortTunnels orders a list of tunnels as the APIs show it: by
+// organisation, name, then connection time.
+func SortTunnels(list []TunnelInfo) {
+	slices.SortFunc(list, func(a, b TunnelInfo) int {
+		if c := strings.Compare(a.Org, b.Org); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		return a.Since.Compare(b.Since)
+	})
 }

@@ -2,8 +2,6 @@ package natstunnel
 
 import (
 	"encoding/json"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -96,14 +94,6 @@ func (s *Server) Tunnels(org string) []relay.TunnelInfo {
 		}
 	}
 	s.mu.Unlock()
-	slices.SortFunc(out, func(a, b relay.TunnelInfo) int {
-		if c := strings.Compare(a.Org, b.Org); c != 0 {
-			return c
-		}
-		if c := strings.Compare(a.Name, b.Name); c != 0 {
-			return c
-		}
-		return a.Since.Compare(b.Since)
-	})
+	relay.SortTunnels(out)
 	return out
 }
