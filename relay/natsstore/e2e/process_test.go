@@ -39,13 +39,22 @@ type relayProc struct {
 	done chan struct{} // closed when the process has exited
 	mu   sync.Mutex
 	tail []string // its last log lines
+	// delivered counts its attempts logged as delivered, by endpoint.
+	delivered map[string]int
+}
+
+// deliveredTo is how many deliveries to endpoint this relay made.
+func (p *relayProc) deliveredTo(endpoint string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.delivered[endpoint]
 }
 
 // startRelayProc starts `sidehook relay --config cfg --store servers`
 // and waits for its ready line; it is killed when the test ends.
 func startRelayProc(t *testing.T, bin, name, cfg, servers string) *relayProc {
 	t.Helper()
-	p := &relayProc{name: name, done: make(chan struct{})}
+	p := &relayProc{name: name, done: make(chan struct{}), delivered: map[string]int{}}
 	p.cmd = exec.Command(bin, "--log-format", "json", "relay",
 		"--config", cfg, "--store", servers, "--listen", "127.0.0.1:0")
 	p.cmd.Env = []string{} // nothing of the test's environment
@@ -61,12 +70,15 @@ func startRelayProc(t *testing.T, bin, name, cfg, servers string) *relayProc {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			line := sc.Text()
-			var l struct{ Message, URL string }
+			var l struct{ Message, URL, Outcome, Endpoint string }
 			if json.Unmarshal([]byte(line), &l) == nil && l.Message == "ready" && l.URL != "" {
 				ready <- l.URL
 				continue
 			}
 			p.mu.Lock()
+			if l.Message == "attempt" && l.Outcome == "delivered" {
+				p.delivered[l.Endpoint]++
+			}
 			p.tail = append(p.tail, line)
 			if len(p.tail) > 20 {
 				p.tail = p.tail[1:]
