@@ -181,3 +181,31 @@ func BaseURL(raw, what string) (string, error) {
 	}
 	return base, nil
 }
+
+// AnswerError is an API client's view of an answer that is not a 2xx:
+// the request, the status, and the server's {"error","reason"} when it
+// sent them (else the answer's text as the reason).
+type AnswerError struct {
+	Server       string // "relay", "receiver": who answered, for the message
+	Method, Path string
+	Status       int
+	Code         string
+	Reason       string
+}
+
+func (e *AnswerError) Error() string {
+	if e.Code != "" {
+		return fmt.Sprintf("%s answered %d %s to %s %s: %s", e.Server, e.Status, e.Code, e.Method, e.Path, e.Reason)
+	}
+	return fmt.Sprintf("%s answered %d to %s %s: %s", e.Server, e.Status, e.Method, e.Path, e.Reason)
+}
+
+// NewAnswerError decodes a non-2xx answer body b from server.
+func NewAnswerError(server, method, path string, status int, b []byte) *AnswerError {
+	e := &AnswerError{Server: server, Method: method, Path: path, Status: status, Reason: strings.TrimSpace(string(b))}
+	var eb Body
+	if json.Unmarshal(b, &eb) == nil && eb.Error != "" {
+		e.Code, e.Reason = eb.Error, eb.Reason
+	}
+	return e
+}

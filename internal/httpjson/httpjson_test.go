@@ -111,3 +111,22 @@ func TestWriteErrorHidesTheCause(t *testing.T) {
 		})
 	}
 }
+
+func TestNewAnswerError(t *testing.T) {
+	tests := []struct {
+		name, body, code, reason, msg string
+	}{
+		{"JSON", `{"error":"queue_full","reason":"retry later"}`, "queue_full", "retry later",
+			"relay answered 429 queue_full to POST /v1/events: retry later"},
+		{"Text", " upstream down\n", "", "upstream down", "relay answered 429 to POST /v1/events: upstream down"},
+		{"JSONWithoutError", `{"reason":"x"}`, "", `{"reason":"x"}`, `relay answered 429 to POST /v1/events: {"reason":"x"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := httpjson.NewAnswerError("relay", "POST", "/v1/events", 429, []byte(tt.body))
+			if e.Code != tt.code || e.Reason != tt.reason || e.Error() != tt.msg {
+				t.Errorf("got code %q reason %q message %q; want %q %q %q", e.Code, e.Reason, e.Error(), tt.code, tt.reason, tt.msg)
+			}
+		})
+	}
+}

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/sidehook/sidehook/internal/httpjson"
@@ -24,21 +23,9 @@ import (
 // captures of up to 1 MiB each is the worst the receiver sends.
 const maxAnswer = 2 << 30
 
-// Error is an answer that is not a 2xx, with the receiver's error code and
-// reason when it sent them.
-type Error struct {
-	Method, Path string
-	Status       int
-	Code         string
-	Reason       string
-}
-
-func (e *Error) Error() string {
-	if e.Code != "" {
-		return fmt.Sprintf("receiver answered %d %s to %s %s: %s", e.Status, e.Code, e.Method, e.Path, e.Reason)
-	}
-	return fmt.Sprintf("receiver answered %d to %s %s: %s", e.Status, e.Method, e.Path, e.Reason)
-}
+// Error is an answer that is not a 2xx, with the receiver's error code
+// and reason when it sent them.
+type Error = httpjson.AnswerError
 
 // Client calls one receiver's admin API. It is safe for concurrent use.
 type Client struct {
@@ -80,12 +67,7 @@ func (c *Client) send(ctx context.Context, method, path string, body io.Reader, 
 }
 
 func answerError(method, path string, status int, b []byte) *Error {
-	e := &Error{Method: method, Path: path, Status: status, Reason: strings.TrimSpace(string(b))}
-	var eb httpjson.Body
-	if json.Unmarshal(b, &eb) == nil && eb.Error != "" {
-		e.Code, e.Reason = eb.Error, eb.Reason
-	}
-	return e
+	return httpjson.NewAnswerError("receiver", method, path, status, b)
 }
 
 // raw makes a request and returns whatever the answer is.

@@ -13,7 +13,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/sidehook/sidehook/internal/httpjson"
@@ -27,19 +26,7 @@ const maxAnswer = 256 << 20
 
 // Error is an answer that is not a 2xx, with the relay's error code and
 // reason when it sent them.
-type Error struct {
-	Method, Path string
-	Status       int
-	Code         string
-	Reason       string
-}
-
-func (e *Error) Error() string {
-	if e.Code != "" {
-		return fmt.Sprintf("relay answered %d %s to %s %s: %s", e.Status, e.Code, e.Method, e.Path, e.Reason)
-	}
-	return fmt.Sprintf("relay answered %d to %s %s: %s", e.Status, e.Method, e.Path, e.Reason)
-}
+type Error = httpjson.AnswerError
 
 // IsNotFound reports whether err is the relay's 404.
 func IsNotFound(err error) bool {
@@ -99,12 +86,7 @@ func (c *Client) do(ctx context.Context, method, path string, h http.Header, bod
 		return nil, fmt.Errorf("%s %s: read answer: %w", method, path, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		e := &Error{Method: method, Path: path, Status: resp.StatusCode, Reason: strings.TrimSpace(string(b))}
-		var eb httpjson.Body
-		if json.Unmarshal(b, &eb) == nil && eb.Error != "" {
-			e.Code, e.Reason = eb.Error, eb.Reason
-		}
-		return b, e
+		return b, httpjson.NewAnswerError("relay", method, path, resp.StatusCode, b)
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {
