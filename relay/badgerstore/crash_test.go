@@ -82,20 +82,8 @@ func crashEvent(id string) (*relay.Event, []*relay.Delivery) {
 func TestKill9(t *testing.T) {
 	const acks = 300
 	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
-	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, sc := startCrashChild(t, dir)
 	var acked []string
-	sc := bufio.NewScanner(stdout)
 	killed := false
 	for sc.Scan() {
 		acked = append(acked, strings.TrimSpace(sc.Text()))
@@ -106,7 +94,7 @@ func TestKill9(t *testing.T) {
 			killed = true
 		}
 	}
-	err = cmd.Wait()
+	err := cmd.Wait()
 	if !killed {
 		t.Fatalf("the child ended after %d acknowledgements, before the kill: %v", len(acked), err)
 	}
@@ -114,6 +102,7 @@ func TestKill9(t *testing.T) {
 		t.Fatalf("got %d acknowledgements, want at least %d", len(acked), acks)
 	}
 
+	ctx := context.Background()
 	s := open(t, dir)
 	for _, id := range acked {
 		ev, err := s.Event(ctx, "acme", id)
@@ -140,4 +129,23 @@ func TestKill9(t *testing.T) {
 		}
 	}
 	t.Logf("%d events acknowledged before and after the kill, all there", len(acked))
+}
+
+// startCrashChild re-runs the test binary as crashChild on dir and returns
+// it with a scanner of the ids it prints once each event is acknowledged.
+func startCrashChild(t *testing.T, dir string) (*exec.Cmd, *bufio.Scanner) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, bufio.NewScanner(stdout)
 }

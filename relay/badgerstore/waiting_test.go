@@ -1,12 +1,8 @@
 package badgerstore_test
 
 import (
-	"bufio"
 	"context"
-	"os"
-	"os/exec"
 	"testing"
-	"time"
 
 	"github.com/sidehook/sidehook/relay"
 )
@@ -16,19 +12,7 @@ import (
 // every delivery that Take finds due, deltas replayed from the WAL included.
 func TestKill9Waiting(t *testing.T) {
 	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
-	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(stdout)
+	cmd, sc := startCrashChild(t, dir)
 	for n := 0; n < 500 && sc.Scan(); n++ {
 	}
 	if err := cmd.Process.Kill(); err != nil {
@@ -38,6 +22,7 @@ func TestKill9Waiting(t *testing.T) {
 	}
 	_ = cmd.Wait()
 
+	ctx := context.Background()
 	s := open(t, dir)
 	m, err := s.Waiting(ctx)
 	if err != nil {
