@@ -54,7 +54,7 @@ func TestReplayReceiverToReceiver(t *testing.T) {
 	post(t, src.URL+"/webhooks?team=billing", `{"type":"payment","amount":"50.00"}`,
 		map[string]string{"webhook-id": "evt_A", "x-webio-token": "stale", "Content-Type": "application/json", "X-Team": "billing"})
 	post(t, src.URL+"/raw", binary, map[string]string{"webhook-id": "evt_B"})
-	caps := waitCaptures(t, src, receivertest.Filter{}, 2)
+	caps := src.Expect(receivertest.Filter{}, 2, 10*time.Second)
 
 	items, err := (&receiverapi.Source{Client: receiverClient(t, src.URL)}).Select(context.Background(), replay.Selection{})
 	if err != nil {
@@ -79,7 +79,7 @@ func TestReplayReceiverToReceiver(t *testing.T) {
 		t.Errorf("progress: got %v", progress)
 	}
 
-	got := waitCaptures(t, dst, receivertest.Filter{}, 2)
+	got := dst.Expect(receivertest.Filter{}, 2, 10*time.Second)
 	byReplayOf := map[string]int{}
 	for i, c := range got {
 		byReplayOf[c.Headers["sidehook-replay-of"][0]] = i
@@ -124,7 +124,7 @@ func TestReplayFreshJTI(t *testing.T) {
 			t.Errorf("got %+v, want 200 for both", r)
 		}
 	}
-	for _, c := range waitCaptures(t, dst, receivertest.Filter{}, 2) {
+	for _, c := range dst.Expect(receivertest.Filter{}, 2, 10*time.Second) {
 		if c.Verdict.Status != auth.StatusValid {
 			t.Errorf("verdict %+v", c.Verdict)
 		}
@@ -219,7 +219,7 @@ func TestBatchPartialFailure(t *testing.T) {
 	if !results[0].OK() || results[1].OK() || !strings.Contains(results[1].Error, "refused") || !results[2].OK() {
 		t.Errorf("got %+v", results)
 	}
-	waitCaptures(t, dst, receivertest.Filter{}, 2)
+	dst.Expect(receivertest.Filter{}, 2, 10*time.Second)
 }
 
 func TestBatchCanceled(t *testing.T) {

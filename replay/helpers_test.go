@@ -2,31 +2,14 @@ package replay_test
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"net/http"
 	"testing"
-	"time"
-
-	"github.com/sidehook/sidehook/receiver"
-	"github.com/sidehook/sidehook/receiver/receivertest"
 )
 
 const (
 	whsec = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 )
-
-// waitCaptures waits for n captures matching f on rcv.
-func waitCaptures(tb testing.TB, rcv *receivertest.Server, f receivertest.Filter, n int) []receiver.Capture {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	caps, err := rcv.Wait(ctx, f, n)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return caps
-}
 
 // post sends body to url with headers, as a producer would.
 func post(tb testing.TB, url, body string, header map[string]string) {

@@ -1,28 +1,11 @@
 package receiverapi_test
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/sidehook/sidehook/receiver"
-	"github.com/sidehook/sidehook/receiver/receivertest"
 )
-
-// waitCaptures waits for n captures matching f on rcv.
-func waitCaptures(tb testing.TB, rcv *receivertest.Server, f receivertest.Filter, n int) []receiver.Capture {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	caps, err := rcv.Wait(ctx, f, n)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return caps
-}
 
 // post sends body to url with headers, as a producer would.
 func post(tb testing.TB, url, body string, header map[string]string) {

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sidehook/sidehook/receiver/receiverapi"
 	"github.com/sidehook/sidehook/receiver/receivertest"
@@ -38,7 +39,7 @@ func TestSource(t *testing.T) {
 	post(t, rcv.URL+"/webhooks?x=1", `{"type":"payment","amount":"50.00"}`, map[string]string{"webhook-id": "evt_A", "Content-Type": "application/json"})
 	post(t, rcv.URL+"/webhooks", `{"type":"inboundMessage","body":"hi"}`, map[string]string{"webhook-id": "evt_B"})
 	post(t, rcv.URL+"/other", `{"type":"payment","amount":"1.00"}`, map[string]string{"webhook-id": "evt_C"})
-	caps := waitCaptures(t, rcv, receivertest.Filter{}, 3) // newest first
+	caps := rcv.Expect(receivertest.Filter{}, 3, 10*time.Second) // newest first
 	first, second, third := caps[2], caps[1], caps[0]
 
 	// A page of one makes every listing walk the cursor.
@@ -83,7 +84,7 @@ func TestSource(t *testing.T) {
 func TestSourceErrors(t *testing.T) {
 	rcv := receivertest.NewServer(t)
 	post(t, rcv.URL+"/webhooks", `{}`, nil)
-	c := waitCaptures(t, rcv, receivertest.Filter{}, 1)[0]
+	c := rcv.Expect(receivertest.Filter{}, 1, 10*time.Second)[0]
 
 	// The receiver behind a proxy that wants an admin token, as one
 	// listening beyond loopback does.

@@ -257,6 +257,19 @@ func (s *Server) Wait(ctx context.Context, f Filter, n int) ([]Capture, error) {
 	return caps, err
 }
 
+// Expect waits up to within for n captures matching f and returns the n
+// newest, newest first; when they do not come it fails the test.
+func (s *Server) Expect(f Filter, n int, within time.Duration) []Capture {
+	s.tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	caps, err := s.Wait(ctx, f, n)
+	if err != nil {
+		s.tb.Fatalf("waiting for %d captures: %v", n, err)
+	}
+	return caps
+}
+
 // SetRules replaces the receiver's rules.
 func (s *Server) SetRules(rules ...receiver.Rule) error {
 	_, err := s.Receiver.SetRules(rules...)

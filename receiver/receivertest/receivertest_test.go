@@ -3,8 +3,10 @@ package receivertest_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -248,4 +250,39 @@ func (t *fatalT) Helper() {}
 func (t *fatalT) Fatalf(string, ...any) {
 	t.failed = true
 	panic("fatal")
+}
+
+// fatalTB records a Fatalf and ends the calling goroutine, as testing.T
+// does, so a helper's failure can be checked.
+type fatalTB struct {
+	testing.TB
+	msg string
+}
+
+func (f *fatalTB) Helper() {}
+func (f *fatalTB) Fatalf(format string, args ...any) {
+	f.msg = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+func TestExpect(t *testing.T) {
+	rcv := receivertest.NewServer(t)
+	post(t, rcv, "/one")
+	post(t, rcv, "/two")
+	caps := rcv.Expect(receivertest.Filter{}, 2, 5*time.Second)
+	if len(caps) != 2 || caps[0].Path != "/two" || caps[1].Path != "/one" {
+		t.Errorf("got %d captures, want /two then /one", len(caps))
+	}
+
+	ftb := &fatalTB{TB: t}
+	short := receivertest.NewServer(ftb)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		short.Expect(receivertest.Filter{}, 1, 50*time.Millisecond)
+	}()
+	<-done
+	if !strings.Contains(ftb.msg, "waiting for 1 captures") {
+		t.Errorf("Expect of what never came: got failure %q, want it to say what it waited for", ftb.msg)
+	}
 }

@@ -120,23 +120,12 @@ func receiverApp(tb testing.TB) *receivertest.Server {
 	return receivertest.NewServer(tb, receivertest.WithWebioSecret(e2eSecret, e2eOrg))
 }
 
-func waitCaptures(tb testing.TB, app *receivertest.Server, f receivertest.Filter, n int, within time.Duration) []receiver.Capture {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), within)
-	defer cancel()
-	caps, err := app.Wait(ctx, f, n)
-	if err != nil {
-		tb.Fatalf("waiting for %d captures: %v", n, err)
-	}
-	return caps
-}
-
 func TestRelayDeliversThroughTunnel(t *testing.T) {
 	rr := newRealRelay(t, []string{"50ms", "100ms"})
 	app := receiverApp(t)
 	startClient(t, clientConfig(rr.URL(), app.URL))
 	rr.post(t, "payment", 3)
-	caps := waitCaptures(t, app, receivertest.Filter{Event: "payment", Path: "/webhooks"}, 3, 10*time.Second)
+	caps := app.Expect(receivertest.Filter{Event: "payment", Path: "/webhooks"}, 3, 10*time.Second)
 	for _, c := range caps {
 		if c.Verdict.Status != "valid" {
 			t.Errorf("capture %s: verdict %+v, want valid (the signature crossed the tunnel)", c.ID, c.Verdict)
@@ -168,7 +157,7 @@ func TestRelayRetriesAppErrorsThroughTunnel(t *testing.T) {
 	}
 	rc := startClient(t, clientConfig(rr.URL(), app.URL))
 	rr.post(t, "payment", 1)
-	waitCaptures(t, app, receivertest.Filter{Event: "payment"}, 2, 10*time.Second)
+	app.Expect(receivertest.Filter{Event: "payment"}, 2, 10*time.Second)
 	rc.out.wait(t, "two delivery lines", func() bool { return len(rc.out.jsonLines(t, "delivery")) == 2 })
 	lines := rc.out.jsonLines(t, "delivery")
 	if lines[0]["status"] != float64(500) || lines[1]["status"] != float64(200) || lines[1]["attempt"] != float64(2) {
@@ -183,7 +172,7 @@ func TestRelayClientRestart(t *testing.T) {
 	app := receiverApp(t)
 	rc := startClient(t, clientConfig(rr.URL(), app.URL))
 	rr.post(t, "inbound_message", 1)
-	waitCaptures(t, app, receivertest.Filter{Event: "inbound_message"}, 1, 10*time.Second)
+	app.Expect(receivertest.Filter{Event: "inbound_message"}, 1, 10*time.Second)
 
 	rc.stop(t)
 	// Gone from the relay's list: deliveries now fail (no client) and wait.
@@ -211,7 +200,7 @@ func TestRelayClientRestart(t *testing.T) {
 
 	start := time.Now()
 	startClient(t, clientConfig(rr.URL(), app.URL))
-	caps := waitCaptures(t, app, receivertest.Filter{Event: "payment"}, 5, 10*time.Second)
+	caps := app.Expect(receivertest.Filter{Event: "payment"}, 5, 10*time.Second)
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("waiting retries arrived %v after the reconnect, want within seconds (not the 30 s schedule)", d)
 	}

@@ -167,7 +167,7 @@ func TestRelayServesTLS(t *testing.T) {
 	cfg.CA = caFile
 	startClient(t, cfg)
 	rr.post(t, "payment", 2)
-	for _, c := range waitCaptures(t, app, receivertest.Filter{Event: "payment"}, 2, 10*time.Second) {
+	for _, c := range app.Expect(receivertest.Filter{Event: "payment"}, 2, 10*time.Second) {
 		if c.Verdict.Status != "valid" {
 			t.Errorf("capture %s: verdict %+v, want valid", c.ID, c.Verdict)
 		}
