@@ -40,14 +40,14 @@ func (s *Store) Accept(ctx context.Context, ev *relay.Event, ds []*relay.Deliver
 		cp.Org = ev.Org
 		ref := relay.EndpointRef{Org: ev.Org, Endpoint: d.Endpoint}
 		qk := timeKey(queuePrefix(ref), dueKey(&cp), cp.ID)
-		db, err := encodeDelivery(&cp, qk)
+		rec, db, err := encodeDelivery(&cp, qk)
 		if err != nil {
 			return nil, fmt.Errorf("badgerstore: accept: %w", err)
 		}
 		ops = append(ops, store.Set(deliveryKey(ev.Org, cp.ID), db),
 			store.Set(timeKey(deliveryTimePrefix(ev.Org), cp.CreatedAt, cp.ID), nil),
 			store.Set(qk, dueValue(&cp)))
-		qs = append(qs, queued{s.queue(ref), dueKey(&cp), &record{Delivery: inUTC(&cp), QKey: qk}})
+		qs = append(qs, queued{s.queue(ref), dueKey(&cp), rec})
 	}
 
 	if !ev.Fresh {

@@ -418,7 +418,7 @@ func (s *Store) finish(ctx context.Context, d *relay.Delivery, disable string, r
 			requeue(&cp, at)
 		}
 		queued := !relay.Final(cp.Status) && (l == nil || !l.orphan)
-		newKey, err := s.move(ctx, q, what, &cp, oldKey, queued, disable)
+		rec, err := s.move(ctx, q, what, &cp, oldKey, queued, disable)
 		q.mu.Lock()
 		if err != nil {
 			// The entry as it was is still in the index: due again, a
@@ -430,18 +430,14 @@ func (s *Store) finish(ctx context.Context, d *relay.Delivery, disable string, r
 			q.mu.Unlock()
 			return err
 		}
-		q.setHot(&record{Delivery: inUTC(&cp), QKey: newKey})
+		q.setHot(rec)
 		if _, again := q.requeue[d.ID]; !again || l == nil {
 			delete(q.leases, d.ID)
 			q.mu.Unlock()
 			return nil
 		}
 		// Requeued meanwhile: write that too before the lease ends.
-		if queued {
-			l.key = timeKey(q.prefix, dueKey(&cp), cp.ID)
-		} else {
-			l.key = nil
-		}
+		l.key = rec.QKey
 		q.mu.Unlock()
 		next, release, disable = &cp, false, ""
 	}
@@ -455,27 +451,29 @@ func requeue(d *relay.Delivery, now time.Time) {
 
 // move writes d with its due-index entry moved from oldKey to where d's
 // state puts it (nowhere unless queued), and the disabled mark if any.
-// The caller holds no queue lock. It returns d's new due-index key.
-func (s *Store) move(ctx context.Context, q *queue, what string, d *relay.Delivery, oldKey []byte, queued bool, disable string) ([]byte, error) {
-	ops, newKey, err := moveOps(q, d, oldKey, queued)
+// The caller holds no queue lock. It returns the record written.
+func (s *Store) move(ctx context.Context, q *queue, what string, d *relay.Delivery, oldKey []byte, queued bool, disable string) (*record, error) {
+	ops, rec, err := moveOps(q, d, oldKey, queued)
 	if err != nil {
 		return nil, fmt.Errorf("badgerstore: %s: %w", what, err)
 	}
 	if disable != "" {
 		ops = append(ops, store.Set(disabledKey(q.ref.Org, q.ref.Endpoint), []byte(disable)))
 	}
-	if newKey != nil {
+	if rec.QKey != nil {
 		q.beginWrite(dueKey(d))
 		defer q.endWrite(dueKey(d))
 	}
-	return newKey, s.write(ctx, what, ops...)
+	return rec, s.write(ctx, what, ops...)
 }
 
-func moveOps(q *queue, d *relay.Delivery, oldKey []byte, queued bool) (ops []store.Op, newKey []byte, err error) {
+// moveOps are the ops of move, and the record they write.
+func moveOps(q *queue, d *relay.Delivery, oldKey []byte, queued bool) (ops []store.Op, rec *record, err error) {
+	var newKey []byte
 	if queued {
 		newKey = timeKey(q.prefix, dueKey(d), d.ID)
 	}
-	b, err := encodeDelivery(d, newKey)
+	rec, b, err := encodeDelivery(d, newKey)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -485,7 +483,7 @@ func moveOps(q *queue, d *relay.Delivery, oldKey []byte, queued bool) (ops []sto
 	if newKey != nil {
 		ops = append(ops, store.Set(newKey, dueValue(d)))
 	}
-	return append(ops, store.Set(deliveryKey(d.Org, d.ID), b)), newKey, nil
+	return append(ops, store.Set(deliveryKey(d.Org, d.ID), b)), rec, nil
 }
 
 // Requeue makes a delivery pending and due at now; a leased one once its
@@ -518,7 +516,7 @@ func (s *Store) requeueLocked(ctx context.Context, q *queue, id string, now time
 	}
 	cp := r.Delivery
 	requeue(&cp, now)
-	ops, newKey, err := moveOps(q, &cp, r.QKey, true)
+	ops, rec, err := moveOps(q, &cp, r.QKey, true)
 	if err != nil {
 		return nil, fmt.Errorf("badgerstore: requeue: %w", err)
 	}
@@ -530,7 +528,7 @@ func (s *Store) requeueLocked(ctx context.Context, q *queue, id string, now time
 		q.complete = false
 		return nil, err
 	}
-	q.setHot(&record{Delivery: inUTC(&cp), QKey: newKey})
+	q.setHot(rec)
 	return &cp, nil
 }
 
@@ -588,13 +586,13 @@ func (s *Store) expedite(ctx context.Context, q *queue, keys [][]byte, now time.
 		cp := r.Delivery
 		due := now.UTC()
 		cp.NextAttemptAt = &due
-		more, newKey, err := moveOps(q, &cp, r.QKey, true)
+		more, rec, err := moveOps(q, &cp, r.QKey, true)
 		if err != nil {
 			return 0, err
 		}
 		ops = append(ops, more...)
 		ats = append(ats, dueKey(&cp))
-		moved = append(moved, &record{Delivery: cp, QKey: newKey})
+		moved = append(moved, rec)
 	}
 	if len(ats) == 0 {
 		return 0, nil

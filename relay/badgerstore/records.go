@@ -100,13 +100,15 @@ type record struct {
 	QKey []byte `json:"qk,omitempty"`
 }
 
-func encodeDelivery(d *relay.Delivery, qk []byte) ([]byte, error) {
-	r := record{Delivery: inUTC(d), QKey: qk}
-	b, err := json.Marshal(&r)
+// encodeDelivery returns the record of d at qk (its times in UTC) and its
+// encoding.
+func encodeDelivery(d *relay.Delivery, qk []byte) (*record, []byte, error) {
+	r := &record{Delivery: inUTC(d), QKey: qk}
+	b, err := json.Marshal(r)
 	if err != nil {
-		return nil, fmt.Errorf("encode delivery %s: %w", d.ID, err)
+		return nil, nil, fmt.Errorf("encode delivery %s: %w", d.ID, err)
 	}
-	return b, nil
+	return r, b, nil
 }
 
 // inUTC is a copy of d with its times in UTC, as the store returns them;
