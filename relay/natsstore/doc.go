@@ -118,9 +118,10 @@
 //
 // Wake returns a channel of endpoints that may have new due work: it hears
 // every work item written by any relay (plain NATS subscriptions on
-// P.q.> and P.o.>) and, every AckWait, names each endpoint it has seen, so
-// a retry written by a relay that then died is found again. The dispatcher reads
-// it through an optional interface (a type assertion on the store).
+// P.q.> and P.o.>) and, four times each AckWait, names each endpoint it
+// has seen, so a retry written by a relay that then died, or a lease it
+// held, is found again within AckWait/4 of coming due. The dispatcher
+// reads it through an optional interface (a type assertion on the store).
 //
 // # Retention
 //

@@ -458,11 +458,13 @@ func (s *Store) onRetry(m *nats.Msg) {
 	s.noteRetry(relay.EndpointRef{Org: org, Endpoint: ep}, due)
 }
 
-// tick names every known endpoint each AckWait, so work given back by a
-// relay that died (or a retry whose time came) is looked at again.
+// tick names every known endpoint four times each AckWait, so work given
+// back by a relay that died (or a retry whose time came) is looked at
+// again within a quarter of AckWait of its lease's end, not up to a whole
+// AckWait later. An idle endpoint costs one Take each tick.
 func (s *Store) tick() {
 	defer s.done.Done()
-	t := time.NewTicker(s.cfg.AckWait)
+	t := time.NewTicker(s.cfg.AckWait / 4)
 	defer t.Stop()
 	for {
 		select {

@@ -445,6 +445,11 @@ func (c *Client) handle(ctx context.Context, p *peer, m *Message) {
 	if fw.err != nil {
 		res.Error = fw.err.Error()
 	}
+	// Recorded before the result goes back, so whoever saw the relay's
+	// attempt answered finds it in the inspector too.
+	if c.insp != nil {
+		c.insp.add(m, fw, "")
+	}
 	if frame, err := Encode(res); err != nil {
 		c.log.Error().Err(err).Msg("encode result")
 	} else if err := p.send(ctx, frame); err != nil {
@@ -453,9 +458,6 @@ func (c *Client) handle(ctx context.Context, p *peer, m *Message) {
 	evt := m.Headers.Get(hdrEvent)
 	c.out.delivery(deliveryLine{Time: fw.start.UTC(), Event: evt, DeliveryID: m.DeliveryID, Attempt: m.Attempt, Method: m.Method,
 		Path: m.Path, Status: fw.status, DurationMS: ms(fw.duration), Truncated: fw.truncated, Error: res.Error})
-	if c.insp != nil {
-		c.insp.add(m, fw, "")
-	}
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
