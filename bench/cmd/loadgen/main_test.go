@@ -108,7 +108,7 @@ func TestTargets(t *testing.T) {
 	}
 
 	rr := relayReport{Paced: &pacedReport{Rate: 50, Matched: 500, EndToEnd: latencyReport{P50Ms: 0.9, P99Ms: 12},
-		Floor: latencyReport{P50Ms: 0.34, P99Ms: 0.72}}}
+		Floor: latencyReport{P50Ms: 0.34, P99Ms: 0.72}, DiskSync: latencyReport{Count: 200, P50Ms: 0.5, P99Ms: 0.8}, DiskSyncBytes: 2048}}
 	for _, tg := range relayTargets(rr) {
 		switch {
 		case strings.HasSuffix(tg.Name, "p50") && tg.Status != "met",
@@ -119,7 +119,8 @@ func TestTargets(t *testing.T) {
 	}
 	buf.Reset()
 	printRelay(&buf, rr)
-	for _, line := range []string{"paced 50/s", "straight to the sink: send→arrival p50 0.34 ms, p99 0.72 ms"} {
+	for _, line := range []string{"paced 50/s", "straight to the sink: send→arrival p50 0.34 ms, p99 0.72 ms",
+		"a 2048-byte write and fdatasync at that rate: p50 0.50 ms, p99 0.80 ms (two hops and one sync: p50 1.18 ms)"} {
 		if !strings.Contains(buf.String(), line) {
 			t.Errorf("report got %q, want the line %q", buf.String(), line)
 		}

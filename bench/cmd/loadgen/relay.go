@@ -65,9 +65,14 @@ type pacedReport struct {
 	// Floor is the same rate posted straight to the sink, send to
 	// arrival: one HTTP hop between two processes, where the relay's path
 	// has two and a durable write between them.
-	Floor    latencyReport `json:"direct_floor"`
-	LagMs    float64       `json:"client_lag_ms"`
-	FirstErr string        `json:"first_error,omitempty"`
+	Floor latencyReport `json:"direct_floor"`
+	// DiskSync is one write of a durable accept's size and its fdatasync,
+	// at the same rate, on the relay's file system: the disk's part of
+	// the path, which the relay's code cannot go below.
+	DiskSync      latencyReport `json:"disk_sync"`
+	DiskSyncBytes int           `json:"disk_sync_bytes"`
+	LagMs         float64       `json:"client_lag_ms"`
+	FirstErr      string        `json:"first_error,omitempty"`
 }
 
 // backlogReport is (d): an endpoint down, a large backlog, a kill -9 and
@@ -441,6 +446,13 @@ func (b *relayBench) paced(ctx context.Context, relayURL string) (*pacedReport, 
 	if err != nil {
 		return nil, err
 	}
+	// A write the size of an event's body and its records.
+	syncBytes := b.bodySize + 1024
+	b.p.printf("paced: %d writes of %d bytes with fdatasync at %.0f/s (the disk's floor)", diskSyncWrites, syncBytes, b.rate)
+	disk, err := loadgen.DiskSync(ctx, b.dir, diskSyncWrites, syncBytes, time.Duration(float64(time.Second)/b.rate))
+	if err != nil {
+		return nil, err
+	}
 	if err := b.sink.Reset(ctx); err != nil {
 		return nil, err
 	}
@@ -470,6 +482,7 @@ func (b *relayBench) paced(ctx context.Context, relayURL string) (*pacedReport, 
 	rep.Matched = len(lat)
 	rep.EndToEnd = newLatencyReport(loadgen.Summarize(lat))
 	rep.Floor = floor
+	rep.DiskSync, rep.DiskSyncBytes = newLatencyReport(disk), syncBytes
 	return rep, nil
 }
 
@@ -533,6 +546,9 @@ func (b *relayBench) pacedFloor(ctx context.Context) (latencyReport, error) {
 // chunk is how many backlog events go in one closed-loop round: a
 // progress line each, and a kill costs at most one round.
 const chunk = 100_000
+
+// diskSyncWrites is how many synced writes measure the disk's floor.
+const diskSyncWrites = 200
 
 func (b *relayBench) backlogPhase(ctx context.Context) (*backlogReport, error) {
 	down, err := loadgen.FreeAddr()
@@ -703,6 +719,10 @@ func printRelay(w io.Writer, r relayReport) {
 			pc.EndToEnd.P50Ms, pc.EndToEnd.P90Ms, pc.EndToEnd.P99Ms, pc.EndToEnd.MaxMs, pc.Ingest.P50Ms, pc.Ingest.P99Ms)
 		fmt.Fprintf(w, "       the floor, the same rate straight to the sink: send→arrival p50 %.2f ms, p99 %.2f ms\n",
 			pc.Floor.P50Ms, pc.Floor.P99Ms)
+		if pc.DiskSync.Count > 0 {
+			fmt.Fprintf(w, "       the disk, a %d-byte write and fdatasync at that rate: p50 %.2f ms, p99 %.2f ms (two hops and one sync: p50 %.2f ms)\n",
+				pc.DiskSyncBytes, pc.DiskSync.P50Ms, pc.DiskSync.P99Ms, 2*pc.Floor.P50Ms+pc.DiskSync.P50Ms)
+		}
 		if pc.FirstErr != "" {
 			fmt.Fprintf(w, "       first problem: %s\n", pc.FirstErr)
 		}
