@@ -2,17 +2,8 @@
 
 package loadgen
 
-import (
-	"os"
-	"syscall"
-)
+import "syscall"
 
 // sysProcAttr: outside Linux there is no parent-death signal; Group.Close
 // is the only cleanup.
 func sysProcAttr() *syscall.SysProcAttr { return nil }
-
-// preallocate: outside Linux the file grows as it is written.
-func preallocate(f *os.File, size int64) error { return nil }
-
-// datasync: outside Linux, a whole fsync.
-func datasync(f *os.File) error { return f.Sync() }
