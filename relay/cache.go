@@ -74,6 +74,13 @@ func (c *eventCache) add(ev *Event) {
 	}
 }
 
+// forget drops an event that was not stored after all.
+func (c *eventCache) forget(org, id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.remove(cacheKey{org, id})
+}
+
 // remove drops an entry; c.mu is held.
 func (c *eventCache) remove(k cacheKey) {
 	if e := c.entries[k]; e != nil {

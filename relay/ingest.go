@@ -284,6 +284,15 @@ func (in *ingester) accept(ctx context.Context, o *orgState, r *ingestRequest) (
 		ds = append(ds, &Delivery{ID: did, EventID: id, Org: o.id, Endpoint: e.cfg.ID, Type: ev.Type,
 			Status: StatusPending, CreatedAt: now, Ordered: e.cfg.Ordered, NextAttemptAt: &due, Attempts: []Attempt{}})
 	}
+	// The dispatcher may take a delivery as soon as the store has it,
+	// before this goroutine runs on. An id the relay just made names no
+	// other event, so that event is cached before the write and its first
+	// attempt finds it even then. An id the producer gave is cached once
+	// the write says the event is this one: until then it may name
+	// another.
+	if ev.Fresh {
+		in.cache.add(ev)
+	}
 	stored, err := in.store.Accept(ctx, ev, ds)
 	switch {
 	case errors.Is(err, ErrDuplicate):
@@ -293,14 +302,16 @@ func (in *ingester) accept(ctx context.Context, o *orgState, r *ingestRequest) (
 		// event is there as written, it was accepted after all.
 		got, rerr := in.store.Event(ctx, o.id, id)
 		if rerr != nil || got.Hash != hash || !sameDeliveries(got.Deliveries, ev.Deliveries) {
+			in.cache.forget(o.id, id)
 			in.disp.accepted(o, ds, false)
 			return 0, nil, ingestStoreError(err)
 		}
 		in.log.Warn().Err(err).Str(logOrg, o.id).Str("event", id).Msg("accept reported an error but the event is stored")
 		ev = got
 	}
-	// Durable from here on. Cached before the dispatcher is told, so the
-	// first attempt finds the event without reading it back.
+	// Durable from here on. Cached (if not already) before the dispatcher
+	// is told, so the first attempt finds the event without reading it
+	// back.
 	in.cache.add(ev)
 	in.disp.accepted(o, ds, true)
 	changes := make([]Change, 0, 1+len(ds))

@@ -25,7 +25,8 @@ type hookStore struct {
 	relay.Store
 	accept func(ctx context.Context, ev *relay.Event, ds []*relay.Delivery) (*relay.Event, error)
 	record func(ctx context.Context, d *relay.Delivery, disable string) error
-	reads  atomic.Int64
+	reads  atomic.Int64 // of events and deliveries
+	events atomic.Int64 // of events
 }
 
 var _ relay.Store = (*hookStore)(nil)
@@ -52,6 +53,7 @@ func (h *hookStore) Record(ctx context.Context, d *relay.Delivery, disable strin
 
 func (h *hookStore) Event(ctx context.Context, org, id string) (*relay.Event, error) {
 	h.reads.Add(1)
+	h.events.Add(1)
 	return h.Store.Event(ctx, org, id)
 }
 
@@ -172,6 +174,66 @@ func TestDashboardReadsNothingPerUpdate(t *testing.T) {
 	}
 	if got := st.reads.Load() - before; got != 0 {
 		t.Errorf("records read back for %d deliveries: got %d, want 0", n, got)
+	}
+}
+
+// TestAttemptBeforeIngestReturns: the dispatcher may take a delivery as
+// soon as the store has it, before the ingest that wrote it has run on
+// (under load, or woken by something else, as here by a retry). Its first
+// attempt still finds the event without reading it back.
+func TestAttemptBeforeIngestReturns(t *testing.T) {
+	arrived := make(chan struct{}, 1)
+	rcv := newSink(t, nil, func(*http.Request, int) int {
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+		return http.StatusOK
+	})
+	st := newHookStore(t)
+	var (
+		r      *relay.Relay
+		hookMu sync.Mutex
+		hook   error // what went wrong in the hook, which runs in the relay
+	)
+	st.accept = func(ctx context.Context, ev *relay.Event, ds []*relay.Delivery) (*relay.Event, error) {
+		stored, err := st.Store.Accept(ctx, ev, ds)
+		if err != nil {
+			return stored, err
+		}
+		// Wake the endpoint's queue through another request while this
+		// ingest is held here, and hold it until the delivery arrived.
+		req, _ := http.NewRequest(http.MethodPost, r.URL()+"/v1/deliveries/"+ds[0].ID+"/retry", nil)
+		req.Header.Set("Authorization", "Bearer "+apiKey)
+		resp, rerr := http.DefaultClient.Do(req)
+		if rerr == nil {
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusAccepted {
+				rerr = fmt.Errorf("retry: %d", resp.StatusCode)
+			}
+		}
+		if rerr == nil {
+			select {
+			case <-arrived:
+			case <-time.After(10 * time.Second):
+				rerr = errors.New("the delivery was not attempted while its ingest was held")
+			}
+		}
+		hookMu.Lock()
+		hook = rerr
+		hookMu.Unlock()
+		return stored, nil
+	}
+	r = startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL()}), relay.Options{Store: st})
+	ans := ingest(t, r, `{"type":"payment"}`, nil)
+	hookMu.Lock()
+	if hook != nil {
+		t.Fatal(hook)
+	}
+	hookMu.Unlock()
+	waitDelivery(t, r, ans.Deliveries[0].ID, "delivered", 5*time.Second)
+	if got := st.events.Load(); got != 0 {
+		t.Errorf("events read back: got %d, want 0 (the first attempt finds it cached)", got)
 	}
 }
 
