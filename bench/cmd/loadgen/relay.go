@@ -130,7 +130,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Float64Var(&f.rate, "rate", 50, "events per second of the paced phase")
 	fs.DurationVar(&f.pacedDuration, "paced-duration", 10*time.Second, "length of the paced phase")
 	fs.Int64Var(&f.backlog, "backlog", 1_000_000, "events to queue for a down endpoint")
-	fs.DurationVar(&f.backlogTimeout, "backlog-timeout", 15*time.Minute, "bound on ingesting the backlog")
+	fs.DurationVar(&f.backlogTimeout, "backlog-timeout", 25*time.Minute, "bound on ingesting the backlog (a million took 13 min on 2 cores)")
 	fs.DurationVar(&f.settle, "settle", 5*time.Second, "pause before the paced phase, and after the backlog and the restart before reading memory")
 	fs.DurationVar(&f.restartTimeout, "restart-timeout", time.Minute, "bound on waiting for the restarted relay's /readyz")
 	if err := parse(fs, args); err != nil {
