@@ -154,7 +154,15 @@ func NewTab(tb testing.TB) context.Context {
 // being done.
 func Do(tb testing.TB, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(ctx, StepTimeout)
+	DoWithin(tb, ctx, what, StepTimeout, steps...)
+}
+
+// DoWithin is Do with its own bound, for a step whose work grows with the
+// machine's load (a browser reading thousands of messages): a bound, not a
+// pace, as the steps end when their conditions hold.
+func DoWithin(tb testing.TB, ctx context.Context, what string, within time.Duration, steps ...chromedp.Action[chromedp.Void]) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(ctx, within)
 	defer cancel()
 	if err := chromedp.Do(ctx, steps...); err != nil {
 		tb.Fatalf("%s: %v", what, err)
