@@ -40,12 +40,8 @@ type directReport struct {
 // deliveryReport is (b): the same load through the relay, counted at the
 // sink from the start of ingest until the backlog has drained.
 type deliveryReport struct {
-	Ingest     runReport `json:"ingest"` // the producer's view: 202s
-	Accepted   int64     `json:"accepted"`
-	Delivered  int64     `json:"delivered"` // distinct webhook-ids at the sink
-	Duplicates int64     `json:"duplicates"`
-	Drained    bool      `json:"drained"`
-	arrivalCounts
+	Ingest runReport `json:"ingest"` // the producer's view: 202s
+	deliveryCounts
 	Ratio float64 `json:"ratio_to_direct"`
 	// CPUPerEventUs is the relay process's CPU time (user and system)
 	// from the start of ingest until the backlog drained, per event
@@ -390,11 +386,8 @@ func (b *relayBench) throughput(ctx context.Context, relay *loadgen.Process, rel
 		return nil, err
 	}
 	rep := &deliveryReport{
-		Ingest:     newRunReport("relay ingest (202)", res),
-		Accepted:   res.OK,
-		Delivered:  st.Unique,
-		Duplicates: st.Duplicates,
-		Drained:    drained,
+		Ingest:         newRunReport("relay ingest (202)", res),
+		deliveryCounts: deliveryCounts{Accepted: res.OK, Delivered: st.Unique, Duplicates: st.Duplicates, Drained: drained},
 	}
 	rep.Ingest.Generated = pool.Generated()
 	if cpuErr == nil && cpuErrAfter == nil && st.Unique > 0 {
@@ -402,6 +395,16 @@ func (b *relayBench) throughput(ctx context.Context, relay *loadgen.Process, rel
 	}
 	rep.arrivalCounts = countArrivals(arrivals, res.Start, b.duration)
 	return rep, nil
+}
+
+// deliveryCounts is what a throughput run accepted and what reached the
+// sink: `loadgen relay`'s and each `loadgen scale` configuration's.
+type deliveryCounts struct {
+	Accepted   int64 `json:"accepted"`
+	Delivered  int64 `json:"delivered"` // distinct webhook-ids at the sink
+	Duplicates int64 `json:"duplicates"`
+	Drained    bool  `json:"drained"`
+	arrivalCounts
 }
 
 // arrivalCounts is the sink's side of a throughput run.

@@ -154,11 +154,7 @@ type scaleResult struct {
 	// merge).
 	IngestPerRelay []runReport `json:"ingest_per_relay"`
 	Ingest         runReport   `json:"ingest"`
-	Accepted       int64       `json:"accepted"`
-	Delivered      int64       `json:"delivered"` // distinct webhook-ids at the sink
-	Duplicates     int64       `json:"duplicates"`
-	Drained        bool        `json:"drained"`
-	arrivalCounts
+	deliveryCounts
 	// Kept is delivered/s over ingest/s: whether delivery keeps up.
 	Kept float64 `json:"delivered_per_ingest"`
 	// RelayCPUPerEventUs is the CPU time (user and system) of every relay

@@ -267,7 +267,8 @@ func TestCoresNeeded(t *testing.T) {
 
 func sampleResults() []scaleResult {
 	mk := func(name string, relays int, store string, ingest, delivered float64, accepted, got int64) scaleResult {
-		r := scaleResult{Name: name, Relays: relays, Store: store, Accepted: accepted, Delivered: got, Drained: got >= accepted}
+		r := scaleResult{Name: name, Relays: relays, Store: store,
+			deliveryCounts: deliveryCounts{Accepted: accepted, Delivered: got, Drained: got >= accepted}}
 		r.Ingest.OKPerSec = ingest
 		r.DeliveredPerSec = delivered
 		r.Kept = delivered / ingest
@@ -449,12 +450,13 @@ func TestIngestToArrival(t *testing.T) {
 	}
 }
 
-// The arrival counts are embedded in both reports; their JSON keys must
+// The delivery counts are embedded in both reports; their JSON keys must
 // stay at the top level of each, as before they were shared.
 func TestReportJSONKeys(t *testing.T) {
+	counts := deliveryCounts{Accepted: 3, Delivered: 3, arrivalCounts: arrivalCounts{DeliveredPerSec: 12}}
 	for name, v := range map[string]any{
-		"relay": deliveryReport{arrivalCounts: arrivalCounts{DeliveredPerSec: 12}},
-		"scale": scaleResult{arrivalCounts: arrivalCounts{DeliveredPerSec: 12}},
+		"relay": deliveryReport{deliveryCounts: counts},
+		"scale": scaleResult{deliveryCounts: counts},
 	} {
 		var buf bytes.Buffer
 		if err := writeJSON(&buf, v); err != nil {
@@ -464,7 +466,7 @@ func TestReportJSONKeys(t *testing.T) {
 		if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
 			t.Fatal(err)
 		}
-		for _, k := range []string{"in_window", "in_window_per_s", "drain_after_window_s", "delivered_per_s"} {
+		for _, k := range []string{"accepted", "delivered", "duplicates", "drained", "in_window", "in_window_per_s", "drain_after_window_s", "delivered_per_s"} {
 			if _, ok := m[k]; !ok {
 				t.Errorf("%s report lacks %q: %s", name, k, buf.String())
 			}
