@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/sidehook/sidehook/internal/event"
 )
@@ -297,7 +298,7 @@ func (r *Rule) validate() error {
 	}
 	m := &r.Match
 	if m.Method != "" {
-		if !validToken(m.Method) {
+		if !httpguts.ValidHeaderFieldName(m.Method) {
 			return fmt.Errorf("match.method: %q is not an HTTP method", m.Method)
 		}
 		m.Method = strings.ToUpper(m.Method)
@@ -311,7 +312,7 @@ func (r *Rule) validate() error {
 	if len(m.Headers) > 0 {
 		h := make(map[string]string, len(m.Headers))
 		for k, v := range m.Headers {
-			if !validToken(k) {
+			if !httpguts.ValidHeaderFieldName(k) {
 				return fmt.Errorf("match.headers: %q is not a header name", k)
 			}
 			h[strings.ToLower(k)] = v
@@ -328,7 +329,7 @@ func (r *Rule) validate() error {
 		}
 	}
 	for k := range p.Headers {
-		if !validToken(k) {
+		if !httpguts.ValidHeaderFieldName(k) {
 			return fmt.Errorf("respond.headers: %q is not a header name", k)
 		}
 	}
@@ -358,21 +359,6 @@ func validRuleID(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-// validToken reports whether s is an RFC 9110 token (methods, header
-// names).
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
 			return false
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/sidehook/sidehook/internal/event"
 )
 
@@ -73,7 +75,7 @@ func ParseCapture(b []byte) (Capture, error) {
 	if c.ID == "" {
 		return Capture{}, errors.New("no id")
 	}
-	if !validToken(c.Method) {
+	if !httpguts.ValidHeaderFieldName(c.Method) {
 		return Capture{}, fmt.Errorf("capture %s: method %q is not an HTTP method", c.ID, c.Method)
 	}
 	if !strings.HasPrefix(c.Path, "/") || strings.ContainsAny(c.Path, "\x00\r\n") {
@@ -92,7 +94,7 @@ func ParseCapture(b []byte) (Capture, error) {
 	c.ReceivedAt = at.UTC()
 	c.Header = make(http.Header, len(m.Headers))
 	for name, vals := range m.Headers {
-		if !validToken(name) {
+		if !httpguts.ValidHeaderFieldName(name) {
 			return Capture{}, fmt.Errorf("capture %s: header name %q is not valid on the wire", c.ID, name)
 		}
 		for _, v := range vals {
@@ -181,24 +183,6 @@ func readExport(r io.Reader, maxLine int) ([]Capture, error) {
 		return nil, fmt.Errorf("read export: %w", err)
 	}
 	return out, nil
-}
-
-// validToken reports whether s is an RFC 9110 token: what a method or a
-// header name must be.
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // validHeaderValue rejects what net/http refuses to send: control

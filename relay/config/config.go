@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/internal/event"
@@ -581,7 +582,7 @@ func (re RawEndpoint) Validate(key string, o *Org) (*Endpoint, error) {
 		e.Retry = r
 	}
 	for name := range re.Headers {
-		if !validHeaderName(name) {
+		if !httpguts.ValidHeaderFieldName(name) {
 			return nil, fmt.Errorf("%s: %q is not a valid header name", k("headers"), name)
 		}
 		if reservedHeader(name) {
@@ -772,19 +773,6 @@ func parseTunnel(rest string) (name, path string, err error) {
 		}
 	}
 	return name, path, nil
-}
-
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
 }
 
 func reservedHeader(name string) bool {

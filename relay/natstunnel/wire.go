@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/sidehook/sidehook/relay/tunnel"
 )
@@ -112,7 +111,7 @@ func (r *request) validate() error {
 	if r.V != wireVersion {
 		return fmt.Errorf("version %d, this relay speaks %d", r.V, wireVersion)
 	}
-	if !validToken(r.Method) {
+	if !tunnel.ValidMethod(r.Method) {
 		return fmt.Errorf("method %q is not an HTTP method", r.Method)
 	}
 	if _, _, _, err := tunnel.ParseURL(r.URL); err != nil {
@@ -124,7 +123,7 @@ func (r *request) validate() error {
 	if r.Attempt < 0 || r.TimeoutMS < 0 {
 		return errors.New("attempt and timeout_ms must not be negative")
 	}
-	return validHeader(r.Header)
+	return tunnel.ValidHeader(r.Header)
 }
 
 func encodeReply(r *reply) ([]byte, error) {
@@ -166,35 +165,5 @@ func (r *reply) validate() error {
 	case r.LatencyUS < 0:
 		return errors.New("latency_us must not be negative")
 	}
-	return validHeader(r.Header)
-}
-
-// validToken accepts an RFC 9110 token (a method, a header name).
-func validToken(s string) bool {
-	if s == "" || len(s) > 256 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
-			return false
-		}
-	}
-	return true
-}
-
-// validHeader refuses what net/http would refuse to send or a dashboard
-// would misshow: the relay stores and shows these headers as an answer's.
-func validHeader(h http.Header) error {
-	for k, vs := range h {
-		if !validToken(k) {
-			return fmt.Errorf("header name %q is not valid", k)
-		}
-		for _, v := range vs {
-			if strings.ContainsAny(v, "\r\n\x00") {
-				return fmt.Errorf("header %q holds a line break or NUL", k)
-			}
-		}
-	}
-	return nil
+	return tunnel.ValidHeader(r.Header)
 }

@@ -63,6 +63,8 @@ func TestDecode(t *testing.T) {
 		{"NoMethod", `{"type":"delivery","id":1}`, "not an HTTP method"},
 		{"BadPath", `{"type":"delivery","id":1,"method":"GET","path":"a"}`, "does not start with /"},
 		{"PathWithQuery", `{"type":"delivery","id":1,"method":"GET","path":"/a?b"}`, "holds a ? or #"},
+		{"LongHeaderName", `{"type":"delivery","id":1,"method":"POST","path":"/a","body":"AP8=","headers":{"X-Webio-A-Header-Name-Longer-Than-32":["x"]}}`, ""},
+		{"LongMethod", `{"type":"delivery","id":1,"method":"ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFG"}`, "not an HTTP method"},
 		{"BadHeaderName", `{"type":"delivery","id":1,"method":"GET","headers":{"a b":["x"]}}`, "header name"},
 		{"HeaderNewline", `{"type":"delivery","id":1,"method":"GET","headers":{"a":["x\ny"]}}`, "line break"},
 		{"ResultBadStatus", `{"type":"result","id":1,"status":42}`, "not an HTTP status"},

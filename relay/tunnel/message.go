@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/sidehook/sidehook/internal/event"
 )
 
@@ -127,7 +129,7 @@ func (m *Message) validate() error {
 		if m.ID == 0 {
 			return errors.New("delivery: id is required")
 		}
-		if !validMethod(m.Method) {
+		if !ValidMethod(m.Method) {
 			return fmt.Errorf("delivery: method %q is not an HTTP method", m.Method)
 		}
 		if m.Path != "" && !strings.HasPrefix(m.Path, "/") {
@@ -139,7 +141,7 @@ func (m *Message) validate() error {
 		if m.Attempt < 0 || m.TimeoutMS < 0 {
 			return errors.New("delivery: attempt and timeout_ms must not be negative")
 		}
-		return validHeaders(m.Headers)
+		return ValidHeader(m.Headers)
 	case TypeResult:
 		if m.ID == 0 {
 			return errors.New("result: id is required")
@@ -156,7 +158,7 @@ func (m *Message) validate() error {
 		if m.DurationMS < 0 {
 			return errors.New("result: duration_ms must not be negative")
 		}
-		return validHeaders(m.Headers)
+		return ValidHeader(m.Headers)
 	case TypeError:
 		if m.Error == "" {
 			return errors.New("error: the error text is required")
@@ -178,25 +180,18 @@ func validEvents(evs []string) error {
 	return nil
 }
 
-// validMethod accepts an RFC 9110 token, as net/http does.
-func validMethod(s string) bool {
-	if s == "" || len(s) > 32 {
-		return false
-	}
-	for _, r := range s {
-		if r <= ' ' || r >= 0x7f || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r) {
-			return false
-		}
-	}
-	return true
+// ValidMethod accepts an RFC 9110 token of at most 32 bytes, as an HTTP
+// method: net/http accepts any token, and no method is longer.
+func ValidMethod(s string) bool {
+	return len(s) <= 32 && httpguts.ValidHeaderFieldName(s)
 }
 
-// validHeaders refuses names and values net/http would refuse to send, so
-// a bad header is reported by the decoder rather than as an odd transport
-// failure.
-func validHeaders(h http.Header) error {
+// ValidHeader refuses names and values net/http would refuse to send, so
+// a bad header is reported by a decoder rather than as an odd transport
+// failure (or misshown on a dashboard, which shows them as an answer's).
+func ValidHeader(h http.Header) error {
 	for k, vs := range h {
-		if !validMethod(k) { // header names are tokens too
+		if !httpguts.ValidHeaderFieldName(k) {
 			return fmt.Errorf("header name %q is not valid", k)
 		}
 		for _, v := range vs {
