@@ -58,29 +58,50 @@ func newDispatcher(st Store, dir *directory, att *attempter, clock Clock, log ze
 	return d
 }
 
-// start counts what waits (the queue-depth gauges and max_queue start
-// from the store's count and are kept in memory after that) and starts a
-// queue for every endpoint.
+// start starts a queue for every endpoint and counts what waits: the
+// queue-depth gauges and max_queue start from the store's count and are
+// kept in memory after that. A store whose count is a long scan
+// (snapshotCounter) is counted in the background, from a snapshot fixed
+// before any queue runs, so a restart with a large backlog serves at once.
 func (d *dispatcher) start(ctx context.Context) error {
-	waiting, err := d.store.Waiting(ctx)
+	var (
+		count   func(context.Context) (map[EndpointRef]int64, error)
+		waiting map[EndpointRef]int64
+		err     error
+	)
+	if sc, ok := d.store.(snapshotCounter); ok {
+		count, err = sc.WaitingSnapshot(ctx)
+	} else {
+		waiting, err = d.store.Waiting(ctx)
+	}
 	if err != nil {
 		return err
 	}
-	// Running before the first queue loop looks at it: a loop that saw
-	// false would wait for a wake that may never come.
+	// Running before the first queue loop looks at it (addWaiting starts
+	// queues too): a loop that saw false would wait for a wake that may
+	// never come.
 	d.running.Store(true)
 	for _, o := range d.dir.list {
 		for _, e := range o.endpoints() {
 			d.queue(o, e.cfg.ID)
 		}
 	}
-	for ref, n := range waiting {
-		o := d.dir.org(ref.Org)
-		if o == nil || o.endpoint(ref.Endpoint) == nil {
-			d.log.Warn().Str(logOrg, ref.Org).Str(logEndpoint, ref.Endpoint).Int64("deliveries", n).Msg("deliveries waiting for an endpoint that no longer exists")
-			continue
-		}
-		d.queue(o, ref.Endpoint).depth.Add(n)
+	d.addWaiting(waiting)
+	if count != nil {
+		d.loops.Add(1)
+		go func() {
+			defer d.loops.Done()
+			began := time.Now()
+			waiting, err := count(d.ctx)
+			if err != nil {
+				if d.ctx.Err() == nil {
+					d.log.Error().Err(err).Msg("count the waiting deliveries: the queue-depth gauges and max_queue count only what arrived since the start")
+				}
+				return
+			}
+			d.addWaiting(waiting)
+			d.log.Debug().Dur("took", time.Since(began)).Int("endpoints", len(waiting)).Msg("counted the waiting deliveries")
+		}()
 	}
 	if w, ok := d.store.(waker); ok {
 		d.loops.Add(1)
@@ -90,6 +111,27 @@ func (d *dispatcher) start(ctx context.Context) error {
 		}()
 	}
 	return nil
+}
+
+// snapshotCounter is a store whose Waiting is a scan of every waiting
+// delivery (badgerstore: about a second per million). WaitingSnapshot
+// fixes what count counts before it returns: the deliveries that ended
+// or arrived after that are the dispatcher's own increments. count must
+// be called once.
+type snapshotCounter interface {
+	WaitingSnapshot(ctx context.Context) (count func(context.Context) (map[EndpointRef]int64, error), err error)
+}
+
+// addWaiting adds the store's count of what waits to the queues' depths.
+func (d *dispatcher) addWaiting(waiting map[EndpointRef]int64) {
+	for ref, n := range waiting {
+		o := d.dir.org(ref.Org)
+		if o == nil || o.endpoint(ref.Endpoint) == nil {
+			d.log.Warn().Str(logOrg, ref.Org).Str(logEndpoint, ref.Endpoint).Int64("deliveries", n).Msg("deliveries waiting for an endpoint that no longer exists")
+			continue
+		}
+		d.queue(o, ref.Endpoint).depth.Add(n)
+	}
 }
 
 // waker is a store shared with other relays that says when one of them

@@ -200,7 +200,7 @@ type Store struct {
 	mu      sync.Mutex
 	closed  bool
 	queue   []*request
-	readers sync.WaitGroup // Get, Scan, Stats and RunGC in flight
+	readers sync.WaitGroup // Get, Scan, open snapshots, Stats and RunGC in flight
 
 	wake       chan struct{} // cap 1: something was queued
 	closing    chan struct{} // closed when Close begins
@@ -430,35 +430,6 @@ func (s *Store) Get(key []byte) ([]byte, error) {
 	return val, nil
 }
 
-// Exists reports, over one consistent snapshot, which of keys are live: a
-// point lookup each, without reading a value.
-func (s *Store) Exists(keys [][]byte) ([]bool, error) {
-	if err := s.acquire(); err != nil {
-		return nil, err
-	}
-	defer s.readers.Done()
-	out := make([]bool, len(keys))
-	err := s.db.View(func(txn *badger.Txn) error {
-		for i, k := range keys {
-			if len(k) == 0 {
-				return errors.New("empty key")
-			}
-			_, err := txn.Get(k)
-			switch {
-			case err == nil:
-				out[i] = true
-			case !errors.Is(err, badger.ErrKeyNotFound):
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: exists: %w", err)
-	}
-	return out, nil
-}
-
 // ScanOptions select the keys Scan visits.
 type ScanOptions struct {
 	Prefix   []byte
@@ -473,23 +444,52 @@ type ScanOptions struct {
 // during fn. fn returns ErrStop to end the scan early; Scan then returns nil.
 // Any other error from fn ends the scan and is returned as is.
 func (s *Store) Scan(ctx context.Context, opts ScanOptions, fn func(key, value []byte) error) error {
-	if opts.Limit < 0 {
-		return fmt.Errorf("store: scan: negative limit %d", opts.Limit)
-	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := s.acquire(); err != nil {
+	sn, err := s.Snapshot()
+	if err != nil {
 		return err
 	}
-	defer s.readers.Done()
-	err := s.db.View(func(txn *badger.Txn) error {
-		return scan(ctx, txn, opts, fn)
-	})
+	defer sn.Close()
+	return sn.Scan(ctx, opts, fn)
+}
+
+// Snapshot is the store as it was when Snapshot returned: a write that
+// returns later is not in it, however long it is read. It holds the store
+// open, and Badger keeps the versions it sees, until Close.
+type Snapshot struct {
+	s     *Store
+	txn   *badger.Txn
+	close sync.Once
+}
+
+// Snapshot fixes a snapshot to read; Close it when done.
+func (s *Store) Snapshot() (*Snapshot, error) {
+	if err := s.acquire(); err != nil {
+		return nil, err
+	}
+	return &Snapshot{s: s, txn: s.db.NewTransaction(false)}, nil
+}
+
+// Scan is Store.Scan over the snapshot.
+func (sn *Snapshot) Scan(ctx context.Context, opts ScanOptions, fn func(key, value []byte) error) error {
+	if opts.Limit < 0 {
+		return fmt.Errorf("store: scan: negative limit %d", opts.Limit)
+	}
+	err := scan(ctx, sn.txn, opts, fn)
 	if errors.Is(err, ErrStop) {
 		return nil
 	}
 	return err
+}
+
+// Close releases the snapshot; calling it again does nothing.
+func (sn *Snapshot) Close() {
+	sn.close.Do(func() {
+		sn.txn.Discard()
+		sn.s.readers.Done()
+	})
 }
 
 func scan(ctx context.Context, txn *badger.Txn, opts ScanOptions, fn func(key, value []byte) error) error {

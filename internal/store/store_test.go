@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -193,6 +194,52 @@ func TestScanStop(t *testing.T) {
 			t.Error("got nil, want an error")
 		}
 	})
+}
+
+// TestSnapshot: a snapshot sees the store as it was when taken, however
+// long it is read, and holds Close until it is closed.
+func TestSnapshot(t *testing.T) {
+	t.Parallel()
+	s, err := store.Open(store.Options{Dir: t.TempDir(), Reserve: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, s, store.Set([]byte("k1"), []byte("v:k1")))
+	sn, err := s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, s, store.Set([]byte("k2"), []byte("v:k2")), store.Delete([]byte("k1")))
+	var keys []string
+	err = sn.Scan(context.Background(), store.ScanOptions{}, func(k, v []byte) error {
+		keys = append(keys, string(k)+"="+string(v))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"k1=v:k1"}; !slices.Equal(keys, want) {
+		t.Errorf("the snapshot: got %v, want %v", keys, want)
+	}
+	if got := scanKeys(t, s, store.ScanOptions{}); !slices.Equal(got, []string{"k2"}) {
+		t.Errorf("the store: got %v, want [k2]", got)
+	}
+
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) with a snapshot open", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	sn.Close()
+	sn.Close() // a second Close does nothing
+	if err := <-closed; err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if _, err := s.Snapshot(); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("Snapshot of a closed store: got %v, want ErrClosed", err)
+	}
 }
 
 func TestGet(t *testing.T) {

@@ -86,8 +86,8 @@ func (s *Store) DeleteEndpoint(ctx context.Context, org, id string) error {
 // deleteChunk bounds the due-index entries one write of deleteQueue deletes.
 const deleteChunk = 1000
 
-// deleteQueue deletes a due index in chunks, each through write so that
-// the waiting counts follow. Entries written meanwhile may survive.
+// deleteQueue deletes a due index in chunks, so that no write is too large
+// for one Badger transaction. Entries written meanwhile may survive.
 func (s *Store) deleteQueue(ctx context.Context, prefix []byte) error {
 	var after []byte
 	for {

@@ -17,9 +17,6 @@
 //	q/{org}/{endpoint}/{ns}{delivery} due index; value: due ns, then "o" when ordered.
 //	                                  The key's time is the due time, or the creation
 //	                                  for an ordered delivery (FIFO)
-//	qn/{org}/{endpoint}               waiting count: the endpoint's due-index entries, as of qs
-//	qc/{seq}                          a write's changes to the waiting counts, folded into qn/
-//	qs                                the last qc/ sequence folded (waiting.go)
 //	ep/{org}/{endpoint}               endpoint created through the API (its document)
 //	epd/{org}/{endpoint}              endpoint disabled at run time (the reason)
 //	tok/{org}                         the organisation's Webio token
@@ -58,9 +55,6 @@
 // Expedite hold the endpoint's queue lock across their writes, so that
 // Take cannot lease what they are moving. Every write runs under
 // context.WithoutCancel: a client that hangs up never cuts one short.
-// Every write that adds or removes due-index entries carries its change
-// to the waiting counts, so that a start need not count the due index
-// (waiting.go).
 package badgerstore
 
 import (
@@ -110,8 +104,6 @@ type Store struct {
 	mu     sync.Mutex
 	queues map[relay.EndpointRef]*queue
 
-	counts counts // the waiting counts (waiting.go)
-
 	// afterScan, when set (tests), runs after each scan of Take, before
 	// the floor moves.
 	afterScan func()
@@ -132,7 +124,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, (&Store{}).wrap("open "+opts.Dir, err)
 	}
 	s := &Store{db: db, log: opts.Logger, queues: make(map[relay.EndpointRef]*queue)}
-	if err := s.openCounts(ctx); err != nil {
+	if err := s.dropObsoleteCounts(ctx); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("badgerstore: open %s: %w", opts.Dir, err)
 	}
@@ -145,7 +137,6 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	s.stopFolds()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("badgerstore: close: %w", err)
 	}
@@ -179,18 +170,7 @@ func (s *Store) write(ctx context.Context, what string, ops ...store.Op) error {
 	if err := s.check(what); err != nil {
 		return err
 	}
-	return s.commit(ctx, what, ops...)
-}
-
-// commit is write on a store that may be closing (its last fold), with
-// the waiting counts' delta of the ops added to them.
-func (s *Store) commit(ctx context.Context, what string, ops ...store.Op) error {
-	ops, done, err := s.withCounts(ops)
-	if err != nil {
-		return s.wrap(what, err)
-	}
-	err = s.db.Write(context.WithoutCancel(ctx), ops...)
-	done()
+	err := s.db.Write(context.WithoutCancel(ctx), ops...)
 	if err == nil {
 		if s.diskFull.Load() != nil {
 			s.diskFull.Store(nil)
