@@ -11,7 +11,7 @@ import (
 // The waiting counts are a scan of the due indexes, keys only: about a
 // second per million entries here. Counts kept durable in every write
 // (a delta per write, read-before-write under striped locks, folds) cost
-// 15% of the relay's CPU per event under load, to spare a start that
+// 12.5% of the relay's CPU per event under load, to spare a start that
 // second; WaitingSnapshot spares it instead by letting the relay count
 // while it serves.
 
