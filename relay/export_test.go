@@ -11,3 +11,7 @@ func AddEndpoint(r *Relay, org string, e config.Endpoint) {
 	o.mu.Unlock()
 	r.disp.endpointChanged(o, e.ID)
 }
+
+// Cached reports whether the relay's cache of just-accepted events holds
+// an event.
+func Cached(r *Relay, org, id string) bool { return r.dash.cache.get(org, id) != nil }

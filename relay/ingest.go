@@ -290,7 +290,8 @@ func (in *ingester) accept(ctx context.Context, o *orgState, r *ingestRequest) (
 	// attempt finds it even then. An id the producer gave is cached once
 	// the write says the event is this one: until then it may name
 	// another.
-	if ev.Fresh {
+	cached := ev.Fresh
+	if cached {
 		in.cache.add(ev)
 	}
 	stored, err := in.store.Accept(ctx, ev, ds)
@@ -309,10 +310,13 @@ func (in *ingester) accept(ctx context.Context, o *orgState, r *ingestRequest) (
 		in.log.Warn().Err(err).Str(logOrg, o.id).Str("event", id).Msg("accept reported an error but the event is stored")
 		ev = got
 	}
-	// Durable from here on. Cached (if not already) before the dispatcher
-	// is told, so the first attempt finds the event without reading it
-	// back.
-	in.cache.add(ev)
+	// Durable from here on. A producer's id is cached before the
+	// dispatcher is told, so the first attempt finds the event without
+	// reading it back. A fresh one is cached already: adding it again
+	// could bring back an entry whose attempts have all taken it.
+	if !cached {
+		in.cache.add(ev)
+	}
 	in.disp.accepted(o, ds, true)
 	changes := make([]Change, 0, 1+len(ds))
 	changes = append(changes, Change{Kind: ChangeEvent, Org: o.id, EventID: id, Type: ev.Type, At: now, event: ev})

@@ -180,7 +180,8 @@ func TestDashboardReadsNothingPerUpdate(t *testing.T) {
 // TestAttemptBeforeIngestReturns: the dispatcher may take a delivery as
 // soon as the store has it, before the ingest that wrote it has run on
 // (under load, or woken by something else, as here by a retry). Its first
-// attempt still finds the event without reading it back.
+// attempt still finds the event without reading it back, and the ingest,
+// running on, does not cache it again.
 func TestAttemptBeforeIngestReturns(t *testing.T) {
 	arrived := make(chan struct{}, 1)
 	rcv := newSink(t, nil, func(*http.Request, int) int {
@@ -219,6 +220,14 @@ func TestAttemptBeforeIngestReturns(t *testing.T) {
 				rerr = errors.New("the delivery was not attempted while its ingest was held")
 			}
 		}
+		// And until the attempt is recorded: its one delivery has taken
+		// the event, which leaves the cache.
+		for deadline := time.Now().Add(10 * time.Second); rerr == nil && relay.Cached(r, ev.Org, ev.ID); {
+			if time.Now().After(deadline) {
+				rerr = errors.New("the event stayed cached after its delivery's first attempt")
+			}
+			time.Sleep(time.Millisecond)
+		}
 		hookMu.Lock()
 		hook = rerr
 		hookMu.Unlock()
@@ -234,6 +243,11 @@ func TestAttemptBeforeIngestReturns(t *testing.T) {
 	waitDelivery(t, r, ans.Deliveries[0].ID, "delivered", 5*time.Second)
 	if got := st.events.Load(); got != 0 {
 		t.Errorf("events read back: got %d, want 0 (the first attempt finds it cached)", got)
+	}
+	// Its one delivery has had its first attempt: the ingest that ran on
+	// after it must not have cached the event again.
+	if relay.Cached(r, "demo", ans.ID) {
+		t.Error("the event is cached after every delivery's first attempt")
 	}
 }
 
