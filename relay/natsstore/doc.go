@@ -94,11 +94,14 @@
 //     waiting retry holds no slot: it is outside the consumer. A Take asks
 //     the consumer how many slots are free before it fetches (a pull past
 //     them would wait for one; another relay's fetch in between can still
-//     make it wait, up to a second); when other relays hold them all, its
-//     next is shortly after now. A new value (an API PUT) updates the
-//     consumer at the next Take of the relay told it; relays told different
-//     values leave the last one's. A relay that dies holds its slots until
-//     AckWait. (An ordered endpoint's head lock allows one attempt in all.)
+//     make it wait, up to a second); when other relays hold them all, it
+//     pulls for at most fullPoll, which takes what the server redelivers
+//     (a dead relay's leases, still counted as held), and its next is
+//     shortly after now. A new value (an API PUT) updates the consumer at
+//     the next Take of the relay told it; relays told different values
+//     leave the last one's. A relay that dies holds its slots until
+//     AckWait; then the others retake its deliveries even if it held every
+//     slot. (An ordered endpoint's head lock allows one attempt in all.)
 //   - rate is each relay's share, not a total: every relay runs its own
 //     rate limiter, so N relays make up to N × rate attempts a second on
 //     one endpoint. To hold an endpoint to a total rate, set rate to the

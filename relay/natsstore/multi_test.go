@@ -306,3 +306,39 @@ func TestEndpointDeletedByAnotherRelay(t *testing.T) {
 		t.Fatalf("took %v, want %v (d1's queue was deleted with the endpoint)", ids(got), want)
 	}
 }
+
+// A relay that dies holding every slot of an endpoint's max_in_flight
+// leaves them pending in the consumer: another relay retakes them once
+// their AckWait ends, though the consumer never shows a free slot (the
+// server redelivers them within the limit they already count against).
+func TestLeasesHoldingEverySlotAreRetaken(t *testing.T) {
+	a, b := twoRelays(t, time.Second)
+	ctx := context.Background()
+	ref := relay.EndpointRef{Org: "acme", Endpoint: "a"}
+	now := t0.Add(time.Minute)
+	for _, s := range []*Store{a, b} {
+		s.SetMaxInFlight(ref, 2)
+	}
+	for i := range 2 {
+		ev, ds := mkEvent("acme", fmt.Sprintf("full%d", i), t0.Add(time.Duration(i)*time.Millisecond), false, "a")
+		accept(t, a, ev, ds)
+	}
+	var held []*relay.Delivery
+	waitFor(t, 5*time.Second, "relay A to take both deliveries", func() bool {
+		got, _ := take(t, a, ref, now, 2-len(held))
+		held = append(held, got...)
+		return len(held) == 2
+	})
+	a.Close() // dies without Record or Release, holding both slots
+	var retaken []*relay.Delivery
+	waitFor(t, 10*time.Second, "relay B to retake both deliveries", func() bool {
+		got, _ := take(t, b, ref, now, 2)
+		retaken = append(retaken, got...)
+		return len(retaken) == 2
+	})
+	for _, d := range retaken {
+		if err := b.Record(ctx, attempt(d, relay.StatusDelivered, now, nil), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -103,19 +103,31 @@ func (s *Store) takeQueued(ctx context.Context, ref relay.EndpointRef, now time.
 	seen := map[string]bool{}
 	for ferr == nil && len(out) < n {
 		k := min(n-len(out), fetchBatch)
+		full := false
 		if limited {
 			free, err := s.freeSlots(ctx, c)
 			if err != nil {
 				ferr = err
 				break
 			}
-			if free <= 0 {
-				next = earliest(next, now.Add(fullPoll))
-				break
+			if full = free <= 0; !full {
+				k = min(k, free)
 			}
-			k = min(k, free)
 		}
-		batch, err := c.FetchNoWait(k)
+		var batch jetstream.MessageBatch
+		var err error
+		if full {
+			// Every slot is held, maybe by a relay that died: the server
+			// redelivers its messages once their AckWait ends, within the
+			// limit they already count against, but only to a pull. A
+			// short one takes them, or ends empty after fullPoll while
+			// every holder lives (a pull that waits for no time would
+			// wait for a free slot instead).
+			next = earliest(next, now.Add(fullPoll))
+			batch, err = c.Fetch(k, jetstream.FetchMaxWait(fullPoll))
+		} else {
+			batch, err = c.FetchNoWait(k)
+		}
 		if err != nil {
 			ferr = err
 			break
@@ -169,7 +181,7 @@ func (s *Store) takeQueued(ctx context.Context, ref relay.EndpointRef, now time.
 			}
 			due = append(due, candidate{msg: m, st: st, rev: rev, key: at})
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && ferr == nil {
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) && ferr == nil {
 			ferr = err
 		}
 		for _, cd := range due {
@@ -187,7 +199,7 @@ func (s *Store) takeQueued(ctx context.Context, ref relay.EndpointRef, now time.
 			}
 			out = append(out, cd)
 		}
-		if got < k {
+		if got < k || full {
 			break
 		}
 	}
