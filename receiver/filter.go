@@ -54,9 +54,6 @@ func (f Filter) Match(c *Capture) bool {
 	return matchGlob(f.Path, c.Path)
 }
 
-// empty reports whether the filter selects everything.
-func (f Filter) empty() bool { return f == Filter{} }
-
 // filterParams are the query parameters of a Filter.
 var filterParams = []string{"event", "path", "method", "verdict", "webhook_id", "since"}
 

@@ -112,7 +112,7 @@ organisations:
 		t.Fatal(err)
 	}
 	up.Store(true)
-	p = startProc(t, bin, cfgPath)
+	startProc(t, bin, cfgPath)
 	rcv.wait(t, 20*time.Second, func(c []captured) bool {
 		got := delivered(c)
 		for _, id := range acked {

@@ -211,12 +211,6 @@ func (d *dispatcher) queue(o *orgState, ep string) *queue {
 	return q
 }
 
-func (d *dispatcher) lookup(ref EndpointRef) *queue {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.queues[ref]
-}
-
 // accepted is told of durable new deliveries (or, when the store could not
 // say, deliveries that may be durable: wake is always safe).
 func (d *dispatcher) accepted(o *orgState, ds []*Delivery, counted bool) {

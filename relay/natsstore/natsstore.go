@@ -53,11 +53,10 @@ type Store struct {
 	log  zerolog.Logger
 	subj subjects
 
-	nc      *nats.Conn
-	js      jetstream.JetStream
-	stream  jetstream.Stream
-	ctl     jetstream.KeyValue
-	wakeSub *nats.Subscription
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	ctl    jetstream.KeyValue
 
 	wake    chan relay.EndpointRef
 	batches chan struct{} // a slot per open atomic batch

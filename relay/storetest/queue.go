@@ -139,7 +139,7 @@ func testOrdered(t *testing.T, f Factory) {
 		accept(t, s, evSpec{id: e.id, eps: []string{"fifo"}, ordered: true, received: at(e.created)})
 	}
 	now := at(time.Minute)
-	got, next := take(t, s, r, now, 10)
+	got, _ := take(t, s, r, now, 10)
 	wantIDs(t, "Take of an ordered endpoint: the head alone (it blocks the rest while leased)", ids(got), []string{"y1.fifo"})
 	again, next := take(t, s, r, now, 10)
 	wantIDs(t, "Take while the ordered head is leased", ids(again), nil)
