@@ -83,7 +83,7 @@ func (a *attempter) attempt(ctx context.Context, q *queue, e config.Endpoint, d 
 		}
 	}
 	now := a.clock.Now()
-	next, disable := a.nextState(o, e, d, res, now)
+	next, disable := a.nextState(e, d, res, now)
 	if disable != "" && o.markDisabled(e.ID, disable) {
 		a.log.Warn().Str(logOrg, o.id).Str(logEndpoint, e.ID).Str("reason", disable).Msg("endpoint disabled")
 	}
@@ -137,7 +137,7 @@ func (a *attempter) event(ctx context.Context, org, id string) (*Event, error) {
 // nextState is d after res: the attempt appended, and delivered, dead, or
 // failed until the next step of the retry schedule. disable is the reason
 // to disable the endpoint (410).
-func (a *attempter) nextState(o *orgState, e config.Endpoint, d *Delivery, res result, now time.Time) (next *Delivery, disable string) {
+func (a *attempter) nextState(e config.Endpoint, d *Delivery, res result, now time.Time) (next *Delivery, disable string) {
 	cp := *d
 	next = &cp
 	n := len(d.Attempts) + 1

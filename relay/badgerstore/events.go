@@ -177,7 +177,7 @@ func list[T any](ctx context.Context, s *Store, l listing, get func(v []byte, id
 		}
 		visitedT, visitedID = t, id
 		if l.limit > 0 && len(p.Items) == l.limit {
-			more := false
+			var more bool
 			if peek != nil {
 				more = peek(v, id)
 			} else {

@@ -133,7 +133,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		limits:    map[relay.EndpointRef]int{},
 		retries:   map[relay.EndpointRef]retryView{},
 	}
-	if err := s.connect(ctx); err != nil {
+	if err := s.connect(); err != nil {
 		return nil, fmt.Errorf("open nats store: %w", err)
 	}
 	if err := s.setup(ctx); err != nil {
@@ -148,7 +148,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	return s, nil
 }
 
-func (s *Store) connect(ctx context.Context) error {
+// connect takes no context: nats.Connect has none, and its dial is bounded
+// by nats.Timeout for each server.
+func (s *Store) connect() error {
 	opts := []nats.Option{
 		nats.Name("sidehook-relay"),
 		nats.MaxReconnects(-1),
