@@ -66,7 +66,7 @@ func completionCommand(e *env) *cli.Command {
 			case "zsh":
 				e.printf("%s", zshCompletion)
 			case "fish":
-				script, err := c.App.ToFishCompletion()
+				script, err := forGenerator(c.App).ToFishCompletion()
 				if err != nil {
 					return fmt.Errorf("completion: fish: %w", err)
 				}

@@ -3,6 +3,7 @@ package cli
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestCompletion(t *testing.T) {
@@ -71,5 +72,42 @@ func TestManPage(t *testing.T) {
 	}
 	if strings.Contains(out, "webio-secret") {
 		t.Error("man page documents a renamed flag's old name")
+	}
+}
+
+// TestGeneratorsAfterHelp: once urfave/cli's help command has run, it lists
+// itself among its subcommands; the fish script and the manual page must
+// still come out whole, in a process that ran it first (as a test
+// process, running commands in any order, does).
+func TestGeneratorsAfterHelp(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"help", "receive"}} {
+		if code, _, stderr := runCLI(t, nil, args...); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, stderr)
+		}
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"completion", "fish"}, "complete -c sidehook"},
+		{[]string{"man"}, ".TH sidehook 1"},
+	} {
+		type result struct {
+			code     int
+			out, err string
+		}
+		done := make(chan result, 1)
+		go func() {
+			code, out, stderr := runCLI(t, nil, tt.args...)
+			done <- result{code, out, stderr}
+		}()
+		select {
+		case r := <-done:
+			if r.code != 0 || !strings.Contains(r.out, tt.want) {
+				t.Errorf("%v: exit %d, output without %q: %s", tt.args, r.code, tt.want, r.err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%v: no answer in 30 s: the help command's cycle is being followed", tt.args)
+		}
 	}
 }

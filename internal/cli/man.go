@@ -13,7 +13,7 @@ func manCommand(e *env) *cli.Command {
 		Description: "Read it with:   sidehook man | man -l -\n" +
 			"or install it:  sidehook man > /usr/local/share/man/man1/sidehook.1",
 		Action: func(c *cli.Context) error {
-			page, err := c.App.ToManWithSection(1)
+			page, err := forGenerator(c.App).ToManWithSection(1)
 			if err != nil {
 				return fmt.Errorf("man: %w", err)
 			}
