@@ -286,3 +286,26 @@ func TestExpect(t *testing.T) {
 		t.Errorf("Expect of what never came: got failure %q, want it to say what it waited for", ftb.msg)
 	}
 }
+
+// TestStandardWebhooksFreshIDs: a Signer made with no webhook-id gives
+// every request its own, so the receiver sees no duplicates.
+func TestStandardWebhooksFreshIDs(t *testing.T) {
+	whsec := receivertest.NewStandardSecret()
+	rcv := receivertest.NewServer(t, receivertest.WithStandardSecret(whsec))
+	sign := receivertest.StandardWebhooks(whsec, "")
+	for range 3 {
+		if got := post(t, rcv, "/hook", sign); got != http.StatusOK {
+			t.Fatalf("post: got %d, want 200", got)
+		}
+	}
+	ids := map[string]bool{}
+	for _, c := range rcv.Requests(receivertest.Filter{}) {
+		if c.DuplicateOf != "" {
+			t.Errorf("capture %s: duplicate of %s, want none", c.ID, c.DuplicateOf)
+		}
+		ids[c.WebhookID] = true
+	}
+	if len(ids) != 3 {
+		t.Errorf("got %d distinct webhook-ids over 3 requests, want 3", len(ids))
+	}
+}

@@ -102,13 +102,16 @@ func StandardWebhooks(secret, webhookID string) Signer {
 		if err != nil {
 			return fmt.Errorf("sign standard: %w", err)
 		}
-		if webhookID == "" {
-			webhookID = "msg_" + ulid.Make().String()
+		// A fresh id per request: assigning to webhookID would keep the
+		// first one for every later request signed by this Signer.
+		id := webhookID
+		if id == "" {
+			id = "msg_" + ulid.Make().String()
 		}
 		now := time.Now()
-		req.Header.Set(auth.HeaderWebhookID, webhookID)
+		req.Header.Set(auth.HeaderWebhookID, id)
 		req.Header.Set(auth.HeaderTimestamp, fmt.Sprint(now.Unix()))
-		req.Header.Set(auth.HeaderSignature, auth.SignStandard(key, webhookID, now, body))
+		req.Header.Set(auth.HeaderSignature, auth.SignStandard(key, id, now, body))
 		return nil
 	}
 }
