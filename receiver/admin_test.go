@@ -570,3 +570,31 @@ func TestMetrics(t *testing.T) {
 func jsonDecode(resp *http.Response, v any) {
 	json.NewDecoder(resp.Body).Decode(v)
 }
+
+// slowList is a store whose List lasts until its context ends, as a long
+// scan of a large store outlasting a short wait does.
+type slowList struct{ receiver.Store }
+
+func (s slowList) List(ctx context.Context, _ receiver.Query) ([]receiver.Capture, string, error) {
+	<-ctx.Done()
+	return nil, "", fmt.Errorf("scan captures: %w", ctx.Err())
+}
+
+// TestWaitDeadlineDuringRead: a wait whose timeout passes while it reads
+// the store answers 408 timeout, as any wait that runs out does, not 500.
+func TestWaitDeadlineDuringRead(t *testing.T) {
+	srv := start(t, receiver.Config{Store: slowList{memstore.New()}})
+	resp, err := http.Get(srv.URL() + "/_sidehook/requests/wait?event=payment&timeout=50ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Error string `json:"error"`
+		Count int    `json:"count"`
+	}
+	jsonDecode(resp, &body)
+	if resp.StatusCode != http.StatusRequestTimeout || body.Error != "timeout" || body.Count != 0 {
+		t.Fatalf("got %d %+v, want 408 timeout with count 0", resp.StatusCode, body)
+	}
+}

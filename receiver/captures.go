@@ -115,7 +115,7 @@ func (s *Server) Wait(ctx context.Context, f Filter, n int) ([]Capture, error) {
 	defer sub.Close()
 	found, err := s.newest(ctx, f, n)
 	if err != nil {
-		return nil, err
+		return nil, waitErr(ctx, err)
 	}
 	dropped := sub.Dropped()
 	for len(found) < n {
@@ -127,9 +127,11 @@ func (s *Server) Wait(ctx context.Context, f Filter, n int) ([]Capture, error) {
 			if d := sub.Dropped(); d != dropped {
 				// The feed overflowed: the store is the truth.
 				dropped = d
-				if found, err = s.newest(ctx, f, n); err != nil {
-					return nil, err
+				again, err := s.newest(ctx, f, n)
+				if err != nil {
+					return found, waitErr(ctx, err)
 				}
+				found = again
 				continue
 			}
 			if f.Match(&c) && !slices.ContainsFunc(found, func(x Capture) bool { return x.ID == c.ID }) {
@@ -143,6 +145,16 @@ func (s *Server) Wait(ctx context.Context, f Filter, n int) ([]Capture, error) {
 	}
 	slices.SortFunc(found, func(a, b Capture) int { return -strings.Compare(a.ID, b.ID) })
 	return found[:n], nil
+}
+
+// waitErr is the error of a wait whose read of the store failed: the
+// wait's own deadline passing during a long read is its timeout (408 with
+// what was found), not a failure of the store (500).
+func waitErr(ctx context.Context, err error) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return ErrWaitTimeout
+	}
+	return err
 }
 
 // newest returns up to n captures matching f, newest first.

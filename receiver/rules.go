@@ -320,12 +320,14 @@ func (r *Rule) validate() error {
 		m.Headers = h
 	}
 	p := &r.Respond
-	if p.Status != 0 && (p.Status < 100 || p.Status > 599) {
-		return fmt.Errorf("respond.status: %d is not between 100 and 599", p.Status)
+	// A final answer is 200 to 599: a 1xx is informational, and Go's
+	// server would send a 200 after it, so a rule meant to fail would pass.
+	if p.Status != 0 && (p.Status < 200 || p.Status > 599) {
+		return fmt.Errorf("respond.status: %d is not between 200 and 599", p.Status)
 	}
 	for i, s := range p.Sequence {
-		if s < 100 || s > 599 {
-			return fmt.Errorf("respond.sequence[%d]: %d is not between 100 and 599", i, s)
+		if s < 200 || s > 599 {
+			return fmt.Errorf("respond.sequence[%d]: %d is not between 200 and 599", i, s)
 		}
 	}
 	for k := range p.Headers {
