@@ -342,8 +342,11 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
+// requestURL is where c was sent, on base: its path escaped again, since
+// the capture keeps it decoded and a "?", "#" or space in it would
+// otherwise end the path or break the URL.
 func requestURL(base string, c *Capture) string {
-	u := base + c.Path
+	u := base + (&url.URL{Path: c.Path}).EscapedPath()
 	if c.Query != "" {
 		u += "?" + c.Query
 	}

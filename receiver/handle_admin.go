@@ -354,10 +354,7 @@ func (s *Server) sendReplay(req *http.Request) (ReplayAnswer, error) {
 func (c *Capture) ReplayItem(base string) replay.Item {
 	target := ""
 	if base != "" {
-		target = base + c.Path
-		if c.Query != "" {
-			target += "?" + c.Query
-		}
+		target = requestURL(base, c)
 	}
 	return replay.Item{
 		ID:        c.ID,

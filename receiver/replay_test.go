@@ -164,3 +164,30 @@ func TestReplaySvixOriginal(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayEscapedPath: a path captured with an escaped "?", "#" or space
+// in it is replayed, and exported, to that same path: escaped again, not
+// pasted raw, where it would start a query or a fragment.
+func TestReplayEscapedPath(t *testing.T) {
+	seen := make(chan string, 1) // escaped path ? query, as the target saw them
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.URL.EscapedPath() + "?" + r.URL.RawQuery
+	}))
+	t.Cleanup(target.Close)
+	srv := start(t, receiver.Config{})
+	send(t, "POST", srv.URL()+"/hooks%3Fx=1%23frag%20a?k=v", []byte(`{}`), nil)
+	orig := only(t, srv)
+	if orig.Path != "/hooks?x=1#frag a" || orig.Query != "k=v" {
+		t.Fatalf("captured path %q query %q", orig.Path, orig.Query)
+	}
+	if r, _ := replayOf(t, srv, orig.ID, `{"to":"`+target.URL+`"}`); r.status != 200 {
+		t.Fatalf("replay: got %d %s", r.status, r.body)
+	}
+	if got, want := <-seen, "/hooks%3Fx=1%23frag%20a?k=v"; got != want {
+		t.Errorf("the target saw %q, want %q", got, want)
+	}
+	curl := send(t, "GET", srv.URL()+"/_sidehook/requests/export?format=curl", nil, nil)
+	if !strings.Contains(string(curl.body), "/hooks%3Fx=1%23frag%20a?k=v") {
+		t.Errorf("curl export without the escaped path: %s", curl.body)
+	}
+}
