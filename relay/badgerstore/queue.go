@@ -198,6 +198,12 @@ func (s *Store) Take(ctx context.Context, ref relay.EndpointRef, now time.Time, 
 	for {
 		got, next, dropped, err := s.take(ctx, q, now, n-len(out))
 		if err != nil {
+			if len(out) > 0 {
+				// The earlier scans' deliveries are leased: hand them
+				// out, or no one would hold those leases until the
+				// next start (a FIFO's head would block its endpoint).
+				return out, time.Time{}, nil
+			}
 			return nil, time.Time{}, err
 		}
 		out = append(out, got...)
