@@ -216,23 +216,10 @@ func (s *Store) purgeOrg(ctx context.Context, org string, cutoff time.Time) (int
 		if err != nil || len(keys) == 0 {
 			return total, err
 		}
-		var ops []store.Op
-		n := 0
-		for _, k := range keys {
-			del, err := s.purgeOps(org, prefix, k)
-			if err != nil {
-				return total, err
-			}
-			if del != nil {
-				ops = append(ops, del...)
-				n++
-			}
-		}
-		if len(ops) > 0 {
-			if err := s.write(ctx, "purge", ops...); err != nil {
-				return total, err
-			}
-			total += n
+		n, err := s.purgeKeys(ctx, org, prefix, keys)
+		total += n
+		if err != nil {
+			return total, err
 		}
 		if len(keys) < purgeBatch {
 			return total, nil
@@ -241,17 +228,66 @@ func (s *Store) purgeOrg(ctx context.Context, org string, cutoff time.Time) (int
 	}
 }
 
-// purgeOps are the deletions of the event under listing key k, or nil
-// when one of its deliveries still waits.
-func (s *Store) purgeOps(org string, prefix, k []byte) ([]store.Op, error) {
+// purgeKeys deletes the events under listing keys whose deliveries are
+// all final, and says how many. It holds the queue locks of their
+// endpoints from its reads of the deliveries' states to its write: a
+// Requeue holds its queue's lock across its own read and write, so it
+// cannot make a delivery due again in between and then have its
+// acknowledged retry deleted, its due-index entry left behind.
+func (s *Store) purgeKeys(ctx context.Context, org string, prefix []byte, keys [][]byte) (int, error) {
+	events := make([]*relay.Event, len(keys)) // nil: the event is gone
+	var qs []*queue
+	for i, k := range keys {
+		_, id, _ := splitTimeKey(prefix, k)
+		ev, err := s.Event(ctx, org, id)
+		if errors.Is(err, relay.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		events[i] = ev
+		for _, d := range ev.Deliveries {
+			if q := s.queue(relay.EndpointRef{Org: org, Endpoint: d.Endpoint}); !slices.Contains(qs, q) {
+				qs = append(qs, q)
+			}
+		}
+	}
+	// In one order, so two purges cannot each hold a lock the other wants.
+	slices.SortFunc(qs, func(a, b *queue) int { return strings.Compare(a.ref.Endpoint, b.ref.Endpoint) })
+	for _, q := range qs {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+	}
+	var ops []store.Op
+	n := 0
+	for i, k := range keys {
+		del, err := s.purgeOps(org, prefix, k, events[i])
+		if err != nil {
+			return 0, err
+		}
+		if del != nil {
+			ops = append(ops, del...)
+			n++
+		}
+	}
+	if len(ops) == 0 {
+		return 0, nil
+	}
+	if err := s.write(ctx, "purge", ops...); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// purgeOps are the deletions of ev, under listing key k (ev nil: the
+// event is gone, only its key is left), or nil when one of its deliveries
+// still waits. The caller holds the locks of ev's queues.
+func (s *Store) purgeOps(org string, prefix, k []byte, ev *relay.Event) ([]store.Op, error) {
 	_, id, _ := splitTimeKey(prefix, k)
 	ops := []store.Op{store.Delete(k), store.Delete(eventKey(org, id))}
-	ev, err := s.Event(context.Background(), org, id)
-	if errors.Is(err, relay.ErrNotFound) {
+	if ev == nil {
 		return ops, nil
-	}
-	if err != nil {
-		return nil, err
 	}
 	for _, ref := range ev.Deliveries {
 		r, err := s.record(org, ref.ID)
