@@ -43,7 +43,10 @@ func handleCapture(s *Server) http.Handler {
 		rb := s.readBody(w, r)
 		defer rb.release()
 		body, tooLarge, size, readErr := rb.body, rb.tooLarge, rb.size, rb.err
-		now := s.now()
+		// To the microsecond, as received_at is stored and shown: the
+		// capture a waiter gets from the feed and the one it reads back
+		// then match the same since filter.
+		now := s.now().Truncate(time.Microsecond)
 		c := Capture{
 			ID:            event.NewID(event.PrefixCapture, now),
 			ReceivedAt:    now,

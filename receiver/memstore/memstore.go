@@ -76,9 +76,20 @@ func (s *Store) Append(_ context.Context, c *receiver.Capture) error {
 		}
 		return fmt.Errorf("memstore: append: %w", err)
 	}
+	// The filters read the capture as it is stored, as a durable store's
+	// do: the encoding keeps received_at to the microsecond and replaces
+	// invalid UTF-8, so a filter on the raw fields could match a capture
+	// that the same filter on the durable store would not.
+	var stored receiver.Capture
+	if err := stored.UnmarshalBinary(data); err != nil {
+		if claimed {
+			delete(s.first, c.WebhookID)
+		}
+		return fmt.Errorf("memstore: append: %w", err)
+	}
 	e := entry{
-		id: c.ID, receivedAt: c.ReceivedAt, method: c.Method, path: c.Path, event: c.Event,
-		webhookID: c.WebhookID, verdict: c.Verdict.Status, data: data,
+		id: stored.ID, receivedAt: stored.ReceivedAt, method: stored.Method, path: stored.Path, event: stored.Event,
+		webhookID: stored.WebhookID, verdict: stored.Verdict.Status, data: data,
 	}
 	// Captures nearly always arrive in id order: look from the end.
 	i := len(s.caps)

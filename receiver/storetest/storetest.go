@@ -31,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) receiver.Store) {
 		{"NewestFirst", testNewestFirst},
 		{"Cursors", testCursors},
 		{"Filters", testFilters},
+		{"FiltersReadWhatIsStored", testFiltersReadWhatIsStored},
 		{"Duplicates", testDuplicates},
 		{"DeleteAll", testDeleteAll},
 		{"ConcurrentAppenders", testConcurrentAppenders},
@@ -359,6 +360,38 @@ func testFilters(t *testing.T, st receiver.Store) {
 				t.Errorf("Count: got %d, %v; want %d", n, err, len(want))
 			}
 		})
+	}
+}
+
+// testFiltersReadWhatIsStored: a capture whose fields the encoding
+// changes (invalid UTF-8, received_at finer than a microsecond) matches a
+// filter exactly when the capture Get returns does, so every store answers
+// a filter alike.
+func testFiltersReadWhatIsStored(t *testing.T, st receiver.Store) {
+	c := capture(0)
+	c.ReceivedAt = c.ReceivedAt.Add(1500 * time.Nanosecond)
+	c.Path, c.WebhookID, c.Event = "/caf\xe9", "evt_caf\xe9", "pay\xe9"
+	appendAll(t, st, c)
+	stored, err := st.Get(t.Context(), c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []receiver.Filter{
+		{Path: c.Path}, {Path: stored.Path},
+		{WebhookID: c.WebhookID}, {WebhookID: stored.WebhookID},
+		{Event: c.Event}, {Event: stored.Event},
+		{Since: c.ReceivedAt}, {Since: stored.ReceivedAt},
+	} {
+		want := 0
+		if f.Match(&stored) {
+			want = 1
+		}
+		if n, err := st.Count(t.Context(), f); err != nil || n != want {
+			t.Errorf("Count(%+v): got %d, %v; want %d, as the stored capture matches", f, n, err, want)
+		}
+		if got := all(t, st, f, false); len(got) != want {
+			t.Errorf("List(%+v): got %d captures, want %d", f, len(got), want)
+		}
 	}
 }
 
