@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/rs/zerolog"
+
+	"github.com/sidehook/sidehook/internal/httpjson"
 )
 
 // Client defaults.
@@ -304,6 +307,22 @@ func (c *Client) dial(ctx context.Context, probe bool) (*websocket.Conn, *Messag
 		return nil, nil, c.dialError(resp, err)
 	}
 	ws.SetReadLimit(c.cfg.MaxMessage)
+	// Until ready comes, ctx ending closes the socket: a relay slow to
+	// answer must not hold a stopping client for PongWait.
+	stop := context.AfterFunc(ctx, func() { ws.Close() })
+	m, err := c.handshake(ws, probe)
+	if !stop() {
+		ws.Close()
+		return nil, nil, fmt.Errorf("tunnel handshake: %w", ctx.Err())
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return ws, m, nil
+}
+
+// handshake sends hello and reads ready; on error it closes ws.
+func (c *Client) handshake(ws *websocket.Conn, probe bool) (*Message, error) {
 	hello, err := Encode(&Message{Type: TypeHello, Version: ProtocolVersion, Events: c.cfg.Events, Probe: probe})
 	if err == nil {
 		ws.SetWriteDeadline(time.Now().Add(c.cfg.WriteWait))
@@ -311,7 +330,7 @@ func (c *Client) dial(ctx context.Context, probe bool) (*websocket.Conn, *Messag
 	}
 	if err != nil {
 		ws.Close()
-		return nil, nil, fmt.Errorf("send hello: %w", err)
+		return nil, fmt.Errorf("send hello: %w", err)
 	}
 	ws.SetReadDeadline(time.Now().Add(c.cfg.PongWait))
 	_, data, err := ws.ReadMessage()
@@ -319,9 +338,9 @@ func (c *Client) dial(ctx context.Context, probe bool) (*websocket.Conn, *Messag
 		ws.Close()
 		var ce *websocket.CloseError
 		if errors.As(err, &ce) && ce.Code == websocket.ClosePolicyViolation {
-			return nil, nil, &permanentError{fmt.Errorf("the relay refused the tunnel: %s", ce.Text)}
+			return nil, &permanentError{fmt.Errorf("the relay refused the tunnel: %s", ce.Text)}
 		}
-		return nil, nil, fmt.Errorf("read ready: %w", err)
+		return nil, fmt.Errorf("read ready: %w", err)
 	}
 	m, err := Decode(data)
 	if err == nil && m.Type == TypeError {
@@ -331,9 +350,9 @@ func (c *Client) dial(ctx context.Context, probe bool) (*websocket.Conn, *Messag
 	}
 	if err != nil {
 		ws.Close()
-		return nil, nil, err
+		return nil, err
 	}
-	return ws, m, nil
+	return m, nil
 }
 
 // dialError words a failed upgrade; a refusal retrying cannot fix is
@@ -351,6 +370,10 @@ func (c *Client) dialError(resp *http.Response, err error) error {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	reason := strings.TrimSpace(string(b))
+	var jb httpjson.Body
+	if json.Unmarshal(b, &jb) == nil && jb.Reason != "" {
+		reason = jb.Reason
+	}
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		return &permanentError{fmt.Errorf("%w (HTTP %d from %s): check --api-key", ErrUnauthorized, resp.StatusCode, c.relay.Redacted())}
@@ -457,7 +480,8 @@ func (c *Client) handle(ctx context.Context, p *peer, m *Message) {
 	}
 	evt := m.Headers.Get(hdrEvent)
 	c.out.delivery(deliveryLine{Time: fw.start.UTC(), Event: evt, DeliveryID: m.DeliveryID, Attempt: m.Attempt, Method: m.Method,
-		Path: m.Path, Status: fw.status, DurationMS: ms(fw.duration), Truncated: fw.truncated, Error: res.Error})
+		Path: m.Path, Status: fw.status, DurationMS: ms(fw.duration), Truncated: fw.truncated, HeadersDropped: fw.headersDropped,
+		Error: res.Error})
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

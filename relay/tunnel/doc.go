@@ -25,7 +25,10 @@
 // custom-value GET goes through the same Send). A custom-value GET is a
 // delivery with method GET and its query; the relay's Send waits for its
 // result like any other, within the endpoint's timeout, so no separate
-// request kind is needed. A result with no status (only an error) means
+// request kind is needed. A result's headers are the app's up to
+// MaxResultHeaders; past that, values are dropped and the result says so
+// in a Sidehook-Headers-Dropped header, so a result always fits the
+// relay's frame limit. A result with no status (only an error) means
 // the local app gave no answer: Send reports it as an error, which the
 // relay retries like a refused connection. A hello with "probe":true gets
 // its ready and the connection closes without taking deliveries

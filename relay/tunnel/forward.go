@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -19,6 +21,59 @@ var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Te", 
 // drainLimit is how much of an answer beyond MaxResultBody is read so the
 // connection to the local app can be reused.
 const drainLimit = 256 << 10
+
+// MaxResultHeaders bounds the local app's answer headers a result carries,
+// counted as the bytes of each name and value plus headerOverhead for each.
+// JSON writes a byte as at most 6 ("<" is \u003c) and the overhead covers
+// the quotes, colons and commas, so a result's headers encode into at most
+// 6 × this: with the base64 body, well under the relay's frame limit
+// (maxResultFrame). Go's transport takes up to 10 MB of answer headers; a
+// frame over the limit would cut the connection and every delivery on it.
+const MaxResultHeaders = 64 << 10
+
+const headerOverhead = 8
+
+// HeaderDropped is the header a result gets, in place of those dropped,
+// when the local app answered more than MaxResultHeaders of headers.
+const HeaderDropped = "Sidehook-Headers-Dropped"
+
+// boundHeaders returns h, or when it is over MaxResultHeaders, a copy that
+// keeps, in order of name, each value that still fits, and says in
+// HeaderDropped how many values were dropped.
+func boundHeaders(h http.Header) (http.Header, int) {
+	size := 0
+	for k, vs := range h {
+		size += len(k) + headerOverhead
+		for _, v := range vs {
+			size += len(v) + headerOverhead
+		}
+	}
+	if size <= MaxResultHeaders {
+		return h, 0
+	}
+	out := http.Header{}
+	// Room for HeaderDropped itself.
+	left := MaxResultHeaders - 256
+	dropped, droppedBytes := 0, 0
+	for _, k := range slices.Sorted(maps.Keys(h)) {
+		for _, v := range h[k] {
+			cost := len(v) + headerOverhead
+			if _, ok := out[k]; !ok {
+				cost += len(k) + headerOverhead
+			}
+			if cost > left {
+				dropped++
+				droppedBytes += len(k) + len(v)
+				continue
+			}
+			out[k] = append(out[k], v)
+			left -= cost
+		}
+	}
+	out.Set(HeaderDropped, fmt.Sprintf("%d header values (%d bytes) dropped: a tunnel result carries at most %d KiB of headers",
+		dropped, droppedBytes, MaxResultHeaders>>10))
+	return out, dropped
+}
 
 type forwardReq struct {
 	method string
@@ -38,8 +93,10 @@ type forwarded struct {
 	header    http.Header
 	body      []byte // at most MaxResultBody
 	truncated bool
-	duration  time.Duration
-	err       error
+	// headersDropped counts the header values cut by boundHeaders.
+	headersDropped int
+	duration       time.Duration
+	err            error
 }
 
 // target is the URL a delivery goes to: the --forward URL with the
@@ -106,7 +163,8 @@ func (c *Client) forwardRequest(ctx context.Context, f forwardReq) forwarded {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxResultBody+1))
 	fw.duration = time.Since(fw.start)
-	fw.status, fw.header = resp.StatusCode, resp.Header
+	fw.status = resp.StatusCode
+	fw.header, fw.headersDropped = boundHeaders(resp.Header)
 	if len(b) > MaxResultBody {
 		b, fw.truncated = b[:MaxResultBody], true
 	}

@@ -75,7 +75,10 @@ type deliveryLine struct {
 	Status     int       `json:"status"`
 	DurationMS float64   `json:"duration_ms"`
 	Truncated  bool      `json:"truncated,omitempty"`
-	Error      string    `json:"error,omitempty"`
+	// HeadersDropped counts the answer's header values dropped to fit
+	// MaxResultHeaders.
+	HeadersDropped int    `json:"headers_dropped,omitempty"`
+	Error          string `json:"error,omitempty"`
 }
 
 func (p *printer) ready(r ReadyLine) {
@@ -108,6 +111,9 @@ func (p *printer) delivery(d deliveryLine) {
 		d.DurationMS, d.Attempt, d.Method, orDash(d.Path), d.DeliveryID)
 	if d.Truncated {
 		text += "  (answer cut at 64 KiB)"
+	}
+	if d.HeadersDropped > 0 {
+		text += fmt.Sprintf("  (%d answer headers dropped: over %d KiB)", d.HeadersDropped, MaxResultHeaders>>10)
 	}
 	if d.Error != "" {
 		text += "  " + d.Error

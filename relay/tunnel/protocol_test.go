@@ -2,6 +2,7 @@ package tunnel_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -264,5 +265,129 @@ func TestCloseCutsSilentClient(t *testing.T) {
 	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, _, err := ws.ReadMessage(); err == nil {
 		t.Errorf("read after Close: got a message, want the connection closed")
+	}
+}
+
+func TestTunnelRouteErrors(t *testing.T) {
+	tests := []struct {
+		name       string
+		query      string
+		upgrade    bool
+		closed     bool
+		wantStatus int
+		wantCode   string
+		wantReason string
+	}{
+		{"NotWebsocket", "?name=" + testName, false, false, http.StatusBadRequest, "not_websocket", "websocket"},
+		{"BadName", "?name=no/slash", true, false, http.StatusBadRequest, "invalid_query", `"no/slash"`},
+		{"NoName", "", true, false, http.StatusBadRequest, "invalid_query", "name is required"},
+		{"ShuttingDown", "?name=" + testName, true, true, http.StatusServiceUnavailable, "shutting_down", "shutting down"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fr := newFakeRelay(t, fastServer())
+			if tt.closed {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				if err := fr.tunnels().Close(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			req, err := http.NewRequest(http.MethodGet, fr.URL+tunnel.TunnelPath+tt.query, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+testKey)
+			if tt.upgrade {
+				req.Header.Set("Connection", "Upgrade")
+				req.Header.Set("Upgrade", "websocket")
+				req.Header.Set("Sec-WebSocket-Version", "13")
+				req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+			}
+			resp, err := fr.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var body struct{ Error, Reason string }
+			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+				t.Fatalf("body: %v, want JSON {\"error\",\"reason\"}", err)
+			}
+			if resp.StatusCode != tt.wantStatus || body.Error != tt.wantCode || !strings.Contains(body.Reason, tt.wantReason) {
+				t.Errorf("got %d %+v, want %d %q with a reason saying %q", resp.StatusCode, body, tt.wantStatus, tt.wantCode, tt.wantReason)
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+				t.Errorf("Content-Type: got %q, want application/json", ct)
+			}
+		})
+	}
+}
+
+func TestStopWhileWaitingForReady(t *testing.T) {
+	// A relay that takes the hello and is slow to say ready: stopping the
+	// client must not wait for its PongWait.
+	hello := make(chan struct{}, 1)
+	stall := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		if _, _, err := ws.ReadMessage(); err == nil {
+			hello <- struct{}{}
+		}
+		<-stall
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(stall) })
+	cfg := clientConfig(srv.URL, "http://127.0.0.1:1")
+	cfg.PongWait = time.Minute
+	c, err := tunnel.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	select {
+	case <-hello:
+	case <-time.After(10 * time.Second):
+		t.Fatal("timed out waiting for the client's hello")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run after cancel: got %v, want nil", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run still waiting for ready 5s after cancel, want it to stop at once")
+	}
+}
+
+func TestClientShowsRelayReason(t *testing.T) {
+	fr := newFakeRelay(t, fastServer())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := fr.tunnels().Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	out := newLines()
+	cfg := clientConfig(fr.URL, "http://127.0.0.1:1")
+	cfg.Stdout = out
+	c, err := tunnel.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(runCtx) }()
+	t.Cleanup(func() { stop(); <-done })
+	out.wait(t, "a disconnected line", func() bool { return len(out.jsonLines(t, "disconnected")) > 0 })
+	got := out.jsonLines(t, "disconnected")[0]["error"].(string)
+	if !strings.Contains(got, "HTTP 503: the relay is shutting down") || strings.Contains(got, `"reason"`) {
+		t.Errorf("disconnected line: got %q, want the relay's reason, not its JSON", got)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sidehook/sidehook/internal/event"
+	"github.com/sidehook/sidehook/internal/httpjson"
 	"github.com/sidehook/sidehook/relay"
 )
 
@@ -33,7 +34,8 @@ const (
 )
 
 // maxResultFrame bounds a frame from a tunnel client: a result carries at
-// most 64 KiB of body (87 KiB as base64) and its headers.
+// most 64 KiB of body (87 KiB as base64) and MaxResultHeaders of headers
+// (at most 384 KiB as JSON). A frame over it cuts the connection.
 const maxResultFrame = 1 << 20
 
 // sendQueue is how many frames may wait for a connection's writer.
@@ -96,7 +98,7 @@ func NewServer(opts ServerOptions) *Server {
 	if opts.HelloWait <= 0 {
 		opts.HelloWait = DefaultHelloWait
 	}
-	return &Server{
+	s := &Server{
 		opts: opts,
 		log:  opts.Logger.With().Str("component", "tunnel").Logger(),
 		upgrader: websocket.Upgrader{
@@ -109,6 +111,22 @@ func NewServer(opts ServerOptions) *Server {
 		groups:   make(map[groupKey][]*serverConn),
 		greeting: make(map[*websocket.Conn]struct{}),
 	}
+	s.upgrader.Error = s.upgradeError
+	return s
+}
+
+// upgradeError answers a failed websocket handshake in the relay's
+// {"error","reason"} shape rather than gorilla's plain text.
+func (s *Server) upgradeError(w http.ResponseWriter, r *http.Request, status int, reason error) {
+	// RFC 6455 §4.4: say which version the server speaks.
+	w.Header().Set("Sec-WebSocket-Version", "13")
+	e := &httpjson.Error{Status: status, Code: "not_websocket",
+		Reason: "GET " + TunnelPath + " upgrades to a websocket (sidehook tunnel connects to it): " + strings.TrimPrefix(reason.Error(), "websocket: ")}
+	if status >= 500 {
+		// No hijack: a server problem, not the client's.
+		e = &httpjson.Error{Status: status, Code: "internal", Reason: "internal error", Err: reason}
+	}
+	httpjson.WriteError(w, r, s.log, e)
 }
 
 // ErrNoClient is wrapped by Send's error when no client of the tunnel is
@@ -223,13 +241,14 @@ func (s *Server) pick(org, name, evt string) (*serverConn, error) {
 // said hello and been told it is ready.
 func (s *Server) Serve(w http.ResponseWriter, r *http.Request, org, name string, onConnect func()) {
 	if err := ValidName(name); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+		httpjson.WriteError(w, r, s.log, &httpjson.Error{Status: http.StatusBadRequest, Code: "invalid_query", Reason: err.Error()})
 		return
 	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		http.Error(w, "relay is shutting down", http.StatusServiceUnavailable)
+		httpjson.WriteError(w, r, s.log, &httpjson.Error{Status: http.StatusServiceUnavailable, Code: "shutting_down",
+			Reason: "the relay is shutting down; retry later", Err: ErrClosed, RetryAfter: 1})
 		return
 	}
 	s.serving.Add(1)

@@ -479,3 +479,82 @@ func TestValidName(t *testing.T) {
 		}
 	}
 }
+
+func TestHugeAnswerHeaders(t *testing.T) {
+	// An app may answer with megabytes of headers (Go's transport takes up
+	// to 10 MB). The result must still fit the relay's frame limit: a
+	// frame over it would cut the connection and every delivery on it.
+	fr := newFakeRelay(t, fastServer())
+	a := newApp(t)
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	big := strings.Repeat("a", 32<<10)
+	a.answerWith(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			entered <- struct{}{}
+			<-release
+			io.WriteString(w, "slow ok")
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		for i := range 64 { // 2 MiB of headers
+			w.Header().Set(fmt.Sprintf("X-Big-%02d", i), big)
+		}
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, "big ok")
+	})
+	rc := startClient(t, clientConfig(fr.URL, a.URL))
+
+	slow := make(chan error, 1)
+	go func() {
+		res, err := fr.send(context.Background(), "/slow", "payment", []byte("{}"))
+		if err == nil && (res.Status != http.StatusOK || string(res.Body) != "slow ok") {
+			err = fmt.Errorf("got %d %q, want 200 %q", res.Status, res.Body, "slow ok")
+		}
+		slow <- err
+	}()
+	<-entered
+
+	res, err := fr.send(context.Background(), "/big", "payment", []byte("{}"))
+	if err != nil {
+		t.Fatalf("Send to an app answering 2 MiB of headers: got %v, want its answer", err)
+	}
+	if res.Status != http.StatusCreated || string(res.Body) != "big ok" || res.Header.Get("Content-Type") != "text/plain" {
+		t.Errorf("answer: got %d %q Content-Type %q, want 201 %q text/plain", res.Status, res.Body, res.Header.Get("Content-Type"), "big ok")
+	}
+	if got := res.Header.Get(tunnel.HeaderDropped); !strings.Contains(got, "dropped") {
+		t.Errorf("%s: got %q, want it to say headers were dropped", tunnel.HeaderDropped, got)
+	}
+	size := 0
+	for k, vs := range res.Header {
+		for _, v := range vs {
+			size += len(k) + len(v)
+		}
+	}
+	if size > tunnel.MaxResultHeaders {
+		t.Errorf("answer headers: got %d bytes, want at most 64 KiB", size)
+	}
+
+	once.Do(func() { close(release) })
+	if err := <-slow; err != nil {
+		t.Errorf("the delivery in flight meanwhile: %v", err)
+	}
+	if n := len(fr.tunnels().Tunnels(testOrg)); n != 1 {
+		t.Errorf("Tunnels: got %d clients, want the one, still connected", n)
+	}
+	rc.out.wait(t, "both delivery lines", func() bool { return len(rc.out.jsonLines(t, "delivery")) == 2 })
+	if n := len(rc.out.jsonLines(t, "disconnected")); n != 0 {
+		t.Errorf("disconnected lines: got %d, want 0", n)
+	}
+	var dropped []any
+	for _, l := range rc.out.jsonLines(t, "delivery") {
+		if l["path"] == "/big" {
+			dropped = append(dropped, l["headers_dropped"])
+		}
+	}
+	if len(dropped) != 1 || dropped[0] == nil || dropped[0].(float64) <= 0 {
+		t.Errorf("the /big delivery line's headers_dropped: got %v, want a count", dropped)
+	}
+}
