@@ -30,7 +30,13 @@ type serverConn struct {
 	inFlight atomic.Int64
 
 	mu      sync.Mutex
-	pending map[uint64]chan *Message // by Message.ID
+	pending map[uint64]pendingResult // by Message.ID
+}
+
+// pendingResult is a Send waiting for its result.
+type pendingResult struct {
+	ch         chan *Message
+	deliveryID string
 }
 
 // serve runs the connection: hello, ready, then results until it ends.
@@ -149,14 +155,37 @@ func (c *serverConn) read() error {
 // for any more (its Send timed out) is dropped.
 func (c *serverConn) deliver(m *Message) {
 	c.mu.Lock()
-	ch := c.pending[m.ID]
-	delete(c.pending, m.ID)
+	id := m.ID
+	if id == 0 {
+		var ok bool
+		if id, ok = c.byDeliveryID(m.DeliveryID); !ok {
+			c.mu.Unlock()
+			c.tell(fmt.Sprintf("result: delivery_id %q matches no single request in flight: send its id", m.DeliveryID))
+			return
+		}
+	}
+	p, ok := c.pending[id]
+	delete(c.pending, id)
 	c.mu.Unlock()
-	if ch == nil {
+	if !ok {
 		c.log.Debug().Uint64("id", m.ID).Str("delivery", m.DeliveryID).Msg("result for a request no longer waited for")
 		return
 	}
-	ch <- m
+	p.ch <- m
+}
+
+// byDeliveryID finds the request of a result that has only SPEC §8's
+// delivery_id: it must name exactly one request in flight, since a test
+// or a replay may reuse a delivery's id. c.mu is held.
+func (c *serverConn) byDeliveryID(deliveryID string) (uint64, bool) {
+	var found uint64
+	n := 0
+	for id, p := range c.pending {
+		if p.deliveryID == deliveryID {
+			found, n = id, n+1
+		}
+	}
+	return found, n == 1
 }
 
 func (c *serverConn) tell(text string) {
@@ -166,11 +195,12 @@ func (c *serverConn) tell(text string) {
 	}
 }
 
-// roundTrip sends one delivery frame and waits for the result with its id.
-func (c *serverConn) roundTrip(ctx context.Context, id uint64, frame []byte) (*Message, error) {
+// roundTrip sends one delivery frame and waits for the result with its id
+// (or, alone in flight, with its delivery id).
+func (c *serverConn) roundTrip(ctx context.Context, id uint64, deliveryID string, frame []byte) (*Message, error) {
 	ch := make(chan *Message, 1)
 	c.mu.Lock()
-	c.pending[id] = ch
+	c.pending[id] = pendingResult{ch: ch, deliveryID: deliveryID}
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()

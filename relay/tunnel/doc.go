@@ -22,7 +22,10 @@
 //
 // "id" matches a result to its delivery: it is unique per connection,
 // where delivery_id is not (an endpoint test or a replay reuses one, a
-// custom-value GET goes through the same Send). A custom-value GET is a
+// custom-value GET goes through the same Send). A client written to SPEC
+// §8, which names only delivery_id, is still understood: a result without
+// an id goes to the one request in flight with its delivery_id, and one
+// that names no single request is refused with an error message. A custom-value GET is a
 // delivery with method GET and its query; the relay's Send waits for its
 // result like any other, within the endpoint's timeout, so no separate
 // request kind is needed. A result's headers are the app's up to

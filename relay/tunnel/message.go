@@ -143,8 +143,8 @@ func (m *Message) validate() error {
 		}
 		return ValidHeader(m.Headers)
 	case TypeResult:
-		if m.ID == 0 {
-			return errors.New("result: id is required")
+		if m.ID == 0 && m.DeliveryID == "" {
+			return errors.New("result: id (or, as SPEC §8 has it, delivery_id) is required")
 		}
 		if m.Status == 0 && m.Error == "" {
 			return errors.New("result: a status or an error is required")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/sidehook/sidehook/relay"
 	"github.com/sidehook/sidehook/relay/tunnel"
 )
 
@@ -150,7 +151,7 @@ func TestMalformedMessages(t *testing.T) {
 		{"NoType", `{"id":1}`, "no type"},
 		{"UnknownType", `{"type":"gossip"}`, "unknown message type"},
 		{"BadBase64", `{"type":"result","id":1,"status":200,"body":"!!!"}`, "base64"},
-		{"ResultNoID", `{"type":"result","status":200}`, "id is required"},
+		{"ResultNoID", `{"type":"result","status":200}`, "delivery_id) is required"},
 		{"HelloAgain", `{"type":"hello","version":1}`, "unexpected hello"},
 	}
 	for _, tt := range bad {
@@ -389,5 +390,37 @@ func TestClientShowsRelayReason(t *testing.T) {
 	got := out.jsonLines(t, "disconnected")[0]["error"].(string)
 	if !strings.Contains(got, "HTTP 503: the relay is shutting down") || strings.Contains(got, `"reason"`) {
 		t.Errorf("disconnected line: got %q, want the relay's reason, not its JSON", got)
+	}
+}
+
+// TestSpecClientResult: a client written to SPEC §8 answers with
+// delivery_id alone; the result reaches its Send when that delivery id is
+// the only one in flight, and is refused, with an error message, when it
+// names none.
+func TestSpecClientResult(t *testing.T) {
+	fr := newFakeRelay(t, fastServer())
+	ws := rawReady(t, fr)
+	type sent struct {
+		res *relay.Response
+		err error
+	}
+	done := make(chan sent, 1)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	go func() {
+		res, err := fr.send(ctx, "/", "payment", []byte("{}"))
+		done <- sent{res, err}
+	}()
+	d := readMsg(t, ws)
+	if d.Type != tunnel.TypeDelivery || d.DeliveryID != "dlv_1" {
+		t.Fatalf("got %+v, want the delivery dlv_1", d)
+	}
+	writeMsg(t, ws, &tunnel.Message{Type: tunnel.TypeResult, DeliveryID: "dlv_other", Status: 200})
+	if m := readMsg(t, ws); m.Type != tunnel.TypeError || !strings.Contains(m.Error, "dlv_other") {
+		t.Fatalf("a result for no delivery in flight: got %+v, want an error naming it", m)
+	}
+	writeMsg(t, ws, &tunnel.Message{Type: tunnel.TypeResult, DeliveryID: "dlv_1", Status: 201})
+	if s := <-done; s.err != nil || s.res.Status != 201 {
+		t.Fatalf("Send: got %+v, %v; want the client's 201", s.res, s.err)
 	}
 }

@@ -179,7 +179,7 @@ func (s *Server) Send(ctx context.Context, req *relay.OutboundRequest, keep int6
 		return nil, err
 	}
 	start := time.Now()
-	res, err := c.roundTrip(ctx, m.ID, frame)
+	res, err := c.roundTrip(ctx, m.ID, m.DeliveryID, frame)
 	if err != nil {
 		return nil, fmt.Errorf("tunnel %s: %w", name, err)
 	}
@@ -267,7 +267,7 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, org, name string,
 		org:     org,
 		name:    name,
 		remote:  r.RemoteAddr,
-		pending: make(map[uint64]chan *Message),
+		pending: make(map[uint64]pendingResult),
 		log:     s.log.With().Str("org", org).Str("tunnel", name).Str("remote", r.RemoteAddr).Logger(),
 	}
 	c.onKill = func() { s.remove(c) }
