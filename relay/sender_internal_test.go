@@ -60,7 +60,7 @@ func (s stubTransport) Send(context.Context, *OutboundRequest, int64) (*Response
 
 type stubTunnels struct{ stubTransport }
 
-func (stubTunnels) Serve(w http.ResponseWriter, r *http.Request, org, name string, onConnect func()) {
+func (stubTunnels) Serve(w http.ResponseWriter, r *http.Request, org, name string, onConnect func([]string)) {
 }
 func (stubTunnels) Tunnels(string) []TunnelInfo { return nil }
 

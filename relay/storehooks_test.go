@@ -323,11 +323,11 @@ func (f *fakeTunnels) Send(context.Context, *relay.OutboundRequest, int64) (*rel
 	return nil, errors.New("fakeTunnels: no client")
 }
 
-func (f *fakeTunnels) Serve(w http.ResponseWriter, _ *http.Request, org, name string, onConnect func()) {
+func (f *fakeTunnels) Serve(w http.ResponseWriter, _ *http.Request, org, name string, onConnect func([]string)) {
 	f.mu.Lock()
 	f.serve = append(f.serve, org+"/"+name)
 	f.mu.Unlock()
-	onConnect()
+	onConnect(nil)
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -48,8 +48,9 @@ type TunnelServer interface {
 	// Serve upgrades GET /v1/tunnel?name=NAME, already authenticated as org,
 	// and serves that client until it goes. onConnect runs once the client
 	// is ready to take deliveries, so the relay can make the tunnel's
-	// waiting deliveries due at once.
-	Serve(w http.ResponseWriter, r *http.Request, org, name string, onConnect func())
+	// waiting deliveries due at once; events is the client's --events
+	// filter (empty, or holding "*": every event type).
+	Serve(w http.ResponseWriter, r *http.Request, org, name string, onConnect func(events []string))
 	// Tunnels lists the connected clients of org ("" for every org).
 	Tunnels(org string) []TunnelInfo
 }

@@ -31,7 +31,7 @@ func (t *tunnelRoute) handleTunnel() http.Handler {
 		if !validTunnelName(name) {
 			return apiErrorf(http.StatusBadRequest, "invalid_query", "name %q: want 1 to %d of a-z, 0-9, '_', '.' and '-', starting with a letter or digit", name, maxTunnelName)
 		}
-		t.tunnels.Serve(w, req, o.id, name, func() { t.connected(o, name) })
+		t.tunnels.Serve(w, req, o.id, name, func([]string) { t.connected(o, name) })
 		return nil
 	})
 }

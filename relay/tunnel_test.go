@@ -33,11 +33,11 @@ func (s *tunnelServer) Send(_ context.Context, req *relay.OutboundRequest, _ int
 	return &relay.Response{Status: http.StatusOK, Body: []byte(`{"ok":true}`), Latency: time.Millisecond}, nil
 }
 
-func (s *tunnelServer) Serve(w http.ResponseWriter, _ *http.Request, _, _ string, onConnect func()) {
+func (s *tunnelServer) Serve(w http.ResponseWriter, _ *http.Request, _, _ string, onConnect func([]string)) {
 	s.mu.Lock()
 	s.connected = true
 	s.mu.Unlock()
-	onConnect()
+	onConnect(nil)
 	w.WriteHeader(http.StatusNoContent)
 }
 

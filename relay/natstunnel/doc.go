@@ -13,8 +13,12 @@
 //     error, so the retry rules see one relay.
 //   - Serve serves the client locally. While a relay holds at least one
 //     client of (org, name) it is subscribed, in a queue group, to the
-//     name's subject, so exactly one holder answers each request; the last
-//     client going unsubscribes it.
+//     name's subjects of the event types its clients take (their --events
+//     filters, which the local server hands to onConnect; all of them when
+//     one client has none), so exactly one holder that takes the event answers each
+//     request, and a relay whose clients leave it out is never asked.
+//     The subscriptions follow the clients as they come and go; the last
+//     client going unsubscribes them all.
 //   - Tunnels is the local list plus what the other relays last said of
 //     theirs: each relay publishes its list every PresenceEvery and on
 //     every connect and disconnect, and another relay believes it for
@@ -26,11 +30,15 @@
 // Core NATS, never stored: the store's stream captures PREFIX.> only (a
 // deployment must not use "_sidehook" as its prefix).
 //
-//	_sidehook.PREFIX.tun.{org}.{name}  a request to a tunnel's holder
-//	_sidehook.PREFIX.tunnels           a relay's list of tunnels (JSON)
-//	_sidehook.PREFIX.tunnels.ask       a relay just started: tell your lists
+//	_sidehook.PREFIX.tun.{org}.{name}.{event}  a request to a tunnel's holder
+//	_sidehook.PREFIX.tunnels                   a relay's list of tunnels (JSON)
+//	_sidehook.PREFIX.tunnels.ask               a relay just started: tell your lists
 //
-// {org} and {name} are written as the store writes subject tokens. An
+// {event} is the request's sidehook-event header; a request without one
+// (which any client takes) has "=", the token of "". A holder subscribes
+// to {event} for each type its clients take, and "=", or to "*" when a
+// client takes every type. {org}, {name} and {event} are written as the
+// store writes subject tokens. An
 // account limited by permissions needs publish and subscribe rights on
 // _sidehook.PREFIX.> as well as the store's.
 //

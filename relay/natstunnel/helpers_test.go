@@ -67,7 +67,7 @@ func newNode(tb testing.TB, srv *server.Server, opts natstunnel.Options) *node {
 			return
 		}
 		name := r.URL.Query().Get("name")
-		n.Serve(w, r, testOrg, name, func() { n.connected <- name })
+		n.Serve(w, r, testOrg, name, func([]string) { n.connected <- name })
 	})
 	hs := httptest.NewServer(mux)
 	tb.Cleanup(hs.Close)
@@ -103,7 +103,13 @@ type client struct {
 // waits until n has it.
 func connect(tb testing.TB, n *node, forward string) *client {
 	tb.Helper()
-	c, err := tunnel.NewClient(tunnel.ClientConfig{RelayURL: n.url, APIKey: testKey, Name: testName, Forward: forward,
+	return connectEvents(tb, n, forward)
+}
+
+// connectEvents is connect for a client with --events events.
+func connectEvents(tb testing.TB, n *node, forward string, events ...string) *client {
+	tb.Helper()
+	c, err := tunnel.NewClient(tunnel.ClientConfig{RelayURL: n.url, APIKey: testKey, Name: testName, Forward: forward, Events: events,
 		Logger: zerolog.Nop(), BackoffMin: 5 * time.Millisecond, BackoffMax: 50 * time.Millisecond,
 		PingInterval: 50 * time.Millisecond, PongWait: time.Second})
 	if err != nil {

@@ -92,19 +92,19 @@ func TestTheLastClientGoingUnsubscribes(t *testing.T) {
 	local := newApp(t, nil)
 	first := connect(t, a, local.URL)
 	second := connect(t, a, local.URL)
-	if !a.Offered(testOrg, testName) {
+	if !a.Offered(testOrg, testName, "payment") {
 		t.Fatal("relay A holds two clients and does not answer the other relays")
 	}
 	first.stop(t)
 	waitFor(t, "relay A to lose its first client", func() bool { return len(a.Tunnels(testOrg)) == 1 })
-	if !a.Offered(testOrg, testName) {
+	if !a.Offered(testOrg, testName, "payment") {
 		t.Fatal("relay A stopped answering while a client is still connected")
 	}
 	if _, err := send(b, post(nil), 5*time.Second); err != nil {
 		t.Fatalf("send through the remaining client: %v", err)
 	}
 	second.stop(t)
-	waitFor(t, "relay A to unsubscribe", func() bool { return !a.Offered(testOrg, testName) })
+	waitFor(t, "relay A to unsubscribe", func() bool { return !a.Offered(testOrg, testName, "payment") })
 	// No relay answers the subject any more: NATS says so at once.
 	if _, err := send(b, post(nil), 5*time.Second); !errors.Is(err, tunnel.ErrNoClient) || !strings.Contains(err.Error(), "on any relay") {
 		t.Fatalf("send after the last client left: got %v, want ErrNoClient from NATS (no responders)", err)
@@ -281,7 +281,8 @@ func TestBadMessagesOnTheSubjects(t *testing.T) {
 	ns := startNATS(t)
 	a, b := newNode(t, ns, natstunnel.Options{}), newNode(t, ns, natstunnel.Options{})
 	connect(t, a, newApp(t, nil).URL)
-	subject := "_sidehook." + testPrefix + ".tun." + testOrg + "." + testName
+	// "=" is the token of no event type: these requests carry none.
+	subject := "_sidehook." + testPrefix + ".tun." + testOrg + "." + testName + ".="
 
 	t.Run("BadRequest", func(t *testing.T) {
 		for _, tt := range []struct{ name, data, want string }{
@@ -301,7 +302,7 @@ func TestBadMessagesOnTheSubjects(t *testing.T) {
 		}
 	})
 	t.Run("BadReply", func(t *testing.T) {
-		sub, err := a.nc.Subscribe("_sidehook."+testPrefix+".tun."+testOrg+".rogue", func(m *nats.Msg) { m.Respond([]byte(`{"v":1,"status":7}` + "\n")) })
+		sub, err := a.nc.Subscribe("_sidehook."+testPrefix+".tun."+testOrg+".rogue.payment", func(m *nats.Msg) { m.Respond([]byte(`{"v":1,"status":7}` + "\n")) })
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
+	"github.com/sidehook/sidehook/internal/event"
 	"github.com/sidehook/sidehook/relay"
 	"github.com/sidehook/sidehook/relay/natsstore"
 	"github.com/sidehook/sidehook/relay/tunnel"
@@ -33,8 +35,13 @@ const DefaultPresenceEvery = 5 * time.Second
 // not wait forever for a relay that died).
 const defaultTimeout = tunnel.DefaultForwardTimeout
 
-// queueGroup makes one holder answer when several relays hold a name.
+// queueGroup makes one holder answer when several relays hold a name
+// and take the event type.
 const queueGroup = "holders"
+
+// hdrEvent is the delivery header naming the event type (SPEC §3), which
+// the clients' --events filters are matched against.
+const hdrEvent = "sidehook-event"
 
 // Options configures a Server. The zero value is usable.
 type Options struct {
@@ -74,11 +81,33 @@ var _ relay.TunnelServer = (*Server)(nil)
 
 type key struct{ org, name string }
 
-// holding counts the local clients of one name and holds its
-// subscription while there is one.
+// holding counts the local clients of one name by what they take, and
+// holds the subscriptions that offer exactly that to the other relays
+// while there is a client.
 type holding struct {
-	n   int
-	sub *nats.Subscription // nil when the subscribe failed or after Close
+	n     int
+	all   int            // clients without a filter: they take every event type
+	types map[string]int // clients whose filter takes each event type
+	// subs are by the subject's last token, the event type's or "*";
+	// one that failed is missing, and all are gone after Close.
+	subs map[string]*nats.Subscription
+}
+
+// tokens are the last tokens of the subjects h is offered on: every
+// event type when a client takes them all; else the types its clients
+// take, and requests without an event type, which any client takes.
+func (h *holding) tokens() []string {
+	if h.n == 0 {
+		return nil
+	}
+	if h.all > 0 {
+		return []string{"*"}
+	}
+	out := []string{natsstore.Token("")}
+	for t := range h.types {
+		out = append(out, natsstore.Token(t))
+	}
+	return out
 }
 
 // peer is what another relay last said of its tunnels.
@@ -113,8 +142,16 @@ func New(local Local, nc *nats.Conn, prefix string, opts Options) *Server {
 // captures only PREFIX.>, and these live under _sidehook.PREFIX.
 type subjects struct{ root string }
 
-func (s subjects) request(org, name string) string {
-	return s.root + ".tun." + natsstore.Token(org) + "." + natsstore.Token(name)
+// request is the subject of a request to org's tunnel name with event
+// type evt ("" for none).
+func (s subjects) request(org, name, evt string) string {
+	return s.tunnel(org, name, natsstore.Token(evt))
+}
+
+// tunnel is the subject of org's tunnel name with last token tok: an
+// event type's, or "*" for all of them.
+func (s subjects) tunnel(org, name, tok string) string {
+	return s.root + ".tun." + natsstore.Token(org) + "." + natsstore.Token(name) + "." + tok
 }
 func (s subjects) presence() string { return s.root + ".tunnels" }
 func (s subjects) ask() string      { return s.root + ".tunnels.ask" }
@@ -173,9 +210,9 @@ func (s *Server) Close(ctx context.Context) error {
 	s.closed = true
 	started := s.started
 	for _, h := range s.held {
-		if h.sub != nil {
-			h.sub.Unsubscribe()
-			h.sub = nil
+		for tok, sub := range h.subs {
+			sub.Unsubscribe()
+			delete(h.subs, tok)
 		}
 	}
 	for _, sub := range s.subs {
@@ -205,36 +242,37 @@ func (s *Server) Close(ctx context.Context) error {
 
 // Serve serves a client on the local server and, while this relay holds
 // at least one client of (org, name), answers the other relays'
-// deliveries to it.
-func (s *Server) Serve(w http.ResponseWriter, r *http.Request, org, name string, onConnect func()) {
+// deliveries to it of the event types its clients take.
+func (s *Server) Serve(w http.ResponseWriter, r *http.Request, org, name string, onConnect func(events []string)) {
 	k := key{org, name}
 	// onConnect runs in its own goroutine and may come after the local
 	// Serve has returned; mu orders the two so a hold is always released.
 	var mu sync.Mutex
 	var held, gone bool
-	s.local.Serve(w, r, org, name, func() {
+	var filter []string
+	s.local.Serve(w, r, org, name, func(events []string) {
 		mu.Lock()
 		if gone {
 			mu.Unlock()
 			return
 		}
-		held = true
-		s.hold(k)
+		held, filter = true, events
+		s.hold(k, filter)
 		mu.Unlock()
-		// The subscription is at the server before the relay makes the
+		// The subscriptions are at the server before the relay makes the
 		// tunnel's waiting deliveries due: another relay may take them.
 		if err := s.nc.FlushTimeout(time.Second); err != nil {
 			s.log.Debug().Err(err).Msg("flush the tunnel subscription")
 		}
 		s.announce()
 		if onConnect != nil {
-			onConnect()
+			onConnect(events)
 		}
 	})
 	mu.Lock()
 	gone = true
 	if held {
-		s.release(k)
+		s.release(k, filter)
 	}
 	mu.Unlock()
 	if held {
@@ -242,51 +280,95 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, org, name string,
 	}
 }
 
-func (s *Server) hold(k key) {
+// hold counts a client of k with --events filter and offers what it
+// takes.
+func (s *Server) hold(k key, filter []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h := s.held[k]
 	if h == nil {
-		h = &holding{}
+		h = &holding{types: map[string]int{}, subs: map[string]*nats.Subscription{}}
 		s.held[k] = h
 	}
 	h.n++
-	if h.n > 1 || s.closed {
-		return
+	if takesAll(filter) {
+		h.all++
+	} else {
+		for _, t := range filter {
+			h.types[t]++
+		}
 	}
-	sub, err := s.nc.QueueSubscribe(s.subj.request(k.org, k.name), queueGroup, s.onRequest)
-	if err != nil {
-		// The client still takes this relay's own deliveries.
-		s.log.Error().Err(err).Str("org", k.org).Str("tunnel", k.name).Msg("tunnel not offered to the other relays")
-		return
-	}
-	h.sub = sub
+	s.offer(k, h)
 }
 
-func (s *Server) release(k key) {
+// release undoes hold.
+func (s *Server) release(k key, filter []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h := s.held[k]
 	if h == nil {
 		return
 	}
-	if h.n--; h.n > 0 {
-		return
-	}
-	delete(s.held, k)
-	if h.sub != nil {
-		if err := h.sub.Unsubscribe(); err != nil {
-			s.log.Debug().Err(err).Str("org", k.org).Str("tunnel", k.name).Msg("unsubscribe tunnel")
+	h.n--
+	if takesAll(filter) {
+		h.all--
+	} else {
+		for _, t := range filter {
+			if h.types[t]--; h.types[t] <= 0 {
+				delete(h.types, t)
+			}
 		}
+	}
+	s.offer(k, h)
+	if h.n <= 0 {
+		delete(s.held, k)
 	}
 }
 
-// offered reports whether this relay answers other relays for (org, name).
-func (s *Server) offered(org, name string) bool {
+// offer brings k's subscriptions in step with what its clients take,
+// subscribing before unsubscribing so no request finds none between.
+// Called with mu held.
+func (s *Server) offer(k key, h *holding) {
+	want := h.tokens()
+	if s.closed {
+		want = nil
+	}
+	for _, tok := range want {
+		if h.subs[tok] != nil {
+			continue
+		}
+		sub, err := s.nc.QueueSubscribe(s.subj.tunnel(k.org, k.name, tok), queueGroup, s.onRequest)
+		if err != nil {
+			// The clients still take this relay's own deliveries.
+			s.log.Error().Err(err).Str("org", k.org).Str("tunnel", k.name).Str("event", tok).Msg("tunnel not offered to the other relays")
+			continue
+		}
+		h.subs[tok] = sub
+	}
+	for tok, sub := range h.subs {
+		if slices.Contains(want, tok) {
+			continue
+		}
+		if err := sub.Unsubscribe(); err != nil {
+			s.log.Debug().Err(err).Str("org", k.org).Str("tunnel", k.name).Str("event", tok).Msg("unsubscribe tunnel")
+		}
+		delete(h.subs, tok)
+	}
+}
+
+// takesAll reports whether a client with --events filter takes every
+// event type, as relay/tunnel matches a filter.
+func takesAll(filter []string) bool {
+	return len(filter) == 0 || slices.Contains(filter, event.Wildcard)
+}
+
+// offered reports whether this relay answers other relays for (org, name)
+// and event type evt ("" for none).
+func (s *Server) offered(org, name, evt string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h := s.held[key{org, name}]
-	return h != nil && h.sub != nil
+	return h != nil && (h.subs["*"] != nil || h.subs[natsstore.Token(evt)] != nil)
 }
 
 // ErrTooLarge is wrapped by Send's error when a request to a tunnel held
@@ -344,7 +426,7 @@ func (s *Server) sendRemote(ctx context.Context, req *relay.OutboundRequest, kee
 		return nil, fmt.Errorf("tunnel %s is not connected to this relay, and a request of %d bytes (body %d) is over the NATS max payload of %d bytes that carries it to another relay (raise max_payload on the NATS servers): %w",
 			name, len(data), len(req.Body), limit, ErrTooLarge)
 	}
-	msg, err := s.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: s.subj.request(req.Org, name), Data: data})
+	msg, err := s.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: s.subj.request(req.Org, name, req.Header.Get(hdrEvent)), Data: data})
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
 		return nil, &noClientError{fmt.Sprintf("%v for %s (on any relay)", tunnel.ErrNoClient, name)}
@@ -398,8 +480,8 @@ func (s *Server) answer(m *nats.Msg) *reply {
 		return &reply{Error: err.Error()}
 	}
 	name, _, _, _ := tunnel.ParseURL(req.URL) // checked by decodeRequest
-	if m.Subject != s.subj.request(req.Org, name) {
-		return &reply{Error: fmt.Sprintf("tunnel request for %s of %s came on subject %s", name, req.Org, m.Subject)}
+	if evt := req.Header.Get(hdrEvent); m.Subject != s.subj.request(req.Org, name, evt) {
+		return &reply{Error: fmt.Sprintf("tunnel request for %s of %s (event %q) came on subject %s", name, req.Org, evt, m.Subject)}
 	}
 	timeout := defaultTimeout
 	if req.TimeoutMS > 0 {

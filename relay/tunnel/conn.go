@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,7 +41,7 @@ type pendingResult struct {
 }
 
 // serve runs the connection: hello, ready, then results until it ends.
-func (c *serverConn) serve(base string, onConnect func()) {
+func (c *serverConn) serve(base string, onConnect func(events []string)) {
 	c.ws.SetReadLimit(maxResultFrame)
 	greeted, ok := c.srv.greet(c.ws)
 	if !ok {
@@ -93,7 +94,7 @@ func (c *serverConn) serve(base string, onConnect func()) {
 	if onConnect != nil {
 		// The relay may scan its store here; the reader must keep reading
 		// meanwhile so pongs are seen.
-		go onConnect()
+		go onConnect(slices.Clone(c.events))
 	}
 	err = c.read()
 	c.kill(err, websocket.CloseNormalClosure)

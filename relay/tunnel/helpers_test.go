@@ -74,7 +74,7 @@ func (fr *fakeRelay) handler() http.Handler {
 			return
 		}
 		name := r.URL.Query().Get("name")
-		fr.srv.Load().Serve(w, r, testOrg, name, func() { fr.connected <- name })
+		fr.srv.Load().Serve(w, r, testOrg, name, func([]string) { fr.connected <- name })
 	})
 	mux.HandleFunc("GET /v1/endpoints", func(w http.ResponseWriter, r *http.Request) {
 		if !authed(r) {

@@ -238,8 +238,8 @@ func (s *Server) pick(org, name, evt string) (*serverConn, error) {
 
 // Serve upgrades GET /v1/tunnel for org's tunnel name and serves the client
 // until it goes or the server closes. onConnect runs once the client has
-// said hello and been told it is ready.
-func (s *Server) Serve(w http.ResponseWriter, r *http.Request, org, name string, onConnect func()) {
+// said hello and been told it is ready, with the event types it takes.
+func (s *Server) Serve(w http.ResponseWriter, r *http.Request, org, name string, onConnect func(events []string)) {
 	if err := ValidName(name); err != nil {
 		httpjson.WriteError(w, r, s.log, &httpjson.Error{Status: http.StatusBadRequest, Code: "invalid_query", Reason: err.Error()})
 		return
