@@ -115,6 +115,9 @@ type Org struct {
 	// InboundIssuer, when set, must be the iss claim of inbound tokens.
 	InboundIssuer string
 	Endpoints     []Endpoint
+	// Retry is the relay-wide policy: an endpoint's retry block changes
+	// only what it names of it.
+	Retry Retry
 }
 
 // InboundVerify is the verifier configuration for the organisation's
@@ -339,9 +342,10 @@ func (f *File) Validate(getenv Getenv) (*Config, error) {
 		return nil, errors.New("organisations: at least one organisation is required")
 	}
 	seen := map[string]bool{}
+	keyOrg := map[string]string{} // API key → the organisation it names
 	for i, ro := range f.Organisations {
 		key := fmt.Sprintf("organisations[%d]", i)
-		o, err := ro.validate(key, getenv)
+		o, err := ro.validate(key, getenv, c.Retry)
 		if err != nil {
 			return nil, err
 		}
@@ -349,6 +353,14 @@ func (f *File) Validate(getenv Getenv) (*Config, error) {
 			return nil, fmt.Errorf("%s.id: %q is used by another organisation", key, o.ID)
 		}
 		seen[o.ID] = true
+		// An API key says which organisation calls: one key in two would
+		// send the second's events to the first's endpoints.
+		for j, k := range o.APIKeys {
+			if other, ok := keyOrg[k]; ok && other != o.ID {
+				return nil, fmt.Errorf("%s.api_keys[%d]: also an API key of organisation %q; each key names one organisation", key, j, other)
+			}
+			keyOrg[k] = o.ID
+		}
 		c.Organisations = append(c.Organisations, *o)
 	}
 	return c, nil
@@ -368,8 +380,8 @@ func (c *Config) CheckTargets(p *target.Policy) error {
 	return nil
 }
 
-func (ro RawOrg) validate(key string, getenv Getenv) (*Org, error) {
-	o := &Org{ID: ro.ID}
+func (ro RawOrg) validate(key string, getenv Getenv, retry Retry) (*Org, error) {
+	o := &Org{ID: ro.ID, Retry: retry}
 	if err := ValidID(ro.ID); err != nil {
 		return nil, fmt.Errorf("%s.id: %w", key, err)
 	}
@@ -575,7 +587,7 @@ func (re RawEndpoint) Validate(key string, o *Org) (*Endpoint, error) {
 		e.Rate = r
 	}
 	if re.Retry != nil {
-		r, err := re.Retry.parse(k("retry"), Retry{Jitter: DefaultJitter})
+		r, err := re.Retry.parse(k("retry"), o.Retry)
 		if err != nil {
 			return nil, err
 		}

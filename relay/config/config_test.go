@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -52,6 +53,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"TwoCustomValueEndpoints", base + "    endpoints:\n      - {id: a, url: http://x, events: [custom_value_request]}\n      - {id: b, url: http://y, events: [custom_value_request]}\n", "organisations[0].endpoints[1].events: endpoint \"a\" already answers custom_value_request"},
 		{"DuplicateEndpoint", base + "    endpoints:\n      - {id: a, url: http://x}\n      - {id: a, url: http://y}\n", "organisations[0].endpoints[1].id: \"a\" is used"},
 		{"DuplicateOrg", base + "  - id: demo\n", "organisations[1].id: \"demo\" is used"},
+		{"APIKeyOfTwoOrgs", base + "  - id: other\n    api_keys: [k2, k]\n", "organisations[1].api_keys[1]: also an API key of organisation \"demo\""},
 		{"BadID", "organisations:\n  - id: a/b\n", "organisations[0].id"},
 		{"BadEvent", base + "    endpoints:\n      - {id: a, url: http://x, events: [Payment]}\n", "organisations[0].endpoints[0].events[0]"},
 		{"BadJitter", base + "retry: {jitter: 2}\n", "retry.jitter"},
@@ -116,5 +118,37 @@ func TestRawRoundTrip(t *testing.T) {
 		if back.Rate != e.Rate || back.Timeout != e.Timeout || back.Enabled != e.Enabled || len(back.Auth) != len(e.Auth) {
 			t.Errorf("%s: got %+v, want %+v", e.ID, back, e)
 		}
+	}
+}
+
+// TestEndpointRetryChangesWhatItNames: an endpoint's retry block keeps the
+// relay-wide policy for what it leaves out (a block with only a jitter
+// must not turn retries off), and takes what it names.
+func TestEndpointRetryChangesWhatItNames(t *testing.T) {
+	head := "retry: {schedule: [10ms, 20ms, 30ms], jitter: 0.1}\norganisations:\n  - id: demo\n    endpoints:\n"
+	tests := []struct {
+		name, endpoint string
+		want           config.Retry
+	}{
+		{"JitterOnly", "      - {id: a, url: http://x, retry: {jitter: 0.5}}\n",
+			config.Retry{Schedule: []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 30 * time.Millisecond}, Jitter: 0.5}},
+		{"Empty", "      - {id: a, url: http://x, retry: {}}\n",
+			config.Retry{Schedule: []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 30 * time.Millisecond}, Jitter: 0.1}},
+		{"ScheduleOnly", "      - {id: a, url: http://x, retry: {schedule: [1s]}}\n",
+			config.Retry{Schedule: []time.Duration{time.Second}, Jitter: 0.1}},
+		{"NoRetries", "      - {id: a, url: http://x, retry: {schedule: []}}\n",
+			config.Retry{Schedule: []time.Duration{}, Jitter: 0.1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := config.Parse([]byte(head+tt.endpoint), env(nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := c.Organisations[0].Endpoints[0].Retry
+			if got == nil || !reflect.DeepEqual(*got, tt.want) {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
 	}
 }
