@@ -150,3 +150,23 @@ func TestTemplate(t *testing.T) {
 		}
 	}
 }
+
+// TestCustomValuesURLWithQuery: a custom-value endpoint whose URL has its
+// own query gets the platform's query after it, and the JWT's sha256 claim
+// covers the whole query it receives, so the request verifies.
+func TestCustomValuesURLWithQuery(t *testing.T) {
+	rcv := newSink(t, &auth.VerifyConfig{JWTSecret: []byte(secretKey)}, nil)
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "values", URL: rcv.URL() + "/values?tenant=a",
+		Events: []string{"custom_value_request"}, Auth: []string{"jwt"}}), relay.Options{})
+	q := "customerUID=ACC-10023&channelId=447700900123&fields=fullname"
+	if a := call(t, "GET", r.URL()+"/in/demo?"+q, "", nil, nil); a.Status != http.StatusOK {
+		t.Fatalf("custom values: got %d %s, want 200", a.Status, a.Body)
+	}
+	reqs := rcv.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("the endpoint got %d requests, want 1", len(reqs))
+	}
+	if c := reqs[0]; c.Query != "tenant=a&"+q || c.Verdict.Status != "valid" {
+		t.Errorf("the endpoint saw ?%s, verdict %+v; want ?tenant=a&%s, valid", c.Query, c.Verdict, q)
+	}
+}

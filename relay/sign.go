@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sidehook/sidehook/internal/auth"
@@ -39,6 +40,15 @@ type outbound struct {
 // target is the URL with the query appended.
 func (ob outbound) target() string { return appendQuery(ob.url, ob.query) }
 
+// sentQuery is the raw query the request carries: the endpoint URL's own
+// and the platform's together, as a receiver reads r.URL.RawQuery and
+// checks a GET's sha256 claim against it.
+func (ob outbound) sentQuery() string {
+	_, q, _ := strings.Cut(ob.target(), "?")
+	q, _, _ = strings.Cut(q, "#")
+	return q
+}
+
 func appendQuery(u, q string) string {
 	if q == "" {
 		return u
@@ -63,7 +73,7 @@ type signer struct {
 func (s *signer) headers(o *orgState, e config.Endpoint, ob outbound, ts time.Time) (http.Header, error) {
 	h := s.plainHeaders(e, ob, ts)
 	if err := auth.SignRequest(h, e.Auth, s.outboundKeys(o, e), auth.Outbound{
-		Method: ob.method, WebhookID: ob.eventID, Event: ob.eventType, RawQuery: ob.query, Body: ob.body, Timestamp: ts,
+		Method: ob.method, WebhookID: ob.eventID, Event: ob.eventType, RawQuery: ob.sentQuery(), Body: ob.body, Timestamp: ts,
 	}); err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
