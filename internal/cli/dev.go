@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -149,13 +150,9 @@ func (d *devRun) run(ctx context.Context) error {
 	}
 	defer closeWithin(recv.Close)
 
-	cfg, err := config.Parse([]byte(strings.NewReplacer(
-		"${RELAY_LISTEN}", relayAddr,
-		"${RELAY_DATA}", filepath.Join(d.data, "relay"),
-		"${RECEIVER_URL}", recv.URL(),
-	).Replace(devConfig)), func(string) string { return "" })
+	cfg, err := devRelayConfig(relayAddr, filepath.Join(d.data, "relay"), recv.URL())
 	if err != nil {
-		return fmt.Errorf("dev: embedded configuration: %w", err)
+		return err
 	}
 	cfg.InMemory = d.inMemory
 	cfg.AllowTargets = append(cfg.AllowTargets, d.allowTargets...)
@@ -357,4 +354,25 @@ func resolvePort(addr string) (string, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().String(), nil
+}
+
+// devRelayConfig is the embedded configuration with the relay's address,
+// its data directory and the receiver's URL filled in.
+func devRelayConfig(listen, data, receiverURL string) (*config.Config, error) {
+	cfg, err := config.Parse([]byte(strings.NewReplacer(
+		"${RELAY_LISTEN}", yamlQuoted(listen),
+		"${RELAY_DATA}", yamlQuoted(data),
+		"${RECEIVER_URL}", yamlQuoted(receiverURL),
+	).Replace(devConfig)), func(string) string { return "" })
+	if err != nil {
+		return nil, fmt.Errorf("dev: embedded configuration: %w", err)
+	}
+	return cfg, nil
+}
+
+// yamlQuoted escapes s for a YAML double-quoted scalar: Go's escapes
+// (\\, \", \n, \xNN, \uNNNN…) are YAML's too.
+func yamlQuoted(s string) string {
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
 }

@@ -161,3 +161,23 @@ func TestDevCommandJSON(t *testing.T) {
 		t.Errorf("GET /v1/events with the printed key: %d", resp.StatusCode)
 	}
 }
+
+// TestDevRelayConfig: the embedded configuration takes any address, data
+// path and URL as they are; unquoted, [::]:0 was read as a YAML list and a
+// path with " #" or ": " in it broke the file.
+func TestDevRelayConfig(t *testing.T) {
+	for _, tt := range []struct{ listen, data string }{
+		{"127.0.0.1:0", "/tmp/dev/relay"},
+		{"[::]:0", "/tmp/dev/relay"},
+		{"[::1]:8080", "/tmp/a #b: c/\"quoted\"/relay"},
+	} {
+		cfg, err := devRelayConfig(tt.listen, tt.data, "http://[::1]:9000")
+		if err != nil {
+			t.Errorf("listen %q, data %q: %v", tt.listen, tt.data, err)
+			continue
+		}
+		if cfg.Listen != tt.listen || cfg.Data != tt.data || cfg.Organisations[0].Endpoints[0].URL != "http://[::1]:9000/webhooks" {
+			t.Errorf("got listen %q, data %q, url %q; want %q, %q and the receiver's", cfg.Listen, cfg.Data, cfg.Organisations[0].Endpoints[0].URL, tt.listen, tt.data)
+		}
+	}
+}
