@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -269,6 +270,28 @@ func TestManagementAPI(t *testing.T) {
 		c := other.requests()[0]
 		if c.Header.Get("webhook-id") != ids[0] || c.Header.Get("sidehook-replay-of") == "" || string(c.Body) != `{"type":"payment","n":"0"}` {
 			t.Errorf("replayed request: got headers %v body %s", c.Header, c.Body)
+		}
+	})
+	t.Run("ReplayByFilterOldestFirst", func(t *testing.T) {
+		// Selected by a filter, deliveries are replayed in the order their
+		// events came, as the listing's pages (newest first) are not.
+		other := newSink(t, nil, nil)
+		a := call(t, "POST", r.URL()+"/v1/replay", apiKey, []byte(`{"filter":{"endpoint":"crm"},"to":"`+other.URL()+`/x"}`), nil)
+		if a.Status != 200 {
+			t.Fatalf("replay to: got %d %s", a.Status, a.Body)
+		}
+		var got []string
+		for _, c := range other.requests() {
+			got = append(got, c.Header.Get("webhook-id"))
+		}
+		var want []string
+		for _, id := range ids {
+			if slices.Contains(got, id) {
+				want = append(want, id)
+			}
+		}
+		if len(got) < 2 || !slices.Equal(got, want) {
+			t.Errorf("replayed in the order %v, want the events' order %v", got, want)
 		}
 	})
 }

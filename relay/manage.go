@@ -572,6 +572,9 @@ func (m *manager) selectDeliveries(ctx context.Context, o *orgState, f *delivery
 		}
 		cursor = next
 	}
+	// The listing is newest first; a replay goes in the order things
+	// first happened (an ordered endpoint's receiver relies on it).
+	slices.Reverse(out)
 	return out, nil
 }
 
