@@ -109,6 +109,7 @@ func TestTunnelCommandErrors(t *testing.T) {
 		{"BadForward", []string{"--api-key", "k", "--name", "laptop", "--forward", "localhost:3000"}, 2, "forward URL"},
 		{"BadEvents", []string{"--api-key", "k", "--name", "laptop", "--forward", "http://127.0.0.1:1", "--events", "Nope!"}, 2, "not an event type"},
 		{"PublicInspector", []string{"--api-key", "k", "--name", "laptop", "--forward", "http://127.0.0.1:1", "--inspect", "0.0.0.0:0"}, 1, "loopback"},
+		{"MissingCA", []string{"--api-key", "k", "--name", "laptop", "--forward", "http://127.0.0.1:1", "--ca", "/nonexistent/ca.pem"}, 2, "read CA file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

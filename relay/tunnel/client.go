@@ -174,6 +174,11 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		out: &printer{w: cfg.Stdout, json: cfg.JSON},
 	}
+	// Here, not in Run: an unreadable --ca is a mistake in the command,
+	// which retrying cannot fix.
+	if err := c.setupRelay(); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -185,11 +190,8 @@ func baseURL(what, s string) (*url.URL, error) {
 	return u, nil
 }
 
-// setup makes the relay's HTTP client and dialer and starts the inspector.
+// setup starts the inspector.
 func (c *Client) setup() error {
-	if err := c.setupRelay(); err != nil {
-		return err
-	}
 	if c.cfg.Inspect != "" {
 		insp := newInspector(c, c.log)
 		if err := insp.start(c.cfg.Inspect); err != nil {

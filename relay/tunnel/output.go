@@ -234,9 +234,6 @@ func (c *Client) endpoints(ctx context.Context) ([]EndpointAuth, error) {
 // and returns. It asks the relay without becoming a tunnel client, so no
 // delivery is sent its way.
 func (c *Client) PrintSecret(ctx context.Context) error {
-	if err := c.setupRelay(); err != nil {
-		return err
-	}
 	ws, rm, err := c.dial(ctx, true)
 	if err != nil {
 		var perm *permanentError
