@@ -126,6 +126,9 @@ func openCaptures(dir string, inMemory bool, reserve int64, log zerolog.Logger) 
 // receiveConfig turns the flags into a receiver config; any bad value or
 // file is a usage error naming it.
 func receiveConfig(c *cli.Context, e *env) (receiver.Config, error) {
+	if c.Duration("shutdown-grace") <= 0 {
+		return receiver.Config{}, usageErrorf("receive: --shutdown-grace must be positive")
+	}
 	cfg := receiver.Config{
 		Listen:        c.String("listen"),
 		AdminToken:    c.String("admin-token"),
