@@ -153,7 +153,15 @@ func setFields(body []byte, sets []string) ([]byte, error) {
 		}
 		obj[keys[len(keys)-1]] = value
 	}
-	return json.Marshal(doc)
+	// Without HTML escaping: --set 'note=<b>&' arrives as typed, not as
+	// \u003cb\u003e\u0026.
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(doc); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // parseSet reads one --set assignment.

@@ -106,6 +106,7 @@ func TestSetFields(t *testing.T) {
 		{"Nested", `{"a":{"b":1}}`, []string{"a.c=d"}, `{"a":{"b":1,"c":"d"}}`, ""},
 		{"Creates", `{}`, []string{"a.b.c:=true"}, `{"a":{"b":{"c":true}}}`, ""},
 		{"ValueWithEquals", `{}`, []string{"q=a=b"}, `{"q":"a=b"}`, ""},
+		{"HTMLAsTyped", `{"n":"<i>"}`, []string{"note=<b> & more"}, `{"n":"<i>","note":"<b> & more"}`, ""},
 		{"BigInt", `{"id":12345678901234567890}`, []string{"x=y"}, `{"id":12345678901234567890,"x":"y"}`, ""},
 		{"NotObject", `[1]`, []string{"a=b"}, "", "JSON object"},
 		{"ThroughScalar", `{"a":1}`, []string{"a.b=c"}, "", "a is not an object"},
