@@ -223,3 +223,18 @@ func TestHelp(t *testing.T) {
 		t.Errorf("help nope: got %d %q, want 2", code, stderr)
 	}
 }
+
+// TestReceiveSharedIssuerEnv: SIDEHOOK_ISSUER, set for token and replay,
+// makes receive without a JWT key a usage error that names the variable.
+func TestReceiveSharedIssuerEnv(t *testing.T) {
+	env := func(k string) string {
+		if k == "SIDEHOOK_ISSUER" {
+			return "myrelay"
+		}
+		return ""
+	}
+	code, _, stderr := runCLI(t, env, "receive", "--in-memory", "--listen", "127.0.0.1:0")
+	if code != 2 || !strings.Contains(stderr, "SIDEHOOK_ISSUER") {
+		t.Errorf("got exit %d %q, want 2 and a line naming SIDEHOOK_ISSUER", code, stderr)
+	}
+}

@@ -200,7 +200,9 @@ func receiveConfig(c *cli.Context, e *env) (receiver.Config, error) {
 		v.StandardSecrets = append(v.StandardSecrets, key)
 	}
 	if (v.Audience != "" || v.Issuer != "" || v.RequireSHA256) && v.JWTSecret == nil && v.JWTPublicKey == nil && v.JWKS == nil {
-		return cfg, usageErrorf("receive: --audience, --issuer and --require-sha256 need --jwt-secret, --jwt-public-key or --jwks-url")
+		// Audience and issuer are shared with token and replay, so they
+		// may come from SIDEHOOK_AUDIENCE or SIDEHOOK_ISSUER set for those.
+		return cfg, usageErrorf("receive: --audience, --issuer and --require-sha256 (or SIDEHOOK_AUDIENCE, SIDEHOOK_ISSUER) need --jwt-secret, --jwt-public-key or --jwks-url")
 	}
 	cfg.Verify = v
 
