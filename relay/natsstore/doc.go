@@ -53,7 +53,8 @@
 // endpoint's retry items (subjects only: their names say when each is
 // due, against the caller's now) and moves each due one back, in due
 // order, as a work item of the state's generation written only if the
-// work subject is empty, so of two relays only one moves it; then the
+// work subject is empty, so of two relays only one moves it (an item of
+// a newer generation there, a Requeue's since, stays); then the
 // retry item is deleted, and the lease that follows clears the state's
 // mark. A retry item is deleted as stale only below the revision of a
 // state that does not name it, so one written just before its state is
@@ -130,6 +131,9 @@
 //
 // Purge deletes events received before the cutoff whose deliveries are all
 // final, with their deliveries, indexes and work items (a final delivery
-// has no retry item; a stale one is deleted when a Take lists it). The stream has no
-// MaxAge: an event that still waits must never expire.
+// has no retry item; a stale one is deleted when a Take lists it). It
+// deletes each delivery's state only up to the revision it read, and
+// leaves the event when one changed since (a Requeue on any relay), so an
+// acknowledged Requeue is never purged. The stream has no MaxAge: an event
+// that still waits must never expire.
 package natsstore

@@ -347,10 +347,22 @@ func (s *Store) purgeOne(ctx context.Context, indexSubj string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	var subjects []string
+	type read struct {
+		st  *state
+		rev uint64
+	}
+	var finals []read
 	for _, ref := range ev.Deliveries {
-		st, _, err := s.state(ctx, org, ref.ID)
+		st, rev, err := s.state(ctx, org, ref.ID)
 		if errors.Is(err, relay.ErrNotFound) {
+			// Deleted by a purge that stopped short, or that left the
+			// event for another delivery requeued meanwhile: its work
+			// item may be left (its list index is, and a list skips it).
+			for _, ordered := range []bool{false, true} {
+				if err := s.deleteWork(ctx, s.subj.work(org, ref.Endpoint, ref.ID, ordered)); err != nil {
+					return false, err
+				}
+			}
 			continue
 		}
 		if err != nil {
@@ -359,10 +371,27 @@ func (s *Store) purgeOne(ctx context.Context, indexSubj string) (bool, error) {
 		if !relay.Final(st.Status) {
 			return false, nil
 		}
-		if err := s.deleteWork(ctx, s.subj.work(org, st.Endpoint, st.ID, st.Ordered)); err != nil {
+		finals = append(finals, read{st, rev})
+	}
+	// Each state is deleted only as read, up to its revision: a Requeue
+	// since (on any relay) wrote a newer one, which stays, and so does the
+	// event; one after finds no state, or fails its compare-and-set. Only
+	// then are the work items deleted: no write makes a new one now.
+	for _, f := range finals {
+		subj := s.subj.delivery(org, f.st.ID)
+		if err := s.removeBefore(ctx, subj, f.rev+1); err != nil {
 			return false, err
 		}
-		subjects = append(subjects, s.subj.deliveryIndex(org, st.CreatedAt, st.ID), s.subj.delivery(org, st.ID))
+		if m, err := s.get(ctx, subj); err != nil || m != nil {
+			return false, err // changed since read: pending again, or unsure
+		}
+	}
+	var subjects []string
+	for _, f := range finals {
+		if err := s.deleteWork(ctx, s.subj.work(org, f.st.Endpoint, f.st.ID, f.st.Ordered)); err != nil {
+			return false, err
+		}
+		subjects = append(subjects, s.subj.deliveryIndex(org, f.st.CreatedAt, f.st.ID))
 	}
 	subjects = append(subjects, s.subj.eventParts(org, id), s.subj.event(org, id), indexSubj)
 	return true, s.remove(ctx, subjects...)

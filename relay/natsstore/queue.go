@@ -445,10 +445,18 @@ func (s *Store) promoteOne(ctx context.Context, ref relay.EndpointRef, subj, id 
 		if err != nil || have == nil {
 			return false, err // gone since: the next Take moves it
 		}
-		if g, _ := strconv.ParseUint(have.Header.Get(hdrGen), 10, 64); g == st.Gen {
+		g, _ := strconv.ParseUint(have.Header.Get(hdrGen), 10, 64)
+		if g == st.Gen {
 			return false, nil // moved already
 		}
+		if g > st.Gen {
+			// A newer state wrote it since the read (a Requeue or an
+			// Expedite on any relay): it is the delivery's item, and the
+			// retry item is stale, deleted when a Take lists it again.
+			return false, nil
+		}
 		// A stale item left by a Record cut short: it blocks the subject.
+		// Deleted by its sequence, so an item written since stays.
 		if err := s.stream.DeleteMsg(ctx, have.Sequence); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
 			return false, fmt.Errorf("delete %s: %w", work, err)
 		}
@@ -641,7 +649,10 @@ func (s *Store) finish(ctx context.Context, m jetstream.Msg) {
 
 // Release ends a lease without an attempt: the delivery is due again as it
 // was (or as a Requeue during the lease says). Without a lease here it does
-// nothing.
+// nothing. When the write fails (NATS unreachable), the lease is dropped
+// all the same and the error returned: the heartbeat stops, so the lease
+// ends as a dead relay's does, the work item offered again after AckWait
+// or the head lock left to expire.
 func (s *Store) Release(ctx context.Context, d *relay.Delivery) error {
 	l := s.leaseOf(d)
 	if l == nil {
@@ -651,6 +662,7 @@ func (s *Store) Release(ctx context.Context, d *relay.Delivery) error {
 	defer cancel()
 	_, err := s.endLease(ctx, d, l, func(cur *state) (*state, *nats.Msg) { cur.settle(); return cur, nil })
 	if err != nil {
+		s.dropLease(d)
 		return fmt.Errorf("release: %w", err)
 	}
 	if !l.ordered {

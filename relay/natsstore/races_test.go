@@ -1,0 +1,204 @@
+package natsstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/sidehook/sidehook/relay"
+	"github.com/sidehook/sidehook/relay/natsstore/natstest"
+)
+
+// A Release that fails (NATS down) still ends the lease here: the heartbeat
+// stops, and after the reconnect the delivery is taken again within a few
+// AckWaits, as a dead relay's lease is, instead of held until a restart.
+func TestFailedReleaseEndsTheLease(t *testing.T) {
+	for _, ordered := range []bool{false, true} {
+		t.Run(fmt.Sprint("ordered=", ordered), func(t *testing.T) {
+			dir := t.TempDir()
+			port := natstest.FreePorts(t, 1)[0]
+			opts := func() *server.Options {
+				return &server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true}
+			}
+			srv := natstest.Run(t, opts())
+			cfg := Config{Servers: []string{srv.ClientURL()}, AckWait: time.Second}
+			a, b := openStore(t, cfg), openStore(t, cfg)
+			ctx := context.Background()
+			ref := relay.EndpointRef{Org: "acme", Endpoint: "a"}
+			ev, ds := mkEvent("acme", "x", t0, ordered, "a")
+			accept(t, a, ev, ds)
+			got, _ := take(t, a, ref, t0, 1)
+			if len(got) != 1 {
+				t.Fatalf("took %v, want x_a", ids(got))
+			}
+
+			srv.Shutdown()
+			srv.WaitForShutdown()
+			waitFor(t, 10*time.Second, "a to see NATS down", func() bool { return a.Health() != nil })
+			if err := a.Release(ctx, got[0]); err == nil {
+				t.Fatal("release while NATS is down: got nil, want an error")
+			}
+			if a.leaseOf(got[0]) != nil {
+				t.Error("lease still held after a failed release")
+			}
+
+			natstest.Run(t, opts())
+			waitFor(t, 20*time.Second, "both relays to reconnect", func() bool { return a.Health() == nil && b.Health() == nil })
+			waitFor(t, 6*cfg.AckWait, "a relay to take the delivery again", func() bool {
+				for _, s := range []*Store{b, a} {
+					if ds, _, err := s.Take(ctx, ref, t0, 1); err == nil && len(ds) == 1 {
+						return true
+					}
+				}
+				return false
+			})
+		})
+	}
+}
+
+// A Requeue on one relay racing a Purge on another: a Requeue that succeeds
+// leaves the delivery pending, so the purge must keep it (and its event),
+// and the delivery is taken again. Each round purges from the oldest while
+// requeueing from the newest, so the two meet once a round.
+func TestPurgeKeepsADeliveryRequeuedMeanwhile(t *testing.T) {
+	a, b := twoRelays(t, 5*time.Second)
+	ctx := context.Background()
+	ref := relay.EndpointRef{Org: "acme", Endpoint: "a"}
+	const rounds, n = 6, 30
+	for r := range rounds {
+		for i := range n {
+			ev, ds := mkEvent("acme", fmt.Sprintf("r%dp%03d", r, i), t0.Add(time.Duration(i)*time.Millisecond), false, "a")
+			accept(t, a, ev, ds)
+		}
+		for {
+			got, _ := take(t, a, ref, t0.Add(time.Hour), 50)
+			if len(got) == 0 {
+				break
+			}
+			for _, d := range got {
+				if err := a.Record(ctx, attempt(d, relay.StatusDead, t0, nil), ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+
+		var wg sync.WaitGroup
+		var requeued []string
+		wg.Go(func() {
+			if _, err := a.Purge(ctx, t0.Add(time.Hour)); err != nil {
+				t.Errorf("purge: %v", err)
+			}
+		})
+		wg.Go(func() {
+			for i := n - 1; i >= 0; i-- {
+				id := fmt.Sprintf("r%dp%03d_a", r, i)
+				_, err := b.Requeue(ctx, "acme", id, time.Now())
+				switch {
+				case err == nil:
+					requeued = append(requeued, id)
+				case !errors.Is(err, relay.ErrNotFound):
+					t.Errorf("requeue %s: %v", id, err)
+				}
+			}
+		})
+		wg.Wait()
+
+		for _, id := range requeued {
+			d, err := a.Delivery(ctx, "acme", id)
+			if err != nil {
+				t.Errorf("round %d: delivery %s after its requeue succeeded: %v", r, id, err)
+				continue
+			}
+			if d.Status != relay.StatusPending {
+				t.Errorf("round %d: delivery %s is %s after its requeue, want %s", r, id, d.Status, relay.StatusPending)
+			}
+			if _, err := a.Event(ctx, "acme", d.EventID); err != nil {
+				t.Errorf("round %d: event of requeued delivery %s: %v", r, id, err)
+			}
+		}
+		taken := 0
+		for {
+			got, _ := take(t, b, ref, time.Now().Add(time.Hour), 50)
+			if len(got) == 0 {
+				break
+			}
+			taken += len(got)
+			for _, d := range got {
+				if err := b.Record(ctx, attempt(d, relay.StatusDelivered, t0, nil), ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if taken != len(requeued) {
+			t.Errorf("round %d: took %d deliveries, want the %d requeued", r, taken, len(requeued))
+		}
+	}
+}
+
+// A Requeue on one relay racing another relay's Take, which moves the
+// delivery's due retry back into the consumer: the delivery is taken,
+// whichever writes first, and not stranded pending without a work item.
+func TestRequeueDuringARetryMoveIsTaken(t *testing.T) {
+	a, b := twoRelays(t, 5*time.Second)
+	ctx := context.Background()
+	ref := relay.EndpointRef{Org: "acme", Endpoint: "a"}
+	const rounds = 100
+	stranded := 0
+	for r := range rounds {
+		id := fmt.Sprintf("q%03d", r)
+		ev, ds := mkEvent("acme", id, t0, false, "a")
+		accept(t, a, ev, ds)
+		got, _ := take(t, a, ref, t0.Add(time.Hour), 1)
+		if len(got) != 1 {
+			t.Fatalf("round %d: took %v, want %s_a", r, ids(got), id)
+		}
+		due := t0.Add(time.Minute)
+		if err := a.Record(ctx, attempt(got[0], relay.StatusFailed, t0, &due), ""); err != nil {
+			t.Fatal(err)
+		}
+
+		var wg sync.WaitGroup
+		var taken []*relay.Delivery
+		var takeErr, requeueErr error
+		wg.Go(func() { taken, _, takeErr = a.Take(ctx, ref, t0.Add(time.Hour), 1) })
+		wg.Go(func() { _, requeueErr = b.Requeue(ctx, "acme", id+"_a", time.Now()) })
+		wg.Wait()
+		if takeErr != nil || requeueErr != nil {
+			t.Fatalf("round %d: take: %v; requeue: %v", r, takeErr, requeueErr)
+		}
+		for try := 0; try < 5 && len(taken) == 0; try++ {
+			for _, s := range []*Store{a, b} {
+				got, _ := take(t, s, ref, time.Now().Add(time.Hour), 10)
+				taken = append(taken, got...)
+			}
+		}
+		if len(taken) == 0 {
+			st, _, err := a.state(ctx, "acme", id+"_a")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Errorf("round %d: requeued delivery never taken: %s, gen %d, retry %v, leased %v",
+				r, st.Status, st.Gen, st.Retry, st.Leased)
+			stranded++
+			continue
+		}
+		for _, d := range taken {
+			for _, s := range []*Store{a, b} {
+				if s.leaseOf(d) == nil {
+					continue
+				}
+				if err := s.Record(ctx, attempt(d, relay.StatusDelivered, t0, nil), ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if stranded >= 3 {
+			t.Fatalf("stopped after %d stranded deliveries", stranded)
+		}
+	}
+}
