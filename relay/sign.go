@@ -11,11 +11,15 @@ import (
 	"github.com/sidehook/sidehook/relay/config"
 )
 
+// HeaderEvent is the delivery header naming the event type (SPEC §3); a
+// tunnel client's --events filter is matched against it.
+const HeaderEvent = "sidehook-event"
+
 // Delivery headers of SPEC §3.
 const (
 	hdrWebhookID = "webhook-id"
 	hdrTimestamp = "webhook-timestamp"
-	hdrEvent     = "sidehook-event"
+	hdrEvent     = HeaderEvent
 	hdrDelivery  = "sidehook-delivery"
 	hdrAttempt   = "sidehook-attempt"
 	hdrReplayOf  = "sidehook-replay-of"

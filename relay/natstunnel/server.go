@@ -39,9 +39,7 @@ const defaultTimeout = tunnel.DefaultForwardTimeout
 // and take the event type.
 const queueGroup = "holders"
 
-// hdrEvent is the delivery header naming the event type (SPEC §3), which
-// the clients' --events filters are matched against.
-const hdrEvent = "sidehook-event"
+const hdrEvent = relay.HeaderEvent
 
 // Options configures a Server. The zero value is usable.
 type Options struct {

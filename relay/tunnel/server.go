@@ -41,9 +41,7 @@ const maxResultFrame = 1 << 20
 // sendQueue is how many frames may wait for a connection's writer.
 const sendQueue = 64
 
-// hdrEvent is the delivery header naming the event type (SPEC §3); a
-// client's --events filter is matched against it.
-const hdrEvent = "sidehook-event"
+const hdrEvent = relay.HeaderEvent
 
 // ServerOptions configures a Server. The zero value is usable.
 type ServerOptions struct {
