@@ -551,7 +551,8 @@ func clip(s string) string {
 // the cache free of pointers, so the garbage collector never scans it: as
 // strings, every collection marked a full cache's 100,000 keys, and with
 // the receiver's duplicate_of map a mark phase took 31-37 ms under load
-// (docs/BENCHMARKS.md). Two jtis share a key only by a SHA-256 collision.
+// (measured then; the figure is in git history). Two jtis share a key only
+// by a SHA-256 collision.
 type jtiKey [16]byte
 
 func newJTIKey(iss, jti string) jtiKey {
