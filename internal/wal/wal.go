@@ -307,18 +307,19 @@ func (l *Log) Rotate() (uint64, error) {
 	return l.next, nil
 }
 
-// TrimBefore removes the segments numbered below seg (keeping one as the
-// spare to recycle), and syncs the directory. It never removes the segment
-// being appended to.
+// TrimBefore removes the segments numbered below seg, oldest first
+// (keeping one as the spare to recycle), and syncs the directory. It never
+// removes the segment being appended to. It stops at the first segment it
+// cannot remove: the segments left must run on without a gap, or a replay
+// would apply an old segment's records over the newer ones of a removed
+// segment after it.
 func (l *Log) TrimBefore(seg uint64) error {
-	var errs []error
-	keep := l.segs[:0]
+	var err error
+	removed := 0
 	for i, n := range l.segs {
 		if n >= seg || (l.cur != nil && i == len(l.segs)-1) {
-			keep = append(keep, n)
-			continue
+			break
 		}
-		var err error
 		if l.spare == 0 {
 			err = os.Rename(l.path(n), l.sparePath(n))
 			if err == nil {
@@ -328,13 +329,13 @@ func (l *Log) TrimBefore(seg uint64) error {
 			err = os.Remove(l.path(n))
 		}
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, err)
-			keep = append(keep, n)
+			break
 		}
+		err = nil
+		removed++
 	}
-	l.segs = keep
-	errs = append(errs, syncDir(l.dir))
-	if err := errors.Join(errs...); err != nil {
+	l.segs = slices.Delete(l.segs, 0, removed)
+	if err := errors.Join(err, syncDir(l.dir)); err != nil {
 		return fmt.Errorf("wal: trim: %w", err)
 	}
 	return nil

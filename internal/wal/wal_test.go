@@ -302,3 +302,50 @@ func FuzzDecodeFrame(f *testing.F) {
 		}
 	})
 }
+
+// TestTrimStopsAtAFailure: a segment that cannot be removed stops the trim
+// there, so the segments left run on without a gap; a later trim goes on.
+func TestTrimStopsAtAFailure(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	l := openLog(t, dir, 4096)
+	for i := 0; len(l.segs) < 4; i++ {
+		if err := l.Append(record(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	next, err := l.Rotate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	segs := slices.Clone(l.segs)
+	// The first becomes the spare; a non-empty directory in the second's
+	// place makes its removal fail.
+	stuck := l.path(segs[1])
+	if err := os.Remove(stuck); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(stuck, "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.TrimBefore(next); err == nil {
+		t.Fatal("trim with a segment it cannot remove: got no error")
+	}
+	if !slices.Equal(l.segs, segs[1:]) {
+		t.Errorf("segments after the failed trim: got %x, want %x", l.segs, segs[1:])
+	}
+	for _, n := range segs[2:] {
+		if _, err := os.Stat(l.path(n)); err != nil {
+			t.Errorf("segment %x after the one that failed: %v", n, err)
+		}
+	}
+	if err := os.RemoveAll(stuck); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.TrimBefore(next); err != nil {
+		t.Fatalf("trim once the segment can go: %v", err)
+	}
+	if len(l.segs) != 0 {
+		t.Errorf("segments after the second trim: got %x, want none", l.segs)
+	}
+}
