@@ -68,7 +68,7 @@ func (t *httpTransport) checkTarget(field, raw string) error {
 		return nil
 	}
 	if err := p.CheckURL(raw); err != nil {
-		return apiErrorf(http.StatusBadRequest, "target_denied", "%s: %v; allow it with --allow-target or allow_targets:", field, err)
+		return apiErrorf(http.StatusBadRequest, "target_denied", "%s: %v", field, err)
 	}
 	return nil
 }

@@ -297,7 +297,7 @@ func (r *Relay) setTargets(self net.Addr) error {
 		return fmt.Errorf("relay: %w", err)
 	}
 	if err := r.cfg.CheckTargets(p); err != nil {
-		return fmt.Errorf("relay: %w (allow it with --allow-target or allow_targets:)", err)
+		return fmt.Errorf("relay: %w", err)
 	}
 	// An endpoint added through the API before the rules changed stays:
 	// its deliveries fail at the dial until the rules allow it again.

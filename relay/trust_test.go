@@ -325,6 +325,15 @@ func TestTargetsDenied(t *testing.T) {
 			if a.Status != http.StatusBadRequest || e.Error != "target_denied" || e.Reason == "" {
 				t.Errorf("got %d %s, want 400 target_denied", a.Status, a.Body)
 			}
+			// Metadata can be allowed, and the reason says how, once; the
+			// relay's own listener is never worth allowing.
+			want := 0
+			if strings.Contains(tt.body, metadata) {
+				want = 1
+			}
+			if n := strings.Count(e.Reason, "--allow-target"); n != want {
+				t.Errorf("reason %q names --allow-target %d times, want %d", e.Reason, n, want)
+			}
 		})
 	}
 	var list struct{ Events []struct{ ID string } }

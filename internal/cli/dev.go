@@ -20,6 +20,8 @@ import (
 	"github.com/sidehook/sidehook/fixtures"
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/internal/event"
+	"github.com/sidehook/sidehook/internal/httpguard"
+	"github.com/sidehook/sidehook/internal/httpjson"
 	"github.com/sidehook/sidehook/internal/target"
 	"github.com/sidehook/sidehook/receiver"
 	"github.com/sidehook/sidehook/relay"
@@ -59,6 +61,7 @@ func devCommand(e *env) *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print the URLs, keys, secrets and what was sent as one JSON object"},
 			&cli.StringSliceFlag{Name: "allow-host", Usage: "a Host `NAME` the dashboards and admin APIs answer, besides localhost, 127.0.0.1 and [::1] (repeatable)"},
 			&cli.StringSliceFlag{Name: "allow-target", Usage: "a `CIDR|host` endpoints and replays may reach although denied by default (repeatable)"},
+			&cli.StringFlag{Name: "admin-token", Usage: "Bearer token for the receiver's /_sidehook/ and, beyond loopback, the whole relay's dashboard and /metrics (>= 16 bytes; required when --receiver-listen is beyond loopback)"},
 		},
 		Action: func(c *cli.Context) error {
 			for _, name := range []string{"relay-listen", "receiver-listen"} {
@@ -71,6 +74,10 @@ func devCommand(e *env) *cli.Command {
 					return usageErrorf("dev: --allow-target: %v", err)
 				}
 			}
+			adminToken, err := devAdminToken(c, e)
+			if err != nil {
+				return err
+			}
 			log, err := e.serverSetup(c)
 			if err != nil {
 				return err
@@ -78,6 +85,7 @@ func devCommand(e *env) *cli.Command {
 			d := &devRun{
 				allowHosts:   c.StringSlice("allow-host"),
 				allowTargets: c.StringSlice("allow-target"),
+				adminToken:   adminToken,
 				env:          e,
 				log:          log,
 				relayListen:  c.String("relay-listen"),
@@ -107,6 +115,23 @@ type devRun struct {
 	eventTimeout time.Duration
 	allowHosts   []string
 	allowTargets []string
+	// adminToken guards the receiver's admin API (on loopback too) and
+	// opens the whole relay beyond loopback, as in receive and relay.
+	adminToken string
+}
+
+// devAdminToken checks --admin-token before dev opens or binds anything:
+// the receiver refuses to listen beyond loopback without one.
+func devAdminToken(c *cli.Context, e *env) (string, error) {
+	tok, err := adminTokenFlag(c, e, "dev")
+	if err != nil {
+		return "", err
+	}
+	if tok == "" && !httpjson.IsLoopback(c.String("receiver-listen")) {
+		return "", usageErrorf("dev: %s %q is beyond loopback, where the receiver's admin API needs a token: give %s, at least %d bytes",
+			e.source(c, "receiver-listen"), c.String("receiver-listen"), listenFlagHint("dev", "admin-token"), httpguard.MinAdminTokenLen)
+	}
+	return tok, nil
 }
 
 func (d *devRun) run(ctx context.Context) error {
@@ -139,11 +164,13 @@ func (d *devRun) run(ctx context.Context) error {
 			StandardSecrets: [][]byte{standard},
 		},
 		AllowHosts: d.allowHosts,
+		AdminToken: d.adminToken,
 		Logger:     d.log,
 		Version:    d.env.build.Version,
 	})
 	if err != nil {
-		return err
+		// The embedded part is fixed; what New refuses came from a flag.
+		return usageErrorf("dev: %v", err)
 	}
 	if err := recv.Start(ctx); err != nil {
 		return busyPort(err, "dev", d.recvListen, listenFlagHint("dev", "receiver-listen"))
@@ -156,6 +183,7 @@ func (d *devRun) run(ctx context.Context) error {
 	}
 	cfg.InMemory = d.inMemory
 	cfg.AllowTargets = append(cfg.AllowTargets, d.allowTargets...)
+	cfg.AdminToken = d.adminToken
 	st, err := openRelayStore(ctx, cfg, d.log)
 	if err != nil {
 		return err
@@ -166,7 +194,7 @@ func (d *devRun) run(ctx context.Context) error {
 	defer closeWithin(tunnels.Close)
 	rel, err := relay.New(cfg, relay.Options{Store: st, Tunnels: tunnels, Logger: d.log, Version: d.env.build.Version, AllowHosts: d.allowHosts})
 	if err != nil {
-		return err
+		return usageErrorf("dev: %v", err)
 	}
 	if err := rel.Start(ctx); err != nil {
 		return busyPort(err, "dev", relayAddr, listenFlagHint("dev", "relay-listen"))
@@ -282,6 +310,12 @@ func (d *devRun) sendOne(ctx context.Context, client *http.Client, relayURL stri
 }
 
 func (d *devRun) printInfo(relayURL, recvURL string) {
+	// The token is the user's own secret, not a demo value: name it, never
+	// print it.
+	adminHeader := ""
+	if d.adminToken != "" {
+		adminHeader = ` -H 'Authorization: Bearer <admin token>'`
+	}
 	d.env.printf(`
 Relay     %[1]s   dashboard %[1]s/_sidehook/ui/
 Receiver  %[2]s   dashboard %[2]s/_sidehook/ui/
@@ -296,10 +330,10 @@ Send an event:
   curl -X POST %[1]s/v1/events -H 'Authorization: Bearer %[4]s' \
     -H 'Content-Type: application/json' -d '{"type":"payment","amount":"50.00","currency":"GBP"}'
 See what arrived:
-  curl '%[2]s/_sidehook/requests?limit=5'
+  curl '%[2]s/_sidehook/requests?limit=5'%[7]s
 
 Press Ctrl-C to stop.
-`, relayURL, recvURL, devOrg, devAPIKey, devSecretKey, devStandardSecret)
+`, relayURL, recvURL, devOrg, devAPIKey, devSecretKey, devStandardSecret, adminHeader)
 }
 
 // printJSON is --json: everything printInfo says, as one object on one

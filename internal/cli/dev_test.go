@@ -1,11 +1,15 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -179,5 +183,176 @@ func TestDevRelayConfig(t *testing.T) {
 		if cfg.Listen != tt.listen || cfg.Data != tt.data || cfg.Organisations[0].Endpoints[0].URL != "http://[::1]:9000/webhooks" {
 			t.Errorf("got listen %q, data %q, url %q; want %q, %q and the receiver's", cfg.Listen, cfg.Data, cfg.Organisations[0].Endpoints[0].URL, tt.listen, tt.data)
 		}
+	}
+}
+
+// devInfo is what `dev --json` prints that the tests read.
+type devInfo struct {
+	Relay, Receiver struct{ URL string }
+}
+
+// startDev runs `sidehook dev --json --no-send --in-memory args…` until
+// the test ends and returns what it printed.
+func startDev(t *testing.T, getenv func(string) string, args ...string) devInfo {
+	t.Helper()
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout, stderr := newLineSignal(), &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, append([]string{"sidehook", "dev", "--log-format", "json", "--json", "--no-send", "--in-memory"}, args...),
+			getenv, strings.NewReader(""), stdout, stderr)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("dev: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Error("dev did not stop within 20s")
+		}
+	})
+	select {
+	case <-stdout.line:
+	case err := <-done:
+		t.Fatalf("dev exited early: %v\n%s", err, stderr)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no JSON within 30s:\n%s", stderr)
+	}
+	var info devInfo
+	if err := json.Unmarshal([]byte(stdout.String()), &info); err != nil {
+		t.Fatalf("got %q: %v", stdout, err)
+	}
+	return info
+}
+
+// lineSignal is a syncBuffer that closes line at its first newline, so a
+// test waits for the output itself rather than polling for it.
+type lineSignal struct {
+	syncBuffer
+	once sync.Once
+	line chan struct{}
+}
+
+func newLineSignal() *lineSignal { return &lineSignal{line: make(chan struct{})} }
+
+func (l *lineSignal) Write(p []byte) (int, error) {
+	n, err := l.syncBuffer.Write(p)
+	if bytes.IndexByte(p, '\n') >= 0 {
+		l.once.Do(func() { close(l.line) })
+	}
+	return n, err
+}
+
+// loopbackURL is u with its host replaced by 127.0.0.1: dev prints the
+// address it listens on, which beyond loopback is 0.0.0.0 or [::].
+func loopbackURL(t *testing.T, raw string) string {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "http://" + net.JoinHostPort("127.0.0.1", u.Port())
+}
+
+// TestDevAdminToken: dev's --admin-token (or SIDEHOOK_ADMIN_TOKEN) reaches
+// the relay and the receiver it starts, both beyond loopback: their
+// management APIs refuse a request without it and answer one with it.
+func TestDevAdminToken(t *testing.T) {
+	const admin = "dev-admin-token-0123456789"
+	listen := []string{"--relay-listen", "0.0.0.0:0", "--receiver-listen", "0.0.0.0:0"}
+	for _, src := range []struct {
+		name   string
+		getenv func(string) string
+		args   []string
+	}{
+		{"Flag", nil, append([]string{"--admin-token", admin}, listen...)},
+		{"Env", func(k string) string {
+			if k == "SIDEHOOK_ADMIN_TOKEN" {
+				return admin
+			}
+			return ""
+		}, listen},
+	} {
+		t.Run(src.name, func(t *testing.T) {
+			info := startDev(t, src.getenv, src.args...)
+			relayURL, recvURL := loopbackURL(t, info.Relay.URL), loopbackURL(t, info.Receiver.URL)
+			// The dashboard's page of older deliveries: its management API.
+			deliveries := relayURL + "/_sidehook/deliveries?before=" + url.QueryEscape(time.Now().UTC().Format(time.RFC3339Nano))
+			for _, tt := range []struct {
+				name  string
+				url   string
+				token string
+				want  int
+			}{
+				{"RelayNoToken", deliveries, "", http.StatusUnauthorized},
+				{"RelayWrongToken", deliveries, "wrong-token-0123456789", http.StatusUnauthorized},
+				{"RelayOK", deliveries, admin, http.StatusOK},
+				{"RelayMetricsOK", relayURL + "/metrics", admin, http.StatusOK},
+				{"ReceiverNoToken", recvURL + "/_sidehook/requests", "", http.StatusUnauthorized},
+				{"ReceiverWrongToken", recvURL + "/_sidehook/requests", "wrong-token-0123456789", http.StatusUnauthorized},
+				{"ReceiverOK", recvURL + "/_sidehook/requests", admin, http.StatusOK},
+			} {
+				t.Run(tt.name, func(t *testing.T) {
+					req, err := http.NewRequest(http.MethodGet, tt.url, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if tt.token != "" {
+						req.Header.Set("Authorization", "Bearer "+tt.token)
+					}
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					resp.Body.Close()
+					if resp.StatusCode != tt.want {
+						t.Errorf("GET %s: got %d, want %d", tt.url, resp.StatusCode, tt.want)
+					}
+				})
+			}
+		})
+	}
+}
+
+// TestDevUsageErrors: a bad dev flag is exit code 2 and one line, before
+// anything is opened or bound.
+func TestDevUsageErrors(t *testing.T) {
+	envToken := func(v string) func(string) string {
+		return func(k string) string {
+			if k == "SIDEHOOK_ADMIN_TOKEN" {
+				return v
+			}
+			return ""
+		}
+	}
+	loopback := []string{"--relay-listen", "127.0.0.1:0", "--receiver-listen", "127.0.0.1:0"}
+	tests := []struct {
+		name   string
+		getenv func(string) string
+		args   []string
+		want   string
+	}{
+		{"ShortAdminToken", nil, append([]string{"--admin-token", "short"}, loopback...), "dev: --admin-token: 5 bytes, need at least 16"},
+		{"EmptyAdminToken", nil, append([]string{"--admin-token", ""}, loopback...), "dev: --admin-token: 0 bytes, need at least 16"},
+		{"ShortAdminTokenFromEnv", envToken("short"), loopback, "dev: SIDEHOOK_ADMIN_TOKEN: 5 bytes, need at least 16"},
+		{"ReceiverBeyondLoopbackWithoutToken", nil, []string{"--relay-listen", "127.0.0.1:0", "--receiver-listen", "0.0.0.0:0"},
+			`dev: --receiver-listen "0.0.0.0:0" is beyond loopback, where the receiver's admin API needs a token: give --admin-token (or SIDEHOOK_ADMIN_TOKEN), at least 16 bytes`},
+		{"BadAllowHost", nil, append([]string{"--allow-host", "http://x"}, loopback...), `dev: receiver: allowed host "http://x"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, tt.getenv, append([]string{"dev", "--in-memory", "--no-send"}, tt.args...)...)
+			if code != 2 || !strings.Contains(stderr, tt.want) {
+				t.Errorf("got exit %d %q, want 2 and %q", code, stderr, tt.want)
+			}
+			if n := strings.Count(stderr, "\n"); n != 1 || stdout != "" {
+				t.Errorf("got %d lines %q and stdout %q, want one line and no output", n, stderr, stdout)
+			}
+		})
 	}
 }

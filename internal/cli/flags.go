@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/sidehook/sidehook/internal/httpguard"
 )
 
 // globalCategory heads the global flags in a command's help.
@@ -238,4 +240,17 @@ func (e *env) source(c *cli.Context, flag string) string {
 		return envName(c.Command.Name, flag)
 	}
 	return "--" + flag
+}
+
+// adminTokenFlag is --admin-token (or its variable) for cmd: empty when
+// not given, else at least httpguard.MinAdminTokenLen bytes.
+func adminTokenFlag(c *cli.Context, e *env, cmd string) (string, error) {
+	if !c.IsSet("admin-token") {
+		return "", nil
+	}
+	tok := c.String("admin-token")
+	if err := httpguard.CheckAdminToken(tok); err != nil {
+		return "", usageErrorf("%s: %s: %v", cmd, e.source(c, "admin-token"), err)
+	}
+	return tok, nil
 }

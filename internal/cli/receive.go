@@ -129,9 +129,13 @@ func receiveConfig(c *cli.Context, e *env) (receiver.Config, error) {
 	if c.Duration("shutdown-grace") <= 0 {
 		return receiver.Config{}, usageErrorf("receive: --shutdown-grace must be positive")
 	}
+	adminToken, err := adminTokenFlag(c, e, "receive")
+	if err != nil {
+		return receiver.Config{}, err
+	}
 	cfg := receiver.Config{
 		Listen:        c.String("listen"),
-		AdminToken:    c.String("admin-token"),
+		AdminToken:    adminToken,
 		AllowHosts:    c.StringSlice("allow-host"),
 		Version:       e.build.Version,
 		ShutdownGrace: c.Duration("shutdown-grace"),

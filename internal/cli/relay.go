@@ -126,7 +126,7 @@ func checkRelayConfig(c *cli.Context, e *env, cfg *config.Config) error {
 		return usageErrorf("relay: %v", err)
 	}
 	if err := cfg.CheckTargets(p); err != nil {
-		return usageErrorf("relay: %v (allow it with --allow-target or allow_targets:)", err)
+		return usageErrorf("relay: %v", err)
 	}
 	endpoints := 0
 	for _, o := range cfg.Organisations {
@@ -222,9 +222,9 @@ func relayConfig(c *cli.Context, e *env) (*config.Config, error) {
 // admin_token: and allow_targets:.
 func trustFlags(c *cli.Context, e *env, cfg *config.Config) error {
 	if c.IsSet("admin-token") {
-		tok := c.String("admin-token")
-		if len(tok) < config.MinAdminTokenLen {
-			return usageErrorf("relay: %s: %d bytes, need at least %d", e.source(c, "admin-token"), len(tok), config.MinAdminTokenLen)
+		tok, err := adminTokenFlag(c, e, "relay")
+		if err != nil {
+			return err
 		}
 		cfg.AdminToken = tok
 	}

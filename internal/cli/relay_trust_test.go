@@ -83,3 +83,43 @@ func TestRelayAdminTokenBeyondLoopback(t *testing.T) {
 		}
 	}
 }
+
+// TestRelayCheckConfigAllowHintOnce: a refused endpoint's error says how
+// to allow it exactly once, whether the target package's reason already
+// names --allow-target (the ranges denied by default) or not (a deny rule
+// of the file); it used to say it twice.
+func TestRelayCheckConfigAllowHintOnce(t *testing.T) {
+	tests := []struct {
+		name    string
+		extra   string // top-level YAML before organisations:
+		url     string
+		wantMsg string
+	}{
+		{"LinkLocal", "", "http://169.254.169.254/latest", "allow it with --allow-target 169.254.169.254"},
+		{"LinkLocalIPv6", "", "http://[fe80::1]:8080/", "allow it with --allow-target fe80::1"},
+		{"DenyRule", "deny_targets: [10.0.0.0/8]\n", "http://10.1.2.3:3000/webhooks", "it matches the deny rule 10.0.0.0/8; allow it with --allow-target 10.1.2.3"},
+	}
+	dir := t.TempDir()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, tt.name+".yaml")
+			yaml := tt.extra + "organisations:\n  - id: demo\n    api_keys: [k]\n    endpoints:\n      - {id: crm, url: '" + tt.url + "'}\n"
+			if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			code, stdout, stderr := runCLI(t, nil, "relay", "--config", path, "--check-config")
+			if code != 2 || stdout != "" {
+				t.Fatalf("got exit %d, stdout %q, want 2 and nothing", code, stdout)
+			}
+			if n := strings.Count(stderr, "\n"); n != 1 {
+				t.Errorf("got %d lines %q, want one", n, stderr)
+			}
+			if n := strings.Count(stderr, "--allow-target"); n != 1 {
+				t.Errorf("got the --allow-target hint %d times in %q, want once", n, stderr)
+			}
+			if !strings.Contains(stderr, tt.wantMsg) {
+				t.Errorf("got %q, want it to contain %q", stderr, tt.wantMsg)
+			}
+		})
+	}
+}

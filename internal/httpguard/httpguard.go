@@ -29,6 +29,19 @@ import (
 	"strings"
 )
 
+// MinAdminTokenLen is the shortest admin token accepted (SPEC §6): it
+// opens every capture, or every organisation's data, to whoever holds it,
+// so it must not be guessable.
+const MinAdminTokenLen = 16
+
+// CheckAdminToken refuses a token too short to guard an admin API.
+func CheckAdminToken(tok string) error {
+	if len(tok) < MinAdminTokenLen {
+		return fmt.Errorf("%d bytes, need at least %d", len(tok), MinAdminTokenLen)
+	}
+	return nil
+}
+
 // Options configure a Guard.
 type Options struct {
 	// Loopback says the listener is bound to loopback addresses only (see

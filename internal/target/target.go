@@ -229,7 +229,7 @@ func (p *Policy) CheckHostPort(hostport string) error {
 		if allow {
 			return nil
 		}
-		return &DeniedError{Target: hostport, Reason: "it matches the deny rule " + rule}
+		return &DeniedError{Target: hostport, Reason: "it matches the deny rule " + rule + allowHint(name)}
 	}
 	if name == "localhost" || strings.HasSuffix(name, ".localhost") {
 		for _, a := range []netip.Addr{netip.AddrFrom4([4]byte{127, 0, 0, 1}), netip.IPv6Loopback()} {
@@ -315,11 +315,11 @@ func (p *Policy) check(a netip.Addr, port uint16) string {
 		if decided.allow {
 			return ""
 		}
-		return "it matches the deny rule " + decided.text
+		return "it matches the deny rule " + decided.text + allowHint(a.String())
 	}
 	for _, d := range defaultDeny {
 		if d.prefix.Contains(a) {
-			return d.reason + "; allow it with --allow-target " + a.String() + " (allow_targets in the config)"
+			return d.reason + allowHint(a.String())
 		}
 	}
 	if p.isSelf(a, port) {
@@ -413,11 +413,17 @@ func (p *Policy) DialContext(base *net.Dialer) func(ctx context.Context, network
 			name := strings.ToLower(strings.TrimSuffix(host, "."))
 			if allow, rule, ok := p.matchName(name); ok {
 				if !allow {
-					return nil, &DeniedError{Target: address, Reason: "it matches the deny rule " + rule}
+					return nil, &DeniedError{Target: address, Reason: "it matches the deny rule " + rule + allowHint(name)}
 				}
 				return base.DialContext(ctx, network, address)
 			}
 		}
 		return guarded.DialContext(ctx, network, address)
 	}
+}
+
+// allowHint is how to let a refused address through: an allow rule as
+// narrow as the address wins over any deny rule and the defaults.
+func allowHint(target string) string {
+	return "; allow it with --allow-target " + target + " (allow_targets in the config)"
 }

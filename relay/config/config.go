@@ -21,6 +21,7 @@ import (
 
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/internal/event"
+	"github.com/sidehook/sidehook/internal/httpguard"
 	"github.com/sidehook/sidehook/internal/target"
 	"github.com/sidehook/sidehook/internal/units"
 )
@@ -76,10 +77,6 @@ type Config struct {
 	Store         *Store
 	Organisations []Org
 }
-
-// MinAdminTokenLen is the shortest admin token accepted: it guards every
-// organisation's data, so it must not be guessable.
-const MinAdminTokenLen = 16
 
 // Retry is a retry policy: Schedule[i] is the wait after attempt i+1.
 type Retry struct {
@@ -310,8 +307,8 @@ func (f *File) Validate(getenv Getenv) (*Config, error) {
 		if err != nil {
 			return nil, err
 		}
-		if len(v) < MinAdminTokenLen {
-			return nil, fmt.Errorf("admin_token: %d bytes, need at least %d", len(v), MinAdminTokenLen)
+		if err := httpguard.CheckAdminToken(v); err != nil {
+			return nil, fmt.Errorf("admin_token: %w", err)
 		}
 		c.AdminToken = v
 	}
