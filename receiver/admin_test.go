@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -596,5 +597,82 @@ func TestWaitDeadlineDuringRead(t *testing.T) {
 	jsonDecode(resp, &body)
 	if resp.StatusCode != http.StatusRequestTimeout || body.Error != "timeout" || body.Count != 0 {
 		t.Fatalf("got %d %+v, want 408 timeout with count 0", resp.StatusCode, body)
+	}
+}
+
+// brokenAfterFirstPage lists one capture at a time and fails every page
+// after the first, as a store that breaks in the middle of an export does.
+type brokenAfterFirstPage struct{ receiver.Store }
+
+func (s brokenAfterFirstPage) List(ctx context.Context, q receiver.Query) ([]receiver.Capture, string, error) {
+	if q.After != "" {
+		return nil, "", errors.New("scan captures: input/output error")
+	}
+	q.Limit = 1
+	return s.Store.List(ctx, q)
+}
+
+// TestExportStoreFails: an export the store breaks off is a failure the
+// client sees, never a shorter export that reads as complete: a status
+// when nothing was sent yet, else a stream that ends without its end.
+func TestExportStoreFails(t *testing.T) {
+	big := []byte(`{"type":"payment","pad":"` + strings.Repeat("a", 64<<10) + `"}`)
+	broken := func(*testing.T) receiver.Store { return brokenAfterFirstPage{memstore.New()} }
+	tests := []struct {
+		name   string
+		format string
+		store  func(*testing.T) receiver.Store
+		// body is sent twice, to be captured, when not nil.
+		body []byte
+		// wantStatus is the export's status; 200 means the stream began
+		// and reading it must fail.
+		wantStatus int
+	}{
+		{"NDJSONMidStream", receiver.FormatNDJSON, broken, big, http.StatusOK},
+		{"HARMidStream", receiver.FormatHAR, broken, big, http.StatusOK},
+		{"CurlMidStream", receiver.FormatCurl, broken, big, http.StatusOK},
+		{"BeforeFirstByte", receiver.FormatNDJSON, broken, []byte(`{}`), http.StatusInternalServerError},
+		{"UnexportableCapture", receiver.FormatHAR, func(t *testing.T) receiver.Store {
+			st := memstore.New()
+			c := receiver.Capture{
+				ID: event.NewID(event.PrefixCapture, time.Now()), ReceivedAt: time.Now(), Method: "POST", Path: "/x",
+				Response: receiver.CaptureResponse{Status: 200, Body: "not base64!", BodyEncoding: receiver.EncodingBase64},
+			}
+			if err := st.Append(context.Background(), &c); err != nil {
+				t.Fatal(err)
+			}
+			return st
+		}, nil, http.StatusInternalServerError},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := start(t, receiver.Config{Store: tt.store(t)})
+			for range 2 {
+				if tt.body == nil {
+					break
+				}
+				if r := send(t, "POST", srv.URL()+"/hooks", tt.body, nil); r.status != 200 {
+					t.Fatalf("capture: got %d, want 200", r.status)
+				}
+			}
+			resp, err := http.Get(srv.URL() + "/_sidehook/requests/export?format=" + tt.format)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.wantStatus {
+				t.Fatalf("got %d, want %d", resp.StatusCode, tt.wantStatus)
+			}
+			if tt.wantStatus != http.StatusOK {
+				if err != nil || !bytes.Contains(b, []byte(`"error":"internal"`)) {
+					t.Errorf("got body %q, %v, want the error answer", b, err)
+				}
+				return
+			}
+			if !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Errorf("read after %d bytes: got %v, want unexpected EOF", len(b), err)
+			}
+		})
 	}
 }

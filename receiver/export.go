@@ -25,7 +25,9 @@ const (
 // handleExport streams every capture matching the filter, oldest first,
 // as NDJSON (one capture JSON per line, the API's shape), a HAR 1.2 log, or
 // a shell script of curl commands. base= sets the URL the HAR entries and
-// curl commands point at (default: this receiver).
+// curl commands point at (default: this receiver). A failure is never a
+// shorter export: before the first byte it is an error answer, after it
+// an aborted stream.
 func handleExport(s *Server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
@@ -60,26 +62,64 @@ func handleExport(s *Server) http.Handler {
 			s.writeError(w, r, badRequest("format: want ndjson, har or curl"))
 			return
 		}
-		bw := bufio.NewWriterSize(w, 32<<10)
-		var werr error
-		if werr = ex.begin(bw); werr == nil {
+		out := &sentWriter{w: w}
+		bw := bufio.NewWriterSize(out, 32<<10)
+		err = ex.begin(bw)
+		if err == nil {
+			var werr error
 			err = s.each(r.Context(), f, func(c *Capture) bool {
 				rc := redacted(*c)
-				werr = ex.write(bw, &rc)
+				if werr = ex.write(bw, &rc); werr != nil {
+					werr = fmt.Errorf("export capture %s: %w", c.ID, werr)
+				}
 				return werr == nil
 			})
+			if err == nil {
+				err = werr
+			}
 		}
-		if werr == nil && err == nil {
-			werr = ex.end(bw)
+		if err == nil {
+			err = ex.end(bw)
 		}
-		if werr == nil {
-			werr = bw.Flush()
+		if err == nil {
+			err = bw.Flush()
 		}
-		// The status is sent; a failure now can only cut the stream short.
-		if err != nil {
-			s.log.Error().Err(err).Msg("export")
+		switch {
+		case err == nil:
+		case out.err != nil || r.Context().Err() != nil:
+			// The client went away: nobody is left to tell.
+			s.log.Debug().Err(err).Msg("export: client gone")
+		case out.n == 0:
+			// Nothing has reached the client: the status can still say
+			// the export failed.
+			s.writeError(w, r, storeError(err))
+		default:
+			// The 200 and part of the export are sent. A body that just
+			// stopped would read as a complete, shorter export; aborting
+			// ends the chunked body without its last chunk (a reset
+			// stream in HTTP/2), which every client reports as an error.
+			s.log.Error().Err(err).Int64("sent_bytes", out.n).Msg("export cut short")
+			panic(http.ErrAbortHandler)
 		}
 	})
+}
+
+// sentWriter counts what reached the response, so a failure knows
+// whether the status is still unsent, and keeps the response's own write
+// error, which means the client has gone.
+type sentWriter struct {
+	w   io.Writer
+	n   int64
+	err error
+}
+
+func (s *sentWriter) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	s.n += int64(n)
+	if err != nil && s.err == nil {
+		s.err = err
+	}
+	return n, err
 }
 
 type exporter interface {
@@ -342,15 +382,25 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// requestURL is where c was sent, on base: its path escaped again, since
-// the capture keeps it decoded and a "?", "#" or space in it would
-// otherwise end the path or break the URL.
+// requestURL is where c was sent, on base: its path as sent, and query.
 func requestURL(base string, c *Capture) string {
-	u := base + (&url.URL{Path: c.Path}).EscapedPath()
+	u := base + sentPath(c.Path)
 	if c.Query != "" {
 		u += "?" + c.Query
 	}
 	return u
+}
+
+// sentPath is a captured path as it goes on the wire. A capture keeps the
+// path as sent; one stored before it did holds it decoded, and a "?", "#"
+// or space in it would end the path or break the URL: a path that is not
+// a valid escaped path is escaped.
+func sentPath(p string) string {
+	d, err := url.PathUnescape(p)
+	if err == nil && (&url.URL{Path: d, RawPath: p}).EscapedPath() == p {
+		return p
+	}
+	return (&url.URL{Path: p}).EscapedPath()
 }
 
 func sortedHeaderNames(h map[string][]string) []string {

@@ -23,7 +23,8 @@ const (
 // GET /_sidehook/requests (event, path, method, verdict, webhook_id, since).
 type Filter struct {
 	Event string
-	// Path is a glob with the rules' semantics (a final '*' crosses '/').
+	// Path is a glob with the rules' semantics (a final '*' crosses '/'),
+	// matched against the path as sent, then decoded (see matchPath).
 	Path string
 	// Method is compared case-insensitively.
 	Method string
@@ -51,7 +52,7 @@ func (f Filter) Match(c *Capture) bool {
 	if !f.Since.IsZero() && c.ReceivedAt.Before(f.Since) {
 		return false
 	}
-	return matchGlob(f.Path, c.Path)
+	return matchPath(f.Path, c.Path)
 }
 
 // filterParams are the query parameters of a Filter.

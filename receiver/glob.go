@@ -2,6 +2,7 @@ package receiver
 
 import (
 	"fmt"
+	"net/url"
 	"path"
 	"strings"
 )
@@ -19,6 +20,23 @@ func checkGlob(pattern string) error {
 		return fmt.Errorf("bad path pattern %q: %w", pattern, err)
 	}
 	return nil
+}
+
+// matchPath reports whether a request path, as sent (escaped), matches
+// pattern. A pattern written as the path reads ("/café", "/~user") matches
+// too: one that misses the escaped path is tried on the decoded one. So
+// "/a%2Fb" matches only a request sent with the escaped slash, while
+// "/a/b" matches both it and "/a/b", as it did when paths were kept
+// decoded.
+func matchPath(pattern, p string) bool {
+	if matchGlob(pattern, p) {
+		return true
+	}
+	if !strings.Contains(p, "%") {
+		return false
+	}
+	d, err := url.PathUnescape(p)
+	return err == nil && d != p && matchGlob(pattern, d)
 }
 
 // matchGlob reports whether p matches pattern; a malformed pattern matches

@@ -31,6 +31,9 @@ type reply struct {
 	delay  time.Duration
 	// closeConn ends the connection after the answer.
 	closeConn bool
+	// use is what the answering rule's counters gave this request, given
+	// back if the capture is not stored.
+	use ruleUse
 }
 
 // handleCapture is the capture path: read, verify, decide the answer,
@@ -47,11 +50,13 @@ func handleCapture(s *Server) http.Handler {
 		// capture a waiter gets from the feed and the one it reads back
 		// then match the same since filter.
 		now := s.now().Truncate(time.Microsecond)
+		// The path is kept as sent: decoded, "/a%2Fb" would read as
+		// another path, and a replay would go there.
 		c := Capture{
 			ID:            event.NewID(event.PrefixCapture, now),
 			ReceivedAt:    now,
 			Method:        r.Method,
-			Path:          r.URL.Path,
+			Path:          r.URL.EscapedPath(),
 			Query:         r.URL.RawQuery,
 			RemoteAddr:    r.RemoteAddr,
 			Headers:       lowerHeaders(r.Header),
@@ -103,6 +108,9 @@ func handleCapture(s *Server) http.Handler {
 		c.Response.DurationMS = (time.Since(start) + rep.delay).Milliseconds()
 
 		if err := s.st.Append(r.Context(), &c); err != nil {
+			// The request is refused, not captured: its sender retries, and
+			// the retry is owed the rule's answer this one did not get.
+			s.rules.release(rep.use)
 			reason := "capture not stored"
 			if errors.Is(err, ErrDiskFull) {
 				reason += ": disk full"
@@ -138,7 +146,7 @@ func (s *Server) decide(r *http.Request, c *Capture) reply {
 		return errorReply(http.StatusUnauthorized, codeInvalidToken, reason)
 	}
 	if a, ok := s.rules.match(ruleInput{method: r.Method, path: c.Path, event: c.Event, header: r.Header, webhookID: c.WebhookID}); ok {
-		return reply{status: a.status, header: a.headers, body: []byte(a.body), rule: a.rule, fault: a.fault, delay: a.delay}
+		return reply{status: a.status, header: a.headers, body: []byte(a.body), rule: a.rule, fault: a.fault, delay: a.delay, use: a.use}
 	}
 	if r.Method == http.MethodGet && hasQueryKey(r.URL.RawQuery, "fields") {
 		q := r.URL.Query()

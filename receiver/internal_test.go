@@ -41,6 +41,50 @@ func TestMatchGlob(t *testing.T) {
 	}
 }
 
+func TestMatchPath(t *testing.T) {
+	tests := []struct {
+		pattern, path string
+		want          bool
+	}{
+		{"/a%2Fb", "/a%2Fb", true},
+		{"/a%2F*", "/a%2Fb/c", true},
+		{"/a/b", "/a%2Fb", true},
+		{"/a%2Fb", "/a/b", false},
+		{"/a/*", "/a%2Fb", true},
+		{"/café", "/caf%C3%A9", true},
+		{"/caf%C3%A9", "/caf%C3%A9", true},
+		{"/~u", "/%7Eu", true},
+		{"/x", "/%zz", false},
+		{"/100%", "/100%25", true},
+	}
+	for _, tt := range tests {
+		if got := matchPath(tt.pattern, tt.path); got != tt.want {
+			t.Errorf("matchPath(%q, %q): got %v, want %v", tt.pattern, tt.path, got, tt.want)
+		}
+	}
+}
+
+// TestSentPath: a path captured as sent goes out unchanged; one stored
+// decoded, before captures kept the path as sent, is escaped again.
+func TestSentPath(t *testing.T) {
+	tests := []struct{ stored, want string }{
+		{"/a%2Fb", "/a%2Fb"},
+		{"/a%2fb", "/a%2fb"},
+		{"/%7Euser", "/%7Euser"},
+		{"/caf%C3%A9", "/caf%C3%A9"},
+		{"/hooks/pay", "/hooks/pay"},
+		{"//a/../b", "//a/../b"},
+		{"/hooks?x=1#frag a", "/hooks%3Fx=1%23frag%20a"},
+		{"/café", "/caf%C3%A9"},
+		{"/100%", "/100%25"},
+	}
+	for _, tt := range tests {
+		if got := sentPath(tt.stored); got != tt.want {
+			t.Errorf("sentPath(%q): got %q, want %q", tt.stored, got, tt.want)
+		}
+	}
+}
+
 func TestCaptureEncoding(t *testing.T) {
 	c := Capture{
 		ID: "cap_01JDX0000000000000000000000", ReceivedAt: time.Date(2026, 11, 25, 10, 0, 0, 123456000, time.UTC),

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -166,8 +167,8 @@ func TestReplaySvixOriginal(t *testing.T) {
 }
 
 // TestReplayEscapedPath: a path captured with an escaped "?", "#" or space
-// in it is replayed, and exported, to that same path: escaped again, not
-// pasted raw, where it would start a query or a fragment.
+// in it is replayed, and exported, to that same path: escaped as sent, not
+// decoded, where it would start a query or a fragment.
 func TestReplayEscapedPath(t *testing.T) {
 	seen := make(chan string, 1) // escaped path ? query, as the target saw them
 	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -177,7 +178,7 @@ func TestReplayEscapedPath(t *testing.T) {
 	srv := start(t, receiver.Config{})
 	send(t, "POST", srv.URL()+"/hooks%3Fx=1%23frag%20a?k=v", []byte(`{}`), nil)
 	orig := only(t, srv)
-	if orig.Path != "/hooks?x=1#frag a" || orig.Query != "k=v" {
+	if orig.Path != "/hooks%3Fx=1%23frag%20a" || orig.Query != "k=v" {
 		t.Fatalf("captured path %q query %q", orig.Path, orig.Query)
 	}
 	if r, _ := replayOf(t, srv, orig.ID, `{"to":"`+target.URL+`"}`); r.status != 200 {
@@ -189,5 +190,71 @@ func TestReplayEscapedPath(t *testing.T) {
 	curl := send(t, "GET", srv.URL()+"/_sidehook/requests/export?format=curl", nil, nil)
 	if !strings.Contains(string(curl.body), "/hooks%3Fx=1%23frag%20a?k=v") {
 		t.Errorf("curl export without the escaped path: %s", curl.body)
+	}
+}
+
+// TestCapturePathAsSent: a capture's path is the path as sent, escapes
+// kept (SPEC §5: the capture shows what was sent; an escaped slash is not a
+// segment break), and filters, rules, replay and export go by it. A
+// pattern also matches the decoded path, so one written as a path reads
+// ("/café") still works.
+func TestCapturePathAsSent(t *testing.T) {
+	tests := []struct {
+		name string
+		sent string
+		// rule is a rule's path glob that must answer the request;
+		// filters must each find its capture, misses must not.
+		rule    string
+		filters []string
+		misses  []string
+	}{
+		{"EscapedSlash", "/a%2Fb", "/a%2Fb", []string{"/a%2Fb", "/a%2F*", "/a/b"}, []string{"/a", "/a%2Fc"}},
+		{"LowerCaseEscape", "/a%2fb", "/a%2fb", []string{"/a%2fb", "/a/b"}, []string{"/a%2Fb"}},
+		{"EscapedUnreserved", "/%7Euser", "/~user", []string{"/%7Euser", "/~user"}, []string{"/user"}},
+		{"UTF8", "/caf%C3%A9/x", "/café/*", []string{"/caf%C3%A9/x", "/café/x", "/caf*"}, []string{"/cafe/x"}},
+		{"Plain", "/hooks/pay", "/hooks/*", []string{"/hooks/pay", "/hooks*"}, []string{"/hooks"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			seen := make(chan string, 1) // the escaped path the target saw
+			target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				seen <- r.URL.EscapedPath()
+			}))
+			t.Cleanup(target.Close)
+			rules, err := receiver.ParseRules([]byte(`[{"match":{"path":"` + tt.rule + `"},"respond":{"status":202}}]`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := start(t, receiver.Config{Rules: rules})
+			if r := send(t, "POST", srv.URL()+tt.sent, []byte(`{}`), nil); r.status != 202 {
+				t.Errorf("rule path %q: got %d, want 202", tt.rule, r.status)
+			}
+			c := only(t, srv)
+			if c.Path != tt.sent {
+				t.Errorf("captured path: got %q, want %q", c.Path, tt.sent)
+			}
+			for _, f := range tt.filters {
+				if caps, _ := list(t, srv, "path="+url.QueryEscape(f)); len(caps) != 1 {
+					t.Errorf("filter %q: got %d captures, want 1", f, len(caps))
+				}
+			}
+			for _, f := range tt.misses {
+				if caps, _ := list(t, srv, "path="+url.QueryEscape(f)); len(caps) != 0 {
+					t.Errorf("filter %q: got %d captures, want 0", f, len(caps))
+				}
+			}
+			for _, to := range []string{target.URL, target.URL + "/"} {
+				if r, _ := replayOf(t, srv, c.ID, `{"to":"`+to+`"}`); r.status != 200 {
+					t.Fatalf("replay to %s: got %d %s", to, r.status, r.body)
+				}
+				if got := <-seen; got != tt.sent {
+					t.Errorf("replay to %s: the target saw %q, want %q", to, got, tt.sent)
+				}
+			}
+			curl := send(t, "GET", srv.URL()+"/_sidehook/requests/export?format=curl", nil, nil)
+			if want := "'" + srv.URL() + tt.sent + "'"; !strings.Contains(string(curl.body), want) {
+				t.Errorf("curl export without %s: %s", want, curl.body)
+			}
+		})
 	}
 }

@@ -66,7 +66,9 @@ type Match struct {
 	// Method is compared case-insensitively.
 	Method string `json:"method,omitempty"`
 	// Path is a glob (see matchGlob): path.Match, plus a final '*' that
-	// matches the rest of the path across '/'.
+	// matches the rest of the path across '/'. It is matched against the
+	// path as sent, then decoded (see matchPath): "/a%2Fb" needs the
+	// escaped slash, "/café" matches "/caf%C3%A9".
 	Path string `json:"path,omitempty"`
 	// Event is the capture's event type.
 	Event string `json:"event,omitempty"`
@@ -92,7 +94,9 @@ type Respond struct {
 	// webhook-id walks its own sequence, as a relay's retries do).
 	Per string `json:"per,omitempty"`
 	// Times limits how often the rule answers (0 = always); after that it
-	// no longer matches and later rules get the request.
+	// no longer matches and later rules get the request. A request the
+	// receiver refuses uncaptured (503, its store unavailable) does not
+	// count, nor move a sequence on: its sender's retry gets that answer.
 	Times int `json:"times,omitempty"`
 	// Fault, when set, replaces the answer: FaultReset, FaultTimeout or
 	// FaultClose. Status, Sequence, Headers and Body are then unused.
@@ -402,6 +406,20 @@ type answer struct {
 	body    string
 	delay   time.Duration
 	fault   string
+	use     ruleUse
+}
+
+// ruleUse is what one match took from a rule's counters. match takes it
+// at once, under the lock, so two requests in flight never share a rule's
+// last use; a request the receiver then fails to capture gives it back
+// (release), since its sender will retry and the retry is owed the same
+// answer.
+type ruleUse struct {
+	state *ruleState // nil: no rule answered
+	// seq says a sequence position was taken: in perWID[wid] when per,
+	// else in global.
+	seq, per bool
+	wid      string
 }
 
 type ruleState struct {
@@ -551,6 +569,7 @@ func (rs *ruleSet) match(in ruleInput) (answer, bool) {
 		r.used++
 		p := &r.Respond
 		a := answer{rule: r.ID, status: p.Status, headers: p.Headers, body: p.Body, delay: p.Delay, fault: p.Fault}
+		a.use.state = r
 		if a.status == 0 {
 			a.status = http.StatusOK
 		}
@@ -562,15 +581,49 @@ func (rs *ruleSet) match(in ruleInput) (answer, bool) {
 				}
 				n = r.perWID[in.webhookID]
 				r.perWID[in.webhookID] = n + 1
+				a.use.per, a.use.wid = true, in.webhookID
 			} else {
 				n = r.global
 				r.global++
 			}
+			a.use.seq = true
 			a.status = p.Sequence[min(n, len(p.Sequence)-1)]
 		}
 		return a, true
 	}
 	return answer{}, false
+}
+
+// release gives back what a match took, for a request that was refused
+// and not captured. A rule replaced, removed or reset since then keeps its
+// fresh counters: u points at the state it was taken from, which is no
+// longer live. A sequence position is a count, not a slot: when requests
+// overlap, the next one is answered from the latest position taken, which
+// may be another request's rather than the refused one's (the same answer
+// in a sequence such as [500, 500, 200]).
+func (rs *ruleSet) release(u ruleUse) {
+	r := u.state
+	if r == nil {
+		return
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if r.used > 0 {
+		r.used--
+	}
+	switch {
+	case !u.seq:
+	case u.per:
+		// A map started afresh (maxPerWebhookID) no longer holds the
+		// position: there is nothing to give back.
+		if n := r.perWID[u.wid]; n > 1 {
+			r.perWID[u.wid] = n - 1
+		} else {
+			delete(r.perWID, u.wid)
+		}
+	case r.global > 0:
+		r.global--
+	}
 }
 
 func (r *ruleState) matches(in ruleInput) bool {
@@ -584,7 +637,7 @@ func (r *ruleState) matches(in ruleInput) bool {
 	if m.WebhookID != "" && m.WebhookID != in.webhookID {
 		return false
 	}
-	if !matchGlob(m.Path, in.path) {
+	if !matchPath(m.Path, in.path) {
 		return false
 	}
 	for name, want := range m.Headers {

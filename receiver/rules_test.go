@@ -3,10 +3,13 @@ package receiver_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -354,5 +357,103 @@ func TestRulesBeforeValues(t *testing.T) {
 	srv := rulesServer(t, `[{"match":{"event":"custom_value_request"},"respond":{"status":500}}]`)
 	if s := send(t, "GET", srv.URL()+"/cv?fields=fullname", nil, nil).status; s != 500 {
 		t.Errorf("got %d, want 500", s)
+	}
+}
+
+// refusingStore refuses captures while refuse is set, as a full disk does.
+type refusingStore struct {
+	receiver.Store
+	refuse atomic.Bool
+}
+
+func (s *refusingStore) Append(ctx context.Context, c *receiver.Capture) error {
+	if s.refuse.Load() {
+		return fmt.Errorf("append: %w", receiver.ErrDiskFull)
+	}
+	return s.Store.Append(ctx, c)
+}
+
+// TestRulesRefusedCaptureKeepsItsTurn: a request the store refuses (503,
+// not captured) takes nothing from a rule: the sender's retry gets the
+// answer the refused request would have had.
+func TestRulesRefusedCaptureKeepsItsTurn(t *testing.T) {
+	type step struct {
+		refuse bool
+		want   int
+	}
+	tests := []struct {
+		name  string
+		rules string
+		steps []step
+	}{
+		{"Times", `[{"match":{"path":"/t"},"respond":{"status":202,"times":1}}]`,
+			[]step{{true, 503}, {true, 503}, {false, 202}, {false, 200}}},
+		{"SequenceGlobal", `[{"match":{"path":"/t"},"respond":{"sequence":[500,200]}}]`,
+			[]step{{true, 503}, {false, 500}, {true, 503}, {false, 200}}},
+		{"SequencePerWebhookID", `[{"match":{"path":"/t"},"respond":{"sequence":[500,200],"per":"webhook-id"}}]`,
+			[]step{{true, 503}, {false, 500}, {true, 503}, {false, 200}}},
+		{"SequenceWithTimes", `[{"match":{"path":"/t"},"respond":{"sequence":[500,201],"times":2}}]`,
+			[]step{{false, 500}, {true, 503}, {false, 201}, {false, 200}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rules, err := receiver.ParseRules([]byte(tt.rules))
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := &refusingStore{Store: memstore.New()}
+			srv := start(t, receiver.Config{Store: st, Rules: rules})
+			for i, s := range tt.steps {
+				st.refuse.Store(s.refuse)
+				got := send(t, "POST", srv.URL()+"/t", []byte(`{}`), map[string]string{"webhook-id": "evt_1"}).status
+				if got != s.want {
+					t.Errorf("request %d (store refusing: %v): got %d, want %d", i+1, s.refuse, got, s.want)
+				}
+			}
+		})
+	}
+}
+
+// gateStore holds every Append until n have begun, so n requests are
+// matched against the rules before any of them is stored.
+type gateStore struct {
+	receiver.Store
+	arrived sync.WaitGroup
+}
+
+func (s *gateStore) Append(ctx context.Context, c *receiver.Capture) error {
+	s.arrived.Done()
+	s.arrived.Wait()
+	return s.Store.Append(ctx, c)
+}
+
+// TestRulesTimesConcurrent: requests in flight together never share a
+// rule's last use, however their writes interleave.
+func TestRulesTimesConcurrent(t *testing.T) {
+	const n = 8
+	rules, err := receiver.ParseRules([]byte(`[{"respond":{"status":202,"times":1}}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &gateStore{Store: memstore.New()}
+	st.arrived.Add(n)
+	srv := start(t, receiver.Config{Store: st, Rules: rules})
+	statuses := make(chan int, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			statuses <- send(t, "POST", srv.URL()+"/c", []byte(`{}`), nil).status
+		})
+	}
+	wg.Wait()
+	close(statuses)
+	ruled := 0
+	for s := range statuses {
+		if s == 202 {
+			ruled++
+		}
+	}
+	if ruled != 1 {
+		t.Errorf("got %d answers from the times=1 rule, want 1", ruled)
 	}
 }

@@ -41,8 +41,8 @@ type Item struct {
 	Method string
 	// Target is the original URL when known; Options.To overrides it.
 	Target string
-	// Path and RawQuery are the original request's, used when Target is
-	// empty or To has no path of its own.
+	// Path and RawQuery are the original request's, as sent (escaped),
+	// used when Target is empty or To has no path of its own.
 	Path, RawQuery string
 	Header         http.Header
 	Body           []byte
@@ -201,7 +201,7 @@ func resolveTarget(item Item, to string) (*url.URL, error) {
 	}
 	if to != "" || item.Target == "" {
 		if (u.Path == "" || u.Path == "/") && item.Path != "" {
-			u.Path, u.RawPath = item.Path, ""
+			setPath(u, item.Path)
 		}
 		if u.RawQuery == "" {
 			u.RawQuery = item.RawQuery
@@ -251,4 +251,18 @@ func Send(ctx context.Context, item Item, opts Options) Result {
 	// Drain a little more so the connection can be reused.
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	return res
+}
+
+// setPath gives u the path p as sent: "/a%2Fb" stays one segment. A path
+// that is no valid escaped form (an older capture kept it decoded: "/a b",
+// "/100%") is escaped instead.
+func setPath(u *url.URL, p string) {
+	d, err := url.PathUnescape(p)
+	if err != nil {
+		u.Path, u.RawPath = p, ""
+		return
+	}
+	// EscapedPath uses RawPath only when it is a valid escaping of Path,
+	// and escapes Path otherwise.
+	u.Path, u.RawPath = d, p
 }

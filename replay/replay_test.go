@@ -183,3 +183,32 @@ func TestResultBodyLimit(t *testing.T) {
 		t.Errorf("got status %d, %d body bytes", res.Status, len(res.Body))
 	}
 }
+
+// TestBuildPathAsSent: a To without a path takes the item's path as sent,
+// escapes kept ("/a%2Fb" is one segment, not two); a path an older
+// capture kept decoded is escaped rather than sent broken.
+func TestBuildPathAsSent(t *testing.T) {
+	tests := []struct{ path, want string }{
+		{"/hooks", "/hooks"},
+		{"/a%2Fb", "/a%2Fb"},
+		{"/a%2fb", "/a%2fb"},
+		{"/q%3Fx=1%23f%20a", "/q%3Fx=1%23f%20a"},
+		{"/caf%C3%A9", "/caf%C3%A9"},
+		{"/a b", "/a%20b"},
+		{"/100%", "/100%25"},
+		{"/x?y", "/x%3Fy"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			it := item()
+			it.Path = tt.path
+			req, err := replay.Build(context.Background(), it, replay.Options{To: "http://127.0.0.1:9"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := req.URL.EscapedPath(); got != tt.want {
+				t.Errorf("path %q: got %q, want %q", tt.path, got, tt.want)
+			}
+		})
+	}
+}

@@ -138,3 +138,35 @@ func TestSourceErrors(t *testing.T) {
 		t.Error("a status filter on captures is not ErrUnsupportedFilter")
 	}
 }
+
+// TestSourceEscapedPath: an item goes back to the path as sent, whether
+// to its receiver (Target) or to another URL without a path of its own,
+// which replay fills in from the item's Path: escaped once, not twice.
+func TestSourceEscapedPath(t *testing.T) {
+	tests := []struct{ name, sent string }{
+		{"EscapedQueryAndSpace", "/hooks%3Fx%20y"},
+		{"UTF8", "/caf%C3%A9"},
+		{"Plain", "/hooks/pay"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rcv := receivertest.NewServer(t)
+			post(t, rcv.URL+tt.sent, `{}`, nil)
+			c := rcv.Expect(receivertest.Filter{}, 1, 10*time.Second)[0]
+			items, err := source(t, rcv.URL, "", 0).Select(context.Background(), replay.Selection{IDs: []string{c.ID}})
+			if err != nil || len(items) != 1 {
+				t.Fatalf("got %v, %v; want one item", items, err)
+			}
+			if got, want := items[0].Target, rcv.URL+tt.sent; got != want {
+				t.Errorf("target: got %q, want %q", got, want)
+			}
+			req, err := replay.Build(context.Background(), items[0], replay.Options{To: "http://other.test"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := req.URL.EscapedPath(); got != tt.sent {
+				t.Errorf("to another URL: got path %q, want %q", got, tt.sent)
+			}
+		})
+	}
+}

@@ -270,10 +270,15 @@ func (s *Server) Expect(f Filter, n int, within time.Duration) []Capture {
 	return caps
 }
 
-// SetRules replaces the receiver's rules.
-func (s *Server) SetRules(rules ...receiver.Rule) error {
-	_, err := s.Receiver.SetRules(rules...)
-	return err
+// SetRules replaces the receiver's rules. A rule the receiver refuses
+// fails the test at once, as a bad option to NewServer does: what the test
+// does next assumes rules that are not in force. Like t.FailNow, it must be
+// called from the goroutine running the test.
+func (s *Server) SetRules(rules ...receiver.Rule) {
+	s.tb.Helper()
+	if _, err := s.Receiver.SetRules(rules...); err != nil {
+		s.tb.Fatalf("receivertest: set rules: %v", err)
+	}
 }
 
 // Reset deletes the captures and restores the starting rules. An error
