@@ -386,7 +386,10 @@ func TestAdminToken(t *testing.T) {
 			t.Errorf("listen %s without a token: got %v, want a token required: %v", addr, err, needs)
 		}
 	}
-	srv := start(t, receiver.Config{AdminToken: "s3cret"})
+	if _, err := receiver.New(receiver.Config{Listen: "0.0.0.0:0", Store: memstore.New(), AdminToken: "s3cret"}); err == nil || !strings.Contains(err.Error(), "need at least 16") {
+		t.Errorf("a 6-byte admin token: got %v, want refused", err)
+	}
+	srv := start(t, receiver.Config{AdminToken: "s3cret-admin-token"})
 	send(t, "POST", srv.URL()+"/x", nil, nil) // capturing needs no token
 	tests := []struct {
 		name   string
@@ -396,8 +399,8 @@ func TestAdminToken(t *testing.T) {
 	}{
 		{"Missing", "/_sidehook/requests", "", 401},
 		{"Wrong", "/_sidehook/requests", "Bearer nope", 401},
-		{"NotBearer", "/_sidehook/requests", "s3cret", 401},
-		{"OK", "/_sidehook/requests", "Bearer s3cret", 200},
+		{"NotBearer", "/_sidehook/requests", "s3cret-admin-token", 401},
+		{"OK", "/_sidehook/requests", "Bearer s3cret-admin-token", 200},
 		{"Rules", "/_sidehook/rules", "", 401},
 		{"Metrics", "/_sidehook/metrics", "", 401},
 		{"Unknown", "/_sidehook/nope", "", 401},

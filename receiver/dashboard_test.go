@@ -148,7 +148,7 @@ func TestDashboardLargeBodyIsCut(t *testing.T) {
 }
 
 func TestDashboardAccess(t *testing.T) {
-	const token = "s3cret-admin"
+	const token = "s3cret-admin-token"
 	srv := start(t, receiver.Config{AdminToken: token})
 	bearer := map[string]string{"Authorization": "Bearer " + token}
 	tests := []struct {

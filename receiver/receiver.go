@@ -182,6 +182,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.AdminToken == "" && !httpjson.IsLoopback(cfg.Listen) {
 		return nil, fmt.Errorf("%w (listen %s)", ErrAdminTokenRequired, cfg.Listen)
 	}
+	if cfg.AdminToken != "" {
+		if err := httpguard.CheckAdminToken(cfg.AdminToken); err != nil {
+			return nil, fmt.Errorf("receiver: admin token: %w", err)
+		}
+	}
 	v, err := auth.NewVerifier(cfg.Verify)
 	if err != nil {
 		return nil, fmt.Errorf("receiver: %w", err)
