@@ -169,7 +169,10 @@ func (s *Store) Deliveries(ctx context.Context, org string, f relay.DeliveryFilt
 // again. A delivery that is not leased gets a new work item in the same
 // write (it has none when final; a waiting one's retry item goes stale);
 // a leased one is marked, and the lease's end (Record, Release, or a Take
-// after it timed out) applies the mark.
+// after it timed out) applies the mark. A final one gets its list index
+// again in the same write, right after the state: a Purge that read it
+// final may have deleted the index already (see purgeOne), and keeps one
+// written after the state it read.
 func (s *Store) Requeue(ctx context.Context, org, id string, now time.Time) (*relay.Delivery, error) {
 	ctx, cancel := writeCtx(ctx)
 	defer cancel()
@@ -182,6 +185,9 @@ func (s *Store) Requeue(ctx context.Context, org, id string, now time.Time) (*re
 		requeued(view, now)
 		stale := s.retryOf(st)
 		var extra []*nats.Msg
+		if relay.Final(st.Status) {
+			extra = append(extra, msg(s.subj.deliveryIndex(org, st.CreatedAt, id), nil, -1))
+		}
 		switch {
 		case st.Leased:
 			at := now.UTC()
@@ -205,8 +211,12 @@ func (s *Store) Requeue(ctx context.Context, org, id string, now time.Time) (*re
 			return nil, fmt.Errorf("requeue: %w", err)
 		}
 		if !st.Leased {
+			ref := relay.EndpointRef{Org: org, Endpoint: st.Endpoint}
+			if !st.Ordered {
+				s.wrote(ref, seq) // the work item, last in the batch
+			}
 			s.dropRetry(ctx, stale, seq)
-			s.notify(relay.EndpointRef{Org: org, Endpoint: st.Endpoint})
+			s.notify(ref)
 		}
 		return view, nil
 	}
@@ -284,6 +294,9 @@ func (s *Store) Expedite(ctx context.Context, ref relay.EndpointRef, now time.Ti
 			}
 			if err != nil {
 				return n, fmt.Errorf("expedite: %w", err)
+			}
+			if !st.Ordered {
+				s.wrote(ref, seq) // the work item, last in the batch
 			}
 			s.dropRetry(ctx, stale, seq)
 			n++

@@ -43,7 +43,13 @@
 // store sends in-progress heartbeats every AckWait/3 while it holds it. A
 // relay that dies stops the heartbeats, and after AckWait the consumer
 // offers the delivery to another relay. Record writes the new state and
-// then acknowledges and deletes the work item.
+// then acknowledges and deletes the work item. The server acknowledges a
+// write before it tells the consumer of it (another of its goroutines
+// does, a moment later), and a no-wait fetch from a consumer that knows
+// of no message comes back empty at once; so a Take whose fetch comes
+// back short of a work item this store wrote (Accept, a retry it moved,
+// Requeue, Expedite) asks the consumer until it knows of it, for at most
+// a second, and fetches again.
 //
 // A delivery that waits (failed, requeued during its attempt, or accepted
 // due later than the Take's now) leaves the consumer: a retry item named
@@ -134,6 +140,10 @@
 // has no retry item; a stale one is deleted when a Take lists it). It
 // deletes each delivery's state only up to the revision it read, and
 // leaves the event when one changed since (a Requeue on any relay), so an
-// acknowledged Requeue is never purged. The stream has no MaxAge: an event
+// acknowledged Requeue is never purged. Each delivery's list index goes
+// just before its state, since only the state names it: a purge cut short
+// or stopped leaves no index a later one cannot find. A Requeue of a
+// final delivery writes its index again, after the state, so a purge
+// that read the state final keeps it. The stream has no MaxAge: an event
 // that still waits must never expire.
 package natsstore

@@ -115,6 +115,11 @@ func (s *Store) Accept(ctx context.Context, ev *relay.Event, ds []*relay.Deliver
 	}
 	wctx, cancel := writeCtx(ctx)
 	defer cancel()
+	type queuedAt struct {
+		ref relay.EndpointRef
+		i   int // in msgs
+	}
+	var queued []queuedAt
 	for _, d := range ds {
 		st := &state{Delivery: *d}
 		b, err := json.Marshal(st)
@@ -126,19 +131,26 @@ func (s *Store) Accept(ctx context.Context, ev *relay.Event, ds []*relay.Deliver
 			msg(s.subj.deliveryIndex(d.Org, d.CreatedAt, d.ID), nil, -1))
 		if !relay.Final(d.Status) {
 			if !d.Ordered {
-				if _, _, err := s.ensureConsumer(wctx, relay.EndpointRef{Org: d.Org, Endpoint: d.Endpoint}); err != nil {
+				ref := relay.EndpointRef{Org: d.Org, Endpoint: d.Endpoint}
+				if _, _, err := s.ensureConsumer(wctx, ref); err != nil {
 					return nil, fmt.Errorf("accept %s: %w", ev.ID, err)
 				}
+				queued = append(queued, queuedAt{ref, len(msgs)})
 			}
 			msgs = append(msgs, msg(s.subj.work(d.Org, d.Endpoint, d.ID, d.Ordered), nil, -1))
 		}
 	}
-	if _, err := s.publish(wctx, msgs); err != nil {
+	last, err := s.publish(wctx, msgs)
+	if err != nil {
 		// A duplicate (another relay won) is told by reading the winner.
 		if stored, rerr := s.Event(wctx, ev.Org, ev.ID); rerr == nil {
 			return stored, relay.ErrDuplicate
 		}
 		return nil, fmt.Errorf("accept %s: %w", ev.ID, err)
+	}
+	// A batch is stored in one run of sequences, ending at last.
+	for _, q := range queued {
+		s.wrote(q.ref, last-uint64(len(msgs)-1-q.i))
 	}
 	return ev, nil
 }
@@ -292,7 +304,8 @@ func (s *Store) Events(ctx context.Context, org string, f relay.EventFilter) (re
 
 // Purge deletes events received before cutoff whose deliveries are all
 // final, with their deliveries, indexes and work items, oldest first. The
-// index goes last, so a purge cut short is finished by the next one.
+// event's index goes last, so a purge cut short is finished by the next
+// one (see purgeOne).
 func (s *Store) Purge(ctx context.Context, cutoff time.Time) (int, error) {
 	subs, err := s.list(ctx, s.subj.eventIndexAll())
 	if err != nil {
@@ -356,8 +369,8 @@ func (s *Store) purgeOne(ctx context.Context, indexSubj string) (bool, error) {
 		st, rev, err := s.state(ctx, org, ref.ID)
 		if errors.Is(err, relay.ErrNotFound) {
 			// Deleted by a purge that stopped short, or that left the
-			// event for another delivery requeued meanwhile: its work
-			// item may be left (its list index is, and a list skips it).
+			// event for another delivery requeued meanwhile: its index
+			// went before it, but its work item may be left.
 			for _, ordered := range []bool{false, true} {
 				if err := s.deleteWork(ctx, s.subj.work(org, ref.Endpoint, ref.ID, ordered)); err != nil {
 					return false, err
@@ -373,11 +386,20 @@ func (s *Store) purgeOne(ctx context.Context, indexSubj string) (bool, error) {
 		}
 		finals = append(finals, read{st, rev})
 	}
-	// Each state is deleted only as read, up to its revision: a Requeue
-	// since (on any relay) wrote a newer one, which stays, and so does the
-	// event; one after finds no state, or fails its compare-and-set. Only
-	// then are the work items deleted: no write makes a new one now.
+	// Each delivery's list index goes before its state: only the state
+	// names the index (by its creation time), so an index left behind by
+	// a purge cut short, or stopped by a Requeue of another delivery,
+	// could never be found again. Both are deleted only as read: the state
+	// up to its revision, the index up to the sequence after it, where
+	// Accept writes it. A Requeue since (on any relay) wrote a newer state
+	// and then the index again (see Requeue), both above those: they stay,
+	// and so does the event. A Requeue after finds no state, or fails its
+	// compare-and-set. Only then are the work items deleted: no write
+	// makes a new one now.
 	for _, f := range finals {
+		if err := s.removeBefore(ctx, s.subj.deliveryIndex(org, f.st.CreatedAt, f.st.ID), f.rev+2); err != nil {
+			return false, err
+		}
 		subj := s.subj.delivery(org, f.st.ID)
 		if err := s.removeBefore(ctx, subj, f.rev+1); err != nil {
 			return false, err
@@ -386,13 +408,10 @@ func (s *Store) purgeOne(ctx context.Context, indexSubj string) (bool, error) {
 			return false, err // changed since read: pending again, or unsure
 		}
 	}
-	var subjects []string
 	for _, f := range finals {
 		if err := s.deleteWork(ctx, s.subj.work(org, f.st.Endpoint, f.st.ID, f.st.Ordered)); err != nil {
 			return false, err
 		}
-		subjects = append(subjects, s.subj.deliveryIndex(org, f.st.CreatedAt, f.st.ID))
 	}
-	subjects = append(subjects, s.subj.eventParts(org, id), s.subj.event(org, id), indexSubj)
-	return true, s.remove(ctx, subjects...)
+	return true, s.remove(ctx, s.subj.eventParts(org, id), s.subj.event(org, id), indexSubj)
 }

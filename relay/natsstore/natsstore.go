@@ -72,6 +72,9 @@ type Store struct {
 	// (SetMaxInFlight); -1 is unlimited.
 	limits  map[relay.EndpointRef]int
 	retries map[relay.EndpointRef]retryView // what this store knows of each endpoint's retry items
+	// unheard is, by endpoint, the stream sequence of the last work item
+	// this store wrote that its consumer may not know of yet (see wrote).
+	unheard map[relay.EndpointRef]uint64
 }
 
 type consumerState struct {
@@ -132,6 +135,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		taking:    map[relay.EndpointRef]*sync.Mutex{},
 		limits:    map[relay.EndpointRef]int{},
 		retries:   map[relay.EndpointRef]retryView{},
+		unheard:   map[relay.EndpointRef]uint64{},
 	}
 	if err := s.connect(); err != nil {
 		return nil, fmt.Errorf("open nats store: %w", err)
@@ -616,6 +620,7 @@ func (s *Store) ensureConsumer(ctx context.Context, ref relay.EndpointRef) (jets
 func (s *Store) dropConsumer(ref relay.EndpointRef) {
 	s.mu.Lock()
 	delete(s.consumers, ref)
+	delete(s.unheard, ref) // a new consumer counts them when made
 	s.mu.Unlock()
 }
 

@@ -27,6 +27,11 @@ const (
 // consumer held by other relays asks to be called again.
 const fullPoll = 100 * time.Millisecond
 
+// hearWait bounds how long a Take waits for the endpoint's consumer to
+// know of a work item this store wrote (see wrote). Past it the item is
+// left to a later Take, which Wake calls for.
+const hearWait = time.Second
+
 type candidate struct {
 	msg jetstream.Msg
 	st  *state
@@ -95,6 +100,7 @@ func (s *Store) takeQueued(ctx context.Context, ref relay.EndpointRef, now time.
 	if err != nil {
 		return nil, next, err
 	}
+	unheard := s.unheardOf(ref)
 	var (
 		out  []candidate
 		back []jetstream.Msg
@@ -133,9 +139,13 @@ func (s *Store) takeQueued(ctx context.Context, ref relay.EndpointRef, now time.
 			break
 		}
 		got := 0
+		var shown uint64 // the last stream sequence fetched
 		var due []candidate
 		for m := range batch.Messages() {
 			got++
+			if meta, err := m.Metadata(); err == nil {
+				shown = max(shown, meta.Sequence.Stream)
+			}
 			if ferr != nil {
 				back = append(back, m)
 				continue
@@ -199,6 +209,24 @@ func (s *Store) takeQueued(ctx context.Context, ref relay.EndpointRef, now time.
 			}
 			out = append(out, cd)
 		}
+		if unheard > 0 && shown >= unheard {
+			s.heard(ref, unheard)
+			unheard = 0
+		}
+		if got < k && !full && unheard > 0 && ferr == nil {
+			// A short no-wait fetch that did not show a work item this
+			// store wrote: the consumer may not know of it yet.
+			ok, err := s.awaitHeard(ctx, c, unheard)
+			s.heard(ref, unheard) // waited for once, whatever came of it
+			unheard = 0
+			if err != nil {
+				ferr = err
+				break
+			}
+			if ok {
+				continue // fetch again: now it finds the item
+			}
+		}
 		if got < k || full {
 			break
 		}
@@ -221,6 +249,66 @@ func (s *Store) takeQueued(ctx context.Context, ref relay.EndpointRef, now time.
 		ds[i] = cd.st.out()
 	}
 	return ds, next, ferr
+}
+
+// wrote notes a work item this store wrote at seq in ref's consumer. The
+// server acknowledges a write before it tells the stream's consumers of it
+// (another of its goroutines does, a moment later), and a no-wait fetch of
+// a consumer that knows of no message answers "no messages" at once
+// without reading the stream. So a Take just after a write here (an
+// Accept, a retry it moved, a Requeue, an Expedite) could come back empty
+// though the item is due; it waits for the consumer instead (see
+// awaitHeard). A fetch that returns the item, or one after it, spares the
+// wait.
+// Another relay's writes are not waited for: Wake names their endpoint
+// when they land, and the Take it brings about finds them.
+func (s *Store) wrote(ref relay.EndpointRef, seq uint64) {
+	s.mu.Lock()
+	s.unheard[ref] = max(s.unheard[ref], seq)
+	s.mu.Unlock()
+}
+
+// unheardOf is the sequence of ref's last work item written here that its
+// consumer may not know of (0: none).
+func (s *Store) unheardOf(ref relay.EndpointRef) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.unheard[ref]
+}
+
+// heard forgets ref's written work items up to seq; a later one stays.
+func (s *Store) heard(ref relay.EndpointRef, seq uint64) {
+	s.mu.Lock()
+	if s.unheard[ref] <= seq {
+		delete(s.unheard, ref)
+	}
+	s.mu.Unlock()
+}
+
+// awaitHeard waits, for at most hearWait, until the consumer knows of the
+// work item at seq: it counts messages not yet delivered (a fetch then
+// reads the stream, and finds the item), or it has delivered past it (to
+// any relay). It reports whether the consumer does.
+func (s *Store) awaitHeard(ctx context.Context, c jetstream.Consumer, seq uint64) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, hearWait)
+	defer cancel()
+	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
+		info, err := c.Info(ctx)
+		if ctx.Err() != nil {
+			return false, nil // given up: a later Take finds the item
+		}
+		if err != nil {
+			return false, fmt.Errorf("read consumer: %w", unavailable(err))
+		}
+		if info.NumPending > 0 || info.Delivered.Stream >= seq {
+			return true, nil
+		}
+		select {
+		case <-ctx.Done():
+			return false, nil
+		case <-time.After(wait):
+		}
+	}
 }
 
 // freeSlots is how many more messages the consumer hands out before its
@@ -436,6 +524,7 @@ func (s *Store) promoteOne(ctx context.Context, ref relay.EndpointRef, subj, id 
 		m.Header.Set(hdrGen, strconv.FormatUint(st.Gen, 10))
 		seq, err := s.publish(ctx, []*nats.Msg{m})
 		if err == nil {
+			s.wrote(ref, seq)
 			return true, s.removeBefore(ctx, subj, seq)
 		}
 		if !casConflict(err) || try > 0 {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 
 	"github.com/sidehook/sidehook/relay"
 	"github.com/sidehook/sidehook/relay/natsstore/natstest"
@@ -199,6 +200,147 @@ func TestRequeueDuringARetryMoveIsTaken(t *testing.T) {
 		}
 		if stranded >= 3 {
 			t.Fatalf("stopped after %d stranded deliveries", stranded)
+		}
+	}
+}
+
+// A purge cut short between the deliveries of an event, by its context
+// ending or by a Requeue of another of the event's deliveries on another
+// relay, leaves no list index without its delivery, and once the event is
+// purged nothing of it stays. The cut comes just after the purge began to
+// delete (see cutContext): the Requeue is of the delivery it deletes last.
+func TestPurgeCutShortLeavesNoIndex(t *testing.T) {
+	eps := []string{"a", "b", "c", "d"}
+	last := relay.EndpointRef{Org: "acme", Endpoint: eps[len(eps)-1]}
+	tests := []struct {
+		name string
+		cut  func(t *testing.T, b *Store) (end bool)
+	}{
+		{"context ends", func(*testing.T, *Store) bool { return true }},
+		{"another delivery requeued", func(t *testing.T, b *Store) bool {
+			if _, err := b.Requeue(context.Background(), "acme", "x_"+last.Endpoint, time.Now()); err != nil {
+				t.Errorf("requeue: %v", err)
+			}
+			return false
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := twoRelays(t, 5*time.Second)
+			ctx := context.Background()
+			ev, ds := mkEvent("acme", "x", t0, false, eps...)
+			for _, d := range ds {
+				d.Status, d.NextAttemptAt = relay.StatusDelivered, nil
+			}
+			accept(t, a, ev, ds)
+
+			cut := cutContext(t, a, "$JS.API.STREAM.PURGE."+a.cfg.Prefix, func() bool { return tc.cut(t, b) })
+			n, err := a.Purge(cut, t0.Add(time.Hour))
+			if n != 0 || err != nil && !errors.Is(err, context.Canceled) {
+				t.Fatalf("purge cut short: got %d, %v; want 0 and nil or context.Canceled", n, err)
+			}
+			wantNoStrayIndex(t, a)
+
+			// What was requeued is delivered, and then the event goes.
+			for {
+				got, _ := take(t, b, last, time.Now().Add(time.Hour), 1)
+				if len(got) == 0 {
+					break
+				}
+				if err := b.Record(ctx, attempt(got[0], relay.StatusDelivered, t0, nil), ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n, err := a.Purge(ctx, t0.Add(time.Hour)); n != 1 || err != nil {
+				t.Fatalf("purge again: got %d, %v; want 1", n, err)
+			}
+			left, err := a.list(ctx, a.subj.all())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(left) != 0 {
+				t.Errorf("records left of the purged event: %v", left)
+			}
+		})
+	}
+}
+
+// cutContext is a context for s that, once s has sent a request on
+// subject, runs cut at s's next look at it, and ends if cut says so. s
+// looks at its context before each request it may cut short, in its own
+// goroutine, so cut happens between two of its requests, as a fault
+// there would. s hears its own request on its connection before the
+// answer to it, and the channel is filled as it reads, so by its next
+// look it knows.
+func cutContext(t *testing.T, s *Store, subject string, cut func() bool) context.Context {
+	t.Helper()
+	heard := make(chan *nats.Msg, 1)
+	sub, err := s.nc.ChanSubscribe(subject, heard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.AutoUnsubscribe(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.nc.Flush(); err != nil { // subscribed before the first request
+		t.Fatal(err)
+	}
+	return &cutCtx{Context: context.Background(), heard: heard, cut: cut, done: make(chan struct{})}
+}
+
+type cutCtx struct {
+	context.Context
+	heard <-chan *nats.Msg
+	cut   func() bool
+	once  sync.Once
+	done  chan struct{}
+}
+
+func (c *cutCtx) Done() <-chan struct{} {
+	if len(c.heard) > 0 {
+		c.once.Do(func() {
+			if c.cut() {
+				close(c.done)
+			}
+		})
+	}
+	return c.done
+}
+
+func (c *cutCtx) Err() error {
+	select {
+	case <-c.Done():
+		return context.Canceled
+	default:
+		return nil
+	}
+}
+
+// wantNoStrayIndex fails unless every delivery list index of acme names a
+// delivery that is there, and every delivery there is listed.
+func wantNoStrayIndex(t *testing.T, s *Store) {
+	t.Helper()
+	ctx := context.Background()
+	entries, err := s.index(ctx, s.subj.deliveryIndexOrg("acme"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	for _, e := range entries {
+		listed[e.id] = true
+		if _, _, err := s.state(ctx, "acme", e.id); errors.Is(err, relay.ErrNotFound) {
+			t.Errorf("list index of %s left without its delivery", e.id)
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	states, err := s.list(ctx, s.subj.p+".d.acme.*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, subj := range states {
+		if id, err := untok(lastToken(subj)); err == nil && !listed[id] {
+			t.Errorf("delivery %s is not listed", id)
 		}
 	}
 }

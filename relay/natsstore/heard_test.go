@@ -1,0 +1,129 @@
+package natsstore
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sidehook/sidehook/relay"
+)
+
+// A Take just after this store wrote a due work item takes it even when
+// the server answers the fetch before it has told the consumer of the
+// item (it acknowledges a write first and tells the stream's consumers a
+// moment later, in another goroutine): the cause of a rare empty Take
+// on a busy machine. deafOnce plays the server's early answer.
+func TestTakeFindsWhatItJustWrote(t *testing.T) {
+	ctx := context.Background()
+	ref := relay.EndpointRef{Org: "acme", Endpoint: "a"}
+	due := t0.Add(time.Minute)
+	takeOne := func(t *testing.T, s *Store, now time.Time) *relay.Delivery {
+		t.Helper()
+		got, _ := take(t, s, ref, now, 1)
+		if len(got) != 1 {
+			t.Fatalf("took %v, want x_a", ids(got))
+		}
+		return got[0]
+	}
+	record := func(t *testing.T, s *Store, d *relay.Delivery, status string, next *time.Time) {
+		t.Helper()
+		if err := s.Record(ctx, attempt(d, status, t0, next), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name string
+		// write leaves x_a due at the returned time, its work item just
+		// written by s, or to be written by the Take (moved: no item yet).
+		write func(t *testing.T, s *Store) (now time.Time, moved bool)
+	}{
+		{"accepted", func(t *testing.T, s *Store) (time.Time, bool) {
+			ev, ds := mkEvent("acme", "x", t0, false, "a", "b")
+			accept(t, s, ev, ds)
+			return t0, false
+		}},
+		{"retry moved", func(t *testing.T, s *Store) (time.Time, bool) {
+			ev, ds := mkEvent("acme", "x", t0, false, "a")
+			accept(t, s, ev, ds)
+			record(t, s, takeOne(t, s, t0), relay.StatusFailed, &due)
+			return due, true
+		}},
+		{"requeued", func(t *testing.T, s *Store) (time.Time, bool) {
+			ev, ds := mkEvent("acme", "x", t0, false, "a")
+			accept(t, s, ev, ds)
+			record(t, s, takeOne(t, s, t0), relay.StatusDead, nil)
+			if _, err := s.Requeue(ctx, "acme", "x_a", t0); err != nil {
+				t.Fatal(err)
+			}
+			return t0, false
+		}},
+		{"expedited", func(t *testing.T, s *Store) (time.Time, bool) {
+			ev, ds := mkEvent("acme", "x", t0, false, "a")
+			accept(t, s, ev, ds)
+			record(t, s, takeOne(t, s, t0), relay.StatusFailed, &due)
+			if n, err := s.Expedite(ctx, ref, t0); err != nil || n != 1 {
+				t.Fatalf("expedite: %d, %v", n, err)
+			}
+			return t0, false
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := newStore(t)
+			now, moved := tc.write(t, s)
+			if !moved {
+				// What it waits for is the item's own sequence: a later one
+				// (a batch's last) would make it wait for nothing.
+				m, err := s.get(ctx, s.subj.work("acme", "a", "x_a", false))
+				if err != nil || m == nil {
+					t.Fatalf("work item: %v, %v", m, err)
+				}
+				if got := s.unheardOf(ref); got != m.Sequence {
+					t.Fatalf("waits for sequence %d, want the work item's %d", got, m.Sequence)
+				}
+			}
+			s.mu.Lock()
+			cs := s.consumers[ref]
+			deaf := &deafOnce{Consumer: cs.c}
+			deaf.deaf.Store(true)
+			cs.c = deaf
+			s.consumers[ref] = cs
+			s.mu.Unlock()
+
+			takeOne(t, s, now)
+			if deaf.deaf.Load() {
+				t.Fatal("the Take made no no-wait fetch")
+			}
+			if w := s.unheardOf(ref); w != 0 {
+				t.Errorf("still waits for sequence %d after taking it", w)
+			}
+		})
+	}
+}
+
+// deafOnce is a consumer whose next no-wait fetch finds nothing, as the
+// server's does when it has not told the consumer of a message yet.
+type deafOnce struct {
+	jetstream.Consumer
+	deaf atomic.Bool
+}
+
+func (c *deafOnce) FetchNoWait(n int) (jetstream.MessageBatch, error) {
+	if c.deaf.CompareAndSwap(true, false) {
+		return emptyBatch{}, nil
+	}
+	return c.Consumer.FetchNoWait(n)
+}
+
+type emptyBatch struct{}
+
+func (emptyBatch) Messages() <-chan jetstream.Msg {
+	ch := make(chan jetstream.Msg)
+	close(ch)
+	return ch
+}
+
+func (emptyBatch) Error() error { return nil }
