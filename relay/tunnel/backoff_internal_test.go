@@ -29,3 +29,26 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardBudget: the local app gets the relay's timeout less a tenth,
+// at most a second, so its answer can travel back before the relay gives
+// up; no timeout from the relay is the default.
+func TestForwardBudget(t *testing.T) {
+	tests := []struct {
+		timeoutMS int64
+		want      time.Duration
+	}{
+		{0, DefaultForwardTimeout},
+		{-5, DefaultForwardTimeout},
+		{1, 900 * time.Microsecond},
+		{100, 90 * time.Millisecond},
+		{5_000, 4_500 * time.Millisecond},
+		{15_000, 14 * time.Second},
+		{60_000, 59 * time.Second},
+	}
+	for _, tt := range tests {
+		if got := forwardBudget(tt.timeoutMS); got != tt.want {
+			t.Errorf("forwardBudget(%d): got %v, want %v", tt.timeoutMS, got, tt.want)
+		}
+	}
+}

@@ -458,11 +458,7 @@ func (c *Client) tell(p *peer, text string) {
 func (c *Client) handle(ctx context.Context, p *peer, m *Message) {
 	// The forward outlives a lost connection (the app is already working
 	// on it; the relay will retry anyway) but not a stopping client.
-	timeout := DefaultForwardTimeout
-	if m.TimeoutMS > 0 {
-		timeout = time.Duration(m.TimeoutMS) * time.Millisecond
-	}
-	fctx, cancel := context.WithTimeout(ctx, timeout)
+	fctx, cancel := context.WithTimeout(ctx, forwardBudget(m.TimeoutMS))
 	defer cancel()
 	fw := c.forwardRequest(fctx, forwardReq{method: m.Method, path: m.Path, query: m.Query, header: m.Headers, body: m.Body})
 	res := &Message{Type: TypeResult, ID: m.ID, DeliveryID: m.DeliveryID, Status: fw.status, Headers: fw.header,
@@ -484,6 +480,19 @@ func (c *Client) handle(ctx context.Context, p *peer, m *Message) {
 	c.out.delivery(deliveryLine{Time: fw.start.UTC(), Event: evt, DeliveryID: m.DeliveryID, Attempt: m.Attempt, Method: m.Method,
 		Path: m.Path, Status: fw.status, DurationMS: ms(fw.duration), Truncated: fw.truncated, HeadersDropped: fw.headersDropped,
 		Error: res.Error})
+}
+
+// forwardBudget is how long the local app gets for a delivery the relay
+// waits timeoutMS for: less, by a tenth (at most a second), so that the
+// result has time to travel back. An answer the app gives just before the
+// relay's deadline would otherwise be printed here as delivered while the
+// relay records no answer and retries.
+func forwardBudget(timeoutMS int64) time.Duration {
+	if timeoutMS <= 0 {
+		return DefaultForwardTimeout
+	}
+	t := time.Duration(timeoutMS) * time.Millisecond
+	return t - min(t/10, time.Second)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -153,7 +153,9 @@ func (c *serverConn) read() error {
 }
 
 // deliver hands a result to the Send waiting for it. A result nobody waits
-// for any more (its Send timed out) is dropped.
+// for any more (its Send timed out) is dropped, and the client told: it
+// has printed the app's answer, while the relay records a timeout and
+// retries.
 func (c *serverConn) deliver(m *Message) {
 	c.mu.Lock()
 	id := m.ID
@@ -170,6 +172,7 @@ func (c *serverConn) deliver(m *Message) {
 	c.mu.Unlock()
 	if !ok {
 		c.log.Debug().Uint64("id", m.ID).Str("delivery", m.DeliveryID).Msg("result for a request no longer waited for")
+		c.tell(fmt.Sprintf("result for delivery %q came after the relay stopped waiting (the endpoint's timeout): recorded as no answer, it is retried", m.DeliveryID))
 		return
 	}
 	p.ch <- m
@@ -217,6 +220,15 @@ func (c *serverConn) roundTrip(ctx context.Context, id uint64, deliveryID string
 	case <-c.done:
 		return nil, fmt.Errorf("client %s disconnected before answering: %w", c.remote, c.err)
 	case <-ctx.Done():
+		c.mu.Lock()
+		_, waiting := c.pending[id]
+		delete(c.pending, id)
+		c.mu.Unlock()
+		if !waiting {
+			// deliver took the entry as the time ran out: its result is on
+			// the way, and the client has printed it as the answer.
+			return <-ch, nil
+		}
 		return nil, fmt.Errorf("no result from client %s in time: %w", c.remote, ctx.Err())
 	}
 }

@@ -62,7 +62,8 @@ type Message struct {
 	Path       string `json:"path,omitempty"`
 	Query      string `json:"query,omitempty"`
 	// TimeoutMS is how long the relay waits for the result (the endpoint's
-	// timeout); the client gives the local app no longer.
+	// timeout); the client gives the local app a tenth less (see
+	// forwardBudget), so the result can reach the relay in time.
 	TimeoutMS int64 `json:"timeout_ms,omitempty"`
 
 	Headers http.Header `json:"headers,omitempty"`

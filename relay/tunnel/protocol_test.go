@@ -424,3 +424,29 @@ func TestSpecClientResult(t *testing.T) {
 		t.Fatalf("Send: got %+v, %v; want the client's 201", s.res, s.err)
 	}
 }
+
+// TestLateResultIsTold: a result that reaches the relay after it stopped
+// waiting is not silently dropped: the client, which has printed the
+// app's answer, is told the relay recorded no answer and retries.
+func TestLateResultIsTold(t *testing.T) {
+	fr := newFakeRelay(t, fastServer())
+	ws := rawReady(t, fr)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, err := fr.send(ctx, "/", "payment", []byte("{}"))
+		done <- err
+	}()
+	d := readMsg(t, ws)
+	if d.Type != tunnel.TypeDelivery {
+		t.Fatalf("got %+v, want a delivery", d)
+	}
+	cancel() // the relay stops waiting, as at the endpoint's timeout
+	if err := <-done; err == nil {
+		t.Fatal("Send after its context ended: got no error")
+	}
+	writeMsg(t, ws, &tunnel.Message{Type: tunnel.TypeResult, ID: d.ID, DeliveryID: d.DeliveryID, Status: 200})
+	if m := readMsg(t, ws); m.Type != tunnel.TypeError || !strings.Contains(m.Error, d.DeliveryID) || !strings.Contains(m.Error, "retried") {
+		t.Fatalf("a late result: got %+v, want an error naming the delivery and the retry", m)
+	}
+}
