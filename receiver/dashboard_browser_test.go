@@ -168,6 +168,42 @@ func TestDashboardBrowserSignedReplay(t *testing.T) {
 	}
 }
 
+// TestDashboardBrowserSignChoice: a receiver without the key for a scheme
+// the original carried refuses to re-sign it, and the page says what to do;
+// unticking the scheme under "Sign with" replays without it.
+func TestDashboardBrowserSignChoice(t *testing.T) {
+	srv := start(t, receiver.Config{})
+	body := []byte(`{"type":"payment","amount":"50.00"}`)
+	send(t, "POST", srv.URL()+"/hooks", body, map[string]string{
+		"x-webio-token": jwtToken(t, testSecret, body, time.Now()), "webhook-id": "evt_s1", "content-type": "application/json",
+	})
+	orig := only(t, srv)
+	ctx := openCapture(t, 1280, srv, orig.ID)
+	ticked := webtest.JS[[]string](t, ctx, `[...document.querySelectorAll('input[name="sign"]:checked')].map(b => b.value)`)
+	if len(ticked) != 1 || ticked[0] != "webio-token" {
+		t.Fatalf("ticked %v, want webio-token, the scheme the original carried", ticked)
+	}
+
+	class, text := replayFromPage(t, ctx, "")
+	if !strings.Contains(class, "bad") || !strings.Contains(text, "cannot_sign") || !strings.Contains(text, "--webio-secret") || !strings.Contains(text, "Untick it") {
+		t.Errorf("replay without the webio secret shows %q (%s), want a red refusal naming the flag and saying to untick the scheme", text, class)
+	}
+	if caps, _ := list(t, srv, ""); len(caps) != 1 {
+		t.Fatalf("the receiver holds %d captures after a refused replay, want 1", len(caps))
+	}
+	webtest.Screenshot(t, ctx, "receiver-replay-cannot-sign")
+
+	webtest.Do(t, ctx, "untick webio-token", chromedp.Click(chromedp.ID(`sign-webio-token`)))
+	class, text = replayFromPage(t, ctx, "")
+	if !strings.Contains(class, "ok") || !strings.Contains(text, "Target answered HTTP 200") || !strings.Contains(text, "sent unsigned") {
+		t.Errorf("unsigned replay shows %q (%s), want a green HTTP 200, sent unsigned", text, class)
+	}
+	caps, _ := list(t, srv, "limit=1")
+	if c := caps[0]; c.ID == orig.ID || len(c.Headers["x-webio-token"]) != 0 || fmt.Sprint(c.Headers["sidehook-replay-of"]) != "["+orig.ID+"]" {
+		t.Errorf("the replay was captured as %s with headers %v, want a replay of %s without a token", c.ID, c.Headers, orig.ID)
+	}
+}
+
 // TestDashboardBrowserResponsePane: the detail pane shows what the
 // receiver answered (status, rule, time, headers, body), and holds at
 // 700 px wide without scrolling sideways.

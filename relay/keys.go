@@ -116,6 +116,23 @@ func generateKey(alg auth.Algorithm) ([]byte, error) {
 	return b, nil
 }
 
+// StoredKey returns the key pair a relay on st signs alg JWTs with: the
+// one Start would load, generated and stored now if there is none yet (a
+// relay started on st later loads that one). It lets a program that runs
+// a relay beside something else sign as the relay does: `sidehook dev`
+// gives it to its mock receiver, which re-signs replays of what the relay
+// signed. A key rotated later (Relay.RotateKey) is not followed.
+func StoredKey(ctx context.Context, st Store, alg auth.Algorithm) (*auth.SigningKey, error) {
+	if !alg.Asymmetric() {
+		return nil, fmt.Errorf("relay: %s has no key pair", alg)
+	}
+	k := newKeyring(st, time.Now)
+	if err := k.load(ctx, []auth.Algorithm{alg}); err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	return k.current(alg), nil
+}
+
 func (k *keyring) current(alg auth.Algorithm) *auth.SigningKey {
 	k.mu.RLock()
 	defer k.mu.RUnlock()

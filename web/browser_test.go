@@ -201,20 +201,28 @@ func TestBrowserReceiver(t *testing.T) {
 	if _, edited := got.Body["body"]; edited {
 		t.Errorf("page sent a body %v although none was edited", got.Body["body"])
 	}
+	// Signed as the original came, unless the user unticks a scheme.
+	if sign := fmt.Sprint(got.Body["sign"]); sign != "[webio-token jwt standard]" {
+		t.Errorf("page sent sign %s, want the three schemes the original carried", sign)
+	}
 	do(t, ctx, "see the replay result", chromedp.WaitVisible(chromedp.CSS(`.result.ok`)))
 	if result := get(t, ctx, "read the result", chromedp.Text(chromedp.CSS(`.result`))); !strings.Contains(result, "HTTP 200") {
 		t.Errorf("result shows %q, want the status", result)
 	}
 
-	do(t, ctx, "replay with an edited body to the original target",
+	do(t, ctx, "replay with an edited body to the original target, without the jwt",
 		chromedp.Evaluate[chromedp.Void](`document.getElementById('replay-to').value = ''`),
 		chromedp.Click(chromedp.CSS(`details.edit-body summary`)),
 		chromedp.SetValue(chromedp.ID(`replay-body`), `{"type":"payment","amount":"99.00"}`),
+		chromedp.Click(chromedp.ID(`sign-jwt`)),
 		chromedp.Click(button("Replay")),
 	)
 	got = replays.next(t)
 	if _, has := got.Body["to"]; has || got.Body["body"] != `{"type":"payment","amount":"99.00"}` {
 		t.Fatalf("page sent %+v, want the edited body and no target", got.Body)
+	}
+	if sign := fmt.Sprint(got.Body["sign"]); sign != "[webio-token standard]" {
+		t.Errorf("page sent sign %s, want the schemes left ticked", sign)
 	}
 
 	do(t, ctx, "copy as curl",
@@ -336,6 +344,9 @@ func TestBrowserRelay(t *testing.T) {
 	ids, _ := got.Body["ids"].([]any)
 	if got.Path != "/_sidehook/replay" || len(ids) != 1 || ids[0] != "dlv_dead1" || got.Body["to"] != "http://127.0.0.1:9/x" {
 		t.Fatalf("replay sent %+v", got)
+	}
+	if _, has := got.Body["sign"]; has {
+		t.Errorf("relay replay sent sign %v: the relay signs as the endpoint does", got.Body["sign"])
 	}
 
 	// A delivery moving on is an update of the same row.

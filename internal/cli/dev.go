@@ -49,7 +49,8 @@ func devCommand(e *env) *cli.Command {
 		Usage: "run a relay and a mock receiver wired together and send the five events",
 		Description: "Starts a relay and a mock receiver on an embedded configuration: the receiver checks\n" +
 			"every scheme the relay signs with (webio-token, ES256 jwt through the relay's JWKS,\n" +
-			"Standard Webhooks). Sends one event of each of the five kinds, shows how each arrived,\n" +
+			"Standard Webhooks), and re-signs its replays with the same secrets and the relay's key pair.\n" +
+			"Sends one event of each of the five kinds, shows how each arrived,\n" +
 			"then prints the dashboards, the API key and the secrets, and runs until interrupted.\n" +
 			"With --json, all of that is one JSON object on one line of standard output.",
 		Flags: []cli.Flag{
@@ -147,6 +148,26 @@ func (d *devRun) run(ctx context.Context) error {
 		return fmt.Errorf("dev: embedded standard secret: %w", err)
 	}
 
+	// The relay's store is opened first: it holds the relay's signing key,
+	// which the receiver needs to re-sign replays of what the relay
+	// signed. The store does not depend on the receiver's URL, not known
+	// until the receiver listens; the configuration is read again then.
+	relayData := filepath.Join(d.data, "relay")
+	storeCfg, err := devRelayConfig(relayAddr, relayData, "http://127.0.0.1")
+	if err != nil {
+		return err
+	}
+	storeCfg.InMemory = d.inMemory
+	st, err := openRelayStore(ctx, storeCfg, d.log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	replayKey, err := devReplayKey(ctx, st, storeCfg)
+	if err != nil {
+		return err
+	}
+
 	captures, err := openCaptures(filepath.Join(d.data, "receiver"), d.inMemory, 0, d.log)
 	if err != nil {
 		return fmt.Errorf("dev: receiver: %w", err)
@@ -163,6 +184,10 @@ func (d *devRun) run(ctx context.Context) error {
 			RequireSHA256:   true,
 			StandardSecrets: [][]byte{standard},
 		},
+		// Its replays are re-signed as the relay signs: the webio token
+		// and Standard Webhooks with the secrets above, the JWT with the
+		// relay's own key pair (same kid, so its JWKS still verifies).
+		ReplayKey:  replayKey,
 		AllowHosts: d.allowHosts,
 		AdminToken: d.adminToken,
 		Logger:     d.log,
@@ -177,18 +202,13 @@ func (d *devRun) run(ctx context.Context) error {
 	}
 	defer closeWithin(recv.Close)
 
-	cfg, err := devRelayConfig(relayAddr, filepath.Join(d.data, "relay"), recv.URL())
+	cfg, err := devRelayConfig(relayAddr, relayData, recv.URL())
 	if err != nil {
 		return err
 	}
 	cfg.InMemory = d.inMemory
 	cfg.AllowTargets = append(cfg.AllowTargets, d.allowTargets...)
 	cfg.AdminToken = d.adminToken
-	st, err := openRelayStore(ctx, cfg, d.log)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
 	// dev serves tunnels too: `sidehook tunnel` can join it with the API key.
 	tunnels := tunnel.NewServer(tunnel.ServerOptions{Logger: d.log})
 	defer closeWithin(tunnels.Close)
@@ -217,6 +237,23 @@ func (d *devRun) run(ctx context.Context) error {
 	<-ctx.Done()
 	d.log.Info().Msg("stopping")
 	return nil
+}
+
+// devReplayKey is the key pair the relay signs its organisation's JWTs
+// with (stored first if the relay has none yet), which the receiver signs
+// replayed JWTs with; nil when the organisation's JWTs are HS256.
+func devReplayKey(ctx context.Context, st relay.Store, cfg *config.Config) (*auth.SigningKey, error) {
+	for _, o := range cfg.Organisations {
+		if !o.JWTAlgorithm.Asymmetric() {
+			continue
+		}
+		key, err := relay.StoredKey(ctx, st, o.JWTAlgorithm)
+		if err != nil {
+			return nil, fmt.Errorf("dev: the relay's %s key: %w", o.JWTAlgorithm, err)
+		}
+		return key, nil
+	}
+	return nil, nil
 }
 
 // devSent is how one demo event arrived at the receiver.

@@ -79,7 +79,69 @@ func TestDevCommand(t *testing.T) {
 	if count.Count != 5 {
 		t.Errorf("valid captures: got %d, want 5", count.Count)
 	}
+	checkDevReplay(t, recvURL)
 	stop()
+}
+
+// checkDevReplay replays a payment dev sent, as the receiver's dashboard
+// does (no "sign": every scheme the original carried), back to the
+// receiver: it is re-signed with every scheme, the ES256 JWT with the
+// relay's key, and verifies.
+func checkDevReplay(t *testing.T, recvURL string) {
+	t.Helper()
+	var list struct {
+		Requests []struct{ ID string }
+	}
+	getJSON(t, recvURL+"/_sidehook/requests?event=payment&limit=1", &list)
+	if len(list.Requests) != 1 {
+		t.Fatalf("got %d payment captures, want 1", len(list.Requests))
+	}
+	orig := list.Requests[0].ID
+	resp, err := http.Post(recvURL+"/_sidehook/requests/"+orig+"/replay", "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var ans struct {
+		Status int
+		Signed []string
+		Reason string
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&ans); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || ans.Status != http.StatusOK || strings.Join(ans.Signed, ",") != "webio-token,jwt,standard" {
+		t.Fatalf("replay of %s: got %d %+v, want 200, the receiver answering 200, signed with all three schemes", orig, resp.StatusCode, ans)
+	}
+	var again struct {
+		Requests []struct {
+			Headers map[string][]string
+			Verdict struct{ Status, Scheme, Reason string }
+		}
+	}
+	getJSON(t, recvURL+"/_sidehook/requests?event=payment&limit=1", &again)
+	if len(again.Requests) != 1 {
+		t.Fatal("the replay was not captured")
+	}
+	c := again.Requests[0]
+	if of := c.Headers["sidehook-replay-of"]; len(of) != 1 || of[0] != orig || c.Verdict.Status != "valid" || c.Verdict.Scheme != "webio-token,jwt,standard" {
+		t.Errorf("replay captured with replay-of %v, verdict %+v; want a replay of %s, valid by every scheme", of, c.Verdict, orig)
+	}
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d", url, resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func lineWith(s, sub string) string {

@@ -33,12 +33,15 @@ export class API {
   post(path, body) { return this.call('POST', path, body); }
 
   // replay sends the item again; to "" means its original target, body
-  // undefined means its original bytes. The receiver re-signs every
-  // scheme the original had and answers with the target's answer.
-  replay(item, to, body) {
+  // undefined means its original bytes. sign (receiver only) lists the
+  // schemes the receiver re-signs with, [] for none; undefined leaves the
+  // choice to the server (every scheme the original had). The receiver
+  // answers with the target's answer.
+  replay(item, to, body, sign) {
     const req = {};
     if (to) req.to = to;
     if (body !== undefined) req.body = body;
+    if (sign !== undefined && this.role !== 'relay') req.sign = sign;
     if (this.role === 'relay') {
       return this.post('/_sidehook/replay', { ids: [item.id], ...req });
     }

@@ -1,5 +1,5 @@
 import { h } from './dom.js';
-import { bodyView, buildCurl, claimValue, formatDuration, highlightJSON, redactHeaders, relativeTime, replayOf, sortedHeaders, statusClass, tokensIn } from './format.js';
+import { SIGN_SCHEMES, bodyView, buildCurl, claimValue, formatDuration, highlightJSON, redactHeaders, relativeTime, replayOf, schemesOf, sortedHeaders, statusClass, tokensIn } from './format.js';
 
 const RETRYABLE = new Set(['failed', 'dead']);
 
@@ -80,11 +80,27 @@ export class Detail {
     this.replayBtn = h('button', { type: 'submit', class: 'primary', text: 'Replay' });
     this.curlBtn = h('button', { type: 'button', text: 'Copy as curl', onclick: () => this.copyCurl() });
     this.retryBtn = relay ? h('button', { type: 'button', text: 'Retry', onclick: () => this.retry() }) : null;
+    // The receiver re-signs a replay with its own keys (SPEC §5 "sign"):
+    // the schemes are the user's to choose, ticked as the original came.
+    // The relay signs as the endpoint does: no choice there.
+    this.signBoxes = [];
+    let signField = null;
+    if (!relay) {
+      const carried = schemesOf(req.headers);
+      this.signBoxes = SIGN_SCHEMES.map((s) => h('input', { type: 'checkbox', name: 'sign', value: s, id: 'sign-' + s, checked: carried.includes(s) }));
+      signField = h('fieldset', { class: 'sign' },
+        h('legend', { text: 'Sign with' }),
+        this.signBoxes.map((b) => h('label', { for: b.id }, b, ' ' + b.value)),
+        h('p', { class: 'hint', text: carried.length
+          ? `The original carried ${carried.join(', ')}. Ticked schemes are signed afresh with this receiver's keys; none ticked sends it unsigned.`
+          : "The original was unsigned. Ticked schemes are signed with this receiver's keys." }));
+    }
 
     const form = h('form', { class: 'replay', 'aria-label': 'Replay', onsubmit: (e) => { e.preventDefault(); this.replay(); } },
       h('div', { class: 'field' },
         h('label', { for: 'replay-to', text: 'Target URL' }),
         this.to),
+      signField,
       h('details', { class: 'edit-body' },
         h('summary', { text: 'Edit body before replaying' }),
         h('label', { for: 'replay-body', text: 'Body to send' }),
@@ -300,7 +316,11 @@ export class Detail {
     }
     if (!r.ok) {
       const why = j && j.reason ? `${j.error}: ${j.reason}` : r.text;
-      this.setResult('bad', `Replay not sent: HTTP ${r.status}${why ? '\n' + why : ''}`);
+      // A scheme this receiver has no key for: say how to go on.
+      const todo = j && j.error === 'cannot_sign'
+        ? '\nUntick it under “Sign with” to replay without it (none ticked: unsigned), or start the receiver with the flag named above.'
+        : '';
+      this.setResult('bad', `Replay not sent: HTTP ${r.status}${why ? '\n' + why : ''}${todo}`);
       return;
     }
     this.setResult('ok', `Replay sent: HTTP ${r.status}${r.text ? '\n' + r.text : ''}`);
@@ -314,7 +334,8 @@ export class Detail {
     btn.disabled = true;
     this.setResult('', 'Replaying…');
     try {
-      const r = await this.api.replay(this.item, to, edited ? this.bodyEdit.value : undefined);
+      const sign = this.signBoxes.length ? this.signBoxes.filter((b) => b.checked).map((b) => b.value) : undefined;
+      const r = await this.api.replay(this.item, to, edited ? this.bodyEdit.value : undefined, sign);
       this.showReplay(r);
     } catch (e) {
       this.setResult(false, 'Replay failed: ' + e.message);

@@ -206,6 +206,22 @@ export function statusClass(code) {
   return 'bad';
 }
 
+// SIGN_SCHEMES are the schemes a receiver's replay can be signed with
+// (SPEC §3), in the receiver's order.
+export const SIGN_SCHEMES = ['webio-token', 'jwt', 'standard'];
+
+// schemesOf lists the schemes a request carried, judged by its headers as
+// the receiver does (receiver.schemesOf): what a replay re-signs by
+// default. Redacted values still say which headers were there.
+export function schemesOf(headers) {
+  const has = (name, test = (v) => v.trim() !== '') => headerValues(headers, name).some(test);
+  const out = [];
+  if (has('x-webio-token')) out.push('webio-token');
+  if (has('authorization', (v) => /^\s*bearer\s+\S/i.test(v))) out.push('jwt');
+  if (has('webhook-signature') || has('svix-signature')) out.push('standard');
+  return out;
+}
+
 // replayOf is the id a request replays (its sidehook-replay-of header), or ''.
 export function replayOf(headers) {
   for (const [k, vs] of sortedHeaders(headers)) {
