@@ -174,18 +174,20 @@ func (db *dashboard) handleRetry() http.Handler {
 // dashboardReplayRequest is the body of POST /_sidehook/replay.
 type dashboardReplayRequest struct {
 	IDs []string `json:"ids"`
-	// To is where to send; empty means the delivery's endpoint.
+	// To is where to send; empty means the delivery's endpoint's URL.
 	To string `json:"to"`
 	// Body, when present, replaces the event's bytes for this replay.
 	Body *string `json:"body"`
 }
 
-// handleReplay is POST /_sidehook/replay, the dashboard's Replay button.
-// Without a target or an edited body the deliveries are enqueued again, as
-// POST /v1/replay does; otherwise each is sent once, now, to the target (or
-// its endpoint's URL), re-signed as its endpoint signs and marked
-// sidehook-replay-of. The answer is 2xx only when every one went well, so
-// the page can say so.
+// handleReplay is POST /_sidehook/replay, the dashboard's Replay button:
+// each delivery is sent once, now, to the target or else its endpoint's
+// URL, re-signed as its endpoint signs, with sidehook-replay-of naming it
+// (SPEC §3, §6), its body bytes unchanged unless edited. A replay is never
+// a retry: the delivery keeps its state and attempts (Retry, POST
+// /_sidehook/deliveries/{id}/retry, sends it again as an attempt). The
+// answer is 2xx only when every target answered 2xx, so the page can say
+// so.
 func (db *dashboard) handleReplay() http.Handler {
 	return db.handle(func(w http.ResponseWriter, req *http.Request) error {
 		var rr dashboardReplayRequest
@@ -219,38 +221,19 @@ func (db *dashboard) handleReplay() http.Handler {
 			sel = append(sel, found{o, d})
 		}
 
-		results := make([]ReplayResult, 0, len(sel))
-		allOK := true
-		if rr.To == "" && rr.Body == nil {
-			for _, f := range sel {
-				res := ReplayResult{DeliveryID: f.d.ID, EventID: f.d.EventID, OK: true}
-				if _, err := db.mgr.requeue(req.Context(), f.o, f.d.ID); err != nil {
-					res.OK, res.Error = false, clientText(err)
-				}
-				allOK = allOK && res.OK
-				results = append(results, res)
-			}
-			status := http.StatusAccepted
-			if !allOK {
-				status = http.StatusConflict
-			}
-			writeJSON(w, status, map[string]any{"enqueued": countOK(results), "results": results})
-			return nil
-		}
-
 		var body []byte
 		if rr.Body != nil {
 			body = []byte(*rr.Body)
 		}
+		results := make([]ReplayResult, 0, len(sel))
+		allOK := true
 		for _, f := range sel {
 			to := rr.To
 			if to == "" {
-				to = f.o.endpointConfig(f.d.Endpoint).URL
-				if err := validTarget(to); err != nil {
-					res := ReplayResult{DeliveryID: f.d.ID, EventID: f.d.EventID,
-						Error: fmt.Sprintf("endpoint %s (%s) cannot be sent an edited body from here: give a Target URL", f.d.Endpoint, to)}
+				var err error
+				if to, err = db.endpointTarget(f.o, f.d); err != nil {
 					allOK = false
-					results = append(results, res)
+					results = append(results, ReplayResult{DeliveryID: f.d.ID, EventID: f.d.EventID, Error: err.Error()})
 					continue
 				}
 			}
@@ -265,6 +248,20 @@ func (db *dashboard) handleReplay() http.Handler {
 		writeJSON(w, status, map[string]any{"replayed": countOK(results), "results": results})
 		return nil
 	})
+}
+
+// endpointTarget is the URL a replay of d goes to when the page gives
+// none: its endpoint's, as it is configured now. A tunnel endpoint has no
+// URL to send to from here, and a deleted one none at all.
+func (db *dashboard) endpointTarget(o *orgState, d *Delivery) (string, error) {
+	e := o.endpoint(d.Endpoint)
+	if e == nil {
+		return "", fmt.Errorf("endpoint %s no longer exists: give a Target URL", d.Endpoint)
+	}
+	if err := validTarget(e.cfg.URL); err != nil {
+		return "", fmt.Errorf("endpoint %s is %s, not an http(s) URL a replay can be sent to: give a Target URL, or Retry to deliver it again", d.Endpoint, e.cfg.URL)
+	}
+	return e.cfg.URL, nil
 }
 
 func countOK(rs []ReplayResult) int {

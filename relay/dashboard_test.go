@@ -154,16 +154,34 @@ func TestDashboardActions(t *testing.T) {
 				c.Path, c.Body, c.Header.Get("sidehook-replay-of"), c.Header.Get("webhook-id"), c.Verdict, dlv)
 		}
 	})
-	t.Run("ReplayToOriginalEnqueues", func(t *testing.T) {
-		before := len(flaky.requests())
+	// With no target and no edit, Replay is still a replay (SPEC §3, §6):
+	// one new request to the endpoint's URL, re-signed, marked as a replay
+	// of the delivery; not a retry, so the delivery stays dead.
+	t.Run("ReplayToOriginalIsAReplay", func(t *testing.T) {
+		before := waitDelivery(t, r, dlv, "dead", 5*time.Second)
+		sent := len(flaky.requests())
 		req, _ := json.Marshal(map[string]any{"ids": []string{dlv}})
 		a := call(t, "POST", r.URL()+"/_sidehook/replay", "", req, jsonType)
 		var res dashResults
 		a.decode(t, &res)
-		if a.Status != http.StatusAccepted || res.Enqueued != 1 {
-			t.Fatalf("got %d %s, want 202 with one enqueued", a.Status, a.Body)
+		// The endpoint answers 400: the page hears the target's answer.
+		if a.Status != http.StatusBadGateway || res.Enqueued != 0 || len(res.Results) != 1 || res.Results[0].OK || res.Results[0].Status != 400 {
+			t.Fatalf("got %d %s, want 502 with the endpoint's 400, nothing enqueued", a.Status, a.Body)
 		}
-		flaky.wait(t, 5*time.Second, func(c []captured) bool { return len(c) > before })
+		got := flaky.requests()
+		if len(got) != sent+1 {
+			t.Fatalf("endpoint got %d new requests, want the 1 replay", len(got)-sent)
+		}
+		c := got[len(got)-1]
+		if c.Path != "/in" || string(c.Body) != `{"type":"payment","amount":"1.00"}` || c.Header.Get("sidehook-replay-of") != dlv ||
+			c.Header.Get("webhook-id") != ans.ID || c.Header.Get("x-webio-token") == "" {
+			t.Errorf("endpoint got %s %q replay-of %q webhook-id %q token %q, want the original bytes at /in, signed, marked as a replay of %s",
+				c.Path, c.Body, c.Header.Get("sidehook-replay-of"), c.Header.Get("webhook-id"), c.Header.Get("x-webio-token"), dlv)
+		}
+		after := waitDelivery(t, r, dlv, "dead", time.Second)
+		if len(after.Attempts) != len(before.Attempts) {
+			t.Errorf("the delivery has %d attempts after a replay, want %d: a replay is not an attempt", len(after.Attempts), len(before.Attempts))
+		}
 	})
 	t.Run("ReplayFailedTarget", func(t *testing.T) {
 		waitDelivery(t, r, dlv, "dead", 5*time.Second)
@@ -255,5 +273,20 @@ func TestDashboardMetrics(t *testing.T) {
 			t.Fatalf("metrics lack the dashboard's series:\n%s", body)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestDashboardReplayTunnelEndpoint: a tunnel endpoint has no URL a replay
+// can go to; without a Target URL the page is told to give one (or to
+// retry), and nothing is requeued.
+func TestDashboardReplayTunnelEndpoint(t *testing.T) {
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "laptop", URL: "tunnel://laptop"}), relay.Options{})
+	dlv := ingest(t, r, `{"type":"payment"}`, nil).Deliveries[0].ID
+	req, _ := json.Marshal(map[string]any{"ids": []string{dlv}})
+	a := call(t, "POST", r.URL()+"/_sidehook/replay", "", req, jsonType)
+	var res dashResults
+	a.decode(t, &res)
+	if a.Status != http.StatusBadGateway || len(res.Results) != 1 || res.Results[0].OK || !strings.Contains(res.Results[0].Error, "give a Target URL") {
+		t.Errorf("got %d %s, want 502 saying to give a Target URL", a.Status, a.Body)
 	}
 }

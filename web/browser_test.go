@@ -291,7 +291,7 @@ func TestBrowserRelay(t *testing.T) {
 	d := startDashboard(t, dashOptions{
 		Role: web.RoleRelay,
 		Routes: func(mux *http.ServeMux) {
-			mux.Handle("POST /_sidehook/replay", actions.handler(`{"results":[{"id":"dlv_1","ok":true}]}`))
+			mux.Handle("POST /_sidehook/replay", actions.handler(`{"replayed":1,"results":[{"delivery_id":"dlv_dead1","event_id":"evt_01","ok":true,"status":200,"latency_ms":12}]}`))
 			mux.Handle("POST /_sidehook/deliveries/{id}/retry", actions.handler(`{"id":"dlv_dead1","status":"pending"}`))
 			mux.HandleFunc("GET /_sidehook/tunnels", func(w http.ResponseWriter, _ *http.Request) {
 				w.Header().Set("Content-Type", "application/json")
@@ -348,6 +348,21 @@ func TestBrowserRelay(t *testing.T) {
 	if _, has := got.Body["sign"]; has {
 		t.Errorf("relay replay sent sign %v: the relay signs as the endpoint does", got.Body["sign"])
 	}
+	do(t, ctx, "see the replay's answer", chromedp.WaitVisible(chromedp.CSS(`.result.ok`)))
+	if result := get(t, ctx, "read the result", chromedp.Text(chromedp.CSS(`.result`))); !strings.Contains(result, "Target answered HTTP 200 in 12 ms") ||
+		!strings.Contains(result, "POST http://127.0.0.1:9/x") || !strings.Contains(result, "sidehook-replay-of dlv_dead1") {
+		t.Errorf("result shows %q, want the target's answer, where it went and that it is a replay", result)
+	}
+	// Without a target, Replay asks the relay to replay to the endpoint's
+	// URL (a replay, not a retry): ids only, and the page says where.
+	do(t, ctx, "replay to the original target",
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('replay-to').value = ''`),
+		chromedp.Click(button("Replay")))
+	got = actions.next(t)
+	if _, has := got.Body["to"]; has || got.Path != "/_sidehook/replay" {
+		t.Fatalf("replay sent %+v, want ids and no target", got)
+	}
+	do(t, ctx, "see where it went", chromedp.Poll[chromedp.Void](`document.querySelector('.result').textContent.includes('http://127.0.0.1:8081/webhooks')`, chromedp.WithPollingTimeout(5*time.Second)))
 
 	// A delivery moving on is an update of the same row.
 	data2 := strings.Replace(string(data), `"status":"dead"`, `"status":"delivered"`, 1)

@@ -298,8 +298,22 @@ export class Detail {
 
   // showReplay shows a replay's outcome: the target's own answer, coloured
   // by its status, when the server relays it; else the server's answer.
-  showReplay(r) {
+  // target is where the page asked it to go.
+  showReplay(r, target) {
     const j = r.json;
+    // The relay answers {replayed, results}: per delivery, the target's
+    // status or why the replay was not sent.
+    if (this.cfg.role === 'relay' && j && Array.isArray(j.results) && j.results.length === 1) {
+      const res = j.results[0] || {};
+      if (res.status) {
+        const head = `Target answered HTTP ${res.status}` + (res.latency_ms !== undefined ? ` in ${formatDuration(res.latency_ms)}` : '') +
+          `\n${this.request().method} ${target} · re-signed as the endpoint signs · sidehook-replay-of ${res.delivery_id || this.item.id}`;
+        this.setResult(statusClass(res.status), head, ...(res.error ? [h('pre', { text: res.error })] : []));
+      } else {
+        this.setResult('bad', `Replay not sent: ${res.error || 'HTTP ' + r.status}`);
+      }
+      return;
+    }
     if (r.ok && j && typeof j.status === 'number' && j.target !== undefined) {
       const signed = Array.isArray(j.signed) ? (j.signed.length ? 'signed: ' + j.signed.join(', ') : 'sent unsigned') : '';
       const head = `Target answered HTTP ${j.status}` + (j.duration_ms !== undefined ? ` in ${formatDuration(j.duration_ms)}` : '') +
@@ -336,7 +350,7 @@ export class Detail {
     try {
       const sign = this.signBoxes.length ? this.signBoxes.filter((b) => b.checked).map((b) => b.value) : undefined;
       const r = await this.api.replay(this.item, to, edited ? this.bodyEdit.value : undefined, sign);
-      this.showReplay(r);
+      this.showReplay(r, to || req.url);
     } catch (e) {
       this.setResult(false, 'Replay failed: ' + e.message);
     } finally {
