@@ -324,9 +324,7 @@ func TestExport(t *testing.T) {
 		}
 	})
 	t.Run("CurlRuns", func(t *testing.T) {
-		if _, err := exec.LookPath("curl"); err != nil {
-			t.Skip("no curl on this machine")
-		}
+		needTools(t, "curl")
 		target := start(t, receiver.Config{})
 		r := send(t, "GET", srv.URL()+"/_sidehook/requests/export?format=curl&base="+target.URL(), nil, nil)
 		if out, err := exec.Command("sh", "-c", string(r.body)).CombinedOutput(); err != nil {

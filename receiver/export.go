@@ -2,6 +2,7 @@ package receiver
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -336,23 +337,43 @@ var skippedCurlHeaders = map[string]bool{
 	"trailer": true, "upgrade": true, "proxy-connection": true,
 }
 
+// curlInlineMax is the largest body CurlCommand passes as an argument of
+// curl's. The kernel refuses a single argument over 128 KiB
+// (MAX_ARG_STRLEN: "Argument list too long"), and bodies up to 1 MiB are
+// captured: a larger body goes through printf, a shell builtin (no exec,
+// so no such limit), into curl's standard input.
+const curlInlineMax = 64 << 10
+
 // CurlCommand renders a capture as one POSIX shell command that resends it
-// to base + path + query: the headers as given (an export's are redacted:
-// its credentials no longer verify, POST /_sidehook/requests/{id}/replay
-// re-signs), the body byte for
-// byte: quoted for text, fed through printf with octal escapes when it is
-// not UTF-8 or holds a NUL.
+// to base + path + query, once: --globoff keeps the [] and {} of a path or
+// query from being read as curl's URL ranges. The headers are as given (an
+// export's are redacted: its credentials no longer verify, POST
+// /_sidehook/requests/{id}/replay re-signs); an empty value is sent empty,
+// and the content-type or expect curl would add to a body on its own is
+// suppressed when the capture had none. The body goes byte for byte: quoted as an argument
+// when it is small text; through printf %s on standard input when it is
+// large or begins with "@" (which curl reads as a file name); through printf
+// with octal escapes when it is not UTF-8 or holds a NUL.
 func CurlCommand(base string, c *Capture) string {
 	var b strings.Builder
-	binary := len(c.Body) > 0 && (!utf8.Valid(c.Body) || strings.IndexByte(string(c.Body), 0) >= 0)
-	if binary {
+	body := c.Body
+	binary := len(body) > 0 && (!utf8.Valid(body) || bytes.IndexByte(body, 0) >= 0)
+	stdin := binary || len(body) > curlInlineMax || len(body) > 0 && body[0] == '@'
+	switch {
+	case binary:
+		b.Grow(4*len(body) + 256)
 		b.WriteString("printf '")
-		for _, ch := range c.Body {
-			fmt.Fprintf(&b, "\\%03o", ch)
+		for _, ch := range body {
+			b.WriteByte('\\')
+			b.WriteByte('0' + ch>>6)
+			b.WriteByte('0' + ch>>3&7)
+			b.WriteByte('0' + ch&7)
 		}
 		b.WriteString("' | ")
+	case stdin:
+		b.WriteString("printf %s " + shellQuote(string(body)) + " | ")
 	}
-	b.WriteString("curl -sS")
+	b.WriteString("curl -sS --globoff")
 	if c.Method == http.MethodHead {
 		b.WriteString(" --head")
 	} else {
@@ -364,14 +385,29 @@ func CurlCommand(base string, c *Capture) string {
 			continue
 		}
 		for _, v := range c.Headers[name] {
+			if v == "" {
+				// "name:" would tell curl to drop the header.
+				b.WriteString(" -H " + shellQuote(name+";"))
+				continue
+			}
 			b.WriteString(" -H " + shellQuote(name+": "+v))
 		}
 	}
-	switch {
-	case binary:
-		b.WriteString(" --data-binary @-")
-	case len(c.Body) > 0:
-		b.WriteString(" --data-binary " + shellQuote(string(c.Body)))
+	if len(body) > 0 {
+		// With a body curl adds a form content-type, and for a large one
+		// (over 1 KiB in older curls, 1 MiB in newer) an expect, unless
+		// told not to.
+		if _, ok := c.Headers["content-type"]; !ok {
+			b.WriteString(" -H 'content-type:'")
+		}
+		if _, ok := c.Headers["expect"]; !ok && len(body) > 1<<10 {
+			b.WriteString(" -H 'expect:'")
+		}
+		if stdin {
+			b.WriteString(" --data-binary @-")
+		} else {
+			b.WriteString(" --data-binary " + shellQuote(string(body)))
+		}
 	}
 	return b.String()
 }
