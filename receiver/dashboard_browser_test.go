@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -201,6 +203,49 @@ func TestDashboardBrowserSignChoice(t *testing.T) {
 	caps, _ := list(t, srv, "limit=1")
 	if c := caps[0]; c.ID == orig.ID || len(c.Headers["x-webio-token"]) != 0 || fmt.Sprint(c.Headers["sidehook-replay-of"]) != "["+orig.ID+"]" {
 		t.Errorf("the replay was captured as %s with headers %v, want a replay of %s without a token", c.ID, c.Headers, orig.ID)
+	}
+}
+
+// TestDashboardBrowserCopyCurl: Copy as curl copies the request itself;
+// run with bash, it sends the same method, path, query and body bytes
+// (a large text body the page holds only the start of, and a binary one)
+// to the original URL, once.
+func TestDashboardBrowserCopyCurl(t *testing.T) {
+	needTools(t, "bash", "curl", "base64")
+	srv := start(t, receiver.Config{})
+	big := []byte(strings.Repeat("it's \"q\" $(id) `id` %s \\ ✓\r\n", 5000))
+	bin := []byte{0, 1, 0xff, '\'', '\n', 0x80}
+	for _, c := range []struct {
+		path string
+		body []byte
+	}{{"/brk?items[]=1&x={a,b}", big}, {"/bin", bin}} {
+		send(t, "POST", srv.URL()+c.path, c.body, map[string]string{"content-type": "application/octet-stream", "x-webio-token": "a.b.c"})
+		orig := only(t, srv)
+		ctx := openCapture(t, 1280, srv, orig.ID)
+		webtest.Do(t, ctx, "copy as curl",
+			chromedp.Click(webtest.Button("Copy as curl")),
+			chromedp.Poll[chromedp.Void](`document.querySelector('textarea.curl').value !== ''`, chromedp.WithPollingTimeout(10*time.Second)),
+		)
+		cmd := webtest.Get(t, ctx, "read the command", chromedp.Value(chromedp.CSS(`textarea.curl`)))
+		if !strings.Contains(cmd, "-H 'x-webio-token: [redacted]'") {
+			t.Errorf("%s: the command lacks the redacted token header:\n%.300s", c.path, cmd)
+		}
+		script := filepath.Join(t.TempDir(), "curl.sh")
+		if err := os.WriteFile(script, []byte(cmd+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("bash", script).CombinedOutput(); err != nil {
+			t.Fatalf("%s: bash: %v\n%.2000s", c.path, err, out)
+		}
+		caps, _ := list(t, srv, "limit=2")
+		if len(caps) != 2 {
+			t.Fatalf("%s: the receiver holds %d captures, want the original and the one curl sent", c.path, len(caps))
+		}
+		got := caps[0]
+		if got.Method != "POST" || got.Path != orig.Path || got.Query != orig.Query || !bytes.Equal(got.Body, c.body) {
+			t.Errorf("curl sent %s %s?%s with %d bytes, want POST %s?%s with the %d bytes captured", got.Method, got.Path, got.Query, len(got.Body), orig.Path, orig.Query, len(c.body))
+		}
+		send(t, "DELETE", srv.URL()+"/_sidehook/requests", nil, nil)
 	}
 }
 

@@ -225,19 +225,40 @@ func TestBrowserReceiver(t *testing.T) {
 		t.Errorf("page sent sign %s, want the schemes left ticked", sign)
 	}
 
+	// Copy as curl copies the request itself: its method, URL, headers as
+	// shown (credentials still redacted, and said so) and the body as
+	// edited; a typed Target URL without a path keeps the original's.
 	do(t, ctx, "copy as curl",
 		chromedp.Click(button("Copy as curl")),
 		chromedp.Poll[chromedp.Void](`document.querySelector('textarea.curl').value !== ''`, chromedp.WithPollingTimeout(5*time.Second)),
 	)
 	curl := get(t, ctx, "read the curl command", chromedp.Value(chromedp.CSS(`textarea.curl`)))
-	for _, part := range []string{"curl \\\n  -X 'POST' \\\n  '" + d.URL + "/_sidehook/requests/cap_live1/replay'", "-H 'content-type: application/json'", "--data-binary '{}'"} {
+	for _, part := range []string{"curl \\\n  --globoff \\\n  -X 'POST' \\\n  '" + d.URL + "/webhooks?a=1'",
+		"-H 'authorization: Bearer [redacted]'", "-H 'x-webio-token: [redacted]'", "-H 'webhook-signature: [redacted]'",
+		"-H 'content-type: application/json'", "-H 'webhook-id: evt_01TEST'",
+		`--data-binary '{"type":"payment","amount":"99.00"}'`} {
 		if !strings.Contains(curl, part) {
 			t.Errorf("curl command %q lacks %q", curl, part)
 		}
 	}
-	if strings.Contains(curl, webio) {
-		t.Errorf("curl command %q carries the original token, want a server-side replay", curl)
+	for _, secret := range []string{webio, bearer, "hunter2", "c2lnbmF0dXJlLXNlY3JldC1wYXJ0", "/_sidehook/"} {
+		if strings.Contains(curl, secret) {
+			t.Errorf("curl command %q carries %q", curl, secret)
+		}
 	}
+	if result := get(t, ctx, "read the result", chromedp.Text(chromedp.CSS(`.result`))); !strings.Contains(result, "credentials are redacted") || !strings.Contains(result, "x-webio-token") {
+		t.Errorf("result shows %q, want it to say which credentials are redacted", result)
+	}
+	do(t, ctx, "copy as curl to a typed target",
+		chromedp.SendKeys(chromedp.ID(`replay-to`), "http://127.0.0.1:9"),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('textarea.curl').value = ''`),
+		chromedp.Click(button("Copy as curl")),
+		chromedp.Poll[chromedp.Void](`document.querySelector('textarea.curl').value !== ''`, chromedp.WithPollingTimeout(5*time.Second)),
+	)
+	if curl := get(t, ctx, "read the curl command", chromedp.Value(chromedp.CSS(`textarea.curl`))); !strings.Contains(curl, "'http://127.0.0.1:9/webhooks?a=1'") {
+		t.Errorf("curl command %q does not go to the typed target with the original path and query", curl)
+	}
+	do(t, ctx, "clear the target", chromedp.Evaluate[chromedp.Void](`document.getElementById('replay-to').value = ''`))
 
 	do(t, ctx, "filter by verdict",
 		chromedp.SetValue(chromedp.ID(`f-status`), "invalid"),
@@ -364,6 +385,16 @@ func TestBrowserRelay(t *testing.T) {
 	}
 	do(t, ctx, "see where it went", chromedp.Poll[chromedp.Void](`document.querySelector('.result').textContent.includes('http://127.0.0.1:8081/webhooks')`, chromedp.WithPollingTimeout(5*time.Second)))
 
+	// Copy as curl copies the delivery's request, to its endpoint's URL;
+	// never a call of the relay's replay.
+	do(t, ctx, "copy the delivery as curl",
+		chromedp.Click(button("Copy as curl")),
+		chromedp.Poll[chromedp.Void](`document.querySelector('textarea.curl').value !== ''`, chromedp.WithPollingTimeout(5*time.Second)))
+	curl := get(t, ctx, "read the curl command", chromedp.Value(chromedp.CSS(`textarea.curl`)))
+	if !strings.Contains(curl, "'http://127.0.0.1:8081/webhooks'") || !strings.Contains(curl, `--data-binary '{"type":"payment"}'`) || strings.Contains(curl, "/_sidehook/") {
+		t.Errorf("curl command %q, want the delivery's request to its endpoint", curl)
+	}
+
 	// A delivery moving on is an update of the same row.
 	data2 := strings.Replace(string(data), `"status":"dead"`, `"status":"delivered"`, 1)
 	d.Hub.Publish(web.Item{Kind: web.KindDelivery, ID: "dlv_dead1", Time: time.Now().UTC(), Event: "payment", Method: "POST", Path: "/webhooks", Status: "delivered", Data: json.RawMessage(data2)})
@@ -372,6 +403,24 @@ func TestBrowserRelay(t *testing.T) {
 	retryHidden := js[bool](t, ctx, `[...document.querySelectorAll('button')].find(b => b.textContent === 'Retry').hidden`)
 	if rows != 1 || !retryHidden {
 		t.Errorf("got %d rows and retry hidden=%v, want 1 row and no retry for a delivered delivery", rows, retryHidden)
+	}
+
+	// A body larger than the page holds: the command reads it from a
+	// file, and the page says where to get it.
+	big, _ := json.Marshal(map[string]any{"id": "dlv_big1", "event_id": "evt_big", "endpoint": "crm", "status": "delivered",
+		"url": "http://127.0.0.1:8081/webhooks", "headers": map[string][]string{"content-type": {"application/json"}},
+		"body": `{"type":"pay`, "body_encoding": "utf8", "body_preview": true, "body_size": 100000})
+	d.Hub.Publish(web.Item{Kind: web.KindDelivery, ID: "dlv_big1", Time: time.Now().UTC(), Event: "payment", Method: "POST", Path: "/webhooks", Status: "delivered", Data: big})
+	do(t, ctx, "copy a large delivery as curl",
+		chromedp.Click(chromedp.CSS(`[data-id="dlv_big1"]`)),
+		chromedp.WaitVisible(chromedp.ID(`replay-to`)),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('textarea.curl').value = ''`),
+		chromedp.Click(button("Copy as curl")),
+		chromedp.Poll[chromedp.Void](`document.querySelector('textarea.curl').value !== ''`, chromedp.WithPollingTimeout(5*time.Second)))
+	curl = get(t, ctx, "read the curl command", chromedp.Value(chromedp.CSS(`textarea.curl`)))
+	result := get(t, ctx, "read the result", chromedp.Text(chromedp.CSS(`.result`)))
+	if !strings.Contains(curl, "--data-binary '@body'") || strings.Contains(curl, `{"type":"pay`) || !strings.Contains(result, "GET /v1/events/evt_big") {
+		t.Errorf("curl command %q and result %q, want the body read from a file and where to get it", curl, result)
 	}
 }
 
@@ -389,6 +438,12 @@ func TestBrowserFormat(t *testing.T) {
 			quote: f.shellQuote("it's"),
 			curlGet: f.buildCurl({method: 'GET', url: 'http://h/x?a=[1]', headers: {Host: ['h'], 'X-A': "b'c"}}),
 			curlBin: f.buildCurl({method: 'POST', url: 'http://h/', body: 'AAEC', bodyEncoding: 'base64'}),
+			curlAt: f.buildCurl({method: 'POST', url: 'http://h/', headers: {'content-type': ['text/plain'], 'x-empty': ['']}, body: "@/etc/passwd"}),
+			curlBig: (() => { const c = f.buildCurl({method: 'POST', url: 'http://h/', headers: {'content-type': ['text/plain']}, body: 'x'.repeat(200000)}); return c.replace(/x{200000}/, 'X'); })(),
+			curlCR: f.buildCurl({method: 'POST', url: 'http://h/', headers: {'content-type': ['text/plain']}, body: 'a\r\nb'}),
+			file: f.buildCurl({method: 'PUT', url: 'http://h/', bodyFile: 'body'}),
+			head: f.buildCurl({method: 'HEAD', url: 'http://h/'}),
+			target: [f.replayTarget('http://b:9', '/p%2Fq', 'a=[1]'), f.replayTarget('http://b:9/z?k=1', '/p', 'a'), f.replayTarget('http://b:9/?', '/p', 'a'), f.appendQuery('http://b/x?y=1', 'q=2')].join(' '),
 			bad: f.decodeJWT('abc').error || '',
 			b64: f.bodyView('AAEC', 'base64').note,
 			text: f.bodyView('a=1&b=2', 'utf8').kind,
@@ -406,7 +461,13 @@ func TestBrowserFormat(t *testing.T) {
 	want := map[string]string{
 		"quote":   `'it'\''s'`,
 		"curlGet": "curl \\\n  --globoff \\\n  'http://h/x?a=[1]' \\\n  -H 'X-A: b'\\''c'",
-		"curlBin": "printf %s 'AAEC' | base64 -d | curl \\\n  -X 'POST' \\\n  'http://h/' \\\n  --data-binary @-",
+		"curlBin": "printf %s 'AAEC' | base64 -d | curl \\\n  --globoff \\\n  -X 'POST' \\\n  'http://h/' \\\n  -H 'content-type:' \\\n  --data-binary @-",
+		"curlAt":  "printf %s '@/etc/passwd' | curl \\\n  --globoff \\\n  -X 'POST' \\\n  'http://h/' \\\n  -H 'content-type: text/plain' \\\n  -H 'x-empty;' \\\n  --data-binary @-",
+		"curlBig": "printf %s 'X' | curl \\\n  --globoff \\\n  -X 'POST' \\\n  'http://h/' \\\n  -H 'content-type: text/plain' \\\n  -H 'expect:' \\\n  --data-binary @-",
+		"curlCR":  "printf %s 'YQ0KYg==' | base64 -d | curl \\\n  --globoff \\\n  -X 'POST' \\\n  'http://h/' \\\n  -H 'content-type: text/plain' \\\n  --data-binary @-",
+		"file":    "curl \\\n  --globoff \\\n  -X 'PUT' \\\n  'http://h/' \\\n  -H 'content-type:' \\\n  -H 'expect:' \\\n  --data-binary '@body'",
+		"head":    "curl \\\n  --globoff \\\n  --head \\\n  'http://h/'",
+		"target":  "http://b:9/p%2Fq?a=[1] http://b:9/z?k=1 http://b:9/p?a http://b/x?y=1&q=2",
 		"bad":     "not a JWT (want 3 dot-separated parts, got 1)",
 		"b64":     "binary, shown as base64 (3 bytes)",
 		"text":    "text",

@@ -48,13 +48,14 @@ export class API {
     return this.post(`/_sidehook/requests/${encodeURIComponent(item.id)}/replay`, req);
   }
 
-  // replayRequest is the call replay makes, as {path, body}: Copy as curl
-  // hands it to a shell, so the copy is re-signed by the server and still
-  // verifies (a copy of the original headers would carry a used jti and
-  // the redacted credentials only).
-  replayRequest(item) {
-    if (this.role === 'relay') return { path: '/_sidehook/replay', body: { ids: [item.id] } };
-    return { path: `/_sidehook/requests/${encodeURIComponent(item.id)}/replay`, body: {} };
+  // fullBody returns an item's whole body, {body, encoding}, when the
+  // page holds only its first part (body_preview): the receiver's capture
+  // API has it. The relay's dashboard has no such call: null.
+  async fullBody(item) {
+    if (this.role === 'relay') return null;
+    const r = await this.call('GET', `/_sidehook/requests/${encodeURIComponent(item.id)}`);
+    if (!r.ok || !r.json || typeof r.json.body !== 'string') throw new Error(`HTTP ${r.status}`);
+    return { body: r.json.body, encoding: r.json.body_encoding || 'utf8' };
   }
 
   retry(item) {

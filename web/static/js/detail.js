@@ -1,5 +1,5 @@
 import { h } from './dom.js';
-import { SIGN_SCHEMES, bodyView, buildCurl, claimValue, formatDuration, highlightJSON, redactHeaders, relativeTime, replayOf, schemesOf, sortedHeaders, statusClass, tokensIn } from './format.js';
+import { SIGN_SCHEMES, appendQuery, bodyView, buildCurl, claimValue, formatDuration, highlightJSON, redactHeaders, relativeTime, replayOf, replayTarget, schemesOf, sortedHeaders, statusClass, tokensIn } from './format.js';
 
 const RETRYABLE = new Set(['failed', 'dead']);
 
@@ -372,24 +372,73 @@ export class Detail {
     }
   }
 
+  // curlRequest is the request Copy as curl copies: this one as the page
+  // shows it (method, headers with credentials redacted), sent where
+  // Replay would send it (the Target URL typed, else the original URL),
+  // with the edited body if there is one, else the original bytes.
+  async curlRequest() {
+    const it = this.item;
+    const d = this.data();
+    const req = this.request();
+    const to = this.to.value.trim();
+    let url = req.url;
+    if (to && it.kind === 'delivery') {
+      // The relay sends to the typed URL as is; a GET keeps its query.
+      url = req.method === 'GET' ? appendQuery(to, req.url.split('?').slice(1).join('?')) : to;
+    } else if (to) {
+      url = replayTarget(to, it.path || '/', d.query || '');
+    }
+    const out = { method: req.method, url, body: req.body, bodyEncoding: req.bodyEncoding, bodyFile: '', bodySize: req.bodySize };
+    out.headers = Object.fromEntries(redactHeaders(req.headers, this.cfg.redact, this.cfg.redactedText));
+    if (!this.bodyEdit.disabled && this.bodyEdit.value !== req.body) {
+      out.body = this.bodyEdit.value;
+      out.bodyEncoding = 'utf8';
+    } else if (req.preview) {
+      // The page holds only the first part of a large body.
+      const full = await this.api.fullBody(it);
+      if (full) {
+        out.body = full.body;
+        out.bodyEncoding = full.encoding;
+      } else {
+        out.body = '';
+        out.bodyFile = 'body';
+      }
+    }
+    return out;
+  }
+
   async copyCurl() {
-    // The server keeps the credentials and re-signs: the command asks it to
-    // replay this item, so it verifies wherever the original did.
-    const { path, body } = this.api.replayRequest(this.item);
-    const headers = { 'content-type': ['application/json'] };
-    if (this.api.token) headers.authorization = ['Bearer ' + this.api.token];
-    const cmd = buildCurl({ method: 'POST', url: location.origin + path, headers, body: JSON.stringify(body) });
+    let req;
+    try {
+      req = await this.curlRequest();
+    } catch (e) {
+      this.setResult(false, 'Could not read the whole body: ' + e.message);
+      return;
+    }
+    const cmd = buildCurl(req);
+    const notes = [];
+    const secret = new Set(this.cfg.redact);
+    const hidden = Object.keys(req.headers).filter((k) => secret.has(k.toLowerCase()));
+    if (hidden.length) {
+      notes.push(`Its credentials are redacted (${hidden.join(', ')}): replace each ${this.cfg.redactedText} before running it, or use Replay, which re-signs.`);
+    }
+    if (req.bodyFile) {
+      const d = this.data();
+      notes.push(`Its body (${req.bodySize.toLocaleString()} bytes) is more than the page holds: the command reads it from the file ` +
+        `"${req.bodyFile}"; save the event's body there first (GET /v1/events/${d.event_id || '…'} has it).`);
+    }
+    const what = `a curl command of this request, to ${req.url}.` + (notes.length ? '\n' + notes.join('\n') : '');
     this.curl.value = cmd;
     this.curl.hidden = true;
     try {
       await navigator.clipboard.writeText(cmd);
-      this.setResult(true, 'Copied a curl command that replays this request, re-signed by the server.');
+      this.setResult(notes.length ? 'warn' : true, 'Copied ' + what);
     } catch {
       // No clipboard here (plain http beyond loopback): select it instead.
       this.curl.hidden = false;
       this.curl.focus();
       this.curl.select();
-      this.setResult(true, 'The clipboard is not available here: the command is selected below, press Ctrl+C.');
+      this.setResult(notes.length ? 'warn' : true, 'The clipboard is not available here: below is ' + what + '\nIt is selected: press Ctrl+C.');
     }
   }
 }

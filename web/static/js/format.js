@@ -11,30 +11,86 @@ export function shellQuote(s) {
 // (accept-encoding without --compressed prints gzip to the terminal).
 const CURL_SKIP = new Set(['host', 'content-length', 'connection', 'transfer-encoding', 'accept-encoding', 'keep-alive', 'upgrade']);
 
-// buildCurl returns a shell command that sends the request again.
-// headers: {name: [values]}; bodyEncoding: "utf8" | "base64".
-export function buildCurl({ method = 'GET', url = '', headers = {}, body = '', bodyEncoding = 'utf8' }) {
-  const parts = ['curl'];
+// CURL_INLINE_MAX is the largest body buildCurl puts in curl's arguments:
+// Linux refuses one argument over 128 KiB ("Argument list too long"). A
+// larger body goes through printf, a shell builtin with no such limit, on
+// curl's standard input.
+const CURL_INLINE_MAX = 64 * 1024;
+
+// buildCurl returns a shell command that sends the request, once:
+// --globoff keeps [] and {} in the URL from being read as curl's ranges.
+// headers: {name: [values]}, sent as given (an empty value as empty);
+// bodyEncoding: "utf8" | "base64"; bodyFile, when set, names a file the
+// body is read from instead. A body starting with "@" (which curl would
+// read as a file name) or a large one is fed on standard input. With a
+// body and no content-type (or expect) header, curl is told not to add its
+// own.
+export function buildCurl({ method = 'GET', url = '', headers = {}, body = '', bodyEncoding = 'utf8', bodyFile = '' }) {
+  const parts = ['curl', '--globoff'];
   const m = String(method || 'GET').toUpperCase();
-  if (m !== 'GET' || body) parts.push('-X ' + shellQuote(m));
-  // curl reads [] and {} in URLs as ranges unless told not to.
-  if (/[[\]{}]/.test(url)) parts.push('--globoff');
+  const hasBody = !!(body || bodyFile);
+  if (m === 'HEAD') parts.push('--head');
+  else if (m !== 'GET' || hasBody) parts.push('-X ' + shellQuote(m));
   parts.push(shellQuote(url));
+  const names = new Set();
   for (const [name, values] of sortedHeaders(headers)) {
+    names.add(name.toLowerCase());
     if (CURL_SKIP.has(name.toLowerCase())) continue;
-    for (const v of values) parts.push('-H ' + shellQuote(`${name}: ${v}`));
+    // "name:" would tell curl to drop the header; "name;" sends it empty.
+    for (const v of values) parts.push('-H ' + shellQuote(v === '' ? `${name};` : `${name}: ${v}`));
+  }
+  // Control characters other than tab and newline do not survive a
+  // textarea (CR LF reads back as LF), a terminal's paste or a shell
+  // string (NUL): such a body goes as base64, decoded on the fly.
+  if (body && bodyEncoding !== 'base64' && /[\x00-\x08\x0b-\x1f\x7f]/.test(body)) {
+    body = utf8Base64(body);
+    bodyEncoding = 'base64';
   }
   let prefix = '';
-  if (body) {
-    if (bodyEncoding === 'base64') {
+  if (hasBody) {
+    if (!names.has('content-type')) parts.push("-H 'content-type:'");
+    if (!names.has('expect') && (bodyFile || body.length > 1024)) parts.push("-H 'expect:'");
+    if (bodyFile) {
+      parts.push('--data-binary ' + shellQuote('@' + bodyFile));
+    } else if (bodyEncoding === 'base64') {
       // Binary bytes cannot sit in a shell string; decode them on the fly.
       prefix = 'printf %s ' + shellQuote(body) + ' | base64 -d | ';
+      parts.push('--data-binary @-');
+    } else if (body.startsWith('@') || byteLength(body) > CURL_INLINE_MAX) {
+      prefix = 'printf %s ' + shellQuote(body) + ' | ';
       parts.push('--data-binary @-');
     } else {
       parts.push('--data-binary ' + shellQuote(body));
     }
   }
   return prefix + parts.join(' \\\n  ');
+}
+
+// utf8Base64 is the base64 of s's UTF-8 bytes.
+function utf8Base64(s) {
+  const bytes = new TextEncoder().encode(s);
+  let bin = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(bin);
+}
+
+// replayTarget is where a replay to the typed URL to goes, as the
+// receiver's replay decides it (package replay): a URL without a path of
+// its own takes path, one without a query takes query. Built as text, so
+// the path and query stay as sent (the URL parser would re-escape them).
+export function replayTarget(to, path = '', query = '') {
+  const m = /^([a-z][a-z0-9+.-]*:\/\/[^/?#]*)([^?#]*)(\?[^#]*)?(#.*)?$/i.exec(String(to));
+  if (!m) return String(to);
+  let [, origin, p, q = ''] = m;
+  if ((p === '' || p === '/') && path) p = path;
+  if ((q === '' || q === '?') && query) q = '?' + query;
+  return origin + p + q;
+}
+
+// appendQuery adds a raw query to a URL, as the relay does for a GET.
+export function appendQuery(url, query) {
+  if (!query) return url;
+  return url + (url.includes('?') ? '&' : '?') + query;
 }
 
 // normalizeHeaders accepts {name: [values]} or {name: value} and returns
