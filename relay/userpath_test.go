@@ -76,6 +76,33 @@ func TestListUnknownParameters(t *testing.T) {
 	}
 }
 
+// TestTimesOutOfRange: since and until outside the years 1 to 9999 are a
+// 400, not a time.Unix that wraps around into a filter nobody asked for.
+func TestTimesOutOfRange(t *testing.T) {
+	r := startRelay(t, orgConfig(t), relay.Options{})
+	tests := []struct {
+		name, method, path, body, code string
+	}{
+		{"EventsSince", "GET", "/v1/events?since=9223372036854775807", "", "invalid_query"},
+		{"DeliveriesUntil", "GET", "/v1/deliveries?until=253402300800", "", "invalid_query"},
+		{"ReplaySince", "POST", "/v1/replay", `{"filter":{"since":"9223372036854775807"}}`, "invalid_filter"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var body []byte
+			if tt.body != "" {
+				body = []byte(tt.body)
+			}
+			a := call(t, tt.method, r.URL()+tt.path, apiKey, body, nil)
+			var e errorBody
+			a.decode(t, &e)
+			if a.Status != http.StatusBadRequest || e.Error != tt.code || !strings.Contains(e.Reason, "9999") {
+				t.Errorf("got %d %s, want 400 %s saying 9999", a.Status, a.Body, tt.code)
+			}
+		})
+	}
+}
+
 func TestDeliveriesEventFilter(t *testing.T) {
 	rcv := newSink(t, nil, nil)
 	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL()}), relay.Options{})

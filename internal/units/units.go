@@ -92,22 +92,37 @@ func ParseRate(s string) (Rate, error) {
 	return r, nil
 }
 
+// Times since/until may name: years 1 to 9999, as for JWT time claims.
+// Beyond them time.Unix wraps around and a store's time key overflows.
+var (
+	minSince = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxSince = time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)
+)
+
 // ParseSince reads a point in time as people give one for since/until: an
-// RFC 3339 time, unix seconds, or a duration ago ("15m", "2h", "3d").
-// Empty is the zero time.
+// RFC 3339 time, unix seconds, or a duration ago ("15m", "2h", "3d"),
+// within years 1 to 9999 (UTC). Empty is the zero time.
 func ParseSince(s string, now time.Time) (time.Time, error) {
 	t := strings.TrimSpace(s)
 	if t == "" {
 		return time.Time{}, nil
 	}
-	if at, err := time.Parse(time.RFC3339Nano, t); err == nil {
+	at, ok := time.Time{}, false
+	if v, err := time.Parse(time.RFC3339Nano, t); err == nil {
+		at, ok = v, true
+	} else if n, err := strconv.ParseInt(t, 10, 64); err == nil && n >= 0 {
+		if n > maxSince.Unix() {
+			return time.Time{}, fmt.Errorf("%q: unix seconds after the year 9999", s)
+		}
+		at, ok = time.Unix(n, 0), true
+	} else if d, err := ParseDuration(t); err == nil {
+		at, ok = now.Add(-d), true
+	}
+	if ok {
+		if at.Before(minSince) || at.After(maxSince) {
+			return time.Time{}, fmt.Errorf("%q: want a time within the years 1 to 9999 (UTC)", s)
+		}
 		return at, nil
-	}
-	if n, err := strconv.ParseInt(t, 10, 64); err == nil && n >= 0 {
-		return time.Unix(n, 0), nil
-	}
-	if d, err := ParseDuration(t); err == nil {
-		return now.Add(-d), nil
 	}
 	return time.Time{}, fmt.Errorf("%q: want an RFC 3339 time, unix seconds or a duration ago such as 15m", s)
 }

@@ -89,6 +89,13 @@ func TestParseSince(t *testing.T) {
 		{"15m", now.Add(-15 * time.Minute), true},
 		{"2d", now.Add(-48 * time.Hour), true},
 		{"yesterday", time.Time{}, false},
+		// Years 1 to 9999 only: time.Unix of a huge count wraps around.
+		{"253402300799", time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC), true},
+		{"253402300800", time.Time{}, false},
+		{"9223372036854775807", time.Time{}, false},
+		{"0000-06-01T00:00:00Z", time.Time{}, false},
+		{"0001-01-01T00:00:00Z", time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), true},
+		{"9999-12-31T23:59:59-01:00", time.Time{}, false},
 	}
 	for _, tc := range cases {
 		got, err := units.ParseSince(tc.in, now)
@@ -99,7 +106,7 @@ func TestParseSince(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	for _, s := range []string{"1MiB", "50/s", "3d", "15m", "2026-12-01T10:00:00Z"} {
+	for _, s := range []string{"1MiB", "50/s", "3d", "15m", "2026-12-01T10:00:00Z", "9223372036854775807", "253402300800", "0000-01-01T00:00:00Z"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -112,6 +119,8 @@ func FuzzParse(f *testing.F) {
 		if r, err := units.ParseRate(s); err == nil && (r.PerSecond <= 0 || r.PerSecond > units.MaxRate || r.Burst < 1) {
 			t.Fatalf("ParseRate(%q) = %+v out of range", s, r)
 		}
-		_, _ = units.ParseSince(s, time.Now())
+		if at, err := units.ParseSince(s, time.Now()); err == nil && !at.IsZero() && (at.UTC().Year() < 1 || at.UTC().Year() > 9999) {
+			t.Fatalf("ParseSince(%q) = %v outside years 1 to 9999", s, at)
+		}
 	})
 }
