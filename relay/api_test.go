@@ -499,3 +499,47 @@ func waitCount(t *testing.T, r *relay.Relay, query string, n int) {
 		return nil
 	})
 }
+
+// TestReplayOnce: a delivery named more than once, by its id and by its
+// event's, is replayed once (POST /v1/replay, and the dashboard's).
+func TestReplayOnce(t *testing.T) {
+	rcv := newSink(t, nil, nil)
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL() + "/crm", Events: []string{"payment"}}), relay.Options{})
+	ans := ingest(t, r, `{"type":"payment"}`, nil)
+	dlv := ans.Deliveries[0].ID
+	waitDelivery(t, r, dlv, "delivered", 5*time.Second)
+	other := newSink(t, nil, nil)
+	tests := []struct {
+		name, body string
+		status     int
+		count      string // the answer's field that counts what was sent
+	}{
+		{"DeliveryAndEvent", `{"filter":{"ids":["` + dlv + `","` + ans.ID + `"]},"to":"` + other.URL() + `"}`, 200, "replayed"},
+		{"EventAndDelivery", `{"filter":{"ids":["` + ans.ID + `","` + dlv + `"]},"to":"` + other.URL() + `"}`, 200, "replayed"},
+		{"SameDeliveryThrice", `{"filter":{"ids":["` + dlv + `","` + dlv + `","` + dlv + `"]}}`, 202, "enqueued"},
+		{"DashboardTwiceTo", `{"ids":["` + dlv + `","` + dlv + `"],"to":"` + other.URL() + `"}`, 200, "replayed"},
+		{"DashboardTwice", `{"ids":["` + dlv + `","` + dlv + `"]}`, 202, "enqueued"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(other.requests())
+			var a answer
+			if strings.HasPrefix(tt.name, "Dashboard") {
+				a = call(t, "POST", r.URL()+"/_sidehook/replay", "", []byte(tt.body), jsonType)
+			} else {
+				a = call(t, "POST", r.URL()+"/v1/replay", apiKey, []byte(tt.body), nil)
+			}
+			var got map[string]any
+			a.decode(t, &got)
+			results, _ := got["results"].([]any)
+			if a.Status != tt.status || got[tt.count] != float64(1) || len(results) != 1 {
+				t.Fatalf("got %d %s, want %d with %s 1 and one result", a.Status, a.Body, tt.status, tt.count)
+			}
+			if tt.count == "replayed" {
+				if n := len(other.requests()) - before; n != 1 {
+					t.Errorf("requests sent: got %d, want 1", n)
+				}
+			}
+		})
+	}
+}

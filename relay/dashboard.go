@@ -213,7 +213,12 @@ func (db *dashboard) handleReplay() http.Handler {
 			d *Delivery
 		}
 		var sel []found
+		seen := make(map[string]bool, len(rr.IDs))
 		for _, id := range rr.IDs {
+			if seen[id] {
+				continue // named twice, replayed once
+			}
+			seen[id] = true
 			o, d, err := db.findDelivery(req.Context(), id)
 			if err != nil {
 				return err

@@ -526,8 +526,24 @@ func validTarget(s string) error {
 }
 
 // selectDeliveries applies a replay filter: ids (event or delivery ids)
-// first, else the listing, page by page, up to maxReplay.
+// first, in the order given, else the listing, page by page, up to
+// maxReplay, oldest first. Each delivery is selected once, where it first
+// comes, however often the ids name it (itself, its event).
 func (m *manager) selectDeliveries(ctx context.Context, o *orgState, f *deliveryFilter) ([]*Delivery, error) {
+	out, err := m.selectAll(ctx, o, f)
+	if err != nil {
+		return nil, err
+	}
+	seen := make(map[string]bool, len(out))
+	return slices.DeleteFunc(out, func(d *Delivery) bool {
+		dup := seen[d.ID]
+		seen[d.ID] = true
+		return dup
+	}), nil
+}
+
+// selectAll is selectDeliveries before duplicates are taken out.
+func (m *manager) selectAll(ctx context.Context, o *orgState, f *deliveryFilter) ([]*Delivery, error) {
 	var out []*Delivery
 	if len(f.IDs) > 0 {
 		if len(f.IDs) > maxReplay {
