@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -542,4 +543,78 @@ func TestReplayOnce(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestListDeliveringPaged: the deliveries being attempted, listed a page
+// at a time, come each once, newest first, with a cursor while more
+// follow.
+func TestListDeliveringPaged(t *testing.T) {
+	rcv := newSink(t, nil, nil)
+	release := make(chan struct{})
+	var arrived atomic.Int32
+	rcv.handle(func(w http.ResponseWriter, r *http.Request) {
+		arrived.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "slow", URL: rcv.URL(), Events: []string{"payment"}}), relay.Options{})
+	t.Cleanup(func() { close(release) }) // before the relay closes
+	var want []string
+	for i := 0; i < 5; i++ {
+		want = append(want, ingest(t, r, fmt.Sprintf(`{"type":"payment","n":"%d"}`, i), nil).Deliveries[0].ID)
+	}
+	slices.Reverse(want) // newest first
+	eventually(t, 5*time.Second, func() error {
+		if n := arrived.Load(); n != 5 {
+			return fmt.Errorf("%d deliveries at the endpoint, want 5", n)
+		}
+		return nil
+	})
+	for _, limit := range []int{1, 2, 4, 5, 50} {
+		t.Run(fmt.Sprint("Limit", limit), func(t *testing.T) {
+			var got []string
+			cursor := ""
+			for page := 0; page < 10; page++ {
+				var l struct {
+					Deliveries []deliveryView
+					Next       *string
+				}
+				a := call(t, "GET", fmt.Sprintf("%s/v1/deliveries?status=delivering&endpoint=slow&limit=%d&cursor=%s", r.URL(), limit, cursor), apiKey, nil, nil)
+				if a.Status != 200 {
+					t.Fatalf("page %d: got %d %s", page, a.Status, a.Body)
+				}
+				a.decode(t, &l)
+				if len(l.Deliveries) > limit {
+					t.Fatalf("page %d: got %d deliveries, want at most %d", page, len(l.Deliveries), limit)
+				}
+				for _, d := range l.Deliveries {
+					if d.Status != "delivering" {
+						t.Errorf("delivery %s: got status %q, want delivering", d.ID, d.Status)
+					}
+					got = append(got, d.ID)
+				}
+				if l.Next == nil {
+					break
+				}
+				cursor = url.QueryEscape(*l.Next)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("got %v, want %v", got, want)
+			}
+		})
+	}
+	t.Run("StoreCursor", func(t *testing.T) {
+		// A cursor of another listing is not one of this listing.
+		var l struct{ Next *string }
+		call(t, "GET", r.URL()+"/v1/deliveries?limit=1", apiKey, nil, nil).decode(t, &l)
+		if l.Next == nil {
+			t.Fatal("no cursor after the first of 5 deliveries")
+		}
+		a := call(t, "GET", r.URL()+"/v1/deliveries?status=delivering&cursor="+url.QueryEscape(*l.Next), apiKey, nil, nil)
+		if a.Status != 400 {
+			t.Errorf("got %d %s, want 400", a.Status, a.Body)
+		}
+	})
 }

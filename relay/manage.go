@@ -3,6 +3,8 @@ package relay
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"maps"
 	"net/http"
@@ -297,15 +299,10 @@ func (f *deliveryFilter) matches(d *Delivery, v DeliveryView) bool {
 // Deliveries being attempted show as delivering, so a page filtered by
 // pending or failed may be shorter than its limit.
 func (m *manager) listDeliveries(ctx context.Context, o *orgState, f *deliveryFilter, limit int, cursor string) ([]*Delivery, string, error) {
-	sf := f.store(limit, cursor)
 	if f.Status == StatusDelivering {
-		sf.IDs = m.disp.inFlightIDs(o.id)
-		sf.Cursor = ""
-		if len(sf.IDs) == 0 {
-			return nil, "", nil
-		}
+		return m.listDelivering(ctx, o, f, limit, cursor)
 	}
-	page, err := m.store.Deliveries(ctx, o.id, sf)
+	page, err := m.store.Deliveries(ctx, o.id, f.store(limit, cursor))
 	if err != nil {
 		return nil, "", listError(err)
 	}
@@ -315,10 +312,83 @@ func (m *manager) listDeliveries(ctx context.Context, o *orgState, f *deliveryFi
 			out = append(out, d)
 		}
 	}
-	if f.Status == StatusDelivering {
-		page.Next = ""
-	}
 	return out, page.Next, nil
+}
+
+// listDelivering is listDeliveries of the deliveries this relay is
+// attempting now. The store knows nothing of that state, so the relay
+// pages them itself: newest first as the store lists (creation, then id),
+// each page's cursor naming its last delivery, the next page those after
+// it that are still in flight.
+func (m *manager) listDelivering(ctx context.Context, o *orgState, f *deliveryFilter, limit int, cursor string) ([]*Delivery, string, error) {
+	after, err := decodeDeliveringCursor(cursor)
+	if err != nil {
+		return nil, "", listError(err)
+	}
+	ids := m.disp.inFlightIDs(o.id)
+	if len(ids) == 0 {
+		return nil, "", nil
+	}
+	sf := f.store(len(ids), "")
+	sf.IDs = ids
+	page, err := m.store.Deliveries(ctx, o.id, sf)
+	if err != nil {
+		return nil, "", listError(err)
+	}
+	ds := page.Items
+	slices.SortFunc(ds, func(a, b *Delivery) int { return -compareDeliveryPlace(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
+	var out []*Delivery
+	for _, d := range ds {
+		if after != nil && compareDeliveryPlace(d.CreatedAt, d.ID, after.at, after.id) >= 0 {
+			continue // on an earlier page
+		}
+		if !f.matches(d, m.view(d)) {
+			continue
+		}
+		if len(out) == limit {
+			last := out[len(out)-1]
+			return out, encodeDeliveringCursor(last.CreatedAt, last.ID), nil
+		}
+		out = append(out, d)
+	}
+	return out, "", nil
+}
+
+// compareDeliveryPlace orders deliveries as the listings do, by creation
+// then id (oldest first).
+func compareDeliveryPlace(at1 time.Time, id1 string, at2 time.Time, id2 string) int {
+	if c := at1.Compare(at2); c != 0 {
+		return c
+	}
+	return strings.Compare(id1, id2)
+}
+
+// deliveringCursor is the prefix of the cursors of listDelivering, so one
+// of a store's listings is refused rather than misread.
+const deliveringCursor = "delivering."
+
+type deliveringPlace struct {
+	at time.Time
+	id string
+}
+
+// encodeDeliveringCursor names a delivery's place: its creation time
+// (unix nanoseconds, big-endian) and its id, base64url encoded.
+func encodeDeliveringCursor(at time.Time, id string) string {
+	b := binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano()))
+	return deliveringCursor + base64.RawURLEncoding.EncodeToString(append(b, id...))
+}
+
+func decodeDeliveringCursor(s string) (*deliveringPlace, error) {
+	if s == "" {
+		return nil, nil
+	}
+	rest, ok := strings.CutPrefix(s, deliveringCursor)
+	b, err := base64.RawURLEncoding.DecodeString(rest)
+	if !ok || err != nil || len(b) <= 8 {
+		return nil, ErrBadCursor
+	}
+	return &deliveringPlace{at: time.Unix(0, int64(binary.BigEndian.Uint64(b))), id: string(b[8:])}, nil
 }
 
 // handleListDeliveries is GET /v1/deliveries.
