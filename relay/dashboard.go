@@ -15,6 +15,7 @@ import (
 
 	"github.com/sidehook/sidehook/internal/event"
 	"github.com/sidehook/sidehook/internal/httpguard"
+	"github.com/sidehook/sidehook/internal/httpjson"
 	"github.com/sidehook/sidehook/web"
 )
 
@@ -77,9 +78,10 @@ func newAccess(dir *directory, listen, adminToken string) *access {
 // whether it may look at all. A key names its organisation even on
 // loopback, so a tenant's view is the same everywhere.
 func (a *access) who(req *http.Request) (o *orgState, ok bool) {
-	tok, sent := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
-	tok = strings.TrimSpace(tok)
-	if !sent || tok == "" {
+	// The one Bearer parser of /v1 (the scheme in any case): the same
+	// header must not be a key there and no credential here.
+	tok, sent := httpjson.Bearer(req.Header.Get("Authorization"))
+	if !sent {
 		return nil, a.open
 	}
 	if a.adminSum != nil {

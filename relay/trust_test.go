@@ -539,3 +539,64 @@ func TestMaxQueueExact(t *testing.T) {
 		t.Errorf("got %d accepted, %d refused; want exactly %d accepted (max_queue)", accepted.Load(), refused.Load(), limit)
 	}
 }
+
+// TestBearerAnyCase: /metrics and the dashboard's APIs read the
+// Authorization scheme as /v1 does, case-insensitively (RFC 9110 §11.1):
+// "bearer <key>" on loopback is that organisation's view, not the whole
+// relay's, and beyond loopback "BEARER <admin token>" is the admin's.
+func TestBearerAnyCase(t *testing.T) {
+	f := config.File{
+		Listen: "127.0.0.1:0",
+		Organisations: []config.RawOrg{
+			{ID: "acme", APIKeys: []string{keyAcme}},
+			{ID: "globex", APIKeys: []string{keyGlobex}},
+		},
+	}
+	cfg, err := f.Validate(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Data = t.TempDir()
+	loop := startRelay(t, cfg, relay.Options{})
+	tr := startTenants(t)
+	for _, r := range []string{loop.URL(), tr.base} {
+		for _, key := range []string{keyAcme, keyGlobex} {
+			if a := call(t, "POST", r+"/v1/events", key, []byte(`{"type":"payment"}`), nil); a.Status != http.StatusAccepted {
+				t.Fatalf("ingest: got %d %s", a.Status, a.Body)
+			}
+		}
+	}
+	for _, tt := range []struct {
+		name, base, authz string
+		has, hasNot       []string
+	}{
+		{"LoopbackLower", loop.URL(), "bearer " + keyAcme, []string{`organisation="acme"`}, []string{`organisation="globex"`}},
+		{"LoopbackUpper", loop.URL(), "BEARER " + keyGlobex, []string{`organisation="globex"`}, []string{`organisation="acme"`}},
+		{"LoopbackTabs", loop.URL(), "Bearer  \t" + keyAcme + " ", []string{`organisation="acme"`}, []string{`organisation="globex"`}},
+		{"BeyondLoopbackAdmin", tr.base, "bEaReR " + adminToken, []string{`organisation="acme"`, `organisation="globex"`}, nil},
+		{"BeyondLoopbackOrg", tr.base, "bearer " + keyAcme, []string{`organisation="acme"`}, []string{`organisation="globex"`}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := call(t, "GET", tt.base+"/metrics", "", nil, map[string]string{"Authorization": tt.authz})
+			if a.Status != http.StatusOK {
+				t.Fatalf("got %d %s, want 200", a.Status, a.Body)
+			}
+			for _, s := range tt.has {
+				if !bytes.Contains(a.Body, []byte(s)) {
+					t.Errorf("metrics lack %s", s)
+				}
+			}
+			for _, s := range tt.hasNot {
+				if bytes.Contains(a.Body, []byte(s)) {
+					t.Errorf("metrics show %s to %q", s, tt.authz)
+				}
+			}
+		})
+	}
+	t.Run("DashboardAPI", func(t *testing.T) {
+		a := call(t, "GET", tr.base+"/_sidehook/tunnels", "", nil, map[string]string{"Authorization": "bearer " + adminToken})
+		if a.Status != http.StatusOK {
+			t.Errorf("got %d %s, want 200", a.Status, a.Body)
+		}
+	})
+}
