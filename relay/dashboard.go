@@ -98,10 +98,8 @@ func (a *access) who(req *http.Request) (o *orgState, ok bool) {
 }
 
 // refuse answers a request who turned away.
-func (a *access) refuse(w http.ResponseWriter) error {
-	w.Header().Set("WWW-Authenticate", `Bearer realm="sidehook"`)
-	return apiErrorf(http.StatusUnauthorized, "unauthorized",
-		"beyond loopback this needs the admin token or an organisation's API key: send Authorization: Bearer <token>")
+func (a *access) refuse() error {
+	return unauthorized("beyond loopback this needs the admin token or an organisation's API key: send Authorization: Bearer <token>")
 }
 
 func (db *dashboard) authorized(req *http.Request) bool {
@@ -123,7 +121,7 @@ func (db *dashboard) guard(next http.Handler) http.Handler {
 	return db.handle(func(w http.ResponseWriter, req *http.Request) error {
 		o, ok := db.access.who(req)
 		if !ok {
-			return db.access.refuse(w)
+			return db.access.refuse()
 		}
 		if o != nil {
 			req = req.WithContext(context.WithValue(req.Context(), orgKey, o))

@@ -46,10 +46,28 @@ func (rs responder) handle(h apiHandler) http.Handler {
 	})
 }
 
+// codeUnauthorized is the code of a 401 for a missing or wrong Bearer
+// credential (an API key, the admin token).
+const codeUnauthorized = "unauthorized"
+
+// bearerChallenge is the WWW-Authenticate of those 401s (RFC 9110
+// §11.6.1, RFC 6750 §3).
+const bearerChallenge = `Bearer realm="sidehook"`
+
+// unauthorized is the 401 of a missing or wrong Bearer credential;
+// writeError adds its challenge.
+func unauthorized(reason string) *apiError {
+	return &apiError{Status: http.StatusUnauthorized, Code: codeUnauthorized, Reason: reason}
+}
+
 // writeError is the one place errors are written: {"error","reason"}. A
-// 429 or 503 always tells the client when to come back.
+// 429 or 503 always tells the client when to come back; a 401 for a
+// Bearer credential says how to authenticate.
 func (rs responder) writeError(w http.ResponseWriter, req *http.Request, err error) {
 	var ae *apiError
+	if errors.As(err, &ae) && ae.Status == http.StatusUnauthorized && ae.Code == codeUnauthorized {
+		w.Header().Set("WWW-Authenticate", bearerChallenge)
+	}
 	if errors.As(err, &ae) && ae.RetryAfter == 0 &&
 		(ae.Status == http.StatusServiceUnavailable || ae.Status == http.StatusTooManyRequests) {
 		retry := *ae
@@ -82,10 +100,10 @@ func keyed(dir *directory, next http.Handler) apiHandler {
 	return func(w http.ResponseWriter, req *http.Request) error {
 		o, sent := dir.keyOrg(req)
 		if !sent {
-			return apiErrorf(http.StatusUnauthorized, "unauthorized", "missing API key: send Authorization: Bearer <key>")
+			return unauthorized("missing API key: send Authorization: Bearer <key>")
 		}
 		if o == nil {
-			return apiErrorf(http.StatusUnauthorized, "unauthorized", "invalid API key")
+			return unauthorized("invalid API key")
 		}
 		next.ServeHTTP(w, req.WithContext(context.WithValue(req.Context(), orgKey, o)))
 		return nil

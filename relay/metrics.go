@@ -92,7 +92,7 @@ func (m *metrics) handler(a *access, rs responder) http.Handler {
 	return rs.handle(func(w http.ResponseWriter, req *http.Request) error {
 		o, ok := a.who(req)
 		if !ok {
-			return a.refuse(w)
+			return a.refuse()
 		}
 		if o == nil {
 			all.ServeHTTP(w, req)

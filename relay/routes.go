@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/sidehook/sidehook/internal/httpguard"
 	"github.com/sidehook/sidehook/internal/openapi"
@@ -78,18 +79,41 @@ func routes(p parts) http.Handler {
 	mux.Handle("GET /openapi.json", openapi.Handler(openapiDoc))
 
 	// Everything else, in the same {"error","reason"} shape: a known path
-	// with another method is 405, anything else 404.
+	// with another method is 405 with the methods it serves in Allow
+	// (RFC 9110 §15.5.6), OPTIONS there a 204 with the same Allow; anything
+	// else 404.
 	mux.Handle("/", p.rs.handle(func(w http.ResponseWriter, req *http.Request) error {
-		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
-			probe := req.Clone(req.Context())
-			probe.Method = m
-			if _, pattern := mux.Handler(probe); pattern != "/" {
-				return apiErrorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s", req.Method, req.URL.Path)
-			}
+		allow := allowed(mux, req)
+		if len(allow) == 0 {
+			return apiErrorf(http.StatusNotFound, "not_found", "no route %s %s", req.Method, req.URL.Path)
 		}
-		return apiErrorf(http.StatusNotFound, "not_found", "no route %s %s", req.Method, req.URL.Path)
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		if req.Method == http.MethodOptions {
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		}
+		return apiErrorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s: allowed are %s",
+			req.Method, req.URL.Path, strings.Join(allow, ", "))
 	}))
 	return mux
+}
+
+// allowed lists the methods mux serves at req's path, OPTIONS last; none
+// when it serves none there. HEAD is served wherever GET is (net/http's
+// mux runs the GET handler without the body).
+func allowed(mux *http.ServeMux, req *http.Request) []string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete} {
+		probe := req.Clone(req.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != "/" && pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		allow = append(allow, http.MethodOptions)
+	}
+	return allow
 }
 
 // maxReplayPeek bounds the replay body replayTarget reads; a larger one

@@ -42,6 +42,10 @@ func TestBearerScheme(t *testing.T) {
 			if a.Status != tt.status {
 				t.Fatalf("got %d %s, want %d", a.Status, a.Body, tt.status)
 			}
+			// A 401 says how to authenticate (RFC 9110 §11.6.1).
+			if got := a.Header.Get("WWW-Authenticate"); tt.status == 401 && !strings.HasPrefix(got, "Bearer ") {
+				t.Errorf("WWW-Authenticate: got %q, want a Bearer challenge", got)
+			}
 			if tt.reason != "" {
 				var e errorBody
 				a.decode(t, &e)
@@ -288,5 +292,42 @@ func TestAttemptLogLine(t *testing.T) {
 			t.Errorf("attempt %d: got %v, want info, at, event payment, endpoint crm, status %v, attempt %d, outcome %s, latency_ms, next_retry %v",
 				i+1, l, want.status, i+1, want.outcome, want.retry)
 		}
+	}
+}
+
+// TestAllow: a known path asked with a method it does not serve is a 405
+// whose Allow header lists the methods it does (RFC 9110 §15.5.6), in the
+// {"error","reason"} shape; OPTIONS answers 204 with the same Allow; an
+// unknown path is a 404 either way.
+func TestAllow(t *testing.T) {
+	r := startRelay(t, orgConfig(t), relay.Options{})
+	tests := []struct {
+		method, path string
+		status       int
+		allow        string
+	}{
+		{"DELETE", "/v1/events", 405, "GET, HEAD, POST, OPTIONS"},
+		{"PATCH", "/v1/endpoints/crm", 405, "GET, HEAD, PUT, DELETE, OPTIONS"},
+		{"GET", "/v1/deliveries/dlv_1/retry", 405, "POST, OPTIONS"},
+		{"PUT", "/healthz", 405, "GET, HEAD, OPTIONS"},
+		{"OPTIONS", "/v1/events", 204, "GET, HEAD, POST, OPTIONS"},
+		{"OPTIONS", "/v1/replay", 204, "POST, OPTIONS"},
+		{"OPTIONS", "/nope", 404, ""},
+		{"DELETE", "/nope", 404, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+tt.path, func(t *testing.T) {
+			a := call(t, tt.method, r.URL()+tt.path, "", nil, nil)
+			if a.Status != tt.status || a.Header.Get("Allow") != tt.allow {
+				t.Fatalf("got %d Allow %q %s, want %d Allow %q", a.Status, a.Header.Get("Allow"), a.Body, tt.status, tt.allow)
+			}
+			if tt.status == 405 || tt.status == 404 {
+				var e errorBody
+				a.decode(t, &e)
+				if e.Error == "" || e.Reason == "" {
+					t.Errorf("got %s, want {error, reason}", a.Body)
+				}
+			}
+		})
 	}
 }
