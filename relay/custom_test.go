@@ -170,3 +170,22 @@ func TestCustomValuesURLWithQuery(t *testing.T) {
 		t.Errorf("the endpoint saw ?%s, verdict %+v; want ?tenant=a&%s, valid", c.Query, c.Verdict, q)
 	}
 }
+
+// TestInboundHeadDoesNothing: HEAD /in/{org} is a 405, not a custom-value
+// request: the customer's system is not called and no event is recorded.
+func TestInboundHeadDoesNothing(t *testing.T) {
+	rcv := newSink(t, nil, nil)
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "values", URL: rcv.URL(), Events: []string{"custom_value_request"}}), relay.Options{})
+	a := call(t, "HEAD", r.URL()+"/in/demo?customerUID=ACC-10023&fields=fullname", "", nil, nil)
+	if a.Status != http.StatusMethodNotAllowed || a.Header.Get("Allow") != "GET, POST, OPTIONS" {
+		t.Errorf("got %d Allow %q, want 405 Allow %q", a.Status, a.Header.Get("Allow"), "GET, POST, OPTIONS")
+	}
+	if n := len(rcv.requests()); n != 0 {
+		t.Errorf("the custom-value endpoint got %d requests, want none", n)
+	}
+	var l struct{ Events []struct{ ID string } }
+	call(t, "GET", r.URL()+"/v1/events", apiKey, nil, nil).decode(t, &l)
+	if len(l.Events) != 0 {
+		t.Errorf("recorded %d events, want none", len(l.Events))
+	}
+}

@@ -33,11 +33,32 @@ type parts struct {
 func routes(p parts) http.Handler {
 	mux := http.NewServeMux()
 	key := requireKey(p.dir, p.rs)
+	// Everything else, in the same {"error","reason"} shape: a known path
+	// with another method is 405 with the methods it serves in Allow
+	// (RFC 9110 §15.5.6), OPTIONS there a 204 with the same Allow; anything
+	// else 404.
+	other := p.rs.handle(func(w http.ResponseWriter, req *http.Request) error {
+		allow := allowed(mux, req)
+		if len(allow) == 0 {
+			return apiErrorf(http.StatusNotFound, "not_found", "no route %s %s", req.Method, req.URL.Path)
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		if req.Method == http.MethodOptions {
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		}
+		return apiErrorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s: allowed are %s",
+			req.Method, req.URL.Path, strings.Join(allow, ", "))
+	})
+	// getOnly marks a GET route whose GET does something (calls a
+	// customer's system, opens a tunnel): HEAD, which net/http's mux hands
+	// to GET routes, is a 405 there instead.
+	getOnly := func(h http.Handler) http.Handler { return headRefused{get: h, refuse: other} }
 
 	// Ingest.
 	mux.Handle("POST /v1/events", p.m.ingest.instrument("events", key(p.ing.handleIngest())))
 	mux.Handle("POST /in/{org}", p.m.ingest.instrument("inbound", p.ing.handleInbound()))
-	mux.Handle("GET /in/{org}", p.call.handleInboundGet())
+	mux.Handle("GET /in/{org}", getOnly(p.call.handleInboundGet()))
 
 	// Management.
 	mux.Handle("GET /v1/events", key(p.mgr.handleListEvents()))
@@ -55,7 +76,7 @@ func routes(p parts) http.Handler {
 	mux.Handle("POST /v1/tokens", key(p.mgr.handleToken()))
 	mux.Handle("POST /v1/custom-values", key(p.call.handleCustomValues()))
 	mux.Handle("POST /v1/render", key(p.call.handleRender()))
-	mux.Handle("GET /v1/tunnel", key(p.tunnel.handleTunnel()))
+	mux.Handle("GET /v1/tunnel", getOnly(key(p.tunnel.handleTunnel())))
 	mux.Handle("GET /v1/tunnels", key(p.tunnel.handleList()))
 
 	// Dashboard (SPEC §6): the page and its websocket check access
@@ -78,37 +99,34 @@ func routes(p parts) http.Handler {
 	mux.Handle("GET /metrics", guard(p.m.handler(p.access, p.rs)))
 	mux.Handle("GET /openapi.json", openapi.Handler(openapiDoc))
 
-	// Everything else, in the same {"error","reason"} shape: a known path
-	// with another method is 405 with the methods it serves in Allow
-	// (RFC 9110 §15.5.6), OPTIONS there a 204 with the same Allow; anything
-	// else 404.
-	mux.Handle("/", p.rs.handle(func(w http.ResponseWriter, req *http.Request) error {
-		allow := allowed(mux, req)
-		if len(allow) == 0 {
-			return apiErrorf(http.StatusNotFound, "not_found", "no route %s %s", req.Method, req.URL.Path)
-		}
-		w.Header().Set("Allow", strings.Join(allow, ", "))
-		if req.Method == http.MethodOptions {
-			w.WriteHeader(http.StatusNoContent)
-			return nil
-		}
-		return apiErrorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s: allowed are %s",
-			req.Method, req.URL.Path, strings.Join(allow, ", "))
-	}))
+	mux.Handle("/", other)
 	return mux
+}
+
+// headRefused serves a GET route and refuses HEAD there.
+type headRefused struct{ get, refuse http.Handler }
+
+func (h headRefused) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if req.Method == http.MethodHead {
+		h.refuse.ServeHTTP(w, req)
+		return
+	}
+	h.get.ServeHTTP(w, req)
 }
 
 // allowed lists the methods mux serves at req's path, OPTIONS last; none
 // when it serves none there. HEAD is served wherever GET is (net/http's
-// mux runs the GET handler without the body).
+// mux runs the GET handler without the body), unless the route refuses it.
 func allowed(mux *http.ServeMux, req *http.Request) []string {
 	var allow []string
 	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete} {
 		probe := req.Clone(req.Context())
 		probe.Method = m
-		if _, pattern := mux.Handler(probe); pattern != "/" && pattern != "" {
-			allow = append(allow, m)
+		h, pattern := mux.Handler(probe)
+		if _, refused := h.(headRefused); pattern == "/" || pattern == "" || (m == http.MethodHead && refused) {
+			continue
 		}
+		allow = append(allow, m)
 	}
 	if len(allow) > 0 {
 		allow = append(allow, http.MethodOptions)

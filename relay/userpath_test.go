@@ -312,6 +312,11 @@ func TestAllow(t *testing.T) {
 		{"PUT", "/healthz", 405, "GET, HEAD, OPTIONS"},
 		{"OPTIONS", "/v1/events", 204, "GET, HEAD, POST, OPTIONS"},
 		{"OPTIONS", "/v1/replay", 204, "POST, OPTIONS"},
+		// HEAD runs a GET handler; where GET does something it is refused.
+		{"HEAD", "/in/demo", 405, "GET, POST, OPTIONS"},
+		{"DELETE", "/in/demo", 405, "GET, POST, OPTIONS"},
+		{"HEAD", "/v1/tunnel", 405, "GET, OPTIONS"},
+		{"HEAD", "/healthz", 200, ""},
 		{"OPTIONS", "/nope", 404, ""},
 		{"DELETE", "/nope", 404, ""},
 	}
@@ -321,7 +326,7 @@ func TestAllow(t *testing.T) {
 			if a.Status != tt.status || a.Header.Get("Allow") != tt.allow {
 				t.Fatalf("got %d Allow %q %s, want %d Allow %q", a.Status, a.Header.Get("Allow"), a.Body, tt.status, tt.allow)
 			}
-			if tt.status == 405 || tt.status == 404 {
+			if tt.method != "HEAD" && (tt.status == 405 || tt.status == 404) {
 				var e errorBody
 				a.decode(t, &e)
 				if e.Error == "" || e.Reason == "" {
