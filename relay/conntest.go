@@ -70,7 +70,13 @@ func (c *caller) testOne(ctx context.Context, o *orgState, e config.Endpoint, t 
 		}
 		ob.body = p
 	}
-	res := c.sender.send(ctx, o, e, ob, timeout, maxResponse)
+	var res result
+	if t == event.CustomValueRequest {
+		// Parsed, so read whole, as a custom-value request is.
+		res = c.sender.send(ctx, o, e, ob, timeout, maxCustomAnswer).whole()
+	} else {
+		res = c.sender.send(ctx, o, e, ob, timeout, maxResponse)
+	}
 	tr.Status, tr.LatencyMS, tr.Body = res.status, float64(res.latency.Microseconds())/1000, truncateResponse(res.body)
 	tr.OK = res.err == nil && res.status/100 == 2
 	if !tr.OK {

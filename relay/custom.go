@@ -56,7 +56,7 @@ func (c *caller) customRequest(ctx context.Context, o *orgState, rawQuery string
 		timeout = config.DefaultCustomTimeout
 	}
 	x.res = c.sender.send(ctx, o, e.cfg, outbound{method: http.MethodGet, url: e.cfg.URL, query: rawQuery,
-		eventID: x.eventID, eventType: string(event.CustomValueRequest), deliveryID: x.deliveryID, attempt: 1}, timeout, maxCustomAnswer)
+		eventID: x.eventID, eventType: string(event.CustomValueRequest), deliveryID: x.deliveryID, attempt: 1}, timeout, maxCustomAnswer).whole()
 	status := StatusDelivered
 	if classify(x.res) != outDelivered {
 		status = StatusDead
@@ -250,6 +250,9 @@ func (c *caller) handleInboundGet() http.Handler {
 		if err != nil {
 			return err
 		}
+		// The record's ids, on a failure too: it says what went wrong.
+		w.Header().Set(hdrWebhookID, x.eventID)
+		w.Header().Set(hdrDelivery, x.deliveryID)
 		if x.res.err != nil {
 			return apiErrorf(http.StatusBadGateway, "custom_values_failed", "custom-value endpoint: %v", x.res.err)
 		}
@@ -258,8 +261,6 @@ func (c *caller) handleInboundGet() http.Handler {
 			ct = "application/json"
 		}
 		w.Header().Set("Content-Type", ct)
-		w.Header().Set(hdrWebhookID, x.eventID)
-		w.Header().Set(hdrDelivery, x.deliveryID)
 		w.WriteHeader(x.res.status)
 		w.Write(x.res.body)
 		return nil

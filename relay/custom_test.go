@@ -1,9 +1,11 @@
 package relay_test
 
 import (
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -187,5 +189,114 @@ func TestInboundHeadDoesNothing(t *testing.T) {
 	call(t, "GET", r.URL()+"/v1/events", apiKey, nil, nil).decode(t, &l)
 	if len(l.Events) != 0 {
 		t.Errorf("recorded %d events, want none", len(l.Events))
+	}
+}
+
+// TestCustomAnswerWhole: a custom-value answer is used whole or not at
+// all: one above maxCustomAnswer (1 MiB), or cut short by the connection,
+// is a 502 saying why, recorded as failed, never a 200 with a part of it.
+func TestCustomAnswerWhole(t *testing.T) {
+	const limit = 1 << 20
+	jsonOf := func(n int) string { return `{"fullname":"` + strings.Repeat("x", n-15) + `"}` }
+	rcv := newSink(t, nil, nil)
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "values", URL: rcv.URL(), Events: []string{"custom_value_request"}}), relay.Options{})
+	tests := []struct {
+		name   string
+		answer http.HandlerFunc
+		status int
+		reason string
+	}{
+		{"AtLimit", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, jsonOf(limit)) }, 200, ""},
+		{"AboveLimit", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, jsonOf(limit+1)) }, 502, "exceeded 1048576 bytes"},
+		{"AboveLimitNot2xx", func(w http.ResponseWriter, _ *http.Request) {
+			w.WriteHeader(404)
+			io.WriteString(w, jsonOf(2*limit))
+		}, 502, "exceeded 1048576 bytes"},
+		{"CutShort", cutShort(`{"fullname":"Jane`), 502, "unexpected EOF"},
+	}
+	for _, tt := range tests {
+		rcv.handle(tt.answer)
+		t.Run(tt.name+"/InboundGET", func(t *testing.T) {
+			a := call(t, "GET", r.URL()+"/in/demo?customerUID=ACC-10023&fields=fullname", "", nil, nil)
+			if a.Status != tt.status {
+				t.Fatalf("got %d (%d bytes), want %d", a.Status, len(a.Body), tt.status)
+			}
+			if tt.status == 200 {
+				if len(a.Body) != limit {
+					t.Errorf("got %d bytes, want the whole %d", len(a.Body), limit)
+				}
+				return
+			}
+			var e errorBody
+			a.decode(t, &e)
+			if e.Error != "custom_values_failed" || !strings.Contains(e.Reason, tt.reason) {
+				t.Errorf("got %s, want custom_values_failed saying %q", a.Body, tt.reason)
+			}
+			// Recorded as failed, with the reason.
+			var d deliveryView
+			call(t, "GET", r.URL()+"/v1/deliveries/"+a.Header.Get("sidehook-delivery"), apiKey, nil, nil).decode(t, &d)
+			if d.Status != "dead" || len(d.Attempts) != 1 || !strings.Contains(d.Attempts[0].Error, tt.reason) {
+				t.Errorf("recorded %+v, want dead with the reason", d)
+			}
+		})
+		t.Run(tt.name+"/CustomValues", func(t *testing.T) {
+			a := call(t, "POST", r.URL()+"/v1/custom-values", apiKey, []byte(`{"customer_uid":"ACC-10023","fields":["fullname"]}`), nil)
+			var e errorBody
+			if a.Status != tt.status {
+				t.Fatalf("got %d %.200s, want %d", a.Status, a.Body, tt.status)
+			}
+			if tt.status != 200 {
+				a.decode(t, &e)
+				if !strings.Contains(e.Reason, tt.reason) {
+					t.Errorf("got %s, want a reason saying %q", a.Body, tt.reason)
+				}
+			}
+		})
+		t.Run(tt.name+"/ConnectionTest", func(t *testing.T) {
+			var ans struct{ Results []relay.TestResult }
+			call(t, "POST", r.URL()+"/v1/endpoints/values/test", apiKey, []byte(`{"event":"custom_value_request"}`), nil).decode(t, &ans)
+			if len(ans.Results) != 1 || ans.Results[0].OK != (tt.status == 200) || !strings.Contains(ans.Results[0].Error, tt.reason) {
+				t.Errorf("got %+v, want ok %v saying %q", ans.Results, tt.status == 200, tt.reason)
+			}
+		})
+	}
+}
+
+// cutShort answers 200 promising more than body, sends body and hangs up.
+func cutShort(body string) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Length", "100000")
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, body)
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}
+}
+
+// TestDeliveryAnswer: a delivery keeps the first 4 KiB of an answer of any
+// size and is delivered; a 2xx cut short by the connection is not.
+func TestDeliveryAnswer(t *testing.T) {
+	rcv := newSink(t, nil, nil)
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL(), Events: []string{"payment"}}), relay.Options{})
+
+	rcv.handle(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, strings.Repeat("y", 3<<20)) })
+	d := waitDelivery(t, r, ingest(t, r, `{"type":"payment"}`, nil).Deliveries[0].ID, "delivered", 5*time.Second)
+	if len(d.Attempts) != 1 || d.Attempts[0].Response != strings.Repeat("y", 4096) {
+		t.Errorf("large answer: got %d attempts, response of %d bytes; want 1, 4096", len(d.Attempts), len(d.Attempts[0].Response))
+	}
+
+	var n atomic.Int32
+	rcv.handle(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 1 {
+			cutShort(`{"ok`)(w, r)
+			return
+		}
+		io.WriteString(w, `{"ok":true}`)
+	})
+	d = waitDelivery(t, r, ingest(t, r, `{"type":"payment"}`, nil).Deliveries[0].ID, "delivered", 5*time.Second)
+	if len(d.Attempts) != 2 || !strings.Contains(d.Attempts[0].Error, "unexpected EOF") {
+		t.Errorf("answer cut short: got %+v, want a failed attempt then a delivered one", d.Attempts)
 	}
 }

@@ -90,13 +90,19 @@ func (t *httpTransport) Send(ctx context.Context, r *OutboundRequest, keep int64
 		return &Response{Latency: time.Since(start)}, err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, keep))
+	// One byte more than kept says whether there was more.
+	b, err := io.ReadAll(io.LimitReader(resp.Body, keep+1))
 	lat := time.Since(start)
-	io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
-	if err != nil && resp.StatusCode/100 != 2 {
+	if err != nil {
+		// An answer cut short is no answer, whatever its status said.
 		return &Response{Latency: lat}, fmt.Errorf("read answer: %w", err)
 	}
-	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b, Latency: lat}, nil
+	truncated := int64(len(b)) > keep
+	if truncated {
+		b = b[:keep]
+		io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
+	}
+	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b, Truncated: truncated, Latency: lat}, nil
 }
 
 // closeIdle closes idle connections (on Close).

@@ -29,11 +29,13 @@ type sender struct {
 
 // result is what came back from one request.
 type result struct {
-	status  int
-	header  http.Header
-	body    []byte
-	latency time.Duration
-	err     error
+	status int
+	header http.Header
+	body   []byte
+	// truncated: the answer was longer than body.
+	truncated bool
+	latency   time.Duration
+	err       error
 	// request is the headers as sent (nil when nothing was sent).
 	request http.Header
 }
@@ -77,7 +79,16 @@ func (s *sender) send(ctx context.Context, o *orgState, e config.Endpoint, ob ou
 		}
 		return res
 	}
-	return result{status: resp.Status, header: resp.Header, body: resp.Body, latency: resp.Latency, request: h}
+	return result{status: resp.Status, header: resp.Header, body: resp.Body, truncated: resp.Truncated, latency: resp.Latency, request: h}
+}
+
+// whole makes an answer longer than what was kept an error: a custom-value
+// answer is used whole or not at all (a cut JSON object is no answer).
+func (res result) whole() result {
+	if res.err == nil && res.truncated {
+		res.err = fmt.Errorf("the answer exceeded %d bytes", len(res.body))
+	}
+	return res
 }
 
 // describeSendError names a timeout as one, and otherwise keeps the

@@ -14,9 +14,10 @@ import (
 // server (relay/tunnel). The retry rules never see which one was used.
 type Transport interface {
 	// Send makes one request. It returns an error only when no answer came
-	// back (connection refused, timeout, no tunnel client connected): any
-	// answer, 2xx or not, is a Response. Body holds at most keep bytes of
-	// the answer. ctx carries the endpoint's timeout.
+	// back, or not all of its first keep bytes (connection refused or cut,
+	// timeout, no tunnel client connected): any answer, 2xx or not, is a
+	// Response. Body holds at most keep bytes of the answer, and Truncated
+	// says there was more. ctx carries the endpoint's timeout.
 	Send(ctx context.Context, req *OutboundRequest, keep int64) (*Response, error)
 }
 
@@ -35,10 +36,14 @@ type OutboundRequest struct {
 
 // Response is an endpoint's answer to one request.
 type Response struct {
-	Status  int
-	Header  http.Header
-	Body    []byte
-	Latency time.Duration
+	Status int
+	Header http.Header
+	Body   []byte
+	// Truncated: the answer was longer than Body (than keep, or than a
+	// tunnel client forwards). A delivery keeps the start of any answer;
+	// a custom-value answer must be whole.
+	Truncated bool
+	Latency   time.Duration
 }
 
 // TunnelServer is the tunnel's relay side as the relay uses it: the

@@ -187,15 +187,15 @@ func (s *Server) Send(ctx context.Context, req *relay.OutboundRequest, keep int6
 		// rules that is a refused connection, not a response.
 		return nil, fmt.Errorf("tunnel %s: local app: %s", name, res.Error)
 	}
-	body := res.Body
+	body, truncated := res.Body, res.Truncated
 	if keep >= 0 && int64(len(body)) > keep {
-		body = body[:keep]
+		body, truncated = body[:keep], true
 	}
 	h := res.Headers
 	if h == nil {
 		h = http.Header{}
 	}
-	return &relay.Response{Status: res.Status, Header: h, Body: body, Latency: lat}, nil
+	return &relay.Response{Status: res.Status, Header: h, Body: body, Truncated: truncated, Latency: lat}, nil
 }
 
 // pick chooses the ready client of org's tunnel name that takes event

@@ -175,8 +175,16 @@ func TestSendKeepCutsBody(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(res.Body) != `{"ok` {
-		t.Errorf("body with keep 4: got %q, want %q", res.Body, `{"ok`)
+	if string(res.Body) != `{"ok` || !res.Truncated {
+		t.Errorf("body with keep 4: got %q truncated %v, want %q truncated", res.Body, res.Truncated, `{"ok`)
+	}
+	res, err = fr.tunnels().Send(context.Background(), &relay.OutboundRequest{Method: http.MethodPost, URL: "tunnel://" + testName,
+		Header: http.Header{}, Body: []byte("x"), Org: testOrg}, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Body) == 0 || res.Truncated {
+		t.Errorf("body with keep 1 MiB: got %q truncated %v, want it whole", res.Body, res.Truncated)
 	}
 }
 
