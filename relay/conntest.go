@@ -2,9 +2,11 @@ package relay
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/sidehook/sidehook/internal/event"
 	"github.com/sidehook/sidehook/relay/config"
@@ -25,26 +27,56 @@ type TestResult struct {
 // when types is empty) to an endpoint once, synchronously, without retry,
 // with sidehook-test: true. Nothing is stored.
 func (r *Relay) ConnectionTest(ctx context.Context, org, endpoint string, types []event.Type) ([]TestResult, error) {
-	return r.caller.connectionTest(ctx, org, endpoint, types)
+	o, e, err := r.caller.testTarget(org, endpoint)
+	if err != nil {
+		return nil, err
+	}
+	return r.caller.connectionTest(ctx, o, e.cfg, types, nil), nil
 }
 
-func (c *caller) connectionTest(ctx context.Context, org, endpoint string, types []event.Type) ([]TestResult, error) {
+// testTarget finds the endpoint a connection test is for.
+func (c *caller) testTarget(org, endpoint string) (*orgState, *endpointState, error) {
 	o := c.dir.org(org)
 	if o == nil {
-		return nil, apiErrorf(http.StatusNotFound, "unknown_organisation", "no organisation %q", org)
+		return nil, nil, apiErrorf(http.StatusNotFound, "unknown_organisation", "no organisation %q", org)
 	}
 	e := o.endpoint(endpoint)
 	if e == nil {
-		return nil, apiErrorf(http.StatusNotFound, "not_found", "no endpoint %q", endpoint)
+		return nil, nil, apiErrorf(http.StatusNotFound, "not_found", "no endpoint %q", endpoint)
 	}
+	return o, e, nil
+}
+
+// connectionTest runs the tests of types (all five when empty) one after
+// another. fits, when not nil, says whether a test with that timeout may
+// still start; one that may not is reported as not run.
+func (c *caller) connectionTest(ctx context.Context, o *orgState, e config.Endpoint, types []event.Type, fits func(time.Duration) bool) []TestResult {
 	if len(types) == 0 {
 		types = event.Builtin()
 	}
 	out := make([]TestResult, 0, len(types))
 	for _, t := range types {
-		out = append(out, c.testOne(ctx, o, e.cfg, t))
+		if fits != nil && !fits(endpointTimeout(e, t)) {
+			out = append(out, TestResult{Event: string(t),
+				Error: fmt.Sprintf("not run: the tests of one call wait at most %s on the endpoint; test this event alone", c.sync.max)})
+			continue
+		}
+		out = append(out, c.testOne(ctx, o, e, t))
 	}
-	return out, nil
+	return out
+}
+
+// endpointTimeout is how long a request of event type t waits for e (a
+// delivery, a test, a replay, a custom-value request): the endpoint's
+// timeout, else the default of its kind.
+func endpointTimeout(e config.Endpoint, t event.Type) time.Duration {
+	switch {
+	case e.Timeout > 0:
+		return e.Timeout
+	case t == event.CustomValueRequest:
+		return config.DefaultCustomTimeout
+	}
+	return config.DefaultTimeout
 }
 
 func (c *caller) testOne(ctx context.Context, o *orgState, e config.Endpoint, t event.Type) TestResult {
@@ -52,15 +84,12 @@ func (c *caller) testOne(ctx context.Context, o *orgState, e config.Endpoint, t 
 	now := c.clock.Now()
 	ob := outbound{method: t.Method(), url: e.URL, eventID: event.NewID(event.PrefixEvent, now), eventType: string(t),
 		deliveryID: event.NewID(event.PrefixDelivery, now), attempt: 1, test: true}
-	timeout := e.Timeout
+	timeout := endpointTimeout(e, t)
 	var fields []string
 	if t == event.CustomValueRequest {
 		ob.query = c.fixtures.Query()
 		if q, err := url.ParseQuery(ob.query); err == nil {
 			fields = strings.Split(q.Get("fields"), ",")
-		}
-		if timeout == 0 {
-			timeout = config.DefaultCustomTimeout
 		}
 	} else {
 		p, ok := c.fixtures.Payload(t)
@@ -111,11 +140,19 @@ func (c *caller) handleTest() http.Handler {
 			}
 			types = []event.Type{t}
 		}
-		results, err := c.connectionTest(req.Context(), o.id, req.PathValue("id"), types)
+		_, e, err := c.testTarget(o.id, req.PathValue("id"))
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"results": results})
+		if len(types) == 0 {
+			types = event.Builtin()
+		}
+		var planned time.Duration
+		for _, t := range types {
+			planned += endpointTimeout(e.cfg, t)
+		}
+		fits := c.sync.begin(w, planned)
+		writeJSON(w, http.StatusOK, map[string]any{"results": c.connectionTest(req.Context(), o, e.cfg, types, fits)})
 		return nil
 	})
 }

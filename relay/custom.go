@@ -11,7 +11,6 @@ import (
 
 	"github.com/sidehook/sidehook/fixtures"
 	"github.com/sidehook/sidehook/internal/event"
-	"github.com/sidehook/sidehook/relay/config"
 )
 
 // maxCustomAnswer bounds a custom-value endpoint's answer.
@@ -35,12 +34,13 @@ type caller struct {
 	metrics  *metrics
 	clock    Clock
 	fixtures *fixtures.Set
+	sync     *syncWork
 }
 
 // customRequest sends a custom-value GET with rawQuery to the
 // organisation's custom-value endpoint, synchronously, once, and records
-// the exchange.
-func (c *caller) customRequest(ctx context.Context, o *orgState, rawQuery string) (*exchange, error) {
+// the exchange. w's write deadline is moved past the request's timeout.
+func (c *caller) customRequest(ctx context.Context, w http.ResponseWriter, o *orgState, rawQuery string) (*exchange, error) {
 	e := o.customEndpoint()
 	if e == nil {
 		return nil, apiErrorf(http.StatusBadGateway, "no_custom_value_endpoint",
@@ -51,10 +51,8 @@ func (c *caller) customRequest(ctx context.Context, o *orgState, rawQuery string
 	}
 	now := c.clock.Now()
 	x := &exchange{eventID: event.NewID(event.PrefixEvent, now), deliveryID: event.NewID(event.PrefixDelivery, now)}
-	timeout := e.cfg.Timeout
-	if timeout == 0 {
-		timeout = config.DefaultCustomTimeout
-	}
+	timeout := endpointTimeout(e.cfg, event.CustomValueRequest)
+	c.sync.begin(w, timeout)
 	x.res = c.sender.send(ctx, o, e.cfg, outbound{method: http.MethodGet, url: e.cfg.URL, query: rawQuery,
 		eventID: x.eventID, eventType: string(event.CustomValueRequest), deliveryID: x.deliveryID, attempt: 1}, timeout, maxCustomAnswer).whole()
 	status := StatusDelivered
@@ -140,8 +138,8 @@ func (v valuesRequest) query() string {
 
 // fetchValues asks for fields and parses the answer; every failure is a
 // 502 with the reason, so a bot can take its failure route.
-func (c *caller) fetchValues(ctx context.Context, o *orgState, vr valuesRequest) (map[string]*string, error) {
-	x, err := c.customRequest(ctx, o, vr.query())
+func (c *caller) fetchValues(ctx context.Context, w http.ResponseWriter, o *orgState, vr valuesRequest) (map[string]*string, error) {
+	x, err := c.customRequest(ctx, w, o, vr.query())
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +179,7 @@ func (c *caller) handleCustomValues() http.Handler {
 		if err := checkFields(vr.Fields); err != nil {
 			return err
 		}
-		vals, err := c.fetchValues(req.Context(), o, vr)
+		vals, err := c.fetchValues(req.Context(), w, o, vr)
 		if err != nil {
 			return err
 		}
@@ -218,7 +216,7 @@ func (c *caller) handleRender() http.Handler {
 		vals := map[string]*string{}
 		if len(fields) > 0 {
 			var err error
-			vals, err = c.fetchValues(req.Context(), o, valuesRequest{CustomerUID: rr.CustomerUID, ChannelID: rr.ChannelID,
+			vals, err = c.fetchValues(req.Context(), w, o, valuesRequest{CustomerUID: rr.CustomerUID, ChannelID: rr.ChannelID,
 				ConversationID: rr.ConversationID, Fields: fields})
 			if err != nil {
 				return err
@@ -246,7 +244,7 @@ func (c *caller) handleInboundGet() http.Handler {
 				return apiErrorf(http.StatusUnauthorized, "invalid_token", "%s: %s", v.Scheme, v.Reason)
 			}
 		}
-		x, err := c.customRequest(req.Context(), o, req.URL.RawQuery)
+		x, err := c.customRequest(req.Context(), w, o, req.URL.RawQuery)
 		if err != nil {
 			return err
 		}

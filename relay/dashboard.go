@@ -232,6 +232,11 @@ func (db *dashboard) handleReplay() http.Handler {
 		}
 		results := make([]ReplayResult, 0, len(sel))
 		allOK := true
+		var planned time.Duration
+		for _, f := range sel {
+			planned += replayTimeout(f.o, f.d)
+		}
+		fits := db.mgr.sync.begin(w, planned)
 		for _, f := range sel {
 			to := rr.To
 			if to == "" {
@@ -242,7 +247,7 @@ func (db *dashboard) handleReplay() http.Handler {
 					continue
 				}
 			}
-			res := db.mgr.replayTo(req.Context(), f.o, f.d, to, body)
+			res := db.mgr.boundedReplay(req.Context(), fits, f.o, f.d, to, body)
 			allOK = allOK && res.OK
 			results = append(results, res)
 		}

@@ -1,6 +1,10 @@
 package relay
 
-import "github.com/sidehook/sidehook/relay/config"
+import (
+	"time"
+
+	"github.com/sidehook/sidehook/relay/config"
+)
 
 // AddEndpoint installs e in org as if the configuration file had it, so
 // tests can reach tunnel:// endpoints whatever relay/config accepts.
@@ -15,3 +19,8 @@ func AddEndpoint(r *Relay, org string, e config.Endpoint) {
 // Cached reports whether the relay's cache of just-accepted events holds
 // an event.
 func Cached(r *Relay, org, id string) bool { return r.dash.cache.get(org, id) != nil }
+
+// SetMaxSyncWork bounds how long one call may wait on endpoints (10 min
+// otherwise), so tests reach the bound in milliseconds. Call it before
+// the relay serves a request.
+func SetMaxSyncWork(r *Relay, d time.Duration) { r.caller.sync.max = d }

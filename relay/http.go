@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -84,6 +85,34 @@ func writeJSON(w http.ResponseWriter, status int, v any) { httpjson.Write(w, sta
 // management body is optional or checked by its handler.
 func decodeJSON(w http.ResponseWriter, req *http.Request, v any) error {
 	return httpjson.Decode(w, req, v, true)
+}
+
+// maxSyncWork bounds how long one call may wait on endpoints: the largest
+// endpoint timeout, so a single request always fits.
+const maxSyncWork = 10 * time.Minute
+
+// syncWork lets the calls that wait on endpoints one request after another
+// (connection tests, replays to a URL, custom-value requests) answer past
+// the server's WriteTimeout, which would otherwise close the connection
+// with no answer once they took longer, and bounds their waiting so that
+// they always answer.
+type syncWork struct {
+	// write is the server's WriteTimeout: the answer's own allowance.
+	write time.Duration
+	// max bounds one call's waiting: it starts no request that could end
+	// past it, and says which did not run.
+	max time.Duration
+}
+
+// begin moves w's write deadline past the waiting a call plans (the sum
+// of its requests' timeouts, at most max) and returns fits, which says
+// whether a request with timeout d may still start.
+func (s *syncWork) begin(w http.ResponseWriter, planned time.Duration) (fits func(d time.Duration) bool) {
+	start := time.Now()
+	// ErrNotSupported (a writer without deadlines, as under a server the
+	// relay's Handler is mounted on) leaves nothing to move.
+	_ = http.NewResponseController(w).SetWriteDeadline(start.Add(min(planned, s.max) + s.write))
+	return func(d time.Duration) bool { return time.Since(start)+d <= s.max }
 }
 
 type ctxKey int

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"maps"
 	"net/http"
 	"net/url"
@@ -17,7 +18,6 @@ import (
 
 	"github.com/sidehook/sidehook/internal/event"
 	"github.com/sidehook/sidehook/internal/units"
-	"github.com/sidehook/sidehook/relay/config"
 	"github.com/sidehook/sidehook/replay"
 )
 
@@ -91,6 +91,7 @@ type manager struct {
 	tunnels TunnelServer
 	hub     *hub
 	clock   Clock
+	sync    *syncWork
 
 	requeueMu sync.Mutex // one manual retry at a time keeps the waiting counts right
 }
@@ -519,6 +520,9 @@ type ReplayResult struct {
 	Status     int     `json:"status,omitempty"`
 	LatencyMS  float64 `json:"latency_ms,omitempty"`
 	Error      string  `json:"error,omitempty"`
+	// NotSent: the call's time ran out before this one (Error says so);
+	// it can be replayed in another call.
+	NotSent bool `json:"not_sent,omitempty"`
 }
 
 // handleReplay is POST /v1/replay: the selected deliveries are enqueued
@@ -579,10 +583,20 @@ func (m *manager) handleReplay() http.Handler {
 			writeJSON(w, http.StatusAccepted, map[string]any{"enqueued": enqueued, "results": results})
 			return nil
 		}
+		var planned time.Duration
 		for _, d := range selected {
-			results = append(results, m.replayTo(req.Context(), o, d, rr.To, nil))
+			planned += replayTimeout(o, d)
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"replayed": len(results), "results": results})
+		fits := m.sync.begin(w, planned)
+		replayed := 0
+		for _, d := range selected {
+			res := m.boundedReplay(req.Context(), fits, o, d, rr.To, nil)
+			if !res.NotSent {
+				replayed++
+			}
+			results = append(results, res)
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"replayed": replayed, "results": results})
 		return nil
 	})
 }
@@ -664,6 +678,22 @@ func (m *manager) selectAll(ctx context.Context, o *orgState, f *deliveryFilter)
 	return out, nil
 }
 
+// replayTimeout is how long a replay of d waits for an answer: its
+// endpoint's timeout.
+func replayTimeout(o *orgState, d *Delivery) time.Duration {
+	return endpointTimeout(o.endpointConfig(d.Endpoint), event.Type(d.Type))
+}
+
+// boundedReplay is replayTo within a call's bound: a replay that fits
+// says may not start is not sent, and says so.
+func (m *manager) boundedReplay(ctx context.Context, fits func(time.Duration) bool, o *orgState, d *Delivery, to string, body []byte) ReplayResult {
+	if !fits(replayTimeout(o, d)) {
+		return ReplayResult{DeliveryID: d.ID, EventID: d.EventID, NotSent: true,
+			Error: fmt.Sprintf("not sent: the replays of one call wait at most %s on endpoints; replay the rest in another call", m.sync.max)}
+	}
+	return m.replayTo(ctx, o, d, to, body)
+}
+
 // replayTo sends a stored delivery once to another URL through package
 // replay (as the receiver and `sidehook replay` do): signed as its endpoint
 // signs, sidehook-replay-of naming the delivery, bytes unchanged unless body
@@ -686,10 +716,7 @@ func (m *manager) replayTo(ctx context.Context, o *orgState, d *Delivery, to str
 	if ob.method == http.MethodGet {
 		target = appendQuery(target, ev.Query)
 	}
-	timeout := cfg.Timeout
-	if timeout <= 0 {
-		timeout = config.DefaultTimeout
-	}
+	timeout := endpointTimeout(cfg, event.Type(ev.Type))
 	out := replay.Send(ctx, replay.Item{
 		ID:        d.ID,
 		Method:    ob.method,

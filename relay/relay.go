@@ -41,6 +41,7 @@ const (
 	DefaultGrace         = 10 * time.Second
 	DefaultPurgeInterval = 10 * time.Minute
 	DefaultMaxRetryAfter = time.Hour
+	DefaultWriteTimeout  = time.Minute
 )
 
 // Options are the relay's dependencies and tuning that do not belong in the
@@ -71,6 +72,11 @@ type Options struct {
 	// Transport, when set, sends every outbound HTTP request (tests);
 	// the target policy then checks URLs but not the addresses dialled.
 	Transport http.RoundTripper
+	// WriteTimeout bounds writing an answer (default DefaultWriteTimeout),
+	// so a client that stops reading does not hold a connection. The calls
+	// that wait on endpoints (connection tests, replays to a URL,
+	// custom-value requests) get what they may wait on top of it.
+	WriteTimeout time.Duration
 	// AllowHosts are more Host names a loopback relay serves its
 	// dashboard, /metrics and actions on (--allow-host), besides
 	// localhost, 127.0.0.1 and [::1].
@@ -132,6 +138,9 @@ func New(cfg *config.Config, opts Options) (*Relay, error) {
 	if opts.MaxRetryAfter <= 0 {
 		opts.MaxRetryAfter = DefaultMaxRetryAfter
 	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = DefaultWriteTimeout
+	}
 	if opts.Fixtures == nil {
 		opts.Fixtures = fixtures.Default()
 	}
@@ -173,10 +182,11 @@ func New(cfg *config.Config, opts Options) (*Relay, error) {
 	// second says so.
 	ing := &ingester{responder: responder{limitErrors(logger("ingest"), time.Second, time.Now)}, store: st, dir: dir, limits: cfg.Limits, clock: clock,
 		disp: r.disp, cache: cache, hub: r.hub, metrics: m}
+	sw := &syncWork{write: opts.WriteTimeout, max: maxSyncWork}
 	mgr := &manager{responder: responder{logger("api")}, store: st, dir: dir, disp: r.disp, sender: snd, http: r.http,
-		tokens: r.tokens, tunnels: opts.Tunnels, hub: r.hub, clock: clock}
+		tokens: r.tokens, tunnels: opts.Tunnels, hub: r.hub, clock: clock, sync: sw}
 	r.caller = &caller{responder: responder{logger("api")}, store: st, dir: dir, sender: snd, hub: r.hub, metrics: m,
-		clock: clock, fixtures: opts.Fixtures}
+		clock: clock, fixtures: opts.Fixtures, sync: sw}
 	r.webHub = web.NewHub(web.HubOptions{Logger: opts.Logger, Registerer: m.reg})
 	acc := newAccess(dir, cfg.Listen, cfg.AdminToken)
 	r.dash = &dashboard{responder: responder{logger("dashboard")}, store: st, dir: dir, mgr: mgr, cache: cache, web: r.webHub,
@@ -235,7 +245,7 @@ func (r *Relay) Start(ctx context.Context) error {
 		Handler:           r.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
-		WriteTimeout:      time.Minute,
+		WriteTimeout:      r.opts.WriteTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ConnState:         r.fresh.Track,
