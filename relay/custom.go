@@ -190,10 +190,10 @@ func (c *caller) handleCustomValues() http.Handler {
 
 // renderRequest is the body of POST /v1/render.
 type renderRequest struct {
-	Template       string `json:"template"`
-	CustomerUID    string `json:"customer_uid"`
-	ChannelID      string `json:"channel_id"`
-	ConversationID string `json:"conversation_id"`
+	Template       *string `json:"template"` // required ("" renders "")
+	CustomerUID    string  `json:"customer_uid"`
+	ChannelID      string  `json:"channel_id"`
+	ConversationID string  `json:"conversation_id"`
 }
 
 // RenderAnswer is the answer of POST /v1/render.
@@ -211,7 +211,10 @@ func (c *caller) handleRender() http.Handler {
 		if err := decodeJSON(w, req, &rr); err != nil {
 			return err
 		}
-		segs := ParseTemplate(rr.Template)
+		if rr.Template == nil {
+			return apiErrorf(http.StatusBadRequest, "invalid_body", "template is required")
+		}
+		segs := ParseTemplate(*rr.Template)
 		fields := TemplateFields(segs)
 		vals := map[string]*string{}
 		if len(fields) > 0 {

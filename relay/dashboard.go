@@ -360,9 +360,12 @@ func (db *dashboard) handleOlder() http.Handler {
 		}
 		limit := web.SnapshotSize
 		if s := q.Get("limit"); s != "" {
-			if limit, err = strconv.Atoi(s); err != nil || limit < 1 || limit > 1000 {
-				return apiErrorf(http.StatusBadRequest, "invalid_query", "limit %q: want 1 to 1000", s)
+			// As the /v1 listings: at most maxLimit, a larger limit taken
+			// as maxLimit.
+			if limit, err = strconv.Atoi(s); err != nil || limit < 1 {
+				return apiErrorf(http.StatusBadRequest, "invalid_query", "limit %q is not a positive integer", s)
 			}
+			limit = min(limit, maxLimit)
 		}
 		ctx := req.Context()
 		if o := orgFrom(ctx); o != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/sidehook/sidehook/internal/event"
 	"github.com/sidehook/sidehook/internal/units"
 	"github.com/sidehook/sidehook/replay"
+	"github.com/sidehook/sidehook/web"
 )
 
 // Listing bounds.
@@ -62,6 +63,10 @@ type AttemptView struct {
 	LatencyMS float64   `json:"latency_ms"`
 	Error     string    `json:"error"`
 	Response  string    `json:"response"`
+	// RequestHeaders are the headers the attempt sent, names in lower
+	// case, credentials redacted (the store keeps them whole); absent when
+	// nothing was sent.
+	RequestHeaders map[string][]string `json:"request_headers,omitempty"`
 }
 
 // viewDelivery is d as the API shows it; delivering says whether this
@@ -73,9 +78,23 @@ func viewDelivery(d *Delivery, delivering bool) DeliveryView {
 		v.Status = StatusDelivering
 	}
 	for _, a := range d.Attempts {
-		v.Attempts = append(v.Attempts, AttemptView{N: a.N, At: a.At, Status: a.Status, LatencyMS: a.LatencyMS, Error: a.Error, Response: a.Response})
+		v.Attempts = append(v.Attempts, AttemptView{N: a.N, At: a.At, Status: a.Status, LatencyMS: a.LatencyMS, Error: a.Error,
+			Response: a.Response, RequestHeaders: viewHeaders(a.Request)})
 	}
 	return v
+}
+
+// viewHeaders is h as the API and the dashboard show it: names in lower
+// case, credentials redacted (web.RedactHeaders, the dashboard's rules).
+func viewHeaders(h http.Header) map[string][]string {
+	if len(h) == 0 {
+		return nil
+	}
+	lower := make(map[string][]string, len(h))
+	for k, vs := range h {
+		lower[strings.ToLower(k)] = vs
+	}
+	return web.RedactHeaders(lower)
 }
 
 // manager is the management API of SPEC §4: events, deliveries, retries,
