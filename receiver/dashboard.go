@@ -13,8 +13,8 @@ import (
 
 // dashboardFeedBuffer is how many captures the dashboard feed may lag
 // behind the capture path before it loses some (counted in
-// sidehook_receiver_subscriber_dropped_total); the browsers then get the
-// newest state in their next snapshot.
+// sidehook_receiver_subscriber_dropped_total); the browsers are then told
+// and sent a fresh snapshot (web.Feed).
 const dashboardFeedBuffer = 4096
 
 // dashboardShutdownWait is how long Close lets dashboard websockets say
@@ -76,21 +76,22 @@ func (s *Server) dashboardWatched() bool { return s.hub.Subscribers() > 0 }
 // feedDashboard turns committed captures into dashboard items until the
 // subscription ends (Close). It runs beside the capture path, never in it:
 // the broadcaster drops for it rather than wait, and the hub drops for
-// browsers rather than wait for them.
+// browsers rather than wait for them. Either way the browsers are told
+// and sent a fresh snapshot (web.Feed); the feed's losses are counted in
+// sidehook_receiver_subscriber_dropped_total.
 func (s *Server) feedDashboard(sub *Subscription) {
-	defer close(s.feedDone)
-	for c := range sub.C() {
+	web.Feed(s.hub, sub, func(c Capture) (web.Item, bool) {
 		if !s.dashboardWatched() {
 			// The last browser left while this capture was queued.
-			continue
+			return web.Item{}, false
 		}
 		it, err := dashboardItem(&c)
 		if err != nil {
 			s.log.Warn().Err(err).Str("id", c.ID).Msg("capture not shown on the dashboard")
-			continue
+			return web.Item{}, false
 		}
-		s.hub.Publish(it)
-	}
+		return it, true
+	})
 }
 
 // dashboardCapture is a capture as the admin API returns it, with its body

@@ -188,6 +188,46 @@ func TestDashboardAccess(t *testing.T) {
 	})
 }
 
+// TestDashboardFeedThatLostTellsBrowsers: when the dashboard's feed falls
+// behind the capture path and loses captures, the browser is told how many
+// and sent a fresh snapshot holding them, and the loss is counted. The loss
+// is made, not waited for: a feed whose subscription has one slot starts
+// after three captures.
+func TestDashboardFeedThatLostTellsBrowsers(t *testing.T) {
+	srv := start(t, receiver.Config{})
+	c := dialDashboard(t, srv, nil)
+	if m := webtest.ReadWS(t, c); m.Type != web.MsgSnapshot {
+		t.Fatalf("got %+v, want a snapshot", m)
+	}
+	sub := srv.Subscribe(t.Context(), 1)
+	for i := range 3 {
+		if r := send(t, "POST", fmt.Sprintf("%s/lag/%d", srv.URL(), i), []byte(`{"type":"payment"}`), nil); r.status != 200 {
+			t.Fatalf("capture %d: got %d %s", i, r.status, r.body)
+		}
+	}
+	done := receiver.FeedDashboard(srv, sub)
+	// The server's own feed shows the captures too, in any order with
+	// what this one does; "dropped" and its snapshot come together.
+	for {
+		m := webtest.ReadWS(t, c)
+		if m.Type == web.MsgItem {
+			continue
+		}
+		if m.Type != web.MsgDropped || m.Count != 2 {
+			t.Fatalf("got %+v, want dropped with count 2", m)
+		}
+		break
+	}
+	if m := webtest.ReadWS(t, c); m.Type != web.MsgSnapshot || len(m.Items) != 3 || m.Items[0].Path != "/lag/2" {
+		t.Fatalf("got %+v, want a snapshot of the 3 captures, newest first", m)
+	}
+	sub.Close()
+	<-done
+	if got := metric(t, srv, "sidehook_receiver_subscriber_dropped_total", nil); got != "2" {
+		t.Errorf("sidehook_receiver_subscriber_dropped_total: got %s, want 2", got)
+	}
+}
+
 // TestDashboardStalledClientNeverSlowsCapture: a browser that connects and
 // then never reads while thousands of requests are captured costs the
 // capture path nothing: every capture succeeds and is stored, the hub drops

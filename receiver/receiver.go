@@ -259,7 +259,11 @@ func (s *Server) Start(ctx context.Context) error {
 	s.started = true
 	// Subscribed before serving, so the dashboard sees every capture.
 	s.feedDone = make(chan struct{})
-	go s.feedDashboard(s.bc.Subscribe(context.Background(), pubsub.Options{Buffer: dashboardFeedBuffer, Wanted: s.dashboardWatched}))
+	feed := s.bc.Subscribe(context.Background(), pubsub.Options{Buffer: dashboardFeedBuffer, Wanted: s.dashboardWatched})
+	go func() {
+		defer close(s.feedDone)
+		s.feedDashboard(feed)
+	}()
 	go func() {
 		defer close(s.serveDone)
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

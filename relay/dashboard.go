@@ -388,24 +388,26 @@ func (db *dashboard) handleOlder() http.Handler {
 // nothing back but, rarely, an event no longer in the cache. It runs beside
 // ingest and dispatch, never in their way: the change hub drops for it
 // rather than wait, and the web hub drops for browsers rather than wait
-// for them.
+// for them. Either way the browsers are told and sent a fresh snapshot
+// (web.Feed); the feed's losses are counted in
+// sidehook_relay_subscriber_dropped_total.
 func (db *dashboard) feed(sub *Subscription, done chan<- struct{}) {
 	defer close(done)
-	for ch := range sub.C() {
+	web.Feed(db.web, sub, func(ch Change) (web.Item, bool) {
 		if ch.Kind != ChangeDelivery || ch.delivery == nil || db.web.Subscribers() == 0 {
-			continue
+			return web.Item{}, false
 		}
 		o := db.dir.org(ch.Org)
 		if o == nil {
-			continue
+			return web.Item{}, false
 		}
 		it, err := db.item(context.Background(), o, ch.delivery, ch.event)
 		if err != nil {
 			db.log.Debug().Err(err).Str(logDelivery, ch.DeliveryID).Msg("delivery not shown on the dashboard")
-			continue
+			return web.Item{}, false
 		}
-		db.web.Publish(it)
-	}
+		return it, true
+	})
 }
 
 // dashboardDelivery is a delivery as the management API returns it plus

@@ -3,6 +3,7 @@ package relay_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -288,5 +289,35 @@ func TestDashboardReplayTunnelEndpoint(t *testing.T) {
 	a.decode(t, &res)
 	if a.Status != http.StatusBadGateway || len(res.Results) != 1 || res.Results[0].OK || !strings.Contains(res.Results[0].Error, "give a Target URL") {
 		t.Errorf("got %d %s, want 502 saying to give a Target URL", a.Status, a.Body)
+	}
+}
+
+// TestDashboardFeedThatLostTellsBrowsers: when the dashboard's feed falls
+// behind the change hub and loses changes, the browser is told how many and
+// sent a fresh snapshot, and the loss is counted. The loss is made, not
+// waited for: a feed whose subscription has one slot starts after three
+// changes.
+func TestDashboardFeedThatLostTellsBrowsers(t *testing.T) {
+	r := startRelay(t, orgConfig(t), relay.Options{})
+	c := webtest.DialWS(t, r.URL(), nil)
+	if m := webtest.ReadWS(t, c); m.Type != web.MsgSnapshot {
+		t.Fatalf("got %+v, want a snapshot", m)
+	}
+	sub := relay.SubscribeBuffer(t.Context(), r, 1)
+	for i := range 3 {
+		relay.PublishChanges(r, relay.Change{Kind: relay.ChangeEvent, Org: "demo", EventID: fmt.Sprintf("evt_%d", i), Type: "payment"})
+	}
+	done := relay.FeedDashboard(r, sub)
+	if m := webtest.ReadWS(t, c); m.Type != web.MsgDropped || m.Count != 2 {
+		t.Fatalf("got %+v, want dropped with count 2", m)
+	}
+	if m := webtest.ReadWS(t, c); m.Type != web.MsgSnapshot {
+		t.Fatalf("got %+v, want a fresh snapshot", m)
+	}
+	sub.Close()
+	<-done
+	a := call(t, "GET", r.URL()+"/metrics", "", nil, nil)
+	if !strings.Contains(string(a.Body), "\nsidehook_relay_subscriber_dropped_total 2\n") {
+		t.Errorf("metrics: want sidehook_relay_subscriber_dropped_total 2, got:\n%s", a.Body)
 	}
 }

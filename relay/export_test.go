@@ -1,8 +1,10 @@
 package relay
 
 import (
+	"context"
 	"time"
 
+	"github.com/sidehook/sidehook/internal/pubsub"
 	"github.com/sidehook/sidehook/relay/config"
 )
 
@@ -24,3 +26,18 @@ func Cached(r *Relay, org, id string) bool { return r.dash.cache.get(org, id) !=
 // otherwise), so tests reach the bound in milliseconds. Call it before
 // the relay serves a request.
 func SetMaxSyncWork(r *Relay, d time.Duration) { r.caller.sync.max = d }
+// SubscribeBuffer subscribes to r's changes with a buffer of n.
+func SubscribeBuffer(ctx context.Context, r *Relay, n int) *Subscription {
+	return r.hub.ps.Subscribe(ctx, pubsub.Options{Buffer: n})
+}
+
+// PublishChanges publishes cs on r's change hub, as its writes do.
+func PublishChanges(r *Relay, cs ...Change) { r.hub.publish(cs...) }
+
+// FeedDashboard runs the dashboard's feed on sub, as Start runs it on a
+// subscription of its own, until sub ends; the channel is closed then.
+func FeedDashboard(r *Relay, sub *Subscription) <-chan struct{} {
+	done := make(chan struct{})
+	go r.dash.feed(sub, done)
+	return done
+}

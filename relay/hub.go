@@ -43,6 +43,8 @@ const subscriptionBuffer = 1024
 type Subscription = pubsub.Subscription[Change]
 
 // hub is the relay's pubsub.Hub of Change, with the relay's buffer size.
+// What its subscribers lose is counted by the hub and shown as
+// sidehook_relay_subscriber_dropped_total (newMetrics).
 type hub struct{ ps *pubsub.Hub[Change] }
 
 func newHub() *hub { return &hub{ps: pubsub.New[Change](nil)} }

@@ -40,8 +40,8 @@ func (m *metrics) depths() map[[2]string]int64 {
 }
 
 // newMetrics registers the relay's series; the queue-depth gauge reads
-// the function given to setDepth at scrape time.
-func newMetrics() *metrics {
+// the function given to setDepth at scrape time, the subscriber drops h.
+func newMetrics(h *hub) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		ingested: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -63,7 +63,11 @@ func newMetrics() *metrics {
 	m.reg.MustRegister(m.ingested, m.deliveries, m.latency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		depthCollector{desc: prometheus.NewDesc("sidehook_relay_queue_depth",
-			"Deliveries waiting (pending or failed) per endpoint.", []string{"organisation", "endpoint"}, nil), depth: m.depths})
+			"Deliveries waiting (pending or failed) per endpoint.", []string{"organisation", "endpoint"}, nil), depth: m.depths},
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "sidehook_relay_subscriber_dropped_total",
+			Help: "Changes a slow subscriber (the dashboard's feed, a waiter) did not receive.",
+		}, func() float64 { return float64(h.ps.Dropped()) }))
 	return m
 }
 

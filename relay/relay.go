@@ -170,7 +170,7 @@ func New(cfg *config.Config, opts Options) (*Relay, error) {
 	r.http = newHTTPTransport(opts.Transport)
 	snd := &sender{signer: &signer{keys: r.keys, issuer: cfg.Issuer, userAgent: "sidehook/" + opts.Version},
 		http: r.http, tunnels: opts.Tunnels, clock: clock}
-	m := newMetrics()
+	m := newMetrics(r.hub)
 	cache := newEventCache()
 
 	att := &attempter{store: st, sender: snd, cache: cache, hub: r.hub, metrics: m, clock: clock,

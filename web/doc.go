@@ -30,6 +30,8 @@
 // and counted. When it has caught up it is sent {"type":"dropped"} and then
 // a fresh snapshot, which the page merges into what it holds: the dropped
 // updates are coalesced into the newest state of the newest 200 items.
+// Every browser is told the same way when the server's own feed of the hub
+// ([Feed]) fell behind what it commits and lost some of it.
 //
 // # Item data the page reads
 //

@@ -6,7 +6,9 @@
 // Publishing never blocks. A subscriber whose buffer is full loses the item;
 // the loss is counted on the subscription (Dropped, TakeDropped), on the
 // hub, and announced once on Lagged, so a dashboard can tell its viewer
-// "n messages dropped" and resend a snapshot (SPEC §6).
+// "n messages dropped" and resend a snapshot (SPEC §6). A publisher that
+// itself lost items upstream passes the loss on with Lost, and its
+// subscribers see it the same way.
 package pubsub
 
 import (
@@ -110,15 +112,41 @@ func (h *Hub[T]) Publish(items ...T) {
 }
 
 func (s *Subscription[T]) lose() {
-	s.dropped.Add(1)
-	s.pending.Add(1)
 	s.hub.dropped.Add(1)
 	if s.hub.onDrop != nil {
 		s.hub.onDrop()
 	}
+	s.missed(1)
+}
+
+// missed counts n items this subscriber will not receive and signals
+// Lagged.
+func (s *Subscription[T]) missed(n int) {
+	s.dropped.Add(uint64(n))
+	s.pending.Add(int64(n))
 	select {
 	case s.lagged <- struct{}{}:
 	default:
+	}
+}
+
+// Lost tells every subscriber that wants items that n items never reached
+// this hub (its publisher lost them upstream, say a feed that fell behind
+// its own source): each subscription's Dropped and TakeDropped rise by n
+// and Lagged is signalled, as when the hub drops items for it, so a
+// subscriber handles both alike. The hub's Dropped and onDrop are left
+// alone: the loss was counted where it happened. It never blocks.
+func (h *Hub[T]) Lost(n int) {
+	if n <= 0 {
+		return
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for s := range h.subs {
+		if s.wanted != nil && !s.wanted() {
+			continue
+		}
+		s.missed(n)
 	}
 }
 

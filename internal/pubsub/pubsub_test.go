@@ -43,6 +43,34 @@ func TestSlowSubscriberLosesAndIsTold(t *testing.T) {
 	}
 }
 
+// TestLostReachesEverySubscriber: a loss upstream of the hub reaches each
+// subscriber as its own drops would, and is not counted again on the hub.
+func TestLostReachesEverySubscriber(t *testing.T) {
+	var onDrop int
+	h := pubsub.New[int](func() { onDrop++ })
+	a := h.Subscribe(context.Background(), pubsub.Options{Buffer: 4})
+	b := h.Subscribe(context.Background(), pubsub.Options{Buffer: 4})
+	off := h.Subscribe(context.Background(), pubsub.Options{Buffer: 4, Wanted: func() bool { return false }})
+	h.Lost(0)
+	h.Lost(3)
+	for name, s := range map[string]*pubsub.Subscription[int]{"a": a, "b": b} {
+		select {
+		case <-s.Lagged():
+		default:
+			t.Fatalf("%s: got no Lagged signal, want one", name)
+		}
+		if got := s.TakeDropped(); got != 3 || s.Dropped() != 3 {
+			t.Fatalf("%s: got %d taken, %d dropped, want 3 and 3", name, got, s.Dropped())
+		}
+	}
+	if off.Dropped() != 0 {
+		t.Fatalf("a subscriber that wants nothing now got %d dropped, want 0", off.Dropped())
+	}
+	if h.Dropped() != 0 || onDrop != 0 {
+		t.Fatalf("got hub %d, onDrop %d, want 0 each: the hub lost nothing", h.Dropped(), onDrop)
+	}
+}
+
 func TestUnwantedIsSkippedNotDropped(t *testing.T) {
 	h := pubsub.New[int](nil)
 	var want bool
