@@ -166,12 +166,14 @@ func (s *Server) newest(ctx context.Context, f Filter, n int) ([]Capture, error)
 	return caps, nil
 }
 
-// redacted is c as the admin API shows it: credentials without their
-// signatures (web.RedactHeaders, the dashboard's one list), so no list,
-// wait or export hands out a token that still verifies. The store keeps c
-// whole: the replay endpoint re-signs from it.
+// redacted is c as the admin API and the dashboard show it: credentials
+// without their signatures, in the request and in the answer
+// (web.RedactHeaders, the one redaction), so no list, wait, export or
+// browser gets a token that still verifies. The store keeps c whole: the
+// replay endpoint re-signs from it.
 func redacted(c Capture) Capture {
 	c.Headers = web.RedactHeaders(c.Headers)
+	c.Response.Headers = web.RedactHeaders(c.Response.Headers)
 	return c
 }
 

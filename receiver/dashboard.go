@@ -101,11 +101,13 @@ type dashboardCapture struct {
 	BodyPreview bool `json:"body_preview,omitempty"`
 }
 
-// dashboardItem is one row of the dashboard: the capture's JSON (body cut
-// when large, so a snapshot of 200 stays small). Its credentials are
-// redacted by web, once, on the way to every browser.
+// dashboardItem is one row of the dashboard: the capture's JSON as the
+// admin API shows it (credentials redacted, see redacted), its body cut
+// when large, so a snapshot of 200 stays small. Every row for a browser
+// (the feed, the snapshot) is made here.
 func dashboardItem(c *Capture) (web.Item, error) {
-	d := dashboardCapture{captureMeta: c.meta()}
+	rc := redacted(*c)
+	d := dashboardCapture{captureMeta: rc.meta()}
 	body, enc, cut := web.ItemBody(c.Body)
 	d.Body, d.BodyEncoding, d.BodyPreview = &body, enc, cut
 	data, err := json.Marshal(d)

@@ -228,6 +228,49 @@ func TestDashboardFeedThatLostTellsBrowsers(t *testing.T) {
 	}
 }
 
+// TestDashboardRedactsOnTheServer: every row a browser gets, live and in
+// the snapshot, carries the credentials of the request and of the answer
+// redacted as the admin API does, before it leaves the server.
+func TestDashboardRedactsOnTheServer(t *testing.T) {
+	srv := start(t, receiver.Config{})
+	if _, err := srv.SetRules(receiver.Rule{Respond: receiver.Respond{Status: 200, Headers: map[string]string{"set-cookie": "session=hunter2", "x-app": "yes"}}}); err != nil {
+		t.Fatal(err)
+	}
+	live := dialDashboard(t, srv, nil)
+	webtest.ReadWS(t, live) // the empty snapshot: subscribed from here on
+	tok := webioToken(t, testSecret, testOrg)
+	sig := tok[strings.LastIndex(tok, ".")+1:]
+	send(t, "POST", srv.URL()+"/x", []byte(`{}`), map[string]string{"x-webio-token": tok, "cookie": "s=1", "webhook-id": "evt_red"})
+	m := webtest.ReadWS(t, live)
+	if m.Type != web.MsgItem {
+		t.Fatalf("got %+v, want the live item", m)
+	}
+	snap := webtest.ReadWS(t, dialDashboard(t, srv, nil))
+	if len(snap.Items) != 1 {
+		t.Fatalf("snapshot: got %d items, want 1", len(snap.Items))
+	}
+	for name, it := range map[string]web.Item{"live": *m.Item, "snapshot": snap.Items[0]} {
+		var d struct {
+			Headers  map[string][]string `json:"headers"`
+			Response struct {
+				Headers map[string][]string `json:"headers"`
+			} `json:"response"`
+		}
+		if err := json.Unmarshal(it.Data, &d); err != nil {
+			t.Fatal(err)
+		}
+		if s := string(it.Data); strings.Contains(s, sig) || strings.Contains(s, "s=1") || strings.Contains(s, "hunter2") {
+			t.Errorf("%s: a credential reaches the browser: %s", name, s)
+		}
+		if got := d.Headers["webhook-id"]; len(got) != 1 || got[0] != "evt_red" {
+			t.Errorf("%s: webhook-id: got %v, want evt_red", name, got)
+		}
+		if got := d.Response.Headers["x-app"]; len(got) != 1 || got[0] != "yes" {
+			t.Errorf("%s: answer's x-app: got %v, want yes", name, got)
+		}
+	}
+}
+
 // TestDashboardStalledClientNeverSlowsCapture: a browser that connects and
 // then never reads while thousands of requests are captured costs the
 // capture path nothing: every capture succeeds and is stored, the hub drops

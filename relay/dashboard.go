@@ -375,9 +375,6 @@ func (db *dashboard) handleOlder() http.Handler {
 		if err != nil {
 			return err
 		}
-		for i := range items {
-			items[i].Data = web.RedactJSON(items[i].Data)
-		}
 		writeJSON(w, http.StatusOK, map[string]any{"items": items, "more": len(items) == limit})
 		return nil
 	})
@@ -440,9 +437,9 @@ func (db *dashboard) item(ctx context.Context, o *orgState, d *Delivery, ev *Eve
 	if method == http.MethodGet {
 		target = appendQuery(target, ev.Query)
 	}
-	// The headers the latest attempt carried, as recorded. web redacts
-	// their credentials, once, on the way to every browser (the feed, the
-	// snapshot; handleOlder does it itself). A delivery not attempted yet
+	// The headers the latest attempt carried, as recorded, with their
+	// credentials redacted: every row for a browser (the feed, the
+	// snapshot, older pages) is made here. A delivery not attempted yet
 	// has sent none.
 	headers := map[string][]string{}
 	if n := len(d.Attempts); n > 0 {
@@ -450,6 +447,7 @@ func (db *dashboard) item(ctx context.Context, o *orgState, d *Delivery, ev *Eve
 			headers[strings.ToLower(k)] = v
 		}
 	}
+	headers = web.RedactHeaders(headers)
 	data := dashboardDelivery{DeliveryView: view, URL: target, Headers: headers, BodySize: len(ev.Body)}
 	data.Body, data.BodyEncoding, data.BodyPreview = web.ItemBody(ev.Body)
 	b, err := json.Marshal(data)

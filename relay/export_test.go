@@ -26,6 +26,7 @@ func Cached(r *Relay, org, id string) bool { return r.dash.cache.get(org, id) !=
 // otherwise), so tests reach the bound in milliseconds. Call it before
 // the relay serves a request.
 func SetMaxSyncWork(r *Relay, d time.Duration) { r.caller.sync.max = d }
+
 // SubscribeBuffer subscribes to r's changes with a buffer of n.
 func SubscribeBuffer(ctx context.Context, r *Relay, n int) *Subscription {
 	return r.hub.ps.Subscribe(ctx, pubsub.Options{Buffer: n})

@@ -253,35 +253,58 @@ func TestAttemptBeforeIngestReturns(t *testing.T) {
 
 // TestDashboardShowsHeadersSent: the dashboard shows the headers the
 // latest attempt carried, as the endpoint received them, with credentials
-// redacted on the server; the API shows each attempt's the same way.
+// redacted on the server in every row a browser gets (live, snapshot,
+// older page); the API shows each attempt's the same way.
 func TestDashboardShowsHeadersSent(t *testing.T) {
 	rcv := newSink(t, nil, nil)
 	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL(), Auth: []string{"webio-token", "standard"}}), relay.Options{})
+	live := webtest.DialWS(t, r.URL(), nil)
+	webtest.ReadWS(t, live) // the empty snapshot: subscribed from here on
 	ans := ingest(t, r, `{"type":"payment"}`, nil)
-	waitDelivery(t, r, ans.Deliveries[0].ID, "delivered", 5*time.Second)
+	dlv := ans.Deliveries[0].ID
+	waitDelivery(t, r, dlv, "delivered", 5*time.Second)
 	got := rcv.requests()[0].Header
 
-	c := webtest.DialWS(t, r.URL(), nil)
-	snap := webtest.ReadWS(t, c)
+	rows := map[string]web.Item{}
+	for rows["live"].Status != "delivered" {
+		if m := webtest.ReadWS(t, live); m.Type == web.MsgItem && m.Item.ID == dlv {
+			rows["live"] = *m.Item
+		}
+	}
+	snap := webtest.ReadWS(t, webtest.DialWS(t, r.URL(), nil))
 	if len(snap.Items) != 1 {
 		t.Fatalf("snapshot: got %d items, want 1", len(snap.Items))
 	}
-	var d dashData
-	if err := json.Unmarshal(snap.Items[0].Data, &d); err != nil {
-		t.Fatal(err)
+	rows["snapshot"] = snap.Items[0]
+	var older struct{ Items []web.Item }
+	call(t, "GET", r.URL()+"/_sidehook/deliveries?before="+time.Now().Add(time.Minute).UTC().Format(time.RFC3339Nano), "", nil, nil).decode(t, &older)
+	if len(older.Items) != 1 {
+		t.Fatalf("older page: got %d items, want 1", len(older.Items))
 	}
-	for _, k := range []string{"webhook-id", "webhook-timestamp", "sidehook-delivery", "sidehook-attempt", "user-agent", "content-type"} {
-		if fmt.Sprint(d.Headers[k]) != fmt.Sprint(got.Values(k)) {
-			t.Errorf("header %s: dashboard shows %v, endpoint received %v", k, d.Headers[k], got.Values(k))
+	rows["older"] = older.Items[0]
+
+	for name, it := range rows {
+		var d dashData
+		if err := json.Unmarshal(it.Data, &d); err != nil {
+			t.Fatal(err)
 		}
-	}
-	for _, k := range []string{"x-webio-token", "webhook-signature"} {
-		if len(got.Values(k)) == 0 {
-			t.Fatalf("the endpoint received no %s", k)
+		for _, k := range []string{"webhook-id", "webhook-timestamp", "sidehook-delivery", "sidehook-attempt", "user-agent", "content-type"} {
+			if fmt.Sprint(d.Headers[k]) != fmt.Sprint(got.Values(k)) {
+				t.Errorf("%s: header %s: dashboard shows %v, endpoint received %v", name, k, d.Headers[k], got.Values(k))
+			}
 		}
-		// A token keeps its header and claims, never its signature.
-		if v := d.Headers[k]; len(v) != 1 || !strings.HasSuffix(v[0], web.RedactedValue) || v[0] == got.Get(k) {
-			t.Errorf("header %s: dashboard shows %v, want it redacted", k, v)
+		for _, k := range []string{"x-webio-token", "webhook-signature"} {
+			if len(got.Values(k)) == 0 {
+				t.Fatalf("the endpoint received no %s", k)
+			}
+			// A token keeps its header and claims, never its signature.
+			if v := d.Headers[k]; len(v) != 1 || !strings.HasSuffix(v[0], web.RedactedValue) || v[0] == got.Get(k) {
+				t.Errorf("%s: header %s: dashboard shows %v, want it redacted", name, k, v)
+			}
+			sent := got.Get(k)
+			if sig := sent[strings.LastIndexAny(sent, ".,")+1:]; strings.Contains(string(it.Data), sig) {
+				t.Errorf("%s: the signature of %s reaches the browser: %s", name, k, it.Data)
+			}
 		}
 	}
 	a := call(t, "GET", r.URL()+"/v1/deliveries/"+ans.Deliveries[0].ID, apiKey, nil, nil)

@@ -104,7 +104,12 @@ func jwtFor(claims string) string {
 	return enc([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc([]byte(claims)) + ".c2lnbmF0dXJlLXNlY3JldC1wYXJ0"
 }
 
+// captureItem is a capture row as the receiver builds it: its headers
+// redacted on the server (web.RedactHeaders) before it is encoded.
 func captureItem(id string, at time.Time, status string, data map[string]any) web.Item {
+	if h, ok := data["headers"].(map[string][]string); ok {
+		data["headers"] = web.RedactHeaders(h)
+	}
 	raw, _ := json.Marshal(data)
 	return web.Item{Kind: web.KindCapture, ID: id, Time: at, Event: fmt.Sprint(data["event"]), Method: fmt.Sprint(data["method"]),
 		Path: fmt.Sprint(data["path"]), Status: status, Data: raw}

@@ -45,11 +45,14 @@
 // "body", "body_encoding" ("utf8" or "base64"), "headers" (lower-case keys,
 // lists of values) and "url" (the endpoint URL the delivery goes to).
 //
-// Servers put bodies in Data through [ItemBody], which cuts them to
-// [MaxItemBody] so a snapshot stays small; a cut body is marked
-// "body_preview": true beside "body_size" (the whole length), and the page
-// then says so and neither edits nor copies it (a replay sends the whole
-// body from the server's store).
+// Servers redact the headers in Data with [RedactHeaders] on their typed
+// value before encoding it (web sends Data as it is, so no browser gets a
+// secret whatever its script does), and put bodies in Data through
+// [ItemBody], which cuts them to [MaxItemBody] so a snapshot stays small;
+// a cut body is marked "body_preview": true beside "body_size" (the whole
+// length), and the page then says so and neither edits nor copies it (a
+// replay sends the whole body from the server's store). [Hub.Publish]
+// encodes each item once and every viewer is sent the same frame.
 //
 // # Access
 //

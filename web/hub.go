@@ -25,17 +25,25 @@ const (
 // delivery of the relay. Publishing an Item with an ID the page already
 // holds replaces that row.
 type Item struct {
-	Kind   string          `json:"kind"`   // KindCapture or KindDelivery
-	ID     string          `json:"id"`     // cap_… or dlv_…
-	Time   time.Time       `json:"time"`   // when it was received (stays the same across updates)
-	Event  string          `json:"event"`  // event type, may be empty
-	Method string          `json:"method"` // HTTP method
-	Path   string          `json:"path"`   // request path (capture) or endpoint path (delivery)
-	Status string          `json:"status"` // valid|invalid|unverified, or pending|delivering|delivered|failed|dead
-	Data   json.RawMessage `json:"data"`   // the full object as that server's API returns it
+	Kind   string    `json:"kind"`   // KindCapture or KindDelivery
+	ID     string    `json:"id"`     // cap_… or dlv_…
+	Time   time.Time `json:"time"`   // when it was received (stays the same across updates)
+	Event  string    `json:"event"`  // event type, may be empty
+	Method string    `json:"method"` // HTTP method
+	Path   string    `json:"path"`   // request path (capture) or endpoint path (delivery)
+	Status string    `json:"status"` // valid|invalid|unverified, or pending|delivering|delivered|failed|dead
+	// Data is the full object as that server's API returns it, made with
+	// json.Marshal and with its credentials already redacted: the server
+	// builds it from its typed value after RedactHeaders, and web sends it
+	// as it is, unchecked.
+	Data json.RawMessage `json:"data"`
 	// Org is the organisation the item belongs to; a viewer scoped to one
 	// organisation (Config.Scope) sees only its items. Never sent.
 	Org string `json:"-"`
+
+	// frame is the item's message as Publish encoded it, once for every
+	// viewer.
+	frame *websocket.PreparedMessage
 }
 
 // DefaultClientBuffer is how many items a subscriber may fall behind before
@@ -124,10 +132,27 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C, log zerolo
 
 // Publish hands it to every subscriber. It never blocks: a subscriber whose
 // buffer is full loses it and has its dropped count raised. Publishing on a
-// closed hub does nothing.
+// closed hub, or with no subscriber, does nothing.
+//
+// The message is encoded here, once, and every viewer is sent the same
+// frame: with a large body, encoding is most of what an open dashboard
+// costs its server.
 func (h *Hub) Publish(it Item) {
-	// Once per item, not per viewer: nothing secret is queued for a browser.
-	it.Data = RedactJSON(it.Data)
+	if h.ps.Subscribers() == 0 {
+		// No viewer to encode for. One subscribing now reads its snapshot
+		// after subscribing, and it is already committed, so the
+		// snapshot has it.
+		return
+	}
+	b, err := appendItemMsg(nil, it)
+	if err != nil {
+		h.log.Warn().Err(err).Str("id", it.ID).Msg("dashboard item not shown")
+		return
+	}
+	if it.frame, err = websocket.NewPreparedMessage(websocket.TextMessage, b); err != nil {
+		h.log.Warn().Err(err).Str("id", it.ID).Msg("dashboard item not shown")
+		return
+	}
 	h.ps.Publish(it)
 }
 

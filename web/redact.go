@@ -1,8 +1,6 @@
 package web
 
 import (
-	"bytes"
-	"encoding/json"
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
@@ -99,75 +97,4 @@ func isBase64URL(s string) bool {
 // token), so a bare secret containing a space is never half shown.
 func isToken(s string) bool {
 	return len(s) <= 32 && httpguts.ValidHeaderFieldName(s)
-}
-
-// RedactJSON returns data with every credential header value replaced, at
-// any depth: an object member named like a credential header (any case)
-// whose value is a string or a list of strings is redacted. Servers keep
-// their stores whole; what leaves for a browser goes through here, so no
-// page and no script ever receives a secret, whatever its JavaScript does.
-// Numbers are kept as written; data that is not JSON comes back unchanged.
-func RedactJSON(data json.RawMessage) json.RawMessage {
-	if len(data) == 0 || !needsRedaction(data) {
-		return data
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return data
-	}
-	out, err := json.Marshal(redactValueTree(v))
-	if err != nil {
-		return data
-	}
-	return out
-}
-
-// needsRedaction is a cheap pre-check, on every item published: a
-// document in which no string is a credential header's name needs no
-// decode. It looks only behind each quote, without allocating.
-func needsRedaction(data []byte) bool {
-	names := RedactedHeaderNames()
-	for i := bytes.IndexByte(data, '"'); i >= 0; {
-		rest := data[i+1:]
-		for _, n := range names {
-			if len(rest) > len(n) && rest[len(n)] == '"' && bytes.EqualFold(rest[:len(n)], []byte(n)) {
-				return true
-			}
-		}
-		j := bytes.IndexByte(rest, '"')
-		if j < 0 {
-			break
-		}
-		i += 1 + j
-	}
-	return false
-}
-
-func redactValueTree(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		for k, val := range t {
-			if !isRedacted(k) {
-				t[k] = redactValueTree(val)
-				continue
-			}
-			switch vv := val.(type) {
-			case string:
-				t[k] = redactValue(k, vv)
-			case []any:
-				for i, e := range vv {
-					if s, ok := e.(string); ok {
-						vv[i] = redactValue(k, s)
-					}
-				}
-			}
-		}
-	case []any:
-		for i, e := range t {
-			t[i] = redactValueTree(e)
-		}
-	}
-	return v
 }

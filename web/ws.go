@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -31,16 +32,6 @@ const (
 	MsgDropped  = "dropped"
 	MsgError    = "error"
 )
-
-type snapshotMsg struct {
-	Type  string `json:"type"`
-	Items []Item `json:"items"`
-}
-
-type itemMsg struct {
-	Type string `json:"type"`
-	Item Item   `json:"item"`
-}
 
 type droppedMsg struct {
 	Type  string `json:"type"`
@@ -148,7 +139,7 @@ func (c *wsConn) writePump(ctx context.Context) {
 			if c.scope != "" && it.Org != c.scope {
 				continue
 			}
-			if err := c.send(itemMsg{Type: MsgItem, Item: it}); err != nil {
+			if err := c.sendItem(it); err != nil {
 				c.log.Debug().Err(err).Msg("websocket write")
 				return
 			}
@@ -190,7 +181,7 @@ func (c *wsConn) catchUp(ctx context.Context) error {
 }
 
 func (c *wsConn) sendSnapshot(ctx context.Context) error {
-	items := []Item{}
+	var items []Item
 	if c.recent != nil {
 		got, err := c.recent(ctx, SnapshotSize)
 		if err != nil {
@@ -209,46 +200,94 @@ func (c *wsConn) sendSnapshot(ctx context.Context) error {
 			if c.scope != "" && it.Org != c.scope {
 				continue
 			}
-			it.Data = RedactJSON(it.Data)
 			items = append(items, it)
 		}
 	}
-	return c.send(snapshotMsg{Type: MsgSnapshot, Items: items})
+	b := append(make([]byte, 0, 64<<10), `{"type":"`+MsgSnapshot+`","items":[`...)
+	first := true
+	for _, it := range items {
+		next := b
+		if !first {
+			next = append(next, ',')
+		}
+		next, err := appendItem(next, it)
+		if err != nil {
+			c.log.Warn().Err(err).Msg("dashboard item not shown")
+			continue
+		}
+		b, first = next, false
+	}
+	b = append(b, "]}"...)
+	_ = c.conn.SetWriteDeadline(time.Now().Add(writeWait))
+	return c.conn.WriteMessage(websocket.TextMessage, b)
 }
 
+// sendItem writes the frame Publish prepared for it.
+func (c *wsConn) sendItem(it Item) error {
+	if it.frame == nil {
+		// Not from Publish (it always prepares one): encode it here.
+		b, err := appendItemMsg(nil, it)
+		if err != nil {
+			return err
+		}
+		if it.frame, err = websocket.NewPreparedMessage(websocket.TextMessage, b); err != nil {
+			return err
+		}
+	}
+	_ = c.conn.SetWriteDeadline(time.Now().Add(writeWait))
+	return c.conn.WritePreparedMessage(it.frame)
+}
+
+// send writes a small message (dropped, error).
 func (c *wsConn) send(msg any) error {
 	b, err := json.Marshal(msg)
 	if err != nil {
-		// Only an item whose Data is not JSON gets here: show it without
-		// its data rather than lose the connection or the other items.
-		c.log.Warn().Err(err).Msg("dashboard item with invalid data")
-		b, err = json.Marshal(withoutBadData(msg))
-		if err != nil {
-			return fmt.Errorf("encode %T: %w", msg, err)
-		}
+		return fmt.Errorf("encode %T: %w", msg, err)
 	}
 	_ = c.conn.SetWriteDeadline(time.Now().Add(writeWait))
 	return c.conn.WriteMessage(websocket.TextMessage, b)
 }
 
-func withoutBadData(msg any) any {
-	fix := func(it Item) Item {
-		if !json.Valid(it.Data) {
-			it.Data = nil
-		}
-		return it
+// appendItemMsg appends it as an item message: {"type":"item","item":…}.
+func appendItemMsg(b []byte, it Item) ([]byte, error) {
+	b = append(b, `{"type":"`+MsgItem+`","item":`...)
+	b, err := appendItem(b, it)
+	if err != nil {
+		return nil, err
 	}
-	switch m := msg.(type) {
-	case itemMsg:
-		m.Item = fix(m.Item)
-		return m
-	case snapshotMsg:
-		items := make([]Item, len(m.Items))
-		for i, it := range m.Items {
-			items[i] = fix(it)
-		}
-		m.Items = items
-		return m
+	return append(b, '}'), nil
+}
+
+// dataNull ends an Item encoded without its Data, Data being its last
+// field.
+const dataNull = `"data":null}`
+
+// appendItem appends it as JSON, as json.Marshal writes it but for Data,
+// which is copied as it is: neither compacted again nor checked. Servers
+// make Data with json.Marshal, so it is JSON; scanning a body of up to
+// MaxItemBody again, per item, would cost more than encoding it did. (A
+// frame that is not JSON would cost the page that row alone: it skips a
+// message it cannot parse.)
+func appendItem(b []byte, it Item) ([]byte, error) {
+	data := it.Data
+	it.Data, it.frame = nil, nil
+	head, err := json.Marshal(it)
+	if err != nil {
+		return nil, fmt.Errorf("encode item %s: %w", it.ID, err)
 	}
-	return msg
+	if len(data) == 0 {
+		return append(b, head...), nil
+	}
+	if !bytes.HasSuffix(head, []byte(dataNull)) {
+		// Data is no longer Item's last field: encode it the slow way.
+		it.Data = data
+		whole, err := json.Marshal(it)
+		if err != nil {
+			return nil, fmt.Errorf("encode item %s: %w", it.ID, err)
+		}
+		return append(b, whole...), nil
+	}
+	b = append(b, head[:len(head)-len("null}")]...)
+	b = append(b, data...)
+	return append(b, '}'), nil
 }
