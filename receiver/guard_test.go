@@ -84,7 +84,14 @@ func TestNewRejectsBadAllowHost(t *testing.T) {
 func TestAPIRedactsCredentials(t *testing.T) {
 	srv := start(t, receiver.Config{})
 	tok := webioToken(t, testSecret, testOrg)
-	send(t, "POST", srv.URL()+"/x", []byte(`{}`), map[string]string{"x-webio-token": tok, "cookie": "s=1", "webhook-id": "evt_red"})
+	// Known by name or by a word in the name, whatever the platform.
+	byName := map[string]string{"x-api-key": "k_live_SECRET1", "x-auth-token": "SECRET2", "stripe-signature": "t=1,v1=SECRET3",
+		"x-hub-signature-256": "sha256=SECRET4", "x-shopify-hmac-sha256": "SECRET5", "x-gitlab-token": "SECRET6"}
+	hdr := map[string]string{"x-webio-token": tok, "cookie": "s=1", "webhook-id": "evt_red", "idempotency-key": "idem_visible"}
+	for k, v := range byName {
+		hdr[k] = v
+	}
+	send(t, "POST", srv.URL()+"/x", []byte(`{}`), hdr)
 	unsigned := tok[:strings.LastIndex(tok, ".")] + ".[redacted]"
 	c := only(t, srv)
 	for _, path := range []string{"/_sidehook/requests", "/_sidehook/requests/" + c.ID, "/_sidehook/requests/wait", "/_sidehook/requests/export", "/_sidehook/requests/export?format=har", "/_sidehook/requests/export?format=curl"} {
@@ -92,6 +99,14 @@ func TestAPIRedactsCredentials(t *testing.T) {
 		sig := tok[strings.LastIndex(tok, ".")+1:]
 		if strings.Contains(body, sig) || strings.Contains(body, "s=1") || !strings.Contains(body, unsigned) {
 			t.Errorf("%s: the token's signature or the cookie left the server, or the unsigned token is missing:\n%s", path, body)
+		}
+		for k, v := range byName {
+			if strings.Contains(body, v) {
+				t.Errorf("%s: %s left the server in the clear:\n%s", path, k, body)
+			}
+		}
+		if !strings.Contains(body, "evt_red") || !strings.Contains(body, "idem_visible") {
+			t.Errorf("%s: webhook-id or idempotency-key is not shown:\n%s", path, body)
 		}
 	}
 }

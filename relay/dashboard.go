@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/sidehook/sidehook/internal/event"
@@ -437,17 +436,14 @@ func (db *dashboard) item(ctx context.Context, o *orgState, d *Delivery, ev *Eve
 	if method == http.MethodGet {
 		target = appendQuery(target, ev.Query)
 	}
-	// The headers the latest attempt carried, as recorded, with their
-	// credentials redacted: every row for a browser (the feed, the
+	// The headers the latest attempt carried, as recorded, redacted as
+	// the API redacts them: every row for a browser (the feed, the
 	// snapshot, older pages) is made here. A delivery not attempted yet
 	// has sent none.
 	headers := map[string][]string{}
-	if n := len(d.Attempts); n > 0 {
-		for k, v := range d.Attempts[n-1].Request {
-			headers[strings.ToLower(k)] = v
-		}
+	if n := len(d.Attempts); n > 0 && len(d.Attempts[n-1].Request) > 0 {
+		headers = viewHeaders(d.Attempts[n-1].Request, configuredHeaders(cfg))
 	}
-	headers = web.RedactHeaders(headers)
 	data := dashboardDelivery{DeliveryView: view, URL: target, Headers: headers, BodySize: len(ev.Body)}
 	data.Body, data.BodyEncoding, data.BodyPreview = web.ItemBody(ev.Body)
 	b, err := json.Marshal(data)

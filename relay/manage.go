@@ -18,6 +18,7 @@ import (
 
 	"github.com/sidehook/sidehook/internal/event"
 	"github.com/sidehook/sidehook/internal/units"
+	"github.com/sidehook/sidehook/relay/config"
 	"github.com/sidehook/sidehook/replay"
 	"github.com/sidehook/sidehook/web"
 )
@@ -70,8 +71,9 @@ type AttemptView struct {
 }
 
 // viewDelivery is d as the API shows it; delivering says whether this
-// relay is attempting it right now.
-func viewDelivery(d *Delivery, delivering bool) DeliveryView {
+// relay is attempting it right now, configured names the headers its
+// endpoint sets (redacted whatever their names).
+func viewDelivery(d *Delivery, delivering bool, configured []string) DeliveryView {
 	v := DeliveryView{ID: d.ID, EventID: d.EventID, Endpoint: d.Endpoint, Type: d.Type, Status: d.Status,
 		NextAttemptAt: d.NextAttemptAt, Attempts: make([]AttemptView, 0, len(d.Attempts))}
 	if delivering && !Final(d.Status) {
@@ -79,14 +81,15 @@ func viewDelivery(d *Delivery, delivering bool) DeliveryView {
 	}
 	for _, a := range d.Attempts {
 		v.Attempts = append(v.Attempts, AttemptView{N: a.N, At: a.At, Status: a.Status, LatencyMS: a.LatencyMS, Error: a.Error,
-			Response: a.Response, RequestHeaders: viewHeaders(a.Request)})
+			Response: a.Response, RequestHeaders: viewHeaders(a.Request, configured)})
 	}
 	return v
 }
 
 // viewHeaders is h as the API and the dashboard show it: names in lower
-// case, credentials redacted (web.RedactHeaders, the dashboard's rules).
-func viewHeaders(h http.Header) map[string][]string {
+// case, credentials and the configured headers redacted
+// (web.RedactHeaders, the dashboard's rules).
+func viewHeaders(h http.Header, configured []string) map[string][]string {
 	if len(h) == 0 {
 		return nil
 	}
@@ -94,7 +97,14 @@ func viewHeaders(h http.Header) map[string][]string {
 	for k, vs := range h {
 		lower[strings.ToLower(k)] = vs
 	}
-	return web.RedactHeaders(lower)
+	return web.RedactHeaders(lower, configured...)
+}
+
+// configuredHeaders names the headers cfg sets (headers: in the endpoint's
+// configuration). They are redacted wherever they are shown, whatever
+// their names: the relay cannot tell a tenant label from an API key there.
+func configuredHeaders(cfg config.Endpoint) []string {
+	return slices.Collect(maps.Keys(cfg.Headers))
 }
 
 // manager is the management API of SPEC §4: events, deliveries, retries,
@@ -115,7 +125,13 @@ type manager struct {
 	requeueMu sync.Mutex // one manual retry at a time keeps the waiting counts right
 }
 
-func (m *manager) view(d *Delivery) DeliveryView { return viewDelivery(d, m.disp.inFlight(d.ID)) }
+func (m *manager) view(d *Delivery) DeliveryView {
+	var configured []string
+	if o := m.dir.org(d.Org); o != nil {
+		configured = configuredHeaders(o.endpointConfig(d.Endpoint))
+	}
+	return viewDelivery(d, m.disp.inFlight(d.ID), configured)
+}
 
 func (m *manager) viewEvent(ctx context.Context, ev *Event) (EventView, error) {
 	v := EventView{ID: ev.ID, Type: ev.Type, Organisation: ev.Org, ReceivedAt: ev.ReceivedAt, Query: ev.Query, Deliveries: []DeliveryView{}}

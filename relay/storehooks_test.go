@@ -253,11 +253,13 @@ func TestAttemptBeforeIngestReturns(t *testing.T) {
 
 // TestDashboardShowsHeadersSent: the dashboard shows the headers the
 // latest attempt carried, as the endpoint received them, with credentials
-// redacted on the server in every row a browser gets (live, snapshot,
-// older page); the API shows each attempt's the same way.
+// and the endpoint's configured headers redacted on the server in every
+// row a browser gets (live, snapshot, older page); the API shows each
+// attempt's the same way.
 func TestDashboardShowsHeadersSent(t *testing.T) {
 	rcv := newSink(t, nil, nil)
-	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL(), Auth: []string{"webio-token", "standard"}}), relay.Options{})
+	configured := map[string]string{"x-api-key": "SECRET-API-KEY-0123", "x-tenant": "SECRET-TENANT-4567"}
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL(), Auth: []string{"webio-token", "standard"}, Headers: configured}), relay.Options{})
 	live := webtest.DialWS(t, r.URL(), nil)
 	webtest.ReadWS(t, live) // the empty snapshot: subscribed from here on
 	ans := ingest(t, r, `{"type":"payment"}`, nil)
@@ -306,6 +308,14 @@ func TestDashboardShowsHeadersSent(t *testing.T) {
 				t.Errorf("%s: the signature of %s reaches the browser: %s", name, k, it.Data)
 			}
 		}
+		for k, v := range configured {
+			if got.Get(k) != v {
+				t.Fatalf("the endpoint received %s %q, want %q", k, got.Get(k), v)
+			}
+			if shown := d.Headers[k]; len(shown) != 1 || shown[0] != web.RedactedValue || strings.Contains(string(it.Data), v) {
+				t.Errorf("%s: configured header %s: dashboard shows %v, want it redacted", name, k, shown)
+			}
+		}
 	}
 	a := call(t, "GET", r.URL()+"/v1/deliveries/"+ans.Deliveries[0].ID, apiKey, nil, nil)
 	var v struct {
@@ -329,6 +339,11 @@ func TestDashboardShowsHeadersSent(t *testing.T) {
 		}
 		if strings.Contains(string(a.Body), got.Get(k)) {
 			t.Errorf("the API shows %s whole: %s", k, a.Body)
+		}
+	}
+	for k, v := range configured {
+		if vs := sent[k]; len(vs) != 1 || vs[0] != web.RedactedValue || strings.Contains(string(a.Body), v) {
+			t.Errorf("API configured header %s: got %v, want it redacted", k, vs)
 		}
 	}
 }

@@ -42,6 +42,9 @@ func TestRedactHeaders(t *testing.T) {
 		{"OtherHeadersUntouched",
 			map[string][]string{"content-type": {"application/json"}, "webhook-id": {"evt_1"}},
 			map[string][]string{"content-type": {"application/json"}, "webhook-id": {"evt_1"}}},
+		{"ByNamePattern",
+			map[string][]string{"X-Api-Key": {"k_live_1"}, "x-hub-signature-256": {"sha256=abc"}, "stripe-signature": {"t=1,v1=abc"}, "x-auth-token": {"tok"}},
+			map[string][]string{"X-Api-Key": {"[redacted]"}, "x-hub-signature-256": {"[redacted]"}, "stripe-signature": {"[redacted]"}, "x-auth-token": {"[redacted]"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -57,6 +60,49 @@ func TestRedactHeaders(t *testing.T) {
 				t.Fatalf("input changed to %v, want it left whole (%v)", tt.in, before)
 			}
 		})
+	}
+}
+
+// TestIsSecretHeader: credentials are known by name or by a word in the
+// name, whatever the platform; ids, times and challenges stay visible.
+func TestIsSecretHeader(t *testing.T) {
+	secret := []string{
+		"Authorization", "proxy-authorization", "x-webio-token", "webhook-signature", "svix-signature", "cookie", "Set-Cookie",
+		"x-api-key", "X-API-Key", "x-auth-token", "stripe-signature", "x-hub-signature", "x-hub-signature-256",
+		"x-gitlab-token", "x-hook-secret", "x-slack-signature", "x-shopify-hmac-sha256", "x-amz-security-token",
+		"x-twilio-signature", "paypal-transmission-sig", "x_api_key", "x-client-password", "x-credentials", "signature",
+	}
+	shown := []string{
+		"webhook-id", "webhook-timestamp", "content-type", "content-length", "user-agent", "accept", "x-request-id",
+		"idempotency-key", "X-Idempotency-Key", "www-authenticate", "proxy-authenticate", "signature-input",
+		"x-signature-timestamp", "x-slack-request-timestamp", "sidehook-delivery", "sidehook-attempt",
+		"sidehook-event", "sidehook-replay-of", "x-github-delivery", "x-github-event", "keep-alive", "x-signal",
+	}
+	for _, n := range secret {
+		if !web.IsSecretHeader(n) {
+			t.Errorf("IsSecretHeader(%q): got false, want true", n)
+		}
+	}
+	for _, n := range shown {
+		if web.IsSecretHeader(n) {
+			t.Errorf("IsSecretHeader(%q): got true, want false", n)
+		}
+	}
+	for _, n := range web.RedactedHeaderNames() {
+		if !web.IsSecretHeader(n) {
+			t.Errorf("IsSecretHeader(%q) of RedactedHeaderNames: got false, want true", n)
+		}
+	}
+}
+
+// TestRedactHeadersAlso: names given beside the known ones (an endpoint's
+// configured headers) are redacted whole, in any case.
+func TestRedactHeadersAlso(t *testing.T) {
+	in := map[string][]string{"X-Tenant": {"acme-secret-tenant"}, "x-region": {"eu"}, "idempotency-key": {"k1"}}
+	got := web.RedactHeaders(in, "x-tenant", "IDEMPOTENCY-KEY")
+	want := map[string][]string{"X-Tenant": {web.RedactedValue}, "x-region": {"eu"}, "idempotency-key": {web.RedactedValue}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
 	}
 }
 
@@ -91,11 +137,7 @@ func FuzzRedactHeaders(f *testing.F) {
 		if !ok || len(vs) != 1 {
 			t.Fatalf("got %v, want one value under %q", got, name)
 		}
-		secret := false
-		for _, n := range web.RedactedHeaderNames() {
-			secret = secret || strings.EqualFold(n, name)
-		}
-		if !secret {
+		if !web.IsSecretHeader(name) {
 			if vs[0] != value {
 				t.Fatalf("got %q for a plain header, want %q", vs[0], value)
 			}

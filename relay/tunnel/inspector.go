@@ -228,7 +228,8 @@ type AnswerView struct {
 	Error        string              `json:"error,omitempty"`
 }
 
-// view is r for the API; preview cuts the body for the dashboard.
+// view is r as the API and the dashboard show it, credentials redacted;
+// preview cuts the body for the dashboard.
 func (r *inspected) view(preview bool) InspectedView {
 	v := InspectedView{ID: r.ID, ReceivedAt: r.ReceivedAt, Method: r.Method, Path: orSlash(r.Path), Query: r.Query, URL: r.Target,
 		Headers: lowerKeys(r.Header), BodySize: len(r.Body), Event: r.Header.Get(hdrEvent), WebhookID: r.Header.Get("webhook-id"),
@@ -242,6 +243,11 @@ func (r *inspected) view(preview bool) InspectedView {
 	v.Verdict.Status = "unverified"
 	a := r.Answer
 	v.Response = AnswerView{Status: a.status, Headers: lowerKeys(a.header), Truncated: a.truncated, DurationMS: ms(a.duration)}
+	// Credentials stay in the inspector's memory (a replay needs them);
+	// what is shown, on the dashboard and by the API, has them redacted,
+	// as from the receiver.
+	v.Headers = web.RedactHeaders(v.Headers)
+	v.Response.Headers = web.RedactHeaders(v.Response.Headers)
 	v.Response.Body, v.Response.BodyEncoding = event.EncodeBody(a.body)
 	if a.err != nil {
 		v.Response.Error = a.err.Error()
@@ -253,10 +259,6 @@ func (r *inspected) view(preview bool) InspectedView {
 // or "error" when none came).
 func (r *inspected) item() (web.Item, error) {
 	v := r.view(true)
-	// Credentials stay in the inspector's memory (a replay needs them);
-	// the browser gets them redacted, as from the receiver.
-	v.Headers = web.RedactHeaders(v.Headers)
-	v.Response.Headers = web.RedactHeaders(v.Response.Headers)
 	data, err := json.Marshal(v)
 	if err != nil {
 		return web.Item{}, fmt.Errorf("encode %s for the inspector: %w", r.ID, err)
@@ -272,9 +274,7 @@ func (in *inspector) handleList(w http.ResponseWriter, r *http.Request) {
 	recs := in.newest(inspectKeep)
 	out := make([]InspectedView, 0, len(recs))
 	for _, rec := range recs {
-		v := rec.view(false)
-		v.Headers = web.RedactHeaders(v.Headers)
-		out = append(out, v)
+		out = append(out, rec.view(false))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"requests": out})
 }
@@ -285,9 +285,7 @@ func (in *inspector) handleGet(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no forwarded request %q (the inspector keeps the last %d)", r.PathValue("id"), inspectKeep))
 		return
 	}
-	v := rec.view(false)
-	v.Headers = web.RedactHeaders(v.Headers)
-	writeJSON(w, http.StatusOK, v)
+	writeJSON(w, http.StatusOK, rec.view(false))
 }
 
 // handleReplay sends a recorded request to the local app again: the same
@@ -323,9 +321,7 @@ func (in *inspector) handleReplay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	nr := in.add(m, fw, rec.ID)
-	v := nr.view(false)
-	v.Headers = web.RedactHeaders(v.Headers)
-	writeJSON(w, http.StatusOK, v)
+	writeJSON(w, http.StatusOK, nr.view(false))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -50,6 +50,7 @@ func TestInspector(t *testing.T) {
 	a := newApp(t)
 	a.answerWith(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-App", "yes")
+		w.Header().Set("Set-Cookie", "session=app-secret")
 		w.WriteHeader(http.StatusCreated)
 		io.WriteString(w, "made it")
 	})
@@ -116,6 +117,9 @@ func TestInspector(t *testing.T) {
 	}
 	if got := v.Headers["x-webio-token"]; len(got) != 1 || got[0] != web.RedactedValue {
 		t.Errorf("x-webio-token in the API: got %v, want redacted", got)
+	}
+	if got := v.Response.Headers["set-cookie"]; len(got) != 1 || got[0] != web.RedactedValue {
+		t.Errorf("the answer's set-cookie in the API: got %v, want redacted", got)
 	}
 
 	// One click: the same bytes and headers to the app again.
