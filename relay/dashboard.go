@@ -283,15 +283,6 @@ func countOK(rs []ReplayResult) int {
 	return n
 }
 
-// clientText is what a client may read of err.
-func clientText(err error) string {
-	var ae *apiError
-	if errors.As(err, &ae) {
-		return ae.Reason
-	}
-	return "internal error"
-}
-
 // recentItems is the dashboard's snapshot: the newest n deliveries of the
 // viewer's organisation, or of every one.
 func (db *dashboard) recentItems(ctx context.Context, n int) ([]web.Item, error) {
