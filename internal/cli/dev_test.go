@@ -156,37 +156,7 @@ func lineWith(s, sub string) string {
 // TestDevCommandJSON: with --json, dev prints one JSON object, on one line,
 // and nothing else on standard output.
 func TestDevCommandJSON(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, []string{"sidehook", "dev", "--log-format", "json", "--json", "--in-memory",
-			"--relay-listen", "127.0.0.1:0", "--receiver-listen", "127.0.0.1:0"},
-			func(string) string { return "" }, strings.NewReader(""), stdout, stderr)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil && !errors.Is(err, context.Canceled) {
-				t.Errorf("dev: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("dev did not stop within 20s")
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.HasSuffix(stdout.String(), "\n") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no JSON within 30s:\n%s\n%s", stdout, stderr)
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("dev exited early: %v\n%s", err, stderr)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	out := stdout.String()
+	out := runDev(t, nil, "--relay-listen", "127.0.0.1:0", "--receiver-listen", "127.0.0.1:0")
 	if strings.Count(out, "\n") != 1 {
 		t.Fatalf("got %q, want one line", out)
 	}
@@ -253,9 +223,9 @@ type devInfo struct {
 	Relay, Receiver struct{ URL string }
 }
 
-// startDev runs `sidehook dev --json --no-send --in-memory args…` until
-// the test ends and returns what it printed.
-func startDev(t *testing.T, getenv func(string) string, args ...string) devInfo {
+// runDev runs `sidehook dev --json --in-memory args…` until the test
+// ends and returns what it printed: one line of JSON.
+func runDev(t *testing.T, getenv func(string) string, args ...string) string {
 	t.Helper()
 	if getenv == nil {
 		getenv = func(string) string { return "" }
@@ -264,7 +234,7 @@ func startDev(t *testing.T, getenv func(string) string, args ...string) devInfo 
 	stdout, stderr := newLineSignal(), &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, append([]string{"sidehook", "dev", "--log-format", "json", "--json", "--no-send", "--in-memory"}, args...),
+		done <- Run(ctx, append([]string{"sidehook", "dev", "--log-format", "json", "--json", "--in-memory"}, args...),
 			getenv, strings.NewReader(""), stdout, stderr)
 	}()
 	t.Cleanup(func() {
@@ -285,9 +255,16 @@ func startDev(t *testing.T, getenv func(string) string, args ...string) devInfo 
 	case <-time.After(30 * time.Second):
 		t.Fatalf("no JSON within 30s:\n%s", stderr)
 	}
+	return stdout.String()
+}
+
+// startDev is runDev with --no-send, and the URLs it printed.
+func startDev(t *testing.T, getenv func(string) string, args ...string) devInfo {
+	t.Helper()
+	out := runDev(t, getenv, append([]string{"--no-send"}, args...)...)
 	var info devInfo
-	if err := json.Unmarshal([]byte(stdout.String()), &info); err != nil {
-		t.Fatalf("got %q: %v", stdout, err)
+	if err := json.Unmarshal([]byte(out), &info); err != nil {
+		t.Fatalf("got %q: %v", out, err)
 	}
 	return info
 }
