@@ -453,6 +453,8 @@ func TestBrowserFormat(t *testing.T) {
 			b64: f.bodyView('AAEC', 'base64').note,
 			text: f.bodyView('a=1&b=2', 'utf8').kind,
 			red: f.redactHeaders({Authorization: ['Basic x y']}, ['authorization'], '[redacted]')[0][1][0],
+			isRed: [f.isRedacted('Authorization', 'Bearer x', ['authorization'], '[redacted]'), f.isRedacted('x-tenant', '[redacted]', ['authorization'], '[redacted]'),
+				f.isRedacted('x-webio-token', 'eyJh.eyJi.[redacted]', [], '[redacted]'), f.isRedacted('content-type', 'text/plain', ['authorization'], '[redacted]')].join(' '),
 			hl: JSON.stringify(f.highlightJSON('{\n  "k": "a\\"1",\n  "n": -1.5e3,\n  "t": [true, null]\n}')),
 			hlJoin: f.highlightJSON('{"a":"{\\"b\\":1}"}').map(r => r[1]).join(''),
 			dur: [f.formatDuration(12), f.formatDuration(1250), f.formatDuration(125000)].join('|'),
@@ -464,6 +466,7 @@ func TestBrowserFormat(t *testing.T) {
 		};
 	})()`)
 	want := map[string]string{
+		"isRed":   "true true true false",
 		"quote":   `'it'\''s'`,
 		"curlGet": "curl \\\n  --globoff \\\n  'http://h/x?a=[1]' \\\n  -H 'X-A: b'\\''c'",
 		"curlBin": "printf %s 'AAEC' | base64 -d | curl \\\n  --globoff \\\n  -X 'POST' \\\n  'http://h/' \\\n  -H 'content-type:' \\\n  --data-binary @-",

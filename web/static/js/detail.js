@@ -1,5 +1,5 @@
 import { h } from './dom.js';
-import { SIGN_SCHEMES, appendQuery, bodyView, buildCurl, claimValue, formatDuration, highlightJSON, redactHeaders, relativeTime, replayOf, replayTarget, schemesOf, sortedHeaders, statusClass, tokensIn } from './format.js';
+import { SIGN_SCHEMES, appendQuery, bodyView, buildCurl, claimValue, formatDuration, highlightJSON, isRedacted, redactHeaders, relativeTime, replayOf, replayTarget, schemesOf, sortedHeaders, statusClass, tokensIn } from './format.js';
 
 const RETRYABLE = new Set(['failed', 'dead']);
 
@@ -252,11 +252,10 @@ export class Detail {
 
   headersSection(headers) {
     const rows = redactHeaders(headers, this.cfg.redact, this.cfg.redactedText);
-    const secret = new Set(this.cfg.redact);
     const table = h('table', { class: 'headers' },
       h('thead', {}, h('tr', {}, h('th', { scope: 'col', text: 'Header' }), h('th', { scope: 'col', text: 'Value' }))),
       h('tbody', {}, rows.flatMap(([k, vs]) => vs.map((v) =>
-        h('tr', {}, h('th', { scope: 'row', text: k }), h('td', { class: secret.has(k.toLowerCase()) ? 'redacted' : '', text: v }))))));
+        h('tr', {}, h('th', { scope: 'row', text: k }), h('td', { class: isRedacted(k, v, this.cfg.redact, this.cfg.redactedText) ? 'redacted' : '', text: v }))))));
     return h('section', { class: 'block' }, h('h3', { text: `Headers (${rows.length})` }), rows.length ? table : h('p', { class: 'hint', text: 'none' }));
   }
 
@@ -417,8 +416,9 @@ export class Detail {
     }
     const cmd = buildCurl(req);
     const notes = [];
-    const secret = new Set(this.cfg.redact);
-    const hidden = Object.keys(req.headers).filter((k) => secret.has(k.toLowerCase()));
+    const hidden = Object.entries(req.headers)
+      .filter(([k, vs]) => [].concat(vs).some((v) => isRedacted(k, v, this.cfg.redact, this.cfg.redactedText)))
+      .map(([k]) => k);
     if (hidden.length) {
       notes.push(`Its credentials are redacted (${hidden.join(', ')}): replace each ${this.cfg.redactedText} before running it, or use Replay, which re-signs.`);
     }

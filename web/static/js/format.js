@@ -116,6 +116,13 @@ export function redactValue(name, value, text) {
   return text;
 }
 
+// isRedacted says whether a header value shown is redacted: its name is a
+// known credential, or the server redacted it by another rule (a name
+// pattern, an endpoint's configured header), which ends it with text.
+export function isRedacted(name, value, names, text) {
+  return names.some((n) => n.toLowerCase() === name.toLowerCase()) || String(value).endsWith(text);
+}
+
 export function redactHeaders(headers, names, text) {
   const secret = new Set(names.map((n) => n.toLowerCase()));
   return sortedHeaders(headers).map(([k, vs]) => [k, secret.has(k.toLowerCase()) ? vs.map((v) => redactValue(k, v, text)) : vs]);
