@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sidehook/sidehook/internal/event"
+	"github.com/sidehook/sidehook/replay"
 )
 
 // Export formats of GET /_sidehook/requests/export.
@@ -420,23 +421,11 @@ func shellQuote(s string) string {
 
 // requestURL is where c was sent, on base: its path as sent, and query.
 func requestURL(base string, c *Capture) string {
-	u := base + sentPath(c.Path)
+	u := base + replay.SentPath(c.Path)
 	if c.Query != "" {
 		u += "?" + c.Query
 	}
 	return u
-}
-
-// sentPath is a captured path as it goes on the wire. A capture keeps the
-// path as sent; one stored before it did holds it decoded, and a "?", "#"
-// or space in it would end the path or break the URL: a path that is not
-// a valid escaped path is escaped.
-func sentPath(p string) string {
-	d, err := url.PathUnescape(p)
-	if err == nil && (&url.URL{Path: d, RawPath: p}).EscapedPath() == p {
-		return p
-	}
-	return (&url.URL{Path: p}).EscapedPath()
 }
 
 func sortedHeaderNames(h map[string][]string) []string {

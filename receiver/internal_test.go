@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sidehook/sidehook/internal/auth"
+	"github.com/sidehook/sidehook/replay"
 )
 
 func TestMatchGlob(t *testing.T) {
@@ -79,8 +80,8 @@ func TestSentPath(t *testing.T) {
 		{"/100%", "/100%25"},
 	}
 	for _, tt := range tests {
-		if got := sentPath(tt.stored); got != tt.want {
-			t.Errorf("sentPath(%q): got %q, want %q", tt.stored, got, tt.want)
+		if got := replay.SentPath(tt.stored); got != tt.want {
+			t.Errorf("SentPath(%q): got %q, want %q", tt.stored, got, tt.want)
 		}
 	}
 }

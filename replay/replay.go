@@ -253,16 +253,23 @@ func Send(ctx context.Context, item Item, opts Options) Result {
 	return res
 }
 
-// setPath gives u the path p as sent: "/a%2Fb" stays one segment. A path
-// that is no valid escaped form (an older capture kept it decoded: "/a b",
-// "/100%") is escaped instead.
+// setPath gives u the path p as sent: "/a%2Fb" stays one segment.
 func setPath(u *url.URL, p string) {
+	sent := SentPath(p)
+	// SentPath's answer is a valid escaped path: it unescapes, and
+	// EscapedPath then gives it back as it is.
+	u.Path, _ = url.PathUnescape(sent)
+	u.RawPath = sent
+}
+
+// SentPath is a request path as it goes on the wire. Captures keep the
+// path as sent; one stored before they did holds it decoded, where a "?",
+// "#" or space would end the path or break the URL: a path that is not a
+// valid escaped path is escaped.
+func SentPath(p string) string {
 	d, err := url.PathUnescape(p)
-	if err != nil {
-		u.Path, u.RawPath = p, ""
-		return
+	if err == nil && (&url.URL{Path: d, RawPath: p}).EscapedPath() == p {
+		return p
 	}
-	// EscapedPath uses RawPath only when it is a valid escaping of Path,
-	// and escapes Path otherwise.
-	u.Path, u.RawPath = d, p
+	return (&url.URL{Path: p}).EscapedPath()
 }
