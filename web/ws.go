@@ -222,18 +222,9 @@ func (c *wsConn) sendSnapshot(ctx context.Context) error {
 	return c.conn.WriteMessage(websocket.TextMessage, b)
 }
 
-// sendItem writes the frame Publish prepared for it.
+// sendItem writes the frame Publish prepared for it: every item a
+// subscription carries comes from Publish.
 func (c *wsConn) sendItem(it Item) error {
-	if it.frame == nil {
-		// Not from Publish (it always prepares one): encode it here.
-		b, err := appendItemMsg(nil, it)
-		if err != nil {
-			return err
-		}
-		if it.frame, err = websocket.NewPreparedMessage(websocket.TextMessage, b); err != nil {
-			return err
-		}
-	}
 	_ = c.conn.SetWriteDeadline(time.Now().Add(writeWait))
 	return c.conn.WritePreparedMessage(it.frame)
 }
