@@ -207,11 +207,7 @@ func (db *dashboard) handleReplay() http.Handler {
 				return err
 			}
 		}
-		type found struct {
-			o *orgState
-			d *Delivery
-		}
-		var sel []found
+		var sel []replaySel
 		seen := make(map[string]bool, len(rr.IDs))
 		for _, id := range rr.IDs {
 			if seen[id] {
@@ -222,39 +218,25 @@ func (db *dashboard) handleReplay() http.Handler {
 			if err != nil {
 				return err
 			}
-			sel = append(sel, found{o, d})
+			sel = append(sel, replaySel{o, d})
 		}
 
 		var body []byte
 		if rr.Body != nil {
 			body = []byte(*rr.Body)
 		}
-		results := make([]ReplayResult, 0, len(sel))
-		allOK := true
-		var planned time.Duration
-		for _, f := range sel {
-			planned += replayTimeout(f.o, f.d)
-		}
-		fits := db.mgr.sync.begin(w, planned)
-		for _, f := range sel {
-			to := rr.To
-			if to == "" {
-				var err error
-				if to, err = db.endpointTarget(f.o, f.d); err != nil {
-					allOK = false
-					results = append(results, ReplayResult{DeliveryID: f.d.ID, EventID: f.d.EventID, Error: err.Error()})
-					continue
-				}
+		results := db.mgr.replayEach(req.Context(), w, sel, func(o *orgState, d *Delivery) (string, error) {
+			if rr.To != "" {
+				return rr.To, nil
 			}
-			res := db.mgr.boundedReplay(req.Context(), fits, f.o, f.d, to, body)
-			allOK = allOK && res.OK
-			results = append(results, res)
-		}
+			return db.endpointTarget(o, d)
+		}, body)
+		replayed := countOK(results)
 		status := http.StatusOK
-		if !allOK {
+		if replayed < len(results) {
 			status = http.StatusBadGateway
 		}
-		writeJSON(w, status, map[string]any{"replayed": countOK(results), "results": results})
+		writeJSON(w, status, map[string]any{"replayed": replayed, "results": results})
 		return nil
 	})
 }

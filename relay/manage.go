@@ -618,18 +618,16 @@ func (m *manager) handleReplay() http.Handler {
 			writeJSON(w, http.StatusAccepted, map[string]any{"enqueued": enqueued, "results": results})
 			return nil
 		}
-		var planned time.Duration
-		for _, d := range selected {
-			planned += replayTimeout(o, d)
+		sel := make([]replaySel, len(selected))
+		for i, d := range selected {
+			sel[i] = replaySel{o, d}
 		}
-		fits := m.sync.begin(w, planned)
+		results = m.replayEach(req.Context(), w, sel, func(*orgState, *Delivery) (string, error) { return rr.To, nil }, nil)
 		replayed := 0
-		for _, d := range selected {
-			res := m.boundedReplay(req.Context(), fits, o, d, rr.To, nil)
+		for _, res := range results {
 			if !res.NotSent {
 				replayed++
 			}
-			results = append(results, res)
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"replayed": replayed, "results": results})
 		return nil
@@ -719,14 +717,38 @@ func replayTimeout(o *orgState, d *Delivery) time.Duration {
 	return endpointTimeout(o.endpointConfig(d.Endpoint), event.Type(d.Type))
 }
 
-// boundedReplay is replayTo within a call's bound: a replay that fits
-// says may not start is not sent, and says so.
-func (m *manager) boundedReplay(ctx context.Context, fits func(time.Duration) bool, o *orgState, d *Delivery, to string, body []byte) ReplayResult {
-	if !fits(replayTimeout(o, d)) {
-		return ReplayResult{DeliveryID: d.ID, EventID: d.EventID, NotSent: true,
-			Error: fmt.Sprintf("not sent: the replays of one call wait at most %s on endpoints; replay the rest in another call", m.sync.max)}
+// replaySel is a delivery a replay call sends, with its organisation.
+type replaySel struct {
+	o *orgState
+	d *Delivery
+}
+
+// replayEach sends each delivery of sel once (replayTo), one after
+// another, to the URL target names for it, within one call's bound: w's
+// write deadline moves past the waiting they plan (syncWork), and a replay
+// that could end past the bound is not sent, and says so.
+func (m *manager) replayEach(ctx context.Context, w http.ResponseWriter, sel []replaySel, target func(*orgState, *Delivery) (string, error), body []byte) []ReplayResult {
+	var planned time.Duration
+	for _, s := range sel {
+		planned += replayTimeout(s.o, s.d)
 	}
-	return m.replayTo(ctx, o, d, to, body)
+	fits := m.sync.begin(w, planned)
+	out := make([]ReplayResult, 0, len(sel))
+	for _, s := range sel {
+		res := ReplayResult{DeliveryID: s.d.ID, EventID: s.d.EventID}
+		to, err := target(s.o, s.d)
+		switch {
+		case err != nil:
+			res.Error = err.Error()
+		case !fits(replayTimeout(s.o, s.d)):
+			res.NotSent = true
+			res.Error = fmt.Sprintf("not sent: the replays of one call wait at most %s on endpoints; replay the rest in another call", m.sync.max)
+		default:
+			res = m.replayTo(ctx, s.o, s.d, to, body)
+		}
+		out = append(out, res)
+	}
+	return out
 }
 
 // replayTo sends a stored delivery once to another URL through package
