@@ -74,16 +74,22 @@ type AttemptView struct {
 // relay is attempting it right now, configured names the headers its
 // endpoint sets (redacted whatever their names).
 func viewDelivery(d *Delivery, delivering bool, configured []string) DeliveryView {
-	v := DeliveryView{ID: d.ID, EventID: d.EventID, Endpoint: d.Endpoint, Type: d.Type, Status: d.Status,
+	v := DeliveryView{ID: d.ID, EventID: d.EventID, Endpoint: d.Endpoint, Type: d.Type, Status: shownStatus(d, delivering),
 		NextAttemptAt: d.NextAttemptAt, Attempts: make([]AttemptView, 0, len(d.Attempts))}
-	if delivering && !Final(d.Status) {
-		v.Status = StatusDelivering
-	}
 	for _, a := range d.Attempts {
 		v.Attempts = append(v.Attempts, AttemptView{N: a.N, At: a.At, Status: a.Status, LatencyMS: a.LatencyMS, Error: a.Error,
 			Response: a.Response, RequestHeaders: viewHeaders(a.Request, configured)})
 	}
 	return v
+}
+
+// shownStatus is d's status as the API shows it: delivering while this
+// relay is attempting it.
+func shownStatus(d *Delivery, delivering bool) string {
+	if delivering && !Final(d.Status) {
+		return StatusDelivering
+	}
+	return d.Status
 }
 
 // viewHeaders is h as the API and the dashboard show it: names in lower
@@ -124,6 +130,10 @@ type manager struct {
 
 	requeueMu sync.Mutex // one manual retry at a time keeps the waiting counts right
 }
+
+// status is d's status as the API shows it, for a filter: without the
+// rest of its view (redacted headers of every attempt).
+func (m *manager) status(d *Delivery) string { return shownStatus(d, m.disp.inFlight(d.ID)) }
 
 func (m *manager) view(d *Delivery) DeliveryView {
 	var configured []string
@@ -319,9 +329,11 @@ func (f *deliveryFilter) store(limit int, cursor string) DeliveryFilter {
 	return sf
 }
 
-func (f *deliveryFilter) matches(d *Delivery, v DeliveryView) bool {
+// matches reports whether d, shown with status (see manager.status),
+// passes f.
+func (f *deliveryFilter) matches(d *Delivery, status string) bool {
 	switch {
-	case f.Status != "" && v.Status != f.Status,
+	case f.Status != "" && status != f.Status,
 		f.Endpoint != "" && d.Endpoint != f.Endpoint,
 		f.Type != "" && d.Type != f.Type,
 		!f.since.IsZero() && d.CreatedAt.Before(f.since),
@@ -344,7 +356,7 @@ func (m *manager) listDeliveries(ctx context.Context, o *orgState, f *deliveryFi
 	}
 	out := page.Items[:0:0]
 	for _, d := range page.Items {
-		if f.matches(d, m.view(d)) {
+		if f.matches(d, m.status(d)) {
 			out = append(out, d)
 		}
 	}
@@ -378,7 +390,7 @@ func (m *manager) listDelivering(ctx context.Context, o *orgState, f *deliveryFi
 		if after != nil && compareDeliveryPlace(d.CreatedAt, d.ID, after.at, after.id) >= 0 {
 			continue // on an earlier page
 		}
-		if !f.matches(d, m.view(d)) {
+		if !f.matches(d, m.status(d)) {
 			continue
 		}
 		if len(out) == limit {
@@ -672,7 +684,7 @@ func (m *manager) selectAll(ctx context.Context, o *orgState, f *deliveryFilter)
 				if err != nil {
 					return nil, notFoundOr(err, "delivery", id)
 				}
-				if f.matches(d, m.view(d)) {
+				if f.matches(d, m.status(d)) {
 					out = append(out, d)
 				}
 				continue
@@ -686,7 +698,7 @@ func (m *manager) selectAll(ctx context.Context, o *orgState, f *deliveryFilter)
 				return nil, err
 			}
 			for _, d := range ds {
-				if f.matches(d, m.view(d)) {
+				if f.matches(d, m.status(d)) {
 					out = append(out, d)
 				}
 			}
