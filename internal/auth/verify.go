@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/sidehook/sidehook/internal/httpjson"
 )
 
 // Verdict statuses.
@@ -281,7 +283,7 @@ func (v *Verifier) verifyWebio(ctx context.Context, r *http.Request) (map[string
 		return nil, "missing x-webio-token header"
 	}
 	// Tolerate a "Bearer " prefix some senders add to every token header.
-	if tok, ok := bearerToken(raw); ok {
+	if tok, ok := httpjson.Bearer(raw); ok {
 		raw = tok
 	}
 	if len(raw) > maxTokenLen {
@@ -314,8 +316,8 @@ func (v *Verifier) verifyJWT(ctx context.Context, r *http.Request, body []byte) 
 	if authz == "" {
 		return nil, nil, "missing authorization header"
 	}
-	raw, ok := bearerToken(authz)
-	if !ok || raw == "" {
+	raw, ok := httpjson.Bearer(authz)
+	if !ok {
 		return nil, nil, "authorization header is not a bearer token"
 	}
 	if len(raw) > maxTokenLen {
@@ -525,16 +527,6 @@ func isBodyHash(claim string, b []byte) bool {
 	var want [(sha256.Size*8 + 5) / 6]byte // unpadded base64 of the sum
 	base64.RawURLEncoding.Encode(want[:], sum[:])
 	return hmac.Equal([]byte(claim), want[:])
-}
-
-// bearerToken extracts the token of an "Authorization: Bearer" value; the
-// scheme name is case-insensitive (RFC 9110 §11.1).
-func bearerToken(h string) (string, bool) {
-	const prefix = "bearer "
-	if len(h) < len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
-		return "", false
-	}
-	return strings.TrimSpace(h[len(prefix):]), true
 }
 
 // clip keeps attacker-chosen text in a reason short.

@@ -132,7 +132,9 @@ func Decode(w http.ResponseWriter, r *http.Request, v any, emptyOK bool) error {
 }
 
 // Bearer returns the credential of an "Authorization: Bearer <token>"
-// header value; the scheme is case-insensitive (RFC 9110 §11.1).
+// header value; the scheme is case-insensitive (RFC 9110 §11.1). It is the
+// one reading of that header: API keys, admin tokens and the jwt scheme's
+// tokens all come through it, so none is read differently from another.
 func Bearer(header string) (string, bool) {
 	scheme, rest, ok := strings.Cut(strings.TrimSpace(header), " ")
 	if !ok || !strings.EqualFold(scheme, "bearer") {
