@@ -677,3 +677,39 @@ func TestExportStoreFails(t *testing.T) {
 		})
 	}
 }
+
+// TestAdminAllow: an admin path asked with a method it does not serve is a
+// 405 whose Allow lists the methods it does, OPTIONS a 204 with the same
+// Allow; an unknown admin path is a 404 either way.
+func TestAdminAllow(t *testing.T) {
+	srv := start(t, receiver.Config{})
+	tests := []struct {
+		method, path string
+		status       int
+		allow        string
+	}{
+		{"POST", "/_sidehook/requests/count", 405, "GET, HEAD, OPTIONS"},
+		{"PUT", "/_sidehook/requests", 405, "GET, HEAD, DELETE, OPTIONS"},
+		{"GET", "/_sidehook/reset", 405, "POST, OPTIONS"},
+		{"PATCH", "/_sidehook/rules", 405, "GET, HEAD, POST, DELETE, OPTIONS"},
+		{"POST", "/_sidehook/ui", 405, "GET, HEAD, OPTIONS"},
+		{"DELETE", "/_sidehook/ws", 405, "GET, HEAD, OPTIONS"},
+		{"OPTIONS", "/_sidehook/requests", 204, "GET, HEAD, DELETE, OPTIONS"},
+		{"GET", "/_sidehook/nothing", 404, ""},
+		{"OPTIONS", "/_sidehook/nothing", 404, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+tt.path, func(t *testing.T) {
+			r := send(t, tt.method, srv.URL()+tt.path, nil, nil)
+			if r.status != tt.status || r.header.Get("Allow") != tt.allow {
+				t.Fatalf("got %d Allow %q %s, want %d Allow %q", r.status, r.header.Get("Allow"), r.body, tt.status, tt.allow)
+			}
+			if tt.status >= 400 {
+				var e struct{ Error, Reason string }
+				if err := json.Unmarshal(r.body, &e); err != nil || e.Error == "" || e.Reason == "" {
+					t.Errorf("got %s, want {error, reason}", r.body)
+				}
+			}
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sidehook/sidehook/internal/event"
@@ -28,9 +29,26 @@ func handleHealthz(s *Server) http.Handler {
 	})
 }
 
-func handleAdminNotFound() http.Handler {
+// adminCatchAll is the admin mux's pattern for what no route serves.
+const adminCatchAll = AdminPrefix
+
+// handleAdminNotFound answers what no admin route serves: 405 with Allow
+// where the path is served with other methods (RFC 9110 §15.5.6), a 204
+// with the same Allow for OPTIONS there, else 404.
+func handleAdminNotFound(admin *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		httpjson.Write(w, http.StatusNotFound, httpjson.Body{Error: codeNotFound, Reason: "no admin route " + r.Method + " " + r.URL.Path})
+		allow := httpjson.Allowed(admin, r, adminCatchAll)
+		if len(allow) == 0 {
+			httpjson.Write(w, http.StatusNotFound, httpjson.Body{Error: codeNotFound, Reason: "no admin route " + r.Method + " " + r.URL.Path})
+			return
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		if r.Method == http.MethodOptions {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		httpjson.Write(w, http.StatusMethodNotAllowed, httpjson.Body{Error: codeMethodNotAllowed,
+			Reason: r.Method + " is not allowed on " + r.URL.Path + ": allowed are " + strings.Join(allow, ", ")})
 	})
 }
 

@@ -17,7 +17,7 @@ func TestOpenAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	openapitest.Check(t, doc, openapitest.RoutesIn(t, "routes.go"))
+	openapitest.Check(t, doc, openapitest.RoutesIn(t, "routes.go", "/_sidehook/ui", "/_sidehook/ui/", "/_sidehook/ws"))
 
 	srv := start(t, receiver.Config{})
 	r := send(t, "GET", srv.URL()+"/_sidehook/openapi.json", nil, nil)

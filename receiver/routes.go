@@ -35,11 +35,11 @@ func (s *Server) routes() http.Handler {
 	// The dashboard checks the admin token itself: a browser cannot put
 	// it in a header on a page load or a websocket handshake.
 	dash := s.newDashboard()
-	admin.Handle("/_sidehook/ui", dash)
-	admin.Handle("/_sidehook/ui/", dash)
-	admin.Handle("/_sidehook/ws", dash)
+	admin.Handle("GET /_sidehook/ui", dash)
+	admin.Handle("GET /_sidehook/ui/", dash)
+	admin.Handle("GET /_sidehook/ws", dash)
 
-	admin.Handle("/_sidehook/", guard(handleAdminNotFound()))
+	admin.Handle(adminCatchAll, guard(handleAdminNotFound(admin)))
 
 	// The admin API and the dashboard refuse other sites' pages (DNS
 	// rebinding, cross-site POSTs); capture paths take any request, as the

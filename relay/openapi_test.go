@@ -21,7 +21,7 @@ func TestOpenAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	openapitest.Check(t, doc, openapitest.RoutesIn(t, "routes.go"))
+	openapitest.Check(t, doc, openapitest.RoutesIn(t, "routes.go", "/_sidehook/ui", "/_sidehook/ui/", "/_sidehook/ws"))
 
 	r := startRelay(t, orgConfig(t), relay.Options{})
 	a := call(t, "GET", r.URL()+"/openapi.json", "", nil, nil)

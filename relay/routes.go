@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/sidehook/sidehook/internal/httpguard"
+	"github.com/sidehook/sidehook/internal/httpjson"
 	"github.com/sidehook/sidehook/internal/openapi"
 )
 
@@ -38,7 +39,7 @@ func routes(p parts) http.Handler {
 	// (RFC 9110 §15.5.6), OPTIONS there a 204 with the same Allow; anything
 	// else 404.
 	other := p.rs.handle(func(w http.ResponseWriter, req *http.Request) error {
-		allow := allowed(mux, req)
+		allow := httpjson.Allowed(mux, req, "/")
 		if len(allow) == 0 {
 			return apiErrorf(http.StatusNotFound, "not_found", "no route %s %s", req.Method, req.URL.Path)
 		}
@@ -84,9 +85,9 @@ func routes(p parts) http.Handler {
 	// websocket handshake); its actions are guarded the same way.
 	guard := p.guard.Handler
 	page := guard(p.dash.handler())
-	mux.Handle("/_sidehook/ui", page)
-	mux.Handle("/_sidehook/ui/", page)
-	mux.Handle("/_sidehook/ws", page)
+	mux.Handle("GET /_sidehook/ui", page)
+	mux.Handle("GET /_sidehook/ui/", page)
+	mux.Handle("GET /_sidehook/ws", page)
 	mux.Handle("POST /_sidehook/replay", guard(p.dash.guard(p.dash.handleReplay())))
 	mux.Handle("POST /_sidehook/deliveries/{id}/retry", guard(p.dash.guard(p.dash.handleRetry())))
 	mux.Handle("GET /_sidehook/tunnels", guard(p.dash.guard(p.tunnel.handleList())))
@@ -106,32 +107,14 @@ func routes(p parts) http.Handler {
 // headRefused serves a GET route and refuses HEAD there.
 type headRefused struct{ get, refuse http.Handler }
 
+func (headRefused) RefusesHead() bool { return true }
+
 func (h headRefused) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if req.Method == http.MethodHead {
 		h.refuse.ServeHTTP(w, req)
 		return
 	}
 	h.get.ServeHTTP(w, req)
-}
-
-// allowed lists the methods mux serves at req's path, OPTIONS last; none
-// when it serves none there. HEAD is served wherever GET is (net/http's
-// mux runs the GET handler without the body), unless the route refuses it.
-func allowed(mux *http.ServeMux, req *http.Request) []string {
-	var allow []string
-	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete} {
-		probe := req.Clone(req.Context())
-		probe.Method = m
-		h, pattern := mux.Handler(probe)
-		if _, refused := h.(headRefused); pattern == "/" || pattern == "" || (m == http.MethodHead && refused) {
-			continue
-		}
-		allow = append(allow, m)
-	}
-	if len(allow) > 0 {
-		allow = append(allow, http.MethodOptions)
-	}
-	return allow
 }
 
 // maxReplayPeek bounds the replay body replayTarget reads; a larger one

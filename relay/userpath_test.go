@@ -317,6 +317,10 @@ func TestAllow(t *testing.T) {
 		{"DELETE", "/in/demo", 405, "GET, POST, OPTIONS"},
 		{"HEAD", "/v1/tunnel", 405, "GET, OPTIONS"},
 		{"HEAD", "/healthz", 200, ""},
+		// The dashboard's page and websocket are GET only.
+		{"POST", "/_sidehook/ui", 405, "GET, HEAD, OPTIONS"},
+		{"DELETE", "/_sidehook/ui/", 405, "GET, HEAD, OPTIONS"},
+		{"PUT", "/_sidehook/ws", 405, "GET, HEAD, OPTIONS"},
 		{"OPTIONS", "/nope", 404, ""},
 		{"DELETE", "/nope", 404, ""},
 	}

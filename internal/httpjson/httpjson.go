@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -210,4 +211,32 @@ func NewAnswerError(server, method, path string, status int, b []byte) *AnswerEr
 		e.Code, e.Reason = eb.Error, eb.Reason
 	}
 	return e
+}
+
+// HeadRefuser is a route that serves GET but refuses HEAD, which net/http's
+// mux would otherwise hand to it: a GET that does something.
+type HeadRefuser interface{ RefusesHead() bool }
+
+// Allowed lists the methods mux serves at req's path, OPTIONS last; none
+// when it serves none there. A route whose pattern is one of catchAll (a
+// server's "no such route" answer) does not count. HEAD is served wherever
+// GET is, unless the route is a HeadRefuser.
+func Allowed(mux *http.ServeMux, req *http.Request, catchAll ...string) []string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete} {
+		probe := req.Clone(req.Context())
+		probe.Method = m
+		h, pattern := mux.Handler(probe)
+		if pattern == "" || slices.Contains(catchAll, pattern) {
+			continue
+		}
+		if hr, ok := h.(HeadRefuser); ok && m == http.MethodHead && hr.RefusesHead() {
+			continue
+		}
+		allow = append(allow, m)
+	}
+	if len(allow) > 0 {
+		allow = append(allow, http.MethodOptions)
+	}
+	return allow
 }

@@ -29,8 +29,9 @@ import (
 
 // RoutesIn returns the "METHOD /path" patterns registered with
 // mux.Handle or mux.HandleFunc in a Go source file. Patterns without a
-// method (pages, prefixes, the catch-all) are left out: they are not API.
-func RoutesIn(tb testing.TB, file string) []string {
+// method (prefixes, the catch-all) are left out, and so are those whose
+// path is one of pages (a dashboard's page and websocket): they are not API.
+func RoutesIn(tb testing.TB, file string, pages ...string) []string {
 	tb.Helper()
 	f, err := parser.ParseFile(token.NewFileSet(), file, nil, 0)
 	if err != nil {
@@ -51,7 +52,7 @@ func RoutesIn(tb testing.TB, file string) []string {
 			return true
 		}
 		p, err := strconv.Unquote(lit.Value)
-		if err == nil && strings.Contains(p, " ") {
+		if _, path, ok := strings.Cut(p, " "); err == nil && ok && !slices.Contains(pages, path) {
 			out = append(out, p)
 		}
 		return true
