@@ -199,13 +199,9 @@ func (db *dashboard) handleReplay() http.Handler {
 		if len(rr.IDs) > maxDashboardReplay {
 			return apiErrorf(http.StatusBadRequest, "too_many", "at most %d ids", maxDashboardReplay)
 		}
-		if rr.To != "" {
-			if err := validTarget(rr.To); err != nil {
-				return apiErrorf(http.StatusBadRequest, "invalid_to", "to: %v", err)
-			}
-			if err := db.mgr.http.checkTarget("to", rr.To); err != nil {
-				return err
-			}
+		target, err := db.mgr.replayTarget(rr.To, dashboardReplayHints)
+		if err != nil {
+			return err
 		}
 		var sel []replaySel
 		seen := make(map[string]bool, len(rr.IDs))
@@ -225,12 +221,7 @@ func (db *dashboard) handleReplay() http.Handler {
 		if rr.Body != nil {
 			body = []byte(*rr.Body)
 		}
-		results := db.mgr.replayEach(req.Context(), w, sel, func(o *orgState, d *Delivery) (string, error) {
-			if rr.To != "" {
-				return rr.To, nil
-			}
-			return db.endpointTarget(o, d)
-		}, body)
+		results := db.mgr.replayEach(req.Context(), w, sel, target, body)
 		replayed := countOK(results)
 		status := http.StatusOK
 		if replayed < len(results) {
@@ -239,20 +230,6 @@ func (db *dashboard) handleReplay() http.Handler {
 		writeJSON(w, status, map[string]any{"replayed": replayed, "results": results})
 		return nil
 	})
-}
-
-// endpointTarget is the URL a replay of d goes to when the page gives
-// none: its endpoint's, as it is configured now. A tunnel endpoint has no
-// URL to send to from here, and a deleted one none at all.
-func (db *dashboard) endpointTarget(o *orgState, d *Delivery) (string, error) {
-	e := o.endpoint(d.Endpoint)
-	if e == nil {
-		return "", fmt.Errorf("endpoint %s no longer exists: give a Target URL", d.Endpoint)
-	}
-	if err := validTarget(e.cfg.URL); err != nil {
-		return "", fmt.Errorf("endpoint %s is %s, not an http(s) URL a replay can be sent to: give a Target URL, or Retry to deliver it again", d.Endpoint, e.cfg.URL)
-	}
-	return e.cfg.URL, nil
 }
 
 func countOK(rs []ReplayResult) int {

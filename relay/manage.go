@@ -589,10 +589,9 @@ func (m *manager) handleReplay() http.Handler {
 		if f.empty() && !rr.All {
 			return apiErrorf(http.StatusBadRequest, "invalid_filter", `the filter is empty, which replays every delivery: send "all": true to mean it, or narrow the filter`)
 		}
-		if rr.To != "" {
-			if err := validTarget(rr.To); err != nil {
-				return apiErrorf(http.StatusBadRequest, "invalid_to", "to: %v", err)
-			}
+		target, err := m.replayTarget(rr.To, apiReplayHints)
+		if err != nil {
+			return err
 		}
 		selected, err := m.selectDeliveries(req.Context(), o, f)
 		if err != nil {
@@ -634,7 +633,7 @@ func (m *manager) handleReplay() http.Handler {
 		for i, d := range selected {
 			sel[i] = replaySel{o, d}
 		}
-		results = m.replayEach(req.Context(), w, sel, func(*orgState, *Delivery) (string, error) { return rr.To, nil }, nil)
+		results = m.replayEach(req.Context(), w, sel, target, nil)
 		replayed := 0
 		for _, res := range results {
 			if !res.NotSent {
@@ -644,6 +643,57 @@ func (m *manager) handleReplay() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]any{"replayed": replayed, "results": results})
 		return nil
 	})
+}
+
+// replayHints say, in a caller's words, what to do about a delivery whose
+// endpoint has no URL a replay can go to.
+type replayHints struct {
+	// to asks for a target URL.
+	to string
+	// retry names the retry of delivery id, which sends it again as an
+	// attempt (over a tunnel too).
+	retry func(id string) string
+}
+
+var (
+	apiReplayHints = replayHints{to: `give "to" a URL`,
+		retry: func(id string) string { return "retry it with POST /v1/deliveries/" + id + "/retry" }}
+	dashboardReplayHints = replayHints{to: "give a Target URL",
+		retry: func(string) string { return "Retry to deliver it again" }}
+)
+
+// replayTarget is where a replay call sends each delivery: to, when given,
+// else the delivery's endpoint's URL (endpointTarget). The API's and the
+// dashboard's replays both choose here, so a to that is not an absolute
+// http(s) URL (400 invalid_to) or that the outbound policy denies (400
+// target_denied) is refused before anything is sent.
+func (m *manager) replayTarget(to string, hints replayHints) (func(*orgState, *Delivery) (string, error), error) {
+	if to == "" {
+		return func(o *orgState, d *Delivery) (string, error) { return m.endpointTarget(o, d, hints) }, nil
+	}
+	if err := validTarget(to); err != nil {
+		return nil, apiErrorf(http.StatusBadRequest, "invalid_to", "to: %v", err)
+	}
+	if err := m.http.checkTarget("to", to); err != nil {
+		return nil, err
+	}
+	return func(*orgState, *Delivery) (string, error) { return to, nil }, nil
+}
+
+// endpointTarget is d's original target, where a replay without a target
+// goes: its endpoint's URL, as it is configured now. A tunnel endpoint has
+// no URL to send to from here, and a deleted one none at all; the error
+// says so in hints' words.
+func (m *manager) endpointTarget(o *orgState, d *Delivery, hints replayHints) (string, error) {
+	e := o.endpoint(d.Endpoint)
+	if e == nil {
+		return "", fmt.Errorf("endpoint %s no longer exists: %s", d.Endpoint, hints.to)
+	}
+	if err := validTarget(e.cfg.URL); err != nil {
+		return "", fmt.Errorf("endpoint %s is %s, not an http(s) URL a replay can be sent to: %s, or %s",
+			d.Endpoint, e.cfg.URL, hints.to, hints.retry(d.ID))
+	}
+	return e.cfg.URL, nil
 }
 
 func validTarget(s string) error {

@@ -193,7 +193,7 @@ func New(cfg *config.Config, opts Options) (*Relay, error) {
 		access: acc, serving: r.serving}
 	r.purger = &purger{store: st, clock: clock, retention: cfg.Retention, interval: opts.PurgeInterval, log: logger("purge")}
 	r.handler = routes(parts{
-		dir: dir, ing: ing, mgr: mgr, call: r.caller, dash: r.dash, m: m, guard: guard, access: acc, http: r.http,
+		dir: dir, ing: ing, mgr: mgr, call: r.caller, dash: r.dash, m: m, guard: guard, access: acc,
 		tunnel: &tunnelRoute{responder: responder{logger("tunnel")}, tunnels: opts.Tunnels, store: st, disp: r.disp, clock: clock},
 		ops:    &ops{responder: responder{logger("relay")}, keys: r.keys, notReady: r.notReady},
 		rs:     responder{logger("relay")},

@@ -1,9 +1,6 @@
 package relay
 
 import (
-	"bytes"
-	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 
@@ -27,7 +24,6 @@ type parts struct {
 	// actions and /metrics (DNS rebinding, cross-site POSTs).
 	guard  *httpguard.Guard
 	access *access
-	http   *httpTransport
 }
 
 // routes is the relay's whole HTTP surface (SPEC §4).
@@ -67,7 +63,7 @@ func routes(p parts) http.Handler {
 	mux.Handle("GET /v1/deliveries", key(p.mgr.handleListDeliveries()))
 	mux.Handle("GET /v1/deliveries/{id}", key(p.mgr.handleGetDelivery()))
 	mux.Handle("POST /v1/deliveries/{id}/retry", key(p.mgr.handleRetry()))
-	mux.Handle("POST /v1/replay", key(replayTarget(p.http, p.rs, p.mgr.handleReplay())))
+	mux.Handle("POST /v1/replay", key(p.mgr.handleReplay()))
 	mux.Handle("GET /v1/endpoints", key(p.mgr.handleListEndpoints()))
 	mux.Handle("POST /v1/endpoints", key(p.mgr.handleCreateEndpoint()))
 	mux.Handle("GET /v1/endpoints/{id}", key(p.mgr.handleGetEndpoint()))
@@ -115,31 +111,4 @@ func (h headRefused) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	h.get.ServeHTTP(w, req)
-}
-
-// maxReplayPeek bounds the replay body replayTarget reads; a larger one
-// is left to the handler to refuse.
-const maxReplayPeek = 1 << 20
-
-// replayTarget refuses a POST /v1/replay whose "to" the outbound policy
-// denies, with 400 target_denied, before the handler sends anything. The
-// dial is checked again whatever this finds.
-func replayTarget(t *httpTransport, rs responder, next http.Handler) http.Handler {
-	return rs.handle(func(w http.ResponseWriter, req *http.Request) error {
-		body, err := io.ReadAll(io.LimitReader(req.Body, maxReplayPeek+1))
-		if err != nil {
-			return apiErrorf(http.StatusBadRequest, "invalid_body", "read body: %v", err)
-		}
-		req.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), req.Body))
-		var rr struct {
-			To string `json:"to"`
-		}
-		if len(body) <= maxReplayPeek && json.Unmarshal(body, &rr) == nil && rr.To != "" {
-			if err := t.checkTarget("to", rr.To); err != nil {
-				return err
-			}
-		}
-		next.ServeHTTP(w, req)
-		return nil
-	})
 }
