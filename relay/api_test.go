@@ -245,14 +245,34 @@ func TestManagementAPI(t *testing.T) {
 			t.Errorf("attempts after retry: got %d, want 2", len(d.Attempts))
 		}
 	})
-	t.Run("ReplayEnqueue", func(t *testing.T) {
+	t.Run("ReplayToEndpoint", func(t *testing.T) {
+		// Without "to", each goes once to its endpoint's URL, now, as a
+		// replay: the deliveries stay dead.
+		before := len(rcv.requests())
 		a := call(t, "POST", r.URL()+"/v1/replay", apiKey, []byte(`{"filter":{"status":"dead","endpoint":"flaky"}}`), nil)
-		var ans struct{ Enqueued int }
-		a.decode(t, &ans)
-		if a.Status != 202 || ans.Enqueued != 4 {
-			t.Fatalf("replay: got %d %s, want 4 enqueued", a.Status, a.Body)
+		var ans struct {
+			Replayed int
+			Results  []relay.ReplayResult
 		}
-		waitCount(t, r, "status=dead", 0)
+		a.decode(t, &ans)
+		if a.Status != 200 || ans.Replayed != 4 || len(ans.Results) != 4 {
+			t.Fatalf("replay: got %d %s, want 200 with 4 replayed", a.Status, a.Body)
+		}
+		for _, res := range ans.Results {
+			if !res.OK || res.Status != 200 {
+				t.Errorf("result %+v, want ok with the endpoint's 200", res)
+			}
+		}
+		got := rcv.requests()[before:]
+		if len(got) != 4 {
+			t.Fatalf("the endpoint got %d requests, want the 4 replays", len(got))
+		}
+		for i, c := range got {
+			if c.Path != "/flaky" || c.Header.Get("sidehook-replay-of") != ans.Results[i].DeliveryID {
+				t.Errorf("request %d: got %s replay-of %q, want /flaky replaying %s", i, c.Path, c.Header.Get("sidehook-replay-of"), ans.Results[i].DeliveryID)
+			}
+		}
+		waitCount(t, r, "status=dead&endpoint=flaky", 4)
 	})
 	t.Run("ReplayTo", func(t *testing.T) {
 		other := newSink(t, nil, nil)
@@ -518,7 +538,7 @@ func TestReplayOnce(t *testing.T) {
 	}{
 		{"DeliveryAndEvent", `{"filter":{"ids":["` + dlv + `","` + ans.ID + `"]},"to":"` + other.URL() + `"}`, 200, "replayed", other},
 		{"EventAndDelivery", `{"filter":{"ids":["` + ans.ID + `","` + dlv + `"]},"to":"` + other.URL() + `"}`, 200, "replayed", other},
-		{"SameDeliveryThrice", `{"filter":{"ids":["` + dlv + `","` + dlv + `","` + dlv + `"]}}`, 202, "enqueued", nil},
+		{"SameDeliveryThrice", `{"filter":{"ids":["` + dlv + `","` + dlv + `","` + dlv + `"]}}`, 200, "replayed", rcv},
 		{"DashboardTwiceTo", `{"ids":["` + dlv + `","` + dlv + `"],"to":"` + other.URL() + `"}`, 200, "replayed", other},
 		{"DashboardTwice", `{"ids":["` + dlv + `","` + dlv + `"]}`, 200, "replayed", rcv},
 	}
@@ -546,6 +566,129 @@ func TestReplayOnce(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestReplayToOriginalTarget: POST /v1/replay without "to" sends each
+// delivery once to its original target, its endpoint's URL (SPEC §7): the
+// stored bytes, re-signed with each of the endpoint's schemes, marked
+// sidehook-replay-of. It is not an attempt: the deliveries keep their state
+// and attempts. A tunnel endpoint's delivery and a deleted endpoint's are
+// not sent, and their results say what to do instead.
+func TestReplayToOriginalTarget(t *testing.T) {
+	std, err := auth.ParseStandardSecret(whsec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv := newSink(t, &auth.VerifyConfig{WebioSecret: []byte(secretKey), Org: "demo", JWTSecret: []byte(secretKey),
+		Issuer: "sidehook", Audience: "crm", RequireSHA256: true, StandardSecrets: [][]byte{std}}, nil)
+	gone := newSink(t, nil, nil)
+	r := startRelay(t, orgConfig(t,
+		config.RawEndpoint{ID: "crm", URL: rcv.URL() + "/crm", Events: []string{"payment"}, Auth: []string{"webio-token", "jwt", "standard"}},
+		config.RawEndpoint{ID: "laptop", URL: "tunnel://laptop", Events: []string{"payment"}},
+	), relay.Options{})
+	if a := call(t, "POST", r.URL()+"/v1/endpoints", apiKey, []byte(`{"id":"gone","url":"`+gone.URL()+`/gone","events":["payment"]}`), nil); a.Status != http.StatusCreated {
+		t.Fatalf("create endpoint gone: got %d %s", a.Status, a.Body)
+	}
+	bodies := []string{`{"type":"payment",  "amount":"1.00"}`, "{\"type\":\"payment\",\n\"note\":\"caf\u00e9\"}"}
+	var events []ingestAnswer
+	for _, b := range bodies {
+		events = append(events, ingest(t, r, b, nil))
+	}
+	byEndpoint := map[string][]string{}
+	for _, ev := range events {
+		for _, d := range ev.Deliveries {
+			byEndpoint[d.Endpoint] = append(byEndpoint[d.Endpoint], d.ID)
+		}
+	}
+	if len(byEndpoint["crm"]) != 2 || len(byEndpoint["laptop"]) != 2 || len(byEndpoint["gone"]) != 2 {
+		t.Fatalf("deliveries: got %v, want two to each endpoint", byEndpoint)
+	}
+	// Each delivery settles first, so that what the replay changes shows:
+	// a relay serving no tunnels fails the laptop's attempts until dead.
+	for _, id := range append(byEndpoint["crm"], byEndpoint["gone"]...) {
+		waitDelivery(t, r, id, relay.StatusDelivered, 5*time.Second)
+	}
+	for _, id := range byEndpoint["laptop"] {
+		waitDelivery(t, r, id, relay.StatusDead, 5*time.Second)
+	}
+	if a := call(t, "DELETE", r.URL()+"/v1/endpoints/gone", apiKey, nil, nil); a.Status != http.StatusNoContent {
+		t.Fatalf("delete endpoint gone: got %d %s", a.Status, a.Body)
+	}
+	before := map[string]deliveryView{}
+	for _, ids := range byEndpoint {
+		for _, id := range ids {
+			var d deliveryView
+			call(t, "GET", r.URL()+"/v1/deliveries/"+id, apiKey, nil, nil).decode(t, &d)
+			before[id] = d
+		}
+	}
+	sentBefore, goneBefore := len(rcv.requests()), len(gone.requests())
+
+	a := call(t, "POST", r.URL()+"/v1/replay", apiKey, []byte(`{"filter":{"type":"payment"}}`), nil)
+	var ans struct {
+		Replayed int
+		Results  []relay.ReplayResult
+	}
+	a.decode(t, &ans)
+	if a.Status != http.StatusOK || ans.Replayed != 2 || len(ans.Results) != 6 {
+		t.Fatalf("got %d %s, want 200 with 6 results, 2 replayed", a.Status, a.Body)
+	}
+	results := map[string]relay.ReplayResult{}
+	for _, res := range ans.Results {
+		results[res.DeliveryID] = res
+	}
+	for _, tt := range []struct {
+		endpoint string
+		ok       bool
+		errs     []string // what the error says
+	}{
+		{"crm", true, nil},
+		{"laptop", false, []string{"tunnel://laptop", `give "to"`, "POST /v1/deliveries/{id}/retry"}},
+		{"gone", false, []string{"gone no longer exists", `give "to"`}},
+	} {
+		for _, id := range byEndpoint[tt.endpoint] {
+			res, found := results[id]
+			if !found {
+				t.Errorf("%s: no result for %s", tt.endpoint, id)
+				continue
+			}
+			if res.OK != tt.ok || (tt.ok && res.Status != http.StatusOK) {
+				t.Errorf("%s: got %+v, want ok %v", tt.endpoint, res, tt.ok)
+			}
+			for _, want := range tt.errs {
+				if want = strings.ReplaceAll(want, "{id}", id); !strings.Contains(res.Error, want) {
+					t.Errorf("%s: error %q does not say %q", tt.endpoint, res.Error, want)
+				}
+			}
+		}
+	}
+
+	got := rcv.requests()[sentBefore:]
+	if len(got) != 2 {
+		t.Fatalf("the endpoint got %d requests, want one replay of each of its 2 deliveries", len(got))
+	}
+	for i, c := range got {
+		// Oldest first: each delivery's replay carries its event's bytes.
+		id, ev := byEndpoint["crm"][i], events[i]
+		if c.Path != "/crm" || c.Header.Get("sidehook-replay-of") != id || c.Header.Get("webhook-id") != ev.ID || string(c.Body) != bodies[i] {
+			t.Errorf("request %d: got %s replay-of %q webhook-id %q body %q, want /crm replaying %s of %s with %q",
+				i, c.Path, c.Header.Get("sidehook-replay-of"), c.Header.Get("webhook-id"), c.Body, id, ev.ID, bodies[i])
+		}
+		if c.Verdict.Status != auth.StatusValid || c.Verdict.Scheme != "webio-token,jwt,standard" {
+			t.Errorf("request %d: verdict %+v, want valid by webio-token, jwt and standard", i, c.Verdict)
+		}
+	}
+	if n := len(gone.requests()) - goneBefore; n != 0 {
+		t.Errorf("the deleted endpoint's URL got %d requests, want none", n)
+	}
+	for id, d := range before {
+		var after deliveryView
+		call(t, "GET", r.URL()+"/v1/deliveries/"+id, apiKey, nil, nil).decode(t, &after)
+		if after.Status != d.Status || len(after.Attempts) != len(d.Attempts) {
+			t.Errorf("delivery %s (%s): got %s with %d attempts, want %s with %d: a replay is not an attempt",
+				id, d.Endpoint, after.Status, len(after.Attempts), d.Status, len(d.Attempts))
+		}
 	}
 }
 

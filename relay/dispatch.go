@@ -26,7 +26,7 @@ const (
 // dispatcher runs one queue per endpoint. A queue's loop takes what is due
 // from the store (as many as the endpoint has free slots), starts an
 // attempt for each, and sleeps until the store's next due time or until it
-// is woken: after an ingest, a retry or replay, a tunnel connecting, or an
+// is woken: after an ingest, a manual retry, a tunnel connecting, or an
 // attempt's end. Nothing of the queue is held in memory but counts: the
 // store is the only index of what waits.
 type dispatcher struct {

@@ -572,9 +572,12 @@ type ReplayResult struct {
 	NotSent bool `json:"not_sent,omitempty"`
 }
 
-// handleReplay is POST /v1/replay: the selected deliveries are enqueued
-// again as new attempts, or, with "to", sent once to that URL right now,
-// re-signed, with sidehook-replay-of naming the original delivery.
+// handleReplay is POST /v1/replay: each selected delivery is sent once,
+// now, to "to" or else its endpoint's URL (its original target), re-signed
+// as its endpoint signs, with sidehook-replay-of naming it (SPEC §3, §7),
+// its body bytes unchanged. A replay is never a retry: the delivery keeps
+// its state and attempts (POST /v1/deliveries/{id}/retry sends it again as
+// an attempt).
 func (m *manager) handleReplay() http.Handler {
 	return m.handle(func(w http.ResponseWriter, req *http.Request) error {
 		o := orgFrom(req.Context())
@@ -610,37 +613,12 @@ func (m *manager) handleReplay() http.Handler {
 		if len(custom) > 0 && len(f.IDs) > 0 {
 			return errNotReplayable(custom)
 		}
-		results := []ReplayResult{}
-		if rr.To == "" {
-			enqueued := 0
-			for _, d := range selected {
-				res := ReplayResult{DeliveryID: d.ID, EventID: d.EventID, OK: true}
-				if _, err := m.requeue(req.Context(), o, d.ID); err != nil {
-					res.OK, res.Error = false, err.Error()
-					var ae *apiError
-					if errors.As(err, &ae) {
-						res.Error = ae.Reason
-					}
-				} else {
-					enqueued++
-				}
-				results = append(results, res)
-			}
-			writeJSON(w, http.StatusAccepted, map[string]any{"enqueued": enqueued, "results": results})
-			return nil
-		}
 		sel := make([]replaySel, len(selected))
 		for i, d := range selected {
 			sel[i] = replaySel{o, d}
 		}
-		results = m.replayEach(req.Context(), w, sel, target, nil)
-		replayed := 0
-		for _, res := range results {
-			if !res.NotSent {
-				replayed++
-			}
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"replayed": replayed, "results": results})
+		results, sent := m.replayEach(req.Context(), w, sel, target, nil)
+		writeJSON(w, http.StatusOK, map[string]any{"replayed": sent, "results": results})
 		return nil
 	})
 }
@@ -788,14 +766,16 @@ type replaySel struct {
 // replayEach sends each delivery of sel once (replayTo), one after
 // another, to the URL target names for it, within one call's bound: w's
 // write deadline moves past the waiting they plan (syncWork), and a replay
-// that could end past the bound is not sent, and says so.
-func (m *manager) replayEach(ctx context.Context, w http.ResponseWriter, sel []replaySel, target func(*orgState, *Delivery) (string, error), body []byte) []ReplayResult {
+// that could end past the bound is not sent, and says so. A delivery
+// target names no URL for is not sent either; its result has target's
+// error. sent counts the deliveries sent, whatever their answers.
+func (m *manager) replayEach(ctx context.Context, w http.ResponseWriter, sel []replaySel, target func(*orgState, *Delivery) (string, error), body []byte) (out []ReplayResult, sent int) {
 	var planned time.Duration
 	for _, s := range sel {
 		planned += replayTimeout(s.o, s.d)
 	}
 	fits := m.sync.begin(w, planned)
-	out := make([]ReplayResult, 0, len(sel))
+	out = make([]ReplayResult, 0, len(sel))
 	for _, s := range sel {
 		res := ReplayResult{DeliveryID: s.d.ID, EventID: s.d.EventID}
 		to, err := target(s.o, s.d)
@@ -807,16 +787,18 @@ func (m *manager) replayEach(ctx context.Context, w http.ResponseWriter, sel []r
 			res.Error = fmt.Sprintf("not sent: the replays of one call wait at most %s on endpoints; replay the rest in another call", m.sync.max)
 		default:
 			res = m.replayTo(ctx, s.o, s.d, to, body)
+			sent++
 		}
 		out = append(out, res)
 	}
-	return out
+	return out, sent
 }
 
-// replayTo sends a stored delivery once to another URL through package
-// replay (as the receiver and `sidehook replay` do): signed as its endpoint
-// signs, sidehook-replay-of naming the delivery, bytes unchanged unless body
-// is not nil (an edit from the dashboard). It is not recorded as an attempt.
+// replayTo sends a stored delivery once to a URL, its endpoint's or
+// another, through package replay (as the receiver and `sidehook replay`
+// do): signed as its endpoint signs, sidehook-replay-of naming the
+// delivery, bytes unchanged unless body is not nil (an edit from the
+// dashboard). It is not recorded as an attempt.
 func (m *manager) replayTo(ctx context.Context, o *orgState, d *Delivery, to string, body []byte) ReplayResult {
 	res := ReplayResult{DeliveryID: d.ID, EventID: d.EventID}
 	if isCustomValue(d) {

@@ -108,7 +108,7 @@ func TestOpenAPIAnswers(t *testing.T) {
 		{"GetDeliveryMissing", "GET", "/v1/deliveries/dlv_nope", apiKey, "", nil, nil, 404},
 		{"Retry", "POST", "/v1/deliveries/" + dlv + "/retry", apiKey, "", nil, nil, 202},
 		{"RetryMissing", "POST", "/v1/deliveries/dlv_nope/retry", apiKey, "", nil, nil, 404},
-		{"ReplayEnqueue", "POST", "/v1/replay", apiKey, `{"filter":{"ids":["` + dlv + `"]}}`, js, nil, 202},
+		{"ReplayToEndpoint", "POST", "/v1/replay", apiKey, `{"filter":{"ids":["` + dlv + `"]}}`, js, nil, 200},
 		{"ReplayTo", "POST", "/v1/replay", apiKey, `{"filter":{"ids":["` + dlv + `"]},"to":"` + rcv.URL() + `/x"}`, js, nil, 200},
 		{"ReplayEmptyFilter", "POST", "/v1/replay", apiKey, `{}`, js, nil, 400},
 		{"ListEndpoints", "GET", "/v1/endpoints", apiKey, "", nil, nil, 200},

@@ -60,9 +60,8 @@ type Store interface {
 	Release(ctx context.Context, d *Delivery) error
 	// Requeue makes one delivery, whatever its state, pending and due at
 	// now, with Base set to its number of attempts so the retry schedule
-	// starts again (manual retry, replay to the original target). A leased
-	// delivery is requeued once its lease ends: it is never attempted twice
-	// at once.
+	// starts again (a manual retry). A leased delivery is requeued once its
+	// lease ends: it is never attempted twice at once.
 	Requeue(ctx context.Context, org, id string, now time.Time) (*Delivery, error)
 	// Expedite makes every failed delivery of the endpoint that waits for a
 	// later retry due at now (a tunnel client connected) and returns how

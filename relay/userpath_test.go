@@ -143,16 +143,19 @@ func TestReplayNeedsAll(t *testing.T) {
 	}
 	a := call(t, "POST", r.URL()+"/v1/replay", apiKey, []byte(`{"all":true}`), nil)
 	var ans struct {
-		Enqueued int
+		Replayed int
 		Results  []relay.ReplayResult
 	}
 	a.decode(t, &ans)
-	if a.Status != http.StatusAccepted || ans.Enqueued != 1 || ans.Results[0].DeliveryID != ev.Deliveries[0].ID {
-		t.Fatalf("all: got %d %s, want the one delivery enqueued", a.Status, a.Body)
+	if a.Status != http.StatusOK || ans.Replayed != 1 || len(ans.Results) != 1 || ans.Results[0].DeliveryID != ev.Deliveries[0].ID || !ans.Results[0].OK {
+		t.Fatalf("all: got %d %s, want the one delivery replayed", a.Status, a.Body)
+	}
+	if n := len(rcv.requests()); n != 2 {
+		t.Errorf("the endpoint got %d requests, want the delivery and its replay", n)
 	}
 	d := waitDelivery(t, r, ev.Deliveries[0].ID, relay.StatusDelivered, 10*time.Second)
-	if len(d.Attempts) != 2 {
-		t.Errorf("after the replay: got %d attempts, want 2", len(d.Attempts))
+	if len(d.Attempts) != 1 {
+		t.Errorf("after the replay: got %d attempts, want 1: a replay is not an attempt", len(d.Attempts))
 	}
 }
 
@@ -189,7 +192,7 @@ func TestReplayRefusesCustomValues(t *testing.T) {
 		a := call(t, "POST", r.URL()+"/v1/replay", apiKey, []byte(`{"all":true}`), nil)
 		var ans struct{ Results []relay.ReplayResult }
 		a.decode(t, &ans)
-		if a.Status != http.StatusAccepted || len(ans.Results) != 1 || ans.Results[0].DeliveryID != pay.Deliveries[0].ID {
+		if a.Status != http.StatusOK || len(ans.Results) != 1 || ans.Results[0].DeliveryID != pay.Deliveries[0].ID {
 			t.Errorf("got %d %s, want only %s replayed", a.Status, a.Body, pay.Deliveries[0].ID)
 		}
 	})

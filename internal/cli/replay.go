@@ -41,8 +41,10 @@ func replayCommand(e *env) *cli.Command {
 			"the original webhook-id, a fresh webhook-timestamp, sidehook-replay-of naming the original, and\n" +
 			"fresh authentication from the keys given. The original's own auth headers are never resent.\n" +
 			"With --relay, the relay replays its stored deliveries itself (POST /v1/replay), signed as each\n" +
-			"endpoint signs: --api-key is the only secret needed. Without --to, they are queued again as new\n" +
-			"attempts; with --to, each is sent once to that URL. Custom-value requests are never replayed.\n" +
+			"endpoint signs, with sidehook-replay-of naming the delivery: --api-key is the only secret needed.\n" +
+			"Each is sent once to --to, or without it to its endpoint's URL (the original target); a tunnel\n" +
+			"endpoint's deliveries need --to. A replay is not a retry: the deliveries keep their state and\n" +
+			"attempts. Custom-value requests are never replayed.\n" +
 			"A request that cannot be replayed is reported and the rest go on (--fail-fast: stop at the first).\n" +
 			"Exit 0 when every replay got a 2xx, 1 when one did not, 2 on a usage error.",
 		Flags: []cli.Flag{
@@ -597,8 +599,6 @@ type replayOutcome struct {
 	replay.Result
 	EventID string `json:"event_id,omitempty"`
 	Ok      bool   `json:"ok"`
-	// Queued says the relay queued the delivery again rather than send it.
-	Queued bool `json:"queued,omitempty"`
 	// Skipped is why the request was not replayed, when it was skipped.
 	Skipped string `json:"skipped,omitempty"`
 }
@@ -628,8 +628,6 @@ func writeReplayTable(w io.Writer, r replayReport) {
 		switch {
 		case res.Skipped != "":
 			status = "skipped"
-		case res.Queued:
-			status = "queued"
 		case res.Status != 0:
 			status = fmt.Sprint(res.Status)
 		}

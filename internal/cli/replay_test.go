@@ -289,24 +289,54 @@ func TestReplayCommandRelay(t *testing.T) {
 		t.Fatalf("deliveries: %v", dlvs)
 	}
 	// The receivers have the requests a moment before the relay records
-	// the answers; a delivery being attempted cannot be queued again.
+	// the answers: once recorded, each delivery has its one attempt.
 	waitDelivered(t, r.URL(), dlvs...)
 
-	// Without --to: both deliveries of the event are queued again and
-	// each endpoint gets a second, validly signed copy.
+	// Without --to: both deliveries of the event are sent once more to
+	// their original targets, the endpoints' URLs, validly signed and
+	// marked as replays; a replay is not an attempt.
 	code, stdout, stderr := runCLI(t, nil, "replay", "--relay", r.URL(), "--api-key", replayAPIKey, "--id", evt)
 	if code != 0 {
 		t.Fatalf("exit %d: %s %s", code, stdout, stderr)
 	}
-	if row := replayRow(stdout, dlvs[0]); !strings.Contains(row, "endpoint ep1 (queued)") || !strings.Contains(row, "queued") {
-		t.Errorf("queued row: got %q", row)
+	if row := replayRow(stdout, dlvs[0]); !strings.Contains(row, "endpoint ep1") || !strings.Contains(row, " 200 ") {
+		t.Errorf("row of %s: got %q, want endpoint ep1 answering 200", dlvs[0], row)
 	}
 	if !strings.Contains(stdout, "2 replayed: 2 ok, 0 failed") {
 		t.Errorf("summary: got %q", stdout)
 	}
-	again := waitFor(t, rcv, receivertest.Filter{WebhookID: evt}, 2)[0]
-	if string(again.Body) != body || again.Verdict.Status != auth.StatusValid || again.Headers["sidehook-event"][0] != "payment" {
-		t.Errorf("queued again: got %q %+v %v", again.Body, again.Verdict, again.Headers)
+	for i, tt := range []struct {
+		rcv  *receivertest.Server
+		path string
+	}{{rcv, "/hooks"}, {other, "/other"}} {
+		caps := waitFor(t, tt.rcv, receivertest.Filter{WebhookID: evt}, 2)
+		if len(caps) != 2 {
+			t.Fatalf("endpoint %d got %d requests, want the delivery and its one replay", i+1, len(caps))
+		}
+		var replays []receiver.Capture
+		for _, c := range caps {
+			if len(c.Headers["sidehook-replay-of"]) > 0 {
+				replays = append(replays, c)
+			}
+		}
+		if len(replays) != 1 {
+			t.Fatalf("endpoint %d got %d replays, want 1", i+1, len(replays))
+		}
+		c := replays[0]
+		if of := c.Headers["sidehook-replay-of"]; of[0] != dlvs[i] || c.Path != tt.path || string(c.Body) != body ||
+			c.Verdict.Status != auth.StatusValid || c.Headers["sidehook-event"][0] != "payment" {
+			t.Errorf("endpoint %d got %s %q replay-of %v verdict %+v, want the original bytes at %s, signed, marked as a replay of %s",
+				i+1, c.Path, c.Body, of, c.Verdict, tt.path, dlvs[i])
+		}
+	}
+	api, err := relayapi.New(r.URL(), replayAPIKey, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range dlvs {
+		if d, err := api.Delivery(context.Background(), id); err != nil || d.Status != relay.StatusDelivered || len(d.Attempts) != 1 {
+			t.Errorf("delivery %s after the replay: got %+v %v, want delivered with its one attempt", id, d, err)
+		}
 	}
 
 	// With --to: one delivery, by id, sent once elsewhere, signed by the
@@ -486,7 +516,7 @@ func TestReplayCommandRelayRequests(t *testing.T) {
 			Deliveries []struct{ ID, Target string }
 		}
 		if err := json.Unmarshal([]byte(stdout), &out); code != 0 || err != nil || !out.DryRun || len(out.Deliveries) != 2 ||
-			out.Deliveries[0].ID != "dlv_1" || out.Deliveries[0].Target != "endpoint ep1 (queued)" {
+			out.Deliveries[0].ID != "dlv_1" || out.Deliveries[0].Target != "endpoint ep1" {
 			t.Errorf("got %d %v %s", code, err, stdout)
 		}
 		if n := len(bodies()); n != 0 {

@@ -149,18 +149,19 @@ func (r *relayReplay) inRange(ev relay.EventView) bool {
 	return (f.Since.IsZero() || !ev.ReceivedAt.Before(f.Since)) && (f.Until.IsZero() || !ev.ReceivedAt.After(f.Until))
 }
 
-// target is where a delivery's replay goes, as the table shows it.
+// target is where a delivery's replay goes, as the table shows it:
+// without --to, its endpoint's URL, which the relay knows.
 func (r *relayReplay) target(d relay.DeliveryView) string {
 	if r.to != "" {
 		return r.to
 	}
-	return "endpoint " + d.Endpoint + " (queued)"
+	return "endpoint " + d.Endpoint
 }
 
 // outcome is a replay.Result of d from the relay's answer.
 func (r *relayReplay) outcome(d relay.DeliveryView, res relay.ReplayResult) replayOutcome {
 	return replayOutcome{Result: replay.Result{ID: d.ID, Target: r.target(d), Method: event.Type(d.Type).Method(),
-		Status: res.Status, LatencyMS: int64(res.LatencyMS), Error: res.Error}, EventID: d.EventID, Ok: res.OK, Queued: r.to == "" && res.OK}
+		Status: res.Status, LatencyMS: int64(res.LatencyMS), Error: res.Error}, EventID: d.EventID, Ok: res.OK}
 }
 
 // run replays sel. One call carries the whole selection when nothing

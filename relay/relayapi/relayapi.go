@@ -242,17 +242,19 @@ func (c *Client) Retry(ctx context.Context, id string) (relay.DeliveryView, erro
 // everything.
 type ReplayRequest struct {
 	Filter Filter `json:"filter"`
-	// To sends each delivery once to this URL, signed by the relay as its
-	// endpoint signs; empty enqueues them again as new attempts.
+	// To is where each delivery is sent once, signed by the relay as its
+	// endpoint signs, with sidehook-replay-of naming it; empty sends each
+	// to its original target, its endpoint's URL (a tunnel endpoint's
+	// deliveries need a To). Either way a replay is not an attempt: Retry
+	// is.
 	To  string `json:"to,omitempty"`
 	All bool   `json:"all,omitempty"`
 }
 
-// ReplayAnswer is the answer of POST /v1/replay: Replayed with To,
-// Enqueued without.
+// ReplayAnswer is the answer of POST /v1/replay: one result per selected
+// delivery, with its target's answer; Replayed counts those sent.
 type ReplayAnswer struct {
 	Replayed int                  `json:"replayed"`
-	Enqueued int                  `json:"enqueued"`
 	Results  []relay.ReplayResult `json:"results"`
 }
 

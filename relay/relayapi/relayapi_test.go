@@ -125,6 +125,28 @@ func TestClient(t *testing.T) {
 	if err != nil || caps[0].Verdict.Status != "valid" || caps[0].Path != "/x" {
 		t.Errorf("replayed: got %+v %v", caps, err)
 	}
+	// Replay to the original target: the endpoint gets it again, marked
+	// as a replay, and the delivery keeps its one attempt.
+	ans, err = c.Replay(ctx, relayapi.ReplayRequest{Filter: relayapi.Filter{IDs: []string{ing.Deliveries[0].ID}}})
+	if err != nil || ans.Replayed != 1 || len(ans.Results) != 1 || !ans.Results[0].OK || ans.Results[0].Status != 200 {
+		t.Fatalf("replay to the endpoint: got %+v %v", ans, err)
+	}
+	caps, err = rcv.Wait(waitCtx, receivertest.Filter{WebhookID: ing.ID}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replays := 0
+	for _, c := range caps {
+		if of := c.Headers["sidehook-replay-of"]; len(of) == 1 && of[0] == ing.Deliveries[0].ID && c.Path == "/hooks" && c.Verdict.Status == "valid" {
+			replays++
+		}
+	}
+	if replays != 1 {
+		t.Errorf("the endpoint got %d valid replays of %s, want 1: %+v", replays, ing.Deliveries[0].ID, caps)
+	}
+	if d, err := c.Delivery(ctx, ing.Deliveries[0].ID); err != nil || len(d.Attempts) != 1 {
+		t.Errorf("after the replay: got %+v %v, want the one attempt", d, err)
+	}
 	// An empty filter is refused before it is sent.
 	if _, err := c.Replay(ctx, relayapi.ReplayRequest{To: dst.URL}); !errors.Is(err, relayapi.ErrEmptyFilter) {
 		t.Errorf("empty filter: got %v", err)
