@@ -112,6 +112,15 @@ func TestListPaging(t *testing.T) {
 	if _, next := list(t, srv, "limit=7"); next != "" {
 		t.Errorf("full page: next %q, want none", next)
 	}
+	// The last page, and an empty one, carry next as null (SPEC §5:
+	// {"requests":[…],"next":…}), not without it.
+	for _, query := range []string{"limit=7", "event=none"} {
+		var page map[string]json.RawMessage
+		send(t, "GET", srv.URL()+"/_sidehook/requests?"+query, nil, nil).json(t, &page)
+		if got := string(page["next"]); got != "null" {
+			t.Errorf("%s: next %q, want null", query, got)
+		}
+	}
 	// limit is capped, not refused.
 	if caps, _ := list(t, srv, "limit=5000"); len(caps) != 7 {
 		t.Errorf("limit=5000: got %d", len(caps))

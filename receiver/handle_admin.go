@@ -52,10 +52,11 @@ func handleAdminNotFound(admin *http.ServeMux) http.Handler {
 	})
 }
 
-// listResponse is GET /_sidehook/requests's answer.
+// listResponse is GET /_sidehook/requests's answer; Next is null on the
+// last page.
 type listResponse struct {
 	Requests []Capture `json:"requests"`
-	Next     string    `json:"next,omitempty"`
+	Next     *string   `json:"next"`
 }
 
 func handleList(s *Server) http.Handler {
@@ -79,7 +80,11 @@ func handleList(s *Server) http.Handler {
 		if caps == nil {
 			caps = []Capture{}
 		}
-		httpjson.Write(w, http.StatusOK, listResponse{Requests: redactAll(caps), Next: next})
+		ans := listResponse{Requests: redactAll(caps)}
+		if next != "" {
+			ans.Next = &next
+		}
+		httpjson.Write(w, http.StatusOK, ans)
 	})
 }
 
