@@ -63,10 +63,8 @@ var filterParams = []string{"event", "path", "method", "verdict", "webhook_id", 
 // error naming it, not a filter silently ignored. since is an RFC 3339
 // time, unix seconds or a duration meaning "that long ago" (5m).
 func parseFilter(q url.Values, now time.Time, extra ...string) (Filter, error) {
-	for _, name := range slices.Sorted(maps.Keys(q)) {
-		if !slices.Contains(filterParams, name) && !slices.Contains(extra, name) {
-			return Filter{}, fmt.Errorf("unknown query parameter %q: want one of %s", name, strings.Join(append(slices.Clone(filterParams), extra...), ", "))
-		}
+	if err := checkParams(q, append(slices.Clone(filterParams), extra...)...); err != nil {
+		return Filter{}, err
 	}
 	f := Filter{
 		Event:     q.Get("event"),
@@ -91,6 +89,21 @@ func parseFilter(q url.Values, now time.Time, extra ...string) (Filter, error) {
 		f.Since = t
 	}
 	return f, nil
+}
+
+// checkParams refuses a query parameter not named in known: a misspelt
+// one is an error naming it, never silently ignored.
+func checkParams(q url.Values, known ...string) error {
+	for _, name := range slices.Sorted(maps.Keys(q)) {
+		if slices.Contains(known, name) {
+			continue
+		}
+		if len(known) == 0 {
+			return fmt.Errorf("unknown query parameter %q: this call takes none", name)
+		}
+		return fmt.Errorf("unknown query parameter %q: want one of %s", name, strings.Join(known, ", "))
+	}
+	return nil
 }
 
 // parseLimit reads limit: DefaultLimit when absent, at most MaxLimit.

@@ -192,8 +192,14 @@ func getError(err error) error {
 	return storeError(err)
 }
 
+// handleDeleteAll deletes every capture; it takes no filter, so one given
+// (event=…) is refused rather than read as "everything".
 func handleDeleteAll(s *Server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := checkParams(r.URL.Query()); err != nil {
+			s.writeError(w, r, badRequest(err.Error()))
+			return
+		}
 		if err := s.DeleteCaptures(r.Context()); err != nil {
 			s.writeError(w, r, storeError(err))
 			return
@@ -204,6 +210,10 @@ func handleDeleteAll(s *Server) http.Handler {
 
 func handleReset(s *Server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := checkParams(r.URL.Query()); err != nil {
+			s.writeError(w, r, badRequest(err.Error()))
+			return
+		}
 		if err := s.Reset(r.Context()); err != nil {
 			s.writeError(w, r, storeError(err))
 			return
@@ -253,9 +263,21 @@ func handleAddRules(s *Server) http.Handler {
 	})
 }
 
+// handleDeleteRules deletes the rule ?id= names, or every rule without
+// id; a misspelt parameter or an empty id is refused, not read as "every
+// rule".
 func handleDeleteRules(s *Server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.URL.Query().Get("id")
+		q := r.URL.Query()
+		if err := checkParams(q, "id"); err != nil {
+			s.writeError(w, r, badRequest(err.Error()))
+			return
+		}
+		id := q.Get("id")
+		if q.Has("id") && id == "" {
+			s.writeError(w, r, badRequest("id: empty; leave id out to delete every rule"))
+			return
+		}
 		if !s.DeleteRule(id) {
 			s.writeError(w, r, &httpjson.Error{Status: http.StatusNotFound, Code: codeNotFound, Reason: "no rule " + strconv.Quote(id)})
 			return

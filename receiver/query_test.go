@@ -44,3 +44,46 @@ func TestUnknownQueryParameter(t *testing.T) {
 		})
 	}
 }
+
+// TestUnknownQueryParameterDeletesNothing: the calls that delete take no
+// filter (DELETE /_sidehook/requests, POST /_sidehook/reset) or only id
+// (DELETE /_sidehook/rules); a filter, a misspelt id or an empty one is a
+// 400 and nothing goes, where it was read as "delete everything".
+func TestUnknownQueryParameterDeletesNothing(t *testing.T) {
+	srv := start(t, receiver.Config{})
+	send(t, "POST", srv.URL()+"/x", []byte(`{"type":"payment"}`), nil)
+	if _, err := srv.SetRules(receiver.Rule{ID: "keep"}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, method, target, bad string
+	}{
+		{"DeleteRequestsFilter", "DELETE", "/_sidehook/requests?event=payment", `"event"`},
+		{"ResetParameter", "POST", "/_sidehook/reset?keep_rules=1", `"keep_rules"`},
+		{"DeleteRulesTypo", "DELETE", "/_sidehook/rules?rule=keep", `"rule"`},
+		{"DeleteRulesEmptyID", "DELETE", "/_sidehook/rules?id=", "id: empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := send(t, tt.method, srv.URL()+tt.target, nil, nil)
+			var e struct{ Error, Reason string }
+			r.json(t, &e)
+			if r.status != 400 || e.Error != "bad_request" || !strings.Contains(e.Reason, tt.bad) {
+				t.Fatalf("got %d %s, want 400 bad_request naming %s", r.status, r.body, tt.bad)
+			}
+			if caps, _ := list(t, srv, ""); len(caps) != 1 {
+				t.Errorf("captures: got %d, want 1", len(caps))
+			}
+			if rules := srv.Rules(); len(rules) != 1 {
+				t.Errorf("rules: got %d, want 1", len(rules))
+			}
+		})
+	}
+	// Their own parameters still work.
+	if r := send(t, "DELETE", srv.URL()+"/_sidehook/rules?id=keep", nil, nil); r.status != 204 || len(srv.Rules()) != 0 {
+		t.Errorf("DELETE /_sidehook/rules?id=keep: got %d %s and %d rules, want 204 and none", r.status, r.body, len(srv.Rules()))
+	}
+	if r := send(t, "DELETE", srv.URL()+"/_sidehook/requests", nil, nil); r.status != 204 {
+		t.Errorf("DELETE /_sidehook/requests: got %d %s, want 204", r.status, r.body)
+	}
+}
