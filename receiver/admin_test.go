@@ -76,7 +76,7 @@ func TestListFilters(t *testing.T) {
 			t.Fatalf("not newest first: %s before %s", caps[i-1].ID, caps[i].ID)
 		}
 	}
-	for _, bad := range []string{"verdict=maybe", "since=yesterday", "limit=0", "limit=x", "path=[", "cursor=nope"} {
+	for _, bad := range []string{"verdict=maybe", "since=yesterday", "limit=0", "limit=x", "path=[", "path=hooks/*", "cursor=nope"} {
 		if r := send(t, "GET", srv.URL()+"/_sidehook/requests?"+bad, nil, nil); r.status != 400 || !strings.Contains(string(r.body), `"error":"bad_request"`) {
 			t.Errorf("%s: got %d %s, want 400", bad, r.status, r.body)
 		}

@@ -14,10 +14,14 @@ import (
 // way users expect a prefix match to read. An empty pattern matches every
 // path.
 
-// checkGlob reports a malformed pattern.
+// checkGlob reports a malformed pattern, or one that can match no path: a
+// request path starts with '/', so "flaky*" would silently match nothing.
 func checkGlob(pattern string) error {
 	if _, err := path.Match(pattern, ""); err != nil {
 		return fmt.Errorf("bad path pattern %q: %w", pattern, err)
+	}
+	if pattern != "" && !strings.ContainsAny(pattern[:1], `/*?[\`) {
+		return fmt.Errorf("path pattern %q matches no path: a path starts with /, such as %q", pattern, "/"+pattern)
 	}
 	return nil
 }

@@ -44,6 +44,8 @@ func TestParseRules(t *testing.T) {
 		{"ErrPer", `[{"respond":{"per":"customer"}}]`, 0, `rule 1: respond.per: "customer"`},
 		{"ErrTimes", `[{"respond":{"times":-1}}]`, 0, "rule 1: respond.times"},
 		{"ErrPath", `[{"match":{"path":"/a["}}]`, 0, "rule 1: match.path"},
+		{"ErrPathNoSlash", `[{"match":{"path":"flaky*"}}]`, 0, `rule 1: match.path: path pattern "flaky*" matches no path`},
+		{"PathStar", `[{"match":{"path":"*"}}]`, 1, ""},
 		{"ErrEvent", `[{"match":{"event":"Payment Made"}}]`, 0, "rule 1: match.event"},
 		{"ErrMethod", `[{"match":{"method":"PO ST"}}]`, 0, "rule 1: match.method"},
 		{"ErrHeaderName", `[{"match":{"headers":{"x team":"a"}}}]`, 0, "rule 1: match.headers"},
