@@ -9,6 +9,10 @@
 //	req := receivertest.NewRequest(t, "POST", rcv.URL+"/hooks", body, receivertest.WebioToken(secret, "demo"))
 //	resp, err := rcv.Client().Do(req)
 //	caps, err := rcv.Wait(ctx, receivertest.Filter{Path: "/hooks"}, 1)
+//
+// A server shared by subtests is used in each through In:
+//
+//	t.Run("payment", func(t *testing.T) { rcv.In(t).Expect(filter, 1, 5*time.Second) })
 package receivertest
 
 import (
@@ -65,7 +69,7 @@ type config struct {
 
 // WithWebioSecret makes the receiver check x-webio-token with the
 // organisation's secret (and its org claim when org is not empty), as
-// sidehook receive --webio-secret --org does.
+// sidehook receive --secret-key --org does.
 func WithWebioSecret(secret, org string) Option {
 	return func(c *config) error {
 		c.cfg.Verify.WebioSecret = []byte(secret)
@@ -257,8 +261,18 @@ func (s *Server) Wait(ctx context.Context, f Filter, n int) ([]Capture, error) {
 	return caps, err
 }
 
+// In returns s reporting to tb: the server a test shares with its subtests
+// fails the subtest that calls Expect, SetRules or Reset on it through
+// s.In(t). Called on the parent test's s from a subtest, they would call
+// FailNow on the parent, which Go's testing refuses with a panic.
+func (s *Server) In(tb testing.TB) *Server {
+	c := *s
+	c.tb = tb
+	return &c
+}
+
 // Expect waits up to within for n captures matching f and returns the n
-// newest, newest first; when they do not come it fails the test.
+// newest, newest first; when they do not come it fails the test (see In).
 func (s *Server) Expect(f Filter, n int, within time.Duration) []Capture {
 	s.tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
@@ -273,7 +287,7 @@ func (s *Server) Expect(f Filter, n int, within time.Duration) []Capture {
 // SetRules replaces the receiver's rules. A rule the receiver refuses
 // fails the test at once, as a bad option to NewServer does: what the test
 // does next assumes rules that are not in force. Like t.FailNow, it must be
-// called from the goroutine running the test.
+// called from the goroutine running the test (in a subtest, see In).
 func (s *Server) SetRules(rules ...receiver.Rule) {
 	s.tb.Helper()
 	if _, err := s.Receiver.SetRules(rules...); err != nil {

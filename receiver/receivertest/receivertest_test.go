@@ -282,6 +282,29 @@ func TestExpect(t *testing.T) {
 	}
 }
 
+// TestIn: a server shared by subtests reports to the subtest that uses it
+// through In, never to the test that made it.
+func TestIn(t *testing.T) {
+	parent := &fatalTB{TB: t}
+	rcv := receivertest.NewServer(parent)
+	post(t, rcv, "/shared")
+	t.Run("Found", func(t *testing.T) {
+		if caps := rcv.In(t).Expect(receivertest.Filter{Path: "/shared"}, 1, 5*time.Second); len(caps) != 1 {
+			t.Errorf("got %d captures, want 1", len(caps))
+		}
+	})
+	sub := &fatalTB{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		rcv.In(sub).Expect(receivertest.Filter{Path: "/never"}, 1, 50*time.Millisecond)
+	}()
+	<-done
+	if !strings.Contains(sub.msg, "waiting for 1 captures") || parent.msg != "" {
+		t.Errorf("Expect through In: subtest failure %q, parent failure %q; want the subtest's alone", sub.msg, parent.msg)
+	}
+}
+
 // TestSetRulesInvalid: a rule the receiver refuses fails the test at once,
 // as a bad option to NewServer does, and leaves the rules in force.
 func TestSetRulesInvalid(t *testing.T) {
