@@ -352,6 +352,10 @@ func replayFlags(c *cli.Context, e *env) (*replayConfig, error) {
 		}
 		cfg.relay = &relayReplay{api: api, bulk: bulk, timeout: timeout, to: c.String("to"), all: c.Bool("all")}
 	default:
+		// The file first: a missing one is the mistake to hear about.
+		if _, err := os.Stat(c.String("file")); err != nil {
+			return nil, usageErrorf("replay: --file: %v", err)
+		}
 		if c.String("to") == "" {
 			return nil, usageErrorf("replay: an export file has no receiver URL: give --to")
 		}
@@ -454,6 +458,15 @@ func replaySelection(c *cli.Context, source string) (replay.Selection, error) {
 		for _, id := range strings.Split(v, ",") {
 			if id = strings.TrimSpace(id); id != "" {
 				sel.IDs = append(sel.IDs, id)
+			}
+		}
+	}
+	// A receiver names its captures itself; a relay's event ids may be
+	// the producers' own webhook-ids, and a file holds what it holds.
+	if source == "receiver" {
+		for _, id := range sel.IDs {
+			if _, err := event.ParseID(event.PrefixCapture, id); err != nil {
+				return sel, usageErrorf("replay: --id %q: not a capture id (%s followed by 26 characters)", id, event.PrefixCapture)
 			}
 		}
 	}
