@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sidehook/sidehook/internal/event"
+	"github.com/sidehook/sidehook/replay"
 	"github.com/sidehook/sidehook/web"
 )
 
@@ -290,8 +291,9 @@ func (in *inspector) handleGet(w http.ResponseWriter, r *http.Request) {
 
 // handleReplay sends a recorded request to the local app again: the same
 // method, headers and bytes (no new signature is needed: it is the same
-// request), to the --forward URL or "to", with "body" replacing the bytes
-// when given. The answer is the new record.
+// request) plus sidehook-replay-of naming the record, to the --forward URL
+// or "to", with "body" replacing the bytes when given. The answer is the
+// new record.
 func (in *inspector) handleReplay(w http.ResponseWriter, r *http.Request) {
 	rec := in.get(r.PathValue("id"))
 	if rec == nil {
@@ -312,7 +314,13 @@ func (in *inspector) handleReplay(w http.ResponseWriter, r *http.Request) {
 	if req.Body != nil {
 		body = []byte(*req.Body)
 	}
-	m := &Message{Method: rec.Method, Path: rec.Path, Query: rec.Query, Headers: rec.Header, Body: body, DeliveryID: rec.DeliveryID, Attempt: rec.Attempt}
+	// A replay says so (SPEC §3), naming the record it repeats.
+	h := rec.Header.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	h.Set(replay.HeaderReplayOf, rec.ID)
+	m := &Message{Method: rec.Method, Path: rec.Path, Query: rec.Query, Headers: h, Body: body, DeliveryID: rec.DeliveryID, Attempt: rec.Attempt}
 	ctx, cancel := context.WithTimeout(r.Context(), DefaultForwardTimeout)
 	defer cancel()
 	fw := in.c.forwardRequest(ctx, forwardReq{method: m.Method, path: m.Path, query: m.Query, header: m.Headers, body: m.Body, to: req.To})

@@ -145,6 +145,12 @@ func TestInspector(t *testing.T) {
 			t.Errorf("replayed header %s: got %q, want %q (the token unredacted)", k, got[1].Header.Get(k), h.Get(k))
 		}
 	}
+	if got := got[1].Header.Get("Sidehook-Replay-Of"); got != v.ID {
+		t.Errorf("replayed sidehook-replay-of: got %q, want %q", got, v.ID)
+	}
+	if got := replayed.Headers["sidehook-replay-of"]; len(got) != 1 || got[0] != v.ID {
+		t.Errorf("replay record's sidehook-replay-of: got %v, want [%s]", got, v.ID)
+	}
 
 	// An edited body.
 	resp = postJSON(t, base+"/_sidehook/requests/"+v.ID+"/replay", `{"body":"edited"}`, nil)
