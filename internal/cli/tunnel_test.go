@@ -108,7 +108,8 @@ func TestTunnelCommandErrors(t *testing.T) {
 		{"NoName", []string{"--api-key", "k", "--forward", "http://127.0.0.1:1"}, 2, "--name is required"},
 		{"BadForward", []string{"--api-key", "k", "--name", "laptop", "--forward", "localhost:3000"}, 2, "forward URL"},
 		{"BadEvents", []string{"--api-key", "k", "--name", "laptop", "--forward", "http://127.0.0.1:1", "--events", "Nope!"}, 2, "not an event type"},
-		{"PublicInspector", []string{"--api-key", "k", "--name", "laptop", "--forward", "http://127.0.0.1:1", "--inspect", "0.0.0.0:0"}, 1, "loopback"},
+		{"PublicInspector", []string{"--api-key", "k", "--name", "laptop", "--forward", "http://127.0.0.1:1", "--inspect", "0.0.0.0:0"}, 2, "loopback"},
+		{"InspectorNoPort", []string{"--api-key", "k", "--name", "laptop", "--forward", "http://127.0.0.1:1", "--inspect", "localhost"}, 2, "inspector address"},
 		{"MissingCA", []string{"--api-key", "k", "--name", "laptop", "--forward", "http://127.0.0.1:1", "--ca", "/nonexistent/ca.pem"}, 2, "read CA file"},
 	}
 	for _, tt := range tests {

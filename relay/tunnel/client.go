@@ -126,6 +126,11 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if err := validEvents(cfg.Events); err != nil {
 		return nil, err
 	}
+	if cfg.Inspect != "" {
+		if err := checkInspectAddr(cfg.Inspect); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Stdout == nil {
 		cfg.Stdout = io.Discard
 	}

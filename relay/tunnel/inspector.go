@@ -80,10 +80,10 @@ func newInspector(c *Client, log zerolog.Logger) *inspector {
 	}
 }
 
-// start listens on addr, which must be a loopback address: the inspector
-// shows signed requests and replays them, so it has no business beyond
-// this machine.
-func (in *inspector) start(addr string) error {
+// checkInspectAddr refuses an inspector address that is not HOST:PORT
+// with a loopback HOST: the inspector shows signed requests and replays
+// them, so it has no business beyond this machine.
+func checkInspectAddr(addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("inspector address %q: %w", addr, err)
@@ -91,6 +91,11 @@ func (in *inspector) start(addr string) error {
 	if !isLoopbackHost(host) {
 		return fmt.Errorf("inspector address %q: only a loopback address (127.0.0.1, [::1], localhost) may serve the inspector", addr)
 	}
+	return nil
+}
+
+// start listens on addr, which NewClient has checked.
+func (in *inspector) start(addr string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("inspector: %w", err)

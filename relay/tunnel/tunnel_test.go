@@ -369,6 +369,8 @@ func TestNewClientBadConfig(t *testing.T) {
 		{"NoName", func(c *tunnel.ClientConfig) { c.Name = "" }, "name is required"},
 		{"BadName", func(c *tunnel.ClientConfig) { c.Name = "a/b" }, "may hold only"},
 		{"BadEvent", func(c *tunnel.ClientConfig) { c.Events = []string{"Payment!"} }, "not an event type"},
+		{"PublicInspector", func(c *tunnel.ClientConfig) { c.Inspect = "0.0.0.0:0" }, "loopback"},
+		{"InspectorNoPort", func(c *tunnel.ClientConfig) { c.Inspect = "localhost" }, "inspector address"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
