@@ -376,7 +376,8 @@ func (c *Client) dialError(resp *http.Response, err error) error {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	reason := strings.TrimSpace(string(b))
+	// One line, whatever the server answered (an HTML page has many).
+	reason := strings.Join(strings.Fields(string(b)), " ")
 	var jb httpjson.Body
 	if json.Unmarshal(b, &jb) == nil && jb.Reason != "" {
 		reason = jb.Reason
@@ -386,6 +387,14 @@ func (c *Client) dialError(resp *http.Response, err error) error {
 		return &permanentError{fmt.Errorf("%w (HTTP %d from %s): check --api-key", ErrUnauthorized, resp.StatusCode, c.relay.Redacted())}
 	case resp.StatusCode == http.StatusNotFound:
 		return &permanentError{fmt.Errorf("%s has no tunnel route (HTTP 404): is it a sidehook relay? %s", c.relay.Redacted(), reason)}
+	case resp.StatusCode < 400:
+		// A relay upgrades (101) or refuses with an error status; a page
+		// or a redirect is another server, which retrying will not change.
+		if loc := resp.Header.Get("Location"); loc != "" {
+			reason = "redirected to " + loc
+		}
+		return &permanentError{fmt.Errorf("%s answered GET %s with HTTP %d, not a websocket: is it a sidehook relay? %s",
+			c.relay.Redacted(), TunnelPath, resp.StatusCode, reason)}
 	case resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusRequestTimeout:
 		return &permanentError{fmt.Errorf("the relay refused the tunnel (HTTP %d): %s", resp.StatusCode, reason)}
 	default:

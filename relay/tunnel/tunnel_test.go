@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -352,6 +353,45 @@ func TestWrongAPIKey(t *testing.T) {
 	}
 	if err := c.Run(ctx); err == nil || !strings.Contains(err.Error(), "twice") {
 		t.Errorf("a second Run: got %v, want refused", err)
+	}
+}
+
+func TestNotARelay(t *testing.T) {
+	// --relay names another server (the local app, a web page, an http://
+	// URL that redirects to https://): retrying will not make it a relay.
+	tests := []struct {
+		name   string
+		answer http.HandlerFunc
+		want   string
+	}{
+		{"Page", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "<html>\n<p>my app</p>\n</html>\n") }, "HTTP 200, not a websocket"},
+		{"Redirect", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "https://relay.example/v1/tunnel", http.StatusMovedPermanently)
+		}, "redirected to https://relay.example/v1/tunnel"},
+		{"NotFound", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, "<html>\n<h1>Not here</h1>\n</html>")
+		}, "no tunnel route (HTTP 404)"},
+		{"MethodNotAllowed", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusMethodNotAllowed) }, "HTTP 405"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(tt.answer)
+			t.Cleanup(srv.Close)
+			c, err := tunnel.NewClient(clientConfig(srv.URL, "http://127.0.0.1:1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			err = c.Run(ctx)
+			if ctx.Err() != nil {
+				t.Fatalf("Run retried until the deadline, want it to give up")
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("got %v, want one line saying %q", err, tt.want)
+			}
+		})
 	}
 }
 
