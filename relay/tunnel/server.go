@@ -178,14 +178,16 @@ func (s *Server) Send(ctx context.Context, req *relay.OutboundRequest, keep int6
 	}
 	start := time.Now()
 	res, err := c.roundTrip(ctx, m.ID, m.DeliveryID, frame)
-	if err != nil {
-		return nil, fmt.Errorf("tunnel %s: %w", name, err)
-	}
 	lat := time.Since(start)
+	// A failed attempt has its latency too (a timeout took the endpoint's
+	// timeout), as from the HTTP transport.
+	if err != nil {
+		return &relay.Response{Latency: lat}, fmt.Errorf("tunnel %s: %w", name, err)
+	}
 	if res.Status == 0 {
 		// The client reached no answer from the local app: for the retry
 		// rules that is a refused connection, not a response.
-		return nil, fmt.Errorf("tunnel %s: local app: %s", name, res.Error)
+		return &relay.Response{Latency: lat}, fmt.Errorf("tunnel %s: local app: %s", name, res.Error)
 	}
 	body, truncated := res.Body, res.Truncated
 	if keep >= 0 && int64(len(body)) > keep {

@@ -194,9 +194,12 @@ func TestSendAppDown(t *testing.T) {
 	a := newApp(t)
 	rc := startClient(t, clientConfig(fr.URL, a.URL))
 	a.Close()
-	_, err := fr.send(context.Background(), "/", "payment", []byte("{}"))
+	res, err := fr.send(context.Background(), "/", "payment", []byte("{}"))
 	if err == nil || !strings.Contains(err.Error(), "local app") || !strings.Contains(err.Error(), "connection refused") {
 		t.Fatalf("Send to a stopped app: got %v, want an error from the local app (a refused connection, retried)", err)
+	}
+	if res == nil || res.Latency <= 0 {
+		t.Errorf("Send to a stopped app: got response %+v, want one with the attempt's latency", res)
 	}
 	rc.out.wait(t, "the delivery line", func() bool { return len(rc.out.jsonLines(t, "delivery")) == 1 })
 	if line := rc.out.jsonLines(t, "delivery")[0]; line["status"] != float64(0) || line["error"] == nil {
@@ -219,11 +222,15 @@ func TestSendTimeout(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := fr.send(ctx, "/", "payment", []byte("{}"))
+	res, err := fr.send(ctx, "/", "payment", []byte("{}"))
 	// Either end may see the deadline first: the relay's context, or the
 	// client's forward, which is given the same timeout.
 	if !errors.Is(err, context.DeadlineExceeded) && (err == nil || !strings.Contains(err.Error(), "did not answer within the endpoint's timeout")) {
 		t.Fatalf("Send to a slow app: got %v, want the endpoint timeout", err)
+	}
+	// The client gives the app a tenth less than the relay's 200ms.
+	if res == nil || res.Latency < 150*time.Millisecond {
+		t.Errorf("Send to a slow app: got response %+v, want one with the latency of the timeout", res)
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("Send to a slow app took %v, want about the 200ms timeout", d)
