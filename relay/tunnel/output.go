@@ -61,6 +61,10 @@ type EndpointAuth struct {
 	Auth   []string `json:"auth"`
 	// Verify says, per scheme, what the app verifies with.
 	Verify []string `json:"verify"`
+	// Enabled is false for an endpoint the relay delivers nothing to
+	// (one answered 410 Gone), with the relay's DisabledReason.
+	Enabled        *bool  `json:"enabled,omitempty"`
+	DisabledReason string `json:"disabled_reason,omitempty"`
 }
 
 // deliveryLine is one forwarded delivery, as --json prints it.
@@ -160,10 +164,16 @@ func (c *Client) readyInfo(ctx context.Context, rm *Message) ReadyLine {
 	case len(eps) == 0:
 		r.Warning = fmt.Sprintf("no endpoint of %s has url tunnel://%s yet: nothing is delivered here until one does", rm.Org, c.cfg.Name)
 	default:
+		var disabled []string
 		for _, e := range eps {
 			e.Verify = verifyHints(e.Auth, rm.JWKSURL)
 			r.Endpoints = append(r.Endpoints, e)
+			if e.Enabled != nil && !*e.Enabled {
+				disabled = append(disabled, fmt.Sprintf("endpoint %s is disabled (%s): nothing is delivered to it until it is enabled again (PUT /v1/endpoints/%s with \"enabled\": true)",
+					e.ID, orDash(e.DisabledReason), e.ID))
+			}
 		}
+		r.Warning = strings.Join(disabled, "; ")
 	}
 	return r
 }

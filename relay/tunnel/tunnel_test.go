@@ -90,6 +90,21 @@ func TestReadyLine(t *testing.T) {
 	}
 }
 
+func TestReadyLineDisabledEndpoint(t *testing.T) {
+	// An endpoint that answered 410 is disabled: the tunnel connects, and
+	// nothing comes until the developer enables it again.
+	fr := newFakeRelay(t, fastServer())
+	fr.endpoints = `{"endpoints":[{"id":"crm","url":"tunnel://` + testName + `/hooks","events":["*"],"auth":[],"enabled":false,` +
+		`"disabled_reason":"answered 410 Gone"},{"id":"values","url":"tunnel://` + testName + `/values","events":["custom_value_request"],"auth":[],"enabled":true}]}`
+	a := newApp(t)
+	rc := startClient(t, clientConfig(fr.URL, a.URL))
+	ready := rc.out.jsonLines(t, "ready")[0]
+	warning, _ := ready["warning"].(string)
+	if !strings.Contains(warning, "endpoint crm is disabled (answered 410 Gone)") || !strings.Contains(warning, "PUT /v1/endpoints/crm") || strings.Contains(warning, "values") {
+		t.Errorf("ready warning: got %q, want crm named disabled with its reason and how to enable it", warning)
+	}
+}
+
 func TestReadyLineText(t *testing.T) {
 	fr := newFakeRelay(t, fastServer())
 	fr.endpoints = `{"endpoints":[{"id":"other","url":"http://example.com","events":["*"],"auth":[]}]}`
