@@ -372,6 +372,10 @@ func (c *Client) dialError(resp *http.Response, err error) error {
 		if errors.As(err, &unknown) || errors.As(err, &invalid) || errors.As(err, &host) {
 			return &permanentError{fmt.Errorf("the relay's TLS certificate is not trusted (give its CA with --ca FILE): %w", err)}
 		}
+		var plain tls.RecordHeaderError
+		if errors.As(err, &plain) {
+			return &permanentError{fmt.Errorf("%s does not speak TLS: is --relay http://%s? %w", c.relay.Redacted(), c.relay.Host, err)}
+		}
 		return fmt.Errorf("dial %s: %w", c.relay.Host, err)
 	}
 	defer resp.Body.Close()
