@@ -17,7 +17,9 @@ type Transport interface {
 	// back, or not all of its first keep bytes (connection refused or cut,
 	// timeout, no tunnel client connected): any answer, 2xx or not, is a
 	// Response. Body holds at most keep bytes of the answer, and Truncated
-	// says there was more. ctx carries the endpoint's timeout.
+	// says there was more. Beside an error, a Response, when not nil,
+	// carries only the latency of the failed attempt. ctx carries the
+	// endpoint's timeout.
 	Send(ctx context.Context, req *OutboundRequest, keep int64) (*Response, error)
 }
 
