@@ -659,13 +659,16 @@ func (m *manager) replayTarget(to string, hints replayHints) (func(*orgState, *D
 }
 
 // endpointTarget is d's original target, where a replay without a target
-// goes: its endpoint's URL, as it is configured now. A tunnel endpoint has
-// no URL to send to from here, and a deleted one none at all; the error
+// goes: its endpoint's URL, as it is configured now, tunnel:// included
+// when this relay serves tunnels. A deleted endpoint has none; the error
 // says so in hints' words.
 func (m *manager) endpointTarget(o *orgState, d *Delivery, hints replayHints) (string, error) {
 	e := o.endpoint(d.Endpoint)
 	if e == nil {
 		return "", fmt.Errorf("endpoint %s no longer exists: %s", d.Endpoint, hints.to)
+	}
+	if _, _, ok := parseTunnelURL(e.cfg.URL); ok && m.sender.tunnels != nil {
+		return e.cfg.URL, nil
 	}
 	if err := validTarget(e.cfg.URL); err != nil {
 		return "", fmt.Errorf("endpoint %s is %s, not an http(s) URL a replay can be sent to: %s, or %s",
@@ -813,11 +816,24 @@ func (m *manager) replayTo(ctx context.Context, o *orgState, d *Delivery, to str
 	cfg := o.endpointConfig(d.Endpoint)
 	ob := outbound{method: event.Type(ev.Type).Method(), body: ev.Body, contentType: ev.ContentType,
 		eventID: ev.ID, eventType: ev.Type, deliveryID: d.ID, attempt: len(d.Attempts) + 1}
+	timeout := endpointTimeout(cfg, event.Type(ev.Type))
+	if _, _, ok := parseTunnelURL(to); ok {
+		// A tunnel has no URL package replay could dial: the delivery goes
+		// the way its attempts go, signed afresh, so a local app that
+		// checks exp, a replayed jti or a timestamp's age accepts it.
+		ob.url, ob.query, ob.replayOf = to, ev.Query, d.ID
+		if body != nil {
+			ob.body = body
+		}
+		sent := m.sender.send(ctx, o, cfg, ob, timeout, 0)
+		res.Status, res.LatencyMS = sent.status, float64(sent.latency.Microseconds())/1000
+		res.OK, res.Error = classify(sent) == outDelivered, errText(sent)
+		return res
+	}
 	target := to
 	if ob.method == http.MethodGet {
 		target = appendQuery(target, ev.Query)
 	}
-	timeout := endpointTimeout(cfg, event.Type(ev.Type))
 	out := replay.Send(ctx, replay.Item{
 		ID:        d.ID,
 		Method:    ob.method,

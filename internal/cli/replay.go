@@ -42,9 +42,9 @@ func replayCommand(e *env) *cli.Command {
 			"fresh authentication from the keys given. The original's own auth headers are never resent.\n" +
 			"With --relay, the relay replays its stored deliveries itself (POST /v1/replay), signed as each\n" +
 			"endpoint signs, with sidehook-replay-of naming the delivery: --api-key is the only secret needed.\n" +
-			"Each is sent once to --to, or without it to its endpoint's URL (the original target); a tunnel\n" +
-			"endpoint's deliveries need --to. A replay is not a retry: the deliveries keep their state and\n" +
-			"attempts. Custom-value requests are never replayed.\n" +
+			"Each is sent once to --to, or without it to its original target: its endpoint's URL, or the\n" +
+			"tunnel to a connected `sidehook tunnel`, signed afresh. A replay is not a retry: the deliveries\n" +
+			"keep their state and attempts. Custom-value requests are never replayed.\n" +
 			"A request that cannot be replayed is reported and the rest go on (--fail-fast: stop at the first).\n" +
 			"Exit 0 when every replay got a 2xx, 1 when one did not, 2 on a usage error.",
 		Flags: []cli.Flag{

@@ -244,9 +244,9 @@ type ReplayRequest struct {
 	Filter Filter `json:"filter"`
 	// To is where each delivery is sent once, signed by the relay as its
 	// endpoint signs, with sidehook-replay-of naming it; empty sends each
-	// to its original target, its endpoint's URL (a tunnel endpoint's
-	// deliveries need a To). Either way a replay is not an attempt: Retry
-	// is.
+	// to its original target, its endpoint's URL or, for a tunnel
+	// endpoint, through the tunnel. Either way a replay is not an
+	// attempt: Retry is.
 	To  string `json:"to,omitempty"`
 	All bool   `json:"all,omitempty"`
 }

@@ -293,3 +293,62 @@ func TestRelayListsTunnels(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayThroughTunnel: a replay to a tunnel endpoint's original
+// target (POST /v1/replay without "to", as `sidehook replay --relay` and
+// the dashboard send it) crosses the tunnel once, signed afresh and
+// marked sidehook-replay-of, so a local app that refuses a used jti
+// accepts it; the delivery keeps its one attempt.
+func TestReplayThroughTunnel(t *testing.T) {
+	rr := newRealRelay(t, []string{"50ms", "100ms"}, func(f *config.File) {
+		f.Organisations[0].Endpoints[0].Auth = []string{"jwt"}
+	})
+	app := receivertest.NewServer(t, receivertest.WithJWTSecret(e2eSecret))
+	startClient(t, clientConfig(rr.URL(), app.URL))
+	rr.post(t, "payment", 1)
+	first := app.Expect(receivertest.Filter{Event: "payment"}, 1, 10*time.Second)[0]
+	if first.Verdict.Status != receivertest.VerdictValid {
+		t.Fatalf("delivery: verdict %+v, want valid", first.Verdict)
+	}
+	var list struct {
+		Deliveries []struct {
+			ID       string
+			Status   string
+			Attempts []json.RawMessage
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rr.api(t, http.MethodGet, "/v1/deliveries?endpoint=crm", "", &list)
+		if len(list.Deliveries) == 1 && list.Deliveries[0].Status == relay.StatusDelivered {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deliveries: got %+v, want one delivered", list.Deliveries)
+		}
+		time.Sleep(10 * time.Millisecond) // polling the relay's API: it has no wait call
+	}
+	id := list.Deliveries[0].ID
+
+	var ans struct {
+		Replayed int
+		Results  []relay.ReplayResult
+	}
+	if code := rr.api(t, http.MethodPost, "/v1/replay", `{"filter":{"ids":["`+id+`"]}}`, &ans); code != http.StatusOK ||
+		ans.Replayed != 1 || len(ans.Results) != 1 || !ans.Results[0].OK || ans.Results[0].Status != http.StatusOK {
+		t.Fatalf("replay: got %d %+v, want 200 with one ok result", code, ans)
+	}
+	caps := app.Expect(receivertest.Filter{Event: "payment"}, 2, 10*time.Second)
+	again := caps[0]
+	if again.Headers["sidehook-replay-of"][0] != id || again.WebhookID != first.WebhookID || string(again.Body) != string(first.Body) {
+		t.Errorf("replay: got replay-of %v, webhook-id %q, body %q; want %s, %q, %q",
+			again.Headers["sidehook-replay-of"], again.WebhookID, again.Body, id, first.WebhookID, first.Body)
+	}
+	if again.Verdict.Status != receivertest.VerdictValid {
+		t.Errorf("replay: verdict %+v, want valid: a fresh token, not the delivery's used jti", again.Verdict)
+	}
+	rr.api(t, http.MethodGet, "/v1/deliveries?endpoint=crm", "", &list)
+	if len(list.Deliveries) != 1 || len(list.Deliveries[0].Attempts) != 1 {
+		t.Errorf("after the replay: got %+v, want the delivery with its one attempt", list.Deliveries)
+	}
+}
