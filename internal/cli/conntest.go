@@ -38,7 +38,7 @@ func testCommand(e *env) *cli.Command {
 			}
 			ans, raw, err := rc.Test(c.Context, ep, t)
 			if err != nil {
-				return fmt.Errorf("test: %w", err)
+				return relayFailed("test", err)
 			}
 			failed := 0
 			for _, r := range ans.Results {

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -34,7 +33,7 @@ func renderCommand(e *env) *cli.Command {
 			ans, raw, err := rc.Render(c.Context, c.String("template"), relayapi.Customer{
 				CustomerUID: c.String("customer-uid"), ChannelID: c.String("channel-id"), ConversationID: c.String("conversation-id")})
 			if err != nil {
-				return fmt.Errorf("render: %w", err)
+				return relayFailed("render", err)
 			}
 			if c.Bool("json") {
 				e.printf("%s\n", strings.TrimSpace(string(raw)))

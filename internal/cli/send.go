@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -47,6 +48,16 @@ func newRelayClient(c *cli.Context, cmd string) (*relayapi.Client, error) {
 		return nil, usageErrorf("%s: --relay: %v", cmd, err)
 	}
 	return rc, nil
+}
+
+// relayFailed is the error of a command whose call to the relay failed.
+// An interrupted call is a failure, not a clean stop, so it is not wrapped:
+// ExitCode takes a wrapped context.Canceled for a clean stop (exit 0).
+func relayFailed(cmd string, err error) error {
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("%s: interrupted before the relay answered", cmd)
+	}
+	return fmt.Errorf("%s: %w", cmd, err)
 }
 
 func sendCommand(e *env) *cli.Command {
@@ -106,7 +117,7 @@ func sendCommand(e *env) *cli.Command {
 			}
 			_, raw, err := rc.Ingest(c.Context, typ, c.String("id"), body)
 			if err != nil {
-				return fmt.Errorf("send: %w", err)
+				return relayFailed("send", err)
 			}
 			e.printf("%s\n", strings.TrimSpace(string(raw)))
 			return nil

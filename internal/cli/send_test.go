@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -162,4 +164,50 @@ func FuzzSetFields(f *testing.F) {
 			t.Fatalf("setFields(%q, %q) = %q: %s not set", body, set, got, path)
 		}
 	})
+}
+
+// TestRelayClientsInterrupted: send, test and render stopped (Ctrl-C,
+// SIGTERM) while the relay has not answered fail with exit code 1 and say
+// so; they exited 0, silently, as a server stopping does.
+func TestRelayClientsInterrupted(t *testing.T) {
+	arrived := make(chan struct{}, 1)
+	release := make(chan struct{})
+	relay := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	t.Cleanup(relay.Close)
+	t.Cleanup(func() { close(release) })
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"Send", []string{"send", "--event", "payment"}},
+		{"Test", []string{"test", "--endpoint", "crm"}},
+		{"Render", []string{"render", "--template", "Hi <<fullname>>"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go func() {
+				select {
+				case <-arrived:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			var out, errOut bytes.Buffer
+			args := append([]string{"sidehook"}, append(tt.args, "--relay", relay.URL, "--api-key", "k")...)
+			err := Run(ctx, args, func(string) string { return "" }, strings.NewReader(""), &out, &errOut)
+			code := ExitCode(err, &errOut)
+			want := tt.args[0] + ": interrupted before the relay answered"
+			if code != 1 || !strings.Contains(errOut.String(), want) {
+				t.Errorf("got exit %d %q, want 1 and %q", code, errOut.String(), want)
+			}
+		})
+	}
 }
