@@ -347,11 +347,19 @@ func (r *Relay) Addr() net.Addr {
 }
 
 // URL is the base URL of the relay once started ("http://127.0.0.1:8080").
+// An unspecified listen host (0.0.0.0, ::) is given as 127.0.0.1, as the
+// receiver's is, so the URL is one this machine can call.
 func (r *Relay) URL() string {
 	if r.ln == nil {
 		return ""
 	}
-	return r.scheme + "://" + r.ln.Addr().String()
+	addr := r.ln.Addr().String()
+	if host, port, err := net.SplitHostPort(addr); err == nil {
+		if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+			addr = net.JoinHostPort("127.0.0.1", port)
+		}
+	}
+	return r.scheme + "://" + addr
 }
 
 // Subscribe returns a subscription to changes (accepted events, delivery

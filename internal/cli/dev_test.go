@@ -220,7 +220,7 @@ func TestDevRelayConfig(t *testing.T) {
 
 // devInfo is what `dev --json` prints that the tests read.
 type devInfo struct {
-	Relay, Receiver struct{ URL string }
+	Relay, Receiver struct{ URL, Dashboard string }
 }
 
 // runDev runs `sidehook dev --json --in-memory args…` until the test
@@ -319,6 +319,12 @@ func TestDevAdminToken(t *testing.T) {
 	} {
 		t.Run(src.name, func(t *testing.T) {
 			info := startDev(t, src.getenv, src.args...)
+			// What dev prints is a URL this machine can call, not 0.0.0.0 or [::].
+			for _, u := range []string{info.Relay.URL, info.Relay.Dashboard, info.Receiver.URL, info.Receiver.Dashboard} {
+				if !strings.HasPrefix(u, "http://127.0.0.1:") {
+					t.Errorf("dev printed %q, want http://127.0.0.1:PORT…", u)
+				}
+			}
 			relayURL, recvURL := loopbackURL(t, info.Relay.URL), loopbackURL(t, info.Receiver.URL)
 			// The dashboard's page of older deliveries: its management API.
 			deliveries := relayURL + "/_sidehook/deliveries?before=" + url.QueryEscape(time.Now().UTC().Format(time.RFC3339Nano))
