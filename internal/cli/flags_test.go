@@ -2,6 +2,7 @@ package cli
 
 import (
 	"os"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -171,7 +172,8 @@ func TestEnvPerCommand(t *testing.T) {
 }
 
 // TestREADMEListsSharedVariables keeps the README's table of the shared
-// variables and the command line the same; every other variable is
+// variables (each, and the commands that read it) and the command line the
+// same; every other variable is
 // SIDEHOOK_<COMMAND>_<FLAG>, as TestEnvNamesDoNotCollide checks.
 func TestREADMEListsSharedVariables(t *testing.T) {
 	readme, err := os.ReadFile("../../README.md")
@@ -179,14 +181,31 @@ func TestREADMEListsSharedVariables(t *testing.T) {
 		t.Fatal(err)
 	}
 	documented := map[string]bool{}
-	for _, m := range regexp.MustCompile("(?m)^\\| `(SIDEHOOK_[A-Z_]+)`").FindAllStringSubmatch(string(readme), -1) {
+	readBy := map[string]string{} // variable → its "read by" column
+	for _, m := range regexp.MustCompile("(?m)^\\| `(SIDEHOOK_[A-Z_]+)` \\| [^|]* \\| ([^|]*) \\|").FindAllStringSubmatch(string(readme), -1) {
 		documented[m[1]] = true
+		readBy[m[1]] = m[2]
 	}
 	shared := map[string]bool{}
 	for v, users := range flagEnvs(t) {
 		_, flag, _ := strings.Cut(users[0], "--")
 		if _, ok := sharedEnv(flag); ok {
 			shared[v] = true
+		}
+		col, ok := readBy[v]
+		if !ok || strings.HasPrefix(col, "every command") {
+			continue
+		}
+		var cmds []string
+		for _, u := range users {
+			cmd, _, _ := strings.Cut(u, " ")
+			cmds = append(cmds, cmd)
+		}
+		sort.Strings(cmds)
+		listed := strings.Split(col, ", ")
+		sort.Strings(listed)
+		if !reflect.DeepEqual(listed, cmds) {
+			t.Errorf("README: %s is read by %q, want %q", v, col, strings.Join(cmds, ", "))
 		}
 	}
 	var missing, extra []string
