@@ -13,6 +13,8 @@ import (
 
 	"github.com/sidehook/sidehook/fixtures"
 	"github.com/sidehook/sidehook/internal/auth"
+	"github.com/sidehook/sidehook/internal/httpguard"
+	"github.com/sidehook/sidehook/internal/httpjson"
 	"github.com/sidehook/sidehook/internal/units"
 	"github.com/sidehook/sidehook/receiver"
 	"github.com/sidehook/sidehook/receiver/badgerstore"
@@ -142,6 +144,10 @@ func receiveConfig(c *cli.Context, e *env) (receiver.Config, error) {
 	}
 	if err := checkListen("receive: --listen", cfg.Listen); err != nil {
 		return cfg, err
+	}
+	if adminToken == "" && !httpjson.IsLoopback(cfg.Listen) {
+		return cfg, usageErrorf("receive: %s %q is beyond loopback, where the admin API needs a token: give %s, at least %d bytes",
+			e.source(c, "listen"), cfg.Listen, listenFlagHint("receive", "admin-token"), httpguard.MinAdminTokenLen)
 	}
 	maxBody, err := parseSize(c.String("max-body"))
 	if err != nil {

@@ -86,7 +86,7 @@ func TestReceiveUsageErrors(t *testing.T) {
 		{"BadMaxBody", []string{"--max-body", "lots"}, "--max-body"},
 		{"WeakSecret", []string{"--secret-key", "short"}, "at least 32 bytes"},
 		{"BadStandardSecret", []string{"--standard-secret", "nope"}, "--standard-secret 1"},
-		{"AdminTokenBeyondLoopback", []string{"--listen", "0.0.0.0:0"}, "admin token is required"},
+		{"AdminTokenBeyondLoopback", []string{"--listen", "0.0.0.0:0"}, `receive: --listen "0.0.0.0:0" is beyond loopback, where the admin API needs a token: give --admin-token (or SIDEHOOK_ADMIN_TOKEN), at least 16 bytes`},
 		{"OrgWithoutSecret", []string{"--org", "demo"}, "--org needs --secret-key"},
 		{"BadJWKS", []string{"--jwks-url", "file:///etc/passwd"}, "--jwks-url"},
 		{"MissingKeyFile", []string{"--jwt-public-key", filepath.Join(dir, "none.pem")}, "--jwt-public-key"},
