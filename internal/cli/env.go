@@ -22,9 +22,9 @@ type env struct {
 	stderr io.Writer
 	build  buildInfo
 	args   []string // the command line, for completion
-	// fromEnv holds "command flag" for each flag set from its variable,
-	// not the command line.
-	fromEnv  map[string]bool
+	// fromEnv maps "command flag" to the variable that set the flag, for
+	// each flag set from one, not the command line.
+	fromEnv  map[string]string
 	notFound error
 	// logOut batches the log's writes to stderr; Run flushes it last.
 	logOut *batchWriter
@@ -38,7 +38,7 @@ func newEnv(args []string, getenv func(string) string, stdin io.Reader, stdout, 
 		stdout:  stdout,
 		stderr:  stderr,
 		build:   readBuildInfo(debug.ReadBuildInfo()),
-		fromEnv: make(map[string]bool),
+		fromEnv: make(map[string]string),
 	}
 }
 

@@ -110,8 +110,8 @@ func readAliases(c *cli.Context) error {
 // has them, so one variable serves them all: the global flags, and what
 // identifies the organisation and the servers (SIDEHOOK_API_KEY is the key
 // the relay accepts and the key send, test, render and replay present).
-// Every other flag's variable carries its command's name, as
-// SIDEHOOK_RELAY_LISTEN and SIDEHOOK_RECEIVE_LISTEN do.
+// Every other flag's own variable carries its command's name, as
+// SIDEHOOK_RELAY_LISTEN and SIDEHOOK_RECEIVE_LISTEN do (see envNames).
 func sharedEnv(flag string) (string, bool) {
 	switch flag {
 	case "log-format", "log-level", "memory-limit",
@@ -126,15 +126,24 @@ func sharedEnv(flag string) (string, bool) {
 }
 
 // envName is the environment variable of command cmd's flag ("" for the
-// app's own flags, which are all shared).
-func envName(cmd, flag string) string {
-	if name, ok := sharedEnv(flag); ok || cmd == "" {
-		if !ok {
-			name = "SIDEHOOK_" + envWord(flag)
-		}
-		return name
+// app's own flags, which are all shared): the one its help names first and
+// errors name.
+func envName(cmd, flag string) string { return envNames(cmd, flag)[0] }
+
+// envNames are the variables cmd's flag reads, the first set winning: its
+// command's own, then SIDEHOOK_<FLAG>, the name SPEC §1 gives every flag,
+// which every command with that flag reads (SIDEHOOK_LISTEN is the listen
+// address of relay, receive and the rest, where SIDEHOOK_RECEIVE_LISTEN is
+// receive's alone). A shared flag has its one name.
+func envNames(cmd, flag string) []string {
+	if name, ok := sharedEnv(flag); ok {
+		return []string{name}
 	}
-	return "SIDEHOOK_" + envWord(cmd) + "_" + envWord(flag)
+	generic := "SIDEHOOK_" + envWord(flag)
+	if cmd == "" {
+		return []string{generic}
+	}
+	return []string{"SIDEHOOK_" + envWord(cmd) + "_" + envWord(flag), generic}
 }
 
 func envWord(s string) string {
@@ -159,7 +168,7 @@ func (e *env) withEnv(cmd string, flags []cli.Flag) []cli.Flag {
 		if !hasEnv(f) {
 			continue
 		}
-		suffix := " [$" + envName(cmd, f.Names()[0]) + "]"
+		suffix := " [$" + strings.Join(envNames(cmd, f.Names()[0]), ", $") + "]"
 		var usage *string
 		switch f := f.(type) {
 		case *cli.StringFlag:
@@ -208,8 +217,12 @@ func (e *env) applyEnvFlags(c *cli.Context, cmd string, flags []cli.Flag) error 
 		if c.IsSet(name) {
 			continue
 		}
-		variable := envName(cmd, name)
-		v := e.getenv(variable)
+		var variable, v string
+		for _, variable = range envNames(cmd, name) {
+			if v = e.getenv(variable); v != "" {
+				break
+			}
+		}
 		if v == "" {
 			continue
 		}
@@ -222,7 +235,7 @@ func (e *env) applyEnvFlags(c *cli.Context, cmd string, flags []cli.Flag) error 
 				return usageErrorf("%s=%q: %v", variable, v, err)
 			}
 		}
-		e.fromEnv[cmd+" "+name] = true
+		e.fromEnv[cmd+" "+name] = variable
 	}
 	return nil
 }
@@ -230,14 +243,14 @@ func (e *env) applyEnvFlags(c *cli.Context, cmd string, flags []cli.Flag) error 
 // given says whether flag was given on the command line, not read from
 // its environment variable.
 func (e *env) given(c *cli.Context, flag string) bool {
-	return c.IsSet(flag) && !e.fromEnv[c.Command.Name+" "+flag]
+	return c.IsSet(flag) && e.fromEnv[c.Command.Name+" "+flag] == ""
 }
 
 // source names where a flag's value came from, for an error about it: the
 // flag, or its variable.
 func (e *env) source(c *cli.Context, flag string) string {
-	if e.fromEnv[c.Command.Name+" "+flag] {
-		return envName(c.Command.Name, flag)
+	if v := e.fromEnv[c.Command.Name+" "+flag]; v != "" {
+		return v
 	}
 	return "--" + flag
 }

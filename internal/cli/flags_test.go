@@ -171,6 +171,36 @@ func TestEnvPerCommand(t *testing.T) {
 	}
 }
 
+// TestEnvGeneric: every flag also reads SIDEHOOK_<FLAG> (SPEC §1), after
+// its command's own variable and the command line; its help names both,
+// and an error about its value names the one that set it.
+func TestEnvGeneric(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		code int
+		want string
+	}{
+		{"Generic", map[string]string{"SIDEHOOK_LISTEN": "nope"}, []string{"receive", "--in-memory"}, 2, `receive: --listen "nope"`},
+		{"OwnBeatsGeneric", map[string]string{"SIDEHOOK_LISTEN": "nope", "SIDEHOOK_RECEIVE_LISTEN": "nope2"}, []string{"receive", "--in-memory"}, 2, `"nope2"`},
+		{"NamedInError", map[string]string{"SIDEHOOK_TTL": "soon"}, []string{"token", "--org", "demo", "--secret-key", replaySecret}, 2, `SIDEHOOK_TTL="soon"`},
+		{"FlagBeatsGeneric", map[string]string{"SIDEHOOK_TTL": "soon"}, []string{"token", "--org", "demo", "--secret-key", replaySecret, "--ttl", "1h"}, 0, ""},
+		{"Help", nil, []string{"receive", "--help"}, 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, envOf(tt.env), tt.args...)
+			if code != tt.code || !strings.Contains(stderr, tt.want) {
+				t.Fatalf("got %d %q, want %d and %q", code, stderr, tt.code, tt.want)
+			}
+			if tt.name == "Help" && !strings.Contains(stdout, "[$SIDEHOOK_RECEIVE_LISTEN, $SIDEHOOK_LISTEN]") {
+				t.Errorf("receive --help does not name both variables of --listen:\n%s", stdout)
+			}
+		})
+	}
+}
+
 // TestREADMEListsSharedVariables keeps the README's table of the shared
 // variables (each, and the commands that read it) and the command line the
 // same; every other variable is
