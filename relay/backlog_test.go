@@ -103,3 +103,20 @@ func TestRetentionPurge(t *testing.T) {
 		t.Errorf("waiting event after purge: got %d, want 200", a.Status)
 	}
 }
+
+// TestRetentionShorterThanPurgeInterval purges on a retention shorter than
+// the default purge interval within about that retention, not the interval.
+func TestRetentionShorterThanPurgeInterval(t *testing.T) {
+	rcv := newSink(t, nil, func(*http.Request, int) int { return 200 })
+	cfg := orgConfig(t, config.RawEndpoint{ID: "ok", URL: rcv.URL() + "/ok", Events: []string{"payment"}})
+	cfg.Retention = 100 * time.Millisecond
+	r := startRelay(t, cfg, relay.Options{})
+	ev := ingest(t, r, `{"type":"payment"}`, nil)
+	waitDelivery(t, r, ev.Deliveries[0].ID, "delivered", 5*time.Second)
+	eventually(t, 10*time.Second, func() error {
+		if a := call(t, "GET", r.URL()+"/v1/events/"+ev.ID, apiKey, nil, nil); a.Status != http.StatusNotFound {
+			return fmt.Errorf("delivered event past a retention of %s: got %d, want 404", cfg.Retention, a.Status)
+		}
+		return nil
+	})
+}

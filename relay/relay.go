@@ -63,7 +63,8 @@ type Options struct {
 	// DefaultGrace); the rest are released and retried on the next start.
 	Grace time.Duration
 	// PurgeInterval is how often finished events older than the retention
-	// are deleted (default DefaultPurgeInterval; negative disables).
+	// are deleted (default DefaultPurgeInterval, or half the retention when
+	// that is shorter, at least a second; negative disables).
 	PurgeInterval time.Duration
 	// MaxRetryAfter bounds an endpoint's Retry-After (default 1h).
 	MaxRetryAfter time.Duration
@@ -134,6 +135,11 @@ func New(cfg *config.Config, opts Options) (*Relay, error) {
 	}
 	if opts.PurgeInterval == 0 {
 		opts.PurgeInterval = DefaultPurgeInterval
+		if cfg.Retention > 0 {
+			// A short retention is kept to about itself, not to the
+			// interval: half of it, at most a purge a second.
+			opts.PurgeInterval = min(DefaultPurgeInterval, max(cfg.Retention/2, time.Second))
+		}
 	}
 	if opts.MaxRetryAfter <= 0 {
 		opts.MaxRetryAfter = DefaultMaxRetryAfter
