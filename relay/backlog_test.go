@@ -120,3 +120,22 @@ func TestRetentionShorterThanPurgeInterval(t *testing.T) {
 		return nil
 	})
 }
+
+// TestFirstPurgeSoonAfterStart: the first purge comes within a minute of
+// start, not a whole interval later, so a relay restarted more often than
+// its interval still purges. The clock runs 1,000 times fast: the minute
+// is 60 ms, the day's interval 86 s.
+func TestFirstPurgeSoonAfterStart(t *testing.T) {
+	rcv := newSink(t, nil, func(*http.Request, int) int { return 200 })
+	cfg := orgConfig(t, config.RawEndpoint{ID: "ok", URL: rcv.URL() + "/ok", Events: []string{"payment"}})
+	cfg.Retention = time.Second
+	r := startRelay(t, cfg, relay.Options{Clock: relay.NewScaledClock(1000), PurgeInterval: 24 * time.Hour})
+	ev := ingest(t, r, `{"type":"payment"}`, nil)
+	waitDelivery(t, r, ev.Deliveries[0].ID, "delivered", 5*time.Second)
+	eventually(t, 10*time.Second, func() error {
+		if a := call(t, "GET", r.URL()+"/v1/events/"+ev.ID, apiKey, nil, nil); a.Status != http.StatusNotFound {
+			return fmt.Errorf("delivered event past its retention: got %d, want 404 after the first purge", a.Status)
+		}
+		return nil
+	})
+}

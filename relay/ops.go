@@ -52,8 +52,12 @@ type purger struct {
 	log       zerolog.Logger
 }
 
+// firstPurgeAfter bounds the wait for the first purge after start: a relay
+// restarted more often than its interval would otherwise never purge.
+const firstPurgeAfter = time.Minute
+
 func (p *purger) run(ctx context.Context) {
-	t := p.clock.NewTimer(p.interval)
+	t := p.clock.NewTimer(min(p.interval, firstPurgeAfter))
 	defer t.Stop()
 	for {
 		select {
