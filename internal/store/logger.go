@@ -24,5 +24,7 @@ func emit(e *zerolog.Event, f string, v []any) {
 	if !e.Enabled() {
 		return
 	}
-	e.Str("component", "badger").Msg(strings.TrimSpace(fmt.Sprintf(f, v...)))
+	// Not "component": the store's logger carries its own, and a JSON log
+	// line with a key twice is refused by some log pipelines.
+	e.Str("engine", "badger").Msg(strings.TrimSpace(fmt.Sprintf(f, v...)))
 }

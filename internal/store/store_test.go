@@ -700,14 +700,20 @@ func TestRunGC(t *testing.T) {
 func TestBadgerLogs(t *testing.T) {
 	t.Parallel()
 	var buf syncBuffer
-	log := zerolog.New(&buf).Level(zerolog.DebugLevel)
+	log := zerolog.New(&buf).Level(zerolog.DebugLevel).With().Str("component", "store").Logger()
 	s := openStore(t, store.Options{Logger: log})
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	out := buf.String()
-	if !strings.Contains(out, `"component":"badger"`) || !strings.Contains(out, `"level":"debug"`) {
+	if !strings.Contains(out, `"engine":"badger"`) || !strings.Contains(out, `"level":"debug"`) {
 		t.Errorf("badger's info logs not at debug: %s", out)
+	}
+	// Each line a JSON object with each key once, as log pipelines want.
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if strings.Count(line, `"component":`) > 1 {
+			t.Errorf("a key twice: %s", line)
+		}
 	}
 	if strings.Contains(out, `"level":"info"`) {
 		t.Errorf("badger logged at info: %s", out)
