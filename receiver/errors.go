@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"net/http"
 
+	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/internal/httpjson"
 )
 
@@ -50,6 +51,6 @@ func (s *Server) requireAdmin(next http.Handler) http.Handler {
 // adminOK reports whether r carries the admin token, compared in constant
 // time.
 func (s *Server) adminOK(r *http.Request) bool {
-	got, ok := httpjson.Bearer(r.Header.Get("Authorization"))
+	got, ok := auth.Bearer(r.Header.Get("Authorization"))
 	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.AdminToken)) == 1
 }

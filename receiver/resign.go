@@ -34,7 +34,7 @@ func schemesOf(h map[string][]string) []string {
 	if first(h, auth.HeaderWebioToken) != "" {
 		out = append(out, auth.SchemeWebioToken)
 	}
-	if _, ok := httpjson.Bearer(first(h, auth.HeaderAuthorization)); ok {
+	if _, ok := auth.Bearer(first(h, auth.HeaderAuthorization)); ok {
 		out = append(out, auth.SchemeJWT)
 	}
 	if first(h, auth.HeaderSignature) != "" || first(h, svixSignature) != "" {
@@ -122,7 +122,7 @@ func (s *Server) replaySigning(c *Capture, asked []string) ([]string, auth.Outbo
 			}
 			k.WebioToken = tok
 		case auth.SchemeJWT:
-			raw, _ := httpjson.Bearer(first(c.Headers, auth.HeaderAuthorization))
+			raw, _ := auth.Bearer(first(c.Headers, auth.HeaderAuthorization))
 			orig, known := readToken(raw)
 			key, err := s.jwtKey(orig, known)
 			if err != nil {

@@ -12,9 +12,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/internal/event"
 	"github.com/sidehook/sidehook/internal/httpguard"
-	"github.com/sidehook/sidehook/internal/httpjson"
 	"github.com/sidehook/sidehook/web"
 )
 
@@ -79,7 +79,7 @@ func newAccess(dir *directory, listen, adminToken string) *access {
 func (a *access) who(req *http.Request) (o *orgState, ok bool) {
 	// The one Bearer parser of /v1 (the scheme in any case): the same
 	// header must not be a key there and no credential here.
-	tok, sent := httpjson.Bearer(req.Header.Get("Authorization"))
+	tok, sent := auth.Bearer(req.Header.Get("Authorization"))
 	if !sent {
 		return nil, a.open
 	}

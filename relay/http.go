@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/internal/httpjson"
 )
 
@@ -142,7 +143,7 @@ func keyed(dir *directory, next http.Handler) apiHandler {
 // keyOrg returns the organisation whose API key req carries as a Bearer
 // token; sent reports whether it carried one at all.
 func (d *directory) keyOrg(req *http.Request) (o *orgState, sent bool) {
-	key, ok := httpjson.Bearer(req.Header.Get("Authorization"))
+	key, ok := auth.Bearer(req.Header.Get("Authorization"))
 	if !ok {
 		return nil, false
 	}

@@ -15,8 +15,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/sidehook/sidehook/internal/httpjson"
 )
 
 // Verdict statuses.
@@ -283,7 +281,7 @@ func (v *Verifier) verifyWebio(ctx context.Context, r *http.Request) (map[string
 		return nil, "missing x-webio-token header"
 	}
 	// Tolerate a "Bearer " prefix some senders add to every token header.
-	if tok, ok := httpjson.Bearer(raw); ok {
+	if tok, ok := Bearer(raw); ok {
 		raw = tok
 	}
 	if len(raw) > maxTokenLen {
@@ -316,7 +314,7 @@ func (v *Verifier) verifyJWT(ctx context.Context, r *http.Request, body []byte) 
 	if authz == "" {
 		return nil, nil, "missing authorization header"
 	}
-	raw, ok := httpjson.Bearer(authz)
+	raw, ok := Bearer(authz)
 	if !ok {
 		return nil, nil, "authorization header is not a bearer token"
 	}
@@ -527,6 +525,19 @@ func isBodyHash(claim string, b []byte) bool {
 	var want [(sha256.Size*8 + 5) / 6]byte // unpadded base64 of the sum
 	base64.RawURLEncoding.Encode(want[:], sum[:])
 	return hmac.Equal([]byte(claim), want[:])
+}
+
+// Bearer returns the credential of an "Authorization: Bearer <token>"
+// header value; the scheme is case-insensitive (RFC 9110 §11.1). It is the
+// one reading of that header: API keys, admin tokens and the jwt scheme's
+// tokens all come through it, so none is read differently from another.
+func Bearer(header string) (string, bool) {
+	scheme, rest, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "bearer") {
+		return "", false
+	}
+	tok := strings.TrimSpace(rest)
+	return tok, tok != ""
 }
 
 // clip keeps attacker-chosen text in a reason short.

@@ -1,8 +1,7 @@
 // Package httpjson is the HTTP JSON plumbing every sidehook server shares:
 // the client-facing error and its {"error","reason"} shape, JSON in and
-// out, the Bearer credential, the loopback check. One place, so the relay,
-// the receiver and the tunnel cannot disagree on an empty body or on the
-// case of "Bearer".
+// out, the loopback check, the methods a route allows. One place, so the
+// relay, the receiver and the tunnel cannot disagree on an empty body.
 package httpjson
 
 import (
@@ -130,19 +129,6 @@ func Decode(w http.ResponseWriter, r *http.Request, v any, emptyOK bool) error {
 		return Errorf(http.StatusBadRequest, "invalid_json", "more than one JSON value")
 	}
 	return nil
-}
-
-// Bearer returns the credential of an "Authorization: Bearer <token>"
-// header value; the scheme is case-insensitive (RFC 9110 §11.1). It is the
-// one reading of that header: API keys, admin tokens and the jwt scheme's
-// tokens all come through it, so none is read differently from another.
-func Bearer(header string) (string, bool) {
-	scheme, rest, ok := strings.Cut(strings.TrimSpace(header), " ")
-	if !ok || !strings.EqualFold(scheme, "bearer") {
-		return "", false
-	}
-	tok := strings.TrimSpace(rest)
-	return tok, tok != ""
 }
 
 // IsLoopback reports whether a listen address ("127.0.0.1:8080",

@@ -14,27 +14,6 @@ import (
 	"github.com/sidehook/sidehook/internal/httpjson"
 )
 
-func TestBearer(t *testing.T) {
-	cases := []struct {
-		in, want string
-		ok       bool
-	}{
-		{"Bearer abc", "abc", true},
-		{"bearer abc", "abc", true},
-		{"BEARER  abc ", "abc", true},
-		{"Basic abc", "", false},
-		{"Bearer ", "", false},
-		{"Bearerabc", "", false},
-		{"", "", false},
-	}
-	for _, tc := range cases {
-		got, ok := httpjson.Bearer(tc.in)
-		if got != tc.want || ok != tc.ok {
-			t.Errorf("Bearer(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
-		}
-	}
-}
-
 func TestIsLoopback(t *testing.T) {
 	cases := map[string]bool{
 		"127.0.0.1:8080": true, "localhost:0": true, "[::1]:80": true, "127.9.9.9:1": true,
