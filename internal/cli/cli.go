@@ -109,6 +109,9 @@ func prepareCommand(e *env, c *cli.Command) {
 		if err := e.applyEnv(ctx); err != nil {
 			return err
 		}
+		if err := checkGlobals(ctx); err != nil {
+			return fmt.Errorf("%s: %w", c.Name, err)
+		}
 		if before != nil {
 			return before(ctx)
 		}

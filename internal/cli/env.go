@@ -112,11 +112,36 @@ func (millisecondTime) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
 	e.Str(zerolog.TimestampFieldName, time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00"))
 }
 
-// logger builds the one logger of the process from the global flags.
-func (e *env) logger(c *cli.Context) (zerolog.Logger, error) {
+// checkGlobals refuses a bad value of a global flag in every command, the
+// ones that never log or set a memory limit too: a typo there is still a
+// mistake in how sidehook was called.
+func checkGlobals(c *cli.Context) error {
+	if _, err := logLevel(c); err != nil {
+		return err
+	}
+	switch format := c.String("log-format"); format {
+	case "", "console", "json":
+	default:
+		return usageErrorf("--log-format %q: want console or json", format)
+	}
+	_, err := memoryLimit(c.String("memory-limit"), "0")
+	return err
+}
+
+func logLevel(c *cli.Context) (zerolog.Level, error) {
 	level, err := zerolog.ParseLevel(c.String("log-level"))
 	if err != nil || c.String("log-level") == "" {
-		return zerolog.Nop(), usageErrorf("--log-level %q: want debug, info, warn or error", c.String("log-level"))
+		return level, usageErrorf("--log-level %q: want debug, info, warn or error", c.String("log-level"))
+	}
+	return level, nil
+}
+
+// logger builds the one logger of the process from the global flags,
+// which checkGlobals has checked.
+func (e *env) logger(c *cli.Context) (zerolog.Logger, error) {
+	level, err := logLevel(c)
+	if err != nil {
+		return zerolog.Nop(), err
 	}
 	if e.logOut == nil {
 		e.logOut = newBatchWriter(e.stderr)
