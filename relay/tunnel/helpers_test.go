@@ -185,6 +185,24 @@ func clientConfig(relayURL, forward string) tunnel.ClientConfig {
 		PingInterval: 50 * time.Millisecond, PongWait: time.Second}
 }
 
+// runUntilGivesUp runs a client of cfg that is expected to stop by itself
+// (a wrong key, something that is not a relay) and returns why it stopped;
+// still retrying after 10 s fails the test.
+func runUntilGivesUp(tb testing.TB, cfg tunnel.ClientConfig) error {
+	tb.Helper()
+	c, err := tunnel.NewClient(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = c.Run(ctx)
+	if ctx.Err() != nil {
+		tb.Fatalf("Run retried until the deadline, want it to give up")
+	}
+	return err
+}
+
 // startClient runs a client and waits for its n-th ready line.
 func startClient(tb testing.TB, cfg tunnel.ClientConfig) *runningClient {
 	tb.Helper()

@@ -102,13 +102,7 @@ func TestTLSWithCA(t *testing.T) {
 
 func TestTLSUntrusted(t *testing.T) {
 	fr, _ := newTLSRelay(t)
-	c, err := tunnel.NewClient(clientConfig(fr.URL, "http://127.0.0.1:1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	err = c.Run(ctx)
+	err := runUntilGivesUp(t, clientConfig(fr.URL, "http://127.0.0.1:1"))
 	if err == nil || !strings.Contains(err.Error(), "not trusted") || !strings.Contains(err.Error(), "--ca") {
 		t.Fatalf("Run against an unknown CA: got %v, want an error saying to pass --ca", err)
 	}
@@ -117,16 +111,7 @@ func TestTLSUntrusted(t *testing.T) {
 func TestTLSToPlainRelay(t *testing.T) {
 	// https:// for a relay that serves plain HTTP: retrying will not help.
 	fr := newFakeRelay(t, fastServer())
-	c, err := tunnel.NewClient(clientConfig(strings.Replace(fr.URL, "http://", "https://", 1), "http://127.0.0.1:1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	err = c.Run(ctx)
-	if ctx.Err() != nil {
-		t.Fatalf("Run retried until the deadline, want it to give up")
-	}
+	err := runUntilGivesUp(t, clientConfig(strings.Replace(fr.URL, "http://", "https://", 1), "http://127.0.0.1:1"))
 	if err == nil || !strings.Contains(err.Error(), "does not speak TLS") || !strings.Contains(err.Error(), "http://") {
 		t.Errorf("got %v, want an error saying the relay does not speak TLS", err)
 	}

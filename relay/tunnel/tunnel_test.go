@@ -400,16 +400,7 @@ func TestNotARelay(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := httptest.NewServer(tt.answer)
 			t.Cleanup(srv.Close)
-			c, err := tunnel.NewClient(clientConfig(srv.URL, "http://127.0.0.1:1"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			err = c.Run(ctx)
-			if ctx.Err() != nil {
-				t.Fatalf("Run retried until the deadline, want it to give up")
-			}
+			err := runUntilGivesUp(t, clientConfig(srv.URL, "http://127.0.0.1:1"))
 			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
 				t.Errorf("got %v, want one line saying %q", err, tt.want)
 			}
