@@ -215,6 +215,23 @@ func (t *tokens) load(ctx context.Context, o *orgState) error {
 	return err
 }
 
+// refresh takes the organisation's Webio token from the store when another
+// relay sharing it minted a new one. It never mints: a missing or invalid
+// token in the store keeps the one in use.
+func (t *tokens) refresh(ctx context.Context, o *orgState) error {
+	if o.cfg.SecretKey == nil {
+		return nil
+	}
+	tok, err := t.store.Token(ctx, o.id)
+	if err != nil {
+		return fmt.Errorf("load token: %w", err)
+	}
+	if tok != "" && tok != *o.token.Load() && tokenValid(tok, o) {
+		o.token.Store(&tok)
+	}
+	return nil
+}
+
 func tokenValid(tok string, o *orgState) bool {
 	claims := jwt.MapClaims{}
 	_, err := jwt.NewParser(jwt.WithValidMethods([]string{"HS256"})).ParseWithClaims(tok, claims, func(*jwt.Token) (any, error) {
@@ -238,7 +255,8 @@ func (t *tokens) mint(ctx context.Context, o *orgState) (string, error) {
 }
 
 // loadEndpoints installs the file's endpoints, then those created through
-// the API, then the run-time disabled marks.
+// the API, then the run-time disabled marks, as one change: at start, and
+// again whenever a relay sharing the store changed them (reload).
 func loadEndpoints(ctx context.Context, st Store, o *orgState, log zerolog.Logger) error {
 	stored, err := st.Endpoints(ctx, o.id)
 	if err != nil {
@@ -246,8 +264,11 @@ func loadEndpoints(ctx context.Context, st Store, o *orgState, log zerolog.Logge
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	byID := map[string]*endpointState{}
+	custom := false
 	for _, e := range o.cfg.Endpoints {
-		o.replace(e.ID, &endpointState{cfg: e, source: sourceConfig})
+		byID[e.ID] = &endpointState{cfg: e, source: sourceConfig}
+		custom = custom || e.CustomValues()
 	}
 	for _, se := range stored {
 		if se.Doc == nil {
@@ -258,11 +279,11 @@ func loadEndpoints(ctx context.Context, st Store, o *orgState, log zerolog.Logge
 			log.Error().Err(err).Str(logOrg, o.id).Str(logEndpoint, se.ID).Msg("skip unreadable stored endpoint")
 			continue
 		}
-		if o.endpoint(re.ID) != nil {
+		if byID[re.ID] != nil {
 			log.Warn().Str(logOrg, o.id).Str(logEndpoint, re.ID).Msg("stored endpoint shadowed by the configuration file")
 			continue
 		}
-		if o.customEndpoint() != nil && hasCustom(re.Events) {
+		if custom && hasCustom(re.Events) {
 			log.Warn().Str(logOrg, o.id).Str(logEndpoint, re.ID).Msg("stored endpoint skipped: the organisation already has a custom-value endpoint")
 			continue
 		}
@@ -271,18 +292,22 @@ func loadEndpoints(ctx context.Context, st Store, o *orgState, log zerolog.Logge
 			log.Error().Err(err).Str(logOrg, o.id).Str(logEndpoint, re.ID).Msg("stored endpoint no longer valid; skipped")
 			continue
 		}
-		o.replace(e.ID, &endpointState{cfg: *e, source: sourceAPI})
+		byID[e.ID] = &endpointState{cfg: *e, source: sourceAPI}
+		custom = custom || e.CustomValues()
 	}
 	for _, se := range stored {
-		if se.Disabled == "" {
-			continue
-		}
-		if e := o.endpoint(se.ID); e != nil {
+		if e := byID[se.ID]; e != nil && se.Disabled != "" {
 			cp := *e
 			cp.disabled = se.Disabled
-			o.replace(se.ID, &cp)
+			byID[se.ID] = &cp
 		}
 	}
+	list := make([]*endpointState, 0, len(byID))
+	for _, e := range byID {
+		list = append(list, e)
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].cfg.ID < list[j].cfg.ID })
+	o.eps.Store(&list)
 	return nil
 }
 

@@ -21,6 +21,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -297,7 +298,70 @@ func (r *Relay) open(ctx context.Context) error {
 			r.purger.run(bg)
 		}()
 	}
+	if w, ok := r.store.(controlWatcher); ok {
+		changed := make(chan string, 64)
+		if err := w.WatchControl(bg, changed); err != nil {
+			return fmt.Errorf("relay: watch the shared endpoints and tokens: %w", err)
+		}
+		r.bg.Add(1)
+		go func() {
+			defer r.bg.Done()
+			// What changed between the load above and the watch is read
+			// now; after that, each change as it comes.
+			for _, o := range r.dir.list {
+				r.reload(bg, o)
+			}
+			for {
+				select {
+				case <-bg.Done():
+					return
+				case org := <-changed:
+					if o := r.dir.org(org); o != nil {
+						r.reload(bg, o)
+					}
+				}
+			}
+		}()
+	}
 	return nil
+}
+
+// controlWatcher is a store shared with other relays (natsstore) that
+// says when an organisation's API endpoints, disabled marks or Webio
+// token changed, by any relay, this one included: each relay keeps them in
+// memory, and SPEC §9 has the API and the token the same from every relay.
+type controlWatcher interface {
+	// WatchControl sends the organisation's id on changed after each
+	// change, until ctx ends; it returns once it is watching.
+	WatchControl(ctx context.Context, changed chan<- string) error
+}
+
+// reload reads o's endpoints, marks and token again, and tells the
+// dispatcher of each endpoint that appeared, changed or went.
+func (r *Relay) reload(ctx context.Context, o *orgState) {
+	before := map[string]*endpointState{}
+	for _, e := range o.endpoints() {
+		before[e.cfg.ID] = e
+	}
+	err := loadEndpoints(ctx, r.store, o, r.log)
+	if err == nil {
+		err = r.tokens.refresh(ctx, o)
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			r.log.Error().Err(err).Str(logOrg, o.id).Msg("reload the shared endpoints and token")
+		}
+		return
+	}
+	for _, e := range o.endpoints() {
+		if old := before[e.cfg.ID]; old == nil || old.disabled != e.disabled || !reflect.DeepEqual(old.cfg, e.cfg) {
+			r.disp.endpointChanged(o, e.cfg.ID)
+		}
+		delete(before, e.cfg.ID)
+	}
+	for id := range before {
+		r.disp.endpointRemoved(o, id)
+	}
 }
 
 // setTargets builds the outbound policy now that the relay's own address

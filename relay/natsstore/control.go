@@ -236,3 +236,47 @@ func (s *Store) DeleteSigningKey(ctx context.Context, name string) error {
 	}
 	return nil
 }
+
+// WatchControl sends, on changed, the organisation whose API endpoints,
+// disabled marks or Webio token any relay sharing the store changed, until
+// ctx ends: each relay keeps them in memory (relay's controlWatcher).
+func (s *Store) WatchControl(ctx context.Context, changed chan<- string) error {
+	if err := s.ready(); err != nil {
+		return err
+	}
+	w, err := s.ctl.WatchFiltered(ctx, []string{"ep.>", "dis.>", "tok.*"}, jetstream.UpdatesOnly())
+	if err != nil {
+		return fmt.Errorf("watch the control bucket: %w", err)
+	}
+	go func() {
+		defer w.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				if e == nil {
+					continue // the end of the (empty) initial values
+				}
+				// ep.ORG.ID, dis.ORG.ID, tok.ORG
+				parts := strings.Split(e.Key(), ".")
+				if len(parts) < 2 {
+					continue
+				}
+				org, err := untok(parts[1])
+				if err != nil {
+					continue
+				}
+				select {
+				case changed <- org:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return nil
+}
