@@ -24,7 +24,7 @@ func apiErrorf(status int, code, format string, args ...any) *apiError {
 // storeError turns a failed write into the 503 of SPEC §4: nothing was
 // acknowledged, the client may retry.
 func storeError(err error) *apiError {
-	reason := "the relay could not store the request; retry later"
+	reason := "the relay's store is unavailable now; retry later"
 	if errors.Is(err, ErrDiskFull) {
 		reason = "the relay's disk is full; retry later"
 	}
@@ -67,6 +67,11 @@ func unauthorized(reason string) *apiError {
 // Bearer credential says how to authenticate.
 func (rs responder) writeError(w http.ResponseWriter, req *http.Request, err error) {
 	var ae *apiError
+	// A store that cannot answer now (a lost NATS connection, a full disk)
+	// is a 503 to retry on any route, not only where a handler said so.
+	if !errors.As(err, &ae) && (errors.Is(err, ErrUnavailable) || errors.Is(err, ErrDiskFull)) {
+		err = storeError(err)
+	}
 	if errors.As(err, &ae) && ae.Status == http.StatusUnauthorized && ae.Code == codeUnauthorized {
 		w.Header().Set("WWW-Authenticate", bearerChallenge)
 	}

@@ -27,6 +27,8 @@ type hookStore struct {
 	record func(ctx context.Context, d *relay.Delivery, disable string) error
 	reads  atomic.Int64 // of events and deliveries
 	events atomic.Int64 // of events
+	// down makes reads of events fail as a lost NATS connection does.
+	down atomic.Bool
 }
 
 var _ relay.Store = (*hookStore)(nil)
@@ -52,9 +54,19 @@ func (h *hookStore) Record(ctx context.Context, d *relay.Delivery, disable strin
 }
 
 func (h *hookStore) Event(ctx context.Context, org, id string) (*relay.Event, error) {
+	if h.down.Load() {
+		return nil, fmt.Errorf("get event: %w: NATS connection reconnecting", relay.ErrUnavailable)
+	}
 	h.reads.Add(1)
 	h.events.Add(1)
 	return h.Store.Event(ctx, org, id)
+}
+
+func (h *hookStore) Events(ctx context.Context, org string, f relay.EventFilter) (relay.Page[*relay.Event], error) {
+	if h.down.Load() {
+		return relay.Page[*relay.Event]{}, fmt.Errorf("list events: %w: NATS connection reconnecting", relay.ErrUnavailable)
+	}
+	return h.Store.Events(ctx, org, f)
 }
 
 func (h *hookStore) Delivery(ctx context.Context, org, id string) (*relay.Delivery, error) {
@@ -96,6 +108,26 @@ func TestAcceptFailsIs503(t *testing.T) {
 	}
 	if got := queueDepth(t, r, "crm"); got != 0 {
 		t.Errorf("queue depth: got %d, want 0", got)
+	}
+}
+
+// TestReadsWhileStoreUnavailable: a management read the store cannot
+// answer now (NATS lost) is a 503 with Retry-After, as ingest's is, not a
+// 500.
+func TestReadsWhileStoreUnavailable(t *testing.T) {
+	rcv := newSink(t, nil, nil)
+	st := newHookStore(t)
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL()}), relay.Options{Store: st})
+	ev := ingest(t, r, `{"type":"payment"}`, nil)
+	waitDelivery(t, r, ev.Deliveries[0].ID, "delivered", 5*time.Second)
+	st.down.Store(true)
+	for _, path := range []string{"/v1/events", "/v1/events/" + ev.ID} {
+		a := call(t, "GET", r.URL()+path, apiKey, nil, nil)
+		var e struct{ Error, Reason string }
+		a.decode(t, &e)
+		if a.Status != http.StatusServiceUnavailable || e.Error != "store_unavailable" || a.Header.Get("Retry-After") == "" {
+			t.Errorf("GET %s: got %d %s, want 503 store_unavailable with Retry-After", path, a.Status, a.Body)
+		}
 	}
 }
 
