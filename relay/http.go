@@ -21,8 +21,8 @@ func apiErrorf(status int, code, format string, args ...any) *apiError {
 	return httpjson.Errorf(status, code, format, args...)
 }
 
-// storeError turns a failed write into the 503 of SPEC §4: nothing was
-// acknowledged, the client may retry.
+// storeError turns a store that cannot write or answer now into the 503
+// of SPEC §4: nothing was acknowledged, the client may retry.
 func storeError(err error) *apiError {
 	reason := "the relay's store is unavailable now; retry later"
 	if errors.Is(err, ErrDiskFull) {
