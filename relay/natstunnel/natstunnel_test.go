@@ -167,16 +167,19 @@ func TestHolderErrorsComeBack(t *testing.T) {
 		a.waitConnected(t)
 		req := post(nil)
 		req.URL = "tunnel://down/hooks"
-		_, err = send(b, req, 5*time.Second)
+		res, err := send(b, req, 5*time.Second)
 		if err == nil || errors.Is(err, tunnel.ErrNoClient) || !strings.Contains(err.Error(), "local app") {
 			t.Fatalf("send to a client whose app is down: got %v, want the holder's local app error", err)
+		}
+		if res == nil || res.Latency <= 0 {
+			t.Errorf("failed attempt: got %+v, want its latency, as a local tunnel's", res)
 		}
 	})
 	t.Run("Timeout", func(t *testing.T) {
 		req := post(nil)
 		req.URL = "tunnel://" + testName + "/slow"
 		start := time.Now()
-		_, err := send(b, req, 300*time.Millisecond)
+		res, err := send(b, req, 300*time.Millisecond)
 		// The client gives up at the timeout it was told (its error says
 		// so), or a deadline runs out, here or at the holder: the relay
 		// calls it a timeout, as for a client of its own.
@@ -185,6 +188,9 @@ func TestHolderErrorsComeBack(t *testing.T) {
 		}
 		if d := time.Since(start); d > 2*time.Second {
 			t.Errorf("send with a 300ms timeout took %v", d)
+		}
+		if res == nil || res.Latency < 200*time.Millisecond {
+			t.Errorf("timed-out attempt: got %+v, want about the 300ms it took", res)
 		}
 	})
 }

@@ -424,6 +424,7 @@ func (s *Server) sendRemote(ctx context.Context, req *relay.OutboundRequest, kee
 		return nil, fmt.Errorf("tunnel %s is not connected to this relay, and a request of %d bytes (body %d) is over the NATS max payload of %d bytes that carries it to another relay (raise max_payload on the NATS servers): %w",
 			name, len(data), len(req.Body), limit, ErrTooLarge)
 	}
+	start := time.Now()
 	msg, err := s.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: s.subj.request(req.Org, name, req.Header.Get(hdrEvent)), Data: data})
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
@@ -431,7 +432,9 @@ func (s *Server) sendRemote(ctx context.Context, req *relay.OutboundRequest, kee
 	case errors.Is(err, nats.ErrMaxPayload):
 		return nil, fmt.Errorf("tunnel %s: %w: %w", name, ErrTooLarge, err)
 	case err != nil:
-		return nil, fmt.Errorf("tunnel %s on another relay: %w", name, err)
+		// A failed attempt has its latency too (a timeout took the
+		// endpoint's timeout), as from the local tunnel and HTTP.
+		return &relay.Response{Latency: time.Since(start)}, fmt.Errorf("tunnel %s on another relay: %w", name, err)
 	}
 	rep, err := decodeReply(msg.Data)
 	if err != nil {
@@ -441,7 +444,11 @@ func (s *Server) sendRemote(ctx context.Context, req *relay.OutboundRequest, kee
 	case rep.NoClient:
 		return nil, &noClientError{rep.Error}
 	case rep.Error != "":
-		return nil, &remoteError{msg: rep.Error, timeout: rep.Timeout}
+		lat := time.Duration(rep.LatencyUS) * time.Microsecond
+		if lat <= 0 {
+			lat = time.Since(start)
+		}
+		return &relay.Response{Latency: lat}, &remoteError{msg: rep.Error, timeout: rep.Timeout}
 	}
 	body := rep.Body
 	if keep >= 0 && int64(len(body)) > keep {
@@ -490,7 +497,11 @@ func (s *Server) answer(m *nats.Msg) *reply {
 	resp, err := s.local.Send(ctx, &relay.OutboundRequest{Method: req.Method, URL: req.URL, Header: req.Header, Body: req.Body,
 		Org: req.Org, DeliveryID: req.DeliveryID, Attempt: req.Attempt}, req.Keep)
 	if err != nil {
-		return &reply{Error: err.Error(), NoClient: errors.Is(err, tunnel.ErrNoClient), Timeout: errors.Is(err, context.DeadlineExceeded)}
+		rep := &reply{Error: err.Error(), NoClient: errors.Is(err, tunnel.ErrNoClient), Timeout: errors.Is(err, context.DeadlineExceeded)}
+		if resp != nil {
+			rep.LatencyUS = resp.Latency.Microseconds()
+		}
+		return rep
 	}
 	return &reply{Status: resp.Status, Header: resp.Header, Body: resp.Body, LatencyUS: resp.Latency.Microseconds()}
 }
