@@ -52,8 +52,12 @@ type Config struct {
 	// Scope names the one organisation an authorized request may see ("":
 	// everything, the admin's or a loopback developer's view). It sees the
 	// same request as Authorize. Recent finds it with ScopeFrom.
-	Scope  func(r *http.Request) string
-	Logger zerolog.Logger
+	Scope func(r *http.Request) string
+	// KeepsHeaders: a replay sends the recorded headers as they are (the
+	// tunnel's inspector, which holds no keys), so the page offers no
+	// choice of schemes to sign with.
+	KeepsHeaders bool
+	Logger       zerolog.Logger
 }
 
 type scopeKey struct{}
@@ -81,6 +85,7 @@ type pageConfig struct {
 	RedactedText string   `json:"redactedText"`
 	MaxItems     int      `json:"maxItems"`
 	SnapshotSize int      `json:"snapshotSize"`
+	KeepsHeaders bool     `json:"keepsHeaders"`
 }
 
 type server struct {
@@ -135,6 +140,7 @@ func NewHandler(cfg Config) http.Handler {
 		RedactedText: RedactedValue,
 		MaxItems:     MaxItems,
 		SnapshotSize: SnapshotSize,
+		KeepsHeaders: s.cfg.KeepsHeaders,
 	}
 	return s.routes()
 }

@@ -58,6 +58,7 @@ func TestInspector(t *testing.T) {
 	cfg.Inspect = "127.0.0.1:0"
 	rc := startClient(t, cfg)
 	base := inspectorBase(t, rc)
+
 	if ready := rc.out.jsonLines(t, "ready")[0]; ready["inspector"] != rc.InspectorURL() {
 		t.Errorf("ready inspector: got %v, want %s", ready["inspector"], rc.InspectorURL())
 	}
@@ -66,9 +67,16 @@ func TestInspector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	html, _ := io.ReadAll(page.Body)
 	page.Body.Close()
 	if page.StatusCode != http.StatusOK || !strings.HasPrefix(page.Header.Get("Content-Type"), "text/html") {
 		t.Errorf("inspector page: got %d %s, want the dashboard", page.StatusCode, page.Header.Get("Content-Type"))
+	}
+	// A replay sends the recorded headers: the page offers no schemes to
+	// sign with (web.Config.KeepsHeaders), whose "sign" the replay call
+	// would refuse.
+	if !strings.Contains(string(html), `"keepsHeaders":true`) {
+		t.Errorf("inspector page config: want keepsHeaders true")
 	}
 
 	// A browser opens the dashboard before the delivery comes.

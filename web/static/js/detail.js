@@ -82,10 +82,11 @@ export class Detail {
     this.retryBtn = relay ? h('button', { type: 'button', text: 'Retry', onclick: () => this.retry() }) : null;
     // The receiver re-signs a replay with its own keys (SPEC §5 "sign"):
     // the schemes are the user's to choose, ticked as the original came.
-    // The relay signs as the endpoint does: no choice there.
+    // The relay signs as the endpoint does, and the tunnel's inspector
+    // sends the recorded headers: no choice there.
     this.signBoxes = [];
     let signField = null;
-    if (!relay) {
+    if (!relay && !this.cfg.keepsHeaders) {
       const carried = schemesOf(req.headers);
       this.signBoxes = SIGN_SCHEMES.map((s) => h('input', { type: 'checkbox', name: 'sign', value: s, id: 'sign-' + s, checked: carried.includes(s) }));
       signField = h('fieldset', { class: 'sign' },
@@ -109,7 +110,9 @@ export class Detail {
           ? 'This body is binary: it is replayed unchanged.'
           : req.preview
             ? 'This body is too large to edit here: it is replayed unchanged.'
-            : 'Unchanged, the original bytes are sent. Replays are re-signed and carry sidehook-replay-of.' })),
+            : this.cfg.keepsHeaders
+              ? 'Unchanged, the original bytes are sent, with the original headers and sidehook-replay-of. Their tokens expire after 5 minutes: to replay later, signed afresh, run sidehook replay --relay with this delivery\'s id.'
+              : 'Unchanged, the original bytes are sent. Replays are re-signed and carry sidehook-replay-of.' })),
       h('div', { class: 'buttons' }, this.replayBtn, this.curlBtn, this.retryBtn));
 
     this.info = h('div', { class: 'info' });
