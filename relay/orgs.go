@@ -258,12 +258,14 @@ func (t *tokens) mint(ctx context.Context, o *orgState) (string, error) {
 // the API, then the run-time disabled marks, as one change: at start, and
 // again whenever a relay sharing the store changed them (reload).
 func loadEndpoints(ctx context.Context, st Store, o *orgState, log zerolog.Logger) error {
+	// Read under the lock an API change holds across its store write, so
+	// a reload never installs what it read before that change.
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	stored, err := st.Endpoints(ctx, o.id)
 	if err != nil {
 		return fmt.Errorf("load endpoints: %w", err)
 	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
 	byID := map[string]*endpointState{}
 	custom := false
 	for _, e := range o.cfg.Endpoints {
