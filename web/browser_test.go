@@ -345,6 +345,66 @@ func TestBrowserKeepsHeaders(t *testing.T) {
 	}
 }
 
+// inspectorPage opens a page set up as the tunnel's inspector serves it
+// (receiver role, KeepsHeaders) with one forwarded request, fwd_1, whose
+// local app answered 500, selected; replay answers a replay as the
+// inspector does: with the record of the replay (tunnel.InspectedView).
+func inspectorPage(t *testing.T, replay string) (context.Context, *recorder) {
+	t.Helper()
+	ctx := newBrowser(t)
+	replays := newRecorder()
+	d := startDashboard(t, dashOptions{
+		Role:         web.RoleReceiver,
+		KeepsHeaders: true,
+		Routes: func(mux *http.ServeMux) {
+			mux.Handle("POST /_sidehook/requests/{id}/replay", replays.handler(replay))
+		},
+	})
+	d.publish(captureItem("fwd_1", time.Now().UTC(), "500", map[string]any{
+		"id": "fwd_1", "event": "payment", "method": "POST", "path": "/webhooks", "query": "a=1",
+		"url":     "http://127.0.0.1:3000/app/webhooks?a=1",
+		"headers": map[string][]string{"content-type": {"application/json"}, "webhook-id": {"evt_1"}},
+		"body":    `{"type":"payment"}`, "body_encoding": "utf8",
+		"verdict":  map[string]any{"status": "unverified"},
+		"response": map[string]any{"status": 500, "body": "boom", "body_encoding": "utf8", "duration_ms": 3},
+	}))
+	do(t, ctx, "open the forwarded request",
+		chromedp.Navigate(d.URL+web.UIPath),
+		chromedp.WaitVisible(chromedp.CSS(`[data-id="fwd_1"]`)),
+		chromedp.Click(chromedp.CSS(`[data-id="fwd_1"]`)),
+		chromedp.WaitVisible(chromedp.ID(`replay-to`)),
+	)
+	return ctx, replays
+}
+
+// TestBrowserInspectorReplayAnswer: the inspector answers a replay 200
+// with the record of it; the page shows the local app's answer in it, not
+// "Replay sent" over an app that answered 500.
+func TestBrowserInspectorReplayAnswer(t *testing.T) {
+	ctx, replays := inspectorPage(t, `{"id":"fwd_2","method":"POST","path":"/webhooks","url":"http://127.0.0.1:3000/app/webhooks?a=1",`+
+		`"replay_of":"fwd_1","verdict":{"status":"unverified"},`+
+		`"response":{"status":500,"headers":{"x-app":["yes"]},"body":"still broken","body_encoding":"utf8","duration_ms":4}}`)
+	do(t, ctx, "replay", chromedp.Click(button("Replay")))
+	replays.next(t)
+	do(t, ctx, "see the replay's answer", chromedp.WaitVisible(chromedp.CSS(`.result.bad`)))
+	result := get(t, ctx, "read the result", chromedp.Text(chromedp.CSS(`.result`)))
+	for _, part := range []string{"Target answered HTTP 500 in 4 ms", "POST http://127.0.0.1:3000/app/webhooks?a=1", "sidehook-replay-of fwd_1", "still broken"} {
+		if !strings.Contains(result, part) {
+			t.Errorf("result %q lacks %q", result, part)
+		}
+	}
+
+	// An app that is down: no status, the error says why.
+	ctx, replays = inspectorPage(t, `{"id":"fwd_3","method":"POST","path":"/webhooks","url":"http://127.0.0.1:3000/app/webhooks?a=1",`+
+		`"replay_of":"fwd_1","response":{"status":0,"body":"","body_encoding":"utf8","duration_ms":1,"error":"connection refused"}}`)
+	do(t, ctx, "replay to an app that is down", chromedp.Click(button("Replay")))
+	replays.next(t)
+	do(t, ctx, "see the replay's failure", chromedp.WaitVisible(chromedp.CSS(`.result.bad`)))
+	if result := get(t, ctx, "read the result", chromedp.Text(chromedp.CSS(`.result`))); !strings.Contains(result, "Target did not answer") || !strings.Contains(result, "connection refused") {
+		t.Errorf("result %q, want that the app did not answer and why", result)
+	}
+}
+
 func TestBrowserRelay(t *testing.T) {
 	ctx := newBrowser(t)
 	actions := newRecorder()

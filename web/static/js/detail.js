@@ -316,6 +316,24 @@ export class Detail {
       }
       return;
     }
+    // The tunnel's inspector answers with the record of the replay: the
+    // local app's answer is its response (status 0: no answer, see error).
+    if (r.ok && j && j.response && typeof j.response === 'object' && typeof j.response.status === 'number' && typeof j.url === 'string') {
+      const a = j.response;
+      const head = (a.status ? `Target answered HTTP ${a.status}` : 'Target did not answer') +
+        (a.duration_ms !== undefined ? ` in ${formatDuration(a.duration_ms)}` : '') +
+        `\n${j.method || ''} ${j.url} · sidehook-replay-of ${j.replay_of || this.item.id}`;
+      const extra = [];
+      if (a.error) extra.push(h('pre', { class: 'answer-error', text: a.error }));
+      const hdrs = sortedHeaders(a.headers);
+      if (hdrs.length) {
+        extra.push(h('details', { class: 'answer-headers' }, h('summary', { text: `Answer headers (${hdrs.length})` }),
+          h('pre', { text: hdrs.map(([k, vs]) => vs.map((v) => `${k}: ${v}`).join('\n')).join('\n') })));
+      }
+      if (a.body) extra.push(h('pre', { class: 'answer-body', text: bodyView(a.body, a.body_encoding || 'utf8').text }));
+      this.setResult(statusClass(a.status), head, ...extra);
+      return;
+    }
     if (r.ok && j && typeof j.status === 'number' && j.target !== undefined) {
       const signed = Array.isArray(j.signed) ? (j.signed.length ? 'signed: ' + j.signed.join(', ') : 'sent unsigned') : '';
       const head = `Target answered HTTP ${j.status}` + (j.duration_ms !== undefined ? ` in ${formatDuration(j.duration_ms)}` : '') +
