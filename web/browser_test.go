@@ -405,6 +405,28 @@ func TestBrowserInspectorReplayAnswer(t *testing.T) {
 	}
 }
 
+// TestBrowserInspectorCopyCurl: Copy as curl on the inspector's page
+// sends the request where it was forwarded (the local app), or where a
+// replay to the typed URL goes, not to the inspector serving the page.
+func TestBrowserInspectorCopyCurl(t *testing.T) {
+	ctx, _ := inspectorPage(t, `{}`)
+	curl := func(what string) string {
+		t.Helper()
+		do(t, ctx, what,
+			chromedp.Evaluate[chromedp.Void](`document.querySelector('textarea.curl').value = ''`),
+			chromedp.Click(button("Copy as curl")),
+			chromedp.Poll[chromedp.Void](`document.querySelector('textarea.curl').value !== ''`, chromedp.WithPollingTimeout(10*time.Second)))
+		return get(t, ctx, "read the command", chromedp.Value(chromedp.CSS(`textarea.curl`)))
+	}
+	if cmd := curl("copy as curl"); !strings.Contains(cmd, "'http://127.0.0.1:3000/app/webhooks?a=1'") {
+		t.Errorf("command %q, want it sent to the local app it was forwarded to", cmd)
+	}
+	do(t, ctx, "type another target", chromedp.SendKeys(chromedp.ID(`replay-to`), "http://127.0.0.1:4000/v2/"))
+	if cmd := curl("copy as curl to another target"); !strings.Contains(cmd, "'http://127.0.0.1:4000/v2/webhooks?a=1'") {
+		t.Errorf("command %q, want it sent where the inspector replays to that URL", cmd)
+	}
+}
+
 func TestBrowserRelay(t *testing.T) {
 	ctx := newBrowser(t)
 	actions := newRecorder()

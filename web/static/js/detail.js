@@ -1,5 +1,5 @@
 import { h } from './dom.js';
-import { SIGN_SCHEMES, appendQuery, bodyView, buildCurl, claimValue, formatDuration, highlightJSON, isRedacted, redactHeaders, relativeTime, replayOf, replayTarget, schemesOf, sortedHeaders, statusClass, tokensIn } from './format.js';
+import { SIGN_SCHEMES, appendQuery, bodyView, buildCurl, claimValue, formatDuration, forwardTarget, highlightJSON, isRedacted, redactHeaders, relativeTime, replayOf, replayTarget, schemesOf, sortedHeaders, statusClass, tokensIn } from './format.js';
 
 const RETRYABLE = new Set(['failed', 'dead']);
 
@@ -53,6 +53,10 @@ export class Detail {
     let url;
     if (it.kind === 'delivery') {
       url = d.url || d.endpoint_url || '';
+    } else if (typeof d.url === 'string' && d.url) {
+      // The tunnel's inspector: where the request was forwarded (the
+      // local app), not this page's server.
+      url = d.url;
     } else {
       url = location.origin + (it.path || '/') + (d.query ? '?' + d.query : '');
     }
@@ -405,6 +409,8 @@ export class Detail {
     if (to && it.kind === 'delivery') {
       // The relay sends to the typed URL as is; a GET keeps its query.
       url = req.method === 'GET' ? appendQuery(to, req.url.split('?').slice(1).join('?')) : to;
+    } else if (to && this.cfg.keepsHeaders) {
+      url = forwardTarget(to, it.path || '/', d.query || '');
     } else if (to) {
       url = replayTarget(to, it.path || '/', d.query || '');
     }

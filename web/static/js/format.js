@@ -87,6 +87,18 @@ export function replayTarget(to, path = '', query = '') {
   return origin + p + q;
 }
 
+// forwardTarget is where the tunnel's inspector replays to the typed URL
+// to (tunnel.Client.target): its origin and path, the endpoint's path
+// appended (unless "/"), then the query as sent; to's own query is not
+// kept.
+export function forwardTarget(to, path = '', query = '') {
+  const m = /^([a-z][a-z0-9+.-]*:\/\/[^/?#]*)([^?#]*)/i.exec(String(to));
+  if (!m) return String(to);
+  let [, origin, p] = m;
+  if (path && path !== '/') p = p.replace(/\/$/, '') + path;
+  return origin + p + (query ? '?' + query : '');
+}
+
 // appendQuery adds a raw query to a URL, as the relay does for a GET.
 export function appendQuery(url, query) {
   if (!query) return url;
