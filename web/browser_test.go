@@ -349,7 +349,7 @@ func TestBrowserKeepsHeaders(t *testing.T) {
 // (receiver role, KeepsHeaders) with one forwarded request, fwd_1, whose
 // local app answered 500, selected; replay answers a replay as the
 // inspector does: with the record of the replay (tunnel.InspectedView).
-func inspectorPage(t *testing.T, replay string) (context.Context, *recorder) {
+func inspectorPage(t *testing.T, replay string) (context.Context, *recorder, *dashboard) {
 	t.Helper()
 	ctx := newBrowser(t)
 	replays := newRecorder()
@@ -374,14 +374,14 @@ func inspectorPage(t *testing.T, replay string) (context.Context, *recorder) {
 		chromedp.Click(chromedp.CSS(`[data-id="fwd_1"]`)),
 		chromedp.WaitVisible(chromedp.ID(`replay-to`)),
 	)
-	return ctx, replays
+	return ctx, replays, d
 }
 
 // TestBrowserInspectorReplayAnswer: the inspector answers a replay 200
 // with the record of it; the page shows the local app's answer in it, not
 // "Replay sent" over an app that answered 500.
 func TestBrowserInspectorReplayAnswer(t *testing.T) {
-	ctx, replays := inspectorPage(t, `{"id":"fwd_2","method":"POST","path":"/webhooks","url":"http://127.0.0.1:3000/app/webhooks?a=1",`+
+	ctx, replays, _ := inspectorPage(t, `{"id":"fwd_2","method":"POST","path":"/webhooks","url":"http://127.0.0.1:3000/app/webhooks?a=1",`+
 		`"replay_of":"fwd_1","verdict":{"status":"unverified"},`+
 		`"response":{"status":500,"headers":{"x-app":["yes"]},"body":"still broken","body_encoding":"utf8","duration_ms":4}}`)
 	do(t, ctx, "replay", chromedp.Click(button("Replay")))
@@ -395,7 +395,7 @@ func TestBrowserInspectorReplayAnswer(t *testing.T) {
 	}
 
 	// An app that is down: no status, the error says why.
-	ctx, replays = inspectorPage(t, `{"id":"fwd_3","method":"POST","path":"/webhooks","url":"http://127.0.0.1:3000/app/webhooks?a=1",`+
+	ctx, replays, _ = inspectorPage(t, `{"id":"fwd_3","method":"POST","path":"/webhooks","url":"http://127.0.0.1:3000/app/webhooks?a=1",`+
 		`"replay_of":"fwd_1","response":{"status":0,"body":"","body_encoding":"utf8","duration_ms":1,"error":"connection refused"}}`)
 	do(t, ctx, "replay to an app that is down", chromedp.Click(button("Replay")))
 	replays.next(t)
@@ -409,7 +409,7 @@ func TestBrowserInspectorReplayAnswer(t *testing.T) {
 // sends the request where it was forwarded (the local app), or where a
 // replay to the typed URL goes, not to the inspector serving the page.
 func TestBrowserInspectorCopyCurl(t *testing.T) {
-	ctx, _ := inspectorPage(t, `{}`)
+	ctx, _, _ := inspectorPage(t, `{}`)
 	curl := func(what string) string {
 		t.Helper()
 		do(t, ctx, what,
@@ -424,6 +424,31 @@ func TestBrowserInspectorCopyCurl(t *testing.T) {
 	do(t, ctx, "type another target", chromedp.SendKeys(chromedp.ID(`replay-to`), "http://127.0.0.1:4000/v2/"))
 	if cmd := curl("copy as curl to another target"); !strings.Contains(cmd, "'http://127.0.0.1:4000/v2/webhooks?a=1'") {
 		t.Errorf("command %q, want it sent where the inspector replays to that URL", cmd)
+	}
+}
+
+// TestBrowserInspectorStatusFilter: the inspector's rows carry the local
+// app's answer ("200", "500", "error"), not a verdict; the filter offers
+// those, and picking one shows its rows.
+func TestBrowserInspectorStatusFilter(t *testing.T) {
+	ctx, _, d := inspectorPage(t, `{}`)
+	d.publish(captureItem("fwd_ok", time.Now().UTC(), "200", map[string]any{
+		"id": "fwd_ok", "event": "payment", "method": "POST", "path": "/webhooks", "url": "http://127.0.0.1:3000/app/webhooks",
+		"body": `{}`, "body_encoding": "utf8", "response": map[string]any{"status": 200},
+	}))
+	do(t, ctx, "see the new row", chromedp.WaitVisible(chromedp.CSS(`[data-id="fwd_ok"]`)))
+	opts := js[[]string](t, ctx, `[...document.querySelectorAll('#f-status option')].map((o) => o.value)`)
+	if strings.Join(opts, ",") != ",200,500" {
+		t.Errorf("status filter offers %q, want any, 200 and 500", opts)
+	}
+	do(t, ctx, "filter on 500", chromedp.SetValue(chromedp.ID(`f-status`), "500"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('f-status').dispatchEvent(new Event('change'))`),
+		chromedp.Poll[chromedp.Void](`document.querySelectorAll('#list .row').length === 1`, chromedp.WithPollingTimeout(5*time.Second)))
+	if id := js[string](t, ctx, `document.querySelector('#list .row').dataset.id`); id != "fwd_1" {
+		t.Errorf("filtered on 500, the list shows %s, want fwd_1", id)
+	}
+	if label := get(t, ctx, "read the filter's label", chromedp.Text(chromedp.CSS(`label[for="f-status"]`))); label != "Answer" {
+		t.Errorf("the status filter is labelled %q, want Answer", label)
 	}
 }
 

@@ -94,6 +94,21 @@ function syncEventOptions() {
   fEvent.value = cur;
 }
 
+// A status the items carry that the list of options lacks (the tunnel
+// inspector's answers, "200", "500", "error") is added, so every row can
+// be filtered to.
+const fixedStatuses = [...fStatus.options];
+let knownStatuses = 0;
+function syncStatusOptions() {
+  if (store.statuses.size === knownStatuses) return;
+  knownStatuses = store.statuses.size;
+  const cur = fStatus.value;
+  const have = new Set(fixedStatuses.map((o) => o.value));
+  const more = [...store.statuses].filter((st) => !have.has(st)).sort();
+  fStatus.replaceChildren(...fixedStatuses, ...more.map((st) => new Option(st, st)));
+  fStatus.value = cur;
+}
+
 // Incoming items are applied once per frame, however fast they come.
 let pending = [];
 let frame = 0;
@@ -110,6 +125,7 @@ function apply() {
     store.upsert(batch);
   }
   syncEventOptions();
+  syncStatusOptions();
   const shown = store.filter(predicate());
   list.setItems(shown);
   const sel = detail.item && store.get(detail.item.id);
@@ -230,6 +246,7 @@ if (!relay) {
       pending = [];
       store.clear();
       knownEvents = -1;
+      knownStatuses = -1;
       detail.empty();
       olderState = 'done';
       more.textContent = '';

@@ -12,6 +12,7 @@ export class ItemStore {
     this.items = []; // ascending by (time, id)
     this.byId = new Map();
     this.events = new Set();
+    this.statuses = new Set();
     this.version = 0;
   }
 
@@ -36,6 +37,7 @@ export class ItemStore {
       }
       this.byId.set(it.id, it);
       if (it.event) this.events.add(it.event);
+      if (it.status) this.statuses.add(it.status);
     }
     const over = this.items.length - this.max;
     if (over > 0) {
@@ -54,6 +56,7 @@ export class ItemStore {
     this.items = [];
     this.byId.clear();
     this.events.clear();
+    this.statuses.clear();
     this.version++;
   }
 
