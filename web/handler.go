@@ -57,7 +57,11 @@ type Config struct {
 	// tunnel's inspector, which holds no keys), so the page offers no
 	// choice of schemes to sign with.
 	KeepsHeaders bool
-	Logger       zerolog.Logger
+	// NoTools: the server has none of the receiver's exports, rules or
+	// delete-all (the tunnel's inspector), so the page shows no buttons
+	// for them.
+	NoTools bool
+	Logger  zerolog.Logger
 }
 
 type scopeKey struct{}
@@ -86,6 +90,7 @@ type pageConfig struct {
 	MaxItems     int      `json:"maxItems"`
 	SnapshotSize int      `json:"snapshotSize"`
 	KeepsHeaders bool     `json:"keepsHeaders"`
+	NoTools      bool     `json:"noTools"`
 }
 
 type server struct {
@@ -141,6 +146,7 @@ func NewHandler(cfg Config) http.Handler {
 		MaxItems:     MaxItems,
 		SnapshotSize: SnapshotSize,
 		KeepsHeaders: s.cfg.KeepsHeaders,
+		NoTools:      s.cfg.NoTools,
 	}
 	return s.routes()
 }

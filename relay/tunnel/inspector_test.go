@@ -78,6 +78,13 @@ func TestInspector(t *testing.T) {
 	if !strings.Contains(string(html), `"keepsHeaders":true`) {
 		t.Errorf("inspector page config: want keepsHeaders true")
 	}
+	// The inspector has no exports, rules or delete-all (they answer 404
+	// and 405): the page shows no buttons for them.
+	for _, id := range []string{`id="export-ndjson"`, `id="export-har"`, `id="show-rules"`, `id="clear-all"`} {
+		if strings.Contains(string(html), id) {
+			t.Errorf("inspector page shows %s, which the inspector does not serve", id)
+		}
+	}
 
 	// A browser opens the dashboard before the delivery comes.
 	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+web.WSPath, nil)

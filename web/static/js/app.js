@@ -202,7 +202,7 @@ live.start();
 schedule();
 
 // Receiver tools: exports, the rules in force, clearing every capture.
-if (!relay) {
+if (!relay && !cfg.noTools) {
   for (const [id, name] of [['export-ndjson', 'sidehook-requests.ndjson'], ['export-har', 'sidehook-requests.har']]) {
     const a = $(id);
     a.addEventListener('click', (e) => {
