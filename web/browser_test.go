@@ -311,15 +311,14 @@ func TestBrowserReceiver(t *testing.T) {
 	screenshot(t, ctx, "receiver-10k")
 }
 
-// TestBrowserKeepsHeaders: a page whose replays send the recorded headers
+// TestBrowserInspectorSignsNothing: a page whose replays send the recorded headers
 // (the tunnel's inspector) offers no schemes to sign with and sends none:
 // the inspector refuses a replay request with a field it does not take.
-func TestBrowserKeepsHeaders(t *testing.T) {
+func TestBrowserInspectorSignsNothing(t *testing.T) {
 	ctx := newBrowser(t)
 	replays := newRecorder()
 	d := startDashboard(t, dashOptions{
-		Role:         web.RoleReceiver,
-		KeepsHeaders: true,
+		Role: web.RoleInspector,
 		Routes: func(mux *http.ServeMux) {
 			mux.Handle("POST /_sidehook/requests/{id}/replay", replays.handler(`{"id":"fwd_2","status":200}`))
 		},
@@ -346,7 +345,7 @@ func TestBrowserKeepsHeaders(t *testing.T) {
 }
 
 // inspectorPage opens a page set up as the tunnel's inspector serves it
-// (receiver role, KeepsHeaders) with one forwarded request, fwd_1, whose
+// (RoleInspector) with one forwarded request, fwd_1, whose
 // local app answered 500, selected; replay answers a replay as the
 // inspector does: with the record of the replay (tunnel.InspectedView).
 func inspectorPage(t *testing.T, replay string) (context.Context, *recorder, *dashboard) {
@@ -354,8 +353,7 @@ func inspectorPage(t *testing.T, replay string) (context.Context, *recorder, *da
 	ctx := newBrowser(t)
 	replays := newRecorder()
 	d := startDashboard(t, dashOptions{
-		Role:         web.RoleReceiver,
-		KeepsHeaders: true,
+		Role: web.RoleInspector,
 		Routes: func(mux *http.ServeMux) {
 			mux.Handle("POST /_sidehook/requests/{id}/replay", replays.handler(replay))
 		},

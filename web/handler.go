@@ -20,6 +20,11 @@ import (
 const (
 	RoleReceiver = "receiver"
 	RoleRelay    = "relay"
+	// RoleInspector is the tunnel's inspector: a receiver's page whose
+	// replays send the recorded headers as they are (it holds no keys, so
+	// no schemes to sign with), whose rows carry the local app's answer,
+	// and which has no exports, rules or delete-all.
+	RoleInspector = "inspector"
 )
 
 // Paths the handler answers. Servers mount the handler on both (it ignores
@@ -38,7 +43,8 @@ const MaxItems = 10000
 
 // Config is what a server gives its dashboard.
 type Config struct {
-	// Role is RoleReceiver or RoleRelay; empty means RoleReceiver.
+	// Role is RoleReceiver, RoleRelay or RoleInspector; empty means
+	// RoleReceiver.
 	Role string
 	// Hub feeds live items. Servers Close it on shutdown, which ends every
 	// websocket connection.
@@ -52,16 +58,8 @@ type Config struct {
 	// Scope names the one organisation an authorized request may see ("":
 	// everything, the admin's or a loopback developer's view). It sees the
 	// same request as Authorize. Recent finds it with ScopeFrom.
-	Scope func(r *http.Request) string
-	// KeepsHeaders: a replay sends the recorded headers as they are (the
-	// tunnel's inspector, which holds no keys), so the page offers no
-	// choice of schemes to sign with.
-	KeepsHeaders bool
-	// NoTools: the server has none of the receiver's exports, rules or
-	// delete-all (the tunnel's inspector), so the page shows no buttons
-	// for them.
-	NoTools bool
-	Logger  zerolog.Logger
+	Scope  func(r *http.Request) string
+	Logger zerolog.Logger
 }
 
 type scopeKey struct{}
@@ -89,8 +87,6 @@ type pageConfig struct {
 	RedactedText string   `json:"redactedText"`
 	MaxItems     int      `json:"maxItems"`
 	SnapshotSize int      `json:"snapshotSize"`
-	KeepsHeaders bool     `json:"keepsHeaders"`
-	NoTools      bool     `json:"noTools"`
 }
 
 type server struct {
@@ -118,8 +114,8 @@ func NewHandler(cfg Config) http.Handler {
 	if s.cfg.Role == "" {
 		s.cfg.Role = RoleReceiver
 	}
-	if s.cfg.Role != RoleReceiver && s.cfg.Role != RoleRelay {
-		s.setupErr = fmt.Errorf("unknown dashboard role %q (want %q or %q)", s.cfg.Role, RoleReceiver, RoleRelay)
+	if s.cfg.Role != RoleReceiver && s.cfg.Role != RoleRelay && s.cfg.Role != RoleInspector {
+		s.setupErr = fmt.Errorf("unknown dashboard role %q (want %q, %q or %q)", s.cfg.Role, RoleReceiver, RoleRelay, RoleInspector)
 	}
 	if s.cfg.Hub == nil {
 		s.log.Error().Msg("dashboard has no hub: the websocket will answer 503")
@@ -145,8 +141,6 @@ func NewHandler(cfg Config) http.Handler {
 		RedactedText: RedactedValue,
 		MaxItems:     MaxItems,
 		SnapshotSize: SnapshotSize,
-		KeepsHeaders: s.cfg.KeepsHeaders,
-		NoTools:      s.cfg.NoTools,
 	}
 	return s.routes()
 }

@@ -62,7 +62,6 @@ type dashOptions struct {
 	Authorize    func(*http.Request) bool
 	Scope        func(*http.Request) string
 	NoHub        bool
-	KeepsHeaders bool
 	// Routes adds the server's own endpoints (replay, retry) beside the
 	// dashboard, as the receiver and the relay do.
 	Routes func(mux *http.ServeMux)
@@ -88,7 +87,7 @@ func startDashboard(tb testing.TB, o dashOptions) *dashboard {
 	}
 	d.Hub = hub
 	d.Inner = web.NewHandler(web.Config{
-		Role: o.Role, Hub: hub, Recent: d.Log.Recent, Authorize: o.Authorize, Scope: o.Scope, KeepsHeaders: o.KeepsHeaders, Logger: zerolog.Nop(),
+		Role: o.Role, Hub: hub, Recent: d.Log.Recent, Authorize: o.Authorize, Scope: o.Scope, Logger: zerolog.Nop(),
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/_sidehook/ui/", d.Inner)

@@ -126,7 +126,7 @@ func (in *inspector) close() {
 
 func (in *inspector) routes() http.Handler {
 	mux := http.NewServeMux()
-	dash := web.NewHandler(web.Config{Role: web.RoleReceiver, Hub: in.hub, Recent: in.recent, KeepsHeaders: true, NoTools: true, Logger: in.log})
+	dash := web.NewHandler(web.Config{Role: web.RoleInspector, Hub: in.hub, Recent: in.recent, Logger: in.log})
 	mux.Handle("/_sidehook/ui", dash)
 	mux.Handle("/_sidehook/ui/", dash)
 	mux.Handle("/_sidehook/ws", dash)

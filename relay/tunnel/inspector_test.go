@@ -73,10 +73,10 @@ func TestInspector(t *testing.T) {
 		t.Errorf("inspector page: got %d %s, want the dashboard", page.StatusCode, page.Header.Get("Content-Type"))
 	}
 	// A replay sends the recorded headers: the page offers no schemes to
-	// sign with (web.Config.KeepsHeaders), whose "sign" the replay call
+	// sign with (web.RoleInspector), whose "sign" the replay call
 	// would refuse.
-	if !strings.Contains(string(html), `"keepsHeaders":true`) {
-		t.Errorf("inspector page config: want keepsHeaders true")
+	if !strings.Contains(string(html), `"role":"inspector"`) {
+		t.Errorf("inspector page config: want role inspector")
 	}
 	// The inspector has no exports, rules or delete-all (they answer 404
 	// and 405): the page shows no buttons for them.

@@ -90,7 +90,7 @@ export class Detail {
     // sends the recorded headers: no choice there.
     this.signBoxes = [];
     let signField = null;
-    if (!relay && !this.cfg.keepsHeaders) {
+    if (!relay && this.cfg.role !== 'inspector') {
       const carried = schemesOf(req.headers);
       this.signBoxes = SIGN_SCHEMES.map((s) => h('input', { type: 'checkbox', name: 'sign', value: s, id: 'sign-' + s, checked: carried.includes(s) }));
       signField = h('fieldset', { class: 'sign' },
@@ -114,7 +114,7 @@ export class Detail {
           ? 'This body is binary: it is replayed unchanged.'
           : req.preview
             ? 'This body is too large to edit here: it is replayed unchanged.'
-            : this.cfg.keepsHeaders
+            : this.cfg.role === 'inspector'
               ? 'Unchanged, the original bytes are sent, with the original headers and sidehook-replay-of. Their tokens expire after 5 minutes: to replay later, signed afresh, run sidehook replay --relay with this delivery\'s id.'
               : 'Unchanged, the original bytes are sent. Replays are re-signed and carry sidehook-replay-of.' })),
       h('div', { class: 'buttons' }, this.replayBtn, this.curlBtn, this.retryBtn));
@@ -409,7 +409,7 @@ export class Detail {
     if (to && it.kind === 'delivery') {
       // The relay sends to the typed URL as is; a GET keeps its query.
       url = req.method === 'GET' ? appendQuery(to, req.url.split('?').slice(1).join('?')) : to;
-    } else if (to && this.cfg.keepsHeaders) {
+    } else if (to && this.cfg.role === 'inspector') {
       url = forwardTarget(to, it.path || '/', d.query || '');
     } else if (to) {
       url = replayTarget(to, it.path || '/', d.query || '');
