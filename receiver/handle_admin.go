@@ -373,7 +373,7 @@ func handleReplay(s *Server) http.Handler {
 func (s *Server) sendReplay(req *http.Request) (ReplayAnswer, error) {
 	req = req.WithContext(context.WithoutCancel(req.Context()))
 	ans := ReplayAnswer{Target: req.URL.String(), Method: req.Method}
-	client := &http.Client{Timeout: replay.DefaultTimeout}
+	client := replay.NewClient(replay.DefaultTimeout)
 	start := time.Now()
 	resp, err := client.Do(req)
 	if err != nil {

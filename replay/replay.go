@@ -210,6 +210,21 @@ func resolveTarget(item Item, to string) (*url.URL, error) {
 	return u, nil
 }
 
+// NewClient is the client a replay is sent with. It adds no header of its
+// own: Go's default transport would add Accept-Encoding: gzip to a request
+// that did not carry it, so the target would see a header the original
+// never had. A redirect is reported as the answer, not followed: following
+// it would turn a POST into a GET without its body.
+func NewClient(timeout time.Duration) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DisableCompression = true
+	return &http.Client{
+		Transport:     t,
+		Timeout:       timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
 // Send replays one item and reports what happened; a failure is in
 // Result.Error, never a panic or a separate error.
 func Send(ctx context.Context, item Item, opts Options) Result {
@@ -231,7 +246,7 @@ func Send(ctx context.Context, item Item, opts Options) Result {
 	}
 	client := opts.Client
 	if client == nil {
-		client = &http.Client{Timeout: DefaultTimeout}
+		client = NewClient(DefaultTimeout)
 	}
 	start := time.Now()
 	resp, err := client.Do(req)

@@ -81,6 +81,9 @@ func TestSendHeaders(t *testing.T) {
 		"Authorization":      "",
 		"X-Webio-Token":      "",
 		"Webhook-Signature":  "",
+		// Nothing the original did not carry: Go's default transport
+		// would add Accept-Encoding: gzip.
+		"Accept-Encoding": "",
 	}
 	for k, v := range want {
 		if g := got.header.Get(k); g != v {
@@ -89,6 +92,23 @@ func TestSendHeaders(t *testing.T) {
 	}
 	if got.req.ContentLength != int64(len(`{"type":"payment"}`)) {
 		t.Errorf("content length: got %d", got.req.ContentLength)
+	}
+}
+
+// TestNewClientReportsRedirects: a redirect is the replay's answer, not
+// followed (a POST would go on as a GET without its body).
+func TestNewClientReportsRedirects(t *testing.T) {
+	elsewhere, ch := server(t, 200, "moved here")
+	srv := httptest.NewServer(http.RedirectHandler(elsewhere.URL, http.StatusFound))
+	t.Cleanup(srv.Close)
+	res := replay.Send(context.Background(), item(), replay.Options{To: srv.URL, Client: replay.NewClient(5 * time.Second)})
+	if res.Status != http.StatusFound {
+		t.Errorf("got %+v, want the 302 as the answer", res)
+	}
+	select {
+	case got := <-ch:
+		t.Errorf("the redirect was followed: %s %s", got.method, got.path)
+	default:
 	}
 }
 

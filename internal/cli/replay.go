@@ -386,12 +386,7 @@ func replayFlags(c *cli.Context, e *env) (*replayConfig, error) {
 	cfg.opts = replay.Options{
 		To:        c.String("to"),
 		UserAgent: e.build.UserAgent(),
-		Client: &http.Client{
-			Timeout: timeout,
-			// A redirect would turn the POST into a GET without its body:
-			// it is reported as the answer instead.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
+		Client:    replay.NewClient(timeout),
 	}
 	if to := cfg.opts.To; to != "" {
 		if err := checkHTTPURL(to); err != nil {
