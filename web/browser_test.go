@@ -566,6 +566,17 @@ func TestBrowserRelay(t *testing.T) {
 	if !strings.Contains(curl, "--data-binary '@body'") || strings.Contains(curl, `{"type":"pay`) || !strings.Contains(result, "GET /v1/events/evt_big") {
 		t.Errorf("curl command %q and result %q, want the body read from a file and where to get it", curl, result)
 	}
+
+	// A custom-value request is never replayed: the page offers no Replay.
+	cv, _ := json.Marshal(map[string]any{"id": "dlv_cv1", "event_id": "evt_cv", "endpoint": "values", "status": "delivered",
+		"url": "http://127.0.0.1:8081/values?fields=fullname", "headers": map[string][]string{}})
+	d.Hub.Publish(web.Item{Kind: web.KindDelivery, ID: "dlv_cv1", Time: time.Now().UTC(), Event: "custom_value_request", Method: "GET", Path: "/values", Status: "delivered", Data: cv})
+	do(t, ctx, "open a custom-value request",
+		chromedp.Click(chromedp.CSS(`[data-id="dlv_cv1"]`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector('.detail-head .target').textContent.includes('/values')`, chromedp.WithPollingTimeout(5*time.Second)))
+	if hidden := js[bool](t, ctx, `[...document.querySelectorAll('button')].find(b => b.textContent === 'Replay').hidden`); !hidden {
+		t.Errorf("a custom-value request offers Replay, which the relay always refuses")
+	}
 }
 
 // TestBrowserFormat checks the page's pure helpers where they run.

@@ -158,6 +158,11 @@ export class Detail {
       const ok = RETRYABLE.has(it.status);
       this.retryBtn.hidden = !ok;
     }
+    // A custom-value request is answered while the platform waits: the
+    // relay never replays one, so the page does not offer to.
+    const synchronous = relay && it.event === 'custom_value_request';
+    this.replayBtn.hidden = synchronous;
+    this.replayBtn.title = synchronous ? 'Custom-value requests are synchronous and are not replayed' : '';
 
     const sections = [];
     if (!relay) sections.push(this.verdictSection(d), this.responseSection(d));
