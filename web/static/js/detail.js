@@ -393,7 +393,16 @@ export class Detail {
     this.setResult(true, 'Retrying…');
     try {
       const r = await this.api.retry(this.item);
-      this.setResult(r.ok, `Retry ${r.ok ? 'scheduled' : 'failed'}: HTTP ${r.status}${r.text ? '\n' + r.text : ''}`);
+      const j = r.json;
+      // The answer is the delivery as it is now: say what happens next,
+      // not its whole JSON (the attempts' headers with it).
+      if (r.ok) {
+        const next = j && Array.isArray(j.attempts) ? `: attempt #${j.attempts.length + 1} is next` : '';
+        this.setResult(true, `Retry scheduled, ${(j && j.status) || 'pending'}${next}`);
+      } else {
+        const why = j && j.reason ? `${j.error}: ${j.reason}` : r.text;
+        this.setResult(false, `Retry failed: HTTP ${r.status}${why ? '\n' + why : ''}`);
+      }
     } catch (e) {
       this.setResult(false, 'Retry failed: ' + e.message);
     } finally {
