@@ -311,39 +311,6 @@ func TestBrowserReceiver(t *testing.T) {
 	screenshot(t, ctx, "receiver-10k")
 }
 
-// TestBrowserInspectorSignsNothing: a page whose replays send the recorded headers
-// (the tunnel's inspector) offers no schemes to sign with and sends none:
-// the inspector refuses a replay request with a field it does not take.
-func TestBrowserInspectorSignsNothing(t *testing.T) {
-	ctx := newBrowser(t)
-	replays := newRecorder()
-	d := startDashboard(t, dashOptions{
-		Role: web.RoleInspector,
-		Routes: func(mux *http.ServeMux) {
-			mux.Handle("POST /_sidehook/requests/{id}/replay", replays.handler(`{"id":"fwd_2","status":200}`))
-		},
-	})
-	d.publish(captureItem("fwd_1", time.Now().UTC(), "", map[string]any{
-		"id": "fwd_1", "event": "payment", "method": "POST", "path": "/webhooks",
-		"headers": map[string][]string{"content-type": {"application/json"}, "x-webio-token": {jwtFor(`{"org":"demo"}`)}},
-		"body":    `{"type":"payment"}`, "body_encoding": "utf8",
-	}))
-	do(t, ctx, "open the forwarded delivery",
-		chromedp.Navigate(d.URL+web.UIPath),
-		chromedp.WaitVisible(chromedp.CSS(`[data-id="fwd_1"]`)),
-		chromedp.Click(chromedp.CSS(`[data-id="fwd_1"]`)),
-		chromedp.WaitVisible(chromedp.ID(`replay-to`)),
-	)
-	if n := js[int](t, ctx, `document.querySelectorAll('input[name="sign"]').length`); n != 0 {
-		t.Errorf("the page offers %d schemes to sign with, want none", n)
-	}
-	do(t, ctx, "replay", chromedp.Click(button("Replay")))
-	got := replays.next(t)
-	if _, sent := got.Body["sign"]; sent || got.Path != "/_sidehook/requests/fwd_1/replay" {
-		t.Errorf("replay sent %+v, want a replay of fwd_1 without sign", got)
-	}
-}
-
 // inspectorPage opens a page set up as the tunnel's inspector serves it
 // (RoleInspector) with one forwarded request, fwd_1, whose
 // local app answered 500, selected; replay answers a replay as the
@@ -373,6 +340,22 @@ func inspectorPage(t *testing.T, replay string) (context.Context, *recorder, *da
 		chromedp.WaitVisible(chromedp.ID(`replay-to`)),
 	)
 	return ctx, replays, d
+}
+
+// TestBrowserInspectorSignsNothing: the inspector's replays send the
+// recorded headers: the page offers no schemes to sign with and sends
+// none, as the inspector refuses a replay request with a field it does not
+// take.
+func TestBrowserInspectorSignsNothing(t *testing.T) {
+	ctx, replays, _ := inspectorPage(t, `{"id":"fwd_2","replay_of":"fwd_1","response":{"status":200,"duration_ms":1}}`)
+	if n := js[int](t, ctx, `document.querySelectorAll('input[name="sign"]').length`); n != 0 {
+		t.Errorf("the page offers %d schemes to sign with, want none", n)
+	}
+	do(t, ctx, "replay", chromedp.Click(button("Replay")))
+	got := replays.next(t)
+	if _, sent := got.Body["sign"]; sent || got.Path != "/_sidehook/requests/fwd_1/replay" {
+		t.Errorf("replay sent %+v, want a replay of fwd_1 without sign", got)
+	}
 }
 
 // TestBrowserInspectorReplayAnswer: the inspector answers a replay 200
