@@ -51,9 +51,16 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 // openStore opens a natsstore on servers, closed when the test ends.
 func openStore(t testing.TB, servers []string, replicas int) *natsstore.Store {
 	t.Helper()
+	return openStoreConfig(t, natsstore.Config{Servers: servers, Replicas: replicas})
+}
+
+// openStoreConfig is openStore with the whole configuration.
+func openStoreConfig(t testing.TB, cfg natsstore.Config) *natsstore.Store {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	st, err := natsstore.Open(ctx, natsstore.Config{Servers: servers, Replicas: replicas, Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)})
+	cfg.Logger = zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)
+	st, err := natsstore.Open(ctx, cfg)
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sidehook/sidehook/relay/config"
+	"github.com/sidehook/sidehook/relay/natsstore"
 	"github.com/sidehook/sidehook/relay/natsstore/natstest"
 )
 
@@ -21,7 +22,10 @@ func TestNATSLostWhileRunning(t *testing.T) {
 	port := srv.Addr().(*net.TCPAddr).Port
 	hook := newSink(t)
 	cfg := orgConfig(t, config.RawEndpoint{ID: "crm", URL: hook.URL + "/hook"})
-	base := startRelay(t, cfg, openStore(t, []string{srv.ClientURL()}, 1))
+	// A Take cut by the shutdown may have leased a delivery this relay
+	// never saw: it is delivered once that lease ends, so the lease is
+	// short here (the default is 30 s).
+	base := startRelay(t, cfg, openStoreConfig(t, natsstore.Config{Servers: []string{srv.ClientURL()}, Replicas: 1, AckWait: 3 * time.Second}))
 
 	var accepted []string
 	ingest := func(id string) int {
@@ -57,7 +61,11 @@ func TestNATSLostWhileRunning(t *testing.T) {
 			t.Errorf("ingest after the outage: %d, want 202", code)
 		}
 	}
-	waitFor(t, 20*time.Second, "every accepted event delivered", func() bool {
+	// Just after the server is back, a write to the stream now and then
+	// gets no answer and waits out its 10 s bound, once or twice (about one
+	// run in four here); the relay then reads again and delivers. Why the
+	// server leaves it unanswered is not known yet.
+	waitFor(t, 45*time.Second, "every accepted event delivered", func() bool {
 		got := map[string]bool{}
 		for _, id := range hook.ids("/hook") {
 			got[id] = true
