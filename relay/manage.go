@@ -19,7 +19,6 @@ import (
 	"github.com/sidehook/sidehook/internal/event"
 	"github.com/sidehook/sidehook/internal/units"
 	"github.com/sidehook/sidehook/relay/config"
-	"github.com/sidehook/sidehook/replay"
 	"github.com/sidehook/sidehook/web"
 )
 
@@ -797,9 +796,9 @@ func (m *manager) replayEach(ctx context.Context, w http.ResponseWriter, sel []r
 	return out, sent
 }
 
-// replayTo sends a stored delivery once to a URL, its endpoint's or
-// another, through package replay (as the receiver and `sidehook replay`
-// do): signed as its endpoint signs, sidehook-replay-of naming the
+// replayTo sends a stored delivery once to a URL, its endpoint's (a
+// tunnel's included) or another, through the sender as its attempts go:
+// signed afresh as its endpoint signs, sidehook-replay-of naming the
 // delivery, bytes unchanged unless body is not nil (an edit from the
 // dashboard). It is not recorded as an attempt.
 func (m *manager) replayTo(ctx context.Context, o *orgState, d *Delivery, to string, body []byte) ReplayResult {
@@ -814,45 +813,14 @@ func (m *manager) replayTo(ctx context.Context, o *orgState, d *Delivery, to str
 		return res
 	}
 	cfg := o.endpointConfig(d.Endpoint)
-	ob := outbound{method: event.Type(ev.Type).Method(), body: ev.Body, contentType: ev.ContentType,
-		eventID: ev.ID, eventType: ev.Type, deliveryID: d.ID, attempt: len(d.Attempts) + 1}
-	timeout := endpointTimeout(cfg, event.Type(ev.Type))
-	if _, _, ok := parseTunnelURL(to); ok {
-		// A tunnel has no URL package replay could dial: the delivery goes
-		// the way its attempts go, signed afresh, so a local app that
-		// checks exp, a replayed jti or a timestamp's age accepts it.
-		ob.url, ob.query, ob.replayOf = to, ev.Query, d.ID
-		if body != nil {
-			ob.body = body
-		}
-		sent := m.sender.send(ctx, o, cfg, ob, timeout, 0)
-		res.Status, res.LatencyMS = sent.status, float64(sent.latency.Microseconds())/1000
-		res.OK, res.Error = classify(sent) == outDelivered, errText(sent)
-		return res
+	ob := outbound{method: event.Type(ev.Type).Method(), url: to, query: ev.Query, body: ev.Body, contentType: ev.ContentType,
+		eventID: ev.ID, eventType: ev.Type, deliveryID: d.ID, attempt: len(d.Attempts) + 1, replayOf: d.ID}
+	if body != nil {
+		ob.body = body
 	}
-	target := to
-	if ob.method == http.MethodGet {
-		target = appendQuery(target, ev.Query)
-	}
-	out := replay.Send(ctx, replay.Item{
-		ID:        d.ID,
-		Method:    ob.method,
-		Target:    target,
-		Header:    m.sender.signer.plainHeaders(cfg, ob, m.clock.Now()),
-		Body:      ev.Body,
-		WebhookID: ev.ID,
-		Event:     ev.Type,
-	}, replay.Options{
-		Schemes:   cfg.Auth,
-		Keys:      m.sender.signer.outboundKeys(o, cfg),
-		Body:      body,
-		Client:    &http.Client{Transport: m.http.client.Transport, CheckRedirect: m.http.client.CheckRedirect, Timeout: timeout},
-		Now:       m.clock.Now,
-		UserAgent: m.sender.signer.userAgent,
-	})
-	res.Status, res.LatencyMS = out.Status, float64(out.LatencyMS)
-	res.OK = out.OK()
-	res.Error = out.Error
+	sent := m.sender.send(ctx, o, cfg, ob, endpointTimeout(cfg, event.Type(ev.Type)), 0)
+	res.Status, res.LatencyMS = sent.status, float64(sent.latency.Microseconds())/1000
+	res.OK, res.Error = classify(sent) == outDelivered, errText(sent)
 	return res
 }
 
