@@ -10,17 +10,16 @@ import (
 
 // Error codes of the receiver's {"error","reason"} answers (SPEC §5).
 const (
-	codeInvalidToken     = "invalid_token"
-	codeBodyTooLarge     = "body_too_large"
-	codeBadRequest       = "bad_request"
-	codeNotFound         = "not_found"
-	codeMethodNotAllowed = "method_not_allowed"
-	codeUnauthorized     = "unauthorized"
-	codeTimeout          = "timeout"
-	codeUnavailable      = "unavailable"
-	codeBusy             = "busy"
-	codeInternal         = "internal"
-	codeReplayFailed     = "replay_failed"
+	codeInvalidToken = "invalid_token"
+	codeBodyTooLarge = "body_too_large"
+	codeBadRequest   = "bad_request"
+	codeNotFound     = "not_found"
+	codeUnauthorized = "unauthorized"
+	codeTimeout      = "timeout"
+	codeUnavailable  = "unavailable"
+	codeBusy         = "busy"
+	codeInternal     = "internal"
+	codeReplayFailed = "replay_failed"
 )
 
 func badRequest(reason string) *httpjson.Error {

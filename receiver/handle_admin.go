@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/sidehook/sidehook/internal/event"
@@ -33,22 +32,12 @@ func handleHealthz(s *Server) http.Handler {
 const adminCatchAll = AdminPrefix
 
 // handleAdminNotFound answers what no admin route serves: 405 with Allow
-// where the path is served with other methods (RFC 9110 §15.5.6), a 204
-// with the same Allow for OPTIONS there, else 404.
-func handleAdminNotFound(admin *http.ServeMux) http.Handler {
+// where the path is served with other methods, else 404 (httpjson.NoRoute).
+func handleAdminNotFound(s *Server, admin *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		allow := httpjson.Allowed(admin, r, adminCatchAll)
-		if len(allow) == 0 {
-			httpjson.Write(w, http.StatusNotFound, httpjson.Body{Error: codeNotFound, Reason: "no admin route " + r.Method + " " + r.URL.Path})
-			return
+		if err := httpjson.NoRoute(w, r, admin, "no admin route "+r.Method+" "+r.URL.Path, adminCatchAll); err != nil {
+			s.writeError(w, r, err)
 		}
-		w.Header().Set("Allow", strings.Join(allow, ", "))
-		if r.Method == http.MethodOptions {
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
-		httpjson.Write(w, http.StatusMethodNotAllowed, httpjson.Body{Error: codeMethodNotAllowed,
-			Reason: r.Method + " is not allowed on " + r.URL.Path + ": allowed are " + strings.Join(allow, ", ")})
 	})
 }
 

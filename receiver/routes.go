@@ -39,7 +39,7 @@ func (s *Server) routes() http.Handler {
 	admin.Handle("GET /_sidehook/ui/", dash)
 	admin.Handle("GET /_sidehook/ws", dash)
 
-	admin.Handle(adminCatchAll, guard(handleAdminNotFound(admin)))
+	admin.Handle(adminCatchAll, guard(handleAdminNotFound(s, admin)))
 
 	// The admin API and the dashboard refuse other sites' pages (DNS
 	// rebinding, cross-site POSTs); capture paths take any request, as the

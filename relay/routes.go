@@ -2,7 +2,6 @@ package relay
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/sidehook/sidehook/internal/httpguard"
 	"github.com/sidehook/sidehook/internal/httpjson"
@@ -35,17 +34,10 @@ func routes(p parts) http.Handler {
 	// (RFC 9110 §15.5.6), OPTIONS there a 204 with the same Allow; anything
 	// else 404.
 	other := p.rs.handle(func(w http.ResponseWriter, req *http.Request) error {
-		allow := httpjson.Allowed(mux, req, "/")
-		if len(allow) == 0 {
-			return apiErrorf(http.StatusNotFound, "not_found", "no route %s %s", req.Method, req.URL.Path)
+		if err := httpjson.NoRoute(w, req, mux, "no route "+req.Method+" "+req.URL.Path, "/"); err != nil {
+			return err
 		}
-		w.Header().Set("Allow", strings.Join(allow, ", "))
-		if req.Method == http.MethodOptions {
-			w.WriteHeader(http.StatusNoContent)
-			return nil
-		}
-		return apiErrorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s: allowed are %s",
-			req.Method, req.URL.Path, strings.Join(allow, ", "))
+		return nil
 	})
 	// getOnly marks a GET route whose GET does something (calls a
 	// customer's system, opens a tunnel): HEAD, which net/http's mux hands

@@ -203,11 +203,30 @@ func NewAnswerError(server, method, path string, status int, b []byte) *AnswerEr
 // mux would otherwise hand to it: a GET that does something.
 type HeadRefuser interface{ RefusesHead() bool }
 
-// Allowed lists the methods mux serves at req's path, OPTIONS last; none
-// when it serves none there. A route whose pattern is one of catchAll (a
-// server's "no such route" answer) does not count. HEAD is served wherever
-// GET is, unless the route is a HeadRefuser.
-func Allowed(mux *http.ServeMux, req *http.Request, catchAll ...string) []string {
+// NoRoute answers a request no route of mux serves, for a server's
+// catch-all (its pattern one of catchAll): where the path is served with
+// other methods it sets Allow and returns a 405 (RFC 9110 §15.5.6), or
+// answers OPTIONS 204 itself and returns nil; elsewhere it returns a 404
+// with reason notFound.
+func NoRoute(w http.ResponseWriter, req *http.Request, mux *http.ServeMux, notFound string, catchAll ...string) *Error {
+	allow := allowed(mux, req, catchAll)
+	if len(allow) == 0 {
+		return &Error{Status: http.StatusNotFound, Code: "not_found", Reason: notFound}
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	if req.Method == http.MethodOptions {
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	return Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s: allowed are %s",
+		req.Method, req.URL.Path, strings.Join(allow, ", "))
+}
+
+// allowed lists the methods mux serves at req's path, OPTIONS last; none
+// when it serves none there. A route whose pattern is one of catchAll does
+// not count. HEAD is served wherever GET is, unless the route is a
+// HeadRefuser.
+func allowed(mux *http.ServeMux, req *http.Request, catchAll []string) []string {
 	var allow []string
 	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete} {
 		probe := req.Clone(req.Context())
