@@ -119,13 +119,21 @@ func checkGlobals(c *cli.Context) error {
 	if _, err := logLevel(c); err != nil {
 		return err
 	}
-	switch format := c.String("log-format"); format {
-	case "", "console", "json":
-	default:
-		return usageErrorf("--log-format %q: want console or json", format)
+	if _, err := logFormat(c); err != nil {
+		return err
 	}
 	_, err := memoryLimit(c.String("memory-limit"), "0")
 	return err
+}
+
+// logFormat is --log-format: "" (chosen by the terminal), console or json.
+func logFormat(c *cli.Context) (string, error) {
+	switch format := c.String("log-format"); format {
+	case "", "console", "json":
+		return format, nil
+	default:
+		return "", usageErrorf("--log-format %q: want console or json", format)
+	}
 }
 
 func logLevel(c *cli.Context) (zerolog.Level, error) {
@@ -143,20 +151,21 @@ func (e *env) logger(c *cli.Context) (zerolog.Logger, error) {
 	if err != nil {
 		return zerolog.Nop(), err
 	}
+	format, err := logFormat(c)
+	if err != nil {
+		return zerolog.Nop(), err
+	}
 	if e.logOut == nil {
 		e.logOut = newBatchWriter(e.stderr)
 	}
 	var w io.Writer = e.logOut
-	switch format := c.String("log-format"); format {
+	switch format {
 	case "":
 		if f, ok := e.stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
 			w = zerolog.ConsoleWriter{Out: e.logOut, TimeFormat: consoleTime}
 		}
 	case "console":
 		w = zerolog.ConsoleWriter{Out: e.logOut, NoColor: true, TimeFormat: consoleTime}
-	case "json":
-	default:
-		return zerolog.Nop(), usageErrorf("--log-format %q: want console or json", format)
 	}
 	return zerolog.New(w).Level(level).Hook(millisecondTime{}), nil
 }
