@@ -3,6 +3,19 @@ import { SIGN_SCHEMES, appendQuery, bodyView, buildCurl, claimValue, formatDurat
 
 const RETRYABLE = new Set(['failed', 'dead']);
 
+// answerParts shows an answer's headers (folded) and body under a replay's
+// result; a is {headers, body, body_encoding}.
+function answerParts(a) {
+  const parts = [];
+  const hdrs = sortedHeaders(a.headers);
+  if (hdrs.length) {
+    parts.push(h('details', { class: 'answer-headers' }, h('summary', { text: `Answer headers (${hdrs.length})` }),
+      h('pre', { text: hdrs.map(([k, vs]) => vs.map((v) => `${k}: ${v}`).join('\n')).join('\n') })));
+  }
+  if (a.body) parts.push(h('pre', { class: 'answer-body', text: bodyView(a.body, a.body_encoding || 'utf8').text }));
+  return parts;
+}
+
 // Detail shows one item and its actions. Re-showing the same item (a live
 // update) refreshes what is shown but keeps what the user typed.
 export class Detail {
@@ -332,29 +345,15 @@ export class Detail {
       const head = (a.status ? `Target answered HTTP ${a.status}` : 'Target did not answer') +
         (a.duration_ms !== undefined ? ` in ${formatDuration(a.duration_ms)}` : '') +
         `\n${j.method || ''} ${j.url} · sidehook-replay-of ${j.replay_of || this.item.id}`;
-      const extra = [];
-      if (a.error) extra.push(h('pre', { class: 'answer-error', text: a.error }));
-      const hdrs = sortedHeaders(a.headers);
-      if (hdrs.length) {
-        extra.push(h('details', { class: 'answer-headers' }, h('summary', { text: `Answer headers (${hdrs.length})` }),
-          h('pre', { text: hdrs.map(([k, vs]) => vs.map((v) => `${k}: ${v}`).join('\n')).join('\n') })));
-      }
-      if (a.body) extra.push(h('pre', { class: 'answer-body', text: bodyView(a.body, a.body_encoding || 'utf8').text }));
-      this.setResult(statusClass(a.status), head, ...extra);
+      const extra = a.error ? [h('pre', { class: 'answer-error', text: a.error })] : [];
+      this.setResult(statusClass(a.status), head, ...extra, ...answerParts(a));
       return;
     }
     if (r.ok && j && typeof j.status === 'number' && j.target !== undefined) {
       const signed = Array.isArray(j.signed) ? (j.signed.length ? 'signed: ' + j.signed.join(', ') : 'sent unsigned') : '';
       const head = `Target answered HTTP ${j.status}` + (j.duration_ms !== undefined ? ` in ${formatDuration(j.duration_ms)}` : '') +
         `\n${j.method || ''} ${j.target}` + (signed ? ` · ${signed}` : '');
-      const extra = [];
-      const hdrs = sortedHeaders(j.headers);
-      if (hdrs.length) {
-        extra.push(h('details', { class: 'answer-headers' }, h('summary', { text: `Answer headers (${hdrs.length})` }),
-          h('pre', { text: hdrs.map(([k, vs]) => vs.map((v) => `${k}: ${v}`).join('\n')).join('\n') })));
-      }
-      if (j.body) extra.push(h('pre', { class: 'answer-body', text: bodyView(j.body, j.body_encoding || 'utf8').text }));
-      this.setResult(statusClass(j.status), head, ...extra);
+      this.setResult(statusClass(j.status), head, ...answerParts(j));
       return;
     }
     if (!r.ok) {
