@@ -127,9 +127,11 @@ func (in *inspector) close() {
 func (in *inspector) routes() http.Handler {
 	mux := http.NewServeMux()
 	dash := web.NewHandler(web.Config{Role: web.RoleInspector, Hub: in.hub, Recent: in.recent, Logger: in.log})
-	mux.Handle("/_sidehook/ui", dash)
-	mux.Handle("/_sidehook/ui/", dash)
-	mux.Handle("/_sidehook/ws", dash)
+	// GET only, as on the relay and the receiver: the mux answers another
+	// method 405.
+	mux.Handle("GET /_sidehook/ui", dash)
+	mux.Handle("GET /_sidehook/ui/", dash)
+	mux.Handle("GET /_sidehook/ws", dash)
 	mux.Handle("GET /_sidehook/requests", http.HandlerFunc(in.handleList))
 	mux.Handle("GET /_sidehook/requests/{id}", http.HandlerFunc(in.handleGet))
 	mux.Handle("POST /_sidehook/requests/{id}/replay", sameOrigin(http.HandlerFunc(in.handleReplay)))

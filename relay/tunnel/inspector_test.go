@@ -78,6 +78,11 @@ func TestInspector(t *testing.T) {
 	if !strings.Contains(string(html), `"role":"inspector"`) {
 		t.Errorf("inspector page config: want role inspector")
 	}
+	posted := postJSON(t, rc.InspectorURL(), `{}`, nil)
+	posted.Body.Close()
+	if posted.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST to the inspector page: got %d, want 405", posted.StatusCode)
+	}
 	// The inspector has no exports, rules or delete-all (they answer 404
 	// and 405): the page shows no buttons for them.
 	for _, id := range []string{`id="export-ndjson"`, `id="export-har"`, `id="show-rules"`, `id="clear-all"`} {
