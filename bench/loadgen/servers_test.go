@@ -149,3 +149,47 @@ func TestGetJSON(t *testing.T) {
 		t.Error("got nil error for a non-JSON answer, want one")
 	}
 }
+
+func TestForwarder(t *testing.T) {
+	sink := loadgen.NewSink()
+	dst := httptest.NewServer(sink)
+	t.Cleanup(dst.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	fwd := httptest.NewServer(loadgen.NewForwarder(ctx, dst.URL+"/webhooks", 4))
+	t.Cleanup(fwd.Close)
+
+	const n = 20
+	for i := range n {
+		resp, err := http.Post(fwd.URL+"/v1/events", "application/json", strings.NewReader(`{"n":1}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted || !bytes.HasPrefix(body, []byte(`{"id":"fwd_`)) {
+			t.Fatalf("post %d: got %d %s, want 202 with an id", i, resp.StatusCode, body)
+		}
+	}
+	sc, err := loadgen.NewSinkClient(dst.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	if _, err := sc.WaitUnique(wctx, n); err != nil {
+		t.Fatal(err)
+	}
+	if st := sink.Stats(); st.Unique != n || st.Duplicates != 0 || st.NoID != 0 {
+		t.Errorf("sink got %+v, want %d distinct webhook-ids, no duplicates", st, n)
+	}
+
+	resp, err := http.Get(fwd.URL + "/v1/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET got %d, want 405", resp.StatusCode)
+	}
+}

@@ -7,7 +7,7 @@
 //	loadgen scale --sidehook /tmp/sidehook      # one relay on Badger, 1-3 relays on JetStream
 //
 // The baselines run in child processes of this same binary (the hidden
-// modes serve-bare and serve-sink), so server and client never share a Go
+// modes serve-bare, serve-sink and serve-forward), so server and client never share a Go
 // runtime, just as sidehook runs in its own process.
 package main
 
@@ -70,6 +70,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, rest, loadgen.BareHandler(), stdout, stderr)
 	case "serve-sink":
 		return serve(ctx, rest, loadgen.NewSink(), stdout, stderr)
+	case "serve-forward":
+		return serveForward(ctx, rest, stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -88,6 +90,22 @@ func serve(ctx context.Context, args []string, h http.Handler, stdout, stderr io
 		return err
 	}
 	return loadgen.Serve(ctx, *listen, h, stdout)
+}
+
+// serveForward is the hidden child mode of the relay benchmark's forwarder.
+func serveForward(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve-forward", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:0", "address to listen on")
+	to := fs.String("to", "", "URL to post each body on to")
+	workers := fs.Int("workers", 32, "requests in flight")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *to == "" || *workers < 1 {
+		return usageErrorf("serve-forward: --to and a positive --workers are required")
+	}
+	return loadgen.Serve(ctx, *listen, loadgen.NewForwarder(ctx, *to, *workers), stdout)
 }
 
 // usageError is a mistake in how loadgen was called: exit code 2.

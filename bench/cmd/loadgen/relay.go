@@ -25,6 +25,7 @@ type relayReport struct {
 	BodyBytes   int             `json:"body_bytes"`
 	MaxInFlight int             `json:"endpoint_max_in_flight"`
 	Direct      *directReport   `json:"direct,omitempty"`
+	Forward     *deliveryReport `json:"forward,omitempty"`
 	Relay       *deliveryReport `json:"relay,omitempty"`
 	Paced       *pacedReport    `json:"paced,omitempty"`
 	Backlog     *backlogReport  `json:"backlog,omitempty"`
@@ -37,13 +38,14 @@ type directReport struct {
 	SinkUnique int64 `json:"sink_unique"`
 }
 
-// deliveryReport is (b): the same load through the relay, counted at the
-// sink from the start of ingest until the backlog has drained.
+// deliveryReport is (b): the same load through the relay (or the
+// forwarder), counted at the sink from the start of ingest until the
+// backlog has drained.
 type deliveryReport struct {
 	Ingest runReport `json:"ingest"` // the producer's view: 202s
 	deliveryCounts
 	Ratio float64 `json:"ratio_to_direct"`
-	// CPUPerEventUs is the relay process's CPU time (user and system)
+	// CPUPerEventUs is the relay's (or the forwarder's) process CPU time (user and system)
 	// from the start of ingest until the backlog drained, per event
 	// delivered: what one event costs, ingest and delivery together.
 	CPUPerEventUs float64 `json:"relay_cpu_per_event_us,omitempty"`
@@ -93,12 +95,14 @@ type backlogReport struct {
 const relayUsage = `usage: loadgen relay --sidehook PATH [flags]
 
 Measures, in one run: (a) the load posted straight to a sink (a child
-process that answers 200 and records arrival times by webhook-id); (b) the
-same load through 'sidehook relay' to that sink, counted at the sink until
-the backlog drains; (c) a paced rate through the relay, ingest-to-arrival
-latency per event; (d) with the endpoint down, --backlog events ingested,
-the relay's peak RSS, then kill -9 and the time until a restart on the same
-data answers /readyz.
+process that answers 200 and records arrival times by webhook-id); (f) the
+same load through a bare forwarder (a child that answers 202 and posts each
+body on: two HTTP hops and nothing else, what the machine allows a relay);
+(b) the same load through 'sidehook relay' to that sink, counted at the sink
+until the backlog drains; (c) a paced rate through the relay,
+ingest-to-arrival latency per event; (d) with the endpoint down, --backlog
+events ingested, the relay's peak RSS, then kill -9 and the time until a
+restart on the same data answers /readyz.
 `
 
 type relayFlags struct {
@@ -120,7 +124,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, relayUsage); fs.PrintDefaults() }
 	f.register(fs)
-	fs.StringVar(&f.phases, "phases", "direct,relay,paced,backlog", "phases to run, comma-separated")
+	fs.StringVar(&f.phases, "phases", "direct,forward,relay,paced,backlog", "phases to run, comma-separated")
 	fs.IntVar(&f.maxInFlight, "max-in-flight", 32, "the endpoint's max_in_flight (as many as the client's connections)")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", time.Minute, "bound on waiting for the relay to deliver what it accepted")
 	fs.Float64Var(&f.rate, "rate", 50, "events per second of the paced phase")
@@ -138,8 +142,8 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	phases := map[string]bool{}
 	for _, ph := range strings.Split(f.phases, ",") {
 		ph = strings.TrimSpace(ph)
-		if !slices.Contains([]string{"direct", "relay", "paced", "backlog"}, ph) {
-			return usageErrorf("relay: --phases: unknown phase %q (want direct, relay, paced, backlog)", ph)
+		if !slices.Contains([]string{"direct", "forward", "relay", "paced", "backlog"}, ph) {
+			return usageErrorf("relay: --phases: unknown phase %q (want direct, forward, relay, paced, backlog)", ph)
 		}
 		phases[ph] = true
 	}
@@ -166,7 +170,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	b := &relayBench{relayFlags: f, p: p, g: &g, dir: dir, apiKey: "key_" + randomHex(16), secret: randomHex(32)}
 	rep := relayReport{Machine: readMachine(), Connections: f.conns, BodyBytes: f.bodySize, MaxInFlight: f.maxInFlight}
 
-	if phases["direct"] || phases["relay"] || phases["paced"] {
+	if phases["direct"] || phases["forward"] || phases["relay"] || phases["paced"] {
 		sctx, cancel := context.WithTimeout(ctx, f.startTimeout)
 		_, sinkURL, err := g.StartServer(sctx, loadgen.Command{
 			Name: "sink", Path: self, Args: []string{"serve-sink"}, Log: filepath.Join(dir, "sink.log"),
@@ -185,18 +189,22 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
+	if phases["forward"] {
+		if rep.Forward, err = b.forward(ctx, self, rep.Direct); err != nil {
+			return err
+		}
+	}
 	if phases["relay"] || phases["paced"] {
 		relay, relayURL, err := b.startRelay(ctx, "relay", b.sinkURL+"/webhooks", 0)
 		if err != nil {
 			return err
 		}
 		if phases["relay"] {
-			if rep.Relay, err = b.throughput(ctx, relay, relayURL); err != nil {
+			if rep.Relay, err = b.throughput(ctx, "relay", relay, relayURL); err != nil {
 				return err
 			}
-			if rep.Direct != nil && rep.Direct.OKPerSec > 0 {
-				rep.Relay.Ratio = rep.Relay.DeliveredPerSec / rep.Direct.OKPerSec
-			}
+			rep.Relay.Ratio = ratioTo(rep.Relay, rep.Direct)
+			b.bodies = nil // nothing after this phase needs them
 		}
 		if phases["paced"] {
 			// Let the throughput phase's compactions finish: the paced
@@ -342,18 +350,48 @@ func (b *relayBench) drain(ctx context.Context, n int64) (loadgen.SinkStats, boo
 	return st, st.Unique >= n, nil
 }
 
-func (b *relayBench) throughput(ctx context.Context, relay *loadgen.Process, relayURL string) (*deliveryReport, error) {
+// forward is (f): the throughput run through the bare forwarder.
+func (b *relayBench) forward(ctx context.Context, self string, direct *directReport) (*deliveryReport, error) {
+	sctx, cancel := context.WithTimeout(ctx, b.startTimeout)
+	proc, url, err := b.g.StartServer(sctx, loadgen.Command{
+		Name: "forwarder", Path: self, Log: filepath.Join(b.dir, "forward.log"),
+		Args: []string{"serve-forward", "--to", b.sinkURL + "/webhooks", "--workers", strconv.Itoa(b.maxInFlight)},
+	})
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	defer proc.Stop(10 * time.Second)
+	rep, err := b.throughput(ctx, "forward", proc, url)
+	if err != nil {
+		return nil, err
+	}
+	rep.Ratio = ratioTo(rep, direct)
+	return rep, nil
+}
+
+// ratioTo is d's delivered/s ÷ the direct post's 2xx/s, 0 without one.
+func ratioTo(d *deliveryReport, direct *directReport) float64 {
+	if direct == nil || direct.OKPerSec <= 0 {
+		return 0
+	}
+	return d.DeliveredPerSec / direct.OKPerSec
+}
+
+// throughput runs the ingest load through proc (the relay, or the
+// forwarder), named name in the report, and counts it at the sink.
+func (b *relayBench) throughput(ctx context.Context, name string, proc *loadgen.Process, relayURL string) (*deliveryReport, error) {
 	var warm loadgen.Result
 	var err error
 	if b.warmup > 0 {
-		b.p.printf("relay: warm-up %v", b.warmup)
+		b.p.printf("%s: warm-up %v", name, b.warmup)
 		if warm, err = (loadgen.ClosedLoop{Workers: b.conns, Duration: b.warmup}).Run(ctx, relayURL, b.ingestGen()); err != nil {
 			return nil, err
 		}
 		if _, drained, err := b.drain(ctx, warm.OK); err != nil {
 			return nil, err
 		} else if !drained {
-			b.p.printf("relay: warm-up not delivered within %v", b.drainTimeout)
+			b.p.printf("%s: warm-up not delivered within %v", name, b.drainTimeout)
 		}
 	}
 	reqs := make([]loadgen.Request, 0, max(len(b.bodies), b.poolSize(warm)))
@@ -363,13 +401,12 @@ func (b *relayBench) throughput(ctx context.Context, relay *loadgen.Process, rel
 	for len(reqs) < cap(reqs) {
 		reqs = append(reqs, loadgen.IngestRequest(b.apiKey, b.body()))
 	}
-	b.bodies = nil // reqs holds them now; nothing after this phase needs them
 	if err := b.sink.Reset(ctx); err != nil {
 		return nil, err
 	}
 	pool := loadgen.NewPool(reqs, b.ingestGen())
-	b.p.printf("relay: %v of ingest, then until the sink has every accepted event", b.duration)
-	cpuBefore, cpuErr := relay.CPUTime()
+	b.p.printf("%s: %v of ingest, then until the sink has every accepted event", name, b.duration)
+	cpuBefore, cpuErr := proc.CPUTime()
 	res, err := withoutGC(func() (loadgen.Result, error) {
 		return loadgen.ClosedLoop{Workers: b.conns, Duration: b.duration, SampleHint: len(reqs)}.Run(ctx, relayURL, pool)
 	})
@@ -380,13 +417,13 @@ func (b *relayBench) throughput(ctx context.Context, relay *loadgen.Process, rel
 	if err != nil {
 		return nil, err
 	}
-	cpuAfter, cpuErrAfter := relay.CPUTime()
+	cpuAfter, cpuErrAfter := proc.CPUTime()
 	arrivals, err := b.sink.Arrivals(ctx)
 	if err != nil {
 		return nil, err
 	}
 	rep := &deliveryReport{
-		Ingest:         newRunReport("relay ingest (202)", res),
+		Ingest:         newRunReport(name+" ingest (202)", res),
 		deliveryCounts: deliveryCounts{Accepted: res.OK, Delivered: st.Unique, Duplicates: st.Duplicates, Drained: drained},
 	}
 	rep.Ingest.Generated = pool.Generated()
@@ -688,6 +725,20 @@ func relayTargets(r relayReport) []target {
 	return ts
 }
 
+// printDelivery prints a throughput run through name, if it ran.
+func printDelivery(w io.Writer, name string, d *deliveryReport) {
+	if d == nil {
+		return
+	}
+	fmt.Fprintf(w, "%s: accepted %d, delivered %d (%d duplicates, drained %v), %.0f delivered/s end to end, ratio to direct %.2f\n",
+		name, d.Accepted, d.Delivered, d.Duplicates, d.Drained, d.DeliveredPerSec, d.Ratio)
+	fmt.Fprintf(w, "       %d arrived in the ingest window (%.0f/s); the rest %.2f s after it\n",
+		d.InWindow, d.InWindowPerSec, d.DrainS)
+	if d.CPUPerEventUs > 0 {
+		fmt.Fprintf(w, "       %s CPU per event (user+system, ingest and delivery): %.1f µs\n", name, d.CPUPerEventUs)
+	}
+}
+
 func printRelay(w io.Writer, r relayReport) {
 	printMachine(w, r.Machine)
 	fmt.Fprintf(w, "load: %d keep-alive connections, %d-byte bodies; endpoint max_in_flight %d\n\n",
@@ -695,6 +746,9 @@ func printRelay(w io.Writer, r relayReport) {
 	var runs []runReport
 	if r.Direct != nil {
 		runs = append(runs, r.Direct.runReport)
+	}
+	if r.Forward != nil {
+		runs = append(runs, r.Forward.Ingest)
 	}
 	if r.Relay != nil {
 		runs = append(runs, r.Relay.Ingest)
@@ -706,14 +760,14 @@ func printRelay(w io.Writer, r relayReport) {
 	if d := r.Direct; d != nil {
 		fmt.Fprintf(w, "direct: %.0f 2xx/s, sink saw %d distinct webhook-ids\n", d.OKPerSec, d.SinkUnique)
 	}
-	if d := r.Relay; d != nil {
-		fmt.Fprintf(w, "relay: accepted %d, delivered %d (%d duplicates, drained %v), %.0f delivered/s end to end, ratio to direct %.2f\n",
-			d.Accepted, d.Delivered, d.Duplicates, d.Drained, d.DeliveredPerSec, d.Ratio)
-		fmt.Fprintf(w, "       %d arrived in the ingest window (%.0f/s); the rest %.2f s after it\n",
-			d.InWindow, d.InWindowPerSec, d.DrainS)
-		if d.CPUPerEventUs > 0 {
-			fmt.Fprintf(w, "       relay CPU per event (user+system, ingest and delivery): %.1f µs\n", d.CPUPerEventUs)
+	printDelivery(w, "forward", r.Forward)
+	printDelivery(w, "relay", r.Relay)
+	if f, d := r.Forward, r.Relay; f != nil && d != nil && f.DeliveredPerSec > 0 {
+		fmt.Fprintf(w, "relay ÷ forward: %.2f in delivered/s", d.DeliveredPerSec/f.DeliveredPerSec)
+		if f.CPUPerEventUs > 0 && d.CPUPerEventUs > 0 {
+			fmt.Fprintf(w, "; the relay's own work beyond two hops: %.1f µs of CPU per event", d.CPUPerEventUs-f.CPUPerEventUs)
 		}
+		fmt.Fprintln(w)
 	}
 	if pc := r.Paced; pc != nil {
 		fmt.Fprintf(w, "paced %.0f/s for %.0f s: sent %d, accepted %d, matched at the sink %d\n",
