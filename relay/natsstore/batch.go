@@ -54,7 +54,7 @@ func (s *Store) publish(ctx context.Context, msgs []*nats.Msg) (uint64, error) {
 	if err := s.ready(); err != nil {
 		return 0, err
 	}
-	ctx, cancel := writeCtx(ctx)
+	ctx, cancel := s.writeCtx(ctx)
 	defer cancel()
 	if len(msgs) == 1 {
 		return s.request(ctx, msgs[0])
@@ -150,7 +150,7 @@ func (s *Store) get(ctx context.Context, subject string) (*jetstream.RawStreamMs
 	if err := s.ready(); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	ctx, cancel := s.bound(ctx, opTimeout)
 	defer cancel()
 	m, err := s.stream.GetLastMsgForSubject(ctx, subject)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -167,7 +167,7 @@ func (s *Store) list(ctx context.Context, filter string) ([]string, error) {
 	if err := s.ready(); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	ctx, cancel := s.bound(ctx, opTimeout)
 	defer cancel()
 	info, err := s.stream.Info(ctx, jetstream.WithSubjectFilter(filter))
 	if err != nil {
@@ -187,7 +187,7 @@ func (s *Store) remove(ctx context.Context, subjects ...string) error {
 	if err := s.ready(); err != nil {
 		return err
 	}
-	ctx, cancel := writeCtx(ctx)
+	ctx, cancel := s.writeCtx(ctx)
 	defer cancel()
 	for _, subj := range subjects {
 		if err := s.stream.Purge(ctx, jetstream.WithPurgeSubject(subj)); err != nil {
@@ -205,7 +205,7 @@ func (s *Store) deleteWork(ctx context.Context, subject string) error {
 	if err != nil || m == nil {
 		return err
 	}
-	ctx, cancel := writeCtx(ctx)
+	ctx, cancel := s.writeCtx(ctx)
 	defer cancel()
 	if err := s.stream.DeleteMsg(ctx, m.Sequence); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
 		return fmt.Errorf("delete %s: %w", subject, err)
@@ -227,6 +227,9 @@ func unavailable(err error) error {
 	case errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrNoResponders),
 		errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrConnectionReconnecting),
 		errors.Is(err, context.DeadlineExceeded),
+		// A request the lost connection ended (see bound); one its caller
+		// gave up on is answered to no one.
+		errors.Is(err, context.Canceled),
 		errors.As(err, &ae) && ae.Code == 503:
 		return unavailableError{err}
 	}
@@ -239,7 +242,7 @@ func (s *Store) removeBefore(ctx context.Context, subject string, seq uint64) er
 	if err := s.ready(); err != nil {
 		return err
 	}
-	ctx, cancel := writeCtx(ctx)
+	ctx, cancel := s.writeCtx(ctx)
 	defer cancel()
 	opts := []jetstream.StreamPurgeOpt{jetstream.WithPurgeSubject(subject)}
 	if seq > 0 {
@@ -257,7 +260,7 @@ const errCodeNoMessage jetstream.ErrorCode = 10037
 // stored reports whether the stream holds the message at seq, as its
 // leader says: a direct get, which any replica answers, may lag behind.
 func (s *Store) stored(ctx context.Context, seq uint64) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	ctx, cancel := s.bound(ctx, opTimeout)
 	defer cancel()
 	r, err := s.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+s.cfg.Prefix, fmt.Appendf(nil, `{"seq":%d}`, seq))
 	if err != nil {

@@ -30,7 +30,7 @@ func (s *Store) kvPut(ctx context.Context, key string, v []byte) error {
 	if err := s.ready(); err != nil {
 		return err
 	}
-	ctx, cancel := writeCtx(ctx)
+	ctx, cancel := s.writeCtx(ctx)
 	defer cancel()
 	if _, err := s.ctl.Put(ctx, key, v); err != nil {
 		return fmt.Errorf("write %s: %w", key, err)
@@ -42,7 +42,7 @@ func (s *Store) kvDelete(ctx context.Context, key string) error {
 	if err := s.ready(); err != nil {
 		return err
 	}
-	ctx, cancel := writeCtx(ctx)
+	ctx, cancel := s.writeCtx(ctx)
 	defer cancel()
 	if err := s.ctl.Purge(ctx, key); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return fmt.Errorf("delete %s: %w", key, err)
@@ -142,7 +142,7 @@ func (s *Store) DeleteEndpoint(ctx context.Context, org, id string) error {
 		return fmt.Errorf("delete endpoint: %w", err)
 	}
 	ref := relay.EndpointRef{Org: org, Endpoint: id}
-	wctx, cancel := writeCtx(ctx)
+	wctx, cancel := s.writeCtx(ctx)
 	defer cancel()
 	err := s.js.DeleteConsumer(wctx, s.cfg.Prefix, s.consumerName(ref))
 	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
@@ -202,7 +202,7 @@ func (s *Store) CreateSigningKey(ctx context.Context, name string, doc []byte) (
 	if err := s.ready(); err != nil {
 		return nil, fmt.Errorf("create signing key: %w", err)
 	}
-	wctx, cancel := writeCtx(ctx)
+	wctx, cancel := s.writeCtx(ctx)
 	defer cancel()
 	_, err := s.ctl.Create(wctx, signingKey(name), doc)
 	if err == nil {

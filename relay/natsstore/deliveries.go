@@ -174,7 +174,7 @@ func (s *Store) Deliveries(ctx context.Context, org string, f relay.DeliveryFilt
 // final may have deleted the index already (see purgeOne), and keeps one
 // written after the state it read.
 func (s *Store) Requeue(ctx context.Context, org, id string, now time.Time) (*relay.Delivery, error) {
-	ctx, cancel := writeCtx(ctx)
+	ctx, cancel := s.writeCtx(ctx)
 	defer cancel()
 	for {
 		st, rev, err := s.state(ctx, org, id)
@@ -265,7 +265,7 @@ func (s *Store) Expedite(ctx context.Context, ref relay.EndpointRef, now time.Ti
 			return 0, fmt.Errorf("expedite: %w", err)
 		}
 	}
-	ctx, cancel := writeCtx(ctx)
+	ctx, cancel := s.writeCtx(ctx)
 	defer cancel()
 	n := 0
 	for _, id := range ids {

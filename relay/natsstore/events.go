@@ -113,7 +113,7 @@ func (s *Store) Accept(ctx context.Context, ev *relay.Event, ds []*relay.Deliver
 	for i, r := range recs[1:] {
 		msgs = append(msgs, msg(s.subj.eventPart(ev.Org, ev.ID, i+1), r, -1))
 	}
-	wctx, cancel := writeCtx(ctx)
+	wctx, cancel := s.writeCtx(ctx)
 	defer cancel()
 	type queuedAt struct {
 		ref relay.EndpointRef

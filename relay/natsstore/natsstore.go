@@ -54,6 +54,7 @@ type Store struct {
 	subj subjects
 
 	nc     *nats.Conn
+	lives  lives
 	js     jetstream.JetStream
 	stream jetstream.Stream
 	ctl    jetstream.KeyValue
@@ -161,6 +162,7 @@ func (s *Store) connect() error {
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.Timeout(5 * time.Second),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			s.lives.lost(nc)
 			if nc.IsClosed() {
 				return // our own Close, or a failed Open: not news
 			}
@@ -622,12 +624,6 @@ func (s *Store) dropConsumer(ref relay.EndpointRef) {
 	delete(s.consumers, ref)
 	delete(s.unheard, ref) // a new consumer counts them when made
 	s.mu.Unlock()
-}
-
-// writeCtx is the context of a durable write: it does not end with the
-// caller's, only after opTimeout.
-func writeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), opTimeout)
 }
 
 // ready fails fast while the connection is down, instead of letting a

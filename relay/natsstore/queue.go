@@ -290,7 +290,7 @@ func (s *Store) heard(ref relay.EndpointRef, seq uint64) {
 // reads the stream, and finds the item), or it has delivered past it (to
 // any relay). It reports whether the consumer does.
 func (s *Store) awaitHeard(ctx context.Context, c jetstream.Consumer, seq uint64) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, hearWait)
+	ctx, cancel := s.bound(ctx, hearWait)
 	defer cancel()
 	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
 		info, err := c.Info(ctx)
@@ -314,7 +314,7 @@ func (s *Store) awaitHeard(ctx context.Context, c jetstream.Consumer, seq uint64
 // freeSlots is how many more messages the consumer hands out before its
 // MaxAckPending stops it, counting every relay's leases.
 func (s *Store) freeSlots(ctx context.Context, c jetstream.Consumer) (int, error) {
-	ictx, cancel := context.WithTimeout(ctx, opTimeout)
+	ictx, cancel := s.bound(ctx, opTimeout)
 	defer cancel()
 	info, err := c.Info(ictx)
 	if err != nil {
@@ -332,7 +332,7 @@ func (s *Store) freeSlots(ctx context.Context, c jetstream.Consumer) (int, error
 // slot of the endpoint's max_in_flight is never held by a delivery that
 // waits.
 func (s *Store) park(ctx context.Context, m jetstream.Msg, st *state, rev uint64) error {
-	wctx, cancel := writeCtx(ctx)
+	wctx, cancel := s.writeCtx(ctx)
 	defer cancel()
 	if err := s.writeRetry(wctx, s.retryItem(st)); err != nil {
 		return err
@@ -570,7 +570,7 @@ func (s *Store) takeLock(ref relay.EndpointRef) *sync.Mutex {
 func (s *Store) lease(ctx context.Context, ref relay.EndpointRef, cd candidate) error {
 	st := cd.st
 	st.Leased, st.Retry = true, false // a moved retry's item is stale now
-	wctx, cancel := writeCtx(ctx)
+	wctx, cancel := s.writeCtx(ctx)
 	defer cancel()
 	rev, err := s.putState(wctx, st, cd.rev)
 	if err != nil {
@@ -607,7 +607,7 @@ func (s *Store) Record(ctx context.Context, d *relay.Delivery, disable string) e
 	if !relay.Final(d.Status) && d.NextAttemptAt == nil {
 		return fmt.Errorf("record: delivery %s is %s without next_attempt_at", d.ID, d.Status)
 	}
-	ctx, cancel := writeCtx(ctx)
+	ctx, cancel := s.writeCtx(ctx)
 	defer cancel()
 	if disable != "" {
 		if err := s.SetDisabled(ctx, d.Org, d.Endpoint, disable); err != nil {
@@ -747,7 +747,7 @@ func (s *Store) Release(ctx context.Context, d *relay.Delivery) error {
 	if l == nil {
 		return nil
 	}
-	ctx, cancel := writeCtx(ctx)
+	ctx, cancel := s.writeCtx(ctx)
 	defer cancel()
 	_, err := s.endLease(ctx, d, l, func(cur *state) (*state, *nats.Msg) { cur.settle(); return cur, nil })
 	if err != nil {
@@ -770,7 +770,7 @@ func (s *Store) giveBack(ctx context.Context, msgs ...jetstream.Msg) {
 		if i < len(msgs)-1 {
 			err = s.nc.Publish(m.Reply(), []byte("-NAK"))
 		} else {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opTimeout)
+			rctx, cancel := s.writeCtx(ctx)
 			_, err = s.nc.RequestWithContext(rctx, m.Reply(), []byte("-NAK"))
 			cancel()
 		}
