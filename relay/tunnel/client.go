@@ -279,8 +279,12 @@ func (c *Client) Run(ctx context.Context) error {
 		}
 		wait := c.backoff(failures)
 		failures++
-		c.out.disconnected(err, wait, ready)
-		c.log.Debug().Err(err).Dur("retry_in", wait).Msg("tunnel disconnected")
+		c.out.retrying(err, wait, ready)
+		msg := "tunnel disconnected"
+		if !ready {
+			msg = "tunnel connect failed"
+		}
+		c.log.Debug().Err(err).Dur("retry_in", wait).Msg(msg)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():

@@ -203,6 +203,29 @@ func runUntilGivesUp(tb testing.TB, cfg tunnel.ClientConfig) error {
 	return err
 }
 
+// runClient runs a client of cfg in the background until the test ends
+// and returns what it prints; unlike startClient it waits for nothing, for
+// clients that may never be ready.
+func runClient(tb testing.TB, cfg tunnel.ClientConfig) *lines {
+	tb.Helper()
+	out := newLines()
+	cfg.Stdout = out
+	c, err := tunnel.NewClient(cfg)
+	if err != nil {
+		tb.Fatalf("NewClient: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	tb.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			tb.Errorf("Run after cancel: got %v, want nil", err)
+		}
+	})
+	return out
+}
+
 // startClient runs a client and waits for its n-th ready line.
 func startClient(tb testing.TB, cfg tunnel.ClientConfig) *runningClient {
 	tb.Helper()

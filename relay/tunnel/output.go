@@ -125,21 +125,28 @@ func (p *printer) delivery(d deliveryLine) {
 	p.line(d, text)
 }
 
-// disconnected says a session ended (or a dial failed, when the tunnel was
-// never ready) and when the next dial is.
-func (p *printer) disconnected(err error, wait time.Duration, wasReady bool) {
+// retryLine says why the client is not connected and when it dials
+// again, as --json prints it. Type tells the two cases apart:
+// "connect_failed" when the dial never got the relay's ready (the relay
+// down or refusing for now), "disconnected" when a connection that was
+// ready is lost.
+type retryLine struct {
+	Type    string  `json:"type"`
+	Error   string  `json:"error"`
+	RetryIn float64 `json:"retry_in_s"`
+}
+
+// retrying prints the retryLine of a session that ended with err, ready
+// saying whether the relay had said ready.
+func (p *printer) retrying(err error, wait time.Duration, ready bool) {
 	reason := "connection lost"
 	if err != nil {
 		reason = err.Error()
 	}
-	v := struct {
-		Type    string  `json:"type"`
-		Error   string  `json:"error"`
-		RetryIn float64 `json:"retry_in_s"`
-	}{"disconnected", reason, wait.Seconds()}
+	v := retryLine{Type: "disconnected", Error: reason, RetryIn: wait.Seconds()}
 	what := "disconnected"
-	if !wasReady {
-		what = "cannot connect"
+	if !ready {
+		v.Type, what = "connect_failed", "cannot connect"
 	}
 	p.line(v, fmt.Sprintf("%s: %s; retrying in %s", what, reason, wait.Round(time.Millisecond)))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -375,21 +376,102 @@ func TestClientShowsRelayReason(t *testing.T) {
 	if err := fr.tunnels().Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	out := newLines()
-	cfg := clientConfig(fr.URL, "http://127.0.0.1:1")
-	cfg.Stdout = out
-	c, err := tunnel.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(runCtx) }()
-	t.Cleanup(func() { stop(); <-done })
-	out.wait(t, "a disconnected line", func() bool { return len(out.jsonLines(t, "disconnected")) > 0 })
-	got := out.jsonLines(t, "disconnected")[0]["error"].(string)
+	out := runClient(t, clientConfig(fr.URL, "http://127.0.0.1:1"))
+	out.wait(t, "a connect_failed line", func() bool { return len(out.jsonLines(t, "connect_failed")) > 0 })
+	got := out.jsonLines(t, "connect_failed")[0]["error"].(string)
 	if !strings.Contains(got, "HTTP 503: the relay is shutting down") || strings.Contains(got, `"reason"`) {
-		t.Errorf("disconnected line: got %q, want the relay's reason, not its JSON", got)
+		t.Errorf("connect_failed line: got %q, want the relay's reason, not its JSON", got)
+	}
+}
+
+// TestRetryLines: a dial that never got to ready (the relay down, an error
+// status, an error instead of ready) is printed as connect_failed, a
+// connection that was ready and is lost as disconnected, so a program
+// reading --json tells "not connected yet" from "connection lost"; the
+// text lines say the same. Each case's relay behaves the same on every
+// dial, so no line of the other kind may appear while the client retries.
+func TestRetryLines(t *testing.T) {
+	// upgrade accepts the websocket, reads the hello and sends first.
+	upgrade := func(first *tunnel.Message) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			ws, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+			if err != nil {
+				return
+			}
+			defer ws.Close()
+			ws.ReadMessage()
+			b, _ := tunnel.Encode(first)
+			ws.WriteMessage(websocket.TextMessage, b)
+		}
+	}
+	tests := []struct {
+		name     string
+		relay    http.HandlerFunc // nil: nothing listens
+		wantType string
+		wantText string
+		wantErr  string
+	}{
+		{"Refused", nil, "connect_failed", "cannot connect: ", "dial "},
+		{"ShuttingDown", func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, `{"error":"unavailable","reason":"the relay is shutting down"}`, http.StatusServiceUnavailable)
+		}, "connect_failed", "cannot connect: ", "HTTP 503: the relay is shutting down"},
+		{"ErrorBeforeReady", upgrade(&tunnel.Message{Type: tunnel.TypeError, Error: "busy"}),
+			"connect_failed", "cannot connect: ", "the relay says: busy"},
+		{"LostAfterReady", upgrade(&tunnel.Message{Type: tunnel.TypeReady, Version: tunnel.ProtocolVersion, Org: testOrg, Name: testName}),
+			"disconnected", "disconnected: ", "closed"},
+	}
+	other := map[string]string{"connect_failed": "disconnected", "disconnected": "connect_failed"}
+	for _, tt := range tests {
+		relayURL := func(t *testing.T) string {
+			if tt.relay == nil {
+				// A port that was free a moment ago: the dial is refused.
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				ln.Close()
+				return "http://" + ln.Addr().String()
+			}
+			srv := httptest.NewServer(tt.relay)
+			t.Cleanup(srv.Close)
+			return srv.URL
+		}
+		t.Run(tt.name+"/JSON", func(t *testing.T) {
+			out := runClient(t, clientConfig(relayURL(t), "http://127.0.0.1:1"))
+			// Two lines: the second comes after a retry, which must be
+			// reported alike.
+			out.wait(t, "two "+tt.wantType+" lines", func() bool { return len(out.jsonLines(t, tt.wantType)) >= 2 })
+			if n := len(out.jsonLines(t, other[tt.wantType])); n != 0 {
+				t.Errorf("%s lines: got %d, want 0", other[tt.wantType], n)
+			}
+			l := out.jsonLines(t, tt.wantType)[0]
+			if e, _ := l["error"].(string); !strings.Contains(e, tt.wantErr) {
+				t.Errorf("error: got %q, want it to say %q", e, tt.wantErr)
+			}
+			if s, _ := l["retry_in_s"].(float64); s <= 0 {
+				t.Errorf("retry_in_s: got %v, want the wait before the next dial", l["retry_in_s"])
+			}
+		})
+		t.Run(tt.name+"/Text", func(t *testing.T) {
+			cfg := clientConfig(relayURL(t), "http://127.0.0.1:1")
+			cfg.JSON = false
+			out := runClient(t, cfg)
+			var retries []string
+			out.wait(t, "two retry lines", func() bool {
+				retries = retries[:0]
+				for _, l := range out.all() {
+					if strings.Contains(l, "; retrying in ") {
+						retries = append(retries, l)
+					}
+				}
+				return len(retries) >= 2
+			})
+			for _, l := range retries {
+				if !strings.HasPrefix(l, tt.wantText) || !strings.Contains(l, tt.wantErr) {
+					t.Errorf("retry line: got %q, want it to start %q and say %q", l, tt.wantText, tt.wantErr)
+				}
+			}
+		})
 	}
 }
 
