@@ -70,11 +70,13 @@
 //
 // Both roles: POST to replay (the receiver answers with the target's own
 // status, headers, body and duration, which the page shows coloured by
-// that status) and, on the relay, retry. The receiver's page also pages
-// back through older captures when its list is scrolled to the end (GET
-// /_sidehook/requests?cursor=…, the oldest id it holds), links the NDJSON
-// and HAR exports, shows the rules in force (GET /_sidehook/rules) and
-// deletes every capture on Clear (DELETE /_sidehook/requests). The relay's
+// that status) and, on the relay, retry. The receiver's page, and the
+// tunnel inspector's, page back through older captures when the list is
+// scrolled to the end (GET /_sidehook/requests?limit=100&cursor=…, the
+// oldest id held, until the answer's next is null). The receiver's page
+// also links the NDJSON and HAR exports, shows the rules in force (GET
+// /_sidehook/rules) and deletes every capture on Clear (DELETE
+// /_sidehook/requests). The relay's
 // page shows what its snapshot and feed gave: the relay offers its
 // dashboard no older pages.
 package web

@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -30,6 +33,15 @@ const (
 // PrefixForward starts the id of a request the inspector shows.
 const PrefixForward = "fwd_"
 
+// The limits of the inspector's GET /_sidehook/requests are the
+// receiver's (receiver.DefaultLimit and MaxLimit): the route, its
+// parameters and its page are the receiver's, so the dashboard pages both
+// alike.
+const (
+	listDefaultLimit = 100
+	listMaxLimit     = 1000
+)
+
 // maxReplayRequest bounds a replay request's JSON (an edited body).
 const maxReplayRequest = 8 << 20
 
@@ -45,8 +57,11 @@ type inspector struct {
 	srv *http.Server
 	ln  net.Listener
 
-	mu      sync.Mutex
-	records []*inspected // oldest first, at most inspectKeep
+	mu sync.Mutex
+	// records are in id order, oldest first, at most inspectKeep. An id
+	// is a ULID of when the forward began, so id order is that order and
+	// an id is its own cursor, as a capture's is on the receiver.
+	records []*inspected
 	byID    map[string]*inspected
 	size    int // bytes of the records' bodies and answers
 
@@ -144,7 +159,13 @@ func (in *inspector) add(m *Message, fw forwarded, replayOf string) *inspected {
 	r := &inspected{ID: event.NewID(PrefixForward, fw.start), ReceivedAt: fw.start.UTC(), Method: m.Method, Path: m.Path, Query: m.Query,
 		Target: fw.url, Header: m.Headers, Body: m.Body, DeliveryID: m.DeliveryID, Attempt: m.Attempt, ReplayOf: replayOf, Answer: fw}
 	in.mu.Lock()
-	in.records = append(in.records, r)
+	// Almost always at the end: only a forward that began before one
+	// still in flight, and ended after it, goes further back.
+	i := len(in.records)
+	for i > 0 && in.records[i-1].ID > r.ID {
+		i--
+	}
+	in.records = slices.Insert(in.records, i, r)
 	in.byID[r.ID] = r
 	in.size += r.size()
 	// The newest is kept even alone over the budget: it was just shown.
@@ -184,6 +205,28 @@ func (in *inspector) newest(n int) []*inspected {
 		out = append(out, in.records[i])
 	}
 	return out
+}
+
+// page returns up to n records older than cursor (an id, which need not
+// be kept any more; "" for the newest), newest first, and the cursor of
+// the next page: the last id returned when older records remain, else "".
+func (in *inspector) page(cursor string, n int) ([]*inspected, string) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	end := len(in.records)
+	if cursor != "" {
+		end, _ = slices.BinarySearchFunc(in.records, cursor, func(r *inspected, id string) int { return strings.Compare(r.ID, id) })
+	}
+	start := max(end-n, 0)
+	out := make([]*inspected, 0, end-start)
+	for i := end - 1; i >= start; i-- {
+		out = append(out, in.records[i])
+	}
+	next := ""
+	if start > 0 {
+		next = in.records[start].ID
+	}
+	return out, next
 }
 
 func (in *inspector) recent(_ context.Context, n int) ([]web.Item, error) {
@@ -278,13 +321,52 @@ func (r *inspected) item() (web.Item, error) {
 	return web.Item{Kind: web.KindCapture, ID: r.ID, Time: r.ReceivedAt, Event: v.Event, Method: r.Method, Path: v.Path, Status: status, Data: data}, nil
 }
 
+// listResponse is GET /_sidehook/requests's answer, the receiver's page:
+// Next is null on the last page.
+type listResponse struct {
+	Requests []InspectedView `json:"requests"`
+	Next     *string         `json:"next"`
+}
+
+// handleList answers a page of the records, newest first: limit of them
+// (listDefaultLimit when absent, at most listMaxLimit) older than cursor,
+// the previous page's next. Its parameters, answer and errors are the
+// receiver's list's, which the dashboard calls the same way.
 func (in *inspector) handleList(w http.ResponseWriter, r *http.Request) {
-	recs := in.newest(inspectKeep)
-	out := make([]InspectedView, 0, len(recs))
-	for _, rec := range recs {
-		out = append(out, rec.view(false))
+	q := r.URL.Query()
+	// A misspelt parameter (or a receiver's filter, which the inspector
+	// does not have) is refused, not silently ignored.
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		if k != "limit" && k != "cursor" {
+			writeError(w, http.StatusBadRequest, codeBadRequest, fmt.Sprintf("unknown query parameter %q: want one of limit, cursor", k))
+			return
+		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"requests": out})
+	limit := listDefaultLimit
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			writeError(w, http.StatusBadRequest, codeBadRequest, fmt.Sprintf("limit: %q: want a number from 1 to %d", s, listMaxLimit))
+			return
+		}
+		limit = min(n, listMaxLimit)
+	}
+	cursor := q.Get("cursor")
+	if cursor != "" {
+		if _, err := event.ParseID(PrefixForward, cursor); err != nil {
+			writeError(w, http.StatusBadRequest, codeBadRequest, "cursor: not a cursor from this API")
+			return
+		}
+	}
+	recs, next := in.page(cursor, limit)
+	ans := listResponse{Requests: make([]InspectedView, 0, len(recs))}
+	for _, rec := range recs {
+		ans.Requests = append(ans.Requests, rec.view(false))
+	}
+	if next != "" {
+		ans.Next = &next
+	}
+	writeJSON(w, http.StatusOK, ans)
 }
 
 func (in *inspector) handleGet(w http.ResponseWriter, r *http.Request) {
@@ -345,6 +427,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
+
+// codeBadRequest is the error code of a request the inspector cannot use,
+// the receiver's.
+const codeBadRequest = "bad_request"
 
 func writeError(w http.ResponseWriter, status int, code, reason string) {
 	writeJSON(w, status, map[string]string{"error": code, "reason": reason})

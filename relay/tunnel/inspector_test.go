@@ -3,7 +3,9 @@ package tunnel_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/oklog/ulid/v2"
 
 	"github.com/sidehook/sidehook/relay/tunnel"
 	"github.com/sidehook/sidehook/web"
@@ -244,4 +247,137 @@ func postJSON(tb testing.TB, url, body string, h http.Header) *http.Response {
 		tb.Fatal(err)
 	}
 	return resp
+}
+
+// inspectedPage is GET /_sidehook/requests's answer: a page, newest first,
+// and the cursor of the next (null on the last), as the receiver's.
+type inspectedPage struct {
+	Requests []tunnel.InspectedView `json:"requests"`
+	Next     *string                `json:"next"`
+}
+
+// inspectorWith starts a client with an inspector and forwards n
+// deliveries through it, to /n/0 … /n/(n-1) in that order.
+func inspectorWith(tb testing.TB, n int) (base string, rc *runningClient) {
+	tb.Helper()
+	fr := newFakeRelay(tb, fastServer())
+	a := newApp(tb)
+	cfg := clientConfig(fr.URL, a.URL)
+	cfg.Inspect = "127.0.0.1:0"
+	rc = startClient(tb, cfg)
+	for i := range n {
+		// The record is kept before the result goes back: when Send
+		// returns, the inspector lists it.
+		if _, err := fr.send(context.Background(), fmt.Sprintf("/n/%d", i), "payment", []byte("{}")); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return inspectorBase(tb, rc), rc
+}
+
+// TestInspectorListPages: the inspector's list takes limit and cursor and
+// answers next as the receiver's GET /_sidehook/requests does (the page's
+// "load older" calls it so), rather than every record at once.
+func TestInspectorListPages(t *testing.T) {
+	const total = 120 // over the default limit
+	base, _ := inspectorWith(t, total)
+	list := base + "/_sidehook/requests"
+	ulidAt := func(at time.Time) string {
+		return tunnel.PrefixForward + ulid.MustNew(ulid.Timestamp(at), rand.Reader).String()
+	}
+
+	tests := []struct {
+		name     string
+		query    string
+		want     int
+		wantNext bool
+	}{
+		{"Default", "", 100, true},
+		{"Limit", "?limit=7", 7, true},
+		{"All", "?limit=1000", total, false},
+		{"OverMax", "?limit=100000", total, false}, // taken as the maximum, as the receiver does
+		// A cursor names a place, whether or not its record is kept.
+		{"CursorAfterAll", "?cursor=" + ulidAt(time.Now().Add(time.Hour)), 100, true},
+		{"CursorBeforeAll", "?cursor=" + ulidAt(time.Now().Add(-time.Hour)), 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var p inspectedPage
+			getJSON(t, list+tt.query, &p)
+			if len(p.Requests) != tt.want || (p.Next != nil) != tt.wantNext {
+				t.Errorf("got %d requests, next %v; want %d, a next: %v", len(p.Requests), p.Next, tt.want, tt.wantNext)
+			}
+			if tt.wantNext && p.Next != nil && *p.Next != p.Requests[len(p.Requests)-1].ID {
+				t.Errorf("next: got %q, want the page's last id %q", *p.Next, p.Requests[len(p.Requests)-1].ID)
+			}
+		})
+	}
+
+	t.Run("PagedThrough", func(t *testing.T) {
+		// Page by 7: every record once, newest first, and no next after
+		// the last page.
+		var paths []string
+		cursor := ""
+		for pages := 0; ; pages++ {
+			if pages > total {
+				t.Fatalf("still paging after %d pages", pages)
+			}
+			q := "?limit=7"
+			if cursor != "" {
+				q += "&cursor=" + cursor
+			}
+			var p inspectedPage
+			getJSON(t, list+q, &p)
+			for _, r := range p.Requests {
+				paths = append(paths, r.Path)
+			}
+			if p.Next == nil {
+				break
+			}
+			cursor = *p.Next
+		}
+		if len(paths) != total {
+			t.Fatalf("paged through %d records, want %d", len(paths), total)
+		}
+		for i, p := range paths {
+			if want := fmt.Sprintf("/n/%d", total-1-i); p != want {
+				t.Fatalf("record %d: got %s, want %s (newest first)", i, p, want)
+			}
+		}
+	})
+}
+
+// TestInspectorListRefuses: a limit or cursor the list cannot use, or a
+// parameter it does not take, is a 400 saying which, in the shape of every
+// error of the inspector, never a list that ignored it.
+func TestInspectorListRefuses(t *testing.T) {
+	base, _ := inspectorWith(t, 1)
+	tests := []struct {
+		name  string
+		query string
+		want  string // in the reason
+	}{
+		{"LimitZero", "limit=0", "limit"},
+		{"LimitNegative", "limit=-1", "limit"},
+		{"LimitNotANumber", "limit=ten", "limit"},
+		{"CursorNotAnID", "cursor=nope", "cursor"},
+		{"CursorOfAnotherAPI", "cursor=cap_" + ulid.Make().String(), "cursor"},
+		{"UnknownParameter", "event=payment", `"event"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := http.Get(base + "/_sidehook/requests?" + tt.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var e struct{ Error, Reason string }
+			if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			if resp.StatusCode != http.StatusBadRequest || e.Error != "bad_request" || !strings.Contains(e.Reason, tt.want) {
+				t.Errorf("got %d %+v, want 400 bad_request with a reason saying %s", resp.StatusCode, e, tt.want)
+			}
+		})
+	}
 }
