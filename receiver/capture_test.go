@@ -398,6 +398,12 @@ func TestCustomValues(t *testing.T) {
 			map[string]*string{"arrangementamount": ptr("50.00"), "fullname": ptr("Jane Doe")}},
 		{"Default", "channelId=999&fields=fullname", map[string]*string{"fullname": ptr("there")}},
 		{"Unknown", "customerUID=ACC-10023&fields=nope,fullname", map[string]*string{"nope": nil, "fullname": ptr("Jane Customer")}},
+		// A client or proxy may repeat fields: every one is asked for, not
+		// only the first.
+		{"RepeatedFields", "customerUID=ACC-10023&fields=fullname&fields=duedate",
+			map[string]*string{"fullname": ptr("Jane Customer"), "duedate": ptr("2026-12-01")}},
+		{"RepeatedLists", "customerUID=ACC-10023&fields=fullname,duedate&fields=nope&fields=fullname",
+			map[string]*string{"fullname": ptr("Jane Customer"), "duedate": ptr("2026-12-01"), "nope": nil}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sidehook/sidehook/fixtures"
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/internal/event"
 	"github.com/sidehook/sidehook/internal/httpjson"
@@ -150,13 +151,7 @@ func (s *Server) decide(r *http.Request, c *Capture) reply {
 	}
 	if r.Method == http.MethodGet && hasQueryKey(r.URL.RawQuery, "fields") {
 		q := r.URL.Query()
-		var fields []string
-		for _, f := range strings.Split(q.Get("fields"), ",") {
-			if f = strings.TrimSpace(f); f != "" {
-				fields = append(fields, f)
-			}
-		}
-		vals := s.values.Lookup(q.Get("customerUID"), q.Get("channelId"), fields)
+		vals := s.values.Lookup(q.Get("customerUID"), q.Get("channelId"), fixtures.RequestedFields(q))
 		b, err := json.Marshal(vals)
 		if err != nil {
 			return errorReply(http.StatusInternalServerError, codeInternal, "encode values")
