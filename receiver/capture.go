@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sidehook/sidehook/internal/event"
+	"github.com/sidehook/sidehook/replay"
 )
 
 // Body encodings of a capture's body in its JSON form.
@@ -29,6 +30,8 @@ type Capture struct {
 	ReceivedAt time.Time
 	Method     string
 	Path       string
+	// Query is the raw query as sent, byte for byte; its JSON form is
+	// text when it is valid UTF-8 and base64 otherwise (query_encoding).
 	Query      string
 	RemoteAddr string
 	// Headers has lower-case keys and the values as received.
@@ -81,6 +84,7 @@ type captureMeta struct {
 	Method        string              `json:"method"`
 	Path          string              `json:"path"`
 	Query         string              `json:"query"`
+	QueryEncoding string              `json:"query_encoding,omitempty"`
 	RemoteAddr    string              `json:"remote_addr"`
 	Headers       map[string][]string `json:"headers"`
 	Body          *string             `json:"body,omitempty"`
@@ -99,12 +103,14 @@ func (c *Capture) meta() captureMeta {
 	if h == nil {
 		h = map[string][]string{}
 	}
+	q, qenc := replay.EncodeQuery(c.Query)
 	return captureMeta{
 		ID:            c.ID,
 		ReceivedAt:    c.ReceivedAt.UTC().Format(timeLayout),
 		Method:        c.Method,
 		Path:          c.Path,
-		Query:         c.Query,
+		Query:         q,
+		QueryEncoding: qenc,
 		RemoteAddr:    c.RemoteAddr,
 		Headers:       h,
 		BodyTruncated: c.BodyTruncated,
@@ -122,12 +128,16 @@ func (m *captureMeta) capture() (Capture, error) {
 	if err != nil {
 		return Capture{}, fmt.Errorf("received_at: %w", err)
 	}
+	q, err := replay.DecodeQuery(m.Query, m.QueryEncoding)
+	if err != nil {
+		return Capture{}, err
+	}
 	return Capture{
 		ID:            m.ID,
 		ReceivedAt:    at.UTC(),
 		Method:        m.Method,
 		Path:          m.Path,
-		Query:         m.Query,
+		Query:         q,
 		RemoteAddr:    m.RemoteAddr,
 		Headers:       m.Headers,
 		BodyTruncated: m.BodyTruncated,

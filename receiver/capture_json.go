@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/sidehook/sidehook/replay"
 )
 
 // appendMeta appends the JSON of c.meta(), with the body fields when
@@ -22,7 +24,11 @@ func appendMeta(b []byte, c *Capture, withBody bool) ([]byte, error) {
 	b = append(b, '"')
 	b = appendField(b, `,"method":`, c.Method)
 	b = appendField(b, `,"path":`, c.Path)
-	b = appendField(b, `,"query":`, c.Query)
+	q, qenc := replay.EncodeQuery(c.Query)
+	b = appendField(b, `,"query":`, q)
+	if qenc != "" {
+		b = appendField(b, `,"query_encoding":`, qenc)
+	}
 	b = appendField(b, `,"remote_addr":`, c.RemoteAddr)
 	b = append(b, `,"headers":`...)
 	b = appendHeaders(b, c.Headers)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -563,4 +564,56 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestCaptureRawQuery: the query is kept as sent, byte for byte. Go's
+// server takes a request line whose query holds bytes that are not UTF-8;
+// the capture's JSON carries such a query as base64 with
+// "query_encoding":"base64" (as a body is carried), through the store and
+// the API, and a replay sends the bytes that came in.
+func TestCaptureRawQuery(t *testing.T) {
+	srv := start(t, receiver.Config{})
+	sent := make(chan string, 1)
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// RequestURI is the request line's target, unmodified.
+		sent <- r.RequestURI
+	}))
+	t.Cleanup(target.Close)
+	tests := []struct {
+		name     string
+		query    string
+		wantJSON string // the query member, and query_encoding when any
+	}{
+		{"RawByte", "name=\xff&x=1", `"query":"bmFtZT3/Jng9MQ==","query_encoding":"base64"`},
+		{"RawLatin1", "fields=fullname&n=Ren\xe9e", `"query":"ZmllbGRzPWZ1bGxuYW1lJm49UmVu6WU=","query_encoding":"base64"`},
+		{"Escaped", "name=%FF", `"query":"name=%FF","remote_addr"`},
+		{"RawUTF8", "name=Ren\xc3\xa9e", `"query":"name=Renée","remote_addr"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := "/raw/" + tt.name
+			if s := rawGet(t, srv.Addr(), path+"?"+tt.query); s != 200 {
+				t.Fatalf("got %d, want 200", s)
+			}
+			caps, _ := list(t, srv, "path="+path)
+			if len(caps) != 1 {
+				t.Fatalf("got %d captures, want 1", len(caps))
+			}
+			c := caps[0]
+			if c.Query != tt.query {
+				t.Errorf("query: got %q, want %q", c.Query, tt.query)
+			}
+			raw := send(t, "GET", srv.URL()+"/_sidehook/requests/"+c.ID, nil, nil)
+			if !bytes.Contains(raw.body, []byte(tt.wantJSON)) {
+				t.Errorf("capture JSON: got %s, want it to hold %s", raw.body, tt.wantJSON)
+			}
+			r, ans := replayOf(t, srv, c.ID, `{"to":"`+target.URL+`"}`)
+			if r.status != 200 || ans.Status != 200 {
+				t.Fatalf("replay: got %d %s", r.status, r.body)
+			}
+			if got, want := <-sent, path+"?"+tt.query; got != want {
+				t.Errorf("replay sent %q, want %q", got, want)
+			}
+		})
+	}
 }

@@ -1,10 +1,12 @@
 package receiver_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -127,4 +129,27 @@ func only(tb testing.TB, srv *receiver.Server) receiver.Capture {
 		tb.Fatalf("got %d captures, want 1", len(caps))
 	}
 	return caps[0]
+}
+
+// rawGet sends "GET target HTTP/1.1" written by hand, so the request line
+// carries target's bytes exactly (net/http's client would escape them),
+// and returns the answer's status.
+func rawGet(tb testing.TB, addr, target string) int {
+	tb.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { conn.Close() })
+	// Only a safety net: the receiver answers at once.
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.WriteString(conn, "GET "+target+" HTTP/1.1\r\nHost: "+addr+"\r\nConnection: close\r\n\r\n"); err != nil {
+		tb.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		tb.Fatalf("GET %q: %v", target, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

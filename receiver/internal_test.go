@@ -89,7 +89,7 @@ func TestSentPath(t *testing.T) {
 func TestCaptureEncoding(t *testing.T) {
 	c := Capture{
 		ID: "cap_01JDX0000000000000000000000", ReceivedAt: time.Date(2026, 11, 25, 10, 0, 0, 123456000, time.UTC),
-		Method: "POST", Path: "/p", Query: "a=1", RemoteAddr: "127.0.0.1:1",
+		Method: "POST", Path: "/p", Query: "a=1&b=\xff", RemoteAddr: "127.0.0.1:1",
 		Headers: map[string][]string{"x-a": {"1", "2"}}, Body: []byte{0, 1, 0xff},
 		Event: "payment", WebhookID: "evt_1", DuplicateOf: "cap_0",
 		Verdict:  Verdict{Status: auth.StatusValid, Scheme: "jwt", Claims: map[string]any{"sub": "demo"}},
@@ -112,8 +112,11 @@ func TestCaptureEncoding(t *testing.T) {
 		t.Errorf("received_at format: %s", a)
 	}
 	var back Capture
-	if err := json.Unmarshal(a, &back); err != nil || !bytes.Equal(back.Body, c.Body) {
-		t.Errorf("UnmarshalJSON: %v %x", err, back.Body)
+	if err := json.Unmarshal(a, &back); err != nil || !bytes.Equal(back.Body, c.Body) || back.Query != c.Query {
+		t.Errorf("UnmarshalJSON: %v %x %q", err, back.Body, back.Query)
+	}
+	if got.Query != c.Query {
+		t.Errorf("stored query: got %q, want %q", got.Query, c.Query)
 	}
 }
 
@@ -199,7 +202,7 @@ func TestAppendMetaMatchesJSON(t *testing.T) {
 				Body: "c2hvcnQ=", BodyEncoding: EncodingBase64, BodyTruncated: true, DurationMS: 1234},
 		}},
 		{"escapes", Capture{
-			ID: "\"quoted\" \\ back", Path: "/\u2028\u2029\x00\x1f\b\f\n\r\t",
+			ID: "\"quoted\" \\ back", Path: "/\u2028\u2029\x00\x1f\b\f\n\r\t", Query: "q=\xc3\x28&r=\xff",
 			Headers: map[string][]string{"bad\xff": {"\xc3\x28", "\xed\xa0\x80"}, "nil": nil, "empty": {}},
 			Body:    []byte{0xff, 0x00, 0x01}, BodyTruncated: true, BodySize: 1 << 40,
 			Verdict:  Verdict{Status: auth.StatusInvalid, Reason: "bad\x7f<b>", Claims: map[string]any{}},

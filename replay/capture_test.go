@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,6 +80,11 @@ func TestReadExportErrors(t *testing.T) {
 		{"BadHeaderName", `{"id":"c","received_at":"2026-11-25T10:00:00Z","method":"POST","path":"/a","headers":{"a b":["x"]}}`, 1, "header name"},
 		{"BadHeaderValue", `{"id":"c","received_at":"2026-11-25T10:00:00Z","method":"POST","path":"/a","headers":{"x":["a\nb"]}}`, 1, "control character"},
 		{"WrongType", `{"id":7}`, 1, "not a capture"},
+		{"BadQueryBase64", `{"id":"c","received_at":"2026-11-25T10:00:00Z","method":"GET","path":"/a","query":"!!","query_encoding":"base64"}`, 1, "query is not valid base64"},
+		{"BadQueryEncoding", `{"id":"c","received_at":"2026-11-25T10:00:00Z","method":"GET","path":"/a","query":"a=1","query_encoding":"rot13"}`, 1, "unknown query_encoding"},
+		// "a=\x01" and "a= b": no request line carries them.
+		{"QueryControlByte", `{"id":"c","received_at":"2026-11-25T10:00:00Z","method":"GET","path":"/a","query":"YT0B","query_encoding":"base64"}`, 1, "not a raw query string"},
+		{"QuerySpace", `{"id":"c","received_at":"2026-11-25T10:00:00Z","method":"GET","path":"/a","query":"a= b"}`, 1, "not a raw query string"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -91,6 +98,40 @@ func TestReadExportErrors(t *testing.T) {
 			}
 			if !strings.HasPrefix(err.Error(), "line ") {
 				t.Errorf("got %q, want it to start with the line", err)
+			}
+		})
+	}
+}
+
+// TestReadExportRawQuery: a query that is not UTF-8 comes as base64 with
+// "query_encoding":"base64" (as the receiver writes it); replay reads it
+// back to the bytes sent and sends them as they were.
+func TestReadExportRawQuery(t *testing.T) {
+	caps, err := replay.ReadExport(bytes.NewReader(readFile(t, "raw-query.ndjson")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"fields=fullname&n=Ren\xe9e", "fields=fullname&n=Ren%C3%A9e", "a=1"}
+	if len(caps) != len(want) {
+		t.Fatalf("got %d captures, want %d", len(caps), len(want))
+	}
+	sent := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// RequestURI is the request line's target, unmodified.
+		sent <- r.RequestURI
+	}))
+	t.Cleanup(srv.Close)
+	for i, c := range caps {
+		t.Run(c.ID, func(t *testing.T) {
+			if c.Query != want[i] {
+				t.Fatalf("query: got %q, want %q", c.Query, want[i])
+			}
+			res := replay.Send(context.Background(), c.Item(srv.URL), replay.Options{Client: srv.Client()})
+			if res.Error != "" || res.Status != 200 {
+				t.Fatalf("send: got %+v", res)
+			}
+			if got := <-sent; got != "/cv?"+want[i] {
+				t.Errorf("sent %q, want %q", got, "/cv?"+want[i])
 			}
 		})
 	}

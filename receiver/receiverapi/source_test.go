@@ -3,6 +3,8 @@ package receiverapi_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -168,5 +170,42 @@ func TestSourceEscapedPath(t *testing.T) {
 				t.Errorf("to another URL: got path %q, want %q", got, tt.sent)
 			}
 		})
+	}
+}
+
+// TestSourceRawQuery: a query sent with bytes that are not UTF-8 (a
+// request line written by hand; Go's server takes it) goes back as sent,
+// as `sidehook replay --receiver` sends it: the capture's JSON carries it
+// as base64, and the item's query is the bytes, not U+FFFD.
+func TestSourceRawQuery(t *testing.T) {
+	rcv := receivertest.NewServer(t)
+	const query = "customerUID=ACC-10023&fields=fullname&n=Ren\xe9e"
+	conn, err := net.Dial("tcp", strings.TrimPrefix(rcv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	fmt.Fprintf(conn, "GET /cv?%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", query)
+	c := rcv.Expect(receivertest.Filter{}, 1, 10*time.Second)[0]
+
+	sent := make(chan string, 1)
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// RequestURI is the request line's target, unmodified.
+		sent <- r.RequestURI
+	}))
+	t.Cleanup(target.Close)
+	items, err := source(t, rcv.URL, "", 0).Select(context.Background(), replay.Selection{IDs: []string{c.ID}})
+	if err != nil || len(items) != 1 {
+		t.Fatalf("got %v, %v; want one item", items, err)
+	}
+	if got := items[0].RawQuery; got != query {
+		t.Errorf("item query: got %q, want %q", got, query)
+	}
+	res := replay.Send(context.Background(), items[0], replay.Options{To: target.URL, Client: target.Client()})
+	if res.Error != "" || res.Status != 200 {
+		t.Fatalf("send: got %+v", res)
+	}
+	if got := <-sent; got != "/cv?"+query {
+		t.Errorf("sent %q, want %q", got, "/cv?"+query)
 	}
 }

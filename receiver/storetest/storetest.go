@@ -136,7 +136,7 @@ func testRoundTrip(t *testing.T, st receiver.Store) {
 				ReceivedAt: at,
 				Method:     "PUT",
 				Path:       "/a/b%20c",
-				Query:      "x=1&y=%FF",
+				Query:      "x=1&y=%FF&z=\xfe",
 				RemoteAddr: "127.0.0.1:5555",
 				Headers: map[string][]string{
 					"content-type": {"application/json"},
