@@ -711,3 +711,21 @@ func TestBrowserReconnects(t *testing.T) {
 	)
 	screenshot(t, ctx, "dropped")
 }
+
+// A query that was not UTF-8 comes base64 (query_encoding), as a body
+// does; the page shows its bytes percent-escaped, not the base64 text.
+func TestBrowserRawQuery(t *testing.T) {
+	ctx := newBrowser(t)
+	d := startDashboard(t, dashOptions{Role: web.RoleReceiver})
+	d.Log.add(captureItem("cap_raw", time.Now().UTC(), "valid", map[string]any{
+		"event": "unknown", "method": "GET", "path": "/raw", "headers": map[string][]string{},
+		"query": base64.StdEncoding.EncodeToString([]byte("name=\xff&x=1")), "query_encoding": "base64",
+	}))
+	do(t, ctx, "open the dashboard",
+		chromedp.Navigate(d.URL+web.UIPath),
+		chromedp.WaitVisible(chromedp.CSS(`[data-id="cap_raw"]`)),
+	)
+	if got := js[string](t, ctx, `document.querySelector('[data-id="cap_raw"] .c-path').textContent`); got != "/raw?name=%FF&x=1" {
+		t.Errorf("path cell %q, want /raw?name=%%FF&x=1", got)
+	}
+}

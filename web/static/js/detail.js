@@ -71,7 +71,7 @@ export class Detail {
       // local app), not this page's server.
       url = d.url;
     } else {
-      url = location.origin + (it.path || '/') + (d.query ? '?' + d.query : '');
+      url = location.origin + (it.path || '/') + (it.query ? '?' + it.query : '');
     }
     // body_preview: the server sent only the first bytes of a large body
     // (body_size is the whole); a replay still sends all of it.
@@ -159,7 +159,7 @@ export class Detail {
       add('Replay of', replayOf(d.headers));
       add('Took', it.displayDuration);
     }
-    const target = relay ? (req.url || it.path || '') : (it.path || '/') + (d.query ? '?' + d.query : '');
+    const target = relay ? (req.url || it.path || '') : (it.path || '/') + (it.query ? '?' + it.query : '');
     this.head.replaceChildren(
       h('h2', { class: 'title' },
         h('span', { class: 'method', text: it.method || '' }), ' ',
@@ -423,9 +423,9 @@ export class Detail {
       // The relay sends to the typed URL as is; a GET keeps its query.
       url = req.method === 'GET' ? appendQuery(to, req.url.split('?').slice(1).join('?')) : to;
     } else if (to && this.cfg.role === 'inspector') {
-      url = forwardTarget(to, it.path || '/', d.query || '');
+      url = forwardTarget(to, it.path || '/', it.query || '');
     } else if (to) {
-      url = replayTarget(to, it.path || '/', d.query || '');
+      url = replayTarget(to, it.path || '/', it.query || '');
     }
     const out = { method: req.method, url, body: req.body, bodyEncoding: req.bodyEncoding, bodyFile: '', bodySize: req.bodySize };
     out.headers = Object.fromEntries(redactHeaders(req.headers, this.cfg.redact, this.cfg.redactedText));

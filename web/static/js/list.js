@@ -109,8 +109,7 @@ export class VirtualList {
     };
     cell('c-event', it.event || '—');
     cell('c-method', it.method || '');
-    const d = it.data && typeof it.data === 'object' ? it.data : {};
-    const path = (it.path || '') + (d.query ? '?' + d.query : '');
+    const path = (it.path || '') + (it.query ? '?' + it.query : '');
     const pc = cell('c-path', path, path);
     if (it.kind === 'delivery' && it.endpoint) {
       const n = it.attemptCount || 0;

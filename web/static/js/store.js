@@ -102,6 +102,25 @@ function cmp(a, b) {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
+// queryText is a capture's query as URL text. A query that was not UTF-8
+// comes as base64 (query_encoding), the way a body does; its bytes outside
+// printable ASCII are shown percent-escaped, as a URL carries them.
+function queryText(d) {
+  if (d.query_encoding !== 'base64') return typeof d.query === 'string' ? d.query : '';
+  let bin;
+  try {
+    bin = atob(d.query || '');
+  } catch {
+    return '';
+  }
+  let out = '';
+  for (let i = 0; i < bin.length; i++) {
+    const c = bin.charCodeAt(i);
+    out += c < 0x21 || c > 0x7e ? '%' + c.toString(16).toUpperCase().padStart(2, '0') : bin[i];
+  }
+  return out;
+}
+
 // prepare adds what the list needs often: a numeric time and one lower-case
 // string to search (bounded, so 10,000 items stay cheap to filter).
 function prepare(raw) {
@@ -120,8 +139,9 @@ function prepare(raw) {
     it.durationMs = Number(d.response.duration_ms);
   }
   it.displayDuration = it.durationMs === undefined ? '' : formatDuration(it.durationMs);
+  it.query = queryText(d);
   const body = typeof d.body === 'string' ? d.body.slice(0, 2048) : '';
-  it.haystack = [it.id, it.event, it.method, it.path, it.status, d.query, d.webhook_id, d.event_id, d.endpoint, d.url,
+  it.haystack = [it.id, it.event, it.method, it.path, it.status, it.query, d.webhook_id, d.event_id, d.endpoint, d.url,
     d.verdict && d.verdict.reason, body].filter(Boolean).join('\n').toLowerCase();
   return it;
 }
