@@ -234,6 +234,9 @@ func TestRulesFaults(t *testing.T) {
 			t.Errorf("got %v, want a client timeout", err)
 		}
 	})
+	// A fault's capture is stored as the fault begins, but the client
+	// may give up (the timeout) before it is: wait for all three.
+	waitCount(t, srv, 3)
 	caps, _ := list(t, srv, "")
 	faults := map[string]bool{}
 	for _, c := range caps {

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
+	"github.com/sidehook/sidehook/fixtures"
 	"github.com/sidehook/sidehook/internal/event"
 	"github.com/sidehook/sidehook/relay/config"
 )
@@ -89,7 +89,7 @@ func (c *caller) testOne(ctx context.Context, o *orgState, e config.Endpoint, t 
 	if t == event.CustomValueRequest {
 		ob.query = c.fixtures.Query()
 		if q, err := url.ParseQuery(ob.query); err == nil {
-			fields = strings.Split(q.Get("fields"), ",")
+			fields = fixtures.RequestedFields(q)
 		}
 	} else {
 		p, ok := c.fixtures.Payload(t)

@@ -2,13 +2,18 @@ package relay_test
 
 import (
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/sidehook/sidehook/fixtures"
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/relay"
 	"github.com/sidehook/sidehook/relay/config"
@@ -127,6 +132,29 @@ func TestConnectionTest(t *testing.T) {
 	call(t, "GET", r.URL()+"/v1/events", apiKey, nil, nil).decode(t, &l)
 	if len(l.Events) != 0 {
 		t.Errorf("events after tests: got %d, want 0", len(l.Events))
+	}
+}
+
+// A fixtures query that repeats fields is checked for every field it asks,
+// as the receiver answers it, not for the first fields only.
+func TestConnectionTestRepeatedFields(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "custom_value_request.query"), []byte("customerUID=ACC-10023&fields=fullname&fields=currency"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	set, err := fixtures.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv := newSink(t, &auth.VerifyConfig{WebioSecret: []byte(secretKey), Org: "demo"}, func(*http.Request, int) int { return 200 })
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "values", URL: rcv.URL(), Events: []string{"custom_value_request"}}), relay.Options{Fixtures: set})
+	var ans struct{ Results []relay.TestResult }
+	call(t, "POST", r.URL()+"/v1/endpoints/values/test", apiKey, []byte(`{"event":"custom_value_request"}`), nil).decode(t, &ans)
+	if len(ans.Results) != 1 || !ans.Results[0].OK {
+		t.Fatalf("got %+v, want one passed test", ans.Results)
+	}
+	if got := slices.Sorted(maps.Keys(ans.Results[0].Values)); !slices.Equal(got, []string{"currency", "fullname"}) {
+		t.Errorf("values checked %v, want currency and fullname", got)
 	}
 }
 

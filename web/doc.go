@@ -76,7 +76,7 @@
 // oldest id held, until the answer's next is null). The receiver's page
 // also links the NDJSON and HAR exports, shows the rules in force (GET
 // /_sidehook/rules) and deletes every capture on Clear (DELETE
-// /_sidehook/requests). The relay's
-// page shows what its snapshot and feed gave: the relay offers its
-// dashboard no older pages.
+// /_sidehook/requests). The relay's page pages back through older
+// deliveries the same way by their creation time (GET
+// /_sidehook/deliveries?before=…&limit=…).
 package web
