@@ -21,21 +21,17 @@ type lives struct {
 	kill context.CancelFunc
 }
 
-// ended is the context of a connection that is down: a request made now
-// fails at once rather than wait in nats.go's reconnect buffer.
-var ended = func() context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	return ctx
-}()
-
 // current is the context of nc's present life, or an ended one while nc
 // is not connected.
 func (l *lives) current(nc *nats.Conn) context.Context {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if nc.Status() != nats.CONNECTED {
-		return ended
+		// Ended already: a request made now fails at once rather than
+		// wait in nats.go's reconnect buffer.
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		return ctx
 	}
 	// nats.go counts a reconnect before it reports CONNECTED, so a
 	// connected nc with a new count is a new life.
