@@ -66,6 +66,7 @@ func FuzzDeliveryFilter(f *testing.F) {
 	f.Add("FAILED", "", "", "yesterday", "", "")
 	f.Add("", "", "", "-5m", "253402300800", "")
 	f.Add("delivering", "", "", "1700000000", "3d", "")
+	f.Add("", "", "", " ", "\t", "") // replayed every delivery without "all": true
 	f.Fuzz(func(t *testing.T, status, endpoint, typ, since, until, ids string) {
 		fl := &deliveryFilter{Status: status, Endpoint: endpoint, Type: typ, Since: since, Until: until}
 		if ids != "" {

@@ -543,9 +543,11 @@ type replayRequest struct {
 	All bool `json:"all"`
 }
 
-// empty reports whether f selects every delivery.
+// empty reports whether f, once parsed, selects every delivery. It looks
+// at since and until as read, not as written: a blank one (" ") reads as
+// no bound, and must not pass for a filter.
 func (f *deliveryFilter) empty() bool {
-	return f.Status == "" && f.Endpoint == "" && f.Type == "" && f.Since == "" && f.Until == "" && len(f.IDs) == 0
+	return f.Status == "" && f.Endpoint == "" && f.Type == "" && f.since.IsZero() && f.until.IsZero() && len(f.IDs) == 0
 }
 
 // isCustomValue reports whether d records a custom-value exchange: a

@@ -133,7 +133,7 @@ func TestReplayNeedsAll(t *testing.T) {
 	ev := ingest(t, r, `{"type":"payment"}`, nil)
 	waitDelivery(t, r, ev.Deliveries[0].ID, relay.StatusDelivered, 10*time.Second)
 
-	for _, body := range []string{``, `{}`, `{"filter":{}}`, `{"filter":{},"all":false}`} {
+	for _, body := range []string{``, `{}`, `{"filter":{}}`, `{"filter":{},"all":false}`, `{"filter":{"since":" ","until":"\t"}}`} {
 		a := call(t, "POST", r.URL()+"/v1/replay", apiKey, []byte(body), nil)
 		var e errorBody
 		a.decode(t, &e)
