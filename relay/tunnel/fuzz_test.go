@@ -2,9 +2,12 @@ package tunnel_test
 
 import (
 	"bytes"
+	"net/url"
 	"reflect"
+	"strings"
 	"testing"
 
+	"github.com/sidehook/sidehook/relay/config"
 	"github.com/sidehook/sidehook/relay/tunnel"
 )
 
@@ -91,4 +94,52 @@ func TestDecode(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzParseURL: a tunnel endpoint's URL comes from the relay's YAML, the
+// API and other relays' NATS requests. What ParseURL reads names a valid
+// tunnel and reads back the same when written out again; and every URL
+// relay/config accepts for an endpoint is one ParseURL reads, to the same
+// name and path, or each of its deliveries would fail at send time.
+func FuzzParseURL(f *testing.F) {
+	for _, s := range []string{"tunnel://laptop", "tunnel://laptop/", "tunnel://laptop/hooks/in?a=1", "tunnel://laptop/a%2Fb",
+		"TUNNEL://laptop/x", "tunnel://a.b-c_d/%7E?", "http://laptop/", "tunnel://", "tunnel://lap:80/", "tunnel://u@lap/",
+		"tunnel://lap/#frag", "tunnel://Lap", "tunnel:lap", "tunnel://lap/a{b}", "tunnel://lap/%zz", "tunnel://lap/a/%2e%2e/b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		name, path, query, err := tunnel.ParseURL(raw)
+		cfgErr := config.ValidURL(raw)
+		cfgName, cfgPath, isTunnel := config.Endpoint{URL: raw}.Tunnel()
+		if err != nil {
+			if name != "" || path != "" || query != "" {
+				t.Fatalf("%q: got %q %q %q with %v", raw, name, path, query, err)
+			}
+			if cfgErr == nil && isTunnel {
+				t.Fatalf("%q: relay/config accepts it (tunnel %q, path %q), ParseURL refuses it: %v", raw, cfgName, cfgPath, err)
+			}
+			return
+		}
+		if err := tunnel.ValidName(name); err != nil {
+			t.Fatalf("%q: name %q: %v", raw, name, err)
+		}
+		if path != "" && path[0] != '/' || strings.ContainsAny(path, "?#") || strings.Contains(query, "#") {
+			t.Fatalf("%q: path %q, query %q", raw, path, query)
+		}
+		again := "tunnel://" + name + path
+		if query != "" {
+			again += "?" + query
+		}
+		if n, p, q, err := tunnel.ParseURL(again); err != nil || n != name || p != path || q != query {
+			t.Fatalf("%q read as %q %q %q, written out as %q, read back as %q %q %q, %v", raw, name, path, query, again, n, p, q, err)
+		}
+		if cfgErr != nil || !isTunnel {
+			return
+		}
+		up, err1 := url.PathUnescape(path)
+		ucp, err2 := url.PathUnescape(cfgPath)
+		if cfgName != name || err1 != nil || err2 != nil || up != ucp {
+			t.Fatalf("%q: relay/config reads tunnel %q path %q, ParseURL %q %q", raw, cfgName, cfgPath, name, path)
+		}
+	})
 }
