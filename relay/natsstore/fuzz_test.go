@@ -102,3 +102,38 @@ func FuzzRetrySubject(f *testing.F) {
 		}
 	})
 }
+
+// A work subject reads back as what made it, whatever the ids; a subject
+// read as one is the work item of what it reads as, and no other kind.
+func FuzzWorkSubject(f *testing.F) {
+	sj := subjects{"pfx"}
+	f.Add(sj.work("acme", "crm", "dlv_1", false), "acme", "crm", "dlv_1", false)
+	f.Add(sj.work("a.b", "=x", "", true), "a.b", "=x", "", true)
+	f.Add("pfx.q.acme.crm", "ü", "*>", " ", false)
+	f.Add("pfx.o.acme.crm.dlv_1.x", "", "", "", true)
+	f.Add("pfx.q.=.=.=", "", "", "", false)
+	f.Add("pfx.q.=YWNtZQ.crm.=!", "acme", "crm", "x", false)
+	f.Add(sj.retry("acme", "crm", t0, "dlv_1"), "acme", "crm", "dlv_1", false)
+	f.Fuzz(func(t *testing.T, subj, org, ep, id string, ordered bool) {
+		made := sj.work(org, ep, id, ordered)
+		gotOrg, gotEp, gotID, err := sj.parseWork(made)
+		if err != nil || gotOrg != org || gotEp != ep || gotID != id {
+			t.Fatalf("%q read as %q %q %q, %v; want %q %q %q", made, gotOrg, gotEp, gotID, err, org, ep, id)
+		}
+		if _, _, _, _, err := sj.parseRetry(made); err == nil {
+			t.Fatalf("work subject %q read as a retry subject", made)
+		}
+
+		org, ep, id, err = sj.parseWork(subj)
+		if err != nil {
+			return
+		}
+		again := sj.work(org, ep, id, strings.HasPrefix(subj, "pfx.o."))
+		if o, e, i, err := sj.parseWork(again); err != nil || o != org || e != ep || i != id {
+			t.Fatalf("%q read as %q %q %q, remade as %q, read back as %q %q %q, %v", subj, org, ep, id, again, o, e, i, err)
+		}
+		if _, _, _, _, err := sj.parseRetry(subj); err == nil {
+			t.Fatalf("%q read as both a work and a retry subject", subj)
+		}
+	})
+}
