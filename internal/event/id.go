@@ -42,8 +42,8 @@ func NewID(prefix string, t time.Time) string {
 	return prefix + u.String()
 }
 
-// ParseID checks that id is prefix followed by a valid ULID and returns the
-// ULID.
+// ParseID checks that id is prefix followed by a valid ULID, in upper case
+// as sidehook writes it, and returns the ULID.
 func ParseID(prefix, id string) (ulid.ULID, error) {
 	rest, ok := strings.CutPrefix(id, prefix)
 	if !ok {
@@ -52,6 +52,12 @@ func ParseID(prefix, id string) (ulid.ULID, error) {
 	u, err := ulid.ParseStrict(rest)
 	if err != nil {
 		return ulid.ULID{}, fmt.Errorf("%w: %q: %v", ErrBadID, id, err)
+	}
+	// ULIDs decode in either case, but ids are looked up and compared as
+	// text: a lower-case one would find nothing, or page from the wrong
+	// place as a cursor.
+	if u.String() != rest {
+		return ulid.ULID{}, fmt.Errorf("%w: %q: the ULID must be upper case", ErrBadID, id)
 	}
 	return u, nil
 }
