@@ -3,10 +3,16 @@ package auth_test
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -190,5 +196,123 @@ func FuzzParsePublicKeyPEM(f *testing.F) {
 		}
 		// The private key parser shares the PEM walking; it must not panic.
 		_, _ = auth.ParseKey(data)
+	})
+}
+
+// FuzzParseStandardSecret covers the whsec_ secret of config and flags:
+// an accepted secret is long enough and reads back from its canonical
+// form; a refused one gives no key.
+func FuzzParseStandardSecret(f *testing.F) {
+	for _, s := range []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", " whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLa",
+		"whsec_" + strings.Repeat("A", 31), "whsec_" + strings.Repeat("A", 32) + "=", "WHSEC_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+		"whsec_MfKQ9r8GKYqrTwjUPD8I\nLPZIo2LaLaSw", "whsec_", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_====", "whsec_-_-_"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		key, err := auth.ParseStandardSecret(s)
+		if err != nil {
+			if key != nil {
+				t.Fatalf("ParseStandardSecret(%q) = %x with %v", s, key, err)
+			}
+			return
+		}
+		if len(key) < auth.MinStandardSecretLen {
+			t.Fatalf("ParseStandardSecret(%q): %d bytes, want at least %d", s, len(key), auth.MinStandardSecretLen)
+		}
+		again, err := auth.ParseStandardSecret(auth.FormatStandardSecret(key))
+		if err != nil || !bytes.Equal(again, key) {
+			t.Fatalf("%q read as %x, written as %q, read back as %x, %v", s, key, auth.FormatStandardSecret(key), again, err)
+		}
+	})
+}
+
+// FuzzParseKey covers the private key files the relay signs with: a key
+// read is a usable key pair with a kid, and reads back the same, algorithm
+// and kid included, from what MarshalKey writes of it.
+func FuzzParseKey(f *testing.F) {
+	ed := auth.SigningKey{Alg: auth.EdDSA, KID: "k1", Private: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))}
+	if data, err := auth.MarshalKey(ed); err == nil {
+		f.Add(data)
+		f.Add(bytes.Replace(data, []byte("Alg: EdDSA"), []byte("Alg: eddsa"), 1))
+		f.Add(bytes.Replace(data, []byte("Alg: EdDSA"), []byte("Alg: RS256"), 1))
+		f.Add(bytes.Replace(data, []byte("Kid: k1"), []byte("Kid:   "), 1))
+	}
+	for _, k := range keyPairs() {
+		data, _ := auth.MarshalKey(k)
+		f.Add(data)
+	}
+	rsaKey := keyPairs()[auth.RS256].Private.(*rsa.PrivateKey)
+	f.Add(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(rsaKey)}))
+	if sec1, err := x509.MarshalECPrivateKey(keyPairs()[auth.ES256].Private.(*ecdsa.PrivateKey)); err == nil {
+		f.Add(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: sec1}))
+	}
+	f.Add([]byte("-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n"))
+	f.Add([]byte("-----BEGIN PRIVATE KEY-----\nAQID\n-----END PRIVATE KEY-----\n"))
+	f.Add([]byte("-----BEGIN ENCRYPTED PRIVATE KEY-----\nAQ==\n-----END ENCRYPTED PRIVATE KEY-----\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		k, err := auth.ParseKey(data)
+		if err != nil {
+			if k.Alg != "" || k.KID != "" || k.Private != nil || k.Secret != nil {
+				t.Fatalf("got %+v with %v", k, err)
+			}
+			return
+		}
+		if !k.Alg.Asymmetric() || k.KID == "" || k.Private == nil {
+			t.Fatalf("got %s key, kid %q, private %T", k.Alg, k.KID, k.Private)
+		}
+		pub, err := k.Public()
+		if err != nil {
+			t.Fatalf("%s key read but not usable: %v", k.Alg, err)
+		}
+		out, err := auth.MarshalKey(k)
+		if err != nil {
+			t.Fatalf("%s key read but not written: %v", k.Alg, err)
+		}
+		again, err := auth.ParseKey(out)
+		if err != nil || again.Alg != k.Alg || again.KID != k.KID {
+			t.Fatalf("%s %q written and read back as %s %q, %v", k.Alg, k.KID, again.Alg, again.KID, err)
+		}
+		if p, ok := pub.(interface{ Equal(crypto.PublicKey) bool }); !ok || !p.Equal(again.Private.Public()) {
+			t.Fatalf("%s key written and read back as another key", k.Alg)
+		}
+	})
+}
+
+// FuzzParseNames covers the short names read from flags, YAML and headers:
+// algorithms, schemes and the Authorization header's bearer token. What is
+// read is canonical and reads back as itself.
+func FuzzParseNames(f *testing.F) {
+	for _, s := range []string{"HS256", " es256 ", "EdDSA", "none", "RS512", "jwt", " Standard ", "webio_token", "webio-token",
+		"Bearer abc", "bearer abc", "BEARER  abc ", "Basic abc", "Bearer ", "Bearerabc", "Bearer\tabc", "Bearer a b", "\u00a0Bearer x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if a, err := auth.ParseAlgorithm(s); err == nil {
+			if !slices.Contains([]auth.Algorithm{auth.HS256, auth.RS256, auth.ES256, auth.EdDSA}, a) || !strings.EqualFold(strings.TrimSpace(s), string(a)) {
+				t.Fatalf("ParseAlgorithm(%q) = %q", s, a)
+			}
+		} else if a != "" {
+			t.Fatalf("ParseAlgorithm(%q) = %q with %v", s, a, err)
+		}
+		if v, err := auth.ParseScheme(s); err == nil {
+			if again, err := auth.ParseScheme(v); !slices.Contains(auth.Schemes(), v) || err != nil || again != v {
+				t.Fatalf("ParseScheme(%q) = %q, read back as %q, %v", s, v, again, err)
+			}
+		} else if v != "" {
+			t.Fatalf("ParseScheme(%q) = %q with %v", s, v, err)
+		}
+		tok, ok := auth.Bearer(s)
+		if !ok {
+			if tok != "" {
+				t.Fatalf("Bearer(%q) = %q, false", s, tok)
+			}
+			return
+		}
+		if tok == "" || tok != strings.TrimSpace(tok) || !strings.HasSuffix(strings.TrimSpace(s), tok) {
+			t.Fatalf("Bearer(%q) = %q", s, tok)
+		}
+		if again, ok := auth.Bearer("Bearer " + tok); !ok || again != tok {
+			t.Fatalf("Bearer(%q) = %q, but Bearer(%q) = %q, %v", s, tok, "Bearer "+tok, again, ok)
+		}
 	})
 }
