@@ -387,6 +387,31 @@ func TestEndpointsSurviveRestart(t *testing.T) {
 	}
 }
 
+// An API endpoint with no retries (an empty schedule) keeps none, as the
+// API shows it and across a restart; it came back with the relay-wide
+// schedule, the empty one dropped from its stored document.
+func TestEndpointNoRetriesSurviveRestart(t *testing.T) {
+	cfg := orgConfig(t)
+	r1 := startRelay(t, cfg, relay.Options{})
+	if a := call(t, "POST", r1.URL()+"/v1/endpoints", apiKey, []byte(`{"id":"crm","url":"http://127.0.0.1:9","retry":{"schedule":[]}}`), nil); a.Status != 201 {
+		t.Fatalf("create: %d %s", a.Status, a.Body)
+	}
+	check := func(r *relay.Relay, when string) {
+		t.Helper()
+		a := call(t, "GET", r.URL()+"/v1/endpoints/crm", apiKey, nil, nil)
+		var e config.RawEndpoint
+		a.decode(t, &e)
+		if a.Status != 200 || e.Retry == nil || e.Retry.Schedule == nil || len(e.Retry.Schedule) != 0 {
+			t.Fatalf("%s: got %d %s, want a retry schedule of []", when, a.Status, a.Body)
+		}
+	}
+	check(r1, "created")
+	if err := r1.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	check(startRelay(t, cfg, relay.Options{}), "after restart")
+}
+
 // webioToken delivers one event and returns the x-webio-token it carried.
 func webioToken(t *testing.T, rcv *sink, r *relay.Relay) string {
 	t.Helper()

@@ -192,7 +192,7 @@ type File struct {
 
 // RawRetry is a retry policy as written.
 type RawRetry struct {
-	Schedule []string `yaml:"schedule" json:"schedule,omitempty"`
+	Schedule []string `yaml:"schedule" json:"schedule,omitzero"`
 	Jitter   *float64 `yaml:"jitter" json:"jitter,omitempty"`
 }
 
@@ -633,6 +633,9 @@ func (e Endpoint) Raw() RawEndpoint {
 	if e.Retry != nil {
 		j := e.Retry.Jitter
 		re.Retry = &RawRetry{Jitter: &j}
+		if e.Retry.Schedule != nil { // empty is no retries, not the relay-wide schedule
+			re.Retry.Schedule = make([]string, 0, len(e.Retry.Schedule))
+		}
 		for _, d := range e.Retry.Schedule {
 			re.Retry.Schedule = append(re.Retry.Schedule, d.String())
 		}

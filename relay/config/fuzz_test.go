@@ -52,6 +52,7 @@ func FuzzEndpoint(f *testing.F) {
 	f.Add("tunnel://lap/../x", "0s", "0/s", "169h", true, 1.0, true, "", "none")
 	f.Add("https://u:p@x", "-1s", "1e9/s", ",", true, -0.0, true, "a b", "JWT")
 	f.Add("http://x", "15m", "10/m", "", false, 0.0, true, "", "")
+	f.Add("http://x", "", "", "", true, 0.1, true, "", "")
 	f.Fuzz(func(t *testing.T, u, timeout, rate, schedule string, ownSchedule bool, jitter float64, retry bool, events, auths string) {
 		o := &config.Org{ID: "demo", SecretKey: []byte(strings.Repeat("k", 32)),
 			Retry: config.Retry{Schedule: config.DefaultSchedule(), Jitter: 0.2}}
