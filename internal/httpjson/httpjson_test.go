@@ -109,3 +109,43 @@ func TestNewAnswerError(t *testing.T) {
 		})
 	}
 }
+
+// FuzzDecode: request bodies are untrusted. Decode reads one JSON object
+// into v, refusing unknown fields and trailing values, and every refusal
+// is an *Error of 400 or 413 with a reason.
+func FuzzDecode(f *testing.F) {
+	for _, s := range []string{``, ` `, `{}`, `{"name":"a","n":1}`, `{"name":"a"} {}`, `{"name":"a"} x`, `{"colour":"red"}`, `[]`, `null`,
+		`{"n":1e400}`, `{"name":1}`, `{"name":"a"`, "{\"name\":\"\xff\"}", `{"NAME":"a"}`, `{"name":"a"}` + "\n\n"} {
+		f.Add([]byte(s), false)
+	}
+	f.Add([]byte(``), true)
+	f.Fuzz(func(t *testing.T, body []byte, emptyOK bool) {
+		type doc struct {
+			Name string `json:"name"`
+			N    int    `json:"n"`
+		}
+		var v doc
+		r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(string(body)))
+		err := httpjson.Decode(httptest.NewRecorder(), r, &v, emptyOK)
+		if err != nil {
+			var e *httpjson.Error
+			if !errors.As(err, &e) || e.Status != http.StatusBadRequest && e.Status != http.StatusRequestEntityTooLarge || e.Code == "" || e.Reason == "" {
+				t.Fatalf("Decode(%q) = %#v, want an *Error of 400 or 413", body, err)
+			}
+			return
+		}
+		if strings.TrimSpace(string(body)) == "" {
+			if !emptyOK || v != (doc{}) {
+				t.Fatalf("Decode(%q, %v) = %+v, nil", body, emptyOK, v)
+			}
+			return
+		}
+		// What was read is what a strict decoder reads of the body.
+		var want doc
+		dec := json.NewDecoder(strings.NewReader(string(body)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&want); err != nil || v != want || dec.More() {
+			t.Fatalf("Decode(%q) = %+v; a strict decoder reads %+v, %v", body, v, want, err)
+		}
+	})
+}
