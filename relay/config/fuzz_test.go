@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"encoding/json"
+	"math"
 	"net/url"
 	"reflect"
 	"strings"
@@ -50,7 +51,7 @@ func FuzzEndpoint(f *testing.F) {
 	f.Add("tunnel://laptop/hooks/%7Ecrm", "", "", "", false, 0.0, false, "", "")
 	f.Add("TUNNEL://lap/a{b}", "1.5d", "5/10s", "0.5d,168h", true, 0.999999, true, "*", "standard")
 	f.Add("tunnel://lap/../x", "0s", "0/s", "169h", true, 1.0, true, "", "none")
-	f.Add("https://u:p@x", "-1s", "1e9/s", ",", true, -0.0, true, "a b", "JWT")
+	f.Add("https://u:p@x", "-1s", "1e9/s", ",", true, math.Copysign(0, -1), true, "a b", "JWT")
 	f.Add("http://x", "15m", "10/m", "", false, 0.0, true, "", "")
 	f.Add("http://x", "", "", "", true, 0.1, true, "", "")
 	f.Fuzz(func(t *testing.T, u, timeout, rate, schedule string, ownSchedule bool, jitter float64, retry bool, events, auths string) {
