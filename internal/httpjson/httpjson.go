@@ -101,7 +101,7 @@ func (h Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // MaxRequest bounds JSON request bodies.
 const MaxRequest = 1 << 20
 
-// Decode reads one JSON value from r's body into v. Unknown fields are
+// Decode reads one JSON object from r's body into v. Unknown fields are
 // errors, so a typo does not silently do nothing. An empty body is an
 // error unless emptyOK, when v is left as is. Errors are *Error (400 or
 // 413) with a reason that says what was expected.
@@ -114,11 +114,18 @@ func Decode(w http.ResponseWriter, r *http.Request, v any, emptyOK bool) error {
 		}
 		return Errorf(http.StatusBadRequest, "invalid_body", "read body: %v", err)
 	}
-	if len(bytes.TrimSpace(body)) == 0 {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
 		if emptyOK {
 			return nil
 		}
 		return Errorf(http.StatusBadRequest, "invalid_json", "empty body: want a JSON object")
+	}
+	// Every body is an object. encoding/json reads null into a struct as
+	// nothing at all, so a PATCH of null would answer 200 having done
+	// nothing; other kinds fail below, with less to say.
+	if trimmed[0] != '{' {
+		return Errorf(http.StatusBadRequest, "invalid_json", "want a JSON object, not %s", jsonKind(trimmed[0]))
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -129,6 +136,23 @@ func Decode(w http.ResponseWriter, r *http.Request, v any, emptyOK bool) error {
 		return Errorf(http.StatusBadRequest, "invalid_json", "more than one JSON value")
 	}
 	return nil
+}
+
+// jsonKind names the JSON value that starts with c, for an error.
+func jsonKind(c byte) string {
+	switch {
+	case c == 'n':
+		return "null"
+	case c == '[':
+		return "an array"
+	case c == '"':
+		return "a string"
+	case c == 't' || c == 'f':
+		return "a boolean"
+	case c == '-' || c >= '0' && c <= '9':
+		return "a number"
+	}
+	return "something that is not JSON"
 }
 
 // IsLoopback reports whether a listen address ("127.0.0.1:8080",

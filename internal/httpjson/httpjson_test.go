@@ -1,6 +1,7 @@
 package httpjson_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -42,6 +43,8 @@ func TestDecode(t *testing.T) {
 		{"UnknownField", `{"b":1}`, false, 400},
 		{"TwoValues", `{"a":"x"}{}`, false, 400},
 		{"NotJSON", `a=1`, false, 400},
+		{"Null", `null`, true, 400},
+		{"Array", ` [{"a":"x"}]`, false, 400},
 		{"TooLarge", `{"a":"` + strings.Repeat("x", httpjson.MaxRequest) + `"}`, false, 413},
 	}
 	for _, tc := range cases {
@@ -139,6 +142,9 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("Decode(%q, %v) = %+v, nil", body, emptyOK, v)
 			}
 			return
+		}
+		if !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) {
+			t.Fatalf("Decode(%q) = %+v, nil: want a refusal of anything but an object", body, v)
 		}
 		// What was read is what a strict decoder reads of the body.
 		var want doc
