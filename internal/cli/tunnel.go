@@ -42,7 +42,11 @@ func tunnelCommand(e *env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			for _, req := range []string{"api-key", "name", "forward"} {
+			required := []string{"api-key", "name", "forward"}
+			if c.Bool("print-secret") {
+				required = required[:2] // nothing is forwarded
+			}
+			for _, req := range required {
 				if c.String(req) == "" {
 					return usageErrorf("tunnel: --%s is required", req)
 				}

@@ -134,6 +134,21 @@ func TestTunnelPrintSecret(t *testing.T) {
 	}
 }
 
+// TestTunnelPrintSecretNeedsNoForward: --print-secret forwards nothing, so
+// it runs without --forward (README: "--print-secret prints what the app
+// needs to verify and exits"); tunnel without it still needs --forward.
+func TestTunnelPrintSecretNeedsNoForward(t *testing.T) {
+	srv, _ := tunnelRelay(t)
+	code, out, stderr := runCLI(t, nil, "tunnel", "--relay", srv.URL, "--api-key", "k", "--name", "laptop", "--print-secret")
+	if code != 0 || !strings.Contains(out, "POST "+srv.URL+"/in/demo") || strings.Contains(out, "forwarding to") {
+		t.Errorf("got exit %d %q (%s), want 0 and the public URL, no forward", code, out, stderr)
+	}
+	code, _, stderr = runCLI(t, nil, "tunnel", "--relay", srv.URL, "--api-key", "k", "--name", "laptop")
+	if code != 2 || !strings.Contains(stderr, "--forward is required") {
+		t.Errorf("without --print-secret: got exit %d %q, want 2 and --forward is required", code, stderr)
+	}
+}
+
 func TestRelayCommandServesTunnels(t *testing.T) {
 	url := startRelayCLI(t, nil, "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--api-key", "k")
 	app, _ := hookSink(t)

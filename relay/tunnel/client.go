@@ -49,7 +49,8 @@ type ClientConfig struct {
 	// Name is the tunnel's name: endpoints with url tunnel://NAME[/PATH]
 	// are delivered to this client.
 	Name string
-	// Forward is the local app's URL; a delivery's PATH is appended.
+	// Forward is the local app's URL; a delivery's PATH is appended. Run
+	// needs it; PrintSecret does not.
 	Forward string
 	// Events, when set, are the only event types this client takes.
 	Events []string
@@ -113,9 +114,11 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	forward, err := baseURL("forward", cfg.Forward)
-	if err != nil {
-		return nil, err
+	var forward *url.URL
+	if cfg.Forward != "" {
+		if forward, err = baseURL("forward", cfg.Forward); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.APIKey == "" {
 		return nil, errors.New("an API key is required")
@@ -252,6 +255,9 @@ func (c *Client) InspectorURL() string {
 //
 // A Client runs once: a second Run returns an error.
 func (c *Client) Run(ctx context.Context) error {
+	if c.forward == nil {
+		return errors.New("tunnel client: no forward URL")
+	}
 	if !c.running.CompareAndSwap(false, true) {
 		return errors.New("tunnel client: Run called twice")
 	}

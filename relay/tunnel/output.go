@@ -36,11 +36,13 @@ func (p *printer) line(v any, text string) {
 
 // ReadyLine is the ready line, as --json prints it.
 type ReadyLine struct {
-	Type      string `json:"type"` // "ready"
-	Name      string `json:"name"`
-	Org       string `json:"org"`
-	Relay     string `json:"relay"`
-	Forward   string `json:"forward"`
+	Type  string `json:"type"` // "ready"
+	Name  string `json:"name"`
+	Org   string `json:"org"`
+	Relay string `json:"relay"`
+	// Forward is empty when the client only prints this line
+	// (PrintSecret).
+	Forward   string `json:"forward,omitempty"`
 	PublicURL string `json:"public_url"`
 	// Events is the --events filter; empty means all.
 	Events    []string       `json:"events,omitempty"`
@@ -88,7 +90,10 @@ type deliveryLine struct {
 func (p *printer) ready(r ReadyLine) {
 	r.Type = "ready"
 	var b strings.Builder
-	fmt.Fprintf(&b, "ready  tunnel %q of %s connected to %s, forwarding to %s", r.Name, r.Org, r.Relay, r.Forward)
+	fmt.Fprintf(&b, "ready  tunnel %q of %s connected to %s", r.Name, r.Org, r.Relay)
+	if r.Forward != "" {
+		fmt.Fprintf(&b, ", forwarding to %s", r.Forward)
+	}
 	if len(r.Events) > 0 {
 		fmt.Fprintf(&b, " (events: %s)", strings.Join(r.Events, ","))
 	}
@@ -162,8 +167,11 @@ func orDash(s string) string {
 // ready message and, from GET /v1/endpoints, the tunnel's endpoints and
 // their auth schemes.
 func (c *Client) readyInfo(ctx context.Context, rm *Message) ReadyLine {
-	r := ReadyLine{Name: rm.Name, Org: rm.Org, Relay: c.relay.Redacted(), Forward: c.forward.String(), PublicURL: rm.PublicURL,
+	r := ReadyLine{Name: rm.Name, Org: rm.Org, Relay: c.relay.Redacted(), PublicURL: rm.PublicURL,
 		Events: c.cfg.Events, JWKSURL: rm.JWKSURL, Inspector: c.InspectorURL(), Endpoints: []EndpointAuth{}}
+	if c.forward != nil {
+		r.Forward = c.forward.String()
+	}
 	eps, err := c.endpoints(ctx)
 	switch {
 	case err != nil:

@@ -440,6 +440,19 @@ func TestNewClientBadConfig(t *testing.T) {
 	}
 }
 
+// TestRunNeedsForward: a client made without Forward may PrintSecret, but
+// Run refuses at once, before dialling.
+func TestRunNeedsForward(t *testing.T) {
+	cfg := clientConfig("http://127.0.0.1:1", "")
+	c, err := tunnel.NewClient(cfg)
+	if err != nil {
+		t.Fatalf("NewClient without Forward: got %v, want a client for PrintSecret", err)
+	}
+	if err := c.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "forward") {
+		t.Errorf("Run without Forward: got %v, want an error naming the forward URL", err)
+	}
+}
+
 func TestReconnect(t *testing.T) {
 	fr := newFakeRelay(t, fastServer())
 	a := newApp(t)
