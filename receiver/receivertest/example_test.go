@@ -74,3 +74,38 @@ func (t *exampleT) finish() {
 		t.cleanups[i]()
 	}
 }
+
+// A consumer that verifies the relay's per-attempt JWTs through its JWKS:
+// the test serves the public key, the receiver checks each Bearer JWT
+// against it, and the verdict carries the claims.
+func ExampleJWT() {
+	t := &exampleT{}
+	defer t.finish()
+	key, err := receivertest.GenerateKey("ES256")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	rcv := receivertest.NewServer(t,
+		receivertest.WithJWKSURL(receivertest.ServeJWKS(t, key)),
+		receivertest.WithAudience("crm"),
+		receivertest.WithRequireSHA256(),
+	)
+
+	body := []byte(`{"type":"payment","amount":"50.00"}`)
+	req := receivertest.NewRequest(t, "POST", rcv.URL+"/webhooks", body,
+		receivertest.JWT(key, receivertest.JWTClaims{Issuer: "sidehook", Subject: "demo", Audience: "crm", Event: "payment"}))
+	resp, err := rcv.Client().Do(req)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	resp.Body.Close()
+
+	caps := rcv.Requests(receivertest.Filter{Verdict: receivertest.VerdictValid})
+	for _, c := range caps {
+		fmt.Println(resp.StatusCode, c.Verdict.Scheme, c.Verdict.Claims["aud"], c.Verdict.Claims["evt"])
+	}
+	// Output:
+	// 200 jwt crm payment
+}
