@@ -255,6 +255,19 @@ func (e *env) source(c *cli.Context, flag string) string {
 	return "--" + flag
 }
 
+// emptySecret refuses a secret flag given empty: that is almost always an
+// unset variable ("--jwt-secret "$SECRET""), and read as the flag left out
+// (without meaning: "no check", "no signing") it would pass or send
+// everything unnoticed.
+func emptySecret(c *cli.Context, e *env, without string, names ...string) error {
+	for _, name := range names {
+		if c.IsSet(name) && c.String(name) == "" {
+			return usageErrorf("%s: %s is empty: give the secret, or leave the flag out for %s", c.Command.Name, e.source(c, name), without)
+		}
+	}
+	return nil
+}
+
 // adminTokenFlag is --admin-token (or its variable) for cmd: empty when
 // not given, else at least httpguard.MinAdminTokenLen bytes.
 func adminTokenFlag(c *cli.Context, e *env, cmd string) (string, error) {

@@ -165,6 +165,9 @@ func receiveConfig(c *cli.Context, e *env) (receiver.Config, error) {
 		Issuer:        c.String("issuer"),
 		RequireSHA256: c.Bool("require-sha256"),
 	}
+	if err := emptySecret(c, e, "no check", "secret-key", "jwt-secret"); err != nil {
+		return cfg, err
+	}
 	if s := c.String("secret-key"); s != "" {
 		v.WebioSecret = []byte(s)
 	} else if v.Org != "" {

@@ -88,6 +88,9 @@ func TestReceiveUsageErrors(t *testing.T) {
 		{"BadStandardSecret", []string{"--standard-secret", "nope"}, "--standard-secret 1"},
 		{"AdminTokenBeyondLoopback", []string{"--listen", "0.0.0.0:0"}, `receive: --listen "0.0.0.0:0" is beyond loopback, where the admin API needs a token: give --admin-token (or SIDEHOOK_ADMIN_TOKEN), at least 16 bytes`},
 		{"OrgWithoutSecret", []string{"--org", "demo"}, "--org needs --secret-key"},
+		{"EmptyJWTSecret", []string{"--jwt-secret", ""}, "receive: --jwt-secret is empty"},
+		{"EmptySecretKey", []string{"--secret-key", ""}, "receive: --secret-key is empty"},
+		{"EmptyOldSecretName", []string{"--webio-secret", ""}, "receive: --secret-key is empty"},
 		{"BadJWKS", []string{"--jwks-url", "file:///etc/passwd"}, "--jwks-url"},
 		{"MissingKeyFile", []string{"--jwt-public-key", filepath.Join(dir, "none.pem")}, "--jwt-public-key"},
 	}

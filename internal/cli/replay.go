@@ -516,6 +516,9 @@ func replaySelection(c *cli.Context, source string) (replay.Selection, error) {
 func replayKeys(c *cli.Context, e *env) ([]string, auth.OutboundKeys, error) {
 	keys := auth.OutboundKeys{Issuer: c.String("issuer"), Audience: c.String("audience"), Org: c.String("org")}
 	var have []string
+	if err := emptySecret(c, e, "no signing", "secret-key", "jwt-secret"); err != nil {
+		return nil, keys, err
+	}
 	if s := c.String("secret-key"); s != "" {
 		if keys.Org == "" {
 			return nil, keys, usageErrorf("replay: %s needs --org (the token's org claim)", e.source(c, "secret-key"))

@@ -605,6 +605,7 @@ func TestReplayCommandErrors(t *testing.T) {
 		{"BadMax", append(rcv, "--all", "--max", "0"), 2, "--max"},
 		{"WebioNoOrg", append(rcv, "--all", "--webio-secret", replaySecret), 2, "needs --org"},
 		{"ShortSecret", append(rcv, "--all", "--jwt-secret", "short"), 2, "--jwt-secret"},
+		{"EmptySecret", append(rcv, "--all", "--jwt-secret", ""), 2, "replay: --jwt-secret is empty"},
 		{"BothJWT", append(rcv, "--all", "--jwt-secret", replaySecret, "--jwt-key", shortKey), 2, "not both"},
 		{"BadKeyFile", append(rcv, "--all", "--jwt-key", shortKey), 2, "no private key PEM block"},
 		{"BadStandard", append(rcv, "--all", "--standard-secret", "nope"), 2, "whsec_"},
