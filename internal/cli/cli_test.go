@@ -187,6 +187,7 @@ func TestTokenJSON(t *testing.T) {
 	}
 	var got struct {
 		Token, Header, Org, Issuer string
+		JTI                        string     `json:"jti"`
 		IssuedAt                   time.Time  `json:"issued_at"`
 		ExpiresAt                  *time.Time `json:"expires_at"`
 	}
@@ -200,7 +201,7 @@ func TestTokenJSON(t *testing.T) {
 	claims := tok.Claims.(jwt.MapClaims)
 	iat, _ := claims.GetIssuedAt()
 	exp, _ := claims.GetExpirationTime()
-	if got.Header != "x-webio-token" || got.Org != "demo" || got.Issuer != "sidehook" || claims["org"] != "demo" ||
+	if got.Header != "x-webio-token" || got.Org != "demo" || got.Issuer != "sidehook" || claims["org"] != "demo" || got.JTI == "" || claims["jti"] != got.JTI ||
 		iat == nil || !got.IssuedAt.Equal(iat.Time) || exp == nil || got.ExpiresAt == nil || !got.ExpiresAt.Equal(exp.Time) {
 		t.Errorf("got %+v, claims %v: want the token's own claims", got, claims)
 	}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/oklog/ulid/v2"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/sidehook/sidehook/internal/auth"
@@ -40,6 +42,7 @@ func tokenCommand(e *env) *cli.Command {
 			claims := auth.WebioClaims{
 				Issuer:   c.String("issuer"),
 				Org:      org,
+				ID:       ulid.Make().String(),
 				IssuedAt: now,
 				TTL:      c.Duration("ttl"),
 			}
@@ -56,9 +59,10 @@ func tokenCommand(e *env) *cli.Command {
 				Header    string     `json:"header"`
 				Org       string     `json:"org"`
 				Issuer    string     `json:"issuer"`
+				ID        string     `json:"jti"`
 				IssuedAt  time.Time  `json:"issued_at"`
 				ExpiresAt *time.Time `json:"expires_at,omitempty"`
-			}{Token: tok, Header: "x-webio-token", Org: org, Issuer: claims.Issuer, IssuedAt: now.UTC().Truncate(time.Second)}
+			}{Token: tok, Header: "x-webio-token", Org: org, Issuer: claims.Issuer, ID: claims.ID, IssuedAt: now.UTC().Truncate(time.Second)}
 			if ttl := c.Duration("ttl"); ttl > 0 {
 				exp := out.IssuedAt.Add(ttl)
 				out.ExpiresAt = &exp
