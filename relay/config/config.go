@@ -762,29 +762,47 @@ func parseTunnel(rest string) (name, path string, err error) {
 	if !tunnelName.MatchString(name) {
 		return "", "", fmt.Errorf("tunnel name %q: use 1 to 63 of a-z, 0-9, '_', '.' and '-', starting with a letter or digit (tunnel://NAME[/PATH])", name)
 	}
+	if err := CheckTunnelPath(path); err != nil {
+		return "", "", err
+	}
+	return name, path, nil
+}
+
+// CheckTunnelPath checks the PATH of tunnel://NAME[/PATH], "" or starting
+// with "/", as it is appended to a tunnel client's --forward URL. Dot
+// segments are refused as the local app reads them, percent-decoded:
+// "%2e%2e" is ".." (RFC 3986 §6.2.2.2) and "%2f" a "/" to many servers,
+// so "/%2e%2e/admin" would reach outside the --forward path as "/../admin"
+// would. The tunnel client checks what a relay sends with it too.
+func CheckTunnelPath(path string) error {
 	if path == "" {
-		return name, "", nil
+		return nil
+	}
+	if path[0] != '/' {
+		return fmt.Errorf("tunnel path %q: want it to start with \"/\"", path)
 	}
 	if len(path) > maxTunnelPath {
-		return "", "", fmt.Errorf("tunnel path: longer than %d bytes", maxTunnelPath)
+		return fmt.Errorf("tunnel path: longer than %d bytes", maxTunnelPath)
 	}
 	if strings.ContainsAny(path, "?#") {
-		return "", "", fmt.Errorf("tunnel path %q: no query or fragment: the path is appended to the client's --forward URL", path)
+		return fmt.Errorf("tunnel path %q: no query or fragment: the path is appended to the client's --forward URL", path)
 	}
 	for i := 0; i < len(path); i++ {
 		if c := path[i]; c <= ' ' || c >= 0x7f || c == '\\' {
-			return "", "", fmt.Errorf("tunnel path %q: percent-encode spaces, control and non-ASCII characters", path)
+			return fmt.Errorf("tunnel path %q: percent-encode spaces, control and non-ASCII characters", path)
 		}
 	}
-	if _, err := url.PathUnescape(path); err != nil {
-		return "", "", fmt.Errorf("tunnel path %q: bad percent-encoding", path)
+	decoded, err := url.PathUnescape(path)
+	if err != nil {
+		return fmt.Errorf("tunnel path %q: bad percent-encoding", path)
 	}
-	for _, seg := range strings.Split(path[1:], "/") {
+	// A backslash ("%5c") separates segments too, to Windows servers.
+	for _, seg := range strings.FieldsFunc(decoded, func(r rune) bool { return r == '/' || r == '\\' }) {
 		if seg == "." || seg == ".." {
-			return "", "", fmt.Errorf("tunnel path %q: no \".\" or \"..\" segments", path)
+			return fmt.Errorf("tunnel path %q: no \".\" or \"..\" segments, percent-encoded or not", path)
 		}
 	}
-	return name, path, nil
+	return nil
 }
 
 func reservedHeader(name string) bool {

@@ -34,6 +34,15 @@ func TestTunnelEndpoint(t *testing.T) {
 		{url: "tunnel://laptop/a%zz", want: "bad percent-encoding"},
 		{url: "tunnel://laptop/../admin", want: `no "." or ".." segments`},
 		{url: "tunnel://laptop/a/./b", want: `no "." or ".." segments`},
+		// Percent-encoded dots and separators are what the local app
+		// reads after decoding: "/%2e%2e/admin" climbs out of --forward.
+		{url: "tunnel://laptop/%2e%2e/admin", want: `no "." or ".." segments`},
+		{url: "tunnel://laptop/a/%2E%2e/b", want: `no "." or ".." segments`},
+		{url: "tunnel://laptop/.%2e", want: `no "." or ".." segments`},
+		{url: "tunnel://laptop/%2e/b", want: `no "." or ".." segments`},
+		{url: "tunnel://laptop/a%2f..%2fb", want: `no "." or ".." segments`},
+		{url: "tunnel://laptop/a%5c..%5cb", want: `no "." or ".." segments`},
+		{url: "tunnel://laptop/a..b/%2e%2ex/.well-known", name: "laptop", path: "/a..b/%2e%2ex/.well-known"},
 		{url: "tunnel://laptop/" + strings.Repeat("a", 1100), want: "longer than 1024"},
 	}
 	o := &config.Org{ID: "demo"}

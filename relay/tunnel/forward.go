@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/sidehook/sidehook/relay/config"
 )
 
 // hopHeaders describe one HTTP connection, not the request: they are not
@@ -102,6 +104,11 @@ type forwarded struct {
 // target is the URL a delivery goes to: the --forward URL with the
 // endpoint's PATH appended and the queries of both.
 func (c *Client) target(f forwardReq) (string, error) {
+	// The relay chooses the path; it must not reach outside --forward
+	// (a relay before this check accepted "/%2e%2e/admin").
+	if err := config.CheckTunnelPath(f.path); err != nil {
+		return "", fmt.Errorf("refused the relay's path: %w", err)
+	}
 	base := *c.forward
 	if f.to != "" {
 		u, err := baseURL("target", f.to)

@@ -634,3 +634,32 @@ func TestHugeAnswerHeaders(t *testing.T) {
 		t.Errorf("the /big delivery line's headers_dropped: got %v, want a count", dropped)
 	}
 }
+
+// TestClientKeepsToForwardPath: the relay chooses the path appended to
+// --forward; one that climbs out of it, percent-encoded or not, is
+// refused by the client and never reaches the app. A relay that accepted
+// tunnel://NAME/%2e%2e/admin sent it, and servers that decode before
+// removing dot segments (nginx, most frameworks) served /admin.
+func TestClientKeepsToForwardPath(t *testing.T) {
+	fr := newFakeRelay(t, fastServer())
+	a := newApp(t)
+	startClient(t, clientConfig(fr.URL, a.URL+"/base"))
+	for _, path := range []string{"/../admin", "/%2e%2e/admin", "/hooks/%2E%2e/%2e%2E/admin", "/.%2e/admin", "/a%2f..%2fadmin", "/a%5c..%5c..%5cadmin"} {
+		t.Run(path, func(t *testing.T) {
+			res, err := fr.send(t.Context(), path, "payment", []byte("{}"))
+			if err == nil || !strings.Contains(err.Error(), "refused the relay's path") {
+				t.Errorf("Send: got %+v, %v; want the client's refusal", res, err)
+			}
+		})
+	}
+	if got := a.requests(); len(got) != 0 {
+		t.Errorf("app got %d requests (first %s), want none", len(got), got[0].Path)
+	}
+	// A path that only looks like one is still forwarded.
+	if res, err := fr.send(t.Context(), "/a..b/%2e%2ex/.well-known", "payment", []byte("{}")); err != nil || res.Status != http.StatusOK {
+		t.Fatalf("Send: got %+v, %v; want the app's 200", res, err)
+	}
+	if got := a.requests(); len(got) != 1 || got[0].Path != "/base/a..b/..x/.well-known" {
+		t.Errorf("app got %+v, want one request to /base/a..b/..x/.well-known", got)
+	}
+}
