@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/url"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,6 +41,67 @@ func TestMatchGlob(t *testing.T) {
 			t.Errorf("matchGlob(%q, %q): got %v, want %v", tt.pattern, tt.path, got, tt.want)
 		}
 	}
+}
+
+// TestMatchGlobLongPath: the sender chooses the path and the receiver
+// takes one of up to 1 MiB; a rule with a final '*' after other
+// wildcards must still be decided in one pass. Trying every prefix with
+// path.Match took minutes for this one (70 s for a third of it).
+func TestMatchGlobLongPath(t *testing.T) {
+	long := "/hooks/" + strings.Repeat("a", 256<<10)
+	tests := []struct {
+		pattern, path string
+		want          bool
+	}{
+		{"/hooks/*/x*", long, false},
+		{"/hooks/*/x*", long + "/x/y", true},
+		{"/hooks/?[a-c]*b*", long, false},
+		{"/hooks/[^/]*a*", long, true},
+	}
+	for _, tt := range tests {
+		done := make(chan bool, 1)
+		go func() { done <- matchGlob(tt.pattern, tt.path) }()
+		select {
+		case got := <-done:
+			if got != tt.want {
+				t.Errorf("matchGlob(%q, %d bytes): got %v, want %v", tt.pattern, len(tt.path), got, tt.want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("matchGlob(%q, %d bytes): still matching after 10s", tt.pattern, len(tt.path))
+		}
+	}
+}
+
+// FuzzMatchGlob: a final '*' matches what path.Match of the rest of the
+// pattern matches on some prefix of the path, '/' and all after it; the
+// one-pass matcher must agree with trying every prefix.
+func FuzzMatchGlob(f *testing.F) {
+	for _, s := range [][2]string{{"/a/*/c*", "/a/b/c/d"}, {"/[^a-c]?*", "/dé/x"}, {`/\**`, "/*x"}, {"/*é*", "/xé"},
+		{"/[é-ü]*", "/\xc3"}, {"/**a*", "/ba/"}, {"/?*", "/\xff\xfe"}, {"*a*", "aa"}, {"/[\\]]*", "/]"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, pattern, p string) {
+		if len(p) > 64 || !strings.HasSuffix(pattern, "*") {
+			return
+		}
+		if _, err := path.Match(pattern, ""); err != nil {
+			return
+		}
+		base, ok := trailingStar(pattern)
+		if !ok {
+			return
+		}
+		want := false
+		for i := len(p); i >= 0 && !want; i-- {
+			want, _ = path.Match(base, p[:i])
+		}
+		if ok, _ := path.Match(pattern, p); ok {
+			want = true
+		}
+		if got := matchGlob(pattern, p); got != want {
+			t.Fatalf("matchGlob(%q, %q): got %v, want %v", pattern, p, got, want)
+		}
+	})
 }
 
 func TestMatchPath(t *testing.T) {
