@@ -532,3 +532,57 @@ func TestLateResultIsTold(t *testing.T) {
 		t.Fatalf("a late result: got %+v, want an error naming the delivery and the retry", m)
 	}
 }
+
+// TestMaxClientsPerOrg: one organisation's API key cannot hold more than
+// its share of a relay's connections (each costs buffers and goroutines
+// every organisation shares); another organisation still connects, and a
+// closed connection frees its place.
+func TestMaxClientsPerOrg(t *testing.T) {
+	opts := fastServer()
+	opts.MaxClientsPerOrg = 2
+	srv := tunnel.NewServer(opts)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Close(ctx)
+	})
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		srv.Serve(w, r, r.URL.Query().Get("org"), testName, nil)
+	}))
+	t.Cleanup(hs.Close)
+	dial := func(org string) (*websocket.Conn, *http.Response, error) {
+		ws, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(hs.URL, "http")+"/?org="+org, nil)
+		if err == nil {
+			t.Cleanup(func() { ws.Close() })
+		}
+		return ws, resp, err
+	}
+	var first *websocket.Conn
+	for i := range 2 {
+		ws, _, err := dial("acme")
+		if err != nil {
+			t.Fatalf("connection %d: %v", i+1, err)
+		}
+		if i == 0 {
+			first = ws
+		}
+	}
+	_, resp, err := dial("acme")
+	if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("third connection of one organisation: got %v, %v; want 429", resp, err)
+	}
+	if _, _, err := dial("other"); err != nil {
+		t.Fatalf("another organisation: got %v, want connected", err)
+	}
+	first.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, resp, err := dial("acme")
+		if err == nil {
+			break
+		}
+		if resp == nil || resp.StatusCode != http.StatusTooManyRequests || time.Now().After(deadline) {
+			t.Fatalf("after closing one: got %v, %v; want a place freed", resp, err)
+		}
+	}
+}

@@ -31,6 +31,11 @@ const (
 	DefaultPongWait     = 25 * time.Second
 	DefaultWriteWait    = 10 * time.Second
 	DefaultHelloWait    = 10 * time.Second
+	// DefaultMaxClientsPerOrg bounds the tunnel connections one
+	// organisation holds on a relay at once. Each costs about 40 KB
+	// (buffers, goroutines); without a bound one API key opened 3,000 in
+	// seconds, 110 MB of a relay every organisation shares.
+	DefaultMaxClientsPerOrg = 100
 )
 
 // maxResultFrame bounds a frame from a tunnel client: a result carries at
@@ -56,6 +61,10 @@ type ServerOptions struct {
 	PongWait     time.Duration
 	WriteWait    time.Duration
 	HelloWait    time.Duration
+	// MaxClientsPerOrg bounds one organisation's connections, waiting for
+	// hello or ready (DefaultMaxClientsPerOrg when 0); one more is
+	// answered 429.
+	MaxClientsPerOrg int
 }
 
 // Server is the relay side of tunnels: the Transport of tunnel:// endpoints
@@ -73,6 +82,8 @@ type Server struct {
 	greeting map[*websocket.Conn]struct{}
 	turn     uint64
 	closed   bool
+	// clients counts each organisation's Serve calls in progress.
+	clients map[string]int
 	// serving counts Serve calls in progress, so Close can wait for them.
 	serving sync.WaitGroup
 }
@@ -96,6 +107,9 @@ func NewServer(opts ServerOptions) *Server {
 	if opts.HelloWait <= 0 {
 		opts.HelloWait = DefaultHelloWait
 	}
+	if opts.MaxClientsPerOrg <= 0 {
+		opts.MaxClientsPerOrg = DefaultMaxClientsPerOrg
+	}
 	s := &Server{
 		opts: opts,
 		log:  opts.Logger.With().Str("component", "tunnel").Logger(),
@@ -108,6 +122,7 @@ func NewServer(opts ServerOptions) *Server {
 		},
 		groups:   make(map[groupKey][]*serverConn),
 		greeting: make(map[*websocket.Conn]struct{}),
+		clients:  make(map[string]int),
 	}
 	s.upgrader.Error = s.upgradeError
 	return s
@@ -251,9 +266,23 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, org, name string,
 			Reason: "the relay is shutting down; retry later", Err: ErrClosed, RetryAfter: 1})
 		return
 	}
+	if s.clients[org] >= s.opts.MaxClientsPerOrg {
+		s.mu.Unlock()
+		httpjson.WriteError(w, r, s.log, &httpjson.Error{Status: http.StatusTooManyRequests, Code: "too_many_tunnels",
+			Reason: fmt.Sprintf("this organisation has %d tunnel connections open, the most a relay takes; close one first", s.opts.MaxClientsPerOrg), RetryAfter: 10})
+		return
+	}
+	s.clients[org]++
 	s.serving.Add(1)
 	s.mu.Unlock()
 	defer s.serving.Done()
+	defer func() {
+		s.mu.Lock()
+		if s.clients[org]--; s.clients[org] == 0 {
+			delete(s.clients, org)
+		}
+		s.mu.Unlock()
+	}()
 
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
