@@ -35,8 +35,10 @@ func Run(tb testing.TB, o *server.Options) *server.Server {
 		s.Shutdown()
 		s.WaitForShutdown()
 	})
-	if !s.ReadyForConnections(10 * time.Second) {
-		tb.Fatal("nats server not ready")
+	// Generous: with the whole suite running under -race on two cores, a
+	// cluster node once took over 10 s to take connections.
+	if !s.ReadyForConnections(30 * time.Second) {
+		tb.Fatal("nats server not ready within 30s")
 	}
 	return s
 }
