@@ -11,8 +11,10 @@
 // # Wire protocol
 //
 // The websocket at /_sidehook/ws only speaks; text frames from the browser
-// are read (to see pongs and close frames) and ignored. Every frame is one
-// JSON object with a "type":
+// are read (to see pongs and close frames) and ignored. A scope (one
+// organisation on the relay) holds at most HubOptions.MaxViewers of them;
+// one more handshake is answered 429. Every frame is one JSON object with
+// a "type":
 //
 //	{"type":"snapshot","items":[Item, …]}   newest first, at most 200
 //	{"type":"item","item":Item}             one publish

@@ -59,6 +59,7 @@ func (l *itemLog) Recent(ctx context.Context, n int) ([]web.Item, error) {
 type dashOptions struct {
 	Role         string
 	ClientBuffer int
+	MaxViewers   int
 	Authorize    func(*http.Request) bool
 	Scope        func(*http.Request) string
 	NoHub        bool
@@ -82,7 +83,7 @@ func startDashboard(tb testing.TB, o dashOptions) *dashboard {
 	d := &dashboard{Log: &itemLog{}, Reg: prometheus.NewRegistry()}
 	var hub *web.Hub
 	if !o.NoHub {
-		hub = web.NewHub(web.HubOptions{ClientBuffer: o.ClientBuffer, Logger: zerolog.Nop(), Registerer: d.Reg})
+		hub = web.NewHub(web.HubOptions{ClientBuffer: o.ClientBuffer, MaxViewers: o.MaxViewers, Logger: zerolog.Nop(), Registerer: d.Reg})
 		tb.Cleanup(func() { _ = hub.Close() })
 	}
 	d.Hub = hub

@@ -50,12 +50,21 @@ type Item struct {
 // items are dropped for it.
 const DefaultClientBuffer = 256
 
+// DefaultMaxViewers is how many dashboard websockets one scope (one
+// organisation on the relay; everything on the receiver) holds at once.
+// Each queues up to ClientBuffer items: with no bound, one key holder
+// could open thousands and take a relay's memory from every organisation.
+const DefaultMaxViewers = 100
+
 // HubOptions configures a Hub. The zero value is usable.
 type HubOptions struct {
 	// ClientBuffer is each subscriber's queue length; <= 0 means
 	// DefaultClientBuffer.
 	ClientBuffer int
-	Logger       zerolog.Logger
+	// MaxViewers bounds each scope's websockets; <= 0 means
+	// DefaultMaxViewers. One more is answered 429.
+	MaxViewers int
+	Logger     zerolog.Logger
 	// Registerer receives sidehook_dashboard_dropped_messages_total and
 	// sidehook_websocket_clients; nil registers nothing. When a hub of the
 	// same process already registered them there (relay and receiver in one
@@ -80,6 +89,9 @@ type Hub struct {
 	// cut is set once Shutdown stopped waiting: a connection arriving
 	// later is closed at once.
 	cut bool
+	// viewers counts each scope's websockets, from before the upgrade.
+	viewers    map[string]int
+	maxViewers int
 }
 
 // Subscription is one viewer's feed: see pubsub.Subscription.
@@ -92,10 +104,15 @@ func NewHub(opts HubOptions) *Hub {
 	if buf <= 0 {
 		buf = DefaultClientBuffer
 	}
+	if opts.MaxViewers <= 0 {
+		opts.MaxViewers = DefaultMaxViewers
+	}
 	h := &Hub{
-		log:   opts.Logger.With().Str("component", "dashboard-hub").Logger(),
-		buf:   buf,
-		conns: make(map[*websocket.Conn]chan struct{}),
+		log:        opts.Logger.With().Str("component", "dashboard-hub").Logger(),
+		buf:        buf,
+		conns:      make(map[*websocket.Conn]chan struct{}),
+		viewers:    make(map[string]int),
+		maxViewers: opts.MaxViewers,
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sidehook_dashboard_dropped_messages_total",
 			Help: "Dashboard messages dropped because a websocket client fell behind.",
@@ -235,6 +252,24 @@ func (h *Hub) track(c *websocket.Conn) (untrack func()) {
 		h.mu.Unlock()
 		close(done)
 	}
+}
+
+// admit counts a viewer of scope in, unless the scope has its most
+// already; release counts it out.
+func (h *Hub) admit(scope string) (release func(), ok bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.viewers[scope] >= h.maxViewers {
+		return nil, false
+	}
+	h.viewers[scope]++
+	return func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.viewers[scope]--; h.viewers[scope] == 0 {
+			delete(h.viewers, scope)
+		}
+	}, true
 }
 
 // Subscribers reports how many subscriptions are open.

@@ -58,15 +58,22 @@ func (s *server) handleWS() http.Handler {
 			http.Error(w, "this is the dashboard's websocket: connect with a websocket client", http.StatusUpgradeRequired)
 			return
 		}
+		scope := s.scope(r)
+		release, ok := hub.admit(scope)
+		if !ok {
+			http.Error(w, fmt.Sprintf("too many dashboard viewers: at most %d at once", hub.maxViewers), http.StatusTooManyRequests)
+			return
+		}
+		defer release()
 		conn, err := s.upgrader.Upgrade(w, r, nil)
 		if err != nil {
 			// Upgrade has answered the client already.
 			s.log.Debug().Err(err).Msg("websocket upgrade")
 			return
 		}
-		// Deferred first, so it runs last: Hub.Shutdown waits for this.
+		// Deferred first of what follows the upgrade, so it runs last:
+		// Hub.Shutdown waits for this.
 		defer hub.track(conn)()
-		scope := s.scope(r)
 		ctx, cancel := context.WithCancel(WithScope(r.Context(), scope))
 		defer cancel()
 		// Subscribe before reading the snapshot so nothing published in

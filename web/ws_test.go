@@ -308,3 +308,35 @@ func TestStalledClient(t *testing.T) {
 		}
 	}
 }
+
+// Each scope holds at most MaxViewers websockets: one more is a 429, a
+// viewer leaving makes room, and another scope is not counted against it.
+func TestMaxViewersPerScope(t *testing.T) {
+	d := startDashboard(t, dashOptions{MaxViewers: 2, Scope: func(r *http.Request) string { return r.Header.Get("X-Org") }})
+	org := func(o string) http.Header { return http.Header{"X-Org": {o}} }
+	first := dial(t, d, org("acme"))
+	dial(t, d, org("acme"))
+	waitFor(t, "two viewers", func() bool { return d.Hub.Subscribers() == 2 })
+
+	_, resp, err := websocket.DefaultDialer.DialContext(t.Context(), d.wsURL(), org("acme"))
+	if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		t.Fatalf("a third viewer of one scope: %v (HTTP %d), want 429", err, status)
+	}
+	dial(t, d, org("other")) // another scope has its own room
+
+	// The room is given back as the first viewer's handler returns, a
+	// moment after its connection closes.
+	first.Close()
+	waitFor(t, "room for a viewer again", func() bool {
+		c, _, err := websocket.DefaultDialer.DialContext(t.Context(), d.wsURL(), org("acme"))
+		if err != nil {
+			return false
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return true
+	})
+}
