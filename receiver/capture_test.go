@@ -405,6 +405,8 @@ func TestCustomValues(t *testing.T) {
 			map[string]*string{"fullname": ptr("Jane Customer"), "duedate": ptr("2026-12-01")}},
 		{"RepeatedLists", "customerUID=ACC-10023&fields=fullname,duedate&fields=nope&fields=fullname",
 			map[string]*string{"fullname": ptr("Jane Customer"), "duedate": ptr("2026-12-01"), "nope": nil}},
+		// The parameter's name read as any query reader reads it.
+		{"EscapedName", "customerUID=ACC-10023&fiel%64s=fullname", map[string]*string{"fullname": ptr("Jane Customer")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

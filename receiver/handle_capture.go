@@ -149,7 +149,7 @@ func (s *Server) decide(r *http.Request, c *Capture) reply {
 	if a, ok := s.rules.match(ruleInput{method: r.Method, path: c.Path, event: c.Event, header: r.Header, webhookID: c.WebhookID}); ok {
 		return reply{status: a.status, header: a.headers, body: []byte(a.body), rule: a.rule, fault: a.fault, delay: a.delay, use: a.use}
 	}
-	if r.Method == http.MethodGet && hasQueryKey(r.URL.RawQuery, "fields") {
+	if isCustomValueGET(r) {
 		q := r.URL.Query()
 		vals := s.values.Lookup(q.Get("customerUID"), q.Get("channelId"), fixtures.RequestedFields(q))
 		b, err := json.Marshal(vals)
@@ -285,24 +285,16 @@ func deriveEvent(r *http.Request, body []byte) string {
 	if t, ok := event.FromPayload(body); ok {
 		return string(t)
 	}
-	if r.Method == http.MethodGet && hasQueryKey(r.URL.RawQuery, "fields") {
+	if isCustomValueGET(r) {
 		return string(event.CustomValueRequest)
 	}
 	return ""
 }
 
-// hasQueryKey reports whether the raw query has the key, without parsing
-// the whole query into a map.
-func hasQueryKey(raw, key string) bool {
-	for raw != "" {
-		var part string
-		part, raw, _ = strings.Cut(raw, "&")
-		k, _, _ := strings.Cut(part, "=")
-		if k == key {
-			return true
-		}
-	}
-	return false
+// isCustomValueGET reports whether r is a custom-value request: a GET
+// with a fields parameter, its name read as url.ParseQuery reads it.
+func isCustomValueGET(r *http.Request) bool {
+	return r.Method == http.MethodGet && r.URL.Query().Has("fields")
 }
 
 // lowerHeaders copies the header map with lower-case names; the values are
