@@ -796,8 +796,11 @@ func CheckTunnelPath(path string) error {
 	if err != nil {
 		return fmt.Errorf("tunnel path %q: bad percent-encoding", path)
 	}
-	// A backslash ("%5c") separates segments too, to Windows servers.
+	// A backslash ("%5c") separates segments too, to Windows servers; and
+	// a ';' starts a segment's parameters, which Tomcat and its kin drop
+	// before they read the segment ("/..;x/" is "/../" to them).
 	for _, seg := range strings.FieldsFunc(decoded, func(r rune) bool { return r == '/' || r == '\\' }) {
+		seg, _, _ = strings.Cut(seg, ";")
 		if seg == "." || seg == ".." {
 			return fmt.Errorf("tunnel path %q: no \".\" or \"..\" segments, percent-encoded or not", path)
 		}

@@ -42,7 +42,10 @@ func TestTunnelEndpoint(t *testing.T) {
 		{url: "tunnel://laptop/%2e/b", want: `no "." or ".." segments`},
 		{url: "tunnel://laptop/a%2f..%2fb", want: `no "." or ".." segments`},
 		{url: "tunnel://laptop/a%5c..%5cb", want: `no "." or ".." segments`},
+		{url: "tunnel://laptop/..;/admin", want: `no "." or ".." segments`},
+		{url: "tunnel://laptop/a/%2e%2e%3bjsessionid=1/b", want: `no "." or ".." segments`},
 		{url: "tunnel://laptop/a..b/%2e%2ex/.well-known", name: "laptop", path: "/a..b/%2e%2ex/.well-known"},
+		{url: "tunnel://laptop/v1;a=1/x", name: "laptop", path: "/v1;a=1/x"},
 		{url: "tunnel://laptop/" + strings.Repeat("a", 1100), want: "longer than 1024"},
 	}
 	o := &config.Org{ID: "demo"}
