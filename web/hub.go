@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/sidehook/sidehook/internal/perkey"
 	"github.com/sidehook/sidehook/internal/pubsub"
 )
 
@@ -90,8 +91,7 @@ type Hub struct {
 	// later is closed at once.
 	cut bool
 	// viewers counts each scope's websockets, from before the upgrade.
-	viewers    map[string]int
-	maxViewers int
+	viewers *perkey.Limit
 }
 
 // Subscription is one viewer's feed: see pubsub.Subscription.
@@ -108,11 +108,10 @@ func NewHub(opts HubOptions) *Hub {
 		opts.MaxViewers = DefaultMaxViewers
 	}
 	h := &Hub{
-		log:        opts.Logger.With().Str("component", "dashboard-hub").Logger(),
-		buf:        buf,
-		conns:      make(map[*websocket.Conn]chan struct{}),
-		viewers:    make(map[string]int),
-		maxViewers: opts.MaxViewers,
+		log:     opts.Logger.With().Str("component", "dashboard-hub").Logger(),
+		buf:     buf,
+		conns:   make(map[*websocket.Conn]chan struct{}),
+		viewers: perkey.New(opts.MaxViewers),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sidehook_dashboard_dropped_messages_total",
 			Help: "Dashboard messages dropped because a websocket client fell behind.",
@@ -252,24 +251,6 @@ func (h *Hub) track(c *websocket.Conn) (untrack func()) {
 		h.mu.Unlock()
 		close(done)
 	}
-}
-
-// admit counts a viewer of scope in, unless the scope has its most
-// already; release counts it out.
-func (h *Hub) admit(scope string) (release func(), ok bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.viewers[scope] >= h.maxViewers {
-		return nil, false
-	}
-	h.viewers[scope]++
-	return func() {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		if h.viewers[scope]--; h.viewers[scope] == 0 {
-			delete(h.viewers, scope)
-		}
-	}, true
 }
 
 // Subscribers reports how many subscriptions are open.

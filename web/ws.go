@@ -59,9 +59,9 @@ func (s *server) handleWS() http.Handler {
 			return
 		}
 		scope := s.scope(r)
-		release, ok := hub.admit(scope)
+		release, ok := hub.viewers.Acquire(scope)
 		if !ok {
-			http.Error(w, fmt.Sprintf("too many dashboard viewers: at most %d at once", hub.maxViewers), http.StatusTooManyRequests)
+			http.Error(w, fmt.Sprintf("too many dashboard viewers: at most %d at once", hub.viewers.Max()), http.StatusTooManyRequests)
 			return
 		}
 		defer release()

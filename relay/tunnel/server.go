@@ -18,6 +18,7 @@ import (
 
 	"github.com/sidehook/sidehook/internal/event"
 	"github.com/sidehook/sidehook/internal/httpjson"
+	"github.com/sidehook/sidehook/internal/perkey"
 	"github.com/sidehook/sidehook/relay"
 )
 
@@ -82,8 +83,8 @@ type Server struct {
 	greeting map[*websocket.Conn]struct{}
 	turn     uint64
 	closed   bool
-	// clients counts each organisation's Serve calls in progress.
-	clients map[string]int
+	// perOrg counts each organisation's Serve calls in progress.
+	perOrg *perkey.Limit
 	// serving counts Serve calls in progress, so Close can wait for them.
 	serving sync.WaitGroup
 }
@@ -122,7 +123,7 @@ func NewServer(opts ServerOptions) *Server {
 		},
 		groups:   make(map[groupKey][]*serverConn),
 		greeting: make(map[*websocket.Conn]struct{}),
-		clients:  make(map[string]int),
+		perOrg:   perkey.New(opts.MaxClientsPerOrg),
 	}
 	s.upgrader.Error = s.upgradeError
 	return s
@@ -266,23 +267,17 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, org, name string,
 			Reason: "the relay is shutting down; retry later", Err: ErrClosed, RetryAfter: 1})
 		return
 	}
-	if s.clients[org] >= s.opts.MaxClientsPerOrg {
+	release, ok := s.perOrg.Acquire(org)
+	if !ok {
 		s.mu.Unlock()
 		httpjson.WriteError(w, r, s.log, &httpjson.Error{Status: http.StatusTooManyRequests, Code: "too_many_tunnels",
-			Reason: fmt.Sprintf("this organisation has %d tunnel connections open, the most a relay takes; close one first", s.opts.MaxClientsPerOrg), RetryAfter: 10})
+			Reason: fmt.Sprintf("this organisation has %d tunnel connections open, the most a relay takes; close one first", s.perOrg.Max()), RetryAfter: 10})
 		return
 	}
-	s.clients[org]++
 	s.serving.Add(1)
 	s.mu.Unlock()
 	defer s.serving.Done()
-	defer func() {
-		s.mu.Lock()
-		if s.clients[org]--; s.clients[org] == 0 {
-			delete(s.clients, org)
-		}
-		s.mu.Unlock()
-	}()
+	defer release()
 
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
