@@ -106,8 +106,10 @@ func checkParams(q url.Values, known ...string) error {
 	return nil
 }
 
-// parseLimit reads limit: DefaultLimit when absent, at most MaxLimit.
-func parseLimit(s string) (int, error) {
+// ParseLimit reads a list's limit parameter: DefaultLimit when absent, at
+// most MaxLimit. The tunnel inspector's list, which the same page reads,
+// takes it too.
+func ParseLimit(s string) (int, error) {
 	if s == "" {
 		return DefaultLimit, nil
 	}

@@ -14,25 +14,25 @@ func FuzzParseLimit(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		n, err := parseLimit(s)
+		n, err := ParseLimit(s)
 		if err != nil {
 			if n != 0 || !strings.HasPrefix(err.Error(), "limit: "+strconv.Quote(s)) {
-				t.Fatalf("parseLimit(%q) = %d, %v", s, n, err)
+				t.Fatalf("ParseLimit(%q) = %d, %v", s, n, err)
 			}
 			return
 		}
 		if n < 1 || n > MaxLimit {
-			t.Fatalf("parseLimit(%q) = %d, outside 1 to %d", s, n, MaxLimit)
+			t.Fatalf("ParseLimit(%q) = %d, outside 1 to %d", s, n, MaxLimit)
 		}
 		if s == "" {
 			if n != DefaultLimit {
-				t.Fatalf("parseLimit(\"\") = %d, want %d", n, DefaultLimit)
+				t.Fatalf("ParseLimit(\"\") = %d, want %d", n, DefaultLimit)
 			}
 			return
 		}
 		v, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || min(v, MaxLimit) != int64(n) {
-			t.Fatalf("parseLimit(%q) = %d, but %q is %d, %v", s, n, s, v, err)
+			t.Fatalf("ParseLimit(%q) = %d, but %q is %d, %v", s, n, s, v, err)
 		}
 	})
 }

@@ -56,7 +56,7 @@ func handleList(s *Server) http.Handler {
 			s.writeError(w, r, badRequest(err.Error()))
 			return
 		}
-		limit, err := parseLimit(q.Get("limit"))
+		limit, err := ParseLimit(q.Get("limit"))
 		if err != nil {
 			s.writeError(w, r, badRequest(err.Error()))
 			return

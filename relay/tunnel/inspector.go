@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sidehook/sidehook/internal/event"
+	"github.com/sidehook/sidehook/receiver"
 	"github.com/sidehook/sidehook/replay"
 	"github.com/sidehook/sidehook/web"
 )
@@ -32,15 +32,6 @@ const (
 
 // PrefixForward starts the id of a request the inspector shows.
 const PrefixForward = "fwd_"
-
-// The limits of the inspector's GET /_sidehook/requests are the
-// receiver's (receiver.DefaultLimit and MaxLimit): the route, its
-// parameters and its page are the receiver's, so the dashboard pages both
-// alike.
-const (
-	listDefaultLimit = 100
-	listMaxLimit     = 1000
-)
 
 // maxReplayRequest bounds a replay request's JSON (an edited body).
 const maxReplayRequest = 8 << 20
@@ -329,9 +320,9 @@ type listResponse struct {
 }
 
 // handleList answers a page of the records, newest first: limit of them
-// (listDefaultLimit when absent, at most listMaxLimit) older than cursor,
-// the previous page's next. Its parameters, answer and errors are the
-// receiver's list's, which the dashboard calls the same way.
+// (receiver.ParseLimit) older than cursor, the previous page's next. Its
+// parameters, answer and errors are the receiver's list's, which the
+// dashboard calls the same way.
 func (in *inspector) handleList(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	// A misspelt parameter (or a receiver's filter, which the inspector
@@ -342,14 +333,10 @@ func (in *inspector) handleList(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	limit := listDefaultLimit
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			writeError(w, http.StatusBadRequest, codeBadRequest, fmt.Sprintf("limit: %q: want a number from 1 to %d", s, listMaxLimit))
-			return
-		}
-		limit = min(n, listMaxLimit)
+	limit, err := receiver.ParseLimit(q.Get("limit"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, codeBadRequest, err.Error())
+		return
 	}
 	cursor := q.Get("cursor")
 	if cursor != "" {

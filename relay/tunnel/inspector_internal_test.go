@@ -5,19 +5,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-
-	"github.com/sidehook/sidehook/receiver"
 )
-
-// TestListLimitsAreTheReceivers: the inspector's list is the receiver's
-// (the dashboard pages both alike), so are its limits; a change to one
-// must reach the other.
-func TestListLimitsAreTheReceivers(t *testing.T) {
-	if listDefaultLimit != receiver.DefaultLimit || listMaxLimit != receiver.MaxLimit {
-		t.Errorf("inspector list limits: got %d default, %d max; want the receiver's %d, %d",
-			listDefaultLimit, listMaxLimit, receiver.DefaultLimit, receiver.MaxLimit)
-	}
-}
 
 // TestInspectorPageOrder: a forward is recorded when it ends, but listed
 // and paged by when it began (its id): one that began before another still
