@@ -296,16 +296,7 @@ func (s *Server) URL() string {
 	return baseURL(addr)
 }
 
-func baseURL(addr string) string {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "http://" + addr
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
-		host = "127.0.0.1"
-	}
-	return "http://" + net.JoinHostPort(host, port)
-}
+func baseURL(addr string) string { return "http://" + httpjson.Callable(addr) }
 
 // Handler is the receiver's whole HTTP surface, for mounting elsewhere
 // instead of calling Start.

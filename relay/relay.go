@@ -32,6 +32,7 @@ import (
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/internal/freshconn"
 	"github.com/sidehook/sidehook/internal/httpguard"
+	"github.com/sidehook/sidehook/internal/httpjson"
 	"github.com/sidehook/sidehook/internal/target"
 	"github.com/sidehook/sidehook/relay/config"
 	"github.com/sidehook/sidehook/web"
@@ -423,13 +424,7 @@ func (r *Relay) URL() string {
 	if r.ln == nil {
 		return ""
 	}
-	addr := r.ln.Addr().String()
-	if host, port, err := net.SplitHostPort(addr); err == nil {
-		if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
-			addr = net.JoinHostPort("127.0.0.1", port)
-		}
-	}
-	return r.scheme + "://" + addr
+	return r.scheme + "://" + httpjson.Callable(r.ln.Addr().String())
 }
 
 // Subscribe returns a subscription to changes (accepted events, delivery

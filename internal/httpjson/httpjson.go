@@ -122,8 +122,8 @@ func Decode(w http.ResponseWriter, r *http.Request, v any, emptyOK bool) error {
 		return Errorf(http.StatusBadRequest, "invalid_json", "empty body: want a JSON object")
 	}
 	// Every body is an object. encoding/json reads null into a struct as
-	// nothing at all, so a PATCH of null would answer 200 having done
-	// nothing; other kinds fail below, with less to say.
+	// nothing at all, so null passed for an empty body; other kinds fail
+	// below, with less to say.
 	if trimmed[0] != '{' {
 		return Errorf(http.StatusBadRequest, "invalid_json", "want a JSON object, not %s", jsonKind(trimmed[0]))
 	}
@@ -168,6 +168,20 @@ func IsLoopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// Callable is a listening address as this machine can call it: an
+// unspecified host (0.0.0.0, ::, or none) becomes 127.0.0.1, so a URL made
+// of it works; any other address is itself.
+func Callable(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return addr
 }
 
 // StdLogger routes net/http's own error log (TLS noise, broken

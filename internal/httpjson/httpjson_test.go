@@ -155,3 +155,20 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestCallable(t *testing.T) {
+	for in, want := range map[string]string{
+		"0.0.0.0:8080":   "127.0.0.1:8080",
+		"[::]:8080":      "127.0.0.1:8080",
+		":8080":          "127.0.0.1:8080",
+		"127.0.0.1:8080": "127.0.0.1:8080",
+		"[::1]:80":       "[::1]:80",
+		"10.0.0.2:443":   "10.0.0.2:443",
+		"localhost:0":    "localhost:0",
+		"no-port":        "no-port",
+	} {
+		if got := httpjson.Callable(in); got != want {
+			t.Errorf("Callable(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
