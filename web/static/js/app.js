@@ -202,7 +202,7 @@ live.start();
 schedule();
 
 // Receiver tools: exports, the rules in force, clearing every capture.
-if (!relay && cfg.role !== 'inspector') {
+if (cfg.role === 'receiver') {
   for (const [id, name] of [['export-ndjson', 'sidehook-requests.ndjson'], ['export-har', 'sidehook-requests.har']]) {
     const a = $(id);
     a.addEventListener('click', (e) => {

@@ -103,7 +103,7 @@ export class Detail {
     // sends the recorded headers: no choice there.
     this.signBoxes = [];
     let signField = null;
-    if (!relay && this.cfg.role !== 'inspector') {
+    if (this.cfg.role === 'receiver') {
       const carried = schemesOf(req.headers);
       this.signBoxes = SIGN_SCHEMES.map((s) => h('input', { type: 'checkbox', name: 'sign', value: s, id: 'sign-' + s, checked: carried.includes(s) }));
       signField = h('fieldset', { class: 'sign' },
