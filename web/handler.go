@@ -148,12 +148,14 @@ func NewHandler(cfg Config) http.Handler {
 func (s *server) tokenCookie() string { return "sidehook_" + s.cfg.Role + "_token" }
 
 // token finds the credential a browser sent: the Authorization header, else
-// ?token=, else the dashboard's cookie.
+// ?token=, else the dashboard's cookie. A ?token= on a link followed from
+// another site is not used: it would sign the browser in as whoever made
+// the link (login CSRF), showing their organisation as the user's own.
 func (s *server) token(r *http.Request) (tok string, fromQuery bool) {
 	if r.Header.Get("Authorization") != "" {
 		return "", false
 	}
-	if t := r.URL.Query().Get("token"); t != "" {
+	if t := r.URL.Query().Get("token"); t != "" && !fromOtherSite(r) {
 		return t, true
 	}
 	if c, err := r.Cookie(s.tokenCookie()); err == nil && c.Value != "" {
@@ -232,12 +234,25 @@ func (s *server) denyPage(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusUnauthorized)
 	tok, _ := s.token(r)
 	data := struct {
-		Role  string
-		Tried bool
-	}{s.cfg.Role, tok != "" || r.Header.Get("Authorization") != ""}
+		Role    string
+		Tried   bool
+		Foreign bool
+	}{s.cfg.Role, tok != "" || r.Header.Get("Authorization") != "", r.URL.Query().Has("token") && fromOtherSite(r)}
 	if err := s.pages.ExecuteTemplate(w, "login.html", data); err != nil {
 		s.log.Error().Err(err).Msg("render dashboard login page")
 	}
+}
+
+// fromOtherSite reports whether the browser says r was sent by, or is a
+// navigation from, a page of another site (Sec-Fetch-Site). "none" (typed,
+// a bookmark, a link opened from a terminal) and "same-origin" (the sign-in
+// form) are the user's own doing; tools send no such header.
+func fromOtherSite(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "cross-site", "same-site":
+		return true
+	}
+	return false
 }
 
 func denyPlain(w http.ResponseWriter, r *http.Request) {

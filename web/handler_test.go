@@ -150,6 +150,28 @@ func TestPageAuth(t *testing.T) {
 			t.Fatalf("got %d with the cookie, want the page", resp.StatusCode)
 		}
 	})
+	// A link on another site carrying its maker's token must not sign the
+	// browser in as them (login CSRF); the user's own ways in still do.
+	t.Run("QueryTokenBySite", func(t *testing.T) {
+		for _, tt := range []struct {
+			site   string
+			signIn bool
+		}{{"", true}, {"none", true}, {"same-origin", true}, {"same-site", false}, {"cross-site", false}} {
+			t.Run("site="+tt.site, func(t *testing.T) {
+				h := http.Header{}
+				if tt.site != "" {
+					h.Set("Sec-Fetch-Site", tt.site)
+				}
+				resp, body := httpGet(t, d.URL+web.UIPath+"?token=s3cret", h)
+				if got := resp.StatusCode == http.StatusSeeOther && len(resp.Cookies()) == 1; got != tt.signIn {
+					t.Fatalf("got %d with cookies %v, want signed in %v", resp.StatusCode, resp.Cookies(), tt.signIn)
+				}
+				if !tt.signIn && (resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "from another site") || strings.Contains(body, "refused")) {
+					t.Fatalf("got %d %q, want the sign-in form saying the link's token was not used", resp.StatusCode, body)
+				}
+			})
+		}
+	})
 	t.Run("HeaderToken", func(t *testing.T) {
 		resp, _ := httpGet(t, d.URL+web.UIPath, http.Header{"Authorization": {"Bearer s3cret"}})
 		if resp.StatusCode != http.StatusOK {
