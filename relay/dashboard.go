@@ -223,7 +223,7 @@ func (db *dashboard) handleReplay() http.Handler {
 		}
 		// The page's count is of the replays that went well, and the
 		// answer a 502 unless every one did.
-		results, _ := db.mgr.replayEach(req.Context(), w, sel, target, body)
+		results := db.mgr.replayEach(req.Context(), w, sel, target, body)
 		replayed := countOK(results)
 		status := http.StatusOK
 		if replayed < len(results) {
@@ -234,6 +234,8 @@ func (db *dashboard) handleReplay() http.Handler {
 	})
 }
 
+// countOK is the replayed count of a replay's answer, the API's and the
+// dashboard's: the replays whose target answered 2xx (ok).
 func countOK(rs []ReplayResult) int {
 	n := 0
 	for _, r := range rs {

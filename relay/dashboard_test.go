@@ -256,6 +256,52 @@ func TestDashboardNeedsKeyBeyondLoopback(t *testing.T) {
 	}
 }
 
+// TestReplayedCountsWhatWentWell holds the API's replay and the
+// dashboard's to one meaning of replayed: the replays whose target
+// answered 2xx, not those sent.
+func TestReplayedCountsWhatWentWell(t *testing.T) {
+	good := newSink(t, nil, nil)
+	bad := newSink(t, nil, func(*http.Request, int) int { return http.StatusBadRequest })
+	r := startRelay(t, orgConfig(t,
+		config.RawEndpoint{ID: "good", URL: good.URL() + "/in"},
+		config.RawEndpoint{ID: "bad", URL: bad.URL() + "/in"},
+	), relay.Options{})
+	var ids []string
+	for _, d := range ingest(t, r, `{"type":"payment","amount":"1.00"}`, nil).Deliveries {
+		want := "delivered"
+		if d.Endpoint == "bad" {
+			want = "dead"
+		}
+		waitDelivery(t, r, d.ID, want, 5*time.Second)
+		ids = append(ids, d.ID)
+	}
+	if len(ids) != 2 {
+		t.Fatalf("got %d deliveries, want 2", len(ids))
+	}
+	list := `["` + strings.Join(ids, `","`) + `"]`
+	tests := []struct {
+		name, path, key, body string
+		header                map[string]string
+		status                int
+	}{
+		{"API", "/v1/replay", apiKey, `{"filter":{"ids":` + list + `}}`, nil, http.StatusOK},
+		{"Dashboard", "/_sidehook/replay", "", `{"ids":` + list + `}`, jsonType, http.StatusBadGateway},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := call(t, "POST", r.URL()+tt.path, tt.key, []byte(tt.body), tt.header)
+			var res dashResults
+			a.decode(t, &res)
+			if a.Status != tt.status || len(res.Results) != 2 {
+				t.Fatalf("got %d %s, want %d with 2 results", a.Status, a.Body, tt.status)
+			}
+			if res.Replayed != 1 {
+				t.Errorf("replayed: got %d, want 1 (one of the two targets answered 2xx): %s", res.Replayed, a.Body)
+			}
+		})
+	}
+}
+
 func TestDashboardMetrics(t *testing.T) {
 	r := startRelay(t, orgConfig(t), relay.Options{})
 	c := webtest.DialWS(t, r.URL(), nil)

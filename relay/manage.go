@@ -618,8 +618,10 @@ func (m *manager) handleReplay() http.Handler {
 		for i, d := range selected {
 			sel[i] = replaySel{o, d}
 		}
-		results, sent := m.replayEach(req.Context(), w, sel, target, nil)
-		writeJSON(w, http.StatusOK, map[string]any{"replayed": sent, "results": results})
+		// replayed counts the replays that went well (ok), as the
+		// dashboard's does; a result's not_sent says which went unsent.
+		results := m.replayEach(req.Context(), w, sel, target, nil)
+		writeJSON(w, http.StatusOK, map[string]any{"replayed": countOK(results), "results": results})
 		return nil
 	})
 }
@@ -772,14 +774,14 @@ type replaySel struct {
 // write deadline moves past the waiting they plan (syncWork), and a replay
 // that could end past the bound is not sent, and says so. A delivery
 // target names no URL for is not sent either; its result has target's
-// error. sent counts the deliveries sent, whatever their answers.
-func (m *manager) replayEach(ctx context.Context, w http.ResponseWriter, sel []replaySel, target func(*orgState, *Delivery) (string, error), body []byte) (out []ReplayResult, sent int) {
+// error.
+func (m *manager) replayEach(ctx context.Context, w http.ResponseWriter, sel []replaySel, target func(*orgState, *Delivery) (string, error), body []byte) []ReplayResult {
 	var planned time.Duration
 	for _, s := range sel {
 		planned += replayTimeout(s.o, s.d)
 	}
 	fits := m.sync.begin(w, planned)
-	out = make([]ReplayResult, 0, len(sel))
+	out := make([]ReplayResult, 0, len(sel))
 	for _, s := range sel {
 		res := ReplayResult{DeliveryID: s.d.ID, EventID: s.d.EventID}
 		to, err := target(s.o, s.d)
@@ -791,11 +793,10 @@ func (m *manager) replayEach(ctx context.Context, w http.ResponseWriter, sel []r
 			res.Error = fmt.Sprintf("not sent: the replays of one call wait at most %s on endpoints; replay the rest in another call", m.sync.max)
 		default:
 			res = m.replayTo(ctx, s.o, s.d, to, body)
-			sent++
 		}
 		out = append(out, res)
 	}
-	return out, sent
+	return out
 }
 
 // replayTo sends a stored delivery once to a URL, its endpoint's (a

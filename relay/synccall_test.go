@@ -62,7 +62,7 @@ func TestSyncCallsAnswer(t *testing.T) {
 		want             string // in the answer
 	}{
 		{"ConnectionTest", "/v1/endpoints/slow/test", `{}`, nil, 200, `"error":"timeout`},
-		{"ReplayTo", "/v1/replay", `{"filter":{"ids":[` + ids + `]},"to":"` + hang.URL() + `/x"}`, nil, 200, `"replayed":2`},
+		{"ReplayTo", "/v1/replay", `{"filter":{"ids":[` + ids + `]},"to":"` + hang.URL() + `/x"}`, nil, 200, `"replayed":0`},
 		{"DashboardReplayTo", "/_sidehook/replay", `{"ids":[` + ids + `],"to":"` + hang.URL() + `/x"}`, jsonType, 502, `"replayed":0`},
 		{"CustomValues", "/v1/custom-values", `{"fields":["fullname"]}`, nil, 502, "timeout"},
 		{"Render", "/v1/render", `{"template":"<<fullname>>"}`, nil, 502, "timeout"},
@@ -143,8 +143,8 @@ func TestSyncCallsBounded(t *testing.T) {
 				t.Errorf("result %d: got error %q, want it to say not sent", i, res.Error)
 			}
 		}
-		if sent == 0 || sent > 2 || ans.Replayed != sent {
-			t.Errorf("sent %d, replayed %d: want 1 or 2 within the bound, counted: %s", sent, ans.Replayed, a.Body)
+		if sent == 0 || sent > 2 || ans.Replayed != 0 {
+			t.Errorf("sent %d, replayed %d: want 1 or 2 sent within the bound, none replayed well: %s", sent, ans.Replayed, a.Body)
 		}
 	})
 }

@@ -252,7 +252,8 @@ type ReplayRequest struct {
 }
 
 // ReplayAnswer is the answer of POST /v1/replay: one result per selected
-// delivery, with its target's answer; Replayed counts those sent.
+// delivery, with its target's answer; Replayed counts those that went
+// well (OK: the target answered 2xx), as the dashboard's replay does.
 type ReplayAnswer struct {
 	Replayed int                  `json:"replayed"`
 	Results  []relay.ReplayResult `json:"results"`
