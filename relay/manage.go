@@ -207,7 +207,16 @@ type listParams struct {
 	cursor string
 	since  time.Time
 	until  time.Time
+	// untilSet: until was given. Given, the zero time
+	// (0001-01-01T00:00:00Z) bounds too: to nothing (noneUntil).
+	untilSet bool
 }
+
+// noneUntil reports whether until, given (set) as the zero time, bounds a
+// listing to nothing: nothing is stored that early. A store reads a zero
+// Until as no bound, so the caller answers itself. A zero since needs no
+// such care: everything is at or after it.
+func noneUntil(until time.Time, set bool) bool { return set && until.IsZero() }
 
 // listQuery are the query parameters every listing takes.
 var listQuery = []string{"limit", "cursor", "since", "until"}
@@ -237,6 +246,7 @@ func parseList(req *http.Request, extra ...string) (*listParams, error) {
 	if p.until, err = units.ParseSince(q.Get("until"), time.Now()); err != nil {
 		return nil, apiErrorf(http.StatusBadRequest, "invalid_query", "until: %v", err)
 	}
+	p.untilSet = strings.TrimSpace(q.Get("until")) != ""
 	return p, nil
 }
 
@@ -248,9 +258,12 @@ func (m *manager) handleListEvents() http.Handler {
 		if err != nil {
 			return err
 		}
-		page, err := m.store.Events(req.Context(), o.id, EventFilter{Type: p.q.Get("type"), Since: p.since, Until: p.until, Limit: p.limit, Cursor: p.cursor})
-		if err != nil {
-			return listError(err)
+		var page Page[*Event]
+		if !noneUntil(p.until, p.untilSet) {
+			page, err = m.store.Events(req.Context(), o.id, EventFilter{Type: p.q.Get("type"), Since: p.since, Until: p.until, Limit: p.limit, Cursor: p.cursor})
+			if err != nil {
+				return listError(err)
+			}
 		}
 		out := make([]EventView, 0, len(page.Items))
 		for _, ev := range page.Items {
@@ -300,6 +313,7 @@ type deliveryFilter struct {
 	IDs      []string `json:"ids"`
 
 	since, until time.Time
+	untilSet     bool // as listParams.untilSet
 }
 
 func (f *deliveryFilter) parse() error {
@@ -310,6 +324,7 @@ func (f *deliveryFilter) parse() error {
 	if f.until, err = units.ParseSince(f.Until, time.Now()); err != nil {
 		return apiErrorf(http.StatusBadRequest, "invalid_filter", "until: %v", err)
 	}
+	f.untilSet = strings.TrimSpace(f.Until) != ""
 	switch f.Status {
 	case "", StatusPending, StatusDelivering, StatusDelivered, StatusFailed, StatusDead:
 	default:
@@ -336,7 +351,7 @@ func (f *deliveryFilter) matches(d *Delivery, status string) bool {
 		f.Endpoint != "" && d.Endpoint != f.Endpoint,
 		f.Type != "" && d.Type != f.Type,
 		!f.since.IsZero() && d.CreatedAt.Before(f.since),
-		!f.until.IsZero() && d.CreatedAt.After(f.until):
+		f.untilSet && d.CreatedAt.After(f.until):
 		return false
 	}
 	return true
@@ -346,6 +361,9 @@ func (f *deliveryFilter) matches(d *Delivery, status string) bool {
 // Deliveries being attempted show as delivering, so a page filtered by
 // pending or failed may be shorter than its limit.
 func (m *manager) listDeliveries(ctx context.Context, o *orgState, f *deliveryFilter, limit int, cursor string) ([]*Delivery, string, error) {
+	if noneUntil(f.until, f.untilSet) {
+		return nil, "", nil
+	}
 	if f.Status == StatusDelivering {
 		return m.listDelivering(ctx, o, f, limit, cursor)
 	}
@@ -545,9 +563,10 @@ type replayRequest struct {
 
 // empty reports whether f, once parsed, selects every delivery. It looks
 // at since and until as read, not as written: a blank one (" ") reads as
-// no bound, and must not pass for a filter.
+// no bound, and must not pass for a filter. A given since of the zero
+// time keeps every delivery in; a given until of it, none.
 func (f *deliveryFilter) empty() bool {
-	return f.Status == "" && f.Endpoint == "" && f.Type == "" && f.since.IsZero() && f.until.IsZero() && len(f.IDs) == 0
+	return f.Status == "" && f.Endpoint == "" && f.Type == "" && f.since.IsZero() && !f.untilSet && len(f.IDs) == 0
 }
 
 // isCustomValue reports whether d records a custom-value exchange: a

@@ -107,6 +107,52 @@ func TestTimesOutOfRange(t *testing.T) {
 	}
 }
 
+// TestZeroTimeBounds: a since or until of the zero time
+// (0001-01-01T00:00:00Z) bounds as any other given time does: an until
+// that early selects nothing, where it read as no bound and selected
+// everything; an absent one still bounds nothing.
+func TestZeroTimeBounds(t *testing.T) {
+	rcv := newSink(t, nil, nil)
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL()}), relay.Options{})
+	ev := ingest(t, r, `{"type":"payment"}`, nil)
+	waitDelivery(t, r, ev.Deliveries[0].ID, relay.StatusDelivered, 5*time.Second)
+	const zero = "0001-01-01T00:00:00Z"
+	tests := []struct {
+		name, method, path, body string
+		want                     int // events, deliveries or replay results
+	}{
+		{"EventsUntilZero", "GET", "/v1/events?until=" + zero, "", 0},
+		{"EventsSinceZero", "GET", "/v1/events?since=" + zero, "", 1},
+		{"EventsUnbounded", "GET", "/v1/events", "", 1},
+		{"DeliveriesUntilZero", "GET", "/v1/deliveries?until=" + zero, "", 0},
+		{"DeliveringUntilZero", "GET", "/v1/deliveries?status=delivering&until=" + zero, "", 0},
+		{"DeliveriesSinceZero", "GET", "/v1/deliveries?since=" + zero, "", 1},
+		{"ReplayUntilZero", "POST", "/v1/replay", `{"filter":{"type":"payment","until":"` + zero + `"}}`, 0},
+		{"ReplayOnlyUntilZero", "POST", "/v1/replay", `{"filter":{"until":"` + zero + `"}}`, 0},
+		{"ReplayIDsUntilZero", "POST", "/v1/replay", `{"filter":{"ids":["` + ev.ID + `"],"until":"` + zero + `"}}`, 0},
+		{"ReplaySinceZero", "POST", "/v1/replay", `{"filter":{"type":"payment","since":"` + zero + `"}}`, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var body []byte
+			if tt.body != "" {
+				body = []byte(tt.body)
+			}
+			a := call(t, tt.method, r.URL()+tt.path, apiKey, body, nil)
+			var ans struct {
+				Events     []json.RawMessage
+				Deliveries []json.RawMessage
+				Results    []json.RawMessage
+			}
+			a.decode(t, &ans)
+			got := len(ans.Events) + len(ans.Deliveries) + len(ans.Results)
+			if a.Status != http.StatusOK || got != tt.want {
+				t.Errorf("got %d with %d items, want 200 with %d: %s", a.Status, got, tt.want, a.Body)
+			}
+		})
+	}
+}
+
 func TestDeliveriesEventFilter(t *testing.T) {
 	rcv := newSink(t, nil, nil)
 	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL()}), relay.Options{})
