@@ -84,8 +84,8 @@ func (a *attempter) attempt(ctx context.Context, q *queue, e config.Endpoint, d 
 	}
 	now := a.clock.Now()
 	next, disable := a.nextState(e, d, res, now)
-	if disable != "" && o.markDisabled(e.ID, disable) {
-		a.log.Warn().Str(logOrg, o.id).Str(logEndpoint, e.ID).Str("reason", disable).Msg("endpoint disabled")
+	if disable != "" && a.disable(ctx, o, e.ID, disable) {
+		disable = "" // durable already: Record need not write it again
 	}
 	if !a.record(ctx, e, next, disable) {
 		return
@@ -102,6 +102,27 @@ func (a *attempter) attempt(ctx context.Context, q *queue, e config.Endpoint, d 
 	a.hub.publish(Change{Kind: ChangeDelivery, Org: o.id, EventID: next.EventID, DeliveryID: next.ID, Endpoint: next.Endpoint,
 		Type: next.Type, Status: next.Status, Attempt: len(next.Attempts), HTTPStatus: res.status, At: now,
 		delivery: next, event: ev})
+}
+
+// disable marks an endpoint disabled after a 410: durably first, then in
+// memory, where ingest and the dispatcher read it. Marked in memory first,
+// a reload in between (a relay sharing the store changed something) would
+// read the marks from the store without it and enable the endpoint again
+// until the mark's own change came. It reports whether the mark is
+// durable; when the store refuses it, it is marked in memory all the same
+// and Record writes it with the outcome.
+func (a *attempter) disable(ctx context.Context, o *orgState, id, reason string) bool {
+	if cur := o.endpoint(id); cur == nil || cur.disabled != "" {
+		return false // gone, or marked by another attempt already
+	}
+	err := a.store.SetDisabled(context.WithoutCancel(ctx), o.id, id, reason)
+	if err != nil {
+		a.log.Error().Err(err).Str(logOrg, o.id).Str(logEndpoint, id).Msg("store the disabled mark; it goes with the attempt's outcome")
+	}
+	if o.markDisabled(id, reason) {
+		a.log.Warn().Str(logOrg, o.id).Str(logEndpoint, id).Str("reason", reason).Msg("endpoint disabled")
+	}
+	return err == nil
 }
 
 // logAttempt writes the one console line of an attempt, as `stripe

@@ -42,3 +42,7 @@ func FeedDashboard(r *Relay, sub *Subscription) <-chan struct{} {
 	go r.dash.feed(sub, done)
 	return done
 }
+
+// Reload reads org's endpoints, marks and token from the store again, as
+// a relay sharing the store does when another one changed them.
+func Reload(ctx context.Context, r *Relay, org string) { r.reload(ctx, r.dir.org(org)) }

@@ -159,9 +159,9 @@ func (o *orgState) customEndpoint() *endpointState {
 	return nil
 }
 
-// markDisabled records a 410 in memory: no new event is routed to the
-// endpoint even before the mark is durable. It reports whether the mark is
-// new.
+// markDisabled records a 410 in memory, once the store has it (see
+// attempter.disable): no new event is routed to the endpoint. It reports
+// whether the mark is new.
 func (o *orgState) markDisabled(id, reason string) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()

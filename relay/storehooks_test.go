@@ -91,6 +91,37 @@ func TestAcceptErrorButStored(t *testing.T) {
 	waitDelivery(t, r, ans.Deliveries[0].ID, "delivered", 5*time.Second)
 }
 
+// TestGoneMarkSurvivesReload: a reload between an endpoint's 410 and
+// the record of that attempt (a relay sharing the store changed
+// something) keeps the endpoint disabled: the mark is durable before the
+// relay acts on it, where it was set in memory first and the reload,
+// reading the store, dropped it.
+func TestGoneMarkSurvivesReload(t *testing.T) {
+	rcv := newSink(t, nil, func(*http.Request, int) int { return http.StatusGone })
+	st := newHookStore(t)
+	var r atomic.Pointer[relay.Relay]
+	st.record = func(ctx context.Context, d *relay.Delivery, disable string) error {
+		if d.Status == relay.StatusDead {
+			relay.Reload(ctx, r.Load(), "demo")
+		}
+		return st.Store.Record(ctx, d, disable)
+	}
+	r.Store(startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL()}), relay.Options{Store: st}))
+	ans := ingest(t, r.Load(), `{"type":"payment"}`, nil)
+	waitDelivery(t, r.Load(), ans.Deliveries[0].ID, relay.StatusDead, 5*time.Second)
+	var ep struct {
+		Enabled        bool   `json:"enabled"`
+		DisabledReason string `json:"disabled_reason"`
+	}
+	call(t, "GET", r.Load().URL()+"/v1/endpoints/crm", apiKey, nil, nil).decode(t, &ep)
+	if ep.Enabled || !strings.Contains(ep.DisabledReason, "410") {
+		t.Errorf("endpoint after a 410 and a reload: got %+v, want disabled for the 410", ep)
+	}
+	if ans := ingest(t, r.Load(), `{"type":"payment"}`, nil); len(ans.Deliveries) != 0 {
+		t.Errorf("deliveries to the disabled endpoint: got %+v, want none", ans.Deliveries)
+	}
+}
+
 // TestAcceptFailsIs503: an Accept that stored nothing is a 503 with the
 // reason, and nothing is sent.
 func TestAcceptFailsIs503(t *testing.T) {
