@@ -159,11 +159,16 @@ func (in *inspector) add(m *Message, fw forwarded, replayOf string) *inspected {
 	in.records = slices.Insert(in.records, i, r)
 	in.byID[r.ID] = r
 	in.size += r.size()
-	// The newest is kept even alone over the budget: it was just shown.
+	// The oldest other record goes, never r: it was just shown, even
+	// alone over the budget, and even when it began before every record
+	// kept (a slow forward), where it sits first.
 	for len(in.records) > 1 && (len(in.records) > inspectKeep || in.size > inspectBytes) {
-		old := in.records[0]
-		in.records[0] = nil
-		in.records = in.records[1:]
+		j := 0
+		if in.records[0] == r {
+			j = 1
+		}
+		old := in.records[j]
+		in.records = slices.Delete(in.records, j, j+1)
 		delete(in.byID, old.ID)
 		in.size -= old.size()
 	}

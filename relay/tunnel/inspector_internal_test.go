@@ -56,3 +56,28 @@ func TestInspectorPageOrder(t *testing.T) {
 		})
 	}
 }
+
+// TestInspectorKeepsTheJustEnded: at the limit, a forward that began
+// before every record kept and ended last is kept, and the oldest other
+// record goes: the request the user just made shows.
+func TestInspectorKeepsTheJustEnded(t *testing.T) {
+	in := newInspector(nil, zerolog.Nop())
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for i := 1; i <= inspectKeep; i++ {
+		in.add(&Message{Method: "POST"}, forwarded{start: t0.Add(time.Duration(i) * time.Millisecond)}, "")
+	}
+	oldest := in.records[0].ID
+	slow := in.add(&Message{Method: "POST"}, forwarded{start: t0}, "")
+	if got := len(in.records); got != inspectKeep {
+		t.Errorf("records: got %d, want %d", got, inspectKeep)
+	}
+	if in.get(slow.ID) == nil {
+		t.Errorf("the forward that just ended (began first) is gone, want it kept")
+	}
+	if in.get(oldest) != nil {
+		t.Errorf("the oldest other record %s is kept, want it gone", oldest)
+	}
+	if recs, _ := in.page("", inspectKeep); len(recs) != inspectKeep || recs[len(recs)-1].ID != slow.ID {
+		t.Errorf("page: got %d records, want %d ending with the slow forward", len(recs), inspectKeep)
+	}
+}
