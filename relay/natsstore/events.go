@@ -214,6 +214,11 @@ func (s *Store) index(ctx context.Context, filter string) ([]indexEntry, error) 
 // Cursors are "n1." + the index key of the last item shown.
 const cursorPrefix = "n1."
 
+// parseCursor reads a cursor, which comes back from an API client: only
+// in the one form this store writes (stamp and tok are canonical), so a
+// variant that reads as the same place (base64 with stray trailing bits,
+// a plain id base64-encoded, upper-case hex) is refused as ErrBadCursor
+// rather than read as a cursor this store made.
 func parseCursor(c string) (time.Time, string, error) {
 	if c == "" {
 		return time.Time{}, "", nil
@@ -227,7 +232,7 @@ func parseCursor(c string) (time.Time, string, error) {
 		return time.Time{}, "", fmt.Errorf("cursor %q: %w", c, relay.ErrBadCursor)
 	}
 	id, err := untok(t)
-	if err != nil {
+	if err != nil || stamp(at)+tok(id) != key {
 		return time.Time{}, "", fmt.Errorf("cursor %q: %w", c, relay.ErrBadCursor)
 	}
 	return at, id, nil

@@ -1,9 +1,12 @@
 package natsstore
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sidehook/sidehook/relay"
 )
 
 // Event ids come from producers: any string must make one subject token
@@ -37,10 +40,40 @@ func FuzzCursor(f *testing.F) {
 			return
 		}
 		again := cursorPrefix + stamp(at) + tok(id)
+		if again != c {
+			t.Fatalf("cursor %q read as %v %q, which makes %q: a cursor is read only in the form made", c, at, id, again)
+		}
 		if at2, id2, err := parseCursor(again); err != nil || !at2.Equal(at) || id2 != id {
 			t.Fatalf("cursor %q read as %v %q, remade as %q: %v %q %v", c, at, id, again, at2, id2, err)
 		}
 	})
+}
+
+// TestCursorCanonical: a cursor is read only in the form this store
+// makes; a variant that decodes to the same place is refused.
+func TestCursorCanonical(t *testing.T) {
+	st := stamp(t0)
+	tests := []struct {
+		name, cursor string
+		ok           bool
+	}{
+		{"Made", cursorPrefix + st + tok("evt 1"), true},
+		{"MadePlain", cursorPrefix + st + tok("evt_1"), true},
+		{"Base64TrailingBits", cursorPrefix + st + "=ZXZ0IDF", false}, // tok("evt 1") is =ZXZ0IDE
+		{"PlainIDEncoded", cursorPrefix + st + "=ZXZ0XzE", false},     // "evt_1" is its own token
+		{"UpperCaseStamp", cursorPrefix + strings.ToUpper(st) + tok("evt_1"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := parseCursor(tt.cursor)
+			if tt.ok && err != nil {
+				t.Errorf("parseCursor(%q): got %v, want it read", tt.cursor, err)
+			}
+			if !tt.ok && !errors.Is(err, relay.ErrBadCursor) {
+				t.Errorf("parseCursor(%q): got %v, want ErrBadCursor", tt.cursor, err)
+			}
+		})
+	}
 }
 
 func TestStampOrder(t *testing.T) {
