@@ -497,6 +497,11 @@ func replaySelection(c *cli.Context, source string) (replay.Selection, error) {
 			if err != nil {
 				return sel, usageErrorf("replay: --%s %v", f.name, err)
 			}
+			if t.IsZero() {
+				// The zero time is how a selection says "no bound", so
+				// --until at it would select everything, not nothing.
+				return sel, usageErrorf("replay: --%s %s: nothing is that old", f.name, s)
+			}
 			*f.dst = t
 		}
 	}

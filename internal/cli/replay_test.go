@@ -600,6 +600,7 @@ func TestReplayCommandErrors(t *testing.T) {
 		{"BadVerdict", append(rcv, "--verdict", "ok"), 2, "want valid, invalid or unverified"},
 		{"BadEvent", append(rcv, "--event", "Pay Ment"), 2, "not an event type name"},
 		{"BadSince", append(rcv, "--since", "yesterday"), 2, "--since"},
+		{"ZeroUntil", append(rcv, "--event", "payment", "--until", "0001-01-01T00:00:00Z"), 2, "--until 0001-01-01T00:00:00Z: nothing is that old"},
 		{"UntilBeforeSince", append(rcv, "--since", "1m", "--until", "1h"), 2, "--until is before --since"},
 		{"BadRate", append(rcv, "--all", "--rate", "fast"), 2, "--rate"},
 		{"BadMax", append(rcv, "--all", "--max", "0"), 2, "--max"},
