@@ -209,6 +209,14 @@ func (e *env) applyGlobalEnv(c *cli.Context) error {
 }
 
 func (e *env) applyEnvFlags(c *cli.Context, cmd string, flags []cli.Flag) error {
+	// A renamed flag's old name keeps its variables too (SPEC §1 gives every
+	// flag one, and SPEC names --webio-secret), read after the new name's.
+	oldNames := map[string][]string{}
+	for _, f := range flags {
+		if r, ok := f.(*renamed); ok {
+			oldNames[r.to] = append(oldNames[r.to], r.Names()[0])
+		}
+	}
 	for _, f := range flags {
 		if !hasEnv(f) {
 			continue
@@ -217,8 +225,12 @@ func (e *env) applyEnvFlags(c *cli.Context, cmd string, flags []cli.Flag) error 
 		if c.IsSet(name) {
 			continue
 		}
+		variables := envNames(cmd, name)
+		for _, old := range oldNames[name] {
+			variables = append(variables, envNames(cmd, old)...)
+		}
 		var variable, v string
-		for _, variable = range envNames(cmd, name) {
+		for _, variable = range variables {
 			if v = e.getenv(variable); v != "" {
 				break
 			}

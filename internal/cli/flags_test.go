@@ -187,6 +187,13 @@ func TestEnvGeneric(t *testing.T) {
 		{"NamedInError", map[string]string{"SIDEHOOK_TTL": "soon"}, []string{"token", "--org", "demo", "--secret-key", replaySecret}, 2, `SIDEHOOK_TTL="soon"`},
 		{"FlagBeatsGeneric", map[string]string{"SIDEHOOK_TTL": "soon"}, []string{"token", "--org", "demo", "--secret-key", replaySecret, "--ttl", "1h"}, 0, ""},
 		{"Help", nil, []string{"receive", "--help"}, 0, ""},
+		// A renamed flag's old name reads its variables too, after the new
+		// name's: SPEC names --webio-secret.
+		{"OldName", map[string]string{"SIDEHOOK_WEBIO_SECRET": "short"}, []string{"receive", "--in-memory", "--listen", "127.0.0.1:0", "--org", "demo"}, 2, "at least 32 bytes"},
+		{"OldNameOwn", map[string]string{"SIDEHOOK_RECEIVE_WEBIO_SECRET": "short"}, []string{"receive", "--in-memory", "--listen", "127.0.0.1:0", "--org", "demo"}, 2, "at least 32 bytes"},
+		{"OldNameNamedInError", map[string]string{"SIDEHOOK_WEBIO_SECRET": replaySecret}, []string{"replay", "--receiver", "http://127.0.0.1:1", "--all"}, 2, "SIDEHOOK_WEBIO_SECRET needs --org"},
+		{"OldNameToken", map[string]string{"SIDEHOOK_SECRET": replaySecret}, []string{"token", "--org", "demo"}, 0, ""},
+		{"NewNameBeatsOld", map[string]string{"SIDEHOOK_SECRET_KEY": "short", "SIDEHOOK_WEBIO_SECRET": replaySecret}, []string{"receive", "--in-memory", "--listen", "127.0.0.1:0", "--org", "demo"}, 2, "at least 32 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
