@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sidehook/sidehook/internal/event"
+	"github.com/sidehook/sidehook/internal/httpjson"
 	"github.com/sidehook/sidehook/receiver"
 	"github.com/sidehook/sidehook/replay"
 	"github.com/sidehook/sidehook/web"
@@ -142,6 +143,14 @@ func (in *inspector) routes() http.Handler {
 	mux.Handle("GET /_sidehook/requests/{id}", http.HandlerFunc(in.handleGet))
 	mux.Handle("POST /_sidehook/requests/{id}/replay", sameOrigin(http.HandlerFunc(in.handleReplay)))
 	mux.Handle("GET /{$}", http.RedirectHandler(web.UIPath, http.StatusSeeOther))
+	// Everything else in the {"error","reason"} shape, as on the relay and
+	// the receiver: 405 with Allow where the path is served with other
+	// methods, else 404.
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if e := httpjson.NoRoute(w, r, mux, "no inspector route "+r.Method+" "+r.URL.Path, "/"); e != nil {
+			writeError(w, e.Status, e.Code, e.Reason)
+		}
+	}))
 	return loopbackHost(mux)
 }
 

@@ -381,3 +381,43 @@ func TestInspectorListRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestInspectorNoRoute: what the inspector does not serve is answered in
+// the {"error","reason"} shape, as on the relay and the receiver, not
+// net/http's text.
+func TestInspectorNoRoute(t *testing.T) {
+	base, _ := inspectorWith(t, 1)
+	tests := []struct {
+		name, method, path string
+		want               int
+		code, allow        string
+	}{
+		{"NotFound", http.MethodGet, "/_sidehook/nope", http.StatusNotFound, "not_found", ""},
+		{"NotFoundRoot", http.MethodPost, "/nope", http.StatusNotFound, "not_found", ""},
+		{"MethodNotAllowed", http.MethodDelete, "/_sidehook/requests", http.StatusMethodNotAllowed, "method_not_allowed", "GET, HEAD, OPTIONS"},
+		{"ReplayIsPOST", http.MethodGet, "/_sidehook/requests/fwd_x/replay", http.StatusMethodNotAllowed, "method_not_allowed", "POST, OPTIONS"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest(tt.method, base+tt.path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var e struct{ Error, Reason string }
+			if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
+				t.Fatalf("got %d, not a JSON body: %v", resp.StatusCode, err)
+			}
+			if resp.StatusCode != tt.want || e.Error != tt.code || e.Reason == "" {
+				t.Errorf("got %d %+v, want %d %s with a reason", resp.StatusCode, e, tt.want, tt.code)
+			}
+			if got := resp.Header.Get("Allow"); got != tt.allow {
+				t.Errorf("Allow: got %q, want %q", got, tt.allow)
+			}
+		})
+	}
+}
