@@ -226,8 +226,8 @@ func TestCaptureBodyTooLarge(t *testing.T) {
 	srv := start(t, receiver.Config{MaxBody: 64})
 	t.Run("ContentLength", func(t *testing.T) {
 		r := send(t, "POST", srv.URL()+"/big", bytes.Repeat([]byte("a"), 65), nil)
-		if r.status != 413 || !strings.Contains(string(r.body), `"error":"body_too_large"`) {
-			t.Fatalf("got %d %s, want 413 body_too_large", r.status, r.body)
+		if r.status != 413 || !strings.Contains(string(r.body), `"error":"too_large"`) {
+			t.Fatalf("got %d %s, want 413 too_large, the code of every 413", r.status, r.body)
 		}
 	})
 	t.Run("Chunked", func(t *testing.T) {

@@ -11,7 +11,6 @@ import (
 // Error codes of the receiver's {"error","reason"} answers (SPEC §5).
 const (
 	codeInvalidToken = "invalid_token"
-	codeBodyTooLarge = "body_too_large"
 	codeBadRequest   = "bad_request"
 	codeNotFound     = "not_found"
 	codeUnauthorized = "unauthorized"

@@ -75,7 +75,7 @@ func handleCapture(s *Server) http.Handler {
 			if s.verifier.Enabled() {
 				c.Verdict.Reason = "body over the size limit: not verified"
 			}
-			rep = errorReply(http.StatusRequestEntityTooLarge, codeBodyTooLarge,
+			rep = errorReply(http.StatusRequestEntityTooLarge, httpjson.CodeTooLarge,
 				"body is over the limit of "+strconv.FormatInt(s.cfg.MaxBody, 10)+" bytes")
 			rep.closeConn = true
 		case rb.busy:

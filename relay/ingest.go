@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sidehook/sidehook/internal/event"
+	"github.com/sidehook/sidehook/internal/httpjson"
 	"github.com/sidehook/sidehook/relay/config"
 )
 
@@ -137,13 +138,13 @@ func bodyHash(b []byte) string {
 // readBody reads at most limit bytes: above it, 413.
 func readBody(w http.ResponseWriter, req *http.Request, limit int64) ([]byte, error) {
 	if req.ContentLength > limit {
-		return nil, apiErrorf(http.StatusRequestEntityTooLarge, "too_large", "body of %d bytes is above the limit of %d", req.ContentLength, limit)
+		return nil, apiErrorf(http.StatusRequestEntityTooLarge, httpjson.CodeTooLarge, "body of %d bytes is above the limit of %d", req.ContentLength, limit)
 	}
 	b, err := io.ReadAll(http.MaxBytesReader(w, req.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, apiErrorf(http.StatusRequestEntityTooLarge, "too_large", "body above the limit of %d bytes", limit)
+			return nil, apiErrorf(http.StatusRequestEntityTooLarge, httpjson.CodeTooLarge, "body above the limit of %d bytes", limit)
 		}
 		return nil, apiErrorf(http.StatusBadRequest, "invalid_body", "read body: %v", err)
 	}

@@ -101,6 +101,10 @@ func (h Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // MaxRequest bounds JSON request bodies.
 const MaxRequest = 1 << 20
 
+// CodeTooLarge is the error of every 413, a JSON request's, an ingested
+// event's and a captured request's alike.
+const CodeTooLarge = "too_large"
+
 // Decode reads one JSON object from r's body into v. Unknown fields are
 // errors, so a typo does not silently do nothing. An empty body is an
 // error unless emptyOK, when v is left as is. Errors are *Error (400 or
@@ -110,7 +114,7 @@ func Decode(w http.ResponseWriter, r *http.Request, v any, emptyOK bool) error {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return Errorf(http.StatusRequestEntityTooLarge, "too_large", "request body above %d bytes", mbe.Limit)
+			return Errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "request body above %d bytes", mbe.Limit)
 		}
 		return Errorf(http.StatusBadRequest, "invalid_body", "read body: %v", err)
 	}
