@@ -124,7 +124,7 @@ func runReplay(c *cli.Context, e *env) error {
 		if items[0].BodyMissing {
 			body = nil
 		}
-		edited, err := editBody(ctx, editorOf(e), body, os.Stdin, os.Stdout, os.Stderr)
+		edited, err := editBody(ctx, editorOf(e), body, e.stdin, e.stdout, e.stderr)
 		if err != nil {
 			return fmt.Errorf("replay: %w", err)
 		}
@@ -407,7 +407,7 @@ func replayFlags(c *cli.Context, e *env) (*replayConfig, error) {
 		}
 		cfg.opts.Body = b
 	}
-	if cfg.edit && !isatty.IsTerminal(os.Stdin.Fd()) && !isatty.IsCygwinTerminal(os.Stdin.Fd()) {
+	if cfg.edit && !isTerminal(e.stdin) {
 		return nil, usageErrorf("replay: --edit needs a terminal on standard input; use --body FILE instead")
 	}
 	if s := c.String("rate"); s != "" {
@@ -605,8 +605,10 @@ func checkHTTPURL(s string) error {
 	return nil
 }
 
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+// isTerminal reports whether stream (standard input or an output) is a
+// terminal; only an *os.File can be one.
+func isTerminal(stream any) bool {
+	f, ok := stream.(*os.File)
 	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
 }
 
@@ -780,7 +782,7 @@ func editorOf(e *env) string {
 
 // editBody opens editor (a command line, "code --wait" works) on a temp
 // copy of body and returns what was saved. An emptied file cancels.
-func editBody(ctx context.Context, editor string, body []byte, stdin *os.File, stdout, stderr io.Writer) ([]byte, error) {
+func editBody(ctx context.Context, editor string, body []byte, stdin io.Reader, stdout, stderr io.Writer) ([]byte, error) {
 	args := strings.Fields(editor)
 	if len(args) == 0 {
 		return nil, errors.New("edit: no editor: set $EDITOR")

@@ -637,19 +637,12 @@ func TestReplayCommandErrors(t *testing.T) {
 	}
 }
 
-// --edit needs a terminal: with standard input a pipe it is a usage error
+// --edit needs a terminal: with standard input anything else it is a usage error
 // before anything is selected.
 func TestReplayCommandEditNotTerminal(t *testing.T) {
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	saved := os.Stdin
-	os.Stdin = r
-	t.Cleanup(func() { os.Stdin = saved; r.Close(); w.Close() })
 	code, _, stderr := runCLI(t, nil, "replay", "--receiver", "http://127.0.0.1:1", "--all", "--edit")
 	if code != 2 || !strings.Contains(stderr, "--edit needs a terminal") {
-		t.Errorf("got %d %q", code, stderr)
+		t.Errorf("got %d %q, want 2 and an error containing %q", code, stderr, "--edit needs a terminal")
 	}
 }
 
