@@ -149,6 +149,11 @@ func (s *Store) Health() error {
 		return fmt.Errorf("badgerstore: %w: closed", relay.ErrUnavailable)
 	}
 	if err := s.db.Failed(); err != nil {
+		if errors.Is(err, store.ErrDiskFull) {
+			// relay.ErrDiskFull, as Store.Health asks: callers tell a
+			// full disk from a failed store by it, not by the text.
+			return fmt.Errorf("badgerstore: %w: %w", relay.ErrDiskFull, err)
+		}
 		return fmt.Errorf("badgerstore: %w: %w", relay.ErrUnavailable, err)
 	}
 	if p := s.diskFull.Load(); p != nil {
