@@ -438,16 +438,19 @@ func (r *Relay) Ready() bool { return r.notReady() == "" }
 
 func (r *Relay) serving() bool { return r.started.Load() && !r.closing.Load() }
 
-// notReady says why the relay does not serve, or "" when it does.
+// notReady says why the relay does not serve, or "" when it does. It is
+// sent to anyone who asks /readyz, so it names the kind of failure, never
+// the store's own error (its data directory, Badger's or NATS's words);
+// the store logs that itself.
 func (r *Relay) notReady() string {
 	if !r.serving() || !r.disp.running.Load() {
 		return "the relay is starting or stopping"
 	}
 	if err := r.store.Health(); err != nil {
 		if errors.Is(err, ErrDiskFull) {
-			return "disk full: the store cannot take writes: " + err.Error()
+			return "disk full: the store cannot take writes"
 		}
-		return "the store cannot take writes: " + err.Error()
+		return "the store cannot take writes"
 	}
 	return ""
 }

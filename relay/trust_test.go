@@ -433,6 +433,9 @@ func TestDiskFullAnswers(t *testing.T) {
 	if a.Status != http.StatusServiceUnavailable || !bytes.Contains(a.Body, []byte("disk full")) {
 		t.Errorf("readyz: got %d %s, want 503 saying disk full", a.Status, a.Body)
 	}
+	if bytes.Contains(a.Body, []byte("free space below the reserve")) {
+		t.Errorf("readyz: got %s, want the store's own error kept out of the answer", a.Body)
+	}
 	refuse := func() {
 		t.Helper()
 		a := call(t, "POST", r.URL()+"/v1/events", apiKey, []byte(`{"type":"payment"}`), nil)
