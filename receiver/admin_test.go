@@ -722,3 +722,43 @@ func TestAdminAllow(t *testing.T) {
 		})
 	}
 }
+
+// failedStore reports err as the store's state, as a store that failed
+// or whose disk is full does.
+type failedStore struct {
+	receiver.Store
+	err error
+}
+
+func (s *failedStore) Err() error { return s.err }
+
+// TestHealthzFailedStore: /_sidehook/healthz, open to anyone, says what
+// kind of failure the store has and keeps its error (a path, Badger's
+// words) to itself.
+func TestHealthzFailedStore(t *testing.T) {
+	const internal = "/var/lib/sidehook/receiver/000042.vlog"
+	tests := []struct {
+		name   string
+		err    error
+		status string
+	}{
+		{"DiskFull", fmt.Errorf("badgerstore: %w: 3 MiB free in %s", receiver.ErrDiskFull, internal), "disk full"},
+		{"Failed", fmt.Errorf("badgerstore: %w: sync %s: input/output error", receiver.ErrStoreFailed, internal), "failed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := start(t, receiver.Config{Store: &failedStore{Store: memstore.New(), err: tt.err}})
+			r := send(t, "GET", srv.URL()+"/_sidehook/healthz", nil, nil)
+			var got struct{ Status, Reason string }
+			if err := json.Unmarshal(r.body, &got); err != nil {
+				t.Fatalf("got %s: %v", r.body, err)
+			}
+			if r.status != http.StatusServiceUnavailable || got.Status != tt.status || got.Reason == "" {
+				t.Errorf("got %d %s, want 503 with status %q and a reason", r.status, r.body, tt.status)
+			}
+			if strings.Contains(got.Reason, internal) {
+				t.Errorf("got reason %q, want the store's error kept out of it", got.Reason)
+			}
+		})
+	}
+}

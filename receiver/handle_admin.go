@@ -17,11 +17,13 @@ import (
 func handleHealthz(s *Server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := s.st.Err(); err != nil {
-			status := "failed" // every capture now fails: only a restart helps
+			// Healthz needs no token: the reason names the kind of failure,
+			// never the store's own error (its directory, Badger's words).
+			status, reason := "failed", "the store takes no more captures until the receiver is restarted"
 			if errors.Is(err, ErrDiskFull) {
-				status = "disk full"
+				status, reason = "disk full", "the store's disk is full: captures are refused until space is freed"
 			}
-			httpjson.Write(w, http.StatusServiceUnavailable, map[string]string{"status": status, "reason": err.Error()})
+			httpjson.Write(w, http.StatusServiceUnavailable, map[string]string{"status": status, "reason": reason})
 			return
 		}
 		httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
