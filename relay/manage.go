@@ -831,7 +831,13 @@ func (m *manager) replayTo(ctx context.Context, o *orgState, d *Delivery, to str
 	}
 	ev, err := m.store.Event(ctx, o.id, d.EventID)
 	if err != nil {
-		res.Error = "event missing: " + err.Error()
+		// The result goes to the client: the store's own error (Badger's
+		// or NATS's words) is logged, not sent.
+		res.Error = "event missing: no event " + d.EventID
+		if !errors.Is(err, ErrNotFound) {
+			res.Error = "event not read: the relay's store is unavailable now; retry later"
+			m.log.Error().Err(err).Str(logOrg, o.id).Str(logDelivery, d.ID).Msg("replay: read the delivery's event")
+		}
 		return res
 	}
 	cfg := o.endpointConfig(d.Endpoint)

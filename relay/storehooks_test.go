@@ -162,6 +162,31 @@ func TestReadsWhileStoreUnavailable(t *testing.T) {
 	}
 }
 
+// TestReplayWhileStoreUnavailable: a replay whose event the store cannot
+// read now is a result that says so, not sent, and without the store's own
+// error (NATS's or Badger's words), which is logged instead.
+func TestReplayWhileStoreUnavailable(t *testing.T) {
+	rcv := newSink(t, nil, nil)
+	st := newHookStore(t)
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL()}), relay.Options{Store: st})
+	ev := ingest(t, r, `{"type":"payment"}`, nil)
+	id := ev.Deliveries[0].ID
+	waitDelivery(t, r, id, "delivered", 5*time.Second)
+	st.down.Store(true)
+	a := call(t, "POST", r.URL()+"/v1/replay", apiKey, []byte(`{"filter":{"ids":["`+id+`"]}}`), nil)
+	var ans struct{ Results []relay.ReplayResult }
+	a.decode(t, &ans)
+	if a.Status != http.StatusOK || len(ans.Results) != 1 || ans.Results[0].OK {
+		t.Fatalf("got %d %s, want 200 with one result not OK", a.Status, a.Body)
+	}
+	if e := ans.Results[0].Error; e == "" || strings.Contains(e, "NATS") {
+		t.Errorf("got error %q, want one that says the store is unavailable without the store's own error", e)
+	}
+	if n := len(rcv.requests()); n != 1 {
+		t.Errorf("requests to the endpoint: got %d, want 1 (the replay not sent)", n)
+	}
+}
+
 // TestRecordFailureBacksOff: while an attempt's outcome cannot be
 // recorded, the delivery is not sent again (issue 14: it was re-sent about
 // once a second with a frozen attempt number); the outcome is recorded
