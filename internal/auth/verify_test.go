@@ -298,6 +298,7 @@ func tamperSignature(tok string) string {
 // tamperClaims rewrites the claims (an attacker raising the audience to
 // another endpoint) and keeps the old signature.
 func tamperClaims(tb testing.TB, tok string) string {
+	tb.Helper()
 	parts := splitJWT(tb, tok)
 	raw, _ := base64.RawURLEncoding.DecodeString(parts[1])
 	var claims map[string]any
