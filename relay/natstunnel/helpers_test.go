@@ -124,6 +124,7 @@ func connectEvents(tb testing.TB, n *node, forward string, events ...string) *cl
 }
 
 func (c *client) stop(tb testing.TB) {
+	tb.Helper()
 	c.once.Do(func() {
 		c.cancel()
 		if err := <-c.done; err != nil {
