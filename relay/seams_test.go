@@ -119,6 +119,7 @@ func testCancelledIngest(t *testing.T, open func(testing.TB, *config.Config) rel
 // waits a random moment of up to 2ms for the answer, and closes the
 // connection. It reports whether a 202 came back before the hang-up.
 func hangUpAfterBody(tb testing.TB, addr, id string) bool {
+	tb.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		tb.Errorf("dial: %v", err)

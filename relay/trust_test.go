@@ -397,6 +397,7 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 
 // errorLines are the error lines logged so far, decoded.
 func (l *lockedBuffer) errorLines(t *testing.T) []map[string]any {
+	t.Helper()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []map[string]any
