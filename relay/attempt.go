@@ -173,6 +173,8 @@ func (a *attempter) nextState(e config.Endpoint, d *Delivery, res result, now ti
 			oc = outDead
 		} else {
 			delay := jitter(policy.Schedule[step], policy.Jitter)
+			// time.Now, not now: a Retry-After date is on the endpoint's
+			// wall clock, which a test's fast Clock is not.
 			if ra, ok := retryAfter(res.header, time.Now()); ok && res.err == nil {
 				delay = max(delay, min(ra, a.maxRetryAfter))
 			}
