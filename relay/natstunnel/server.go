@@ -19,13 +19,6 @@ import (
 	"github.com/sidehook/sidehook/relay/tunnel"
 )
 
-// Local is the relay's own tunnel server, relay/tunnel's *Server: the
-// clients connected to this relay.
-type Local interface {
-	relay.TunnelServer
-	Close(ctx context.Context) error
-}
-
 // DefaultPresenceEvery is how often a relay tells the others its tunnels
 // when Options.PresenceEvery is zero.
 const DefaultPresenceEvery = 5 * time.Second
@@ -55,7 +48,7 @@ type Options struct {
 // client connected to any of them takes the deliveries any of them
 // attempts. See the package doc.
 type Server struct {
-	local Local
+	local *tunnel.Server // the clients connected to this relay
 	nc    *nats.Conn
 	subj  subjects
 	id    string // this relay among those sharing the store
@@ -117,7 +110,7 @@ type peer struct {
 // New wraps local so that its clients also take the deliveries of the
 // other relays on nc under the store prefix. It does no I/O: Start it,
 // then Close it (which closes local too). nc stays the caller's.
-func New(local Local, nc *nats.Conn, prefix string, opts Options) *Server {
+func New(local *tunnel.Server, nc *nats.Conn, prefix string, opts Options) *Server {
 	if opts.PresenceEvery <= 0 {
 		opts.PresenceEvery = DefaultPresenceEvery
 	}
