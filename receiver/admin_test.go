@@ -439,6 +439,7 @@ func TestCloseDrains(t *testing.T) {
 	if err := srv.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { srv.Close(context.Background()) }) // should the test end before its Close
 	url := srv.URL()
 	var wg sync.WaitGroup
 	status := make(chan int, 1)

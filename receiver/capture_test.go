@@ -20,7 +20,6 @@ import (
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/internal/event"
 	"github.com/sidehook/sidehook/receiver"
-	"github.com/sidehook/sidehook/receiver/badgerstore"
 	"github.com/sidehook/sidehook/receiver/memstore"
 )
 
@@ -259,10 +258,7 @@ func TestCaptureBodyTooLarge(t *testing.T) {
 
 func TestCaptureDurable(t *testing.T) {
 	dir := t.TempDir()
-	st, err := badgerstore.Open(badgerstore.Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openStore(t, dir)
 	cfg := receiver.Config{Store: st, Listen: "127.0.0.1:0"}
 	srv, err := receiver.New(cfg)
 	if err != nil {
@@ -271,6 +267,9 @@ func TestCaptureDurable(t *testing.T) {
 	if err := srv.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	// Closed below, twice, the point of the test; this stops it should
+	// the test end before.
+	t.Cleanup(func() { srv.Close(context.Background()) })
 	r := send(t, "POST", srv.URL()+"/durable", []byte(`{"type":"payment"}`), map[string]string{"webhook-id": "evt_keep"})
 	if r.status != 200 {
 		t.Fatalf("got %d", r.status)

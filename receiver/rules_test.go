@@ -261,6 +261,7 @@ func TestRulesTimeoutReleasedByClose(t *testing.T) {
 	if err := srv.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { srv.Close(context.Background()) }) // should the test end before its Close
 	errc := make(chan error, 1)
 	go func() {
 		resp, err := http.Post(srv.URL()+"/hold", "text/plain", strings.NewReader("x"))
