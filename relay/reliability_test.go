@@ -437,6 +437,9 @@ func TestStopWithSpareConnection(t *testing.T) {
 	if err := r.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	// Closed below, the point of the test; this stops it should the test
+	// end before.
+	t.Cleanup(func() { r.Close(context.Background()) })
 	conn, err := net.Dial("tcp", r.Addr().String())
 	if err != nil {
 		t.Fatal(err)
