@@ -35,10 +35,10 @@ func TestBodyRoundTrip(t *testing.T) {
 		t.Errorf("empty encoding: got %q %v, want utf8", b, err)
 	}
 	if _, err := event.DecodeBody("!!", event.BodyBase64); err == nil || !strings.Contains(err.Error(), "not valid base64") {
-		t.Errorf("bad base64: got %v", err)
+		t.Errorf("bad base64: got %v, want an error saying not valid base64", err)
 	}
 	if _, err := event.DecodeBody("x", "rot13"); err == nil || !strings.Contains(err.Error(), "unknown body_encoding") {
-		t.Errorf("unknown encoding: got %v", err)
+		t.Errorf("unknown encoding: got %v, want an error saying unknown body_encoding", err)
 	}
 }
 
@@ -48,16 +48,16 @@ func TestCutText(t *testing.T) {
 		t.Errorf("cut inside a rune: got %q, want %q", got, "ab")
 	}
 	if got := event.CutText(s, 4); string(got) != "ab£" {
-		t.Errorf("cut after a rune: got %q", got)
+		t.Errorf("cut after a rune: got %q, want %q", got, "ab£")
 	}
 	if got := event.CutText(s, 100); !bytes.Equal(got, s) {
-		t.Errorf("short body: got %q", got)
+		t.Errorf("short body: got %q, want it whole, %q", got, s)
 	}
 	bin := []byte{0xff, 0xfe, 0xfd, 0xfc}
 	if got := event.CutText(bin, 3); len(got) != 3 {
 		t.Errorf("binary: got %d bytes, want 3 (no rune backing off)", len(got))
 	}
 	if got := event.CutText([]byte(strings.Repeat("é", 10)), 7); !utf8.Valid(got) {
-		t.Errorf("result not valid UTF-8: %q", got)
+		t.Errorf("got %q, want valid UTF-8", got)
 	}
 }

@@ -139,7 +139,7 @@ func TestIDs(t *testing.T) {
 		t.Errorf("IDTime: got %v %v, want %v", got, err, at)
 	}
 	if id := event.NewID(event.PrefixEvent, time.Unix(-5, 0)); !strings.HasPrefix(id, event.PrefixEvent) {
-		t.Errorf("pre-1970 clock: got %q", id)
+		t.Errorf("pre-1970 clock: got %q, want an id beginning %q", id, event.PrefixEvent)
 	}
 }
 
