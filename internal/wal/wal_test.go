@@ -69,7 +69,7 @@ func TestAppendReplay(t *testing.T) {
 			dir := t.TempDir()
 			l := openLog(t, dir, tt.segSize)
 			if got := replayAll(t, l); len(got) != 0 {
-				t.Fatalf("replay of a new log: got %d records", len(got))
+				t.Fatalf("replay of a new log: got %d records, want 0", len(got))
 			}
 			var want []string
 			for i := 0; i < tt.records; i += tt.perCall {
@@ -227,7 +227,7 @@ func TestTrimRecycles(t *testing.T) {
 	}
 	l = openLog(t, dir, 4096)
 	if got := replayAll(t, l); len(got) != 0 {
-		t.Fatalf("replay after trimming all: got %d records", len(got))
+		t.Fatalf("replay after trimming all: got %d records, want 0", len(got))
 	}
 	if err := l.Append([]byte("newer")); err != nil {
 		t.Fatal(err)
@@ -289,7 +289,7 @@ func FuzzDecodeFrame(f *testing.F) {
 		data := append(appendFrame(nil, 7, payload), tail...)
 		got, n, ok := decodeFrame(data, 7)
 		if !ok || !bytes.Equal(got, payload) || n != HeaderSize+len(payload) {
-			t.Fatalf("valid frame: got %q, %d, %v", got, n, ok)
+			t.Fatalf("valid frame: got %q, %d, %v; want %q, %d, true", got, n, ok, payload, HeaderSize+len(payload))
 		}
 		if _, _, ok := decodeFrame(data, 8); ok {
 			t.Fatal("a frame of segment 7 checked out in segment 8")
