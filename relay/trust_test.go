@@ -424,7 +424,7 @@ func TestDiskFullAnswers(t *testing.T) {
 	cfg := orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL()})
 	st := &fullStore{Store: storeFor(t, cfg)}
 	logs := &lockedBuffer{}
-	r := startRelay(t, cfg, relay.Options{Store: st, Logger: zerolog.New(logs)})
+	r := runRelay(t, cfg, relay.Options{Store: st, Logger: zerolog.New(logs)})
 	if a := call(t, "GET", r.URL()+"/readyz", "", nil, nil); a.Status != http.StatusOK {
 		t.Fatalf("readyz: got %d %s, want 200", a.Status, a.Body)
 	}
