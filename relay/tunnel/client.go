@@ -504,10 +504,19 @@ func (c *Client) handle(ctx context.Context, p *peer, m *Message) {
 	} else if err := p.send(ctx, frame); err != nil {
 		c.log.Info().Err(err).Str("delivery", m.DeliveryID).Msg("result not sent: the relay will retry")
 	}
-	evt := m.Headers.Get(hdrEvent)
-	c.out.delivery(deliveryLine{Time: fw.start.UTC(), Event: evt, DeliveryID: m.DeliveryID, Attempt: m.Attempt, Method: m.Method,
-		Path: m.Path, Status: fw.status, DurationMS: ms(fw.duration), Truncated: fw.truncated, HeadersDropped: fw.headersDropped,
-		Error: res.Error})
+	c.printForward(m, fw, "")
+}
+
+// printForward prints the line of one forward to the local app: a
+// delivery from the relay, or, with replayOf, a replay from the inspector.
+func (c *Client) printForward(m *Message, fw forwarded, replayOf string) {
+	var errText string
+	if fw.err != nil {
+		errText = fw.err.Error()
+	}
+	c.out.delivery(deliveryLine{Time: fw.start.UTC(), Event: m.Headers.Get(hdrEvent), DeliveryID: m.DeliveryID, Attempt: m.Attempt,
+		ReplayOf: replayOf, Method: m.Method, Path: m.Path, Status: fw.status, DurationMS: ms(fw.duration), Truncated: fw.truncated,
+		HeadersDropped: fw.headersDropped, Error: errText})
 }
 
 // forwardBudget is how long the local app gets for a delivery the relay

@@ -419,6 +419,7 @@ func (in *inspector) handleReplay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	nr := in.add(m, fw, rec.ID)
+	in.c.printForward(m, fw, rec.ID)
 	writeJSON(w, http.StatusOK, nr.view(false))
 }
 

@@ -156,6 +156,10 @@ func TestInspector(t *testing.T) {
 	if replayed.ReplayOf != v.ID || replayed.Response.Status != 500 || replayed.ID == v.ID {
 		t.Errorf("replay record: got %+v, want a new record of %s answered 500", replayed, v.ID)
 	}
+	// The terminal shows the replay beside the deliveries.
+	if lines := rc.out.jsonLines(t, "replay"); len(lines) != 1 || lines[0]["replay_of"] != v.ID || lines[0]["status"] != 500.0 || lines[0]["event"] != "payment" {
+		t.Errorf("replay lines: got %v, want one of %s answered 500", lines, v.ID)
+	}
 	got := a.requests()
 	if len(got) != 2 {
 		t.Fatalf("app got %d requests, want 2", len(got))

@@ -69,18 +69,22 @@ type EndpointAuth struct {
 	DisabledReason string `json:"disabled_reason,omitempty"`
 }
 
-// deliveryLine is one forwarded delivery, as --json prints it.
+// deliveryLine is one forwarded delivery, or a replay of one from the
+// inspector, as --json prints it.
 type deliveryLine struct {
-	Type       string    `json:"type"` // "delivery"
+	Type       string    `json:"type"` // "delivery", or "replay" when ReplayOf is set
 	Time       time.Time `json:"time"`
 	Event      string    `json:"event"`
 	DeliveryID string    `json:"delivery_id"`
 	Attempt    int       `json:"attempt"`
-	Method     string    `json:"method"`
-	Path       string    `json:"path"`
-	Status     int       `json:"status"`
-	DurationMS float64   `json:"duration_ms"`
-	Truncated  bool      `json:"truncated,omitempty"`
+	// ReplayOf is the inspector's record a replay repeats: the terminal
+	// shows what the developer resent, not only what the relay sent.
+	ReplayOf   string  `json:"replay_of,omitempty"`
+	Method     string  `json:"method"`
+	Path       string  `json:"path"`
+	Status     int     `json:"status"`
+	DurationMS float64 `json:"duration_ms"`
+	Truncated  bool    `json:"truncated,omitempty"`
 	// HeadersDropped counts the answer's header values dropped to fit
 	// MaxResultHeaders.
 	HeadersDropped int    `json:"headers_dropped,omitempty"`
@@ -116,8 +120,12 @@ func (p *printer) delivery(d deliveryLine) {
 	if d.Status == 0 {
 		status = "ERR"
 	}
-	text := fmt.Sprintf("%s  %-20s %s  %7.1fms  attempt %d  %s %s  %s", d.Time.Format("15:04:05.000"), orDash(d.Event), status,
-		d.DurationMS, d.Attempt, d.Method, orDash(d.Path), d.DeliveryID)
+	what := fmt.Sprintf("attempt %d", d.Attempt)
+	if d.ReplayOf != "" {
+		d.Type, what = "replay", "replay of "+d.ReplayOf
+	}
+	text := fmt.Sprintf("%s  %-20s %s  %7.1fms  %s  %s %s  %s", d.Time.Format("15:04:05.000"), orDash(d.Event), status,
+		d.DurationMS, what, d.Method, orDash(d.Path), d.DeliveryID)
 	if d.Truncated {
 		text += "  (answer cut at 64 KiB)"
 	}
