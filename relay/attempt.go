@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sidehook/sidehook/internal/event"
+	"github.com/sidehook/sidehook/internal/units"
 	"github.com/sidehook/sidehook/relay/config"
 )
 
@@ -163,7 +164,7 @@ func (a *attempter) nextState(e config.Endpoint, d *Delivery, res result, now ti
 	next = &cp
 	n := len(d.Attempts) + 1
 	next.Attempts = append(append(make([]Attempt, 0, n), d.Attempts...), Attempt{N: n, At: now, Status: res.status,
-		LatencyMS: float64(res.latency.Microseconds()) / 1000, Error: errText(res), Response: truncateResponse(res.body),
+		LatencyMS: units.Millis(res.latency), Error: errText(res), Response: truncateResponse(res.body),
 		Request: res.request})
 	oc := classify(res)
 	if oc == outRetry {

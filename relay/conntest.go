@@ -9,6 +9,7 @@ import (
 
 	"github.com/sidehook/sidehook/fixtures"
 	"github.com/sidehook/sidehook/internal/event"
+	"github.com/sidehook/sidehook/internal/units"
 	"github.com/sidehook/sidehook/relay/config"
 )
 
@@ -106,7 +107,7 @@ func (c *caller) testOne(ctx context.Context, o *orgState, e config.Endpoint, t 
 	} else {
 		res = c.sender.send(ctx, o, e, ob, timeout, maxResponse)
 	}
-	tr.Status, tr.LatencyMS, tr.Body = res.status, float64(res.latency.Microseconds())/1000, truncateResponse(res.body)
+	tr.Status, tr.LatencyMS, tr.Body = res.status, units.Millis(res.latency), truncateResponse(res.body)
 	tr.OK = res.err == nil && res.status/100 == 2
 	if !tr.OK {
 		tr.Error = errText(res)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sidehook/sidehook/fixtures"
 	"github.com/sidehook/sidehook/internal/event"
+	"github.com/sidehook/sidehook/internal/units"
 )
 
 // maxCustomAnswer bounds a custom-value endpoint's answer.
@@ -65,7 +66,7 @@ func (c *caller) customRequest(ctx context.Context, w http.ResponseWriter, o *or
 	// dispatcher takes it out unsent.
 	d := &Delivery{ID: x.deliveryID, EventID: x.eventID, Org: o.id, Endpoint: e.cfg.ID, Type: ev.Type, Status: status, CreatedAt: now,
 		NextAttemptAt: &now,
-		Attempts: []Attempt{{N: 1, At: now, Status: x.res.status, LatencyMS: float64(x.res.latency.Microseconds()) / 1000,
+		Attempts: []Attempt{{N: 1, At: now, Status: x.res.status, LatencyMS: units.Millis(x.res.latency),
 			Error: errText(x.res), Response: truncateResponse(x.res.body), Request: x.res.request}}}
 	if _, err := c.store.Accept(context.WithoutCancel(ctx), ev, []*Delivery{d}); err != nil {
 		// The bot's answer matters more than the record of it.

@@ -847,7 +847,7 @@ func (m *manager) replayTo(ctx context.Context, o *orgState, d *Delivery, to str
 		ob.body = body
 	}
 	sent := m.sender.send(ctx, o, cfg, ob, endpointTimeout(cfg, event.Type(ev.Type)), 0)
-	res.Status, res.LatencyMS = sent.status, float64(sent.latency.Microseconds())/1000
+	res.Status, res.LatencyMS = sent.status, units.Millis(sent.latency)
 	res.OK, res.Error = classify(sent) == outDelivered, errText(sent)
 	return res
 }

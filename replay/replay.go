@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/sidehook/sidehook/internal/auth"
+	"github.com/sidehook/sidehook/internal/units"
 )
 
 // Header names set on a replay.
@@ -78,12 +79,12 @@ type Options struct {
 
 // Result is the outcome of one replay.
 type Result struct {
-	ID        string `json:"id"`
-	Target    string `json:"target"`
-	Method    string `json:"method"`
-	Status    int    `json:"status"`
-	LatencyMS int64  `json:"latency_ms"`
-	Error     string `json:"error,omitempty"`
+	ID        string  `json:"id"`
+	Target    string  `json:"target"`
+	Method    string  `json:"method"`
+	Status    int     `json:"status"`
+	LatencyMS float64 `json:"latency_ms"`
+	Error     string  `json:"error,omitempty"`
 	// Body is the first MaxResultBody bytes of the answer.
 	Body string `json:"body,omitempty"`
 }
@@ -251,13 +252,13 @@ func Send(ctx context.Context, item Item, opts Options) Result {
 	start := time.Now()
 	resp, err := client.Do(req)
 	if err != nil {
-		res.LatencyMS = time.Since(start).Milliseconds()
+		res.LatencyMS = units.Millis(time.Since(start))
 		res.Error = err.Error()
 		return res
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxResultBody))
-	res.LatencyMS = time.Since(start).Milliseconds()
+	res.LatencyMS = units.Millis(time.Since(start))
 	res.Status = resp.StatusCode
 	res.Body = string(b)
 	if err != nil {

@@ -70,6 +70,11 @@ func TestSendHeaders(t *testing.T) {
 	if res.Target != srv.URL+"/hooks?a=1" {
 		t.Errorf("target: got %s", res.Target)
 	}
+	// A loopback answer takes well under a millisecond: counted in whole
+	// ones it would read as no time at all.
+	if res.LatencyMS <= 0 {
+		t.Errorf("latency_ms: got %v, want the time taken, to the microsecond", res.LatencyMS)
+	}
 	want := map[string]string{
 		"Content-Type":       "application/json",
 		"X-Team":             "billing",

@@ -651,7 +651,7 @@ func writeReplayTable(w io.Writer, r replayReport) {
 		}
 		latency := "-"
 		if res.Status != 0 || res.LatencyMS > 0 {
-			latency = fmt.Sprintf("%dms", res.LatencyMS)
+			latency = fmt.Sprintf("%.1fms", res.LatencyMS)
 		}
 		errText := res.Error
 		if res.Skipped != "" {

@@ -161,7 +161,7 @@ func (r *relayReplay) target(d relay.DeliveryView) string {
 // outcome is a replay.Result of d from the relay's answer.
 func (r *relayReplay) outcome(d relay.DeliveryView, res relay.ReplayResult) replayOutcome {
 	return replayOutcome{Result: replay.Result{ID: d.ID, Target: r.target(d), Method: event.Type(d.Type).Method(),
-		Status: res.Status, LatencyMS: int64(res.LatencyMS), Error: res.Error}, EventID: d.EventID, Ok: res.OK}
+		Status: res.Status, LatencyMS: res.LatencyMS, Error: res.Error}, EventID: d.EventID, Ok: res.OK}
 }
 
 // run replays sel. One call carries the whole selection when nothing

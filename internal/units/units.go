@@ -31,6 +31,10 @@ func ParseSize(s string) (int64, error) {
 // FormatSize writes n the way ParseSize reads it back (1.0 MiB).
 func FormatSize(n int64) string { return humanize.IBytes(uint64(max(n, 0))) }
 
+// Millis is d in milliseconds to the microsecond, the unit of every
+// latency_ms sidehook answers: a loopback answer takes well under one.
+func Millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
 // ParseDuration is time.ParseDuration plus a "d" unit for days (72h reads
 // better as 3d in a retention setting). Negative durations are refused.
 func ParseDuration(s string) (time.Duration, error) {

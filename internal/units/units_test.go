@@ -124,3 +124,20 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestMillis(t *testing.T) {
+	for _, tt := range []struct {
+		d    time.Duration
+		want float64
+	}{
+		{0, 0},
+		{567 * time.Microsecond, 0.567},
+		{1500 * time.Microsecond, 1.5},
+		{1234567 * time.Nanosecond, 1.234}, // to the microsecond
+		{2 * time.Second, 2000},
+	} {
+		if got := units.Millis(tt.d); got != tt.want {
+			t.Errorf("Millis(%v): got %v, want %v", tt.d, got, tt.want)
+		}
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sidehook/sidehook/internal/httpjson"
+	"github.com/sidehook/sidehook/internal/units"
 )
 
 // Client defaults.
@@ -490,7 +491,7 @@ func (c *Client) handle(ctx context.Context, p *peer, m *Message) {
 	defer cancel()
 	fw := c.forwardRequest(fctx, forwardReq{method: m.Method, path: m.Path, query: m.Query, header: m.Headers, body: m.Body})
 	res := &Message{Type: TypeResult, ID: m.ID, DeliveryID: m.DeliveryID, Status: fw.status, Headers: fw.header,
-		Body: fw.body, Truncated: fw.truncated, DurationMS: ms(fw.duration)}
+		Body: fw.body, Truncated: fw.truncated, DurationMS: units.Millis(fw.duration)}
 	if fw.err != nil {
 		res.Error = fw.err.Error()
 	}
@@ -515,7 +516,7 @@ func (c *Client) printForward(m *Message, fw forwarded, replayOf string) {
 		errText = fw.err.Error()
 	}
 	c.out.delivery(deliveryLine{Time: fw.start.UTC(), Event: m.Headers.Get(hdrEvent), DeliveryID: m.DeliveryID, Attempt: m.Attempt,
-		ReplayOf: replayOf, Method: m.Method, Path: m.Path, Status: fw.status, DurationMS: ms(fw.duration), Truncated: fw.truncated,
+		ReplayOf: replayOf, Method: m.Method, Path: m.Path, Status: fw.status, DurationMS: units.Millis(fw.duration), Truncated: fw.truncated,
 		HeadersDropped: fw.headersDropped, Error: errText})
 }
 
@@ -531,5 +532,3 @@ func forwardBudget(timeoutMS int64) time.Duration {
 	t := time.Duration(timeoutMS) * time.Millisecond
 	return t - min(t/10, time.Second)
 }
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/sidehook/sidehook/internal/event"
 	"github.com/sidehook/sidehook/internal/httpjson"
+	"github.com/sidehook/sidehook/internal/units"
 	"github.com/sidehook/sidehook/receiver"
 	"github.com/sidehook/sidehook/replay"
 	"github.com/sidehook/sidehook/web"
@@ -298,7 +299,7 @@ func (r *inspected) view(preview bool) InspectedView {
 	// The inspector verifies nothing: the local app does, as in production.
 	v.Verdict.Status = "unverified"
 	a := r.Answer
-	v.Response = AnswerView{Status: a.status, Headers: lowerKeys(a.header), Truncated: a.truncated, DurationMS: ms(a.duration)}
+	v.Response = AnswerView{Status: a.status, Headers: lowerKeys(a.header), Truncated: a.truncated, DurationMS: units.Millis(a.duration)}
 	// Credentials stay in the inspector's memory (a replay needs them);
 	// what is shown, on the dashboard and by the API, has them redacted,
 	// as from the receiver.
