@@ -12,6 +12,9 @@ func renderCommand(e *env) *cli.Command {
 	return &cli.Command{
 		Name:  "render",
 		Usage: "fill a <<field>> template with custom values through a relay",
+		// The template as the one argument, as a user first types it, or
+		// --template.
+		ArgsUsage: "[TEMPLATE]",
 		Description: "Asks the relay's POST /v1/render: the relay requests the template's fields from the\n" +
 			"organisation's custom-value endpoint and fills <<field>> and <<field|default>>; a field\n" +
 			"without a value renders as its default, else as null. Prints the text (--json: the answer).",
@@ -27,10 +30,11 @@ func renderCommand(e *env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			if !c.IsSet("template") {
-				return usageErrorf("render: --template is required")
+			tmpl, err := renderTemplate(c)
+			if err != nil {
+				return err
 			}
-			ans, raw, err := rc.Render(c.Context, c.String("template"), relayapi.Customer{
+			ans, raw, err := rc.Render(c.Context, tmpl, relayapi.Customer{
 				CustomerUID: c.String("customer-uid"), ChannelID: c.String("channel-id"), ConversationID: c.String("conversation-id")})
 			if err != nil {
 				return relayFailed("render", err)
@@ -43,4 +47,20 @@ func renderCommand(e *env) *cli.Command {
 			return nil
 		},
 	}
+}
+
+// renderTemplate is the template given as the one argument or --template.
+func renderTemplate(c *cli.Context) (string, error) {
+	args := c.Args().Slice()
+	switch {
+	case len(args) > 1:
+		return "", usageErrorf("render: give one TEMPLATE, quoted, with the flags before it; got %d arguments", len(args))
+	case len(args) == 1 && c.IsSet("template"):
+		return "", usageErrorf("render: give the template as the argument or --template, not both")
+	case len(args) == 1:
+		return args[0], nil
+	case !c.IsSet("template"):
+		return "", usageErrorf("render: give the TEMPLATE, e.g. sidehook render 'Hi <<fullname|there>>'")
+	}
+	return c.String("template"), nil
 }

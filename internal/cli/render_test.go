@@ -18,8 +18,26 @@ func TestRenderCommand(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `"missing":[]`) {
 		t.Errorf("--json: got %d %q", code, out)
 	}
-	if code, _, stderr := runCLI(t, nil, "render", "--relay", url, "--api-key", "k"); code != 2 || !strings.Contains(stderr, "--template") {
-		t.Errorf("no template: got %d %q", code, stderr)
+	// The template as the one argument, as a user first types it.
+	code, out, stderr = runCLI(t, nil, "render", "--relay", url, "--api-key", "k", "--customer-uid", "ACC-10023", "Hi <<fullname>>")
+	if want := "Hi Jane Doe\n"; code != 0 || out != want {
+		t.Errorf("template argument: got exit %d %q (%s), want %q", code, out, stderr, want)
+	}
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"None", nil, "give the TEMPLATE"},
+		{"Both", []string{"--template", "<<a>>", "<<b>>"}, "not both"},
+		{"FlagAfter", []string{"Hi <<fullname>>", "--customer-uid", "ACC-10023"}, "with the flags before it"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := runCLI(t, nil, append([]string{"render", "--relay", url, "--api-key", "k"}, tt.args...)...)
+			if code != 2 || !strings.Contains(stderr, tt.want) {
+				t.Errorf("got %d %q, want 2 and %q", code, stderr, tt.want)
+			}
+		})
 	}
 }
 
