@@ -454,7 +454,7 @@ func TestKeyRotationKeepsOldKeyPublished(t *testing.T) {
 	if len(before) != 1 {
 		t.Fatalf("jwks: got %v, want one key", before)
 	}
-	if err := r.RotateKey(auth.EdDSA); err != nil {
+	if _, err := r.RotateKey(auth.EdDSA); err != nil {
 		t.Fatal(err)
 	}
 	after := kids()

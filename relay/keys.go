@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,12 +23,15 @@ const retiredPrefix = "retired-"
 // asymmetric algorithm in use, and the retired ones whose tokens may still
 // be alive. Keys are kept in the store (the current one under its
 // algorithm's name) so receivers' cached JWKS stay valid across restarts
-// and relays sharing a store sign with the same key.
+// and relays sharing a store sign with the same key. A relay on a shared
+// store (natsstore) reloads the keyring when any relay or `sidehook relay
+// rotate-key` changes the keys; one on Badger loads them at its start.
 type keyring struct {
 	store Store
 	now   func() time.Time
 
 	mu      sync.RWMutex
+	algs    []auth.Algorithm // the algorithms in use, set by load
 	cur     map[auth.Algorithm]*auth.SigningKey
 	retired []retiredKey
 }
@@ -45,13 +49,24 @@ func newKeyring(st Store, now func() time.Time) *keyring {
 // algorithm and the retired keys still within their lifetime; expired
 // ones are deleted.
 func (k *keyring) load(ctx context.Context, algs []auth.Algorithm) error {
+	k.mu.Lock()
+	k.algs = algs
+	k.mu.Unlock()
+	return k.reload(ctx)
+}
+
+// reload reads the keys of load's algorithms again and replaces the ones
+// in memory with them: what another relay sharing the store rotated.
+func (k *keyring) reload(ctx context.Context) error {
 	docs, err := k.store.SigningKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("keys: %w", err)
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	k.mu.RLock()
+	algs := k.algs
+	k.mu.RUnlock()
 	now := k.now()
+	var retired []retiredKey
 	for name, doc := range docs {
 		rest, ok := strings.CutPrefix(name, retiredPrefix)
 		if !ok {
@@ -69,8 +84,11 @@ func (k *keyring) load(ctx context.Context, algs []auth.Algorithm) error {
 		if err != nil {
 			return fmt.Errorf("keys: %s: %w", name, err)
 		}
-		k.retired = append(k.retired, retiredKey{key: key, until: time.Unix(n, 0)})
+		retired = append(retired, retiredKey{key: key, until: time.Unix(n, 0)})
 	}
+	// Oldest retirement first, as rotate appends them.
+	slices.SortFunc(retired, func(a, b retiredKey) int { return a.until.Compare(b.until) })
+	cur := make(map[auth.Algorithm]*auth.SigningKey, len(algs))
 	for _, alg := range algs {
 		doc, ok := docs[string(alg)]
 		if !ok {
@@ -85,8 +103,11 @@ func (k *keyring) load(ctx context.Context, algs []auth.Algorithm) error {
 		if key.Alg != alg {
 			return fmt.Errorf("keys: the key stored as %s is a %s key", alg, key.Alg)
 		}
-		k.cur[alg] = &key
+		cur[alg] = &key
 	}
+	k.mu.Lock()
+	k.cur, k.retired = cur, retired
+	k.mu.Unlock()
 	return nil
 }
 
@@ -121,7 +142,8 @@ func generateKey(alg auth.Algorithm) ([]byte, error) {
 // relay started on st later loads that one). It lets a program that runs
 // a relay beside something else sign as the relay does: `sidehook dev`
 // gives it to its mock receiver, which re-signs replays of what the relay
-// signed. A key rotated later (Relay.RotateKey) is not followed.
+// signed. It is the key of the moment: a rotation after it (RotateKey,
+// RotateStoredKey) is not followed by the key returned.
 func StoredKey(ctx context.Context, st Store, alg auth.Algorithm) (*auth.SigningKey, error) {
 	if !alg.Asymmetric() {
 		return nil, fmt.Errorf("relay: %s has no key pair", alg)
@@ -133,6 +155,47 @@ func StoredKey(ctx context.Context, st Store, alg auth.Algorithm) (*auth.Signing
 	return k.current(alg), nil
 }
 
+// Rotation is what a key rotation did.
+type Rotation struct {
+	Alg auth.Algorithm
+	// KID is the new current key's: every JWT of Alg is signed with it.
+	KID string
+	// Retired is the replaced key's KID ("" when there was none); it
+	// stays in the JWKS until Until, when its last token has expired.
+	Retired string
+	Until   time.Time
+}
+
+// RotateStoredKey replaces the key pair of alg kept in st, as
+// Relay.RotateKey does, for a program that runs no relay on st (`sidehook
+// relay rotate-key`). Relays sharing st (natsstore) follow it at once:
+// they sign with the new key and publish both. A relay on Badger holds its
+// directory, so it is stopped first and loads the new key at its start.
+func RotateStoredKey(ctx context.Context, st Store, alg auth.Algorithm) (Rotation, error) {
+	if !alg.Asymmetric() {
+		return Rotation{}, fmt.Errorf("relay: %s has no key pair to rotate", alg)
+	}
+	docs, err := st.SigningKeys(ctx)
+	if err != nil {
+		return Rotation{}, fmt.Errorf("relay: keys: %w", err)
+	}
+	// The current key is loaded only when there is one: a first key is
+	// made, not made and retired at once.
+	var algs []auth.Algorithm
+	if _, ok := docs[string(alg)]; ok {
+		algs = []auth.Algorithm{alg}
+	}
+	k := newKeyring(st, time.Now)
+	if err := k.load(ctx, algs); err != nil {
+		return Rotation{}, fmt.Errorf("relay: %w", err)
+	}
+	rot, err := k.rotate(ctx, alg)
+	if err != nil {
+		return Rotation{}, fmt.Errorf("relay: %w", err)
+	}
+	return rot, nil
+}
+
 func (k *keyring) current(alg auth.Algorithm) *auth.SigningKey {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
@@ -142,39 +205,44 @@ func (k *keyring) current(alg auth.Algorithm) *auth.SigningKey {
 // rotate replaces the current key of alg; the old one stays published
 // until every token it signed has expired. The old key is stored as
 // retired before the new one replaces it, so a crash between the two
-// writes leaves both published rather than neither.
-func (k *keyring) rotate(ctx context.Context, alg auth.Algorithm) error {
+// writes leaves both published rather than neither. Once begun, the
+// writes are not cut short by ctx.
+func (k *keyring) rotate(ctx context.Context, alg auth.Algorithm) (Rotation, error) {
 	if !alg.Asymmetric() {
-		return fmt.Errorf("keys: %s has no key pair to rotate", alg)
+		return Rotation{}, fmt.Errorf("keys: %s has no key pair to rotate", alg)
 	}
 	ctx = context.WithoutCancel(ctx)
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	rot := Rotation{Alg: alg}
 	if old := k.cur[alg]; old != nil {
-		until := k.now().Add(retiredFor)
+		// Whole seconds, as the name keeps it.
+		until := k.now().Add(retiredFor).Truncate(time.Second)
 		name := fmt.Sprintf("%s%d-%s-%s", retiredPrefix, until.Unix(), alg, safeName(old.KID))
 		b, err := auth.MarshalKey(*old)
 		if err != nil {
-			return fmt.Errorf("keys: %w", err)
+			return Rotation{}, fmt.Errorf("keys: %w", err)
 		}
 		if err := k.store.PutSigningKey(ctx, name, b); err != nil {
-			return fmt.Errorf("keys: retire %s: %w", alg, err)
+			return Rotation{}, fmt.Errorf("keys: retire %s: %w", alg, err)
 		}
 		k.retired = append(k.retired, retiredKey{key: *old, until: until})
+		rot.Retired, rot.Until = old.KID, until
 	}
 	doc, err := generateKey(alg)
 	if err != nil {
-		return err
+		return Rotation{}, err
 	}
 	if err := k.store.PutSigningKey(ctx, string(alg), doc); err != nil {
-		return fmt.Errorf("keys: store %s: %w", alg, err)
+		return Rotation{}, fmt.Errorf("keys: store %s: %w", alg, err)
 	}
 	key, err := auth.ParseKey(doc)
 	if err != nil {
-		return fmt.Errorf("keys: %w", err)
+		return Rotation{}, fmt.Errorf("keys: %w", err)
 	}
 	k.cur[alg] = &key
-	return nil
+	rot.KID = key.KID
+	return rot, nil
 }
 
 // jwks is the public half of every current key and every retired key
@@ -192,7 +260,9 @@ func (k *keyring) jwks() auth.JWKS {
 		}
 	}
 	for _, rk := range k.retired {
-		if rk.until.Before(now) {
+		// A key retired and still current is one another relay is
+		// rotating: listed once.
+		if rk.until.Before(now) || k.cur[rk.key.Alg] != nil && k.cur[rk.key.Alg].KID == rk.key.KID {
 			continue
 		}
 		if j, err := auth.PublicJWK(rk.key); err == nil {

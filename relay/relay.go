@@ -312,12 +312,15 @@ func (r *Relay) open(ctx context.Context) error {
 			for _, o := range r.dir.list {
 				r.reload(bg, o)
 			}
+			r.reloadKeys(bg)
 			for {
 				select {
 				case <-bg.Done():
 					return
-				case org := <-changed:
-					if o := r.dir.org(org); o != nil {
+				case what := <-changed:
+					if what == SigningKeysChanged {
+						r.reloadKeys(bg)
+					} else if o := r.dir.org(what); o != nil {
 						r.reload(bg, o)
 					}
 				}
@@ -329,12 +332,27 @@ func (r *Relay) open(ctx context.Context) error {
 
 // controlWatcher is a store shared with other relays (natsstore) that
 // says when an organisation's API endpoints, disabled marks or Webio
-// token changed, by any relay, this one included: each relay keeps them in
-// memory, and SPEC §9 has the API and the token the same from every relay.
+// token changed, or the signing keys, by any relay (this one included) or
+// by `sidehook relay rotate-key`: each relay keeps them in memory, and
+// SPEC §9 has the API, the JWKS and the token the same from every relay.
 type controlWatcher interface {
 	// WatchControl sends the organisation's id on changed after each
-	// change, until ctx ends; it returns once it is watching.
+	// change of its endpoints, marks or token, and SigningKeysChanged
+	// after each change of a signing key, until ctx ends; it returns
+	// once it is watching.
 	WatchControl(ctx context.Context, changed chan<- string) error
+}
+
+// SigningKeysChanged is what a shared store's WatchControl sends after a
+// change to the signing keys (no organisation's id is empty).
+const SigningKeysChanged = ""
+
+// reloadKeys reads the signing keys again: every relay sharing the store
+// then signs with the same current keys and publishes the same JWKS.
+func (r *Relay) reloadKeys(ctx context.Context) {
+	if err := r.keys.reload(ctx); err != nil && ctx.Err() == nil {
+		r.log.Error().Err(err).Msg("reload the shared signing keys")
+	}
 }
 
 // reload reads o's endpoints, marks and token again, and tells the
@@ -462,8 +480,11 @@ func (r *Relay) Purge(ctx context.Context) (int, error) { return r.purger.purge(
 
 // RotateKey replaces the relay's key pair for alg (RS256, ES256 or EdDSA).
 // Tokens signed with the old key keep verifying: its public key stays in
-// the JWKS until they have expired.
-func (r *Relay) RotateKey(alg auth.Algorithm) error { return r.keys.rotate(context.Background(), alg) }
+// the JWKS until they have expired. Relays sharing the store (natsstore)
+// follow the rotation; RotateStoredKey does it without a running relay.
+func (r *Relay) RotateKey(alg auth.Algorithm) (Rotation, error) {
+	return r.keys.rotate(context.Background(), alg)
+}
 
 // JWKS returns the document served at /.well-known/jwks.json.
 func (r *Relay) JWKS() auth.JWKS { return r.keys.jwks() }
