@@ -238,13 +238,15 @@ func (s *Store) DeleteSigningKey(ctx context.Context, name string) error {
 }
 
 // WatchControl sends, on changed, the organisation whose API endpoints,
-// disabled marks or Webio token any relay sharing the store changed, until
-// ctx ends: each relay keeps them in memory (relay's controlWatcher).
+// disabled marks or Webio token any relay sharing the store changed, and
+// relay.SigningKeysChanged when a signing key was stored or deleted (a
+// rotation), until ctx ends: each relay keeps them in memory (relay's
+// controlWatcher).
 func (s *Store) WatchControl(ctx context.Context, changed chan<- string) error {
 	if err := s.ready(); err != nil {
 		return err
 	}
-	w, err := s.ctl.WatchFiltered(ctx, []string{"ep.>", "dis.>", "tok.*"}, jetstream.UpdatesOnly())
+	w, err := s.ctl.WatchFiltered(ctx, []string{"ep.>", "dis.>", "tok.*", "key.*"}, jetstream.UpdatesOnly())
 	if err != nil {
 		return fmt.Errorf("watch the control bucket: %w", err)
 	}
@@ -261,17 +263,20 @@ func (s *Store) WatchControl(ctx context.Context, changed chan<- string) error {
 				if e == nil {
 					continue // the end of the (empty) initial values
 				}
-				// ep.ORG.ID, dis.ORG.ID, tok.ORG
+				// ep.ORG.ID, dis.ORG.ID, tok.ORG, key.NAME
 				parts := strings.Split(e.Key(), ".")
 				if len(parts) < 2 {
 					continue
 				}
-				org, err := untok(parts[1])
+				what, err := untok(parts[1])
 				if err != nil {
 					continue
 				}
+				if parts[0] == "key" {
+					what = relay.SigningKeysChanged
+				}
 				select {
-				case changed <- org:
+				case changed <- what:
 				case <-ctx.Done():
 					return
 				}

@@ -27,6 +27,8 @@
 // Endpoint documents, disabled marks, Webio tokens and signing keys live in
 // the KV bucket P_ctl, so every relay serves the same JWKS and token;
 // CreateSigningKey is a KV Create, so the first relay to write wins.
+// WatchControl watches the bucket, so each relay reloads what another
+// changed (an endpoint, a token, a rotated key) without a restart.
 //
 // Open creates the stream and bucket, or updates them to this store's
 // settings; it never lowers their replicas (a relay asking for fewer is
