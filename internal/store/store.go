@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -29,6 +30,9 @@ var (
 	// filesystem, and by Failed meanwhile. It wraps syscall.ENOSPC, so
 	// errors.Is(err, syscall.ENOSPC) holds too.
 	ErrDiskFull = fmt.Errorf("store: disk full: %w", syscall.ENOSPC)
+	// ErrLocked is returned (wrapped) by Open when another process, or
+	// another Store of this one, has Dir open: Badger allows one.
+	ErrLocked = errors.New("store: the directory is in use by another process")
 	// ErrValueTooLarge is returned by Write for a value above the limit:
 	// MaxInMemoryValue in memory, Options.ValueLogFileSize on disk.
 	ErrValueTooLarge = errors.New("store: value too large")
@@ -239,6 +243,10 @@ type counters struct {
 	queueHighWater, maxGroup      atomic.Int64
 }
 
+// badgerLocked is in Badger's error when another process holds the
+// directory's lock (its words on every platform).
+const badgerLocked = "Another process is using this Badger database"
+
 // Open opens (or creates) the store and starts the writer and GC
 // goroutines. On a filesystem with less than Options.Reserve free it fails
 // with ErrDiskFull, before Badger touches a file.
@@ -262,6 +270,10 @@ func Open(opts Options) (*Store, error) {
 	if err != nil {
 		if errors.Is(err, syscall.ENOSPC) {
 			return nil, fmt.Errorf("%w: open %s: %w", ErrDiskFull, opts.Dir, err)
+		}
+		// Badger gives its lock's error as text only.
+		if strings.Contains(err.Error(), badgerLocked) {
+			return nil, fmt.Errorf("%w: open %s: %w", ErrLocked, opts.Dir, err)
 		}
 		return nil, fmt.Errorf("store: open %s: %w", opts.Dir, err)
 	}

@@ -655,6 +655,8 @@ func TestOpenErrors(t *testing.T) {
 	if s2, err := store.Open(store.Options{Dir: dir, Reserve: -1}); err == nil {
 		s2.Close()
 		t.Error("second open of a dir: got nil, want an error")
+	} else if !errors.Is(err, store.ErrLocked) {
+		t.Errorf("second open of a dir: got %v, want ErrLocked", err)
 	}
 	_ = s
 }

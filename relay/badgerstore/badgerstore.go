@@ -79,6 +79,10 @@ import (
 // checkpoint (a Badger sync) per 4 MiB of WAL rather than per 8.
 const memTableSize = 4 << 20
 
+// ErrLocked is returned (wrapped) by Open when another process holds the
+// directory: a running relay, since Badger allows one per directory.
+var ErrLocked = store.ErrLocked
+
 // Options configure Open.
 type Options struct {
 	// Dir holds Badger's files; it is created if missing.
