@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -66,7 +67,7 @@ func newApp(e *env) *cli.App {
 		},
 	}
 	for _, c := range app.Commands {
-		prepareCommand(e, c)
+		prepareCommand(e, c, c.Name)
 	}
 	return app
 }
@@ -89,14 +90,21 @@ func commands(e *env) []*cli.Command {
 	}
 }
 
-// prepareCommand gives every command the shared behaviour: the global flags
-// also after the command's name, the old names of renamed flags, an
-// environment variable per flag, and usage errors (exit code 2) for an
-// unknown flag or a stray argument.
-func prepareCommand(e *env, c *cli.Command) {
+// prepareCommand gives every command, and subcommand, the shared
+// behaviour: the global flags also after the command's name, the old names
+// of renamed flags, an environment variable per flag, and usage errors
+// (exit code 2) for an unknown flag or a stray argument. Its errors name
+// it by its path ("relay rotate-key"), its variables by its own name.
+func prepareCommand(e *env, c *cli.Command, path string) {
+	for _, sub := range c.Subcommands {
+		prepareCommand(e, sub, path+" "+sub.Name)
+	}
 	c.Flags = e.withEnv(c.Name, append(c.Flags, globalFlags(globalCategory)...))
 	before := c.Before
 	c.Before = func(ctx *cli.Context) error {
+		if ctx.Args().Present() && c.Command(ctx.Args().First()) != nil {
+			return beforeSubcommand(ctx, path)
+		}
 		if err := readAliases(ctx); err != nil {
 			return err
 		}
@@ -104,13 +112,13 @@ func prepareCommand(e *env, c *cli.Command) {
 			return err
 		}
 		if c.ArgsUsage == "" && ctx.Args().Present() {
-			return usageErrorf("%s: unexpected argument %q (flags are written --name value)", c.Name, ctx.Args().First())
+			return usageErrorf("%s: unexpected argument %q (flags are written --name value)", path, ctx.Args().First())
 		}
 		if err := e.applyEnv(ctx); err != nil {
 			return err
 		}
 		if err := checkGlobals(ctx); err != nil {
-			return fmt.Errorf("%s: %w", c.Name, err)
+			return fmt.Errorf("%s: %w", path, err)
 		}
 		if before != nil {
 			return before(ctx)
@@ -118,9 +126,25 @@ func prepareCommand(e *env, c *cli.Command) {
 		return nil
 	}
 	c.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
-		return usageErrorf("%s: %v", c.Name, err)
+		return usageErrorf("%s: %v", path, err)
 	}
 	c.BashComplete = e.completer(c)
+}
+
+// beforeSubcommand checks a command on the way to its subcommand (`relay
+// rotate-key`): the subcommand reads only the flags written after its
+// name, so the command's own flags before it would be dropped unseen. The
+// global flags may come anywhere.
+func beforeSubcommand(ctx *cli.Context, path string) error {
+	sub := path + " " + ctx.Args().First()
+	for _, name := range ctx.LocalFlagNames() {
+		if slices.ContainsFunc(globalFlags(""), func(f cli.Flag) bool { return f.Names()[0] == name }) {
+			continue
+		}
+		return usageErrorf("%s: --%s comes before %q, where it would be ignored: write it after (sidehook %s --%s …)",
+			sub, name, ctx.Args().First(), sub, name)
+	}
+	return nil
 }
 
 // usageError is a mistake in how sidehook was called: exit code 2.

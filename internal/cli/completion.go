@@ -92,6 +92,13 @@ func (e *env) completer(cmd *cli.Command) cli.BashCompleteFunc {
 			typed = e.args[n-2]
 		}
 		if cmd != nil {
+			if typed == "" {
+				for _, sub := range cmd.Subcommands {
+					if !sub.Hidden {
+						fmt.Fprintln(c.App.Writer, sub.Name)
+					}
+				}
+			}
 			completeFlags(c.App.Writer, typed, cmd.Flags)
 			return
 		}

@@ -111,6 +111,9 @@ func flagEnvs(t *testing.T) map[string][]string {
 	add("", app.Flags)
 	for _, c := range app.Commands {
 		add(c.Name, c.Flags)
+		for _, sub := range c.Subcommands {
+			add(sub.Name, sub.Flags)
+		}
 	}
 	return byName
 }

@@ -23,13 +23,10 @@ func relayCommand(e *env) *cli.Command {
 			"retrying until delivered or dead. Configure it with --config FILE (SPEC §4; see\n" +
 			"sidehook.example.yaml), or for one organisation with --org, --api-key, --secret-key and\n" +
 			"--endpoint. --check-config validates the file and exits.",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "config", Usage: "configuration `FILE` (YAML)"},
+		Flags: append(storeFlags(),
 			&cli.BoolFlag{Name: "check-config", Usage: "validate the configuration and exit (0 when it is valid, 2 when not)"},
 			&cli.StringFlag{Name: "listen", Usage: "address to listen on (default " + config.DefaultListen + ")"},
-			&cli.StringFlag{Name: "data", Usage: "data directory (default " + config.DefaultData + ")"},
 			&cli.BoolFlag{Name: "in-memory", Usage: "keep nothing on disk (events are lost at exit)"},
-			&cli.StringFlag{Name: "store", Usage: "keep the data in NATS JetStream, shared with every relay that names it: `URLS` like nats://h1:4222,nats://h2:4222 (replaces store.servers of --config)"},
 			&cli.StringFlag{Name: "org", Usage: "without --config: the organisation id (default demo)"},
 			&cli.StringSliceFlag{Name: "api-key", Usage: "without --config: an API key of the organisation"},
 			&cli.StringFlag{Name: "secret-key", Usage: "without --config: the organisation's secret key (>= 32 bytes; signs its Webio token)"},
@@ -45,7 +42,8 @@ func relayCommand(e *env) *cli.Command {
 			&cli.StringSliceFlag{Name: "allow-target", Usage: "a `CIDR|host` endpoints and replays may reach although denied by default, e.g. 169.254.0.0/16 (repeatable; adds to allow_targets:)"},
 			grace,
 			oldName("grace", "shutdown-grace", grace),
-		},
+		),
+		Subcommands: []*cli.Command{rotateKeyCommand(e)},
 		Action: func(c *cli.Context) error {
 			cfg, err := relayConfig(c, e)
 			if err != nil {
@@ -93,6 +91,18 @@ func relayCommand(e *env) *cli.Command {
 			// attempts are among those it waits for.
 			return errors.Join(r.Close(drain), tunnels.Close(drain))
 		},
+	}
+}
+
+// storeFlags say where the relay's data is: its configuration file, its
+// data directory, or the NATS servers of a shared store. The relay and
+// `relay rotate-key` take them; each gets fresh copies, as withEnv names
+// each command's own variables in their help.
+func storeFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "config", Usage: "configuration `FILE` (YAML)"},
+		&cli.StringFlag{Name: "data", Usage: "data directory (default " + config.DefaultData + ")"},
+		&cli.StringFlag{Name: "store", Usage: "keep the data in NATS JetStream, shared with every relay that names it: `URLS` like nats://h1:4222,nats://h2:4222 (replaces store.servers of --config)"},
 	}
 }
 
@@ -202,11 +212,7 @@ func relayConfig(c *cli.Context, e *env) (*config.Config, error) {
 	if err := checkListen(where, cfg.Listen); err != nil {
 		return nil, err
 	}
-	if c.IsSet("data") {
-		cfg.Data = c.String("data")
-	}
-	cfg.InMemory = c.Bool("in-memory")
-	if err := applyStoreFlag(cfg, c.String("store")); err != nil {
+	if err := applyStoreFlags(c, cfg); err != nil {
 		return nil, err
 	}
 	if err := trustFlags(c, e, cfg); err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/urfave/cli/v2"
 
 	"github.com/sidehook/sidehook/relay"
 	"github.com/sidehook/sidehook/relay/badgerstore"
@@ -51,6 +52,16 @@ func openRelayStore(ctx context.Context, cfg *config.Config, log zerolog.Logger)
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	return st, nil
+}
+
+// applyStoreFlags puts --data, --in-memory and --store (storeFlags) over
+// what the configuration says.
+func applyStoreFlags(c *cli.Context, cfg *config.Config) error {
+	if c.IsSet("data") {
+		cfg.Data = c.String("data")
+	}
+	cfg.InMemory = c.Bool("in-memory")
+	return applyStoreFlag(cfg, c.String("store"))
 }
 
 // applyStoreFlag puts --store's servers (value; "" when not given) into

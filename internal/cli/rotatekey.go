@@ -1,0 +1,122 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/sidehook/sidehook/internal/auth"
+	"github.com/sidehook/sidehook/relay"
+	"github.com/sidehook/sidehook/relay/badgerstore"
+	"github.com/sidehook/sidehook/relay/config"
+)
+
+func rotateKeyCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:  "rotate-key",
+		Usage: "replace the relay's jwt key pair of one algorithm, keeping the old one published until its tokens expire",
+		Description: "Opens the relay's store (--config FILE, --data DIR or --store nats://…, as the relay\n" +
+			"takes them), makes a new current key for --alg and keeps the old one in\n" +
+			"/.well-known/jwks.json until every token it signed has expired, then prints the new kid.\n" +
+			"Relays sharing a NATS store follow at once; a relay on Badger holds its data directory:\n" +
+			"stop it first, and it signs with the new key from its next start.",
+		Flags: append(storeFlags(),
+			&cli.StringFlag{Name: "alg", Usage: "the algorithm whose key to replace: RS256, ES256 or EdDSA"},
+			&cli.BoolFlag{Name: "json", Usage: "print what was done as one JSON object"},
+		),
+		Action: func(c *cli.Context) error {
+			alg, err := rotateAlg(c.String("alg"))
+			if err != nil {
+				return err
+			}
+			cfg, err := rotateKeyConfig(c, e, alg)
+			if err != nil {
+				return err
+			}
+			log, err := e.logger(c)
+			if err != nil {
+				return err
+			}
+			st, err := openRelayStore(c.Context, cfg, log)
+			if errors.Is(err, badgerstore.ErrLocked) {
+				return fmt.Errorf("relay rotate-key: %s is in use by a running relay: stop the relay first (it loads the new key when it starts again)", cfg.Data)
+			}
+			if err != nil {
+				return fmt.Errorf("relay rotate-key: %w", err)
+			}
+			defer func() {
+				if err := st.Close(); err != nil {
+					log.Error().Err(err).Msg("close store")
+				}
+			}()
+			rot, err := relay.RotateStoredKey(c.Context, st, alg)
+			if err != nil {
+				return fmt.Errorf("relay rotate-key: %w", err)
+			}
+			return printRotation(e, rot, c.Bool("json"))
+		},
+	}
+}
+
+// rotateAlg reads --alg: an algorithm with a key pair of the relay's.
+func rotateAlg(name string) (auth.Algorithm, error) {
+	if name == "" {
+		return "", usageErrorf("relay rotate-key: --alg is required: RS256, ES256 or EdDSA")
+	}
+	alg, err := auth.ParseAlgorithm(name)
+	if err != nil {
+		return "", usageErrorf("relay rotate-key: --alg %q: want RS256, ES256 or EdDSA", name)
+	}
+	if !alg.Asymmetric() {
+		return "", usageErrorf("relay rotate-key: --alg %s has no relay key to rotate: HS256 signs with each organisation's secret_key", alg)
+	}
+	return alg, nil
+}
+
+// rotateKeyConfig is the store's part of the relay's configuration: the
+// file, read as the relay reads it, and --data or --store over it.
+func rotateKeyConfig(c *cli.Context, e *env, alg auth.Algorithm) (*config.Config, error) {
+	cfg := &config.Config{Data: config.DefaultData}
+	if path := c.String("config"); path != "" {
+		var err error
+		if cfg, err = config.Load(path, e.getenv); err != nil {
+			return nil, usageErrorf("relay rotate-key: %v", err)
+		}
+		// A key no organisation signs with would be made and never used.
+		if !slices.ContainsFunc(cfg.Organisations, func(o config.Org) bool { return o.JWTAlgorithm == alg }) {
+			return nil, usageErrorf("relay rotate-key: no organisation in %s signs jwt with %s (jwt: {algorithm: %s})", path, alg, alg)
+		}
+	}
+	if err := applyStoreFlags(c, cfg); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// printRotation says what changed: one line, or one JSON object.
+func printRotation(e *env, rot relay.Rotation, asJSON bool) error {
+	if asJSON {
+		out := struct {
+			Alg          auth.Algorithm `json:"alg"`
+			KID          string         `json:"kid"`
+			RetiredKID   string         `json:"retired_kid,omitempty"`
+			RetiredUntil *time.Time     `json:"retired_until,omitempty"`
+		}{Alg: rot.Alg, KID: rot.KID, RetiredKID: rot.Retired}
+		if rot.Retired != "" {
+			until := rot.Until.UTC()
+			out.RetiredUntil = &until
+		}
+		return json.NewEncoder(e.stdout).Encode(out)
+	}
+	if rot.Retired == "" {
+		e.printf("%s: signing with new key %s (there was no key to retire)\n", rot.Alg, rot.KID)
+		return nil
+	}
+	e.printf("%s: signing with new key %s; the old key %s stays in the JWKS until %s\n",
+		rot.Alg, rot.KID, rot.Retired, rot.Until.UTC().Format(time.RFC3339))
+	return nil
+}
