@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"slices"
 	"time"
 
@@ -36,6 +38,12 @@ func rotateKeyCommand(e *env) *cli.Command {
 			cfg, err := rotateKeyConfig(c, e, alg)
 			if err != nil {
 				return err
+			}
+			// Opening Badger would make a store where there is none: a
+			// key rotated there is no relay's (a mistyped --data, or the
+			// relay's data named only by its SIDEHOOK_RELAY_* variable).
+			if _, err := os.Stat(badgerDir(cfg)); cfg.Store == nil && errors.Is(err, fs.ErrNotExist) {
+				return usageErrorf("relay rotate-key: no relay data in %s: give the relay's --config FILE, --data DIR or --store URLS", cfg.Data)
 			}
 			log, err := e.logger(c)
 			if err != nil {

@@ -162,6 +162,7 @@ func TestRelayRotateKeyUsageErrors(t *testing.T) {
 		{"AlgNotInConfig", []string{"--config", cfg, "--alg", "EdDSA"}, "relay rotate-key: no organisation in " + cfg + " signs jwt with EdDSA"},
 		{"Argument", []string{"--alg", "ES256", "now"}, `relay rotate-key: unexpected argument "now"`},
 		{"BadStore", []string{"--alg", "ES256", "--store", "http://x:4222"}, "relay: --store: server 1:"},
+		{"NoRelayData", []string{"--data", data, "--alg", "ES256"}, "relay rotate-key: no relay data in " + data + ": give the relay's --config FILE, --data DIR or --store URLS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -44,7 +44,7 @@ func openRelayStore(ctx context.Context, cfg *config.Config, log zerolog.Logger)
 		return memstore.New(), nil
 	}
 	st, err := badgerstore.Open(ctx, badgerstore.Options{
-		Dir:     filepath.Join(cfg.Data, "db"),
+		Dir:     badgerDir(cfg),
 		Logger:  log.With().Str("component", "store").Logger(),
 		Reserve: cfg.Limits.MinFreeDisk,
 	})
@@ -53,6 +53,9 @@ func openRelayStore(ctx context.Context, cfg *config.Config, log zerolog.Logger)
 	}
 	return st, nil
 }
+
+// badgerDir is where the relay keeps its Badger store.
+func badgerDir(cfg *config.Config) string { return filepath.Join(cfg.Data, "db") }
 
 // applyStoreFlags puts --data, --in-memory and --store (storeFlags) over
 // what the configuration says.
