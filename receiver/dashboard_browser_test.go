@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"go.uber.org/goleak"
 
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/receiver"
@@ -25,10 +26,22 @@ import (
 // stops it.
 var browser webtest.Shared
 
+// TestMain also fails the run if a test leaves a goroutine behind; it
+// looks only once chromium is stopped, as its goroutines end with it.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	browser.Close()
-	os.Exit(code)
+	goleak.VerifyTestMain(runThen{m, browser.Close})
+}
+
+// runThen is m that calls after once its tests have run.
+type runThen struct {
+	m     *testing.M
+	after func()
+}
+
+func (r runThen) Run() int {
+	code := r.m.Run()
+	r.after()
+	return code
 }
 
 // TestDashboardBrowserReplay is the dashboard end to end, in headless

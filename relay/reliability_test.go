@@ -18,18 +18,22 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/sidehook/sidehook/relay"
 	"github.com/sidehook/sidehook/relay/config"
 )
 
-// TestMain removes the binary buildBinary built: a temporary directory
-// of some 24 MiB that every run of these tests would otherwise leave.
+// TestMain fails the run if a test leaves a goroutine behind, and removes
+// the binary buildBinary built: a temporary directory of some 24 MiB that
+// every run of these tests would otherwise leave.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if binPath != "" {
-		_ = os.RemoveAll(filepath.Dir(binPath))
-	}
-	os.Exit(code)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		if binPath != "" {
+			_ = os.RemoveAll(filepath.Dir(binPath))
+		}
+		os.Exit(code)
+	}))
 }
 
 // buildBinary builds sidehook once per test binary run.
