@@ -270,6 +270,11 @@ func (c *Client) Run(ctx context.Context) error {
 		if c.insp != nil {
 			c.insp.close()
 		}
+		// The local app and the relay outlive the client: their idle
+		// keep-alive connections would hold goroutines here (and a
+		// connection there) until the transports' idle timeout.
+		c.local.CloseIdleConnections()
+		c.api.CloseIdleConnections()
 	}()
 	failures := 0
 	for {
