@@ -365,6 +365,10 @@ func (s *Server) sendReplay(req *http.Request) (ReplayAnswer, error) {
 	req = req.WithContext(context.WithoutCancel(req.Context()))
 	ans := ReplayAnswer{Target: req.URL.String(), Method: req.Method}
 	client := replay.NewClient(replay.DefaultTimeout)
+	// The client is this replay's alone: its connection, returned idle
+	// once the body is closed (deferred below, so it runs first), would
+	// never be used again.
+	defer client.CloseIdleConnections()
 	start := time.Now()
 	resp, err := client.Do(req)
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/receiver"
 )
@@ -136,6 +138,28 @@ func TestReplayAnswerIsTheTargets(t *testing.T) {
 	r, _ = replayOf(t, srv, orig.ID, `{"to":"`+target.URL+`"}`)
 	if r.status != 502 || !strings.Contains(string(r.body), "replay_failed") {
 		t.Errorf("unreachable target: got %d %s, want 502 replay_failed", r.status, r.body)
+	}
+}
+
+// TestReplayLeavesNoConnection: a replay's connection to its target is
+// closed once the answer is read. Each replay has a client of its own, so
+// an idle connection would never be used again, yet would hold two
+// goroutines here (and one at the target) until the idle timeout.
+func TestReplayLeavesNoConnection(t *testing.T) {
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "ok")
+	}))
+	t.Cleanup(target.Close)
+	srv := start(t, receiver.Config{})
+	send(t, "POST", srv.URL()+"/x", []byte(`{}`), nil)
+	orig := only(t, srv)
+	before := goleak.IgnoreCurrent()
+	r, ans := replayOf(t, srv, orig.ID, `{"to":"`+target.URL+`"}`)
+	if r.status != 200 || ans.Status != 200 {
+		t.Fatalf("replay: got %d %s, want 200 answered 200", r.status, r.body)
+	}
+	if err := goleak.Find(before); err != nil {
+		t.Errorf("after the replay: got goroutines left, want none:\n%v", err)
 	}
 }
 
