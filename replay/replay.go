@@ -248,6 +248,10 @@ func Send(ctx context.Context, item Item, opts Options) Result {
 	client := opts.Client
 	if client == nil {
 		client = NewClient(DefaultTimeout)
+		// No one else has this client: its connection, idle once the
+		// body is closed (deferred below, so it runs first), would only
+		// wait for the idle timeout.
+		defer client.CloseIdleConnections()
 	}
 	start := time.Now()
 	resp, err := client.Do(req)

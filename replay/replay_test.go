@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/replay"
 )
@@ -53,6 +55,24 @@ func item() replay.Item {
 	return replay.Item{
 		ID: "cap_01", Method: "POST", Path: "/hooks", RawQuery: "a=1",
 		Header: h, Body: []byte(`{"type":"payment"}`), WebhookID: "evt_1", Event: "payment",
+	}
+}
+
+// TestSendLeavesNoConnection: Send with no Client closes the connection
+// of the client it made once the answer is read. Nothing can use it
+// again, and it would hold two goroutines here (and one at the target)
+// until the idle timeout: a Batch of a thousand items, a thousand of them.
+func TestSendLeavesNoConnection(t *testing.T) {
+	srv, ch := server(t, 200, "ok")
+	before := goleak.IgnoreCurrent()
+	for i := range 3 {
+		if res := replay.Send(context.Background(), item(), replay.Options{To: srv.URL}); res.Status != 200 {
+			t.Fatalf("send %d: got %+v, want 200", i, res)
+		}
+		<-ch
+	}
+	if err := goleak.Find(before); err != nil {
+		t.Errorf("after Send: got goroutines left, want none:\n%v", err)
 	}
 }
 
