@@ -99,7 +99,10 @@ type Store struct {
 	db  *store.Store
 	log zerolog.Logger
 
-	closed   atomic.Bool
+	closed    atomic.Bool // set as Close begins: calls fail from then on
+	closeOnce sync.Once
+	closeErr  error
+
 	diskFull atomic.Pointer[error] // the last write's disk-full error, nil after a write that succeeded
 
 	stripes [1024]sync.Mutex // Accept's idempotency check and write, by org and event id
@@ -136,15 +139,17 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 }
 
 // Close closes Badger; every write that returned nil is on disk. Calling
-// it twice is safe.
+// it twice, or from several goroutines, is safe: every call returns once
+// Badger is closed (its directory free to open again), with the first
+// call's result.
 func (s *Store) Close() error {
-	if s.closed.Swap(true) {
-		return nil
-	}
-	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("badgerstore: close: %w", err)
-	}
-	return nil
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		if err := s.db.Close(); err != nil {
+			s.closeErr = fmt.Errorf("badgerstore: close: %w", err)
+		}
+	})
+	return s.closeErr
 }
 
 // Health is nil while the store takes writes.
