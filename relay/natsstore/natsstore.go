@@ -64,6 +64,8 @@ type Store struct {
 	stop    chan struct{}
 	done    sync.WaitGroup
 
+	closeOnce sync.Once
+
 	mu        sync.Mutex
 	closed    bool
 	leases    map[string]*lease                   // by delivery org/id
@@ -413,18 +415,17 @@ func (s *Store) Health() error {
 
 // Close stops the heartbeats and closes the connection. Leases still held
 // are not given back: they time out after AckWait and go to another relay,
-// as when a relay dies. Close is safe to call twice.
+// as when a relay dies. Close is safe to call twice, and from several
+// goroutines: every call returns once the connection is closed.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	if s.closed {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
 		s.mu.Unlock()
-		return nil
-	}
-	s.closed = true
-	s.mu.Unlock()
-	close(s.stop)
-	s.done.Wait()
-	s.nc.Close()
+		close(s.stop)
+		s.done.Wait()
+		s.nc.Close()
+	})
 	return nil
 }
 
