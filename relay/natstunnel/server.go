@@ -57,6 +57,9 @@ type Server struct {
 
 	stop     chan struct{}
 	loopDone chan struct{}
+	// closeDone is closed when the first Close has done its work; later
+	// calls wait for it.
+	closeDone chan struct{}
 	// handlers are the requests of other relays being answered.
 	handlers sync.WaitGroup
 
@@ -116,16 +119,17 @@ func New(local *tunnel.Server, nc *nats.Conn, prefix string, opts Options) *Serv
 	}
 	id := rand.Text()[:12]
 	return &Server{
-		local:    local,
-		nc:       nc,
-		subj:     subjects{root: "_sidehook." + prefix},
-		id:       id,
-		every:    opts.PresenceEvery,
-		log:      opts.Logger.With().Str("component", "natstunnel").Str("relay_id", id).Logger(),
-		stop:     make(chan struct{}),
-		loopDone: make(chan struct{}),
-		held:     map[key]*holding{},
-		peers:    map[string]peer{},
+		local:     local,
+		nc:        nc,
+		subj:      subjects{root: "_sidehook." + prefix},
+		id:        id,
+		every:     opts.PresenceEvery,
+		log:       opts.Logger.With().Str("component", "natstunnel").Str("relay_id", id).Logger(),
+		stop:      make(chan struct{}),
+		loopDone:  make(chan struct{}),
+		closeDone: make(chan struct{}),
+		held:      map[key]*holding{},
+		peers:     map[string]peer{},
 	}
 }
 
@@ -191,13 +195,20 @@ func (s *Server) loop() {
 
 // Close stops answering other relays, waits (up to ctx) for the answers
 // in progress, tells the others this relay's tunnels are gone, and closes
-// the local server. Safe to call twice.
+// the local server. Safe to call twice, and from several goroutines: a
+// later call returns once the first has done that work (or ctx is done).
 func (s *Server) Close(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
+		select {
+		case <-s.closeDone:
+		case <-ctx.Done():
+			return fmt.Errorf("close tunnels: %w", ctx.Err())
+		}
 		return s.local.Close(ctx)
 	}
+	defer close(s.closeDone)
 	s.closed = true
 	started := s.started
 	for _, h := range s.held {
