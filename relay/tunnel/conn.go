@@ -93,8 +93,14 @@ func (c *serverConn) serve(base string, onConnect func(events []string)) {
 	c.log.Info().Strs("events", c.events).Msg("tunnel client connected")
 	if onConnect != nil {
 		// The relay may scan its store here; the reader must keep reading
-		// meanwhile so pongs are seen.
-		go onConnect(slices.Clone(c.events))
+		// meanwhile so pongs are seen. Close waits for it as for this
+		// handler (counted in serving, so the Add cannot race its Wait):
+		// the store is closed after the tunnel server.
+		c.srv.serving.Add(1)
+		go func() {
+			defer c.srv.serving.Done()
+			onConnect(slices.Clone(c.events))
+		}()
 	}
 	err = c.read()
 	c.kill(err, websocket.CloseNormalClosure)

@@ -368,8 +368,8 @@ func (s *Server) Tunnels(org string) []relay.TunnelInfo {
 }
 
 // Close ends every connection (their in-flight sends fail) and waits for
-// their handlers to return or ctx. Later Serve calls answer 503 and Send
-// fails with ErrClosed. Safe to call twice.
+// their handlers and onConnect calls to return or ctx. Later Serve calls
+// answer 503 and Send fails with ErrClosed. Safe to call twice.
 func (s *Server) Close(ctx context.Context) error {
 	s.mu.Lock()
 	s.closed = true
