@@ -78,6 +78,11 @@ func TestCloseTwiceAndConcurrently(t *testing.T) {
 				if r.Ready() {
 					t.Errorf("Ready after Close: got true, want false")
 				}
+				// A relay started after Close would serve until the
+				// process ends: Close does its work once.
+				if err := r.Start(ctx); err == nil {
+					t.Errorf("Start after Close: got nil, want an error")
+				}
 			}
 		}},
 		{"TunnelServer", func(t *testing.T) (func() error, func(*testing.T)) {

@@ -112,6 +112,9 @@ type Relay struct {
 	scheme   string
 	feedDone chan struct{}
 
+	// lifeMu orders Start and Close: a Close during Start waits for it,
+	// then stops what it started; a Start after Close fails.
+	lifeMu    sync.Mutex
 	started   atomic.Bool
 	closing   atomic.Bool
 	closeOnce sync.Once
@@ -213,6 +216,11 @@ func New(cfg *config.Config, opts Options) (*Relay, error) {
 // dispatcher and listens on the configured address. Listen errors are
 // returned here; the server runs until Close.
 func (r *Relay) Start(ctx context.Context) error {
+	r.lifeMu.Lock()
+	defer r.lifeMu.Unlock()
+	if r.closing.Load() {
+		return errors.New("relay: closed")
+	}
 	if !r.started.CompareAndSwap(false, true) {
 		return errors.New("relay: already started")
 	}
@@ -494,10 +502,13 @@ func (r *Relay) JWKS() auth.JWKS { return r.keys.jwks() }
 // finish within the grace period), the dispatcher stops taking work and
 // waits for in-flight attempts until ctx is done or the grace period
 // passes (the rest are released and retried on the next start). The store
-// is left open for the caller to close. Safe to call more than once.
+// is left open for the caller to close. Safe to call more than once; a
+// Start after it fails.
 func (r *Relay) Close(ctx context.Context) error {
 	r.closeOnce.Do(func() {
+		r.lifeMu.Lock()
 		r.closing.Store(true)
+		r.lifeMu.Unlock()
 		grace, cancel := context.WithTimeout(ctx, r.opts.Grace)
 		defer cancel()
 		var errs []error
