@@ -70,7 +70,7 @@ func TestToken(t *testing.T) {
 	secret := "0123456789abcdef0123456789abcdef"
 	code, out, stderr := runCLI(t, nil, "token", "--secret-key", secret, "--org", "demo", "--ttl", "1h")
 	if code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr)
+		t.Fatalf("exit %d, want 0: %s", code, stderr)
 	}
 	tok, err := jwt.Parse(strings.TrimSpace(out), func(*jwt.Token) (any, error) { return []byte(secret), nil },
 		jwt.WithValidMethods([]string{"HS256"}))
@@ -79,7 +79,7 @@ func TestToken(t *testing.T) {
 	}
 	claims := tok.Claims.(jwt.MapClaims)
 	if claims["org"] != "demo" || claims["iss"] != "sidehook" || claims["jti"] == "" {
-		t.Errorf("claims: got %v", claims)
+		t.Errorf("claims: got %v, want org demo, iss sidehook and a jti", claims)
 	}
 	exp, err := claims.GetExpirationTime()
 	if err != nil || exp == nil || time.Until(exp.Time) < 59*time.Minute {
@@ -94,7 +94,7 @@ func TestTokenFromEnv(t *testing.T) {
 	}
 	code, out, stderr := runCLI(t, func(k string) string { return env[k] }, "token")
 	if code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr)
+		t.Fatalf("exit %d, want 0: %s", code, stderr)
 	}
 	parts := strings.Split(strings.TrimSpace(out), ".")
 	if len(parts) != 3 {
@@ -183,7 +183,7 @@ func TestTokenJSON(t *testing.T) {
 	secret := "0123456789abcdef0123456789abcdef"
 	code, out, stderr := runCLI(t, nil, "token", "--secret-key", secret, "--org", "demo", "--ttl", "10m", "--json")
 	if code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr)
+		t.Fatalf("exit %d, want 0: %s", code, stderr)
 	}
 	var got struct {
 		Token, Header, Org, Issuer string

@@ -19,7 +19,7 @@ func TestCompletion(t *testing.T) {
 		t.Run(tt.shell, func(t *testing.T) {
 			code, out, stderr := runCLI(t, nil, "completion", tt.shell)
 			if code != 0 {
-				t.Fatalf("exit %d: %s", code, stderr)
+				t.Fatalf("exit %d, want 0: %s", code, stderr)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(out, w) {
@@ -47,10 +47,10 @@ func TestCompletion(t *testing.T) {
 	// hidden old names left out.
 	code, out, _ = runCLI(t, nil, "receive", "--s", "--generate-bash-completion")
 	if code != 0 || out != "--secret-key\n--standard-secret\n--shutdown-grace\n" {
-		t.Errorf("receive --s: got %d %q", code, out)
+		t.Errorf("receive --s: got %d %q, want 0 and --secret-key, --standard-secret, --shutdown-grace", code, out)
 	}
 	if _, out, _ = runCLI(t, nil, "--log", "--generate-bash-completion"); out != "--log-format\n--log-level\n" {
-		t.Errorf("--log: got %q", out)
+		t.Errorf("--log: got %q, want --log-format and --log-level", out)
 	}
 }
 
@@ -82,7 +82,7 @@ func TestManPage(t *testing.T) {
 func TestGeneratorsAfterHelp(t *testing.T) {
 	for _, args := range [][]string{{"help"}, {"help", "receive"}} {
 		if code, _, stderr := runCLI(t, nil, args...); code != 0 {
-			t.Fatalf("%v: exit %d: %s", args, code, stderr)
+			t.Fatalf("%v: exit %d, want 0: %s", args, code, stderr)
 		}
 	}
 	for _, tt := range []struct {

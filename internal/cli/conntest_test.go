@@ -20,23 +20,23 @@ func TestTestCommand(t *testing.T) {
 
 	code, out, stderr := runCLI(t, nil, "test", "--relay", url, "--api-key", "k", "--endpoint", "ep1")
 	if code != 0 || strings.Count(out, " ok ") != 5 || !strings.Contains(out, "Jane Doe") {
-		t.Errorf("all pass: got exit %d\n%s%s", code, out, stderr)
+		t.Errorf("all pass: got exit %d, want 0 with 5 ok lines and Jane Doe\n%s%s", code, out, stderr)
 	}
 	for _, h := range got() {
 		if h.Get("sidehook-test") != "true" {
-			t.Errorf("sidehook-test header: got %q", h.Get("sidehook-test"))
+			t.Errorf("sidehook-test header: got %q, want \"true\"", h.Get("sidehook-test"))
 		}
 	}
 	code, out, stderr = runCLI(t, nil, "test", "--relay", url, "--api-key", "k", "--endpoint", "ep2")
 	if code != 1 || !strings.Contains(out, "FAIL") || !strings.Contains(stderr, "2 of 5 connection tests failed") {
-		t.Errorf("one fails: got exit %d\n%s%s", code, out, stderr)
+		t.Errorf("one fails: got exit %d, want 1 with FAIL and \"2 of 5 connection tests failed\"\n%s%s", code, out, stderr)
 	}
 	code, out, _ = runCLI(t, nil, "test", "--relay", url, "--api-key", "k", "--endpoint", "ep1", "--event", "payment", "--json")
 	if code != 0 || !strings.Contains(out, `"event":"payment"`) {
-		t.Errorf("--event --json: got %d %q", code, out)
+		t.Errorf("--event --json: got %d %q, want 0 and a payment event", code, out)
 	}
 	if code, _, stderr := runCLI(t, nil, "test", "--relay", url, "--api-key", "k", "--endpoint", "nope"); code != 1 || !strings.Contains(stderr, "404") {
-		t.Errorf("unknown endpoint: got %d %q", code, stderr)
+		t.Errorf("unknown endpoint: got %d %q, want 1 with a 404", code, stderr)
 	}
 	if code, _, _ := runCLI(t, nil, "test", "--relay", url, "--api-key", "k"); code != 2 {
 		t.Errorf("no --endpoint: got %d, want 2", code)

@@ -137,7 +137,7 @@ func getJSON(t *testing.T, url string, v any) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d", url, resp.StatusCode)
+		t.Fatalf("GET %s: %d, want 200", url, resp.StatusCode)
 	}
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		t.Fatal(err)
@@ -175,7 +175,7 @@ func TestDevCommandJSON(t *testing.T) {
 	if got.Organisation != devOrg || got.APIKey != devAPIKey || got.SecretKey != devSecretKey || got.StandardSecret != devStandardSecret ||
 		got.Relay.Dashboard != got.Relay.URL+"/_sidehook/ui/" || got.Receiver.Dashboard != got.Receiver.URL+"/_sidehook/ui/" ||
 		got.JWKSURL != got.Relay.URL+"/.well-known/jwks.json" {
-		t.Errorf("got %+v", got)
+		t.Errorf("got %+v, want the dev organisation and keys, and the dashboards and JWKS URL under the relay and receiver URLs", got)
 	}
 	if len(got.Sent) != 5 {
 		t.Fatalf("sent: got %d, want the five events", len(got.Sent))
@@ -194,7 +194,7 @@ func TestDevCommandJSON(t *testing.T) {
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		t.Errorf("GET /v1/events with the printed key: %d", resp.StatusCode)
+		t.Errorf("GET /v1/events with the printed key: %d, want 200", resp.StatusCode)
 	}
 }
 

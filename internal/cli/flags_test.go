@@ -161,12 +161,12 @@ func TestEnvPerCommand(t *testing.T) {
 	}
 	code, _, stderr = runCLI(t, envOf(map[string]string{"SIDEHOOK_RECEIVE_LISTEN": "nope"}), "receive", "--in-memory")
 	if code != 2 || !strings.Contains(stderr, `receive: --listen "nope"`) {
-		t.Errorf("SIDEHOOK_RECEIVE_LISTEN=nope: got %d %q", code, stderr)
+		t.Errorf("SIDEHOOK_RECEIVE_LISTEN=nope: got %d %q, want 2 with `receive: --listen \"nope\"`", code, stderr)
 	}
 	// An error about a value from a variable names the variable.
 	code, _, stderr = runCLI(t, envOf(map[string]string{"SIDEHOOK_ORG": "demo"}), "receive", "--in-memory", "--listen", "127.0.0.1:0")
 	if code != 2 || !strings.Contains(stderr, "receive: SIDEHOOK_ORG needs --secret-key") {
-		t.Errorf("SIDEHOOK_ORG alone: got %d %q", code, stderr)
+		t.Errorf("SIDEHOOK_ORG alone: got %d %q, want 2 with \"receive: SIDEHOOK_ORG needs --secret-key\"", code, stderr)
 	}
 	code, _, stderr = runCLI(t, envOf(map[string]string{"SIDEHOOK_RELAY_LISTEN": "nope"}), "receive", "--in-memory", "--rules", "/nonexistent/rules.yaml")
 	if code != 2 || !strings.Contains(stderr, "--rules") {

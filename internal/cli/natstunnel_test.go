@@ -57,7 +57,7 @@ func TestRelaysOnNATSShareTunnels(t *testing.T) {
 		t.Fatalf("relay B lists %+v, want laptop", list.Tunnels)
 	}
 	if code, _, stderr := runCLI(t, nil, "send", "--relay", b, "--api-key", "k1", "--event", "payment", "--id", "evt_via_b"); code != 0 {
-		t.Fatalf("send: exit %d: %s", code, stderr)
+		t.Fatalf("send: exit %d, want 0: %s", code, stderr)
 	}
 	if h := waitHeaders(t, got, 1); h[0].Get("webhook-id") != "evt_via_b" {
 		t.Errorf("delivered %q, want evt_via_b", h[0].Get("webhook-id"))

@@ -69,11 +69,11 @@ func TestRelayCommandOneOrg(t *testing.T) {
 		"--listen", "127.0.0.1:0", "--data", t.TempDir(), "--endpoint", srv.URL+"/hook", "--custom-values", srv.URL+"/values")
 	code, out, stderr := runCLI(t, nil, "send", "--relay", url, "--api-key", "k1", "--event", "payment", "--id", "evt_cli_1")
 	if code != 0 || !strings.Contains(out, `"id":"evt_cli_1"`) || !strings.Contains(out, `"type":"payment"`) {
-		t.Fatalf("send: exit %d, out %q, err %q", code, out, stderr)
+		t.Fatalf("send: exit %d, out %q, err %q; want 0 and event evt_cli_1 of type payment", code, out, stderr)
 	}
 	h := waitHeaders(t, got, 1)
 	if h[0].Get("webhook-id") != "evt_cli_1" || h[0].Get("x-webio-token") == "" {
-		t.Errorf("delivery headers: got %v", h[0])
+		t.Errorf("delivery headers: got %v, want webhook-id evt_cli_1 and an x-webio-token", h[0])
 	}
 }
 
@@ -90,7 +90,7 @@ func TestRelayCommandConfigFile(t *testing.T) {
 	}, "--config", cfg)
 	code, _, stderr := runCLI(t, nil, "send", "--relay", url, "--api-key", "acme-key", "--event", "inbound_message")
 	if code != 0 {
-		t.Fatalf("send: exit %d: %s", code, stderr)
+		t.Fatalf("send: exit %d, want 0: %s", code, stderr)
 	}
 	waitHeaders(t, got, 1)
 }
@@ -132,7 +132,7 @@ func TestExampleConfig(t *testing.T) {
 	const example = "../../sidehook.example.yaml"
 	code, out, stderr := runCLI(t, exampleEnv(), "relay", "--config", example, "--check-config")
 	if code != 0 || out != example+": valid: 1 organisation, 2 endpoints, listen 127.0.0.1:8080\n" {
-		t.Fatalf("--check-config: got %d %q %q", code, out, stderr)
+		t.Fatalf("--check-config: got %d %q %q, want 0 and \"valid: 1 organisation, 2 endpoints, listen 127.0.0.1:8080\"", code, out, stderr)
 	}
 	cfg, err := config.Load(example, exampleEnv())
 	if err != nil {
@@ -146,7 +146,7 @@ func TestExampleConfig(t *testing.T) {
 	// Without the variables it names, it is not valid: the check says why.
 	code, _, stderr = runCLI(t, nil, "relay", "--config", example, "--check-config")
 	if code != 2 || !strings.Contains(stderr, "SIDEHOOK_API_KEY is not set") {
-		t.Errorf("--check-config without the variables: got %d %q", code, stderr)
+		t.Errorf("--check-config without the variables: got %d %q, want 2 with \"SIDEHOOK_API_KEY is not set\"", code, stderr)
 	}
 }
 
@@ -177,7 +177,7 @@ func TestRelayCommandOneOrgFlagsWithConfig(t *testing.T) {
 	const example = "../../sidehook.example.yaml"
 	code, _, stderr := runCLI(t, exampleEnv(), "relay", "--config", example, "--api-key", "k", "--org", "acme", "--check-config")
 	if code != 2 || !strings.Contains(stderr, "relay: --org, --api-key would be ignored with --config: set the organisation in "+example) {
-		t.Errorf("flags: got %d %q", code, stderr)
+		t.Errorf("flags: got %d %q, want 2 saying --org, --api-key would be ignored with --config", code, stderr)
 	}
 	// The same values from the variables a file names with env: are not a
 	// mistake: the file decides.
@@ -245,7 +245,7 @@ func TestReadyLineDashboard(t *testing.T) {
 		}
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			t.Errorf("%s: GET %s: %d", args[0], dashboard, resp.StatusCode)
+			t.Errorf("%s: GET %s: %d, want 200", args[0], dashboard, resp.StatusCode)
 		}
 	}
 }

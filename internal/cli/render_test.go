@@ -16,7 +16,7 @@ func TestRenderCommand(t *testing.T) {
 	}
 	code, out, _ = runCLI(t, nil, "render", "--relay", url, "--api-key", "k", "--template", "<<fullname>>", "--json")
 	if code != 0 || !strings.Contains(out, `"missing":[]`) {
-		t.Errorf("--json: got %d %q", code, out)
+		t.Errorf("--json: got %d %q, want 0 with `\"missing\":[]`", code, out)
 	}
 	// The template as the one argument, as a user first types it.
 	code, out, stderr = runCLI(t, nil, "render", "--relay", url, "--api-key", "k", "--customer-uid", "ACC-10023", "Hi <<fullname>>")

@@ -152,7 +152,7 @@ func TestReplayCommandReceiver(t *testing.T) {
 
 	code, stdout, stderr := runCLI(t, nil, append([]string{"replay", "--receiver", src.URL, "--event", "payment", "--to", dst.URL}, replaySigning()...)...)
 	if code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr)
+		t.Fatalf("exit %d, want 0: %s", code, stderr)
 	}
 	header := replayRow(stdout, "ID")
 	row := replayRow(stdout, orig.ID)
@@ -162,10 +162,10 @@ func TestReplayCommandReceiver(t *testing.T) {
 		}
 	}
 	if !strings.Contains(row, "POST") || !strings.Contains(row, dst.URL+"/webhooks") || !strings.Contains(row, " 200 ") {
-		t.Errorf("row: got %q", row)
+		t.Errorf("row: got %q, want POST to /webhooks answered 200", row)
 	}
 	if !strings.Contains(stdout, "1 replayed: 1 ok, 0 failed") {
-		t.Errorf("summary: got %q", stdout)
+		t.Errorf("summary: got %q, want \"1 replayed: 1 ok, 0 failed\"", stdout)
 	}
 	got := waitFor(t, dst, receivertest.Filter{}, 1)
 	checkReplayed(t, got[0], orig)
@@ -178,7 +178,7 @@ func TestReplayCommandReceiver(t *testing.T) {
 	os.WriteFile(bodyFile, []byte(`{"type":"payment","amount":"99.00"}`), 0o600)
 	code, stdout, stderr = runCLI(t, nil, append([]string{"replay", "--receiver", src.URL, "--id", orig.ID, "--to", dst.URL, "--json", "--body", bodyFile}, replaySigning()...)...)
 	if code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr)
+		t.Fatalf("exit %d, want 0: %s", code, stderr)
 	}
 	var report struct {
 		Results []replay.Result `json:"results"`
@@ -190,11 +190,11 @@ func TestReplayCommandReceiver(t *testing.T) {
 		t.Fatalf("--json: %v: %s", err, stdout)
 	}
 	if report.Total != 1 || report.OK != 1 || len(report.Results) != 1 || report.Results[0].ID != orig.ID || report.Results[0].Status != 200 {
-		t.Errorf("--json: got %+v", report)
+		t.Errorf("--json: got %+v, want one result, ok, for the original, status 200", report)
 	}
 	edited := waitFor(t, dst, receivertest.Filter{}, 2)[0]
 	if string(edited.Body) != `{"type":"payment","amount":"99.00"}` || edited.Verdict.Status != auth.StatusValid || edited.WebhookID != "evt_P" {
-		t.Errorf("--body: got %q %+v %q", edited.Body, edited.Verdict, edited.WebhookID)
+		t.Errorf("--body: got %q %+v %q, want the edited body, validly signed, webhook-id evt_P", edited.Body, edited.Verdict, edited.WebhookID)
 	}
 }
 
@@ -207,14 +207,14 @@ func TestReplayCommandDefaultTarget(t *testing.T) {
 	env := map[string]string{"SIDEHOOK_REPLAY_RECEIVER": src.URL, "SIDEHOOK_REPLAY_ID": orig.ID}
 	code, stdout, stderr := runCLI(t, func(k string) string { return env[k] }, "replay")
 	if code != 0 {
-		t.Fatalf("exit %d: %s %s", code, stdout, stderr)
+		t.Fatalf("exit %d, want 0: %s %s", code, stdout, stderr)
 	}
 	if !strings.Contains(stderr, "no keys given") {
 		t.Errorf("stderr: got %q, want the unsigned note", stderr)
 	}
 	again := waitFor(t, src, receivertest.Filter{WebhookID: "evt_D"}, 2)[0]
 	if again.Path != "/hooks" || again.Query != "x=1" || string(again.Body) != `{"a":1}` || again.Headers["sidehook-replay-of"][0] != orig.ID {
-		t.Errorf("got %s?%s %q %v", again.Path, again.Query, again.Body, again.Headers)
+		t.Errorf("got %s?%s %q %v, want /hooks?x=1 `{\"a\":1}` with sidehook-replay-of the original", again.Path, again.Query, again.Body, again.Headers)
 	}
 }
 
@@ -228,7 +228,7 @@ func TestReplayCommandSourceFromFlagBeatsVariable(t *testing.T) {
 	env := envOf(map[string]string{"SIDEHOOK_RELAY_URL": "http://127.0.0.1:1", "SIDEHOOK_API_KEY": "k"})
 	code, stdout, stderr := runCLI(t, env, "replay", "--receiver", src.URL, "--id", orig.ID, "--dry-run", "--json")
 	if code != 0 || !strings.Contains(stdout, `"dry_run": true`) || !strings.Contains(stdout, orig.ID) {
-		t.Errorf("--receiver with SIDEHOOK_RELAY_URL set: got %d %q %q", code, stdout, stderr)
+		t.Errorf("--receiver with SIDEHOOK_RELAY_URL set: got %d %q %q, want 0 and a dry run of the original", code, stdout, stderr)
 	}
 	code, _, stderr = runCLI(t, env, "replay", "--receiver", src.URL, "--relay", "http://127.0.0.1:1", "--all")
 	if code != 2 || !strings.Contains(stderr, "give one source") {
@@ -256,7 +256,7 @@ func TestReplayCommandFile(t *testing.T) {
 
 	code, stdout, stderr := runCLI(t, nil, append([]string{"replay", "--file", file, "--to", dst.URL, "--rate", "1000/s"}, replaySigning()...)...)
 	if code != 0 {
-		t.Fatalf("exit %d: %s %s", code, stdout, stderr)
+		t.Fatalf("exit %d, want 0: %s %s", code, stdout, stderr)
 	}
 	got := waitFor(t, dst, receivertest.Filter{}, 2)
 	// Oldest first: the newest arrived last.
@@ -286,7 +286,7 @@ func TestReplayCommandRelay(t *testing.T) {
 	body := `{"type":"payment","paymentId":"pay_9","amount":"50.00"}`
 	evt, dlvs := relayIngest(t, r, "payment", body)
 	if len(dlvs) != 2 {
-		t.Fatalf("deliveries: %v", dlvs)
+		t.Fatalf("deliveries: %v, want 2", dlvs)
 	}
 	// The receivers have the requests a moment before the relay records
 	// the answers: once recorded, each delivery has its one attempt.
@@ -297,13 +297,13 @@ func TestReplayCommandRelay(t *testing.T) {
 	// marked as replays; a replay is not an attempt.
 	code, stdout, stderr := runCLI(t, nil, "replay", "--relay", r.URL(), "--api-key", replayAPIKey, "--id", evt)
 	if code != 0 {
-		t.Fatalf("exit %d: %s %s", code, stdout, stderr)
+		t.Fatalf("exit %d, want 0: %s %s", code, stdout, stderr)
 	}
 	if row := replayRow(stdout, dlvs[0]); !strings.Contains(row, "endpoint ep1") || !strings.Contains(row, " 200 ") {
 		t.Errorf("row of %s: got %q, want endpoint ep1 answering 200", dlvs[0], row)
 	}
 	if !strings.Contains(stdout, "2 replayed: 2 ok, 0 failed") {
-		t.Errorf("summary: got %q", stdout)
+		t.Errorf("summary: got %q, want \"2 replayed: 2 ok, 0 failed\"", stdout)
 	}
 	for i, tt := range []struct {
 		rcv  *receivertest.Server
@@ -344,7 +344,7 @@ func TestReplayCommandRelay(t *testing.T) {
 	dst := receivertest.NewServer(t, receivertest.WithWebioSecret(replaySecret, "demo"))
 	code, stdout, stderr = runCLI(t, nil, "replay", "--relay", r.URL(), "--api-key", replayAPIKey, "--id", dlvs[1], "--to", dst.URL+"/elsewhere", "--json")
 	if code != 0 {
-		t.Fatalf("exit %d: %s %s", code, stdout, stderr)
+		t.Fatalf("exit %d, want 0: %s %s", code, stdout, stderr)
 	}
 	var rep struct {
 		Results []struct {
@@ -356,12 +356,12 @@ func TestReplayCommandRelay(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil || rep.OK != 1 || len(rep.Results) != 1 ||
 		rep.Results[0].ID != dlvs[1] || rep.Results[0].Status != 200 || rep.Results[0].Target != dst.URL+"/elsewhere" {
-		t.Errorf("--json: got %v %s", err, stdout)
+		t.Errorf("--json: got %v %s, want one ok result for the second delivery, status 200, to /elsewhere", err, stdout)
 	}
 	c := waitFor(t, dst, receivertest.Filter{}, 1)[0]
 	if c.Path != "/elsewhere" || string(c.Body) != body || c.WebhookID != evt || c.Verdict.Status != auth.StatusValid ||
 		c.Headers["sidehook-replay-of"][0] != dlvs[1] {
-		t.Errorf("got %s %q %s %+v %v", c.Path, c.Body, c.WebhookID, c.Verdict, c.Headers)
+		t.Errorf("got %s %q %s %+v %v, want /elsewhere, the body, the event id, validly signed, with sidehook-replay-of the second delivery", c.Path, c.Body, c.WebhookID, c.Verdict, c.Headers)
 	}
 
 	// A target that does not answer: each item is reported, the rest go
@@ -371,17 +371,17 @@ func TestReplayCommandRelay(t *testing.T) {
 	dead.Close()
 	code, stdout, stderr = runCLI(t, nil, "replay", "--relay", r.URL(), "--api-key", replayAPIKey, "--id", evt, "--to", deadURL)
 	if code != 1 || !strings.Contains(stdout, "2 replayed: 0 ok, 2 failed") || !strings.Contains(stderr, "2 of 2 failed") {
-		t.Errorf("dead target: got %d %q %q", code, stdout, stderr)
+		t.Errorf("dead target: got %d %q %q, want 1 with \"2 replayed: 0 ok, 2 failed\" and \"2 of 2 failed\"", code, stdout, stderr)
 	}
 	code, stdout, stderr = runCLI(t, nil, "replay", "--relay", r.URL(), "--api-key", replayAPIKey, "--id", evt, "--to", deadURL, "--fail-fast")
 	if code != 1 || !strings.Contains(stdout, "1 replayed: 0 ok, 1 failed, 1 not sent") || !strings.Contains(stderr, "--fail-fast") {
-		t.Errorf("--fail-fast: got %d %q %q", code, stdout, stderr)
+		t.Errorf("--fail-fast: got %d %q %q, want 1 with \"1 replayed: 0 ok, 1 failed, 1 not sent\" and a hint of --fail-fast", code, stdout, stderr)
 	}
 
 	// A dry run lists and sends nothing.
 	code, stdout, stderr = runCLI(t, nil, "replay", "--relay", r.URL(), "--api-key", replayAPIKey, "--endpoint", "ep2", "--to", dst.URL, "--dry-run")
 	if code != 0 || !strings.Contains(stdout, dlvs[1]) || strings.Contains(stdout, dlvs[0]) || !strings.Contains(stdout, "dry run: 1 deliveries, nothing sent") {
-		t.Errorf("dry run: got %d %q %q", code, stdout, stderr)
+		t.Errorf("dry run: got %d %q %q, want 0 and a dry run of the second delivery only, nothing sent", code, stdout, stderr)
 	}
 	if n := len(dst.Requests(receivertest.Filter{})); n != 1 {
 		t.Errorf("dst has %d requests, want the 1 from before", n)
@@ -390,7 +390,7 @@ func TestReplayCommandRelay(t *testing.T) {
 	// An unknown id is named; nothing is replayed.
 	code, _, stderr = runCLI(t, nil, "replay", "--relay", r.URL(), "--api-key", replayAPIKey, "--id", "dlv_01JDQ0000000000000000000ZZ", "--to", dst.URL)
 	if code != 1 || !strings.Contains(stderr, "unknown id: dlv_01JDQ0000000000000000000ZZ") {
-		t.Errorf("unknown id: got %d %q", code, stderr)
+		t.Errorf("unknown id: got %d %q, want 1 naming the unknown id", code, stderr)
 	}
 }
 
@@ -458,7 +458,7 @@ func TestReplayCommandRelayRequests(t *testing.T) {
 		code, stdout, stderr := runCLI(t, env, "replay", "--relay", url, "--api-key", "k", "--all", "--to", "http://127.0.0.1:9/x")
 		got := bodies()
 		if code != 0 || len(got) != 1 || got[0]["all"] != true || got[0]["to"] != "http://127.0.0.1:9/x" {
-			t.Fatalf("got %d %q %q, bodies %v", code, stdout, stderr, got)
+			t.Fatalf("got %d %q %q, bodies %v; want 0 and one body with all and to", code, stdout, stderr, got)
 		}
 		if f := got[0]["filter"].(map[string]any); len(f) != 0 {
 			t.Errorf("--all filter: got %v, want empty", f)
@@ -470,7 +470,7 @@ func TestReplayCommandRelayRequests(t *testing.T) {
 			"--event", "payment", "--since", "2026-01-02T03:04:05Z", "--until", "2026-02-02T03:04:05Z")
 		got := bodies()
 		if code != 0 || len(got) != 1 {
-			t.Fatalf("got %d %q %q, bodies %v", code, stdout, stderr, got)
+			t.Fatalf("got %d %q %q, bodies %v; want 0 and one body", code, stdout, stderr, got)
 		}
 		want := map[string]any{"status": "dead", "endpoint": "ep1", "type": "payment", "since": "2026-01-02T03:04:05Z", "until": "2026-02-02T03:04:05Z"}
 		f := got[0]["filter"].(map[string]any)
@@ -492,7 +492,7 @@ func TestReplayCommandRelayRequests(t *testing.T) {
 		code, stdout, stderr := runCLI(t, nil, "replay", "--relay", url, "--api-key", "k", "--all", "--to", "http://127.0.0.1:9/")
 		got := bodies()
 		if code != 0 || len(got) != 2 {
-			t.Fatalf("got %d %q %q, bodies %v", code, stdout, stderr, got)
+			t.Fatalf("got %d %q %q, bodies %v; want 0 and two bodies", code, stdout, stderr, got)
 		}
 		// Oldest first, one id at a time, never the custom-value one.
 		for i, id := range []string{"dlv_1", "dlv_2"} {
@@ -502,10 +502,10 @@ func TestReplayCommandRelayRequests(t *testing.T) {
 			}
 		}
 		if row := replayRow(stdout, "dlv_3"); !strings.Contains(row, "skipped") || !strings.Contains(row, "custom-value") {
-			t.Errorf("custom-value row: got %q", row)
+			t.Errorf("custom-value row: got %q, want skipped for custom-value", row)
 		}
 		if !strings.Contains(stdout, "2 replayed: 2 ok, 0 failed, 1 skipped") {
-			t.Errorf("summary: got %q", stdout)
+			t.Errorf("summary: got %q, want \"2 replayed: 2 ok, 0 failed, 1 skipped\"", stdout)
 		}
 	})
 	t.Run("DryRunJSON", func(t *testing.T) {
@@ -517,7 +517,7 @@ func TestReplayCommandRelayRequests(t *testing.T) {
 		}
 		if err := json.Unmarshal([]byte(stdout), &out); code != 0 || err != nil || !out.DryRun || len(out.Deliveries) != 2 ||
 			out.Deliveries[0].ID != "dlv_1" || out.Deliveries[0].Target != "endpoint ep1" {
-			t.Errorf("got %d %v %s", code, err, stdout)
+			t.Errorf("got %d %v %s, want 0 and a dry run of 2 deliveries, dlv_1 to endpoint ep1 first", code, err, stdout)
 		}
 		if n := len(bodies()); n != 0 {
 			t.Errorf("a dry run posted %d replays", n)
@@ -533,7 +533,7 @@ func TestReplayCommandDryRun(t *testing.T) {
 
 	code, stdout, stderr := runCLI(t, nil, append([]string{"replay", "--receiver", src.URL, "--all", "--to", dst.URL, "--dry-run"}, replaySigning()...)...)
 	if code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr)
+		t.Fatalf("exit %d, want 0: %s", code, stderr)
 	}
 	for _, want := range []string{"POST " + dst.URL + "/webhooks  (replay of " + orig.ID + ")", "Sidehook-Replay-Of: " + orig.ID,
 		"Webhook-Id: evt_X", "X-Webio-Token: <redacted>", "Authorization: Bearer <redacted>", "Webhook-Signature: v1,",
@@ -555,7 +555,7 @@ func TestReplayCommandDryRun(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(stdout), &out); code != 0 || err != nil || !out.DryRun || len(out.Requests) != 1 ||
 		out.Requests[0].URL != dst.URL+"/webhooks" || out.Requests[0].Body != `{"type":"payment"}` {
-		t.Errorf("--dry-run --json: got %d %v %s", code, err, stdout)
+		t.Errorf("--dry-run --json: got %d %v %s, want 0 and a dry run of one request to /webhooks with the body", code, err, stdout)
 	}
 	time.Sleep(50 * time.Millisecond)
 	if n := len(dst.Requests(receivertest.Filter{})); n != 0 {
@@ -685,7 +685,7 @@ func TestEditBody(t *testing.T) {
 	}
 	e := &env{getenv: func(k string) string { return map[string]string{"EDITOR": "nano"}[k] }}
 	if got := editorOf(e); got != "nano" {
-		t.Errorf("editorOf: got %q", got)
+		t.Errorf("editorOf: got %q, want \"nano\"", got)
 	}
 }
 
@@ -730,7 +730,7 @@ func TestReplayCommandJWTKey(t *testing.T) {
 	code, stdout, stderr := runCLI(t, nil, "replay", "--receiver", src.URL, "--id", orig.ID, "--to", dst.URL,
 		"--jwt-key", keyFile, "--issuer", "replayer", "--audience", "crm", "--sign", "jwt")
 	if code != 0 {
-		t.Fatalf("exit %d: %s %s", code, stdout, stderr)
+		t.Fatalf("exit %d, want 0: %s %s", code, stdout, stderr)
 	}
 	checkReplayed(t, waitFor(t, dst, receivertest.Filter{}, 1)[0], orig)
 }
@@ -753,7 +753,7 @@ func TestReplayCommandPerItem(t *testing.T) {
 	code, stdout, stderr := runCLI(t, nil, append(args, "--fail-fast")...)
 	if code != 2 || !strings.Contains(stderr, "no webhook-id") || !strings.Contains(stderr, "leave standard out of --sign") ||
 		!strings.Contains(stderr, "nothing sent") {
-		t.Errorf("--fail-fast: got %d %q %q", code, stdout, stderr)
+		t.Errorf("--fail-fast: got %d %q %q, want 2 with no webhook-id, leave standard out of --sign, nothing sent", code, stdout, stderr)
 	}
 	if n := len(dst.Requests(receivertest.Filter{})); n != 0 {
 		t.Fatalf("--fail-fast sent %d requests", n)
@@ -761,14 +761,14 @@ func TestReplayCommandPerItem(t *testing.T) {
 
 	code, stdout, stderr = runCLI(t, nil, args...)
 	if code != 1 || !strings.Contains(stdout, "2 replayed: 1 ok, 1 failed") || !strings.Contains(stderr, "leave standard out of --sign") {
-		t.Errorf("per item: got %d %q %q", code, stdout, stderr)
+		t.Errorf("per item: got %d %q %q, want 1 with \"2 replayed: 1 ok, 1 failed\" and leave standard out of --sign", code, stdout, stderr)
 	}
 	if row := replayRow(stdout, noID); !strings.Contains(row, "no webhook-id") {
-		t.Errorf("unsigned row: got %q", row)
+		t.Errorf("unsigned row: got %q, want \"no webhook-id\"", row)
 	}
 	got := waitFor(t, dst, receivertest.Filter{}, 1)
 	if len(got) != 1 || got[0].WebhookID != "evt_A" || got[0].Verdict.Status != auth.StatusValid {
-		t.Errorf("dst: got %+v", got)
+		t.Errorf("dst: got %+v, want one validly signed evt_A", got)
 	}
 }
 
@@ -812,7 +812,7 @@ func TestReplayCommandRelayUnderDev(t *testing.T) {
 
 	code, out, errOut := runCLI(t, nil, "replay", "--relay", dev.Relay.URL, "--api-key", dev.APIKey, "--event", "payment", "--to", dev.Receiver.URL+"/replayed")
 	if code != 0 || !strings.Contains(out, "1 replayed: 1 ok, 0 failed") {
-		t.Fatalf("got %d %q %q", code, out, errOut)
+		t.Fatalf("got %d %q %q, want 0 with \"1 replayed: 1 ok, 0 failed\"", code, out, errOut)
 	}
 	rc, err := receiverapi.New(dev.Receiver.URL, "", nil)
 	if err != nil {
@@ -854,7 +854,7 @@ func TestFixHint(t *testing.T) {
 		})
 	}
 	if got := fixHint(errors.New("not a check error")); got != "" {
-		t.Errorf("other error: got %q", got)
+		t.Errorf("other error: got %q, want \"\"", got)
 	}
 }
 

@@ -89,7 +89,7 @@ func TestRelayRotateKey(t *testing.T) {
 
 	code, out, stderr := runCLI(t, nil, "relay", "rotate-key", "--config", cfg, "--alg", "ES256", "--json")
 	if code != 0 {
-		t.Fatalf("rotate-key: exit %d: %s", code, stderr)
+		t.Fatalf("rotate-key: exit %d, want 0: %s", code, stderr)
 	}
 	var rot struct {
 		Alg, KID     string
@@ -110,7 +110,7 @@ func TestRelayRotateKey(t *testing.T) {
 		t.Fatalf("jwks after: got %v, want the new key and the old %v", kidsOf(set), want)
 	}
 	if code, _, stderr := runCLI(t, nil, "send", "--relay", url, "--api-key", "acme-key", "--event", "payment"); code != 0 {
-		t.Fatalf("send: exit %d: %s", code, stderr)
+		t.Fatalf("send: exit %d, want 0: %s", code, stderr)
 	}
 	if kid := bearerKID(t, waitHeaders(t, got, 1)[0], set); kid != rot.KID {
 		t.Errorf("delivery signed with kid %s, want the new key %s", kid, rot.KID)
@@ -191,7 +191,7 @@ func TestRelayRotateKeyNATS(t *testing.T) {
 	code, out, stderr := runCLI(t, envOf(map[string]string{"SIDEHOOK_STORE": natsURL}), "relay", "rotate-key", "--alg", "EdDSA", "--json")
 	var rot struct{ KID string }
 	if code != 0 || json.Unmarshal([]byte(out), &rot) != nil || rot.KID == "" {
-		t.Fatalf("rotate-key: got %d %q %q", code, out, stderr)
+		t.Fatalf("rotate-key: got %d %q %q, want 0 and JSON with a kid", code, out, stderr)
 	}
 	want := []string{rot.KID, before[0]}
 	deadline := time.Now().Add(10 * time.Second)

@@ -44,7 +44,7 @@ func TestSendCommand(t *testing.T) {
 	}
 	h := waitHeaders(t, got, 2)
 	if h[0].Get("sidehook-event") == "" {
-		t.Errorf("delivery headers: %v", h[0])
+		t.Errorf("delivery headers: %v, want a sidehook-event header", h[0])
 	}
 }
 
@@ -76,7 +76,7 @@ func TestSendStdinAndSet(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			code, out, stderr := runCLIInput(t, nil, tt.stdin, append(send, tt.args...)...)
 			if code != 0 {
-				t.Fatalf("exit %d: %s %s", code, out, stderr)
+				t.Fatalf("exit %d, want 0: %s %s", code, out, stderr)
 			}
 			var got map[string]any
 			select {

@@ -90,10 +90,10 @@ func TestRelayStoreFlagAndEnv(t *testing.T) {
 		url := startRelayCLI(t, func(k string) string { return env[k] },
 			"--listen", "127.0.0.1:0", "--endpoint", srv.URL+"/hook")
 		if code, _, stderr := runCLI(t, nil, "send", "--relay", url, "--api-key", "k1", "--event", "payment", "--id", "evt_nats_env"); code != 0 {
-			t.Fatalf("send: exit %d: %s", code, stderr)
+			t.Fatalf("send: exit %d, want 0: %s", code, stderr)
 		}
 		if h := waitHeaders(t, got, 1); h[0].Get("webhook-id") != "evt_nats_env" {
-			t.Errorf("delivered %q", h[0].Get("webhook-id"))
+			t.Errorf("delivered %q, want evt_nats_env", h[0].Get("webhook-id"))
 		}
 	})
 	t.Run("File", func(t *testing.T) {
@@ -101,10 +101,10 @@ func TestRelayStoreFlagAndEnv(t *testing.T) {
 		os.WriteFile(cfg, []byte("listen: 127.0.0.1:0\nstore:\n  servers: ["+natsURL+"]\n  prefix: filed\norganisations:\n  - id: acme\n    api_keys: [acme-key]\n    endpoints:\n      - {id: crm, url: "+srv.URL+"/hook}\n"), 0o600)
 		url := startRelayCLI(t, nil, "--config", cfg)
 		if code, _, stderr := runCLI(t, nil, "send", "--relay", url, "--api-key", "acme-key", "--event", "payment", "--id", "evt_nats_file"); code != 0 {
-			t.Fatalf("send: exit %d: %s", code, stderr)
+			t.Fatalf("send: exit %d, want 0: %s", code, stderr)
 		}
 		if h := waitHeaders(t, got, 2); h[1].Get("webhook-id") != "evt_nats_file" {
-			t.Errorf("delivered %q", h[1].Get("webhook-id"))
+			t.Errorf("delivered %q, want evt_nats_file", h[1].Get("webhook-id"))
 		}
 	})
 }

@@ -78,7 +78,7 @@ func TestTunnelCommand(t *testing.T) {
 		t.Fatalf("Send through the tunnel command: got %v %v, want 200", res, err)
 	}
 	if h := waitHeaders(t, got, 1); h[0].Get("Sidehook-Event") != "payment" {
-		t.Errorf("app got %v", h[0])
+		t.Errorf("app got %v, want Sidehook-Event payment", h[0])
 	}
 	if _, err := ts.Send(ctx, &relay.OutboundRequest{Method: http.MethodPost, URL: "tunnel://laptop/hooks", Org: "demo",
 		Header: http.Header{"Sidehook-Event": {"delivery_report"}}, Body: []byte(`{}`)}, 4096); err == nil {

@@ -44,7 +44,7 @@ func TestReadBuildInfo(t *testing.T) {
 		})
 	}
 	if ua := readBuildInfo(clone, true).UserAgent(); ua != "sidehook/v0.0.0-20261204133420-c143eb9a1b2c+dirty" {
-		t.Errorf("user agent: got %q", ua)
+		t.Errorf("user agent: got %q, want sidehook/v0.0.0-20261204133420-c143eb9a1b2c+dirty", ua)
 	}
 }
 
@@ -59,7 +59,7 @@ func TestVersionCommand(t *testing.T) {
 		t.Fatalf("--json: got %d %q %q, want one JSON object", code, out, stderr)
 	}
 	if got.Version == "" || got.GoVersion != runtime.Version() || got.Platform != runtime.GOOS+"/"+runtime.GOARCH {
-		t.Errorf("--json: got %+v", got)
+		t.Errorf("--json: got %+v, want a version, this Go version and platform", got)
 	}
 	// --version (urfave/cli's) says the same version.
 	_, v, _ := runCLI(t, nil, "--version")
