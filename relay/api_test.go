@@ -61,7 +61,7 @@ func TestIngestErrors(t *testing.T) {
 		var ans ingestAnswer
 		a.decode(t, &ans)
 		if a.Status != 202 || ans.Type != "order.created" {
-			t.Errorf("got %d %s", a.Status, a.Body)
+			t.Errorf("got %d %s, want 202 and type order.created", a.Status, a.Body)
 		}
 	})
 	t.Run("PublicURL", func(t *testing.T) {
@@ -69,7 +69,7 @@ func TestIngestErrors(t *testing.T) {
 		var ans ingestAnswer
 		a.decode(t, &ans)
 		if a.Status != 202 || ans.Type != "message_send" || len(ans.Deliveries) != 1 {
-			t.Errorf("got %d %s", a.Status, a.Body)
+			t.Errorf("got %d %s, want 202, type message_send and one delivery", a.Status, a.Body)
 		}
 	})
 }
@@ -173,10 +173,10 @@ func TestManagementAPI(t *testing.T) {
 		}
 		call(t, "GET", r.URL()+"/v1/events/"+ids[0], apiKey, nil, nil).decode(t, &ev)
 		if ev.ID != ids[0] || ev.Type != "payment" || ev.Organisation != "demo" || ev.Body != `{"type":"payment","n":"0"}` || len(ev.Deliveries) != 2 {
-			t.Errorf("got %+v", ev)
+			t.Errorf("got %+v, want the first event, payment, of demo, with its body and 2 deliveries", ev)
 		}
 		if a := call(t, "GET", r.URL()+"/v1/events/evt_nope", apiKey, nil, nil); a.Status != 404 {
-			t.Errorf("missing event: got %d", a.Status)
+			t.Errorf("missing event: got %d, want 404", a.Status)
 		}
 	})
 	t.Run("ListEventsPaged", func(t *testing.T) {
@@ -217,7 +217,7 @@ func TestManagementAPI(t *testing.T) {
 		}
 		for _, d := range l.Deliveries {
 			if d.EventID == "" || d.Status != "dead" || d.Endpoint != "flaky" {
-				t.Errorf("got %+v", d)
+				t.Errorf("got %+v, want a dead delivery at flaky with an event id", d)
 			}
 		}
 		var all struct {
@@ -226,10 +226,10 @@ func TestManagementAPI(t *testing.T) {
 		}
 		call(t, "GET", r.URL()+"/v1/deliveries?limit=3", apiKey, nil, nil).decode(t, &all)
 		if len(all.Deliveries) != 3 || all.Next == nil {
-			t.Errorf("limit 3: got %d, next %v", len(all.Deliveries), all.Next)
+			t.Errorf("limit 3: got %d, next %v; want 3 and a next cursor", len(all.Deliveries), all.Next)
 		}
 		if a := call(t, "GET", r.URL()+"/v1/deliveries?status=weird", apiKey, nil, nil); a.Status != 400 {
-			t.Errorf("bad status filter: got %d", a.Status)
+			t.Errorf("bad status filter: got %d, want 400", a.Status)
 		}
 	})
 	failing.Store(false)
@@ -238,7 +238,7 @@ func TestManagementAPI(t *testing.T) {
 		call(t, "GET", r.URL()+"/v1/deliveries?status=dead&limit=1", apiKey, nil, nil).decode(t, &l)
 		id := l.Deliveries[0].ID
 		if a := call(t, "POST", r.URL()+"/v1/deliveries/"+id+"/retry", apiKey, nil, nil); a.Status != 202 {
-			t.Fatalf("retry: got %d %s", a.Status, a.Body)
+			t.Fatalf("retry: got %d %s, want 202", a.Status, a.Body)
 		}
 		d := waitDelivery(t, r, id, "delivered", 5*time.Second)
 		if len(d.Attempts) != 2 {
@@ -286,11 +286,11 @@ func TestManagementAPI(t *testing.T) {
 		}
 		a.decode(t, &ans)
 		if a.Status != 200 || ans.Replayed != 1 || !ans.Results[0].OK {
-			t.Fatalf("replay to: got %d %s", a.Status, a.Body)
+			t.Fatalf("replay to: got %d %s, want 200 with one replay, ok", a.Status, a.Body)
 		}
 		c := other.requests()[0]
 		if c.Header.Get("webhook-id") != ids[0] || c.Header.Get("sidehook-replay-of") == "" || string(c.Body) != `{"type":"payment","n":"0"}` {
-			t.Errorf("replayed request: got headers %v body %s", c.Header, c.Body)
+			t.Errorf("replayed request: got headers %v body %s, want the event's webhook-id and body with sidehook-replay-of", c.Header, c.Body)
 		}
 	})
 	t.Run("ReplayByFilterOldestFirst", func(t *testing.T) {
@@ -299,7 +299,7 @@ func TestManagementAPI(t *testing.T) {
 		other := newSink(t, nil, nil)
 		a := call(t, "POST", r.URL()+"/v1/replay", apiKey, []byte(`{"filter":{"endpoint":"crm"},"to":"`+other.URL()+`/x"}`), nil)
 		if a.Status != 200 {
-			t.Fatalf("replay to: got %d %s", a.Status, a.Body)
+			t.Fatalf("replay to: got %d %s, want 200", a.Status, a.Body)
 		}
 		var got []string
 		for _, c := range other.requests() {
@@ -359,7 +359,7 @@ func TestEndpointsSurviveRestart(t *testing.T) {
 	cfg := orgConfig(t)
 	r1 := startRelay(t, cfg, relay.Options{})
 	if a := call(t, "POST", r1.URL()+"/v1/endpoints", apiKey, []byte(`{"id":"crm","url":"`+rcv.URL()+`"}`), nil); a.Status != 201 {
-		t.Fatalf("create: %d %s", a.Status, a.Body)
+		t.Fatalf("create: %d %s, want 201", a.Status, a.Body)
 	}
 	tok1 := webioToken(t, rcv, r1)
 	if err := r1.Close(t.Context()); err != nil {
@@ -367,7 +367,7 @@ func TestEndpointsSurviveRestart(t *testing.T) {
 	}
 	r2 := startRelay(t, cfg, relay.Options{})
 	if a := call(t, "GET", r2.URL()+"/v1/endpoints/crm", apiKey, nil, nil); a.Status != 200 {
-		t.Fatalf("after restart: got %d %s", a.Status, a.Body)
+		t.Fatalf("after restart: got %d %s, want 200", a.Status, a.Body)
 	}
 	if tok2 := webioToken(t, rcv, r2); tok2 != tok1 {
 		t.Errorf("webio token changed across a restart")
@@ -377,13 +377,13 @@ func TestEndpointsSurviveRestart(t *testing.T) {
 	var tok struct{ Token string }
 	a.decode(t, &tok)
 	if a.Status != 200 || tok.Token == "" || tok.Token == tok1 {
-		t.Fatalf("regenerate: got %d %s", a.Status, a.Body)
+		t.Fatalf("regenerate: got %d %s, want 200 with a new token", a.Status, a.Body)
 	}
 	if tok3 := webioToken(t, rcv, r2); tok3 != tok.Token {
 		t.Errorf("deliveries use %q, want the regenerated token", tok3)
 	}
 	if a := call(t, "POST", r2.URL()+"/v1/tokens", apiKey, []byte(`{"secret_key":"wrong-wrong-wrong-wrong-wrong-wrong"}`), nil); a.Status != 403 {
-		t.Errorf("wrong secret: got %d", a.Status)
+		t.Errorf("wrong secret: got %d, want 403", a.Status)
 	}
 }
 
@@ -394,7 +394,7 @@ func TestEndpointNoRetriesSurviveRestart(t *testing.T) {
 	cfg := orgConfig(t)
 	r1 := startRelay(t, cfg, relay.Options{})
 	if a := call(t, "POST", r1.URL()+"/v1/endpoints", apiKey, []byte(`{"id":"crm","url":"http://127.0.0.1:9","retry":{"schedule":[]}}`), nil); a.Status != 201 {
-		t.Fatalf("create: %d %s", a.Status, a.Body)
+		t.Fatalf("create: %d %s, want 201", a.Status, a.Body)
 	}
 	check := func(r *relay.Relay, when string) {
 		t.Helper()
@@ -428,7 +428,7 @@ func webioToken(t *testing.T, rcv *sink, r *relay.Relay) string {
 		t.Fatalf("x-webio-token does not verify: %v", err)
 	}
 	if claims["org"] != "demo" || claims["iss"] != "sidehook" || claims["jti"] == nil || claims["iat"] == nil || claims["exp"] != nil {
-		t.Errorf("claims: got %v", claims)
+		t.Errorf("claims: got %v, want org demo, iss sidehook, a jti and an iat, and no exp", claims)
 	}
 	return tok
 }
@@ -477,7 +477,7 @@ func TestOperations(t *testing.T) {
 	waitDelivery(t, r, ans.Deliveries[0].ID, "delivered", 5*time.Second)
 	for _, p := range []string{"/healthz", "/readyz"} {
 		if a := call(t, "GET", r.URL()+p, "", nil, nil); a.Status != 200 {
-			t.Errorf("%s: got %d", p, a.Status)
+			t.Errorf("%s: got %d, want 200", p, a.Status)
 		}
 	}
 	wants := []string{
@@ -613,7 +613,7 @@ func TestReplayToOriginalTarget(t *testing.T) {
 		config.RawEndpoint{ID: "laptop", URL: "tunnel://laptop", Events: []string{"payment"}},
 	), relay.Options{})
 	if a := call(t, "POST", r.URL()+"/v1/endpoints", apiKey, []byte(`{"id":"gone","url":"`+gone.URL()+`/gone","events":["payment"]}`), nil); a.Status != http.StatusCreated {
-		t.Fatalf("create endpoint gone: got %d %s", a.Status, a.Body)
+		t.Fatalf("create endpoint gone: got %d %s, want 201", a.Status, a.Body)
 	}
 	bodies := []string{`{"type":"payment",  "amount":"1.00"}`, "{\"type\":\"payment\",\n\"note\":\"caf\u00e9\"}"}
 	var events []ingestAnswer
@@ -638,7 +638,7 @@ func TestReplayToOriginalTarget(t *testing.T) {
 		waitDelivery(t, r, id, relay.StatusDead, 5*time.Second)
 	}
 	if a := call(t, "DELETE", r.URL()+"/v1/endpoints/gone", apiKey, nil, nil); a.Status != http.StatusNoContent {
-		t.Fatalf("delete endpoint gone: got %d %s", a.Status, a.Body)
+		t.Fatalf("delete endpoint gone: got %d %s, want 204", a.Status, a.Body)
 	}
 	before := map[string]deliveryView{}
 	for _, ids := range byEndpoint {
@@ -755,7 +755,7 @@ func TestListDeliveringPaged(t *testing.T) {
 				}
 				a := call(t, "GET", fmt.Sprintf("%s/v1/deliveries?status=delivering&endpoint=slow&limit=%d&cursor=%s", r.URL(), limit, cursor), apiKey, nil, nil)
 				if a.Status != 200 {
-					t.Fatalf("page %d: got %d %s", page, a.Status, a.Body)
+					t.Fatalf("page %d: got %d %s, want 200", page, a.Status, a.Body)
 				}
 				a.decode(t, &l)
 				if len(l.Deliveries) > limit {

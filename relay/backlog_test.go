@@ -51,7 +51,7 @@ func TestBacklogBeyondWindow(t *testing.T) {
 	before := len(rcv.requests())
 	r2 := startRelay(t, cfg, relay.Options{})
 	if a := call(t, "GET", r2.URL()+"/readyz", "", nil, nil); a.Status != 200 {
-		t.Fatalf("readyz after restart: %d", a.Status)
+		t.Fatalf("readyz after restart: %d, want 200", a.Status)
 	}
 	// The restarted relay works on the backlog (and is refused) before
 	// the receiver comes back.

@@ -36,7 +36,7 @@ func postLoop(b *testing.B, client *http.Client, url string, header http.Header,
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode != want {
-				b.Errorf("status %d", resp.StatusCode)
+				b.Errorf("status %d, want %d", resp.StatusCode, want)
 				return
 			}
 		}

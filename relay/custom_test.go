@@ -27,11 +27,11 @@ func TestCustomValues(t *testing.T) {
 		q := "customerUID=ACC-10023&channelId=447700900123&conversationId=97847&fields=fullname,currency"
 		a := call(t, "GET", r.URL()+"/in/demo?"+q, "", nil, nil)
 		if a.Status != 200 || !strings.Contains(string(a.Body), "Jane Doe") {
-			t.Fatalf("got %d %s", a.Status, a.Body)
+			t.Fatalf("got %d %s, want 200 with Jane Doe", a.Status, a.Body)
 		}
 		c := rcv.requests()[len(rcv.requests())-1]
 		if c.Method != "GET" || c.Query != q || c.Verdict.Status != "valid" || c.Header.Get("sidehook-event") != "custom_value_request" {
-			t.Errorf("request: got %s ?%s verdict %+v", c.Method, c.Query, c.Verdict)
+			t.Errorf("request: got %s ?%s verdict %+v, want a validly signed GET of the query with sidehook-event custom_value_request", c.Method, c.Query, c.Verdict)
 		}
 		// The exchange is recorded.
 		var l struct {
@@ -39,7 +39,7 @@ func TestCustomValues(t *testing.T) {
 		}
 		call(t, "GET", r.URL()+"/v1/events?type=custom_value_request", apiKey, nil, nil).decode(t, &l)
 		if len(l.Events) == 0 || l.Events[0].Query != q {
-			t.Errorf("recorded: got %+v", l.Events)
+			t.Errorf("recorded: got %+v, want an event with the query", l.Events)
 		}
 	})
 	t.Run("Values", func(t *testing.T) {
@@ -47,12 +47,12 @@ func TestCustomValues(t *testing.T) {
 		var ans struct{ Values map[string]*string }
 		a.decode(t, &ans)
 		if a.Status != 200 || ans.Values["fullname"] == nil || *ans.Values["fullname"] != "Jane Doe" || ans.Values["currency"] != nil || ans.Values["other"] != nil {
-			t.Errorf("got %d %s", a.Status, a.Body)
+			t.Errorf("got %d %s, want 200 with fullname Jane Doe and no currency or other", a.Status, a.Body)
 		}
 		c := rcv.requests()[len(rcv.requests())-1]
 		q, _ := url.ParseQuery(c.Query)
 		if q.Get("customerUID") != "ACC-10023" || q.Get("channelId") != "447700900123" || q.Get("fields") != "fullname,currency,other" {
-			t.Errorf("query: got %s", c.Query)
+			t.Errorf("query: got %s, want customerUID ACC-10023, channelId 447700900123, fields fullname,currency,other", c.Query)
 		}
 	})
 	t.Run("Render", func(t *testing.T) {
@@ -63,7 +63,7 @@ func TestCustomValues(t *testing.T) {
 			t.Errorf("got %d %q, want %q", a.Status, ans.Text, want)
 		}
 		if strings.Join(ans.Missing, ",") != "currency,duedate" {
-			t.Errorf("missing: got %v", ans.Missing)
+			t.Errorf("missing: got %v, want [currency duedate]", ans.Missing)
 		}
 	})
 	t.Run("RenderFails502", func(t *testing.T) {
@@ -103,7 +103,7 @@ func TestConnectionTest(t *testing.T) {
 	var ans struct{ Results []relay.TestResult }
 	a.decode(t, &ans)
 	if a.Status != 200 || len(ans.Results) != 5 {
-		t.Fatalf("got %d %s", a.Status, a.Body)
+		t.Fatalf("got %d %s, want 200 with 5 results", a.Status, a.Body)
 	}
 	for _, res := range ans.Results {
 		wantOK := res.Event != "delivery_report"
@@ -111,12 +111,12 @@ func TestConnectionTest(t *testing.T) {
 			t.Errorf("%s: ok %v, want %v (%+v)", res.Event, res.OK, wantOK, res)
 		}
 		if res.Event == "custom_value_request" && (res.Values["fullname"] == nil || *res.Values["fullname"] != "Jane Doe") {
-			t.Errorf("custom_value_request values: got %v", res.Values)
+			t.Errorf("custom_value_request values: got %v, want fullname Jane Doe", res.Values)
 		}
 	}
 	for _, c := range rcv.requests() {
 		if c.Header.Get("sidehook-test") != "true" || c.Verdict.Status != "valid" {
-			t.Errorf("test request: sidehook-test %q, verdict %+v", c.Header.Get("sidehook-test"), c.Verdict)
+			t.Errorf("test request: sidehook-test %q, verdict %+v; want \"true\" and a valid verdict", c.Header.Get("sidehook-test"), c.Verdict)
 		}
 	}
 	if n := len(rcv.requests()); n != 5 {
@@ -125,7 +125,7 @@ func TestConnectionTest(t *testing.T) {
 	a = call(t, "POST", r.URL()+"/v1/endpoints/crm/test", apiKey, []byte(`{"event":"payment"}`), nil)
 	a.decode(t, &ans)
 	if len(ans.Results) != 1 || ans.Results[0].Event != "payment" || !ans.Results[0].OK {
-		t.Errorf("one test: got %s", a.Body)
+		t.Errorf("one test: got %s, want one result, payment, ok", a.Body)
 	}
 	// Nothing is stored by a test.
 	var l struct{ Events []any }

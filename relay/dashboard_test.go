@@ -71,7 +71,7 @@ func TestDashboardSnapshotThenLive(t *testing.T) {
 	}
 	// …plus the request it makes.
 	if d.URL != rcv.URL()+"/hooks/crm" || d.Body != body || d.BodyEncoding != "utf8" || len(d.Attempts) != 1 {
-		t.Errorf("got url %q body %q (%s), %d attempts", d.URL, d.Body, d.BodyEncoding, len(d.Attempts))
+		t.Errorf("got url %q body %q (%s), %d attempts; want the endpoint's URL, the body as utf8, 1 attempt", d.URL, d.Body, d.BodyEncoding, len(d.Attempts))
 	}
 	for k, want := range map[string]string{"webhook-id": first.ID, "sidehook-delivery": dlv, "sidehook-event": "payment",
 		"sidehook-attempt": "1", "content-type": "application/json"} {

@@ -52,7 +52,7 @@ func TestOutcomes(t *testing.T) {
 			}
 			for i, a := range d.Attempts {
 				if a.N != i+1 {
-					t.Errorf("attempt %d: n = %d", i, a.N)
+					t.Errorf("attempt %d: n = %d, want %d", i, a.N, i+1)
 				}
 			}
 			if tt.name == "GoneDead" {
@@ -66,7 +66,7 @@ func TestOutcomes(t *testing.T) {
 				}
 				// A disabled endpoint gets no new deliveries.
 				if ans := ingest(t, r, `{"type":"payment"}`, nil); len(ans.Deliveries) != 0 {
-					t.Errorf("deliveries to a disabled endpoint: got %+v", ans.Deliveries)
+					t.Errorf("deliveries to a disabled endpoint: got %+v, want none", ans.Deliveries)
 				}
 			}
 		})

@@ -49,7 +49,7 @@ func FuzzParseIngest(f *testing.F) {
 			t.Fatalf("accepted invalid type %q", typ)
 		}
 		if id != "" && strings.TrimSpace(id) != gotID {
-			t.Fatalf("id: got %q from %q", gotID, id)
+			t.Fatalf("id: got %q from %q, want %q", gotID, id, strings.TrimSpace(id))
 		}
 	})
 }

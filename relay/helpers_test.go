@@ -196,7 +196,7 @@ func waitDelivery(tb testing.TB, r *relay.Relay, id, status string, within time.
 	eventually(tb, within, func() error {
 		a := call(tb, "GET", r.URL()+"/v1/deliveries/"+id, apiKey, nil, nil)
 		if a.Status != 200 {
-			tb.Fatalf("get delivery: %d %s", a.Status, a.Body)
+			tb.Fatalf("get delivery: %d %s, want 200", a.Status, a.Body)
 		}
 		d = deliveryView{}
 		a.decode(tb, &d)

@@ -26,7 +26,7 @@ func TestOpenAPI(t *testing.T) {
 	r := startRelay(t, orgConfig(t), relay.Options{})
 	a := call(t, "GET", r.URL()+"/openapi.json", "", nil, nil)
 	if a.Status != http.StatusOK || a.Header.Get("Content-Type") != "application/json" {
-		t.Fatalf("GET /openapi.json: got %d %q", a.Status, a.Header.Get("Content-Type"))
+		t.Fatalf("GET /openapi.json: got %d %q, want 200 \"application/json\"", a.Status, a.Header.Get("Content-Type"))
 	}
 	var served struct {
 		OpenAPI string         `json:"openapi"`

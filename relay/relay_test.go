@@ -19,7 +19,7 @@ func TestDeliverVerified(t *testing.T) {
 	payload, _ := fixtures.Default().Payload("payment")
 	ans := ingest(t, r, string(payload), nil)
 	if ans.Type != "payment" || len(ans.Deliveries) != 1 || ans.Deliveries[0].Endpoint != "crm" {
-		t.Fatalf("answer: got %+v", ans)
+		t.Fatalf("answer: got %+v, want payment with one delivery to crm", ans)
 	}
 	c := rcv.wait(t, 5*time.Second, func(c []captured) bool { return len(c) >= 1 })[0]
 	if c.Verdict.Status != "valid" {
@@ -38,11 +38,11 @@ func TestDeliverVerified(t *testing.T) {
 		}
 	}
 	if ts, err := strconv.ParseInt(c.Header.Get("webhook-timestamp"), 10, 64); err != nil || time.Since(time.Unix(ts, 0)) > time.Minute {
-		t.Errorf("webhook-timestamp: got %v", c.Header.Get("webhook-timestamp"))
+		t.Errorf("webhook-timestamp: got %v, want a Unix time within the last minute", c.Header.Get("webhook-timestamp"))
 	}
 	d := waitDelivery(t, r, ans.Deliveries[0].ID, "delivered", 5*time.Second)
 	if len(d.Attempts) != 1 || d.Attempts[0].Status != 200 {
-		t.Errorf("attempts: got %+v", d.Attempts)
+		t.Errorf("attempts: got %+v, want one, status 200", d.Attempts)
 	}
 }
 
@@ -69,7 +69,7 @@ func TestDeliverJWT(t *testing.T) {
 			rcv := newSink(t, &vc, nil)
 			a := call(t, "POST", r.URL()+"/v1/endpoints", apiKey, []byte(`{"id":"crm","url":"`+rcv.URL()+`/hook","auth":["jwt"]}`), nil)
 			if a.Status != http.StatusCreated {
-				t.Fatalf("create endpoint: %d %s", a.Status, a.Body)
+				t.Fatalf("create endpoint: %d %s, want 201", a.Status, a.Body)
 			}
 			ans := ingest(t, r, `{"type":"inboundMessage","body":"hi"}`, nil)
 			caps := rcv.wait(t, 5*time.Second, func(c []captured) bool { return len(c) >= 1 })
@@ -80,7 +80,7 @@ func TestDeliverJWT(t *testing.T) {
 				t.Fatalf("verdict: got %+v, want valid", caps[0].Verdict)
 			}
 			if caps[0].Verdict.Claims["evt"] != "inbound_message" || caps[0].Verdict.Claims["wid"] != ans.ID || caps[0].Verdict.Claims["sub"] != "demo" {
-				t.Errorf("claims: got %v", caps[0].Verdict.Claims)
+				t.Errorf("claims: got %v, want evt inbound_message, wid the event id, sub demo", caps[0].Verdict.Claims)
 			}
 		})
 	}

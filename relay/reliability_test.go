@@ -336,7 +336,7 @@ func TestDiskFull(t *testing.T) {
 		t.Fatalf("disk full: got %d %s, want 503 naming the disk", a.Status, a.Body)
 	}
 	if a := call(t, "GET", r.URL()+"/v1/events/"+before[0], apiKey, nil, nil); a.Status != 200 {
-		t.Errorf("reading an acknowledged event while full: got %d", a.Status)
+		t.Errorf("reading an acknowledged event while full: got %d, want 200", a.Status)
 	}
 	os.Remove(filler)
 	down.Store(false)
@@ -374,7 +374,7 @@ func TestGracefulStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	if el := time.Since(start); el > 2*time.Second {
-		t.Errorf("close took %s with 4 attempts of 100ms in flight", el)
+		t.Errorf("close took %s with 4 attempts of 100ms in flight, want at most 2s", el)
 	}
 	got := delivered(rcv.requests())
 	if len(got) == 0 || len(got) == len(ids) {
@@ -452,7 +452,7 @@ func TestStopWithSpareConnection(t *testing.T) {
 	// The server has accepted it once a request on another connection is
 	// answered: the accept loop runs in order.
 	if a := call(t, "GET", r.URL()+"/healthz", "", nil, nil); a.Status != 200 {
-		t.Fatalf("healthz: %d", a.Status)
+		t.Fatalf("healthz: %d, want 200", a.Status)
 	}
 	if err := r.Close(context.Background()); err != nil {
 		t.Fatalf("close with a spare connection open: %v", err)

@@ -43,7 +43,7 @@ func FuzzParseTunnelURL(f *testing.F) {
 			return
 		}
 		if name == "" || strings.ContainsAny(name, "/?") || !strings.HasPrefix(path, "/") {
-			t.Fatalf("%q: got name %q path %q", s, name, path)
+			t.Fatalf("%q: got name %q path %q, want a name without / or ? and a path from /", s, name, path)
 		}
 		if !strings.HasSuffix(s, strings.TrimPrefix(path, "/")) {
 			t.Fatalf("%q: path %q is not the URL's", s, path)

@@ -294,7 +294,7 @@ func TestTargetsDenied(t *testing.T) {
 	dlv := ingest(t, r, `{"type":"payment"}`, nil).Deliveries[0].ID
 	waitDelivery(t, r, dlv, "delivered", 5*time.Second)
 	if a := call(t, "POST", r.URL()+"/v1/endpoints", apiKey, []byte(`{"id":"api","url":"`+rcv.URL()+`/api"}`), nil); a.Status != http.StatusCreated {
-		t.Fatalf("create an allowed endpoint: got %d %s", a.Status, a.Body)
+		t.Fatalf("create an allowed endpoint: got %d %s, want 201", a.Status, a.Body)
 	}
 	metadata := "http://169.254.169.254/latest/meta-data/"
 	self := r.URL() + "/v1/events"
@@ -566,7 +566,7 @@ func TestBearerAnyCase(t *testing.T) {
 	for _, r := range []string{loop.URL(), tr.base} {
 		for _, key := range []string{keyAcme, keyGlobex} {
 			if a := call(t, "POST", r+"/v1/events", key, []byte(`{"type":"payment"}`), nil); a.Status != http.StatusAccepted {
-				t.Fatalf("ingest: got %d %s", a.Status, a.Body)
+				t.Fatalf("ingest: got %d %s, want 202", a.Status, a.Body)
 			}
 		}
 	}

@@ -64,10 +64,10 @@ func TestTunnelDelivery(t *testing.T) {
 	ans := ingest(t, r, `{"type":"payment"}`, nil)
 	d := waitDelivery(t, r, ans.Deliveries[0].ID, "failed", 5*time.Second)
 	if len(d.Attempts) != 1 || !strings.Contains(d.Attempts[0].Error, "no tunnel client") {
-		t.Fatalf("attempts before the client connects: got %+v", d.Attempts)
+		t.Fatalf("attempts before the client connects: got %+v, want one with \"no tunnel client\"", d.Attempts)
 	}
 	if a := call(t, "GET", r.URL()+"/v1/tunnel?name=laptop", apiKey, nil, nil); a.Status != http.StatusNoContent {
-		t.Fatalf("connect: got %d %s", a.Status, a.Body)
+		t.Fatalf("connect: got %d %s, want 204", a.Status, a.Body)
 	}
 	d = waitDelivery(t, r, ans.Deliveries[0].ID, "delivered", 5*time.Second)
 	if len(d.Attempts) != 2 {
@@ -80,7 +80,7 @@ func TestTunnelDelivery(t *testing.T) {
 	req := reqs[0]
 	if req.URL != "tunnel://laptop/hooks" || req.Org != "demo" || req.Method != "POST" || string(req.Body) != `{"type":"payment"}` ||
 		req.Header.Get("webhook-id") != ans.ID || req.DeliveryID != ans.Deliveries[0].ID || req.Attempt != 2 {
-		t.Errorf("tunnel request: got %s %s org %s body %s webhook-id %q delivery %s attempt %d",
+		t.Errorf("tunnel request: got %s %s org %s body %s webhook-id %q delivery %s attempt %d; want POST tunnel://laptop/hooks of demo, the event's body, id and delivery, attempt 2",
 			req.Method, req.URL, req.Org, req.Body, req.Header.Get("webhook-id"), req.DeliveryID, req.Attempt)
 	}
 }

@@ -163,7 +163,7 @@ func TestDeliveriesEventFilter(t *testing.T) {
 			var l struct{ Deliveries []deliveryView }
 			a := call(t, "GET", r.URL()+"/v1/deliveries?"+q, apiKey, nil, nil)
 			if a.Status != http.StatusOK {
-				t.Fatalf("got %d %s", a.Status, a.Body)
+				t.Fatalf("got %d %s, want 200", a.Status, a.Body)
 			}
 			a.decode(t, &l)
 			if len(l.Deliveries) != 1 || l.Deliveries[0].EventID != pay.ID {
@@ -211,7 +211,7 @@ func TestReplayRefusesCustomValues(t *testing.T) {
 		config.RawEndpoint{ID: "values", URL: rcv.URL() + "/values", Events: []string{"custom_value_request"}},
 		config.RawEndpoint{ID: "crm", URL: rcv.URL(), Events: []string{"payment"}}), relay.Options{})
 	if a := call(t, "GET", r.URL()+"/in/demo?customerUID=ACC-1&fields=fullname", "", nil, nil); a.Status != http.StatusOK {
-		t.Fatalf("custom value: got %d %s", a.Status, a.Body)
+		t.Fatalf("custom value: got %d %s, want 200", a.Status, a.Body)
 	}
 	var l struct{ Deliveries []deliveryView }
 	call(t, "GET", r.URL()+"/v1/deliveries?event=custom_value_request", apiKey, nil, nil).decode(t, &l)
@@ -257,7 +257,7 @@ func TestIngestMetrics(t *testing.T) {
 
 	a := call(t, "GET", r.URL()+"/metrics", "", nil, nil)
 	if a.Status != http.StatusOK {
-		t.Fatalf("metrics: got %d", a.Status)
+		t.Fatalf("metrics: got %d, want 200", a.Status)
 	}
 	for _, want := range []string{
 		`sidehook_relay_ingest_requests_total{code="202",route="events"} 2`,
