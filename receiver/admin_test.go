@@ -123,7 +123,7 @@ func TestListPaging(t *testing.T) {
 	}
 	// limit is capped, not refused.
 	if caps, _ := list(t, srv, "limit=5000"); len(caps) != 7 {
-		t.Errorf("limit=5000: got %d", len(caps))
+		t.Errorf("limit=5000: got %d, want 7", len(caps))
 	}
 }
 
@@ -215,7 +215,7 @@ func TestWait(t *testing.T) {
 			}
 			for _, c := range res.body.Requests {
 				if c.Event != "payment" {
-					t.Errorf("got a %s capture", c.Event)
+					t.Errorf("got a %s capture, want payment", c.Event)
 				}
 			}
 			if oldest := res.body.Requests[2].ID; oldest != firstID.ID {
@@ -267,7 +267,7 @@ func TestExport(t *testing.T) {
 			t.Errorf("first line (oldest first): got %s, %v", first.Path, err)
 		}
 		if filtered := send(t, "GET", srv.URL()+"/_sidehook/requests/export?method=GET", nil, nil); strings.Count(string(filtered.body), "\n") != 1 {
-			t.Errorf("filtered export: got %q", filtered.body)
+			t.Errorf("filtered export: got %q, want one line", filtered.body)
 		}
 	})
 	t.Run("HAR", func(t *testing.T) {
@@ -283,7 +283,7 @@ func TestExport(t *testing.T) {
 		}
 		r.json(t, &har)
 		if har.Log.Version != "1.2" || har.Log.Creator.Name != "sidehook" || len(har.Log.Entries) != 3 {
-			t.Fatalf("got version %q creator %q %d entries", har.Log.Version, har.Log.Creator.Name, len(har.Log.Entries))
+			t.Fatalf("got version %q creator %q %d entries, want 1.2 sidehook 3", har.Log.Version, har.Log.Creator.Name, len(har.Log.Entries))
 		}
 		for _, e := range har.Log.Entries {
 			for _, k := range []string{"startedDateTime", "time", "request", "response", "cache", "timings"} {
@@ -310,7 +310,7 @@ func TestExport(t *testing.T) {
 		first := har.Log.Entries[0]["request"].(map[string]any)
 		post := first["postData"].(map[string]any)
 		if first["url"] != srv.URL()+"/hooks?x=1" || post["text"] != `{"type":"payment","note":"it's"}` || post["mimeType"] != "application/json" {
-			t.Errorf("first request: got %v", first)
+			t.Errorf("first request: got %v, want /hooks?x=1 with its JSON body", first)
 		}
 	})
 	t.Run("Curl", func(t *testing.T) {
@@ -345,10 +345,10 @@ func TestExport(t *testing.T) {
 		}
 		for _, c := range caps {
 			if c.Path == "/bin" && !bytes.Equal(c.Body, []byte{0xff, 0x00, 'a', '\''}) {
-				t.Errorf("binary body through curl: got %x", c.Body)
+				t.Errorf("binary body through curl: got %x, want ff006127", c.Body)
 			}
 			if c.Path == "/hooks" && (string(c.Body) != `{"type":"payment","note":"it's"}` || c.WebhookID != "evt_x") {
-				t.Errorf("text body through curl: got %q %q", c.Body, c.WebhookID)
+				t.Errorf("text body through curl: got %q %q, want the JSON body and evt_x", c.Body, c.WebhookID)
 			}
 		}
 	})
@@ -361,10 +361,10 @@ func TestDeleteAndReset(t *testing.T) {
 	srv := start(t, receiver.Config{})
 	seed(t, srv)
 	if r := send(t, "DELETE", srv.URL()+"/_sidehook/requests", nil, nil); r.status != 204 {
-		t.Fatalf("DELETE: got %d", r.status)
+		t.Fatalf("DELETE: got %d, want 204", r.status)
 	}
 	if caps, _ := list(t, srv, ""); len(caps) != 0 {
-		t.Errorf("after DELETE: %d captures", len(caps))
+		t.Errorf("after DELETE: %d captures, want 0", len(caps))
 	}
 	// The webhook-id index went too: the next delivery is a first again.
 	send(t, "POST", srv.URL()+"/x", nil, map[string]string{"webhook-id": "evt_in"})
@@ -373,10 +373,10 @@ func TestDeleteAndReset(t *testing.T) {
 	}
 	send(t, "POST", srv.URL()+"/_sidehook/rules", []byte(`{"respond":{"status":500}}`), jsonHeader)
 	if r := send(t, "POST", srv.URL()+"/_sidehook/reset", nil, nil); r.status != 204 {
-		t.Fatalf("reset: got %d", r.status)
+		t.Fatalf("reset: got %d, want 204", r.status)
 	}
 	if caps, _ := list(t, srv, ""); len(caps) != 0 {
-		t.Errorf("after reset: %d captures", len(caps))
+		t.Errorf("after reset: %d captures, want 0", len(caps))
 	}
 	if s := send(t, "POST", srv.URL()+"/x", nil, nil).status; s != 200 {
 		t.Errorf("after reset the API rule still answers: %d", s)
@@ -424,7 +424,7 @@ func TestAdminToken(t *testing.T) {
 				t.Errorf("got %d %s, want %d", r.status, r.body, tt.status)
 			}
 			if r.status == 401 && !strings.Contains(string(r.body), `"error":"unauthorized"`) {
-				t.Errorf("401 body: %s", r.body)
+				t.Errorf("401 body: %s, want `\"error\":\"unauthorized\"`", r.body)
 			}
 		})
 	}
@@ -506,12 +506,12 @@ func TestReplayEndpoint(t *testing.T) {
 	t.Run("ToSelfSigned", func(t *testing.T) {
 		r, res := replayOf(t, srv, orig.ID, `{"sign":["jwt"]}`)
 		if r.status != 200 || res.Status != 200 || res.Target != srv.URL()+"/hooks?src=1" {
-			t.Fatalf("got %d %s", r.status, r.body)
+			t.Fatalf("got %d %s, want 200 with a 200 from /hooks?src=1", r.status, r.body)
 		}
 		caps, _ := list(t, srv, "limit=1")
 		c := caps[0]
 		if c.Verdict.Status != auth.StatusValid || !bytes.Equal(c.Body, body) || c.DuplicateOf != orig.ID {
-			t.Errorf("replayed capture: verdict %+v body %q duplicate_of %q", c.Verdict, c.Body, c.DuplicateOf)
+			t.Errorf("replayed capture: verdict %+v body %q duplicate_of %q; want valid, the original body, a duplicate of the original", c.Verdict, c.Body, c.DuplicateOf)
 		}
 		if got := c.Headers["sidehook-replay-of"]; len(got) != 1 || got[0] != orig.ID {
 			t.Errorf("sidehook-replay-of: got %v, want %s", got, orig.ID)
@@ -536,11 +536,11 @@ func TestReplayEndpoint(t *testing.T) {
 		t.Cleanup(other.Close)
 		_, res := replayOf(t, srv, orig.ID, `{"to":"`+other.URL+`","body":"{\"edited\":true}"}`)
 		if res.Status != 204 {
-			t.Fatalf("got %+v", res)
+			t.Fatalf("got %+v, want status 204", res)
 		}
 		r := <-got
 		if r.URL.Path != "/hooks" || r.URL.RawQuery != "src=1" || <-gotBody != `{"edited":true}` || r.Header.Get("webhook-id") != "evt_r" {
-			t.Errorf("got %s %s", r.URL, r.Header)
+			t.Errorf("got %s %s, want /hooks?src=1 with the edited body and webhook-id evt_r", r.URL, r.Header)
 		}
 	})
 	t.Run("Errors", func(t *testing.T) {

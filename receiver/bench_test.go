@@ -50,7 +50,7 @@ func benchLoad(b *testing.B, url string) {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode != 200 {
-				b.Errorf("got %d", resp.StatusCode)
+				b.Errorf("got %d, want 200", resp.StatusCode)
 				return
 			}
 		}
@@ -112,7 +112,7 @@ func BenchmarkCaptureHandler(b *testing.B) {
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, req)
 			if rec.Code != 200 {
-				b.Errorf("got %d: %s", rec.Code, rec.Body)
+				b.Errorf("got %d, want 200: %s", rec.Code, rec.Body)
 				return
 			}
 		}

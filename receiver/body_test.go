@@ -50,7 +50,7 @@ func TestSlowBodyTimedOut(t *testing.T) {
 	}
 	c := only(t, srv)
 	if c.Path != "/slow" || c.Response.Status != http.StatusRequestTimeout || !strings.HasPrefix(c.Verdict.Reason, "body not read") {
-		t.Errorf("capture: %s %d %q", c.Path, c.Response.Status, c.Verdict.Reason)
+		t.Errorf("capture: %s %d %q, want /slow 408 \"body not read…\"", c.Path, c.Response.Status, c.Verdict.Reason)
 	}
 }
 
@@ -81,7 +81,7 @@ func TestBodyBudget(t *testing.T) {
 		t.Errorf("the chunked request's capture: %+v, want one without content-length, its body not kept", caps)
 	}
 	if r := send(t, "POST", srv.URL()+"/fits", bytes.Repeat([]byte("d"), 100), nil); r.status != 200 {
-		t.Errorf("within the budget: got %d %s", r.status, r.body)
+		t.Errorf("within the budget: got %d %s, want 200", r.status, r.body)
 	}
 
 	fmt.Fprint(slow, strings.Repeat("a", 700))
@@ -105,6 +105,6 @@ func TestBodyBudget(t *testing.T) {
 			refused.Response.Status, refused.BodyTruncated, len(refused.Body), refused.BodySize)
 	}
 	if slowCap, _ := list(t, srv, "path=/slow"); len(slowCap) != 1 || len(slowCap[0].Body) != 800 {
-		t.Errorf("the slow upload's capture: %d captures", len(slowCap))
+		t.Errorf("the slow upload's capture: %d captures, want one of 800 bytes", len(slowCap))
 	}
 }

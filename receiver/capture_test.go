@@ -157,7 +157,7 @@ func TestCaptureShape(t *testing.T) {
 		"X-Team":       "billing",
 	})
 	if r.status != 200 {
-		t.Fatalf("got %d %s", r.status, r.body)
+		t.Fatalf("got %d %s, want 200", r.status, r.body)
 	}
 	var ans map[string]string
 	r.json(t, &ans)
@@ -194,12 +194,12 @@ func TestCaptureShape(t *testing.T) {
 		t.Errorf("headers[x-team]: got %v, want [billing] under a lower-case key", headers["x-team"])
 	}
 	if !strings.HasPrefix(raw["remote_addr"].(string), "127.0.0.1:") {
-		t.Errorf("remote_addr: got %v", raw["remote_addr"])
+		t.Errorf("remote_addr: got %v, want 127.0.0.1:port", raw["remote_addr"])
 	}
 	verdict, _ := raw["verdict"].(map[string]any)
 	resp, _ := raw["response"].(map[string]any)
 	if verdict["status"] != "unverified" || resp["status"] != float64(200) || resp["rule"] != "" {
-		t.Errorf("verdict/response: got %v %v", verdict, resp)
+		t.Errorf("verdict/response: got %v %v, want unverified, status 200, no rule", verdict, resp)
 	}
 }
 
@@ -272,7 +272,7 @@ func TestCaptureDurable(t *testing.T) {
 	t.Cleanup(func() { srv.Close(context.Background()) })
 	r := send(t, "POST", srv.URL()+"/durable", []byte(`{"type":"payment"}`), map[string]string{"webhook-id": "evt_keep"})
 	if r.status != 200 {
-		t.Fatalf("got %d", r.status)
+		t.Fatalf("got %d, want 200", r.status)
 	}
 	if err := srv.Close(context.Background()); err != nil {
 		t.Fatal(err)
@@ -369,7 +369,7 @@ func TestEventDerivation(t *testing.T) {
 			}
 			r := send(t, tt.method, srv.URL()+tt.target, body, tt.header)
 			if r.status != 200 {
-				t.Fatalf("got %d", r.status)
+				t.Fatalf("got %d, want 200", r.status)
 			}
 			caps, _ := list(t, srv, "limit=1")
 			if caps[0].Event != tt.want {
@@ -411,7 +411,7 @@ func TestCustomValues(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := send(t, "GET", srv.URL()+"/custom-values?conversationId=97847&"+tt.query, nil, nil)
 			if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {
-				t.Fatalf("got %d %s %s", r.status, r.header.Get("Content-Type"), r.body)
+				t.Fatalf("got %d %s %s, want 200 application/json", r.status, r.header.Get("Content-Type"), r.body)
 			}
 			var got map[string]*string
 			r.json(t, &got)
@@ -610,7 +610,7 @@ func TestCaptureRawQuery(t *testing.T) {
 			}
 			r, ans := replayOf(t, srv, c.ID, `{"to":"`+target.URL+`"}`)
 			if r.status != 200 || ans.Status != 200 {
-				t.Fatalf("replay: got %d %s", r.status, r.body)
+				t.Fatalf("replay: got %d %s, want 200 with a 200", r.status, r.body)
 			}
 			if got, want := <-sent, path+"?"+tt.query; got != want {
 				t.Errorf("replay sent %q, want %q", got, want)

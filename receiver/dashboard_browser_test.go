@@ -67,7 +67,7 @@ func TestDashboardBrowserReplay(t *testing.T) {
 	var ans struct{ ID string }
 	sent.json(t, &ans)
 	if sent.status != 200 || !strings.HasPrefix(ans.ID, "cap_") {
-		t.Fatalf("capture on A: got %d %s", sent.status, sent.body)
+		t.Fatalf("capture on A: got %d %s, want 200 with a cap_ id", sent.status, sent.body)
 	}
 	row := `[data-id="` + ans.ID + `"]`
 	webtest.Do(t, ctx, "see the request appear without reload and open it",
@@ -382,7 +382,7 @@ func TestDashboardBrowserTools(t *testing.T) {
 		chromedp.Poll[chromedp.Void](`document.getElementById('rules-text').textContent.includes('slow-crm')`, chromedp.WithPollingTimeout(5*time.Second)))
 	rules := webtest.JS[string](t, ctx, `document.getElementById('rules-text').textContent`)
 	if !strings.Contains(rules, `"status": 503`) || !strings.Contains(rules, `"/crm"`) {
-		t.Errorf("rules dialog shows %q", rules)
+		t.Errorf("rules dialog shows %q, want status 503 for \"/crm\"", rules)
 	}
 	webtest.Do(t, ctx, "close the rules", chromedp.Click(webtest.Button("Close")))
 

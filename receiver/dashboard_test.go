@@ -32,7 +32,7 @@ func metric(tb testing.TB, srv *receiver.Server, name string, hdr map[string]str
 	tb.Helper()
 	r := send(tb, "GET", srv.URL()+"/_sidehook/metrics", nil, hdr)
 	if r.status != 200 {
-		tb.Fatalf("metrics: got %d %s", r.status, r.body)
+		tb.Fatalf("metrics: got %d %s, want 200", r.status, r.body)
 	}
 	for _, line := range strings.Split(string(r.body), "\n") {
 		if v, ok := strings.CutPrefix(line, name+" "); ok {
@@ -64,7 +64,7 @@ func TestDashboardSnapshotThenLive(t *testing.T) {
 	first := send(t, "POST", srv.URL()+"/webhooks?a=1", []byte(`{"type":"payment","amount":"50.00"}`),
 		map[string]string{"webhook-id": "evt_1", "x-webio-token": "tok"})
 	if first.status != 200 {
-		t.Fatalf("capture: got %d %s", first.status, first.body)
+		t.Fatalf("capture: got %d %s, want 200", first.status, first.body)
 	}
 	stored := only(t, srv)
 
@@ -202,7 +202,7 @@ func TestDashboardFeedThatLostTellsBrowsers(t *testing.T) {
 	sub := srv.Subscribe(t.Context(), 1)
 	for i := range 3 {
 		if r := send(t, "POST", fmt.Sprintf("%s/lag/%d", srv.URL(), i), []byte(`{"type":"payment"}`), nil); r.status != 200 {
-			t.Fatalf("capture %d: got %d %s", i, r.status, r.body)
+			t.Fatalf("capture %d: got %d %s, want 200", i, r.status, r.body)
 		}
 	}
 	done := receiver.FeedDashboard(srv, sub)
@@ -353,6 +353,6 @@ func TestDashboardStalledClientNeverSlowsCapture(t *testing.T) {
 	// The hub's write timeout is 10s; Close cuts the stalled websocket
 	// after a second instead of waiting it out.
 	if d := time.Since(closing); d > 8*time.Second {
-		t.Errorf("Close took %s with a stalled dashboard client", d)
+		t.Errorf("Close took %s with a stalled dashboard client, want at most 8s", d)
 	}
 }

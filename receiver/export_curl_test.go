@@ -66,7 +66,7 @@ func TestExportCurlScriptRuns(t *testing.T) {
 			u += "?" + r.query
 		}
 		if got := send(t, r.method, u, r.body, r.header); got.status != 200 {
-			t.Fatalf("%s %s: got %d %s", r.method, u, got.status, got.body)
+			t.Fatalf("%s %s: got %d %s, want 200", r.method, u, got.status, got.body)
 		}
 	}
 
@@ -76,7 +76,7 @@ func TestExportCurlScriptRuns(t *testing.T) {
 			target := start(t, receiver.Config{})
 			ex := send(t, "GET", srv.URL()+"/_sidehook/requests/export?format=curl&base="+target.URL(), nil, nil)
 			if ex.status != 200 {
-				t.Fatalf("export: got %d %s", ex.status, ex.body)
+				t.Fatalf("export: got %d %s, want 200", ex.status, ex.body)
 			}
 			script := filepath.Join(t.TempDir(), "replay.sh")
 			if err := os.WriteFile(script, ex.body, 0o600); err != nil {

@@ -171,11 +171,11 @@ func TestCaptureEncoding(t *testing.T) {
 		t.Errorf("round trip:\n got %s\nwant %s", b, a)
 	}
 	if !bytes.Contains(a, []byte(`"received_at":"2026-11-25T10:00:00.123456Z"`)) {
-		t.Errorf("received_at format: %s", a)
+		t.Errorf("received_at format: %s, want 2026-11-25T10:00:00.123456Z", a)
 	}
 	var back Capture
 	if err := json.Unmarshal(a, &back); err != nil || !bytes.Equal(back.Body, c.Body) || back.Query != c.Query {
-		t.Errorf("UnmarshalJSON: %v %x %q", err, back.Body, back.Query)
+		t.Errorf("UnmarshalJSON: %v %x %q, want the body and query back", err, back.Body, back.Query)
 	}
 	if got.Query != c.Query {
 		t.Errorf("stored query: got %q, want %q", got.Query, c.Query)

@@ -24,7 +24,7 @@ func TestOpenAPI(t *testing.T) {
 	srv := start(t, receiver.Config{})
 	r := send(t, "GET", srv.URL()+"/_sidehook/openapi.json", nil, nil)
 	if r.status != http.StatusOK || r.header.Get("Content-Type") != "application/json" {
-		t.Fatalf("GET /_sidehook/openapi.json: got %d %q %s", r.status, r.header.Get("Content-Type"), r.body)
+		t.Fatalf("GET /_sidehook/openapi.json: got %d %q %s, want 200 \"application/json\"", r.status, r.header.Get("Content-Type"), r.body)
 	}
 	var served struct {
 		OpenAPI string         `json:"openapi"`

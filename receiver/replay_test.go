@@ -36,7 +36,7 @@ func TestReplayResignsEveryScheme(t *testing.T) {
 	})
 	orig := only(t, srv)
 	if r.status != 200 || orig.Verdict.Status != auth.StatusValid {
-		t.Fatalf("original: %d %+v", r.status, orig.Verdict)
+		t.Fatalf("original: %d %+v, want 200 and a valid verdict", r.status, orig.Verdict)
 	}
 	jtis := []any{orig.Verdict.Claims["jti"]}
 	for i := range 2 {
@@ -98,7 +98,7 @@ func TestReplayAsymmetricJWT(t *testing.T) {
 				return
 			}
 			if r.status != 200 || ans.Status != 200 {
-				t.Fatalf("got %d %s", r.status, r.body)
+				t.Fatalf("got %d %s, want 200 with a 200", r.status, r.body)
 			}
 			caps, _ := list(t, srv, "limit=1")
 			if v := caps[0].Verdict; v.Status != auth.StatusValid || v.Claims["sub"] != testOrg {
@@ -127,7 +127,7 @@ func TestReplayAnswerIsTheTargets(t *testing.T) {
 		t.Fatalf("got %d %s, want the target's 401, its body and a duration", r.status, r.body)
 	}
 	if got := ans.Headers["x-why"]; len(got) != 1 || got[0] != "no token" {
-		t.Errorf("x-why: got %v", got)
+		t.Errorf("x-why: got %v, want [no token]", got)
 	}
 	if got := ans.Headers["set-cookie"]; len(got) != 1 || strings.Contains(got[0], "secret") {
 		t.Errorf("set-cookie: got %v, want it redacted", got)
@@ -203,10 +203,10 @@ func TestReplayEscapedPath(t *testing.T) {
 	send(t, "POST", srv.URL()+"/hooks%3Fx=1%23frag%20a?k=v", []byte(`{}`), nil)
 	orig := only(t, srv)
 	if orig.Path != "/hooks%3Fx=1%23frag%20a" || orig.Query != "k=v" {
-		t.Fatalf("captured path %q query %q", orig.Path, orig.Query)
+		t.Fatalf("captured path %q query %q, want %q %q", orig.Path, orig.Query, "/hooks%3Fx=1%23frag%20a", "k=v")
 	}
 	if r, _ := replayOf(t, srv, orig.ID, `{"to":"`+target.URL+`"}`); r.status != 200 {
-		t.Fatalf("replay: got %d %s", r.status, r.body)
+		t.Fatalf("replay: got %d %s, want 200", r.status, r.body)
 	}
 	if got, want := <-seen, "/hooks%3Fx=1%23frag%20a?k=v"; got != want {
 		t.Errorf("the target saw %q, want %q", got, want)
@@ -269,7 +269,7 @@ func TestCapturePathAsSent(t *testing.T) {
 			}
 			for _, to := range []string{target.URL, target.URL + "/"} {
 				if r, _ := replayOf(t, srv, c.ID, `{"to":"`+to+`"}`); r.status != 200 {
-					t.Fatalf("replay to %s: got %d %s", to, r.status, r.body)
+					t.Fatalf("replay to %s: got %d %s, want 200", to, r.status, r.body)
 				}
 				if got := <-seen; got != tt.sent {
 					t.Errorf("replay to %s: the target saw %q, want %q", to, got, tt.sent)

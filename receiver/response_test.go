@@ -19,7 +19,7 @@ func TestCaptureRecordsResponse(t *testing.T) {
 	]`)
 	r := send(t, "POST", srv.URL()+"/tea", []byte(`{}`), nil)
 	if r.status != 418 || r.header.Get("X-Rule") != "yes" {
-		t.Fatalf("answer %d %v", r.status, r.header)
+		t.Fatalf("answer %d %v, want 418 with X-Rule yes", r.status, r.header)
 	}
 	send(t, "POST", srv.URL()+"/long", nil, nil)
 	send(t, "POST", srv.URL()+"/default", nil, nil)
@@ -43,7 +43,7 @@ func TestCaptureRecordsResponse(t *testing.T) {
 	}
 	def := byPath["/default"].Response
 	if def.Status != 200 || def.Body != `{"id":"`+byPath["/default"].ID+`"}` || def.Headers["content-type"][0] != "application/json" {
-		t.Errorf("/default response: %+v", def)
+		t.Errorf("/default response: %+v, want 200 with the capture id as JSON", def)
 	}
 
 	var har struct {

@@ -72,7 +72,7 @@ func TestParseRules(t *testing.T) {
 	}
 	rules, _ := receiver.ParseRules([]byte(`[{"respond":{"delay":"250ms","sequence":[500,200],"per":"webhook-id"}}]`))
 	if rules[0].Respond.Delay != 250*time.Millisecond || rules[0].Respond.Per != receiver.PerWebhookID {
-		t.Errorf("got %+v", rules[0].Respond)
+		t.Errorf("got %+v, want a delay of 250ms per webhook-id", rules[0].Respond)
 	}
 }
 
@@ -156,7 +156,7 @@ func TestRulesSequence(t *testing.T) {
 	}
 	// Reset starts the sequences again.
 	if r := send(t, "POST", srv.URL()+"/_sidehook/reset", nil, nil); r.status != 204 {
-		t.Fatalf("reset: got %d", r.status)
+		t.Fatalf("reset: got %d, want 204", r.status)
 	}
 	if s := send(t, "POST", srv.URL()+"/global", nil, nil).status; s != 500 {
 		t.Errorf("after reset: got %d, want 500", s)
@@ -276,7 +276,7 @@ func TestRulesTimeoutReleasedByClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	if d := time.Since(begin); d > 2*time.Second {
-		t.Errorf("Close took %v with a held connection", d)
+		t.Errorf("Close took %v with a held connection, want at most 2s", d)
 	}
 	select {
 	case err := <-errc:
@@ -302,7 +302,7 @@ func TestRulesAPI(t *testing.T) {
 	srv := rulesServer(t, `[{"id":"file","match":{"path":"/file"},"respond":{"status":418}}]`)
 	post := send(t, "POST", srv.URL()+"/_sidehook/rules", []byte(`{"match":{"path":"/api"},"respond":{"status":503}}`), jsonHeader)
 	if post.status != 201 {
-		t.Fatalf("POST: got %d %s", post.status, post.body)
+		t.Fatalf("POST: got %d %s, want 201", post.status, post.body)
 	}
 	var added map[string]string
 	post.json(t, &added)
@@ -317,7 +317,7 @@ func TestRulesAPI(t *testing.T) {
 	}
 	send(t, "GET", srv.URL()+"/_sidehook/rules", nil, nil).json(t, &listed)
 	if len(listed.Rules) != 2 || listed.Rules[0].ID != "file" || listed.Rules[1].ID != added["id"] {
-		t.Errorf("GET: got %+v", listed.Rules)
+		t.Errorf("GET: got %+v, want the file rule, then the one added", listed.Rules)
 	}
 
 	bad := send(t, "POST", srv.URL()+"/_sidehook/rules", []byte(`{"respond":{"status":99}}`), jsonHeader)
@@ -328,7 +328,7 @@ func TestRulesAPI(t *testing.T) {
 	}
 
 	if r := send(t, "DELETE", srv.URL()+"/_sidehook/rules?id="+added["id"], nil, nil); r.status != 204 {
-		t.Errorf("DELETE one: got %d", r.status)
+		t.Errorf("DELETE one: got %d, want 204", r.status)
 	}
 	if r := send(t, "DELETE", srv.URL()+"/_sidehook/rules?id=nope", nil, nil); r.status != 404 {
 		t.Errorf("DELETE unknown: got %d, want 404", r.status)
