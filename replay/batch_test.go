@@ -76,7 +76,7 @@ func TestReplayReceiverToReceiver(t *testing.T) {
 		}
 	}
 	if len(progress) != 4 || progress[0] != 1 || progress[2] != 2 || progress[3] != 2 {
-		t.Errorf("progress: got %v", progress)
+		t.Errorf("progress: got %v, want [1 2 2 2]", progress)
 	}
 
 	got := dst.Expect(receivertest.Filter{}, 2, 10*time.Second)
@@ -97,7 +97,7 @@ func TestReplayReceiverToReceiver(t *testing.T) {
 			t.Errorf("%s: verdict %+v, want valid", orig.ID, c.Verdict)
 		}
 		if c.WebhookID != orig.WebhookID || c.Path != orig.Path || c.Query != orig.Query || c.Method != orig.Method {
-			t.Errorf("%s: got %s %s?%s webhook-id %s", orig.ID, c.Method, c.Path, c.Query, c.WebhookID)
+			t.Errorf("%s: got %s %s?%s webhook-id %s, want the original's method, path, query and webhook-id", orig.ID, c.Method, c.Path, c.Query, c.WebhookID)
 		}
 		if tok := c.Headers["x-webio-token"]; len(tok) != 1 || tok[0] == "stale" {
 			t.Errorf("%s: x-webio-token %v, want a fresh one", orig.ID, tok)
@@ -126,7 +126,7 @@ func TestReplayFreshJTI(t *testing.T) {
 	}
 	for _, c := range dst.Expect(receivertest.Filter{}, 2, 10*time.Second) {
 		if c.Verdict.Status != auth.StatusValid {
-			t.Errorf("verdict %+v", c.Verdict)
+			t.Errorf("verdict %+v, want valid", c.Verdict)
 		}
 	}
 }
@@ -181,7 +181,7 @@ func TestBatchCheck(t *testing.T) {
 				t.Fatalf("got %+v, %v; want two results", results, err)
 			}
 			if tt.need != replay.NeedKey && tt.need != replay.NeedScheme && !results[0].OK() {
-				t.Errorf("good item: got %+v", results[0])
+				t.Errorf("good item: got %+v, want OK", results[0])
 			}
 			if results[1].OK() || results[1].Status != 0 || !strings.Contains(results[1].Error, tt.want) {
 				t.Errorf("bad item: got %+v, want unsent with %q", results[1], tt.want)
@@ -217,7 +217,7 @@ func TestBatchPartialFailure(t *testing.T) {
 		t.Fatalf("got %v, %v", results, err)
 	}
 	if !results[0].OK() || results[1].OK() || !strings.Contains(results[1].Error, "refused") || !results[2].OK() {
-		t.Errorf("got %+v", results)
+		t.Errorf("got %+v, want the first and third OK and the second refused", results)
 	}
 	dst.Expect(receivertest.Filter{}, 2, 10*time.Second)
 }

@@ -37,24 +37,24 @@ func TestReadExport(t *testing.T) {
 		pay.Event != "payment" || pay.Verdict != "valid" || pay.WebhookID != "evt_01JDQ0000000000000000000E1" ||
 		string(pay.Body) != `{"type":"payment","amount":"50.00","currency":"GBP"}` ||
 		!pay.ReceivedAt.Equal(time.Date(2026, 11, 25, 10, 0, 0, 123456000, time.UTC)) {
-		t.Errorf("payment capture: got %+v", pay)
+		t.Errorf("payment capture: got %+v, want the fixture's payment capture", pay)
 	}
 	if got := pay.Header.Get("content-type"); got != "application/json" {
-		t.Errorf("content-type: got %q", got)
+		t.Errorf("content-type: got %q, want \"application/json\"", got)
 	}
 	if !bytes.Equal(bin.Body, []byte{0xff, 0x00, 0xfe, 0x01, 0x02}) || bin.Verdict != "invalid" {
-		t.Errorf("base64 body: got %x %q", bin.Body, bin.Verdict)
+		t.Errorf("base64 body: got %x %q, want ff00fe0102 \"invalid\"", bin.Body, bin.Verdict)
 	}
 	if get.Method != "GET" || get.Query != "customerUID=ACC-10023&channelId=447700900123&fields=fullname,currency" || len(get.Body) != 0 {
-		t.Errorf("GET capture: got %+v", get)
+		t.Errorf("GET capture: got %+v, want a GET with the fixture's query and no body", get)
 	}
 
 	it := pay.Item("http://127.0.0.1:9/")
 	if it.Target != "http://127.0.0.1:9/webhooks" || it.ID != pay.ID || it.WebhookID != pay.WebhookID || it.BodyMissing {
-		t.Errorf("item: got %+v", it)
+		t.Errorf("item: got %+v, want the payment capture aimed at http://127.0.0.1:9/webhooks with its body", it)
 	}
 	if it := get.Item(""); it.Target != "" || it.RawQuery != get.Query {
-		t.Errorf("item without base: got %+v", it)
+		t.Errorf("item without base: got %+v, want no target and the capture's query", it)
 	}
 }
 
@@ -128,7 +128,7 @@ func TestReadExportRawQuery(t *testing.T) {
 			}
 			res := replay.Send(context.Background(), c.Item(srv.URL), replay.Options{Client: srv.Client()})
 			if res.Error != "" || res.Status != 200 {
-				t.Fatalf("send: got %+v", res)
+				t.Fatalf("send: got %+v, want status 200 and no error", res)
 			}
 			if got := <-sent; got != "/cv?"+want[i] {
 				t.Errorf("sent %q, want %q", got, "/cv?"+want[i])
@@ -237,7 +237,7 @@ func FuzzReadExport(f *testing.F) {
 				t.Fatalf("error %v is not a *LineError", err)
 			}
 			if lines := bytes.Count(data, []byte("\n")) + 1; le.Line < 1 || le.Line > lines {
-				t.Fatalf("line %d of %d", le.Line, lines)
+				t.Fatalf("line %d of %d, want a line of the data", le.Line, lines)
 			}
 			return
 		}

@@ -81,14 +81,14 @@ func TestSendHeaders(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	res := replay.Send(context.Background(), item(), replay.Options{To: srv.URL, Now: func() time.Time { return now }, UserAgent: "sidehook/test"})
 	if !res.OK() || res.Status != 200 || res.Body != "ok" || res.ID != "cap_01" || res.Method != "POST" {
-		t.Fatalf("got %+v", res)
+		t.Fatalf("got %+v, want OK, status 200, body ok for POST cap_01", res)
 	}
 	got := <-ch
 	if got.path != "/hooks" || got.query != "a=1" || !bytes.Equal(got.body, []byte(`{"type":"payment"}`)) {
-		t.Errorf("got %s %s?%s %q", got.method, got.path, got.query, got.body)
+		t.Errorf("got %s %s?%s %q, want /hooks?a=1 with the payment body", got.method, got.path, got.query, got.body)
 	}
 	if res.Target != srv.URL+"/hooks?a=1" {
-		t.Errorf("target: got %s", res.Target)
+		t.Errorf("target: got %s, want %s", res.Target, srv.URL+"/hooks?a=1")
 	}
 	// A loopback answer takes well under a millisecond: counted in whole
 	// ones it would read as no time at all.
@@ -116,7 +116,7 @@ func TestSendHeaders(t *testing.T) {
 		}
 	}
 	if got.req.ContentLength != int64(len(`{"type":"payment"}`)) {
-		t.Errorf("content length: got %d", got.req.ContentLength)
+		t.Errorf("content length: got %d, want %d", got.req.ContentLength, len(`{"type":"payment"}`))
 	}
 }
 
@@ -150,7 +150,7 @@ func TestSendSigned(t *testing.T) {
 		},
 	}
 	if res := replay.Send(context.Background(), item(), opts); res.Status != 202 {
-		t.Fatalf("got %+v", res)
+		t.Fatalf("got %+v, want status 202", res)
 	}
 	got := <-ch
 	v, err := auth.NewVerifier(auth.VerifyConfig{JWTSecret: []byte(secret), RequireSHA256: true, StandardSecrets: [][]byte{std}})
@@ -169,7 +169,7 @@ func TestSendEditedBody(t *testing.T) {
 	replay.Send(context.Background(), item(), opts)
 	got := <-ch
 	if string(got.body) != "edited" || got.path != "/elsewhere" || got.query != "b=2" {
-		t.Errorf("got %s?%s %q", got.path, got.query, got.body)
+		t.Errorf("got %s?%s %q, want /elsewhere?b=2 \"edited\"", got.path, got.query, got.body)
 	}
 }
 
@@ -179,7 +179,7 @@ func TestSendTarget(t *testing.T) {
 	it.Target = srv.URL + "/original?x=1"
 	replay.Send(context.Background(), it, replay.Options{})
 	if got := <-ch; got.path != "/original" || got.query != "x=1" {
-		t.Errorf("original target: got %s?%s", got.path, got.query)
+		t.Errorf("original target: got %s?%s, want /original?x=1", got.path, got.query)
 	}
 }
 
@@ -212,7 +212,7 @@ func TestDryRun(t *testing.T) {
 	srv, ch := server(t, 200, "")
 	res := replay.Send(context.Background(), item(), replay.Options{To: srv.URL, DryRun: true})
 	if res.Error != "" || res.Status != 0 || res.Target != srv.URL+"/hooks?a=1" {
-		t.Errorf("got %+v", res)
+		t.Errorf("got %+v, want no error, status 0, target /hooks?a=1", res)
 	}
 	select {
 	case <-ch:
@@ -225,7 +225,7 @@ func TestResultBodyLimit(t *testing.T) {
 	srv, _ := server(t, 500, strings.Repeat("x", 10_000))
 	res := replay.Send(context.Background(), item(), replay.Options{To: srv.URL})
 	if res.Status != 500 || len(res.Body) != replay.MaxResultBody || res.OK() {
-		t.Errorf("got status %d, %d body bytes", res.Status, len(res.Body))
+		t.Errorf("got status %d, %d body bytes; want 500, %d body bytes, not OK", res.Status, len(res.Body), replay.MaxResultBody)
 	}
 }
 
