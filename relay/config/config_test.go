@@ -21,14 +21,14 @@ func TestLoadSpecExample(t *testing.T) {
 	}
 	o := c.Organisations[0]
 	if o.APIKeys[0] != "key-1" || string(o.SecretKey) != strings.Repeat("s", 32) || o.JWTAlgorithm != auth.ES256 || len(o.StandardSecrets) != 1 {
-		t.Errorf("organisation: got %+v", o)
+		t.Errorf("organisation: got %+v, want key-1, a 32-byte secret, ES256 and one standard secret", o)
 	}
 	crm := o.Endpoints[0]
 	if crm.Rate.PerSecond != 50 || crm.Timeout != 15*time.Second || crm.Retry.Schedule[1] != 200*time.Millisecond || crm.Headers["x-team"] != "billing" || !crm.Enabled {
-		t.Errorf("crm: got %+v", crm)
+		t.Errorf("crm: got %+v, want 50/s, a 15s timeout, 200ms as the second retry, x-team billing, enabled", crm)
 	}
 	if c.Limits.MaxBody != 1<<20 || c.Retention != 72*time.Hour || len(c.Retry.Schedule) != 7 {
-		t.Errorf("relay-wide: got %+v", c)
+		t.Errorf("relay-wide: got %+v, want 1 MiB bodies, 72h retention, 7 retries", c)
 	}
 	if v := o.Endpoints[1]; !v.CustomValues() || len(v.Auth) != 1 || v.Auth[0] != "webio-token" {
 		t.Errorf("values endpoint: got %+v, want default auth webio-token", v)
@@ -83,7 +83,7 @@ func TestDefaults(t *testing.T) {
 	e := c.Organisations[0].Endpoints[0]
 	if c.Listen != config.DefaultListen || c.Data != config.DefaultData || c.Retry.Jitter != 0.2 || c.Limits.MaxQueue != 1_000_000 ||
 		e.MaxInFlight != 16 || len(e.Auth) != 0 || e.Events[0] != "*" || !e.Enabled {
-		t.Errorf("got %+v / %+v", c, e)
+		t.Errorf("got %+v / %+v, want the defaults", c, e)
 	}
 }
 
@@ -94,7 +94,7 @@ func TestOneOrg(t *testing.T) {
 	}
 	o := c.Organisations[0]
 	if o.ID != "demo" || len(o.Endpoints) != 2 || o.Endpoints[0].Events[0] != "*" || !o.Endpoints[1].CustomValues() {
-		t.Errorf("got %+v", o)
+		t.Errorf("got %+v, want demo with 2 endpoints, the first for every event, the second answering custom values", o)
 	}
 	if _, err := config.FromOneOrg(config.OneOrg{}); err == nil {
 		t.Error("no API key: got no error")

@@ -89,7 +89,7 @@ func TestParse_AnchorsAndMerges(t *testing.T) {
 		t.Fatal(err)
 	}
 	if e := c.Organisations[0].Endpoints[1]; e.ID != "b" || e.Events[0] != "payment" || e.Timeout.String() != "5s" {
-		t.Fatalf("merged endpoint: got %+v", e)
+		t.Fatalf("merged endpoint: got %+v, want b for payment with a 5s timeout", e)
 	}
 }
 

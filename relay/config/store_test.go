@@ -65,7 +65,7 @@ func TestStore(t *testing.T) {
 				t.Fatal(err)
 			}
 			if c.Store == nil || !tt.check(c.Store) {
-				t.Fatalf("got %+v", c.Store)
+				t.Fatalf("got %+v, want a store that passes the case's check", c.Store)
 			}
 		})
 	}

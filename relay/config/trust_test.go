@@ -138,7 +138,7 @@ func TestAdminToken(t *testing.T) {
 				return
 			}
 			if err != nil || len(c.AdminToken) < 16 {
-				t.Fatalf("got %v, %+v", err, c)
+				t.Fatalf("got %v, %+v; want no error and an admin token of at least 16 bytes", err, c)
 			}
 		})
 	}
@@ -172,7 +172,7 @@ func TestTargets(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(c.AllowTargets) != 2 || len(c.DenyTargets) != 1 {
-		t.Fatalf("got allow %v, deny %v", c.AllowTargets, c.DenyTargets)
+		t.Fatalf("got allow %v, deny %v; want 2 allowed and 1 denied", c.AllowTargets, c.DenyTargets)
 	}
 	p, err := target.New(target.Options{Allow: c.AllowTargets, Deny: c.DenyTargets})
 	if err != nil {
@@ -259,7 +259,7 @@ func TestTLS(t *testing.T) {
 				t.Fatal(err)
 			}
 			if (c.TLSCert == "") != (tt.yaml == "") {
-				t.Fatalf("got cert %q, key %q", c.TLSCert, c.TLSKey)
+				t.Fatalf("got cert %q, key %q; want a cert only when TLS is configured", c.TLSCert, c.TLSKey)
 			}
 		})
 	}

@@ -83,7 +83,7 @@ func TestTunnelEndpointInFile(t *testing.T) {
 	}
 	e := c.Organisations[0].Endpoints[0]
 	if name, path, ok := e.Tunnel(); !ok || name != "laptop" || path != "/hooks" {
-		t.Fatalf("got %q %q %v", name, path, ok)
+		t.Fatalf("got %q %q %v, want \"laptop\" \"/hooks\" true", name, path, ok)
 	}
 	if back, err := e.Raw().Validate("", &c.Organisations[0]); err != nil || back.URL != e.URL {
 		t.Fatalf("round trip: got %+v, %v", back, err)
