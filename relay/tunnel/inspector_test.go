@@ -32,7 +32,7 @@ func getJSON(tb testing.TB, url string, v any) {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(resp.Body)
-		tb.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
+		tb.Fatalf("GET %s: %d, want 200: %s", url, resp.StatusCode, b)
 	}
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		tb.Fatal(err)
@@ -133,7 +133,7 @@ func TestInspector(t *testing.T) {
 	}
 	v := list.Requests[0]
 	if v.Method != "POST" || v.Path != "/hooks" || v.Query != "q=1" || v.Event != "payment" || v.WebhookID != "evt_7" || v.BodyEncoding != "base64" {
-		t.Errorf("request: got %+v", v)
+		t.Errorf("request: got %+v, want POST /hooks?q=1, payment, evt_7, base64", v)
 	}
 	if r := v.Response; r.Status != 201 || r.Body != "made it" || r.Headers["x-app"][0] != "yes" || r.DurationMS <= 0 {
 		t.Errorf("answer: got %+v, want 201 made it with x-app and a duration", r)
@@ -183,7 +183,7 @@ func TestInspector(t *testing.T) {
 	resp = postJSON(t, base+"/_sidehook/requests/"+v.ID+"/replay", `{"body":"edited"}`, nil)
 	resp.Body.Close()
 	if got := a.requests(); len(got) != 3 || string(got[2].Body) != "edited" {
-		t.Errorf("edited replay: got %d requests, last %q", len(got), got[len(got)-1].Body)
+		t.Errorf("edited replay: got %d requests, last %q; want 3, last \"edited\"", len(got), got[len(got)-1].Body)
 	}
 }
 

@@ -280,7 +280,7 @@ func TestRelayListsTunnels(t *testing.T) {
 		deadline := time.Now().Add(10 * time.Second)
 		for {
 			if code := rr.api(t, http.MethodGet, path, "", &got); code != http.StatusOK {
-				t.Fatalf("GET %s: %d", path, code)
+				t.Fatalf("GET %s: %d, want 200", path, code)
 			}
 			if len(got.Tunnels) == 1 || time.Now().After(deadline) {
 				break
