@@ -44,7 +44,7 @@ func TestDeliveryReachesTheRelayHoldingTheTunnel(t *testing.T) {
 	r := got[0]
 	if r.Method != http.MethodPost || r.Path != "/hooks" || string(r.Body) != `{"amount":42}` ||
 		r.Header.Get("Webhook-Id") != "evt_1" || r.Header.Get("Content-Type") != "application/json" {
-		t.Errorf("the app got %s %s %q %v", r.Method, r.Path, r.Body, r.Header)
+		t.Errorf("the app got %s %s %q %v, want POST /hooks `{\"amount\":42}` with webhook-id evt_1 and a JSON content type", r.Method, r.Path, r.Body, r.Header)
 	}
 }
 
@@ -64,7 +64,7 @@ func TestCustomValueGetAcrossRelays(t *testing.T) {
 		t.Fatalf("custom-value GET through relay B: %v", err)
 	}
 	if res.Status != http.StatusOK || string(res.Body) != `{"customValues":{"name":"Ada"}}` {
-		t.Errorf("answer: got %d %q", res.Status, res.Body)
+		t.Errorf("answer: got %d %q, want 200 `{\"customValues\":{\"name\":\"Ada\"}}`", res.Status, res.Body)
 	}
 	got := local.requests()
 	if len(got) != 1 || got[0].Method != http.MethodGet || got[0].Path != "/custom-values" ||
@@ -187,7 +187,7 @@ func TestHolderErrorsComeBack(t *testing.T) {
 			t.Fatalf("send to an app that does not answer: got %v, want the timeout", err)
 		}
 		if d := time.Since(start); d > 2*time.Second {
-			t.Errorf("send with a 300ms timeout took %v", d)
+			t.Errorf("send with a 300ms timeout took %v, want at most 2s", d)
 		}
 		if res == nil || res.Latency < 200*time.Millisecond {
 			t.Errorf("timed-out attempt: got %+v, want about the 300ms it took", res)
