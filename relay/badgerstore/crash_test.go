@@ -111,7 +111,7 @@ func TestKill9(t *testing.T) {
 			t.Fatalf("acknowledged event %s after kill -9: %v", id, err)
 		}
 		if string(ev.Body) != `{"id":"`+id+`"}` {
-			t.Fatalf("event %s body: got %q", id, ev.Body)
+			t.Fatalf("event %s body: got %q, want %q", id, ev.Body, `{"id":"`+id+`"}`)
 		}
 	}
 	for _, ep := range []string{"a", "b"} {
