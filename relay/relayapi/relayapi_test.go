@@ -72,7 +72,7 @@ func TestFilterJSON(t *testing.T) {
 		t.Errorf("got %s, want %s", b, want)
 	}
 	if b, _ := json.Marshal(relayapi.ReplayRequest{}); string(b) != `{"filter":{}}` {
-		t.Errorf("empty request: got %s", b)
+		t.Errorf("empty request: got %s, want `{\"filter\":{}}`", b)
 	}
 }
 
