@@ -121,7 +121,7 @@ func TestVerifyOptions(t *testing.T) {
 			}
 			good := rcv.Requests(receivertest.Filter{Path: "/good"})
 			if len(good) != 1 || good[0].Verdict.Status != receivertest.VerdictValid {
-				t.Fatalf("good: %+v", good)
+				t.Fatalf("good: %+v, want one, valid", good)
 			}
 			bad := rcv.Requests(receivertest.Filter{Path: "/bad"})
 			if len(bad) != 1 || bad[0].Verdict.Status != receivertest.VerdictInvalid || !strings.Contains(bad[0].Verdict.Reason, tt.badReason) {
@@ -148,24 +148,24 @@ func TestClaims(t *testing.T) {
 		t.Errorf("exp: got %T %v, want int64 %d", c.Verdict.Claims["exp"], c.Verdict.Claims["exp"], at.Add(time.Minute).Unix())
 	}
 	if sub, _ := c.Verdict.Claims["sub"].(string); sub != "demo" {
-		t.Errorf("sub: got %v", c.Verdict.Claims["sub"])
+		t.Errorf("sub: got %v, want demo", c.Verdict.Claims["sub"])
 	}
 }
 
 func TestServer(t *testing.T) {
 	rcv := receivertest.NewServer(t, receivertest.WithWebioSecret(secret, "demo"))
 	if !strings.HasPrefix(rcv.URL, "http://127.0.0.1:") {
-		t.Fatalf("URL: got %q", rcv.URL)
+		t.Fatalf("URL: got %q, want http://127.0.0.1:port", rcv.URL)
 	}
 	tok := receivertest.WebioToken(secret, "demo")
 	if s := post(t, rcv, "/ok", tok); s != 200 {
-		t.Errorf("valid token: got %d", s)
+		t.Errorf("valid token: got %d, want 200", s)
 	}
 	if s := post(t, rcv, "/bad"); s != 401 {
 		t.Errorf("no token: got %d", s)
 	}
 	if got := rcv.Requests(receivertest.Filter{Verdict: receivertest.VerdictValid}); len(got) != 1 || got[0].Path != "/ok" {
-		t.Errorf("Requests(valid): got %d", len(got))
+		t.Errorf("Requests(valid): got %d, want 1, to /ok", len(got))
 	}
 	if got := rcv.Requests(receivertest.Filter{}); len(got) != 2 {
 		t.Errorf("Requests(all): got %d, want 2", len(got))
@@ -173,15 +173,15 @@ func TestServer(t *testing.T) {
 
 	rcv.SetRules(receiver.Rule{Respond: receiver.Respond{Status: 500}})
 	if s := post(t, rcv, "/x", tok); s != 500 {
-		t.Errorf("after SetRules: got %d", s)
+		t.Errorf("after SetRules: got %d, want 500", s)
 	}
 
 	rcv.Reset()
 	if got := rcv.Requests(receivertest.Filter{}); len(got) != 0 {
-		t.Errorf("after Reset: %d captures", len(got))
+		t.Errorf("after Reset: %d captures, want 0", len(got))
 	}
 	if s := post(t, rcv, "/x", tok); s != 200 {
-		t.Errorf("after Reset the rule is gone: got %d", s)
+		t.Errorf("after Reset the rule is gone: got %d, want 200", s)
 	}
 }
 
@@ -207,11 +207,11 @@ func TestOptions(t *testing.T) {
 		receivertest.WithValues(vals),
 	)
 	if s := post(t, rcv, "/x"); s != 401 {
-		t.Errorf("jwt and standard configured, none sent: got %d", s)
+		t.Errorf("jwt and standard configured, none sent: got %d, want 401", s)
 	}
 	c := rcv.Requests(receivertest.Filter{})[0]
 	if c.Verdict.Scheme != "jwt" {
-		t.Errorf("first failing scheme: got %q", c.Verdict.Scheme)
+		t.Errorf("first failing scheme: got %q, want \"jwt\"", c.Verdict.Scheme)
 	}
 }
 

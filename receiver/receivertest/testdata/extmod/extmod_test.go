@@ -64,7 +64,7 @@ func TestSignedRequestVerifiedWithJWKS(t *testing.T) {
 		t.Errorf("forged request: verdict %+v, want invalid by jwt", refused)
 	}
 	if caps[1].WebhookID != "msg_ext_1" {
-		t.Errorf("webhook-id: got %q", caps[1].WebhookID)
+		t.Errorf("webhook-id: got %q, want \"msg_ext_1\"", caps[1].WebhookID)
 	}
 }
 
