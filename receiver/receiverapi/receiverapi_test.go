@@ -104,7 +104,7 @@ func TestClient(t *testing.T) {
 		t.Errorf("delete all: %v", err)
 	}
 	if n, _ := c.Count(ctx, receiver.Filter{}); n != 0 {
-		t.Errorf("count after delete: %d", n)
+		t.Errorf("count after delete: %d, want 0", n)
 	}
 }
 

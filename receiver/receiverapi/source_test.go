@@ -79,7 +79,7 @@ func TestSource(t *testing.T) {
 	it := items[0]
 	if it.Target != rcv.URL+"/webhooks?x=1" || it.Method != "POST" || it.WebhookID != "evt_A" || it.Event != "payment" ||
 		string(it.Body) != `{"type":"payment","amount":"50.00"}` || it.Header.Get("Content-Type") != "application/json" {
-		t.Errorf("item: got %+v", it)
+		t.Errorf("item: got %+v, want the capture's POST to /webhooks?x=1, evt_A, payment, with its body and JSON content type", it)
 	}
 }
 
@@ -203,7 +203,7 @@ func TestSourceRawQuery(t *testing.T) {
 	}
 	res := replay.Send(context.Background(), items[0], replay.Options{To: target.URL, Client: target.Client()})
 	if res.Error != "" || res.Status != 200 {
-		t.Fatalf("send: got %+v", res)
+		t.Fatalf("send: got %+v, want status 200 and no error", res)
 	}
 	if got := <-sent; got != "/cv?"+query {
 		t.Errorf("sent %q, want %q", got, "/cv?"+query)
