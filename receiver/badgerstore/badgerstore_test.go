@@ -210,7 +210,7 @@ func TestDedupeEvictionAndLongIDs(t *testing.T) {
 	d.first(sumOf("evt_b"), "cap_b")
 	d.first(sumOf("evt_c"), "cap_c") // evicts evt_a
 	if _, ok := d.m[keyOf(sumOf("evt_a"))]; ok || len(d.m) != 2 {
-		t.Errorf("after a third webhook-id in a map of 2: %d entries, evt_a kept = %v", len(d.m), ok)
+		t.Errorf("after a third webhook-id in a map of 2: %d entries, evt_a kept = %v; want 2 entries without evt_a", len(d.m), ok)
 	}
 	d.forget(sumOf("evt_c"), "cap_other") // names another capture: kept
 	d.forget(sumOf("evt_b"), "cap_b")
