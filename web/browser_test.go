@@ -195,7 +195,7 @@ func TestBrowserReceiver(t *testing.T) {
 		t.Errorf("body shows %q, want pretty JSON %q", pretty, wantPretty)
 	}
 	if reason != "token expired at 2025-11-25T10:05:00Z" {
-		t.Errorf("reason shows %q", reason)
+		t.Errorf("reason shows %q, want \"token expired at 2025-11-25T10:05:00Z\"", reason)
 	}
 	for _, c := range []string{"org", "demo", "aud", "crm", "jti", "2025-11-25T10:00:00.000Z"} {
 		if !strings.Contains(claims, c) {
@@ -497,7 +497,7 @@ func TestBrowserRelay(t *testing.T) {
 
 	do(t, ctx, "retry", chromedp.Click(button("Retry")))
 	if got := actions.next(t); got.Path != "/_sidehook/deliveries/dlv_dead1/retry" {
-		t.Fatalf("retry went to %s", got.Path)
+		t.Fatalf("retry went to %s, want /_sidehook/deliveries/dlv_dead1/retry", got.Path)
 	}
 	do(t, ctx, "see the retry's result", chromedp.Poll[chromedp.Void](`document.querySelector('.result').textContent.startsWith('Retry scheduled')`, chromedp.WithPollingTimeout(5*time.Second)))
 	if result := get(t, ctx, "read the retry's result", chromedp.Text(chromedp.CSS(`.result`))); result != "Retry scheduled, pending: attempt #3 is next" {
@@ -507,7 +507,7 @@ func TestBrowserRelay(t *testing.T) {
 	got := actions.next(t)
 	ids, _ := got.Body["ids"].([]any)
 	if got.Path != "/_sidehook/replay" || len(ids) != 1 || ids[0] != "dlv_dead1" || got.Body["to"] != "http://127.0.0.1:9/x" {
-		t.Fatalf("replay sent %+v", got)
+		t.Fatalf("replay sent %+v, want dlv_dead1 to http://127.0.0.1:9/x through /_sidehook/replay", got)
 	}
 	if _, has := got.Body["sign"]; has {
 		t.Errorf("relay replay sent sign %v: the relay signs as the endpoint does", got.Body["sign"])

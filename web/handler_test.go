@@ -181,7 +181,7 @@ func TestPageAuth(t *testing.T) {
 	t.Run("RedirectKeepsQuery", func(t *testing.T) {
 		resp, _ := httpGet(t, d.URL+"/_sidehook/ui?token=s3cret", nil)
 		if resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != "/_sidehook/ui/?token=s3cret" {
-			t.Fatalf("got %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+			t.Fatalf("got %d to %q, want 301 to \"/_sidehook/ui/?token=s3cret\"", resp.StatusCode, resp.Header.Get("Location"))
 		}
 	})
 }
