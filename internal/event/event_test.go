@@ -51,7 +51,7 @@ func TestTypeTable(t *testing.T) {
 		}
 		if pt := typ.PayloadType(); pt != "" {
 			if back, ok := event.FromPayloadType(pt); !ok || back != typ {
-				t.Errorf("%s: payload type %q maps back to %q", typ, pt, back)
+				t.Errorf("%s: payload type %q maps back to %q, want %q", typ, pt, back, typ)
 			}
 		}
 	}

@@ -33,7 +33,7 @@ func FuzzDecodeBody(f *testing.F) {
 			}
 		case encoding == "" || encoding == event.BodyUTF8:
 			if string(got) != text {
-				t.Fatalf("DecodeBody(%q, %q) = %q", text, encoding, got)
+				t.Fatalf("DecodeBody(%q, %q) = %q, want %q", text, encoding, got, text)
 			}
 		case encoding == event.BodyBase64:
 			again, err := event.DecodeBody(base64.StdEncoding.EncodeToString(got), event.BodyBase64)
