@@ -139,7 +139,7 @@ func FuzzDecode(f *testing.F) {
 		}
 		if strings.TrimSpace(string(body)) == "" {
 			if !emptyOK || v != (doc{}) {
-				t.Fatalf("Decode(%q, %v) = %+v, nil", body, emptyOK, v)
+				t.Fatalf("Decode(%q, %v) = %+v, nil; want an error unless empty bodies are allowed, and an empty doc", body, emptyOK, v)
 			}
 			return
 		}
