@@ -508,7 +508,7 @@ func TestWriteContext(t *testing.T) {
 		for i := range n {
 			got := len(scanKeys(t, s, store.ScanOptions{Prefix: fmt.Appendf(nil, "c/%03d/", i), KeysOnly: true}))
 			if got != 0 && got != 3 {
-				t.Errorf("write %d: got %d of 3 ops applied", i, got)
+				t.Errorf("write %d: got %d of 3 ops applied, want 0 or 3", i, got)
 			}
 		}
 	})
