@@ -56,7 +56,7 @@ func benchVerifyTokens(b *testing.B, alg auth.Algorithm, token func(i int) strin
 			b.StartTimer()
 		}
 		if got := v.Verify(ctx, reqs[i%pool], body); got.Status != auth.StatusValid {
-			b.Fatalf("got %+v", got)
+			b.Fatalf("got %+v, want valid", got)
 		}
 	}
 }
@@ -74,7 +74,7 @@ func BenchmarkVerifyStandard(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if got := v.Verify(ctx, r, body); got.Status != auth.StatusValid {
-			b.Fatalf("got %+v", got)
+			b.Fatalf("got %+v, want valid", got)
 		}
 	}
 }

@@ -83,7 +83,7 @@ func FuzzVerifyJWT(f *testing.F) {
 		for _, v := range []*auth.Verifier{all, jwtOnly, webioOnly} {
 			got := v.Verify(context.Background(), r, b)
 			if got.Status != auth.StatusValid && got.Status != auth.StatusInvalid {
-				t.Fatalf("got status %q", got.Status)
+				t.Fatalf("got status %q, want valid or invalid", got.Status)
 			}
 			if got.Status == auth.StatusInvalid && got.Reason == "" {
 				t.Fatalf("invalid without a reason: %+v", got)
@@ -172,7 +172,7 @@ func FuzzJWKS(f *testing.F) {
 				continue
 			}
 			if pub == nil || alg == auth.HS256 || alg == "" {
-				t.Fatalf("got %T, %q from %+v", pub, alg, j)
+				t.Fatalf("got %T, %q from %+v; want a public key and an asymmetric algorithm", pub, alg, j)
 			}
 			if _, err := j.Thumbprint(); err != nil {
 				t.Fatalf("decodable key without a thumbprint: %v", err)
@@ -192,7 +192,7 @@ func FuzzParsePublicKeyPEM(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		pub, alg, err := auth.ParsePublicKeyPEM(data)
 		if err == nil && (pub == nil || alg == "" || alg == auth.HS256) {
-			t.Fatalf("got %T, %q without error", pub, alg)
+			t.Fatalf("got %T, %q without error; want a public key and an asymmetric algorithm", pub, alg)
 		}
 		// The private key parser shares the PEM walking; it must not panic.
 		_, _ = auth.ParseKey(data)
@@ -258,7 +258,7 @@ func FuzzParseKey(f *testing.F) {
 			return
 		}
 		if !k.Alg.Asymmetric() || k.KID == "" || k.Private == nil {
-			t.Fatalf("got %s key, kid %q, private %T", k.Alg, k.KID, k.Private)
+			t.Fatalf("got %s key, kid %q, private %T; want an asymmetric key with a kid and a private part", k.Alg, k.KID, k.Private)
 		}
 		pub, err := k.Public()
 		if err != nil {
@@ -304,12 +304,12 @@ func FuzzParseNames(f *testing.F) {
 		tok, ok := auth.Bearer(s)
 		if !ok {
 			if tok != "" {
-				t.Fatalf("Bearer(%q) = %q, false", s, tok)
+				t.Fatalf("Bearer(%q) = %q, false; want \"\" when false", s, tok)
 			}
 			return
 		}
 		if tok == "" || tok != strings.TrimSpace(tok) || !strings.HasSuffix(strings.TrimSpace(s), tok) {
-			t.Fatalf("Bearer(%q) = %q", s, tok)
+			t.Fatalf("Bearer(%q) = %q, want a trimmed, non-empty token ending the input", s, tok)
 		}
 		if again, ok := auth.Bearer("Bearer " + tok); !ok || again != tok {
 			t.Fatalf("Bearer(%q) = %q, but Bearer(%q) = %q, %v", s, tok, "Bearer "+tok, again, ok)

@@ -244,7 +244,7 @@ func TestVerify_JWKS(t *testing.T) {
 	// A token claiming the EC key's kid but signed RS256 by another key.
 	forged := forge(map[string]any{"alg": "RS256", "kid": ec.KID}, goodClaims(), func(string) []byte { return make([]byte, 256) })
 	if got := verify(v, request("POST", "/", body, bearer(forged)), body); got.Reason != "unexpected signing method RS256" {
-		t.Errorf("kid/alg mismatch: got %+v", got)
+		t.Errorf("kid/alg mismatch: got %+v, want reason \"unexpected signing method RS256\"", got)
 	}
 	other := otherKeyPairs()[auth.ES256]
 	if got := verify(v, request("POST", "/", body, bearer(attempt(t, other, body, nil))), body); got.Reason != "unknown key id" {
@@ -256,7 +256,7 @@ func TestVerify_JWKS(t *testing.T) {
 	}
 	hs := signingKey(t, auth.HS256)
 	if got := verify(v, request("POST", "/", body, bearer(attempt(t, hs, body, nil))), body); got.Reason != "unexpected signing method HS256" {
-		t.Errorf("HS256 against a JWKS: got %+v", got)
+		t.Errorf("HS256 against a JWKS: got %+v, want reason \"unexpected signing method HS256\"", got)
 	}
 	if n := srv.hits.Load(); n != 1 {
 		t.Errorf("fetches: got %d, want 1 (unknown kids rate-limited)", n)

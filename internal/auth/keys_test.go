@@ -41,7 +41,7 @@ func TestGenerateKey(t *testing.T) {
 	t.Parallel()
 	for alg, k := range keyPairs() {
 		if k.Alg != alg || k.Private == nil {
-			t.Errorf("%s: got %+v", alg, k)
+			t.Errorf("%s: got %+v, want a key of that algorithm with a private part", alg, k)
 		}
 		jwk, err := auth.PublicJWK(k)
 		if err != nil {
@@ -241,7 +241,7 @@ func TestJWK_RoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 		if j.Alg != string(alg) || j.Use != "sig" || j.Kid != k.KID {
-			t.Errorf("%s: got %+v", alg, j)
+			t.Errorf("%s: got %+v, want that alg, use sig and the key's kid", alg, j)
 		}
 		raw, _ := json.Marshal(auth.JWKS{Keys: []auth.JWK{j}})
 		if strings.Contains(string(raw), `"d"`) || strings.Contains(string(raw), `""`) {

@@ -22,7 +22,7 @@ func TestSignRequest(t *testing.T) {
 			t.Fatal(err)
 		}
 		if got := h.Get("x-webio-token"); got != "webio.token.value" {
-			t.Errorf("x-webio-token: got %q", got)
+			t.Errorf("x-webio-token: got %q, want \"webio.token.value\"", got)
 		}
 		if got := h.Get("Authorization"); !strings.HasPrefix(got, "Bearer ") {
 			t.Errorf("authorization: got %q, want a bearer token", got)
@@ -31,7 +31,7 @@ func TestSignRequest(t *testing.T) {
 			t.Errorf("webhook-timestamp: got %q, want 1800000000", got)
 		}
 		if got := h.Get("webhook-id"); got != "evt_1" {
-			t.Errorf("webhook-id: got %q", got)
+			t.Errorf("webhook-id: got %q, want \"evt_1\"", got)
 		}
 		if got := strings.Fields(h.Get("webhook-signature")); len(got) != 2 {
 			t.Errorf("webhook-signature: got %q, want two (rotation)", got)
