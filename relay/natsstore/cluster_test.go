@@ -104,7 +104,7 @@ func TestClusterLosesANode(t *testing.T) {
 	}
 	for id, n := range attempts {
 		if n != 1 {
-			t.Fatalf("delivery %s attempted %d times", id, n)
+			t.Fatalf("delivery %s attempted %d times, want once", id, n)
 		}
 	}
 }

@@ -52,7 +52,7 @@ func TestRetryHiddenUntilDue(t *testing.T) {
 		{"expedite", func(now time.Time) error {
 			n, err := a.Expedite(ctx, ref, now)
 			if err == nil && n != 1 {
-				t.Fatalf("expedite moved %d", n)
+				t.Fatalf("expedite moved %d, want 1", n)
 			}
 			return err
 		}},

@@ -130,7 +130,7 @@ func TestRetryOfADeadRelay(t *testing.T) {
 	}
 	for _, d := range due {
 		if len(d.Attempts) != 1 || d.Status != relay.StatusFailed {
-			t.Fatalf("retried %s: %d attempts, %s", d.ID, len(d.Attempts), d.Status)
+			t.Fatalf("retried %s: %d attempts, %s; want 1 attempt, failed", d.ID, len(d.Attempts), d.Status)
 		}
 	}
 }
@@ -219,7 +219,7 @@ func TestMaxInFlightUnderLoad(t *testing.T) {
 	}
 	for id, n := range attempts {
 		if n != 1 {
-			t.Fatalf("%s attempted %d times", id, n)
+			t.Fatalf("%s attempted %d times, want once", id, n)
 		}
 	}
 	t.Logf("at most %d held at once; slowest Take %v", top, slowest)

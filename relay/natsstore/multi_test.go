@@ -82,7 +82,7 @@ func TestTwoRelaysShareWork(t *testing.T) {
 	}
 	for id, n := range attempts {
 		if n != 1 {
-			t.Fatalf("delivery %s attempted %d times", id, n)
+			t.Fatalf("delivery %s attempted %d times, want once", id, n)
 		}
 	}
 	if w, err := a.Waiting(ctx); err != nil || w[ref] != 0 {
@@ -172,7 +172,7 @@ func TestWakeHearsOtherRelays(t *testing.T) {
 	select {
 	case ref := <-b.Wake():
 		if ref != (relay.EndpointRef{Org: "acme", Endpoint: "hooks"}) {
-			t.Fatalf("woken for %v", ref)
+			t.Fatalf("woken for %v, want acme/hooks", ref)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("relay B was not woken by relay A's accept")
@@ -242,7 +242,7 @@ func TestOpenErrors(t *testing.T) {
 func TestRedactServers(t *testing.T) {
 	got := redact([]string{"nats://user:secret@h1:4222", "nats://h2:4222"})
 	if strings.Contains(got, "secret") || !strings.Contains(got, "h2:4222") {
-		t.Fatalf("redact = %q", got)
+		t.Fatalf("redact = %q, want h2:4222 without the secret", got)
 	}
 }
 

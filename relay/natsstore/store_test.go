@@ -72,7 +72,7 @@ func TestAcceptReadBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got.Body, ev.Body) || !got.ReceivedAt.Equal(t0) || got.ReceivedAt.Location() != time.UTC || len(got.Deliveries) != 2 {
-		t.Fatalf("event read back as %+v", got)
+		t.Fatalf("event read back as %+v, want its body, received at t0 in UTC, with 2 deliveries", got)
 	}
 	d, err := s.Delivery(ctx, "acme", ds[1].ID)
 	if err != nil || d.Endpoint != "b" || d.Status != relay.StatusPending || !d.NextAttemptAt.Equal(t0) {
@@ -89,7 +89,7 @@ func TestAcceptReadBack(t *testing.T) {
 	again.Hash = "other"
 	stored, err := s.Accept(ctx, again, dsAgain)
 	if !errors.Is(err, relay.ErrDuplicate) || stored.Hash != ev.Hash {
-		t.Fatalf("duplicate accept: %v, %+v", err, stored)
+		t.Fatalf("duplicate accept: %v, %+v; want ErrDuplicate and the event's hash", err, stored)
 	}
 	if _, err := s.Delivery(ctx, "acme", dsAgain[0].ID); !errors.Is(err, relay.ErrNotFound) {
 		t.Fatalf("a duplicate wrote its delivery: %v", err)
@@ -139,15 +139,15 @@ func TestTakeRecordRetry(t *testing.T) {
 	}
 	none, next := take(t, s, ref, retry.Add(-time.Second), 10)
 	if len(none) != 0 || !next.Equal(retry) {
-		t.Fatalf("before the retry: took %v next %v", ids(none), next)
+		t.Fatalf("before the retry: took %v next %v; want none, next at the retry", ids(none), next)
 	}
 	due, next := take(t, s, ref, retry, 10)
 	if !slices.Equal(ids(due), []string{"e0_a"}) || !next.IsZero() || len(due[0].Attempts) != 1 {
-		t.Fatalf("at the retry: took %+v next %v", due, next)
+		t.Fatalf("at the retry: took %+v next %v; want e0_a with one attempt, nothing next", due, next)
 	}
 	d, _ := s.Delivery(ctx, "acme", "e1_a")
 	if d.Status != relay.StatusDelivered || len(d.Attempts) != 1 || d.NextAttemptAt != nil {
-		t.Fatalf("delivered delivery: %+v", d)
+		t.Fatalf("delivered delivery: %+v, want delivered after one attempt, no next attempt", d)
 	}
 	w, err := s.Waiting(ctx)
 	if err != nil || w[ref] != 1 {
@@ -177,7 +177,7 @@ func TestOrderedFIFO(t *testing.T) {
 	// The failed head keeps its place: nothing behind it goes first.
 	none, next := take(t, s, ref, t0.Add(2*time.Minute), 10)
 	if len(none) != 0 || !next.Equal(retry) {
-		t.Fatalf("behind a failed head: took %v next %v", ids(none), next)
+		t.Fatalf("behind a failed head: took %v next %v; want none, next at the retry", ids(none), next)
 	}
 	if n, err := s.Expedite(ctx, ref, t0.Add(3*time.Minute)); err != nil || n != 1 {
 		t.Fatalf("expedite = %d, %v", n, err)
@@ -186,7 +186,7 @@ func TestOrderedFIFO(t *testing.T) {
 	for now := t0.Add(3 * time.Minute); len(order) < 3; now = now.Add(time.Second) {
 		got, _ := take(t, s, ref, now, 10)
 		if len(got) != 1 {
-			t.Fatalf("ordered take got %v", ids(got))
+			t.Fatalf("ordered take got %v, want one", ids(got))
 		}
 		order = append(order, got[0].ID)
 		if err := s.Record(ctx, attempt(got[0], relay.StatusDelivered, now, nil), ""); err != nil {
@@ -232,7 +232,7 @@ func TestRequeue(t *testing.T) {
 	}
 	d, _ = s.Delivery(ctx, "acme", "r1_a")
 	if d.Status != relay.StatusPending || d.Base != 2 || len(d.Attempts) != 2 || !d.NextAttemptAt.Equal(later) {
-		t.Fatalf("after the lease of a requeued delivery: %+v", d)
+		t.Fatalf("after the lease of a requeued delivery: %+v, want pending, base 2, 2 attempts, next attempt later", d)
 	}
 	if got, _ := take(t, s, ref, later, 1); len(got) != 1 {
 		t.Fatal("requeued delivery not due after its lease")
@@ -282,7 +282,7 @@ func TestLists(t *testing.T) {
 	}
 	p, _ = s.Events(ctx, "acme", relay.EventFilter{Type: "other", Since: t0.Add(time.Second), Until: t0.Add(5 * time.Second), Limit: 2, Cursor: p.Next})
 	if len(p.Items) != 1 || p.Items[0].ID != "l1" || p.Next != "" {
-		t.Fatalf("second filtered page: %+v", p)
+		t.Fatalf("second filtered page: %+v, want l1 alone, no next", p)
 	}
 	if _, err := s.Events(ctx, "acme", relay.EventFilter{Cursor: "garbage"}); !errors.Is(err, relay.ErrBadCursor) {
 		t.Fatalf("bad cursor: %v", err)
@@ -333,7 +333,7 @@ func TestControl(t *testing.T) {
 		t.Fatal(err)
 	}
 	if eps, _ := s.Endpoints(ctx, "acme"); len(eps) != 0 {
-		t.Fatalf("endpoints after delete: %+v", eps)
+		t.Fatalf("endpoints after delete: %+v, want none", eps)
 	}
 
 	if tokn, err := s.Token(ctx, "acme"); err != nil || tokn != "" {
@@ -343,7 +343,7 @@ func TestControl(t *testing.T) {
 		t.Fatal(err)
 	}
 	if tokn, _ := s.Token(ctx, "acme"); tokn != "whk_1" {
-		t.Fatalf("token %q", tokn)
+		t.Fatalf("token %q, want \"whk_1\"", tokn)
 	}
 
 	first, err := s.CreateSigningKey(ctx, "k1", []byte("one"))
@@ -367,7 +367,7 @@ func TestControl(t *testing.T) {
 		t.Fatal(err)
 	}
 	if keys, _ := s.SigningKeys(ctx); len(keys) != 1 {
-		t.Fatalf("keys after delete %v", keys)
+		t.Fatalf("keys after delete %v, want 1", keys)
 	}
 }
 
@@ -387,7 +387,7 @@ func TestDeleteEndpointQueue(t *testing.T) {
 		t.Fatalf("delivery of a deleted endpoint: %v", err)
 	}
 	if w, _ := s.Waiting(ctx); w[ref] != 0 {
-		t.Fatalf("waiting %v", w)
+		t.Fatalf("waiting %v, want 0 for the endpoint", w)
 	}
 }
 
@@ -401,7 +401,7 @@ func TestPurge(t *testing.T) {
 	}
 	got, _ := take(t, s, ref, t0.Add(time.Hour), 10)
 	if len(got) != 2 {
-		t.Fatalf("took %v", ids(got))
+		t.Fatalf("took %v, want 2", ids(got))
 	}
 	// p0 final, p1 still waiting (failed), p2 after the cutoff.
 	if err := s.Record(ctx, attempt(got[0], relay.StatusDelivered, t0, nil), ""); err != nil {
@@ -426,6 +426,6 @@ func TestPurge(t *testing.T) {
 	}
 	p, _ := s.Events(ctx, "acme", relay.EventFilter{})
 	if len(p.Items) != 2 {
-		t.Fatalf("events after purge: %d", len(p.Items))
+		t.Fatalf("events after purge: %d, want 2", len(p.Items))
 	}
 }
