@@ -55,11 +55,11 @@ func TestSharedControl(t *testing.T) {
 	}
 
 	if code, body := api(a, http.MethodPost, "/v1/endpoints", `{"id":"api1","url":"`+hook.URL+`/api1","events":["payment"],"auth":["webio-token"]}`); code != http.StatusCreated {
-		t.Fatalf("create on A: got %d %s", code, body)
+		t.Fatalf("create on A: got %d %s, want 201", code, body)
 	}
 	waitFor(t, 10*time.Second, "the endpoint made on A to be on B", func() bool { found, _ := enabledOn(b); return found })
 	if code := post(b, "via-b", "payment"); code != http.StatusAccepted {
-		t.Fatalf("post to B: got %d", code)
+		t.Fatalf("post to B: got %d, want 202", code)
 	}
 	waitFor(t, 10*time.Second, "B's event at the endpoint made on A", func() bool {
 		mu.Lock()
@@ -70,7 +70,7 @@ func TestSharedControl(t *testing.T) {
 	code, body := api(a, http.MethodPost, "/v1/tokens", `{"secret_key":"`+secretKey+`"}`)
 	var minted struct{ Token string }
 	if json.Unmarshal([]byte(body), &minted); code != http.StatusOK || minted.Token == "" {
-		t.Fatalf("new token on A: got %d %s", code, body)
+		t.Fatalf("new token on A: got %d %s, want 200 with a token", code, body)
 	}
 	waitFor(t, 10*time.Second, "B to sign with the token minted on A", func() bool {
 		id := "tok-" + time.Now().Format("150405.000000")
@@ -89,11 +89,11 @@ func TestSharedControl(t *testing.T) {
 	})
 
 	if code, body := api(b, http.MethodPut, "/v1/endpoints/api1", `{"id":"api1","url":"`+hook.URL+`/api1","events":["payment"],"enabled":false}`); code != http.StatusOK {
-		t.Fatalf("disable on B: got %d %s", code, body)
+		t.Fatalf("disable on B: got %d %s, want 200", code, body)
 	}
 	waitFor(t, 10*time.Second, "the endpoint disabled on B to be disabled on A", func() bool { found, on := enabledOn(a); return found && !on })
 	if code, body := api(b, http.MethodDelete, "/v1/endpoints/api1", ""); code != http.StatusNoContent {
-		t.Fatalf("delete on B: got %d %s", code, body)
+		t.Fatalf("delete on B: got %d %s, want 204", code, body)
 	}
 	waitFor(t, 10*time.Second, "the endpoint deleted on B to be gone from A", func() bool { found, _ := enabledOn(a); return !found })
 }

@@ -77,7 +77,7 @@ func TestSharedKeyRotation(t *testing.T) {
 	for name, base := range relays {
 		id := "after-rotation-" + name
 		if code := post(base, id, "payment"); code != http.StatusAccepted {
-			t.Fatalf("post to %s: got %d", name, code)
+			t.Fatalf("post to %s: got %d, want 202", name, code)
 		}
 		var got string
 		waitFor(t, 10*time.Second, "the delivery of "+id, func() bool {
@@ -124,7 +124,7 @@ func getJSON(t *testing.T, url string, v any) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d", url, resp.StatusCode)
+		t.Fatalf("GET %s: %d, want 200", url, resp.StatusCode)
 	}
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		t.Fatalf("GET %s: %v", url, err)

@@ -36,7 +36,7 @@ func TestNATSLostWhileRunning(t *testing.T) {
 		return code
 	}
 	if code := ingest("evt_before"); code != http.StatusAccepted {
-		t.Fatalf("ingest before the outage: %d", code)
+		t.Fatalf("ingest before the outage: %d, want 202", code)
 	}
 
 	srv.Shutdown()

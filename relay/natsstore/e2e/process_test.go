@@ -295,7 +295,7 @@ organisations:
 	// event.
 	rs := relays()
 	if code := post(rs[0], "evt_idem", "idem"); code != 202 {
-		t.Fatalf("first post of evt_idem: %d", code)
+		t.Fatalf("first post of evt_idem: %d, want 202", code)
 	}
 	if code := post(rs[1], "evt_idem", "idem"); code != 200 {
 		t.Errorf("the same webhook-id on another relay: %d, want 200 (the first answer)", code)

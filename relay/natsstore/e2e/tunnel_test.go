@@ -72,7 +72,7 @@ organisations:
 		for i := range 10 {
 			id := fmt.Sprintf("tun-%02d-%02d", round, i)
 			if code := post(b.url, id, "tun"); code != http.StatusAccepted {
-				t.Fatalf("post %s to relay B: %d", id, code)
+				t.Fatalf("post %s to relay B: %d, want 202", id, code)
 			}
 			posted = append(posted, id)
 		}

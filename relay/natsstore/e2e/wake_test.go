@@ -35,7 +35,7 @@ func TestWakeAcrossRelays(t *testing.T) {
 	start := time.Now()
 	for i := range n {
 		if code := post(a, fmt.Sprintf("evt_wake_%d", i), "payment"); code != http.StatusAccepted {
-			t.Fatalf("ingest %d on A: %d", i, code)
+			t.Fatalf("ingest %d on A: %d, want 202", i, code)
 		}
 	}
 	waitFor(t, 5*time.Second, "B to deliver what A accepted", func() bool {
@@ -61,7 +61,7 @@ func TestAnyRelayAcceptsOneAttempts(t *testing.T) {
 	const n = 100
 	for i := range n {
 		if code := post(relays[i%2], fmt.Sprintf("evt_one_%d", i), "payment"); code != http.StatusAccepted {
-			t.Fatalf("ingest %d: %d", i, code)
+			t.Fatalf("ingest %d: %d, want 202", i, code)
 		}
 	}
 	waitFor(t, 10*time.Second, "every event delivered", func() bool {
