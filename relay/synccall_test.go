@@ -34,7 +34,10 @@ func hangingSink(tb testing.TB) *sink {
 // answer even when that takes longer than the server's WriteTimeout, which
 // would otherwise close the connection with no answer.
 func TestSyncCallsAnswer(t *testing.T) {
-	const timeout = "250ms" // each wait; the server's write timeout is shorter
+	// Each wait is longer than the server's write timeout, and the answer
+	// has the write timeout to be written once the waits end: half a
+	// second, as a loaded machine running -race can take 200 ms.
+	const timeout = "750ms"
 	hang := hangingSink(t)
 	ok := newSink(t, nil, nil)
 	cfg := orgConfig(t,
@@ -42,7 +45,7 @@ func TestSyncCallsAnswer(t *testing.T) {
 		config.RawEndpoint{ID: "values", URL: hang.URL(), Events: []string{"custom_value_request"}, Timeout: timeout},
 		config.RawEndpoint{ID: "crm", URL: ok.URL(), Events: []string{"payment"}, Timeout: timeout},
 	)
-	r := startRelay(t, cfg, relay.Options{WriteTimeout: 200 * time.Millisecond})
+	r := startRelay(t, cfg, relay.Options{WriteTimeout: 500 * time.Millisecond})
 	var crm []string
 	for i := 0; i < 2; i++ {
 		for _, d := range ingest(t, r, fmt.Sprintf(`{"type":"payment","n":"%d"}`, i), nil).Deliveries {
@@ -91,10 +94,10 @@ func TestSyncCallsAnswer(t *testing.T) {
 // run, so that it answers.
 func TestSyncCallsBounded(t *testing.T) {
 	hang := hangingSink(t)
-	cfg := orgConfig(t, config.RawEndpoint{ID: "slow", URL: hang.URL(), Events: []string{"payment"}, Timeout: "250ms"})
-	r := startRelay(t, cfg, relay.Options{WriteTimeout: 200 * time.Millisecond})
+	cfg := orgConfig(t, config.RawEndpoint{ID: "slow", URL: hang.URL(), Events: []string{"payment"}, Timeout: "750ms"})
+	r := startRelay(t, cfg, relay.Options{WriteTimeout: 500 * time.Millisecond})
 	// Room for two requests, not three: each waits its whole timeout.
-	relay.SetMaxSyncWork(r, 600*time.Millisecond)
+	relay.SetMaxSyncWork(r, 1800*time.Millisecond)
 
 	t.Run("ConnectionTest", func(t *testing.T) {
 		a := call(t, "POST", r.URL()+"/v1/endpoints/slow/test", apiKey, []byte(`{}`), nil)
