@@ -28,6 +28,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			_ = e.logOut.Flush()
 		}
 	}()
+	defer e.closeClients()
 	err := newApp(e).RunContext(ctx, args)
 	var exit cli.ExitCoder
 	if errors.As(err, &exit) {

@@ -24,7 +24,7 @@ func testCommand(e *env) *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print the answer as JSON"},
 		),
 		Action: func(c *cli.Context) error {
-			rc, err := newRelayClient(c, "test")
+			rc, err := e.newRelayClient(c, "test")
 			if err != nil {
 				return err
 			}

@@ -277,7 +277,7 @@ func (d *devRun) sendAll(ctx context.Context, relayURL string, recv *receiver.Se
 		out = io.Discard
 	}
 	fmt.Fprintf(out, "Sending one event of each kind through the relay (%s) to the receiver (%s):\n", relayURL, recv.URL())
-	client := &http.Client{Timeout: d.eventTimeout}
+	client := d.env.ownClient(&http.Client{Timeout: d.eventTimeout})
 	var all []devSent
 	for _, t := range d.fixtures.Types() {
 		// A receiver on a kept data dir still holds earlier runs'

@@ -3,9 +3,11 @@ package cli
 import (
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mattn/go-isatty"
@@ -28,6 +30,11 @@ type env struct {
 	notFound error
 	// logOut batches the log's writes to stderr; Run flushes it last.
 	logOut *batchWriter
+
+	mu sync.Mutex
+	// clients are the HTTP clients the command made (ownClient); Run
+	// closes their idle connections when it returns.
+	clients []*http.Client
 }
 
 func newEnv(args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) *env {
@@ -40,6 +47,34 @@ func newEnv(args []string, getenv func(string) string, stdin io.Reader, stdout, 
 		build:   readBuildInfo(debug.ReadBuildInfo()),
 		fromEnv: make(map[string]string),
 	}
+}
+
+// ownClient makes hc the command's own: on a transport of its own when it
+// has none (not Go's shared default one, which would keep the command's
+// keep-alive connections, two goroutines each, until its idle timeout
+// after the command returned: nothing to a process that exits, but many
+// runs in-process, as the tests run them, pile them up), whose idle
+// connections Run closes when the command returns.
+func (e *env) ownClient(hc *http.Client) *http.Client {
+	if hc.Transport == nil {
+		hc.Transport = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.clients = append(e.clients, hc)
+	return hc
+}
+
+// closeClients closes the idle connections of every client ownClient
+// made. A connection still in use is the command's to finish: each closes
+// its answers' bodies before it returns.
+func (e *env) closeClients() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, hc := range e.clients {
+		hc.CloseIdleConnections()
+	}
+	e.clients = nil
 }
 
 // defaultMemoryLimit keeps a sidecar's RSS near its target: without a

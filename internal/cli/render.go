@@ -26,7 +26,7 @@ func renderCommand(e *env) *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print the whole answer as JSON"},
 		),
 		Action: func(c *cli.Context) error {
-			rc, err := newRelayClient(c, "render")
+			rc, err := e.newRelayClient(c, "render")
 			if err != nil {
 				return err
 			}

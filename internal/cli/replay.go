@@ -319,7 +319,7 @@ func replayFlags(c *cli.Context, e *env) (*replayConfig, error) {
 	if timeout <= 0 {
 		return nil, usageErrorf("replay: --timeout must be positive")
 	}
-	apiClient := &http.Client{Timeout: timeout}
+	apiClient := e.ownClient(&http.Client{Timeout: timeout})
 
 	source, err := replaySource(c, e)
 	if err != nil {
@@ -346,7 +346,7 @@ func replayFlags(c *cli.Context, e *env) (*replayConfig, error) {
 		if err != nil {
 			return nil, usageErrorf("replay: --relay: %v", err)
 		}
-		bulk, err := relayapi.New(c.String("relay"), c.String("api-key"), &http.Client{})
+		bulk, err := relayapi.New(c.String("relay"), c.String("api-key"), e.ownClient(&http.Client{}))
 		if err != nil {
 			return nil, usageErrorf("replay: --relay: %v", err)
 		}
@@ -386,7 +386,7 @@ func replayFlags(c *cli.Context, e *env) (*replayConfig, error) {
 	cfg.opts = replay.Options{
 		To:        c.String("to"),
 		UserAgent: e.build.UserAgent(),
-		Client:    replay.NewClient(timeout),
+		Client:    e.ownClient(replay.NewClient(timeout)),
 	}
 	if to := cfg.opts.To; to != "" {
 		if err := checkHTTPURL(to); err != nil {

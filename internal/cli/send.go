@@ -35,15 +35,16 @@ func relayFlags() []cli.Flag {
 	}
 }
 
-// newRelayClient is the relay API client the relay flags describe.
-func newRelayClient(c *cli.Context, cmd string) (*relayapi.Client, error) {
+// newRelayClient is the relay API client the relay flags describe, on a
+// client of the command's own (ownClient).
+func (e *env) newRelayClient(c *cli.Context, cmd string) (*relayapi.Client, error) {
 	if c.String("api-key") == "" {
 		return nil, usageErrorf("%s: --api-key is required", cmd)
 	}
 	if c.Duration("timeout") <= 0 {
 		return nil, usageErrorf("%s: --timeout must be positive", cmd)
 	}
-	rc, err := relayapi.New(c.String("relay"), c.String("api-key"), &http.Client{Timeout: c.Duration("timeout")})
+	rc, err := relayapi.New(c.String("relay"), c.String("api-key"), e.ownClient(&http.Client{Timeout: c.Duration("timeout")}))
 	if err != nil {
 		return nil, usageErrorf("%s: --relay: %v", cmd, err)
 	}
@@ -75,7 +76,7 @@ func sendCommand(e *env) *cli.Command {
 			&cli.StringFlag{Name: "id", Usage: "the webhook-id (idempotency key); default: the relay makes one"},
 		),
 		Action: func(c *cli.Context) error {
-			rc, err := newRelayClient(c, "send")
+			rc, err := e.newRelayClient(c, "send")
 			if err != nil {
 				return err
 			}
