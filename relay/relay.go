@@ -324,8 +324,15 @@ func (r *Relay) open(ctx context.Context) error {
 			for {
 				select {
 				case <-bg.Done():
+					// The store's watch ends with bg: Close waits for
+					// it, so none of it outlives the relay.
+					for range changed {
+					}
 					return
-				case what := <-changed:
+				case what, ok := <-changed:
+					if !ok {
+						return // the store stopped watching (closed)
+					}
 					if what == SigningKeysChanged {
 						r.reloadKeys(bg)
 					} else if o := r.dir.org(what); o != nil {
@@ -346,8 +353,9 @@ func (r *Relay) open(ctx context.Context) error {
 type controlWatcher interface {
 	// WatchControl sends the organisation's id on changed after each
 	// change of its endpoints, marks or token, and SigningKeysChanged
-	// after each change of a signing key, until ctx ends; it returns
-	// once it is watching.
+	// after each change of a signing key, until ctx ends (or the store
+	// is closed); it returns once it is watching, and once it has
+	// returned nil it closes changed when the watch has ended.
 	WatchControl(ctx context.Context, changed chan<- string) error
 }
 

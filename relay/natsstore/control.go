@@ -240,21 +240,45 @@ func (s *Store) DeleteSigningKey(ctx context.Context, name string) error {
 // WatchControl sends, on changed, the organisation whose API endpoints,
 // disabled marks or Webio token any relay sharing the store changed, and
 // relay.SigningKeysChanged when a signing key was stored or deleted (a
-// rotation), until ctx ends: each relay keeps them in memory (relay's
-// controlWatcher).
+// rotation), until ctx ends or the store is closed: each relay keeps them
+// in memory (relay's controlWatcher). Once it has returned nil, the watch
+// closes changed when it ends, so its reader can wait for it; Close
+// stops it and waits for it before it closes the connection.
 func (s *Store) WatchControl(ctx context.Context, changed chan<- string) error {
 	if err := s.ready(); err != nil {
 		return err
 	}
+	// Cancelled when the watch ends: nats.go waits for the watch's ctx in
+	// a goroutine of its own, which would otherwise outlive Close.
+	ctx, cancel := context.WithCancel(ctx)
 	w, err := s.ctl.WatchFiltered(ctx, []string{"ep.>", "dis.>", "tok.*", "key.*"}, jetstream.UpdatesOnly())
 	if err != nil {
+		cancel()
 		return fmt.Errorf("watch the control bucket: %w", err)
 	}
+	// Counted under mu, as Close sets closed before it waits: a watch
+	// begun after Close is stopped here, not left running.
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		w.Stop()
+		cancel()
+		return fmt.Errorf("%w: store closed", relay.ErrUnavailable)
+	}
+	s.done.Add(1)
+	s.mu.Unlock()
 	go func() {
+		defer s.done.Done()
+		defer close(changed)
+		defer cancel()
+		// Stopped while the connection is open, so the server drops the
+		// watch's consumer now, not after its inactive threshold.
 		defer w.Stop()
 		for {
 			select {
 			case <-ctx.Done():
+				return
+			case <-s.stop:
 				return
 			case e, ok := <-w.Updates():
 				if !ok {
@@ -278,6 +302,8 @@ func (s *Store) WatchControl(ctx context.Context, changed chan<- string) error {
 				select {
 				case changed <- what:
 				case <-ctx.Done():
+					return
+				case <-s.stop:
 					return
 				}
 			}

@@ -413,7 +413,8 @@ func (s *Store) Health() error {
 	return nil
 }
 
-// Close stops the heartbeats and closes the connection. Leases still held
+// Close stops the heartbeats and the control watch (WatchControl), waits
+// for them, and closes the connection. Leases still held
 // are not given back: they time out after AckWait and go to another relay,
 // as when a relay dies. Close is safe to call twice, and from several
 // goroutines: every call returns once the connection is closed.
