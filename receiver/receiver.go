@@ -337,6 +337,9 @@ func (s *Server) Close(ctx context.Context) error {
 			<-done
 		}
 		s.holds.Wait()
+		// Nothing verifies any more: a JWKS fetch that a request gave
+		// up waiting for is stopped, not left to its timeout.
+		s.verifier.Close()
 		s.bc.Close()
 		if feedDone != nil {
 			<-feedDone

@@ -203,6 +203,10 @@ func (j JWK) decode() (crypto.PublicKey, error) {
 // fetched, has no key with that id.
 var ErrUnknownKID = errors.New("auth: unknown key id")
 
+// ErrJWKSClosed is returned by JWKSFetcher.Key when the key would need a
+// fetch and the fetcher is closed.
+var ErrJWKSClosed = errors.New("auth: jwks: fetcher closed")
+
 // maxJWKSBytes bounds the JWKS document: a set of a few keys is a few KiB.
 const maxJWKSBytes = 1 << 20
 
@@ -223,9 +227,11 @@ type JWKSOptions struct {
 // JWKSFetcher serves public keys from a remote JWKS: cached for TTL, fetched
 // again when a token names an unknown kid (at most once per MinRefetch),
 // with concurrent callers sharing one fetch. Safe for concurrent use.
+// Close stops a fetch in progress and waits for it.
 type JWKSFetcher struct {
 	url        string
 	client     *http.Client
+	ownClient  bool // made here: Close closes its idle connections
 	ttl        time.Duration
 	minRefetch time.Duration
 	timeout    time.Duration
@@ -237,6 +243,13 @@ type JWKSFetcher struct {
 	attemptedAt time.Time            // start of the last fetch, successful or not
 	lastErr     error                // outcome of the last fetch
 	inflight    *jwksCall
+	closed      bool
+
+	// stop ends the fetches' context (Close); fetches counts them, Added
+	// under mu while not closed.
+	ctx     context.Context
+	stop    context.CancelFunc
+	fetches sync.WaitGroup
 }
 
 type jwksEntry struct {
@@ -250,15 +263,19 @@ type jwksCall struct {
 }
 
 // NewJWKSFetcher makes a fetcher for url; it does no I/O until Key is
-// called. A nil client gets one of its own (never http.DefaultClient, so
-// nobody else's settings leak in).
+// called. A nil client gets one of its own, on a transport of its own
+// (never http.DefaultClient or Go's shared default transport, so nobody
+// else's settings leak in and Close can close its idle connection).
 func NewJWKSFetcher(url string, client *http.Client, opts JWKSOptions) *JWKSFetcher {
-	if client == nil {
-		client = &http.Client{}
+	own := client == nil
+	if own {
+		client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	}
+	ctx, stop := context.WithCancel(context.Background())
 	f := &JWKSFetcher{
-		url: url, client: client,
+		url: url, client: client, ownClient: own,
 		ttl: opts.TTL, minRefetch: opts.MinRefetch, timeout: opts.Timeout, now: opts.Now,
+		ctx: ctx, stop: stop,
 	}
 	if f.ttl <= 0 {
 		f.ttl = 5 * time.Minute
@@ -277,6 +294,23 @@ func NewJWKSFetcher(url string, client *http.Client, opts JWKSOptions) *JWKSFetc
 
 // URL returns the JWKS address.
 func (f *JWKSFetcher) URL() string { return f.url }
+
+// Close stops a fetch in progress (its waiters get its error) and waits
+// for it, then closes the idle connection of a client the fetcher made
+// itself. Keys already fetched are still served; one that needs a fetch
+// fails with ErrJWKSClosed. Close is safe to call twice and
+// concurrently.
+func (f *JWKSFetcher) Close() error {
+	f.mu.Lock()
+	f.closed = true
+	f.mu.Unlock()
+	f.stop()
+	f.fetches.Wait()
+	if f.ownClient {
+		f.client.CloseIdleConnections()
+	}
+	return nil
+}
 
 // Key returns the key with that id and the only algorithm it may verify. An
 // empty kid matches when the set holds exactly one key.
@@ -307,12 +341,17 @@ func (f *JWKSFetcher) Key(ctx context.Context, kid string) (crypto.PublicKey, Al
 			}
 			return nil, "", fmt.Errorf("%w %q", ErrUnknownKID, kid)
 		}
+		if f.closed {
+			f.mu.Unlock()
+			return nil, "", ErrJWKSClosed
+		}
 		call = &jwksCall{done: make(chan struct{})}
 		f.inflight = call
 		f.attemptedAt = now
 		// The fetch belongs to every waiter, so one caller giving up must
-		// not cancel it; it is bounded by its own timeout instead.
-		go f.fetch(context.WithoutCancel(ctx), call)
+		// not cancel it; it is bounded by its own timeout, and by Close.
+		f.fetches.Add(1)
+		go f.fetch(call)
 	}
 	f.mu.Unlock()
 
@@ -347,8 +386,9 @@ func (f *JWKSFetcher) lookup(kid string) (jwksEntry, bool) {
 	return e, ok
 }
 
-func (f *JWKSFetcher) fetch(ctx context.Context, call *jwksCall) {
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+func (f *JWKSFetcher) fetch(call *jwksCall) {
+	defer f.fetches.Done()
+	ctx, cancel := context.WithTimeout(f.ctx, f.timeout)
 	defer cancel()
 	keys, err := f.get(ctx)
 	f.mu.Lock()

@@ -68,7 +68,8 @@ type VerifyConfig struct {
 	JWTSecret    []byte
 	JWTPublicKey crypto.PublicKey
 	JWTPublicAlg Algorithm
-	JWKS         *JWKSFetcher
+	// JWKS is the verifier's: its Close closes it.
+	JWKS *JWKSFetcher
 	// Leeway is the clock skew allowed on exp, nbf and iat (both schemes):
 	// a token whose iat is later than now + Leeway is refused.
 	Leeway time.Duration
@@ -211,6 +212,16 @@ func NewVerifier(cfg VerifyConfig) (*Verifier, error) {
 		}
 	}
 	return v, nil
+}
+
+// Close closes the JWKS fetcher of the configuration, if any: a fetch in
+// progress is stopped and waited for. Call it once nothing verifies any
+// more; it is safe to call twice.
+func (v *Verifier) Close() error {
+	if v == nil || v.cfg.JWKS == nil {
+		return nil
+	}
+	return v.cfg.JWKS.Close()
 }
 
 // Enabled reports whether any scheme is configured; with none, every

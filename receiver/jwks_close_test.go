@@ -1,0 +1,77 @@
+package receiver_test
+
+import (
+	"context"
+	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/sidehook/sidehook/internal/auth"
+	"github.com/sidehook/sidehook/receiver"
+)
+
+// TestCloseStopsJWKSFetch: the receiver's Close stops a fetch of the
+// JWKS (--jwks-url) still in progress, one the request that began it
+// gave up waiting for, and waits for it: none of it outlives the
+// receiver, however slow the key server.
+func TestCloseStopsJWKSFetch(t *testing.T) {
+	fetching := make(chan struct{}, 1)
+	release := make(chan struct{})
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case fetching <- struct{}{}:
+		default:
+		}
+		select { // never answers: the fetch ends only when it gives up
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	t.Cleanup(jwks.Close)
+	t.Cleanup(func() { close(release) })
+	st := openStore(t, t.TempDir()) // its goroutines are its own, closed at cleanup
+	before := goleak.IgnoreCurrent()
+	srv := start(t, receiver.Config{Store: st, Verify: auth.VerifyConfig{JWKS: auth.NewJWKSFetcher(jwks.URL, nil, auth.JWKSOptions{})}})
+
+	// A token whose kid sends the receiver to the JWKS.
+	seg := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	exp := strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
+	token := seg(`{"alg":"RS256","typ":"JWT","kid":"k1"}`) + "." + seg(`{"exp":`+exp+`}`) + "." + seg("sig")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL()+"/hook", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	errc := make(chan error, 1)
+	go func() {
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	select {
+	case <-fetching:
+	case err := <-errc:
+		t.Fatalf("answered before the key was fetched (%v), want the fetch first", err)
+	}
+	cancel() // the sender gives up; the fetch goes on for the next token
+	<-errc
+
+	if err := srv.Close(context.Background()); err != nil {
+		t.Fatalf("Close: got %v, want nil", err)
+	}
+	if err := goleak.Find(before); err != nil {
+		t.Errorf("after Close: got goroutines left, want none:\n%v", err)
+	}
+}
