@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"go.uber.org/goleak"
 
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/receiver"
@@ -26,23 +25,8 @@ import (
 // stops it.
 var browser webtest.Shared
 
-// TestMain also fails the run if a test leaves a goroutine behind; it
-// looks only once chromium is stopped, as its goroutines end with it.
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(runThen{m, browser.Close})
-}
-
-// runThen is m that calls after once its tests have run.
-type runThen struct {
-	m     *testing.M
-	after func()
-}
-
-func (r runThen) Run() int {
-	code := r.m.Run()
-	r.after()
-	return code
-}
+// TestMain also fails the run if a test leaves a goroutine behind.
+func TestMain(m *testing.M) { browser.VerifyTestMain(m) }
 
 // TestDashboardBrowserReplay is the dashboard end to end, in headless
 // chromium: a request to receiver A appears on A's dashboard without a

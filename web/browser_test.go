@@ -16,7 +16,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
-	"go.uber.org/goleak"
 
 	"github.com/sidehook/sidehook/web"
 	"github.com/sidehook/sidehook/web/webtest"
@@ -26,23 +25,8 @@ import (
 // TestMain stops it.
 var shared webtest.Shared
 
-// TestMain also fails the run if a test leaves a goroutine behind; it
-// looks only once chromium is stopped, as its goroutines end with it.
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(runThen{m, shared.Close})
-}
-
-// runThen is m that calls after once its tests have run.
-type runThen struct {
-	m     *testing.M
-	after func()
-}
-
-func (r runThen) Run() int {
-	code := r.m.Run()
-	r.after()
-	return code
-}
+// TestMain also fails the run if a test leaves a goroutine behind.
+func TestMain(m *testing.M) { shared.VerifyTestMain(m) }
 
 // The helpers below are webtest's, under the short names these tests use.
 

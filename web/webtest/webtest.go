@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"go.uber.org/goleak"
 )
 
 // StepTimeout bounds each Do, Get and JS call.
@@ -136,6 +137,25 @@ func (s *Shared) Close() {
 	if s.b != nil {
 		s.b.Close()
 	}
+}
+
+// VerifyTestMain runs m's tests, closes the shared browser, and then fails
+// the run if a test left a goroutine behind (goleak): it looks only once
+// chromium is stopped, as the goroutines driving it end with it.
+func (s *Shared) VerifyTestMain(m *testing.M) {
+	goleak.VerifyTestMain(runThen{m, s.Close})
+}
+
+// runThen is m that calls after once its tests have run.
+type runThen struct {
+	m     *testing.M
+	after func()
+}
+
+func (r runThen) Run() int {
+	code := r.m.Run()
+	r.after()
+	return code
 }
 
 // NewTab starts a browser for this test alone, closed by tb.Cleanup, and
