@@ -65,9 +65,6 @@ type Option func(*config) error
 
 type config struct {
 	cfg receiver.Config
-	// jwks is WithJWKSURL's client: its idle connection is closed with
-	// the server.
-	jwks *http.Client
 }
 
 // WithWebioSecret makes the receiver check x-webio-token with the
@@ -108,8 +105,8 @@ func WithJWTPublicKey(pem []byte) Option {
 // names in the JSON Web Key Set at url (--jwks-url). ServeJWKS serves one.
 func WithJWKSURL(url string) Option {
 	return func(c *config) error {
-		c.jwks = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
-		c.cfg.Verify.JWKS = auth.NewJWKSFetcher(url, c.jwks, auth.JWKSOptions{})
+		// The fetcher's own client: the receiver's Close closes it.
+		c.cfg.Verify.JWKS = auth.NewJWKSFetcher(url, nil, auth.JWKSOptions{})
 		return nil
 	}
 }
@@ -220,9 +217,6 @@ func NewServer(tb testing.TB, opts ...Option) *Server {
 	tb.Cleanup(func() {
 		s.Close()
 		s.client.CloseIdleConnections()
-		if c.jwks != nil {
-			c.jwks.CloseIdleConnections()
-		}
 		st.Close()
 	})
 	return s
