@@ -3,12 +3,12 @@ package receiver_test
 import (
 	"context"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/sidehook/sidehook/internal/closetest"
 	"github.com/sidehook/sidehook/receiver"
 	"github.com/sidehook/sidehook/receiver/badgerstore"
 	"github.com/sidehook/sidehook/receiver/memstore"
@@ -99,25 +99,7 @@ func TestCloseTwiceAndConcurrently(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			close, closed := tt.open(t)
-			var wg sync.WaitGroup
-			var checks sync.Mutex // closed may reopen what was closed: one at a time
-			errs := make(chan error, 5)
-			for range 4 {
-				wg.Go(func() {
-					errs <- close()
-					checks.Lock()
-					defer checks.Unlock()
-					closed(t)
-				})
-			}
-			wg.Wait()
-			errs <- close()
-			closed(t)
-			for range 5 {
-				if err := <-errs; err != nil {
-					t.Errorf("Close: got %v, want nil", err)
-				}
-			}
+			closetest.Concurrently(t, close, closed)
 		})
 	}
 }

@@ -4,40 +4,14 @@ import (
 	"context"
 	"net"
 	"path/filepath"
-	"sync"
 	"testing"
 
+	"github.com/sidehook/sidehook/internal/closetest"
 	"github.com/sidehook/sidehook/relay"
 	"github.com/sidehook/sidehook/relay/badgerstore"
 	"github.com/sidehook/sidehook/relay/memstore"
 	"github.com/sidehook/sidehook/relay/tunnel"
 )
-
-// closeConcurrently calls close from four goroutines at once, then once
-// more, and wants every call to return nil and, once it has returned, the
-// component closed (closed fails the test when it is not).
-func closeConcurrently(t *testing.T, close func() error, closed func(t *testing.T)) {
-	t.Helper()
-	var wg sync.WaitGroup
-	var checks sync.Mutex // closed may reopen what was closed: one at a time
-	errs := make(chan error, 5)
-	for range 4 {
-		wg.Go(func() {
-			errs <- close()
-			checks.Lock()
-			defer checks.Unlock()
-			closed(t)
-		})
-	}
-	wg.Wait()
-	errs <- close()
-	closed(t)
-	for range 5 {
-		if err := <-errs; err != nil {
-			t.Errorf("Close: got %v, want nil", err)
-		}
-	}
-}
 
 // TestCloseTwiceAndConcurrently: the relay's components may be closed
 // twice and from several goroutines at once (a signal handler and a
@@ -124,7 +98,7 @@ func TestCloseTwiceAndConcurrently(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			close, closed := tt.open(t)
-			closeConcurrently(t, close, closed)
+			closetest.Concurrently(t, close, closed)
 		})
 	}
 }
