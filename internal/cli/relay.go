@@ -32,7 +32,9 @@ func relayCommand(e *env) *cli.Command {
 			&cli.StringFlag{Name: "secret-key", Usage: "without --config: the organisation's secret key (>= 32 bytes; signs its Webio token)"},
 			&cli.StringFlag{Name: "standard-secret", Usage: "without --config: a whsec_ Standard Webhooks secret"},
 			&cli.StringFlag{Name: "jwt-algorithm", Usage: "without --config: HS256, RS256, ES256 or EdDSA"},
-			&cli.StringFlag{Name: "inbound-auth", Usage: "without --config: none or webio-token (for /in/{org})"},
+			&cli.StringFlag{Name: "inbound-auth", Usage: "without --config: none or webio-token (for /in/{org}; webio-token needs --inbound-secret)"},
+			&cli.StringFlag{Name: "inbound-secret", Usage: "without --config: the secret the platform signs the tokens it sends to /in/{org} with (not --secret-key)"},
+			&cli.StringFlag{Name: "inbound-issuer", Usage: "without --config: the iss those tokens must carry (optional)"},
 			&cli.StringSliceFlag{Name: "endpoint", Usage: "without --config: an endpoint `URL` subscribed to every event (repeatable)"},
 			&cli.StringFlag{Name: "custom-values", Usage: "without --config: the custom-value endpoint `URL`"},
 			&cli.StringFlag{Name: "tls-cert", Usage: "serve HTTPS with this PEM certificate `FILE` (with --tls-key; overrides tls_cert:)"},
@@ -167,7 +169,7 @@ func relayConfig(c *cli.Context, e *env) (*config.Config, error) {
 		// SIDEHOOK_SECRET_KEY) are often the ones the file names with
 		// env:, so only a flag on the command line is a mistake here.
 		var ignored []string
-		for _, name := range []string{"org", "api-key", "secret-key", "standard-secret", "jwt-algorithm", "inbound-auth", "endpoint", "custom-values"} {
+		for _, name := range []string{"org", "api-key", "secret-key", "standard-secret", "jwt-algorithm", "inbound-auth", "inbound-secret", "inbound-issuer", "endpoint", "custom-values"} {
 			if e.given(c, name) {
 				ignored = append(ignored, "--"+name)
 			}
@@ -193,6 +195,8 @@ func relayConfig(c *cli.Context, e *env) (*config.Config, error) {
 			StandardSecret: c.String("standard-secret"),
 			JWTAlgorithm:   c.String("jwt-algorithm"),
 			InboundAuth:    c.String("inbound-auth"),
+			InboundSecret:  c.String("inbound-secret"),
+			InboundIssuer:  c.String("inbound-issuer"),
 			Endpoints:      c.StringSlice("endpoint"),
 			CustomValues:   c.String("custom-values"),
 		})

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/relay/config"
 )
 
@@ -74,6 +75,55 @@ func TestRelayCommandOneOrg(t *testing.T) {
 	h := waitHeaders(t, got, 1)
 	if h[0].Get("webhook-id") != "evt_cli_1" || h[0].Get("x-webio-token") == "" {
 		t.Errorf("delivery headers: got %v, want webhook-id evt_cli_1 and an x-webio-token", h[0])
+	}
+}
+
+// TestRelayCommandInboundAuth: a one-organisation relay can check the
+// platform's token on /in/{org}: --inbound-auth webio-token takes the
+// platform's secret from --inbound-secret (and its issuer from
+// --inbound-issuer).
+func TestRelayCommandInboundAuth(t *testing.T) {
+	srv, _ := hookSink(t)
+	const platform = "platform-secret-0123456789abcdef"
+	url := startRelayCLI(t, nil, "--listen", "127.0.0.1:0", "--in-memory", "--api-key", "k1",
+		"--endpoint", srv.URL, "--inbound-auth", "webio-token", "--inbound-secret", platform, "--inbound-issuer", "webio")
+	mint := func(t *testing.T, iss string) string {
+		t.Helper()
+		tok, err := auth.MintWebioToken([]byte(platform), auth.WebioClaims{Issuer: iss, Org: "demo"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	tests := []struct {
+		name  string
+		token string
+		want  int
+	}{
+		{"ErrNoToken", "", http.StatusUnauthorized},
+		{"ErrOtherIssuer", mint(t, "other"), http.StatusUnauthorized},
+		{"OK", mint(t, "webio"), http.StatusAccepted},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodPost, url+"/in/demo", strings.NewReader(`{"type":"payment"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			if tt.token != "" {
+				req.Header.Set("x-webio-token", tt.token)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.want {
+				t.Errorf("got %d %s, want %d", resp.StatusCode, body, tt.want)
+			}
+		})
 	}
 }
 
