@@ -354,6 +354,46 @@ func TestEndpointsAPI(t *testing.T) {
 	}
 }
 
+// TestEndpointPutWhatGetAnswered: the usual way to change one field is to
+// GET the endpoint, edit it and PUT it back; the read-only fields GET adds
+// (source, disabled_reason) are accepted and ignored, not a 400. Re-enabling
+// an endpoint disabled by a 410 is exactly that edit.
+func TestEndpointPutWhatGetAnswered(t *testing.T) {
+	rcv := newSink(t, nil, nil)
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "file", URL: rcv.URL() + "/file", Events: []string{"payment"}}), relay.Options{})
+	if a := call(t, "POST", r.URL()+"/v1/endpoints", apiKey, []byte(`{"id":"api","url":"`+rcv.URL()+`/api","events":["payment"]}`), nil); a.Status != 201 {
+		t.Fatalf("create: got %d %s, want 201", a.Status, a.Body)
+	}
+	for _, id := range []string{"file", "api"} {
+		t.Run(id, func(t *testing.T) {
+			// edit GETs the endpoint, sets enabled and PUTs the document back.
+			edit := func(enabled bool) map[string]any {
+				t.Helper()
+				var doc map[string]any
+				call(t, "GET", r.URL()+"/v1/endpoints/"+id, apiKey, nil, nil).decode(t, &doc)
+				doc["enabled"] = enabled
+				body, err := json.Marshal(doc)
+				if err != nil {
+					t.Fatal(err)
+				}
+				a := call(t, "PUT", r.URL()+"/v1/endpoints/"+id, apiKey, body, map[string]string{"Content-Type": "application/json"})
+				if a.Status != 200 {
+					t.Fatalf("PUT %s: got %d %s, want 200", body, a.Status, a.Body)
+				}
+				var got map[string]any
+				a.decode(t, &got)
+				return got
+			}
+			if got := edit(false); got["enabled"] != false {
+				t.Errorf("disable: got %v, want enabled false", got)
+			}
+			if got := edit(true); got["enabled"] != true || got["disabled_reason"] != nil {
+				t.Errorf("re-enable: got %v, want enabled true and no disabled_reason", got)
+			}
+		})
+	}
+}
+
 func TestEndpointsSurviveRestart(t *testing.T) {
 	rcv := newSink(t, nil, nil)
 	cfg := orgConfig(t)

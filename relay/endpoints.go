@@ -49,13 +49,24 @@ func (m *manager) handleGetEndpoint() http.Handler {
 	})
 }
 
+// endpointDoc is an endpoint as POST and PUT take it: the document GET
+// answers is accepted back as it is, so an endpoint is changed by reading
+// it, editing a field and sending it again (as re-enabling one after a 410
+// is done). Its read-only fields are the relay's to say: they are ignored.
+type endpointDoc struct {
+	config.RawEndpoint
+	Source         *string `json:"source"`
+	DisabledReason *string `json:"disabled_reason"`
+}
+
 func (m *manager) handleCreateEndpoint() http.Handler {
 	return m.handle(func(w http.ResponseWriter, req *http.Request) error {
 		o := orgFrom(req.Context())
-		var raw config.RawEndpoint
-		if err := decodeJSON(w, req, &raw); err != nil {
+		var doc endpointDoc
+		if err := decodeJSON(w, req, &doc); err != nil {
 			return err
 		}
+		raw := doc.RawEndpoint
 		if raw.ID == "" {
 			raw.ID = "ep_" + strings.ToLower(strings.TrimPrefix(event.NewID("x_", m.clock.Now()), "x_"))
 		}
@@ -71,10 +82,11 @@ func (m *manager) handleCreateEndpoint() http.Handler {
 func (m *manager) handlePutEndpoint() http.Handler {
 	return m.handle(func(w http.ResponseWriter, req *http.Request) error {
 		o := orgFrom(req.Context())
-		var raw config.RawEndpoint
-		if err := decodeJSON(w, req, &raw); err != nil {
+		var doc endpointDoc
+		if err := decodeJSON(w, req, &doc); err != nil {
 			return err
 		}
+		raw := doc.RawEndpoint
 		id := req.PathValue("id")
 		if raw.ID != "" && raw.ID != id {
 			return apiErrorf(http.StatusBadRequest, "invalid_endpoint", "id %q in the body differs from %q in the path", raw.ID, id)
