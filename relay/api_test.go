@@ -41,6 +41,8 @@ func TestIngestErrors(t *testing.T) {
 		{"BadTypeHeader", "/v1/events", apiKey, `{}`, map[string]string{"sidehook-event": "Bad Type"}, 400, "invalid_event_type"},
 		{"CustomValueRequestPosted", "/v1/events", apiKey, `{}`, map[string]string{"sidehook-event": "custom_value_request"}, 400, "invalid_event_type"},
 		{"BadID", "/v1/events", apiKey, `{"type":"payment"}`, map[string]string{"webhook-id": "a/b"}, 400, "invalid_id"},
+		{"Gzipped", "/v1/events", apiKey, "\x1f\x8b\x08\x00", map[string]string{"Content-Encoding": "gzip", "sidehook-event": "payment", "Content-Type": "application/octet-stream"}, 415, "unsupported_content_encoding"},
+		{"GzippedPublicURL", "/in/demo", "", "\x1f\x8b\x08\x00", map[string]string{"Content-Encoding": "gzip", "sidehook-event": "payment"}, 415, "unsupported_content_encoding"},
 		{"TooLarge", "/v1/events", apiKey, `{"type":"payment","x":"` + strings.Repeat("a", 100) + `"}`, nil, 413, "too_large"},
 		{"UnknownOrg", "/in/nope", "", `{"type":"payment"}`, nil, 404, "unknown_organisation"},
 		{"UnknownRoute", "/v2/nothing", apiKey, `{}`, nil, 404, "not_found"},

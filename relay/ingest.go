@@ -60,6 +60,14 @@ func ParseIngest(header http.Header, query string, body []byte) (typ event.Type,
 
 func parseIngest(header http.Header, rawQuery string, body []byte) (*ingestRequest, error) {
 	in := &ingestRequest{Body: body, ContentType: header.Get("Content-Type")}
+	// The body is stored and forwarded as its bytes, with its Content-Type
+	// but no Content-Encoding: a compressed body would reach every endpoint
+	// as bytes it cannot read, so it is refused here instead (RFC 9110
+	// §15.5.16).
+	if ce := strings.TrimSpace(header.Get("Content-Encoding")); ce != "" && !strings.EqualFold(ce, "identity") {
+		return nil, apiErrorf(http.StatusUnsupportedMediaType, "unsupported_content_encoding",
+			"content-encoding %q: send the payload uncompressed", ce)
+	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, apiErrorf(http.StatusBadRequest, "empty_body", "the body is the event payload and must not be empty")
 	}
