@@ -636,6 +636,40 @@ func TestReplayOnce(t *testing.T) {
 	}
 }
 
+// TestReplayToKeepsPath: a replay "to" a URL without a path goes to the
+// endpoint's path (and query, when "to" has none), as a receiver's replay
+// keeps the capture's: `sidehook replay --relay … --to http://localhost:3000`
+// reaches the local app's /crm, not its root.
+func TestReplayToKeepsPath(t *testing.T) {
+	rcv := newSink(t, nil, nil)
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL() + "/crm?team=a", Events: []string{"payment"}}), relay.Options{})
+	ans := ingest(t, r, `{"type":"payment"}`, nil)
+	dlv := ans.Deliveries[0].ID
+	waitDelivery(t, r, dlv, "delivered", 5*time.Second)
+	other := newSink(t, nil, nil)
+	tests := []struct {
+		name, to, path, query string
+	}{
+		{"NoPath", other.URL(), "/crm", "team=a"},
+		{"Root", other.URL() + "/", "/crm", "team=a"},
+		{"QueryOnly", other.URL() + "?b=2", "/crm", "b=2"},
+		{"Path", other.URL() + "/elsewhere", "/elsewhere", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(other.requests())
+			a := call(t, "POST", r.URL()+"/v1/replay", apiKey, []byte(`{"filter":{"ids":["`+dlv+`"]},"to":"`+tt.to+`"}`), nil)
+			if a.Status != 200 || !strings.Contains(string(a.Body), `"replayed":1`) {
+				t.Fatalf("got %d %s, want 200 with one replayed", a.Status, a.Body)
+			}
+			got := other.requests()[before:]
+			if len(got) != 1 || got[0].Path != tt.path || got[0].Query != tt.query {
+				t.Errorf("got %+v, want one request to %s?%s", got, tt.path, tt.query)
+			}
+		})
+	}
+}
+
 // TestReplayToOriginalTarget: POST /v1/replay without "to" sends each
 // delivery once to its original target, its endpoint's URL (SPEC §7): the
 // stored bytes, re-signed with each of the endpoint's schemes, marked

@@ -677,7 +677,34 @@ func (m *manager) replayTarget(to string, hints replayHints) (func(*orgState, *D
 	if err := m.http.checkTarget("to", to); err != nil {
 		return nil, err
 	}
-	return func(*orgState, *Delivery) (string, error) { return to, nil }, nil
+	return func(o *orgState, d *Delivery) (string, error) {
+		return withEndpointPath(to, o.endpoint(d.Endpoint)), nil
+	}, nil
+}
+
+// withEndpointPath is to with the path of e's URL when to has none of its
+// own ("" or "/"), and e's query when to has none either: a replay to
+// another host (a local app) reaches the same place there, as a receiver's
+// replay keeps the capture's path. The host, which the outbound policy
+// checked, is to's.
+func withEndpointPath(to string, e *endpointState) string {
+	u, err := url.Parse(to)
+	if err != nil || e == nil || (u.Path != "" && u.Path != "/") {
+		return to
+	}
+	orig := e.cfg.URL
+	if _, path, ok := parseTunnelURL(orig); ok {
+		orig = "http://tunnel" + path
+	}
+	ou, err := url.Parse(orig)
+	if err != nil {
+		return to
+	}
+	u.Path, u.RawPath = ou.Path, ou.RawPath
+	if u.RawQuery == "" {
+		u.RawQuery = ou.RawQuery
+	}
+	return u.String()
 }
 
 // endpointTarget is d's original target, where a replay without a target
