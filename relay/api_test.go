@@ -396,6 +396,41 @@ func TestEndpointPutWhatGetAnswered(t *testing.T) {
 	}
 }
 
+// TestFileEndpointDisabledInFile: a file endpoint written enabled: false
+// stays off whatever the API says, so enabling it through the API is a 409
+// that says to edit the file, not a 200 that changes nothing.
+func TestFileEndpointDisabledInFile(t *testing.T) {
+	rcv := newSink(t, nil, nil)
+	off := false
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "off", URL: rcv.URL() + "/off", Enabled: &off}), relay.Options{})
+	tests := []struct {
+		name    string
+		enabled bool
+		status  int
+		code    string
+	}{
+		{"ErrEnable", true, http.StatusConflict, "endpoint_in_config"},
+		{"DisableAgain", false, http.StatusOK, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := fmt.Sprintf(`{"url":%q,"enabled":%t}`, rcv.URL()+"/off", tt.enabled)
+			a := call(t, "PUT", r.URL()+"/v1/endpoints/off", apiKey, []byte(body), map[string]string{"Content-Type": "application/json"})
+			var got struct {
+				Error   string
+				Enabled *bool
+			}
+			a.decode(t, &got)
+			if a.Status != tt.status || got.Error != tt.code {
+				t.Errorf("got %d %s, want %d %s", a.Status, a.Body, tt.status, tt.code)
+			}
+			if a.Status == http.StatusOK && (got.Enabled == nil || *got.Enabled) {
+				t.Errorf("got %s, want enabled false", a.Body)
+			}
+		})
+	}
+}
+
 func TestEndpointsSurviveRestart(t *testing.T) {
 	rcv := newSink(t, nil, nil)
 	cfg := orgConfig(t)

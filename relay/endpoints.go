@@ -150,6 +150,12 @@ func (m *manager) putEndpoint(ctx context.Context, o *orgState, raw config.RawEn
 			return nil, apiErrorf(http.StatusConflict, "endpoint_in_config",
 				"endpoint %q is defined in the configuration file: edit the file (only enabled can change here)", e.ID)
 		}
+		if e.Enabled && !old.cfg.Enabled {
+			// The file's enabled: false wins at every start: the API
+			// cannot turn it on, and a 200 would change nothing.
+			return nil, apiErrorf(http.StatusConflict, "endpoint_in_config",
+				"endpoint %q is disabled in the configuration file (enabled: false): edit the file to enable it", e.ID)
+		}
 		next = &endpointState{cfg: old.cfg, source: sourceConfig}
 		if !e.Enabled {
 			next.disabled = "disabled through the API"
