@@ -705,6 +705,39 @@ func TestReplayToKeepsPath(t *testing.T) {
 	}
 }
 
+// TestReplayTooMany: a filter that selects more deliveries than one call
+// replays is a 400 too_many, not the newest of them replayed as if they
+// were all.
+func TestReplayTooMany(t *testing.T) {
+	rcv := newSink(t, nil, nil)
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL(), Events: []string{"payment", "message_send"}}), relay.Options{})
+	relay.SetMaxReplay(r, 2)
+	var ids []string
+	for _, body := range []string{`{"type":"payment"}`, `{"type":"payment"}`, `{"type":"messageSend"}`} {
+		ans := ingest(t, r, body, nil)
+		waitDelivery(t, r, ans.Deliveries[0].ID, "delivered", 5*time.Second)
+		ids = append(ids, ans.Deliveries[0].ID)
+	}
+	tests := []struct {
+		name, body string
+		status     int
+		want       string
+	}{
+		{"ErrFilter", `{"filter":{"endpoint":"crm"}}`, 400, `"error":"too_many"`},
+		{"ErrAll", `{"all":true}`, 400, `"error":"too_many"`},
+		{"ErrIDs", `{"filter":{"ids":["` + strings.Join(ids, `","`) + `"]}}`, 400, `"error":"too_many"`},
+		{"AtTheBound", `{"filter":{"type":"payment"}}`, 200, `"replayed":2`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := call(t, "POST", r.URL()+"/v1/replay", apiKey, []byte(tt.body), nil)
+			if a.Status != tt.status || !strings.Contains(string(a.Body), tt.want) {
+				t.Errorf("got %d %s, want %d with %s", a.Status, a.Body, tt.status, tt.want)
+			}
+		})
+	}
+}
+
 // TestReplayToOriginalTarget: POST /v1/replay without "to" sends each
 // delivery once to its original target, its endpoint's URL (SPEC §7): the
 // stored bytes, re-signed with each of the endpoint's schemes, marked

@@ -27,6 +27,11 @@ func Cached(r *Relay, org, id string) bool { return r.dash.cache.get(org, id) !=
 // the relay serves a request.
 func SetMaxSyncWork(r *Relay, d time.Duration) { r.caller.sync.max = d }
 
+// SetMaxReplay bounds the deliveries one replay call touches (10000
+// otherwise), so tests pass the bound with a few. Call it before the
+// relay serves a request.
+func SetMaxReplay(r *Relay, n int) { r.dash.mgr.maxReplay = n }
+
 // SubscribeBuffer subscribes to r's changes with a buffer of n.
 func SubscribeBuffer(ctx context.Context, r *Relay, n int) *Subscription {
 	return r.hub.ps.Subscribe(ctx, pubsub.Options{Buffer: n})

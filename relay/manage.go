@@ -126,6 +126,9 @@ type manager struct {
 	hub     *hub
 	clock   Clock
 	sync    *syncWork
+	// maxReplay bounds the deliveries one replay call touches (the
+	// constant; tests lower it).
+	maxReplay int
 
 	requeueMu sync.Mutex // one manual retry at a time keeps the waiting counts right
 }
@@ -735,8 +738,8 @@ func validTarget(s string) error {
 }
 
 // selectDeliveries applies a replay filter: ids (event or delivery ids)
-// first, in the order given, else the listing, page by page, up to
-// maxReplay, oldest first. Each delivery is selected once, where it first
+// first, in the order given, else the listing, page by page, at most
+// maxReplay (400 too_many above), oldest first. Each delivery is selected once, where it first
 // comes, however often the ids name it (itself, its event).
 func (m *manager) selectDeliveries(ctx context.Context, o *orgState, f *deliveryFilter) ([]*Delivery, error) {
 	out, err := m.selectAll(ctx, o, f)
@@ -755,8 +758,8 @@ func (m *manager) selectDeliveries(ctx context.Context, o *orgState, f *delivery
 func (m *manager) selectAll(ctx context.Context, o *orgState, f *deliveryFilter) ([]*Delivery, error) {
 	var out []*Delivery
 	if len(f.IDs) > 0 {
-		if len(f.IDs) > maxReplay {
-			return nil, apiErrorf(http.StatusBadRequest, "too_many", "at most %d ids", maxReplay)
+		if len(f.IDs) > m.maxReplay {
+			return nil, apiErrorf(http.StatusBadRequest, "too_many", "at most %d ids", m.maxReplay)
 		}
 		for _, id := range f.IDs {
 			if strings.HasPrefix(id, event.PrefixDelivery) {
@@ -785,9 +788,12 @@ func (m *manager) selectAll(ctx context.Context, o *orgState, f *deliveryFilter)
 		}
 		return out, nil
 	}
+	// One more than the bound is read: a filter that selects more is
+	// refused rather than cut to the newest maxReplay without a word, which
+	// would leave the oldest unreplayed while the answer looks complete.
 	cursor := ""
-	for len(out) < maxReplay {
-		ds, next, err := m.listDeliveries(ctx, o, f, min(maxLimit, maxReplay-len(out)), cursor)
+	for len(out) <= m.maxReplay {
+		ds, next, err := m.listDeliveries(ctx, o, f, min(maxLimit, m.maxReplay+1-len(out)), cursor)
 		if err != nil {
 			return nil, err
 		}
@@ -796,6 +802,10 @@ func (m *manager) selectAll(ctx context.Context, o *orgState, f *deliveryFilter)
 			break
 		}
 		cursor = next
+	}
+	if len(out) > m.maxReplay {
+		return nil, apiErrorf(http.StatusBadRequest, "too_many",
+			"the filter selects more than %d deliveries: narrow it (since, until, status, endpoint, type) and replay them in parts", m.maxReplay)
 	}
 	// The listing is newest first; a replay goes in the order things
 	// first happened (an ordered endpoint's receiver relies on it).

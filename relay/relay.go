@@ -195,7 +195,7 @@ func New(cfg *config.Config, opts Options) (*Relay, error) {
 		disp: r.disp, cache: cache, hub: r.hub, metrics: m}
 	sw := &syncWork{write: opts.WriteTimeout, max: maxSyncWork}
 	mgr := &manager{responder: responder{logger("api")}, store: st, dir: dir, disp: r.disp, sender: snd, http: r.http,
-		tokens: r.tokens, tunnels: opts.Tunnels, hub: r.hub, clock: clock, sync: sw}
+		tokens: r.tokens, tunnels: opts.Tunnels, hub: r.hub, clock: clock, sync: sw, maxReplay: maxReplay}
 	r.caller = &caller{responder: responder{logger("api")}, store: st, dir: dir, sender: snd, hub: r.hub, metrics: m,
 		clock: clock, fixtures: opts.Fixtures, sync: sw}
 	r.webHub = web.NewHub(web.HubOptions{Logger: opts.Logger, Registerer: m.reg})
