@@ -85,3 +85,22 @@ func TestDeliverJWT(t *testing.T) {
 		})
 	}
 }
+
+// TestDeliverConfiguredContentType: an endpoint's headers may name the
+// Content-Type its receiver wants; it replaces the producer's, as the
+// configuration accepted it, rather than being dropped for it.
+func TestDeliverConfiguredContentType(t *testing.T) {
+	rcv := newSink(t, nil, nil)
+	r := startRelay(t, orgConfig(t,
+		config.RawEndpoint{ID: "custom", URL: rcv.URL() + "/custom", Headers: map[string]string{"content-type": "application/vnd.acme+json"}},
+		config.RawEndpoint{ID: "plain", URL: rcv.URL() + "/plain"},
+	), relay.Options{})
+	ingest(t, r, `{"type":"payment"}`, map[string]string{"Content-Type": "text/plain; charset=utf-8"})
+	got := rcv.wait(t, 5*time.Second, func(c []captured) bool { return len(c) >= 2 })
+	want := map[string]string{"/custom": "application/vnd.acme+json", "/plain": "text/plain; charset=utf-8"}
+	for _, c := range got {
+		if ct := c.Header.Values("Content-Type"); len(ct) != 1 || ct[0] != want[c.Path] {
+			t.Errorf("%s: Content-Type %v, want %q", c.Path, ct, want[c.Path])
+		}
+	}
+}

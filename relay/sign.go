@@ -102,7 +102,10 @@ func (s *signer) plainHeaders(e config.Endpoint, ob outbound, ts time.Time) http
 	if ob.test {
 		h.Set(hdrTest, "true")
 	}
-	if ob.method != http.MethodGet {
+	// An endpoint's own Content-Type (its headers, which the
+	// configuration accepts) wins over the producer's: it is what that
+	// receiver was set up to be sent.
+	if ob.method != http.MethodGet && h.Get("Content-Type") == "" {
 		ct := ob.contentType
 		if ct == "" {
 			ct = "application/json"
