@@ -117,6 +117,29 @@ func (r Respond) MarshalJSON() ([]byte, error) {
 	return json.Marshal(out)
 }
 
+// UnmarshalJSON reads what MarshalJSON writes: without it a rule listed by
+// GET /_sidehook/rules (receiverapi's Rules) would not decode as soon as
+// one has a delay.
+func (r *Respond) UnmarshalJSON(b []byte) error {
+	type plain Respond
+	in := struct {
+		*plain
+		Delay string `json:"delay"`
+	}{plain: (*plain)(r)}
+	if err := json.Unmarshal(b, &in); err != nil {
+		return err
+	}
+	r.Delay = 0
+	if in.Delay != "" {
+		d, err := time.ParseDuration(in.Delay)
+		if err != nil {
+			return fmt.Errorf("respond.delay: %q is not a duration (e.g. 250ms)", in.Delay)
+		}
+		r.Delay = d
+	}
+	return nil
+}
+
 // The wire forms of a rule, decoded from YAML (which reads JSON too).
 type ruleWire struct {
 	ID      string      `yaml:"id"`

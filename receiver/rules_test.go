@@ -2,6 +2,7 @@ package receiver_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -344,6 +345,52 @@ func TestRulesAPI(t *testing.T) {
 	send(t, "POST", srv.URL()+"/_sidehook/reset", nil, nil)
 	if s := send(t, "POST", srv.URL()+"/file", nil, nil).status; s != 418 {
 		t.Errorf("after reset: got %d, want the file rule's 418", s)
+	}
+}
+
+// A rule as GET /_sidehook/rules writes it decodes back into a Rule:
+// receiverapi's Rules reads the list that way, and failed on any rule with
+// a delay, which is written as a duration string.
+func TestRuleJSONRoundTrip(t *testing.T) {
+	srv := rulesServer(t, `[{"id":"slow","match":{"path":"/slow"},"respond":{"status":503,"delay":"250ms","sequence":[500,200]}},
+		{"id":"plain","respond":{"status":204}}]`)
+	var listed struct {
+		Rules []receiver.Rule `json:"rules"`
+	}
+	send(t, "GET", srv.URL()+"/_sidehook/rules", nil, nil).json(t, &listed)
+	if len(listed.Rules) != 2 {
+		t.Fatalf("got %d rules, want 2", len(listed.Rules))
+	}
+	if got := listed.Rules[0].Respond; got.Delay != 250*time.Millisecond || got.Status != 503 || !equalInts(got.Sequence, []int{500, 200}) {
+		t.Errorf("slow rule: got %+v, want delay 250ms, status 503, sequence [500 200]", got)
+	}
+	if got := listed.Rules[1].Respond; got.Delay != 0 || got.Status != 204 {
+		t.Errorf("plain rule: got %+v, want no delay, status 204", got)
+	}
+
+	tests := []struct {
+		name    string
+		in      string
+		want    time.Duration
+		wantErr bool
+	}{
+		{"Duration", `{"delay":"1.5s"}`, 1500 * time.Millisecond, false},
+		{"Absent", `{}`, 0, false},
+		{"Empty", `{"delay":""}`, 0, false},
+		{"ErrNotDuration", `{"delay":"soon"}`, 0, true},
+		{"ErrNumber", `{"delay":250}`, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var r receiver.Respond
+			err := json.Unmarshal([]byte(tt.in), &r)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("got error %v, want error %v", err, tt.wantErr)
+			}
+			if err == nil && r.Delay != tt.want {
+				t.Errorf("got delay %v, want %v", r.Delay, tt.want)
+			}
+		})
 	}
 }
 
