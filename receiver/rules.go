@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -291,6 +293,16 @@ func checkFields(n *yaml.Node, kind, at string) error {
 			if err := checkFields(val, key, key); err != nil {
 				return err
 			}
+		case kind == "respond" && (key == "status" || key == "times"):
+			if err := checkWhole(val, field); err != nil {
+				return err
+			}
+		case kind == "respond" && key == "sequence" && val.Kind == yaml.SequenceNode:
+			for j, item := range val.Content {
+				if err := checkWhole(item, fmt.Sprintf("%s[%d]", field, j)); err != nil {
+					return err
+				}
+			}
 		case key == "headers":
 			if val.Kind == yaml.ScalarNode && val.Tag == "!!null" {
 				continue
@@ -306,6 +318,19 @@ func checkFields(n *yaml.Node, kind, at string) error {
 		}
 	}
 	return nil
+}
+
+// checkWhole refuses a fractional number where a whole one is wanted: the
+// YAML decoder would truncate it (status 500.5 answering 500, times 1.5
+// answering once), silently changing what the rule says.
+func checkWhole(n *yaml.Node, field string) error {
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!float" {
+		return nil // a whole number, or a type the decoder refuses itself
+	}
+	if f, err := strconv.ParseFloat(n.Value, 64); err == nil && f == math.Trunc(f) {
+		return nil
+	}
+	return fmt.Errorf("%s: %s is not a whole number", field, n.Value)
 }
 
 func contains(list []string, s string) bool {
