@@ -382,9 +382,14 @@ func (r *Rule) validate() error {
 			return fmt.Errorf("respond.sequence[%d]: %d is not between 200 and 599", i, s)
 		}
 	}
-	for k := range p.Headers {
+	for k, v := range p.Headers {
 		if !httpguts.ValidHeaderFieldName(k) {
 			return fmt.Errorf("respond.headers: %q is not a header name", k)
+		}
+		// net/http would send a CR or LF as a space: the client would get
+		// another value than the rule and its captures show.
+		if !httpguts.ValidHeaderFieldValue(v) {
+			return fmt.Errorf("respond.headers: the value of %q is not a header value", k)
 		}
 	}
 	if p.Delay < 0 || p.Delay > maxDelay {

@@ -53,6 +53,7 @@ func TestParseRules(t *testing.T) {
 		{"ErrEvent", `[{"match":{"event":"Payment Made"}}]`, 0, "rule 1: match.event"},
 		{"ErrMethod", `[{"match":{"method":"PO ST"}}]`, 0, "rule 1: match.method"},
 		{"ErrHeaderName", `[{"match":{"headers":{"x team":"a"}}}]`, 0, "rule 1: match.headers"},
+		{"ErrRespondHeaderValue", `[{"respond":{"headers":{"x-a":"a\r\nSet-Cookie: b=1"}}}]`, 0, `rule 1: respond.headers: the value of "x-a" is not a header value`},
 		{"ErrDuplicateID", `[{"id":"a"},{"id":"a"}]`, 0, `rule 2: id "a" already used by rule 1`},
 		{"ErrScalar", `42`, 0, "want a list of rules"},
 		{"ErrSyntax", `[{"match":`, 0, "invalid rules"},
