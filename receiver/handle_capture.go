@@ -147,7 +147,13 @@ func (s *Server) decide(r *http.Request, c *Capture) reply {
 		return errorReply(http.StatusUnauthorized, codeInvalidToken, reason)
 	}
 	if a, ok := s.rules.match(ruleInput{method: r.Method, path: c.Path, event: c.Event, header: r.Header, webhookID: c.WebhookID}); ok {
-		return reply{status: a.status, header: a.headers, body: []byte(a.body), rule: a.rule, fault: a.fault, delay: a.delay, use: a.use}
+		body := []byte(a.body)
+		if a.status == http.StatusNoContent || a.status == http.StatusNotModified {
+			// net/http sends no body with these: the capture records the
+			// answer the client got, not the rule's body.
+			body = nil
+		}
+		return reply{status: a.status, header: a.headers, body: body, rule: a.rule, fault: a.fault, delay: a.delay, use: a.use}
 	}
 	if isCustomValueGET(r) {
 		q := r.URL.Query()

@@ -140,6 +140,29 @@ func TestRulesRespond(t *testing.T) {
 	}
 }
 
+// A 204 or 304 has no body: the capture records the answer as sent, not
+// the rule's body, which net/http drops for those statuses.
+func TestRulesBodylessStatus(t *testing.T) {
+	srv := rulesServer(t, `[{"match":{"path":"/nb"},"respond":{"body":"x","sequence":[204,304,200]}}]`)
+	for _, want := range []struct {
+		status int
+		body   string
+	}{{204, ""}, {304, ""}, {200, "x"}} {
+		r := send(t, "POST", srv.URL()+"/nb", nil, nil)
+		if r.status != want.status || string(r.body) != want.body {
+			t.Fatalf("got %d %q, want %d %q", r.status, r.body, want.status, want.body)
+		}
+		caps, _ := list(t, srv, "limit=1")
+		got := caps[0].Response
+		if got.Status != want.status || got.Body != want.body {
+			t.Errorf("capture response: got %d %q, want %d %q", got.Status, got.Body, want.status, want.body)
+		}
+		if cl, sent := got.Headers["content-length"], r.header.Get("Content-Length"); len(cl) > 0 && cl[0] != sent || len(cl) == 0 && sent != "" {
+			t.Errorf("capture response content-length: got %v, sent %q", cl, sent)
+		}
+	}
+}
+
 func TestRulesSequence(t *testing.T) {
 	srv := rulesServer(t, `[
 		{"match":{"path":"/global"},"respond":{"sequence":[500,503,200]}},
