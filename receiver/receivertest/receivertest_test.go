@@ -150,6 +150,16 @@ func TestClaims(t *testing.T) {
 	if sub, _ := c.Verdict.Claims["sub"].(string); sub != "demo" {
 		t.Errorf("sub: got %v, want demo", c.Verdict.Claims["sub"])
 	}
+	// The signers' default iss is the relay's default issuer, as their
+	// docs say: a test pairing them with WithIssuer needs that name.
+	if iss, _ := c.Verdict.Claims["iss"].(string); iss != "sidehook" {
+		t.Errorf("jwt iss: got %v, want sidehook", c.Verdict.Claims["iss"])
+	}
+	webio := receivertest.NewServer(t, receivertest.WithWebioSecret(secret, "demo"))
+	post(t, webio, "/w", receivertest.WebioToken(secret, "demo"))
+	if iss, _ := webio.Requests(receivertest.Filter{})[0].Verdict.Claims["iss"].(string); iss != "sidehook" {
+		t.Errorf("webio-token iss: got %v, want sidehook", iss)
+	}
 }
 
 func TestServer(t *testing.T) {

@@ -46,7 +46,8 @@ func Sign(req *http.Request, body []byte, signers ...Signer) error {
 }
 
 // WebioToken signs with a Webio-style token in x-webio-token: HS256 by the
-// organisation's secret over iss "webio", org, iat now and a fresh jti.
+// organisation's secret over iss "sidehook" (the relay's default issuer),
+// org, iat now and a fresh jti.
 func WebioToken(secret, org string) Signer {
 	return func(req *http.Request, _ []byte) error {
 		tok, err := auth.MintWebioToken([]byte(secret), auth.WebioClaims{Org: org})
@@ -62,7 +63,7 @@ func WebioToken(secret, org string) Signer {
 // it. The sha256 claim is always the body's hash (the raw query's for a
 // GET); iat and nbf are IssuedAt, exp is IssuedAt+TTL.
 type JWTClaims struct {
-	Issuer    string // iss; "webio" when empty
+	Issuer    string // iss; "sidehook", the relay's default issuer, when empty
 	Subject   string // sub: the organisation
 	Audience  string // aud: the endpoint id
 	Event     string // evt
