@@ -177,6 +177,11 @@ func (rep reply) headers() map[string][]string {
 	if rep.json && h["content-type"] == nil {
 		h["content-type"] = []string{"application/json"}
 	}
+	if len(rep.body) > 0 && h["content-type"] == nil {
+		// What net/http would sniff and send anyway, set here so the
+		// capture records the content-type the client got.
+		h["content-type"] = []string{http.DetectContentType(rep.body)}
+	}
 	if len(rep.body) > 0 || rep.status >= 200 && rep.status != http.StatusNoContent && rep.status != http.StatusNotModified {
 		h["content-length"] = []string{strconv.Itoa(len(rep.body))}
 	}

@@ -163,6 +163,27 @@ func TestRulesBodylessStatus(t *testing.T) {
 	}
 }
 
+// The capture's response headers are those the client got: a rule body
+// without a content-type is sent with the one net/http sniffs, and the
+// capture says so.
+func TestRulesResponseContentType(t *testing.T) {
+	srv := rulesServer(t, `[{"match":{"path":"/text"},"respond":{"body":"ok"}},
+		{"match":{"path":"/json"},"respond":{"body":"{\"ok\":true}"}},
+		{"match":{"path":"/html"},"respond":{"body":"<html><body>hi</body></html>"}},
+		{"match":{"path":"/given"},"respond":{"body":"ok","headers":{"Content-Type":"application/x-thing"}}},
+		{"match":{"path":"/empty"},"respond":{"status":202}}]`)
+	for _, p := range []string{"/text", "/json", "/html", "/given", "/empty"} {
+		t.Run(p[1:], func(t *testing.T) {
+			r := send(t, "POST", srv.URL()+p, nil, nil)
+			caps, _ := list(t, srv, "limit=1")
+			got := strings.Join(caps[0].Response.Headers["content-type"], ",")
+			if sent := r.header.Get("Content-Type"); got != sent {
+				t.Errorf("capture content-type: got %q, sent %q", got, sent)
+			}
+		})
+	}
+}
+
 func TestRulesSequence(t *testing.T) {
 	srv := rulesServer(t, `[
 		{"match":{"path":"/global"},"respond":{"sequence":[500,503,200]}},
