@@ -72,6 +72,11 @@ func answerError(method, path string, status int, b []byte) *Error {
 
 // raw makes a request and returns whatever the answer is.
 func (c *Client) raw(ctx context.Context, method, path string, body io.Reader, contentType string) (*http.Response, error) {
+	return c.rawWith(ctx, c.http, method, path, body, contentType)
+}
+
+// rawWith is raw with another HTTP client than c's.
+func (c *Client) rawWith(ctx context.Context, hc *http.Client, method, path string, body io.Reader, contentType string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", method, path, err)
@@ -82,7 +87,7 @@ func (c *Client) raw(ctx context.Context, method, path string, body io.Reader, c
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	resp, err := c.http.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
@@ -191,7 +196,21 @@ func (c *Client) Wait(ctx context.Context, f receiver.Filter, n int, timeout tim
 		extra.Set("timeout", timeout.String())
 	}
 	path := "/_sidehook/requests/wait" + query(f, extra)
-	resp, err := c.raw(ctx, http.MethodGet, path, nil, "")
+	hc := c.http
+	if hc.Timeout > 0 {
+		// The client's timeout bounds the answer, not the wait the
+		// receiver is asked to hold first: without the wait on top, a
+		// wait longer than it (the default client's 30 s) ended in the
+		// client's timeout instead of the receiver's 408 and its captures.
+		wait := timeout
+		if wait <= 0 {
+			wait = receiver.DefaultWaitTimeout
+		}
+		longer := *hc
+		longer.Timeout += wait
+		hc = &longer
+	}
+	resp, err := c.rawWith(ctx, hc, http.MethodGet, path, nil, "")
 	if err != nil {
 		return nil, err
 	}

@@ -129,3 +129,20 @@ func TestClientErrors(t *testing.T) {
 		t.Errorf("bad format: got %v", err)
 	}
 }
+
+// A wait longer than the HTTP client's own timeout (30 s by default) still
+// ends as the receiver answers it: a *WaitTimeoutError with what came, not
+// the client giving up first.
+func TestWaitLongerThanClientTimeout(t *testing.T) {
+	rcv := receivertest.NewServer(t)
+	c, err := receiverapi.New(rcv.URL, "", &http.Client{Timeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	post(t, rcv.URL+"/a", `{"type":"payment"}`, nil)
+	got, err := c.Wait(context.Background(), receiver.Filter{Event: "payment"}, 2, 300*time.Millisecond)
+	var te *receiverapi.WaitTimeoutError
+	if !errors.As(err, &te) || len(te.Requests) != 1 {
+		t.Fatalf("got %v, %v; want a *WaitTimeoutError holding the one capture", got, err)
+	}
+}
