@@ -187,9 +187,10 @@ type WaitTimeoutError struct {
 func (e *WaitTimeoutError) Error() string { return e.Err.Error() }
 func (e *WaitTimeoutError) Unwrap() error { return e.Err }
 
-// Wait is GET /_sidehook/requests/wait: the first n captures under f,
-// waiting up to timeout (the receiver's default when 0) for them. Too few
-// in time is a *WaitTimeoutError holding those that came.
+// Wait is GET /_sidehook/requests/wait: once n captures match f, the n
+// newest of them, newest first, waiting up to timeout (the receiver's
+// default when 0) for them. Too few in time is a *WaitTimeoutError holding
+// those that came.
 func (c *Client) Wait(ctx context.Context, f receiver.Filter, n int, timeout time.Duration) ([]receiver.Capture, error) {
 	extra := url.Values{"count": {strconv.Itoa(n)}}
 	if timeout > 0 {
@@ -234,8 +235,8 @@ func (c *Client) Wait(ctx context.Context, f receiver.Filter, n int, timeout tim
 	return ans.Requests, nil
 }
 
-// Export is GET /_sidehook/requests/export in format ("ndjson" or "har";
-// the receiver's default when empty). The caller closes the stream.
+// Export is GET /_sidehook/requests/export in format ("ndjson", "har" or
+// "curl"; the receiver's default, ndjson, when empty). The caller closes the stream.
 func (c *Client) Export(ctx context.Context, f receiver.Filter, format string) (io.ReadCloser, error) {
 	extra := url.Values{}
 	if format != "" {
