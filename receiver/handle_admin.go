@@ -223,7 +223,14 @@ func handleListRules(s *Server) http.Handler {
 // JSON or YAML, validated as strictly as the rules file.
 func handleAddRules(s *Server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		data, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		// Refused whole when over the limit: cut there, a YAML list can
+		// still parse, as fewer rules or a shortened value.
+		data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, httpjson.MaxRequest))
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			s.writeError(w, r, httpjson.Errorf(http.StatusRequestEntityTooLarge, httpjson.CodeTooLarge, "rules above %d bytes", mbe.Limit))
+			return
+		}
 		if err != nil {
 			s.writeError(w, r, badRequest("read body: "+err.Error()))
 			return

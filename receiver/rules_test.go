@@ -442,6 +442,27 @@ func TestRuleJSONRoundTrip(t *testing.T) {
 	}
 }
 
+// A rules body over the API's limit is refused whole: cut at the limit,
+// a YAML list can still parse, as fewer rules or a shorter value.
+func TestRulesAPITooLarge(t *testing.T) {
+	srv := rulesServer(t, `[]`)
+	// Padded so the limit falls inside the last rule's path: cut there,
+	// the document still parses, with that path shortened.
+	rule := "- match: {path: /a}\n  respond: {status: 503}\n"
+	var b strings.Builder
+	for b.Len() < 1<<20-len(rule)-200 {
+		b.WriteString(rule)
+	}
+	b.WriteString("- respond: {status: 202}\n  match:\n    path: /" + strings.Repeat("p", 4096) + "\n")
+	r := send(t, "POST", srv.URL()+"/_sidehook/rules", []byte(b.String()), jsonHeader)
+	if r.status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("got %d %.200s, want 413", r.status, r.body)
+	}
+	if n := len(srv.Rules()); n != 0 {
+		t.Errorf("got %d rules in force, want none", n)
+	}
+}
+
 // A request that fails verification is answered 401 whatever the rules
 // say: a rule must not make a forged delivery look accepted.
 func TestRulesAfterVerification(t *testing.T) {
