@@ -92,10 +92,15 @@ func parseFilter(q url.Values, now time.Time, extra ...string) (Filter, error) {
 }
 
 // checkParams refuses a query parameter not named in known: a misspelt
-// one is an error naming it, never silently ignored.
+// one is an error naming it, never silently ignored. So is one given more
+// than once: only the first would be read (event=a&event=b is not "a or
+// b", and id=a&id=b would delete only a).
 func checkParams(q url.Values, known ...string) error {
 	for _, name := range slices.Sorted(maps.Keys(q)) {
 		if slices.Contains(known, name) {
+			if n := len(q[name]); n > 1 {
+				return fmt.Errorf("query parameter %q given %d times: give it once", name, n)
+			}
 			continue
 		}
 		if len(known) == 0 {

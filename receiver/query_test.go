@@ -8,8 +8,9 @@ import (
 )
 
 // TestUnknownQueryParameter: a misspelt or foreign parameter on a list,
-// count, wait or export is a 400 naming it, not a filter silently ignored;
-// each endpoint's own parameters are accepted.
+// count, wait or export is a 400 naming it, not a filter silently ignored,
+// and so is one given twice, of which only the first was read; each
+// endpoint's own parameters are accepted.
 func TestUnknownQueryParameter(t *testing.T) {
 	srv := start(t, receiver.Config{})
 	send(t, "POST", srv.URL()+"/x", []byte(`{}`), nil)
@@ -26,6 +27,10 @@ func TestUnknownQueryParameter(t *testing.T) {
 		{"WaitOwn", "/_sidehook/requests/wait", "count=1&timeout=1s&path=/x", ""},
 		{"ExportCursor", "/_sidehook/requests/export", "cursor=cap_x", "cursor"},
 		{"ExportOwn", "/_sidehook/requests/export", "format=har&since=1700000000", ""},
+		{"ListRepeated", "/_sidehook/requests", "event=payment&event=message_send", "event"},
+		{"CountRepeated", "/_sidehook/requests/count", "path=/x&path=/y", "path"},
+		{"WaitRepeated", "/_sidehook/requests/wait", "count=1&count=5&timeout=1s", "count"},
+		{"ExportRepeated", "/_sidehook/requests/export", "format=har&format=curl", "format"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -62,6 +67,7 @@ func TestUnknownQueryParameterDeletesNothing(t *testing.T) {
 		{"ResetParameter", "POST", "/_sidehook/reset?keep_rules=1", `"keep_rules"`},
 		{"DeleteRulesTypo", "DELETE", "/_sidehook/rules?rule=keep", `"rule"`},
 		{"DeleteRulesEmptyID", "DELETE", "/_sidehook/rules?id=", "id: empty"},
+		{"DeleteRulesTwoIDs", "DELETE", "/_sidehook/rules?id=keep&id=other", `"id"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
