@@ -333,7 +333,7 @@ func (in *ingester) accept(ctx context.Context, o *orgState, r *ingestRequest) (
 		changes = append(changes, Change{Kind: ChangeDelivery, Org: o.id, EventID: id, DeliveryID: d.ID,
 			Endpoint: d.Endpoint, Type: ev.Type, Status: StatusPending, At: now, delivery: d, event: ev})
 	}
-	in.metrics.ingested.WithLabelValues(o.id, ev.Type).Inc()
+	in.metrics.countIngested(o.id, ev.Type)
 	in.hub.publish(changes...)
 	return http.StatusAccepted, &IngestAnswer{ID: id, Type: ev.Type, Deliveries: ev.Deliveries}, nil
 }

@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/sidehook/sidehook/internal/event"
 )
 
 // metrics live in a registry of their own, so two relays in one process
@@ -21,6 +23,49 @@ type metrics struct {
 	ingest     *ingestMetrics
 	depthMu    sync.Mutex
 	depth      func() map[[2]string]int64
+
+	typesMu sync.Mutex
+	types   map[string]map[string]bool // organisation → custom types with a series
+}
+
+// maxTypeLabels bounds the custom event types one organisation's ingest
+// counter names. Ingest accepts any type name, so without a bound a
+// producer could grow /metrics, and the Prometheus scraping it, without
+// limit; the types past it count under otherTypes. The built-in types
+// always have their own series.
+const maxTypeLabels = 100
+
+// otherTypes is the type label of the custom types past maxTypeLabels; no
+// event type is named so (they begin with a letter).
+const otherTypes = "_other"
+
+// countIngested counts one accepted event of typ.
+func (m *metrics) countIngested(org, typ string) {
+	m.ingested.WithLabelValues(org, m.typeLabel(org, typ)).Inc()
+}
+
+func (m *metrics) typeLabel(org, typ string) string {
+	if event.Type(typ).IsBuiltin() {
+		return typ
+	}
+	m.typesMu.Lock()
+	defer m.typesMu.Unlock()
+	seen := m.types[org]
+	switch {
+	case seen[typ]:
+		return typ
+	case len(seen) >= maxTypeLabels:
+		return otherTypes
+	}
+	if seen == nil {
+		if m.types == nil {
+			m.types = make(map[string]map[string]bool)
+		}
+		seen = make(map[string]bool)
+		m.types[org] = seen
+	}
+	seen[typ] = true
+	return typ
 }
 
 func (m *metrics) setDepth(f func() map[[2]string]int64) {
@@ -46,7 +91,7 @@ func newMetrics(h *hub) *metrics {
 		reg: prometheus.NewRegistry(),
 		ingested: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sidehook_relay_events_ingested_total",
-			Help: "Events accepted (answered 202), by organisation and event type.",
+			Help: "Events accepted (answered 202), by organisation and event type (an organisation's custom types past the first 100 as _other).",
 		}, []string{"organisation", "type"}),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sidehook_relay_deliveries_total",
