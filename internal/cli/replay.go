@@ -189,6 +189,10 @@ func selectError(err error) error {
 	if errors.As(err, &tooMany) {
 		return fmt.Errorf("replay: the selection matches more than %d requests: narrow it or raise --max", tooMany.Max)
 	}
+	// The replay package's own errors already begin so.
+	if strings.HasPrefix(err.Error(), "replay: ") {
+		return err
+	}
 	return fmt.Errorf("replay: %w", err)
 }
 
@@ -381,6 +385,14 @@ func replayFlags(c *cli.Context, e *env) (*replayConfig, error) {
 		}
 	} else if c.IsSet("endpoint") {
 		return nil, usageErrorf("replay: --endpoint filters relay deliveries (with --relay)")
+	}
+	// A credential for another source would be ignored, and the request
+	// then refused (or sent unauthenticated) without saying why.
+	if source != "relay" && e.given(c, "api-key") {
+		return nil, usageErrorf("replay: --api-key is for --relay; a receiver's admin API takes --admin-token")
+	}
+	if source != "receiver" && e.given(c, "admin-token") {
+		return nil, usageErrorf("replay: --admin-token is for --receiver")
 	}
 
 	cfg.opts = replay.Options{

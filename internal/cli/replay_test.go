@@ -268,7 +268,7 @@ func TestReplayCommandFile(t *testing.T) {
 		lines := strings.SplitN(string(export), "\n", 2)
 		os.WriteFile(bad, []byte(lines[0]+"\n"+`{"id":"cap_x","method":`+"\n"+lines[1]), 0o600)
 		code, stdout, stderr := runCLI(t, nil, "replay", "--file", bad, "--to", dst.URL)
-		if code != 1 || !strings.Contains(stderr, "bad.ndjson: line 2:") {
+		if code != 1 || !strings.Contains(stderr, "bad.ndjson: line 2:") || strings.Contains(stderr, "replay: replay:") {
 			t.Errorf("got %d %q %q, want exit 1 naming line 2", code, stdout, stderr)
 		}
 		if n := len(dst.Requests(receivertest.Filter{})); n != 2 {
@@ -595,6 +595,9 @@ func TestReplayCommandErrors(t *testing.T) {
 		{"KeyOnRelay", []string{"replay", "--relay", "http://127.0.0.1:1", "--api-key", "k", "--all", "--jwt-secret", replaySecret}, 2, "--jwt-secret does not apply to --relay"},
 		{"BodyOnRelay", []string{"replay", "--relay", "http://127.0.0.1:1", "--api-key", "k", "--all", "--body", "/dev/null"}, 2, "--body does not apply to --relay"},
 		{"EndpointOnCaptures", append(rcv, "--endpoint", "ep1"), 2, "--endpoint filters relay deliveries"},
+		{"APIKeyOnCaptures", append(rcv, "--all", "--api-key", "k"), 2, "--api-key is for --relay"},
+		{"APIKeyOnFile", []string{"replay", "--file", file, "--to", "http://127.0.0.1:1", "--all", "--api-key", "k"}, 2, "--api-key is for --relay"},
+		{"AdminTokenOnRelay", []string{"replay", "--relay", "http://127.0.0.1:1", "--api-key", "k", "--all", "--admin-token", "t"}, 2, "--admin-token is for --receiver"},
 		{"VerdictOnRelay", []string{"replay", "--relay", "http://127.0.0.1:1", "--api-key", "k", "--verdict", "valid"}, 2, "--verdict filters captures"},
 		{"BadStatus", []string{"replay", "--relay", "http://127.0.0.1:1", "--api-key", "k", "--status", "lost"}, 2, "want pending"},
 		{"BadVerdict", append(rcv, "--verdict", "ok"), 2, "want valid, invalid or unverified"},
