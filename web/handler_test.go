@@ -82,6 +82,33 @@ func TestPage(t *testing.T) {
 	}
 }
 
+// TestPageNamesItsRole: the page's title and heading say which program
+// serves it; the tunnel's inspector once called itself a mock receiver.
+func TestPageNamesItsRole(t *testing.T) {
+	tests := []struct {
+		role, want, notWant string
+	}{
+		{web.RoleReceiver, "mock receiver", "inspector"},
+		{web.RoleRelay, "relay", "mock receiver"},
+		{web.RoleInspector, "tunnel inspector", "mock receiver"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.role, func(t *testing.T) {
+			d := startDashboard(t, dashOptions{Role: tt.role})
+			_, body := httpGet(t, d.URL+web.UIPath, nil)
+			if title := "<title>sidehook · " + tt.want + "</title>"; !strings.Contains(body, title) {
+				t.Errorf("page lacks %s", title)
+			}
+			if brand := `<span class="role">` + tt.want + `</span>`; !strings.Contains(body, brand) {
+				t.Errorf("page lacks %s", brand)
+			}
+			if strings.Contains(body, tt.notWant) {
+				t.Errorf("page of the %s says %q", tt.role, tt.notWant)
+			}
+		})
+	}
+}
+
 func TestAssets(t *testing.T) {
 	d := startDashboard(t, dashOptions{Authorize: bearerAuth("s3cret")})
 	tests := []struct {

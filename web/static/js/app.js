@@ -138,6 +138,9 @@ function apply() {
   empty.hidden = shown.length > 0;
   empty.textContent = store.size === 0
     ? (relay ? 'No deliveries yet. Send an event (POST /v1/events) and it shows up here.'
+      // The inspector serves nothing but this page: what it lists comes
+      // from the relay, through the tunnel.
+      : cfg.role === 'inspector' ? 'Waiting for deliveries. Send an event to the relay and each request forwarded to your app shows up here.'
       : `Waiting for requests. Send one to ${location.origin}/anything and it shows up here.`)
     : 'Nothing matches these filters.';
 }
