@@ -18,6 +18,9 @@ type printer struct {
 	mu   sync.Mutex
 	w    io.Writer
 	json bool
+	// loc is the clock of the text lines; nil means the local time zone,
+	// the console log's (JSON lines are UTC).
+	loc *time.Location
 }
 
 func (p *printer) line(v any, text string) {
@@ -124,7 +127,12 @@ func (p *printer) delivery(d deliveryLine) {
 	if d.ReplayOf != "" {
 		d.Type, what = "replay", "replay of "+d.ReplayOf
 	}
-	text := fmt.Sprintf("%s  %-20s %s  %7.1fms  %s  %s %s  %s", d.Time.Format("15:04:05.000"), orDash(d.Event), status,
+	loc := p.loc
+	if loc == nil {
+		loc = time.Local
+	}
+	// The user's clock, as on the log lines beside it.
+	text := fmt.Sprintf("%s  %-20s %s  %7.1fms  %s  %s %s  %s", d.Time.In(loc).Format("15:04:05.000"), orDash(d.Event), status,
 		d.DurationMS, what, d.Method, orDash(d.Path), d.DeliveryID)
 	if d.Truncated {
 		text += "  (answer cut at 64 KiB)"

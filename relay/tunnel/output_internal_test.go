@@ -1,0 +1,37 @@
+package tunnel
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDeliveryLineClock: the text line shows the time on the user's
+// clock, as the console log beside it does; the JSON line is UTC.
+func TestDeliveryLineClock(t *testing.T) {
+	nyc := time.FixedZone("EST", -5*60*60)
+	at := time.Date(2026, 12, 5, 11, 48, 17, 294e6, time.UTC)
+	tests := []struct {
+		name string
+		json bool
+		want string
+	}{
+		{"Text", false, "06:48:17.294  payment"},
+		{"JSON", true, `"time":"2026-12-05T11:48:17.294Z"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			p := &printer{w: &out, json: tt.json, loc: nyc}
+			p.delivery(deliveryLine{Time: at, Event: "payment", DeliveryID: "dlv_1", Attempt: 1, Method: "POST", Path: "/webhooks", Status: 200})
+			if got := out.String(); !strings.Contains(got, tt.want) {
+				t.Errorf("got %q, want it to hold %q", got, tt.want)
+			}
+			if tt.json && !json.Valid(out.Bytes()) {
+				t.Errorf("got %q, want a JSON line", out.String())
+			}
+		})
+	}
+}
