@@ -23,6 +23,7 @@ import (
 
 	"github.com/sidehook/sidehook/internal/httpjson"
 	"github.com/sidehook/sidehook/internal/units"
+	"github.com/sidehook/sidehook/replay"
 )
 
 // Client defaults.
@@ -520,9 +521,15 @@ func (c *Client) printForward(m *Message, fw forwarded, replayOf string) {
 	if fw.err != nil {
 		errText = fw.err.Error()
 	}
+	// A replay or an endpoint test from the relay carries the number of
+	// the delivery's next attempt but is none: the line says what it is,
+	// or a replay from the dashboard reads as a retry of a failure.
+	if replayOf == "" {
+		replayOf = m.Headers.Get(replay.HeaderReplayOf)
+	}
 	c.out.delivery(deliveryLine{Time: fw.start.UTC(), Event: m.Headers.Get(hdrEvent), DeliveryID: m.DeliveryID, Attempt: m.Attempt,
-		ReplayOf: replayOf, Method: m.Method, Path: m.Path, Status: fw.status, DurationMS: units.Millis(fw.duration), Truncated: fw.truncated,
-		HeadersDropped: fw.headersDropped, Error: errText})
+		ReplayOf: replayOf, Test: m.Headers.Get(hdrTest) == "true", Method: m.Method, Path: m.Path, Status: fw.status,
+		DurationMS: units.Millis(fw.duration), Truncated: fw.truncated, HeadersDropped: fw.headersDropped, Error: errText})
 }
 
 // forwardBudget is how long the local app gets for a delivery the relay

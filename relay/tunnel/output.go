@@ -75,14 +75,19 @@ type EndpointAuth struct {
 // deliveryLine is one forwarded delivery, or a replay of one from the
 // inspector, as --json prints it.
 type deliveryLine struct {
-	Type       string    `json:"type"` // "delivery", or "replay" when ReplayOf is set
+	// Type is "delivery", "replay" when ReplayOf is set, or "test" for
+	// an endpoint test.
+	Type       string    `json:"type"`
 	Time       time.Time `json:"time"`
 	Event      string    `json:"event"`
 	DeliveryID string    `json:"delivery_id"`
 	Attempt    int       `json:"attempt"`
-	// ReplayOf is the inspector's record a replay repeats: the terminal
-	// shows what the developer resent, not only what the relay sent.
-	ReplayOf   string  `json:"replay_of,omitempty"`
+	// ReplayOf is what a replay repeats: the inspector's record (the
+	// terminal shows what the developer resent, not only what the relay
+	// sent), or the relay's sidehook-replay-of.
+	ReplayOf string `json:"replay_of,omitempty"`
+	// Test is set for an endpoint test (sidehook-test: true).
+	Test       bool    `json:"-"`
 	Method     string  `json:"method"`
 	Path       string  `json:"path"`
 	Status     int     `json:"status"`
@@ -117,6 +122,9 @@ func (p *printer) ready(r ReadyLine) {
 	p.line(r, b.String())
 }
 
+// hdrTest marks an endpoint test's request (SPEC §4).
+const hdrTest = "sidehook-test"
+
 func (p *printer) delivery(d deliveryLine) {
 	d.Type = "delivery"
 	status := fmt.Sprint(d.Status)
@@ -126,6 +134,8 @@ func (p *printer) delivery(d deliveryLine) {
 	what := fmt.Sprintf("attempt %d", d.Attempt)
 	if d.ReplayOf != "" {
 		d.Type, what = "replay", "replay of "+d.ReplayOf
+	} else if d.Test {
+		d.Type, what = "test", "test"
 	}
 	loc := p.loc
 	if loc == nil {

@@ -304,7 +304,7 @@ func TestReplayThroughTunnel(t *testing.T) {
 		f.Organisations[0].Endpoints[0].Auth = []string{"jwt"}
 	})
 	app := receivertest.NewServer(t, receivertest.WithJWTSecret(e2eSecret))
-	startClient(t, clientConfig(rr.URL(), app.URL))
+	cl := startClient(t, clientConfig(rr.URL(), app.URL))
 	rr.post(t, "payment", 1)
 	first := app.Expect(receivertest.Filter{Event: "payment"}, 1, 10*time.Second)[0]
 	if first.Verdict.Status != receivertest.VerdictValid {
@@ -350,5 +350,22 @@ func TestReplayThroughTunnel(t *testing.T) {
 	rr.api(t, http.MethodGet, "/v1/deliveries?endpoint=crm", "", &list)
 	if len(list.Deliveries) != 1 || len(list.Deliveries[0].Attempts) != 1 {
 		t.Errorf("after the replay: got %+v, want the delivery with its one attempt", list.Deliveries)
+	}
+	// The client's line says it is a replay, not a second attempt.
+	cl.out.wait(t, "the replay's line", func() bool { return len(cl.out.jsonLines(t, "replay")) > 0 })
+	if got := cl.out.jsonLines(t, "replay")[0]; got["replay_of"] != id {
+		t.Errorf("replay line: got %v, want replay_of %s", got, id)
+	}
+	if got := cl.out.jsonLines(t, "delivery"); len(got) != 1 {
+		t.Errorf("delivery lines: got %v, want the one attempt", got)
+	}
+
+	// So does an endpoint test's.
+	if code := rr.api(t, http.MethodPost, "/v1/endpoints/crm/test", `{"event":"payment"}`, nil); code != http.StatusOK {
+		t.Fatalf("endpoint test: got %d, want 200", code)
+	}
+	cl.out.wait(t, "the test's line", func() bool { return len(cl.out.jsonLines(t, "test")) > 0 })
+	if got := cl.out.jsonLines(t, "delivery"); len(got) != 1 {
+		t.Errorf("delivery lines: got %v, want the one attempt", got)
 	}
 }
