@@ -247,6 +247,7 @@ func TestServerListenErrors(t *testing.T) {
 	}
 	t.Cleanup(func() { busy.Close() })
 	addr := busy.Addr().String()
+	tunnelArgs := []string{"tunnel", "--relay", "http://127.0.0.1:1", "--api-key", "k", "--name", "laptop", "--forward", "http://127.0.0.1:3000"}
 	tests := []struct {
 		name string
 		args []string
@@ -260,6 +261,10 @@ func TestServerListenErrors(t *testing.T) {
 		{"ReceiveBusy", []string{"receive", "--in-memory", "--listen", addr}, 1, "receive: " + addr + " is already in use: choose another address with --listen (or SIDEHOOK_RECEIVE_LISTEN)"},
 		{"DevRelayBusy", []string{"dev", "--in-memory", "--no-send", "--relay-listen", addr, "--receiver-listen", "127.0.0.1:0"}, 1, "dev: " + addr + " is already in use: choose another address with --relay-listen (or SIDEHOOK_DEV_RELAY_LISTEN)"},
 		{"DevReceiverBusy", []string{"dev", "--in-memory", "--no-send", "--relay-listen", "127.0.0.1:0", "--receiver-listen", addr}, 1, "dev: " + addr + " is already in use: choose another address with --receiver-listen (or SIDEHOOK_DEV_RECEIVER_LISTEN)"},
+		// The tunnel's inspector is a listener too; the relay it would
+		// dial is never reached.
+		{"TunnelInspectBad", append(tunnelArgs, "--inspect", "127.0.0.1:99999"), 2, `tunnel: inspector address "127.0.0.1:99999": the port must be a number from 0 to 65535`},
+		{"TunnelInspectBusy", append(tunnelArgs, "--inspect", addr), 1, "tunnel: " + addr + " is already in use: choose another address with --inspect (or SIDEHOOK_TUNNEL_INSPECT)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -85,9 +85,10 @@ func tunnelCommand(e *env) *cli.Command {
 				return nil
 			}
 			// Run ends with an error only when retrying cannot help (a
-			// refused API key, an untrusted certificate): exit 1, one line.
+			// refused API key, an untrusted certificate, the inspector's
+			// port taken): exit 1, one line.
 			if err := cl.Run(c.Context); err != nil {
-				return fmt.Errorf("tunnel: %w", err)
+				return busyPort(fmt.Errorf("tunnel: %w", err), "tunnel", inspect, listenFlagHint("tunnel", "inspect"))
 			}
 			return nil
 		},

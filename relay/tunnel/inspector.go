@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -92,9 +93,14 @@ func newInspector(c *Client, log zerolog.Logger) *inspector {
 // with a loopback HOST: the inspector shows signed requests and replays
 // them, so it has no business beyond this machine.
 func checkInspectAddr(addr string) error {
-	host, _, err := net.SplitHostPort(addr)
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("inspector address %q: %w", addr, err)
+	}
+	// Checked here, not left to the listen in Run: a port out of range is
+	// a mistake in the command (exit 2), not a failure of the run.
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("inspector address %q: the port must be a number from 0 to 65535", addr)
 	}
 	if !isLoopbackHost(host) {
 		return fmt.Errorf("inspector address %q: only a loopback address (127.0.0.1, [::1], localhost) may serve the inspector", addr)
