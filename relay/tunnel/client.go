@@ -347,7 +347,7 @@ func (c *Client) dial(ctx context.Context, probe bool) (*websocket.Conn, *Messag
 
 // handshake sends hello and reads ready; on error it closes ws.
 func (c *Client) handshake(ws *websocket.Conn, probe bool) (*Message, error) {
-	hello, err := Encode(&Message{Type: TypeHello, Version: ProtocolVersion, Events: c.cfg.Events, Probe: probe})
+	hello, err := Encode(&Message{Type: TypeHello, Version: ProtocolVersion, Events: c.cfg.Events, Probe: probe, MaxMessage: c.cfg.MaxMessage})
 	if err == nil {
 		ws.SetWriteDeadline(time.Now().Add(c.cfg.WriteWait))
 		err = ws.WriteMessage(websocket.TextMessage, hello)

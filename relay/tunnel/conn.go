@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,6 +28,9 @@ type serverConn struct {
 	// and only read after.
 	since  time.Time
 	events []string
+	// maxFrame is the largest frame the client reads (its hello's
+	// max_message).
+	maxFrame int64
 
 	inFlight atomic.Int64
 
@@ -58,6 +62,7 @@ func (c *serverConn) serve(base string, onConnect func(events []string)) {
 		return
 	}
 	c.events = hello.Events
+	c.maxFrame = cmp.Or(hello.MaxMessage, DefaultMaxMessage)
 	c.since = time.Now()
 	ready := &Message{Type: TypeReady, Version: ProtocolVersion, Org: c.org, Name: c.name, Events: c.events,
 		PublicURL: base + "/in/" + c.org, JWKSURL: base + "/.well-known/jwks.json", ClientID: formatID(c.srv.nextID.Add(1))}

@@ -11,7 +11,7 @@
 // JSON text frame, a [Message] whose "type" says which fields it uses;
 // [Decode] is the only reader of frames, on both sides.
 //
-//	client → relay  {"type":"hello","version":1,"events":["payment"]}
+//	client → relay  {"type":"hello","version":1,"events":["payment"],"max_message"}
 //	relay → client  {"type":"ready","version":1,"org","name","events",
 //	                 "public_url":"https://relay/in/ORG","jwks_url","client_id"}
 //	relay → client  {"type":"delivery","id":7,"delivery_id","attempt","method",
@@ -33,7 +33,10 @@
 // in a Sidehook-Headers-Dropped header, so a result always fits the
 // relay's frame limit. A result with no status (only an error) means
 // the local app gave no answer: Send reports it as an error, which the
-// relay retries like a refused connection. A hello with "probe":true gets
+// relay retries like a refused connection. A hello's max_message is the
+// largest frame the client reads (DefaultMaxMessage when absent): an
+// attempt whose delivery would not fit fails, and the connection carries
+// on. A hello with "probe":true gets
 // its ready and the connection closes without taking deliveries
 // (--print-secret).
 //

@@ -75,6 +75,7 @@ func TestDecode(t *testing.T) {
 		{"ResultNegative", `{"type":"result","id":1,"status":200,"duration_ms":-1}`, "negative"},
 		{"ErrorEmpty", `{"type":"error"}`, "error text"},
 		{"ReadyNoOrg", `{"type":"ready","version":1,"name":"x"}`, "org and name"},
+		{"HelloNegativeMax", `{"type":"hello","version":1,"max_message":-1}`, "max_message"},
 		{"Array", `[1,2]`, "not a JSON message"},
 	}
 	for _, tt := range tests {

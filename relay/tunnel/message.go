@@ -44,6 +44,10 @@ type Message struct {
 	// Probe (hello) asks only for the ready message: the relay closes the
 	// connection after it and sends no delivery (--print-secret).
 	Probe bool `json:"probe,omitempty"`
+	// MaxMessage (hello) is the largest frame the client reads; 0 means
+	// DefaultMaxMessage. The relay fails an attempt whose delivery would
+	// not fit, rather than send a frame that cuts the connection.
+	MaxMessage int64 `json:"max_message,omitempty"`
 	// ready: the organisation and tunnel name the client serves, and the
 	// URL a platform posts that organisation's events to.
 	Org       string `json:"org,omitempty"`
@@ -116,6 +120,9 @@ func (m *Message) validate() error {
 	case TypeHello:
 		if m.Version != ProtocolVersion {
 			return fmt.Errorf("hello: protocol version %d not supported (want %d)", m.Version, ProtocolVersion)
+		}
+		if m.MaxMessage < 0 {
+			return errors.New("hello: max_message must not be negative")
 		}
 		return validEvents(m.Events)
 	case TypeReady:

@@ -192,6 +192,14 @@ func (s *Server) Send(ctx context.Context, req *relay.OutboundRequest, keep int6
 	if err != nil {
 		return nil, err
 	}
+	// A frame over what the client reads would make it close the
+	// connection (1009), failing every other delivery in flight on it,
+	// and again at each retry of this one: fail only this attempt, saying
+	// why.
+	if int64(len(frame)) > c.maxFrame {
+		return nil, fmt.Errorf("tunnel %s: the delivery (a body of %d bytes) makes a frame of %d bytes, over the %d bytes the tunnel client reads",
+			name, len(req.Body), len(frame), c.maxFrame)
+	}
 	start := time.Now()
 	res, err := c.roundTrip(ctx, m.ID, m.DeliveryID, frame)
 	lat := time.Since(start)

@@ -204,6 +204,33 @@ func TestSendKeepCutsBody(t *testing.T) {
 	}
 }
 
+// TestSendOverClientFrameLimit: a delivery bigger than the client reads
+// (a relay whose max_body is raised past it) fails its attempt with the
+// reason, and the connection, with whatever else is in flight on it,
+// carries on; it used to be cut at each retry of that delivery.
+func TestSendOverClientFrameLimit(t *testing.T) {
+	fr := newFakeRelay(t, fastServer())
+	a := newApp(t)
+	cfg := clientConfig(fr.URL, a.URL)
+	cfg.MaxMessage = 64 << 10
+	rc := startClient(t, cfg)
+	_, err := fr.send(context.Background(), "/", "payment", bytes.Repeat([]byte("a"), 100<<10))
+	if err == nil || !strings.Contains(err.Error(), "over the 65536 bytes the tunnel client reads") {
+		t.Fatalf("Send of 100 KiB: got %v, want an error saying the client reads at most 64 KiB", err)
+	}
+	if _, err := fr.send(context.Background(), "/", "payment", []byte("{}")); err != nil {
+		t.Fatalf("Send after it: got %v, want the answer", err)
+	}
+	for _, typ := range []string{"disconnected", "connect_failed"} {
+		if got := rc.out.jsonLines(t, typ); len(got) > 0 {
+			t.Errorf("got %v, want the connection kept", got)
+		}
+	}
+	if got := len(a.requests()); got != 1 {
+		t.Errorf("the app got %d requests, want 1", got)
+	}
+}
+
 func TestSendAppDown(t *testing.T) {
 	fr := newFakeRelay(t, fastServer())
 	a := newApp(t)
