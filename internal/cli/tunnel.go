@@ -21,9 +21,10 @@ func tunnelCommand(e *env) *cli.Command {
 			"exact bytes and headers, so the app verifies signatures as in production; the app's answer\n" +
 			"is the attempt's result (non-2xx and no answer are retried by the relay). Reconnects with\n" +
 			"backoff; deliveries that waited while it was away become due when it is back. Prints a\n" +
-			"ready line (the public POST /in/{org} URL and how to verify), then one line per delivery\n" +
-			"and per replay from the inspector, and one per retry: \"cannot connect\" (--json: connect_failed) when a dial fails, \"disconnected\"\n" +
-			"when a connection is lost.\n" +
+			"ready line (the public POST /in/{org} URL and how to verify), then one line per delivery,\n" +
+			"per replay (\"replay of ID\", from the inspector or the relay) and per endpoint test (\"test\"),\n" +
+			"and one per retry: \"cannot connect\" (--json: connect_failed) when a dial fails,\n" +
+			"\"disconnected\" when a connection is lost.\n" +
 			"The local inspector (--inspect) lists every forwarded request with the app's answer and\n" +
 			"replays it to the app with the same bytes.",
 		Flags: []cli.Flag{
