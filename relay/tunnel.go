@@ -3,8 +3,11 @@ package relay
 import (
 	"context"
 	"net/http"
+	"slices"
 
 	"github.com/rs/zerolog"
+
+	"github.com/sidehook/sidehook/internal/event"
 )
 
 // maxTunnelName bounds a tunnel's name.
@@ -31,7 +34,7 @@ func (t *tunnelRoute) handleTunnel() http.Handler {
 		if !validTunnelName(name) {
 			return apiErrorf(http.StatusBadRequest, "invalid_query", "name %q: want 1 to %d of a-z, 0-9, '_', '.' and '-', starting with a letter or digit", name, maxTunnelName)
 		}
-		t.tunnels.Serve(w, req, o.id, name, func([]string) { t.connected(o, name) })
+		t.tunnels.Serve(w, req, o.id, name, func(events []string) { t.connected(o, name, events) })
 		return nil
 	})
 }
@@ -55,11 +58,14 @@ func (t *tunnelRoute) handleList() http.Handler {
 }
 
 // connected makes the waiting deliveries of o's endpoints behind tunnel
-// name due now and wakes their queues.
-func (t *tunnelRoute) connected(o *orgState, name string) {
+// name due now and wakes their queues, but not of an endpoint the client,
+// by its --events filter (events), takes no event type of: every such
+// attempt would fail for want of a client that takes it, and count, so a
+// few reconnects would make those deliveries dead.
+func (t *tunnelRoute) connected(o *orgState, name string, events []string) {
 	for _, e := range o.endpoints() {
 		n, _, ok := parseTunnelURL(e.cfg.URL)
-		if !ok || n != name {
+		if !ok || n != name || !takesAny(events, e.cfg.Events) {
 			continue
 		}
 		moved, err := t.store.Expedite(context.Background(), EndpointRef{Org: o.id, Endpoint: e.cfg.ID}, t.clock.Now())
@@ -72,6 +78,20 @@ func (t *tunnelRoute) connected(o *orgState, name string) {
 		ev.Str(logOrg, o.id).Str(logEndpoint, e.cfg.ID).Str("tunnel", name).Msg("tunnel connected: retries due now")
 		t.disp.expedited(o, e.cfg.ID)
 	}
+}
+
+// takesAny reports whether a tunnel client with the --events filter
+// takes any of the event types an endpoint subscribes to.
+func takesAny(filter, subscribed []string) bool {
+	if len(filter) == 0 || slices.Contains(filter, event.Wildcard) || slices.Contains(subscribed, event.Wildcard) {
+		return true
+	}
+	for _, s := range subscribed {
+		if event.Matches(filter, event.Type(s)) {
+			return true
+		}
+	}
+	return false
 }
 
 // validTunnelName is the rule of relay/config for the NAME of

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,8 @@ type tunnelServer struct {
 	mu        sync.Mutex
 	connected bool
 	sent      []*relay.OutboundRequest
+	// events is the connecting client's --events filter (nil: all).
+	events []string
 }
 
 var _ relay.TunnelServer = (*tunnelServer)(nil)
@@ -29,6 +32,9 @@ func (s *tunnelServer) Send(_ context.Context, req *relay.OutboundRequest, _ int
 	if !s.connected {
 		return nil, errors.New("no tunnel client connected")
 	}
+	if evt := req.Header.Get(relay.HeaderEvent); len(s.events) > 0 && !slices.Contains(s.events, evt) {
+		return nil, errors.New("no tunnel client connected that takes event " + evt)
+	}
 	s.sent = append(s.sent, req)
 	return &relay.Response{Status: http.StatusOK, Body: []byte(`{"ok":true}`), Latency: time.Millisecond}, nil
 }
@@ -36,8 +42,9 @@ func (s *tunnelServer) Send(_ context.Context, req *relay.OutboundRequest, _ int
 func (s *tunnelServer) Serve(w http.ResponseWriter, _ *http.Request, _, _ string, onConnect func([]string)) {
 	s.mu.Lock()
 	s.connected = true
+	events := s.events
 	s.mu.Unlock()
-	onConnect(nil)
+	onConnect(events)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -82,6 +89,38 @@ func TestTunnelDelivery(t *testing.T) {
 		req.Header.Get("webhook-id") != ans.ID || req.DeliveryID != ans.Deliveries[0].ID || req.Attempt != 2 {
 		t.Errorf("tunnel request: got %s %s org %s body %s webhook-id %q delivery %s attempt %d; want POST tunnel://laptop/hooks of demo, the event's body, id and delivery, attempt 2",
 			req.Method, req.URL, req.Org, req.Body, req.Header.Get("webhook-id"), req.DeliveryID, req.Attempt)
+	}
+}
+
+// TestTunnelConnectSkipsOthersEvents: a client that takes only some event
+// types makes due at once the waiting deliveries of the endpoints it
+// takes, not of those it takes none of: each such early attempt failed
+// ("no client takes event") and counted, so a few reconnects of
+// `sidehook tunnel --events payment` made another endpoint's deliveries
+// dead.
+func TestTunnelConnectSkipsOthersEvents(t *testing.T) {
+	tun := &tunnelServer{events: []string{"payment"}}
+	r := startRelay(t, orgConfig(t), relay.Options{Tunnels: tun})
+	pay := tunnelEndpoint("tunnel://laptop/pay")
+	pay.ID, pay.Events = "pay", []string{"payment"}
+	chat := tunnelEndpoint("tunnel://laptop/chat")
+	chat.ID, chat.Events = "chat", []string{"inbound_message"}
+	relay.AddEndpoint(r, "demo", pay)
+	relay.AddEndpoint(r, "demo", chat)
+	p := ingest(t, r, `{"type":"payment"}`, nil)
+	m := ingest(t, r, `{"type":"inboundMessage"}`, nil)
+	waitDelivery(t, r, p.Deliveries[0].ID, "failed", 5*time.Second)
+	waitDelivery(t, r, m.Deliveries[0].ID, "failed", 5*time.Second)
+
+	if a := call(t, "GET", r.URL()+"/v1/tunnel?name=laptop", apiKey, nil, nil); a.Status != http.StatusNoContent {
+		t.Fatalf("connect: got %d %s, want 204", a.Status, a.Body)
+	}
+	waitDelivery(t, r, p.Deliveries[0].ID, "delivered", 5*time.Second)
+	// The connect has returned: an expedite would have made it due now.
+	d := waitDelivery(t, r, m.Deliveries[0].ID, "failed", 5*time.Second)
+	if len(d.Attempts) != 1 || d.NextAttemptAt == nil || time.Until(*d.NextAttemptAt) < 30*time.Minute {
+		t.Errorf("inbound_message delivery: got %d attempts, next at %v; want its one attempt and the next in an hour, as scheduled",
+			len(d.Attempts), d.NextAttemptAt)
 	}
 }
 
