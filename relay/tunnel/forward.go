@@ -83,7 +83,8 @@ type forwardReq struct {
 	query  string
 	header http.Header
 	body   []byte
-	// to replaces the --forward URL (an inspector replay to elsewhere).
+	// to is an inspector replay's target URL: with a path, the request
+	// goes there; with none, it replaces the --forward URL.
 	to string
 }
 
@@ -110,20 +111,28 @@ func (c *Client) target(f forwardReq) (string, error) {
 		return "", fmt.Errorf("refused the relay's path: %w", err)
 	}
 	base := *c.forward
+	path := f.path
 	if f.to != "" {
 		u, err := baseURL("target", f.to)
 		if err != nil {
 			return "", err
 		}
 		base = *u
+		// A target with a path is the URL the developer typed (often the
+		// one the inspector shows, its port changed): sent there, not with
+		// the endpoint's path appended again, as the receiver's replay
+		// "to" does.
+		if p := u.EscapedPath(); p != "" && p != "/" {
+			path = ""
+		}
 	}
 	// path is already escaped (the endpoint URL's escaped path): joined as
 	// text, so it reaches the app exactly as configured.
 	// An endpoint without a path (tunnel://NAME or tunnel://NAME/) goes to
 	// the --forward URL as given.
 	s := base.Scheme + "://" + base.Host + base.EscapedPath()
-	if f.path != "" && f.path != "/" {
-		s = base.Scheme + "://" + base.Host + strings.TrimSuffix(base.EscapedPath(), "/") + f.path
+	if path != "" && path != "/" {
+		s = base.Scheme + "://" + base.Host + strings.TrimSuffix(base.EscapedPath(), "/") + path
 	}
 	if f.query != "" {
 		s += "?" + f.query

@@ -389,7 +389,8 @@ func (in *inspector) handleGet(w http.ResponseWriter, r *http.Request) {
 // handleReplay sends a recorded request to the local app again: the same
 // method, headers and bytes (no new signature is needed: it is the same
 // request) plus sidehook-replay-of naming the record, to the --forward URL
-// or "to", with "body" replacing the bytes when given. The answer is the
+// or "to" (the target URL; with no path, the endpoint's is appended, as to
+// --forward), with "body" replacing the bytes when given. The answer is the
 // new record.
 func (in *inspector) handleReplay(w http.ResponseWriter, r *http.Request) {
 	rec := in.get(r.PathValue("id"))

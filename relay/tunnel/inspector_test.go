@@ -187,6 +187,52 @@ func TestInspector(t *testing.T) {
 	}
 }
 
+// TestInspectorReplayTo: a replay's "to" is the target URL, as on the
+// receiver's dashboard: one with a path is sent there, the path the
+// detail pane shows (the URL forwarded to, its port edited, say) not
+// doubled; one with no path gets the endpoint's path, as --forward does.
+func TestInspectorReplayTo(t *testing.T) {
+	fr := newFakeRelay(t, fastServer())
+	a := newApp(t)
+	other := newApp(t)
+	cfg := clientConfig(fr.URL, a.URL+"/base")
+	cfg.Inspect = "127.0.0.1:0"
+	rc := startClient(t, cfg)
+	base := inspectorBase(t, rc)
+	if _, err := fr.send(context.Background(), "/hooks", "payment", []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	var list inspectedList
+	getJSON(t, base+"/_sidehook/requests", &list)
+	if len(list.Requests) != 1 || list.Requests[0].URL != a.URL+"/base/hooks" {
+		t.Fatalf("requests: got %+v, want one forwarded to %s/base/hooks", list.Requests, a.URL)
+	}
+	id := list.Requests[0].ID
+	tests := []struct {
+		name, to, wantPath string
+	}{
+		{"NoPath", other.URL, "/hooks"},
+		{"Root", other.URL + "/", "/hooks"},
+		{"ShownURL", other.URL + "/base/hooks", "/base/hooks"},
+		{"OtherPath", other.URL + "/v2/in", "/v2/in"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := postJSON(t, base+"/_sidehook/requests/"+id+"/replay", `{"to":"`+tt.to+`"}`, nil)
+			var v tunnel.InspectedView
+			err := json.NewDecoder(resp.Body).Decode(&v)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("replay: got %d %v, want 200", resp.StatusCode, err)
+			}
+			got := other.requests()
+			if len(got) != i+1 || got[i].Path != tt.wantPath || v.URL != other.URL+tt.wantPath {
+				t.Errorf("replay to %s: got %d requests, last %+v, record URL %s; want it at %s", tt.to, len(got), got[len(got)-1], v.URL, tt.wantPath)
+			}
+		})
+	}
+}
+
 func TestInspectorRefuses(t *testing.T) {
 	fr := newFakeRelay(t, fastServer())
 	a := newApp(t)

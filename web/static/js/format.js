@@ -88,14 +88,14 @@ export function replayTarget(to, path = '', query = '') {
 }
 
 // forwardTarget is where the tunnel's inspector replays to the typed URL
-// to (tunnel.Client.target): its origin and path, the endpoint's path
-// appended (unless "/"), then the query as sent; to's own query is not
-// kept.
+// to (tunnel.Client.target): to as typed when it has a path, else its
+// origin and the endpoint's path, then the query as sent; to's own query
+// is not kept.
 export function forwardTarget(to, path = '', query = '') {
   const m = /^([a-z][a-z0-9+.-]*:\/\/[^/?#]*)([^?#]*)/i.exec(String(to));
   if (!m) return String(to);
   let [, origin, p] = m;
-  if (path && path !== '/') p = p.replace(/\/$/, '') + path;
+  if ((p === '' || p === '/') && path && path !== '/') p = path;
   return origin + p + (query ? '?' + query : '');
 }
 
