@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -326,8 +327,37 @@ func (e *permanentError) Error() string { return e.err.Error() }
 // dial opens the websocket and exchanges hello and ready.
 func (c *Client) dial(ctx context.Context, probe bool) (*websocket.Conn, *Message, error) {
 	h := http.Header{"Authorization": {"Bearer " + c.cfg.APIKey}}
-	ws, resp, err := c.dialer.DialContext(ctx, c.wsURL, h)
+	// gorilla's DialContext heeds ctx only while connecting: once the TCP
+	// connection is up it waits for the upgrade's answer until its
+	// HandshakeTimeout, so a relay that accepted and hangs held a Ctrl-C
+	// for 15 s. ctx ending closes the connection instead.
+	var (
+		mu   sync.Mutex
+		conn net.Conn
+	)
+	dialer := *c.dialer
+	dialer.NetDialContext = func(dctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := (&net.Dialer{}).DialContext(dctx, network, addr)
+		if err == nil {
+			mu.Lock()
+			conn = nc
+			mu.Unlock()
+		}
+		return nc, err
+	}
+	cut := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if conn != nil {
+			conn.Close()
+		}
+	})
+	ws, resp, err := dialer.DialContext(ctx, c.wsURL, h)
+	cut()
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, fmt.Errorf("dial %s: %w", c.relay.Host, ctx.Err())
+		}
 		return nil, nil, c.dialError(resp, err)
 	}
 	ws.SetReadLimit(c.cfg.MaxMessage)

@@ -369,6 +369,48 @@ func TestStopWhileWaitingForReady(t *testing.T) {
 	}
 }
 
+// TestStopWhileWaitingForUpgrade: a relay that took the connection and
+// does not answer the upgrade (hung, or a proxy in the way): stopping the
+// client must not wait for the dialer's 15 s handshake timeout.
+func TestStopWhileWaitingForUpgrade(t *testing.T) {
+	asked := make(chan struct{}, 1)
+	stall := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case asked <- struct{}{}:
+		default:
+		}
+		select {
+		case <-stall:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(stall) })
+	c, err := tunnel.NewClient(clientConfig(srv.URL, "http://127.0.0.1:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	select {
+	case <-asked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("timed out waiting for the client's upgrade request")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run after cancel: got %v, want nil", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run still waiting for the upgrade 5s after cancel, want it to stop at once")
+	}
+}
+
 func TestClientShowsRelayReason(t *testing.T) {
 	fr := newFakeRelay(t, fastServer())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
