@@ -134,11 +134,17 @@ func handleCapture(s *Server) http.Handler {
 	})
 }
 
-// decide picks the answer of a request whose body was read: 401 when it
-// failed verification (before any rule: a rule never makes a forged request
-// look accepted), else the first matching rule, else custom values for a
-// GET with fields, else 200 {"id"}.
+// decide picks the answer of a request whose body was read: 503 when its
+// jwt could not be checked for want of the JWKS (the sender should retry),
+// 401 when it failed verification (before any rule: a rule never makes a
+// forged request look accepted), else the first matching rule, else custom
+// values for a GET with fields, else 200 {"id"}.
 func (s *Server) decide(r *http.Request, c *Capture) reply {
+	if c.Verdict.keysUnavailable() {
+		rep := errorReply(http.StatusServiceUnavailable, codeUnavailable, c.Verdict.Scheme+": "+c.Verdict.Reason+": the token could not be checked; try again")
+		rep.header = map[string]string{"Retry-After": "1"}
+		return rep
+	}
 	if c.Verdict.Status == auth.StatusInvalid {
 		reason := c.Verdict.Reason
 		if c.Verdict.Scheme != "" {

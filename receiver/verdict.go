@@ -30,6 +30,13 @@ type Verdict struct {
 	Claims map[string]any `json:"claims,omitempty"`
 }
 
+// keysUnavailable reports whether the request failed only for want of the
+// keys to check its jwt: answered as unavailable (5xx), the sender
+// retries; as a refusal (4xx) a sender such as the relay never would.
+func (v Verdict) keysUnavailable() bool {
+	return v.Status == VerdictInvalid && v.Scheme == auth.SchemeJWT && v.Reason == auth.ReasonKeysUnavailable
+}
+
 // verdictOf converts the verifier's verdict.
 func verdictOf(v auth.Verdict) Verdict {
 	return Verdict{Status: v.Status, Scheme: v.Scheme, Reason: v.Reason, Claims: intClaims(v.Claims)}

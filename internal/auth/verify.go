@@ -114,6 +114,11 @@ type Verdict struct {
 	Claims map[string]any `json:"claims,omitempty"`
 }
 
+// ReasonKeysUnavailable is the reason of a jwt that could not be checked
+// because the JWKS could not be fetched: the token may well be good, and
+// the failure is the checker's, not the request's.
+const ReasonKeysUnavailable = "jwks unavailable"
+
 // Verifier checks inbound requests against a VerifyConfig. It is safe for
 // concurrent use; it holds the jti replay cache.
 type Verifier struct {
@@ -429,7 +434,7 @@ func (v *Verifier) jwtKey(ctx context.Context, header map[string]any, alg string
 		case errors.Is(err, ErrUnknownKID):
 			return nil, &reasonError{reason: "unknown key id", err: err}
 		case err != nil:
-			return nil, &reasonError{reason: "jwks unavailable", err: err}
+			return nil, &reasonError{reason: ReasonKeysUnavailable, err: err}
 		}
 	case v.cfg.JWTPublicKey != nil:
 		pub, keyAlg = v.cfg.JWTPublicKey, v.cfg.JWTPublicAlg
