@@ -225,6 +225,9 @@ func TestBrowserReceiver(t *testing.T) {
 	if sign := fmt.Sprint(got.Body["sign"]); sign != "[webio-token standard]" {
 		t.Errorf("page sent sign %s, want the schemes left ticked", sign)
 	}
+	// The page showed "Replaying…" (no ok) before it sent the request: its
+	// result, once shown, no longer lands on top of copy-as-curl's below.
+	do(t, ctx, "see the second replay's result", chromedp.WaitVisible(chromedp.CSS(`.result.ok`)))
 
 	// Copy as curl copies the request itself: its method, URL, headers as
 	// shown (credentials still redacted, and said so) and the body as
