@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/sidehook/sidehook/internal/event"
 	"github.com/sidehook/sidehook/relay/config"
@@ -177,8 +178,10 @@ func (m *manager) putEndpoint(ctx context.Context, o *orgState, raw config.RawEn
 	return next, nil
 }
 
-// deleteEndpoint removes an API endpoint and its queue. Its deliveries stay
-// readable; the ones still waiting are no longer sent.
+// deleteEndpoint removes an API endpoint and ends its waiting deliveries:
+// dead, with the reason, still readable and replayable with a `to`. A
+// deletion cut short (a store error) leaves the endpoint in place: the
+// client's retry finishes it (and a restart ends what still waits).
 func (m *manager) deleteEndpoint(ctx context.Context, o *orgState, id string) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -189,7 +192,8 @@ func (m *manager) deleteEndpoint(ctx context.Context, o *orgState, id string) er
 	if old.source == sourceConfig {
 		return apiErrorf(http.StatusConflict, "endpoint_in_config", "endpoint %q is defined in the configuration file: remove it there", id)
 	}
-	if err := m.store.DeleteEndpoint(context.WithoutCancel(ctx), o.id, id); err != nil {
+	reason := fmt.Sprintf("endpoint %s was deleted at %s", id, m.clock.Now().UTC().Format(time.RFC3339))
+	if err := m.store.DeleteEndpoint(context.WithoutCancel(ctx), o.id, id, reason); err != nil {
 		return storeError(err)
 	}
 	o.replace(id, nil)

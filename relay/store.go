@@ -81,9 +81,23 @@ type Store interface {
 	// SetDisabled marks an endpoint disabled with a reason, or clears the
 	// mark when reason is empty. It applies to file endpoints too.
 	SetDisabled(ctx context.Context, org, id, reason string) error
-	// DeleteEndpoint removes an API endpoint, its disabled mark and its
-	// queue: its waiting deliveries stay readable but are no longer sent.
-	DeleteEndpoint(ctx context.Context, org, id string) error
+	// DeleteEndpoint removes an API endpoint and its disabled mark, then
+	// ends its waiting deliveries as EndWaiting does, with reason. Cut
+	// short (an error), it may have done part: calling it again finishes
+	// the work, and so does EndWaiting.
+	DeleteEndpoint(ctx context.Context, org, id, reason string) error
+	// EndWaiting ends every waiting delivery of an endpoint that no longer
+	// exists (deleted, or gone from the configuration file): each becomes
+	// dead, with no NextAttemptAt and Reason set to reason, its attempts
+	// as they were, and leaves the endpoint's queue, so that an endpoint
+	// made again with the same id takes none of them. A leased one is
+	// ended too, at once; the Record of its attempt still appends the
+	// attempt and keeps a final outcome (delivered, dead), but an outcome
+	// that would wait (failed) stays dead with the reason, and its Release
+	// leaves it dead. It returns how many deliveries it ended; calling it
+	// again ends what arrived since. Cut short, it may have ended some:
+	// the others still wait, and a later call ends them.
+	EndWaiting(ctx context.Context, ref EndpointRef, reason string) (int, error)
 
 	// Token returns an organisation's current Webio token ("" when none).
 	Token(ctx context.Context, org string) (string, error)
@@ -185,6 +199,10 @@ type Delivery struct {
 	// Base is the number of attempts before the last manual retry: the
 	// schedule starts again from there.
 	Base int `json:"base,omitempty"`
+	// Reason says why a dead delivery ended when no attempt does: its
+	// endpoint no longer exists (see Store.EndWaiting). A manual retry
+	// clears it.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Attempt is one try, as SPEC §4 lists it, with the request as it was sent

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -59,55 +60,106 @@ func (s *Store) SetDisabled(ctx context.Context, org, id, reason string) error {
 	return s.write(ctx, "set disabled", store.Set(disabledKey(org, id), []byte(reason)))
 }
 
-// DeleteEndpoint removes an API endpoint, its mark and its queue. Its
-// deliveries stay readable; one in flight ends without being queued again.
-func (s *Store) DeleteEndpoint(ctx context.Context, org, id string) error {
+// DeleteEndpoint removes an API endpoint and its mark, then ends its
+// waiting deliveries with reason (EndWaiting).
+func (s *Store) DeleteEndpoint(ctx context.Context, org, id, reason string) error {
 	if err := s.write(ctx, "delete endpoint", store.Delete(endpointKey(org, id)), store.Delete(disabledKey(org, id))); err != nil {
 		return err
 	}
-	q := s.queue(relay.EndpointRef{Org: org, Endpoint: id})
-	// Exclusive: no Record is between reading its lease and writing.
+	_, err := s.EndWaiting(ctx, relay.EndpointRef{Org: org, Endpoint: id}, reason)
+	return err
+}
+
+// endChunk bounds the deliveries one write of EndWaiting ends, so that no
+// write is too large for one Badger transaction.
+const endChunk = 256
+
+// EndWaiting makes every delivery in the endpoint's due index dead with
+// reason and empties the index, in chunks: each chunk writes the records
+// and deletes their entries at once, so a chunk cut short leaves its
+// deliveries waiting as they were, for a later call. Leases are marked
+// first, so the Record of an attempt in flight keeps the delivery out of
+// the queue. It holds the queue's take and delete locks: no Take leases,
+// and no Record writes, what it is ending.
+func (s *Store) EndWaiting(ctx context.Context, ref relay.EndpointRef, reason string) (int, error) {
+	if err := s.check("end waiting"); err != nil {
+		return 0, err
+	}
+	ctx = context.WithoutCancel(ctx)
+	q := s.queue(ref)
+	q.takeMu.Lock()
+	defer q.takeMu.Unlock()
 	q.delMu.Lock()
 	defer q.delMu.Unlock()
 	q.mu.Lock()
 	for _, l := range q.leases {
-		l.orphan = true
+		if !l.orphan {
+			l.orphan, l.reason = true, reason
+		}
 	}
 	clear(q.requeue)
-	clear(q.hot)
-	q.complete = false
 	q.mu.Unlock()
-	if err := s.check("delete endpoint"); err != nil {
-		return err
-	}
-	return s.deleteQueue(context.WithoutCancel(ctx), q.prefix)
-}
-
-// deleteChunk bounds the due-index entries one write of deleteQueue deletes.
-const deleteChunk = 1000
-
-// deleteQueue deletes a due index in chunks, so that no write is too large
-// for one Badger transaction. Entries written meanwhile may survive.
-func (s *Store) deleteQueue(ctx context.Context, prefix []byte) error {
+	ended := 0
 	var after []byte
 	for {
-		ops := make([]store.Op, 0, deleteChunk)
-		err := s.scan(ctx, "delete endpoint queue", store.ScanOptions{Prefix: prefix, After: after, Limit: deleteChunk, KeysOnly: true},
+		var keys [][]byte
+		err := s.scan(ctx, "end waiting", store.ScanOptions{Prefix: q.prefix, After: after, Limit: endChunk, KeysOnly: true},
 			func(k, _ []byte) error {
-				ops = append(ops, store.Delete(bytes.Clone(k)))
+				keys = append(keys, bytes.Clone(k))
 				return nil
 			})
-		if err != nil || len(ops) == 0 {
-			return err
+		if err != nil || len(keys) == 0 {
+			return ended, err
 		}
-		if err := s.write(ctx, "delete endpoint queue", ops...); err != nil {
-			return err
+		n, err := s.endChunk(ctx, q, keys, reason)
+		ended += n
+		if err != nil || len(keys) < endChunk {
+			return ended, err
 		}
-		if len(ops) < deleteChunk {
-			return nil
-		}
-		after = ops[len(ops)-1].Key
+		after = keys[len(keys)-1]
 	}
+}
+
+// endChunk ends the deliveries of some due-index entries and deletes the
+// entries, in one write.
+func (s *Store) endChunk(ctx context.Context, q *queue, keys [][]byte, reason string) (int, error) {
+	ops := make([]store.Op, 0, 2*len(keys))
+	var ids []string
+	for _, k := range keys {
+		ops = append(ops, store.Delete(k))
+		_, id, ok := splitTimeKey(q.prefix, k)
+		if !ok {
+			continue
+		}
+		r, err := s.record(q.ref.Org, id)
+		if errors.Is(err, relay.ErrNotFound) {
+			continue // a stale entry
+		}
+		if err != nil {
+			return 0, fmt.Errorf("badgerstore: end waiting: %w", err)
+		}
+		if relay.Final(r.Status) || !bytes.Equal(r.QKey, k) {
+			continue // a stale entry: the record is elsewhere or done
+		}
+		d := r.Delivery
+		d.Status, d.NextAttemptAt, d.Reason = relay.StatusDead, nil, reason
+		_, b, err := encodeDelivery(&d, nil)
+		if err != nil {
+			return 0, err
+		}
+		ops = append(ops, store.Set(deliveryKey(q.ref.Org, id), b))
+		ids = append(ids, id)
+	}
+	if err := s.write(ctx, "end waiting", ops...); err != nil {
+		return 0, err
+	}
+	q.mu.Lock()
+	for _, id := range ids {
+		delete(q.hot, id)
+	}
+	q.complete = false
+	q.mu.Unlock()
+	return len(ids), nil
 }
 
 // Token returns the organisation's Webio token, "" when none.

@@ -138,7 +138,8 @@ func (q *queue) blockedBefore(key []byte) bool {
 type lease struct {
 	key     []byte // its due-index entry
 	ordered bool
-	orphan  bool // its endpoint was deleted: its end queues nothing
+	orphan  bool   // its endpoint was ended (EndWaiting): its end queues nothing
+	reason  string // why, for a Record whose outcome would wait: it stays dead
 }
 
 func newQueue(ref relay.EndpointRef) *queue {
@@ -423,7 +424,10 @@ func (s *Store) finish(ctx context.Context, d *relay.Delivery, disable string, r
 		if requeued {
 			requeue(&cp, at)
 		}
-		queued := !relay.Final(cp.Status) && (l == nil || !l.orphan)
+		if l != nil && l.orphan && !relay.Final(cp.Status) {
+			cp.Status, cp.NextAttemptAt, cp.Reason = relay.StatusDead, nil, l.reason
+		}
+		queued := !relay.Final(cp.Status)
 		rec, err := s.move(ctx, q, what, &cp, oldKey, queued, disable)
 		q.mu.Lock()
 		if err != nil {
@@ -452,7 +456,7 @@ func (s *Store) finish(ctx context.Context, d *relay.Delivery, disable string, r
 // requeue sets d pending and due at now, its schedule started again.
 func requeue(d *relay.Delivery, now time.Time) {
 	now = now.UTC()
-	d.Status, d.NextAttemptAt, d.Base = relay.StatusPending, &now, len(d.Attempts)
+	d.Status, d.NextAttemptAt, d.Base, d.Reason = relay.StatusPending, &now, len(d.Attempts), ""
 }
 
 // move writes d with its due-index entry moved from oldKey to where d's

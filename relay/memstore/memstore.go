@@ -49,7 +49,7 @@ type org struct {
 // delivery is a stored delivery and, while it waits, its queue entry.
 type delivery struct {
 	d     *relay.Delivery
-	entry *entry // nil when final or when its endpoint was deleted
+	entry *entry // nil when final or when its endpoint was ended
 }
 
 // listEntry places a record in a listing: newest first is the reverse of
@@ -254,9 +254,9 @@ func (s *Store) SetDisabled(_ context.Context, orgID, id, reason string) error {
 	return nil
 }
 
-// DeleteEndpoint removes an API endpoint, its mark and its queue; its
-// deliveries stay readable.
-func (s *Store) DeleteEndpoint(_ context.Context, orgID, id string) error {
+// DeleteEndpoint removes an API endpoint and its mark, and ends its
+// waiting deliveries with reason.
+func (s *Store) DeleteEndpoint(_ context.Context, orgID, id, reason string) error {
 	if err := s.lock(); err != nil {
 		return err
 	}
@@ -264,26 +264,7 @@ func (s *Store) DeleteEndpoint(_ context.Context, orgID, id string) error {
 	o := s.org(orgID)
 	delete(o.endpoints, id)
 	delete(o.disabled, id)
-	ref := relay.EndpointRef{Org: orgID, Endpoint: id}
-	q := s.queues[ref]
-	if q == nil {
-		return nil
-	}
-	for _, e := range q.heap {
-		if sd := o.deliveries[e.id]; sd != nil {
-			sd.entry = nil
-		}
-	}
-	q.heap = nil
-	// Attempts in flight end in Record or Release, which then find the
-	// lease orphaned and queue nothing.
-	for id, e := range q.leased {
-		e.orphan = true
-		if sd := o.deliveries[id]; sd != nil {
-			sd.entry = nil
-		}
-	}
-	q.leasedOrdered = 0
+	s.endWaiting(relay.EndpointRef{Org: orgID, Endpoint: id}, reason)
 	return nil
 }
 

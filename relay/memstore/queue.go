@@ -15,8 +15,9 @@ type entry struct {
 	key     time.Time // due time, or creation for an ordered delivery
 	due     time.Time // NextAttemptAt
 	ordered bool
-	idx     int  // position in the heap, -1 while leased
-	orphan  bool // leased when its endpoint was deleted: never queued again
+	idx     int    // position in the heap, -1 while leased
+	orphan  bool   // leased when its endpoint was ended: never queued again
+	reason  string // why it was ended (Delivery.Reason)
 }
 
 func less(a, b *entry) bool {
@@ -159,19 +160,23 @@ func (s *Store) Record(_ context.Context, d *relay.Delivery, disable string) err
 // requeued sets d pending and due at now with its schedule started again.
 func requeued(d *relay.Delivery, now time.Time) {
 	now = now.UTC()
-	d.Status, d.NextAttemptAt, d.Base = relay.StatusPending, &now, len(d.Attempts)
+	d.Status, d.NextAttemptAt, d.Base, d.Reason = relay.StatusPending, &now, len(d.Attempts), ""
 }
 
 // place stores next as sd's state and queues it as that state says: a
-// waiting delivery gets an entry, a final one or one whose endpoint was
-// deleted while it was leased gets none.
+// waiting delivery gets an entry, a final one none. One whose endpoint was
+// ended while it was leased gets none either: it stays dead, unless next
+// is final.
 func (s *Store) place(q *queue, sd *delivery, next *relay.Delivery, lease *entry) {
 	if sd.entry != nil {
 		q.remove(sd.entry)
 		sd.entry = nil
 	}
+	if lease != nil && lease.orphan && !relay.Final(next.Status) {
+		next.Status, next.NextAttemptAt, next.Reason = relay.StatusDead, nil, lease.reason
+	}
 	sd.d = next
-	if relay.Final(next.Status) || (lease != nil && lease.orphan) {
+	if relay.Final(next.Status) {
 		return
 	}
 	s.enqueue(sd)
@@ -260,6 +265,51 @@ func (s *Store) Expedite(_ context.Context, ref relay.EndpointRef, now time.Time
 		heap.Init(&q.heap)
 	}
 	return moved, nil
+}
+
+// EndWaiting makes every waiting delivery of the endpoint dead with
+// reason, leased ones included, and empties its queue.
+func (s *Store) EndWaiting(_ context.Context, ref relay.EndpointRef, reason string) (int, error) {
+	if err := s.lock(); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	return s.endWaiting(ref, reason), nil
+}
+
+// endWaiting is EndWaiting with the mutex held.
+func (s *Store) endWaiting(ref relay.EndpointRef, reason string) int {
+	o, q := s.orgs[ref.Org], s.queues[ref]
+	if o == nil || q == nil {
+		return 0
+	}
+	n := 0
+	end := func(id string) {
+		sd := o.deliveries[id]
+		if sd == nil || relay.Final(sd.d.Status) {
+			return
+		}
+		next := cloneDelivery(sd.d)
+		next.Status, next.NextAttemptAt, next.Reason = relay.StatusDead, nil, reason
+		sd.d, sd.entry = next, nil
+		n++
+	}
+	for _, e := range q.heap {
+		end(e.id)
+	}
+	q.heap = nil
+	// Attempts in flight end in Record or Release, which find the lease
+	// orphaned and queue nothing.
+	for id, e := range q.leased {
+		if e.orphan {
+			continue // ended before
+		}
+		e.orphan, e.reason = true, reason
+		end(id)
+	}
+	q.leasedOrdered = 0
+	clear(q.requeue)
+	return n
 }
 
 // Waiting counts each endpoint's waiting deliveries, leased ones included.

@@ -132,28 +132,95 @@ func (s *Store) SetDisabled(ctx context.Context, org, id, reason string) error {
 	return nil
 }
 
-// DeleteEndpoint removes an API endpoint, its mark, its consumer and its
-// work and retry items; its deliveries stay readable.
-func (s *Store) DeleteEndpoint(ctx context.Context, org, id string) error {
+// DeleteEndpoint removes an API endpoint and its mark, then ends its
+// waiting deliveries with reason (EndWaiting).
+func (s *Store) DeleteEndpoint(ctx context.Context, org, id, reason string) error {
 	if err := s.kvDelete(ctx, endpointKey(org, id)); err != nil {
 		return fmt.Errorf("delete endpoint: %w", err)
 	}
 	if err := s.kvDelete(ctx, disabledKey(org, id)); err != nil {
 		return fmt.Errorf("delete endpoint: %w", err)
 	}
-	ref := relay.EndpointRef{Org: org, Endpoint: id}
-	wctx, cancel := s.writeCtx(ctx)
-	defer cancel()
-	err := s.js.DeleteConsumer(wctx, s.cfg.Prefix, s.consumerName(ref))
-	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+	if _, err := s.EndWaiting(ctx, relay.EndpointRef{Org: org, Endpoint: id}, reason); err != nil {
 		return fmt.Errorf("delete endpoint: %w", err)
+	}
+	return nil
+}
+
+// EndWaiting makes every delivery with a work or retry item of the
+// endpoint dead with reason, each by a compare-and-set of its state,
+// leased ones included (their lease's end then finds the state dead and
+// keeps it so, see Record); then it deletes the endpoint's consumer, the
+// items it listed and the head lock. Cut short between the two, the items
+// left name final deliveries: a Take drops them, and a later call deletes
+// them.
+func (s *Store) EndWaiting(ctx context.Context, ref relay.EndpointRef, reason string) (int, error) {
+	ctx, cancel := s.writeCtx(ctx)
+	defer cancel()
+	var subs []string
+	for _, filter := range []string{s.subj.workOf(ref.Org, ref.Endpoint, false), s.subj.workOf(ref.Org, ref.Endpoint, true),
+		s.subj.retryOf(ref.Org, ref.Endpoint)} {
+		more, err := s.list(ctx, filter)
+		if err != nil {
+			return 0, fmt.Errorf("end waiting: %w", err)
+		}
+		subs = append(subs, more...)
+	}
+	seen := map[string]bool{}
+	ended := 0
+	for _, subj := range subs {
+		_, _, id, err := s.subj.parseWork(subj)
+		if err != nil {
+			if _, _, _, id, err = s.subj.parseRetry(subj); err != nil {
+				continue
+			}
+		}
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		ok, err := s.endOne(ctx, ref, id, reason)
+		if err != nil {
+			return ended, fmt.Errorf("end waiting: %w", err)
+		}
+		if ok {
+			ended++
+		}
+	}
+	err := s.js.DeleteConsumer(ctx, s.cfg.Prefix, s.consumerName(ref))
+	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return ended, fmt.Errorf("end waiting: %w", err)
 	}
 	s.dropConsumer(ref)
-	if err := s.remove(ctx, s.subj.workOf(org, id, false), s.subj.workOf(org, id, true), s.subj.retryOf(org, id), s.subj.lock(org, id)); err != nil {
-		return fmt.Errorf("delete endpoint: %w", err)
+	if err := s.remove(ctx, append(subs, s.subj.lock(ref.Org, ref.Endpoint))...); err != nil {
+		return ended, fmt.Errorf("end waiting: %w", err)
 	}
 	s.forgetRetries(ref)
-	return nil
+	return ended, nil
+}
+
+// endOne makes one waiting delivery of ref dead with reason, and reports
+// whether it did (not when it is final already, or another endpoint's).
+func (s *Store) endOne(ctx context.Context, ref relay.EndpointRef, id, reason string) (bool, error) {
+	for {
+		st, rev, err := s.state(ctx, ref.Org, id)
+		if errors.Is(err, relay.ErrNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if relay.Final(st.Status) || st.Endpoint != ref.Endpoint {
+			return false, nil
+		}
+		st.Status, st.NextAttemptAt, st.Reason = relay.StatusDead, nil, reason
+		st.Leased, st.RequeueAt, st.Retry = false, nil, false
+		_, err = s.putState(ctx, st, rev)
+		if casConflict(err) {
+			continue // changed since read: read again
+		}
+		return err == nil, err
+	}
 }
 
 // Token returns an organisation's Webio token, "" when none.

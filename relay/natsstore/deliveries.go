@@ -36,7 +36,7 @@ type state struct {
 // requeued sets d pending and due at at, its schedule starting again.
 func requeued(d *relay.Delivery, at time.Time) {
 	at = at.UTC()
-	d.Status, d.NextAttemptAt, d.Base = relay.StatusPending, &at, len(d.Attempts)
+	d.Status, d.NextAttemptAt, d.Base, d.Reason = relay.StatusPending, &at, len(d.Attempts), ""
 }
 
 // settle ends what a lease left on the record: a pending requeue applies.

@@ -621,6 +621,10 @@ func (s *Store) Record(ctx context.Context, d *relay.Delivery, disable string) e
 		if cur.RequeueAt != nil {
 			requeued(&next.Delivery, *cur.RequeueAt)
 		}
+		if relay.Final(cur.Status) && cur.Reason != "" && !relay.Final(next.Status) {
+			// Ended during the attempt (EndWaiting): it stays dead.
+			next.Status, next.NextAttemptAt, next.Reason = relay.StatusDead, nil, cur.Reason
+		}
 		if !next.Ordered && !relay.Final(next.Status) && s.queued(ctx, l, cur) {
 			// Also without this store's lease (it was lost): the new
 			// item makes any older one stale.
@@ -646,7 +650,7 @@ func (s *Store) Record(ctx context.Context, d *relay.Delivery, disable string) e
 
 // queued reports whether an unordered delivery still has an item to wait
 // on: the leased work item, or without a lease here, any work or retry
-// item. It has none once its endpoint was deleted (DeleteEndpoint drops
+// item. It has none once its endpoint was deleted (EndWaiting drops
 // the items): an attempt in flight then ends without queueing it again.
 // When unsure, it is queued.
 func (s *Store) queued(ctx context.Context, l *lease, cur *state) bool {

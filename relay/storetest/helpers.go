@@ -167,7 +167,8 @@ func wantDelivery(t testing.TB, got, want *relay.Delivery) {
 		t.Fatalf("delivery: got nil, want %s", want.ID)
 	}
 	if got.ID != want.ID || got.EventID != want.EventID || got.Org != want.Org || got.Endpoint != want.Endpoint ||
-		got.Type != want.Type || got.Status != want.Status || got.Ordered != want.Ordered || got.Base != want.Base {
+		got.Type != want.Type || got.Status != want.Status || got.Ordered != want.Ordered || got.Base != want.Base ||
+		got.Reason != want.Reason {
 		t.Fatalf("delivery %s: got %+v, want %+v", want.ID, got, want)
 	}
 	wantTime(t, "delivery created_at", got.CreatedAt, want.CreatedAt)

@@ -210,15 +210,20 @@ func testEndpoints(t *testing.T, f Factory) {
 func testDeleteEndpoint(t *testing.T, f Factory) {
 	s := f.New(t)
 	ctx := context.Background()
+	const why = "endpoint a was deleted"
 	must(t, s.PutEndpoint(ctx, "acme", "a", []byte(`{"id":"a"}`)))
 	must(t, s.SetDisabled(ctx, "acme", "a", "paused"))
 	accept(t, s, evSpec{id: "e1", eps: []string{"a", "keep"}})
 	accept(t, s, evSpec{id: "e2", eps: []string{"a"}})
 	leased, _ := take(t, s, ref("acme", "a"), t0, 1)
-	must(t, s.DeleteEndpoint(ctx, "acme", "a"))
+	must(t, s.DeleteEndpoint(ctx, "acme", "a", why))
 	wantEndpoints(t, endpoints(t, s, "acme"), nil)
-	getDelivery(t, s, "acme", "e1.a")
-	getDelivery(t, s, "acme", "e2.a")
+	for _, id := range []string{"e1.a", "e2.a"} {
+		if d := getDelivery(t, s, "acme", id); d.Status != relay.StatusDead || d.NextAttemptAt != nil || d.Reason != why {
+			t.Fatalf("delivery %s of a deleted endpoint: got %s, next %v, reason %q; want dead, none, %q",
+				id, d.Status, d.NextAttemptAt, d.Reason, why)
+		}
+	}
 	got, next := take(t, s, ref("acme", "a"), at(time.Hour), 10)
 	wantIDs(t, "Take of a deleted endpoint", ids(got), nil)
 	wantNext(t, next, time.Time{})
@@ -229,6 +234,120 @@ func testDeleteEndpoint(t *testing.T, f Factory) {
 	m, err := s.Waiting(ctx)
 	if err != nil || m[ref("acme", "a")] != 0 || m[ref("acme", "keep")] != 1 {
 		t.Fatalf("Waiting after DeleteEndpoint: got %v, %v; want a: 0, keep: 1", m, err)
+	}
+}
+
+// ended is d as EndWaiting leaves it: dead with why, nothing due.
+func ended(d *relay.Delivery, why string) *relay.Delivery {
+	cp := *d
+	cp.Status, cp.NextAttemptAt, cp.Reason = relay.StatusDead, nil, why
+	return &cp
+}
+
+// testEndWaiting: the waiting deliveries of an endpoint that no longer
+// exists end dead with the reason, those in flight too (a final outcome
+// still lands; a failed one stays dead), and an endpoint made again with
+// the same id takes none of them.
+func testEndWaiting(t *testing.T, f Factory) {
+	s := f.New(t)
+	ctx := context.Background()
+	r := ref("acme", "a")
+	const why = "endpoint a was deleted"
+	accept(t, s, evSpec{id: "e0", eps: []string{"a"}})                     // delivered before: untouched
+	accept(t, s, evSpec{id: "e1", eps: []string{"a", "keep"}})             // pending (released)
+	accept(t, s, evSpec{id: "e2", eps: []string{"a"}})                     // failed, waits for a retry
+	accept(t, s, evSpec{id: "e3", eps: []string{"a"}})                     // in flight, its attempt fails
+	accept(t, s, evSpec{id: "e4", eps: []string{"a"}})                     // in flight, its attempt succeeds
+	accept(t, s, evSpec{id: "e5", eps: []string{"a"}})                     // in flight, released
+	accept(t, s, evSpec{id: "e6", eps: []string{"a"}, due: at(time.Hour)}) // pending, due later
+	got, _ := take(t, s, r, t0, 10)
+	taken := map[string]*relay.Delivery{}
+	for _, d := range got {
+		taken[d.ID] = d
+	}
+	if len(taken) != 6 {
+		t.Fatalf("Take: got %v, want e0.a to e5.a", ids(got))
+	}
+	record(t, s, attempted(taken["e0.a"], t0, 200, relay.StatusDelivered, time.Time{}), "")
+	record(t, s, attempted(taken["e2.a"], t0, 500, relay.StatusFailed, at(time.Hour)), "")
+	must(t, s.Release(ctx, taken["e1.a"]))
+	before := map[string]*relay.Delivery{}
+	for _, id := range []string{"e0.a", "e1.a", "e2.a", "e3.a", "e4.a", "e5.a", "e6.a", "e1.keep"} {
+		before[id] = getDelivery(t, s, "acme", id)
+	}
+
+	n, err := s.EndWaiting(ctx, r, why)
+	if err != nil || n != 6 {
+		t.Fatalf("EndWaiting: got %d, %v; want 6 (e1.a to e6.a, in flight or not)", n, err)
+	}
+	for _, id := range []string{"e1.a", "e2.a", "e3.a", "e4.a", "e5.a", "e6.a"} {
+		wantDelivery(t, getDelivery(t, s, "acme", id), ended(before[id], why))
+	}
+	wantDelivery(t, getDelivery(t, s, "acme", "e0.a"), before["e0.a"])
+	wantDelivery(t, getDelivery(t, s, "acme", "e1.keep"), before["e1.keep"])
+
+	// The attempts in flight end: a failure stays dead with the reason,
+	// a success is recorded as such, a release changes nothing.
+	failed := attempted(taken["e3.a"], at(sec), 503, relay.StatusFailed, at(time.Minute))
+	record(t, s, failed, "")
+	wantDelivery(t, getDelivery(t, s, "acme", "e3.a"), ended(failed, why))
+	delivered := attempted(taken["e4.a"], at(sec), 200, relay.StatusDelivered, time.Time{})
+	record(t, s, delivered, "")
+	wantDelivery(t, getDelivery(t, s, "acme", "e4.a"), delivered)
+	must(t, s.Release(ctx, taken["e5.a"]))
+	wantDelivery(t, getDelivery(t, s, "acme", "e5.a"), ended(before["e5.a"], why))
+
+	got, next := take(t, s, r, at(48*time.Hour), 10)
+	wantIDs(t, "Take after EndWaiting", ids(got), nil)
+	wantNext(t, next, time.Time{})
+	if m, err := s.Waiting(ctx); err != nil || m[r] != 0 || m[ref("acme", "keep")] != 1 {
+		t.Fatalf("Waiting after EndWaiting: got %v, %v; want a: 0, keep: 1", m, err)
+	}
+	if n, err := s.EndWaiting(ctx, r, why); err != nil || n != 0 {
+		t.Fatalf("EndWaiting again: got %d, %v; want 0", n, err)
+	}
+
+	// Made again with the same id: only what comes now is its.
+	accept(t, s, evSpec{id: "e7", eps: []string{"a"}, received: at(time.Minute)})
+	got, _ = take(t, s, r, at(48*time.Hour), 10)
+	wantIDs(t, "Take of the endpoint made again", ids(got), []string{"e7.a"})
+
+	// A manual retry makes an ended delivery pending again, reason gone.
+	now := at(2 * time.Hour)
+	d, err := s.Requeue(ctx, "acme", "e2.a", now)
+	if err != nil {
+		t.Fatalf("Requeue: %v", err)
+	}
+	want := *getDelivery(t, s, "acme", "e2.a")
+	if want.Reason != "" {
+		t.Fatalf("reason after Requeue: got %q, want none", want.Reason)
+	}
+	wantDelivery(t, d, &want)
+}
+
+// testEndWaitingOrdered: an ordered endpoint's ended head, in flight, does
+// not block what the endpoint made again takes.
+func testEndWaitingOrdered(t *testing.T, f Factory) {
+	s := f.New(t)
+	ctx := context.Background()
+	r := ref("acme", "fifo")
+	const why = "endpoint fifo no longer exists"
+	accept(t, s, evSpec{id: "o1", eps: []string{"fifo"}, ordered: true})
+	accept(t, s, evSpec{id: "o2", eps: []string{"fifo"}, ordered: true, received: at(sec)})
+	head, _ := take(t, s, r, at(sec), 10)
+	wantIDs(t, "Take of the FIFO", ids(head), []string{"o1.fifo"})
+	if n, err := s.EndWaiting(ctx, r, why); err != nil || n != 2 {
+		t.Fatalf("EndWaiting: got %d, %v; want 2", n, err)
+	}
+	accept(t, s, evSpec{id: "o3", eps: []string{"fifo"}, ordered: true, received: at(2 * sec)})
+	got, _ := take(t, s, r, at(time.Minute), 10)
+	wantIDs(t, "Take while the ended head is in flight", ids(got), []string{"o3.fifo"})
+	failed := attempted(head[0], at(sec), 500, relay.StatusFailed, at(time.Minute))
+	record(t, s, failed, "")
+	wantDelivery(t, getDelivery(t, s, "acme", "o1.fifo"), ended(failed, why))
+	wantDelivery(t, getDelivery(t, s, "acme", "o2.fifo"), ended(getDelivery(t, s, "acme", "o2.fifo"), why))
+	if o2 := getDelivery(t, s, "acme", "o2.fifo"); len(o2.Attempts) != 0 {
+		t.Fatalf("o2 attempts: got %d, want 0", len(o2.Attempts))
 	}
 }
 

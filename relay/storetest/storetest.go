@@ -86,6 +86,8 @@ func Run(t *testing.T, f Factory) {
 		{"Purge", testPurge},
 		{"Endpoints", testEndpoints},
 		{"DeleteEndpoint", testDeleteEndpoint},
+		{"EndWaiting", testEndWaiting},
+		{"EndWaitingOrdered", testEndWaitingOrdered},
 		{"Tokens", testTokens},
 		{"SigningKeys", testSigningKeys},
 		{"CreateSigningKeyConcurrent", testCreateSigningKeyConcurrent},
