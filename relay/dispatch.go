@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -126,8 +127,12 @@ type snapshotCounter interface {
 func (d *dispatcher) addWaiting(waiting map[EndpointRef]int64) {
 	for ref, n := range waiting {
 		o := d.dir.org(ref.Org)
-		if o == nil || o.endpoint(ref.Endpoint) == nil {
-			d.log.Warn().Str(logOrg, ref.Org).Str(logEndpoint, ref.Endpoint).Int64("deliveries", n).Msg("deliveries waiting for an endpoint that no longer exists")
+		if o == nil {
+			d.log.Warn().Str(logOrg, ref.Org).Str(logEndpoint, ref.Endpoint).Int64("deliveries", n).Msg("deliveries waiting for an organisation that is not configured")
+			continue
+		}
+		if o.endpoint(ref.Endpoint) == nil {
+			d.endGone(o, ref.Endpoint)
 			continue
 		}
 		d.queue(o, ref.Endpoint).depth.Add(n)
@@ -215,6 +220,12 @@ func (d *dispatcher) queue(o *orgState, ep string) *queue {
 // say, deliveries that may be durable: wake is always safe).
 func (d *dispatcher) accepted(o *orgState, ds []*Delivery, counted bool) {
 	for _, dl := range ds {
+		if o.endpoint(dl.Endpoint) == nil {
+			// Routed just before its endpoint was deleted, and stored
+			// after the deletion ended what waited: end it too.
+			d.endGone(o, dl.Endpoint)
+			continue
+		}
 		q := d.queue(o, dl.Endpoint)
 		if counted {
 			q.depth.Add(1)
@@ -247,6 +258,42 @@ func (d *dispatcher) endpointRemoved(o *orgState, ep string) {
 	if q != nil {
 		q.cancel()
 	}
+}
+
+// endGone ends, in the background, the waiting deliveries of an endpoint
+// of o that no longer exists: removed from the configuration file, or
+// deleted by a relay stopped before it had ended them all, or routed to as
+// it was being deleted. Each becomes dead with the reason (Store.EndWaiting),
+// as a DELETE ends them; an endpoint made again meanwhile keeps its own.
+// The write runs to its end: a stop waits for it.
+func (d *dispatcher) endGone(o *orgState, ep string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ctx.Err() != nil {
+		return // stopping: the next start ends them
+	}
+	d.loops.Add(1)
+	go func() {
+		defer d.loops.Done()
+		// Held across the write: the endpoint cannot be made again (an
+		// API POST) until it is done.
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		if o.endpoint(ep) != nil {
+			return
+		}
+		reason := fmt.Sprintf("endpoint %s no longer exists (deleted, or removed from the configuration); ended at %s",
+			ep, d.clock.Now().UTC().Format(time.RFC3339))
+		n, err := d.store.EndWaiting(context.WithoutCancel(d.ctx), EndpointRef{Org: o.id, Endpoint: ep}, reason)
+		if err != nil {
+			d.log.Error().Err(err).Str(logOrg, o.id).Str(logEndpoint, ep).Int("ended", n).
+				Msg("end the deliveries waiting for an endpoint that no longer exists; the next start tries again")
+			return
+		}
+		if n > 0 {
+			d.log.Warn().Str(logOrg, o.id).Str(logEndpoint, ep).Int("deliveries", n).Msg("deliveries of an endpoint that no longer exists ended: dead")
+		}
+	}()
 }
 
 // inFlight reports whether a delivery is being attempted by this relay.

@@ -198,5 +198,8 @@ func (m *manager) deleteEndpoint(ctx context.Context, o *orgState, id string) er
 	}
 	o.replace(id, nil)
 	m.disp.endpointRemoved(o, id)
+	// Once o.mu is free: what ingest stored for it after the store ended
+	// what waited, but before it was gone here, is ended too.
+	m.disp.endGone(o, id)
 	return nil
 }

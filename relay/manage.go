@@ -53,6 +53,9 @@ type DeliveryView struct {
 	Status        string        `json:"status"`
 	NextAttemptAt *time.Time    `json:"next_attempt_at"`
 	Attempts      []AttemptView `json:"attempts"`
+	// Reason says why a dead delivery ended when no attempt does: its
+	// endpoint was deleted or removed from the configuration.
+	Reason string `json:"reason,omitempty"`
 }
 
 // AttemptView is one attempt as the API shows it.
@@ -74,7 +77,7 @@ type AttemptView struct {
 // endpoint sets (redacted whatever their names).
 func viewDelivery(d *Delivery, delivering bool, configured []string) DeliveryView {
 	v := DeliveryView{ID: d.ID, EventID: d.EventID, Endpoint: d.Endpoint, Type: d.Type, Status: shownStatus(d, delivering),
-		NextAttemptAt: d.NextAttemptAt, Attempts: make([]AttemptView, 0, len(d.Attempts))}
+		NextAttemptAt: d.NextAttemptAt, Attempts: make([]AttemptView, 0, len(d.Attempts)), Reason: d.Reason}
 	for _, a := range d.Attempts {
 		v.Attempts = append(v.Attempts, AttemptView{N: a.N, At: a.At, Status: a.Status, LatencyMS: a.LatencyMS, Error: a.Error,
 			Response: a.Response, RequestHeaders: viewHeaders(a.Request, configured)})

@@ -152,6 +152,7 @@ export class Detail {
       add('Endpoint', d.endpoint);
       add('URL', d.url || d.endpoint_url);
       add('Next attempt', d.next_attempt_at);
+      add('Ended', d.reason);
     } else {
       add('Webhook ID', d.webhook_id);
       add('Remote', d.remote_addr);

@@ -1,0 +1,130 @@
+package relay_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sidehook/sidehook/relay"
+	"github.com/sidehook/sidehook/relay/config"
+)
+
+// endedView is a delivery as the API shows it, with the reason it ended.
+type endedView struct {
+	deliveryView
+	Reason string `json:"reason"`
+}
+
+func getEnded(tb testing.TB, r *relay.Relay, id string) endedView {
+	tb.Helper()
+	var d endedView
+	a := call(tb, "GET", r.URL()+"/v1/deliveries/"+id, apiKey, nil, nil)
+	if a.Status != http.StatusOK {
+		tb.Fatalf("get delivery %s: got %d %s, want 200", id, a.Status, a.Body)
+	}
+	a.decode(tb, &d)
+	return d
+}
+
+// wantEnded checks that a delivery ended dead with a reason that says why,
+// its attempts kept, nothing due.
+func wantEnded(tb testing.TB, d endedView, says string, attempts int) {
+	tb.Helper()
+	if d.Status != relay.StatusDead || d.NextAttemptAt != nil || !strings.Contains(d.Reason, says) || len(d.Attempts) != attempts {
+		tb.Fatalf("delivery %s: got %s, next %v, reason %q, %d attempts; want dead, none, a reason saying %q, %d attempts",
+			d.ID, d.Status, d.NextAttemptAt, d.Reason, len(d.Attempts), says, attempts)
+	}
+}
+
+// A user deleted an endpoint whose deliveries waited for a retry: they
+// stayed failed with a next_attempt_at that never came. They end dead,
+// saying why, the queue-depth gauge drops them, and an endpoint made
+// again with the same id sends only what comes after.
+func TestDeleteEndpointEndsItsDeliveries(t *testing.T) {
+	down := newSink(t, nil, func(*http.Request, int) int { return http.StatusServiceUnavailable })
+	up := newSink(t, nil, nil)
+	r := startRelay(t, orgConfig(t), relay.Options{})
+	create := func(url string) {
+		t.Helper()
+		doc := `{"id":"flaky","url":"` + url + `","events":["*"],"retry":{"schedule":["1h"]}}`
+		if a := call(t, "POST", r.URL()+"/v1/endpoints", apiKey, []byte(doc), nil); a.Status != http.StatusCreated {
+			t.Fatalf("create endpoint: got %d %s, want 201", a.Status, a.Body)
+		}
+	}
+	create(down.URL())
+	ev := ingest(t, r, `{"type":"payment","amount":"1.00"}`, nil)
+	id := ev.Deliveries[0].ID
+	if d := waitDelivery(t, r, id, relay.StatusFailed, 5*time.Second); d.NextAttemptAt == nil {
+		t.Fatalf("failed delivery: no next_attempt_at")
+	}
+	if n := queueDepth(t, r, "flaky"); n != 1 {
+		t.Fatalf("queue depth before the delete: got %d, want 1", n)
+	}
+
+	if a := call(t, "DELETE", r.URL()+"/v1/endpoints/flaky", apiKey, nil, nil); a.Status != http.StatusNoContent {
+		t.Fatalf("delete endpoint: got %d %s, want 204", a.Status, a.Body)
+	}
+	wantEnded(t, getEnded(t, r, id), "flaky was deleted", 1)
+	var list struct{ Deliveries []endedView }
+	call(t, "GET", r.URL()+"/v1/deliveries?endpoint=flaky&status=failed", apiKey, nil, nil).decode(t, &list)
+	if len(list.Deliveries) != 0 {
+		t.Fatalf("failed deliveries of a deleted endpoint: got %+v, want none", list.Deliveries)
+	}
+	if m := string(call(t, "GET", r.URL()+"/metrics", "", nil, nil).Body); strings.Contains(m, `sidehook_relay_queue_depth{endpoint="flaky"`) {
+		t.Fatalf("queue depth still counts a deleted endpoint:\n%s", m)
+	}
+
+	// Made again with the same id: it takes only the new event.
+	create(up.URL())
+	ev2 := ingest(t, r, `{"type":"payment","amount":"2.00"}`, nil)
+	waitDelivery(t, r, ev2.Deliveries[0].ID, relay.StatusDelivered, 5*time.Second)
+	time.Sleep(100 * time.Millisecond)
+	if got := up.requests(); len(got) != 1 || !strings.Contains(string(got[0].Body), "2.00") {
+		t.Fatalf("endpoint made again received %d requests, want the new event only", len(got))
+	}
+	wantEnded(t, getEnded(t, r, id), "flaky was deleted", 1)
+	if n := queueDepth(t, r, "flaky"); n != 0 {
+		t.Fatalf("queue depth of the endpoint made again: got %d, want 0", n)
+	}
+}
+
+// An endpoint removed from the configuration file while its deliveries
+// waited for a retry: after the restart they end dead, saying why, on the
+// durable store, and stay so across another restart.
+func TestEndpointRemovedFromConfigEndsItsDeliveries(t *testing.T) {
+	down := newSink(t, nil, func(*http.Request, int) int { return http.StatusServiceUnavailable })
+	cfg := orgConfig(t, config.RawEndpoint{ID: "old", URL: down.URL(), Events: []string{"*"},
+		Retry: &config.RawRetry{Schedule: []string{"1h"}}})
+	diskStore(t, cfg)
+	r1 := startRelay(t, cfg, relay.Options{})
+	ev := ingest(t, r1, `{"type":"payment","amount":"1.00"}`, nil)
+	id := ev.Deliveries[0].ID
+	waitDelivery(t, r1, id, relay.StatusFailed, 5*time.Second)
+	if err := r1.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg2 := orgConfig(t)
+	cfg2.Data = cfg.Data
+	r2 := startRelay(t, cfg2, relay.Options{})
+	eventually(t, 5*time.Second, func() error {
+		if d := getEnded(t, r2, id); d.Status != relay.StatusDead {
+			return errStatus(d.Status)
+		}
+		return nil
+	})
+	wantEnded(t, getEnded(t, r2, id), "old no longer exists", 1)
+	if err := r2.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	r3 := startRelay(t, cfg2, relay.Options{})
+	wantEnded(t, getEnded(t, r3, id), "old no longer exists", 1)
+	if got := len(down.requests()); got != 1 {
+		t.Fatalf("the removed endpoint received %d requests, want the first attempt only", got)
+	}
+}
+
+type errStatus string
+
+func (e errStatus) Error() string { return "status " + string(e) + ", want dead" }
