@@ -132,6 +132,14 @@ func (d *dispatcher) addWaiting(waiting map[EndpointRef]int64) {
 			continue
 		}
 		if o.endpoint(ref.Endpoint) == nil {
+			if _, shared := d.store.(waker); shared {
+				// Another relay on the store may have the endpoint in its
+				// file: one started with an older or newer file (a rolling
+				// deploy) must not end that relay's deliveries.
+				d.log.Warn().Str(logOrg, ref.Org).Str(logEndpoint, ref.Endpoint).Int64("deliveries", n).
+					Msg("deliveries waiting for an endpoint not in this relay's configuration: left to the relays that have it")
+				continue
+			}
 			d.endGone(o, ref.Endpoint)
 			continue
 		}
