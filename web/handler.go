@@ -13,6 +13,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/rs/zerolog"
+
+	"github.com/sidehook/sidehook/internal/httpjson"
 )
 
 // Roles a dashboard plays; the page offers the actions of its role and
@@ -111,6 +113,7 @@ func NewHandler(cfg Config) http.Handler {
 		// websocket.
 		upgrader: websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 16 << 10},
 	}
+	s.upgrader.Error = s.upgradeError
 	if s.cfg.Role == "" {
 		s.cfg.Role = RoleReceiver
 	}
@@ -255,9 +258,19 @@ func fromOtherSite(r *http.Request) bool {
 	return false
 }
 
-func denyPlain(w http.ResponseWriter, r *http.Request) {
+// denyAPI answers an unauthorised call that is not a page load (the
+// websocket, the page's probe of it) in the {"error","reason"} shape.
+func (s *server) denyAPI(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("WWW-Authenticate", `Bearer realm="sidehook"`)
-	http.Error(w, "unauthorized: this dashboard needs the admin token (receiver) or an API key (relay)", http.StatusUnauthorized)
+	s.writeError(w, r, httpjson.Errorf(http.StatusUnauthorized, "unauthorized",
+		"this dashboard needs the admin token (receiver) or an API key (relay)"))
+}
+
+// writeError answers err in the {"error","reason"} shape every sidehook
+// server uses; the dashboard's error answers are for programs (the page's
+// fetch, curl), its pages alone are HTML.
+func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	httpjson.WriteError(w, r, s.log, err)
 }
 
 func (s *server) handleAssets() http.Handler {
@@ -265,15 +278,71 @@ func (s *server) handleAssets() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := strings.TrimPrefix(r.URL.Path, UIPath)
 		// The HTML files are templates, rendered by handleIndex only.
-		if strings.HasSuffix(name, ".html") || strings.HasSuffix(name, "/") {
-			http.NotFound(w, r)
+		// Looked up here rather than left to the file server, whose 404
+		// is plain text and which would redirect a directory ("js") to
+		// its listing.
+		if fi, err := fs.Stat(s.assets, name); err != nil || fi.IsDir() || strings.HasSuffix(name, ".html") {
+			s.writeError(w, r, httpjson.Errorf(http.StatusNotFound, "not_found", "no dashboard file %q", name))
 			return
 		}
 		// Embedded files have no modification time, so revalidate always
 		// rather than let a browser run a stale script after an upgrade.
 		w.Header().Set("Cache-Control", "no-cache")
-		files.ServeHTTP(w, r)
+		fw := &fileErrors{ResponseWriter: w}
+		files.ServeHTTP(fw, r)
+		fw.finish(w, r, s)
 	})
+}
+
+// fileErrors holds back an error answer of net/http's file server (a
+// Range past the end, a failed If-Match: plain text or no body at all) so
+// that it goes out in the {"error","reason"} shape with the same status.
+type fileErrors struct {
+	http.ResponseWriter
+	status int // the error status held back; 0 while none
+	text   []byte
+}
+
+func (f *fileErrors) WriteHeader(code int) {
+	if code < http.StatusBadRequest {
+		f.ResponseWriter.WriteHeader(code)
+		return
+	}
+	f.status = code
+}
+
+func (f *fileErrors) Write(b []byte) (int, error) {
+	if f.status == 0 {
+		return f.ResponseWriter.Write(b)
+	}
+	// http.Error's one line; bounded in case of anything else.
+	if len(f.text) < 512 {
+		f.text = append(f.text, b[:min(len(b), 512-len(f.text))]...)
+	}
+	return len(b), nil
+}
+
+// finish writes the held-back error, if any.
+func (f *fileErrors) finish(w http.ResponseWriter, r *http.Request, s *server) {
+	if f.status == 0 {
+		return
+	}
+	reason := strings.TrimSpace(string(f.text))
+	if reason == "" {
+		reason = strings.ToLower(http.StatusText(f.status))
+	}
+	code := "invalid_request"
+	switch {
+	case f.status == http.StatusRequestedRangeNotSatisfiable:
+		code = "invalid_range"
+	case f.status == http.StatusPreconditionFailed:
+		code = "precondition_failed"
+	case f.status == http.StatusNotFound:
+		code = "not_found"
+	case f.status >= http.StatusInternalServerError:
+		code = "internal"
+	}
+	s.writeError(w, r, &httpjson.Error{Status: f.status, Code: code, Reason: reason})
 }
 
 // secureHeaders keeps captured data (which is attacker-controlled) from
@@ -288,7 +357,9 @@ func (s *server) secureHeaders(next http.Handler) http.Handler {
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Frame-Options", "DENY")
 		if s.setupErr != nil {
-			http.Error(w, "dashboard misconfigured: "+s.setupErr.Error(), http.StatusInternalServerError)
+			// The cause is the server's own setup (a role, the embedded
+			// files), logged when it was made; it names no secret.
+			httpjson.Write(w, http.StatusInternalServerError, httpjson.Body{Error: "dashboard_misconfigured", Reason: "dashboard misconfigured: " + s.setupErr.Error()})
 			return
 		}
 		next.ServeHTTP(w, r)

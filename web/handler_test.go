@@ -122,6 +122,7 @@ func TestAssets(t *testing.T) {
 		{"index.html", http.StatusNotFound, ""},
 		{"login.html", http.StatusNotFound, ""},
 		{"js/", http.StatusNotFound, ""},
+		{"js", http.StatusNotFound, ""},
 		{"nope.js", http.StatusNotFound, ""},
 	}
 	for _, tt := range tests {
@@ -130,6 +131,9 @@ func TestAssets(t *testing.T) {
 			if resp.StatusCode != tt.want {
 				t.Fatalf("got %d, want %d", resp.StatusCode, tt.want)
 			}
+			if tt.want == http.StatusNotFound {
+				wantJSONError(t, resp, body, http.StatusNotFound, "not_found")
+			}
 			if tt.ct != "" && !strings.HasPrefix(resp.Header.Get("Content-Type"), tt.ct) {
 				t.Fatalf("got %q, want %s", resp.Header.Get("Content-Type"), tt.ct)
 			}
@@ -137,6 +141,51 @@ func TestAssets(t *testing.T) {
 				t.Fatalf("%s loads something from the network", tt.path)
 			}
 		})
+	}
+}
+
+// TestAssetRefusals: what net/http's file server refuses (a range past
+// the end, a failed precondition) is answered in the {"error","reason"}
+// shape, not its plain text.
+func TestAssetRefusals(t *testing.T) {
+	d := startDashboard(t, dashOptions{})
+	tests := []struct {
+		name   string
+		header http.Header
+		status int
+		code   string
+	}{
+		{"RangePastEnd", http.Header{"Range": {"bytes=99999999-"}}, http.StatusRequestedRangeNotSatisfiable, "invalid_range"},
+		{"RangeMalformed", http.Header{"Range": {"lines=1-2"}}, http.StatusRequestedRangeNotSatisfiable, "invalid_range"},
+		{"IfMatchFails", http.Header{"If-Match": {`"nope"`}}, http.StatusPreconditionFailed, "precondition_failed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := httpGet(t, d.URL+web.UIPath+"app.css", tt.header)
+			wantJSONError(t, resp, body, tt.status, tt.code)
+		})
+	}
+	t.Run("RangeServed", func(t *testing.T) {
+		resp, body := httpGet(t, d.URL+web.UIPath+"app.css", http.Header{"Range": {"bytes=0-3"}})
+		if resp.StatusCode != http.StatusPartialContent || len(body) != 4 {
+			t.Fatalf("got %d with %d bytes, want 206 with 4", resp.StatusCode, len(body))
+		}
+	})
+}
+
+// wantJSONError checks an error answer: status, a JSON body
+// {"error":code,"reason":…} with a reason, and the JSON content type.
+func wantJSONError(tb testing.TB, resp *http.Response, body string, status int, code string) {
+	tb.Helper()
+	if resp.StatusCode != status {
+		tb.Fatalf("got %d %q, want %d", resp.StatusCode, body, status)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		tb.Fatalf("got Content-Type %q (body %q), want application/json", ct, body)
+	}
+	var e struct{ Error, Reason string }
+	if err := json.Unmarshal([]byte(body), &e); err != nil || e.Error != code || e.Reason == "" {
+		tb.Fatalf("got body %q, want {\"error\":%q,\"reason\":…}", body, code)
 	}
 }
 
@@ -218,19 +267,36 @@ func TestUnknownRole(t *testing.T) {
 	for _, path := range []string{web.UIPath, web.WSPath, web.UIPath + "app.css"} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
-		if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), `"proxy"`) {
-			t.Fatalf("%s: got %d %q, want 500 naming the role", path, rec.Code, rec.Body.String())
+		if !strings.Contains(rec.Body.String(), `\"proxy\"`) {
+			t.Fatalf("%s: got %q, want the role named", path, rec.Body.String())
 		}
+		wantJSONError(t, rec.Result(), rec.Body.String(), http.StatusInternalServerError, "dashboard_misconfigured")
 	}
 }
 
+// TestOtherPathsNotFound: what the dashboard does not serve, when a server
+// hands it on, is a 404, or a 405 with Allow where the path is served, in
+// the {"error","reason"} shape rather than net/http's plain text.
 func TestOtherPathsNotFound(t *testing.T) {
 	h := web.NewHandler(web.Config{Hub: web.NewHub(web.HubOptions{}), Logger: zerolog.Nop()})
-	for _, tc := range []struct{ method, path string }{{"GET", "/"}, {"GET", "/webhooks"}, {"POST", web.UIPath}, {"POST", web.WSPath}} {
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
-		if rec.Code != http.StatusNotFound && rec.Code != http.StatusMethodNotAllowed {
-			t.Fatalf("%s %s: got %d, want 404 or 405", tc.method, tc.path, rec.Code)
-		}
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		code, allow  string
+	}{
+		{"GET", "/", http.StatusNotFound, "not_found", ""},
+		{"GET", "/webhooks", http.StatusNotFound, "not_found", ""},
+		{"POST", web.UIPath, http.StatusMethodNotAllowed, "method_not_allowed", "GET, HEAD, OPTIONS"},
+		{"DELETE", web.UIPath + "app.css", http.StatusMethodNotAllowed, "method_not_allowed", "GET, HEAD, OPTIONS"},
+		{"POST", web.WSPath, http.StatusMethodNotAllowed, "method_not_allowed", "GET, HEAD, OPTIONS"},
+	} {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
+			wantJSONError(t, rec.Result(), rec.Body.String(), tc.status, tc.code)
+			if got := rec.Header().Get("Allow"); got != tc.allow {
+				t.Fatalf("got Allow %q, want %q", got, tc.allow)
+			}
+		})
 	}
 }

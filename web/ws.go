@@ -7,10 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/rs/zerolog"
+
+	"github.com/sidehook/sidehook/internal/httpjson"
 )
 
 // Connection timing, as in gorilla's chat example.
@@ -47,7 +50,7 @@ func (s *server) handleWS() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hub := s.cfg.Hub
 		if hub == nil {
-			http.Error(w, "dashboard hub not configured", http.StatusServiceUnavailable)
+			s.writeError(w, r, httpjson.Errorf(http.StatusServiceUnavailable, "unavailable", "the dashboard's live feed is not configured on this server"))
 			return
 		}
 		if !websocket.IsWebSocketUpgrade(r) {
@@ -55,13 +58,15 @@ func (s *server) handleWS() http.Handler {
 			// (401, above) from "server down" after a failed handshake,
 			// which browsers do not explain.
 			w.Header().Set("Upgrade", "websocket")
-			http.Error(w, "this is the dashboard's websocket: connect with a websocket client", http.StatusUpgradeRequired)
+			s.writeError(w, r, httpjson.Errorf(http.StatusUpgradeRequired, "not_websocket",
+				"GET %s is the dashboard's websocket: connect with a websocket client", WSPath))
 			return
 		}
 		scope := s.scope(r)
 		release, ok := hub.viewers.Acquire(scope)
 		if !ok {
-			http.Error(w, fmt.Sprintf("too many dashboard viewers: at most %d at once", hub.viewers.Max()), http.StatusTooManyRequests)
+			s.writeError(w, r, httpjson.Errorf(http.StatusTooManyRequests, "too_many_viewers",
+				"too many dashboard viewers: at most %d at once", hub.viewers.Max()))
 			return
 		}
 		defer release()
@@ -97,6 +102,20 @@ func (s *server) handleWS() http.Handler {
 		conn.Close()
 		<-done
 	})
+}
+
+// upgradeError answers a failed websocket handshake (another site's
+// Origin, a bad key or version) in the {"error","reason"} shape rather than
+// gorilla's plain text.
+func (s *server) upgradeError(w http.ResponseWriter, r *http.Request, status int, reason error) {
+	// RFC 6455 §4.4: say which version the server speaks.
+	w.Header().Set("Sec-WebSocket-Version", "13")
+	e := httpjson.Errorf(status, "not_websocket", "GET %s refused the websocket handshake: %s", WSPath, strings.TrimPrefix(reason.Error(), "websocket: "))
+	if status >= 500 {
+		// A server problem (no hijack), not the client's: logged, not sent.
+		e = &httpjson.Error{Status: status, Code: "internal", Reason: "internal error", Err: reason}
+	}
+	s.writeError(w, r, e)
 }
 
 // wsConn is one browser: readPump on the handler's goroutine, writePump on

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -151,12 +152,13 @@ func TestWebsocketRefusals(t *testing.T) {
 		query  string
 		header http.Header
 		want   int
+		code   string
 	}{
-		{"NoToken", d, "", nil, http.StatusUnauthorized},
-		{"WrongToken", d, "?token=nope", nil, http.StatusUnauthorized},
-		{"WrongHeader", d, "", http.Header{"Authorization": {"Bearer nope"}}, http.StatusUnauthorized},
-		{"OtherOrigin", d, "?token=s3cret", http.Header{"Origin": {"http://evil.example"}}, http.StatusForbidden},
-		{"NoHub", noHub, "", nil, http.StatusServiceUnavailable},
+		{"NoToken", d, "", nil, http.StatusUnauthorized, "unauthorized"},
+		{"WrongToken", d, "?token=nope", nil, http.StatusUnauthorized, "unauthorized"},
+		{"WrongHeader", d, "", http.Header{"Authorization": {"Bearer nope"}}, http.StatusUnauthorized, "unauthorized"},
+		{"OtherOrigin", d, "?token=s3cret", http.Header{"Origin": {"http://evil.example"}}, http.StatusForbidden, "not_websocket"},
+		{"NoHub", noHub, "", nil, http.StatusServiceUnavailable, "unavailable"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -164,9 +166,11 @@ func TestWebsocketRefusals(t *testing.T) {
 			if err == nil {
 				t.Fatal("got a connection, want a refusal")
 			}
-			if resp == nil || resp.StatusCode != tt.want {
-				t.Fatalf("got %v, want HTTP %d", resp, tt.want)
+			if resp == nil {
+				t.Fatalf("got %v, want HTTP %d", err, tt.want)
 			}
+			b, _ := io.ReadAll(resp.Body) // the dialer keeps the first KiB
+			wantJSONError(t, resp, string(b), tt.want, tt.code)
 		})
 	}
 }
@@ -201,18 +205,19 @@ func TestWebsocketPlainGET(t *testing.T) {
 	for _, tc := range []struct {
 		token string
 		want  int
-	}{{"", http.StatusUnauthorized}, {"s3cret", http.StatusUpgradeRequired}} {
-		req, _ := http.NewRequest(http.MethodGet, d.URL+web.WSPath, nil)
+		code  string
+	}{{"", http.StatusUnauthorized, "unauthorized"}, {"s3cret", http.StatusUpgradeRequired, "not_websocket"}} {
+		h := http.Header{}
 		if tc.token != "" {
-			req.Header.Set("Authorization", "Bearer "+tc.token)
+			h.Set("Authorization", "Bearer "+tc.token)
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
+		resp, body := httpGet(t, d.URL+web.WSPath, h)
+		wantJSONError(t, resp, body, tc.want, tc.code)
+		if tc.want == http.StatusUnauthorized && resp.Header.Get("WWW-Authenticate") == "" {
+			t.Fatal("401 without WWW-Authenticate")
 		}
-		resp.Body.Close()
-		if resp.StatusCode != tc.want {
-			t.Fatalf("token %q: got HTTP %d, want %d", tc.token, resp.StatusCode, tc.want)
+		if tc.want == http.StatusUpgradeRequired && resp.Header.Get("Upgrade") != "websocket" {
+			t.Fatalf("got Upgrade %q, want websocket", resp.Header.Get("Upgrade"))
 		}
 	}
 }
@@ -347,6 +352,8 @@ func TestMaxViewersPerScope(t *testing.T) {
 		}
 		t.Fatalf("a third viewer of one scope: %v (HTTP %d), want 429", err, status)
 	}
+	b, _ := io.ReadAll(resp.Body)
+	wantJSONError(t, resp, string(b), http.StatusTooManyRequests, "too_many_viewers")
 	dial(t, d, org("other")) // another scope has its own room
 
 	// The room is given back as the first viewer's handler returns, a
