@@ -735,7 +735,8 @@ func (s *failedStore) Err() error { return s.err }
 
 // TestHealthzFailedStore: /_sidehook/healthz, open to anyone, says what
 // kind of failure the store has and keeps its error (a path, Badger's
-// words) to itself.
+// words) to itself, in the {"error","reason"} shape of every error answer
+// (with the status a probe reads).
 func TestHealthzFailedStore(t *testing.T) {
 	const internal = "/var/lib/sidehook/receiver/000042.vlog"
 	tests := []struct {
@@ -750,12 +751,12 @@ func TestHealthzFailedStore(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := start(t, receiver.Config{Store: &failedStore{Store: memstore.New(), err: tt.err}})
 			r := send(t, "GET", srv.URL()+"/_sidehook/healthz", nil, nil)
-			var got struct{ Status, Reason string }
+			var got struct{ Status, Error, Reason string }
 			if err := json.Unmarshal(r.body, &got); err != nil {
 				t.Fatalf("got %s: %v", r.body, err)
 			}
-			if r.status != http.StatusServiceUnavailable || got.Status != tt.status || got.Reason == "" {
-				t.Errorf("got %d %s, want 503 with status %q and a reason", r.status, r.body, tt.status)
+			if r.status != http.StatusServiceUnavailable || got.Status != tt.status || got.Error != "unavailable" || got.Reason == "" {
+				t.Errorf("got %d %s, want 503 with status %q, error \"unavailable\" and a reason", r.status, r.body, tt.status)
 			}
 			if strings.Contains(got.Reason, internal) {
 				t.Errorf("got reason %q, want the store's error kept out of it", got.Reason)

@@ -23,7 +23,12 @@ func handleHealthz(s *Server) http.Handler {
 			if errors.Is(err, ErrDiskFull) {
 				status, reason = "disk full", "the store's disk is full: captures are refused until space is freed"
 			}
-			httpjson.Write(w, http.StatusServiceUnavailable, map[string]string{"status": status, "reason": reason})
+			// An error answer like any other ({"error","reason"}, so a
+			// client that reads errors reads this one), with the status a
+			// probe reads beside it. Written here rather than by
+			// writeError: a failed store is not a failed request, and a
+			// probe polling it must not log an error line per poll.
+			httpjson.Write(w, http.StatusServiceUnavailable, map[string]string{"status": status, "error": codeUnavailable, "reason": reason})
 			return
 		}
 		httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
