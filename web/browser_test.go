@@ -401,9 +401,18 @@ func TestBrowserInspectorCopyCurl(t *testing.T) {
 	if cmd := curl("copy as curl"); !strings.Contains(cmd, "'http://127.0.0.1:3000/app/webhooks?a=1'") {
 		t.Errorf("command %q, want it sent to the local app it was forwarded to", cmd)
 	}
-	do(t, ctx, "type another target", chromedp.SendKeys(chromedp.ID(`replay-to`), "http://127.0.0.1:4000/v2/"))
-	if cmd := curl("copy as curl to another target"); !strings.Contains(cmd, "'http://127.0.0.1:4000/v2/webhooks?a=1'") {
-		t.Errorf("command %q, want it sent where the inspector replays to that URL", cmd)
+	// A typed URL with a path is the target as typed (the forwarded URL,
+	// its port changed); one without a path gets the endpoint's path.
+	for _, tc := range []struct{ typed, want string }{
+		{"http://127.0.0.1:4000/app/webhooks", "'http://127.0.0.1:4000/app/webhooks?a=1'"},
+		{"http://127.0.0.1:4000", "'http://127.0.0.1:4000/webhooks?a=1'"},
+	} {
+		do(t, ctx, "type "+tc.typed,
+			chromedp.Evaluate[chromedp.Void](`document.getElementById('replay-to').value = ''`),
+			chromedp.SendKeys(chromedp.ID(`replay-to`), tc.typed))
+		if cmd := curl("copy as curl to " + tc.typed); !strings.Contains(cmd, tc.want) {
+			t.Errorf("typed %s: command %q, want it sent to %s, where the inspector replays to that URL", tc.typed, cmd, tc.want)
+		}
 	}
 }
 
