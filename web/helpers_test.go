@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -125,6 +126,32 @@ func dial(tb testing.TB, d *dashboard, header http.Header) *websocket.Conn {
 			status = resp.StatusCode
 		}
 		tb.Fatalf("dial %s: %v (HTTP %d)", d.wsURL(), err, status)
+	}
+	tb.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// dialStalled connects a client for a test to leave unread. Its socket's
+// receive buffer is set, which turns off the kernel's autotuning (up to
+// 32 MiB here): a few MiB then block the server's writer, where tens would
+// be needed otherwise. Much smaller, and draining it at the end of a test
+// would outlast the server's write deadline.
+func dialStalled(tb testing.TB, d *dashboard) *websocket.Conn {
+	tb.Helper()
+	small := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.(*net.TCPConn).SetReadBuffer(256 << 10); err != nil {
+			c.Close()
+			return nil, err
+		}
+		return c, nil
+	}}
+	c, _, err := small.DialContext(tb.Context(), d.wsURL(), nil)
+	if err != nil {
+		tb.Fatalf("dial a client to leave unread: %v", err)
 	}
 	tb.Cleanup(func() { _ = c.Close() })
 	return c

@@ -38,16 +38,25 @@ func TestHubShutdown(t *testing.T) {
 	})
 	t.Run("CutsStalledClient", func(t *testing.T) {
 		d := startDashboard(t, dashOptions{ClientBuffer: 4})
-		c := dial(t, d, nil) // never read
-		_ = c
+		dialStalled(t, d) // never read
 		waitFor(t, "the subscription", func() bool { return d.Hub.Subscribers() == 1 })
-		// Enough to fill the socket buffers: the writer then blocks in a
-		// write for the hub's write timeout (10s).
+		// Published until the writer is stuck in a write (the socket
+		// buffers full; it waits there for the hub's write timeout, 10s):
+		// from then on its queue of 4 stays full and every item published
+		// is dropped, though each is given a moment to be taken.
 		pad := strings.Repeat("x", 64<<10)
-		for i := range 600 {
+		dropped := func() float64 { return metricValue(t, d.Reg, "sidehook_dashboard_dropped_messages_total") }
+		for i, run := 0, 0; run < 50; i++ {
+			if i == 5000 {
+				t.Fatal("the writer never blocked: it took some of every 50 items published")
+			}
+			before := dropped()
 			d.publish(web.Item{Kind: web.KindCapture, ID: fmt.Sprintf("cap_%d", i), Data: []byte(`"` + pad + `"`)})
-			if i%100 == 0 {
-				time.Sleep(time.Millisecond) // let the writer take some
+			time.Sleep(time.Millisecond)
+			if dropped() == before+1 {
+				run++
+			} else {
+				run = 0
 			}
 		}
 		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)

@@ -2,12 +2,10 @@ package web_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -229,28 +227,10 @@ func TestStalledClient(t *testing.T) {
 	const n = 1000
 	d := startDashboard(t, dashOptions{ClientBuffer: 64})
 
-	// A receive buffer set on the stalled client's socket turns off the
-	// kernel's autotuning (up to 32 MiB here): 1,000 items of 8 KiB are
-	// then well over what the server's send buffer (4 MiB at most) and
-	// the client's hold, so the stalled client's writer blocks without
-	// tens of MiB to push through the race detector. Much smaller, and
-	// draining it at the end would outlast the write deadline.
-	small := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		if err := c.(*net.TCPConn).SetReadBuffer(256 << 10); err != nil {
-			c.Close()
-			return nil, err
-		}
-		return c, nil
-	}}
-	stalled, _, err := small.DialContext(t.Context(), d.wsURL(), nil)
-	if err != nil {
-		t.Fatalf("dial the stalled client: %v", err)
-	}
-	t.Cleanup(func() { _ = stalled.Close() })
+	// 1,000 items of 8 KiB are well over what the server's send buffer
+	// (4 MiB at most) and this client's hold, so its writer blocks
+	// without tens of MiB to push through the race detector.
+	stalled := dialStalled(t, d)
 
 	normal := dial(t, d, nil)
 	last := fmt.Sprintf("cap_%06d", n-1)
