@@ -265,6 +265,10 @@ func (r *Relay) Start(ctx context.Context) error {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ConnState:         r.fresh.Track,
+		// net/http's own reports (a TLS handshake a scanner broke off, a
+		// plain request on a TLS port) go to the relay's log, not to the
+		// standard logger, whose plain lines broke a JSON log stream.
+		ErrorLog: httpjson.StdLogger(r.log),
 	}
 	go func() {
 		if err := r.srv.Serve(r.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
