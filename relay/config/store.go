@@ -47,6 +47,10 @@ const (
 
 var storePrefix = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
+// reservedPrefix is the first subject token of what relays sharing a
+// store send each other (relay/natstunnel), never a store's prefix.
+const reservedPrefix = "_sidehook"
+
 // ParseStoreServers reads the value of --store: comma-separated NATS URLs.
 func ParseStoreServers(s string) ([]string, error) {
 	var servers []string
@@ -112,6 +116,12 @@ func (rs RawStore) validate(key string, getenv Getenv) (*Store, error) {
 	}
 	if s.Prefix != "" && !storePrefix.MatchString(s.Prefix) {
 		return nil, fmt.Errorf("%s.prefix: %q: use 1 to 64 of letters, digits, '_' and '-'", key, s.Prefix)
+	}
+	// The relays talk over core NATS under _sidehook.PREFIX.>, and the
+	// store's stream captures PREFIX.>: with this prefix it would capture
+	// (and answer, with its acks) every deployment's tunnel requests.
+	if s.Prefix == reservedPrefix {
+		return nil, fmt.Errorf("%s.prefix: %q is reserved for the messages relays send each other; choose another", key, s.Prefix)
 	}
 	if rs.AckWait != "" {
 		d, err := units.ParseDuration(rs.AckWait)
