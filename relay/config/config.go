@@ -533,8 +533,14 @@ func (re RawEndpoint) Validate(key string, o *Org) (*Endpoint, error) {
 		return nil, fmt.Errorf("%s: %w", k("url"), err)
 	}
 	e.Events = re.Events
-	if len(e.Events) == 0 {
+	switch {
+	case e.Events == nil:
 		e.Events = []string{event.Wildcard}
+	case len(e.Events) == 0:
+		// Written out, [] reads as "none", as auth: [] does; taken as
+		// every event it sent everything to an endpoint meant to get
+		// nothing.
+		return nil, fmt.Errorf("%s: an empty list subscribes to nothing: leave events out (or write [\"*\"]) for every event type, or set enabled: false", k("events"))
 	}
 	for i, s := range e.Events {
 		if s != event.Wildcard && !event.ValidName(s) {

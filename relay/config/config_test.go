@@ -56,6 +56,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"APIKeyOfTwoOrgs", base + "  - id: other\n    api_keys: [k2, k]\n", "organisations[1].api_keys[1]: also an API key of organisation \"demo\""},
 		{"BadID", "organisations:\n  - id: a/b\n", "organisations[0].id"},
 		{"BadEvent", base + "    endpoints:\n      - {id: a, url: http://x, events: [Payment]}\n", "organisations[0].endpoints[0].events[0]"},
+		{"EmptyEvents", base + "    endpoints:\n      - {id: a, url: http://x, events: []}\n", "organisations[0].endpoints[0].events: an empty list subscribes to nothing"},
 		{"BadJitter", base + "retry: {jitter: 2}\n", "retry.jitter"},
 		{"BadInFlight", base + "    endpoints:\n      - {id: a, url: http://x, max_in_flight: -1}\n", "max_in_flight"},
 		{"ReservedHeader", base + "    endpoints:\n      - {id: a, url: http://x, headers: {webhook-id: x}}\n", "headers"},
