@@ -64,7 +64,7 @@ func newApp(e *env) *cli.App {
 			e.notFound = usageErrorf("unknown command %q (see 'sidehook help')", name)
 		},
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
-			return usageErrorf("%v", err)
+			return usageErrorf("%s", flagError("", c.App.Flags, err))
 		},
 	}
 	for _, c := range app.Commands {
@@ -127,7 +127,7 @@ func prepareCommand(e *env, c *cli.Command, path string) {
 		return nil
 	}
 	c.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
-		return usageErrorf("%s: %v", path, err)
+		return usageErrorf("%s: %s", path, flagError(path, c.Flags, err))
 	}
 	c.BashComplete = e.completer(c)
 }

@@ -40,7 +40,16 @@ func TestUsageErrors(t *testing.T) {
 		want string
 	}{
 		{"UnknownCommand", []string{"nope"}, `unknown command "nope"`},
-		{"UnknownFlag", []string{"token", "--nope"}, "flag provided but not defined"},
+		// Go's flag package words these "flag provided but not defined:
+		// -nope" and "invalid value … for flag -ttl: parse error"; a user
+		// reads the flag as they write it, and what value it wants.
+		{"UnknownFlag", []string{"token", "--nope"}, "token: unknown flag --nope (see 'sidehook token --help')"},
+		{"UnknownGlobalFlag", []string{"--nope", "version"}, "unknown flag --nope (see 'sidehook --help')"},
+		{"FlagWithoutValue", []string{"relay", "--listen"}, "relay: --listen needs a value"},
+		{"BadDuration", []string{"token", "--ttl", "5"}, `token: --ttl "5": want a duration such as 30s, 5m or 1h30m`},
+		{"BadDurationOldName", []string{"relay", "--grace", "x"}, `relay: --grace "x": want a duration`},
+		{"BadWholeNumber", []string{"replay", "--max", "x"}, `replay: --max "x": want a whole number`},
+		{"BadBool", []string{"relay", "--in-memory=maybe"}, `relay: --in-memory "maybe": want true or false`},
 		{"TokenMissingFlags", []string{"token"}, "--secret-key and --org are required"},
 		{"TokenShortSecret", []string{"token", "--secret-key", "short", "--org", "demo"}, "need at least 32"},
 		// Commands that never log or set a memory limit check the global
@@ -59,8 +68,31 @@ func TestUsageErrors(t *testing.T) {
 			if !strings.Contains(stderr, tt.want) {
 				t.Errorf("stderr: got %q, want it to contain %q", stderr, tt.want)
 			}
-			if n := strings.Count(strings.TrimSpace(stderr), "\n"); tt.name != "UnknownFlag" && n != 0 {
+			if n := strings.Count(strings.TrimSpace(stderr), "\n"); n != 0 {
 				t.Errorf("stderr: got %d lines, want one: %q", n+1, stderr)
+			}
+		})
+	}
+}
+
+// TestBadValueFromEnv: a variable with a value its flag cannot take names
+// the variable and what the flag wants, not "parse error".
+func TestBadValueFromEnv(t *testing.T) {
+	tests := []struct{ name, variable, value, want string }{
+		{"Duration", "SIDEHOOK_TOKEN_TTL", "5", `SIDEHOOK_TOKEN_TTL="5": want a duration such as 30s, 5m or 1h30m`},
+		{"Bool", "SIDEHOOK_TOKEN_JSON", "maybe", `SIDEHOOK_TOKEN_JSON="maybe": want true or false`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			getenv := func(k string) string {
+				if k == tt.variable {
+					return tt.value
+				}
+				return ""
+			}
+			code, _, stderr := runCLI(t, getenv, "token", "--secret-key", "0123456789abcdef0123456789abcdef", "--org", "demo")
+			if code != 2 || !strings.Contains(stderr, tt.want) {
+				t.Errorf("got exit %d, %q, want 2 and %q", code, stderr, tt.want)
 			}
 		})
 	}

@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -244,7 +247,7 @@ func (e *env) applyEnvFlags(c *cli.Context, cmd string, flags []cli.Flag) error 
 		}
 		for _, val := range values {
 			if err := c.Set(name, strings.TrimSpace(val)); err != nil {
-				return usageErrorf("%s=%q: %v", variable, v, err)
+				return usageErrorf("%s=%q: %s", variable, v, valueError(f, err))
 			}
 		}
 		e.fromEnv[cmd+" "+name] = variable
@@ -291,4 +294,61 @@ func adminTokenFlag(c *cli.Context, e *env, cmd string) (string, error) {
 		return "", usageErrorf("%s: %s: %v", cmd, e.source(c, "admin-token"), err)
 	}
 	return tok, nil
+}
+
+// Go's flag package, under urfave/cli, words its errors for Go programs:
+// "flag provided but not defined: -nope", "invalid value "5" for flag
+// -ttl: parse error". These match them, to reword them in sidehook's.
+var (
+	undefinedFlag = regexp.MustCompile(`^flag provided but not defined: -+(\S+)$`)
+	flagNoValue   = regexp.MustCompile(`^flag needs an argument: -+(\S+)$`)
+	flagBadValue  = regexp.MustCompile(`^invalid (?:boolean )?value ("(?:[^"\\]|\\.)*") for (?:flag )?-+(\S+): (.*)$`)
+)
+
+// flagError rewords a command line parse error of the command at path
+// ("" for the app) whose flags are flags: the flag as it is written, and
+// what a bad value should look like.
+func flagError(path string, flags []cli.Flag, err error) string {
+	help := "sidehook --help"
+	if path != "" {
+		help = "sidehook " + path + " --help"
+	}
+	msg := err.Error()
+	if m := undefinedFlag.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("unknown flag --%s (see '%s')", m[1], help)
+	}
+	if m := flagNoValue.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("--%s needs a value", m[1])
+	}
+	if m := flagBadValue.FindStringSubmatch(msg); m != nil {
+		for _, f := range flags {
+			if slices.Contains(f.Names(), m[2]) {
+				return fmt.Sprintf("--%s %s: %s", f.Names()[0], m[1], valueError(f, errors.New(m[3])))
+			}
+		}
+		return fmt.Sprintf("--%s %s: %s", m[2], m[1], m[3])
+	}
+	return msg
+}
+
+// valueError says what flag f wants, where the flag package's error says
+// only "parse error"; any other error is f's own and says it better.
+func valueError(f cli.Flag, err error) string {
+	if err.Error() != "parse error" {
+		return err.Error()
+	}
+	if r, ok := f.(*renamed); ok {
+		f = r.Flag
+	}
+	switch f.(type) {
+	case *cli.DurationFlag:
+		return "want a duration such as 30s, 5m or 1h30m"
+	case *cli.IntFlag:
+		return "want a whole number"
+	case *cli.Float64Flag:
+		return "want a number"
+	case *cli.BoolFlag:
+		return "want true or false"
+	}
+	return err.Error()
 }
