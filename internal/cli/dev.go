@@ -79,6 +79,11 @@ func devCommand(e *env) *cli.Command {
 			if err != nil {
 				return err
 			}
+			if !c.Bool("in-memory") {
+				if err := checkDataDir("dev", c.String("data"), dataSource(c, e, "", "", "")); err != nil {
+					return err
+				}
+			}
 			log, err := e.serverSetup(c)
 			if err != nil {
 				return err

@@ -75,6 +75,11 @@ func receiveCommand(e *env) *cli.Command {
 					return usageErrorf("receive: --min-free-disk: %v", err)
 				}
 			}
+			if !c.Bool("in-memory") {
+				if err := checkDataDir("receive", c.String("data"), dataSource(c, e, "", "", "")); err != nil {
+					return err
+				}
+			}
 			st, err := openCaptures(c.String("data"), c.Bool("in-memory"), reserve, log)
 			if err != nil {
 				return fmt.Errorf("receive: %w", err)

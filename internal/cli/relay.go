@@ -219,6 +219,11 @@ func relayConfig(c *cli.Context, e *env) (*config.Config, error) {
 	if err := applyStoreFlags(c, cfg); err != nil {
 		return nil, err
 	}
+	if cfg.Store == nil && !cfg.InMemory {
+		if err := checkDataDir("relay", cfg.Data, dataSource(c, e, c.String("config"), cfg.Data, config.DefaultData)); err != nil {
+			return nil, err
+		}
+	}
 	if err := trustFlags(c, e, cfg); err != nil {
 		return nil, err
 	}

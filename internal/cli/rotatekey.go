@@ -102,6 +102,11 @@ func rotateKeyConfig(c *cli.Context, e *env, alg auth.Algorithm) (*config.Config
 	if err := applyStoreFlags(c, cfg); err != nil {
 		return nil, err
 	}
+	if cfg.Store == nil {
+		if err := checkDataDir("relay rotate-key", cfg.Data, dataSource(c, e, c.String("config"), cfg.Data, config.DefaultData)); err != nil {
+			return nil, err
+		}
+	}
 	return cfg, nil
 }
 

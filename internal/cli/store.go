@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -117,4 +118,42 @@ func closeTunnels(t relayTunnels, log zerolog.Logger) {
 	if err := t.Close(ctx); err != nil {
 		log.Error().Err(err).Msg("close tunnels")
 	}
+}
+
+// checkDataDir refuses a data directory that can never be one: the path,
+// or a directory it would be made under, is a file. The store would say
+// so only as "stat …/db: not a directory", deep in its open error. Any
+// other trouble (permissions, a full disk, a lock) is the store's to
+// report when it opens. cmd prefixes the error; from says where the path
+// came from.
+func checkDataDir(cmd, dir, from string) error {
+	for p := filepath.Clean(dir); ; {
+		fi, err := os.Stat(p)
+		if err == nil {
+			if !fi.IsDir() {
+				return usageErrorf("%s: data directory %q (%s): %s is a file, not a directory", cmd, dir, from, p)
+			}
+			return nil
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return nil
+		}
+		p = parent
+	}
+}
+
+// dataSource names where c's --data came from, for checkDataDir: the flag
+// or its variable, else the configuration file (configPath, "" for none)
+// unless it left the default (def) in place.
+func dataSource(c *cli.Context, e *env, configPath, data, def string) string {
+	switch {
+	case c.IsSet("data"):
+		return e.source(c, "data")
+	case configPath != "" && data != def:
+		return "data: in " + configPath
+	case configPath != "":
+		return "the default; choose another with data: in " + configPath + " or --data"
+	}
+	return "the default; choose another with --data"
 }

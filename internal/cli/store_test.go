@@ -108,3 +108,50 @@ func TestRelayStoreFlagAndEnv(t *testing.T) {
 		}
 	})
 }
+
+// TestDataDirIsAFile: a data directory that names a file, or lies under
+// one, is a mistake in how sidehook was called, said in one line that
+// names where the path came from, before any store is opened or port
+// bound; it read "open store: badgerstore: open afile/db: store: open:
+// stat afile/db: not a directory", exit 1.
+func TestDataDirIsAFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "afile")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "sidehook.yaml")
+	if err := os.WriteFile(cfgPath, []byte("listen: 127.0.0.1:0\ndata: "+file+"\norganisations: [{id: demo, api_keys: [k], jwt: {algorithm: ES256}}]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	listen := "127.0.0.1:0"
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"RelayFlag", nil, []string{"relay", "--api-key", "k", "--listen", listen, "--data", file},
+			`relay: data directory "` + file + `" (--data): ` + file + ` is a file, not a directory`},
+		{"RelayUnderAFile", nil, []string{"relay", "--api-key", "k", "--listen", listen, "--data", file + "/sub"},
+			`(--data): ` + file + ` is a file, not a directory`},
+		{"RelayVariable", map[string]string{"SIDEHOOK_DATA": file}, []string{"relay", "--api-key", "k", "--listen", listen},
+			`(SIDEHOOK_DATA): ` + file + ` is a file`},
+		{"RelayConfigCheck", nil, []string{"relay", "--config", cfgPath, "--check-config"},
+			`(data: in ` + cfgPath + `): ` + file + ` is a file`},
+		{"RotateKey", nil, []string{"relay", "rotate-key", "--alg", "ES256", "--data", file},
+			`relay rotate-key: data directory "` + file + `" (--data)`},
+		{"Receive", nil, []string{"receive", "--listen", listen, "--data", file},
+			`receive: data directory "` + file + `" (--data)`},
+		{"Dev", nil, []string{"dev", "--relay-listen", listen, "--receiver-listen", listen, "--data", file},
+			`dev: data directory "` + file + `" (--data)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := runCLI(t, func(k string) string { return tt.env[k] }, tt.args...)
+			if code != 2 || !strings.Contains(stderr, tt.want) || strings.Count(stderr, "\n") != 1 {
+				t.Errorf("got exit %d, %q, want 2 and one line containing %q", code, stderr, tt.want)
+			}
+		})
+	}
+}
