@@ -224,6 +224,9 @@ func relayConfig(c *cli.Context, e *env) (*config.Config, error) {
 			return nil, err
 		}
 	}
+	if err := checkReserve("relay", cfg, c.String("config")); err != nil {
+		return nil, err
+	}
 	if err := trustFlags(c, e, cfg); err != nil {
 		return nil, err
 	}

@@ -204,6 +204,10 @@ func TestRelayCommandCheckConfig(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(bad, []byte("listen: nope\norganisations:\n  - id: demo\n"), 0o600)
+	// A reserve below what Badger needs to flush passed the check, then
+	// the relay refused to start with the store's words, not the key's.
+	lowReserve := filepath.Join(dir, "low.yaml")
+	os.WriteFile(lowReserve, []byte("data: "+dir+"\nlimits: {min_free_disk: 1KiB}\norganisations:\n  - id: demo\n"), 0o600)
 	tests := []struct {
 		name string
 		args []string
@@ -212,6 +216,7 @@ func TestRelayCommandCheckConfig(t *testing.T) {
 		{"NoConfig", []string{"--check-config", "--api-key", "k"}, "--check-config checks a --config FILE"},
 		{"BadListenInFile", []string{"--check-config", "--config", bad}, `relay: listen in ` + bad + ` "nope": want HOST:PORT`},
 		{"BadListenFlag", []string{"--check-config", "--config", "../../sidehook.example.yaml", "--listen", "127.0.0.1:99999"}, `relay: --listen "127.0.0.1:99999": the port must be a number`},
+		{"ReserveBelowFloor", []string{"--check-config", "--config", lowReserve}, `relay: limits.min_free_disk in ` + lowReserve + `: 1.0 KiB is below the store's floor of 72 MiB`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

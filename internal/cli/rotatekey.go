@@ -107,6 +107,9 @@ func rotateKeyConfig(c *cli.Context, e *env, alg auth.Algorithm) (*config.Config
 			return nil, err
 		}
 	}
+	if err := checkReserve("relay rotate-key", cfg, c.String("config")); err != nil {
+		return nil, err
+	}
 	return cfg, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
+	"github.com/sidehook/sidehook/internal/units"
 	"github.com/sidehook/sidehook/relay"
 	"github.com/sidehook/sidehook/relay/badgerstore"
 	"github.com/sidehook/sidehook/relay/config"
@@ -156,4 +157,18 @@ func dataSource(c *cli.Context, e *env, configPath, data, def string) string {
 		return "the default; choose another with data: in " + configPath + " or --data"
 	}
 	return "the default; choose another with --data"
+}
+
+// checkReserve refuses a limits.min_free_disk that Badger's store would
+// refuse at open, so --check-config finds it and the error names the key
+// rather than the store's internals. The key only exists in the file.
+func checkReserve(cmd string, cfg *config.Config, configPath string) error {
+	if cfg.Store != nil || cfg.InMemory || cfg.Limits.MinFreeDisk <= 0 {
+		return nil
+	}
+	if floor := badgerstore.ReserveFloor(); cfg.Limits.MinFreeDisk < floor {
+		return usageErrorf("%s: limits.min_free_disk in %s: %s is below the store's floor of %s (a flush of every memtable and a value log file); raise it or leave it out",
+			cmd, configPath, units.FormatSize(cfg.Limits.MinFreeDisk), units.FormatSize(floor))
+	}
+	return nil
 }

@@ -79,6 +79,11 @@ import (
 // checkpoint (a Badger sync) per 4 MiB of WAL rather than per 8.
 const memTableSize = 4 << 20
 
+// ReserveFloor is the smallest Options.Reserve that Open accepts: a flush
+// of every memtable and a value log file, at this store's sizes. A
+// configuration can be checked against it before anything is opened.
+func ReserveFloor() int64 { return store.ReserveFloor(store.Options{MemTableSize: memTableSize}) }
+
 // ErrLocked is returned (wrapped) by Open when another process holds the
 // directory: a running relay, since Badger allows one per directory.
 var ErrLocked = store.ErrLocked

@@ -92,6 +92,22 @@ func TestDiskFull(t *testing.T) {
 	}
 }
 
+// TestReserveFloor: ReserveFloor is the smallest reserve Open takes, so a
+// configuration checked against it opens.
+func TestReserveFloor(t *testing.T) {
+	floor := badgerstore.ReserveFloor()
+	if _, err := badgerstore.Open(context.Background(), badgerstore.Options{Dir: t.TempDir(), Logger: zerolog.Nop(), Reserve: floor - 1}); err == nil || !strings.Contains(err.Error(), "below the floor") {
+		t.Fatalf("Open with a reserve of ReserveFloor()-1: got %v, want it refused as below the floor", err)
+	}
+	s, err := badgerstore.Open(context.Background(), badgerstore.Options{Dir: t.TempDir(), Logger: zerolog.Nop(), Reserve: floor})
+	if err != nil {
+		t.Fatalf("Open with a reserve of ReserveFloor(): %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestCanceledContext: a write whose caller has gone still lands whole.
 func TestCanceledContext(t *testing.T) {
 	s := open(t, t.TempDir())
