@@ -254,7 +254,15 @@ func trustFlags(c *cli.Context, e *env, cfg *config.Config) error {
 	}
 	if c.IsSet("tls-cert") || c.IsSet("tls-key") {
 		if err := config.ValidTLS(c.String("tls-cert"), c.String("tls-key")); err != nil {
-			return usageErrorf("relay: --tls-cert, --tls-key: %v", err)
+			// ValidTLS names the file's keys; these values came from the
+			// flags. Only the key and the key named in "… is set without
+			// it" are the file's words: a path may hold "tls_cert" too.
+			key, rest, _ := strings.Cut(err.Error(), ": ")
+			flags := strings.NewReplacer("tls_cert", "--tls-cert", "tls_key", "--tls-key")
+			for _, k := range []string{"tls_cert", "tls_key"} {
+				rest = strings.Replace(rest, k+" is set without it", flags.Replace(k)+" is given without it", 1)
+			}
+			return usageErrorf("relay: %s: %s", flags.Replace(key), rest)
 		}
 		cfg.TLSCert, cfg.TLSKey = c.String("tls-cert"), c.String("tls-key")
 	}

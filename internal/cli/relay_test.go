@@ -157,8 +157,12 @@ func TestRelayCommandUsageErrors(t *testing.T) {
 		{"NoConfigNoKey", []string{"relay"}, "give --config FILE"},
 		{"MissingFile", []string{"relay", "--config", filepath.Join(dir, "none.yaml")}, "no such file"},
 		{"InvalidConfig", []string{"relay", "--config", bad}, "organisations[0].endpoints[1].url"},
-		{"BadEndpointFlag", []string{"relay", "--api-key", "k", "--endpoint", "ftp://x"}, "not an absolute http(s) URL"},
-		{"TLSKeyWithoutCert", []string{"relay", "--api-key", "k", "--tls-key", filepath.Join(dir, "key.pem")}, "--tls-cert, --tls-key"},
+		// The flags' mistakes name the flags, not the YAML keys of the
+		// organisation they make (organisations[0].endpoints[0].url).
+		{"BadEndpointFlag", []string{"relay", "--api-key", "k", "--endpoint", "ftp://x"}, `relay: --endpoint: "ftp://x" is not an absolute http(s) URL`},
+		{"ShortSecretFlag", []string{"relay", "--api-key", "k", "--secret-key", "short"}, `relay: --secret-key: 5 bytes, need at least 32`},
+		{"TLSKeyWithoutCert", []string{"relay", "--api-key", "k", "--tls-key", filepath.Join(dir, "key.pem")}, "relay: --tls-cert: --tls-key is given without it; give both or neither"},
+		{"TLSCertMissing", []string{"relay", "--api-key", "k", "--tls-cert", filepath.Join(dir, "tls_cert.pem"), "--tls-key", filepath.Join(dir, "key.pem")}, "relay: --tls-cert: " + filepath.Join(dir, "tls_cert.pem") + ": no such file"},
 		{"BadTunnelName", []string{"relay", "--api-key", "k", "--endpoint", "tunnel://-laptop"}, "tunnel name \"-laptop\""},
 	}
 	for _, tt := range tests {

@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -125,6 +126,48 @@ func TestRawRoundTrip(t *testing.T) {
 // TestEndpointRetryChangesWhatItNames: an endpoint's retry block keeps the
 // relay-wide policy for what it leaves out (a block with only a jitter
 // must not turn retries off), and takes what it names.
+// TestOneOrgErrorsNameFlags: a one-organisation relay is made from flags,
+// so its errors name the flags, not the YAML keys (organisations[0]…) the
+// user never wrote.
+var yamlKey = regexp.MustCompile(`[a-z]+_[a-z]+`)
+
+func TestOneOrgErrorsNameFlags(t *testing.T) {
+	secret := strings.Repeat("s", 32)
+	tests := []struct {
+		name string
+		o    config.OneOrg
+		want string
+	}{
+		{"Endpoint", config.OneOrg{Endpoints: []string{"http://x", "ftp://y"}}, `--endpoint: "ftp://y" is not an absolute http(s) URL`},
+		{"CustomValues", config.OneOrg{Endpoints: []string{"http://x"}, CustomValues: "nope"}, `--custom-values: "nope" is not an absolute`},
+		{"SecretKey", config.OneOrg{SecretKey: "short"}, `--secret-key: 5 bytes, need at least 32`},
+		{"StandardSecret", config.OneOrg{StandardSecret: "abc"}, `--standard-secret: standard secret must start with "whsec_"`},
+		{"JWTAlgorithm", config.OneOrg{JWTAlgorithm: "HS512"}, `--jwt-algorithm: "HS512": want HS256, RS256, ES256 or EdDSA`},
+		{"HS256WithoutSecret", config.OneOrg{JWTAlgorithm: "HS256"}, `--jwt-algorithm: HS256 signs with --secret-key, which is not set`},
+		{"InboundAuth", config.OneOrg{InboundAuth: "jwt"}, `--inbound-auth: "jwt": want none or webio-token`},
+		{"InboundWithoutSecret", config.OneOrg{InboundAuth: "webio-token"}, `--inbound-secret: --inbound-auth webio-token needs --inbound-secret, the secret the platform signs its tokens with (not --secret-key,`},
+		{"InboundSecretWithoutAuth", config.OneOrg{InboundSecret: secret + "x"}, `--inbound-auth: --inbound-secret or --inbound-issuer is set but --inbound-auth is none; set --inbound-auth webio-token to check inbound tokens`},
+		{"InboundSameSecret", config.OneOrg{SecretKey: secret, InboundAuth: "webio-token", InboundSecret: secret}, `--inbound-secret: must differ from --secret-key:`},
+		{"Org", config.OneOrg{Org: "a b"}, `--org: "a b": use letters`},
+		{"EmptyAPIKey", config.OneOrg{APIKeys: []string{"k", ""}}, `--api-key: empty`},
+		{"AdminToken", config.OneOrg{AdminToken: "short"}, `--admin-token: 5 bytes, need at least 16`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.o.APIKeys == nil {
+				tt.o.APIKeys = []string{"k"}
+			}
+			_, err := config.FromOneOrg(tt.o)
+			if err == nil || err.Error() != tt.want && !strings.HasPrefix(err.Error(), tt.want) {
+				t.Fatalf("got %v, want %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "organisations[") || yamlKey.MatchString(err.Error()) {
+				t.Errorf("got %q, which names a YAML key", err)
+			}
+		})
+	}
+}
+
 func TestEndpointRetryChangesWhatItNames(t *testing.T) {
 	head := "retry: {schedule: [10ms, 20ms, 30ms], jitter: 0.1}\norganisations:\n  - id: demo\n    endpoints:\n"
 	tests := []struct {

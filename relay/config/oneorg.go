@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // OneOrg describes a one-organisation relay made without a file: from
@@ -68,8 +69,58 @@ func FromOneOrg(o OneOrg) (*Config, error) {
 	}
 	c, err := f.Validate(nil)
 	if err != nil {
-		return nil, err
+		return nil, flagError(err, o)
 	}
 	c.InMemory = o.InMemory
 	return c, nil
+}
+
+// flagWords are the keys of the organisation FromOneOrg builds, as the
+// flags they came from are written; the longer first, as NewReplacer
+// tries them in order.
+var flagWords = strings.NewReplacer(
+	"inbound_auth: webio-token", "--inbound-auth webio-token",
+	"inbound_auth", "--inbound-auth",
+	"inbound_secret", "--inbound-secret",
+	"inbound_issuer", "--inbound-issuer",
+	"standard_secret", "--standard-secret",
+	"secret_key", "--secret-key",
+	"jwt.algorithm", "--jwt-algorithm",
+	"admin_token", "--admin-token",
+)
+
+// flagError words an error of Validate, which names YAML keys
+// (organisations[0].secret_key), by the flags of o the user gave instead.
+// Keys with no flag of their own are left as they are.
+func flagError(err error, o OneOrg) error {
+	key, rest, ok := strings.Cut(err.Error(), ": ")
+	if !ok {
+		return err
+	}
+	var flag string
+	switch orgKey, inOrg := strings.CutPrefix(key, "organisations[0]."); {
+	case key == "admin_token":
+		flag = "--admin-token"
+	case !inOrg:
+		return err
+	case orgKey == "id":
+		flag = "--org"
+	case strings.HasPrefix(orgKey, "api_keys["):
+		flag = "--api-key"
+	case strings.HasPrefix(orgKey, "standard_secret"):
+		flag = "--standard-secret"
+	case strings.HasPrefix(orgKey, "endpoints["):
+		// ep1, ep2, … are the --endpoint URLs in order; the custom-value
+		// endpoint comes after them.
+		var i int
+		flag = "--endpoint"
+		if _, err := fmt.Sscanf(orgKey, "endpoints[%d]", &i); err == nil && i >= len(o.Endpoints) {
+			flag = "--custom-values"
+		}
+	case strings.ContainsAny(orgKey, ".[") && orgKey != "jwt.algorithm":
+		return err
+	default:
+		flag = flagWords.Replace(orgKey)
+	}
+	return fmt.Errorf("%s: %s", flag, flagWords.Replace(rest))
 }
