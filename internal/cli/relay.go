@@ -22,7 +22,8 @@ func relayCommand(e *env) *cli.Command {
 			"public URL), stores them durably and delivers each to every subscribed endpoint, signed,\n" +
 			"retrying until delivered or dead. Configure it with --config FILE (SPEC §4; see\n" +
 			"sidehook.example.yaml), or for one organisation with --org, --api-key, --secret-key and\n" +
-			"--endpoint. --check-config validates the file and exits.",
+			"--endpoint (a secret flag may say env:NAME, as the file may). --check-config validates\n" +
+			"the file and exits.",
 		Flags: append(storeFlags(),
 			&cli.BoolFlag{Name: "check-config", Usage: "validate the configuration and exit (0 when it is valid, 2 when not)"},
 			&cli.StringFlag{Name: "listen", Usage: "address to listen on (default " + config.DefaultListen + ")"},
@@ -199,6 +200,8 @@ func relayConfig(c *cli.Context, e *env) (*config.Config, error) {
 			InboundIssuer:  c.String("inbound-issuer"),
 			Endpoints:      c.StringSlice("endpoint"),
 			CustomValues:   c.String("custom-values"),
+			// --secret-key env:NAME reads NAME, as secret_key: does.
+			Getenv: e.getenv,
 		})
 		if err != nil {
 			return nil, usageErrorf("relay: %v", err)

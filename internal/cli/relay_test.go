@@ -161,13 +161,15 @@ func TestRelayCommandUsageErrors(t *testing.T) {
 		// organisation they make (organisations[0].endpoints[0].url).
 		{"BadEndpointFlag", []string{"relay", "--api-key", "k", "--endpoint", "ftp://x"}, `relay: --endpoint: "ftp://x" is not an absolute http(s) URL`},
 		{"ShortSecretFlag", []string{"relay", "--api-key", "k", "--secret-key", "short"}, `relay: --secret-key: 5 bytes, need at least 32`},
+		// env:NAME is read as in the file: MY_SECRET holds "short".
+		{"ShortSecretFromEnvRef", []string{"relay", "--api-key", "k", "--secret-key", "env:MY_SECRET"}, `relay: --secret-key: 5 bytes, need at least 32`},
 		{"TLSKeyWithoutCert", []string{"relay", "--api-key", "k", "--tls-key", filepath.Join(dir, "key.pem")}, "relay: --tls-cert: --tls-key is given without it; give both or neither"},
 		{"TLSCertMissing", []string{"relay", "--api-key", "k", "--tls-cert", filepath.Join(dir, "tls_cert.pem"), "--tls-key", filepath.Join(dir, "key.pem")}, "relay: --tls-cert: " + filepath.Join(dir, "tls_cert.pem") + ": no such file"},
 		{"BadTunnelName", []string{"relay", "--api-key", "k", "--endpoint", "tunnel://-laptop"}, "tunnel name \"-laptop\""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, _, stderr := runCLI(t, nil, tt.args...)
+			code, _, stderr := runCLI(t, envOf(map[string]string{"MY_SECRET": "short"}), tt.args...)
 			if code != 2 || !strings.Contains(stderr, tt.want) {
 				t.Errorf("got exit %d %q, want 2 and %q", code, stderr, tt.want)
 			}

@@ -129,6 +129,24 @@ func TestRawRoundTrip(t *testing.T) {
 // TestOneOrgErrorsNameFlags: a one-organisation relay is made from flags,
 // so its errors name the flags, not the YAML keys (organisations[0]…) the
 // user never wrote.
+// TestOneOrgEnvSecrets: a flag's secret may be written env:NAME, as in the
+// file; it was looked up in an empty environment, so the relay said a set
+// variable was not set.
+func TestOneOrgEnvSecrets(t *testing.T) {
+	secret := strings.Repeat("s", 32)
+	getenv := env(map[string]string{"KEY": "k1", "SECRET": secret})
+	c, err := config.FromOneOrg(config.OneOrg{APIKeys: []string{"env:KEY"}, SecretKey: "env:SECRET", Getenv: getenv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := c.Organisations[0]; o.APIKeys[0] != "k1" || string(o.SecretKey) != secret {
+		t.Errorf("got %q and %q, want the variables' values", o.APIKeys, o.SecretKey)
+	}
+	if _, err := config.FromOneOrg(config.OneOrg{APIKeys: []string{"k"}, SecretKey: "env:NOPE", Getenv: getenv}); err == nil || err.Error() != "--secret-key: environment variable NOPE is not set" {
+		t.Errorf("unset variable: got %v, want --secret-key: environment variable NOPE is not set", err)
+	}
+}
+
 var yamlKey = regexp.MustCompile(`[a-z]+_[a-z]+`)
 
 func TestOneOrgErrorsNameFlags(t *testing.T) {

@@ -34,6 +34,9 @@ type OneOrg struct {
 	CustomValues string
 	// Schedule overrides the retry schedule ("100ms", …) when non-nil.
 	Schedule []string
+	// Getenv resolves secrets written env:NAME, as in the file; nil is an
+	// empty environment.
+	Getenv Getenv
 }
 
 // FromOneOrg builds and validates the configuration of o.
@@ -67,7 +70,7 @@ func FromOneOrg(o OneOrg) (*Config, error) {
 	if o.Schedule != nil {
 		f.Retry = &RawRetry{Schedule: o.Schedule}
 	}
-	c, err := f.Validate(nil)
+	c, err := f.Validate(o.Getenv)
 	if err != nil {
 		return nil, flagError(err, o)
 	}
