@@ -66,7 +66,7 @@ func devCommand(e *env) *cli.Command {
 		},
 		Action: func(c *cli.Context) error {
 			for _, name := range []string{"relay-listen", "receiver-listen"} {
-				if err := checkListen("dev: --"+name, c.String(name)); err != nil {
+				if err := checkListen("dev: "+e.source(c, name), c.String(name)); err != nil {
 					return err
 				}
 			}

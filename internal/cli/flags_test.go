@@ -160,8 +160,8 @@ func TestEnvPerCommand(t *testing.T) {
 		t.Errorf("test with SIDEHOOK_RELAY_ENDPOINT: got %d %q, want 2 and --endpoint is required", code, stderr)
 	}
 	code, _, stderr = runCLI(t, envOf(map[string]string{"SIDEHOOK_RECEIVE_LISTEN": "nope"}), "receive", "--in-memory")
-	if code != 2 || !strings.Contains(stderr, `receive: --listen "nope"`) {
-		t.Errorf("SIDEHOOK_RECEIVE_LISTEN=nope: got %d %q, want 2 with `receive: --listen \"nope\"`", code, stderr)
+	if code != 2 || !strings.Contains(stderr, `receive: SIDEHOOK_RECEIVE_LISTEN "nope"`) {
+		t.Errorf("SIDEHOOK_RECEIVE_LISTEN=nope: got %d %q, want 2 with `receive: SIDEHOOK_RECEIVE_LISTEN \"nope\"`", code, stderr)
 	}
 	// An error about a value from a variable names the variable.
 	code, _, stderr = runCLI(t, envOf(map[string]string{"SIDEHOOK_ORG": "demo"}), "receive", "--in-memory", "--listen", "127.0.0.1:0")
@@ -185,7 +185,7 @@ func TestEnvGeneric(t *testing.T) {
 		code int
 		want string
 	}{
-		{"Generic", map[string]string{"SIDEHOOK_LISTEN": "nope"}, []string{"receive", "--in-memory"}, 2, `receive: --listen "nope"`},
+		{"Generic", map[string]string{"SIDEHOOK_LISTEN": "nope"}, []string{"receive", "--in-memory"}, 2, `receive: SIDEHOOK_LISTEN "nope"`},
 		{"OwnBeatsGeneric", map[string]string{"SIDEHOOK_LISTEN": "nope", "SIDEHOOK_RECEIVE_LISTEN": "nope2"}, []string{"receive", "--in-memory"}, 2, `"nope2"`},
 		{"NamedInError", map[string]string{"SIDEHOOK_TTL": "soon"}, []string{"token", "--org", "demo", "--secret-key", replaySecret}, 2, `SIDEHOOK_TTL="soon"`},
 		{"FlagBeatsGeneric", map[string]string{"SIDEHOOK_TTL": "soon"}, []string{"token", "--org", "demo", "--secret-key", replaySecret, "--ttl", "1h"}, 0, ""},

@@ -147,7 +147,7 @@ func receiveConfig(c *cli.Context, e *env) (receiver.Config, error) {
 		Version:       e.build.Version,
 		ShutdownGrace: c.Duration("shutdown-grace"),
 	}
-	if err := checkListen("receive: --listen", cfg.Listen); err != nil {
+	if err := checkListen("receive: "+e.source(c, "listen"), cfg.Listen); err != nil {
 		return cfg, err
 	}
 	if adminToken == "" && !httpjson.IsLoopback(cfg.Listen) {

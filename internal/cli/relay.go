@@ -212,7 +212,7 @@ func relayConfig(c *cli.Context, e *env) (*config.Config, error) {
 	switch {
 	case c.IsSet("listen"):
 		cfg.Listen = c.String("listen")
-		where = "relay: --listen"
+		where = "relay: " + e.source(c, "listen")
 	case c.String("config") != "":
 		where = "relay: listen in " + c.String("config")
 	}

@@ -272,6 +272,11 @@ func TestServerListenErrors(t *testing.T) {
 		{"ReceiveBusy", []string{"receive", "--in-memory", "--listen", addr}, 1, "receive: " + addr + " is already in use: choose another address with --listen (or SIDEHOOK_RECEIVE_LISTEN)"},
 		{"DevRelayBusy", []string{"dev", "--in-memory", "--no-send", "--relay-listen", addr, "--receiver-listen", "127.0.0.1:0"}, 1, "dev: " + addr + " is already in use: choose another address with --relay-listen (or SIDEHOOK_DEV_RELAY_LISTEN)"},
 		{"DevReceiverBusy", []string{"dev", "--in-memory", "--no-send", "--relay-listen", "127.0.0.1:0", "--receiver-listen", addr}, 1, "dev: " + addr + " is already in use: choose another address with --receiver-listen (or SIDEHOOK_DEV_RECEIVER_LISTEN)"},
+		// An address from a variable is named by the variable: there is
+		// no --listen on the command line to look for.
+		{"RelayBadFromEnv", []string{"relay", "--api-key", "k", "--in-memory"}, 2, `relay: SIDEHOOK_LISTEN "nope": want HOST:PORT`},
+		{"ReceiveBadFromEnv", []string{"receive", "--in-memory"}, 2, `receive: SIDEHOOK_LISTEN "nope": want HOST:PORT`},
+		{"DevBadFromEnv", []string{"dev", "--in-memory"}, 2, `dev: SIDEHOOK_DEV_RELAY_LISTEN "nope": want HOST:PORT`},
 		// The tunnel's inspector is a listener too; the relay it would
 		// dial is never reached.
 		{"TunnelInspectBad", append(tunnelArgs, "--inspect", "127.0.0.1:99999"), 2, `tunnel: inspector address "127.0.0.1:99999": the port must be a number from 0 to 65535`},
@@ -279,7 +284,11 @@ func TestServerListenErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, _, stderr := runCLI(t, nil, append([]string{"--log-format", "json", "--log-level", "error"}, tt.args...)...)
+			var getenv func(string) string
+			if strings.HasSuffix(tt.name, "FromEnv") {
+				getenv = envOf(map[string]string{"SIDEHOOK_LISTEN": "nope", "SIDEHOOK_DEV_RELAY_LISTEN": "nope"})
+			}
+			code, _, stderr := runCLI(t, getenv, append([]string{"--log-format", "json", "--log-level", "error"}, tt.args...)...)
 			if code != tt.code || !strings.Contains(stderr, tt.want) {
 				t.Errorf("got %d %q, want %d and %q", code, stderr, tt.code, tt.want)
 			}
