@@ -70,6 +70,12 @@ func devCommand(e *env) *cli.Command {
 					return err
 				}
 			}
+			// One address for both would bind the receiver, then fail the
+			// relay as "already in use", by dev itself. Port 0 is a free
+			// port for each.
+			if a := c.String("relay-listen"); a == c.String("receiver-listen") && !strings.HasSuffix(a, ":0") {
+				return usageErrorf("dev: %s and %s are both %s: give them different ports", e.source(c, "relay-listen"), e.source(c, "receiver-listen"), a)
+			}
 			for _, r := range c.StringSlice("allow-target") {
 				if _, err := target.ParseRule(r); err != nil {
 					return usageErrorf("dev: --allow-target: %v", err)

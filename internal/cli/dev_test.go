@@ -388,6 +388,10 @@ func TestDevUsageErrors(t *testing.T) {
 		{"ReceiverBeyondLoopbackWithoutToken", nil, []string{"--relay-listen", "127.0.0.1:0", "--receiver-listen", "0.0.0.0:0"},
 			`dev: --receiver-listen "0.0.0.0:0" is beyond loopback, where the receiver's admin API needs a token: give --admin-token (or SIDEHOOK_ADMIN_TOKEN), at least 16 bytes`},
 		{"BadAllowHost", nil, append([]string{"--allow-host", "http://x"}, loopback...), `dev: receiver: allowed host "http://x"`},
+		// The receiver took the address, then the relay was told it was
+		// "already in use", as if by another program.
+		{"SameAddress", nil, []string{"--relay-listen", "127.0.0.1:18080", "--receiver-listen", "127.0.0.1:18080"},
+			`dev: --relay-listen and --receiver-listen are both 127.0.0.1:18080: give them different ports`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
