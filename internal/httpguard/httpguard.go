@@ -21,12 +21,14 @@ package httpguard
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"mime"
 	"net"
 	"net/http"
 	"net/netip"
 	"strings"
+	"unicode"
 )
 
 // MinAdminTokenLen is the shortest admin token accepted (SPEC §6): it
@@ -34,10 +36,25 @@ import (
 // so it must not be guessable.
 const MinAdminTokenLen = 16
 
-// CheckAdminToken refuses a token too short to guard an admin API.
+// CheckAdminToken refuses a token too short to guard an admin API, or one
+// no request can present (CheckBearer).
 func CheckAdminToken(tok string) error {
 	if len(tok) < MinAdminTokenLen {
 		return fmt.Errorf("%d bytes, need at least %d", len(tok), MinAdminTokenLen)
+	}
+	return CheckBearer(tok)
+}
+
+// CheckBearer refuses a credential with white space around it: a Bearer
+// token is read without it, so such a key or token never matches and
+// every request is a 401. It is most often the newline a secret file
+// ends with.
+func CheckBearer(v string) error {
+	switch {
+	case strings.TrimLeftFunc(v, unicode.IsSpace) != v:
+		return errors.New("starts with white space, which no Authorization: Bearer header carries")
+	case strings.TrimRightFunc(v, unicode.IsSpace) != v:
+		return errors.New("ends in white space (a newline from a file?), which no Authorization: Bearer header carries")
 	}
 	return nil
 }

@@ -390,6 +390,9 @@ func (ro RawOrg) validate(key string, getenv Getenv, retry Retry) (*Org, error) 
 		if v == "" {
 			return nil, fmt.Errorf("%s.api_keys[%d]: empty", key, i)
 		}
+		if err := httpguard.CheckBearer(v); err != nil {
+			return nil, fmt.Errorf("%s.api_keys[%d]: %w", key, i, err)
+		}
 		o.APIKeys = append(o.APIKeys, v)
 	}
 	if ro.SecretKey != "" {

@@ -57,6 +57,12 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"APIKeyOfTwoOrgs", base + "  - id: other\n    api_keys: [k2, k]\n", "organisations[1].api_keys[1]: also an API key of organisation \"demo\""},
 		{"BadID", "organisations:\n  - id: a/b\n", "organisations[0].id"},
 		{"BadEvent", base + "    endpoints:\n      - {id: a, url: http://x, events: [Payment]}\n", "organisations[0].endpoints[0].events[0]"},
+		// Authorization: Bearer is read without the white space around
+		// the key, so a key or token with some (a newline left by a
+		// secret file) never matched: every call was a 401.
+		{"APIKeyTrailingNewline", "organisations:\n  - id: demo\n    api_keys: [env:KEY]\n", `organisations[0].api_keys[0]: ends in white space`},
+		{"APIKeyLeadingSpace", "organisations:\n  - id: demo\n    api_keys: [' k']\n", `organisations[0].api_keys[0]: starts with white space`},
+		{"AdminTokenTrailingNewline", base + "admin_token: env:TOKEN\n", `admin_token: ends in white space`},
 		{"EmptyEvents", base + "    endpoints:\n      - {id: a, url: http://x, events: []}\n", "organisations[0].endpoints[0].events: an empty list subscribes to nothing"},
 		{"BadJitter", base + "retry: {jitter: 2}\n", "retry.jitter"},
 		{"BadInFlight", base + "    endpoints:\n      - {id: a, url: http://x, max_in_flight: -1}\n", "max_in_flight"},
@@ -66,7 +72,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := config.Parse([]byte(tt.yaml), env(nil))
+			_, err := config.Parse([]byte(tt.yaml), env(map[string]string{"KEY": "sk_live\n", "TOKEN": "0123456789abcdef\n"}))
 			if err == nil {
 				t.Fatalf("got no error, want one containing %q", tt.want)
 			}
