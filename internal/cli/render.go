@@ -50,17 +50,25 @@ func renderCommand(e *env) *cli.Command {
 }
 
 // renderTemplate is the template given as the one argument or --template.
+// An empty one is refused: it is almost always an unset variable
+// (render "$TEMPLATE"), which would print an empty line and succeed.
 func renderTemplate(c *cli.Context) (string, error) {
 	args := c.Args().Slice()
+	var tmpl string
 	switch {
 	case len(args) > 1:
 		return "", usageErrorf("render: give one TEMPLATE, quoted, with the flags before it; got %d arguments", len(args))
 	case len(args) == 1 && c.IsSet("template"):
 		return "", usageErrorf("render: give the template as the argument or --template, not both")
 	case len(args) == 1:
-		return args[0], nil
+		tmpl = args[0]
 	case !c.IsSet("template"):
 		return "", usageErrorf("render: give the TEMPLATE, e.g. sidehook render 'Hi <<fullname|there>>'")
+	default:
+		tmpl = c.String("template")
 	}
-	return c.String("template"), nil
+	if strings.TrimSpace(tmpl) == "" {
+		return "", usageErrorf("render: the template is empty (an unset variable?): give the text to fill, e.g. 'Hi <<fullname|there>>'")
+	}
+	return tmpl, nil
 }

@@ -31,6 +31,10 @@ func TestRenderCommand(t *testing.T) {
 		{"None", nil, "give the TEMPLATE"},
 		{"Both", []string{"--template", "<<a>>", "<<b>>"}, "not both"},
 		{"FlagAfter", []string{"Hi <<fullname>>", "--customer-uid", "ACC-10023"}, "with the flags before it"},
+		// render "$TEMPLATE" with the variable unset printed an empty
+		// line and exit 0.
+		{"EmptyArgument", []string{""}, "render: the template is empty"},
+		{"EmptyFlag", []string{"--template", ""}, "render: the template is empty"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			code, _, stderr := runCLI(t, nil, append([]string{"render", "--relay", url, "--api-key", "k"}, tt.args...)...)
