@@ -59,7 +59,7 @@ func TestRenamedFlags(t *testing.T) {
 		{"RelayOldGrace", []string{"relay", "--api-key", "k", "--in-memory", "--grace", "0s"}, 2, "--shutdown-grace must be positive"},
 		{"ReceiveNoGrace", []string{"receive", "--in-memory", "--listen", "127.0.0.1:0", "--shutdown-grace", "0s"}, 2, "receive: --shutdown-grace must be positive"},
 		{"ReceiveShortAdminToken", []string{"receive", "--in-memory", "--listen", "127.0.0.1:0", "--admin-token", "s3cret"}, 2, "receive: --admin-token: 6 bytes, need at least 16"},
-		{"ReceiveOldSecret", []string{"receive", "--in-memory", "--listen", "127.0.0.1:0", "--webio-secret", "short"}, 2, "at least 32 bytes"},
+		{"ReceiveOldSecret", []string{"receive", "--in-memory", "--listen", "127.0.0.1:0", "--webio-secret", "short"}, 2, "receive: --secret-key: 5 bytes, need at least 32"},
 		{"ReplayOldSecret", []string{"replay", "--receiver", "http://127.0.0.1:1", "--all", "--webio-secret", secret}, 2, "--secret-key needs --org"},
 	}
 	for _, tt := range tests {
@@ -192,11 +192,11 @@ func TestEnvGeneric(t *testing.T) {
 		{"Help", nil, []string{"receive", "--help"}, 0, ""},
 		// A renamed flag's old name reads its variables too, after the new
 		// name's: SPEC names --webio-secret.
-		{"OldName", map[string]string{"SIDEHOOK_WEBIO_SECRET": "short"}, []string{"receive", "--in-memory", "--listen", "127.0.0.1:0", "--org", "demo"}, 2, "at least 32 bytes"},
-		{"OldNameOwn", map[string]string{"SIDEHOOK_RECEIVE_WEBIO_SECRET": "short"}, []string{"receive", "--in-memory", "--listen", "127.0.0.1:0", "--org", "demo"}, 2, "at least 32 bytes"},
+		{"OldName", map[string]string{"SIDEHOOK_WEBIO_SECRET": "short"}, []string{"receive", "--in-memory", "--listen", "127.0.0.1:0", "--org", "demo"}, 2, "receive: SIDEHOOK_WEBIO_SECRET: 5 bytes, need at least 32"},
+		{"OldNameOwn", map[string]string{"SIDEHOOK_RECEIVE_WEBIO_SECRET": "short"}, []string{"receive", "--in-memory", "--listen", "127.0.0.1:0", "--org", "demo"}, 2, "receive: SIDEHOOK_RECEIVE_WEBIO_SECRET: 5 bytes, need at least 32"},
 		{"OldNameNamedInError", map[string]string{"SIDEHOOK_WEBIO_SECRET": replaySecret}, []string{"replay", "--receiver", "http://127.0.0.1:1", "--all"}, 2, "SIDEHOOK_WEBIO_SECRET needs --org"},
 		{"OldNameToken", map[string]string{"SIDEHOOK_SECRET": replaySecret}, []string{"token", "--org", "demo"}, 0, ""},
-		{"NewNameBeatsOld", map[string]string{"SIDEHOOK_SECRET_KEY": "short", "SIDEHOOK_WEBIO_SECRET": replaySecret}, []string{"receive", "--in-memory", "--listen", "127.0.0.1:0", "--org", "demo"}, 2, "at least 32 bytes"},
+		{"NewNameBeatsOld", map[string]string{"SIDEHOOK_SECRET_KEY": "short", "SIDEHOOK_WEBIO_SECRET": replaySecret}, []string{"receive", "--in-memory", "--listen", "127.0.0.1:0", "--org", "demo"}, 2, "receive: SIDEHOOK_SECRET_KEY: 5 bytes, need at least 32"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

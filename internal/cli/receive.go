@@ -173,6 +173,13 @@ func receiveConfig(c *cli.Context, e *env) (receiver.Config, error) {
 	if err := emptySecret(c, e, "no check", "secret-key", "jwt-secret"); err != nil {
 		return cfg, err
 	}
+	// Checked here as relay and token check them, to name the flag; the
+	// receiver would refuse them too, in its own words.
+	for _, name := range []string{"secret-key", "jwt-secret"} {
+		if s := c.String(name); s != "" && len(s) < auth.MinSecretLen {
+			return cfg, usageErrorf("receive: %s: %d bytes, need at least %d", e.source(c, name), len(s), auth.MinSecretLen)
+		}
+	}
 	if s := c.String("secret-key"); s != "" {
 		v.WebioSecret = []byte(s)
 	} else if v.Org != "" {
@@ -210,10 +217,18 @@ func receiveConfig(c *cli.Context, e *env) (receiver.Config, error) {
 		}
 		v.JWKS = auth.NewJWKSFetcher(raw, nil, auth.JWKSOptions{})
 	}
-	for i, s := range c.StringSlice("standard-secret") {
+	secrets := c.StringSlice("standard-secret")
+	for i, s := range secrets {
 		key, err := auth.ParseStandardSecret(strings.TrimSpace(s))
 		if err != nil {
-			return cfg, usageErrorf("receive: --standard-secret %d: %v", i+1, err)
+			which := e.source(c, "standard-secret")
+			if len(secrets) > 1 {
+				which += fmt.Sprintf(" (%d of %d)", i+1, len(secrets))
+			}
+			// auth's words, without its "auth: standard secret" prefix:
+			// the flag says which secret.
+			why := strings.TrimLeft(strings.TrimPrefix(err.Error(), "auth: standard secret"), ": ")
+			return cfg, usageErrorf("receive: %s: %s", which, why)
 		}
 		v.StandardSecrets = append(v.StandardSecrets, key)
 	}

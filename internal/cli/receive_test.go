@@ -84,8 +84,12 @@ func TestReceiveUsageErrors(t *testing.T) {
 		{"MissingRules", []string{"--rules", filepath.Join(dir, "nope.yaml")}, "nope.yaml"},
 		{"BadValues", []string{"--values", badValues}, badValues},
 		{"BadMaxBody", []string{"--max-body", "lots"}, "--max-body"},
-		{"WeakSecret", []string{"--secret-key", "short"}, "at least 32 bytes"},
-		{"BadStandardSecret", []string{"--standard-secret", "nope"}, "--standard-secret 1"},
+		// The flag, as relay and token name it, not the receiver's
+		// internals ("receiver: webio secret: auth: …").
+		{"WeakSecret", []string{"--secret-key", "short"}, "receive: --secret-key: 5 bytes, need at least 32"},
+		{"WeakJWTSecret", []string{"--jwt-secret", "short"}, "receive: --jwt-secret: 5 bytes, need at least 32"},
+		{"BadStandardSecret", []string{"--standard-secret", "nope"}, `receive: --standard-secret: must start with "whsec_"`},
+		{"BadSecondStandardSecret", []string{"--standard-secret", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "--standard-secret", "nope"}, `receive: --standard-secret (2 of 2): must start with "whsec_"`},
 		{"AdminTokenBeyondLoopback", []string{"--listen", "0.0.0.0:0"}, `receive: --listen "0.0.0.0:0" is beyond loopback, where the admin API needs a token: give --admin-token (or SIDEHOOK_ADMIN_TOKEN), at least 16 bytes`},
 		{"OrgWithoutSecret", []string{"--org", "demo"}, "--org needs --secret-key"},
 		{"EmptyJWTSecret", []string{"--jwt-secret", ""}, "receive: --jwt-secret is empty"},
