@@ -349,14 +349,22 @@ func TestStopWhileWaitingForReady(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	stopsOnCancel(t, c, hello, "the client's hello", "ready")
+}
+
+// stopsOnCancel runs c until reached says it got to the step named what,
+// cancels it, and checks that Run returns nil at once rather than go on
+// waiting for waitedFor.
+func stopsOnCancel(t *testing.T, c *tunnel.Client, reached <-chan struct{}, what, waitedFor string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
 	select {
-	case <-hello:
+	case <-reached:
 	case <-time.After(10 * time.Second):
-		t.Fatal("timed out waiting for the client's hello")
+		t.Fatalf("timed out waiting for %s", what)
 	}
 	cancel()
 	select {
@@ -365,7 +373,7 @@ func TestStopWhileWaitingForReady(t *testing.T) {
 			t.Errorf("Run after cancel: got %v, want nil", err)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("Run still waiting for ready 5s after cancel, want it to stop at once")
+		t.Fatalf("Run still waiting for %s 5s after cancel, want it to stop at once", waitedFor)
 	}
 }
 
@@ -391,24 +399,7 @@ func TestStopWhileWaitingForUpgrade(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	select {
-	case <-asked:
-	case <-time.After(10 * time.Second):
-		t.Fatal("timed out waiting for the client's upgrade request")
-	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run after cancel: got %v, want nil", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run still waiting for the upgrade 5s after cancel, want it to stop at once")
-	}
+	stopsOnCancel(t, c, asked, "the client's upgrade request", "the upgrade")
 }
 
 func TestClientShowsRelayReason(t *testing.T) {
