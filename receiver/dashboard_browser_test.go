@@ -219,10 +219,7 @@ func TestDashboardBrowserCopyCurl(t *testing.T) {
 		send(t, "POST", srv.URL()+c.path, c.body, map[string]string{"content-type": "application/octet-stream", "x-webio-token": "a.b.c"})
 		orig := only(t, srv)
 		ctx := openCapture(t, 1280, srv, orig.ID)
-		webtest.Do(t, ctx, "copy as curl",
-			chromedp.Click(webtest.Button("Copy as curl")),
-			chromedp.Poll[chromedp.Void](`document.querySelector('textarea.curl').value !== ''`, chromedp.WithPollingTimeout(10*time.Second)),
-		)
+		webtest.Do(t, ctx, "copy as curl", webtest.CopyCurl()...)
 		cmd := webtest.Get(t, ctx, "read the command", chromedp.Value(chromedp.CSS(`textarea.curl`)))
 		if !strings.Contains(cmd, "-H 'x-webio-token: [redacted]'") {
 			t.Errorf("%s: the command lacks the redacted token header:\n%.300s", c.path, cmd)

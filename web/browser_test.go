@@ -232,10 +232,7 @@ func TestBrowserReceiver(t *testing.T) {
 	// Copy as curl copies the request itself: its method, URL, headers as
 	// shown (credentials still redacted, and said so) and the body as
 	// edited; a typed Target URL without a path keeps the original's.
-	do(t, ctx, "copy as curl",
-		chromedp.Click(button("Copy as curl")),
-		chromedp.Poll[chromedp.Void](`document.querySelector('textarea.curl').value !== ''`, chromedp.WithPollingTimeout(5*time.Second)),
-	)
+	do(t, ctx, "copy as curl", webtest.CopyCurl()...)
 	curl := get(t, ctx, "read the curl command", chromedp.Value(chromedp.CSS(`textarea.curl`)))
 	for _, part := range []string{"curl \\\n  --globoff \\\n  -X 'POST' \\\n  '" + d.URL + "/webhooks?a=1'",
 		"-H 'authorization: Bearer [redacted]'", "-H 'x-webio-token: [redacted]'", "-H 'webhook-signature: [redacted]'",
@@ -254,11 +251,7 @@ func TestBrowserReceiver(t *testing.T) {
 		t.Errorf("result shows %q, want it to say which credentials are redacted", result)
 	}
 	do(t, ctx, "copy as curl to a typed target",
-		chromedp.SendKeys(chromedp.ID(`replay-to`), "http://127.0.0.1:9"),
-		chromedp.Evaluate[chromedp.Void](`document.querySelector('textarea.curl').value = ''`),
-		chromedp.Click(button("Copy as curl")),
-		chromedp.Poll[chromedp.Void](`document.querySelector('textarea.curl').value !== ''`, chromedp.WithPollingTimeout(5*time.Second)),
-	)
+		append([]chromedp.Action[chromedp.Void]{chromedp.SendKeys(chromedp.ID(`replay-to`), "http://127.0.0.1:9")}, webtest.CopyCurl()...)...)
 	if curl := get(t, ctx, "read the curl command", chromedp.Value(chromedp.CSS(`textarea.curl`))); !strings.Contains(curl, "'http://127.0.0.1:9/webhooks?a=1'") {
 		t.Errorf("curl command %q does not go to the typed target with the original path and query", curl)
 	}
@@ -392,10 +385,7 @@ func TestBrowserInspectorCopyCurl(t *testing.T) {
 	ctx, _, _ := inspectorPage(t, `{}`)
 	curl := func(what string) string {
 		t.Helper()
-		do(t, ctx, what,
-			chromedp.Evaluate[chromedp.Void](`document.querySelector('textarea.curl').value = ''`),
-			chromedp.Click(button("Copy as curl")),
-			chromedp.Poll[chromedp.Void](`document.querySelector('textarea.curl').value !== ''`, chromedp.WithPollingTimeout(10*time.Second)))
+		do(t, ctx, what, webtest.CopyCurl()...)
 		return get(t, ctx, "read the command", chromedp.Value(chromedp.CSS(`textarea.curl`)))
 	}
 	if cmd := curl("copy as curl"); !strings.Contains(cmd, "'http://127.0.0.1:3000/app/webhooks?a=1'") {
@@ -526,9 +516,7 @@ func TestBrowserRelay(t *testing.T) {
 
 	// Copy as curl copies the delivery's request, to its endpoint's URL;
 	// never a call of the relay's replay.
-	do(t, ctx, "copy the delivery as curl",
-		chromedp.Click(button("Copy as curl")),
-		chromedp.Poll[chromedp.Void](`document.querySelector('textarea.curl').value !== ''`, chromedp.WithPollingTimeout(5*time.Second)))
+	do(t, ctx, "copy the delivery as curl", webtest.CopyCurl()...)
 	curl := get(t, ctx, "read the curl command", chromedp.Value(chromedp.CSS(`textarea.curl`)))
 	if !strings.Contains(curl, "'http://127.0.0.1:8081/webhooks'") || !strings.Contains(curl, `--data-binary '{"type":"payment"}'`) || strings.Contains(curl, "/_sidehook/") {
 		t.Errorf("curl command %q, want the delivery's request to its endpoint", curl)
@@ -550,12 +538,10 @@ func TestBrowserRelay(t *testing.T) {
 		"url": "http://127.0.0.1:8081/webhooks", "headers": map[string][]string{"content-type": {"application/json"}},
 		"body": `{"type":"pay`, "body_encoding": "utf8", "body_preview": true, "body_size": 100000})
 	d.Hub.Publish(web.Item{Kind: web.KindDelivery, ID: "dlv_big1", Time: time.Now().UTC(), Event: "payment", Method: "POST", Path: "/webhooks", Status: "delivered", Data: big})
-	do(t, ctx, "copy a large delivery as curl",
+	do(t, ctx, "open a large delivery",
 		chromedp.Click(chromedp.CSS(`[data-id="dlv_big1"]`)),
-		chromedp.WaitVisible(chromedp.ID(`replay-to`)),
-		chromedp.Evaluate[chromedp.Void](`document.querySelector('textarea.curl').value = ''`),
-		chromedp.Click(button("Copy as curl")),
-		chromedp.Poll[chromedp.Void](`document.querySelector('textarea.curl').value !== ''`, chromedp.WithPollingTimeout(5*time.Second)))
+		chromedp.WaitVisible(chromedp.ID(`replay-to`)))
+	do(t, ctx, "copy a large delivery as curl", webtest.CopyCurl()...)
 	curl = get(t, ctx, "read the curl command", chromedp.Value(chromedp.CSS(`textarea.curl`)))
 	result := get(t, ctx, "read the result", chromedp.Text(chromedp.CSS(`.result`)))
 	if !strings.Contains(curl, "--data-binary '@body'") || strings.Contains(curl, `{"type":"pay`) || !strings.Contains(result, "GET /v1/events/evt_big") {

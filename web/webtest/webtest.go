@@ -213,6 +213,20 @@ func Button(name string) chromedp.Search {
 	return chromedp.Search(fmt.Sprintf(`//button[normalize-space()=%q]`, name))
 }
 
+// CopyCurl clicks a detail pane's Copy as curl and waits until the page is
+// done: it fills the command's box first and says what it copied in the
+// result only once the clipboard has answered, so waiting for the box
+// alone would read the result too early. The box and the result are
+// emptied first, so neither holds an earlier copy's.
+func CopyCurl() []chromedp.Action[chromedp.Void] {
+	return []chromedp.Action[chromedp.Void]{
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('textarea.curl').value = ''; document.querySelector('.result').textContent = ''`),
+		chromedp.Click(Button("Copy as curl")),
+		chromedp.Poll[chromedp.Void](`document.querySelector('textarea.curl').value !== '' && document.querySelector('.result').textContent.includes('curl command')`,
+			chromedp.WithPollingTimeout(10*time.Second)),
+	}
+}
+
 // Screenshot saves the page as name.png when SIDEHOOK_SCREENSHOTS names a
 // directory: for looking at the dashboard during development.
 func Screenshot(tb testing.TB, ctx context.Context, name string) {
