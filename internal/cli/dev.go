@@ -85,6 +85,9 @@ func devCommand(e *env) *cli.Command {
 			if err != nil {
 				return err
 			}
+			if err := inMemoryWithData(c, e, "dev"); err != nil {
+				return err
+			}
 			if !c.Bool("in-memory") {
 				if err := checkDataDir("dev", c.String("data"), dataSource(c, e, "", "", "")); err != nil {
 					return err

@@ -75,6 +75,9 @@ func receiveCommand(e *env) *cli.Command {
 					return usageErrorf("receive: --min-free-disk: %v", err)
 				}
 			}
+			if err := inMemoryWithData(c, e, "receive"); err != nil {
+				return err
+			}
 			if !c.Bool("in-memory") {
 				if err := checkDataDir("receive", c.String("data"), dataSource(c, e, "", "", "")); err != nil {
 					return err

@@ -219,6 +219,9 @@ func relayConfig(c *cli.Context, e *env) (*config.Config, error) {
 	if err := checkListen(where, cfg.Listen); err != nil {
 		return nil, err
 	}
+	if err := inMemoryWithData(c, e, "relay"); err != nil {
+		return nil, err
+	}
 	if err := applyStoreFlags(c, cfg); err != nil {
 		return nil, err
 	}

@@ -59,6 +59,16 @@ func openRelayStore(ctx context.Context, cfg *config.Config, log zerolog.Logger)
 // badgerDir is where the relay keeps its Badger store.
 func badgerDir(cfg *config.Config) string { return filepath.Join(cfg.Data, "db") }
 
+// inMemoryWithData refuses --in-memory with --data on the command line:
+// one of them would be ignored without a word (a variable SIDEHOOK_DATA,
+// set for other commands, is not counted).
+func inMemoryWithData(c *cli.Context, e *env, cmd string) error {
+	if c.Bool("in-memory") && e.given(c, "data") {
+		return usageErrorf("%s: --in-memory keeps nothing on disk, so --data has no use: give one of them", cmd)
+	}
+	return nil
+}
+
 // applyStoreFlags puts --data, --in-memory and --store (storeFlags) over
 // what the configuration says.
 func applyStoreFlags(c *cli.Context, cfg *config.Config) error {

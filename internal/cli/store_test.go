@@ -155,3 +155,39 @@ func TestDataDirIsAFile(t *testing.T) {
 		})
 	}
 }
+
+// TestInMemoryWithData: --in-memory with --data on the command line would
+// ignore one of them without a word; it is a usage error. SIDEHOOK_DATA,
+// often set for other commands, is not counted against --in-memory.
+func TestInMemoryWithData(t *testing.T) {
+	dir := t.TempDir()
+	listen := "127.0.0.1:0"
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"Relay", []string{"relay", "--api-key", "k", "--listen", listen, "--in-memory", "--data", dir}, "relay: --in-memory keeps nothing on disk"},
+		{"Receive", []string{"receive", "--listen", listen, "--in-memory", "--data", dir}, "receive: --in-memory keeps nothing on disk"},
+		{"Dev", []string{"dev", "--relay-listen", listen, "--receiver-listen", listen, "--in-memory", "--data", dir}, "dev: --in-memory keeps nothing on disk"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := runCLI(t, nil, tt.args...)
+			if code != 2 || !strings.Contains(stderr, tt.want) || strings.Count(stderr, "\n") != 1 {
+				t.Errorf("got exit %d, %q, want 2 and one line containing %q", code, stderr, tt.want)
+			}
+		})
+	}
+	t.Run("Variable", func(t *testing.T) {
+		cfgPath := filepath.Join(dir, "sidehook.yaml")
+		if err := os.WriteFile(cfgPath, []byte("listen: 127.0.0.1:0\norganisations: [{id: demo, api_keys: [k], jwt: {algorithm: ES256}}]\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		env := map[string]string{"SIDEHOOK_DATA": dir}
+		code, _, stderr := runCLI(t, func(k string) string { return env[k] }, "relay", "--config", cfgPath, "--in-memory", "--check-config")
+		if code != 0 {
+			t.Errorf("SIDEHOOK_DATA with --in-memory: got exit %d, %q, want 0", code, stderr)
+		}
+	})
+}
