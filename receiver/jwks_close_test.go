@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sidehook/sidehook/internal/auth"
+	"github.com/sidehook/sidehook/internal/closetest"
 	"github.com/sidehook/sidehook/receiver"
 	"github.com/sidehook/sidehook/receiver/memstore"
 )
@@ -22,24 +22,11 @@ import (
 // gave up waiting for, and waits for it: none of it outlives the
 // receiver, however slow the key server.
 func TestCloseStopsJWKSFetch(t *testing.T) {
-	fetching := make(chan struct{}, 1)
-	release := make(chan struct{})
-	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case fetching <- struct{}{}:
-		default:
-		}
-		select { // never answers: the fetch ends only when it gives up
-		case <-r.Context().Done():
-		case <-release:
-		}
-	}))
-	t.Cleanup(jwks.Close)
-	t.Cleanup(func() { close(release) })
+	jwksURL, fetching := closetest.Hanging(t) // the fetch ends only when it gives up
 	// In memory: Badger's store starts goroutines of its own as it works,
 	// which this count would take for the receiver's.
 	before := goleak.IgnoreCurrent()
-	srv := start(t, receiver.Config{Store: memstore.New(), Verify: auth.VerifyConfig{JWKS: auth.NewJWKSFetcher(jwks.URL, nil, auth.JWKSOptions{})}})
+	srv := start(t, receiver.Config{Store: memstore.New(), Verify: auth.VerifyConfig{JWKS: auth.NewJWKSFetcher(jwksURL, nil, auth.JWKSOptions{})}})
 
 	// A token whose kid sends the receiver to the JWKS.
 	seg := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }

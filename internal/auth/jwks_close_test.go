@@ -3,14 +3,13 @@ package auth_test
 import (
 	"context"
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/sidehook/sidehook/internal/auth"
+	"github.com/sidehook/sidehook/internal/closetest"
 )
 
 // TestJWKSFetcherClose: Close stops a fetch in progress, one its caller
@@ -19,23 +18,10 @@ import (
 // that needs a fetch after Close is ErrJWKSClosed. Not parallel: it
 // counts goroutines.
 func TestJWKSFetcherClose(t *testing.T) {
-	fetching := make(chan struct{}, 1)
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case fetching <- struct{}{}:
-		default:
-		}
-		select { // never answers: the fetch ends only when it gives up
-		case <-r.Context().Done():
-		case <-release:
-		}
-	}))
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() { close(release) })
+	url, fetching := closetest.Hanging(t) // the fetch ends only when it gives up
 	kid := keyPairs()[auth.ES256].KID
 	before := goleak.IgnoreCurrent()
-	f := auth.NewJWKSFetcher(srv.URL, nil, auth.JWKSOptions{})
+	f := auth.NewJWKSFetcher(url, nil, auth.JWKSOptions{})
 
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)

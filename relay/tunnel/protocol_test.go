@@ -14,6 +14,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/sidehook/sidehook/internal/closetest"
 	"github.com/sidehook/sidehook/relay"
 	"github.com/sidehook/sidehook/relay/tunnel"
 )
@@ -381,21 +382,8 @@ func stopsOnCancel(t *testing.T, c *tunnel.Client, reached <-chan struct{}, what
 // does not answer the upgrade (hung, or a proxy in the way): stopping the
 // client must not wait for the dialer's 15 s handshake timeout.
 func TestStopWhileWaitingForUpgrade(t *testing.T) {
-	asked := make(chan struct{}, 1)
-	stall := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case asked <- struct{}{}:
-		default:
-		}
-		select {
-		case <-stall:
-		case <-r.Context().Done():
-		}
-	}))
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() { close(stall) })
-	c, err := tunnel.NewClient(clientConfig(srv.URL, "http://127.0.0.1:1"))
+	relayURL, asked := closetest.Hanging(t)
+	c, err := tunnel.NewClient(clientConfig(relayURL, "http://127.0.0.1:1"))
 	if err != nil {
 		t.Fatal(err)
 	}
