@@ -224,17 +224,33 @@ func (d *dispatcher) queue(o *orgState, ep string) *queue {
 	return q
 }
 
+// liveQueue is queue for an endpoint o still has, nil for one it has not.
+// Only a missing queue costs the look-up of the endpoint: a queue goes
+// with its endpoint (endpointRemoved), so one that exists is live.
+func (d *dispatcher) liveQueue(o *orgState, ep string) *queue {
+	d.mu.Lock()
+	q := d.queues[EndpointRef{Org: o.id, Endpoint: ep}]
+	d.mu.Unlock()
+	if q != nil {
+		return q
+	}
+	if o.endpoint(ep) == nil {
+		return nil
+	}
+	return d.queue(o, ep)
+}
+
 // accepted is told of durable new deliveries (or, when the store could not
 // say, deliveries that may be durable: wake is always safe).
 func (d *dispatcher) accepted(o *orgState, ds []*Delivery, counted bool) {
 	for _, dl := range ds {
-		if o.endpoint(dl.Endpoint) == nil {
+		q := d.liveQueue(o, dl.Endpoint)
+		if q == nil {
 			// Routed just before its endpoint was deleted, and stored
 			// after the deletion ended what waited: end it too.
 			d.endGone(o, dl.Endpoint)
 			continue
 		}
-		q := d.queue(o, dl.Endpoint)
 		if counted {
 			q.depth.Add(1)
 		}
