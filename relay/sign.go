@@ -15,6 +15,10 @@ import (
 // tunnel client's --events filter is matched against it.
 const HeaderEvent = "sidehook-event"
 
+// HeaderTest marks an endpoint test's request (SPEC §4); a tunnel client
+// prints such a delivery as a test, not as an attempt.
+const HeaderTest = "sidehook-test"
+
 // Delivery headers of SPEC §3.
 const (
 	hdrWebhookID = "webhook-id"
@@ -23,7 +27,7 @@ const (
 	hdrDelivery  = "sidehook-delivery"
 	hdrAttempt   = "sidehook-attempt"
 	hdrReplayOf  = "sidehook-replay-of"
-	hdrTest      = "sidehook-test"
+	hdrTest      = HeaderTest
 )
 
 // outbound is one request to an endpoint, before it is signed.

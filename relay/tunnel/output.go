@@ -122,9 +122,6 @@ func (p *printer) ready(r ReadyLine) {
 	p.line(r, b.String())
 }
 
-// hdrTest marks an endpoint test's request (SPEC §4).
-const hdrTest = "sidehook-test"
-
 func (p *printer) delivery(d deliveryLine) {
 	d.Type = "delivery"
 	status := fmt.Sprint(d.Status)

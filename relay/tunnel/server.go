@@ -47,7 +47,11 @@ const maxResultFrame = 1 << 20
 // sendQueue is how many frames may wait for a connection's writer.
 const sendQueue = 64
 
-const hdrEvent = relay.HeaderEvent
+// The relay's delivery headers the client reads.
+const (
+	hdrEvent = relay.HeaderEvent
+	hdrTest  = relay.HeaderTest
+)
 
 // ServerOptions configures a Server. The zero value is usable.
 type ServerOptions struct {
