@@ -2,9 +2,12 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -186,21 +189,57 @@ func idsOf(prefix string, n int) []string {
 	return ids
 }
 
-// waitDelivered waits until every id arrived at path.
-func waitDelivered(t *testing.T, hook *sink, path string, ids []string, d time.Duration) {
+// waitDelivered waits until every id arrived at path. On a timeout it
+// reports the ids still missing and what the relays answer for the first
+// of them, so that a failure says whether they were stuck, retried or dead.
+func waitDelivered(t *testing.T, hook *sink, path string, ids []string, d time.Duration, relays func() []string) {
 	t.Helper()
-	waitFor(t, d, fmt.Sprintf("%d events delivered to %s", len(ids), path), func() bool {
+	var missing []string
+	deadline := time.Now().Add(d)
+	for {
 		got := map[string]bool{}
 		for _, id := range hook.ids(path) {
 			got[id] = true
 		}
+		missing = missing[:0]
 		for _, id := range ids {
 			if !got[id] {
-				return false
+				missing = append(missing, id)
 			}
 		}
-		return true
-	})
+		if len(missing) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var report strings.Builder
+	for _, id := range missing[:min(len(missing), 5)] {
+		fmt.Fprintf(&report, "\n  %s:", id)
+		for _, base := range relays() {
+			fmt.Fprintf(&report, "\n    %s: %s", base, describeEvent(base, id))
+		}
+	}
+	t.Fatalf("timed out after %v: %d of %d events not delivered to %s; the first:%s",
+		d, len(missing), len(ids), path, report.String())
+}
+
+// describeEvent is a relay's GET /v1/events/{id}, clipped, or why it failed.
+func describeEvent(base, id string) string {
+	req, err := http.NewRequest(http.MethodGet, base+"/v1/events/"+id, nil)
+	if err != nil {
+		return err.Error()
+	}
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	resp, err := client.Do(req)
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 2048))
+	return fmt.Sprintf("%d %s", resp.StatusCode, bytes.TrimSpace(b))
 }
 
 // TestRelaysOnCluster runs relay processes on a three-node JetStream
@@ -275,7 +314,7 @@ organisations:
 		if len(accepted) != n {
 			t.Fatalf("%s: %d of %d accepted with nothing failing", name, len(accepted), n)
 		}
-		waitDelivered(t, hook, "/all", ids, 90*time.Second)
+		waitDelivered(t, hook, "/all", ids, 90*time.Second, relays)
 		took := time.Since(t0)
 		cpu := -cpu0
 		for _, p := range procs {
@@ -339,8 +378,8 @@ organisations:
 
 	// A killed relay's leases come back after AckWait (30 s) and are seen
 	// within AckWait/4; the rest is room for a loaded CI machine.
-	waitDelivered(t, hook, "/all", accepted, 90*time.Second)
-	waitDelivered(t, hook, "/seq", seqAccepted, 90*time.Second)
+	waitDelivered(t, hook, "/all", accepted, 90*time.Second, relays)
+	waitDelivered(t, hook, "/seq", seqAccepted, 90*time.Second, relays)
 	allN, allDups := hook.distinct("/all")
 	seqN, seqDups := hook.distinct("/seq")
 	t.Logf("0 lost: every accepted event delivered %v after the load began; duplicates: %d of %d on /all, %d of %d on /seq (at-least-once after the kill)",
