@@ -29,6 +29,7 @@ type dashData struct {
 	Headers      map[string][]string `json:"headers"`
 	Body         string              `json:"body"`
 	BodyEncoding string              `json:"body_encoding"`
+	Reason       string              `json:"reason"`
 }
 
 func TestDashboardSnapshotThenLive(t *testing.T) {

@@ -1,13 +1,20 @@
 package relay_test
 
 import (
+	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/sidehook/sidehook/relay"
 	"github.com/sidehook/sidehook/relay/config"
+	"github.com/sidehook/sidehook/web"
+	"github.com/sidehook/sidehook/web/webtest"
 )
 
 // endedView is a delivery as the API shows it, with the reason it ended.
@@ -128,3 +135,127 @@ func TestEndpointRemovedFromConfigEndsItsDeliveries(t *testing.T) {
 type errStatus string
 
 func (e errStatus) Error() string { return "status " + string(e) + ", want dead" }
+
+// gatedStore holds EndWaiting until open is closed, so a test can watch
+// the dashboard before a relay's start ends what waited for an endpoint
+// gone from its file.
+type gatedStore struct {
+	relay.Store
+	open chan struct{}
+	once sync.Once
+}
+
+func (s *gatedStore) EndWaiting(ctx context.Context, ref relay.EndpointRef, reason string, ended func([]*relay.Delivery)) (int, error) {
+	<-s.open
+	return s.Store.EndWaiting(ctx, ref, reason, ended)
+}
+
+// release lets EndWaiting run; a test's cleanup calls it too, so a relay
+// that a failed test closes is not held.
+func (s *gatedStore) release() { s.once.Do(func() { close(s.open) }) }
+
+// watchDead reads the dashboard's feed until every delivery of ids has
+// been shown dead with a reason saying says (10 s at most per message).
+func watchDead(tb testing.TB, c *websocket.Conn, says string, ids ...string) {
+	tb.Helper()
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	for len(want) > 0 {
+		m := webtest.ReadWS(tb, c)
+		if m.Type != web.MsgItem || !want[m.Item.ID] {
+			continue
+		}
+		var d dashData
+		if err := json.Unmarshal(m.Item.Data, &d); err != nil {
+			tb.Fatal(err)
+		}
+		if m.Item.Status == relay.StatusDead && d.Status == relay.StatusDead && strings.Contains(d.Reason, says) {
+			delete(want, m.Item.ID)
+		}
+	}
+}
+
+// TestEndedDeliveriesReachTheDashboard: the deliveries of an endpoint
+// that goes (deleted through the API, or gone from the file at a start)
+// are shown dead, with the reason, on the live dashboard, as any other
+// change is. They were ended in the store only, and a dashboard kept
+// showing them failed, with a retry to come, until it was reloaded.
+func TestEndedDeliveriesReachTheDashboard(t *testing.T) {
+	down := newSink(t, nil, func(*http.Request, int) int { return http.StatusServiceUnavailable })
+	stores := []struct {
+		name string
+		open func(testing.TB, *config.Config)
+	}{
+		{"Memory", func(tb testing.TB, cfg *config.Config) { storeFor(tb, cfg) }},
+		{"Badger", func(tb testing.TB, cfg *config.Config) { diskStore(tb, cfg) }},
+	}
+	// failing ingests two events for ep and waits until both failed,
+	// waiting an hour for their retry.
+	failing := func(tb testing.TB, r *relay.Relay) []string {
+		var ids []string
+		for _, amount := range []string{"1.00", "2.00"} {
+			id := ingest(tb, r, `{"type":"payment","amount":"`+amount+`"}`, nil).Deliveries[0].ID
+			waitDelivery(tb, r, id, relay.StatusFailed, 5*time.Second)
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	for _, s := range stores {
+		t.Run(s.name+"/Deleted", func(t *testing.T) {
+			cfg := orgConfig(t)
+			s.open(t, cfg)
+			r := startRelay(t, cfg, relay.Options{})
+			doc := `{"id":"flaky","url":"` + down.URL() + `","events":["*"],"retry":{"schedule":["1h"]}}`
+			if a := call(t, "POST", r.URL()+"/v1/endpoints", apiKey, []byte(doc), nil); a.Status != http.StatusCreated {
+				t.Fatalf("create endpoint: got %d %s, want 201", a.Status, a.Body)
+			}
+			ids := failing(t, r)
+			c := webtest.DialWS(t, r.URL(), nil)
+			if m := webtest.ReadWS(t, c); m.Type != web.MsgSnapshot {
+				t.Fatalf("got %+v, want a snapshot", m)
+			}
+			sub := r.Subscribe(t.Context())
+			defer sub.Close()
+
+			if a := call(t, "DELETE", r.URL()+"/v1/endpoints/flaky", apiKey, nil, nil); a.Status != http.StatusNoContent {
+				t.Fatalf("delete endpoint: got %d %s, want 204", a.Status, a.Body)
+			}
+			watchDead(t, c, "flaky was deleted", ids...)
+			// Relay.Subscribe sees the change as the dashboard does.
+			for want := map[string]bool{ids[0]: true, ids[1]: true}; len(want) > 0; {
+				select {
+				case ch := <-sub.C():
+					if ch.Kind == relay.ChangeDelivery && ch.Status == relay.StatusDead && strings.Contains(ch.Reason, "flaky was deleted") {
+						delete(want, ch.DeliveryID)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatalf("no dead change with the reason for %v", want)
+				}
+			}
+		})
+		t.Run(s.name+"/RemovedFromFile", func(t *testing.T) {
+			cfg := orgConfig(t, config.RawEndpoint{ID: "old", URL: down.URL(), Events: []string{"*"},
+				Retry: &config.RawRetry{Schedule: []string{"1h"}}})
+			s.open(t, cfg)
+			r1 := startRelay(t, cfg, relay.Options{})
+			ids := failing(t, r1)
+			if err := r1.Close(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+
+			cfg2 := orgConfig(t)
+			cfg2.Data = cfg.Data
+			gate := &gatedStore{Store: storeFor(t, cfg), open: make(chan struct{})}
+			r2 := startRelay(t, cfg2, relay.Options{Store: gate})
+			t.Cleanup(gate.release)
+			c := webtest.DialWS(t, r2.URL(), nil)
+			if m := webtest.ReadWS(t, c); m.Type != web.MsgSnapshot || len(m.Items) != 2 || m.Items[0].Status != relay.StatusFailed {
+				t.Fatalf("got %+v, want a snapshot of the 2 failed deliveries", m)
+			}
+			gate.release()
+			watchDead(t, c, "old no longer exists", ids...)
+		})
+	}
+}

@@ -34,6 +34,7 @@ type dispatcher struct {
 	store Store
 	dir   *directory
 	att   *attempter
+	hub   *hub // told of the deliveries endGone ends
 	clock Clock
 	log   zerolog.Logger
 
@@ -52,8 +53,8 @@ type dispatcher struct {
 	workers  *workers
 }
 
-func newDispatcher(st Store, dir *directory, att *attempter, clock Clock, log zerolog.Logger) *dispatcher {
-	d := &dispatcher{store: st, dir: dir, att: att, clock: clock, log: log, queues: make(map[EndpointRef]*queue), workers: newWorkers(workerIdle)}
+func newDispatcher(st Store, dir *directory, att *attempter, h *hub, clock Clock, log zerolog.Logger) *dispatcher {
+	d := &dispatcher{store: st, dir: dir, att: att, hub: h, clock: clock, log: log, queues: make(map[EndpointRef]*queue), workers: newWorkers(workerIdle)}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	d.attemptCtx, d.cancelAttempts = context.WithCancel(context.Background())
 	return d
@@ -288,7 +289,8 @@ func (d *dispatcher) endpointRemoved(o *orgState, ep string) {
 // of o that no longer exists: removed from the configuration file, or
 // deleted by a relay stopped before it had ended them all, or routed to as
 // it was being deleted. Each becomes dead with the reason (Store.EndWaiting),
-// as a DELETE ends them; an endpoint made again meanwhile keeps its own.
+// as a DELETE ends them, and is published as a change; an endpoint made
+// again meanwhile keeps its own.
 // The write runs to its end: a stop waits for it.
 func (d *dispatcher) endGone(o *orgState, ep string) {
 	d.mu.Lock()
@@ -308,7 +310,7 @@ func (d *dispatcher) endGone(o *orgState, ep string) {
 		}
 		reason := fmt.Sprintf("endpoint %s no longer exists (deleted, or removed from the configuration); ended at %s",
 			ep, d.clock.Now().UTC().Format(time.RFC3339))
-		n, err := d.store.EndWaiting(context.WithoutCancel(d.ctx), EndpointRef{Org: o.id, Endpoint: ep}, reason)
+		n, err := d.store.EndWaiting(context.WithoutCancel(d.ctx), EndpointRef{Org: o.id, Endpoint: ep}, reason, d.hub.ended(d.clock))
 		if err != nil {
 			d.log.Error().Err(err).Str(logOrg, o.id).Str(logEndpoint, ep).Int("ended", n).
 				Msg("end the deliveries waiting for an endpoint that no longer exists; the next start tries again")

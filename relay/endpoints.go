@@ -179,7 +179,8 @@ func (m *manager) putEndpoint(ctx context.Context, o *orgState, raw config.RawEn
 }
 
 // deleteEndpoint removes an API endpoint and ends its waiting deliveries:
-// dead, with the reason, still readable and replayable with a `to`. A
+// dead, with the reason, still readable and replayable with a `to`, and
+// shown so on the dashboards (published as they end). A
 // deletion cut short (a store error) leaves the endpoint in place: the
 // client's retry finishes it (and a restart ends what still waits).
 func (m *manager) deleteEndpoint(ctx context.Context, o *orgState, id string) error {
@@ -193,7 +194,7 @@ func (m *manager) deleteEndpoint(ctx context.Context, o *orgState, id string) er
 		return apiErrorf(http.StatusConflict, "endpoint_in_config", "endpoint %q is defined in the configuration file: remove it there", id)
 	}
 	reason := fmt.Sprintf("endpoint %s was deleted at %s", id, m.clock.Now().UTC().Format(time.RFC3339))
-	if err := m.store.DeleteEndpoint(context.WithoutCancel(ctx), o.id, id, reason); err != nil {
+	if err := m.store.DeleteEndpoint(context.WithoutCancel(ctx), o.id, id, reason, m.hub.ended(m.clock)); err != nil {
 		return storeError(err)
 	}
 	o.replace(id, nil)

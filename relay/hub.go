@@ -23,6 +23,7 @@ type Change struct {
 	Endpoint   string    `json:"endpoint,omitempty"`
 	Type       string    `json:"type"`
 	Status     string    `json:"status,omitempty"`
+	Reason     string    `json:"reason,omitempty"` // why a dead delivery ended with no attempt to say so (Delivery.Reason)
 	Attempt    int       `json:"attempt,omitempty"`
 	HTTPStatus int       `json:"http_status,omitempty"`
 	At         time.Time `json:"at"`
@@ -57,3 +58,19 @@ func (h *hub) subscribe(ctx context.Context) *Subscription {
 func (h *hub) publish(cs ...Change) { h.ps.Publish(cs...) }
 
 func (h *hub) close() { h.ps.Close() }
+
+// ended is what a Store's EndWaiting (or DeleteEndpoint) tells of the
+// deliveries it ended: each is published dead, with its reason, as any
+// other change of state, so a dashboard stops showing it waiting for a
+// retry that will never come.
+func (h *hub) ended(clock Clock) func([]*Delivery) {
+	return func(ds []*Delivery) {
+		now := clock.Now()
+		cs := make([]Change, 0, len(ds))
+		for _, d := range ds {
+			cs = append(cs, Change{Kind: ChangeDelivery, Org: d.Org, EventID: d.EventID, DeliveryID: d.ID, Endpoint: d.Endpoint,
+				Type: d.Type, Status: d.Status, Reason: d.Reason, At: now, delivery: d})
+		}
+		h.publish(cs...)
+	}
+}

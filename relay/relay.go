@@ -186,7 +186,7 @@ func New(cfg *config.Config, opts Options) (*Relay, error) {
 
 	att := &attempter{store: st, sender: snd, cache: cache, hub: r.hub, metrics: m, clock: clock,
 		retry: cfg.Retry, maxRetryAfter: opts.MaxRetryAfter, log: logger("dispatcher")}
-	r.disp = newDispatcher(st, dir, att, clock, logger("dispatcher"))
+	r.disp = newDispatcher(st, dir, att, r.hub, clock, logger("dispatcher"))
 	m.setDepth(r.disp.depths)
 
 	// A full disk or a lost store refuses every ingest: about one line a

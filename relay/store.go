@@ -82,10 +82,10 @@ type Store interface {
 	// mark when reason is empty. It applies to file endpoints too.
 	SetDisabled(ctx context.Context, org, id, reason string) error
 	// DeleteEndpoint removes an API endpoint and its disabled mark, then
-	// ends its waiting deliveries as EndWaiting does, with reason. Cut
-	// short (an error), it may have done part: calling it again finishes
-	// the work, and so does EndWaiting.
-	DeleteEndpoint(ctx context.Context, org, id, reason string) error
+	// ends its waiting deliveries as EndWaiting does, with reason, telling
+	// ended of them. Cut short (an error), it may have done part: calling
+	// it again finishes the work, and so does EndWaiting.
+	DeleteEndpoint(ctx context.Context, org, id, reason string, ended func([]*Delivery)) error
 	// EndWaiting ends every waiting delivery of an endpoint that no longer
 	// exists (deleted, or gone from the configuration file): each becomes
 	// dead, with no NextAttemptAt and Reason set to reason, its attempts
@@ -97,7 +97,14 @@ type Store interface {
 	// leaves it dead. It returns how many deliveries it ended; calling it
 	// again ends what arrived since. Cut short, it may have ended some:
 	// the others still wait, and a later call ends them.
-	EndWaiting(ctx context.Context, ref EndpointRef, reason string) (int, error)
+	//
+	// ended, when not nil, is told of the deliveries as they end, so the
+	// relay can publish them as it publishes any change of state: after
+	// each durable write, with the deliveries that write ended, as stored,
+	// each once, and before EndWaiting returns. The store keeps no
+	// reference to them. It may be called with the store's locks held: it
+	// must not block or call the store.
+	EndWaiting(ctx context.Context, ref EndpointRef, reason string, ended func([]*Delivery)) (int, error)
 
 	// Token returns an organisation's current Webio token ("" when none).
 	Token(ctx context.Context, org string) (string, error)

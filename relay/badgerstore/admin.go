@@ -62,11 +62,11 @@ func (s *Store) SetDisabled(ctx context.Context, org, id, reason string) error {
 
 // DeleteEndpoint removes an API endpoint and its mark, then ends its
 // waiting deliveries with reason (EndWaiting).
-func (s *Store) DeleteEndpoint(ctx context.Context, org, id, reason string) error {
+func (s *Store) DeleteEndpoint(ctx context.Context, org, id, reason string, ended func([]*relay.Delivery)) error {
 	if err := s.write(ctx, "delete endpoint", store.Delete(endpointKey(org, id)), store.Delete(disabledKey(org, id))); err != nil {
 		return err
 	}
-	_, err := s.EndWaiting(ctx, relay.EndpointRef{Org: org, Endpoint: id}, reason)
+	_, err := s.EndWaiting(ctx, relay.EndpointRef{Org: org, Endpoint: id}, reason, ended)
 	return err
 }
 
@@ -80,8 +80,9 @@ const endChunk = 256
 // deliveries waiting as they were, for a later call. Leases are marked
 // first, so the Record of an attempt in flight keeps the delivery out of
 // the queue. It holds the queue's take and delete locks: no Take leases,
-// and no Record writes, what it is ending.
-func (s *Store) EndWaiting(ctx context.Context, ref relay.EndpointRef, reason string) (int, error) {
+// and no Record writes, what it is ending. ended is told of each chunk's
+// deliveries once the chunk is written.
+func (s *Store) EndWaiting(ctx context.Context, ref relay.EndpointRef, reason string, ended func([]*relay.Delivery)) (int, error) {
 	if err := s.check("end waiting"); err != nil {
 		return 0, err
 	}
@@ -99,7 +100,7 @@ func (s *Store) EndWaiting(ctx context.Context, ref relay.EndpointRef, reason st
 	}
 	clear(q.requeue)
 	q.mu.Unlock()
-	ended := 0
+	n := 0
 	var after []byte
 	for {
 		var keys [][]byte
@@ -109,22 +110,25 @@ func (s *Store) EndWaiting(ctx context.Context, ref relay.EndpointRef, reason st
 				return nil
 			})
 		if err != nil || len(keys) == 0 {
-			return ended, err
+			return n, err
 		}
-		n, err := s.endChunk(ctx, q, keys, reason)
-		ended += n
+		ds, err := s.endChunk(ctx, q, keys, reason)
+		n += len(ds)
+		if ended != nil && len(ds) > 0 {
+			ended(ds)
+		}
 		if err != nil || len(keys) < endChunk {
-			return ended, err
+			return n, err
 		}
 		after = keys[len(keys)-1]
 	}
 }
 
 // endChunk ends the deliveries of some due-index entries and deletes the
-// entries, in one write.
-func (s *Store) endChunk(ctx context.Context, q *queue, keys [][]byte, reason string) (int, error) {
+// entries, in one write, and returns the deliveries it ended.
+func (s *Store) endChunk(ctx context.Context, q *queue, keys [][]byte, reason string) ([]*relay.Delivery, error) {
 	ops := make([]store.Op, 0, 2*len(keys))
-	var ids []string
+	var ds []*relay.Delivery
 	for _, k := range keys {
 		ops = append(ops, store.Delete(k))
 		_, id, ok := splitTimeKey(q.prefix, k)
@@ -136,7 +140,7 @@ func (s *Store) endChunk(ctx context.Context, q *queue, keys [][]byte, reason st
 			continue // a stale entry
 		}
 		if err != nil {
-			return 0, fmt.Errorf("badgerstore: end waiting: %w", err)
+			return nil, fmt.Errorf("badgerstore: end waiting: %w", err)
 		}
 		if relay.Final(r.Status) || !bytes.Equal(r.QKey, k) {
 			continue // a stale entry: the record is elsewhere or done
@@ -145,21 +149,21 @@ func (s *Store) endChunk(ctx context.Context, q *queue, keys [][]byte, reason st
 		d.Status, d.NextAttemptAt, d.Reason = relay.StatusDead, nil, reason
 		_, b, err := encodeDelivery(&d, nil)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		ops = append(ops, store.Set(deliveryKey(q.ref.Org, id), b))
-		ids = append(ids, id)
+		ds = append(ds, &d)
 	}
 	if err := s.write(ctx, "end waiting", ops...); err != nil {
-		return 0, err
+		return nil, err
 	}
 	q.mu.Lock()
-	for _, id := range ids {
-		delete(q.hot, id)
+	for _, d := range ds {
+		delete(q.hot, d.ID)
 	}
 	q.complete = false
 	q.mu.Unlock()
-	return len(ids), nil
+	return ds, nil
 }
 
 // Token returns the organisation's Webio token, "" when none.

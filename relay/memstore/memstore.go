@@ -255,16 +255,17 @@ func (s *Store) SetDisabled(_ context.Context, orgID, id, reason string) error {
 }
 
 // DeleteEndpoint removes an API endpoint and its mark, and ends its
-// waiting deliveries with reason.
-func (s *Store) DeleteEndpoint(_ context.Context, orgID, id, reason string) error {
+// waiting deliveries with reason, telling ended of them.
+func (s *Store) DeleteEndpoint(_ context.Context, orgID, id, reason string, ended func([]*relay.Delivery)) error {
 	if err := s.lock(); err != nil {
 		return err
 	}
-	defer s.mu.Unlock()
 	o := s.org(orgID)
 	delete(o.endpoints, id)
 	delete(o.disabled, id)
-	s.endWaiting(relay.EndpointRef{Org: orgID, Endpoint: id}, reason)
+	ds := s.endWaiting(relay.EndpointRef{Org: orgID, Endpoint: id}, reason)
+	s.mu.Unlock()
+	tell(ended, ds)
 	return nil
 }
 

@@ -268,22 +268,33 @@ func (s *Store) Expedite(_ context.Context, ref relay.EndpointRef, now time.Time
 }
 
 // EndWaiting makes every waiting delivery of the endpoint dead with
-// reason, leased ones included, and empties its queue.
-func (s *Store) EndWaiting(_ context.Context, ref relay.EndpointRef, reason string) (int, error) {
+// reason, leased ones included, and empties its queue; ended is told of
+// them once the mutex is free.
+func (s *Store) EndWaiting(_ context.Context, ref relay.EndpointRef, reason string, ended func([]*relay.Delivery)) (int, error) {
 	if err := s.lock(); err != nil {
 		return 0, err
 	}
-	defer s.mu.Unlock()
-	return s.endWaiting(ref, reason), nil
+	ds := s.endWaiting(ref, reason)
+	s.mu.Unlock()
+	tell(ended, ds)
+	return len(ds), nil
 }
 
-// endWaiting is EndWaiting with the mutex held.
-func (s *Store) endWaiting(ref relay.EndpointRef, reason string) int {
+// tell gives ended, when there is one, the deliveries a call ended.
+func tell(ended func([]*relay.Delivery), ds []*relay.Delivery) {
+	if ended != nil && len(ds) > 0 {
+		ended(ds)
+	}
+}
+
+// endWaiting is EndWaiting with the mutex held. It returns copies of the
+// deliveries it ended, which the caller may hand out.
+func (s *Store) endWaiting(ref relay.EndpointRef, reason string) []*relay.Delivery {
 	o, q := s.orgs[ref.Org], s.queues[ref]
 	if o == nil || q == nil {
-		return 0
+		return nil
 	}
-	n := 0
+	var ds []*relay.Delivery
 	end := func(id string) {
 		sd := o.deliveries[id]
 		if sd == nil || relay.Final(sd.d.Status) {
@@ -292,7 +303,7 @@ func (s *Store) endWaiting(ref relay.EndpointRef, reason string) int {
 		next := cloneDelivery(sd.d)
 		next.Status, next.NextAttemptAt, next.Reason = relay.StatusDead, nil, reason
 		sd.d, sd.entry = next, nil
-		n++
+		ds = append(ds, cloneDelivery(next))
 	}
 	for _, e := range q.heap {
 		end(e.id)
@@ -309,7 +320,7 @@ func (s *Store) endWaiting(ref relay.EndpointRef, reason string) int {
 	}
 	q.leasedOrdered = 0
 	clear(q.requeue)
-	return n
+	return ds
 }
 
 // Waiting counts each endpoint's waiting deliveries, leased ones included.

@@ -134,14 +134,14 @@ func (s *Store) SetDisabled(ctx context.Context, org, id, reason string) error {
 
 // DeleteEndpoint removes an API endpoint and its mark, then ends its
 // waiting deliveries with reason (EndWaiting).
-func (s *Store) DeleteEndpoint(ctx context.Context, org, id, reason string) error {
+func (s *Store) DeleteEndpoint(ctx context.Context, org, id, reason string, ended func([]*relay.Delivery)) error {
 	if err := s.kvDelete(ctx, endpointKey(org, id)); err != nil {
 		return fmt.Errorf("delete endpoint: %w", err)
 	}
 	if err := s.kvDelete(ctx, disabledKey(org, id)); err != nil {
 		return fmt.Errorf("delete endpoint: %w", err)
 	}
-	if _, err := s.EndWaiting(ctx, relay.EndpointRef{Org: org, Endpoint: id}, reason); err != nil {
+	if _, err := s.EndWaiting(ctx, relay.EndpointRef{Org: org, Endpoint: id}, reason, ended); err != nil {
 		return fmt.Errorf("delete endpoint: %w", err)
 	}
 	return nil
@@ -153,8 +153,8 @@ func (s *Store) DeleteEndpoint(ctx context.Context, org, id, reason string) erro
 // keeps it so, see Record); then it deletes the endpoint's consumer, the
 // items it listed and the head lock. Cut short between the two, the items
 // left name final deliveries: a Take drops them, and a later call deletes
-// them.
-func (s *Store) EndWaiting(ctx context.Context, ref relay.EndpointRef, reason string) (int, error) {
+// them. ended is told of each delivery once its state is written.
+func (s *Store) EndWaiting(ctx context.Context, ref relay.EndpointRef, reason string, ended func([]*relay.Delivery)) (int, error) {
 	ctx, cancel := s.writeCtx(ctx)
 	defer cancel()
 	var subs []string
@@ -167,7 +167,7 @@ func (s *Store) EndWaiting(ctx context.Context, ref relay.EndpointRef, reason st
 		subs = append(subs, more...)
 	}
 	seen := map[string]bool{}
-	ended := 0
+	n := 0
 	for _, subj := range subs {
 		_, _, id, err := s.subj.parseWork(subj)
 		if err != nil {
@@ -179,39 +179,43 @@ func (s *Store) EndWaiting(ctx context.Context, ref relay.EndpointRef, reason st
 			continue
 		}
 		seen[id] = true
-		ok, err := s.endOne(ctx, ref, id, reason)
+		d, err := s.endOne(ctx, ref, id, reason)
 		if err != nil {
-			return ended, fmt.Errorf("end waiting: %w", err)
+			return n, fmt.Errorf("end waiting: %w", err)
 		}
-		if ok {
-			ended++
+		if d != nil {
+			n++
+			if ended != nil {
+				ended([]*relay.Delivery{d})
+			}
 		}
 	}
 	err := s.js.DeleteConsumer(ctx, s.cfg.Prefix, s.consumerName(ref))
 	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return ended, fmt.Errorf("end waiting: %w", err)
+		return n, fmt.Errorf("end waiting: %w", err)
 	}
 	s.dropConsumer(ref)
 	if err := s.remove(ctx, append(subs, s.subj.lock(ref.Org, ref.Endpoint))...); err != nil {
-		return ended, fmt.Errorf("end waiting: %w", err)
+		return n, fmt.Errorf("end waiting: %w", err)
 	}
 	s.forgetRetries(ref)
-	return ended, nil
+	return n, nil
 }
 
-// endOne makes one waiting delivery of ref dead with reason, and reports
-// whether it did (not when it is final already, or another endpoint's).
-func (s *Store) endOne(ctx context.Context, ref relay.EndpointRef, id, reason string) (bool, error) {
+// endOne makes one waiting delivery of ref dead with reason and returns
+// it as stored, or nil when it did not (final already, or another
+// endpoint's).
+func (s *Store) endOne(ctx context.Context, ref relay.EndpointRef, id, reason string) (*relay.Delivery, error) {
 	for {
 		st, rev, err := s.state(ctx, ref.Org, id)
 		if errors.Is(err, relay.ErrNotFound) {
-			return false, nil
+			return nil, nil
 		}
 		if err != nil {
-			return false, err
+			return nil, err
 		}
 		if relay.Final(st.Status) || st.Endpoint != ref.Endpoint {
-			return false, nil
+			return nil, nil
 		}
 		st.Status, st.NextAttemptAt, st.Reason = relay.StatusDead, nil, reason
 		st.Leased, st.RequeueAt, st.Retry = false, nil, false
@@ -219,7 +223,10 @@ func (s *Store) endOne(ctx context.Context, ref relay.EndpointRef, id, reason st
 		if casConflict(err) {
 			continue // changed since read: read again
 		}
-		return err == nil, err
+		if err != nil {
+			return nil, err
+		}
+		return st.out(), nil
 	}
 }
 

@@ -291,7 +291,7 @@ func TestEndpointDeletedByAnotherRelay(t *testing.T) {
 	ref := relay.EndpointRef{Org: "acme", Endpoint: "api"}
 	ev, ds := mkEvent("acme", "d1", t0, false, "api")
 	accept(t, b, ev, ds) // b caches the consumer
-	if err := a.DeleteEndpoint(ctx, "acme", "api", "deleted"); err != nil {
+	if err := a.DeleteEndpoint(ctx, "acme", "api", "deleted", nil); err != nil {
 		t.Fatal(err)
 	}
 	ev, ds = mkEvent("acme", "d2", t0, false, "api")

@@ -326,7 +326,7 @@ func TestControl(t *testing.T) {
 			t.Fatalf("PutEndpoint kept the mark or the old doc: %+v", e)
 		}
 	}
-	if err := s.DeleteEndpoint(ctx, "acme", "api", "deleted"); err != nil {
+	if err := s.DeleteEndpoint(ctx, "acme", "api", "deleted", nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.SetDisabled(ctx, "acme", "file-ep", ""); err != nil {
@@ -377,7 +377,7 @@ func TestDeleteEndpointQueue(t *testing.T) {
 	ref := relay.EndpointRef{Org: "acme", Endpoint: "api"}
 	ev, ds := mkEvent("acme", "x1", t0, false, "api")
 	accept(t, s, ev, ds)
-	if err := s.DeleteEndpoint(ctx, "acme", "api", "deleted"); err != nil {
+	if err := s.DeleteEndpoint(ctx, "acme", "api", "deleted", nil); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := take(t, s, ref, t0.Add(time.Hour), 10); len(got) != 0 {

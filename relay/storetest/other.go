@@ -216,7 +216,8 @@ func testDeleteEndpoint(t *testing.T, f Factory) {
 	accept(t, s, evSpec{id: "e1", eps: []string{"a", "keep"}})
 	accept(t, s, evSpec{id: "e2", eps: []string{"a"}})
 	leased, _ := take(t, s, ref("acme", "a"), t0, 1)
-	must(t, s.DeleteEndpoint(ctx, "acme", "a", why))
+	var told endedLog
+	must(t, s.DeleteEndpoint(ctx, "acme", "a", why, told.add))
 	wantEndpoints(t, endpoints(t, s, "acme"), nil)
 	for _, id := range []string{"e1.a", "e2.a"} {
 		if d := getDelivery(t, s, "acme", id); d.Status != relay.StatusDead || d.NextAttemptAt != nil || d.Reason != why {
@@ -224,6 +225,7 @@ func testDeleteEndpoint(t *testing.T, f Factory) {
 				id, d.Status, d.NextAttemptAt, d.Reason, why)
 		}
 	}
+	told.want(t, s, "e1.a", "e2.a")
 	got, next := take(t, s, ref("acme", "a"), at(time.Hour), 10)
 	wantIDs(t, "Take of a deleted endpoint", ids(got), nil)
 	wantNext(t, next, time.Time{})
@@ -235,6 +237,34 @@ func testDeleteEndpoint(t *testing.T, f Factory) {
 	if err != nil || m[ref("acme", "a")] != 0 || m[ref("acme", "keep")] != 1 {
 		t.Fatalf("Waiting after DeleteEndpoint: got %v, %v; want a: 0, keep: 1", m, err)
 	}
+}
+
+// endedLog keeps what a Store tells EndWaiting's ended func.
+type endedLog struct{ told []*relay.Delivery }
+
+func (l *endedLog) add(ds []*relay.Delivery) { l.told = append(l.told, ds...) }
+
+// want checks that the store told of the deliveries of ids, each once,
+// as it stores them now.
+func (l *endedLog) want(t testing.TB, s relay.Store, want ...string) {
+	t.Helper()
+	got := map[string]*relay.Delivery{}
+	for _, d := range l.told {
+		if got[d.ID] != nil {
+			t.Fatalf("ended: told of %s twice", d.ID)
+		}
+		got[d.ID] = d
+	}
+	if len(got) != len(want) {
+		t.Fatalf("ended: told of %v, want %v", ids(l.told), want)
+	}
+	for _, id := range want {
+		if got[id] == nil {
+			t.Fatalf("ended: told of %v, want %v", ids(l.told), want)
+		}
+		wantDelivery(t, got[id], getDelivery(t, s, "acme", id))
+	}
+	l.told = nil
 }
 
 // ended is d as EndWaiting leaves it: dead with why, nothing due.
@@ -276,13 +306,15 @@ func testEndWaiting(t *testing.T, f Factory) {
 		before[id] = getDelivery(t, s, "acme", id)
 	}
 
-	n, err := s.EndWaiting(ctx, r, why)
+	var told endedLog
+	n, err := s.EndWaiting(ctx, r, why, told.add)
 	if err != nil || n != 6 {
 		t.Fatalf("EndWaiting: got %d, %v; want 6 (e1.a to e6.a, in flight or not)", n, err)
 	}
 	for _, id := range []string{"e1.a", "e2.a", "e3.a", "e4.a", "e5.a", "e6.a"} {
 		wantDelivery(t, getDelivery(t, s, "acme", id), ended(before[id], why))
 	}
+	told.want(t, s, "e1.a", "e2.a", "e3.a", "e4.a", "e5.a", "e6.a")
 	wantDelivery(t, getDelivery(t, s, "acme", "e0.a"), before["e0.a"])
 	wantDelivery(t, getDelivery(t, s, "acme", "e1.keep"), before["e1.keep"])
 
@@ -303,9 +335,10 @@ func testEndWaiting(t *testing.T, f Factory) {
 	if m, err := s.Waiting(ctx); err != nil || m[r] != 0 || m[ref("acme", "keep")] != 1 {
 		t.Fatalf("Waiting after EndWaiting: got %v, %v; want a: 0, keep: 1", m, err)
 	}
-	if n, err := s.EndWaiting(ctx, r, why); err != nil || n != 0 {
+	if n, err := s.EndWaiting(ctx, r, why, told.add); err != nil || n != 0 {
 		t.Fatalf("EndWaiting again: got %d, %v; want 0", n, err)
 	}
+	told.want(t, s)
 
 	// Made again with the same id: only what comes now is its.
 	accept(t, s, evSpec{id: "e7", eps: []string{"a"}, received: at(time.Minute)})
@@ -336,9 +369,11 @@ func testEndWaitingOrdered(t *testing.T, f Factory) {
 	accept(t, s, evSpec{id: "o2", eps: []string{"fifo"}, ordered: true, received: at(sec)})
 	head, _ := take(t, s, r, at(sec), 10)
 	wantIDs(t, "Take of the FIFO", ids(head), []string{"o1.fifo"})
-	if n, err := s.EndWaiting(ctx, r, why); err != nil || n != 2 {
+	var told endedLog
+	if n, err := s.EndWaiting(ctx, r, why, told.add); err != nil || n != 2 {
 		t.Fatalf("EndWaiting: got %d, %v; want 2", n, err)
 	}
+	told.want(t, s, "o1.fifo", "o2.fifo")
 	accept(t, s, evSpec{id: "o3", eps: []string{"fifo"}, ordered: true, received: at(2 * sec)})
 	got, _ := take(t, s, r, at(time.Minute), 10)
 	wantIDs(t, "Take while the ended head is in flight", ids(got), []string{"o3.fifo"})

@@ -144,6 +144,18 @@ func (s *sink) distinct(path string) (n, dups int) {
 	return len(seen), dups
 }
 
+// unavailable is an endpoint that answers every request 503, so each
+// delivery to it waits for its retry.
+func unavailable(t testing.TB) *httptest.Server {
+	t.Helper()
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
 var client = &http.Client{Timeout: 20 * time.Second}
 
 // post sends an event with webhook-id id and event type typ to a relay's

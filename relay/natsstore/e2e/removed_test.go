@@ -3,9 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -24,11 +22,7 @@ import (
 func TestRemovedFromOneFile(t *testing.T) {
 	srv := natstest.Run(t, natstest.Options(-1, t.TempDir()))
 	servers := []string{srv.ClientURL()}
-	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		w.WriteHeader(http.StatusServiceUnavailable)
-	}))
-	t.Cleanup(down.Close)
+	down := unavailable(t)
 	crm := config.RawEndpoint{ID: "crm", URL: down.URL + "/crm", Events: []string{"payment"},
 		Retry: &config.RawRetry{Schedule: []string{"1h"}}}
 	a := startRelay(t, orgConfig(t, crm), openStore(t, servers, 1))
