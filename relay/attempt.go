@@ -88,6 +88,8 @@ func (a *attempter) attempt(ctx context.Context, q *queue, e config.Endpoint, d 
 	if disable != "" && a.disable(ctx, o, e.ID, disable) {
 		disable = "" // durable already: Record need not write it again
 	}
+	// Recorded, next is as stored: dead with the reason if its endpoint
+	// went during the attempt (Store.Record), and so published.
 	if !a.record(ctx, e, next, disable) {
 		return
 	}

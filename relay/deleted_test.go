@@ -177,6 +177,16 @@ func watchDead(tb testing.TB, c *websocket.Conn, says string, ids ...string) {
 	}
 }
 
+// localStores are the stores of a relay of its own, for the tests that
+// run on each: open makes it the store of cfg's data directory.
+var localStores = []struct {
+	name string
+	open func(testing.TB, *config.Config)
+}{
+	{"Memory", func(tb testing.TB, cfg *config.Config) { storeFor(tb, cfg) }},
+	{"Badger", func(tb testing.TB, cfg *config.Config) { diskStore(tb, cfg) }},
+}
+
 // TestEndedDeliveriesReachTheDashboard: the deliveries of an endpoint
 // that goes (deleted through the API, or gone from the file at a start)
 // are shown dead, with the reason, on the live dashboard, as any other
@@ -184,13 +194,6 @@ func watchDead(tb testing.TB, c *websocket.Conn, says string, ids ...string) {
 // showing them failed, with a retry to come, until it was reloaded.
 func TestEndedDeliveriesReachTheDashboard(t *testing.T) {
 	down := newSink(t, nil, func(*http.Request, int) int { return http.StatusServiceUnavailable })
-	stores := []struct {
-		name string
-		open func(testing.TB, *config.Config)
-	}{
-		{"Memory", func(tb testing.TB, cfg *config.Config) { storeFor(tb, cfg) }},
-		{"Badger", func(tb testing.TB, cfg *config.Config) { diskStore(tb, cfg) }},
-	}
 	// failing ingests two events for ep and waits until both failed,
 	// waiting an hour for their retry.
 	failing := func(tb testing.TB, r *relay.Relay) []string {
@@ -202,7 +205,7 @@ func TestEndedDeliveriesReachTheDashboard(t *testing.T) {
 		}
 		return ids
 	}
-	for _, s := range stores {
+	for _, s := range localStores {
 		t.Run(s.name+"/Deleted", func(t *testing.T) {
 			cfg := orgConfig(t)
 			s.open(t, cfg)
@@ -256,6 +259,69 @@ func TestEndedDeliveriesReachTheDashboard(t *testing.T) {
 			}
 			gate.release()
 			watchDead(t, c, "old no longer exists", ids...)
+		})
+	}
+}
+
+// TestEndedInFlightStaysDeadOnTheDashboard: a delivery whose attempt is
+// in flight when its endpoint is deleted ends dead at once, and the
+// attempt's failure, recorded after, leaves it dead; the dashboard shows
+// it dead with that attempt. It showed the failure's "failed", with a
+// retry to come, though the store kept it dead.
+func TestEndedInFlightStaysDeadOnTheDashboard(t *testing.T) {
+	for _, s := range localStores {
+		t.Run(s.name, func(t *testing.T) {
+			arrived, answer := make(chan struct{}, 1), make(chan struct{})
+			slow := newSink(t, nil, func(*http.Request, int) int {
+				arrived <- struct{}{}
+				<-answer
+				return http.StatusServiceUnavailable
+			})
+			var once sync.Once
+			release := func() { once.Do(func() { close(answer) }) }
+			t.Cleanup(release) // before the sink closes: it waits for its handlers
+			cfg := orgConfig(t)
+			s.open(t, cfg)
+			r := startRelay(t, cfg, relay.Options{})
+			doc := `{"id":"slow","url":"` + slow.URL() + `","events":["*"],"retry":{"schedule":["1h"]}}`
+			if a := call(t, "POST", r.URL()+"/v1/endpoints", apiKey, []byte(doc), nil); a.Status != http.StatusCreated {
+				t.Fatalf("create endpoint: got %d %s, want 201", a.Status, a.Body)
+			}
+			c := webtest.DialWS(t, r.URL(), nil)
+			if m := webtest.ReadWS(t, c); m.Type != web.MsgSnapshot {
+				t.Fatalf("got %+v, want a snapshot", m)
+			}
+			id := ingest(t, r, `{"type":"payment"}`, nil).Deliveries[0].ID
+			select {
+			case <-arrived:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the first attempt did not reach the endpoint")
+			}
+			if a := call(t, "DELETE", r.URL()+"/v1/endpoints/slow", apiKey, nil, nil); a.Status != http.StatusNoContent {
+				t.Fatalf("delete endpoint: got %d %s, want 204", a.Status, a.Body)
+			}
+			watchDead(t, c, "slow was deleted", id)
+
+			release()
+			for {
+				m := webtest.ReadWS(t, c)
+				if m.Type != web.MsgItem || m.Item.ID != id {
+					continue
+				}
+				var d dashData
+				if err := json.Unmarshal(m.Item.Data, &d); err != nil {
+					t.Fatal(err)
+				}
+				if len(d.Attempts) == 0 {
+					continue
+				}
+				if m.Item.Status != relay.StatusDead || d.Status != relay.StatusDead || !strings.Contains(d.Reason, "slow was deleted") {
+					t.Fatalf("after the attempt in flight failed: got %s (%s, reason %q), want dead with the reason, as stored",
+						m.Item.Status, d.Status, d.Reason)
+				}
+				break
+			}
+			wantEnded(t, getEnded(t, r, id), "slow was deleted", 1)
 		})
 	}
 }

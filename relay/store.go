@@ -53,7 +53,11 @@ type Store interface {
 	// failed keeps it waiting until NextAttemptAt (an ordered endpoint keeps
 	// its place at the head); delivered and dead take it out of the
 	// endpoint's queue. When disable is not empty the endpoint is marked
-	// disabled with that reason in the same write (an answer 410).
+	// disabled with that reason in the same write (an answer 410). A
+	// delivery ended during its attempt (EndWaiting) stays dead: an
+	// outcome that would wait is stored dead with the end's reason, and
+	// Record sets d's Status, NextAttemptAt and Reason so, for the caller
+	// to report the state stored rather than a retry that will not come.
 	Record(ctx context.Context, d *Delivery, disable string) error
 	// Release ends a lease without an attempt (the relay is stopping): the
 	// delivery is due again as it was.

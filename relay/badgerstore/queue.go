@@ -424,7 +424,8 @@ func (s *Store) finish(ctx context.Context, d *relay.Delivery, disable string, r
 		if requeued {
 			requeue(&cp, at)
 		}
-		if l != nil && l.orphan && !relay.Final(cp.Status) {
+		ended := l != nil && l.orphan && !relay.Final(cp.Status)
+		if ended {
 			cp.Status, cp.NextAttemptAt, cp.Reason = relay.StatusDead, nil, l.reason
 		}
 		queued := !relay.Final(cp.Status)
@@ -441,6 +442,10 @@ func (s *Store) finish(ctx context.Context, d *relay.Delivery, disable string, r
 			return err
 		}
 		q.setHot(rec)
+		if ended && !release {
+			// Ended during the attempt: tell the caller it stays dead.
+			d.Status, d.NextAttemptAt, d.Reason = cp.Status, nil, cp.Reason
+		}
 		if _, again := q.requeue[d.ID]; !again || l == nil {
 			delete(q.leases, d.ID)
 			q.mu.Unlock()

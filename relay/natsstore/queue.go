@@ -615,13 +615,15 @@ func (s *Store) Record(ctx context.Context, d *relay.Delivery, disable string) e
 		}
 	}
 	l := s.leaseOf(d)
+	var ended bool
 	st, err := s.endLease(ctx, d, l, func(cur *state) (*state, *nats.Msg) {
 		next := &state{Delivery: *d}
 		next.Endpoint, next.Ordered, next.Gen = cur.Endpoint, cur.Ordered, cur.Gen
 		if cur.RequeueAt != nil {
 			requeued(&next.Delivery, *cur.RequeueAt)
 		}
-		if relay.Final(cur.Status) && cur.Reason != "" && !relay.Final(next.Status) {
+		ended = relay.Final(cur.Status) && cur.Reason != "" && !relay.Final(next.Status)
+		if ended {
 			// Ended during the attempt (EndWaiting): it stays dead.
 			next.Status, next.NextAttemptAt, next.Reason = relay.StatusDead, nil, cur.Reason
 		}
@@ -634,6 +636,10 @@ func (s *Store) Record(ctx context.Context, d *relay.Delivery, disable string) e
 	})
 	if err != nil {
 		return fmt.Errorf("record: %w", err)
+	}
+	if ended {
+		// Tell the caller it stays dead.
+		d.Status, d.NextAttemptAt, d.Reason = st.Status, nil, st.Reason
 	}
 	switch {
 	case (l == nil || l.ordered) && relay.Final(st.Status):

@@ -229,8 +229,11 @@ func testDeleteEndpoint(t *testing.T, f Factory) {
 	got, next := take(t, s, ref("acme", "a"), at(time.Hour), 10)
 	wantIDs(t, "Take of a deleted endpoint", ids(got), nil)
 	wantNext(t, next, time.Time{})
-	// The attempt in flight when it was deleted ends without queueing it.
-	record(t, s, attempted(leased[0], t0, 500, relay.StatusFailed, at(sec)), "")
+	// The attempt in flight when it was deleted ends without queueing it,
+	// and the caller learns it is dead.
+	failed := attempted(leased[0], t0, 500, relay.StatusFailed, at(sec))
+	record(t, s, failed, "")
+	wantDelivery(t, getDelivery(t, s, "acme", leased[0].ID), failed)
 	got, _ = take(t, s, ref("acme", "a"), at(time.Hour), 10)
 	wantIDs(t, "Take of a deleted endpoint after an attempt in flight failed", ids(got), nil)
 	m, err := s.Waiting(ctx)
@@ -323,6 +326,7 @@ func testEndWaiting(t *testing.T, f Factory) {
 	failed := attempted(taken["e3.a"], at(sec), 503, relay.StatusFailed, at(time.Minute))
 	record(t, s, failed, "")
 	wantDelivery(t, getDelivery(t, s, "acme", "e3.a"), ended(failed, why))
+	wantDelivery(t, getDelivery(t, s, "acme", "e3.a"), failed) // and Record said so
 	delivered := attempted(taken["e4.a"], at(sec), 200, relay.StatusDelivered, time.Time{})
 	record(t, s, delivered, "")
 	wantDelivery(t, getDelivery(t, s, "acme", "e4.a"), delivered)
@@ -380,6 +384,7 @@ func testEndWaitingOrdered(t *testing.T, f Factory) {
 	failed := attempted(head[0], at(sec), 500, relay.StatusFailed, at(time.Minute))
 	record(t, s, failed, "")
 	wantDelivery(t, getDelivery(t, s, "acme", "o1.fifo"), ended(failed, why))
+	wantDelivery(t, getDelivery(t, s, "acme", "o1.fifo"), failed) // and Record said so
 	wantDelivery(t, getDelivery(t, s, "acme", "o2.fifo"), ended(getDelivery(t, s, "acme", "o2.fifo"), why))
 	if o2 := getDelivery(t, s, "acme", "o2.fifo"); len(o2.Attempts) != 0 {
 		t.Fatalf("o2 attempts: got %d, want 0", len(o2.Attempts))
