@@ -69,8 +69,11 @@ type Store interface {
 	Requeue(ctx context.Context, org, id string, now time.Time) (*Delivery, error)
 	// Expedite makes every failed delivery of the endpoint that waits for a
 	// later retry due at now (a tunnel client connected) and returns how
-	// many it moved. Ordered endpoints keep their order.
-	Expedite(ctx context.Context, ref EndpointRef, now time.Time) (int, error)
+	// many it moved. Only deliveries of an event type that types takes
+	// (event.Takes: every type when types is empty or holds "*") move:
+	// a client that refuses the others (tunnel --events) would only burn
+	// one of their retries each. Ordered endpoints keep their order.
+	Expedite(ctx context.Context, ref EndpointRef, now time.Time, types []string) (int, error)
 	// Waiting counts each endpoint's waiting deliveries (pending, failed or
 	// leased, not final). The relay reads it once at start and keeps the
 	// counts in memory after that; a shared store may answer approximately.

@@ -58,17 +58,18 @@ func (t *tunnelRoute) handleList() http.Handler {
 }
 
 // connected makes the waiting deliveries of o's endpoints behind tunnel
-// name due now and wakes their queues, but not of an endpoint the client,
-// by its --events filter (events), takes no event type of: every such
-// attempt would fail for want of a client that takes it, and count, so a
-// few reconnects would make those deliveries dead.
+// name due now and wakes their queues, but only those of the event types
+// the client takes by its --events filter (events), and none of an
+// endpoint it takes no type of: every other attempt would fail for want
+// of a client that takes it, and count, so a few reconnects would make
+// those deliveries dead before a client that takes them came.
 func (t *tunnelRoute) connected(o *orgState, name string, events []string) {
 	for _, e := range o.endpoints() {
 		n, _, ok := parseTunnelURL(e.cfg.URL)
 		if !ok || n != name || !takesAny(events, e.cfg.Events) {
 			continue
 		}
-		moved, err := t.store.Expedite(context.Background(), EndpointRef{Org: o.id, Endpoint: e.cfg.ID}, t.clock.Now())
+		moved, err := t.store.Expedite(context.Background(), EndpointRef{Org: o.id, Endpoint: e.cfg.ID}, t.clock.Now(), events)
 		var ev *zerolog.Event
 		if err != nil {
 			ev = t.log.Error().Err(err)

@@ -32,7 +32,7 @@ func tunnelCommand(e *env) *cli.Command {
 			&cli.StringFlag{Name: "api-key", Usage: "an API key of the organisation"},
 			&cli.StringFlag{Name: "name", Usage: "the tunnel's `NAME`: endpoints with url tunnel://NAME[/PATH] come here"},
 			&cli.StringFlag{Name: "forward", Usage: "the local app's `URL`, e.g. http://localhost:3000/webhooks"},
-			&cli.StringSliceFlag{Name: "events", Usage: "take only these event types (repeat or comma-separate; default all)"},
+			&cli.StringSliceFlag{Name: "events", Usage: "take only these event types (repeat or comma-separate; default all); the relay keeps the others for a client that takes them"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON lines"},
 			&cli.BoolFlag{Name: "print-secret", Usage: "print what the local app needs to verify deliveries, then exit"},
 			&cli.StringFlag{Name: "inspect", Value: defaultInspect, Usage: "the local inspector's loopback `ADDR` (false to turn it off)"},

@@ -238,6 +238,11 @@ func endOfValue(b []byte, i int) int {
 	return i
 }
 
+// Takes reports whether a filter of event types (a tunnel client's
+// --events) takes events of type t: an empty filter takes every type, as
+// one holding the wildcard does.
+func Takes(filter []string, t Type) bool { return len(filter) == 0 || Matches(filter, t) }
+
 // Matches reports whether an endpoint subscribed to subs receives events of
 // type t.
 func Matches(subs []string, t Type) bool {

@@ -105,6 +105,28 @@ func TestMatches(t *testing.T) {
 	}
 }
 
+func TestTakes(t *testing.T) {
+	tests := []struct {
+		name   string
+		filter []string
+		t      event.Type
+		want   bool
+	}{
+		{"NoFilter", nil, event.Payment, true},
+		{"Wildcard", []string{"*"}, event.InboundMessage, true},
+		{"Listed", []string{"payment", "inbound_message"}, event.InboundMessage, true},
+		{"Unlisted", []string{"payment"}, event.InboundMessage, false},
+		{"Custom", []string{"order.created"}, event.Type("order.created"), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := event.Takes(tt.filter, tt.t); got != tt.want {
+				t.Errorf("Takes(%v, %s): got %v, want %v", tt.filter, tt.t, got, tt.want)
+			}
+		})
+	}
+}
+
 func TestIDs(t *testing.T) {
 	gens := []struct {
 		prefix string

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sidehook/sidehook/internal/event"
 	"github.com/sidehook/sidehook/internal/store"
 	"github.com/sidehook/sidehook/relay"
 )
@@ -550,9 +551,9 @@ func (s *Store) requeueLocked(ctx context.Context, q *queue, id string, now time
 // expediteBatch bounds one Expedite write.
 const expediteBatch = 256
 
-// Expedite makes the endpoint's failed deliveries that wait for a later
-// retry due at now.
-func (s *Store) Expedite(ctx context.Context, ref relay.EndpointRef, now time.Time) (int, error) {
+// Expedite makes the endpoint's failed deliveries of the event types
+// types takes that wait for a later retry due at now.
+func (s *Store) Expedite(ctx context.Context, ref relay.EndpointRef, now time.Time, types []string) (int, error) {
 	q := s.queue(ref)
 	var keys [][]byte
 	err := s.scan(ctx, "expedite", store.ScanOptions{Prefix: q.prefix}, func(k, v []byte) error {
@@ -568,7 +569,7 @@ func (s *Store) Expedite(ctx context.Context, ref relay.EndpointRef, now time.Ti
 	for len(keys) > 0 {
 		batch := keys[:min(len(keys), expediteBatch)]
 		keys = keys[len(batch):]
-		n, err := s.expedite(ctx, q, batch, now)
+		n, err := s.expedite(ctx, q, batch, now, types)
 		moved += n
 		if err != nil {
 			return moved, err
@@ -577,7 +578,7 @@ func (s *Store) Expedite(ctx context.Context, ref relay.EndpointRef, now time.Ti
 	return moved, nil
 }
 
-func (s *Store) expedite(ctx context.Context, q *queue, keys [][]byte, now time.Time) (int, error) {
+func (s *Store) expedite(ctx context.Context, q *queue, keys [][]byte, now time.Time, types []string) (int, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	var ops []store.Op
@@ -595,7 +596,8 @@ func (s *Store) expedite(ctx context.Context, q *queue, keys [][]byte, now time.
 		if err != nil {
 			return 0, err
 		}
-		if r.Status != relay.StatusFailed || !bytes.Equal(r.QKey, k) || r.NextAttemptAt == nil || !r.NextAttemptAt.After(now) {
+		if r.Status != relay.StatusFailed || !bytes.Equal(r.QKey, k) || r.NextAttemptAt == nil || !r.NextAttemptAt.After(now) ||
+			!event.Takes(types, event.Type(r.Type)) {
 			continue
 		}
 		cp := r.Delivery

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/sidehook/sidehook/internal/event"
 	"github.com/sidehook/sidehook/relay"
 )
 
@@ -237,9 +238,9 @@ func (s *Store) Requeue(_ context.Context, org, id string, now time.Time) (*rela
 	return cloneDelivery(next), nil
 }
 
-// Expedite makes the endpoint's failed deliveries waiting for a later
-// retry due at now.
-func (s *Store) Expedite(_ context.Context, ref relay.EndpointRef, now time.Time) (int, error) {
+// Expedite makes the endpoint's failed deliveries of the event types
+// types takes that wait for a later retry due at now.
+func (s *Store) Expedite(_ context.Context, ref relay.EndpointRef, now time.Time, types []string) (int, error) {
 	if err := s.lock(); err != nil {
 		return 0, err
 	}
@@ -253,7 +254,7 @@ func (s *Store) Expedite(_ context.Context, ref relay.EndpointRef, now time.Time
 	moved := 0
 	for _, e := range q.heap {
 		sd := o.deliveries[e.id]
-		if sd == nil || sd.d.Status != relay.StatusFailed || !e.due.After(now) {
+		if sd == nil || sd.d.Status != relay.StatusFailed || !e.due.After(now) || !event.Takes(types, event.Type(sd.d.Type)) {
 			continue
 		}
 		next := cloneDelivery(sd.d)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/sidehook/sidehook/internal/event"
 	"github.com/sidehook/sidehook/relay"
 )
 
@@ -236,11 +237,11 @@ func (s *Store) dropRetry(ctx context.Context, subject string, seq uint64) {
 	}
 }
 
-// Expedite makes the endpoint's failed deliveries that wait for a later
-// retry due at now: an unordered one leaves its retry item for a new work
+// Expedite makes the endpoint's failed deliveries of the event types
+// types takes that wait for a later retry due at now: an unordered one leaves its retry item for a new work
 // item, at the end of the consumer's queue; an ordered one keeps its place,
 // so an ordered endpoint keeps its order.
-func (s *Store) Expedite(ctx context.Context, ref relay.EndpointRef, now time.Time) (int, error) {
+func (s *Store) Expedite(ctx context.Context, ref relay.EndpointRef, now time.Time, types []string) (int, error) {
 	retries, err := s.list(ctx, s.subj.retryOf(ref.Org, ref.Endpoint))
 	if err != nil {
 		return 0, fmt.Errorf("expedite: %w", err)
@@ -277,7 +278,8 @@ func (s *Store) Expedite(ctx context.Context, ref relay.EndpointRef, now time.Ti
 			if err != nil {
 				return n, fmt.Errorf("expedite: %w", err)
 			}
-			if st.Leased || st.Status != relay.StatusFailed || !st.due().After(now) || !st.Ordered && !st.Retry {
+			if st.Leased || st.Status != relay.StatusFailed || !st.due().After(now) || !st.Ordered && !st.Retry ||
+				!event.Takes(types, event.Type(st.Type)) {
 				break
 			}
 			stale := s.retryOf(st)

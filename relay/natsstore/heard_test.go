@@ -64,7 +64,7 @@ func TestTakeFindsWhatItJustWrote(t *testing.T) {
 			ev, ds := mkEvent("acme", "x", t0, false, "a")
 			accept(t, s, ev, ds)
 			record(t, s, takeOne(t, s, t0), relay.StatusFailed, &due)
-			if n, err := s.Expedite(ctx, ref, t0); err != nil || n != 1 {
+			if n, err := s.Expedite(ctx, ref, t0, nil); err != nil || n != 1 {
 				t.Fatalf("expedite: %d, %v", n, err)
 			}
 			return t0, false

@@ -50,7 +50,7 @@ func TestRetryHiddenUntilDue(t *testing.T) {
 		fn   func(now time.Time) error
 	}{
 		{"expedite", func(now time.Time) error {
-			n, err := a.Expedite(ctx, ref, now)
+			n, err := a.Expedite(ctx, ref, now, nil)
 			if err == nil && n != 1 {
 				t.Fatalf("expedite moved %d, want 1", n)
 			}

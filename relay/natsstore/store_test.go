@@ -179,7 +179,7 @@ func TestOrderedFIFO(t *testing.T) {
 	if len(none) != 0 || !next.Equal(retry) {
 		t.Fatalf("behind a failed head: took %v next %v; want none, next at the retry", ids(none), next)
 	}
-	if n, err := s.Expedite(ctx, ref, t0.Add(3*time.Minute)); err != nil || n != 1 {
+	if n, err := s.Expedite(ctx, ref, t0.Add(3*time.Minute), nil); err != nil || n != 1 {
 		t.Fatalf("expedite = %d, %v", n, err)
 	}
 	var order []string

@@ -309,7 +309,7 @@ func testExpedite(t *testing.T, f Factory) {
 	record(t, s, attempted(oth[0], t0, 500, relay.StatusFailed, at(100*sec)), "")
 
 	now := at(10 * sec)
-	n, err := s.Expedite(ctx, r, now)
+	n, err := s.Expedite(ctx, r, now, nil)
 	if err != nil {
 		t.Fatalf("Expedite: %v", err)
 	}
@@ -329,6 +329,66 @@ func testExpedite(t *testing.T, f Factory) {
 	}
 }
 
+// testExpediteTypes: a tunnel client that takes only some event types
+// (--events) makes due at once only the deliveries of those types; the
+// others keep waiting for their retry, as they would with no client.
+func testExpediteTypes(t *testing.T, f Factory) {
+	tests := []struct {
+		name  string
+		types []string
+		moved []string
+	}{
+		{"One", []string{"payment"}, []string{"p.a"}},
+		{"Two", []string{"inbound_message", "payment"}, []string{"m.a", "p.a"}},
+		{"Wildcard", []string{"*"}, []string{"m.a", "p.a", "x.a"}},
+		{"NoFilter", nil, []string{"m.a", "p.a", "x.a"}},
+		{"NoneOfThem", []string{"delivery_report"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := f.New(t)
+			r := ref("acme", "a")
+			for _, sp := range []evSpec{{id: "p", typ: "payment"}, {id: "m", typ: "inbound_message"}, {id: "x", typ: "order.created"}} {
+				sp.eps = []string{"a"}
+				accept(t, s, sp)
+			}
+			got, _ := take(t, s, r, t0, 3)
+			for _, d := range got {
+				record(t, s, attempted(d, t0, 500, relay.StatusFailed, at(time.Hour)), "")
+			}
+			now := at(sec)
+			n, err := s.Expedite(context.Background(), r, now, tt.types)
+			if err != nil || n != len(tt.moved) {
+				t.Fatalf("Expedite(%v): got %d, %v; want %d", tt.types, n, err, len(tt.moved))
+			}
+			got, next := take(t, s, r, now, 10)
+			wantIDs(t, "Take after Expedite", ids(got), tt.moved)
+			if len(tt.moved) < 3 {
+				wantNext(t, next, at(time.Hour)) // the others wait for their retry
+			}
+		})
+	}
+	t.Run("Ordered", func(t *testing.T) {
+		s := f.New(t)
+		r := ref("acme", "fifo")
+		accept(t, s, evSpec{id: "m", typ: "inbound_message", eps: []string{"fifo"}, ordered: true})
+		accept(t, s, evSpec{id: "p", typ: "payment", eps: []string{"fifo"}, ordered: true, received: at(sec)})
+		head, _ := take(t, s, r, at(sec), 1)
+		wantIDs(t, "Take", ids(head), []string{"m.fifo"})
+		record(t, s, attempted(head[0], at(sec), 500, relay.StatusFailed, at(time.Hour)), "")
+		if n, err := s.Expedite(context.Background(), r, at(2*sec), []string{"payment"}); err != nil || n != 0 {
+			t.Fatalf("Expedite of what the head is not: got %d, %v; want 0", n, err)
+		}
+		got, _ := take(t, s, r, at(2*sec), 5)
+		wantIDs(t, "Take while the head waits for its retry", ids(got), nil)
+		if n, err := s.Expedite(context.Background(), r, at(3*sec), []string{"inbound_message"}); err != nil || n != 1 {
+			t.Fatalf("Expedite of the head's type: got %d, %v; want 1", n, err)
+		}
+		got, _ = take(t, s, r, at(3*sec), 5)
+		wantIDs(t, "Take after the head's type was expedited", ids(got), []string{"m.fifo"})
+	})
+}
+
 func testExpediteOrdered(t *testing.T, f Factory) {
 	s := f.New(t)
 	r := ref("acme", "fifo")
@@ -338,7 +398,7 @@ func testExpediteOrdered(t *testing.T, f Factory) {
 	got, _ := take(t, s, r, at(5*sec), 1)
 	wantIDs(t, "Take", ids(got), []string{"c.fifo"})
 	record(t, s, attempted(got[0], at(5*sec), 500, relay.StatusFailed, at(time.Hour)), "")
-	n, err := s.Expedite(context.Background(), r, at(6*sec))
+	n, err := s.Expedite(context.Background(), r, at(6*sec), nil)
 	if err != nil || n != 1 {
 		t.Fatalf("Expedite: got %d, %v; want 1", n, err)
 	}

@@ -76,6 +76,7 @@ func Run(t *testing.T, f Factory) {
 		{"RequeueLeased", testRequeueLeased},
 		{"Expedite", testExpedite},
 		{"ExpediteOrdered", testExpediteOrdered},
+		{"ExpediteTypes", testExpediteTypes},
 		{"Waiting", testWaiting},
 		{"ListEvents", testListEvents},
 		{"ListEventsFilters", testListEventsFilters},

@@ -369,3 +369,107 @@ func TestReplayThroughTunnel(t *testing.T) {
 		t.Errorf("delivery lines: got %v, want the one attempt", got)
 	}
 }
+
+// tunnelDelivery is a delivery as GET /v1/deliveries lists it.
+type tunnelDelivery struct {
+	ID            string     `json:"id"`
+	Type          string     `json:"type"`
+	Status        string     `json:"status"`
+	NextAttemptAt *time.Time `json:"next_attempt_at"`
+	Attempts      []struct {
+		Error string `json:"error"`
+	} `json:"attempts"`
+}
+
+// deliveries waits until the deliveries of type typ, as the API lists
+// them, satisfy cond, and returns them; after 10 s it fails saying what.
+func (rr *realRelay) deliveries(tb testing.TB, typ, what string, cond func([]tunnelDelivery) bool) []tunnelDelivery {
+	tb.Helper()
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(10 * time.Millisecond) // the API has no wait call: look again on a tick
+	defer tick.Stop()
+	for {
+		var list struct{ Deliveries []tunnelDelivery }
+		if code := rr.api(tb, http.MethodGet, "/v1/deliveries?type="+typ, "", &list); code != http.StatusOK {
+			tb.Fatalf("GET /v1/deliveries: got %d, want 200", code)
+		}
+		if cond(list.Deliveries) {
+			return list.Deliveries
+		}
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			tb.Fatalf("timed out waiting for %s; %s deliveries: %+v", what, typ, list.Deliveries)
+		}
+	}
+}
+
+// settled reports whether ds are n deliveries, none being attempted now,
+// each with at least one attempt.
+func settled(ds []tunnelDelivery, n int) bool {
+	if len(ds) != n {
+		return false
+	}
+	for _, d := range ds {
+		if d.Status == relay.StatusDelivering || d.Status == relay.StatusPending || len(d.Attempts) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// TestTunnelEventsFilterKeepsOthersWaiting: a tunnel client that takes
+// only some event types (sidehook tunnel --events payment) on an endpoint
+// subscribed to every type leaves the deliveries of the other types
+// waiting as they would with no client: their attempts fail, say why,
+// and wait for the schedule's next retry, and a client that takes them
+// gets them at once. Its connect made them due at once with the ones it
+// takes, so each (re)connect of the filtered client burned an attempt of
+// each of them against a client that refuses them, until they were dead
+// before any client could take them.
+func TestTunnelEventsFilterKeepsOthersWaiting(t *testing.T) {
+	rr := newRealRelay(t, []string{"1h"}) // one retry, an hour after the first attempt
+	app := receiverApp(t)
+	rr.post(t, "payment", 1)
+	rr.post(t, "inbound_message", 1)
+	rr.deliveries(t, "payment", "the payment to fail with no client", func(ds []tunnelDelivery) bool { return settled(ds, 1) })
+	rr.deliveries(t, "inbound_message", "the message to fail with no client", func(ds []tunnelDelivery) bool { return settled(ds, 1) })
+
+	payments := clientConfig(rr.URL(), app.URL)
+	payments.Events = []string{"payment"}
+	startClient(t, payments)
+	// The waiting payment goes at once. What the connect made due went
+	// in the same take: once the payment is delivered, a message made
+	// due with it has been attempted too.
+	app.Expect(receivertest.Filter{Event: "payment"}, 1, 10*time.Second)
+	rr.deliveries(t, "payment", "the payment to be delivered", func(ds []tunnelDelivery) bool {
+		return len(ds) == 1 && ds[0].Status == relay.StatusDelivered
+	})
+	msgs := rr.deliveries(t, "inbound_message", "the message to settle", func(ds []tunnelDelivery) bool { return settled(ds, 1) })
+	if m := msgs[0]; m.Status != relay.StatusFailed || len(m.Attempts) != 1 || m.NextAttemptAt == nil || time.Until(*m.NextAttemptAt) < 30*time.Minute {
+		t.Fatalf("the message after a payment-only client connected: got %s, %d attempts, next at %v; want failed, its one attempt, the retry in an hour",
+			m.Status, len(m.Attempts), m.NextAttemptAt)
+	}
+
+	// A message that arrives while only the filtered client is connected
+	// fails as with no client, saying why, and waits.
+	rr.post(t, "inbound_message", 1)
+	msgs = rr.deliveries(t, "inbound_message", "the second message to fail", func(ds []tunnelDelivery) bool { return settled(ds, 2) })
+	for _, m := range msgs {
+		if m.Status != relay.StatusFailed || len(m.Attempts) != 1 {
+			t.Fatalf("message %s: got %s with %d attempts, want failed with its one attempt", m.ID, m.Status, len(m.Attempts))
+		}
+	}
+	if got := msgs[0].Attempts[0].Error; !strings.Contains(got, `takes event "inbound_message"`) {
+		t.Errorf("attempt of the message sent while the filtered client was connected: error %q, want it to say no client takes inbound_message", got)
+	}
+
+	// A client that takes them gets both at once, not in an hour.
+	startClient(t, clientConfig(rr.URL(), app.URL))
+	app.Expect(receivertest.Filter{Event: "inbound_message"}, 2, 10*time.Second)
+	rr.deliveries(t, "inbound_message", "the messages to be delivered on their second attempt", func(ds []tunnelDelivery) bool {
+		return len(ds) == 2 && ds[0].Status == relay.StatusDelivered && ds[1].Status == relay.StatusDelivered &&
+			len(ds[0].Attempts) == 2 && len(ds[1].Attempts) == 2
+	})
+}

@@ -449,7 +449,7 @@ func ParseURL(raw string) (name, path, query string, err error) {
 // takesEvent reports whether a client with --events filter takes evt. A
 // request without an event type (none of the relay's own) goes to anyone.
 func takesEvent(filter []string, evt string) bool {
-	return len(filter) == 0 || evt == "" || event.Matches(filter, event.Type(evt))
+	return evt == "" || event.Takes(filter, event.Type(evt))
 }
 
 func formatID(n uint64) string { return "tun_" + strconv.FormatUint(n, 10) }
