@@ -248,18 +248,12 @@ func (s *Server) Requests(f Filter) []Capture {
 }
 
 // Wait blocks until n captures match f and returns the n newest, newest
-// first. When ctx ends first it returns those found so far and an error
-// saying how many.
+// first. When ctx ends first (or the server closes) it returns those found
+// so far and a one-line error saying what it waited for and what came
+// instead: the matching captures, then the newest others. The error wraps
+// the context's cause, such as context.DeadlineExceeded.
 func (s *Server) Wait(ctx context.Context, f Filter, n int) ([]Capture, error) {
-	caps, err := s.Receiver.Wait(ctx, f, n)
-	if errors.Is(err, receiver.ErrWaitTimeout) {
-		cause := context.Cause(ctx)
-		if cause == nil {
-			cause = err // the receiver stopped
-		}
-		return caps, fmt.Errorf("receivertest: %d of %d matching requests before %w", len(caps), n, cause)
-	}
-	return caps, err
+	return s.wait(ctx, f, n)
 }
 
 // In returns s reporting to tb: the server a test shares with its subtests
@@ -273,14 +267,21 @@ func (s *Server) In(tb testing.TB) *Server {
 }
 
 // Expect waits up to within for n captures matching f and returns the n
-// newest, newest first; when they do not come it fails the test (see In).
+// newest, newest first. When they do not come it fails the test (see In)
+// with one line saying what it waited for and what came instead.
 func (s *Server) Expect(f Filter, n int, within time.Duration) []Capture {
 	s.tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
-	caps, err := s.Wait(ctx, f, n)
-	if err != nil {
-		s.tb.Fatalf("waiting for %d captures: %v", n, err)
+	caps, err := s.wait(ctx, f, n)
+	var we *waitError
+	switch {
+	case errors.As(err, &we) && errors.Is(err, context.DeadlineExceeded):
+		s.tb.Fatalf("receivertest: waited %v for %s: %s", within, wanted(f, n), we.came())
+	case we != nil:
+		s.tb.Fatalf("%v", err) // the receiver closed: the error says so
+	case err != nil:
+		s.tb.Fatalf("receivertest: waiting for %s: %v", wanted(f, n), err)
 	}
 	return caps
 }

@@ -287,7 +287,7 @@ func TestExpect(t *testing.T) {
 		short.Expect(receivertest.Filter{}, 1, 50*time.Millisecond)
 	}()
 	<-done
-	if !strings.Contains(ftb.msg, "waiting for 1 captures") {
+	if !strings.Contains(ftb.msg, "for 1 request") {
 		t.Errorf("Expect of what never came: got failure %q, want it to say what it waited for", ftb.msg)
 	}
 }
@@ -310,7 +310,7 @@ func TestIn(t *testing.T) {
 		rcv.In(sub).Expect(receivertest.Filter{Path: "/never"}, 1, 50*time.Millisecond)
 	}()
 	<-done
-	if !strings.Contains(sub.msg, "waiting for 1 captures") || parent.msg != "" {
+	if !strings.Contains(sub.msg, "for 1 request matching path=/never") || parent.msg != "" {
 		t.Errorf("Expect through In: subtest failure %q, parent failure %q; want the subtest's alone", sub.msg, parent.msg)
 	}
 }
@@ -354,5 +354,104 @@ func TestStandardWebhooksFreshIDs(t *testing.T) {
 	}
 	if len(ids) != 3 {
 		t.Errorf("got %d distinct webhook-ids over 3 requests, want 3", len(ids))
+	}
+}
+
+// TestWaitTimeoutSaysWhatCame: a Wait that times out says what it waited
+// for and what arrived instead, matching or not, so a failure shows at
+// once whether the sender never called, called another path, or sent
+// another event.
+func TestWaitTimeoutSaysWhatCame(t *testing.T) {
+	send := func(t *testing.T, rcv *receivertest.Server, path, payload string) {
+		t.Helper()
+		do(t, rcv, receivertest.NewRequest(t, "POST", rcv.URL+path, []byte(payload)))
+	}
+	tests := []struct {
+		name   string
+		sent   []string // paths, each posted a payment
+		others int      // then this many message_send to /other
+		f      receivertest.Filter
+		n      int
+		want   []string
+		absent []string
+	}{
+		{name: "NothingCame", f: receivertest.Filter{Event: "payment"}, n: 1,
+			want: []string{"waiting for 1 request matching event=payment:", "context deadline exceeded", "none came", "no other request did"}},
+		{name: "OthersCame", others: 2, f: receivertest.Filter{Event: "payment", Path: "/hooks"}, n: 1,
+			want: []string{"1 request matching event=payment path=/hooks", "none came",
+				"2 others did: POST /other event=message_send verdict=unverified answered 200; POST /other"}},
+		{name: "SomeMatched", sent: []string{"/hooks"}, others: 1, f: receivertest.Filter{Path: "/hooks"}, n: 2,
+			want: []string{"2 requests matching path=/hooks", "1 came: POST /hooks event=payment", "1 other did: POST /other event=message_send"}},
+		{name: "AnyRequest", sent: []string{"/a"}, f: receivertest.Filter{}, n: 2,
+			want: []string{"waiting for 2 requests:", "1 came: POST /a", "no other request did"}, absent: []string{"matching"}},
+		{name: "ManyOthers", others: 7, f: receivertest.Filter{Method: "GET"}, n: 1,
+			want: []string{"7 others did, the newest 5: POST /other", "; and 2 more"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rcv := receivertest.NewServer(t)
+			for _, p := range tt.sent {
+				send(t, rcv, p, `{"type":"payment"}`)
+			}
+			for range tt.others {
+				send(t, rcv, "/other", `{"type":"messageSend"}`)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			defer cancel()
+			_, err := rcv.Wait(ctx, tt.f, tt.n)
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("got %v, want a deadline error", err)
+			}
+			msg := err.Error()
+			if strings.Contains(msg, "\n") {
+				t.Errorf("got a message of several lines, want one:\n%s", msg)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("got %q, want it to say %q", msg, w)
+				}
+			}
+			for _, a := range tt.absent {
+				if strings.Contains(msg, a) {
+					t.Errorf("got %q, want no %q", msg, a)
+				}
+			}
+		})
+	}
+}
+
+// TestExpectSaysWhatCame: Expect's failure is one line that says how long
+// it waited, for what, and what came instead.
+func TestExpectSaysWhatCame(t *testing.T) {
+	ftb := &fatalTB{TB: t}
+	rcv := receivertest.NewServer(ftb)
+	post(t, rcv, "/hooks")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		rcv.Expect(receivertest.Filter{Event: "message_send"}, 1, 50*time.Millisecond)
+	}()
+	<-done
+	want := "receivertest: waited 50ms for 1 request matching event=message_send: none came; 1 other did: POST /hooks event=payment verdict=unverified answered 200"
+	if ftb.msg != want {
+		t.Errorf("got failure\n%q\nwant\n%q", ftb.msg, want)
+	}
+}
+
+// TestWaitEndedByClose: a Wait the server's Close ends says so, not
+// "timed out".
+func TestWaitEndedByClose(t *testing.T) {
+	rcv := receivertest.NewServer(t)
+	post(t, rcv, "/one")
+	done := make(chan error)
+	go func() {
+		_, err := rcv.Wait(context.Background(), receivertest.Filter{Path: "/two"}, 1)
+		done <- err
+	}()
+	rcv.Close()
+	err := <-done
+	want := "receivertest: waiting for 1 request matching path=/two: the receiver closed; none came; 1 other did: POST /one event=payment verdict=unverified answered 200"
+	if err == nil || err.Error() != want || !errors.Is(err, receiver.ErrWaitTimeout) {
+		t.Errorf("got %v\nwant %s, wrapping receiver.ErrWaitTimeout", err, want)
 	}
 }
