@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sidehook/sidehook/internal/event"
@@ -34,7 +35,8 @@ type Capture struct {
 	// text when it is valid UTF-8 and base64 otherwise (query_encoding).
 	Query      string
 	RemoteAddr string
-	// Headers has lower-case keys and the values as received.
+	// Headers has lower-case keys and the values as received; Header
+	// reads one whatever the case of its name.
 	Headers map[string][]string
 	Body    []byte
 	// BodyTruncated is set when the body was not kept: it was over the
@@ -148,6 +150,17 @@ func (m *captureMeta) capture() (Capture, error) {
 		Verdict:       Verdict{Status: m.Verdict.Status, Scheme: m.Verdict.Scheme, Reason: m.Verdict.Reason, Claims: intClaims(m.Verdict.Claims)},
 		Response:      m.Response,
 	}, nil
+}
+
+// Header returns the first value of the named header, "" when there is
+// none; the name is matched in any case. Headers' keys are lower-case, so
+// c.Headers["Webhook-Id"] finds nothing, nor does
+// http.Header(c.Headers).Get, which looks up the canonical "Webhook-Id".
+func (c *Capture) Header(name string) string {
+	if v := c.Headers[strings.ToLower(name)]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // BodyText returns the body as the JSON form carries it and its encoding.

@@ -618,3 +618,32 @@ func TestCaptureRawQuery(t *testing.T) {
 		})
 	}
 }
+
+// TestCaptureHeader: Header finds a header whatever case the test spells
+// it in; the map's keys are lower-case, so c.Headers["Webhook-Id"] and
+// http.Header(c.Headers).Get("webhook-id") (which canonicalises the name)
+// both find nothing.
+func TestCaptureHeader(t *testing.T) {
+	c := receiver.Capture{Headers: map[string][]string{
+		"x-team":     {"billing", "ops"},
+		"webhook-id": {"evt_1"},
+		"empty":      {},
+	}}
+	tests := []struct{ name, want string }{
+		{"x-team", "billing"},
+		{"X-Team", "billing"},
+		{"WEBHOOK-ID", "evt_1"},
+		{"Webhook-Id", "evt_1"},
+		{"empty", ""},
+		{"absent", ""},
+	}
+	for _, tt := range tests {
+		if got := c.Header(tt.name); got != tt.want {
+			t.Errorf("Header(%q): got %q, want %q", tt.name, got, tt.want)
+		}
+	}
+	var none receiver.Capture
+	if got := none.Header("x-team"); got != "" {
+		t.Errorf("Header of a capture without headers: got %q, want \"\"", got)
+	}
+}
