@@ -48,6 +48,41 @@ const (
 	VerdictUnverified = receiver.VerdictUnverified
 )
 
+// Rule scripts the receiver's answer to the requests it matches: the
+// first rule that matches answers (see SetRules, AddRules, WithRules).
+// Requests that fail verification are answered 401 before any rule.
+type Rule = receiver.Rule
+
+// Match selects the requests a Rule answers; every field set must match.
+type Match = receiver.Match
+
+// Respond is a Rule's answer: a status, headers, body and delay, a
+// Sequence of statuses (each webhook-id its own with Per: PerWebhookID),
+// a limit of Times, or a Fault instead of any answer.
+type Respond = receiver.Respond
+
+// Faults a Rule can inject instead of an answer, as a dying server would.
+const (
+	// FaultReset resets the connection: the sender sees "connection reset
+	// by peer".
+	FaultReset = receiver.FaultReset
+	// FaultTimeout answers nothing and holds the connection until the
+	// sender gives up.
+	FaultTimeout = receiver.FaultTimeout
+	// FaultClose closes the connection without an answer: the sender sees
+	// an EOF.
+	FaultClose = receiver.FaultClose
+)
+
+// Scopes of a Respond.Sequence.
+const (
+	// PerGlobal walks one sequence for every request the rule answers.
+	PerGlobal = receiver.PerGlobal
+	// PerWebhookID walks a sequence per webhook-id, as a sender's retries
+	// of one event see it: [503, 503, 200] fails each event twice.
+	PerWebhookID = receiver.PerWebhookID
+)
+
 // Server is a started mock receiver.
 type Server struct {
 	// URL is the base URL, "http://127.0.0.1:port", with no trailing slash.
@@ -170,7 +205,7 @@ func WithValues(v *fixtures.Values) Option {
 
 // WithRules starts the receiver with these rules (and Reset returns to
 // them).
-func WithRules(rules ...receiver.Rule) Option {
+func WithRules(rules ...Rule) Option {
 	return func(c *config) error {
 		c.cfg.Rules = append(c.cfg.Rules, rules...)
 		return nil
@@ -290,7 +325,7 @@ func (s *Server) Expect(f Filter, n int, within time.Duration) []Capture {
 // fails the test at once, as a bad option to NewServer does: what the test
 // does next assumes rules that are not in force. Like t.FailNow, it must be
 // called from the goroutine running the test (in a subtest, see In).
-func (s *Server) SetRules(rules ...receiver.Rule) {
+func (s *Server) SetRules(rules ...Rule) {
 	s.tb.Helper()
 	if _, err := s.Receiver.SetRules(rules...); err != nil {
 		s.tb.Fatalf("receivertest: set rules: %v", err)

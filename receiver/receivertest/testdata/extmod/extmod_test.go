@@ -77,3 +77,35 @@ func send(t *testing.T, rcv *receivertest.Server, req *http.Request) int {
 	resp.Body.Close()
 	return resp.StatusCode
 }
+
+// TestScriptedFailures scripts failures with receivertest's own names, no
+// import of the receiver package: a webhook-id that fails twice then
+// succeeds, and a reset connection once.
+func TestScriptedFailures(t *testing.T) {
+	rcv := receivertest.NewServer(t, receivertest.WithRules(
+		receivertest.Rule{
+			Match:   receivertest.Match{Path: "/flaky"},
+			Respond: receivertest.Respond{Sequence: []int{503, 503, 200}, Per: receivertest.PerWebhookID},
+		},
+		receivertest.Rule{
+			Match:   receivertest.Match{Path: "/drop"},
+			Respond: receivertest.Respond{Fault: receivertest.FaultReset, Times: 1},
+		},
+	))
+	var got []int
+	for range 3 {
+		req := receivertest.NewRequest(t, http.MethodPost, rcv.URL+"/flaky", []byte(`{}`))
+		req.Header.Set("webhook-id", "evt_1")
+		got = append(got, send(t, rcv, req))
+	}
+	if got[0] != 503 || got[1] != 503 || got[2] != 200 {
+		t.Errorf("sequence: got %v, want [503 503 200]", got)
+	}
+	if _, err := rcv.Client().Do(receivertest.NewRequest(t, http.MethodPost, rcv.URL+"/drop", nil)); err == nil {
+		t.Error("reset fault: got an answer, want a connection error")
+	}
+	caps := rcv.Expect(receivertest.Filter{Path: "/drop"}, 1, 5*time.Second)
+	if caps[0].Response.Fault != receivertest.FaultReset {
+		t.Errorf("fault: got %q, want %q", caps[0].Response.Fault, receivertest.FaultReset)
+	}
+}
