@@ -292,8 +292,9 @@ func (s *Server) Wait(ctx context.Context, f Filter, n int) ([]Capture, error) {
 }
 
 // In returns s reporting to tb: the server a test shares with its subtests
-// fails the subtest that calls Expect, SetRules or Reset on it through
-// s.In(t). Called on the parent test's s from a subtest, they would call
+// fails the subtest that calls Expect, AddRules, SetRules or Reset on it
+// through s.In(t), and rules added through it last as long as that
+// subtest. Called on the parent test's s from a subtest, they would call
 // FailNow on the parent, which Go's testing refuses with a panic.
 func (s *Server) In(tb testing.TB) *Server {
 	c := *s
@@ -321,15 +322,35 @@ func (s *Server) Expect(f Filter, n int, within time.Duration) []Capture {
 	return caps
 }
 
-// SetRules replaces the receiver's rules. A rule the receiver refuses
-// fails the test at once, as a bad option to NewServer does: what the test
-// does next assumes rules that are not in force. Like t.FailNow, it must be
-// called from the goroutine running the test (in a subtest, see In).
+// SetRules replaces the receiver's rules, every subtest's: subtests that
+// share the server and run in parallel add theirs with AddRules instead.
+// A rule the receiver refuses fails the test at once, as a bad option to
+// NewServer does: what the test does next assumes rules that are not in
+// force. Like t.FailNow, it must be called from the goroutine running the
+// test (in a subtest, see In).
 func (s *Server) SetRules(rules ...Rule) {
 	s.tb.Helper()
 	if _, err := s.Receiver.SetRules(rules...); err != nil {
 		s.tb.Fatalf("receivertest: set rules: %v", err)
 	}
+}
+
+// AddRules appends rules after those in force, so subtests sharing the
+// server each script their own paths (or webhook-ids) without replacing
+// one another's rules. The rules are removed when the test that added
+// them ends: through s.In(t), the subtest. A rule the receiver refuses
+// fails the test at once, as SetRules does.
+func (s *Server) AddRules(rules ...Rule) {
+	s.tb.Helper()
+	added, err := s.Receiver.AddRules(rules...)
+	if err != nil {
+		s.tb.Fatalf("receivertest: add rules: %v", err)
+	}
+	s.tb.Cleanup(func() {
+		for _, r := range added {
+			s.Receiver.DeleteRule(r.ID)
+		}
+	})
 }
 
 // Reset deletes the captures and restores the starting rules. An error

@@ -455,3 +455,38 @@ func TestWaitEndedByClose(t *testing.T) {
 		t.Errorf("got %v\nwant %s, wrapping receiver.ErrWaitTimeout", err, want)
 	}
 }
+
+// TestAddRules: rules a subtest adds answer besides those in force, and
+// go when the subtest ends; a refused one fails the test at once.
+func TestAddRules(t *testing.T) {
+	rcv := receivertest.NewServer(t, receivertest.WithRules(receivertest.Rule{
+		Match: receivertest.Match{Path: "/a"}, Respond: receivertest.Respond{Status: 202},
+	}))
+	t.Run("Sub", func(t *testing.T) {
+		rcv.In(t).AddRules(receivertest.Rule{Match: receivertest.Match{Path: "/b"}, Respond: receivertest.Respond{Status: 503}})
+		for path, want := range map[string]int{"/a": 202, "/b": 503} {
+			if got := post(t, rcv, path); got != want {
+				t.Errorf("%s during the subtest: got %d, want %d", path, got, want)
+			}
+		}
+	})
+	for path, want := range map[string]int{"/a": 202, "/b": 200} {
+		if got := post(t, rcv, path); got != want {
+			t.Errorf("%s after the subtest: got %d, want %d", path, got, want)
+		}
+	}
+
+	ftb := &fatalTB{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		rcv.In(ftb).AddRules(receivertest.Rule{Respond: receivertest.Respond{Fault: "explode"}})
+	}()
+	<-done
+	if !strings.Contains(ftb.msg, "receivertest: add rules") || !strings.Contains(ftb.msg, "explode") {
+		t.Errorf("AddRules of a bad fault: got failure %q, want it to name the bad rule", ftb.msg)
+	}
+	if rules := rcv.Receiver.Rules(); len(rules) != 1 {
+		t.Errorf("after a refused AddRules: got %d rules, want the 1 in force", len(rules))
+	}
+}
