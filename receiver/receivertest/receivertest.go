@@ -195,9 +195,31 @@ func WithStandardSecret(secret string) Option {
 	}
 }
 
-// WithValues answers custom-value GETs from v instead of the demo values.
+// WithValues answers custom-value GETs from v instead of the demo values
+// (WithValuesJSON takes the fixture's text).
 func WithValues(v *fixtures.Values) Option {
 	return func(c *config) error {
+		c.cfg.Values = v
+		return nil
+	}
+}
+
+// WithValuesJSON answers custom-value GETs from doc, a values fixture as
+// sidehook receive --values reads it (JSON, or YAML):
+//
+//	{"default":{"fullname":"there"},
+//	 "channels":{"447700900123":{"currency":"GBP"}},
+//	 "customers":{"ACC-10023":{"fullname":"Jane Doe"}}}
+//
+// A GET with a fields parameter gets each field from its customerUID's
+// values, else its channelId's, else default, else null. A doc that does
+// not parse fails NewServer, naming the line.
+func WithValuesJSON(doc string) Option {
+	return func(c *config) error {
+		v, err := fixtures.ParseValues([]byte(doc))
+		if err != nil {
+			return fmt.Errorf("values: %w", err)
+		}
 		c.cfg.Values = v
 		return nil
 	}

@@ -231,6 +231,7 @@ func TestBadOption(t *testing.T) {
 		"PublicKey": receivertest.WithJWTPublicKey([]byte("not a pem")),
 		"Standard":  receivertest.WithStandardSecret("whsec_!"),
 		"Leeway":    receivertest.WithLeeway(-time.Second),
+		"Values":    receivertest.WithValuesJSON(`{"defaults":{"fullname":"there"}}`),
 	} {
 		t.Run(name, func(t *testing.T) {
 			ft := &fatalT{TB: t}
@@ -488,5 +489,42 @@ func TestAddRules(t *testing.T) {
 	}
 	if rules := rcv.Receiver.Rules(); len(rules) != 1 {
 		t.Errorf("after a refused AddRules: got %d rules, want the 1 in force", len(rules))
+	}
+}
+
+// TestValues: a custom-value GET is answered from the values given,
+// looked up by customerUID, then channelId, then default, with null for
+// a field none has.
+func TestValues(t *testing.T) {
+	const doc = `{"default":{"fullname":"there"},
+		"channels":{"447700900123":{"currency":"GBP"}},
+		"customers":{"ACC-1":{"fullname":"Jane Doe"}}}`
+	parsed, err := fixtures.ParseValues([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, opt := range map[string]receivertest.Option{
+		"WithValues":     receivertest.WithValues(parsed),
+		"WithValuesJSON": receivertest.WithValuesJSON(doc),
+	} {
+		t.Run(name, func(t *testing.T) {
+			rcv := receivertest.NewServer(t, opt)
+			tests := []struct{ query, want string }{
+				{"customerUID=ACC-1&channelId=447700900123&fields=fullname,currency,duedate",
+					`{"currency":"GBP","duedate":null,"fullname":"Jane Doe"}`},
+				{"customerUID=ACC-2&fields=fullname", `{"fullname":"there"}`},
+			}
+			for _, tt := range tests {
+				resp, err := rcv.Client().Get(rcv.URL + "/values?" + tt.query)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || string(b) != tt.want {
+					t.Errorf("GET ?%s: got %d %s, want 200 %s", tt.query, resp.StatusCode, b, tt.want)
+				}
+			}
+		})
 	}
 }
