@@ -528,3 +528,27 @@ func TestValues(t *testing.T) {
 		})
 	}
 }
+
+// TestWaitForNone: waiting for 0 or fewer captures is an error that says
+// how to check that none came; it waited for one.
+func TestWaitForNone(t *testing.T) {
+	rcv := receivertest.NewServer(t)
+	for _, n := range []int{0, -1} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		caps, err := rcv.Wait(ctx, receivertest.Filter{}, n)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), "at least 1") || !strings.Contains(err.Error(), "Requests") || caps != nil {
+			t.Errorf("Wait for %d: got %v, %v; want an error saying n must be at least 1", n, caps, err)
+		}
+		ftb := &fatalTB{TB: t}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			rcv.In(ftb).Expect(receivertest.Filter{}, n, 5*time.Second)
+		}()
+		<-done
+		if !strings.HasPrefix(ftb.msg, "receivertest: waiting for") || strings.Count(ftb.msg, "receivertest:") != 1 || !strings.Contains(ftb.msg, "at least 1") {
+			t.Errorf("Expect %d: got failure %q, want it to say n must be at least 1", n, ftb.msg)
+		}
+	}
+}

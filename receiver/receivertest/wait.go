@@ -74,9 +74,17 @@ func (e *waitError) came() string {
 
 // wait is Wait, its failure a *waitError.
 func (s *Server) wait(ctx context.Context, f Filter, n int) ([]Capture, error) {
+	if n < 1 {
+		// The receiver would wait for one: a test asking for none means
+		// "none came", which no wait can tell.
+		return nil, fmt.Errorf("receivertest: waiting for %d requests: n must be at least 1; Requests(f) checks that none came", n)
+	}
 	caps, err := s.Receiver.Wait(ctx, f, n)
-	if !errors.Is(err, receiver.ErrWaitTimeout) {
-		return caps, err
+	if err != nil && !errors.Is(err, receiver.ErrWaitTimeout) {
+		return caps, fmt.Errorf("receivertest: waiting for %s: %w", wanted(f, n), err)
+	}
+	if err == nil {
+		return caps, nil
 	}
 	e := &waitError{f: f, n: n, matched: caps, cause: context.Cause(ctx)}
 	if e.cause == nil {
