@@ -218,7 +218,7 @@ func WithValuesJSON(doc string) Option {
 	return func(c *config) error {
 		v, err := fixtures.ParseValues([]byte(doc))
 		if err != nil {
-			return fmt.Errorf("values: %w", err)
+			return err // "invalid values: line 1: …"
 		}
 		c.cfg.Values = v
 		return nil
