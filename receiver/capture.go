@@ -55,7 +55,9 @@ type Capture struct {
 
 // CaptureResponse is what the receiver answered.
 type CaptureResponse struct {
-	// Status is the HTTP status sent; 0 when a fault answered nothing.
+	// Status is the HTTP status answered; 0 when a fault answered nothing.
+	// It is recorded before a rule's Delay: a sender that gave up during
+	// the delay never got it.
 	Status int `json:"status"`
 	// Rule is the id of the rule that answered, "" for the default answer.
 	Rule string `json:"rule"`

@@ -87,7 +87,9 @@ type Respond struct {
 	Status  int               `json:"status,omitempty"`
 	Headers map[string]string `json:"headers,omitempty"`
 	Body    string            `json:"body,omitempty"`
-	// Delay waits before answering (or before the fault).
+	// Delay waits before answering (or before the fault). The capture is
+	// stored before the wait and records the answer chosen: a sender that
+	// gives up first never gets it, though the capture says 200.
 	Delay time.Duration `json:"delay,omitempty"`
 	// Sequence answers its statuses in turn, then repeats the last one:
 	// [500, 500, 200] fails twice, then succeeds.
@@ -102,6 +104,12 @@ type Respond struct {
 	Times int `json:"times,omitempty"`
 	// Fault, when set, replaces the answer: FaultReset, FaultTimeout or
 	// FaultClose. Status, Sequence, Headers and Body are then unused.
+	// Go's http.Transport resends a GET, HEAD or OPTIONS (or a request
+	// with an Idempotency-Key) once on its own when a kept-alive
+	// connection is reset or closed before any answer: the receiver
+	// captures both, and a Go sender faulted once (Times: 1) sees only the
+	// second answer. Fault every attempt, or have the sender dial afresh,
+	// to show it the fault.
 	Fault string `json:"fault,omitempty"`
 }
 

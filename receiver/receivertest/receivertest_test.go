@@ -552,3 +552,37 @@ func TestWaitForNone(t *testing.T) {
 		}
 	}
 }
+
+// TestFaultOnKeptAliveGET pins what Respond.Fault documents: Go's
+// transport resends a GET once, by itself, when a kept-alive connection
+// is closed or reset before any answer, so a Go sender faulted once never
+// sees the fault; faulted on every attempt, it does.
+func TestFaultOnKeptAliveGET(t *testing.T) {
+	for _, fault := range []string{receivertest.FaultClose, receivertest.FaultReset} {
+		t.Run(fault, func(t *testing.T) {
+			rcv := receivertest.NewServer(t)
+			get := func() error {
+				resp, err := rcv.Client().Get(rcv.URL + "/values?fields=fullname")
+				if err != nil {
+					return err
+				}
+				io.Copy(io.Discard, resp.Body)
+				return resp.Body.Close()
+			}
+			if err := get(); err != nil { // opens the connection kept alive
+				t.Fatal(err)
+			}
+			rcv.SetRules(receivertest.Rule{Respond: receivertest.Respond{Fault: fault, Times: 1}})
+			if err := get(); err != nil {
+				t.Errorf("faulted once: got %v, want the transport's own resend to succeed", err)
+			}
+			if n := len(rcv.Requests(receivertest.Filter{})); n != 3 {
+				t.Errorf("faulted once: %d captures, want 3 (the first GET, the faulted one, the resend)", n)
+			}
+			rcv.SetRules(receivertest.Rule{Respond: receivertest.Respond{Fault: fault}})
+			if err := get(); err == nil {
+				t.Error("faulted on every attempt: got an answer, want the fault")
+			}
+		})
+	}
+}
