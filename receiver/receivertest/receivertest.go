@@ -1,18 +1,37 @@
 // Package receivertest runs a sidehook mock receiver inside a Go test, the
 // way net/http/httptest runs a server: NewServer starts one on a loopback
-// port, with its captures in memory, and t.Cleanup closes it. The signing
-// helpers (WebioToken, JWT, StandardWebhooks) build requests the receiver
-// accepts, so a test of a webhook consumer, or of this receiver's options,
-// needs nothing from sidehook's internal packages.
+// port, with its captures in memory, and t.Cleanup closes it. Point the
+// code under test at its URL, then assert on what it sent:
 //
-//	rcv := receivertest.NewServer(t, receivertest.WithWebioSecret(secret, "demo"))
-//	req := receivertest.NewRequest(t, "POST", rcv.URL+"/hooks", body, receivertest.WebioToken(secret, "demo"))
-//	resp, err := rcv.Client().Do(req)
-//	caps, err := rcv.Wait(ctx, receivertest.Filter{Path: "/hooks"}, 1)
+//	rcv := receivertest.NewServer(t, receivertest.WithJWTSecret(secret))
+//	// the code under test posts a payment to rcv.URL + "/webhooks"
+//	c := rcv.Expect(receivertest.Filter{Event: "payment"}, 1, 5*time.Second)[0]
+//	// c.Header("webhook-id"), c.Verdict.Claims["sub"], c.Body
 //
-// A server shared by subtests is used in each through In:
+// Expect fails the test on one line saying what it waited for and what
+// came instead; Wait does the same with a context and an error; Requests
+// lists what came so far, newest first.
+//
+// Rules make the receiver fail on purpose: a status; a Sequence of
+// statuses, per webhook-id ([503, 503, 200] fails each event twice, then
+// takes it); a Delay; a Fault that resets, closes or holds the connection;
+// Times to stop after a few. Each attempt the sender makes is a capture:
+// its headers, body, verdict and the answer chosen. Custom-value GETs
+// (?fields=…) are answered from WithValuesJSON.
+//
+// Subtests share a server in one of three ways. Sequential subtests start
+// with rcv.In(t).Reset(): no captures, the starting rules. Parallel
+// subtests never Reset, which would delete the others' captures: each
+// adds rules for its own paths with rcv.In(t).AddRules (removed when it
+// ends) and filters on its own paths or webhook-ids. Or each parallel
+// subtest has a NewServer of its own. Through In(t) a failure fails the
+// subtest, not the test that made the server:
 //
 //	t.Run("payment", func(t *testing.T) { rcv.In(t).Expect(filter, 1, 5*time.Second) })
+//
+// The signing helpers (WebioToken, JWT, StandardWebhooks) build requests
+// the receiver accepts, so a test of a webhook consumer, or of this
+// receiver's options, needs nothing from sidehook's internal packages.
 package receivertest
 
 import (
@@ -31,10 +50,15 @@ import (
 	"github.com/sidehook/sidehook/receiver/memstore"
 )
 
-// Filter selects captures: the fields of the admin API's filter.
+// Filter selects captures, as the admin API's query does: every field set
+// must match. Path is a glob whose final '*' crosses '/' ("/tenant-1/*"),
+// Method any case, Verdict one of the Verdict constants, Since the
+// earliest time received.
 type Filter = receiver.Filter
 
-// Capture is one request the receiver saw.
+// Capture is one request the receiver saw: Header reads one of its
+// headers in any case, Body holds the exact bytes, Verdict says whether
+// it passed verification and Response what the receiver chose to answer.
 type Capture = receiver.Capture
 
 // Verdict is the outcome of a capture's verification; its Claims hold
@@ -64,7 +88,8 @@ type Respond = receiver.Respond
 // Faults a Rule can inject instead of an answer, as a dying server would.
 const (
 	// FaultReset resets the connection: the sender sees "connection reset
-	// by peer".
+	// by peer". Go's transport resends a GET faulted on a kept-alive
+	// connection by itself (see Respond.Fault), as it does for FaultClose.
 	FaultReset = receiver.FaultReset
 	// FaultTimeout answers nothing and holds the connection until the
 	// sender gives up.
@@ -308,7 +333,8 @@ func (s *Server) Requests(f Filter) []Capture {
 // first. When ctx ends first (or the server closes) it returns those found
 // so far and a one-line error saying what it waited for and what came
 // instead: the matching captures, then the newest others. The error wraps
-// the context's cause, such as context.DeadlineExceeded.
+// the context's cause, such as context.DeadlineExceeded. Without a deadline
+// on ctx it waits as long as the test runs: Expect takes a duration.
 func (s *Server) Wait(ctx context.Context, f Filter, n int) ([]Capture, error) {
 	return s.wait(ctx, f, n)
 }
@@ -373,8 +399,9 @@ func (s *Server) AddRules(rules ...Rule) {
 	})
 }
 
-// Reset deletes the captures and restores the starting rules. An error
-// fails the test.
+// Reset deletes the captures and restores the starting rules (those of
+// WithRules), for every subtest sharing the server: parallel subtests
+// keep apart by path and webhook-id instead. An error fails the test.
 func (s *Server) Reset() {
 	s.tb.Helper()
 	if err := s.Receiver.Reset(context.Background()); err != nil {
