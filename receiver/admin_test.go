@@ -764,3 +764,43 @@ func TestHealthzFailedStore(t *testing.T) {
 		})
 	}
 }
+
+// TestWaitTimeoutSaysWhatCame: a wait that runs out says, in its 408
+// reason and in Wait's error, what it waited for and what came instead,
+// matching or not.
+func TestWaitTimeoutSaysWhatCame(t *testing.T) {
+	srv := start(t, receiver.Config{Store: memstore.New()})
+	send(t, "POST", srv.URL()+"/a", []byte(`{"type":"payment"}`), nil)
+	send(t, "POST", srv.URL()+"/b", []byte(`{"type":"messageSend"}`), map[string]string{"webhook-id": "evt_b"})
+	const came = "1 came: POST /a event=payment verdict=unverified answered 200; " +
+		"1 other did: POST /b event=message_send webhook_id=evt_b verdict=unverified answered 200"
+
+	resp, err := http.Get(srv.URL() + "/_sidehook/requests/wait?event=payment&count=2&timeout=50ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct{ Error, Reason string }
+	jsonDecode(resp, &body)
+	want := "waited 50ms for 2 requests matching event=payment: " + came
+	if resp.StatusCode != http.StatusRequestTimeout || body.Reason != want {
+		t.Errorf("admin API: got %d %q\nwant 408 %q", resp.StatusCode, body.Reason, want)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	caps, err := srv.Wait(ctx, receiver.Filter{Event: "payment"}, 2)
+	var te *receiver.WaitTimeoutError
+	if !errors.As(err, &te) || !errors.Is(err, receiver.ErrWaitTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait: got %v, want a *WaitTimeoutError, ErrWaitTimeout and the deadline", err)
+	}
+	if len(caps) != 1 || len(te.Matched) != 1 || len(te.Others) != 1 || te.OtherCount != 1 {
+		t.Errorf("Wait: got %d captures, %d matched and %d of %d others; want 1, 1 and 1 of 1", len(caps), len(te.Matched), len(te.Others), te.OtherCount)
+	}
+	if got := te.Wanted() + ": " + te.Came(); got != "2 requests matching event=payment: "+came {
+		t.Errorf("Wait: got %q, want %q", got, "2 requests matching event=payment: "+came)
+	}
+	if err.Error() != "receiver: waiting for 2 requests matching event=payment: context deadline exceeded; "+came {
+		t.Errorf("Wait: got error %q", err)
+	}
+}

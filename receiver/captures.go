@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 
 	"github.com/sidehook/sidehook/internal/event"
-	"github.com/sidehook/sidehook/internal/pubsub"
 	"github.com/sidehook/sidehook/web"
 )
 
@@ -94,76 +91,6 @@ func (s *Server) DeleteCaptures(ctx context.Context) error {
 		return fmt.Errorf("receiver: delete captures: %w", err)
 	}
 	return nil
-}
-
-// ErrWaitTimeout is returned by Wait when ctx ends first; the captures
-// found so far are returned with it.
-var ErrWaitTimeout = errors.New("receiver: timed out waiting for captures")
-
-// Wait blocks until n captures match f and returns the n newest of them,
-// newest first. It looks at the store once, then listens to the capture
-// feed (published after commit): no polling. When ctx ends or the server
-// stops first it returns what it found and ErrWaitTimeout (or the store's
-// error).
-func (s *Server) Wait(ctx context.Context, f Filter, n int) ([]Capture, error) {
-	if n <= 0 {
-		n = 1
-	}
-	// Subscribe before looking at the store, so nothing committed in
-	// between is missed; ids already seen are not counted twice.
-	sub := s.bc.Subscribe(ctx, pubsub.Options{Buffer: 1024})
-	defer sub.Close()
-	found, err := s.newest(ctx, f, n)
-	if err != nil {
-		return nil, waitErr(ctx, err)
-	}
-	dropped := sub.Dropped()
-	for len(found) < n {
-		select {
-		case c, ok := <-sub.C():
-			if !ok {
-				return found, ErrWaitTimeout
-			}
-			if d := sub.Dropped(); d != dropped {
-				// The feed overflowed: the store is the truth.
-				dropped = d
-				again, err := s.newest(ctx, f, n)
-				if err != nil {
-					return found, waitErr(ctx, err)
-				}
-				found = again
-				continue
-			}
-			if f.Match(&c) && !slices.ContainsFunc(found, func(x Capture) bool { return x.ID == c.ID }) {
-				found = append(found, c)
-			}
-		case <-ctx.Done():
-			return found, ErrWaitTimeout
-		case <-s.stopping:
-			return found, ErrWaitTimeout
-		}
-	}
-	slices.SortFunc(found, func(a, b Capture) int { return -strings.Compare(a.ID, b.ID) })
-	return found[:n], nil
-}
-
-// waitErr is the error of a wait whose read of the store failed: the
-// wait's own deadline passing during a long read is its timeout (408 with
-// what was found), not a failure of the store (500).
-func waitErr(ctx context.Context, err error) error {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return ErrWaitTimeout
-	}
-	return err
-}
-
-// newest returns up to n captures matching f, newest first.
-func (s *Server) newest(ctx context.Context, f Filter, n int) ([]Capture, error) {
-	caps, _, err := s.st.List(ctx, Query{Filter: f, Limit: n})
-	if err != nil {
-		return nil, fmt.Errorf("receiver: list captures: %w", err)
-	}
-	return caps, nil
 }
 
 // redacted is c as the admin API and the dashboard show it: credentials

@@ -151,11 +151,17 @@ func handleWait(s *Server) http.Handler {
 			caps = []Capture{}
 		}
 		caps = redactAll(caps)
+		var te *WaitTimeoutError
 		switch {
-		case errors.Is(err, ErrWaitTimeout):
+		case errors.As(err, &te):
+			reason := "waited " + timeout.String() + " for " + te.Wanted() + ": " + te.Came()
+			if !errors.Is(te.Cause, context.DeadlineExceeded) {
+				// The receiver closed, or the client left, first.
+				reason = "waiting for " + te.Wanted() + ": " + te.Cause.Error() + "; " + te.Came()
+			}
 			httpjson.Write(w, http.StatusRequestTimeout, waitResponse{
 				Error:    codeTimeout,
-				Reason:   "only " + strconv.Itoa(len(caps)) + " of " + strconv.Itoa(n) + " matching requests within " + timeout.String(),
+				Reason:   reason,
 				Count:    len(caps),
 				Requests: caps,
 			})

@@ -146,3 +146,28 @@ func TestWaitLongerThanClientTimeout(t *testing.T) {
 		t.Fatalf("got %v, %v; want a *WaitTimeoutError holding the one capture", got, err)
 	}
 }
+
+// TestWaitTimeoutSaysWhatCame: a wait that runs out says what it waited
+// for and what came instead, as the receiver's 408 reason says it.
+func TestWaitTimeoutSaysWhatCame(t *testing.T) {
+	rcv := receivertest.NewServer(t)
+	c, err := receiverapi.New(rcv.URL, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	post(t, rcv.URL+"/a", `{"type":"payment"}`, nil)
+	post(t, rcv.URL+"/b", `{"type":"inboundMessage"}`, nil)
+	_, err = c.Wait(context.Background(), receiver.Filter{Event: "payment"}, 2, 50*time.Millisecond)
+	var te *receiverapi.WaitTimeoutError
+	if !errors.As(err, &te) {
+		t.Fatalf("got %v, want a *WaitTimeoutError", err)
+	}
+	for _, want := range []string{
+		"waited 50ms for 2 requests matching event=payment: 1 came: POST /a event=payment",
+		"1 other did: POST /b event=inbound_message",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("got %q, want it to say %q", err, want)
+		}
+	}
+}

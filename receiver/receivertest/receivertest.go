@@ -358,10 +358,10 @@ func (s *Server) Expect(f Filter, n int, within time.Duration) []Capture {
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
 	caps, err := s.wait(ctx, f, n)
-	var we *waitError
+	var te *receiver.WaitTimeoutError
 	switch {
-	case errors.As(err, &we) && errors.Is(err, context.DeadlineExceeded):
-		s.tb.Fatalf("receivertest: waited %v for %s: %s", within, wanted(f, n), we.came())
+	case errors.As(err, &te) && errors.Is(err, context.DeadlineExceeded):
+		s.tb.Fatalf("receivertest: waited %v for %s: %s", within, te.Wanted(), te.Came())
 	case err != nil:
 		s.tb.Fatalf("%v", err) // it says what was waited for
 	}
