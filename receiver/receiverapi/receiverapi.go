@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -274,6 +275,7 @@ func (c *Client) Rules(ctx context.Context) ([]receiver.Rule, error) {
 
 // AddRules is POST /_sidehook/rules with rules as JSON (one rule or a
 // list), in the shape of a rules file; it returns the ids they got.
+// AddRule takes a receiver.Rule.
 func (c *Client) AddRules(ctx context.Context, rules []byte) ([]string, error) {
 	resp, err := c.send(ctx, http.MethodPost, "/_sidehook/rules", bytes.NewReader(rules), "application/json")
 	if err != nil {
@@ -293,7 +295,29 @@ func (c *Client) AddRules(ctx context.Context, rules []byte) ([]string, error) {
 	return ans.IDs, nil
 }
 
-// DeleteRules is DELETE /_sidehook/rules.
+// AddRule is POST /_sidehook/rules with one rule as Go writes it; it
+// returns the id it got (rule.ID when set). Rules are evaluated in order,
+// the first match answering: it goes after those in force.
+func (c *Client) AddRule(ctx context.Context, rule receiver.Rule) (string, error) {
+	var ans struct {
+		ID string `json:"id"`
+	}
+	err := c.do(ctx, http.MethodPost, "/_sidehook/rules", rule, &ans)
+	return ans.ID, err
+}
+
+// DeleteRule is DELETE /_sidehook/rules?id=: the rule with that id goes
+// (an *Error 404 when there is none).
+func (c *Client) DeleteRule(ctx context.Context, id string) error {
+	if id == "" {
+		// Without an id the call deletes every rule: that is DeleteRules.
+		return errors.New("receiverapi: delete rule: empty id (DeleteRules deletes every rule)")
+	}
+	return c.do(ctx, http.MethodDelete, "/_sidehook/rules?id="+url.QueryEscape(id), nil, nil)
+}
+
+// DeleteRules is DELETE /_sidehook/rules: every rule goes, those of the
+// receiver's --rules file too, until a Reset restores them.
 func (c *Client) DeleteRules(ctx context.Context) error {
 	return c.do(ctx, http.MethodDelete, "/_sidehook/rules", nil, nil)
 }
@@ -303,7 +327,9 @@ func (c *Client) DeleteAll(ctx context.Context) error {
 	return c.do(ctx, http.MethodDelete, "/_sidehook/requests", nil, nil)
 }
 
-// Reset is POST /_sidehook/reset: captures and added rules go.
+// Reset is POST /_sidehook/reset: the captures go, and the rules are
+// those of the receiver's --rules file again, their sequences from the
+// start.
 func (c *Client) Reset(ctx context.Context) error {
 	return c.do(ctx, http.MethodPost, "/_sidehook/reset", nil, nil)
 }

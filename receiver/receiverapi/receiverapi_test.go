@@ -171,3 +171,54 @@ func TestWaitTimeoutSaysWhatCame(t *testing.T) {
 		}
 	}
 }
+
+// TestAddRule: a typed rule goes in as it is written in Go, delay and
+// all, answers, and goes out again by its id.
+func TestAddRule(t *testing.T) {
+	rcv := receivertest.NewServer(t)
+	c, err := receiverapi.New(rcv.URL, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	rule := receiver.Rule{
+		Match:   receiver.Match{Method: "POST", Path: "/flaky*", Headers: map[string]string{"x-team": "billing"}},
+		Respond: receiver.Respond{Sequence: []int{503, 200}, Per: receiver.PerWebhookID, Delay: 10 * time.Millisecond},
+	}
+	id, err := c.AddRule(ctx, rule)
+	if err != nil || !strings.HasPrefix(id, receiver.RuleIDPrefix) {
+		t.Fatalf("add rule: got %q, %v; want a rule_ id", id, err)
+	}
+	rules, err := c.Rules(ctx)
+	if err != nil || len(rules) != 1 {
+		t.Fatalf("rules: got %+v, %v; want the one added", rules, err)
+	}
+	rule.ID, rule.Match.Method = id, "POST"
+	if got := rules[0]; got.ID != id || got.Match.Path != "/flaky*" || got.Match.Headers["x-team"] != "billing" ||
+		got.Respond.Delay != rule.Respond.Delay || got.Respond.Per != receiver.PerWebhookID || len(got.Respond.Sequence) != 2 {
+		t.Errorf("rules: got %+v, want %+v", got, rule)
+	}
+	post(t, rcv.URL+"/flaky/1", `{}`, map[string]string{"x-team": "billing", "webhook-id": "evt_1"})
+	caps := rcv.Expect(receiver.Filter{Path: "/flaky/1"}, 1, 5*time.Second)
+	if caps[0].Response.Status != 503 || caps[0].Response.Rule != id {
+		t.Errorf("answer: got %d by %q, want 503 by %s", caps[0].Response.Status, caps[0].Response.Rule, id)
+	}
+
+	if err := c.DeleteRule(ctx, id); err != nil {
+		t.Errorf("delete rule: %v", err)
+	}
+	if rules, _ := c.Rules(ctx); len(rules) != 0 {
+		t.Errorf("after delete: got %d rules, want 0", len(rules))
+	}
+	var e *receiverapi.Error
+	if err := c.DeleteRule(ctx, id); !errors.As(err, &e) || e.Status != http.StatusNotFound {
+		t.Errorf("delete an unknown rule: got %v, want a 404", err)
+	}
+	if err := c.DeleteRule(ctx, ""); err == nil || !strings.Contains(err.Error(), "DeleteRules") {
+		t.Errorf("delete rule \"\": got %v, want an error pointing to DeleteRules", err)
+	}
+	_, err = c.AddRule(ctx, receiver.Rule{Respond: receiver.Respond{Fault: "explode"}})
+	if !errors.As(err, &e) || e.Status != http.StatusBadRequest || !strings.Contains(e.Reason, "respond.fault") {
+		t.Errorf("a bad rule: got %v, want a 400 naming respond.fault", err)
+	}
+}
