@@ -2,6 +2,13 @@
 // §5): one typed call per route, the receiver's own Capture as answers,
 // and its {"error","reason"} answers decoded into *Error. Source makes a
 // receiver a replay.Source for `sidehook replay --receiver`.
+//
+// It is for a receiver in another process (`sidehook receive`, in CI or
+// beside the service under test); a Go test in the same process uses
+// receivertest, which needs no HTTP round trip to look at captures. The
+// captures come as the admin API shows them: credential headers redacted
+// (a JWT keeps its header and claims, not its signature), so a test
+// reads the claims checked in Verdict.Claims.
 package receiverapi
 
 import (
