@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -802,5 +803,39 @@ func TestWaitTimeoutSaysWhatCame(t *testing.T) {
 	}
 	if err.Error() != "receiver: waiting for 2 requests matching event=payment: context deadline exceeded; "+came {
 		t.Errorf("Wait: got error %q", err)
+	}
+}
+
+// slowFirstList is a store whose first List lasts until its context ends,
+// as a wait's first read does on a loaded machine; later ones answer.
+type slowFirstList struct {
+	receiver.Store
+	slowed atomic.Bool
+}
+
+func (s *slowFirstList) List(ctx context.Context, q receiver.Query) ([]receiver.Capture, string, error) {
+	if s.slowed.CompareAndSwap(false, true) {
+		<-ctx.Done()
+		return nil, "", fmt.Errorf("scan captures: %w", ctx.Err())
+	}
+	return s.Store.List(ctx, q)
+}
+
+// TestWaitDeadlineDuringReadSaysWhatCame: a wait whose deadline passed
+// during its read of the store still says what came, read again.
+func TestWaitDeadlineDuringReadSaysWhatCame(t *testing.T) {
+	st := &slowFirstList{Store: memstore.New()}
+	st.slowed.Store(true) // the captures below list as usual
+	srv := start(t, receiver.Config{Store: st})
+	send(t, "POST", srv.URL()+"/a", []byte(`{"type":"payment"}`), nil)
+	send(t, "POST", srv.URL()+"/b", []byte(`{"type":"messageSend"}`), nil)
+	st.slowed.Store(false)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	caps, err := srv.Wait(ctx, receiver.Filter{Event: "payment"}, 2)
+	want := "receiver: waiting for 2 requests matching event=payment: context deadline exceeded; " +
+		"1 came: POST /a event=payment verdict=unverified answered 200; 1 other did: POST /b event=message_send verdict=unverified answered 200"
+	if err == nil || err.Error() != want || len(caps) != 1 {
+		t.Errorf("got %d captures, %v\nwant 1, %s", len(caps), err, want)
 	}
 }

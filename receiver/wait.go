@@ -33,21 +33,21 @@ func (s *Server) Wait(ctx context.Context, f Filter, n int) ([]Capture, error) {
 	defer sub.Close()
 	found, err := s.newest(ctx, f, n)
 	if err != nil {
-		return nil, s.waitErr(ctx, f, n, err)
+		return s.waitErr(ctx, f, n, err)
 	}
 	dropped := sub.Dropped()
 	for len(found) < n {
 		select {
 		case c, ok := <-sub.C():
 			if !ok {
-				return found, s.timedOut(ctx, f, n, found)
+				return found, s.timedOut(ctx, f, n, found, true)
 			}
 			if d := sub.Dropped(); d != dropped {
 				// The feed overflowed: the store is the truth.
 				dropped = d
 				again, err := s.newest(ctx, f, n)
 				if err != nil {
-					return found, s.waitErr(ctx, f, n, err)
+					return s.waitErr(ctx, f, n, err)
 				}
 				found = again
 				continue
@@ -56,9 +56,9 @@ func (s *Server) Wait(ctx context.Context, f Filter, n int) ([]Capture, error) {
 				found = append(found, c)
 			}
 		case <-ctx.Done():
-			return found, s.timedOut(ctx, f, n, found)
+			return found, s.timedOut(ctx, f, n, found, true)
 		case <-s.stopping:
-			return found, s.timedOut(ctx, f, n, found)
+			return found, s.timedOut(ctx, f, n, found, true)
 		}
 	}
 	slices.SortFunc(found, func(a, b Capture) int { return -strings.Compare(a.ID, b.ID) })
@@ -66,24 +66,35 @@ func (s *Server) Wait(ctx context.Context, f Filter, n int) ([]Capture, error) {
 }
 
 // waitErr is the error of a wait whose read of the store failed: the
-// wait's own deadline passing during a long read is its timeout (408 with
-// what was found), not a failure of the store (500). The others are not
-// listed then: the store has just shown it is too slow for that.
-func (s *Server) waitErr(ctx context.Context, f Filter, n int, err error) error {
+// wait's own deadline passing during a long read (a slow store, a loaded
+// machine) is its timeout (408 with what was found), not a failure of the
+// store (500).
+func (s *Server) waitErr(ctx context.Context, f Filter, n int, err error) ([]Capture, error) {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return &WaitTimeoutError{Filter: f, N: n, Cause: context.Cause(ctx), listErr: err}
+		e := s.timedOut(ctx, f, n, nil, false)
+		return e.Matched, e
 	}
-	return err
+	return nil, err
 }
 
-// timedOut is the error of a wait that ended with found, fewer than n:
-// it lists the others that came.
-func (s *Server) timedOut(ctx context.Context, f Filter, n int, found []Capture) error {
+// timedOut is the error of a wait that ended with found, fewer than n
+// (read false: its last read of the store did not finish, so found is read
+// again): it lists the others that came. Its reads have a context of their
+// own, the wait's without its end, which has come, bounded by
+// othersTimeout.
+func (s *Server) timedOut(ctx context.Context, f Filter, n int, found []Capture, read bool) *WaitTimeoutError {
 	e := &WaitTimeoutError{Filter: f, N: n, Matched: found, Cause: context.Cause(ctx)}
 	if e.Cause == nil {
 		e.Cause = errStopped
 	}
-	e.Others, e.OtherCount, e.listErr = s.others(ctx, f)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), othersTimeout)
+	defer cancel()
+	if !read && n > 1 {
+		if e.Matched, e.listErr = s.newest(rctx, f, n-1); e.listErr != nil {
+			return e
+		}
+	}
+	e.Others, e.OtherCount, e.listErr = s.others(rctx, f)
 	return e
 }
 
@@ -106,11 +117,8 @@ const (
 )
 
 // others returns the newest captures that do not match f, at most
-// maxOthersListed, and how many there are in all. Its context is the
-// wait's without its end, which has come, bounded by othersTimeout.
+// maxOthersListed, and how many there are in all.
 func (s *Server) others(ctx context.Context, f Filter) ([]Capture, int, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), othersTimeout)
-	defer cancel()
 	all, err := s.Count(ctx, Filter{})
 	if err != nil {
 		return nil, 0, err
