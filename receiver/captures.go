@@ -28,6 +28,9 @@ func (s *Server) List(ctx context.Context, f Filter, limit int, cursor string) (
 	if limit <= 0 {
 		limit = DefaultLimit
 	}
+	if err := f.Validate(); err != nil {
+		return nil, "", fmt.Errorf("receiver: filter: %w", err)
+	}
 	if err := checkCursor(cursor); err != nil {
 		return nil, "", err
 	}
@@ -40,6 +43,9 @@ func (s *Server) List(ctx context.Context, f Filter, limit int, cursor string) (
 
 // Count returns how many captures match f.
 func (s *Server) Count(ctx context.Context, f Filter) (int, error) {
+	if err := f.Validate(); err != nil {
+		return 0, fmt.Errorf("receiver: filter: %w", err)
+	}
 	n, err := s.st.Count(ctx, f)
 	if err != nil {
 		return 0, fmt.Errorf("receiver: count captures: %w", err)

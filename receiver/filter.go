@@ -9,7 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/sidehook/sidehook/internal/auth"
+	"github.com/sidehook/sidehook/internal/event"
 	"github.com/sidehook/sidehook/internal/units"
 )
 
@@ -55,6 +58,34 @@ func (f Filter) Match(c *Capture) bool {
 	return matchPath(f.Path, c.Path)
 }
 
+// Validate reports a filter that could match no capture, saying what to
+// write instead: a path glob that is malformed or lacks its leading
+// slash, a verdict other than valid, invalid or unverified, a method that
+// is not a method, an event that is not an event type name (a built-in
+// payload's type, such as inboundMessage, names its event type). Wait,
+// List, Count and the admin API refuse such a filter rather than find
+// nothing.
+func (f Filter) Validate() error {
+	if err := checkGlob(f.Path); err != nil {
+		return fmt.Errorf("path: %w", err)
+	}
+	switch f.Verdict {
+	case "", auth.StatusValid, auth.StatusInvalid, auth.StatusUnverified:
+	default:
+		return fmt.Errorf("verdict: %q: want valid, invalid or unverified", f.Verdict)
+	}
+	if f.Method != "" && !httpguts.ValidHeaderFieldName(f.Method) {
+		return fmt.Errorf("method: %q is not an HTTP method", f.Method)
+	}
+	if f.Event != "" && !event.ValidName(f.Event) {
+		if t, ok := event.FromPayloadType(f.Event); ok {
+			return fmt.Errorf("event: %q is a payload's type: its event type is %s", f.Event, t)
+		}
+		return fmt.Errorf("event: %q is not an event type name (such as payment or order.created)", f.Event)
+	}
+	return nil
+}
+
 // filterParams are the query parameters of a Filter.
 var filterParams = []string{"event", "path", "method", "verdict", "webhook_id", "since"}
 
@@ -73,13 +104,8 @@ func parseFilter(q url.Values, now time.Time, extra ...string) (Filter, error) {
 		Verdict:   q.Get("verdict"),
 		WebhookID: q.Get("webhook_id"),
 	}
-	if err := checkGlob(f.Path); err != nil {
-		return Filter{}, fmt.Errorf("path: %w", err)
-	}
-	switch f.Verdict {
-	case "", auth.StatusValid, auth.StatusInvalid, auth.StatusUnverified:
-	default:
-		return Filter{}, fmt.Errorf("verdict: %q: want valid, invalid or unverified", f.Verdict)
+	if err := f.Validate(); err != nil {
+		return Filter{}, err
 	}
 	if s := q.Get("since"); s != "" {
 		t, err := units.ParseSince(s, now)

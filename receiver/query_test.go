@@ -1,8 +1,11 @@
 package receiver_test
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sidehook/sidehook/receiver"
 )
@@ -91,5 +94,57 @@ func TestUnknownQueryParameterDeletesNothing(t *testing.T) {
 	}
 	if r := send(t, "DELETE", srv.URL()+"/_sidehook/requests", nil, nil); r.status != 204 {
 		t.Errorf("DELETE /_sidehook/requests: got %d %s, want 204", r.status, r.body)
+	}
+}
+
+// TestFilterValidate: a filter that can match nothing (a path without its
+// leading slash, a verdict or method misspelt, a payload's type where the
+// event type goes) is an error saying what to write, from the Go API and
+// the admin API alike, not a list that stays empty or a wait that times
+// out.
+func TestFilterValidate(t *testing.T) {
+	srv := start(t, receiver.Config{})
+	tests := []struct {
+		name  string
+		f     receiver.Filter
+		query string
+		want  string // "" for a valid filter
+	}{
+		{"OK", receiver.Filter{Event: "payment", Path: "/hooks/*", Method: "post", Verdict: "valid"}, "event=payment&path=/hooks/*&method=post&verdict=valid", ""},
+		{"CustomEvent", receiver.Filter{Event: "order.created"}, "event=order.created", ""},
+		{"PathWithoutSlash", receiver.Filter{Path: "hooks"}, "path=hooks",
+			`path: path pattern "hooks" matches no path: a path starts with /, such as "/hooks"`},
+		{"PathBadGlob", receiver.Filter{Path: "/a["}, "path=/a[", `path: bad path pattern "/a["`},
+		{"Verdict", receiver.Filter{Verdict: "ok"}, "verdict=ok", `verdict: "ok": want valid, invalid or unverified`},
+		{"PayloadType", receiver.Filter{Event: "inboundMessage"}, "event=inboundMessage",
+			`event: "inboundMessage" is a payload's type: its event type is inbound_message`},
+		{"EventName", receiver.Filter{Event: "Payment!"}, "event=Payment!",
+			`event: "Payment!" is not an event type name (such as payment or order.created)`},
+		{"Method", receiver.Filter{Method: "PO ST"}, "method=PO+ST", `method: "PO ST" is not an HTTP method`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.f.Validate()
+			if tt.want == "" {
+				if err != nil {
+					t.Errorf("Validate: got %v, want nil", err)
+				}
+			} else if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Validate: got %v, want %q", err, tt.want)
+			}
+			if tt.want != "" {
+				// A minute: the wait must end at once, on the filter.
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				_, werr := srv.Wait(ctx, tt.f, 1)
+				if werr == nil || errors.Is(werr, receiver.ErrWaitTimeout) || !strings.Contains(werr.Error(), tt.want) {
+					t.Errorf("Wait: got %v, want at once %q", werr, tt.want)
+				}
+			}
+			r := send(t, "GET", srv.URL()+"/_sidehook/requests?"+tt.query, nil, nil)
+			if tt.want == "" && r.status != 200 || tt.want != "" && (r.status != 400 || !strings.Contains(string(r.body), strings.ReplaceAll(tt.want, `"`, `\"`))) {
+				t.Errorf("admin API: got %d %s, want %q", r.status, r.body, tt.want)
+			}
+		})
 	}
 }

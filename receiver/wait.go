@@ -27,6 +27,9 @@ func (s *Server) Wait(ctx context.Context, f Filter, n int) ([]Capture, error) {
 	if n <= 0 {
 		n = 1
 	}
+	if err := f.Validate(); err != nil {
+		return nil, fmt.Errorf("receiver: filter: %w", err)
+	}
 	// Subscribe before looking at the store, so nothing committed in
 	// between is missed; ids already seen are not counted twice.
 	sub := s.bc.Subscribe(ctx, pubsub.Options{Buffer: 1024})

@@ -41,6 +41,10 @@ func TestHelperFailure(t *testing.T) {
 		receivertest.NewServer(t, receivertest.WithLeeway(-time.Second)) // fails:NewServer
 	case "Values":
 		receivertest.NewServer(t, receivertest.WithValuesJSON(`{"defaults":{"fullname":"there"}}`)) // fails:Values
+	case "ExpectBadFilter":
+		rcv.Expect(receivertest.Filter{Path: "hooks"}, 1, time.Hour) // fails:ExpectBadFilter
+	case "RequestsBadFilter":
+		rcv.Requests(receivertest.Filter{Event: "messageSend"}) // fails:RequestsBadFilter
 	case "NewRequest":
 		receivertest.NewRequest(t, "BAD METHOD", rcv.URL, nil) // fails:NewRequest
 	}
@@ -72,6 +76,8 @@ func TestFailureOutput(t *testing.T) {
 		{"AddRules", `receivertest: add rules: rule 1: respond.per: "event": want "global" or "webhook-id"`},
 		{"NewServer", "receivertest: negative leeway -1s"},
 		{"Values", `receivertest: invalid values: line 1: unknown key "defaults": want default, channels or customers`},
+		{"ExpectBadFilter", `receivertest: filter: path: path pattern "hooks" matches no path: a path starts with /, such as "/hooks"`},
+		{"RequestsBadFilter", `receivertest: filter: event: "messageSend" is a payload's type: its event type is message_send`},
 		{"NewRequest", `receivertest: new request: net/http: invalid method "BAD METHOD"`},
 	}
 	// A failure is the line "    file:line: message"; anything indented

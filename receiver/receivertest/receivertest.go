@@ -53,7 +53,9 @@ import (
 // Filter selects captures, as the admin API's query does: every field set
 // must match. Path is a glob whose final '*' crosses '/' ("/tenant-1/*"),
 // Method any case, Verdict one of the Verdict constants, Since the
-// earliest time received.
+// earliest time received. Event is an event type (inbound_message, not
+// the payload's inboundMessage). A filter that could match nothing is an
+// error, from Wait, Expect and Requests alike, not a wait that times out.
 type Filter = receiver.Filter
 
 // Capture is one request the receiver saw: Header reads one of its
@@ -309,10 +311,14 @@ func NewServer(tb testing.TB, opts ...Option) *Server {
 // server.
 func (s *Server) Client() *http.Client { return s.client }
 
-// Requests returns every capture matching f, newest first. An error fails
-// the test.
+// Requests returns every capture matching f, newest first. An error, or a
+// filter that could match nothing (see Filter), fails the test.
 func (s *Server) Requests(f Filter) []Capture {
 	s.tb.Helper()
+	if err := f.Validate(); err != nil {
+		s.tb.Errorf("receivertest: filter: %v", err)
+		return nil
+	}
 	var all []Capture
 	cursor := ""
 	for {

@@ -25,6 +25,9 @@ func (s *Server) wait(ctx context.Context, f Filter, n int) ([]Capture, error) {
 		// "none came", which no wait can tell.
 		return nil, fmt.Errorf("receivertest: waiting for %d requests: n must be at least 1; Requests(f) checks that none came", n)
 	}
+	if err := f.Validate(); err != nil {
+		return nil, fmt.Errorf("receivertest: filter: %w", err)
+	}
 	caps, err := s.Receiver.Wait(ctx, f, n)
 	var te *receiver.WaitTimeoutError
 	switch {
