@@ -22,7 +22,8 @@ var errStopped = errors.New("the receiver closed")
 // newest first. It looks at the store once, then listens to the capture
 // feed (published after commit): no polling. When ctx ends or the server
 // stops first it returns what it found and a *WaitTimeoutError (or the
-// store's error).
+// store's error). A filter that can match nothing is an error at once
+// (see Filter.Validate).
 func (s *Server) Wait(ctx context.Context, f Filter, n int) ([]Capture, error) {
 	if n <= 0 {
 		n = 1

@@ -357,8 +357,9 @@ func (s *Server) In(tb testing.TB) *Server {
 }
 
 // Expect waits up to within for n captures matching f and returns the n
-// newest, newest first. When they do not come it fails the test (see In)
-// with one line saying what it waited for and what came instead.
+// newest, newest first: at least n came, and Requests(f) has them all
+// when the count matters. When they do not come it fails the test (see
+// In) with one line saying what it waited for and what came instead.
 func (s *Server) Expect(f Filter, n int, within time.Duration) []Capture {
 	s.tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
