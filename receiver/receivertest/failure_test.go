@@ -45,6 +45,14 @@ func TestHelperFailure(t *testing.T) {
 		rcv.Expect(receivertest.Filter{Path: "hooks"}, 1, time.Hour) // fails:ExpectBadFilter
 	case "RequestsBadFilter":
 		rcv.Requests(receivertest.Filter{Event: "messageSend"}) // fails:RequestsBadFilter
+	case "JWKSURL":
+		receivertest.NewServer(t, receivertest.WithJWKSURL("localhost:8080/jwks")) // fails:JWKSURL
+	case "AudienceWithoutJWT":
+		receivertest.NewServer(t, receivertest.WithWebioSecret(secret, "demo"), receivertest.WithAudience("crm")) // fails:AudienceWithoutJWT
+	case "ShortJWTSecret":
+		receivertest.NewServer(t, receivertest.WithJWTSecret("short")) // fails:ShortJWTSecret
+	case "ShortWebioSecret":
+		receivertest.NewServer(t, receivertest.WithWebioSecret("", "demo")) // fails:ShortWebioSecret
 	case "NewRequest":
 		receivertest.NewRequest(t, "BAD METHOD", rcv.URL, nil) // fails:NewRequest
 	}
@@ -78,6 +86,10 @@ func TestFailureOutput(t *testing.T) {
 		{"Values", `receivertest: invalid values: line 1: unknown key "defaults": want default, channels or customers`},
 		{"ExpectBadFilter", `receivertest: filter: path: path pattern "hooks" matches no path: a path starts with /, such as "/hooks"`},
 		{"RequestsBadFilter", `receivertest: filter: event: "messageSend" is a payload's type: its event type is message_send`},
+		{"JWKSURL", `receivertest: WithJWKSURL("localhost:8080/jwks"): want an http:// or https:// URL`},
+		{"AudienceWithoutJWT", "receivertest: WithAudience, WithIssuer and WithRequireSHA256 check a JWT: add WithJWTSecret, WithJWTPublicKey or WithJWKSURL"},
+		{"ShortJWTSecret", "receivertest: WithJWTSecret: 5 bytes, need at least 32"},
+		{"ShortWebioSecret", "receivertest: WithWebioSecret: 0 bytes, need at least 32"},
 		{"NewRequest", `receivertest: new request: net/http: invalid method "BAD METHOD"`},
 	}
 	// A failure is the line "    file:line: message"; anything indented

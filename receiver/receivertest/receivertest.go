@@ -39,6 +39,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	neturl "net/url"
 	"testing"
 	"time"
 
@@ -134,6 +135,9 @@ type config struct {
 // sidehook receive --secret-key --org does.
 func WithWebioSecret(secret, org string) Option {
 	return func(c *config) error {
+		if err := checkSecret(secret); err != nil {
+			return fmt.Errorf("WithWebioSecret: %w", err)
+		}
 		c.cfg.Verify.WebioSecret = []byte(secret)
 		c.cfg.Verify.Org = org
 		return nil
@@ -144,6 +148,9 @@ func WithWebioSecret(secret, org string) Option {
 // (--jwt-secret).
 func WithJWTSecret(secret string) Option {
 	return func(c *config) error {
+		if err := checkSecret(secret); err != nil {
+			return fmt.Errorf("WithJWTSecret: %w", err)
+		}
 		c.cfg.Verify.JWTSecret = []byte(secret)
 		return nil
 	}
@@ -167,13 +174,27 @@ func WithJWTPublicKey(pem []byte) Option {
 // names in the JSON Web Key Set at url (--jwks-url). ServeJWKS serves one.
 func WithJWKSURL(url string) Option {
 	return func(c *config) error {
+		if u, err := neturl.Parse(url); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("WithJWKSURL(%q): want an http:// or https:// URL", url)
+		}
 		// The fetcher's own client: the receiver's Close closes it.
 		c.cfg.Verify.JWKS = auth.NewJWKSFetcher(url, nil, auth.JWKSOptions{})
 		return nil
 	}
 }
 
-// WithIssuer makes the receiver require a JWT's iss (--issuer).
+// checkSecret refuses an HS256 secret the receiver would refuse, in the
+// words of the option that gave it.
+func checkSecret(secret string) error {
+	if len(secret) < auth.MinSecretLen {
+		return fmt.Errorf("%d bytes, need at least %d", len(secret), auth.MinSecretLen)
+	}
+	return nil
+}
+
+// WithIssuer makes the receiver require a JWT's iss (--issuer). Like
+// WithAudience and WithRequireSHA256, it needs an option that checks JWTs
+// (WithJWTSecret, WithJWTPublicKey, WithJWKSURL); alone it fails NewServer.
 func WithIssuer(iss string) Option {
 	return func(c *config) error {
 		c.cfg.Verify.Issuer = iss
@@ -181,7 +202,8 @@ func WithIssuer(iss string) Option {
 	}
 }
 
-// WithAudience makes the receiver require a JWT's aud (--audience).
+// WithAudience makes the receiver require a JWT's aud (--audience); see
+// WithIssuer.
 func WithAudience(aud string) Option {
 	return func(c *config) error {
 		c.cfg.Verify.Audience = aud
@@ -201,7 +223,7 @@ func WithLeeway(d time.Duration) Option {
 }
 
 // WithRequireSHA256 makes the receiver refuse a JWT without a sha256 claim
-// (--require-sha256); a claim present is always checked.
+// (--require-sha256); a claim present is always checked. See WithIssuer.
 func WithRequireSHA256() Option {
 	return func(c *config) error {
 		c.cfg.Verify.RequireSHA256 = true
@@ -286,6 +308,10 @@ func NewServer(tb testing.TB, opts ...Option) *Server {
 		if err := o(c); err != nil {
 			tb.Fatalf("receivertest: %v", err)
 		}
+	}
+	if v := c.cfg.Verify; (v.Audience != "" || v.Issuer != "" || v.RequireSHA256) && v.JWTSecret == nil && v.JWTPublicKey == nil && v.JWKS == nil {
+		// Nothing would check them: the test would pass with any token.
+		tb.Fatalf("receivertest: WithAudience, WithIssuer and WithRequireSHA256 check a JWT: add WithJWTSecret, WithJWTPublicKey or WithJWKSURL")
 	}
 	srv, err := receiver.New(c.cfg)
 	if err != nil {
