@@ -110,10 +110,7 @@ func TestClient(t *testing.T) {
 
 func TestClientErrors(t *testing.T) {
 	rcv := receivertest.NewServer(t)
-	c, err := receiverapi.New(rcv.URL, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := client(t, rcv, nil)
 	ctx := context.Background()
 	var e *receiverapi.Error
 	if _, err := c.Get(ctx, "cap_01JDQ0000000000000000000ZZ"); !errors.As(err, &e) || e.Status != http.StatusNotFound || e.Code == "" {
@@ -135,10 +132,7 @@ func TestClientErrors(t *testing.T) {
 // the client giving up first.
 func TestWaitLongerThanClientTimeout(t *testing.T) {
 	rcv := receivertest.NewServer(t)
-	c, err := receiverapi.New(rcv.URL, "", &http.Client{Timeout: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := client(t, rcv, &http.Client{Timeout: 50 * time.Millisecond})
 	post(t, rcv.URL+"/a", `{"type":"payment"}`, nil)
 	got, err := c.Wait(context.Background(), receiver.Filter{Event: "payment"}, 2, 300*time.Millisecond)
 	var te *receiverapi.WaitTimeoutError
@@ -151,13 +145,10 @@ func TestWaitLongerThanClientTimeout(t *testing.T) {
 // for and what came instead, as the receiver's 408 reason says it.
 func TestWaitTimeoutSaysWhatCame(t *testing.T) {
 	rcv := receivertest.NewServer(t)
-	c, err := receiverapi.New(rcv.URL, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := client(t, rcv, nil)
 	post(t, rcv.URL+"/a", `{"type":"payment"}`, nil)
 	post(t, rcv.URL+"/b", `{"type":"inboundMessage"}`, nil)
-	_, err = c.Wait(context.Background(), receiver.Filter{Event: "payment"}, 2, 50*time.Millisecond)
+	_, err := c.Wait(context.Background(), receiver.Filter{Event: "payment"}, 2, 50*time.Millisecond)
 	var te *receiverapi.WaitTimeoutError
 	if !errors.As(err, &te) {
 		t.Fatalf("got %v, want a *WaitTimeoutError", err)
@@ -176,10 +167,7 @@ func TestWaitTimeoutSaysWhatCame(t *testing.T) {
 // all, answers, and goes out again by its id.
 func TestAddRule(t *testing.T) {
 	rcv := receivertest.NewServer(t)
-	c, err := receiverapi.New(rcv.URL, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := client(t, rcv, nil)
 	ctx := context.Background()
 	rule := receiver.Rule{
 		Match:   receiver.Match{Method: "POST", Path: "/flaky*", Headers: map[string]string{"x-team": "billing"}},
