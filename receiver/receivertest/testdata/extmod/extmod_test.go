@@ -6,6 +6,7 @@ package extmod
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -107,5 +108,30 @@ func TestScriptedFailures(t *testing.T) {
 	caps := rcv.Expect(receivertest.Filter{Path: "/drop"}, 1, 5*time.Second)
 	if caps[0].Response.Fault != receivertest.FaultReset {
 		t.Errorf("fault: got %q, want %q", caps[0].Response.Fault, receivertest.FaultReset)
+	}
+}
+
+// TestParallelSubtestsShareOneReceiver: parallel subtests share one
+// receiver, each scripting its own path with AddRules and reading its own
+// captures, with the exported API only.
+func TestParallelSubtestsShareOneReceiver(t *testing.T) {
+	rcv := receivertest.NewServer(t, receivertest.WithValuesJSON(`{"default":{"fullname":"there"}}`))
+	for _, status := range []int{200, 503} {
+		name := http.StatusText(status)
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			rcv := rcv.In(t)
+			path := "/" + strconv.Itoa(status)
+			rcv.AddRules(receivertest.Rule{Match: receivertest.Match{Path: path}, Respond: receivertest.Respond{Status: status}})
+			req := receivertest.NewRequest(t, http.MethodPost, rcv.URL+path, []byte(`{"type":"payment"}`))
+			req.Header.Set("Webhook-Id", "evt_"+name)
+			if got := send(t, rcv, req); got != status {
+				t.Errorf("got %d, want %d", got, status)
+			}
+			c := rcv.Expect(receivertest.Filter{Path: path, Event: "payment"}, 1, 5*time.Second)[0]
+			if c.Header("webhook-id") != "evt_"+name {
+				t.Errorf("webhook-id: got %q, want %q", c.Header("webhook-id"), "evt_"+name)
+			}
+		})
 	}
 }
