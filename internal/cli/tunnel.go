@@ -26,7 +26,11 @@ func tunnelCommand(e *env) *cli.Command {
 			"and one per retry: \"cannot connect\" (--json: connect_failed) when a dial fails,\n" +
 			"\"disconnected\" when a connection is lost.\n" +
 			"The local inspector (--inspect) lists every forwarded request with the app's answer and\n" +
-			"replays it to the app with the same bytes.",
+			"replays it to the app with the same bytes.\n" +
+			"An app serving HTTPS with a certificate of its own is checked like any server: trust its CA\n" +
+			"with --forward-ca FILE (mkcert: $(mkcert -CAROOT)/rootCA.pem; a self-signed one: its own\n" +
+			"PEM), or skip the check with --skip-verify. Neither touches the relay's connection, which\n" +
+			"--ca alone trusts.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "relay", Value: defaultRelayURL, Usage: "the relay's base `URL` (https:// for TLS)"},
 			&cli.StringFlag{Name: "api-key", Usage: "an API key of the organisation"},
@@ -36,7 +40,9 @@ func tunnelCommand(e *env) *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print JSON lines"},
 			&cli.BoolFlag{Name: "print-secret", Usage: "print what the local app needs to verify deliveries, then exit"},
 			&cli.StringFlag{Name: "inspect", Value: defaultInspect, Usage: "the local inspector's loopback `ADDR` (false to turn it off)"},
-			&cli.StringFlag{Name: "ca", Usage: "PEM `FILE` of the CA that signed the relay's certificate (default: the system's)"},
+			&cli.StringFlag{Name: "ca", Usage: "PEM `FILE` of the CA that signed the relay's certificate (default: the system's; the local app's is --forward-ca)"},
+			&cli.StringFlag{Name: "forward-ca", Usage: "PEM `FILE` of the CA (or the self-signed certificate) of an https:// --forward app, instead of the system's"},
+			&cli.BoolFlag{Name: "skip-verify", Usage: "do not check the certificate of an https:// --forward app (the relay's is always checked)"},
 		},
 		Action: func(c *cli.Context) error {
 			log, err := e.logger(c)
@@ -52,6 +58,9 @@ func tunnelCommand(e *env) *cli.Command {
 					return usageErrorf("tunnel: --%s is required", req)
 				}
 			}
+			if err := forwardTLSFlags(c, e); err != nil {
+				return err
+			}
 			inspect := c.String("inspect")
 			if off := strings.ToLower(inspect); off == "false" || off == "off" || off == "no" {
 				inspect = ""
@@ -65,16 +74,18 @@ func tunnelCommand(e *env) *cli.Command {
 				}
 			}
 			cl, err := tunnel.NewClient(tunnel.ClientConfig{
-				RelayURL: c.String("relay"),
-				APIKey:   c.String("api-key"),
-				Name:     c.String("name"),
-				Forward:  c.String("forward"),
-				Events:   events,
-				JSON:     c.Bool("json"),
-				Inspect:  inspect,
-				CA:       c.String("ca"),
-				Stdout:   e.stdout,
-				Logger:   log,
+				RelayURL:   c.String("relay"),
+				APIKey:     c.String("api-key"),
+				Name:       c.String("name"),
+				Forward:    c.String("forward"),
+				Events:     events,
+				JSON:       c.Bool("json"),
+				Inspect:    inspect,
+				CA:         c.String("ca"),
+				ForwardCA:  c.String("forward-ca"),
+				SkipVerify: c.Bool("skip-verify"),
+				Stdout:     e.stdout,
+				Logger:     log,
 			})
 			if err != nil {
 				return usageErrorf("tunnel: %v", err)
@@ -94,4 +105,27 @@ func tunnelCommand(e *env) *cli.Command {
 			return nil
 		},
 	}
+}
+
+// forwardTLSFlags refuses --forward-ca and --skip-verify together, and
+// either given on the command line for an http:// --forward, where it
+// would silently do nothing. One set by its variable is let be there: a
+// developer may export SIDEHOOK_SKIP_VERIFY for every tunnel, whichever
+// scheme each app serves.
+func forwardTLSFlags(c *cli.Context, e *env) error {
+	if c.String("forward-ca") != "" && c.Bool("skip-verify") {
+		return usageErrorf("tunnel: %s and %s: choose one (--forward-ca checks the local app's certificate against FILE, --skip-verify checks nothing)",
+			e.source(c, "forward-ca"), e.source(c, "skip-verify"))
+	}
+	// Any other malformed --forward is NewClient's to word.
+	forward := c.String("forward")
+	if !strings.HasPrefix(strings.ToLower(forward), "http://") {
+		return nil
+	}
+	for flag, set := range map[string]bool{"forward-ca": c.String("forward-ca") != "", "skip-verify": c.Bool("skip-verify")} {
+		if set && e.given(c, flag) {
+			return usageErrorf("tunnel: --%s applies to an https:// --forward, not %s, which has no certificate", flag, forward)
+		}
+	}
+	return nil
 }

@@ -3,10 +3,15 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,35 +45,61 @@ func tunnelRelay(t *testing.T) (*httptest.Server, *tunnel.Server) {
 	return srv, ts
 }
 
-func TestTunnelCommand(t *testing.T) {
-	srv, ts := tunnelRelay(t)
-	app, got := hookSink(t)
+// startTunnel runs the tunnel command with args (and --json) until the
+// test ends and returns its ready line; stop cancels it and returns its
+// exit code.
+func startTunnel(t *testing.T, args ...string) (ready map[string]any, stop func() int) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	out := &syncBuffer{}
-	done := make(chan error, 1)
+	var runErr error
+	exited := make(chan struct{})
 	go func() {
-		done <- Run(ctx, []string{"sidehook", "tunnel", "--relay", srv.URL, "--api-key", "k", "--name", "laptop",
-			"--forward", app.URL, "--json", "--events", "payment,inbound_message"}, func(string) string { return "" }, strings.NewReader(""), out, io.Discard)
+		defer close(exited)
+		runErr = Run(ctx, append([]string{"sidehook", "tunnel", "--json"}, args...), func(string) string { return "" }, strings.NewReader(""), out, io.Discard)
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	var ready map[string]any
-	for ready == nil {
+	var once sync.Once
+	code := -1
+	stop = func() int {
+		once.Do(func() {
+			cancel()
+			select {
+			case <-exited:
+				code = ExitCode(runErr, io.Discard)
+			case <-time.After(10 * time.Second):
+				t.Error("tunnel did not stop within 10s")
+			}
+		})
+		return code
+	}
+	t.Cleanup(func() { stop() })
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
 		for _, l := range strings.Split(out.String(), "\n") {
 			var m map[string]any
 			if json.Unmarshal([]byte(l), &m) == nil && m["type"] == "ready" {
-				ready = m
+				return m, stop
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no ready line within 10s: %q", out.String())
-		}
 		select {
-		case err := <-done:
-			t.Fatalf("tunnel exited: %v; output %q", err, out.String())
-		case <-time.After(10 * time.Millisecond):
+		case <-exited:
+			t.Fatalf("tunnel exited: %v; output %q", runErr, out.String())
+		case <-deadline.C:
+			t.Fatalf("no ready line within 10s: %q", out.String())
+		case <-tick.C:
 		}
 	}
+}
+
+func TestTunnelCommand(t *testing.T) {
+	srv, ts := tunnelRelay(t)
+	app, got := hookSink(t)
+	ctx := context.Background()
+	ready, stop := startTunnel(t, "--relay", srv.URL, "--api-key", "k", "--name", "laptop",
+		"--forward", app.URL, "--events", "payment,inbound_message")
 	if ready["public_url"] != srv.URL+"/in/demo" || !strings.HasPrefix(ready["inspector"].(string), "http://127.0.0.1:") {
 		t.Errorf("ready line: got %v, want the public URL and an inspector on loopback", ready)
 	}
@@ -84,37 +115,89 @@ func TestTunnelCommand(t *testing.T) {
 		Header: http.Header{"Sidehook-Event": {"delivery_report"}}, Body: []byte(`{}`)}, 4096); err == nil {
 		t.Errorf("a delivery_report reached a tunnel started with --events payment,inbound_message")
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if code := ExitCode(err, io.Discard); code != 0 {
-			t.Errorf("tunnel after a signal: exit %d (%v), want 0", code, err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("tunnel did not stop within 10s")
+	if code := stop(); code != 0 {
+		t.Errorf("tunnel after a signal: exit %d, want 0", code)
+	}
+}
+
+// TestTunnelCommandForwardTLS: an app serving HTTPS with a certificate of
+// its own is reached with --forward-ca or --skip-verify; without either,
+// the attempt's error names them.
+func TestTunnelCommandForwardTLS(t *testing.T) {
+	app := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"ok":true}`) }))
+	app.Config.ErrorLog = log.New(io.Discard, "", 0)
+	t.Cleanup(app.Close)
+	caFile := filepath.Join(t.TempDir(), "app.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: app.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string // the attempt's error; "" for 200
+	}{
+		{"ForwardCA", []string{"--forward-ca", caFile}, ""},
+		{"SkipVerify", []string{"--skip-verify"}, ""},
+		{"Neither", nil, "--forward-ca FILE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, ts := tunnelRelay(t)
+			startTunnel(t, append([]string{"--relay", srv.URL, "--api-key", "k", "--name", "laptop", "--forward", app.URL, "--inspect=false"}, tt.args...)...)
+			res, err := ts.Send(context.Background(), &relay.OutboundRequest{Method: http.MethodPost, URL: "tunnel://laptop/hooks", Org: "demo",
+				Header: http.Header{"Sidehook-Event": {"payment"}}, Body: []byte(`{}`), DeliveryID: "dlv_1", Attempt: 1}, 4096)
+			switch {
+			case tt.want == "" && (err != nil || res.Status != http.StatusOK):
+				t.Errorf("got %+v %v, want 200", res, err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("got %+v %v, want an error naming %s", res, err, tt.want)
+			}
+		})
 	}
 }
 
 func TestTunnelCommandErrors(t *testing.T) {
 	srv, _ := tunnelRelay(t)
+	notPEM := filepath.Join(t.TempDir(), "notes.txt")
+	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		args []string
 		code int
 		want string
+		env  map[string]string
 	}{
-		{"WrongKey", []string{"--api-key", "wrong", "--name", "laptop", "--forward", "http://127.0.0.1:1"}, 1, "401"},
-		{"NoForward", []string{"--api-key", "k", "--name", "laptop"}, 2, "--forward is required"},
-		{"NoName", []string{"--api-key", "k", "--forward", "http://127.0.0.1:1"}, 2, "--name is required"},
-		{"BadForward", []string{"--api-key", "k", "--name", "laptop", "--forward", "localhost:3000"}, 2, "forward URL"},
-		{"BadEvents", []string{"--api-key", "k", "--name", "laptop", "--forward", "http://127.0.0.1:1", "--events", "Nope!"}, 2, "not an event type"},
-		{"PublicInspector", []string{"--api-key", "k", "--name", "laptop", "--forward", "http://127.0.0.1:1", "--inspect", "0.0.0.0:0"}, 2, "loopback"},
-		{"InspectorNoPort", []string{"--api-key", "k", "--name", "laptop", "--forward", "http://127.0.0.1:1", "--inspect", "localhost"}, 2, "inspector address"},
-		{"MissingCA", []string{"--api-key", "k", "--name", "laptop", "--forward", "http://127.0.0.1:1", "--ca", "/nonexistent/ca.pem"}, 2, "read CA file"},
+		{"WrongKey", []string{"--api-key", "wrong", "--name", "laptop", "--forward", "http://127.0.0.1:1"}, 1, "401", nil},
+		{"NoForward", []string{"--api-key", "k", "--name", "laptop"}, 2, "--forward is required", nil},
+		{"NoName", []string{"--api-key", "k", "--forward", "http://127.0.0.1:1"}, 2, "--name is required", nil},
+		{"BadForward", []string{"--api-key", "k", "--name", "laptop", "--forward", "localhost:3000"}, 2, "forward URL", nil},
+		{"BadEvents", []string{"--api-key", "k", "--name", "laptop", "--forward", "http://127.0.0.1:1", "--events", "Nope!"}, 2, "not an event type", nil},
+		{"PublicInspector", []string{"--api-key", "k", "--name", "laptop", "--forward", "http://127.0.0.1:1", "--inspect", "0.0.0.0:0"}, 2, "loopback", nil},
+		{"InspectorNoPort", []string{"--api-key", "k", "--name", "laptop", "--forward", "http://127.0.0.1:1", "--inspect", "localhost"}, 2, "inspector address", nil},
+		{"MissingCA", []string{"--api-key", "k", "--name", "laptop", "--forward", "http://127.0.0.1:1", "--ca", "/nonexistent/ca.pem"}, 2, "read --ca file", nil},
+		{"MissingForwardCA", []string{"--api-key", "k", "--name", "laptop", "--forward", "https://127.0.0.1:1", "--forward-ca", "/nonexistent/ca.pem"}, 2, "read --forward-ca file", nil},
+		{"ForwardCANotPEM", []string{"--api-key", "k", "--name", "laptop", "--forward", "https://127.0.0.1:1", "--forward-ca", notPEM}, 2, "holds no PEM certificate", nil},
+		{"ForwardCAAndSkipVerify", []string{"--api-key", "k", "--name", "laptop", "--forward", "https://127.0.0.1:1", "--forward-ca", notPEM, "--skip-verify"}, 2, "--forward-ca and --skip-verify: choose one", nil},
+		{"SkipVerifyPlainForward", []string{"--api-key", "k", "--name", "laptop", "--forward", "http://127.0.0.1:1", "--skip-verify"}, 2,
+			"--skip-verify applies to an https:// --forward, not http://127.0.0.1:1, which has no certificate", nil},
+		{"ForwardCAPlainForward", []string{"--api-key", "k", "--name", "laptop", "--forward", "http://127.0.0.1:1", "--forward-ca", notPEM}, 2,
+			"--forward-ca applies to an https:// --forward", nil},
+		// A variable is named as the variable; one exported for every
+		// tunnel is refused only where it contradicts a flag, not for
+		// each app that serves plain HTTP (the wrong key shows the
+		// command got past its checks).
+		{"BothOneFromEnv", []string{"--api-key", "k", "--name", "laptop", "--forward", "https://127.0.0.1:1", "--skip-verify"}, 2,
+			"SIDEHOOK_FORWARD_CA and --skip-verify: choose one", map[string]string{"SIDEHOOK_FORWARD_CA": notPEM}},
+		{"SkipVerifyFalsePlainForward", []string{"--api-key", "wrong", "--name", "laptop", "--forward", "http://127.0.0.1:1", "--skip-verify=false"}, 1, "401", nil},
+		{"SkipVerifyBadForward", []string{"--api-key", "k", "--name", "laptop", "--forward", "localhost:3000", "--skip-verify"}, 2, `forward URL "localhost:3000"`, nil},
+		{"SkipVerifyFromEnvPlainForward", []string{"--api-key", "wrong", "--name", "laptop", "--forward", "http://127.0.0.1:1"}, 1, "401",
+			map[string]string{"SIDEHOOK_SKIP_VERIFY": "true"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, _, stderr := runCLI(t, nil, append([]string{"tunnel", "--relay", srv.URL}, tt.args...)...)
+			code, _, stderr := runCLI(t, envOf(tt.env), append([]string{"tunnel", "--relay", srv.URL}, tt.args...)...)
 			if code != tt.code || !strings.Contains(stderr, tt.want) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
 				t.Errorf("got exit %d %q, want %d and one line saying %q", code, stderr, tt.code, tt.want)
 			}
@@ -152,29 +235,11 @@ func TestTunnelPrintSecretNeedsNoForward(t *testing.T) {
 func TestRelayCommandServesTunnels(t *testing.T) {
 	url := startRelayCLI(t, nil, "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--api-key", "k")
 	app, _ := hookSink(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, []string{"sidehook", "tunnel", "--relay", url, "--api-key", "k", "--name", "laptop",
-			"--forward", app.URL, "--json", "--inspect=false"}, func(string) string { return "" }, strings.NewReader(""), out, io.Discard)
-	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(out.String(), `"type":"ready"`) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no ready line from a tunnel to `sidehook relay` within 10s: %q", out.String())
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("tunnel exited: %v; output %q", err, out.String())
-		case <-time.After(10 * time.Millisecond):
-		}
+	ready, stop := startTunnel(t, "--relay", url, "--api-key", "k", "--name", "laptop", "--forward", app.URL, "--inspect=false")
+	if got, _ := ready["public_url"].(string); !strings.HasPrefix(got, url+"/in/") {
+		t.Errorf("ready line %v lacks the relay's /in/ URL", ready)
 	}
-	if !strings.Contains(out.String(), `"public_url":"`+url+`/in/`) {
-		t.Errorf("ready line %q lacks the relay's /in/ URL", out.String())
-	}
-	cancel()
-	if err := <-done; ExitCode(err, io.Discard) != 0 {
-		t.Errorf("tunnel after a signal: %v", err)
+	if code := stop(); code != 0 {
+		t.Errorf("tunnel after a signal: exit %d, want 0", code)
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -64,6 +63,15 @@ type ClientConfig struct {
 	// CA is a PEM file of the certificate authority the relay's
 	// certificate is checked against; "" means the system's.
 	CA string
+	// ForwardCA is a PEM file of the certificate authority (mkcert's
+	// rootCA.pem) or the self-signed certificate an https:// Forward is
+	// checked against, instead of the system's. It is never used for the
+	// relay, nor CA for the local app.
+	ForwardCA string
+	// SkipVerify skips the check of an https:// Forward's certificate
+	// (an app on localhost with a certificate of its own); the relay's is
+	// always checked.
+	SkipVerify bool
 	// Stdout receives the ready line and one line per delivery.
 	Stdout io.Writer
 	Logger zerolog.Logger
@@ -82,7 +90,7 @@ type ClientConfig struct {
 	// DefaultMaxMessage.
 	MaxMessage int64
 	// LocalTransport, when set, carries the requests to the local app
-	// (tests, benchmarks).
+	// (tests, benchmarks); ForwardCA and SkipVerify do not apply to it.
 	LocalTransport http.RoundTripper
 }
 
@@ -110,8 +118,8 @@ type Client struct {
 	running  atomic.Bool
 }
 
-// NewClient checks cfg and returns a Client; it does no I/O (Run reads the
-// CA file, listens and dials).
+// NewClient checks cfg, reads the CA files and returns a Client; Run
+// listens and dials.
 func NewClient(cfg ClientConfig) (*Client, error) {
 	relayURL, err := baseURL("relay", cfg.RelayURL)
 	if err != nil {
@@ -122,6 +130,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		if forward, err = baseURL("forward", cfg.Forward); err != nil {
 			return nil, err
 		}
+	}
+	if err := checkForwardTLS(cfg); err != nil {
+		return nil, err
 	}
 	if cfg.APIKey == "" {
 		return nil, errors.New("an API key is required")
@@ -172,6 +183,11 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		t.DisableCompression = true
 		t.Proxy = nil
 		t.MaxIdleConnsPerHost = 64
+		// Here, not in Run, as --ca: an unreadable --forward-ca is a
+		// mistake in the command, which retrying cannot fix.
+		if t.TLSClientConfig, err = forwardTLS(cfg); err != nil {
+			return nil, err
+		}
 		lt = t
 	}
 	c := &Client{
@@ -218,13 +234,9 @@ func (c *Client) setup() error {
 func (c *Client) setupRelay() error {
 	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
 	if c.cfg.CA != "" {
-		pem, err := os.ReadFile(c.cfg.CA)
+		pool, err := certPool("--ca", c.cfg.CA)
 		if err != nil {
-			return fmt.Errorf("read CA file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("CA file %s holds no PEM certificate", c.cfg.CA)
+			return err
 		}
 		tlsConf.RootCAs = pool
 	}
@@ -417,7 +429,17 @@ func (c *Client) dialError(resp *http.Response, err error) error {
 		var invalid x509.CertificateInvalidError
 		var host x509.HostnameError
 		if errors.As(err, &unknown) || errors.As(err, &invalid) || errors.As(err, &host) {
-			return &permanentError{fmt.Errorf("the relay's TLS certificate is not trusted (give its CA with --ca FILE): %w", err)}
+			hint := "give its CA with --ca FILE"
+			// The flags of the local app's certificate are next to --ca:
+			// a developer who reached for them for the relay is told why
+			// they did not help.
+			if c.cfg.SkipVerify {
+				hint += "; --skip-verify skips the local app's check only"
+			}
+			if c.cfg.ForwardCA != "" {
+				hint += "; --forward-ca trusts the local app's certificate only"
+			}
+			return &permanentError{fmt.Errorf("the relay's TLS certificate is not trusted (%s): %w", hint, err)}
 		}
 		var plain tls.RecordHeaderError
 		if errors.As(err, &plain) {

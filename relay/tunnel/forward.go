@@ -173,7 +173,7 @@ func (c *Client) forwardRequest(ctx context.Context, f forwardReq) forwarded {
 	resp, err := c.local.Do(req)
 	if err != nil {
 		fw.duration = time.Since(fw.start)
-		fw.err = describeLocalError(err, target)
+		fw.err = c.describeLocalError(err, target)
 		return fw
 	}
 	defer resp.Body.Close()
@@ -192,9 +192,12 @@ func (c *Client) forwardRequest(ctx context.Context, f forwardReq) forwarded {
 	return fw
 }
 
-func describeLocalError(err error, target string) error {
+func (c *Client) describeLocalError(err error, target string) error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%s did not answer within the endpoint's timeout", target)
+	}
+	if text, ok := c.describeTLSError(err, target); ok {
+		return fmt.Errorf("forward to %s: %s", target, text)
 	}
 	return fmt.Errorf("forward to %s: %w", target, err)
 }

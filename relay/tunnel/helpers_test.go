@@ -3,9 +3,11 @@ package tunnel_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -261,7 +263,30 @@ type gotRequest struct {
 func newApp(tb testing.TB) *app {
 	tb.Helper()
 	a := &app{}
-	a.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	a.Server = httptest.NewServer(a.handler())
+	tb.Cleanup(a.Close)
+	return a
+}
+
+// newTLSApp is newApp serving HTTPS with cert, or with httptest's own
+// self-signed certificate when cert is nil.
+func newTLSApp(tb testing.TB, cert *tls.Certificate) *app {
+	tb.Helper()
+	a := &app{}
+	a.Server = httptest.NewUnstartedServer(a.handler())
+	if cert != nil {
+		a.TLS = &tls.Config{Certificates: []tls.Certificate{*cert}}
+	}
+	// The tests make handshakes fail on purpose: the server's log of each
+	// would only be noise.
+	a.Config.ErrorLog = log.New(io.Discard, "", 0)
+	a.StartTLS()
+	tb.Cleanup(a.Close)
+	return a
+}
+
+func (a *app) handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		a.mu.Lock()
 		a.got = append(a.got, gotRequest{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Clone(), b})
@@ -272,9 +297,7 @@ func newApp(tb testing.TB) *app {
 		}
 		w.Header().Set("X-App", "yes")
 		io.WriteString(w, `{"ok":true}`)
-	}))
-	tb.Cleanup(a.Close)
-	return a
+	})
 }
 
 func (a *app) answerWith(h http.HandlerFunc) { a.answer.Store(&h) }

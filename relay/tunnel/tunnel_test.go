@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -437,6 +439,12 @@ func TestNotARelay(t *testing.T) {
 
 func TestNewClientBadConfig(t *testing.T) {
 	ok := clientConfig("http://relay.example", "http://localhost:3000")
+	notPEM := filepath.Join(t.TempDir(), "key.pem")
+	if err := os.WriteFile(notPEM, []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	caFile, _ := testCA(t)
+	https := func(c *tunnel.ClientConfig) { c.Forward = "https://localhost:3443/hooks" }
 	tests := []struct {
 		name string
 		edit func(*tunnel.ClientConfig)
@@ -451,6 +459,9 @@ func TestNewClientBadConfig(t *testing.T) {
 		{"BadEvent", func(c *tunnel.ClientConfig) { c.Events = []string{"Payment!"} }, "not an event type"},
 		{"PublicInspector", func(c *tunnel.ClientConfig) { c.Inspect = "0.0.0.0:0" }, "loopback"},
 		{"InspectorNoPort", func(c *tunnel.ClientConfig) { c.Inspect = "localhost" }, "inspector address"},
+		{"ForwardCAMissing", func(c *tunnel.ClientConfig) { https(c); c.ForwardCA = "/nonexistent/ca.pem" }, "read --forward-ca file: open /nonexistent/ca.pem"},
+		{"ForwardCANotPEM", func(c *tunnel.ClientConfig) { https(c); c.ForwardCA = notPEM }, "--forward-ca file " + notPEM + " holds no PEM certificate"},
+		{"ForwardCAAndSkipVerify", func(c *tunnel.ClientConfig) { https(c); c.ForwardCA, c.SkipVerify = caFile, true }, "--forward-ca and --skip-verify: choose one"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -464,6 +475,19 @@ func TestNewClientBadConfig(t *testing.T) {
 	}
 	if _, err := tunnel.NewClient(ok); err != nil {
 		t.Errorf("a good config: got %v", err)
+	}
+	for name, edit := range map[string]func(*tunnel.ClientConfig){
+		"ForwardCA":  func(c *tunnel.ClientConfig) { https(c); c.ForwardCA = caFile },
+		"SkipVerify": func(c *tunnel.ClientConfig) { https(c); c.SkipVerify = true },
+		// --print-secret forwards nothing: the flags have nothing to
+		// check against, and the CA file is still read.
+		"NoForward": func(c *tunnel.ClientConfig) { c.Forward, c.ForwardCA = "", caFile },
+	} {
+		cfg := ok
+		edit(&cfg)
+		if _, err := tunnel.NewClient(cfg); err != nil {
+			t.Errorf("%s: got %v, want a client", name, err)
+		}
 	}
 }
 
