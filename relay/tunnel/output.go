@@ -45,8 +45,11 @@ type ReadyLine struct {
 	Relay string `json:"relay"`
 	// Forward is empty when the client only prints this line
 	// (PrintSecret).
-	Forward   string `json:"forward,omitempty"`
-	PublicURL string `json:"public_url"`
+	Forward string `json:"forward,omitempty"`
+	// SkipVerify says the Forward app's certificate is not checked
+	// (--skip-verify).
+	SkipVerify bool   `json:"skip_verify,omitempty"`
+	PublicURL  string `json:"public_url"`
 	// Events is the --events filter; empty means all.
 	Events    []string       `json:"events,omitempty"`
 	Endpoints []EndpointAuth `json:"endpoints"`
@@ -105,6 +108,9 @@ func (p *printer) ready(r ReadyLine) {
 	fmt.Fprintf(&b, "ready  tunnel %q of %s connected to %s", r.Name, r.Org, r.Relay)
 	if r.Forward != "" {
 		fmt.Fprintf(&b, ", forwarding to %s", r.Forward)
+		if r.SkipVerify {
+			b.WriteString(" (its certificate not checked: --skip-verify)")
+		}
 	}
 	if len(r.Events) > 0 {
 		fmt.Fprintf(&b, " (events: %s)", strings.Join(r.Events, ","))
@@ -194,6 +200,9 @@ func (c *Client) readyInfo(ctx context.Context, rm *Message) ReadyLine {
 		Events: c.cfg.Events, JWKSURL: rm.JWKSURL, Inspector: c.InspectorURL(), Endpoints: []EndpointAuth{}}
 	if c.forward != nil {
 		r.Forward = c.forward.String()
+		// An http:// app has no certificate to skip (the variable may be
+		// set for every tunnel).
+		r.SkipVerify = c.cfg.SkipVerify && c.forward.Scheme == "https"
 	}
 	eps, err := c.endpoints(ctx)
 	switch {

@@ -35,3 +35,30 @@ func TestDeliveryLineClock(t *testing.T) {
 		})
 	}
 }
+
+// TestReadyLineSkipVerify: a tunnel that checks no certificate of the
+// local app says so where it says where it forwards, so a flag left in a
+// script does not go unnoticed.
+func TestReadyLineSkipVerify(t *testing.T) {
+	tests := []struct {
+		name       string
+		json, skip bool
+		want       string
+		wantNot    string
+	}{
+		{"Text", false, true, "forwarding to https://localhost:3443 (its certificate not checked: --skip-verify)", ""},
+		{"JSON", true, true, `"skip_verify":true`, ""},
+		{"TextChecked", false, false, "forwarding to https://localhost:3443\n", "not checked"},
+		{"JSONChecked", true, false, `"forward":"https://localhost:3443"`, "skip_verify"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			p := &printer{w: &out, json: tt.json}
+			p.ready(ReadyLine{Name: "laptop", Org: "acme", Relay: "http://relay", Forward: "https://localhost:3443", SkipVerify: tt.skip, PublicURL: "http://relay/in/acme"})
+			if got := out.String(); !strings.Contains(got, tt.want) || (tt.wantNot != "" && strings.Contains(got, tt.wantNot)) {
+				t.Errorf("got %q, want it to hold %q and not %q", got, tt.want, tt.wantNot)
+			}
+		})
+	}
+}
