@@ -548,6 +548,11 @@ func (c *Client) handle(ctx context.Context, p *peer, m *Message) {
 	fctx, cancel := context.WithTimeout(ctx, forwardBudget(m.TimeoutMS))
 	defer cancel()
 	fw := c.forwardRequest(fctx, forwardReq{method: m.Method, path: m.Path, query: m.Query, header: m.Headers, body: m.Body})
+	if fw.err != nil && ctx.Err() != nil && fw.url != "" {
+		// Ctrl-C cut the forward: the app did not fail, and Go's
+		// "context canceled" would say it did.
+		fw.err = fmt.Errorf("forward to %s: the tunnel stopped before the app answered (the relay sends it again)", fw.url)
+	}
 	res := &Message{Type: TypeResult, ID: m.ID, DeliveryID: m.DeliveryID, Status: fw.status, Headers: fw.header,
 		Body: fw.body, Truncated: fw.truncated, DurationMS: units.Millis(fw.duration)}
 	if fw.err != nil {

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/sidehook/sidehook/relay/config"
@@ -199,5 +201,32 @@ func (c *Client) describeLocalError(err error, target string) error {
 	if text, ok := c.describeTLSError(err, target); ok {
 		return fmt.Errorf("forward to %s: %s", target, text)
 	}
+	// Go's client says the method and the URL again (Post "URL": …): the
+	// line says the URL once.
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("forward to %s: connection refused: is the app running on %s?", target, hostPort(target))
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("forward to %s: the app closed the connection without answering (did it crash?)", target)
+	case errors.Is(err, syscall.ECONNRESET):
+		return fmt.Errorf("forward to %s: the app reset the connection without answering (did it crash?)", target)
+	}
 	return fmt.Errorf("forward to %s: %w", target, err)
+}
+
+// hostPort is the HOST:PORT target is sent to, its scheme's port when it
+// names none.
+func hostPort(target string) string {
+	u, err := url.Parse(target)
+	if err != nil {
+		return target
+	}
+	if u.Port() != "" {
+		return u.Host
+	}
+	return net.JoinHostPort(u.Hostname(), map[string]string{"http": "80", "https": "443"}[u.Scheme])
 }

@@ -1,0 +1,83 @@
+package tunnel_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestForwardFailureWords: when the local app gives no answer, the
+// delivery line says what happened to it, as a developer reads it, not as
+// Go's client words it ("Post \"URL\": …", the URL twice).
+func TestForwardFailureWords(t *testing.T) {
+	tests := []struct {
+		name   string
+		answer http.HandlerFunc // nil: the app is stopped
+		want   []string
+	}{
+		{"AppDown", nil, []string{"connection refused", "is the app running on 127.0.0.1:"}},
+		{"ClosedWithoutAnswer", func(w http.ResponseWriter, r *http.Request) {
+			c, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				c.Close()
+			}
+		}, []string{"the app closed the connection without answering"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fr := newFakeRelay(t, fastServer())
+			a := newApp(t)
+			rc := startClient(t, clientConfig(fr.URL, a.URL))
+			if tt.answer == nil {
+				a.Close()
+			} else {
+				a.answerWith(tt.answer)
+			}
+			if _, err := fr.send(context.Background(), "/", "payment", []byte("{}")); err == nil {
+				t.Fatal("Send: got an answer, want the forward's error")
+			}
+			rc.out.wait(t, "the delivery line", func() bool { return len(rc.out.jsonLines(t, "delivery")) == 1 })
+			got, _ := rc.out.jsonLines(t, "delivery")[0]["error"].(string)
+			for _, w := range tt.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("error %q: want it to say %q", got, w)
+				}
+			}
+			if strings.Contains(got, `Post "`) {
+				t.Errorf("error %q: want the URL said once, not Go's Post %q", got, a.URL)
+			}
+		})
+	}
+}
+
+// TestStopWithDeliveryInFlight: stopping the client while the app works on
+// a delivery ends the forward at once, and its line says the tunnel
+// stopped, not that the app failed with "context canceled".
+func TestStopWithDeliveryInFlight(t *testing.T) {
+	fr := newFakeRelay(t, fastServer())
+	a := newApp(t)
+	got := make(chan struct{}, 1)
+	a.answerWith(func(w http.ResponseWriter, r *http.Request) {
+		got <- struct{}{}
+		<-r.Context().Done()
+	})
+	rc := startClient(t, clientConfig(fr.URL, a.URL))
+	sent := make(chan error, 1)
+	go func() {
+		_, err := fr.send(context.Background(), "/", "payment", []byte("{}"))
+		sent <- err
+	}()
+	<-got
+	rc.stop(t)
+	if err := <-sent; err == nil {
+		t.Error("Send: got an answer, want the attempt failed (the relay retries it)")
+	}
+	lines := rc.out.jsonLines(t, "delivery")
+	if len(lines) != 1 {
+		t.Fatalf("got %d delivery lines, want 1", len(lines))
+	}
+	if msg, _ := lines[0]["error"].(string); !strings.Contains(msg, "the tunnel stopped before the app answered") || strings.Contains(msg, "context canceled") {
+		t.Errorf("error %q: want it to say the tunnel stopped", msg)
+	}
+}
