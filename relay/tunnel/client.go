@@ -584,9 +584,13 @@ func (c *Client) printForward(m *Message, fw forwarded, replayOf string) {
 	if replayOf == "" {
 		replayOf = m.Headers.Get(replay.HeaderReplayOf)
 	}
+	var location string
+	if fw.status/100 == 3 {
+		location = fw.header.Get("Location")
+	}
 	c.out.delivery(deliveryLine{Time: fw.start.UTC(), Event: m.Headers.Get(hdrEvent), DeliveryID: m.DeliveryID, Attempt: m.Attempt,
 		ReplayOf: replayOf, Test: m.Headers.Get(hdrTest) == "true", Method: m.Method, Path: m.Path, Status: fw.status,
-		DurationMS: units.Millis(fw.duration), Truncated: fw.truncated, HeadersDropped: fw.headersDropped, Error: errText})
+		DurationMS: units.Millis(fw.duration), Truncated: fw.truncated, HeadersDropped: fw.headersDropped, Location: location, Error: errText})
 }
 
 // forwardBudget is how long the local app gets for a delivery the relay

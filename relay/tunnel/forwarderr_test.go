@@ -81,3 +81,62 @@ func TestStopWithDeliveryInFlight(t *testing.T) {
 		t.Errorf("error %q: want it to say the tunnel stopped", msg)
 	}
 }
+
+// TestRedirectLine: a redirect is the app's answer, not followed (the
+// relay follows none either); the line says where it pointed, so a
+// developer sees the http→https or trailing-slash redirect at once.
+func TestRedirectLine(t *testing.T) {
+	tests := []struct {
+		name     string
+		answer   http.HandlerFunc
+		json     bool
+		want     string
+		location any
+	}{
+		{"JSON", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "https://localhost:3443/hooks", http.StatusMovedPermanently)
+		},
+			true, `"status":301`, "https://localhost:3443/hooks"},
+		{"Text", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "/hooks/", http.StatusTemporaryRedirect)
+		},
+			false, "307 ", nil},
+		{"NoRedirect", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Location", "/made/1")
+			w.WriteHeader(http.StatusCreated)
+		},
+			true, `"status":201`, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fr := newFakeRelay(t, fastServer())
+			a := newApp(t)
+			a.answerWith(tt.answer)
+			cfg := clientConfig(fr.URL, a.URL)
+			cfg.JSON = tt.json
+			out := runClient(t, cfg)
+			fr.waitConnected(t, 1)
+			if _, err := fr.send(context.Background(), "/", "payment", []byte("{}")); err != nil {
+				t.Fatal(err)
+			}
+			out.wait(t, "the delivery line", func() bool { return strings.Contains(strings.Join(out.all(), "\n"), "dlv_1") })
+			var line string
+			for _, l := range out.all() {
+				if strings.Contains(l, "dlv_1") {
+					line = l
+				}
+			}
+			if !strings.Contains(line, tt.want) {
+				t.Errorf("line %q: want %q", line, tt.want)
+			}
+			if tt.json {
+				got := out.jsonLines(t, "delivery")[0]["location"]
+				if got != tt.location {
+					t.Errorf("location: got %v, want %v", got, tt.location)
+				}
+			} else if !strings.Contains(line, "redirect to /hooks/, not followed") {
+				t.Errorf("line %q: want it to say where the redirect points", line)
+			}
+		})
+	}
+}

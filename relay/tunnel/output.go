@@ -98,8 +98,11 @@ type deliveryLine struct {
 	Truncated  bool    `json:"truncated,omitempty"`
 	// HeadersDropped counts the answer's header values dropped to fit
 	// MaxResultHeaders.
-	HeadersDropped int    `json:"headers_dropped,omitempty"`
-	Error          string `json:"error,omitempty"`
+	HeadersDropped int `json:"headers_dropped,omitempty"`
+	// Location is where a 3xx answer points: the tunnel, as the relay,
+	// follows no redirect, so the line says where it led.
+	Location string `json:"location,omitempty"`
+	Error    string `json:"error,omitempty"`
 }
 
 func (p *printer) ready(r ReadyLine) {
@@ -149,6 +152,9 @@ func (p *printer) delivery(d deliveryLine) {
 		d.DurationMS, what, d.Method, orDash(d.Path), d.DeliveryID)
 	if d.Truncated {
 		text += "  (answer cut at 64 KiB)"
+	}
+	if d.Location != "" {
+		text += fmt.Sprintf("  (redirect to %s, not followed: the relay follows none either)", d.Location)
 	}
 	if d.HeadersDropped > 0 {
 		text += fmt.Sprintf("  (%d answer headers dropped: over %d KiB)", d.HeadersDropped, MaxResultHeaders>>10)
