@@ -547,7 +547,7 @@ func (c *Client) handle(ctx context.Context, p *peer, m *Message) {
 	// on it; the relay will retry anyway) but not a stopping client.
 	fctx, cancel := context.WithTimeout(ctx, forwardBudget(m.TimeoutMS))
 	defer cancel()
-	fw := c.forwardRequest(fctx, forwardReq{method: m.Method, path: m.Path, query: m.Query, header: m.Headers, body: m.Body})
+	fw := c.forwardRequest(fctx, forwardReq{method: m.Method, path: m.Path, query: m.Query, header: m.Headers, body: m.Body, timeoutMS: m.TimeoutMS})
 	if fw.err != nil && ctx.Err() != nil && fw.url != "" {
 		// Ctrl-C cut the forward: the app did not fail, and Go's
 		// "context canceled" would say it did.

@@ -88,6 +88,9 @@ type forwardReq struct {
 	// to is an inspector replay's target URL: with a path, the request
 	// goes there; with none, it replaces the --forward URL.
 	to string
+	// timeoutMS is the relay's wait for a delivery's result, which the
+	// forward's deadline is cut from (forwardBudget); 0 for a replay.
+	timeoutMS int64
 }
 
 // forwarded is the local app's answer to one forward.
@@ -175,7 +178,7 @@ func (c *Client) forwardRequest(ctx context.Context, f forwardReq) forwarded {
 	resp, err := c.local.Do(req)
 	if err != nil {
 		fw.duration = time.Since(fw.start)
-		fw.err = c.describeLocalError(err, target)
+		fw.err = c.describeLocalError(err, target, waited(ctx, f, fw.start))
 		return fw
 	}
 	defer resp.Body.Close()
@@ -194,9 +197,36 @@ func (c *Client) forwardRequest(ctx context.Context, f forwardReq) forwarded {
 	return fw
 }
 
-func (c *Client) describeLocalError(err error, target string) error {
+// waited words how long a forward that timed out waited for the app.
+func waited(ctx context.Context, f forwardReq, start time.Time) string {
+	if f.timeoutMS > 0 {
+		// The app gets less than the endpoint's timeout (forwardBudget):
+		// both numbers, or a cut at 14 s of a 15 s timeout looks like a
+		// bug.
+		t := time.Duration(f.timeoutMS) * time.Millisecond
+		return fmt.Sprintf("the endpoint's timeout (%s, of which the app gets %s: the rest is for its answer to reach the relay)",
+			roughly(t), roughly(forwardBudget(f.timeoutMS)))
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		return roughly(dl.Sub(start)).String()
+	}
+	return "the time allowed"
+}
+
+// roughly rounds d to about two figures, as a person says a timeout.
+func roughly(d time.Duration) time.Duration {
+	switch {
+	case d >= 10*time.Second:
+		return d.Round(time.Second)
+	case d >= time.Second:
+		return d.Round(100 * time.Millisecond)
+	}
+	return d.Round(10 * time.Millisecond)
+}
+
+func (c *Client) describeLocalError(err error, target, waited string) error {
 	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%s did not answer within the endpoint's timeout", target)
+		return fmt.Errorf("%s did not answer within %s", target, waited)
 	}
 	if text, ok := c.describeTLSError(err, target); ok {
 		return fmt.Errorf("forward to %s: %s", target, text)

@@ -1,6 +1,9 @@
 package tunnel
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // TestHostPort: the address a refused forward names is the one dialled,
 // with the scheme's port when the URL has none.
@@ -13,6 +16,20 @@ func TestHostPort(t *testing.T) {
 	} {
 		if got := hostPort(in); got != want {
 			t.Errorf("hostPort(%q): got %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestRoughly: a timeout is said as a person says it.
+func TestRoughly(t *testing.T) {
+	for in, want := range map[time.Duration]string{
+		14990 * time.Millisecond:  "15s",
+		13491 * time.Millisecond:  "13s",
+		4499 * time.Millisecond:   "4.5s",
+		448200 * time.Microsecond: "450ms",
+	} {
+		if got := roughly(in).String(); got != want {
+			t.Errorf("roughly(%v): got %s, want %s", in, got, want)
 		}
 	}
 }

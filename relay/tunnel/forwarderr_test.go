@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestForwardFailureWords: when the local app gives no answer, the
@@ -138,5 +139,25 @@ func TestRedirectLine(t *testing.T) {
 				t.Errorf("line %q: want it to say where the redirect points", line)
 			}
 		})
+	}
+}
+
+// TestTimeoutLine: an app slower than the endpoint's timeout is cut a
+// tenth before it, so the result reaches the relay in time; the line says
+// both numbers, or "timeout: 15s" and a cut at 14 s look like a bug.
+func TestTimeoutLine(t *testing.T) {
+	fr := newFakeRelay(t, fastServer())
+	a := newApp(t)
+	a.answerWith(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	rc := startClient(t, clientConfig(fr.URL, a.URL))
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	fr.send(ctx, "/", "payment", []byte("{}"))
+	rc.out.wait(t, "the delivery line", func() bool { return len(rc.out.jsonLines(t, "delivery")) == 1 })
+	msg, _ := rc.out.jsonLines(t, "delivery")[0]["error"].(string)
+	// The relay's wait is what is left of its 500ms when the delivery
+	// leaves: a few milliseconds less.
+	if !strings.Contains(msg, "did not answer within the endpoint's timeout (") || !strings.Contains(msg, "0ms, of which the app gets 4") {
+		t.Errorf("error %q: want the endpoint's timeout and the app's share of it", msg)
 	}
 }
