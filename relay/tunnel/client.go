@@ -563,12 +563,25 @@ func (c *Client) handle(ctx context.Context, p *peer, m *Message) {
 	if c.insp != nil {
 		c.insp.add(m, fw, "")
 	}
-	if frame, err := Encode(res); err != nil {
-		c.log.Error().Err(err).Msg("encode result")
-	} else if err := p.send(ctx, frame); err != nil {
-		c.log.Info().Err(err).Str("delivery", m.DeliveryID).Msg("result not sent: the relay will retry")
+	// A stopping client's connection is closing: no result can go back,
+	// and the relay, which sees the connection go, sends the delivery
+	// again, as its line says. A log of the result not sent would blame
+	// the websocket ("too busy") for a Ctrl-C.
+	if ctx.Err() == nil {
+		c.sendResult(ctx, p, res)
 	}
 	c.printForward(m, fw, "")
+}
+
+func (c *Client) sendResult(ctx context.Context, p *peer, res *Message) {
+	frame, err := Encode(res)
+	if err != nil {
+		c.log.Error().Err(err).Msg("encode result")
+		return
+	}
+	if err := p.send(ctx, frame); err != nil {
+		c.log.Info().Err(err).Str("delivery", res.DeliveryID).Msg("result not sent: the relay will retry")
+	}
 }
 
 // printForward prints the line of one forward to the local app: a

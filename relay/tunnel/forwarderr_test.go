@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // TestForwardFailureWords: when the local app gives no answer, the
@@ -63,7 +65,10 @@ func TestStopWithDeliveryInFlight(t *testing.T) {
 		got <- struct{}{}
 		<-r.Context().Done()
 	})
-	rc := startClient(t, clientConfig(fr.URL, a.URL))
+	cfg := clientConfig(fr.URL, a.URL)
+	logs := newLines()
+	cfg.Logger = zerolog.New(logs)
+	rc := startClient(t, cfg)
 	sent := make(chan error, 1)
 	go func() {
 		_, err := fr.send(context.Background(), "/", "payment", []byte("{}"))
@@ -80,6 +85,11 @@ func TestStopWithDeliveryInFlight(t *testing.T) {
 	}
 	if msg, _ := lines[0]["error"].(string); !strings.Contains(msg, "the tunnel stopped before the app answered") || strings.Contains(msg, "context canceled") {
 		t.Errorf("error %q: want it to say the tunnel stopped", msg)
+	}
+	// The line says it all; a log of the result not sent would blame the
+	// websocket ("too busy") or the connection for a Ctrl-C.
+	if got := strings.Join(logs.all(), "\n"); strings.Contains(got, "result not sent") {
+		t.Errorf("logs %q: want no word of the result a stopping client does not send", got)
 	}
 }
 
