@@ -72,6 +72,12 @@ func (rs responder) writeError(w http.ResponseWriter, req *http.Request, err err
 	if !errors.As(err, &ae) && (errors.Is(err, ErrUnavailable) || errors.Is(err, ErrDiskFull)) {
 		err = storeError(err)
 	}
+	// A record the store can never hold is no 503 either: retrying the
+	// same request cannot succeed.
+	if !errors.As(err, &ae) && errors.Is(err, ErrTooLarge) {
+		err = &apiError{Status: http.StatusRequestEntityTooLarge, Code: httpjson.CodeTooLarge,
+			Reason: "the request is larger than the relay's store can hold", Err: err}
+	}
 	if errors.As(err, &ae) && ae.Status == http.StatusUnauthorized && ae.Code == codeUnauthorized {
 		w.Header().Set("WWW-Authenticate", bearerChallenge)
 	}

@@ -314,7 +314,14 @@ func (in *ingester) accept(ctx context.Context, o *orgState, r *ingestRequest) (
 		if rerr != nil || got.Hash != hash || !sameDeliveries(got.Deliveries, ev.Deliveries) {
 			in.cache.forget(o.id, id)
 			in.disp.accepted(o, ds, false)
-			return 0, nil, ingestStoreError(err)
+			if errors.Is(err, ErrTooLarge) {
+				// A 4xx is not logged as a failure, but the operator
+				// should hear of an event limits.max_body let in and
+				// the store could not hold.
+				in.log.Warn().Err(err).Str(logOrg, o.id).Int("body_bytes", len(ev.Body)).Int("deliveries", len(ds)).
+					Msg("event refused: too large for the store")
+			}
+			return 0, nil, ingestStoreError(err, ev)
 		}
 		in.log.Warn().Err(err).Str(logOrg, o.id).Str("event", id).Msg("accept reported an error but the event is stored")
 		ev = got
@@ -361,8 +368,17 @@ func sameDeliveries(a, b []DeliveryRef) bool {
 }
 
 // ingestStoreError is the 503 of an ingest the store refused; a full disk
-// says so first, for the producer's logs and alerts.
-func ingestStoreError(err error) *apiError {
+// says so first, for the producer's logs and alerts. An event the store
+// can never hold is a 413 instead: the same bytes again would be refused
+// again, and a 503 has producers retry them for ever.
+func ingestStoreError(err error, ev *Event) *apiError {
+	if errors.Is(err, ErrTooLarge) {
+		ae := apiErrorf(http.StatusRequestEntityTooLarge, httpjson.CodeTooLarge,
+			"the event (a body of %d bytes, %d deliveries) is larger than the relay's store can hold; it will not be accepted as it is",
+			len(ev.Body), len(ev.Deliveries))
+		ae.Err = err
+		return ae
+	}
 	ae := storeError(err)
 	if errors.Is(err, ErrDiskFull) {
 		ae.Reason = "disk full: the relay cannot store the event; retry later"

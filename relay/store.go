@@ -150,6 +150,10 @@ var (
 	// ErrUnavailable: the store cannot be reached or written now (a lost
 	// NATS connection, a closed store); the relay answers 503.
 	ErrUnavailable = errors.New("store unavailable")
+	// ErrTooLarge: the store cannot hold this record however often it is
+	// written (an event over a Badger value log file, or over the records
+	// of one NATS batch); the relay answers 413, not a 503 to retry.
+	ErrTooLarge = errors.New("too large for the store")
 )
 
 // EndpointRef names one endpoint of one organisation.

@@ -142,6 +142,49 @@ func TestAcceptFailsIs503(t *testing.T) {
 	}
 }
 
+// TestAcceptTooLargeIs413: an event the store refuses as too large (a
+// Badger record over a value log file, a NATS batch over its records) is a
+// 413 with the reason and no Retry-After, on both ingest routes: a retry of
+// the same bytes can never be stored, so a 503 kept producers retrying it
+// for ever. Events accepted before and after are delivered.
+func TestAcceptTooLargeIs413(t *testing.T) {
+	rcv := newSink(t, nil, nil)
+	st := newHookStore(t)
+	st.accept = func(ctx context.Context, ev *relay.Event, ds []*relay.Delivery) (*relay.Event, error) {
+		if strings.Contains(string(ev.Body), "huge") {
+			return nil, fmt.Errorf("badgerstore: accept: store: value too large: %w", relay.ErrTooLarge)
+		}
+		return st.Store.Accept(ctx, ev, ds)
+	}
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL()}), relay.Options{Store: st})
+	before := ingest(t, r, `{"type":"payment"}`, nil)
+	for _, path := range []string{"/v1/events", "/in/demo"} {
+		t.Run(path, func(t *testing.T) {
+			a := call(t, "POST", r.URL()+path, apiKey, []byte(`{"type":"payment","x":"huge"}`), map[string]string{"webhook-id": "evt_huge"})
+			var e struct{ Error, Reason string }
+			a.decode(t, &e)
+			if a.Status != http.StatusRequestEntityTooLarge || e.Error != "too_large" || !strings.Contains(e.Reason, "store") ||
+				a.Header.Get("Retry-After") != "" {
+				t.Errorf("got %d %s (Retry-After %q), want 413 too_large naming the store, without Retry-After",
+					a.Status, a.Body, a.Header.Get("Retry-After"))
+			}
+			if strings.Contains(e.Reason, "badgerstore") {
+				t.Errorf("reason %q: want the relay's words, not the store's error", e.Reason)
+			}
+		})
+	}
+	if a := call(t, "GET", r.URL()+"/v1/events/evt_huge", apiKey, nil, nil); a.Status != http.StatusNotFound {
+		t.Errorf("the refused event: got %d %s, want 404", a.Status, a.Body)
+	}
+	after := ingest(t, r, `{"type":"payment"}`, nil)
+	for _, ans := range []ingestAnswer{before, after} {
+		waitDelivery(t, r, ans.Deliveries[0].ID, "delivered", 5*time.Second)
+	}
+	if got := queueDepth(t, r, "crm"); got != 0 {
+		t.Errorf("queue depth: got %d, want 0", got)
+	}
+}
+
 // TestReadsWhileStoreUnavailable: a management read the store cannot
 // answer now (NATS lost) is a 503 with Retry-After, as ingest's is, not a
 // 500.

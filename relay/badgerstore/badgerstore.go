@@ -235,6 +235,9 @@ func (s *Store) wrap(what string, err error) error {
 		return fmt.Errorf("badgerstore: %s: %w", what, relay.ErrNotFound)
 	case errors.Is(err, store.ErrDiskFull):
 		return fmt.Errorf("badgerstore: %s: %w: %w", what, relay.ErrDiskFull, err)
+	case errors.Is(err, store.ErrValueTooLarge):
+		// The record is over a value log file: no retry will store it.
+		return fmt.Errorf("badgerstore: %s: %w: %w", what, relay.ErrTooLarge, err)
 	case s.closed.Load():
 		return fmt.Errorf("badgerstore: %s: %w: %w", what, relay.ErrUnavailable, err)
 	}

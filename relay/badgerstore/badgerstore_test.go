@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/sidehook/sidehook/internal/store"
 	"github.com/sidehook/sidehook/relay"
 	"github.com/sidehook/sidehook/relay/badgerstore"
 	"github.com/sidehook/sidehook/relay/storetest"
@@ -119,5 +120,39 @@ func TestCanceledContext(t *testing.T) {
 	}
 	if _, err := s.Delivery(context.Background(), "acme", "e1.a"); err != nil {
 		t.Fatalf("the delivery of that Accept: %v", err)
+	}
+}
+
+// TestTooLarge: an event whose record is over a value log file is refused
+// with relay.ErrTooLarge, which no retry gets past (not ErrUnavailable),
+// and the store is as it was: the event before it still there and due, the
+// next one taken.
+func TestTooLarge(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir())
+	kept, kds := newEvent("kept", "a")
+	if _, err := s.Accept(ctx, kept, kds); err != nil {
+		t.Fatal(err)
+	}
+	big, bds := newEvent("big", "a")
+	// A whole value log file: with the event's metadata, its record is over.
+	big.Body = make([]byte, store.DefaultValueLogFileSize)
+	_, err := s.Accept(ctx, big, bds)
+	if !errors.Is(err, relay.ErrTooLarge) || errors.Is(err, relay.ErrUnavailable) {
+		t.Fatalf("Accept of a %d-byte body: got %v, want ErrTooLarge", len(big.Body), err)
+	}
+	if _, err := s.Event(ctx, "acme", "big"); !errors.Is(err, relay.ErrNotFound) {
+		t.Errorf("the refused event: got %v, want ErrNotFound", err)
+	}
+	if err := s.Health(); err != nil {
+		t.Errorf("Health after the refusal: %v", err)
+	}
+	next, nds := newEvent("next", "a")
+	if _, err := s.Accept(ctx, next, nds); err != nil {
+		t.Fatalf("Accept after the refusal: %v", err)
+	}
+	got, _, err := s.Take(ctx, relay.EndpointRef{Org: "acme", Endpoint: "a"}, kept.ReceivedAt, 5)
+	if err != nil || len(got) != 2 || got[0].EventID == "big" || got[1].EventID == "big" {
+		t.Fatalf("Take: got %d deliveries, %v; want those of kept and next", len(got), err)
 	}
 }

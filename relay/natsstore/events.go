@@ -39,7 +39,9 @@ func encodeEvent(ev *relay.Event, maxPayload int) ([][]byte, error) {
 	}
 	if len(meta)+4+len(ev.Body) > size {
 		if len(meta)+4 >= size {
-			return nil, fmt.Errorf("encode event: meta of %d bytes", len(meta))
+			// The metadata (mostly the list of deliveries) must fit the
+			// first record, whatever the servers' max payload.
+			return nil, fmt.Errorf("encode event: %w: meta of %d bytes, over a record of %d", relay.ErrTooLarge, len(meta), size)
 		}
 		first := size - 4 - len(meta) - 16 // room for the parts field
 		parts := 1 + (len(ev.Body)-first+size-1)/size
@@ -105,7 +107,13 @@ func (s *Store) Accept(ctx context.Context, ev *relay.Event, ds []*relay.Deliver
 	}
 	recs, err := encodeEvent(ev, int(s.nc.MaxPayload()))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("accept %s: %w", ev.ID, err)
+	}
+	// Counted before any consumer is made for the deliveries: an event
+	// one batch cannot hold is refused as it is, never half prepared.
+	if n := acceptRecords(len(recs), ds); n > maxBatch {
+		return nil, fmt.Errorf("accept %s: %w: %d records (a body in %d, %d deliveries), more than the %d of one atomic batch",
+			ev.ID, relay.ErrTooLarge, n, len(recs), len(ds), maxBatch)
 	}
 	em := msg(s.subj.event(ev.Org, ev.ID), recs[0], 0)
 	em.Header.Set(nats.MsgIdHdr, ev.Org+"/"+ev.ID)
@@ -153,6 +161,20 @@ func (s *Store) Accept(ctx context.Context, ev *relay.Event, ds []*relay.Deliver
 		s.wrote(q.ref, last-uint64(len(msgs)-1-q.i))
 	}
 	return ev, nil
+}
+
+// acceptRecords is how many records Accept writes for an event whose body
+// takes parts records: those, the event's index entry, and for each
+// delivery its record, its index entry and, while it waits, its work item.
+func acceptRecords(parts int, ds []*relay.Delivery) int {
+	n := parts + 1
+	for _, d := range ds {
+		n += 2
+		if !relay.Final(d.Status) {
+			n++
+		}
+	}
+	return n
 }
 
 // Event reads one event.
