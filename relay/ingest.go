@@ -321,7 +321,7 @@ func (in *ingester) accept(ctx context.Context, o *orgState, r *ingestRequest) (
 				in.log.Warn().Err(err).Str(logOrg, o.id).Int("body_bytes", len(ev.Body)).Int("deliveries", len(ds)).
 					Msg("event refused: too large for the store")
 			}
-			return 0, nil, ingestStoreError(err, ev)
+			return 0, nil, ingestStoreError(err, ev, in.store.BodyLimit())
 		}
 		in.log.Warn().Err(err).Str(logOrg, o.id).Str("event", id).Msg("accept reported an error but the event is stored")
 		ev = got
@@ -371,11 +371,11 @@ func sameDeliveries(a, b []DeliveryRef) bool {
 // says so first, for the producer's logs and alerts. An event the store
 // can never hold is a 413 instead: the same bytes again would be refused
 // again, and a 503 has producers retry them for ever.
-func ingestStoreError(err error, ev *Event) *apiError {
+func ingestStoreError(err error, ev *Event, lim config.StoreLimit) *apiError {
 	if errors.Is(err, ErrTooLarge) {
 		ae := apiErrorf(http.StatusRequestEntityTooLarge, httpjson.CodeTooLarge,
-			"the event (a body of %d bytes, %d deliveries) is larger than the relay's store can hold; it will not be accepted as it is",
-			len(ev.Body), len(ev.Deliveries))
+			"the event (a body of %d bytes, %d deliveries) is larger than the relay's store can hold (at most %d bytes of body); it will not be accepted as it is",
+			len(ev.Body), len(ev.Deliveries), lim.MaxBody)
 		ae.Err = err
 		return ae
 	}

@@ -158,6 +158,11 @@ func New(cfg *config.Config, opts Options) (*Relay, error) {
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
+	// Here, with the store open: a NATS store's limit comes from its
+	// servers.
+	if err := cfg.CheckMaxBody(opts.Store.BodyLimit()); err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
 	dir, err := newDirectory(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("relay: %w", err)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"time"
+
+	"github.com/sidehook/sidehook/relay/config"
 )
 
 // Store is what the relay needs of its storage, in the relay's words. Three
@@ -25,6 +27,11 @@ type Store interface {
 	// event and ErrDuplicate (idempotency by webhook-id; the relay compares
 	// hashes). Otherwise it returns ev.
 	Accept(ctx context.Context, ev *Event, ds []*Delivery) (*Event, error)
+	// BodyLimit says what the store holds of one event: Accept stores a
+	// body of up to MaxBody bytes beside up to BodyLimitFanOut deliveries.
+	// Beyond what it can hold Accept fails with ErrTooLarge. The relay
+	// refuses a limits.max_body above MaxBody.
+	BodyLimit() config.StoreLimit
 
 	// Event and Delivery read one record, or return ErrNotFound.
 	Event(ctx context.Context, org, id string) (*Event, error)
@@ -141,6 +148,11 @@ type Store interface {
 	// Close releases the store. Writes that returned nil stay durable.
 	Close() error
 }
+
+// BodyLimitFanOut is how many deliveries a store's BodyLimit keeps room
+// for beside a body of its MaxBody: an event to more endpoints may need
+// a smaller body.
+const BodyLimitFanOut = 100
 
 // Errors of a Store. Implementations wrap them; callers use errors.Is.
 var (

@@ -29,6 +29,15 @@ type hookStore struct {
 	events atomic.Int64 // of events
 	// down makes reads of events fail as a lost NATS connection does.
 	down atomic.Bool
+	// limit, when set, is what BodyLimit says.
+	limit *config.StoreLimit
+}
+
+func (h *hookStore) BodyLimit() config.StoreLimit {
+	if h.limit != nil {
+		return *h.limit
+	}
+	return h.Store.BodyLimit()
 }
 
 var _ relay.Store = (*hookStore)(nil)
@@ -150,6 +159,7 @@ func TestAcceptFailsIs503(t *testing.T) {
 func TestAcceptTooLargeIs413(t *testing.T) {
 	rcv := newSink(t, nil, nil)
 	st := newHookStore(t)
+	st.limit = &config.StoreLimit{Store: "the test store", MaxBody: 1 << 20}
 	st.accept = func(ctx context.Context, ev *relay.Event, ds []*relay.Delivery) (*relay.Event, error) {
 		if strings.Contains(string(ev.Body), "huge") {
 			return nil, fmt.Errorf("badgerstore: accept: store: value too large: %w", relay.ErrTooLarge)
@@ -163,9 +173,9 @@ func TestAcceptTooLargeIs413(t *testing.T) {
 			a := call(t, "POST", r.URL()+path, apiKey, []byte(`{"type":"payment","x":"huge"}`), map[string]string{"webhook-id": "evt_huge"})
 			var e struct{ Error, Reason string }
 			a.decode(t, &e)
-			if a.Status != http.StatusRequestEntityTooLarge || e.Error != "too_large" || !strings.Contains(e.Reason, "store") ||
+			if a.Status != http.StatusRequestEntityTooLarge || e.Error != "too_large" || !strings.Contains(e.Reason, "store can hold (at most 1048576 bytes of body)") ||
 				a.Header.Get("Retry-After") != "" {
-				t.Errorf("got %d %s (Retry-After %q), want 413 too_large naming the store, without Retry-After",
+				t.Errorf("got %d %s (Retry-After %q), want 413 too_large naming the store's limit, without Retry-After",
 					a.Status, a.Body, a.Header.Get("Retry-After"))
 			}
 			if strings.Contains(e.Reason, "badgerstore") {

@@ -233,6 +233,9 @@ func relayConfig(c *cli.Context, e *env) (*config.Config, error) {
 	if err := checkReserve("relay", cfg, c.String("config")); err != nil {
 		return nil, err
 	}
+	if err := checkMaxBody("relay", cfg, c.String("config")); err != nil {
+		return nil, err
+	}
 	if err := trustFlags(c, e, cfg); err != nil {
 		return nil, err
 	}

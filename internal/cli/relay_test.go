@@ -214,6 +214,10 @@ func TestRelayCommandCheckConfig(t *testing.T) {
 	// the relay refused to start with the store's words, not the key's.
 	lowReserve := filepath.Join(dir, "low.yaml")
 	os.WriteFile(lowReserve, []byte("data: "+dir+"\nlimits: {min_free_disk: 1KiB}\norganisations:\n  - id: demo\n"), 0o600)
+	// A body Badger cannot hold passed the check, then every event of it
+	// was a 503 "retry later" that no retry got past.
+	bigBody := filepath.Join(dir, "big.yaml")
+	os.WriteFile(bigBody, []byte("data: "+dir+"\nlimits: {max_body: 100MiB}\norganisations:\n  - id: demo\n"), 0o600)
 	tests := []struct {
 		name string
 		args []string
@@ -223,14 +227,27 @@ func TestRelayCommandCheckConfig(t *testing.T) {
 		{"BadListenInFile", []string{"--check-config", "--config", bad}, `relay: listen in ` + bad + ` "nope": want HOST:PORT`},
 		{"BadListenFlag", []string{"--check-config", "--config", "../../sidehook.example.yaml", "--listen", "127.0.0.1:99999"}, `relay: --listen "127.0.0.1:99999": the port must be a number`},
 		{"ReserveBelowFloor", []string{"--check-config", "--config", lowReserve}, `relay: limits.min_free_disk in ` + lowReserve + `: 1.0 KiB is below the store's floor of 72 MiB`},
+		{"MaxBodyOverBadger", []string{"--check-config", "--config", bigBody},
+			`relay: limits.max_body in ` + bigBody + `: 100 MiB is more than the Badger store holds of one event: at most 63 MiB (a value log file of 64 MiB, less 1.0 MiB kept for the event's metadata); lower it`},
+		{"MaxBodyOverBadgerAtStart", []string{"--listen", "127.0.0.1:0", "--config", bigBody}, `relay: limits.max_body in ` + bigBody + `: 100 MiB is more than the Badger store holds`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			code, out, stderr := runCLI(t, exampleEnv(), append([]string{"relay"}, tt.args...)...)
-			if code != 2 || out != "" || !strings.Contains(stderr, tt.want) {
-				t.Errorf("got %d %q %q, want 2 and %q", code, out, stderr, tt.want)
+			if code != 2 || out != "" || !strings.Contains(stderr, tt.want) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+				t.Errorf("got %d %q %q, want 2 and one line with %q", code, out, stderr, tt.want)
 			}
 		})
+	}
+}
+
+// TestRelayCommandMaxBodyInMemory: in memory a body is not bounded by a
+// store, so a max_body Badger could not hold is valid there.
+func TestRelayCommandMaxBodyInMemory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "big.yaml")
+	os.WriteFile(path, []byte("limits: {max_body: 100MiB}\norganisations:\n  - id: demo\n"), 0o600)
+	if code, _, stderr := runCLI(t, nil, "relay", "--check-config", "--in-memory", "--config", path); code != 0 {
+		t.Errorf("got %d %q, want 0", code, stderr)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -167,6 +168,22 @@ func dataSource(c *cli.Context, e *env, configPath, data, def string) string {
 		return "the default; choose another with data: in " + configPath + " or --data"
 	}
 	return "the default; choose another with --data"
+}
+
+// checkMaxBody refuses a limits.max_body that Badger's store cannot hold,
+// before the store is opened, so that --check-config finds it too. In
+// memory there is no such limit; a NATS store's depends on its servers,
+// and relay.New checks it once connected.
+func checkMaxBody(cmd string, cfg *config.Config, configPath string) error {
+	if cfg.Store != nil || cfg.InMemory {
+		return nil
+	}
+	if err := cfg.CheckMaxBody(badgerstore.BodyLimit()); err != nil {
+		// The key only exists in the file: name it there.
+		key, rest, _ := strings.Cut(err.Error(), ": ")
+		return usageErrorf("%s: %s in %s: %s", cmd, key, configPath, rest)
+	}
+	return nil
 }
 
 // checkReserve refuses a limits.min_free_disk that Badger's store would

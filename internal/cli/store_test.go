@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/sidehook/sidehook/relay/natsstore/natstest"
 )
 
 // startNATS runs an embedded NATS server (with JetStream unless noJS) on a
@@ -77,6 +79,23 @@ func TestRelayStoreErrors(t *testing.T) {
 				t.Errorf("stderr has %d lines, want one: %q", lines, stderr)
 			}
 		})
+	}
+}
+
+// TestRelayMaxBodyOverNATS: a NATS store's limit is known once connected
+// (the servers' max_payload sets it): a relay whose limits.max_body is
+// above it does not start, in one line that names the key, the limit and
+// what sets it.
+func TestRelayMaxBodyOverNATS(t *testing.T) {
+	o := natstest.Options(-1, t.TempDir())
+	o.MaxPayload = 32 << 10
+	url := natstest.Run(t, o).ClientURL()
+	path := filepath.Join(t.TempDir(), "big.yaml")
+	os.WriteFile(path, []byte("limits: {max_body: 32MiB}\norganisations:\n  - id: acme\n    api_keys: [k]\n"), 0o600)
+	code, _, stderr := runCLI(t, nil, "--log-level", "error", "relay", "--listen", "127.0.0.1:0", "--config", path, "--store", url)
+	want := "relay: limits.max_body: 32 MiB is more than the NATS store holds of one event: at most 16 MiB (698 records of the servers' max_payload of 32 KiB"
+	if code != 2 || !strings.Contains(stderr, want) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+		t.Errorf("got %d %q, want 2 and one line with %q", code, stderr, want)
 	}
 }
 

@@ -145,6 +145,13 @@ func (o *Options) setDefaultSizes() {
 	}
 }
 
+// MaxValue is the largest value Write takes for o's sizing: zero sizes
+// count as their defaults. A larger one fails with ErrValueTooLarge.
+func MaxValue(o Options) int64 {
+	o.setDefaultSizes()
+	return o.maxValueSize()
+}
+
 // maxValueSize is the largest value Badger accepts.
 func (o *Options) maxValueSize() int64 {
 	if o.InMemory {

@@ -902,3 +902,27 @@ func scanKeys2(tb testing.TB, s *store.Store, prefix string) []string {
 	}
 	return keys
 }
+
+// TestMaxValue: MaxValue is the largest value Write takes, on disk and in
+// memory, so a caller can bound what it writes before it opens a store.
+func TestMaxValue(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		opts store.Options
+		want int64
+	}{
+		{"Default", store.Options{}, store.DefaultValueLogFileSize},
+		{"ValueLogFile", store.Options{ValueLogFileSize: 1 << 20}, 1 << 20},
+		{"InMemory", store.Options{InMemory: true, ValueLogFileSize: 1 << 20}, store.MaxInMemoryValue},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := store.MaxValue(tt.opts); got != tt.want {
+				t.Fatalf("got %d, want %d", got, tt.want)
+			}
+		})
+	}
+	s := openStore(t, store.Options{ValueLogFileSize: 1 << 20})
+	mustWrite(t, s, store.Set([]byte("max"), make([]byte, store.MaxValue(store.Options{ValueLogFileSize: 1 << 20}))))
+}

@@ -68,7 +68,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sidehook/sidehook/internal/store"
+	"github.com/sidehook/sidehook/internal/units"
 	"github.com/sidehook/sidehook/relay"
+	"github.com/sidehook/sidehook/relay/config"
 )
 
 // memTableSize is half internal/store's default. A memtable is an arena in
@@ -83,6 +85,29 @@ const memTableSize = 4 << 20
 // of every memtable and a value log file, at this store's sizes. A
 // configuration can be checked against it before anything is opened.
 func ReserveFloor() int64 { return store.ReserveFloor(store.Options{MemTableSize: memTableSize}) }
+
+// metaReserve is what BodyLimit keeps of a value log file for the event
+// record's metadata beside its body: the ids, the type, the Content-Type
+// (within the relay's 64 KiB of headers, at most 384 KiB JSON-escaped)
+// and about 130 bytes per delivery: room for thousands of deliveries,
+// where BodyLimit promises relay.BodyLimitFanOut.
+const metaReserve = 1 << 20
+
+// BodyLimit is what the store holds of one event: its record (metadata
+// and body) is one Badger value, at most a value log file. A
+// configuration can be checked against it before anything is opened.
+func BodyLimit() config.StoreLimit {
+	vlog := store.MaxValue(store.Options{MemTableSize: memTableSize})
+	return config.StoreLimit{
+		Store:   "the Badger store",
+		MaxBody: vlog - metaReserve,
+		Why: fmt.Sprintf("a value log file of %s, less %s kept for the event's metadata",
+			units.FormatSize(vlog), units.FormatSize(metaReserve)),
+	}
+}
+
+// BodyLimit is the package's BodyLimit, for relay.Store.
+func (s *Store) BodyLimit() config.StoreLimit { return BodyLimit() }
 
 // ErrLocked is returned (wrapped) by Open when another process holds the
 // directory: a running relay, since Badger allows one per directory.

@@ -220,3 +220,34 @@ func TestEndpointRetryChangesWhatItNames(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckMaxBody: a limits.max_body above what the store holds of one
+// event is refused, naming the key, the store and its limit in one line;
+// up to the limit it passes.
+func TestCheckMaxBody(t *testing.T) {
+	tests := []struct {
+		name    string
+		maxBody int64
+		store   int64
+		why     string
+		want    string // "" for no error
+	}{
+		{"Below", 1 << 20, 63 << 20, "what sets it", ""},
+		{"AtTheLimit", 63 << 20, 63 << 20, "what sets it", ""},
+		{"Above", 100 << 20, 63 << 20, "what sets it", "limits.max_body: 100 MiB is more than the Badger store holds of one event: at most 63 MiB (what sets it); lower it"},
+		{"NoWhy", 100 << 20, 63 << 20, "", "limits.max_body: 100 MiB is more than the Badger store holds of one event: at most 63 MiB; lower it"},
+		{"NoRoomAtAll", 1 << 20, 0, "what sets it", "limits.max_body: 1.0 MiB is more than the Badger store holds of one event: at most 0 B (what sets it); lower it"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &config.Config{Limits: config.Limits{MaxBody: tt.maxBody}}
+			err := c.CheckMaxBody(config.StoreLimit{Store: "the Badger store", MaxBody: tt.store, Why: tt.why})
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("got %v, want no error", err)
+			case tt.want != "" && (err == nil || err.Error() != tt.want):
+				t.Fatalf("got %v, want %q", err, tt.want)
+			}
+		})
+	}
+}

@@ -17,11 +17,13 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/sidehook/sidehook/relay"
+	"github.com/sidehook/sidehook/relay/config"
 )
 
 // Store is an in-memory relay.Store. The zero value is not usable: call New.
@@ -64,6 +66,12 @@ func compareList(a, b listEntry) int {
 		return c
 	}
 	return cmp.Compare(a.id, b.id)
+}
+
+// BodyLimit: a body is a slice in memory, bounded by nothing of the
+// store's.
+func (s *Store) BodyLimit() config.StoreLimit {
+	return config.StoreLimit{Store: "the in-memory store", MaxBody: math.MaxInt64}
 }
 
 // New returns an empty store.

@@ -12,7 +12,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/sidehook/sidehook/internal/units"
 	"github.com/sidehook/sidehook/relay"
+	"github.com/sidehook/sidehook/relay/config"
 )
 
 // eventMeta is an event's meta as stored: the event and how many records
@@ -25,6 +27,23 @@ type eventMeta struct {
 // headroom is what a record keeps free of the max payload for its subject,
 // headers and meta length.
 const headroom = 8 << 10
+
+// BodyLimit is what the store holds of one event. Accept writes an event
+// in one atomic batch of at most maxBatch records, each at most the
+// servers' max payload less headroom: the body's records, the event's
+// index entry and three per waiting delivery, the metadata in the first
+// record. With relay.BodyLimitFanOut deliveries and a whole record for
+// the metadata, the rest is the body's.
+func (s *Store) BodyLimit() config.StoreLimit {
+	size := max(s.nc.MaxPayload()-headroom, 0)
+	records := maxBatch - 1 - 1 - 3*relay.BodyLimitFanOut
+	return config.StoreLimit{
+		Store:   "the NATS store",
+		MaxBody: int64(records) * size,
+		Why: fmt.Sprintf("%d records of the servers' max_payload of %s, less %s each, in the one atomic batch an event is written in, with room for %d deliveries; raise max_payload on the NATS servers for more",
+			records, units.FormatSize(s.nc.MaxPayload()), units.FormatSize(headroom), relay.BodyLimitFanOut),
+	}
+}
 
 // encodeEvent lays out an event as records: the first is a 4-byte meta
 // length, the meta JSON and the body's start; the others the rest of the

@@ -13,7 +13,8 @@ import (
 )
 
 // TestTooLarge: on servers with a 32 KiB max payload, a body above it is
-// split over records and stored; an event that no atomic batch can hold
+// split over records and stored, up to BodyLimit with as many deliveries
+// as it promises room for; an event that no atomic batch can hold
 // (too many records, or metadata over one record) is refused with
 // relay.ErrTooLarge, which no retry gets past, and stores nothing: the
 // events around it are untouched.
@@ -40,6 +41,7 @@ func TestTooLarge(t *testing.T) {
 		because string
 	}{
 		{"BodyOverMaxPayload", 100 << 10, []string{"a", "b"}, false, ""},
+		{"BodyLimitWithItsDeliveries", int(s.BodyLimit().MaxBody), endpoints(relay.BodyLimitFanOut, 64), false, ""},
 		{"BodyOverABatch", 25 << 20, []string{"a"}, true, "over 1000 records"},
 		{"DeliveriesOverABatch", 10, endpoints(350, 4), true, "over 1000 records"},
 		{"MetadataOverARecord", 10, endpoints(320, 40), true, "metadata over a record"},

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -190,6 +191,35 @@ func testLargeBody(t *testing.T, f Factory) {
 		t.Fatalf("Events: got %d items, %v; want 1", len(p.Items), err)
 	}
 	wantEvent(t, p.Items[0], ev)
+}
+
+// maxTestedBody is the largest BodyLimit the suite writes a body of;
+// above it (in memory, NATS with its default max payload) the test is
+// skipped and the store's own tests cover its limit.
+const maxTestedBody = 64 << 20
+
+// testBodyLimit: a body of BodyLimit().MaxBody bytes is stored with
+// relay.BodyLimitFanOut deliveries of the longest endpoint ids, and read
+// back whole.
+func testBodyLimit(t *testing.T, f Factory) {
+	s := f.New(t)
+	lim := s.BodyLimit()
+	if lim.Store == "" || lim.MaxBody <= 0 {
+		t.Fatalf("BodyLimit: got %+v, want the store named and a positive limit", lim)
+	}
+	if lim.MaxBody > maxTestedBody {
+		t.Skipf("%s holds bodies of %d bytes: more than this suite writes", lim.Store, lim.MaxBody)
+	}
+	if testing.Short() {
+		t.Skipf("a body of %d bytes takes seconds to write and read under -race", lim.MaxBody)
+	}
+	eps := make([]string, relay.BodyLimitFanOut)
+	for i := range eps {
+		eps[i] = fmt.Sprintf("%064d", i) // the longest endpoint id
+	}
+	body := bytes.Repeat([]byte{0xff}, int(lim.MaxBody))
+	ev := accepted(t, s, evSpec{id: "limit", eps: eps, body: body})
+	wantEvent(t, getEvent(t, s, "acme", "limit"), ev)
 }
 
 // accepted is accept returning the event as it should be read back.

@@ -61,6 +61,7 @@ func Run(t *testing.T, f Factory) {
 		{"DuplicateConcurrent", testDuplicateConcurrent},
 		{"Isolation", testIsolation},
 		{"LargeBody", testLargeBody},
+		{"BodyLimit", testBodyLimit},
 		{"TakeDueOrder", testTakeDueOrder},
 		{"TakeNext", testTakeNext},
 		{"TakeLimit", testTakeLimit},
