@@ -7,10 +7,12 @@
 // Write applies its ops atomically. When it returns nil they are durable
 // (synced to disk; not in memory) and visible to every Get and Scan that
 // starts after it. Writes from concurrent callers are group-committed: one
-// writer goroutine takes everything queued, prepares it in as few Badger
-// transactions as fit (each Write whole in one), appends the group's ops to
-// the WAL as one record, syncs the WAL once, commits the transactions and
-// answers every waiter; the groups grow with the load, with no timer.
+// writer goroutine takes what is queued (up to 64 MiB of it, at least one
+// Write, so that a group's WAL record stays well below the WAL's 1 GiB
+// bound), prepares it in as few Badger transactions as fit (each Write
+// whole in one), appends the group's ops to the WAL as one record, syncs
+// the WAL once, commits the transactions and answers every waiter; the
+// groups grow with the load, with no timer.
 // Badger has the ops before the answer, so a caller reads its own write,
 // and after the WAL sync, so that the WAL always holds whatever Badger's
 // unsynced logs hold. A write once queued is carried

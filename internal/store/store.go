@@ -105,6 +105,7 @@ type Options struct {
 	// Test hooks, set by internal tests before the first Write.
 	failSync   func() error // replaces Badger's sync
 	beforeSync func(n int)  // runs in the writer before each sync, with the group's size
+	groupBytes int64        // replaces maxGroupBytes
 }
 
 func (o *Options) setDefaults() {

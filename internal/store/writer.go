@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -136,8 +137,9 @@ func storeMax(v *atomic.Int64, n int64) {
 	}
 }
 
-// runWriter takes everything queued as one group and commits it, until
-// Close; it drains the queue before Close closes Badger.
+// runWriter takes what is queued (up to take's budget) as one group and
+// commits it, until Close; it drains the queue before Close closes
+// Badger.
 func (s *Store) runWriter() {
 	defer close(s.writerDone)
 	if s.wal != nil {
@@ -168,13 +170,32 @@ func (s *Store) runWriter() {
 	}
 }
 
-// take empties the queue. Waiting callers pile up while a group is being
+// maxGroupBytes bounds a group's writes (their size, which is more than
+// what the WAL logs of them): the WAL logs a group as one record of at
+// most 1 GiB, and a record over it fails the store until it is reopened;
+// seventeen events of 63 MiB queued at once made one. It bounds the
+// record's buffer too, and leaves room for one write of a whole value log
+// file beside the budget.
+const maxGroupBytes = 64 << 20
+
+// take takes the queue's writes, oldest first, up to the group budget
+// and at least one. Waiting callers pile up while a group is being
 // committed and synced, so the groups grow with the load, with no timer.
 func (s *Store) take() []*request {
+	budget := cmp.Or(s.opts.groupBytes, maxGroupBytes)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	batch := s.queue
-	s.queue = nil
+	n, size := 0, int64(0)
+	for n < len(s.queue) && (n == 0 || size+s.queue[n].size <= budget) {
+		size += s.queue[n].size
+		n++
+	}
+	// Capped, so that Write appending to the rest never writes into it.
+	batch := s.queue[:n:n]
+	s.queue = s.queue[n:]
+	if len(s.queue) == 0 {
+		s.queue = nil // the next Write starts a new array
+	}
 	return batch
 }
 
