@@ -256,6 +256,41 @@ func TestCaptureBodyTooLarge(t *testing.T) {
 	}
 }
 
+// TestCaptureTooLargeForTheStore: a body within MaxBody that the store
+// cannot hold (a capture over a Badger value log file) is a 413, captured
+// without its body as one over MaxBody is; it was a 503 "capture not
+// stored", which no retry could get past. The captures around it stay.
+func TestCaptureTooLargeForTheStore(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes a body of 64 MiB")
+	}
+	srv := start(t, receiver.Config{MaxBody: 80 << 20})
+	if r := send(t, "POST", srv.URL()+"/before", []byte(`{}`), nil); r.status != 200 {
+		t.Fatalf("before: got %d %s, want 200", r.status, r.body)
+	}
+	huge := bytes.Repeat([]byte("a"), 64<<20)
+	r := send(t, "POST", srv.URL()+"/huge", huge, nil)
+	var e struct{ Error, Reason string }
+	r.json(t, &e)
+	if r.status != 413 || e.Error != "too_large" || !strings.Contains(e.Reason, "store") || r.header.Get("Retry-After") != "" {
+		t.Errorf("got %d %s (Retry-After %q), want 413 too_large naming the store, without Retry-After", r.status, r.body, r.header.Get("Retry-After"))
+	}
+	caps, _ := list(t, srv, "path=/huge")
+	if len(caps) != 1 {
+		t.Fatalf("got %d captures of /huge, want 1", len(caps))
+	}
+	if c := caps[0]; !c.BodyTruncated || len(c.Body) != 0 || c.Response.Status != 413 || c.BodySize != int64(len(huge)) {
+		t.Errorf("got truncated=%v body=%d bytes status=%d size=%d, want truncated, no body, 413, size %d",
+			c.BodyTruncated, len(c.Body), c.Response.Status, c.BodySize, len(huge))
+	}
+	if r := send(t, "POST", srv.URL()+"/after", []byte(`{}`), nil); r.status != 200 {
+		t.Fatalf("after: got %d %s, want 200", r.status, r.body)
+	}
+	if caps, _ := list(t, srv, ""); len(caps) != 3 {
+		t.Errorf("got %d captures, want 3", len(caps))
+	}
+}
+
 func TestCaptureDurable(t *testing.T) {
 	dir := t.TempDir()
 	st := openStore(t, dir)

@@ -95,29 +95,35 @@ func handleCapture(s *Server) http.Handler {
 			c.Verdict = verdictOf(s.verifier.Verify(r.Context(), r, body))
 			rep = s.decide(r, &c)
 		}
-		c.Response = CaptureResponse{Status: rep.status, Rule: rep.rule, Fault: rep.fault}
-		if rep.fault != "" {
-			c.Response.Status = 0
-		} else {
-			c.Response.Headers = rep.headers()
-			sent := rep.body
-			if len(sent) > MaxResponseBody {
-				sent, c.Response.BodyTruncated = sent[:MaxResponseBody], true
-			}
-			c.Response.Body, c.Response.BodyEncoding = event.EncodeBody(sent)
-		}
-		c.Response.DurationMS = (time.Since(start) + rep.delay).Milliseconds()
+		c.Response = rep.captured(start)
 
-		if err := s.st.Append(r.Context(), &c); err != nil {
+		err := s.st.Append(r.Context(), &c)
+		if errors.Is(err, ErrTooLarge) {
+			// No retry stores this body: keep the request without it, as
+			// one over MaxBody is, and answer 413 instead of the rule's
+			// answer, which goes back to the rule.
+			s.rules.release(rep.use)
+			rep = errorReply(http.StatusRequestEntityTooLarge, httpjson.CodeTooLarge,
+				"the request is larger than the receiver's store can hold; its body ("+strconv.FormatInt(size, 10)+" bytes) was not kept")
+			c.Body, c.BodyTruncated = nil, true
+			c.Response = rep.captured(start)
+			err = s.st.Append(r.Context(), &c)
+		}
+		if err != nil {
 			// The request is refused, not captured: its sender retries, and
 			// the retry is owed the rule's answer this one did not get.
 			s.rules.release(rep.use)
-			reason := "capture not stored"
-			if errors.Is(err, ErrDiskFull) {
-				reason += ": disk full"
+			fail := &httpjson.Error{Status: http.StatusServiceUnavailable, Code: codeUnavailable, Reason: "capture not stored", Err: err}
+			switch {
+			case errors.Is(err, ErrDiskFull):
+				fail.Reason += ": disk full"
+			case errors.Is(err, ErrTooLarge):
+				// Even without its body: a retry would be refused too.
+				fail.Status, fail.Code = http.StatusRequestEntityTooLarge, httpjson.CodeTooLarge
+				fail.Reason = "the request (its headers) is larger than the receiver's store can hold; not captured"
 			}
-			s.metrics.responses.WithLabelValues("503").Inc()
-			s.writeError(w, r, &httpjson.Error{Status: http.StatusServiceUnavailable, Code: codeUnavailable, Reason: reason, Err: err})
+			s.metrics.responses.WithLabelValues(strconv.Itoa(fail.Status)).Inc()
+			s.writeError(w, r, fail)
 			return
 		}
 		// The body is in the store now; the budget was for reading it.
@@ -197,6 +203,24 @@ func (rep reply) headers() map[string][]string {
 		h["connection"] = []string{"close"}
 	}
 	return h
+}
+
+// captured is what a capture records of rep, an answer decided start
+// after the request arrived.
+func (rep reply) captured(start time.Time) CaptureResponse {
+	cr := CaptureResponse{Status: rep.status, Rule: rep.rule, Fault: rep.fault}
+	if rep.fault != "" {
+		cr.Status = 0
+	} else {
+		cr.Headers = rep.headers()
+		sent := rep.body
+		if len(sent) > MaxResponseBody {
+			sent, cr.BodyTruncated = sent[:MaxResponseBody], true
+		}
+		cr.Body, cr.BodyEncoding = event.EncodeBody(sent)
+	}
+	cr.DurationMS = (time.Since(start) + rep.delay).Milliseconds()
+	return cr
 }
 
 func errorReply(status int, code, reason string) reply {

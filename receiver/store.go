@@ -73,4 +73,8 @@ var (
 	// ErrStoreFailed is returned once the store can take no more captures
 	// until it is reopened.
 	ErrStoreFailed = errors.New("store failed")
+	// ErrTooLarge is returned by Append for a capture the store cannot
+	// hold however often it is tried (over a Badger value log file): the
+	// receiver keeps the request without its body and answers 413.
+	ErrTooLarge = errors.New("too large for the store")
 )

@@ -53,7 +53,7 @@ func receiveCommand(e *env) *cli.Command {
 			&cli.StringSliceFlag{Name: "standard-secret", Usage: "check Standard Webhooks signatures with this whsec_ secret (repeat during a rotation)"},
 			&cli.StringFlag{Name: "values", Usage: "custom values `FILE` (JSON or YAML; default: the embedded demo values)"},
 			&cli.StringFlag{Name: "rules", Usage: "scripted responses `FILE` (a JSON or YAML list)"},
-			&cli.StringFlag{Name: "max-body", Value: "1MiB", Usage: "largest body captured (e.g. 1MiB, 512KiB, 2MB, 65536); larger is 413"},
+			&cli.StringFlag{Name: "max-body", Value: "1MiB", Usage: "largest body captured (e.g. 1MiB, 512KiB, 2MB, 65536; at most 62MiB on disk); larger is 413"},
 			&cli.StringFlag{Name: "min-free-disk", Usage: "refuse captures (503) while the data directory's disk has less than this `SIZE` free (default: a memtable flush's worth)"},
 			&cli.StringSliceFlag{Name: "allow-host", Usage: "a Host `NAME` the admin API and dashboard answer on loopback, besides localhost, 127.0.0.1 and [::1] (repeatable)"},
 			&cli.StringFlag{Name: "admin-token", Usage: "Bearer token for /_sidehook/ (required when listening beyond loopback)"},
@@ -81,6 +81,12 @@ func receiveCommand(e *env) *cli.Command {
 			if !c.Bool("in-memory") {
 				if err := checkDataDir("receive", c.String("data"), dataSource(c, e, "", "", "")); err != nil {
 					return err
+				}
+				// A larger body was read, then refused by the store at
+				// every try. In memory a capture has no such bound.
+				if max := badgerstore.MaxBody(); cfg.MaxBody > max {
+					return usageErrorf("receive: %s: %s is more than the Badger store holds of one capture: at most %s (a value log file, less room for the request's headers); lower it, or keep captures --in-memory",
+						e.source(c, "max-body"), units.FormatSize(cfg.MaxBody), units.FormatSize(max))
 				}
 			}
 			st, err := openCaptures(c.String("data"), c.Bool("in-memory"), reserve, log)

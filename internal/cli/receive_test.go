@@ -115,6 +115,38 @@ func TestReceiveUsageErrors(t *testing.T) {
 	}
 }
 
+// TestReceiveMaxBodyOverTheStore: a --max-body the Badger capture store
+// cannot hold is a usage error in one line naming where it came from and
+// the limit (such a body was a 503 "capture not stored" at every try); in
+// memory there is no such limit.
+func TestReceiveMaxBodyOverTheStore(t *testing.T) {
+	want := "is more than the Badger store holds of one capture: at most 62 MiB"
+	tests := []struct {
+		name   string
+		args   []string
+		env    map[string]string
+		source string
+	}{
+		{"Flag", []string{"--max-body", "100MiB"}, nil, "receive: --max-body: 100 MiB "},
+		{"Variable", nil, map[string]string{"SIDEHOOK_RECEIVE_MAX_BODY": "100MiB"}, "receive: SIDEHOOK_RECEIVE_MAX_BODY: 100 MiB "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"receive", "--listen", "127.0.0.1:0", "--data", t.TempDir()}, tt.args...)
+			code, _, stderr := runCLI(t, envOf(tt.env), args...)
+			if code != 2 || !strings.Contains(stderr, tt.source+want) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+				t.Errorf("got %d %q, want 2 and one line with %q", code, stderr, tt.source+want)
+			}
+		})
+	}
+	t.Run("InMemory", func(t *testing.T) {
+		_, stop := startReceive(t, nil, "--in-memory", "--max-body", "100MiB")
+		if err := stop(); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	})
+}
+
 func TestParseSize(t *testing.T) {
 	tests := []struct {
 		in   string

@@ -39,6 +39,18 @@ func webhookKey(sum widSum) []byte { return append(bytes.Clone(prefixWebhook), s
 // in memory; older ones are looked up in the store.
 const DefaultDedupeCache = 100_000
 
+// metaReserve is what MaxBody keeps of a value log file for a capture's
+// metadata beside its body: the request's headers and line (Go's server
+// reads up to 1 MiB of them), JSON-escaped, the verdict and the answer
+// (at most receiver.MaxResponseBody of its body).
+const metaReserve = 2 << 20
+
+// MaxBody is the largest request body the store keeps in a capture: a
+// capture is one Badger value, at most a value log file, and Append fails
+// with receiver.ErrTooLarge for one over it. A receiver's MaxBody can be
+// checked against it before the store is opened.
+func MaxBody() int64 { return store.MaxValue(store.Options{}) - metaReserve }
+
 // Options configure Open.
 type Options struct {
 	// Dir is the data directory; required.
@@ -200,6 +212,9 @@ func (s *Store) write(ctx context.Context, c *receiver.Capture, sum widSum, firs
 	s.diskFull.Store(errors.Is(err, store.ErrDiskFull))
 	if errors.Is(err, store.ErrDiskFull) {
 		return fmt.Errorf("badgerstore: append: %w: %w", receiver.ErrDiskFull, err)
+	}
+	if errors.Is(err, store.ErrValueTooLarge) {
+		return fmt.Errorf("badgerstore: append: %w: %w", receiver.ErrTooLarge, err)
 	}
 	if err != nil {
 		return fmt.Errorf("badgerstore: append: %w", err)

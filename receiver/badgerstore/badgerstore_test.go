@@ -2,6 +2,7 @@ package badgerstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -236,5 +237,38 @@ func TestCloseTwice(t *testing.T) {
 	}
 	if err := st.Append(context.Background(), capture("cap_01JAAAAAAAAAAAAAAAAAAAAAAD", "")); err == nil {
 		t.Error("Append after Close succeeded")
+	}
+}
+
+// TestMaxBody: a capture of a MaxBody body is kept with a megabyte of
+// headers, what Go's server reads at most; one of a whole value log file
+// is refused with receiver.ErrTooLarge, not an error to retry.
+func TestMaxBody(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes a body of 62 MiB")
+	}
+	st := open(t, t.TempDir())
+	tests := []struct {
+		name string
+		body int64
+		want error
+	}{
+		{"AtTheLimit", MaxBody(), nil},
+		{"AValueLogFile", store.DefaultValueLogFileSize, receiver.ErrTooLarge},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := capture(fmt.Sprintf("cap_01JAAAAAAAAAAAAAAAAAAAAAA%d", i), "")
+			c.Headers = map[string][]string{"x-big": {strings.Repeat("h", 1<<20)}}
+			c.Body = make([]byte, tt.body)
+			err := st.Append(t.Context(), c)
+			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
+				t.Fatalf("Append of a %d-byte body: got %v, want %v", tt.body, err, tt.want)
+			}
+			got, gerr := st.Get(t.Context(), c.ID)
+			if kept := gerr == nil && int64(len(got.Body)) == tt.body; kept != (tt.want == nil) {
+				t.Errorf("read back: %v (kept: %v), want kept %v", gerr, kept, tt.want == nil)
+			}
+		})
 	}
 }
