@@ -356,6 +356,47 @@ func TestEndpointsAPI(t *testing.T) {
 	}
 }
 
+// TestEndpointMaxInFlight: the API takes max_in_flight as the file does:
+// left out (or null) it is the default, 16; written, it is between 1 and
+// 1024. A 0 was taken as 16 without a word, where -1 was refused.
+func TestEndpointMaxInFlight(t *testing.T) {
+	rcv := newSink(t, nil, nil)
+	r := startRelay(t, orgConfig(t), relay.Options{})
+	tests := []struct {
+		name   string
+		field  string // the max_in_flight member, or ""
+		status int
+		want   string // the reason's start, or the max_in_flight answered
+	}{
+		{"LeftOut", ``, 201, "16"},
+		{"Null", `,"max_in_flight":null`, 201, "16"},
+		{"One", `,"max_in_flight":1`, 201, "1"},
+		{"Most", `,"max_in_flight":1024`, 201, "1024"},
+		{"Zero", `,"max_in_flight":0`, 400, "max_in_flight: 0 is not between 1 and 1024 (leave it out for the default, 16)"},
+		{"Negative", `,"max_in_flight":-1`, 400, "max_in_flight: -1 is not between 1 and 1024"},
+		{"TooMany", `,"max_in_flight":1025`, 400, "max_in_flight: 1025 is not between 1 and 1024"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := fmt.Sprintf(`{"id":"ep%d","url":"%s"%s}`, i, rcv.URL(), tt.field)
+			a := call(t, "POST", r.URL()+"/v1/endpoints", apiKey, []byte(body), nil)
+			var got struct {
+				Error, Reason string
+				MaxInFlight   json.RawMessage `json:"max_in_flight"`
+			}
+			a.decode(t, &got)
+			switch {
+			case a.Status != tt.status:
+				t.Errorf("got %d %s, want %d", a.Status, a.Body, tt.status)
+			case a.Status == 201 && string(got.MaxInFlight) != tt.want:
+				t.Errorf("got max_in_flight %s, want %s", got.MaxInFlight, tt.want)
+			case a.Status == 400 && (got.Error != "invalid_endpoint" || !strings.HasPrefix(got.Reason, tt.want)):
+				t.Errorf("got %s, want invalid_endpoint with a reason starting %q", a.Body, tt.want)
+			}
+		})
+	}
+}
+
 // TestEndpointPutWhatGetAnswered: the usual way to change one field is to
 // GET the endpoint, edit it and PUT it back; the read-only fields GET adds
 // (source, disabled_reason) are accepted and ignored, not a 400. Re-enabling

@@ -30,7 +30,7 @@ func TestBacklogBeyondWindow(t *testing.T) {
 	for i := range sched {
 		sched[i] = "1s"
 	}
-	cfg := orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL(), MaxInFlight: 32, Retry: &config.RawRetry{Schedule: sched, Jitter: new(float64)}})
+	cfg := orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL(), MaxInFlight: new(32), Retry: &config.RawRetry{Schedule: sched, Jitter: new(float64)}})
 	r := startRelay(t, cfg, relay.Options{})
 	const n = 1200
 	ids := make([]string, n)

@@ -63,7 +63,7 @@ func BenchmarkIngest(b *testing.B) {
 		arrived.Add(1)
 	}))
 	defer sink.Close()
-	cfg := orgConfig(b, config.RawEndpoint{ID: "crm", URL: sink.URL, Auth: []string{}, MaxInFlight: 32})
+	cfg := orgConfig(b, config.RawEndpoint{ID: "crm", URL: sink.URL, Auth: []string{}, MaxInFlight: new(32)})
 	r := startRelay(b, cfg, relay.Options{})
 	h := http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + apiKey}}
 	b.SetParallelism(16)

@@ -180,7 +180,7 @@ func TestMaxInFlight(t *testing.T) {
 		cur.Add(-1)
 		rcv.serve(w, r)
 	})
-	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL(), MaxInFlight: 3}), relay.Options{})
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL(), MaxInFlight: new(3)}), relay.Options{})
 	for i := 0; i < 20; i++ {
 		ingest(t, r, `{"type":"payment"}`, nil)
 	}

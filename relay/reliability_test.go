@@ -360,7 +360,7 @@ func TestGracefulStop(t *testing.T) {
 		time.Sleep(100 * time.Millisecond) // a slow endpoint, not a wait
 		return 200
 	})
-	cfg := orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL(), MaxInFlight: 4})
+	cfg := orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL(), MaxInFlight: new(4)})
 	r := startRelay(t, cfg, relay.Options{Grace: 5 * time.Second})
 	var ids []string
 	for i := 0; i < 40; i++ {

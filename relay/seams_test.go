@@ -72,7 +72,7 @@ func TestCancelledIngestIsDelivered(t *testing.T) {
 func testCancelledIngest(t *testing.T, open func(testing.TB, *config.Config) relay.Store) {
 	const n = 2000
 	rcv := newSink(t, nil, nil)
-	cfg := orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL(), MaxInFlight: 32})
+	cfg := orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL(), MaxInFlight: new(32)})
 	st := open(t, cfg)
 	r := startRelay(t, cfg, relay.Options{Store: st})
 	addr := r.Addr().String()
@@ -161,7 +161,7 @@ func TestOutageThenUp(t *testing.T) {
 	for len(sched) < 28 {
 		sched = append(sched, "800ms")
 	}
-	cfg := orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL(), MaxInFlight: 16, Retry: &config.RawRetry{Schedule: sched}})
+	cfg := orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL(), MaxInFlight: new(16), Retry: &config.RawRetry{Schedule: sched}})
 	r := startRelay(t, cfg, relay.Options{})
 
 	const (

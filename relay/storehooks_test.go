@@ -570,7 +570,7 @@ func TestRecordFailureBoundsSends(t *testing.T) {
 	const maxInFlight, events = 2, 20
 	sched := []string{"50ms"}
 	zero := 0.0
-	cfg := orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL(), MaxInFlight: maxInFlight,
+	cfg := orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL(), MaxInFlight: new(maxInFlight),
 		Retry: &config.RawRetry{Schedule: sched, Jitter: &zero}})
 	r := startRelay(t, cfg, relay.Options{Store: st})
 	var ids []string

@@ -264,7 +264,7 @@ type RawEndpoint struct {
 	Events      []string          `yaml:"events" json:"events"`
 	Auth        []string          `yaml:"auth" json:"auth"`
 	Timeout     string            `yaml:"timeout" json:"timeout,omitempty"`
-	MaxInFlight int               `yaml:"max_in_flight" json:"max_in_flight,omitempty"`
+	MaxInFlight *int              `yaml:"max_in_flight" json:"max_in_flight,omitempty"` // nil: DefaultMaxInFlight
 	Rate        string            `yaml:"rate" json:"rate,omitempty"`
 	Ordered     bool              `yaml:"ordered" json:"ordered"`
 	Retry       *RawRetry         `yaml:"retry" json:"retry,omitempty"`
@@ -606,11 +606,14 @@ func (re RawEndpoint) Validate(key string, o *Org) (*Endpoint, error) {
 		}
 		e.Timeout = d
 	}
-	if re.MaxInFlight != 0 {
-		if re.MaxInFlight < 0 || re.MaxInFlight > MaxMaxInFlight {
-			return nil, fmt.Errorf("%s: %d is not between 1 and %d", k("max_in_flight"), re.MaxInFlight, MaxMaxInFlight)
+	// Only a key left out is the default: a 0 written out is no more a
+	// limit than -1 is.
+	if re.MaxInFlight != nil {
+		if n := *re.MaxInFlight; n < 1 || n > MaxMaxInFlight {
+			return nil, fmt.Errorf("%s: %d is not between 1 and %d (leave it out for the default, %d)",
+				k("max_in_flight"), n, MaxMaxInFlight, DefaultMaxInFlight)
 		}
-		e.MaxInFlight = re.MaxInFlight
+		e.MaxInFlight = *re.MaxInFlight
 	}
 	if re.Rate != "" {
 		r, err := units.ParseRate(re.Rate)
@@ -652,10 +655,10 @@ func (re RawEndpoint) Validate(key string, o *Org) (*Endpoint, error) {
 // Raw returns the document form of a validated endpoint, as the API shows
 // it; Validate(Raw()) gives the endpoint back.
 func (e Endpoint) Raw() RawEndpoint {
-	enabled := e.Enabled
+	enabled, inFlight := e.Enabled, e.MaxInFlight
 	re := RawEndpoint{
 		ID: e.ID, URL: e.URL, Events: e.Events, Auth: e.Auth,
-		MaxInFlight: e.MaxInFlight, Ordered: e.Ordered, Headers: e.Headers, Enabled: &enabled,
+		MaxInFlight: &inFlight, Ordered: e.Ordered, Headers: e.Headers, Enabled: &enabled,
 	}
 	if re.Auth == nil {
 		re.Auth = []string{}

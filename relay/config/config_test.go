@@ -65,7 +65,11 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"AdminTokenTrailingNewline", base + "admin_token: env:TOKEN\n", `admin_token: ends in white space`},
 		{"EmptyEvents", base + "    endpoints:\n      - {id: a, url: http://x, events: []}\n", "organisations[0].endpoints[0].events: an empty list subscribes to nothing"},
 		{"BadJitter", base + "retry: {jitter: 2}\n", "retry.jitter"},
-		{"BadInFlight", base + "    endpoints:\n      - {id: a, url: http://x, max_in_flight: -1}\n", "max_in_flight"},
+		{"BadInFlight", base + "    endpoints:\n      - {id: a, url: http://x, max_in_flight: -1}\n", "organisations[0].endpoints[0].max_in_flight: -1 is not between 1 and 1024"},
+		// Written out, 0 was taken as the default 16 without a word, where
+		// -1 was refused.
+		{"ZeroInFlight", base + "    endpoints:\n      - {id: a, url: http://x, max_in_flight: 0}\n", "organisations[0].endpoints[0].max_in_flight: 0 is not between 1 and 1024 (leave it out for the default, 16)"},
+		{"TooManyInFlight", base + "    endpoints:\n      - {id: a, url: http://x, max_in_flight: 1025}\n", "organisations[0].endpoints[0].max_in_flight: 1025 is not between 1 and 1024"},
 		{"ReservedHeader", base + "    endpoints:\n      - {id: a, url: http://x, headers: {webhook-id: x}}\n", "headers"},
 		{"InboundAuthNoSecret", "organisations:\n  - id: demo\n    inbound_auth: webio-token\n", "organisations[0].inbound_secret: inbound_auth webio-token needs inbound_secret"},
 		{"BadAlgorithm", base + "    jwt: {algorithm: none}\n", "organisations[0].jwt.algorithm"},
