@@ -323,9 +323,12 @@ func (f *File) Validate(getenv Getenv) (*Config, error) {
 		c.Limits.MaxQueue = *f.Limits.MaxQueue
 	}
 	if f.Limits.MinFreeDisk != "" {
+		// 0 is refused, not taken as the store's default without a word:
+		// whoever wrote it meant no reserve, which the store does not
+		// allow (a full disk would crash it).
 		n, err := units.ParseSize(f.Limits.MinFreeDisk)
-		if err != nil || n < 0 {
-			return nil, fmt.Errorf("limits.min_free_disk: %q is not a size (e.g. 128MiB)", f.Limits.MinFreeDisk)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("limits.min_free_disk: %q is not a positive size (e.g. 128MiB); leave it out for the default", f.Limits.MinFreeDisk)
 		}
 		c.Limits.MinFreeDisk = n
 	}

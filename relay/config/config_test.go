@@ -70,6 +70,8 @@ func TestErrorsNameTheKey(t *testing.T) {
 		// -1 was refused.
 		{"ZeroInFlight", base + "    endpoints:\n      - {id: a, url: http://x, max_in_flight: 0}\n", "organisations[0].endpoints[0].max_in_flight: 0 is not between 1 and 1024 (leave it out for the default, 16)"},
 		{"TooManyInFlight", base + "    endpoints:\n      - {id: a, url: http://x, max_in_flight: 1025}\n", "organisations[0].endpoints[0].max_in_flight: 1025 is not between 1 and 1024"},
+		// 0 was the store's default reserve, not none.
+		{"ZeroMinFreeDisk", base + "limits: {min_free_disk: 0}\n", `limits.min_free_disk: "0" is not a positive size`},
 		{"ReservedHeader", base + "    endpoints:\n      - {id: a, url: http://x, headers: {webhook-id: x}}\n", "headers"},
 		{"InboundAuthNoSecret", "organisations:\n  - id: demo\n    inbound_auth: webio-token\n", "organisations[0].inbound_secret: inbound_auth webio-token needs inbound_secret"},
 		{"BadAlgorithm", base + "    jwt: {algorithm: none}\n", "organisations[0].jwt.algorithm"},
