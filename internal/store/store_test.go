@@ -30,6 +30,15 @@ func openStore(tb testing.TB, opts store.Options) *store.Store {
 		opts.Reserve = -1
 	}
 	s, err := store.Open(opts)
+	// A reopen may find Badger's directory lock still held though Close
+	// released it: a parallel test that starts a child process (exec)
+	// forks a copy of every descriptor, the lock's included, and the copy
+	// holds the lock until the child's exec closes it, which on a loaded
+	// machine can take a while. A lock never released still fails here.
+	for deadline := time.Now().Add(10 * time.Second); errors.Is(err, store.ErrLocked) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		s, err = store.Open(opts)
+	}
 	if err != nil {
 		tb.Fatalf("open: %v", err)
 	}
