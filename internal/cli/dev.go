@@ -224,7 +224,7 @@ func (d *devRun) run(ctx context.Context) error {
 	cfg.AllowTargets = append(cfg.AllowTargets, d.allowTargets...)
 	cfg.AdminToken = d.adminToken
 	// dev serves tunnels too: `sidehook tunnel` can join it with the API key.
-	tunnels := tunnel.NewServer(tunnel.ServerOptions{Logger: d.log})
+	tunnels := tunnel.NewServer(tunnel.ServerOptions{Logger: d.log, MaxBody: cfg.Limits.MaxBody})
 	defer closeWithin(tunnels.Close)
 	rel, err := relay.New(cfg, relay.Options{Store: st, Tunnels: tunnels, Logger: d.log, Version: d.env.build.Version, AllowHosts: d.allowHosts})
 	if err != nil {

@@ -69,7 +69,7 @@ func relayCommand(e *env) *cli.Command {
 					log.Error().Err(err).Msg("close store")
 				}
 			}()
-			tunnels, err := openRelayTunnels(c.Context, st, log)
+			tunnels, err := openRelayTunnels(c.Context, st, cfg.Limits.MaxBody, log)
 			if err != nil {
 				return err
 			}

@@ -109,9 +109,10 @@ type relayTunnels interface {
 // openRelayTunnels makes the relay's tunnel server. On a NATS store it
 // serves the tunnels of every relay sharing the store (a client connected
 // here takes the deliveries any of them attempts, and the list shows
-// every relay's clients); otherwise only this relay's.
-func openRelayTunnels(ctx context.Context, st relay.Store, log zerolog.Logger) (relayTunnels, error) {
-	local := tunnel.NewServer(tunnel.ServerOptions{Logger: log})
+// every relay's clients); otherwise only this relay's. maxBody is the
+// relay's limits.max_body, which the server tells its clients to read.
+func openRelayTunnels(ctx context.Context, st relay.Store, maxBody int64, log zerolog.Logger) (relayTunnels, error) {
+	local := tunnel.NewServer(tunnel.ServerOptions{Logger: log, MaxBody: maxBody})
 	ns, ok := st.(*natsstore.Store)
 	if !ok {
 		return local, nil

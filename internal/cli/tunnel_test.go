@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"io"
@@ -15,7 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+	"github.com/rs/zerolog"
+
 	"github.com/sidehook/sidehook/relay"
+	"github.com/sidehook/sidehook/relay/memstore"
 	"github.com/sidehook/sidehook/relay/tunnel"
 )
 
@@ -241,5 +246,43 @@ func TestRelayCommandServesTunnels(t *testing.T) {
 	}
 	if code := stop(); code != 0 {
 		t.Errorf("tunnel after a signal: exit %d, want 0", code)
+	}
+}
+
+// TestRelayTunnelsAnnounceMaxBody: the relay's tunnel server is told the
+// relay's limits.max_body, so its ready announces a frame that holds a
+// delivery of that body, and a tunnel client reads every event the relay
+// takes (it used to stop at 64 MiB, under a 63 MiB body as base64).
+func TestRelayTunnelsAnnounceMaxBody(t *testing.T) {
+	const maxBody = 300 << 10
+	ts, err := openRelayTunnels(context.Background(), memstore.New(), maxBody, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeTunnels(ts, zerolog.Nop()) })
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ts.Serve(w, r, "demo", "laptop", nil)
+	}))
+	t.Cleanup(srv.Close)
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	hello, _ := tunnel.Encode(&tunnel.Message{Type: tunnel.TypeHello, Version: tunnel.ProtocolVersion})
+	if err := ws.WriteMessage(websocket.TextMessage, hello); err != nil {
+		t.Fatal(err)
+	}
+	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, data, err := ws.ReadMessage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready, err := tunnel.Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := int64(base64.StdEncoding.EncodedLen(maxBody)); ready.MaxMessage < want || ready.MaxMessage > 2*want {
+		t.Errorf("ready: got max_message %d, want one that holds %d bytes of base64 and not far more", ready.MaxMessage, want)
 	}
 }

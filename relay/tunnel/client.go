@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -30,9 +31,9 @@ import (
 const (
 	DefaultBackoffMin = 500 * time.Millisecond
 	DefaultBackoffMax = 30 * time.Second
-	// DefaultMaxMessage bounds a frame from the relay: a delivery carries
-	// the event's whole body (the relay's limit is 1 MiB by default) as
-	// base64.
+	// DefaultMaxMessage bounds a frame from a relay whose ready announces
+	// no max_message (one from before it did), which assumes it of a
+	// client: a delivery carries the event's whole body as base64.
 	DefaultMaxMessage = 64 << 20
 	// DefaultForwardTimeout bounds a forward when the relay sent no
 	// timeout.
@@ -86,8 +87,9 @@ type ClientConfig struct {
 	PingInterval time.Duration
 	PongWait     time.Duration
 	WriteWait    time.Duration
-	// MaxMessage bounds a frame from the relay; zero means
-	// DefaultMaxMessage.
+	// MaxMessage bounds a frame from the relay; zero means what the
+	// relay's ready announces, a delivery of its limits.max_body, so that
+	// every event the relay takes can come through.
 	MaxMessage int64
 	// LocalTransport, when set, carries the requests to the local app
 	// (tests, benchmarks); ForwardCA and SkipVerify do not apply to it.
@@ -167,9 +169,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.WriteWait <= 0 {
 		cfg.WriteWait = DefaultWriteWait
 	}
-	if cfg.MaxMessage <= 0 {
-		cfg.MaxMessage = DefaultMaxMessage
-	}
+	cfg.MaxMessage = max(cfg.MaxMessage, 0)
 	ws := *relayURL
 	ws.Scheme = map[string]string{"http": "ws", "https": "wss"}[relayURL.Scheme]
 	ws.Path = strings.TrimSuffix(ws.Path, "/") + TunnelPath
@@ -372,7 +372,8 @@ func (c *Client) dial(ctx context.Context, probe bool) (*websocket.Conn, *Messag
 		}
 		return nil, nil, c.dialError(resp, err)
 	}
-	ws.SetReadLimit(c.cfg.MaxMessage)
+	// ready is small; deliveries get the limit ready announces.
+	ws.SetReadLimit(cmp.Or(c.cfg.MaxMessage, DefaultMaxMessage))
 	// Until ready comes, ctx ending closes the socket: a relay slow to
 	// answer must not hold a stopping client for PongWait.
 	stop := context.AfterFunc(ctx, func() { ws.Close() })
@@ -383,6 +384,11 @@ func (c *Client) dial(ctx context.Context, probe bool) (*websocket.Conn, *Messag
 	}
 	if err != nil {
 		return nil, nil, err
+	}
+	if c.cfg.MaxMessage == 0 {
+		// The hello stated no limit, so the relay sends up to what it
+		// announced (DefaultMaxMessage when it announced none).
+		ws.SetReadLimit(cmp.Or(m.MaxMessage, DefaultMaxMessage))
 	}
 	return ws, m, nil
 }

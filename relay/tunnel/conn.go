@@ -28,8 +28,8 @@ type serverConn struct {
 	// and only read after.
 	since  time.Time
 	events []string
-	// maxFrame is the largest frame the client reads (its hello's
-	// max_message).
+	// maxFrame is the largest frame the client reads: its hello's
+	// max_message, or, when it states none, what the ready announced.
 	maxFrame int64
 
 	inFlight atomic.Int64
@@ -62,9 +62,12 @@ func (c *serverConn) serve(base string, onConnect func(events []string)) {
 		return
 	}
 	c.events = hello.Events
-	c.maxFrame = cmp.Or(hello.MaxMessage, DefaultMaxMessage)
+	// A client that states no limit reads what ready announces: a frame
+	// that holds a body of the relay's limits.max_body, however large.
+	announced := maxDeliveryFrame(c.srv.opts.MaxBody)
+	c.maxFrame = cmp.Or(hello.MaxMessage, announced)
 	c.since = time.Now()
-	ready := &Message{Type: TypeReady, Version: ProtocolVersion, Org: c.org, Name: c.name, Events: c.events,
+	ready := &Message{Type: TypeReady, Version: ProtocolVersion, Org: c.org, Name: c.name, Events: c.events, MaxMessage: announced,
 		PublicURL: base + "/in/" + c.org, JWKSURL: base + "/.well-known/jwks.json", ClientID: formatID(c.srv.nextID.Add(1))}
 	frame, err := Encode(ready)
 	if err != nil {

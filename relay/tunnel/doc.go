@@ -12,7 +12,7 @@
 // [Decode] is the only reader of frames, on both sides.
 //
 //	client → relay  {"type":"hello","version":1,"events":["payment"],"max_message"}
-//	relay → client  {"type":"ready","version":1,"org","name","events",
+//	relay → client  {"type":"ready","version":1,"org","name","events","max_message",
 //	                 "public_url":"https://relay/in/ORG","jwks_url","client_id"}
 //	relay → client  {"type":"delivery","id":7,"delivery_id","attempt","method",
 //	                 "path","query","headers","body"(base64),"timeout_ms"}
@@ -34,9 +34,10 @@
 // relay's frame limit. A result with no status (only an error) means
 // the local app gave no answer: Send reports it as an error, which the
 // relay retries like a refused connection. A hello's max_message is the
-// largest frame the client reads (DefaultMaxMessage when absent): an
-// attempt whose delivery would not fit fails, and the connection carries
-// on. A hello with "probe":true gets
+// largest frame the client reads; a ready's is the largest delivery the
+// relay sends (one with a body of its limits.max_body), which a client
+// whose hello states none reads. An attempt whose delivery would not fit
+// fails, and the connection carries on. A hello with "probe":true gets
 // its ready and the connection closes without taking deliveries
 // (--print-secret).
 //

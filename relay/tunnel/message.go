@@ -44,7 +44,10 @@ type Message struct {
 	// Probe (hello) asks only for the ready message: the relay closes the
 	// connection after it and sends no delivery (--print-secret).
 	Probe bool `json:"probe,omitempty"`
-	// MaxMessage (hello) is the largest frame the client reads; 0 means
+	// MaxMessage (hello) is the largest frame the client reads; absent,
+	// the client reads up to the ready's. MaxMessage (ready) is the
+	// largest delivery the relay sends, one with a body of its
+	// limits.max_body; absent (a relay before it said so),
 	// DefaultMaxMessage. The relay fails an attempt whose delivery would
 	// not fit, rather than send a frame that cuts the connection.
 	MaxMessage int64 `json:"max_message,omitempty"`
@@ -131,6 +134,9 @@ func (m *Message) validate() error {
 		}
 		if m.Org == "" || m.Name == "" {
 			return errors.New("ready: org and name are required")
+		}
+		if m.MaxMessage < 0 {
+			return errors.New("ready: max_message must not be negative")
 		}
 		return validEvents(m.Events)
 	case TypeDelivery:

@@ -607,3 +607,80 @@ func TestMaxClientsPerOrg(t *testing.T) {
 		}
 	}
 }
+
+// TestClientReadsWhatReadyAnnounces: a client given no limit of its own
+// states none in its hello and reads up to the max_message of the relay's
+// ready, whatever that is: above DefaultMaxMessage for a relay whose
+// limits.max_body needs it, below here, where a relay that breaks its
+// word is cut with 1009 (message too big).
+func TestClientReadsWhatReadyAnnounces(t *testing.T) {
+	const announced = 4 << 10
+	type seen struct {
+		helloMax int64
+		code     int
+		err      error
+	}
+	got := make(chan seen, 1)
+	var served atomic.Bool
+	up := websocket.Upgrader{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != tunnel.TunnelPath || served.Swap(true) {
+			http.Error(w, `{"error":"unavailable","reason":"once only"}`, http.StatusServiceUnavailable)
+			return
+		}
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			got <- seen{err: err}
+			return
+		}
+		defer ws.Close()
+		ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+		var s seen
+		_, data, err := ws.ReadMessage()
+		hello, derr := tunnel.Decode(data)
+		if err != nil || derr != nil {
+			got <- seen{err: errors.Join(err, derr)}
+			return
+		}
+		s.helloMax = hello.MaxMessage
+		for _, m := range []*tunnel.Message{
+			{Type: tunnel.TypeReady, Version: tunnel.ProtocolVersion, Org: testOrg, Name: testName, MaxMessage: announced},
+			{Type: tunnel.TypeDelivery, ID: 1, DeliveryID: "dlv_big", Method: http.MethodPost, Path: "/", Body: make([]byte, 2*announced)},
+		} {
+			b, _ := tunnel.Encode(m)
+			if err := ws.WriteMessage(websocket.TextMessage, b); err != nil {
+				got <- seen{err: err}
+				return
+			}
+		}
+		_, _, err = ws.ReadMessage()
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) {
+			s.code = ce.Code
+		} else {
+			s.err = err
+		}
+		got <- s
+	}))
+	t.Cleanup(srv.Close)
+	a := newApp(t)
+	startClient(t, clientConfig(srv.URL, a.URL))
+	var s seen
+	select {
+	case s = <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("timed out waiting for the client to read the delivery")
+	}
+	if s.err != nil {
+		t.Fatal(s.err)
+	}
+	if s.helloMax != 0 {
+		t.Errorf("hello: got max_message %d, want none (the client reads what ready announces)", s.helloMax)
+	}
+	if s.code != websocket.CloseMessageTooBig {
+		t.Errorf("a delivery over the announced %d bytes: got close code %d, want %d (too big)", announced, s.code, websocket.CloseMessageTooBig)
+	}
+	if n := len(a.requests()); n != 0 {
+		t.Errorf("the app got %d requests, want none", n)
+	}
+}

@@ -2,8 +2,10 @@ package tunnel
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -20,6 +22,7 @@ import (
 	"github.com/sidehook/sidehook/internal/httpjson"
 	"github.com/sidehook/sidehook/internal/perkey"
 	"github.com/sidehook/sidehook/relay"
+	"github.com/sidehook/sidehook/relay/config"
 )
 
 // Scheme is the endpoint URL scheme delivered through a tunnel.
@@ -43,6 +46,23 @@ const (
 // most 64 KiB of body (87 KiB as base64) and MaxResultHeaders of headers
 // (at most 384 KiB as JSON). A frame over it cuts the connection.
 const maxResultFrame = 1 << 20
+
+// deliveryOverhead is the room a delivery frame leaves, beside its body
+// as base64, for its headers and other fields: the relay's own headers
+// and an endpoint's take a few KiB. A delivery over it fails its attempt
+// with the reason, as one over any client's limit does.
+const deliveryOverhead = 256 << 10
+
+// maxDeliveryFrame is the largest delivery frame for bodies of up to
+// maxBody bytes: what a relay's ready announces. The in-memory store
+// takes any body, so a max_body near the int64 range saturates rather
+// than overflows.
+func maxDeliveryFrame(maxBody int64) int64 {
+	if maxBody > (math.MaxInt64-deliveryOverhead)/4*3-3 {
+		return math.MaxInt64
+	}
+	return int64(base64.StdEncoding.EncodedLen(int(maxBody))) + deliveryOverhead
+}
 
 // sendQueue is how many frames may wait for a connection's writer.
 const sendQueue = 64
@@ -70,6 +90,11 @@ type ServerOptions struct {
 	// hello or ready (DefaultMaxClientsPerOrg when 0); one more is
 	// answered 429.
 	MaxClientsPerOrg int
+	// MaxBody is the relay's limits.max_body, the largest body a delivery
+	// carries (config.DefaultMaxBody when 0). A client's ready tells it
+	// the frame that holds such a delivery, so a client that states no
+	// limit of its own reads every delivery the relay can take.
+	MaxBody int64
 }
 
 // Server is the relay side of tunnels: the Transport of tunnel:// endpoints
@@ -114,6 +139,9 @@ func NewServer(opts ServerOptions) *Server {
 	}
 	if opts.MaxClientsPerOrg <= 0 {
 		opts.MaxClientsPerOrg = DefaultMaxClientsPerOrg
+	}
+	if opts.MaxBody <= 0 {
+		opts.MaxBody = config.DefaultMaxBody
 	}
 	s := &Server{
 		opts: opts,
