@@ -533,6 +533,12 @@ func (c *Client) read(ctx context.Context, p *peer) error {
 				c.handle(ctx, p, m)
 			}()
 		case TypeError:
+			if m.DeliveryID != "" {
+				// A delivery the relay could not send here: its line
+				// says why the app never saw it.
+				c.printForward(m, forwarded{start: time.Now(), err: errors.New(m.Error)}, "")
+				continue
+			}
 			c.log.Warn().Str("error", m.Error).Msg("the relay reports an error")
 		default:
 			c.tell(p, fmt.Sprintf("unexpected %s message from the relay", m.Type))

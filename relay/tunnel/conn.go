@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,9 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/rs/zerolog"
+
+	"github.com/sidehook/sidehook/internal/units"
+	"github.com/sidehook/sidehook/replay"
 )
 
 // serverConn is one tunnel client as the relay sees it. Its reader runs in
@@ -31,6 +35,8 @@ type serverConn struct {
 	// maxFrame is the largest frame the client reads: its hello's
 	// max_message, or, when it states none, what the ready announced.
 	maxFrame int64
+	// statedMax says the hello stated max_message.
+	statedMax bool
 
 	inFlight atomic.Int64
 
@@ -65,7 +71,7 @@ func (c *serverConn) serve(base string, onConnect func(events []string)) {
 	// A client that states no limit reads what ready announces: a frame
 	// that holds a body of the relay's limits.max_body, however large.
 	announced := maxDeliveryFrame(c.srv.opts.MaxBody)
-	c.maxFrame = cmp.Or(hello.MaxMessage, announced)
+	c.maxFrame, c.statedMax = cmp.Or(hello.MaxMessage, announced), hello.MaxMessage > 0
 	c.since = time.Now()
 	ready := &Message{Type: TypeReady, Version: ProtocolVersion, Org: c.org, Name: c.name, Events: c.events, MaxMessage: announced,
 		PublicURL: base + "/in/" + c.org, JWKSURL: base + "/.well-known/jwks.json", ClientID: formatID(c.srv.nextID.Add(1))}
@@ -244,6 +250,36 @@ func (c *serverConn) roundTrip(ctx context.Context, id uint64, deliveryID string
 			return <-ch, nil
 		}
 		return nil, fmt.Errorf("no result from client %s in time: %w", c.remote, ctx.Err())
+	}
+}
+
+// tooBig says why a delivery of a body of body bytes, a frame of frame
+// bytes, cannot go to this client, and what changes that.
+func (c *serverConn) tooBig(body, frame int) string {
+	fix := fmt.Sprintf("its hello's max_message says so; a sidehook tunnel that states none reads up to the relay's limits.max_body (%s here)",
+		units.FormatSize(c.srv.opts.MaxBody))
+	if !c.statedMax {
+		fix = fmt.Sprintf("it reads what the relay's limits.max_body of %s allows, and the event came in under a higher one: raise limits.max_body to deliver it",
+			units.FormatSize(c.srv.opts.MaxBody))
+	}
+	return fmt.Sprintf("delivery not sent: its body of %s makes a message of %s (base64 and headers), over the %s this tunnel client reads: %s",
+		units.FormatSize(int64(body)), units.FormatSize(int64(frame)), units.FormatSize(c.maxFrame), fix)
+}
+
+// notSent tells the client of a delivery that was not sent to it, so its
+// line says why the app never saw it. Only the headers its line shows go
+// along: the message must fit where the delivery did not.
+func (c *serverConn) notSent(m *Message, why string) {
+	h := http.Header{}
+	for _, k := range []string{hdrEvent, hdrTest, replay.HeaderReplayOf} {
+		if v := m.Headers.Get(k); v != "" {
+			h.Set(k, v)
+		}
+	}
+	frame, err := Encode(&Message{Type: TypeError, DeliveryID: m.DeliveryID, Attempt: m.Attempt, Method: m.Method, Path: m.Path,
+		Headers: h, Error: why})
+	if err == nil && int64(len(frame)) <= c.maxFrame {
+		c.trySend(frame)
 	}
 }
 

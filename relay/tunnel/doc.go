@@ -37,7 +37,8 @@
 // largest frame the client reads; a ready's is the largest delivery the
 // relay sends (one with a body of its limits.max_body), which a client
 // whose hello states none reads. An attempt whose delivery would not fit
-// fails, and the connection carries on. A hello with "probe":true gets
+// fails, the client is sent an error message with its delivery_id saying
+// why, and the connection carries on. A hello with "probe":true gets
 // its ready and the connection closes without taking deliveries
 // (--print-secret).
 //

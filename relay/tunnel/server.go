@@ -227,10 +227,11 @@ func (s *Server) Send(ctx context.Context, req *relay.OutboundRequest, keep int6
 	// A frame over what the client reads would make it close the
 	// connection (1009), failing every other delivery in flight on it,
 	// and again at each retry of this one: fail only this attempt, saying
-	// why.
+	// why, to the relay's record and to the developer at the client.
 	if int64(len(frame)) > c.maxFrame {
-		return nil, fmt.Errorf("tunnel %s: the delivery (a body of %d bytes) makes a frame of %d bytes, over the %d bytes the tunnel client reads",
-			name, len(req.Body), len(frame), c.maxFrame)
+		why := c.tooBig(len(req.Body), len(frame))
+		c.notSent(m, why)
+		return nil, fmt.Errorf("tunnel %s: %s", name, why)
 	}
 	start := time.Now()
 	res, err := c.roundTrip(ctx, m.ID, m.DeliveryID, frame)
