@@ -536,7 +536,7 @@ func (c *Client) read(ctx context.Context, p *peer) error {
 			if m.DeliveryID != "" {
 				// A delivery the relay could not send here: its line
 				// says why the app never saw it.
-				c.printForward(m, forwarded{start: time.Now(), err: errors.New(m.Error)}, "")
+				c.printForward(m, forwarded{start: time.Now(), err: errors.New(m.Error)}, "", "")
 				continue
 			}
 			c.log.Warn().Str("error", m.Error).Msg("the relay reports an error")
@@ -582,7 +582,7 @@ func (c *Client) handle(ctx context.Context, p *peer, m *Message) {
 	if ctx.Err() == nil {
 		c.sendResult(ctx, p, res)
 	}
-	c.printForward(m, fw, "")
+	c.printForward(m, fw, "", "")
 }
 
 func (c *Client) sendResult(ctx context.Context, p *peer, res *Message) {
@@ -597,8 +597,9 @@ func (c *Client) sendResult(ctx context.Context, p *peer, res *Message) {
 }
 
 // printForward prints the line of one forward to the local app: a
-// delivery from the relay, or, with replayOf, a replay from the inspector.
-func (c *Client) printForward(m *Message, fw forwarded, replayOf string) {
+// delivery from the relay, or, with replayOf, a replay from the inspector,
+// sent to the URL to when it is not the --forward app.
+func (c *Client) printForward(m *Message, fw forwarded, replayOf, to string) {
 	var errText string
 	if fw.err != nil {
 		errText = fw.err.Error()
@@ -614,7 +615,7 @@ func (c *Client) printForward(m *Message, fw forwarded, replayOf string) {
 		location = fw.header.Get("Location")
 	}
 	c.out.delivery(deliveryLine{Time: fw.start.UTC(), Event: m.Headers.Get(hdrEvent), DeliveryID: m.DeliveryID, Attempt: m.Attempt,
-		ReplayOf: replayOf, Test: m.Headers.Get(hdrTest) == "true", Method: m.Method, Path: m.Path, Status: fw.status,
+		ReplayOf: replayOf, Test: m.Headers.Get(hdrTest) == "true", Method: m.Method, Path: m.Path, To: to, Status: fw.status,
 		DurationMS: units.Millis(fw.duration), Truncated: fw.truncated, HeadersDropped: fw.headersDropped, Location: location, Error: errText})
 }
 

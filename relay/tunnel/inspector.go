@@ -427,7 +427,13 @@ func (in *inspector) handleReplay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	nr := in.add(m, fw, rec.ID)
-	in.c.printForward(m, fw, rec.ID)
+	// A replay "to" another URL says where it went: the recorded path
+	// is not where it was sent. fw.url is set: a bad target was refused.
+	to := ""
+	if req.To != "" {
+		to = fw.url
+	}
+	in.c.printForward(m, fw, rec.ID, to)
 	writeJSON(w, http.StatusOK, nr.view(false))
 }
 

@@ -229,6 +229,12 @@ func TestInspectorReplayTo(t *testing.T) {
 			if len(got) != i+1 || got[i].Path != tt.wantPath || v.URL != other.URL+tt.wantPath {
 				t.Errorf("replay to %s: got %d requests, last %+v, record URL %s; want it at %s", tt.to, len(got), got[len(got)-1], v.URL, tt.wantPath)
 			}
+			// The terminal says where the replay went, not the path the
+			// relay's delivery had.
+			rc.out.wait(t, "the replay's line", func() bool { return len(rc.out.jsonLines(t, "replay")) == i+1 })
+			if line := rc.out.jsonLines(t, "replay")[i]; line["to"] != other.URL+tt.wantPath {
+				t.Errorf("replay line: got %v, want \"to\": %s", line, other.URL+tt.wantPath)
+			}
 		})
 	}
 }

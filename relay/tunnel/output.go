@@ -90,9 +90,13 @@ type deliveryLine struct {
 	// sent), or the relay's sidehook-replay-of.
 	ReplayOf string `json:"replay_of,omitempty"`
 	// Test is set for an endpoint test (sidehook-test: true).
-	Test       bool    `json:"-"`
-	Method     string  `json:"method"`
-	Path       string  `json:"path"`
+	Test   bool   `json:"-"`
+	Method string `json:"method"`
+	Path   string `json:"path"`
+	// To is the URL a replay from the inspector was sent to with "to",
+	// other than the --forward app: the text line shows it in place of
+	// the path, which is the recorded request's.
+	To         string  `json:"to,omitempty"`
 	Status     int     `json:"status"`
 	DurationMS float64 `json:"duration_ms"`
 	Truncated  bool    `json:"truncated,omitempty"`
@@ -147,9 +151,13 @@ func (p *printer) delivery(d deliveryLine) {
 	if loc == nil {
 		loc = time.Local
 	}
+	where := orDash(d.Path)
+	if d.To != "" {
+		where = d.To
+	}
 	// The user's clock, as on the log lines beside it.
 	text := fmt.Sprintf("%s  %-20s %s  %7.1fms  %s  %s %s  %s", d.Time.In(loc).Format("15:04:05.000"), orDash(d.Event), status,
-		d.DurationMS, what, d.Method, orDash(d.Path), d.DeliveryID)
+		d.DurationMS, what, d.Method, where, d.DeliveryID)
 	if d.Truncated {
 		text += "  (answer cut at 64 KiB)"
 	}

@@ -62,3 +62,28 @@ func TestReadyLineSkipVerify(t *testing.T) {
 		})
 	}
 }
+
+// TestReplayLineTo: the line of a replay sent to another URL ("to") shows
+// that URL where the path would be; other lines show the path.
+func TestReplayLineTo(t *testing.T) {
+	tests := []struct {
+		name, to string
+		json     bool
+		want     string
+	}{
+		{"Text", "http://localhost:4000/v2/in", false, "replay of req_1  POST http://localhost:4000/v2/in  dlv_1"},
+		{"JSON", "http://localhost:4000/v2/in", true, `"to":"http://localhost:4000/v2/in"`},
+		{"TextNoTo", "", false, "replay of req_1  POST /webhooks  dlv_1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			p := &printer{w: &out, json: tt.json}
+			p.delivery(deliveryLine{Time: time.Now(), Event: "payment", DeliveryID: "dlv_1", Attempt: 1, ReplayOf: "req_1", Method: "POST",
+				Path: "/webhooks", To: tt.to, Status: 200})
+			if got := out.String(); !strings.Contains(got, tt.want) {
+				t.Errorf("got %q, want it to hold %q", got, tt.want)
+			}
+		})
+	}
+}
