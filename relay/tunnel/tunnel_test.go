@@ -206,74 +206,61 @@ func TestSendKeepCutsBody(t *testing.T) {
 	}
 }
 
-// TestSendOverClientFrameLimit: a delivery bigger than the client reads
-// (a relay whose max_body is raised past it) fails its attempt with the
-// reason, and the connection, with whatever else is in flight on it,
-// carries on; it used to be cut at each retry of that delivery.
-func TestSendOverClientFrameLimit(t *testing.T) {
-	fr := newFakeRelay(t, fastServer())
-	a := newApp(t)
-	cfg := clientConfig(fr.URL, a.URL)
-	cfg.MaxMessage = 64 << 10
-	rc := startClient(t, cfg)
-	_, err := fr.send(context.Background(), "/", "payment", bytes.Repeat([]byte("a"), 100<<10))
-	for _, want := range []string{"not sent", "body of 100 KiB", "over the 64 KiB this tunnel client reads", "max_message"} {
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Fatalf("Send of 100 KiB: got %v, want an error saying %q", err, want)
-		}
+// TestSendOverClientLimit: a delivery bigger than the client reads fails
+// its attempt saying why and what changes it, in the relay's error and on
+// the client's line for that delivery, and the connection, with whatever
+// else is in flight on it, carries on (it used to be cut at each retry of
+// that delivery). A client that states no limit reads what the relay's
+// ready announces, a frame that holds a body of its limits.max_body: such
+// a body goes through, and only a larger one (an event taken under a
+// higher max_body) fails.
+func TestSendOverClientLimit(t *testing.T) {
+	tests := []struct {
+		name       string
+		maxBody    int64 // the relay's limits.max_body
+		maxMessage int64 // the client's own limit; 0: the relay's
+		fits, over int   // a body that goes through, one that does not
+		want       []string
+	}{
+		{"ClientMaxMessage", 0, 64 << 10, 2, 100 << 10,
+			[]string{"not sent", "body of 100 KiB", "over the 64 KiB this tunnel client reads", "max_message"}},
+		{"RelayMaxBody", 32 << 10, 0, 32 << 10, 1 << 20,
+			[]string{"not sent", "body of 1.0 MiB", "limits.max_body of 32 KiB"}},
 	}
-	// The developer at the client sees why the delivery never reached the
-	// app, on the delivery's own line.
-	rc.out.wait(t, "the line of the delivery not sent", func() bool { return len(rc.out.jsonLines(t, "delivery")) == 1 })
-	if line := rc.out.jsonLines(t, "delivery")[0]; line["delivery_id"] != "dlv_1" || line["status"] != float64(0) ||
-		!strings.Contains(fmt.Sprint(line["error"]), "over the 64 KiB this tunnel client reads") {
-		t.Errorf("line of the delivery not sent: got %v, want dlv_1 with status 0 and the reason", line)
-	}
-	if _, err := fr.send(context.Background(), "/", "payment", []byte("{}")); err != nil {
-		t.Fatalf("Send after it: got %v, want the answer", err)
-	}
-	for _, typ := range []string{"disconnected", "connect_failed"} {
-		if got := rc.out.jsonLines(t, typ); len(got) > 0 {
-			t.Errorf("got %v, want the connection kept", got)
-		}
-	}
-	if got := len(a.requests()); got != 1 {
-		t.Errorf("the app got %d requests, want 1", got)
-	}
-}
-
-// TestDeliveryLimitFollowsMaxBody: a client that states no limit of its
-// own reads what the relay's ready announces, a frame that holds a body of
-// the relay's limits.max_body as base64 with its headers. A body of
-// max_body goes through; one over what was announced (an event taken
-// under a higher max_body) fails its attempt saying why, on the relay and
-// on the client's line, and the connection carries on.
-func TestDeliveryLimitFollowsMaxBody(t *testing.T) {
-	opts := fastServer()
-	opts.MaxBody = 32 << 10
-	fr := newFakeRelay(t, opts)
-	a := newApp(t)
-	rc := startClient(t, clientConfig(fr.URL, a.URL))
-	if _, err := fr.send(context.Background(), "/", "payment", bytes.Repeat([]byte("a"), 32<<10)); err != nil {
-		t.Fatalf("Send of a body of max_body: got %v, want the answer", err)
-	}
-	_, err := fr.send(context.Background(), "/", "payment", bytes.Repeat([]byte("a"), 1<<20))
-	for _, want := range []string{"not sent", "body of 1.0 MiB", "limits.max_body of 32 KiB"} {
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Fatalf("Send of 1 MiB: got %v, want an error saying %q", err, want)
-		}
-	}
-	rc.out.wait(t, "the line of the delivery not sent", func() bool { return len(rc.out.jsonLines(t, "delivery")) == 2 })
-	if line := rc.out.jsonLines(t, "delivery")[1]; line["status"] != float64(0) || !strings.Contains(fmt.Sprint(line["error"]), "limits.max_body of 32 KiB") {
-		t.Errorf("line of the delivery not sent: got %v, want status 0 and the reason", line)
-	}
-	for _, typ := range []string{"disconnected", "connect_failed"} {
-		if got := rc.out.jsonLines(t, typ); len(got) > 0 {
-			t.Errorf("got %v, want the connection kept", got)
-		}
-	}
-	if got := len(a.requests()); got != 1 {
-		t.Errorf("the app got %d requests, want 1", got)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := fastServer()
+			opts.MaxBody = tt.maxBody
+			fr := newFakeRelay(t, opts)
+			a := newApp(t)
+			cfg := clientConfig(fr.URL, a.URL)
+			cfg.MaxMessage = tt.maxMessage
+			rc := startClient(t, cfg)
+			_, err := fr.send(context.Background(), "/", "payment", bytes.Repeat([]byte("a"), tt.over))
+			for _, want := range tt.want {
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Fatalf("Send of %d bytes: got %v, want an error saying %q", tt.over, err, want)
+				}
+			}
+			// The developer at the client sees why the delivery never
+			// reached the app, on the delivery's own line.
+			rc.out.wait(t, "the line of the delivery not sent", func() bool { return len(rc.out.jsonLines(t, "delivery")) == 1 })
+			if line := rc.out.jsonLines(t, "delivery")[0]; line["delivery_id"] != "dlv_1" || line["status"] != float64(0) ||
+				!strings.Contains(fmt.Sprint(line["error"]), tt.want[len(tt.want)-1]) {
+				t.Errorf("line of the delivery not sent: got %v, want dlv_1 with status 0 and the reason", line)
+			}
+			if _, err := fr.send(context.Background(), "/", "payment", bytes.Repeat([]byte("a"), tt.fits)); err != nil {
+				t.Fatalf("Send of %d bytes after it: got %v, want the answer", tt.fits, err)
+			}
+			for _, typ := range []string{"disconnected", "connect_failed"} {
+				if got := rc.out.jsonLines(t, typ); len(got) > 0 {
+					t.Errorf("got %v, want the connection kept", got)
+				}
+			}
+			if got := a.requests(); len(got) != 1 || len(got[0].Body) != tt.fits {
+				t.Errorf("the app got %d requests, want 1 of %d bytes", len(got), tt.fits)
+			}
+		})
 	}
 }
 
