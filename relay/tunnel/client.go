@@ -591,7 +591,7 @@ func (c *Client) sendResult(ctx context.Context, p *peer, res *Message) {
 		c.log.Error().Err(err).Msg("encode result")
 		return
 	}
-	if err := p.send(ctx, frame); err != nil {
+	if err := p.send(ctx, outFrame{data: frame}); err != nil {
 		c.log.Info().Err(err).Str("delivery", res.DeliveryID).Msg("result not sent: the relay will retry")
 	}
 }

@@ -95,7 +95,7 @@ func (c *serverConn) serve(base string, onConnect func(events []string)) {
 	// The ready frame is queued before the connection is registered, so it
 	// is the first frame the client reads; and registered before the
 	// writer sends it, so a client that has read ready can be sent to.
-	c.out <- frame
+	c.out <- outFrame{data: frame}
 	added := c.srv.add(c)
 	writerDone := make(chan struct{})
 	go func() { defer close(writerDone); c.writer() }()
@@ -221,7 +221,7 @@ func (c *serverConn) tell(text string) {
 
 // roundTrip sends one delivery frame and waits for the result with its id
 // (or, alone in flight, with its delivery id).
-func (c *serverConn) roundTrip(ctx context.Context, id uint64, deliveryID string, frame []byte) (*Message, error) {
+func (c *serverConn) roundTrip(ctx context.Context, id uint64, deliveryID string, frame outFrame) (*Message, error) {
 	ch := make(chan *Message, 1)
 	c.mu.Lock()
 	c.pending[id] = pendingResult{ch: ch, deliveryID: deliveryID}

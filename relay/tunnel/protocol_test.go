@@ -1,12 +1,17 @@
 package tunnel_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -682,5 +687,52 @@ func TestClientReadsWhatReadyAnnounces(t *testing.T) {
 	}
 	if n := len(a.requests()); n != 0 {
 		t.Errorf("the app got %d requests, want none", n)
+	}
+}
+
+// TestDeliveryBodyNotCopied: the relay writes a delivery's body as base64
+// straight into the websocket. It used to encode the whole frame first
+// (json's base64 of the body, its growing buffer, the copy out: 27 MiB
+// allocated for this 4 MiB body), and 16 deliveries of 10 MiB in flight
+// took the heap to 750 MiB; now 11 MiB, the body's 10 and little more.
+func TestDeliveryBodyNotCopied(t *testing.T) {
+	const size = 4 << 20
+	opts := fastServer()
+	opts.MaxBody = size
+	fr := newFakeRelay(t, opts)
+	ws := rawReady(t, fr)
+	// The client reads each delivery's id from its start and the rest
+	// into io.Discard, so what is allocated is the relay's.
+	idRe := regexp.MustCompile(`"id":(\d+)`)
+	go func() {
+		head := make([]byte, 1024)
+		for {
+			_, r, err := ws.NextReader()
+			if err != nil {
+				return
+			}
+			n, _ := io.ReadFull(r, head)
+			io.Copy(io.Discard, r)
+			m := idRe.FindSubmatch(head[:n])
+			if m == nil {
+				continue
+			}
+			id, _ := strconv.ParseUint(string(m[1]), 10, 64)
+			b, _ := tunnel.Encode(&tunnel.Message{Type: tunnel.TypeResult, ID: id, Status: http.StatusOK})
+			if ws.WriteMessage(websocket.TextMessage, b) != nil {
+				return
+			}
+		}
+	}()
+	body := bytes.Repeat([]byte("x"), size)
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, err := fr.send(context.Background(), "/", "payment", body); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if got := after.TotalAlloc - before.TotalAlloc; got > size/4 {
+		t.Errorf("a delivery of a %d MiB body allocated %.1f MiB, want well under the body's size", size>>20, float64(got)/(1<<20))
 	}
 }

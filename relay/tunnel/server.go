@@ -220,7 +220,10 @@ func (s *Server) Send(ctx context.Context, req *relay.OutboundRequest, keep int6
 	if dl, ok := ctx.Deadline(); ok {
 		m.TimeoutMS = max(time.Until(dl).Milliseconds(), 1)
 	}
-	frame, err := Encode(m)
+	// The writer streams req.Body into the socket, maybe after Send has
+	// returned (a timeout while queued): the relay never changes a body it
+	// sent, which net/http's transport may also read after returning.
+	frame, err := bodyFrame(m)
 	if err != nil {
 		return nil, err
 	}
@@ -228,8 +231,8 @@ func (s *Server) Send(ctx context.Context, req *relay.OutboundRequest, keep int6
 	// connection (1009), failing every other delivery in flight on it,
 	// and again at each retry of this one: fail only this attempt, saying
 	// why, to the relay's record and to the developer at the client.
-	if int64(len(frame)) > c.maxFrame {
-		why := c.tooBig(len(req.Body), len(frame))
+	if int64(frame.size()) > c.maxFrame {
+		why := c.tooBig(len(req.Body), frame.size())
 		c.notSent(m, why)
 		return nil, fmt.Errorf("tunnel %s: %s", name, why)
 	}
