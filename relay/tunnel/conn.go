@@ -256,7 +256,9 @@ func (c *serverConn) roundTrip(ctx context.Context, id uint64, deliveryID string
 // tooBig says why a delivery of a body of body bytes, a frame of frame
 // bytes, cannot go to this client, and what changes that.
 func (c *serverConn) tooBig(body, frame int) string {
-	fix := fmt.Sprintf("its hello's max_message says so; a sidehook tunnel that states none reads up to the relay's limits.max_body (%s here)",
+	// An older sidehook tunnel always stated 64 MiB; a current one states
+	// none unless told to, and reads what ready announced.
+	fix := fmt.Sprintf("its hello's max_message set that; update sidehook tunnel (older ones always state 64 MiB), which then reads what the relay's limits.max_body of %s needs",
 		units.FormatSize(c.srv.opts.MaxBody))
 	if !c.statedMax {
 		fix = fmt.Sprintf("it reads what the relay's limits.max_body of %s allows, and the event came in under a higher one: raise limits.max_body to deliver it",
