@@ -22,7 +22,8 @@ func rotateKeyCommand(e *env) *cli.Command {
 		Name:  "rotate-key",
 		Usage: "replace the relay's jwt key pair of one algorithm, keeping the old one published until its tokens expire",
 		Description: "Opens the relay's store (--config FILE, --data DIR or --store nats://…, as the relay\n" +
-			"takes them), makes a new current key for --alg and keeps the old one in\n" +
+			"takes them; on NATS the relays' --config, whose store: sets the replicas, as --store alone\n" +
+			"asks for one), makes a new current key for --alg and keeps the old one in\n" +
 			"/.well-known/jwks.json until every token it signed has expired, then prints the new kid.\n" +
 			"Relays sharing a NATS store follow at once; a relay on Badger holds its data directory:\n" +
 			"stop it first, and it signs with the new key from its next start.",
