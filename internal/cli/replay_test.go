@@ -464,6 +464,17 @@ func TestReplayCommandRelayRequests(t *testing.T) {
 			t.Errorf("--all filter: got %v, want empty", f)
 		}
 	})
+	t.Run("SecretKeyWithoutOrg", func(t *testing.T) {
+		// The README's tunnel section exports the secret key for the
+		// relay it starts, and no org: a replay through that relay
+		// must not ask for --org, a flag it would then refuse.
+		url, bodies := fakeRelay(t, []relay.DeliveryView{payment})
+		env := envOf(map[string]string{"SIDEHOOK_SECRET_KEY": replaySecret})
+		code, stdout, stderr := runCLI(t, env, "replay", "--relay", url, "--api-key", "k", "--all")
+		if got := bodies(); code != 0 || len(got) != 1 {
+			t.Fatalf("got %d %q %q, bodies %v; want 0 and one body", code, stdout, stderr, got)
+		}
+	})
 	t.Run("Filter", func(t *testing.T) {
 		url, bodies := fakeRelay(t, []relay.DeliveryView{payment, older})
 		code, stdout, stderr := runCLI(t, nil, "replay", "--relay", url, "--api-key", "k", "--status", "dead", "--endpoint", "ep1",
