@@ -499,6 +499,15 @@ type ruleSet struct {
 	now     func() time.Time
 }
 
+// CheckRules reports the first of rules that New, SetRules or AddRules
+// would refuse, as "rule N: field: why" numbered from 1 (two rules of one
+// id included), so a caller that gathers rules before New (receivertest's
+// options) can say which of its own it refuses.
+func CheckRules(rules ...Rule) error {
+	_, err := (&ruleSet{now: time.Now}).prepare(rules, nil)
+	return err
+}
+
 func newRuleSet(initial []Rule, now func() time.Time) (*ruleSet, error) {
 	rs := &ruleSet{now: now}
 	withIDs, err := rs.prepare(initial, nil)

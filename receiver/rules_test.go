@@ -579,3 +579,34 @@ func TestRulesTimesConcurrent(t *testing.T) {
 		t.Errorf("got %d answers from the times=1 rule, want 1", ruled)
 	}
 }
+
+// TestCheckRules: CheckRules refuses what New would, in the words New
+// uses after its own prefix, and takes what New takes.
+func TestCheckRules(t *testing.T) {
+	tests := []struct {
+		name  string
+		rules []receiver.Rule
+		want  string
+	}{
+		{"OK", []receiver.Rule{{Respond: receiver.Respond{Status: 503}}, {Respond: receiver.Respond{Fault: receiver.FaultClose}}}, ""},
+		{"None", nil, ""},
+		{"BadStatus", []receiver.Rule{{}, {Respond: receiver.Respond{Status: 42}}}, "rule 2: respond.status: 42 is not between 200 and 599"},
+		{"SameID", []receiver.Rule{{ID: "a"}, {ID: "a"}}, `rule 2: id "a" already in use`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := receiver.CheckRules(tt.rules...)
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+			_, newErr := receiver.New(receiver.Config{Listen: "127.0.0.1:0", Store: memstore.New(), Rules: tt.rules})
+			if (newErr == nil) != (err == nil) {
+				t.Errorf("New: got %v, want it to agree with CheckRules", newErr)
+			}
+		})
+	}
+}

@@ -53,6 +53,11 @@ func TestHelperFailure(t *testing.T) {
 		receivertest.NewServer(t, receivertest.WithJWTSecret("short")) // fails:ShortJWTSecret
 	case "ShortWebioSecret":
 		receivertest.NewServer(t, receivertest.WithWebioSecret("", "demo")) // fails:ShortWebioSecret
+	case "WithRules":
+		receivertest.NewServer(t, receivertest.WithRules(receivertest.Rule{Respond: receivertest.Respond{Status: 42}})) // fails:WithRules
+	case "WithRulesSameID":
+		a := receivertest.Rule{ID: "slow", Respond: receivertest.Respond{Status: 503}}
+		receivertest.NewServer(t, receivertest.WithRules(a), receivertest.WithRules(a)) // fails:WithRulesSameID
 	case "NewRequest":
 		receivertest.NewRequest(t, "BAD METHOD", rcv.URL, nil) // fails:NewRequest
 	}
@@ -90,6 +95,8 @@ func TestFailureOutput(t *testing.T) {
 		{"AudienceWithoutJWT", "receivertest: WithAudience, WithIssuer and WithRequireSHA256 check a JWT: add WithJWTSecret, WithJWTPublicKey or WithJWKSURL"},
 		{"ShortJWTSecret", "receivertest: WithJWTSecret: 5 bytes, need at least 32"},
 		{"ShortWebioSecret", "receivertest: WithWebioSecret: 0 bytes, need at least 32"},
+		{"WithRules", "receivertest: WithRules: rule 1: respond.status: 42 is not between 200 and 599"},
+		{"WithRulesSameID", `receivertest: WithRules: rule 2: id "slow" already in use`},
 		{"NewRequest", `receivertest: new request: net/http: invalid method "BAD METHOD"`},
 	}
 	// A failure is the line "    file:line: message"; anything indented

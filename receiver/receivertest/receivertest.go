@@ -40,6 +40,7 @@ import (
 	"fmt"
 	"net/http"
 	neturl "net/url"
+	"slices"
 	"testing"
 	"time"
 
@@ -275,10 +276,17 @@ func WithValuesJSON(doc string) Option {
 }
 
 // WithRules starts the receiver with these rules (and Reset returns to
-// them).
+// them). Rules of several WithRules are numbered in order, from 1, in a
+// failure: "WithRules: rule 2: id "slow" already in use".
 func WithRules(rules ...Rule) Option {
 	return func(c *config) error {
-		c.cfg.Rules = append(c.cfg.Rules, rules...)
+		all := append(slices.Clip(c.cfg.Rules), rules...)
+		// Checked here, not by receiver.New, so the failure names this
+		// option as the others' do.
+		if err := receiver.CheckRules(all...); err != nil {
+			return fmt.Errorf("WithRules: %w", err)
+		}
+		c.cfg.Rules = all
 		return nil
 	}
 }
