@@ -124,8 +124,14 @@ type Server struct {
 	client *http.Client
 }
 
-// Option configures NewServer.
-type Option func(*config) error
+// An Option configures NewServer; the With functions make them. A bad one
+// fails NewServer, naming the option; the zero Option changes nothing.
+type Option struct {
+	apply func(*config) error
+}
+
+// option wraps f as an Option.
+func option(f func(*config) error) Option { return Option{apply: f} }
 
 type config struct {
 	cfg receiver.Config
@@ -135,53 +141,53 @@ type config struct {
 // organisation's secret (and its org claim when org is not empty), as
 // sidehook receive --secret-key --org does.
 func WithWebioSecret(secret, org string) Option {
-	return func(c *config) error {
+	return option(func(c *config) error {
 		if err := checkSecret(secret); err != nil {
 			return fmt.Errorf("WithWebioSecret: %w", err)
 		}
 		c.cfg.Verify.WebioSecret = []byte(secret)
 		c.cfg.Verify.Org = org
 		return nil
-	}
+	})
 }
 
 // WithJWTSecret makes the receiver check an HS256 Bearer JWT
 // (--jwt-secret).
 func WithJWTSecret(secret string) Option {
-	return func(c *config) error {
+	return option(func(c *config) error {
 		if err := checkSecret(secret); err != nil {
 			return fmt.Errorf("WithJWTSecret: %w", err)
 		}
 		c.cfg.Verify.JWTSecret = []byte(secret)
 		return nil
-	}
+	})
 }
 
 // WithJWTPublicKey makes the receiver check a Bearer JWT signed by the key
 // pair whose public key is in pem: a PKIX "PUBLIC KEY", an "RSA PUBLIC KEY"
 // or a certificate (--jwt-public-key). Key.PublicKeyPEM gives one.
 func WithJWTPublicKey(pem []byte) Option {
-	return func(c *config) error {
+	return option(func(c *config) error {
 		key, alg, err := auth.ParsePublicKeyPEM(pem)
 		if err != nil {
 			return err
 		}
 		c.cfg.Verify.JWTPublicKey, c.cfg.Verify.JWTPublicAlg = key, alg
 		return nil
-	}
+	})
 }
 
 // WithJWKSURL makes the receiver check a Bearer JWT with the key its kid
 // names in the JSON Web Key Set at url (--jwks-url). ServeJWKS serves one.
 func WithJWKSURL(url string) Option {
-	return func(c *config) error {
+	return option(func(c *config) error {
 		if u, err := neturl.Parse(url); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("WithJWKSURL(%q): want an http:// or https:// URL", url)
 		}
 		// The fetcher's own client: the receiver's Close closes it.
 		c.cfg.Verify.JWKS = auth.NewJWKSFetcher(url, nil, auth.JWKSOptions{})
 		return nil
-	}
+	})
 }
 
 // checkSecret refuses an HS256 secret the receiver would refuse, in the
@@ -197,61 +203,61 @@ func checkSecret(secret string) error {
 // WithAudience and WithRequireSHA256, it needs an option that checks JWTs
 // (WithJWTSecret, WithJWTPublicKey, WithJWKSURL); alone it fails NewServer.
 func WithIssuer(iss string) Option {
-	return func(c *config) error {
+	return option(func(c *config) error {
 		c.cfg.Verify.Issuer = iss
 		return nil
-	}
+	})
 }
 
 // WithAudience makes the receiver require a JWT's aud (--audience); see
 // WithIssuer.
 func WithAudience(aud string) Option {
-	return func(c *config) error {
+	return option(func(c *config) error {
 		c.cfg.Verify.Audience = aud
 		return nil
-	}
+	})
 }
 
 // WithLeeway sets the clock skew allowed on exp and nbf (--leeway).
 func WithLeeway(d time.Duration) Option {
-	return func(c *config) error {
+	return option(func(c *config) error {
 		if d < 0 {
 			return fmt.Errorf("negative leeway %s", d)
 		}
 		c.cfg.Verify.Leeway = d
 		return nil
-	}
+	})
 }
 
 // WithRequireSHA256 makes the receiver refuse a JWT without a sha256 claim
 // (--require-sha256); a claim present is always checked. See WithIssuer.
 func WithRequireSHA256() Option {
-	return func(c *config) error {
+	return option(func(c *config) error {
 		c.cfg.Verify.RequireSHA256 = true
 		return nil
-	}
+	})
 }
 
 // WithStandardSecret makes the receiver check Standard Webhooks signatures
 // with a "whsec_…" secret (--standard-secret); repeat it for a rotation.
 func WithStandardSecret(secret string) Option {
-	return func(c *config) error {
+	return option(func(c *config) error {
 		key, err := auth.ParseStandardSecret(secret)
 		if err != nil {
 			return err
 		}
 		c.cfg.Verify.StandardSecrets = append(c.cfg.Verify.StandardSecrets, key)
 		return nil
-	}
+	})
 }
 
 // WithValues answers custom-value GETs from v instead of the demo values
 // (WithValuesJSON takes the fixture's text).
 func WithValues(v *fixtures.Values) Option {
-	return func(c *config) error {
+	return option(func(c *config) error {
 		c.cfg.Values = v
 		return nil
-	}
+	})
 }
 
 // WithValuesJSON answers custom-value GETs from doc, a values fixture as
@@ -265,21 +271,21 @@ func WithValues(v *fixtures.Values) Option {
 // values, else its channelId's, else default, else null. A doc that does
 // not parse fails NewServer, naming the line.
 func WithValuesJSON(doc string) Option {
-	return func(c *config) error {
+	return option(func(c *config) error {
 		v, err := fixtures.ParseValues([]byte(doc))
 		if err != nil {
 			return err // "invalid values: line 1: …"
 		}
 		c.cfg.Values = v
 		return nil
-	}
+	})
 }
 
 // WithRules starts the receiver with these rules (and Reset returns to
 // them). Rules of several WithRules are numbered in order, from 1, in a
 // failure: "WithRules: rule 2: id "slow" already in use".
 func WithRules(rules ...Rule) Option {
-	return func(c *config) error {
+	return option(func(c *config) error {
 		all := append(slices.Clip(c.cfg.Rules), rules...)
 		// Checked here, not by receiver.New, so the failure names this
 		// option as the others' do.
@@ -288,15 +294,15 @@ func WithRules(rules ...Rule) Option {
 		}
 		c.cfg.Rules = all
 		return nil
-	}
+	})
 }
 
 // WithLogger sends the receiver's logs to l (none by default).
 func WithLogger(l zerolog.Logger) Option {
-	return func(c *config) error {
+	return option(func(c *config) error {
 		c.cfg.Logger = l
 		return nil
-	}
+	})
 }
 
 // NewServer starts a mock receiver for the test on 127.0.0.1 and a free
@@ -313,7 +319,11 @@ func NewServer(tb testing.TB, opts ...Option) *Server {
 		ShutdownGrace: 5 * time.Second,
 	}}
 	for _, o := range opts {
-		if err := o(c); err != nil {
+		if o.apply == nil {
+			// The zero Option: made without a With function.
+			continue
+		}
+		if err := o.apply(c); err != nil {
 			tb.Fatalf("receivertest: %v", err)
 		}
 	}
