@@ -15,6 +15,7 @@ import (
 
 	"github.com/sidehook/sidehook/fixtures"
 	"github.com/sidehook/sidehook/receiver"
+	"github.com/sidehook/sidehook/receiver/memstore"
 	"github.com/sidehook/sidehook/receiver/receivertest"
 )
 
@@ -584,5 +585,34 @@ func TestFaultOnKeptAliveGET(t *testing.T) {
 				t.Error("faulted on every attempt: got an answer, want the fault")
 			}
 		})
+	}
+}
+
+// listFailStore is a store whose reads fail with err.
+type listFailStore struct {
+	receiver.Store
+	err error
+}
+
+func (s listFailStore) List(context.Context, receiver.Query) ([]receiver.Capture, string, error) {
+	return nil, "", s.err
+}
+
+// TestWaitStoreError: a wait the store fails (not a timeout) says what it
+// waited for, filter included, as a timeout does, and wraps the store's
+// error.
+func TestWaitStoreError(t *testing.T) {
+	st := memstore.New()
+	t.Cleanup(func() { st.Close() })
+	failed := fmt.Errorf("%w: disk read", receiver.ErrStoreFailed)
+	srv, err := receiver.New(receiver.Config{Listen: "127.0.0.1:0", Store: listFailStore{Store: st, err: failed}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv := &receivertest.Server{Receiver: srv}
+	_, err = rcv.Wait(context.Background(), receivertest.Filter{Path: "/hooks", Event: "payment"}, 2)
+	want := "receivertest: waiting for 2 requests matching event=payment path=/hooks: list captures: store failed: disk read"
+	if err == nil || err.Error() != want || !errors.Is(err, receiver.ErrStoreFailed) {
+		t.Errorf("got %v\nwant %s, wrapping receiver.ErrStoreFailed", err, want)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/sidehook/sidehook/receiver"
 )
@@ -17,6 +18,20 @@ func (e waitError) Error() string {
 }
 
 func (e waitError) Unwrap() error { return e.WaitTimeoutError }
+
+// storeError is a wait its store failed, said as a timeout says it: what
+// was waited for, filter included, then the store's error without the
+// receiver's own prefix (one "receivertest:" to a line).
+type storeError struct {
+	wanted string
+	err    error
+}
+
+func (e storeError) Error() string {
+	return "receivertest: waiting for " + e.wanted + ": " + strings.TrimPrefix(e.err.Error(), "receiver: ")
+}
+
+func (e storeError) Unwrap() error { return e.err }
 
 // wait is Wait, its failure a waitError.
 func (s *Server) wait(ctx context.Context, f Filter, n int) ([]Capture, error) {
@@ -34,7 +49,10 @@ func (s *Server) wait(ctx context.Context, f Filter, n int) ([]Capture, error) {
 	case errors.As(err, &te):
 		return caps, waitError{te}
 	case err != nil:
-		return caps, fmt.Errorf("receivertest: waiting for %d requests: %w", n, err)
+		// The receiver's words for what a wait waits for, as its
+		// timeout says them.
+		wanted := (&receiver.WaitTimeoutError{Filter: f, N: n}).Wanted()
+		return caps, storeError{wanted: wanted, err: err}
 	}
 	return caps, nil
 }
