@@ -256,15 +256,29 @@ func TestCaptureBodyTooLarge(t *testing.T) {
 	}
 }
 
+// overstated is a store whose BodyLimit says more than Append takes, as
+// a store's estimate may.
+type overstated struct {
+	receiver.Store
+	maxBody int64
+}
+
+func (s overstated) BodyLimit() receiver.StoreLimit {
+	return receiver.StoreLimit{Store: "an overstated store", MaxBody: s.maxBody}
+}
+
 // TestCaptureTooLargeForTheStore: a body within MaxBody that the store
-// cannot hold (a capture over a Badger value log file) is a 413, captured
-// without its body as one over MaxBody is; it was a 503 "capture not
-// stored", which no retry could get past. The captures around it stay.
+// cannot hold after all (a capture over a Badger value log file, where
+// BodyLimit said more: New refuses a MaxBody above what it says) is a
+// 413, captured without its body as one over MaxBody is; it was a 503
+// "capture not stored", which no retry could get past. The captures
+// around it stay.
 func TestCaptureTooLargeForTheStore(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes a body of 64 MiB")
 	}
-	srv := start(t, receiver.Config{MaxBody: 80 << 20})
+	st := overstated{Store: openStore(t, t.TempDir()), maxBody: 80 << 20}
+	srv := start(t, receiver.Config{Store: st, MaxBody: 80 << 20})
 	if r := send(t, "POST", srv.URL()+"/before", []byte(`{}`), nil); r.status != 200 {
 		t.Fatalf("before: got %d %s, want 200", r.status, r.body)
 	}

@@ -63,7 +63,8 @@ type Config struct {
 	// closes it.
 	Store Store
 	// MaxBody is the largest body captured (DefaultMaxBody when 0); a
-	// larger one is answered 413 and captured without its body.
+	// larger one is answered 413 and captured without its body. New
+	// refuses one above what Store holds (Store.BodyLimit).
 	MaxBody int64
 	// ReadTimeout bounds reading a request, headers and body
 	// (DefaultReadTimeout when 0); a capture whose body is not received
@@ -178,6 +179,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Store == nil {
 		return nil, errors.New("receiver: a store is required")
+	}
+	if err := cfg.Store.BodyLimit().CheckMaxBody(cfg.MaxBody); err != nil {
+		return nil, fmt.Errorf("receiver: max body: %w; lower it", err)
 	}
 	if cfg.AdminToken == "" && !httpjson.IsLoopback(cfg.Listen) {
 		return nil, fmt.Errorf("%w (listen %s)", ErrAdminTokenRequired, cfg.Listen)

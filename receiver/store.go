@@ -3,6 +3,9 @@ package receiver
 import (
 	"context"
 	"errors"
+	"fmt"
+
+	"github.com/sidehook/sidehook/internal/units"
 )
 
 // Store is what the receiver needs of its storage, in the receiver's words.
@@ -29,6 +32,12 @@ type Store interface {
 	// of any length are indexed.
 	Append(ctx context.Context, c *Capture) error
 
+	// BodyLimit says what the store holds of one capture: a request body
+	// of up to MaxBody bytes beside the rest of the capture. Beyond what
+	// it can hold Append fails with ErrTooLarge. New refuses a
+	// Config.MaxBody above MaxBody.
+	BodyLimit() StoreLimit
+
 	// Get returns one capture, or an error wrapping ErrNotFound.
 	Get(ctx context.Context, id string) (Capture, error)
 
@@ -50,6 +59,33 @@ type Store interface {
 	// nil: an error wrapping ErrDiskFull, or one wrapping ErrStoreFailed
 	// (only a restart helps).
 	Err() error
+}
+
+// StoreLimit is what a Store holds of one capture (Store.BodyLimit).
+type StoreLimit struct {
+	// Store names the store in a message: "the Badger store".
+	Store string
+	// MaxBody is the largest request body the store keeps in a capture.
+	MaxBody int64
+	// Why says what sets MaxBody, in a phrase for a message ("a value log
+	// file of 64 MiB, …"), or "".
+	Why string
+}
+
+// CheckMaxBody refuses a largest body (Config.MaxBody) above l.MaxBody,
+// saying both sizes: every body between the two would be read whole, then
+// refused by the store at every try. A caller that names the setting
+// (a flag) checks before opening the store; New checks again.
+func (l StoreLimit) CheckMaxBody(maxBody int64) error {
+	if maxBody <= l.MaxBody {
+		return nil
+	}
+	why := ""
+	if l.Why != "" {
+		why = " (" + l.Why + ")"
+	}
+	return fmt.Errorf("%s is more than %s holds of one capture: at most %s%s",
+		units.FormatSize(maxBody), l.Store, units.FormatSize(l.MaxBody), why)
 }
 
 // Query selects a page of captures for Store.List.

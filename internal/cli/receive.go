@@ -82,11 +82,11 @@ func receiveCommand(e *env) *cli.Command {
 				if err := checkDataDir("receive", c.String("data"), dataSource(c, e, "", "", "")); err != nil {
 					return err
 				}
-				// A larger body was read, then refused by the store at
-				// every try. In memory a capture has no such bound.
-				if max := badgerstore.MaxBody(); cfg.MaxBody > max {
-					return usageErrorf("receive: %s: %s is more than the Badger store holds of one capture: at most %s (a value log file, less room for the request's headers); lower it, or keep captures --in-memory",
-						e.source(c, "max-body"), units.FormatSize(cfg.MaxBody), units.FormatSize(max))
+				// receiver.New checks it too, once the store is open: here
+				// it is refused before, naming where it came from. In
+				// memory a capture has no such bound.
+				if err := badgerstore.BodyLimit().CheckMaxBody(cfg.MaxBody); err != nil {
+					return usageErrorf("receive: %s: %v; lower it, or keep captures --in-memory", e.source(c, "max-body"), err)
 				}
 			}
 			st, err := openCaptures(c.String("data"), c.Bool("in-memory"), reserve, log)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/sidehook/sidehook/internal/event"
 	"github.com/sidehook/sidehook/internal/store"
+	"github.com/sidehook/sidehook/internal/units"
 	"github.com/sidehook/sidehook/receiver"
 )
 
@@ -45,11 +46,22 @@ const DefaultDedupeCache = 100_000
 // (at most receiver.MaxResponseBody of its body).
 const metaReserve = 2 << 20
 
-// MaxBody is the largest request body the store keeps in a capture: a
-// capture is one Badger value, at most a value log file, and Append fails
-// with receiver.ErrTooLarge for one over it. A receiver's MaxBody can be
+// BodyLimit is what the store holds of one capture: a capture is one
+// Badger value, at most a value log file, and Append fails with
+// receiver.ErrTooLarge for one over it. A receiver's MaxBody can be
 // checked against it before the store is opened.
-func MaxBody() int64 { return store.MaxValue(store.Options{}) - metaReserve }
+func BodyLimit() receiver.StoreLimit {
+	vlog := store.MaxValue(store.Options{})
+	return receiver.StoreLimit{
+		Store:   "the Badger store",
+		MaxBody: vlog - metaReserve,
+		Why: fmt.Sprintf("a value log file of %s, less %s kept for the request's headers",
+			units.FormatSize(vlog), units.FormatSize(metaReserve)),
+	}
+}
+
+// BodyLimit is the package's BodyLimit; see receiver.Store.
+func (s *Store) BodyLimit() receiver.StoreLimit { return BodyLimit() }
 
 // Options configure Open.
 type Options struct {

@@ -253,7 +253,7 @@ func TestMaxBody(t *testing.T) {
 		body int64
 		want error
 	}{
-		{"AtTheLimit", MaxBody(), nil},
+		{"AtTheLimit", BodyLimit().MaxBody, nil},
 		{"AValueLogFile", store.DefaultValueLogFileSize, receiver.ErrTooLarge},
 	}
 	for i, tt := range tests {

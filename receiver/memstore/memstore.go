@@ -6,6 +6,7 @@ package memstore
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -53,6 +54,12 @@ var _ receiver.Store = (*Store)(nil)
 // New returns an empty store.
 func New() *Store {
 	return &Store{first: make(map[string]string)}
+}
+
+// BodyLimit: a body is a slice in memory, bounded by nothing of the
+// store's; see receiver.Store.
+func (s *Store) BodyLimit() receiver.StoreLimit {
+	return receiver.StoreLimit{Store: "the in-memory store", MaxBody: math.MaxInt64}
 }
 
 // Append stores c; see receiver.Store.

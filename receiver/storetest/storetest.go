@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) receiver.Store) {
 		{"DeleteAll", testDeleteAll},
 		{"ConcurrentAppenders", testConcurrentAppenders},
 		{"LargeBody", testLargeBody},
+		{"BodyLimit", testBodyLimit},
 		{"LongWebhookID", testLongWebhookID},
 		{"CanceledContext", testCanceledContext},
 	}
@@ -509,9 +510,12 @@ func testConcurrentAppenders(t *testing.T, st receiver.Store) {
 	}
 }
 
+// largeBody is the size of the body testLargeBody stores.
+const largeBody = 8 << 20
+
 func testLargeBody(t *testing.T, st receiver.Store) {
 	c := capture(1)
-	c.Body = make([]byte, 8<<20)
+	c.Body = make([]byte, largeBody)
 	rng := rand.New(rand.NewPCG(3, 4))
 	for i := range c.Body {
 		c.Body[i] = byte(rng.Uint32())
@@ -528,6 +532,16 @@ func testLargeBody(t *testing.T, st receiver.Store) {
 	}
 	if caps := all(t, st, receiver.Filter{}, false); len(caps) != 2 || !bytes.Equal(caps[1].Body, want) {
 		t.Errorf("List: the large body did not come back whole")
+	}
+}
+
+// testBodyLimit: BodyLimit names the store and holds at least the
+// largest body LargeBody writes, and so receiver.DefaultMaxBody: a
+// receiver on the store with the default limit starts.
+func testBodyLimit(t *testing.T, st receiver.Store) {
+	lim := st.BodyLimit()
+	if lim.Store == "" || lim.MaxBody < largeBody || lim.MaxBody < receiver.DefaultMaxBody {
+		t.Errorf("BodyLimit: got %+v, want the store named and at least %d bytes", lim, largeBody)
 	}
 }
 
