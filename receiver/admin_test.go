@@ -839,3 +839,26 @@ func TestWaitDeadlineDuringReadSaysWhatCame(t *testing.T) {
 		t.Errorf("got %d captures, %v\nwant 1, %s", len(caps), err, want)
 	}
 }
+
+// TestRuleByPathSaysQuery: a rule named in the path, as WireMock's
+// /__admin/mappings/{id} is, is a 404 that says how the API names one
+// (?id=), not only that no route is there.
+func TestRuleByPathSaysQuery(t *testing.T) {
+	srv := start(t, receiver.Config{})
+	tests := []struct{ method, path, want string }{
+		{"DELETE", "/_sidehook/rules/rule_1", `no admin route DELETE /_sidehook/rules/rule_1: delete one rule with DELETE /_sidehook/rules?id=rule_1`},
+		{"GET", "/_sidehook/rules/rule_1", `no admin route GET /_sidehook/rules/rule_1: GET /_sidehook/rules lists every rule with its id`},
+		{"PUT", "/_sidehook/rules/rule_1", `no admin route PUT /_sidehook/rules/rule_1: rules are added with POST /_sidehook/rules and deleted with DELETE /_sidehook/rules?id=rule_1`},
+		{"GET", "/_sidehook/nothing", `no admin route GET /_sidehook/nothing`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+tt.path, func(t *testing.T) {
+			r := send(t, tt.method, srv.URL()+tt.path, nil, nil)
+			var e struct{ Error, Reason string }
+			r.json(t, &e)
+			if r.status != 404 || e.Error != "not_found" || e.Reason != tt.want {
+				t.Errorf("got %d %s, want 404 not_found %q", r.status, r.body, tt.want)
+			}
+		})
+	}
+}

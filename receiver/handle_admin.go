@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sidehook/sidehook/internal/event"
@@ -42,10 +44,32 @@ const adminCatchAll = AdminPrefix
 // where the path is served with other methods, else 404 (httpjson.NoRoute).
 func handleAdminNotFound(s *Server, admin *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := httpjson.NoRoute(w, r, admin, "no admin route "+r.Method+" "+r.URL.Path, adminCatchAll); err != nil {
+		notFound := "no admin route " + r.Method + " " + r.URL.Path
+		if hint := ruleByPathHint(r); hint != "" {
+			notFound += ": " + hint
+		}
+		if err := httpjson.NoRoute(w, r, admin, notFound, adminCatchAll); err != nil {
 			s.writeError(w, r, err)
 		}
 	})
+}
+
+// ruleByPathHint says how the API names one rule to a request that names
+// it in the path, as WireMock's /__admin/mappings/{id} does: by ?id=. ""
+// for any other path.
+func ruleByPathHint(r *http.Request) string {
+	id, ok := strings.CutPrefix(r.URL.Path, AdminPrefix+"rules/")
+	if !ok || id == "" || strings.Contains(id, "/") {
+		return ""
+	}
+	byID := AdminPrefix + "rules?id=" + url.QueryEscape(id)
+	switch r.Method {
+	case http.MethodDelete:
+		return "delete one rule with DELETE " + byID
+	case http.MethodGet, http.MethodHead:
+		return "GET " + AdminPrefix + "rules lists every rule with its id"
+	}
+	return "rules are added with POST " + AdminPrefix + "rules and deleted with DELETE " + byID
 }
 
 // listResponse is GET /_sidehook/requests's answer; Next is null on the
