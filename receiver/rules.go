@@ -305,11 +305,23 @@ func checkFields(n *yaml.Node, kind, at string) error {
 			if err := checkWhole(val, field); err != nil {
 				return err
 			}
-		case kind == "respond" && key == "sequence" && val.Kind == yaml.SequenceNode:
+		case kind == "respond" && key == "sequence":
+			if val.Kind == yaml.ScalarNode && val.Tag == "!!null" {
+				continue
+			}
+			if val.Kind != yaml.SequenceNode {
+				return fmt.Errorf("%s: want a list of statuses, such as [500, 200]", field)
+			}
 			for j, item := range val.Content {
 				if err := checkWhole(item, fmt.Sprintf("%s[%d]", field, j)); err != nil {
 					return err
 				}
+			}
+		case key != "headers" && key != "match" && key != "respond":
+			// Every other field is a string: the decoder would say so in
+			// its own terms ("cannot unmarshal !!seq into string").
+			if val.Kind != yaml.ScalarNode {
+				return fmt.Errorf("%s: want a string", field)
 			}
 		case key == "headers":
 			if val.Kind == yaml.ScalarNode && val.Tag == "!!null" {
@@ -331,12 +343,22 @@ func checkFields(n *yaml.Node, kind, at string) error {
 // checkWhole refuses a fractional number where a whole one is wanted: the
 // YAML decoder would truncate it (status 500.5 answering 500, times 1.5
 // answering once), silently changing what the rule says.
+// It refuses any other kind too, naming the field, where the decoder
+// would say "cannot unmarshal !!str `ok` into int".
 func checkWhole(n *yaml.Node, field string) error {
-	if n.Kind != yaml.ScalarNode || n.Tag != "!!float" {
-		return nil // a whole number, or a type the decoder refuses itself
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("%s: want a whole number", field)
 	}
-	if f, err := strconv.ParseFloat(n.Value, 64); err == nil && f == math.Trunc(f) {
+	switch n.Tag {
+	case "!!int", "!!null":
 		return nil
+	case "!!float":
+		if f, err := strconv.ParseFloat(n.Value, 64); err == nil && f == math.Trunc(f) {
+			return nil
+		}
+		return fmt.Errorf("%s: %s is not a whole number", field, n.Value)
+	case "!!str":
+		return fmt.Errorf("%s: %q is not a whole number", field, n.Value)
 	}
 	return fmt.Errorf("%s: %s is not a whole number", field, n.Value)
 }
@@ -445,9 +467,12 @@ func ReadRulesFile(path string) ([]Rule, error) {
 	return rules, nil
 }
 
-// oneLine flattens a multi-line parser error for a one-line message.
+// oneLine flattens a multi-line parser error for a one-line message,
+// without the parser's "yaml: " prefix: a JSON body is read by it too.
 func oneLine(err error) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	msg = strings.TrimPrefix(msg, "unmarshal errors:\n")
+	return strings.Join(strings.Fields(strings.ReplaceAll(msg, "\n", "; ")), " ")
 }
 
 // request is what rules match on.

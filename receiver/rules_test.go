@@ -37,7 +37,7 @@ func TestParseRules(t *testing.T) {
 		{"ErrStatus", `[{"respond":{"status":600}}]`, 0, "rule 1: respond.status: 600 is not between 200 and 599"},
 		{"ErrStatusInformational", `[{"respond":{"status":103}}]`, 0, "rule 1: respond.status: 103 is not between 200 and 599"},
 		{"ErrSequenceInformational", `[{"respond":{"sequence":[500,100]}}]`, 0, "rule 1: respond.sequence[1]: 100 is not between 200 and 599"},
-		{"ErrStatusType", `[{"respond":{"status":"ok"}}]`, 0, "rule 1:"},
+		{"ErrStatusType", `[{"respond":{"status":"ok"}}]`, 0, "rule 1: respond.status"},
 		{"ErrSequence", `[{"respond":{"sequence":[500,42]}}]`, 0, "rule 1: respond.sequence[1]"},
 		{"ErrStatusFraction", `[{"respond":{"status":500.5}}]`, 0, "rule 1: respond.status: 500.5 is not a whole number"},
 		{"ErrTimesFraction", `[{"respond":{"times":1.5}}]`, 0, "rule 1: respond.times: 1.5 is not a whole number"},
@@ -56,7 +56,16 @@ func TestParseRules(t *testing.T) {
 		{"ErrRespondHeaderValue", `[{"respond":{"headers":{"x-a":"a\r\nSet-Cookie: b=1"}}}]`, 0, `rule 1: respond.headers: the value of "x-a" is not a header value`},
 		{"ErrDuplicateID", `[{"id":"a"},{"id":"a"}]`, 0, `rule 2: id "a" already used by rule 1`},
 		{"ErrScalar", `42`, 0, "want a list of rules"},
-		{"ErrSyntax", `[{"match":`, 0, "invalid rules"},
+		{"ErrSyntax", `[{"match":`, 0, "invalid rules: line 1: did not find expected node content"},
+		{"ErrStatusString", `[{"respond":{"status":"ok"}}]`, 0, `rule 1: respond.status: "ok" is not a whole number`},
+		{"ErrTimesBool", `[{"respond":{"times":true}}]`, 0, `rule 1: respond.times: true is not a whole number`},
+		{"ErrStatusObject", `[{"respond":{"status":{"code":500}}}]`, 0, `rule 1: respond.status: want a whole number`},
+		{"ErrSequenceNumber", `[{"respond":{"sequence":500}}]`, 0, `rule 1: respond.sequence: want a list of statuses, such as [500, 200]`},
+		{"ErrSequenceItem", `[{"respond":{"sequence":[500,"ok"]}}]`, 0, `rule 1: respond.sequence[1]: "ok" is not a whole number`},
+		{"ErrPerList", `[{"respond":{"per":["webhook-id"]}}]`, 0, `rule 1: respond.per: want a string`},
+		{"ErrIDNumber", `[{"id":{"a":1}}]`, 0, `rule 1: id: want a string`},
+		{"ErrPathList", `[{"match":{"path":["/a"]}}]`, 0, `rule 1: match.path: want a string`},
+		{"StatusNull", `[{"respond":{"status":null}}]`, 1, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -67,6 +76,9 @@ func TestParseRules(t *testing.T) {
 				}
 				if strings.Contains(err.Error(), "\n") {
 					t.Errorf("error spans lines: %q", err)
+				}
+				if strings.Contains(err.Error(), "yaml:") || strings.Contains(err.Error(), "!!") {
+					t.Errorf("error speaks of the YAML parser, not of the rule: %q", err)
 				}
 				return
 			}
