@@ -424,20 +424,18 @@ func (d *devRun) printJSON(relayURL, recvURL string, sent []devSent) error {
 const dashboardPath = "/_sidehook/ui/"
 
 // resolvePort turns a :0 port into a free one, so the relay's URL is known
-// before it starts. Fixed ports are returned as given.
+// before it starts. A fixed port is returned as given once it is found
+// free: one held by another program is an error here, before the
+// receiver starts and logs that it is ready, not after.
 func resolvePort(addr string) (string, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", err
-	}
-	if port != "0" {
-		return addr, nil
-	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", err
 	}
 	defer ln.Close()
+	if _, port, _ := net.SplitHostPort(addr); port != "0" {
+		return addr, nil
+	}
 	return ln.Addr().String(), nil
 }
 

@@ -405,3 +405,24 @@ func TestDevUsageErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestDevRelayPortBusy: a relay address another program holds is refused
+// before the receiver starts, so dev does not log the receiver ready and
+// then fail.
+func TestDevRelayPortBusy(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	addr := ln.Addr().String()
+	code, stdout, stderr := runCLI(t, nil, "dev", "--in-memory", "--no-send", "--log-format", "json",
+		"--relay-listen", addr, "--receiver-listen", "127.0.0.1:0")
+	want := "dev: " + addr + " is already in use: choose another address with --relay-listen"
+	if code != 1 || !strings.Contains(stderr, want) || stdout != "" {
+		t.Errorf("got exit %d %q, stdout %q; want 1 and %q", code, stderr, stdout, want)
+	}
+	if strings.Contains(stderr, `"ready"`) {
+		t.Errorf("got %q, want no ready line: nothing started", stderr)
+	}
+}
