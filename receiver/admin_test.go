@@ -557,6 +557,23 @@ func TestReplayEndpoint(t *testing.T) {
 			}
 		}
 	})
+	// A field of the wrong type says what the field takes, not the Go
+	// type it is decoded into.
+	t.Run("WrongType", func(t *testing.T) {
+		for _, tt := range []struct{ body, want string }{
+			{`{"sign":true}`, `sign: want a list of schemes, such as ["jwt"], or [] to send unsigned`},
+			{`{"sign":"jwt"}`, `sign: want a list of schemes, such as ["jwt"], or [] to send unsigned`},
+			{`{"body":{"a":1}}`, `body: want the replayed body as a string`},
+			{`{"to":8080}`, `to: want a URL as a string`},
+		} {
+			r, _ := replayOf(t, srv, orig.ID, tt.body)
+			var e struct{ Error, Reason string }
+			r.json(t, &e)
+			if r.status != 400 || !strings.HasSuffix(e.Reason, tt.want) || strings.Contains(e.Reason, "Go struct") {
+				t.Errorf("%s: got %d %s, want 400 ending %q", tt.body, r.status, r.body, tt.want)
+			}
+		}
+	})
 }
 
 func TestMetrics(t *testing.T) {

@@ -1,8 +1,11 @@
 package receiver
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -331,6 +334,39 @@ type ReplayRequest struct {
 	// Absent, every scheme the original carried is re-signed; [] sends
 	// the replay unsigned.
 	Sign []string `json:"sign"`
+}
+
+// replayFieldWants says what each field of a ReplayRequest takes, for a
+// value of the wrong type.
+var replayFieldWants = map[string]string{
+	"to":   "want a URL as a string",
+	"body": "want the replayed body as a string",
+	"sign": `want a list of schemes, such as ["jwt"], or [] to send unsigned`,
+}
+
+// UnmarshalJSON reads the wire form strictly (an unknown field is an
+// error), saying what a field of the wrong type takes rather than
+// encoding/json's "cannot unmarshal bool into Go struct field
+// ReplayRequest.sign of type []string".
+func (q *ReplayRequest) UnmarshalJSON(b []byte) error {
+	type plain ReplayRequest // without this method
+	dec := json.NewDecoder(bytes.NewReader(b))
+	// The caller's decoder does not pass its own setting down to a
+	// type's UnmarshalJSON.
+	dec.DisallowUnknownFields()
+	var p plain
+	if err := dec.Decode(&p); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			field, _, _ := strings.Cut(te.Field, ".")
+			if want, ok := replayFieldWants[field]; ok {
+				return fmt.Errorf("%s: %s", field, want)
+			}
+		}
+		return err
+	}
+	*q = ReplayRequest(p)
+	return nil
 }
 
 // ReplayAnswer is the replay endpoint's answer: the target's real answer,
