@@ -135,6 +135,17 @@
 // held, is found again within AckWait/4 of coming due. The dispatcher
 // reads it through an optional interface (a type assertion on the store).
 //
+// # The change feed
+//
+// ShareChanges and HearChanges carry each relay's changes (accepted
+// events, attempts, retries, ended deliveries: what its change hub
+// publishes) to the other relays, so that every relay's dashboard and
+// Subscribe tell of all of them (SPEC §9). They are plain NATS messages
+// on _sidehook.P.feed.{store id}, never stored: nothing needs them after
+// the moment, and a publish never waits on the server. A store hears the
+// messages of every other store of its prefix, in the order each shared
+// them, and not its own. The relay decides what a message holds.
+//
 // # Retention
 //
 // Purge deletes events received before the cutoff whose deliveries are all

@@ -2,6 +2,7 @@ package natsstore
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -52,6 +53,9 @@ type Store struct {
 	cfg  Config
 	log  zerolog.Logger
 	subj subjects
+	// id tells this store's messages on the change feed from the other
+	// relays' (feed.go).
+	id string
 
 	nc     *nats.Conn
 	lives  lives
@@ -130,6 +134,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		cfg:       cfg,
 		log:       cfg.Logger.With().Str("component", "natsstore").Logger(),
 		subj:      subjects{cfg.Prefix},
+		id:        rand.Text()[:12],
 		wake:      make(chan relay.EndpointRef, 1024),
 		batches:   make(chan struct{}, openBatches),
 		stop:      make(chan struct{}),

@@ -1,0 +1,64 @@
+package natsstore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/sidehook/sidehook/relay"
+)
+
+// feedRoot is the root of the relays' change feed: core NATS, never
+// stored (the stream captures only PREFIX.>; "_sidehook" is refused as a
+// prefix), beside the tunnels' subjects (relay/natstunnel). Each store
+// shares on feedRoot.{its id}, so that the subject says who shared a
+// message and a store drops its own without reading it: the connection
+// echoes (Wake hears this store's own work items).
+func (s *Store) feedRoot() string { return "_sidehook." + s.cfg.Prefix + ".feed" }
+
+// ShareChanges sends msg, a batch of the relay's changes, to the other
+// relays sharing this store (the relay's changeSharer). It does not wait
+// for them or for the server: nats.go buffers the message, and one that
+// cannot go (the connection lost for longer than its buffer holds) is an
+// error here and lost, which is what a best-effort feed may do.
+func (s *Store) ShareChanges(msg []byte) error {
+	if err := s.nc.Publish(s.feedRoot()+"."+s.id, msg); err != nil {
+		return fmt.Errorf("share changes: %w", err)
+	}
+	return nil
+}
+
+// HearChanges calls heard with each message another store of this
+// prefix shared, and with the id of the store that shared it, until ctx
+// ends or the store is closed. One subscription calls it, so a store's
+// messages come in the order it shared them; heard must not block.
+func (s *Store) HearChanges(ctx context.Context, heard func(from string, msg []byte)) error {
+	// Under mu, as Close sets closed before it closes the connection: a
+	// subscription made after Close would fail there, one made before it
+	// ends with the connection.
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return fmt.Errorf("hear changes: %w: store closed", relay.ErrUnavailable)
+	}
+	sub, err := s.nc.Subscribe(s.feedRoot()+".*", func(m *nats.Msg) {
+		if from := lastToken(m.Subject); from != s.id {
+			heard(from, m.Data)
+		}
+	})
+	s.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("hear changes: %w", err)
+	}
+	context.AfterFunc(ctx, func() { _ = sub.Unsubscribe() })
+	// The server has the subscription once it answers a ping: from then
+	// on it passes on everything shared.
+	fctx, cancel := s.bound(ctx, opTimeout)
+	defer cancel()
+	if err := s.nc.FlushWithContext(fctx); err != nil {
+		_ = sub.Unsubscribe()
+		return fmt.Errorf("hear changes: %w", err)
+	}
+	return nil
+}
