@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/sidehook/sidehook/internal/pubsub"
@@ -46,18 +47,53 @@ type Subscription = pubsub.Subscription[Change]
 // hub is the relay's pubsub.Hub of Change, with the relay's buffer size.
 // What its subscribers lose is counted by the hub and shown as
 // sidehook_relay_subscriber_dropped_total (newMetrics).
-type hub struct{ ps *pubsub.Hub[Change] }
+//
+// own carries only the changes this relay made, to the one subscriber
+// that shares them with the relays sharing its store (share): what this
+// relay hears of the others goes to ps alone, so it is never sent back,
+// and neither are the losses told of it.
+type hub struct {
+	ps, own *pubsub.Hub[Change]
+	// mu makes own's order ps's: the other relays hear this relay's
+	// changes in the order its own subscribers do. Publish never blocks,
+	// so it is held for moments.
+	mu sync.Mutex
+}
 
-func newHub() *hub { return &hub{ps: pubsub.New[Change](nil)} }
+func newHub() *hub { return &hub{ps: pubsub.New[Change](nil), own: pubsub.New[Change](nil)} }
 
 func (h *hub) subscribe(ctx context.Context) *Subscription {
 	return h.ps.Subscribe(ctx, pubsub.Options{Buffer: subscriptionBuffer})
 }
 
-// publish never blocks: a full subscriber loses the change.
-func (h *hub) publish(cs ...Change) { h.ps.Publish(cs...) }
+// subscribeOwn subscribes to the changes this relay made.
+func (h *hub) subscribeOwn(ctx context.Context) *Subscription {
+	return h.own.Subscribe(ctx, pubsub.Options{Buffer: subscriptionBuffer})
+}
 
-func (h *hub) close() { h.ps.Close() }
+// publish publishes changes this relay made. It never blocks: a full
+// subscriber loses the change.
+func (h *hub) publish(cs ...Change) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.ps.Publish(cs...)
+	h.own.Publish(cs...)
+}
+
+// publishHeard publishes changes another relay made.
+func (h *hub) publishHeard(cs ...Change) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.ps.Publish(cs...)
+}
+
+// dropped counts what every subscriber lost.
+func (h *hub) dropped() uint64 { return h.ps.Dropped() + h.own.Dropped() }
+
+func (h *hub) close() {
+	h.ps.Close()
+	h.own.Close()
+}
 
 // ended is what a Store's EndWaiting (or DeleteEndpoint) tells of the
 // deliveries it ended: each is published dead, with its reason, as any

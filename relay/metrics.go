@@ -112,7 +112,7 @@ func newMetrics(h *hub) *metrics {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "sidehook_relay_subscriber_dropped_total",
 			Help: "Changes a slow subscriber (the dashboard's feed, a waiter) did not receive.",
-		}, func() float64 { return float64(h.ps.Dropped()) }))
+		}, func() float64 { return float64(h.dropped()) }))
 	return m
 }
 

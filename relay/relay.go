@@ -316,6 +316,21 @@ func (r *Relay) open(ctx context.Context) error {
 			r.purger.run(bg)
 		}()
 	}
+	if sh, ok := r.store.(changeSharer); ok {
+		// Heard before this relay's own are shared, so no relay that
+		// starts with it misses what it shares first.
+		if err := sh.HearChanges(bg, newHearer(r.hub, r.dir, r.log).heard); err != nil {
+			return fmt.Errorf("relay: hear the other relays' changes: %w", err)
+		}
+		// Ends with bg, after the dispatcher has stopped (stopBackground),
+		// once it has shared what the last attempts published.
+		own := r.hub.subscribeOwn(bg)
+		r.bg.Add(1)
+		go func() {
+			defer r.bg.Done()
+			share(own, sh, r.log)
+		}()
+	}
 	if w, ok := r.store.(controlWatcher); ok {
 		changed := make(chan string, 64)
 		if err := w.WatchControl(bg, changed); err != nil {
@@ -471,8 +486,11 @@ func (r *Relay) URL() string {
 }
 
 // Subscribe returns a subscription to changes (accepted events, delivery
-// state changes), published after they are durable. It ends when ctx is
-// done, the subscription is closed or the relay is closed.
+// state changes), published after they are durable. On a store shared
+// with other relays (natsstore) it tells their changes too, of this
+// relay's organisations, each once and in the order each relay made
+// them. It ends when ctx is done, the subscription is closed or the relay
+// is closed.
 func (r *Relay) Subscribe(ctx context.Context) *Subscription { return r.hub.subscribe(ctx) }
 
 // Ready reports whether the relay serves: started and not stopping, the
