@@ -16,10 +16,9 @@ import (
 // TestDeletedEndpointOnDashboards: an endpoint deleted through one relay
 // of a shared JetStream ends its waiting deliveries dead, and that relay's
 // live dashboard shows them so, with the reason, as it shows its own
-// attempts; another relay's dashboard shows them so from its snapshot, as
-// it shows the first relay's attempts (relays tell each other of new work
-// and of endpoint changes, not of each delivery's state). Its dashboard
-// kept showing them failed, with a retry to come.
+// attempts; another relay's dashboard shows them so from its snapshot
+// (and live: TestFeedAcrossRelays). Its dashboard kept showing them
+// failed, with a retry to come.
 func TestDeletedEndpointOnDashboards(t *testing.T) {
 	srv := natstest.Run(t, natstest.Options(-1, t.TempDir()))
 	servers := []string{srv.ClientURL()}

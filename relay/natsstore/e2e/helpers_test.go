@@ -87,6 +87,12 @@ func orgConfig(t testing.TB, endpoints ...config.RawEndpoint) *config.Config {
 // returns its URL.
 func startRelay(t testing.TB, cfg *config.Config, st relay.Store) string {
 	t.Helper()
+	return startRelayOf(t, cfg, st).URL()
+}
+
+// startRelayOf is startRelay for a test that needs the relay itself.
+func startRelayOf(t testing.TB, cfg *config.Config, st relay.Store) *relay.Relay {
+	t.Helper()
 	r, err := relay.New(cfg, relay.Options{Store: st, Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)})
 	if err != nil {
 		t.Fatalf("relay: %v", err)
@@ -99,7 +105,7 @@ func startRelay(t testing.TB, cfg *config.Config, st relay.Store) string {
 		defer cancel()
 		r.Close(ctx)
 	})
-	return r.URL()
+	return r
 }
 
 // sink is the endpoint: it answers 200 and records each request's
