@@ -317,18 +317,18 @@ func (r *Relay) open(ctx context.Context) error {
 		}()
 	}
 	if sh, ok := r.store.(changeSharer); ok {
-		// Heard before this relay's own are shared, so no relay that
-		// starts with it misses what it shares first.
-		if err := sh.HearChanges(bg, newHearer(r.hub, r.dir, r.log).heard); err != nil {
+		log := r.opts.Logger.With().Str("component", "feed").Logger()
+		if err := sh.HearChanges(bg, newHearer(r.hub, r.dir, log).heard); err != nil {
 			return fmt.Errorf("relay: hear the other relays' changes: %w", err)
 		}
-		// Ends with bg, after the dispatcher has stopped (stopBackground),
-		// once it has shared what the last attempts published.
+		// Its subscription ends with bg, which stopBackground cancels
+		// once the dispatcher has stopped: what the last attempts
+		// published is still queued in it, and shared.
 		own := r.hub.subscribeOwn(bg)
 		r.bg.Add(1)
 		go func() {
 			defer r.bg.Done()
-			share(own, sh, r.log)
+			share(own, sh, log)
 		}()
 	}
 	if w, ok := r.store.(controlWatcher); ok {
