@@ -180,7 +180,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("receiver: a store is required")
 	}
-	if err := cfg.Store.BodyLimit().CheckMaxBody(cfg.MaxBody); err != nil {
+	if err := cfg.Store.BodyLimit().Check(cfg.MaxBody, "capture"); err != nil {
 		return nil, fmt.Errorf("receiver: max body: %w; lower it", err)
 	}
 	if cfg.AdminToken == "" && !httpjson.IsLoopback(cfg.Listen) {

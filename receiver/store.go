@@ -3,7 +3,6 @@ package receiver
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/sidehook/sidehook/internal/units"
 )
@@ -61,32 +60,11 @@ type Store interface {
 	Err() error
 }
 
-// StoreLimit is what a Store holds of one capture (Store.BodyLimit).
-type StoreLimit struct {
-	// Store names the store in a message: "the Badger store".
-	Store string
-	// MaxBody is the largest request body the store keeps in a capture.
-	MaxBody int64
-	// Why says what sets MaxBody, in a phrase for a message ("a value log
-	// file of 64 MiB, …"), or "".
-	Why string
-}
-
-// CheckMaxBody refuses a largest body (Config.MaxBody) above l.MaxBody,
-// saying both sizes: every body between the two would be read whole, then
-// refused by the store at every try. A caller that names the setting
-// (a flag) checks before opening the store; New checks again.
-func (l StoreLimit) CheckMaxBody(maxBody int64) error {
-	if maxBody <= l.MaxBody {
-		return nil
-	}
-	why := ""
-	if l.Why != "" {
-		why = " (" + l.Why + ")"
-	}
-	return fmt.Errorf("%s is more than %s holds of one capture: at most %s%s",
-		units.FormatSize(maxBody), l.Store, units.FormatSize(l.MaxBody), why)
-}
+// StoreLimit is what a Store holds of one capture (Store.BodyLimit);
+// its Check(maxBody, "capture") refuses a larger Config.MaxBody, which
+// New does, and a caller that names the setting (a flag) before it
+// opens the store.
+type StoreLimit = units.StoreLimit
 
 // Query selects a page of captures for Store.List.
 type Query struct {

@@ -85,7 +85,7 @@ func receiveCommand(e *env) *cli.Command {
 				// receiver.New checks it too, once the store is open: here
 				// it is refused before, naming where it came from. In
 				// memory a capture has no such bound.
-				if err := badgerstore.BodyLimit().CheckMaxBody(cfg.MaxBody); err != nil {
+				if err := badgerstore.BodyLimit().Check(cfg.MaxBody, "capture"); err != nil {
 					return usageErrorf("receive: %s: %v; lower it, or keep captures --in-memory", e.source(c, "max-body"), err)
 				}
 			}

@@ -93,31 +93,18 @@ type Limits struct {
 	MinFreeDisk int64
 }
 
-// StoreLimit is what a store holds of one event, as CheckMaxBody tells a
-// configuration's limits.max_body about it.
-type StoreLimit struct {
-	// Store names the store in a message: "the Badger store".
-	Store string
-	// MaxBody is the largest event body the store takes.
-	MaxBody int64
-	// Why says what sets MaxBody, in a phrase for the message ("a value
-	// log file of 64 MiB, …"), or "".
-	Why string
-}
+// StoreLimit is what a store holds of one event (relay.Store's
+// BodyLimit), for CheckMaxBody.
+type StoreLimit = units.StoreLimit
 
 // CheckMaxBody refuses a limits.max_body above what the store holds of
 // one event: every event between the two was accepted by the limit, then
 // refused by the store, whatever the producer did.
 func (c *Config) CheckMaxBody(l StoreLimit) error {
-	if c.Limits.MaxBody <= l.MaxBody {
-		return nil
+	if err := l.Check(c.Limits.MaxBody, "event"); err != nil {
+		return fmt.Errorf("limits.max_body: %w; lower it", err)
 	}
-	why := ""
-	if l.Why != "" {
-		why = " (" + l.Why + ")"
-	}
-	return fmt.Errorf("limits.max_body: %s is more than %s holds of one event: at most %s%s; lower it",
-		units.FormatSize(c.Limits.MaxBody), l.Store, units.FormatSize(l.MaxBody), why)
+	return nil
 }
 
 // Org is one organisation: its keys and endpoints.
