@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -637,6 +638,48 @@ func TestSubscribe(t *testing.T) {
 	}
 	if want := "[event: delivery:pending delivery:delivered]"; fmt.Sprint(got) != want {
 		t.Errorf("changes: got %v, want %s", got, want)
+	}
+}
+
+// TestSubscribeOrder: under load, every event's changes come in the order
+// they happened: the event, its delivery pending, then its outcome. The
+// dispatcher used to be told of a delivery before ingest published it,
+// so a quick attempt's outcome could come first, and a dashboard row
+// showed pending after delivered.
+func TestSubscribeOrder(t *testing.T) {
+	rcv := newSink(t, nil, nil)
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL()}), relay.Options{})
+	sub := r.Subscribe(t.Context())
+	defer sub.Close()
+	const events = 300
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range events / 8 {
+				ingest(t, r, `{"type":"payment"}`, nil)
+			}
+		})
+	}
+	seen := map[string][]string{}
+	done := 0
+	timeout := time.After(30 * time.Second)
+	for done < events/8*8 {
+		select {
+		case c := <-sub.C():
+			seen[c.EventID] = append(seen[c.EventID], c.Kind+":"+c.Status)
+			if c.Status == relay.StatusDelivered {
+				done++
+			}
+		case <-timeout:
+			t.Fatalf("changes: %d events delivered of %d", done, events/8*8)
+		}
+	}
+	wg.Wait()
+	want := "[event: delivery:pending delivery:delivered]"
+	for id, got := range seen {
+		if fmt.Sprint(got) != want {
+			t.Errorf("event %s: changes %v, want %s", id, got, want)
+		}
 	}
 }
 

@@ -333,7 +333,6 @@ func (in *ingester) accept(ctx context.Context, o *orgState, r *ingestRequest) (
 	if !cached {
 		in.cache.add(ev)
 	}
-	in.disp.accepted(o, ds, true)
 	changes := make([]Change, 0, 1+len(ds))
 	changes = append(changes, Change{Kind: ChangeEvent, Org: o.id, EventID: id, Type: ev.Type, At: now, event: ev})
 	for _, d := range ds {
@@ -341,7 +340,11 @@ func (in *ingester) accept(ctx context.Context, o *orgState, r *ingestRequest) (
 			Endpoint: d.Endpoint, Type: ev.Type, Status: StatusPending, At: now, delivery: d, event: ev})
 	}
 	in.metrics.countIngested(o.id, ev.Type)
+	// Published before the dispatcher is told: an attempt it starts at
+	// once publishes its outcome after the pending it follows, not
+	// before it when this goroutine is descheduled in between.
 	in.hub.publish(changes...)
+	in.disp.accepted(o, ds, true)
 	return http.StatusAccepted, &IngestAnswer{ID: id, Type: ev.Type, Deliveries: ev.Deliveries}, nil
 }
 
