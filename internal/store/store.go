@@ -15,6 +15,7 @@ import (
 	"github.com/dgraph-io/badger/v4/options"
 	"github.com/rs/zerolog"
 
+	"github.com/sidehook/sidehook/internal/units"
 	"github.com/sidehook/sidehook/internal/wal"
 )
 
@@ -151,6 +152,19 @@ func (o *Options) setDefaultSizes() {
 func MaxValue(o Options) int64 {
 	o.setDefaultSizes()
 	return o.maxValueSize()
+}
+
+// BodyLimit is what a store of o's sizing holds of one record whose body
+// shares its value with up to reserve bytes of other data (kept names
+// them, "the event's metadata"): the relay's and the receiver's Badger
+// stores say it the same way.
+func BodyLimit(o Options, reserve int64, kept string) units.StoreLimit {
+	vlog := MaxValue(o)
+	return units.StoreLimit{
+		Store:   "the Badger store",
+		MaxBody: vlog - reserve,
+		Why:     fmt.Sprintf("a value log file of %s, less %s kept for %s", units.FormatSize(vlog), units.FormatSize(reserve), kept),
+	}
 }
 
 // maxValueSize is the largest value Badger accepts.

@@ -21,7 +21,6 @@ import (
 
 	"github.com/sidehook/sidehook/internal/event"
 	"github.com/sidehook/sidehook/internal/store"
-	"github.com/sidehook/sidehook/internal/units"
 	"github.com/sidehook/sidehook/receiver"
 )
 
@@ -51,13 +50,7 @@ const metaReserve = 2 << 20
 // receiver.ErrTooLarge for one over it. A receiver's MaxBody can be
 // checked against it before the store is opened.
 func BodyLimit() receiver.StoreLimit {
-	vlog := store.MaxValue(store.Options{})
-	return receiver.StoreLimit{
-		Store:   "the Badger store",
-		MaxBody: vlog - metaReserve,
-		Why: fmt.Sprintf("a value log file of %s, less %s kept for the request's headers",
-			units.FormatSize(vlog), units.FormatSize(metaReserve)),
-	}
+	return store.BodyLimit(store.Options{}, metaReserve, "the request's headers")
 }
 
 // BodyLimit is the package's BodyLimit; see receiver.Store.

@@ -68,7 +68,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sidehook/sidehook/internal/store"
-	"github.com/sidehook/sidehook/internal/units"
 	"github.com/sidehook/sidehook/relay"
 	"github.com/sidehook/sidehook/relay/config"
 )
@@ -97,13 +96,7 @@ const metaReserve = 1 << 20
 // and body) is one Badger value, at most a value log file. A
 // configuration can be checked against it before anything is opened.
 func BodyLimit() config.StoreLimit {
-	vlog := store.MaxValue(store.Options{MemTableSize: memTableSize})
-	return config.StoreLimit{
-		Store:   "the Badger store",
-		MaxBody: vlog - metaReserve,
-		Why: fmt.Sprintf("a value log file of %s, less %s kept for the event's metadata",
-			units.FormatSize(vlog), units.FormatSize(metaReserve)),
-	}
+	return store.BodyLimit(store.Options{MemTableSize: memTableSize}, metaReserve, "the event's metadata")
 }
 
 // BodyLimit is the package's BodyLimit, for relay.Store.
