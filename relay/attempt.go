@@ -102,9 +102,9 @@ func (a *attempter) attempt(ctx context.Context, q *queue, e config.Endpoint, d 
 	a.metrics.deliveries.WithLabelValues(o.id, e.ID, next.Status).Inc()
 	a.metrics.latency.WithLabelValues(o.id, e.ID).Observe(res.latency.Seconds())
 	a.logAttempt(o.id, next, res)
-	a.hub.publish(Change{Kind: ChangeDelivery, Org: o.id, EventID: next.EventID, DeliveryID: next.ID, Endpoint: next.Endpoint,
-		Type: next.Type, Status: next.Status, Attempt: len(next.Attempts), HTTPStatus: res.status, At: now,
-		delivery: next, event: ev})
+	c := deliveryChange(next, now)
+	c.Attempt, c.HTTPStatus, c.event = len(next.Attempts), res.status, ev
+	a.hub.publish(c)
 }
 
 // disable marks an endpoint disabled after a 410: durably first, then in

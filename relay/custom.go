@@ -72,9 +72,9 @@ func (c *caller) customRequest(ctx context.Context, w http.ResponseWriter, o *or
 		// The bot's answer matters more than the record of it.
 		c.log.Error().Err(err).Str(logOrg, o.id).Msg("record custom-value exchange")
 	} else {
-		c.hub.publish(Change{Kind: ChangeEvent, Org: o.id, EventID: ev.ID, Type: ev.Type, At: now, event: ev},
-			Change{Kind: ChangeDelivery, Org: o.id, EventID: ev.ID, DeliveryID: d.ID, Endpoint: d.Endpoint, Type: ev.Type,
-				Status: status, Attempt: 1, HTTPStatus: x.res.status, At: now, delivery: d, event: ev})
+		dc := deliveryChange(d, now)
+		dc.Attempt, dc.HTTPStatus, dc.event = 1, x.res.status, ev
+		c.hub.publish(Change{Kind: ChangeEvent, Org: o.id, EventID: ev.ID, Type: ev.Type, At: now, event: ev}, dc)
 	}
 	c.metrics.deliveries.WithLabelValues(o.id, e.cfg.ID, status).Inc()
 	c.metrics.latency.WithLabelValues(o.id, e.cfg.ID).Observe(x.res.latency.Seconds())

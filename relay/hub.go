@@ -95,6 +95,13 @@ func (h *hub) close() {
 	h.own.Close()
 }
 
+// deliveryChange is the change of d to its state as stored, at at: every
+// publisher of a delivery's change starts from it.
+func deliveryChange(d *Delivery, at time.Time) Change {
+	return Change{Kind: ChangeDelivery, Org: d.Org, EventID: d.EventID, DeliveryID: d.ID, Endpoint: d.Endpoint,
+		Type: d.Type, Status: d.Status, Reason: d.Reason, At: at, delivery: d}
+}
+
 // ended is what a Store's EndWaiting (or DeleteEndpoint) tells of the
 // deliveries it ended: each is published dead, with its reason, as any
 // other change of state, so a dashboard stops showing it waiting for a
@@ -104,8 +111,7 @@ func (h *hub) ended(clock Clock) func([]*Delivery) {
 		now := clock.Now()
 		cs := make([]Change, 0, len(ds))
 		for _, d := range ds {
-			cs = append(cs, Change{Kind: ChangeDelivery, Org: d.Org, EventID: d.EventID, DeliveryID: d.ID, Endpoint: d.Endpoint,
-				Type: d.Type, Status: d.Status, Reason: d.Reason, At: now, delivery: d})
+			cs = append(cs, deliveryChange(d, now))
 		}
 		h.publish(cs...)
 	}

@@ -336,8 +336,9 @@ func (in *ingester) accept(ctx context.Context, o *orgState, r *ingestRequest) (
 	changes := make([]Change, 0, 1+len(ds))
 	changes = append(changes, Change{Kind: ChangeEvent, Org: o.id, EventID: id, Type: ev.Type, At: now, event: ev})
 	for _, d := range ds {
-		changes = append(changes, Change{Kind: ChangeDelivery, Org: o.id, EventID: id, DeliveryID: d.ID,
-			Endpoint: d.Endpoint, Type: ev.Type, Status: StatusPending, At: now, delivery: d, event: ev})
+		c := deliveryChange(d, now)
+		c.event = ev
+		changes = append(changes, c)
 	}
 	in.metrics.countIngested(o.id, ev.Type)
 	// Published before the dispatcher is told: an attempt it starts at

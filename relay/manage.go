@@ -540,8 +540,9 @@ func (m *manager) requeue(ctx context.Context, o *orgState, id string) (*Deliver
 		return nil, storeError(err)
 	}
 	m.disp.requeued(o, nd, wasFinal)
-	m.hub.publish(Change{Kind: ChangeDelivery, Org: o.id, EventID: nd.EventID, DeliveryID: nd.ID, Endpoint: nd.Endpoint,
-		Type: nd.Type, Status: StatusPending, At: now, delivery: nd})
+	c := deliveryChange(nd, now)
+	c.Status = StatusPending // a leased one becomes pending when its lease ends
+	m.hub.publish(c)
 	return nd, nil
 }
 
