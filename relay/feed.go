@@ -27,6 +27,12 @@ type changeSharer interface {
 	HearChanges(ctx context.Context, heard func(from string, msg []byte)) error
 }
 
+// isSharer reports whether st carries changes between relays.
+func isSharer(st Store) bool {
+	_, ok := st.(changeSharer)
+	return ok
+}
+
 // Bounds of one shared message. A change made after a quiet spell goes
 // at once, with whatever queued up beside it; the changes made within
 // shareWindow of that message go together in the next one. One NATS

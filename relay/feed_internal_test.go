@@ -26,7 +26,7 @@ func (*countSharer) HearChanges(context.Context, func(string, []byte)) error { r
 // few messages, not one each: a NATS message per change cost the relays
 // about a quarter more CPU per event.
 func TestShareBatches(t *testing.T) {
-	h := newHub()
+	h := newHub(true)
 	sub := h.subscribeOwn(context.Background())
 	sh := &countSharer{}
 	done := make(chan struct{})

@@ -48,10 +48,11 @@ type Subscription = pubsub.Subscription[Change]
 // What its subscribers lose is counted by the hub and shown as
 // sidehook_relay_subscriber_dropped_total (newMetrics).
 //
-// own carries only the changes this relay made, to the one subscriber
-// that shares them with the relays sharing its store (share): what this
-// relay hears of the others goes to ps alone, so it is never sent back,
-// and neither are the losses told of it.
+// own, on a store shared with other relays, carries only the changes
+// this relay made, to the one subscriber that shares them with the others
+// (share): what this relay hears of them goes to ps alone, so it is never
+// sent back, and neither are the losses told of it. A relay alone has no
+// own, and its publish takes no lock.
 type hub struct {
 	ps, own *pubsub.Hub[Change]
 	// mu makes own's order ps's: the other relays hear this relay's
@@ -60,7 +61,15 @@ type hub struct {
 	mu sync.Mutex
 }
 
-func newHub() *hub { return &hub{ps: pubsub.New[Change](nil), own: pubsub.New[Change](nil)} }
+// newHub returns a hub; shared gives it own, for a store shared with
+// other relays.
+func newHub(shared bool) *hub {
+	h := &hub{ps: pubsub.New[Change](nil)}
+	if shared {
+		h.own = pubsub.New[Change](nil)
+	}
+	return h
+}
 
 func (h *hub) subscribe(ctx context.Context) *Subscription {
 	return h.ps.Subscribe(ctx, pubsub.Options{Buffer: subscriptionBuffer})
@@ -74,6 +83,10 @@ func (h *hub) subscribeOwn(ctx context.Context) *Subscription {
 // publish publishes changes this relay made. It never blocks: a full
 // subscriber loses the change.
 func (h *hub) publish(cs ...Change) {
+	if h.own == nil {
+		h.ps.Publish(cs...)
+		return
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.ps.Publish(cs...)
@@ -88,11 +101,18 @@ func (h *hub) publishHeard(cs ...Change) {
 }
 
 // dropped counts what every subscriber lost.
-func (h *hub) dropped() uint64 { return h.ps.Dropped() + h.own.Dropped() }
+func (h *hub) dropped() uint64 {
+	if h.own == nil {
+		return h.ps.Dropped()
+	}
+	return h.ps.Dropped() + h.own.Dropped()
+}
 
 func (h *hub) close() {
 	h.ps.Close()
-	h.own.Close()
+	if h.own != nil {
+		h.own.Close()
+	}
 }
 
 // deliveryChange is the change of d to its state as stored, at at: every

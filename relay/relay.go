@@ -180,7 +180,7 @@ func New(cfg *config.Config, opts Options) (*Relay, error) {
 		return opts.Logger.With().Str("component", component).Logger()
 	}
 	st, clock := opts.Store, opts.Clock
-	r := &Relay{cfg: cfg, opts: opts, log: logger("relay"), store: st, dir: dir, hub: newHub()}
+	r := &Relay{cfg: cfg, opts: opts, log: logger("relay"), store: st, dir: dir, hub: newHub(isSharer(st))}
 	r.keys = newKeyring(st, clock.Now)
 	r.tokens = &tokens{store: st, issuer: cfg.Issuer, clock: clock}
 	r.http = newHTTPTransport(opts.Transport)
