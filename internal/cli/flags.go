@@ -262,10 +262,15 @@ func (e *env) given(c *cli.Context, flag string) bool {
 }
 
 // source names where a flag's value came from, for an error about it: the
-// flag, or its variable.
+// flag as the user spelt it (an old name too), or its variable.
 func (e *env) source(c *cli.Context, flag string) string {
 	if v := e.fromEnv[c.Command.Name+" "+flag]; v != "" {
 		return v
+	}
+	for _, f := range c.Command.Flags {
+		if r, ok := f.(*renamed); ok && r.to == flag && c.IsSet(r.Names()[0]) {
+			return "--" + r.Names()[0]
+		}
 	}
 	return "--" + flag
 }

@@ -56,11 +56,12 @@ func TestRenamedFlags(t *testing.T) {
 	}{
 		{"TokenOldName", []string{"token", "--secret", secret, "--org", "demo"}, 0, "."},
 		{"TokenBothNames", []string{"token", "--secret", secret, "--secret-key", secret, "--org", "demo"}, 2, "token: give --secret-key only (--secret is its old name)"},
-		{"RelayOldGrace", []string{"relay", "--api-key", "k", "--in-memory", "--grace", "0s"}, 2, "--shutdown-grace must be positive"},
+		{"RelayOldGrace", []string{"relay", "--api-key", "k", "--in-memory", "--grace", "0s"}, 2, "relay: --grace must be positive"},
+		{"TokenOldNameShort", []string{"token", "--secret", "short", "--org", "demo"}, 2, "token: --secret is 5 bytes, need at least 32"},
 		{"ReceiveNoGrace", []string{"receive", "--in-memory", "--listen", "127.0.0.1:0", "--shutdown-grace", "0s"}, 2, "receive: --shutdown-grace must be positive"},
 		{"ReceiveShortAdminToken", []string{"receive", "--in-memory", "--listen", "127.0.0.1:0", "--admin-token", "s3cret"}, 2, "receive: --admin-token: 6 bytes, need at least 16"},
-		{"ReceiveOldSecret", []string{"receive", "--in-memory", "--listen", "127.0.0.1:0", "--webio-secret", "short"}, 2, "receive: --secret-key: 5 bytes, need at least 32"},
-		{"ReplayOldSecret", []string{"replay", "--receiver", "http://127.0.0.1:1", "--all", "--webio-secret", secret}, 2, "--secret-key needs --org"},
+		{"ReceiveOldSecret", []string{"receive", "--in-memory", "--listen", "127.0.0.1:0", "--webio-secret", "short"}, 2, "receive: --webio-secret: 5 bytes, need at least 32"},
+		{"ReplayOldSecret", []string{"replay", "--receiver", "http://127.0.0.1:1", "--all", "--webio-secret", secret}, 2, "replay: --webio-secret needs --org"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

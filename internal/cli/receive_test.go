@@ -94,7 +94,7 @@ func TestReceiveUsageErrors(t *testing.T) {
 		{"OrgWithoutSecret", []string{"--org", "demo"}, "--org needs --secret-key"},
 		{"EmptyJWTSecret", []string{"--jwt-secret", ""}, "receive: --jwt-secret is empty"},
 		{"EmptySecretKey", []string{"--secret-key", ""}, "receive: --secret-key is empty"},
-		{"EmptyOldSecretName", []string{"--webio-secret", ""}, "receive: --secret-key is empty"},
+		{"EmptyOldSecretName", []string{"--webio-secret", ""}, "receive: --webio-secret is empty"},
 		{"BadJWKS", []string{"--jwks-url", "file:///etc/passwd"}, "--jwks-url"},
 		{"MissingKeyFile", []string{"--jwt-public-key", filepath.Join(dir, "none.pem")}, "--jwt-public-key"},
 	}

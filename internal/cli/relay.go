@@ -240,7 +240,7 @@ func relayConfig(c *cli.Context, e *env) (*config.Config, error) {
 		return nil, err
 	}
 	if c.Duration("shutdown-grace") <= 0 {
-		return nil, usageErrorf("relay: --shutdown-grace must be positive")
+		return nil, usageErrorf("relay: %s must be positive", e.source(c, "shutdown-grace"))
 	}
 	return cfg, nil
 }

@@ -546,7 +546,7 @@ func replayKeys(c *cli.Context, e *env) ([]string, auth.OutboundKeys, error) {
 		}
 		tok, err := auth.MintWebioToken([]byte(s), auth.WebioClaims{Issuer: keys.Issuer, Org: keys.Org})
 		if err != nil {
-			return nil, keys, usageErrorf("replay: --secret-key: %v", err)
+			return nil, keys, usageErrorf("replay: %s: %v", e.source(c, "secret-key"), err)
 		}
 		keys.WebioToken = tok
 		have = append(have, auth.SchemeWebioToken)

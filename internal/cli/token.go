@@ -33,7 +33,7 @@ func tokenCommand(e *env) *cli.Command {
 				return usageErrorf("token: --secret-key and --org are required")
 			}
 			if len(secret) < auth.MinSecretLen {
-				return usageErrorf("token: --secret-key is %d bytes, need at least %d", len(secret), auth.MinSecretLen)
+				return usageErrorf("token: %s is %d bytes, need at least %d", e.source(c, "secret-key"), len(secret), auth.MinSecretLen)
 			}
 			if c.Duration("ttl") < 0 {
 				return usageErrorf("token: --ttl must not be negative")
