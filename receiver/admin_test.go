@@ -404,15 +404,16 @@ func TestAdminToken(t *testing.T) {
 		path   string
 		auth   string
 		status int
+		reason string
 	}{
-		{"Missing", "/_sidehook/requests", "", 401},
-		{"Wrong", "/_sidehook/requests", "Bearer nope", 401},
-		{"NotBearer", "/_sidehook/requests", "s3cret-admin-token", 401},
-		{"OK", "/_sidehook/requests", "Bearer s3cret-admin-token", 200},
-		{"Rules", "/_sidehook/rules", "", 401},
-		{"Metrics", "/_sidehook/metrics", "", 401},
-		{"Unknown", "/_sidehook/nope", "", 401},
-		{"HealthzOpen", "/_sidehook/healthz", "", 200},
+		{"Missing", "/_sidehook/requests", "", 401, "admin token required: send Authorization: Bearer <token>"},
+		{"Wrong", "/_sidehook/requests", "Bearer nope", 401, "invalid admin token"},
+		{"NotBearer", "/_sidehook/requests", "s3cret-admin-token", 401, "admin token required"},
+		{"OK", "/_sidehook/requests", "Bearer s3cret-admin-token", 200, ""},
+		{"Rules", "/_sidehook/rules", "", 401, "admin token required"},
+		{"Metrics", "/_sidehook/metrics", "", 401, "admin token required"},
+		{"Unknown", "/_sidehook/nope", "", 401, "admin token required"},
+		{"HealthzOpen", "/_sidehook/healthz", "", 200, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -426,6 +427,9 @@ func TestAdminToken(t *testing.T) {
 			}
 			if r.status == 401 && !strings.Contains(string(r.body), `"error":"unauthorized"`) {
 				t.Errorf("401 body: %s, want `\"error\":\"unauthorized\"`", r.body)
+			}
+			if tt.reason != "" && !strings.Contains(string(r.body), `"reason":"`+tt.reason) {
+				t.Errorf("401 body: %s, want the reason %q", r.body, tt.reason)
 			}
 		})
 	}

@@ -37,18 +37,29 @@ func (s *Server) requireAdmin(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.adminOK(r) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="sidehook"`)
-			s.writeError(w, r, &httpjson.Error{Status: http.StatusUnauthorized, Code: codeUnauthorized, Reason: "admin token required"})
+		ok, sent := s.admin(r)
+		if ok {
+			next.ServeHTTP(w, r)
 			return
 		}
-		next.ServeHTTP(w, r)
+		reason := "admin token required: send Authorization: Bearer <token>"
+		if sent {
+			reason = "invalid admin token"
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="sidehook"`)
+		s.writeError(w, r, &httpjson.Error{Status: http.StatusUnauthorized, Code: codeUnauthorized, Reason: reason})
 	})
 }
 
-// adminOK reports whether r carries the admin token, compared in constant
-// time.
+// adminOK reports whether r carries the admin token.
 func (s *Server) adminOK(r *http.Request) bool {
-	got, ok := auth.Bearer(r.Header.Get("Authorization"))
-	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.AdminToken)) == 1
+	ok, _ := s.admin(r)
+	return ok
+}
+
+// admin reports whether r carries the admin token, compared in constant
+// time, and whether it carried a Bearer token at all.
+func (s *Server) admin(r *http.Request) (ok, sent bool) {
+	got, sent := auth.Bearer(r.Header.Get("Authorization"))
+	return sent && subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.AdminToken)) == 1, sent
 }

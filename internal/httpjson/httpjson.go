@@ -54,14 +54,19 @@ type Body struct {
 
 // Write answers v as JSON with status.
 func Write(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
+	// Not HTML-escaped: an API client or curl reads "<key>" as sent, and
+	// nothing puts this body in a page.
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		status = http.StatusInternalServerError
-		b = []byte(`{"error":"internal","reason":"encode answer"}`)
+		b.Reset()
+		b.WriteString(`{"error":"internal","reason":"encode answer"}` + "\n")
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
+	w.Write(b.Bytes())
 }
 
 // WriteError answers err in the {"error","reason"} shape. Anything that is

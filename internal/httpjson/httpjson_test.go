@@ -172,3 +172,12 @@ func TestCallable(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteReadsAsSent(t *testing.T) {
+	w := httptest.NewRecorder()
+	httpjson.Write(w, 401, httpjson.Body{Error: "unauthorized", Reason: "send Authorization: Bearer <key> & retry"})
+	want := `{"error":"unauthorized","reason":"send Authorization: Bearer <key> & retry"}` + "\n"
+	if w.Code != 401 || w.Body.String() != want || w.Header().Get("Content-Type") != "application/json" {
+		t.Fatalf("got %d %q (%s), want 401 %q as application/json", w.Code, w.Body, w.Header().Get("Content-Type"), want)
+	}
+}
