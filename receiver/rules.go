@@ -103,7 +103,7 @@ type Respond struct {
 	// count, nor move a sequence on: its sender's retry gets that answer.
 	Times int `json:"times,omitempty"`
 	// Fault, when set, replaces the answer: FaultReset, FaultTimeout or
-	// FaultClose. Status, Sequence, Headers and Body are then unused.
+	// FaultClose, and Status, Sequence, Headers and Body must be left out.
 	// Go's http.Transport resends a GET, HEAD or OPTIONS (or a request
 	// with an Idempotency-Key) once on its own when a kept-alive
 	// connection is reset or closed before any answer: the receiver
@@ -437,6 +437,18 @@ func (r *Rule) validate() error {
 	case "", FaultReset, FaultTimeout, FaultClose:
 	default:
 		return fmt.Errorf("respond.fault: %q: want %q, %q or %q", p.Fault, FaultReset, FaultTimeout, FaultClose)
+	}
+	// A fault sends no answer: a status or body beside it would never be
+	// sent, and a test reading the rule would expect it.
+	if p.Fault != "" {
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{"status", p.Status != 0}, {"sequence", len(p.Sequence) > 0}, {"headers", len(p.Headers) > 0}, {"body", p.Body != ""}} {
+			if f.set {
+				return fmt.Errorf("respond.%s: a rule with fault %q sends no answer; leave %s out", f.name, p.Fault, f.name)
+			}
+		}
 	}
 	return nil
 }
