@@ -1018,3 +1018,64 @@ func TestListDeliveringPaged(t *testing.T) {
 		}
 	})
 }
+
+// A manual retry of a delivery whose attempt is in flight: the attempt is
+// recorded, then the delivery is attempted again, and the queue-depth
+// gauge counts it once throughout (it used to count it out twice, so the
+// gauge then showed one waiting delivery fewer than there were).
+func TestRetryDuringAttempt(t *testing.T) {
+	var hold atomic.Bool
+	hold.Store(true)
+	inFlight, release := make(chan struct{}, 4), make(chan struct{})
+	rcv := newSink(t, nil, func(*http.Request, int) int {
+		if hold.Load() {
+			inFlight <- struct{}{}
+			<-release
+		}
+		return http.StatusOK
+	})
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL()}), relay.Options{})
+	id := ingest(t, r, `{"type":"payment"}`, nil).Deliveries[0].ID
+	select {
+	case <-inFlight:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first attempt did not arrive")
+	}
+	if a := call(t, "POST", r.URL()+"/v1/deliveries/"+id+"/retry", apiKey, nil, nil); a.Status != http.StatusAccepted {
+		t.Fatalf("retry during the attempt: got %d %s, want 202", a.Status, a.Body)
+	}
+	hold.Store(false)
+	close(release)
+	eventually(t, 10*time.Second, func() error {
+		var d deliveryView
+		call(t, "GET", r.URL()+"/v1/deliveries/"+id, apiKey, nil, nil).decode(t, &d)
+		if d.Status != "delivered" || len(d.Attempts) != 2 {
+			return fmt.Errorf("delivery: got %s with %d attempts, want delivered after 2 (the attempt, then the retry)", d.Status, len(d.Attempts))
+		}
+		return nil
+	})
+	if n := len(rcv.requests()); n != 2 {
+		t.Fatalf("the endpoint got %d requests, want 2", n)
+	}
+	if d := queueDepth(t, r, "crm"); d != 0 {
+		t.Fatalf("queue depth once delivered: got %d, want 0", d)
+	}
+	// Both attempts count as what they were: delivered.
+	m := string(call(t, "GET", r.URL()+"/metrics", "", nil, nil).Body)
+	if want := `sidehook_relay_deliveries_total{endpoint="crm",organisation="demo",outcome="delivered"} 2`; !strings.Contains(m, want) || strings.Contains(m, `outcome="pending"`) {
+		t.Fatalf("metrics: want %s and no pending outcome; got\n%s", want, m)
+	}
+	// One more event, held in flight: the gauge counts it.
+	release = make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	hold.Store(true) // after release is set: the sink reads it once it sees hold
+	ingest(t, r, `{"type":"payment"}`, nil)
+	select {
+	case <-inFlight:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second event's attempt did not arrive")
+	}
+	if d := queueDepth(t, r, "crm"); d != 1 {
+		t.Fatalf("queue depth with one delivery in flight: got %d, want 1", d)
+	}
+}

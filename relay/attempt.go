@@ -88,10 +88,16 @@ func (a *attempter) attempt(ctx context.Context, q *queue, e config.Endpoint, d 
 	if disable != "" && a.disable(ctx, o, e.ID, disable) {
 		disable = "" // durable already: Record need not write it again
 	}
-	// Recorded, next is as stored: dead with the reason if its endpoint
-	// went during the attempt (Store.Record), and so published.
+	// Recorded, next is as stored (Store.Record), and so published and
+	// counted: dead with the reason if its endpoint went during the
+	// attempt, pending if retried by hand during it. The attempt's own
+	// outcome is what the metric and the log count, unless it ended dead.
+	outcome := next.Status
 	if !a.record(ctx, e, next, disable) {
 		return
+	}
+	if next.Status != StatusPending {
+		outcome = next.Status
 	}
 	if len(d.Attempts) == 0 {
 		a.cache.attempted(o.id, d.EventID)
@@ -99,9 +105,9 @@ func (a *attempter) attempt(ctx context.Context, q *queue, e config.Endpoint, d 
 	if Final(next.Status) {
 		q.depth.Add(-1)
 	}
-	a.metrics.deliveries.WithLabelValues(o.id, e.ID, next.Status).Inc()
+	a.metrics.deliveries.WithLabelValues(o.id, e.ID, outcome).Inc()
 	a.metrics.latency.WithLabelValues(o.id, e.ID).Observe(res.latency.Seconds())
-	a.logAttempt(o.id, next, res)
+	a.logAttempt(o.id, next, res, outcome)
 	c := deliveryChange(next, now)
 	c.Attempt, c.HTTPStatus, c.event = len(next.Attempts), res.status, ev
 	a.hub.publish(c)
@@ -131,15 +137,15 @@ func (a *attempter) disable(ctx context.Context, o *orgState, id, reason string)
 // logAttempt writes the one console line of an attempt, as `stripe
 // listen` prints one per delivery: what was sent where, the answer, and
 // when the next try is due.
-func (a *attempter) logAttempt(org string, d *Delivery, res result) {
+func (a *attempter) logAttempt(org string, d *Delivery, res result, outcome string) {
 	last := d.Attempts[len(d.Attempts)-1]
 	ev := a.log.Info()
-	if d.Status == StatusDead {
+	if outcome == StatusDead {
 		ev = a.log.Warn()
 	}
 	ev = ev.Time("at", last.At).Str(logOrg, org).Str("event", d.Type).Str("event_id", d.EventID).
 		Str(logDelivery, d.ID).Str(logEndpoint, d.Endpoint).Int("status", res.status).
-		Float64("latency_ms", last.LatencyMS).Int("attempt", last.N).Str("outcome", d.Status)
+		Float64("latency_ms", last.LatencyMS).Int("attempt", last.N).Str("outcome", outcome)
 	if last.Error != "" {
 		ev = ev.Str("error", last.Error)
 	}

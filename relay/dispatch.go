@@ -374,7 +374,7 @@ type queue struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wake   chan struct{}
-	depth  atomic.Int64 // waiting deliveries (approximate after a manual retry races an attempt)
+	depth  atomic.Int64 // waiting deliveries (approximate when a manual retry reads a delivery as waiting just before its attempt is recorded)
 
 	inflight atomic.Int32
 	// recording counts attempts answered whose outcome is being recorded:

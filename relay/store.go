@@ -62,9 +62,11 @@ type Store interface {
 	// endpoint's queue. When disable is not empty the endpoint is marked
 	// disabled with that reason in the same write (an answer 410). A
 	// delivery ended during its attempt (EndWaiting) stays dead: an
-	// outcome that would wait is stored dead with the end's reason, and
-	// Record sets d's Status, NextAttemptAt and Reason so, for the caller
-	// to report the state stored rather than a retry that will not come.
+	// outcome that would wait is stored dead with the end's reason. One
+	// requeued during its attempt (Requeue) is stored pending, the attempt
+	// kept. Either way Record sets d's Status, NextAttemptAt, Base and
+	// Reason to the state stored, for the caller to report and count what
+	// will happen rather than the attempt's outcome alone.
 	Record(ctx context.Context, d *Delivery, disable string) error
 	// Release ends a lease without an attempt (the relay is stopping): the
 	// delivery is due again as it was.
@@ -233,6 +235,17 @@ type Delivery struct {
 	// endpoint no longer exists (see Store.EndWaiting). A manual retry
 	// clears it.
 	Reason string `json:"reason,omitempty"`
+}
+
+// SetState sets d's state (Status, NextAttemptAt, Base, Reason) to s's,
+// sharing no memory with s: what a store's Record tells its caller of the
+// state it wrote.
+func (d *Delivery) SetState(s *Delivery) {
+	d.Status, d.NextAttemptAt, d.Base, d.Reason = s.Status, nil, s.Base, s.Reason
+	if s.NextAttemptAt != nil {
+		t := *s.NextAttemptAt
+		d.NextAttemptAt = &t
+	}
 }
 
 // Attempt is one try, as SPEC §4 lists it, with the request as it was sent

@@ -443,9 +443,10 @@ func (s *Store) finish(ctx context.Context, d *relay.Delivery, disable string, r
 			return err
 		}
 		q.setHot(rec)
-		if ended && !release {
-			// Ended during the attempt: tell the caller it stays dead.
-			d.Status, d.NextAttemptAt, d.Reason = cp.Status, nil, cp.Reason
+		if !release {
+			// Tell the caller the state written: dead when ended during
+			// the attempt, pending when requeued during it.
+			d.SetState(&cp)
 		}
 		if _, again := q.requeue[d.ID]; !again || l == nil {
 			delete(q.leases, d.ID)

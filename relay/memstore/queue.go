@@ -152,10 +152,7 @@ func (s *Store) Record(_ context.Context, d *relay.Delivery, disable string) err
 		requeued(next, at)
 	}
 	s.place(q, sd, next, lease)
-	if lease != nil && lease.orphan && !relay.Final(d.Status) {
-		// Ended during the attempt: tell the caller it stays dead.
-		d.Status, d.NextAttemptAt, d.Reason = next.Status, nil, next.Reason
-	}
+	d.SetState(next)
 	if disable != "" {
 		s.org(ref.Org).disabled[ref.Endpoint] = disable
 	}

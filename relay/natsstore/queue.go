@@ -637,10 +637,9 @@ func (s *Store) Record(ctx context.Context, d *relay.Delivery, disable string) e
 	if err != nil {
 		return fmt.Errorf("record: %w", err)
 	}
-	if ended {
-		// Tell the caller it stays dead.
-		d.Status, d.NextAttemptAt, d.Reason = st.Status, nil, st.Reason
-	}
+	// Tell the caller the state written: dead when ended during the
+	// attempt, pending when requeued during it.
+	d.SetState(&st.Delivery)
 	switch {
 	case (l == nil || l.ordered) && relay.Final(st.Status):
 		// No consumer message to acknowledge: delete the item.

@@ -273,10 +273,16 @@ func testRequeueLeased(t *testing.T, f Factory) {
 
 	// Ended by Record: the attempt is kept, then the requeue applies.
 	delivered := attempted(got[0], at(2*sec), 200, relay.StatusDelivered, time.Time{})
-	record(t, s, delivered, "")
 	want := *delivered
 	want.Status, want.NextAttemptAt, want.Base = relay.StatusPending, ptr(now), 1
+	record(t, s, delivered, "")
 	wantDelivery(t, getDelivery(t, s, "acme", "e1.a"), &want)
+	// The caller learns the state stored, not the attempt's outcome: it
+	// counts and reports the delivery as waiting again.
+	if delivered.Status != want.Status || delivered.Base != want.Base || delivered.NextAttemptAt == nil || !delivered.NextAttemptAt.Equal(now) {
+		t.Fatalf("Record of a delivery requeued during its attempt: the caller got %s, base %d, due %v; want it told pending, base 1, due %s",
+			delivered.Status, delivered.Base, delivered.NextAttemptAt, now)
+	}
 	// Ended by Release: due at the requeue's time.
 	if err := s.Release(ctx, got[1]); err != nil {
 		t.Fatalf("Release: %v", err)
