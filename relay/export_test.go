@@ -51,3 +51,14 @@ func FeedDashboard(r *Relay, sub *Subscription) <-chan struct{} {
 // Reload reads org's endpoints, marks and token from the store again, as
 // a relay sharing the store does when another one changed them.
 func Reload(ctx context.Context, r *Relay, org string) { r.reload(ctx, r.dir.org(org)) }
+
+// Deferred is how many changes of an event the hub holds back until its
+// ingest publishes.
+func Deferred(r *Relay, org, id string) int {
+	r.hub.mu.Lock()
+	defer r.hub.mu.Unlock()
+	if e := r.hub.held[heldKey{org, id}]; e != nil {
+		return len(e.deferred)
+	}
+	return 0
+}

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -51,20 +52,33 @@ type Subscription = pubsub.Subscription[Change]
 // own, on a store shared with other relays, carries only the changes
 // this relay made, to the one subscriber that shares them with the others
 // (share): what this relay hears of them goes to ps alone, so it is never
-// sent back, and neither are the losses told of it. A relay alone has no
-// own, and its publish takes no lock.
+// sent back, and neither are the losses told of it.
+//
+// An event being ingested is held (hold, release): the dispatcher may
+// attempt a delivery as soon as the store has it, before the ingest
+// publishes the event and its pending deliveries, and a subscriber must
+// not see an outcome before the event it belongs to. Changes of a held
+// event wait, in order, and follow the ingest's own.
 type hub struct {
 	ps, own *pubsub.Hub[Change]
-	// mu makes own's order ps's: the other relays hear this relay's
-	// changes in the order its own subscribers do. Publish never blocks,
-	// so it is held for moments.
-	mu sync.Mutex
+	// mu makes own's order ps's (the other relays hear this relay's
+	// changes in the order its own subscribers do) and guards held.
+	// Publish never blocks, so it is held for moments.
+	mu   sync.Mutex
+	held map[heldKey]*heldEvent
+}
+
+type heldKey struct{ org, event string }
+
+type heldEvent struct {
+	ingests  int      // holding it: a producer's id may be ingested twice at once
+	deferred []Change // published once the last ingest releases it
 }
 
 // newHub returns a hub; shared gives it own, for a store shared with
 // other relays.
 func newHub(shared bool) *hub {
-	h := &hub{ps: pubsub.New[Change](nil)}
+	h := &hub{ps: pubsub.New[Change](nil), held: make(map[heldKey]*heldEvent)}
 	if shared {
 		h.own = pubsub.New[Change](nil)
 	}
@@ -80,20 +94,76 @@ func (h *hub) subscribeOwn(ctx context.Context) *Subscription {
 	return h.own.Subscribe(ctx, pubsub.Options{Buffer: subscriptionBuffer})
 }
 
+// hold defers the changes of an event about to be stored until release.
+func (h *hub) hold(org, event string) {
+	k := heldKey{org, event}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e := h.held[k]
+	if e == nil {
+		e = &heldEvent{}
+		h.held[k] = e
+	}
+	e.ingests++
+}
+
+// release publishes an ingest's changes of a held event (none when it
+// was not stored), then, once no ingest holds it, what was deferred.
+func (h *hub) release(org, event string, cs ...Change) {
+	k := heldKey{org, event}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.publishLocked(cs)
+	e := h.held[k]
+	if e == nil {
+		return
+	}
+	if e.ingests--; e.ingests > 0 {
+		return
+	}
+	delete(h.held, k)
+	h.publishLocked(e.deferred)
+}
+
 // publish publishes changes this relay made. It never blocks: a full
 // subscriber loses the change.
 func (h *hub) publish(cs ...Change) {
-	if h.own == nil {
-		h.ps.Publish(cs...)
-		return
-	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.ps.Publish(cs...)
-	h.own.Publish(cs...)
+	h.publishLocked(h.deferLocked(cs))
 }
 
-// publishHeard publishes changes another relay made.
+func (h *hub) publishLocked(cs []Change) {
+	if len(cs) == 0 {
+		return
+	}
+	h.ps.Publish(cs...)
+	if h.own != nil {
+		h.own.Publish(cs...)
+	}
+}
+
+// deferLocked keeps the changes of held events for their release and
+// returns the others.
+func (h *hub) deferLocked(cs []Change) []Change {
+	if len(h.held) == 0 || !slices.ContainsFunc(cs, h.heldLocked) {
+		return cs
+	}
+	var now []Change
+	for _, c := range cs {
+		if e := h.held[heldKey{c.Org, c.EventID}]; e != nil {
+			e.deferred = append(e.deferred, c)
+			continue
+		}
+		now = append(now, c)
+	}
+	return now
+}
+
+func (h *hub) heldLocked(c Change) bool { return h.held[heldKey{c.Org, c.EventID}] != nil }
+
+// publishHeard publishes changes another relay made. They are not held:
+// across relays, the feed's batching orders changes loosely anyway.
 func (h *hub) publishHeard(cs ...Change) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

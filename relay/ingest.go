@@ -303,6 +303,15 @@ func (in *ingester) accept(ctx context.Context, o *orgState, r *ingestRequest) (
 	if cached {
 		in.cache.add(ev)
 	}
+	// For the same reason an attempt's outcome could be published before
+	// the event: the hub holds it back until this ingest publishes.
+	published := false
+	in.hub.hold(o.id, id)
+	defer func() {
+		if !published {
+			in.hub.release(o.id, id)
+		}
+	}()
 	stored, err := in.store.Accept(ctx, ev, ds)
 	switch {
 	case errors.Is(err, ErrDuplicate):
@@ -341,10 +350,8 @@ func (in *ingester) accept(ctx context.Context, o *orgState, r *ingestRequest) (
 		changes = append(changes, c)
 	}
 	in.metrics.countIngested(o.id, ev.Type)
-	// Published before the dispatcher is told: an attempt it starts at
-	// once publishes its outcome after the pending it follows, not
-	// before it when this goroutine is descheduled in between.
-	in.hub.publish(changes...)
+	in.hub.release(o.id, id, changes...)
+	published = true
 	in.disp.accepted(o, ds, true)
 	return http.StatusAccepted, &IngestAnswer{ID: id, Type: ev.Type, Deliveries: ev.Deliveries}, nil
 }

@@ -361,13 +361,16 @@ func TestAttemptBeforeIngestReturns(t *testing.T) {
 				rerr = errors.New("the delivery was not attempted while its ingest was held")
 			}
 		}
-		// And until the attempt is recorded: its one delivery has taken
-		// the event, which leaves the cache.
-		for deadline := time.Now().Add(10 * time.Second); rerr == nil && relay.Cached(r, ev.Org, ev.ID); {
+		// And until the attempt's outcome is published: held back, with
+		// the retry's pending, until this ingest publishes the event.
+		for deadline := time.Now().Add(10 * time.Second); rerr == nil && relay.Deferred(r, ev.Org, ev.ID) < 2; {
 			if time.Now().After(deadline) {
-				rerr = errors.New("the event stayed cached after its delivery's first attempt")
+				rerr = fmt.Errorf("the hub holds %d changes of the event, want the retry's and the attempt's", relay.Deferred(r, ev.Org, ev.ID))
 			}
 			time.Sleep(time.Millisecond)
+		}
+		if rerr == nil && relay.Cached(r, ev.Org, ev.ID) {
+			rerr = errors.New("the event stayed cached after its delivery's first attempt")
 		}
 		hookMu.Lock()
 		hook = rerr
@@ -375,6 +378,8 @@ func TestAttemptBeforeIngestReturns(t *testing.T) {
 		return stored, nil
 	}
 	r = startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL()}), relay.Options{Store: st})
+	sub := r.Subscribe(t.Context())
+	defer sub.Close()
 	ans := ingest(t, r, `{"type":"payment"}`, nil)
 	hookMu.Lock()
 	if hook != nil {
@@ -389,6 +394,19 @@ func TestAttemptBeforeIngestReturns(t *testing.T) {
 	// after it must not have cached the event again.
 	if relay.Cached(r, "demo", ans.ID) {
 		t.Error("the event is cached after every delivery's first attempt")
+	}
+	// A subscriber sees the event before anything that happened to it.
+	var got []string
+	for len(got) < 4 {
+		select {
+		case c := <-sub.C():
+			got = append(got, c.Kind+":"+c.Status)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("changes: got %v, want 4", got)
+		}
+	}
+	if want := "[event: delivery:pending delivery:pending delivery:delivered]"; fmt.Sprint(got) != want {
+		t.Errorf("changes: got %v, want %s (the ingest's, the retry's, the attempt's)", got, want)
 	}
 }
 
