@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -213,6 +214,13 @@ func baseURL(what, s string) (*url.URL, error) {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("%s URL %q: want http(s)://HOST[:PORT][/PATH]", what, s)
+	}
+	// url.Parse takes any digits as a port: 99999 would pass here and
+	// fail every dial after, a retry loop or a failed delivery each time.
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("%s URL %q: the port must be a number from 1 to 65535", what, s)
+		}
 	}
 	return u, nil
 }

@@ -264,6 +264,7 @@ func TestInspectorRefuses(t *testing.T) {
 		{"FormBody", `a=b`, http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, http.StatusUnsupportedMediaType},
 		{"BadJSON", `{"to":`, nil, http.StatusBadRequest},
 		{"BadTarget", `{"to":"ftp://x"}`, nil, http.StatusBadRequest},
+		{"TargetPortOutOfRange", `{"to":"http://127.0.0.1:99999/hooks"}`, nil, http.StatusBadRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

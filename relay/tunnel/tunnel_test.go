@@ -484,6 +484,11 @@ func TestNewClientBadConfig(t *testing.T) {
 		{"NoRelay", func(c *tunnel.ClientConfig) { c.RelayURL = "" }, "relay URL"},
 		{"RelayNotHTTP", func(c *tunnel.ClientConfig) { c.RelayURL = "ftp://x" }, "relay URL"},
 		{"NoForward", func(c *tunnel.ClientConfig) { c.Forward = "localhost:3000" }, "forward URL"},
+		// url.Parse takes any digits as a port: each delivery would
+		// fail to dial, or the client retry for ever.
+		{"ForwardPortOutOfRange", func(c *tunnel.ClientConfig) { c.Forward = "http://127.0.0.1:99999" }, "the port must be a number from 1 to 65535"},
+		{"ForwardPortZero", func(c *tunnel.ClientConfig) { c.Forward = "http://127.0.0.1:0/hooks" }, "the port must be a number from 1 to 65535"},
+		{"RelayPortOutOfRange", func(c *tunnel.ClientConfig) { c.RelayURL = "http://127.0.0.1:70000" }, "relay URL"},
 		{"NoKey", func(c *tunnel.ClientConfig) { c.APIKey = "" }, "API key"},
 		{"NoName", func(c *tunnel.ClientConfig) { c.Name = "" }, "name is required"},
 		{"BadName", func(c *tunnel.ClientConfig) { c.Name = "a/b" }, "may hold only"},
