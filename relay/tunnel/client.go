@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -458,6 +459,11 @@ func (c *Client) dialError(resp *http.Response, err error) error {
 		var plain tls.RecordHeaderError
 		if errors.As(err, &plain) {
 			return &permanentError{fmt.Errorf("%s does not speak TLS: is --relay http://%s? %w", c.relay.Redacted(), c.relay.Host, err)}
+		}
+		// The usual first failure, said as the forward's is: Go's words
+		// name the address twice and not what to check.
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return fmt.Errorf("connection refused: is the relay running on %s?", hostPort(c.relay.String()))
 		}
 		return fmt.Errorf("dial %s: %w", c.relay.Host, err)
 	}
