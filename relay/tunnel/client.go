@@ -250,12 +250,18 @@ func (c *Client) setupRelay() error {
 		tlsConf.RootCAs = pool
 	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.TLSClientConfig = tlsConf
+	// A copy each: the transport's first request adds "h2" to its
+	// config's ALPN, and a dialer sharing it would offer h2 on every
+	// reconnect, which a proxy in front of the relay speaking HTTP/2
+	// takes, failing the websocket's HTTP/1.1 upgrade for good.
+	t.TLSClientConfig = tlsConf.Clone()
 	c.api = &http.Client{Transport: t, Timeout: 10 * time.Second}
+	wsTLS := tlsConf.Clone()
+	wsTLS.NextProtos = []string{"http/1.1"}
 	c.dialer = &websocket.Dialer{
 		Proxy:            http.ProxyFromEnvironment,
 		HandshakeTimeout: 15 * time.Second,
-		TLSClientConfig:  tlsConf,
+		TLSClientConfig:  wsTLS,
 		ReadBufferSize:   64 << 10,
 		WriteBufferSize:  16 << 10,
 	}

@@ -17,6 +17,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -80,12 +81,15 @@ func testCAWith(tb testing.TB, edit func(*x509.Certificate)) (caFile string, cer
 	return caFile, tls.Certificate{Certificate: [][]byte{leafDER}, PrivateKey: key}
 }
 
-func newTLSRelay(tb testing.TB) (*fakeRelay, string) {
+// newTLSRelay serves a fake relay over TLS, offering alpn (none: Go's
+// default) as a proxy in front of a relay may.
+func newTLSRelay(tb testing.TB, alpn ...string) (*fakeRelay, string) {
 	tb.Helper()
 	caFile, cert := testCA(tb)
 	fr := newFakeRelayHandler(tb, fastServer())
 	fr.Server = httptest.NewUnstartedServer(fr.handler())
-	fr.Server.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	fr.Server.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: alpn}
+	fr.Server.EnableHTTP2 = slices.Contains(alpn, "h2")
 	// The untrusted-CA test makes handshakes fail on purpose.
 	fr.Server.Config.ErrorLog = log.New(io.Discard, "", 0)
 	fr.Server.StartTLS()
@@ -108,6 +112,30 @@ func TestTLSWithCA(t *testing.T) {
 	}
 	if _, err := fr.send(context.Background(), "/", "payment", []byte("{}")); err != nil {
 		t.Fatalf("Send over wss: %v", err)
+	}
+}
+
+// TestTLSReconnectBehindHTTP2Proxy: a relay behind a proxy that speaks
+// HTTP/2 (nginx, Caddy, a cloud load balancer) takes the websocket's
+// HTTP/1.1 upgrade on every dial, not only the first: the client's API
+// calls must not make its later dials offer h2.
+func TestTLSReconnectBehindHTTP2Proxy(t *testing.T) {
+	fr, caFile := newTLSRelay(t, "h2", "http/1.1")
+	a := newApp(t)
+	cfg := clientConfig(fr.URL, a.URL)
+	cfg.CA = caFile
+	rc := startClient(t, cfg)
+	fr.waitConnected(t, 1)
+	if eps, _ := rc.out.jsonLines(t, "ready")[0]["endpoints"].([]any); len(eps) != 1 {
+		t.Fatalf("endpoints over HTTP/2: got %v, want the tunnel's endpoint", rc.out.jsonLines(t, "ready")[0])
+	}
+	old := fr.srv.Swap(tunnel.NewServer(fastServer()))
+	if err := old.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rc.out.wait(t, "a second ready line", func() bool { return len(rc.out.jsonLines(t, "ready")) == 2 })
+	if _, err := fr.send(context.Background(), "/", "payment", []byte("{}")); err != nil {
+		t.Fatalf("Send after the reconnect: %v", err)
 	}
 }
 
