@@ -533,6 +533,14 @@ func (c *Client) read(ctx context.Context, p *peer) error {
 			if errors.As(err, &ce) {
 				return fmt.Errorf("the relay closed the tunnel: %s", ce.Text)
 			}
+			// The read deadline, pushed on by every frame and pong: the
+			// relay or the network between went away without a word.
+			// gorilla hides the deadline error behind one of its own
+			// that keeps only Timeout.
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return fmt.Errorf("no word from the relay for %s, not even a pong: the connection is dead", c.cfg.PongWait)
+			}
 			return err
 		}
 		p.extend()

@@ -139,7 +139,12 @@ func TestHalfOpenRelay(t *testing.T) {
 	rc := startClient(t, cfg)
 	fr.waitConnected(t, 1) // the second dial reached the real tunnel server
 	if n := len(rc.out.jsonLines(t, "disconnected")); n != 1 {
-		t.Errorf("disconnected lines: got %d, want 1", n)
+		t.Fatalf("disconnected lines: got %d, want 1", n)
+	}
+	// What happened, not Go's "read tcp A->B: i/o timeout".
+	want := "no word from the relay for 500ms"
+	if e, _ := rc.out.jsonLines(t, "disconnected")[0]["error"].(string); !strings.Contains(e, want) || strings.Contains(e, "i/o timeout") {
+		t.Errorf("disconnected error: got %q, want it to say %q", e, want)
 	}
 	if _, err := fr.send(context.Background(), "/", "payment", []byte("{}")); err != nil {
 		t.Fatalf("Send after the client re-dialled: %v", err)
