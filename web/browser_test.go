@@ -319,6 +319,7 @@ func inspectorPage(t *testing.T, replay string) (context.Context, *recorder, *da
 	})
 	d.publish(captureItem("fwd_1", time.Now().UTC(), "500", map[string]any{
 		"id": "fwd_1", "event": "payment", "method": "POST", "path": "/webhooks", "query": "a=1",
+		"delivery_id": "dlv_1", "attempt": 2,
 		"url":     "http://127.0.0.1:3000/app/webhooks?a=1",
 		"headers": map[string][]string{"content-type": {"application/json"}, "webhook-id": {"evt_1"}},
 		"body":    `{"type":"payment"}`, "body_encoding": "utf8",
@@ -375,6 +376,20 @@ func TestBrowserInspectorReplayAnswer(t *testing.T) {
 	do(t, ctx, "see the replay's failure", chromedp.WaitVisible(chromedp.CSS(`.result.bad`)))
 	if result := get(t, ctx, "read the result", chromedp.Text(chromedp.CSS(`.result`))); !strings.Contains(result, "Target did not answer") || !strings.Contains(result, "connection refused") {
 		t.Errorf("result %q, want that the app did not answer and why", result)
+	}
+}
+
+// TestBrowserInspectorShowsWhereItWent: a forwarded request's detail
+// says the URL it was sent to (the app's, or a replay's typed one, which
+// its path, the endpoint's, does not tell) and its delivery, the id
+// `sidehook replay --relay` takes, as the replay hint says.
+func TestBrowserInspectorShowsWhereItWent(t *testing.T) {
+	ctx, _, _ := inspectorPage(t, `{}`)
+	meta := get(t, ctx, "read the detail's facts", chromedp.Text(chromedp.CSS(`.detail-head dl.meta`)))
+	for _, want := range []string{"http://127.0.0.1:3000/app/webhooks?a=1", "dlv_1"} {
+		if !strings.Contains(meta, want) {
+			t.Errorf("detail says %q, want it to show %s", meta, want)
+		}
 	}
 }
 

@@ -155,6 +155,11 @@ export class Detail {
       add('Ended', d.reason);
     } else {
       add('Webhook ID', d.webhook_id);
+      // The tunnel's inspector: where it went (a replay "to" another URL
+      // keeps the endpoint's path, which the title shows) and the
+      // delivery `sidehook replay --relay --id` takes.
+      add('Sent to', d.url);
+      add('Delivery', d.delivery_id);
       add('Remote', d.remote_addr);
       add('Duplicate of', d.duplicate_of);
       add('Replay of', replayOf(d.headers));
