@@ -95,7 +95,13 @@ func newInspector(c *Client, log zerolog.Logger) *inspector {
 func checkInspectAddr(addr string) error {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("inspector address %q: %w", addr, err)
+		// net's "missing port in address" misleads for "4040", a port
+		// without its host.
+		example := "127.0.0.1:4040"
+		if _, err := strconv.Atoi(addr); err == nil {
+			example = "127.0.0.1:" + addr
+		}
+		return fmt.Errorf("inspector address %q: want a loopback HOST:PORT, such as %s", addr, example)
 	}
 	// Checked here, not left to the listen in Run: a port out of range is
 	// a mistake in the command (exit 2), not a failure of the run.

@@ -495,6 +495,9 @@ func TestNewClientBadConfig(t *testing.T) {
 		{"BadEvent", func(c *tunnel.ClientConfig) { c.Events = []string{"Payment!"} }, "not an event type"},
 		{"PublicInspector", func(c *tunnel.ClientConfig) { c.Inspect = "0.0.0.0:0" }, "loopback"},
 		{"InspectorNoPort", func(c *tunnel.ClientConfig) { c.Inspect = "localhost" }, "inspector address"},
+		// A port alone, as ngrok's inspector is known by, is not "missing
+		// port".
+		{"InspectorPortOnly", func(c *tunnel.ClientConfig) { c.Inspect = "4040" }, `inspector address "4040": want a loopback HOST:PORT, such as 127.0.0.1:4040`},
 		{"ForwardCAMissing", func(c *tunnel.ClientConfig) { https(c); c.ForwardCA = "/nonexistent/ca.pem" }, "read --forward-ca file: open /nonexistent/ca.pem"},
 		{"ForwardCANotPEM", func(c *tunnel.ClientConfig) { https(c); c.ForwardCA = notPEM }, "--forward-ca file " + notPEM + " holds no PEM certificate"},
 		{"ForwardCAAndSkipVerify", func(c *tunnel.ClientConfig) { https(c); c.ForwardCA, c.SkipVerify = caFile, true }, "--forward-ca and --skip-verify: choose one"},
