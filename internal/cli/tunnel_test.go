@@ -32,7 +32,7 @@ func tunnelRelay(t *testing.T) (*httptest.Server, *tunnel.Server) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/tunnel", func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer k" {
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			http.Error(w, `{"error":"unauthorized","reason":"invalid API key"}`, http.StatusUnauthorized)
 			return
 		}
 		ts.Serve(w, r, "demo", r.URL.Query().Get("name"), nil)
@@ -174,7 +174,7 @@ func TestTunnelCommandErrors(t *testing.T) {
 		want string
 		env  map[string]string
 	}{
-		{"WrongKey", []string{"--api-key", "wrong", "--name", "laptop", "--forward", "http://127.0.0.1:1"}, 1, "401", nil},
+		{"WrongKey", []string{"--api-key", "wrong", "--name", "laptop", "--forward", "http://127.0.0.1:1"}, 1, "401 from http://127.0.0.1:", nil},
 		{"NoForward", []string{"--api-key", "k", "--name", "laptop"}, 2, "--forward is required", nil},
 		{"NoName", []string{"--api-key", "k", "--forward", "http://127.0.0.1:1"}, 2, "--name is required", nil},
 		{"BadForward", []string{"--api-key", "k", "--name", "laptop", "--forward", "localhost:3000"}, 2, "forward URL", nil},

@@ -102,6 +102,10 @@ type ClientConfig struct {
 // key: retrying cannot help.
 var ErrUnauthorized = errors.New("the relay refused the API key")
 
+// relayRefusedKey is the error code of the relay's 401 to a missing or
+// wrong API key.
+const relayRefusedKey = "unauthorized"
+
 // Client is the laptop side of a tunnel: it holds a websocket to the relay
 // and forwards each delivery to the local app.
 type Client struct {
@@ -482,6 +486,12 @@ func (c *Client) dialError(resp *http.Response, err error) error {
 		reason = jb.Reason
 	}
 	switch {
+	case (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) && jb.Error != relayRefusedKey:
+		// Another server's refusal: the mock receiver checking its
+		// tokens (--relay given the app's port), a proxy's login. "check
+		// --api-key" would send the developer after the wrong thing.
+		return &permanentError{fmt.Errorf("%s answered GET %s with HTTP %d, not a relay refusing the API key: is it a sidehook relay? %s",
+			c.relay.Redacted(), TunnelPath, resp.StatusCode, reason)}
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		return &permanentError{fmt.Errorf("%w (HTTP %d from %s): check --api-key", ErrUnauthorized, resp.StatusCode, c.relay.Redacted())}
 	case resp.StatusCode == http.StatusNotFound:

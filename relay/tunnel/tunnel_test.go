@@ -455,6 +455,11 @@ func TestNotARelay(t *testing.T) {
 			io.WriteString(w, "<html>\n<h1>Not here</h1>\n</html>")
 		}, "no tunnel route (HTTP 404)"},
 		{"MethodNotAllowed", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusMethodNotAllowed) }, "HTTP 405"},
+		// The mock receiver checking tokens (--relay given its port, one
+		// off the relay's) refuses the request, not the API key.
+		{"ReceiverWantsToken", func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, `{"error":"invalid_token","reason":"webio-token: missing x-webio-token header"}`, http.StatusUnauthorized)
+		}, "with HTTP 401, not a relay refusing the API key: is it a sidehook relay? webio-token: missing x-webio-token header"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
