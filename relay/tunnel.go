@@ -66,7 +66,7 @@ func (t *tunnelRoute) handleList() http.Handler {
 func (t *tunnelRoute) connected(o *orgState, name string, events []string) {
 	for _, e := range o.endpoints() {
 		n, _, ok := parseTunnelURL(e.cfg.URL)
-		if !ok || n != name || !takesAny(events, e.cfg.Events) {
+		if !ok || n != name || !TakesAny(events, e.cfg.Events) {
 			continue
 		}
 		moved, err := t.store.Expedite(context.Background(), EndpointRef{Org: o.id, Endpoint: e.cfg.ID}, t.clock.Now(), events)
@@ -81,9 +81,10 @@ func (t *tunnelRoute) connected(o *orgState, name string, events []string) {
 	}
 }
 
-// takesAny reports whether a tunnel client with the --events filter
-// takes any of the event types an endpoint subscribes to.
-func takesAny(filter, subscribed []string) bool {
+// TakesAny reports whether a tunnel client with the --events filter
+// takes any of the event types an endpoint subscribes to; the client's
+// ready line warns of an endpoint it does not.
+func TakesAny(filter, subscribed []string) bool {
 	if len(filter) == 0 || slices.Contains(filter, event.Wildcard) || slices.Contains(subscribed, event.Wildcard) {
 		return true
 	}

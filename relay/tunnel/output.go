@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sidehook/sidehook/relay"
 )
 
 // printer writes the client's lines to Stdout, as text or JSON lines, one
@@ -225,16 +227,22 @@ func (c *Client) readyInfo(ctx context.Context, rm *Message) ReadyLine {
 	case len(eps) == 0:
 		r.Warning = fmt.Sprintf("no endpoint of %s has url tunnel://%s yet: nothing is delivered here until one does", rm.Org, c.cfg.Name)
 	default:
-		var disabled []string
+		var warnings []string
 		for _, e := range eps {
 			e.Verify = verifyHints(e.Auth, rm.JWKSURL)
 			r.Endpoints = append(r.Endpoints, e)
 			if e.Enabled != nil && !*e.Enabled {
-				disabled = append(disabled, fmt.Sprintf("endpoint %s is disabled (%s): nothing is delivered to it until it is enabled again (PUT /v1/endpoints/%s with \"enabled\": true)",
+				warnings = append(warnings, fmt.Sprintf("endpoint %s is disabled (%s): nothing is delivered to it until it is enabled again (PUT /v1/endpoints/%s with \"enabled\": true)",
 					e.ID, orDash(e.DisabledReason), e.ID))
 			}
+			// A filter that leaves out every type of an endpoint (a typo,
+			// "payments") would otherwise look like no events at all.
+			if !relay.TakesAny(c.cfg.Events, e.Events) {
+				warnings = append(warnings, fmt.Sprintf("--events %s takes none of the events of endpoint %s (%s): its deliveries wait for a client that takes them",
+					strings.Join(c.cfg.Events, ","), e.ID, strings.Join(e.Events, ", ")))
+			}
 		}
-		r.Warning = strings.Join(disabled, "; ")
+		r.Warning = strings.Join(warnings, "; ")
 	}
 	return r
 }

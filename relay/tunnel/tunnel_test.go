@@ -107,6 +107,42 @@ func TestReadyLineDisabledEndpoint(t *testing.T) {
 	}
 }
 
+// TestReadyLineEventsFilter: an --events filter that takes none of an
+// endpoint's event types (a typo, "payments") is said at once, not left
+// to a silence the developer cannot tell from no events; an endpoint the
+// filter takes is not named.
+func TestReadyLineEventsFilter(t *testing.T) {
+	fr := newFakeRelay(t, fastServer())
+	fr.endpoints = `{"endpoints":[{"id":"crm","url":"tunnel://` + testName + `/hooks","events":["payment","message_send"],"auth":[]},` +
+		`{"id":"values","url":"tunnel://` + testName + `/values","events":["custom_value_request"],"auth":[]},` +
+		`{"id":"all","url":"tunnel://` + testName + `/all","events":["*"],"auth":[]}]}`
+	a := newApp(t)
+	tests := []struct {
+		name   string
+		events []string
+		want   string // "" for no warning
+	}{
+		{"TakesSome", []string{"payment"}, `--events payment takes none of the events of endpoint values (custom_value_request): its deliveries wait for a client that takes them`},
+		{"Typo", []string{"payments"}, "--events payments takes none of the events of endpoint crm (payment, message_send)"},
+		{"Wildcard", []string{"*"}, ""},
+		{"All", nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := clientConfig(fr.URL, a.URL)
+			cfg.Events = tt.events
+			rc := startClient(t, cfg)
+			warning, _ := rc.out.jsonLines(t, "ready")[0]["warning"].(string)
+			if tt.want == "" && warning != "" || !strings.Contains(warning, tt.want) {
+				t.Errorf("ready warning: got %q, want %q", warning, tt.want)
+			}
+			if strings.Contains(warning, "endpoint all") {
+				t.Errorf("ready warning %q names endpoint all, which takes every type", warning)
+			}
+		})
+	}
+}
+
 func TestReadyLineText(t *testing.T) {
 	fr := newFakeRelay(t, fastServer())
 	fr.endpoints = `{"endpoints":[{"id":"other","url":"http://example.com","events":["*"],"auth":[]}]}`
