@@ -473,7 +473,7 @@ func (c *Client) dialError(resp *http.Response, err error) error {
 		// The usual first failure, said as the forward's is: Go's words
 		// name the address twice and not what to check.
 		if errors.Is(err, syscall.ECONNREFUSED) {
-			return fmt.Errorf("connection refused: is the relay running on %s?", hostPort(c.relay.String()))
+			return fmt.Errorf("connection refused (is the relay running on %s?)", hostPort(c.relay.String()))
 		}
 		return fmt.Errorf("dial %s: %w", c.relay.Host, err)
 	}

@@ -444,7 +444,7 @@ func TestRetryLines(t *testing.T) {
 	}{
 		// Said once, with what to check, not Go's "dial HOST: dial tcp
 		// HOST: connect: connection refused".
-		{"Refused", nil, "connect_failed", "cannot connect: ", "connection refused: is the relay running on 127.0.0.1:"},
+		{"Refused", nil, "connect_failed", "cannot connect: ", "connection refused (is the relay running on 127.0.0.1:"},
 		{"ShuttingDown", func(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, `{"error":"unavailable","reason":"the relay is shutting down"}`, http.StatusServiceUnavailable)
 		}, "connect_failed", "cannot connect: ", "HTTP 503: the relay is shutting down"},
