@@ -618,20 +618,25 @@ func (c *Client) handle(ctx context.Context, p *peer, m *Message) {
 	// again, as its line says. A log of the result not sent would blame
 	// the websocket ("too busy") for a Ctrl-C.
 	if ctx.Err() == nil {
-		c.sendResult(ctx, p, res)
+		fw.resultLost = !c.sendResult(ctx, p, res)
 	}
 	c.printForward(m, fw, "", "")
 }
 
-func (c *Client) sendResult(ctx context.Context, p *peer, res *Message) {
+// sendResult queues res for the relay and reports whether it was queued:
+// not when the connection is gone, and the relay will send the delivery
+// again.
+func (c *Client) sendResult(ctx context.Context, p *peer, res *Message) bool {
 	frame, err := Encode(res)
 	if err != nil {
 		c.log.Error().Err(err).Msg("encode result")
-		return
+		return false
 	}
 	if err := p.send(ctx, outFrame{data: frame}); err != nil {
 		c.log.Info().Err(err).Str("delivery", res.DeliveryID).Msg("result not sent: the relay will retry")
+		return false
 	}
+	return true
 }
 
 // printForward prints the line of one forward to the local app: a
@@ -654,7 +659,8 @@ func (c *Client) printForward(m *Message, fw forwarded, replayOf, to string) {
 	}
 	c.out.delivery(deliveryLine{Time: fw.start.UTC(), Event: m.Headers.Get(hdrEvent), DeliveryID: m.DeliveryID, Attempt: m.Attempt,
 		ReplayOf: replayOf, Test: m.Headers.Get(hdrTest) == "true", Method: m.Method, Path: m.Path, To: to, Status: fw.status,
-		DurationMS: units.Millis(fw.duration), Truncated: fw.truncated, HeadersDropped: fw.headersDropped, Location: location, Error: errText})
+		DurationMS: units.Millis(fw.duration), Truncated: fw.truncated, HeadersDropped: fw.headersDropped, Location: location, Error: errText,
+		ResultLost: fw.resultLost})
 }
 
 // forwardBudget is how long the local app gets for a delivery the relay

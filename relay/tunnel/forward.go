@@ -105,6 +105,9 @@ type forwarded struct {
 	headersDropped int
 	duration       time.Duration
 	err            error
+	// resultLost is set when the answer could not be sent back to the
+	// relay (the connection was lost first).
+	resultLost bool
 }
 
 // target is the URL a delivery goes to: the --forward URL with the

@@ -109,6 +109,10 @@ type deliveryLine struct {
 	// follows no redirect, so the line says where it led.
 	Location string `json:"location,omitempty"`
 	Error    string `json:"error,omitempty"`
+	// ResultLost says the app's answer never reached the relay (the
+	// connection was lost first): the relay records no answer and sends
+	// the delivery again.
+	ResultLost bool `json:"result_lost,omitempty"`
 }
 
 func (p *printer) ready(r ReadyLine) {
@@ -171,6 +175,9 @@ func (p *printer) delivery(d deliveryLine) {
 	}
 	if d.Error != "" {
 		text += "  " + d.Error
+	}
+	if d.ResultLost {
+		text += "  (answer not sent back: the connection to the relay was lost, so it sends the delivery again)"
 	}
 	p.line(d, text)
 }

@@ -87,3 +87,26 @@ func TestReplayLineTo(t *testing.T) {
 		})
 	}
 }
+
+// TestResultLostLine: an answer that never reached the relay is said on
+// the line, which else reads as a delivery done.
+func TestResultLostLine(t *testing.T) {
+	tests := []struct {
+		name string
+		json bool
+		want string
+	}{
+		{"Text", false, "dlv_1  (answer not sent back: the connection to the relay was lost, so it sends the delivery again)"},
+		{"JSON", true, `"result_lost":true`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			p := &printer{w: &out, json: tt.json}
+			p.delivery(deliveryLine{Time: time.Now(), Event: "payment", DeliveryID: "dlv_1", Attempt: 1, Method: "POST", Path: "/webhooks", Status: 200, ResultLost: true})
+			if got := out.String(); !strings.Contains(got, tt.want) {
+				t.Errorf("got %q, want it to hold %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -135,6 +135,13 @@ func (p *peer) readFrame(buf *bytes.Buffer) (kind int, err error) {
 
 // send queues frame for the writer, waiting at most for ctx.
 func (p *peer) send(ctx context.Context, frame outFrame) error {
+	// A dead peer's queue may have room: a frame put there is never
+	// written, and its sender must hear so.
+	select {
+	case <-p.done:
+		return p.gone()
+	default:
+	}
 	select {
 	case p.out <- frame:
 		return nil

@@ -70,6 +70,50 @@ func TestDeliveryRoundTrip(t *testing.T) {
 	}
 }
 
+// TestResultLostWithConnection: the app answers after the connection that
+// brought the delivery is gone, so its answer never reaches the relay,
+// which records no answer and sends the delivery again. The line says so,
+// rather than a bare 200 the developer then sees twice.
+func TestResultLostWithConnection(t *testing.T) {
+	fr := newFakeRelay(t, fastServer())
+	a := newApp(t)
+	arrived, release := make(chan struct{}, 1), make(chan struct{})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock)
+	a.answerWith(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-release
+		io.WriteString(w, `{"ok":true}`)
+	})
+	rc := startClient(t, clientConfig(fr.URL, a.URL))
+	fr.waitConnected(t, 1)
+	sent := make(chan error, 1)
+	go func() {
+		_, err := fr.send(context.Background(), "/", "payment", []byte("{}"))
+		sent <- err
+	}()
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the delivery never reached the app")
+	}
+	old := fr.srv.Swap(tunnel.NewServer(fastServer()))
+	if err := old.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-sent; err == nil {
+		t.Fatal("Send over a connection closed mid-flight: got no error, want the relay to retry")
+	}
+	rc.out.wait(t, "the disconnected line", func() bool { return len(rc.out.jsonLines(t, "disconnected")) > 0 })
+	unblock()
+	rc.out.wait(t, "the delivery line", func() bool { return len(rc.out.jsonLines(t, "delivery")) == 1 })
+	line := rc.out.jsonLines(t, "delivery")[0]
+	if line["status"] != float64(200) || line["result_lost"] != true {
+		t.Errorf("delivery line: got %v, want status 200 and result_lost", line)
+	}
+}
+
 func TestReadyLine(t *testing.T) {
 	fr := newFakeRelay(t, fastServer())
 	a := newApp(t)
