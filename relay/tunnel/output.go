@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sidehook/sidehook/internal/event"
 	"github.com/sidehook/sidehook/relay"
 )
 
@@ -178,6 +179,12 @@ func (p *printer) delivery(d deliveryLine) {
 	}
 	if d.ResultLost {
 		text += "  (answer not sent back: the connection to the relay was lost, so it sends the delivery again)"
+	}
+	// An attempt answered 410 disables the endpoint (SPEC §4): without
+	// this, the deliveries after it just stop coming. A replay, a test
+	// and a custom-value GET are no attempt and disable nothing.
+	if d.Status == http.StatusGone && d.Type == "delivery" && d.Event != string(event.CustomValueRequest) && !d.ResultLost {
+		text += "  (410 Gone: the relay disables this endpoint; nothing more comes until it is enabled again)"
 	}
 	p.line(d, text)
 }

@@ -110,3 +110,33 @@ func TestResultLostLine(t *testing.T) {
 		})
 	}
 }
+
+// TestGoneLine: a delivery the app answers 410 disables its endpoint on
+// the relay (SPEC §4), after which nothing comes: the line says so. A
+// replay, a test or a custom-value GET disables nothing.
+func TestGoneLine(t *testing.T) {
+	const note = "(410 Gone: the relay disables this endpoint; nothing more comes until it is enabled again)"
+	tests := []struct {
+		name string
+		line deliveryLine
+		want bool
+	}{
+		{"Delivery", deliveryLine{Event: "payment", Status: 410}, true},
+		{"OtherStatus", deliveryLine{Event: "payment", Status: 404}, false},
+		{"Replay", deliveryLine{Event: "payment", Status: 410, ReplayOf: "dlv_0"}, false},
+		{"Test", deliveryLine{Event: "payment", Status: 410, Test: true}, false},
+		{"CustomValues", deliveryLine{Event: "custom_value_request", Method: "GET", Status: 410}, false},
+		{"NotSentBack", deliveryLine{Event: "payment", Status: 410, ResultLost: true}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			p := &printer{w: &out}
+			tt.line.Time, tt.line.DeliveryID, tt.line.Attempt = time.Now(), "dlv_1", 1
+			p.delivery(tt.line)
+			if got := strings.Contains(out.String(), note); got != tt.want {
+				t.Errorf("line %q: holds the 410 note %v, want %v", out.String(), got, tt.want)
+			}
+		})
+	}
+}
