@@ -3,6 +3,7 @@ package tunnel
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -181,7 +182,7 @@ func (c *Client) forwardRequest(ctx context.Context, f forwardReq) forwarded {
 	resp, err := c.local.Do(req)
 	if err != nil {
 		fw.duration = time.Since(fw.start)
-		fw.err = c.describeLocalError(err, target, waited(ctx, f, fw.start))
+		fw.err = c.describeLocalError(ctx, err, target, waited(ctx, f, fw.start))
 		return fw
 	}
 	defer resp.Body.Close()
@@ -227,7 +228,7 @@ func roughly(d time.Duration) time.Duration {
 	return d.Round(10 * time.Millisecond)
 }
 
-func (c *Client) describeLocalError(err error, target, waited string) error {
+func (c *Client) describeLocalError(ctx context.Context, err error, target, waited string) error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%s did not answer within %s", target, waited)
 	}
@@ -240,15 +241,50 @@ func (c *Client) describeLocalError(err error, target, waited string) error {
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
+	// Go's transport has no error value for an answer that is no HTTP.
+	malformed := strings.Contains(err.Error(), "malformed HTTP response")
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return fmt.Errorf("forward to %s: connection refused: is the app running on %s?", target, hostPort(target))
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return fmt.Errorf("forward to %s: the app closed the connection without answering (did it crash?)", target)
-	case errors.Is(err, syscall.ECONNRESET):
-		return fmt.Errorf("forward to %s: the app reset the connection without answering (did it crash?)", target)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), malformed:
+		// An app serving HTTPS hangs up on a plain request, or answers
+		// with a TLS alert: not a crash, a wrong scheme.
+		if c.servesTLS(ctx, target) {
+			text := "the app speaks TLS"
+			if u, perr := url.Parse(target); perr == nil && c.forward != nil && u.Host == c.forward.Host {
+				fw := *c.forward
+				fw.Scheme = "https"
+				text += fmt.Sprintf(": is it --forward %s?", fw.Redacted())
+			}
+			return fmt.Errorf("forward to %s: %s", target, text)
+		}
+		if errors.Is(err, syscall.ECONNRESET) {
+			return fmt.Errorf("forward to %s: the app reset the connection without answering (did it crash?)", target)
+		}
+		if !malformed {
+			return fmt.Errorf("forward to %s: the app closed the connection without answering (did it crash?)", target)
+		}
 	}
 	return fmt.Errorf("forward to %s: %w", target, err)
+}
+
+// servesTLS reports whether the server of an http:// target completes a
+// TLS handshake, within what is left of ctx (at most a second, so the
+// result still reaches the relay in time). Nothing is sent over it: it
+// only asks, so the certificate is not checked.
+func (c *Client) servesTLS(ctx context.Context, target string) bool {
+	if !strings.HasPrefix(target, "http://") {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	d := tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true}}
+	conn, err := d.DialContext(ctx, "tcp", hostPort(target))
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
 }
 
 // hostPort is the HOST:PORT target is sent to, its scheme's port when it

@@ -2,6 +2,7 @@ package tunnel_test
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"net/http"
@@ -71,6 +72,11 @@ func TestForwardTLS(t *testing.T) {
 		{"PlainApp", func(t *testing.T) (string, string) {
 			return strings.Replace(newApp(t).URL, "http://", "https://", 1), ""
 		}, nil, []string{"does not speak TLS", "--forward http://127.0.0.1:"}},
+		// The other way round: an app serving HTTPS that hangs up on a
+		// plain request (most do; Go's answers 400) is not "did it crash?".
+		{"TLSApp", func(t *testing.T) (string, string) {
+			return strings.Replace(hangUpTLSApp(t, cert), "https://", "http://", 1), ""
+		}, nil, []string{"the app speaks TLS", "--forward https://127.0.0.1:"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -119,6 +125,32 @@ func TestForwardTLS(t *testing.T) {
 			}
 		})
 	}
+}
+
+// hangUpTLSApp serves TLS with cert and closes every connection after
+// its handshake, as an HTTPS app does one that sends it plain HTTP, and
+// returns its https:// URL.
+func hangUpTLSApp(tb testing.TB, cert tls.Certificate) string {
+	tb.Helper()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				conn.SetDeadline(time.Now().Add(5 * time.Second))
+				conn.(*tls.Conn).Handshake()
+			}()
+		}
+	}()
+	return "https://" + ln.Addr().String()
 }
 
 // TestSkipVerifyKeepsRelayChecked: --skip-verify is the local app's only:
