@@ -30,6 +30,36 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
+// TestHeld: a connection that was ready starts the backoff over only when
+// it lasted at least the wait it would be followed by: one dropped at
+// once, every time, is not dialled again at the shortest wait for ever,
+// and one that held while a developer worked is back at once after a
+// relay restart, whatever waits came before.
+func TestHeld(t *testing.T) {
+	c, err := NewClient(ClientConfig{RelayURL: "http://relay", APIKey: "k", Name: "laptop", Forward: "http://localhost:3000",
+		BackoffMin: 100 * time.Millisecond, BackoffMax: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		failures int
+		lasted   time.Duration
+		want     bool
+	}{
+		{0, time.Millisecond, false},
+		{0, 100 * time.Millisecond, true},
+		{3, 500 * time.Millisecond, false},
+		{3, 800 * time.Millisecond, true},
+		{50, 999 * time.Millisecond, false},
+		{50, time.Second, true},
+	}
+	for _, tt := range tests {
+		if got := c.held(tt.lasted, tt.failures); got != tt.want {
+			t.Errorf("held(%v, %d): got %v, want %v", tt.lasted, tt.failures, got, tt.want)
+		}
+	}
+}
+
 // TestForwardBudget: the local app gets the relay's timeout less a tenth,
 // at most a second, so its answer can travel back before the relay gives
 // up; no timeout from the relay is the default.

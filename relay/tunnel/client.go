@@ -311,6 +311,7 @@ func (c *Client) Run(ctx context.Context) error {
 	}()
 	failures := 0
 	for {
+		start := time.Now()
 		ready, err := c.session(ctx)
 		if ctx.Err() != nil {
 			return nil
@@ -319,7 +320,7 @@ func (c *Client) Run(ctx context.Context) error {
 		if errors.As(err, &perm) {
 			return perm.err
 		}
-		if ready {
+		if ready && c.held(time.Since(start), failures) {
 			failures = 0
 		}
 		wait := c.backoff(failures)
@@ -342,12 +343,26 @@ func (c *Client) Run(ctx context.Context) error {
 
 // backoff is the wait after n failures in a row: min·2ⁿ ±20%, capped.
 func (c *Client) backoff(n int) time.Duration {
+	jitter := 0.8 + 0.4*rand.Float64()
+	return min(time.Duration(float64(c.baseBackoff(n))*jitter), c.cfg.BackoffMax)
+}
+
+// baseBackoff is backoff without its jitter.
+func (c *Client) baseBackoff(n int) time.Duration {
 	d := c.cfg.BackoffMin
 	for i := 0; i < n && d < c.cfg.BackoffMax; i++ {
 		d *= 2
 	}
-	jitter := 0.8 + 0.4*rand.Float64()
-	return min(time.Duration(float64(d)*jitter), c.cfg.BackoffMax)
+	return min(d, c.cfg.BackoffMax)
+}
+
+// held reports whether a connection that was ready and lasted that long,
+// after n failures in a row, starts the backoff over: only when it lasted
+// at least the wait that would follow it. A relay or a proxy that drops
+// every connection as soon as it is ready would else be dialled at the
+// shortest wait for ever.
+func (c *Client) held(lasted time.Duration, n int) bool {
+	return lasted >= c.baseBackoff(n)
 }
 
 // permanentError is an end of Run that retrying would not change.

@@ -512,6 +512,35 @@ func TestRetryLines(t *testing.T) {
 // delivery_id alone; the result reaches its Send when that delivery id is
 // the only one in flight, and is refused, with an error message, when it
 // names none.
+// TestFlappingRelayBacksOff: a relay (or a proxy before it) that says
+// ready and drops the connection at once, every time, is dialled with a
+// growing wait, not hammered at the shortest one: only a connection that
+// held starts the backoff over.
+func TestFlappingRelayBacksOff(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		ws.ReadMessage()
+		b, _ := tunnel.Encode(&tunnel.Message{Type: tunnel.TypeReady, Version: tunnel.ProtocolVersion, Org: testOrg, Name: testName})
+		ws.WriteMessage(websocket.TextMessage, b)
+	}))
+	t.Cleanup(srv.Close)
+	cfg := clientConfig(srv.URL, "http://127.0.0.1:1")
+	// A dial and a ready take a few ms: well under the shortest wait.
+	cfg.BackoffMin, cfg.BackoffMax = 50*time.Millisecond, 5*time.Second
+	out := runClient(t, cfg)
+	out.wait(t, "five disconnected lines", func() bool { return len(out.jsonLines(t, "disconnected")) >= 5 })
+	lines := out.jsonLines(t, "disconnected")
+	first, fifth := lines[0]["retry_in_s"].(float64), lines[4]["retry_in_s"].(float64)
+	// 50 ms·2⁴ ±20% against 50 ms ±20%: at least 8 times longer.
+	if fifth < 8*first {
+		t.Errorf("waits after 1 and 5 lost connections: %vs and %vs, want the fifth at least 8 times the first", first, fifth)
+	}
+}
+
 func TestSpecClientResult(t *testing.T) {
 	fr := newFakeRelay(t, fastServer())
 	ws := rawReady(t, fr)
