@@ -485,6 +485,13 @@ func (c *Client) dialError(resp *http.Response, err error) error {
 		if errors.As(err, &plain) {
 			return &permanentError{fmt.Errorf("%s does not speak TLS: is --relay http://%s? %w", c.relay.Redacted(), c.relay.Host, err)}
 		}
+		// Something that is no HTTP server (--relay given the NATS
+		// port): retrying will not make it a relay, and its greeting is
+		// no reason to print on every line. Go's reader has no error
+		// value for it.
+		if strings.Contains(err.Error(), "malformed HTTP ") {
+			return &permanentError{fmt.Errorf("%s does not answer in HTTP: is it a sidehook relay?", c.relay.Redacted())}
+		}
 		// The usual first failure, said as the forward's is: Go's words
 		// name the address twice and not what to check.
 		if errors.Is(err, syscall.ECONNREFUSED) {

@@ -540,6 +540,16 @@ func TestNotARelay(t *testing.T) {
 		{"ReceiverWantsToken", func(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, `{"error":"invalid_token","reason":"webio-token: missing x-webio-token header"}`, http.StatusUnauthorized)
 		}, "with HTTP 401, not a relay refusing the API key: is it a sidehook relay? webio-token: missing x-webio-token header"},
+		// Not HTTP at all (--relay given the NATS port): not retried with
+		// the server's greeting in every line.
+		{"NotHTTP", func(w http.ResponseWriter, r *http.Request) {
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+			io.WriteString(conn, "INFO {\"server_id\":\"NDY5\",\"version\":\"2.15.3\"}\r\n")
+		}, "does not answer in HTTP: is it a sidehook relay?"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
