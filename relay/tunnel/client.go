@@ -487,9 +487,8 @@ func (c *Client) dialError(resp *http.Response, err error) error {
 		}
 		// Something that is no HTTP server (--relay given the NATS
 		// port): retrying will not make it a relay, and its greeting is
-		// no reason to print on every line. Go's reader has no error
-		// value for it.
-		if strings.Contains(err.Error(), "malformed HTTP ") {
+		// no reason to print on every line.
+		if notHTTP(err) {
 			return &permanentError{fmt.Errorf("%s does not answer in HTTP: is it a sidehook relay?", c.relay.Redacted())}
 		}
 		// The usual first failure, said as the forward's is: Go's words

@@ -241,8 +241,7 @@ func (c *Client) describeLocalError(ctx context.Context, err error, target, wait
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	// Go's transport has no error value for an answer that is no HTTP.
-	malformed := strings.Contains(err.Error(), "malformed HTTP response")
+	malformed := notHTTP(err)
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return fmt.Errorf("forward to %s: connection refused: is the app running on %s?", target, hostPort(target))
@@ -261,12 +260,17 @@ func (c *Client) describeLocalError(ctx context.Context, err error, target, wait
 		if errors.Is(err, syscall.ECONNRESET) {
 			return fmt.Errorf("forward to %s: the app reset the connection without answering (did it crash?)", target)
 		}
-		if !malformed {
-			return fmt.Errorf("forward to %s: the app closed the connection without answering (did it crash?)", target)
+		if malformed {
+			return fmt.Errorf("forward to %s: the app does not answer in HTTP: is --forward the app's URL?", target)
 		}
+		return fmt.Errorf("forward to %s: the app closed the connection without answering (did it crash?)", target)
 	}
 	return fmt.Errorf("forward to %s: %w", target, err)
 }
+
+// notHTTP reports whether err is Go's reading of an answer that is no
+// HTTP (a database's greeting, a TLS alert): it has no error value for it.
+func notHTTP(err error) bool { return strings.Contains(err.Error(), "malformed HTTP ") }
 
 // servesTLS reports whether the server of an http:// target completes a
 // TLS handshake, within what is left of ctx (at most a second, so the

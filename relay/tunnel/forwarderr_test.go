@@ -26,6 +26,15 @@ func TestForwardFailureWords(t *testing.T) {
 				c.Close()
 			}
 		}, []string{"the app closed the connection without answering"}},
+		// --forward given a port that is no web server's (a database's):
+		// said so, not Go's transport error with its greeting.
+		{"NotHTTP", func(w http.ResponseWriter, r *http.Request) {
+			c, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				c.Write([]byte("INFO {\"server_id\":\"NDY5\"}\r\n"))
+				c.Close()
+			}
+		}, []string{"the app does not answer in HTTP: is --forward the app's URL?"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
