@@ -561,6 +561,11 @@ func (c *Client) read(ctx context.Context, p *peer) error {
 		data := buf.Bytes()
 		if err != nil {
 			var ce *websocket.CloseError
+			if errors.As(err, &ce) && ce.Code == websocket.CloseAbnormalClosure {
+				// gorilla's code for a socket gone without a close frame:
+				// the relay did not close the tunnel, it is gone.
+				return errors.New("the connection to the relay was cut without a close (the relay stopped, or the network)")
+			}
 			if errors.As(err, &ce) {
 				return fmt.Errorf("the relay closed the tunnel: %s", ce.Text)
 			}

@@ -451,7 +451,9 @@ func TestRetryLines(t *testing.T) {
 		{"ErrorBeforeReady", upgrade(&tunnel.Message{Type: tunnel.TypeError, Error: "busy"}),
 			"connect_failed", "cannot connect: ", "the relay says: busy"},
 		{"LostAfterReady", upgrade(&tunnel.Message{Type: tunnel.TypeReady, Version: tunnel.ProtocolVersion, Org: testOrg, Name: testName}),
-			"disconnected", "disconnected: ", "closed"},
+			// No close frame, the socket just gone (a relay killed): not
+			// "the relay closed the tunnel: unexpected EOF".
+			"disconnected", "disconnected: ", "the connection to the relay was cut without a close (the relay stopped, or the network)"},
 	}
 	other := map[string]string{"connect_failed": "disconnected", "disconnected": "connect_failed"}
 	for _, tt := range tests {
