@@ -33,6 +33,7 @@ type attempter struct {
 	hub           *hub
 	metrics       *metrics
 	clock         Clock
+	grace         *tunnelGrace
 	retry         config.Retry
 	maxRetryAfter time.Duration
 	log           zerolog.Logger
@@ -58,6 +59,13 @@ func (a *attempter) attempt(ctx context.Context, q *queue, e config.Endpoint, d 
 	}
 	if cur := o.endpoint(e.ID); cur == nil || !cur.enabled() {
 		a.release(ctx, d, "", nil)
+		return
+	}
+	if wait := a.grace.hold(a.clock.Now(), o.id, e.URL, d); wait > 0 {
+		// Not an attempt: its tunnel's client is still on its way back
+		// (tunnelGrace). Its connecting wakes the queue.
+		a.release(ctx, d, "", nil)
+		q.pause(wait)
 		return
 	}
 	ev, err := a.event(ctx, o.id, d.EventID)

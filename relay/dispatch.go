@@ -268,8 +268,14 @@ func (d *dispatcher) requeued(o *orgState, dl *Delivery, wasFinal bool) {
 	q.poke()
 }
 
-// expedited wakes an endpoint whose retries were made due now.
-func (d *dispatcher) expedited(o *orgState, ep string) { d.queue(o, ep).poke() }
+// expedited wakes an endpoint whose retries were made due now (a tunnel
+// client connected), also from a pause: one for its tunnel's client
+// (tunnelGrace) is over, and one after a store error only ends early.
+func (d *dispatcher) expedited(o *orgState, ep string) {
+	q := d.queue(o, ep)
+	q.notBefore.Store(0)
+	q.poke()
+}
 
 func (d *dispatcher) endpointChanged(o *orgState, ep string) { d.queue(o, ep).poke() }
 

@@ -98,6 +98,7 @@ type Relay struct {
 	tokens  *tokens
 	http    *httpTransport
 	disp    *dispatcher
+	grace   *tunnelGrace
 	caller  *caller
 	dash    *dashboard
 	purger  *purger
@@ -189,7 +190,8 @@ func New(cfg *config.Config, opts Options) (*Relay, error) {
 	m := newMetrics(r.hub)
 	cache := newEventCache()
 
-	att := &attempter{store: st, sender: snd, cache: cache, hub: r.hub, metrics: m, clock: clock,
+	r.grace = &tunnelGrace{tunnels: opts.Tunnels}
+	att := &attempter{store: st, sender: snd, cache: cache, hub: r.hub, metrics: m, clock: clock, grace: r.grace,
 		retry: cfg.Retry, maxRetryAfter: opts.MaxRetryAfter, log: logger("dispatcher")}
 	r.disp = newDispatcher(st, dir, att, r.hub, clock, logger("dispatcher"))
 	m.setDepth(r.disp.depths)
@@ -304,6 +306,7 @@ func (r *Relay) open(ctx context.Context) error {
 			}
 		}
 	}
+	r.grace.start(r.opts.Clock.Now())
 	if err := r.disp.start(ctx); err != nil {
 		return fmt.Errorf("relay: count waiting deliveries: %w", err)
 	}

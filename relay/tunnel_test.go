@@ -19,6 +19,7 @@ import (
 type tunnelServer struct {
 	mu        sync.Mutex
 	connected bool
+	org, name string // of the connected client
 	sent      []*relay.OutboundRequest
 	// events is the connecting client's --events filter (nil: all).
 	events []string
@@ -39,16 +40,23 @@ func (s *tunnelServer) Send(_ context.Context, req *relay.OutboundRequest, _ int
 	return &relay.Response{Status: http.StatusOK, Body: []byte(`{"ok":true}`), Latency: time.Millisecond}, nil
 }
 
-func (s *tunnelServer) Serve(w http.ResponseWriter, _ *http.Request, _, _ string, onConnect func([]string)) {
+func (s *tunnelServer) Serve(w http.ResponseWriter, _ *http.Request, org, name string, onConnect func([]string)) {
 	s.mu.Lock()
-	s.connected = true
+	s.connected, s.org, s.name = true, org, name
 	events := s.events
 	s.mu.Unlock()
 	onConnect(events)
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *tunnelServer) Tunnels(string) []relay.TunnelInfo { return nil }
+func (s *tunnelServer) Tunnels(org string) []relay.TunnelInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.connected || org != "" && org != s.org {
+		return nil
+	}
+	return []relay.TunnelInfo{{Name: s.name, Org: s.org}}
+}
 
 func (s *tunnelServer) requests() []*relay.OutboundRequest {
 	s.mu.Lock()
@@ -133,5 +141,37 @@ func TestTunnelEndpointWithoutServer(t *testing.T) {
 	d := waitDelivery(t, r, ans.Deliveries[0].ID, "failed", 5*time.Second)
 	if len(d.Attempts) != 1 || !strings.Contains(d.Attempts[0].Error, "no tunnel server") {
 		t.Errorf("attempts: got %+v, want one failed with no tunnel server", d.Attempts)
+	}
+}
+
+// TestTunnelRestartWaitsForClient: after a restart, a delivery that waited
+// across it for a tunnel is not attempted until the tunnel's client had
+// time to come back: an attempt at once would fail for want of it and use
+// up a retry, here the last one, so it would be dead before the client
+// reconnected.
+func TestTunnelRestartWaitsForClient(t *testing.T) {
+	cfg := orgConfig(t, config.RawEndpoint{ID: "laptop", URL: "tunnel://laptop/hooks", Retry: &config.RawRetry{Schedule: []string{"300ms"}}})
+	r := startRelay(t, cfg, relay.Options{Tunnels: &tunnelServer{}})
+	ans := ingest(t, r, `{"type":"payment"}`, nil)
+	d := waitDelivery(t, r, ans.Deliveries[0].ID, "failed", 5*time.Second)
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Due while no relay runs.
+	time.Sleep(time.Until(*d.NextAttemptAt))
+
+	tun := &tunnelServer{}
+	r = startRelay(t, cfg, relay.Options{Tunnels: tun})
+	// Held: a restarted relay's first look at its queues comes at once.
+	time.Sleep(300 * time.Millisecond)
+	if d := waitDelivery(t, r, ans.Deliveries[0].ID, "failed", 5*time.Second); len(d.Attempts) != 1 {
+		t.Fatalf("before the client is back: got %d attempts, want the 1 before the restart", len(d.Attempts))
+	}
+	if a := call(t, "GET", r.URL()+"/v1/tunnel?name=laptop", apiKey, nil, nil); a.Status != http.StatusNoContent {
+		t.Fatalf("connect: got %d %s, want 204", a.Status, a.Body)
+	}
+	d = waitDelivery(t, r, ans.Deliveries[0].ID, "delivered", 5*time.Second)
+	if len(d.Attempts) != 2 || len(tun.requests()) != 1 {
+		t.Errorf("got %d attempts and %d requests through the tunnel, want 2 and 1", len(d.Attempts), len(tun.requests()))
 	}
 }
