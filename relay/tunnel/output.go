@@ -207,7 +207,7 @@ func (p *printer) retrying(err error, wait time.Duration, ready bool) {
 	if err != nil {
 		reason = err.Error()
 	}
-	v := retryLine{Type: "disconnected", Error: reason, RetryIn: wait.Seconds()}
+	v := retryLine{Type: "disconnected", Error: reason, RetryIn: wait.Round(time.Millisecond).Seconds()}
 	what := "disconnected"
 	if !ready {
 		v.Type, what = "connect_failed", "cannot connect"

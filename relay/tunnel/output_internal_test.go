@@ -3,6 +3,7 @@ package tunnel
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -138,5 +139,16 @@ func TestGoneLine(t *testing.T) {
 				t.Errorf("line %q: holds the 410 note %v, want %v", out.String(), got, tt.want)
 			}
 		})
+	}
+}
+
+// TestRetryLineSeconds: the JSON retry line gives the wait in whole
+// milliseconds, as the text line does, not a float's noise.
+func TestRetryLineSeconds(t *testing.T) {
+	var out bytes.Buffer
+	p := &printer{w: &out, json: true}
+	p.retrying(errors.New("connection refused"), 2373583765*time.Nanosecond, true)
+	if got, want := out.String(), `"retry_in_s":2.374`; !strings.Contains(got, want+"}") {
+		t.Errorf("got %q, want it to hold %s", got, want)
 	}
 }
