@@ -6,6 +6,7 @@ package httpjson
 
 import (
 	"bytes"
+	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -139,12 +141,158 @@ func Decode(w http.ResponseWriter, r *http.Request, v any, emptyOK bool) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			if reason, ok := wrongType(reflect.TypeOf(v), te); ok {
+				return Errorf(http.StatusBadRequest, "invalid_json", "%s", reason)
+			}
+		}
 		return Errorf(http.StatusBadRequest, "invalid_json", "want a JSON object: %v", err)
 	}
 	if dec.More() {
 		return Errorf(http.StatusBadRequest, "invalid_json", "more than one JSON value")
 	}
 	return nil
+}
+
+// wrongType says which field of the JSON sent into t had the wrong type,
+// what it takes and what came ("events: want a list of strings, got a
+// string"), in the client's terms: encoding/json names Go structs, the
+// embedded ones too, and Go types. ok is false for a path it cannot follow.
+func wrongType(t reflect.Type, te *json.UnmarshalTypeError) (reason string, ok bool) {
+	var path []string
+	for _, name := range strings.Split(te.Field, ".") {
+		t = containedStruct(t)
+		if t == nil {
+			return "", false
+		}
+		f, found := t.FieldByName(name)
+		if found && f.Anonymous && jsonName(f) == "" {
+			t = f.Type // an embedded struct: its fields are the outer one's
+			continue
+		}
+		if f, found = fieldByJSONName(t, name); !found {
+			return "", false
+		}
+		path = append(path, name)
+		t = f.Type
+	}
+	if len(path) == 0 {
+		return "", false
+	}
+	got := jsonValue(te.Value)
+	if deref(t) != te.Type && t != te.Type {
+		got += " in it" // an element of a list or an object
+	}
+	return fmt.Sprintf("%s: want %s, got %s", strings.Join(path, "."), describe(t), got), true
+}
+
+// containedStruct is the struct t holds, through pointers, lists and
+// maps, or nil.
+func containedStruct(t reflect.Type) reflect.Type {
+	for {
+		switch t.Kind() {
+		case reflect.Pointer, reflect.Slice, reflect.Array, reflect.Map:
+			t = t.Elem()
+		case reflect.Struct:
+			return t
+		default:
+			return nil
+		}
+	}
+}
+
+// fieldByJSONName finds the field decoded from the JSON key name, promoted
+// fields of embedded structs included, as encoding/json matches them.
+func fieldByJSONName(t reflect.Type, name string) (reflect.StructField, bool) {
+	f, ok := t.FieldByNameFunc(func(goName string) bool {
+		f, _ := t.FieldByName(goName)
+		if !f.IsExported() {
+			return false // encoding/json never fills it, whatever its name
+		}
+		if n := jsonName(f); n != "" {
+			return n == name
+		}
+		return strings.EqualFold(goName, name)
+	})
+	return f, ok
+}
+
+// jsonName is the name in a field's json tag, "" when it has none.
+func jsonName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	return name
+}
+
+func deref(t reflect.Type) reflect.Type {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t
+}
+
+var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+
+// describe says what JSON a value of type t is decoded from.
+func describe(t reflect.Type) string {
+	t = deref(t)
+	if reflect.PointerTo(t).Implements(textUnmarshaler) {
+		return "a string"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "a list of " + plural(t.Elem())
+	case reflect.Map:
+		return "an object of " + plural(t.Elem())
+	case reflect.Struct:
+		return "an object"
+	}
+	return "a JSON value"
+}
+
+// plural is describe for the elements of a list or an object.
+func plural(t reflect.Type) string {
+	switch d := describe(t); {
+	case d == "true or false":
+		return "booleans"
+	case strings.HasPrefix(d, "a list"):
+		return "lists"
+	case strings.HasPrefix(d, "an object"):
+		return "objects"
+	default:
+		_, noun, _ := strings.Cut(d, " ")
+		return noun + "s"
+	}
+}
+
+// jsonValue names the JSON value encoding/json found ("string", "number
+// 1.5"), for an error.
+func jsonValue(v string) string {
+	switch v {
+	case "string":
+		return "a string"
+	case "number":
+		return "a number"
+	case "bool":
+		return "a boolean"
+	case "array":
+		return "a list"
+	case "object":
+		return "an object"
+	}
+	if n, ok := strings.CutPrefix(v, "number "); ok {
+		return n
+	}
+	return v
 }
 
 // jsonKind names the JSON value that starts with c, for an error.

@@ -63,6 +63,59 @@ func TestDecode(t *testing.T) {
 	}
 }
 
+// TestDecodeWrongType: a field of the wrong type is named by its JSON
+// path, with what it takes and what came, never encoding/json's Go struct
+// and type names ("cannot unmarshal string into Go struct field
+// endpointDoc.RawEndpoint.events of type []string").
+func TestDecodeWrongType(t *testing.T) {
+	type Inner struct {
+		Events  []string          `json:"events"`
+		Max     *int              `json:"max_in_flight"`
+		Headers map[string]string `json:"headers"`
+		Retry   *struct {
+			Schedule []string `json:"schedule"`
+		} `json:"retry"`
+	}
+	type doc struct {
+		Inner
+		Since string  `json:"since"`
+		since int     // the parsed Since: not a JSON field
+		On    bool    `json:"enabled"`
+		Rate  float64 `json:"rate"`
+		Items []struct {
+			Name string `json:"name"`
+		} `json:"items"`
+	}
+	cases := []struct{ body, want string }{
+		{`{"events":"payment"}`, "events: want a list of strings, got a string"},
+		{`{"events":["payment",1]}`, "events: want a list of strings, got a number in it"},
+		{`{"max_in_flight":"3"}`, "max_in_flight: want a whole number, got a string"},
+		{`{"max_in_flight":1.5}`, "max_in_flight: want a whole number, got 1.5"},
+		{`{"headers":{"x-team":1}}`, "headers: want an object of strings, got a number in it"},
+		{`{"headers":[]}`, "headers: want an object of strings, got a list"},
+		{`{"retry":{"schedule":"1s"}}`, "retry.schedule: want a list of strings, got a string"},
+		{`{"retry":"1s"}`, "retry: want an object, got a string"},
+		{`{"since":5}`, "since: want a string, got a number"},
+		{`{"enabled":"yes"}`, "enabled: want true or false, got a string"},
+		{`{"rate":{}}`, "rate: want a number, got an object"},
+		{`{"items":[{"name":true}]}`, "items.name: want a string, got a boolean"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.body, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/", strings.NewReader(tc.body))
+			var d doc
+			err := httpjson.Decode(httptest.NewRecorder(), r, &d, false)
+			var he *httpjson.Error
+			if !errors.As(err, &he) || he.Status != 400 || he.Code != "invalid_json" {
+				t.Fatalf("got %v, want a 400 invalid_json", err)
+			}
+			if he.Reason != tc.want {
+				t.Errorf("got %q, want %q", he.Reason, tc.want)
+			}
+		})
+	}
+}
+
 func TestWriteErrorHidesTheCause(t *testing.T) {
 	cases := []struct {
 		name       string
