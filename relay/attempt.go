@@ -88,6 +88,7 @@ func (a *attempter) attempt(ctx context.Context, q *queue, e config.Endpoint, d 
 		if res.err != nil && ctx.Err() != nil {
 			// Stopped by shutdown, not by the endpoint: not an attempt.
 			a.release(ctx, d, "", nil)
+			q.d.cutShort(d.ID)
 			return
 		}
 	}

@@ -51,7 +51,14 @@ type dispatcher struct {
 
 	inflight sync.Map // delivery id → EndpointRef: shown as "delivering"
 	workers  *workers
+
+	cutMu sync.Mutex
+	cut   []string // the deliveries whose attempts a stop cut short
 }
+
+// maxCutLogged bounds the delivery ids the warning of a cut-short stop
+// names; it counts them all.
+const maxCutLogged = 100
 
 func newDispatcher(st Store, dir *directory, att *attempter, h *hub, clock Clock, log zerolog.Logger) *dispatcher {
 	d := &dispatcher{store: st, dir: dir, att: att, hub: h, clock: clock, log: log, queues: make(map[EndpointRef]*queue), workers: newWorkers(workerIdle)}
@@ -202,6 +209,21 @@ func (d *dispatcher) stop(ctx context.Context) {
 	}
 	d.cancelAttempts()
 	d.workers.stop()
+	d.cutMu.Lock()
+	defer d.cutMu.Unlock()
+	if len(d.cut) > 0 {
+		// Receivers may see these again: the stop says why (the grace
+		// period ended, or a second signal skipped the drain).
+		d.log.Warn().Int("attempts", len(d.cut)).Strs("deliveries", d.cut[:min(len(d.cut), maxCutLogged)]).
+			Msg("attempts in flight cut short by the stop, attempted again at the next start")
+	}
+}
+
+// cutShort notes a delivery whose attempt a stop canceled.
+func (d *dispatcher) cutShort(id string) {
+	d.cutMu.Lock()
+	defer d.cutMu.Unlock()
+	d.cut = append(d.cut, id)
 }
 
 // queue returns (creating and starting) the queue of an endpoint.

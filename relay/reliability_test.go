@@ -2,6 +2,7 @@ package relay_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
 	"github.com/sidehook/sidehook/relay"
@@ -392,7 +394,9 @@ func TestGracefulStop(t *testing.T) {
 }
 
 // TestGraceExpires: an attempt that outlives the grace period is abandoned
-// and tried again on the next start.
+// and tried again on the next start, and the stop says so: an operator
+// whose relay stopped with attempts cut short must not have to guess why
+// receivers see them again.
 func TestGraceExpires(t *testing.T) {
 	var slow atomic.Bool
 	slow.Store(true)
@@ -409,7 +413,8 @@ func TestGraceExpires(t *testing.T) {
 		return 200
 	})
 	cfg := orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL()})
-	r := startRelay(t, cfg, relay.Options{Grace: 200 * time.Millisecond})
+	var logs bytes.Buffer
+	r := runRelay(t, cfg, relay.Options{Grace: 200 * time.Millisecond, Logger: zerolog.New(zerolog.SyncWriter(&logs)).Level(zerolog.InfoLevel)})
 	ans := ingest(t, r, `{"type":"payment"}`, nil)
 	select {
 	case <-arrived:
@@ -420,6 +425,15 @@ func TestGraceExpires(t *testing.T) {
 	r.Close(context.Background())
 	if el := time.Since(start); el > time.Second {
 		t.Errorf("close took %s, want about the 200ms grace", el)
+	}
+	var cut map[string]any
+	for _, l := range logLines(logs.Bytes()) {
+		if l["message"] == "attempts in flight cut short by the stop, attempted again at the next start" {
+			cut = l
+		}
+	}
+	if cut == nil || cut["level"] != "warn" || cut["attempts"] != 1.0 || fmt.Sprint(cut["deliveries"]) != fmt.Sprint([]any{ans.Deliveries[0].ID}) {
+		t.Errorf("got %v, want a warning naming the 1 attempt cut short, %s", cut, ans.Deliveries[0].ID)
 	}
 	slow.Store(false)
 	r2 := startRelay(t, cfg, relay.Options{})
