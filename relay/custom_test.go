@@ -328,3 +328,26 @@ func TestDeliveryAnswer(t *testing.T) {
 		t.Errorf("answer cut short: got %+v, want a failed attempt then a delivered one", d.Attempts)
 	}
 }
+
+// TestDeliveryNoAnswer: an endpoint that closes the connection without
+// answering fails the attempt with an error that says so, not a bare
+// "EOF" an operator has to decode.
+func TestDeliveryNoAnswer(t *testing.T) {
+	rcv := newSink(t, nil, nil)
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL(), Events: []string{"payment"}}), relay.Options{})
+	var n atomic.Int32
+	rcv.handle(func(w http.ResponseWriter, _ *http.Request) {
+		if n.Add(1) == 1 {
+			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				conn.Close()
+			}
+			return
+		}
+		io.WriteString(w, `{"ok":true}`)
+	})
+	d := waitDelivery(t, r, ingest(t, r, `{"type":"payment"}`, nil).Deliveries[0].ID, "delivered", 5*time.Second)
+	const want = "the connection closed before an answer (EOF)"
+	if len(d.Attempts) != 2 || d.Attempts[0].Error != want {
+		t.Errorf("got %+v, want a failed attempt saying %q, then a delivered one", d.Attempts, want)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -97,6 +98,10 @@ func describeSendError(ctx context.Context, err error, timeout time.Duration) er
 	var ne net.Error
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
 		return fmt.Errorf("timeout: no answer within %s", timeout)
+	}
+	if errors.Is(err, io.EOF) {
+		// net/http's word for it, alone, tells an operator nothing.
+		return errors.New("the connection closed before an answer (EOF)")
 	}
 	var ue interface{ Unwrap() error }
 	if errors.As(err, &ue) && ue.Unwrap() != nil {
