@@ -50,11 +50,19 @@ func CheckAdminToken(tok string) error {
 // every request is a 401. It is most often the newline a secret file
 // ends with.
 func CheckBearer(v string) error {
+	return CheckTrimmed(v, "which no Authorization: Bearer header carries")
+}
+
+// CheckTrimmed refuses a secret with white space around it, saying why
+// that breaks it (after a comma): such white space is nearly always the
+// newline a secret file ends with, which a shell's "$(cat file)" and
+// sidehook's own flags drop.
+func CheckTrimmed(v, why string) error {
 	switch {
 	case strings.TrimLeftFunc(v, unicode.IsSpace) != v:
-		return errors.New("starts with white space, which no Authorization: Bearer header carries")
+		return errors.New("starts with white space, " + why)
 	case strings.TrimRightFunc(v, unicode.IsSpace) != v:
-		return errors.New("ends in white space (a newline from a file?), which no Authorization: Bearer header carries")
+		return errors.New("ends in white space (a newline from a file?), " + why)
 	}
 	return nil
 }

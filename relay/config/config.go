@@ -417,8 +417,8 @@ func (ro RawOrg) validate(key string, getenv Getenv, retry Retry) (*Org, error) 
 		if err != nil {
 			return nil, err
 		}
-		if len(v) < auth.MinSecretLen {
-			return nil, fmt.Errorf("%s.secret_key: %d bytes, need at least %d", key, len(v), auth.MinSecretLen)
+		if err := checkSecretKey(v); err != nil {
+			return nil, fmt.Errorf("%s.secret_key: %w", key, err)
 		}
 		o.SecretKey = []byte(v)
 	}
@@ -502,8 +502,8 @@ func (ro RawOrg) validateInbound(key string, o *Org, getenv Getenv) error {
 	if err != nil {
 		return err
 	}
-	if len(v) < auth.MinSecretLen {
-		return fmt.Errorf("%s.inbound_secret: %d bytes, need at least %d", key, len(v), auth.MinSecretLen)
+	if err := checkSecretKey(v); err != nil {
+		return fmt.Errorf("%s.inbound_secret: %w", key, err)
 	}
 	if o.SecretKey != nil && subtle.ConstantTimeCompare([]byte(v), o.SecretKey) == 1 {
 		return fmt.Errorf("%s.inbound_secret: must differ from secret_key: every endpoint receives tokens signed with secret_key and could post them back to /in/%s", key, o.ID)
@@ -712,6 +712,16 @@ func secret(key, v string, getenv Getenv) (string, error) {
 		return "", fmt.Errorf("%s: environment variable %s is not set", key, name)
 	}
 	return s, nil
+}
+
+// checkSecretKey refuses an HMAC secret key too short, or with white space
+// around it: the relay would sign with it, and a receiver given the key
+// without it rejects every token.
+func checkSecretKey(v string) error {
+	if len(v) < auth.MinSecretLen {
+		return fmt.Errorf("%d bytes, need at least %d", len(v), auth.MinSecretLen)
+	}
+	return httpguard.CheckTrimmed(v, "which the relay would sign with: a receiver given the key without it rejects every token")
 }
 
 // ValidID checks an organisation or endpoint id: 1–64 of [A-Za-z0-9_-],

@@ -63,6 +63,12 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"APIKeyTrailingNewline", "organisations:\n  - id: demo\n    api_keys: [env:KEY]\n", `organisations[0].api_keys[0]: ends in white space`},
 		{"APIKeyLeadingSpace", "organisations:\n  - id: demo\n    api_keys: [' k']\n", `organisations[0].api_keys[0]: starts with white space`},
 		{"AdminTokenTrailingNewline", base + "admin_token: env:TOKEN\n", `admin_token: ends in white space`},
+		// A secret key read with the newline of its file signed every
+		// token with it: a receiver given the key without it (as a shell's
+		// "$(cat file)" gives it) rejected every delivery, 401, dead.
+		{"SecretKeyTrailingNewline", "organisations:\n  - id: demo\n    secret_key: env:SECRET\n", `organisations[0].secret_key: ends in white space (a newline from a file?)`},
+		{"SecretKeyLeadingSpace", "organisations:\n  - id: demo\n    secret_key: ' " + strings.Repeat("s", 32) + "'\n", `organisations[0].secret_key: starts with white space`},
+		{"InboundSecretTrailingNewline", base + "    inbound_auth: webio-token\n    inbound_secret: env:SECRET\n", `organisations[0].inbound_secret: ends in white space (a newline from a file?)`},
 		{"EmptyEvents", base + "    endpoints:\n      - {id: a, url: http://x, events: []}\n", "organisations[0].endpoints[0].events: an empty list subscribes to nothing"},
 		{"BadJitter", base + "retry: {jitter: 2}\n", "retry.jitter"},
 		{"BadInFlight", base + "    endpoints:\n      - {id: a, url: http://x, max_in_flight: -1}\n", "organisations[0].endpoints[0].max_in_flight: -1 is not between 1 and 1024"},
@@ -78,7 +84,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := config.Parse([]byte(tt.yaml), env(map[string]string{"KEY": "sk_live\n", "TOKEN": "0123456789abcdef\n"}))
+			_, err := config.Parse([]byte(tt.yaml), env(map[string]string{"KEY": "sk_live\n", "TOKEN": "0123456789abcdef\n", "SECRET": strings.Repeat("i", 32) + "\n"}))
 			if err == nil {
 				t.Fatalf("got no error, want one containing %q", tt.want)
 			}
