@@ -114,8 +114,10 @@ func (a *attempter) attempt(ctx context.Context, q *queue, e config.Endpoint, d 
 	if Final(next.Status) {
 		q.depth.Add(-1)
 	}
-	a.metrics.deliveries.WithLabelValues(o.id, e.ID, outcome).Inc()
-	a.metrics.latency.WithLabelValues(o.id, e.ID).Observe(res.latency.Seconds())
+	if o.endpoint(e.ID) != nil { // a removed one's series are gone: not made again
+		a.metrics.deliveries.WithLabelValues(o.id, e.ID, outcome).Inc()
+		a.metrics.latency.WithLabelValues(o.id, e.ID).Observe(res.latency.Seconds())
+	}
 	a.logAttempt(o.id, next, res, outcome)
 	c := deliveryChange(next, now)
 	c.Attempt, c.HTTPStatus, c.event = len(next.Attempts), res.status, ev

@@ -301,7 +301,8 @@ func (d *dispatcher) expedited(o *orgState, ep string) {
 
 func (d *dispatcher) endpointChanged(o *orgState, ep string) { d.queue(o, ep).poke() }
 
-// endpointRemoved stops the endpoint's queue; attempts in flight finish.
+// endpointRemoved stops the endpoint's queue and drops its series from
+// /metrics; attempts in flight finish.
 func (d *dispatcher) endpointRemoved(o *orgState, ep string) {
 	ref := EndpointRef{Org: o.id, Endpoint: ep}
 	d.mu.Lock()
@@ -311,6 +312,7 @@ func (d *dispatcher) endpointRemoved(o *orgState, ep string) {
 	if q != nil {
 		q.cancel()
 	}
+	d.att.metrics.forgetEndpoint(o.id, ep)
 }
 
 // endGone ends, in the background, the waiting deliveries of an endpoint

@@ -68,6 +68,15 @@ func (m *metrics) typeLabel(org, typ string) string {
 	return typ
 }
 
+// forgetEndpoint drops the series of an endpoint that no longer exists:
+// endpoints come and go through the API, and each left its counters and
+// histogram behind until the relay restarted.
+func (m *metrics) forgetEndpoint(org, ep string) {
+	l := prometheus.Labels{"organisation": org, "endpoint": ep}
+	m.deliveries.DeletePartialMatch(l)
+	m.latency.DeletePartialMatch(l)
+}
+
 func (m *metrics) setDepth(f func() map[[2]string]int64) {
 	m.depthMu.Lock()
 	defer m.depthMu.Unlock()
