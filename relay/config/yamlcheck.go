@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -27,14 +28,14 @@ func decodeFile(data []byte, f *File) error {
 		if errors.Is(err, io.EOF) {
 			return errEmpty
 		}
-		return syntaxError(err)
+		return syntaxError(data, err)
 	}
 	var next yaml.Node
 	switch err := dec.Decode(&next); {
 	case err == nil && !emptyDocument(&next):
 		return fmt.Errorf("line %d: a second YAML document starts here: a configuration is one document, remove the \"---\" and merge the two", next.Line)
 	case err != nil && !errors.Is(err, io.EOF):
-		return syntaxError(err)
+		return syntaxError(data, err)
 	}
 	if emptyDocument(&doc) {
 		return errEmpty
@@ -241,12 +242,30 @@ func join(path, key string) string {
 }
 
 // syntaxError words a YAML syntax error without yaml's package prefix.
-func syntaxError(err error) error {
+// A tab in a line's indentation is named as such where yaml does not:
+// its words for one before a list item ("found character that cannot start any token") do
+// not say what to change.
+func syntaxError(data []byte, err error) error {
 	msg := strings.TrimPrefix(oneLine(err.Error()), "yaml: ")
 	if line, rest, ok := strings.Cut(msg, ": "); ok && strings.HasPrefix(line, "line ") {
+		if n, err := strconv.Atoi(strings.TrimPrefix(line, "line ")); err == nil && !strings.Contains(rest, "tab") && tabIndented(data, n) {
+			rest = "a tab indents this line; YAML indents with spaces"
+		}
 		return fmt.Errorf("%s: not valid YAML: %s", line, rest)
 	}
 	return fmt.Errorf("not valid YAML: %s", msg)
+}
+
+// tabIndented reports whether line n (from 1) of data has a tab in its
+// indentation.
+func tabIndented(data []byte, n int) bool {
+	lines := bytes.Split(data, []byte("\n"))
+	if n < 1 || n > len(lines) {
+		return false
+	}
+	l := lines[n-1]
+	indent := l[:len(l)-len(bytes.TrimLeft(l, " \t"))]
+	return bytes.IndexByte(indent, '\t') >= 0
 }
 
 // goType matches what yaml's errors say about Go types: "into int",
