@@ -1079,3 +1079,45 @@ func TestRetryDuringAttempt(t *testing.T) {
 		t.Fatalf("queue depth with one delivery in flight: got %d, want 1", d)
 	}
 }
+
+// TestRetryDisabledEndpoint: a retry of a delivery whose endpoint is
+// disabled (here by a 410) says so, 409, and leaves the delivery as it
+// was. It answered 202 with the delivery pending, which then waited,
+// unsent and unexplained, until someone enabled the endpoint. Enabled
+// again, the retry is sent.
+func TestRetryDisabledEndpoint(t *testing.T) {
+	rcv := newSink(t, nil, func(_ *http.Request, n int) int {
+		if n == 0 {
+			return http.StatusGone
+		}
+		return http.StatusOK
+	})
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL()}), relay.Options{})
+	id := ingest(t, r, `{"type":"payment"}`, nil).Deliveries[0].ID
+	waitDelivery(t, r, id, relay.StatusDead, 5*time.Second)
+
+	a := call(t, "POST", r.URL()+"/v1/deliveries/"+id+"/retry", apiKey, nil, nil)
+	var e errorBody
+	a.decode(t, &e)
+	if a.Status != http.StatusConflict || e.Error != "endpoint_disabled" || !strings.Contains(e.Reason, "410 Gone") {
+		t.Fatalf("retry while disabled: got %d %s, want 409 endpoint_disabled saying why", a.Status, a.Body)
+	}
+	if d := waitDelivery(t, r, id, relay.StatusDead, time.Second); len(d.Attempts) != 1 {
+		t.Fatalf("after the refused retry: got %d attempts, want the 1 it had", len(d.Attempts))
+	}
+
+	var doc map[string]any
+	call(t, "GET", r.URL()+"/v1/endpoints/crm", apiKey, nil, nil).decode(t, &doc)
+	doc["enabled"] = true
+	put, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := call(t, "PUT", r.URL()+"/v1/endpoints/crm", apiKey, put, map[string]string{"Content-Type": "application/json"}); a.Status != http.StatusOK {
+		t.Fatalf("enable: got %d %s, want 200", a.Status, a.Body)
+	}
+	if a := call(t, "POST", r.URL()+"/v1/deliveries/"+id+"/retry", apiKey, nil, nil); a.Status != http.StatusAccepted {
+		t.Fatalf("retry once enabled: got %d %s, want 202", a.Status, a.Body)
+	}
+	waitDelivery(t, r, id, relay.StatusDelivered, 5*time.Second)
+}

@@ -524,8 +524,18 @@ func (m *manager) requeue(ctx context.Context, o *orgState, id string) (*Deliver
 	// A delivery being attempted is requeued once that attempt is recorded
 	// (Store.Requeue's contract): never attempted twice at once, and no 409
 	// for a retry that lands as the attempt ends.
-	if o.endpoint(d.Endpoint) == nil {
+	ep := o.endpoint(d.Endpoint)
+	if ep == nil {
 		return nil, apiErrorf(http.StatusConflict, "endpoint_gone", "endpoint %q of delivery %s no longer exists", d.Endpoint, id)
+	}
+	// Requeued, it would wait unsent, pending, until someone enabled the
+	// endpoint: the caller is told now, and what to do.
+	if !ep.enabled() {
+		why := ep.disabled
+		if !ep.cfg.Enabled {
+			why = "enabled: false in the configuration file"
+		}
+		return nil, apiErrorf(http.StatusConflict, "endpoint_disabled", "endpoint %q of delivery %s is disabled (%s): enable it, then retry", d.Endpoint, id, why)
 	}
 	if isCustomValue(d) {
 		return nil, apiErrorf(http.StatusConflict, "not_retryable", "custom-value requests are synchronous and are not retried")
