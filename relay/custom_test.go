@@ -329,25 +329,46 @@ func TestDeliveryAnswer(t *testing.T) {
 	}
 }
 
-// TestDeliveryNoAnswer: an endpoint that closes the connection without
-// answering fails the attempt with an error that says so, not a bare
-// "EOF" an operator has to decode.
-func TestDeliveryNoAnswer(t *testing.T) {
-	rcv := newSink(t, nil, nil)
-	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL(), Events: []string{"payment"}}), relay.Options{})
-	var n atomic.Int32
-	rcv.handle(func(w http.ResponseWriter, _ *http.Request) {
-		if n.Add(1) == 1 {
+// TestDeliveryFailedAnswerSaysWhy: an attempt that got no whole answer
+// fails saying what happened in the operator's words, then the next is
+// delivered. A connection closed unanswered said a bare "EOF"; a 2xx whose
+// body did not end within the timeout said "no answer within" it, though
+// the endpoint's own log shows it answered (an answer cut short is no
+// answer, whatever its status said).
+func TestDeliveryFailedAnswerSaysWhy(t *testing.T) {
+	tests := []struct {
+		name  string
+		first http.HandlerFunc
+		want  string
+	}{
+		{"ClosedUnanswered", func(w http.ResponseWriter, _ *http.Request) {
 			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
 				conn.Close()
 			}
-			return
-		}
-		io.WriteString(w, `{"ok":true}`)
-	})
-	d := waitDelivery(t, r, ingest(t, r, `{"type":"payment"}`, nil).Deliveries[0].ID, "delivered", 5*time.Second)
-	const want = "the connection closed before an answer (EOF)"
-	if len(d.Attempts) != 2 || d.Attempts[0].Error != want {
-		t.Errorf("got %+v, want a failed attempt saying %q, then a delivered one", d.Attempts, want)
+		}, "the connection closed before an answer (EOF)"},
+		{"BodyOutlastsTimeout", func(w http.ResponseWriter, req *http.Request) {
+			w.WriteHeader(http.StatusOK)
+			io.WriteString(w, `{"ok`)
+			http.NewResponseController(w).Flush()
+			<-req.Context().Done() // the rest never comes
+		}, "timeout: the HTTP 200 answer's body did not end within 200ms"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rcv := newSink(t, nil, nil)
+			r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL(), Events: []string{"payment"}, Timeout: "200ms"}), relay.Options{})
+			var n atomic.Int32
+			rcv.handle(func(w http.ResponseWriter, req *http.Request) {
+				if n.Add(1) == 1 {
+					tt.first(w, req)
+					return
+				}
+				io.WriteString(w, `{"ok":true}`)
+			})
+			d := waitDelivery(t, r, ingest(t, r, `{"type":"payment"}`, nil).Deliveries[0].ID, "delivered", 5*time.Second)
+			if len(d.Attempts) != 2 || d.Attempts[0].Error != tt.want {
+				t.Errorf("got %+v, want a failed attempt saying %q, then a delivered one", d.Attempts, tt.want)
+			}
+		})
 	}
 }

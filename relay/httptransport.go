@@ -95,7 +95,7 @@ func (t *httpTransport) Send(ctx context.Context, r *OutboundRequest, keep int64
 	lat := time.Since(start)
 	if err != nil {
 		// An answer cut short is no answer, whatever its status said.
-		return &Response{Latency: lat}, fmt.Errorf("read answer: %w", err)
+		return &Response{Latency: lat}, &answerCutError{status: resp.StatusCode, err: err}
 	}
 	truncated := int64(len(b)) > keep
 	if truncated {
@@ -104,6 +104,17 @@ func (t *httpTransport) Send(ctx context.Context, r *OutboundRequest, keep int64
 	}
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b, Truncated: truncated, Latency: lat}, nil
 }
+
+// answerCutError is an answer whose status came but whose body did not,
+// whole: no answer, but the error says the endpoint did answer, so that
+// its own log (which shows a 200) does not contradict the relay's.
+type answerCutError struct {
+	status int
+	err    error
+}
+
+func (e *answerCutError) Error() string { return fmt.Sprintf("read answer: %v", e.err) }
+func (e *answerCutError) Unwrap() error { return e.err }
 
 // closeIdle closes idle connections (on Close).
 func (t *httpTransport) closeIdle() { t.client.CloseIdleConnections() }

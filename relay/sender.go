@@ -96,7 +96,14 @@ func (res result) whole() result {
 // innermost cause (the URL is in the delivery already).
 func describeSendError(ctx context.Context, err error, timeout time.Duration) error {
 	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+	timedOut := errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+	var cut *answerCutError
+	switch {
+	case errors.As(err, &cut) && timedOut:
+		return fmt.Errorf("timeout: the HTTP %d answer's body did not end within %s", cut.status, timeout)
+	case errors.As(err, &cut):
+		return fmt.Errorf("the HTTP %d answer was cut short: %w", cut.status, cut.err)
+	case timedOut:
 		return fmt.Errorf("timeout: no answer within %s", timeout)
 	}
 	if errors.Is(err, io.EOF) {
