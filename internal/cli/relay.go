@@ -9,6 +9,7 @@ import (
 
 	"github.com/sidehook/sidehook/internal/target"
 	"github.com/sidehook/sidehook/relay"
+	"github.com/sidehook/sidehook/relay/badgerstore"
 	"github.com/sidehook/sidehook/relay/config"
 	"github.com/sidehook/sidehook/relay/memstore"
 )
@@ -60,6 +61,9 @@ func relayCommand(e *env) *cli.Command {
 				return err
 			}
 			st, err := openRelayStore(c.Context, cfg, log)
+			if errors.Is(err, badgerstore.ErrLocked) {
+				return fmt.Errorf("relay: %s is in use by another relay: stop it, or give this one another data directory with %s", cfg.Data, keyHint(c, "relay", "data", "data"))
+			}
 			if err != nil {
 				return err
 			}
@@ -111,11 +115,15 @@ func storeFlags() []cli.Flag {
 
 // listenHint names what changes a server's address: the flag, its
 // variable, or the configuration file's listen key.
-func listenHint(c *cli.Context, cmd string) string {
-	if path := c.String("config"); cmd == "relay" && path != "" && !c.IsSet("listen") {
-		return "listen: in " + path + " or --listen"
+func listenHint(c *cli.Context, cmd string) string { return keyHint(c, cmd, "listen", "listen") }
+
+// keyHint names what changes a setting of cmd: the configuration file's
+// key (for the relay, unless the flag is set) or the flag and its variable.
+func keyHint(c *cli.Context, cmd, key, flag string) string {
+	if path := c.String("config"); cmd == "relay" && path != "" && !c.IsSet(flag) {
+		return key + ": in " + path + " or --" + flag
 	}
-	return listenFlagHint(cmd, "listen")
+	return listenFlagHint(cmd, flag)
 }
 
 // listenFlagHint is "--flag (or SIDEHOOK_CMD_FLAG)".

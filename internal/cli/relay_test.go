@@ -341,3 +341,20 @@ func TestReadyLineDashboard(t *testing.T) {
 		}
 	}
 }
+
+// TestTwoRelaysOneDataDir: a second relay given a data directory another
+// holds says so in one line, what to do, and exits 1. It printed Badger's
+// own words, the path three times: "open store: badgerstore: open …: store:
+// the directory is in use by another process: open …: Cannot acquire
+// directory lock on …".
+func TestTwoRelaysOneDataDir(t *testing.T) {
+	srv, _ := hookSink(t)
+	dir := t.TempDir()
+	cfg := jwtRelayConfig(t, dir, srv.URL)
+	startCommand(t, nil, "relay", "--config", cfg)
+	code, out, stderr := runCLI(t, nil, "relay", "--config", cfg)
+	want := "sidehook: relay: " + filepath.Join(dir, "data") + " is in use by another relay: stop it, or give this one another data directory with data: in " + cfg + " or --data\n"
+	if code != 1 || out != "" || stderr != want {
+		t.Errorf("got %d %q %q, want 1 and %q", code, out, stderr, want)
+	}
+}
