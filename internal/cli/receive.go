@@ -15,6 +15,7 @@ import (
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/internal/httpguard"
 	"github.com/sidehook/sidehook/internal/httpjson"
+	"github.com/sidehook/sidehook/internal/store"
 	"github.com/sidehook/sidehook/internal/units"
 	"github.com/sidehook/sidehook/receiver"
 	"github.com/sidehook/sidehook/receiver/badgerstore"
@@ -90,6 +91,9 @@ func receiveCommand(e *env) *cli.Command {
 				}
 			}
 			st, err := openCaptures(c.String("data"), c.Bool("in-memory"), reserve, log)
+			if errors.Is(err, store.ErrLocked) {
+				return fmt.Errorf("receive: %s is in use by another receiver: stop it, or give this one another data directory with %s, or --in-memory", c.String("data"), keyHint(c, "receive", "data", "data"))
+			}
 			if err != nil {
 				return fmt.Errorf("receive: %w", err)
 			}

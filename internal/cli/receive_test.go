@@ -204,3 +204,16 @@ func TestReceiveDiskReserve(t *testing.T) {
 		t.Fatalf("got exit %d, stderr %q; want a usage error naming the flag", code, stderr)
 	}
 }
+
+// TestTwoReceiversOneDataDir: a second receiver given a data directory
+// another holds says so in one line, what to do, and exits 1, not
+// Badger's "Cannot acquire directory lock on …" with the path twice.
+func TestTwoReceiversOneDataDir(t *testing.T) {
+	dir := t.TempDir()
+	startCommand(t, nil, "receive", "--data", dir, "--listen", "127.0.0.1:0")
+	code, out, stderr := runCLI(t, nil, "receive", "--data", dir, "--listen", "127.0.0.1:0")
+	want := "sidehook: receive: " + dir + " is in use by another receiver: stop it, or give this one another data directory with --data (or SIDEHOOK_RECEIVE_DATA), or --in-memory\n"
+	if code != 1 || out != "" || stderr != want {
+		t.Errorf("got %d %q %q, want 1 and %q", code, out, stderr, want)
+	}
+}
