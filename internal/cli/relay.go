@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -166,6 +167,21 @@ func count(n int, noun string) string {
 	return fmt.Sprintf("%d %ss", n, noun)
 }
 
+// loadConfig reads and checks --config for cmd. A file that is not there
+// is named by where its name came from, the flag or a variable such as
+// SIDEHOOK_CONFIG, which a user may not know is set.
+func loadConfig(c *cli.Context, e *env, cmd string) (*config.Config, error) {
+	path := c.String("config")
+	cfg, err := config.Load(path, e.getenv)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, usageErrorf("%s: %s: %s: no such file", cmd, e.source(c, "config"), path)
+	case err != nil:
+		return nil, usageErrorf("%s: %v", cmd, err)
+	}
+	return cfg, nil
+}
+
 // relayConfig reads --config or builds the one-organisation setup; every
 // mistake is a usage error naming the key or flag.
 func relayConfig(c *cli.Context, e *env) (*config.Config, error) {
@@ -184,11 +200,10 @@ func relayConfig(c *cli.Context, e *env) (*config.Config, error) {
 			}
 		}
 		if len(ignored) > 0 {
-			return nil, usageErrorf("relay: %s would be ignored with --config: set the organisation in %s", strings.Join(ignored, ", "), path)
+			return nil, usageErrorf("relay: %s would be ignored with %s: set the organisation in %s", strings.Join(ignored, ", "), e.source(c, "config"), path)
 		}
-		cfg, err = config.Load(path, e.getenv)
-		if err != nil {
-			return nil, usageErrorf("relay: %v", err)
+		if cfg, err = loadConfig(c, e, "relay"); err != nil {
+			return nil, err
 		}
 	} else {
 		if c.Bool("check-config") {

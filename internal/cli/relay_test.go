@@ -358,3 +358,32 @@ func TestTwoRelaysOneDataDir(t *testing.T) {
 		t.Errorf("got %d %q %q, want 1 and %q", code, out, stderr, want)
 	}
 }
+
+// TestConfigFromVariable: a configuration file named by SIDEHOOK_CONFIG,
+// not --config, is named so in what goes wrong: a user who never typed
+// --config was told that --api-key "would be ignored with --config", and
+// of a missing file only "config: open …".
+func TestConfigFromVariable(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "sidehook.yaml")
+	if err := os.WriteFile(cfg, []byte("organisations:\n  - id: demo\n    api_keys: [k]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "none.yaml")
+	tests := []struct {
+		name, file string
+		args       []string
+		want       string
+	}{
+		{"IgnoredFlag", cfg, []string{"--api-key", "k2"}, "sidehook: relay: --api-key would be ignored with SIDEHOOK_CONFIG: set the organisation in " + cfg + "\n"},
+		{"MissingFile", missing, nil, "sidehook: relay: SIDEHOOK_CONFIG: " + missing + ": no such file\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := runCLI(t, envOf(map[string]string{"SIDEHOOK_CONFIG": tt.file}), append([]string{"relay", "--in-memory"}, tt.args...)...)
+			if code != 2 || stderr != tt.want {
+				t.Errorf("got %d %q, want 2 and %q", code, stderr, tt.want)
+			}
+		})
+	}
+}

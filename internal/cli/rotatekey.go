@@ -92,8 +92,8 @@ func rotateKeyConfig(c *cli.Context, e *env, alg auth.Algorithm) (*config.Config
 	cfg := &config.Config{Data: config.DefaultData}
 	if path := c.String("config"); path != "" {
 		var err error
-		if cfg, err = config.Load(path, e.getenv); err != nil {
-			return nil, usageErrorf("relay rotate-key: %v", err)
+		if cfg, err = loadConfig(c, e, "relay rotate-key"); err != nil {
+			return nil, err
 		}
 		// A key no organisation signs with would be made and never used.
 		if !slices.ContainsFunc(cfg.Organisations, func(o config.Org) bool { return o.JWTAlgorithm == alg }) {
