@@ -78,8 +78,9 @@ func TestDecodeWrongType(t *testing.T) {
 	}
 	type doc struct {
 		Inner
-		Since string  `json:"since"`
-		since int     // the parsed Since: not a JSON field
+		Since string `json:"since"`
+		//lint:ignore U1000 never set: an unexported namesake of Since, which Decode must not take for it
+		since int
 		On    bool    `json:"enabled"`
 		Rate  float64 `json:"rate"`
 		Items []struct {
