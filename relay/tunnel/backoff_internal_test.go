@@ -6,11 +6,7 @@ import (
 )
 
 func TestBackoff(t *testing.T) {
-	c, err := NewClient(ClientConfig{RelayURL: "http://relay", APIKey: "k", Name: "laptop", Forward: "http://localhost:3000",
-		BackoffMin: 100 * time.Millisecond, BackoffMax: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := backoffClient(t)
 	tests := []struct {
 		failures int
 		lo, hi   time.Duration
@@ -36,11 +32,7 @@ func TestBackoff(t *testing.T) {
 // and one that held while a developer worked is back at once after a
 // relay restart, whatever waits came before.
 func TestHeld(t *testing.T) {
-	c, err := NewClient(ClientConfig{RelayURL: "http://relay", APIKey: "k", Name: "laptop", Forward: "http://localhost:3000",
-		BackoffMin: 100 * time.Millisecond, BackoffMax: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := backoffClient(t)
 	tests := []struct {
 		failures int
 		lasted   time.Duration
@@ -81,4 +73,15 @@ func TestForwardBudget(t *testing.T) {
 			t.Errorf("forwardBudget(%d): got %v, want %v", tt.timeoutMS, got, tt.want)
 		}
 	}
+}
+
+// backoffClient is a client whose backoff runs from 100 ms to 1 s.
+func backoffClient(t *testing.T) *Client {
+	t.Helper()
+	c, err := NewClient(ClientConfig{RelayURL: "http://relay", APIKey: "k", Name: "laptop", Forward: "http://localhost:3000",
+		BackoffMin: 100 * time.Millisecond, BackoffMax: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -119,14 +119,11 @@ func TestHalfOpenRelay(t *testing.T) {
 	fr.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == tunnel.TunnelPath && stalled.CompareAndSwap(false, true) {
 			// Upgrade, answer the hello, then never read or write again.
-			ws, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
-			if err != nil {
+			ws := acceptReady(w, r)
+			if ws == nil {
 				return
 			}
 			defer ws.Close()
-			ws.ReadMessage()
-			b, _ := tunnel.Encode(&tunnel.Message{Type: tunnel.TypeReady, Version: tunnel.ProtocolVersion, Org: testOrg, Name: testName})
-			ws.WriteMessage(websocket.TextMessage, b)
 			<-stall
 			return
 		}
@@ -520,14 +517,9 @@ func TestRetryLines(t *testing.T) {
 // held starts the backoff over.
 func TestFlappingRelayBacksOff(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
-		if err != nil {
-			return
+		if ws := acceptReady(w, r); ws != nil {
+			ws.Close()
 		}
-		defer ws.Close()
-		ws.ReadMessage()
-		b, _ := tunnel.Encode(&tunnel.Message{Type: tunnel.TypeReady, Version: tunnel.ProtocolVersion, Org: testOrg, Name: testName})
-		ws.WriteMessage(websocket.TextMessage, b)
 	}))
 	t.Cleanup(srv.Close)
 	cfg := clientConfig(srv.URL, "http://127.0.0.1:1")
@@ -773,4 +765,17 @@ func TestDeliveryBodyNotCopied(t *testing.T) {
 	if got := after.TotalAlloc - before.TotalAlloc; got > size/4 {
 		t.Errorf("a delivery of a %d MiB body allocated %.1f MiB, want well under the body's size", size>>20, float64(got)/(1<<20))
 	}
+}
+
+// acceptReady plays a relay's side of a connect: it upgrades, reads the
+// hello and answers ready. nil: the upgrade failed.
+func acceptReady(w http.ResponseWriter, r *http.Request) *websocket.Conn {
+	ws, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+	if err != nil {
+		return nil
+	}
+	ws.ReadMessage()
+	b, _ := tunnel.Encode(&tunnel.Message{Type: tunnel.TypeReady, Version: tunnel.ProtocolVersion, Org: testOrg, Name: testName})
+	ws.WriteMessage(websocket.TextMessage, b)
+	return ws
 }
