@@ -127,3 +127,43 @@ func (emptyBatch) Messages() <-chan jetstream.Msg {
 }
 
 func (emptyBatch) Error() error { return nil }
+
+// A Take finds a work item this store wrote even when the consumer never
+// counts it: the server answers a no-wait fetch "no messages" by the
+// consumer's count of pending messages, and that count can miss messages
+// for good (seen once on a cluster under load, right after the endpoint's
+// consumer was slow to be made: three accepted events stayed pending with
+// nothing else arriving). A waiting pull reads the stream itself.
+func TestTakeFindsWhatTheConsumerDoesNotCount(t *testing.T) {
+	ref := relay.EndpointRef{Org: "acme", Endpoint: "a"}
+	s, _ := newStore(t)
+	ev, ds := mkEvent("acme", "x", t0, false, "a")
+	accept(t, s, ev, ds)
+	s.mu.Lock()
+	cs := s.consumers[ref]
+	cs.c = uncounted{Consumer: cs.c}
+	s.consumers[ref] = cs
+	s.mu.Unlock()
+
+	got, _ := take(t, s, ref, t0, 1)
+	if len(got) != 1 || got[0].ID != "x_a" {
+		t.Fatalf("took %v, want x_a", ids(got))
+	}
+}
+
+// uncounted is a consumer whose count of pending messages missed them:
+// a no-wait fetch finds nothing, and its info counts nothing pending and
+// nothing delivered.
+type uncounted struct{ jetstream.Consumer }
+
+func (uncounted) FetchNoWait(int) (jetstream.MessageBatch, error) { return emptyBatch{}, nil }
+
+func (c uncounted) Info(ctx context.Context) (*jetstream.ConsumerInfo, error) {
+	info, err := c.Consumer.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cp := *info
+	cp.NumPending, cp.Delivered.Stream = 0, 0
+	return &cp, nil
+}

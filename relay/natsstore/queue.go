@@ -28,8 +28,8 @@ const (
 const fullPoll = 100 * time.Millisecond
 
 // hearWait bounds how long a Take waits for the endpoint's consumer to
-// know of a work item this store wrote (see wrote). Past it the item is
-// left to a later Take, which Wake calls for.
+// know of a work item this store wrote (see wrote). Past it one waiting
+// pull, which reads the stream whatever the consumer counts, looks for it.
 const hearWait = time.Second
 
 type candidate struct {
@@ -105,6 +105,7 @@ func (s *Store) takeQueued(ctx context.Context, ref relay.EndpointRef, now time.
 		out  []candidate
 		back []jetstream.Msg
 		ferr error
+		pull bool // the next fetch waits (see awaitHeard's fallback below)
 	)
 	seen := map[string]bool{}
 	for ferr == nil && len(out) < n {
@@ -130,6 +131,9 @@ func (s *Store) takeQueued(ctx context.Context, ref relay.EndpointRef, now time.
 			// every holder lives (a pull that waits for no time would
 			// wait for a free slot instead).
 			next = earliest(next, now.Add(fullPoll))
+			batch, err = c.Fetch(k, jetstream.FetchMaxWait(fullPoll))
+		} else if pull {
+			pull = false
 			batch, err = c.Fetch(k, jetstream.FetchMaxWait(fullPoll))
 		} else {
 			batch, err = c.FetchNoWait(k)
@@ -226,6 +230,13 @@ func (s *Store) takeQueued(ctx context.Context, ref relay.EndpointRef, now time.
 			if ok {
 				continue // fetch again: now it finds the item
 			}
+			// The consumer still counts nothing for an item stored here.
+			// Its count can miss messages for good (a consumer made while
+			// they were written, on a busy cluster), and the server answers
+			// a no-wait fetch by that count: "no messages", on every Take
+			// until another item comes. A waiting pull reads the stream.
+			pull = true
+			continue
 		}
 		if got < k || full {
 			break
