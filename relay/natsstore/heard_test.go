@@ -167,3 +167,46 @@ func (c uncounted) Info(ctx context.Context) (*jetstream.ConsumerInfo, error) {
 	cp.NumPending, cp.Delivered.Stream = 0, 0
 	return &cp, nil
 }
+
+// A relay started again finds what waits for an idle endpoint even when
+// the consumer's count missed it: nothing here tracks items written before
+// the restart (or by a relay that died before taking them), and no new item
+// comes to make the count right. Its first Take of the endpoint pulls with
+// a wait, and so does a Take once every pullEvery (the dispatcher's idle
+// recheck brings one).
+func TestTakeAfterRestartFindsWhatTheConsumerDoesNotCount(t *testing.T) {
+	ctx := context.Background()
+	ref := relay.EndpointRef{Org: "acme", Endpoint: "a"}
+	srv := startServer(t, nil)
+	cfg := Config{Servers: []string{srv.ClientURL()}}
+	before := openStore(t, cfg)
+	ev, ds := mkEvent("acme", "x", t0, false, "a")
+	accept(t, before, ev, ds)
+	before.Close()
+
+	s := openStore(t, cfg) // the relay started again
+	if _, _, err := s.ensureConsumer(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	cs := s.consumers[ref]
+	cs.c = uncounted{Consumer: cs.c}
+	s.consumers[ref] = cs
+	s.mu.Unlock()
+	got, _ := take(t, s, ref, t0, 1)
+	if len(got) != 1 || got[0].ID != "x_a" {
+		t.Fatalf("first Take after a restart took %v, want x_a", ids(got))
+	}
+
+	// Another relay accepts one more, and its Wake is lost.
+	other := openStore(t, cfg)
+	ev, ds = mkEvent("acme", "y", t0, false, "a")
+	accept(t, other, ev, ds)
+	s.mu.Lock()
+	s.pulled[ref] = time.Now().Add(-pullEvery) // the idle recheck's Take
+	s.mu.Unlock()
+	got, _ = take(t, s, ref, t0, 1)
+	if len(got) != 1 || got[0].ID != "y_a" {
+		t.Fatalf("Take a recheck later took %v, want y_a", ids(got))
+	}
+}

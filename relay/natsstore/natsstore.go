@@ -82,6 +82,9 @@ type Store struct {
 	// unheard is, by endpoint, the stream sequence of the last work item
 	// this store wrote that its consumer may not know of yet (see wrote).
 	unheard map[relay.EndpointRef]uint64
+	// pulled is, by endpoint, when a Take last made a waiting pull (see
+	// pullEvery).
+	pulled map[relay.EndpointRef]time.Time
 }
 
 type consumerState struct {
@@ -144,6 +147,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		limits:    map[relay.EndpointRef]int{},
 		retries:   map[relay.EndpointRef]retryView{},
 		unheard:   map[relay.EndpointRef]uint64{},
+		pulled:    map[relay.EndpointRef]time.Time{},
 	}
 	if err := s.connect(); err != nil {
 		return nil, fmt.Errorf("open nats store: %w", err)

@@ -32,6 +32,12 @@ const fullPoll = 100 * time.Millisecond
 // pull, which reads the stream whatever the consumer counts, looks for it.
 const hearWait = time.Second
 
+// pullEvery is how often at most a Take whose no-wait fetch came back
+// short makes one waiting pull, besides the one awaitHeard may call for;
+// shorter than the dispatcher's idle recheck (30 s), so each of an idle
+// endpoint's rechecks makes one.
+const pullEvery = 20 * time.Second
+
 type candidate struct {
 	msg jetstream.Msg
 	st  *state
@@ -102,10 +108,11 @@ func (s *Store) takeQueued(ctx context.Context, ref relay.EndpointRef, now time.
 	}
 	unheard := s.unheardOf(ref)
 	var (
-		out  []candidate
-		back []jetstream.Msg
-		ferr error
-		pull bool // the next fetch waits (see awaitHeard's fallback below)
+		out    []candidate
+		back   []jetstream.Msg
+		ferr   error
+		pull   bool // the next fetch waits (see awaitHeard's fallback below)
+		pulled bool // this Take made a waiting pull
 	)
 	seen := map[string]bool{}
 	for ferr == nil && len(out) < n {
@@ -131,9 +138,12 @@ func (s *Store) takeQueued(ctx context.Context, ref relay.EndpointRef, now time.
 			// every holder lives (a pull that waits for no time would
 			// wait for a free slot instead).
 			next = earliest(next, now.Add(fullPoll))
+			pulled = true
+			s.notePull(ref)
 			batch, err = c.Fetch(k, jetstream.FetchMaxWait(fullPoll))
 		} else if pull {
-			pull = false
+			pull, pulled = false, true
+			s.notePull(ref)
 			batch, err = c.Fetch(k, jetstream.FetchMaxWait(fullPoll))
 		} else {
 			batch, err = c.FetchNoWait(k)
@@ -238,6 +248,14 @@ func (s *Store) takeQueued(ctx context.Context, ref relay.EndpointRef, now time.
 			pull = true
 			continue
 		}
+		if got < k && !full && !pulled && ferr == nil && s.pullDue(ref) {
+			// Items this store did not write, or wrote before a restart,
+			// are not tracked (see wrote); if the count missed them, no
+			// no-wait fetch finds them until another item comes. A waiting
+			// pull now and then does, within an idle recheck.
+			pull = true
+			continue
+		}
 		if got < k || full {
 			break
 		}
@@ -294,6 +312,22 @@ func (s *Store) heard(ref relay.EndpointRef, seq uint64) {
 		delete(s.unheard, ref)
 	}
 	s.mu.Unlock()
+}
+
+// notePull notes that a Take of ref makes a waiting pull now.
+func (s *Store) notePull(ref relay.EndpointRef) {
+	s.mu.Lock()
+	s.pulled[ref] = time.Now()
+	s.mu.Unlock()
+}
+
+// pullDue reports whether ref's Take made no waiting pull for pullEvery,
+// or none since this store opened.
+func (s *Store) pullDue(ref relay.EndpointRef) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at, ok := s.pulled[ref]
+	return !ok || time.Since(at) >= pullEvery
 }
 
 // awaitHeard waits, for at most hearWait, until the consumer knows of the
