@@ -77,7 +77,14 @@ func applyStoreFlags(c *cli.Context, cfg *config.Config) error {
 		cfg.Data = c.String("data")
 	}
 	cfg.InMemory = c.Bool("in-memory")
-	return applyStoreFlag(cfg, c.String("store"))
+	if err := applyStoreFlag(cfg, c.String("store")); err != nil {
+		return err
+	}
+	if cfg.Store != nil && len(cfg.Store.Servers) == 0 {
+		// Asked here, not by the file's check: --store may give them.
+		return usageErrorf("relay: %s: store.servers: at least one NATS URL is required (nats://host:4222): name them there or give --store", c.String("config"))
+	}
+	return nil
 }
 
 // applyStoreFlag puts --store's servers (value; "" when not given) into

@@ -52,6 +52,10 @@ func TestRelayStoreErrors(t *testing.T) {
 	dir := t.TempDir()
 	withStore := filepath.Join(dir, "store.yaml")
 	os.WriteFile(withStore, []byte("store: {servers: ["+down+"]}\norganisations:\n  - id: acme\n    api_keys: [k]\n"), 0o600)
+	// The other store settings in the file, the servers given by --store
+	// (which replaces store.servers).
+	noServers := filepath.Join(dir, "noservers.yaml")
+	os.WriteFile(noServers, []byte("store: {replicas: 3}\norganisations:\n  - id: acme\n    api_keys: [k]\n"), 0o600)
 	tests := []struct {
 		name string
 		args []string
@@ -60,6 +64,8 @@ func TestRelayStoreErrors(t *testing.T) {
 	}{
 		{"Unreachable", []string{"--store", down}, 1, "open nats store: connect to " + down},
 		{"UnreachableFromFile", []string{"--config", withStore}, 1, "open nats store: connect to " + down},
+		{"ServersByFlag", []string{"--config", noServers, "--store", down}, 1, "open nats store: connect to " + down},
+		{"NoServers", []string{"--config", noServers}, 2, "noservers.yaml: store.servers: at least one NATS URL is required (nats://host:4222): name them there or give --store"},
 		{"NoJetStream", []string{"--store", noJS}, 1, "does not have JetStream enabled (start nats-server with -js)"},
 		{"NotAURL", []string{"--store", "http://x:4222"}, 2, `relay: --store: server 1: "http://x:4222" is not a NATS URL like nats://host:4222`},
 		{"SecondNotAURL", []string{"--store", down + ",nats://"}, 2, `relay: --store: server 2:`},

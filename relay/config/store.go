@@ -16,7 +16,7 @@ import (
 // NATS JetStream, shared by every relay that names the same servers and
 // prefix (SPEC §9).
 type Store struct {
-	Servers     []string // nats:// or tls:// URLs; any one is enough to join
+	Servers     []string // nats:// or tls:// URLs; any one is enough to join; none when --store gives them
 	Credentials string   // a NATS .creds file, or ""
 	Token       string   // a NATS token, or ""
 	TLSCA       string   // a PEM file of CAs that verify the servers, or ""
@@ -81,9 +81,6 @@ func validNATSURL(s string) error {
 
 func (rs RawStore) validate(key string, getenv Getenv) (*Store, error) {
 	s := &Store{Credentials: rs.Credentials, TLSCA: rs.TLSCA, Replicas: 1, Prefix: rs.Prefix}
-	if len(rs.Servers) == 0 {
-		return nil, fmt.Errorf("%s.servers: at least one NATS URL is required (nats://host:4222)", key)
-	}
 	for i, u := range rs.Servers {
 		if err := validNATSURL(u); err != nil {
 			return nil, fmt.Errorf("%s.servers[%d]: %w", key, i, err)

@@ -31,7 +31,9 @@ func TestStore(t *testing.T) {
 			}},
 		{name: "OKTokenFromEnv", yaml: "store: {servers: ['nats://a:4222'], token: 'env:NATS_TOKEN'}\n",
 			check: func(s *config.Store) bool { return s.Token == "tok" }},
-		{name: "ErrNoServers", yaml: "store: {replicas: 1}\n", want: "store.servers: at least one NATS URL is required"},
+		// The servers may come from --store; the CLI asks for them when not.
+		{name: "OKNoServers", yaml: "store: {replicas: 3}\n",
+			check: func(s *config.Store) bool { return len(s.Servers) == 0 && s.Replicas == 3 }},
 		{name: "ErrHTTPServer", yaml: "store: {servers: ['http://a:4222']}\n", want: `store.servers[0]: "http://a:4222" is not a NATS URL`},
 		{name: "ErrNoHost", yaml: "store: {servers: ['nats://']}\n", want: "store.servers[0]"},
 		{name: "ErrUserInURL", yaml: "store: {servers: ['nats://u:p@a:4222']}\n", want: "store.servers[0]: "},
