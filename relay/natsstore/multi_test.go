@@ -342,3 +342,47 @@ func TestLeasesHoldingEverySlotAreRetaken(t *testing.T) {
 		}
 	}
 }
+
+// A relay whose lease lapsed (its heartbeats did not reach the server for
+// AckWait) and another that retook the delivery attempt it at once; the
+// first records it delivered, which ends the work item the second holds.
+// The second's failure, recorded after, does not undo the delivery: with
+// no item left to wait on it would stay failed and never be retried.
+func TestLateFailureKeepsTheDeliveryOfALapsedLease(t *testing.T) {
+	a, b := twoRelays(t, time.Second)
+	ctx := context.Background()
+	ref := relay.EndpointRef{Org: "acme", Endpoint: "a"}
+	ev, ds := mkEvent("acme", "x", time.Now(), false, "a")
+	accept(t, a, ev, ds)
+	got, _ := take(t, a, ref, time.Now(), 1)
+	if len(got) != 1 {
+		t.Fatal("relay A took nothing")
+	}
+	a.mu.Lock()
+	l := a.leases["acme/x_a"]
+	delete(a.leases, "acme/x_a") // its heartbeats stop: the lease lapses
+	a.mu.Unlock()
+	var retaken []*relay.Delivery
+	waitFor(t, 10*time.Second, "relay B to retake the delivery", func() bool {
+		retaken, _ = take(t, b, ref, time.Now(), 1)
+		return len(retaken) == 1
+	})
+	a.mu.Lock()
+	a.leases["acme/x_a"] = l // A's attempt was under way all along
+	a.mu.Unlock()
+	if err := a.Record(ctx, attempt(got[0], relay.StatusDelivered, time.Now(), nil), ""); err != nil {
+		t.Fatal(err)
+	}
+	due := time.Now().UTC()
+	late := attempt(retaken[0], relay.StatusFailed, time.Now(), &due)
+	if err := b.Record(ctx, late, ""); err != nil {
+		t.Fatal(err)
+	}
+	if late.Status != relay.StatusDelivered {
+		t.Errorf("B's Record says %s, want delivered (what is stored)", late.Status)
+	}
+	d, err := b.Delivery(ctx, "acme", "x_a")
+	if err != nil || d.Status != relay.StatusDelivered || d.NextAttemptAt != nil {
+		t.Fatalf("stored %+v, %v; want delivered", d, err)
+	}
+}

@@ -662,6 +662,12 @@ func (s *Store) Record(ctx context.Context, d *relay.Delivery, disable string) e
 	l := s.leaseOf(d)
 	var ended bool
 	st, err := s.endLease(ctx, d, l, func(cur *state) (*state, *nats.Msg) {
+		if relay.Final(cur.Status) && cur.Reason == "" && !relay.Final(d.Status) {
+			// Recorded final by another relay's attempt since this lease
+			// lapsed, which also ended the work item: that outcome stands.
+			// Written over, the delivery would wait on no item, forever.
+			return cur, nil
+		}
 		next := &state{Delivery: *d}
 		next.Endpoint, next.Ordered, next.Gen = cur.Endpoint, cur.Ordered, cur.Gen
 		if cur.RequeueAt != nil {
