@@ -51,8 +51,10 @@ type Store interface {
 	// while it is leased or not due yet, Take returns nothing after it in
 	// due order (the head of a FIFO in flight or waiting). Next is the
 	// earliest NextAttemptAt among the endpoint's unleased waiting
-	// deliveries that are not due yet (zero when there are none); the
-	// dispatcher sleeps until then unless woken. When Take returns n
+	// deliveries that are not due yet (zero when there are none; a shared
+	// store whose ordered head is leased, maybe by a relay that died, may
+	// give when that lease lapses); the dispatcher sleeps until then
+	// unless woken. When Take returns n
 	// deliveries it may stop looking, and next may then be zero.
 	Take(ctx context.Context, ref EndpointRef, now time.Time, n int) (deliveries []*Delivery, next time.Time, err error)
 	// Record stores a leased delivery's new state (its Attempts with the

@@ -54,7 +54,10 @@ func (s *Store) takeOrdered(ctx context.Context, ref relay.EndpointRef, now time
 		return nil, next, err
 	}
 	if lk.held(time.Now()) {
-		return nil, next, nil
+		// Looked at again when the lock would lapse: a holder that died
+		// or stopped without freeing it must not leave the endpoint to
+		// the idle recheck.
+		return nil, time.Unix(0, lk.Until), nil
 	}
 	var head *state
 	var headRev uint64
