@@ -85,13 +85,12 @@ func TestTakeFindsWhatItJustWrote(t *testing.T) {
 					t.Fatalf("waits for sequence %d, want the work item's %d", got, m.Sequence)
 				}
 			}
-			s.mu.Lock()
-			cs := s.consumers[ref]
-			deaf := &deafOnce{Consumer: cs.c}
-			deaf.deaf.Store(true)
-			cs.c = deaf
-			s.consumers[ref] = cs
-			s.mu.Unlock()
+			var deaf *deafOnce
+			wrapConsumer(s, ref, func(c jetstream.Consumer) jetstream.Consumer {
+				deaf = &deafOnce{Consumer: c}
+				deaf.deaf.Store(true)
+				return deaf
+			})
 
 			takeOne(t, s, now)
 			if deaf.deaf.Load() {
@@ -139,11 +138,7 @@ func TestTakeFindsWhatTheConsumerDoesNotCount(t *testing.T) {
 	s, _ := newStore(t)
 	ev, ds := mkEvent("acme", "x", t0, false, "a")
 	accept(t, s, ev, ds)
-	s.mu.Lock()
-	cs := s.consumers[ref]
-	cs.c = uncounted{Consumer: cs.c}
-	s.consumers[ref] = cs
-	s.mu.Unlock()
+	wrapConsumer(s, ref, func(c jetstream.Consumer) jetstream.Consumer { return uncounted{Consumer: c} })
 
 	got, _ := take(t, s, ref, t0, 1)
 	if len(got) != 1 || got[0].ID != "x_a" {
@@ -188,11 +183,7 @@ func TestTakeAfterRestartFindsWhatTheConsumerDoesNotCount(t *testing.T) {
 	if _, _, err := s.ensureConsumer(ctx, ref); err != nil {
 		t.Fatal(err)
 	}
-	s.mu.Lock()
-	cs := s.consumers[ref]
-	cs.c = uncounted{Consumer: cs.c}
-	s.consumers[ref] = cs
-	s.mu.Unlock()
+	wrapConsumer(s, ref, func(c jetstream.Consumer) jetstream.Consumer { return uncounted{Consumer: c} })
 	got, _ := take(t, s, ref, t0, 1)
 	if len(got) != 1 || got[0].ID != "x_a" {
 		t.Fatalf("first Take after a restart took %v, want x_a", ids(got))
@@ -209,4 +200,14 @@ func TestTakeAfterRestartFindsWhatTheConsumerDoesNotCount(t *testing.T) {
 	if len(got) != 1 || got[0].ID != "y_a" {
 		t.Fatalf("Take a recheck later took %v, want y_a", ids(got))
 	}
+}
+
+// wrapConsumer replaces the store's consumer of ref, already made, with
+// wrap of it: a stand-in for a server behaviour a test cannot provoke.
+func wrapConsumer(s *Store, ref relay.EndpointRef, wrap func(jetstream.Consumer) jetstream.Consumer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cs := s.consumers[ref]
+	cs.c = wrap(cs.c)
+	s.consumers[ref] = cs
 }
