@@ -138,10 +138,8 @@ func (s *Store) takeQueued(ctx context.Context, ref relay.EndpointRef, now time.
 			// every holder lives (a pull that waits for no time would
 			// wait for a free slot instead).
 			next = earliest(next, now.Add(fullPoll))
-			pulled = true
-			s.notePull(ref)
-			batch, err = c.Fetch(k, jetstream.FetchMaxWait(fullPoll))
-		} else if pull {
+		}
+		if full || pull {
 			pull, pulled = false, true
 			s.notePull(ref)
 			batch, err = c.Fetch(k, jetstream.FetchMaxWait(fullPoll))
