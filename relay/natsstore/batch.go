@@ -145,15 +145,21 @@ func msg(subject string, data []byte, expect int64) *nats.Msg {
 	return m
 }
 
-// get reads a subject's record, or nil when there is none.
-func (s *Store) get(ctx context.Context, subject string) (*jetstream.RawStreamMsg, error) {
+// get reads a subject's record, or nil when there is none. It asks the
+// stream's leader: a direct get may be answered by a follower whose copy
+// lags by a moment, so a relay would miss what it has just written (a
+// stale head lock held an ordered endpoint for AckWait), and a producer
+// could be told 404 for the event it was just answered 202 for. The
+// legacy JetStream context asks the leader unless told DirectGet; the
+// newer one uses direct gets whenever the stream allows them.
+func (s *Store) get(ctx context.Context, subject string) (*nats.RawStreamMsg, error) {
 	if err := s.ready(); err != nil {
 		return nil, err
 	}
 	ctx, cancel := s.bound(ctx, opTimeout)
 	defer cancel()
-	m, err := s.stream.GetLastMsgForSubject(ctx, subject)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
+	m, err := s.leader.GetLastMsg(s.cfg.Prefix, subject, nats.Context(ctx))
+	if errors.Is(err, nats.ErrMsgNotFound) {
 		return nil, nil
 	}
 	if err != nil {
@@ -205,12 +211,26 @@ func (s *Store) deleteWork(ctx context.Context, subject string) error {
 	if err != nil || m == nil {
 		return err
 	}
-	ctx, cancel := s.writeCtx(ctx)
-	defer cancel()
-	if err := s.stream.DeleteMsg(ctx, m.Sequence); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+	if err := s.deleteSeq(ctx, m.Sequence); err != nil {
 		return fmt.Errorf("delete %s: %w", subject, err)
 	}
 	return nil
+}
+
+// deleteSeq deletes the stream's message at seq. One already gone (another
+// path deleted it first) is no error: the server's answer for that is only
+// the text of a failed delete, so the leader is asked whether it is gone.
+func (s *Store) deleteSeq(ctx context.Context, seq uint64) error {
+	ctx, cancel := s.writeCtx(ctx)
+	defer cancel()
+	err := s.stream.DeleteMsg(ctx, seq)
+	if err == nil {
+		return nil
+	}
+	if found, serr := s.stored(ctx, seq); serr == nil && !found {
+		return nil
+	}
+	return unavailable(err)
 }
 
 // unavailableError is an error of the transport or of a JetStream that
@@ -223,6 +243,7 @@ func (e unavailableError) Unwrap() []error { return []error{e.err, relay.ErrUnav
 
 func unavailable(err error) error {
 	var ae *jetstream.APIError
+	var lae *nats.APIError // from get's legacy context
 	switch {
 	case errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrNoResponders),
 		errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrConnectionReconnecting),
@@ -230,7 +251,7 @@ func unavailable(err error) error {
 		// A request the lost connection ended (see bound); one its caller
 		// gave up on is answered to no one.
 		errors.Is(err, context.Canceled),
-		errors.As(err, &ae) && ae.Code == 503:
+		errors.As(err, &ae) && ae.Code == 503, errors.As(err, &lae) && lae.Code == 503:
 		return unavailableError{err}
 	}
 	return err
@@ -254,29 +275,20 @@ func (s *Store) removeBefore(ctx context.Context, subject string, seq uint64) er
 	return nil
 }
 
-// errCodeNoMessage is the stream's answer to a get of a missing message.
-const errCodeNoMessage jetstream.ErrorCode = 10037
-
 // stored reports whether the stream holds the message at seq, as its
-// leader says: a direct get, which any replica answers, may lag behind.
+// leader says (see get).
 func (s *Store) stored(ctx context.Context, seq uint64) (bool, error) {
+	if err := s.ready(); err != nil {
+		return false, err
+	}
 	ctx, cancel := s.bound(ctx, opTimeout)
 	defer cancel()
-	r, err := s.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+s.cfg.Prefix, fmt.Appendf(nil, `{"seq":%d}`, seq))
+	_, err := s.leader.GetMsg(s.cfg.Prefix, seq, nats.Context(ctx))
+	if errors.Is(err, nats.ErrMsgNotFound) {
+		return false, nil
+	}
 	if err != nil {
 		return false, fmt.Errorf("read message %d: %w", seq, unavailable(err))
 	}
-	var rep struct {
-		Error *jetstream.APIError `json:"error,omitempty"`
-	}
-	if err := json.Unmarshal(r.Data, &rep); err != nil {
-		return false, fmt.Errorf("read message %d: answer: %w", seq, err)
-	}
-	switch {
-	case rep.Error == nil:
-		return true, nil
-	case rep.Error.ErrorCode == errCodeNoMessage:
-		return false, nil
-	}
-	return false, fmt.Errorf("read message %d: %w", seq, unavailable(rep.Error))
+	return true, nil
 }

@@ -152,3 +152,69 @@ func TestReplicasNeverLowered(t *testing.T) {
 	}
 	openStore(t, Config{Servers: url, Replicas: 3})
 }
+
+// TestReadsOnAFollower uses a store connected to a follower of the
+// stream, whose own copy lags the leader's by a moment: a read just after
+// a write must still see it. Each event is read back as soon as it is
+// accepted, so is each new token, and an ordered endpoint's deliveries are taken one after
+// another, each recorded before the next Take: a stale head lock (freed
+// by the Record, still held in the follower's copy) would hold the
+// endpoint for the lock's whole AckWait.
+func TestReadsOnAFollower(t *testing.T) {
+	nodes := natstest.Cluster(t)
+	urls := make([]string, len(nodes))
+	for i, n := range nodes {
+		urls[i] = n.ClientURL()
+	}
+	openStore(t, Config{Servers: urls, Replicas: 3, Prefix: "fol", AckWait: time.Minute}) // makes the stream
+	// A node that leads neither the stream nor the bucket's.
+	var follower *server.Server
+	waitFor(t, 10*time.Second, "the stream's and the bucket's leaders", func() bool {
+		var stream, bucket bool
+		follower = nil
+		for _, n := range nodes {
+			s := n.JetStreamIsStreamLeader(server.DEFAULT_GLOBAL_ACCOUNT, "fol")
+			b := n.JetStreamIsStreamLeader(server.DEFAULT_GLOBAL_ACCOUNT, "KV_fol_ctl")
+			stream, bucket = stream || s, bucket || b
+			if !s && !b {
+				follower = n
+			}
+		}
+		return stream && bucket && follower != nil
+	})
+	s := openStore(t, Config{Servers: []string{follower.ClientURL()}, Replicas: 3, Prefix: "fol", AckWait: time.Minute})
+	ctx := context.Background()
+	ref := relay.EndpointRef{Org: "acme", Endpoint: "seq"}
+	const n = 150
+	for i := range n {
+		ev, ds := mkEvent("acme", fmt.Sprintf("f%03d", i), t0.Add(time.Duration(i)*time.Millisecond), true, "seq")
+		if _, err := s.Accept(ctx, ev, ds); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Event(ctx, "acme", ev.ID); err != nil {
+			t.Fatalf("event %s read just after its accept: %v", ev.ID, err)
+		}
+	}
+	for i := range n {
+		tok := fmt.Sprintf("token-%03d", i)
+		if err := s.PutToken(ctx, "acme", tok); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Token(ctx, "acme"); err != nil || got != tok {
+			t.Fatalf("token read just after it was put: %q, %v; want %q", got, err, tok)
+		}
+	}
+	now := t0.Add(time.Hour)
+	for i := range n {
+		got, next := take(t, s, ref, now, 1)
+		if len(got) != 1 {
+			t.Fatalf("take %d: %d deliveries, next %v: the head lock looks held", i, len(got), next)
+		}
+		if want := fmt.Sprintf("f%03d_seq", i); got[0].ID != want {
+			t.Fatalf("take %d: %s, want %s", i, got[0].ID, want)
+		}
+		if err := s.Record(ctx, attempt(got[0], relay.StatusDelivered, now, nil), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

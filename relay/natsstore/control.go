@@ -6,24 +6,35 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sidehook/sidehook/relay"
 )
 
-// kvGet reads a control key, or nil when it is absent.
+// kvGet reads a control key, or nil when it is absent. Like get, it asks
+// the bucket's leader: the bucket's own Get is a direct get, which a
+// lagging follower may answer. A bucket is a stream KV_{bucket} with a
+// subject $KV.{bucket}.{key} per key, and a delete or purge is a record
+// marked by its KV-Operation header.
 func (s *Store) kvGet(ctx context.Context, key string) ([]byte, error) {
 	if err := s.ready(); err != nil {
 		return nil, err
 	}
-	e, err := s.ctl.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+	ctx, cancel := s.bound(ctx, opTimeout)
+	defer cancel()
+	bucket := s.ctl.Bucket()
+	m, err := s.leader.GetLastMsg("KV_"+bucket, "$KV."+bucket+"."+key, nats.Context(ctx))
+	if errors.Is(err, nats.ErrMsgNotFound) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", key, err)
+		return nil, fmt.Errorf("read %s: %w", key, unavailable(err))
 	}
-	return e.Value(), nil
+	if op := m.Header.Get("KV-Operation"); op == "DEL" || op == "PURGE" {
+		return nil, nil
+	}
+	return m.Data, nil
 }
 
 func (s *Store) kvPut(ctx context.Context, key string, v []byte) error {

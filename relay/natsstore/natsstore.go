@@ -61,6 +61,8 @@ type Store struct {
 	lives  lives
 	js     jetstream.JetStream
 	stream jetstream.Stream
+	// leader reads records at the stream's leader (see get).
+	leader nats.JetStreamContext
 	ctl    jetstream.KeyValue
 
 	wake    chan relay.EndpointRef
@@ -203,6 +205,10 @@ func (s *Store) connect() error {
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	s.js = js
+	if s.leader, err = nc.JetStream(); err != nil {
+		nc.Close()
+		return fmt.Errorf("jetstream: %w", err)
+	}
 	return nil
 }
 
@@ -238,7 +244,7 @@ func (s *Store) setup(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if have != nil && have.Config.Replicas == s.cfg.Replicas && have.Config.AllowAtomicPublish && have.Config.AllowDirect &&
+		if have != nil && have.Config.Replicas == s.cfg.Replicas && have.Config.AllowAtomicPublish &&
 			have.Config.MaxMsgsPerSubject == 1 && len(have.Config.Subjects) == 1 && have.Config.Subjects[0] == s.subj.all() {
 			// Already as wanted: an update would only race the consumers
 			// other relays are making on it.
@@ -255,7 +261,6 @@ func (s *Store) setup(ctx context.Context) error {
 			Storage:            jetstream.FileStorage,
 			Replicas:           s.cfg.Replicas,
 			Duplicates:         2 * time.Minute,
-			AllowDirect:        true,
 			AllowAtomicPublish: true,
 		})
 		return err
@@ -307,9 +312,9 @@ func (s *Store) setup(ctx context.Context) error {
 }
 
 // waitReadable waits until the stream and the bucket answer reads: just
-// after a replicated stream is made, its direct gets may have no responder
-// yet ("no responders available"), and a relay must not fail its start on
-// that.
+// after a replicated stream is made, it may have no leader yet and its
+// bucket's direct gets no responder ("no responders available"), and a
+// relay must not fail its start on that.
 func (s *Store) waitReadable(ctx context.Context) error {
 	probe := s.subj.p + ".ready" // no record lives there
 	reads := []struct {
@@ -317,10 +322,7 @@ func (s *Store) waitReadable(ctx context.Context) error {
 		read func(context.Context) error
 	}{
 		{"stream " + s.cfg.Prefix, func(ctx context.Context) error {
-			_, err := s.stream.GetLastMsgForSubject(ctx, probe)
-			if errors.Is(err, jetstream.ErrMsgNotFound) {
-				return nil
-			}
+			_, err := s.get(ctx, probe)
 			return err
 		}},
 		{"bucket " + s.cfg.Prefix + "_ctl", func(ctx context.Context) error {

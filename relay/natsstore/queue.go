@@ -589,7 +589,7 @@ func (s *Store) promoteOne(ctx context.Context, ref relay.EndpointRef, subj, id 
 		}
 		// A stale item left by a Record cut short: it blocks the subject.
 		// Deleted by its sequence, so an item written since stays.
-		if err := s.stream.DeleteMsg(ctx, have.Sequence); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		if err := s.deleteSeq(ctx, have.Sequence); err != nil {
 			return false, fmt.Errorf("delete %s: %w", work, err)
 		}
 	}
@@ -789,7 +789,7 @@ func (s *Store) finish(ctx context.Context, m jetstream.Msg) {
 	if err != nil {
 		return
 	}
-	if err := s.stream.DeleteMsg(ctx, meta.Sequence.Stream); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+	if err := s.deleteSeq(ctx, meta.Sequence.Stream); err != nil {
 		s.log.Debug().Err(err).Msg("delete a work item")
 	}
 }

@@ -344,3 +344,25 @@ func wantNoStrayIndex(t *testing.T, s *Store) {
 		}
 	}
 }
+
+// TestDeleteTwice: two paths may delete the same work item at once (a
+// Record's acknowledgement and a Take moving a retry over the item); the
+// second finds it gone, which is what it wanted, not an error that fails
+// its Take.
+func TestDeleteTwice(t *testing.T) {
+	srv := startServer(t, nil)
+	s := openStore(t, Config{Servers: []string{srv.ClientURL()}})
+	ctx := context.Background()
+	seq, err := s.publish(ctx, []*nats.Msg{msg(s.subj.work("acme", "a", "d1", false), nil, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if err := s.deleteSeq(ctx, seq); err != nil {
+			t.Fatalf("delete %d: %v", i+1, err)
+		}
+	}
+	if found, err := s.stored(ctx, seq); err != nil || found {
+		t.Fatalf("stored after the delete: %v, %v", found, err)
+	}
+}
