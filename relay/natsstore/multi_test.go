@@ -386,3 +386,49 @@ func TestLateFailureKeepsTheDeliveryOfALapsedLease(t *testing.T) {
 		t.Fatalf("stored %+v, %v; want delivered", d, err)
 	}
 }
+
+// A relay whose ordered lease lapsed records its attempt after another
+// relay retook the head: the head lock is the second's now, and stays
+// held until the second records too, so the next delivery is not
+// attempted while the head's attempt is still under way (FIFO).
+func TestLapsedHolderLeavesTheRetakenHeadLock(t *testing.T) {
+	a, b := twoRelays(t, time.Second)
+	ctx := context.Background()
+	ref := relay.EndpointRef{Org: "acme", Endpoint: "a"}
+	for i, id := range []string{"x", "y"} {
+		ev, ds := mkEvent("acme", id, t0.Add(time.Duration(i)*time.Millisecond), true, "a")
+		accept(t, a, ev, ds)
+	}
+	now := t0.Add(time.Hour)
+	got, _ := take(t, a, ref, now, 1)
+	if len(got) != 1 || got[0].ID != "x_a" {
+		t.Fatalf("relay A took %v, want x_a", got)
+	}
+	a.mu.Lock()
+	l := a.leases["acme/x_a"]
+	delete(a.leases, "acme/x_a") // its heartbeats stop: the lease lapses
+	a.mu.Unlock()
+	var retaken []*relay.Delivery
+	waitFor(t, 10*time.Second, "relay B to retake the head", func() bool {
+		retaken, _ = take(t, b, ref, now, 1)
+		return len(retaken) == 1
+	})
+	if retaken[0].ID != "x_a" {
+		t.Fatalf("relay B took %s, want x_a", retaken[0].ID)
+	}
+	a.mu.Lock()
+	a.leases["acme/x_a"] = l // A's attempt was under way all along
+	a.mu.Unlock()
+	if err := a.Record(ctx, attempt(got[0], relay.StatusDelivered, now, nil), ""); err != nil {
+		t.Fatal(err)
+	}
+	if ds, _ := take(t, a, ref, now, 1); len(ds) != 0 {
+		t.Fatalf("%s taken while B's attempt of the head is under way", ds[0].ID)
+	}
+	if err := b.Record(ctx, attempt(retaken[0], relay.StatusDelivered, now, nil), ""); err != nil {
+		t.Fatal(err)
+	}
+	if ds, _ := take(t, a, ref, now, 1); len(ds) != 1 || ds[0].ID != "y_a" {
+		t.Fatalf("after B's record: took %v, want y_a", ds)
+	}
+}

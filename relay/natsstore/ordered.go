@@ -12,11 +12,15 @@ import (
 	"github.com/sidehook/sidehook/relay"
 )
 
-// lockRec is an ordered endpoint's head lock: the delivery being attempted
-// and until when (unix ns, the holder's clock) unless renewed. An empty
-// record is a free lock.
+// lockRec is an ordered endpoint's head lock: the delivery being attempted,
+// by which store (relay) and until when (unix ns, the holder's clock)
+// unless renewed. An empty record is a free lock. The holder is named
+// because two may have leased the same head: one whose lease lapsed,
+// still attempting it, and the one that retook it; only the second may
+// free the lock.
 type lockRec struct {
 	ID    string `json:"id"`
+	Owner string `json:"owner,omitempty"`
 	Until int64  `json:"until"`
 }
 
@@ -92,7 +96,7 @@ func (s *Store) takeOrdered(ctx context.Context, ref relay.EndpointRef, now time
 	if err != nil {
 		return nil, next, err
 	}
-	lb, err := json.Marshal(lockRec{ID: head.ID, Until: time.Now().Add(s.cfg.AckWait).UnixNano()})
+	lb, err := json.Marshal(lockRec{ID: head.ID, Owner: s.id, Until: time.Now().Add(s.cfg.AckWait).UnixNano()})
 	if err != nil {
 		return nil, next, err
 	}
@@ -116,7 +120,7 @@ func (s *Store) takeOrdered(ctx context.Context, ref relay.EndpointRef, now time
 
 // renewLock pushes an ordered lease's lock AckWait further.
 func (s *Store) renewLock(ctx context.Context, id string, l *lease) {
-	lb, err := json.Marshal(lockRec{ID: id, Until: time.Now().Add(s.cfg.AckWait).UnixNano()})
+	lb, err := json.Marshal(lockRec{ID: id, Owner: s.id, Until: time.Now().Add(s.cfg.AckWait).UnixNano()})
 	if err != nil {
 		return
 	}

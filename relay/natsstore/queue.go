@@ -759,7 +759,7 @@ func (s *Store) endLease(ctx context.Context, d *relay.Delivery, l *lease, next 
 			if err != nil {
 				return nil, err
 			}
-			if lk.ID == d.ID { // else the lease was lost, and the lock is another's
+			if lk.ID == d.ID && lk.Owner == s.id { // else the lease lapsed, and the lock is another's
 				msgs = append(msgs, msg(s.subj.lock(l.ref.Org, l.ref.Endpoint), nil, int64(lrev)))
 			}
 		}
