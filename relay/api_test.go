@@ -1121,3 +1121,36 @@ func TestRetryDisabledEndpoint(t *testing.T) {
 	}
 	waitDelivery(t, r, id, relay.StatusDelivered, 5*time.Second)
 }
+
+// TestReplayDisabledEndpoint: a replay to a disabled endpoint's own URL is
+// not sent (the endpoint asked, with its 410, to be left alone) and its
+// result says why and what to do; to another target it is sent.
+func TestReplayDisabledEndpoint(t *testing.T) {
+	rcv := newSink(t, nil, func(*http.Request, int) int { return http.StatusGone })
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL()}), relay.Options{})
+	id := ingest(t, r, `{"type":"payment"}`, nil).Deliveries[0].ID
+	waitDelivery(t, r, id, relay.StatusDead, 5*time.Second)
+
+	var out struct {
+		Replayed int                  `json:"replayed"`
+		Results  []relay.ReplayResult `json:"results"`
+	}
+	body := []byte(`{"filter":{"ids":["` + id + `"]}}`)
+	a := call(t, "POST", r.URL()+"/v1/replay", apiKey, body, map[string]string{"Content-Type": "application/json"})
+	a.decode(t, &out)
+	if a.Status != http.StatusOK || out.Replayed != 0 || len(out.Results) != 1 || out.Results[0].OK ||
+		!strings.Contains(out.Results[0].Error, "is disabled (answered 410 Gone") || !strings.Contains(out.Results[0].Error, `give "to" a URL`) {
+		t.Fatalf("replay to the disabled endpoint: got %d %s, want a result saying it is disabled, why, and what to do", a.Status, a.Body)
+	}
+	if n := len(rcv.requests()); n != 1 {
+		t.Fatalf("the endpoint got %d requests, want only the attempt's 1", n)
+	}
+
+	other := newSink(t, nil, nil)
+	body = []byte(`{"filter":{"ids":["` + id + `"]},"to":"` + other.URL() + `"}`)
+	a = call(t, "POST", r.URL()+"/v1/replay", apiKey, body, map[string]string{"Content-Type": "application/json"})
+	a.decode(t, &out)
+	if a.Status != http.StatusOK || out.Replayed != 1 {
+		t.Fatalf("replay elsewhere: got %d %s, want it sent", a.Status, a.Body)
+	}
+}

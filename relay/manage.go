@@ -531,11 +531,7 @@ func (m *manager) requeue(ctx context.Context, o *orgState, id string) (*Deliver
 	// Requeued, it would wait unsent, pending, until someone enabled the
 	// endpoint: the caller is told now, and what to do.
 	if !ep.enabled() {
-		why := ep.disabled
-		if !ep.cfg.Enabled {
-			why = "enabled: false in the configuration file"
-		}
-		return nil, apiErrorf(http.StatusConflict, "endpoint_disabled", "endpoint %q of delivery %s is disabled (%s): enable it, then retry", d.Endpoint, id, why)
+		return nil, apiErrorf(http.StatusConflict, "endpoint_disabled", "endpoint %q of delivery %s is disabled (%s): enable it, then retry", d.Endpoint, id, ep.disabledWhy())
 	}
 	if isCustomValue(d) {
 		return nil, apiErrorf(http.StatusConflict, "not_retryable", "custom-value requests are synchronous and are not retried")
@@ -732,6 +728,10 @@ func (m *manager) endpointTarget(o *orgState, d *Delivery, hints replayHints) (s
 	e := o.endpoint(d.Endpoint)
 	if e == nil {
 		return "", fmt.Errorf("endpoint %s no longer exists: %s", d.Endpoint, hints.to)
+	}
+	if !e.enabled() {
+		// It asked (a 410) or was told to be left alone.
+		return "", fmt.Errorf("endpoint %s is disabled (%s): enable it, or %s", d.Endpoint, e.disabledWhy(), hints.to)
 	}
 	if _, _, ok := parseTunnelURL(e.cfg.URL); ok && m.sender.tunnels != nil {
 		return e.cfg.URL, nil

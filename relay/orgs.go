@@ -84,6 +84,15 @@ type endpointState struct {
 
 func (e *endpointState) enabled() bool { return e.cfg.Enabled && e.disabled == "" }
 
+// disabledWhy says why a disabled endpoint is, in the words an error
+// gives a caller.
+func (e *endpointState) disabledWhy() string {
+	if !e.cfg.Enabled {
+		return "enabled: false in the configuration file"
+	}
+	return e.disabled
+}
+
 func newOrgState(c config.Org) (*orgState, error) {
 	o := &orgState{id: c.ID, cfg: c}
 	for _, k := range c.APIKeys {
