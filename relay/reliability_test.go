@@ -71,6 +71,9 @@ func buildBinary(t *testing.T) string {
 type proc struct {
 	cmd *exec.Cmd
 	url string
+	// stopped is closed when the relay logs that it stopped (a graceful
+	// stop's last line).
+	stopped chan struct{}
 }
 
 // startProc runs `sidehook relay --config cfgPath` and waits for its ready
@@ -91,18 +94,25 @@ func startProc(t *testing.T, bin, cfgPath string) *proc {
 		cmd.Wait()
 	})
 	ready := make(chan string, 1)
+	stopped := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			var line struct{ Message, URL string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Message == "ready" {
+			if json.Unmarshal(sc.Bytes(), &line) != nil {
+				continue
+			}
+			switch line.Message {
+			case "ready":
 				ready <- line.URL
+			case "stopped":
+				close(stopped)
 			}
 		}
 	}()
 	select {
 	case u := <-ready:
-		return &proc{cmd: cmd, url: u}
+		return &proc{cmd: cmd, url: u, stopped: stopped}
 	case <-time.After(20 * time.Second):
 		t.Fatal("relay process not ready within 20s")
 	}
@@ -352,6 +362,47 @@ func TestDiskFull(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// TestHangupStopsGracefully: a hangup (the terminal that started the
+// relay closed) stops it as SIGTERM does, draining and saying so; it
+// killed the process on the spot.
+func TestHangupStopsGracefully(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "sidehook.yaml")
+	yaml := fmt.Sprintf(`listen: 127.0.0.1:0
+data: %s
+organisations:
+  - id: demo
+    api_keys: [env:SIDEHOOK_API_KEY]
+    endpoints:
+      - {id: crm, url: http://127.0.0.1:1/hook}
+`, filepath.Join(dir, "data"))
+	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startProc(t, buildBinary(t), cfgPath)
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- p.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("after SIGHUP the relay exited with %v, want a clean stop", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the relay did not stop within 20s of SIGHUP")
+	}
+	select {
+	case <-p.stopped:
+	default:
+		t.Error(`the relay exited without logging "stopped"`)
+	}
 }
 
 // TestGracefulStop stops the relay while attempts are in flight: they

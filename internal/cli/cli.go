@@ -16,10 +16,15 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
+// stopSignals start a graceful stop; a second one skips the drain
+// (drainContext). A hangup is one: the terminal that started a relay or a
+// tunnel closed, and its in-flight attempts still finish and are recorded.
+func stopSignals() []os.Signal { return []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP} }
+
 // Run is the whole program behind main, with its environment injected so
 // every command can be tested in-process.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(ctx, stopSignals()...)
 	defer stop()
 
 	e := newEnv(args, getenv, stdin, stdout, stderr)

@@ -49,12 +49,13 @@ func busyPort(err error, cmd, addr, change string) error {
 	return err
 }
 
-// drainContext is canceled by a second SIGINT/SIGTERM: the first one
-// started a graceful stop, the second skips the drain.
+// drainContext is canceled by a second stop signal (SIGINT, SIGTERM,
+// SIGHUP): the first one started a graceful stop, the second skips the
+// drain.
 func drainContext() (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(context.Background())
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(sig, stopSignals()...)
 	go func() {
 		defer signal.Stop(sig)
 		select {
