@@ -275,7 +275,9 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}()
 	addr := ln.Addr().String()
-	s.log.Info().Str("addr", addr).Str("url", baseURL(addr)).Str("dashboard", baseURL(addr)+"/_sidehook/ui/").Msg("ready")
+	// Written whatever the log level hides (SPEC: a ready line once
+	// listening), as info.
+	s.log.Log().Str(zerolog.LevelFieldName, zerolog.InfoLevel.String()).Str("addr", addr).Str("url", baseURL(addr)).Str("dashboard", baseURL(addr)+"/_sidehook/ui/").Msg("ready")
 	return nil
 }
 

@@ -282,7 +282,9 @@ func (r *Relay) Start(ctx context.Context) error {
 			r.log.Error().Err(err).Msg("serve")
 		}
 	}()
-	r.log.Info().Str("addr", r.Addr().String()).Str("url", r.URL()).Str("dashboard", r.URL()+"/_sidehook/ui/").Int("organisations", len(r.dir.list)).Msg("ready")
+	// Written whatever the log level hides (SPEC: a ready line once
+	// listening), as info.
+	r.log.Log().Str(zerolog.LevelFieldName, zerolog.InfoLevel.String()).Str("addr", r.Addr().String()).Str("url", r.URL()).Str("dashboard", r.URL()+"/_sidehook/ui/").Int("organisations", len(r.dir.list)).Msg("ready")
 	return nil
 }
 

@@ -342,6 +342,20 @@ func TestReadyLineDashboard(t *testing.T) {
 	}
 }
 
+// TestReadyLineAtAnyLogLevel: the ready line (SPEC §9: the listen
+// addresses once listening) is written whatever --log-level hides; with
+// warn or error it was not, and nothing said where the server listened.
+func TestReadyLineAtAnyLogLevel(t *testing.T) {
+	for _, args := range [][]string{
+		{"--log-level", "error", "relay", "--api-key", "k", "--in-memory", "--listen", "127.0.0.1:0"},
+		{"--log-level", "warn", "receive", "--in-memory", "--listen", "127.0.0.1:0"},
+	} {
+		if url, _, _ := startCommandReady(t, nil, args...); !strings.HasPrefix(url, "http://127.0.0.1:") {
+			t.Errorf("%s: ready line url %q", args[2], url)
+		}
+	}
+}
+
 // TestTwoRelaysOneDataDir: a second relay given a data directory another
 // holds says so in one line, what to do, and exits 1. It printed Badger's
 // own words, the path three times: "open store: badgerstore: open …: store:
