@@ -30,6 +30,11 @@
 // WatchControl watches the bucket, so each relay reloads what another
 // changed (an endpoint, a token, a rotated key) without a restart.
 //
+// Records are read at the leader of their stream, never by a direct get,
+// which any replica may answer from a copy that lags: a relay reads what it
+// has just written (a freed head lock, a new delivery), and a producer can
+// read the event it was just answered 202 for.
+//
 // Open creates the stream and bucket, or updates them to this store's
 // settings; it never lowers their replicas (a relay asking for fewer is
 // refused with what to set), so one relay started with the default of 1
