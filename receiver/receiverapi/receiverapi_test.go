@@ -129,12 +129,13 @@ func TestClientErrors(t *testing.T) {
 
 // A wait longer than the HTTP client's own timeout (30 s by default) still
 // ends as the receiver answers it: a *WaitTimeoutError with what came, not
-// the client giving up first.
+// the client giving up first. The client's timeout is what the answer has
+// once the wait ends: 50 ms was too little on a loaded CI machine.
 func TestWaitLongerThanClientTimeout(t *testing.T) {
 	rcv := receivertest.NewServer(t)
-	c := client(t, rcv, &http.Client{Timeout: 50 * time.Millisecond})
+	c := client(t, rcv, &http.Client{Timeout: 500 * time.Millisecond})
 	post(t, rcv.URL+"/a", `{"type":"payment"}`, nil)
-	got, err := c.Wait(context.Background(), receiver.Filter{Event: "payment"}, 2, 300*time.Millisecond)
+	got, err := c.Wait(context.Background(), receiver.Filter{Event: "payment"}, 2, time.Second)
 	var te *receiverapi.WaitTimeoutError
 	if !errors.As(err, &te) || len(te.Requests) != 1 {
 		t.Fatalf("got %v, %v; want a *WaitTimeoutError holding the one capture", got, err)
