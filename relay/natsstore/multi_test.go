@@ -343,6 +343,26 @@ func TestLeasesHoldingEverySlotAreRetaken(t *testing.T) {
 	}
 }
 
+// lapse lets relay a's lease key lapse (its heartbeats stop), waits for
+// relay b to take the delivery again (taking at now()), and gives a back
+// its lease: a's attempt was under way all along. It returns what b took.
+func lapse(t *testing.T, a, b *Store, ref relay.EndpointRef, key string, now func() time.Time) []*relay.Delivery {
+	t.Helper()
+	a.mu.Lock()
+	l := a.leases[key]
+	delete(a.leases, key)
+	a.mu.Unlock()
+	var retaken []*relay.Delivery
+	waitFor(t, 10*time.Second, "relay B to retake the delivery", func() bool {
+		retaken, _ = take(t, b, ref, now(), 1)
+		return len(retaken) == 1
+	})
+	a.mu.Lock()
+	a.leases[key] = l
+	a.mu.Unlock()
+	return retaken
+}
+
 // A relay whose lease lapsed (its heartbeats did not reach the server for
 // AckWait) and another that retook the delivery attempt it at once; the
 // first records it delivered, which ends the work item the second holds.
@@ -358,18 +378,7 @@ func TestLateFailureKeepsTheDeliveryOfALapsedLease(t *testing.T) {
 	if len(got) != 1 {
 		t.Fatal("relay A took nothing")
 	}
-	a.mu.Lock()
-	l := a.leases["acme/x_a"]
-	delete(a.leases, "acme/x_a") // its heartbeats stop: the lease lapses
-	a.mu.Unlock()
-	var retaken []*relay.Delivery
-	waitFor(t, 10*time.Second, "relay B to retake the delivery", func() bool {
-		retaken, _ = take(t, b, ref, time.Now(), 1)
-		return len(retaken) == 1
-	})
-	a.mu.Lock()
-	a.leases["acme/x_a"] = l // A's attempt was under way all along
-	a.mu.Unlock()
+	retaken := lapse(t, a, b, ref, "acme/x_a", time.Now)
 	if err := a.Record(ctx, attempt(got[0], relay.StatusDelivered, time.Now(), nil), ""); err != nil {
 		t.Fatal(err)
 	}
@@ -404,21 +413,10 @@ func TestLapsedHolderLeavesTheRetakenHeadLock(t *testing.T) {
 	if len(got) != 1 || got[0].ID != "x_a" {
 		t.Fatalf("relay A took %v, want x_a", got)
 	}
-	a.mu.Lock()
-	l := a.leases["acme/x_a"]
-	delete(a.leases, "acme/x_a") // its heartbeats stop: the lease lapses
-	a.mu.Unlock()
-	var retaken []*relay.Delivery
-	waitFor(t, 10*time.Second, "relay B to retake the head", func() bool {
-		retaken, _ = take(t, b, ref, now, 1)
-		return len(retaken) == 1
-	})
+	retaken := lapse(t, a, b, ref, "acme/x_a", func() time.Time { return now })
 	if retaken[0].ID != "x_a" {
 		t.Fatalf("relay B took %s, want x_a", retaken[0].ID)
 	}
-	a.mu.Lock()
-	a.leases["acme/x_a"] = l // A's attempt was under way all along
-	a.mu.Unlock()
 	if err := a.Record(ctx, attempt(got[0], relay.StatusDelivered, now, nil), ""); err != nil {
 		t.Fatal(err)
 	}
