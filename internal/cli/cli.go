@@ -19,7 +19,15 @@ import (
 // stopSignals start a graceful stop; a second one skips the drain
 // (drainContext). A hangup is one: the terminal that started a relay or a
 // tunnel closed, and its in-flight attempts still finish and are recorded.
-func stopSignals() []os.Signal { return []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP} }
+// Unless it was started ignoring hangups (nohup): asked to be notified, Go
+// would stop ignoring them, and the terminal closing would stop it.
+func stopSignals() []os.Signal {
+	sigs := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	if !signal.Ignored(syscall.SIGHUP) {
+		sigs = append(sigs, syscall.SIGHUP)
+	}
+	return sigs
+}
 
 // Run is the whole program behind main, with its environment injected so
 // every command can be tested in-process.
