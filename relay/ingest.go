@@ -154,10 +154,19 @@ func readBody(w http.ResponseWriter, req *http.Request, limit int64) ([]byte, er
 		if errors.As(err, &mbe) {
 			return nil, apiErrorf(http.StatusRequestEntityTooLarge, httpjson.CodeTooLarge, "body above the limit of %d bytes", limit)
 		}
+		if errors.Is(err, io.ErrUnexpectedEOF) || req.Context().Err() != nil {
+			// The producer hung up mid-body: no one reads this answer, and
+			// counted as a 400 it would read as a producer sending bad
+			// requests.
+			return nil, apiErrorf(statusClientClosed, "client_closed", "the client closed the connection before its body arrived: %v", err)
+		}
 		return nil, apiErrorf(http.StatusBadRequest, "invalid_body", "read body: %v", err)
 	}
 	return b, nil
 }
+
+// statusClientClosed is nginx's 499, "client closed request".
+const statusClientClosed = 499
 
 // ingester is the way in: HTTP → one durable Accept → the dispatcher is
 // told → 202.

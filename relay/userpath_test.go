@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -274,6 +276,31 @@ func TestIngestMetrics(t *testing.T) {
 	// A test binary carries no module version: "dev" is what it reports.
 	if !regexp.MustCompile(`(?m)^sidehook_build_info\{revision="[0-9a-f]*",version="dev"\} 1$`).Match(a.Body) {
 		t.Errorf("metrics lack sidehook_build_info{revision,version} 1:\n%s", grepLines(a.Body, "build_info"))
+	}
+}
+
+// TestAbortedUploadMetric: a producer that hangs up before its body has
+// arrived is counted as 499 (nginx's "client closed request"), not as a
+// 400 that would read as a producer sending bad requests.
+func TestAbortedUploadMetric(t *testing.T) {
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: newSink(t, nil, nil).URL()}), relay.Options{})
+	conn, err := net.Dial("tcp", r.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"type\":", apiKey)
+	conn.Close()
+	want := `sidehook_relay_ingest_requests_total{code="499",route="events"} 1`
+	var body []byte
+	eventually(t, 10*time.Second, func() error { // the handler ends after the hang-up
+		body = call(t, "GET", r.URL()+"/metrics", "", nil, nil).Body
+		if !bytes.Contains(body, []byte(want+"\n")) {
+			return fmt.Errorf("metrics lack %s:\n%s", want, grepLines(body, "ingest_requests_total"))
+		}
+		return nil
+	})
+	if bytes.Contains(body, []byte(`code="400"`)) {
+		t.Errorf("the hang-up is also counted as a 400:\n%s", grepLines(body, "ingest_requests_total"))
 	}
 }
 
