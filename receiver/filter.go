@@ -77,13 +77,23 @@ func (f Filter) Validate() error {
 	if f.Method != "" && !httpguts.ValidHeaderFieldName(f.Method) {
 		return fmt.Errorf("method: %q is not an HTTP method", f.Method)
 	}
-	if f.Event != "" && !event.ValidName(f.Event) {
-		if t, ok := event.FromPayloadType(f.Event); ok {
-			return fmt.Errorf("event: %q is a payload's type: its event type is %s", f.Event, t)
-		}
-		return fmt.Errorf("event: %q is not an event type name (such as payment or order.created)", f.Event)
+	if err := checkEvent(f.Event); err != nil {
+		return fmt.Errorf("event: %w", err)
 	}
 	return nil
+}
+
+// checkEvent refuses what no capture's event can be, a filter's or a
+// rule's alike, naming the event type of a built-in payload's type
+// (inboundMessage for inbound_message); "" is no condition.
+func checkEvent(name string) error {
+	if name == "" || event.ValidName(name) {
+		return nil
+	}
+	if t, ok := event.FromPayloadType(name); ok {
+		return fmt.Errorf("%q is a payload's type: its event type is %s", name, t)
+	}
+	return fmt.Errorf("%q is not an event type name (such as payment or order.created)", name)
 }
 
 // filterParams are the query parameters of a Filter.

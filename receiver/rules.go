@@ -388,8 +388,8 @@ func (r *Rule) validate() error {
 	if err := checkGlob(m.Path); err != nil {
 		return fmt.Errorf("match.path: %w", err)
 	}
-	if m.Event != "" && !event.ValidName(m.Event) {
-		return fmt.Errorf("match.event: %q is not an event type name", m.Event)
+	if err := checkEvent(m.Event); err != nil {
+		return fmt.Errorf("match.event: %w", err)
 	}
 	if len(m.Headers) > 0 {
 		h := make(map[string]string, len(m.Headers))

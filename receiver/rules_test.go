@@ -54,6 +54,8 @@ func TestParseRules(t *testing.T) {
 		{"ErrPathNoSlash", `[{"match":{"path":"flaky*"}}]`, 0, `rule 1: match.path: path pattern "flaky*" matches no path`},
 		{"PathStar", `[{"match":{"path":"*"}}]`, 1, ""},
 		{"ErrEvent", `[{"match":{"event":"Payment Made"}}]`, 0, "rule 1: match.event"},
+		{"ErrEventPayloadType", `[{"match":{"event":"inboundMessage"}}]`, 0,
+			`rule 1: match.event: "inboundMessage" is a payload's type: its event type is inbound_message`},
 		{"ErrMethod", `[{"match":{"method":"PO ST"}}]`, 0, "rule 1: match.method"},
 		{"ErrHeaderName", `[{"match":{"headers":{"x team":"a"}}}]`, 0, "rule 1: match.headers"},
 		{"ErrRespondHeaderValue", `[{"respond":{"headers":{"x-a":"a\r\nSet-Cookie: b=1"}}}]`, 0, `rule 1: respond.headers: the value of "x-a" is not a header value`},
