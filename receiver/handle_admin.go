@@ -251,8 +251,14 @@ func handleReset(s *Server) http.Handler {
 	})
 }
 
+// handleListRules lists every rule. It takes no parameter: ?id=x,
+// ignored, would answer every rule to a test asking for one.
 func handleListRules(s *Server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := checkParams(r.URL.Query()); err != nil {
+			s.writeError(w, r, badRequest(err.Error()))
+			return
+		}
 		httpjson.Write(w, http.StatusOK, map[string][]Rule{"rules": s.Rules()})
 	})
 }

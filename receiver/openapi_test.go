@@ -77,6 +77,7 @@ func TestOpenAPIAnswers(t *testing.T) {
 		{"ReplayMissing", "POST", "/_sidehook/requests/" + event.NewCaptureID() + "/replay", `{}`, js, 404},
 		{"ReplayUnreachable", "POST", "/_sidehook/requests/" + id + "/replay", `{"to":"http://127.0.0.1:1/x","sign":[]}`, js, 502},
 		{"Rules", "GET", "/_sidehook/rules", "", nil, 200},
+		{"RulesBad", "GET", "/_sidehook/rules?id=kept", "", nil, 400},
 		{"AddRule", "POST", "/_sidehook/rules", `{"match":{"path":"/a"},"respond":{"status":500}}`, js, 201},
 		{"AddRules", "POST", "/_sidehook/rules", `[{"respond":{"status":202}}]`, js, 201},
 		{"AddRuleBad", "POST", "/_sidehook/rules", `{"respond":{"stauts":500}}`, js, 400},

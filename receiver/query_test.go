@@ -11,7 +11,7 @@ import (
 )
 
 // TestUnknownQueryParameter: a misspelt or foreign parameter on a list,
-// count, wait or export is a 400 naming it, not a filter silently ignored,
+// count, wait, export or the rules' list is a 400 naming it, not a filter silently ignored,
 // and so is one given twice, of which only the first was read; each
 // endpoint's own parameters are accepted.
 func TestUnknownQueryParameter(t *testing.T) {
@@ -34,6 +34,9 @@ func TestUnknownQueryParameter(t *testing.T) {
 		{"CountRepeated", "/_sidehook/requests/count", "path=/x&path=/y", "path"},
 		{"WaitRepeated", "/_sidehook/requests/wait", "count=1&count=5&timeout=1s", "count"},
 		{"ExportRepeated", "/_sidehook/requests/export", "format=har&format=curl", "format"},
+		// Read as "the rule keep", it listed every rule.
+		{"RulesID", "/_sidehook/rules", "id=keep", "id"},
+		{"RulesOwn", "/_sidehook/rules", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
