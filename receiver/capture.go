@@ -47,10 +47,12 @@ type Capture struct {
 	BodyTruncated bool
 	BodySize      int64
 	Event         string
-	WebhookID     string
-	DuplicateOf   string
-	Verdict       Verdict
-	Response      CaptureResponse
+	// WebhookID is the webhook-id header, else a Svix sender's svix-id;
+	// DuplicateOf is the first capture of the same one.
+	WebhookID   string
+	DuplicateOf string
+	Verdict     Verdict
+	Response    CaptureResponse
 }
 
 // CaptureResponse is what the receiver answered.

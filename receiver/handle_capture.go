@@ -64,7 +64,7 @@ func handleCapture(s *Server) http.Handler {
 			Body:          body,
 			BodyTruncated: tooLarge || rb.busy,
 			BodySize:      size,
-			WebhookID:     r.Header.Get(headerWebhookID),
+			WebhookID:     webhookIDOf(r.Header),
 			Event:         deriveEvent(r, body),
 		}
 
@@ -330,6 +330,17 @@ func deriveEvent(r *http.Request, body []byte) string {
 		return string(event.CustomValueRequest)
 	}
 	return ""
+}
+
+// webhookIDOf is a request's webhook id: its webhook-id header, else its
+// svix-id, the name a Svix sender gives it (the verifier reads either).
+// Per-webhook-id sequences, duplicate_of and the webhook_id filter all
+// read it, so a Svix sender's retries are told apart by message.
+func webhookIDOf(h http.Header) string {
+	if id := h.Get(headerWebhookID); id != "" {
+		return id
+	}
+	return h.Get(svixID)
 }
 
 // isCustomValueGET reports whether r is a custom-value request: a GET

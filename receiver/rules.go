@@ -77,7 +77,8 @@ type Match struct {
 	// Headers maps a header name (any case) to the value one of its values
 	// must equal exactly; the value "*" only requires the header.
 	Headers map[string]string `json:"headers,omitempty"`
-	// WebhookID is the webhook-id header's exact value.
+	// WebhookID is the exact webhook id: the webhook-id header, else a
+	// Svix sender's svix-id.
 	WebhookID string `json:"webhook_id,omitempty"`
 }
 

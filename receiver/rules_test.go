@@ -229,6 +229,37 @@ func TestRulesSequence(t *testing.T) {
 	}
 }
 
+// TestSvixIDIsTheWebhookID: a Svix sender names the Standard Webhooks id
+// svix-id (the receiver verifies its svix-* signature). Its retries walk
+// a per-webhook-id sequence of their own, are marked duplicates and are
+// found by webhook_id, as a webhook-id sender's are; all of a Svix
+// sender's messages shared one sequence, so only the first ever failed.
+func TestSvixIDIsTheWebhookID(t *testing.T) {
+	srv := rulesServer(t, `[
+		{"match":{"path":"/one","webhook_id":"msg_b"},"respond":{"status":418}},
+		{"match":{"path":"/per"},"respond":{"sequence":[503,200],"per":"webhook-id"}}
+	]`)
+	var got []int
+	for _, id := range []string{"msg_a", "msg_a", "msg_b", "msg_b"} {
+		got = append(got, send(t, "POST", srv.URL()+"/per", []byte(`{}`), map[string]string{"svix-id": id}).status)
+	}
+	if want := []int{503, 200, 503, 200}; !equalInts(got, want) {
+		t.Errorf("per webhook-id: got %v, want %v", got, want)
+	}
+	if s := send(t, "POST", srv.URL()+"/one", nil, map[string]string{"svix-id": "msg_b"}).status; s != 418 {
+		t.Errorf("match.webhook_id of svix-id: got %d, want 418", s)
+	}
+	caps, _ := list(t, srv, "webhook_id=msg_a")
+	if len(caps) != 2 || caps[0].WebhookID != "msg_a" || caps[0].DuplicateOf != caps[1].ID || caps[1].DuplicateOf != "" {
+		t.Errorf("webhook_id=msg_a: got %+v, want two captures, the newer a duplicate of the older", caps)
+	}
+	// Both present: webhook-id is the one Standard Webhooks names.
+	send(t, "POST", srv.URL()+"/both", nil, map[string]string{"webhook-id": "evt_1", "svix-id": "msg_1"})
+	if caps, _ := list(t, srv, "path=/both"); len(caps) != 1 || caps[0].WebhookID != "evt_1" {
+		t.Errorf("webhook-id and svix-id: got %+v, want webhook_id evt_1", caps)
+	}
+}
+
 func equalInts(a, b []int) bool {
 	if len(a) != len(b) {
 		return false
