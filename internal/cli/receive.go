@@ -163,6 +163,10 @@ func receiveConfig(c *cli.Context, e *env) (receiver.Config, error) {
 	if err := checkListen("receive: "+e.source(c, "listen"), cfg.Listen); err != nil {
 		return cfg, err
 	}
+	// The receiver would refuse it too, without naming the flag.
+	if _, err := httpguard.New(httpguard.Options{AllowedHosts: cfg.AllowHosts}); err != nil {
+		return cfg, usageErrorf("receive: %s: %v", e.source(c, "allow-host"), err)
+	}
 	if adminToken == "" && !httpjson.IsLoopback(cfg.Listen) {
 		return cfg, usageErrorf("receive: %s %q is beyond loopback, where the admin API needs a token: give %s, at least %d bytes",
 			e.source(c, "listen"), cfg.Listen, listenFlagHint("receive", "admin-token"), httpguard.MinAdminTokenLen)

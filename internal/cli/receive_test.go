@@ -97,6 +97,8 @@ func TestReceiveUsageErrors(t *testing.T) {
 		{"EmptyOldSecretName", []string{"--webio-secret", ""}, "receive: --webio-secret is empty"},
 		{"BadJWKS", []string{"--jwks-url", "file:///etc/passwd"}, "--jwks-url"},
 		{"MissingKeyFile", []string{"--jwt-public-key", filepath.Join(dir, "none.pem")}, "--jwt-public-key"},
+		// Named by its flag, not as "receiver: allowed host …".
+		{"BadAllowHost", []string{"--allow-host", "http://app.test"}, `receive: --allow-host: allowed host "http://app.test": want a host name`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
