@@ -343,7 +343,8 @@ func checkFields(n *yaml.Node, kind, at string) error {
 
 // checkWhole refuses a fractional number where a whole one is wanted: the
 // YAML decoder would truncate it (status 500.5 answering 500, times 1.5
-// answering once), silently changing what the rule says.
+// answering once), silently changing what the rule says. So is one no
+// int holds.
 // It refuses any other kind too, naming the field, where the decoder
 // would say "cannot unmarshal !!str `ok` into int".
 func checkWhole(n *yaml.Node, field string) error {
@@ -354,10 +355,16 @@ func checkWhole(n *yaml.Node, field string) error {
 	case "!!int", "!!null":
 		return nil
 	case "!!float":
-		if f, err := strconv.ParseFloat(n.Value, 64); err == nil && f == math.Trunc(f) {
-			return nil
+		f, err := strconv.ParseFloat(n.Value, 64)
+		if err != nil || f != math.Trunc(f) {
+			return fmt.Errorf("%s: %s is not a whole number", field, n.Value)
 		}
-		return fmt.Errorf("%s: %s is not a whole number", field, n.Value)
+		// Beyond an int the decoder fails in its own words, or clamps
+		// (-1e19 read as -9223372036854775808).
+		if f < math.MinInt64 || f >= math.MaxInt64 {
+			return fmt.Errorf("%s: %s is out of range", field, n.Value)
+		}
+		return nil
 	case "!!str":
 		return fmt.Errorf("%s: %q is not a whole number", field, n.Value)
 	}
