@@ -144,7 +144,8 @@ func handleCapture(s *Server) http.Handler {
 // jwt could not be checked for want of the JWKS (the sender should retry),
 // 401 when it failed verification (before any rule: a rule never makes a
 // forged request look accepted), else the first matching rule, else custom
-// values for a GET with fields, else 200 {"id"}.
+// values for a GET with fields, else 200 {"id"}. A rule that says no
+// answer of its own delays, or adds headers to, the one without it.
 func (s *Server) decide(r *http.Request, c *Capture) reply {
 	if c.Verdict.keysUnavailable() {
 		rep := errorReply(http.StatusServiceUnavailable, codeUnavailable, c.Verdict.Scheme+": "+c.Verdict.Reason+": the token could not be checked; try again")
@@ -159,6 +160,11 @@ func (s *Server) decide(r *http.Request, c *Capture) reply {
 		return errorReply(http.StatusUnauthorized, codeInvalidToken, reason)
 	}
 	if a, ok := s.rules.match(ruleInput{method: r.Method, path: c.Path, event: c.Event, header: r.Header, webhookID: c.WebhookID}); ok {
+		if !a.own {
+			rep := s.defaultReply(r, c)
+			rep.header, rep.rule, rep.delay, rep.use = a.headers, a.rule, a.delay, a.use
+			return rep
+		}
 		body := []byte(a.body)
 		if a.status == http.StatusNoContent || a.status == http.StatusNotModified {
 			// net/http sends no body with these: the capture records the
@@ -167,6 +173,12 @@ func (s *Server) decide(r *http.Request, c *Capture) reply {
 		}
 		return reply{status: a.status, header: a.headers, body: body, rule: a.rule, fault: a.fault, delay: a.delay, use: a.use}
 	}
+	return s.defaultReply(r, c)
+}
+
+// defaultReply is the answer without a rule: the values asked for by a
+// custom-value GET, else 200 {"id"}.
+func (s *Server) defaultReply(r *http.Request, c *Capture) reply {
 	if isCustomValueGET(r) {
 		q := r.URL.Query()
 		vals := s.values.Lookup(q.Get("customerUID"), q.Get("channelId"), fixtures.RequestedFields(q))

@@ -82,7 +82,10 @@ type Match struct {
 	WebhookID string `json:"webhook_id,omitempty"`
 }
 
-// Respond is how a matched request is answered.
+// Respond is how a matched request is answered. One that sets no Status,
+// Sequence, Body or Fault gives the answer the receiver gives without a
+// rule (a custom-value GET's values, else 200 {"id"}), with its Delay and
+// Headers: a custom-value endpoint can answer its values slowly.
 type Respond struct {
 	// Status is the status sent (default 200); Sequence overrides it.
 	Status  int               `json:"status,omitempty"`
@@ -506,6 +509,10 @@ type ruleInput struct {
 
 // answer is the outcome of matching: what to send.
 type answer struct {
+	// own is false when the rule sets no status, sequence, body or
+	// fault: the receiver's default answer goes, delayed and with the
+	// rule's headers.
+	own     bool
 	rule    string
 	status  int
 	headers map[string]string
@@ -683,7 +690,8 @@ func (rs *ruleSet) match(in ruleInput) (answer, bool) {
 		}
 		r.used++
 		p := &r.Respond
-		a := answer{rule: r.ID, status: p.Status, headers: p.Headers, body: p.Body, delay: p.Delay, fault: p.Fault}
+		a := answer{rule: r.ID, status: p.Status, headers: p.Headers, body: p.Body, delay: p.Delay, fault: p.Fault,
+			own: p.Status != 0 || len(p.Sequence) > 0 || p.Body != "" || p.Fault != ""}
 		a.use.state = r
 		if a.status == 0 {
 			a.status = http.StatusOK

@@ -533,6 +533,49 @@ func TestRulesBeforeValues(t *testing.T) {
 	}
 }
 
+// TestRulesWithoutAnAnswer: a rule that sets no status, sequence, body or
+// fault changes only what it sets (a delay, headers) of the answer the
+// receiver would give without it: a custom-value endpoint answers its
+// values slowly, as a bot's timeout test needs, where it answered an
+// empty 200 that no custom-value caller can read.
+func TestRulesWithoutAnAnswer(t *testing.T) {
+	srv := rulesServer(t, `[
+		{"id":"slow-values","match":{"event":"custom_value_request"},"respond":{"delay":"50ms"}},
+		{"id":"tagged","match":{"path":"/tagged"},"respond":{"headers":{"x-rule":"yes"}}},
+		{"id":"empty","match":{"path":"/empty"},"respond":{"status":200}}
+	]`)
+	tests := []struct {
+		name, method, target string
+		wantBody             string // a prefix
+		wantHeader           string
+		atLeast              time.Duration
+	}{
+		{"DelayedValues", "GET", "/cv?customerUID=ACC-10023&fields=fullname", `{"fullname":"Jane Doe"}`, "", 50 * time.Millisecond},
+		{"HeadersOnDefault", "POST", "/tagged", `{"id":"cap_`, "yes", 0},
+		// A status is an answer: its empty body is what was asked for.
+		{"StatusIsAnAnswer", "POST", "/empty", "", "", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			begin := time.Now()
+			r := send(t, tt.method, srv.URL()+tt.target, nil, nil)
+			if took := time.Since(begin); took < tt.atLeast {
+				t.Errorf("answered after %v, want at least %v", took, tt.atLeast)
+			}
+			if r.status != 200 || !strings.HasPrefix(string(r.body), tt.wantBody) || tt.wantBody == "" && len(r.body) != 0 {
+				t.Errorf("got %d %q, want 200 %q", r.status, r.body, tt.wantBody)
+			}
+			if got := r.header.Get("x-rule"); got != tt.wantHeader {
+				t.Errorf("x-rule: got %q, want %q", got, tt.wantHeader)
+			}
+			caps, _ := list(t, srv, "limit=1")
+			if got := caps[0].Response; got.Rule == "" || got.Body != string(r.body) {
+				t.Errorf("capture response: got rule %q body %q, want the rule and the body sent, %q", got.Rule, got.Body, r.body)
+			}
+		})
+	}
+}
+
 // refusingStore refuses captures while refuse is set, as a full disk does.
 type refusingStore struct {
 	receiver.Store

@@ -86,7 +86,9 @@ type Match = receiver.Match
 
 // Respond is a Rule's answer: a status, headers, body and delay, a
 // Sequence of statuses (each webhook-id its own with Per: PerWebhookID),
-// a limit of Times, or a Fault instead of any answer.
+// a limit of Times, or a Fault instead of any answer. With only a Delay
+// or Headers it keeps the receiver's own answer: custom values answer
+// slowly.
 type Respond = receiver.Respond
 
 // Faults a Rule can inject instead of an answer, as a dying server would.
