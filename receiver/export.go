@@ -27,7 +27,8 @@ const (
 // handleExport streams every capture matching the filter, oldest first,
 // as NDJSON (one capture JSON per line, the API's shape), a HAR 1.2 log, or
 // a shell script of curl commands. base= sets the URL the HAR entries and
-// curl commands point at (default: this receiver). A failure is never a
+// curl commands point at (default: this receiver, by the host the export
+// was asked of). A failure is never a
 // shorter export: before the first byte it is an error answer, after it
 // an aborted stream.
 func handleExport(s *Server) http.Handler {
@@ -40,7 +41,7 @@ func handleExport(s *Server) http.Handler {
 		}
 		base := strings.TrimRight(q.Get("base"), "/")
 		if base == "" {
-			base = s.URL()
+			base = requestBase(r, s.URL())
 		} else if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			s.writeError(w, r, badRequest("base: want an http:// or https:// URL"))
 			return
@@ -104,6 +105,21 @@ func handleExport(s *Server) http.Handler {
 			panic(http.ErrAbortHandler)
 		}
 	})
+}
+
+// requestBase is the URL r was sent to, its scheme and Host, or fallback
+// when it has no Host (HTTP/1.0). It reaches this receiver from where r
+// came from, which its listen address may not: a port mapped by Docker, a
+// Handler mounted on another server (no listen address at all).
+func requestBase(r *http.Request, fallback string) string {
+	if r.Host == "" {
+		return fallback
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
 }
 
 // sentWriter counts what reached the response, so a failure knows

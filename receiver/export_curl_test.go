@@ -3,14 +3,19 @@ package receiver_test
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sidehook/sidehook/receiver"
+	"github.com/sidehook/sidehook/receiver/memstore"
 )
 
 // needTools skips the test without the commands it runs, except under
@@ -116,6 +121,57 @@ func TestExportCurlScriptRuns(t *testing.T) {
 					if has != gotHas || has && strings.Join(got, ",") != want {
 						t.Errorf("%s: header %s is %q (present %v), want %q (present %v)", r.path, name, got, gotHas, want, has)
 					}
+				}
+			}
+		})
+	}
+}
+
+// TestExportPointsAtTheHostAsked: the export's curl commands and HAR URLs
+// point at the host the export was asked of, which reaches the receiver
+// from where the export is read: a Handler mounted on another server (it
+// has no listen address; the commands read curl '/x') or a receiver
+// reached under another name or port (Docker's -p 18081:8081).
+func TestExportPointsAtTheHostAsked(t *testing.T) {
+	srv := start(t, receiver.Config{})
+	mounted, err := receiver.New(receiver.Config{Store: memstore.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mounted.Close(context.Background()) })
+	hs := httptest.NewServer(mounted.Handler())
+	t.Cleanup(hs.Close)
+	port := srv.URL()[strings.LastIndex(srv.URL(), ":")+1:]
+
+	tests := []struct {
+		name, base, host, want string
+	}{
+		{"Mounted", hs.URL, "", hs.URL + "/x?a=1"},
+		{"OtherName", srv.URL(), "localhost:" + port, "http://localhost:" + port + "/x?a=1"},
+		{"Listened", srv.URL(), "", srv.URL() + "/x?a=1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			send(t, "POST", tt.base+"/x?a=1", []byte(`{}`), nil)
+			for _, format := range []string{"curl", "har"} {
+				req, err := http.NewRequest("GET", tt.base+"/_sidehook/requests/export?format="+format, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tt.host != "" {
+					req.Host = tt.host
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if want := strconv.Quote(tt.want); format == "har" && !bytes.Contains(b, []byte(`"url":`+want)) {
+					t.Errorf("har: got %s, want the url %s", b, want)
+				}
+				if want := "'" + tt.want + "'"; format == "curl" && !bytes.Contains(b, []byte(want)) {
+					t.Errorf("curl: got %s, want the url %s", b, want)
 				}
 			}
 		})
