@@ -420,7 +420,14 @@ func handleReplay(s *Server) http.Handler {
 		if req.Body != nil {
 			opts.Body = []byte(*req.Body)
 		}
-		item := c.ReplayItem(s.URL())
+		// Its listen address, which it can call itself; a Handler
+		// mounted elsewhere has none, and is reached by the URL this
+		// request came in on.
+		base := s.URL()
+		if base == "" {
+			base = requestBase(r, "")
+		}
+		item := c.ReplayItem(base)
 		item.Header = replayHeaders(&c, schemes)
 		if item.WebhookID == "" {
 			item.WebhookID = first(c.Headers, svixID)

@@ -142,6 +142,29 @@ func TestReplayAnswerIsTheTargets(t *testing.T) {
 	}
 }
 
+// TestReplayMountedHandler: a Handler mounted on another server replays
+// to the URL its request came in on by default; it has no listen address
+// of its own, and a replay without "to" was refused as having no target.
+func TestReplayMountedHandler(t *testing.T) {
+	srv, err := receiver.New(receiver.Config{Store: memstore.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close(t.Context()) })
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	var orig struct{ ID string }
+	send(t, "POST", hs.URL+"/x?a=1", []byte(`{}`), nil).json(t, &orig)
+	r := send(t, "POST", hs.URL+"/_sidehook/requests/"+orig.ID+"/replay", []byte(`{}`), jsonHeader)
+	var ans replayAnswer
+	if r.status == 200 {
+		r.json(t, &ans)
+	}
+	if r.status != 200 || ans.Target != hs.URL+"/x?a=1" || ans.Status != 200 {
+		t.Fatalf("got %d %s, want 200 and the target's 200 from %s/x?a=1", r.status, r.body, hs.URL)
+	}
+}
+
 // TestReplayLeavesNoConnection: a replay's connection to its target is
 // closed once the answer is read. Each replay has a client of its own, so
 // an idle connection would never be used again, yet would hold two
