@@ -95,7 +95,7 @@ func handleCapture(s *Server) http.Handler {
 			c.Verdict = verdictOf(s.verifier.Verify(r.Context(), r, body))
 			rep = s.decide(r, &c)
 		}
-		c.Response = rep.captured(start)
+		c.Response = rep.captured(start, r.Method == http.MethodHead)
 
 		err := s.st.Append(r.Context(), &c)
 		if errors.Is(err, ErrTooLarge) {
@@ -106,7 +106,7 @@ func handleCapture(s *Server) http.Handler {
 			rep = errorReply(http.StatusRequestEntityTooLarge, httpjson.CodeTooLarge,
 				"the request is larger than the receiver's store can hold; its body ("+strconv.FormatInt(size, 10)+" bytes) was not kept")
 			c.Body, c.BodyTruncated = nil, true
-			c.Response = rep.captured(start)
+			c.Response = rep.captured(start, r.Method == http.MethodHead)
 			err = s.st.Append(r.Context(), &c)
 		}
 		if err != nil {
@@ -218,14 +218,18 @@ func (rep reply) headers() map[string][]string {
 }
 
 // captured is what a capture records of rep, an answer decided start
-// after the request arrived.
-func (rep reply) captured(start time.Time) CaptureResponse {
+// after the request arrived; to a HEAD (head) net/http sends its headers,
+// content-length included, without the body.
+func (rep reply) captured(start time.Time, head bool) CaptureResponse {
 	cr := CaptureResponse{Status: rep.status, Rule: rep.rule, Fault: rep.fault}
 	if rep.fault != "" {
 		cr.Status = 0
 	} else {
 		cr.Headers = rep.headers()
 		sent := rep.body
+		if head {
+			sent = nil
+		}
 		if len(sent) > MaxResponseBody {
 			sent, cr.BodyTruncated = sent[:MaxResponseBody], true
 		}

@@ -183,6 +183,23 @@ func TestRulesBodylessStatus(t *testing.T) {
 	}
 }
 
+// A HEAD is answered without a body, whatever the rule or the default
+// answer says: the capture records none, and the content-length sent.
+func TestRulesHeadRecordsNoBody(t *testing.T) {
+	srv := rulesServer(t, `[{"match":{"path":"/ruled"},"respond":{"status":202,"body":"accepted"}}]`)
+	for _, p := range []string{"/ruled", "/default"} {
+		r := send(t, "HEAD", srv.URL()+p, nil, nil)
+		caps, _ := list(t, srv, "limit=1")
+		got := caps[0].Response
+		if got.Body != "" || string(r.body) != "" {
+			t.Errorf("%s: capture response body %q, sent %q; want none", p, got.Body, r.body)
+		}
+		if cl := got.Headers["content-length"]; len(cl) != 1 || cl[0] != r.header.Get("Content-Length") {
+			t.Errorf("%s: capture response content-length %v, sent %q", p, cl, r.header.Get("Content-Length"))
+		}
+	}
+}
+
 // The capture's response headers are those the client got: a rule body
 // without a content-type is sent with the one net/http sniffs, and the
 // capture says so.
