@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -858,6 +859,35 @@ func TestWaitDeadlineDuringReadSaysWhatCame(t *testing.T) {
 		"1 came: POST /a event=payment verdict=unverified answered 200; 1 other did: POST /b event=message_send verdict=unverified answered 200"
 	if err == nil || err.Error() != want || len(caps) != 1 {
 		t.Errorf("got %d captures, %v\nwant 1, %s", len(caps), err, want)
+	}
+}
+
+// TestWaitDeadlinePassedFindsWhatCame: a wait whose deadline has passed
+// before it reads the store (Expect(f, n, 0) to check what came already;
+// a loaded machine) returns the captures that are there when enough are;
+// the store read failed on the deadline, and the wait said "none came".
+func TestWaitDeadlinePassedFindsWhatCame(t *testing.T) {
+	srv := start(t, receiver.Config{Store: memstore.New()})
+	send(t, "POST", srv.URL()+"/a", []byte(`{"type":"payment"}`), nil)
+	send(t, "POST", srv.URL()+"/b", []byte(`{"type":"payment"}`), nil)
+	for _, tt := range []struct {
+		n       int
+		wantErr bool
+	}{{1, false}, {2, false}, {3, true}} {
+		t.Run(strconv.Itoa(tt.n), func(t *testing.T) {
+			ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+			defer cancel()
+			caps, err := srv.Wait(ctx, receiver.Filter{Event: "payment"}, tt.n)
+			if wantN := min(tt.n, 2); len(caps) != wantN || (err != nil) != tt.wantErr {
+				t.Fatalf("got %d captures, %v; want %d and an error: %v", len(caps), err, wantN, tt.wantErr)
+			}
+			if tt.wantErr && !strings.Contains(err.Error(), "2 came") {
+				t.Errorf("got %v, want it to say 2 came", err)
+			}
+			if caps[0].Path != "/b" {
+				t.Errorf("first capture: got %s, want the newest, /b", caps[0].Path)
+			}
+		})
 	}
 }
 

@@ -44,7 +44,7 @@ func (s *Server) Wait(ctx context.Context, f Filter, n int) ([]Capture, error) {
 		select {
 		case c, ok := <-sub.C():
 			if !ok {
-				return found, s.timedOut(ctx, f, n, found, true)
+				return found, s.timedOut(ctx, f, n, found)
 			}
 			if d := sub.Dropped(); d != dropped {
 				// The feed overflowed: the store is the truth.
@@ -60,44 +60,47 @@ func (s *Server) Wait(ctx context.Context, f Filter, n int) ([]Capture, error) {
 				found = append(found, c)
 			}
 		case <-ctx.Done():
-			return found, s.timedOut(ctx, f, n, found, true)
+			return found, s.timedOut(ctx, f, n, found)
 		case <-s.stopping:
-			return found, s.timedOut(ctx, f, n, found, true)
+			return found, s.timedOut(ctx, f, n, found)
 		}
 	}
 	slices.SortFunc(found, func(a, b Capture) int { return -strings.Compare(a.ID, b.ID) })
 	return found[:n], nil
 }
 
-// waitErr is the error of a wait whose read of the store failed: the
-// wait's own deadline passing during a long read (a slow store, a loaded
-// machine) is its timeout (408 with what was found), not a failure of the
-// store (500).
+// waitErr is the result of a wait whose read of the store failed. The
+// wait's own deadline passing before or during that read (a deadline
+// already past, a slow store, a loaded machine) is no failure of the
+// store (500): the store is read again, with a context of its own, and
+// what it holds decides. n captures there are the wait's answer; fewer
+// are its timeout (408), saying what came.
 func (s *Server) waitErr(ctx context.Context, f Filter, n int, err error) ([]Capture, error) {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		e := s.timedOut(ctx, f, n, nil, false)
-		return e.Matched, e
+	if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return nil, err
 	}
-	return nil, err
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), othersTimeout)
+	defer cancel()
+	found, err := s.newest(rctx, f, n)
+	if err != nil {
+		return nil, &WaitTimeoutError{Filter: f, N: n, Cause: context.Cause(ctx), listErr: err}
+	}
+	if len(found) == n {
+		return found, nil
+	}
+	return found, s.timedOut(ctx, f, n, found)
 }
 
-// timedOut is the error of a wait that ended with found, fewer than n
-// (read false: its last read of the store did not finish, so found is read
-// again): it lists the others that came. Its reads have a context of their
-// own, the wait's without its end, which has come, bounded by
-// othersTimeout.
-func (s *Server) timedOut(ctx context.Context, f Filter, n int, found []Capture, read bool) *WaitTimeoutError {
+// timedOut is the error of a wait that ended with found, fewer than n: it
+// lists the others that came. Its reads have a context of their own, the
+// wait's without its end, which has come, bounded by othersTimeout.
+func (s *Server) timedOut(ctx context.Context, f Filter, n int, found []Capture) *WaitTimeoutError {
 	e := &WaitTimeoutError{Filter: f, N: n, Matched: found, Cause: context.Cause(ctx)}
 	if e.Cause == nil {
 		e.Cause = errStopped
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), othersTimeout)
 	defer cancel()
-	if !read && n > 1 {
-		if e.Matched, e.listErr = s.newest(rctx, f, n-1); e.listErr != nil {
-			return e
-		}
-	}
 	e.Others, e.OtherCount, e.listErr = s.others(rctx, f)
 	return e
 }
