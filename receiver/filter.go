@@ -74,11 +74,26 @@ func (f Filter) Validate() error {
 	default:
 		return fmt.Errorf("verdict: %q: want valid, invalid or unverified", f.Verdict)
 	}
-	if f.Method != "" && !httpguts.ValidHeaderFieldName(f.Method) {
-		return fmt.Errorf("method: %q is not an HTTP method", f.Method)
+	if err := checkMethod(f.Method); err != nil {
+		return fmt.Errorf("method: %w", err)
 	}
 	if err := checkEvent(f.Event); err != nil {
 		return fmt.Errorf("event: %w", err)
+	}
+	return nil
+}
+
+// checkMethod refuses a method no request is sent with, a filter's or a
+// rule's alike; "" is no condition. "*" is a token, so a method in HTTP's
+// grammar, but one written as a wildcard, which it is not.
+func checkMethod(m string) error {
+	switch {
+	case m == "":
+		return nil
+	case m == "*":
+		return fmt.Errorf("%q is no wildcard (it matches only a method named *): leave method out to match any", m)
+	case !httpguts.ValidHeaderFieldName(m):
+		return fmt.Errorf("%q is not an HTTP method", m)
 	}
 	return nil
 }

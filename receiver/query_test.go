@@ -124,6 +124,8 @@ func TestFilterValidate(t *testing.T) {
 		{"EventName", receiver.Filter{Event: "Payment!"}, "event=Payment!",
 			`event: "Payment!" is not an event type name (such as payment or order.created)`},
 		{"Method", receiver.Filter{Method: "PO ST"}, "method=PO+ST", `method: "PO ST" is not an HTTP method`},
+		// A token, so a method in HTTP's grammar, but read as a wildcard.
+		{"MethodStar", receiver.Filter{Method: "*"}, "method=*", `method: "*" is no wildcard (it matches only a method named *): leave method out to match any`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

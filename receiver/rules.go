@@ -390,12 +390,10 @@ func (r *Rule) validate() error {
 		return fmt.Errorf("id: %q: want 1 to 64 of [A-Za-z0-9_.-]", r.ID)
 	}
 	m := &r.Match
-	if m.Method != "" {
-		if !httpguts.ValidHeaderFieldName(m.Method) {
-			return fmt.Errorf("match.method: %q is not an HTTP method", m.Method)
-		}
-		m.Method = strings.ToUpper(m.Method)
+	if err := checkMethod(m.Method); err != nil {
+		return fmt.Errorf("match.method: %w", err)
 	}
+	m.Method = strings.ToUpper(m.Method)
 	if err := checkGlob(m.Path); err != nil {
 		return fmt.Errorf("match.path: %w", err)
 	}

@@ -60,6 +60,7 @@ func TestParseRules(t *testing.T) {
 		{"ErrEventPayloadType", `[{"match":{"event":"inboundMessage"}}]`, 0,
 			`rule 1: match.event: "inboundMessage" is a payload's type: its event type is inbound_message`},
 		{"ErrMethod", `[{"match":{"method":"PO ST"}}]`, 0, "rule 1: match.method"},
+		{"ErrMethodStar", `[{"match":{"method":"*"}}]`, 0, `rule 1: match.method: "*" is no wildcard (it matches only a method named *): leave method out to match any`},
 		{"ErrHeaderName", `[{"match":{"headers":{"x team":"a"}}}]`, 0, "rule 1: match.headers"},
 		{"ErrRespondHeaderValue", `[{"respond":{"headers":{"x-a":"a\r\nSet-Cookie: b=1"}}}]`, 0, `rule 1: respond.headers: the value of "x-a" is not a header value`},
 		{"ErrDuplicateID", `[{"id":"a"},{"id":"a"}]`, 0, `rule 2: id "a" already used by rule 1`},
