@@ -98,13 +98,16 @@ type Respond struct {
 	// Sequence answers its statuses in turn, then repeats the last one:
 	// [500, 500, 200] fails twice, then succeeds.
 	Sequence []int `json:"sequence,omitempty"`
-	// Per scopes the sequence: PerGlobal (default) or PerWebhookID (each
-	// webhook-id walks its own sequence, as a relay's retries do).
+	// Per scopes the sequence and Times: PerGlobal (default) or
+	// PerWebhookID (each webhook-id walks its own sequence and has its
+	// own Times, as a relay's retries of one event do: status 503, times
+	// 2 fails each event twice). Requests without a webhook-id share one.
 	Per string `json:"per,omitempty"`
-	// Times limits how often the rule answers (0 = always); after that it
-	// no longer matches and later rules get the request. A request the
-	// receiver refuses uncaptured (503, its store unavailable) does not
-	// count, nor move a sequence on: its sender's retry gets that answer.
+	// Times limits how often the rule answers (0 = always), per
+	// webhook-id with PerWebhookID; after that it no longer matches and
+	// later rules get the request. A request the receiver refuses
+	// uncaptured (503, its store unavailable) does not count, nor move a
+	// sequence on: its sender's retry gets that answer.
 	Times int `json:"times,omitempty"`
 	// Fault, when set, replaces the answer: FaultReset, FaultTimeout or
 	// FaultClose, and Status, Sequence, Headers and Body must be left out.
@@ -527,8 +530,8 @@ type answer struct {
 // answer.
 type ruleUse struct {
 	state *ruleState // nil: no rule answered
-	// seq says a sequence position was taken: in perWID[wid] when per,
-	// else in global.
+	// per says a webhook-id's position was taken, in perWID[wid]; seq
+	// that a global sequence position was, in global.
 	seq, per bool
 	wid      string
 }
@@ -680,34 +683,42 @@ func (rs *ruleSet) match(in ruleInput) (answer, bool) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	for _, r := range rs.rules {
-		if r.Respond.Times > 0 && r.used >= r.Respond.Times {
+		p := &r.Respond
+		per := p.Per == PerWebhookID
+		// Per webhook-id, a webhook-id's uses are its position in the
+		// rule: times counts them, as the sequence does.
+		used := r.used
+		if per {
+			used = r.perWID[in.webhookID]
+		}
+		if p.Times > 0 && used >= p.Times {
 			continue
 		}
 		if !r.matches(in) {
 			continue
 		}
 		r.used++
-		p := &r.Respond
 		a := answer{rule: r.ID, status: p.Status, headers: p.Headers, body: p.Body, delay: p.Delay, fault: p.Fault,
 			own: p.Status != 0 || len(p.Sequence) > 0 || p.Body != "" || p.Fault != ""}
 		a.use.state = r
 		if a.status == 0 {
 			a.status = http.StatusOK
 		}
-		if len(p.Sequence) > 0 {
-			var n int
-			if p.Per == PerWebhookID {
-				if r.perWID == nil || len(r.perWID) >= maxPerWebhookID {
-					r.perWID = make(map[string]int)
-				}
-				n = r.perWID[in.webhookID]
-				r.perWID[in.webhookID] = n + 1
-				a.use.per, a.use.wid = true, in.webhookID
-			} else {
-				n = r.global
-				r.global++
+		var n int
+		switch {
+		case per:
+			if r.perWID == nil || len(r.perWID) >= maxPerWebhookID {
+				r.perWID = make(map[string]int)
 			}
+			n = r.perWID[in.webhookID]
+			r.perWID[in.webhookID] = n + 1
+			a.use.per, a.use.wid = true, in.webhookID
+		case len(p.Sequence) > 0:
+			n = r.global
+			r.global++
 			a.use.seq = true
+		}
+		if len(p.Sequence) > 0 {
 			a.status = p.Sequence[min(n, len(p.Sequence)-1)]
 		}
 		return a, true
@@ -733,7 +744,6 @@ func (rs *ruleSet) release(u ruleUse) {
 		r.used--
 	}
 	switch {
-	case !u.seq:
 	case u.per:
 		// A map started afresh (maxPerWebhookID) no longer holds the
 		// position: there is nothing to give back.
@@ -742,7 +752,7 @@ func (rs *ruleSet) release(u ruleUse) {
 		} else {
 			delete(r.perWID, u.wid)
 		}
-	case r.global > 0:
+	case u.seq && r.global > 0:
 		r.global--
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -304,6 +306,53 @@ func TestRulesTimes(t *testing.T) {
 	}
 	if want := []int{503, 503, 201, 201}; !equalInts(got, want) {
 		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+// TestRulesTimesPerWebhookID: with per webhook-id, times counts each
+// webhook-id's requests, as a relay retries each event: "fail each event
+// twice" is status 503, times 2, and a fault, which no sequence holds,
+// hits each event's first attempt. Times counted every webhook-id's
+// requests together: only the first event ever failed.
+func TestRulesTimesPerWebhookID(t *testing.T) {
+	srv := rulesServer(t, `[
+		{"match":{"path":"/fail"},"respond":{"status":503,"times":2,"per":"webhook-id"}},
+		{"match":{"path":"/reset"},"respond":{"fault":"reset","times":1,"per":"webhook-id"}},
+		{"match":{"path":"/seq"},"respond":{"sequence":[500,502],"times":2,"per":"webhook-id"}}
+	]`)
+	// A connection each, so a reset is seen by the request it ends.
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	t.Cleanup(client.CloseIdleConnections)
+	tests := []struct {
+		path string
+		ids  []string
+		want []string
+	}{
+		{"/fail", []string{"a", "a", "b", "a", "b", "b"}, []string{"503", "503", "503", "200", "503", "200"}},
+		{"/reset", []string{"a", "a", "b", "b"}, []string{"reset", "200", "reset", "200"}},
+		{"/seq", []string{"a", "a", "a", "b"}, []string{"500", "502", "200", "500"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			var got []string
+			for _, id := range tt.ids {
+				req, err := http.NewRequest("POST", srv.URL()+tt.path, strings.NewReader(`{}`))
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Header.Set("webhook-id", "evt_"+id)
+				resp, err := client.Do(req)
+				if err != nil {
+					got = append(got, "reset")
+					continue
+				}
+				resp.Body.Close()
+				got = append(got, strconv.Itoa(resp.StatusCode))
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
 	}
 }
 
@@ -628,6 +677,8 @@ func TestRulesRefusedCaptureKeepsItsTurn(t *testing.T) {
 			[]step{{true, 503}, {false, 500}, {true, 503}, {false, 200}}},
 		{"SequenceWithTimes", `[{"match":{"path":"/t"},"respond":{"sequence":[500,201],"times":2}}]`,
 			[]step{{false, 500}, {true, 503}, {false, 201}, {false, 200}}},
+		{"TimesPerWebhookID", `[{"match":{"path":"/t"},"respond":{"status":502,"times":1,"per":"webhook-id"}}]`,
+			[]step{{true, 503}, {false, 502}, {false, 200}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

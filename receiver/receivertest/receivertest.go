@@ -109,8 +109,10 @@ const (
 const (
 	// PerGlobal walks one sequence for every request the rule answers.
 	PerGlobal = receiver.PerGlobal
-	// PerWebhookID walks a sequence per webhook-id, as a sender's retries
-	// of one event see it: [503, 503, 200] fails each event twice.
+	// PerWebhookID walks a sequence, and counts Times, per webhook-id, as
+	// a sender's retries of one event see it: [503, 503, 200] fails each
+	// event twice, and so does Status 503 with Times 2; a Fault with
+	// Times 1 hits each event's first attempt.
 	PerWebhookID = receiver.PerWebhookID
 )
 
