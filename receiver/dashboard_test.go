@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/sidehook/sidehook/receiver"
+	"github.com/sidehook/sidehook/receiver/memstore"
 	"github.com/sidehook/sidehook/web"
 	"github.com/sidehook/sidehook/web/webtest"
 )
@@ -354,5 +356,28 @@ func TestDashboardStalledClientNeverSlowsCapture(t *testing.T) {
 	// after a second instead of waiting it out.
 	if d := time.Since(closing); d > 8*time.Second {
 		t.Errorf("Close took %s with a stalled dashboard client, want at most 8s", d)
+	}
+}
+
+// TestDashboardMountedIsLive: a Handler mounted on another server (no
+// Start) feeds its dashboard live, as a started one does; it sent the
+// snapshot and then nothing.
+func TestDashboardMountedIsLive(t *testing.T) {
+	srv, err := receiver.New(receiver.Config{Store: memstore.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close(t.Context()) })
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+
+	c := webtest.DialWS(t, hs.URL, nil)
+	if snap := webtest.ReadWS(t, c); snap.Type != web.MsgSnapshot || len(snap.Items) != 0 {
+		t.Fatalf("got %+v, want an empty snapshot", snap)
+	}
+	// Subscribed before its snapshot was read: the capture comes live.
+	send(t, "POST", hs.URL+"/live", []byte(`{}`), nil)
+	if live := webtest.ReadWS(t, c); live.Type != web.MsgItem || live.Item == nil || live.Item.Path != "/live" {
+		t.Fatalf("got %+v, want the POST to /live live", live)
 	}
 }

@@ -261,13 +261,8 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.serveDone = make(chan struct{})
 	s.started = true
-	// Subscribed before serving, so the dashboard sees every capture.
-	s.feedDone = make(chan struct{})
-	feed := s.bc.Subscribe(context.Background(), pubsub.Options{Buffer: dashboardFeedBuffer, Wanted: s.dashboardWatched})
-	go func() {
-		defer close(s.feedDone)
-		s.feedDashboard(feed)
-	}()
+	// Before serving, so the dashboard sees every capture.
+	s.startFeedLocked()
 	go func() {
 		defer close(s.serveDone)
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -305,8 +300,36 @@ func (s *Server) URL() string {
 func baseURL(addr string) string { return "http://" + httpjson.Callable(addr) }
 
 // Handler is the receiver's whole HTTP surface, for mounting elsewhere
-// instead of calling Start.
-func (s *Server) Handler() http.Handler { return s.handler }
+// instead of calling Start; Close still stops it.
+func (s *Server) Handler() http.Handler {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Mounted, the receiver is never started: its dashboard is fed from
+	// here.
+	s.startFeedLocked()
+	return s.handler
+}
+
+// startFeedLocked starts feeding the dashboard from committed captures,
+// once, unless Close has begun (it would never end the feed); s.mu is
+// held.
+func (s *Server) startFeedLocked() {
+	if s.feedDone != nil {
+		return
+	}
+	select {
+	case <-s.stopping:
+		return
+	default:
+	}
+	done := make(chan struct{})
+	s.feedDone = done
+	feed := s.bc.Subscribe(context.Background(), pubsub.Options{Buffer: dashboardFeedBuffer, Wanted: s.dashboardWatched})
+	go func() {
+		defer close(done)
+		s.feedDashboard(feed)
+	}()
+}
 
 // Close stops the receiver: held connections are let go, dashboard
 // websockets are closed (cut after a second if a browser stopped reading),
