@@ -146,6 +146,14 @@ func TestVerificationReplayedJTI(t *testing.T) {
 	if len(caps) != 1 {
 		t.Errorf("invalid captures: got %d, want 1", len(caps))
 	}
+	// A reset starts afresh (SPEC §5): a suite that reuses a fixed token
+	// in each test, resetting between them, must not be told it replays.
+	if err := srv.Reset(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if r := send(t, "POST", srv.URL()+"/w", body, hdr); r.status != 200 {
+		t.Fatalf("after a reset: got %d %s, want 200", r.status, r.body)
+	}
 }
 
 func TestCaptureShape(t *testing.T) {

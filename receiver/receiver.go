@@ -402,11 +402,13 @@ func (s *Server) AddRules(rules ...Rule) ([]Rule, error) { return s.rules.add(ru
 func (s *Server) DeleteRule(id string) bool { return s.rules.remove(id) }
 
 // Reset deletes every capture, restores the configured rules and forgets
-// sequence positions.
+// sequence positions and the JWT ids seen.
 func (s *Server) Reset(ctx context.Context) error {
 	if err := s.DeleteCaptures(ctx); err != nil {
 		return err
 	}
 	s.rules.reset()
+	// A suite that reuses a fixed token in each test is not replaying it.
+	s.verifier.ForgetJTIs()
 	return nil
 }

@@ -132,6 +132,14 @@ type Verifier struct {
 	webioSecret, jwtSecret any
 }
 
+// ForgetJTIs forgets every jti seen, so a token used before is taken once
+// more: a mock receiver's reset starts its test afresh.
+func (v *Verifier) ForgetJTIs() {
+	if v.jtis != nil {
+		v.jtis.clear()
+	}
+}
+
 // NewVerifier checks the configuration and builds a Verifier. It does no
 // I/O: a JWKS is first fetched by the first token that needs it.
 func NewVerifier(cfg VerifyConfig) (*Verifier, error) {
@@ -614,6 +622,14 @@ func (c *jtiCache) add(key jtiKey, until, now time.Time) bool {
 	c.until[key] = until.UnixNano()
 	heap.Push(&c.order, expiryEntry{key: key, until: until.UnixNano()})
 	return true
+}
+
+// clear forgets every jti.
+func (c *jtiCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.until)
+	c.order = nil
 }
 
 // pop drops the entry closest to expiry; must be called with c.mu held.
