@@ -184,7 +184,13 @@ func runRelayReplay(ctx context.Context, e *env, cfg *replayConfig) error {
 	return replayExit(outcomes, len(sel), runErr)
 }
 
+// selectError is the error of a selection that failed. An interrupted one
+// is a failure, not a clean stop, so it is not wrapped: ExitCode takes a
+// wrapped context.Canceled for a clean stop (exit 0).
 func selectError(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return errors.New("replay: interrupted while selecting what to replay; nothing sent")
+	}
 	var tooMany *replay.TooManyError
 	if errors.As(err, &tooMany) {
 		return fmt.Errorf("replay: the selection matches more than %d requests: narrow it or raise --max", tooMany.Max)

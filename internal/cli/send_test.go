@@ -166,28 +166,31 @@ func FuzzSetFields(f *testing.F) {
 	})
 }
 
-// TestRelayClientsInterrupted: send, test and render stopped (Ctrl-C,
-// SIGTERM) while the relay has not answered fail with exit code 1 and say
-// so; they exited 0, silently, as a server stopping does.
-func TestRelayClientsInterrupted(t *testing.T) {
+// TestClientsInterrupted: send, test, render and replay stopped
+// (Ctrl-C, SIGTERM) while the server has not answered fail with exit code
+// 1 and say so; they exited 0, silently, as a server stopping does.
+func TestClientsInterrupted(t *testing.T) {
 	arrived := make(chan struct{}, 1)
 	release := make(chan struct{})
-	relay := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		arrived <- struct{}{}
 		select {
 		case <-r.Context().Done():
 		case <-release:
 		}
 	}))
-	t.Cleanup(relay.Close)
+	t.Cleanup(server.Close)
 	t.Cleanup(func() { close(release) })
 	tests := []struct {
 		name string
 		args []string
+		want string
 	}{
-		{"Send", []string{"send", "--event", "payment"}},
-		{"Test", []string{"test", "--endpoint", "crm"}},
-		{"Render", []string{"render", "--template", "Hi <<fullname>>"}},
+		{"Send", []string{"send", "--event", "payment", "--relay", server.URL, "--api-key", "k"}, "send: interrupted before the relay answered"},
+		{"Test", []string{"test", "--endpoint", "crm", "--relay", server.URL, "--api-key", "k"}, "test: interrupted before the relay answered"},
+		{"Render", []string{"render", "--template", "Hi <<fullname>>", "--relay", server.URL, "--api-key", "k"}, "render: interrupted before the relay answered"},
+		{"ReplayRelay", []string{"replay", "--all", "--relay", server.URL, "--api-key", "k"}, "replay: interrupted while selecting what to replay; nothing sent"},
+		{"ReplayReceiver", []string{"replay", "--all", "--receiver", server.URL}, "replay: interrupted while selecting what to replay; nothing sent"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -201,12 +204,11 @@ func TestRelayClientsInterrupted(t *testing.T) {
 				}
 			}()
 			var out, errOut bytes.Buffer
-			args := append([]string{"sidehook"}, append(tt.args, "--relay", relay.URL, "--api-key", "k")...)
+			args := append([]string{"sidehook"}, tt.args...)
 			err := Run(ctx, args, func(string) string { return "" }, strings.NewReader(""), &out, &errOut)
 			code := ExitCode(err, &errOut)
-			want := tt.args[0] + ": interrupted before the relay answered"
-			if code != 1 || !strings.Contains(errOut.String(), want) {
-				t.Errorf("got exit %d %q, want 1 and %q", code, errOut.String(), want)
+			if code != 1 || !strings.Contains(errOut.String(), tt.want) {
+				t.Errorf("got exit %d %q, want 1 and %q", code, errOut.String(), tt.want)
 			}
 		})
 	}
