@@ -166,9 +166,10 @@ func FuzzSetFields(f *testing.F) {
 	})
 }
 
-// TestClientsInterrupted: send, test, render and replay stopped
-// (Ctrl-C, SIGTERM) while the server has not answered fail with exit code
-// 1 and say so; they exited 0, silently, as a server stopping does.
+// TestClientsInterrupted: send, test, render, replay and tunnel
+// --print-secret stopped (Ctrl-C, SIGTERM) while the server has not
+// answered fail with exit code 1 and say so; they exited 0, silently, as a
+// server stopping does.
 func TestClientsInterrupted(t *testing.T) {
 	arrived := make(chan struct{}, 1)
 	release := make(chan struct{})
@@ -191,6 +192,7 @@ func TestClientsInterrupted(t *testing.T) {
 		{"Render", []string{"render", "--template", "Hi <<fullname>>", "--relay", server.URL, "--api-key", "k"}, "render: interrupted before the relay answered"},
 		{"ReplayRelay", []string{"replay", "--all", "--relay", server.URL, "--api-key", "k"}, "replay: interrupted while selecting what to replay; nothing sent"},
 		{"ReplayReceiver", []string{"replay", "--all", "--receiver", server.URL}, "replay: interrupted while selecting what to replay; nothing sent"},
+		{"TunnelPrintSecret", []string{"tunnel", "--print-secret", "--name", "laptop", "--relay", server.URL, "--api-key", "k"}, "tunnel: interrupted before the relay answered"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

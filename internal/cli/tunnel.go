@@ -92,7 +92,9 @@ func tunnelCommand(e *env) *cli.Command {
 			}
 			if c.Bool("print-secret") {
 				if err := cl.PrintSecret(c.Context); err != nil {
-					return fmt.Errorf("tunnel: %w", err)
+					// Interrupted, it printed nothing: a failure, unlike
+					// stopping a running tunnel.
+					return relayFailed("tunnel", err)
 				}
 				return nil
 			}
