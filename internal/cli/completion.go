@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -91,6 +92,21 @@ func (e *env) completer(cmd *cli.Command) cli.BashCompleteFunc {
 		if n := len(e.args); n > 2 && strings.HasPrefix(e.args[n-2], "-") {
 			typed = e.args[n-2]
 		}
+		flags := c.App.Flags
+		if cmd != nil {
+			flags = cmd.Flags
+		}
+		// A whole flag name there is the word being completed or, more
+		// often, the word before it (send --event <TAB>). A flag's value
+		// comes next: no words, so the shell completes file names. After
+		// a boolean flag, the words as after no flag: the shell keeps
+		// those that start with the word, so --json<TAB> still completes.
+		if f := flagNamed(flags, typed); f != nil {
+			if takesValue(f) {
+				return
+			}
+			typed = ""
+		}
 		if cmd != nil {
 			if typed == "" {
 				for _, sub := range cmd.Subcommands {
@@ -99,11 +115,11 @@ func (e *env) completer(cmd *cli.Command) cli.BashCompleteFunc {
 					}
 				}
 			}
-			completeFlags(c.App.Writer, typed, cmd.Flags)
+			completeFlags(c.App.Writer, typed, flags)
 			return
 		}
 		if typed != "" {
-			completeFlags(c.App.Writer, typed, c.App.Flags)
+			completeFlags(c.App.Writer, typed, flags)
 			return
 		}
 		for _, sub := range c.App.Commands {
@@ -112,6 +128,30 @@ func (e *env) completer(cmd *cli.Command) cli.BashCompleteFunc {
 			}
 		}
 	}
+}
+
+// flagNamed is the flag of flags written typed (--name), or nil.
+func flagNamed(flags []cli.Flag, typed string) cli.Flag {
+	name := strings.TrimLeft(typed, "-")
+	if name == "" {
+		return nil
+	}
+	for _, f := range flags {
+		if slices.Contains(f.Names(), name) {
+			return f
+		}
+	}
+	return nil
+}
+
+// takesValue reports whether flag f is followed by its value (--event
+// payment), unlike a boolean flag (--json).
+func takesValue(f cli.Flag) bool {
+	if r, ok := f.(*renamed); ok {
+		f = r.Flag
+	}
+	d, ok := f.(cli.DocGenerationFlag)
+	return ok && d.TakesValue()
 }
 
 // completeFlags prints the visible flags' long names that start with typed

@@ -54,6 +54,43 @@ func TestCompletion(t *testing.T) {
 	}
 }
 
+// TestCompletionAfterFlag: the scripts pass the word being completed only
+// when it is a flag, so `send --event <TAB>` asks with --event last. That
+// flag's value comes next: no words, so the shell completes file names.
+// The binary answered "--event", which the shell wrote again.
+func TestCompletionAfterFlag(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want []string // among the words; none when empty
+	}{
+		{"ValueFlag", []string{"send", "--event"}, nil},
+		{"ValueFlagOldName", []string{"receive", "--webio-secret"}, nil},
+		{"GlobalValueFlag", []string{"--log-level"}, nil},
+		{"GlobalValueFlagAfterCommand", []string{"token", "--log-level"}, nil},
+		// After a boolean flag comes another flag: all of them, as after
+		// no flag; the shell keeps those that start with what is typed.
+		{"BoolFlag", []string{"token", "--json"}, []string{"--json", "--org", "--secret-key"}},
+		{"PartialFlag", []string{"send", "--ev"}, []string{"--event"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, stderr := runCLI(t, nil, append(tt.args, "--generate-bash-completion")...)
+			if code != 0 {
+				t.Fatalf("exit %d, want 0: %s", code, stderr)
+			}
+			if len(tt.want) == 0 && out != "" {
+				t.Errorf("got %q, want no words", out)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains("\n"+out, "\n"+w+"\n") {
+					t.Errorf("got %q, want %s among the words", out, w)
+				}
+			}
+		})
+	}
+}
+
 func TestManPage(t *testing.T) {
 	code, out, stderr := runCLI(t, nil, "man")
 	if code != 0 || !strings.HasPrefix(out, ".nh\n.TH sidehook 1") {
