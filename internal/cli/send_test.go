@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sidehook/sidehook/receiver/receivertest"
 )
 
 func TestSendCommand(t *testing.T) {
@@ -211,6 +213,31 @@ func TestClientsInterrupted(t *testing.T) {
 			code := ExitCode(err, &errOut)
 			if code != 1 || !strings.Contains(errOut.String(), tt.want) {
 				t.Errorf("got exit %d %q, want 1 and %q", code, errOut.String(), tt.want)
+			}
+		})
+	}
+}
+
+// TestRelayClientsAtAReceiver: --relay given the mock receiver's URL (8081
+// for 8080) fails, exit 1, asking whether it is a relay. The receiver's
+// 200 {"id":"cap_…"} passed for an accepted event, no test results, an
+// empty text and nothing to replay, all exit 0.
+func TestRelayClientsAtAReceiver(t *testing.T) {
+	rcv := receivertest.NewServer(t)
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"Send", []string{"send", "--event", "payment"}},
+		{"Test", []string{"test", "--endpoint", "crm"}},
+		{"Render", []string{"render", "--template", "Hi <<fullname>>"}},
+		{"Replay", []string{"replay", "--all"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, nil, append(tt.args, "--relay", rcv.URL, "--api-key", "k")...)
+			if code != 1 || !strings.Contains(stderr, "not a relay's answer") || !strings.Contains(stderr, "is it a sidehook relay?") {
+				t.Errorf("got exit %d %q %q, want 1 and not a relay's answer", code, stdout, stderr)
 			}
 		})
 	}

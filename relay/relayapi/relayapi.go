@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/sidehook/sidehook/internal/httpjson"
@@ -61,9 +62,16 @@ func New(base, apiKey string, hc *http.Client) (*Client, error) {
 // Raw is an answer's bytes, for callers that print it as the relay sent it.
 type Raw = json.RawMessage
 
-// do sends a request and decodes a 2xx answer into out (when not nil);
-// it returns the answer's bytes too.
-func (c *Client) do(ctx context.Context, method, path string, h http.Header, body io.Reader, out any) ([]byte, error) {
+// ErrNotRelay is a 2xx answer without the field every relay answer of its
+// route holds: another server, such as a mock receiver, which answers any
+// path 200 {"id":"cap_…"}. Decoded as it is, that would pass for an
+// accepted event, an empty page or no test results.
+var ErrNotRelay = errors.New("not a relay's answer")
+
+// do sends a request and decodes a 2xx answer into out (when not nil),
+// once it has the field key that every relay answer of the route has
+// ("" for a route that answers no body); it returns the answer's bytes too.
+func (c *Client) do(ctx context.Context, method, path string, h http.Header, body io.Reader, key string, out any) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", method, path, err)
@@ -88,6 +96,13 @@ func (c *Client) do(ctx context.Context, method, path string, h http.Header, bod
 	if resp.StatusCode/100 != 2 {
 		return b, httpjson.NewAnswerError("relay", method, path, resp.StatusCode, b)
 	}
+	if key != "" {
+		var fields map[string]json.RawMessage
+		if json.Unmarshal(b, &fields) != nil || fields[key] == nil {
+			return b, fmt.Errorf("%s %s: %w (HTTP %d without %q): is it a sidehook relay? %s",
+				method, path, ErrNotRelay, resp.StatusCode, key, clip(b))
+		}
+	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {
 			return b, fmt.Errorf("%s %s: decode answer: %w", method, path, err)
@@ -96,12 +111,22 @@ func (c *Client) do(ctx context.Context, method, path string, h http.Header, bod
 	return b, nil
 }
 
-func (c *Client) postJSON(ctx context.Context, path string, in, out any) ([]byte, error) {
+func (c *Client) postJSON(ctx context.Context, path string, in any, key string, out any) ([]byte, error) {
 	b, err := json.Marshal(in)
 	if err != nil {
 		return nil, fmt.Errorf("POST %s: %w", path, err)
 	}
-	return c.do(ctx, http.MethodPost, path, nil, bytes.NewReader(b), out)
+	return c.do(ctx, http.MethodPost, path, nil, bytes.NewReader(b), key, out)
+}
+
+// clip is the start of an answer, for a message.
+func clip(b []byte) string {
+	const limit = 200
+	s := strings.TrimSpace(string(b))
+	if len(s) > limit {
+		return strings.ToValidUTF8(s[:limit], "") + "…"
+	}
+	return s
 }
 
 // Ingest is POST /v1/events: body sent as the event of type typ (empty:
@@ -116,7 +141,7 @@ func (c *Client) Ingest(ctx context.Context, typ, webhookID string, body []byte)
 		h.Set("webhook-id", webhookID)
 	}
 	var ans relay.IngestAnswer
-	raw, err := c.do(ctx, http.MethodPost, "/v1/events", h, bytes.NewReader(body), &ans)
+	raw, err := c.do(ctx, http.MethodPost, "/v1/events", h, bytes.NewReader(body), "deliveries", &ans)
 	return ans, raw, err
 }
 
@@ -190,14 +215,14 @@ func (c *Client) Events(ctx context.Context, typ string, since, until time.Time,
 	}
 	p.set(q)
 	var ans EventPage
-	_, err := c.do(ctx, http.MethodGet, "/v1/events"+query(q), nil, nil, &ans)
+	_, err := c.do(ctx, http.MethodGet, "/v1/events"+query(q), nil, nil, "events", &ans)
 	return ans, err
 }
 
 // Event is GET /v1/events/{id}.
 func (c *Client) Event(ctx context.Context, id string) (relay.EventView, error) {
 	var ans relay.EventView
-	_, err := c.do(ctx, http.MethodGet, "/v1/events/"+url.PathEscape(id), nil, nil, &ans)
+	_, err := c.do(ctx, http.MethodGet, "/v1/events/"+url.PathEscape(id), nil, nil, "received_at", &ans)
 	return ans, err
 }
 
@@ -219,21 +244,21 @@ func (c *Client) Deliveries(ctx context.Context, f Filter, p Page) (DeliveryPage
 	}
 	p.set(q)
 	var ans DeliveryPage
-	_, err := c.do(ctx, http.MethodGet, "/v1/deliveries"+query(q), nil, nil, &ans)
+	_, err := c.do(ctx, http.MethodGet, "/v1/deliveries"+query(q), nil, nil, "deliveries", &ans)
 	return ans, err
 }
 
 // Delivery is GET /v1/deliveries/{id}.
 func (c *Client) Delivery(ctx context.Context, id string) (relay.DeliveryView, error) {
 	var ans relay.DeliveryView
-	_, err := c.do(ctx, http.MethodGet, "/v1/deliveries/"+url.PathEscape(id), nil, nil, &ans)
+	_, err := c.do(ctx, http.MethodGet, "/v1/deliveries/"+url.PathEscape(id), nil, nil, "event_id", &ans)
 	return ans, err
 }
 
 // Retry is POST /v1/deliveries/{id}/retry.
 func (c *Client) Retry(ctx context.Context, id string) (relay.DeliveryView, error) {
 	var ans relay.DeliveryView
-	_, err := c.do(ctx, http.MethodPost, "/v1/deliveries/"+url.PathEscape(id)+"/retry", nil, nil, &ans)
+	_, err := c.do(ctx, http.MethodPost, "/v1/deliveries/"+url.PathEscape(id)+"/retry", nil, nil, "event_id", &ans)
 	return ans, err
 }
 
@@ -269,7 +294,7 @@ func (c *Client) Replay(ctx context.Context, r ReplayRequest) (ReplayAnswer, err
 		return ReplayAnswer{}, ErrEmptyFilter
 	}
 	var ans ReplayAnswer
-	_, err := c.postJSON(ctx, "/v1/replay", r, &ans)
+	_, err := c.postJSON(ctx, "/v1/replay", r, "replayed", &ans)
 	return ans, err
 }
 
@@ -278,21 +303,21 @@ func (c *Client) Endpoints(ctx context.Context) ([]relay.EndpointView, error) {
 	var ans struct {
 		Endpoints []relay.EndpointView `json:"endpoints"`
 	}
-	_, err := c.do(ctx, http.MethodGet, "/v1/endpoints", nil, nil, &ans)
+	_, err := c.do(ctx, http.MethodGet, "/v1/endpoints", nil, nil, "endpoints", &ans)
 	return ans.Endpoints, err
 }
 
 // Endpoint is GET /v1/endpoints/{id}.
 func (c *Client) Endpoint(ctx context.Context, id string) (relay.EndpointView, error) {
 	var ans relay.EndpointView
-	_, err := c.do(ctx, http.MethodGet, "/v1/endpoints/"+url.PathEscape(id), nil, nil, &ans)
+	_, err := c.do(ctx, http.MethodGet, "/v1/endpoints/"+url.PathEscape(id), nil, nil, "source", &ans)
 	return ans, err
 }
 
 // CreateEndpoint is POST /v1/endpoints.
 func (c *Client) CreateEndpoint(ctx context.Context, e config.RawEndpoint) (relay.EndpointView, error) {
 	var ans relay.EndpointView
-	_, err := c.postJSON(ctx, "/v1/endpoints", e, &ans)
+	_, err := c.postJSON(ctx, "/v1/endpoints", e, "source", &ans)
 	return ans, err
 }
 
@@ -303,13 +328,13 @@ func (c *Client) PutEndpoint(ctx context.Context, id string, e config.RawEndpoin
 		return relay.EndpointView{}, err
 	}
 	var ans relay.EndpointView
-	_, err = c.do(ctx, http.MethodPut, "/v1/endpoints/"+url.PathEscape(id), nil, bytes.NewReader(b), &ans)
+	_, err = c.do(ctx, http.MethodPut, "/v1/endpoints/"+url.PathEscape(id), nil, bytes.NewReader(b), "source", &ans)
 	return ans, err
 }
 
 // DeleteEndpoint is DELETE /v1/endpoints/{id}.
 func (c *Client) DeleteEndpoint(ctx context.Context, id string) error {
-	_, err := c.do(ctx, http.MethodDelete, "/v1/endpoints/"+url.PathEscape(id), nil, nil, nil)
+	_, err := c.do(ctx, http.MethodDelete, "/v1/endpoints/"+url.PathEscape(id), nil, nil, "", nil)
 	return err
 }
 
@@ -325,7 +350,7 @@ func (c *Client) Test(ctx context.Context, endpoint, event string) (TestAnswer, 
 	}
 	in.Event = event
 	var ans TestAnswer
-	raw, err := c.postJSON(ctx, "/v1/endpoints/"+url.PathEscape(endpoint)+"/test", in, &ans)
+	raw, err := c.postJSON(ctx, "/v1/endpoints/"+url.PathEscape(endpoint)+"/test", in, "results", &ans)
 	return ans, raw, err
 }
 
@@ -343,7 +368,7 @@ func (c *Client) Render(ctx context.Context, template string, who Customer) (rel
 		Customer
 	}{template, who}
 	var ans relay.RenderAnswer
-	raw, err := c.postJSON(ctx, "/v1/render", in, &ans)
+	raw, err := c.postJSON(ctx, "/v1/render", in, "text", &ans)
 	return ans, raw, err
 }
 
@@ -357,7 +382,7 @@ func (c *Client) CustomValues(ctx context.Context, who Customer, fields []string
 	var ans struct {
 		Values map[string]*string `json:"values"`
 	}
-	_, err := c.postJSON(ctx, "/v1/custom-values", in, &ans)
+	_, err := c.postJSON(ctx, "/v1/custom-values", in, "values", &ans)
 	return ans.Values, err
 }
 
@@ -370,7 +395,7 @@ func (c *Client) Token(ctx context.Context, secretKey string) (string, error) {
 	var ans struct {
 		Token string `json:"token"`
 	}
-	_, err := c.postJSON(ctx, "/v1/tokens", in, &ans)
+	_, err := c.postJSON(ctx, "/v1/tokens", in, "token", &ans)
 	return ans.Token, err
 }
 

@@ -189,3 +189,44 @@ func TestClientErrors(t *testing.T) {
 		t.Errorf("wrong key: got %v", err)
 	}
 }
+
+// TestClientNotARelay: a mock receiver answers every path 200
+// {"id":"cap_…"}, which decoded as an accepted event, an empty page, no
+// test results. Each call finds the field its route always answers
+// missing, and says the server is not a relay.
+func TestClientNotARelay(t *testing.T) {
+	rcv := receivertest.NewServer(t)
+	c, err := relayapi.New(rcv.URL, apiKey, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		call func() error
+	}{
+		{"Ingest", func() error { _, _, err := c.Ingest(ctx, "payment", "", []byte(`{}`)); return err }},
+		{"Events", func() error { _, err := c.Events(ctx, "", time.Time{}, time.Time{}, relayapi.Page{}); return err }},
+		{"Event", func() error { _, err := c.Event(ctx, "evt_1"); return err }},
+		{"Deliveries", func() error { _, err := c.Deliveries(ctx, relayapi.Filter{}, relayapi.Page{}); return err }},
+		{"Delivery", func() error { _, err := c.Delivery(ctx, "dlv_1"); return err }},
+		{"Retry", func() error { _, err := c.Retry(ctx, "dlv_1"); return err }},
+		{"Replay", func() error { _, err := c.Replay(ctx, relayapi.ReplayRequest{All: true}); return err }},
+		{"Endpoints", func() error { _, err := c.Endpoints(ctx); return err }},
+		{"Endpoint", func() error { _, err := c.Endpoint(ctx, "crm"); return err }},
+		{"CreateEndpoint", func() error { _, err := c.CreateEndpoint(ctx, config.RawEndpoint{ID: "crm"}); return err }},
+		{"PutEndpoint", func() error { _, err := c.PutEndpoint(ctx, "crm", config.RawEndpoint{ID: "crm"}); return err }},
+		{"Test", func() error { _, _, err := c.Test(ctx, "crm", ""); return err }},
+		{"Render", func() error { _, _, err := c.Render(ctx, "Hi", relayapi.Customer{}); return err }},
+		{"CustomValues", func() error { _, err := c.CustomValues(ctx, relayapi.Customer{}, []string{"a"}); return err }},
+		{"Token", func() error { _, err := c.Token(ctx, secret); return err }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call()
+			if !errors.Is(err, relayapi.ErrNotRelay) || !strings.Contains(err.Error(), `{"id":"cap_`) {
+				t.Errorf("got %v, want ErrNotRelay with the answer", err)
+			}
+		})
+	}
+}
