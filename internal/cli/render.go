@@ -26,11 +26,13 @@ func renderCommand(e *env) *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print the whole answer as JSON"},
 		),
 		Action: func(c *cli.Context) error {
-			rc, err := e.newRelayClient(c, "render")
+			// The template first: flags written after it are not read, so
+			// a required one there is misplaced, not missing.
+			tmpl, err := renderTemplate(c)
 			if err != nil {
 				return err
 			}
-			tmpl, err := renderTemplate(c)
+			rc, err := e.newRelayClient(c, "render")
 			if err != nil {
 				return err
 			}

@@ -43,6 +43,12 @@ func TestRenderCommand(t *testing.T) {
 			}
 		})
 	}
+	// A required flag after the template is given, only in the wrong
+	// place: the error said "--api-key is required".
+	code, _, stderr = runCLI(t, nil, "render", "--relay", url, "Hi <<fullname>>", "--api-key", "k")
+	if want := "with the flags before it"; code != 2 || !strings.Contains(stderr, want) {
+		t.Errorf("required flag after the template: got %d %q, want 2 and %q", code, stderr, want)
+	}
 }
 
 func TestRenderCommandFailure(t *testing.T) {
