@@ -56,7 +56,7 @@ func TestUsageErrors(t *testing.T) {
 		// flags too: a typo is a usage error wherever it is made.
 		{"BadLogLevel", []string{"--log-level", "loud", "version"}, `version: --log-level "loud"`},
 		{"BadLogFormat", []string{"send", "--log-format", "yaml"}, `send: --log-format "yaml"`},
-		{"BadMemoryLimitToken", []string{"token", "--memory-limit", "lots"}, `token: --memory-limit "lots"`},
+		{"BadMemoryLimitToken", []string{"token", "--memory-limit", "lots"}, `token: --memory-limit "lots": want a size such as 1MiB`},
 		{"BadMemoryLimit", []string{"--memory-limit", "lots", "receive", "--in-memory", "--listen", "127.0.0.1:0"}, `--memory-limit "lots"`},
 	}
 	for _, tt := range tests {

@@ -129,7 +129,8 @@ func memoryLimit(flag, def string) (int64, error) {
 	}
 	limit, err := parseSize(v)
 	if err != nil {
-		return 0, usageErrorf("--memory-limit %q: %v", v, err)
+		// The error quotes the value already.
+		return 0, usageErrorf("--memory-limit %v", err)
 	}
 	return limit, nil
 }
