@@ -595,6 +595,8 @@ func TestReplayCommandErrors(t *testing.T) {
 		{"NoSource", []string{"replay", "--all"}, 2, "give one source"},
 		{"TwoSources", []string{"replay", "--receiver", src.URL, "--file", file, "--all"}, 2, "give one source"},
 		{"BadReceiver", []string{"replay", "--receiver", "localhost:8081", "--all"}, 2, "not an absolute http"},
+		// The dashboard URL a receiver prints: "unknown id", exit 1.
+		{"DashboardReceiver", []string{"replay", "--receiver", src.URL + "/_sidehook/ui/", "--all"}, 2, "give its base URL, " + src.URL},
 		{"RelayNoKey", []string{"replay", "--relay", "http://127.0.0.1:1", "--all"}, 2, "--api-key"},
 		{"FileNoTo", []string{"replay", "--file", file}, 2, "give --to"},
 		{"MissingFile", []string{"replay", "--file", "/nonexistent/captures.ndjson", "--all"}, 2, "--file: stat /nonexistent/captures.ndjson: no such file"},

@@ -34,6 +34,9 @@ func TestSendCommand(t *testing.T) {
 		{"NoEvent", []string{}, 2, "give --event"},
 		{"UnknownFixture", []string{"--event", "order.created"}, 2, "no fixture"},
 		{"CustomValueRequest", []string{"--event", "custom_value_request"}, 2, "synchronous GET"},
+		// The dashboard URL a relay prints, pasted as --relay: it was a 405
+		// for POST /v1/events, exit 1.
+		{"DashboardURL", []string{"--event", "payment", "--relay", url + "/_sidehook/ui/"}, 2, "is a page or route of the relay: give its base URL, " + url},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -363,7 +363,32 @@ func BaseURL(raw, what string) (string, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return "", fmt.Errorf("%s URL %q: want an http:// or https:// URL", what, base)
 	}
+	if i := routeInPath(u.Path); i >= 0 {
+		want := &url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path[:i]}
+		return "", fmt.Errorf("%s URL %q is a page or route of the %s: give its base URL, %s", what, base, what, want)
+	}
 	return base, nil
+}
+
+// routeInPath is where, in a base URL's path, one of the URLs sidehook
+// prints for another use begins, or -1: a dashboard or admin API
+// (/_sidehook/…), the ingest route (/v1/events), a platform's public URL
+// (/in/{org}). Pasted as a base, each got an answer about a route under
+// it (a 405, an "unknown id") that named neither. Any other path is a
+// prefix a proxy may serve the server under.
+func routeInPath(path string) int {
+	if i := strings.Index(path+"/", "/_sidehook/"); i >= 0 {
+		return i
+	}
+	if prefix, ok := strings.CutSuffix(path, "/v1/events"); ok {
+		return len(prefix)
+	}
+	if i := strings.LastIndex(path, "/in/"); i >= 0 {
+		if org := path[i+len("/in/"):]; org != "" && !strings.Contains(org, "/") {
+			return i
+		}
+	}
+	return -1
 }
 
 // AnswerError is an API client's view of an answer that is not a 2xx:

@@ -235,3 +235,37 @@ func TestWriteReadsAsSent(t *testing.T) {
 		t.Fatalf("got %d %q (%s), want 401 %q as application/json", w.Code, w.Body, w.Header().Get("Content-Type"), want)
 	}
 }
+
+// TestBaseURL: a base URL may have a path (a relay behind a proxy, under
+// a prefix), but not one of the URLs sidehook prints for other uses: a
+// dashboard, the ingest route or a platform's public URL. Pasted as a
+// base, each made a request to a route under it and an answer ("405",
+// "unknown id") that named neither the URL nor the mistake.
+func TestBaseURL(t *testing.T) {
+	tests := []struct {
+		name, raw, want, err string
+	}{
+		{"Host", "http://127.0.0.1:8080", "http://127.0.0.1:8080", ""},
+		{"FinalSlash", "http://127.0.0.1:8080/", "http://127.0.0.1:8080", ""},
+		{"Prefix", "https://example.com/sidehook/", "https://example.com/sidehook", ""},
+		{"NoScheme", "127.0.0.1:8080", "", "want an http:// or https:// URL"},
+		{"Dashboard", "http://127.0.0.1:8080/_sidehook/ui/", "", `relay URL "http://127.0.0.1:8080/_sidehook/ui" is a page or route of the relay: give its base URL, http://127.0.0.1:8080`},
+		{"AdminAPI", "http://127.0.0.1:8081/_sidehook", "", "give its base URL, http://127.0.0.1:8081"},
+		{"Ingest", "http://127.0.0.1:8080/v1/events", "", "give its base URL, http://127.0.0.1:8080"},
+		{"PublicURL", "https://example.com/sidehook/in/demo", "", "give its base URL, https://example.com/sidehook"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := httpjson.BaseURL(tt.raw, "relay")
+			if tt.err == "" {
+				if err != nil || got != tt.want {
+					t.Errorf("got %q %v, want %q", got, err, tt.want)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("got %q %v, want an error with %q", got, err, tt.err)
+			}
+		})
+	}
+}
