@@ -363,8 +363,12 @@ func replayFlags(c *cli.Context, e *env) (*replayConfig, error) {
 		cfg.relay = &relayReplay{api: api, bulk: bulk, timeout: timeout, to: c.String("to"), all: c.Bool("all")}
 	default:
 		// The file first: a missing one is the mistake to hear about.
-		if _, err := os.Stat(c.String("file")); err != nil {
+		fi, err := os.Stat(c.String("file"))
+		if err != nil {
 			return nil, usageErrorf("replay: --file: %v", err)
+		}
+		if fi.IsDir() {
+			return nil, usageErrorf("replay: --file %s is a directory: give an NDJSON export file (GET /_sidehook/requests/export)", c.String("file"))
 		}
 		if c.String("to") == "" {
 			return nil, usageErrorf("replay: an export file has no receiver URL: give --to")

@@ -600,6 +600,8 @@ func TestReplayCommandErrors(t *testing.T) {
 		{"RelayNoKey", []string{"replay", "--relay", "http://127.0.0.1:1", "--all"}, 2, "--api-key"},
 		{"FileNoTo", []string{"replay", "--file", file}, 2, "give --to"},
 		{"MissingFile", []string{"replay", "--file", "/nonexistent/captures.ndjson", "--all"}, 2, "--file: stat /nonexistent/captures.ndjson: no such file"},
+		// Read, a directory failed at the selection: exit 1.
+		{"FileIsDirectory", []string{"replay", "--file", t.TempDir(), "--to", dst.URL, "--all"}, 2, "is a directory"},
 		{"NoSelection", rcv, 2, "say what to replay"},
 		{"BadTo", append(rcv, "--all", "--to", "ftp://example.com"), 2, `--to "ftp://example.com": not an absolute http`},
 		{"RelativeTo", append(rcv, "--all", "--to", "/webhooks"), 2, "not an absolute http"},
