@@ -195,6 +195,12 @@ func selectError(err error) error {
 	if errors.As(err, &tooMany) {
 		return fmt.Errorf("replay: the selection matches more than %d requests: narrow it or raise --max", tooMany.Max)
 	}
+	// The receiver exports HAR and curl too; only one of its formats is
+	// a replay's input.
+	var lineErr *replay.LineError
+	if errors.As(err, &lineErr) {
+		return fmt.Errorf("%w; --file takes the receiver's NDJSON export (GET /_sidehook/requests/export?format=ndjson)", err)
+	}
 	// The replay package's own errors already begin so.
 	if strings.HasPrefix(err.Error(), "replay: ") {
 		return err

@@ -275,6 +275,22 @@ func TestReplayCommandFile(t *testing.T) {
 			t.Errorf("dst has %d requests, want the 2 from before: nothing sent", n)
 		}
 	})
+	// The README shows the HAR export next to replay: given one, the error
+	// said only "line 1: no id".
+	t.Run("HAR", func(t *testing.T) {
+		resp, err := http.Get(src.URL + "/_sidehook/requests/export?format=har")
+		if err != nil {
+			t.Fatal(err)
+		}
+		har, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		file := filepath.Join(t.TempDir(), "captures.har")
+		os.WriteFile(file, har, 0o600)
+		code, stdout, stderr := runCLI(t, nil, "replay", "--file", file, "--to", dst.URL, "--all")
+		if want := "--file takes the receiver's NDJSON export (GET /_sidehook/requests/export?format=ndjson)"; code != 1 || !strings.Contains(stderr, want) {
+			t.Errorf("got %d %q %q, want exit 1 and %q", code, stdout, stderr, want)
+		}
+	})
 }
 
 // Through a relay, the API key is the only secret: the relay signs as
