@@ -150,13 +150,19 @@ func prepareCommand(e *env, c *cli.Command, path string) {
 // name, so the command's own flags before it would be dropped unseen. The
 // global flags may come anywhere.
 func beforeSubcommand(ctx *cli.Context, path string) error {
-	sub := path + " " + ctx.Args().First()
-	for _, name := range ctx.LocalFlagNames() {
-		if slices.ContainsFunc(globalFlags(""), func(f cli.Flag) bool { return f.Names()[0] == name }) {
+	name := ctx.Args().First()
+	sub := path + " " + name
+	for _, flag := range ctx.LocalFlagNames() {
+		if slices.ContainsFunc(globalFlags(""), func(f cli.Flag) bool { return f.Names()[0] == flag }) {
 			continue
 		}
+		// Written after, a flag the subcommand lacks is unknown there.
+		if flagNamed(ctx.Command.Command(name).Flags, flag) == nil {
+			return usageErrorf("%s: --%s is the %s's, which %q does not take: leave it out (see 'sidehook %s --help')",
+				sub, flag, path, name, sub)
+		}
 		return usageErrorf("%s: --%s comes before %q, where it would be ignored: write it after (sidehook %s --%s …)",
-			sub, name, ctx.Args().First(), sub, name)
+			sub, flag, name, sub, flag)
 	}
 	return nil
 }

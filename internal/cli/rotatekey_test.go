@@ -173,9 +173,18 @@ func TestRelayRotateKeyUsageErrors(t *testing.T) {
 		})
 	}
 	// The relay's flags before the subcommand's name would be ignored.
-	code, _, stderr := runCLI(t, nil, "relay", "--data", data, "rotate-key", "--alg", "ES256")
-	if code != 2 || !strings.Contains(stderr, `relay rotate-key: --data comes before "rotate-key"`) {
-		t.Errorf("flag before the subcommand: got %d %q, want 2 and a usage error", code, stderr)
+	// One rotate-key lacks is not to be written after it either: the
+	// advice to do so led to "unknown flag --listen".
+	for _, tt := range []struct{ name, flag, value, want string }{
+		{"SubcommandHasIt", "--data", data, `relay rotate-key: --data comes before "rotate-key", where it would be ignored: write it after`},
+		{"SubcommandLacksIt", "--listen", "127.0.0.1:0", `relay rotate-key: --listen is the relay's, which "rotate-key" does not take: leave it out`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := runCLI(t, nil, "relay", tt.flag, tt.value, "rotate-key", "--alg", "ES256")
+			if code != 2 || !strings.Contains(stderr, tt.want) {
+				t.Errorf("flag before the subcommand: got %d %q, want 2 and %q", code, stderr, tt.want)
+			}
+		})
 	}
 	if _, err := os.Stat(data); !os.IsNotExist(err) {
 		t.Errorf("a refused rotation made the data directory: %v", err)
