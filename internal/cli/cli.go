@@ -131,7 +131,7 @@ func prepareCommand(e *env, c *cli.Command, path string) {
 		if err := e.applyEnv(ctx); err != nil {
 			return err
 		}
-		if err := checkGlobals(ctx); err != nil {
+		if err := e.checkGlobals(ctx); err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 		if before != nil {

@@ -76,11 +76,23 @@ func TestUsageErrors(t *testing.T) {
 }
 
 // TestBadValueFromEnv: a variable with a value its flag cannot take names
-// the variable and what the flag wants, not "parse error".
+// the variable and what the flag wants, not "parse error". A global
+// flag's variable was named as the flag (--log-level "loud"), which a
+// command line without it left unexplained.
 func TestBadValueFromEnv(t *testing.T) {
-	tests := []struct{ name, variable, value, want string }{
-		{"Duration", "SIDEHOOK_TOKEN_TTL", "5", `SIDEHOOK_TOKEN_TTL="5": want a duration such as 30s, 5m or 1h30m`},
-		{"Bool", "SIDEHOOK_TOKEN_JSON", "maybe", `SIDEHOOK_TOKEN_JSON="maybe": want true or false`},
+	tests := []struct {
+		name, variable, value string
+		global                []string // before the command
+		want                  string
+	}{
+		{"Duration", "SIDEHOOK_TOKEN_TTL", "5", nil, `SIDEHOOK_TOKEN_TTL="5": want a duration such as 30s, 5m or 1h30m`},
+		{"Bool", "SIDEHOOK_TOKEN_JSON", "maybe", nil, `SIDEHOOK_TOKEN_JSON="maybe": want true or false`},
+		{"LogLevel", "SIDEHOOK_LOG_LEVEL", "loud", nil, `token: SIDEHOOK_LOG_LEVEL="loud": want debug, info, warn or error`},
+		{"LogFormat", "SIDEHOOK_LOG_FORMAT", "yaml", nil, `token: SIDEHOOK_LOG_FORMAT="yaml": want console or json`},
+		{"MemoryLimit", "SIDEHOOK_MEMORY_LIMIT", "lots", nil, `token: SIDEHOOK_MEMORY_LIMIT="lots": want a size such as 1MiB`},
+		// The command line wins over the variable, so its value is the one
+		// to name.
+		{"FlagBeatsVariable", "SIDEHOOK_LOG_LEVEL", "info", []string{"--log-level=loud"}, `token: --log-level "loud": want debug`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,7 +102,8 @@ func TestBadValueFromEnv(t *testing.T) {
 				}
 				return ""
 			}
-			code, _, stderr := runCLI(t, getenv, "token", "--secret-key", "0123456789abcdef0123456789abcdef", "--org", "demo")
+			args := append(tt.global, "token", "--secret-key", "0123456789abcdef0123456789abcdef", "--org", "demo")
+			code, _, stderr := runCLI(t, getenv, args...)
 			if code != 2 || !strings.Contains(stderr, tt.want) {
 				t.Errorf("got exit %d, %q, want 2 and %q", code, stderr, tt.want)
 			}

@@ -107,7 +107,7 @@ func (e *env) serverSetupLimit(c *cli.Context, def string) (zerolog.Logger, erro
 	if e.getenv("GOMEMLIMIT") != "" {
 		return log, nil // the runtime has already applied it
 	}
-	limit, err := memoryLimit(c.String("memory-limit"), def)
+	limit, err := e.memoryLimit(c, def)
 	if err != nil {
 		return log, err
 	}
@@ -115,6 +115,17 @@ func (e *env) serverSetupLimit(c *cli.Context, def string) (zerolog.Logger, erro
 		debug.SetMemoryLimit(limit)
 	}
 	return log, nil
+}
+
+// memoryLimit is --memory-limit in bytes, def when it is not given; 0
+// means no limit.
+func (e *env) memoryLimit(c *cli.Context, def string) (int64, error) {
+	limit, err := memoryLimit(c.String("memory-limit"), def)
+	if err != nil {
+		// The error quotes the value already.
+		return 0, usageErrorf("%s%v", e.globalSource("memory-limit"), err)
+	}
+	return limit, nil
 }
 
 // memoryLimit resolves the value of --memory-limit, def when it is not
@@ -127,12 +138,7 @@ func memoryLimit(flag, def string) (int64, error) {
 	if v == "0" {
 		return 0, nil
 	}
-	limit, err := parseSize(v)
-	if err != nil {
-		// The error quotes the value already.
-		return 0, usageErrorf("--memory-limit %v", err)
-	}
-	return limit, nil
+	return parseSize(v)
 }
 
 // consoleTime is the console log's clock: to the millisecond, as two
@@ -151,31 +157,57 @@ func (millisecondTime) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
 // checkGlobals refuses a bad value of a global flag in every command, the
 // ones that never log or set a memory limit too: a typo there is still a
 // mistake in how sidehook was called.
-func checkGlobals(c *cli.Context) error {
-	if _, err := logLevel(c); err != nil {
+func (e *env) checkGlobals(c *cli.Context) error {
+	if _, err := e.logLevel(c); err != nil {
 		return err
 	}
-	if _, err := logFormat(c); err != nil {
+	if _, err := e.logFormat(c); err != nil {
 		return err
 	}
-	_, err := memoryLimit(c.String("memory-limit"), "0")
+	_, err := e.memoryLimit(c, "0")
 	return err
 }
 
+// globalSource names where a global flag's value came from, for an error
+// about it: "--name " when the command line writes the flag, before the
+// command or after it (the command line wins), else "VARIABLE=" when its
+// variable set it. Every command inherits the global flags' values, so
+// only the command line tells which.
+func (e *env) globalSource(name string) string {
+	if v := e.fromEnv[" "+name]; v != "" && !e.written(name) {
+		return v + "="
+	}
+	return "--" + name + " "
+}
+
+// written reports whether the command line writes the flag name.
+func (e *env) written(name string) bool {
+	for _, a := range e.args[min(1, len(e.args)):] {
+		if a == "--" {
+			break
+		}
+		flag, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && flag == name {
+			return true
+		}
+	}
+	return false
+}
+
 // logFormat is --log-format: "" (chosen by the terminal), console or json.
-func logFormat(c *cli.Context) (string, error) {
+func (e *env) logFormat(c *cli.Context) (string, error) {
 	switch format := c.String("log-format"); format {
 	case "", "console", "json":
 		return format, nil
 	default:
-		return "", usageErrorf("--log-format %q: want console or json", format)
+		return "", usageErrorf("%s%q: want console or json", e.globalSource("log-format"), format)
 	}
 }
 
-func logLevel(c *cli.Context) (zerolog.Level, error) {
+func (e *env) logLevel(c *cli.Context) (zerolog.Level, error) {
 	level, err := zerolog.ParseLevel(c.String("log-level"))
 	if err != nil || c.String("log-level") == "" {
-		return level, usageErrorf("--log-level %q: want debug, info, warn or error", c.String("log-level"))
+		return level, usageErrorf("%s%q: want debug, info, warn or error", e.globalSource("log-level"), c.String("log-level"))
 	}
 	return level, nil
 }
@@ -183,11 +215,11 @@ func logLevel(c *cli.Context) (zerolog.Level, error) {
 // logger builds the one logger of the process from the global flags,
 // which checkGlobals has checked.
 func (e *env) logger(c *cli.Context) (zerolog.Logger, error) {
-	level, err := logLevel(c)
+	level, err := e.logLevel(c)
 	if err != nil {
 		return zerolog.Nop(), err
 	}
-	format, err := logFormat(c)
+	format, err := e.logFormat(c)
 	if err != nil {
 		return zerolog.Nop(), err
 	}

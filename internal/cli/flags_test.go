@@ -32,7 +32,7 @@ func TestGlobalFlagsAnywhere(t *testing.T) {
 		{"After", nil, append(recv, "--log-level", "loud"), `--log-level "loud"`},
 		{"AfterWins", nil, append(append([]string{"--log-level", "loud"}, recv...), "--log-level", "info", "--memory-limit", "lots"), `--memory-limit "lots"`},
 		{"FormatAfter", nil, append(recv, "--log-format", "yaml"), `--log-format "yaml"`},
-		{"Env", map[string]string{"SIDEHOOK_LOG_LEVEL": "loud"}, recv, `--log-level "loud"`},
+		{"Env", map[string]string{"SIDEHOOK_LOG_LEVEL": "loud"}, recv, `SIDEHOOK_LOG_LEVEL="loud"`},
 		{"FlagBeatsEnv", map[string]string{"SIDEHOOK_LOG_LEVEL": "loud"}, append(recv, "--log-level", "warn", "--memory-limit", "lots"), `--memory-limit "lots"`},
 		{"BeforeBeatsEnv", map[string]string{"SIDEHOOK_LOG_LEVEL": "loud"}, append([]string{"--log-level", "warn"}, append(recv, "--memory-limit", "lots")...), `--memory-limit "lots"`},
 	}
