@@ -285,6 +285,33 @@ func TestHelp(t *testing.T) {
 	}
 }
 
+// TestHelpOneDefault: a flag's help line gives its default once. A usage
+// text saying the default in words got urfave/cli's as well: "--ttl …
+// (default: no expiry, as Webio's tokens) … (default: 0s)".
+func TestHelpOneDefault(t *testing.T) {
+	app := newApp(newEnv(nil, envOf(nil), strings.NewReader(""), nil, nil))
+	var paths [][]string
+	for _, c := range app.Commands {
+		paths = append(paths, []string{c.Name})
+		for _, sub := range c.Subcommands {
+			paths = append(paths, []string{c.Name, sub.Name})
+		}
+	}
+	for _, path := range paths {
+		t.Run(strings.Join(path, "_"), func(t *testing.T) {
+			code, out, stderr := runCLI(t, nil, append(path, "--help")...)
+			if code != 0 {
+				t.Fatalf("exit %d, want 0: %s", code, stderr)
+			}
+			for _, line := range strings.Split(out, "\n") {
+				if strings.Count(line, "(default:") > 1 {
+					t.Errorf("two defaults: %s", strings.TrimSpace(line))
+				}
+			}
+		})
+	}
+}
+
 // TestReceiveSharedIssuerEnv: SIDEHOOK_ISSUER, set for token and replay,
 // makes receive without a JWT key a usage error that names the variable.
 func TestReceiveSharedIssuerEnv(t *testing.T) {

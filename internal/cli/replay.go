@@ -70,7 +70,7 @@ func replayCommand(e *env) *cli.Command {
 			&cli.StringFlag{Name: "rate", Usage: "send at most this many a second (e.g. 10/s, 100/m)"},
 			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "how long to wait for each API call and each replay (a relay replaying N deliveries in one call: N times this)"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "print what would be sent and send nothing"},
-			&cli.BoolFlag{Name: "fail-fast", Usage: "stop at the first request that cannot be replayed or fails (default: report it and go on)"},
+			&cli.BoolFlag{Name: "fail-fast", Usage: "stop at the first request that cannot be replayed or fails, instead of reporting it and going on"},
 			&cli.BoolFlag{Name: "json", Usage: "print the results as JSON"},
 
 			secretKey,

@@ -23,7 +23,7 @@ func tokenCommand(e *env) *cli.Command {
 			secretKey,
 			oldName("secret", "secret-key", secretKey),
 			&cli.StringFlag{Name: "org", Usage: "the organisation id"},
-			&cli.DurationFlag{Name: "ttl", Usage: "token lifetime (default: no expiry, as Webio's tokens)"},
+			&cli.DurationFlag{Name: "ttl", Usage: "token lifetime", DefaultText: "no expiry, as Webio's tokens"},
 			&cli.StringFlag{Name: "issuer", Value: "sidehook", Usage: "the iss claim"},
 			&cli.BoolFlag{Name: "json", Usage: "print the token and its claims as one JSON object"},
 		},
