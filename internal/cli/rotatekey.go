@@ -44,6 +44,11 @@ func rotateKeyCommand(e *env) *cli.Command {
 			// key rotated there is no relay's (a mistyped --data, or the
 			// relay's data named only by its SIDEHOOK_RELAY_* variable).
 			if _, err := os.Stat(badgerDir(cfg)); cfg.Store == nil && errors.Is(err, fs.ErrNotExist) {
+				// With the configuration given, the relay has not run
+				// there yet: asking for its --config would not help.
+				if file := c.String("config"); file != "" && !c.IsSet("data") {
+					return usageErrorf("relay rotate-key: no relay data in %s, where %s keeps it: start the relay once (it makes its keys then), or give its --data DIR", cfg.Data, file)
+				}
 				return usageErrorf("relay rotate-key: no relay data in %s: give the relay's --config FILE, --data DIR or --store URLS", cfg.Data)
 			}
 			log, err := e.logger(c)

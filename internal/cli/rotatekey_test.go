@@ -163,6 +163,9 @@ func TestRelayRotateKeyUsageErrors(t *testing.T) {
 		{"Argument", []string{"--alg", "ES256", "now"}, `relay rotate-key: unexpected argument "now"`},
 		{"BadStore", []string{"--alg", "ES256", "--store", "http://x:4222"}, "relay: --store: server 1:"},
 		{"NoRelayData", []string{"--data", data, "--alg", "ES256"}, "relay rotate-key: no relay data in " + data + ": give the relay's --config FILE, --data DIR or --store URLS"},
+		// The README's own command, before the relay first ran: it asked
+		// for the --config it was given.
+		{"NoRelayDataYet", []string{"--config", cfg, "--alg", "ES256"}, "relay rotate-key: no relay data in " + data + ", where " + cfg + " keeps it: start the relay once (it makes its keys then), or give its --data DIR"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
