@@ -5,6 +5,7 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -25,6 +26,7 @@ import (
 	"github.com/sidehook/sidehook/internal/target"
 	"github.com/sidehook/sidehook/receiver"
 	"github.com/sidehook/sidehook/relay"
+	"github.com/sidehook/sidehook/relay/badgerstore"
 	"github.com/sidehook/sidehook/relay/config"
 	"github.com/sidehook/sidehook/relay/tunnel"
 )
@@ -173,8 +175,12 @@ func (d *devRun) run(ctx context.Context) error {
 	}
 	storeCfg.InMemory = d.inMemory
 	st, err := openRelayStore(ctx, storeCfg, d.log)
+	if errors.Is(err, badgerstore.ErrLocked) {
+		return fmt.Errorf("dev: %s is in use by another dev: stop it, or give this one another data directory with %s, or --in-memory",
+			d.data, listenFlagHint("dev", "data"))
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("dev: %w", err)
 	}
 	defer st.Close()
 	replayKey, err := devReplayKey(ctx, st, storeCfg)

@@ -426,3 +426,19 @@ func TestDevRelayPortBusy(t *testing.T) {
 		t.Errorf("got %q, want no ready line: nothing started", stderr)
 	}
 }
+
+// TestTwoDevsOneDataDir: a second dev in the same directory (go run . dev
+// again, in another terminal) says its data is in use and what to do, in
+// one line, exit 1. It printed Badger's own words with the path three
+// times: "open store: badgerstore: open …: store: the directory is in use
+// by another process: open …: Cannot acquire directory lock on …".
+func TestTwoDevsOneDataDir(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"dev", "--data", dir, "--no-send", "--relay-listen", "127.0.0.1:0", "--receiver-listen", "127.0.0.1:0"}
+	startCommand(t, nil, args...)
+	code, out, stderr := runCLI(t, nil, args...)
+	want := "sidehook: dev: " + dir + " is in use by another dev: stop it, or give this one another data directory with --data (or SIDEHOOK_DEV_DATA), or --in-memory\n"
+	if code != 1 || out != "" || stderr != want {
+		t.Errorf("got %d %q %q, want 1 and %q", code, out, stderr, want)
+	}
+}
