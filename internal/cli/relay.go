@@ -66,7 +66,7 @@ func relayCommand(e *env) *cli.Command {
 				return fmt.Errorf("relay: %s is in use by another relay: stop it, or give this one another data directory with %s", cfg.Data, keyHint(c, "relay", "data", "data"))
 			}
 			if err != nil {
-				return err
+				return fmt.Errorf("relay: %w", err)
 			}
 			// Deferred first, so it runs last: after the relay's Close.
 			defer func() {

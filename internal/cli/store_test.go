@@ -62,7 +62,7 @@ func TestRelayStoreErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{"Unreachable", []string{"--store", down}, 1, "open nats store: connect to " + down},
+		{"Unreachable", []string{"--store", down}, 1, "relay: open nats store: connect to " + down},
 		{"UnreachableFromFile", []string{"--config", withStore}, 1, "open nats store: connect to " + down},
 		{"ServersByFlag", []string{"--config", noServers, "--store", down}, 1, "open nats store: connect to " + down},
 		{"NoServers", []string{"--config", noServers}, 2, "noservers.yaml: store.servers: at least one NATS URL is required (nats://host:4222): name them there or give --store"},
