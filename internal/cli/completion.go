@@ -12,6 +12,9 @@ import (
 // The bash and zsh scripts ask the binary itself for the words that may
 // follow (urfave/cli answers --generate-bash-completion), so they stay true
 // as commands and flags change; fish's is generated from the definition.
+// A flag being completed is passed along, but "--" as "-": urfave/cli
+// takes "--" for the end of the flags and runs the command instead of
+// answering.
 const bashCompletion = `# bash completion for sidehook: source <(sidehook completion bash)
 _sidehook_complete() {
   local cur words
@@ -19,7 +22,9 @@ _sidehook_complete() {
   cur="${COMP_WORDS[COMP_CWORD]}"
   words=("${COMP_WORDS[@]:0:COMP_CWORD}")
   local opts
-  if [[ "$cur" == -* ]]; then
+  if [[ "$cur" == "--" ]]; then
+    opts=$("${words[@]}" - --generate-bash-completion 2>/dev/null)
+  elif [[ "$cur" == -* ]]; then
     opts=$("${words[@]}" "$cur" --generate-bash-completion 2>/dev/null)
   else
     opts=$("${words[@]}" --generate-bash-completion 2>/dev/null)
@@ -34,7 +39,9 @@ const zshCompletion = `#compdef sidehook
 _sidehook() {
   local -a opts
   local cur=${words[-1]}
-  if [[ "$cur" == -* ]]; then
+  if [[ "$cur" == "--" ]]; then
+    opts=("${(@f)$(${words[@]:0:#words[@]-1} - --generate-bash-completion 2>/dev/null)}")
+  elif [[ "$cur" == -* ]]; then
     opts=("${(@f)$(${words[@]:0:#words[@]-1} ${cur} --generate-bash-completion 2>/dev/null)}")
   else
     opts=("${(@f)$(${words[@]:0:#words[@]-1} --generate-bash-completion 2>/dev/null)}")

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -146,5 +148,51 @@ func TestGeneratorsAfterHelp(t *testing.T) {
 		case <-time.After(30 * time.Second):
 			t.Fatalf("%v: no answer in 30 s: the help command's cycle is being followed", tt.args)
 		}
+	}
+}
+
+// TestBashCompletionScript runs the bash script on the words of a command
+// line, with a function standing in for the binary that records what the
+// script asks it, and asks the binary that in-process. "sidehook send
+// --<TAB>" asked "send -- --generate-bash-completion": urfave/cli takes
+// "--" for the end of the flags, so the binary ran send rather than
+// answer, and no flag was offered.
+func TestBashCompletionScript(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash")
+	}
+	_, script, _ := runCLI(t, nil, "completion", "bash")
+	tests := []struct {
+		name  string
+		words []string
+		want  string // among the words offered
+	}{
+		{"DoubleDash", []string{"sidehook", "send", "--"}, "--event"},
+		{"Dash", []string{"sidehook", "send", "-"}, "--event"},
+		{"Prefix", []string{"sidehook", "send", "--ev"}, "--event"},
+		{"Command", []string{"sidehook", "se"}, "send"},
+		{"AppDoubleDash", []string{"sidehook", "--"}, "--log-level"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			quoted := make([]string, len(tt.words))
+			for i, w := range tt.words {
+				quoted[i] = strconv.Quote(w)
+			}
+			prog := script + "exec 3>&1\n" +
+				"sidehook() { printf '%s\\n' \"$@\" >&3; }\n" +
+				"COMP_WORDS=(" + strings.Join(quoted, " ") + "); COMP_CWORD=" + strconv.Itoa(len(tt.words)-1) + "\n" +
+				"_sidehook_complete; true\n"
+			out, err := exec.Command(bash, "-c", prog).Output()
+			if err != nil {
+				t.Fatalf("bash: %v", err)
+			}
+			asked := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+			code, words, stderr := runCLI(t, nil, asked...)
+			if code != 0 || !strings.Contains("\n"+words, "\n"+tt.want+"\n") {
+				t.Errorf("the script asked %q: got exit %d %q %q, want %s among the words", asked, code, words, stderr, tt.want)
+			}
+		})
 	}
 }
