@@ -333,7 +333,7 @@ func replayFlags(c *cli.Context, e *env) (*replayConfig, error) {
 	cfg := &replayConfig{edit: c.Bool("edit"), dryRun: c.Bool("dry-run"), json: c.Bool("json"), failFast: c.Bool("fail-fast")}
 	timeout := c.Duration("timeout")
 	if timeout <= 0 {
-		return nil, usageErrorf("replay: --timeout must be positive")
+		return nil, usageErrorf("replay: %s must be positive", e.source(c, "timeout"))
 	}
 	apiClient := e.ownClient(&http.Client{Timeout: timeout})
 
@@ -344,27 +344,27 @@ func replayFlags(c *cli.Context, e *env) (*replayConfig, error) {
 	switch source {
 	case "receiver":
 		if err := checkHTTPURL(c.String("receiver")); err != nil {
-			return nil, usageErrorf("replay: --receiver %q: %v", c.String("receiver"), err)
+			return nil, usageErrorf("replay: %s %q: %v", e.source(c, "receiver"), c.String("receiver"), err)
 		}
 		api, err := receiverapi.New(c.String("receiver"), c.String("admin-token"), apiClient)
 		if err != nil {
-			return nil, usageErrorf("replay: --receiver: %v", err)
+			return nil, usageErrorf("replay: %s: %v", e.source(c, "receiver"), err)
 		}
 		cfg.src = &receiverapi.Source{Client: api}
 	case "relay":
 		if err := checkHTTPURL(c.String("relay")); err != nil {
-			return nil, usageErrorf("replay: --relay %q: %v", c.String("relay"), err)
+			return nil, usageErrorf("replay: %s %q: %v", e.source(c, "relay"), c.String("relay"), err)
 		}
 		if c.String("api-key") == "" {
 			return nil, usageErrorf("replay: --relay needs --api-key")
 		}
 		api, err := relayapi.New(c.String("relay"), c.String("api-key"), apiClient)
 		if err != nil {
-			return nil, usageErrorf("replay: --relay: %v", err)
+			return nil, usageErrorf("replay: %s: %v", e.source(c, "relay"), err)
 		}
 		bulk, err := relayapi.New(c.String("relay"), c.String("api-key"), e.ownClient(&http.Client{}))
 		if err != nil {
-			return nil, usageErrorf("replay: --relay: %v", err)
+			return nil, usageErrorf("replay: %s: %v", e.source(c, "relay"), err)
 		}
 		cfg.relay = &relayReplay{api: api, bulk: bulk, timeout: timeout, to: c.String("to"), all: c.Bool("all")}
 	default:

@@ -42,11 +42,11 @@ func (e *env) newRelayClient(c *cli.Context, cmd string) (*relayapi.Client, erro
 		return nil, usageErrorf("%s: --api-key is required", cmd)
 	}
 	if c.Duration("timeout") <= 0 {
-		return nil, usageErrorf("%s: --timeout must be positive", cmd)
+		return nil, usageErrorf("%s: %s must be positive", cmd, e.source(c, "timeout"))
 	}
 	rc, err := relayapi.New(c.String("relay"), c.String("api-key"), e.ownClient(&http.Client{Timeout: c.Duration("timeout")}))
 	if err != nil {
-		return nil, usageErrorf("%s: --relay: %v", cmd, err)
+		return nil, usageErrorf("%s: %s: %v", cmd, e.source(c, "relay"), err)
 	}
 	return rc, nil
 }

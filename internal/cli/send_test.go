@@ -245,3 +245,38 @@ func TestRelayClientsAtAReceiver(t *testing.T) {
 		})
 	}
 }
+
+// TestRelayFlagsFromVariables: a bad --relay or --timeout read from its
+// variable names the variable, as every other flag's does; exported in a
+// shell (SIDEHOOK_RELAY_URL=localhost:8080), it was named as a flag the
+// command line did not have.
+func TestRelayFlagsFromVariables(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"SendRelay", map[string]string{"SIDEHOOK_RELAY_URL": "localhost:8080"}, []string{"send", "--event", "payment", "--api-key", "k"},
+			`send: SIDEHOOK_RELAY_URL: relay URL "localhost:8080": want an http:// or https:// URL`},
+		{"TestTimeout", map[string]string{"SIDEHOOK_TIMEOUT": "0s"}, []string{"test", "--endpoint", "crm", "--api-key", "k"},
+			"test: SIDEHOOK_TIMEOUT must be positive"},
+		{"ReplayRelay", map[string]string{"SIDEHOOK_RELAY_URL": "localhost:8080"}, []string{"replay", "--all", "--api-key", "k"},
+			`replay: SIDEHOOK_RELAY_URL "localhost:8080": not an absolute http:// or https:// URL`},
+		{"ReplayReceiver", map[string]string{"SIDEHOOK_REPLAY_RECEIVER": "localhost:8081"}, []string{"replay", "--all"},
+			`replay: SIDEHOOK_REPLAY_RECEIVER "localhost:8081": not an absolute http:// or https:// URL`},
+		{"ReplayTimeout", map[string]string{"SIDEHOOK_REPLAY_TIMEOUT": "0s"}, []string{"replay", "--all", "--receiver", "http://127.0.0.1:1"},
+			"replay: SIDEHOOK_REPLAY_TIMEOUT must be positive"},
+		// Given on the command line, the flag is named.
+		{"Flag", map[string]string{"SIDEHOOK_RELAY_URL": "http://127.0.0.1:1"}, []string{"send", "--event", "payment", "--api-key", "k", "--relay", "localhost:8080"},
+			`send: --relay: relay URL "localhost:8080"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := runCLI(t, envOf(tt.env), tt.args...)
+			if code != 2 || !strings.Contains(stderr, tt.want) {
+				t.Errorf("got exit %d %q, want 2 and %q", code, stderr, tt.want)
+			}
+		})
+	}
+}
