@@ -106,9 +106,10 @@ func commands(e *env) []*cli.Command {
 
 // prepareCommand gives every command, and subcommand, the shared
 // behaviour: the global flags also after the command's name, the old names
-// of renamed flags, an environment variable per flag, and usage errors
-// (exit code 2) for an unknown flag or a stray argument. Its errors name
-// it by its path ("relay rotate-key"), its variables by its own name.
+// of renamed flags, an environment variable per flag, usage errors (exit
+// code 2) for an unknown flag or a stray argument, and its completion
+// words unless it brings its own. Its errors name it by its path ("relay
+// rotate-key"), its variables by its own name.
 func prepareCommand(e *env, c *cli.Command, path string) {
 	for _, sub := range c.Subcommands {
 		prepareCommand(e, sub, path+" "+sub.Name)
@@ -142,7 +143,9 @@ func prepareCommand(e *env, c *cli.Command, path string) {
 	c.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
 		return usageErrorf("%s: %s", path, flagError(path, c.Flags, err))
 	}
-	c.BashComplete = e.completer(c)
+	if c.BashComplete == nil {
+		c.BashComplete = e.completer(c)
+	}
 }
 
 // beforeSubcommand checks a command on the way to its subcommand (`relay

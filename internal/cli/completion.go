@@ -56,7 +56,7 @@ compdef _sidehook sidehook
 `
 
 func completionCommand(e *env) *cli.Command {
-	return &cli.Command{
+	cmd := &cli.Command{
 		Name:      "completion",
 		Usage:     "print a shell completion script (bash, zsh or fish)",
 		ArgsUsage: "bash|zsh|fish",
@@ -85,6 +85,18 @@ func completionCommand(e *env) *cli.Command {
 			return nil
 		},
 	}
+	// What follows is a shell's name, once; its flags while one is typed.
+	flags := e.completer(cmd)
+	cmd.BashComplete = func(c *cli.Context) {
+		if n := len(e.args); n > 2 && strings.HasPrefix(e.args[n-2], "-") {
+			flags(c)
+			return
+		}
+		if c.NArg() == 0 {
+			fmt.Fprintln(c.App.Writer, "bash\nzsh\nfish")
+		}
+	}
+	return cmd
 }
 
 // completer answers --generate-bash-completion, for the app (cmd nil) or a

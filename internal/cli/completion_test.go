@@ -173,6 +173,9 @@ func TestBashCompletionScript(t *testing.T) {
 		{"Prefix", []string{"sidehook", "send", "--ev"}, "--event"},
 		{"Command", []string{"sidehook", "se"}, "send"},
 		{"AppDoubleDash", []string{"sidehook", "--"}, "--log-level"},
+		// What completion takes is a shell; its flags were offered.
+		{"CompletionShell", []string{"sidehook", "completion", ""}, "zsh"},
+		{"CompletionFlag", []string{"sidehook", "completion", "--"}, "--log-level"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
