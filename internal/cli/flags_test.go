@@ -283,6 +283,15 @@ func TestHelp(t *testing.T) {
 	if code, _, stderr := runCLI(t, nil, "help", "nope"); code != 2 || !strings.Contains(stderr, "nope") {
 		t.Errorf("help nope: got %d %q, want 2", code, stderr)
 	}
+	// A subcommand's help, as CMD SUB --help gives it: urfave/cli's help
+	// command read its first topic only and showed the relay's help.
+	code, out, _ = runCLI(t, nil, "help", "relay", "rotate-key")
+	if want := "sidehook relay rotate-key - replace"; code != 0 || !strings.Contains(out, want) || strings.Contains(out, "run the durable webhook relay") {
+		t.Errorf("help relay rotate-key: got %d, want %q alone in:\n%s", code, want, out)
+	}
+	if code, _, stderr := runCLI(t, nil, "help", "relay", "nope"); code != 2 || !strings.Contains(stderr, "nope") {
+		t.Errorf("help relay nope: got %d %q, want 2", code, stderr)
+	}
 }
 
 // TestHelpOneDefault: a flag's help line gives its default once. A usage
