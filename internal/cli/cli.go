@@ -35,7 +35,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	ctx, stop := signal.NotifyContext(ctx, stopSignals()...)
 	defer stop()
 
-	args = subcommandHelp(args)
+	args = helpArgs(args)
 	e := newEnv(args, getenv, stdin, stdout, stderr)
 	defer func() {
 		if e.logOut != nil {
@@ -56,15 +56,22 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	return e.notFound
 }
 
-// subcommandHelp turns "help relay rotate-key" into "relay rotate-key
-// --help": urfave/cli's help command reads its first topic only, and
-// showed the relay's help for rotate-key. A completion request is left
-// as it is: its marker must stay last.
-func subcommandHelp(args []string) []string {
-	if len(args) < 4 || (args[1] != "help" && args[1] != "h") || args[len(args)-1] == "--generate-bash-completion" {
+// helpArgs turns "help relay rotate-key" into "relay rotate-key --help":
+// urfave/cli's help command reads its first topic only, and showed the
+// relay's help for rotate-key. Completing after "help" completes the
+// topics as commands (urfave/cli's offered "help" and "h").
+func helpArgs(args []string) []string {
+	if len(args) < 2 || (args[1] != "help" && args[1] != "h") {
 		return args
 	}
-	return append(append([]string{args[0]}, args[2:]...), "--help")
+	topics := args[2:]
+	if n := len(topics); n > 0 && topics[n-1] == "--generate-bash-completion" {
+		return append([]string{args[0]}, topics...)
+	}
+	if len(topics) < 2 {
+		return args
+	}
+	return append(append([]string{args[0]}, topics...), "--help")
 }
 
 // newApp is the whole command line, every command prepared by

@@ -176,6 +176,9 @@ func TestBashCompletionScript(t *testing.T) {
 		// What completion takes is a shell; its flags were offered.
 		{"CompletionShell", []string{"sidehook", "completion", ""}, "zsh"},
 		{"CompletionFlag", []string{"sidehook", "completion", "--"}, "--log-level"},
+		// help takes a command: "help" and "h" were offered.
+		{"HelpTopic", []string{"sidehook", "help", ""}, "relay"},
+		{"HelpSubtopic", []string{"sidehook", "help", "relay", ""}, "rotate-key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
