@@ -111,7 +111,7 @@ func runReplay(c *cli.Context, e *env) error {
 	ctx := c.Context
 	items, err := cfg.src.Select(ctx, cfg.sel)
 	if err != nil {
-		return selectError(err)
+		return selectError(receiverErr(c, e, err))
 	}
 	if len(items) == 0 {
 		return nothingMatched(e, cfg)
@@ -182,6 +182,19 @@ func runRelayReplay(ctx context.Context, e *env, cfg *replayConfig) error {
 		return err
 	}
 	return replayExit(outcomes, len(sel), runErr)
+}
+
+// receiverErr words a receiver's 401 for the command line: its own
+// reason tells an HTTP client to send an Authorization header.
+func receiverErr(c *cli.Context, e *env, err error) error {
+	var ae *receiverapi.Error
+	if !errors.As(err, &ae) || ae.Status != http.StatusUnauthorized {
+		return err
+	}
+	if c.String("admin-token") == "" {
+		return fmt.Errorf("replay: the receiver's admin API needs its admin token: give %s", listenFlagHint("replay", "admin-token"))
+	}
+	return fmt.Errorf("replay: the receiver refused %s: %s", e.source(c, "admin-token"), ae.Reason)
 }
 
 // selectError is the error of a selection that failed. An interrupted one

@@ -917,3 +917,30 @@ func waitDelivered(t *testing.T, relayURL string, ids ...string) {
 		}
 	}
 }
+
+// TestReplayCommandReceiverAdminToken: a receiver that wants its admin
+// token, asked without it or with another, is answered with the flag to
+// give; the receiver's own words told an HTTP client to send an
+// Authorization header.
+func TestReplayCommandReceiverAdminToken(t *testing.T) {
+	const token = "replay-admin-token-0001"
+	url, _ := startCommand(t, nil, "receive", "--in-memory", "--listen", "127.0.0.1:0", "--admin-token", token)
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"Missing", nil, 1, "replay: the receiver's admin API needs its admin token: give --admin-token (or SIDEHOOK_ADMIN_TOKEN)"},
+		{"Wrong", []string{"--admin-token", "another-admin-token-01"}, 1, "replay: the receiver refused --admin-token: invalid admin token"},
+		{"Given", []string{"--admin-token", token}, 0, "nothing matched"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := runCLI(t, nil, append([]string{"replay", "--receiver", url, "--all"}, tt.args...)...)
+			if code != tt.code || !strings.Contains(stderr, tt.want) {
+				t.Errorf("got exit %d %q, want %d and %q", code, stderr, tt.code, tt.want)
+			}
+		})
+	}
+}
