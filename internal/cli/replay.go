@@ -111,7 +111,7 @@ func runReplay(c *cli.Context, e *env) error {
 	ctx := c.Context
 	items, err := cfg.src.Select(ctx, cfg.sel)
 	if err != nil {
-		return selectError(receiverErr(c, e, err))
+		return selectError(notRunning(receiverErr(c, e, err), "receiver", "receive"))
 	}
 	if len(items) == 0 {
 		return nothingMatched(e, cfg)
@@ -164,7 +164,7 @@ func runRelayReplay(ctx context.Context, e *env, cfg *replayConfig) error {
 	r := cfg.relay
 	sel, err := r.selectDeliveries(ctx)
 	if err != nil {
-		return selectError(relayErr(err))
+		return selectError(notRunning(relayErr(err), "relay", "relay"))
 	}
 	if len(sel) == 0 {
 		return nothingMatched(e, cfg)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -58,7 +59,17 @@ func relayFailed(cmd string, err error) error {
 	if errors.Is(err, context.Canceled) {
 		return fmt.Errorf("%s: interrupted before the relay answered", cmd)
 	}
-	return fmt.Errorf("%s: %w", cmd, err)
+	return fmt.Errorf("%s: %w", cmd, notRunning(err, "relay", "relay"))
+}
+
+// notRunning adds to a connection refused by the server (a relay, a
+// receiver) what starts one: the README's first send, before any relay
+// runs, ended at "connect: connection refused".
+func notRunning(err error, server, command string) error {
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("%w: is a %s running there? (sidehook dev or sidehook %s starts one)", err, server, command)
+	}
+	return err
 }
 
 func sendCommand(e *env) *cli.Command {

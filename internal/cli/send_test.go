@@ -280,3 +280,29 @@ func TestRelayFlagsFromVariables(t *testing.T) {
 		})
 	}
 }
+
+// TestClientsNothingListening: a client pointed where nothing listens
+// (the README's send before any relay is started) asks whether the server
+// is running, as tunnel does; it ended at "connect: connection refused".
+func TestClientsNothingListening(t *testing.T) {
+	url := "http://" + closedPort(t)
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"Send", []string{"send", "--event", "payment", "--relay", url, "--api-key", "k"}, "connection refused: is a relay running there? (sidehook dev or sidehook relay starts one)"},
+		{"Test", []string{"test", "--endpoint", "crm", "--relay", url, "--api-key", "k"}, "connection refused: is a relay running there?"},
+		{"Render", []string{"render", "--template", "Hi", "--relay", url, "--api-key", "k"}, "connection refused: is a relay running there?"},
+		{"ReplayRelay", []string{"replay", "--all", "--relay", url, "--api-key", "k"}, "connection refused: is a relay running there?"},
+		{"ReplayReceiver", []string{"replay", "--all", "--receiver", url}, "connection refused: is a receiver running there? (sidehook dev or sidehook receive starts one)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := runCLI(t, nil, tt.args...)
+			if code != 1 || !strings.Contains(stderr, tt.want) {
+				t.Errorf("got exit %d %q, want 1 and %q", code, stderr, tt.want)
+			}
+		})
+	}
+}
