@@ -395,7 +395,7 @@ func replayFlags(c *cli.Context, e *env) (*replayConfig, error) {
 		cfg.src = &replay.FileSource{Path: c.String("file")}
 	}
 
-	sel, err := replaySelection(c, source)
+	sel, err := replaySelection(c, e, source)
 	if err != nil {
 		return nil, err
 	}
@@ -431,7 +431,7 @@ func replayFlags(c *cli.Context, e *env) (*replayConfig, error) {
 	}
 	if to := cfg.opts.To; to != "" {
 		if err := checkHTTPURL(to); err != nil {
-			return nil, usageErrorf("replay: --to %q: %v", to, err)
+			return nil, usageErrorf("replay: %s %q: %v", e.source(c, "to"), to, err)
 		}
 	}
 	// Through a relay, the relay signs: keys in the shared variables are
@@ -458,7 +458,7 @@ func replayFlags(c *cli.Context, e *env) (*replayConfig, error) {
 	if s := c.String("rate"); s != "" {
 		r, err := units.ParseRate(s)
 		if err != nil {
-			return nil, usageErrorf("replay: --rate: %v", err)
+			return nil, usageErrorf("replay: %s: %v", e.source(c, "rate"), err)
 		}
 		// A burst of one paces evenly from the first request.
 		cfg.limiter = rate.NewLimiter(rate.Limit(r.PerSecond), 1)
@@ -492,7 +492,7 @@ func replaySource(c *cli.Context, e *env) (string, error) {
 }
 
 // replaySelection reads the selection flags.
-func replaySelection(c *cli.Context, source string) (replay.Selection, error) {
+func replaySelection(c *cli.Context, e *env, source string) (replay.Selection, error) {
 	sel := replay.Selection{Event: c.String("event"), Status: c.String("status"), Verdict: c.String("verdict"), Max: c.Int("max")}
 	for _, v := range c.StringSlice("id") {
 		for _, id := range strings.Split(v, ",") {
@@ -511,15 +511,15 @@ func replaySelection(c *cli.Context, source string) (replay.Selection, error) {
 		}
 	}
 	if sel.Max <= 0 {
-		return sel, usageErrorf("replay: --max must be positive")
+		return sel, usageErrorf("replay: %s must be positive", e.source(c, "max"))
 	}
 	if sel.Event != "" && !event.ValidName(sel.Event) {
-		return sel, usageErrorf("replay: --event %q is not an event type name", sel.Event)
+		return sel, usageErrorf("replay: %s %q is not an event type name", e.source(c, "event"), sel.Event)
 	}
 	switch sel.Status {
 	case "", "pending", "delivering", "delivered", "failed", "dead":
 	default:
-		return sel, usageErrorf("replay: --status %q: want pending, delivering, delivered, failed or dead", sel.Status)
+		return sel, usageErrorf("replay: %s %q: want pending, delivering, delivered, failed or dead", e.source(c, "status"), sel.Status)
 	}
 	if sel.Status != "" && source != "relay" {
 		return sel, usageErrorf("replay: --status filters relay deliveries; captures have --verdict")
@@ -527,7 +527,7 @@ func replaySelection(c *cli.Context, source string) (replay.Selection, error) {
 	switch sel.Verdict {
 	case "", auth.StatusValid, auth.StatusInvalid, auth.StatusUnverified:
 	default:
-		return sel, usageErrorf("replay: --verdict %q: want valid, invalid or unverified", sel.Verdict)
+		return sel, usageErrorf("replay: %s %q: want valid, invalid or unverified", e.source(c, "verdict"), sel.Verdict)
 	}
 	if sel.Verdict != "" && source == "relay" {
 		return sel, usageErrorf("replay: --verdict filters captures; relay deliveries have --status")
@@ -540,12 +540,12 @@ func replaySelection(c *cli.Context, source string) (replay.Selection, error) {
 		if s := c.String(f.name); s != "" {
 			t, err := units.ParseSince(s, now)
 			if err != nil {
-				return sel, usageErrorf("replay: --%s %v", f.name, err)
+				return sel, usageErrorf("replay: %s %v", e.source(c, f.name), err)
 			}
 			if t.IsZero() {
 				// The zero time is how a selection says "no bound", so
 				// --until at it would select everything, not nothing.
-				return sel, usageErrorf("replay: --%s %s: nothing is that old", f.name, s)
+				return sel, usageErrorf("replay: %s %s: nothing is that old", e.source(c, f.name), s)
 			}
 			*f.dst = t
 		}

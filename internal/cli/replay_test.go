@@ -944,3 +944,31 @@ func TestReplayCommandReceiverAdminToken(t *testing.T) {
 		})
 	}
 }
+
+// TestReplayValuesFromVariables: a bad selection or pacing value read
+// from its variable names the variable, as every other flag's does; it
+// was named as a flag the command line did not have.
+func TestReplayValuesFromVariables(t *testing.T) {
+	rcv := []string{"replay", "--receiver", "http://127.0.0.1:1"}
+	tests := []struct {
+		variable, value string
+		args            []string
+		want            string
+	}{
+		{"SIDEHOOK_EVENT", "Pay Ment", nil, `replay: SIDEHOOK_EVENT "Pay Ment" is not an event type name`},
+		{"SIDEHOOK_REPLAY_VERDICT", "ok", nil, `replay: SIDEHOOK_REPLAY_VERDICT "ok": want valid, invalid or unverified`},
+		{"SIDEHOOK_SINCE", "yesterday", nil, `replay: SIDEHOOK_SINCE "yesterday": want an RFC 3339 time`},
+		{"SIDEHOOK_MAX", "0", []string{"--all"}, "replay: SIDEHOOK_MAX must be positive"},
+		{"SIDEHOOK_TO", "ftp://x", []string{"--all"}, `replay: SIDEHOOK_TO "ftp://x": not an absolute http`},
+		{"SIDEHOOK_RATE", "fast", []string{"--all"}, `replay: SIDEHOOK_RATE: "fast": want a rate`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.variable, func(t *testing.T) {
+			env := envOf(map[string]string{tt.variable: tt.value})
+			code, _, stderr := runCLI(t, env, append(rcv, tt.args...)...)
+			if code != 2 || !strings.Contains(stderr, tt.want) {
+				t.Errorf("got exit %d %q, want 2 and %q", code, stderr, tt.want)
+			}
+		})
+	}
+}
