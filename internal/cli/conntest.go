@@ -34,7 +34,7 @@ func testCommand(e *env) *cli.Command {
 			}
 			t := c.String("event")
 			if t != "" && !event.Type(t).IsBuiltin() {
-				return usageErrorf("test: --event %q: want one of inbound_message, message_send, delivery_report, payment, custom_value_request", t)
+				return usageErrorf("test: %s %q: want one of inbound_message, message_send, delivery_report, payment, custom_value_request", e.source(c, "event"), t)
 			}
 			ans, raw, err := rc.Test(c.Context, ep, t)
 			if err != nil {

@@ -93,7 +93,7 @@ func sendCommand(e *env) *cli.Command {
 			}
 			typ := c.String("event")
 			if typ != "" && !event.ValidName(typ) {
-				return usageErrorf("send: --event %q is not an event type name", typ)
+				return usageErrorf("send: %s %q is not an event type name", e.source(c, "event"), typ)
 			}
 			if typ == string(event.CustomValueRequest) {
 				return usageErrorf("send: custom_value_request is a synchronous GET: use 'sidehook render' or 'sidehook test'")

@@ -246,11 +246,11 @@ func TestRelayClientsAtAReceiver(t *testing.T) {
 	}
 }
 
-// TestRelayFlagsFromVariables: a bad --relay or --timeout read from its
-// variable names the variable, as every other flag's does; exported in a
-// shell (SIDEHOOK_RELAY_URL=localhost:8080), it was named as a flag the
-// command line did not have.
-func TestRelayFlagsFromVariables(t *testing.T) {
+// TestClientValuesFromVariables: a bad value read from its variable names
+// the variable, as every other flag's does; exported in a shell
+// (SIDEHOOK_RELAY_URL=localhost:8080), it was named as a flag the command
+// line did not have.
+func TestClientValuesFromVariables(t *testing.T) {
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -267,6 +267,12 @@ func TestRelayFlagsFromVariables(t *testing.T) {
 			`replay: SIDEHOOK_REPLAY_RECEIVER "localhost:8081": not an absolute http:// or https:// URL`},
 		{"ReplayTimeout", map[string]string{"SIDEHOOK_REPLAY_TIMEOUT": "0s"}, []string{"replay", "--all", "--receiver", "http://127.0.0.1:1"},
 			"replay: SIDEHOOK_REPLAY_TIMEOUT must be positive"},
+		{"SendEvent", map[string]string{"SIDEHOOK_EVENT": "Pay Ment"}, []string{"send", "--api-key", "k"},
+			`send: SIDEHOOK_EVENT "Pay Ment" is not an event type name`},
+		{"TestEvent", map[string]string{"SIDEHOOK_TEST_EVENT": "order.created"}, []string{"test", "--endpoint", "crm", "--api-key", "k"},
+			`test: SIDEHOOK_TEST_EVENT "order.created": want one of inbound_message`},
+		{"TokenTTL", map[string]string{"SIDEHOOK_TTL": "-1h"}, []string{"token", "--secret-key", "0123456789abcdef0123456789abcdef", "--org", "demo"},
+			"token: SIDEHOOK_TTL must not be negative"},
 		// Given on the command line, the flag is named.
 		{"Flag", map[string]string{"SIDEHOOK_RELAY_URL": "http://127.0.0.1:1"}, []string{"send", "--event", "payment", "--api-key", "k", "--relay", "localhost:8080"},
 			`send: --relay: relay URL "localhost:8080"`},

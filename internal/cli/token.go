@@ -36,7 +36,7 @@ func tokenCommand(e *env) *cli.Command {
 				return usageErrorf("token: %s is %d bytes, need at least %d", e.source(c, "secret-key"), len(secret), auth.MinSecretLen)
 			}
 			if c.Duration("ttl") < 0 {
-				return usageErrorf("token: --ttl must not be negative")
+				return usageErrorf("token: %s must not be negative", e.source(c, "ttl"))
 			}
 			now := time.Now()
 			claims := auth.WebioClaims{
