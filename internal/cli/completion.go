@@ -52,7 +52,13 @@ _sidehook() {
     _files
   fi
 }
-compdef _sidehook sidehook
+# Autoloaded from $fpath, this file is the body of the first call: complete
+# now, or that first <TAB> offers nothing. Sourced, register the function.
+if [[ "${funcstack[1]}" == _sidehook ]]; then
+  _sidehook "$@"
+else
+  compdef _sidehook sidehook
+fi
 `
 
 func completionCommand(e *env) *cli.Command {

@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -200,5 +202,43 @@ func TestBashCompletionScript(t *testing.T) {
 				t.Errorf("the script asked %q: got exit %d %q %q, want %s among the words", asked, code, words, stderr, tt.want)
 			}
 		})
+	}
+}
+
+// TestZshCompletionScript installs the zsh script as the README says (a
+// file _sidehook in $fpath) and completes once: the autoloaded file only
+// defined the function and registered it, so the first <TAB> of every
+// shell offered nothing. Sourced, it registers the function.
+func TestZshCompletionScript(t *testing.T) {
+	zsh, err := exec.LookPath("zsh")
+	if err != nil {
+		t.Skip("no zsh")
+	}
+	_, script, _ := runCLI(t, nil, "completion", "zsh")
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "_sidehook"), []byte(script), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Stand-ins for the completion system and the binary, which records
+	// what it is asked.
+	stubs := "compdef() { print -r -- compdef $@ >&3; }\n" +
+		"_describe() { :; }\n_files() { :; }\n" +
+		"sidehook() { print -r -- ask $@ >&3; }\n"
+	prog := "exec 3>&1\n" + stubs + "fpath=(" + strconv.Quote(dir) + " $fpath)\nautoload -Uz _sidehook\n" +
+		"words=(sidehook send --)\n_sidehook\n"
+	out, err := exec.Command(zsh, "-f", "-c", prog).Output()
+	if err != nil {
+		t.Fatalf("zsh: %v", err)
+	}
+	if got, want := strings.TrimSpace(string(out)), "ask send - --generate-bash-completion"; got != want {
+		t.Errorf("first completion of the autoloaded script: got %q, want %q", got, want)
+	}
+	sourced := "exec 3>&1\n" + stubs + "source " + strconv.Quote(filepath.Join(dir, "_sidehook")) + "\n"
+	out, err = exec.Command(zsh, "-f", "-c", sourced).Output()
+	if err != nil {
+		t.Fatalf("zsh: %v", err)
+	}
+	if got, want := strings.TrimSpace(string(out)), "compdef _sidehook sidehook"; got != want {
+		t.Errorf("sourced: got %q, want %q", got, want)
 	}
 }
