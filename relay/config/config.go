@@ -707,9 +707,11 @@ func secret(key, v string, getenv Getenv) (string, error) {
 	if name == "" {
 		return "", fmt.Errorf("%s: env: names no environment variable", key)
 	}
+	// An empty variable is as good as none, and a shell's
+	// export NAME="$UNSET" makes one.
 	s := getenv(name)
 	if s == "" {
-		return "", fmt.Errorf("%s: environment variable %s is not set", key, name)
+		return "", fmt.Errorf("%s: environment variable %s is not set (or is empty)", key, name)
 	}
 	return s, nil
 }

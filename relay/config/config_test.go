@@ -44,7 +44,9 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"UnknownKey", base + "    colour: red\n", `line 5: unknown key "colour" in organisations[0]; valid keys are api_keys, endpoints, id,`},
 		{"BadURL", base + "    endpoints:\n      - {id: a, url: http://x}\n      - {id: b, url: /relative}\n", "organisations[0].endpoints[1].url: \"/relative\" is not an absolute http(s) URL"},
 		{"BadTunnelName", base + "    endpoints:\n      - {id: a, url: tunnel://Laptop}\n", "organisations[0].endpoints[0].url: tunnel name \"Laptop\""},
-		{"MissingEnv", "organisations:\n  - id: demo\n    secret_key: env:NOPE\n", "organisations[0].secret_key: environment variable NOPE is not set"},
+		// The README exports SIDEHOOK_API_KEY="$KEY": with KEY unset, the
+		// variable is set, and empty, which "is not set" denied.
+		{"MissingEnv", "organisations:\n  - id: demo\n    secret_key: env:NOPE\n", "organisations[0].secret_key: environment variable NOPE is not set (or is empty)"},
 		{"ShortSecret", "organisations:\n  - id: demo\n    secret_key: short\n", "organisations[0].secret_key: 5 bytes, need at least 32"},
 		{"BadDuration", base + "retention: forever\n", "retention: \"forever\" is not a positive duration"},
 		{"BadSize", base + "limits: {max_body: lots}\n", "limits.max_body"},
@@ -160,8 +162,8 @@ func TestOneOrgEnvSecrets(t *testing.T) {
 	if o := c.Organisations[0]; o.APIKeys[0] != "k1" || string(o.SecretKey) != secret {
 		t.Errorf("got %q and %q, want the variables' values", o.APIKeys, o.SecretKey)
 	}
-	if _, err := config.FromOneOrg(config.OneOrg{APIKeys: []string{"k"}, SecretKey: "env:NOPE", Getenv: getenv}); err == nil || err.Error() != "--secret-key: environment variable NOPE is not set" {
-		t.Errorf("unset variable: got %v, want --secret-key: environment variable NOPE is not set", err)
+	if _, err := config.FromOneOrg(config.OneOrg{APIKeys: []string{"k"}, SecretKey: "env:NOPE", Getenv: getenv}); err == nil || err.Error() != "--secret-key: environment variable NOPE is not set (or is empty)" {
+		t.Errorf("unset variable: got %v, want --secret-key: environment variable NOPE is not set (or is empty)", err)
 	}
 }
 
