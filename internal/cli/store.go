@@ -147,6 +147,11 @@ func closeTunnels(t relayTunnels, log zerolog.Logger) {
 // report when it opens. cmd prefixes the error; from says where the path
 // came from.
 func checkDataDir(cmd, dir, from string) error {
+	// Empty, it is almost always an unset variable (--data "$DIR"), and
+	// the store would be made in the working directory.
+	if dir == "" {
+		return usageErrorf("%s: data directory %q (%s) is empty (an unset variable?): give a directory, or leave it out for the default", cmd, dir, from)
+	}
 	for p := filepath.Clean(dir); ; {
 		fi, err := os.Stat(p)
 		if err == nil {

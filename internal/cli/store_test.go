@@ -216,3 +216,42 @@ func TestInMemoryWithData(t *testing.T) {
 		}
 	})
 }
+
+// TestDataDirEmpty: an empty data directory, almost always an unset
+// variable (--data "$DIR"), is refused in one line; the relay kept its
+// store in ./db and dev in ./relay and ./receiver of whatever directory
+// it ran in.
+func TestDataDirEmpty(t *testing.T) {
+	t.Chdir(t.TempDir())
+	// A port taken, so that a command that goes on past the check stops
+	// at the listen instead of serving.
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { busy.Close() })
+	addr := busy.Addr().String()
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"Relay", []string{"relay", "--api-key", "k", "--listen", addr, "--data", ""},
+			`relay: data directory "" (--data) is empty (an unset variable?): give a directory, or leave it out for the default`},
+		{"Dev", []string{"dev", "--no-send", "--relay-listen", addr, "--receiver-listen", "127.0.0.1:0", "--data", ""},
+			`dev: data directory "" (--data) is empty`},
+		{"RotateKey", []string{"relay", "rotate-key", "--alg", "ES256", "--data", ""},
+			`relay rotate-key: data directory "" (--data) is empty`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := runCLI(t, nil, tt.args...)
+			if code != 2 || !strings.Contains(stderr, tt.want) {
+				t.Errorf("got exit %d %q, want 2 and %q", code, stderr, tt.want)
+			}
+		})
+	}
+	if entries, _ := os.ReadDir("."); len(entries) != 0 {
+		t.Errorf("the working directory holds %d entries, want none: %v", len(entries), entries)
+	}
+}
