@@ -255,4 +255,17 @@ func TestTokenJSON(t *testing.T) {
 	if strings.Contains(out, "expires_at") {
 		t.Errorf("no --ttl: got %q, want no expires_at", out)
 	}
+	// An empty --issuer signs with the default, and says so: the JSON
+	// reported "issuer":"" for a token whose iss is sidehook.
+	_, out, _ = runCLI(t, nil, "token", "--secret-key", secret, "--org", "demo", "--issuer", "", "--json")
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("got %q: %v", out, err)
+	}
+	tok, _, err = jwt.NewParser().ParseUnverified(got.Token, jwt.MapClaims{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if iss := tok.Claims.(jwt.MapClaims)["iss"]; got.Issuer != iss {
+		t.Errorf("empty --issuer: got issuer %q, want the token's iss %q", got.Issuer, iss)
+	}
 }

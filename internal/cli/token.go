@@ -38,9 +38,15 @@ func tokenCommand(e *env) *cli.Command {
 			if c.Duration("ttl") < 0 {
 				return usageErrorf("token: %s must not be negative", e.source(c, "ttl"))
 			}
+			// Resolved here, not left to MintWebioToken, so that --json
+			// reports the iss the token carries.
+			issuer := c.String("issuer")
+			if issuer == "" {
+				issuer = auth.DefaultIssuer
+			}
 			now := time.Now()
 			claims := auth.WebioClaims{
-				Issuer:   c.String("issuer"),
+				Issuer:   issuer,
 				Org:      org,
 				ID:       ulid.Make().String(),
 				IssuedAt: now,
