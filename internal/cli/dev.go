@@ -384,6 +384,7 @@ Standard secret  %[6]s
 JWT              ES256, keys at %[1]s/.well-known/jwks.json
 
 Send an event:
+  sidehook send --relay %[1]s --api-key %[4]s --event payment --set amount=12.50
   curl -X POST %[1]s/v1/events -H 'Authorization: Bearer %[4]s' \
     -H 'Content-Type: application/json' -d '{"type":"payment","amount":"50.00","currency":"GBP"}'
 See what arrived:

@@ -80,6 +80,17 @@ func TestDevCommand(t *testing.T) {
 		t.Errorf("valid captures: got %d, want 5", count.Count)
 	}
 	checkDevReplay(t, recvURL)
+
+	// The send command dev prints works as printed: without it, the
+	// README's 'sidehook send --event payment' after dev answered
+	// "--api-key is required".
+	send := strings.Fields(lineWith(out, "  sidehook send "))
+	if len(send) < 2 {
+		t.Fatalf("dev printed no sidehook send line:\n%s", out)
+	}
+	if code, got, stderr := runCLI(t, nil, send[1:]...); code != 0 || !strings.Contains(got, `"type":"payment"`) {
+		t.Errorf("%s: got %d %q %q, want 0 and the relay's answer", strings.Join(send, " "), code, got, stderr)
+	}
 	stop()
 }
 
