@@ -23,7 +23,7 @@ import (
 
 const defaultRelayURL = "http://127.0.0.1:8080"
 
-// maxSendBody bounds what send reads from standard input: far above the
+// maxSendBody bounds what send reads of --file: far above the
 // relay's default body limit, so the relay's 413 is what a user sees.
 const maxSendBody = 64 << 20
 
@@ -100,18 +100,9 @@ func sendCommand(e *env) *cli.Command {
 			}
 			var body []byte
 			switch {
-			case c.String("file") == "-":
-				body, err = io.ReadAll(io.LimitReader(e.stdin, maxSendBody+1))
-				if err != nil {
-					return fmt.Errorf("send: read standard input: %w", err)
-				}
-				if len(body) > maxSendBody {
-					return usageErrorf("send: --file -: standard input is over %d bytes", maxSendBody)
-				}
 			case c.String("file") != "":
-				body, err = os.ReadFile(c.String("file"))
-				if err != nil {
-					return usageErrorf("send: --file: %v", err)
+				if body, err = readPayload(c.String("file"), e.stdin); err != nil {
+					return err
 				}
 			case typ != "":
 				p, ok := fixtures.Default().Payload(event.Type(typ))
@@ -135,6 +126,35 @@ func sendCommand(e *env) *cli.Command {
 			return nil
 		},
 	}
+}
+
+// readPayload reads --file, or standard input for "-", up to maxSendBody:
+// a file named by mistake (a log, a disk image) must not take all the
+// memory before the relay refuses it.
+func readPayload(name string, stdin io.Reader) ([]byte, error) {
+	if name == "-" {
+		body, err := io.ReadAll(io.LimitReader(stdin, maxSendBody+1))
+		if err != nil {
+			return nil, fmt.Errorf("send: read standard input: %w", err)
+		}
+		if len(body) > maxSendBody {
+			return nil, usageErrorf("send: --file -: standard input is over %d bytes", maxSendBody)
+		}
+		return body, nil
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, usageErrorf("send: --file: %v", err)
+	}
+	defer f.Close()
+	body, err := io.ReadAll(io.LimitReader(f, maxSendBody+1))
+	if err != nil {
+		return nil, usageErrorf("send: --file: %v", err)
+	}
+	if len(body) > maxSendBody {
+		return nil, usageErrorf("send: --file %s is over %d bytes", name, maxSendBody)
+	}
+	return body, nil
 }
 
 // assignments are the values of --set, each kept whole: a StringSlice

@@ -22,6 +22,14 @@ func TestSendCommand(t *testing.T) {
 	url := startRelayCLI(t, nil, "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--api-key", "k", "--endpoint", srv.URL)
 	file := filepath.Join(t.TempDir(), "order.json")
 	os.WriteFile(file, []byte(`{"order":"A-1"}`), 0o600)
+	huge := filepath.Join(t.TempDir(), "huge.json")
+	if err := os.WriteFile(huge, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Sparse: no disk is written.
+	if err := os.Truncate(huge, maxSendBody+1); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		args []string
@@ -34,6 +42,9 @@ func TestSendCommand(t *testing.T) {
 		{"NoEvent", []string{}, 2, "give --event"},
 		{"UnknownFixture", []string{"--event", "order.created"}, 2, "no fixture"},
 		{"CustomValueRequest", []string{"--event", "custom_value_request"}, 2, "synchronous GET"},
+		// Read whole, a file named by mistake (a log, a disk image) could
+		// take all the memory; standard input was bounded, a file not.
+		{"HugeFile", []string{"--event", "payment", "--file", huge}, 2, "is over 67108864 bytes"},
 		// The dashboard URL a relay prints, pasted as --relay: it was a 405
 		// for POST /v1/events, exit 1.
 		{"DashboardURL", []string{"--event", "payment", "--relay", url + "/_sidehook/ui/"}, 2, "is a page or route of the relay: give its base URL, " + url},
