@@ -153,6 +153,20 @@ func TestGeneratorsAfterHelp(t *testing.T) {
 	}
 }
 
+// shell is the path of a shell the completion tests run. Without it the
+// test is skipped, or fails under CI=true, where .ci/run installs it.
+func shell(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s runs the completion script under test: %v", name, err)
+		}
+		t.Skipf("%s runs the completion script under test: %v", name, err)
+	}
+	return p
+}
+
 // TestBashCompletionScript runs the bash script on the words of a command
 // line, with a function standing in for the binary that records what the
 // script asks it, and asks the binary that in-process. "sidehook send
@@ -160,10 +174,7 @@ func TestGeneratorsAfterHelp(t *testing.T) {
 // "--" for the end of the flags, so the binary ran send rather than
 // answer, and no flag was offered.
 func TestBashCompletionScript(t *testing.T) {
-	bash, err := exec.LookPath("bash")
-	if err != nil {
-		t.Skip("no bash")
-	}
+	bash := shell(t, "bash")
 	_, script, _ := runCLI(t, nil, "completion", "bash")
 	tests := []struct {
 		name  string
@@ -210,10 +221,7 @@ func TestBashCompletionScript(t *testing.T) {
 // defined the function and registered it, so the first <TAB> of every
 // shell offered nothing. Sourced, it registers the function.
 func TestZshCompletionScript(t *testing.T) {
-	zsh, err := exec.LookPath("zsh")
-	if err != nil {
-		t.Skip("no zsh")
-	}
+	zsh := shell(t, "zsh")
 	_, script, _ := runCLI(t, nil, "completion", "zsh")
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "_sidehook"), []byte(script), 0o600); err != nil {
