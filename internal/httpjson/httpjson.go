@@ -409,6 +409,36 @@ func (e *AnswerError) Error() string {
 	return fmt.Sprintf("%s answered %d to %s %s: %s", e.Server, e.Status, e.Method, e.Path, e.Reason)
 }
 
+// ErrWrongServer is a 2xx answer without the field that every answer of
+// its route holds: it came from another server than the API client's,
+// such as a mock receiver, which captures any path it does not serve and
+// answers 200 {"id":"cap_…"}. Decoded as it is, that would pass for an
+// accepted event or an empty page.
+var ErrWrongServer = errors.New("not the answer of the server asked")
+
+// CheckAnswer returns nil when b, a 2xx answer to method path, is a JSON
+// object holding key, the field every answer of the route from a server
+// (a "relay", a "receiver") holds; else an error wrapping ErrWrongServer
+// that quotes the answer's start.
+func CheckAnswer(server, method, path string, status int, b []byte, key string) error {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(b, &fields) == nil && fields[key] != nil {
+		return nil
+	}
+	const limit = 200
+	s := strings.TrimSpace(string(b))
+	if len(s) > limit {
+		s = strings.ToValidUTF8(s[:limit], "") + "…"
+	}
+	return fmt.Errorf("%s %s: %w (HTTP %d without %q): is it a sidehook %s? %s", method, path, wrongServer(server), status, key, server, s)
+}
+
+// wrongServer is ErrWrongServer in a message that names the server asked.
+type wrongServer string
+
+func (w wrongServer) Error() string        { return "not a " + string(w) + "'s answer" }
+func (w wrongServer) Is(target error) bool { return target == ErrWrongServer }
+
 // NewAnswerError decodes a non-2xx answer body b from server.
 func NewAnswerError(server, method, path string, status int, b []byte) *AnswerError {
 	e := &AnswerError{Server: server, Method: method, Path: path, Status: status, Reason: strings.TrimSpace(string(b))}

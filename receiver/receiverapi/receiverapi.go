@@ -102,8 +102,11 @@ func (c *Client) rawWith(ctx context.Context, hc *http.Client, method, path stri
 	return resp, nil
 }
 
-// do sends a request and decodes a 2xx JSON answer into out (when not nil).
-func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+// do sends a request and decodes a 2xx JSON answer into out (when not
+// nil), once it has the field key that every answer of the route holds
+// ("" for none to check): given a webhook URL as its base, the client
+// reaches paths the receiver captures, answered 200 {"id":"cap_…"}.
+func (c *Client) do(ctx context.Context, method, path string, in any, key string, out any) error {
 	var body io.Reader
 	ct := ""
 	if in != nil {
@@ -122,7 +125,16 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		return nil
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxAnswer)).Decode(out); err != nil {
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	if err != nil {
+		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
+	}
+	if key != "" {
+		if err := httpjson.CheckAnswer("receiver", method, path, resp.StatusCode, b, key); err != nil {
+			return err
+		}
+	}
+	if err := json.Unmarshal(b, out); err != nil {
 		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
 	}
 	return nil
@@ -165,14 +177,14 @@ func (c *Client) List(ctx context.Context, f receiver.Filter, limit int, cursor 
 		extra.Set("cursor", cursor)
 	}
 	var p Page
-	err := c.do(ctx, http.MethodGet, "/_sidehook/requests"+query(f, extra), nil, &p)
+	err := c.do(ctx, http.MethodGet, "/_sidehook/requests"+query(f, extra), nil, "requests", &p)
 	return p, err
 }
 
 // Get is GET /_sidehook/requests/{id}.
 func (c *Client) Get(ctx context.Context, id string) (receiver.Capture, error) {
 	var cap receiver.Capture
-	err := c.do(ctx, http.MethodGet, "/_sidehook/requests/"+url.PathEscape(id), nil, &cap)
+	err := c.do(ctx, http.MethodGet, "/_sidehook/requests/"+url.PathEscape(id), nil, "received_at", &cap)
 	return cap, err
 }
 
@@ -181,7 +193,7 @@ func (c *Client) Count(ctx context.Context, f receiver.Filter) (int, error) {
 	var ans struct {
 		Count int `json:"count"`
 	}
-	err := c.do(ctx, http.MethodGet, "/_sidehook/requests/count"+query(f, nil), nil, &ans)
+	err := c.do(ctx, http.MethodGet, "/_sidehook/requests/count"+query(f, nil), nil, "count", &ans)
 	return ans.Count, err
 }
 
@@ -231,6 +243,9 @@ func (c *Client) Wait(ctx context.Context, f receiver.Filter, n int, timeout tim
 	if resp.StatusCode/100 != 2 && resp.StatusCode != http.StatusRequestTimeout {
 		return nil, answerError(http.MethodGet, path, resp.StatusCode, b)
 	}
+	if err := httpjson.CheckAnswer("receiver", http.MethodGet, path, resp.StatusCode, b, "requests"); err != nil {
+		return nil, err
+	}
 	var ans struct {
 		Requests []receiver.Capture `json:"requests"`
 	}
@@ -267,7 +282,7 @@ type ReplayAnswer = receiver.ReplayAnswer
 // Replay is POST /_sidehook/requests/{id}/replay.
 func (c *Client) Replay(ctx context.Context, id string, r ReplayRequest) (ReplayAnswer, error) {
 	var ans ReplayAnswer
-	err := c.do(ctx, http.MethodPost, "/_sidehook/requests/"+url.PathEscape(id)+"/replay", r, &ans)
+	err := c.do(ctx, http.MethodPost, "/_sidehook/requests/"+url.PathEscape(id)+"/replay", r, "target", &ans)
 	return ans, err
 }
 
@@ -276,7 +291,7 @@ func (c *Client) Rules(ctx context.Context) ([]receiver.Rule, error) {
 	var ans struct {
 		Rules []receiver.Rule `json:"rules"`
 	}
-	err := c.do(ctx, http.MethodGet, "/_sidehook/rules", nil, &ans)
+	err := c.do(ctx, http.MethodGet, "/_sidehook/rules", nil, "rules", &ans)
 	return ans.Rules, err
 }
 
@@ -309,7 +324,7 @@ func (c *Client) AddRule(ctx context.Context, rule receiver.Rule) (string, error
 	var ans struct {
 		ID string `json:"id"`
 	}
-	err := c.do(ctx, http.MethodPost, "/_sidehook/rules", rule, &ans)
+	err := c.do(ctx, http.MethodPost, "/_sidehook/rules", rule, "id", &ans)
 	return ans.ID, err
 }
 
@@ -320,23 +335,23 @@ func (c *Client) DeleteRule(ctx context.Context, id string) error {
 		// Without an id the call deletes every rule: that is DeleteRules.
 		return errors.New("receiverapi: delete rule: empty id (DeleteRules deletes every rule)")
 	}
-	return c.do(ctx, http.MethodDelete, "/_sidehook/rules?id="+url.QueryEscape(id), nil, nil)
+	return c.do(ctx, http.MethodDelete, "/_sidehook/rules?id="+url.QueryEscape(id), nil, "", nil)
 }
 
 // DeleteRules is DELETE /_sidehook/rules: every rule goes, those of the
 // receiver's --rules file too, until a Reset restores them.
 func (c *Client) DeleteRules(ctx context.Context) error {
-	return c.do(ctx, http.MethodDelete, "/_sidehook/rules", nil, nil)
+	return c.do(ctx, http.MethodDelete, "/_sidehook/rules", nil, "", nil)
 }
 
 // DeleteAll is DELETE /_sidehook/requests: every capture goes.
 func (c *Client) DeleteAll(ctx context.Context) error {
-	return c.do(ctx, http.MethodDelete, "/_sidehook/requests", nil, nil)
+	return c.do(ctx, http.MethodDelete, "/_sidehook/requests", nil, "", nil)
 }
 
 // Reset is POST /_sidehook/reset: the captures go, and the rules are
 // those of the receiver's --rules file again, their sequences from the
 // start.
 func (c *Client) Reset(ctx context.Context) error {
-	return c.do(ctx, http.MethodPost, "/_sidehook/reset", nil, nil)
+	return c.do(ctx, http.MethodPost, "/_sidehook/reset", nil, "", nil)
 }

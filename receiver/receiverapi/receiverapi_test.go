@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sidehook/sidehook/internal/httpjson"
 	"github.com/sidehook/sidehook/receiver"
 	"github.com/sidehook/sidehook/receiver/receiverapi"
 	"github.com/sidehook/sidehook/receiver/receivertest"
@@ -209,5 +210,38 @@ func TestAddRule(t *testing.T) {
 	_, err = c.AddRule(ctx, receiver.Rule{Respond: receiver.Respond{Fault: "explode"}})
 	if !errors.As(err, &e) || e.Status != http.StatusBadRequest || !strings.Contains(e.Reason, "respond.fault") {
 		t.Errorf("a bad rule: got %v, want a 400 naming respond.fault", err)
+	}
+}
+
+// TestClientNotAReceiversAdminAPI: given a receiver's webhook URL
+// (/webhooks) as its base, every admin call reached a path the receiver
+// captures, answered 200 {"id":"cap_…"}: a list read it as no captures
+// (replay said "nothing matched", exit 0), a count as 0. Each read finds
+// the field its route always answers missing, and says so.
+func TestClientNotAReceiversAdminAPI(t *testing.T) {
+	rcv := receivertest.NewServer(t)
+	c, err := receiverapi.New(rcv.URL+"/webhooks", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		call func() error
+	}{
+		{"List", func() error { _, err := c.List(ctx, receiver.Filter{}, 0, ""); return err }},
+		{"Get", func() error { _, err := c.Get(ctx, "cap_1"); return err }},
+		{"Count", func() error { _, err := c.Count(ctx, receiver.Filter{}); return err }},
+		{"Wait", func() error { _, err := c.Wait(ctx, receiver.Filter{}, 1, time.Second); return err }},
+		{"Replay", func() error { _, err := c.Replay(ctx, "cap_1", receiverapi.ReplayRequest{}); return err }},
+		{"Rules", func() error { _, err := c.Rules(ctx); return err }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call()
+			if !errors.Is(err, httpjson.ErrWrongServer) || !strings.Contains(err.Error(), "receiver") || !strings.Contains(err.Error(), `{"id":"cap_`) {
+				t.Errorf("got %v, want ErrWrongServer naming the receiver, with the answer", err)
+			}
+		})
 	}
 }

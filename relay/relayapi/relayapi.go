@@ -13,7 +13,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/sidehook/sidehook/internal/httpjson"
@@ -63,10 +62,9 @@ func New(base, apiKey string, hc *http.Client) (*Client, error) {
 type Raw = json.RawMessage
 
 // ErrNotRelay is a 2xx answer without the field every relay answer of its
-// route holds: another server, such as a mock receiver, which answers any
-// path 200 {"id":"cap_…"}. Decoded as it is, that would pass for an
-// accepted event, an empty page or no test results.
-var ErrNotRelay = errors.New("not a relay's answer")
+// route holds: another server, such as a mock receiver (see
+// httpjson.ErrWrongServer).
+var ErrNotRelay = httpjson.ErrWrongServer
 
 // do sends a request and decodes a 2xx answer into out (when not nil),
 // once it has the field key that every relay answer of the route has
@@ -97,10 +95,8 @@ func (c *Client) do(ctx context.Context, method, path string, h http.Header, bod
 		return b, httpjson.NewAnswerError("relay", method, path, resp.StatusCode, b)
 	}
 	if key != "" {
-		var fields map[string]json.RawMessage
-		if json.Unmarshal(b, &fields) != nil || fields[key] == nil {
-			return b, fmt.Errorf("%s %s: %w (HTTP %d without %q): is it a sidehook relay? %s",
-				method, path, ErrNotRelay, resp.StatusCode, key, clip(b))
+		if err := httpjson.CheckAnswer("relay", method, path, resp.StatusCode, b, key); err != nil {
+			return b, err
 		}
 	}
 	if out != nil {
@@ -117,16 +113,6 @@ func (c *Client) postJSON(ctx context.Context, path string, in any, key string, 
 		return nil, fmt.Errorf("POST %s: %w", path, err)
 	}
 	return c.do(ctx, http.MethodPost, path, nil, bytes.NewReader(b), key, out)
-}
-
-// clip is the start of an answer, for a message.
-func clip(b []byte) string {
-	const limit = 200
-	s := strings.TrimSpace(string(b))
-	if len(s) > limit {
-		return strings.ToValidUTF8(s[:limit], "") + "…"
-	}
-	return s
 }
 
 // Ingest is POST /v1/events: body sent as the event of type typ (empty:
