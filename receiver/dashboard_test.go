@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,7 +16,6 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/sidehook/sidehook/receiver"
-	"github.com/sidehook/sidehook/receiver/memstore"
 	"github.com/sidehook/sidehook/web"
 	"github.com/sidehook/sidehook/web/webtest"
 )
@@ -363,13 +361,7 @@ func TestDashboardStalledClientNeverSlowsCapture(t *testing.T) {
 // Start) feeds its dashboard live, as a started one does; it sent the
 // snapshot and then nothing.
 func TestDashboardMountedIsLive(t *testing.T) {
-	srv, err := receiver.New(receiver.Config{Store: memstore.New()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close(t.Context()) })
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
+	hs := mount(t)
 
 	c := webtest.DialWS(t, hs.URL, nil)
 	if snap := webtest.ReadWS(t, c); snap.Type != web.MsgSnapshot || len(snap.Items) != 0 {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/sidehook/sidehook/receiver"
-	"github.com/sidehook/sidehook/receiver/memstore"
 )
 
 // needTools skips the test without the commands it runs, except under
@@ -134,13 +132,7 @@ func TestExportCurlScriptRuns(t *testing.T) {
 // reached under another name or port (Docker's -p 18081:8081).
 func TestExportPointsAtTheHostAsked(t *testing.T) {
 	srv := start(t, receiver.Config{})
-	mounted, err := receiver.New(receiver.Config{Store: memstore.New()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mounted.Close(context.Background()) })
-	hs := httptest.NewServer(mounted.Handler())
-	t.Cleanup(hs.Close)
+	hs := mount(t)
 	port := srv.URL()[strings.LastIndex(srv.URL(), ":")+1:]
 
 	tests := []struct {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"github.com/sidehook/sidehook/receiver"
 	"github.com/sidehook/sidehook/receiver/badgerstore"
+	"github.com/sidehook/sidehook/receiver/memstore"
 )
 
 const (
@@ -36,6 +38,20 @@ func openStore(tb testing.TB, dir string) *badgerstore.Store {
 		}
 	})
 	return st
+}
+
+// mount serves a receiver's Handler from another server, never started:
+// how an app embeds it. Both close at cleanup.
+func mount(tb testing.TB) *httptest.Server {
+	tb.Helper()
+	srv, err := receiver.New(receiver.Config{Store: memstore.New()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { srv.Close(context.Background()) })
+	hs := httptest.NewServer(srv.Handler())
+	tb.Cleanup(hs.Close)
+	return hs
 }
 
 // start runs a receiver for the test on a loopback port with a durable

@@ -146,13 +146,7 @@ func TestReplayAnswerIsTheTargets(t *testing.T) {
 // to the URL its request came in on by default; it has no listen address
 // of its own, and a replay without "to" was refused as having no target.
 func TestReplayMountedHandler(t *testing.T) {
-	srv, err := receiver.New(receiver.Config{Store: memstore.New()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close(t.Context()) })
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
+	hs := mount(t)
 	var orig struct{ ID string }
 	send(t, "POST", hs.URL+"/x?a=1", []byte(`{}`), nil).json(t, &orig)
 	r := send(t, "POST", hs.URL+"/_sidehook/requests/"+orig.ID+"/replay", []byte(`{}`), jsonHeader)
