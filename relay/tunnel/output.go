@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +25,9 @@ type printer struct {
 	// loc is the clock of the text lines; nil means the local time zone,
 	// the console log's (JSON lines are UTC).
 	loc *time.Location
+	// readied is the last ready line printed: a reconnect to the same
+	// tunnel, as before, is one text line.
+	readied *ReadyLine
 }
 
 func (p *printer) line(v any, text string) {
@@ -118,6 +122,14 @@ type deliveryLine struct {
 
 func (p *printer) ready(r ReadyLine) {
 	r.Type = "ready"
+	p.mu.Lock()
+	again := p.readied != nil && reflect.DeepEqual(*p.readied, r)
+	p.readied = &r
+	p.mu.Unlock()
+	if again {
+		p.line(r, fmt.Sprintf("ready  reconnected to %s, as before", r.Relay))
+		return
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "ready  tunnel %q of %s connected to %s", r.Name, r.Org, r.Relay)
 	if r.Forward != "" {

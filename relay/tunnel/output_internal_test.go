@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -61,6 +62,40 @@ func TestReadyLineSkipVerify(t *testing.T) {
 				t.Errorf("got %q, want it to hold %q and not %q", got, tt.want, tt.wantNot)
 			}
 		})
+	}
+}
+
+// TestReadyLineAgain: a reconnect that finds everything as before says so
+// in one text line; it printed the whole block again (public URL, each
+// endpoint, the inspector) at every reconnect of a flaky network. What
+// changed (an endpoint added meanwhile) prints the block, and --json
+// prints every ready line whole, for the programs that read them.
+func TestReadyLineAgain(t *testing.T) {
+	r := ReadyLine{Name: "laptop", Org: "acme", Relay: "http://relay", Forward: "http://localhost:3000", PublicURL: "http://relay/in/acme",
+		Endpoints: []EndpointAuth{{ID: "crm", URL: "sidehook-tunnel://laptop/webhooks", Verify: []string{"jwt"}}}}
+	added := r
+	added.Endpoints = append(slices.Clone(r.Endpoints), EndpointAuth{ID: "erp", URL: "sidehook-tunnel://laptop/erp", Verify: []string{"jwt"}})
+
+	var out bytes.Buffer
+	p := &printer{w: &out}
+	p.ready(r)
+	out.Reset()
+	p.ready(r)
+	if got, want := out.String(), "ready  reconnected to http://relay, as before\n"; got != want {
+		t.Errorf("again: got %q, want %q", got, want)
+	}
+	out.Reset()
+	p.ready(added)
+	if got := out.String(); !strings.Contains(got, "platforms post to") || !strings.Contains(got, "endpoint erp") {
+		t.Errorf("changed: got %q, want the whole block", got)
+	}
+
+	out.Reset()
+	p = &printer{w: &out, json: true}
+	p.ready(r)
+	p.ready(r)
+	if lines := strings.Split(strings.TrimSpace(out.String()), "\n"); len(lines) != 2 || lines[0] != lines[1] {
+		t.Errorf("JSON: got %q, want the same whole line twice", out.String())
 	}
 }
 
