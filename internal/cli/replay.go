@@ -446,11 +446,9 @@ func replayFlags(c *cli.Context, e *env) (*replayConfig, error) {
 		return nil, usageErrorf("replay: give --body or --edit, not both")
 	}
 	if path := c.String("body"); path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return nil, usageErrorf("replay: --body: %v", err)
+		if cfg.opts.Body, err = readPayload("replay: --body", path, e.stdin); err != nil {
+			return nil, err
 		}
-		cfg.opts.Body = b
 	}
 	if cfg.edit && !isTerminal(e.stdin) {
 		return nil, usageErrorf("replay: --edit needs a terminal on standard input; use --body FILE instead")

@@ -601,6 +601,12 @@ func TestReplayCommandErrors(t *testing.T) {
 	shortKey := filepath.Join(t.TempDir(), "key.pem")
 	os.WriteFile(shortKey, []byte("not a key"), 0o600)
 
+	huge := filepath.Join(t.TempDir(), "huge.json")
+	os.WriteFile(huge, nil, 0o600)
+	if err := os.Truncate(huge, maxSendBody+1); err != nil { // sparse: no disk is written
+		t.Fatal(err)
+	}
+
 	rcv := []string{"replay", "--receiver", src.URL}
 	tests := []struct {
 		name string
@@ -609,6 +615,9 @@ func TestReplayCommandErrors(t *testing.T) {
 		want string
 	}{
 		{"NoSource", []string{"replay", "--all"}, 2, "give one source"},
+		// Read whole, as send --file was: a file named by mistake could
+		// take all the memory.
+		{"HugeBody", append(rcv, "--all", "--body", huge), 2, "--body " + huge + " is over 67108864 bytes"},
 		{"TwoSources", []string{"replay", "--receiver", src.URL, "--file", file, "--all"}, 2, "give one source"},
 		{"BadReceiver", []string{"replay", "--receiver", "localhost:8081", "--all"}, 2, "not an absolute http"},
 		// The dashboard URL a receiver prints: "unknown id", exit 1.

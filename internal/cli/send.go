@@ -101,7 +101,7 @@ func sendCommand(e *env) *cli.Command {
 			var body []byte
 			switch {
 			case c.String("file") != "":
-				if body, err = readPayload(c.String("file"), e.stdin); err != nil {
+				if body, err = readPayload("send: --file", c.String("file"), e.stdin); err != nil {
 					return err
 				}
 			case typ != "":
@@ -128,31 +128,26 @@ func sendCommand(e *env) *cli.Command {
 	}
 }
 
-// readPayload reads --file, or standard input for "-", up to maxSendBody:
-// a file named by mistake (a log, a disk image) must not take all the
-// memory before the relay refuses it.
-func readPayload(name string, stdin io.Reader) ([]byte, error) {
-	if name == "-" {
-		body, err := io.ReadAll(io.LimitReader(stdin, maxSendBody+1))
+// readPayload reads the file a flag names (what: "send: --file"), or
+// standard input for "-", up to maxSendBody: a file named by mistake (a
+// log, a disk image) must not take all the memory before the server
+// refuses it.
+func readPayload(what, name string, stdin io.Reader) ([]byte, error) {
+	r, src := stdin, what+" -: standard input"
+	if name != "-" {
+		f, err := os.Open(name)
 		if err != nil {
-			return nil, fmt.Errorf("send: read standard input: %w", err)
+			return nil, usageErrorf("%s: %v", what, err)
 		}
-		if len(body) > maxSendBody {
-			return nil, usageErrorf("send: --file -: standard input is over %d bytes", maxSendBody)
-		}
-		return body, nil
+		defer f.Close()
+		r, src = f, what+" "+name
 	}
-	f, err := os.Open(name)
+	body, err := io.ReadAll(io.LimitReader(r, maxSendBody+1))
 	if err != nil {
-		return nil, usageErrorf("send: --file: %v", err)
-	}
-	defer f.Close()
-	body, err := io.ReadAll(io.LimitReader(f, maxSendBody+1))
-	if err != nil {
-		return nil, usageErrorf("send: --file: %v", err)
+		return nil, fmt.Errorf("%s: read: %w", src, err)
 	}
 	if len(body) > maxSendBody {
-		return nil, usageErrorf("send: --file %s is over %d bytes", name, maxSendBody)
+		return nil, usageErrorf("%s is over %d bytes", src, maxSendBody)
 	}
 	return body, nil
 }
