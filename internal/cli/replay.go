@@ -17,6 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/dustin/go-humanize/english"
 	"github.com/mattn/go-isatty"
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
@@ -808,7 +809,7 @@ func printDryRun(ctx context.Context, e *env, items []replay.Item, cfg *replayCo
 		}
 		b.WriteString("\n")
 	}
-	fmt.Fprintf(&b, "dry run: %d requests, nothing sent\n", len(previews))
+	fmt.Fprintf(&b, "dry run: %s, nothing sent\n", english.Plural(len(previews), "request", "requests"))
 	_, err := e.stdout.Write(b.Bytes())
 	return err
 }

@@ -396,7 +396,7 @@ func TestReplayCommandRelay(t *testing.T) {
 
 	// A dry run lists and sends nothing.
 	code, stdout, stderr = runCLI(t, nil, "replay", "--relay", r.URL(), "--api-key", replayAPIKey, "--endpoint", "ep2", "--to", dst.URL, "--dry-run")
-	if code != 0 || !strings.Contains(stdout, dlvs[1]) || strings.Contains(stdout, dlvs[0]) || !strings.Contains(stdout, "dry run: 1 deliveries, nothing sent") {
+	if code != 0 || !strings.Contains(stdout, dlvs[1]) || strings.Contains(stdout, dlvs[0]) || !strings.Contains(stdout, "dry run: 1 delivery, nothing sent") {
 		t.Errorf("dry run: got %d %q %q, want 0 and a dry run of the second delivery only, nothing sent", code, stdout, stderr)
 	}
 	if n := len(dst.Requests(receivertest.Filter{})); n != 1 {
@@ -564,7 +564,7 @@ func TestReplayCommandDryRun(t *testing.T) {
 	}
 	for _, want := range []string{"POST " + dst.URL + "/webhooks  (replay of " + orig.ID + ")", "Sidehook-Replay-Of: " + orig.ID,
 		"Webhook-Id: evt_X", "X-Webio-Token: <redacted>", "Authorization: Bearer <redacted>", "Webhook-Signature: v1,",
-		`{"type":"payment"}`, "dry run: 1 requests, nothing sent"} {
+		`{"type":"payment"}`, "dry run: 1 request, nothing sent"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, stdout)
 		}

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/dustin/go-humanize/english"
 	"golang.org/x/time/rate"
 
 	"github.com/sidehook/sidehook/internal/event"
@@ -259,7 +260,7 @@ func printRelayDryRun(w io.Writer, r *relayReplay, sel []selected, asJSON bool) 
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.EventID, r.Type, r.Status, r.Target, r.Skipped)
 	}
 	tw.Flush()
-	_, err := fmt.Fprintf(w, "dry run: %d deliveries, nothing sent\n", len(rows))
+	_, err := fmt.Fprintf(w, "dry run: %s, nothing sent\n", english.Plural(len(rows), "delivery", "deliveries"))
 	return err
 }
 
