@@ -73,6 +73,15 @@ func tunnelCommand(e *env) *cli.Command {
 					}
 				}
 			}
+			// Checked here as well, to name the flag or the variable
+			// each URL came from.
+			for _, f := range []string{"relay", "forward"} {
+				if v := c.String(f); v != "" {
+					if _, err := tunnel.ParseBaseURL(f, v); err != nil {
+						return usageErrorf("tunnel: %s: %v", e.source(c, f), err)
+					}
+				}
+			}
 			cl, err := tunnel.NewClient(tunnel.ClientConfig{
 				RelayURL:   c.String("relay"),
 				APIKey:     c.String("api-key"),

@@ -177,7 +177,11 @@ func TestTunnelCommandErrors(t *testing.T) {
 		{"WrongKey", []string{"--api-key", "wrong", "--name", "laptop", "--forward", "http://127.0.0.1:1"}, 1, "401 from http://127.0.0.1:", nil},
 		{"NoForward", []string{"--api-key", "k", "--name", "laptop"}, 2, "--forward is required", nil},
 		{"NoName", []string{"--api-key", "k", "--forward", "http://127.0.0.1:1"}, 2, "--name is required", nil},
-		{"BadForward", []string{"--api-key", "k", "--name", "laptop", "--forward", "localhost:3000"}, 2, "forward URL", nil},
+		{"BadForward", []string{"--api-key", "k", "--name", "laptop", "--forward", "localhost:3000"}, 2, `tunnel: --forward: forward URL "localhost:3000"`, nil},
+		// Named by the variable it came from, as every other flag's value.
+		{"BadForwardFromEnv", []string{"--api-key", "k", "--name", "laptop"}, 2, `tunnel: SIDEHOOK_FORWARD: forward URL "localhost:3000"`,
+			map[string]string{"SIDEHOOK_FORWARD": "localhost:3000"}},
+		{"BadRelay", []string{"--api-key", "k", "--name", "laptop", "--forward", "http://127.0.0.1:1", "--relay", "relay:8080"}, 2, `tunnel: --relay: relay URL "relay:8080"`, nil},
 		{"BadEvents", []string{"--api-key", "k", "--name", "laptop", "--forward", "http://127.0.0.1:1", "--events", "Nope!"}, 2, "not an event type", nil},
 		{"PublicInspector", []string{"--api-key", "k", "--name", "laptop", "--forward", "http://127.0.0.1:1", "--inspect", "0.0.0.0:0"}, 2, "loopback", nil},
 		{"InspectorNoPort", []string{"--api-key", "k", "--name", "laptop", "--forward", "http://127.0.0.1:1", "--inspect", "localhost"}, 2, "inspector address", nil},

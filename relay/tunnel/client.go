@@ -129,13 +129,13 @@ type Client struct {
 // NewClient checks cfg, reads the CA files and returns a Client; Run
 // listens and dials.
 func NewClient(cfg ClientConfig) (*Client, error) {
-	relayURL, err := baseURL("relay", cfg.RelayURL)
+	relayURL, err := ParseBaseURL("relay", cfg.RelayURL)
 	if err != nil {
 		return nil, err
 	}
 	var forward *url.URL
 	if cfg.Forward != "" {
-		if forward, err = baseURL("forward", cfg.Forward); err != nil {
+		if forward, err = ParseBaseURL("forward", cfg.Forward); err != nil {
 			return nil, err
 		}
 	}
@@ -215,7 +215,10 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	return c, nil
 }
 
-func baseURL(what, s string) (*url.URL, error) {
+// ParseBaseURL checks the URL of a relay, or of an app to forward to
+// (what names which in the error), as NewClient does: http(s), a host, a
+// port that can be dialled, no credentials, query or fragment.
+func ParseBaseURL(what, s string) (*url.URL, error) {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("%s URL %q: want http(s)://HOST[:PORT][/PATH]", what, s)

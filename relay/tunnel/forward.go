@@ -122,7 +122,7 @@ func (c *Client) target(f forwardReq) (string, error) {
 	base := *c.forward
 	path := f.path
 	if f.to != "" {
-		u, err := baseURL("target", f.to)
+		u, err := ParseBaseURL("target", f.to)
 		if err != nil {
 			return "", err
 		}
