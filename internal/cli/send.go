@@ -114,7 +114,7 @@ func sendCommand(e *env) *cli.Command {
 				return usageErrorf("send: give --event TYPE (a fixture) or --file FILE")
 			}
 			if sets := *c.Generic("set").(*assignments); len(sets) > 0 {
-				if body, err = setFields(body, sets); err != nil {
+				if body, err = setFields(body, sets, e.source(c, "set")); err != nil {
 					return usageErrorf("send: %v", err)
 				}
 			}
@@ -164,13 +164,13 @@ func (a *assignments) String() string     { return strings.Join(*a, " ") }
 // objects, making the missing ones. The object is written back with its
 // keys sorted; numbers keep their digits (json.Number), so a 64-bit id
 // survives.
-func setFields(body []byte, sets []string) ([]byte, error) {
+func setFields(body []byte, sets []string, flag string) ([]byte, error) {
 	var doc map[string]any
 	if err := decodeJSON(body, &doc); err != nil || doc == nil {
-		return nil, errors.New("--set needs a payload that is a JSON object")
+		return nil, fmt.Errorf("%s needs a payload that is a JSON object", flag)
 	}
 	for _, s := range sets {
-		path, value, err := parseSet(s)
+		path, value, err := parseSet(flag, s)
 		if err != nil {
 			return nil, err
 		}
@@ -202,29 +202,30 @@ func setFields(body []byte, sets []string) ([]byte, error) {
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
-// parseSet reads one --set assignment.
-func parseSet(s string) (path string, value any, err error) {
+// parseSet reads one --set assignment; flag names where it came from (the
+// flag, or its variable) in an error.
+func parseSet(flag, s string) (path string, value any, err error) {
 	// JSON would turn invalid bytes into U+FFFD without a word.
 	if !utf8.ValidString(s) {
-		return "", nil, fmt.Errorf("--set %q: not valid UTF-8", s)
+		return "", nil, fmt.Errorf("%s %q: not valid UTF-8", flag, s)
 	}
 	i := strings.IndexByte(s, '=')
 	if i <= 0 {
-		return "", nil, fmt.Errorf("--set %q: want PATH=TEXT or PATH:=JSON", s)
+		return "", nil, fmt.Errorf("%s %q: want PATH=TEXT or PATH:=JSON", flag, s)
 	}
 	path, raw := s[:i], s[i+1:]
 	isJSON := strings.HasSuffix(path, ":")
 	path = strings.TrimSuffix(path, ":")
 	for _, k := range strings.Split(path, ".") {
 		if k == "" {
-			return "", nil, fmt.Errorf("--set %q: empty field name in %q", s, path)
+			return "", nil, fmt.Errorf("%s %q: empty field name in %q", flag, s, path)
 		}
 	}
 	if !isJSON {
 		return path, raw, nil
 	}
 	if err := decodeJSON([]byte(raw), &value); err != nil {
-		return "", nil, fmt.Errorf("--set %q: %q is not JSON (use %s=TEXT for a string)", s, raw, path)
+		return "", nil, fmt.Errorf("%s %q: %q is not JSON (use %s=TEXT for a string)", flag, s, raw, path)
 	}
 	return path, value, nil
 }

@@ -135,7 +135,7 @@ func TestSetFields(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := setFields([]byte(tt.body), tt.sets)
+			got, err := setFields([]byte(tt.body), tt.sets, "--set")
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("got %s, %v; want an error with %q", got, err, tt.wantErr)
@@ -158,7 +158,7 @@ func FuzzSetFields(f *testing.F) {
 	f.Add(`[]`, "a=b")
 	f.Add(`{"a":"x"}`, "a.b=c")
 	f.Fuzz(func(t *testing.T, body, set string) {
-		got, err := setFields([]byte(body), []string{set})
+		got, err := setFields([]byte(body), []string{set}, "--set")
 		if err != nil {
 			return
 		}
@@ -166,7 +166,7 @@ func FuzzSetFields(f *testing.F) {
 		if err := decodeJSON(got, &doc); err != nil {
 			t.Fatalf("setFields(%q, %q) = %q: not a JSON object: %v", body, set, got, err)
 		}
-		path, _, _ := parseSet(set)
+		path, _, _ := parseSet("--set", set)
 		obj := doc
 		keys := strings.Split(path, ".")
 		for _, k := range keys[:len(keys)-1] {
@@ -284,6 +284,8 @@ func TestClientValuesFromVariables(t *testing.T) {
 			`test: SIDEHOOK_TEST_EVENT "order.created": want one of inbound_message`},
 		{"TokenTTL", map[string]string{"SIDEHOOK_TTL": "-1h"}, []string{"token", "--secret-key", "0123456789abcdef0123456789abcdef", "--org", "demo"},
 			"token: SIDEHOOK_TTL must not be negative"},
+		{"SendSet", map[string]string{"SIDEHOOK_SEND_SET": "amount"}, []string{"send", "--event", "payment", "--api-key", "k"},
+			`send: SIDEHOOK_SEND_SET "amount": want PATH=TEXT or PATH:=JSON`},
 		// Given on the command line, the flag is named.
 		{"Flag", map[string]string{"SIDEHOOK_RELAY_URL": "http://127.0.0.1:1"}, []string{"send", "--event", "payment", "--api-key", "k", "--relay", "localhost:8080"},
 			`send: --relay: relay URL "localhost:8080"`},
