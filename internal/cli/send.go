@@ -143,8 +143,12 @@ func readPayload(what, name string, stdin io.Reader) ([]byte, error) {
 		r, src = f, what+" "+name
 	}
 	body, err := io.ReadAll(io.LimitReader(r, maxSendBody+1))
-	if err != nil {
+	if err != nil && name == "-" {
 		return nil, fmt.Errorf("%s: read: %w", src, err)
+	}
+	if err != nil {
+		// A directory, most often: a mistake in the command.
+		return nil, usageErrorf("%s: %v", what, err)
 	}
 	if len(body) > maxSendBody {
 		return nil, usageErrorf("%s is over %d bytes", src, maxSendBody)

@@ -45,6 +45,7 @@ func TestSendCommand(t *testing.T) {
 		// Read whole, a file named by mistake (a log, a disk image) could
 		// take all the memory; standard input was bounded, a file not.
 		{"HugeFile", []string{"--event", "payment", "--file", huge}, 2, "is over 67108864 bytes"},
+		{"FileIsDirectory", []string{"--event", "payment", "--file", t.TempDir()}, 2, "is a directory"},
 		// The dashboard URL a relay prints, pasted as --relay: it was a 405
 		// for POST /v1/events, exit 1.
 		{"DashboardURL", []string{"--event", "payment", "--relay", url + "/_sidehook/ui/"}, 2, "is a page or route of the relay: give its base URL, " + url},
