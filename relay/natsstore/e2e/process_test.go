@@ -53,6 +53,27 @@ func (p *relayProc) deliveredTo(endpoint string) int {
 	return p.delivered[endpoint]
 }
 
+// writeProcConfig writes the configuration file of the relay processes:
+// head (the store: and retry: blocks), then the demo organisation, with the
+// tests' API key and secret, and its endpoints, one YAML flow mapping each.
+func writeProcConfig(t *testing.T, head string, endpoints ...string) string {
+	t.Helper()
+	yaml := head + `organisations:
+  - id: demo
+    api_keys: [` + apiKey + `]
+    secret_key: ` + secretKey + `
+    endpoints:
+`
+	for _, e := range endpoints {
+		yaml += "      - " + e + "\n"
+	}
+	cfg := filepath.Join(t.TempDir(), "sidehook.yaml")
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
 // startRelayProc starts `sidehook relay --config cfg --store servers`
 // and waits for its ready line; it is killed when the test ends.
 func startRelayProc(t *testing.T, bin, name, cfg, servers string) *relayProc {
@@ -258,23 +279,13 @@ func TestRelaysOnCluster(t *testing.T) {
 	nodes, urls := startCluster(t)
 	servers := strings.Join(urls, ",")
 	hook := newSink(t)
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "sidehook.yaml")
-	yaml := `store:
-  servers: [` + urls[0] + `]
+	cfg := writeProcConfig(t, `store:
+  servers: [`+urls[0]+`]
   replicas: 3
 retry: {schedule: [200ms, 500ms, 1s, 2s, 5s]}
-organisations:
-  - id: demo
-    api_keys: [` + apiKey + `]
-    secret_key: ` + secretKey + `
-    endpoints:
-      - {id: all, url: "` + hook.URL + `/all", events: [load, idem], max_in_flight: 32}
-      - {id: seq, url: "` + hook.URL + `/seq", events: [seq], ordered: true}
-`
-	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`,
+		`{id: all, url: "`+hook.URL+`/all", events: [load, idem], max_in_flight: 32}`,
+		`{id: seq, url: "`+hook.URL+`/seq", events: [seq], ordered: true}`)
 	t.Logf("built and cluster up in %v", time.Since(start).Round(time.Millisecond))
 
 	var (

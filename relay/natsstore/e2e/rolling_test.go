@@ -3,8 +3,6 @@ package e2e
 import (
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,21 +33,12 @@ func TestRollingRestart(t *testing.T) {
 		hook.Config.Handler.ServeHTTP(w, r)
 	}))
 	t.Cleanup(front.Close)
-	cfg := filepath.Join(t.TempDir(), "sidehook.yaml")
-	yaml := `store:
+	cfg := writeProcConfig(t, `store:
   replicas: 3
 retry: {schedule: [200ms, 500ms, 1s, 2s, 5s, 5s, 5s]}
-organisations:
-  - id: demo
-    api_keys: [` + apiKey + `]
-    secret_key: ` + secretKey + `
-    endpoints:
-      - {id: all, url: "` + front.URL + `/all", events: [load], max_in_flight: 8}
-      - {id: seq, url: "` + front.URL + `/seq", events: [seq], ordered: true}
-`
-	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`,
+		`{id: all, url: "`+front.URL+`/all", events: [load], max_in_flight: 8}`,
+		`{id: seq, url: "`+front.URL+`/seq", events: [seq], ordered: true}`)
 	var (
 		mu   sync.Mutex
 		live = map[string]*relayProc{}

@@ -4,9 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,21 +22,12 @@ func TestTunnelAcrossRelayProcesses(t *testing.T) {
 	_, urls := startCluster(t)
 	servers := strings.Join(urls, ",")
 	app := newSink(t)
-	cfg := filepath.Join(t.TempDir(), "sidehook.yaml")
-	yaml := `store:
-  servers: [` + urls[0] + `]
+	cfg := writeProcConfig(t, `store:
+  servers: [`+urls[0]+`]
   replicas: 3
 retry: {schedule: [100ms, 200ms, 500ms, 1s, 2s, 5s]}
-organisations:
-  - id: demo
-    api_keys: [` + apiKey + `]
-    secret_key: ` + secretKey + `
-    endpoints:
-      - {id: laptop, url: "tunnel://laptop/hook", events: [tun], max_in_flight: 8}
-`
-	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`,
+		`{id: laptop, url: "tunnel://laptop/hook", events: [tun], max_in_flight: 8}`)
 	a := startRelayProc(t, bin, "relay-a", cfg, servers)
 	b := startRelayProc(t, bin, "relay-b", cfg, servers)
 
