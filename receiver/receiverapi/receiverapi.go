@@ -129,10 +129,8 @@ func (c *Client) do(ctx context.Context, method, path string, in any, key string
 	if err != nil {
 		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
 	}
-	if key != "" {
-		if err := httpjson.CheckAnswer("receiver", method, path, resp.StatusCode, b, key); err != nil {
-			return err
-		}
+	if err := httpjson.CheckAnswer("receiver", method, path, resp.StatusCode, b, key); err != nil {
+		return err
 	}
 	if err := json.Unmarshal(b, out); err != nil {
 		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)

@@ -94,10 +94,8 @@ func (c *Client) do(ctx context.Context, method, path string, h http.Header, bod
 	if resp.StatusCode/100 != 2 {
 		return b, httpjson.NewAnswerError("relay", method, path, resp.StatusCode, b)
 	}
-	if key != "" {
-		if err := httpjson.CheckAnswer("relay", method, path, resp.StatusCode, b, key); err != nil {
-			return b, err
-		}
+	if err := httpjson.CheckAnswer("relay", method, path, resp.StatusCode, b, key); err != nil {
+		return b, err
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {
