@@ -127,7 +127,9 @@ func (p *printer) ready(r ReadyLine) {
 	p.readied = &r
 	p.mu.Unlock()
 	if again {
-		p.line(r, fmt.Sprintf("ready  reconnected to %s, as before", r.Relay))
+		// Still a ready line with the public URL (SPEC §8); how to
+		// verify is as printed above.
+		p.line(r, fmt.Sprintf("ready  reconnected to %s, as before: platforms post to POST %s", r.Relay, r.PublicURL))
 		return
 	}
 	var b strings.Builder

@@ -81,7 +81,7 @@ func TestReadyLineAgain(t *testing.T) {
 	p.ready(r)
 	out.Reset()
 	p.ready(r)
-	if got, want := out.String(), "ready  reconnected to http://relay, as before\n"; got != want {
+	if got, want := out.String(), "ready  reconnected to http://relay, as before: platforms post to POST http://relay/in/acme\n"; got != want {
 		t.Errorf("again: got %q, want %q", got, want)
 	}
 	out.Reset()
