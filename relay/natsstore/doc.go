@@ -100,6 +100,9 @@
 //
 // What holds across relays:
 //   - each attempt is made by one relay (one consumer lease, or the lock);
+//   - every attempt made is on the delivery's record: Record adds its
+//     relay's new attempts to those stored, so a relay whose lease lapsed
+//     mid-attempt and the one that retook the delivery both keep theirs;
 //   - ordered endpoints are FIFO across relays, as above;
 //   - max_in_flight is a total across relays: the relay's dispatcher tells
 //     the store each endpoint's value (SetMaxInFlight, an optional

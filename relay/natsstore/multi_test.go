@@ -430,3 +430,101 @@ func TestLapsedHolderLeavesTheRetakenHeadLock(t *testing.T) {
 		t.Fatalf("after B's record: took %v, want y_a", ds)
 	}
 }
+
+// Two relays attempted a delivery whose lease lapsed on the first: each
+// attempt is on the delivery's record, whichever is recorded last, and the
+// delivery stays delivered. A record is the relay's copy of the delivery,
+// taken before the other's attempt, so written as it is it would drop that
+// attempt from the list the API and the dashboard show.
+func TestLapsedLeaseKeepsEveryAttempt(t *testing.T) {
+	a, b := twoRelays(t, time.Second)
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		ordered bool
+		aLast   bool // relay A, whose lease lapsed, records after B
+	}{
+		{"B fails, then A delivers", false, true},
+		{"A delivers, then B fails", false, false},
+		{"ordered, B fails, then A delivers", true, true},
+		{"ordered, A delivers, then B fails", true, false},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ep := fmt.Sprintf("ep%d", i) // an endpoint each: no head lock is shared
+			ref := relay.EndpointRef{Org: "acme", Endpoint: ep}
+			ev, ds := mkEvent("acme", fmt.Sprintf("x%d", i), time.Now(), tt.ordered, ep)
+			accept(t, a, ev, ds)
+			id := ds[0].ID
+			got, _ := take(t, a, ref, time.Now(), 1)
+			if len(got) != 1 {
+				t.Fatal("relay A took nothing")
+			}
+			retaken := lapse(t, a, b, ref, "acme/"+id, time.Now)
+			aAt, bAt := time.Now().UTC(), time.Now().UTC().Add(time.Millisecond)
+			delivered := attempt(got[0], relay.StatusDelivered, aAt, nil)
+			delivered.Attempts[0].Status = 200
+			due := time.Now().UTC().Add(time.Hour)
+			failed := attempt(retaken[0], relay.StatusFailed, bAt, &due)
+			records := []struct {
+				s *Store
+				d *relay.Delivery
+			}{{b, failed}, {a, delivered}}
+			if !tt.aLast {
+				slices.Reverse(records)
+			}
+			for _, r := range records {
+				if err := r.s.Record(ctx, r.d, ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+			d, err := b.Delivery(ctx, "acme", id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Status != relay.StatusDelivered || d.NextAttemptAt != nil {
+				t.Errorf("stored %s, next %v; want delivered", d.Status, d.NextAttemptAt)
+			}
+			var codes []int
+			for n, at := range d.Attempts {
+				codes = append(codes, at.Status)
+				if at.N != n+1 {
+					t.Errorf("attempt %d numbered %d, want %d", n, at.N, n+1)
+				}
+			}
+			slices.Sort(codes)
+			if want := []int{200, 500}; !slices.Equal(codes, want) {
+				t.Errorf("attempts got %v, want %v (A's and B's)", codes, want)
+			}
+		})
+	}
+}
+
+func TestWithAttempts(t *testing.T) {
+	at := func(n int, ms int, code int) relay.Attempt {
+		return relay.Attempt{N: n, At: t0.Add(time.Duration(ms) * time.Millisecond), Status: code}
+	}
+	tests := []struct {
+		name         string
+		stored, mine []relay.Attempt
+		want         []relay.Attempt
+	}{
+		{"OneMadeHere", []relay.Attempt{at(1, 0, 500)}, []relay.Attempt{at(1, 0, 500), at(2, 9, 200)},
+			[]relay.Attempt{at(1, 0, 500), at(2, 9, 200)}},
+		{"AnotherRelaysSince", []relay.Attempt{at(1, 0, 500), at(2, 5, 503)}, []relay.Attempt{at(1, 0, 500), at(2, 3, 200)},
+			[]relay.Attempt{at(1, 0, 500), at(2, 5, 503), at(3, 3, 200)}},
+		{"RecordedAgain", []relay.Attempt{at(1, 5, 503), at(2, 3, 200)}, []relay.Attempt{at(1, 3, 200)},
+			[]relay.Attempt{at(1, 5, 503), at(2, 3, 200)}},
+		{"None", []relay.Attempt{}, []relay.Attempt{}, []relay.Attempt{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := withAttempts(tt.stored, tt.mine)
+			if !slices.EqualFunc(got, tt.want, func(a, b relay.Attempt) bool {
+				return a.N == b.N && a.At.Equal(b.At) && a.Status == b.Status
+			}) {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}

@@ -660,14 +660,18 @@ func (s *Store) Record(ctx context.Context, d *relay.Delivery, disable string) e
 	l := s.leaseOf(d)
 	var ended bool
 	st, err := s.endLease(ctx, d, l, func(cur *state) (*state, *nats.Msg) {
+		attempts := withAttempts(cur.Attempts, d.Attempts)
 		if relay.Final(cur.Status) && cur.Reason == "" && !relay.Final(d.Status) {
 			// Recorded final by another relay's attempt since this lease
 			// lapsed, which also ended the work item: that outcome stands.
 			// Written over, the delivery would wait on no item, forever.
-			return cur, nil
+			kept := *cur
+			kept.Attempts = attempts
+			return &kept, nil
 		}
 		next := &state{Delivery: *d}
 		next.Endpoint, next.Ordered, next.Gen = cur.Endpoint, cur.Ordered, cur.Gen
+		next.Attempts = attempts
 		if cur.RequeueAt != nil {
 			requeued(&next.Delivery, *cur.RequeueAt)
 		}
@@ -700,6 +704,33 @@ func (s *Store) Record(ctx context.Context, d *relay.Delivery, disable string) e
 		s.finish(ctx, l.msg) // on failure the item is stale: a Take drops it
 	}
 	return nil
+}
+
+// withAttempts is the stored attempt list followed by the attempts the
+// recording relay made: those of its copy past the history the two share.
+// Its copy is the delivery as it took it; when its lease lapsed, another
+// relay that retook the delivery may have recorded an attempt since, which
+// the copy lacks and must keep (every attempt made is on the record). An
+// attempt made here is renumbered after the stored ones; one already
+// stored (a Record tried again after its write landed) is not added twice.
+func withAttempts(stored, mine []relay.Attempt) []relay.Attempt {
+	same := func(a, b relay.Attempt) bool { return a.At.Equal(b.At) && a.Status == b.Status }
+	k := 0
+	for k < len(stored) && k < len(mine) && stored[k].N == mine[k].N && same(stored[k], mine[k]) {
+		k++
+	}
+	out := slices.Clone(stored)
+	for _, a := range mine[k:] {
+		if slices.ContainsFunc(stored[k:], func(b relay.Attempt) bool { return same(a, b) }) {
+			continue
+		}
+		a.N = len(out) + 1
+		out = append(out, a)
+	}
+	if len(out) == 0 {
+		return mine // none either side: as the caller gave it (nil or empty)
+	}
+	return out
 }
 
 // queued reports whether an unordered delivery still has an item to wait
