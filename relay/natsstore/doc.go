@@ -125,7 +125,9 @@
 //     total divided by the number of relays;
 //   - AckWait (Config.AckWait, store.ack_wait) must be the same on every
 //     relay: it is the consumers' ack wait, the lease and lock lifetime,
-//     and the heartbeat period's base;
+//     and the heartbeat period's base. The running relays keep theirs in
+//     the control bucket (relays.ack_wait), and a relay asking for another
+//     refuses to start; to change it, stop them all;
 //   - idempotency by webhook-id: the event subject is written with an
 //     expected last subject sequence of 0 and the message id org/id, so the
 //     second Accept of an id, on any relay, fails and reads the first.

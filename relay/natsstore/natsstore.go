@@ -35,7 +35,8 @@ type Config struct {
 	// AckWait is how long a lease lasts without a heartbeat: after it a
 	// dead relay's deliveries go to another relay. 0 means 30s. It is
 	// the consumers' ack wait, so every relay sharing the prefix must use
-	// the same (store.ack_wait in the configuration).
+	// the same (store.ack_wait in the configuration): Open refuses another
+	// than the running relays' (see agreeAckWait).
 	AckWait time.Duration
 }
 
@@ -158,9 +159,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.nc.Close()
 		return nil, fmt.Errorf("open nats store: %w", err)
 	}
-	s.done.Add(2)
+	s.done.Add(3)
 	go s.heartbeat()
 	go s.tick()
+	go s.holdAckWait()
 	s.log.Info().Str("server", s.nc.ConnectedUrlRedacted()).Str("stream", cfg.Prefix).
 		Int("replicas", cfg.Replicas).Dur("ack_wait", cfg.AckWait).Msg("nats store open")
 	return s, nil
@@ -298,6 +300,9 @@ func (s *Store) setup(ctx context.Context) error {
 	}
 	s.ctl = kv
 	if err := s.waitReadable(ctx); err != nil {
+		return err
+	}
+	if err := s.agreeAckWait(ctx); err != nil {
 		return err
 	}
 	for _, ordered := range []bool{false, true} {
