@@ -58,7 +58,11 @@ func Deferred(r *Relay, org, id string) int {
 	r.hub.mu.Lock()
 	defer r.hub.mu.Unlock()
 	if e := r.hub.held[heldKey{org, id}]; e != nil {
-		return len(e.deferred)
+		n := 0
+		for _, p := range e.places {
+			n += len(p)
+		}
+		return n
 	}
 	return 0
 }

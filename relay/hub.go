@@ -54,11 +54,12 @@ type Subscription = pubsub.Subscription[Change]
 // (share): what this relay hears of them goes to ps alone, so it is never
 // sent back, and neither are the losses told of it.
 //
-// An event being ingested is held (hold, release): the dispatcher may
+// An event being written is held (hold, release): the dispatcher may
 // attempt a delivery as soon as the store has it, before the ingest
-// publishes the event and its pending deliveries, and a subscriber must
-// not see an outcome before the event it belongs to. Changes of a held
-// event wait, in order, and follow the ingest's own.
+// publishes the event and its pending deliveries (or a manual retry its
+// pending delivery), and a subscriber must not see an outcome before the
+// change that led to it. A hold keeps a place among the event's changes;
+// its release fills it, and once no hold is left they go out in order.
 type hub struct {
 	ps, own *pubsub.Hub[Change]
 	// mu makes own's order ps's (the other relays hear this relay's
@@ -71,8 +72,10 @@ type hub struct {
 type heldKey struct{ org, event string }
 
 type heldEvent struct {
-	ingests  int      // holding it: a producer's id may be ingested twice at once
-	deferred []Change // published once the last ingest releases it
+	holds int // not yet released: an id may be written by two at once
+	// places, in order: each hold's (its release's changes) and each
+	// change published while the event was held.
+	places [][]Change
 }
 
 // newHub returns a hub; shared gives it own, for a store shared with
@@ -94,8 +97,10 @@ func (h *hub) subscribeOwn(ctx context.Context) *Subscription {
 	return h.own.Subscribe(ctx, pubsub.Options{Buffer: subscriptionBuffer})
 }
 
-// hold defers the changes of an event about to be stored until release.
-func (h *hub) hold(org, event string) {
+// hold defers the changes of an event about to be written until the last
+// hold of it is released, and keeps a place for the holder's own: the
+// place is release's argument.
+func (h *hub) hold(org, event string) int {
 	k := heldKey{org, event}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -104,25 +109,32 @@ func (h *hub) hold(org, event string) {
 		e = &heldEvent{}
 		h.held[k] = e
 	}
-	e.ingests++
+	e.holds++
+	e.places = append(e.places, nil)
+	return len(e.places) - 1
 }
 
-// release publishes an ingest's changes of a held event (none when it
-// was not stored), then, once no ingest holds it, what was deferred.
-func (h *hub) release(org, event string, cs ...Change) {
+// release puts a holder's changes (none when it wrote nothing) in the
+// place its hold kept, and publishes the event's changes once no hold is
+// left.
+func (h *hub) release(org, event string, place int, cs ...Change) {
 	k := heldKey{org, event}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.publishLocked(cs)
 	e := h.held[k]
 	if e == nil {
 		return
 	}
-	if e.ingests--; e.ingests > 0 {
+	e.places[place] = cs
+	if e.holds--; e.holds > 0 {
 		return
 	}
 	delete(h.held, k)
-	h.publishLocked(e.deferred)
+	var all []Change
+	for _, p := range e.places {
+		all = append(all, p...)
+	}
+	h.publishLocked(all)
 }
 
 // publish publishes changes this relay made. It never blocks: a full
@@ -152,7 +164,7 @@ func (h *hub) deferLocked(cs []Change) []Change {
 	var now []Change
 	for _, c := range cs {
 		if e := h.held[heldKey{c.Org, c.EventID}]; e != nil {
-			e.deferred = append(e.deferred, c)
+			e.places = append(e.places, []Change{c})
 			continue
 		}
 		now = append(now, c)

@@ -315,10 +315,10 @@ func (in *ingester) accept(ctx context.Context, o *orgState, r *ingestRequest) (
 	// For the same reason an attempt's outcome could be published before
 	// the event: the hub holds it back until this ingest publishes.
 	published := false
-	in.hub.hold(o.id, id)
+	place := in.hub.hold(o.id, id)
 	defer func() {
 		if !published {
-			in.hub.release(o.id, id)
+			in.hub.release(o.id, id, place)
 		}
 	}()
 	stored, err := in.store.Accept(ctx, ev, ds)
@@ -359,7 +359,7 @@ func (in *ingester) accept(ctx context.Context, o *orgState, r *ingestRequest) (
 		changes = append(changes, c)
 	}
 	in.metrics.countIngested(o.id, ev.Type)
-	in.hub.release(o.id, id, changes...)
+	in.hub.release(o.id, id, place, changes...)
 	published = true
 	in.disp.accepted(o, ds, true)
 	return http.StatusAccepted, &IngestAnswer{ID: id, Type: ev.Type, Deliveries: ev.Deliveries}, nil

@@ -538,17 +538,23 @@ func (m *manager) requeue(ctx context.Context, o *orgState, id string) (*Deliver
 	}
 	wasFinal := Final(d.Status)
 	now := m.clock.Now()
+	// Due from the write on, it may be attempted (by a queue running
+	// anyway) before this goroutine publishes: the hub holds the attempt's
+	// outcome back until the pending change is out, or a dashboard would
+	// end on "pending" for a delivered delivery.
+	place := m.hub.hold(o.id, d.EventID)
 	nd, err := m.store.Requeue(ctx, o.id, id, now)
 	if err != nil {
+		m.hub.release(o.id, d.EventID, place)
 		if errors.Is(err, ErrNotFound) {
 			return nil, notFoundOr(err, "delivery", id)
 		}
 		return nil, storeError(err)
 	}
-	m.disp.requeued(o, nd, wasFinal)
 	c := deliveryChange(nd, now)
 	c.Status = StatusPending // a leased one becomes pending when its lease ends
-	m.hub.publish(c)
+	m.hub.release(o.id, d.EventID, place, c)
+	m.disp.requeued(o, nd, wasFinal)
 	return nd, nil
 }
 

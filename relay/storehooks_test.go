@@ -25,8 +25,10 @@ type hookStore struct {
 	relay.Store
 	accept func(ctx context.Context, ev *relay.Event, ds []*relay.Delivery) (*relay.Event, error)
 	record func(ctx context.Context, d *relay.Delivery, disable string) error
-	reads  atomic.Int64 // of events and deliveries
-	events atomic.Int64 // of events
+	// requeue runs after the store's Requeue, before the relay goes on.
+	requeue func(d *relay.Delivery)
+	reads   atomic.Int64 // of events and deliveries
+	events  atomic.Int64 // of events
 	// down makes reads of events fail as a lost NATS connection does.
 	down atomic.Bool
 	// limit, when set, is what BodyLimit says.
@@ -60,6 +62,14 @@ func (h *hookStore) Record(ctx context.Context, d *relay.Delivery, disable strin
 		return h.record(ctx, d, disable)
 	}
 	return h.Store.Record(ctx, d, disable)
+}
+
+func (h *hookStore) Requeue(ctx context.Context, org, id string, now time.Time) (*relay.Delivery, error) {
+	d, err := h.Store.Requeue(ctx, org, id, now)
+	if err == nil && h.requeue != nil {
+		h.requeue(d)
+	}
+	return d, err
 }
 
 func (h *hookStore) Event(ctx context.Context, org, id string) (*relay.Event, error) {
@@ -407,6 +417,92 @@ func TestAttemptBeforeIngestReturns(t *testing.T) {
 	}
 	if want := "[event: delivery:pending delivery:pending delivery:delivered]"; fmt.Sprint(got) != want {
 		t.Errorf("changes: got %v, want %s (the ingest's, the retry's, the attempt's)", got, want)
+	}
+}
+
+// TestRetryPublishedBeforeItsAttempt: a retried delivery is due from the
+// store's write on, and a queue already running (woken here by another
+// ingest) may attempt it before the retry publishes. Subscribers still see
+// the retry's pending before the attempt's outcome: the other way round,
+// a dashboard ended on "pending" for a delivered delivery.
+func TestRetryPublishedBeforeItsAttempt(t *testing.T) {
+	var arrivals atomic.Int64
+	rcv := newSink(t, nil, func(*http.Request, int) int {
+		arrivals.Add(1)
+		return http.StatusOK
+	})
+	st := newHookStore(t)
+	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL()}), relay.Options{Store: st})
+	first := ingest(t, r, `{"type":"payment"}`, nil)
+	id := first.Deliveries[0].ID
+	waitDelivery(t, r, id, "delivered", 5*time.Second)
+
+	sub := r.Subscribe(t.Context())
+	defer sub.Close()
+	var (
+		hookMu sync.Mutex
+		hook   error // what went wrong in the hook, which runs in the relay
+	)
+	st.requeue = func(*relay.Delivery) {
+		err := func() error {
+			req, _ := http.NewRequest(http.MethodPost, r.URL()+"/v1/events", strings.NewReader(`{"type":"payment"}`))
+			req.Header.Set("Authorization", "Bearer "+apiKey)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			// The first delivery, the other event's and the retry.
+			for deadline := time.Now().Add(10 * time.Second); arrivals.Load() < 3; time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					return fmt.Errorf("the retried delivery was not attempted before its retry returned: %d arrivals", arrivals.Load())
+				}
+			}
+			// Until its outcome is recorded, and held back or published.
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+				d, err := st.Store.Delivery(context.Background(), "demo", id)
+				if err == nil && d.Status == "delivered" && len(d.Attempts) == 2 &&
+					(relay.Deferred(r, "demo", first.ID) > 0 || len(sub.C()) > 0) {
+					return nil
+				}
+				if time.Now().After(deadline) {
+					return errors.New("the retried delivery's outcome was neither held back nor published")
+				}
+			}
+		}()
+		hookMu.Lock()
+		hook = err
+		hookMu.Unlock()
+	}
+	req, _ := http.NewRequest(http.MethodPost, r.URL()+"/v1/deliveries/"+id+"/retry", nil)
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("retry: %d", resp.StatusCode)
+	}
+	hookMu.Lock()
+	if hook != nil {
+		t.Fatal(hook)
+	}
+	hookMu.Unlock()
+
+	var got []string
+	for len(got) < 2 {
+		select {
+		case c := <-sub.C():
+			if c.DeliveryID == id {
+				got = append(got, c.Status)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("changes of the retried delivery: got %v, want 2", got)
+		}
+	}
+	if want := "[pending delivered]"; fmt.Sprint(got) != want {
+		t.Errorf("changes of the retried delivery: got %v, want %s", got, want)
 	}
 }
 
