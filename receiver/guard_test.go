@@ -1,6 +1,7 @@
 package receiver_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -108,5 +109,53 @@ func TestAPIRedactsCredentials(t *testing.T) {
 		if !strings.Contains(body, "evt_red") || !strings.Contains(body, "idem_visible") {
 			t.Errorf("%s: webhook-id or idempotency-key is not shown:\n%s", path, body)
 		}
+	}
+}
+
+// TestAddRulesSaysWhatContentTypeIsTaken: POST /_sidehook/rules takes a
+// JSON body only (SPEC §6: state-changing calls carry JSON bodies); a YAML
+// rules list, which the rules file may be, is refused 415 with a reason
+// naming the content type that came and the ones that are taken, and no
+// rule is added.
+func TestAddRulesSaysWhatContentTypeIsTaken(t *testing.T) {
+	srv := start(t, receiver.Config{})
+	const yamlRules = "- match: {path: /y}\n  respond: {status: 500}\n"
+	tests := []struct {
+		name, contentType string
+		want              string // in the reason: what came
+	}{
+		{"ApplicationYAML", "application/yaml", `"application/yaml"`},
+		{"ApplicationXYAML", "application/x-yaml", `"application/x-yaml"`},
+		{"TextYAML", "text/yaml; charset=utf-8", `"text/yaml; charset=utf-8"`},
+		{"NoContentType", "", "no Content-Type"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest("POST", srv.URL()+"/_sidehook/rules", strings.NewReader(yamlRules))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", tt.contentType)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var ans struct{ Error, Reason string }
+			if err := json.NewDecoder(resp.Body).Decode(&ans); err != nil {
+				t.Fatalf("answer %d: %v, want a JSON error", resp.StatusCode, err)
+			}
+			if resp.StatusCode != http.StatusUnsupportedMediaType || ans.Error != "unsupported_media_type" {
+				t.Fatalf("got %d %+v, want 415 unsupported_media_type", resp.StatusCode, ans)
+			}
+			for _, want := range []string{tt.want, "application/json", "application/*+json"} {
+				if !strings.Contains(ans.Reason, want) {
+					t.Errorf("reason %q: want it to name %s", ans.Reason, want)
+				}
+			}
+		})
+	}
+	if rules := srv.Rules(); len(rules) != 0 {
+		t.Errorf("got %d rules after the refused posts, want none", len(rules))
 	}
 }

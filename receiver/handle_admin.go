@@ -263,8 +263,12 @@ func handleListRules(s *Server) http.Handler {
 	})
 }
 
-// handleAddRules takes one rule (answers {"id"}) or a list ({"ids"}), in
-// JSON or YAML, validated as strictly as the rules file.
+// handleAddRules takes one rule (answers {"id"}) or a list ({"ids"}) as a
+// JSON body, Content-Type application/json or application/*+json: the
+// guard refuses any other 415, YAML types included, as SPEC §6 has
+// state-changing calls take JSON bodies only (a YAML list belongs in
+// --rules FILE). The body is read by the rules file's one parser, so it is
+// validated as strictly as the file.
 func handleAddRules(s *Server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Refused whole when over the limit: cut there, a YAML list can

@@ -27,6 +27,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"unicode"
 )
@@ -145,11 +146,22 @@ func (g *Guard) Check(r *http.Request) *Refusal {
 		return &Refusal{Status: http.StatusForbidden, Code: "cross_site_request",
 			Reason: "state-changing requests and websockets must come from this server's own pages: " + err.Error()}
 	}
-	if changesState(r.Method) && hasBody(r) && !isJSON(r.Header.Get("Content-Type")) {
-		return &Refusal{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type",
-			Reason: "send the body as Content-Type: application/json"}
+	if ct := r.Header.Get("Content-Type"); changesState(r.Method) && hasBody(r) && !isJSON(ct) {
+		return mediaRefusal(ct)
 	}
 	return nil
+}
+
+// mediaRefusal names the content type that came and every one isJSON
+// takes: a YAML rules list, which a rules file may be, is refused here
+// too, and the reason must not leave the client guessing at a spelling.
+func mediaRefusal(ct string) *Refusal {
+	got := "no Content-Type"
+	if ct != "" {
+		got = "Content-Type " + strconv.Quote(clip(ct))
+	}
+	return &Refusal{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type",
+		Reason: got + " is not accepted: send the body as JSON, Content-Type application/json or application/*+json (state-changing requests take JSON only)"}
 }
 
 // hostAllowed reports whether a loopback listener may serve Host h.
