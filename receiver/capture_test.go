@@ -1,14 +1,18 @@
 package receiver_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -702,5 +706,108 @@ func TestCaptureHeader(t *testing.T) {
 	var none receiver.Capture
 	if got := none.Header("x-team"); got != "" {
 		t.Errorf("Header of a capture without headers: got %q, want \"\"", got)
+	}
+}
+
+// TestCaptureHostHeader: a capture holds the Host the request named, under
+// "host" among its headers, as a WireMock user expects to assert on it
+// (net/http moves it out of the header map into r.Host); a request with
+// none (HTTP/1.0) has none. The exports and a replay send the host they
+// aim at, never the captured one beside it: no curl -H host, no HAR
+// request header host, and a replay lands with the target's Host alone.
+func TestCaptureHostHeader(t *testing.T) {
+	srv := start(t, receiver.Config{})
+	addr := srv.Addr()
+	tests := []struct {
+		name string
+		// sendReq sends one request to /host-<name> and returns its status.
+		sendReq func(t *testing.T, path string) int
+		want    []string // the capture's host header; nil for none
+	}{
+		{"Named", func(t *testing.T, path string) int {
+			req, err := http.NewRequest("POST", srv.URL()+path, strings.NewReader(`{}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Host = "hooks.example:9000"
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}, []string{"hooks.example:9000"}},
+		{"Listened", func(t *testing.T, path string) int {
+			return send(t, "POST", srv.URL()+path, []byte(`{}`), nil).status
+		}, []string{addr}},
+		{"HTTP10WithoutHost", func(t *testing.T, path string) int {
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := io.WriteString(conn, "POST "+path+" HTTP/1.0\r\nContent-Length: 2\r\n\r\n{}"); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := "/host-" + tt.name
+			if status := tt.sendReq(t, path); status != 200 {
+				t.Fatalf("got %d, want 200", status)
+			}
+			caps, _ := list(t, srv, "path="+path)
+			if len(caps) != 1 {
+				t.Fatalf("got %d captures of %s, want 1", len(caps), path)
+			}
+			c := caps[0]
+			if got := c.Headers["host"]; !slices.Equal(got, tt.want) {
+				t.Errorf("headers[host]: got %q, want %q", got, tt.want)
+			}
+
+			ex := send(t, "GET", srv.URL()+"/_sidehook/requests/export?format=curl&path="+path, nil, nil)
+			if strings.Contains(strings.ToLower(string(ex.body)), "-h 'host") {
+				t.Errorf("curl export sets a host header:\n%s", ex.body)
+			}
+			ex = send(t, "GET", srv.URL()+"/_sidehook/requests/export?format=har&path="+path, nil, nil)
+			var har struct {
+				Log struct {
+					Entries []struct {
+						Request struct {
+							URL     string
+							Headers []struct{ Name, Value string }
+						}
+					}
+				}
+			}
+			ex.json(t, &har)
+			if len(har.Log.Entries) != 1 {
+				t.Fatalf("har: got %d entries, want 1", len(har.Log.Entries))
+			}
+			for _, h := range har.Log.Entries[0].Request.Headers {
+				if strings.EqualFold(h.Name, "host") {
+					t.Errorf("har request header %s: %s, want none beside the url %s", h.Name, h.Value, har.Log.Entries[0].Request.URL)
+				}
+			}
+
+			// Replayed to this receiver: one Host, the one it was sent to.
+			if r, ans := replayOf(t, srv, c.ID, `{}`); r.status != 200 || ans.Status != 200 {
+				t.Fatalf("replay: got %d %s, want the receiver's 200", r.status, r.body)
+			}
+			caps, _ = list(t, srv, "path="+path)
+			if len(caps) != 2 {
+				t.Fatalf("got %d captures of %s after the replay, want 2", len(caps), path)
+			}
+			if got := caps[0].Headers["host"]; !slices.Equal(got, []string{addr}) {
+				t.Errorf("replay's host: got %q, want [%s]", got, addr)
+			}
+		})
 	}
 }

@@ -298,6 +298,12 @@ func (h *harExporter) write(w io.Writer, c *Capture) error {
 		e.Response.StatusText = "fault: " + c.Response.Fault
 	}
 	for _, name := range sortedHeaderNames(c.Headers) {
+		if name == "host" {
+			// The url names where the entry is sent (base), which the
+			// captured Host may not be; a reader that sends both would
+			// send two.
+			continue
+		}
 		for _, v := range c.Headers[name] {
 			e.Request.Headers = append(e.Request.Headers, harNV{Name: name, Value: v})
 		}

@@ -60,7 +60,7 @@ func handleCapture(s *Server) http.Handler {
 			Path:          r.URL.EscapedPath(),
 			Query:         r.URL.RawQuery,
 			RemoteAddr:    r.RemoteAddr,
-			Headers:       lowerHeaders(r.Header),
+			Headers:       requestHeaders(r),
 			Body:          body,
 			BodyTruncated: tooLarge || rb.busy,
 			BodySize:      size,
@@ -365,10 +365,27 @@ func isCustomValueGET(r *http.Request) bool {
 	return r.Method == http.MethodGet && r.URL.Query().Has("fields")
 }
 
+// requestHeaders are the headers a capture records: r's, lower-case, and
+// its Host, which net/http moves out of the header map into r.Host, as
+// "host" (SPEC §5 gives every request header; a test asserts on it as on
+// any other). A request without one (HTTP/1.0) records none. Whatever
+// resends a capture sets the Host of its own target: replay, curl and
+// HAR exports leave this one out.
+func requestHeaders(r *http.Request) map[string][]string {
+	h := lowerHeadersCap(r.Header, 1)
+	if r.Host != "" {
+		h["host"] = []string{r.Host}
+	}
+	return h
+}
+
 // lowerHeaders copies the header map with lower-case names; the values are
 // shared, net/http does not reuse them.
-func lowerHeaders(h http.Header) map[string][]string {
-	out := make(map[string][]string, len(h))
+func lowerHeaders(h http.Header) map[string][]string { return lowerHeadersCap(h, 0) }
+
+// lowerHeadersCap is lowerHeaders with room for extra more names.
+func lowerHeadersCap(h http.Header, extra int) map[string][]string {
+	out := make(map[string][]string, len(h)+extra)
 	for k, v := range h {
 		lk := lowerName(k)
 		if prev, ok := out[lk]; ok {
