@@ -74,7 +74,8 @@ type CaptureResponse struct {
 	BodyTruncated bool   `json:"body_truncated,omitempty"`
 	// DurationMS is how long the request took from its arrival to its
 	// answer: the handling until the capture was stored plus any scripted
-	// delay (the capture is stored before the answer goes out).
+	// delay (the capture is stored before the answer goes out). A delay
+	// that Close cut short is counted whole.
 	DurationMS int64 `json:"duration_ms"`
 }
 

@@ -2,7 +2,10 @@ package receiver_test
 
 import (
 	"context"
+	"io"
 	"net"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,6 +103,80 @@ func TestCloseTwiceAndConcurrently(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			close, closed := tt.open(t)
 			closetest.Concurrently(t, close, closed)
+		})
+	}
+}
+
+// TestCloseCutsADelayWithTheCapturedAnswer: a request whose rule is still
+// delaying its answer when Close begins gets the answer its capture
+// records, at once, not an empty 200 once the grace is over (the capture
+// is stored before the delay, so it cannot change afterwards); a fault is
+// still the fault. Close does not spend its grace waiting on delays.
+func TestCloseCutsADelayWithTheCapturedAnswer(t *testing.T) {
+	const delay = time.Minute
+	tests := []struct {
+		name, rules string
+		wantStatus  int  // what the client gets and the capture says
+		wantErr     bool // the client gets no answer (a fault)
+	}{
+		{"RuleAnswer", `[{"respond":{"status":418,"headers":{"x-rule":"tea"},"body":"slow tea","delay":"1m"}}]`, 418, false},
+		{"DefaultAnswer", `[{"respond":{"delay":"1m"}}]`, 200, false},
+		{"Fault", `[{"respond":{"fault":"close","delay":"1m"}}]`, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rules, err := receiver.ParseRules([]byte(tt.rules))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A grace far shorter than the delay: before, it ran out and
+			// the handler gave up without writing.
+			srv := start(t, receiver.Config{Store: memstore.New(), Rules: rules, ShutdownGrace: 300 * time.Millisecond})
+			type answer struct {
+				resp response
+				err  error
+			}
+			got := make(chan answer, 1)
+			go func() {
+				resp, err := http.Post(srv.URL()+"/slow", "application/json", strings.NewReader(`{}`))
+				if err != nil {
+					got <- answer{err: err}
+					return
+				}
+				defer resp.Body.Close()
+				b, err := io.ReadAll(resp.Body)
+				got <- answer{resp: response{status: resp.StatusCode, header: resp.Header, body: b}, err: err}
+			}()
+			waitCount(t, srv, 1)
+			c := only(t, srv)
+			begun := time.Now()
+			if err := srv.Close(context.Background()); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			if took := time.Since(begun); took >= delay/2 {
+				t.Errorf("Close took %v, want it not to wait out the %v delay", took, delay)
+			}
+			a := <-got
+			if c.Response.Status != tt.wantStatus {
+				t.Errorf("capture's status: got %d, want %d", c.Response.Status, tt.wantStatus)
+			}
+			if tt.wantErr {
+				if a.err == nil {
+					t.Errorf("client: got %d %q, want no answer, as the capture's fault %q", a.resp.status, a.resp.body, c.Response.Fault)
+				}
+				return
+			}
+			if a.err != nil {
+				t.Fatalf("client: %v, want the captured %d %q", a.err, c.Response.Status, c.Response.Body)
+			}
+			if a.resp.status != c.Response.Status || string(a.resp.body) != c.Response.Body {
+				t.Errorf("client got %d %q, capture says %d %q: want the same answer", a.resp.status, a.resp.body, c.Response.Status, c.Response.Body)
+			}
+			for name, vals := range c.Response.Headers {
+				if g := a.resp.header.Values(name); strings.Join(g, ",") != strings.Join(vals, ",") {
+					t.Errorf("header %s: client got %q, capture says %q", name, g, vals)
+				}
+			}
 		})
 	}
 }

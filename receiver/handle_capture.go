@@ -244,16 +244,20 @@ func errorReply(status int, code, reason string) reply {
 	return reply{status: status, body: b, json: true}
 }
 
-// respond sends the reply after its delay, or injects its fault.
+// respond sends the reply after its delay, or injects its fault. When
+// Close begins, a delay still running is cut short and the reply sent at
+// once: its capture, stored before the delay, already records this reply,
+// and a delay that outlived the shutdown grace would leave the client an
+// empty 200 or a cut connection instead.
 func (s *Server) respond(w http.ResponseWriter, r *http.Request, rep reply) {
 	if rep.delay > 0 {
 		t := time.NewTimer(rep.delay)
 		select {
 		case <-t.C:
-		case <-r.Context().Done():
+		case <-s.stopping:
 			t.Stop()
-			return
-		case <-s.kill:
+		case <-r.Context().Done():
+			// The client has gone: nobody is left to answer.
 			t.Stop()
 			return
 		}

@@ -129,10 +129,9 @@ type Server struct {
 	bodies   *bodyBudget
 
 	// stopping is closed when Close begins: held connections (the timeout
-	// fault) and waiters let go. kill is closed when the grace is over:
-	// delays still running give up.
+	// fault) and waiters let go, and scripted delays still running end,
+	// their answers sent at once.
 	stopping chan struct{}
-	kill     chan struct{}
 	// holds tracks handlers that outlive http.Server's bookkeeping
 	// (hijacked connections).
 	holds  sync.WaitGroup
@@ -219,7 +218,6 @@ func New(cfg Config) (*Server, error) {
 		bodies:   &bodyBudget{max: cfg.MaxBodiesInFlight},
 		guard:    guard,
 		stopping: make(chan struct{}),
-		kill:     make(chan struct{}),
 	}
 	s.metrics = newMetrics(s.bc, s.bodies)
 	s.hub = web.NewHub(web.HubOptions{Logger: cfg.Logger, Registerer: s.metrics.reg})
@@ -331,10 +329,11 @@ func (s *Server) startFeedLocked() {
 	}()
 }
 
-// Close stops the receiver: held connections are let go, dashboard
-// websockets are closed (cut after a second if a browser stopped reading),
-// in-flight requests are drained within ShutdownGrace and subscribers are
-// ended; the store is left open, for its owner to close. It is safe to call
+// Close stops the receiver: held connections are let go, scripted delays
+// are cut short (each answer, as its capture records it, is sent at once),
+// dashboard websockets are closed (cut after a second if a browser stopped
+// reading), in-flight requests are drained within ShutdownGrace and
+// subscribers are ended; the store is left open, for its owner to close. It is safe to call
 // more than once; later calls return the first one's result.
 func (s *Server) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
@@ -359,7 +358,6 @@ func (s *Server) Close(ctx context.Context) error {
 			cancel()
 			if err != nil {
 				// The grace is over: whatever is still running is cut.
-				close(s.kill)
 				srv.Close()
 				s.log.Warn().Err(err).Msg("shutdown grace exceeded; in-flight requests cut")
 			}
