@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -55,7 +56,11 @@ func TestVerification(t *testing.T) {
 	jwtCfg := auth.VerifyConfig{JWTSecret: []byte(testSecret)}
 	std := auth.VerifyConfig{StandardSecrets: [][]byte{standardKey}}
 	all := auth.VerifyConfig{WebioSecret: []byte(testSecret), Org: testOrg, JWTSecret: []byte(testSecret), StandardSecrets: [][]byte{standardKey}}
-	now := time.Now()
+	// The receiver's clock is fixed, so the reasons that name times are
+	// known.
+	now := time.Now().Truncate(time.Second)
+	stamp := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+	tampered := []byte(`{"type":"payment","amount":"5000.00"}`)
 	stdHeaders := func(key []byte, ts time.Time) map[string]string {
 		return map[string]string{
 			"webhook-id":        "evt_1",
@@ -80,15 +85,17 @@ func TestVerification(t *testing.T) {
 		{"WebioOK", webio, map[string]string{"x-webio-token": webioToken(t, testSecret, testOrg)}, "webio-token", "", auth.StatusValid},
 		{"WebioErrMissing", webio, nil, "webio-token", "missing x-webio-token header", auth.StatusInvalid},
 		{"WebioErrWrongSecret", webio, map[string]string{"x-webio-token": webioToken(t, strings.Repeat("x", 32), testOrg)}, "webio-token", "signature mismatch", auth.StatusInvalid},
-		{"WebioErrWrongOrg", webio, map[string]string{"x-webio-token": webioToken(t, testSecret, "other")}, "webio-token", "wrong org", auth.StatusInvalid},
+		{"WebioErrWrongOrg", webio, map[string]string{"x-webio-token": webioToken(t, testSecret, "other")}, "webio-token", `wrong org "other", want "demo"`, auth.StatusInvalid},
 		{"WebioErrMalformed", webio, map[string]string{"x-webio-token": "not.a.token"}, "webio-token", "malformed token", auth.StatusInvalid},
 		{"JWTOK", jwtCfg, map[string]string{"authorization": "Bearer " + jwtToken(t, testSecret, body, now)}, "jwt", "", auth.StatusValid},
-		{"JWTErrExpired", jwtCfg, map[string]string{"authorization": "Bearer " + jwtToken(t, testSecret, body, now.Add(-time.Hour))}, "jwt", "token expired", auth.StatusInvalid},
-		{"JWTErrTamperedBody", jwtCfg, map[string]string{"authorization": "Bearer " + jwtToken(t, testSecret, []byte(`{"type":"payment","amount":"5000.00"}`), now)}, "jwt", "sha256 claim does not match body", auth.StatusInvalid},
-		{"JWTErrNotBearer", jwtCfg, map[string]string{"authorization": "Basic Zm9vOmJhcg=="}, "jwt", "authorization header is not a bearer token", auth.StatusInvalid},
+		{"JWTErrExpired", jwtCfg, map[string]string{"authorization": "Bearer " + jwtToken(t, testSecret, body, now.Add(-time.Hour))}, "jwt", "token expired: exp " + stamp(now.Add(-55*time.Minute)) + ", now " + stamp(now), auth.StatusInvalid},
+		{"JWTErrTamperedBody", jwtCfg, map[string]string{"authorization": "Bearer " + jwtToken(t, testSecret, tampered, now)}, "jwt",
+			"sha256 claim " + strconv.Quote(auth.BodyHash(tampered)) + " does not match the body's " + strconv.Quote(auth.BodyHash(body)), auth.StatusInvalid},
+		{"JWTErrNotBearer", jwtCfg, map[string]string{"authorization": "Basic Zm9vOmJhcg=="}, "jwt", `authorization header is not a bearer token: scheme "Basic", want Bearer`, auth.StatusInvalid},
 		{"StandardOK", std, stdHeaders(standardKey, now), "standard", "", auth.StatusValid},
 		{"StandardErrSignature", std, stdHeaders([]byte("another-key-of-thirty-two-bytes!"), now), "standard", "signature mismatch", auth.StatusInvalid},
-		{"StandardErrTooOld", std, stdHeaders(standardKey, now.Add(-10*time.Minute)), "standard", "timestamp too old", auth.StatusInvalid},
+		{"StandardErrTooOld", std, stdHeaders(standardKey, now.Add(-10*time.Minute)), "standard",
+			fmt.Sprintf("timestamp too old: webhook-timestamp %d, now %d, tolerance 5m0s", now.Add(-10*time.Minute).Unix(), now.Unix()), auth.StatusInvalid},
 		{"AllOK", all, with(stdHeaders(standardKey, now), map[string]string{
 			"x-webio-token": webioToken(t, testSecret, testOrg),
 			"authorization": "Bearer " + jwtToken(t, testSecret, body, now),
@@ -100,7 +107,7 @@ func TestVerification(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := start(t, receiver.Config{Verify: tt.verify})
+			srv := start(t, receiver.Config{Verify: tt.verify, Now: func() time.Time { return now }})
 			r := send(t, "POST", srv.URL()+"/webhooks", body, tt.headers)
 			if tt.wantReason == "" {
 				if r.status != 200 {
@@ -143,7 +150,7 @@ func TestVerificationReplayedJTI(t *testing.T) {
 		t.Fatalf("first: got %d %s, want 200", r.status, r.body)
 	}
 	r := send(t, "POST", srv.URL()+"/w", body, hdr)
-	if r.status != 401 || !strings.Contains(string(r.body), `"jwt: jti already used"`) {
+	if r.status != 401 || !strings.Contains(string(r.body), `"jwt: jti \"`) || !strings.Contains(string(r.body), `\" already used"`) {
 		t.Fatalf("replay: got %d %s, want 401 jti already used", r.status, r.body)
 	}
 	caps, _ := list(t, srv, "verdict=invalid")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -120,3 +121,9 @@ func verify(v *auth.Verifier, r *http.Request, body []byte) auth.Verdict {
 }
 
 func unix(sec int64) time.Time { return time.Unix(sec, 0) }
+
+// stamp is a time as a reason names it.
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// hashOf is the quoted body hash a reason names.
+func hashOf(b string) string { return strconv.Quote(auth.BodyHash([]byte(b))) }

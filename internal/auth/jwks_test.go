@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -243,20 +244,20 @@ func TestVerify_JWKS(t *testing.T) {
 	}
 	// A token claiming the EC key's kid but signed RS256 by another key.
 	forged := forge(map[string]any{"alg": "RS256", "kid": ec.KID}, goodClaims(), func(string) []byte { return make([]byte, 256) })
-	if got := verify(v, request("POST", "/", body, bearer(forged)), body); got.Reason != "unexpected signing method RS256" {
-		t.Errorf("kid/alg mismatch: got %+v, want reason \"unexpected signing method RS256\"", got)
+	if got := verify(v, request("POST", "/", body, bearer(forged)), body); got.Reason != `unexpected signing method "RS256", want ES256` {
+		t.Errorf("kid/alg mismatch: got %+v, want reason `unexpected signing method \"RS256\", want ES256`", got)
 	}
 	other := otherKeyPairs()[auth.ES256]
-	if got := verify(v, request("POST", "/", body, bearer(attempt(t, other, body, nil))), body); got.Reason != "unknown key id" {
-		t.Errorf("unknown kid: got %+v, want unknown key id", got)
+	if got := verify(v, request("POST", "/", body, bearer(attempt(t, other, body, nil))), body); got.Reason != fmt.Sprintf("unknown key id %q, not in the JWKS", other.KID) {
+		t.Errorf("unknown kid: got %+v, want unknown key id %q, not in the JWKS", got, other.KID)
 	}
 	noKID := forge(map[string]any{"alg": "ES256"}, goodClaims(), func(string) []byte { return make([]byte, 64) })
 	if got := verify(v, request("POST", "/", body, bearer(noKID)), body); got.Reason != "missing kid header" {
 		t.Errorf("no kid: got %+v, want missing kid header", got)
 	}
 	hs := signingKey(t, auth.HS256)
-	if got := verify(v, request("POST", "/", body, bearer(attempt(t, hs, body, nil))), body); got.Reason != "unexpected signing method HS256" {
-		t.Errorf("HS256 against a JWKS: got %+v, want reason \"unexpected signing method HS256\"", got)
+	if got := verify(v, request("POST", "/", body, bearer(attempt(t, hs, body, nil))), body); got.Reason != `unexpected signing method "HS256", want one of RS256, ES256, EdDSA` {
+		t.Errorf("HS256 against a JWKS: got %+v, want reason `unexpected signing method \"HS256\", want one of RS256, ES256, EdDSA`", got)
 	}
 	if n := srv.hits.Load(); n != 1 {
 		t.Errorf("fetches: got %d, want 1 (unknown kids rate-limited)", n)

@@ -149,7 +149,7 @@ func verifyStandard(secrets [][]byte, h standardHeaders, body []byte, now time.T
 	}
 	ts, err := strconv.ParseInt(h.timestamp, 10, 64)
 	if err != nil {
-		return "invalid " + h.prefix + "timestamp header"
+		return "invalid " + h.prefix + "timestamp header " + strconv.Quote(clip(h.timestamp)) + ", want unix seconds"
 	}
 	if tolerance <= 0 {
 		tolerance = DefaultStandardTolerance
@@ -161,10 +161,10 @@ func verifyStandard(secrets [][]byte, h standardHeaders, body []byte, now time.T
 	// timestamp exactly the tolerance old is refused, as the reference
 	// libraries refuse it (their clocks read past the whole second).
 	if ts <= n-tol {
-		return "timestamp too old"
+		return fmt.Sprintf("timestamp too old: %stimestamp %d, now %d, tolerance %s", h.prefix, ts, n, tolerance)
 	}
 	if ts > n+tol {
-		return "timestamp too new"
+		return fmt.Sprintf("timestamp too new: %stimestamp %d, now %d, tolerance %s", h.prefix, ts, n, tolerance)
 	}
 	sigs, unchecked := parseStandardSignatures(h.sig)
 	if len(sigs) == 0 {

@@ -22,10 +22,19 @@ type tokenCheck struct {
 	methods  []string // algorithms the parser accepts
 	required []string // claims it insists on, in reporting order
 	key      keyFunc
+	want     claimWants
 }
 
-func newTokenCheck(opts []jwt.ParserOption, methods, required []string, key keyFunc) *tokenCheck {
-	return &tokenCheck{parser: jwt.NewParser(opts...), methods: methods, required: required, key: key}
+// claimWants are what the parser checks claims against, given to it as
+// options; a reason names them beside what the token carried.
+type claimWants struct {
+	issuer, audience string
+	leeway           time.Duration
+	now              func() time.Time
+}
+
+func newTokenCheck(opts []jwt.ParserOption, methods, required []string, want claimWants, key keyFunc) *tokenCheck {
+	return &tokenCheck{parser: jwt.NewParser(opts...), methods: methods, required: required, want: want, key: key}
 }
 
 // parse verifies raw and returns its decoded claims (nil when there are
@@ -37,7 +46,7 @@ func (c *tokenCheck) parse(ctx context.Context, raw string) (map[string]any, str
 	})
 	claims := decodedClaims(jwt.MapClaims(bc), err)
 	if err != nil {
-		return claims, tokenReason(err, tok, bc, c.methods, c.required)
+		return claims, c.reason(err, tok, bc)
 	}
 	return claims, ""
 }

@@ -7,9 +7,11 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -190,7 +192,7 @@ func NewVerifier(cfg VerifyConfig) (*Verifier, error) {
 			opts = append(opts, jwt.WithIssuer(cfg.WebioIssuer))
 			required = []string{"iss"}
 		}
-		v.webio = newTokenCheck(opts, methods, required, v.webioKey)
+		v.webio = newTokenCheck(opts, methods, required, claimWants{issuer: cfg.WebioIssuer, leeway: cfg.Leeway, now: v.now}, v.webioKey)
 	}
 	var methods []string
 	if cfg.JWTSecret != nil {
@@ -215,7 +217,7 @@ func NewVerifier(cfg VerifyConfig) (*Verifier, error) {
 			opts = append(opts, jwt.WithIssuer(cfg.Issuer))
 			required = append(required, "iss")
 		}
-		v.jwt = newTokenCheck(opts, methods, required, v.jwtKey)
+		v.jwt = newTokenCheck(opts, methods, required, claimWants{issuer: cfg.Issuer, audience: cfg.Audience, leeway: cfg.Leeway, now: v.now}, v.jwtKey)
 		if cfg.MaxJTIs >= 0 {
 			limit := cfg.MaxJTIs
 			if limit == 0 {
@@ -294,7 +296,7 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte) Ver
 	// Check-and-record in one step: of two concurrent requests with the
 	// same jti, exactly one passes.
 	if replay != nil && !v.jtis.add(replay.key, replay.until, v.now()) {
-		return Verdict{Status: StatusInvalid, Scheme: SchemeJWT, Reason: "jti already used", Claims: claims}
+		return Verdict{Status: StatusInvalid, Scheme: SchemeJWT, Reason: jtiUsed(replay.jti), Claims: claims}
 	}
 	return Verdict{Status: StatusValid, Scheme: strings.Join(checked, ","), Claims: claims}
 }
@@ -309,27 +311,63 @@ func (v *Verifier) verifyWebio(ctx context.Context, r *http.Request) (map[string
 		raw = tok
 	}
 	if len(raw) > maxTokenLen {
-		return nil, "token too large"
+		return nil, tooLarge(raw)
 	}
 	claims, reason := v.webio.parse(ctx, raw)
 	if reason != "" {
 		return claims, reason
 	}
 	if v.cfg.Org != "" {
-		org, ok := claims["org"].(string)
-		if !ok {
-			return claims, "missing org claim"
+		org, present := claims["org"]
+		if !present {
+			return claims, "missing org claim, want " + strconv.Quote(v.cfg.Org)
 		}
-		if org != v.cfg.Org {
-			return claims, "wrong org"
+		if s, ok := org.(string); !ok || s != v.cfg.Org {
+			return claims, "wrong org " + claimText(org) + ", want " + strconv.Quote(v.cfg.Org)
 		}
 	}
 	return claims, ""
 }
 
+// tooLarge is the reason of a token refused unread for its size.
+func tooLarge(raw string) string {
+	return fmt.Sprintf("token too large: %d bytes, want at most %d", len(raw), maxTokenLen)
+}
+
+// notBearer is the reason of an Authorization header of another scheme.
+// It names that scheme only when it reads as one (a short word before a
+// space): a credential sent without any scheme must not be echoed.
+func notBearer(authz string) string {
+	const reason = "authorization header is not a bearer token"
+	scheme, _, ok := strings.Cut(authz, " ")
+	if !ok || !isSchemeName(scheme) {
+		return reason + `: want "Bearer <token>"`
+	}
+	return reason + ": scheme " + strconv.Quote(scheme) + ", want Bearer"
+}
+
+// isSchemeName reports whether s looks like an HTTP auth scheme (Basic,
+// Digest, Token, ApiKey…), not part of a credential.
+func isSchemeName(s string) bool {
+	if s == "" || len(s) > 20 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// jtiUsed is the reason of a replayed jti.
+func jtiUsed(jti string) string { return "jti " + claimText(jti) + " already used" }
+
 // jtiRecord is a jti to remember once the whole request has passed.
 type jtiRecord struct {
 	key   jtiKey
+	jti   string // for the reason, should the record fail
 	until time.Time
 }
 
@@ -340,10 +378,10 @@ func (v *Verifier) verifyJWT(ctx context.Context, r *http.Request, body []byte) 
 	}
 	raw, ok := Bearer(authz)
 	if !ok {
-		return nil, nil, "authorization header is not a bearer token"
+		return nil, nil, notBearer(authz)
 	}
 	if len(raw) > maxTokenLen {
-		return nil, nil, "token too large"
+		return nil, nil, tooLarge(raw)
 	}
 	claims, reason := v.jwt.parse(ctx, raw)
 	if reason != "" {
@@ -359,13 +397,14 @@ func (v *Verifier) verifyJWT(ctx context.Context, r *http.Request, body []byte) 
 			covered = []byte(r.URL.RawQuery)
 		}
 	}
+	// The hashes are named, not secrets: each is of bytes the sender sent.
 	if sum, present := mc["sha256"]; present {
 		s, _ := sum.(string)
 		if !isBodyHash(s, covered) {
-			return claims, nil, "sha256 claim does not match " + what
+			return claims, nil, "sha256 claim " + claimText(sum) + " does not match the " + what + "'s " + strconv.Quote(BodyHash(covered))
 		}
 	} else if v.cfg.RequireSHA256 {
-		return claims, nil, "missing sha256 claim"
+		return claims, nil, "missing sha256 claim, want the " + what + "'s " + strconv.Quote(BodyHash(covered))
 	}
 
 	if v.jtis == nil {
@@ -377,14 +416,14 @@ func (v *Verifier) verifyJWT(ctx context.Context, r *http.Request, body []byte) 
 	}
 	jti, ok := rawJTI.(string)
 	if !ok || jti == "" {
-		return claims, nil, "invalid jti claim"
+		return claims, nil, "invalid jti claim " + claimText(rawJTI) + ", want a non-empty string"
 	}
 	// A jti is unique per issuer (RFC 7519 §4.1.7).
 	iss, _ := mc["iss"].(string)
 	key := newJTIKey(iss, jti)
 	now := v.now()
 	if v.jtis.seen(key, now) {
-		return claims, nil, "jti already used"
+		return claims, nil, jtiUsed(jti)
 	}
 	exp, err := mc.GetExpirationTime()
 	if err != nil || exp == nil {
@@ -395,7 +434,7 @@ func (v *Verifier) verifyJWT(ctx context.Context, r *http.Request, body []byte) 
 	if v.cfg.ReplayWindow > 0 && now.Add(v.cfg.ReplayWindow).Before(until) {
 		until = now.Add(v.cfg.ReplayWindow)
 	}
-	return claims, &jtiRecord{key: key, until: until}, ""
+	return claims, &jtiRecord{key: key, jti: jti, until: until}, ""
 }
 
 // webioKey returns the webio secret for a token with the given header.
@@ -406,7 +445,7 @@ func (v *Verifier) webioKey(_ context.Context, header map[string]any, alg string
 	// WithValidMethods already limits this check to HS256; checking again
 	// here keeps the secret from ever meeting another algorithm.
 	if alg != string(HS256) {
-		return nil, &reasonError{reason: "unexpected signing method " + clip(alg)}
+		return nil, &reasonError{reason: unexpectedAlg(alg, []string{string(HS256)})}
 	}
 	return v.webioSecret, nil
 }
@@ -420,13 +459,13 @@ func (v *Verifier) jwtKey(ctx context.Context, header map[string]any, alg string
 	}
 	if alg == string(HS256) {
 		if v.cfg.JWTSecret == nil {
-			return nil, &reasonError{reason: "unexpected signing method HS256"}
+			return nil, &reasonError{reason: unexpectedAlg(alg, v.jwt.methods)}
 		}
 		return v.jwtSecret, nil
 	}
 	kid, ok := header["kid"].(string)
 	if !ok && header["kid"] != nil {
-		return nil, &reasonError{reason: "invalid kid header"}
+		return nil, &reasonError{reason: "invalid kid header " + claimText(header["kid"]) + ", want a string"}
 	}
 	var (
 		pub    crypto.PublicKey
@@ -440,17 +479,17 @@ func (v *Verifier) jwtKey(ctx context.Context, header map[string]any, alg string
 		case errors.Is(err, ErrUnknownKID) && kid == "":
 			return nil, &reasonError{reason: "missing kid header", err: err}
 		case errors.Is(err, ErrUnknownKID):
-			return nil, &reasonError{reason: "unknown key id", err: err}
+			return nil, &reasonError{reason: "unknown key id " + claimText(kid) + ", not in the JWKS", err: err}
 		case err != nil:
 			return nil, &reasonError{reason: ReasonKeysUnavailable, err: err}
 		}
 	case v.cfg.JWTPublicKey != nil:
 		pub, keyAlg = v.cfg.JWTPublicKey, v.cfg.JWTPublicAlg
 	default:
-		return nil, &reasonError{reason: "unexpected signing method " + clip(alg)}
+		return nil, &reasonError{reason: unexpectedAlg(alg, v.jwt.methods)}
 	}
 	if Algorithm(alg) != keyAlg {
-		return nil, &reasonError{reason: "unexpected signing method " + clip(alg)}
+		return nil, &reasonError{reason: unexpectedAlg(alg, []string{string(keyAlg)})}
 	}
 	return pub, nil
 }
@@ -480,10 +519,10 @@ func (e *reasonError) Error() string {
 
 func (e *reasonError) Unwrap() error { return e.err }
 
-// tokenReason turns a parse error into the short reason of a Verdict.
-// claims are the token's decoded claims, methods the algorithms the
-// parser accepts, required the claims it insists on.
-func tokenReason(err error, tok *jwt.Token, claims map[string]any, methods, required []string) string {
+// reason turns a parse error into the short reason of a Verdict: what
+// the token carried and what was wanted, never a key or a signature.
+// claims are the token's decoded claims.
+func (c *tokenCheck) reason(err error, tok *jwt.Token, claims map[string]any) string {
 	var re *reasonError
 	if errors.As(err, &re) {
 		return re.reason
@@ -497,40 +536,106 @@ func tokenReason(err error, tok *jwt.Token, claims map[string]any, methods, requ
 			return "missing alg header"
 		}
 		allowed := false
-		for _, m := range methods {
+		for _, m := range c.methods {
 			allowed = allowed || m == alg
 		}
 		if !allowed {
-			return "unexpected signing method " + clip(alg)
+			return unexpectedAlg(alg, c.methods)
 		}
 	}
+	mc := jwt.MapClaims(claims)
 	switch {
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
 		return "signature mismatch"
 	case errors.Is(err, jwt.ErrTokenUnverifiable):
 		return "unverifiable token"
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-		for _, name := range required {
+		for _, name := range c.required {
 			if v, present := claims[name]; !present || v == "" {
-				return "missing " + name + " claim"
+				return "missing " + name + " claim" + c.wantOf(name)
 			}
 		}
 		return "missing required claim"
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return "token expired"
+		return c.timeReason("token expired", "exp", mc.GetExpirationTime)
 	case errors.Is(err, jwt.ErrTokenNotValidYet):
-		return "token not yet valid"
+		return c.timeReason("token not yet valid", "nbf", mc.GetNotBefore)
 	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
-		return "token issued in the future"
+		return c.timeReason("token issued in the future", "iat", mc.GetIssuedAt)
 	case errors.Is(err, jwt.ErrTokenInvalidAudience):
-		return "wrong audience"
+		return "wrong audience " + claimText(claims["aud"]) + c.wantOf("aud")
 	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
-		return "wrong issuer"
+		return "wrong issuer " + claimText(claims["iss"]) + c.wantOf("iss")
 	case errors.Is(err, jwt.ErrInvalidType):
 		return "invalid claim type"
 	}
 	return "invalid token"
 }
+
+// wantOf is ", want" and the value the named claim is checked against,
+// or "" for a claim without one (exp).
+func (c *tokenCheck) wantOf(claim string) string {
+	var want string
+	switch claim {
+	case "iss":
+		want = c.want.issuer
+	case "aud":
+		want = c.want.audience
+	}
+	if want == "" {
+		return ""
+	}
+	return ", want " + strconv.Quote(want)
+}
+
+// timeReason is what, then the time claim that failed and the time it
+// was checked at, with the leeway allowed: "token expired: exp …, now …".
+func (c *tokenCheck) timeReason(what, claim string, get func() (*jwt.NumericDate, error)) string {
+	d, err := get()
+	if err != nil || d == nil || c.want.now == nil {
+		return what
+	}
+	r := what + ": " + claim + " " + stampOf(d.Time) + ", now " + stampOf(c.want.now())
+	if c.want.leeway > 0 {
+		r += ", leeway " + c.want.leeway.String()
+	}
+	return r
+}
+
+// stampOf is a time as reasons name it: RFC 3339, UTC, to the second.
+func stampOf(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// unexpectedAlg is the reason of a token signed with an algorithm not
+// accepted: the one it names, quoted (it is the sender's text), and those
+// that are.
+func unexpectedAlg(alg string, want []string) string {
+	r := "unexpected signing method " + strconv.Quote(clip(alg))
+	switch len(want) {
+	case 0:
+		return r
+	case 1:
+		return r + ", want " + want[0]
+	}
+	return r + ", want one of " + strings.Join(want, ", ")
+}
+
+// claimText is a claim's (or header's) value as a reason shows it: a
+// string quoted, anything else as JSON, clipped either way, as the
+// sender chose it. Only values from the token are given to it, never a key.
+func claimText(v any) string {
+	if s, ok := v.(string); ok {
+		return strconv.Quote(clipTo(s, maxClaimText))
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprintf("%T", v)
+	}
+	return clipTo(string(b), maxClaimText)
+}
+
+// maxClaimText is how much of a claim a reason shows: a body hash (43
+// characters) whole.
+const maxClaimText = 64
 
 // decodedClaims returns the claims for the verdict when they decoded, even
 // if the token failed later; a malformed token may have left them half
@@ -565,8 +670,10 @@ func Bearer(header string) (string, bool) {
 }
 
 // clip keeps attacker-chosen text in a reason short.
-func clip(s string) string {
-	const limit = 32
+func clip(s string) string { return clipTo(s, 32) }
+
+// clipTo keeps s to limit bytes, valid UTF-8.
+func clipTo(s string, limit int) string {
 	if len(s) > limit {
 		return strings.ToValidUTF8(s[:limit], "") + "…"
 	}

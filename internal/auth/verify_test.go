@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -173,19 +174,19 @@ func TestVerify_JWTFailures(t *testing.T) {
 		body   []byte
 		want   string
 	}{
-		{name: "ErrExpired", alg: auth.HS256, header: bearer(attempt(t, hs, body, func(c *auth.AttemptClaims) { c.IssuedAt = t0.Add(-6 * time.Minute) })), want: "token expired"},
-		{name: "ErrNotYetValid", alg: auth.HS256, header: bearer(attempt(t, hs, body, func(c *auth.AttemptClaims) { c.IssuedAt = t0.Add(time.Minute) })), want: "token not yet valid"},
-		{name: "ErrWrongAudience", alg: auth.ES256, cfg: func(c *auth.VerifyConfig) { c.Audience = "billing" }, header: bearer(attempt(t, signingKey(t, auth.ES256), body, nil)), want: "wrong audience"},
+		{name: "ErrExpired", alg: auth.HS256, header: bearer(attempt(t, hs, body, func(c *auth.AttemptClaims) { c.IssuedAt = t0.Add(-6 * time.Minute) })), want: "token expired: exp " + stamp(t0.Add(-time.Minute)) + ", now " + stamp(t0)},
+		{name: "ErrNotYetValid", alg: auth.HS256, header: bearer(attempt(t, hs, body, func(c *auth.AttemptClaims) { c.IssuedAt = t0.Add(time.Minute) })), want: "token not yet valid: nbf " + stamp(t0.Add(time.Minute)) + ", now " + stamp(t0)},
+		{name: "ErrWrongAudience", alg: auth.ES256, cfg: func(c *auth.VerifyConfig) { c.Audience = "billing" }, header: bearer(attempt(t, signingKey(t, auth.ES256), body, nil)), want: `wrong audience "crm", want "billing"`},
 		{name: "ErrMissingAudience", alg: auth.HS256, cfg: func(c *auth.VerifyConfig) { c.Audience = "crm" },
-			header: bearer(attempt(t, hs, body, func(c *auth.AttemptClaims) { c.Audience = "" })), want: "missing aud claim"},
+			header: bearer(attempt(t, hs, body, func(c *auth.AttemptClaims) { c.Audience = "" })), want: `missing aud claim, want "crm"`},
 		{name: "ErrMissingIssuer", alg: auth.HS256, cfg: func(c *auth.VerifyConfig) { c.Issuer = "sidehook" },
-			header: bearer(jwtHS256(t, map[string]any{"exp": t0.Add(time.Minute).Unix()})), want: "missing iss claim"},
-		{name: "ErrWrongIssuer", alg: auth.EdDSA, cfg: func(c *auth.VerifyConfig) { c.Issuer = "webio" }, header: bearer(attempt(t, signingKey(t, auth.EdDSA), body, nil)), want: "wrong issuer"},
-		{name: "ErrTamperedBody", alg: auth.RS256, header: bearer(attempt(t, signingKey(t, auth.RS256), body, nil)), body: []byte(`{"type":"payment","amount":"5000.00"}`), want: "sha256 claim does not match body"},
+			header: bearer(jwtHS256(t, map[string]any{"exp": t0.Add(time.Minute).Unix()})), want: `missing iss claim, want "sidehook"`},
+		{name: "ErrWrongIssuer", alg: auth.EdDSA, cfg: func(c *auth.VerifyConfig) { c.Issuer = "webio" }, header: bearer(attempt(t, signingKey(t, auth.EdDSA), body, nil)), want: `wrong issuer "sidehook", want "webio"`},
+		{name: "ErrTamperedBody", alg: auth.RS256, header: bearer(attempt(t, signingKey(t, auth.RS256), body, nil)), body: []byte(`{"type":"payment","amount":"5000.00"}`), want: "sha256 claim " + hashOf(string(body)) + " does not match the body's " + hashOf(`{"type":"payment","amount":"5000.00"}`)},
 		{name: "ErrTamperedQuery", alg: auth.HS256, method: "GET", target: "/cv?fields=fullname&customerUID=OTHER",
-			header: bearer(attempt(t, hs, []byte("fields=fullname&customerUID=ACC-1"), nil)), want: "sha256 claim does not match query"},
+			header: bearer(attempt(t, hs, []byte("fields=fullname&customerUID=ACC-1"), nil)), want: "sha256 claim " + hashOf("fields=fullname&customerUID=ACC-1") + " does not match the query's " + hashOf("fields=fullname&customerUID=OTHER")},
 		{name: "ErrMissingSHA256", alg: auth.HS256, cfg: func(c *auth.VerifyConfig) { c.RequireSHA256 = true },
-			header: bearer(attempt(t, hs, body, func(c *auth.AttemptClaims) { c.SHA256 = "" })), want: "missing sha256 claim"},
+			header: bearer(attempt(t, hs, body, func(c *auth.AttemptClaims) { c.SHA256 = "" })), want: "missing sha256 claim, want the body's " + hashOf(string(body))},
 		{name: "ErrTamperedSignature", alg: auth.ES256, header: bearer(tamperSignature(attempt(t, signingKey(t, auth.ES256), body, nil))), want: "signature mismatch"},
 		{name: "ErrTamperedClaims", alg: auth.EdDSA, header: bearer(tamperClaims(t, attempt(t, signingKey(t, auth.EdDSA), body, nil))), want: "signature mismatch"},
 		{name: "ErrWrongSecret", alg: auth.HS256, header: bearer(attempt(t, weakOther, body, nil)), want: "signature mismatch"},
@@ -193,16 +194,16 @@ func TestVerify_JWTFailures(t *testing.T) {
 		// The classic confusion: an HS256 token whose HMAC key is the
 		// verifier's RSA public key, which an attacker knows.
 		{name: "ErrAlgConfusionHS256WithRSAPublicKey", alg: auth.RS256,
-			header: bearer(hs256With(t, rsaPEM)), want: "unexpected signing method HS256"},
+			header: bearer(hs256With(t, rsaPEM)), want: `unexpected signing method "HS256", want RS256`},
 		// With a secret configured too, HS256 is checked with that secret
 		// and never with the public key.
 		{name: "ErrAlgConfusionWithSecretConfigured", alg: auth.RS256, cfg: func(c *auth.VerifyConfig) { c.JWTSecret = secret },
 			header: bearer(hs256With(t, rsaPEM)), want: "signature mismatch"},
-		{name: "ErrAlgNone", alg: auth.HS256, header: bearer(forge(map[string]any{"alg": "none", "typ": "JWT"}, goodClaims(), nil)), want: "unexpected signing method none"},
-		{name: "ErrAlgNoneAsymmetric", alg: auth.EdDSA, header: bearer(forge(map[string]any{"alg": "none"}, goodClaims(), nil)), want: "unexpected signing method none"},
-		{name: "ErrAlgHS512", alg: auth.HS256, header: bearer(forge(map[string]any{"alg": "HS512"}, goodClaims(), hmacSign(secret))), want: "unexpected signing method HS512"},
-		{name: "ErrAlgMismatchRS256ForECKey", alg: auth.ES256, header: bearer(attempt(t, signingKey(t, auth.RS256), body, nil)), want: "unexpected signing method RS256"},
-		{name: "ErrAlgUnknown", alg: auth.HS256, header: bearer(forge(map[string]any{"alg": "XX999"}, goodClaims(), hmacSign(secret))), want: "unexpected signing method XX999"},
+		{name: "ErrAlgNone", alg: auth.HS256, header: bearer(forge(map[string]any{"alg": "none", "typ": "JWT"}, goodClaims(), nil)), want: `unexpected signing method "none", want HS256`},
+		{name: "ErrAlgNoneAsymmetric", alg: auth.EdDSA, header: bearer(forge(map[string]any{"alg": "none"}, goodClaims(), nil)), want: `unexpected signing method "none", want EdDSA`},
+		{name: "ErrAlgHS512", alg: auth.HS256, header: bearer(forge(map[string]any{"alg": "HS512"}, goodClaims(), hmacSign(secret))), want: `unexpected signing method "HS512", want HS256`},
+		{name: "ErrAlgMismatchRS256ForECKey", alg: auth.ES256, header: bearer(attempt(t, signingKey(t, auth.RS256), body, nil)), want: `unexpected signing method "RS256", want ES256`},
+		{name: "ErrAlgUnknown", alg: auth.HS256, header: bearer(forge(map[string]any{"alg": "XX999"}, goodClaims(), hmacSign(secret))), want: `unexpected signing method "XX999", want HS256`},
 		{name: "ErrAlgMissing", alg: auth.HS256, header: bearer(forge(map[string]any{"typ": "JWT"}, goodClaims(), hmacSign(secret))), want: "missing alg header"},
 		{name: "ErrCritHeader", alg: auth.HS256, header: bearer(forge(map[string]any{"alg": "HS256", "crit": []string{"b64"}, "b64": false}, goodClaims(), func(in string) []byte {
 			return hmacSHA256(secret, in)
@@ -211,22 +212,22 @@ func TestVerify_JWTFailures(t *testing.T) {
 		// iat beyond now + leeway: nbf alone would not catch it (a token may
 		// have none), and a webio token has no exp to end it.
 		{name: "ErrIssuedInFuture", alg: auth.HS256,
-			header: bearer(jwtHS256(t, map[string]any{"iat": t0.Add(time.Hour).Unix(), "exp": t0.Add(2 * time.Hour).Unix()})), want: "token issued in the future"},
+			header: bearer(jwtHS256(t, map[string]any{"iat": t0.Add(time.Hour).Unix(), "exp": t0.Add(2 * time.Hour).Unix()})), want: "token issued in the future: iat " + stamp(t0.Add(time.Hour)) + ", now " + stamp(t0)},
 		{name: "ErrIssuedFarInFuture", alg: auth.HS256,
 			header: bearer(jwtHS256(t, map[string]any{"iat": 1e19, "exp": t0.Add(time.Hour).Unix()})), want: "invalid claim type"},
 		{name: "OKIssuedInFutureWithinLeeway", alg: auth.HS256, cfg: func(c *auth.VerifyConfig) { c.Leeway = 2 * time.Minute },
 			header: bearer(jwtHS256(t, map[string]any{"iat": t0.Add(time.Minute).Unix(), "exp": t0.Add(time.Hour).Unix()}))},
 		{name: "ErrMissingHeader", alg: auth.HS256, header: http.Header{}, want: "missing authorization header"},
-		{name: "ErrNotBearer", alg: auth.HS256, header: http.Header{"Authorization": {"Basic dXNlcjpwYXNz"}}, want: "authorization header is not a bearer token"},
+		{name: "ErrNotBearer", alg: auth.HS256, header: http.Header{"Authorization": {"Basic dXNlcjpwYXNz"}}, want: `authorization header is not a bearer token: scheme "Basic", want Bearer`},
 		{name: "ErrMalformedOneSegment", alg: auth.HS256, header: bearer("abc"), want: "malformed token"},
 		{name: "ErrMalformedTwoSegments", alg: auth.HS256, header: bearer("a.b"), want: "malformed token"},
 		{name: "ErrMalformedBase64", alg: auth.HS256, header: bearer("!!!.???.***"), want: "malformed token"},
 		{name: "ErrMalformedJSON", alg: auth.HS256, header: bearer("eyJhbGciOiJIUzI1NiJ9.bm90IGpzb24.c2ln"), want: "malformed token"},
 		{name: "ErrMalformedFourSegments", alg: auth.HS256, header: bearer("a.b.c.d"), want: "malformed token"},
-		{name: "ErrTooLarge", alg: auth.HS256, header: bearer(string(make([]byte, 20000))), want: "token too large"},
+		{name: "ErrTooLarge", alg: auth.HS256, header: bearer(string(make([]byte, 20000))), want: "token too large: 20000 bytes, want at most 16384"},
 		{name: "ErrBadClaimType", alg: auth.HS256, header: bearer(jwtHS256(t, map[string]any{"exp": "tomorrow"})), want: "invalid claim type"},
-		{name: "ErrSHA256NotString", alg: auth.HS256, header: bearer(jwtHS256(t, map[string]any{"exp": t0.Add(time.Minute).Unix(), "sha256": 42})), want: "sha256 claim does not match body"},
-		{name: "ErrJTINotString", alg: auth.HS256, header: bearer(jwtHS256(t, map[string]any{"exp": t0.Add(time.Minute).Unix(), "jti": 42})), want: "invalid jti claim"},
+		{name: "ErrSHA256NotString", alg: auth.HS256, header: bearer(jwtHS256(t, map[string]any{"exp": t0.Add(time.Minute).Unix(), "sha256": 42})), want: "sha256 claim 42 does not match the body's " + hashOf(string(body))},
+		{name: "ErrJTINotString", alg: auth.HS256, header: bearer(jwtHS256(t, map[string]any{"exp": t0.Add(time.Minute).Unix(), "jti": 42})), want: "invalid jti claim 42, want a non-empty string"},
 		{name: "OKLowercaseBearer", alg: auth.HS256, header: http.Header{"Authorization": {"bearer " + attempt(t, hs, body, nil)}}},
 		{name: "OKLeewayExpired", alg: auth.HS256, cfg: func(c *auth.VerifyConfig) { c.Leeway = 2 * time.Minute },
 			header: bearer(attempt(t, hs, body, func(c *auth.AttemptClaims) { c.IssuedAt = t0.Add(-6 * time.Minute) }))},
@@ -335,20 +336,20 @@ func TestVerify_WebioFailures(t *testing.T) {
 		{name: "OKIssuer", cfg: auth.VerifyConfig{WebioSecret: secret, WebioIssuer: "sidehook"}, header: http.Header{"X-Webio-Token": {good}}},
 		// Issuer applies to the per-attempt JWT only; see VerifyConfig.
 		{name: "OKJWTIssuerIgnored", cfg: auth.VerifyConfig{WebioSecret: secret, Issuer: "elsewhere"}, header: http.Header{"X-Webio-Token": {good}}},
-		{name: "ErrMissingIssuer", cfg: auth.VerifyConfig{WebioSecret: secret, WebioIssuer: "webio"}, header: http.Header{"X-Webio-Token": {jwtHS256(t, map[string]any{"org": "demo"})}}, want: "missing iss claim"},
-		{name: "ErrWrongIssuer", cfg: auth.VerifyConfig{WebioSecret: secret, WebioIssuer: "webio"}, header: http.Header{"X-Webio-Token": {good}}, want: "wrong issuer"},
-		{name: "ErrWrongOrg", cfg: auth.VerifyConfig{WebioSecret: secret, Org: "acme"}, header: http.Header{"X-Webio-Token": {good}}, want: "wrong org"},
-		{name: "ErrMissingOrg", cfg: auth.VerifyConfig{WebioSecret: secret, Org: "demo"}, header: http.Header{"X-Webio-Token": {jwtHS256(t, map[string]any{"iss": "x"})}}, want: "missing org claim"},
+		{name: "ErrMissingIssuer", cfg: auth.VerifyConfig{WebioSecret: secret, WebioIssuer: "webio"}, header: http.Header{"X-Webio-Token": {jwtHS256(t, map[string]any{"org": "demo"})}}, want: `missing iss claim, want "webio"`},
+		{name: "ErrWrongIssuer", cfg: auth.VerifyConfig{WebioSecret: secret, WebioIssuer: "webio"}, header: http.Header{"X-Webio-Token": {good}}, want: `wrong issuer "sidehook", want "webio"`},
+		{name: "ErrWrongOrg", cfg: auth.VerifyConfig{WebioSecret: secret, Org: "acme"}, header: http.Header{"X-Webio-Token": {good}}, want: `wrong org "demo", want "acme"`},
+		{name: "ErrMissingOrg", cfg: auth.VerifyConfig{WebioSecret: secret, Org: "demo"}, header: http.Header{"X-Webio-Token": {jwtHS256(t, map[string]any{"iss": "x"})}}, want: `missing org claim, want "demo"`},
 		{name: "ErrMissingHeader", cfg: auth.VerifyConfig{WebioSecret: secret}, header: bearer(good), want: "missing x-webio-token header"},
 		{name: "ErrWrongSecret", cfg: auth.VerifyConfig{WebioSecret: otherSecret}, header: http.Header{"X-Webio-Token": {good}}, want: "signature mismatch"},
-		{name: "ErrExpired", cfg: auth.VerifyConfig{WebioSecret: secret}, header: http.Header{"X-Webio-Token": {mint(auth.WebioClaims{IssuedAt: t0.Add(-2 * time.Hour), TTL: time.Hour}, secret)}}, want: "token expired"},
-		{name: "ErrIssuedInFuture", cfg: auth.VerifyConfig{WebioSecret: secret}, header: http.Header{"X-Webio-Token": {mint(auth.WebioClaims{IssuedAt: t0.Add(24 * time.Hour)}, secret)}}, want: "token issued in the future"},
-		{name: "ErrIssuedInFutureBeyondLeeway", cfg: auth.VerifyConfig{WebioSecret: secret, Leeway: time.Minute}, header: http.Header{"X-Webio-Token": {mint(auth.WebioClaims{IssuedAt: t0.Add(2 * time.Minute)}, secret)}}, want: "token issued in the future"},
+		{name: "ErrExpired", cfg: auth.VerifyConfig{WebioSecret: secret}, header: http.Header{"X-Webio-Token": {mint(auth.WebioClaims{IssuedAt: t0.Add(-2 * time.Hour), TTL: time.Hour}, secret)}}, want: "token expired: exp " + stamp(t0.Add(-time.Hour)) + ", now " + stamp(t0)},
+		{name: "ErrIssuedInFuture", cfg: auth.VerifyConfig{WebioSecret: secret}, header: http.Header{"X-Webio-Token": {mint(auth.WebioClaims{IssuedAt: t0.Add(24 * time.Hour)}, secret)}}, want: "token issued in the future: iat " + stamp(t0.Add(24*time.Hour)) + ", now " + stamp(t0)},
+		{name: "ErrIssuedInFutureBeyondLeeway", cfg: auth.VerifyConfig{WebioSecret: secret, Leeway: time.Minute}, header: http.Header{"X-Webio-Token": {mint(auth.WebioClaims{IssuedAt: t0.Add(2 * time.Minute)}, secret)}}, want: "token issued in the future: iat " + stamp(t0.Add(2*time.Minute)) + ", now " + stamp(t0) + ", leeway 1m0s"},
 		{name: "ErrIssuedFarInFuture", cfg: auth.VerifyConfig{WebioSecret: secret}, header: http.Header{"X-Webio-Token": {jwtHS256(t, map[string]any{"org": "demo", "iat": 1e19})}}, want: "invalid claim type"},
 		{name: "OKIssuedInFutureWithinLeeway", cfg: auth.VerifyConfig{WebioSecret: secret, Leeway: time.Minute}, header: http.Header{"X-Webio-Token": {mint(auth.WebioClaims{IssuedAt: t0.Add(30 * time.Second)}, secret)}}},
 		{name: "OKExpiredWithinLeeway", cfg: auth.VerifyConfig{WebioSecret: secret, Leeway: 2 * time.Hour}, header: http.Header{"X-Webio-Token": {mint(auth.WebioClaims{IssuedAt: t0.Add(-2 * time.Hour), TTL: time.Hour}, secret)}}},
-		{name: "ErrAlgHS512", cfg: auth.VerifyConfig{WebioSecret: secret}, header: http.Header{"X-Webio-Token": {forge(map[string]any{"alg": "HS512"}, map[string]any{"org": "demo"}, hmacSign(secret))}}, want: "unexpected signing method HS512"},
-		{name: "ErrAlgNone", cfg: auth.VerifyConfig{WebioSecret: secret}, header: http.Header{"X-Webio-Token": {forge(map[string]any{"alg": "none"}, map[string]any{"org": "demo"}, nil)}}, want: "unexpected signing method none"},
+		{name: "ErrAlgHS512", cfg: auth.VerifyConfig{WebioSecret: secret}, header: http.Header{"X-Webio-Token": {forge(map[string]any{"alg": "HS512"}, map[string]any{"org": "demo"}, hmacSign(secret))}}, want: `unexpected signing method "HS512", want HS256`},
+		{name: "ErrAlgNone", cfg: auth.VerifyConfig{WebioSecret: secret}, header: http.Header{"X-Webio-Token": {forge(map[string]any{"alg": "none"}, map[string]any{"org": "demo"}, nil)}}, want: `unexpected signing method "none", want HS256`},
 		{name: "ErrMalformed", cfg: auth.VerifyConfig{WebioSecret: secret}, header: http.Header{"X-Webio-Token": {"not-a-token"}}, want: "malformed token"},
 	}
 	for _, tt := range tests {
@@ -414,10 +415,10 @@ func TestVerify_StandardFailures(t *testing.T) {
 		{name: "OKWithinTolerancePast", header: headers("evt_1", stampAt(t0.Add(-4*time.Minute)), sigAt(t0.Add(-4*time.Minute)))},
 		{name: "OKWithinToleranceFuture", header: headers("evt_1", stampAt(t0.Add(4*time.Minute)), sigAt(t0.Add(4*time.Minute)))},
 		{name: "OKUnknownVersionSkipped", header: headers("evt_1", ts, "v1a,AAAA "+sigAt(t0))},
-		{name: "ErrStale", header: headers("evt_1", stampAt(old), sigAt(old)), want: "timestamp too old"},
+		{name: "ErrStale", header: headers("evt_1", stampAt(old), sigAt(old)), want: "timestamp too old: webhook-timestamp " + stampAt(old) + ", now " + ts + ", tolerance 5m0s"},
 		// Exactly the tolerance old is too old, as in the reference
 		// libraries; a second younger passes.
-		{name: "ErrExactlyToleranceOld", header: headers("evt_1", stampAt(edge), sigAt(edge)), want: "timestamp too old"},
+		{name: "ErrExactlyToleranceOld", header: headers("evt_1", stampAt(edge), sigAt(edge)), want: "timestamp too old: webhook-timestamp " + stampAt(edge) + ", now " + ts + ", tolerance 5m0s"},
 		{name: "OKJustWithinTolerance", header: headers("evt_1", stampAt(edge.Add(time.Second)), sigAt(edge.Add(time.Second)))},
 		{name: "OKGoodAmongFirst16", header: headers("evt_1", ts, bogus(15)+" "+sigAt(t0)+" "+bogus(10))},
 		{name: "ErrGoodPastFirst16", header: headers("evt_1", ts, bogus(16)+" "+sigAt(t0)+" "+bogus(3)),
@@ -425,7 +426,7 @@ func TestVerify_StandardFailures(t *testing.T) {
 		{name: "OKSvixHeaders", header: svix("evt_1", ts, sigAt(t0))},
 		{name: "ErrSvixTampered", header: svix("evt_1", ts, sigAt(t0)), body: []byte(`{}`), want: "signature mismatch"},
 		{name: "ErrSvixMissingTimestamp", header: svix("evt_1", "", sigAt(t0)), want: "missing svix-timestamp header"},
-		{name: "ErrSvixStale", header: svix("evt_1", stampAt(old), sigAt(old)), want: "timestamp too old"},
+		{name: "ErrSvixStale", header: svix("evt_1", stampAt(old), sigAt(old)), want: "timestamp too old: svix-timestamp " + stampAt(old) + ", now " + ts + ", tolerance 5m0s"},
 		{name: "OKSvixPreferredWhenComplete", header: func() http.Header {
 			h := svix("evt_1", ts, sigAt(t0))
 			h.Set("webhook-id", "evt_other")
@@ -437,10 +438,10 @@ func TestVerify_StandardFailures(t *testing.T) {
 			h.Set("svix-signature", sigAt(t0))
 			return h
 		}(), want: "missing webhook-timestamp header"},
-		{name: "ErrFuture", header: headers("evt_1", stampAt(soon), sigAt(soon)), want: "timestamp too new"},
-		{name: "ErrHugeTimestamp", header: headers("evt_1", "9223372036854775807", sigAt(t0)), want: "timestamp too new"},
-		{name: "ErrNegativeTimestamp", header: headers("evt_1", "-9223372036854775808", sigAt(t0)), want: "timestamp too old"},
-		{name: "ErrBadTimestamp", header: headers("evt_1", "2026-01-01", sigAt(t0)), want: "invalid webhook-timestamp header"},
+		{name: "ErrFuture", header: headers("evt_1", stampAt(soon), sigAt(soon)), want: "timestamp too new: webhook-timestamp " + stampAt(soon) + ", now " + ts + ", tolerance 5m0s"},
+		{name: "ErrHugeTimestamp", header: headers("evt_1", "9223372036854775807", sigAt(t0)), want: "timestamp too new: webhook-timestamp 9223372036854775807, now " + ts + ", tolerance 5m0s"},
+		{name: "ErrNegativeTimestamp", header: headers("evt_1", "-9223372036854775808", sigAt(t0)), want: "timestamp too old: webhook-timestamp -9223372036854775808, now " + ts + ", tolerance 5m0s"},
+		{name: "ErrBadTimestamp", header: headers("evt_1", "2026-01-01", sigAt(t0)), want: `invalid webhook-timestamp header "2026-01-01", want unix seconds`},
 		{name: "ErrTamperedBody", header: headers("evt_1", ts, sigAt(t0)), body: []byte(`{"type":"payment","amount":"1"}`), want: "signature mismatch"},
 		{name: "ErrOtherID", header: headers("evt_2", ts, sigAt(t0)), want: "signature mismatch"},
 		{name: "ErrTamperedSignature", header: headers("evt_1", ts, "v1,"+base64.StdEncoding.EncodeToString(make([]byte, 32))), want: "signature mismatch"},
@@ -505,7 +506,7 @@ func TestVerify_ClaimsOnFailure(t *testing.T) {
 	hs := signingKey(t, auth.HS256)
 	tok := attempt(t, hs, body, func(c *auth.AttemptClaims) { c.ID = "jti-expired"; c.IssuedAt = t0.Add(-time.Hour) })
 	got := verify(newVerifier(t, auth.VerifyConfig{JWTSecret: secret}), request("POST", "/", body, bearer(tok)), body)
-	if got.Reason != "token expired" || got.Claims["jti"] != "jti-expired" {
+	if want := "token expired: exp " + stamp(t0.Add(-55*time.Minute)) + ", now " + stamp(t0); got.Reason != want || got.Claims["jti"] != "jti-expired" {
 		t.Fatalf("got %+v, want token expired with its claims", got)
 	}
 	b, err := json.Marshal(got)
@@ -531,7 +532,7 @@ func TestVerify_Replay(t *testing.T) {
 			t.Fatalf("first: got %+v, want valid", got)
 		}
 		got := verify(v, request("POST", "/", body, bearer(tok)), body)
-		if got.Status != auth.StatusInvalid || got.Reason != "jti already used" {
+		if want := fmt.Sprintf("jti %q already used", got.Claims["jti"]); got.Status != auth.StatusInvalid || got.Reason != want {
 			t.Fatalf("replay: got %+v, want jti already used", got)
 		}
 		// A fresh attempt of the same event has its own jti.
@@ -570,7 +571,7 @@ func TestVerify_Replay(t *testing.T) {
 			t.Fatalf("after window: got %+v, want valid", got)
 		}
 		now.Add(10 * 60)
-		if got := verify(v, request("POST", "/", body, bearer(tok)), body); got.Reason != "token expired" {
+		if got, want := verify(v, request("POST", "/", body, bearer(tok)), body), "token expired: exp "+stamp(t0.Add(5*time.Minute))+", now "+stamp(t0.Add(12*time.Minute)); got.Reason != want {
 			t.Fatalf("after exp: got %+v, want token expired", got)
 		}
 	})
@@ -585,7 +586,7 @@ func TestVerify_Replay(t *testing.T) {
 				t.Fatalf("got %+v, want valid", got)
 			}
 		}
-		if got := verify(v, request("POST", "/", body, bearer(b)), body); got.Reason != "jti already used" {
+		if got := verify(v, request("POST", "/", body, bearer(b)), body); got.Reason != fmt.Sprintf("jti %q already used", got.Claims["jti"]) {
 			t.Fatalf("recent: got %+v, want jti already used", got)
 		}
 		if got := verify(v, request("POST", "/", body, bearer(short)), body); got.Status != auth.StatusValid {

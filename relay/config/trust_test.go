@@ -95,7 +95,7 @@ func TestInbound(t *testing.T) {
 			token, want string
 		}{
 			"ErrOutboundToken": {outbound, "signature mismatch"},
-			"ErrWrongIssuer":   {wrongIssuer, "wrong issuer"},
+			"ErrWrongIssuer":   {wrongIssuer, `wrong issuer "sidehook", want "webio"`},
 			"OKPlatformToken":  {platform, ""},
 		} {
 			r := httptestRequest(tc.token)
