@@ -127,3 +127,6 @@ func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 // hashOf is the quoted body hash a reason names.
 func hashOf(b string) string { return strconv.Quote(auth.BodyHash([]byte(b))) }
+
+// timeWant ends the reason of a time claim that is no time.
+const timeWant = ", want a number of seconds (years 1 to 9999)"

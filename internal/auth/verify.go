@@ -567,9 +567,42 @@ func (c *tokenCheck) reason(err error, tok *jwt.Token, claims map[string]any) st
 	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
 		return "wrong issuer " + claimText(claims["iss"]) + c.wantOf("iss")
 	case errors.Is(err, jwt.ErrInvalidType):
-		return "invalid claim type"
+		return c.invalidType(claims)
 	}
 	return "invalid token"
+}
+
+// invalidType names the first claim the parser reads that is not of its
+// type (or, for a time, beyond years 1 to 9999), its value and what it
+// must be.
+func (c *tokenCheck) invalidType(claims map[string]any) string {
+	bc := boundedClaims(claims)
+	const timeWant = ", want a number of seconds (years 1 to 9999)"
+	for _, claim := range []struct {
+		name, want string
+		bad        func() bool
+	}{
+		{"exp", timeWant, func() bool { _, err := bc.GetExpirationTime(); return err != nil }},
+		{"nbf", timeWant, func() bool { _, err := bc.GetNotBefore(); return err != nil }},
+		{"iat", timeWant, func() bool { _, err := bc.GetIssuedAt(); return err != nil }},
+		{"iss", firstOf(c.wantOf("iss"), ", want a string"), func() bool { _, err := bc.GetIssuer(); return err != nil }},
+		{"aud", firstOf(c.wantOf("aud"), ", want a string or a list of strings"), func() bool { _, err := bc.GetAudience(); return err != nil }},
+	} {
+		if claim.bad() {
+			return "invalid " + claim.name + " claim " + claimText(claims[claim.name]) + claim.want
+		}
+	}
+	return "invalid claim type"
+}
+
+// firstOf is the first non-empty string.
+func firstOf(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }
 
 // wantOf is ", want" and the value the named claim is checked against,
