@@ -159,7 +159,7 @@ func (s *Server) decide(r *http.Request, c *Capture) reply {
 		}
 		return errorReply(http.StatusUnauthorized, codeInvalidToken, reason)
 	}
-	if a, ok := s.rules.match(ruleInput{method: r.Method, path: c.Path, event: c.Event, header: r.Header, webhookID: c.WebhookID}); ok {
+	if a, ok := s.rules.match(ruleInput{method: r.Method, path: c.Path, event: c.Event, header: r.Header, host: r.Host, webhookID: c.WebhookID}); ok {
 		if !a.own {
 			rep := s.defaultReply(r, c)
 			rep.header, rep.rule, rep.delay, rep.use = a.headers, a.rule, a.delay, a.use

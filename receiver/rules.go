@@ -501,10 +501,13 @@ func oneLine(err error) string {
 
 // request is what rules match on.
 type ruleInput struct {
-	method    string
-	path      string
-	event     string
-	header    http.Header
+	method string
+	path   string
+	event  string
+	header http.Header
+	// host is the request's Host, matched as a "host" header: the
+	// capture records it so, while net/http keeps it out of header.
+	host      string
 	webhookID string
 }
 
@@ -773,6 +776,9 @@ func (r *ruleState) matches(in ruleInput) bool {
 	}
 	for name, want := range m.Headers {
 		vals := in.header.Values(name)
+		if name == "host" && in.host != "" {
+			vals = []string{in.host}
+		}
 		if want == "*" && len(vals) > 0 {
 			continue
 		}

@@ -773,3 +773,38 @@ func TestCheckRules(t *testing.T) {
 		})
 	}
 }
+
+// TestRuleMatchesHost: a rule's match.headers can name host, as a capture
+// records it among its headers (net/http keeps it apart in r.Host), so a
+// receiver serving several names answers each its own way.
+func TestRuleMatchesHost(t *testing.T) {
+	srv := rulesServer(t, `[
+		{"id":"api","match":{"headers":{"Host":"api.example:9000"}},"respond":{"status":418}},
+		{"id":"anyhost","match":{"path":"/any","headers":{"host":"*"}},"respond":{"status":202}}
+	]`)
+	tests := []struct {
+		name, path, host string
+		want             int
+	}{
+		{"Named", "/x", "api.example:9000", 418},
+		{"OtherName", "/x", "web.example", 200},
+		{"AnyHost", "/any", "web.example", 202},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest("POST", srv.URL()+tt.path, strings.NewReader(`{}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Host = tt.host
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.want {
+				t.Errorf("Host %s: got %d, want %d", tt.host, resp.StatusCode, tt.want)
+			}
+		})
+	}
+}
