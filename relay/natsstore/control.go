@@ -229,7 +229,7 @@ func (s *Store) endOne(ctx context.Context, ref relay.EndpointRef, id, reason st
 			return nil, nil
 		}
 		st.Status, st.NextAttemptAt, st.Reason = relay.StatusDead, nil, reason
-		st.Leased, st.RequeueAt, st.Retry = false, nil, false
+		st.Leased, st.Holder, st.RequeueAt, st.Retry = false, "", nil, false
 		_, err = s.putState(ctx, st, rev)
 		if casConflict(err) {
 			continue // changed since read: read again

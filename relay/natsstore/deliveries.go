@@ -23,6 +23,10 @@ type state struct {
 	// Leased: a relay took it and has not recorded it yet (or died; the
 	// consumer then offers it again after AckWait).
 	Leased bool `json:"leased,omitempty"`
+	// Holder is the store (relay) that leased it. Two may have leased it:
+	// one whose lease lapsed, its attempt still under way, and the one
+	// that retook it; only the second may end the lease (see heldBy).
+	Holder string `json:"holder,omitempty"`
 	// RequeueAt: Requeue ran during the lease; the lease's end makes the
 	// delivery pending and due then.
 	RequeueAt *time.Time `json:"requeue_at,omitempty"`
@@ -45,7 +49,14 @@ func (st *state) settle() {
 	if st.RequeueAt != nil {
 		requeued(&st.Delivery, *st.RequeueAt)
 	}
-	st.Leased, st.RequeueAt = false, nil
+	st.Leased, st.Holder, st.RequeueAt = false, "", nil
+}
+
+// heldBy reports whether the store id holds the delivery's lease. A
+// record written before holders were named names none: it is taken as
+// id's, as every lease was before.
+func (st *state) heldBy(id string) bool {
+	return st.Leased && (st.Holder == "" || st.Holder == id)
 }
 
 func (st *state) encode() ([]byte, error) {

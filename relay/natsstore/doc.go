@@ -103,6 +103,10 @@
 //   - every attempt made is on the delivery's record: Record adds its
 //     relay's new attempts to those stored, so a relay whose lease lapsed
 //     mid-attempt and the one that retook the delivery both keep theirs;
+//   - a lease that lapsed and was retaken is the retaker's: the
+//     delivery's state names the store holding its lease, as the head
+//     lock does, and a Release by the relay whose lease lapsed leaves the
+//     state and the work item the other now holds as they are;
 //   - ordered endpoints are FIFO across relays, as above;
 //   - max_in_flight is a total across relays: the relay's dispatcher tells
 //     the store each endpoint's value (SetMaxInFlight, an optional

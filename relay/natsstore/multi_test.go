@@ -2,6 +2,7 @@ package natsstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -431,6 +432,65 @@ func TestLapsedHolderLeavesTheRetakenHeadLock(t *testing.T) {
 	}
 }
 
+// A relay whose lease lapsed releases the delivery (its tunnel is not
+// connected, say) after another relay retook it: the lease is the
+// second's, and stays as it is. Written over, the state would lose the
+// second's lease and the requeue mark made during it (its Record would
+// store the attempt's due time, not the requeue's), and a nak of the work
+// item the second holds would have a third Take attempt the delivery
+// while the second's attempt is under way.
+func TestLapsedHolderReleaseLeavesTheRetakenLease(t *testing.T) {
+	a, b := twoRelays(t, time.Second)
+	ctx := context.Background()
+	for i, ordered := range []bool{false, true} {
+		name := "unordered"
+		if ordered {
+			name = "ordered"
+		}
+		t.Run(name, func(t *testing.T) {
+			ep := fmt.Sprintf("rel%d", i) // an endpoint each: no head lock is shared
+			ref := relay.EndpointRef{Org: "acme", Endpoint: ep}
+			ev, ds := mkEvent("acme", fmt.Sprintf("r%d", i), time.Now(), ordered, ep)
+			accept(t, a, ev, ds)
+			id := ds[0].ID
+			got, _ := take(t, a, ref, time.Now(), 1)
+			if len(got) != 1 {
+				t.Fatal("relay A took nothing")
+			}
+			retaken := lapse(t, a, b, ref, "acme/"+id, time.Now)
+			at := time.Now().UTC()
+			if _, err := b.Requeue(ctx, "acme", id, at); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Release(ctx, got[0]); err != nil {
+				t.Fatal(err)
+			}
+			st, _, err := b.state(ctx, "acme", id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !st.Leased || st.RequeueAt == nil || !st.RequeueAt.Equal(at) {
+				t.Errorf("after A's release: leased %v, requeue mark %v; want B's lease, marked %v", st.Leased, st.RequeueAt, at)
+			}
+			if ds, _ := take(t, a, ref, time.Now(), 1); len(ds) != 0 {
+				t.Fatalf("%s taken again while B's attempt is under way", ds[0].ID)
+			}
+			due := time.Now().UTC().Add(time.Hour)
+			failed := attempt(retaken[0], relay.StatusFailed, time.Now(), &due)
+			if err := b.Record(ctx, failed, ""); err != nil {
+				t.Fatal(err)
+			}
+			d, err := b.Delivery(ctx, "acme", id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Status != relay.StatusPending || d.NextAttemptAt == nil || !d.NextAttemptAt.Equal(at) {
+				t.Errorf("after B's record: %s, next %v; want pending, next %v (the requeue)", d.Status, d.NextAttemptAt, at)
+			}
+		})
+	}
+}
+
 // Two relays attempted a delivery whose lease lapsed on the first: each
 // attempt is on the delivery's record, whichever is recorded last, and the
 // delivery stays delivered. A record is the relay's copy of the delivery,
@@ -524,6 +584,33 @@ func TestWithAttempts(t *testing.T) {
 				return a.N == b.N && a.At.Equal(b.At) && a.Status == b.Status
 			}) {
 				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// A delivery's record names the relay holding its lease; one written
+// before records named it names none, and is taken as any relay's lease,
+// as every lease was then.
+func TestLeaseHolder(t *testing.T) {
+	tests := []struct {
+		name   string
+		record string
+		want   bool
+	}{
+		{"Mine", `{"leased":true,"holder":"a"}`, true},
+		{"Another", `{"leased":true,"holder":"b"}`, false},
+		{"NamedNone", `{"leased":true}`, true},
+		{"NotLeased", `{"holder":"a"}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var st state
+			if err := json.Unmarshal([]byte(tt.record), &st); err != nil {
+				t.Fatal(err)
+			}
+			if got := st.heldBy("a"); got != tt.want {
+				t.Errorf("held by a: got %v, want %v", got, tt.want)
 			}
 		})
 	}

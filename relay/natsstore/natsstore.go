@@ -55,7 +55,8 @@ type Store struct {
 	log  zerolog.Logger
 	subj subjects
 	// id tells this store's messages on the change feed from the other
-	// relays' (feed.go).
+	// relays' (feed.go), and names it as the holder of the leases and
+	// head locks it takes.
 	id string
 
 	nc     *nats.Conn

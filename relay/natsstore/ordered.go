@@ -91,7 +91,7 @@ func (s *Store) takeOrdered(ctx context.Context, ref relay.EndpointRef, now time
 	if head.due().After(now) {
 		return nil, head.due(), nil
 	}
-	head.Leased = true
+	head.Leased, head.Holder = true, s.id
 	b, err := head.encode()
 	if err != nil {
 		return nil, next, err

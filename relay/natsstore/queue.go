@@ -612,7 +612,7 @@ func (s *Store) takeLock(ref relay.EndpointRef) *sync.Mutex {
 // AckWait passes.
 func (s *Store) lease(ctx context.Context, ref relay.EndpointRef, cd candidate) error {
 	st := cd.st
-	st.Leased, st.Retry = true, false // a moved retry's item is stale now
+	st.Leased, st.Holder, st.Retry = true, s.id, false // a moved retry's item is stale now
 	wctx, cancel := s.writeCtx(ctx)
 	defer cancel()
 	rev, err := s.putState(wctx, st, cd.rev)
@@ -757,7 +757,8 @@ func (s *Store) queued(ctx context.Context, l *lease, cur *state) bool {
 // endLease writes the state next makes of the current one, after the
 // retry item next may return (see writeRetry), and for an ordered lease
 // frees the endpoint's head lock in the same batch; then it forgets the
-// lease.
+// lease. When next makes none (nil), nothing is written and endLease
+// returns nil: the lease is forgotten all the same.
 func (s *Store) endLease(ctx context.Context, d *relay.Delivery, l *lease, next func(*state) (*state, *nats.Msg)) (*state, error) {
 	var cur *state
 	var rev uint64
@@ -775,6 +776,10 @@ func (s *Store) endLease(ctx context.Context, d *relay.Delivery, l *lease, next 
 			}
 		}
 		st, item := next(cur)
+		if st == nil {
+			s.dropLease(d)
+			return nil, nil
+		}
 		if item != nil {
 			if err := s.writeRetry(ctx, item); err != nil {
 				return nil, err
@@ -831,6 +836,12 @@ func (s *Store) finish(ctx context.Context, m jetstream.Msg) {
 // all the same and the error returned: the heartbeat stops, so the lease
 // ends as a dead relay's does, the work item offered again after AckWait
 // or the head lock left to expire.
+//
+// A lease that lapsed here may have been retaken by another relay, or
+// ended by its Record: then the delivery is not this store's to release,
+// and Release only forgets its lease. Settled, the state would lose the
+// other's lease and requeue mark; and the work item, the one the other
+// now holds, would be offered again while it attempts the delivery.
 func (s *Store) Release(ctx context.Context, d *relay.Delivery) error {
 	l := s.leaseOf(d)
 	if l == nil {
@@ -838,10 +849,20 @@ func (s *Store) Release(ctx context.Context, d *relay.Delivery) error {
 	}
 	ctx, cancel := s.writeCtx(ctx)
 	defer cancel()
-	_, err := s.endLease(ctx, d, l, func(cur *state) (*state, *nats.Msg) { cur.settle(); return cur, nil })
+	st, err := s.endLease(ctx, d, l, func(cur *state) (*state, *nats.Msg) {
+		if !cur.heldBy(s.id) {
+			return nil, nil
+		}
+		cur.settle()
+		return cur, nil
+	})
 	if err != nil {
 		s.dropLease(d)
 		return fmt.Errorf("release: %w", err)
+	}
+	if st == nil {
+		s.log.Debug().Str("delivery", d.ID).Msg("release: the lease lapsed and is no longer this relay's")
+		return nil
 	}
 	if !l.ordered {
 		s.giveBack(ctx, l.msg)
