@@ -106,7 +106,9 @@
 //   - a lease that lapsed and was retaken is the retaker's: the
 //     delivery's state names the store holding its lease, as the head
 //     lock does, and a Release by the relay whose lease lapsed leaves the
-//     state and the work item the other now holds as they are;
+//     state and the work item the other now holds as they are; its
+//     Record of an attempt that did not end the delivery adds the
+//     attempt and leaves the lease, its requeue mark and its item too;
 //   - ordered endpoints are FIFO across relays, as above;
 //   - max_in_flight is a total across relays: the relay's dispatcher tells
 //     the store each endpoint's value (SetMaxInFlight, an optional

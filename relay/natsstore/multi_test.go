@@ -491,6 +491,68 @@ func TestLapsedHolderReleaseLeavesTheRetakenLease(t *testing.T) {
 	}
 }
 
+// A relay whose lease lapsed records a failed attempt while another relay
+// that retook the delivery still attempts it: the attempt goes on the
+// record, and the lease stays the second's, with the requeue mark made
+// during it. Ended there, the delivery would wait on a retry item a third
+// Take could move and attempt at once, and the second's Record would
+// store its own due time, not the requeue's.
+func TestLapsedHolderFailureLeavesTheRetakenLease(t *testing.T) {
+	a, b := twoRelays(t, time.Second)
+	ctx := context.Background()
+	for i, ordered := range []bool{false, true} {
+		name := "unordered"
+		if ordered {
+			name = "ordered"
+		}
+		t.Run(name, func(t *testing.T) {
+			ep := fmt.Sprintf("rec%d", i) // an endpoint each: no head lock is shared
+			ref := relay.EndpointRef{Org: "acme", Endpoint: ep}
+			ev, ds := mkEvent("acme", fmt.Sprintf("f%d", i), time.Now(), ordered, ep)
+			accept(t, a, ev, ds)
+			id := ds[0].ID
+			got, _ := take(t, a, ref, time.Now(), 1)
+			if len(got) != 1 {
+				t.Fatal("relay A took nothing")
+			}
+			retaken := lapse(t, a, b, ref, "acme/"+id, time.Now)
+			at := time.Now().UTC()
+			if _, err := b.Requeue(ctx, "acme", id, at); err != nil {
+				t.Fatal(err)
+			}
+			due := time.Now().UTC().Add(time.Hour)
+			if err := a.Record(ctx, attempt(got[0], relay.StatusFailed, time.Now(), &due), ""); err != nil {
+				t.Fatal(err)
+			}
+			st, _, err := b.state(ctx, "acme", id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !st.Leased || st.RequeueAt == nil || !st.RequeueAt.Equal(at) {
+				t.Errorf("after A's record: leased %v, requeue mark %v; want B's lease, marked %v", st.Leased, st.RequeueAt, at)
+			}
+			if len(st.Attempts) != 1 {
+				t.Errorf("after A's record: %d attempts, want A's", len(st.Attempts))
+			}
+			if ds, _ := take(t, a, ref, time.Now(), 1); len(ds) != 0 {
+				t.Fatalf("%s taken again while B's attempt is under way", ds[0].ID)
+			}
+			failed := attempt(retaken[0], relay.StatusFailed, time.Now(), &due)
+			if err := b.Record(ctx, failed, ""); err != nil {
+				t.Fatal(err)
+			}
+			d, err := b.Delivery(ctx, "acme", id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Status != relay.StatusPending || d.NextAttemptAt == nil || !d.NextAttemptAt.Equal(at) || len(d.Attempts) != 2 {
+				t.Errorf("after B's record: %s, next %v, %d attempts; want pending, next %v (the requeue), 2 attempts",
+					d.Status, d.NextAttemptAt, len(d.Attempts), at)
+			}
+		})
+	}
+}
+
 // Two relays attempted a delivery whose lease lapsed on the first: each
 // attempt is on the delivery's record, whichever is recorded last, and the
 // delivery stays delivered. A record is the relay's copy of the delivery,

@@ -658,9 +658,21 @@ func (s *Store) Record(ctx context.Context, d *relay.Delivery, disable string) e
 		}
 	}
 	l := s.leaseOf(d)
-	var ended bool
+	var ended, theirs bool
 	st, err := s.endLease(ctx, d, l, func(cur *state) (*state, *nats.Msg) {
 		attempts := withAttempts(cur.Attempts, d.Attempts)
+		// Retaken by another relay since this lease lapsed, and attempted
+		// there: its Record decides what comes next. Ended here, the
+		// delivery would wait on an item a Take could move while that
+		// attempt is under way, and lose the lease's requeue mark. An
+		// outcome that ends the delivery is written all the same: the
+		// other relay's Record then keeps it (below).
+		theirs = cur.Leased && !cur.heldBy(s.id) && !relay.Final(d.Status)
+		if theirs {
+			kept := *cur
+			kept.Attempts = attempts
+			return &kept, nil
+		}
 		if relay.Final(cur.Status) && cur.Reason == "" && !relay.Final(d.Status) {
 			// Recorded final by another relay's attempt since this lease
 			// lapsed, which also ended the work item: that outcome stands.
@@ -694,6 +706,9 @@ func (s *Store) Record(ctx context.Context, d *relay.Delivery, disable string) e
 	// attempt, pending when requeued during it.
 	d.SetState(&st.Delivery)
 	switch {
+	case theirs:
+		// The work item or head lock is the other relay's now.
+		s.log.Debug().Str("delivery", d.ID).Msg("record: the lease lapsed and is another relay's; its attempt is kept")
 	case (l == nil || l.ordered) && relay.Final(st.Status):
 		// No consumer message to acknowledge: delete the item.
 		if err := s.deleteWork(ctx, s.subj.work(d.Org, st.Endpoint, d.ID, st.Ordered)); err != nil {
