@@ -70,8 +70,11 @@ type Store interface {
 	// Reason to the state stored, for the caller to report and count what
 	// will happen rather than the attempt's outcome alone.
 	Record(ctx context.Context, d *Delivery, disable string) error
-	// Release ends a lease without an attempt (the relay is stopping): the
-	// delivery is due again as it was.
+	// Release ends a lease without an attempt (the relay is stopping, the
+	// endpoint's tunnel has no client, the endpoint was disabled, the event
+	// could not be read): the delivery is due again as it was. A lease
+	// that lapsed and another relay retook is that relay's: releasing it
+	// changes nothing.
 	Release(ctx context.Context, d *Delivery) error
 	// Requeue makes one delivery, whatever its state, pending and due at
 	// now, with Base set to its number of attempts so the retry schedule
