@@ -758,7 +758,7 @@ func TestReplayOnce(t *testing.T) {
 // TestReplayToKeepsPath: a replay "to" a URL without a path goes to the
 // endpoint's path (and query, when "to" has none), as a receiver's replay
 // keeps the capture's: `sidehook replay --relay … --to http://localhost:3000`
-// reaches the local app's /crm, not its root.
+// reaches the local app's /crm, not its root; the answer's target says so.
 func TestReplayToKeepsPath(t *testing.T) {
 	rcv := newSink(t, nil, nil)
 	r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL() + "/crm?team=a", Events: []string{"payment"}}), relay.Options{})
@@ -784,6 +784,18 @@ func TestReplayToKeepsPath(t *testing.T) {
 			got := other.requests()[before:]
 			if len(got) != 1 || got[0].Path != tt.path || got[0].Query != tt.query {
 				t.Errorf("got %+v, want one request to %s?%s", got, tt.path, tt.query)
+			}
+			// The answer names the URL the replay went to, not "to" as
+			// given: the CLI's table shows it.
+			var res struct {
+				Results []relay.ReplayResult `json:"results"`
+			}
+			want := other.URL() + tt.path
+			if tt.query != "" {
+				want += "?" + tt.query
+			}
+			if err := json.Unmarshal(a.Body, &res); err != nil || len(res.Results) != 1 || res.Results[0].Target != want {
+				t.Errorf("answer %s: got %v, want one result with target %s", a.Body, err, want)
 			}
 		})
 	}

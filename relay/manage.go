@@ -600,12 +600,16 @@ func errNotReplayable(ids []string) error {
 
 // ReplayResult is one replayed delivery.
 type ReplayResult struct {
-	DeliveryID string  `json:"delivery_id"`
-	EventID    string  `json:"event_id"`
-	OK         bool    `json:"ok"`
-	Status     int     `json:"status,omitempty"`
-	LatencyMS  float64 `json:"latency_ms,omitempty"`
-	Error      string  `json:"error,omitempty"`
+	DeliveryID string `json:"delivery_id"`
+	EventID    string `json:"event_id"`
+	// Target is the URL the replay went to (or would have, when NotSent):
+	// a "to" without a path takes the endpoint's, so the caller's "to" is
+	// not always where the replay went.
+	Target    string  `json:"target,omitempty"`
+	OK        bool    `json:"ok"`
+	Status    int     `json:"status,omitempty"`
+	LatencyMS float64 `json:"latency_ms,omitempty"`
+	Error     string  `json:"error,omitempty"`
 	// NotSent: the call's time ran out before this one (Error says so);
 	// it can be replayed in another call.
 	NotSent bool `json:"not_sent,omitempty"`
@@ -697,21 +701,27 @@ func (m *manager) replayTarget(to string, hints replayHints) (func(*orgState, *D
 		return nil, err
 	}
 	return func(o *orgState, d *Delivery) (string, error) {
-		return withEndpointPath(to, o.endpoint(d.Endpoint)), nil
+		endpointURL := ""
+		if e := o.endpoint(d.Endpoint); e != nil {
+			endpointURL = e.cfg.URL
+		}
+		return ReplayURL(to, endpointURL), nil
 	}, nil
 }
 
-// withEndpointPath is to with the path of e's URL when to has none of its
-// own ("" or "/"), and e's query when to has none either: a replay to
-// another host (a local app) reaches the same place there, as a receiver's
-// replay keeps the capture's path. The host, which the outbound policy
-// checked, is to's.
-func withEndpointPath(to string, e *endpointState) string {
+// ReplayURL is where a replay "to" goes for a delivery of the endpoint
+// whose URL is endpointURL ("" when it no longer exists): to with the
+// endpoint's path when to has none of its own ("" or "/"), and its query
+// when to has none either, so a replay to another host (a local app)
+// reaches the same place there, as a receiver's replay keeps the capture's
+// path. The host, which the outbound policy checked, is to's. The CLI's
+// dry run shows its targets with it.
+func ReplayURL(to, endpointURL string) string {
 	u, err := url.Parse(to)
-	if err != nil || e == nil || (u.Path != "" && u.Path != "/") {
+	if err != nil || endpointURL == "" || (u.Path != "" && u.Path != "/") {
 		return to
 	}
-	orig := e.cfg.URL
+	orig := endpointURL
 	if _, path, ok := parseTunnelURL(orig); ok {
 		orig = "http://tunnel" + path
 	}
@@ -870,6 +880,7 @@ func (m *manager) replayEach(ctx context.Context, w http.ResponseWriter, sel []r
 		default:
 			res = m.replayTo(ctx, s.o, s.d, to, body)
 		}
+		res.Target = to
 		out = append(out, res)
 	}
 	return out

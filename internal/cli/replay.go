@@ -171,6 +171,11 @@ func runRelayReplay(ctx context.Context, e *env, cfg *replayConfig) error {
 		return nothingMatched(e, cfg)
 	}
 	if cfg.dryRun {
+		if r.to != "" {
+			if err := r.readEndpointURLs(ctx); err != nil {
+				return fmt.Errorf("replay: read the endpoints: %w", notRunning(relayErr(err), "relay", "relay"))
+			}
+		}
 		return printRelayDryRun(e.stdout, r, sel, cfg.json)
 	}
 	bar := progress(e, len(sel))

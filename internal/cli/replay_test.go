@@ -410,6 +410,53 @@ func TestReplayCommandRelay(t *testing.T) {
 	}
 }
 
+// TestReplayCommandRelayTarget: --to without a path of its own keeps the
+// endpoint's, on the relay; the table, dry run or not, shows the URL the
+// replay goes to, not --to as typed.
+func TestReplayCommandRelayTarget(t *testing.T) {
+	rcv := receivertest.NewServer(t)
+	r := startReplayRelay(t, rcv.URL+"/hooks?team=a")
+	_, dlvs := relayIngest(t, r, "payment", `{"type":"payment","paymentId":"pay_9"}`)
+	waitDelivered(t, r.URL(), dlvs...)
+	dst := receivertest.NewServer(t)
+	tests := []struct {
+		name, to, want string
+	}{
+		{"NoPath", dst.URL, dst.URL + "/hooks?team=a"},
+		{"Root", dst.URL + "/", dst.URL + "/hooks?team=a"},
+		{"Query", dst.URL + "?b=2", dst.URL + "/hooks?b=2"},
+		{"Path", dst.URL + "/elsewhere", dst.URL + "/elsewhere"},
+	}
+	for _, tt := range tests {
+		for _, dry := range []bool{false, true} {
+			name := tt.name
+			args := []string{"replay", "--relay", r.URL(), "--api-key", replayAPIKey, "--id", dlvs[0], "--to", tt.to}
+			if dry {
+				name += "/DryRun"
+				args = append(args, "--dry-run")
+			}
+			t.Run(name, func(t *testing.T) {
+				code, stdout, stderr := runCLI(t, nil, args...)
+				if code != 0 {
+					t.Fatalf("exit %d, want 0: %s %s", code, stdout, stderr)
+				}
+				if row := replayRow(stdout, dlvs[0]); !strings.Contains(row, " "+tt.want+" ") {
+					t.Errorf("row: got %q, want target %s", row, tt.want)
+				}
+			})
+		}
+	}
+	t.Run("JSON", func(t *testing.T) {
+		code, stdout, stderr := runCLI(t, nil, "replay", "--relay", r.URL(), "--api-key", replayAPIKey, "--id", dlvs[0], "--to", dst.URL, "--json")
+		var rep struct {
+			Results []struct{ Target string } `json:"results"`
+		}
+		if err := json.Unmarshal([]byte(stdout), &rep); code != 0 || err != nil || len(rep.Results) != 1 || rep.Results[0].Target != dst.URL+"/hooks?team=a" {
+			t.Errorf("got %d %v %s %s, want one result with target %s/hooks?team=a", code, err, stdout, stderr, dst.URL)
+		}
+	})
+}
+
 // fakeRelay answers the listing with deliveries and records each
 // POST /v1/replay body, answering each id it names as replayed.
 func fakeRelay(t *testing.T, deliveries []relay.DeliveryView) (url string, bodies func() []map[string]any) {

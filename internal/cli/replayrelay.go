@@ -35,6 +35,9 @@ type relayReplay struct {
 	all    bool
 	to     string
 	max    int
+	// endpointURLs are the endpoints' URLs by id, read for a dry run with
+	// --to: the relay keeps an endpoint's path when --to has none.
+	endpointURLs map[string]string
 }
 
 // selected is one delivery a relay replay would touch.
@@ -151,17 +154,37 @@ func (r *relayReplay) inRange(ev relay.EventView) bool {
 }
 
 // target is where a delivery's replay goes, as the table shows it:
-// without --to, its endpoint's URL, which the relay knows.
+// without --to, its endpoint's URL, which the relay knows; with it, --to
+// with the endpoint's path when it has none of its own (as the relay
+// sends it), once endpointURLs are read.
 func (r *relayReplay) target(d relay.DeliveryView) string {
 	if r.to != "" {
-		return r.to
+		return relay.ReplayURL(r.to, r.endpointURLs[d.Endpoint])
 	}
 	return "endpoint " + d.Endpoint
 }
 
-// outcome is a replay.Result of d from the relay's answer.
+// readEndpointURLs reads the endpoints' URLs, for target.
+func (r *relayReplay) readEndpointURLs(ctx context.Context) error {
+	eps, err := r.api.Endpoints(ctx)
+	if err != nil {
+		return err
+	}
+	r.endpointURLs = make(map[string]string, len(eps))
+	for _, e := range eps {
+		r.endpointURLs[e.ID] = e.URL
+	}
+	return nil
+}
+
+// outcome is a replay.Result of d from the relay's answer, to the target
+// the relay says it sent to when it says so.
 func (r *relayReplay) outcome(d relay.DeliveryView, res relay.ReplayResult) replayOutcome {
-	return replayOutcome{Result: replay.Result{ID: d.ID, Target: r.target(d), Method: event.Type(d.Type).Method(),
+	target := r.target(d)
+	if r.to != "" && res.Target != "" {
+		target = res.Target
+	}
+	return replayOutcome{Result: replay.Result{ID: d.ID, Target: target, Method: event.Type(d.Type).Method(),
 		Status: res.Status, LatencyMS: res.LatencyMS, Error: res.Error}, EventID: d.EventID, Ok: res.OK}
 }
 
