@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -58,20 +59,49 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 
 // helpArgs turns "help relay rotate-key" into "relay rotate-key --help":
 // urfave/cli's help command reads its first topic only, and showed the
-// relay's help for rotate-key. Completing after "help" completes the
-// topics as commands (urfave/cli's offered "help" and "h").
+// relay's help for rotate-key. The global flags may come before help
+// ("--log-level debug help relay rotate-key"); they stay where they are.
+// Completing after "help" completes the topics as commands (urfave/cli's
+// offered "help" and "h").
 func helpArgs(args []string) []string {
-	if len(args) < 2 || (args[1] != "help" && args[1] != "h") {
+	if len(args) < 2 {
 		return args
 	}
-	topics := args[2:]
+	i := 1 + leadingGlobals(args[1:])
+	if i >= len(args) || (args[i] != "help" && args[i] != "h") {
+		return args
+	}
+	head, topics := args[:i:i], args[i+1:]
 	if n := len(topics); n > 0 && topics[n-1] == "--generate-bash-completion" {
-		return append([]string{args[0]}, topics...)
+		return append(head, topics...)
 	}
 	if len(topics) < 2 {
 		return args
 	}
-	return append(append([]string{args[0]}, topics...), "--help")
+	return append(append(head, topics...), "--help")
+}
+
+// leadingGlobals is how many of args, from the first, are global flags
+// and their values. It stops at anything else, an unknown flag included,
+// which urfave/cli then refuses as it would have.
+func leadingGlobals(args []string) int {
+	n := 0
+	for n < len(args) {
+		a := args[n]
+		if len(a) < 2 || a[0] != '-' || a == "--" {
+			break
+		}
+		name, _, inline := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		f := flagNamed(globalFlags(""), name)
+		if f == nil {
+			break
+		}
+		n++
+		if !inline && takesValue(f) {
+			n++
+		}
+	}
+	return min(n, len(args))
 }
 
 // newApp is the whole command line, every command prepared by

@@ -294,6 +294,38 @@ func TestHelp(t *testing.T) {
 	}
 }
 
+// TestHelpTopic: the help command shows its topic's help whatever global
+// flags come before it. The relay's help came for "--log-level debug help
+// relay rotate-key": the rewrite of help's topics looked at the first word
+// only.
+func TestHelpTopic(t *testing.T) {
+	const rotateKey, relayHelp = "sidehook relay rotate-key - replace", "run the durable webhook relay"
+	tests := []struct {
+		name       string
+		args       []string
+		want, omit string
+	}{
+		{"Subcommand", []string{"help", "relay", "rotate-key"}, rotateKey, relayHelp},
+		{"GlobalFlag", []string{"--log-level", "debug", "help", "relay", "rotate-key"}, rotateKey, relayHelp},
+		{"GlobalFlagEquals", []string{"--log-level=debug", "help", "relay", "rotate-key"}, rotateKey, relayHelp},
+		{"GlobalFlags", []string{"--log-format", "json", "--memory-limit", "0", "h", "relay", "rotate-key"}, rotateKey, relayHelp},
+		{"GlobalFlagCommand", []string{"--log-level", "debug", "help", "send"}, "sidehook send - post", "sidehook - a durable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, stderr := runCLI(t, nil, tt.args...)
+			if code != 0 || !strings.Contains(out, tt.want) || (tt.omit != "" && strings.Contains(out, tt.omit)) {
+				t.Errorf("%v: got %d %q, want 0 and %q (without %q) in:\n%s", tt.args, code, stderr, tt.want, tt.omit, out)
+			}
+		})
+	}
+	// A flag that is not global stops the rewrite: it is refused as
+	// before, not taken for help's.
+	if code, _, stderr := runCLI(t, nil, "--nope", "help", "relay", "rotate-key"); code != 2 || !strings.Contains(stderr, "--nope") {
+		t.Errorf("--nope help relay rotate-key: got %d %q, want 2 naming --nope", code, stderr)
+	}
+}
+
 // TestHelpOneDefault: a flag's help line gives its default once. A usage
 // text saying the default in words got urfave/cli's as well: "--ttl …
 // (default: no expiry, as Webio's tokens) … (default: 0s)".
