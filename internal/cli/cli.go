@@ -104,6 +104,28 @@ func leadingGlobals(args []string) int {
 	return min(n, len(args))
 }
 
+// helpCommand stands in for urfave/cli's, which is one package-level value
+// named only when it runs as a subcommand: "sidehook help help" said
+// "help" (or the name of whichever command ran first in the process). The
+// app names its own commands, this one "sidehook help".
+func helpCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "help",
+		Aliases:   []string{"h"},
+		Usage:     "Shows a list of commands or help for one command",
+		ArgsUsage: "[command [subcommand]]",
+		// urfave/cli would give it its own help command as a subcommand.
+		HideHelpCommand: true,
+		Action: func(c *cli.Context) error {
+			if !c.Args().Present() {
+				return cli.ShowAppHelp(c)
+			}
+			// The topic is one of the app's commands: look among them.
+			return cli.ShowCommandHelp(c.Lineage()[1], c.Args().First())
+		},
+	}
+}
+
 // newApp is the whole command line, every command prepared by
 // prepareCommand. The man page and the completions are generated from it.
 func newApp(e *env) *cli.App {
@@ -113,9 +135,10 @@ func newApp(e *env) *cli.App {
 		Version: e.build.Version,
 		Writer:  e.stdout,
 		// ErrWriter takes urfave's own messages; ours go through ExitCode.
-		ErrWriter:            e.stderr,
-		Flags:                e.withEnv("", globalFlags("")),
-		Commands:             commands(e),
+		ErrWriter: e.stderr,
+		// urfave/cli adds --help only when it adds its help command.
+		Flags:                append(e.withEnv("", globalFlags("")), cli.HelpFlag),
+		Commands:             append(commands(e), helpCommand()),
 		EnableBashCompletion: true,
 		BashComplete:         e.completer(nil),
 		// urfave/cli calls os.Exit for errors that carry an exit code unless

@@ -326,6 +326,18 @@ func TestHelpTopic(t *testing.T) {
 	}
 }
 
+// TestHelpHelp: the help command's own help names it as it is typed.
+// urfave/cli's, one package-level value named only as a subcommand's,
+// said "help" (or "sidehook relay help" once the relay had run).
+func TestHelpHelp(t *testing.T) {
+	for _, args := range [][]string{{"help", "help"}, {"h", "help"}, {"help", "h"}, {"--log-level", "debug", "help", "help"}} {
+		code, out, stderr := runCLI(t, nil, args...)
+		if want := "sidehook help [command options]"; code != 0 || !strings.Contains(out, want) {
+			t.Errorf("%v: got %d %q, want 0 and %q in:\n%s", args, code, stderr, want, out)
+		}
+	}
+}
+
 // TestHelpOneDefault: a flag's help line gives its default once. A usage
 // text saying the default in words got urfave/cli's as well: "--ttl …
 // (default: no expiry, as Webio's tokens) … (default: 0s)".
