@@ -1092,6 +1092,76 @@ func TestRetryDuringAttempt(t *testing.T) {
 	}
 }
 
+// TestRetryBehindOrderedHead: a retried delivery of an ordered endpoint
+// that is not at the head of its queue is due now, but waits behind the
+// head: the answer says so, naming it, and keeps its fields. It said
+// nothing, and the delivery looked due now while the head waited an hour
+// for its retry. The head itself, retried, waits behind nothing.
+func TestRetryBehindOrderedHead(t *testing.T) {
+	tests := []struct {
+		name string
+		// hold keeps the head's attempt in flight rather than failing it.
+		hold bool
+	}{
+		{"HeadFailed", false},
+		{"HeadInFlight", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			inFlight, release := make(chan struct{}, 4), make(chan struct{})
+			rcv := newSink(t, nil, func(*http.Request, int) int {
+				if tt.hold {
+					inFlight <- struct{}{}
+					<-release
+				}
+				return http.StatusInternalServerError
+			})
+			// Before the sink closes, which waits for the held request.
+			t.Cleanup(func() { close(release) })
+			r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL(), Ordered: true,
+				Retry: &config.RawRetry{Schedule: []string{"1h"}}}), relay.Options{Grace: 10 * time.Millisecond})
+			head := ingest(t, r, `{"type":"payment","n":"1"}`, nil).Deliveries[0].ID
+			if tt.hold {
+				select {
+				case <-inFlight:
+				case <-time.After(10 * time.Second):
+					t.Fatal("the head's attempt did not arrive")
+				}
+			} else {
+				waitDelivery(t, r, head, relay.StatusFailed, 5*time.Second)
+			}
+			next := ingest(t, r, `{"type":"payment","n":"2"}`, nil).Deliveries[0].ID
+
+			var d struct {
+				ID            string     `json:"id"`
+				EventID       string     `json:"event_id"`
+				Endpoint      string     `json:"endpoint"`
+				Status        string     `json:"status"`
+				NextAttemptAt *time.Time `json:"next_attempt_at"`
+				Attempts      []any      `json:"attempts"`
+				Reason        string     `json:"reason"`
+			}
+			a := call(t, "POST", r.URL()+"/v1/deliveries/"+next+"/retry", apiKey, nil, nil)
+			a.decode(t, &d)
+			if a.Status != http.StatusAccepted || d.ID != next || d.Status != relay.StatusPending || d.NextAttemptAt == nil || d.Attempts == nil {
+				t.Fatalf("retry: got %d %s, want 202 with the delivery pending", a.Status, a.Body)
+			}
+			if !strings.Contains(d.Reason, "behind") || !strings.Contains(d.Reason, head) {
+				t.Errorf("retry's reason: got %q, want it to say it waits behind the head %s", d.Reason, head)
+			}
+			if tt.hold {
+				return
+			}
+			a = call(t, "POST", r.URL()+"/v1/deliveries/"+head+"/retry", apiKey, nil, nil)
+			d.Reason = ""
+			a.decode(t, &d)
+			if a.Status != http.StatusAccepted || d.Reason != "" {
+				t.Errorf("retry of the head: got %d %s, want 202 without a reason", a.Status, a.Body)
+			}
+		})
+	}
+}
+
 // TestRetryDisabledEndpoint: a retry of a delivery whose endpoint is
 // disabled (here by a 410) says so, 409, and leaves the delivery as it
 // was. It answered 202 with the delivery pending, which then waited,

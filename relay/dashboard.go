@@ -165,7 +165,7 @@ func (db *dashboard) handleRetry() http.Handler {
 		if d, err = db.mgr.requeue(req.Context(), o, d.ID); err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusAccepted, db.mgr.view(d))
+		writeJSON(w, http.StatusAccepted, db.mgr.retried(req.Context(), o, d))
 		return nil
 	})
 }

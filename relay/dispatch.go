@@ -370,6 +370,19 @@ func (d *dispatcher) inFlightIDs(org string) []string {
 	return ids
 }
 
+// inFlightOn is a delivery of ref other than except being attempted now
+// by this relay, the oldest (ids are ULIDs), or "".
+func (d *dispatcher) inFlightOn(ref EndpointRef, except string) string {
+	var oldest string
+	d.inflight.Range(func(k, v any) bool {
+		if id := k.(string); v.(EndpointRef) == ref && id != except && (oldest == "" || id < oldest) {
+			oldest = id
+		}
+		return true
+	})
+	return oldest
+}
+
 // orgDepth is the number of deliveries waiting for the organisation.
 func (d *dispatcher) orgDepth(org string) int64 {
 	d.mu.Lock()

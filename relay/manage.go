@@ -54,7 +54,9 @@ type DeliveryView struct {
 	NextAttemptAt *time.Time    `json:"next_attempt_at"`
 	Attempts      []AttemptView `json:"attempts"`
 	// Reason says why a dead delivery ended when no attempt does: its
-	// endpoint was deleted or removed from the configuration.
+	// endpoint was deleted or removed from the configuration. A retry's
+	// answer says with it why a delivery due now waits: behind the head
+	// of its ordered endpoint's queue.
 	Reason string `json:"reason,omitempty"`
 }
 
@@ -558,6 +560,67 @@ func (m *manager) requeue(ctx context.Context, o *orgState, id string) (*Deliver
 	return nd, nil
 }
 
+// retried is the answer to a retry of d, requeued: its view, with a
+// reason when it is due now but waits behind the head of its ordered
+// endpoint's queue (its next_attempt_at alone said it would go now).
+func (m *manager) retried(ctx context.Context, o *orgState, d *Delivery) DeliveryView {
+	v := m.view(d)
+	ep := o.endpoint(d.Endpoint)
+	if ep == nil || !ep.cfg.Ordered {
+		return v
+	}
+	if id := m.disp.inFlightOn(EndpointRef{Org: o.id, Endpoint: d.Endpoint}, d.ID); id != "" {
+		v.Reason = fmt.Sprintf("due now, but endpoint %s is ordered: it waits behind %s, whose attempt is in flight", d.Endpoint, id)
+		return v
+	}
+	if !d.Ordered {
+		return v
+	}
+	head, exact, err := m.headBefore(ctx, o, d)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		// The caller has gone: there is no one to explain it to.
+	case err != nil:
+		// The retry is made; the answer lacks only the explanation.
+		m.log.Warn().Err(err).Str(logOrg, o.id).Str(logDelivery, d.ID).Msg("retry: look for the head of its ordered queue")
+	case head != "" && exact:
+		v.Reason = fmt.Sprintf("due now, but endpoint %s is ordered: it waits behind %s, the head of its queue, until that is delivered or dead", d.Endpoint, head)
+	case head != "":
+		v.Reason = fmt.Sprintf("due now, but endpoint %s is ordered: it waits behind the older deliveries of its queue (%s among them) until they are delivered or dead", d.Endpoint, head)
+	}
+	return v
+}
+
+// maxHeadScan bounds how many older deliveries headBefore reads: a
+// retry's answer is no reason to walk a long history.
+const maxHeadScan = 10 * maxLimit
+
+// headBefore is the oldest delivery of d's endpoint that waits (not
+// final) and was made before d: the head of the ordered queue d waits
+// behind, "" when d is the head. Past maxHeadScan deliveries it gives the
+// oldest it found, not exact.
+func (m *manager) headBefore(ctx context.Context, o *orgState, d *Delivery) (head string, exact bool, err error) {
+	f := DeliveryFilter{Endpoint: d.Endpoint, Until: d.CreatedAt, Limit: maxLimit}
+	for scanned := 0; scanned < maxHeadScan; scanned += maxLimit {
+		page, err := m.store.Deliveries(ctx, o.id, f)
+		if err != nil {
+			return "", false, err
+		}
+		// Newest first: the last one kept is the oldest.
+		for _, x := range page.Items {
+			before := x.CreatedAt.Before(d.CreatedAt) || (x.CreatedAt.Equal(d.CreatedAt) && x.ID < d.ID)
+			if before && !Final(x.Status) {
+				head = x.ID
+			}
+		}
+		if page.Next == "" {
+			return head, true, nil
+		}
+		f.Cursor = page.Next
+	}
+	return head, false, nil
+}
+
 // handleRetry is POST /v1/deliveries/{id}/retry.
 func (m *manager) handleRetry() http.Handler {
 	return m.handle(func(w http.ResponseWriter, req *http.Request) error {
@@ -566,7 +629,7 @@ func (m *manager) handleRetry() http.Handler {
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusAccepted, m.view(d))
+		writeJSON(w, http.StatusAccepted, m.retried(req.Context(), o, d))
 		return nil
 	})
 }
