@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -170,17 +171,42 @@ func (e Endpoint) CustomValues() bool {
 // Getenv resolves env:NAME secrets.
 type Getenv func(string) string
 
-// Load reads and validates a configuration file.
+// Load reads and validates a configuration file. A relative path in it
+// (data, tls_cert, tls_key, store.credentials, store.tls_ca) is taken
+// from the file's directory, as Prometheus and Caddy take theirs: `sidehook
+// relay --config /etc/sidehook/relay.yaml` means the same whatever the
+// working directory. Paths from flags and variables, and the default data
+// directory, stay relative to the working directory.
 func Load(path string, getenv Getenv) (*Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	c, err := Parse(b, getenv)
+	var f File
+	if err := decodeFile(b, &f); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	f.resolvePaths(filepath.Dir(path))
+	c, err := f.Validate(getenv)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return c, nil
+}
+
+// resolvePaths makes each relative file path of f one under dir, the
+// directory of the file f was read from. Every path the file holds is
+// listed here, and only here.
+func (f *File) resolvePaths(dir string) {
+	paths := []*string{&f.Data, &f.TLSCert, &f.TLSKey}
+	if f.Store != nil {
+		paths = append(paths, &f.Store.Credentials, &f.Store.TLSCA)
+	}
+	for _, p := range paths {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
 }
 
 // File is the YAML document of SPEC §4 before validation.

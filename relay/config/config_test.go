@@ -1,6 +1,8 @@
 package config_test
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
@@ -264,4 +266,68 @@ func TestCheckMaxBody(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLoadRelativePaths: a relative path in a configuration file is taken
+// from the file's directory, so `sidehook relay --config
+// /etc/sidehook/relay.yaml` means the same from any working directory; an
+// absolute one is kept, and an unset data is the default, in the working
+// directory. Parse, which has no file, keeps them as written.
+func TestLoadRelativePaths(t *testing.T) {
+	cert, key := writeCert(t)
+	dir := filepath.Join(t.TempDir(), "etc")
+	if err := os.MkdirAll(filepath.Join(dir, "tls"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for from, to := range map[string]string{cert: "tls/cert.pem", key: "tls/key.pem"} {
+		b, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, to), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "nats.creds"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	abs := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(abs, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const orgs = "organisations:\n  - id: demo\n    api_keys: [k]\n"
+	tests := []struct {
+		name, yaml string
+		got        func(*config.Config) string
+		want       string
+	}{
+		{"Data", "data: ./relay-data\n", func(c *config.Config) string { return c.Data }, filepath.Join(dir, "relay-data")},
+		{"DataUnset", "", func(c *config.Config) string { return c.Data }, config.DefaultData},
+		{"DataAbsolute", "data: /var/lib/sidehook\n", func(c *config.Config) string { return c.Data }, "/var/lib/sidehook"},
+		{"TLSCert", "tls_cert: tls/cert.pem\ntls_key: tls/key.pem\n", func(c *config.Config) string { return c.TLSCert }, filepath.Join(dir, "tls/cert.pem")},
+		{"TLSKey", "tls_cert: tls/cert.pem\ntls_key: tls/key.pem\n", func(c *config.Config) string { return c.TLSKey }, filepath.Join(dir, "tls/key.pem")},
+		{"StoreCredentials", "store: {credentials: nats.creds, tls_ca: " + abs + "}\n", func(c *config.Config) string { return c.Store.Credentials }, filepath.Join(dir, "nats.creds")},
+		{"StoreTLSCAAbsolute", "store: {credentials: nats.creds, tls_ca: " + abs + "}\n", func(c *config.Config) string { return c.Store.TLSCA }, abs},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, "relay.yaml")
+			if err := os.WriteFile(path, []byte(tt.yaml+orgs), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c, err := config.Load(path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tt.got(c); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+	t.Run("ParseKeepsData", func(t *testing.T) {
+		c, err := config.Parse([]byte("data: ./relay-data\n"+orgs), nil)
+		if err != nil || c.Data != "./relay-data" {
+			t.Errorf("got %v %+v, want data ./relay-data as written", err, c)
+		}
+	})
 }
