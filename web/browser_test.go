@@ -453,7 +453,8 @@ func TestBrowserRelay(t *testing.T) {
 		Role: web.RoleRelay,
 		Routes: func(mux *http.ServeMux) {
 			mux.Handle("POST /_sidehook/replay", actions.handler(`{"replayed":1,"results":[{"delivery_id":"dlv_dead1","event_id":"evt_01","ok":true,"status":200,"latency_ms":12}]}`))
-			mux.Handle("POST /_sidehook/deliveries/{id}/retry", actions.handler(`{"id":"dlv_dead1","status":"pending","attempts":[{"n":1,"request_headers":{"authorization":["Bearer eyJ.secret"]}},{"n":2}]}`))
+			mux.Handle("POST /_sidehook/deliveries/{id}/retry", actions.handler(`{"id":"dlv_dead1","status":"pending","attempts":[{"n":1,"request_headers":{"authorization":["Bearer eyJ.secret"]}},{"n":2}],`+
+				`"reason":"due now, but endpoint crm is ordered: it waits behind dlv_head1, the head of its queue, until that is delivered or dead"}`))
 			mux.HandleFunc("GET /_sidehook/tunnels", func(w http.ResponseWriter, _ *http.Request) {
 				w.Header().Set("Content-Type", "application/json")
 				fmt.Fprint(w, `{"tunnels":[{"name":"laptop","org":"demo","remote_addr":"127.0.0.1:50123","since":"2026-12-04T10:00:00Z","in_flight":2}]}`)
@@ -501,8 +502,13 @@ func TestBrowserRelay(t *testing.T) {
 		t.Fatalf("retry went to %s, want /_sidehook/deliveries/dlv_dead1/retry", got.Path)
 	}
 	do(t, ctx, "see the retry's result", chromedp.Poll[chromedp.Void](`document.querySelector('.result').textContent.startsWith('Retry scheduled')`, chromedp.WithPollingTimeout(5*time.Second)))
-	if result := get(t, ctx, "read the retry's result", chromedp.Text(chromedp.CSS(`.result`))); result != "Retry scheduled, pending: attempt #3 is next" {
+	if result := js[string](t, ctx, `document.querySelector('.result').firstChild.textContent`); result != "Retry scheduled, pending: attempt #3 is next" {
 		t.Errorf("retry result %q, want what happens next and no JSON", result)
+	}
+	// A delivery due now that waits behind the head of an ordered queue:
+	// the answer's reason says so, and so does the page.
+	if why := js[string](t, ctx, `(document.querySelector('.result .hint') || {}).textContent || ''`); !strings.Contains(why, "waits behind dlv_head1") {
+		t.Errorf("retry result's reason %q, want the answer's: waits behind dlv_head1", why)
 	}
 	do(t, ctx, "replay", chromedp.SendKeys(chromedp.ID(`replay-to`), "http://127.0.0.1:9/x"), chromedp.Click(button("Replay")))
 	got := actions.next(t)

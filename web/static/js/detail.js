@@ -403,7 +403,10 @@ export class Detail {
       // not its whole JSON (the attempts' headers with it).
       if (r.ok) {
         const next = j && Array.isArray(j.attempts) ? `: attempt #${j.attempts.length + 1} is next` : '';
-        this.setResult(true, `Retry scheduled, ${(j && j.status) || 'pending'}${next}`);
+        // Due now, a delivery of an ordered endpoint may still wait behind
+        // the head of its queue: the answer's reason says so.
+        const waits = j && j.reason ? [h('p', { class: 'hint', text: j.reason })] : [];
+        this.setResult(true, `Retry scheduled, ${(j && j.status) || 'pending'}${next}`, ...waits);
       } else {
         const why = j && j.reason ? `${j.error}: ${j.reason}` : r.text;
         this.setResult(false, `Retry failed: HTTP ${r.status}${why ? '\n' + why : ''}`);
