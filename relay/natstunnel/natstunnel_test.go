@@ -103,8 +103,14 @@ func TestTheLastClientGoingUnsubscribes(t *testing.T) {
 	if _, err := send(b, post(nil), 5*time.Second); err != nil {
 		t.Fatalf("send through the remaining client: %v", err)
 	}
+	waitFor(t, "relay B to list A's remaining client", func() bool { return len(b.Tunnels(testOrg)) == 1 })
 	second.stop(t)
 	waitFor(t, "relay A to unsubscribe", func() bool { return !a.Offered(testOrg, testName, "payment") })
+	// A says it has no client after it unsubscribed, on one connection:
+	// once B hears it, the server has the unsubscription too. Sent before
+	// that, a request could still reach A's subscription and wait its
+	// whole timeout.
+	waitFor(t, "relay B to hear that A has no client", func() bool { return len(b.Tunnels(testOrg)) == 0 })
 	// No relay answers the subject any more: NATS says so at once.
 	if _, err := send(b, post(nil), 5*time.Second); !errors.Is(err, tunnel.ErrNoClient) || !strings.Contains(err.Error(), "on any relay") {
 		t.Fatalf("send after the last client left: got %v, want ErrNoClient from NATS (no responders)", err)
