@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -186,7 +187,11 @@ func Load(path string, getenv Getenv) (*Config, error) {
 	if err := decodeFile(b, &f); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	written := f.Data
 	f.resolvePaths(filepath.Dir(path))
+	if err := movedData(written, f.Data); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	c, err := f.Validate(getenv)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -207,6 +212,32 @@ func (f *File) resolvePaths(dir string) {
 			*p = filepath.Join(dir, *p)
 		}
 	}
+}
+
+// movedData refuses a relative data directory that does not exist under
+// the configuration file's directory while, taken from the working
+// directory as sidehook took it before, it holds data: started, the relay
+// would make a new, empty store there and leave the events it acknowledged
+// in the old one undelivered.
+func movedData(written, resolved string) error {
+	if written == "" || filepath.IsAbs(written) {
+		return nil
+	}
+	old, err := filepath.Abs(written)
+	if err != nil {
+		return nil
+	}
+	if now, err := filepath.Abs(resolved); err != nil || now == old {
+		return nil
+	}
+	if _, err := os.Stat(resolved); !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if entries, err := os.ReadDir(old); err != nil || len(entries) == 0 {
+		return nil
+	}
+	return fmt.Errorf("data %q is taken from this file's directory, as %s, which does not exist; from the working directory, as before, it is %s, which holds data: set data to %s (or move that directory)",
+		written, resolved, old, old)
 }
 
 // File is the YAML document of SPEC §4 before validation.

@@ -331,3 +331,65 @@ func TestLoadRelativePaths(t *testing.T) {
 		}
 	})
 }
+
+// TestLoadRefusesMovedData: a relative data directory was taken from the
+// working directory before it was taken from the file's. One that holds
+// data there and does not exist beside the file is refused, naming both:
+// started, the relay would make a new, empty store and strand the old.
+func TestLoadRefusesMovedData(t *testing.T) {
+	const orgs = "organisations:\n  - id: demo\n    api_keys: [k]\n"
+	tests := []struct {
+		name    string
+		prepare func(t *testing.T, cwd, etc string)
+		wantErr bool
+	}{
+		{"OldHoldsData", func(t *testing.T, cwd, _ string) { mkfile(t, filepath.Join(cwd, "relay-data", "db", "MANIFEST")) }, true},
+		{"OldEmpty", func(t *testing.T, cwd, _ string) { mkdir(t, filepath.Join(cwd, "relay-data")) }, false},
+		{"NoOld", func(*testing.T, string, string) {}, false},
+		{"BothExist", func(t *testing.T, cwd, etc string) {
+			mkfile(t, filepath.Join(cwd, "relay-data", "db", "MANIFEST"))
+			mkdir(t, filepath.Join(etc, "relay-data"))
+		}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cwd, etc := t.TempDir(), t.TempDir()
+			t.Chdir(cwd)
+			tt.prepare(t, cwd, etc)
+			path := filepath.Join(etc, "relay.yaml")
+			if err := os.WriteFile(path, []byte("data: relay-data\n"+orgs), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := config.Load(path, nil)
+			if !tt.wantErr {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("loaded: want the moved data directory refused")
+			}
+			for _, want := range []string{filepath.Join(etc, "relay-data"), filepath.Join(cwd, "relay-data"), "set data to"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not name %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+func mkdir(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mkfile(t *testing.T, path string) {
+	t.Helper()
+	mkdir(t, filepath.Dir(path))
+	if err := os.WriteFile(path, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
