@@ -130,11 +130,9 @@ func (h *hub) release(org, event string, place int, cs ...Change) {
 		return
 	}
 	delete(h.held, k)
-	var all []Change
 	for _, p := range e.places {
-		all = append(all, p...)
+		h.publishLocked(p)
 	}
-	h.publishLocked(all)
 }
 
 // publish publishes changes this relay made. It never blocks: a full
