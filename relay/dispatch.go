@@ -54,6 +54,11 @@ type dispatcher struct {
 
 	cutMu sync.Mutex
 	cut   []string // the deliveries whose attempts a stop cut short
+
+	// syncMu serialises syncDepths; syncedAt is when it last asked the
+	// store.
+	syncMu   sync.Mutex
+	syncedAt time.Time
 }
 
 // maxCutLogged bounds the delivery ids the warning of a cut-short stop
@@ -383,6 +388,59 @@ func (d *dispatcher) inFlightOn(ref EndpointRef, except string) string {
 	return oldest
 }
 
+// depthSyncEvery is how often, at most, syncDepths asks a shared store
+// for its count (a scan of what waits); depthSyncTimeout bounds one ask.
+const (
+	depthSyncEvery   = 5 * time.Second
+	depthSyncTimeout = 5 * time.Second
+)
+
+// syncDepths sets each queue's depth to the store's count of what waits,
+// on a store shared with other relays (a waker), at most every
+// depthSyncEvery, and reports whether it did. There the in-memory counts
+// drift: this relay adds what it accepts and takes off what it finishes,
+// but another relay finishes much of what this one accepted, and accepts
+// what this one finishes. Left alone, a relay that accepts more than it
+// delivers counts its way up to max_queue and answers 429 with nothing
+// waiting, and its queue-depth gauges only grow. Changes this relay makes
+// during the scan are kept on top of the count.
+func (d *dispatcher) syncDepths(ctx context.Context) bool {
+	if _, shared := d.store.(waker); !shared {
+		return false
+	}
+	d.syncMu.Lock()
+	defer d.syncMu.Unlock()
+	if !d.syncedAt.IsZero() && time.Since(d.syncedAt) < depthSyncEvery {
+		return false
+	}
+	d.syncedAt = time.Now() // a failing store is not asked at every scrape either
+	d.mu.Lock()
+	before := make(map[*queue]int64, len(d.queues))
+	for _, q := range d.queues {
+		before[q] = q.depth.Load()
+	}
+	d.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), depthSyncTimeout)
+	defer cancel()
+	waiting, err := d.store.Waiting(ctx)
+	if err != nil {
+		d.log.Warn().Err(err).Msg("count the waiting deliveries: the queue-depth gauges and max_queue keep this relay's own count")
+		return false
+	}
+	for q, was := range before {
+		n := waiting[q.ref]
+		delete(waiting, q.ref)
+		q.depth.Add(n - was)
+	}
+	// Queues this relay has not made yet: endpoints it has not sent to.
+	for ref, n := range waiting {
+		if o := d.dir.org(ref.Org); o != nil && o.endpoint(ref.Endpoint) != nil {
+			d.queue(o, ref.Endpoint).depth.Add(n)
+		}
+	}
+	return true
+}
+
 // orgDepth is the number of deliveries waiting for the organisation.
 func (d *dispatcher) orgDepth(org string) int64 {
 	d.mu.Lock()
@@ -397,6 +455,7 @@ func (d *dispatcher) orgDepth(org string) int64 {
 }
 
 func (d *dispatcher) depths() map[[2]string]int64 {
+	d.syncDepths(d.ctx)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	m := make(map[[2]string]int64, len(d.queues))

@@ -278,6 +278,12 @@ func (in *ingester) accept(ctx context.Context, o *orgState, r *ingestRequest) (
 	}
 	if len(targets) > 0 {
 		q, ok := in.reserve(o.id, len(targets))
+		if !ok && in.disp.syncDepths(ctx) {
+			// On a store shared with other relays, this relay's count
+			// is only its own view: asked again, the store may say
+			// that the others delivered what this one counts.
+			q, ok = in.reserve(o.id, len(targets))
+		}
 		if !ok {
 			// A repeat of an accepted event is answered as one even now.
 			if r.ID != "" {
