@@ -29,25 +29,32 @@ func (s *Store) agreeAckWait(ctx context.Context) error {
 	mine := []byte(s.cfg.AckWait.String())
 	for try := 0; try < 3; try++ {
 		e, err := s.ctl.Get(ctx, ackWaitKey)
+		var rev uint64
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound):
-			_, err = s.ctl.Create(ctx, ackWaitKey, mine)
+			rev, err = s.ctl.Create(ctx, ackWaitKey, mine)
 		case err != nil:
 			return fmt.Errorf("read %s: %w", ackWaitKey, err)
 		default:
 			have, live := sharedAckWait(e)
 			switch {
 			case live && have == s.cfg.AckWait:
-				return nil // rewritten by holdAckWait, as by the others
+				// Rewritten by holdAckWait, as by the others; once now,
+				// so that a store that claimed it and closes at once
+				// (see Close) leaves it to this one. Failing, another
+				// rewrote it just now, which does as well.
+				s.ctl.Update(ctx, ackWaitKey, mine, e.Revision())
+				return nil
 			case live:
 				return fmt.Errorf("relays on stream %s use store.ack_wait %s and this relay asks for %s: set store.ack_wait to %s; to change it, stop them all and wait %s",
 					s.cfg.Prefix, have, s.cfg.AckWait, have, 2*have)
 			}
 			// Compare-and-set: of two relays finding it stale, the one
 			// that did not write it reads the other's.
-			_, err = s.ctl.Update(ctx, ackWaitKey, mine, e.Revision())
+			rev, err = s.ctl.Update(ctx, ackWaitKey, mine, e.Revision())
 		}
 		if err == nil {
+			s.ackWaitRev = rev
 			return nil
 		}
 		if !casConflict(err) && !errors.Is(err, jetstream.ErrKeyExists) {
@@ -66,6 +73,28 @@ func sharedAckWait(e jetstream.KeyValueEntry) (time.Duration, bool) {
 	}
 	return d, time.Since(e.Created()) < 2*d
 }
+
+// unclaimAckWait deletes the AckWait record if this store claimed it
+// (agreeAckWait found no relay running) and nobody has rewritten it since,
+// holdAckWait included: a store open for a moment, as sidehook relay
+// rotate-key's, would otherwise hold the setting for twice its AckWait
+// after it closed, and a relay started then with another would be refused,
+// told of relays that do not run.
+func (s *Store) unclaimAckWait() {
+	if s.ackWaitRev == 0 || !s.nc.IsConnected() {
+		return // nothing claimed, or no one to tell: it lapses
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), unclaimTimeout)
+	defer cancel()
+	err := s.ctl.Delete(ctx, ackWaitKey, jetstream.LastRevision(s.ackWaitRev))
+	if err != nil && !casConflict(err) {
+		s.log.Debug().Err(err).Msg("give up the shared ack wait")
+	}
+}
+
+// unclaimTimeout bounds unclaimAckWait, so that Close never waits long on
+// a lost server.
+const unclaimTimeout = 2 * time.Second
 
 // holdAckWait rewrites the AckWait record while the store runs, so that a
 // relay with another one is refused (see agreeAckWait).

@@ -62,3 +62,53 @@ func TestAckWaitAgreed(t *testing.T) {
 		s.Close()
 	})
 }
+
+// A store open for a moment, with no relay running (sidehook relay
+// rotate-key), leaves the ack wait to the next relay: it claimed the
+// setting for twice its own ack wait, and a relay with another, started
+// just after, was refused, told that relays ran that did not.
+func TestAckWaitBriefOpenLeavesNoClaim(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	openClose := func(t *testing.T, url []string, ackWait time.Duration) {
+		t.Helper()
+		s, err := Open(ctx, Config{Servers: url, AckWait: ackWait})
+		if err != nil {
+			t.Fatalf("open with ack wait %s: %v", ackWait, err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatalf("close: %v", err)
+		}
+	}
+	refused := func(t *testing.T, url []string, ackWait time.Duration) {
+		t.Helper()
+		s, err := Open(ctx, Config{Servers: url, AckWait: ackWait})
+		if err == nil {
+			s.Close()
+			t.Fatalf("a store with ack wait %s opened beside a running one with another", ackWait)
+		}
+	}
+	t.Run("NoneRunning", func(t *testing.T) {
+		url := []string{startServer(t, nil).ClientURL()}
+		openClose(t, url, 0) // rotate-key with the default 30s
+		openStore(t, Config{Servers: url, AckWait: time.Second})
+	})
+	t.Run("OneRunning", func(t *testing.T) {
+		url := []string{startServer(t, nil).ClientURL()}
+		openStore(t, Config{Servers: url, AckWait: time.Second})
+		openClose(t, url, time.Second)
+		refused(t, url, 3*time.Second)
+	})
+	t.Run("OneStartedSince", func(t *testing.T) {
+		// The first claimed it, a second started before the first
+		// rewrote it, and the first stopped: the second still holds it.
+		url := []string{startServer(t, nil).ClientURL()}
+		first, err := Open(ctx, Config{Servers: url, AckWait: 30 * time.Second})
+		if err != nil {
+			t.Fatalf("open: %v", err)
+		}
+		openStore(t, Config{Servers: url, AckWait: 30 * time.Second})
+		first.Close()
+		refused(t, url, time.Second)
+	})
+}

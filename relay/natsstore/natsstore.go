@@ -73,6 +73,9 @@ type Store struct {
 	done    sync.WaitGroup
 
 	closeOnce sync.Once
+	// ackWaitRev is the revision of the AckWait record this store wrote
+	// when no relay held it (agreeAckWait), 0 when it found it held.
+	ackWaitRev uint64
 
 	mu        sync.Mutex
 	closed    bool
@@ -431,7 +434,8 @@ func (s *Store) Health() error {
 }
 
 // Close stops the heartbeats and the control watch (WatchControl), waits
-// for them, and closes the connection. Leases still held
+// for them, gives up the shared AckWait if no relay took it up since this
+// store claimed it (unclaimAckWait), and closes the connection. Leases still held
 // are not given back: they time out after AckWait and go to another relay,
 // as when a relay dies. Close is safe to call twice, and from several
 // goroutines: every call returns once the connection is closed.
@@ -442,6 +446,7 @@ func (s *Store) Close() error {
 		s.mu.Unlock()
 		close(s.stop)
 		s.done.Wait()
+		s.unclaimAckWait()
 		s.nc.Close()
 	})
 	return nil
