@@ -175,7 +175,7 @@ func (s *Store) takeQueued(ctx context.Context, ref relay.EndpointRef, now time.
 			st, rev, err := s.state(ctx, ref.Org, id)
 			switch {
 			case errors.Is(err, relay.ErrNotFound) || err == nil && relay.Final(st.Status):
-				s.finish(ctx, m) // a leftover of a Record or a Purge cut short
+				s.finishEnded(ctx, m) // a leftover of a Record or a Purge cut short
 				continue
 			case err != nil:
 				ferr = err
@@ -715,8 +715,10 @@ func (s *Store) Record(ctx context.Context, d *relay.Delivery, disable string) e
 			s.log.Debug().Err(err).Str("delivery", d.ID).Msg("delete a work item")
 		}
 	case l == nil || l.ordered:
+	case relay.Final(st.Status):
+		s.finishEnded(ctx, l.msg)
 	default:
-		s.finish(ctx, l.msg) // on failure the item is stale: a Take drops it
+		s.finish(ctx, l.msg) // on failure the item is stale: the retry's replaces it
 	}
 	return nil
 }
@@ -827,6 +829,28 @@ func (s *Store) endLease(ctx context.Context, d *relay.Delivery, l *lease, next 
 			s.noteRetry(relay.EndpointRef{Org: d.Org, Endpoint: st.Endpoint}, st.due())
 		}
 		return st, nil
+	}
+}
+
+// finishEnded deletes the work item of a delivery that ended (or is gone)
+// and only then acknowledges it. An item whose delete failed (a leader
+// election) is left unacknowledged: the consumer offers it again after
+// AckWait, and a Take, finding its delivery ended, deletes it then.
+// Acknowledged first, as finish does, it would stay in the stream for
+// ever, never offered again, and counted as waiting by every relay
+// (Waiting); a later item of a delivery that waits replaces it, but an
+// ended one has none.
+func (s *Store) finishEnded(ctx context.Context, m jetstream.Msg) {
+	meta, err := m.Metadata()
+	if err != nil {
+		return
+	}
+	if err := s.deleteSeq(ctx, meta.Sequence.Stream); err != nil {
+		s.log.Debug().Err(err).Msg("delete an ended delivery's work item: offered again after the ack wait")
+		return
+	}
+	if err := m.DoubleAck(ctx); err != nil {
+		s.log.Debug().Err(err).Msg("acknowledge a work item")
 	}
 }
 
