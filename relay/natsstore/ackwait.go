@@ -119,6 +119,7 @@ func (s *Store) refreshAckWait() error {
 	defer cancel()
 	e, err := s.ctl.Get(ctx, ackWaitKey)
 	if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		s.noteWrite(err) // the write would fail as well
 		return fmt.Errorf("read %s: %w", ackWaitKey, err)
 	}
 	if err == nil {
@@ -130,7 +131,9 @@ func (s *Store) refreshAckWait() error {
 			return nil
 		}
 	}
-	if _, err := s.ctl.Put(ctx, ackWaitKey, []byte(s.cfg.AckWait.String())); err != nil {
+	_, err = s.ctl.Put(ctx, ackWaitKey, []byte(s.cfg.AckWait.String()))
+	s.noteWrite(err) // an idle relay's only write: Health learns from it
+	if err != nil {
 		return fmt.Errorf("write %s: %w", ackWaitKey, err)
 	}
 	return nil

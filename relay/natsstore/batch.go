@@ -44,7 +44,7 @@ type pubReply struct {
 // publish writes msgs to the stream as one atomic batch: every message is
 // stored, or none is. It returns when the stream (its quorum, when
 // replicated) has acknowledged the commit.
-func (s *Store) publish(ctx context.Context, msgs []*nats.Msg) (uint64, error) {
+func (s *Store) publish(ctx context.Context, msgs []*nats.Msg) (seq uint64, err error) {
 	if len(msgs) == 0 {
 		return 0, nil
 	}
@@ -54,6 +54,7 @@ func (s *Store) publish(ctx context.Context, msgs []*nats.Msg) (uint64, error) {
 	if err := s.ready(); err != nil {
 		return 0, err
 	}
+	defer func() { s.noteWrite(err) }()
 	ctx, cancel := s.writeCtx(ctx)
 	defer cancel()
 	if len(msgs) == 1 {

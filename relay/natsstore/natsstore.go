@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -73,6 +74,11 @@ type Store struct {
 	done    sync.WaitGroup
 
 	closeOnce sync.Once
+	// failing is when a write first failed for want of JetStream (no
+	// stream leader: the cluster lost its quorum, or this relay's server
+	// is cut off from it) since the last write that went through, in
+	// Unix nanoseconds; 0 while writes go through. See noteWrite.
+	failing atomic.Int64
 	// ackWaitRev is the revision of the AckWait record this store wrote
 	// when no relay held it (agreeAckWait), 0 when it found it held.
 	ackWaitRev uint64
@@ -419,8 +425,40 @@ func retryCreate(ctx context.Context, create func(context.Context) error) error 
 	}
 }
 
-// Health is nil while connected to NATS.
+// Health is nil while connected to NATS and JetStream takes this store's
+// writes. A store whose last write failed for want of JetStream (its
+// cluster lost its quorum, or its server is cut off from the others) is
+// unhealthy until a write goes through: its relay's ingests would all be
+// 503s, and /readyz says so, for a load balancer to send producers to
+// another relay. An idle store learns it from its shared ack wait's
+// rewrite, every AckWait/3 (holdAckWait).
 func (s *Store) Health() error {
+	if err := s.ready(); err != nil {
+		return err
+	}
+	if since := s.failing.Load(); since != 0 {
+		return fmt.Errorf("%w: JetStream has taken no write since %s (has its cluster lost its quorum?)",
+			relay.ErrUnavailable, time.Unix(0, since).UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// noteWrite records the outcome of a write for Health: one that went
+// through ends a failure, one that failed for want of JetStream starts
+// one. Other errors (a compare-and-set lost, a record too large) say
+// nothing of JetStream's health.
+func (s *Store) noteWrite(err error) {
+	switch {
+	case err == nil:
+		s.failing.Store(0)
+	case errors.Is(unavailable(err), relay.ErrUnavailable):
+		s.failing.CompareAndSwap(0, time.Now().UnixNano())
+	}
+}
+
+// ready is nil while the store is open and connected to NATS: writes are
+// tried, whatever the last one met (see Health).
+func (s *Store) ready() error {
 	s.mu.Lock()
 	closed := s.closed
 	s.mu.Unlock()
@@ -652,4 +690,3 @@ func (s *Store) dropConsumer(ref relay.EndpointRef) {
 
 // ready fails fast while the connection is down, instead of letting a
 // write wait in the reconnect buffer.
-func (s *Store) ready() error { return s.Health() }
