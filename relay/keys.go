@@ -171,6 +171,10 @@ type Rotation struct {
 // relay rotate-key`). Relays sharing st (natsstore) follow it at once:
 // they sign with the new key and publish both. A relay on Badger holds its
 // directory, so it is stopped first and loads the new key at its start.
+// A store with no key of alg is refused: a relay signing with alg makes
+// its key at its first start, so none has run on st (on NATS, another
+// prefix or other servers than the relays'), and a key made there would
+// be no relay's.
 func RotateStoredKey(ctx context.Context, st Store, alg auth.Algorithm) (Rotation, error) {
 	if !alg.Asymmetric() {
 		return Rotation{}, fmt.Errorf("relay: %s has no key pair to rotate", alg)
@@ -179,14 +183,11 @@ func RotateStoredKey(ctx context.Context, st Store, alg auth.Algorithm) (Rotatio
 	if err != nil {
 		return Rotation{}, fmt.Errorf("relay: keys: %w", err)
 	}
-	// The current key is loaded only when there is one: a first key is
-	// made, not made and retired at once.
-	var algs []auth.Algorithm
-	if _, ok := docs[string(alg)]; ok {
-		algs = []auth.Algorithm{alg}
+	if _, ok := docs[string(alg)]; !ok {
+		return Rotation{}, fmt.Errorf("relay: the store holds no %s key: no relay signing with %s has started on it (a relay makes its key at its first start); name the relays' store: their --config, with the same store.servers and store.prefix", alg, alg)
 	}
 	k := newKeyring(st, time.Now)
-	if err := k.load(ctx, algs); err != nil {
+	if err := k.load(ctx, []auth.Algorithm{alg}); err != nil {
 		return Rotation{}, fmt.Errorf("relay: %w", err)
 	}
 	rot, err := k.rotate(ctx, alg)
