@@ -246,6 +246,12 @@ func (s *Store) setup(ctx context.Context) error {
 			return errors.New("the NATS server does not have JetStream enabled (start nats-server with -js)")
 		case errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
 			return errors.New("JetStream is not enabled for this account (give the account JetStream limits)")
+		case errors.Is(err, context.Canceled):
+			return fmt.Errorf("read JetStream account info: %w", err) // stopped while starting
+		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout),
+			errors.Is(unavailable(err), relay.ErrUnavailable):
+			// A cluster without a meta leader answers nothing, or 503.
+			return fmt.Errorf("JetStream did not answer: its cluster has no meta leader (are most of its nodes down, or is it still forming?): %w", err)
 		default:
 			return fmt.Errorf("read JetStream account info (does the account have JetStream rights?): %w", err)
 		}

@@ -1,6 +1,7 @@
 package natsstore
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -64,4 +65,30 @@ func TestHealthWithoutQuorum(t *testing.T) {
 	start(0)
 	start(1)
 	waitFor(t, 60*time.Second, "Health to recover with the quorum", func() bool { return s.Health() == nil })
+}
+
+// A relay started while its NATS cluster has no JetStream meta leader
+// (most nodes down, or the cluster still forming) gets no answer: its
+// error says that, not that the account may lack JetStream rights.
+func TestOpenWithoutMetaLeader(t *testing.T) {
+	ports := natstest.FreePorts(t, 3)
+	routes := make([]string, 3)
+	for i, p := range ports {
+		routes[i] = "nats-route://127.0.0.1:" + strconv.Itoa(p)
+	}
+	o := natstest.Options(-1, t.TempDir())
+	o.ServerName = "n1"
+	o.Cluster = server.ClusterOpts{Name: "sidehook-alone", Host: "127.0.0.1", Port: ports[0]}
+	o.Routes = server.RoutesFromStr(strings.Join(routes, ","))
+	alone := natstest.Run(t, o) // n2 and n3 never start
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	s, err := Open(ctx, Config{Servers: []string{alone.ClientURL()}, Replicas: 3})
+	if err == nil {
+		s.Close()
+		t.Fatal("Open succeeded without a meta leader")
+	}
+	if msg := err.Error(); strings.Contains(msg, "rights") || !strings.Contains(msg, "meta leader") {
+		t.Errorf("error %q: want it to say JetStream has no meta leader, not to suspect the account's rights", msg)
+	}
 }
