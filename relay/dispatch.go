@@ -218,9 +218,14 @@ func (d *dispatcher) stop(ctx context.Context) {
 	defer d.cutMu.Unlock()
 	if len(d.cut) > 0 {
 		// Receivers may see these again: the stop says why (the grace
-		// period ended, or a second signal skipped the drain).
+		// period ended, or a second signal skipped the drain), and who
+		// makes them: on a shared store, the relays still running.
+		again := "attempted again at the next start"
+		if _, shared := d.store.(waker); shared {
+			again = "attempted again by the other relays sharing the store, or by this one at its next start"
+		}
 		d.log.Warn().Int("attempts", len(d.cut)).Strs("deliveries", d.cut[:min(len(d.cut), maxCutLogged)]).
-			Msg("attempts in flight cut short by the stop, attempted again at the next start")
+			Msg("attempts in flight cut short by the stop, " + again)
 	}
 }
 
