@@ -39,6 +39,13 @@ type Config struct {
 	// the same (store.ack_wait in the configuration): Open refuses another
 	// than the running relays' (see agreeAckWait).
 	AckWait time.Duration
+	// Existing opens only a store relays made, as a program that acts on
+	// their store without being one of them does (sidehook relay
+	// rotate-key): with no stream or bucket under Prefix, Open fails
+	// rather than make them (a key rotated there would be no relay's);
+	// existing ones are used as they are, whatever Replicas says; and
+	// the relays' shared AckWait is neither checked nor held.
+	Existing bool
 }
 
 // DefaultPrefix names the stream and bucket when Config.Prefix is empty.
@@ -169,10 +176,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.nc.Close()
 		return nil, fmt.Errorf("open nats store: %w", err)
 	}
-	s.done.Add(3)
+	s.done.Add(2)
 	go s.heartbeat()
 	go s.tick()
-	go s.holdAckWait()
+	if !cfg.Existing {
+		s.done.Add(1)
+		go s.holdAckWait()
+	}
 	s.log.Info().Str("server", s.nc.ConnectedUrlRedacted()).Str("stream", cfg.Prefix).
 		Int("replicas", cfg.Replicas).Dur("ack_wait", cfg.AckWait).Msg("nats store open")
 	return s, nil
@@ -256,6 +266,9 @@ func (s *Store) setup(ctx context.Context) error {
 			return fmt.Errorf("read JetStream account info (does the account have JetStream rights?): %w", err)
 		}
 	}
+	if s.cfg.Existing {
+		return s.setupExisting(ctx)
+	}
 	var st jetstream.Stream
 	err := retryCreate(ctx, func(ctx context.Context) (err error) {
 		have, err := s.checkReplicas(ctx, s.cfg.Prefix)
@@ -321,6 +334,40 @@ func (s *Store) setup(ctx context.Context) error {
 	if err := s.agreeAckWait(ctx); err != nil {
 		return err
 	}
+	return s.subscribe()
+}
+
+// setupExisting is setup for Config.Existing: the stream and bucket the
+// relays made, as they are.
+func (s *Store) setupExisting(ctx context.Context) error {
+	notFound := func(what string) error {
+		return fmt.Errorf("no relay store %q on %s: %s not found (name the relays' store: their store.servers and store.prefix)",
+			s.cfg.Prefix, redact(s.cfg.Servers), what)
+	}
+	st, err := s.js.Stream(ctx, s.cfg.Prefix)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return notFound("stream " + s.cfg.Prefix)
+	}
+	if err != nil {
+		return fmt.Errorf("read stream %s: %w", s.cfg.Prefix, err)
+	}
+	s.stream = st
+	kv, err := s.js.KeyValue(ctx, s.cfg.Prefix+"_ctl")
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return notFound("bucket " + s.cfg.Prefix + "_ctl")
+	}
+	if err != nil {
+		return fmt.Errorf("read bucket %s_ctl: %w", s.cfg.Prefix, err)
+	}
+	s.ctl = kv
+	if err := s.waitReadable(ctx); err != nil {
+		return err
+	}
+	return s.subscribe()
+}
+
+// subscribe hears the work and retry items any relay writes.
+func (s *Store) subscribe() error {
 	for _, ordered := range []bool{false, true} {
 		if _, err := s.nc.Subscribe(s.subj.workAll(ordered), s.onWork); err != nil {
 			return fmt.Errorf("subscribe to work items: %w", err)
