@@ -148,8 +148,11 @@
 // every work item written by any relay (plain NATS subscriptions on
 // P.q.> and P.o.>) and, four times each AckWait, names each endpoint it
 // has seen, so a retry written by a relay that then died, or a lease it
-// held, is found again within AckWait/4 of coming due. The dispatcher
-// reads it through an optional interface (a type assertion on the store).
+// held, is found again within AckWait/4 of coming due. A Release, which
+// writes nothing the others hear, tells them on _sidehook.P.back.{org}.{endpoint}
+// (plain NATS, never stored), so that a stop's cut-short attempts are
+// taken at once. The dispatcher reads it through an optional interface
+// (a type assertion on the store).
 //
 // # The change feed
 //

@@ -3,6 +3,7 @@ package natsstore
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 
@@ -61,4 +62,40 @@ func (s *Store) HearChanges(ctx context.Context, heard func(from string, msg []b
 		return fmt.Errorf("hear changes: %w", err)
 	}
 	return nil
+}
+
+// backRoot is the root of the relays' notices of work given back: core
+// NATS, never stored, as the feed. A Release gives its work item back to
+// the consumer, or frees the head lock, and writes nothing the others
+// hear (Wake hears what is written): the notice wakes them to take it
+// now rather than at their next tick, up to a quarter of AckWait later.
+func (s *Store) backRoot() string { return "_sidehook." + s.cfg.Prefix + ".back" }
+
+// tellGivenBack wakes every store of this prefix (this one too) for ref.
+// Best effort: a notice lost leaves the work to the tick.
+func (s *Store) tellGivenBack(ref relay.EndpointRef) {
+	if err := s.nc.Publish(s.backRoot()+"."+tok(ref.Org)+"."+tok(ref.Endpoint), nil); err != nil {
+		s.log.Debug().Err(err).Msg("tell the relays of work given back")
+	}
+}
+
+// onBack hears tellGivenBack.
+func (s *Store) onBack(m *nats.Msg) {
+	rest, ok := strings.CutPrefix(m.Subject, s.backRoot()+".")
+	if !ok {
+		return
+	}
+	o, e, ok := strings.Cut(rest, ".")
+	if !ok {
+		return
+	}
+	org, err := untok(o)
+	if err != nil {
+		return
+	}
+	ep, err := untok(e)
+	if err != nil {
+		return
+	}
+	s.notify(relay.EndpointRef{Org: org, Endpoint: ep})
 }

@@ -906,6 +906,7 @@ func (s *Store) Release(ctx context.Context, d *relay.Delivery) error {
 	if !l.ordered {
 		s.giveBack(ctx, l.msg)
 	}
+	s.tellGivenBack(l.ref)
 	return nil
 }
 
