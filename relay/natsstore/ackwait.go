@@ -126,7 +126,7 @@ func (s *Store) refreshAckWait() error {
 		if have, live := sharedAckWait(e); live && have != s.cfg.AckWait {
 			// Only after this relay could not rewrite it for twice its
 			// AckWait (cut off from NATS) could another have started.
-			s.log.Error().Dur("ack_wait", s.cfg.AckWait).Dur("others", have).
+			s.log.Error().Str("ack_wait", s.cfg.AckWait.String()).Str("others", have.String()).
 				Msg("another relay started with another store.ack_wait while this one was cut off; restart this one with the same")
 			return nil
 		}

@@ -184,7 +184,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		go s.holdAckWait()
 	}
 	s.log.Info().Str("server", s.nc.ConnectedUrlRedacted()).Str("stream", cfg.Prefix).
-		Int("replicas", cfg.Replicas).Dur("ack_wait", cfg.AckWait).Msg("nats store open")
+		Int("replicas", cfg.Replicas).Str("ack_wait", cfg.AckWait.String()).Msg("nats store open")
 	return s, nil
 }
 
