@@ -406,11 +406,17 @@ func (s *Store) waitReadable(ctx context.Context) error {
 	}
 	for _, r := range reads {
 		for wait := 10 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
-			err := r.read(ctx)
+			rctx, cancel := context.WithTimeout(ctx, readyProbe)
+			err := r.read(rctx)
+			cancel()
 			if err == nil {
 				break
 			}
-			if !errors.Is(err, nats.ErrNoResponders) && !errors.Is(err, jetstream.ErrNoStreamResponse) {
+			// A stream whose replicas have not chosen a leader yet may
+			// leave a read unanswered rather than refuse it: relays
+			// started together on a fresh cluster failed to start so.
+			unanswered := ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout))
+			if !unanswered && !errors.Is(err, nats.ErrNoResponders) && !errors.Is(err, jetstream.ErrNoStreamResponse) {
 				return fmt.Errorf("read %s: %w", r.what, err)
 			}
 			select {
@@ -422,6 +428,10 @@ func (s *Store) waitReadable(ctx context.Context) error {
 	}
 	return nil
 }
+
+// readyProbe bounds one read of waitReadable, which asks again until
+// setup's time is up.
+const readyProbe = 2 * time.Second
 
 // errNeverLower ends checkReplicas' error.
 var errNeverLower = errors.New("a relay never lowers them")
