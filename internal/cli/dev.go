@@ -174,7 +174,7 @@ func (d *devRun) run(ctx context.Context) error {
 		return err
 	}
 	storeCfg.InMemory = d.inMemory
-	st, err := openRelayStore(ctx, storeCfg, d.log)
+	st, err := openRelayStore(ctx, storeCfg, d.log, false)
 	if errors.Is(err, badgerstore.ErrLocked) {
 		return fmt.Errorf("dev: %s is in use by another dev: stop it, or give this one another data directory with %s, or --in-memory",
 			d.data, listenFlagHint("dev", "data"))

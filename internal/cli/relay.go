@@ -61,7 +61,7 @@ func relayCommand(e *env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			st, err := openRelayStore(c.Context, cfg, log)
+			st, err := openRelayStore(c.Context, cfg, log, false)
 			if errors.Is(err, badgerstore.ErrLocked) {
 				return fmt.Errorf("relay: %s is in use by another relay: stop it, or give this one another data directory with %s", cfg.Data, keyHint(c, "relay", "data", "data"))
 			}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
 	"github.com/sidehook/sidehook/internal/auth"
@@ -22,8 +23,8 @@ func rotateKeyCommand(e *env) *cli.Command {
 		Name:  "rotate-key",
 		Usage: "replace the relay's jwt key pair of one algorithm, keeping the old one published until its tokens expire",
 		Description: "Opens the relay's store (--config FILE, --data DIR or --store nats://…, as the relay\n" +
-			"takes them; on NATS the relays' --config, whose store: sets the replicas, as --store alone\n" +
-			"asks for one), makes a new current key for --alg and keeps the old one in\n" +
+			"takes them; on NATS the stream and bucket the relays made, as they are), makes a new\n" +
+			"current key for --alg and keeps the old one in\n" +
 			"/.well-known/jwks.json until every token it signed has expired, then prints the new kid.\n" +
 			"Relays sharing a NATS store follow at once; a relay on Badger holds its data directory:\n" +
 			"stop it first, and it signs with the new key from its next start.",
@@ -55,7 +56,12 @@ func rotateKeyCommand(e *env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			st, err := openRelayStore(c.Context, cfg, log)
+			// A command that prints its answer: the store's info lines
+			// ("nats store open") are noise on its stderr unless asked for.
+			if !c.IsSet("log-level") {
+				log = log.Level(max(log.GetLevel(), zerolog.WarnLevel))
+			}
+			st, err := openRelayStore(c.Context, cfg, log, true)
 			if errors.Is(err, badgerstore.ErrLocked) {
 				return fmt.Errorf("relay rotate-key: %s is in use by a running relay: stop the relay first (it loads the new key when it starts again)", cfg.Data)
 			}
@@ -133,10 +139,6 @@ func printRotation(e *env, rot relay.Rotation, asJSON bool) error {
 			out.RetiredUntil = &until
 		}
 		return json.NewEncoder(e.stdout).Encode(out)
-	}
-	if rot.Retired == "" {
-		e.printf("%s: signing with new key %s (there was no key to retire)\n", rot.Alg, rot.KID)
-		return nil
 	}
 	e.printf("%s: signing with new key %s; the old key %s stays in the JWKS until %s\n",
 		rot.Alg, rot.KID, rot.Retired, rot.Until.UTC().Format(time.RFC3339))

@@ -214,3 +214,36 @@ func TestRelayRotateKeyNATS(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestRelayRotateKeyNATSExisting: rotate-key opens the relays' store as
+// they made it. With --store alone it asked for the default ack wait and
+// was refused while relays with another ran; on servers without their
+// store it made one.
+func TestRelayRotateKeyNATSExisting(t *testing.T) {
+	natsURL := startNATS(t, false)
+	cfg := filepath.Join(t.TempDir(), "relay.yaml")
+	yaml := "listen: 127.0.0.1:0\nstore: {servers: [" + natsURL + "], ack_wait: 5s}\n" +
+		"organisations:\n  - id: demo\n    api_keys: [k]\n    jwt: {algorithm: EdDSA}\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	url := startRelayCLI(t, nil, "--config", cfg)
+	before := kidsOf(jwksOf(t, url))
+	code, out, stderr := runCLI(t, nil, "relay", "rotate-key", "--store", natsURL, "--alg", "EdDSA", "--json")
+	var rot struct {
+		KID        string `json:"kid"`
+		RetiredKID string `json:"retired_kid"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &rot) != nil || rot.KID == "" || rot.RetiredKID != before[0] {
+		t.Fatalf("rotate-key --store: got %d %q %q, want 0 and a new kid retiring %s", code, out, stderr, before[0])
+	}
+	if stderr != "" {
+		t.Errorf("rotate-key --store: stderr %q, want nothing (its answer is on stdout)", stderr)
+	}
+
+	other := startNATS(t, false)
+	code, _, stderr = runCLI(t, nil, "relay", "rotate-key", "--store", other, "--alg", "EdDSA")
+	if code != 1 || !strings.Contains(stderr, "no relay store") {
+		t.Errorf("rotate-key on servers without the relays' store: got %d %q, want 1 saying there is no relay store", code, stderr)
+	}
+}

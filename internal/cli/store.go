@@ -25,9 +25,12 @@ import (
 // configuration names servers, else in memory, else Badger under the data
 // directory. Failing to open it (NATS unreachable or without JetStream, a
 // full disk, a locked directory) is a runtime failure, exit 1, in one line.
-func openRelayStore(ctx context.Context, cfg *config.Config, log zerolog.Logger) (relay.Store, error) {
+// existing opens, on NATS, only a store the relays made, as it is: for a
+// command that acts on their store without being one of them.
+func openRelayStore(ctx context.Context, cfg *config.Config, log zerolog.Logger, existing bool) (relay.Store, error) {
 	if cfg.Store != nil {
 		st, err := natsstore.Open(ctx, natsstore.Config{
+			Existing:  existing,
 			Servers:   cfg.Store.Servers,
 			CredsFile: cfg.Store.Credentials,
 			Token:     cfg.Store.Token,
