@@ -88,9 +88,10 @@ func viewDelivery(d *Delivery, delivering bool, configured []string) DeliveryVie
 }
 
 // shownStatus is d's status as the API shows it: delivering while this
-// relay is attempting it.
+// relay is attempting it, or, on a store shared with other relays, any
+// relay is (the API is the same from every relay).
 func shownStatus(d *Delivery, delivering bool) string {
-	if delivering && !Final(d.Status) {
+	if (delivering || d.Attempting) && !Final(d.Status) {
 		return StatusDelivering
 	}
 	return d.Status

@@ -240,6 +240,10 @@ type Delivery struct {
 	// endpoint no longer exists (see Store.EndWaiting). A manual retry
 	// clears it.
 	Reason string `json:"reason,omitempty"`
+	// Attempting: a store shared with other relays holds the delivery
+	// leased, so some relay is attempting it now, maybe another than the
+	// one reading it. Not stored: set by such a store when it reads.
+	Attempting bool `json:"-"`
 }
 
 // SetState sets d's state (Status, NextAttemptAt, Base, Reason) to s's,

@@ -71,6 +71,7 @@ func (st *state) encode() ([]byte, error) {
 // out is the delivery as callers see it, times in UTC.
 func (st *state) out() *relay.Delivery {
 	d := st.Delivery
+	d.Attempting = st.Leased
 	d.CreatedAt = d.CreatedAt.UTC()
 	if d.NextAttemptAt != nil {
 		t := d.NextAttemptAt.UTC()
