@@ -432,124 +432,78 @@ func TestLapsedHolderLeavesTheRetakenHeadLock(t *testing.T) {
 	}
 }
 
-// A relay whose lease lapsed releases the delivery (its tunnel is not
-// connected, say) after another relay retook it: the lease is the
-// second's, and stays as it is. Written over, the state would lose the
-// second's lease and the requeue mark made during it (its Record would
-// store the attempt's due time, not the requeue's), and a nak of the work
-// item the second holds would have a third Take attempt the delivery
-// while the second's attempt is under way.
-func TestLapsedHolderReleaseLeavesTheRetakenLease(t *testing.T) {
+// A relay whose lease lapsed ends it late, after another relay retook the
+// delivery and a requeue marked it: it releases it (its tunnel is not
+// connected, say) or records a failed attempt. The lease stays the
+// second's, with its requeue mark; a failed attempt goes on the record.
+// Ended there, the state would lose the second's lease and mark (its
+// Record would store the attempt's due time, not the requeue's), and the
+// work item the second holds, given back or moved, would have a third
+// Take attempt the delivery while the second's attempt is under way.
+func TestLapsedHolderLeavesTheRetakenLease(t *testing.T) {
 	a, b := twoRelays(t, time.Second)
 	ctx := context.Background()
-	for i, ordered := range []bool{false, true} {
-		name := "unordered"
-		if ordered {
-			name = "ordered"
-		}
-		t.Run(name, func(t *testing.T) {
-			ep := fmt.Sprintf("rel%d", i) // an endpoint each: no head lock is shared
-			ref := relay.EndpointRef{Org: "acme", Endpoint: ep}
-			ev, ds := mkEvent("acme", fmt.Sprintf("r%d", i), time.Now(), ordered, ep)
-			accept(t, a, ev, ds)
-			id := ds[0].ID
-			got, _ := take(t, a, ref, time.Now(), 1)
-			if len(got) != 1 {
-				t.Fatal("relay A took nothing")
-			}
-			retaken := lapse(t, a, b, ref, "acme/"+id, time.Now)
-			at := time.Now().UTC()
-			if _, err := b.Requeue(ctx, "acme", id, at); err != nil {
-				t.Fatal(err)
-			}
-			if err := a.Release(ctx, got[0]); err != nil {
-				t.Fatal(err)
-			}
-			st, _, err := b.state(ctx, "acme", id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !st.Leased || st.RequeueAt == nil || !st.RequeueAt.Equal(at) {
-				t.Errorf("after A's release: leased %v, requeue mark %v; want B's lease, marked %v", st.Leased, st.RequeueAt, at)
-			}
-			if ds, _ := take(t, a, ref, time.Now(), 1); len(ds) != 0 {
-				t.Fatalf("%s taken again while B's attempt is under way", ds[0].ID)
-			}
-			due := time.Now().UTC().Add(time.Hour)
-			failed := attempt(retaken[0], relay.StatusFailed, time.Now(), &due)
-			if err := b.Record(ctx, failed, ""); err != nil {
-				t.Fatal(err)
-			}
-			d, err := b.Delivery(ctx, "acme", id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if d.Status != relay.StatusPending || d.NextAttemptAt == nil || !d.NextAttemptAt.Equal(at) {
-				t.Errorf("after B's record: %s, next %v; want pending, next %v (the requeue)", d.Status, d.NextAttemptAt, at)
-			}
-		})
+	late := []struct {
+		name     string
+		end      func(d *relay.Delivery, due time.Time) error // A's late end of its lease
+		attempts int                                          // on the record after it
+	}{
+		{"Release", func(d *relay.Delivery, _ time.Time) error { return a.Release(ctx, d) }, 0},
+		{"Failure", func(d *relay.Delivery, due time.Time) error {
+			return a.Record(ctx, attempt(d, relay.StatusFailed, time.Now(), &due), "")
+		}, 1},
 	}
-}
-
-// A relay whose lease lapsed records a failed attempt while another relay
-// that retook the delivery still attempts it: the attempt goes on the
-// record, and the lease stays the second's, with the requeue mark made
-// during it. Ended there, the delivery would wait on a retry item a third
-// Take could move and attempt at once, and the second's Record would
-// store its own due time, not the requeue's.
-func TestLapsedHolderFailureLeavesTheRetakenLease(t *testing.T) {
-	a, b := twoRelays(t, time.Second)
-	ctx := context.Background()
-	for i, ordered := range []bool{false, true} {
-		name := "unordered"
-		if ordered {
-			name = "ordered"
+	n := 0
+	for _, l := range late {
+		for _, ordered := range []bool{false, true} {
+			name := l.name + "/unordered"
+			if ordered {
+				name = l.name + "/ordered"
+			}
+			n++
+			t.Run(name, func(t *testing.T) {
+				ep := fmt.Sprintf("late%d", n) // an endpoint each: no head lock is shared
+				ref := relay.EndpointRef{Org: "acme", Endpoint: ep}
+				ev, ds := mkEvent("acme", fmt.Sprintf("late%d", n), time.Now(), ordered, ep)
+				accept(t, a, ev, ds)
+				id := ds[0].ID
+				got, _ := take(t, a, ref, time.Now(), 1)
+				if len(got) != 1 {
+					t.Fatal("relay A took nothing")
+				}
+				retaken := lapse(t, a, b, ref, "acme/"+id, time.Now)
+				at := time.Now().UTC()
+				if _, err := b.Requeue(ctx, "acme", id, at); err != nil {
+					t.Fatal(err)
+				}
+				due := time.Now().UTC().Add(time.Hour)
+				if err := l.end(got[0], due); err != nil {
+					t.Fatal(err)
+				}
+				st, _, err := b.state(ctx, "acme", id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !st.Leased || st.RequeueAt == nil || !st.RequeueAt.Equal(at) || len(st.Attempts) != l.attempts {
+					t.Errorf("after A's end: leased %v, requeue mark %v, %d attempts; want B's lease, marked %v, %d attempts",
+						st.Leased, st.RequeueAt, len(st.Attempts), at, l.attempts)
+				}
+				if ds, _ := take(t, a, ref, time.Now(), 1); len(ds) != 0 {
+					t.Fatalf("%s taken again while B's attempt is under way", ds[0].ID)
+				}
+				if err := b.Record(ctx, attempt(retaken[0], relay.StatusFailed, time.Now(), &due), ""); err != nil {
+					t.Fatal(err)
+				}
+				d, err := b.Delivery(ctx, "acme", id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d.Status != relay.StatusPending || d.NextAttemptAt == nil || !d.NextAttemptAt.Equal(at) || len(d.Attempts) != l.attempts+1 {
+					t.Errorf("after B's record: %s, next %v, %d attempts; want pending, next %v (the requeue), %d attempts",
+						d.Status, d.NextAttemptAt, len(d.Attempts), at, l.attempts+1)
+				}
+			})
 		}
-		t.Run(name, func(t *testing.T) {
-			ep := fmt.Sprintf("rec%d", i) // an endpoint each: no head lock is shared
-			ref := relay.EndpointRef{Org: "acme", Endpoint: ep}
-			ev, ds := mkEvent("acme", fmt.Sprintf("f%d", i), time.Now(), ordered, ep)
-			accept(t, a, ev, ds)
-			id := ds[0].ID
-			got, _ := take(t, a, ref, time.Now(), 1)
-			if len(got) != 1 {
-				t.Fatal("relay A took nothing")
-			}
-			retaken := lapse(t, a, b, ref, "acme/"+id, time.Now)
-			at := time.Now().UTC()
-			if _, err := b.Requeue(ctx, "acme", id, at); err != nil {
-				t.Fatal(err)
-			}
-			due := time.Now().UTC().Add(time.Hour)
-			if err := a.Record(ctx, attempt(got[0], relay.StatusFailed, time.Now(), &due), ""); err != nil {
-				t.Fatal(err)
-			}
-			st, _, err := b.state(ctx, "acme", id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !st.Leased || st.RequeueAt == nil || !st.RequeueAt.Equal(at) {
-				t.Errorf("after A's record: leased %v, requeue mark %v; want B's lease, marked %v", st.Leased, st.RequeueAt, at)
-			}
-			if len(st.Attempts) != 1 {
-				t.Errorf("after A's record: %d attempts, want A's", len(st.Attempts))
-			}
-			if ds, _ := take(t, a, ref, time.Now(), 1); len(ds) != 0 {
-				t.Fatalf("%s taken again while B's attempt is under way", ds[0].ID)
-			}
-			failed := attempt(retaken[0], relay.StatusFailed, time.Now(), &due)
-			if err := b.Record(ctx, failed, ""); err != nil {
-				t.Fatal(err)
-			}
-			d, err := b.Delivery(ctx, "acme", id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if d.Status != relay.StatusPending || d.NextAttemptAt == nil || !d.NextAttemptAt.Equal(at) || len(d.Attempts) != 2 {
-				t.Errorf("after B's record: %s, next %v, %d attempts; want pending, next %v (the requeue), 2 attempts",
-					d.Status, d.NextAttemptAt, len(d.Attempts), at)
-			}
-		})
 	}
 }
 
