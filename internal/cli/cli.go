@@ -75,7 +75,11 @@ func helpArgs(args []string) []string {
 	if n := len(topics); n > 0 && topics[n-1] == "--generate-bash-completion" {
 		return append(head, topics...)
 	}
-	if len(topics) < 2 {
+	// "help relay" too: urfave/cli showed the relay's description
+	// alone, without its commands and options (the relay is not set up
+	// when the app's help command prints it). "help help" is the help
+	// command's own help, which it shows; "help --help" the app's.
+	if len(topics) == 0 || topics[0] == "help" || topics[0] == "h" || strings.HasPrefix(topics[0], "-") {
 		return args
 	}
 	return append(append(head, topics...), "--help")
@@ -122,6 +126,32 @@ func helpCommand() *cli.Command {
 			}
 			// The topic is one of the app's commands: look among them.
 			return cli.ShowCommandHelp(c.Lineage()[1], c.Args().First())
+		},
+	}
+}
+
+// subcommandHelp is the help command of a command that has subcommands
+// (path, such as "relay"): "sidehook relay help [command]". urfave/cli's
+// is one package-level value that each run renames and changes (it is
+// given itself as a subcommand), so two runs in one process raced on it,
+// and its unknown topic pointed to 'sidehook help'.
+func subcommandHelp(path string) *cli.Command {
+	return &cli.Command{
+		Name:            "help",
+		Aliases:         []string{"h"},
+		Usage:           "Shows a list of commands or help for one command",
+		ArgsUsage:       "[command]",
+		HideHelpCommand: true,
+		Action: func(c *cli.Context) error {
+			parent := c.Lineage()[1]
+			if !c.Args().Present() {
+				return cli.ShowSubcommandHelp(parent)
+			}
+			topic := c.Args().First()
+			if parent.Command.Command(topic) == nil {
+				return usageErrorf("%s help: unknown command %q (see 'sidehook %s --help')", path, topic, path)
+			}
+			return cli.ShowCommandHelp(parent, topic)
 		},
 	}
 }
@@ -183,6 +213,9 @@ func commands(e *env) []*cli.Command {
 // words unless it brings its own. Its errors name it by its path ("relay
 // rotate-key"), its variables by its own name.
 func prepareCommand(e *env, c *cli.Command, path string) {
+	if len(c.Subcommands) > 0 && c.Command("help") == nil {
+		c.Subcommands = append(c.Subcommands, subcommandHelp(path))
+	}
 	for _, sub := range c.Subcommands {
 		prepareCommand(e, sub, path+" "+sub.Name)
 	}

@@ -379,3 +379,56 @@ func TestReceiveSharedIssuerEnv(t *testing.T) {
 		t.Errorf("got exit %d %q, want 2 and a line naming SIDEHOOK_ISSUER", code, stderr)
 	}
 }
+
+// TestRelayHelp: every way of asking for the relay's help, or its
+// subcommand's, shows that help, whole. "sidehook help relay" showed the
+// relay's description alone, without its commands and options; and the
+// relay's help subcommand was urfave/cli's one package-level value, which
+// each run renames and changes, and its unknown topic pointed to
+// 'sidehook help'.
+func TestRelayHelp(t *testing.T) {
+	const (
+		relayName  = "sidehook relay - run the durable webhook relay"
+		rotateName = "sidehook relay rotate-key - replace the relay's jwt key pair"
+		helpName   = "sidehook relay help - Shows a list of commands or help for one command"
+	)
+	_, relayHelp, _ := runCLI(t, nil, "relay", "--help")
+	_, rotateHelp, _ := runCLI(t, nil, "relay", "rotate-key", "--help")
+	tests := []struct {
+		name string
+		args []string
+		// first is the start of the second line (the first is "NAME:");
+		// whole, when set, is the whole help that must be shown.
+		first, whole string
+	}{
+		{"RelayFlag", []string{"relay", "--help"}, relayName, ""},
+		{"RelayHelp", []string{"relay", "help"}, relayName, relayHelp},
+		{"RelayH", []string{"relay", "h"}, relayName, relayHelp},
+		{"HelpRelay", []string{"help", "relay"}, relayName, relayHelp},
+		{"RotateKeyFlag", []string{"relay", "rotate-key", "--help"}, rotateName, ""},
+		{"RelayHelpRotateKey", []string{"relay", "help", "rotate-key"}, rotateName, rotateHelp},
+		{"HelpRelayRotateKey", []string{"help", "relay", "rotate-key"}, rotateName, rotateHelp},
+		{"RelayHelpHelp", []string{"relay", "help", "help"}, helpName, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, stderr := runCLI(t, nil, tt.args...)
+			lines := strings.SplitN(out, "\n", 3)
+			if code != 0 || len(lines) < 3 || lines[0] != "NAME:" || !strings.HasPrefix(strings.TrimSpace(lines[1]), tt.first) {
+				t.Fatalf("%v: got %d %q, first lines %q, want 0 and %q", tt.args, code, stderr, lines[:min(2, len(lines))], tt.first)
+			}
+			if tt.whole != "" && out != tt.whole {
+				t.Errorf("%v: got\n%s\nwant the same as --help:\n%s", tt.args, out, tt.whole)
+			}
+		})
+	}
+	for _, want := range []string{"COMMANDS:", "rotate-key", "OPTIONS:", "--config FILE"} {
+		if !strings.Contains(relayHelp, want) {
+			t.Errorf("relay --help: want %q in:\n%s", want, relayHelp)
+		}
+	}
+	// A topic the relay has not is a usage error that says where to look.
+	if code, _, stderr := runCLI(t, nil, "relay", "help", "nope"); code != 2 || !strings.Contains(stderr, `"nope"`) || !strings.Contains(stderr, "sidehook relay --help") {
+		t.Errorf("relay help nope: got %d %q, want 2 naming nope and 'sidehook relay --help'", code, stderr)
+	}
+}
