@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/sidehook/sidehook/relay/badgerstore"
 	"github.com/sidehook/sidehook/relay/config"
 	"github.com/sidehook/sidehook/relay/memstore"
+	"github.com/sidehook/sidehook/relay/natsstore"
 )
 
 func relayCommand(e *env) *cli.Command {
@@ -154,9 +156,44 @@ func checkRelayConfig(c *cli.Context, e *env, cfg *config.Config) error {
 	for _, o := range cfg.Organisations {
 		endpoints += len(o.Endpoints)
 	}
-	e.printf("%s: valid: %s, %s, listen %s\n", c.String("config"),
-		count(len(cfg.Organisations), "organisation"), count(endpoints, "endpoint"), cfg.Listen)
+	e.printf("%s: valid: %s, %s, listen %s, %s\n", c.String("config"),
+		count(len(cfg.Organisations), "organisation"), count(endpoints, "endpoint"), cfg.Listen, describeStore(cfg))
 	return nil
+}
+
+// natsDefaultAckWait is natsstore's lease when store.ack_wait is not set.
+const natsDefaultAckWait = 30 * time.Second
+
+// describeStore says where the relay keeps its data, as openRelayStore
+// opens it, without opening it: for NATS the servers, prefix, replicas,
+// ack wait and how it authenticates (the files by name; never a token).
+func describeStore(cfg *config.Config) string {
+	switch {
+	case cfg.Store != nil:
+		s := cfg.Store
+		prefix, ackWait := s.Prefix, s.AckWait
+		if prefix == "" {
+			prefix = natsstore.DefaultPrefix
+		}
+		if ackWait == 0 {
+			ackWait = natsDefaultAckWait
+		}
+		details := []string{"prefix " + prefix, count(max(s.Replicas, 1), "replica"), "ack wait " + ackWait.String()}
+		if s.Credentials != "" {
+			details = append(details, "credentials "+s.Credentials)
+		}
+		if s.Token != "" {
+			details = append(details, "authenticated by a token")
+		}
+		if s.TLSCA != "" {
+			details = append(details, "TLS CA "+s.TLSCA)
+		}
+		return fmt.Sprintf("store NATS %s (%s)", strings.Join(s.Servers, ","), strings.Join(details, ", "))
+	case cfg.InMemory:
+		return "store in memory"
+	default:
+		return "store Badger in " + cfg.Data
+	}
 }
 
 // count is "1 endpoint" or "2 endpoints".

@@ -187,8 +187,8 @@ func exampleEnv() func(string) string {
 func TestExampleConfig(t *testing.T) {
 	const example = "../../sidehook.example.yaml"
 	code, out, stderr := runCLI(t, exampleEnv(), "relay", "--config", example, "--check-config")
-	if code != 0 || out != example+": valid: 1 organisation, 2 endpoints, listen 127.0.0.1:8080\n" {
-		t.Fatalf("--check-config: got %d %q %q, want 0 and \"valid: 1 organisation, 2 endpoints, listen 127.0.0.1:8080\"", code, out, stderr)
+	if want := ": valid: 1 organisation, 2 endpoints, listen 127.0.0.1:8080, store Badger in ./.sidehook/relay\n"; code != 0 || out != example+want {
+		t.Fatalf("--check-config: got %d %q %q, want 0 and %q", code, out, stderr, want)
 	}
 	cfg, err := config.Load(example, exampleEnv())
 	if err != nil {
@@ -236,6 +236,56 @@ func TestRelayCommandCheckConfig(t *testing.T) {
 			code, out, stderr := runCLI(t, exampleEnv(), append([]string{"relay"}, tt.args...)...)
 			if code != 2 || out != "" || !strings.Contains(stderr, tt.want) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
 				t.Errorf("got %d %q %q, want 2 and one line with %q", code, out, stderr, tt.want)
+			}
+		})
+	}
+}
+
+// TestRelayCheckConfigStore: --check-config says where the relay keeps
+// its data, a NATS store as fully as Badger (servers, prefix, replicas,
+// ack wait, how it authenticates, never a token), without connecting: the
+// servers here do not exist. It said nothing of the store at all.
+func TestRelayCheckConfigStore(t *testing.T) {
+	dir := t.TempDir()
+	creds, ca := filepath.Join(dir, "nats.creds"), filepath.Join(dir, "ca.pem")
+	for _, f := range []string{creds, ca} {
+		if err := os.WriteFile(f, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const token = "s3cret-nats-token"
+	write := func(name, store string) string {
+		path := filepath.Join(dir, name+".yaml")
+		if err := os.WriteFile(path, []byte("data: "+filepath.Join(dir, "data")+"\n"+store+"organisations: [{id: demo, api_keys: [k]}]\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	full := write("full", "store:\n  servers: [nats://n1.invalid:4222, tls://n2.invalid:4222]\n  credentials: "+creds+
+		"\n  tls_ca: "+ca+"\n  replicas: 3\n  prefix: acme\n  ack_wait: 45s\n")
+	defaults := write("defaults", "store:\n  servers: [nats://n1.invalid:4222]\n  token: env:NATS_TOKEN\n")
+	badger := write("badger", "")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"NATS", []string{"--config", full},
+			"store NATS nats://n1.invalid:4222,tls://n2.invalid:4222 (prefix acme, 3 replicas, ack wait 45s, credentials " + creds + ", TLS CA " + ca + ")"},
+		{"NATSDefaults", []string{"--config", defaults}, "store NATS nats://n1.invalid:4222 (prefix sidehook, 1 replica, ack wait 30s, authenticated by a token)"},
+		{"NATSFlag", []string{"--config", badger, "--store", "nats://n3.invalid:4222"}, "store NATS nats://n3.invalid:4222 (prefix sidehook, 1 replica, ack wait 30s)"},
+		{"Badger", []string{"--config", badger}, "store Badger in " + filepath.Join(dir, "data")},
+		{"InMemory", []string{"--config", badger, "--in-memory"}, "store in memory"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := envOf(map[string]string{"NATS_TOKEN": token})
+			code, out, stderr := runCLI(t, env, append([]string{"relay", "--check-config"}, tt.args...)...)
+			if want := ", listen 127.0.0.1:8080, " + tt.want + "\n"; code != 0 || !strings.HasSuffix(out, want) || strings.Count(out, "\n") != 1 {
+				t.Errorf("got %d %q %q, want 0 and one line ending %q", code, out, stderr, want)
+			}
+			if strings.Contains(out+stderr, token) {
+				t.Errorf("the token is shown: %q %q", out, stderr)
 			}
 		})
 	}
