@@ -170,12 +170,12 @@ func runRelayReplay(ctx context.Context, e *env, cfg *replayConfig) error {
 	if len(sel) == 0 {
 		return nothingMatched(e, cfg)
 	}
+	// The table shows where each replay goes, the endpoints' URLs
+	// without --to, before the relay says (a dry run, a delivery skipped).
+	if err := r.readEndpointURLs(ctx); err != nil {
+		return fmt.Errorf("replay: read the endpoints: %w", notRunning(relayErr(err), "relay", "relay"))
+	}
 	if cfg.dryRun {
-		if r.to != "" {
-			if err := r.readEndpointURLs(ctx); err != nil {
-				return fmt.Errorf("replay: read the endpoints: %w", notRunning(relayErr(err), "relay", "relay"))
-			}
-		}
 		return printRelayDryRun(e.stdout, r, sel, cfg.json)
 	}
 	bar := progress(e, len(sel))

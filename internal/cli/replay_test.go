@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/receiver"
 	"github.com/sidehook/sidehook/receiver/receiverapi"
@@ -23,6 +25,7 @@ import (
 	"github.com/sidehook/sidehook/relay/config"
 	"github.com/sidehook/sidehook/relay/memstore"
 	"github.com/sidehook/sidehook/relay/relayapi"
+	"github.com/sidehook/sidehook/relay/tunnel"
 	"github.com/sidehook/sidehook/replay"
 )
 
@@ -77,6 +80,13 @@ func waitFor(t *testing.T, rcv *receivertest.Server, f receivertest.Filter, n in
 // startReplayRelay starts a relay delivering every event to endpoints.
 func startReplayRelay(t *testing.T, endpoints ...string) *relay.Relay {
 	t.Helper()
+	return startReplayRelayTunnels(t, nil, endpoints...)
+}
+
+// startReplayRelayTunnels is startReplayRelay serving tunnels with
+// tunnels (nil: none).
+func startReplayRelayTunnels(t *testing.T, tunnels relay.TunnelServer, endpoints ...string) *relay.Relay {
+	t.Helper()
 	cfg, err := config.FromOneOrg(config.OneOrg{
 		Listen: "127.0.0.1:0", Data: t.TempDir(), APIKeys: []string{replayAPIKey},
 		SecretKey: replaySecret, Endpoints: endpoints, Schedule: []string{"10ms"},
@@ -86,7 +96,7 @@ func startReplayRelay(t *testing.T, endpoints ...string) *relay.Relay {
 	}
 	st := memstore.New()
 	t.Cleanup(func() { st.Close() })
-	r, err := relay.New(cfg, relay.Options{Store: st, Grace: 2 * time.Second})
+	r, err := relay.New(cfg, relay.Options{Store: st, Tunnels: tunnels, Grace: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,8 +325,8 @@ func TestReplayCommandRelay(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d, want 0: %s %s", code, stdout, stderr)
 	}
-	if row := replayRow(stdout, dlvs[0]); !strings.Contains(row, "endpoint ep1") || !strings.Contains(row, " 200 ") {
-		t.Errorf("row of %s: got %q, want endpoint ep1 answering 200", dlvs[0], row)
+	if row := replayRow(stdout, dlvs[0]); !strings.Contains(row, " "+rcv.URL+"/hooks ") || !strings.Contains(row, " 200 ") {
+		t.Errorf("row of %s: got %q, want %s/hooks answering 200", dlvs[0], row, rcv.URL)
 	}
 	if !strings.Contains(stdout, "2 replayed: 2 ok, 0 failed") {
 		t.Errorf("summary: got %q, want \"2 replayed: 2 ok, 0 failed\"", stdout)
@@ -412,7 +422,8 @@ func TestReplayCommandRelay(t *testing.T) {
 
 // TestReplayCommandRelayTarget: --to without a path of its own keeps the
 // endpoint's, on the relay; the table, dry run or not, shows the URL the
-// replay goes to, not --to as typed.
+// replay goes to, not --to as typed; without --to, the endpoint's URL (it
+// said "endpoint ep1").
 func TestReplayCommandRelayTarget(t *testing.T) {
 	rcv := receivertest.NewServer(t)
 	r := startReplayRelay(t, rcv.URL+"/hooks?team=a")
@@ -422,6 +433,7 @@ func TestReplayCommandRelayTarget(t *testing.T) {
 	tests := []struct {
 		name, to, want string
 	}{
+		{"NoTo", "", rcv.URL + "/hooks?team=a"},
 		{"NoPath", dst.URL, dst.URL + "/hooks?team=a"},
 		{"Root", dst.URL + "/", dst.URL + "/hooks?team=a"},
 		{"Query", dst.URL + "?b=2", dst.URL + "/hooks?b=2"},
@@ -430,7 +442,10 @@ func TestReplayCommandRelayTarget(t *testing.T) {
 	for _, tt := range tests {
 		for _, dry := range []bool{false, true} {
 			name := tt.name
-			args := []string{"replay", "--relay", r.URL(), "--api-key", replayAPIKey, "--id", dlvs[0], "--to", tt.to}
+			args := []string{"replay", "--relay", r.URL(), "--api-key", replayAPIKey, "--id", dlvs[0]}
+			if tt.to != "" {
+				args = append(args, "--to", tt.to)
+			}
 			if dry {
 				name += "/DryRun"
 				args = append(args, "--dry-run")
@@ -446,19 +461,52 @@ func TestReplayCommandRelayTarget(t *testing.T) {
 			})
 		}
 	}
-	t.Run("JSON", func(t *testing.T) {
-		code, stdout, stderr := runCLI(t, nil, "replay", "--relay", r.URL(), "--api-key", replayAPIKey, "--id", dlvs[0], "--to", dst.URL, "--json")
-		var rep struct {
-			Results []struct{ Target string } `json:"results"`
+	for _, tt := range []struct{ name, to, want string }{
+		{"JSON", dst.URL, dst.URL + "/hooks?team=a"},
+		{"JSONNoTo", "", rcv.URL + "/hooks?team=a"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			args := []string{"replay", "--relay", r.URL(), "--api-key", replayAPIKey, "--id", dlvs[0], "--json"}
+			if tt.to != "" {
+				args = append(args, "--to", tt.to)
+			}
+			code, stdout, stderr := runCLI(t, nil, args...)
+			var rep struct {
+				Results []struct{ Target string } `json:"results"`
+			}
+			if err := json.Unmarshal([]byte(stdout), &rep); code != 0 || err != nil || len(rep.Results) != 1 || rep.Results[0].Target != tt.want {
+				t.Errorf("got %d %v %s %s, want one result with target %s", code, err, stdout, stderr, tt.want)
+			}
+		})
+	}
+}
+
+// TestReplayCommandRelayTunnelTarget: without --to, a tunnel endpoint's
+// delivery is shown going to its tunnel:// URL, dry run or not (here no
+// client is connected, so the replay fails, saying so).
+func TestReplayCommandRelayTunnelTarget(t *testing.T) {
+	ts := tunnel.NewServer(tunnel.ServerOptions{Logger: zerolog.Nop()})
+	t.Cleanup(func() { ts.Close(context.Background()) })
+	const target = "tunnel://laptop/hooks"
+	r := startReplayRelayTunnels(t, ts, target)
+	_, dlvs := relayIngest(t, r, "payment", `{"type":"payment","paymentId":"pay_9"}`)
+	for _, dry := range []bool{false, true} {
+		args := []string{"replay", "--relay", r.URL(), "--api-key", replayAPIKey, "--id", dlvs[0]}
+		wantCode := 1
+		if dry {
+			args, wantCode = append(args, "--dry-run"), 0
 		}
-		if err := json.Unmarshal([]byte(stdout), &rep); code != 0 || err != nil || len(rep.Results) != 1 || rep.Results[0].Target != dst.URL+"/hooks?team=a" {
-			t.Errorf("got %d %v %s %s, want one result with target %s/hooks?team=a", code, err, stdout, stderr, dst.URL)
+		code, stdout, stderr := runCLI(t, nil, args...)
+		if row := replayRow(stdout, dlvs[0]); code != wantCode || !strings.Contains(row, " "+target+" ") {
+			t.Errorf("%v: got %d, row %q (%s %s), want %d and target %s", args, code, row, stdout, stderr, wantCode, target)
 		}
-	})
+	}
 }
 
 // fakeRelay answers the listing with deliveries and records each
-// POST /v1/replay body, answering each id it names as replayed.
+// POST /v1/replay body, answering each id it names as replayed. It lists
+// no endpoint, as for deliveries whose endpoint is gone: the table shows
+// "endpoint ID".
 func fakeRelay(t *testing.T, deliveries []relay.DeliveryView) (url string, bodies func() []map[string]any) {
 	t.Helper()
 	var mu sync.Mutex
@@ -472,6 +520,8 @@ func fakeRelay(t *testing.T, deliveries []relay.DeliveryView) (url string, bodie
 		switch r.Method + " " + r.URL.Path {
 		case "GET /v1/deliveries":
 			json.NewEncoder(w).Encode(map[string]any{"deliveries": deliveries, "next": nil})
+		case "GET /v1/endpoints":
+			json.NewEncoder(w).Encode(map[string]any{"endpoints": []any{}})
 		case "POST /v1/replay":
 			var body map[string]any
 			if err := json.NewDecoder(r.Body).Decode(&body); err != nil {

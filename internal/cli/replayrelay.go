@@ -35,8 +35,9 @@ type relayReplay struct {
 	all    bool
 	to     string
 	max    int
-	// endpointURLs are the endpoints' URLs by id, read for a dry run with
-	// --to: the relay keeps an endpoint's path when --to has none.
+	// endpointURLs are the endpoints' URLs by id (readEndpointURLs): a
+	// replay without --to goes to its endpoint's, and the relay keeps an
+	// endpoint's path when --to has none.
 	endpointURLs map[string]string
 }
 
@@ -153,13 +154,17 @@ func (r *relayReplay) inRange(ev relay.EventView) bool {
 	return (f.Since.IsZero() || !ev.ReceivedAt.Before(f.Since)) && (f.Until.IsZero() || !ev.ReceivedAt.After(f.Until))
 }
 
-// target is where a delivery's replay goes, as the table shows it:
-// without --to, its endpoint's URL, which the relay knows; with it, --to
-// with the endpoint's path when it has none of its own (as the relay
-// sends it), once endpointURLs are read.
+// target is where a delivery's replay goes, as the table shows it before
+// the relay says (a dry run, a delivery not sent): without --to, its
+// endpoint's URL (tunnel://NAME/PATH for a tunnel's), or "endpoint ID"
+// for an endpoint no longer there; with it, --to with the endpoint's
+// path when it has none of its own (as the relay sends it).
 func (r *relayReplay) target(d relay.DeliveryView) string {
 	if r.to != "" {
 		return relay.ReplayURL(r.to, r.endpointURLs[d.Endpoint])
+	}
+	if u := r.endpointURLs[d.Endpoint]; u != "" {
+		return u
 	}
 	return "endpoint " + d.Endpoint
 }
@@ -178,10 +183,10 @@ func (r *relayReplay) readEndpointURLs(ctx context.Context) error {
 }
 
 // outcome is a replay.Result of d from the relay's answer, to the target
-// the relay says it sent to when it says so.
+// the relay says it sent to when it says so, --to or not.
 func (r *relayReplay) outcome(d relay.DeliveryView, res relay.ReplayResult) replayOutcome {
 	target := r.target(d)
-	if r.to != "" && res.Target != "" {
+	if res.Target != "" {
 		target = res.Target
 	}
 	return replayOutcome{Result: replay.Result{ID: d.ID, Target: target, Method: event.Type(d.Type).Method(),
