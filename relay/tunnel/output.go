@@ -91,7 +91,10 @@ type deliveryLine struct {
 	Time       time.Time `json:"time"`
 	Event      string    `json:"event"`
 	DeliveryID string    `json:"delivery_id"`
-	Attempt    int       `json:"attempt"`
+	// Attempt is the relay's attempt a delivery is; a replay's and a
+	// test's is left out: the relay sends the number of the delivery's
+	// next attempt, which they are not.
+	Attempt int `json:"attempt,omitempty"`
 	// ReplayOf is what a replay repeats: the inspector's record (the
 	// terminal shows what the developer resent, not only what the relay
 	// sent), or the relay's sidehook-replay-of.
@@ -164,9 +167,9 @@ func (p *printer) delivery(d deliveryLine) {
 	}
 	what := fmt.Sprintf("attempt %d", d.Attempt)
 	if d.ReplayOf != "" {
-		d.Type, what = "replay", "replay of "+d.ReplayOf
+		d.Type, what, d.Attempt = "replay", "replay of "+d.ReplayOf, 0
 	} else if d.Test {
-		d.Type, what = "test", "test"
+		d.Type, what, d.Attempt = "test", "test", 0
 	}
 	loc := p.loc
 	if loc == nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -185,5 +186,53 @@ func TestRetryLineSeconds(t *testing.T) {
 	p.retrying(errors.New("connection refused"), 2373583765*time.Nanosecond, true)
 	if got, want := out.String(), `"retry_in_s":2.374`; !strings.Contains(got, want+"}") {
 		t.Errorf("got %q, want it to hold %s", got, want)
+	}
+}
+
+// TestReplayLineNoAttempt: a replay (the relay's, named by
+// sidehook-replay-of, or the inspector's) and an endpoint test carry the
+// number of the delivery's next attempt but are none: their lines, text
+// or JSON, show no attempt; a delivery's shows its own.
+func TestReplayLineNoAttempt(t *testing.T) {
+	tests := []struct {
+		name     string
+		header   http.Header
+		replayOf string // the inspector's record
+		typ      string
+		text     string // what the text line says of it
+		attempt  bool   // the lines show the attempt
+	}{
+		{"Delivery", http.Header{}, "", "delivery", "attempt 3", true},
+		{"RelayReplay", http.Header{"Sidehook-Replay-Of": {"dlv_1"}}, "", "replay", "replay of dlv_1", false},
+		{"InspectorReplay", http.Header{}, "req_1", "replay", "replay of req_1", false},
+		{"Test", http.Header{"Sidehook-Test": {"true"}}, "", "test", "test", false},
+	}
+	for _, tt := range tests {
+		for _, asJSON := range []bool{false, true} {
+			name := tt.name + "/Text"
+			if asJSON {
+				name = tt.name + "/JSON"
+			}
+			t.Run(name, func(t *testing.T) {
+				var out bytes.Buffer
+				c := &Client{out: &printer{w: &out, json: asJSON}}
+				m := &Message{Type: TypeDelivery, DeliveryID: "dlv_1", Attempt: 3, Method: "POST", Path: "/webhooks", Headers: tt.header}
+				c.printForward(m, forwarded{start: time.Now(), status: 200}, tt.replayOf, "")
+				line := out.String()
+				if !asJSON {
+					if !strings.Contains(line, "  "+tt.text+"  ") || strings.Contains(line, "attempt") != tt.attempt {
+						t.Errorf("got %q, want %q and an attempt %v", line, tt.text, tt.attempt)
+					}
+					return
+				}
+				var v map[string]any
+				if err := json.Unmarshal([]byte(line), &v); err != nil {
+					t.Fatalf("%q: %v", line, err)
+				}
+				if _, has := v["attempt"]; v["type"] != tt.typ || has != tt.attempt || (has && v["attempt"] != 3.0) {
+					t.Errorf("got %s, want type %s and an attempt %v", line, tt.typ, tt.attempt)
+				}
+			})
+		}
 	}
 }

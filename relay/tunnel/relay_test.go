@@ -353,8 +353,8 @@ func TestReplayThroughTunnel(t *testing.T) {
 	}
 	// The client's line says it is a replay, not a second attempt.
 	cl.out.wait(t, "the replay's line", func() bool { return len(cl.out.jsonLines(t, "replay")) > 0 })
-	if got := cl.out.jsonLines(t, "replay")[0]; got["replay_of"] != id {
-		t.Errorf("replay line: got %v, want replay_of %s", got, id)
+	if got := cl.out.jsonLines(t, "replay")[0]; got["replay_of"] != id || got["attempt"] != nil {
+		t.Errorf("replay line: got %v, want replay_of %s and no attempt", got, id)
 	}
 	if got := cl.out.jsonLines(t, "delivery"); len(got) != 1 {
 		t.Errorf("delivery lines: got %v, want the one attempt", got)
