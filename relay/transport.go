@@ -69,6 +69,10 @@ type TunnelInfo struct {
 	RemoteAddr string    `json:"remote_addr"`
 	Since      time.Time `json:"since"`
 	InFlight   int       `json:"in_flight"`
+	// Relay is the relay holding the client, among relays sharing a NATS
+	// store (the id each tells the others, natstunnel.Server.ID); empty
+	// on a relay of its own.
+	Relay string `json:"relay,omitempty"`
 }
 
 // SortTunnels orders a list of tunnels as the APIs show it: by

@@ -457,7 +457,9 @@ func TestBrowserRelay(t *testing.T) {
 				`"reason":"due now, but endpoint crm is ordered: it waits behind dlv_head1, the head of its queue, until that is delivered or dead"}`))
 			mux.HandleFunc("GET /_sidehook/tunnels", func(w http.ResponseWriter, _ *http.Request) {
 				w.Header().Set("Content-Type", "application/json")
-				fmt.Fprint(w, `{"tunnels":[{"name":"laptop","org":"demo","remote_addr":"127.0.0.1:50123","since":"2026-12-04T10:00:00Z","in_flight":2}]}`)
+				// The second is held by another relay on a NATS store.
+				fmt.Fprint(w, `{"tunnels":[{"name":"laptop","org":"demo","remote_addr":"127.0.0.1:50123","since":"2026-12-04T10:00:00Z","in_flight":2},`+
+					`{"name":"laptop","org":"demo","remote_addr":"10.0.0.7:40000","since":"2026-12-04T10:01:00Z","in_flight":0,"relay":"K7QX2M4PAB9Z"}]}`)
 			})
 		},
 	})
@@ -489,8 +491,9 @@ func TestBrowserRelay(t *testing.T) {
 	do(t, ctx, "see the connected tunnels",
 		chromedp.Evaluate[chromedp.Void](`window.sidehook.showTunnels()`),
 		chromedp.WaitVisible(chromedp.CSS(`#tunnels .tunnel`)))
-	if strip := get(t, ctx, "read the tunnels", chromedp.Text(chromedp.ID(`tunnels`))); !strings.Contains(strip, "laptop (127.0.0.1:50123, 2 in flight)") {
-		t.Errorf("tunnels strip %q, want the connected client with its address and in-flight count", strip)
+	if strip := get(t, ctx, "read the tunnels", chromedp.Text(chromedp.ID(`tunnels`))); !strings.Contains(strip, "laptop (127.0.0.1:50123, 2 in flight)") ||
+		!strings.Contains(strip, "laptop (10.0.0.7:40000, 0 in flight, on relay K7QX2M4PAB9Z)") {
+		t.Errorf("tunnels strip %q, want the connected clients with their address and in-flight count, and the relay holding one", strip)
 	}
 	if row := get(t, ctx, "read the row", chromedp.Text(chromedp.CSS(`[data-id="dlv_dead1"]`))); !strings.Contains(row, "crm · 2 attempts") || !strings.Contains(row, "15.0 s") {
 		t.Errorf("row %q lacks the endpoint, attempt count and last attempt's duration", row)

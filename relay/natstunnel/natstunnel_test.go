@@ -252,6 +252,16 @@ func TestTunnelsOfEveryRelay(t *testing.T) {
 	if l := a.Tunnels(testOrg); len(l) != 1 {
 		t.Errorf("relay A lists %d tunnels, want its one client once", len(l))
 	}
+	// Each list says which relay holds the client: relay A, by the id it
+	// tells the others in its presence.
+	for _, tt := range []struct {
+		name string
+		list []relay.TunnelInfo
+	}{{"RelayA", a.Tunnels(testOrg)}, {"RelayB", b.Tunnels(testOrg)}} {
+		if len(tt.list) != 1 || a.ID() == "" || tt.list[0].Relay != a.ID() || a.ID() == b.ID() {
+			t.Errorf("%s lists %+v, want the client held by relay A (%q; relay B is %q)", tt.name, tt.list, a.ID(), b.ID())
+		}
+	}
 
 	// A relay started later asks and hears at once, not after a period.
 	late := newNode(t, ns, natstunnel.Options{PresenceEvery: time.Hour})

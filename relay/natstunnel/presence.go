@@ -76,19 +76,25 @@ func (s *Server) prune() {
 }
 
 // Tunnels lists the clients of org ("" for every org) connected to this
-// relay and, as they last said, to the other relays. The others' entries
-// are up to PresenceEvery old (their in_flight too); a relay that died
-// leaves the list 3 × PresenceEvery after its last word.
+// relay and, as they last said, to the other relays, each with the ID of
+// the relay holding it. The others' entries are up to PresenceEvery old
+// (their in_flight too); a relay that died leaves the list 3 ×
+// PresenceEvery after its last word.
 func (s *Server) Tunnels(org string) []relay.TunnelInfo {
 	out := s.local.Tunnels(org)
+	for i := range out {
+		out[i].Relay = s.id
+	}
 	now := time.Now()
 	s.mu.Lock()
-	for _, p := range s.peers {
+	for id, p := range s.peers {
 		if now.After(p.expires) {
 			continue
 		}
 		for _, t := range p.tunnels {
 			if org == "" || t.Org == org {
+				// By who said it, whatever the entry says.
+				t.Relay = id
 				out = append(out, t)
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/rs/zerolog"
 
+	"github.com/sidehook/sidehook/internal/openapi/openapitest"
 	"github.com/sidehook/sidehook/receiver/receivertest"
 	"github.com/sidehook/sidehook/relay"
 	"github.com/sidehook/sidehook/relay/config"
@@ -158,16 +160,24 @@ func TestTunnelOnRelayATakesRelayBsWork(t *testing.T) {
 	waitFor(t, "the client on relay A", func() bool { return len(a.tunnels.Tunnels(e2eOrg)) == 1 })
 
 	t.Run("OneViewFromAnywhere", func(t *testing.T) {
-		for _, path := range []string{"/v1/tunnels", "/_sidehook/tunnels"} {
-			var got struct {
-				Tunnels []relay.TunnelInfo `json:"tunnels"`
-			}
-			waitFor(t, "relay B to list the client on "+path, func() bool {
-				code, body := b.get(t, path)
-				return code == http.StatusOK && json.Unmarshal(body, &got) == nil && len(got.Tunnels) == 1
-			})
-			if ti := got.Tunnels[0]; ti.Name != testName || ti.Org != e2eOrg || ti.RemoteAddr == "" || ti.Since.IsZero() {
-				t.Errorf("relay B's %s: got %+v, want relay A's client of %s", path, ti, testName)
+		doc, err := os.ReadFile("../openapi.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range []*sharedRelay{a, b} {
+			x := openapitest.NewExchanges(t, doc, r.URL())
+			for _, path := range []string{"/v1/tunnels", "/_sidehook/tunnels"} {
+				var got struct {
+					Tunnels []relay.TunnelInfo `json:"tunnels"`
+				}
+				waitFor(t, "the relay to list the client on "+path, func() bool {
+					code, _, body := x.Do(t, http.MethodGet, path, http.Header{"Authorization": {"Bearer " + e2eKey}}, nil)
+					return code == http.StatusOK && json.Unmarshal(body, &got) == nil && len(got.Tunnels) == 1
+				})
+				// Every relay names relay A as the one holding it.
+				if ti := got.Tunnels[0]; ti.Name != testName || ti.Org != e2eOrg || ti.RemoteAddr == "" || ti.Since.IsZero() || ti.Relay != a.tunnels.ID() {
+					t.Errorf("%s: got %+v, want relay A's client of %s, held by relay %q", path, ti, testName, a.tunnels.ID())
+				}
 			}
 		}
 	})

@@ -133,6 +133,11 @@ func New(local *tunnel.Server, nc *nats.Conn, prefix string, opts Options) *Serv
 	}
 }
 
+// ID is this relay among those sharing the store: random, new at each
+// start. The others name it as the holder of its clients (Tunnels), and
+// its log lines carry it as relay_id.
+func (s *Server) ID() string { return s.id }
+
 // subjects are core NATS subjects, never stored: the store's stream
 // captures only PREFIX.>, and these live under _sidehook.PREFIX.
 type subjects struct{ root string }
@@ -175,6 +180,9 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.started = true
 	go s.loop()
+	// Its relay_id is how GET /v1/tunnels names this relay as a
+	// client's holder.
+	s.log.Info().Msg("tunnels shared with the relays on the store")
 	return nil
 }
 

@@ -270,7 +270,8 @@ if (relay) {
       const ts = await api.tunnels();
       strip.replaceChildren(...(ts.length ? [h('span', { class: 'label', text: 'Tunnels:' })] : []),
         ...ts.map((t) => h('span', { class: 'tunnel', title: `${t.org} · since ${new Date(t.since).toLocaleString()}`,
-          text: `${t.name} (${t.remote_addr}, ${t.in_flight} in flight)` })));
+          // On relays sharing a NATS store, which of them holds it.
+          text: `${t.name} (${t.remote_addr}, ${t.in_flight} in flight${t.relay ? `, on relay ${t.relay}` : ''})` })));
     } catch { /* the list is a hint: a failed poll leaves the last one */ }
   };
   showTunnels();
