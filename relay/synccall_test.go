@@ -35,9 +35,10 @@ func hangingSink(tb testing.TB) *sink {
 // would otherwise close the connection with no answer.
 func TestSyncCallsAnswer(t *testing.T) {
 	// Each wait is longer than the server's write timeout, and the answer
-	// has the write timeout to be written once the waits end: half a
-	// second, as a loaded machine running -race can take 200 ms.
-	const timeout = "750ms"
+	// has the write timeout to be written once the waits end: two
+	// seconds, as a machine loaded with other tests under -race took
+	// over half a second.
+	const timeout = "2500ms"
 	hang := hangingSink(t)
 	ok := newSink(t, nil, nil)
 	cfg := orgConfig(t,
@@ -45,7 +46,7 @@ func TestSyncCallsAnswer(t *testing.T) {
 		config.RawEndpoint{ID: "values", URL: hang.URL(), Events: []string{"custom_value_request"}, Timeout: timeout},
 		config.RawEndpoint{ID: "crm", URL: ok.URL(), Events: []string{"payment"}, Timeout: timeout},
 	)
-	r := startRelay(t, cfg, relay.Options{WriteTimeout: 500 * time.Millisecond})
+	r := startRelay(t, cfg, relay.Options{WriteTimeout: 2 * time.Second})
 	var crm []string
 	for i := 0; i < 2; i++ {
 		for _, d := range ingest(t, r, fmt.Sprintf(`{"type":"payment","n":"%d"}`, i), nil).Deliveries {
@@ -64,7 +65,7 @@ func TestSyncCallsAnswer(t *testing.T) {
 		status           int
 		want             string // in the answer
 	}{
-		{"ConnectionTest", "/v1/endpoints/slow/test", `{}`, nil, 200, `"error":"timeout`},
+		{"ConnectionTest", "/v1/endpoints/slow/test", `{"event":"payment"}`, nil, 200, `"error":"timeout`},
 		{"ReplayTo", "/v1/replay", `{"filter":{"ids":[` + ids + `]},"to":"` + hang.URL() + `/x"}`, nil, 200, `"replayed":0`},
 		{"DashboardReplayTo", "/_sidehook/replay", `{"ids":[` + ids + `],"to":"` + hang.URL() + `/x"}`, jsonType, 502, `"replayed":0`},
 		{"CustomValues", "/v1/custom-values", `{"fields":["fullname"]}`, nil, 502, "timeout"},
