@@ -676,21 +676,34 @@ func (c *Client) printForward(m *Message, fw forwarded, replayOf, to string) {
 	if fw.err != nil {
 		errText = fw.err.Error()
 	}
-	// A replay or an endpoint test from the relay carries the number of
-	// the delivery's next attempt but is none: the line says what it is,
-	// or a replay from the dashboard reads as a retry of a failure.
-	if replayOf == "" {
-		replayOf = m.Headers.Get(replay.HeaderReplayOf)
-	}
+	replayOf, attempt := whatItIs(m, replayOf)
 	var location string
 	if fw.status/100 == 3 {
 		location = fw.header.Get("Location")
 	}
-	c.out.delivery(deliveryLine{Time: fw.start.UTC(), Event: m.Headers.Get(hdrEvent), DeliveryID: m.DeliveryID, Attempt: m.Attempt,
-		ReplayOf: replayOf, Test: m.Headers.Get(hdrTest) == "true", Method: m.Method, Path: m.Path, To: to, Status: fw.status,
+	c.out.delivery(deliveryLine{Time: fw.start.UTC(), Event: m.Headers.Get(hdrEvent), DeliveryID: m.DeliveryID, Attempt: attempt,
+		ReplayOf: replayOf, Test: isTest(m), Method: m.Method, Path: m.Path, To: to, Status: fw.status,
 		DurationMS: units.Millis(fw.duration), Truncated: fw.truncated, HeadersDropped: fw.headersDropped, Location: location, Error: errText,
 		ResultLost: fw.resultLost})
 }
+
+// whatItIs says what a forward of m repeats (replayOf: the inspector's
+// record it replays, or else the delivery a replay from the relay names in
+// sidehook-replay-of) and which attempt it is. A replay or an endpoint
+// test from the relay carries the number of the delivery's next attempt
+// but is none: shown, a replay from the dashboard would read as a retry
+// of a failure.
+func whatItIs(m *Message, replayOf string) (string, int) {
+	if replayOf == "" {
+		replayOf = m.Headers.Get(replay.HeaderReplayOf)
+	}
+	if replayOf != "" || isTest(m) {
+		return replayOf, 0
+	}
+	return "", m.Attempt
+}
+
+func isTest(m *Message) bool { return m.Headers.Get(hdrTest) == "true" }
 
 // forwardBudget is how long the local app gets for a delivery the relay
 // waits timeoutMS for: less, by a tenth (at most a second), so that the

@@ -169,8 +169,9 @@ func (in *inspector) routes() http.Handler {
 
 // add records one forward and shows it on the dashboard.
 func (in *inspector) add(m *Message, fw forwarded, replayOf string) *inspected {
+	replayOf, attempt := whatItIs(m, replayOf)
 	r := &inspected{ID: event.NewID(PrefixForward, fw.start), ReceivedAt: fw.start.UTC(), Method: m.Method, Path: m.Path, Query: m.Query,
-		Target: fw.url, Header: m.Headers, Body: m.Body, DeliveryID: m.DeliveryID, Attempt: m.Attempt, ReplayOf: replayOf, Answer: fw}
+		Target: fw.url, Header: m.Headers, Body: m.Body, DeliveryID: m.DeliveryID, Attempt: attempt, ReplayOf: replayOf, Answer: fw}
 	in.mu.Lock()
 	// Almost always at the end: only a forward that began before one
 	// still in flight, and ended after it, goes further back.
@@ -278,7 +279,7 @@ type InspectedView struct {
 	Event        string              `json:"event"`
 	WebhookID    string              `json:"webhook_id"`
 	DeliveryID   string              `json:"delivery_id"`
-	Attempt      int                 `json:"attempt"`
+	Attempt      int                 `json:"attempt,omitempty"` // a delivery's; not a replay's or a test's
 	ReplayOf     string              `json:"replay_of,omitempty"`
 	Verdict      struct {
 		Status string `json:"status"`

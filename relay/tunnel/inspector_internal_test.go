@@ -1,6 +1,9 @@
 package tunnel
 
 import (
+	"encoding/json"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,5 +82,42 @@ func TestInspectorKeepsTheJustEnded(t *testing.T) {
 	}
 	if recs, _ := in.page("", inspectKeep); len(recs) != inspectKeep || recs[len(recs)-1].ID != slow.ID {
 		t.Errorf("page: got %d records, want %d ending with the slow forward", len(recs), inspectKeep)
+	}
+}
+
+// TestInspectorRecordsReplays: the inspector's record of a replay (the
+// relay's, named by sidehook-replay-of, or its own) says what it repeats,
+// and neither a replay nor an endpoint test shows the number of the
+// delivery's next attempt the relay sends with it, as the tunnel's lines
+// do not (TestReplayLineNoAttempt).
+func TestInspectorRecordsReplays(t *testing.T) {
+	tests := []struct {
+		name         string
+		header       http.Header
+		replayOf     string // the inspector's own record
+		wantReplayOf string
+		wantAttempt  int
+	}{
+		{"Delivery", http.Header{}, "", "", 3},
+		{"RelayReplay", http.Header{"Sidehook-Replay-Of": {"dlv_1"}}, "", "dlv_1", 0},
+		{"InspectorReplay", http.Header{"Sidehook-Replay-Of": {"fwd_1"}}, "fwd_1", "fwd_1", 0},
+		{"Test", http.Header{"Sidehook-Test": {"true"}}, "", "", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := newInspector(nil, zerolog.Nop())
+			m := &Message{Type: TypeDelivery, DeliveryID: "dlv_1", Attempt: 3, Method: "POST", Path: "/webhooks", Headers: tt.header}
+			v := in.add(m, forwarded{start: time.Now(), status: 200}, tt.replayOf).view(false)
+			if v.ReplayOf != tt.wantReplayOf || v.Attempt != tt.wantAttempt {
+				t.Errorf("got replay_of %q attempt %d, want %q and %d", v.ReplayOf, v.Attempt, tt.wantReplayOf, tt.wantAttempt)
+			}
+			b, err := json.Marshal(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if has := strings.Contains(string(b), `"attempt"`); has != (tt.wantAttempt != 0) {
+				t.Errorf("got %s, want an attempt field %v", b, tt.wantAttempt != 0)
+			}
+		})
 	}
 }

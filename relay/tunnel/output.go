@@ -167,9 +167,9 @@ func (p *printer) delivery(d deliveryLine) {
 	}
 	what := fmt.Sprintf("attempt %d", d.Attempt)
 	if d.ReplayOf != "" {
-		d.Type, what, d.Attempt = "replay", "replay of "+d.ReplayOf, 0
+		d.Type, what = "replay", "replay of "+d.ReplayOf
 	} else if d.Test {
-		d.Type, what, d.Attempt = "test", "test", 0
+		d.Type, what = "test", "test"
 	}
 	loc := p.loc
 	if loc == nil {
