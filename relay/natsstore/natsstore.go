@@ -127,6 +127,10 @@ type lease struct {
 	// Release write over it without reading it again.
 	st  *state
 	rev uint64
+	// lost: the heartbeat found the lease another relay's (it lapsed
+	// here and was retaken) or ended, and no longer renews it. Record
+	// and Release still end it as a lapsed lease.
+	lost bool
 }
 
 var _ relay.Store = (*Store)(nil)
@@ -636,17 +640,51 @@ func (s *Store) heartbeat() {
 			}
 			s.mu.Unlock()
 			for k, l := range leases {
+				s.mu.Lock()
+				lost := l.lost
+				s.mu.Unlock()
+				if lost {
+					continue
+				}
 				if l.ordered {
 					_, id, _ := strings.Cut(k, "/")
 					s.renewLock(context.Background(), id, l)
 					continue
 				}
-				if err := l.msg.InProgress(); err != nil {
-					s.log.Debug().Err(err).Msg("lease heartbeat")
-				}
+				s.extend(context.Background(), l)
 			}
 		}
 	}
+}
+
+// extend renews an unordered lease: the work item's AckWait starts
+// again. Only a lease this store holds: one that lapsed here may have
+// been retaken by another relay, which now holds the same work item (the
+// consumer's progress mark does not tell deliveries of it apart), or
+// ended by another's Record. Extended from here, a retaken item would
+// stay with the other relay while this one's attempt lasts, even if the
+// other died. A lease found lost is renewed no more (see lose). When the
+// state cannot be read, the lease is renewed: it was this store's at the
+// last look, and a heartbeat missed could lose it.
+func (s *Store) extend(ctx context.Context, l *lease) {
+	ctx, cancel := s.bound(ctx, opTimeout)
+	defer cancel()
+	st, _, err := s.state(ctx, l.ref.Org, l.st.ID)
+	if errors.Is(err, relay.ErrNotFound) || err == nil && !st.heldBy(s.id) {
+		s.lose(l, "the lease lapsed and another relay retook or ended the delivery; its attempt here goes on")
+		return
+	}
+	if err := l.msg.InProgress(); err != nil {
+		s.log.Debug().Err(err).Msg("lease heartbeat")
+	}
+}
+
+// lose marks a lease lost: the heartbeat leaves it, and says so once.
+func (s *Store) lose(l *lease, why string) {
+	s.mu.Lock()
+	l.lost = true
+	s.mu.Unlock()
+	s.log.Warn().Str("delivery", l.st.ID).Str("endpoint", l.ref.String()).Msg("lease heartbeat: " + why)
 }
 
 // consumerName is a durable name for an endpoint's consumer: names allow
