@@ -118,7 +118,12 @@ func (s *Store) takeOrdered(ctx context.Context, ref relay.EndpointRef, now time
 	return []*relay.Delivery{head.out()}, next, nil
 }
 
-// renewLock pushes an ordered lease's lock AckWait further.
+// renewLock pushes an ordered lease's lock AckWait further. A lock
+// changed since this store wrote it is read: still this lease's (a
+// renewal whose answer was lost), it is renewed at its revision; another
+// relay's, the lease lapsed here and was retaken, and the heartbeat stops
+// renewing it (see lose), saying so once: the lock is the other relay's
+// until it frees it.
 func (s *Store) renewLock(ctx context.Context, id string, l *lease) {
 	lb, err := json.Marshal(lockRec{ID: id, Owner: s.id, Until: time.Now().Add(s.cfg.AckWait).UnixNano()})
 	if err != nil {
@@ -127,7 +132,19 @@ func (s *Store) renewLock(ctx context.Context, id string, l *lease) {
 	s.mu.Lock()
 	rev := l.lockRev
 	s.mu.Unlock()
-	seq, err := s.publish(ctx, []*nats.Msg{msg(s.subj.lock(l.ref.Org, l.ref.Endpoint), lb, int64(rev))})
+	lock := s.subj.lock(l.ref.Org, l.ref.Endpoint)
+	seq, err := s.publish(ctx, []*nats.Msg{msg(lock, lb, int64(rev))})
+	if casConflict(err) {
+		var lk lockRec
+		lk, rev, err = s.readLock(ctx, l.ref)
+		if err == nil && (lk.ID != id || lk.Owner != s.id) {
+			s.lose(l, "the head lock of its ordered endpoint lapsed and is no longer this relay's; its attempt here goes on")
+			return
+		}
+		if err == nil {
+			seq, err = s.publish(ctx, []*nats.Msg{msg(lock, lb, int64(rev))})
+		}
+	}
 	if err != nil {
 		s.log.Warn().Err(err).Str("endpoint", l.ref.String()).Msg("renew the head lock of an ordered endpoint")
 		return
