@@ -118,6 +118,23 @@ func (s *Store) takeOrdered(ctx context.Context, ref relay.EndpointRef, now time
 	return []*relay.Delivery{head.out()}, next, nil
 }
 
+// freeLock frees ref's head lock if it is this store's lease of the
+// delivery id, and reports whether it did. A lock changed since it was
+// read is left as it is: another relay took it.
+func (s *Store) freeLock(ctx context.Context, ref relay.EndpointRef, id string) bool {
+	lk, rev, err := s.readLock(ctx, ref)
+	if err == nil && (lk.ID != id || lk.Owner != s.id) {
+		return false
+	}
+	if err == nil {
+		_, err = s.publish(ctx, []*nats.Msg{msg(s.subj.lock(ref.Org, ref.Endpoint), nil, int64(rev))})
+	}
+	if err != nil && !casConflict(err) {
+		s.log.Debug().Err(err).Str("endpoint", ref.String()).Msg("free the head lock: it expires after the ack wait")
+	}
+	return err == nil
+}
+
 // renewLock pushes an ordered lease's lock AckWait further. A lock
 // changed since this store wrote it is read: still this lease's (a
 // renewal whose answer was lost), it is renewed at its revision; another

@@ -673,10 +673,14 @@ func (s *Store) Record(ctx context.Context, d *relay.Delivery, disable string) e
 			kept.Attempts = attempts
 			return &kept, nil
 		}
-		if relay.Final(cur.Status) && cur.Reason == "" && !relay.Final(d.Status) {
+		if relay.Final(cur.Status) && cur.Reason == "" && (d.Status != relay.StatusDelivered || cur.Status == relay.StatusDelivered) {
 			// Recorded final by another relay's attempt since this lease
-			// lapsed, which also ended the work item: that outcome stands.
-			// Written over, the delivery would wait on no item, forever.
+			// lapsed, which also ended the work item: that outcome stands,
+			// and this attempt goes on the record. Written over by a
+			// failure, the delivery would wait on no item, forever; by a
+			// dead end, a delivery the receiver has would show as never
+			// delivered. Only delivered overrides it: the receiver has it,
+			// whatever the other attempt met.
 			kept := *cur
 			kept.Attempts = attempts
 			return &kept, nil
@@ -900,7 +904,14 @@ func (s *Store) Release(ctx context.Context, d *relay.Delivery) error {
 		return fmt.Errorf("release: %w", err)
 	}
 	if st == nil {
-		s.log.Debug().Str("delivery", d.ID).Msg("release: the lease lapsed and is no longer this relay's")
+		// Ended meanwhile by another relay's Record (its lease had
+		// lapsed, and this store retook it): an ordered endpoint's head
+		// lock is still this lease's, and kept it would hold the next
+		// delivery back until it expires.
+		if l.ordered && s.freeLock(ctx, l.ref, d.ID) {
+			s.tellGivenBack(l.ref)
+		}
+		s.log.Debug().Str("delivery", d.ID).Msg("release: the lease lapsed or the delivery ended; it is no longer this relay's")
 		return nil
 	}
 	if !l.ordered {
