@@ -732,8 +732,18 @@ func (s *Store) Record(ctx context.Context, d *relay.Delivery, disable string) e
 // Its copy is the delivery as it took it; when its lease lapsed, another
 // relay that retook the delivery may have recorded an attempt since, which
 // the copy lacks and must keep (every attempt made is on the record). An
-// attempt made here is renumbered after the stored ones; one already
-// stored (a Record tried again after its write landed) is not added twice.
+// attempt already stored (a Record tried again after its write landed) is
+// not added twice.
+//
+// An attempt keeps the number it was made with, the sidehook-attempt
+// header its request carried (the relay numbers it after its copy's
+// attempts), so the record says what the receiver saw. Two relays that
+// attempted a delivery at once, one of them past its lapsed lease, took
+// the same copy and sent the same number: neither knew of the other's
+// attempt when it sent its own, and no Take can tell, since the lapsed
+// relay's attempt may be under way, not yet recorded, when the other
+// retakes the delivery. Both keep it; renumbered, one would name a
+// request that was never sent.
 func withAttempts(stored, mine []relay.Attempt) []relay.Attempt {
 	same := func(a, b relay.Attempt) bool { return a.At.Equal(b.At) && a.Status == b.Status }
 	k := 0
@@ -745,7 +755,6 @@ func withAttempts(stored, mine []relay.Attempt) []relay.Attempt {
 		if slices.ContainsFunc(stored[k:], func(b relay.Attempt) bool { return same(a, b) }) {
 			continue
 		}
-		a.N = len(out) + 1
 		out = append(out, a)
 	}
 	if len(out) == 0 {
