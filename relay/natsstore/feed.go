@@ -3,20 +3,11 @@ package natsstore
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/sidehook/sidehook/relay"
 )
-
-// feedRoot is the root of the relays' change feed: core NATS, never
-// stored (the stream captures only PREFIX.>; "_sidehook" is refused as a
-// prefix), beside the tunnels' subjects (relay/natstunnel). Each store
-// shares on feedRoot.{its id}, so that the subject says who shared a
-// message and a store drops its own without reading it: the connection
-// echoes (Wake hears this store's own work items).
-func (s *Store) feedRoot() string { return "_sidehook." + s.cfg.Prefix + ".feed" }
 
 // ShareChanges sends msg, a batch of the relay's changes, to the other
 // relays sharing this store (the relay's changeSharer). It does not wait
@@ -24,7 +15,7 @@ func (s *Store) feedRoot() string { return "_sidehook." + s.cfg.Prefix + ".feed"
 // cannot go (the connection lost for longer than its buffer holds) is an
 // error here and lost, which is what a best-effort feed may do.
 func (s *Store) ShareChanges(msg []byte) error {
-	if err := s.nc.Publish(s.feedRoot()+"."+s.id, msg); err != nil {
+	if err := s.nc.Publish(s.subj.feed(s.id), msg); err != nil {
 		return fmt.Errorf("share changes: %w", err)
 	}
 	return nil
@@ -43,8 +34,8 @@ func (s *Store) HearChanges(ctx context.Context, heard func(from string, msg []b
 		s.mu.Unlock()
 		return fmt.Errorf("hear changes: %w: store closed", relay.ErrUnavailable)
 	}
-	sub, err := s.nc.Subscribe(s.feedRoot()+".*", func(m *nats.Msg) {
-		if from := lastToken(m.Subject); from != s.id {
+	sub, err := s.nc.Subscribe(s.subj.feedAll(), func(m *nats.Msg) {
+		if from, err := s.subj.parseFeed(m.Subject); err == nil && from != s.id {
 			heard(from, m.Data)
 		}
 	})
@@ -64,36 +55,23 @@ func (s *Store) HearChanges(ctx context.Context, heard func(from string, msg []b
 	return nil
 }
 
-// backRoot is the root of the relays' notices of work given back: core
-// NATS, never stored, as the feed. A Release gives its work item back to
-// the consumer, or frees the head lock, and writes nothing the others
-// hear (Wake hears what is written): the notice wakes them to take it
-// now rather than at their next tick, up to a quarter of AckWait later.
-func (s *Store) backRoot() string { return "_sidehook." + s.cfg.Prefix + ".back" }
+// Notices of work given back (subjects.back): a Release gives its work
+// item back to the consumer, or frees the head lock, and writes nothing
+// the others hear (Wake hears what is written): the notice wakes them to
+// take it now rather than at their next tick, up to a quarter of AckWait
+// later. Core NATS, never stored, as the feed.
 
 // tellGivenBack wakes every store of this prefix (this one too) for ref.
 // Best effort: a notice lost leaves the work to the tick.
 func (s *Store) tellGivenBack(ref relay.EndpointRef) {
-	if err := s.nc.Publish(s.backRoot()+"."+tok(ref.Org)+"."+tok(ref.Endpoint), nil); err != nil {
+	if err := s.nc.Publish(s.subj.back(ref.Org, ref.Endpoint), nil); err != nil {
 		s.log.Debug().Err(err).Msg("tell the relays of work given back")
 	}
 }
 
 // onBack hears tellGivenBack.
 func (s *Store) onBack(m *nats.Msg) {
-	rest, ok := strings.CutPrefix(m.Subject, s.backRoot()+".")
-	if !ok {
-		return
-	}
-	o, e, ok := strings.Cut(rest, ".")
-	if !ok {
-		return
-	}
-	org, err := untok(o)
-	if err != nil {
-		return
-	}
-	ep, err := untok(e)
+	org, ep, err := s.subj.parseBack(m.Subject)
 	if err != nil {
 		return
 	}

@@ -170,3 +170,80 @@ func FuzzWorkSubject(f *testing.F) {
 		}
 	})
 }
+
+// A notice of work given back is heard from the network: its subject
+// reads back as what made it, whatever the ids, and anything that is not
+// one (under the root, or a stored subject) is refused, never panics;
+// one read remakes a subject that reads the same.
+func FuzzBackSubject(f *testing.F) {
+	sj := subjects{"pfx"}
+	f.Add(sj.back("acme", "crm"), "acme", "crm")
+	f.Add(sj.back("a.b", "=x"), "", "*>")
+	f.Add("_sidehook.pfx.back.acme", "ü", " ")
+	f.Add("_sidehook.pfx.back.acme.crm.x", "", "")
+	f.Add("_sidehook.pfx.back.=.=", "", "")
+	f.Add("_sidehook.pfx.back.=YWNtZQ.crm", "", "") // "acme" encoded though plain
+	f.Add("_sidehook.other.back.acme.crm", "acme", "crm")
+	f.Add(sj.feed("ABC"), "acme", "crm")
+	f.Fuzz(func(t *testing.T, subj, org, ep string) {
+		made := sj.back(org, ep)
+		if !matches(sj.backAll(), made) {
+			t.Fatalf("%q is not under the subscription %q", made, sj.backAll())
+		}
+		gotOrg, gotEp, err := sj.parseBack(made)
+		if err != nil || gotOrg != org || gotEp != ep {
+			t.Fatalf("%q read as %q %q, %v; want %q %q", made, gotOrg, gotEp, err, org, ep)
+		}
+		org, ep, err = sj.parseBack(subj)
+		if err != nil {
+			return
+		}
+		again := sj.back(org, ep)
+		if o, e, err := sj.parseBack(again); err != nil || o != org || e != ep {
+			t.Fatalf("%q read as %q %q, remade as %q, read back as %q %q, %v", subj, org, ep, again, o, e, err)
+		}
+	})
+}
+
+// A change shared by another relay is heard from the network: the sharer
+// named in its subject reads back, and no other subject is read as one.
+func FuzzFeedSubject(f *testing.F) {
+	sj := subjects{"pfx"}
+	f.Add(sj.feed("ABCDEFGHIJKL"), "ABCDEFGHIJKL")
+	f.Add("_sidehook.pfx.feed.", "")
+	f.Add("_sidehook.pfx.feed.a.b", "a.b")
+	f.Add(sj.back("acme", "crm"), "x")
+	f.Fuzz(func(t *testing.T, subj, from string) {
+		if from != "" && plain(from) {
+			made := sj.feed(from)
+			if !matches(sj.feedAll(), made) {
+				t.Fatalf("%q is not under the subscription %q", made, sj.feedAll())
+			}
+			if got, err := sj.parseFeed(made); err != nil || got != from {
+				t.Fatalf("%q read as %q, %v; want %q", made, got, err, from)
+			}
+		}
+		got, err := sj.parseFeed(subj)
+		if err != nil {
+			return
+		}
+		if again := sj.feed(got); again != subj {
+			t.Fatalf("%q read as %q, which makes %q", subj, got, again)
+		}
+	})
+}
+
+// matches reports whether a subject matches a subscription's pattern
+// (tokens, "*" and a final ">"), as the server matches them.
+func matches(pattern, subj string) bool {
+	p, s := strings.Split(pattern, "."), strings.Split(subj, ".")
+	for i, tk := range p {
+		if tk == ">" {
+			return len(s) > i
+		}
+		if i >= len(s) || s[i] == "" || tk != "*" && tk != s[i] {
+			return false
+		}
+	}
+	return len(p) == len(s)
+}

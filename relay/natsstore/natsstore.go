@@ -380,7 +380,7 @@ func (s *Store) subscribe() error {
 	if _, err := s.nc.Subscribe(s.subj.retryAll(), s.onRetry); err != nil {
 		return fmt.Errorf("subscribe to retry items: %w", err)
 	}
-	if _, err := s.nc.Subscribe(s.backRoot()+".*.*", s.onBack); err != nil {
+	if _, err := s.nc.Subscribe(s.subj.backAll(), s.onBack); err != nil {
 		return fmt.Errorf("subscribe to work given back: %w", err)
 	}
 	return nil

@@ -167,6 +167,46 @@ func (s subjects) parseWork(subj string) (org, ep, id string, err error) {
 	return org, ep, id, err
 }
 
+// The relays' notices to one another are core NATS, never stored: they
+// live under "_sidehook.PREFIX", which the stream (PREFIX.>) does not
+// capture ("_sidehook" is refused as a prefix), beside the tunnels'
+// subjects (relay/natstunnel).
+func (s subjects) notices() string { return "_sidehook." + s.p }
+
+// The change feed (ShareChanges): each store shares on feed.{its id}, so
+// that the subject says who shared a message and a store drops its own
+// without reading it: the connection echoes.
+func (s subjects) feed(from string) string { return s.notices() + ".feed." + from }
+func (s subjects) feedAll() string         { return s.notices() + ".feed.*" }
+
+// parseFeed reads the id of the store that shared on a feed subject.
+func (s subjects) parseFeed(subj string) (from string, err error) {
+	from, ok := strings.CutPrefix(subj, s.notices()+".feed.")
+	if !ok || from == "" || !plain(from) {
+		return "", fmt.Errorf("not a feed subject: %q", subj)
+	}
+	return from, nil
+}
+
+// Notices of work given back, by endpoint (see tellGivenBack).
+func (s subjects) back(org, ep string) string {
+	return s.notices() + ".back." + tok(org) + "." + tok(ep)
+}
+func (s subjects) backAll() string { return s.notices() + ".back.*.*" }
+
+// parseBack reads org and endpoint from a notice of work given back.
+func (s subjects) parseBack(subj string) (org, ep string, err error) {
+	rest, ok := strings.CutPrefix(subj, s.notices()+".back.")
+	parts := strings.Split(rest, ".")
+	if !ok || len(parts) != 2 {
+		return "", "", fmt.Errorf("not a given-back subject: %q", subj)
+	}
+	if org, err = untok(parts[0]); err == nil {
+		ep, err = untok(parts[1])
+	}
+	return org, ep, err
+}
+
 // lastToken is the subject's last token.
 func lastToken(subj string) string { return subj[strings.LastIndexByte(subj, '.')+1:] }
 
