@@ -10,7 +10,13 @@
 // is, without the bucket's own stream). Keeping them in one stream is what
 // lets Accept write an event, its deliveries, their list indexes and their
 // work items as one JetStream atomic batch: all or nothing, acknowledged
-// once, after replication when Replicas is 3.
+// once, after replication when Replicas is 3. One batch holds at most 1000
+// records (the servers' default): the body's records, the event's index,
+// and three for each waiting delivery. So an event with a small body has
+// at most 332 deliveries (endpoints); Accept refuses more with
+// relay.ErrTooLarge (a 413) saying how many this body leaves room for.
+// Split over several batches, an event would no longer appear whole or
+// not at all.
 //
 //	P.e.{org}.{event}             event record (meta JSON + body bytes)
 //	P.eb.{org}.{event}.{n}        the rest of a body above the max payload

@@ -60,7 +60,8 @@ func encodeEvent(ev *relay.Event, maxPayload int) ([][]byte, error) {
 		if len(meta)+4 >= size {
 			// The metadata (mostly the list of deliveries) must fit the
 			// first record, whatever the servers' max payload.
-			return nil, fmt.Errorf("encode event: %w: meta of %d bytes, over a record of %d", relay.ErrTooLarge, len(meta), size)
+			return nil, fmt.Errorf("encode event: %w: its metadata (listing its %d deliveries) takes %d bytes, over the %s of one record (the NATS servers' max_payload of %s less %s)",
+				relay.ErrTooLarge, len(ev.Deliveries), len(meta), units.FormatSize(int64(size)), units.FormatSize(int64(maxPayload)), units.FormatSize(headroom))
 		}
 		first := size - 4 - len(meta) - 16 // room for the parts field
 		parts := 1 + (len(ev.Body)-first+size-1)/size
@@ -131,8 +132,7 @@ func (s *Store) Accept(ctx context.Context, ev *relay.Event, ds []*relay.Deliver
 	// Counted before any consumer is made for the deliveries: an event
 	// one batch cannot hold is refused as it is, never half prepared.
 	if n := acceptRecords(len(recs), ds); n > maxBatch {
-		return nil, fmt.Errorf("accept %s: %w: %d records (a body in %d, %d deliveries), more than the %d of one atomic batch",
-			ev.ID, relay.ErrTooLarge, n, len(recs), len(ds), maxBatch)
+		return nil, fmt.Errorf("accept %s: %w", ev.ID, overABatch(n, len(recs), len(ds)))
 	}
 	em := msg(s.subj.event(ev.Org, ev.ID), recs[0], 0)
 	em.Header.Set(nats.MsgIdHdr, ev.Org+"/"+ev.ID)
@@ -194,6 +194,20 @@ func acceptRecords(parts int, ds []*relay.Delivery) int {
 		}
 	}
 	return n
+}
+
+// overABatch is the refusal of an event that takes n records, its body
+// parts of them, with deliveries deliveries: it says what one atomic batch
+// holds, so exactly what an event may have. With a small body, about 330
+// deliveries (three records each while they wait).
+func overABatch(n, parts, deliveries int) error {
+	room := (maxBatch - parts - 1) / 3 // the deliveries, all waiting, this body leaves room for
+	if room < 1 {
+		return fmt.Errorf("%w: %d records: the body alone takes more than one atomic batch of %d records holds beside a delivery (%d records of the NATS servers' max_payload less %s)",
+			relay.ErrTooLarge, n, maxBatch, parts, units.FormatSize(headroom))
+	}
+	return fmt.Errorf("%w: %d records (the body in %d, the event's index in 1, %d deliveries in 3 each), more than one atomic batch of %d holds: with this body an event has at most %d deliveries",
+		relay.ErrTooLarge, n, parts, deliveries, maxBatch, room)
 }
 
 // Event reads one event.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -38,13 +39,14 @@ func TestTooLarge(t *testing.T) {
 		body    int
 		eps     []string
 		tooBig  bool
-		because string
+		because string // what the refusal must say: the limit exactly
 	}{
 		{"BodyOverMaxPayload", 100 << 10, []string{"a", "b"}, false, ""},
 		{"BodyLimitWithItsDeliveries", int(s.BodyLimit().MaxBody), endpoints(relay.BodyLimitFanOut, 64), false, ""},
-		{"BodyOverABatch", 25 << 20, []string{"a"}, true, "over 1000 records"},
-		{"DeliveriesOverABatch", 10, endpoints(350, 4), true, "over 1000 records"},
-		{"MetadataOverARecord", 10, endpoints(320, 40), true, "metadata over a record"},
+		{"BodyOverABatch", 25 << 20, []string{"a"}, true, "the body alone takes more than one atomic batch of 1000 records holds"},
+		{"DeliveriesAtTheLimit", 10, endpoints(332, 4), false, ""},
+		{"DeliveriesOverABatch", 10, endpoints(333, 4), true, "with this body an event has at most 332 deliveries"},
+		{"MetadataOverARecord", 10, endpoints(320, 40), true, "over the 24 KiB of one record"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -62,7 +64,10 @@ func TestTooLarge(t *testing.T) {
 				return
 			}
 			if !errors.Is(err, relay.ErrTooLarge) || errors.Is(err, relay.ErrUnavailable) {
-				t.Fatalf("Accept (%s): got %v, want ErrTooLarge", tt.because, err)
+				t.Fatalf("Accept: got %v, want ErrTooLarge saying %q", err, tt.because)
+			}
+			if !strings.Contains(err.Error(), tt.because) {
+				t.Errorf("Accept: got %q, want it to say %q", err, tt.because)
 			}
 			if _, err := s.Event(ctx, "acme", ev.ID); !errors.Is(err, relay.ErrNotFound) {
 				t.Errorf("the refused event: got %v, want ErrNotFound", err)
