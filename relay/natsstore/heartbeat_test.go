@@ -119,3 +119,37 @@ func TestLapsedHolderWarnsOnceOfTheLostHeadLock(t *testing.T) {
 		t.Errorf("A warned of the head lock %d times, want once", n)
 	}
 }
+
+// A delivery ended during its attempt (its endpoint deleted) is not a
+// lease another relay took: the heartbeat stops renewing it without a
+// warning, and the attempt's failure leaves it dead.
+func TestHeartbeatLeavesADeliveryEndedDuringItsAttempt(t *testing.T) {
+	srv := startServer(t, nil)
+	var logs logBuf
+	s := openLogged(t, Config{Servers: []string{srv.ClientURL()}, AckWait: time.Second}, &logs)
+	ctx := context.Background()
+	ref := relay.EndpointRef{Org: "acme", Endpoint: "a"}
+	ev, ds := mkEvent("acme", "x", time.Now(), false, "a")
+	accept(t, s, ev, ds)
+	got, _ := take(t, s, ref, time.Now(), 1)
+	if len(got) != 1 {
+		t.Fatal("took nothing")
+	}
+	if _, err := s.EndWaiting(ctx, ref, "endpoint deleted", nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the heartbeat to leave the lease", func() bool {
+		return logs.lines("debug", "ended during its attempt") > 0
+	})
+	if n := logs.lines("warn", "lease heartbeat"); n != 0 {
+		t.Errorf("%d heartbeat warnings, want none: the delivery ended, no relay retook it", n)
+	}
+	due := time.Now().Add(time.Hour)
+	if err := s.Record(ctx, attempt(got[0], relay.StatusFailed, time.Now(), &due), ""); err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.Delivery(ctx, "acme", "x_a")
+	if err != nil || d.Status != relay.StatusDead {
+		t.Fatalf("stored %+v, %v; want dead", d, err)
+	}
+}

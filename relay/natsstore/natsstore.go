@@ -670,8 +670,17 @@ func (s *Store) extend(ctx context.Context, l *lease) {
 	ctx, cancel := s.bound(ctx, opTimeout)
 	defer cancel()
 	st, _, err := s.state(ctx, l.ref.Org, l.st.ID)
-	if errors.Is(err, relay.ErrNotFound) || err == nil && !st.heldBy(s.id) {
-		s.lose(l, "the lease lapsed and another relay retook or ended the delivery; its attempt here goes on")
+	switch {
+	case err == nil && st.Leased && !st.heldBy(s.id):
+		s.lose(l)
+		s.log.Warn().Str("delivery", l.st.ID).Str("endpoint", l.ref.String()).
+			Msg("lease heartbeat: the lease lapsed and another relay retook the delivery; the attempt here goes on")
+		return
+	case errors.Is(err, relay.ErrNotFound) || err == nil && !st.Leased:
+		// Ended meanwhile (its endpoint deleted, a lapsed relay's
+		// Record, a purge): nothing to keep.
+		s.lose(l)
+		s.log.Debug().Str("delivery", l.st.ID).Msg("lease heartbeat: the delivery ended during its attempt")
 		return
 	}
 	if err := l.msg.InProgress(); err != nil {
@@ -679,12 +688,12 @@ func (s *Store) extend(ctx context.Context, l *lease) {
 	}
 }
 
-// lose marks a lease lost: the heartbeat leaves it, and says so once.
-func (s *Store) lose(l *lease, why string) {
+// lose marks a lease lost: the heartbeat leaves it, so its caller says
+// so once.
+func (s *Store) lose(l *lease) {
 	s.mu.Lock()
 	l.lost = true
 	s.mu.Unlock()
-	s.log.Warn().Str("delivery", l.st.ID).Str("endpoint", l.ref.String()).Msg("lease heartbeat: " + why)
 }
 
 // consumerName is a durable name for an endpoint's consumer: names allow

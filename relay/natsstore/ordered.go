@@ -155,7 +155,9 @@ func (s *Store) renewLock(ctx context.Context, id string, l *lease) {
 		var lk lockRec
 		lk, rev, err = s.readLock(ctx, l.ref)
 		if err == nil && (lk.ID != id || lk.Owner != s.id) {
-			s.lose(l, "the head lock of its ordered endpoint lapsed and is no longer this relay's; its attempt here goes on")
+			s.lose(l)
+			s.log.Warn().Str("delivery", id).Str("endpoint", l.ref.String()).
+				Msg("renew the head lock of an ordered endpoint: the lock lapsed and is no longer this relay's; the attempt here goes on")
 			return
 		}
 		if err == nil {
