@@ -115,6 +115,14 @@
 //     state and the work item the other now holds as they are; its
 //     Record of an attempt that did not end the delivery adds the
 //     attempt and leaves the lease, its requeue mark and its item too;
+//     its heartbeat renews only a lease the state (or the head lock)
+//     still names it the holder of, and warns once when it finds one
+//     retaken;
+//   - a delivered outcome stands: whichever relay records it, a later
+//     outcome of the other (failed, dead) adds its attempt and leaves
+//     the delivery delivered, and the other's end of its lease (Record
+//     or Release) frees the head lock it holds. Each attempt keeps the
+//     number its request carried, so two attempts may share one;
 //   - ordered endpoints are FIFO across relays, as above;
 //   - max_in_flight is a total across relays: the relay's dispatcher tells
 //     the store each endpoint's value (SetMaxInFlight, an optional
