@@ -396,11 +396,15 @@ func sameDeliveries(a, b []DeliveryRef) bool {
 // ingestStoreError is the 503 of an ingest the store refused; a full disk
 // says so first, for the producer's logs and alerts. An event the store
 // can never hold is a 413 instead: the same bytes again would be refused
-// again, and a 503 has producers retry them for ever.
+// again, and a 503 has producers retry them for ever. limits.max_body is
+// at most what the store holds of one body, so a refused event is mostly
+// one to many endpoints (each delivery takes room beside the body): the
+// reason says both, and the relay's log line, in the store's own words,
+// says which.
 func ingestStoreError(err error, ev *Event, lim config.StoreLimit) *apiError {
 	if errors.Is(err, ErrTooLarge) {
 		ae := apiErrorf(http.StatusRequestEntityTooLarge, httpjson.CodeTooLarge,
-			"the event (a body of %d bytes, %d deliveries) is larger than the relay's store can hold (at most %d bytes of body); it will not be accepted as it is",
+			"the event (a body of %d bytes, %d deliveries) is more than the relay's store can hold of one event: bodies up to %d bytes, and each delivery takes room beside the body; it will not be accepted as it is (the relay's log says what the store refused)",
 			len(ev.Body), len(ev.Deliveries), lim.MaxBody)
 		ae.Err = err
 		return ae

@@ -183,7 +183,7 @@ func TestAcceptTooLargeIs413(t *testing.T) {
 			a := call(t, "POST", r.URL()+path, apiKey, []byte(`{"type":"payment","x":"huge"}`), map[string]string{"webhook-id": "evt_huge"})
 			var e struct{ Error, Reason string }
 			a.decode(t, &e)
-			if a.Status != http.StatusRequestEntityTooLarge || e.Error != "too_large" || !strings.Contains(e.Reason, "store can hold (at most 1048576 bytes of body)") ||
+			if a.Status != http.StatusRequestEntityTooLarge || e.Error != "too_large" || !strings.Contains(e.Reason, "store can hold of one event: bodies up to 1048576 bytes, and each delivery takes room") ||
 				a.Header.Get("Retry-After") != "" {
 				t.Errorf("got %d %s (Retry-After %q), want 413 too_large naming the store's limit, without Retry-After",
 					a.Status, a.Body, a.Header.Get("Retry-After"))
