@@ -57,7 +57,8 @@ type Capture struct {
 
 // CaptureResponse is what the receiver answered.
 type CaptureResponse struct {
-	// Status is the HTTP status answered; 0 when a fault answered nothing.
+	// Status is the HTTP status answered; 0 when a fault answered nothing,
+	// or when Close cut the connection before the answer (Error says so).
 	// It is recorded before a rule's Delay: a sender that gave up during
 	// the delay never got it.
 	Status int `json:"status"`
@@ -65,6 +66,11 @@ type CaptureResponse struct {
 	Rule string `json:"rule"`
 	// Fault names the fault injected (reset, timeout, close), if any.
 	Fault string `json:"fault,omitempty"`
+	// Error says why the answer did not reach the client, or only part
+	// of it did: the receiver cut the connection as it stopped, its
+	// shutdown grace over. Status is then 0 when nothing of the answer
+	// was sent.
+	Error string `json:"error,omitempty"`
 	// Headers are those the receiver set, lower-case (net/http adds Date).
 	Headers map[string][]string `json:"headers,omitempty"`
 	// Body is the first MaxResponseBody bytes of the answer's body, as

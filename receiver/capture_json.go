@@ -58,6 +58,9 @@ func appendMeta(b []byte, c *Capture, withBody bool) ([]byte, error) {
 	if c.Response.Fault != "" {
 		b = appendField(b, `,"fault":`, c.Response.Fault)
 	}
+	if c.Response.Error != "" {
+		b = appendField(b, `,"error":`, c.Response.Error)
+	}
 	if len(c.Response.Headers) > 0 {
 		b = append(b, `,"headers":`...)
 		b = appendHeaders(b, c.Response.Headers)

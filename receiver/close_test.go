@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -179,4 +180,100 @@ func TestCloseCutsADelayWithTheCapturedAnswer(t *testing.T) {
 			}
 		})
 	}
+}
+
+// blockingStore holds every Append until release is closed, as a slow
+// disk does; entered is closed when the first one begins.
+type blockingStore struct {
+	receiver.Store
+	entered, release chan struct{}
+	once             sync.Once
+}
+
+func (s *blockingStore) Append(ctx context.Context, c *receiver.Capture) error {
+	s.once.Do(func() { close(s.entered) })
+	<-s.release
+	return s.Store.Append(ctx, c)
+}
+
+// TestCloseCutCaptureSaysSo: when the shutdown grace runs out for another
+// reason than a delay (a slow store write, a client not reading its
+// answer), the connection is cut; the capture then says the answer did
+// not reach the client, instead of recording an answer the client never
+// got. Close returns only once the capture says so: its store may be
+// closed next.
+func TestCloseCutCaptureSaysSo(t *testing.T) {
+	t.Run("SlowStoreWrite", func(t *testing.T) {
+		inner := memstore.New()
+		st := &blockingStore{Store: inner, entered: make(chan struct{}), release: make(chan struct{})}
+		srv := start(t, receiver.Config{Store: st, ShutdownGrace: 100 * time.Millisecond})
+		clientErr := make(chan error, 1)
+		go func() {
+			resp, err := http.Post(srv.URL()+"/slow", "application/json", strings.NewReader(`{}`))
+			if err == nil {
+				_, err = io.ReadAll(resp.Body)
+				resp.Body.Close()
+			}
+			clientErr <- err
+		}()
+		<-st.entered
+		closed := make(chan error, 1)
+		go func() { closed <- srv.Close(context.Background()) }()
+		// The grace runs out with the write still going: the client's
+		// connection is cut.
+		if err := <-clientErr; err == nil {
+			t.Fatalf("client: got an answer, want the connection cut")
+		}
+		close(st.release)
+		if err := <-closed; err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		c := onlyIn(t, inner)
+		if c.Response.Status != 0 || c.Response.Error == "" || c.Response.Body != "" {
+			t.Errorf("capture's response: got status %d body %q error %q, want status 0, no body and an error: the client got no answer",
+				c.Response.Status, c.Response.Body, c.Response.Error)
+		}
+	})
+	t.Run("ClientNotReading", func(t *testing.T) {
+		// An answer far larger than what the sockets buffer: its write
+		// waits on a client that reads nothing.
+		const size = 32 << 20
+		rules := []receiver.Rule{{Respond: receiver.Respond{Status: 200, Body: strings.Repeat("x", size)}}}
+		st := memstore.New()
+		srv := start(t, receiver.Config{Store: st, Rules: rules, ShutdownGrace: 100 * time.Millisecond})
+		conn, err := net.Dial("tcp", srv.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := io.WriteString(conn, "POST /big HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}"); err != nil {
+			t.Fatal(err)
+		}
+		waitCount(t, srv, 1)
+		if err := srv.Close(context.Background()); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		got, _ := io.Copy(io.Discard, conn)
+		if got >= size {
+			t.Fatalf("client read %d bytes, want fewer than the %d-byte body: the connection cut", got, size)
+		}
+		c := onlyIn(t, st)
+		if c.Response.Error == "" {
+			t.Errorf("capture's response: got status %d, no error, after the client got %d of its %d-byte body; want an error saying the answer was cut",
+				c.Response.Status, got, size)
+		}
+	})
+}
+
+// onlyIn returns the one capture st holds.
+func onlyIn(tb testing.TB, st receiver.Store) receiver.Capture {
+	tb.Helper()
+	caps, _, err := st.List(context.Background(), receiver.Query{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if len(caps) != 1 {
+		tb.Fatalf("got %d captures, want 1", len(caps))
+	}
+	return caps[0]
 }

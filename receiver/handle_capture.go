@@ -1,6 +1,7 @@
 package receiver
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net"
@@ -43,6 +44,11 @@ type reply struct {
 // answer can always find its capture.
 func handleCapture(s *Server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.enterAnswer() {
+			// Close has cut every connection: this one too.
+			return
+		}
+		defer s.answering.Done()
 		start := time.Now()
 		rb := s.readBody(w, r)
 		defer rb.release()
@@ -136,8 +142,55 @@ func handleCapture(s *Server) http.Handler {
 			e.Str("method", c.Method).Str("path", c.Path).Str("event", c.Event).
 				Str("verdict", c.Verdict.Status).Int("status", c.Response.Status).Str("id", c.ID).Msg("captured")
 		}
-		s.respond(w, r, rep)
+		if sent := s.respond(w, r, rep); sent != sentWhole {
+			s.markCut(r, &c, sent, start)
+		}
 	})
+}
+
+// enterAnswer counts a capture handler in, unless Close has already cut
+// the connections.
+func (s *Server) enterAnswer() bool {
+	s.holdMu.Lock()
+	defer s.holdMu.Unlock()
+	select {
+	case <-s.cut:
+		return false
+	default:
+	}
+	s.answering.Add(1)
+	return true
+}
+
+// sent is how much of an answer reached the connection.
+type sent int
+
+const (
+	sentWhole   sent = iota // all of it, or a fault as asked
+	sentNothing             // Close cut the connection before the answer
+	sentPart                // Close cut the connection during the answer
+)
+
+// Errors a capture's response records when Close cut its connection.
+const (
+	errCutBefore = "connection cut at shutdown, the grace over, before the answer was sent: the client got no answer"
+	errCutDuring = "connection cut at shutdown, the grace over, while the answer was sent: the client got at most part of it"
+)
+
+// markCut rewrites the stored capture c to say that Close cut its
+// connection before (sentNothing) or during (sentPart) its answer: it was
+// stored recording an answer the client did not get.
+func (s *Server) markCut(r *http.Request, c *Capture, how sent, start time.Time) {
+	cr := c.Response
+	if how == sentNothing {
+		cr = CaptureResponse{Rule: cr.Rule, Error: errCutBefore}
+	} else {
+		cr.Error = errCutDuring
+	}
+	cr.DurationMS = time.Since(start).Milliseconds()
+	if err := s.st.SetResponse(context.WithoutCancel(r.Context()), c.ID, cr); err != nil && !errors.Is(err, ErrNotFound) {
+		s.log.Warn().Err(err).Str("id", c.ID).Msg("capture still records the answer its cut connection did not send")
+	}
 }
 
 // decide picks the answer of a request whose body was read: 503 when its
@@ -244,12 +297,13 @@ func errorReply(status int, code, reason string) reply {
 	return reply{status: status, body: b, json: true}
 }
 
-// respond sends the reply after its delay, or injects its fault. When
+// respond sends the reply after its delay, or injects its fault, and says
+// whether Close cut the connection before or during the answer. When
 // Close begins, a delay still running is cut short and the reply sent at
 // once: its capture, stored before the delay, already records this reply,
 // and a delay that outlived the shutdown grace would leave the client an
 // empty 200 or a cut connection instead.
-func (s *Server) respond(w http.ResponseWriter, r *http.Request, rep reply) {
+func (s *Server) respond(w http.ResponseWriter, r *http.Request, rep reply) sent {
 	if rep.delay > 0 {
 		t := time.NewTimer(rep.delay)
 		select {
@@ -259,21 +313,42 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, rep reply) {
 		case <-r.Context().Done():
 			// The client has gone: nobody is left to answer.
 			t.Stop()
-			return
+			return sentWhole
 		}
 	}
 	if rep.fault != "" {
 		s.fault(w, rep.fault)
-		return
+		return sentWhole
+	}
+	select {
+	case <-s.cut:
+		// The grace ran out while the capture was being stored.
+		return sentNothing
+	default:
 	}
 	h := w.Header()
 	for k, v := range rep.headers() {
 		h[http.CanonicalHeaderKey(k)] = v
 	}
 	w.WriteHeader(rep.status)
+	var err error
 	if len(rep.body) > 0 {
-		w.Write(rep.body)
+		_, err = w.Write(rep.body)
 	}
+	if err == nil {
+		// Flushed here, not after the handler, to learn whether it went.
+		if err = http.NewResponseController(w).Flush(); errors.Is(err, http.ErrNotSupported) {
+			err = nil
+		}
+	}
+	if err != nil {
+		select {
+		case <-s.cut:
+			return sentPart
+		default:
+		}
+	}
+	return sentWhole
 }
 
 // fault breaks the connection the way the rule asked. It needs HTTP/1's

@@ -268,7 +268,7 @@ func TestAppendMetaMatchesJSON(t *testing.T) {
 			Headers: map[string][]string{"bad\xff": {"\xc3\x28", "\xed\xa0\x80"}, "nil": nil, "empty": {}},
 			Body:    []byte{0xff, 0x00, 0x01}, BodyTruncated: true, BodySize: 1 << 40,
 			Verdict:  Verdict{Status: auth.StatusInvalid, Reason: "bad\x7f<b>", Claims: map[string]any{}},
-			Response: CaptureResponse{Fault: FaultReset},
+			Response: CaptureResponse{Fault: FaultReset, Error: "cut \"at\" shutdown"},
 		}},
 	}
 	for _, tt := range tests {

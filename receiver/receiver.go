@@ -132,10 +132,18 @@ type Server struct {
 	// fault) and waiters let go, and scripted delays still running end,
 	// their answers sent at once.
 	stopping chan struct{}
+	// cut is closed when the shutdown grace is over, just before every
+	// connection is cut: a capture whose answer was not sent by then says
+	// so.
+	cut chan struct{}
 	// holds tracks handlers that outlive http.Server's bookkeeping
-	// (hijacked connections).
-	holds  sync.WaitGroup
-	holdMu sync.Mutex
+	// (hijacked connections); answering tracks the capture handlers, which
+	// may outlive the grace in a store write, so Close returns only once
+	// they no longer use the store. holdMu orders their Add before the
+	// Wait.
+	holds     sync.WaitGroup
+	answering sync.WaitGroup
+	holdMu    sync.Mutex
 
 	mu        sync.Mutex
 	started   bool
@@ -218,6 +226,7 @@ func New(cfg Config) (*Server, error) {
 		bodies:   &bodyBudget{max: cfg.MaxBodiesInFlight},
 		guard:    guard,
 		stopping: make(chan struct{}),
+		cut:      make(chan struct{}),
 	}
 	s.metrics = newMetrics(s.bc, s.bodies)
 	s.hub = web.NewHub(web.HubOptions{Logger: cfg.Logger, Registerer: s.metrics.reg})
@@ -333,8 +342,11 @@ func (s *Server) startFeedLocked() {
 // are cut short (each answer, as its capture records it, is sent at once),
 // dashboard websockets are closed (cut after a second if a browser stopped
 // reading), in-flight requests are drained within ShutdownGrace and
-// subscribers are ended; the store is left open, for its owner to close. It is safe to call
-// more than once; later calls return the first one's result.
+// subscribers are ended; the store is left open, for its owner to close.
+// Past the grace the connections still open are cut: a capture whose
+// answer was not sent, or not whole, by then says so (its response's
+// Error), and Close waits for the store writes still running. It is safe
+// to call more than once; later calls return the first one's result.
 func (s *Server) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		s.holdMu.Lock()
@@ -357,11 +369,19 @@ func (s *Server) Close(ctx context.Context) error {
 			err := srv.Shutdown(grace)
 			cancel()
 			if err != nil {
-				// The grace is over: whatever is still running is cut.
+				// The grace is over: whatever is still running is cut,
+				// and the captures of answers not sent say so.
+				s.holdMu.Lock()
+				close(s.cut)
+				s.holdMu.Unlock()
 				srv.Close()
 				s.log.Warn().Err(err).Msg("shutdown grace exceeded; in-flight requests cut")
 			}
 			<-done
+			// A capture handler cut short is still in its store write,
+			// bounded by the store, or marking its capture cut: the
+			// store's owner closes it once Close returns.
+			s.answering.Wait()
 		}
 		s.holds.Wait()
 		// Nothing verifies any more: a JWKS fetch that a request gave

@@ -31,6 +31,14 @@ type Store interface {
 	// of any length are indexed.
 	Append(ctx context.Context, c *Capture) error
 
+	// SetResponse replaces what the capture with that id records of the
+	// answer: the receiver stores a capture before answering, and learns
+	// only afterwards when the answer did not reach its client (Close cut
+	// the connection). It returns an error wrapping ErrNotFound when the
+	// capture is not held (deleted meanwhile: it stays deleted). Once
+	// begun, the write is not cut short by ctx.
+	SetResponse(ctx context.Context, id string, r CaptureResponse) error
+
 	// BodyLimit says what the store holds of one capture: a request body
 	// of up to MaxBody bytes beside the rest of the capture. Beyond what
 	// it can hold Append fails with ErrTooLarge. New refuses a

@@ -79,6 +79,9 @@ type Store struct {
 	dedupe *dedupe
 	// diskFull is set while the last write was refused for lack of space.
 	diskFull atomic.Bool
+	// edit is held by SetResponse's read and write of a capture, and by
+	// DeleteAll: a capture deleted between them is not written back.
+	edit sync.Mutex
 
 	// loadStop ends the load of the webhook-id filter and loadDone is
 	// closed when it has ended, before the store closes.
@@ -212,19 +215,40 @@ func (s *Store) write(ctx context.Context, c *receiver.Capture, sum widSum, firs
 	if first {
 		ops = append(ops, store.Set(webhookKey(sum), []byte(c.ID)))
 	}
+	return s.writeOps(ctx, "append", ops...)
+}
+
+// writeOps writes ops durably, its errors in the receiver's words.
+func (s *Store) writeOps(ctx context.Context, what string, ops ...store.Op) error {
 	// A write once begun is finished, whatever the client does.
-	err = s.st.Write(context.WithoutCancel(ctx), ops...)
+	err := s.st.Write(context.WithoutCancel(ctx), ops...)
 	s.diskFull.Store(errors.Is(err, store.ErrDiskFull))
 	if errors.Is(err, store.ErrDiskFull) {
-		return fmt.Errorf("badgerstore: append: %w: %w", receiver.ErrDiskFull, err)
+		return fmt.Errorf("badgerstore: %s: %w: %w", what, receiver.ErrDiskFull, err)
 	}
 	if errors.Is(err, store.ErrValueTooLarge) {
-		return fmt.Errorf("badgerstore: append: %w: %w", receiver.ErrTooLarge, err)
+		return fmt.Errorf("badgerstore: %s: %w: %w", what, receiver.ErrTooLarge, err)
 	}
 	if err != nil {
-		return fmt.Errorf("badgerstore: append: %w", err)
+		return fmt.Errorf("badgerstore: %s: %w", what, err)
 	}
 	return nil
+}
+
+// SetResponse replaces a capture's response; see receiver.Store.
+func (s *Store) SetResponse(ctx context.Context, id string, r receiver.CaptureResponse) error {
+	s.edit.Lock()
+	defer s.edit.Unlock()
+	c, err := s.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	c.Response = r
+	enc, err := c.MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("badgerstore: set response: %w", err)
+	}
+	return s.writeOps(ctx, "set response", store.Set(captureKey(id), enc))
 }
 
 // Get returns one capture; see receiver.Store.
@@ -319,6 +343,8 @@ func (s *Store) scan(ctx context.Context, q receiver.Query, fn func(receiver.Cap
 // DeleteAll deletes every capture and the webhook-id index; see
 // receiver.Store.
 func (s *Store) DeleteAll(ctx context.Context) error {
+	s.edit.Lock()
+	defer s.edit.Unlock()
 	s.dedupe.clear()
 	ctx = context.WithoutCancel(ctx)
 	if err := s.st.DeletePrefix(ctx, prefixCapture); err != nil {

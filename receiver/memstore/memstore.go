@@ -107,6 +107,27 @@ func (s *Store) Append(_ context.Context, c *receiver.Capture) error {
 	return nil
 }
 
+// SetResponse replaces a capture's response; see receiver.Store.
+func (s *Store) SetResponse(_ context.Context, id string, r receiver.CaptureResponse) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i, ok := s.find(id)
+	if !ok {
+		return fmt.Errorf("memstore: %s: %w", id, receiver.ErrNotFound)
+	}
+	c, err := decode(s.caps[i].data)
+	if err != nil {
+		return err
+	}
+	c.Response = r
+	data, err := c.MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("memstore: set response: %w", err)
+	}
+	s.caps[i].data = data
+	return nil
+}
+
 // Get returns one capture; see receiver.Store.
 func (s *Store) Get(_ context.Context, id string) (receiver.Capture, error) {
 	s.mu.RLock()

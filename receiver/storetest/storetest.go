@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) receiver.Store) {
 		{"BodyLimit", testBodyLimit},
 		{"LongWebhookID", testLongWebhookID},
 		{"CanceledContext", testCanceledContext},
+		{"SetResponse", testSetResponse},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -585,5 +586,46 @@ func testCanceledContext(t *testing.T, st receiver.Store) {
 	appendAll(t, st, d)
 	if d.DuplicateOf != c.ID {
 		t.Errorf("the webhook-id's index entry was not stored: DuplicateOf = %q", d.DuplicateOf)
+	}
+}
+
+// testSetResponse: SetResponse replaces the response and nothing else,
+// even with a canceled context; a capture not held (or deleted) is
+// ErrNotFound and stays absent.
+func testSetResponse(t *testing.T, st receiver.Store) {
+	c := capture(1)
+	c.WebhookID = "evt_set"
+	appendAll(t, st, c, capture(2))
+	want := receiver.CaptureResponse{Status: 0, Rule: "rule_1", Error: "cut", DurationMS: 7}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := st.SetResponse(ctx, c.ID, want); err != nil {
+		t.Fatalf("SetResponse: %v", err)
+	}
+	got, err := st.Get(t.Context(), c.ID)
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	if !reflect.DeepEqual(got.Response, want) {
+		t.Errorf("response: got %+v, want %+v", got.Response, want)
+	}
+	got.Response = c.Response
+	if !bytes.Equal(got.Body, c.Body) || got.WebhookID != c.WebhookID || got.Path != c.Path || got.DuplicateOf != "" {
+		t.Errorf("capture beside its response: got %+v, want it unchanged, %+v", got, *c)
+	}
+	if n, err := st.Count(t.Context(), receiver.Filter{}); err != nil || n != 2 {
+		t.Errorf("Count: got %d, %v, want 2", n, err)
+	}
+	if err := st.SetResponse(t.Context(), newID(base), want); !errors.Is(err, receiver.ErrNotFound) {
+		t.Errorf("SetResponse of an id not held: got %v, want ErrNotFound", err)
+	}
+	if err := st.DeleteAll(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetResponse(t.Context(), c.ID, want); !errors.Is(err, receiver.ErrNotFound) {
+		t.Errorf("SetResponse after DeleteAll: got %v, want ErrNotFound", err)
+	}
+	if n, err := st.Count(t.Context(), receiver.Filter{}); err != nil || n != 0 {
+		t.Errorf("Count after DeleteAll and SetResponse: got %d, %v, want 0", n, err)
 	}
 }
