@@ -15,6 +15,9 @@ import (
 	"io"
 	"math/big"
 	"net/http"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -203,6 +206,55 @@ func (j JWK) decode() (crypto.PublicKey, error) {
 // fetched, has no key with that id.
 var ErrUnknownKID = errors.New("auth: unknown key id")
 
+// unknownKIDError is ErrUnknownKID with what the set holds, so a
+// refusal can say which keys a token could have named.
+type unknownKIDError struct {
+	kid string
+	// keys are the set's keys as a reason names them, "ES256 \"kid\"",
+	// sorted; n is how many it holds.
+	keys []string
+	n    int
+}
+
+func (e *unknownKIDError) Error() string        { return fmt.Sprintf("%v %q", ErrUnknownKID, e.kid) }
+func (e *unknownKIDError) Is(target error) bool { return target == ErrUnknownKID }
+
+// maxNamedKeys is how many of a JWKS's keys a reason names.
+const maxNamedKeys = 4
+
+// held names the keys of the set: "3 keys", and up to maxNamedKeys of
+// them, "ES256 \"k1\", EdDSA \"k2\" and 1 more".
+func (e *unknownKIDError) held() (count, named string) {
+	count = strconv.Itoa(e.n) + " keys"
+	if e.n == 1 {
+		count = "1 key"
+	}
+	shown := e.keys[:min(len(e.keys), maxNamedKeys)]
+	named = strings.Join(shown, ", ")
+	if more := e.n - len(shown); more > 0 {
+		named += " and " + strconv.Itoa(more) + " more"
+	}
+	return count, named
+}
+
+// unknownKID is the error of a kid the set does not hold; f.mu is held.
+func (f *JWKSFetcher) unknownKID(kid string) error {
+	keys := make([]string, 0, len(f.keys))
+	for id, e := range f.keys {
+		name := string(e.alg) + " without a kid"
+		if id != "" {
+			name = string(e.alg) + " " + strconv.Quote(clipTo(id, maxKIDText))
+		}
+		keys = append(keys, name)
+	}
+	slices.Sort(keys)
+	return &unknownKIDError{kid: kid, keys: keys, n: len(f.keys)}
+}
+
+// maxKIDText is how much of a key id a reason shows: a thumbprint is
+// told from another by its start.
+const maxKIDText = 16
+
 // ErrJWKSClosed is returned by JWKSFetcher.Key when the key would need a
 // fetch and the fetcher is closed.
 var ErrJWKSClosed = errors.New("auth: jwks: fetcher closed")
@@ -339,7 +391,9 @@ func (f *JWKSFetcher) Key(ctx context.Context, kid string) (crypto.PublicKey, Al
 			if ok {
 				return e.pub, e.alg, nil
 			}
-			return nil, "", fmt.Errorf("%w %q", ErrUnknownKID, kid)
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			return nil, "", f.unknownKID(kid)
 		}
 		if f.closed {
 			f.mu.Unlock()
@@ -364,10 +418,10 @@ func (f *JWKSFetcher) Key(ctx context.Context, kid string) (crypto.PublicKey, Al
 		return nil, "", call.err
 	}
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	e, ok := f.lookup(kid)
-	f.mu.Unlock()
 	if !ok {
-		return nil, "", fmt.Errorf("%w %q", ErrUnknownKID, kid)
+		return nil, "", f.unknownKID(kid)
 	}
 	return e.pub, e.alg, nil
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -168,7 +169,8 @@ func verifyStandard(secrets [][]byte, h standardHeaders, body []byte, now time.T
 	}
 	sigs, unchecked := parseStandardSignatures(h.sig)
 	if len(sigs) == 0 {
-		return "no v1 signature in " + h.prefix + "signature header"
+		return "no v1 signature in " + h.prefix + "signature header: it carries " + describeSignatures(h.sig) +
+			`; want "v1,<base64 of an HMAC-SHA256>"`
 	}
 	for _, secret := range secrets {
 		want := standardMAC(secret, h.id, h.timestamp, body)
@@ -182,4 +184,92 @@ func verifyStandard(secrets [][]byte, h standardHeaders, body []byte, now time.T
 		return fmt.Sprintf("signature mismatch in the first %d v1 signatures; %d more were not checked", maxStandardSignatures, unchecked)
 	}
 	return "signature mismatch"
+}
+
+// maxNamedVersions is how many signature versions a reason names.
+const maxNamedVersions = 4
+
+// describeSignatures says what a signature header without a usable v1
+// signature carries: the versions of its entries and how many of each,
+// never the signatures themselves (nor a version that does not read as
+// one: it may be a signature sent without its version).
+func describeSignatures(header string) string {
+	type version struct {
+		name string
+		n    int
+	}
+	var (
+		versions                []version
+		bare, unreadable, badV1 int
+	)
+	for _, entry := range strings.Fields(header) {
+		name, _, ok := strings.Cut(entry, ",")
+		switch {
+		case !ok:
+			bare++
+		case !isVersionName(name):
+			unreadable++
+		case name == "v1":
+			// Here only when no v1 entry decoded.
+			badV1++
+		default:
+			i := slices.IndexFunc(versions, func(v version) bool { return v.name == name })
+			if i < 0 {
+				i = len(versions)
+				versions = append(versions, version{name: name})
+			}
+			versions[i].n++
+		}
+	}
+	var parts []string
+	for _, v := range versions[:min(len(versions), maxNamedVersions)] {
+		parts = append(parts, plural(v.n, strconv.Quote(v.name)+" signature", strconv.Quote(v.name)+" signatures"))
+	}
+	if len(versions) > maxNamedVersions {
+		n := 0
+		for _, v := range versions[maxNamedVersions:] {
+			n += v.n
+		}
+		parts = append(parts, plural(n, "signature", "signatures")+" of "+plural(len(versions)-maxNamedVersions, "other version", "other versions"))
+	}
+	if badV1 > 0 {
+		parts = append(parts, plural(badV1, "v1 signature that is", "v1 signatures that are")+" not the base64 of 32 bytes")
+	}
+	if unreadable > 0 {
+		parts = append(parts, plural(unreadable, "entry whose version is", "entries whose versions are")+" not a version name")
+	}
+	if bare > 0 {
+		parts = append(parts, plural(bare, "entry", "entries")+" without a version")
+	}
+	switch len(parts) {
+	case 0:
+		return "no entry"
+	case 1:
+		return parts[0]
+	}
+	return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
+}
+
+// plural is n and the singular or plural noun it counts.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
+
+// isVersionName reports whether s reads as a signature version (v1, v1a,
+// v2…): short, a letter, then letters and digits.
+func isVersionName(s string) bool {
+	if s == "" || len(s) > 8 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		if !letter && (i == 0 || c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
 }

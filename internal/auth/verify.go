@@ -477,7 +477,13 @@ func (v *Verifier) jwtKey(ctx context.Context, header map[string]any, alg string
 		pub, keyAlg, err = v.cfg.JWKS.Key(ctx, kid)
 		switch {
 		case errors.Is(err, ErrUnknownKID) && kid == "":
-			return nil, &reasonError{reason: "missing kid header", err: err}
+			reason := "missing kid header (alg " + alg + ")"
+			var uk *unknownKIDError
+			if errors.As(err, &uk) {
+				count, named := uk.held()
+				reason += ": the JWKS has " + count + ", a kid must name one of " + named
+			}
+			return nil, &reasonError{reason: reason, err: err}
 		case errors.Is(err, ErrUnknownKID):
 			return nil, &reasonError{reason: "unknown key id " + claimText(kid) + ", not in the JWKS", err: err}
 		case err != nil:
@@ -496,10 +502,10 @@ func (v *Verifier) jwtKey(ctx context.Context, header map[string]any, alg string
 
 // checkHeader refuses a "crit" header: RFC 7515 §4.1.11 requires
 // rejecting extensions the verifier does not understand, and sidehook
-// understands none.
+// understands none. The reason names the extensions the token listed.
 func checkHeader(header map[string]any) error {
-	if _, ok := header["crit"]; ok {
-		return &reasonError{reason: "unsupported crit header"}
+	if crit, ok := header["crit"]; ok {
+		return &reasonError{reason: "unsupported crit header " + claimText(crit) + ", want none: no extension is understood"}
 	}
 	return nil
 }

@@ -207,7 +207,7 @@ func TestVerify_JWTFailures(t *testing.T) {
 		{name: "ErrAlgMissing", alg: auth.HS256, header: bearer(forge(map[string]any{"typ": "JWT"}, goodClaims(), hmacSign(secret))), want: "missing alg header"},
 		{name: "ErrCritHeader", alg: auth.HS256, header: bearer(forge(map[string]any{"alg": "HS256", "crit": []string{"b64"}, "b64": false}, goodClaims(), func(in string) []byte {
 			return hmacSHA256(secret, in)
-		})), want: "unsupported crit header"},
+		})), want: `unsupported crit header ["b64"], want none: no extension is understood`},
 		{name: "ErrMissingExp", alg: auth.HS256, header: bearer(jwtHS256(t, map[string]any{"iss": "sidehook", "sha256": auth.BodyHash(body)})), want: "missing exp claim"},
 		// iat beyond now + leeway: nbf alone would not catch it (a token may
 		// have none), and a webio token has no exp to end it.
@@ -449,7 +449,7 @@ func TestVerify_StandardFailures(t *testing.T) {
 		{name: "ErrTamperedBody", header: headers("evt_1", ts, sigAt(t0)), body: []byte(`{"type":"payment","amount":"1"}`), want: "signature mismatch"},
 		{name: "ErrOtherID", header: headers("evt_2", ts, sigAt(t0)), want: "signature mismatch"},
 		{name: "ErrTamperedSignature", header: headers("evt_1", ts, "v1,"+base64.StdEncoding.EncodeToString(make([]byte, 32))), want: "signature mismatch"},
-		{name: "ErrNoV1", header: headers("evt_1", ts, "v2,abc garbage"), want: "no v1 signature in webhook-signature header"},
+		{name: "ErrNoV1", header: headers("evt_1", ts, "v2,abc garbage"), want: `no v1 signature in webhook-signature header: it carries 1 "v2" signature and 1 entry without a version; want "v1,<base64 of an HMAC-SHA256>"`},
 		{name: "ErrMissingID", header: headers("", ts, sigAt(t0)), want: "missing webhook-id header"},
 		{name: "ErrMissingTimestamp", header: headers("evt_1", "", sigAt(t0)), want: "missing webhook-timestamp header"},
 		{name: "ErrMissingSignature", header: headers("evt_1", ts, ""), want: "missing webhook-signature header"},
