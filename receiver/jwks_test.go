@@ -57,8 +57,9 @@ func TestJWKSUnavailable(t *testing.T) {
 		t.Fatalf("key server down: got %d (Retry-After %q) %s, want 503 unavailable with Retry-After", r.status, r.header.Get("Retry-After"), r.body)
 	}
 	c := only(t, srv)
-	if c.Verdict.Status != auth.StatusInvalid || c.Verdict.Scheme != auth.SchemeJWT || c.Verdict.Reason != auth.ReasonKeysUnavailable {
-		t.Errorf("capture's verdict: got %+v, want invalid jwt %q", c.Verdict, auth.ReasonKeysUnavailable)
+	// The reason says why the keys could not be had.
+	if want := auth.ReasonKeysUnavailable + ": fetch " + jwks.URL + ": status 500"; c.Verdict.Status != auth.StatusInvalid || c.Verdict.Scheme != auth.SchemeJWT || c.Verdict.Reason != want {
+		t.Errorf("capture's verdict: got %+v, want invalid jwt %q", c.Verdict, want)
 	}
 	if c.Response.Status != http.StatusServiceUnavailable {
 		t.Errorf("capture's response status: got %d, want 503", c.Response.Status)

@@ -34,7 +34,7 @@ type Verdict struct {
 // keys to check its jwt: answered as unavailable (5xx), the sender
 // retries; as a refusal (4xx) a sender such as the relay never would.
 func (v Verdict) keysUnavailable() bool {
-	return v.Status == VerdictInvalid && v.Scheme == auth.SchemeJWT && v.Reason == auth.ReasonKeysUnavailable
+	return v.Status == VerdictInvalid && v.Scheme == auth.SchemeJWT && auth.KeysUnavailable(v.Reason)
 }
 
 // verdictOf converts the verifier's verdict.

@@ -15,6 +15,7 @@ import (
 	"io"
 	"math/big"
 	"net/http"
+	neturl "net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -281,7 +282,10 @@ type JWKSOptions struct {
 // with concurrent callers sharing one fetch. Safe for concurrent use.
 // Close stops a fetch in progress and waits for it.
 type JWKSFetcher struct {
-	url        string
+	url string
+	// shown is url as errors (and verdict reasons) name it, its password
+	// redacted.
+	shown      string
 	client     *http.Client
 	ownClient  bool // made here: Close closes its idle connections
 	ttl        time.Duration
@@ -324,8 +328,12 @@ func NewJWKSFetcher(url string, client *http.Client, opts JWKSOptions) *JWKSFetc
 		client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	}
 	ctx, stop := context.WithCancel(context.Background())
+	shown := "the JWKS URL"
+	if u, err := neturl.Parse(url); err == nil {
+		shown = u.Redacted()
+	}
 	f := &JWKSFetcher{
-		url: url, client: client, ownClient: own,
+		url: url, shown: shown, client: client, ownClient: own,
 		ttl: opts.TTL, minRefetch: opts.MinRefetch, timeout: opts.Timeout, now: opts.Now,
 		ctx: ctx, stop: stop,
 	}
@@ -344,8 +352,8 @@ func NewJWKSFetcher(url string, client *http.Client, opts JWKSOptions) *JWKSFetc
 	return f
 }
 
-// URL returns the JWKS address.
-func (f *JWKSFetcher) URL() string { return f.url }
+// URL returns the JWKS address, its password (if any) redacted.
+func (f *JWKSFetcher) URL() string { return f.shown }
 
 // Close stops a fetch in progress (its waiters get its error) and waits
 // for it, then closes the idle connection of a client the fetcher made
@@ -460,7 +468,8 @@ func (f *JWKSFetcher) fetch(call *jwksCall) {
 func (f *JWKSFetcher) get(ctx context.Context) (map[string]jwksEntry, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.url, nil)
 	if err != nil {
-		return nil, fmt.Errorf("auth: jwks: %w", err)
+		// Not err: it quotes the URL whole, password and all.
+		return nil, errors.New("auth: jwks: not a URL: " + f.shown)
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := f.client.Do(req)
@@ -469,14 +478,14 @@ func (f *JWKSFetcher) get(ctx context.Context) (map[string]jwksEntry, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("auth: jwks: fetch %s: status %d", f.url, resp.StatusCode)
+		return nil, fmt.Errorf("auth: jwks: fetch %s: status %d", f.shown, resp.StatusCode)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("auth: jwks: read %s: %w", f.url, err)
+		return nil, fmt.Errorf("auth: jwks: read %s: %w", f.shown, err)
 	}
 	if len(body) > maxJWKSBytes {
-		return nil, fmt.Errorf("auth: jwks: %s is larger than %d bytes", f.url, maxJWKSBytes)
+		return nil, fmt.Errorf("auth: jwks: %s is larger than %d bytes", f.shown, maxJWKSBytes)
 	}
 	return parseJWKS(body)
 }

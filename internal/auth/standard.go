@@ -183,7 +183,11 @@ func verifyStandard(secrets [][]byte, h standardHeaders, body []byte, now time.T
 	if unchecked > 0 {
 		return fmt.Sprintf("signature mismatch in the first %d v1 signatures; %d more were not checked", maxStandardSignatures, unchecked)
 	}
-	return "signature mismatch"
+	// What was signed, as received, so a sender can compare it with what
+	// it signed; the signatures and secrets are only counted.
+	return "signature mismatch: none of " + plural(len(sigs), "v1 signature", "v1 signatures") + " matches " +
+		h.prefix + "id " + strconv.Quote(clipTo(h.id, maxClaimText)) + ", " + h.prefix + "timestamp " + strconv.Quote(h.timestamp) +
+		" and the " + strconv.Itoa(len(body)) + "-byte body under " + plural(len(secrets), "secret", "secrets")
 }
 
 // maxNamedVersions is how many signature versions a reason names.

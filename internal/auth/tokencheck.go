@@ -46,7 +46,7 @@ func (c *tokenCheck) parse(ctx context.Context, raw string) (map[string]any, str
 	})
 	claims := decodedClaims(jwt.MapClaims(bc), err)
 	if err != nil {
-		return claims, c.reason(err, tok, bc)
+		return claims, c.reason(err, raw, tok, bc)
 	}
 	return claims, ""
 }

@@ -116,10 +116,21 @@ type Verdict struct {
 	Claims map[string]any `json:"claims,omitempty"`
 }
 
-// ReasonKeysUnavailable is the reason of a jwt that could not be checked
-// because the JWKS could not be fetched: the token may well be good, and
-// the failure is the checker's, not the request's.
+// ReasonKeysUnavailable starts the reason of a jwt that could not be
+// checked because the JWKS could not be fetched, followed by why (": fetch
+// URL: status 502"): the token may well be good, and the failure is the
+// checker's, not the request's. KeysUnavailable recognises such a reason.
 const ReasonKeysUnavailable = "jwks unavailable"
+
+// KeysUnavailable reports whether reason is that of a jwt that could not
+// be checked for want of its JWKS.
+func KeysUnavailable(reason string) bool {
+	return reason == ReasonKeysUnavailable || strings.HasPrefix(reason, ReasonKeysUnavailable+": ")
+}
+
+// maxCauseText is how much of why the JWKS could not be had a reason
+// shows.
+const maxCauseText = 160
 
 // Verifier checks inbound requests against a VerifyConfig. It is safe for
 // concurrent use; it holds the jti replay cache.
@@ -485,9 +496,16 @@ func (v *Verifier) jwtKey(ctx context.Context, header map[string]any, alg string
 			}
 			return nil, &reasonError{reason: reason, err: err}
 		case errors.Is(err, ErrUnknownKID):
-			return nil, &reasonError{reason: "unknown key id " + claimText(kid) + ", not in the JWKS", err: err}
+			reason := "unknown key id " + claimText(kid) + ", not in the JWKS"
+			var uk *unknownKIDError
+			if errors.As(err, &uk) {
+				count, named := uk.held()
+				reason += ", which has " + count + ": " + named
+			}
+			return nil, &reasonError{reason: reason, err: err}
 		case err != nil:
-			return nil, &reasonError{reason: ReasonKeysUnavailable, err: err}
+			cause := strings.TrimPrefix(err.Error(), "auth: jwks: ")
+			return nil, &reasonError{reason: ReasonKeysUnavailable + ": " + clipTo(cause, maxCauseText), err: err}
 		}
 	case v.cfg.JWTPublicKey != nil:
 		pub, keyAlg = v.cfg.JWTPublicKey, v.cfg.JWTPublicAlg
@@ -525,21 +543,21 @@ func (e *reasonError) Error() string {
 
 func (e *reasonError) Unwrap() error { return e.err }
 
-// reason turns a parse error into the short reason of a Verdict: what
-// the token carried and what was wanted, never a key or a signature.
-// claims are the token's decoded claims.
-func (c *tokenCheck) reason(err error, tok *jwt.Token, claims map[string]any) string {
+// reason turns a parse error of raw into the short reason of a Verdict:
+// what the token carried and what was wanted, never a key or a
+// signature. claims are the token's decoded claims.
+func (c *tokenCheck) reason(err error, raw string, tok *jwt.Token, claims map[string]any) string {
 	var re *reasonError
 	if errors.As(err, &re) {
 		return re.reason
 	}
 	if errors.Is(err, jwt.ErrTokenMalformed) {
-		return "malformed token"
+		return "malformed token" + malformedPart(err, raw, tok)
 	}
 	if tok != nil && (errors.Is(err, jwt.ErrTokenUnverifiable) || errors.Is(err, jwt.ErrTokenSignatureInvalid)) {
 		alg, ok := tok.Header["alg"].(string)
 		if !ok || alg == "" {
-			return "missing alg header"
+			return "missing alg header" + wantAlgs(c.methods)
 		}
 		allowed := false
 		for _, m := range c.methods {
@@ -552,6 +570,12 @@ func (c *tokenCheck) reason(err error, tok *jwt.Token, claims map[string]any) st
 	mc := jwt.MapClaims(claims)
 	switch {
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		// The key id the token named, when it named one: a sender that
+		// signed with a rotated key sees which it used.
+		if kid, _ := tok.Header["kid"].(string); kid != "" {
+			alg, _ := tok.Header["alg"].(string)
+			return "signature mismatch (alg " + alg + ", kid " + strconv.Quote(clipTo(kid, maxKIDText)) + ")"
+		}
 		return "signature mismatch"
 	case errors.Is(err, jwt.ErrTokenUnverifiable):
 		return "unverifiable token"
@@ -648,14 +672,43 @@ func stampOf(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 // accepted: the one it names, quoted (it is the sender's text), and those
 // that are.
 func unexpectedAlg(alg string, want []string) string {
-	r := "unexpected signing method " + strconv.Quote(clip(alg))
+	return "unexpected signing method " + strconv.Quote(clip(alg)) + wantAlgs(want)
+}
+
+// wantAlgs is ", want" and the algorithms accepted, or "" for none.
+func wantAlgs(want []string) string {
 	switch len(want) {
 	case 0:
-		return r
+		return ""
 	case 1:
-		return r + ", want " + want[0]
+		return ", want " + want[0]
 	}
-	return r + ", want one of " + strings.Join(want, ", ")
+	return ", want one of " + strings.Join(want, ", ")
+}
+
+// malformedPart says what of raw the parser could not read, from how far
+// it got (tok and the parts it filled) and the error under err: the count
+// of parts, or the part that is not base64url or not a JSON object. It
+// reads the parser's outcome, not the token: the parser is the one reader.
+func malformedPart(err error, raw string, tok *jwt.Token) string {
+	if tok == nil {
+		return ": " + plural(strings.Count(raw, ".")+1, "dot-separated part", "dot-separated parts") + ", want 3 (header.claims.signature)"
+	}
+	part, is, does := "signature", "is", "does"
+	switch {
+	case tok.Claims == nil:
+		part = "header"
+	case tok.Method == nil:
+		part, is, does = "claims", "are", "do"
+	}
+	var b64 base64.CorruptInputError
+	if errors.As(err, &b64) {
+		return ": its " + part + " " + is + " not (canonical) base64url"
+	}
+	if part != "signature" {
+		return ": its " + part + " " + does + " not decode as one JSON object"
+	}
+	return ""
 }
 
 // claimText is a claim's (or header's) value as a reason shows it: a

@@ -187,10 +187,10 @@ func TestVerify_JWTFailures(t *testing.T) {
 			header: bearer(attempt(t, hs, []byte("fields=fullname&customerUID=ACC-1"), nil)), want: "sha256 claim " + hashOf("fields=fullname&customerUID=ACC-1") + " does not match the query's " + hashOf("fields=fullname&customerUID=OTHER")},
 		{name: "ErrMissingSHA256", alg: auth.HS256, cfg: func(c *auth.VerifyConfig) { c.RequireSHA256 = true },
 			header: bearer(attempt(t, hs, body, func(c *auth.AttemptClaims) { c.SHA256 = "" })), want: "missing sha256 claim, want the body's " + hashOf(string(body))},
-		{name: "ErrTamperedSignature", alg: auth.ES256, header: bearer(tamperSignature(attempt(t, signingKey(t, auth.ES256), body, nil))), want: "signature mismatch"},
-		{name: "ErrTamperedClaims", alg: auth.EdDSA, header: bearer(tamperClaims(t, attempt(t, signingKey(t, auth.EdDSA), body, nil))), want: "signature mismatch"},
+		{name: "ErrTamperedSignature", alg: auth.ES256, header: bearer(tamperSignature(attempt(t, signingKey(t, auth.ES256), body, nil))), want: mismatchOf(signingKey(t, auth.ES256))},
+		{name: "ErrTamperedClaims", alg: auth.EdDSA, header: bearer(tamperClaims(t, attempt(t, signingKey(t, auth.EdDSA), body, nil))), want: mismatchOf(signingKey(t, auth.EdDSA))},
 		{name: "ErrWrongSecret", alg: auth.HS256, header: bearer(attempt(t, weakOther, body, nil)), want: "signature mismatch"},
-		{name: "ErrWrongKeySameAlg", alg: auth.RS256, header: bearer(attempt(t, otherKeyPairs()[auth.RS256], body, nil)), want: "signature mismatch"},
+		{name: "ErrWrongKeySameAlg", alg: auth.RS256, header: bearer(attempt(t, otherKeyPairs()[auth.RS256], body, nil)), want: mismatchOf(otherKeyPairs()[auth.RS256])},
 		// The classic confusion: an HS256 token whose HMAC key is the
 		// verifier's RSA public key, which an attacker knows.
 		{name: "ErrAlgConfusionHS256WithRSAPublicKey", alg: auth.RS256,
@@ -204,7 +204,7 @@ func TestVerify_JWTFailures(t *testing.T) {
 		{name: "ErrAlgHS512", alg: auth.HS256, header: bearer(forge(map[string]any{"alg": "HS512"}, goodClaims(), hmacSign(secret))), want: `unexpected signing method "HS512", want HS256`},
 		{name: "ErrAlgMismatchRS256ForECKey", alg: auth.ES256, header: bearer(attempt(t, signingKey(t, auth.RS256), body, nil)), want: `unexpected signing method "RS256", want ES256`},
 		{name: "ErrAlgUnknown", alg: auth.HS256, header: bearer(forge(map[string]any{"alg": "XX999"}, goodClaims(), hmacSign(secret))), want: `unexpected signing method "XX999", want HS256`},
-		{name: "ErrAlgMissing", alg: auth.HS256, header: bearer(forge(map[string]any{"typ": "JWT"}, goodClaims(), hmacSign(secret))), want: "missing alg header"},
+		{name: "ErrAlgMissing", alg: auth.HS256, header: bearer(forge(map[string]any{"typ": "JWT"}, goodClaims(), hmacSign(secret))), want: "missing alg header, want HS256"},
 		{name: "ErrCritHeader", alg: auth.HS256, header: bearer(forge(map[string]any{"alg": "HS256", "crit": []string{"b64"}, "b64": false}, goodClaims(), func(in string) []byte {
 			return hmacSHA256(secret, in)
 		})), want: `unsupported crit header ["b64"], want none: no extension is understood`},
@@ -219,11 +219,11 @@ func TestVerify_JWTFailures(t *testing.T) {
 			header: bearer(jwtHS256(t, map[string]any{"iat": t0.Add(time.Minute).Unix(), "exp": t0.Add(time.Hour).Unix()}))},
 		{name: "ErrMissingHeader", alg: auth.HS256, header: http.Header{}, want: "missing authorization header"},
 		{name: "ErrNotBearer", alg: auth.HS256, header: http.Header{"Authorization": {"Basic dXNlcjpwYXNz"}}, want: `authorization header is not a bearer token: scheme "Basic", want Bearer`},
-		{name: "ErrMalformedOneSegment", alg: auth.HS256, header: bearer("abc"), want: "malformed token"},
-		{name: "ErrMalformedTwoSegments", alg: auth.HS256, header: bearer("a.b"), want: "malformed token"},
-		{name: "ErrMalformedBase64", alg: auth.HS256, header: bearer("!!!.???.***"), want: "malformed token"},
-		{name: "ErrMalformedJSON", alg: auth.HS256, header: bearer("eyJhbGciOiJIUzI1NiJ9.bm90IGpzb24.c2ln"), want: "malformed token"},
-		{name: "ErrMalformedFourSegments", alg: auth.HS256, header: bearer("a.b.c.d"), want: "malformed token"},
+		{name: "ErrMalformedOneSegment", alg: auth.HS256, header: bearer("abc"), want: "malformed token: 1 dot-separated part, want 3 (header.claims.signature)"},
+		{name: "ErrMalformedTwoSegments", alg: auth.HS256, header: bearer("a.b"), want: "malformed token: 2 dot-separated parts, want 3 (header.claims.signature)"},
+		{name: "ErrMalformedBase64", alg: auth.HS256, header: bearer("!!!.???.***"), want: "malformed token: its header is not (canonical) base64url"},
+		{name: "ErrMalformedJSON", alg: auth.HS256, header: bearer("eyJhbGciOiJIUzI1NiJ9.bm90IGpzb24.c2ln"), want: "malformed token: its claims do not decode as one JSON object"},
+		{name: "ErrMalformedFourSegments", alg: auth.HS256, header: bearer("a.b.c.d"), want: "malformed token: 4 dot-separated parts, want 3 (header.claims.signature)"},
 		{name: "ErrTooLarge", alg: auth.HS256, header: bearer(string(make([]byte, 20000))), want: "token too large: 20000 bytes, want at most 16384"},
 		{name: "ErrBadClaimType", alg: auth.HS256, header: bearer(jwtHS256(t, map[string]any{"exp": "tomorrow"})), want: `invalid exp claim "tomorrow"` + timeWant},
 		{name: "ErrBadIssuerType", alg: auth.HS256, cfg: func(c *auth.VerifyConfig) { c.Issuer = "sidehook" },
@@ -354,7 +354,7 @@ func TestVerify_WebioFailures(t *testing.T) {
 		{name: "OKExpiredWithinLeeway", cfg: auth.VerifyConfig{WebioSecret: secret, Leeway: 2 * time.Hour}, header: http.Header{"X-Webio-Token": {mint(auth.WebioClaims{IssuedAt: t0.Add(-2 * time.Hour), TTL: time.Hour}, secret)}}},
 		{name: "ErrAlgHS512", cfg: auth.VerifyConfig{WebioSecret: secret}, header: http.Header{"X-Webio-Token": {forge(map[string]any{"alg": "HS512"}, map[string]any{"org": "demo"}, hmacSign(secret))}}, want: `unexpected signing method "HS512", want HS256`},
 		{name: "ErrAlgNone", cfg: auth.VerifyConfig{WebioSecret: secret}, header: http.Header{"X-Webio-Token": {forge(map[string]any{"alg": "none"}, map[string]any{"org": "demo"}, nil)}}, want: `unexpected signing method "none", want HS256`},
-		{name: "ErrMalformed", cfg: auth.VerifyConfig{WebioSecret: secret}, header: http.Header{"X-Webio-Token": {"not-a-token"}}, want: "malformed token"},
+		{name: "ErrMalformed", cfg: auth.VerifyConfig{WebioSecret: secret}, header: http.Header{"X-Webio-Token": {"not-a-token"}}, want: "malformed token: 1 dot-separated part, want 3 (header.claims.signature)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -428,7 +428,7 @@ func TestVerify_StandardFailures(t *testing.T) {
 		{name: "ErrGoodPastFirst16", header: headers("evt_1", ts, bogus(16)+" "+sigAt(t0)+" "+bogus(3)),
 			want: "signature mismatch in the first 16 v1 signatures; 4 more were not checked"},
 		{name: "OKSvixHeaders", header: svix("evt_1", ts, sigAt(t0))},
-		{name: "ErrSvixTampered", header: svix("evt_1", ts, sigAt(t0)), body: []byte(`{}`), want: "signature mismatch"},
+		{name: "ErrSvixTampered", header: svix("evt_1", ts, sigAt(t0)), body: []byte(`{}`), want: `signature mismatch: none of 1 v1 signature matches svix-id "evt_1", svix-timestamp "` + ts + `" and the 2-byte body under 1 secret`},
 		{name: "ErrSvixMissingTimestamp", header: svix("evt_1", "", sigAt(t0)), want: "missing svix-timestamp header"},
 		{name: "ErrSvixStale", header: svix("evt_1", stampAt(old), sigAt(old)), want: "timestamp too old: svix-timestamp " + stampAt(old) + ", now " + ts + ", tolerance 5m0s"},
 		{name: "OKSvixPreferredWhenComplete", header: func() http.Header {
@@ -446,9 +446,9 @@ func TestVerify_StandardFailures(t *testing.T) {
 		{name: "ErrHugeTimestamp", header: headers("evt_1", "9223372036854775807", sigAt(t0)), want: "timestamp too new: webhook-timestamp 9223372036854775807, now " + ts + ", tolerance 5m0s"},
 		{name: "ErrNegativeTimestamp", header: headers("evt_1", "-9223372036854775808", sigAt(t0)), want: "timestamp too old: webhook-timestamp -9223372036854775808, now " + ts + ", tolerance 5m0s"},
 		{name: "ErrBadTimestamp", header: headers("evt_1", "2026-01-01", sigAt(t0)), want: `invalid webhook-timestamp header "2026-01-01", want unix seconds`},
-		{name: "ErrTamperedBody", header: headers("evt_1", ts, sigAt(t0)), body: []byte(`{"type":"payment","amount":"1"}`), want: "signature mismatch"},
-		{name: "ErrOtherID", header: headers("evt_2", ts, sigAt(t0)), want: "signature mismatch"},
-		{name: "ErrTamperedSignature", header: headers("evt_1", ts, "v1,"+base64.StdEncoding.EncodeToString(make([]byte, 32))), want: "signature mismatch"},
+		{name: "ErrTamperedBody", header: headers("evt_1", ts, sigAt(t0)), body: []byte(`{"type":"payment","amount":"1"}`), want: `signature mismatch: none of 1 v1 signature matches webhook-id "evt_1", webhook-timestamp "` + ts + `" and the 31-byte body under 1 secret`},
+		{name: "ErrOtherID", header: headers("evt_2", ts, sigAt(t0)), want: `signature mismatch: none of 1 v1 signature matches webhook-id "evt_2", webhook-timestamp "` + ts + `" and the ` + strconv.Itoa(len(body)) + `-byte body under 1 secret`},
+		{name: "ErrTamperedSignature", header: headers("evt_1", ts, "v1,"+base64.StdEncoding.EncodeToString(make([]byte, 32))), want: `signature mismatch: none of 1 v1 signature matches webhook-id "evt_1", webhook-timestamp "` + ts + `" and the ` + strconv.Itoa(len(body)) + `-byte body under 1 secret`},
 		{name: "ErrNoV1", header: headers("evt_1", ts, "v2,abc garbage"), want: `no v1 signature in webhook-signature header: it carries 1 "v2" signature and 1 entry without a version; want "v1,<base64 of an HMAC-SHA256>"`},
 		{name: "ErrMissingID", header: headers("", ts, sigAt(t0)), want: "missing webhook-id header"},
 		{name: "ErrMissingTimestamp", header: headers("evt_1", "", sigAt(t0)), want: "missing webhook-timestamp header"},
@@ -673,4 +673,14 @@ func TestVerify_NeverPanicsOnOddRequests(t *testing.T) {
 	if nilV.Enabled() {
 		t.Fatal("nil verifier: Enabled got true")
 	}
+}
+
+// mismatchOf is the reason of a token that names k's kid and does not
+// verify: the kid as reasons clip it (a thumbprint to 16 characters).
+func mismatchOf(k auth.SigningKey) string {
+	kid := k.KID
+	if len(kid) > 16 {
+		kid = kid[:16] + "…"
+	}
+	return "signature mismatch (alg " + string(k.Alg) + ", kid " + strconv.Quote(kid) + ")"
 }
