@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -161,9 +160,6 @@ func checkRelayConfig(c *cli.Context, e *env, cfg *config.Config) error {
 	return nil
 }
 
-// natsDefaultAckWait is natsstore's lease when store.ack_wait is not set.
-const natsDefaultAckWait = 30 * time.Second
-
 // describeStore says where the relay keeps its data, as openRelayStore
 // opens it, without opening it: for NATS the servers, prefix, replicas,
 // ack wait and how it authenticates (the files by name; never a token).
@@ -176,7 +172,7 @@ func describeStore(cfg *config.Config) string {
 			prefix = natsstore.DefaultPrefix
 		}
 		if ackWait == 0 {
-			ackWait = natsDefaultAckWait
+			ackWait = natsstore.DefaultAckWait
 		}
 		details := []string{"prefix " + prefix, count(max(s.Replicas, 1), "replica"), "ack wait " + ackWait.String()}
 		if s.Credentials != "" {

@@ -34,7 +34,8 @@ type Config struct {
 	Prefix string
 	Logger zerolog.Logger
 	// AckWait is how long a lease lasts without a heartbeat: after it a
-	// dead relay's deliveries go to another relay. 0 means 30s. It is
+	// dead relay's deliveries go to another relay. 0 means
+	// DefaultAckWait. It is
 	// the consumers' ack wait, so every relay sharing the prefix must use
 	// the same (store.ack_wait in the configuration): Open refuses another
 	// than the running relays' (see agreeAckWait).
@@ -50,6 +51,9 @@ type Config struct {
 
 // DefaultPrefix names the stream and bucket when Config.Prefix is empty.
 const DefaultPrefix = "sidehook"
+
+// DefaultAckWait is the lease when Config.AckWait is 0.
+const DefaultAckWait = 30 * time.Second
 
 // opTimeout bounds one JetStream request: a durable write runs to its end
 // whatever the caller's context, but never waits forever on a lost server.
@@ -152,7 +156,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("open nats store: replicas %d: use 1 or 3", cfg.Replicas)
 	}
 	if cfg.AckWait <= 0 {
-		cfg.AckWait = 30 * time.Second
+		cfg.AckWait = DefaultAckWait
 	}
 	if len(cfg.Servers) == 0 {
 		return nil, errors.New("open nats store: no server URL")
