@@ -103,23 +103,6 @@ func startSharedRelay(tb testing.TB, ns *server.Server) *sharedRelay {
 	return &sharedRelay{Relay: r, tunnels: ct}
 }
 
-// get calls a relay with the API key and returns the status and body.
-func (sr *sharedRelay) get(tb testing.TB, path string) (int, []byte) {
-	tb.Helper()
-	req, err := http.NewRequest(http.MethodGet, sr.URL()+path, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+e2eKey)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatalf("GET %s: %v", path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
-}
-
 // post sends one event with webhook-id id to the relay's POST /v1/events.
 func (sr *sharedRelay) post(tb testing.TB, id string) {
 	tb.Helper()
