@@ -70,6 +70,7 @@ func (a *attempter) attempt(ctx context.Context, q *queue, e config.Endpoint, d 
 	}
 	ev, err := a.event(ctx, o.id, d.EventID)
 	var res result
+	start := a.clock.Now() // the attempt's at: when it went, as the endpoint saw it
 	switch {
 	case errors.Is(err, ErrNotFound):
 		res = result{err: errors.New("the event is missing from the store")}
@@ -93,7 +94,7 @@ func (a *attempter) attempt(ctx context.Context, q *queue, e config.Endpoint, d 
 		}
 	}
 	now := a.clock.Now()
-	next, disable := a.nextState(e, d, res, now)
+	next, disable := a.nextState(e, d, res, start, now)
 	if disable != "" && a.disable(ctx, o, e.ID, disable) {
 		disable = "" // durable already: Record need not write it again
 	}
@@ -177,12 +178,13 @@ func (a *attempter) event(ctx context.Context, org, id string) (*Event, error) {
 
 // nextState is d after res: the attempt appended, and delivered, dead, or
 // failed until the next step of the retry schedule. disable is the reason
-// to disable the endpoint (410).
-func (a *attempter) nextState(e config.Endpoint, d *Delivery, res result, now time.Time) (next *Delivery, disable string) {
+// to disable the endpoint (410). The attempt is at sent, when its request
+// went; the next one is due a step after now, when its answer came.
+func (a *attempter) nextState(e config.Endpoint, d *Delivery, res result, sent, now time.Time) (next *Delivery, disable string) {
 	cp := *d
 	next = &cp
 	n := len(d.Attempts) + 1
-	next.Attempts = append(append(make([]Attempt, 0, n), d.Attempts...), Attempt{N: n, At: now, Status: res.status,
+	next.Attempts = append(append(make([]Attempt, 0, n), d.Attempts...), Attempt{N: n, At: sent, Status: res.status,
 		LatencyMS: units.Millis(res.latency), Error: errText(res), Response: truncateResponse(res.body),
 		Request: res.request})
 	oc := classify(res)
