@@ -23,6 +23,7 @@ type metrics struct {
 	ingest     *ingestMetrics
 	depthMu    sync.Mutex
 	depth      func() map[[2]string]int64
+	dir        *directory // the endpoints' enabled state, read at scrape time
 
 	typesMu sync.Mutex
 	types   map[string]map[string]bool // organisation → custom types with a series
@@ -83,6 +84,35 @@ func (m *metrics) setDepth(f func() map[[2]string]int64) {
 	m.depth = f
 }
 
+// setDirectory makes sidehook_relay_endpoint_enabled report dir's endpoints.
+func (m *metrics) setDirectory(dir *directory) {
+	m.depthMu.Lock()
+	defer m.depthMu.Unlock()
+	m.dir = dir
+}
+
+// enabled reports each endpoint: 1 enabled, 0 disabled (in the file, through
+// the API, or by a 410 at run time).
+func (m *metrics) enabled() map[[2]string]int64 {
+	m.depthMu.Lock()
+	dir := m.dir
+	m.depthMu.Unlock()
+	if dir == nil {
+		return nil
+	}
+	out := make(map[[2]string]int64)
+	for _, o := range dir.list {
+		for _, e := range o.endpoints() {
+			v := int64(0)
+			if e.enabled() {
+				v = 1
+			}
+			out[[2]string{o.id, e.cfg.ID}] = v
+		}
+	}
+	return out
+}
+
 func (m *metrics) depths() map[[2]string]int64 {
 	m.depthMu.Lock()
 	f := m.depth
@@ -118,6 +148,9 @@ func newMetrics(h *hub) *metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		depthCollector{desc: prometheus.NewDesc("sidehook_relay_queue_depth",
 			"Deliveries waiting (pending or failed) per endpoint.", []string{"organisation", "endpoint"}, nil), depth: m.depths},
+		depthCollector{desc: prometheus.NewDesc("sidehook_relay_endpoint_enabled",
+			"1 while the endpoint is sent its events, 0 while disabled (enabled: false, or by a 410 answer): a disabled endpoint's events are not queued for it.",
+			[]string{"organisation", "endpoint"}, nil), depth: m.enabled},
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "sidehook_relay_subscriber_dropped_total",
 			Help: "Changes a slow subscriber (the dashboard's feed, a waiter) did not receive.",
@@ -125,7 +158,8 @@ func newMetrics(h *hub) *metrics {
 	return m
 }
 
-// depthCollector reads the dispatcher's counters at scrape time.
+// depthCollector reads a gauge per endpoint at scrape time: the
+// dispatcher's counters, the endpoints' enabled state.
 type depthCollector struct {
 	desc  *prometheus.Desc
 	depth func() map[[2]string]int64

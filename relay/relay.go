@@ -195,6 +195,7 @@ func New(cfg *config.Config, opts Options) (*Relay, error) {
 		retry: cfg.Retry, maxRetryAfter: opts.MaxRetryAfter, log: logger("dispatcher")}
 	r.disp = newDispatcher(st, dir, att, r.hub, clock, logger("dispatcher"))
 	m.setDepth(r.disp.depths)
+	m.setDirectory(dir)
 
 	// A full disk or a lost store refuses every ingest: about one line a
 	// second says so.
