@@ -292,7 +292,8 @@ func (in *ingester) accept(ctx context.Context, o *orgState, r *ingestRequest) (
 				}
 			}
 			return 0, nil, apiErrorf(http.StatusTooManyRequests, "queue_full",
-				"organisation %s has %d deliveries waiting (max_queue %d); retry later", o.id, q, in.limits.MaxQueue)
+				"organisation %s has %d deliveries waiting and this event would add %d, above max_queue %d; retry later",
+				o.id, q, len(targets), in.limits.MaxQueue)
 		}
 		// Released once the dispatcher counts them (or they were not
 		// stored): until then they are counted twice, never not at all.
