@@ -8,7 +8,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/sidehook/sidehook/internal/store"
 	"github.com/sidehook/sidehook/internal/target"
+	"github.com/sidehook/sidehook/internal/units"
 	"github.com/sidehook/sidehook/relay"
 	"github.com/sidehook/sidehook/relay/badgerstore"
 	"github.com/sidehook/sidehook/relay/config"
@@ -66,6 +68,9 @@ func relayCommand(e *env) *cli.Command {
 			if errors.Is(err, badgerstore.ErrLocked) {
 				return fmt.Errorf("relay: %s is in use by another relay: stop it, or give this one another data directory with %s", cfg.Data, keyHint(c, "relay", "data", "data"))
 			}
+			if low := (*store.BelowReserveError)(nil); errors.As(err, &low) {
+				return belowReserve(c, cfg, low)
+			}
 			if err != nil {
 				return fmt.Errorf("relay: %w", err)
 			}
@@ -101,6 +106,19 @@ func relayCommand(e *env) *cli.Command {
 			return errors.Join(r.Close(drain), tunnels.Close(drain))
 		},
 	}
+}
+
+// belowReserve is the one line of a relay that will not open its store on
+// a disk with less free than it keeps (limits.min_free_disk, or the
+// default): what is free, what it keeps, and what to change. Nothing it
+// holds is lost: it is delivered once the relay starts.
+func belowReserve(c *cli.Context, cfg *config.Config, low *store.BelowReserveError) error {
+	hint := ""
+	if path := c.String("config"); path != "" && low.Reserve > badgerstore.ReserveFloor() {
+		hint = fmt.Sprintf(", or lower limits.min_free_disk in %s (at least %s)", path, units.FormatSize(badgerstore.ReserveFloor()))
+	}
+	return fmt.Errorf("relay: disk full: %s free for %s, below the %s it keeps free; free space in %s%s, then start it: the events it holds are kept",
+		units.FormatSize(low.Free), cfg.Data, units.FormatSize(low.Reserve), cfg.Data, hint)
 }
 
 // storeFlags say where the relay's data is: its configuration file, its

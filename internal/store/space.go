@@ -49,5 +49,19 @@ func (g *spaceGuard) check() error {
 	if err != nil || !ok || free-g.refused.Load() >= g.min {
 		return nil
 	}
-	return fmt.Errorf("%w: %s free in %s, below the reserve of %s", ErrDiskFull, mib(free), g.dir, mib(g.min))
+	return &BelowReserveError{Dir: g.dir, Free: free, Reserve: g.min}
 }
+
+// BelowReserveError is ErrDiskFull from Open or Failed when the
+// filesystem holding Dir has less than the reserve free: what a command
+// tells its operator to change.
+type BelowReserveError struct {
+	Dir           string
+	Free, Reserve int64
+}
+
+func (e *BelowReserveError) Error() string {
+	return fmt.Sprintf("%v: %s free in %s, below the reserve of %s", ErrDiskFull, mib(e.Free), e.Dir, mib(e.Reserve))
+}
+
+func (e *BelowReserveError) Unwrap() error { return ErrDiskFull }
