@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/sidehook/sidehook/internal/event"
 	"github.com/sidehook/sidehook/relay/config"
+	"github.com/sidehook/sidehook/web"
 )
 
 // EndpointView is an endpoint as the API shows it.
@@ -23,6 +25,15 @@ func viewEndpoint(e *endpointState) EndpointView {
 	raw := e.cfg.Raw()
 	en := e.enabled()
 	raw.Enabled = &en
+	if len(raw.Headers) > 0 {
+		// Often the receiver's credential (a URL may not carry one): shown
+		// as the attempts show them, and kept when sent back (unredact).
+		hs := make(map[string]string, len(raw.Headers))
+		for n := range raw.Headers {
+			hs[n] = web.RedactedValue
+		}
+		raw.Headers = hs
+	}
 	return EndpointView{RawEndpoint: raw, Source: e.source, DisabledReason: e.disabled}
 }
 
@@ -116,6 +127,14 @@ func (m *manager) handleDeleteEndpoint() http.Handler {
 // document.
 func (m *manager) putEndpoint(ctx context.Context, o *orgState, raw config.RawEndpoint, create bool) (*endpointState, error) {
 	ctx = context.WithoutCancel(ctx)
+	var prev *endpointState
+	if !create { // an existing one is refused below, not read
+		prev = o.endpoint(raw.ID)
+	}
+	raw, err := unredact(raw, prev)
+	if err != nil {
+		return nil, err
+	}
 	e, err := raw.Validate("", &o.cfg)
 	if err != nil {
 		return nil, apiErrorf(http.StatusBadRequest, "invalid_endpoint", "%v", err)
@@ -176,6 +195,39 @@ func (m *manager) putEndpoint(ctx context.Context, o *orgState, raw config.RawEn
 	o.replace(e.ID, next)
 	m.disp.endpointChanged(o, e.ID)
 	return next, nil
+}
+
+// unredact gives raw's headers sent as [redacted] (as GET shows them) the
+// values old has under those names, so a document read, edited and sent
+// back keeps its secrets; a [redacted] with no value to keep is refused
+// rather than sent to the endpoint as is.
+func unredact(raw config.RawEndpoint, old *endpointState) (config.RawEndpoint, error) {
+	var hs map[string]string
+	for n, v := range raw.Headers {
+		if v != web.RedactedValue {
+			continue
+		}
+		kept, ok := "", false
+		if old != nil {
+			for on, ov := range old.cfg.Headers {
+				if strings.EqualFold(on, n) {
+					kept, ok = ov, true
+				}
+			}
+		}
+		if !ok {
+			return raw, apiErrorf(http.StatusBadRequest, "invalid_endpoint",
+				"headers.%s: %s is what GET shows in place of a value; send the header's value", n, web.RedactedValue)
+		}
+		if hs == nil {
+			hs = maps.Clone(raw.Headers)
+		}
+		hs[n] = kept
+	}
+	if hs != nil {
+		raw.Headers = hs
+	}
+	return raw, nil
 }
 
 // deleteEndpoint removes an API endpoint and ends its waiting deliveries:
