@@ -516,6 +516,20 @@ func (ro RawOrg) validate(key string, getenv Getenv, retry Retry) (*Org, error) 
 	custom := ""
 	for i, re := range ro.Endpoints {
 		ek := fmt.Sprintf("%s.endpoints[%d]", key, i)
+		if len(re.Headers) > 0 {
+			// Where the receiver's credential goes: env:NAME, as every
+			// secret of the file (not through the API, whose clients
+			// are not to read the relay's environment).
+			hs := make(map[string]string, len(re.Headers))
+			for n, v := range re.Headers {
+				sv, err := secret(ek+".headers."+n, v, getenv)
+				if err != nil {
+					return nil, err
+				}
+				hs[n] = sv
+			}
+			re.Headers = hs
+		}
 		e, err := re.Validate(ek, o)
 		if err != nil {
 			return nil, err
