@@ -87,7 +87,17 @@ func (rs responder) writeError(w http.ResponseWriter, req *http.Request, err err
 		retry.RetryAfter = 1
 		err = &retry
 	}
-	httpjson.WriteError(w, req, rs.log, err)
+	log := rs.log
+	// On a relay of several organisations, whose request failed (whose
+	// custom-value endpoint is down) is the first thing to know: the API
+	// key's organisation, or the one of /in/{org} (a 5xx there comes after
+	// it was found).
+	if o := orgFrom(req.Context()); o != nil {
+		log = log.With().Str(logOrg, o.id).Logger()
+	} else if id := req.PathValue("org"); id != "" {
+		log = log.With().Str(logOrg, id).Logger()
+	}
+	httpjson.WriteError(w, req, log, err)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) { httpjson.Write(w, status, v) }
