@@ -249,14 +249,29 @@ func parseList(req *http.Request, extra ...string) (*listParams, error) {
 		p.limit = min(n, maxLimit)
 	}
 	var err error
-	if p.since, err = units.ParseSince(q.Get("since"), time.Now()); err != nil {
-		return nil, apiErrorf(http.StatusBadRequest, "invalid_query", "since: %v", err)
+	if p.since, p.until, p.untilSet, err = parseRange(q.Get("since"), q.Get("until")); err != nil {
+		return nil, apiErrorf(http.StatusBadRequest, "invalid_query", "%v", err)
 	}
-	if p.until, err = units.ParseSince(q.Get("until"), time.Now()); err != nil {
-		return nil, apiErrorf(http.StatusBadRequest, "invalid_query", "until: %v", err)
-	}
-	p.untilSet = strings.TrimSpace(q.Get("until")) != ""
 	return p, nil
+}
+
+// parseRange reads a since and an until (units.ParseSince: a time, or a
+// duration ago); untilSet says until was given. A since after the until
+// is an error: it would list nothing, and the caller meant something.
+func parseRange(sinceText, untilText string) (since, until time.Time, untilSet bool, err error) {
+	now := time.Now()
+	if since, err = units.ParseSince(sinceText, now); err != nil {
+		return since, until, false, fmt.Errorf("since: %w", err)
+	}
+	if until, err = units.ParseSince(untilText, now); err != nil {
+		return since, until, false, fmt.Errorf("until: %w", err)
+	}
+	untilSet = strings.TrimSpace(untilText) != ""
+	if untilSet && !since.IsZero() && since.After(until) {
+		return since, until, untilSet, fmt.Errorf("since %q (%s) is after until %q (%s): nothing is in that range",
+			sinceText, since.UTC().Format(time.RFC3339), untilText, until.UTC().Format(time.RFC3339))
+	}
+	return since, until, untilSet, nil
 }
 
 // handleListEvents is GET /v1/events, newest first.
@@ -327,13 +342,9 @@ type deliveryFilter struct {
 
 func (f *deliveryFilter) parse() error {
 	var err error
-	if f.since, err = units.ParseSince(f.Since, time.Now()); err != nil {
-		return apiErrorf(http.StatusBadRequest, "invalid_filter", "since: %v", err)
+	if f.since, f.until, f.untilSet, err = parseRange(f.Since, f.Until); err != nil {
+		return apiErrorf(http.StatusBadRequest, "invalid_filter", "%v", err)
 	}
-	if f.until, err = units.ParseSince(f.Until, time.Now()); err != nil {
-		return apiErrorf(http.StatusBadRequest, "invalid_filter", "until: %v", err)
-	}
-	f.untilSet = strings.TrimSpace(f.Until) != ""
 	switch f.Status {
 	case "", StatusPending, StatusDelivering, StatusDelivered, StatusFailed, StatusDead:
 	default:

@@ -109,6 +109,45 @@ func TestTimesOutOfRange(t *testing.T) {
 	}
 }
 
+// TestSinceAfterUntil: a since after the until is a 400 naming both, as
+// given and as read, not an empty 200 that reads as nothing stored; equal
+// bounds and an absent until are no error.
+func TestSinceAfterUntil(t *testing.T) {
+	r := startRelay(t, orgConfig(t), relay.Options{})
+	tests := []struct {
+		name, method, path, body string
+		status                   int
+		code                     string
+	}{
+		{"Events", "GET", "/v1/events?since=1h&until=2h", "", 400, "invalid_query"},
+		{"Deliveries", "GET", "/v1/deliveries?since=2026-02-01T00:00:00Z&until=2026-01-01T00:00:00Z", "", 400, "invalid_query"},
+		{"Replay", "POST", "/v1/replay", `{"filter":{"since":"1h","until":"2h"}}`, 400, "invalid_filter"},
+		{"Equal", "GET", "/v1/events?since=2026-01-01T00:00:00Z&until=2026-01-01T00:00:00Z", "", 200, ""},
+		{"InOrder", "GET", "/v1/deliveries?since=2h&until=1h", "", 200, ""},
+		{"SinceAlone", "GET", "/v1/events?since=1h", "", 200, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var body []byte
+			if tt.body != "" {
+				body = []byte(tt.body)
+			}
+			a := call(t, tt.method, r.URL()+tt.path, apiKey, body, nil)
+			if tt.status == 200 {
+				if a.Status != 200 {
+					t.Errorf("got %d %s, want 200", a.Status, a.Body)
+				}
+				return
+			}
+			var e errorBody
+			a.decode(t, &e)
+			if a.Status != tt.status || e.Error != tt.code || !strings.Contains(e.Reason, "is after until") {
+				t.Errorf("got %d %s, want %d %s saying since is after until", a.Status, a.Body, tt.status, tt.code)
+			}
+		})
+	}
+}
+
 // TestZeroTimeBounds: a since or until of the zero time
 // (0001-01-01T00:00:00Z) bounds as any other given time does: an until
 // that early selects nothing, where it read as no bound and selected
