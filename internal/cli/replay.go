@@ -28,6 +28,7 @@ import (
 	"github.com/sidehook/sidehook/internal/units"
 	"github.com/sidehook/sidehook/receiver/receiverapi"
 	"github.com/sidehook/sidehook/relay/relayapi"
+	"github.com/sidehook/sidehook/relay/tunnel"
 	"github.com/sidehook/sidehook/replay"
 )
 
@@ -495,6 +496,32 @@ func replaySource(c *cli.Context, e *env) (string, error) {
 	return given[0], nil
 }
 
+// checkReplayID refuses an --id the source cannot hold: one pasted from
+// the tunnel's inspector (fwd_), or from the other source, says where it
+// is replayed, rather than "unknown id" after asking the wrong one.
+func checkReplayID(source, id string) error {
+	if source == "file" {
+		return nil
+	}
+	is := func(prefix string) bool { _, err := event.ParseID(prefix, id); return err == nil }
+	switch {
+	case is(tunnel.PrefixForward):
+		return usageErrorf("replay: --id %s is a request in the tunnel's inspector: replay it there, or give its delivery id (%s…) to replay it from the relay, signed afresh",
+			id, event.PrefixDelivery)
+	case source == "relay" && is(event.PrefixCapture):
+		return usageErrorf("replay: --id %s is a receiver's capture: replay it with --receiver URL", id)
+	case source == "receiver" && is(event.PrefixDelivery):
+		return usageErrorf("replay: --id %s is a relay's delivery: replay it with --relay URL --api-key K", id)
+	case source == "receiver" && !is(event.PrefixCapture):
+		return usageErrorf("replay: --id %q: not a capture id (%s followed by 26 characters)", id, event.PrefixCapture)
+	case source == "relay" && strings.HasPrefix(id, event.PrefixDelivery) && !is(event.PrefixDelivery):
+		// The relay takes a dlv_ id for a delivery's (an event id is
+		// any other): a malformed one is no event either.
+		return usageErrorf("replay: --id %q: not a delivery id (%s followed by 26 characters)", id, event.PrefixDelivery)
+	}
+	return nil
+}
+
 // replaySelection reads the selection flags.
 func replaySelection(c *cli.Context, e *env, source string) (replay.Selection, error) {
 	sel := replay.Selection{Event: c.String("event"), Status: c.String("status"), Verdict: c.String("verdict"), Max: c.Int("max")}
@@ -507,11 +534,9 @@ func replaySelection(c *cli.Context, e *env, source string) (replay.Selection, e
 	}
 	// A receiver names its captures itself; a relay's event ids may be
 	// the producers' own webhook-ids, and a file holds what it holds.
-	if source == "receiver" {
-		for _, id := range sel.IDs {
-			if _, err := event.ParseID(event.PrefixCapture, id); err != nil {
-				return sel, usageErrorf("replay: --id %q: not a capture id (%s followed by 26 characters)", id, event.PrefixCapture)
-			}
+	for _, id := range sel.IDs {
+		if err := checkReplayID(source, id); err != nil {
+			return sel, err
 		}
 	}
 	if sel.Max <= 0 {

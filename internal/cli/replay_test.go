@@ -754,6 +754,17 @@ func TestReplayCommandErrors(t *testing.T) {
 		{"UnknownScheme", append(rcv, "--all", "--sign", "magic"), 2, "unknown scheme"},
 		{"MissingBody", append(rcv, "--all", "--body", "/nonexistent/body"), 2, "--body"},
 		{"MalformedID", append(rcv, "--id", "nope", "--to", dst.URL), 2, `--id "nope": not a capture id`},
+		// An id the tunnel or the other source printed names where to
+		// replay it, rather than "unknown id" from the wrong one.
+		{"InspectorIDOnRelay", []string{"replay", "--relay", "http://127.0.0.1:1", "--api-key", "k", "--id", "fwd_01M94G2MR8AZDNCZ0ZXT63CKZQ"}, 2,
+			`--id fwd_01M94G2MR8AZDNCZ0ZXT63CKZQ is a request in the tunnel's inspector: replay it there, or give its delivery id (dlv_…)`},
+		{"InspectorIDOnReceiver", append(rcv, "--id", "fwd_01M94G2MR8AZDNCZ0ZXT63CKZQ"), 2, "is a request in the tunnel's inspector"},
+		{"CaptureIDOnRelay", []string{"replay", "--relay", "http://127.0.0.1:1", "--api-key", "k", "--id", "cap_01JDQ0000000000000000000ZZ"}, 2,
+			"--id cap_01JDQ0000000000000000000ZZ is a receiver's capture: replay it with --receiver URL"},
+		{"DeliveryIDOnReceiver", append(rcv, "--id", "dlv_01M94FZ1CH4X6J1KYCM6PCDN8M"), 2,
+			"--id dlv_01M94FZ1CH4X6J1KYCM6PCDN8M is a relay's delivery: replay it with --relay URL --api-key K"},
+		{"MalformedDeliveryID", []string{"replay", "--relay", "http://127.0.0.1:1", "--api-key", "k", "--id", "dlv_nope"}, 2,
+			`--id "dlv_nope": not a delivery id (dlv_ followed by 26 characters)`},
 		{"UnknownID", append(rcv, "--id", c.ID, "--id", "cap_01JDQ0000000000000000000ZZ", "--to", dst.URL), 1, "unknown id: cap_01JDQ0000000000000000000ZZ"},
 		{"Unreachable", append(rcv, "--all", "--to", "http://127.0.0.1:1"), 1, "1 of 1 failed"},
 		{"TooMany", append(rcv, "--all", "--max", "1", "--to", dst.URL), 0, ""},
