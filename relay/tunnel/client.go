@@ -603,7 +603,7 @@ func (c *Client) read(ctx context.Context, p *peer) error {
 			if m.DeliveryID != "" {
 				// A delivery the relay could not send here: its line
 				// says why the app never saw it.
-				c.printForward(m, forwarded{start: time.Now(), err: errors.New(m.Error)}, "", "")
+				c.printForward(m, forwarded{start: time.Now(), err: errors.New(m.Error)}, "", "", "")
 				continue
 			}
 			c.log.Warn().Str("error", m.Error).Msg("the relay reports an error")
@@ -639,8 +639,9 @@ func (c *Client) handle(ctx context.Context, p *peer, m *Message) {
 	}
 	// Recorded before the result goes back, so whoever saw the relay's
 	// attempt answered finds it in the inspector too.
+	var id string
 	if c.insp != nil {
-		c.insp.add(m, fw, "")
+		id = c.insp.add(m, fw, "").ID
 	}
 	// A stopping client's connection is closing: no result can go back,
 	// and the relay, which sees the connection go, sends the delivery
@@ -649,7 +650,7 @@ func (c *Client) handle(ctx context.Context, p *peer, m *Message) {
 	if ctx.Err() == nil {
 		fw.resultLost = !c.sendResult(ctx, p, res)
 	}
-	c.printForward(m, fw, "", "")
+	c.printForward(m, fw, id, "", "")
 }
 
 // sendResult queues res for the relay and reports whether it was queued:
@@ -670,8 +671,9 @@ func (c *Client) sendResult(ctx context.Context, p *peer, res *Message) bool {
 
 // printForward prints the line of one forward to the local app: a
 // delivery from the relay, or, with replayOf, a replay from the inspector,
-// sent to the URL to when it is not the --forward app.
-func (c *Client) printForward(m *Message, fw forwarded, replayOf, to string) {
+// sent to the URL to when it is not the --forward app. id is the
+// inspector's record of it, if any.
+func (c *Client) printForward(m *Message, fw forwarded, id, replayOf, to string) {
 	var errText string
 	if fw.err != nil {
 		errText = fw.err.Error()
@@ -681,7 +683,7 @@ func (c *Client) printForward(m *Message, fw forwarded, replayOf, to string) {
 	if fw.status/100 == 3 {
 		location = fw.header.Get("Location")
 	}
-	c.out.delivery(deliveryLine{Time: fw.start.UTC(), Event: m.Headers.Get(hdrEvent), DeliveryID: m.DeliveryID, Attempt: attempt,
+	c.out.delivery(deliveryLine{ID: id, Time: fw.start.UTC(), Event: m.Headers.Get(hdrEvent), DeliveryID: m.DeliveryID, Attempt: attempt,
 		ReplayOf: replayOf, Test: isTest(m), Method: m.Method, Path: m.Path, To: to, Status: fw.status,
 		DurationMS: units.Millis(fw.duration), Truncated: fw.truncated, HeadersDropped: fw.headersDropped, Location: location, Error: errText,
 		ResultLost: fw.resultLost})

@@ -440,7 +440,7 @@ func (in *inspector) handleReplay(w http.ResponseWriter, r *http.Request) {
 	if req.To != "" {
 		to = fw.url
 	}
-	in.c.printForward(m, fw, rec.ID, to)
+	in.c.printForward(m, fw, nr.ID, rec.ID, to)
 	writeJSON(w, http.StatusOK, nr.view(false))
 }
 

@@ -160,6 +160,14 @@ func TestInspector(t *testing.T) {
 	if lines := rc.out.jsonLines(t, "replay"); len(lines) != 1 || lines[0]["replay_of"] != v.ID || lines[0]["status"] != 500.0 || lines[0]["event"] != "payment" {
 		t.Errorf("replay lines: got %v, want one of %s answered 500", lines, v.ID)
 	}
+	// Each line names its inspector record: the one a replay_of names,
+	// and the one POST /_sidehook/requests/{id}/replay takes.
+	if lines := rc.out.jsonLines(t, "delivery"); len(lines) != 1 || lines[0]["id"] != v.ID {
+		t.Errorf("delivery lines: got %v, want one with id %s", lines, v.ID)
+	}
+	if lines := rc.out.jsonLines(t, "replay"); len(lines) != 1 || lines[0]["id"] != replayed.ID {
+		t.Errorf("replay lines: got %v, want one with id %s", lines, replayed.ID)
+	}
 	got := a.requests()
 	if len(got) != 2 {
 		t.Fatalf("app got %d requests, want 2", len(got))

@@ -87,7 +87,11 @@ type EndpointAuth struct {
 type deliveryLine struct {
 	// Type is "delivery", "replay" when ReplayOf is set, or "test" for
 	// an endpoint test.
-	Type       string    `json:"type"`
+	Type string `json:"type"`
+	// ID is the inspector's record of the forward (fwd_…), the id a
+	// later line's replay_of and the inspector's replay API name; none
+	// with --inspect=false.
+	ID         string    `json:"id,omitempty"`
 	Time       time.Time `json:"time"`
 	Event      string    `json:"event"`
 	DeliveryID string    `json:"delivery_id"`

@@ -217,7 +217,7 @@ func TestReplayLineNoAttempt(t *testing.T) {
 				var out bytes.Buffer
 				c := &Client{out: &printer{w: &out, json: asJSON}}
 				m := &Message{Type: TypeDelivery, DeliveryID: "dlv_1", Attempt: 3, Method: "POST", Path: "/webhooks", Headers: tt.header}
-				c.printForward(m, forwarded{start: time.Now(), status: 200}, tt.replayOf, "")
+				c.printForward(m, forwarded{start: time.Now(), status: 200}, "", tt.replayOf, "")
 				line := out.String()
 				if !asJSON {
 					if !strings.Contains(line, "  "+tt.text+"  ") || strings.Contains(line, "attempt") != tt.attempt {
