@@ -164,17 +164,19 @@ func runReplay(c *cli.Context, e *env) error {
 // runRelayReplay asks the relay to replay its own deliveries.
 func runRelayReplay(ctx context.Context, e *env, cfg *replayConfig) error {
 	r := cfg.relay
+	// The table shows where each replay goes, the endpoints' URLs
+	// without --to, before the relay says (a dry run, a delivery skipped).
+	// Read first, every relay answers it: a server that does not is no
+	// relay, and its 404 no unknown id.
+	if err := r.readEndpointURLs(ctx); err != nil {
+		return selectError(fmt.Errorf("replay: read the endpoints: %w", notRunning(r.notRelay(err), "relay", "relay")))
+	}
 	sel, err := r.selectDeliveries(ctx)
 	if err != nil {
 		return selectError(notRunning(relayErr(err), "relay", "relay"))
 	}
 	if len(sel) == 0 {
 		return nothingMatched(e, cfg)
-	}
-	// The table shows where each replay goes, the endpoints' URLs
-	// without --to, before the relay says (a dry run, a delivery skipped).
-	if err := r.readEndpointURLs(ctx); err != nil {
-		return fmt.Errorf("replay: read the endpoints: %w", notRunning(relayErr(err), "relay", "relay"))
 	}
 	if cfg.dryRun {
 		return printRelayDryRun(e.stdout, r, sel, cfg.json)
@@ -386,7 +388,11 @@ func replayFlags(c *cli.Context, e *env) (*replayConfig, error) {
 		if err != nil {
 			return nil, usageErrorf("replay: %s: %v", e.source(c, "relay"), err)
 		}
-		cfg.relay = &relayReplay{api: api, bulk: bulk, timeout: timeout, to: c.String("to"), all: c.Bool("all")}
+		base := c.String("relay")
+		if u, err := url.Parse(base); err == nil {
+			base = u.Redacted() // as the tunnel names it: no password in a message
+		}
+		cfg.relay = &relayReplay{base: base, api: api, bulk: bulk, timeout: timeout, to: c.String("to"), all: c.Bool("all")}
 	default:
 		// The file first: a missing one is the mistake to hear about.
 		fi, err := os.Stat(c.String("file"))

@@ -1089,3 +1089,48 @@ func TestReplayValuesFromVariables(t *testing.T) {
 		})
 	}
 }
+
+// --relay given another server's URL, the app's (a mock receiver checking
+// its tokens) or the tunnel's inspector's, says it is no relay, rather
+// than "the relay refused" its token or "unknown id" for a delivery it
+// never had.
+func TestReplayCommandRelayNotARelay(t *testing.T) {
+	const id = "dlv_01M94FZ1CH4X6J1KYCM6PCDN8M"
+	answer := func(status int, body string) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			io.WriteString(w, body)
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	app := answer(401, `{"error":"invalid_token","reason":"webio-token: missing x-webio-token header"}`)
+	inspector := answer(404, `{"error":"not_found","reason":"no inspector route GET /v1/deliveries/`+id+`"}`)
+	capturing := receivertest.NewServer(t)
+	tests := []struct {
+		name, url string
+		args      []string
+		want      string
+	}{
+		{"AppByID", app, []string{"--id", id}, "is it a sidehook relay? webio-token: missing x-webio-token header"},
+		{"AppByFilter", app, []string{"--all"}, "is it a sidehook relay?"},
+		{"InspectorByID", inspector, []string{"--id", id}, "is it a sidehook relay?"},
+		{"InspectorByFilter", inspector, []string{"--status", "failed"}, "is it a sidehook relay?"},
+		{"CapturingReceiver", capturing.URL, []string{"--id", id}, "is it a sidehook relay?"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"replay", "--relay", tt.url, "--api-key", "k"}, tt.args...)
+			code, stdout, stderr := runCLI(t, nil, args...)
+			if code != 1 || !strings.Contains(stderr, tt.url) || !strings.Contains(stderr, tt.want) || strings.Contains(stderr, "unknown id") {
+				t.Errorf("got %d %q (stdout %q), want 1 and %q naming %s", code, stderr, stdout, tt.want, tt.url)
+			}
+		})
+	}
+	// The URL named keeps no password.
+	withPassword := strings.Replace(app, "http://", "http://me:hunter2@", 1)
+	if _, _, stderr := runCLI(t, nil, "replay", "--relay", withPassword, "--api-key", "k", "--all"); strings.Contains(stderr, "hunter2") || !strings.Contains(stderr, "is it a sidehook relay?") {
+		t.Errorf("got %q, want the URL without its password", stderr)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -23,7 +24,8 @@ import (
 // the command needs (and `dev --in-memory` keys, which no one can see,
 // are enough).
 type relayReplay struct {
-	api *relayapi.Client
+	base string // --relay
+	api  *relayapi.Client
 	// bulk makes the one call that replays a whole selection: it has no
 	// timeout of its own, as the relay sends every delivery before it
 	// answers; run bounds it by timeout for each delivery.
@@ -290,6 +292,25 @@ func printRelayDryRun(w io.Writer, r *relayReplay, sel []selected, asJSON bool) 
 	tw.Flush()
 	_, err := fmt.Fprintf(w, "dry run: %s, nothing sent\n", english.Plural(len(rows), "delivery", "deliveries"))
 	return err
+}
+
+// relayCodeUnauthorized is the code of a relay's 401 to a missing or
+// wrong API key.
+const relayCodeUnauthorized = "unauthorized"
+
+// notRelay words the answer of a server that is not a relay, --relay
+// given the app's URL or the tunnel's inspector's: its 401 refuses no API
+// key (a mock receiver's is for its tokens) and its 404 is a route it
+// lacks, not an id.
+func (r *relayReplay) notRelay(err error) error {
+	var ae *relayapi.Error
+	switch {
+	case errors.As(err, &ae) && (ae.Status == http.StatusNotFound || ae.Status == http.StatusUnauthorized && ae.Code != relayCodeUnauthorized):
+		return fmt.Errorf("%s answered %s %s with HTTP %d, not as a relay does: is it a sidehook relay? %s", r.base, ae.Method, ae.Path, ae.Status, ae.Reason)
+	case errors.Is(err, relayapi.ErrNotRelay):
+		return fmt.Errorf("%s: %w", r.base, err)
+	}
+	return relayErr(err)
 }
 
 // relayErr explains an API error in one line.
