@@ -1134,3 +1134,28 @@ func TestReplayCommandRelayNotARelay(t *testing.T) {
 		t.Errorf("got %q, want the URL without its password", stderr)
 	}
 }
+
+// A delivery the relay cannot replay to its endpoint (disabled by a 410)
+// tells the command's user to give --to, the flag, not the API's "to".
+func TestReplayCommandRelayDisabledEndpointHint(t *testing.T) {
+	gone := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusGone) }))
+	t.Cleanup(gone.Close)
+	r := startReplayRelay(t, gone.URL+"/hooks")
+	_, dlvs := relayIngest(t, r, "payment", `{"type":"payment"}`)
+	deadline := time.Now().Add(10 * time.Second)
+	var stdout, stderr string
+	for {
+		_, stdout, stderr = runCLI(t, nil, "replay", "--relay", r.URL(), "--api-key", replayAPIKey, "--id", dlvs[0])
+		if strings.Contains(stdout, "is disabled") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(stdout, "is disabled") || !strings.Contains(stdout, "give --to URL") || strings.Contains(stdout, `"to"`) {
+		t.Errorf("got %q %q, want the endpoint disabled and give --to URL", stdout, stderr)
+	}
+	_, stdout, _ = runCLI(t, nil, "replay", "--relay", r.URL(), "--api-key", replayAPIKey, "--id", dlvs[0], "--json")
+	if !strings.Contains(stdout, "give --to URL") {
+		t.Errorf("--json: got %s, want give --to URL", stdout)
+	}
+}
