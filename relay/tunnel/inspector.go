@@ -387,7 +387,7 @@ func (in *inspector) handleList(w http.ResponseWriter, r *http.Request) {
 func (in *inspector) handleGet(w http.ResponseWriter, r *http.Request) {
 	rec := in.get(r.PathValue("id"))
 	if rec == nil {
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no forwarded request %q (the inspector keeps the last %d)", r.PathValue("id"), inspectKeep))
+		in.notFound(w, r.PathValue("id"))
 		return
 	}
 	writeJSON(w, http.StatusOK, rec.view(false))
@@ -402,7 +402,7 @@ func (in *inspector) handleGet(w http.ResponseWriter, r *http.Request) {
 func (in *inspector) handleReplay(w http.ResponseWriter, r *http.Request) {
 	rec := in.get(r.PathValue("id"))
 	if rec == nil {
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no forwarded request %q", r.PathValue("id")))
+		in.notFound(w, r.PathValue("id"))
 		return
 	}
 	var req struct {
@@ -442,6 +442,12 @@ func (in *inspector) handleReplay(w http.ResponseWriter, r *http.Request) {
 	}
 	in.c.printForward(m, fw, nr.ID, rec.ID, to)
 	writeJSON(w, http.StatusOK, nr.view(false))
+}
+
+// notFound answers for a record the inspector does not have: an id from
+// an older line may have gone to make room.
+func (in *inspector) notFound(w http.ResponseWriter, id string) {
+	writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no forwarded request %q (the inspector keeps the last %d)", id, inspectKeep))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
