@@ -1158,4 +1158,19 @@ func TestReplayCommandRelayDisabledEndpointHint(t *testing.T) {
 	if !strings.Contains(stdout, "give --to URL") {
 		t.Errorf("--json: got %s, want give --to URL", stdout)
 	}
+
+	// A dry run says so before anything is tried, and --to lifts it.
+	dry := []string{"replay", "--relay", r.URL(), "--api-key", replayAPIKey, "--id", dlvs[0], "--dry-run"}
+	code, stdout, stderr := runCLI(t, nil, dry...)
+	if row := replayRow(stdout, dlvs[0]); code != 0 || !strings.Contains(row, "endpoint ") || !strings.Contains(row, "is disabled (answered 410 Gone") || !strings.Contains(row, "give --to URL") {
+		t.Errorf("--dry-run: got %d %q %q, want a note that the endpoint is disabled", code, stdout, stderr)
+	}
+	_, stdout, _ = runCLI(t, nil, append(dry, "--json")...)
+	if !strings.Contains(stdout, `"skipped": "endpoint `) {
+		t.Errorf("--dry-run --json: got %s, want skipped saying the endpoint is disabled", stdout)
+	}
+	_, stdout, _ = runCLI(t, nil, append(dry, "--to", gone.URL)...)
+	if row := replayRow(stdout, dlvs[0]); strings.Contains(row, "disabled") {
+		t.Errorf("--dry-run --to: got %q, want no note: --to does not need the endpoint", row)
+	}
 }

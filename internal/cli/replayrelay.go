@@ -41,6 +41,9 @@ type relayReplay struct {
 	// replay without --to goes to its endpoint's, and the relay keeps an
 	// endpoint's path when --to has none.
 	endpointURLs map[string]string
+	// endpointOff says, by endpoint id, why a replay cannot go to a
+	// disabled endpoint (readEndpointURLs): a dry run notes it.
+	endpointOff map[string]string
 }
 
 // selected is one delivery a relay replay would touch.
@@ -178,10 +181,34 @@ func (r *relayReplay) readEndpointURLs(ctx context.Context) error {
 		return err
 	}
 	r.endpointURLs = make(map[string]string, len(eps))
+	r.endpointOff = make(map[string]string)
 	for _, e := range eps {
 		r.endpointURLs[e.ID] = e.URL
+		if e.Enabled != nil && !*e.Enabled {
+			why := e.DisabledReason
+			if why == "" {
+				why = "-"
+			}
+			r.endpointOff[e.ID] = fmt.Sprintf("endpoint %s is disabled (%s): enable it, or give --to URL", e.ID, why)
+		}
 	}
 	return nil
+}
+
+// unsendable says why the relay would not replay d to its endpoint
+// (disabled, or gone), as it says when asked; "" when it would, or when
+// --to is given.
+func (r *relayReplay) unsendable(d relay.DeliveryView) string {
+	if r.to != "" {
+		return ""
+	}
+	if why, ok := r.endpointOff[d.Endpoint]; ok {
+		return why
+	}
+	if _, ok := r.endpointURLs[d.Endpoint]; !ok {
+		return fmt.Sprintf("endpoint %s no longer exists: give --to URL", d.Endpoint)
+	}
+	return ""
 }
 
 // outcome is a replay.Result of d from the relay's answer, to the target
@@ -281,7 +308,11 @@ func printRelayDryRun(w io.Writer, r *relayReplay, sel []selected, asJSON bool) 
 	}
 	rows := make([]row, len(sel))
 	for i, s := range sel {
-		rows[i] = row{ID: s.ID, EventID: s.EventID, Endpoint: s.Endpoint, Type: s.Type, Status: s.Status, Target: r.target(s.DeliveryView), Skipped: s.skip}
+		skip := s.skip
+		if skip == "" {
+			skip = r.unsendable(s.DeliveryView)
+		}
+		rows[i] = row{ID: s.ID, EventID: s.EventID, Endpoint: s.Endpoint, Type: s.Type, Status: s.Status, Target: r.target(s.DeliveryView), Skipped: skip}
 	}
 	if asJSON {
 		return writeReplayJSON(w, struct {
