@@ -219,9 +219,27 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 // (what names which in the error), as NewClient does: http(s), a host, a
 // port that can be dialled, no credentials, query or fragment.
 func ParseBaseURL(what, s string) (*url.URL, error) {
+	const want = "want http(s)://HOST[:PORT][/PATH]"
 	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("%s URL %q: want http(s)://HOST[:PORT][/PATH]", what, s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%s URL %q: %s", what, s, want)
+	}
+	// A URL otherwise fine says what it has too many of, its password
+	// not printed back.
+	var why string
+	switch {
+	case u.User != nil:
+		why = "no user:password"
+		if what == "relay" {
+			why += " (the API key authenticates)"
+		}
+	case u.RawQuery != "" || u.ForceQuery:
+		why = "a query is not kept (the app gets each delivery's own)"
+	case u.Fragment != "":
+		why = "a #fragment is never sent"
+	}
+	if why != "" {
+		return nil, fmt.Errorf("%s URL %q: %s: %s", what, u.Redacted(), why, want)
 	}
 	// url.Parse takes any digits as a port: 99999 would pass here and
 	// fail every dial after, a retry loop or a failed delivery each time.

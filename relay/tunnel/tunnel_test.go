@@ -584,6 +584,13 @@ func TestNewClientBadConfig(t *testing.T) {
 		{"ForwardPortOutOfRange", func(c *tunnel.ClientConfig) { c.Forward = "http://127.0.0.1:99999" }, "the port must be a number from 1 to 65535"},
 		{"ForwardPortZero", func(c *tunnel.ClientConfig) { c.Forward = "http://127.0.0.1:0/hooks" }, "the port must be a number from 1 to 65535"},
 		{"RelayPortOutOfRange", func(c *tunnel.ClientConfig) { c.RelayURL = "http://127.0.0.1:70000" }, "relay URL"},
+		// What is wrong with a URL that is otherwise fine is said, and a
+		// password in it is not printed back.
+		{"ForwardQuery", func(c *tunnel.ClientConfig) { c.Forward = "http://127.0.0.1:3000/hooks?key=abc" },
+			`forward URL "http://127.0.0.1:3000/hooks?key=abc": a query is not kept (the app gets each delivery's own): want http(s)://HOST[:PORT][/PATH]`},
+		{"ForwardFragment", func(c *tunnel.ClientConfig) { c.Forward = "http://127.0.0.1:3000/hooks#x" }, `a #fragment is never sent`},
+		{"RelayPassword", func(c *tunnel.ClientConfig) { c.RelayURL = "https://me:hunter2@relay.example" },
+			`relay URL "https://me:xxxxx@relay.example": no user:password (the API key authenticates)`},
 		{"NoKey", func(c *tunnel.ClientConfig) { c.APIKey = "" }, "API key"},
 		{"NoName", func(c *tunnel.ClientConfig) { c.Name = "" }, "name is required"},
 		{"BadName", func(c *tunnel.ClientConfig) { c.Name = "a/b" }, "may hold only"},
