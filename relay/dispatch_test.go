@@ -36,12 +36,15 @@ func TestOutcomes(t *testing.T) {
 			rcv := newSink(t, nil, func(r *http.Request, n int) int {
 				s := tt.answers[min(n, len(tt.answers)-1)]
 				if s == -1 {
-					time.Sleep(300 * time.Millisecond)
+					// Past the endpoint's timeout: a second, so that a
+					// quick answer on a machine loaded with -race tests
+					// is never one (it was 100 ms, and an "OK" timed out).
+					time.Sleep(2 * time.Second)
 					return 200
 				}
 				return s
 			})
-			r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL(), Timeout: "100ms"}), relay.Options{})
+			r := startRelay(t, orgConfig(t, config.RawEndpoint{ID: "crm", URL: rcv.URL(), Timeout: "1s"}), relay.Options{})
 			ans := ingest(t, r, `{"type":"payment","amount":"1.00"}`, nil)
 			d := waitDelivery(t, r, ans.Deliveries[0].ID, tt.status, 10*time.Second)
 			if len(d.Attempts) != tt.attempts {

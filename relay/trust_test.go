@@ -455,10 +455,13 @@ func TestDiskFullAnswers(t *testing.T) {
 	if max := 1 + int(time.Since(start)/time.Second); len(lines) < 1 || len(lines) > max {
 		t.Fatalf("%d refused ingests in %s logged %d error lines, want 1 to %d: %v", burst, time.Since(start), len(lines), max, lines)
 	}
-	// The next line to pass counts those held back since the last one.
+	// The next line to pass counts those held back since the last one: a
+	// line after the burst counts what the burst held back (on a loaded
+	// machine the burst itself may have taken over a second, and passed
+	// a second line before its end).
 	sent := burst
 	deadline := time.Now().Add(5 * time.Second)
-	for len(lines) < 2 {
+	for n := len(lines); len(lines) == n; {
 		if time.Now().After(deadline) {
 			t.Fatalf("no second error line within 5s")
 		}
@@ -473,7 +476,7 @@ func TestDiskFullAnswers(t *testing.T) {
 			total += int(n)
 		}
 	}
-	if _, ok := lines[1]["suppressed"]; !ok || total != sent {
+	if _, ok := lines[len(lines)-1]["suppressed"]; !ok || total != sent {
 		t.Errorf("%d refused ingests: %d error lines counting %d in all, want every refusal counted: %v", sent, len(lines), total, lines)
 	}
 
