@@ -428,6 +428,13 @@ func (r *Rule) validate() error {
 		if !httpguts.ValidHeaderFieldName(k) {
 			return fmt.Errorf("respond.headers: %q is not a header name", k)
 		}
+		// The receiver frames the body itself: a rule's Content-Length
+		// would be replaced, and its Transfer-Encoding sent beside
+		// net/http's own, leaving the client an empty or garbled body
+		// while the capture shows the rule's.
+		if strings.EqualFold(k, "content-length") || strings.EqualFold(k, "transfer-encoding") {
+			return fmt.Errorf("respond.headers: %q is set by the receiver to frame the body: leave it out", k)
+		}
 		// net/http would send a CR or LF as a space: the client would get
 		// another value than the rule and its captures show.
 		if !httpguts.ValidHeaderFieldValue(v) {
