@@ -268,9 +268,10 @@ type JWKSOptions struct {
 	// TTL is how long a fetched set is used before it is fetched again
 	// (default 5m).
 	TTL time.Duration
-	// MinRefetch is the least time between two fetches, so a stream of
-	// tokens with unknown kids cannot turn the receiver into a flood
-	// against the key server (default 10s).
+	// MinRefetch is the least time between two fetches made for unknown
+	// kids (and after a failed fetch), so a stream of tokens with unknown
+	// kids cannot turn the receiver into a flood against the key server
+	// (default 10s).
 	MinRefetch time.Duration
 	// Timeout bounds one fetch (default 10s).
 	Timeout time.Duration
@@ -278,7 +279,8 @@ type JWKSOptions struct {
 }
 
 // JWKSFetcher serves public keys from a remote JWKS: cached for TTL, fetched
-// again when a token names an unknown kid (at most once per MinRefetch),
+// again when a token names an unknown kid (at most once per MinRefetch
+// for unknown kids, however recent the last routine fetch),
 // with concurrent callers sharing one fetch. Safe for concurrent use.
 // Close stops a fetch in progress and waits for it.
 type JWKSFetcher struct {
@@ -297,9 +299,15 @@ type JWKSFetcher struct {
 	keys        map[string]jwksEntry // nil until the first successful fetch
 	fetchedAt   time.Time            // end of the last successful fetch
 	attemptedAt time.Time            // start of the last fetch, successful or not
-	lastErr     error                // outcome of the last fetch
-	inflight    *jwksCall
-	closed      bool
+	// kidAttemptedAt is the start of the last fetch made for an unknown
+	// kid while the set was fresh: only those wait out MinRefetch for
+	// one another. A routine fetch (the first, or past the TTL) does not
+	// hold back the next unknown kid, which is how a rotated-in key
+	// first shows: refused (401) it would never be retried.
+	kidAttemptedAt time.Time
+	lastErr        error // outcome of the last fetch
+	inflight       *jwksCall
+	closed         bool
 
 	// stop ends the fetches' context (Close); fetches counts them, Added
 	// under mu while not closed.
@@ -380,7 +388,8 @@ func (f *JWKSFetcher) Key(ctx context.Context, kid string) (crypto.PublicKey, Al
 	}
 	f.mu.Lock()
 	now := f.now()
-	if f.keys != nil && now.Sub(f.fetchedAt) < f.ttl {
+	fresh := f.keys != nil && now.Sub(f.fetchedAt) < f.ttl
+	if fresh {
 		if e, ok := f.lookup(kid); ok {
 			f.mu.Unlock()
 			return e.pub, e.alg, nil
@@ -388,7 +397,11 @@ func (f *JWKSFetcher) Key(ctx context.Context, kid string) (crypto.PublicKey, Al
 	}
 	call := f.inflight
 	if call == nil {
-		if !f.attemptedAt.IsZero() && now.Sub(f.attemptedAt) < f.minRefetch {
+		last := f.attemptedAt
+		if fresh && f.lastErr == nil {
+			last = f.kidAttemptedAt
+		}
+		if !last.IsZero() && now.Sub(last) < f.minRefetch {
 			// The last fetch is too recent to repeat: its answer stands.
 			lastErr := f.lastErr
 			e, ok := f.lookup(kid)
@@ -410,6 +423,9 @@ func (f *JWKSFetcher) Key(ctx context.Context, kid string) (crypto.PublicKey, Al
 		call = &jwksCall{done: make(chan struct{})}
 		f.inflight = call
 		f.attemptedAt = now
+		if fresh {
+			f.kidAttemptedAt = now
+		}
 		// The fetch belongs to every waiter, so one caller giving up must
 		// not cancel it; it is bounded by its own timeout, and by Close.
 		f.fetches.Add(1)

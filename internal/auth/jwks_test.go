@@ -103,33 +103,54 @@ func TestJWKSFetcher(t *testing.T) {
 		if _, _, err := f.Key(ctx, ec.KID); err != nil {
 			t.Fatal(err)
 		}
-		srv.setKeys(ec, rs) // the relay rotated in a new key
+		// A kid nobody has: fetched again once, then refused without
+		// asking the server until MinRefetch has passed.
 		clk.Add(time.Second)
-		// Too soon after the last fetch: refused without asking the server.
-		for range 5 {
-			if _, _, err := f.Key(ctx, rs.KID); !errors.Is(err, auth.ErrUnknownKID) {
-				t.Fatalf("rate-limited: got %v, want ErrUnknownKID", err)
-			}
-		}
-		if n := srv.hits.Load(); n != 1 {
-			t.Fatalf("fetches while rate-limited: got %d, want 1", n)
-		}
-		clk.Add(10 * time.Second)
-		if _, alg, err := f.Key(ctx, rs.KID); err != nil || alg != auth.RS256 {
-			t.Fatalf("after refetch: got %s, %v, want RS256", alg, err)
-		}
-		if n := srv.hits.Load(); n != 2 {
-			t.Fatalf("fetches: got %d, want 2", n)
-		}
-		// A kid nobody has: one refetch at most per MinRefetch.
-		clk.Add(11 * time.Second)
 		for range 3 {
 			if _, _, err := f.Key(ctx, "nobody"); !errors.Is(err, auth.ErrUnknownKID) {
 				t.Fatalf("unknown: got %v, want ErrUnknownKID", err)
 			}
 		}
+		if n := srv.hits.Load(); n != 2 {
+			t.Fatalf("fetches for an unknown kid: got %d, want 2", n)
+		}
+		srv.setKeys(ec, rs) // the relay rotated in a new key
+		clk.Add(time.Second)
+		for range 5 {
+			if _, _, err := f.Key(ctx, rs.KID); !errors.Is(err, auth.ErrUnknownKID) {
+				t.Fatalf("rate-limited: got %v, want ErrUnknownKID", err)
+			}
+		}
+		if n := srv.hits.Load(); n != 2 {
+			t.Fatalf("fetches while rate-limited: got %d, want 2", n)
+		}
+		clk.Add(10 * time.Second)
+		if _, alg, err := f.Key(ctx, rs.KID); err != nil || alg != auth.RS256 {
+			t.Fatalf("after refetch: got %s, %v, want RS256", alg, err)
+		}
 		if n := srv.hits.Load(); n != 3 {
-			t.Fatalf("fetches for an unknown kid: got %d, want 3", n)
+			t.Fatalf("fetches: got %d, want 3", n)
+		}
+	})
+
+	t.Run("OKRotationSoonAfterRoutineFetch", func(t *testing.T) {
+		// The relay rotates its key a second after the receiver fetched
+		// the set for a known kid: the first token of the new key fetches
+		// again at once. Refused (401), its delivery would never be retried.
+		t.Parallel()
+		srv := newJWKSServer(t, ec)
+		clk := newClock()
+		f := auth.NewJWKSFetcher(srv.URL, srv.Client(), auth.JWKSOptions{MinRefetch: 10 * time.Second, Now: clk.Now})
+		if _, _, err := f.Key(ctx, ec.KID); err != nil {
+			t.Fatal(err)
+		}
+		srv.setKeys(ec, rs)
+		clk.Add(time.Second)
+		if _, alg, err := f.Key(ctx, rs.KID); err != nil || alg != auth.RS256 {
+			t.Fatalf("new key a second after a routine fetch: got %s, %v, want RS256", alg, err)
+		}
+		if n := srv.hits.Load(); n != 2 {
+			t.Fatalf("fetches: got %d, want 2", n)
 		}
 	})
 
@@ -260,8 +281,8 @@ func TestVerify_JWKS(t *testing.T) {
 	if got := verify(v, request("POST", "/", body, bearer(attempt(t, hs, body, nil))), body); got.Reason != `unexpected signing method "HS256", want one of RS256, ES256, EdDSA` {
 		t.Errorf("HS256 against a JWKS: got %+v, want reason `unexpected signing method \"HS256\", want one of RS256, ES256, EdDSA`", got)
 	}
-	if n := srv.hits.Load(); n != 1 {
-		t.Errorf("fetches: got %d, want 1 (unknown kids rate-limited)", n)
+	if n := srv.hits.Load(); n != 2 {
+		t.Errorf("fetches: got %d, want 2 (the first unknown kid fetches again, later ones are rate-limited)", n)
 	}
 
 	down := newJWKSServer(t, ec)
