@@ -58,6 +58,10 @@ func TestHelperFailure(t *testing.T) {
 	case "WithRulesSameID":
 		a := receivertest.Rule{ID: "slow", Respond: receivertest.Respond{Status: 503}}
 		receivertest.NewServer(t, receivertest.WithRules(a), receivertest.WithRules(a)) // fails:WithRulesSameID
+	case "StandardSecret":
+		receivertest.NewServer(t, receivertest.WithStandardSecret("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")) // fails:StandardSecret
+	case "JWTPublicKey":
+		receivertest.NewServer(t, receivertest.WithJWTPublicKey([]byte("not a pem"))) // fails:JWTPublicKey
 	case "NewRequest":
 		receivertest.NewRequest(t, "BAD METHOD", rcv.URL, nil) // fails:NewRequest
 	}
@@ -87,8 +91,8 @@ func TestFailureOutput(t *testing.T) {
 		{"ExpectIn", "receivertest: waited 10ms for 2 requests matching path=/sub: none came; no other request did"},
 		{"SetRules", "receivertest: set rules: rule 1: respond.status: 42 is not between 200 and 599"},
 		{"AddRules", `receivertest: add rules: rule 1: respond.per: "event": want "global" or "webhook-id"`},
-		{"NewServer", "receivertest: negative leeway -1s"},
-		{"Values", `receivertest: invalid values: line 1: unknown key "defaults": want default, channels or customers`},
+		{"NewServer", "receivertest: WithLeeway: -1s is negative"},
+		{"Values", `receivertest: WithValuesJSON: invalid values: line 1: unknown key "defaults": want default, channels or customers`},
 		{"ExpectBadFilter", `receivertest: filter: path: path pattern "hooks" matches no path: a path starts with /, such as "/hooks"`},
 		{"RequestsBadFilter", `receivertest: filter: event: "messageSend" is a payload's type: its event type is message_send`},
 		{"JWKSURL", `receivertest: WithJWKSURL("localhost:8080/jwks"): want an http:// or https:// URL`},
@@ -97,6 +101,8 @@ func TestFailureOutput(t *testing.T) {
 		{"ShortWebioSecret", "receivertest: WithWebioSecret: 0 bytes, need at least 32"},
 		{"WithRules", "receivertest: WithRules: rule 1: respond.status: 42 is not between 200 and 599"},
 		{"WithRulesSameID", `receivertest: WithRules: rule 2: id "slow" already in use`},
+		{"StandardSecret", `receivertest: WithStandardSecret: must start with "whsec_"`},
+		{"JWTPublicKey", "receivertest: WithJWTPublicKey: no PEM block found"},
 		{"NewRequest", `receivertest: new request: net/http: invalid method "BAD METHOD"`},
 	}
 	// A failure is the line "    file:line: message"; anything indented

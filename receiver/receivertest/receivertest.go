@@ -41,6 +41,7 @@ import (
 	"net/http"
 	neturl "net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -174,7 +175,7 @@ func WithJWTPublicKey(pem []byte) Option {
 	return option(func(c *config) error {
 		key, alg, err := auth.ParsePublicKeyPEM(pem)
 		if err != nil {
-			return err
+			return optionError("WithJWTPublicKey", "auth: parse public key", err)
 		}
 		c.cfg.Verify.JWTPublicKey, c.cfg.Verify.JWTPublicAlg = key, alg
 		return nil
@@ -193,6 +194,21 @@ func WithJWKSURL(url string) Option {
 		return nil
 	})
 }
+
+// optionError is err in the words of the option that was given the bad
+// value: named by it, without auth's prefix, which names the value.
+func optionError(option, authPrefix string, err error) error {
+	why := strings.TrimLeft(strings.TrimPrefix(err.Error(), authPrefix), ": ")
+	return &namedError{msg: option + ": " + why, err: err}
+}
+
+type namedError struct {
+	msg string
+	err error
+}
+
+func (e *namedError) Error() string { return e.msg }
+func (e *namedError) Unwrap() error { return e.err }
 
 // checkSecret refuses an HS256 secret the receiver would refuse, in the
 // words of the option that gave it.
@@ -226,7 +242,7 @@ func WithAudience(aud string) Option {
 func WithLeeway(d time.Duration) Option {
 	return option(func(c *config) error {
 		if d < 0 {
-			return fmt.Errorf("negative leeway %s", d)
+			return fmt.Errorf("WithLeeway: %s is negative", d)
 		}
 		c.cfg.Verify.Leeway = d
 		return nil
@@ -248,7 +264,7 @@ func WithStandardSecret(secret string) Option {
 	return option(func(c *config) error {
 		key, err := auth.ParseStandardSecret(secret)
 		if err != nil {
-			return err
+			return optionError("WithStandardSecret", "auth: standard secret", err)
 		}
 		c.cfg.Verify.StandardSecrets = append(c.cfg.Verify.StandardSecrets, key)
 		return nil
@@ -278,7 +294,7 @@ func WithValuesJSON(doc string) Option {
 	return option(func(c *config) error {
 		v, err := fixtures.ParseValues([]byte(doc))
 		if err != nil {
-			return err // "invalid values: line 1: …"
+			return fmt.Errorf("WithValuesJSON: %w", err) // "invalid values: line 1: …"
 		}
 		c.cfg.Values = v
 		return nil
