@@ -207,7 +207,7 @@ func parseRules(data []byte) (rules []Rule, single bool, err error) {
 		if errors.Is(err, io.EOF) {
 			return nil, false, nil // an empty file: no rules
 		}
-		return nil, false, fmt.Errorf("invalid rules: %s", oneLine(err))
+		return nil, false, fmt.Errorf("invalid rules: %s", tabIndent(data, oneLine(err)))
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
@@ -504,6 +504,23 @@ func oneLine(err error) string {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	msg = strings.TrimPrefix(msg, "unmarshal errors:\n")
 	return strings.Join(strings.Fields(strings.ReplaceAll(msg, "\n", "; ")), " ")
+}
+
+// tabIndent is the reason of YAML's "found character that cannot start
+// any token" when data has a tab in a line's indentation, which is its
+// usual cause and one the parser does not name (nor, on the first line,
+// its line): "line 2: a tab indents this line: YAML indents with spaces".
+func tabIndent(data []byte, msg string) string {
+	if !strings.Contains(msg, "found character that cannot start any token") {
+		return msg
+	}
+	for i, line := range strings.Split(string(data), "\n") {
+		indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]
+		if strings.Contains(indent, "\t") {
+			return fmt.Sprintf("line %d: a tab indents this line: YAML indents with spaces", i+1)
+		}
+	}
+	return msg
 }
 
 // request is what rules match on.

@@ -71,6 +71,8 @@ func TestParseRules(t *testing.T) {
 			`rule 1: respond.headers: "content-length" is set by the receiver to frame the body: leave it out`},
 		{"ErrDuplicateID", `[{"id":"a"},{"id":"a"}]`, 0, `rule 2: id "a" already used by rule 1`},
 		{"ErrScalar", `42`, 0, "want a list of rules"},
+		{"ErrTabFirstLine", "\t- match: {path: /a}\n", 0, "invalid rules: line 1: a tab indents this line: YAML indents with spaces"},
+		{"ErrTabLater", "- match: {path: /a}\n\t respond: {status: 500}\n", 0, "invalid rules: line 2: a tab indents this line: YAML indents with spaces"},
 		{"ErrSyntax", `[{"match":`, 0, "invalid rules: line 1: did not find expected node content"},
 		{"ErrStatusString", `[{"respond":{"status":"ok"}}]`, 0, `rule 1: respond.status: "ok" is not a whole number`},
 		{"ErrTimesBool", `[{"respond":{"times":true}}]`, 0, `rule 1: respond.times: true is not a whole number`},
