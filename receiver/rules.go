@@ -400,6 +400,11 @@ func (r *Rule) validate() error {
 	if err := checkGlob(m.Path); err != nil {
 		return fmt.Errorf("match.path: %w", err)
 	}
+	// Requests under AdminPrefix go to the admin API before any rule is
+	// looked at: such a rule would be accepted and never answer.
+	if strings.HasPrefix(m.Path, AdminPrefix) {
+		return fmt.Errorf("match.path: %q is under %s, the receiver's own API, which no rule answers", m.Path, AdminPrefix)
+	}
 	if err := checkEvent(m.Event); err != nil {
 		return fmt.Errorf("match.event: %w", err)
 	}
