@@ -69,6 +69,9 @@ func (f Filter) Validate() error {
 	if err := checkGlob(f.Path); err != nil {
 		return fmt.Errorf("path: %w", err)
 	}
+	if strings.HasPrefix(f.Path, AdminPrefix) {
+		return fmt.Errorf("path: %q is under %s, the receiver's own API, whose requests are never captured", f.Path, AdminPrefix)
+	}
 	switch f.Verdict {
 	case "", auth.StatusValid, auth.StatusInvalid, auth.StatusUnverified:
 	default:

@@ -117,6 +117,8 @@ func TestFilterValidate(t *testing.T) {
 		{"CustomEvent", receiver.Filter{Event: "order.created"}, "event=order.created", ""},
 		{"PathWithoutSlash", receiver.Filter{Path: "hooks"}, "path=hooks",
 			`path: path pattern "hooks" matches no path: a path starts with /, such as "/hooks"`},
+		{"PathAdmin", receiver.Filter{Path: "/_sidehook/*"}, "path=/_sidehook/*",
+			`path: "/_sidehook/*" is under /_sidehook/, the receiver's own API, whose requests are never captured`},
 		{"PathBadGlob", receiver.Filter{Path: "/a["}, "path=/a[", `path: bad path pattern "/a["`},
 		{"Verdict", receiver.Filter{Verdict: "ok"}, "verdict=ok", `verdict: "ok": want valid, invalid or unverified`},
 		{"PayloadType", receiver.Filter{Event: "inboundMessage"}, "event=inboundMessage",
