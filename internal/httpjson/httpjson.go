@@ -147,7 +147,16 @@ func Decode(w http.ResponseWriter, r *http.Request, v any, emptyOK bool) error {
 				return Errorf(http.StatusBadRequest, "invalid_json", "%s", reason)
 			}
 		}
-		return Errorf(http.StatusBadRequest, "invalid_json", "want a JSON object: %v", err)
+		// An object with a field the call does not take is still an
+		// object: say which field, in the client's words.
+		msg := strings.TrimPrefix(err.Error(), "json: ")
+		switch {
+		case strings.HasPrefix(msg, "unknown field "):
+			return Errorf(http.StatusBadRequest, "invalid_json", "%s", msg)
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			msg = "the object is cut short"
+		}
+		return Errorf(http.StatusBadRequest, "invalid_json", "not valid JSON: %s", msg)
 	}
 	if dec.More() {
 		return Errorf(http.StatusBadRequest, "invalid_json", "more than one JSON value")

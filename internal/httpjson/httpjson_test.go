@@ -167,6 +167,33 @@ func TestNewAnswerError(t *testing.T) {
 	}
 }
 
+// TestDecodeReasons: a refusal says what is wrong with the body in the
+// client's words; an object with a field the call does not take is not
+// told it is no JSON object.
+func TestDecodeReasons(t *testing.T) {
+	type doc struct {
+		Name string `json:"name"`
+	}
+	tests := []struct{ name, body, reason string }{
+		{"UnknownField", `{"name":"a","colour":"red"}`, `unknown field "colour"`},
+		{"Syntax", `{"name":}`, "not valid JSON: invalid character '}' looking for beginning of value"},
+		{"CutShort", `{"name":"a"`, "not valid JSON: the object is cut short"},
+		{"Array", `[]`, "want a JSON object, not an array"},
+		{"WrongType", `{"name":1}`, "name: want a string, got a number"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var v doc
+			r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(tt.body))
+			err := httpjson.Decode(httptest.NewRecorder(), r, &v, false)
+			var e *httpjson.Error
+			if !errors.As(err, &e) || e.Status != http.StatusBadRequest || e.Code != "invalid_json" || e.Reason != tt.reason {
+				t.Errorf("Decode(%s) = %v, want 400 invalid_json %q", tt.body, err, tt.reason)
+			}
+		})
+	}
+}
+
 // FuzzDecode: request bodies are untrusted. Decode reads one JSON object
 // into v, refusing unknown fields and trailing values, and every refusal
 // is an *Error of 400 or 413 with a reason.
