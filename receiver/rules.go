@@ -18,6 +18,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/sidehook/sidehook/internal/event"
+	"github.com/sidehook/sidehook/internal/yamlerr"
 )
 
 // Faults a rule can inject instead of an answer.
@@ -207,7 +208,7 @@ func parseRules(data []byte) (rules []Rule, single bool, err error) {
 		if errors.Is(err, io.EOF) {
 			return nil, false, nil // an empty file: no rules
 		}
-		return nil, false, fmt.Errorf("invalid rules: %s", tabIndent(data, oneLine(err)))
+		return nil, false, fmt.Errorf("invalid rules: %s", yamlerr.Reason(data, err))
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
@@ -254,7 +255,7 @@ func parseRule(n *yaml.Node) (Rule, error) {
 	}
 	var w ruleWire
 	if err := n.Decode(&w); err != nil {
-		return Rule{}, errors.New(oneLine(err))
+		return Rule{}, errors.New(yamlerr.Reason(nil, err))
 	}
 	r := Rule{
 		ID: w.ID,
@@ -501,31 +502,6 @@ func ReadRulesFile(path string) ([]Rule, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return rules, nil
-}
-
-// oneLine flattens a multi-line parser error for a one-line message,
-// without the parser's "yaml: " prefix: a JSON body is read by it too.
-func oneLine(err error) string {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	msg = strings.TrimPrefix(msg, "unmarshal errors:\n")
-	return strings.Join(strings.Fields(strings.ReplaceAll(msg, "\n", "; ")), " ")
-}
-
-// tabIndent is the reason of YAML's "found character that cannot start
-// any token" when data has a tab in a line's indentation, which is its
-// usual cause and one the parser does not name (nor, on the first line,
-// its line): "line 2: a tab indents this line: YAML indents with spaces".
-func tabIndent(data []byte, msg string) string {
-	if !strings.Contains(msg, "found character that cannot start any token") {
-		return msg
-	}
-	for i, line := range strings.Split(string(data), "\n") {
-		indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]
-		if strings.Contains(indent, "\t") {
-			return fmt.Sprintf("line %d: a tab indents this line: YAML indents with spaces", i+1)
-		}
-	}
-	return msg
 }
 
 // request is what rules match on.

@@ -39,11 +39,11 @@ func TestParse_Messages(t *testing.T) {
 		{name: "ErrHeadersNotMapping", yaml: org + "    endpoints:\n      - {id: a, url: http://x, headers: [x]}\n", want: `organisations[0].endpoints[0].headers: want a mapping (name: value), got a list`},
 		{name: "ErrSyntax", yaml: "listen: [\n", want: `not valid YAML: did not find expected node content`},
 		{name: "ErrSyntaxLine", yaml: "listen: x\n  data: y\n", want: `line 2: not valid YAML: mapping values are not allowed in this context`},
-		{name: "ErrTabs", yaml: "listen: x\n\tdata: y\n", want: `line 2: not valid YAML: found a tab character`},
+		{name: "ErrTabs", yaml: "listen: x\n\tdata: y\n", want: `line 2: not valid YAML: a tab indents this line: YAML indents with spaces`},
 		// yaml words a tab before a list item "found character that
 		// cannot start any token", which does not say what to change.
-		{name: "ErrTabBeforeItem", yaml: "organisations:\n\t- id: demo\n", want: `line 2: not valid YAML: a tab indents this line; YAML indents with spaces`},
-		{name: "ErrTabBeforeNestedItem", yaml: org + "    endpoints:\n    \t- {id: a, url: http://x}\n", want: `line 5: not valid YAML: a tab indents this line; YAML indents with spaces`},
+		{name: "ErrTabBeforeItem", yaml: "organisations:\n\t- id: demo\n", want: `line 2: not valid YAML: a tab indents this line: YAML indents with spaces`},
+		{name: "ErrTabBeforeNestedItem", yaml: org + "    endpoints:\n    \t- {id: a, url: http://x}\n", want: `line 5: not valid YAML: a tab indents this line: YAML indents with spaces`},
 		{name: "ErrSecondDocument", yaml: org + "---\nlisten: 0.0.0.0:8080\n", want: `line 4: a second YAML document starts here: a configuration is one document`},
 		{name: "ErrNotAMapping", yaml: "- a\n- b\n", want: `line 1: the configuration: want a mapping of keys (key: value), got a list`},
 	}

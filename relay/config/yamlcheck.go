@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"io"
 	"reflect"
-	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/sidehook/sidehook/internal/yamlerr"
 )
 
 // errEmpty is the answer to a file with nothing in it.
@@ -241,49 +241,18 @@ func join(path, key string) string {
 	return path + "." + key
 }
 
-// syntaxError words a YAML syntax error without yaml's package prefix.
-// A tab in a line's indentation is named as such where yaml does not:
-// its words for one before a list item ("found character that cannot start any token") do
-// not say what to change.
+// syntaxError words a YAML syntax error as the file's writer reads it
+// (yamlerr): "line 2: not valid YAML: a tab indents this line: …".
 func syntaxError(data []byte, err error) error {
-	msg := strings.TrimPrefix(oneLine(err.Error()), "yaml: ")
-	if line, rest, ok := strings.Cut(msg, ": "); ok && strings.HasPrefix(line, "line ") {
-		if n, err := strconv.Atoi(strings.TrimPrefix(line, "line ")); err == nil && !strings.Contains(rest, "tab") && tabIndented(data, n) {
-			rest = "a tab indents this line; YAML indents with spaces"
-		}
-		return fmt.Errorf("%s: not valid YAML: %s", line, rest)
+	line, reason := yamlerr.Describe(data, err)
+	if line > 0 {
+		return fmt.Errorf("line %d: not valid YAML: %s", line, reason)
 	}
-	return fmt.Errorf("not valid YAML: %s", msg)
+	return fmt.Errorf("not valid YAML: %s", reason)
 }
-
-// tabIndented reports whether line n (from 1) of data has a tab in its
-// indentation.
-func tabIndented(data []byte, n int) bool {
-	lines := bytes.Split(data, []byte("\n"))
-	if n < 1 || n > len(lines) {
-		return false
-	}
-	l := lines[n-1]
-	indent := l[:len(l)-len(bytes.TrimLeft(l, " \t"))]
-	return bytes.IndexByte(indent, '\t') >= 0
-}
-
-// goType matches what yaml's errors say about Go types: "into int",
-// "in type config.RawOrg".
-var goType = regexp.MustCompile(` (into|in type) [\w.\[\]*]+`)
 
 // cleanYAMLError is the last resort for an error checkNode did not
 // foresee: one line, without Go type names.
 func cleanYAMLError(err error) error {
-	return errors.New(goType.ReplaceAllString(strings.TrimPrefix(oneLine(err.Error()), "yaml: "), ""))
-}
-
-// oneLine joins yaml's multi-line errors so every error is one line.
-func oneLine(s string) string {
-	s = strings.ReplaceAll(s, "yaml: unmarshal errors:\n", "")
-	lines := strings.Split(s, "\n")
-	for i := range lines {
-		lines[i] = strings.TrimSpace(lines[i])
-	}
-	return strings.Join(lines, "; ")
+	return errors.New(yamlerr.Reason(nil, err))
 }
