@@ -47,23 +47,12 @@ func TestLateDeliveryEndsTheRetakenLeaseCleanly(t *testing.T) {
 			}
 			n++
 			t.Run(name, func(t *testing.T) {
-				ep := fmt.Sprintf("late%d", n) // an endpoint each: no head lock is shared
-				ref := relay.EndpointRef{Org: "acme", Endpoint: ep}
-				ev, ds := mkEvent("acme", fmt.Sprintf("x%d", n), time.Now(), ordered, ep)
-				accept(t, a, ev, ds)
-				id := ds[0].ID
-				got, _ := take(t, a, ref, time.Now(), 1)
-				if len(got) != 1 || got[0].ID != id {
-					t.Fatalf("relay A took %v, want %s", ids(got), id)
-				}
-				retaken := lapse(t, a, b, ref, "acme/"+id, time.Now)
-				if retaken[0].ID != id {
-					t.Fatalf("relay B took %s, want %s", retaken[0].ID, id)
-				}
-				if err := a.Record(ctx, attempt(got[0], relay.StatusDelivered, time.Now(), nil), ""); err != nil {
+				ref, taken, retaken := lapsedOnItsOwn(t, a, b, fmt.Sprintf("late%d", n), fmt.Sprintf("x%d", n), ordered)
+				id := taken.ID
+				if err := a.Record(ctx, attempt(taken, relay.StatusDelivered, time.Now(), nil), ""); err != nil {
 					t.Fatal(err)
 				}
-				bd, err := e.end(retaken[0])
+				bd, err := e.end(retaken)
 				if err != nil {
 					t.Fatalf("B's end of its lease: %v", err)
 				}
@@ -83,14 +72,14 @@ func TestLateDeliveryEndsTheRetakenLeaseCleanly(t *testing.T) {
 				}
 				// The next delivery is taken at once (an ordered endpoint's
 				// head lock is free), and the delivered one never again.
-				ev, ds = mkEvent("acme", fmt.Sprintf("y%d", n), time.Now(), ordered, ep)
+				ev, ds := mkEvent("acme", fmt.Sprintf("y%d", n), time.Now(), ordered, ref.Endpoint)
 				accept(t, a, ev, ds)
 				next := ds[0].ID
-				var taken []string
+				var tookNext []string
 				for _, s := range []*Store{a, b} {
 					ds, _ := take(t, s, ref, time.Now(), 2)
 					for _, d := range ds {
-						taken = append(taken, d.ID)
+						tookNext = append(tookNext, d.ID)
 						if err := s.Release(ctx, d); err != nil {
 							t.Fatal(err)
 						}
@@ -99,8 +88,8 @@ func TestLateDeliveryEndsTheRetakenLeaseCleanly(t *testing.T) {
 						break
 					}
 				}
-				if len(taken) != 1 || taken[0] != next {
-					t.Errorf("taken after B's end: %v, want [%s]", taken, next)
+				if len(tookNext) != 1 || tookNext[0] != next {
+					t.Errorf("taken after B's end: %v, want [%s]", tookNext, next)
 				}
 			})
 		}

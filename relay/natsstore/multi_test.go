@@ -364,6 +364,26 @@ func lapse(t *testing.T, a, b *Store, ref relay.EndpointRef, key string, now fun
 	return retaken
 }
 
+// lapsedOnItsOwn accepts an event with one delivery to an endpoint ep of
+// its own (no head lock shared with another row), lets relay a take it and
+// its lease lapse to relay b (lapse). It returns a's copy and b's.
+func lapsedOnItsOwn(t *testing.T, a, b *Store, ep, eventID string, ordered bool) (ref relay.EndpointRef, taken, retaken *relay.Delivery) {
+	t.Helper()
+	ref = relay.EndpointRef{Org: "acme", Endpoint: ep}
+	ev, ds := mkEvent("acme", eventID, time.Now(), ordered, ep)
+	accept(t, a, ev, ds)
+	id := ds[0].ID
+	got, _ := take(t, a, ref, time.Now(), 1)
+	if len(got) != 1 || got[0].ID != id {
+		t.Fatalf("relay A took %v, want %s", ids(got), id)
+	}
+	again := lapse(t, a, b, ref, "acme/"+id, time.Now)
+	if again[0].ID != id {
+		t.Fatalf("relay B took %s, want %s", again[0].ID, id)
+	}
+	return ref, got[0], again[0]
+}
+
 // A relay whose lease lapsed (its heartbeats did not reach the server for
 // AckWait) and another that retook the delivery attempt it at once; the
 // first records it delivered, which ends the work item the second holds.
@@ -462,22 +482,14 @@ func TestLapsedHolderLeavesTheRetakenLease(t *testing.T) {
 			}
 			n++
 			t.Run(name, func(t *testing.T) {
-				ep := fmt.Sprintf("late%d", n) // an endpoint each: no head lock is shared
-				ref := relay.EndpointRef{Org: "acme", Endpoint: ep}
-				ev, ds := mkEvent("acme", fmt.Sprintf("late%d", n), time.Now(), ordered, ep)
-				accept(t, a, ev, ds)
-				id := ds[0].ID
-				got, _ := take(t, a, ref, time.Now(), 1)
-				if len(got) != 1 {
-					t.Fatal("relay A took nothing")
-				}
-				retaken := lapse(t, a, b, ref, "acme/"+id, time.Now)
+				ref, taken, retaken := lapsedOnItsOwn(t, a, b, fmt.Sprintf("late%d", n), fmt.Sprintf("late%d", n), ordered)
+				id := taken.ID
 				at := time.Now().UTC()
 				if _, err := b.Requeue(ctx, "acme", id, at); err != nil {
 					t.Fatal(err)
 				}
 				due := time.Now().UTC().Add(time.Hour)
-				if err := l.end(got[0], due); err != nil {
+				if err := l.end(taken, due); err != nil {
 					t.Fatal(err)
 				}
 				st, _, err := b.state(ctx, "acme", id)
@@ -491,7 +503,7 @@ func TestLapsedHolderLeavesTheRetakenLease(t *testing.T) {
 				if ds, _ := take(t, a, ref, time.Now(), 1); len(ds) != 0 {
 					t.Fatalf("%s taken again while B's attempt is under way", ds[0].ID)
 				}
-				if err := b.Record(ctx, attempt(retaken[0], relay.StatusFailed, time.Now(), &due), ""); err != nil {
+				if err := b.Record(ctx, attempt(retaken, relay.StatusFailed, time.Now(), &due), ""); err != nil {
 					t.Fatal(err)
 				}
 				d, err := b.Delivery(ctx, "acme", id)
@@ -527,21 +539,13 @@ func TestLapsedLeaseKeepsEveryAttempt(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ep := fmt.Sprintf("ep%d", i) // an endpoint each: no head lock is shared
-			ref := relay.EndpointRef{Org: "acme", Endpoint: ep}
-			ev, ds := mkEvent("acme", fmt.Sprintf("x%d", i), time.Now(), tt.ordered, ep)
-			accept(t, a, ev, ds)
-			id := ds[0].ID
-			got, _ := take(t, a, ref, time.Now(), 1)
-			if len(got) != 1 {
-				t.Fatal("relay A took nothing")
-			}
-			retaken := lapse(t, a, b, ref, "acme/"+id, time.Now)
+			_, taken, retaken := lapsedOnItsOwn(t, a, b, fmt.Sprintf("ep%d", i), fmt.Sprintf("x%d", i), tt.ordered)
+			id := taken.ID
 			aAt, bAt := time.Now().UTC(), time.Now().UTC().Add(time.Millisecond)
-			delivered := attempt(got[0], relay.StatusDelivered, aAt, nil)
+			delivered := attempt(taken, relay.StatusDelivered, aAt, nil)
 			delivered.Attempts[0].Status = 200
 			due := time.Now().UTC().Add(time.Hour)
-			failed := attempt(retaken[0], relay.StatusFailed, bAt, &due)
+			failed := attempt(retaken, relay.StatusFailed, bAt, &due)
 			records := []struct {
 				s *Store
 				d *relay.Delivery
