@@ -23,7 +23,7 @@ type metrics struct {
 	ingest     *ingestMetrics
 	depthMu    sync.Mutex
 	depth      func() map[[2]string]int64
-	dir        *directory // the endpoints' enabled state, read at scrape time
+	dir        *directory // the endpoints' enabled state, read at scrape time; nil in tests of other series
 
 	typesMu sync.Mutex
 	types   map[string]map[string]bool // organisation → custom types with a series
@@ -84,24 +84,14 @@ func (m *metrics) setDepth(f func() map[[2]string]int64) {
 	m.depth = f
 }
 
-// setDirectory makes sidehook_relay_endpoint_enabled report dir's endpoints.
-func (m *metrics) setDirectory(dir *directory) {
-	m.depthMu.Lock()
-	defer m.depthMu.Unlock()
-	m.dir = dir
-}
-
 // enabled reports each endpoint: 1 enabled, 0 disabled (in the file, through
 // the API, or by a 410 at run time).
 func (m *metrics) enabled() map[[2]string]int64 {
-	m.depthMu.Lock()
-	dir := m.dir
-	m.depthMu.Unlock()
-	if dir == nil {
+	if m.dir == nil {
 		return nil
 	}
 	out := make(map[[2]string]int64)
-	for _, o := range dir.list {
+	for _, o := range m.dir.list {
 		for _, e := range o.endpoints() {
 			v := int64(0)
 			if e.enabled() {
@@ -124,10 +114,12 @@ func (m *metrics) depths() map[[2]string]int64 {
 }
 
 // newMetrics registers the relay's series; the queue-depth gauge reads
-// the function given to setDepth at scrape time, the subscriber drops h.
-func newMetrics(h *hub) *metrics {
+// the function given to setDepth at scrape time, the enabled gauge dir's
+// endpoints, the subscriber drops h.
+func newMetrics(h *hub, dir *directory) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
+		dir: dir,
 		ingested: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sidehook_relay_events_ingested_total",
 			Help: "Events accepted (answered 202), by organisation and event type (an organisation's custom types past the first 100 as _other).",

@@ -187,7 +187,7 @@ func New(cfg *config.Config, opts Options) (*Relay, error) {
 	r.http = newHTTPTransport(opts.Transport)
 	snd := &sender{signer: &signer{keys: r.keys, issuer: cfg.Issuer, userAgent: "sidehook/" + opts.Version},
 		http: r.http, tunnels: opts.Tunnels, clock: clock}
-	m := newMetrics(r.hub)
+	m := newMetrics(r.hub, dir)
 	cache := newEventCache()
 
 	r.grace = &tunnelGrace{tunnels: opts.Tunnels}
@@ -195,7 +195,6 @@ func New(cfg *config.Config, opts Options) (*Relay, error) {
 		retry: cfg.Retry, maxRetryAfter: opts.MaxRetryAfter, log: logger("dispatcher")}
 	r.disp = newDispatcher(st, dir, att, r.hub, clock, logger("dispatcher"))
 	m.setDepth(r.disp.depths)
-	m.setDirectory(dir)
 
 	// A full disk or a lost store refuses every ingest: about one line a
 	// second says so.
