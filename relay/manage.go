@@ -753,8 +753,13 @@ type replayHints struct {
 	retry func(id string) string
 }
 
+// ReplayToHint is how POST /v1/replay's results ask for a target URL;
+// a client that takes the URL another way (sidehook replay's --to) says
+// its own words in its place.
+const ReplayToHint = `give "to" a URL`
+
 var (
-	apiReplayHints = replayHints{to: `give "to" a URL`,
+	apiReplayHints = replayHints{to: ReplayToHint,
 		retry: func(id string) string { return "retry it with POST /v1/deliveries/" + id + "/retry" }}
 	dashboardReplayHints = replayHints{to: "give a Target URL",
 		retry: func(string) string { return "Retry to deliver it again" }}

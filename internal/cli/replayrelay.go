@@ -219,13 +219,8 @@ func (r *relayReplay) outcome(d relay.DeliveryView, res relay.ReplayResult) repl
 		target = res.Target
 	}
 	return replayOutcome{Result: replay.Result{ID: d.ID, Target: target, Method: event.Type(d.Type).Method(),
-		Status: res.Status, LatencyMS: res.LatencyMS, Error: strings.ReplaceAll(res.Error, apiToHint, "give --to URL")}, EventID: d.EventID, Ok: res.OK}
+		Status: res.Status, LatencyMS: res.LatencyMS, Error: strings.ReplaceAll(res.Error, relay.ReplayToHint, "give --to URL")}, EventID: d.EventID, Ok: res.OK}
 }
-
-// apiToHint is how POST /v1/replay asks for a target URL, where its
-// endpoint has none a replay can go to (disabled, removed): the command
-// says its flag.
-const apiToHint = `give "to" a URL`
 
 // run replays sel. One call carries the whole selection when nothing
 // needs the deliveries one at a time; pacing, fail-fast and skipped
