@@ -39,7 +39,18 @@ func TestCustomValues(t *testing.T) {
 		}
 		call(t, "GET", r.URL()+"/v1/events?type=custom_value_request", apiKey, nil, nil).decode(t, &l)
 		if len(l.Events) == 0 || l.Events[0].Query != q {
-			t.Errorf("recorded: got %+v, want an event with the query", l.Events)
+			t.Fatalf("recorded: got %+v, want an event with the query", l.Events)
+		}
+		// Final, as any delivered delivery: no next attempt is shown.
+		var ev struct {
+			Deliveries []struct {
+				Status        string
+				NextAttemptAt *time.Time `json:"next_attempt_at"`
+			}
+		}
+		call(t, "GET", r.URL()+"/v1/events/"+l.Events[0].ID, apiKey, nil, nil).decode(t, &ev)
+		if len(ev.Deliveries) != 1 || ev.Deliveries[0].Status != "delivered" || ev.Deliveries[0].NextAttemptAt != nil {
+			t.Errorf("recorded delivery: got %+v, want one delivered with no next_attempt_at", ev.Deliveries)
 		}
 	})
 	t.Run("Values", func(t *testing.T) {
