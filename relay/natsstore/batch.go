@@ -249,6 +249,9 @@ func unavailable(err error) error {
 	case errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrNoResponders),
 		errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrConnectionReconnecting),
 		errors.Is(err, context.DeadlineExceeded),
+		// A stream replica left without a leader (a lost quorum) answers
+		// a publish at once with no responders, not after a timeout.
+		errors.Is(err, jetstream.ErrNoStreamResponse),
 		// A request the lost connection ended (see bound); one its caller
 		// gave up on is answered to no one.
 		errors.Is(err, context.Canceled),
