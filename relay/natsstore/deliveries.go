@@ -132,7 +132,10 @@ func (s *Store) Delivery(ctx context.Context, org, id string) (*relay.Delivery, 
 	return st.out(), nil
 }
 
-// Deliveries lists an organisation's deliveries, newest first.
+// Deliveries lists an organisation's deliveries, newest first. A Status
+// of delivering selects those some relay holds leased, not final: the
+// store knows of every relay's attempts, so the list is the same from
+// each, as SPEC §9 asks of the API.
 func (s *Store) Deliveries(ctx context.Context, org string, f relay.DeliveryFilter) (relay.Page[*relay.Delivery], error) {
 	var entries []indexEntry
 	if f.IDs != nil {
@@ -167,7 +170,7 @@ func (s *Store) Deliveries(ctx context.Context, org string, f relay.DeliveryFilt
 		if err != nil {
 			return nil, false, err
 		}
-		ok := (f.Status == "" || st.Status == f.Status) &&
+		ok := st.hasStatus(f.Status) &&
 			(f.Endpoint == "" || st.Endpoint == f.Endpoint) &&
 			(f.Type == "" || st.Type == f.Type)
 		return st.out(), ok, nil
@@ -176,6 +179,18 @@ func (s *Store) Deliveries(ctx context.Context, org string, f relay.DeliveryFilt
 		return p, fmt.Errorf("deliveries: %w", err)
 	}
 	return p, nil
+}
+
+// hasStatus reports whether the delivery is in status ("": any). Its
+// stored status is never delivering: a lease, any relay's, makes it so.
+func (st *state) hasStatus(status string) bool {
+	switch status {
+	case "":
+		return true
+	case relay.StatusDelivering:
+		return st.Leased && !relay.Final(st.Status)
+	}
+	return st.Status == status
 }
 
 // Requeue makes a delivery pending and due at now, its schedule starting
