@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sidehook/sidehook/relay"
 	"github.com/sidehook/sidehook/relay/natsstore/natstest"
@@ -213,6 +214,7 @@ func TestOpenErrors(t *testing.T) {
 		o.Users = []*server.User{{Username: "relay", Password: "pw", Account: acc}}
 	})
 	noRightsURL := strings.Replace(noRights.ClientURL(), "nats://", "nats://relay:pw@", 1)
+	single := startServer(t, nil)
 	dead := natstest.FreePorts(t, 1)[0]
 	ctx := context.Background()
 	for _, c := range []struct {
@@ -226,6 +228,8 @@ func TestOpenErrors(t *testing.T) {
 		{"no servers", Config{}, "no server URL"},
 		{"bad prefix", Config{Servers: []string{noJS.ClientURL()}, Prefix: "a.b"}, "prefix"},
 		{"bad replicas", Config{Servers: []string{noJS.ClientURL()}, Replicas: 2}, "replicas 2"},
+		// It blamed the account's rights or the server's version.
+		{"three replicas on one server", Config{Servers: []string{single.ClientURL()}, Replicas: 3}, "not in a cluster: set store.replicas to 1"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s, err := Open(ctx, c.cfg)
@@ -636,6 +640,29 @@ func TestLeaseHolder(t *testing.T) {
 			}
 			if got := st.heldBy("a"); got != tt.want {
 				t.Errorf("held by a: got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// A create refused for the replicas asked for says what to change, not
+// that the account may lack rights.
+func TestCreateHint(t *testing.T) {
+	s := &Store{cfg: Config{Replicas: 3}}
+	for _, c := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"not clustered", &jetstream.APIError{Code: 500, ErrorCode: errCodeNotClustered}, "not in a cluster: set store.replicas to 1"},
+		{"too few nodes", &jetstream.APIError{Code: 500, ErrorCode: errCodeNoPeers}, "has not that many JetStream nodes up"},
+		{"no room", &jetstream.APIError{Code: 503, ErrorCode: errCodeNoResources}, "max_file_store"},
+		{"other API error", &jetstream.APIError{Code: 403, ErrorCode: 10100}, "rights to manage streams"},
+		{"not an API error", errors.New("boom"), "rights to manage streams"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := s.createHint(fmt.Errorf("create: %w", c.err)); !strings.Contains(got, c.want) {
+				t.Errorf("hint %q: want it to say %q", got, c.want)
 			}
 		})
 	}

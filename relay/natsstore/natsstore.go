@@ -308,7 +308,7 @@ func (s *Store) setup(ctx context.Context) error {
 		return err
 	}
 	if err != nil {
-		return fmt.Errorf("create or update stream %s (does the account have rights to manage streams, and is the server 2.12 or later?): %w", s.cfg.Prefix, err)
+		return fmt.Errorf("create or update stream %s (%s): %w", s.cfg.Prefix, s.createHint(err), err)
 	}
 	s.stream = st
 	var kv jetstream.KeyValue
@@ -333,7 +333,7 @@ func (s *Store) setup(ctx context.Context) error {
 		return err
 	}
 	if err != nil {
-		return fmt.Errorf("create or update bucket %s_ctl: %w", s.cfg.Prefix, err)
+		return fmt.Errorf("create or update bucket %s_ctl (%s): %w", s.cfg.Prefix, s.createHint(err), err)
 	}
 	s.ctl = kv
 	if err := s.waitReadable(ctx); err != nil {
@@ -463,6 +463,32 @@ func (s *Store) checkReplicas(ctx context.Context, name string) (*jetstream.Stre
 			name, have, s.cfg.Replicas, have, errNeverLower)
 	}
 	return info, nil
+}
+
+// Errors of JetStream that a create of a stream or bucket meets when the
+// servers cannot hold the replicas asked for.
+const (
+	errCodeNotClustered jetstream.ErrorCode = 10074 // replicas > 1 not supported in non-clustered mode
+	errCodeNoResources  jetstream.ErrorCode = 10023 // insufficient resources
+)
+
+// createHint says what to do about err, a failed create or update of a
+// stream or bucket: most often a store.replicas the servers cannot hold,
+// else the account's rights or the server's version.
+func (s *Store) createHint(err error) string {
+	var ae *jetstream.APIError
+	if !errors.As(err, &ae) {
+		return "does the account have rights to manage streams, and is the server 2.12 or later?"
+	}
+	switch ae.ErrorCode {
+	case errCodeNotClustered:
+		return fmt.Sprintf("store.replicas is %d and the NATS server is not in a cluster: set store.replicas to 1, or run a JetStream cluster of three nodes", s.cfg.Replicas)
+	case errCodeNoPeers:
+		return fmt.Sprintf("store.replicas is %d and the cluster has not that many JetStream nodes up: start them, or set store.replicas to 1", s.cfg.Replicas)
+	case errCodeNoResources:
+		return "JetStream has no room for it: raise the server's max_file_store or the account's storage limit"
+	}
+	return "does the account have rights to manage streams, and is the server 2.12 or later?"
 }
 
 // createTry bounds one create-or-update of a stream or bucket.
