@@ -44,7 +44,9 @@
 // Open creates the stream and bucket, or updates them to this store's
 // settings; it never lowers their replicas (a relay asking for fewer is
 // refused with what to set), so one relay started with the default of 1
-// cannot drop the copies the others count on.
+// cannot drop the copies the others count on. The first relay to run
+// under a prefix warns when relays run on the same NATS under another:
+// relays given different prefixes share nothing.
 //
 // # Work and leases
 //

@@ -193,6 +193,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	s.log.Info().Str("server", s.nc.ConnectedUrlRedacted()).Str("stream", cfg.Prefix).
 		Int("replicas", cfg.Replicas).Str("ack_wait", cfg.AckWait.String()).Msg("nats store open")
+	if !cfg.Existing {
+		s.warnOtherPrefixes(ctx)
+	}
 	return s, nil
 }
 
@@ -313,16 +316,16 @@ func (s *Store) setup(ctx context.Context) error {
 	s.stream = st
 	var kv jetstream.KeyValue
 	err = retryCreate(ctx, func(ctx context.Context) (err error) {
-		have, err := s.checkReplicas(ctx, "KV_"+s.cfg.Prefix+"_ctl")
+		have, err := s.checkReplicas(ctx, "KV_"+s.ctlBucket())
 		if err != nil {
 			return err
 		}
 		if have != nil && have.Config.Replicas == s.cfg.Replicas {
-			kv, err = s.js.KeyValue(ctx, s.cfg.Prefix+"_ctl")
+			kv, err = s.js.KeyValue(ctx, s.ctlBucket())
 			return err
 		}
 		kv, err = s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:      s.cfg.Prefix + "_ctl",
+			Bucket:      s.ctlBucket(),
 			Description: "sidehook relay: endpoints, disabled marks, tokens, signing keys",
 			Storage:     jetstream.FileStorage,
 			Replicas:    s.cfg.Replicas,
@@ -360,9 +363,9 @@ func (s *Store) setupExisting(ctx context.Context) error {
 		return fmt.Errorf("read stream %s: %w", s.cfg.Prefix, err)
 	}
 	s.stream = st
-	kv, err := s.js.KeyValue(ctx, s.cfg.Prefix+"_ctl")
+	kv, err := s.js.KeyValue(ctx, s.ctlBucket())
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		return notFound("bucket " + s.cfg.Prefix + "_ctl")
+		return notFound("bucket " + s.ctlBucket())
 	}
 	if err != nil {
 		return fmt.Errorf("read bucket %s_ctl: %w", s.cfg.Prefix, err)
@@ -404,7 +407,7 @@ func (s *Store) waitReadable(ctx context.Context) error {
 			_, err := s.get(ctx, probe)
 			return err
 		}},
-		{"bucket " + s.cfg.Prefix + "_ctl", func(ctx context.Context) error {
+		{"bucket " + s.ctlBucket(), func(ctx context.Context) error {
 			_, err := s.ctl.Get(ctx, "ready")
 			if errors.Is(err, jetstream.ErrKeyNotFound) {
 				return nil
