@@ -226,6 +226,7 @@ func TestOpenErrors(t *testing.T) {
 		{"no JetStream", Config{Servers: []string{noJS.ClientURL()}}, "does not have JetStream enabled"},
 		{"account without JetStream", Config{Servers: []string{noRightsURL}}, "not enabled for this account"},
 		{"no servers", Config{}, "no server URL"},
+		{"wrong credentials", Config{Servers: []string{noRights.ClientURL()}, Token: "wrong"}, "refused this relay's credentials (check store.credentials or store.token)"},
 		{"bad prefix", Config{Servers: []string{noJS.ClientURL()}, Prefix: "a.b"}, "prefix"},
 		{"bad replicas", Config{Servers: []string{noJS.ClientURL()}, Replicas: 2}, "replicas 2"},
 		// It blamed the account's rights or the server's version.

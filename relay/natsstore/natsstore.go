@@ -228,6 +228,9 @@ func (s *Store) connect() error {
 		opts = append(opts, nats.RootCAs(s.cfg.CAFile))
 	}
 	nc, err := nats.Connect(strings.Join(s.cfg.Servers, ","), opts...)
+	if errors.Is(err, nats.ErrAuthorization) {
+		return fmt.Errorf("connect to %s: the server refused this relay's credentials (check store.credentials or store.token): %w", redact(s.cfg.Servers), err)
+	}
 	if err != nil {
 		return fmt.Errorf("connect to %s: %w", redact(s.cfg.Servers), err)
 	}
