@@ -46,8 +46,8 @@ func (s *Store) agreeAckWait(ctx context.Context) error {
 				s.ctl.Update(ctx, ackWaitKey, mine, e.Revision())
 				return nil
 			case live:
-				return fmt.Errorf("relays on stream %s use store.ack_wait %s and this relay asks for %s: set store.ack_wait to %s; to change it, stop them all and wait %s",
-					s.cfg.Prefix, have, s.cfg.AckWait, have, 2*have)
+				return misconfigured(fmt.Errorf("relays on stream %s use store.ack_wait %s and this relay asks for %s: set store.ack_wait to %s; to change it, stop them all and wait %s",
+					s.cfg.Prefix, have, s.cfg.AckWait, have, 2*have))
 			}
 			// Compare-and-set: of two relays finding it stale, the one
 			// that did not write it reads the other's.

@@ -2,6 +2,7 @@ package natsstore
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +29,9 @@ func TestAckWaitAgreed(t *testing.T) {
 		}
 		if !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("error %q, want one line saying %q", err, want)
+		}
+		if !errors.Is(err, ErrMisconfigured) {
+			t.Errorf("error %q is not ErrMisconfigured: the relay would exit 1, as for an outage", err)
 		}
 	}
 	tests := []struct {

@@ -147,8 +147,8 @@ func TestReplicasNeverLowered(t *testing.T) {
 		t.Fatal("a store with replicas 1 opened beside one with 3")
 	}
 	want := "stream sidehook has 3 replicas and this relay asks for 1: set store.replicas to 3"
-	if !strings.Contains(err.Error(), want) {
-		t.Errorf("error %q, want it to say %q", err, want)
+	if !strings.Contains(err.Error(), want) || !errors.Is(err, ErrMisconfigured) {
+		t.Errorf("error %q, want ErrMisconfigured saying %q", err, want)
 	}
 	openStore(t, Config{Servers: url, Replicas: 3})
 }

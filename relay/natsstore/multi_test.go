@@ -221,16 +221,19 @@ func TestOpenErrors(t *testing.T) {
 		name string
 		cfg  Config
 		want string
+		// misconfigured: opening again as it is can never work, so the
+		// relay exits as for a mistake in its configuration.
+		misconfigured bool
 	}{
-		{"unreachable", Config{Servers: []string{fmt.Sprintf("nats://127.0.0.1:%d", dead)}}, "connect to nats://127.0.0.1"},
-		{"no JetStream", Config{Servers: []string{noJS.ClientURL()}}, "does not have JetStream enabled"},
-		{"account without JetStream", Config{Servers: []string{noRightsURL}}, "not enabled for this account"},
-		{"no servers", Config{}, "no server URL"},
-		{"wrong credentials", Config{Servers: []string{noRights.ClientURL()}, Token: "wrong"}, "refused this relay's credentials (check store.credentials or store.token)"},
-		{"bad prefix", Config{Servers: []string{noJS.ClientURL()}, Prefix: "a.b"}, "prefix"},
-		{"bad replicas", Config{Servers: []string{noJS.ClientURL()}, Replicas: 2}, "replicas 2"},
+		{"unreachable", Config{Servers: []string{fmt.Sprintf("nats://127.0.0.1:%d", dead)}}, "connect to nats://127.0.0.1", false},
+		{"no JetStream", Config{Servers: []string{noJS.ClientURL()}}, "does not have JetStream enabled", false},
+		{"account without JetStream", Config{Servers: []string{noRightsURL}}, "not enabled for this account", false},
+		{"no servers", Config{}, "no server URL", true},
+		{"wrong credentials", Config{Servers: []string{noRights.ClientURL()}, Token: "wrong"}, "refused this relay's credentials (check store.credentials or store.token)", false},
+		{"bad prefix", Config{Servers: []string{noJS.ClientURL()}, Prefix: "a.b"}, "prefix", true},
+		{"bad replicas", Config{Servers: []string{noJS.ClientURL()}, Replicas: 2}, "replicas 2", true},
 		// It blamed the account's rights or the server's version.
-		{"three replicas on one server", Config{Servers: []string{single.ClientURL()}, Replicas: 3}, "not in a cluster: set store.replicas to 1"},
+		{"three replicas on one server", Config{Servers: []string{single.ClientURL()}, Replicas: 3}, "not in a cluster: set store.replicas to 1", true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s, err := Open(ctx, c.cfg)
@@ -240,6 +243,9 @@ func TestOpenErrors(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %q does not say %q", err, c.want)
+			}
+			if got := errors.Is(err, ErrMisconfigured); got != c.misconfigured {
+				t.Errorf("error %q: ErrMisconfigured %v, want %v", err, got, c.misconfigured)
 			}
 		})
 	}

@@ -55,6 +55,21 @@ const DefaultPrefix = "sidehook"
 // DefaultAckWait is the lease when Config.AckWait is 0.
 const DefaultAckWait = 30 * time.Second
 
+// ErrMisconfigured marks an Open refused for the settings it was given
+// (store.* of the configuration): the servers, or the relays already
+// running, can never work with them, so opening again as it is fails
+// again. A command reports it as a mistake in its configuration (exit 2),
+// not as an outage to wait out.
+var ErrMisconfigured = errors.New("store settings that cannot work")
+
+// misconfiguredError is an error of ErrMisconfigured, its text err's.
+type misconfiguredError struct{ err error }
+
+func (e misconfiguredError) Error() string   { return e.err.Error() }
+func (e misconfiguredError) Unwrap() []error { return []error{e.err, ErrMisconfigured} }
+
+func misconfigured(err error) error { return misconfiguredError{err} }
+
 // opTimeout bounds one JetStream request: a durable write runs to its end
 // whatever the caller's context, but never waits forever on a lost server.
 const opTimeout = 10 * time.Second
@@ -146,20 +161,20 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		cfg.Prefix = DefaultPrefix
 	}
 	if !prefixRE.MatchString(cfg.Prefix) {
-		return nil, fmt.Errorf("open nats store: prefix %q: use 1 to 64 of A-Z a-z 0-9 _ -", cfg.Prefix)
+		return nil, misconfigured(fmt.Errorf("open nats store: prefix %q: use 1 to 64 of A-Z a-z 0-9 _ -", cfg.Prefix))
 	}
 	switch cfg.Replicas {
 	case 0:
 		cfg.Replicas = 1
 	case 1, 3:
 	default:
-		return nil, fmt.Errorf("open nats store: replicas %d: use 1 or 3", cfg.Replicas)
+		return nil, misconfigured(fmt.Errorf("open nats store: replicas %d: use 1 or 3", cfg.Replicas))
 	}
 	if cfg.AckWait <= 0 {
 		cfg.AckWait = DefaultAckWait
 	}
 	if len(cfg.Servers) == 0 {
-		return nil, errors.New("open nats store: no server URL")
+		return nil, misconfigured(errors.New("open nats store: no server URL"))
 	}
 	s := &Store{
 		cfg:       cfg,
@@ -314,7 +329,7 @@ func (s *Store) setup(ctx context.Context) error {
 		return err
 	}
 	if err != nil {
-		return fmt.Errorf("create or update stream %s (%s): %w", s.cfg.Prefix, s.createHint(err), err)
+		return s.createError("stream "+s.cfg.Prefix, err)
 	}
 	s.stream = st
 	var kv jetstream.KeyValue
@@ -339,7 +354,7 @@ func (s *Store) setup(ctx context.Context) error {
 		return err
 	}
 	if err != nil {
-		return fmt.Errorf("create or update bucket %s_ctl (%s): %w", s.cfg.Prefix, s.createHint(err), err)
+		return s.createError("bucket "+s.ctlBucket(), err)
 	}
 	s.ctl = kv
 	if err := s.waitReadable(ctx); err != nil {
@@ -465,8 +480,8 @@ func (s *Store) checkReplicas(ctx context.Context, name string) (*jetstream.Stre
 	}
 	info := st.CachedInfo()
 	if have := info.Config.Replicas; have > s.cfg.Replicas {
-		return nil, fmt.Errorf("stream %s has %d replicas and this relay asks for %d: set store.replicas to %d in the configuration: %w",
-			name, have, s.cfg.Replicas, have, errNeverLower)
+		return nil, misconfigured(fmt.Errorf("stream %s has %d replicas and this relay asks for %d: set store.replicas to %d in the configuration: %w",
+			name, have, s.cfg.Replicas, have, errNeverLower))
 	}
 	return info, nil
 }
@@ -477,6 +492,18 @@ const (
 	errCodeNotClustered jetstream.ErrorCode = 10074 // replicas > 1 not supported in non-clustered mode
 	errCodeNoResources  jetstream.ErrorCode = 10023 // insufficient resources
 )
+
+// createError is the error of a failed create or update of what (a
+// stream or bucket), saying what to do about it: misconfigured when the
+// servers can never hold the replicas asked for.
+func (s *Store) createError(what string, err error) error {
+	err = fmt.Errorf("create or update %s (%s): %w", what, s.createHint(err), err)
+	var ae *jetstream.APIError
+	if errors.As(err, &ae) && ae.ErrorCode == errCodeNotClustered {
+		return misconfigured(err)
+	}
+	return err
+}
 
 // createHint says what to do about err, a failed create or update of a
 // stream or bucket: most often a store.replicas the servers cannot hold,
