@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/rs/zerolog"
 
 	"github.com/sidehook/sidehook/relay"
 	"github.com/sidehook/sidehook/relay/natsstore/natstest"
@@ -216,5 +218,41 @@ func TestReadsOnAFollower(t *testing.T) {
 		if err := s.Record(ctx, attempt(got[0], relay.StatusDelivered, now, nil), ""); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// A relay asking for three replicas of a two-node cluster waits, in case
+// the third node is on its way, until its start's time is up. It waited
+// in silence: the wait is logged at once, and its end says what to set.
+func TestThreeReplicasOfTwoNodes(t *testing.T) {
+	ports := natstest.FreePorts(t, 2)
+	routes := make([]string, len(ports))
+	for i, p := range ports {
+		routes[i] = "nats-route://127.0.0.1:" + strconv.Itoa(p)
+	}
+	var nodes []*server.Server
+	for i, p := range ports {
+		o := natstest.Options(-1, t.TempDir())
+		o.ServerName = fmt.Sprintf("n%d", i+1)
+		o.Cluster = server.ClusterOpts{Name: "sidehook-two", Host: "127.0.0.1", Port: p}
+		o.Routes = server.RoutesFromStr(strings.Join(routes, ","))
+		nodes = append(nodes, natstest.Run(t, o))
+	}
+	waitFor(t, 30*time.Second, "a JetStream meta leader", func() bool {
+		return nodes[0].JetStreamIsLeader() || nodes[1].JetStreamIsLeader()
+	})
+	var log logBuf
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := Open(ctx, Config{Servers: []string{nodes[0].ClientURL()}, Replicas: 3, Logger: zerolog.New(&log)})
+	if err == nil {
+		s.Close()
+		t.Fatal("three replicas opened on two nodes")
+	}
+	if want := "has not that many JetStream nodes up: start them, or set store.replicas to 1"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q, want it to say %q", err, want)
+	}
+	if n := log.lines("warn", "waiting for them"); n != 1 {
+		t.Errorf("%d warnings of the wait, want 1; log:\n%s", n, log.b.String())
 	}
 }

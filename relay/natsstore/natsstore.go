@@ -299,7 +299,7 @@ func (s *Store) setup(ctx context.Context) error {
 		return s.setupExisting(ctx)
 	}
 	var st jetstream.Stream
-	err := retryCreate(ctx, func(ctx context.Context) (err error) {
+	err := s.retryCreate(ctx, func(ctx context.Context) (err error) {
 		have, err := s.checkReplicas(ctx, s.cfg.Prefix)
 		if err != nil {
 			return err
@@ -333,7 +333,7 @@ func (s *Store) setup(ctx context.Context) error {
 	}
 	s.stream = st
 	var kv jetstream.KeyValue
-	err = retryCreate(ctx, func(ctx context.Context) (err error) {
+	err = s.retryCreate(ctx, func(ctx context.Context) (err error) {
 		have, err := s.checkReplicas(ctx, "KV_"+s.ctlBucket())
 		if err != nil {
 			return err
@@ -537,7 +537,11 @@ const errCodeNoPeers jetstream.ErrorCode = 10005
 // that start together each ask to create the same replicated stream, and
 // the server may answer none of them; asked again, it finds the stream
 // and updates it.
-func retryCreate(ctx context.Context, create func(context.Context) error) error {
+// A wait for the replicas' nodes is logged once, so that a relay asking
+// for more replicas than the cluster has nodes does not start in silence
+// until setup's time is up.
+func (s *Store) retryCreate(ctx context.Context, create func(context.Context) error) error {
+	told := false
 	for {
 		try, cancel := context.WithTimeout(ctx, createTry)
 		err := create(try)
@@ -549,6 +553,12 @@ func retryCreate(ctx context.Context, create func(context.Context) error) error 
 			return err
 		}
 		if forming {
+			if !told {
+				told = true
+				deadline, _ := ctx.Deadline()
+				s.log.Warn().Err(err).Int("replicas", s.cfg.Replicas).Time("until", deadline).
+					Msg("JetStream has not the nodes to place store.replicas yet: waiting for them (is the cluster smaller than that?)")
+			}
 			select {
 			case <-ctx.Done():
 				return err
