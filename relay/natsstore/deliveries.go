@@ -181,16 +181,19 @@ func (s *Store) Deliveries(ctx context.Context, org string, f relay.DeliveryFilt
 	return p, nil
 }
 
-// hasStatus reports whether the delivery is in status ("": any). Its
-// stored status is never delivering: a lease, any relay's, makes it so.
+// hasStatus reports whether the delivery is in status ("": any) as the
+// API shows it. Its stored status is never delivering: a lease, any
+// relay's, makes it so, and then it is not pending or failed, so a page
+// of those is not cut short by deliveries the relay would leave out.
 func (st *state) hasStatus(status string) bool {
+	attempting := st.Leased && !relay.Final(st.Status)
 	switch status {
 	case "":
 		return true
 	case relay.StatusDelivering:
-		return st.Leased && !relay.Final(st.Status)
+		return attempting
 	}
-	return st.Status == status
+	return st.Status == status && !attempting
 }
 
 // Requeue makes a delivery pending and due at now, its schedule starting
