@@ -359,11 +359,12 @@ func (f *deliveryFilter) parse() error {
 	return nil
 }
 
-// store is the part of f the store applies: delivering is a state of
-// this relay, not of the store.
-func (f *deliveryFilter) store(limit int, cursor string) DeliveryFilter {
+// store is the part of f the store applies. Delivering is the state of
+// a delivery a relay is attempting: a store shared with other relays
+// knows it (each relay's leases), a relay's own store does not.
+func (f *deliveryFilter) store(limit int, cursor string, shared bool) DeliveryFilter {
 	sf := DeliveryFilter{Endpoint: f.Endpoint, Type: f.Type, Since: f.since, Until: f.until, Limit: limit, Cursor: cursor}
-	if f.Status != StatusDelivering {
+	if f.Status != StatusDelivering || shared {
 		sf.Status = f.Status
 	}
 	return sf
@@ -390,10 +391,11 @@ func (m *manager) listDeliveries(ctx context.Context, o *orgState, f *deliveryFi
 	if noneUntil(f.until, f.untilSet) {
 		return nil, "", nil
 	}
-	if f.Status == StatusDelivering {
+	shared := isSharer(m.store)
+	if f.Status == StatusDelivering && !shared {
 		return m.listDelivering(ctx, o, f, limit, cursor)
 	}
-	page, err := m.store.Deliveries(ctx, o.id, f.store(limit, cursor))
+	page, err := m.store.Deliveries(ctx, o.id, f.store(limit, cursor, shared))
 	if err != nil {
 		return nil, "", listError(err)
 	}
@@ -407,7 +409,8 @@ func (m *manager) listDeliveries(ctx context.Context, o *orgState, f *deliveryFi
 }
 
 // listDelivering is listDeliveries of the deliveries this relay is
-// attempting now. The store knows nothing of that state, so the relay
+// attempting now, on a store of its own. The store knows nothing of that
+// state, so the relay
 // pages them itself: newest first as the store lists (creation, then id),
 // each page's cursor naming its last delivery, the next page those after
 // it that are still in flight.
@@ -420,7 +423,7 @@ func (m *manager) listDelivering(ctx context.Context, o *orgState, f *deliveryFi
 	if len(ids) == 0 {
 		return nil, "", nil
 	}
-	sf := f.store(len(ids), "")
+	sf := f.store(len(ids), "", false)
 	sf.IDs = ids
 	page, err := m.store.Deliveries(ctx, o.id, sf)
 	if err != nil {

@@ -297,6 +297,8 @@ type EventFilter struct {
 
 // DeliveryFilter selects deliveries by their fields. Since and Until bound
 // CreatedAt (inclusive); IDs, when set, selects those deliveries only.
+// Status delivering is asked only of a store shared with other relays
+// (changeSharer): those some relay holds leased.
 type DeliveryFilter struct {
 	Status   string
 	Endpoint string

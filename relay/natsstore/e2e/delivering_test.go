@@ -57,6 +57,10 @@ func TestDeliveringOnEveryRelay(t *testing.T) {
 		if apiCall(t, r.url, http.MethodGet, "/v1/events/evt_delivering", "", &e); len(e.Deliveries) != 1 || e.Deliveries[0].Status != relay.StatusDelivering {
 			t.Errorf("event on %s: %+v, want its delivery delivering", r.name, e.Deliveries)
 		}
+		var delivering struct{ Deliveries []relay.DeliveryView }
+		if apiCall(t, r.url, http.MethodGet, "/v1/deliveries?status=delivering", "", &delivering); len(delivering.Deliveries) != 1 || delivering.Deliveries[0].ID != id {
+			t.Errorf("delivering on %s: %+v, want %s", r.name, delivering.Deliveries, id)
+		}
 		var pending struct{ Deliveries []relay.DeliveryView }
 		if apiCall(t, r.url, http.MethodGet, "/v1/deliveries?status=pending", "", &pending); len(pending.Deliveries) != 0 {
 			t.Errorf("pending on %s: %d, want none", r.name, len(pending.Deliveries))
