@@ -115,8 +115,8 @@ func (m *metrics) depths() map[[2]string]int64 {
 
 // newMetrics registers the relay's series; the queue-depth gauge reads
 // the function given to setDepth at scrape time, the enabled gauge dir's
-// endpoints, the subscriber drops h.
-func newMetrics(h *hub, dir *directory) *metrics {
+// endpoints, the subscriber drops h, the store gauge health.
+func newMetrics(h *hub, dir *directory, health func() error) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		dir: dir,
@@ -143,6 +143,17 @@ func newMetrics(h *hub, dir *directory) *metrics {
 		depthCollector{desc: prometheus.NewDesc("sidehook_relay_endpoint_enabled",
 			"1 while the endpoint is sent its events, 0 while disabled (enabled: false, or by a 410 answer): a disabled endpoint's events are not queued for it.",
 			[]string{"organisation", "endpoint"}, nil), depth: m.enabled},
+		// What /readyz says, for an alert: the queue depths keep their
+		// last values while the store takes no writes.
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "sidehook_relay_store_up",
+			Help: "1 while the store takes writes, 0 while it cannot (a full disk, a lost JetStream quorum): ingest answers 503 meanwhile.",
+		}, func() float64 {
+			if health() != nil {
+				return 0
+			}
+			return 1
+		}),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "sidehook_relay_subscriber_dropped_total",
 			Help: "Changes a slow subscriber (the dashboard's feed, a waiter) did not receive.",

@@ -10,7 +10,7 @@ import (
 // maxTypeLabels custom types, the rest count as otherTypes, and the
 // built-in types always count as themselves.
 func TestIngestTypeLabelsBounded(t *testing.T) {
-	m := newMetrics(newHub(false), nil)
+	m := newMetrics(newHub(false), nil, func() error { return nil })
 	for i := range maxTypeLabels + 50 {
 		m.countIngested("acme", fmt.Sprintf("custom_%d", i))
 	}

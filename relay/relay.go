@@ -187,7 +187,7 @@ func New(cfg *config.Config, opts Options) (*Relay, error) {
 	r.http = newHTTPTransport(opts.Transport)
 	snd := &sender{signer: &signer{keys: r.keys, issuer: cfg.Issuer, userAgent: "sidehook/" + opts.Version},
 		http: r.http, tunnels: opts.Tunnels, clock: clock}
-	m := newMetrics(r.hub, dir)
+	m := newMetrics(r.hub, dir, st.Health)
 	cache := newEventCache()
 
 	r.grace = &tunnelGrace{tunnels: opts.Tunnels}

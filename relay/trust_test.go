@@ -428,7 +428,15 @@ func TestDiskFullAnswers(t *testing.T) {
 	if a := call(t, "GET", r.URL()+"/readyz", "", nil, nil); a.Status != http.StatusOK {
 		t.Fatalf("readyz: got %d %s, want 200", a.Status, a.Body)
 	}
+	storeUp := func(want string) {
+		t.Helper()
+		if m := string(call(t, "GET", r.URL()+"/metrics", "", nil, nil).Body); !strings.Contains(m, "\nsidehook_relay_store_up "+want+"\n") {
+			t.Errorf("/metrics: want sidehook_relay_store_up %s", want)
+		}
+	}
+	storeUp("1")
 	st.full.Store(true)
+	storeUp("0")
 
 	a := call(t, "GET", r.URL()+"/readyz", "", nil, nil)
 	if a.Status != http.StatusServiceUnavailable || !bytes.Contains(a.Body, []byte("disk full")) {
