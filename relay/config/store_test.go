@@ -36,6 +36,8 @@ func TestStore(t *testing.T) {
 			check: func(s *config.Store) bool { return len(s.Servers) == 0 && s.Replicas == 3 }},
 		{name: "ErrHTTPServer", yaml: "store: {servers: ['http://a:4222']}\n", want: `store.servers[0]: "http://a:4222" is not a NATS URL`},
 		{name: "ErrNoHost", yaml: "store: {servers: ['nats://']}\n", want: "store.servers[0]"},
+		{name: "ErrPortRange", yaml: "store: {servers: ['nats://a:99999']}\n", want: `store.servers[0]: "nats://a:99999": port 99999 is not between 1 and 65535`},
+		{name: "ErrPortZero", yaml: "store: {servers: ['nats://a:0']}\n", want: "port 0 is not between 1 and 65535"},
 		{name: "ErrUserInURL", yaml: "store: {servers: ['nats://u:p@a:4222']}\n", want: "store.servers[0]: "},
 		{name: "ErrServersNotList", yaml: "store: {servers: 'nats://a:4222'}\n", want: "store.servers: want a list"},
 		{name: "ErrTokenAndCreds", yaml: "store: {servers: ['nats://a'], token: t, credentials: " + creds + "}\n", want: "store: token and credentials are two ways to authenticate: give one"},
