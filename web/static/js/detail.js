@@ -268,6 +268,12 @@ export class Detail {
           title: a.at || undefined }));
       const li = h('li', { class: ok ? 'ok' : 'bad' }, head);
       if (a.error) li.append(h('p', { class: 'att-error', text: a.error }));
+      // What this attempt sent: its own timestamp, attempt number and
+      // tokens, which the Headers section (the latest attempt's) hides.
+      const sent = redactHeaders(a.request_headers, this.cfg.redact, this.cfg.redactedText);
+      if (sent.length) {
+        li.append(h('details', { class: 'att-request' }, h('summary', { text: `Request headers (${sent.length})` }), this.headersTable(sent)));
+      }
       if (a.response) {
         li.append(h('details', {}, h('summary', { text: 'Response body' }), h('pre', { class: 'code', text: bodyView(a.response, 'utf8').text })));
       }
@@ -283,11 +289,15 @@ export class Detail {
 
   headersSection(headers) {
     const rows = redactHeaders(headers, this.cfg.redact, this.cfg.redactedText);
-    const table = h('table', { class: 'headers' },
+    return h('section', { class: 'block' }, h('h3', { text: `Headers (${rows.length})` }), rows.length ? this.headersTable(rows) : h('p', { class: 'hint', text: 'none' }));
+  }
+
+  // headersTable shows headers already through redactHeaders.
+  headersTable(rows) {
+    return h('table', { class: 'headers' },
       h('thead', {}, h('tr', {}, h('th', { scope: 'col', text: 'Header' }), h('th', { scope: 'col', text: 'Value' }))),
       h('tbody', {}, rows.flatMap(([k, vs]) => vs.map((v) =>
         h('tr', {}, h('th', { scope: 'row', text: k }), h('td', { class: isRedacted(k, v, this.cfg.redact, this.cfg.redactedText) ? 'redacted' : '', text: v }))))));
-    return h('section', { class: 'block' }, h('h3', { text: `Headers (${rows.length})` }), rows.length ? table : h('p', { class: 'hint', text: 'none' }));
   }
 
   tokensSection(headers, d) {
