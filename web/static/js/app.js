@@ -33,14 +33,35 @@ const list = new VirtualList($('list'), {
 
 // Older items, a page at a time, when the list is scrolled to its end
 // (receiver: GET /_sidehook/requests?cursor=…; relay:
-// GET /_sidehook/deliveries?before=…).
+// GET /_sidehook/deliveries?before=…). A filter is applied to those too,
+// so a filter matching nothing loaded still finds the older ones it
+// matches; but a filter matching little would page through everything, so
+// while filtered the page searches FILTERED_PAGES pages at a time, then
+// asks before going further back.
+const FILTERED_PAGES = 10;
 const more = $('list-more');
-let olderState = 'idle'; // idle | loading | done
+let olderState = 'idle'; // idle | loading | paused (filtered, asks first) | done
+let filteredPages = FILTERED_PAGES;
 let snapshotSeen = false;
+const fmt = (n) => n.toLocaleString();
+const noun = (n) => (relay ? (n === 1 ? 'delivery' : 'deliveries') : (n === 1 ? 'request' : 'requests'));
 async function loadOlder() {
-  // Not while filtered: a filter matching little would page through
-  // everything.
-  if (olderState !== 'idle' || !snapshotSeen || store.size === 0 || list.items.length !== store.size) return;
+  if (olderState !== 'idle' || !snapshotSeen || store.size === 0) return;
+  if (store.size >= cfg.maxItems) {
+    // Older ones would push out the ones just loaded, and load again.
+    olderState = 'done';
+    more.textContent = `This page holds the newest ${fmt(cfg.maxItems)} ${noun(2)}; older ones are on the server (${relay ? 'GET /v1/deliveries' : 'GET /_sidehook/requests'}).`;
+    return;
+  }
+  if (filtering()) {
+    if (filteredPages <= 0) {
+      olderState = 'paused';
+      more.replaceChildren(`Searched the newest ${fmt(store.size)} ${noun(store.size)}. `,
+        h('button', { type: 'button', class: 'small', id: 'search-older', text: 'Search older', onclick: searchOlder }));
+      return;
+    }
+    filteredPages--;
+  }
   olderState = 'loading';
   more.textContent = relay ? 'Loading older deliveries…' : 'Loading older requests…';
   try {
@@ -64,17 +85,39 @@ async function loadOlder() {
   }
 }
 
+// searchOlder is the paused search's button: FILTERED_PAGES more pages.
+function searchOlder() {
+  if (olderState !== 'paused') return;
+  filteredPages = FILTERED_PAGES;
+  olderState = 'idle';
+  more.textContent = '';
+  loadOlder();
+}
+
 // Filters.
 const fEvent = $('f-event');
 const fStatus = $('f-status');
 const fText = $('f-text');
 let knownEvents = 0;
 let textTimer = 0;
-fEvent.addEventListener('change', schedule);
-fStatus.addEventListener('change', schedule);
-fText.addEventListener('input', () => { clearTimeout(textTimer); textTimer = setTimeout(schedule, 120); });
-$('filters').addEventListener('reset', () => setTimeout(schedule));
+// A new filter gets its own pages of older items to search.
+function filtersChanged() {
+  filteredPages = FILTERED_PAGES;
+  if (olderState === 'paused') {
+    olderState = 'idle';
+    more.textContent = '';
+  }
+  schedule();
+}
+fEvent.addEventListener('change', filtersChanged);
+fStatus.addEventListener('change', filtersChanged);
+fText.addEventListener('input', () => { clearTimeout(textTimer); textTimer = setTimeout(filtersChanged, 120); });
+$('filters').addEventListener('reset', () => setTimeout(filtersChanged));
 $('filters').addEventListener('submit', (e) => e.preventDefault());
+
+function filtering() {
+  return fEvent.value !== '' || fStatus.value !== '' || fText.value.trim() !== '';
+}
 
 function predicate() {
   const ev = fEvent.value;
@@ -130,9 +173,8 @@ function apply() {
   list.setItems(shown);
   const sel = detail.item && store.get(detail.item.id);
   if (sel && sel !== detail.item) detail.show(sel);
-  const fmt = (n) => n.toLocaleString();
   $('counts').textContent = shown.length === store.size
-    ? `${fmt(store.size)} ${relay ? (store.size === 1 ? 'delivery' : 'deliveries') : (store.size === 1 ? 'request' : 'requests')}`
+    ? `${fmt(store.size)} ${noun(store.size)}`
     : `${fmt(shown.length)} of ${fmt(store.size)} shown`;
   const empty = $('list-empty');
   empty.hidden = shown.length > 0;
@@ -142,7 +184,8 @@ function apply() {
       // from the relay, through the tunnel.
       : cfg.role === 'inspector' ? 'Waiting for deliveries. Send an event to the relay and each request forwarded to your app shows up here.'
       : `Waiting for requests. Send one to ${location.origin}/anything and it shows up here.`)
-    : 'Nothing matches these filters.';
+    : olderState === 'done' ? 'Nothing matches these filters.'
+      : `Nothing matches these filters in the newest ${fmt(store.size)} ${noun(store.size)}.`;
 }
 
 // Notices.

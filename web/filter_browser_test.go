@@ -1,0 +1,79 @@
+package web_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/sidehook/sidehook/web"
+)
+
+// TestBrowserFilterSearchesOlderInSteps: a filter matching nothing loaded
+// searches older pages, a bounded number at a time, then asks before going
+// further back (a relay holds millions); Search older goes on.
+func TestBrowserFilterSearchesOlderInSteps(t *testing.T) {
+	ctx := newBrowser(t)
+	var pages atomic.Int32
+	d := startDashboard(t, dashOptions{
+		Role: web.RoleRelay,
+		Routes: func(mux *http.ServeMux) {
+			// Endless history, none of it matching the filter.
+			mux.HandleFunc("GET /_sidehook/deliveries", func(w http.ResponseWriter, r *http.Request) {
+				before, err := time.Parse(time.RFC3339Nano, r.URL.Query().Get("before"))
+				limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+				if err != nil || limit < 1 {
+					http.Error(w, `{"error":"invalid_query"}`, http.StatusBadRequest)
+					return
+				}
+				n := pages.Add(1)
+				items := make([]web.Item, limit)
+				for i := range items {
+					items[i] = deliveryRow(fmt.Sprintf("dlv_p%d_%d", n, i), before.Add(-time.Duration(i+1)*time.Millisecond))
+				}
+				w.Header().Set("Content-Type", "application/json")
+				_ = json.NewEncoder(w).Encode(map[string]any{"items": items, "more": true})
+			})
+		},
+	})
+	now := time.Now().UTC()
+	for i := range web.SnapshotSize {
+		d.Log.add(deliveryRow(fmt.Sprintf("dlv_s%d", i), now.Add(-time.Duration(web.SnapshotSize-i)*time.Second)))
+	}
+
+	do(t, ctx, "open the dashboard",
+		chromedp.Navigate(d.URL+web.UIPath),
+		chromedp.Poll[chromedp.Void](fmt.Sprintf(`window.sidehook.store.size === %d`, web.SnapshotSize), chromedp.WithPollingTimeout(10*time.Second)),
+	)
+	if got := pages.Load(); got != 0 {
+		t.Fatalf("the page loaded %d older pages unfiltered and unscrolled, want 0", got)
+	}
+	do(t, ctx, "filter on what nothing matches",
+		chromedp.SendKeys(chromedp.ID(`f-text`), "no-such-thing"),
+		chromedp.WaitVisible(chromedp.ID(`search-older`)),
+	)
+	if got := pages.Load(); got != 10 {
+		t.Errorf("the page searched %d older pages before asking, want 10", got)
+	}
+	if empty := js[string](t, ctx, `document.getElementById('list-empty').textContent`); empty != "Nothing matches these filters in the newest 1,200 deliveries." {
+		t.Errorf("the empty list says %q, want how far back it searched", empty)
+	}
+	do(t, ctx, "search further back",
+		chromedp.Click(chromedp.ID(`search-older`)),
+		chromedp.Poll[chromedp.Void](`window.sidehook.store.size === 2200 && document.getElementById('search-older') !== null`, chromedp.WithPollingTimeout(15*time.Second)),
+	)
+	if got := pages.Load(); got != 20 {
+		t.Errorf("after Search older the page has searched %d pages, want 20", got)
+	}
+}
+
+// deliveryRow is a delivered delivery's row.
+func deliveryRow(id string, at time.Time) web.Item {
+	data, _ := json.Marshal(map[string]any{"id": id, "endpoint": "crm", "status": "delivered", "attempts": []any{}})
+	return web.Item{Kind: web.KindDelivery, ID: id, Time: at, Event: "payment", Method: "POST", Path: "/webhooks", Status: "delivered", Data: data}
+}
