@@ -77,3 +77,21 @@ func deliveryRow(id string, at time.Time) web.Item {
 	data, _ := json.Marshal(map[string]any{"id": id, "endpoint": "crm", "status": "delivered", "attempts": []any{}})
 	return web.Item{Kind: web.KindDelivery, ID: id, Time: at, Event: "payment", Method: "POST", Path: "/webhooks", Status: "delivered", Data: data}
 }
+
+// TestBrowserEventFilterOffersBuiltins: the event filter offers the five
+// built-in types before any item of theirs is loaded (a filter searches
+// older items too), and the custom ones the items carry.
+func TestBrowserEventFilterOffersBuiltins(t *testing.T) {
+	ctx := newBrowser(t)
+	d := startDashboard(t, dashOptions{})
+	d.Log.add(captureItem("cap_1", time.Now().UTC(), "valid", map[string]any{"event": "order.created", "method": "POST", "path": "/orders"}))
+	do(t, ctx, "open the dashboard",
+		chromedp.Navigate(d.URL+web.UIPath),
+		chromedp.WaitVisible(chromedp.CSS(`[data-id="cap_1"]`)),
+	)
+	got := js[[]string](t, ctx, `[...document.getElementById('f-event').options].map((o) => o.value)`)
+	want := []string{"", "custom_value_request", "delivery_report", "inbound_message", "message_send", "order.created", "payment"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("event filter offers %q, want %q", got, want)
+	}
+}

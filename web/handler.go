@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/rs/zerolog"
 
+	"github.com/sidehook/sidehook/internal/event"
 	"github.com/sidehook/sidehook/internal/httpjson"
 )
 
@@ -89,6 +90,9 @@ type pageConfig struct {
 	RedactedText string   `json:"redactedText"`
 	MaxItems     int      `json:"maxItems"`
 	SnapshotSize int      `json:"snapshotSize"`
+	// Events are offered by the event filter before any item of theirs
+	// is loaded: a filter searches older items too.
+	Events []string `json:"events"`
 }
 
 type server struct {
@@ -144,8 +148,17 @@ func NewHandler(cfg Config) http.Handler {
 		RedactedText: RedactedValue,
 		MaxItems:     MaxItems,
 		SnapshotSize: SnapshotSize,
+		Events:       builtinEvents(),
 	}
 	return s.routes()
+}
+
+func builtinEvents() []string {
+	var out []string
+	for _, t := range event.Builtin() {
+		out = append(out, string(t))
+	}
+	return out
 }
 
 func (s *server) tokenCookie() string { return "sidehook_" + s.cfg.Role + "_token" }

@@ -98,7 +98,8 @@ function searchOlder() {
 const fEvent = $('f-event');
 const fStatus = $('f-status');
 const fText = $('f-text');
-let knownEvents = 0;
+// -1: the built-in event types are offered before any item arrives.
+let knownEvents = -1;
 let textTimer = 0;
 // A new filter gets its own pages of older items to search.
 function filtersChanged() {
@@ -132,7 +133,7 @@ function syncEventOptions() {
   if (store.events.size === knownEvents) return;
   knownEvents = store.events.size;
   const cur = fEvent.value;
-  const opts = [...store.events].sort();
+  const opts = [...new Set([...(cfg.events || []), ...store.events])].sort();
   fEvent.replaceChildren(new Option('All events', ''), ...opts.map((e) => new Option(e, e)));
   fEvent.value = cur;
 }
