@@ -77,7 +77,10 @@ export class Detail {
     // (body_size is the whole); a replay still sends all of it.
     const preview = d.body_preview === true || ev.body_preview === true;
     const bodySize = Number(d.body_size ?? ev.body_size) || 0;
-    return { method: it.method || d.method || 'POST', url, headers, body, bodyEncoding, preview, bodySize };
+    // body_truncated: the receiver did not keep the body at all (over its
+    // limit, or busy); body_size is how long it was.
+    const missing = d.body_truncated === true;
+    return { method: it.method || d.method || 'POST', url, headers, body, bodyEncoding, preview, bodySize, missing };
   }
 
   build() {
@@ -123,7 +126,9 @@ export class Detail {
         h('summary', { text: 'Edit body before replaying' }),
         h('label', { for: 'replay-body', text: 'Body to send' }),
         this.bodyEdit,
-        h('p', { class: 'hint', text: binary
+        h('p', { class: 'hint', text: req.missing
+          ? 'The original body was not kept: a replay sends the body typed here, none if it is left empty.'
+          : binary
           ? 'This body is binary: it is replayed unchanged.'
           : req.preview
             ? 'This body is too large to edit here: it is replayed unchanged.'
@@ -326,7 +331,11 @@ export class Detail {
 
   bodySection(req) {
     // A cut body is not valid JSON: say why it shows raw.
-    const note = req.preview ? `first part only, of ${req.bodySize.toLocaleString()} bytes: replay sends them all` : '';
+    let note = req.preview ? `first part only, of ${req.bodySize.toLocaleString()} bytes: replay sends them all` : '';
+    if (req.missing) {
+      const answered = Number((this.data().response || {}).status) || 0;
+      note = `not kept: the receiver did not store this body (${req.bodySize.toLocaleString()} bytes)` + (answered ? ` and answered HTTP ${answered}` : '');
+    }
     return h('section', { class: 'block' }, h('h3', { text: 'Body' }), this.bodyBlock(req.body, req.bodyEncoding, 'body', 'Body', note));
   }
 
@@ -446,7 +455,7 @@ export class Detail {
     } else if (to) {
       url = replayTarget(to, it.path || '/', it.query || '');
     }
-    const out = { method: req.method, url, body: req.body, bodyEncoding: req.bodyEncoding, bodyFile: '', bodySize: req.bodySize };
+    const out = { method: req.method, url, body: req.body, bodyEncoding: req.bodyEncoding, bodyFile: '', bodySize: req.bodySize, missing: req.missing };
     out.headers = Object.fromEntries(redactHeaders(req.headers, this.cfg.redact, this.cfg.redactedText));
     if (!this.bodyEdit.disabled && this.bodyEdit.value !== req.body) {
       out.body = this.bodyEdit.value;
@@ -480,6 +489,9 @@ export class Detail {
       .map(([k]) => k);
     if (hidden.length) {
       notes.push(`Its credentials are redacted (${hidden.join(', ')}): replace each ${this.cfg.redactedText} before running it, or use Replay, which re-signs.`);
+    }
+    if (req.missing && req.body === '') {
+      notes.push(`Its body (${req.bodySize.toLocaleString()} bytes) was not kept by the receiver: the command sends none.`);
     }
     if (req.bodyFile) {
       const d = this.data();
