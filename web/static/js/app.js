@@ -29,6 +29,8 @@ const list = new VirtualList($('list'), {
   statusLabel,
   onSelect: (it) => detail.show(it, { selected: true }),
   onNearEnd: () => loadOlder(),
+  // The inspector's status is already the local app's answer.
+  showAnswer: cfg.role === 'receiver',
 });
 
 // Older items, a page at a time, when the list is scrolled to its end

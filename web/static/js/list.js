@@ -1,11 +1,14 @@
 // VirtualList renders only the rows in view (plus a few), so 10,000 items
 // cost the same to scroll as 20. Rows have one fixed height.
 
+import { statusClass } from './format.js';
+
 const OVERSCAN = 8;
 
 export class VirtualList {
-  constructor(root, { rowHeight, statusLabel, onSelect, onNearEnd }) {
+  constructor(root, { rowHeight, statusLabel, onSelect, onNearEnd, showAnswer = false }) {
     this.root = root;
+    this.showAnswer = showAnswer;
     this.onNearEnd = onNearEnd;
     this.rowHeight = rowHeight;
     this.statusLabel = statusLabel;
@@ -118,6 +121,15 @@ export class VirtualList {
       sub.textContent = `${it.endpoint} · ${n} attempt${n === 1 ? '' : 's'}`;
       pc.prepend(sub);
       pc.title = `${it.endpoint}, ${n} attempt${n === 1 ? '' : 's'}: ${path}`;
+    }
+    if (this.showAnswer && it.answer) {
+      // What the receiver answered, so a scripted 500 or a 401 stands
+      // out from the verdict without opening the request.
+      const mark = document.createElement('span');
+      mark.className = 'mark answer ' + (it.answer.status ? statusClass(it.answer.status) : 'bad');
+      mark.textContent = it.answer.status ? String(it.answer.status) : 'no answer';
+      mark.title = it.answer.status ? `answered HTTP ${it.answer.status}` : `no answer${it.answer.why ? ': ' + it.answer.why : ''}`;
+      pc.prepend(mark);
     }
     if (it.replayOf) {
       const mark = document.createElement('span');

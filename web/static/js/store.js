@@ -135,13 +135,16 @@ function prepare(raw) {
     it.attemptCount = d.attempts.length;
     const last = d.attempts[d.attempts.length - 1];
     it.durationMs = last && last.latency_ms !== undefined ? Number(last.latency_ms) : undefined;
-  } else if (d.response && d.response.duration_ms !== undefined) {
-    it.durationMs = Number(d.response.duration_ms);
+  } else if (d.response && typeof d.response === 'object') {
+    if (d.response.duration_ms !== undefined) it.durationMs = Number(d.response.duration_ms);
+    // A capture's answer: its status, 0 when none was sent (a fault, a
+    // connection cut), and why.
+    it.answer = { status: Number(d.response.status) || 0, why: d.response.fault || d.response.error || '' };
   }
   it.displayDuration = it.durationMs === undefined ? '' : formatDuration(it.durationMs);
   it.query = queryText(d);
   const body = typeof d.body === 'string' ? d.body.slice(0, 2048) : '';
-  it.haystack = [it.id, it.event, it.method, it.path, it.status, it.query, d.webhook_id, d.event_id, d.endpoint, d.url,
+  it.haystack = [it.id, it.event, it.method, it.path, it.status, it.answer && it.answer.status ? 'http ' + it.answer.status : '', it.query, d.webhook_id, d.event_id, d.endpoint, d.url,
     d.verdict && d.verdict.reason, body].filter(Boolean).join('\n').toLowerCase();
   return it;
 }
