@@ -25,7 +25,13 @@
 // an item whose ID the page already holds is an update of it (a delivery
 // moving from pending to delivered), so the page upserts by ID. The hub
 // subscribes before it reads the snapshot, so an item may arrive both in the
-// snapshot and right after it: upserting makes that harmless.
+// snapshot and right after it: upserting makes that harmless. A snapshot
+// also says what the server no longer has (cleared, or lost with a server
+// that kept it in memory and restarted): the page drops the items it holds
+// that are newer than the snapshot's oldest and not in it, or, when the
+// snapshot is shorter than SnapshotSize (the server's every item), all it
+// lacks; not after an error message, whose snapshot lacks what could not
+// be read.
 //
 // A browser that cannot keep up never slows a publisher: once its buffer
 // (HubOptions.ClientBuffer items) is full, further items for it are dropped

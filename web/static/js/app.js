@@ -220,18 +220,30 @@ function onState(s) {
   }
 }
 
+let snapshotFailed = false;
 function onMessage(msg) {
   switch (msg.type) {
-    case 'snapshot':
+    case 'snapshot': {
       snapshotSeen = true;
-      if (Array.isArray(msg.items) && msg.items.length < cfg.snapshotSize && olderState === 'idle') {
-        olderState = 'done';
-      }
+      const items = Array.isArray(msg.items) ? msg.items : [];
+      const whole = items.length < cfg.snapshotSize;
+      if (whole && olderState === 'idle') olderState = 'done';
       // Merged, not replaced: after a reconnect or a drop the page keeps
-      // what it had and takes the newest state of the newest items.
-      if (Array.isArray(msg.items)) pending.push(...msg.items);
+      // what it had and takes the newest state of the newest items; only
+      // what the server has lost since is forgotten, once what came
+      // before the snapshot is in.
+      if (pending.length) {
+        store.upsert(pending);
+        pending = [];
+      }
+      // After an error the snapshot lacks what the server could not read,
+      // which is not gone.
+      if (!snapshotFailed) store.forgetGone(items, whole);
+      snapshotFailed = false;
+      pending.push(...items);
       schedule();
       break;
+    }
     case 'item':
       if (msg.item) pending.push(msg.item);
       schedule();
@@ -240,6 +252,8 @@ function onMessage(msg) {
       notice(`This tab fell behind and the server skipped ${Number(msg.count).toLocaleString()} update${msg.count === 1 ? '' : 's'}; the newest ${cfg.snapshotSize} items were reloaded.`);
       break;
     case 'error':
+      // The server says so before the snapshot it could not fill.
+      snapshotFailed = true;
       notice('Server: ' + msg.error);
       break;
   }

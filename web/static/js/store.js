@@ -49,6 +49,26 @@ export class ItemStore {
 
   get(id) { return this.byId.get(id); }
 
+  // forgetGone drops the items a snapshot (the server's newest items)
+  // shows the server no longer has: those newer than its oldest that it
+  // lacks, or every one it lacks when it is the server's whole store
+  // (whole: shorter than a full snapshot). Captures cleared, or a server
+  // that kept them in memory restarted, would otherwise stay listed, and
+  // a replay of one would find nothing.
+  forgetGone(snapshot, whole) {
+    const ids = new Set(snapshot.map((it) => it && it.id));
+    // Strictly newer, and compared in milliseconds: items that share the
+    // oldest one's time may have been cut from the snapshot, not deleted.
+    const since = whole ? -Infinity : Math.min(...snapshot.map((it) => Date.parse(it && it.time) || 0));
+    const keep = this.items.filter((it) => ids.has(it.id) || it.ts <= since);
+    if (keep.length === this.items.length) return 0;
+    const gone = this.items.length - keep.length;
+    this.items = keep;
+    this.byId = new Map(keep.map((it) => [it.id, it]));
+    this.version++;
+    return gone;
+  }
+
   // oldest is the oldest item held, the cursor for loading older ones.
   oldest() { return this.items[0]; }
 
