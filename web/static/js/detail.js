@@ -194,7 +194,13 @@ export class Detail {
     sections.push(this.headersSection(req.headers));
     sections.push(this.tokensSection(req.headers, d));
     sections.push(this.bodySection(req));
+    // A live update (the next attempt) rebuilds the sections: what the
+    // user opened to read stays open.
+    const opened = new Set([...this.info.querySelectorAll('details[data-key]')].filter((d) => d.open).map((d) => d.dataset.key));
     this.info.replaceChildren(...sections.filter(Boolean));
+    for (const d of this.info.querySelectorAll('details[data-key]')) {
+      if (opened.has(d.dataset.key)) d.open = true;
+    }
   }
 
   verdictSection(d) {
@@ -277,10 +283,10 @@ export class Detail {
       // tokens, which the Headers section (the latest attempt's) hides.
       const sent = redactHeaders(a.request_headers, this.cfg.redact, this.cfg.redactedText);
       if (sent.length) {
-        li.append(h('details', { class: 'att-request' }, h('summary', { text: `Request headers (${sent.length})` }), this.headersTable(sent)));
+        li.append(h('details', { class: 'att-request', 'data-key': `att-request-${a.n}` }, h('summary', { text: `Request headers (${sent.length})` }), this.headersTable(sent)));
       }
       if (a.response) {
-        li.append(h('details', {}, h('summary', { text: 'Response body' }), h('pre', { class: 'code', text: bodyView(a.response, 'utf8').text })));
+        li.append(h('details', { 'data-key': `att-response-${a.n}` }, h('summary', { text: 'Response body' }), h('pre', { class: 'code', text: bodyView(a.response, 'utf8').text })));
       }
       list.append(li);
     }
