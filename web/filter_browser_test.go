@@ -95,3 +95,29 @@ func TestBrowserEventFilterOffersBuiltins(t *testing.T) {
 		t.Errorf("event filter offers %q, want %q", got, want)
 	}
 }
+
+// TestBrowserSearchHeaders: the search finds a request by a header's
+// value (the relay's sidehook-delivery id, to go from a delivery to what
+// the receiver got) or name.
+func TestBrowserSearchHeaders(t *testing.T) {
+	ctx := newBrowser(t)
+	d := startDashboard(t, dashOptions{})
+	d.Log.add(captureItem("cap_hit", time.Now().UTC(), "valid", map[string]any{"event": "payment", "method": "POST", "path": "/hook",
+		"headers": map[string][]string{"sidehook-delivery": {"dlv_01KAXQ3G0W"}, "x-team": {"billing"}}}))
+	d.Log.add(captureItem("cap_miss", time.Now().UTC(), "valid", map[string]any{"event": "payment", "method": "POST", "path": "/hook",
+		"headers": map[string][]string{"sidehook-delivery": {"dlv_01OTHER"}}}))
+	do(t, ctx, "open the dashboard",
+		chromedp.Navigate(d.URL+web.UIPath),
+		chromedp.Poll[chromedp.Void](`document.querySelectorAll('#list .row').length === 2`, chromedp.WithPollingTimeout(10*time.Second)),
+	)
+	for _, q := range []string{"dlv_01KAXQ3G0W", "x-team"} {
+		do(t, ctx, "search for "+q,
+			chromedp.Evaluate[chromedp.Void](`document.getElementById('f-text').value = ''`),
+			chromedp.SendKeys(chromedp.ID(`f-text`), q),
+			chromedp.Poll[chromedp.Void](`document.querySelectorAll('#list .row').length === 1`, chromedp.WithPollingTimeout(10*time.Second)),
+		)
+		if id := js[string](t, ctx, `document.querySelector('#list .row').dataset.id`); id != "cap_hit" {
+			t.Errorf("searching %q shows %s, want cap_hit", q, id)
+		}
+	}
+}

@@ -2,7 +2,7 @@
 // Items are kept oldest → newest so the usual arrival (a newer item) is a
 // push, not an O(n) insert at the front.
 
-import { formatDuration, formatTime, replayOf } from './format.js';
+import { formatDuration, formatTime, replayOf, sortedHeaders } from './format.js';
 
 let seq = 0;
 
@@ -164,7 +164,10 @@ function prepare(raw) {
   it.displayDuration = it.durationMs === undefined ? '' : formatDuration(it.durationMs);
   it.query = queryText(d);
   const body = typeof d.body === 'string' ? d.body.slice(0, 2048) : '';
+  // The headers too: a receiver's request is found by the relay's
+  // sidehook-delivery id, an x-request-id, a header's name.
+  const headers = sortedHeaders(d.headers).map(([k, vs]) => `${k}: ${vs.join(', ')}`).join('\n').slice(0, 1024);
   it.haystack = [it.id, it.event, it.method, it.path, it.status, it.answer && it.answer.status ? 'http ' + it.answer.status : '', it.query, d.webhook_id, d.event_id, d.endpoint, d.url,
-    d.verdict && d.verdict.reason, body].filter(Boolean).join('\n').toLowerCase();
+    d.verdict && d.verdict.reason, headers, body].filter(Boolean).join('\n').toLowerCase();
   return it;
 }
