@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -120,4 +121,43 @@ func TestBrowserSearchHeaders(t *testing.T) {
 			t.Errorf("searching %q shows %s, want cap_hit", q, id)
 		}
 	}
+}
+
+// TestBrowserOlderRetry: a page of older items that failed to load (the
+// server restarting) can be asked for again, without reloading the page.
+func TestBrowserOlderRetry(t *testing.T) {
+	ctx := newBrowser(t)
+	var calls atomic.Int32
+	d := startDashboard(t, dashOptions{
+		Role: web.RoleRelay,
+		Routes: func(mux *http.ServeMux) {
+			mux.HandleFunc("GET /_sidehook/deliveries", func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				if calls.Add(1) == 1 {
+					w.WriteHeader(http.StatusServiceUnavailable)
+					fmt.Fprint(w, `{"error":"unavailable","reason":"relay: not serving"}`)
+					return
+				}
+				_ = json.NewEncoder(w).Encode(map[string]any{"items": []web.Item{deliveryRow("dlv_older", time.Now().Add(-time.Hour))}, "more": false})
+			})
+		},
+	})
+	now := time.Now().UTC()
+	for i := range web.SnapshotSize {
+		d.Log.add(deliveryRow(fmt.Sprintf("dlv_s%d", i), now.Add(-time.Duration(web.SnapshotSize-i)*time.Second)))
+	}
+	do(t, ctx, "scroll to the end and fail to load older deliveries",
+		chromedp.Navigate(d.URL+web.UIPath),
+		chromedp.Poll[chromedp.Void](fmt.Sprintf(`window.sidehook.store.size === %d`, web.SnapshotSize), chromedp.WithPollingTimeout(10*time.Second)),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('list').scrollTop = 1e9`),
+		chromedp.WaitVisible(chromedp.ID(`load-older-again`)),
+	)
+	if msg := js[string](t, ctx, `document.getElementById('list-more').textContent`); !strings.Contains(msg, "relay: not serving") {
+		t.Errorf("the list says %q, want the server's reason", msg)
+	}
+	do(t, ctx, "try again",
+		chromedp.Click(chromedp.ID(`load-older-again`)),
+		chromedp.Poll[chromedp.Void](`window.sidehook.store.get('dlv_older') !== undefined && document.getElementById('list-more').textContent === 'All deliveries loaded.'`,
+			chromedp.WithPollingTimeout(10*time.Second)),
+	)
 }

@@ -42,7 +42,7 @@ const list = new VirtualList($('list'), {
 // asks before going further back.
 const FILTERED_PAGES = 10;
 const more = $('list-more');
-let olderState = 'idle'; // idle | loading | paused (filtered, asks first) | done
+let olderState = 'idle'; // idle | loading | paused (filtered, or failed: asks first) | done
 let filteredPages = FILTERED_PAGES;
 let snapshotSeen = false;
 const fmt = (n) => n.toLocaleString();
@@ -55,11 +55,12 @@ async function loadOlder() {
     more.textContent = `This page holds the newest ${fmt(cfg.maxItems)} ${noun(2)}; older ones are on the server (${relay ? 'GET /v1/deliveries' : 'GET /_sidehook/requests'}).`;
     return;
   }
-  if (filtering()) {
+  const filtered = filtering();
+  if (filtered) {
     if (filteredPages <= 0) {
       olderState = 'paused';
       more.replaceChildren(`Searched the newest ${fmt(store.size)} ${noun(store.size)}. `,
-        h('button', { type: 'button', class: 'small', id: 'search-older', text: 'Search older', onclick: searchOlder }));
+        h('button', { type: 'button', class: 'small', id: 'search-older', text: 'Search older', onclick: () => resume(FILTERED_PAGES) }));
       return;
     }
     filteredPages--;
@@ -82,15 +83,20 @@ async function loadOlder() {
     more.textContent = next ? '' : (relay ? 'All deliveries loaded.' : 'All requests loaded.');
     schedule();
   } catch (e) {
-    more.textContent = 'Could not load older items: ' + e.message;
-    olderState = 'done';
+    // Paused, not done: the server may be restarting; the user can ask
+    // again rather than reload the page. The page was not searched.
+    if (filtered) filteredPages++;
+    olderState = 'paused';
+    more.replaceChildren(`Could not load older items: ${e.message}. `,
+      h('button', { type: 'button', class: 'small', id: 'load-older-again', text: 'Try again', onclick: () => resume(filteredPages) }));
   }
 }
 
-// searchOlder is the paused search's button: FILTERED_PAGES more pages.
-function searchOlder() {
+// resume goes on loading older items after a pause, with pages more to
+// search while filtered.
+function resume(pages) {
   if (olderState !== 'paused') return;
-  filteredPages = FILTERED_PAGES;
+  filteredPages = pages;
   olderState = 'idle';
   more.textContent = '';
   loadOlder();
