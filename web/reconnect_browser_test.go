@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,8 +18,9 @@ import (
 
 // TestBrowserReconnectForgetsWhatIsGone: after a restart of a server that
 // kept its captures in memory (or a Clear), the page reconnects and lists
-// what the server has, not also what it lost; a server that could not
-// read its items loses nothing on the page.
+// what the server has, not also what it lost, and the request shown says
+// it is gone; a server that could not read its items loses nothing on the
+// page.
 func TestBrowserReconnectForgetsWhatIsGone(t *testing.T) {
 	ctx := newBrowser(t)
 	now := time.Now().UTC()
@@ -42,6 +44,8 @@ func TestBrowserReconnectForgetsWhatIsGone(t *testing.T) {
 	do(t, ctx, "open the dashboard",
 		chromedp.Navigate(srv.URL+web.UIPath),
 		chromedp.Poll[chromedp.Void](`window.sidehook.store.size === 3`, chromedp.WithPollingTimeout(10*time.Second)),
+		chromedp.Click(chromedp.CSS(`[data-id="cap_old1"]`)),
+		chromedp.WaitVisible(chromedp.ID(`replay-to`)),
 	)
 	restart := func(d *dashboard) {
 		t.Helper()
@@ -72,5 +76,9 @@ func TestBrowserReconnectForgetsWhatIsGone(t *testing.T) {
 		chromedp.Poll[chromedp.Void](`window.sidehook.store.size === 2 && document.querySelectorAll('#list .row').length === 2`, chromedp.WithPollingTimeout(10*time.Second)))
 	if got := held(); fmt.Sprint(got) != "[cap_kept cap_new]" {
 		t.Errorf("after the restart the page holds %v, want [cap_kept cap_new]", got)
+	}
+	// The request still shown in the detail pane is gone: it says so.
+	if res := js[string](t, ctx, `document.querySelector('.result').textContent`); !strings.Contains(res, "no longer on the server") {
+		t.Errorf("the detail of a request the server lost says %q, want that it is no longer there", res)
 	}
 }

@@ -244,7 +244,9 @@ function onMessage(msg) {
       }
       // After an error the snapshot lacks what the server could not read,
       // which is not gone.
-      if (!snapshotFailed) store.forgetGone(items, whole);
+      if (!snapshotFailed && store.forgetGone(items, whole) && detail.item && !store.get(detail.item.id)) {
+        detail.setResult('warn', `This ${relay ? 'delivery' : 'request'} is no longer on the server: it was deleted, or the server restarted without keeping it.`);
+      }
       snapshotFailed = false;
       pending.push(...items);
       schedule();
