@@ -44,4 +44,13 @@ func TestDashboardBrowserBodyNotKept(t *testing.T) {
 	if res := webtest.Get(t, ctx, "read the result", chromedp.Text(chromedp.CSS(`.result`))); !strings.Contains(res, "not kept by the receiver: the command sends none") {
 		t.Errorf("Copy as curl says %q, want that the body was not kept", res)
 	}
+	// The receiver refuses to replay a body it did not keep as if there
+	// were none; the form sends what is typed, here nothing, as it says.
+	webtest.Do(t, ctx, "replay it, the body left empty",
+		chromedp.Click(webtest.Button("Replay")),
+		chromedp.WaitVisible(chromedp.CSS(`.result.ok`)))
+	caps, _ = list(t, srv, "")
+	if len(caps) != 2 || caps[0].BodySize != 0 || caps[0].BodyTruncated {
+		t.Errorf("after the replay: %d captures, the newest %+v, want a second one with an empty body", len(caps), caps[0])
+	}
 }

@@ -492,14 +492,17 @@ func (c *Capture) ReplayItem(base string) replay.Item {
 		target = requestURL(base, c)
 	}
 	return replay.Item{
-		ID:        c.ID,
-		Method:    c.Method,
-		Target:    target,
-		Path:      c.Path,
-		RawQuery:  c.Query,
-		Header:    http.Header(c.Headers),
-		Body:      c.Body,
-		WebhookID: c.WebhookID,
-		Event:     c.Event,
+		ID:       c.ID,
+		Method:   c.Method,
+		Target:   target,
+		Path:     c.Path,
+		RawQuery: c.Query,
+		Header:   http.Header(c.Headers),
+		Body:     c.Body,
+		// Replayed as it is, a request whose body was not kept would go
+		// with none: replay.Build refuses it unless a body is given.
+		BodyMissing: c.BodyTruncated,
+		WebhookID:   c.WebhookID,
+		Event:       c.Event,
 	}
 }

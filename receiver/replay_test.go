@@ -2,11 +2,13 @@ package receiver_test
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -300,5 +302,33 @@ func TestCapturePathAsSent(t *testing.T) {
 				t.Errorf("curl export without %s: %s", want, curl.body)
 			}
 		})
+	}
+}
+
+// TestReplayBodyNotKept: a request whose body the receiver did not keep
+// (over MaxBody) is not replayed as if it had none: without a body the
+// replay is refused and says why; with one, that body is sent.
+func TestReplayBodyNotKept(t *testing.T) {
+	var got atomic.Pointer[string]
+	target := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		s := string(b)
+		got.Store(&s)
+	}))
+	t.Cleanup(target.Close)
+	srv := start(t, receiver.Config{MaxBody: 16})
+	send(t, "POST", srv.URL()+"/x", []byte(strings.Repeat("x", 64)), nil)
+	orig := only(t, srv)
+
+	r, _ := replayOf(t, srv, orig.ID, `{"to":"`+target.URL+`"}`)
+	if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "not kept") {
+		t.Errorf("no body given: got %d %s, want 400 saying the body was not kept", r.status, r.body)
+	}
+	if got.Load() != nil {
+		t.Errorf("no body given: the target got %q, want nothing sent", *got.Load())
+	}
+	r, ans := replayOf(t, srv, orig.ID, `{"to":"`+target.URL+`","body":"typed"}`)
+	if r.status != http.StatusOK || ans.Status != http.StatusOK || got.Load() == nil || *got.Load() != "typed" {
+		t.Errorf("a body given: got %d %s, want 200 and the target sent the body given", r.status, r.body)
 	}
 }

@@ -182,7 +182,7 @@ func Build(ctx context.Context, item Item, opts Options) (*http.Request, error) 
 }
 
 // errBodyMissing is Build's answer to an item whose body was not kept.
-var errBodyMissing = errors.New("replay: the original body was not kept (it was over the receiver's limit): give a body to send instead")
+var errBodyMissing = errors.New("replay: the original body was not kept (over the receiver's size limit, or refused while it was busy): give a body to send instead")
 
 // resolveTarget applies Options.To to the item.
 func resolveTarget(item Item, to string) (*url.URL, error) {

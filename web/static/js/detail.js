@@ -402,7 +402,9 @@ export class Detail {
   async replay() {
     const req = this.request();
     const to = this.to.value.trim();
-    const edited = !this.bodyEdit.disabled && this.bodyEdit.value !== req.body;
+    // A body not kept is never replayed as the original: the receiver
+    // refuses that, so what is typed (empty too) is sent, as the hint says.
+    const edited = !this.bodyEdit.disabled && (req.missing || this.bodyEdit.value !== req.body);
     const btn = this.replayBtn;
     btn.disabled = true;
     this.setResult('', 'Replaying…');
