@@ -136,6 +136,12 @@ func Decode(w http.ResponseWriter, r *http.Request, v any, emptyOK bool) error {
 	// nothing at all, so null passed for an empty body; other kinds fail
 	// below, with less to say.
 	if trimmed[0] != '{' {
+		// Its first byte names only what a valid value is: "notjson"
+		// begins as null does.
+		var raw json.RawMessage
+		if err := json.Unmarshal(trimmed, &raw); err != nil {
+			return Errorf(http.StatusBadRequest, "invalid_json", "not valid JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
+		}
 		return Errorf(http.StatusBadRequest, "invalid_json", "want a JSON object, not %s", jsonKind(trimmed[0]))
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))

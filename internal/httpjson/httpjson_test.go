@@ -179,6 +179,9 @@ func TestDecodeReasons(t *testing.T) {
 		{"Syntax", `{"name":}`, "not valid JSON: invalid character '}' looking for beginning of value"},
 		{"CutShort", `{"name":"a"`, "not valid JSON: the object is cut short"},
 		{"Array", `[]`, "want a JSON object, not an array"},
+		{"Null", `null`, "want a JSON object, not null"},
+		{"NotJSONLikeNull", `notjson`, "not valid JSON: invalid character 'o' in literal null (expecting 'u')"},
+		{"NotJSONAtAll", `<xml/>`, "not valid JSON: invalid character '<' looking for beginning of value"},
 		{"WrongType", `{"name":1}`, "name: want a string, got a number"},
 	}
 	for _, tt := range tests {
