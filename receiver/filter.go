@@ -5,7 +5,6 @@ import (
 	"maps"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/internal/event"
+	"github.com/sidehook/sidehook/internal/httpjson"
 	"github.com/sidehook/sidehook/internal/units"
 )
 
@@ -169,12 +169,5 @@ func checkParams(q url.Values, known ...string) error {
 // most MaxLimit. The tunnel inspector's list, which the same page reads,
 // takes it too.
 func ParseLimit(s string) (int, error) {
-	if s == "" {
-		return DefaultLimit, nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 {
-		return 0, fmt.Errorf("limit: %q: want a number from 1 to %d", s, MaxLimit)
-	}
-	return min(n, MaxLimit), nil
+	return httpjson.ParseLimit(s, DefaultLimit, MaxLimit)
 }

@@ -9,12 +9,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/internal/event"
 	"github.com/sidehook/sidehook/internal/httpguard"
+	"github.com/sidehook/sidehook/internal/httpjson"
 	"github.com/sidehook/sidehook/web"
 )
 
@@ -311,14 +311,10 @@ func (db *dashboard) handleOlder() http.Handler {
 		if err != nil {
 			return apiErrorf(http.StatusBadRequest, "invalid_query", "before %q: want an RFC 3339 time (the oldest row's)", q.Get("before"))
 		}
-		limit := web.SnapshotSize
-		if s := q.Get("limit"); s != "" {
-			// As the /v1 listings: at most maxLimit, a larger limit taken
-			// as maxLimit.
-			if limit, err = strconv.Atoi(s); err != nil || limit < 1 {
-				return apiErrorf(http.StatusBadRequest, "invalid_query", "limit %q is not a positive integer", s)
-			}
-			limit = min(limit, maxLimit)
+		// As the /v1 listings.
+		limit, err := httpjson.ParseLimit(q.Get("limit"), web.SnapshotSize, maxLimit)
+		if err != nil {
+			return apiErrorf(http.StatusBadRequest, "invalid_query", "%v", err)
 		}
 		ctx := req.Context()
 		if o := orgFrom(ctx); o != nil {

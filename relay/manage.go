@@ -11,12 +11,12 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/sidehook/sidehook/internal/event"
+	"github.com/sidehook/sidehook/internal/httpjson"
 	"github.com/sidehook/sidehook/internal/units"
 	"github.com/sidehook/sidehook/relay/config"
 	"github.com/sidehook/sidehook/web"
@@ -246,15 +246,11 @@ func parseList(req *http.Request, extra ...string) (*listParams, error) {
 				k, strings.Join(append(slices.Clone(listQuery), extra...), ", "))
 		}
 	}
-	p := &listParams{q: q, limit: defaultLimit, cursor: q.Get("cursor")}
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n <= 0 {
-			return nil, apiErrorf(http.StatusBadRequest, "invalid_query", "limit %q is not a positive integer", s)
-		}
-		p.limit = min(n, maxLimit)
-	}
+	p := &listParams{q: q, cursor: q.Get("cursor")}
 	var err error
+	if p.limit, err = httpjson.ParseLimit(q.Get("limit"), defaultLimit, maxLimit); err != nil {
+		return nil, apiErrorf(http.StatusBadRequest, "invalid_query", "%v", err)
+	}
 	if p.since, p.until, p.untilSet, err = parseRange(q.Get("since"), q.Get("until")); err != nil {
 		return nil, apiErrorf(http.StatusBadRequest, "invalid_query", "%v", err)
 	}
