@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 )
 
@@ -30,10 +31,80 @@ func stopSignals() []os.Signal {
 	return sigs
 }
 
+// stopSignal is why a command's context ended: the signal received, so
+// that the stopping line can say which (a relay stopped by SIGHUP lost its
+// terminal; one stopped by SIGTERM was stopped by a service manager).
+type stopSignal struct{ sig os.Signal }
+
+func (s stopSignal) Error() string { return signalName(s.sig) + " received" }
+
+// Is makes a stop by signal a cancellation, as signal.NotifyContext's is.
+func (s stopSignal) Is(target error) bool { return target == context.Canceled }
+
+// signalName is a stop signal's name as kill(1) and service managers write
+// it; Go's own String says "interrupt", "terminated" and "hangup".
+func signalName(sig os.Signal) string {
+	switch sig {
+	case os.Interrupt:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case syscall.SIGHUP:
+		return "SIGHUP"
+	}
+	return sig.String()
+}
+
+// notifyStop is signal.NotifyContext with the signal kept as the
+// context's cause (stopSignal): NotifyContext's cause is only text.
+func notifyStop(parent context.Context, sigs ...os.Signal) (context.Context, context.CancelFunc) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sigs...)
+	ctx, stop := cancelOnSignal(parent, ch)
+	return ctx, func() {
+		signal.Stop(ch)
+		stop()
+	}
+}
+
+// cancelOnSignal cancels the context it returns with the first signal
+// from ch as its cause.
+func cancelOnSignal(parent context.Context, ch <-chan os.Signal) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(parent)
+	go func() {
+		select {
+		case sig := <-ch:
+			cancel(stopSignal{sig})
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { cancel(nil) }
+}
+
+// stoppedBy is the name of the signal that ended ctx, or "" when none did
+// (a test, or a parent context canceled).
+func stoppedBy(ctx context.Context) string {
+	var s stopSignal
+	if errors.As(context.Cause(ctx), &s) {
+		return signalName(s.sig)
+	}
+	return ""
+}
+
+// logStopping is a server's line once its context has ended, naming the
+// signal that ended it.
+func logStopping(ctx context.Context, log zerolog.Logger) {
+	ev := log.Info()
+	if sig := stoppedBy(ctx); sig != "" {
+		ev = ev.Str("signal", sig)
+	}
+	ev.Msg("stopping")
+}
+
 // Run is the whole program behind main, with its environment injected so
 // every command can be tested in-process.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	ctx, stop := signal.NotifyContext(ctx, stopSignals()...)
+	ctx, stop := notifyStop(ctx, stopSignals()...)
 	defer stop()
 
 	args = helpArgs(args)

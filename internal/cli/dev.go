@@ -255,7 +255,7 @@ func (d *devRun) run(ctx context.Context) error {
 		d.printInfo(rel.URL(), recv.URL())
 	}
 	<-ctx.Done()
-	d.log.Info().Msg("stopping")
+	logStopping(ctx, d.log)
 	return nil
 }
 

@@ -58,7 +58,7 @@ func receiveCommand(e *env) *cli.Command {
 			&cli.StringFlag{Name: "min-free-disk", Usage: "refuse captures (503) while the data directory's disk has less than this `SIZE` free (default: a memtable flush's worth)"},
 			&cli.StringSliceFlag{Name: "allow-host", Usage: "a Host `NAME` the admin API and dashboard answer on loopback, besides localhost, 127.0.0.1 and [::1] (repeatable)"},
 			&cli.StringFlag{Name: "admin-token", Usage: "Bearer token for /_sidehook/ (required when listening beyond loopback)"},
-			&cli.DurationFlag{Name: "shutdown-grace", Value: receiver.DefaultShutdownGrace, Usage: "how long a stop waits for in-flight requests"},
+			&cli.DurationFlag{Name: "shutdown-grace", Value: receiver.DefaultShutdownGrace, Usage: "how long a stop (SIGINT, SIGTERM or SIGHUP) waits for in-flight requests; a second signal skips the wait"},
 		},
 		Action: func(c *cli.Context) error {
 			log, err := e.serverSetup(c)
@@ -113,7 +113,7 @@ func receiveCommand(e *env) *cli.Command {
 				return busyPort(err, "receive", cfg.Listen, listenHint(c, "receive"))
 			}
 			<-c.Context.Done()
-			log.Info().Msg("stopping")
+			logStopping(c.Context, log)
 			drain, cancel := drainContext()
 			defer cancel()
 			return errors.Join(srv.Close(drain), st.Close())

@@ -19,7 +19,7 @@ import (
 )
 
 func relayCommand(e *env) *cli.Command {
-	grace := &cli.DurationFlag{Name: "shutdown-grace", Value: relay.DefaultGrace, Usage: "how long a stop waits for in-flight deliveries"}
+	grace := &cli.DurationFlag{Name: "shutdown-grace", Value: relay.DefaultGrace, Usage: "how long a stop (SIGINT, SIGTERM or SIGHUP) waits for in-flight deliveries; a second signal skips the wait"}
 	return &cli.Command{
 		Name:  "relay",
 		Usage: "run the durable webhook relay",
@@ -98,7 +98,7 @@ func relayCommand(e *env) *cli.Command {
 				return busyPort(err, "relay", cfg.Listen, listenHint(c, "relay"))
 			}
 			<-c.Context.Done()
-			log.Info().Msg("stopping")
+			logStopping(c.Context, log)
 			drain, cancel := drainContext()
 			defer cancel()
 			// Tunnel clients go after the drain: their in-flight
