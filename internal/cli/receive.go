@@ -55,7 +55,7 @@ func receiveCommand(e *env) *cli.Command {
 			&cli.StringFlag{Name: "values", Usage: "custom values `FILE` (JSON or YAML; default: the embedded demo values)"},
 			&cli.StringFlag{Name: "rules", Usage: "scripted responses `FILE` (a JSON or YAML list)"},
 			&cli.StringFlag{Name: "max-body", Value: "1MiB", Usage: "largest body captured (e.g. 1MiB, 512KiB, 2MB, 65536; at most 62MiB on disk); larger is 413"},
-			&cli.StringFlag{Name: "min-free-disk", Usage: "refuse captures (503) while the data directory's disk has less than this `SIZE` free (default: a memtable flush's worth)"},
+			&cli.StringFlag{Name: "min-free-disk", Usage: reserveUsage()},
 			&cli.StringSliceFlag{Name: "allow-host", Usage: "a Host `NAME` the admin API and dashboard answer on loopback, besides localhost, 127.0.0.1 and [::1] (repeatable)"},
 			&cli.StringFlag{Name: "admin-token", Usage: "Bearer token for /_sidehook/ (required when listening beyond loopback)"},
 			&cli.DurationFlag{Name: "shutdown-grace", Value: receiver.DefaultShutdownGrace, Usage: "how long a stop (SIGINT, SIGTERM or SIGHUP) waits for in-flight requests; a second signal skips the wait"},
@@ -70,11 +70,9 @@ func receiveCommand(e *env) *cli.Command {
 				return err
 			}
 			cfg.Logger = log
-			var reserve int64
-			if v := c.String("min-free-disk"); v != "" {
-				if reserve, err = parseSize(v); err != nil {
-					return usageErrorf("receive: --min-free-disk: %v", err)
-				}
+			reserve, err := receiveReserve(c, e)
+			if err != nil {
+				return err
 			}
 			if err := inMemoryWithData(c, e, "receive"); err != nil {
 				return err
@@ -119,6 +117,38 @@ func receiveCommand(e *env) *cli.Command {
 			return errors.Join(srv.Close(drain), st.Close())
 		},
 	}
+}
+
+// captureStoreSizes are the sizes receiver/badgerstore opens its store
+// with (the defaults): what its reserve's floor and default are made of.
+func captureStoreSizes() store.Options { return store.Options{} }
+
+// reserveUsage is --min-free-disk's help, with the store's real default
+// and floor.
+func reserveUsage() string {
+	sizes := captureStoreSizes()
+	return fmt.Sprintf("refuse captures (503) while the data directory's disk has less than this `SIZE` free "+
+		"(default %s, room for compactions too; at least %s, a flush of every memtable and a value log file)",
+		units.FormatSize(store.DefaultReserve(sizes)), units.FormatSize(store.ReserveFloor(sizes)))
+}
+
+// receiveReserve is --min-free-disk (0: the store's default). One below
+// the store's floor is refused here, as a usage error naming the flag,
+// rather than by the store at open in its own words.
+func receiveReserve(c *cli.Context, e *env) (int64, error) {
+	v := c.String("min-free-disk")
+	if v == "" {
+		return 0, nil
+	}
+	reserve, err := parseSize(v)
+	if err != nil {
+		return 0, usageErrorf("receive: %s: %v", e.source(c, "min-free-disk"), err)
+	}
+	if floor := store.ReserveFloor(captureStoreSizes()); !c.Bool("in-memory") && reserve < floor {
+		return 0, usageErrorf("receive: %s: %s is below the store's floor of %s (a flush of every memtable and a value log file); raise it or leave it out",
+			e.source(c, "min-free-disk"), units.FormatSize(reserve), units.FormatSize(floor))
+	}
+	return reserve, nil
 }
 
 // captureStore is a receiver's store as its opener holds it.
