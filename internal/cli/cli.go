@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
@@ -92,11 +93,15 @@ func stoppedBy(ctx context.Context) string {
 }
 
 // logStopping is a server's line once its context has ended, naming the
-// signal that ended it.
-func logStopping(ctx context.Context, log zerolog.Logger) {
+// signal that ended it and how long it may wait for what is in flight
+// (grace; 0 says nothing), so that the wait that follows is not silence.
+func logStopping(ctx context.Context, log zerolog.Logger, grace time.Duration) {
 	ev := log.Info()
 	if sig := stoppedBy(ctx); sig != "" {
 		ev = ev.Str("signal", sig)
+	}
+	if grace > 0 {
+		ev = ev.Str("grace", grace.String())
 	}
 	ev.Msg("stopping")
 }

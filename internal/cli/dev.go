@@ -255,7 +255,7 @@ func (d *devRun) run(ctx context.Context) error {
 		d.printInfo(rel.URL(), recv.URL())
 	}
 	<-ctx.Done()
-	logStopping(ctx, d.log)
+	logStopping(ctx, d.log, 0)
 	return nil
 }
 

@@ -111,7 +111,7 @@ func receiveCommand(e *env) *cli.Command {
 				return busyPort(err, "receive", cfg.Listen, listenHint(c, "receive"))
 			}
 			<-c.Context.Done()
-			logStopping(c.Context, log)
+			logStopping(c.Context, log, c.Duration("shutdown-grace"))
 			drain, cancel := drainContext()
 			defer cancel()
 			return errors.Join(srv.Close(drain), st.Close())

@@ -98,7 +98,7 @@ func relayCommand(e *env) *cli.Command {
 				return busyPort(err, "relay", cfg.Listen, listenHint(c, "relay"))
 			}
 			<-c.Context.Done()
-			logStopping(c.Context, log)
+			logStopping(c.Context, log, c.Duration("shutdown-grace"))
 			drain, cancel := drainContext()
 			defer cancel()
 			// Tunnel clients go after the drain: their in-flight

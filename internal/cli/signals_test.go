@@ -40,7 +40,8 @@ func TestStopSignals(t *testing.T) {
 
 // TestStoppingNamesTheSignal: a server's stopping line says which signal
 // stopped it, so that a relay that stopped when its terminal closed
-// (SIGHUP) does not leave its operator guessing. The signals are real,
+// (SIGHUP) does not leave its operator guessing, and how long it may wait
+// for what is in flight (dev has no such flag). The signals are real,
 // sent to this process: the test is not parallel, so no other test's
 // command receives them.
 func TestStoppingNamesTheSignal(t *testing.T) {
@@ -49,20 +50,22 @@ func TestStoppingNamesTheSignal(t *testing.T) {
 	}
 	secret := "0123456789abcdef0123456789abcdef"
 	relay := []string{"relay", "--in-memory", "--listen", "127.0.0.1:0", "--api-key", "k1", "--secret-key", secret,
-		"--endpoint", "http://127.0.0.1:9/hook"}
-	receive := []string{"receive", "--in-memory", "--listen", "127.0.0.1:0"}
+		"--endpoint", "http://127.0.0.1:9/hook", "--shutdown-grace", "7s"}
+	receive := []string{"receive", "--in-memory", "--listen", "127.0.0.1:0", "--shutdown-grace", "7s"}
 	dev := []string{"dev", "--in-memory", "--no-send", "--relay-listen", "127.0.0.1:0", "--receiver-listen", "127.0.0.1:0"}
 	for _, tc := range []struct {
 		name string
 		args []string
 		sig  syscall.Signal
 		want string
+		// grace is the line's grace, nil when it has none.
+		grace any
 	}{
-		{"RelaySIGINT", relay, syscall.SIGINT, "SIGINT"},
-		{"RelaySIGTERM", relay, syscall.SIGTERM, "SIGTERM"},
-		{"RelaySIGHUP", relay, syscall.SIGHUP, "SIGHUP"},
-		{"ReceiveSIGHUP", receive, syscall.SIGHUP, "SIGHUP"},
-		{"DevSIGTERM", dev, syscall.SIGTERM, "SIGTERM"},
+		{"RelaySIGINT", relay, syscall.SIGINT, "SIGINT", "7s"},
+		{"RelaySIGTERM", relay, syscall.SIGTERM, "SIGTERM", "7s"},
+		{"RelaySIGHUP", relay, syscall.SIGHUP, "SIGHUP", "7s"},
+		{"ReceiveSIGHUP", receive, syscall.SIGHUP, "SIGHUP", "7s"},
+		{"DevSIGTERM", dev, syscall.SIGTERM, "SIGTERM", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			logs := runUntilSignal(t, tc.args, tc.sig)
@@ -70,8 +73,8 @@ func TestStoppingNamesTheSignal(t *testing.T) {
 			if !ok {
 				t.Fatalf("no stopping line in %s", logs)
 			}
-			if line["signal"] != tc.want {
-				t.Errorf("stopping line %v: got signal %v, want %s", line, line["signal"], tc.want)
+			if line["signal"] != tc.want || line["grace"] != tc.grace {
+				t.Errorf("stopping line %v: got signal %v, grace %v; want %s, %v", line, line["signal"], line["grace"], tc.want, tc.grace)
 			}
 		})
 	}
