@@ -172,29 +172,35 @@ func (e *env) withEnv(cmd string, flags []cli.Flag) []cli.Flag {
 			continue
 		}
 		suffix := " [$" + strings.Join(envNames(cmd, f.Names()[0]), ", $") + "]"
-		var usage *string
-		switch f := f.(type) {
-		case *cli.StringFlag:
-			usage = &f.Usage
-		case *cli.StringSliceFlag:
-			usage = &f.Usage
-		case *cli.BoolFlag:
-			usage = &f.Usage
-		case *cli.IntFlag:
-			usage = &f.Usage
-		case *cli.Float64Flag:
-			usage = &f.Usage
-		case *cli.DurationFlag:
-			usage = &f.Usage
-		case *cli.GenericFlag:
-			usage = &f.Usage
-		}
+		usage := usageOf(f)
 		// Idempotent, so preparing a command twice does no harm.
 		if usage != nil && !strings.HasSuffix(*usage, suffix) {
 			*usage += suffix
 		}
 	}
 	return flags
+}
+
+// usageOf is a pointer to f's usage text, nil for a kind of flag sidehook
+// does not use.
+func usageOf(f cli.Flag) *string {
+	switch f := f.(type) {
+	case *cli.StringFlag:
+		return &f.Usage
+	case *cli.StringSliceFlag:
+		return &f.Usage
+	case *cli.BoolFlag:
+		return &f.Usage
+	case *cli.IntFlag:
+		return &f.Usage
+	case *cli.Float64Flag:
+		return &f.Usage
+	case *cli.DurationFlag:
+		return &f.Usage
+	case *cli.GenericFlag:
+		return &f.Usage
+	}
+	return nil
 }
 
 // applyEnv sets every flag of the command not given on the command line
