@@ -311,7 +311,7 @@ func prepareCommand(e *env, c *cli.Command, path string) {
 			return usageErrorf("%s: unexpected argument %q (flags are written --name value)", path, ctx.Args().First())
 		}
 		if err := e.applyEnv(ctx); err != nil {
-			return err
+			return fmt.Errorf("%s: %w", path, err)
 		}
 		if err := e.checkGlobals(ctx); err != nil {
 			return fmt.Errorf("%s: %w", path, err)

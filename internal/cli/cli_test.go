@@ -76,7 +76,8 @@ func TestUsageErrors(t *testing.T) {
 }
 
 // TestBadValueFromEnv: a variable with a value its flag cannot take names
-// the variable and what the flag wants, not "parse error". A global
+// the command, the variable and what the flag wants, not "parse error"
+// (a command's own variable named no command, as a flag's error does). A global
 // flag's variable was named as the flag (--log-level "loud"), which a
 // command line without it left unexplained.
 func TestBadValueFromEnv(t *testing.T) {
@@ -85,8 +86,8 @@ func TestBadValueFromEnv(t *testing.T) {
 		global                []string // before the command
 		want                  string
 	}{
-		{"Duration", "SIDEHOOK_TOKEN_TTL", "5", nil, `SIDEHOOK_TOKEN_TTL="5": want a duration such as 30s, 5m or 1h30m`},
-		{"Bool", "SIDEHOOK_TOKEN_JSON", "maybe", nil, `SIDEHOOK_TOKEN_JSON="maybe": want true or false`},
+		{"Duration", "SIDEHOOK_TOKEN_TTL", "5", nil, `token: SIDEHOOK_TOKEN_TTL="5": want a duration such as 30s, 5m or 1h30m`},
+		{"Bool", "SIDEHOOK_TOKEN_JSON", "maybe", nil, `token: SIDEHOOK_TOKEN_JSON="maybe": want true or false`},
 		{"LogLevel", "SIDEHOOK_LOG_LEVEL", "loud", nil, `token: SIDEHOOK_LOG_LEVEL="loud": want debug, info, warn or error`},
 		{"LogFormat", "SIDEHOOK_LOG_FORMAT", "yaml", nil, `token: SIDEHOOK_LOG_FORMAT="yaml": want console or json`},
 		{"MemoryLimit", "SIDEHOOK_MEMORY_LIMIT", "lots", nil, `token: SIDEHOOK_MEMORY_LIMIT="lots": want a size such as 1MiB`},
