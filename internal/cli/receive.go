@@ -177,7 +177,7 @@ func openCaptures(dir string, inMemory bool, reserve int64, log zerolog.Logger) 
 // file is a usage error naming it.
 func receiveConfig(c *cli.Context, e *env) (receiver.Config, error) {
 	if c.Duration("shutdown-grace") <= 0 {
-		return receiver.Config{}, usageErrorf("receive: --shutdown-grace must be positive")
+		return receiver.Config{}, usageErrorf("receive: %s must be positive", e.source(c, "shutdown-grace"))
 	}
 	adminToken, err := adminTokenFlag(c, e, "receive")
 	if err != nil {
@@ -203,11 +203,11 @@ func receiveConfig(c *cli.Context, e *env) (receiver.Config, error) {
 	}
 	maxBody, err := parseSize(c.String("max-body"))
 	if err != nil {
-		return cfg, usageErrorf("receive: --max-body: %v", err)
+		return cfg, usageErrorf("receive: %s: %v", e.source(c, "max-body"), err)
 	}
 	cfg.MaxBody = maxBody
 	if c.Duration("leeway") < 0 {
-		return cfg, usageErrorf("receive: --leeway must not be negative")
+		return cfg, usageErrorf("receive: %s must not be negative", e.source(c, "leeway"))
 	}
 
 	v := auth.VerifyConfig{
