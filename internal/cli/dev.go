@@ -53,7 +53,8 @@ func devCommand(e *env) *cli.Command {
 			"every scheme the relay signs with (webio-token, ES256 jwt through the relay's JWKS,\n" +
 			"Standard Webhooks), and re-signs its replays with the same secrets and the relay's key pair.\n" +
 			"Sends one event of each of the five kinds, shows how each arrived,\n" +
-			"then prints the dashboards, the API key and the secrets, and runs until interrupted.\n" +
+			"then prints the dashboards, the API key and the secrets, and runs until stopped\n" +
+			"(SIGINT, SIGTERM or SIGHUP: Ctrl-C, a service manager, or its terminal closing).\n" +
 			"With --json, all of that is one JSON object on one line of standard output.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "relay-listen", Value: "127.0.0.1:8080", Usage: "the relay's address"},

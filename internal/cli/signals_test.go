@@ -66,6 +66,7 @@ func TestStoppingNamesTheSignal(t *testing.T) {
 		{"RelaySIGHUP", relay, syscall.SIGHUP, "SIGHUP", "7s"},
 		{"ReceiveSIGHUP", receive, syscall.SIGHUP, "SIGHUP", "7s"},
 		{"DevSIGTERM", dev, syscall.SIGTERM, "SIGTERM", nil},
+		{"DevSIGHUP", dev, syscall.SIGHUP, "SIGHUP", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			logs := runUntilSignal(t, tc.args, tc.sig)
