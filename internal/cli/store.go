@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -40,6 +41,9 @@ func openRelayStore(ctx context.Context, cfg *config.Config, log zerolog.Logger,
 			AckWait:   cfg.Store.AckWait,
 			Logger:    log,
 		})
+		if errors.Is(err, natsstore.ErrMisconfigured) {
+			return nil, usageErrorf("%v", err) // starting again as it is fails again
+		}
 		if err != nil {
 			// natsstore's errors already begin "open nats store".
 			return nil, err

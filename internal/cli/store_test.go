@@ -48,6 +48,7 @@ func closedPort(t *testing.T) string {
 
 func TestRelayStoreErrors(t *testing.T) {
 	noJS := startNATS(t, true)
+	lone := natstest.Run(t, natstest.Options(-1, t.TempDir())).ClientURL()
 	down := "nats://" + closedPort(t)
 	dir := t.TempDir()
 	withStore := filepath.Join(dir, "store.yaml")
@@ -67,6 +68,8 @@ func TestRelayStoreErrors(t *testing.T) {
 		{"ServersByFlag", []string{"--config", noServers, "--store", down}, 1, "open nats store: connect to " + down},
 		{"NoServers", []string{"--config", noServers}, 2, "noservers.yaml: store.servers: at least one NATS URL is required (nats://host:4222): name them there or give --store"},
 		{"NoJetStream", []string{"--store", noJS}, 1, "does not have JetStream enabled (start nats-server with -js)"},
+		// Settings the servers can never hold: starting again fails again.
+		{"ReplicasOnLoneServer", []string{"--config", noServers, "--store", lone}, 2, "store.replicas is 3 and the NATS server is not in a cluster: set store.replicas to 1"},
 		{"NotAURL", []string{"--store", "http://x:4222"}, 2, `relay: --store: server 1: "http://x:4222" is not a NATS URL like nats://host:4222`},
 		{"SecondNotAURL", []string{"--store", down + ",nats://"}, 2, `relay: --store: server 2:`},
 		{"WithInMemory", []string{"--store", down, "--in-memory"}, 2, "--in-memory and a NATS store (--store or store: in the file) exclude each other"},
