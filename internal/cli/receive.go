@@ -15,7 +15,6 @@ import (
 	"github.com/sidehook/sidehook/internal/auth"
 	"github.com/sidehook/sidehook/internal/httpguard"
 	"github.com/sidehook/sidehook/internal/httpjson"
-	"github.com/sidehook/sidehook/internal/store"
 	"github.com/sidehook/sidehook/internal/units"
 	"github.com/sidehook/sidehook/receiver"
 	"github.com/sidehook/sidehook/receiver/badgerstore"
@@ -89,7 +88,7 @@ func receiveCommand(e *env) *cli.Command {
 				}
 			}
 			st, err := openCaptures(c.String("data"), c.Bool("in-memory"), reserve, log)
-			if errors.Is(err, store.ErrLocked) {
+			if errors.Is(err, badgerstore.ErrLocked) {
 				return fmt.Errorf("receive: %s is in use by another receiver: stop it, or give this one another data directory with %s, or --in-memory", c.String("data"), keyHint(c, "receive", "data", "data"))
 			}
 			if err != nil {
@@ -119,17 +118,12 @@ func receiveCommand(e *env) *cli.Command {
 	}
 }
 
-// captureStoreSizes are the sizes receiver/badgerstore opens its store
-// with (the defaults): what its reserve's floor and default are made of.
-func captureStoreSizes() store.Options { return store.Options{} }
-
 // reserveUsage is --min-free-disk's help, with the store's real default
 // and floor.
 func reserveUsage() string {
-	sizes := captureStoreSizes()
 	return fmt.Sprintf("refuse captures (503) while the data directory's disk has less than this `SIZE` free "+
 		"(default %s, room for compactions too; at least %s, a flush of every memtable and a value log file)",
-		units.FormatSize(store.DefaultReserve(sizes)), units.FormatSize(store.ReserveFloor(sizes)))
+		units.FormatSize(badgerstore.DefaultReserve()), units.FormatSize(badgerstore.ReserveFloor()))
 }
 
 // receiveReserve is --min-free-disk (0: the store's default). One below
@@ -144,7 +138,7 @@ func receiveReserve(c *cli.Context, e *env) (int64, error) {
 	if err != nil {
 		return 0, usageErrorf("receive: %s: %v", e.source(c, "min-free-disk"), err)
 	}
-	if floor := store.ReserveFloor(captureStoreSizes()); !c.Bool("in-memory") && reserve < floor {
+	if floor := badgerstore.ReserveFloor(); !c.Bool("in-memory") && reserve < floor {
 		return 0, usageErrorf("receive: %s: %s is below the store's floor of %s (a flush of every memtable and a value log file); raise it or leave it out",
 			e.source(c, "min-free-disk"), units.FormatSize(reserve), units.FormatSize(floor))
 	}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/sidehook/sidehook/internal/store"
 	"github.com/sidehook/sidehook/internal/target"
 	"github.com/sidehook/sidehook/internal/units"
 	"github.com/sidehook/sidehook/relay"
@@ -68,7 +67,7 @@ func relayCommand(e *env) *cli.Command {
 			if errors.Is(err, badgerstore.ErrLocked) {
 				return fmt.Errorf("relay: %s is in use by another relay: stop it, or give this one another data directory with %s", cfg.Data, keyHint(c, "relay", "data", "data"))
 			}
-			if low := (*store.BelowReserveError)(nil); errors.As(err, &low) {
+			if low := (*badgerstore.BelowReserveError)(nil); errors.As(err, &low) {
 				return belowReserve(c, cfg, low)
 			}
 			if err != nil {
@@ -112,7 +111,7 @@ func relayCommand(e *env) *cli.Command {
 // a disk with less free than it keeps (limits.min_free_disk, or the
 // default): what is free, what it keeps, and what to change. Nothing it
 // holds is lost: it is delivered once the relay starts.
-func belowReserve(c *cli.Context, cfg *config.Config, low *store.BelowReserveError) error {
+func belowReserve(c *cli.Context, cfg *config.Config, low *badgerstore.BelowReserveError) error {
 	hint := ""
 	if path := c.String("config"); path != "" && low.Reserve > badgerstore.ReserveFloor() {
 		hint = fmt.Sprintf(", or lower limits.min_free_disk in %s (at least %s)", path, units.FormatSize(badgerstore.ReserveFloor()))

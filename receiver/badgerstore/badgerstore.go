@@ -53,6 +53,19 @@ func BodyLimit() receiver.StoreLimit {
 	return store.BodyLimit(store.Options{}, metaReserve, "the request's headers")
 }
 
+// ReserveFloor is the smallest Options.Reserve that Open accepts: a flush
+// of every memtable and a value log file, at this store's sizes. A flag
+// can be checked against it before anything is opened.
+func ReserveFloor() int64 { return store.ReserveFloor(store.Options{}) }
+
+// DefaultReserve is the Reserve Open takes for 0: the floor and room for
+// the compactions that may be writing when it is reached.
+func DefaultReserve() int64 { return store.DefaultReserve(store.Options{}) }
+
+// ErrLocked is returned (wrapped) by Open when another process holds the
+// directory: a running receiver, since Badger allows one per directory.
+var ErrLocked = store.ErrLocked
+
 // BodyLimit is the package's BodyLimit; see receiver.Store.
 func (s *Store) BodyLimit() receiver.StoreLimit { return BodyLimit() }
 

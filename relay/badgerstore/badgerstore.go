@@ -106,6 +106,10 @@ func (s *Store) BodyLimit() config.StoreLimit { return BodyLimit() }
 // directory: a running relay, since Badger allows one per directory.
 var ErrLocked = store.ErrLocked
 
+// BelowReserveError is Open's error (wrapped) for a filesystem with less
+// free space than Options.Reserve: it says how much there is and needs.
+type BelowReserveError = store.BelowReserveError
+
 // Options configure Open.
 type Options struct {
 	// Dir holds Badger's files; it is created if missing.
