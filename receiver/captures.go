@@ -91,10 +91,26 @@ func (s *Server) each(ctx context.Context, f Filter, fn func(*Capture) bool) err
 	}
 }
 
-// DeleteCaptures deletes every capture and forgets every webhook-id.
+// DeleteCaptures deletes every capture and forgets every webhook-id; every
+// open dashboard empties its list.
 func (s *Server) DeleteCaptures(ctx context.Context) error {
+	return s.deleteCaptures(ctx, web.ClearedByDelete)
+}
+
+// deleteCaptures is DeleteCaptures, the dashboards told it was for the
+// reason by (web.ClearedByDelete, web.ClearedByReset) once the delete is
+// durable.
+func (s *Server) deleteCaptures(ctx context.Context, by string) error {
+	next := s.clearSubscription()
 	if err := s.st.DeleteAll(ctx); err != nil {
+		if next != nil {
+			// Nothing was cleared: the feed goes on as it was.
+			next.Close()
+		}
 		return fmt.Errorf("receiver: delete captures: %w", err)
+	}
+	if next != nil {
+		s.handOver(&feedHandover{sub: next, at: s.now(), by: by})
 	}
 	return nil
 }

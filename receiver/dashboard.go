@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/sidehook/sidehook/internal/pubsub"
 	"github.com/sidehook/sidehook/web"
 )
 
@@ -79,19 +80,90 @@ func (s *Server) dashboardWatched() bool { return s.hub.Subscribers() > 0 }
 // browsers rather than wait for them. Either way the browsers are told
 // and sent a fresh snapshot (web.Feed); the feed's losses are counted in
 // sidehook_receiver_subscriber_dropped_total.
+//
+// A clear (handOver) ends the subscription too, and hands over the next
+// one: once the captures queued before the clear are published, the
+// browsers are told of it, so none of those is listed again after it.
 func (s *Server) feedDashboard(sub *Subscription) {
-	web.Feed(s.hub, sub, func(c Capture) (web.Item, bool) {
-		if !s.dashboardWatched() {
-			// The last browser left while this capture was queued.
-			return web.Item{}, false
+	for {
+		web.Feed(s.hub, sub, s.feedItem)
+		next := s.takeHandover()
+		if next == nil {
+			return
 		}
-		it, err := dashboardItem(&c)
-		if err != nil {
-			s.log.Warn().Err(err).Str("id", c.ID).Msg("capture not shown on the dashboard")
-			return web.Item{}, false
-		}
-		return it, true
-	})
+		s.hub.Cleared(next.at, next.by)
+		sub = next.sub
+	}
+}
+
+// feedItem is the dashboard row of a capture the feed delivers, false
+// when none is to be shown.
+func (s *Server) feedItem(c Capture) (web.Item, bool) {
+	if !s.dashboardWatched() {
+		// The last browser left while this capture was queued.
+		return web.Item{}, false
+	}
+	it, err := dashboardItem(&c)
+	if err != nil {
+		s.log.Warn().Err(err).Str("id", c.ID).Msg("capture not shown on the dashboard")
+		return web.Item{}, false
+	}
+	return it, true
+}
+
+// subscribeFeed subscribes the dashboard feed to committed captures. It
+// outlives the request that may make it (a clear): Close ends it.
+func (s *Server) subscribeFeed() *Subscription {
+	return s.bc.Subscribe(context.Background(), pubsub.Options{Buffer: dashboardFeedBuffer, Wanted: s.dashboardWatched})
+}
+
+// feedHandover is what a clear hands the dashboard feed: the subscription
+// to read next and the clear to tell the browsers of.
+type feedHandover struct {
+	sub *Subscription
+	at  time.Time
+	by  string // web.ClearedByDelete or web.ClearedByReset
+}
+
+// clearSubscription is the subscription a clear hands the dashboard feed,
+// made before the delete: a capture committed after the delete is then
+// never missed, and one committed during it may be listed although it was
+// deleted (a reload shows the truth). It is nil when no feed runs.
+func (s *Server) clearSubscription() *Subscription {
+	s.feedMu.Lock()
+	defer s.feedMu.Unlock()
+	if s.feedSub == nil {
+		return nil
+	}
+	return s.subscribeFeed()
+}
+
+// handOver gives the dashboard feed h: it ends the subscription the feed
+// reads, whose captures were committed before the clear, so the feed
+// publishes those, then tells the browsers and goes on with h.sub. Of two
+// clears not yet taken, the later one is told.
+func (s *Server) handOver(h *feedHandover) {
+	s.feedMu.Lock()
+	superseded, cur := s.feedNext, s.feedSub
+	s.feedNext = h
+	s.feedMu.Unlock()
+	if superseded != nil {
+		superseded.sub.Close()
+	}
+	cur.Close()
+}
+
+// takeHandover returns the handover of the clear that ended the feed's
+// subscription, nil when Close did.
+func (s *Server) takeHandover() *feedHandover {
+	s.feedMu.Lock()
+	defer s.feedMu.Unlock()
+	h := s.feedNext
+	s.feedNext = nil
+	if h != nil {
+		s.feedSub = h.sub
+	}
+	return h
 }
 
 // dashboardCapture is a capture as the admin API returns it, with its body

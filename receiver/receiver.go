@@ -122,6 +122,11 @@ type Server struct {
 	// goroutine feeding it from bc has ended.
 	hub      *web.Hub
 	feedDone chan struct{}
+	// feedMu guards feedSub, the subscription the dashboard feed reads,
+	// and feedNext, the one a clear hands it next (handOver).
+	feedMu   sync.Mutex
+	feedSub  *Subscription
+	feedNext *feedHandover
 	handler  http.Handler
 	guard    *httpguard.Guard
 	fresh    freshconn.Tracker
@@ -331,7 +336,10 @@ func (s *Server) startFeedLocked() {
 	}
 	done := make(chan struct{})
 	s.feedDone = done
-	feed := s.bc.Subscribe(context.Background(), pubsub.Options{Buffer: dashboardFeedBuffer, Wanted: s.dashboardWatched})
+	feed := s.subscribeFeed()
+	s.feedMu.Lock()
+	s.feedSub = feed
+	s.feedMu.Unlock()
 	go func() {
 		defer close(done)
 		s.feedDashboard(feed)
@@ -422,7 +430,7 @@ func (s *Server) DeleteRule(id string) bool { return s.rules.remove(id) }
 // Reset deletes every capture, restores the configured rules and forgets
 // sequence positions and the JWT ids seen.
 func (s *Server) Reset(ctx context.Context) error {
-	if err := s.DeleteCaptures(ctx); err != nil {
+	if err := s.deleteCaptures(ctx, web.ClearedByReset); err != nil {
 		return err
 	}
 	s.rules.reset()

@@ -20,6 +20,7 @@
 //	{"type":"item","item":Item}             one publish
 //	{"type":"dropped","count":n}            n publishes were not sent to you
 //	{"type":"error","error":"…"}           the server could not do something
+//	{"type":"cleared","time":t,"by":"…"}   every item was deleted at t
 //
 // A connection starts with a snapshot. Items follow as they are published;
 // an item whose ID the page already holds is an update of it (a delivery
@@ -31,7 +32,10 @@
 // that are newer than the snapshot's oldest and not in it, or, when the
 // snapshot is shorter than SnapshotSize (the server's every item), all it
 // lacks; not after an error message, whose snapshot lacks what could not
-// be read.
+// be read. A cleared message ("by" is "delete" or "reset", see
+// [Hub.Cleared]) says the same at once, to every open page: it forgets
+// every item it holds and empties its detail pane; items that follow it
+// came after the delete.
 //
 // A browser that cannot keep up never slows a publisher: once its buffer
 // (HubOptions.ClientBuffer items) is full, further items for it are dropped

@@ -45,6 +45,9 @@ type Item struct {
 	// frame is the item's message as Publish encoded it, once for every
 	// viewer.
 	frame *websocket.PreparedMessage
+	// toAll marks a message about the whole server (Cleared): every
+	// viewer gets it, whatever its scope.
+	toAll bool
 }
 
 // DefaultClientBuffer is how many items a subscriber may fall behind before
@@ -170,6 +173,39 @@ func (h *Hub) Publish(it Item) {
 		return
 	}
 	h.ps.Publish(it)
+}
+
+// Reasons a cleared message gives for the delete.
+const (
+	ClearedByDelete = "delete" // DELETE /_sidehook/requests, the page's Clear
+	ClearedByReset  = "reset"  // POST /_sidehook/reset
+)
+
+// Cleared tells every viewer that the server deleted all its items at at,
+// for the reason by (ClearedByDelete, ClearedByReset): each page empties
+// its list and its detail pane. Without it the open tabs would go on
+// showing what is gone until they reconnect. Call it once the delete is
+// durable and after publishing every item committed before it: an item it
+// overtook would be listed again. Like Publish it never blocks, and a
+// viewer that misses it (its buffer full) is sent a fresh snapshot, which
+// lacks what was deleted.
+func (h *Hub) Cleared(at time.Time, by string) {
+	if h.ps.Subscribers() == 0 {
+		// A viewer subscribing now reads a snapshot taken after the
+		// delete.
+		return
+	}
+	b, err := json.Marshal(clearedMsg{Type: MsgCleared, Time: at, By: by})
+	if err != nil {
+		h.log.Warn().Err(err).Msg("dashboard not told of a clear")
+		return
+	}
+	frame, err := websocket.NewPreparedMessage(websocket.TextMessage, b)
+	if err != nil {
+		h.log.Warn().Err(err).Msg("dashboard not told of a clear")
+		return
+	}
+	h.ps.Publish(Item{Time: at, frame: frame, toAll: true})
 }
 
 // Subscribe returns a subscription that receives every item published from

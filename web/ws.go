@@ -34,11 +34,19 @@ const (
 	MsgItem     = "item"
 	MsgDropped  = "dropped"
 	MsgError    = "error"
+	MsgCleared  = "cleared"
 )
 
 type droppedMsg struct {
 	Type  string `json:"type"`
 	Count int    `json:"count"`
+}
+
+// clearedMsg says the server deleted every item (Hub.Cleared).
+type clearedMsg struct {
+	Type string    `json:"type"`
+	Time time.Time `json:"time"`
+	By   string    `json:"by"`
 }
 
 type errorMsg struct {
@@ -162,7 +170,7 @@ func (c *wsConn) writePump(ctx context.Context) {
 					websocket.FormatCloseMessage(websocket.CloseGoingAway, "server stopping"))
 				return
 			}
-			if c.scope != "" && it.Org != c.scope {
+			if c.scope != "" && it.Org != c.scope && !it.toAll {
 				continue
 			}
 			if err := c.sendItem(it); err != nil {
@@ -248,8 +256,8 @@ func (c *wsConn) sendSnapshot(ctx context.Context) error {
 	return c.conn.WriteMessage(websocket.TextMessage, b)
 }
 
-// sendItem writes the frame Publish prepared for it: every item a
-// subscription carries comes from Publish.
+// sendItem writes the frame Publish (or Cleared) prepared for it: every
+// item a subscription carries comes from one of them.
 func (c *wsConn) sendItem(it Item) error {
 	_ = c.conn.SetWriteDeadline(time.Now().Add(writeWait))
 	return c.conn.WritePreparedMessage(it.frame)

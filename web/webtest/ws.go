@@ -13,13 +13,15 @@ import (
 )
 
 // Message is any server message of the dashboard's websocket protocol
-// (snapshot, item, dropped, error).
+// (snapshot, item, dropped, error, cleared).
 type Message struct {
 	Type  string     `json:"type"`
 	Items []web.Item `json:"items"`
 	Item  *web.Item  `json:"item"`
 	Count int        `json:"count"`
 	Error string     `json:"error"`
+	Time  time.Time  `json:"time"` // cleared
+	By    string     `json:"by"`   // cleared
 }
 
 // WSURL is the dashboard websocket's URL on a server at base (http://…).

@@ -3,7 +3,7 @@ import { Live } from './conn.js';
 import { Detail } from './detail.js';
 import { VirtualList } from './list.js';
 import { ItemStore } from './store.js';
-import { captureItem, highlightJSON } from './format.js';
+import { captureItem, formatTime, highlightJSON } from './format.js';
 import { h } from './dom.js';
 
 const cfg = JSON.parse(document.getElementById('sidehook-config').textContent);
@@ -226,6 +226,19 @@ function onState(s) {
   }
 }
 
+// forgetAll empties the list and the detail pane: the server deleted
+// every item, and has nothing older either.
+function forgetAll() {
+  pending = [];
+  store.clear();
+  knownEvents = -1;
+  knownStatuses = -1;
+  detail.empty();
+  olderState = 'done';
+  more.textContent = '';
+  schedule();
+}
+
 let snapshotFailed = false;
 function onMessage(msg) {
   switch (msg.type) {
@@ -259,6 +272,14 @@ function onMessage(msg) {
     case 'dropped':
       notice(`This tab fell behind and the server skipped ${Number(msg.count).toLocaleString()} update${msg.count === 1 ? '' : 's'}; the newest ${cfg.snapshotSize} items were reloaded.`);
       break;
+    case 'cleared': {
+      // Another tab's Clear, or a test suite's reset between its tests:
+      // what this tab holds is gone from the server.
+      forgetAll();
+      const at = formatTime(msg.time).replace(/\.\d+$/, '');
+      notice(msg.by === 'reset' ? `Cleared by a reset at ${at}.` : `Cleared at ${at}: every ${noun(1)} was deleted.`);
+      break;
+    }
     case 'error':
       // The server says so before the snapshot it could not fill.
       snapshotFailed = true;
@@ -314,14 +335,7 @@ if (cfg.role === 'receiver') {
     try {
       const r = await api.clear();
       if (!r.ok) throw new Error(`HTTP ${r.status}${r.json && r.json.reason ? ': ' + r.json.reason : ''}`);
-      pending = [];
-      store.clear();
-      knownEvents = -1;
-      knownStatuses = -1;
-      detail.empty();
-      olderState = 'done';
-      more.textContent = '';
-      schedule();
+      forgetAll();
     } catch (e) {
       notice('Clear failed: ' + e.message);
     }
