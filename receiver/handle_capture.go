@@ -188,9 +188,16 @@ func (s *Server) markCut(r *http.Request, c *Capture, how sent, start time.Time)
 		cr.Error = errCutDuring
 	}
 	cr.DurationMS = time.Since(start).Milliseconds()
-	if err := s.st.SetResponse(context.WithoutCancel(r.Context()), c.ID, cr); err != nil && !errors.Is(err, ErrNotFound) {
-		s.log.Warn().Err(err).Str("id", c.ID).Msg("capture still records the answer its cut connection did not send")
+	if err := s.st.SetResponse(context.WithoutCancel(r.Context()), c.ID, cr); err != nil {
+		if !errors.Is(err, ErrNotFound) {
+			s.log.Warn().Err(err).Str("id", c.ID).Msg("capture still records the answer its cut connection did not send")
+		}
+		return
 	}
+	// The dashboards list the answer published before the cut: published
+	// again, the capture replaces that row (the page upserts by id).
+	c.Response = cr
+	s.bc.Publish(*c)
 }
 
 // decide picks the answer of a request whose body was read: 503 when its

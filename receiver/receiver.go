@@ -348,9 +348,9 @@ func (s *Server) startFeedLocked() {
 
 // Close stops the receiver: held connections are let go, scripted delays
 // are cut short (each answer, as its capture records it, is sent at once),
-// dashboard websockets are closed (cut after a second if a browser stopped
-// reading), in-flight requests are drained within ShutdownGrace and
-// subscribers are ended; the store is left open, for its owner to close.
+// in-flight requests are drained within ShutdownGrace, subscribers are
+// ended and dashboard websockets are closed (cut after a second if a
+// browser stopped reading); the store is left open, for its owner to close.
 // Past the grace the connections still open are cut: a capture whose
 // answer was not sent, or not whole, by then says so (its response's
 // Error), and Close waits for the store writes still running. It is safe
@@ -363,14 +363,6 @@ func (s *Server) Close(ctx context.Context) error {
 		s.mu.Lock()
 		srv, done, feedDone := s.srv, s.serveDone, s.feedDone
 		s.mu.Unlock()
-		// Dashboards first: http.Server.Shutdown does not wait for
-		// hijacked websockets, and they must not read the store after
-		// it is closed below.
-		dctx, cancel := context.WithTimeout(ctx, dashboardShutdownWait)
-		if err := s.hub.Shutdown(dctx); err != nil {
-			s.log.Debug().Err(err).Msg("dashboard shutdown")
-		}
-		cancel()
 		if srv != nil {
 			grace, cancel := context.WithTimeout(ctx, s.cfg.ShutdownGrace)
 			s.fresh.CloseAll()
@@ -395,16 +387,45 @@ func (s *Server) Close(ctx context.Context) error {
 		// Nothing verifies any more: a JWKS fetch that a request gave
 		// up waiting for is stopped, not left to its timeout.
 		s.verifier.Close()
+		// The feed publishes what it still holds, the answers rewritten
+		// for cut connections among it, and ends.
 		s.bc.Close()
-		if feedDone != nil {
-			<-feedDone
-		}
+		s.shutdownDashboards(ctx, feedDone)
 	})
 	return s.closeErr
 }
 
+// shutdownDashboards closes the dashboard websockets once the feed (done
+// when feedDone is closed; nil when it never ran) has published what it
+// held, so the browsers are sent every capture and every answer the
+// shutdown rewrote. Both share dashboardShutdownWait: a feed still behind
+// then, or a browser that stopped reading, is cut. Close calls it last,
+// but before the store is closed, which the websockets must not read
+// afterwards: http.Server.Shutdown does not wait for hijacked
+// connections. While the requests drain, the dashboards stay open but
+// read nothing from the store (recentItems refuses once Close has begun).
+func (s *Server) shutdownDashboards(ctx context.Context, feedDone <-chan struct{}) {
+	dctx, cancel := context.WithTimeout(ctx, dashboardShutdownWait)
+	defer cancel()
+	if feedDone != nil {
+		select {
+		case <-feedDone:
+		case <-dctx.Done():
+		}
+	}
+	if err := s.hub.Shutdown(dctx); err != nil {
+		s.log.Debug().Err(err).Msg("dashboard shutdown")
+	}
+	if feedDone != nil {
+		// With no viewer left the feed encodes nothing: it ends at once.
+		<-feedDone
+	}
+}
+
 // Subscription receives the captures committed after it was made; a
 // subscriber whose buffer is full loses captures, counted on it (Dropped).
+// A capture whose answer Close rewrote, its connection cut, comes again
+// with the same ID and the response it now records.
 type Subscription = pubsub.Subscription[Capture]
 
 // Subscribe returns a subscription to captures as they are committed.
