@@ -113,7 +113,12 @@ func receiveCommand(e *env) *cli.Command {
 			logStopping(c.Context, log, c.Duration("shutdown-grace"))
 			drain, cancel := drainContext()
 			defer cancel()
-			return errors.Join(srv.Close(drain), st.Close())
+			if err := errors.Join(srv.Close(drain), st.Close()); err != nil {
+				return err
+			}
+			// As the relay's: the stop is over, its captures on disk.
+			log.Info().Msg("stopped")
+			return nil
 		},
 	}
 }

@@ -54,6 +54,9 @@ func TestStoppingNamesTheSignal(t *testing.T) {
 			if line["signal"] != tc.want || line["grace"] != tc.grace {
 				t.Errorf("stopping line %v: got signal %v, grace %v; want %s, %v", line, line["signal"], line["grace"], tc.want, tc.grace)
 			}
+			if _, ok := logLine(logs, "stopped"); !ok {
+				t.Errorf("no stopped line after the stop in %s", logs)
+			}
 		})
 	}
 }
