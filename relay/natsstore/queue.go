@@ -174,6 +174,13 @@ func (s *Store) takeQueued(ctx context.Context, ref relay.EndpointRef, now time.
 			seen[id] = true
 			st, rev, err := s.state(ctx, ref.Org, id)
 			switch {
+			case errors.Is(err, relay.ErrNotFound) && s.young(m),
+				err == nil && workGen(m) > st.Gen:
+				// The item was written with a state this read does not
+				// show yet (see young): offered again, never dropped.
+				back = append(back, m)
+				next = earliest(next, now.Add(lagRecheck))
+				continue
 			case errors.Is(err, relay.ErrNotFound) || err == nil && relay.Final(st.Status):
 				s.finishEnded(ctx, m) // a leftover of a Record or a Purge cut short
 				continue
@@ -181,7 +188,7 @@ func (s *Store) takeQueued(ctx context.Context, ref relay.EndpointRef, now time.
 				ferr = err
 				back = append(back, m)
 				continue
-			case workGen(m) != st.Gen:
+			case workGen(m) < st.Gen:
 				// A copy replaced by a newer item (parked, requeued,
 				// expedited): only the newest may be leased.
 				s.finish(ctx, m)
@@ -865,6 +872,24 @@ func (s *Store) finishEnded(ctx context.Context, m jetstream.Msg) {
 	if err := m.DoubleAck(ctx); err != nil {
 		s.log.Debug().Err(err).Msg("acknowledge a work item")
 	}
+}
+
+// lagRecheck is how soon a Take looks again at a work item whose state it
+// could not read yet.
+const lagRecheck = 100 * time.Millisecond
+
+// young reports whether a work item is recent enough that its missing
+// state may only not be readable yet, rather than gone: every item is
+// written in one batch with its state, but the consumer that offers it
+// may run on a replica that stored the batch before the stream's leader,
+// which state reads ask, did (a leader newly elected, as at a stream's
+// start, may still be applying what it holds). Dropped as a
+// leftover, the item left its delivery pending for good (a possible cause
+// of one stranded in a rolling restart on a three-node cluster). A real
+// leftover waits half an AckWait longer to be dropped.
+func (s *Store) young(m jetstream.Msg) bool {
+	meta, err := m.Metadata()
+	return err == nil && time.Since(meta.Timestamp) < s.cfg.AckWait/2
 }
 
 // finish acknowledges a work item and deletes it from the stream (by
