@@ -386,7 +386,7 @@ func (s *Store) setupExisting(ctx context.Context) error {
 		return notFound("bucket " + s.ctlBucket())
 	}
 	if err != nil {
-		return fmt.Errorf("read bucket %s_ctl: %w", s.cfg.Prefix, err)
+		return fmt.Errorf("read bucket %s: %w", s.ctlBucket(), err)
 	}
 	s.ctl = kv
 	if err := s.waitReadable(ctx); err != nil {
