@@ -7,8 +7,9 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
+
+	"github.com/sidehook/sidehook/internal/units"
 )
 
 // checkListen refuses an address a server could not listen on, before
@@ -18,7 +19,7 @@ func checkListen(where, addr string) error {
 	if err != nil {
 		return usageErrorf("%s %q: want HOST:PORT, such as 127.0.0.1:8080 or :8080", where, addr)
 	}
-	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+	if _, ok := units.ParsePort(port); !ok {
 		return usageErrorf("%s %q: the port must be a number from 0 to 65535", where, addr)
 	}
 	if host != "" && net.ParseIP(host) == nil && !validHostname(host) {

@@ -130,3 +130,21 @@ func ParseSince(s string, now time.Time) (time.Time, error) {
 	}
 	return time.Time{}, fmt.Errorf("%q: want an RFC 3339 time, unix seconds or a duration ago such as 15m", s)
 }
+
+// ParsePort reads a TCP port number, 0 to 65535, written as digits only:
+// url.Parse and net.SplitHostPort take any run of digits as a port, so 99999
+// would pass them and fail at the dial or the listen, as if the peer were
+// down.
+func ParsePort(s string) (int, bool) {
+	if s == "" || len(s) > 5 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, n <= 65535
+}

@@ -141,3 +141,21 @@ func TestMillis(t *testing.T) {
 		}
 	}
 }
+
+func TestParsePort(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int
+		ok   bool
+	}{
+		{"0", 0, true}, {"80", 80, true}, {"08080", 8080, true}, {"65535", 65535, true},
+		{"65536", 0, false}, {"99999", 0, false}, {"", 0, false}, {"+80", 0, false},
+		{"-1", 0, false}, {"8o", 0, false}, {"123456", 0, false}, {"٣", 0, false},
+	}
+	for _, tt := range tests {
+		n, ok := units.ParsePort(tt.in)
+		if ok != tt.ok || ok && n != tt.want {
+			t.Errorf("ParsePort(%q) = %d, %v; want %d, %v", tt.in, n, ok, tt.want, tt.ok)
+		}
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"os"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -77,10 +76,8 @@ func validNATSURL(s string) error {
 		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
 		return fmt.Errorf("%q is not a NATS URL like nats://host:4222", s)
 	}
-	// url.Parse takes any digits for a port; the dial would refuse them
-	// only at start, as if the server were down.
 	if p := u.Port(); p != "" {
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+		if n, ok := units.ParsePort(p); !ok || n == 0 {
 			return fmt.Errorf("%q: port %s is not between 1 and 65535", s, p)
 		}
 	}

@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -241,10 +240,10 @@ func ParseBaseURL(what, s string) (*url.URL, error) {
 	if why != "" {
 		return nil, fmt.Errorf("%s URL %q: %s: %s", what, u.Redacted(), why, want)
 	}
-	// url.Parse takes any digits as a port: 99999 would pass here and
-	// fail every dial after, a retry loop or a failed delivery each time.
+	// A bad port would fail every dial after, a retry loop or a failed
+	// delivery each time.
 	if p := u.Port(); p != "" {
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+		if n, ok := units.ParsePort(p); !ok || n == 0 {
 			return nil, fmt.Errorf("%s URL %q: the port must be a number from 1 to 65535", what, s)
 		}
 	}

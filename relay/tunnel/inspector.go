@@ -105,7 +105,7 @@ func checkInspectAddr(addr string) error {
 	}
 	// Checked here, not left to the listen in Run: a port out of range is
 	// a mistake in the command (exit 2), not a failure of the run.
-	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+	if _, ok := units.ParsePort(port); !ok {
 		return fmt.Errorf("inspector address %q: the port must be a number from 0 to 65535", addr)
 	}
 	if !isLoopbackHost(host) {
