@@ -6,7 +6,10 @@ package natstest
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -79,18 +82,46 @@ func hasLeader(nodes []*server.Server) bool {
 	return false
 }
 
-// FreePorts finds n free loopback ports (closed again before use: a
-// cluster's routes must be known before any node starts).
+// FreePorts finds n free loopback ports for servers that must know each
+// other's ports before any of them starts (a cluster's routes). It picks
+// them below the kernel's ephemeral range: a port the kernel hands out to
+// a ":0" listener or an outgoing connection could go to another test
+// between this check and the server binding it, which then never gets
+// ready; go test runs packages side by side.
 func FreePorts(tb testing.TB, n int) []int {
 	tb.Helper()
+	lo, hi := portRange()
 	ports := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			tb.Fatal(err)
+	for tries := 0; len(ports) < n; tries++ {
+		if tries == 1000 {
+			tb.Fatalf("no %d free loopback ports in %d-%d", n, lo, hi-1)
 		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		p := lo + rand.IntN(hi-lo)
+		if slices.Contains(ports, p) {
+			continue
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		if err != nil {
+			continue // taken
+		}
+		l.Close()
+		ports = append(ports, p)
 	}
 	return ports
+}
+
+// portRange is where FreePorts picks ports: from 10000 up to Linux's
+// ephemeral range (ip_local_port_range; 32768 by default, and elsewhere).
+func portRange() (lo, hi int) {
+	lo, hi = 10000, 32768
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return lo, hi
+	}
+	if f := strings.Fields(string(b)); len(f) == 2 {
+		if first, err := strconv.Atoi(f[0]); err == nil && first > lo+1000 {
+			hi = first
+		}
+	}
+	return lo, hi
 }
