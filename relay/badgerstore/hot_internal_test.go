@@ -3,6 +3,7 @@ package badgerstore
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
@@ -119,5 +120,75 @@ func TestTakeWithoutScan(t *testing.T) {
 	record(ds[0], relay.StatusDelivered, nil)
 	if more, _ := take("o", t0, 8); len(more) != 1 || more[0].ID != second {
 		t.Fatalf("Take after the head: got %v, want [%s]", ids(more), second)
+	}
+}
+
+// TestBacklogRetriesNotKept: a queue's retries stay in memory only while
+// the queue is small enough for Take to pick from memory. Past that, each
+// failed attempt's record (with its request headers) is read back when it
+// is due, whole, instead of waiting in memory for the GC to scan.
+func TestBacklogRetriesNotKept(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, Options{Dir: t.TempDir(), Logger: zerolog.Nop(), Reserve: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ref := relay.EndpointRef{Org: "acme", Endpoint: "down"}
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	const n = maxComplete + 64
+	for i := range n {
+		id := fmt.Sprintf("dlv_%04d", i)
+		created := t0.Add(time.Duration(i) * time.Millisecond)
+		ev := &relay.Event{ID: id, Org: "acme", Type: "t", ReceivedAt: created}
+		d := &relay.Delivery{ID: id, EventID: id, Org: "acme", Endpoint: "down", Status: relay.StatusPending,
+			CreatedAt: created, NextAttemptAt: &t0}
+		if _, err := s.Accept(ctx, ev, []*relay.Delivery{d}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ds, _, err := s.Take(ctx, ref, t0, n)
+	if err != nil || len(ds) != n {
+		t.Fatalf("Take: got %d, %v; want %d", len(ds), err, n)
+	}
+	retry := t0.Add(time.Hour)
+	for _, d := range ds {
+		d.Status, d.NextAttemptAt = relay.StatusFailed, &retry
+		d.Attempts = append(d.Attempts, relay.Attempt{N: 1, At: t0, Error: "connection refused",
+			Request: http.Header{"Webhook-Id": {d.EventID}}})
+		if err := s.Record(ctx, d, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := s.queue(ref)
+	q.mu.Lock()
+	kept := len(q.hot)
+	q.mu.Unlock()
+	if kept > maxComplete {
+		t.Errorf("%d retries kept in memory, want at most %d", kept, maxComplete)
+	}
+
+	// Every retry is taken when due, with its attempt, in due order.
+	var got []*relay.Delivery
+	for len(got) < n {
+		more, _, err := s.Take(ctx, ref, retry, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(more) == 0 {
+			break
+		}
+		got = append(got, more...)
+	}
+	if len(got) != n {
+		t.Fatalf("Take at the retry: got %d deliveries, want %d", len(got), n)
+	}
+	for i, d := range got {
+		if want := fmt.Sprintf("dlv_%04d", i); d.ID != want {
+			t.Fatalf("delivery %d is %s, want %s", i, d.ID, want)
+		}
+		if len(d.Attempts) != 1 || d.Attempts[0].Request.Get("Webhook-Id") != d.EventID {
+			t.Fatalf("%s: attempts %+v, want the one recorded with its headers", d.ID, d.Attempts)
+		}
 	}
 }

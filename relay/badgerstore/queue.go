@@ -67,7 +67,12 @@ type queue struct {
 }
 
 // maxHot bounds a queue's hot records: the just-accepted deliveries and
-// retries of a busy endpoint, not a backlog.
+// retries of a busy endpoint, not a backlog. A record with attempts is
+// kept only while the queue is small enough (maxComplete) for Take to
+// pick from memory: a down endpoint's retries each carry the request
+// headers of their attempts, and thousands of them, waiting seconds or
+// minutes for their turn, made the GC a third of the relay's work under a
+// memory limit; each is read back when it is due.
 const maxHot = 8192
 
 // maxComplete bounds the hot records Take sorts instead of scanning.
@@ -80,7 +85,7 @@ func (q *queue) setHot(r *record) {
 		delete(q.hot, r.ID)
 		return
 	}
-	if _, ok := q.hot[r.ID]; !ok && len(q.hot) >= maxHot {
+	if _, ok := q.hot[r.ID]; !ok && (len(q.hot) >= maxHot || len(r.Attempts) > 0 && len(q.hot) >= maxComplete) {
 		q.complete = false
 		return
 	}
