@@ -8,10 +8,16 @@ const (
 	// their delivery is attempted.
 	maxCachedBody = 16 << 10
 	// maxCachedBytes bounds the bodies (and a per-event overhead) the
-	// cache holds: at full load the first attempts trail ingest by a
-	// backlog of seconds, and every miss is a store read and a decode on
-	// the attempt's path.
-	maxCachedBytes = 16 << 20
+	// cache holds: a second or two of ingest at full load, as first
+	// attempts trail it. Every miss is a store read and a decode on the
+	// attempt's path, worth saving on JetStream (a round trip; 1.09× and
+	// 1.14× delivered/s with the cache than without), not on Badger
+	// (1.03×). 16 MiB filled up whenever attempts fell behind (an
+	// endpoint down) and, under the relay's memory limit, cost more in
+	// GC than it saved: with 4 MiB the relay ingested 1.27× as fast for
+	// a down endpoint, and delivered as much when it was up
+	// (docs/BENCHMARKS.md).
+	maxCachedBytes = 4 << 20
 	// cachedOverhead is what an entry costs beside its body: the event's
 	// fields, the map entry and the order slot.
 	cachedOverhead = 256
