@@ -42,8 +42,20 @@ type relayProc struct {
 	done chan struct{} // closed when the process has exited
 	mu   sync.Mutex
 	tail []string // its last log lines
+	// notable are its last log lines but delivered attempts, which are
+	// most of a log: what a failure needs (warnings, failed attempts,
+	// leases) beyond the tail.
+	notable []string
 	// delivered counts its attempts logged as delivered, by endpoint.
 	delivered map[string]int
+}
+
+// lastLines is the last n of lines.
+func lastLines(lines []string, n int) []string {
+	if len(lines) > n {
+		return lines[len(lines)-n:]
+	}
+	return lines
 }
 
 // deliveredTo is how many deliveries to endpoint this relay made.
@@ -89,11 +101,18 @@ func startRelayProc(t *testing.T, bin, name, cfg, servers string) *relayProc {
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
+	// The whole log, kept with go test -artifacts.
+	whole, err := os.OpenFile(filepath.Join(t.ArtifactDir(), name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ready := make(chan string, 1)
 	go func() {
+		defer whole.Close()
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			line := sc.Text()
+			whole.WriteString(line + "\n")
 			var l struct{ Message, URL, Outcome, Endpoint string }
 			if json.Unmarshal([]byte(line), &l) == nil && l.Message == "ready" && l.URL != "" {
 				ready <- l.URL
@@ -102,11 +121,10 @@ func startRelayProc(t *testing.T, bin, name, cfg, servers string) *relayProc {
 			p.mu.Lock()
 			if l.Message == "attempt" && l.Outcome == "delivered" {
 				p.delivered[l.Endpoint]++
+			} else {
+				p.notable = lastLines(append(p.notable, line), 300)
 			}
-			p.tail = append(p.tail, line)
-			if len(p.tail) > 20 {
-				p.tail = p.tail[1:]
-			}
+			p.tail = lastLines(append(p.tail, line), 20)
 			p.mu.Unlock()
 		}
 	}()
@@ -119,6 +137,7 @@ func startRelayProc(t *testing.T, bin, name, cfg, servers string) *relayProc {
 		<-p.done
 		if t.Failed() {
 			p.mu.Lock()
+			t.Logf("%s's last log lines but delivered attempts:\n%s", name, strings.Join(p.notable, "\n"))
 			t.Logf("%s's last log lines:\n%s", name, strings.Join(p.tail, "\n"))
 			p.mu.Unlock()
 		}
