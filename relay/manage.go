@@ -406,10 +406,9 @@ func (m *manager) listDeliveries(ctx context.Context, o *orgState, f *deliveryFi
 
 // listDelivering is listDeliveries of the deliveries this relay is
 // attempting now, on a store of its own. The store knows nothing of that
-// state, so the relay
-// pages them itself: newest first as the store lists (creation, then id),
-// each page's cursor naming its last delivery, the next page those after
-// it that are still in flight.
+// state, so the relay pages them itself: newest first as the store lists
+// (creation, then id), each page's cursor naming its last delivery, the
+// next page those after it that are still in flight.
 func (m *manager) listDelivering(ctx context.Context, o *orgState, f *deliveryFilter, limit int, cursor string) ([]*Delivery, string, error) {
 	after, err := decodeDeliveringCursor(cursor)
 	if err != nil {

@@ -92,7 +92,7 @@ type pageConfig struct {
 	SnapshotSize int      `json:"snapshotSize"`
 	// Events are offered by the event filter before any item of theirs
 	// is loaded: a filter searches older items too.
-	Events []string `json:"events"`
+	Events []event.Type `json:"events"`
 }
 
 type server struct {
@@ -148,17 +148,9 @@ func NewHandler(cfg Config) http.Handler {
 		RedactedText: RedactedValue,
 		MaxItems:     MaxItems,
 		SnapshotSize: SnapshotSize,
-		Events:       builtinEvents(),
+		Events:       event.Builtin(),
 	}
 	return s.routes()
-}
-
-func builtinEvents() []string {
-	var out []string
-	for _, t := range event.Builtin() {
-		out = append(out, string(t))
-	}
-	return out
 }
 
 func (s *server) tokenCookie() string { return "sidehook_" + s.cfg.Role + "_token" }

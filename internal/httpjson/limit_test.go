@@ -36,13 +36,13 @@ func FuzzParseLimit(f *testing.F) {
 		if !ok || strings.HasPrefix(s, "+-") || v.Sign() < 1 {
 			t.Fatalf("ParseLimit(%q) = %d, want a refusal", s, n)
 		}
-		if want := min(v, big.NewInt(max)); int64(n) != want.Int64() {
+		if want := bigMin(v, big.NewInt(max)); int64(n) != want.Int64() {
 			t.Fatalf("ParseLimit(%q) = %d, want %d", s, n, want)
 		}
 	})
 }
 
-func min(a, b *big.Int) *big.Int {
+func bigMin(a, b *big.Int) *big.Int {
 	if a.Cmp(b) < 0 {
 		return a
 	}

@@ -510,16 +510,15 @@ func (s *Store) createError(what string, err error) error {
 // else the account's rights or the server's version.
 func (s *Store) createHint(err error) string {
 	var ae *jetstream.APIError
-	if !errors.As(err, &ae) {
-		return "does the account have rights to manage streams, and is the server 2.12 or later?"
-	}
-	switch ae.ErrorCode {
-	case errCodeNotClustered:
-		return fmt.Sprintf("store.replicas is %d and the NATS server is not in a cluster: set store.replicas to 1, or run a JetStream cluster of three nodes", s.cfg.Replicas)
-	case errCodeNoPeers:
-		return fmt.Sprintf("store.replicas is %d and the cluster has not that many JetStream nodes up: start them, or set store.replicas to 1", s.cfg.Replicas)
-	case errCodeNoResources:
-		return "JetStream has no room for it: raise the server's max_file_store or the account's storage limit"
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode {
+		case errCodeNotClustered:
+			return fmt.Sprintf("store.replicas is %d and the NATS server is not in a cluster: set store.replicas to 1, or run a JetStream cluster of three nodes", s.cfg.Replicas)
+		case errCodeNoPeers:
+			return fmt.Sprintf("store.replicas is %d and the cluster has not that many JetStream nodes up: start them, or set store.replicas to 1", s.cfg.Replicas)
+		case errCodeNoResources:
+			return "JetStream has no room for it: raise the server's max_file_store or the account's storage limit"
+		}
 	}
 	return "does the account have rights to manage streams, and is the server 2.12 or later?"
 }
@@ -537,6 +536,7 @@ const errCodeNoPeers jetstream.ErrorCode = 10005
 // that start together each ask to create the same replicated stream, and
 // the server may answer none of them; asked again, it finds the stream
 // and updates it.
+//
 // A wait for the replicas' nodes is logged once, so that a relay asking
 // for more replicas than the cluster has nodes does not start in silence
 // until setup's time is up.

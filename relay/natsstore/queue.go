@@ -883,10 +883,10 @@ const lagRecheck = 100 * time.Millisecond
 // written in one batch with its state, but the consumer that offers it
 // may run on a replica that stored the batch before the stream's leader,
 // which state reads ask, did (a leader newly elected, as at a stream's
-// start, may still be applying what it holds). Dropped as a
-// leftover, the item left its delivery pending for good (a possible cause
-// of one stranded in a rolling restart on a three-node cluster). A real
-// leftover waits half an AckWait longer to be dropped.
+// start, may still be applying what it holds). Dropped as a leftover,
+// the item left its delivery pending for good (a possible cause of one
+// stranded in a rolling restart on a three-node cluster). A real leftover
+// waits half an AckWait longer to be dropped.
 func (s *Store) young(m jetstream.Msg) bool {
 	meta, err := m.Metadata()
 	return err == nil && time.Since(meta.Timestamp) < s.cfg.AckWait/2
