@@ -541,7 +541,7 @@ const errCodeNoPeers jetstream.ErrorCode = 10005
 // for more replicas than the cluster has nodes does not start in silence
 // until setup's time is up.
 func (s *Store) retryCreate(ctx context.Context, create func(context.Context) error) error {
-	told := false
+	var lacking error // the last answer that the cluster lacks the nodes
 	for {
 		try, cancel := context.WithTimeout(ctx, createTry)
 		err := create(try)
@@ -549,16 +549,21 @@ func (s *Store) retryCreate(ctx context.Context, create func(context.Context) er
 		timedOut := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)
 		var apiErr *jetstream.APIError
 		forming := errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeNoPeers
+		if timedOut && ctx.Err() != nil && lacking != nil {
+			// The time ran out during a try: why it never worked is
+			// the servers' last answer, not the deadline.
+			return lacking
+		}
 		if err == nil || !(timedOut || forming) || ctx.Err() != nil {
 			return err
 		}
 		if forming {
-			if !told {
-				told = true
+			if lacking == nil {
 				deadline, _ := ctx.Deadline()
 				s.log.Warn().Err(err).Int("replicas", s.cfg.Replicas).Time("until", deadline).
 					Msg("JetStream has not the nodes to place store.replicas yet: waiting for them (is the cluster smaller than that?)")
 			}
+			lacking = err
 			select {
 			case <-ctx.Done():
 				return err

@@ -1,0 +1,37 @@
+package natsstore
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+// TestRetryCreateKeepsTheServersAnswer: when the time for a create runs
+// out during a try, after the servers said they lack the nodes for the
+// replicas, the error is their answer (which says what to do), not the
+// deadline. TestThreeReplicasOfTwoNodes met the deadline once under load.
+func TestRetryCreateKeepsTheServersAnswer(t *testing.T) {
+	var log logBuf
+	s := &Store{cfg: Config{Replicas: 3}, log: zerolog.New(&log)}
+	lacking := &jetstream.APIError{ErrorCode: errCodeNoPeers, Description: "insufficient resources"}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	tries := 0
+	err := s.retryCreate(ctx, func(ctx context.Context) error {
+		if tries++; tries == 1 {
+			return lacking
+		}
+		<-ctx.Done() // a try the servers never answer
+		return ctx.Err()
+	})
+	if !errors.Is(err, lacking) {
+		t.Errorf("retryCreate: %v after %d tries, want the servers' answer %v", err, tries, lacking)
+	}
+	if n := log.lines("warn", "waiting for them"); n != 1 {
+		t.Errorf("%d warnings of the wait, want 1; log:\n%s", n, log.b.String())
+	}
+}
