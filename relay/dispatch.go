@@ -368,18 +368,6 @@ func (d *dispatcher) inFlight(id string) bool {
 	return ok
 }
 
-// inFlightIDs are the deliveries of org being attempted now.
-func (d *dispatcher) inFlightIDs(org string) []string {
-	var ids []string
-	d.inflight.Range(func(k, v any) bool {
-		if v.(EndpointRef).Org == org {
-			ids = append(ids, k.(string))
-		}
-		return true
-	})
-	return ids
-}
-
 // inFlightOn is a delivery of ref other than except being attempted now
 // by this relay, the oldest (ids are ULIDs), or "".
 func (d *dispatcher) inFlightOn(ref EndpointRef, except string) string {

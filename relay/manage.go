@@ -3,8 +3,6 @@ package relay
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
@@ -355,15 +353,9 @@ func (f *deliveryFilter) parse() error {
 	return nil
 }
 
-// store is the part of f the store applies. Delivering is the state of
-// a delivery a relay is attempting: a store shared with other relays
-// knows it (each relay's leases), a relay's own store does not.
-func (f *deliveryFilter) store(limit int, cursor string, shared bool) DeliveryFilter {
-	sf := DeliveryFilter{Endpoint: f.Endpoint, Type: f.Type, Since: f.since, Until: f.until, Limit: limit, Cursor: cursor}
-	if f.Status != StatusDelivering || shared {
-		sf.Status = f.Status
-	}
-	return sf
+// store is the part of f the store applies: all of it but the page.
+func (f *deliveryFilter) store(limit int, cursor string) DeliveryFilter {
+	return DeliveryFilter{Status: f.Status, Endpoint: f.Endpoint, Type: f.Type, Since: f.since, Until: f.until, Limit: limit, Cursor: cursor}
 }
 
 // matches reports whether d, shown with status (see manager.status),
@@ -380,18 +372,15 @@ func (f *deliveryFilter) matches(d *Delivery, status string) bool {
 	return true
 }
 
-// listDeliveries is one page of an organisation's deliveries under f.
-// Deliveries being attempted show as delivering, so a page filtered by
-// pending or failed may be shorter than its limit.
+// listDeliveries is one page of an organisation's deliveries under f. The
+// store lists those it holds leased as delivering; one whose lease began
+// or ended since shows as this relay's attempts say, so a page may be
+// shorter than its limit.
 func (m *manager) listDeliveries(ctx context.Context, o *orgState, f *deliveryFilter, limit int, cursor string) ([]*Delivery, string, error) {
 	if noneUntil(f.until, f.untilSet) {
 		return nil, "", nil
 	}
-	shared := isSharer(m.store)
-	if f.Status == StatusDelivering && !shared {
-		return m.listDelivering(ctx, o, f, limit, cursor)
-	}
-	page, err := m.store.Deliveries(ctx, o.id, f.store(limit, cursor, shared))
+	page, err := m.store.Deliveries(ctx, o.id, f.store(limit, cursor))
 	if err != nil {
 		return nil, "", listError(err)
 	}
@@ -402,82 +391,6 @@ func (m *manager) listDeliveries(ctx context.Context, o *orgState, f *deliveryFi
 		}
 	}
 	return out, page.Next, nil
-}
-
-// listDelivering is listDeliveries of the deliveries this relay is
-// attempting now, on a store of its own. The store knows nothing of that
-// state, so the relay pages them itself: newest first as the store lists
-// (creation, then id), each page's cursor naming its last delivery, the
-// next page those after it that are still in flight.
-func (m *manager) listDelivering(ctx context.Context, o *orgState, f *deliveryFilter, limit int, cursor string) ([]*Delivery, string, error) {
-	after, err := decodeDeliveringCursor(cursor)
-	if err != nil {
-		return nil, "", listError(err)
-	}
-	ids := m.disp.inFlightIDs(o.id)
-	if len(ids) == 0 {
-		return nil, "", nil
-	}
-	sf := f.store(len(ids), "", false)
-	sf.IDs = ids
-	page, err := m.store.Deliveries(ctx, o.id, sf)
-	if err != nil {
-		return nil, "", listError(err)
-	}
-	ds := page.Items
-	slices.SortFunc(ds, func(a, b *Delivery) int { return -compareDeliveryPlace(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
-	var out []*Delivery
-	for _, d := range ds {
-		if after != nil && compareDeliveryPlace(d.CreatedAt, d.ID, after.at, after.id) >= 0 {
-			continue // on an earlier page
-		}
-		if !f.matches(d, m.status(d)) {
-			continue
-		}
-		if len(out) == limit {
-			last := out[len(out)-1]
-			return out, encodeDeliveringCursor(last.CreatedAt, last.ID), nil
-		}
-		out = append(out, d)
-	}
-	return out, "", nil
-}
-
-// compareDeliveryPlace orders deliveries as the listings do, by creation
-// then id (oldest first).
-func compareDeliveryPlace(at1 time.Time, id1 string, at2 time.Time, id2 string) int {
-	if c := at1.Compare(at2); c != 0 {
-		return c
-	}
-	return strings.Compare(id1, id2)
-}
-
-// deliveringCursor is the prefix of the cursors of listDelivering, so one
-// of a store's listings is refused rather than misread.
-const deliveringCursor = "delivering."
-
-type deliveringPlace struct {
-	at time.Time
-	id string
-}
-
-// encodeDeliveringCursor names a delivery's place: its creation time
-// (unix nanoseconds, big-endian) and its id, base64url encoded.
-func encodeDeliveringCursor(at time.Time, id string) string {
-	b := binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano()))
-	return deliveringCursor + base64.RawURLEncoding.EncodeToString(append(b, id...))
-}
-
-func decodeDeliveringCursor(s string) (*deliveringPlace, error) {
-	if s == "" {
-		return nil, nil
-	}
-	rest, ok := strings.CutPrefix(s, deliveringCursor)
-	b, err := base64.RawURLEncoding.DecodeString(rest)
-	if !ok || err != nil || len(b) <= 8 {
-		return nil, ErrBadCursor
-	}
-	return &deliveringPlace{at: time.Unix(0, int64(binary.BigEndian.Uint64(b))), id: string(b[8:])}, nil
 }
 
 // handleListDeliveries is GET /v1/deliveries.

@@ -38,7 +38,8 @@ type Store interface {
 	Delivery(ctx context.Context, org, id string) (*Delivery, error)
 	// Events lists an organisation's events, newest first.
 	Events(ctx context.Context, org string, f EventFilter) (Page[*Event], error)
-	// Deliveries lists an organisation's deliveries, newest first.
+	// Deliveries lists an organisation's deliveries, newest first, with
+	// Attempting set on those the store holds leased.
 	Deliveries(ctx context.Context, org string, f DeliveryFilter) (Page[*Delivery], error)
 
 	// Take leases up to n deliveries of one endpoint that are due at now
@@ -196,6 +197,21 @@ const (
 // (unless requeued by hand).
 func Final(status string) bool { return status == StatusDelivered || status == StatusDead }
 
+// ListedAs reports whether a delivery in state stored, held leased or not,
+// is listed under status ("": any), as the API shows it: a lease makes a
+// delivery that is not final delivering, and then not pending or failed,
+// so that a page of those holds none the API would show otherwise.
+func ListedAs(status, stored string, leased bool) bool {
+	attempting := leased && !Final(stored)
+	switch status {
+	case "":
+		return true
+	case StatusDelivering:
+		return attempting
+	}
+	return stored == status && !attempting
+}
+
 // Event is an accepted event. Body is stored once, as received, and never
 // re-encoded (bytes in, bytes out).
 type Event struct {
@@ -240,9 +256,10 @@ type Delivery struct {
 	// endpoint no longer exists (see Store.EndWaiting). A manual retry
 	// clears it.
 	Reason string `json:"reason,omitempty"`
-	// Attempting: a store shared with other relays holds the delivery
-	// leased, so some relay is attempting it now, maybe another than the
-	// one reading it. Not stored: set by such a store when it reads.
+	// Attempting: the store holds the delivery leased, so a relay is
+	// attempting it now (on a store shared with other relays, maybe
+	// another than the one reading it). Not stored: set by Deliveries,
+	// and by a shared store whenever it reads.
 	Attempting bool `json:"-"`
 }
 
@@ -297,8 +314,8 @@ type EventFilter struct {
 
 // DeliveryFilter selects deliveries by their fields. Since and Until bound
 // CreatedAt (inclusive); IDs, when set, selects those deliveries only.
-// Status delivering is asked only of a store shared with other relays
-// (changeSharer): those some relay holds leased.
+// Status is as the API shows it (ListedAs): delivering selects those the
+// store holds leased, and pending and failed leave them out.
 type DeliveryFilter struct {
 	Status   string
 	Endpoint string

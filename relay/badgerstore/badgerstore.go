@@ -274,6 +274,27 @@ func (s *Store) stripe(org, id string) *sync.Mutex {
 	return &s.stripes[h.Sum32()%uint32(len(s.stripes))]
 }
 
+// leased returns the ids of org's deliveries held leased.
+func (s *Store) leased(org string) map[string]bool {
+	s.mu.Lock()
+	var qs []*queue
+	for ref, q := range s.queues {
+		if ref.Org == org {
+			qs = append(qs, q)
+		}
+	}
+	s.mu.Unlock()
+	out := make(map[string]bool)
+	for _, q := range qs {
+		q.mu.Lock()
+		for id := range q.leases {
+			out[id] = true
+		}
+		q.mu.Unlock()
+	}
+	return out
+}
+
 // queue returns the in-memory state of an endpoint's queue.
 func (s *Store) queue(ref relay.EndpointRef) *queue {
 	s.mu.Lock()

@@ -223,11 +223,24 @@ func (s *Store) Events(ctx context.Context, org string, f relay.EventFilter) (re
 		}, typed)
 }
 
-// Deliveries lists an organisation's deliveries, newest first.
+// Deliveries lists an organisation's deliveries, newest first; see
+// relay.Store.
 func (s *Store) Deliveries(ctx context.Context, org string, f relay.DeliveryFilter) (relay.Page[*relay.Delivery], error) {
+	leased := s.leased(org)
 	match := func(d *relay.Delivery) bool {
-		return (f.Status == "" || d.Status == f.Status) && (f.Endpoint == "" || d.Endpoint == f.Endpoint) &&
+		d.Attempting = leased[d.ID]
+		return relay.ListedAs(f.Status, d.Status, d.Attempting) && (f.Endpoint == "" || d.Endpoint == f.Endpoint) &&
 			(f.Type == "" || d.Type == f.Type)
+	}
+	if f.Status == relay.StatusDelivering {
+		// A few leases, not the whole index, say which those are.
+		ids := make([]string, 0, len(leased)) // none leased selects nothing
+		for id := range leased {
+			if f.IDs == nil || slices.Contains(f.IDs, id) {
+				ids = append(ids, id)
+			}
+		}
+		f.IDs = ids
 	}
 	if f.IDs != nil {
 		return s.deliveriesByID(org, f, match)

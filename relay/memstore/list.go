@@ -99,7 +99,8 @@ func (s *Store) Events(_ context.Context, orgID string, f relay.EventFilter) (re
 	}), nil
 }
 
-// Deliveries lists an organisation's deliveries, newest first.
+// Deliveries lists an organisation's deliveries, newest first; see
+// relay.Store.
 func (s *Store) Deliveries(_ context.Context, orgID string, f relay.DeliveryFilter) (relay.Page[*relay.Delivery], error) {
 	cur, err := decodeCursor(f.Cursor)
 	if err != nil {
@@ -112,6 +113,25 @@ func (s *Store) Deliveries(_ context.Context, orgID string, f relay.DeliveryFilt
 	o := s.orgs[orgID]
 	if o == nil {
 		return relay.Page[*relay.Delivery]{}, nil
+	}
+	leased := func(id string) bool {
+		sd := o.deliveries[id]
+		return sd != nil && s.queues[relay.EndpointRef{Org: orgID, Endpoint: sd.d.Endpoint}].isLeased(id)
+	}
+	if f.Status == relay.StatusDelivering {
+		// A few leases, not the whole list, say which those are.
+		ids := []string{} // none leased selects nothing
+		for ref, q := range s.queues {
+			if ref.Org != orgID {
+				continue
+			}
+			for id := range q.leased {
+				if f.IDs == nil || slices.Contains(f.IDs, id) {
+					ids = append(ids, id)
+				}
+			}
+		}
+		f.IDs = ids
 	}
 	list := o.delivList
 	if f.IDs != nil {
@@ -127,11 +147,14 @@ func (s *Store) Deliveries(_ context.Context, orgID string, f relay.DeliveryFilt
 	w := window{since: f.Since, until: f.Until, cursor: cur, limit: f.Limit}
 	return walk(list, w, func(id string) (*relay.Delivery, bool) {
 		d := o.deliveries[id].d
-		if (f.Status != "" && d.Status != f.Status) || (f.Endpoint != "" && d.Endpoint != f.Endpoint) ||
+		attempting := leased(id)
+		if !relay.ListedAs(f.Status, d.Status, attempting) || (f.Endpoint != "" && d.Endpoint != f.Endpoint) ||
 			(f.Type != "" && d.Type != f.Type) {
 			return nil, false
 		}
-		return cloneDelivery(d), true
+		cp := cloneDelivery(d)
+		cp.Attempting = attempting
+		return cp, true
 	}), nil
 }
 

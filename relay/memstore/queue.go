@@ -115,6 +115,11 @@ func (s *Store) Take(_ context.Context, ref relay.EndpointRef, now time.Time, n 
 	return out, time.Time{}, nil
 }
 
+// isLeased reports whether the delivery id is held leased; q may be nil.
+func (q *queue) isLeased(id string) bool {
+	return q != nil && q.leased[id] != nil
+}
+
 // endLease takes d's lease off its queue and reports it (nil when d was
 // not leased).
 func (q *queue) endLease(id string) *entry {

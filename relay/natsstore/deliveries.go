@@ -181,20 +181,10 @@ func (s *Store) Deliveries(ctx context.Context, org string, f relay.DeliveryFilt
 	return p, nil
 }
 
-// hasStatus reports whether the delivery is in status ("": any) as the
-// API shows it. Its stored status is never delivering: a lease, any
-// relay's, makes it so, and then it is not pending or failed, so a page
-// of those is not cut short by deliveries the relay would leave out.
-func (st *state) hasStatus(status string) bool {
-	attempting := st.Leased && !relay.Final(st.Status)
-	switch status {
-	case "":
-		return true
-	case relay.StatusDelivering:
-		return attempting
-	}
-	return st.Status == status && !attempting
-}
+// hasStatus reports whether the delivery is listed under status (see
+// relay.ListedAs): its stored status is never delivering, a lease, any
+// relay's, makes it so.
+func (st *state) hasStatus(status string) bool { return relay.ListedAs(status, st.Status, st.Leased) }
 
 // Requeue makes a delivery pending and due at now, its schedule starting
 // again. A delivery that is not leased gets a new work item in the same

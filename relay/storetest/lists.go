@@ -238,3 +238,60 @@ func testBadCursor(t *testing.T, f Factory) {
 		t.Fatalf("after the first page: got %v, want the 2 others", eventIDs(rest))
 	}
 }
+
+// testListDelivering: a status of delivering lists the deliveries the
+// store holds leased and not final, newest first, a page at a time, with
+// Attempting set; pending and failed leave them out, so a page of those is
+// whole. A lease ended by Record or Release ends the listing.
+func testListDelivering(t *testing.T, f Factory) {
+	s := f.New(t)
+	for i := range 5 {
+		ep := "a"
+		if i == 4 {
+			ep = "b" // another endpoint's leases count too
+		}
+		accept(t, s, evSpec{id: fmt.Sprintf("e%d", i), eps: []string{ep}, received: at(time.Duration(i) * sec)})
+	}
+	taken, _ := take(t, s, ref("acme", "a"), at(time.Hour), 3)
+	wantIDs(t, "Take", ids(taken), []string{"e0.a", "e1.a", "e2.a"})
+	takenB, _ := take(t, s, ref("acme", "b"), at(time.Hour), 1)
+	wantIDs(t, "Take of b", ids(takenB), []string{"e4.b"})
+	record(t, s, attempted(taken[2], at(time.Hour), 200, relay.StatusDelivered, time.Time{}), "")
+	if err := s.Release(context.Background(), taken[0]); err != nil {
+		t.Fatalf("Release: %v", err)
+	}
+
+	for _, limit := range []int{0, 1, 2} {
+		got := allDeliveries(t, s, "acme", relay.DeliveryFilter{Status: relay.StatusDelivering, Limit: limit})
+		wantIDs(t, fmt.Sprintf("delivering, pages of %d", limit), ids(got), []string{"e4.b", "e1.a"})
+		for _, d := range got {
+			if !d.Attempting || d.Status != relay.StatusPending {
+				t.Errorf("delivering %s: attempting %v, status %s; want attempting, stored pending", d.ID, d.Attempting, d.Status)
+			}
+		}
+	}
+	filtered := []struct {
+		name string
+		f    relay.DeliveryFilter
+		want []string
+	}{
+		{"Endpoint", relay.DeliveryFilter{Status: relay.StatusDelivering, Endpoint: "a"}, []string{"e1.a"}},
+		{"IDs", relay.DeliveryFilter{Status: relay.StatusDelivering, IDs: []string{"e4.b", "e0.a", "e2.a"}}, []string{"e4.b"}},
+		{"Since", relay.DeliveryFilter{Status: relay.StatusDelivering, Since: at(2 * sec)}, []string{"e4.b"}},
+		{"Type", relay.DeliveryFilter{Status: relay.StatusDelivering, Type: "order.created"}, []string{"e4.b", "e1.a"}},
+		{"Pending", relay.DeliveryFilter{Status: relay.StatusPending, Limit: 2}, []string{"e3.a", "e0.a"}},
+		{"Delivered", relay.DeliveryFilter{Status: relay.StatusDelivered}, []string{"e2.a"}},
+	}
+	for _, c := range filtered {
+		got := allDeliveries(t, s, "acme", c.f)
+		wantIDs(t, c.name, ids(got), c.want)
+	}
+	for _, d := range allDeliveries(t, s, "acme", relay.DeliveryFilter{}) {
+		if want := d.ID == "e1.a" || d.ID == "e4.b"; d.Attempting != want {
+			t.Errorf("listed %s: attempting %v, want %v", d.ID, d.Attempting, want)
+		}
+	}
+	if got := allDeliveries(t, s, "other", relay.DeliveryFilter{Status: relay.StatusDelivering}); len(got) != 0 {
+		t.Errorf("another organisation's delivering: got %v, want none", ids(got))
+	}
+}

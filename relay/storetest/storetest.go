@@ -83,6 +83,7 @@ func Run(t *testing.T, f Factory) {
 		{"ListEventsFilters", testListEventsFilters},
 		{"ListDeliveries", testListDeliveries},
 		{"ListDeliveriesFilters", testListDeliveriesFilters},
+		{"ListDelivering", testListDelivering},
 		{"BadCursor", testBadCursor},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"Purge", testPurge},
