@@ -21,12 +21,19 @@ const (
 	releaseEvery  = 5 * time.Second
 	releasePoll   = 25 * time.Millisecond
 	releaseGrowth = 8 << 20 // resident file-backed bytes that trigger a release
+	// releaseQuiet is how long the resident file-backed memory stays the
+	// same before the poll stops: nothing is mapping pages then, and an
+	// idle process polling every 25 ms took about half of its CPU time.
+	releaseQuiet = time.Second
 )
 
-// runRelease releases every releaseEvery, and whenever the process's
-// resident file-backed memory has grown by releaseGrowth since the last
-// release (reads map pages as fast as writes do, so the trigger is the
-// resident size, not what was written).
+// runRelease releases whenever the process's resident file-backed memory
+// has grown by releaseGrowth since the last release (reads map pages as
+// fast as writes do, so the trigger is the resident size, not what was
+// written), and every releaseEvery what has grown less. It polls while
+// that memory changes and the store is used; once it has not changed for
+// releaseQuiet it waits for the next write or read (touched), looking
+// only every releaseEvery meanwhile.
 func (s *Store) runRelease(ctx context.Context) {
 	defer close(s.releaseDone)
 	if s.opts.InMemory || s.opts.noRelease || !releaseSupported {
@@ -36,7 +43,11 @@ func (s *Store) runRelease(ctx context.Context) {
 	defer every.Stop()
 	poll := time.NewTicker(releasePoll)
 	defer poll.Stop()
-	var base int64 // resident file-backed bytes after the last release
+	var (
+		base    int64 // resident file-backed bytes after the last release
+		seen    int64 // at the last poll
+		changed = time.Now()
+	)
 	release := func() {
 		if err := releaseMappings(s.opts.Dir); err != nil {
 			s.log.Debug().Err(err).Msg("store: release mapped pages")
@@ -47,17 +58,53 @@ func (s *Store) runRelease(ctx context.Context) {
 			base = n
 		}
 	}
+	wake := func() {
+		s.releaseIdle.Store(false)
+		poll.Reset(releasePoll)
+		changed = time.Now()
+	}
 	release() // what Open read
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-s.releaseWake:
+			wake()
+			continue
 		case <-every.C:
+			n, err := residentFileBytes()
+			if err != nil || n <= base {
+				continue
+			}
+			if s.releaseIdle.Load() {
+				wake() // something mapped pages without a touch
+			}
 		case <-poll.C:
-			if n, err := residentFileBytes(); err != nil || n-base < releaseGrowth {
+			n, err := residentFileBytes()
+			if err != nil {
+				continue
+			}
+			if n != seen {
+				seen, changed = n, time.Now()
+			} else if time.Since(changed) >= releaseQuiet {
+				poll.Stop()
+				s.releaseIdle.Store(true)
+			}
+			if n-base < releaseGrowth {
 				continue
 			}
 		}
 		release()
+	}
+}
+
+// touched wakes the release poll if it stopped: the store is used, so
+// pages are being mapped. It costs a load of one flag otherwise.
+func (s *Store) touched() {
+	if s.releaseIdle.Load() && s.releaseIdle.CompareAndSwap(true, false) {
+		select {
+		case s.releaseWake <- struct{}{}:
+		default:
+		}
 	}
 }

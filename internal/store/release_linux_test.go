@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestParseMapsLine(t *testing.T) {
@@ -119,4 +120,37 @@ func mappedRss(tb testing.TB, dir string) int64 {
 		}
 	}
 	return total
+}
+
+// TestReleasePollStopsWhenQuiet: with nothing mapping pages the release
+// poll stops (an idle process polled 40 times a second), and a write or a
+// read starts it again before it returns.
+func TestReleasePollStopsWhenQuiet(t *testing.T) {
+	t.Parallel()
+	s := openInternal(t, Options{GCInterval: -1})
+	ctx := context.Background()
+	quiet := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(releaseQuiet + 10*time.Second)
+		for !s.releaseIdle.Load() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the release poll still runs", what)
+			}
+			time.Sleep(releasePoll)
+		}
+	}
+	quiet("after Open")
+	if err := s.Write(ctx, Set([]byte("k"), []byte("v"))); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	if s.releaseIdle.Load() {
+		t.Fatal("the release poll still stopped after a write")
+	}
+	quiet("after the write")
+	if _, err := s.Get([]byte("k")); err != nil {
+		t.Fatalf("get: %v", err)
+	}
+	if s.releaseIdle.Load() {
+		t.Fatal("the release poll still stopped after a read")
+	}
 }

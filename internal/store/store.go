@@ -236,6 +236,8 @@ type Store struct {
 
 	releaseStop context.CancelFunc
 	releaseDone chan struct{}
+	releaseIdle atomic.Bool   // the release poll has stopped: see touched
+	releaseWake chan struct{} // cap 1: touched restarts it
 
 	closeOnce sync.Once
 	closeErr  error
@@ -282,6 +284,7 @@ func Open(opts Options) (*Store, error) {
 		writerDone:  make(chan struct{}),
 		gcDone:      make(chan struct{}),
 		releaseDone: make(chan struct{}),
+		releaseWake: make(chan struct{}, 1),
 	}
 	if !opts.InMemory {
 		if err := s.prepareDir(); err != nil {
@@ -434,6 +437,7 @@ func (s *Store) acquire() error {
 		return ErrClosed
 	}
 	s.readers.Add(1)
+	s.touched()
 	return nil
 }
 

@@ -206,6 +206,7 @@ func (s *Store) take() []*request {
 // in any order, and a group Badger kept but the WAL lost would be partly
 // undone by the replay of the groups before it.
 func (s *Store) commitGroup(batch []*request) {
+	s.touched()
 	s.stats.groups.Add(1)
 	storeMax(&s.stats.maxGroup, int64(len(batch)))
 	defer s.answer(batch)
