@@ -47,9 +47,9 @@ type attempter struct {
 func (a *attempter) attempt(ctx context.Context, q *queue, e config.Endpoint, d *Delivery, sent func()) {
 	o := q.org
 	if Final(d.Status) {
-		// Not for the queue (a recorded custom-value exchange, which a
-		// store may queue like any delivery): record it as it is, which
-		// takes it out.
+		// Not for the queue: a custom-value exchange recorded by an older
+		// relay, which queued it with a due time. Recorded as it is, it
+		// leaves the queue.
 		cp := *d
 		cp.NextAttemptAt = nil
 		if err := a.store.Record(context.WithoutCancel(ctx), &cp, ""); err != nil {

@@ -62,10 +62,8 @@ func (c *caller) customRequest(ctx context.Context, w http.ResponseWriter, o *or
 	}
 	ev := &Event{ID: x.eventID, Type: string(event.CustomValueRequest), Org: o.id, ReceivedAt: now, Query: rawQuery,
 		Hash: bodyHash([]byte(rawQuery)), Deliveries: []DeliveryRef{{ID: x.deliveryID, Endpoint: e.cfg.ID}}}
-	// Final already: should a store queue it like any delivery, the
-	// dispatcher takes it out unsent.
+	// Final already: the store keeps it, unqueued.
 	d := &Delivery{ID: x.deliveryID, EventID: x.eventID, Org: o.id, Endpoint: e.cfg.ID, Type: ev.Type, Status: status, CreatedAt: now,
-		NextAttemptAt: &now,
 		Attempts: []Attempt{{N: 1, At: now, Status: x.res.status, LatencyMS: units.Millis(x.res.latency),
 			Error: errText(x.res), Response: truncateResponse(x.res.body), Request: x.res.request}}}
 	if _, err := c.store.Accept(context.WithoutCancel(ctx), ev, []*Delivery{d}); err != nil {

@@ -78,12 +78,6 @@ type AttemptView struct {
 func viewDelivery(d *Delivery, delivering bool, configured []string) DeliveryView {
 	v := DeliveryView{ID: d.ID, EventID: d.EventID, Endpoint: d.Endpoint, Type: d.Type, Status: shownStatus(d, delivering),
 		NextAttemptAt: d.NextAttemptAt, Attempts: make([]AttemptView, 0, len(d.Attempts)), Reason: d.Reason}
-	if Final(d.Status) {
-		// A custom-value exchange is accepted final with the due time
-		// every store's Accept requires; a final delivery has no next
-		// attempt to show.
-		v.NextAttemptAt = nil
-	}
 	for _, a := range d.Attempts {
 		v.Attempts = append(v.Attempts, AttemptView{N: a.N, At: a.At, Status: a.Status, LatencyMS: a.LatencyMS, Error: a.Error,
 			Response: a.Response, RequestHeaders: viewHeaders(a.Request, configured)})

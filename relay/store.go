@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -21,8 +22,9 @@ import (
 //
 // Times are stored with nanosecond precision and returned in UTC.
 type Store interface {
-	// Accept stores ev with its deliveries (each pending, due at its
-	// NextAttemptAt) in one atomic durable write. When ev.Org already has an
+	// Accept stores ev with its deliveries in one atomic durable write:
+	// each pending, due at its NextAttemptAt, or final already with none
+	// (a recorded custom-value exchange), never queued (CheckAccepted). When ev.Org already has an
 	// event with ev.ID, nothing is written and Accept returns the stored
 	// event and ErrDuplicate (idempotency by webhook-id; the relay compares
 	// hashes). Otherwise it returns ev.
@@ -196,6 +198,20 @@ const (
 // Final reports whether a delivery in this state is never attempted again
 // (unless requeued by hand).
 func Final(status string) bool { return status == StatusDelivered || status == StatusDead }
+
+// CheckAccepted says what Store.Accept refuses of d: no id, a due time
+// for a final delivery, none for a waiting one.
+func CheckAccepted(d *Delivery) error {
+	switch {
+	case d.ID == "":
+		return errors.New("delivery without an id")
+	case Final(d.Status) && d.NextAttemptAt != nil:
+		return fmt.Errorf("delivery %s is %s, with a next_attempt_at", d.ID, d.Status)
+	case !Final(d.Status) && d.NextAttemptAt == nil:
+		return fmt.Errorf("delivery %s is %s, without a next_attempt_at", d.ID, d.Status)
+	}
+	return nil
+}
 
 // ListedAs reports whether a delivery in state stored, held leased or not,
 // is listed under status ("": any), as the API shows it: a lease makes a

@@ -33,21 +33,27 @@ func (s *Store) Accept(ctx context.Context, ev *relay.Event, ds []*relay.Deliver
 	}
 	qs := make([]queued, 0, len(ds))
 	for _, d := range ds {
-		if d.ID == "" || d.NextAttemptAt == nil {
-			return nil, fmt.Errorf("badgerstore: accept: delivery %q without id or next_attempt_at", d.ID)
+		if err := relay.CheckAccepted(d); err != nil {
+			return nil, fmt.Errorf("badgerstore: accept: %w", err)
 		}
 		cp := *d
 		cp.Org = ev.Org
 		ref := relay.EndpointRef{Org: ev.Org, Endpoint: d.Endpoint}
-		qk := timeKey(queuePrefix(ref), dueKey(&cp), cp.ID)
+		final := relay.Final(cp.Status)
+		var qk []byte // a final delivery is not queued
+		if !final {
+			qk = timeKey(queuePrefix(ref), dueKey(&cp), cp.ID)
+		}
 		rec, db, err := encodeDelivery(&cp, qk)
 		if err != nil {
 			return nil, fmt.Errorf("badgerstore: accept: %w", err)
 		}
 		ops = append(ops, store.Set(deliveryKey(ev.Org, cp.ID), db),
-			store.Set(timeKey(deliveryTimePrefix(ev.Org), cp.CreatedAt, cp.ID), nil),
-			store.Set(qk, dueValue(&cp)))
-		qs = append(qs, queued{s.queue(ref), dueKey(&cp), rec})
+			store.Set(timeKey(deliveryTimePrefix(ev.Org), cp.CreatedAt, cp.ID), nil))
+		if !final {
+			ops = append(ops, store.Set(qk, dueValue(&cp)))
+			qs = append(qs, queued{s.queue(ref), dueKey(&cp), rec})
+		}
 	}
 
 	if !ev.Fresh {

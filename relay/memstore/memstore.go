@@ -115,8 +115,8 @@ func (s *Store) Accept(_ context.Context, ev *relay.Event, ds []*relay.Delivery)
 		return nil, fmt.Errorf("memstore: accept: event without org or id")
 	}
 	for _, d := range ds {
-		if d.ID == "" || d.NextAttemptAt == nil {
-			return nil, fmt.Errorf("memstore: accept: delivery %q without id or next_attempt_at", d.ID)
+		if err := relay.CheckAccepted(d); err != nil {
+			return nil, fmt.Errorf("memstore: accept: %w", err)
 		}
 	}
 	if err := s.lock(); err != nil {
@@ -136,7 +136,9 @@ func (s *Store) Accept(_ context.Context, ev *relay.Event, ds []*relay.Delivery)
 		sd := &delivery{d: cp}
 		o.deliveries[cp.ID] = sd
 		o.delivList = insertSorted(o.delivList, listEntry{cp.CreatedAt, cp.ID})
-		s.enqueue(sd)
+		if !relay.Final(cp.Status) {
+			s.enqueue(sd)
+		}
 	}
 	return ev, nil
 }

@@ -120,6 +120,11 @@ func (s *Store) Accept(ctx context.Context, ev *relay.Event, ds []*relay.Deliver
 	if err := s.ready(); err != nil {
 		return nil, fmt.Errorf("accept %s: %w", ev.ID, err)
 	}
+	for _, d := range ds {
+		if err := relay.CheckAccepted(d); err != nil {
+			return nil, fmt.Errorf("accept %s: %w", ev.ID, err)
+		}
+	}
 	if stored, err := s.Event(ctx, ev.Org, ev.ID); err == nil {
 		return stored, relay.ErrDuplicate
 	} else if !errors.Is(err, relay.ErrNotFound) {

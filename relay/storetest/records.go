@@ -240,3 +240,50 @@ func inUTC(ev *relay.Event) *relay.Event {
 	cp.ReceivedAt = cp.ReceivedAt.UTC()
 	return &cp
 }
+
+// testAcceptFinal: a delivery accepted final (a recorded custom-value
+// exchange) has no due time and never waits: Take does not hand it out,
+// Waiting does not count it, and it reads back as accepted. A final
+// delivery with a due time, or a waiting one without, is refused.
+func testAcceptFinal(t *testing.T, f Factory) {
+	s := f.New(t)
+	ctx := context.Background()
+	ev, ds := makeEvent(evSpec{id: "e1", eps: []string{"a"}})
+	for _, status := range []string{relay.StatusDelivered, relay.StatusDead} {
+		d := attempted(ds[0], at(time.Millisecond), 200, status, time.Time{})
+		d.ID = "e1." + status
+		ev.Deliveries[0].ID = d.ID
+		ev.ID = "e1-" + status
+		d.EventID = ev.ID
+		if _, err := s.Accept(ctx, ev, []*relay.Delivery{d}); err != nil {
+			t.Fatalf("Accept of a %s delivery: %v", status, err)
+		}
+		wantDelivery(t, getDelivery(t, s, "acme", d.ID), d)
+	}
+	if got, next := take(t, s, ref("acme", "a"), at(time.Hour), 10); len(got) != 0 || !next.IsZero() {
+		t.Errorf("Take: got %v, next %s; want none", ids(got), next)
+	}
+	if n := waiting(t, s, ref("acme", "a")); n != 0 {
+		t.Errorf("Waiting: got %d, want 0", n)
+	}
+	got := allDeliveries(t, s, "acme", relay.DeliveryFilter{Status: relay.StatusDelivered})
+	wantIDs(t, "delivered", ids(got), []string{"e1.delivered"})
+
+	bad := []struct {
+		name string
+		edit func(d *relay.Delivery)
+	}{
+		{"FinalWithDueTime", func(d *relay.Delivery) { d.Status, d.NextAttemptAt = relay.StatusDelivered, ptr(t0) }},
+		{"WaitingWithout", func(d *relay.Delivery) { d.NextAttemptAt = nil }},
+	}
+	for _, b := range bad {
+		ev, ds := makeEvent(evSpec{id: "bad-" + b.name, eps: []string{"a"}})
+		b.edit(ds[0])
+		if _, err := s.Accept(ctx, ev, ds); err == nil {
+			t.Errorf("%s: Accept: got nil, want an error", b.name)
+		}
+		if _, err := s.Event(ctx, "acme", ev.ID); !errors.Is(err, relay.ErrNotFound) {
+			t.Errorf("%s: the refused event: got %v, want not found", b.name, err)
+		}
+	}
+}

@@ -56,6 +56,7 @@ func Run(t *testing.T, f Factory) {
 	}{
 		{"AcceptRoundTrip", testAcceptRoundTrip},
 		{"AttemptsRoundTrip", testAttemptsRoundTrip},
+		{"AcceptFinal", testAcceptFinal},
 		{"NotFound", testNotFound},
 		{"Duplicate", testDuplicate},
 		{"DuplicateConcurrent", testDuplicateConcurrent},
