@@ -12,13 +12,14 @@
 //	payload
 //
 // A segment ends at the end of the file, at a length of 0 (preallocated
-// space never written), or at the first frame that does not check out: torn
-// by a crash, or left from the file's previous life. Trimmed segments are
-// recycled as the next new one (one spare is kept): rewriting blocks that
-// already hold data makes fdatasync write the data alone, with no journal
-// commit for new extents, and the segment number in the checksum makes the
-// old frames invalid: numbers are never reused, the spare (%016x.spare)
-// keeping its old one.
+// space never written, or the zeros Append writes ahead of its records), or
+// at the first frame that does not check out: torn by a crash, or left from
+// the file's previous life. An fdatasync writes the data alone only into
+// blocks already written: Append writes zeros a chunk ahead of its records
+// (zeroAhead), and trimmed segments are recycled as the next new one (one
+// spare is kept). The segment number in the checksum makes a recycled
+// segment's old frames invalid: numbers are never reused, the spare
+// (%016x.spare) keeping its old one.
 package wal
 
 import (
@@ -32,6 +33,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 const (
@@ -59,6 +61,10 @@ type Log struct {
 	off   int64    // write offset in cur
 	spare uint64   // the number of the trimmed segment waiting to be recycled, or 0
 	buf   []byte
+
+	zeroed int64  // cur's bytes from 0 written since it was opened, records and zeros: zeroAhead
+	zeros  []byte // zeroChunk of them, made at the first use
+	slow   bool   // the last sync took slowSync or more
 }
 
 // New returns a log of segments of segmentSize bytes in dir; it does no I/O.
@@ -233,21 +239,66 @@ func (l *Log) Append(payloads ...[]byte) error {
 	for _, p := range payloads {
 		l.buf = appendFrame(l.buf, seg, p)
 	}
+	end := l.off + int64(len(l.buf))
+	if err := l.zeroAhead(end); err != nil {
+		return fmt.Errorf("wal: append: %w", err)
+	}
 	if _, err := l.cur.WriteAt(l.buf, l.off); err != nil {
 		return fmt.Errorf("wal: append: %w", err)
 	}
-	l.off += int64(len(l.buf))
+	l.off = end
 	return nil
 }
 
-// Sync makes every appended record durable: one fdatasync.
+// Sync makes every appended record durable: one fdatasync, keeping the
+// writer's P while syncs are fast (datasyncKeepP).
 func (l *Log) Sync() error {
 	if l.cur == nil {
 		return nil
 	}
-	if err := datasync(l.cur); err != nil {
+	sync := datasyncKeepP
+	if l.slow {
+		sync = datasync
+	}
+	start := time.Now()
+	err := sync(l.cur)
+	l.slow = time.Since(start) >= slowSync
+	if err != nil {
 		return fmt.Errorf("wal: sync: %w", err)
 	}
+	return nil
+}
+
+// slowSync is the sync time from which Sync goes back to syncing through
+// the scheduler: a P held in the kernel that long (a saturated or failing
+// disk) would cost the rest of the process more than the wait for a P it
+// saves.
+const slowSync = 20 * time.Millisecond
+
+// zeroChunk is how far ahead of its records Append writes zeros.
+const zeroChunk = 1 << 20
+
+// zeroAhead writes zeros after end, the end of the records being
+// appended, up to a chunk, once the records pass what was written ahead:
+// blocks preallocated but never written are unwritten extents, and an
+// fdatasync after records land in them commits their conversion too (on
+// ext4 an inode write: twice the sync's time and CPU time). So one sync
+// in a chunk commits it, and the syncs of the records that follow in it
+// write their data alone.
+func (l *Log) zeroAhead(end int64) error {
+	if end <= l.zeroed {
+		return nil
+	}
+	to := min(end+zeroChunk, l.segSize)
+	if to > end {
+		if l.zeros == nil {
+			l.zeros = make([]byte, zeroChunk)
+		}
+		if _, err := l.cur.WriteAt(l.zeros[:to-end], end); err != nil {
+			return err
+		}
+	}
+	l.zeroed = max(end, to)
 	return nil
 }
 
@@ -281,7 +332,7 @@ func (l *Log) startSegment() error {
 		_ = f.Close()
 		return err
 	}
-	l.cur, l.off = f, 0
+	l.cur, l.off, l.zeroed = f, 0, 0
 	l.segs = append(l.segs, next)
 	l.next++
 	return nil

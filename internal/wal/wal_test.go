@@ -349,3 +349,84 @@ func TestTrimStopsAtAFailure(t *testing.T) {
 		t.Errorf("segments after the second trim: got %x, want none", l.segs)
 	}
 }
+
+// TestZeroAhead: Append writes zeros after its records, a chunk ahead and
+// no further, within the segment: over a recycled segment's old frames
+// too, and beyond the segment's size never, even after a record larger
+// than a segment.
+func TestZeroAhead(t *testing.T) {
+	t.Parallel()
+	const segSize = 3 * zeroChunk
+	dir := t.TempDir()
+	l := openLog(t, dir, segSize)
+	old := bytes.Repeat([]byte{0xAB}, 64<<10)
+	for l.off+int64(len(old))+HeaderSize <= segSize {
+		if err := l.Append(old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	next, err := l.Rotate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.TrimBefore(next); err != nil {
+		t.Fatal(err)
+	}
+	read := func() []byte {
+		t.Helper()
+		b, err := os.ReadFile(l.path(l.segs[len(l.segs)-1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	zeroUpTo := func(what string, b []byte, from, to int) {
+		t.Helper()
+		if !bytes.Equal(b[from:to], make([]byte, to-from)) {
+			t.Errorf("%s: bytes %d to %d are not all zero", what, from, to)
+		}
+		if to < len(b) && b[to] == 0 {
+			t.Errorf("%s: byte %d, past the chunk, is zero: the old frames should be there", what, to)
+		}
+	}
+
+	if err := l.Append([]byte("new")); err != nil { // into the recycled segment
+		t.Fatal(err)
+	}
+	end := int(l.off)
+	b := read()
+	if len(b) != segSize {
+		t.Fatalf("recycled segment of %d bytes, want %d", len(b), segSize)
+	}
+	zeroUpTo("after the first record", b, end, end+zeroChunk)
+
+	// Records up to the zeroed mark write no more zeros; past it, a chunk.
+	mark := end + zeroChunk
+	for l.off+int64(len(old))+HeaderSize <= int64(mark) {
+		if err := l.Append(old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	zeroUpTo("up to the mark", read(), int(l.off), mark)
+	if err := l.Append(old); err != nil {
+		t.Fatal(err)
+	}
+	end = int(l.off)
+	zeroUpTo("past the mark", read(), end, min(end+zeroChunk, segSize))
+
+	// A record larger than a segment: its segment is that large, no more.
+	big := bytes.Repeat([]byte{0xCD}, segSize+1)
+	if err := l.Append(big); err != nil {
+		t.Fatal(err)
+	}
+	if b := read(); len(b) != HeaderSize+len(big) {
+		t.Errorf("the segment of a record larger than a segment: %d bytes, want %d", len(b), HeaderSize+len(big))
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got := replayAll(t, openLog(t, dir, segSize))
+	if len(got) < 3 || got[0] != "new" || got[len(got)-1] != string(big) {
+		t.Errorf("replay: %d records, want new, then the 64 KiB ones, then the big one", len(got))
+	}
+}
