@@ -124,9 +124,9 @@ func mappedRss(tb testing.TB, dir string) int64 {
 
 // TestReleasePollStopsWhenQuiet: with nothing mapping pages the release
 // poll stops (an idle process polled 40 times a second), and a write or a
-// read starts it again before it returns.
+// read starts it again before it returns. Not parallel: the resident
+// memory it watches is the process's, and other tests' stores change it.
 func TestReleasePollStopsWhenQuiet(t *testing.T) {
-	t.Parallel()
 	s := openInternal(t, Options{GCInterval: -1})
 	ctx := context.Background()
 	quiet := func(what string) {
