@@ -89,7 +89,7 @@ func viewDelivery(d *Delivery, delivering bool, configured []string) DeliveryVie
 // relay is attempting it, or, on a store shared with other relays, any
 // relay is (the API is the same from every relay).
 func shownStatus(d *Delivery, delivering bool) string {
-	if (delivering || d.Attempting) && !Final(d.Status) {
+	if ListedAs(StatusDelivering, d.Status, delivering || d.Attempting) {
 		return StatusDelivering
 	}
 	return d.Status

@@ -36,6 +36,20 @@ func record(i int) []byte {
 	return fmt.Appendf(nil, "record %06d %s", i, bytes.Repeat([]byte("x"), i%300))
 }
 
+// retireAll rotates l and trims every segment before the new one (the
+// first trimmed becomes the spare); it returns the new one's number.
+func retireAll(t *testing.T, l *Log) uint64 {
+	t.Helper()
+	next, err := l.Rotate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.TrimBefore(next); err != nil {
+		t.Fatal(err)
+	}
+	return next
+}
+
 func segmentFiles(t *testing.T, dir string) []string {
 	t.Helper()
 	entries, err := os.ReadDir(dir)
@@ -185,13 +199,7 @@ func TestTrimRecycles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	next, err := l.Rotate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.TrimBefore(next); err != nil {
-		t.Fatal(err)
-	}
+	next := retireAll(t, l)
 	if names := segmentFiles(t, dir); len(names) != 1 || filepath.Ext(names[0]) != spareExt {
 		t.Fatalf("after the trim: got %v, want the spare alone", names)
 	}
@@ -215,13 +223,7 @@ func TestTrimRecycles(t *testing.T) {
 	// the spare's, whose old frames then stay invalid.
 	l = openLog(t, dir, 4096)
 	replayAll(t, l)
-	next, err = l.Rotate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.TrimBefore(next); err != nil {
-		t.Fatal(err)
-	}
+	retireAll(t, l)
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -365,13 +367,7 @@ func TestZeroAhead(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	next, err := l.Rotate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.TrimBefore(next); err != nil {
-		t.Fatal(err)
-	}
+	retireAll(t, l)
 	read := func() []byte {
 		t.Helper()
 		b, err := os.ReadFile(l.path(l.segs[len(l.segs)-1]))

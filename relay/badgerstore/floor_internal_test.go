@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/sidehook/sidehook/relay"
 )
 
@@ -15,11 +13,7 @@ import (
 // the first Take leaves behind is not above it.
 func TestFloorWriteDuringScan(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, Options{Dir: t.TempDir(), Logger: zerolog.Nop(), Reserve: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openTemp(t)
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	accept := func(id string, due time.Time) {
 		t.Helper()

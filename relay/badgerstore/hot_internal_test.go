@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/sidehook/sidehook/relay"
 )
 
@@ -18,11 +16,7 @@ import (
 // that memory does not hold (a Release here); then it scans again.
 func TestTakeWithoutScan(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, Options{Dir: t.TempDir(), Logger: zerolog.Nop(), Reserve: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openTemp(t)
 	scans := 0
 	s.afterScan = func() { scans++ }
 
@@ -129,11 +123,7 @@ func TestTakeWithoutScan(t *testing.T) {
 // is due, whole, instead of waiting in memory for the GC to scan.
 func TestBacklogRetriesNotKept(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, Options{Dir: t.TempDir(), Logger: zerolog.Nop(), Reserve: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openTemp(t)
 	ref := relay.EndpointRef{Org: "acme", Endpoint: "down"}
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	const n = maxComplete + 64

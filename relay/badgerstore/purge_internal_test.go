@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/sidehook/sidehook/internal/store"
 	"github.com/sidehook/sidehook/relay"
 )
@@ -20,11 +18,7 @@ import (
 // nothing; and no due-index entry is left without its delivery.
 func TestPurgeRacingRequeue(t *testing.T) {
 	bg := context.Background()
-	s, err := Open(bg, Options{Dir: t.TempDir(), Logger: zerolog.Nop(), Reserve: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openTemp(t)
 	const n = 300
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	r := relay.EndpointRef{Org: "acme", Endpoint: "a"}
