@@ -299,7 +299,7 @@ func (s *Store) setup(ctx context.Context) error {
 		return s.setupExisting(ctx)
 	}
 	var st jetstream.Stream
-	err := s.retryCreate(ctx, func(ctx context.Context) (err error) {
+	err := s.retryCreate(ctx, createTry, func(ctx context.Context) (err error) {
 		have, err := s.checkReplicas(ctx, s.cfg.Prefix)
 		if err != nil {
 			return err
@@ -333,7 +333,7 @@ func (s *Store) setup(ctx context.Context) error {
 	}
 	s.stream = st
 	var kv jetstream.KeyValue
-	err = s.retryCreate(ctx, func(ctx context.Context) (err error) {
+	err = s.retryCreate(ctx, createTry, func(ctx context.Context) (err error) {
 		have, err := s.checkReplicas(ctx, "KV_"+s.ctlBucket())
 		if err != nil {
 			return err
@@ -526,24 +526,29 @@ func (s *Store) createHint(err error) string {
 // createTry bounds one create-or-update of a stream or bucket.
 const createTry = 3 * time.Second
 
+// consumerTry bounds one look-up, create or read of a consumer: a
+// cluster may lose the answer to one (its leader not yet elected, or
+// moving), and asking again finds it.
+const consumerTry = 2 * time.Second
+
 // errCodeNoPeers is JetStream's "no suitable peers for placement": a
 // cluster still forming (or a node restarting) cannot place the replicas
 // yet. Asked again a moment later, it can.
 const errCodeNoPeers jetstream.ErrorCode = 10005
 
-// retryCreate runs create, each try bounded by createTry, until it
+// retryCreate runs create, each try bounded by per, until it
 // succeeds, fails with an answer, or ctx ends. On a fresh cluster, relays
-// that start together each ask to create the same replicated stream, and
-// the server may answer none of them; asked again, it finds the stream
-// and updates it.
+// that start together each ask to create the same replicated stream or
+// consumer, and the server may answer none of them; asked again, it finds
+// it.
 //
 // A wait for the replicas' nodes is logged once, so that a relay asking
 // for more replicas than the cluster has nodes does not start in silence
 // until setup's time is up.
-func (s *Store) retryCreate(ctx context.Context, create func(context.Context) error) error {
+func (s *Store) retryCreate(ctx context.Context, per time.Duration, create func(context.Context) error) error {
 	var lacking error // the last answer that the cluster lacks the nodes
 	for {
-		try, cancel := context.WithTimeout(ctx, createTry)
+		try, cancel := context.WithTimeout(ctx, per)
 		err := create(try)
 		cancel()
 		timedOut := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)
@@ -839,27 +844,17 @@ func (s *Store) ensureConsumer(ctx context.Context, ref relay.EndpointRef) (jets
 		cfg.MaxAckPending = -1
 	}
 	var c jetstream.Consumer
-	var err error
-	for try := 0; try < 2; try++ {
-		c, err = s.js.Consumer(ctx, s.cfg.Prefix, cfg.Durable)
-		switch {
-		case err == nil:
-			have := c.CachedInfo().Config
-			if want == 0 {
-				cfg.MaxAckPending = have.MaxAckPending
-			}
-			if !sameConsumer(have, cfg) {
-				c, err = s.js.UpdateConsumer(ctx, s.cfg.Prefix, cfg)
-			}
-		case errors.Is(err, jetstream.ErrConsumerNotFound):
-			// Another relay making it at once with other settings fails
-			// this: look it up again.
-			c, err = s.js.CreateConsumer(ctx, s.cfg.Prefix, cfg)
+	// Relays that start together make the same consumer at once, and a
+	// cluster may then leave a create unanswered though it made the
+	// consumer (nats-server#8350): each try is bounded, and the next one
+	// finds it.
+	err := s.retryCreate(ctx, consumerTry, func(ctx context.Context) (err error) {
+		var made bool
+		if c, made, err = s.makeConsumer(ctx, cfg, want); err != nil || !made {
+			return err
 		}
-		if !errors.Is(err, jetstream.ErrConsumerExists) {
-			break
-		}
-	}
+		return awaitConsumerLeader(ctx, c)
+	})
 	if err != nil {
 		return nil, false, fmt.Errorf("consumer for %s: %w", ref, err)
 	}
@@ -868,6 +863,53 @@ func (s *Store) ensureConsumer(ctx context.Context, ref relay.EndpointRef) (jets
 	s.consumers[ref] = consumerState{c: c, limit: want, limited: limited}
 	s.mu.Unlock()
 	return c, limited, nil
+}
+
+// makeConsumer looks up the consumer of cfg and makes or updates it to
+// cfg (keeping its MaxAckPending when want is 0); made reports that it
+// did.
+func (s *Store) makeConsumer(ctx context.Context, cfg jetstream.ConsumerConfig, want int) (c jetstream.Consumer, made bool, err error) {
+	for try := 0; try < 2; try++ {
+		c, err = s.js.Consumer(ctx, s.cfg.Prefix, cfg.Durable)
+		switch {
+		case err == nil:
+			have := c.CachedInfo().Config
+			if want == 0 {
+				cfg.MaxAckPending = have.MaxAckPending
+			}
+			if sameConsumer(have, cfg) {
+				return c, false, nil
+			}
+			c, err = s.js.UpdateConsumer(ctx, s.cfg.Prefix, cfg)
+		case errors.Is(err, jetstream.ErrConsumerNotFound):
+			// Another relay making it at once with other settings fails
+			// this: look it up again.
+			c, err = s.js.CreateConsumer(ctx, s.cfg.Prefix, cfg)
+		}
+		if !errors.Is(err, jetstream.ErrConsumerExists) {
+			return c, err == nil, err
+		}
+	}
+	return nil, false, err
+}
+
+// awaitConsumerLeader waits until a consumer just made or updated answers.
+// The cluster acknowledges a create once it has assigned the consumer,
+// before the consumer's replicas elect a leader, and until they do its
+// info may answer "not found", half a second late. A Take would then
+// drop the consumer as deleted and make it again, taking nothing.
+func awaitConsumerLeader(ctx context.Context, c jetstream.Consumer) error {
+	for {
+		_, err := c.Info(ctx)
+		if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // dropConsumer forgets a cached consumer that the server no longer has

@@ -362,9 +362,12 @@ func (s *Store) awaitHeard(ctx context.Context, c jetstream.Consumer, seq uint64
 }
 
 // freeSlots is how many more messages the consumer hands out before its
-// MaxAckPending stops it, counting every relay's leases.
+// MaxAckPending stops it, counting every relay's leases. A consumer's
+// answer can be lost (its leader moving, or just made): the read is
+// bounded as a create's try is, and the Take that asked fails, to be made
+// again soon, instead of holding up the endpoint's deliveries.
 func (s *Store) freeSlots(ctx context.Context, c jetstream.Consumer) (int, error) {
-	ictx, cancel := s.bound(ctx, opTimeout)
+	ictx, cancel := s.bound(ctx, consumerTry)
 	defer cancel()
 	info, err := c.Info(ictx)
 	if err != nil {

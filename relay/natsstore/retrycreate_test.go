@@ -21,7 +21,7 @@ func TestRetryCreateKeepsTheServersAnswer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	tries := 0
-	err := s.retryCreate(ctx, func(ctx context.Context) error {
+	err := s.retryCreate(ctx, createTry, func(ctx context.Context) error {
 		if tries++; tries == 1 {
 			return lacking
 		}
@@ -33,5 +33,34 @@ func TestRetryCreateKeepsTheServersAnswer(t *testing.T) {
 	}
 	if n := log.lines("warn", "waiting for them"); n != 1 {
 		t.Errorf("%d warnings of the wait, want 1; log:\n%s", n, log.b.String())
+	}
+}
+
+// notReadyConsumer is a consumer whose info answers "not found" until
+// its leader is elected, after notFound reads.
+type notReadyConsumer struct {
+	jetstream.Consumer
+	notFound, reads int
+}
+
+func (c *notReadyConsumer) Info(ctx context.Context) (*jetstream.ConsumerInfo, error) {
+	if c.reads++; c.reads <= c.notFound {
+		return nil, jetstream.ErrConsumerNotFound
+	}
+	return &jetstream.ConsumerInfo{}, nil
+}
+
+// TestAwaitConsumerLeader: a consumer just made is used once it answers;
+// one that never does ends with the try's context.
+func TestAwaitConsumerLeader(t *testing.T) {
+	c := &notReadyConsumer{notFound: 2}
+	if err := awaitConsumerLeader(context.Background(), c); err != nil || c.reads != 3 {
+		t.Errorf("awaitConsumerLeader: %v after %d reads, want nil after 3", err, c.reads)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	never := &notReadyConsumer{notFound: 1 << 30}
+	if err := awaitConsumerLeader(ctx, never); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("awaitConsumerLeader of a consumer never ready: %v, want the try's deadline", err)
 	}
 }
