@@ -298,6 +298,11 @@ func loadEndpoints(ctx context.Context, st Store, o *orgState, log zerolog.Logge
 			log.Warn().Str(logOrg, o.id).Str(logEndpoint, re.ID).Msg("stored endpoint skipped: the organisation already has a custom-value endpoint")
 			continue
 		}
+		if re.Ordered {
+			// Relays before the rule that an ordered endpoint has one in
+			// flight stored their default limit with it.
+			re.MaxInFlight = nil
+		}
 		e, err := re.Validate("", &o.cfg)
 		if err != nil {
 			log.Error().Err(err).Str(logOrg, o.id).Str(logEndpoint, re.ID).Msg("stored endpoint no longer valid; skipped")

@@ -676,6 +676,15 @@ func (re RawEndpoint) Validate(key string, o *Org) (*Endpoint, error) {
 		}
 		e.MaxInFlight = *re.MaxInFlight
 	}
+	if e.Ordered {
+		// One at a time is what ordered means: a larger limit written out
+		// would read as a promise the relay does not keep.
+		if e.MaxInFlight > 1 && re.MaxInFlight != nil {
+			return nil, fmt.Errorf("%s: %d with ordered: true, which sends one delivery at a time: set it to 1 or leave it out",
+				k("max_in_flight"), e.MaxInFlight)
+		}
+		e.MaxInFlight = 1
+	}
 	if re.Rate != "" {
 		r, err := units.ParseRate(re.Rate)
 		if err != nil {

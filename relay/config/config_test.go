@@ -80,6 +80,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 		// -1 was refused.
 		{"ZeroInFlight", base + "    endpoints:\n      - {id: a, url: http://x, max_in_flight: 0}\n", "organisations[0].endpoints[0].max_in_flight: 0 is not between 1 and 1024 (leave it out for the default, 16)"},
 		{"TooManyInFlight", base + "    endpoints:\n      - {id: a, url: http://x, max_in_flight: 1025}\n", "organisations[0].endpoints[0].max_in_flight: 1025 is not between 1 and 1024"},
+		{"OrderedInFlight", base + "    endpoints:\n      - {id: a, url: http://x, ordered: true, max_in_flight: 8}\n", "organisations[0].endpoints[0].max_in_flight: 8 with ordered: true, which sends one delivery at a time: set it to 1 or leave it out"},
 		// 0 was the store's default reserve, not none.
 		{"ZeroMinFreeDisk", base + "limits: {min_free_disk: 0}\n", `limits.min_free_disk: "0" is not a positive size`},
 		{"ReservedHeader", base + "    endpoints:\n      - {id: a, url: http://x, headers: {webhook-id: x}}\n", "headers"},
