@@ -913,3 +913,60 @@ func TestRuleByPathSaysQuery(t *testing.T) {
 		})
 	}
 }
+
+// TestWaitAcrossReset: a capture a wait found, then deleted by a reset,
+// does not count towards it; the captures after the reset do.
+func TestWaitAcrossReset(t *testing.T) {
+	st := &listSignal{Store: memstore.New(), listed: make(chan struct{}, 1)}
+	srv := start(t, receiver.Config{Store: st})
+	idOf := func(a response) string {
+		var c struct {
+			ID string `json:"id"`
+		}
+		a.json(t, &c)
+		return c.ID
+	}
+	before := idOf(send(t, "POST", srv.URL()+"/w", []byte(`{"type":"payment"}`), nil))
+	select { // a listing before the wait's
+	case <-st.listed:
+	default:
+	}
+	type result struct {
+		status int
+		body   struct {
+			Requests []receiver.Capture `json:"requests"`
+		}
+	}
+	ch := make(chan result, 1)
+	go func() {
+		var res result
+		resp, err := http.Get(srv.URL() + "/_sidehook/requests/wait?count=2&timeout=10s")
+		if err == nil {
+			defer resp.Body.Close()
+			res.status = resp.StatusCode
+			jsonDecode(resp, &res.body)
+		}
+		ch <- res
+	}()
+	<-st.listed // the wait has found the first capture in the store
+	if a := send(t, "POST", srv.URL()+"/_sidehook/reset", nil, nil); a.status != http.StatusNoContent && a.status != http.StatusOK {
+		t.Fatalf("reset: %d", a.status)
+	}
+	after := []string{
+		idOf(send(t, "POST", srv.URL()+"/w", []byte(`{"type":"payment"}`), nil)),
+		idOf(send(t, "POST", srv.URL()+"/w", []byte(`{"type":"payment"}`), nil)),
+	}
+	select {
+	case res := <-ch:
+		var got []string
+		for _, c := range res.body.Requests {
+			got = append(got, c.ID)
+		}
+		if res.status != http.StatusOK || len(got) != 2 || got[0] != after[1] || got[1] != after[0] {
+			t.Errorf("wait: %d %v, want 200 and the two captures after the reset %v, newest first (not %s, deleted)",
+				res.status, got, after, before)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("wait did not return")
+	}
+}

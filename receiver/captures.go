@@ -109,6 +109,7 @@ func (s *Server) deleteCaptures(ctx context.Context, by string) error {
 		}
 		return fmt.Errorf("receiver: delete captures: %w", err)
 	}
+	s.clears.Add(1)
 	if next != nil {
 		s.handOver(&feedHandover{sub: next, at: s.now(), by: by})
 	}

@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -117,7 +118,10 @@ type Server struct {
 	rules    *ruleSet
 	values   *fixtures.Values
 	bc       *pubsub.Hub[Capture]
-	metrics  *metrics
+	// clears counts the deletes of every capture: a Wait that saw one
+	// reads the store again rather than count captures it deleted.
+	clears  atomic.Uint64
+	metrics *metrics
 	// hub feeds the dashboard's websockets; feedDone is closed when the
 	// goroutine feeding it from bc has ended.
 	hub      *web.Hub

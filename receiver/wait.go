@@ -35,6 +35,7 @@ func (s *Server) Wait(ctx context.Context, f Filter, n int) ([]Capture, error) {
 	// between is missed; ids already seen are not counted twice.
 	sub := s.bc.Subscribe(ctx, pubsub.Options{Buffer: 1024})
 	defer sub.Close()
+	clears := s.clears.Load()
 	found, err := s.newest(ctx, f, n)
 	if err != nil {
 		return s.waitErr(ctx, f, n, err)
@@ -46,9 +47,10 @@ func (s *Server) Wait(ctx context.Context, f Filter, n int) ([]Capture, error) {
 			if !ok {
 				return found, s.timedOut(ctx, f, n, found)
 			}
-			if d := sub.Dropped(); d != dropped {
-				// The feed overflowed: the store is the truth.
-				dropped = d
+			if d, cl := sub.Dropped(), s.clears.Load(); d != dropped || cl != clears {
+				// The feed overflowed, or a reset deleted what was found:
+				// the store is the truth.
+				dropped, clears = d, cl
 				again, err := s.newest(ctx, f, n)
 				if err != nil {
 					return s.waitErr(ctx, f, n, err)
