@@ -36,8 +36,8 @@ func TestRetryCreateKeepsTheServersAnswer(t *testing.T) {
 	}
 }
 
-// notReadyConsumer is a consumer whose info answers "not found" until
-// its leader is elected, after notFound reads.
+// notReadyConsumer is a consumer whose first notFound infos answer "not
+// found", as one whose replicas have not yet elected a leader does.
 type notReadyConsumer struct {
 	jetstream.Consumer
 	notFound, reads int
