@@ -300,6 +300,7 @@ func (r *Relay) open(ctx context.Context) error {
 		if err := loadEndpoints(ctx, r.store, o, r.log); err != nil {
 			return fmt.Errorf("relay: organisation %s: %w", o.id, err)
 		}
+		r.checkFileEndpoints(ctx, o)
 		if r.opts.Tunnels == nil {
 			for _, e := range o.endpoints() {
 				if _, _, ok := parseTunnelURL(e.cfg.URL); ok {

@@ -34,7 +34,10 @@
 // the KV bucket P_ctl, so every relay serves the same JWKS and token;
 // CreateSigningKey is a KV Create, so the first relay to write wins.
 // WatchControl watches the bucket, so each relay reloads what another
-// changed (an endpoint, a token, a rotated key) without a restart.
+// changed (an endpoint, a token, a rotated key) without a restart. The
+// bucket also keeps, per endpoint of a configuration file, a hash of what
+// the last relay to start read there (RecordFileEndpoint), for the next to
+// warn when its own file differs.
 //
 // Records are read at the leader of their stream, never by a direct get,
 // which any replica may answer from a copy that lags: a relay reads what it
