@@ -84,7 +84,7 @@ organisations:
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	err := p.cmd.Wait()
+	err := p.wait()
 	var exit *exec.ExitError
 	if errors.As(err, &exit) && exit.Sys().(syscall.WaitStatus).Signaled() {
 		t.Fatalf("stop on a full disk: killed by %v, want an exit", exit.Sys().(syscall.WaitStatus).Signal())

@@ -74,6 +74,16 @@ type proc struct {
 	// stopped is closed when the relay logs that it stopped (a graceful
 	// stop's last line).
 	stopped chan struct{}
+	// logRead is closed once its log has been read to the end: the
+	// process has exited, and every line it wrote has been seen.
+	logRead chan struct{}
+}
+
+// wait waits for the process to exit. Its log is read to the end first:
+// exec's Wait closes the pipe, and lines still in it would be lost.
+func (p *proc) wait() error {
+	<-p.logRead
+	return p.cmd.Wait()
 }
 
 // startProc runs `sidehook relay --config cfgPath` and waits for its ready
@@ -89,13 +99,15 @@ func startProc(t *testing.T, bin, cfgPath string) *proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	ready := make(chan string, 1)
+	stopped, logRead := make(chan struct{}), make(chan struct{})
 	t.Cleanup(func() {
 		cmd.Process.Kill()
+		<-logRead
 		cmd.Wait()
 	})
-	ready := make(chan string, 1)
-	stopped := make(chan struct{})
 	go func() {
+		defer close(logRead)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			var line struct{ Message, URL string }
@@ -112,7 +124,7 @@ func startProc(t *testing.T, bin, cfgPath string) *proc {
 	}()
 	select {
 	case u := <-ready:
-		return &proc{cmd: cmd, url: u, stopped: stopped}
+		return &proc{cmd: cmd, url: u, stopped: stopped, logRead: logRead}
 	case <-time.After(20 * time.Second):
 		t.Fatal("relay process not ready within 20s")
 	}
@@ -196,7 +208,7 @@ organisations:
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	p.cmd.Wait()
+	p.wait()
 	close(killed)
 	wg.Wait()
 	if len(acked) < 50 {
@@ -389,7 +401,7 @@ organisations:
 		t.Fatal(err)
 	}
 	exited := make(chan error, 1)
-	go func() { exited <- p.cmd.Wait() }()
+	go func() { exited <- p.wait() }()
 	select {
 	case err := <-exited:
 		if err != nil {
