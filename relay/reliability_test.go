@@ -77,6 +77,8 @@ type proc struct {
 	// logRead is closed once its log has been read to the end: the
 	// process has exited, and every line it wrote has been seen.
 	logRead chan struct{}
+	// log is every line it wrote so far.
+	log *lockedBuffer
 }
 
 // wait waits for the process to exit. Its log is read to the end first:
@@ -101,6 +103,7 @@ func startProc(t *testing.T, bin, cfgPath string) *proc {
 	}
 	ready := make(chan string, 1)
 	stopped, logRead := make(chan struct{}), make(chan struct{})
+	log := &lockedBuffer{}
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		<-logRead
@@ -110,6 +113,7 @@ func startProc(t *testing.T, bin, cfgPath string) *proc {
 		defer close(logRead)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
+			log.Write(append(sc.Bytes(), '\n'))
 			var line struct{ Message, URL string }
 			if json.Unmarshal(sc.Bytes(), &line) != nil {
 				continue
@@ -124,7 +128,7 @@ func startProc(t *testing.T, bin, cfgPath string) *proc {
 	}()
 	select {
 	case u := <-ready:
-		return &proc{cmd: cmd, url: u, stopped: stopped, logRead: logRead}
+		return &proc{cmd: cmd, url: u, stopped: stopped, logRead: logRead, log: log}
 	case <-time.After(20 * time.Second):
 		t.Fatal("relay process not ready within 20s")
 	}
@@ -414,6 +418,51 @@ organisations:
 	case <-p.stopped:
 	default:
 		t.Error(`the relay exited without logging "stopped"`)
+	}
+}
+
+// TestRemovedDataStops: a relay whose data directory is removed while it
+// runs (rm -rf .sidehook) stops at SIGTERM and says why, instead of
+// retrying Badger's memtable flush into the missing directory for ever,
+// deaf to every later signal.
+func TestRemovedDataStops(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	cfgPath := filepath.Join(dir, "sidehook.yaml")
+	yaml := fmt.Sprintf(`listen: 127.0.0.1:0
+data: %s
+organisations:
+  - id: demo
+    api_keys: [env:SIDEHOOK_API_KEY]
+    endpoints:
+      - {id: crm, url: http://127.0.0.1:1/hook}
+`, data)
+	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startProc(t, buildBinary(t), cfgPath)
+	// An event in Badger's memtable, which its close would flush.
+	if a := call(t, "POST", p.url+"/v1/events", apiKey, []byte(`{"type":"payment"}`), nil); a.Status != http.StatusAccepted {
+		t.Fatalf("ingest: got %d %s, want 202", a.Status, a.Body)
+	}
+	if err := os.RemoveAll(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- p.wait() }()
+	select {
+	case <-exited:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the relay did not stop within 20s of SIGTERM once its data directory was removed")
+	}
+	if want := "was removed while the store was open"; !strings.Contains(p.log.text(), want) {
+		t.Errorf("the relay's log does not say %q:\n%s", want, p.log.text())
 	}
 }
 

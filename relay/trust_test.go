@@ -395,6 +395,12 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 	return l.b.Write(p)
 }
 
+func (l *lockedBuffer) text() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // errorLines are the error lines logged so far, decoded.
 func (l *lockedBuffer) errorLines(t *testing.T) []map[string]any {
 	t.Helper()

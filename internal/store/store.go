@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -377,6 +379,18 @@ func (s *Store) Close() error {
 		s.releaseStop()
 		<-s.releaseDone
 		s.readers.Wait()
+		if !s.opts.InMemory {
+			if _, err := os.Stat(s.opts.Dir); errors.Is(err, fs.ErrNotExist) {
+				// Badger's close flushes its memtable into the directory
+				// and retries a failed flush every second, for ever: a
+				// stop would never end.
+				s.closeErr = fmt.Errorf("store: close: %s was removed while the store was open: nothing is left to close", s.opts.Dir)
+				if s.wal != nil {
+					_ = s.wal.Close()
+				}
+				return
+			}
+		}
 		if s.space != nil {
 			if free, ok, err := freeBytes(s.opts.Dir); err == nil && ok && free < flushBytes(s.opts)+flushSlack {
 				s.closeErr = fmt.Errorf("%w: close %s: %s free, a memtable flush needs %s: Badger left for the next open to recover",
