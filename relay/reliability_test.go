@@ -380,15 +380,13 @@ func TestDiskFull(t *testing.T) {
 	})
 }
 
-// TestHangupStopsGracefully: a hangup (the terminal that started the
-// relay closed) stops it as SIGTERM does, draining and saying so; it
-// killed the process on the spot.
-func TestHangupStopsGracefully(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
+// downEndpointConfig writes the configuration of a relay process whose
+// one endpoint refuses connections, and returns its path and the relay's
+// data directory.
+func downEndpointConfig(t *testing.T) (cfgPath, data string) {
+	t.Helper()
 	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "sidehook.yaml")
+	cfgPath, data = filepath.Join(dir, "sidehook.yaml"), filepath.Join(dir, "data")
 	yaml := fmt.Sprintf(`listen: 127.0.0.1:0
 data: %s
 organisations:
@@ -396,10 +394,21 @@ organisations:
     api_keys: [env:SIDEHOOK_API_KEY]
     endpoints:
       - {id: crm, url: http://127.0.0.1:1/hook}
-`, filepath.Join(dir, "data"))
+`, data)
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return cfgPath, data
+}
+
+// TestHangupStopsGracefully: a hangup (the terminal that started the
+// relay closed) stops it as SIGTERM does, draining and saying so; it
+// killed the process on the spot.
+func TestHangupStopsGracefully(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	cfgPath, _ := downEndpointConfig(t)
 	p := startProc(t, buildBinary(t), cfgPath)
 	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
@@ -429,20 +438,7 @@ func TestRemovedDataStops(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	cfgPath := filepath.Join(dir, "sidehook.yaml")
-	yaml := fmt.Sprintf(`listen: 127.0.0.1:0
-data: %s
-organisations:
-  - id: demo
-    api_keys: [env:SIDEHOOK_API_KEY]
-    endpoints:
-      - {id: crm, url: http://127.0.0.1:1/hook}
-`, data)
-	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath, data := downEndpointConfig(t)
 	p := startProc(t, buildBinary(t), cfgPath)
 	// An event in Badger's memtable, which its close would flush.
 	if a := call(t, "POST", p.url+"/v1/events", apiKey, []byte(`{"type":"payment"}`), nil); a.Status != http.StatusAccepted {
