@@ -431,9 +431,10 @@ func TestHangupStopsGracefully(t *testing.T) {
 }
 
 // TestRemovedDataStops: a relay whose data directory is removed while it
-// runs (rm -rf .sidehook) stops at SIGTERM and says why, instead of
-// retrying Badger's memtable flush into the missing directory for ever,
-// deaf to every later signal.
+// runs (rm -rf .sidehook) refuses events (they would be written to files
+// already unlinked, and go with the process) and is not ready; it stops at
+// SIGTERM and says why, instead of retrying Badger's memtable flush into
+// the missing directory for ever, deaf to every later signal.
 func TestRemovedDataStops(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
@@ -447,6 +448,12 @@ func TestRemovedDataStops(t *testing.T) {
 	if err := os.RemoveAll(data); err != nil {
 		t.Fatal(err)
 	}
+	if a := call(t, "POST", p.url+"/v1/events", apiKey, []byte(`{"type":"payment"}`), nil); a.Status != http.StatusServiceUnavailable {
+		t.Errorf("ingest after the removal: got %d %s, want 503", a.Status, a.Body)
+	}
+	if a := call(t, "GET", p.url+"/readyz", "", nil, nil); a.Status != http.StatusServiceUnavailable {
+		t.Errorf("/readyz after the removal: got %d %s, want 503", a.Status, a.Body)
+	}
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -457,7 +464,7 @@ func TestRemovedDataStops(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the relay did not stop within 20s of SIGTERM once its data directory was removed")
 	}
-	if want := "was removed while the store was open"; !strings.Contains(p.log.text(), want) {
+	if want := "directory was removed while open"; !strings.Contains(p.log.text(), want) {
 		t.Errorf("the relay's log does not say %q:\n%s", want, p.log.text())
 	}
 }

@@ -1,12 +1,14 @@
 package store
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"sync/atomic"
 )
 
 // spaceGuard refuses writes that would leave less than min bytes free on
-// the filesystem holding dir. It reads the free space for every group: a
+// the filesystem holding dir, and every write once dir has been removed. It reads the free space for every group: a
 // statfs is a few microseconds beside the group's sync, and a reading
 // trusted for longer would let a group through onto a disk another process
 // has just filled, where Badger's writes through its mappings are a SIGBUS.
@@ -30,6 +32,9 @@ func newSpaceGuard(dir string, min int64) *spaceGuard {
 // back as statErr, for the caller to log.
 func (g *spaceGuard) admit(need int64) (refused, statErr error) {
 	free, ok, err := g.statfs(g.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: %s", ErrDirRemoved, g.dir), nil
+	}
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -42,10 +47,14 @@ func (g *spaceGuard) admit(need int64) (refused, statErr error) {
 }
 
 // check reads the free space now and reports the disk full when it is
-// below the reserve, or too little above it for the last group refused.
-// A filesystem whose free space cannot be read passes.
+// below the reserve, or too little above it for the last group refused,
+// and the directory gone when it was removed. A filesystem whose free
+// space cannot be read otherwise passes.
 func (g *spaceGuard) check() error {
 	free, ok, err := g.statfs(g.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: %s", ErrDirRemoved, g.dir)
+	}
 	if err != nil || !ok || free-g.refused.Load() >= g.min {
 		return nil
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"io/fs"
 	"testing"
 )
 
@@ -14,6 +15,9 @@ func TestSpaceGuard(t *testing.T) {
 		wantFull  bool  // admit refuses
 		wantCheck bool  // check then reports the disk full
 		wantErr   bool  // the statfs error comes back
+		// wantRemoved: admit (when asked) refuses and check reports
+		// the directory removed.
+		wantRemoved bool
 	}
 	tests := []struct {
 		name  string
@@ -41,6 +45,11 @@ func TestSpaceGuard(t *testing.T) {
 		{"a failed reading admits and is reported", []step{
 			{disk: 0, statErr: errors.New("EIO"), need: 10, wantErr: true},
 		}},
+		{"a removed directory refuses every write", []step{
+			{disk: 1000, need: 10},
+			{statErr: fs.ErrNotExist, need: 10, wantRemoved: true},
+			{statErr: fs.ErrNotExist, wantRemoved: true},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -52,15 +61,16 @@ func TestSpaceGuard(t *testing.T) {
 				disk, statErr = s.disk, s.statErr
 				if s.need > 0 {
 					refused, err := g.admit(s.need)
-					if full := errors.Is(refused, ErrDiskFull); full != s.wantFull || (refused != nil && !full) {
-						t.Errorf("step %d: admit refused = %v, want disk full = %v", i, refused, s.wantFull)
+					full, removed := errors.Is(refused, ErrDiskFull), errors.Is(refused, ErrDirRemoved)
+					if full != s.wantFull || removed != s.wantRemoved || (refused != nil && !full && !removed) {
+						t.Errorf("step %d: admit refused = %v, want disk full = %v, removed = %v", i, refused, s.wantFull, s.wantRemoved)
 					}
 					if (err != nil) != s.wantErr {
 						t.Errorf("step %d: statErr = %v, want error = %v", i, err, s.wantErr)
 					}
 				}
-				if err := g.check(); errors.Is(err, ErrDiskFull) != s.wantCheck {
-					t.Errorf("step %d: check = %v, want disk full = %v", i, err, s.wantCheck)
+				if err := g.check(); errors.Is(err, ErrDiskFull) != s.wantCheck || errors.Is(err, ErrDirRemoved) != s.wantRemoved {
+					t.Errorf("step %d: check = %v, want disk full = %v, removed = %v", i, err, s.wantCheck, s.wantRemoved)
 				}
 			}
 		})

@@ -33,6 +33,10 @@ var (
 	// filesystem, and by Failed meanwhile. It wraps syscall.ENOSPC, so
 	// errors.Is(err, syscall.ENOSPC) holds too.
 	ErrDiskFull = fmt.Errorf("store: disk full: %w", syscall.ENOSPC)
+	// ErrDirRemoved is returned (wrapped) by Write, Failed and Close once
+	// Dir has been removed while the store was open: what would be written
+	// goes to files already unlinked, and with the process.
+	ErrDirRemoved = errors.New("store: its directory was removed while open")
 	// ErrLocked is returned (wrapped) by Open when another process, or
 	// another Store of this one, has Dir open: Badger allows one.
 	ErrLocked = errors.New("store: the directory is in use by another process")
@@ -384,7 +388,7 @@ func (s *Store) Close() error {
 				// Badger's close flushes its memtable into the directory
 				// and retries a failed flush every second, for ever: a
 				// stop would never end.
-				s.closeErr = fmt.Errorf("store: close: %s was removed while the store was open: nothing is left to close", s.opts.Dir)
+				s.closeErr = fmt.Errorf("%w: %s: nothing is left to close", ErrDirRemoved, s.opts.Dir)
 				if s.wal != nil {
 					_ = s.wal.Close()
 				}
