@@ -8,10 +8,11 @@ import (
 )
 
 // spaceGuard refuses writes that would leave less than min bytes free on
-// the filesystem holding dir, and every write once dir has been removed. It reads the free space for every group: a
-// statfs is a few microseconds beside the group's sync, and a reading
-// trusted for longer would let a group through onto a disk another process
-// has just filled, where Badger's writes through its mappings are a SIGBUS.
+// the filesystem holding dir, and every write once dir has been removed.
+// It reads the free space for every group: a statfs is a few microseconds
+// beside the group's sync, and a reading trusted for longer would let a
+// group through onto a disk another process has just filled, where
+// Badger's writes through its mappings are a SIGBUS.
 type spaceGuard struct {
 	dir    string
 	min    int64
