@@ -549,18 +549,13 @@ func (q *queue) step() time.Duration {
 		l.SetMaxInFlight(q.ref, e.cfg.MaxInFlight)
 		q.told = e.cfg.MaxInFlight
 	}
+	// An ordered endpoint's limit is 1 (config.RawEndpoint.Validate): the
+	// next waits until the previous is delivered or dead, or failed and
+	// back at the head of the queue.
 	inflight := int(q.inflight.Load())
 	free := e.cfg.MaxInFlight - inflight
 	if int(q.recording.Load()) >= e.cfg.MaxInFlight {
 		return -1 // a record's end wakes the loop
-	}
-	if e.cfg.Ordered {
-		// FIFO: the next waits until the previous is delivered or dead,
-		// or failed and back at the head of the queue.
-		free = 0
-		if inflight == 0 {
-			free = 1
-		}
 	}
 	if free <= 0 {
 		return -1 // an attempt's end wakes the loop

@@ -2,8 +2,6 @@ package relay
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"time"
 
@@ -61,6 +59,5 @@ func endpointPrint(e config.Endpoint) string {
 	if err != nil {
 		return ""
 	}
-	sum := sha256.Sum256(doc)
-	return hex.EncodeToString(sum[:16])
+	return bodyHash(doc)
 }

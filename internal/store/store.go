@@ -383,27 +383,15 @@ func (s *Store) Close() error {
 		s.releaseStop()
 		<-s.releaseDone
 		s.readers.Wait()
-		if !s.opts.InMemory {
-			if _, err := os.Stat(s.opts.Dir); errors.Is(err, fs.ErrNotExist) {
-				// Badger's close flushes its memtable into the directory
-				// and retries a failed flush every second, for ever: a
-				// stop would never end.
-				s.closeErr = fmt.Errorf("%w: %s: nothing is left to close", ErrDirRemoved, s.opts.Dir)
-				if s.wal != nil {
-					_ = s.wal.Close()
-				}
-				return
+		if err := s.unflushable(); err != nil {
+			// Badger's close flushes its memtable and retries a failed
+			// flush every second, for ever: it is left unclosed, and the
+			// WAL, synced at every group, is what the next Open replays.
+			s.closeErr = err
+			if s.wal != nil {
+				_ = s.wal.Close()
 			}
-		}
-		if s.space != nil {
-			if free, ok, err := freeBytes(s.opts.Dir); err == nil && ok && free < flushBytes(s.opts)+flushSlack {
-				s.closeErr = fmt.Errorf("%w: close %s: %s free, a memtable flush needs %s: Badger left for the next open to recover",
-					ErrDiskFull, s.opts.Dir, mib(free), mib(flushBytes(s.opts)+flushSlack))
-				if s.wal != nil {
-					_ = s.wal.Close() // synced at every group: the next Open replays it
-				}
-				return
-			}
+			return
 		}
 		var errs []error
 		if s.wal != nil {
@@ -417,6 +405,25 @@ func (s *Store) Close() error {
 		}
 	})
 	return s.closeErr
+}
+
+// unflushable says why Badger's close could not flush its memtable: its
+// directory was removed, or its disk has too little free for the flush.
+func (s *Store) unflushable() error {
+	if s.opts.InMemory {
+		return nil
+	}
+	if _, err := os.Stat(s.opts.Dir); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: %s: nothing is left to close", ErrDirRemoved, s.opts.Dir)
+	}
+	if s.space == nil {
+		return nil
+	}
+	if free, ok, err := freeBytes(s.opts.Dir); err == nil && ok && free < flushBytes(s.opts)+flushSlack {
+		return fmt.Errorf("%w: close %s: %s free, a memtable flush needs %s: Badger left for the next open to recover",
+			ErrDiskFull, s.opts.Dir, mib(free), mib(flushBytes(s.opts)+flushSlack))
+	}
+	return nil
 }
 
 // flushSlack covers what Badger's close writes beside the tables: its
